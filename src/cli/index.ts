@@ -1,0 +1,2 @@
+export { runCli } from "./run.js";
+export { processIO, Exit, type IO } from "./io.js";

@@ -1,0 +1,344 @@
+import {
+  defaultEphemeralDisk,
+  defaultLogConfig,
+  defaultMigrateStrategy,
+  defaultReschedulePolicy,
+  defaultResources,
+  defaultRestartPolicy,
+  defaultUpdateStrategy,
+  DEFAULT_KILL_TIMEOUT,
+  JOB_DEFAULTS,
+  JOB_TYPES,
+  type Affinity,
+  type Constraint,
+  type Job,
+  type JobType,
+  type NetworkResource,
+  type Port,
+  type Service,
+  type ServiceCheck,
+  type Spread,
+  type Task,
+  type TaskGroup,
+} from "../structs/index.js";
+import { isPlainObject } from "./coerce.js";
+
+/** A problem found while filling defaults, at an API path. */
+export interface Problem {
+  path: string;
+  message: string;
+}
+
+export interface Canonical {
+  job: Job;
+  /** API path in the canonical job → API path where the user wrote it (network moved from a task to its group, ...). */
+  aliases: Map<string, string>;
+  problems: Problem[];
+}
+
+type Raw = Record<string, unknown>;
+
+function obj(v: unknown): Raw | undefined {
+  return isPlainObject(v) ? v : undefined;
+}
+function list(v: unknown): Raw[] {
+  return Array.isArray(v) ? v.filter(isPlainObject) : [];
+}
+function s(v: unknown, d: string): string {
+  return typeof v === "string" ? v : d;
+}
+function n(v: unknown, d: number): number {
+  return typeof v === "number" ? v : d;
+}
+function b(v: unknown, d: boolean): boolean {
+  return typeof v === "boolean" ? v : d;
+}
+function smap(v: unknown): Record<string, string> {
+  return isPlainObject(v) ? { ...(v as Record<string, string>) } : {};
+}
+function strs(v: unknown): string[] {
+  return Array.isArray(v) ? [...(v as string[])] : [];
+}
+/** Fields given in `over` replace those of `base`; what is absent keeps its default. */
+function merge<T extends object>(base: T, ...overs: (Raw | undefined)[]): T {
+  const out = { ...base } as Record<string, unknown>;
+  for (const over of overs) {
+    if (over === undefined) continue;
+    for (const k of Object.keys(base)) if (over[k] !== undefined) out[k] = over[k];
+  }
+  return out as T;
+}
+
+/** Raw job in the API's shape (types already checked) → the canonical Job with every default. */
+export function canonicalize(raw: Raw): Canonical {
+  const aliases = new Map<string, string>();
+  const problems: Problem[] = [];
+  const typeText = s(raw.Type, "service");
+  const type: JobType = (JOB_TYPES.includes(typeText) ? typeText : "service") as JobType;
+  const id = s(raw.ID, "");
+
+  const jobUpdate = obj(raw.Update);
+  const jobMigrate = obj(raw.Migrate);
+  const jobReschedule = obj(raw.ReschedulePolicy);
+  const periodic = obj(raw.Periodic);
+
+  const job: Job = {
+    ID: id,
+    Name: s(raw.Name, id),
+    Namespace: s(raw.Namespace, JOB_DEFAULTS.Namespace),
+    Region: s(raw.Region, JOB_DEFAULTS.Region),
+    Type: typeText as JobType,
+    Priority: n(raw.Priority, JOB_DEFAULTS.Priority),
+    AllAtOnce: b(raw.AllAtOnce, false),
+    Datacenters: raw.Datacenters === undefined ? [...JOB_DEFAULTS.Datacenters] : strs(raw.Datacenters),
+    NodePool: s(raw.NodePool, JOB_DEFAULTS.NodePool),
+    Constraints: list(raw.Constraints).map(constraint),
+    Affinities: list(raw.Affinities).map(affinity),
+    Spreads: list(raw.Spreads).map(spread),
+    Placement: s(raw.Placement, "binpack") as Job["Placement"],
+    FullScan: b(raw.FullScan, false),
+    Update: jobUpdate === undefined ? null : merge(defaultUpdateStrategy(), jobUpdate),
+    Periodic:
+      periodic === undefined
+        ? null
+        : { Enabled: b(periodic.Enabled, true), Spec: s(periodic.Spec, ""), ProhibitOverlap: b(periodic.ProhibitOverlap, false), TimeZone: s(periodic.TimeZone, "UTC") },
+    TaskGroups: [],
+    Meta: smap(raw.Meta),
+    Stop: b(raw.Stop, false),
+    Status: "pending",
+    Version: n(raw.Version, 0),
+    Stable: b(raw.Stable, false),
+    CreateIndex: n(raw.CreateIndex, 0),
+    ModifyIndex: n(raw.ModifyIndex, 0),
+    JobModifyIndex: n(raw.JobModifyIndex, 0),
+    SubmitTime: n(raw.SubmitTime, 0),
+  };
+
+  if (type === "batch" && jobUpdate !== undefined) problems.push({ path: "Update", message: "batch jobs are not updated in rolling fashion; remove the update block" });
+  if (type !== "service" && jobMigrate !== undefined) problems.push({ path: "Migrate", message: `a migrate block is only for service jobs, not ${type} jobs` });
+  if (type === "system" && jobReschedule !== undefined) problems.push({ path: "ReschedulePolicy", message: "system jobs run on every node and are never rescheduled elsewhere; remove the reschedule block" });
+
+  list(raw.TaskGroups).forEach((g, gi) => {
+    job.TaskGroups.push(group(job, type, g, `TaskGroups[${gi}]`, { jobUpdate, jobMigrate, jobReschedule }, aliases, problems));
+  });
+  return { job, aliases, problems };
+}
+
+function constraint(c: Raw): Constraint {
+  return { LTarget: s(c.LTarget, ""), RTarget: s(c.RTarget, ""), Operand: s(c.Operand, "=") as Constraint["Operand"] };
+}
+function affinity(a: Raw): Affinity {
+  return { ...constraint(a), Weight: n(a.Weight, 50) };
+}
+function spread(sp: Raw): Spread {
+  return {
+    Attribute: s(sp.Attribute, ""),
+    Weight: n(sp.Weight, 50),
+    SpreadTarget: list(sp.SpreadTarget).map((t) => ({ Value: s(t.Value, ""), Percent: n(t.Percent, 0) })),
+  };
+}
+
+function port(p: Raw): Port {
+  return { Label: s(p.Label, ""), Value: n(p.Value, 0), To: n(p.To, 0), HostNetwork: s(p.HostNetwork, "default") };
+}
+
+/** A network as written (HCL's `port` blocks, or the API's reserved and dynamic lists). */
+function network(raw: Raw, at: string, writtenAt: string, aliases: Map<string, string>): NetworkResource {
+  const net: NetworkResource = { Mode: s(raw.Mode, "host") as NetworkResource["Mode"], MBits: n(raw.MBits, 0), ReservedPorts: [], DynamicPorts: [], IP: s(raw.IP, "") };
+  const add = (p: Raw, from: string): void => {
+    const cp = port(p);
+    const into = cp.Value > 0 ? net.ReservedPorts : net.DynamicPorts;
+    aliases.set(`${at}.${cp.Value > 0 ? "ReservedPorts" : "DynamicPorts"}[${into.length}]`, from);
+    into.push(cp);
+  };
+  list(raw.Ports).forEach((p, i) => {
+    add(p, `${writtenAt}.Ports[${i}]`);
+  });
+  list(raw.ReservedPorts).forEach((p, i) => {
+    add({ ...p, Value: n(p.Value, 0) }, `${writtenAt}.ReservedPorts[${i}]`);
+  });
+  list(raw.DynamicPorts).forEach((p, i) => {
+    add({ ...p, Value: 0 }, `${writtenAt}.DynamicPorts[${i}]`);
+  });
+  return net;
+}
+
+interface JobLevel {
+  jobUpdate: Raw | undefined;
+  jobMigrate: Raw | undefined;
+  jobReschedule: Raw | undefined;
+}
+
+function group(job: Job, type: JobType, g: Raw, at: string, up: JobLevel, aliases: Map<string, string>, problems: Problem[]): TaskGroup {
+  const name = s(g.Name, "");
+  const gUpdate = obj(g.Update);
+  const gMigrate = obj(g.Migrate);
+  const gReschedule = obj(g.ReschedulePolicy);
+  if (type === "batch" && gUpdate !== undefined) problems.push({ path: `${at}.Update`, message: "batch jobs are not updated in rolling fashion; remove the update block" });
+  if (type !== "service" && gMigrate !== undefined) problems.push({ path: `${at}.Migrate`, message: `a migrate block is only for service jobs, not ${type} jobs` });
+  if (type === "system" && gReschedule !== undefined) problems.push({ path: `${at}.ReschedulePolicy`, message: "system jobs run on every node and are never rescheduled elsewhere; remove the reschedule block" });
+  if (gUpdate === undefined && up.jobUpdate !== undefined) aliases.set(`${at}.Update`, "Update");
+  if (gMigrate === undefined && up.jobMigrate !== undefined) aliases.set(`${at}.Migrate`, "Migrate");
+  if (gReschedule === undefined && up.jobReschedule !== undefined) aliases.set(`${at}.ReschedulePolicy`, "ReschedulePolicy");
+
+  const reschedule = defaultReschedulePolicy(type);
+  const tg: TaskGroup = {
+    Name: name,
+    Count: n(g.Count, 1),
+    Constraints: list(g.Constraints).map(constraint),
+    Affinities: list(g.Affinities).map(affinity),
+    Spreads: list(g.Spreads).map(spread),
+    RestartPolicy: merge(defaultRestartPolicy(type), obj(g.RestartPolicy)),
+    ReschedulePolicy: reschedule === null ? null : merge(reschedule, up.jobReschedule, gReschedule),
+    Update: type === "batch" ? null : merge(defaultUpdateStrategy(), up.jobUpdate, gUpdate),
+    Migrate: type === "service" ? merge(defaultMigrateStrategy(), up.jobMigrate, gMigrate) : null,
+    EphemeralDisk: merge(defaultEphemeralDisk(), obj(g.EphemeralDisk)),
+    Networks: list(g.Networks).map((nw, i) => network(nw, `${at}.Networks[${i}]`, `${at}.Networks[${i}]`, aliases)),
+    Services: [],
+    Tasks: [],
+    Meta: smap(g.Meta),
+  };
+
+  const rawTasks = list(g.Tasks);
+  // Older job files declare the network inside a task's resources: it moves to the group.
+  const oldNets = rawTasks.flatMap((t, ti) => list(obj(t.Resources)?.Networks).map((nw, ni) => ({ nw, ti, ni })));
+  if (oldNets.length > 0) {
+    const first = oldNets[0];
+    if (tg.Networks.length > 0 && first !== undefined) {
+      problems.push({
+        path: `${at}.Tasks[${first.ti}].Resources.Networks[${first.ni}]`,
+        message: "the network is declared both in the group and in a task's resources; keep the group's",
+      });
+    } else {
+      const netAt = `${at}.Networks[0]`;
+      const merged: NetworkResource = { Mode: "host", MBits: 0, ReservedPorts: [], DynamicPorts: [], IP: "" };
+      for (const { nw, ti, ni } of oldNets) {
+        const written = `${at}.Tasks[${ti}].Resources.Networks[${ni}]`;
+        aliases.set(netAt, written);
+        const one = network(nw, `${netAt}.tmp`, written, aliases);
+        merged.MBits += one.MBits;
+        for (const [kind, ports] of [["ReservedPorts", one.ReservedPorts], ["DynamicPorts", one.DynamicPorts]] as const) {
+          ports.forEach((p, i) => {
+            const from = aliases.get(`${netAt}.tmp.${kind}[${i}]`);
+            if (from !== undefined) aliases.set(`${netAt}.${kind}[${merged[kind].length}]`, from);
+            merged[kind].push(p);
+          });
+        }
+      }
+      for (const k of [...aliases.keys()]) if (k.startsWith(`${netAt}.tmp`)) aliases.delete(k);
+      tg.Networks = [merged];
+    }
+  }
+
+  rawTasks.forEach((t, ti) => {
+    const tAt = `${at}.Tasks[${ti}]`;
+    const task = taskOf(job, tg, t, tAt, aliases, problems);
+    // The old docker `port_map` becomes the port's `to`, and the task uses the ports its network declared.
+    const portMap = task.Config.port_map;
+    if (task.Driver === "docker" && portMap !== undefined) {
+      const net = tg.Networks[0];
+      if (!isPlainObject(portMap)) {
+        problems.push({ path: `${tAt}.Config.port_map`, message: "port_map must map port labels to container ports, as in port_map = { http = 80 }" });
+      } else {
+        for (const [label, to] of Object.entries(portMap)) {
+          const p = net === undefined ? undefined : [...net.DynamicPorts, ...net.ReservedPorts].find((x) => x.Label === label);
+          const num = typeof to === "number" ? to : typeof to === "string" && /^\d+$/.test(to) ? Number(to) : NaN;
+          if (p === undefined) {
+            problems.push({ path: `${tAt}.Config.port_map`, message: `port_map names port "${label}", which no network block declares` });
+          } else if (!Number.isInteger(num) || num < 1 || num > 65535) {
+            problems.push({ path: `${tAt}.Config.port_map`, message: `port_map: ${label} must be a port number between 1 and 65535, got ${JSON.stringify(to)}` });
+          } else {
+            p.To = num;
+          }
+        }
+        const { port_map: _, ...rest } = task.Config;
+        const ownPorts = list(obj(t.Resources)?.Networks).flatMap((nw) => [...list(nw.Ports), ...list(nw.ReservedPorts), ...list(nw.DynamicPorts)].map((p) => s(p.Label, "")));
+        task.Config = { ...rest, ports: rest.ports ?? (ownPorts.length > 0 ? ownPorts : Object.keys(portMap)) };
+        aliases.set(`${tAt}.Config.ports`, `${tAt}.Config.port_map`);
+      }
+    }
+    tg.Tasks.push(task);
+  });
+
+  tg.Services = list(g.Services).map((sv, si) => service(sv, `${job.ID}-${name}`, { job: job.ID, group: name, task: "" }, `${at}.Services[${si}]`, problems));
+  return tg;
+}
+
+function taskOf(job: Job, tg: TaskGroup, t: Raw, at: string, _aliases: Map<string, string>, problems: Problem[]): Task {
+  const name = s(t.Name, "");
+  const { Networks: _nets, ...res } = obj(t.Resources) ?? {};
+  return {
+    Name: name,
+    Driver: s(t.Driver, ""),
+    User: s(t.User, ""),
+    Config: isPlainObject(t.Config) ? { ...t.Config } : {},
+    Env: smap(t.Env),
+    Services: list(t.Services).map((sv, si) =>
+      service(sv, `${job.ID}-${tg.Name}-${name}`, { job: job.ID, group: tg.Name, task: name }, `${at}.Services[${si}]`, problems, name),
+    ),
+    Resources: merge(defaultResources(), res),
+    Constraints: list(t.Constraints).map(constraint),
+    Affinities: list(t.Affinities).map(affinity),
+    Meta: smap(t.Meta),
+    KillTimeout: n(t.KillTimeout, DEFAULT_KILL_TIMEOUT),
+    KillSignal: s(t.KillSignal, ""),
+    LogConfig: merge(defaultLogConfig(), obj(t.LogConfig)),
+    Leader: b(t.Leader, false),
+  };
+}
+
+const PROVIDERS = ["consul", "nomad", "ruche"];
+
+function service(
+  sv: Raw,
+  defaultName: string,
+  names: { job: string; group: string; task: string },
+  at: string,
+  problems: Problem[],
+  taskName = "",
+): Service {
+  const provider = s(sv.Provider, "ruche");
+  if (!PROVIDERS.includes(provider)) problems.push({ path: `${at}.Provider`, message: `provider must be one of ${PROVIDERS.join(", ")} (all register in Ruche's catalog), got "${provider}"` });
+  const base = names.task === "" ? `${names.job}-${names.group}` : `${names.job}-${names.group}-${names.task}`;
+  const name = s(sv.Name, defaultName)
+    .replaceAll("${JOB}", names.job)
+    .replaceAll("${NOMAD_JOB_NAME}", names.job)
+    .replaceAll("${TASKGROUP}", names.group)
+    .replaceAll("${NOMAD_GROUP_NAME}", names.group)
+    .replaceAll("${TASK}", names.task)
+    .replaceAll("${NOMAD_TASK_NAME}", names.task)
+    .replaceAll("${BASE}", base);
+  return {
+    Name: name,
+    PortLabel: s(sv.PortLabel, ""),
+    AddressMode: s(sv.AddressMode, "auto") as Service["AddressMode"],
+    Tags: strs(sv.Tags),
+    CanaryTags: strs(sv.CanaryTags),
+    Meta: smap(sv.Meta),
+    TaskName: s(sv.TaskName, taskName),
+    Checks: list(sv.Checks).map((c) => check(c, name)),
+  };
+}
+
+function check(c: Raw, serviceName: string): ServiceCheck {
+  const type = s(c.Type, "");
+  return {
+    Name: s(c.Name, `service: "${serviceName}" check`),
+    Type: type as ServiceCheck["Type"],
+    Command: s(c.Command, ""),
+    Args: strs(c.Args),
+    Path: s(c.Path, ""),
+    Method: s(c.Method, type === "http" ? "GET" : ""),
+    Protocol: s(c.Protocol, type === "http" ? "http" : ""),
+    Header: isPlainObject(c.Header) ? { ...(c.Header as Record<string, string[]>) } : {},
+    PortLabel: s(c.PortLabel, ""),
+    AddressMode: s(c.AddressMode, "host") as ServiceCheck["AddressMode"],
+    Interval: n(c.Interval, 0),
+    Timeout: n(c.Timeout, 0),
+    InitialStatus: s(c.InitialStatus, ""),
+    TaskName: s(c.TaskName, ""),
+    SuccessBeforePassing: n(c.SuccessBeforePassing, 0),
+    FailuresBeforeCritical: n(c.FailuresBeforeCritical, 0),
+    TLSSkipVerify: b(c.TLSSkipVerify, false),
+  };
+}

@@ -1,0 +1,80 @@
+import type { Diagnostic } from "./diagnostic.js";
+import { coerce, describe, isPlainObject } from "./coerce.js";
+import { jobSchema, type ObjSchema } from "./schema.js";
+import { didYouMean } from "./suggest.js";
+
+/**
+ * The JSON form of a job, as our API takes it (`{"Job": {...}}` or the bare job), into
+ * the API's shape with each value's type checked. Keys our model does not know are an
+ * error when they carry a value; empty ones (null, "", 0, false, [], {}) are let through,
+ * so the JSON another orchestrator prints for a job reads here when it uses nothing more.
+ */
+export function decodeJsonJob(value: unknown, file: string): { ok: true; raw: Record<string, unknown> } | { ok: false; diagnostics: Diagnostic[] } {
+  const diags: Diagnostic[] = [];
+  let job = value;
+  let base = "Job";
+  if (isPlainObject(value) && Object.hasOwn(value, "Job")) {
+    const extra = Object.keys(value).filter((k) => k !== "Job" && !["EnforceIndex", "JobModifyIndex", "PolicyOverride", "PreserveCounts", "Submission"].includes(k));
+    for (const k of extra) diags.push({ file, path: k, message: `unknown key "${k}" beside "Job"` });
+    job = value.Job;
+  } else {
+    base = "";
+  }
+  if (!isPlainObject(job)) {
+    diags.push({ file, path: base, message: `a job must be a JSON object, got ${describe(job)}` });
+    return { ok: false, diagnostics: diags };
+  }
+  const raw = decodeObject(job, jobSchema, base === "" ? "Job" : base, file, diags);
+  return diags.length > 0 ? { ok: false, diagnostics: diags } : { ok: true, raw };
+}
+
+function decodeObject(obj: Record<string, unknown>, schema: ObjSchema, path: string, file: string, diags: Diagnostic[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const known = schema.fields.filter((f) => f.api !== "");
+  for (const [key, v] of Object.entries(obj)) {
+    const here = `${path}.${key}`;
+    const field = known.find((f) => f.api === key);
+    if (field === undefined) {
+      if (!isEmpty(v)) diags.push({ file, path: here, message: `unknown field "${key}" in ${schema.name}${didYouMean(key, known.map((f) => f.api))}` });
+      continue;
+    }
+    if (v === null) continue;
+    switch (field.kind.t) {
+      case "unsupported":
+        if (!isEmpty(v)) diags.push({ file, path: here, message: `"${key}" is a Nomad feature Ruche does not support yet` });
+        break;
+      case "object":
+        if (!isPlainObject(v)) diags.push({ file, path: here, message: `must be an object, got ${describe(v)}` });
+        else out[key] = decodeObject(v, field.kind.schema, here, file, diags);
+        break;
+      case "list": {
+        if (!Array.isArray(v)) {
+          diags.push({ file, path: here, message: `must be a list, got ${describe(v)}` });
+          break;
+        }
+        const schemaOf = field.kind.schema;
+        out[key] = (v as unknown[]).map((item, i) => {
+          if (!isPlainObject(item)) {
+            diags.push({ file, path: `${here}[${i}]`, message: `must be an object, got ${describe(item)}` });
+            return {};
+          }
+          return decodeObject(item, schemaOf, `${here}[${i}]`, file, diags);
+        });
+        break;
+      }
+      default: {
+        const c = coerce(v, field.kind, "json");
+        if (!c.ok) diags.push({ file, path: here, message: c.message });
+        else out[key] = c.value;
+      }
+    }
+  }
+  return out;
+}
+
+function isEmpty(v: unknown): boolean {
+  if (v === null || v === undefined || v === "" || v === 0 || v === false) return true;
+  if (Array.isArray(v)) return v.length === 0;
+  if (isPlainObject(v)) return Object.keys(v).length === 0;
+  return false;
+}

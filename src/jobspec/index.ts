@@ -1,0 +1,17 @@
+export { parseJob, detectFormat, type JobFormat, type ParseJobOptions, type ParseJobResult } from "./parse.js";
+export { formatDiagnostic, type Diagnostic, type Pos } from "./diagnostic.js";
+export { MAX_JOB_FILE_BYTES } from "./source.js";
+export type { VariableInputs } from "./variables.js";
+export {
+  diffJobs,
+  taskUpdateClass,
+  updatesFromDesired,
+  DiffType,
+  Annotation,
+  type JobDiff,
+  type TaskGroupDiff,
+  type TaskDiff,
+  type ObjectDiff,
+  type FieldDiff,
+} from "./diff.js";
+export { formatJobDiff } from "./diff-format.js";

@@ -1,0 +1,89 @@
+import type { Job } from "../structs/index.js";
+import { canonicalize, type Canonical, type Problem } from "./canonicalize.js";
+import { decodeHclJob } from "./decode-hcl.js";
+import { decodeJsonJob } from "./decode-json.js";
+import { sortDiagnostics, type Diagnostic, type Pos } from "./diagnostic.js";
+import { parseHcl } from "./hcl/parser.js";
+import { locate, toHclPath } from "./paths.js";
+import { decodeSource } from "./source.js";
+import { validateJob } from "./validate.js";
+import type { VariableInputs } from "./variables.js";
+
+export type JobFormat = "hcl" | "json";
+
+export interface ParseJobOptions extends VariableInputs {
+  /** Name shown in messages (`demoapp.hcl:12:5: ...`). */
+  file?: string;
+  /** Chosen from the file name or the first character when not given. */
+  format?: JobFormat;
+}
+
+export type ParseJobResult = { ok: true; job: Job } | { ok: false; diagnostics: Diagnostic[] };
+
+/**
+ * A job file (HCL or the API's JSON form) → the canonical Job with every default, or
+ * every mistake in it, each with its path and, for HCL, its line and column.
+ */
+export async function parseJob(source: Uint8Array | string, options: ParseJobOptions = {}): Promise<ParseJobResult> {
+  const file = options.file ?? "<input>";
+  let text: string;
+  if (typeof source === "string") {
+    text = source;
+  } else {
+    const decoded = decodeSource(source, file);
+    if (!decoded.ok) return decoded;
+    text = decoded.text;
+  }
+  const format = options.format ?? detectFormat(file, text);
+  return format === "json" ? parseJson(text, file) : parseHclJob(text, file, options);
+}
+
+export function detectFormat(file: string, text: string): JobFormat {
+  if (file.endsWith(".json")) return "json";
+  if (file.endsWith(".hcl") || file.endsWith(".nomad")) return "hcl";
+  return text.trimStart().startsWith("{") ? "json" : "hcl";
+}
+
+async function parseHclJob(text: string, file: string, inputs: VariableInputs): Promise<ParseJobResult> {
+  const parsed = await parseHcl(text, file);
+  if (!parsed.ok) return { ok: false, diagnostics: sortDiagnostics(parsed.diagnostics) };
+  const { decoded, diagnostics } = await decodeHclJob(parsed.body, file, inputs);
+  if (decoded === null) return { ok: false, diagnostics: sortDiagnostics(diagnostics) };
+  const { positions } = decoded;
+  const result = finish(canonicalize(decoded.raw), (c, pr) => {
+    const pos: Pos | undefined = locate(pr.path, positions, c.aliases);
+    const d: Diagnostic = { file, path: toHclPath(pr.path, c.job), message: pr.message };
+    if (pos !== undefined) d.pos = pos;
+    return d;
+  });
+  if (diagnostics.length === 0) return result;
+  // A value that could not be decoded took its default; what validation says at or under it is noise.
+  const shadowed = (path: string): boolean => diagnostics.some((d) => d.path !== "" && (path === d.path || path.startsWith(`${d.path}.`) || path.startsWith(`${d.path}[`)));
+  const rest = result.ok ? [] : result.diagnostics.filter((d) => !shadowed(d.path));
+  return { ok: false, diagnostics: sortDiagnostics([...diagnostics, ...rest]) };
+}
+
+function parseJson(text: string, file: string): ParseJobResult {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    const message = (err as Error).message;
+    const at = /position (\d+)/.exec(message);
+    const d: Diagnostic = { file, path: "", message: `invalid JSON: ${message.replace(/ in JSON at position \d+.*$/, "")}` };
+    if (at?.[1] !== undefined) {
+      const before = text.slice(0, Number(at[1]));
+      d.pos = { line: before.split("\n").length, col: Number(at[1]) - before.lastIndexOf("\n") };
+    }
+    return { ok: false, diagnostics: [d] };
+  }
+  const decoded = decodeJsonJob(value, file);
+  if (!decoded.ok) return { ok: false, diagnostics: decoded.diagnostics };
+  return finish(canonicalize(decoded.raw), (_c, pr) => ({ file, path: pr.path === "" ? "Job" : `Job.${pr.path}`, message: pr.message }));
+}
+
+function finish(c: Canonical, toDiagnostic: (c: Canonical, p: Problem) => Diagnostic): ParseJobResult {
+  const problems = [...c.problems, ...validateJob(c.job)];
+  if (problems.length > 0) return { ok: false, diagnostics: sortDiagnostics(problems.map((p) => toDiagnostic(c, p))) };
+  return { ok: true, job: c.job };
+}

@@ -1,0 +1,80 @@
+import type { Job } from "../structs/index.js";
+import type { Pos } from "./diagnostic.js";
+import { isPlainObject } from "./coerce.js";
+import { jobSchema, type ObjSchema } from "./schema.js";
+
+type Segment = { name: string } | { index: number };
+
+export function splitPath(path: string): Segment[] {
+  const out: Segment[] = [];
+  for (const m of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) {
+    if (m[2] !== undefined) out.push({ index: Number(m[2]) });
+    else if (m[1] !== undefined) out.push({ name: m[1] });
+  }
+  return out;
+}
+
+const PORT_LISTS = new Set(["ReservedPorts", "DynamicPorts", "Ports"]);
+
+/**
+ * The HCL spelling of an API path, read against the job: `TaskGroups[0].Tasks[1].Resources.MemoryMB`
+ * → `job.group[webs].task[api].resources.memory`.
+ */
+export function toHclPath(apiPath: string, job: Job): string {
+  let schema: ObjSchema | undefined = jobSchema;
+  let data: unknown = job;
+  let out = "job";
+  let itemSchema: ObjSchema | undefined;
+  for (const seg of splitPath(apiPath)) {
+    if ("index" in seg) {
+      data = Array.isArray(data) ? (data as unknown[])[seg.index] : undefined;
+      const labelField = itemSchema?.fields.find((f) => f.label === true);
+      const label = labelField !== undefined && isPlainObject(data) ? data[labelField.api] : undefined;
+      out += typeof label === "string" && label !== "" ? `[${label}]` : `[${seg.index}]`;
+      schema = itemSchema;
+      itemSchema = undefined;
+      continue;
+    }
+    const field = schema?.fields.find((f) => f.api === seg.name || (PORT_LISTS.has(seg.name) && f.api === "Ports"));
+    data = isPlainObject(data) ? data[seg.name] : undefined;
+    if (field === undefined) {
+      out += `.${seg.name}`;
+      schema = undefined;
+      continue;
+    }
+    if (field.label === true) continue;
+    out += field.hcl === "" ? `.${seg.name}` : `.${field.hcl}`;
+    schema = field.kind.t === "object" ? field.kind.schema : undefined;
+    itemSchema = field.kind.t === "list" ? field.kind.schema : undefined;
+  }
+  return out;
+}
+
+/** Where an API path was written: itself, where it was moved from, or its nearest written ancestor. */
+export function locate(apiPath: string, positions: ReadonlyMap<string, Pos>, aliases: ReadonlyMap<string, string>): Pos | undefined {
+  let path = apiPath;
+  for (let hops = 0; hops < 8; hops++) {
+    const direct = positions.get(path);
+    if (direct !== undefined) return direct;
+    let moved = false;
+    let prefix = path;
+    while (prefix !== "") {
+      const alias = aliases.get(prefix);
+      if (alias !== undefined) {
+        path = alias + path.slice(prefix.length);
+        moved = true;
+        break;
+      }
+      const hit = positions.get(prefix);
+      if (hit !== undefined && prefix !== path) return hit;
+      prefix = parent(prefix);
+    }
+    if (!moved) return positions.get("");
+  }
+  return positions.get("");
+}
+
+function parent(path: string): string {
+  const cut = Math.max(path.lastIndexOf("."), path.lastIndexOf("["));
+  return cut <= 0 ? "" : path.slice(0, cut);
+}

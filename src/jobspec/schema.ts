@@ -1,0 +1,312 @@
+/**
+ * The shape of a job file, once for both of its forms: each field has its name in our
+ * JSON API (PascalCase, as in Nomad's) and, where it has one, its name in HCL. The HCL
+ * decoder and the JSON decoder walk these tables; neither knows a field by heart.
+ */
+export type Kind =
+  | { t: "string" }
+  | { t: "int" }
+  | { t: "number" }
+  | { t: "bool" }
+  /** nanoseconds in JSON, "30s" in HCL */
+  | { t: "duration" }
+  | { t: "strings" }
+  | { t: "stringMap" }
+  | { t: "stringListMap" }
+  /** Driver configuration: any value, checked by the driver. */
+  | { t: "any" }
+  | { t: "object"; schema: ObjSchema }
+  | { t: "list"; schema: ObjSchema }
+  /** A Nomad field Ruche does not offer yet: an error that says so, never silence. */
+  | { t: "unsupported" };
+
+export interface Field {
+  /** Name in the JSON form; empty for a field that exists only in HCL. */
+  api: string;
+  /** Name in HCL; empty for a field that exists only in JSON. */
+  hcl: string;
+  kind: Kind;
+  /** In HCL the field is written as a block (`restart { ... }`) rather than `name = value`. */
+  block?: boolean;
+  /** The block's label fills this field (`group "webs"` → Name). */
+  label?: boolean;
+}
+
+export interface ObjSchema {
+  /** What a user calls this block. */
+  name: string;
+  fields: Field[];
+}
+
+const string = { t: "string" } as const;
+const int = { t: "int" } as const;
+
+const bool = { t: "bool" } as const;
+const duration = { t: "duration" } as const;
+const strings = { t: "strings" } as const;
+const stringMap = { t: "stringMap" } as const;
+const any = { t: "any" } as const;
+const unsupported = { t: "unsupported" } as const;
+
+function f(api: string, hcl: string, kind: Kind, extra: Partial<Field> = {}): Field {
+  return { api, hcl, kind, ...extra };
+}
+function blocks(api: string, hcl: string, schema: ObjSchema): Field {
+  return { api, hcl, kind: { t: "list", schema }, block: true };
+}
+function one(api: string, hcl: string, schema: ObjSchema): Field {
+  return { api, hcl, kind: { t: "object", schema }, block: true };
+}
+function notYet(...names: string[]): Field[] {
+  return names.map((n) => ({ api: "", hcl: n, kind: unsupported, block: true }));
+}
+
+export const constraintSchema: ObjSchema = {
+  name: "constraint",
+  fields: [f("LTarget", "attribute", string), f("Operand", "operator", string), f("RTarget", "value", string)],
+};
+
+/** Constraint shorthands: `distinct_hosts = true`, `regexp = "..."`, `version = ">= 1.2"`. */
+export const CONSTRAINT_SHORTHANDS = [
+  "distinct_hosts",
+  "distinct_property",
+  "regexp",
+  "version",
+  "semver",
+  "set_contains",
+  "set_contains_any",
+  "set_contains_all",
+] as const;
+
+export const affinitySchema: ObjSchema = {
+  name: "affinity",
+  fields: [...constraintSchema.fields, f("Weight", "weight", int)],
+};
+
+const spreadTargetSchema: ObjSchema = {
+  name: "target",
+  fields: [f("Value", "", string, { label: true }), f("Percent", "percent", int)],
+};
+
+export const spreadSchema: ObjSchema = {
+  name: "spread",
+  fields: [f("Attribute", "attribute", string), f("Weight", "weight", int), blocks("SpreadTarget", "target", spreadTargetSchema)],
+};
+
+export const updateSchema: ObjSchema = {
+  name: "update",
+  fields: [
+    f("Stagger", "stagger", duration),
+    f("MaxParallel", "max_parallel", int),
+    f("HealthCheck", "health_check", string),
+    f("MinHealthyTime", "min_healthy_time", duration),
+    f("HealthyDeadline", "healthy_deadline", duration),
+    f("ProgressDeadline", "progress_deadline", duration),
+    f("AutoRevert", "auto_revert", bool),
+    f("AutoPromote", "auto_promote", bool),
+    f("Canary", "canary", int),
+  ],
+};
+
+export const migrateSchema: ObjSchema = {
+  name: "migrate",
+  fields: [
+    f("MaxParallel", "max_parallel", int),
+    f("HealthCheck", "health_check", string),
+    f("MinHealthyTime", "min_healthy_time", duration),
+    f("HealthyDeadline", "healthy_deadline", duration),
+  ],
+};
+
+export const restartSchema: ObjSchema = {
+  name: "restart",
+  fields: [f("Attempts", "attempts", int), f("Interval", "interval", duration), f("Delay", "delay", duration), f("Mode", "mode", string)],
+};
+
+export const rescheduleSchema: ObjSchema = {
+  name: "reschedule",
+  fields: [
+    f("Attempts", "attempts", int),
+    f("Interval", "interval", duration),
+    f("Delay", "delay", duration),
+    f("DelayFunction", "delay_function", string),
+    f("MaxDelay", "max_delay", duration),
+    f("Unlimited", "unlimited", bool),
+  ],
+};
+
+const ephemeralDiskSchema: ObjSchema = {
+  name: "ephemeral_disk",
+  fields: [f("SizeMB", "size", int), f("Migrate", "migrate", bool), f("Sticky", "sticky", bool)],
+};
+
+export const portSchema: ObjSchema = {
+  name: "port",
+  fields: [f("Label", "", string, { label: true }), f("Value", "static", int), f("To", "to", int), f("HostNetwork", "host_network", string)],
+};
+
+export const networkSchema: ObjSchema = {
+  name: "network",
+  fields: [
+    f("Mode", "mode", string),
+    f("MBits", "mbits", int),
+    /** HCL's `port "label" {}` blocks; split into reserved and dynamic ports by canonicalize. */
+    blocks("Ports", "port", portSchema),
+    f("ReservedPorts", "", { t: "list", schema: portSchema }),
+    f("DynamicPorts", "", { t: "list", schema: portSchema }),
+    f("IP", "", string),
+    ...notYet("dns"),
+  ],
+};
+
+const checkSchema: ObjSchema = {
+  name: "check",
+  fields: [
+    f("Name", "name", string),
+    f("Type", "type", string),
+    f("Command", "command", string),
+    f("Args", "args", strings),
+    f("Path", "path", string),
+    f("Method", "method", string),
+    f("Protocol", "protocol", string),
+    f("Header", "header", { t: "stringListMap" }),
+    f("PortLabel", "port", string),
+    f("AddressMode", "address_mode", string),
+    f("Interval", "interval", duration),
+    f("Timeout", "timeout", duration),
+    f("InitialStatus", "initial_status", string),
+    f("TaskName", "task", string),
+    f("SuccessBeforePassing", "success_before_passing", int),
+    f("FailuresBeforeCritical", "failures_before_critical", int),
+    f("TLSSkipVerify", "tls_skip_verify", bool),
+    ...notYet("check_restart"),
+  ],
+};
+
+export const serviceSchema: ObjSchema = {
+  name: "service",
+  fields: [
+    f("Name", "name", string),
+    f("PortLabel", "port", string),
+    f("AddressMode", "address_mode", string),
+    f("Tags", "tags", strings),
+    f("CanaryTags", "canary_tags", strings),
+    f("Meta", "meta", stringMap),
+    f("TaskName", "task", string),
+    /** Where the service is registered: Ruche's own catalog serves Consul's API, so both mean the same. */
+    f("Provider", "provider", string),
+    blocks("Checks", "check", checkSchema),
+    ...notYet("connect", "identity"),
+  ],
+};
+
+const resourcesSchema: ObjSchema = {
+  name: "resources",
+  fields: [
+    f("CPU", "cpu", int),
+    f("Cores", "cores", int),
+    f("MemoryMB", "memory", int),
+    f("MemoryMaxMB", "memory_max", int),
+    f("DiskMB", "disk", int),
+    /** Older job files declare the network inside the task's resources. */
+    blocks("Networks", "network", networkSchema),
+    ...notYet("device", "numa"),
+  ],
+};
+
+const logsSchema: ObjSchema = {
+  name: "logs",
+  fields: [f("MaxFiles", "max_files", int), f("MaxFileSizeMB", "max_file_size", int)],
+};
+
+export const taskSchema: ObjSchema = {
+  name: "task",
+  fields: [
+    f("Name", "", string, { label: true }),
+    f("Driver", "driver", string),
+    f("User", "user", string),
+    f("Config", "config", any),
+    f("Env", "env", stringMap),
+    f("Meta", "meta", stringMap),
+    f("KillTimeout", "kill_timeout", duration),
+    f("KillSignal", "kill_signal", string),
+    f("Leader", "leader", bool),
+    one("Resources", "resources", resourcesSchema),
+    blocks("Services", "service", serviceSchema),
+    blocks("Constraints", "constraint", constraintSchema),
+    blocks("Affinities", "affinity", affinitySchema),
+    one("LogConfig", "logs", logsSchema),
+    ...notYet("artifact", "template", "vault", "volume_mount", "lifecycle", "dispatch_payload", "csi_plugin", "scaling", "identity", "consul", "action", "restart", "kind"),
+  ],
+};
+
+export const groupSchema: ObjSchema = {
+  name: "group",
+  fields: [
+    f("Name", "", string, { label: true }),
+    f("Count", "count", int),
+    f("Meta", "meta", stringMap),
+    blocks("Constraints", "constraint", constraintSchema),
+    blocks("Affinities", "affinity", affinitySchema),
+    blocks("Spreads", "spread", spreadSchema),
+    one("RestartPolicy", "restart", restartSchema),
+    one("ReschedulePolicy", "reschedule", rescheduleSchema),
+    one("Update", "update", updateSchema),
+    one("Migrate", "migrate", migrateSchema),
+    one("EphemeralDisk", "ephemeral_disk", ephemeralDiskSchema),
+    blocks("Networks", "network", networkSchema),
+    blocks("Services", "service", serviceSchema),
+    blocks("Tasks", "task", taskSchema),
+    ...notYet("volume", "scaling", "consul", "disconnect", "max_client_disconnect", "stop_after_client_disconnect", "prevent_reschedule_on_lost"),
+  ],
+};
+
+const periodicSchema: ObjSchema = {
+  name: "periodic",
+  fields: [f("Enabled", "enabled", bool), f("Spec", "cron", string), f("ProhibitOverlap", "prohibit_overlap", bool), f("TimeZone", "time_zone", string)],
+};
+
+/** Ruche's own: how nodes are ranked (Swarm's strategies) and whether every node is scored. */
+const placementSchema: ObjSchema = {
+  name: "placement",
+  fields: [f("Placement", "strategy", string), f("FullScan", "full_scan", bool)],
+};
+
+export const jobSchema: ObjSchema = {
+  name: "job",
+  fields: [
+    f("ID", "", string, { label: true }),
+    f("Name", "name", string),
+    f("Namespace", "namespace", string),
+    f("Region", "region", string),
+    f("Type", "type", string),
+    f("Priority", "priority", int),
+    f("AllAtOnce", "all_at_once", bool),
+    f("Datacenters", "datacenters", strings),
+    f("NodePool", "node_pool", string),
+    f("Meta", "meta", stringMap),
+    f("Placement", "", string),
+    f("FullScan", "", bool),
+    /** In HCL, `placement { strategy = "spread" }` fills Placement and FullScan. */
+    one("", "placement", placementSchema),
+    blocks("Constraints", "constraint", constraintSchema),
+    blocks("Affinities", "affinity", affinitySchema),
+    blocks("Spreads", "spread", spreadSchema),
+    one("Update", "update", updateSchema),
+    one("Migrate", "migrate", migrateSchema),
+    one("ReschedulePolicy", "reschedule", rescheduleSchema),
+    one("Periodic", "periodic", periodicSchema),
+    blocks("TaskGroups", "group", groupSchema),
+    f("Stop", "", bool),
+    f("Version", "", int),
+    f("Stable", "", bool),
+    f("Status", "", string),
+    f("CreateIndex", "", int),
+    f("ModifyIndex", "", int),
+    f("JobModifyIndex", "", int),
+    f("SubmitTime", "", int),
+    ...notYet("parameterized", "multiregion", "vault", "consul", "ui"),
+  ],
+};
+
+

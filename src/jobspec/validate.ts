@@ -1,0 +1,348 @@
+import {
+  ADDRESS_MODES,
+  CHECK_TYPES,
+  CONSTRAINT_OPERATORS,
+  DELAY_FUNCTIONS,
+  DRIVER_NAMES,
+  DRIVER_REQUIRED_CONFIG,
+  formatDuration,
+  HEALTH_CHECK_MODES,
+  JOB_TYPES,
+  LIMITS,
+  NETWORK_MODES,
+  NS,
+  PLACEMENT_STRATEGIES,
+  RESTART_MODES,
+  UNARY_OPERATORS,
+  type Affinity,
+  type Constraint,
+  type DriverName,
+  type Job,
+  type NetworkResource,
+  type Service,
+  type Spread,
+  type Task,
+  type TaskGroup,
+  type UpdateStrategy,
+} from "../structs/index.js";
+import type { Problem } from "./canonicalize.js";
+import { didYouMean } from "./suggest.js";
+
+/**
+ * Checks a canonical job. Every problem is reported, each at the API path of the value
+ * at fault; the front end turns the path into a file position where it has one.
+ */
+export function validateJob(job: Job): Problem[] {
+  const out: Problem[] = [];
+  const p = (path: string, message: string): void => {
+    out.push({ path, message });
+  };
+
+  checkName(job.ID, "ID", "job ID", p);
+  if (job.Name === "") p("Name", "the job name must not be empty");
+  if (!JOB_TYPES.includes(job.Type)) p("Type", `type must be one of ${JOB_TYPES.join(", ")}, got "${job.Type}"${didYouMean(job.Type, JOB_TYPES)}`);
+  if (!Number.isInteger(job.Priority) || job.Priority < LIMITS.minPriority || job.Priority > LIMITS.maxPriority) {
+    p("Priority", `priority must be between ${LIMITS.minPriority} and ${LIMITS.maxPriority}, got ${job.Priority}`);
+  }
+  if (job.Region === "") p("Region", "region must not be empty");
+  if (job.Datacenters.length === 0) p("Datacenters", 'datacenters must name at least one datacenter (or "*" for all)');
+  job.Datacenters.forEach((dc, i) => {
+    if (dc.trim() === "") p(`Datacenters[${i}]`, "a datacenter name must not be empty");
+  });
+  if (!PLACEMENT_STRATEGIES.includes(job.Placement)) {
+    p("Placement", `placement strategy must be one of ${PLACEMENT_STRATEGIES.join(", ")}, got "${job.Placement}"${didYouMean(job.Placement, PLACEMENT_STRATEGIES)}`);
+  }
+  job.Constraints.forEach((c, i) => {
+    constraint(c, `Constraints[${i}]`, p);
+  });
+  job.Affinities.forEach((a, i) => {
+    affinity(a, `Affinities[${i}]`, p);
+  });
+  job.Spreads.forEach((s, i) => {
+    spread(s, `Spreads[${i}]`, p);
+  });
+  if (job.Periodic !== null && job.Periodic.Spec.trim().split(/\s+/).length < 5) {
+    p("Periodic.Spec", `cron must be a cron expression of five or six fields, got "${job.Periodic.Spec}"`);
+  }
+  if (job.TaskGroups.length === 0) p("TaskGroups", 'a job needs at least one group: group "name" { task "name" { ... } }');
+
+  const groupNames = new Map<string, number>();
+  job.TaskGroups.forEach((g, gi) => {
+    const at = `TaskGroups[${gi}]`;
+    const first = groupNames.get(g.Name);
+    if (first !== undefined) p(`${at}.Name`, `duplicate group "${g.Name}"; group names must be unique in a job`);
+    else groupNames.set(g.Name, gi);
+    group(job, g, at, p);
+  });
+  return out;
+}
+
+type Report = (path: string, message: string) => void;
+
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+function checkName(name: string, path: string, what: string, p: Report): void {
+  if (name === "") p(path, `the ${what} must not be empty`);
+  else if (name.length > LIMITS.maxNameLength) p(path, `the ${what} is ${name.length} characters long; the limit is ${LIMITS.maxNameLength}`);
+  else if (!SAFE_NAME.test(name) || name.includes("..")) {
+    p(path, `the ${what} "${name}" may hold only letters, digits, ".", "_" and "-", start with a letter or digit, and not contain ".." (it is used in file paths)`);
+  }
+}
+
+function group(job: Job, g: TaskGroup, at: string, p: Report): void {
+  checkName(g.Name, `${at}.Name`, "group name", p);
+  if (!Number.isInteger(g.Count) || g.Count < 0) p(`${at}.Count`, `count must be zero or more, got ${g.Count}`);
+  else if (g.Count > LIMITS.maxCount) p(`${at}.Count`, `count must be at most ${LIMITS.maxCount}, got ${g.Count}`);
+  if (job.Type === "system" && g.Count > 1) p(`${at}.Count`, `a system job runs once on every node; count must be 0 or 1, got ${g.Count}`);
+  g.Constraints.forEach((c, i) => {
+    constraint(c, `${at}.Constraints[${i}]`, p);
+  });
+  g.Affinities.forEach((a, i) => {
+    affinity(a, `${at}.Affinities[${i}]`, p);
+  });
+  g.Spreads.forEach((s, i) => {
+    spread(s, `${at}.Spreads[${i}]`, p);
+  });
+
+  const r = g.RestartPolicy;
+  const rAt = `${at}.RestartPolicy`;
+  if (r.Attempts < 0) p(`${rAt}.Attempts`, `attempts must be zero or more, got ${r.Attempts}`);
+  if (!RESTART_MODES.includes(r.Mode)) p(`${rAt}.Mode`, `mode must be "delay" or "fail", got "${r.Mode}"${didYouMean(r.Mode, RESTART_MODES)}`);
+  if (r.Attempts > 0 && r.Interval > 0 && r.Attempts * r.Delay > r.Interval) {
+    p(rAt, `${r.Attempts} restarts with a delay of ${formatDuration(r.Delay)} cannot fit in an interval of ${formatDuration(r.Interval)}`);
+  }
+
+  const rs = g.ReschedulePolicy;
+  if (rs !== null) {
+    const sAt = `${at}.ReschedulePolicy`;
+    if (!DELAY_FUNCTIONS.includes(rs.DelayFunction)) {
+      p(`${sAt}.DelayFunction`, `delay_function must be one of ${DELAY_FUNCTIONS.join(", ")}, got "${rs.DelayFunction}"${didYouMean(rs.DelayFunction, DELAY_FUNCTIONS)}`);
+    }
+    if (rs.Attempts < 0) p(`${sAt}.Attempts`, `attempts must be zero or more, got ${rs.Attempts}`);
+    if ((rs.Unlimited || rs.Attempts > 0) && rs.Delay < 5 * NS.second) p(`${sAt}.Delay`, `delay must be at least 5s, got ${formatDuration(rs.Delay)}`);
+    if (rs.DelayFunction !== "constant" && (rs.Unlimited || rs.Attempts > 0) && rs.MaxDelay < rs.Delay) {
+      p(`${sAt}.MaxDelay`, `max_delay (${formatDuration(rs.MaxDelay)}) must not be less than delay (${formatDuration(rs.Delay)})`);
+    }
+    if (!rs.Unlimited && rs.Attempts > 0 && rs.Interval === 0) p(`${sAt}.Interval`, "interval must be set when attempts are limited");
+  }
+
+  if (g.Update !== null) update(g.Update, `${at}.Update`, job, g, p);
+  if (g.Migrate !== null) {
+    const m = g.Migrate;
+    if (m.MaxParallel < 1) p(`${at}.Migrate.MaxParallel`, `max_parallel must be at least 1, got ${m.MaxParallel}`);
+    if (!HEALTH_CHECK_MODES.includes(m.HealthCheck)) p(`${at}.Migrate.HealthCheck`, `health_check must be one of ${HEALTH_CHECK_MODES.join(", ")}, got "${m.HealthCheck}"`);
+    if (m.MinHealthyTime >= m.HealthyDeadline) p(`${at}.Migrate.MinHealthyTime`, "min_healthy_time must be less than healthy_deadline");
+  }
+
+  const disk = g.EphemeralDisk;
+  if (disk.SizeMB < 10 || disk.SizeMB > LIMITS.maxDiskMB) p(`${at}.EphemeralDisk.SizeMB`, `size must be between 10 and ${LIMITS.maxDiskMB} MB, got ${disk.SizeMB}`);
+  const logMB = g.Tasks.reduce((sum, t) => sum + t.LogConfig.MaxFiles * t.LogConfig.MaxFileSizeMB, 0);
+  if (disk.SizeMB >= 10 && logMB >= disk.SizeMB) {
+    p(`${at}.EphemeralDisk.SizeMB`, `the tasks' logs may take ${logMB} MB, more than the ${disk.SizeMB} MB ephemeral disk; raise the disk size or lower logs.max_files / max_file_size`);
+  }
+
+  if (g.Networks.length > 1) p(`${at}.Networks[1]`, "a group has at most one network block");
+  const labels = new Map<string, string>();
+  g.Networks.forEach((n, ni) => {
+    network(n, `${at}.Networks[${ni}]`, labels, p);
+  });
+
+  if (g.Tasks.length === 0) p(`${at}.Tasks`, `group "${g.Name}" has no task; add task "name" { driver = ... }`);
+  const taskNames = new Set<string>();
+  g.Tasks.forEach((t, ti) => {
+    const tAt = `${at}.Tasks[${ti}]`;
+    if (taskNames.has(t.Name)) p(`${tAt}.Name`, `duplicate task "${t.Name}" in group "${g.Name}"`);
+    taskNames.add(t.Name);
+    task(g, t, tAt, labels, p);
+  });
+  if (g.Tasks.filter((t) => t.Leader).length > 1) p(`${at}.Tasks`, "only one task of a group may be the leader");
+  g.Services.forEach((s, si) => {
+    service(s, `${at}.Services[${si}]`, labels, g, p);
+  });
+  serviceNames([...g.Services, ...g.Tasks.flatMap((t) => t.Services)], at, p);
+}
+
+function update(u: UpdateStrategy, at: string, job: Job, g: TaskGroup, p: Report): void {
+  if (u.MaxParallel < 0) p(`${at}.MaxParallel`, `max_parallel must be zero or more, got ${u.MaxParallel}`);
+  if (u.Canary < 0) p(`${at}.Canary`, `canary must be zero or more, got ${u.Canary}`);
+  if (job.Type === "system" && u.Canary > 0) p(`${at}.Canary`, "system jobs cannot have canaries: they run once on every node");
+  if (u.Canary > 0 && u.Canary > g.Count && g.Count > 0) p(`${at}.Canary`, `canary (${u.Canary}) must not be more than the group's count (${g.Count})`);
+  if (!HEALTH_CHECK_MODES.includes(u.HealthCheck)) {
+    p(`${at}.HealthCheck`, `health_check must be one of ${HEALTH_CHECK_MODES.join(", ")}, got "${u.HealthCheck}"${didYouMean(u.HealthCheck, HEALTH_CHECK_MODES)}`);
+  }
+  if (u.MinHealthyTime >= u.HealthyDeadline) {
+    p(`${at}.MinHealthyTime`, `min_healthy_time (${formatDuration(u.MinHealthyTime)}) must be less than healthy_deadline (${formatDuration(u.HealthyDeadline)})`);
+  }
+  if (u.ProgressDeadline !== 0 && u.ProgressDeadline < u.HealthyDeadline) {
+    p(`${at}.ProgressDeadline`, `progress_deadline (${formatDuration(u.ProgressDeadline)}) must be zero or at least healthy_deadline (${formatDuration(u.HealthyDeadline)})`);
+  }
+  if (u.AutoPromote && u.Canary === 0) p(`${at}.AutoPromote`, "auto_promote needs canaries to promote; set canary as well");
+}
+
+const PORT_LABEL = /^[A-Za-z0-9_]+$/;
+
+function network(n: NetworkResource, at: string, labels: Map<string, string>, p: Report): void {
+  if (!NETWORK_MODES.includes(n.Mode)) p(`${at}.Mode`, `mode must be one of ${NETWORK_MODES.join(", ")}, got "${n.Mode}"${didYouMean(n.Mode, NETWORK_MODES)}`);
+  if (n.MBits < 0) p(`${at}.MBits`, `mbits must be zero or more, got ${n.MBits}`);
+  const hostPorts = new Map<number, string>();
+  const each = (ports: NetworkResource["ReservedPorts"], kind: string): void => {
+    ports.forEach((port, i) => {
+      const pAt = `${at}.${kind}[${i}]`;
+      if (!PORT_LABEL.test(port.Label)) {
+        p(`${pAt}.Label`, `port label "${port.Label}" may hold only letters, digits and "_" (it becomes RUCHE_PORT_${port.Label})`);
+      } else if (labels.has(port.Label)) {
+        p(`${pAt}.Label`, `port "${port.Label}" is declared twice`);
+      } else labels.set(port.Label, pAt);
+      if (kind === "ReservedPorts") {
+        if (port.Value < 1 || port.Value > LIMITS.maxPort) p(`${pAt}.Value`, `static port must be between 1 and ${LIMITS.maxPort}, got ${port.Value}`);
+        const other = hostPorts.get(port.Value);
+        if (other !== undefined) p(`${pAt}.Value`, `static port ${port.Value} is already taken by port "${other}"`);
+        hostPorts.set(port.Value, port.Label);
+      }
+      if (port.To < -1 || port.To > LIMITS.maxPort) p(`${pAt}.To`, `to must be between 1 and ${LIMITS.maxPort}, got ${port.To}`);
+    });
+  };
+  each(n.ReservedPorts, "ReservedPorts");
+  each(n.DynamicPorts, "DynamicPorts");
+}
+
+function task(g: TaskGroup, t: Task, at: string, labels: Map<string, string>, p: Report): void {
+  checkName(t.Name, `${at}.Name`, "task name", p);
+  if (t.Driver === "") p(`${at}.Driver`, `task "${t.Name}" needs a driver (one of ${DRIVER_NAMES.join(", ")})`);
+  else if (!DRIVER_NAMES.includes(t.Driver)) p(`${at}.Driver`, `unknown driver "${t.Driver}"; Ruche has ${DRIVER_NAMES.join(", ")}${didYouMean(t.Driver, DRIVER_NAMES)}`);
+  else {
+    for (const key of DRIVER_REQUIRED_CONFIG[t.Driver as DriverName]) {
+      const v = t.Config[key];
+      if (typeof v !== "string" || v.trim() === "") p(`${at}.Config`, `the ${t.Driver} driver needs config.${key} (a non-empty string)`);
+    }
+    const ports = t.Config.ports;
+    if (ports !== undefined) {
+      if (!Array.isArray(ports) || !ports.every((x) => typeof x === "string")) p(`${at}.Config.ports`, 'ports must be a list of port labels, as in ports = ["http"]');
+      else for (const l of ports) if (!labels.has(l)) p(`${at}.Config.ports`, `ports names "${l}", which the group's network does not declare${didYouMean(l, [...labels.keys()])}`);
+    }
+    const args = t.Config.args;
+    if (args !== undefined && (!Array.isArray(args) || !args.every((x) => typeof x === "string"))) p(`${at}.Config.args`, "args must be a list of strings");
+  }
+  for (const k of Object.keys(t.Env)) {
+    if (k === "" || k.includes("=") || k.includes("\0")) p(`${at}.Env`, `environment variable name ${JSON.stringify(k)} is not valid`);
+  }
+  const r = t.Resources;
+  const rAt = `${at}.Resources`;
+  if (r.CPU < 1 || r.CPU > LIMITS.maxCpu) p(`${rAt}.CPU`, `cpu must be between 1 and ${LIMITS.maxCpu} MHz, got ${r.CPU}`);
+  if (r.Cores < 0 || r.Cores > 1024) p(`${rAt}.Cores`, `cores must be between 0 and 1024, got ${r.Cores}`);
+  if (r.MemoryMB < LIMITS.minMemoryMB || r.MemoryMB > LIMITS.maxMemoryMB) {
+    p(`${rAt}.MemoryMB`, `memory must be between ${LIMITS.minMemoryMB} and ${LIMITS.maxMemoryMB} MB, got ${r.MemoryMB}`);
+  }
+  if (r.MemoryMaxMB !== 0 && r.MemoryMaxMB < r.MemoryMB) p(`${rAt}.MemoryMaxMB`, `memory_max (${r.MemoryMaxMB}) must not be less than memory (${r.MemoryMB})`);
+  if (r.DiskMB < 0) p(`${rAt}.DiskMB`, `disk must be zero or more, got ${r.DiskMB}`);
+  if (t.KillTimeout < 0) p(`${at}.KillTimeout`, "kill_timeout must not be negative");
+  if (t.LogConfig.MaxFiles < 1) p(`${at}.LogConfig.MaxFiles`, `max_files must be at least 1, got ${t.LogConfig.MaxFiles}`);
+  if (t.LogConfig.MaxFileSizeMB < 1) p(`${at}.LogConfig.MaxFileSizeMB`, `max_file_size must be at least 1 MB, got ${t.LogConfig.MaxFileSizeMB}`);
+  t.Constraints.forEach((c, i) => {
+    constraint(c, `${at}.Constraints[${i}]`, p);
+  });
+  t.Affinities.forEach((a, i) => {
+    affinity(a, `${at}.Affinities[${i}]`, p);
+  });
+  t.Services.forEach((s, si) => {
+    service(s, `${at}.Services[${si}]`, labels, g, p);
+  });
+}
+
+const DNS_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+function service(s: Service, at: string, labels: Map<string, string>, g: TaskGroup, p: Report): void {
+  if (!s.Name.includes("${") && !DNS_LABEL.test(s.Name)) {
+    p(`${at}.Name`, `service name "${s.Name}" must be a DNS label: letters, digits and "-", at most 63 characters, not starting or ending with "-"`);
+  }
+  if (s.PortLabel !== "" && !/^\d+$/.test(s.PortLabel) && !labels.has(s.PortLabel)) {
+    p(`${at}.PortLabel`, `port "${s.PortLabel}" is not declared in the group's network${didYouMean(s.PortLabel, [...labels.keys()])}`);
+  }
+  if (/^\d+$/.test(s.PortLabel) && (Number(s.PortLabel) < 1 || Number(s.PortLabel) > LIMITS.maxPort)) p(`${at}.PortLabel`, `port ${s.PortLabel} is outside 1-${LIMITS.maxPort}`);
+  if (!ADDRESS_MODES.includes(s.AddressMode)) p(`${at}.AddressMode`, `address_mode must be one of ${ADDRESS_MODES.join(", ")}, got "${s.AddressMode}"`);
+  if (s.TaskName !== "" && !g.Tasks.some((t) => t.Name === s.TaskName)) p(`${at}.TaskName`, `task "${s.TaskName}" is not in group "${g.Name}"`);
+  const checkNames = new Set<string>();
+  s.Checks.forEach((c, ci) => {
+    const cAt = `${at}.Checks[${ci}]`;
+    if (checkNames.has(c.Name)) p(`${cAt}.Name`, `duplicate check "${c.Name}" in service "${s.Name}"`);
+    checkNames.add(c.Name);
+    if (!CHECK_TYPES.includes(c.Type)) {
+      p(`${cAt}.Type`, (c.Type as string) === "" ? `check needs a type: one of ${CHECK_TYPES.join(", ")}` : `check type must be one of ${CHECK_TYPES.join(", ")}, got "${c.Type}"${didYouMean(c.Type, CHECK_TYPES)}`);
+      return;
+    }
+    if (c.Interval < NS.second) p(`${cAt}.Interval`, `interval must be at least 1s, got ${formatDuration(c.Interval)}`);
+    if (c.Type !== "ttl" && c.Timeout < NS.millisecond) p(`${cAt}.Timeout`, `${c.Type === "http" ? "an" : "a"} ${c.Type} check needs a timeout of at least 1ms, got ${formatDuration(c.Timeout)}`);
+    if (c.Type === "http" && c.Path === "") p(`${cAt}.Path`, 'an http check needs a path, such as path = "/health"');
+    if (c.Type === "http" && c.Protocol !== "http" && c.Protocol !== "https") p(`${cAt}.Protocol`, `protocol must be http or https, got "${c.Protocol}"`);
+    if (c.Type === "script" && c.Command === "") p(`${cAt}.Command`, "a script check needs a command");
+    if ((c.Type === "http" || c.Type === "tcp") && c.PortLabel === "" && s.PortLabel === "") p(`${cAt}.PortLabel`, `a ${c.Type} check needs a port, on the check or on its service`);
+    if (c.PortLabel !== "" && !/^\d+$/.test(c.PortLabel) && !labels.has(c.PortLabel)) p(`${cAt}.PortLabel`, `port "${c.PortLabel}" is not declared in the group's network`);
+    if (c.SuccessBeforePassing < 0) p(`${cAt}.SuccessBeforePassing`, "success_before_passing must be zero or more");
+    if (c.FailuresBeforeCritical < 0) p(`${cAt}.FailuresBeforeCritical`, "failures_before_critical must be zero or more");
+    if (c.InitialStatus !== "" && !["passing", "warning", "critical"].includes(c.InitialStatus)) p(`${cAt}.InitialStatus`, `initial_status must be passing, warning or critical, got "${c.InitialStatus}"`);
+  });
+}
+
+function serviceNames(services: Service[], at: string, p: Report): void {
+  const seen = new Set<string>();
+  for (const s of services) {
+    const key = `${s.Name}/${s.PortLabel}`;
+    if (seen.has(key)) p(at, `service "${s.Name}" on port "${s.PortLabel}" is declared twice in the group`);
+    seen.add(key);
+  }
+}
+
+function constraint(c: Constraint, at: string, p: Report): void {
+  if (!CONSTRAINT_OPERATORS.includes(c.Operand)) {
+    p(`${at}.Operand`, `unknown operator "${c.Operand}"; use one of ${CONSTRAINT_OPERATORS.join(", ")}${didYouMean(c.Operand, CONSTRAINT_OPERATORS)}`);
+    return;
+  }
+  switch (c.Operand) {
+    case "distinct_hosts":
+      if (c.RTarget !== "" && c.RTarget !== "true" && c.RTarget !== "false") p(`${at}.RTarget`, `distinct_hosts takes true or false, got "${c.RTarget}"`);
+      return;
+    case "distinct_property":
+      if (c.LTarget === "") p(`${at}.LTarget`, "distinct_property needs the attribute to keep distinct, as in distinct_property = \"${meta.rack}\"");
+      if (c.RTarget !== "" && !/^[1-9]\d*$/.test(c.RTarget)) p(`${at}.RTarget`, `distinct_property's value is how many allocations may share a value, a whole number; got "${c.RTarget}"`);
+      return;
+    case "beside_job":
+    case "not_beside_job":
+      if (c.RTarget === "") p(`${at}.RTarget`, `${c.Operand} needs the ID of the other job as its value`);
+      return;
+    default:
+      break;
+  }
+  if (c.LTarget === "") p(`${at}.LTarget`, `the constraint needs an attribute, such as attribute = "\${attr.kernel.name}"`);
+  if (!UNARY_OPERATORS.includes(c.Operand) && c.RTarget === "") p(`${at}.RTarget`, `operator "${c.Operand}" needs a value`);
+  if (c.Operand === "regexp") {
+    try {
+      new RegExp(c.RTarget);
+    } catch (e) {
+      p(`${at}.RTarget`, `invalid regular expression: ${(e as Error).message}`);
+    }
+  }
+  if ((c.Operand === "version" || c.Operand === "semver") && !/^\s*(?:(?:[<>]=?|=|!=|~>)?\s*v?\d+(?:\.\d+){0,2}(?:-[0-9A-Za-z.-]+)?\s*(?:,\s*|$))+$/.test(c.RTarget)) {
+    p(`${at}.RTarget`, `invalid version constraint "${c.RTarget}"; write it as ">= 1.2, < 2.0"`);
+  }
+}
+
+function affinity(a: Affinity, at: string, p: Report): void {
+  constraint({ LTarget: a.LTarget, RTarget: a.RTarget, Operand: a.Operand }, at, p);
+  if (!Number.isInteger(a.Weight) || a.Weight === 0 || a.Weight < -100 || a.Weight > 100) {
+    p(`${at}.Weight`, `weight must be a whole number between -100 and 100, not 0; got ${a.Weight}`);
+  }
+}
+
+function spread(s: Spread, at: string, p: Report): void {
+  if (s.Attribute === "") p(`${at}.Attribute`, "spread needs an attribute, such as attribute = \"${node.datacenter}\"");
+  if (s.Weight < 0 || s.Weight > 100) p(`${at}.Weight`, `weight must be between 0 and 100, got ${s.Weight}`);
+  let sum = 0;
+  const seen = new Set<string>();
+  s.SpreadTarget.forEach((t, i) => {
+    if (seen.has(t.Value)) p(`${at}.SpreadTarget[${i}]`, `target "${t.Value}" is given twice`);
+    seen.add(t.Value);
+    if (t.Percent < 0 || t.Percent > 100) p(`${at}.SpreadTarget[${i}].Percent`, `percent must be between 0 and 100, got ${t.Percent}`);
+    sum += t.Percent;
+  });
+  if (sum > 100) p(`${at}.SpreadTarget`, `the targets' percentages add up to ${sum}, more than 100`);
+}

@@ -1,0 +1,108 @@
+import type { Job } from "./job.js";
+import type { AllocatedResources } from "./resources.js";
+
+/** What the servers want of an allocation. */
+export const AllocDesiredStatus = { Run: "run", Stop: "stop", Evict: "evict" } as const;
+export type AllocDesiredStatus = (typeof AllocDesiredStatus)[keyof typeof AllocDesiredStatus];
+
+/** What the client reports of it. */
+export const AllocClientStatus = {
+  Pending: "pending",
+  Running: "running",
+  Complete: "complete",
+  Failed: "failed",
+  Lost: "lost",
+} as const;
+export type AllocClientStatus = (typeof AllocClientStatus)[keyof typeof AllocClientStatus];
+
+export const TaskStateName = { Pending: "pending", Running: "running", Dead: "dead" } as const;
+export type TaskStateName = (typeof TaskStateName)[keyof typeof TaskStateName];
+
+export interface TaskEvent {
+  Type: string;
+  /** Unix ns, as Nomad reports it. */
+  Time: number;
+  Message: string;
+  Details: Record<string, string>;
+  ExitCode: number;
+  Signal: number;
+  KillTimeout: number;
+  RestartReason: string;
+}
+
+export interface TaskState {
+  State: TaskStateName;
+  Failed: boolean;
+  Restarts: number;
+  /** Unix ms; 0 when not yet. */
+  StartedAt: number;
+  FinishedAt: number;
+  Events: TaskEvent[];
+}
+
+export interface AllocDeploymentStatus {
+  /** null until the health of the allocation is known. */
+  Healthy: boolean | null;
+  Timestamp: number;
+  Canary: boolean;
+  ModifyIndex: number;
+}
+
+export interface RescheduleEvent {
+  RescheduleTime: number;
+  PrevAllocID: string;
+  PrevNodeID: string;
+  Delay: number;
+}
+
+export interface Allocation {
+  ID: string;
+  Namespace: string;
+  EvalID: string;
+  /** `job.group[index]` */
+  Name: string;
+  NodeID: string;
+  NodeName: string;
+  JobID: string;
+  /** The job as it was when the allocation was placed or last updated in place. */
+  Job: Job;
+  TaskGroup: string;
+  Resources: AllocatedResources;
+  /** Per task. */
+  TaskResources: Record<string, AllocatedResources>;
+  DesiredStatus: AllocDesiredStatus;
+  DesiredDescription: string;
+  /** Set when the allocation must move (drain) or be rescheduled. */
+  DesiredTransition: { Migrate: boolean; Reschedule: boolean; ForceReschedule: boolean };
+  ClientStatus: AllocClientStatus;
+  ClientDescription: string;
+  TaskStates: Record<string, TaskState>;
+  DeploymentID: string;
+  DeploymentStatus: AllocDeploymentStatus | null;
+  PreviousAllocation: string;
+  NextAllocation: string;
+  RescheduleTracker: { Events: RescheduleEvent[] } | null;
+  FollowupEvalID: string;
+  CreateIndex: number;
+  ModifyIndex: number;
+  AllocModifyIndex: number;
+  CreateTime: number;
+  ModifyTime: number;
+}
+
+export function allocTerminal(a: Allocation): boolean {
+  if (a.DesiredStatus !== "run") return true;
+  return a.ClientStatus === "complete" || a.ClientStatus === "failed" || a.ClientStatus === "lost";
+}
+
+/** The index in `job.group[index]`, or -1 if the name does not carry one. */
+export function allocIndex(name: string): number {
+  const open = name.lastIndexOf("[");
+  if (open < 0 || !name.endsWith("]")) return -1;
+  const n = Number(name.slice(open + 1, -1));
+  return Number.isInteger(n) && n >= 0 ? n : -1;
+}
+
+export function allocName(jobId: string, group: string, index: number): string {
+  return `${jobId}.${group}[${index}]`;
+}

@@ -1,0 +1,94 @@
+import { NS } from "./duration.js";
+import type {
+  EphemeralDisk,
+  JobType,
+  LogConfig,
+  MigrateStrategy,
+  ReschedulePolicy,
+  RestartPolicy,
+  UpdateStrategy,
+} from "./job.js";
+import type { Resources } from "./resources.js";
+
+/** Defaults as Nomad documents them; every one is a fresh object the caller may change. */
+export function defaultUpdateStrategy(): UpdateStrategy {
+  return {
+    Stagger: 30 * NS.second,
+    MaxParallel: 1,
+    HealthCheck: "checks",
+    MinHealthyTime: 10 * NS.second,
+    HealthyDeadline: 5 * NS.minute,
+    ProgressDeadline: 10 * NS.minute,
+    AutoRevert: false,
+    AutoPromote: false,
+    Canary: 0,
+  };
+}
+
+export function defaultMigrateStrategy(): MigrateStrategy {
+  return {
+    MaxParallel: 1,
+    HealthCheck: "checks",
+    MinHealthyTime: 10 * NS.second,
+    HealthyDeadline: 5 * NS.minute,
+  };
+}
+
+export function defaultRestartPolicy(type: JobType): RestartPolicy {
+  switch (type) {
+    case "batch":
+      return { Attempts: 3, Interval: 24 * NS.hour, Delay: 15 * NS.second, Mode: "fail" };
+    case "service":
+    case "system":
+      return { Attempts: 2, Interval: 30 * NS.minute, Delay: 15 * NS.second, Mode: "fail" };
+    default: {
+      const _: never = type;
+      throw new Error(`unknown job type ${String(_)}`);
+    }
+  }
+}
+
+/** System jobs are never rescheduled to another node: they have no policy. */
+export function defaultReschedulePolicy(type: JobType): ReschedulePolicy | null {
+  switch (type) {
+    case "batch":
+      return {
+        Attempts: 1,
+        Interval: 24 * NS.hour,
+        Delay: 5 * NS.second,
+        DelayFunction: "constant",
+        MaxDelay: 0,
+        Unlimited: false,
+      };
+    case "service":
+      return {
+        Attempts: 0,
+        Interval: 0,
+        Delay: 30 * NS.second,
+        DelayFunction: "exponential",
+        MaxDelay: NS.hour,
+        Unlimited: true,
+      };
+    case "system":
+      return null;
+    default: {
+      const _: never = type;
+      throw new Error(`unknown job type ${String(_)}`);
+    }
+  }
+}
+
+export function defaultEphemeralDisk(): EphemeralDisk {
+  return { SizeMB: 300, Migrate: false, Sticky: false };
+}
+
+export function defaultResources(): Resources {
+  return { CPU: 100, Cores: 0, MemoryMB: 300, MemoryMaxMB: 0, DiskMB: 0 };
+}
+
+export function defaultLogConfig(): LogConfig {
+  return { MaxFiles: 10, MaxFileSizeMB: 10 };
+}
+
+export const DEFAULT_KILL_TIMEOUT = 5 * NS.second;
+export const DEFAULT_CHECK_TIMEOUT = 0;

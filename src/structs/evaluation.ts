@@ -1,0 +1,66 @@
+/** A reason to look at a job again; the scheduler turns one into a Plan. */
+export const EvalStatus = {
+  Blocked: "blocked",
+  Pending: "pending",
+  Complete: "complete",
+  Failed: "failed",
+  Canceled: "canceled",
+} as const;
+export type EvalStatus = (typeof EvalStatus)[keyof typeof EvalStatus];
+
+export const EvalTrigger = {
+  JobRegister: "job-register",
+  JobDeregister: "job-deregister",
+  NodeUpdate: "node-update",
+  NodeDrain: "node-drain",
+  AllocStop: "alloc-stop",
+  AllocFailure: "alloc-failure",
+  DeploymentWatcher: "deployment-watcher",
+  QueuedAllocs: "queued-allocs",
+  PeriodicJob: "periodic-job",
+  JobScaling: "job-scaling",
+  MaxPlans: "max-plan-attempts",
+} as const;
+export type EvalTrigger = (typeof EvalTrigger)[keyof typeof EvalTrigger];
+
+/** Why a group's allocations could not all be placed, in counts a user can read. */
+export interface AllocMetric {
+  NodesEvaluated: number;
+  NodesFiltered: number;
+  NodesAvailable: Record<string, number>;
+  /** Named filter → nodes it rejected, e.g. "constraint ${meta.role} = manager" → 3. */
+  ConstraintFiltered: Record<string, number>;
+  NodesExhausted: number;
+  /** Exhausted dimension ("memory", "cpu", "network: reserved port collision") → nodes. */
+  DimensionExhausted: Record<string, number>;
+  ClassFiltered: Record<string, number>;
+  QuotaExhausted: string[];
+  /** Top scores, for `alloc status -verbose`. */
+  ScoreMetaData: { NodeID: string; Scores: Record<string, number>; NormScore: number }[];
+  CoalescedFailures: number;
+}
+
+export interface Evaluation {
+  ID: string;
+  Namespace: string;
+  Priority: number;
+  Type: string;
+  TriggeredBy: EvalTrigger;
+  JobID: string;
+  JobModifyIndex: number;
+  NodeID: string;
+  DeploymentID: string;
+  Status: EvalStatus;
+  StatusDescription: string;
+  /** Unix ms before which the eval must not run (reschedule delays). */
+  WaitUntil: number;
+  NextEval: string;
+  PreviousEval: string;
+  BlockedEval: string;
+  FailedTGAllocs: Record<string, AllocMetric>;
+  QueuedAllocations: Record<string, number>;
+  CreateIndex: number;
+  ModifyIndex: number;
+  CreateTime: number;
+  ModifyTime: number;
+}

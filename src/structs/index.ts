@@ -1,0 +1,14 @@
+export * from "./allocation.js";
+export * from "./constraint.js";
+export * from "./defaults.js";
+export * from "./deployment.js";
+export * from "./driver.js";
+export * from "./duration.js";
+export * from "./errors.js";
+export * from "./evaluation.js";
+export * from "./job.js";
+export type * from "./kv.js";
+export * from "./node.js";
+export type * from "./plan.js";
+export * from "./resources.js";
+export * from "./service.js";

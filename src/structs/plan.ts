@@ -1,0 +1,40 @@
+import type { AllocMetric } from "./evaluation.js";
+import type { Allocation } from "./allocation.js";
+import type { Deployment } from "./deployment.js";
+import type { Job } from "./job.js";
+
+/** Per group, what the reconciler decided; `ruche plan` prints it ("1 canary, 2 ignore"). */
+export interface DesiredUpdates {
+  Ignore: number;
+  Place: number;
+  Migrate: number;
+  Stop: number;
+  InPlaceUpdate: number;
+  DestructiveUpdate: number;
+  Canary: number;
+  Preemptions: number;
+}
+
+/** What the scheduler wants done; the plan applier re-checks it against the newest state. */
+export interface Plan {
+  EvalID: string;
+  Priority: number;
+  Job: Job | null;
+  /** Node ID → allocations to stop or evict there. */
+  NodeUpdate: Record<string, Allocation[]>;
+  /** Node ID → allocations to create or update there. */
+  NodeAllocation: Record<string, Allocation[]>;
+  Deployment: Deployment | null;
+  DeploymentUpdates: { DeploymentID: string; Status: string; StatusDescription: string }[];
+  /** Group → what could not be placed and why. */
+  FailedTGAllocs: Record<string, AllocMetric>;
+  Annotations: { DesiredTGUpdates: Record<string, DesiredUpdates> } | null;
+}
+
+export interface PlanResult {
+  NodeUpdate: Record<string, Allocation[]>;
+  NodeAllocation: Record<string, Allocation[]>;
+  /** Nodes whose part of the plan was refused because state moved. */
+  RefusedNodes: string[];
+  AllocIndex: number;
+}

@@ -1,0 +1,56 @@
+/** What a task asks for, and what a node offers. Memory in MB, cpu in MHz. */
+export interface Port {
+  Label: string;
+  /** Host port: fixed for a reserved port, 0 for a dynamic one until it is placed. */
+  Value: number;
+  /** Port inside the task (the container port a docker task maps to); 0 = same as Value. */
+  To: number;
+  HostNetwork: string;
+}
+
+export const NetworkMode = { Host: "host", Bridge: "bridge", None: "none" } as const;
+export type NetworkMode = (typeof NetworkMode)[keyof typeof NetworkMode];
+export const NETWORK_MODES: readonly string[] = Object.values(NetworkMode);
+
+export interface NetworkResource {
+  Mode: NetworkMode;
+  MBits: number;
+  ReservedPorts: Port[];
+  DynamicPorts: Port[];
+  /** Set on an allocation once placed. */
+  IP: string;
+}
+
+export interface Resources {
+  CPU: number;
+  Cores: number;
+  MemoryMB: number;
+  MemoryMaxMB: number;
+  DiskMB: number;
+}
+
+/** What an allocation holds on its node once placed. */
+export interface AllocatedResources {
+  CPU: number;
+  MemoryMB: number;
+  DiskMB: number;
+  Networks: NetworkResource[];
+}
+
+/** Bounds a job file is checked against; beyond them a value is a mistake. */
+export const LIMITS = {
+  /** Allocations of one group. */
+  maxCount: 100_000,
+  maxPriority: 100,
+  minPriority: 1,
+  /** MHz for one task. */
+  maxCpu: 4_000_000,
+  /** MB for one task (16 TiB). */
+  maxMemoryMB: 16 * 1024 * 1024,
+  minMemoryMB: 10,
+  maxDiskMB: 1024 * 1024 * 1024,
+  maxPort: 65_535,
+  maxNameLength: 128,
+  /** Nesting of blocks and values in a job file. */
+  maxDepth: 64,
+} as const;

@@ -1,0 +1,52 @@
+/** A service a task or group offers, registered in the catalog while it runs. */
+export const CheckType = {
+  HTTP: "http",
+  TCP: "tcp",
+  Script: "script",
+  TTL: "ttl",
+} as const;
+export type CheckType = (typeof CheckType)[keyof typeof CheckType];
+export const CHECK_TYPES: readonly string[] = Object.values(CheckType);
+
+export const AddressMode = { Auto: "auto", Host: "host", Driver: "driver", Alloc: "alloc" } as const;
+export type AddressMode = (typeof AddressMode)[keyof typeof AddressMode];
+export const ADDRESS_MODES: readonly string[] = Object.values(AddressMode);
+
+export interface ServiceCheck {
+  Name: string;
+  Type: CheckType;
+  /** For script checks: the command and its arguments, run inside the task. */
+  Command: string;
+  Args: string[];
+  /** For http checks. */
+  Path: string;
+  Method: string;
+  Protocol: string;
+  Header: Record<string, string[]>;
+  /** Port label; empty means the service's port. */
+  PortLabel: string;
+  AddressMode: AddressMode;
+  /** Nanoseconds. */
+  Interval: number;
+  Timeout: number;
+  InitialStatus: string;
+  /** For a group service's script check: the task it runs in. */
+  TaskName: string;
+  SuccessBeforePassing: number;
+  FailuresBeforeCritical: number;
+  TLSSkipVerify: boolean;
+}
+
+export interface Service {
+  /** Defaults to `JOB-GROUP-TASK` for a task's service, `JOB-GROUP` for a group's. */
+  Name: string;
+  /** Port label, or a number for a fixed port; empty for none. */
+  PortLabel: string;
+  AddressMode: AddressMode;
+  Tags: string[];
+  CanaryTags: string[];
+  Meta: Record<string, string>;
+  /** For a group service: the task whose lifecycle it follows. */
+  TaskName: string;
+  Checks: ServiceCheck[];
+}
