@@ -12,6 +12,8 @@ export interface HclDecoded {
   raw: Record<string, unknown>;
   /** API path (`TaskGroups[0].Count`) → where it is in the file. */
   positions: Map<string, Pos>;
+  /** HCL paths left at their default because a value they use was refused. */
+  unread: string[];
 }
 
 /** Mistakes found while decoding come with what could be decoded, so validation can report the rest at once. */
@@ -34,7 +36,19 @@ export async function decodeHclJob(file: Body, fileName: string, inputs: Variabl
 
   const vars = await resolveVariables(file.blocks, fileName, inputs);
   diags.push(...vars.diagnostics);
-  const scope = localsScope(file.blocks, vars.values, fileName, diags);
+  const scope = localsScope(file.blocks, vars.values, vars.failed, fileName, diags);
+  // Every local is evaluated, used or not, so a mistake in one is never hidden.
+  for (const b of file.blocks) {
+    if (b.type !== "locals") continue;
+    for (const a of b.body.attributes) {
+      try {
+        scope.local(a.name, a.pos);
+      } catch (err) {
+        if (!(err instanceof EvalError)) throw err;
+        if (!err.reported) at(err.pos, `local.${a.name}`, err.message);
+      }
+    }
+  }
 
   const jobs = file.blocks.filter((b) => b.type === "job");
   const job = jobs[0];
@@ -48,11 +62,11 @@ export async function decodeHclJob(file: Body, fileName: string, inputs: Variabl
 
   const decoder = new Decoder(scope, fileName, diags);
   const raw = decoder.block(job, jobSchema, "", "job");
-  return { decoded: { raw, positions: decoder.positions }, diagnostics: diags };
+  return { decoded: { raw, positions: decoder.positions, unread: decoder.unread }, diagnostics: diags };
 }
 
 /** `local.NAME` evaluated on first use, so locals may refer to each other in any order. */
-function localsScope(blocks: Block[], vars: Record<string, Value>, fileName: string, diags: Diagnostic[]): Scope {
+function localsScope(blocks: Block[], vars: Record<string, Value>, failed: ReadonlySet<string>, fileName: string, diags: Diagnostic[]): Scope {
   const defs = new Map<string, Attribute>();
   for (const b of blocks) {
     if (b.type !== "locals") continue;
@@ -69,6 +83,7 @@ function localsScope(blocks: Block[], vars: Record<string, Value>, fileName: str
   const busy = new Set<string>();
   const scope: Scope = {
     vars,
+    failed,
     iterators: new Map(),
     local(name: string, pos: Pos): Value {
       const have = done.get(name);
@@ -91,6 +106,8 @@ function localsScope(blocks: Block[], vars: Record<string, Value>, fileName: str
 
 class Decoder {
   readonly positions = new Map<string, Pos>();
+  /** HCL paths whose value could not be read for a reason reported elsewhere. */
+  readonly unread: string[] = [];
 
   constructor(
     private readonly scope: Scope,
@@ -107,7 +124,8 @@ class Decoder {
       return evaluate(e, this.scope);
     } catch (err) {
       if (err instanceof EvalError) {
-        this.err(err.pos, path, err.message);
+        if (err.reported) this.unread.push(path);
+        else this.err(err.pos, path, err.message);
         return undefined;
       }
       throw err;

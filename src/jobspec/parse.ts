@@ -1,4 +1,4 @@
-import type { Job } from "../structs/index.js";
+import { LIMITS, type Job } from "../structs/index.js";
 import { canonicalize, type Canonical, type Problem } from "./canonicalize.js";
 import { decodeHclJob } from "./decode-hcl.js";
 import { decodeJsonJob } from "./decode-json.js";
@@ -57,8 +57,11 @@ async function parseHclJob(text: string, file: string, inputs: VariableInputs): 
     return d;
   });
   if (diagnostics.length === 0) return result;
-  // A value that could not be decoded took its default; what validation says at or under it is noise.
-  const shadowed = (path: string): boolean => diagnostics.some((d) => d.path !== "" && (path === d.path || path.startsWith(`${d.path}.`) || path.startsWith(`${d.path}[`)));
+  // A value that could not be decoded took its default; what validation says of it, of what is
+  // under it, or of the block that holds it (`config` lacks `image`) is noise.
+  const at = [...diagnostics.map((d) => d.path), ...decoded.unread].filter((p) => p !== "");
+  const under = (a: string, b: string): boolean => a.startsWith(`${b}.`) || a.startsWith(`${b}[`);
+  const shadowed = (path: string): boolean => at.some((p) => path === p || under(path, p) || (under(p, path) && p.slice(path.length).split(/[.[]/).length === 2));
   const rest = result.ok ? [] : result.diagnostics.filter((d) => !shadowed(d.path));
   return { ok: false, diagnostics: sortDiagnostics([...diagnostics, ...rest]) };
 }
@@ -77,8 +80,11 @@ function parseJson(text: string, file: string): ParseJobResult {
     }
     return { ok: false, diagnostics: [d] };
   }
+  if (depthOf(value) > LIMITS.maxDepth) {
+    return { ok: false, diagnostics: [{ file, path: "", message: `nesting is deeper than ${LIMITS.maxDepth} levels; a job never needs that many` }] };
+  }
   const decoded = decodeJsonJob(value, file);
-  if (!decoded.ok) return { ok: false, diagnostics: decoded.diagnostics };
+  if (!decoded.ok) return { ok: false, diagnostics: sortDiagnostics(decoded.diagnostics) };
   return finish(canonicalize(decoded.raw), (_c, pr) => ({ file, path: pr.path === "" ? "Job" : `Job.${pr.path}`, message: pr.message }));
 }
 
@@ -86,4 +92,18 @@ function finish(c: Canonical, toDiagnostic: (c: Canonical, p: Problem) => Diagno
   const problems = [...c.problems, ...validateJob(c.job)];
   if (problems.length > 0) return { ok: false, diagnostics: sortDiagnostics(problems.map((p) => toDiagnostic(c, p))) };
   return { ok: true, job: c.job };
+}
+
+/** How deeply a JSON value nests, measured without recursion. */
+function depthOf(value: unknown): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop() ?? [null, 0];
+    if (typeof v !== "object" || v === null) continue;
+    max = Math.max(max, d + 1);
+    if (max > LIMITS.maxDepth) return max;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, d + 1]);
+  }
+  return max;
 }

@@ -1,7 +1,7 @@
 import type { Diagnostic } from "./diagnostic.js";
 
 /** A job file larger than this is refused before it is parsed. */
-export const MAX_JOB_FILE_BYTES = 4 * 1024 * 1024;
+export const MAX_JOB_FILE_BYTES = 1024 * 1024;
 
 /** Bytes of a job file → its text, or why it is not one. */
 export function decodeSource(bytes: Uint8Array, file: string): { ok: true; text: string } | { ok: false; diagnostics: Diagnostic[] } {

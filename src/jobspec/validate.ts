@@ -190,9 +190,9 @@ function network(n: NetworkResource, at: string, labels: Map<string, string>, p:
       const pAt = `${at}.${kind}[${i}]`;
       if (!PORT_LABEL.test(port.Label)) {
         p(`${pAt}.Label`, `port label "${port.Label}" may hold only letters, digits and "_" (it becomes RUCHE_PORT_${port.Label})`);
-      } else if (labels.has(port.Label)) {
-        p(`${pAt}.Label`, `port "${port.Label}" is declared twice`);
-      } else labels.set(port.Label, pAt);
+      }
+      if (labels.has(port.Label)) p(`${pAt}.Label`, `port "${port.Label}" is declared twice`);
+      else labels.set(port.Label, pAt);
       if (kind === "ReservedPorts") {
         if (port.Value < 1 || port.Value > LIMITS.maxPort) p(`${pAt}.Value`, `static port must be between 1 and ${LIMITS.maxPort}, got ${port.Value}`);
         const other = hostPorts.get(port.Value);

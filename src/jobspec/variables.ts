@@ -41,7 +41,7 @@ export async function resolveVariables(
   blocks: Block[],
   file: string,
   inputs: VariableInputs,
-): Promise<{ values: Record<string, Value>; diagnostics: Diagnostic[] }> {
+): Promise<{ values: Record<string, Value>; failed: Set<string>; diagnostics: Diagnostic[] }> {
   const diags: Diagnostic[] = [];
   const err = (pos: Pos | undefined, path: string, message: string, where = file): void => {
     diags.push(pos === undefined ? { file: where, path, message } : { file: where, pos, path, message });
@@ -178,7 +178,8 @@ export async function resolveVariables(
       }
     }
   }
-  return { values, diagnostics: diags };
+  const failed = new Set([...declared.keys()].filter((k) => !Object.hasOwn(values, k)));
+  return { values, failed, diagnostics: diags };
 }
 
 async function readVarFile(file: string, text: string): Promise<{ values: Record<string, Value>; diagnostics: Diagnostic[] }> {

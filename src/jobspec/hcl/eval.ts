@@ -12,6 +12,8 @@ export class EvalError extends Error {
   constructor(
     readonly pos: Pos,
     message: string,
+    /** Set when the cause was reported already (a variable that could not be resolved). */
+    readonly reported = false,
   ) {
     super(message);
   }
@@ -19,6 +21,8 @@ export class EvalError extends Error {
 
 export interface Scope {
   vars: Readonly<Record<string, Value>>;
+  /** Variables that are declared but whose value was refused; using one is not a new mistake. */
+  failed?: ReadonlySet<string>;
   /** Resolves `local.NAME`, evaluating it on first use. */
   local: (name: string, pos: Pos) => Value;
   iterators: ReadonlyMap<string, Value>;
@@ -57,6 +61,7 @@ export function evaluate(e: Expr, scope: Scope): Value {
     case "getattr": {
       if (e.target.kind === "variable" && !scope.iterators.has(e.target.name)) {
         if (e.target.name === "var") {
+          if (scope.failed?.has(e.name) === true) throw new EvalError(e.pos, `variable "${e.name}" has no valid value`, true);
           if (!Object.hasOwn(scope.vars, e.name)) throw new EvalError(e.pos, `there is no variable named "${e.name}"; declare it in a variable block`);
           return scope.vars[e.name] ?? null;
         }
@@ -288,7 +293,7 @@ function forExpr(e: Extract<Expr, { kind: "for" }>, scope: Scope): Value {
     const iterators = new Map(scope.iterators);
     iterators.set(e.valueVar, v);
     if (e.keyVar !== null) iterators.set(e.keyVar, k);
-    const inner: Scope = { vars: scope.vars, local: scope.local, iterators };
+    const inner: Scope = { ...scope, iterators };
     if (e.cond !== null && !bool(evaluate(e.cond, inner), e.cond.pos, "a for condition")) continue;
     const value = evaluate(e.valueExpr, inner);
     if (e.keyExpr === null) {

@@ -90,10 +90,13 @@ function lineStarts(source: string): number[] {
   return starts;
 }
 
-/** Every block, collection, call or parenthesis opens a level; find the first past the limit. */
+/**
+ * Every block, expression (a value inside a list, an argument, a parenthesis) and operation
+ * opens a level; find the first past the limit, walking without recursion.
+ */
 function findTooDeep(root: SyntaxNode): SyntaxNode | null {
   const cursor = root.walk();
-  const nesting = new Set(["block", "tuple", "object", "function_call", "for_expr", "template_interpolation", "conditional", "operation"]);
+  const nesting = new Set(["block", "expression", "operation"]);
   const stack: number[] = [0];
   try {
     for (;;) {
