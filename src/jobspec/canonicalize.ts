@@ -27,6 +27,8 @@ import { isPlainObject } from "./coerce.js";
 export interface Problem {
   path: string;
   message: string;
+  /** Something required is absent; not worth saying when a misspelt neighbour is the likely cause. */
+  missing?: boolean;
 }
 
 export interface Canonical {
@@ -145,20 +147,21 @@ function port(p: Raw): Port {
 /** A network as written (HCL's `port` blocks, or the API's reserved and dynamic lists). */
 function network(raw: Raw, at: string, writtenAt: string, aliases: Map<string, string>): NetworkResource {
   const net: NetworkResource = { Mode: s(raw.Mode, "host") as NetworkResource["Mode"], MBits: n(raw.MBits, 0), ReservedPorts: [], DynamicPorts: [], IP: s(raw.IP, "") };
-  const add = (p: Raw, from: string): void => {
+  // A port with a static value is reserved, whatever the value (0 is refused by validation).
+  const add = (p: Raw, reserved: boolean, from: string): void => {
     const cp = port(p);
-    const into = cp.Value > 0 ? net.ReservedPorts : net.DynamicPorts;
-    aliases.set(`${at}.${cp.Value > 0 ? "ReservedPorts" : "DynamicPorts"}[${into.length}]`, from);
+    const into = reserved ? net.ReservedPorts : net.DynamicPorts;
+    aliases.set(`${at}.${reserved ? "ReservedPorts" : "DynamicPorts"}[${into.length}]`, from);
     into.push(cp);
   };
   list(raw.Ports).forEach((p, i) => {
-    add(p, `${writtenAt}.Ports[${i}]`);
+    add(p, p.Value !== undefined, `${writtenAt}.Ports[${i}]`);
   });
   list(raw.ReservedPorts).forEach((p, i) => {
-    add({ ...p, Value: n(p.Value, 0) }, `${writtenAt}.ReservedPorts[${i}]`);
+    add(p, true, `${writtenAt}.ReservedPorts[${i}]`);
   });
   list(raw.DynamicPorts).forEach((p, i) => {
-    add({ ...p, Value: 0 }, `${writtenAt}.DynamicPorts[${i}]`);
+    add({ ...p, Value: 0 }, false, `${writtenAt}.DynamicPorts[${i}]`);
   });
   return net;
 }
@@ -204,17 +207,20 @@ function group(job: Job, type: JobType, g: Raw, at: string, up: JobLevel, aliase
   const oldNets = rawTasks.flatMap((t, ti) => list(obj(t.Resources)?.Networks).map((nw, ni) => ({ nw, ti, ni })));
   if (oldNets.length > 0) {
     const first = oldNets[0];
-    if (tg.Networks.length > 0 && first !== undefined) {
+    const hadGroupNetwork = tg.Networks.length > 0;
+    if (hadGroupNetwork && first !== undefined) {
       problems.push({
         path: `${at}.Tasks[${first.ti}].Resources.Networks[${first.ni}]`,
-        message: "the network is declared both in the group and in a task's resources; keep the group's",
+        message: "the network is declared both in the group and in a task's resources; declare it once, in the group",
       });
-    } else {
+    }
+    // Even when both are declared, the task's ports join the group's, so nothing else is reported as undeclared.
+    {
       const netAt = `${at}.Networks[0]`;
-      const merged: NetworkResource = { Mode: "host", MBits: 0, ReservedPorts: [], DynamicPorts: [], IP: "" };
+      const merged: NetworkResource = tg.Networks[0] ?? { Mode: "host", MBits: 0, ReservedPorts: [], DynamicPorts: [], IP: "" };
       for (const { nw, ti, ni } of oldNets) {
         const written = `${at}.Tasks[${ti}].Resources.Networks[${ni}]`;
-        aliases.set(netAt, written);
+        if (!hadGroupNetwork) aliases.set(netAt, written);
         const one = network(nw, `${netAt}.tmp`, written, aliases);
         merged.MBits += one.MBits;
         for (const [kind, ports] of [["ReservedPorts", one.ReservedPorts], ["DynamicPorts", one.DynamicPorts]] as const) {

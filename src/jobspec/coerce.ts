@@ -42,6 +42,7 @@ export function coerce(v: unknown, kind: Kind, form: "hcl" | "json"): Coerced {
       if (typeof v === "string") {
         const d = parseDuration(v.trim());
         if (d !== undefined) return { ok: true, value: d };
+        if (v.trim().startsWith("-") && parseDuration(v.trim().slice(1)) !== undefined) return { ok: false, message: `must not be negative, got ${JSON.stringify(v)}` };
         return { ok: false, message: `must be a duration such as "30s", "5m" or "1h30m", got ${JSON.stringify(v)}` };
       }
       return { ok: false, message: `must be a duration string such as "30s", got ${got()}` };

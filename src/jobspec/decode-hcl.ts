@@ -27,11 +27,14 @@ export async function decodeHclJob(file: Body, fileName: string, inputs: Variabl
     diags.push({ file: fileName, pos, path, message });
   };
 
+  const hasJob = file.blocks.some((b) => b.type === "job");
   for (const a of file.attributes) {
-    at(a.pos, a.name, `attributes are not allowed at the top of a job file; put "${a.name}" inside the job block`);
+    at(a.pos, a.name, hasJob ? `attributes are not allowed at the top of a job file; put "${a.name}" inside the job block` : `"${a.name}" is outside any job; a job file holds one job "name" { ... } block with everything inside it`);
   }
   for (const b of file.blocks) {
-    if (!TOP_LEVEL.includes(b.type)) at(b.pos, b.type, `unknown block "${b.type}" at the top of the job file${didYouMean(b.type, TOP_LEVEL)}`);
+    if (TOP_LEVEL.includes(b.type)) continue;
+    const inJob = jobSchema.fields.some((f) => f.hcl === b.type) || b.type === "task";
+    at(b.pos, b.type, inJob && !hasJob ? `a ${b.type} block belongs inside a job: wrap it in job "name" { ... }` : `unknown block "${b.type}" at the top of the job file${didYouMean(b.type, TOP_LEVEL)}`);
   }
 
   const vars = await resolveVariables(file.blocks, fileName, inputs);
@@ -53,7 +56,7 @@ export async function decodeHclJob(file: Body, fileName: string, inputs: Variabl
   const jobs = file.blocks.filter((b) => b.type === "job");
   const job = jobs[0];
   if (job === undefined) {
-    if (diags.length === 0) diags.push({ file: fileName, pos: { line: 1, col: 1 }, path: "", message: 'no job block: a job file holds one `job "name" { ... }`' });
+    if (diags.length === 0) diags.push({ file: fileName, pos: { line: 1, col: 1 }, path: "", message: 'no job block: a job file holds one job "name" { ... }' });
     return { decoded: null, diagnostics: diags };
   }
   for (const extra of jobs.slice(1)) {
@@ -228,7 +231,7 @@ class Decoder {
         }
         default: {
           if (b.labels.length > 0) this.err(b.pos, path, `a ${b.type} block takes no label`);
-          const v = this.freeform(b.body, path, 0);
+          const v = this.freeform(b.body, path, join(api, field.api));
           const c = coerce(v, field.kind, "hcl");
           if (!c.ok) {
             this.err(b.pos, path, `${b.type} ${c.message}`);
@@ -272,7 +275,7 @@ class Decoder {
   }
 
   /** A block read as a plain value (driver `config`, `env`, `meta`): attributes and nested blocks. */
-  private freeform(body: Body, path: string, depth: number): Value {
+  private freeform(body: Body, path: string, api: string): Value {
     const out: Record<string, Value> = {};
     for (const a of body.attributes) {
       if (Object.hasOwn(out, a.name)) {
@@ -281,10 +284,12 @@ class Decoder {
       }
       const v = this.eval(a.expr, `${path}.${a.name}`);
       if (v !== undefined) out[a.name] = v;
+      this.positions.set(`${api}.${a.name}`, a.pos);
     }
     const grouped = new Map<string, Value[]>();
     for (const b of body.blocks) {
-      let v = this.freeform(b.body, `${path}.${b.type}`, depth + 1);
+      this.positions.set(`${api}.${b.type}`, b.pos);
+      let v = this.freeform(b.body, `${path}.${b.type}`, `${api}.${b.type}`);
       for (const l of [...b.labels].reverse()) v = { [l.value]: v };
       const list = grouped.get(b.type) ?? [];
       list.push(v);

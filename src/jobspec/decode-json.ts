@@ -20,6 +20,10 @@ export function decodeJsonJob(value: unknown, file: string): { ok: true; raw: Re
   } else {
     base = "";
   }
+  if (isPlainObject(job) && base === "" && !Object.hasOwn(job, "ID") && Object.keys(job).some((k) => /^[a-z]/.test(k))) {
+    diags.push({ file, path: "", message: 'the JSON form of a job is {"Job": {"ID": ..., "TaskGroups": [...]}} with the API\'s PascalCase fields; HCL written as JSON is not read, use HCL for that' });
+    return { ok: false, diagnostics: diags };
+  }
   if (!isPlainObject(job)) {
     diags.push({ file, path: base, message: `a job must be a JSON object, got ${describe(job)}` });
     return { ok: false, diagnostics: diags };

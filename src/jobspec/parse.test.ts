@@ -194,6 +194,21 @@ job "j" {
   });
 });
 
+describe("numbers and schedules HCL allows", () => {
+  it("reads exponents without a fraction, and cron descriptors", async () => {
+    const j = await ok(job("      resources {\n        cpu    = 2e2\n        memory = 1.28e2\n      }", ""));
+    expect(j.TaskGroups[0]!.Tasks[0]!.Resources).toMatchObject({ CPU: 200, MemoryMB: 128 });
+    const daily = await ok('job "p" {\n  type = "batch"\n  periodic { cron = "@daily" }\n  group "g" {\n    task "t" {\n      driver = "raw_exec"\n      config { command = "/bin/true" }\n    }\n  }\n}\n');
+    expect(daily.Periodic).toEqual({ Enabled: true, Spec: "@daily", ProhibitOverlap: false, TimeZone: "UTC" });
+  });
+
+  it("places a mistake after an exponent at its column in the file", async () => {
+    expect(await errors(job("      resources {\n        cpu = 1e6 + lenght(\"x\")\n      }"))).toEqual([
+      'job.hcl:9:21: job.group[g].task[t].resources.cpu: there is no function named "lenght"',
+    ]);
+  });
+});
+
 describe("constraints", () => {
   it("read the shorthands and Ruche's beside/not-beside operators", async () => {
     const j = await ok(
@@ -244,7 +259,7 @@ describe("every mistake at once", () => {
   it("points at the old syntax where the user wrote it", async () => {
     const text = new TextDecoder().decode(demoOld).replace('port "http" {', 'port "http-x" {').replace("http = 80", '"http-x" = 80').replace('port = "http"', 'port = "http-x"');
     expect(await errors(text, { file: "demoapp.hcl" })).toEqual([
-      'demoapp.hcl:37:16: job.group[webs].network[0].port[http-x]: port label "http-x" may hold only letters, digits and "_" (it becomes RUCHE_PORT_http-x)',
+      'demoapp.hcl:37:16: job.group[webs].task[frontend].resources.network[0].port[http-x]: port label "http-x" may hold only letters, digits and "_" (it becomes RUCHE_PORT_http-x)',
     ]);
   });
 });

@@ -4,7 +4,7 @@ import { decodeHclJob } from "./decode-hcl.js";
 import { decodeJsonJob } from "./decode-json.js";
 import { sortDiagnostics, type Diagnostic, type Pos } from "./diagnostic.js";
 import { parseHcl } from "./hcl/parser.js";
-import { locate, toHclPath } from "./paths.js";
+import { locate, toHclPath, writtenPath } from "./paths.js";
 import { decodeSource } from "./source.js";
 import { validateJob } from "./validate.js";
 import type { VariableInputs } from "./variables.js";
@@ -50,10 +50,13 @@ async function parseHclJob(text: string, file: string, inputs: VariableInputs): 
   const { decoded, diagnostics } = await decodeHclJob(parsed.body, file, inputs);
   if (decoded === null) return { ok: false, diagnostics: sortDiagnostics(diagnostics) };
   const { positions } = decoded;
+  const missing = new Set<Diagnostic>();
   const result = finish(canonicalize(decoded.raw), (c, pr) => {
     const pos: Pos | undefined = locate(pr.path, positions, c.aliases);
-    const d: Diagnostic = { file, path: toHclPath(pr.path, c.job), message: pr.message };
+    // Named where the user wrote it: a job-level update merged into two groups is one mistake, said once.
+    const d: Diagnostic = { file, path: toHclPath(writtenPath(pr.path, c.aliases), decoded.raw), message: pr.message };
     if (pos !== undefined) d.pos = pos;
+    if (pr.missing === true) missing.add(d);
     return d;
   });
   if (diagnostics.length === 0) return result;
@@ -62,7 +65,10 @@ async function parseHclJob(text: string, file: string, inputs: VariableInputs): 
   const at = [...diagnostics.map((d) => d.path), ...decoded.unread].filter((p) => p !== "");
   const under = (a: string, b: string): boolean => a.startsWith(`${b}.`) || a.startsWith(`${b}[`);
   const shadowed = (path: string): boolean => at.some((p) => path === p || under(path, p) || (under(p, path) && p.slice(path.length).split(/[.[]/).length === 2));
-  const rest = result.ok ? [] : result.diagnostics.filter((d) => !shadowed(d.path));
+  // "group has no task" beside `taks "web" {}`: the misspelling is the mistake.
+  const parentOf = (p: string): string => p.replace(/(\.[^.[\]]+|\[[^\]]*\])$/, "");
+  const explained = (d: Diagnostic): boolean => missing.has(d) && diagnostics.some((x) => x.path !== "" && parentOf(x.path) === parentOf(d.path));
+  const rest = result.ok ? [] : result.diagnostics.filter((d) => !shadowed(d.path) && !explained(d));
   return { ok: false, diagnostics: sortDiagnostics([...diagnostics, ...rest]) };
 }
 
@@ -71,12 +77,22 @@ function parseJson(text: string, file: string): ParseJobResult {
   try {
     value = JSON.parse(text);
   } catch (err) {
+    if (/^\s*(job|variable|locals)\b/.test(text)) {
+      return { ok: false, diagnostics: [{ file, pos: { line: 1, col: 1 }, path: "", message: "this is HCL, not JSON; name the file .hcl" }] };
+    }
     const message = (err as Error).message;
     const at = /position (\d+)/.exec(message);
-    const d: Diagnostic = { file, path: "", message: `invalid JSON: ${message.replace(/ in JSON at position \d+.*$/, "")}` };
+    const d: Diagnostic = { file, path: "", message: `invalid JSON: ${message.replace(/ in JSON at position \d+.*$/, "").replace(/^Unexpected token '(.)', .*$/, "unexpected '$1'")}` };
     if (at?.[1] !== undefined) {
-      const before = text.slice(0, Number(at[1]));
-      d.pos = { line: before.split("\n").length, col: Number(at[1]) - before.lastIndexOf("\n") };
+      let offset = Number(at[1]);
+      // A trailing comma is reported at what follows it; point at the comma.
+      const back = text.slice(0, offset).trimEnd();
+      if (back.endsWith(",") && /^\s*[}\]]/.test(text.slice(offset - 1))) {
+        offset = back.length - 1;
+        d.message = "invalid JSON: a trailing comma before the closing bracket";
+      }
+      const before = text.slice(0, offset);
+      d.pos = { line: before.split("\n").length, col: offset - before.lastIndexOf("\n") };
     }
     return { ok: false, diagnostics: [d] };
   }

@@ -20,7 +20,7 @@ const PORT_LISTS = new Set(["ReservedPorts", "DynamicPorts", "Ports"]);
  * The HCL spelling of an API path, read against the job: `TaskGroups[0].Tasks[1].Resources.MemoryMB`
  * → `job.group[webs].task[api].resources.memory`.
  */
-export function toHclPath(apiPath: string, job: Job): string {
+export function toHclPath(apiPath: string, job: Job | Record<string, unknown>): string {
   let schema: ObjSchema | undefined = jobSchema;
   let data: unknown = job;
   let out = "job";
@@ -37,6 +37,14 @@ export function toHclPath(apiPath: string, job: Job): string {
     }
     const field = schema?.fields.find((f) => f.api === seg.name || (PORT_LISTS.has(seg.name) && f.api === "Ports"));
     data = isPlainObject(data) ? data[seg.name] : undefined;
+    // Fields written inside a block of their own (`placement { strategy = ... }`).
+    const holder = field?.hcl === "" ? schema?.fields.find((f) => f.api === "" && f.kind.t === "object" && f.kind.schema.fields.some((x) => x.api === seg.name)) : undefined;
+    if (holder !== undefined && holder.kind.t === "object") {
+      const inner = holder.kind.schema.fields.find((x) => x.api === seg.name);
+      out += `.${holder.hcl}.${inner?.hcl ?? seg.name}`;
+      schema = undefined;
+      continue;
+    }
     if (field === undefined) {
       out += `.${seg.name}`;
       schema = undefined;
@@ -50,14 +58,12 @@ export function toHclPath(apiPath: string, job: Job): string {
   return out;
 }
 
-/** Where an API path was written: itself, where it was moved from, or its nearest written ancestor. */
-export function locate(apiPath: string, positions: ReadonlyMap<string, Pos>, aliases: ReadonlyMap<string, string>): Pos | undefined {
+/** The path where the user wrote what is now at `apiPath` (it may have moved in canonicalisation). */
+export function writtenPath(apiPath: string, aliases: ReadonlyMap<string, string>): string {
   let path = apiPath;
   for (let hops = 0; hops < 8; hops++) {
-    const direct = positions.get(path);
-    if (direct !== undefined) return direct;
-    let moved = false;
     let prefix = path;
+    let moved = false;
     while (prefix !== "") {
       const alias = aliases.get(prefix);
       if (alias !== undefined) {
@@ -65,13 +71,21 @@ export function locate(apiPath: string, positions: ReadonlyMap<string, Pos>, ali
         moved = true;
         break;
       }
-      const hit = positions.get(prefix);
-      if (hit !== undefined && prefix !== path) return hit;
       prefix = parent(prefix);
     }
-    if (!moved) return positions.get("");
+    if (!moved) return path;
   }
-  return positions.get("");
+  return path;
+}
+
+/** Where an API path was written: itself, where it was moved from, or its nearest written ancestor. */
+export function locate(apiPath: string, positions: ReadonlyMap<string, Pos>, aliases: ReadonlyMap<string, string>): Pos | undefined {
+  const direct = positions.get(apiPath);
+  if (direct !== undefined) return direct;
+  for (let p = writtenPath(apiPath, aliases); ; p = parent(p)) {
+    const hit = positions.get(p);
+    if (hit !== undefined || p === "") return hit;
+  }
 }
 
 function parent(path: string): string {

@@ -55,7 +55,7 @@ describe("hostile job files", () => {
 
   it("refuses a NUL byte and an empty file", async () => {
     expect(await messages(new TextEncoder().encode('job "x" {\n  region = "a\0"\n}\n'))).toEqual(["job.hcl:2:14: the file holds a NUL byte; a job file is text"]);
-    expect(await messages("")).toEqual(['job.hcl:1:1: no job block: a job file holds one `job "name" { ... }`']);
+    expect(await messages("")).toEqual(['job.hcl:1:1: no job block: a job file holds one job "name" { ... }']);
   });
 
   it("never throws on arbitrary text", async () => {

@@ -34,12 +34,12 @@ import { didYouMean } from "./suggest.js";
  */
 export function validateJob(job: Job): Problem[] {
   const out: Problem[] = [];
-  const p = (path: string, message: string): void => {
-    out.push({ path, message });
+  const p = (path: string, message: string, missing = false): void => {
+    out.push(missing ? { path, message, missing } : { path, message });
   };
 
   checkName(job.ID, "ID", "job ID", p);
-  if (job.Name === "") p("Name", "the job name must not be empty");
+  if (job.Name === "" && job.ID !== "") p("Name", "the job name must not be empty");
   if (!JOB_TYPES.includes(job.Type)) p("Type", `type must be one of ${JOB_TYPES.join(", ")}, got "${job.Type}"${didYouMean(job.Type, JOB_TYPES)}`);
   if (!Number.isInteger(job.Priority) || job.Priority < LIMITS.minPriority || job.Priority > LIMITS.maxPriority) {
     p("Priority", `priority must be between ${LIMITS.minPriority} and ${LIMITS.maxPriority}, got ${job.Priority}`);
@@ -61,8 +61,9 @@ export function validateJob(job: Job): Problem[] {
   job.Spreads.forEach((s, i) => {
     spread(s, `Spreads[${i}]`, p);
   });
-  if (job.Periodic !== null && job.Periodic.Spec.trim().split(/\s+/).length < 5) {
-    p("Periodic.Spec", `cron must be a cron expression of five or six fields, got "${job.Periodic.Spec}"`);
+  if (job.Periodic !== null) {
+    const bad = cronProblem(job.Periodic.Spec);
+    if (bad !== null) p("Periodic.Spec", bad);
   }
   if (job.TaskGroups.length === 0) p("TaskGroups", 'a job needs at least one group: group "name" { task "name" { ... } }');
 
@@ -77,14 +78,18 @@ export function validateJob(job: Job): Problem[] {
   return out;
 }
 
-type Report = (path: string, message: string) => void;
+type Report = (path: string, message: string, missing?: boolean) => void;
 
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+function isSafeName(name: string): boolean {
+  return SAFE_NAME.test(name) && !name.includes("..");
+}
 
 function checkName(name: string, path: string, what: string, p: Report): void {
   if (name === "") p(path, `the ${what} must not be empty`);
   else if (name.length > LIMITS.maxNameLength) p(path, `the ${what} is ${name.length} characters long; the limit is ${LIMITS.maxNameLength}`);
-  else if (!SAFE_NAME.test(name) || name.includes("..")) {
+  else if (!isSafeName(name)) {
     p(path, `the ${what} "${name}" may hold only letters, digits, ".", "_" and "-", start with a letter or digit, and not contain ".." (it is used in file paths)`);
   }
 }
@@ -147,19 +152,24 @@ function group(job: Job, g: TaskGroup, at: string, p: Report): void {
     network(n, `${at}.Networks[${ni}]`, labels, p);
   });
 
-  if (g.Tasks.length === 0) p(`${at}.Tasks`, `group "${g.Name}" has no task; add task "name" { driver = ... }`);
+  if (g.Tasks.length === 0) p(`${at}.Tasks`, `group "${g.Name}" has no task; add task "name" { driver = ... }`, true);
+  const names = isSafeName(job.ID) && isSafeName(g.Name);
   const taskNames = new Set<string>();
   g.Tasks.forEach((t, ti) => {
     const tAt = `${at}.Tasks[${ti}]`;
     if (taskNames.has(t.Name)) p(`${tAt}.Name`, `duplicate task "${t.Name}" in group "${g.Name}"`);
     taskNames.add(t.Name);
-    task(g, t, tAt, labels, p);
+    task(g, t, tAt, labels, p, names);
   });
-  if (g.Tasks.filter((t) => t.Leader).length > 1) p(`${at}.Tasks`, "only one task of a group may be the leader");
+  const leaders = g.Tasks.map((t, ti) => ({ t, ti })).filter(({ t }) => t.Leader);
+  for (const { ti } of leaders.slice(1)) p(`${at}.Tasks[${ti}].Leader`, `only one task of a group may be the leader; task "${leaders[0]?.t.Name ?? ""}" is already`);
   g.Services.forEach((s, si) => {
-    service(s, `${at}.Services[${si}]`, labels, g, p);
+    service(s, `${at}.Services[${si}]`, labels, g, p, names);
   });
-  serviceNames([...g.Services, ...g.Tasks.flatMap((t) => t.Services)], at, p);
+  serviceNames(
+    [...g.Services.map((s, si) => ({ s, path: `${at}.Services[${si}]` })), ...g.Tasks.flatMap((t, ti) => t.Services.map((s, si) => ({ s, path: `${at}.Tasks[${ti}].Services[${si}]` })))],
+    p,
+  );
 }
 
 function update(u: UpdateStrategy, at: string, job: Job, g: TaskGroup, p: Report): void {
@@ -206,14 +216,15 @@ function network(n: NetworkResource, at: string, labels: Map<string, string>, p:
   each(n.DynamicPorts, "DynamicPorts");
 }
 
-function task(g: TaskGroup, t: Task, at: string, labels: Map<string, string>, p: Report): void {
+function task(g: TaskGroup, t: Task, at: string, labels: Map<string, string>, p: Report, namesValid: boolean): void {
   checkName(t.Name, `${at}.Name`, "task name", p);
-  if (t.Driver === "") p(`${at}.Driver`, `task "${t.Name}" needs a driver (one of ${DRIVER_NAMES.join(", ")})`);
+  if (t.Driver === "") p(`${at}.Driver`, `task "${t.Name}" needs a driver (one of ${DRIVER_NAMES.join(", ")})`, true);
   else if (!DRIVER_NAMES.includes(t.Driver)) p(`${at}.Driver`, `unknown driver "${t.Driver}"; Ruche has ${DRIVER_NAMES.join(", ")}${didYouMean(t.Driver, DRIVER_NAMES)}`);
   else {
     for (const key of DRIVER_REQUIRED_CONFIG[t.Driver as DriverName]) {
       const v = t.Config[key];
-      if (typeof v !== "string" || v.trim() === "") p(`${at}.Config`, `the ${t.Driver} driver needs config.${key} (a non-empty string)`);
+      if (v === undefined) p(`${at}.Config`, `the ${t.Driver} driver needs config.${key}`, true);
+      else if (typeof v !== "string" || v.trim() === "") p(`${at}.Config.${key}`, `config.${key} must be a non-empty string`);
     }
     const ports = t.Config.ports;
     if (ports !== undefined) {
@@ -245,14 +256,15 @@ function task(g: TaskGroup, t: Task, at: string, labels: Map<string, string>, p:
     affinity(a, `${at}.Affinities[${i}]`, p);
   });
   t.Services.forEach((s, si) => {
-    service(s, `${at}.Services[${si}]`, labels, g, p);
+    service(s, `${at}.Services[${si}]`, labels, g, p, namesValid && isSafeName(t.Name));
   });
 }
 
 const DNS_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
-function service(s: Service, at: string, labels: Map<string, string>, g: TaskGroup, p: Report): void {
-  if (!s.Name.includes("${") && !DNS_LABEL.test(s.Name)) {
+/** `namesValid` is false when the job, group or task name is itself at fault: a default service name built from it says nothing new. */
+function service(s: Service, at: string, labels: Map<string, string>, g: TaskGroup, p: Report, namesValid: boolean): void {
+  if (namesValid && !s.Name.includes("${") && !DNS_LABEL.test(s.Name)) {
     p(`${at}.Name`, `service name "${s.Name}" must be a DNS label: letters, digits and "-", at most 63 characters, not starting or ending with "-"`);
   }
   if (s.PortLabel !== "" && !/^\d+$/.test(s.PortLabel) && !labels.has(s.PortLabel)) {
@@ -270,12 +282,15 @@ function service(s: Service, at: string, labels: Map<string, string>, g: TaskGro
       p(`${cAt}.Type`, (c.Type as string) === "" ? `check needs a type: one of ${CHECK_TYPES.join(", ")}` : `check type must be one of ${CHECK_TYPES.join(", ")}, got "${c.Type}"${didYouMean(c.Type, CHECK_TYPES)}`);
       return;
     }
-    if (c.Interval < NS.second) p(`${cAt}.Interval`, `interval must be at least 1s, got ${formatDuration(c.Interval)}`);
+    if (c.Interval === 0) p(`${cAt}.Interval`, `a ${c.Type} check needs an interval, such as interval = "10s"`, true);
+    else if (c.Interval < NS.second) p(`${cAt}.Interval`, `interval must be at least 1s, got ${formatDuration(c.Interval)}`);
     if (c.Type !== "ttl" && c.Timeout < NS.millisecond) p(`${cAt}.Timeout`, `${c.Type === "http" ? "an" : "a"} ${c.Type} check needs a timeout of at least 1ms, got ${formatDuration(c.Timeout)}`);
     if (c.Type === "http" && c.Path === "") p(`${cAt}.Path`, 'an http check needs a path, such as path = "/health"');
     if (c.Type === "http" && c.Protocol !== "http" && c.Protocol !== "https") p(`${cAt}.Protocol`, `protocol must be http or https, got "${c.Protocol}"`);
     if (c.Type === "script" && c.Command === "") p(`${cAt}.Command`, "a script check needs a command");
-    if ((c.Type === "http" || c.Type === "tcp") && c.PortLabel === "" && s.PortLabel === "") p(`${cAt}.PortLabel`, `a ${c.Type} check needs a port, on the check or on its service`);
+    if ((c.Type === "http" || c.Type === "tcp") && c.PortLabel === "" && s.PortLabel === "") {
+      p(`${cAt}.PortLabel`, `${c.Type === "http" ? "an" : "a"} ${c.Type} check needs a port, on the check or on its service`, true);
+    }
     if (c.PortLabel !== "" && !/^\d+$/.test(c.PortLabel) && !labels.has(c.PortLabel)) p(`${cAt}.PortLabel`, `port "${c.PortLabel}" is not declared in the group's network`);
     if (c.SuccessBeforePassing < 0) p(`${cAt}.SuccessBeforePassing`, "success_before_passing must be zero or more");
     if (c.FailuresBeforeCritical < 0) p(`${cAt}.FailuresBeforeCritical`, "failures_before_critical must be zero or more");
@@ -283,11 +298,11 @@ function service(s: Service, at: string, labels: Map<string, string>, g: TaskGro
   });
 }
 
-function serviceNames(services: Service[], at: string, p: Report): void {
+function serviceNames(services: { s: Service; path: string }[], p: Report): void {
   const seen = new Set<string>();
-  for (const s of services) {
+  for (const { s, path } of services) {
     const key = `${s.Name}/${s.PortLabel}`;
-    if (seen.has(key)) p(at, `service "${s.Name}" on port "${s.PortLabel}" is declared twice in the group`);
+    if (seen.has(key)) p(path, `service "${s.Name}" on port "${s.PortLabel}" is declared twice in the group`);
     seen.add(key);
   }
 }
@@ -315,11 +330,8 @@ function constraint(c: Constraint, at: string, p: Report): void {
   if (c.LTarget === "") p(`${at}.LTarget`, `the constraint needs an attribute, such as attribute = "\${attr.kernel.name}"`);
   if (!UNARY_OPERATORS.includes(c.Operand) && c.RTarget === "") p(`${at}.RTarget`, `operator "${c.Operand}" needs a value`);
   if (c.Operand === "regexp") {
-    try {
-      new RegExp(c.RTarget);
-    } catch (e) {
-      p(`${at}.RTarget`, `invalid regular expression: ${(e as Error).message}`);
-    }
+    const bad = regexpProblem(c.RTarget);
+    if (bad !== null) p(`${at}.RTarget`, bad);
   }
   if ((c.Operand === "version" || c.Operand === "semver") && !/^\s*(?:(?:[<>]=?|=|!=|~>)?\s*v?\d+(?:\.\d+){0,2}(?:-[0-9A-Za-z.-]+)?\s*(?:,\s*|$))+$/.test(c.RTarget)) {
     p(`${at}.RTarget`, `invalid version constraint "${c.RTarget}"; write it as ">= 1.2, < 2.0"`);
@@ -345,4 +357,53 @@ function spread(s: Spread, at: string, p: Report): void {
     sum += t.Percent;
   });
   if (sum > 100) p(`${at}.SpreadTarget`, `the targets' percentages add up to ${sum}, more than 100`);
+}
+
+/**
+ * Constraint regular expressions are written for Go's RE2 (what Nomad users know), which has
+ * no lookaround and no backreferences; refuse those rather than accept what RE2 would not.
+ */
+function regexpProblem(pattern: string): string | null {
+  if (/\(\?<?[=!]/.test(pattern)) return `invalid regular expression "${pattern}": lookahead and lookbehind are not supported (RE2 syntax)`;
+  if (/(^|[^\\])\\[1-9]/.test(pattern)) return `invalid regular expression "${pattern}": backreferences are not supported (RE2 syntax)`;
+  try {
+    new RegExp(pattern);
+    return null;
+  } catch (e) {
+    return `invalid regular expression "${pattern}": ${(e as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /, "")}`;
+  }
+}
+
+const CRON_FIELDS: readonly { name: string; min: number; max: number; names?: readonly string[] }[] = [
+  { name: "minute", min: 0, max: 59 },
+  { name: "hour", min: 0, max: 23 },
+  { name: "day of month", min: 1, max: 31 },
+  { name: "month", min: 1, max: 12, names: ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"] },
+  { name: "day of week", min: 0, max: 7, names: ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"] },
+];
+const CRON_DESCRIPTORS = ["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"];
+
+/** A cron expression as Nomad's periodic block takes it: five fields (six with seconds) or a descriptor. */
+function cronProblem(spec: string): string | null {
+  const text = spec.trim();
+  if (text.startsWith("@")) return CRON_DESCRIPTORS.includes(text) ? null : `unknown cron descriptor "${text}"; use one of ${CRON_DESCRIPTORS.join(", ")}`;
+  const parts = text.split(/\s+/);
+  if (parts.length < 5 || parts.length > 6) return `cron must have five fields (minute hour day-of-month month day-of-week), got "${spec}"`;
+  const fields = parts.length === 6 ? [{ name: "second", min: 0, max: 59 }, ...CRON_FIELDS] : CRON_FIELDS;
+  for (const [i, f] of fields.entries()) {
+    const part = parts[i] ?? "";
+    for (const item of part.split(",")) {
+      const [range = "", step] = item.split("/");
+      if (step !== undefined && !/^[1-9]\d*$/.test(step)) return `cron ${f.name} "${part}": the step must be a positive number`;
+      if (range === "*" || range === "?") continue;
+      const bounds = range.split("-");
+      if (bounds.length > 2) return `cron ${f.name} "${part}" is not a value or a range`;
+      for (const b of bounds) {
+        const named = f.names?.indexOf(b.toUpperCase()) ?? -1;
+        const v = named >= 0 ? named + (f.name === "month" ? 1 : 0) : /^\d+$/.test(b) ? Number(b) : NaN;
+        if (Number.isNaN(v) || v < f.min || v > f.max) return `cron ${f.name} "${part}" is out of range ${f.min}-${f.max}`;
+      }
+    }
+  }
+  return null;
 }

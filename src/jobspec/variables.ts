@@ -25,6 +25,7 @@ interface Declared {
   name: string;
   type: VarType;
   default: Value | undefined;
+  defaultPos: Pos | undefined;
   validations: { condition: Expr; message: string; pos: Pos }[];
   pos: Pos;
 }
@@ -63,7 +64,7 @@ export async function resolveVariables(
         err(b.pos, path, `variable "${name}" is declared twice (first at line ${prev.pos.line})`);
         continue;
       }
-      const d: Declared = { name, type: { t: "any" }, default: undefined, validations: [], pos: b.pos };
+      const d: Declared = { name, type: { t: "any" }, default: undefined, defaultPos: undefined, validations: [], pos: b.pos };
       for (const a of b.body.attributes) {
         switch (a.name) {
           case "type": {
@@ -73,6 +74,7 @@ export async function resolveVariables(
             break;
           }
           case "default":
+            d.defaultPos = a.pos;
             try {
               d.default = evaluate(a.expr, EMPTY);
             } catch (e) {
@@ -116,7 +118,7 @@ export async function resolveVariables(
           if (!(e instanceof EvalError)) throw e;
           err(e.pos, `var.${a.name}`, e.message);
         }
-        declared.set(a.name, { name: a.name, type: { t: "any" }, default: def, validations: [], pos: a.pos });
+        declared.set(a.name, { name: a.name, type: { t: "any" }, default: def, defaultPos: a.pos, validations: [], pos: a.pos });
       }
     }
   }
@@ -159,7 +161,7 @@ export async function resolveVariables(
     const fromText = g !== undefined && typeof g.value === "string" && g.from !== d.name && (g.from === "-var" || g.from.startsWith("environment"));
     const converted = await convert(raw, d.type, fromText);
     if (typeof converted === "string") {
-      err(g === undefined ? d.pos : undefined, path, `${converted}${g === undefined ? " (the default)" : ` (from ${g.from})`}`);
+      err(g === undefined ? (d.defaultPos ?? d.pos) : undefined, path, `${converted}${g === undefined ? " (the default)" : ` (from ${g.from})`}`);
       continue;
     }
     values[d.name] = converted.value;

@@ -61,11 +61,11 @@ export function evaluate(e: Expr, scope: Scope): Value {
     case "getattr": {
       if (e.target.kind === "variable" && !scope.iterators.has(e.target.name)) {
         if (e.target.name === "var") {
-          if (scope.failed?.has(e.name) === true) throw new EvalError(e.pos, `variable "${e.name}" has no valid value`, true);
-          if (!Object.hasOwn(scope.vars, e.name)) throw new EvalError(e.pos, `there is no variable named "${e.name}"; declare it in a variable block`);
+          if (scope.failed?.has(e.name) === true) throw new EvalError(e.target.pos, `variable "${e.name}" has no valid value`, true);
+          if (!Object.hasOwn(scope.vars, e.name)) throw new EvalError(e.target.pos, `there is no variable named "${e.name}"; declare it in a variable block`);
           return scope.vars[e.name] ?? null;
         }
-        if (e.target.name === "local") return scope.local(e.name, e.pos);
+        if (e.target.name === "local") return scope.local(e.name, e.target.pos);
       }
       return getAttr(evaluate(e.target, scope), e.name, e.pos);
     }
@@ -177,12 +177,52 @@ function freeRoots(e: Expr, bound: ReadonlySet<string>, out: Set<string>): void 
   }
 }
 
-/** Whether an interpolation reads a runtime value, and so stays as written. */
+/**
+ * Roots that are filled in at run time: node attributes and metadata for the scheduler, the
+ * task's environment (`${NOMAD_PORT_http}`, `${HOME}`, `${env.X}`) for the client.
+ */
+const RUNTIME_ROOTS = new Set(["attr", "node", "meta", "env", "device"]);
+const ENV_NAME = /^[A-Z_][A-Za-z0-9_]*$/;
+
+/**
+ * Whether an interpolation reads a runtime value, and so stays as written. A root that is
+ * neither ours nor a runtime one is a mistake, reported where it is written.
+ */
 function isRuntime(e: Expr, scope: Scope): boolean {
   const roots = new Set<string>();
   freeRoots(e, new Set(scope.iterators.keys()), roots);
-  for (const r of roots) if (!ROOTS.has(r)) return true;
-  return false;
+  let runtime = false;
+  for (const r of roots) {
+    if (ROOTS.has(r)) continue;
+    if (RUNTIME_ROOTS.has(r) || ENV_NAME.test(r)) runtime = true;
+    else throw new EvalError(rootPos(e, r) ?? e.pos, `unknown variable "${r}"; use var.*, local.*, or a runtime value such as attr.*, node.*, meta.* or NOMAD_*`);
+  }
+  return runtime;
+}
+
+function rootPos(e: Expr, name: string): Pos | undefined {
+  switch (e.kind) {
+    case "variable":
+      return e.name === name ? e.pos : undefined;
+    case "getattr":
+    case "index":
+    case "splat":
+      return rootPos(e.target, name);
+    case "call":
+      for (const a of e.args) {
+        const p = rootPos(a, name);
+        if (p !== undefined) return p;
+      }
+      return undefined;
+    case "binary":
+      return rootPos(e.left, name) ?? rootPos(e.right, name);
+    case "unary":
+      return rootPos(e.operand, name);
+    case "conditional":
+      return rootPos(e.cond, name) ?? rootPos(e.then, name) ?? rootPos(e.else, name);
+    default:
+      return undefined;
+  }
 }
 
 function template(parts: TemplatePart[], scope: Scope): Value {

@@ -39,21 +39,40 @@ class SyntaxError_ extends Error {
   }
 }
 
-export async function parseHcl(source: string, file: string): Promise<ParseResult> {
+export async function parseHcl(original: string, file: string): Promise<ParseResult> {
   const p = await parser();
-  const tree = p.parse(source);
+  let source = original;
+  let tree = p.parse(source);
   if (tree === null) return { ok: false, diagnostics: [{ file, path: "", message: "the HCL parser gave no result" }] };
+  // The grammar reads an exponent only after a fraction ("1.0e6"); HCL also allows "1e6".
+  // Such numbers get ".0" inserted and the file is read again; positions are mapped back.
+  const inserted = exponentsWithoutFraction(tree.rootNode, source);
+  if (inserted.length > 0) {
+    tree.delete();
+    for (const at of [...inserted].reverse()) source = `${source.slice(0, at)}.0${source.slice(at)}`;
+    tree = p.parse(source);
+    if (tree === null) return { ok: false, diagnostics: [{ file, path: "", message: "the HCL parser gave no result" }] };
+  }
   try {
-    const lines = lineStarts(source);
+    const lines = lineStarts(original);
     const posOf = (index: number): Pos => {
+      let shift = 0;
+      for (const at of inserted) if (at + shift * 2 < index) shift++;
+      const i = index - shift * 2;
       let lo = 0;
       let hi = lines.length - 1;
       while (lo < hi) {
         const mid = (lo + hi + 1) >> 1;
-        if ((lines[mid] ?? 0) <= index) lo = mid;
+        if ((lines[mid] ?? 0) <= i) lo = mid;
         else hi = mid - 1;
       }
-      return { line: lo + 1, col: index - (lines[lo] ?? 0) + 1 };
+      const start = lines[lo] ?? 0;
+      let col = 1;
+      for (let k = start; k < i; k++) {
+        const c = original.charCodeAt(k);
+        if (c < 0xdc00 || c > 0xdfff) col++;
+      }
+      return { line: lo + 1, col };
     };
     const root = tree.rootNode;
     const tooDeep = findTooDeep(root);
@@ -81,6 +100,28 @@ export async function parseHcl(source: string, file: string): Promise<ParseResul
     }
   } finally {
     tree.delete();
+  }
+}
+
+/** Offsets just after the digits of numbers written with an exponent but no fraction ("1e6"). */
+function exponentsWithoutFraction(root: SyntaxNode, source: string): number[] {
+  if (!/\d[eE]/.test(source)) return [];
+  const out: number[] = [];
+  const cursor = root.walk();
+  try {
+    for (;;) {
+      if (cursor.nodeType === "numeric_lit") {
+        const end = cursor.endIndex;
+        const text = source.slice(cursor.startIndex, end);
+        if (/^\d+$/.test(text) && /^[eE][-+]?\d/.test(source.slice(end, end + 3))) out.push(end);
+      }
+      if (cursor.gotoFirstChild()) continue;
+      while (!cursor.gotoNextSibling()) {
+        if (!cursor.gotoParent()) return out;
+      }
+    }
+  } finally {
+    cursor.delete();
   }
 }
 
@@ -117,13 +158,30 @@ function findTooDeep(root: SyntaxNode): SyntaxNode | null {
   }
 }
 
+/**
+ * The first syntax error, said as plainly as we can. Only the first: what a parser reports
+ * after one is mostly the echo of it.
+ */
 function syntaxErrors(root: SyntaxNode, posOf: (i: number) => Pos, source: string): SyntaxError_[] {
   if (!root.hasError) return [];
+  const unterminated = unterminatedString(root, source);
+  if (unterminated !== null) return [new SyntaxError_(posOf(unterminated), "syntax error: unterminated string; a quoted string ends on the line it starts")];
+  const key = quotedAttributeName(root, source);
+  if (key !== null) {
+    return [new SyntaxError_(posOf(key.index), `syntax error: an attribute name is a bare identifier, not a quoted string; for other keys use a map, as in env = { ${key.text} = ... }`)];
+  }
   const out: SyntaxError_[] = [];
   const visit = (n: SyntaxNode): void => {
-    if (out.length >= 10) return;
+    if (out.length >= 1) return;
     if (n.isMissing) {
-      out.push(new SyntaxError_(posOf(n.startIndex), `syntax error: missing ${describeToken(n.type)}`));
+      const owner = n.parent;
+      if (n.type === "block_end" && owner?.type === "block") {
+        out.push(new SyntaxError_(posOf(owner.startIndex), `syntax error: the ${owner.namedChildren[0]?.text ?? ""} block opened here is never closed (missing "}")`));
+      } else if (n.type === "heredoc_identifier" && owner?.type === "heredoc_template") {
+        out.push(new SyntaxError_(posOf(owner.startIndex), `syntax error: the heredoc opened here never ends; close it with its marker alone on a line`));
+      } else {
+        out.push(new SyntaxError_(posOf(n.startIndex), `syntax error: missing ${describeToken(n.type)}`));
+      }
       return;
     }
     if (n.isError) {
@@ -137,6 +195,42 @@ function syntaxErrors(root: SyntaxNode, posOf: (i: number) => Pos, source: strin
   visit(root);
   if (out.length === 0) out.push(new SyntaxError_(posOf(0), "syntax error"));
   return out;
+}
+
+/** `"A=B" = "x"` in a block: a quoted name where HCL wants an identifier. */
+function quotedAttributeName(root: SyntaxNode, source: string): { index: number; text: string } | null {
+  for (const err of root.descendantsOfType("ERROR")) {
+    for (const c of err.children) {
+      if (c.type === "string_lit" && /^\s*=(?!=)/.test(source.slice(c.endIndex, c.endIndex + 20))) return { index: c.startIndex, text: c.text };
+    }
+  }
+  return null;
+}
+
+/** A quoted string that runs past the end of its line, where HCL strings cannot go. */
+function unterminatedString(root: SyntaxNode, source: string): number | null {
+  const cursor = root.walk();
+  try {
+    for (;;) {
+      const t = cursor.nodeType;
+      if ((t === "quoted_template" || t === "string_lit") && source.slice(cursor.startIndex, cursor.endIndex).includes("\n")) {
+        const node = cursor.currentNode;
+        const literalNewline = node.children.some((c) => c.type === "template_literal" && c.text.includes("\n"));
+        const endMissing = node.children.some((c) => c.type === "quoted_template_end" && c.isMissing);
+        if (literalNewline || endMissing) return cursor.startIndex;
+      }
+      if (t === "quoted_template_start" && cursor.currentNode.parent?.type === "ERROR") {
+        const rest = source.slice(cursor.endIndex, source.indexOf("\n", cursor.endIndex) >>> 0);
+        if (!rest.includes('"')) return cursor.startIndex;
+      }
+      if (cursor.gotoFirstChild()) continue;
+      while (!cursor.gotoNextSibling()) {
+        if (!cursor.gotoParent()) return null;
+      }
+    }
+  } finally {
+    cursor.delete();
+  }
 }
 
 function describeToken(type: string): string {
@@ -386,7 +480,8 @@ class Walker {
     if (v === undefined) this.fail(n, "syntax error: empty literal");
     switch (v.type) {
       case "numeric_lit": {
-        const num = v.text.startsWith("0x") ? Number.parseInt(v.text.slice(2), 16) : Number(v.text);
+        if (/^0x/i.test(v.text)) this.fail(v, `HCL has no hexadecimal numbers; write ${JSON.stringify(v.text)} in decimal`);
+        const num = Number(v.text);
         if (!Number.isFinite(num)) this.fail(v, `invalid number ${JSON.stringify(v.text)}`);
         return { kind: "literal", value: num, pos };
       }

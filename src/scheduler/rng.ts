@@ -1,0 +1,65 @@
+/**
+ * A seeded random source. The scheduler has no randomness of its own: every shuffle and
+ * every dynamic port comes from a generator seeded by the evaluation's id, so a placement
+ * can be replayed exactly.
+ */
+export interface Rng {
+  /** A float in [0, 1). */
+  next(): number;
+  /** An integer in [0, n). */
+  int(n: number): number;
+  /** A version-4-shaped UUID drawn from this generator. */
+  uuid(): string;
+}
+
+/** xmur3 string hash → sfc32 generator: small, fast, and good enough for shuffles. */
+export function seededRng(seed: string): Rng {
+  let h = 1779033703 ^ seed.length;
+  for (let i = 0; i < seed.length; i++) {
+    h = Math.imul(h ^ seed.charCodeAt(i), 3432918353);
+    h = (h << 13) | (h >>> 19);
+  }
+  const mix = (): number => {
+    h = Math.imul(h ^ (h >>> 16), 2246822507);
+    h = Math.imul(h ^ (h >>> 13), 3266489909);
+    return (h ^= h >>> 16) >>> 0;
+  };
+  let a = mix();
+  let b = mix();
+  let c = mix();
+  let d = mix();
+  const u32 = (): number => {
+    a >>>= 0;
+    b >>>= 0;
+    c >>>= 0;
+    d >>>= 0;
+    let t = (a + b) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    d = (d + 1) | 0;
+    t = (t + d) | 0;
+    c = (c + t) | 0;
+    return t >>> 0;
+  };
+  const hex = (n: number): string => u32().toString(16).padStart(8, "0").slice(0, n);
+  return {
+    next: () => u32() / 4294967296,
+    int: (n) => Math.floor((u32() / 4294967296) * n),
+    uuid: () => {
+      const variant = (8 + (u32() % 4)).toString(16);
+      return `${hex(8)}-${hex(4)}-4${hex(3)}-${variant}${hex(3)}-${hex(8)}${hex(4)}`;
+    },
+  };
+}
+
+/** Fisher–Yates, in place. */
+export function shuffle<T>(items: T[], rng: Rng): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    const t = items[i] as T;
+    items[i] = items[j] as T;
+    items[j] = t;
+  }
+  return items;
+}
