@@ -20,6 +20,7 @@ export const EvalTrigger = {
   PeriodicJob: "periodic-job",
   JobScaling: "job-scaling",
   MaxPlans: "max-plan-attempts",
+  RollingUpdate: "rolling-update",
 } as const;
 export type EvalTrigger = (typeof EvalTrigger)[keyof typeof EvalTrigger];
 

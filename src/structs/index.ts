@@ -12,3 +12,4 @@ export * from "./node.js";
 export type * from "./plan.js";
 export * from "./resources.js";
 export * from "./service.js";
+export * as mock from "./mock.js";

@@ -1,0 +1,123 @@
+import { PLACEMENT_OPERATORS, type Constraint, type Job, type Node, type TaskGroup } from "../structs/index.js";
+import { checkOperator } from "./operators.js";
+import { resolveTarget, targetIsUnique } from "./target.js";
+
+/**
+ * Static feasibility: what a node is (drivers, attributes, metadata), not what it runs.
+ * Each check has a name; a rejection returns it, and that name is what the user reads
+ * ("missing drivers", "${meta.role} = manager"). Results for checks that read nothing
+ * unique to a node are shared by every node of the same computed class.
+ */
+export interface StaticCheck {
+  name: string;
+  /** Reads something unique to one node (its id or hostname): not shared by class. */
+  unique: boolean;
+  test(node: Node): boolean;
+}
+
+export function constraintName(c: Constraint): string {
+  return [c.LTarget, c.Operand, c.RTarget].filter((x) => x !== "").join(" ");
+}
+
+function constraintCheck(c: Constraint): StaticCheck {
+  return {
+    name: constraintName(c),
+    unique: targetIsUnique(c.LTarget) || targetIsUnique(c.RTarget),
+    test: (node) => checkOperator(c.Operand, resolveTarget(c.LTarget, node), resolveTarget(c.RTarget, node)),
+  };
+}
+
+/** The checks of one group, in order: drivers first, then the job's, the group's and the tasks' constraints. */
+export function staticChecks(job: Job, tg: TaskGroup): StaticCheck[] {
+  const drivers = [...new Set(tg.Tasks.map((t) => t.Driver))];
+  const checks: StaticCheck[] = [
+    {
+      name: "missing drivers",
+      unique: false,
+      test: (node) =>
+        drivers.every((d) => {
+          const info = node.Drivers[d];
+          return info !== undefined && info.Detected && info.Healthy;
+        }),
+    },
+  ];
+  const all = [...job.Constraints, ...tg.Constraints, ...tg.Tasks.flatMap((t) => t.Constraints)];
+  for (const c of all) if (!PLACEMENT_OPERATORS.includes(c.Operand)) checks.push(constraintCheck(c));
+  return checks;
+}
+
+/** The placement constraints (relative to other allocations), at the level they were written. */
+export function placementConstraints(job: Job, tg: TaskGroup): { c: Constraint; groupLevel: boolean }[] {
+  const out: { c: Constraint; groupLevel: boolean }[] = [];
+  for (const c of job.Constraints) if (PLACEMENT_OPERATORS.includes(c.Operand)) out.push({ c, groupLevel: false });
+  for (const c of [...tg.Constraints, ...tg.Tasks.flatMap((t) => t.Constraints)]) if (PLACEMENT_OPERATORS.includes(c.Operand)) out.push({ c, groupLevel: true });
+  return out;
+}
+
+const classKeys = new WeakMap<Node, string>();
+
+/**
+ * A node's computed class: everything static checks may read, but what is unique to it.
+ * Nodes are immutable snapshots, so the key is computed once per node object.
+ */
+export function computedClass(node: Node): string {
+  let key = classKeys.get(node);
+  if (key !== undefined) return key;
+  const attrs = Object.keys(node.Attributes)
+    .filter((k) => !k.startsWith("unique."))
+    .sort()
+    .map((k) => `${k}=${node.Attributes[k] ?? ""}`);
+  const meta = Object.keys(node.Meta)
+    .sort()
+    .map((k) => `${k}=${node.Meta[k] ?? ""}`);
+  const drivers = Object.keys(node.Drivers)
+    .sort()
+    .map((d) => `${d}:${node.Drivers[d]?.Detected === true ? 1 : 0}${node.Drivers[d]?.Healthy === true ? 1 : 0}`);
+  key = JSON.stringify([node.Datacenter, node.NodeClass, node.NodePool, attrs, meta, drivers]);
+  classKeys.set(node, key);
+  return key;
+}
+
+/** Runs static checks with results shared by class; returns the name of the failing check, or null. */
+export class StaticFeasibility {
+  private readonly byClass = new Map<string, string | null>();
+  private readonly shared: StaticCheck[];
+  private readonly unique: StaticCheck[];
+
+  constructor(checks: StaticCheck[]) {
+    this.shared = checks.filter((c) => !c.unique);
+    this.unique = checks.filter((c) => c.unique);
+  }
+
+  check(node: Node): string | null {
+    const key = computedClass(node);
+    let verdict = this.byClass.get(key);
+    if (verdict === undefined) {
+      verdict = null;
+      for (const c of this.shared) {
+        if (!c.test(node)) {
+          verdict = c.name;
+          break;
+        }
+      }
+      this.byClass.set(key, verdict);
+    }
+    if (verdict !== null) return verdict;
+    for (const c of this.unique) if (!c.test(node)) return c.name;
+    return null;
+  }
+}
+
+/** Whether a node belongs to the job's datacenters ("*" and globs allowed) and node pool. */
+export function inDatacenters(node: Node, job: Job): boolean {
+  return job.Datacenters.some((dc) => dc === node.Datacenter || (dc.includes("*") && globMatch(dc, node.Datacenter)));
+}
+
+export function inNodePool(node: Node, job: Job): boolean {
+  return job.NodePool === "all" || job.NodePool === node.NodePool;
+}
+
+function globMatch(pattern: string, value: string): boolean {
+  const re = new RegExp(`^${pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
+  return re.test(value);
+}

@@ -1,0 +1,81 @@
+import type { Allocation, Evaluation, Job } from "../structs/index.js";
+import { describeFailure } from "./metrics.js";
+import { GroupPlacer, newAllocation } from "./placer.js";
+import { appendAlloc, appendStop, countInDeployment, emptyPlan } from "./plan.js";
+import { readyNodes } from "./ready.js";
+import { reconcile } from "./reconcile.js";
+import type { ScheduleResult } from "./result.js";
+import type { Rng } from "./rng.js";
+import { ClusterUsage } from "./usage.js";
+import type { StateView } from "./view.js";
+
+/** The service and batch scheduler: reconcile, then place what must be placed. */
+export function scheduleGeneric(ev: Evaluation, job: Job | null, view: StateView, now: number, rng: Rng): ScheduleResult {
+  const plan = emptyPlan(ev.ID, job?.Priority ?? ev.Priority, job);
+  const result: ScheduleResult = { plan, failed: {}, queued: {}, followups: [], summary: [] };
+  const rec = reconcile({
+    namespace: ev.Namespace,
+    jobId: ev.JobID,
+    job,
+    allocs: view.allocsByJob(ev.Namespace, ev.JobID),
+    deployment: view.latestDeployment(ev.Namespace, ev.JobID),
+    node: (id) => view.node(id),
+    now,
+    newId: () => rng.uuid(),
+  });
+  plan.Annotations = { DesiredTGUpdates: rec.desired };
+  plan.Deployment = rec.deployment;
+  plan.DeploymentUpdates = rec.deploymentUpdates;
+
+  const usage = new ClusterUsage(view);
+  for (const s of rec.stop) {
+    usage.markStopped(s.alloc);
+    appendStop(plan, s.alloc, s.description, s.lost);
+  }
+  for (const a of rec.inplace) appendAlloc(plan, a);
+  for (const f of rec.followups) {
+    result.followups.push({ ID: rng.uuid(), JobID: ev.JobID, Namespace: ev.Namespace, Priority: ev.Priority, Type: ev.Type, TriggeredBy: "alloc-failure", WaitUntil: f.at, PreviousEval: ev.ID });
+  }
+  if (job === null || rec.place.length === 0) return result;
+
+  const { nodes, available } = readyNodes(view, job);
+  const placers = new Map<string, GroupPlacer>();
+  for (const p of rec.place) {
+    const tg = job.TaskGroups.find((g) => g.Name === p.group);
+    if (tg === undefined) continue;
+    let placer = placers.get(tg.Name);
+    if (placer === undefined) {
+      placer = new GroupPlacer(job, tg, nodes, view, usage, rng, available);
+      placers.set(tg.Name, placer);
+    }
+    const penalty = p.previous !== null && p.reschedule ? new Set([p.previous.NodeID]) : undefined;
+    const sel = placer.select(penalty === undefined ? { name: p.name } : { name: p.name, penaltyNodes: penalty });
+    if (sel === null) {
+      result.failed[tg.Name] = placer.metric;
+      result.queued[tg.Name] = (result.queued[tg.Name] ?? 0) + 1;
+      continue;
+    }
+    const id = rng.uuid();
+    const extra: Partial<Allocation> = {};
+    const deployment = plan.Deployment;
+    if (deployment !== null && deployment.TaskGroups[tg.Name] !== undefined) {
+      extra.DeploymentID = deployment.ID;
+      if (p.canary) extra.DeploymentStatus = { Healthy: null, Timestamp: 0, Canary: true, ModifyIndex: 0 };
+      countInDeployment(deployment, tg.Name, id, p.canary);
+    }
+    if (p.previous !== null) {
+      extra.PreviousAllocation = p.previous.ID;
+      if (p.reschedule) {
+        const events = p.previous.RescheduleTracker?.Events ?? [];
+        extra.RescheduleTracker = { Events: [...events, { RescheduleTime: now, PrevAllocID: p.previous.ID, PrevNodeID: p.previous.NodeID, Delay: 0 }] };
+      }
+    }
+    const alloc = newAllocation(id, ev.ID, job, tg, p.name, sel, extra);
+    usage.add(sel.node, alloc);
+    placer.placed(sel.node);
+    appendAlloc(plan, alloc);
+  }
+  plan.FailedTGAllocs = result.failed;
+  for (const [group, m] of Object.entries(result.failed)) result.summary.push(`Task Group "${group}" (failed to place ${result.queued[group] ?? 0} allocation${result.queued[group] === 1 ? "" : "s"}): ${describeFailure(m)}`);
+  return result;
+}

@@ -1,0 +1,394 @@
+import {
+  allocTerminal,
+  type AllocatedResources,
+  type AllocMetric,
+  type Allocation,
+  type Job,
+  type NetworkResource,
+  type Node,
+  type Spread,
+  type TaskGroup,
+} from "../structs/index.js";
+import { placementConstraints, StaticFeasibility, staticChecks } from "./feasible.js";
+import { countExhausted, countFiltered, emptyMetric } from "./metrics.js";
+import { affinityScore, antiAffinityScore, binpackScore, spreadFitScore, spreadScore } from "./rank.js";
+import { shuffle, type Rng } from "./rng.js";
+import { resolveTarget } from "./target.js";
+import { groupKey, jobKey, type ClusterUsage } from "./usage.js";
+import type { StateView } from "./view.js";
+
+/** One placement the reconciler asks for. */
+export interface PlaceRequest {
+  name: string;
+  /** Nodes to avoid: where the allocation being replaced failed. */
+  penaltyNodes?: ReadonlySet<string>;
+}
+
+export interface Selected {
+  node: Node;
+  resources: AllocatedResources;
+  taskResources: Record<string, AllocatedResources>;
+  score: number;
+}
+
+export const DEFAULT_MIN_DYNAMIC_PORT = 20_000;
+export const DEFAULT_MAX_DYNAMIC_PORT = 32_000;
+
+/** What one group asks of a node. */
+interface Ask {
+  cpu: number;
+  memory: number;
+  disk: number;
+  reserved: { label: string; value: number }[];
+  dynamic: number;
+}
+
+function askOf(tg: TaskGroup): Ask {
+  const net = tg.Networks[0];
+  return {
+    cpu: tg.Tasks.reduce((a, t) => a + t.Resources.CPU, 0),
+    memory: tg.Tasks.reduce((a, t) => a + t.Resources.MemoryMB, 0),
+    disk: tg.EphemeralDisk.SizeMB,
+    reserved: (net?.ReservedPorts ?? []).map((p) => ({ label: p.Label, value: p.Value })),
+    dynamic: net?.DynamicPorts.length ?? 0,
+  };
+}
+
+/**
+ * How many feasible nodes are scored per placement: about log2(N) for services and 2 for
+ * batch, as Nomad does, so the cost of a placement stays flat as the cluster grows; more
+ * when affinities or spreads need a wider look; every node when the job asks for a full scan.
+ */
+export function candidateLimit(job: Job, tg: TaskGroup, nodes: number): number {
+  if (job.FullScan) return Number.MAX_SAFE_INTEGER;
+  const base = job.Type === "batch" ? 2 : Math.max(2, Math.ceil(Math.log2(Math.max(2, nodes))));
+  const wide = job.Affinities.length + tg.Affinities.length + job.Spreads.length + tg.Spreads.length > 0 || tg.Tasks.some((t) => t.Affinities.length > 0);
+  return wide ? Math.max(base, Math.min(nodes, 100)) : base;
+}
+
+/** Nodes scoring below zero (collisions, penalties) are passed over up to this many times. */
+const MAX_SKIP = 3;
+
+/**
+ * Places the allocations of one group. Candidates come from a ring of the ready nodes,
+ * shuffled once with the evaluation's seed; each placement resumes where the last one
+ * stopped, scores the next `limit` feasible nodes and takes the best. A node that fails
+ * a check that cannot start passing within this evaluation (a constraint, a missing
+ * driver, resources that are exhausted while usage only grows) leaves the ring for good,
+ * so a full cluster costs one pass, not one pass per placement.
+ */
+export class GroupPlacer {
+  readonly metric: AllocMetric = emptyMetric();
+  private readonly ring: Node[];
+  private cursor = 0;
+  private readonly ask: Ask;
+  private readonly feasibility: StaticFeasibility;
+  private readonly limit: number;
+  private readonly placement: ReturnType<typeof placementConstraints>;
+  private readonly jk: string;
+  private readonly gk: string;
+  private readonly affinities;
+  private readonly spreads: Spread[];
+  private readonly spreadCounts: Map<string, number>[];
+  private readonly spreadValues: Set<string>[];
+  private readonly distinctCounts: Map<string, number>[];
+  private readonly besideCache = new Map<string, boolean>();
+  private failed = false;
+
+  constructor(
+    private readonly job: Job,
+    private readonly tg: TaskGroup,
+    readyNodes: readonly Node[],
+    private readonly view: StateView,
+    private readonly usage: ClusterUsage,
+    private readonly rng: Rng,
+    available: Record<string, number>,
+  ) {
+    this.ring = shuffle([...readyNodes], rng);
+    this.ask = askOf(tg);
+    this.feasibility = new StaticFeasibility(staticChecks(job, tg));
+    this.limit = candidateLimit(job, tg, readyNodes.length);
+    this.placement = placementConstraints(job, tg);
+    this.jk = jobKey(job.Namespace, job.ID);
+    this.gk = groupKey(job.Namespace, job.ID, tg.Name);
+    this.affinities = [...job.Affinities, ...tg.Affinities, ...tg.Tasks.flatMap((t) => t.Affinities)];
+    this.spreads = [...job.Spreads, ...tg.Spreads];
+    this.metric.NodesAvailable = { ...available };
+
+    const live = view.allocsByJob(job.Namespace, job.ID).filter((a) => !allocTerminal(a) && !usage.isStopped(a.ID));
+    this.spreadCounts = this.spreads.map(() => new Map<string, number>());
+    this.spreadValues = this.spreads.map(() => new Set<string>());
+    if (this.spreads.length > 0) {
+      for (const n of readyNodes) this.spreads.forEach((s, i) => this.spreadValues[i]?.add(resolveTarget(s.Attribute, n) ?? ""));
+      for (const a of live) {
+        if (a.TaskGroup !== tg.Name) continue;
+        const n = view.node(a.NodeID);
+        if (n !== undefined) this.countSpread(n, 1);
+      }
+    }
+    this.distinctCounts = this.placement.map(({ c, groupLevel }) => {
+      const m = new Map<string, number>();
+      if (c.Operand !== "distinct_property") return m;
+      for (const a of live) {
+        if (groupLevel && a.TaskGroup !== tg.Name) continue;
+        const n = view.node(a.NodeID);
+        const v = n === undefined ? undefined : resolveTarget(c.LTarget, n);
+        if (v !== undefined) m.set(v, (m.get(v) ?? 0) + 1);
+      }
+      return m;
+    });
+  }
+
+  /** Picks a node for one allocation, or null (and the metric says why). */
+  select(req: PlaceRequest): Selected | null {
+    if (this.failed) {
+      this.metric.CoalescedFailures++;
+      return null;
+    }
+    const candidates: { node: Node; score: number; scores: Record<string, number> }[] = [];
+    const skipped: typeof candidates = [];
+    let visited = 0;
+    while (candidates.length < this.limit && this.ring.length > 0 && visited < this.ring.length) {
+      if (this.cursor >= this.ring.length) this.cursor = 0;
+      const node = this.ring[this.cursor] as Node;
+      this.metric.NodesEvaluated++;
+      const reason = this.reject(node);
+      if (reason !== null) {
+        this.drop(this.cursor);
+        continue;
+      }
+      visited++;
+      this.cursor++;
+      const scored = this.score(node, req);
+      if (scored.score < 0 && skipped.length < MAX_SKIP) skipped.push(scored);
+      else candidates.push(scored);
+    }
+    for (const s of skipped) if (candidates.length < this.limit) candidates.push(s);
+    let best: (typeof candidates)[number] | undefined;
+    for (const c of candidates) if (best === undefined || c.score > best.score) best = c;
+    if (best === undefined) {
+      this.failed = true;
+      return null;
+    }
+    this.metric.ScoreMetaData = candidates
+      .sort((a, b) => b.score - a.score)
+      .slice(0, 5)
+      .map((c) => ({ NodeID: c.node.ID, Scores: c.scores, NormScore: c.score }));
+    return { node: best.node, score: best.score, ...this.assign(best.node) };
+  }
+
+  /**
+   * For a system job: whether this very node can take the group. `exhausted` tells a node
+   * that should run it but lacks room from one the job's constraints keep it off.
+   */
+  tryNode(node: Node): { sel: Selected } | { reason: string; exhausted: boolean } {
+    this.metric.NodesEvaluated++;
+    const exhaustedBefore = this.metric.NodesExhausted;
+    const reason = this.reject(node);
+    if (reason !== null) return { reason, exhausted: this.metric.NodesExhausted > exhaustedBefore };
+    return { sel: { node, score: 0, ...this.assign(node) } };
+  }
+
+  /** Records an allocation of this group placed on a node (by this placer or another of the plan). */
+  placed(node: Node): void {
+    if (this.spreads.length > 0) this.countSpread(node, 1);
+    this.placement.forEach(({ c }, i) => {
+      if (c.Operand !== "distinct_property") return;
+      const v = resolveTarget(c.LTarget, node);
+      const m = this.distinctCounts[i];
+      if (v !== undefined && m !== undefined) m.set(v, (m.get(v) ?? 0) + 1);
+    });
+  }
+
+  private countSpread(node: Node, by: number): void {
+    this.spreads.forEach((s, i) => {
+      const v = resolveTarget(s.Attribute, node);
+      const m = this.spreadCounts[i];
+      if (v !== undefined && m !== undefined) m.set(v, (m.get(v) ?? 0) + by);
+    });
+  }
+
+  private drop(i: number): void {
+    const last = this.ring.pop() as Node;
+    if (i < this.ring.length) this.ring[i] = last;
+  }
+
+  /** Why a node cannot take this group now, counted in the metric; null when it can. */
+  private reject(node: Node): string | null {
+    const s = this.feasibility.check(node);
+    if (s !== null) {
+      countFiltered(this.metric, s);
+      return s;
+    }
+    const u = this.usage.of(node);
+    for (let i = 0; i < this.placement.length; i++) {
+      const { c, groupLevel } = this.placement[i] as (typeof this.placement)[number];
+      let ok = true;
+      switch (c.Operand) {
+        case "distinct_hosts":
+          ok = c.RTarget === "false" || (groupLevel ? !u.byGroup.has(this.gk) : !u.byJob.has(this.jk));
+          break;
+        case "distinct_property": {
+          const v = resolveTarget(c.LTarget, node);
+          const limit = c.RTarget === "" ? 1 : Number(c.RTarget);
+          ok = v !== undefined && (this.distinctCounts[i]?.get(v) ?? 0) < limit;
+          break;
+        }
+        case "beside_job":
+        case "not_beside_job": {
+          const key = `${node.ID}/${c.RTarget}`;
+          let beside = this.besideCache.get(key);
+          if (beside === undefined) {
+            beside = this.view.allocsByNode(node.ID).some((a) => a.JobID === c.RTarget && a.Namespace === this.job.Namespace && !allocTerminal(a) && !this.usage.isStopped(a.ID));
+            this.besideCache.set(key, beside);
+          }
+          ok = c.Operand === "beside_job" ? beside : !beside;
+          break;
+        }
+        default:
+          break;
+      }
+      if (!ok) {
+        const name = [c.LTarget, c.Operand, c.RTarget].filter((x) => x !== "").join(" ");
+        countFiltered(this.metric, name);
+        return name;
+      }
+    }
+    const r = node.Resources;
+    let dim: string | null = null;
+    if (u.cpu + this.ask.cpu > r.CPU) dim = "cpu";
+    else if (u.memory + this.ask.memory > r.MemoryMB) dim = "memory";
+    else if (r.DiskMB > 0 && u.disk + this.ask.disk > r.DiskMB) dim = "disk";
+    else {
+      for (const p of this.ask.reserved) {
+        if (u.ports.has(p.value)) {
+          dim = `network: reserved port collision ${p.label}=${p.value}`;
+          break;
+        }
+      }
+      if (dim === null && this.ask.dynamic > 0 && dynamicFree(node, u.ports) < this.ask.dynamic) dim = "network: dynamic port selection failed";
+    }
+    if (dim !== null) {
+      countExhausted(this.metric, dim);
+      return dim;
+    }
+    return null;
+  }
+
+  private score(node: Node, req: PlaceRequest): { node: Node; score: number; scores: Record<string, number> } {
+    const u = this.usage.of(node);
+    const r = node.Resources;
+    const cpuFree = r.CPU > 0 ? 1 - (u.cpu + this.ask.cpu) / r.CPU : 0;
+    const memFree = r.MemoryMB > 0 ? 1 - (u.memory + this.ask.memory) / r.MemoryMB : 0;
+    const scores: Record<string, number> = {};
+    switch (this.job.Placement) {
+      case "spread":
+        scores.spread = spreadFitScore(cpuFree, memFree);
+        break;
+      case "random":
+        scores.random = this.rng.next();
+        break;
+      default:
+        scores.binpack = binpackScore(cpuFree, memFree);
+    }
+    const anti = antiAffinityScore(u.byGroup.get(this.gk) ?? 0, this.tg.Count);
+    if (anti !== null) scores["job-anti-affinity"] = anti;
+    if (req.penaltyNodes?.has(node.ID) === true) scores["node-reschedule-penalty"] = -1;
+    const aff = affinityScore(node, this.affinities);
+    if (aff !== null) scores["node-affinity"] = aff;
+    const spr = spreadScore(node, this.spreads, this.spreadCounts, this.spreadValues, this.tg.Count);
+    if (spr !== null) scores["allocation-spread"] = spr;
+    let sum = 0;
+    let n = 0;
+    for (const k in scores) {
+      sum += scores[k] ?? 0;
+      n++;
+    }
+    return { node, score: n === 0 ? 0 : sum / n, scores };
+  }
+
+  /** The resources the allocation holds on the chosen node, dynamic ports picked. */
+  private assign(node: Node): Omit<Selected, "node" | "score"> {
+    const net = this.tg.Networks[0];
+    const networks: NetworkResource[] = [];
+    if (net !== undefined) {
+      const used = this.usage.of(node).ports;
+      const min = node.Resources.MinDynamicPort > 0 ? node.Resources.MinDynamicPort : DEFAULT_MIN_DYNAMIC_PORT;
+      const max = node.Resources.MaxDynamicPort > 0 ? node.Resources.MaxDynamicPort : DEFAULT_MAX_DYNAMIC_PORT;
+      const taken = new Set<number>(net.ReservedPorts.map((p) => p.Value));
+      const pick = (): number => {
+        for (let tries = 0; tries < 20; tries++) {
+          const p = min + this.rng.int(max - min + 1);
+          if (!used.has(p) && !taken.has(p)) return p;
+        }
+        for (let p = min; p <= max; p++) if (!used.has(p) && !taken.has(p)) return p;
+        return 0;
+      };
+      networks.push({
+        Mode: net.Mode,
+        MBits: net.MBits,
+        IP: node.Resources.IP,
+        ReservedPorts: net.ReservedPorts.map((p) => ({ ...p, To: p.To === 0 ? p.Value : p.To })),
+        DynamicPorts: net.DynamicPorts.map((p) => {
+          const value = pick();
+          taken.add(value);
+          return { ...p, Value: value, To: p.To === 0 ? value : p.To };
+        }),
+      });
+    }
+    const taskResources: Record<string, AllocatedResources> = {};
+    for (const t of this.tg.Tasks) taskResources[t.Name] = { CPU: t.Resources.CPU, MemoryMB: t.Resources.MemoryMB, DiskMB: 0, Networks: [] };
+    return { resources: { CPU: this.ask.cpu, MemoryMB: this.ask.memory, DiskMB: this.ask.disk, Networks: networks }, taskResources };
+  }
+}
+
+function dynamicFree(node: Node, used: ReadonlySet<number>): number {
+  const min = node.Resources.MinDynamicPort > 0 ? node.Resources.MinDynamicPort : DEFAULT_MIN_DYNAMIC_PORT;
+  const max = node.Resources.MaxDynamicPort > 0 ? node.Resources.MaxDynamicPort : DEFAULT_MAX_DYNAMIC_PORT;
+  let inRange = 0;
+  for (const p of used) if (p >= min && p <= max) inRange++;
+  return max - min + 1 - inRange;
+}
+
+/** Every allocation placed as part of a plan holds this shape; the server fills indexes and times. */
+export function newAllocation(
+  id: string,
+  evalId: string,
+  job: Job,
+  tg: TaskGroup,
+  name: string,
+  sel: Selected,
+  extra: Partial<Allocation> = {},
+): Allocation {
+  return {
+    ID: id,
+    Namespace: job.Namespace,
+    EvalID: evalId,
+    Name: name,
+    NodeID: sel.node.ID,
+    NodeName: sel.node.Name,
+    JobID: job.ID,
+    Job: job,
+    TaskGroup: tg.Name,
+    Resources: sel.resources,
+    TaskResources: sel.taskResources,
+    DesiredStatus: "run",
+    DesiredDescription: "",
+    DesiredTransition: { Migrate: false, Reschedule: false, ForceReschedule: false },
+    ClientStatus: "pending",
+    ClientDescription: "",
+    TaskStates: {},
+    DeploymentID: "",
+    DeploymentStatus: null,
+    PreviousAllocation: "",
+    NextAllocation: "",
+    RescheduleTracker: null,
+    FollowupEvalID: "",
+    CreateIndex: 0,
+    ModifyIndex: 0,
+    AllocModifyIndex: 0,
+    CreateTime: 0,
+    ModifyTime: 0,
+    ...extra,
+  };
+}

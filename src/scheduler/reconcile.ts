@@ -1,0 +1,326 @@
+import {
+  allocIndex,
+  allocName,
+  deploymentActive,
+  type Allocation,
+  type Deployment,
+  type DeploymentState,
+  type DesiredUpdates,
+  type Job,
+  type Node,
+  type TaskGroup,
+} from "../structs/index.js";
+import { nextReschedule } from "./reschedule.js";
+import { groupUpdateKind } from "./updates.js";
+
+/**
+ * The reconciler: what should run (the job) against what runs (its allocations), group by
+ * group, into intents — place, stop, update in place, replace, migrate, canary — honouring
+ * the update strategy, the deployment in progress and the reschedule policy. Pure: the
+ * placer decides where, the caller turns intents into a Plan.
+ */
+export interface ReconcileInput {
+  namespace: string;
+  jobId: string;
+  /** null (purged) or stopped: everything stops. */
+  job: Job | null;
+  allocs: readonly Allocation[];
+  /** The job's latest deployment. */
+  deployment: Deployment | null;
+  node(id: string): Node | undefined;
+  /** Unix ms. */
+  now: number;
+  newId(): string;
+}
+
+export interface PlaceIntent {
+  group: string;
+  name: string;
+  canary: boolean;
+  /** The allocation this one replaces (lost, migrated, rescheduled or updated). */
+  previous: Allocation | null;
+  reschedule: boolean;
+}
+
+export interface StopIntent {
+  alloc: Allocation;
+  description: string;
+  lost: boolean;
+}
+
+export interface ReconcileResult {
+  place: PlaceIntent[];
+  stop: StopIntent[];
+  /** Allocations moved to the new job version where they run. */
+  inplace: Allocation[];
+  /** A deployment created or changed by this evaluation, to write with the plan. */
+  deployment: Deployment | null;
+  deploymentUpdates: { DeploymentID: string; Status: string; StatusDescription: string }[];
+  desired: Record<string, DesiredUpdates>;
+  /** Failed allocations to reschedule later: an evaluation must come back at `at` (unix ms). */
+  followups: { alloc: Allocation; at: number }[];
+}
+
+function emptyDesired(): DesiredUpdates {
+  return { Ignore: 0, Place: 0, Migrate: 0, Stop: 0, InPlaceUpdate: 0, DestructiveUpdate: 0, Canary: 0, Preemptions: 0 };
+}
+
+export function reconcile(input: ReconcileInput): ReconcileResult {
+  const out: ReconcileResult = { place: [], stop: [], inplace: [], deployment: null, deploymentUpdates: [], desired: {}, followups: [] };
+  const { job } = input;
+  const latest = input.deployment;
+
+  if (job === null || job.Stop) {
+    if (latest !== null && deploymentActive(latest)) {
+      out.deploymentUpdates.push({ DeploymentID: latest.ID, Status: "cancelled", StatusDescription: "Cancelled because job is stopped" });
+    }
+    for (const a of input.allocs) {
+      if (a.DesiredStatus !== "run" || isTerminalClient(a)) continue;
+      const d = (out.desired[a.TaskGroup] ??= emptyDesired());
+      d.Stop++;
+      out.stop.push({ alloc: a, description: "alloc not needed since job is stopped", lost: isLost(a, input) });
+    }
+    return out;
+  }
+
+  // The deployment of this job version, if there is one; an active one for an older version is superseded.
+  const current: Deployment | null = latest !== null && latest.JobVersion === job.Version && latest.JobCreateIndex === job.CreateIndex ? latest : null;
+  if (latest !== null && current === null && deploymentActive(latest)) {
+    out.deploymentUpdates.push({ DeploymentID: latest.ID, Status: "cancelled", StatusDescription: "Cancelled due to newer version of job" });
+  }
+  const wantsDeployment = job.Type === "service" && job.TaskGroups.some((g) => g.Update !== null && g.Update.MaxParallel > 0);
+  let created: Deployment | null = null;
+  const deploymentFor = (): Deployment | null => {
+    if (!wantsDeployment) return null;
+    if (current !== null) return current;
+    created ??= {
+      ID: input.newId(),
+      Namespace: job.Namespace,
+      JobID: job.ID,
+      JobVersion: job.Version,
+      JobModifyIndex: job.JobModifyIndex,
+      JobCreateIndex: job.CreateIndex,
+      TaskGroups: {},
+      Status: "running",
+      StatusDescription: "Deployment is running",
+      CreateIndex: 0,
+      ModifyIndex: 0,
+    };
+    return created;
+  };
+
+  const groups = new Set(job.TaskGroups.map((g) => g.Name));
+  for (const a of input.allocs) {
+    if (groups.has(a.TaskGroup) || a.DesiredStatus !== "run" || isTerminalClient(a)) continue;
+    (out.desired[a.TaskGroup] ??= emptyDesired()).Stop++;
+    out.stop.push({ alloc: a, description: "alloc not needed since its group was removed from the job", lost: isLost(a, input) });
+  }
+
+  for (const tg of job.TaskGroups) {
+    const res = reconcileGroup(job, tg, input, current, deploymentFor);
+    out.desired[tg.Name] = res.desired;
+    out.place.push(...res.place);
+    out.stop.push(...res.stop);
+    out.inplace.push(...res.inplace);
+    out.followups.push(...res.followups);
+  }
+
+  const d: Deployment | null = created ?? current;
+  if (d !== null && (created !== null || out.place.length > 0)) {
+    const copy: Deployment = { ...d, TaskGroups: { ...d.TaskGroups } };
+    for (const tg of job.TaskGroups) {
+      if (tg.Update === null || tg.Update.MaxParallel === 0) continue;
+      const prev = copy.TaskGroups[tg.Name];
+      const state: DeploymentState = prev === undefined ? newState(tg, input.now) : { ...prev, PlacedCanaries: [...prev.PlacedCanaries] };
+      const canaryPlaced = out.place.filter((p) => p.group === tg.Name && p.canary).length;
+      if (prev === undefined) state.DesiredCanaries = canaryPlaced > 0 ? tg.Update.Canary : 0;
+      state.DesiredTotal = tg.Count;
+      copy.TaskGroups[tg.Name] = state;
+    }
+    out.deployment = copy;
+  }
+  return out;
+}
+
+function newState(tg: TaskGroup, now: number): DeploymentState {
+  const u = tg.Update;
+  return {
+    AutoRevert: u?.AutoRevert ?? false,
+    AutoPromote: u?.AutoPromote ?? false,
+    ProgressDeadline: u?.ProgressDeadline ?? 0,
+    RequireProgressBy: u !== null && u.ProgressDeadline > 0 ? now + u.ProgressDeadline / 1_000_000 : 0,
+    Promoted: false,
+    PlacedCanaries: [],
+    DesiredCanaries: 0,
+    DesiredTotal: tg.Count,
+    PlacedAllocs: 0,
+    HealthyAllocs: 0,
+    UnhealthyAllocs: 0,
+  };
+}
+
+function isTerminalClient(a: Allocation): boolean {
+  return a.ClientStatus === "complete" || a.ClientStatus === "failed" || a.ClientStatus === "lost";
+}
+
+function isLost(a: Allocation, input: ReconcileInput): boolean {
+  const n = input.node(a.NodeID);
+  return n === undefined || n.Status === "down";
+}
+
+interface GroupResult {
+  place: PlaceIntent[];
+  stop: StopIntent[];
+  inplace: Allocation[];
+  followups: { alloc: Allocation; at: number }[];
+  desired: DesiredUpdates;
+}
+
+function reconcileGroup(job: Job, tg: TaskGroup, input: ReconcileInput, current: Deployment | null, deploymentFor: () => Deployment | null): GroupResult {
+  const r: GroupResult = { place: [], stop: [], inplace: [], followups: [], desired: emptyDesired() };
+  const batch = job.Type === "batch";
+  const all = input.allocs.filter((a) => a.TaskGroup === tg.Name && a.DesiredStatus === "run");
+
+  const untainted: Allocation[] = [];
+  const occupied: Allocation[] = []; // hold their name without running: completed batch work, failures not rescheduled
+  const replace: { alloc: Allocation; kind: "lost" | "migrate" | "reschedule" }[] = [];
+  for (const a of all) {
+    if (a.ClientStatus === "complete") {
+      if (batch) occupied.push(a);
+      continue;
+    }
+    if (a.ClientStatus === "lost") continue;
+    if (a.ClientStatus === "failed") {
+      if (a.NextAllocation !== "") continue;
+      const at = nextReschedule(a, tg.ReschedulePolicy, input.now);
+      if (at === null) occupied.push(a);
+      else if (at <= input.now) replace.push({ alloc: a, kind: "reschedule" });
+      else {
+        occupied.push(a);
+        r.followups.push({ alloc: a, at });
+      }
+      continue;
+    }
+    if (isLost(a, input)) replace.push({ alloc: a, kind: "lost" });
+    else if (a.DesiredTransition.Migrate) replace.push({ alloc: a, kind: "migrate" });
+    else untainted.push(a);
+  }
+
+  const state = current?.TaskGroups[tg.Name];
+  const promoted = state?.Promoted ?? false;
+  const isCanary = (a: Allocation): boolean => a.DeploymentStatus?.Canary === true;
+  const currentCanaries = untainted.filter((a) => isCanary(a) && current !== null && a.DeploymentID === current.ID);
+  // Canaries of an older version that was never promoted are not wanted any more.
+  const stale = untainted.filter((a) => isCanary(a) && (current === null || a.DeploymentID !== current.ID) && a.Job.Version !== job.Version);
+  for (const a of stale) {
+    r.stop.push({ alloc: a, description: "canary of an older deployment is no longer needed", lost: false });
+    r.desired.Stop++;
+  }
+  const canaries = promoted ? [] : currentCanaries;
+  let regular = untainted.filter((a) => !stale.includes(a) && !canaries.includes(a));
+
+  // One allocation per name: after a promotion a canary holds the name of the allocation it replaces.
+  const byName = new Map<string, Allocation[]>();
+  for (const a of regular) {
+    const l = byName.get(a.Name) ?? [];
+    l.push(a);
+    byName.set(a.Name, l);
+  }
+  regular = [];
+  for (const list of byName.values()) {
+    list.sort((x, y) => Number(y.Job.Version === job.Version) - Number(x.Job.Version === job.Version) || y.CreateIndex - x.CreateIndex);
+    const [keep, ...extra] = list;
+    if (keep !== undefined) regular.push(keep);
+    for (const a of extra) {
+      r.stop.push({ alloc: a, description: "alloc was replaced by a promoted canary", lost: false });
+      r.desired.Stop++;
+    }
+  }
+
+  // Scale down: the highest indexes go first.
+  regular.sort((x, y) => allocIndex(x.Name) - allocIndex(y.Name));
+  const room = Math.max(0, tg.Count - occupied.length);
+  while (regular.length > room) {
+    const a = regular.pop() as Allocation;
+    r.stop.push({ alloc: a, description: "alloc not needed due to job update", lost: false });
+    r.desired.Stop++;
+  }
+
+  const destructive: Allocation[] = [];
+  for (const a of regular) {
+    const kind = groupUpdateKind(a.Job, job, tg.Name);
+    if (kind === "none") r.desired.Ignore++;
+    else if (kind === "in-place") {
+      r.inplace.push({ ...a, Job: job });
+      r.desired.InPlaceUpdate++;
+    } else destructive.push(a);
+  }
+
+  const update = tg.Update;
+  const rolling = !batch && update !== null && update.MaxParallel > 0 && job.Type === "service";
+  const failedDeployment = current !== null && (current.Status === "failed" || current.Status === "paused" || current.Status === "cancelled");
+
+  if (rolling && update.Canary > 0 && destructive.length > 0 && !promoted) {
+    // Canaries: new-version allocations beside the old ones, which wait for promotion.
+    r.desired.Ignore += destructive.length;
+    const want = failedDeployment ? 0 : Math.max(0, update.Canary - currentCanaries.length);
+    const names = destructive.map((a) => a.Name);
+    const taken = new Set(currentCanaries.map((a) => a.Name));
+    for (let i = 0; i < want; i++) {
+      const name = names.find((n) => !taken.has(n)) ?? nextName(job, tg, taken);
+      taken.add(name);
+      r.place.push({ group: tg.Name, name, canary: true, previous: null, reschedule: false });
+      r.desired.Canary++;
+    }
+    if (want > 0) deploymentFor();
+  } else if (destructive.length > 0) {
+    let limit = destructive.length;
+    if (rolling) {
+      const inFlight = current === null ? 0 : untainted.filter((a) => a.DeploymentID === current.ID && a.DeploymentStatus?.Healthy !== true).length;
+      limit = failedDeployment ? 0 : Math.max(0, update.MaxParallel - inFlight);
+    }
+    for (const a of destructive.slice(0, limit)) {
+      r.stop.push({ alloc: a, description: "alloc is being updated due to job update", lost: false });
+      r.place.push({ group: tg.Name, name: a.Name, canary: false, previous: a, reschedule: false });
+      r.desired.DestructiveUpdate++;
+    }
+    r.desired.Ignore += Math.max(0, destructive.length - limit);
+    if (limit > 0 && rolling) deploymentFor();
+  }
+
+  // Replacements for lost, draining and failed allocations, while their name is wanted.
+  const kept = new Set([...regular, ...occupied, ...canaries].map((a) => a.Name));
+  for (const { alloc, kind } of replace) {
+    const wanted = allocIndex(alloc.Name) < tg.Count && !kept.has(alloc.Name);
+    if (kind !== "reschedule") {
+      r.stop.push({ alloc, description: kind === "lost" ? "alloc is lost since its node is down" : "alloc is being migrated", lost: kind === "lost" });
+      if (!wanted) r.desired.Stop++;
+    }
+    if (!wanted) continue;
+    kept.add(alloc.Name);
+    r.place.push({ group: tg.Name, name: alloc.Name, canary: false, previous: alloc, reschedule: kind === "reschedule" });
+    if (kind === "migrate") r.desired.Migrate++;
+    else r.desired.Place++;
+  }
+
+  // Missing allocations: the lowest free indexes.
+  const have = kept.size;
+  const names = new Set(kept);
+  let placedNew = 0;
+  for (let i = have; i < tg.Count; i++) {
+    const name = nextName(job, tg, names);
+    names.add(name);
+    r.place.push({ group: tg.Name, name, canary: false, previous: null, reschedule: false });
+    r.desired.Place++;
+    placedNew++;
+  }
+  if (placedNew > 0 && rolling && (current === null || current.JobVersion !== job.Version)) deploymentFor();
+  return r;
+}
+
+function nextName(job: Job, tg: TaskGroup, taken: ReadonlySet<string>): string {
+  for (let i = 0; ; i++) {
+    const n = allocName(job.ID, tg.Name, i);
+    if (!taken.has(n)) return n;
+  }
+}

@@ -1,0 +1,117 @@
+import { allocName, allocTerminal, NS, type Allocation, type DesiredUpdates, type Evaluation, type Job, type Node } from "../structs/index.js";
+import { describeFailure } from "./metrics.js";
+import { GroupPlacer, newAllocation } from "./placer.js";
+import { appendAlloc, appendStop, emptyPlan } from "./plan.js";
+import { readyNodes } from "./ready.js";
+import type { ScheduleResult } from "./result.js";
+import type { Rng } from "./rng.js";
+import { groupUpdateKind } from "./updates.js";
+import { ClusterUsage } from "./usage.js";
+import type { StateView } from "./view.js";
+
+function emptyDesired(): DesiredUpdates {
+  return { Ignore: 0, Place: 0, Migrate: 0, Stop: 0, InPlaceUpdate: 0, DestructiveUpdate: 0, Canary: 0, Preemptions: 0 };
+}
+
+/**
+ * The system scheduler: one allocation of every group on every node that can run it, new
+ * nodes included (fleet's `Global=true`, Swarm's global mode). Nodes the job's constraints
+ * keep it off are not failures; nodes that should run it but lack room are. Replacements
+ * roll `max_parallel` at a time, the next batch one `stagger` later.
+ */
+export function scheduleSystem(ev: Evaluation, job: Job | null, view: StateView, now: number, rng: Rng): ScheduleResult {
+  const plan = emptyPlan(ev.ID, job?.Priority ?? ev.Priority, job);
+  const result: ScheduleResult = { plan, failed: {}, queued: {}, followups: [], summary: [] };
+  const desired: Record<string, DesiredUpdates> = {};
+  plan.Annotations = { DesiredTGUpdates: desired };
+  const usage = new ClusterUsage(view);
+  const live = view.allocsByJob(ev.Namespace, ev.JobID).filter((a) => !allocTerminal(a));
+  const stop = (a: Allocation, why: string, lost: boolean): void => {
+    usage.markStopped(a);
+    appendStop(plan, a, why, lost);
+    (desired[a.TaskGroup] ??= emptyDesired()).Stop++;
+  };
+
+  if (job === null || job.Stop) {
+    for (const a of live) stop(a, "alloc not needed since job is stopped", false);
+    return result;
+  }
+
+  const { nodes, available } = readyNodes(view, job);
+  const ready = new Map(nodes.map((n) => [n.ID, n]));
+  const groups = new Set(job.TaskGroups.map((g) => g.Name));
+  for (const a of live) {
+    const n = view.node(a.NodeID);
+    if (!groups.has(a.TaskGroup)) stop(a, "alloc not needed since its group was removed from the job", false);
+    else if (n === undefined || n.Status === "down") stop(a, "alloc is lost since its node is down", true);
+    else if (a.DesiredTransition.Migrate || !ready.has(a.NodeID)) stop(a, "alloc not needed as node is draining or no longer eligible", false);
+  }
+
+  let rollingLeft = Number.MAX_SAFE_INTEGER;
+  let stagger = 0;
+  for (const tg of job.TaskGroups) {
+    const d = (desired[tg.Name] ??= emptyDesired());
+    if (tg.Update !== null && tg.Update.MaxParallel > 0) {
+      rollingLeft = Math.min(rollingLeft, tg.Update.MaxParallel);
+      stagger = Math.max(stagger, tg.Update.Stagger);
+    }
+    const placer = new GroupPlacer(job, tg, nodes, view, usage, rng, available);
+    const onNode = new Map<string, Allocation[]>();
+    for (const a of live) {
+      if (a.TaskGroup !== tg.Name || usage.isStopped(a.ID)) continue;
+      const l = onNode.get(a.NodeID) ?? [];
+      l.push(a);
+      onNode.set(a.NodeID, l);
+    }
+    let deferred = false;
+    for (const node of nodes) {
+      const here = onNode.get(node.ID) ?? [];
+      for (const extra of here.slice(1)) stop(extra, "alloc not needed: a system job runs once per node", false);
+      const existing = here[0];
+      if (tg.Count === 0) {
+        if (existing !== undefined) stop(existing, "alloc not needed due to job update", false);
+        continue;
+      }
+      if (existing !== undefined) {
+        const kind = groupUpdateKind(existing.Job, job, tg.Name);
+        if (kind === "none") d.Ignore++;
+        else if (kind === "in-place") {
+          appendAlloc(plan, { ...existing, Job: job });
+          d.InPlaceUpdate++;
+        } else if (rollingLeft > 0) {
+          rollingLeft--;
+          stop(existing, "alloc is being updated due to job update", false);
+          d.Stop--;
+          d.DestructiveUpdate++;
+          place(node, existing);
+        } else {
+          d.Ignore++;
+          deferred = true;
+        }
+        continue;
+      }
+      place(node, null);
+    }
+    if (deferred) {
+      result.followups.push({ ID: rng.uuid(), JobID: job.ID, Namespace: job.Namespace, Priority: job.Priority, Type: "system", TriggeredBy: "rolling-update", WaitUntil: now + stagger / NS.millisecond, PreviousEval: ev.ID });
+    }
+
+    function place(node: Node, previous: Allocation | null): void {
+      const tried = placer.tryNode(node);
+      if ("reason" in tried) {
+        if (tried.exhausted) {
+          result.failed[tg.Name] = placer.metric;
+          result.queued[tg.Name] = (result.queued[tg.Name] ?? 0) + 1;
+        }
+        return;
+      }
+      const alloc = newAllocation(rng.uuid(), ev.ID, job as Job, tg, allocName((job as Job).ID, tg.Name, 0), tried.sel, previous === null ? {} : { PreviousAllocation: previous.ID });
+      usage.add(node, alloc);
+      appendAlloc(plan, alloc);
+      if (previous === null) d.Place++;
+    }
+  }
+  plan.FailedTGAllocs = result.failed;
+  for (const [group, m] of Object.entries(result.failed)) result.summary.push(`Task Group "${group}" (failed to place ${result.queued[group] ?? 0} allocation${result.queued[group] === 1 ? "" : "s"}): ${describeFailure(m)}`);
+  return result;
+}
