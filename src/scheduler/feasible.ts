@@ -54,30 +54,6 @@ export function placementConstraints(job: Job, tg: TaskGroup): { c: Constraint; 
   return out;
 }
 
-const classKeys = new WeakMap<Node, string>();
-
-/**
- * A node's computed class: everything static checks may read, but what is unique to it.
- * Nodes are immutable snapshots, so the key is computed once per node object.
- */
-export function computedClass(node: Node): string {
-  let key = classKeys.get(node);
-  if (key !== undefined) return key;
-  const attrs = Object.keys(node.Attributes)
-    .filter((k) => !k.startsWith("unique."))
-    .sort()
-    .map((k) => `${k}=${node.Attributes[k] ?? ""}`);
-  const meta = Object.keys(node.Meta)
-    .sort()
-    .map((k) => `${k}=${node.Meta[k] ?? ""}`);
-  const drivers = Object.keys(node.Drivers)
-    .sort()
-    .map((d) => `${d}:${node.Drivers[d]?.Detected === true ? 1 : 0}${node.Drivers[d]?.Healthy === true ? 1 : 0}`);
-  key = JSON.stringify([node.Datacenter, node.NodeClass, node.NodePool, attrs, meta, drivers]);
-  classKeys.set(node, key);
-  return key;
-}
-
 /** Runs static checks with results shared by class; returns the name of the failing check, or null. */
 export class StaticFeasibility {
   private readonly byClass = new Map<string, string | null>();
@@ -90,8 +66,8 @@ export class StaticFeasibility {
   }
 
   check(node: Node): string | null {
-    const key = computedClass(node);
-    let verdict = this.byClass.get(key);
+    const key = node.ComputedClass;
+    let verdict = key === "" ? undefined : this.byClass.get(key);
     if (verdict === undefined) {
       verdict = null;
       for (const c of this.shared) {
@@ -100,7 +76,7 @@ export class StaticFeasibility {
           break;
         }
       }
-      this.byClass.set(key, verdict);
+      if (key !== "") this.byClass.set(key, verdict);
     }
     if (verdict !== null) return verdict;
     for (const c of this.unique) if (!c.test(node)) return c.name;

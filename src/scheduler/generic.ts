@@ -1,4 +1,4 @@
-import type { Allocation, Evaluation, Job } from "../structs/index.js";
+import type { Evaluation, Job } from "../structs/index.js";
 import { describeFailure } from "./metrics.js";
 import { GroupPlacer, newAllocation } from "./placer.js";
 import { appendAlloc, appendStop, countInDeployment, emptyPlan } from "./plan.js";
@@ -51,12 +51,12 @@ export function scheduleGeneric(ev: Evaluation, job: Job | null, view: StateView
     const penalty = p.previous !== null && p.reschedule ? new Set([p.previous.NodeID]) : undefined;
     const sel = placer.select(penalty === undefined ? { name: p.name } : { name: p.name, penaltyNodes: penalty });
     if (sel === null) {
-      result.failed[tg.Name] = placer.metric;
+      result.failed[tg.Name] = placer.finish();
       result.queued[tg.Name] = (result.queued[tg.Name] ?? 0) + 1;
       continue;
     }
     const id = rng.uuid();
-    const extra: Partial<Allocation> = {};
+    const extra: Parameters<typeof newAllocation>[6] & object = {};
     const deployment = plan.Deployment;
     if (deployment !== null && deployment.TaskGroups[tg.Name] !== undefined) {
       extra.DeploymentID = deployment.ID;

@@ -12,10 +12,18 @@ import {
 import { placementConstraints, StaticFeasibility, staticChecks } from "./feasible.js";
 import { countExhausted, countFiltered, emptyMetric } from "./metrics.js";
 import { affinityScore, antiAffinityScore, binpackScore, spreadFitScore, spreadScore } from "./rank.js";
-import { shuffle, type Rng } from "./rng.js";
+import type { Rng } from "./rng.js";
 import { resolveTarget } from "./target.js";
-import { groupKey, jobKey, type ClusterUsage } from "./usage.js";
+import { groupKey, jobKey, type ClusterUsage, type NodeUsage } from "./usage.js";
 import type { StateView } from "./view.js";
+
+/** A node in the candidate ring, with what this evaluation learnt of it. */
+interface Slot {
+  node: Node;
+  usage: NodeUsage | null;
+  /** Passed the static checks (they cannot change within the evaluation). */
+  checked: boolean;
+}
 
 /** One placement the reconciler asks for. */
 export interface PlaceRequest {
@@ -79,7 +87,22 @@ const MAX_SKIP = 3;
  */
 export class GroupPlacer {
   readonly metric: AllocMetric = emptyMetric();
-  private readonly ring: Node[];
+  /** Indexes into `nodes`, shuffled; nodes that can never take the group are swapped out. */
+  private readonly ring: Int32Array;
+  private ringLength: number;
+  /**
+   * The ring is shuffled as it is walked: positions below `drawn` hold their random draw,
+   * the rest are still to be drawn. An evaluation placing few allocations on a big cluster
+   * draws only what it visits.
+   */
+  private drawn = 0;
+  /** What this evaluation learnt of each ready node, made on first visit. */
+  private readonly slots: (Slot | undefined)[];
+  private readonly nodes: readonly Node[];
+  /** The last placement's choice, for the metric's score breakdown. */
+  private last: Slot | null = null;
+  private lastScore = 0;
+  private readonly taskResources: Record<string, AllocatedResources>;
   private cursor = 0;
   private readonly ask: Ask;
   private readonly feasibility: StaticFeasibility;
@@ -104,7 +127,14 @@ export class GroupPlacer {
     private readonly rng: Rng,
     available: Record<string, number>,
   ) {
-    this.ring = shuffle([...readyNodes], rng);
+    this.nodes = readyNodes;
+    this.ring = new Int32Array(readyNodes.length);
+    for (let i = 0; i < readyNodes.length; i++) this.ring[i] = i;
+    this.ringLength = readyNodes.length;
+    this.slots = new Array<Slot | undefined>(readyNodes.length);
+    // Identical for every allocation of the group, and never changed once made: shared.
+    this.taskResources = {};
+    for (const t of tg.Tasks) this.taskResources[t.Name] = { CPU: t.Resources.CPU, MemoryMB: t.Resources.MemoryMB, DiskMB: 0, Networks: [] };
     this.ask = askOf(tg);
     this.feasibility = new StaticFeasibility(staticChecks(job, tg));
     this.limit = candidateLimit(job, tg, readyNodes.length);
@@ -145,36 +175,58 @@ export class GroupPlacer {
       this.metric.CoalescedFailures++;
       return null;
     }
-    const candidates: { node: Node; score: number; scores: Record<string, number> }[] = [];
-    const skipped: typeof candidates = [];
+    let best: Slot | null = null;
+    let bestScore = -Infinity;
+    let taken = 0;
+    // Nodes scoring below zero are put aside, up to MAX_SKIP, in case better ones follow.
+    let skipped: { slot: Slot; score: number }[] | null = null;
     let visited = 0;
-    while (candidates.length < this.limit && this.ring.length > 0 && visited < this.ring.length) {
-      if (this.cursor >= this.ring.length) this.cursor = 0;
-      const node = this.ring[this.cursor] as Node;
+    const ring = this.ring;
+    while (taken < this.limit && this.ringLength > 0 && visited < this.ringLength) {
+      if (this.cursor >= this.ringLength) this.cursor = 0;
+      if (this.cursor >= this.drawn) this.draw();
+      const idx = ring[this.cursor] as number;
+      const slot = (this.slots[idx] ??= { node: this.nodes[idx] as Node, usage: null, checked: false });
       this.metric.NodesEvaluated++;
-      const reason = this.reject(node);
-      if (reason !== null) {
+      if (this.reject(slot) !== null) {
         this.drop(this.cursor);
         continue;
       }
       visited++;
       this.cursor++;
-      const scored = this.score(node, req);
-      if (scored.score < 0 && skipped.length < MAX_SKIP) skipped.push(scored);
-      else candidates.push(scored);
+      const score = this.score(slot, req);
+      if (score < 0 && (skipped?.length ?? 0) < MAX_SKIP) {
+        (skipped ??= []).push({ slot, score });
+        continue;
+      }
+      taken++;
+      if (score > bestScore) {
+        best = slot;
+        bestScore = score;
+      }
     }
-    for (const s of skipped) if (candidates.length < this.limit) candidates.push(s);
-    let best: (typeof candidates)[number] | undefined;
-    for (const c of candidates) if (best === undefined || c.score > best.score) best = c;
-    if (best === undefined) {
+    for (const s of skipped ?? []) {
+      if (taken >= this.limit) break;
+      taken++;
+      if (s.score > bestScore) {
+        best = s.slot;
+        bestScore = s.score;
+      }
+    }
+    if (best === null) {
       this.failed = true;
       return null;
     }
-    this.metric.ScoreMetaData = candidates
-      .sort((a, b) => b.score - a.score)
-      .slice(0, 5)
-      .map((c) => ({ NodeID: c.node.ID, Scores: c.scores, NormScore: c.score }));
-    return { node: best.node, score: best.score, ...this.assign(best.node) };
+    this.last = best;
+    this.lastScore = bestScore;
+    return { node: best.node, score: bestScore, ...this.assign(best) };
+  }
+
+  /** The metric, with the score breakdown of the node the last placement chose. */
+  finish(req: PlaceRequest = { name: "" }): AllocMetric {
+    const last = this.last;
+    this.metric.ScoreMetaData = last === null ? [] : [{ NodeID: last.node.ID, Scores: this.breakdown(last, req), NormScore: this.lastScore }];
+    return this.metric;
   }
 
   /**
@@ -184,9 +236,10 @@ export class GroupPlacer {
   tryNode(node: Node): { sel: Selected } | { reason: string; exhausted: boolean } {
     this.metric.NodesEvaluated++;
     const exhaustedBefore = this.metric.NodesExhausted;
-    const reason = this.reject(node);
+    const slot: Slot = { node, usage: null, checked: false };
+    const reason = this.reject(slot);
     if (reason !== null) return { reason, exhausted: this.metric.NodesExhausted > exhaustedBefore };
-    return { sel: { node, score: 0, ...this.assign(node) } };
+    return { sel: { node, score: 0, ...this.assign(slot) } };
   }
 
   /** Records an allocation of this group placed on a node (by this placer or another of the plan). */
@@ -208,25 +261,51 @@ export class GroupPlacer {
     });
   }
 
+  /** Draws the next position of the ring (one step of Fisher–Yates). */
+  private draw(): void {
+    const k = this.drawn;
+    const j = k + this.rng.int(this.ringLength - k);
+    const t = this.ring[k] as number;
+    this.ring[k] = this.ring[j] as number;
+    this.ring[j] = t;
+    this.drawn++;
+  }
+
+  /** Removes position `i` for good, keeping the drawn part random. */
   private drop(i: number): void {
-    const last = this.ring.pop() as Node;
-    if (i < this.ring.length) this.ring[i] = last;
+    const ring = this.ring;
+    const last = this.ringLength - 1;
+    if (this.drawn <= last) {
+      // Fill the hole with a random undrawn node, and the undrawn one's place with the last.
+      const j = this.drawn + this.rng.int(last + 1 - this.drawn);
+      ring[i] = ring[j] as number;
+      ring[j] = ring[last] as number;
+      if (i >= this.drawn) this.drawn = Math.min(this.drawn, i);
+    } else {
+      ring[i] = ring[last] as number;
+      this.drawn = last;
+    }
+    this.ringLength = last;
   }
 
   /** Why a node cannot take this group now, counted in the metric; null when it can. */
-  private reject(node: Node): string | null {
-    const s = this.feasibility.check(node);
-    if (s !== null) {
-      countFiltered(this.metric, s);
-      return s;
+  private reject(slot: Slot): string | null {
+    const node = slot.node;
+    if (!slot.checked) {
+      const s = this.feasibility.check(node);
+      if (s !== null) {
+        countFiltered(this.metric, s);
+        return s;
+      }
+      slot.checked = true;
     }
-    const u = this.usage.of(node);
-    for (let i = 0; i < this.placement.length; i++) {
+    const u = (slot.usage ??= this.usage.of(node));
+    for (let i = 0, n = this.placement.length; i < n; i++) {
       const { c, groupLevel } = this.placement[i] as (typeof this.placement)[number];
       let ok = true;
       switch (c.Operand) {
         case "distinct_hosts":
-          ok = c.RTarget === "false" || (groupLevel ? !u.byGroup.has(this.gk) : !u.byJob.has(this.jk));
+          ok = c.RTarget === "false" || (groupLevel ? u.groupCount(this.gk) === 0 : u.jobCount(this.jk) === 0);
           break;
         case "distinct_property": {
           const v = resolveTarget(c.LTarget, node);
@@ -260,13 +339,15 @@ export class GroupPlacer {
     else if (u.memory + this.ask.memory > r.MemoryMB) dim = "memory";
     else if (r.DiskMB > 0 && u.disk + this.ask.disk > r.DiskMB) dim = "disk";
     else {
-      for (const p of this.ask.reserved) {
-        if (u.ports.has(p.value)) {
+      const reserved = this.ask.reserved;
+      for (let i = 0; i < reserved.length; i++) {
+        const p = reserved[i] as Ask["reserved"][number];
+        if (u.hasPort(p.value)) {
           dim = `network: reserved port collision ${p.label}=${p.value}`;
           break;
         }
       }
-      if (dim === null && this.ask.dynamic > 0 && dynamicFree(node, u.ports) < this.ask.dynamic) dim = "network: dynamic port selection failed";
+      if (dim === null && this.ask.dynamic > 0 && dynamicFree(node, u) < this.ask.dynamic) dim = "network: dynamic port selection failed";
     }
     if (dim !== null) {
       countExhausted(this.metric, dim);
@@ -275,53 +356,77 @@ export class GroupPlacer {
     return null;
   }
 
-  private score(node: Node, req: PlaceRequest): { node: Node; score: number; scores: Record<string, number> } {
-    const u = this.usage.of(node);
+  /** The node's score: the mean of what each scorer has to say (see `breakdown`). */
+  private score(slot: Slot, req: PlaceRequest): number {
+    const node = slot.node;
+    const u = (slot.usage ??= this.usage.of(node));
     const r = node.Resources;
     const cpuFree = r.CPU > 0 ? 1 - (u.cpu + this.ask.cpu) / r.CPU : 0;
     const memFree = r.MemoryMB > 0 ? 1 - (u.memory + this.ask.memory) / r.MemoryMB : 0;
-    const scores: Record<string, number> = {};
-    switch (this.job.Placement) {
-      case "spread":
-        scores.spread = spreadFitScore(cpuFree, memFree);
-        break;
-      case "random":
-        scores.random = this.rng.next();
-        break;
-      default:
-        scores.binpack = binpackScore(cpuFree, memFree);
+    let sum = this.job.Placement === "spread" ? spreadFitScore(cpuFree, memFree) : this.job.Placement === "random" ? this.rng.next() : binpackScore(cpuFree, memFree);
+    let n = 1;
+    const collisions = u.groupCount(this.gk);
+    if (collisions > 0) {
+      sum += antiAffinityScore(collisions, this.tg.Count) ?? 0;
+      n++;
     }
-    const anti = antiAffinityScore(u.byGroup.get(this.gk) ?? 0, this.tg.Count);
+    if (req.penaltyNodes?.has(node.ID) === true) {
+      sum -= 1;
+      n++;
+    }
+    if (this.affinities.length > 0) {
+      const a = affinityScore(node, this.affinities);
+      if (a !== null) {
+        sum += a;
+        n++;
+      }
+    }
+    if (this.spreads.length > 0) {
+      const sp = spreadScore(node, this.spreads, this.spreadCounts, this.spreadValues, this.tg.Count);
+      if (sp !== null) {
+        sum += sp;
+        n++;
+      }
+    }
+    return sum / n;
+  }
+
+  /** Each scorer's say on a node, by name, as `alloc status -verbose` shows it. */
+  private breakdown(slot: Slot, req: PlaceRequest): Record<string, number> {
+    const node = slot.node;
+    const u = (slot.usage ??= this.usage.of(node));
+    const r = node.Resources;
+    const cpuFree = r.CPU > 0 ? 1 - u.cpu / r.CPU : 0;
+    const memFree = r.MemoryMB > 0 ? 1 - u.memory / r.MemoryMB : 0;
+    const scores: Record<string, number> = {};
+    if (this.job.Placement === "spread") scores.spread = spreadFitScore(cpuFree, memFree);
+    else if (this.job.Placement === "binpack") scores.binpack = binpackScore(cpuFree, memFree);
+    const anti = antiAffinityScore(u.groupCount(this.gk), this.tg.Count);
     if (anti !== null) scores["job-anti-affinity"] = anti;
     if (req.penaltyNodes?.has(node.ID) === true) scores["node-reschedule-penalty"] = -1;
     const aff = affinityScore(node, this.affinities);
     if (aff !== null) scores["node-affinity"] = aff;
     const spr = spreadScore(node, this.spreads, this.spreadCounts, this.spreadValues, this.tg.Count);
     if (spr !== null) scores["allocation-spread"] = spr;
-    let sum = 0;
-    let n = 0;
-    for (const k in scores) {
-      sum += scores[k] ?? 0;
-      n++;
-    }
-    return { node, score: n === 0 ? 0 : sum / n, scores };
+    return scores;
   }
 
   /** The resources the allocation holds on the chosen node, dynamic ports picked. */
-  private assign(node: Node): Omit<Selected, "node" | "score"> {
+  private assign(slot: Slot): Omit<Selected, "node" | "score"> {
+    const node = slot.node;
     const net = this.tg.Networks[0];
     const networks: NetworkResource[] = [];
     if (net !== undefined) {
-      const used = this.usage.of(node).ports;
+      const used = slot.usage ?? this.usage.of(node);
       const min = node.Resources.MinDynamicPort > 0 ? node.Resources.MinDynamicPort : DEFAULT_MIN_DYNAMIC_PORT;
       const max = node.Resources.MaxDynamicPort > 0 ? node.Resources.MaxDynamicPort : DEFAULT_MAX_DYNAMIC_PORT;
       const taken = new Set<number>(net.ReservedPorts.map((p) => p.Value));
       const pick = (): number => {
         for (let tries = 0; tries < 20; tries++) {
           const p = min + this.rng.int(max - min + 1);
-          if (!used.has(p) && !taken.has(p)) return p;
+          if (!used.hasPort(p) && !taken.has(p)) return p;
         }
-        for (let p = min; p <= max; p++) if (!used.has(p) && !taken.has(p)) return p;
+        for (let p = min; p <= max; p++) if (!used.hasPort(p) && !taken.has(p)) return p;
         return 0;
       };
       networks.push({
@@ -336,18 +441,14 @@ export class GroupPlacer {
         }),
       });
     }
-    const taskResources: Record<string, AllocatedResources> = {};
-    for (const t of this.tg.Tasks) taskResources[t.Name] = { CPU: t.Resources.CPU, MemoryMB: t.Resources.MemoryMB, DiskMB: 0, Networks: [] };
-    return { resources: { CPU: this.ask.cpu, MemoryMB: this.ask.memory, DiskMB: this.ask.disk, Networks: networks }, taskResources };
+    return { resources: { CPU: this.ask.cpu, MemoryMB: this.ask.memory, DiskMB: this.ask.disk, Networks: networks }, taskResources: this.taskResources };
   }
 }
 
-function dynamicFree(node: Node, used: ReadonlySet<number>): number {
+function dynamicFree(node: Node, used: NodeUsage): number {
   const min = node.Resources.MinDynamicPort > 0 ? node.Resources.MinDynamicPort : DEFAULT_MIN_DYNAMIC_PORT;
   const max = node.Resources.MaxDynamicPort > 0 ? node.Resources.MaxDynamicPort : DEFAULT_MAX_DYNAMIC_PORT;
-  let inRange = 0;
-  for (const p of used) if (p >= min && p <= max) inRange++;
-  return max - min + 1 - inRange;
+  return max - min + 1 - used.portsInRange(min, max);
 }
 
 /** Every allocation placed as part of a plan holds this shape; the server fills indexes and times. */
@@ -358,8 +459,9 @@ export function newAllocation(
   tg: TaskGroup,
   name: string,
   sel: Selected,
-  extra: Partial<Allocation> = {},
+  extra: Pick<Partial<Allocation>, "DeploymentID" | "DeploymentStatus" | "PreviousAllocation" | "RescheduleTracker"> = {},
 ): Allocation {
+  // One literal, no spread: allocations are made by the hundred thousand and must stay fast objects.
   return {
     ID: id,
     Namespace: job.Namespace,
@@ -378,17 +480,16 @@ export function newAllocation(
     ClientStatus: "pending",
     ClientDescription: "",
     TaskStates: {},
-    DeploymentID: "",
-    DeploymentStatus: null,
-    PreviousAllocation: "",
+    DeploymentID: extra.DeploymentID ?? "",
+    DeploymentStatus: extra.DeploymentStatus ?? null,
+    PreviousAllocation: extra.PreviousAllocation ?? "",
     NextAllocation: "",
-    RescheduleTracker: null,
+    RescheduleTracker: extra.RescheduleTracker ?? null,
     FollowupEvalID: "",
     CreateIndex: 0,
     ModifyIndex: 0,
     AllocModifyIndex: 0,
     CreateTime: 0,
     ModifyTime: 0,
-    ...extra,
   };
 }

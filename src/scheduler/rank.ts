@@ -8,14 +8,16 @@ import { resolveTarget } from "./target.js";
  */
 
 /** Nomad's BestFit-v3 with the free fraction of cpu and memory after the placement: 1 for a full node. */
+const LN10 = Math.LN10;
+
 export function binpackScore(cpuFreeFrac: number, memFreeFrac: number): number {
-  const total = 10 ** cpuFreeFrac + 10 ** memFreeFrac;
+  const total = Math.exp(cpuFreeFrac * LN10) + Math.exp(memFreeFrac * LN10);
   return clamp((20 - total) / 18, 0, 1);
 }
 
 /** The inverse: emptier nodes score higher (Swarm's and Nomad's "spread" algorithm). */
 export function spreadFitScore(cpuFreeFrac: number, memFreeFrac: number): number {
-  const total = 10 ** cpuFreeFrac + 10 ** memFreeFrac;
+  const total = Math.exp(cpuFreeFrac * LN10) + Math.exp(memFreeFrac * LN10);
   return clamp((total - 2) / 18, 0, 1);
 }
 

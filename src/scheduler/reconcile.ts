@@ -266,8 +266,9 @@ function reconcileGroup(job: Job, tg: TaskGroup, input: ReconcileInput, current:
     const want = failedDeployment ? 0 : Math.max(0, update.Canary - currentCanaries.length);
     const names = destructive.map((a) => a.Name);
     const taken = new Set(currentCanaries.map((a) => a.Name));
+    const free = freeNames(job, tg, taken);
     for (let i = 0; i < want; i++) {
-      const name = names.find((n) => !taken.has(n)) ?? nextName(job, tg, taken);
+      const name = names.find((n) => !taken.has(n)) ?? free();
       taken.add(name);
       r.place.push({ group: tg.Name, name, canary: true, previous: null, reschedule: false });
       r.desired.Canary++;
@@ -305,11 +306,10 @@ function reconcileGroup(job: Job, tg: TaskGroup, input: ReconcileInput, current:
 
   // Missing allocations: the lowest free indexes.
   const have = kept.size;
-  const names = new Set(kept);
+  const next = freeNames(job, tg, kept);
   let placedNew = 0;
   for (let i = have; i < tg.Count; i++) {
-    const name = nextName(job, tg, names);
-    names.add(name);
+    const name = next();
     r.place.push({ group: tg.Name, name, canary: false, previous: null, reschedule: false });
     r.desired.Place++;
     placedNew++;
@@ -318,9 +318,13 @@ function reconcileGroup(job: Job, tg: TaskGroup, input: ReconcileInput, current:
   return r;
 }
 
-function nextName(job: Job, tg: TaskGroup, taken: ReadonlySet<string>): string {
-  for (let i = 0; ; i++) {
-    const n = allocName(job.ID, tg.Name, i);
-    if (!taken.has(n)) return n;
-  }
+/** Names `job.group[i]` not in `taken`, lowest index first; each call gives the next one. */
+function freeNames(job: Job, tg: TaskGroup, taken: ReadonlySet<string>): () => string {
+  let i = 0;
+  return () => {
+    for (;;) {
+      const n = allocName(job.ID, tg.Name, i++);
+      if (!taken.has(n)) return n;
+    }
+  };
 }

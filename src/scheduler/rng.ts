@@ -12,6 +12,8 @@ export interface Rng {
   uuid(): string;
 }
 
+const HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
 /** xmur3 string hash → sfc32 generator: small, fast, and good enough for shuffles. */
 export function seededRng(seed: string): Rng {
   let h = 1779033703 ^ seed.length;
@@ -42,13 +44,21 @@ export function seededRng(seed: string): Rng {
     c = (c + t) | 0;
     return t >>> 0;
   };
-  const hex = (n: number): string => u32().toString(16).padStart(8, "0").slice(0, n);
+  const hx = (x: number, shift: number): string => HEX[(x >>> shift) & 0xff] as string;
   return {
     next: () => u32() / 4294967296,
     int: (n) => Math.floor((u32() / 4294967296) * n),
     uuid: () => {
-      const variant = (8 + (u32() % 4)).toString(16);
-      return `${hex(8)}-${hex(4)}-4${hex(3)}-${variant}${hex(3)}-${hex(8)}${hex(4)}`;
+      const a = u32();
+      const b = u32();
+      const c = u32();
+      const d = u32();
+      return (
+        hx(a, 24) + hx(a, 16) + hx(a, 8) + hx(a, 0) + "-" +
+        hx(b, 24) + hx(b, 16) + "-" + HEX[0x40 | ((b >>> 8) & 0x0f)] + hx(b, 0) + "-" +
+        HEX[0x80 | ((c >>> 24) & 0x3f)] + hx(c, 16) + "-" + hx(c, 8) + hx(c, 0) +
+        hx(d, 24) + hx(d, 16) + hx(d, 8) + hx(d, 0)
+      );
     },
   };
 }

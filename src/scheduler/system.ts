@@ -100,7 +100,7 @@ export function scheduleSystem(ev: Evaluation, job: Job | null, view: StateView,
       const tried = placer.tryNode(node);
       if ("reason" in tried) {
         if (tried.exhausted) {
-          result.failed[tg.Name] = placer.metric;
+          result.failed[tg.Name] = placer.finish();
           result.queued[tg.Name] = (result.queued[tg.Name] ?? 0) + 1;
         }
         return;

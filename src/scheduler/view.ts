@@ -1,4 +1,5 @@
 import type { Allocation, Deployment, Job, Node } from "../structs/index.js";
+import { EMPTY_USAGE, holdsResources, UsageTally, type UsageSnapshot } from "./usage.js";
 
 /**
  * What the scheduler may read of the cluster: a consistent, read-only snapshot. The
@@ -14,6 +15,8 @@ export interface StateView {
   /** The job's most recent deployment, whatever its status. */
   latestDeployment(namespace: string, jobId: string): Deployment | null;
   job(namespace: string, jobId: string): Job | null;
+  /** What the node's allocations that still hold resources add up to, kept as a running total. */
+  nodeUsage(nodeId: string): UsageSnapshot;
 }
 
 /** A StateView over plain arrays, indexed once. */
@@ -24,6 +27,7 @@ export class MemoryView implements StateView {
   private readonly byJob = new Map<string, Allocation[]>();
   private readonly jobs = new Map<string, Job>();
   private readonly deployments = new Map<string, Deployment>();
+  private readonly usage = new Map<string, UsageTally>();
 
   constructor(init: { nodes?: Node[]; allocs?: Allocation[]; jobs?: Job[]; deployments?: Deployment[] } = {}) {
     this.nodeList = [...(init.nodes ?? [])];
@@ -36,6 +40,14 @@ export class MemoryView implements StateView {
   addAlloc(a: Allocation): void {
     push(this.byNode, a.NodeID, a);
     push(this.byJob, `${a.Namespace}/${a.JobID}`, a);
+    if (holdsResources(a)) {
+      let t = this.usage.get(a.NodeID);
+      if (t === undefined) {
+        t = new UsageTally();
+        this.usage.set(a.NodeID, t);
+      }
+      t.add(a);
+    }
   }
 
   setDeployment(d: Deployment): void {
@@ -61,6 +73,9 @@ export class MemoryView implements StateView {
   }
   job(namespace: string, jobId: string): Job | null {
     return this.jobs.get(`${namespace}/${jobId}`) ?? null;
+  }
+  nodeUsage(nodeId: string): UsageSnapshot {
+    return this.usage.get(nodeId) ?? EMPTY_USAGE;
   }
 }
 

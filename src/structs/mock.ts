@@ -14,7 +14,7 @@ import {
 } from "./defaults.js";
 import type { Evaluation } from "./evaluation.js";
 import type { Job, JobType, Task, TaskGroup } from "./job.js";
-import type { Node } from "./node.js";
+import { computeNodeClass, type Node } from "./node.js";
 
 let seq = 0;
 function id(prefix: string): string {
@@ -41,7 +41,7 @@ export function node(o: NodeOptions = {}): Node {
   const nid = o.id ?? id("node");
   const name = o.name ?? `node-${nid.slice(5, 13)}`;
   const drivers = o.drivers ?? ["docker", "exec", "raw_exec", "mock"];
-  return {
+  const n: Node = {
     ID: nid,
     SecretID: `secret-${nid}`,
     Name: name,
@@ -61,6 +61,7 @@ export function node(o: NodeOptions = {}): Node {
     Drivers: Object.fromEntries(drivers.map((d) => [d, { Detected: true, Healthy: true, HealthDescription: "healthy", Attributes: {} }])),
     Resources: { CPU: o.cpu ?? 4000, Cores: 4, MemoryMB: o.memory ?? 8192, DiskMB: o.disk ?? 100_000, MinDynamicPort: 20000, MaxDynamicPort: 32000, IP: "10.0.0.1" },
     Reserved: { CPU: 0, MemoryMB: 0, DiskMB: 0, ReservedHostPorts: "" },
+    ComputedClass: "",
     Status: o.status ?? "ready",
     StatusDescription: "",
     SchedulingEligibility: o.eligible === false ? "ineligible" : "eligible",
@@ -70,6 +71,9 @@ export function node(o: NodeOptions = {}): Node {
     ModifyIndex: 1,
     LastHeartbeat: 0,
   };
+  // Set in place: a spread copy of an object this wide ends up with slow, dictionary-mode properties.
+  n.ComputedClass = computeNodeClass(n);
+  return n;
 }
 
 export interface JobOptions {
