@@ -77,27 +77,57 @@ function setItems(s: string): string[] {
 }
 
 interface Version {
-  parts: [number, number, number];
-  pre: string;
+  /** Numeric segments: three for semver, as many as written for version (1.2.3.4). */
+  parts: number[];
+  /** Pre-release identifiers ("beta.11" → ["beta", "11"]); empty for a release. */
+  pre: string[];
 }
 
-/** "1.2.3", "v1.2", "4.19.0-25-amd64" (the suffix is a pre-release for semver, ignored for version). */
-export function parseVersion(text: string, strict: boolean): Version | undefined {
-  const m = /^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:[-+~]?(.*))?$/.exec(text.trim());
+/**
+ * "1.2.3", "v1.2", "1.2.3.4", "4.19.0-25-amd64", "1.0.0-rc.1+build.5". Build metadata (after
+ * "+") never counts. `strict` (semver) wants three segments in a value; a constraint may
+ * write fewer, which are zeros.
+ */
+export function parseVersion(text: string, strict: boolean, inConstraint = false): Version | undefined {
+  const m = /^v?(\d+(?:\.\d+)*)(?:[-~]([0-9A-Za-z.-]*))?(?:\+[0-9A-Za-z.-]*)?$/.exec(text.trim());
   if (m === null) return undefined;
-  if (strict && (m[2] === undefined || m[3] === undefined)) return undefined;
-  return { parts: [Number(m[1]), Number(m[2] ?? 0), Number(m[3] ?? 0)], pre: strict ? (m[4] ?? "").split("+")[0] ?? "" : "" };
+  const parts = (m[1] ?? "").split(".").map(Number);
+  if (strict && !inConstraint && parts.length !== 3) return undefined;
+  if (strict && parts.length > 3) return undefined;
+  while (parts.length < 3) parts.push(0);
+  // For `version`, what follows the segments is a build suffix, not a pre-release: a kernel
+  // 4.19.0-25-amd64 satisfies ">= 4.19" as its users expect. `semver` reads it by its rules.
+  const pre = !strict || m[2] === undefined || m[2] === "" ? [] : m[2].split(".");
+  return { parts, pre };
+}
+
+function cmpIdent(a: string, b: string): number {
+  const an = /^\d+$/.test(a);
+  const bn = /^\d+$/.test(b);
+  if (an && bn) return Number(a) - Number(b);
+  if (an) return -1;
+  if (bn) return 1;
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function cmp(a: Version, b: Version): number {
-  for (let i = 0; i < 3; i++) {
+  const n = Math.max(a.parts.length, b.parts.length);
+  for (let i = 0; i < n; i++) {
     const d = (a.parts[i] ?? 0) - (b.parts[i] ?? 0);
     if (d !== 0) return d;
   }
-  if (a.pre === b.pre) return 0;
-  if (a.pre === "") return 1;
-  if (b.pre === "") return -1;
-  return a.pre < b.pre ? -1 : 1;
+  if (a.pre.length === 0 && b.pre.length === 0) return 0;
+  if (a.pre.length === 0) return 1;
+  if (b.pre.length === 0) return -1;
+  for (let i = 0; i < Math.max(a.pre.length, b.pre.length); i++) {
+    const x = a.pre[i];
+    const y = b.pre[i];
+    if (x === undefined) return -1;
+    if (y === undefined) return 1;
+    const c = cmpIdent(x, y);
+    if (c !== 0) return c;
+  }
+  return 0;
 }
 
 /** A constraint list as go-version writes it: ">= 1.2, < 2.0", "~> 1.2", "1.4.0". */
@@ -108,7 +138,7 @@ export function versionMatch(value: string, constraint: string, strict: boolean)
     const m = /^\s*(>=|<=|!=|~>|>|<|=)?\s*(\S+)\s*$/.exec(clause);
     if (m === null) return false;
     const op = m[1] ?? "=";
-    const want = parseVersion(m[2] ?? "", strict);
+    const want = parseVersion(m[2] ?? "", strict, true);
     if (want === undefined) return false;
     const c = cmp(v, want);
     let ok: boolean;
@@ -131,9 +161,8 @@ export function versionMatch(value: string, constraint: string, strict: boolean)
       case "~>": {
         // ~> 1.2 allows >= 1.2, < 2.0; ~> 1.2.3 allows >= 1.2.3, < 1.3.0
         const given = (m[2] ?? "").replace(/^v/, "").split(/[-+]/)[0]?.split(".").length ?? 1;
-        const upper: Version = { parts: [...want.parts], pre: "" };
-        if (given <= 2) upper.parts = [want.parts[0] + 1, 0, 0];
-        else upper.parts = [want.parts[0], want.parts[1] + 1, 0];
+        const [major = 0, minor = 0] = want.parts;
+        const upper: Version = { parts: given <= 2 ? [major + 1, 0, 0] : [major, minor + 1, 0], pre: [] };
         ok = c >= 0 && cmp(v, upper) < 0;
         break;
       }

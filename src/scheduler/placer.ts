@@ -1,5 +1,7 @@
 import {
   allocTerminal,
+  groupKey,
+  jobKey,
   type AllocatedResources,
   type AllocMetric,
   type Allocation,
@@ -14,7 +16,7 @@ import { countExhausted, countFiltered, emptyMetric } from "./metrics.js";
 import { affinityScore, antiAffinityScore, binpackScore, spreadFitScore, spreadScore } from "./rank.js";
 import type { Rng } from "./rng.js";
 import { resolveTarget } from "./target.js";
-import { groupKey, jobKey, type ClusterUsage, type NodeUsage } from "./usage.js";
+import type { ClusterUsage, NodeUsage } from "./usage.js";
 import type { StateView } from "./view.js";
 
 /** A node in the candidate ring, with what this evaluation learnt of it. */

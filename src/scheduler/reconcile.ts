@@ -89,11 +89,12 @@ export function reconcile(input: ReconcileInput): ReconcileResult {
     out.deploymentUpdates.push({ DeploymentID: latest.ID, Status: "cancelled", StatusDescription: "Cancelled due to newer version of job" });
   }
   const wantsDeployment = job.Type === "service" && job.TaskGroups.some((g) => g.Update !== null && g.Update.MaxParallel > 0);
-  let created: Deployment | null = null;
+  // Made on first need by a group; a holder, since the closure sets it.
+  const made: { d: Deployment | null } = { d: null };
   const deploymentFor = (): Deployment | null => {
     if (!wantsDeployment) return null;
     if (current !== null) return current;
-    created ??= {
+    made.d ??= {
       ID: input.newId(),
       Namespace: job.Namespace,
       JobID: job.ID,
@@ -106,7 +107,7 @@ export function reconcile(input: ReconcileInput): ReconcileResult {
       CreateIndex: 0,
       ModifyIndex: 0,
     };
-    return created;
+    return made.d;
   };
 
   const groups = new Set(job.TaskGroups.map((g) => g.Name));
@@ -125,8 +126,8 @@ export function reconcile(input: ReconcileInput): ReconcileResult {
     out.followups.push(...res.followups);
   }
 
-  const d: Deployment | null = created ?? current;
-  if (d !== null && (created !== null || out.place.length > 0)) {
+  const d: Deployment | null = made.d ?? current;
+  if (d !== null && (made.d !== null || out.place.length > 0)) {
     const copy: Deployment = { ...d, TaskGroups: { ...d.TaskGroups } };
     for (const tg of job.TaskGroups) {
       if (tg.Update === null || tg.Update.MaxParallel === 0) continue;

@@ -55,8 +55,8 @@ export function seededRng(seed: string): Rng {
       const d = u32();
       return (
         hx(a, 24) + hx(a, 16) + hx(a, 8) + hx(a, 0) + "-" +
-        hx(b, 24) + hx(b, 16) + "-" + HEX[0x40 | ((b >>> 8) & 0x0f)] + hx(b, 0) + "-" +
-        HEX[0x80 | ((c >>> 24) & 0x3f)] + hx(c, 16) + "-" + hx(c, 8) + hx(c, 0) +
+        hx(b, 24) + hx(b, 16) + "-" + (HEX[0x40 | ((b >>> 8) & 0x0f)] as string) + hx(b, 0) + "-" +
+        (HEX[0x80 | ((c >>> 24) & 0x3f)] as string) + hx(c, 16) + "-" + hx(c, 8) + hx(c, 0) +
         hx(d, 24) + hx(d, 16) + hx(d, 8) + hx(d, 0)
       );
     },

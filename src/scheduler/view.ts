@@ -1,11 +1,11 @@
-import type { Allocation, Deployment, Job, Node } from "../structs/index.js";
-import { EMPTY_USAGE, holdsResources, UsageTally, type UsageSnapshot } from "./usage.js";
+import { EMPTY_USAGE, holdsResources, UsageTally, type Allocation, type Deployment, type Job, type Node, type UsageSnapshot } from "../structs/index.js";
 
 /**
  * What the scheduler may read of the cluster: a consistent, read-only snapshot. The
  * server hands one over from its state store; tests and benchmarks build a `MemoryView`.
  */
 export interface StateView {
+  /** Every node. The same array is returned for as long as no node changes (the scheduler caches on it). */
   nodes(): readonly Node[];
   node(id: string): Node | undefined;
   /** Every allocation on a node, terminal ones included. */

@@ -9,6 +9,8 @@ export const ErrorCode = {
   JobNotFound: "RUCHE_JOB_NOT_FOUND",
   IndexConflict: "RUCHE_INDEX_CONFLICT",
   BadRequest: "RUCHE_BAD_REQUEST",
+  Forbidden: "RUCHE_FORBIDDEN",
+  NotFound: "RUCHE_NOT_FOUND",
   Internal: "RUCHE_INTERNAL",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

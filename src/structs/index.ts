@@ -12,4 +12,5 @@ export * from "./node.js";
 export type * from "./plan.js";
 export * from "./resources.js";
 export * from "./service.js";
+export * from "./usage.js";
 export * as mock from "./mock.js";

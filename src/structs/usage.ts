@@ -1,0 +1,86 @@
+import { allocTerminal, type Allocation } from "./allocation.js";
+
+/**
+ * What a node's allocations hold, as running totals: the state store keeps one per node as
+ * allocations come and go, and the scheduler reads a node's usage in constant time.
+ */
+export function jobKey(namespace: string, jobId: string): string {
+  return namespace === "default" ? jobId : `${namespace}/${jobId}`;
+}
+export function groupKey(namespace: string, jobId: string, group: string): string {
+  return `${jobKey(namespace, jobId)}\u0000${group}`;
+}
+
+// Placements come in runs of one group: remembering the last key saves building it each time.
+let lastAlloc = { ns: "", job: "", group: "", jk: "", gk: "" };
+export function keysOf(a: Allocation): { jk: string; gk: string } {
+  const l = lastAlloc;
+  if (l.job === a.JobID && l.group === a.TaskGroup && l.ns === a.Namespace) return l;
+  const jk = jobKey(a.Namespace, a.JobID);
+  lastAlloc = { ns: a.Namespace, job: a.JobID, group: a.TaskGroup, jk, gk: `${jk}\u0000${a.TaskGroup}` };
+  return lastAlloc;
+}
+
+/** Whether an allocation still holds its node's resources: it runs, or is meant to. */
+export function holdsResources(a: Allocation): boolean {
+  return !allocTerminal(a);
+}
+
+/** What the allocations on one node that still hold resources add up to. */
+export interface UsageSnapshot {
+  readonly cpu: number;
+  readonly memory: number;
+  readonly disk: number;
+  readonly ports: ReadonlySet<number>;
+  /** jobKey → allocations of that job on the node. */
+  readonly byJob: ReadonlyMap<string, number>;
+  /** groupKey → allocations of that group on the node. */
+  readonly byGroup: ReadonlyMap<string, number>;
+}
+
+export const EMPTY_USAGE: UsageSnapshot = { cpu: 0, memory: 0, disk: 0, ports: new Set(), byJob: new Map(), byGroup: new Map() };
+
+/**
+ * A running total of a node's usage, kept by whoever holds the allocations (the state
+ * store, a MemoryView) as allocations come and go, so the scheduler reads a node's usage
+ * in constant time instead of summing its allocations on every evaluation.
+ */
+export class UsageTally implements UsageSnapshot {
+  cpu = 0;
+  memory = 0;
+  disk = 0;
+  readonly ports = new Set<number>();
+  readonly byJob = new Map<string, number>();
+  readonly byGroup = new Map<string, number>();
+
+  add(a: Allocation): void {
+    this.apply(a, 1);
+  }
+  remove(a: Allocation): void {
+    this.apply(a, -1);
+  }
+
+  private apply(a: Allocation, sign: 1 | -1): void {
+    this.cpu += sign * a.Resources.CPU;
+    this.memory += sign * a.Resources.MemoryMB;
+    this.disk += sign * a.Resources.DiskMB;
+    forEachPort(a, (p) => (sign > 0 ? this.ports.add(p) : this.ports.delete(p)));
+    const { jk, gk } = keysOf(a);
+    bump(this.byJob, jk, sign);
+    bump(this.byGroup, gk, sign);
+  }
+}
+
+export function forEachPort(a: Allocation, f: (port: number) => void): void {
+  for (const n of a.Resources.Networks) {
+    for (const p of n.ReservedPorts) if (p.Value > 0) f(p.Value);
+    for (const p of n.DynamicPorts) if (p.Value > 0) f(p.Value);
+  }
+}
+
+function bump(m: Map<string, number>, k: string, by: number): void {
+  const v = (m.get(k) ?? 0) + by;
+  if (v <= 0) m.delete(k);
+  else m.set(k, v);
+}
+
