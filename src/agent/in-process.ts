@@ -1,0 +1,17 @@
+import type { ClientTransport } from "../client/sim.js";
+import type { Server } from "../server/index.js";
+
+/** The client endpoints of a server, called in the same process (tests, benchmarks). */
+export function inProcessTransport(server: Server): ClientTransport {
+  const store = server.store;
+  return {
+    register: (node) => server.registerNode(node),
+    heartbeat: (id, secret) => server.heartbeat(id, secret),
+    allocations: async (id, secret, minIndex, waitMs, signal) => {
+      server.nodes.authenticate(id, secret);
+      const index = await store.waitFor(["allocs"], minIndex, waitMs, signal);
+      return { index, allocs: store.allocsByNode(id) };
+    },
+    updateAllocs: (id, secret, updates) => server.updateAllocs(id, secret, updates),
+  };
+}

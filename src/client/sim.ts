@@ -1,0 +1,137 @@
+import { mock, type Allocation, type AllocDeploymentStatus, type Node } from "../structs/index.js";
+
+/** What a client needs of the servers. In-process in tests; over HTTP in the agent. */
+export interface ClientTransport {
+  register(node: Node): Promise<{ HeartbeatTTL: number }>;
+  heartbeat(nodeId: string, secret: string): Promise<{ HeartbeatTTL: number }>;
+  /** The node's allocations once the state has moved past `minIndex` (a blocking query). */
+  allocations(nodeId: string, secret: string, minIndex: number, waitMs: number, signal: AbortSignal): Promise<{ index: number; allocs: readonly Allocation[] }>;
+  updateAllocs(nodeId: string, secret: string, updates: { ID: string; ClientStatus: Allocation["ClientStatus"]; DeploymentStatus?: AllocDeploymentStatus | null; ClientDescription?: string }[]): Promise<unknown>;
+}
+
+export interface SimOptions {
+  /** Report an allocation of a deployment healthy this long after it starts (ms). */
+  healthyAfterMs?: number;
+  /** Allocations for which this returns true fail instead of running (and are unhealthy). */
+  fail?: (a: Allocation) => boolean;
+}
+
+/**
+ * A simulated node: it registers, heartbeats, and "runs" what the servers allocate to it at
+ * once (the mock driver), reporting running, healthy, and complete when told to stop. For
+ * tests and benchmarks of the control plane; the real agent is `client/`.
+ */
+export class SimulatedNode {
+  readonly node: Node;
+  private readonly abort = new AbortController();
+  private loops: Promise<void>[] = [];
+  private ttl = 1000;
+  private readonly reported = new Map<string, string>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly transport: ClientTransport,
+    node: Node | Parameters<typeof mock.node>[0] = {},
+    private readonly opts: SimOptions = {},
+  ) {
+    this.node = "SecretID" in (node as object) ? (node as Node) : mock.node(node as Parameters<typeof mock.node>[0]);
+  }
+
+  async start(): Promise<void> {
+    const r = await this.transport.register(this.node);
+    this.ttl = r.HeartbeatTTL;
+    this.loops = [this.heartbeats(), this.follow()];
+  }
+
+  /** Stops heartbeating and following at once, as a machine that dies (its allocations are not told anything). */
+  kill(): Promise<void> {
+    this.abort.abort();
+    for (const t of this.timers) clearTimeout(t);
+    return Promise.allSettled(this.loops).then(() => undefined);
+  }
+
+  private async heartbeats(): Promise<void> {
+    const signal = this.abort.signal;
+    while (!signal.aborted) {
+      await sleep(Math.max(50, this.ttl / 2), signal);
+      if (signal.aborted) return;
+      try {
+        this.ttl = (await this.transport.heartbeat(this.node.ID, this.node.SecretID)).HeartbeatTTL;
+      } catch {
+        // The servers are away: try again at the next beat.
+      }
+    }
+  }
+
+  private async follow(): Promise<void> {
+    const signal = this.abort.signal;
+    let index = 0;
+    while (!signal.aborted) {
+      let got: { index: number; allocs: readonly Allocation[] };
+      try {
+        got = await this.transport.allocations(this.node.ID, this.node.SecretID, index, 30_000, signal);
+      } catch {
+        if (signal.aborted) return;
+        await sleep(200, signal);
+        continue;
+      }
+      index = got.index;
+      await this.reconcile(got.allocs);
+    }
+  }
+
+  private async reconcile(allocs: readonly Allocation[]): Promise<void> {
+    const updates: Parameters<ClientTransport["updateAllocs"]>[2] = [];
+    for (const a of allocs) {
+      const done = a.ClientStatus === "complete" || a.ClientStatus === "failed" || a.ClientStatus === "lost";
+      if (a.DesiredStatus !== "run") {
+        if (!done && this.reported.get(a.ID) !== "complete") {
+          updates.push({ ID: a.ID, ClientStatus: "complete", ClientDescription: "stopped by the servers" });
+          this.reported.set(a.ID, "complete");
+        }
+        continue;
+      }
+      if (a.ClientStatus !== "pending" || this.reported.has(a.ID)) continue;
+      if (this.opts.fail?.(a) === true) {
+        updates.push({ ID: a.ID, ClientStatus: "failed", ClientDescription: "task failed", DeploymentStatus: a.DeploymentID === "" ? null : { Healthy: false, Timestamp: Date.now(), Canary: a.DeploymentStatus?.Canary ?? false, ModifyIndex: 0 } });
+        this.reported.set(a.ID, "failed");
+        continue;
+      }
+      updates.push({ ID: a.ID, ClientStatus: "running" });
+      this.reported.set(a.ID, "running");
+      if (a.DeploymentID !== "") this.reportHealthy(a);
+    }
+    if (updates.length > 0) await this.send(updates);
+  }
+
+  private reportHealthy(a: Allocation): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (this.abort.signal.aborted) return;
+      void this.send([{ ID: a.ID, ClientStatus: "running", DeploymentStatus: { Healthy: true, Timestamp: Date.now(), Canary: a.DeploymentStatus?.Canary ?? false, ModifyIndex: 0 } }]);
+    }, this.opts.healthyAfterMs ?? 0);
+    this.timers.add(t);
+  }
+
+  private async send(updates: Parameters<ClientTransport["updateAllocs"]>[2]): Promise<void> {
+    try {
+      await this.transport.updateAllocs(this.node.ID, this.node.SecretID, updates);
+    } catch {
+      // An allocation the servers no longer know: nothing to report.
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}

@@ -1,0 +1,215 @@
+import { deploymentActive, ErrorCode, RucheError, type Allocation, type Deployment, type Evaluation, type Job } from "../structs/index.js";
+import { jobRowKey as jobKey, versionRowKey as versionKey, type StateStore, type Txn } from "../state/index.js";
+import { newEval } from "./evals.js";
+import { registerJob } from "./jobs.js";
+import type { Logger } from "./logger.js";
+
+/**
+ * The deployment watcher: follows the health the clients report for a deployment's
+ * allocations. A new healthy allocation lets the rollout go on (a new evaluation); an
+ * unhealthy one fails the deployment, and with auto_revert the last stable version is
+ * registered again; healthy canaries are promoted when auto_promote says so; the progress
+ * deadline fails a deployment that stopped moving; a deployment whose groups are all
+ * healthy and promoted is successful, and its job version becomes stable.
+ */
+export class DeploymentWatcher {
+  private pending = new Set<string>();
+  private scheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly enqueue: (ev: Evaluation) => void,
+    private readonly now: () => number,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.unsubscribe = this.store.subscribe((e) => {
+      for (const c of e.changes) {
+        if (c.table === "deployments") this.touch(c.key);
+        else if (c.table === "allocs" && c.value !== null) {
+          const a = c.value as Allocation;
+          if (a.DeploymentID !== "") this.touch(a.DeploymentID);
+        }
+      }
+    });
+    for (const d of this.store.deployments()) if (deploymentActive(d)) this.touch(d.ID);
+    this.timer = setInterval(() => {
+      for (const d of this.store.deployments()) if (deploymentActive(d)) this.touch(d.ID);
+    }, 1000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    if (this.timer !== undefined) clearInterval(this.timer);
+  }
+
+  private touch(id: string): void {
+    this.pending.add(id);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      const ids = [...this.pending];
+      this.pending.clear();
+      for (const id of ids) {
+        this.check(id).catch((err: unknown) => {
+          this.log.warn({ deploymentId: id, err: String(err) }, "deployment check failed");
+        });
+      }
+    });
+  }
+
+  private async check(id: string): Promise<void> {
+    const d = this.store.deployment(id);
+    if (d === undefined || !deploymentActive(d)) return;
+    const now = this.now();
+    const allocs = this.store.allocsByJob(d.Namespace, d.JobID).filter((a) => a.DeploymentID === d.ID);
+    let changed = false;
+    let progressed = false;
+    let unhealthy = false;
+    let autoPromote = true;
+    let canariesWaiting = false;
+    let complete = true;
+    let deadlinePassed = false;
+    const groups: Deployment["TaskGroups"] = {};
+    for (const [name, s] of Object.entries(d.TaskGroups)) {
+      const mine = allocs.filter((a) => a.TaskGroup === name);
+      const healthy = mine.filter((a) => a.DeploymentStatus?.Healthy === true).length;
+      const bad = mine.filter((a) => a.DeploymentStatus?.Healthy === false).length;
+      if (healthy > s.HealthyAllocs) progressed = true;
+      if (bad > 0) unhealthy = true;
+      const next = { ...s, HealthyAllocs: healthy, UnhealthyAllocs: bad };
+      if (progressed && s.ProgressDeadline > 0) next.RequireProgressBy = now + s.ProgressDeadline / 1_000_000;
+      if (healthy !== s.HealthyAllocs || bad !== s.UnhealthyAllocs) changed = true;
+      if (s.RequireProgressBy > 0 && now > s.RequireProgressBy && healthy < s.DesiredTotal) deadlinePassed = true;
+      const canaryIds = new Set(s.PlacedCanaries);
+      const healthyCanaries = mine.filter((a) => canaryIds.has(a.ID) && a.DeploymentStatus?.Healthy === true).length;
+      if (s.DesiredCanaries > 0 && !s.Promoted) {
+        canariesWaiting = true;
+        complete = false;
+        if (!s.AutoPromote || healthyCanaries < s.DesiredCanaries) autoPromote = false;
+      } else if (healthy < s.DesiredTotal) complete = false;
+      groups[name] = next;
+    }
+    if (unhealthy || deadlinePassed) {
+      await this.failDeployment(d, unhealthy ? "Failed due to unhealthy allocations" : "Failed due to progress deadline");
+      return;
+    }
+    if (canariesWaiting && autoPromote) {
+      await this.promote(d.ID, null, "Deployment promoted automatically: its canaries are healthy");
+      return;
+    }
+    if (complete) {
+      await this.store.write((tx) => {
+        const cur = tx.get<Deployment>("deployments", d.ID);
+        if (cur === undefined || !deploymentActive(cur)) return;
+        tx.put("deployments", { ...cur, TaskGroups: groups, Status: "successful", StatusDescription: "Deployment completed successfully" });
+        markStable(tx, d);
+      });
+      this.log.info({ deploymentId: d.ID, jobId: d.JobID }, "deployment successful");
+      return;
+    }
+    if (changed) {
+      await this.store.write((tx) => {
+        const cur = tx.get<Deployment>("deployments", d.ID);
+        if (cur === undefined || !deploymentActive(cur)) return;
+        tx.put("deployments", { ...cur, TaskGroups: groups });
+      });
+    }
+    if (progressed) this.evaluate(d, "deployment-watcher");
+  }
+
+  private evaluate(d: Deployment, trigger: Evaluation["TriggeredBy"]): void {
+    const job = this.store.job(d.Namespace, d.JobID);
+    if (job === null) return;
+    const ev = newEval(job, trigger, this.now(), { DeploymentID: d.ID });
+    this.store
+      .write((tx) => {
+        tx.put("evals", ev);
+      })
+      .then(() => {
+        this.enqueue(ev);
+      })
+      .catch((err: unknown) => {
+        this.log.warn({ err: String(err) }, "could not create an evaluation for a deployment");
+      });
+  }
+
+  /** Promotes canaries (all groups, or the ones named); the rollout then goes on. */
+  async promote(id: string, groups: string[] | null, description = "Deployment is running"): Promise<Evaluation> {
+    const job = await this.store.write((tx) => {
+      const d = tx.get<Deployment>("deployments", id);
+      if (d === undefined) throw new RucheError(ErrorCode.BadRequest, `deployment "${id}" not found`);
+      if (!deploymentActive(d)) throw new RucheError(ErrorCode.BadRequest, `deployment "${id}" is ${d.Status}; only a running deployment can be promoted`);
+      const tgs = { ...d.TaskGroups };
+      let any = false;
+      for (const [name, s] of Object.entries(tgs)) {
+        if (groups !== null && !groups.includes(name)) continue;
+        if (s.DesiredCanaries === 0) continue;
+        const canaries = this.store.allocsByJob(d.Namespace, d.JobID).filter((a) => s.PlacedCanaries.includes(a.ID));
+        const healthy = canaries.filter((a) => a.DeploymentStatus?.Healthy === true).length;
+        if (healthy < s.DesiredCanaries) {
+          throw new RucheError(ErrorCode.BadRequest, `group "${name}" has ${healthy} healthy canaries of ${s.DesiredCanaries}; wait for them to be healthy before promoting`);
+        }
+        tgs[name] = { ...s, Promoted: true };
+        any = true;
+      }
+      if (!any) throw new RucheError(ErrorCode.BadRequest, `deployment "${id}" has no canaries to promote`);
+      tx.put("deployments", { ...d, TaskGroups: tgs, StatusDescription: description });
+      const job = tx.get<Job>("jobs", jobKey(d.Namespace, d.JobID));
+      if (job === undefined) throw new RucheError(ErrorCode.JobNotFound, `job "${d.JobID}" not found`);
+      const ev = newEval(job, "deployment-watcher", this.now(), { DeploymentID: id });
+      tx.put("evals", ev);
+      return ev;
+    });
+    this.enqueue(job.result);
+    return job.result;
+  }
+
+  /** Fails a deployment; with auto_revert, the job's last stable version is registered again. */
+  async failDeployment(d: Deployment, description: string): Promise<Evaluation | null> {
+    const revert = Object.values(d.TaskGroups).some((s) => s.AutoRevert);
+    const stable = revert ? this.store.jobVersions(d.Namespace, d.JobID).find((j) => j.Stable && j.Version < d.JobVersion) : undefined;
+    await this.store.write((tx) => {
+      const cur = tx.get<Deployment>("deployments", d.ID);
+      if (cur === undefined || !deploymentActive(cur)) return;
+      tx.put("deployments", {
+        ...cur,
+        Status: "failed",
+        StatusDescription: stable === undefined ? description : `${description} - rolling back to job version ${stable.Version}`,
+      });
+    });
+    this.log.info({ deploymentId: d.ID, jobId: d.JobID, description }, "deployment failed");
+    if (stable !== undefined) {
+      const r = await registerJob(this.store, { ...stable, Stop: false }, { now: this.now() });
+      this.enqueue(r.eval);
+      return r.eval;
+    }
+    const job = this.store.job(d.Namespace, d.JobID);
+    if (job === null) return null;
+    const ev = newEval(job, "deployment-watcher", this.now(), { DeploymentID: d.ID });
+    await this.store.write((tx) => {
+      tx.put("evals", ev);
+    });
+    this.enqueue(ev);
+    return ev;
+  }
+
+  async fail(id: string): Promise<Evaluation | null> {
+    const d = this.store.deployment(id);
+    if (d === undefined) throw new RucheError(ErrorCode.BadRequest, `deployment "${id}" not found`);
+    if (!deploymentActive(d)) throw new RucheError(ErrorCode.BadRequest, `deployment "${id}" is ${d.Status}; only a running deployment can be failed`);
+    return this.failDeployment(d, "Deployment marked as failed");
+  }
+}
+
+function markStable(tx: Txn, d: Deployment): void {
+  const v = tx.get<Job>("jobVersions", versionKey(d.Namespace, d.JobID, d.JobVersion));
+  if (v !== undefined) tx.put("jobVersions", { ...v, Stable: true });
+  const job = tx.get<Job>("jobs", jobKey(d.Namespace, d.JobID));
+  if (job !== undefined && job.Version === d.JobVersion) tx.put("jobs", { ...job, Stable: true, Status: "running" });
+}

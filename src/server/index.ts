@@ -1,0 +1,7 @@
+export { Server, type ServerOptions } from "./server.js";
+export { EvalBroker } from "./broker.js";
+export { PlanApplier } from "./applier.js";
+export { DEFAULT_HEARTBEAT, type AllocUpdate, type HeartbeatOptions } from "./nodes.js";
+export { specOf, type PlanResult, type RegisterResult } from "./jobs.js";
+export { silentLogger, type Logger } from "./logger.js";
+export { storeView } from "./view.js";

@@ -1,0 +1,153 @@
+import type { Evaluation, Job, Node } from "../structs/index.js";
+import type { StateStore } from "../state/index.js";
+import { PlanApplier } from "./applier.js";
+import { EvalBroker } from "./broker.js";
+import { DeploymentWatcher } from "./deployments.js";
+import { planJob, registerJob, revertJob, scaleJob, stopJob, type PlanResult, type RegisterOptions, type RegisterResult } from "./jobs.js";
+import { silentLogger, type Logger } from "./logger.js";
+import { NodeLifecycle, type AllocUpdate, type HeartbeatOptions } from "./nodes.js";
+import { Worker } from "./worker.js";
+
+export interface ServerOptions {
+  /** Scheduler workers; default: 2. */
+  workers?: number;
+  heartbeat?: Partial<HeartbeatOptions>;
+  now?: () => number;
+  log?: Logger;
+}
+
+/**
+ * The control plane on one server: it turns submitted jobs into allocations through the one
+ * data path (state → broker → worker → scheduler → plan applier → state) and keeps them
+ * there (deployment watcher, node lifecycle, drains). Every part reads and writes the state
+ * store; none calls another behind its back.
+ */
+export class Server {
+  readonly broker: EvalBroker;
+  readonly deployments: DeploymentWatcher;
+  readonly nodes: NodeLifecycle;
+  private readonly applier: PlanApplier;
+  private readonly workers: Worker[];
+  private readonly abort = new AbortController();
+  private running: Promise<void>[] = [];
+  private readonly now: () => number;
+  private readonly log: Logger;
+
+  constructor(
+    readonly store: StateStore,
+    opts: ServerOptions = {},
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.log = opts.log ?? silentLogger;
+    this.broker = new EvalBroker({ now: this.now });
+    this.broker.onFailed = (ev) => {
+      this.markEval(ev, "failed", `evaluation failed ${this.broker.deliveryLimit} times`);
+    };
+    this.applier = new PlanApplier(store, this.now);
+    const enqueue = (ev: Evaluation): void => {
+      this.broker.enqueue(ev);
+    };
+    this.deployments = new DeploymentWatcher(store, enqueue, this.now, this.log);
+    this.nodes = new NodeLifecycle(store, enqueue, this.now, this.log, () => {
+      this.unblock();
+    }, opts.heartbeat);
+    this.workers = Array.from({ length: opts.workers ?? 2 }, () => new Worker(store, this.broker, this.applier, this.now, this.log, () => undefined));
+  }
+
+  /** Starts the leader's duties; evaluations left pending by a previous run are taken up again. */
+  start(): void {
+    this.running = this.workers.map((w) => w.run(this.abort.signal));
+    this.deployments.start();
+    this.nodes.start();
+    for (const ev of this.store.evals()) if (ev.Status === "pending") this.broker.enqueue(ev);
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    this.broker.close();
+    this.deployments.stop();
+    this.nodes.stop();
+    await Promise.allSettled(this.running);
+  }
+
+  /** Capacity changed (a node came, work finished): blocked evaluations get another chance. */
+  private unblock(): void {
+    const blocked = this.store.evals().filter((e) => e.Status === "blocked");
+    if (blocked.length === 0) return;
+    // The newest blocked evaluation of a job speaks for it.
+    const latest = new Map<string, Evaluation>();
+    for (const e of blocked) {
+      const k = `${e.Namespace}/${e.JobID}`;
+      const prev = latest.get(k);
+      if (prev === undefined || prev.CreateIndex < e.CreateIndex) latest.set(k, e);
+    }
+    this.store
+      .write((tx) => {
+        for (const e of blocked) {
+          const keep = latest.get(`${e.Namespace}/${e.JobID}`) === e;
+          tx.put("evals", { ...e, Status: keep ? "pending" : "canceled", StatusDescription: keep ? "unblocked: capacity changed" : "superseded by a newer blocked evaluation", ModifyTime: this.now() });
+        }
+      })
+      .then(() => {
+        for (const e of latest.values()) this.broker.enqueue({ ...e, Status: "pending" });
+      })
+      .catch((err: unknown) => {
+        this.log.warn({ err: String(err) }, "could not unblock evaluations");
+      });
+  }
+
+  private markEval(ev: Evaluation, status: Evaluation["Status"], description: string): void {
+    this.store
+      .write((tx) => {
+        const cur = tx.get<Evaluation>("evals", ev.ID);
+        if (cur !== undefined) tx.put("evals", { ...cur, Status: status, StatusDescription: description, ModifyTime: this.now() });
+      })
+      .catch((err: unknown) => {
+        this.log.warn({ err: String(err) }, "could not record an evaluation's status");
+      });
+  }
+
+  // Jobs
+
+  async registerJob(job: Job, opts: Omit<RegisterOptions, "now"> = {}): Promise<RegisterResult> {
+    const r = await registerJob(this.store, job, { ...opts, now: this.now() });
+    this.broker.enqueue(r.eval);
+    return r;
+  }
+
+  planJob(job: Job): PlanResult {
+    return planJob(this.store, job, this.now());
+  }
+
+  async stopJob(ns: string, id: string, purge = false): Promise<RegisterResult> {
+    const r = await stopJob(this.store, ns, id, purge, this.now());
+    this.broker.enqueue(r.eval);
+    return r;
+  }
+
+  async revertJob(ns: string, id: string, version: number, enforcePriorVersion?: number): Promise<RegisterResult> {
+    const r = await revertJob(this.store, ns, id, version, this.now(), enforcePriorVersion);
+    this.broker.enqueue(r.eval);
+    return r;
+  }
+
+  async scaleJob(ns: string, id: string, group: string, count: number): Promise<RegisterResult> {
+    const r = await scaleJob(this.store, ns, id, group, count, this.now());
+    this.broker.enqueue(r.eval);
+    return r;
+  }
+
+  // Nodes (the endpoints a client agent uses)
+
+  registerNode(node: Node): Promise<{ HeartbeatTTL: number; Index: number }> {
+    return this.nodes.register(node);
+  }
+
+  heartbeat(nodeId: string, secret: string): Promise<{ HeartbeatTTL: number }> {
+    return this.nodes.heartbeat(nodeId, secret);
+  }
+
+  updateAllocs(nodeId: string, secret: string, updates: AllocUpdate[]): Promise<{ Index: number }> {
+    return this.nodes.updateAllocs(nodeId, secret, updates);
+  }
+}

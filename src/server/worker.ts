@@ -1,0 +1,99 @@
+import { schedule, type ScheduleResult } from "../scheduler/index.js";
+import type { Evaluation, JobType } from "../structs/index.js";
+import type { StateStore } from "../state/index.js";
+import type { PlanApplier } from "./applier.js";
+import type { EvalBroker } from "./broker.js";
+import { newEval } from "./evals.js";
+import type { Logger } from "./logger.js";
+import { storeView } from "./view.js";
+
+/** Plans refused this many times in a row fail the evaluation (Nomad's max-plan-attempts). */
+const MAX_PLAN_ATTEMPTS = 5;
+
+/**
+ * A scheduler worker: takes an evaluation from the broker, runs the scheduler on the
+ * current state, hands the plan to the applier, retries with fresh state what the applier
+ * refused, and records the outcome on the evaluation.
+ */
+export class Worker {
+  constructor(
+    private readonly store: StateStore,
+    private readonly broker: EvalBroker,
+    private readonly applier: PlanApplier,
+    private readonly now: () => number,
+    private readonly log: Logger,
+    private readonly onBlocked: (ev: Evaluation) => void,
+  ) {}
+
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const got = await this.broker.dequeue(signal);
+      if (got === null) return;
+      try {
+        await this.process(got.ev);
+        this.broker.ack(got.ev.ID, got.token);
+      } catch (err) {
+        this.log.warn({ evalId: got.ev.ID, jobId: got.ev.JobID, err: String(err) }, "evaluation failed; it will be retried");
+        this.broker.nack(got.ev.ID, got.token);
+      }
+    }
+  }
+
+  async process(ev: Evaluation): Promise<ScheduleResult> {
+    let result: ScheduleResult | undefined;
+    let refusals = 0;
+    for (let attempt = 0; attempt < MAX_PLAN_ATTEMPTS; attempt++) {
+      result = schedule(ev, storeView(this.store), this.now());
+      const plan = result.plan;
+      const empty =
+        Object.keys(plan.NodeUpdate).length === 0 && Object.keys(plan.NodeAllocation).length === 0 && plan.Deployment === null && plan.DeploymentUpdates.length === 0;
+      const final = result;
+      const applied = await this.applier.apply(plan, (tx, res) => {
+        if (res.refused.length > 0 && attempt + 1 < MAX_PLAN_ATTEMPTS) return;
+        this.finish(tx, ev, final, res.refused.length > 0);
+      });
+      if (empty || applied.refused.length === 0) return result;
+      refusals++;
+      this.log.debug({ evalId: ev.ID, refused: applied.refused.length }, "plan partly refused; scheduling again on fresh state");
+    }
+    if (result === undefined) throw new Error("no scheduling attempt was made");
+    this.log.warn({ evalId: ev.ID, refusals }, "evaluation gave up after repeated plan refusals");
+    return result;
+  }
+
+  /** Records the outcome on the evaluation, and the evaluations it leaves behind. */
+  private finish(tx: import("../state/index.js").Txn, ev: Evaluation, r: ScheduleResult, gaveUp: boolean): void {
+    const now = this.now();
+    const done: Evaluation = {
+      ...(tx.get<Evaluation>("evals", ev.ID) ?? ev),
+      Status: gaveUp ? "failed" : "complete",
+      StatusDescription: gaveUp ? "maximum attempts reached (plans kept being refused)" : "",
+      FailedTGAllocs: r.failed,
+      QueuedAllocations: r.queued,
+      DeploymentID: r.plan.Deployment?.ID ?? ev.DeploymentID,
+      ModifyTime: now,
+    };
+    for (const f of r.followups) {
+      const job = this.store.job(ev.Namespace, ev.JobID);
+      const follow = newEval(job ?? { ID: ev.JobID, Namespace: ev.Namespace, Priority: ev.Priority, Type: ev.Type as JobType, JobModifyIndex: ev.JobModifyIndex }, f.TriggeredBy, now, {
+        WaitUntil: f.WaitUntil,
+        PreviousEval: ev.ID,
+      });
+      tx.put("evals", follow);
+      if (done.NextEval === "") done.NextEval = follow.ID;
+    }
+    if (Object.keys(r.failed).length > 0 && !gaveUp) {
+      // Placements that found no room wait in a blocked evaluation until capacity changes.
+      const blocked = newEval({ ID: ev.JobID, Namespace: ev.Namespace, Priority: ev.Priority, Type: ev.Type as JobType, JobModifyIndex: ev.JobModifyIndex }, "queued-allocs", now, {
+        Status: "blocked",
+        PreviousEval: ev.ID,
+      });
+      tx.put("evals", blocked);
+      done.BlockedEval = blocked.ID;
+      queueMicrotask(() => {
+        this.onBlocked(blocked);
+      });
+    }
+    tx.put("evals", done);
+  }
+}
