@@ -1,4 +1,5 @@
 import { UsageError } from "./args.js";
+import * as agent from "./commands/agent.js";
 import * as jobInspect from "./commands/job-inspect.js";
 import * as jobValidate from "./commands/job-validate.js";
 import { Exit, type IO } from "./io.js";
@@ -10,6 +11,7 @@ interface Command {
 
 /** Command words → command. Aliases sit beside the full form, as in Nomad (`ruche validate`). */
 const COMMANDS: Readonly<Record<string, Command>> = {
+  agent,
   "job validate": jobValidate,
   validate: jobValidate,
   "job inspect": jobInspect,
@@ -22,6 +24,7 @@ Ruche runs containers and processes on a cluster of machines, finds them
 again, and routes traffic to them.
 
 Commands:
+  agent -dev               run the server and its API on this machine
   job validate FILE        check a job file and report every mistake in it
   job inspect --local FILE print a job file as the canonical job (JSON)
 

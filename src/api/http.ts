@@ -1,0 +1,195 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { parseDuration } from "../structs/index.js";
+import { errorResponse, HttpError } from "./errors.js";
+
+/** Bodies past this are refused with 413. */
+export const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+export interface Request {
+  method: string;
+  path: string;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  headers: IncomingMessage["headers"];
+  /** The parsed JSON body (undefined when there is none). */
+  body: unknown;
+  signal: AbortSignal;
+  raw: IncomingMessage;
+}
+
+export type Reply =
+  | { status?: number; body: unknown; index?: number; headers?: Record<string, string> }
+  /** The handler wrote the response itself (an event stream). */
+  | { streamed: true };
+
+export type Handler = (req: Request, res: ServerResponse) => Promise<Reply> | Reply;
+
+interface Route {
+  method: string;
+  parts: string[];
+  handler: Handler;
+}
+
+/** A small router: `GET /v1/job/:id/allocations`; the first route that matches wins. */
+export class Router {
+  private readonly routes: Route[] = [];
+
+  on(method: string, pattern: string, handler: Handler): this {
+    this.routes.push({ method, parts: pattern.split("/").filter((p) => p !== ""), handler });
+    return this;
+  }
+
+  get(p: string, h: Handler): this {
+    return this.on("GET", p, h);
+  }
+  put(p: string, h: Handler): this {
+    this.on("PUT", p, h);
+    return this.on("POST", p, h);
+  }
+  delete(p: string, h: Handler): this {
+    return this.on("DELETE", p, h);
+  }
+
+  match(method: string, path: string): { handler: Handler; params: Record<string, string> } | "method" | null {
+    const segs = path.split("/").filter((p) => p !== "").map((s) => decodeURIComponent(s));
+    let wrongMethod = false;
+    for (const r of this.routes) {
+      if (r.parts.length !== segs.length) continue;
+      const params: Record<string, string> = {};
+      let ok = true;
+      for (let i = 0; i < segs.length; i++) {
+        const p = r.parts[i] as string;
+        const s = segs[i] as string;
+        if (p.startsWith(":")) params[p.slice(1)] = s;
+        else if (p !== s) {
+          ok = false;
+          break;
+        }
+      }
+      if (!ok) continue;
+      if (r.method !== method && !(method === "HEAD" && r.method === "GET")) {
+        wrongMethod = true;
+        continue;
+      }
+      return { handler: r.handler, params };
+    }
+    return wrongMethod ? "method" : null;
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const declared = Number(req.headers["content-length"] ?? "0");
+  if (declared > MAX_BODY_BYTES) {
+    req.resume();
+    throw new HttpError(413, "RUCHE_TOO_LARGE", `the request body is ${declared} bytes; the limit is ${MAX_BODY_BYTES}`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, "RUCHE_TOO_LARGE", `the request body is over the ${MAX_BODY_BYTES}-byte limit`);
+    chunks.push(chunk);
+  }
+  if (size === 0) return undefined;
+  const text = Buffer.concat(chunks).toString("utf8");
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new HttpError(400, "RUCHE_BAD_JSON", `the request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+export interface HttpServerOptions {
+  host: string;
+  port: number;
+  router: Router;
+  /** Called before every handler; throws HttpError(401/403) to refuse. */
+  authorize: (req: Request) => void;
+  onRequest?: (method: string, route: string, status: number, ms: number) => void;
+}
+
+export interface RunningHttp {
+  address: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startHttp(opts: HttpServerOptions): Promise<RunningHttp> {
+  const server = createServer((raw, res) => {
+    void handle(raw, res, opts);
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  return {
+    address: `${addr.address.includes(":") ? `[${addr.address}]` : addr.address}:${addr.port}`,
+    port: addr.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function handle(raw: IncomingMessage, res: ServerResponse, opts: HttpServerOptions): Promise<void> {
+  const started = performance.now();
+  const abort = new AbortController();
+  res.on("close", () => {
+    abort.abort();
+  });
+  const url = new URL(raw.url ?? "/", "http://localhost");
+  const method = raw.method ?? "GET";
+  let route = url.pathname;
+  try {
+    const m = opts.router.match(method, url.pathname);
+    if (m === null) throw new HttpError(404, "RUCHE_NOT_FOUND", `no route for ${method} ${url.pathname}`);
+    if (m === "method") throw new HttpError(405, "RUCHE_METHOD_NOT_ALLOWED", `${method} is not allowed on ${url.pathname}`);
+    route = url.pathname;
+    const body = method === "GET" || method === "HEAD" ? undefined : await readBody(raw);
+    const req: Request = { method, path: url.pathname, params: m.params, query: url.searchParams, headers: raw.headers, body, signal: abort.signal, raw };
+    opts.authorize(req);
+    const reply = await m.handler(req, res);
+    if ("streamed" in reply) return;
+    const headers: Record<string, string> = { "content-type": "application/json", ...reply.headers };
+    if (reply.index !== undefined) headers["x-ruche-index"] = String(reply.index);
+    send(res, reply.status ?? 200, reply.body, headers);
+    opts.onRequest?.(method, route, reply.status ?? 200, performance.now() - started);
+  } catch (err) {
+    const { status, body } = errorResponse(err);
+    if (!res.headersSent) send(res, status, body, { "content-type": "application/json" });
+    else res.end();
+    opts.onRequest?.(method, route, status, performance.now() - started);
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
+  const text = typeof body === "string" && headers["content-type"] !== "application/json" ? body : JSON.stringify(body);
+  res.writeHead(status, { ...headers, "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** `?index=N&wait=30s`: what a blocking query asks for; wait is capped at 5 minutes. */
+export function blockingParams(q: URLSearchParams): { index: number; waitMs: number } | null {
+  const index = q.get("index");
+  if (index === null) return null;
+  const n = Number(index);
+  if (!Number.isSafeInteger(n) || n < 0) throw new HttpError(400, "RUCHE_BAD_REQUEST", `index must be a whole number, got "${index}"`, "index");
+  const wait = q.get("wait");
+  let waitMs = 5 * 60_000;
+  if (wait !== null) {
+    const d = parseDuration(/^\d+$/.test(wait) ? `${wait}s` : wait);
+    if (d === undefined) throw new HttpError(400, "RUCHE_BAD_REQUEST", `wait must be a duration such as "30s", got "${wait}"`, "wait");
+    waitMs = Math.min(waitMs, d / 1_000_000);
+  }
+  return { index: n, waitMs };
+}

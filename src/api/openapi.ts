@@ -1,0 +1,33 @@
+/** The API described as OpenAPI 3: every route, its parameters, and the error body all share. */
+export function openapi(routes: string[]): unknown {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const r of routes) {
+    const [method = "get", path = "/"] = r.split(" ");
+    const p = path.replace(/:(\w+)/g, "{$1}");
+    const params = [...path.matchAll(/:(\w+)/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));
+    (paths[p] ??= {})[method.toLowerCase()] = {
+      parameters: [
+        ...params,
+        { name: "index", in: "query", required: false, schema: { type: "integer" }, description: "blocking query: return when the index passes this" },
+        { name: "wait", in: "query", required: false, schema: { type: "string" }, description: "blocking query: longest wait, such as 30s" },
+      ],
+      responses: {
+        "200": { description: "OK; X-Ruche-Index carries the index to block from next" },
+        default: { description: "an error", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+      },
+    };
+  }
+  return {
+    openapi: "3.0.3",
+    info: { title: "Ruche HTTP API", version: "1" },
+    paths,
+    components: {
+      schemas: {
+        Error: {
+          type: "object",
+          properties: { error: { type: "object", properties: { code: { type: "string" }, message: { type: "string" }, path: { type: "string" } }, required: ["code", "message"] } },
+        },
+      },
+    },
+  };
+}

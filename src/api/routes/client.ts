@@ -1,0 +1,48 @@
+import { ErrorCode, RucheError, type Node } from "../../structs/index.js";
+import type { AllocUpdate } from "../../server/index.js";
+import type { ApiContext } from "../context.js";
+import { HttpError } from "../errors.js";
+import { blockingParams, type Request, type Router } from "../http.js";
+
+/** The endpoints a client agent uses. A node authenticates with its secret and reaches only its own allocations. */
+export function clientRoutes(r: Router, ctx: ApiContext): void {
+  const { store, server } = ctx;
+  const secret = (req: Request): string => {
+    const s = req.headers["x-ruche-node-secret"];
+    if (typeof s !== "string" || s === "") throw new HttpError(401, "RUCHE_UNAUTHORIZED", "the X-Ruche-Node-Secret header is missing");
+    return s;
+  };
+
+  r.put("/v1/client/register", async (req) => {
+    const b = (req.body ?? {}) as { Node?: unknown };
+    const n = b.Node as Partial<Node> | undefined;
+    if (n === undefined || typeof n !== "object" || typeof n.ID !== "string" || typeof n.SecretID !== "string" || n.SecretID === "" || typeof n.Name !== "string") {
+      throw new HttpError(400, "RUCHE_BAD_REQUEST", "the body must be {\"Node\": {...}} with ID, SecretID and Name", "Node");
+    }
+    const res = await server.registerNode(n as Node);
+    return { body: res, index: res.Index };
+  });
+  r.put("/v1/client/heartbeat/:id", async (req) => ({ body: await server.heartbeat(req.params.id ?? "", secret(req)), index: store.index }));
+  r.get("/v1/client/allocations/:id", async (req) => {
+    const id = req.params.id ?? "";
+    server.nodes.authenticate(id, secret(req));
+    const b = blockingParams(req.query);
+    const index = b === null ? store.tableIndex("allocs") : await store.waitFor(["allocs"], b.index, b.waitMs, req.signal);
+    return { body: store.allocsByNode(id), index: Math.max(1, index) };
+  });
+  r.put("/v1/client/allocations/:id", async (req) => {
+    const b = (req.body ?? {}) as { Allocs?: unknown };
+    if (!Array.isArray(b.Allocs)) throw new HttpError(400, "RUCHE_BAD_REQUEST", 'the body must be {"Allocs": [...]}', "Allocs");
+    for (const [i, u] of (b.Allocs as unknown[]).entries()) {
+      const x = u as Partial<AllocUpdate> | null;
+      if (x === null || typeof x !== "object" || typeof x.ID !== "string" || typeof x.ClientStatus !== "string") {
+        throw new HttpError(400, "RUCHE_BAD_REQUEST", "each update needs ID and ClientStatus", `Allocs[${i}]`);
+      }
+      if (!["pending", "running", "complete", "failed", "lost"].includes(x.ClientStatus)) {
+        throw new RucheError(ErrorCode.BadRequest, `ClientStatus "${x.ClientStatus}" is not a client status`, { path: `Allocs[${i}].ClientStatus` });
+      }
+    }
+    const res = await server.updateAllocs(req.params.id ?? "", secret(req), b.Allocs as AllocUpdate[]);
+    return { body: res, index: res.Index };
+  });
+}

@@ -1,0 +1,94 @@
+import { ErrorCode, RucheError, type Node } from "../../structs/index.js";
+import type { ApiContext } from "../context.js";
+import { blocking } from "../context.js";
+import { HttpError } from "../errors.js";
+import type { Router } from "../http.js";
+import { allocStub } from "./jobs.js";
+
+/** A node as the public API shows it: never its secret. */
+export function publicNode(n: Node): Omit<Node, "SecretID"> {
+  const { SecretID: _secret, ...rest } = n;
+  return rest;
+}
+
+/** Deployments, evaluations, allocations and nodes. */
+export function clusterRoutes(r: Router, ctx: ApiContext): void {
+  const { store, server } = ctx;
+
+  r.get("/v1/deployments", async (req) => blocking(ctx, req, ["deployments"], () => store.deployments()));
+  r.get("/v1/deployment/:id", async (req) =>
+    blocking(ctx, req, ["deployments"], () => {
+      const d = store.deployment(req.params.id ?? "");
+      if (d === undefined) throw new RucheError(ErrorCode.NotFound, `deployment "${req.params.id ?? ""}" not found`);
+      return d;
+    }),
+  );
+  r.get("/v1/deployment/allocations/:id", async (req) =>
+    blocking(ctx, req, ["allocs"], () => {
+      const d = store.deployment(req.params.id ?? "");
+      if (d === undefined) throw new RucheError(ErrorCode.NotFound, `deployment "${req.params.id ?? ""}" not found`);
+      return store.allocsByJob(d.Namespace, d.JobID).filter((a) => a.DeploymentID === d.ID).map(allocStub);
+    }),
+  );
+  r.put("/v1/deployment/promote/:id", async (req) => {
+    const b = (req.body ?? {}) as { All?: unknown; Groups?: unknown };
+    const groups = b.All === true || b.Groups === undefined ? null : Array.isArray(b.Groups) ? b.Groups.map(String) : null;
+    const ev = await server.deployments.promote(req.params.id ?? "", groups);
+    return { body: { EvalID: ev.ID, DeploymentModifyIndex: store.index, Index: store.index }, index: store.index };
+  });
+  r.put("/v1/deployment/fail/:id", async (req) => {
+    const ev = await server.deployments.fail(req.params.id ?? "");
+    return { body: { EvalID: ev?.ID ?? "", Index: store.index }, index: store.index };
+  });
+
+  r.get("/v1/evaluations", async (req) => blocking(ctx, req, ["evals"], () => store.evals()));
+  r.get("/v1/evaluation/:id", async (req) =>
+    blocking(ctx, req, ["evals"], () => {
+      const e = store.eval(req.params.id ?? "");
+      if (e === undefined) throw new RucheError(ErrorCode.NotFound, `evaluation "${req.params.id ?? ""}" not found`);
+      return e;
+    }),
+  );
+  r.get("/v1/evaluation/:id/allocations", async (req) =>
+    blocking(ctx, req, ["allocs"], () => {
+      const e = store.eval(req.params.id ?? "");
+      if (e === undefined) throw new RucheError(ErrorCode.NotFound, `evaluation "${req.params.id ?? ""}" not found`);
+      return store.allocsByJob(e.Namespace, e.JobID).filter((a) => a.EvalID === e.ID).map(allocStub);
+    }),
+  );
+
+  r.get("/v1/allocations", async (req) => blocking(ctx, req, ["allocs"], () => store.allocs().map(allocStub)));
+  r.get("/v1/allocation/:id", async (req) =>
+    blocking(ctx, req, ["allocs"], () => {
+      const a = store.alloc(req.params.id ?? "");
+      if (a === undefined) throw new RucheError(ErrorCode.NotFound, `allocation "${req.params.id ?? ""}" not found`);
+      return a;
+    }),
+  );
+
+  r.get("/v1/nodes", async (req) => blocking(ctx, req, ["nodes"], () => store.nodes().map(publicNode)));
+  r.get("/v1/node/:id", async (req) =>
+    blocking(ctx, req, ["nodes"], () => {
+      const n = store.node(req.params.id ?? "");
+      if (n === undefined) throw new RucheError(ErrorCode.NotFound, `node "${req.params.id ?? ""}" not found`);
+      return publicNode(n);
+    }),
+  );
+  r.get("/v1/node/:id/allocations", async (req) => blocking(ctx, req, ["allocs"], () => store.allocsByNode(req.params.id ?? "").map(allocStub)));
+  r.put("/v1/node/:id/drain", async (req) => {
+    const b = (req.body ?? {}) as { DrainSpec?: { Deadline?: unknown; IgnoreSystemJobs?: unknown } | null; MarkEligible?: unknown };
+    let spec: { Deadline: number; IgnoreSystemJobs: boolean } | null = null;
+    if (b.DrainSpec !== undefined && b.DrainSpec !== null) {
+      if (typeof b.DrainSpec.Deadline !== "number") throw new HttpError(400, "RUCHE_BAD_REQUEST", "DrainSpec.Deadline must be nanoseconds (0: none, -1: now)", "DrainSpec.Deadline");
+      spec = { Deadline: b.DrainSpec.Deadline, IgnoreSystemJobs: b.DrainSpec.IgnoreSystemJobs === true };
+    }
+    const res = await server.nodes.drain(req.params.id ?? "", spec, b.MarkEligible === true);
+    return { body: res, index: res.Index };
+  });
+  r.put("/v1/node/:id/eligibility", async (req) => {
+    const b = (req.body ?? {}) as { Eligibility?: unknown };
+    if (b.Eligibility !== "eligible" && b.Eligibility !== "ineligible") throw new HttpError(400, "RUCHE_BAD_REQUEST", 'Eligibility must be "eligible" or "ineligible"', "Eligibility");
+    const res = await server.nodes.setEligibility(req.params.id ?? "", b.Eligibility === "eligible");
+    return { body: res, index: res.Index };
+  });
+}

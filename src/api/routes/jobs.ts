@@ -1,0 +1,176 @@
+import { diffJobs, formatDiagnostic, parseJob, updatesFromDesired } from "../../jobspec/index.js";
+import { describeFailure } from "../../scheduler/index.js";
+import { ErrorCode, RucheError, type Allocation, type Job } from "../../structs/index.js";
+import type { ApiContext } from "../context.js";
+import { blocking } from "../context.js";
+import { HttpError } from "../errors.js";
+import type { Request, Router } from "../http.js";
+
+function ns(req: Request): string {
+  return req.query.get("namespace") ?? "default";
+}
+
+function mustJob(ctx: ApiContext, req: Request): Job {
+  const id = req.params.id ?? "";
+  const j = ctx.store.job(ns(req), id);
+  if (j === null) throw new RucheError(ErrorCode.JobNotFound, `job "${id}" not found`);
+  return j;
+}
+
+/** The job in a request body, validated as a job file would be: every mistake at once. */
+async function jobFromBody(body: unknown): Promise<Job> {
+  if (typeof body !== "object" || body === null || !("Job" in body)) throw new HttpError(400, "RUCHE_BAD_REQUEST", 'the body must be {"Job": {...}}');
+  const r = await parseJob(JSON.stringify((body as { Job: unknown }).Job), { file: "request", format: "json" });
+  if (!r.ok) {
+    throw new HttpError(400, ErrorCode.InvalidJob, `the job is not valid: ${r.diagnostics.length} error${r.diagnostics.length === 1 ? "" : "s"}`, "Job", r.diagnostics.map(formatDiagnostic));
+  }
+  return r.job;
+}
+
+export function summary(allocs: readonly Allocation[]): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const a of allocs) {
+    const s = (out[a.TaskGroup] ??= { Queued: 0, Starting: 0, Running: 0, Failed: 0, Complete: 0, Lost: 0 });
+    switch (a.ClientStatus) {
+      case "pending":
+        if (a.DesiredStatus === "run") s.Starting = (s.Starting ?? 0) + 1;
+        break;
+      case "running":
+        s.Running = (s.Running ?? 0) + 1;
+        break;
+      case "failed":
+        s.Failed = (s.Failed ?? 0) + 1;
+        break;
+      case "complete":
+        s.Complete = (s.Complete ?? 0) + 1;
+        break;
+      case "lost":
+        s.Lost = (s.Lost ?? 0) + 1;
+        break;
+      default:
+        break;
+    }
+  }
+  return out;
+}
+
+export function jobRoutes(r: Router, ctx: ApiContext): void {
+  const { store, server } = ctx;
+
+  r.get("/v1/jobs", async (req) =>
+    blocking(ctx, req, ["jobs", "allocs"], () =>
+      store
+        .jobs()
+        .filter((j) => (req.query.get("prefix") ?? "") === "" || j.ID.startsWith(req.query.get("prefix") ?? ""))
+        .map((j) => ({
+          ID: j.ID,
+          Name: j.Name,
+          Namespace: j.Namespace,
+          Type: j.Type,
+          Priority: j.Priority,
+          Status: j.Status,
+          Stop: j.Stop,
+          Version: j.Version,
+          Datacenters: j.Datacenters,
+          JobSummary: { Summary: summary(store.allocsByJob(j.Namespace, j.ID)) },
+          CreateIndex: j.CreateIndex,
+          ModifyIndex: j.ModifyIndex,
+          JobModifyIndex: j.JobModifyIndex,
+          SubmitTime: j.SubmitTime,
+        })),
+    ),
+  );
+
+  const register = async (req: Request) => {
+    const job = await jobFromBody(req.body);
+    const b = req.body as { EnforceIndex?: unknown; JobModifyIndex?: unknown };
+    if (req.params.id !== undefined && req.params.id !== job.ID) throw new HttpError(400, "RUCHE_BAD_REQUEST", `the job's ID "${job.ID}" is not "${req.params.id}" of the URL`, "Job.ID");
+    const opts: { enforceIndex?: number } = {};
+    if (b.EnforceIndex === true) {
+      if (typeof b.JobModifyIndex !== "number") throw new HttpError(400, "RUCHE_BAD_REQUEST", "EnforceIndex needs JobModifyIndex", "JobModifyIndex");
+      opts.enforceIndex = b.JobModifyIndex;
+    }
+    const res = await server.registerJob(job, opts);
+    return { body: { EvalID: res.EvalID, EvalCreateIndex: res.EvalCreateIndex, JobModifyIndex: res.JobModifyIndex, Index: res.Index, Warnings: "" }, index: res.Index };
+  };
+  r.put("/v1/jobs", register);
+  r.put("/v1/job/:id", register);
+
+  r.get("/v1/job/:id", async (req) => blocking(ctx, req, ["jobs"], () => mustJob(ctx, req)));
+  r.delete("/v1/job/:id", async (req) => {
+    mustJob(ctx, req);
+    const res = await server.stopJob(ns(req), req.params.id ?? "", req.query.get("purge") === "true");
+    return { body: { EvalID: res.EvalID, EvalCreateIndex: res.EvalCreateIndex, JobModifyIndex: res.JobModifyIndex, Index: res.Index }, index: res.Index };
+  });
+  r.get("/v1/job/:id/versions", async (req) => {
+    mustJob(ctx, req);
+    return blocking(ctx, req, ["jobVersions"], () => ({ Versions: store.jobVersions(ns(req), req.params.id ?? "") }));
+  });
+  r.get("/v1/job/:id/summary", async (req) => {
+    const j = mustJob(ctx, req);
+    return blocking(ctx, req, ["allocs", "jobs"], () => ({ JobID: j.ID, Namespace: j.Namespace, Summary: summary(store.allocsByJob(j.Namespace, j.ID)) }));
+  });
+  r.get("/v1/job/:id/allocations", async (req) => {
+    const j = mustJob(ctx, req);
+    return blocking(ctx, req, ["allocs"], () => store.allocsByJob(j.Namespace, j.ID).map(allocStub));
+  });
+  r.get("/v1/job/:id/evaluations", async (req) => {
+    const j = mustJob(ctx, req);
+    return blocking(ctx, req, ["evals"], () => store.evalsByJob(j.Namespace, j.ID));
+  });
+  r.get("/v1/job/:id/deployments", async (req) => {
+    const j = mustJob(ctx, req);
+    return blocking(ctx, req, ["deployments"], () => store.deploymentsByJob(j.Namespace, j.ID));
+  });
+  r.get("/v1/job/:id/deployment", async (req) => {
+    const j = mustJob(ctx, req);
+    return blocking(ctx, req, ["deployments"], () => store.latestDeployment(j.Namespace, j.ID));
+  });
+
+  r.put("/v1/job/:id/plan", async (req) => {
+    const job = await jobFromBody(req.body);
+    if (job.ID !== req.params.id) throw new HttpError(400, "RUCHE_BAD_REQUEST", `the job's ID "${job.ID}" is not "${req.params.id ?? ""}" of the URL`, "Job.ID");
+    const plan = server.planJob(job);
+    const diff = diffJobs(plan.current, plan.next);
+    const desired = plan.result.plan.Annotations?.DesiredTGUpdates ?? {};
+    for (const g of diff.TaskGroups) {
+      const d = desired[g.Name];
+      if (d !== undefined) g.Updates = updatesFromDesired(d);
+    }
+    return {
+      body: {
+        Diff: diff,
+        Annotations: plan.result.plan.Annotations,
+        FailedTGAllocs: plan.result.failed,
+        Failures: Object.entries(plan.result.failed).map(([g, m]) => ({ Group: g, Reason: describeFailure(m) })),
+        JobModifyIndex: plan.JobModifyIndex,
+        Warnings: "",
+      },
+      index: store.index,
+    };
+  });
+
+  r.put("/v1/job/:id/revert", async (req) => {
+    mustJob(ctx, req);
+    const b = (req.body ?? {}) as { JobVersion?: unknown; EnforcePriorVersion?: unknown };
+    if (typeof b.JobVersion !== "number") throw new HttpError(400, "RUCHE_BAD_REQUEST", "JobVersion must be a number", "JobVersion");
+    const res = await server.revertJob(ns(req), req.params.id ?? "", b.JobVersion, typeof b.EnforcePriorVersion === "number" ? b.EnforcePriorVersion : undefined);
+    return { body: { EvalID: res.EvalID, JobModifyIndex: res.JobModifyIndex, Index: res.Index }, index: res.Index };
+  });
+
+  r.put("/v1/job/:id/scale", async (req) => {
+    mustJob(ctx, req);
+    const b = (req.body ?? {}) as { Count?: unknown; Target?: { Group?: unknown } };
+    if (typeof b.Count !== "number") throw new HttpError(400, "RUCHE_BAD_REQUEST", "Count must be a number", "Count");
+    const group = b.Target?.Group;
+    if (typeof group !== "string") throw new HttpError(400, "RUCHE_BAD_REQUEST", "Target.Group must name a group", "Target.Group");
+    const res = await server.scaleJob(ns(req), req.params.id ?? "", group, b.Count);
+    return { body: { EvalID: res.EvalID, JobModifyIndex: res.JobModifyIndex, Index: res.Index }, index: res.Index };
+  });
+}
+
+/** An allocation as lists show it: without the job it carries. */
+export function allocStub(a: Allocation): Omit<Allocation, "Job"> & { JobVersion: number } {
+  const { Job: job, ...rest } = a;
+  return { ...rest, JobVersion: job.Version };
+}

@@ -1,0 +1,56 @@
+import type { ServerResponse } from "node:http";
+import type { TableName } from "../../state/index.js";
+import type { ApiContext } from "../context.js";
+import { HttpError } from "../errors.js";
+import type { Reply, Request, Router } from "../http.js";
+import type { Metrics } from "../metrics.js";
+import { openapi } from "../openapi.js";
+
+const TOPICS: Readonly<Record<string, TableName>> = {
+  Job: "jobs",
+  Node: "nodes",
+  Allocation: "allocs",
+  Evaluation: "evals",
+  Deployment: "deployments",
+};
+
+/** Status, metrics, the event stream, the API's own description. */
+export function systemRoutes(r: Router, ctx: ApiContext, metrics: Metrics, routes: () => string[]): void {
+  r.get("/v1/status/leader", () => ({ body: ctx.address() }));
+  r.get("/v1/status/peers", () => ({ body: [ctx.address()] }));
+  r.get("/v1/metrics", () => ({ body: metrics.render(ctx), headers: { "content-type": "text/plain; version=0.0.4" } }));
+  r.get("/v1/openapi.json", () => ({ body: openapi(routes()) }));
+  r.get("/v1/event/stream", (req, res) => stream(ctx, req, res));
+}
+
+/** Server-sent events of every state change, `?topic=Allocation&topic=Job` to filter. */
+function stream(ctx: ApiContext, req: Request, res: ServerResponse): Reply {
+  const wanted = req.query.getAll("topic");
+  for (const t of wanted) if (TOPICS[t] === undefined) throw new HttpError(400, "RUCHE_BAD_REQUEST", `unknown topic "${t}"; topics are ${Object.keys(TOPICS).join(", ")}`, "topic");
+  const tables = new Set(wanted.length === 0 ? Object.values(TOPICS) : wanted.map((t) => TOPICS[t] as TableName));
+  const topicOf = Object.fromEntries(Object.entries(TOPICS).map(([k, v]) => [v, k]));
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-ruche-index": String(ctx.store.index) });
+  res.write(`: connected at index ${ctx.store.index}\n\n`);
+  const unsubscribe = ctx.store.subscribe((e) => {
+    const events = e.changes
+      .filter((c) => tables.has(c.table))
+      .map((c) => ({ Topic: topicOf[c.table], Type: c.op === "put" ? `${topicOf[c.table] ?? ""}Updated` : `${topicOf[c.table] ?? ""}Deleted`, Key: c.key, Index: e.index, Payload: stripSecrets(c.value) }));
+    if (events.length === 0) return;
+    res.write(`id: ${e.index}\ndata: ${JSON.stringify({ Index: e.index, Events: events })}\n\n`);
+  });
+  const ping = setInterval(() => res.write(": ping\n\n"), 15_000);
+  ping.unref();
+  req.signal.addEventListener("abort", () => {
+    unsubscribe();
+    clearInterval(ping);
+  });
+  return { streamed: true };
+}
+
+function stripSecrets(v: unknown): unknown {
+  if (v !== null && typeof v === "object" && "SecretID" in v) {
+    const { SecretID: _s, ...rest } = v as Record<string, unknown>;
+    return rest;
+  }
+  return v;
+}

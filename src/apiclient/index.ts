@@ -1,0 +1,227 @@
+import type { Allocation, Deployment, Evaluation, Job, Node } from "../structs/index.js";
+
+/** An error the API answered with: its status, stable code and message. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly path?: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+export interface QueryOptions {
+  /** Blocking query: return when the index passes this. */
+  index?: number;
+  wait?: string;
+  signal?: AbortSignal;
+}
+
+export interface Indexed<T> {
+  body: T;
+  index: number;
+}
+
+export type AllocStub = Omit<Allocation, "Job"> & { JobVersion: number };
+
+export interface JobStub {
+  ID: string;
+  Name: string;
+  Namespace: string;
+  Type: string;
+  Priority: number;
+  Status: string;
+  Stop: boolean;
+  Version: number;
+  Datacenters: string[];
+  JobSummary: { Summary: Record<string, Record<string, number>> };
+  JobModifyIndex: number;
+  SubmitTime: number;
+}
+
+export interface RegisterResponse {
+  EvalID: string;
+  EvalCreateIndex: number;
+  JobModifyIndex: number;
+  Index: number;
+}
+
+/** The typed client of Ruche's HTTP API: the CLI, the client agent and tests use it. */
+export class ApiClient {
+  readonly address: string;
+
+  constructor(
+    address: string,
+    private readonly opts: { token?: string; nodeSecret?: string } = {},
+  ) {
+    this.address = /^https?:\/\//.test(address) ? address.replace(/\/$/, "") : `http://${address}`;
+  }
+
+  withNodeSecret(secret: string): ApiClient {
+    return new ApiClient(this.address, { ...this.opts, nodeSecret: secret });
+  }
+
+  async request<T>(method: string, path: string, body?: unknown, q: QueryOptions & { query?: Record<string, string> } = {}): Promise<Indexed<T>> {
+    const url = new URL(this.address + path);
+    if (q.index !== undefined) url.searchParams.set("index", String(q.index));
+    if (q.wait !== undefined) url.searchParams.set("wait", q.wait);
+    for (const [k, v] of Object.entries(q.query ?? {})) url.searchParams.set(k, v);
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (this.opts.token !== undefined) headers["x-ruche-token"] = this.opts.token;
+    if (this.opts.nodeSecret !== undefined) headers["x-ruche-node-secret"] = this.opts.nodeSecret;
+    let res: Response;
+    try {
+      const init: RequestInit = { method, headers };
+      if (body !== undefined) init.body = JSON.stringify(body);
+      if (q.signal !== undefined) init.signal = q.signal;
+      res = await fetch(url, init);
+    } catch (err) {
+      if ((err as Error).name === "AbortError") throw err;
+      throw new ApiError(0, "RUCHE_UNREACHABLE", `cannot reach the Ruche API at ${this.address}: ${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}`);
+    }
+    const text = await res.text();
+    const index = Number(res.headers.get("x-ruche-index") ?? "0");
+    let parsed: unknown = undefined;
+    if (text !== "") {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = text;
+      }
+    }
+    if (!res.ok) {
+      const e = (parsed as { error?: { code?: string; message?: string; path?: string; details?: unknown } } | undefined)?.error;
+      throw new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? `${res.status} ${res.statusText}`, e?.path, e?.details);
+    }
+    return { body: parsed as T, index };
+  }
+
+  // Jobs
+  jobs(q: QueryOptions = {}): Promise<Indexed<JobStub[]>> {
+    return this.request("GET", "/v1/jobs", undefined, q);
+  }
+  job(id: string, q: QueryOptions = {}): Promise<Indexed<Job>> {
+    return this.request("GET", `/v1/job/${encodeURIComponent(id)}`, undefined, q);
+  }
+  register(job: Job, checkIndex?: number): Promise<Indexed<RegisterResponse>> {
+    return this.request("PUT", "/v1/jobs", checkIndex === undefined ? { Job: job } : { Job: job, EnforceIndex: true, JobModifyIndex: checkIndex });
+  }
+  plan(job: Job): Promise<Indexed<{ Diff: unknown; Annotations: { DesiredTGUpdates: Record<string, unknown> } | null; FailedTGAllocs: Record<string, unknown>; Failures: { Group: string; Reason: string }[]; JobModifyIndex: number }>> {
+    return this.request("PUT", `/v1/job/${encodeURIComponent(job.ID)}/plan`, { Job: job, Diff: true });
+  }
+  stop(id: string, purge = false): Promise<Indexed<RegisterResponse>> {
+    return this.request("DELETE", `/v1/job/${encodeURIComponent(id)}`, undefined, purge ? { query: { purge: "true" } } : {});
+  }
+  versions(id: string): Promise<Indexed<{ Versions: Job[] }>> {
+    return this.request("GET", `/v1/job/${encodeURIComponent(id)}/versions`);
+  }
+  revert(id: string, version: number): Promise<Indexed<RegisterResponse>> {
+    return this.request("PUT", `/v1/job/${encodeURIComponent(id)}/revert`, { JobVersion: version });
+  }
+  scale(id: string, group: string, count: number): Promise<Indexed<RegisterResponse>> {
+    return this.request("PUT", `/v1/job/${encodeURIComponent(id)}/scale`, { Count: count, Target: { Group: group } });
+  }
+  jobAllocations(id: string, q: QueryOptions = {}): Promise<Indexed<AllocStub[]>> {
+    return this.request("GET", `/v1/job/${encodeURIComponent(id)}/allocations`, undefined, q);
+  }
+  jobEvaluations(id: string, q: QueryOptions = {}): Promise<Indexed<Evaluation[]>> {
+    return this.request("GET", `/v1/job/${encodeURIComponent(id)}/evaluations`, undefined, q);
+  }
+  jobDeployments(id: string, q: QueryOptions = {}): Promise<Indexed<Deployment[]>> {
+    return this.request("GET", `/v1/job/${encodeURIComponent(id)}/deployments`, undefined, q);
+  }
+  latestDeployment(id: string, q: QueryOptions = {}): Promise<Indexed<Deployment | null>> {
+    return this.request("GET", `/v1/job/${encodeURIComponent(id)}/deployment`, undefined, q);
+  }
+  jobSummary(id: string, q: QueryOptions = {}): Promise<Indexed<{ Summary: Record<string, Record<string, number>> }>> {
+    return this.request("GET", `/v1/job/${encodeURIComponent(id)}/summary`, undefined, q);
+  }
+
+  // Deployments
+  deployments(q: QueryOptions = {}): Promise<Indexed<Deployment[]>> {
+    return this.request("GET", "/v1/deployments", undefined, q);
+  }
+  deployment(id: string, q: QueryOptions = {}): Promise<Indexed<Deployment>> {
+    return this.request("GET", `/v1/deployment/${encodeURIComponent(id)}`, undefined, q);
+  }
+  promote(id: string, groups?: string[]): Promise<Indexed<{ EvalID: string }>> {
+    return this.request("PUT", `/v1/deployment/promote/${encodeURIComponent(id)}`, groups === undefined ? { All: true } : { Groups: groups });
+  }
+  failDeployment(id: string): Promise<Indexed<{ EvalID: string }>> {
+    return this.request("PUT", `/v1/deployment/fail/${encodeURIComponent(id)}`, {});
+  }
+
+  // Evaluations and allocations
+  evaluations(q: QueryOptions = {}): Promise<Indexed<Evaluation[]>> {
+    return this.request("GET", "/v1/evaluations", undefined, q);
+  }
+  evaluation(id: string, q: QueryOptions = {}): Promise<Indexed<Evaluation>> {
+    return this.request("GET", `/v1/evaluation/${encodeURIComponent(id)}`, undefined, q);
+  }
+  evaluationAllocations(id: string, q: QueryOptions = {}): Promise<Indexed<AllocStub[]>> {
+    return this.request("GET", `/v1/evaluation/${encodeURIComponent(id)}/allocations`, undefined, q);
+  }
+  allocations(q: QueryOptions = {}): Promise<Indexed<AllocStub[]>> {
+    return this.request("GET", "/v1/allocations", undefined, q);
+  }
+  allocation(id: string, q: QueryOptions = {}): Promise<Indexed<Allocation>> {
+    return this.request("GET", `/v1/allocation/${encodeURIComponent(id)}`, undefined, q);
+  }
+
+  // Nodes
+  nodes(q: QueryOptions = {}): Promise<Indexed<Omit<Node, "SecretID">[]>> {
+    return this.request("GET", "/v1/nodes", undefined, q);
+  }
+  node(id: string, q: QueryOptions = {}): Promise<Indexed<Omit<Node, "SecretID">>> {
+    return this.request("GET", `/v1/node/${encodeURIComponent(id)}`, undefined, q);
+  }
+  nodeAllocations(id: string, q: QueryOptions = {}): Promise<Indexed<AllocStub[]>> {
+    return this.request("GET", `/v1/node/${encodeURIComponent(id)}/allocations`, undefined, q);
+  }
+  drain(id: string, spec: { Deadline: number; IgnoreSystemJobs: boolean } | null, markEligible = false): Promise<Indexed<{ Index: number }>> {
+    return this.request("PUT", `/v1/node/${encodeURIComponent(id)}/drain`, { DrainSpec: spec, MarkEligible: markEligible });
+  }
+  eligibility(id: string, eligible: boolean): Promise<Indexed<{ Index: number }>> {
+    return this.request("PUT", `/v1/node/${encodeURIComponent(id)}/eligibility`, { Eligibility: eligible ? "eligible" : "ineligible" });
+  }
+
+  // The client agent's endpoints
+  registerNode(node: Node): Promise<Indexed<{ HeartbeatTTL: number }>> {
+    return this.request("PUT", "/v1/client/register", { Node: node });
+  }
+  heartbeat(nodeId: string): Promise<Indexed<{ HeartbeatTTL: number }>> {
+    return this.request("PUT", `/v1/client/heartbeat/${encodeURIComponent(nodeId)}`, {});
+  }
+  nodeOwnAllocations(nodeId: string, q: QueryOptions = {}): Promise<Indexed<Allocation[]>> {
+    return this.request("GET", `/v1/client/allocations/${encodeURIComponent(nodeId)}`, undefined, q);
+  }
+  updateAllocations(nodeId: string, updates: { ID: string; ClientStatus: Allocation["ClientStatus"]; [k: string]: unknown }[]): Promise<Indexed<{ Index: number }>> {
+    return this.request("PUT", `/v1/client/allocations/${encodeURIComponent(nodeId)}`, { Allocs: updates });
+  }
+
+  leader(): Promise<Indexed<string>> {
+    return this.request("GET", "/v1/status/leader");
+  }
+}
+
+/** A client transport for the simulated and real client agents, over HTTP. */
+export function httpTransport(api: ApiClient): {
+  register(node: Node): Promise<{ HeartbeatTTL: number }>;
+  heartbeat(nodeId: string, secret: string): Promise<{ HeartbeatTTL: number }>;
+  allocations(nodeId: string, secret: string, minIndex: number, waitMs: number, signal: AbortSignal): Promise<{ index: number; allocs: readonly Allocation[] }>;
+  updateAllocs(nodeId: string, secret: string, updates: { ID: string; ClientStatus: Allocation["ClientStatus"] }[]): Promise<unknown>;
+} {
+  return {
+    register: async (node) => (await api.registerNode(node)).body,
+    heartbeat: async (id, secret) => (await api.withNodeSecret(secret).heartbeat(id)).body,
+    allocations: async (id, secret, minIndex, waitMs, signal) => {
+      const r = await api.withNodeSecret(secret).nodeOwnAllocations(id, { index: minIndex, wait: `${Math.round(waitMs)}ms`, signal });
+      return { index: r.index, allocs: r.body };
+    },
+    updateAllocs: async (id, secret, updates) => (await api.withNodeSecret(secret).updateAllocations(id, updates)).body,
+  };
+}
