@@ -34,7 +34,7 @@ export async function startApi(server: Server, store: StateStore, opts: ApiOptio
   clusterRoutes(router, ctx);
   clientRoutes(router, ctx);
   systemRoutes(router, ctx, metrics, () => routes);
-  const running = await startHttp({ host: opts.host, port: opts.port, router, authorize, onRequest: (m, r, s, ms) => metrics.observe(m, r, s, ms) });
+  const running = await startHttp({ host: opts.host, port: opts.port, router, authorize, onRequest: (m, r, s, ms) => { metrics.observe(m, r, s, ms); } });
   address = running.address;
   return running;
 }

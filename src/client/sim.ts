@@ -34,7 +34,7 @@ export class SimulatedNode {
     node: Node | Parameters<typeof mock.node>[0] = {},
     private readonly opts: SimOptions = {},
   ) {
-    this.node = "SecretID" in (node as object) ? (node as Node) : mock.node(node as Parameters<typeof mock.node>[0]);
+    this.node = "SecretID" in (node) ? (node) : mock.node(node);
   }
 
   async start(): Promise<void> {
@@ -50,11 +50,15 @@ export class SimulatedNode {
     return Promise.allSettled(this.loops).then(() => undefined);
   }
 
+  private stopped(): boolean {
+    return this.abort.signal.aborted;
+  }
+
   private async heartbeats(): Promise<void> {
     const signal = this.abort.signal;
-    while (!signal.aborted) {
+    while (!this.stopped()) {
       await sleep(Math.max(50, this.ttl / 2), signal);
-      if (signal.aborted) return;
+      if (this.stopped()) return;
       try {
         this.ttl = (await this.transport.heartbeat(this.node.ID, this.node.SecretID)).HeartbeatTTL;
       } catch {
@@ -66,12 +70,12 @@ export class SimulatedNode {
   private async follow(): Promise<void> {
     const signal = this.abort.signal;
     let index = 0;
-    while (!signal.aborted) {
+    while (!this.stopped()) {
       let got: { index: number; allocs: readonly Allocation[] };
       try {
         got = await this.transport.allocations(this.node.ID, this.node.SecretID, index, 30_000, signal);
       } catch {
-        if (signal.aborted) return;
+        if (this.stopped()) return;
         await sleep(200, signal);
         continue;
       }

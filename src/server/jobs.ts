@@ -8,9 +8,8 @@ import { storeView } from "./view.js";
 const SERVER_FIELDS = ["Version", "Stable", "CreateIndex", "ModifyIndex", "JobModifyIndex", "SubmitTime", "Status"] as const;
 
 export function specOf(job: Job): string {
-  const copy: Record<string, unknown> = { ...job };
-  for (const f of SERVER_FIELDS) delete copy[f];
-  return JSON.stringify(copy);
+  const skip: ReadonlySet<string> = new Set(SERVER_FIELDS);
+  return JSON.stringify(Object.fromEntries(Object.entries(job).filter(([k]) => !skip.has(k))));
 }
 
 export interface RegisterResult {
@@ -49,9 +48,9 @@ export async function registerJob(store: StateStore, job: Job, opts: RegisterOpt
     const next: Job = {
       ...job,
       Version: cur === null ? 0 : changed ? cur.Version + 1 : cur.Version,
-      Stable: changed ? false : (cur?.Stable ?? false),
-      JobModifyIndex: changed ? tx.index : (cur?.JobModifyIndex ?? tx.index),
-      SubmitTime: changed ? opts.now * 1_000_000 : (cur?.SubmitTime ?? opts.now * 1_000_000),
+      Stable: changed ? false : cur.Stable,
+      JobModifyIndex: changed ? tx.index : cur.JobModifyIndex,
+      SubmitTime: changed ? opts.now : cur.SubmitTime,
       Status: job.Stop ? "dead" : "pending",
     };
     tx.put("jobs", next);
@@ -79,7 +78,7 @@ export function planJob(store: StateStore, job: Job, now: number): PlanResult {
   const next: Job = {
     ...job,
     Version: cur === null ? 0 : changed ? cur.Version + 1 : cur.Version,
-    JobModifyIndex: changed ? store.index + 1 : (cur?.JobModifyIndex ?? store.index + 1),
+    JobModifyIndex: changed ? store.index + 1 : cur.JobModifyIndex,
     CreateIndex: cur?.CreateIndex ?? store.index + 1,
   };
   const base = storeView(store);

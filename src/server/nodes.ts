@@ -178,7 +178,7 @@ export class NodeLifecycle {
   async updateAllocs(nodeId: string, secret: string, updates: AllocUpdate[]): Promise<{ Index: number }> {
     this.authenticate(nodeId, secret);
     const created: Evaluation[] = [];
-    let freed = false;
+    const state = { freed: false };
     const { index } = await this.store.write((tx) => {
       for (const u of updates) {
         const cur = tx.get<Allocation>("allocs", u.ID);
@@ -196,7 +196,7 @@ export class NodeLifecycle {
         const nowTerminal = next.ClientStatus === "complete" || next.ClientStatus === "failed" || next.ClientStatus === "lost";
         const wasTerminal = cur.ClientStatus === "complete" || cur.ClientStatus === "failed" || cur.ClientStatus === "lost";
         if (nowTerminal && !wasTerminal) {
-          freed = true;
+          state.freed = true;
           if (next.DesiredStatus === "run") {
             const job = tx.get<Job>("jobs", `${cur.Namespace}/${cur.JobID}`);
             if (job !== undefined && !created.some((e) => e.JobID === job.ID)) {
@@ -209,7 +209,7 @@ export class NodeLifecycle {
       }
     });
     for (const ev of created) this.enqueue(ev);
-    if (freed) this.onCapacity();
+    if (state.freed) this.onCapacity();
     return { Index: index };
   }
 

@@ -3,6 +3,7 @@ import type { StateStore } from "../state/index.js";
 import { PlanApplier } from "./applier.js";
 import { EvalBroker } from "./broker.js";
 import { DeploymentWatcher } from "./deployments.js";
+import { collectGarbage, DEFAULT_GC, type GcThresholds } from "./gc.js";
 import { planJob, registerJob, revertJob, scaleJob, stopJob, type PlanResult, type RegisterOptions, type RegisterResult } from "./jobs.js";
 import { silentLogger, type Logger } from "./logger.js";
 import { NodeLifecycle, type AllocUpdate, type HeartbeatOptions } from "./nodes.js";
@@ -12,6 +13,7 @@ export interface ServerOptions {
   /** Scheduler workers; default: 2. */
   workers?: number;
   heartbeat?: Partial<HeartbeatOptions>;
+  gc?: Partial<GcThresholds> & { intervalMs?: number };
   now?: () => number;
   log?: Logger;
 }
@@ -32,6 +34,9 @@ export class Server {
   private running: Promise<void>[] = [];
   private readonly now: () => number;
   private readonly log: Logger;
+  private readonly gcThresholds: GcThresholds;
+  private readonly gcInterval: number;
+  private gcTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly store: StateStore,
@@ -51,6 +56,8 @@ export class Server {
     this.nodes = new NodeLifecycle(store, enqueue, this.now, this.log, () => {
       this.unblock();
     }, opts.heartbeat);
+    this.gcThresholds = { ...DEFAULT_GC, ...opts.gc };
+    this.gcInterval = opts.gc?.intervalMs ?? 5 * 60_000;
     this.workers = Array.from({ length: opts.workers ?? 2 }, () => new Worker(store, this.broker, this.applier, this.now, this.log, () => undefined));
   }
 
@@ -60,10 +67,22 @@ export class Server {
     this.deployments.start();
     this.nodes.start();
     for (const ev of this.store.evals()) if (ev.Status === "pending") this.broker.enqueue(ev);
+    this.gcTimer = setInterval(() => {
+      this.gc().catch((err: unknown) => {
+        this.log.warn({ err: String(err) }, "garbage collection failed");
+      });
+    }, this.gcInterval);
+    this.gcTimer.unref();
+  }
+
+  /** Removes old terminal evaluations, allocations and deployments now. */
+  gc(thresholds: Partial<GcThresholds> = {}): Promise<{ evals: number; allocs: number; deployments: number }> {
+    return collectGarbage(this.store, this.now(), { ...this.gcThresholds, ...thresholds });
   }
 
   async stop(): Promise<void> {
     this.abort.abort();
+    if (this.gcTimer !== undefined) clearInterval(this.gcTimer);
     this.broker.close();
     this.deployments.stop();
     this.nodes.stop();

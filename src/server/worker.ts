@@ -1,6 +1,6 @@
 import { schedule, type ScheduleResult } from "../scheduler/index.js";
 import type { Evaluation, JobType } from "../structs/index.js";
-import type { StateStore } from "../state/index.js";
+import type { StateStore, Txn } from "../state/index.js";
 import type { PlanApplier } from "./applier.js";
 import type { EvalBroker } from "./broker.js";
 import { newEval } from "./evals.js";
@@ -62,7 +62,7 @@ export class Worker {
   }
 
   /** Records the outcome on the evaluation, and the evaluations it leaves behind. */
-  private finish(tx: import("../state/index.js").Txn, ev: Evaluation, r: ScheduleResult, gaveUp: boolean): void {
+  private finish(tx: Txn, ev: Evaluation, r: ScheduleResult, gaveUp: boolean): void {
     const now = this.now();
     const done: Evaluation = {
       ...(tx.get<Evaluation>("evals", ev.ID) ?? ev),

@@ -150,6 +150,7 @@ export interface Job {
   CreateIndex: number;
   ModifyIndex: number;
   JobModifyIndex: number;
+  /** Unix milliseconds (Nomad uses nanoseconds, which a JavaScript number cannot hold exactly). */
   SubmitTime: number;
 }
 

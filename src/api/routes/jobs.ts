@@ -20,7 +20,7 @@ function mustJob(ctx: ApiContext, req: Request): Job {
 /** The job in a request body, validated as a job file would be: every mistake at once. */
 async function jobFromBody(body: unknown): Promise<Job> {
   if (typeof body !== "object" || body === null || !("Job" in body)) throw new HttpError(400, "RUCHE_BAD_REQUEST", 'the body must be {"Job": {...}}');
-  const r = await parseJob(JSON.stringify((body as { Job: unknown }).Job), { file: "request", format: "json" });
+  const r = await parseJob(JSON.stringify((body).Job), { file: "request", format: "json" });
   if (!r.ok) {
     throw new HttpError(400, ErrorCode.InvalidJob, `the job is not valid: ${r.diagnostics.length} error${r.diagnostics.length === 1 ? "" : "s"}`, "Job", r.diagnostics.map(formatDiagnostic));
   }

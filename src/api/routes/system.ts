@@ -21,6 +21,7 @@ export function systemRoutes(r: Router, ctx: ApiContext, metrics: Metrics, route
   r.get("/v1/metrics", () => ({ body: metrics.render(ctx), headers: { "content-type": "text/plain; version=0.0.4" } }));
   r.get("/v1/openapi.json", () => ({ body: openapi(routes()) }));
   r.get("/v1/event/stream", (req, res) => stream(ctx, req, res));
+  r.put("/v1/system/gc", async () => ({ body: await ctx.server.gc({ eval: 0, alloc: 0, deployment: 0 }) }));
 }
 
 /** Server-sent events of every state change, `?topic=Allocation&topic=Job` to filter. */

@@ -1,0 +1,38 @@
+import { allocTerminal, deploymentActive } from "../structs/index.js";
+import type { StateStore } from "../state/index.js";
+
+export interface GcThresholds {
+  /** Terminal evaluations older than this (ms) go. */
+  eval: number;
+  /** Terminal allocations older than this (ms) go, once nothing refers to them. */
+  alloc: number;
+  /** Finished deployments older than this (ms) go, the latest of each job kept. */
+  deployment: number;
+}
+
+export const DEFAULT_GC: GcThresholds = { eval: 60 * 60_000, alloc: 60 * 60_000, deployment: 60 * 60_000 };
+
+/**
+ * Garbage collection: old terminal evaluations, allocations and deployments leave the state,
+ * in one transaction. The latest deployment of a job stays (status and plan read it), and an
+ * allocation stays while a live one names it as its previous.
+ */
+export async function collectGarbage(store: StateStore, now: number, t: GcThresholds = DEFAULT_GC): Promise<{ evals: number; allocs: number; deployments: number }> {
+  const evals = store.evals().filter((e) => (e.Status === "complete" || e.Status === "failed" || e.Status === "canceled") && e.ModifyTime < now - t.eval);
+  const referenced = new Set(store.allocs().filter((a) => !allocTerminal(a)).map((a) => a.PreviousAllocation));
+  const allocs = store.allocs().filter((a) => allocTerminal(a) && a.ModifyTime < now - t.alloc && !referenced.has(a.ID));
+  const deployments = store.deployments().filter((d) => {
+    if (deploymentActive(d)) return false;
+    const latest = store.latestDeployment(d.Namespace, d.JobID);
+    if (latest?.ID === d.ID) return false;
+    const lastAlloc = store.allocsByJob(d.Namespace, d.JobID).filter((a) => a.DeploymentID === d.ID && !allocTerminal(a));
+    return lastAlloc.length === 0 && (d.CreateIndex < store.index - 1 || t.deployment === 0);
+  });
+  if (evals.length + allocs.length + deployments.length === 0) return { evals: 0, allocs: 0, deployments: 0 };
+  await store.write((tx) => {
+    for (const e of evals) tx.delete("evals", e.ID);
+    for (const a of allocs) tx.delete("allocs", a.ID);
+    for (const d of deployments) tx.delete("deployments", d.ID);
+  });
+  return { evals: evals.length, allocs: allocs.length, deployments: deployments.length };
+}
