@@ -1,0 +1,111 @@
+import { ErrorCode, RucheError } from "../structs/index.js";
+import { TABLES, type Row, type Rows, type TableName } from "./types.js";
+
+/** The key of a job: "ns/id". */
+export function jobRowKey(namespace: string, jobId: string): string {
+  return `${namespace}/${jobId}`;
+}
+
+/** The key of a job version: "ns/id/<version padded to 10 digits>", so keys sort by version. */
+export function versionRowKey(namespace: string, jobId: string, version: number): string {
+  return `${namespace}/${jobId}/${String(version).padStart(10, "0")}`;
+}
+
+/** The key a row is stored under, derived from the row. Throws if the row lacks its key fields. */
+export function rowKey(table: TableName, value: Row): string {
+  const problem = keyProblem(table, value as unknown as Record<string, unknown>);
+  if (problem !== null) throw new RucheError(ErrorCode.Internal, `state: cannot put into ${table}: ${problem}`);
+  return keyOf(table, value);
+}
+
+function keyOf(table: TableName, value: Row): string {
+  switch (table) {
+    case "jobs": {
+      const j = value as Rows["jobs"];
+      return jobRowKey(j.Namespace, j.ID);
+    }
+    case "jobVersions": {
+      const j = value as Rows["jobVersions"];
+      return versionRowKey(j.Namespace, j.ID, j.Version);
+    }
+    case "nodes":
+    case "allocs":
+    case "evals":
+    case "deployments":
+      return value.ID;
+    default: {
+      const never: never = table;
+      throw new Error(`unknown table ${String(never)}`);
+    }
+  }
+}
+
+export function isTableName(s: string): s is TableName {
+  return (TABLES as readonly string[]).includes(s);
+}
+
+/** What is wrong with a row's key fields, or null. */
+function keyProblem(table: TableName, v: Record<string, unknown>): string | null {
+  if (!nonEmpty(v.ID)) return "ID is missing or empty";
+  switch (table) {
+    case "jobs":
+    case "jobVersions":
+      if (!nonEmpty(v.Namespace) || v.Namespace.includes("/")) return "Namespace is missing, empty or has a '/'";
+      if (table === "jobVersions" && !(Number.isSafeInteger(v.Version) && (v.Version as number) >= 0)) return "Version is not a whole number >= 0";
+      return null;
+    case "allocs":
+      if (!nonEmpty(v.Namespace) || !nonEmpty(v.JobID) || typeof v.NodeID !== "string") return "Namespace, JobID or NodeID is missing";
+      return null;
+    case "evals":
+    case "deployments":
+      if (!nonEmpty(v.Namespace) || !nonEmpty(v.JobID)) return "Namespace or JobID is missing";
+      return null;
+    case "nodes":
+      return null;
+    default: {
+      const never: never = table;
+      return `unknown table ${String(never)}`;
+    }
+  }
+}
+
+function nonEmpty(x: unknown): x is string {
+  return typeof x === "string" && x !== "";
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
+}
+
+/**
+ * Checks a row read back from a backend before the store trusts it: an object, with the
+ * table's key fields, stored under the key they give, with its indexes; for allocations,
+ * the statuses and resources the store's usage totals read. Returns the row, or throws an
+ * error that names the table and key.
+ */
+export function checkRow(table: string, key: string, value: unknown): Row {
+  const fail = (why: string): never => {
+    throw new RucheError(ErrorCode.Internal, `state: corrupt row in table ${table}, key ${JSON.stringify(key)}: ${why}`, { path: `${table}/${key}` });
+  };
+  if (!isTableName(table)) return fail("no such table");
+  if (!isRecord(value)) return fail("not an object");
+  const problem = keyProblem(table, value);
+  if (problem !== null) return fail(problem);
+  const row = value as unknown as Row;
+  const want = keyOf(table, row);
+  if (want !== key) fail(`its fields give the key ${JSON.stringify(want)}`);
+  if (!Number.isSafeInteger(value.CreateIndex) || !Number.isSafeInteger(value.ModifyIndex)) fail("CreateIndex or ModifyIndex is not a whole number");
+  if (table === "allocs") {
+    if (typeof value.DesiredStatus !== "string" || typeof value.ClientStatus !== "string") fail("DesiredStatus or ClientStatus is missing");
+    const r = value.Resources;
+    if (!isRecord(r) || typeof r.CPU !== "number" || typeof r.MemoryMB !== "number" || typeof r.DiskMB !== "number" || !Array.isArray(r.Networks)) {
+      fail("Resources is missing CPU, MemoryMB, DiskMB or Networks");
+    }
+    for (const n of (r as { Networks: unknown[] }).Networks) {
+      if (!isRecord(n) || !Array.isArray(n.ReservedPorts) || !Array.isArray(n.DynamicPorts)) fail("Resources.Networks has an entry without port lists");
+      const ports = [...(n as { ReservedPorts: unknown[] }).ReservedPorts, ...(n as { DynamicPorts: unknown[] }).DynamicPorts];
+      if (!ports.every((p) => isRecord(p) && typeof p.Value === "number")) fail("Resources.Networks has a port without a numeric Value");
+    }
+  }
+  return row;
+}

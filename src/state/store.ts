@@ -1,0 +1,458 @@
+import {
+  EMPTY_USAGE,
+  ErrorCode,
+  holdsResources,
+  RucheError,
+  UsageTally,
+  type Allocation,
+  type Deployment,
+  type Evaluation,
+  type Job,
+  type Node,
+  type UsageSnapshot,
+} from "../structs/index.js";
+import { GroupIndex, jobGroup } from "./group-index.js";
+import { checkRow, jobRowKey } from "./rows.js";
+import { BatchOverlay, BatchTxn } from "./txn.js";
+import { TABLES, type Backend, type Change, type CommitEvent, type Row, type TableName, type Txn } from "./types.js";
+
+interface PendingWrite {
+  mutate: (tx: Txn) => unknown;
+  resolve: (r: { index: number; result: unknown }) => void;
+  reject: (err: unknown) => void;
+}
+
+interface Done {
+  write: PendingWrite;
+  index: number;
+  result: unknown;
+  changes: Change[];
+}
+
+interface Waiter {
+  tables: readonly TableName[];
+  resolve: (index: number) => void;
+  reject: (err: unknown) => void;
+  timer: NodeJS.Timeout | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: () => void;
+}
+
+/**
+ * The cluster's state: every table in memory with its secondary indexes, committed through
+ * a backend that makes it durable (SQLite here, etcd later).
+ *
+ * Writes go through one committer. `write(mutate)` queues `mutate`; the committer takes
+ * everything queued as one batch, runs each `mutate` in turn against the latest state (each
+ * at its own, consecutive index), hands the batch to the backend as one commit (group
+ * commit: one fsync for the lot), and only once that is durable applies it to memory, tells
+ * the change feed, wakes blocking queries and resolves the writers. Readers therefore never
+ * see a write that a crash could still take back, and memory changes only between turns of
+ * the event loop, so a synchronous reader (the scheduler) sees one consistent state.
+ *
+ * Rows are frozen copies (top level) owned by the store: treat what the read methods return
+ * as read-only, and do not change an object after handing it to `put` (go-memdb's rule).
+ */
+export class StateStore {
+  private readonly rows: { [T in TableName]: Map<string, Row> } = {
+    jobs: new Map(),
+    jobVersions: new Map(),
+    nodes: new Map(),
+    allocs: new Map(),
+    evals: new Map(),
+    deployments: new Map(),
+  };
+  private readonly tableIndexes: Record<TableName, number>;
+  private committed: number;
+
+  private readonly versionsByJob = new GroupIndex<Job>();
+  private readonly allocsByNodeIx = new GroupIndex<Allocation>();
+  private readonly allocsByJobIx = new GroupIndex<Allocation>();
+  private readonly evalsByJobIx = new GroupIndex<Evaluation>();
+  private readonly deploymentsByJobIx = new GroupIndex<Deployment>();
+  private readonly usage = new Map<string, UsageTally>();
+  private nodeList: readonly Node[] | null = null;
+
+  private queue: PendingWrite[] = [];
+  private committing = false;
+  private failure: RucheError | null = null;
+  private closed = false;
+  private closing: Promise<void> | null = null;
+  private readonly idle: (() => void)[] = [];
+  private readonly listeners = new Set<(e: CommitEvent) => void>();
+  private readonly waiters = new Map<TableName, Set<Waiter>>(TABLES.map((t) => [t, new Set()]));
+
+  private constructor(
+    private readonly backend: Backend,
+    index: number,
+  ) {
+    this.committed = index;
+    // Loaded tables start at the loaded index: what changed before a restart is not known
+    // table by table, and waking a blocking query once too often is harmless.
+    this.tableIndexes = Object.fromEntries(TABLES.map((t) => [t, index])) as Record<TableName, number>;
+  }
+
+  /** Loads the backend's state, checking every row, and builds the indexes. */
+  static async open(backend: Backend): Promise<StateStore> {
+    try {
+      const { index, rows } = await backend.load();
+      if (!Number.isSafeInteger(index) || index < 0) throw new RucheError(ErrorCode.Internal, `state: the backend's index ${String(index)} is not a whole number`);
+      const store = new StateStore(backend, Math.max(index, 1));
+      for (const r of rows) {
+        const row = checkRow(r.table, r.key, r.value);
+        if (row.ModifyIndex > index) {
+          throw new RucheError(ErrorCode.Internal, `state: corrupt row in table ${r.table}, key ${JSON.stringify(r.key)}: ModifyIndex ${row.ModifyIndex} is above the stored index ${index}`);
+        }
+        store.apply(r.table, r.key, Object.freeze(row));
+      }
+      return store;
+    } catch (err) {
+      await backend.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The last committed index: durable and applied. Never 0: an empty store is at 1. */
+  get index(): number {
+    return this.committed;
+  }
+
+  /** The index of the last commit that touched `table` (the loaded index after a restart). */
+  tableIndex(table: TableName): number {
+    return this.tableIndexes[table];
+  }
+
+  /**
+   * Runs `mutate` at commit time against the latest state and resolves, once the commit is
+   * durable and applied, with its index and what `mutate` returned. `mutate` must be
+   * synchronous. If it throws, nothing it wrote is kept and the promise rejects with that
+   * error; the other transactions of the batch are unaffected. Every transaction that does
+   * not throw takes an index, even one that writes nothing.
+   */
+  write<R = void>(mutate: (tx: Txn) => R): Promise<{ index: number; result: R }> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new RucheError(ErrorCode.Internal, "state: the store is closed"));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ mutate, resolve: resolve as PendingWrite["resolve"], reject });
+      if (!this.committing) {
+        this.committing = true;
+        // Wait one turn: writers woken by the same event all join the first batch.
+        setImmediate(() => void this.drain());
+      }
+    });
+  }
+
+  // --- reads ---------------------------------------------------------------------------
+
+  job(ns: string, id: string): Job | null {
+    return (this.rows.jobs.get(jobRowKey(ns, id)) as Job | undefined) ?? null;
+  }
+  jobs(): Job[] {
+    return [...this.rows.jobs.values()] as Job[];
+  }
+  /** Every stored version of the job, newest first. */
+  jobVersions(ns: string, id: string): Job[] {
+    return [...this.versionsByJob.list(jobGroup(ns, id))].sort((a, b) => b.Version - a.Version);
+  }
+
+  node(id: string): Node | undefined {
+    return this.rows.nodes.get(id) as Node | undefined;
+  }
+  /** Every node; the same (frozen) array until a node changes, so callers may cache on it. */
+  nodes(): readonly Node[] {
+    this.nodeList ??= Object.freeze([...this.rows.nodes.values()] as Node[]);
+    return this.nodeList;
+  }
+
+  alloc(id: string): Allocation | undefined {
+    return this.rows.allocs.get(id) as Allocation | undefined;
+  }
+  allocs(): Allocation[] {
+    return [...this.rows.allocs.values()] as Allocation[];
+  }
+  /** Every allocation on the node, terminal ones included; frozen, the same array until one of them changes. */
+  allocsByNode(nodeId: string): readonly Allocation[] {
+    return this.allocsByNodeIx.list(nodeId);
+  }
+  /** Every allocation of the job, terminal ones included; frozen, the same array until one of them changes. */
+  allocsByJob(ns: string, jobId: string): readonly Allocation[] {
+    return this.allocsByJobIx.list(jobGroup(ns, jobId));
+  }
+
+  eval(id: string): Evaluation | undefined {
+    return this.rows.evals.get(id) as Evaluation | undefined;
+  }
+  evals(): Evaluation[] {
+    return [...this.rows.evals.values()] as Evaluation[];
+  }
+  evalsByJob(ns: string, jobId: string): Evaluation[] {
+    return [...this.evalsByJobIx.rows(jobGroup(ns, jobId))];
+  }
+
+  deployment(id: string): Deployment | undefined {
+    return this.rows.deployments.get(id) as Deployment | undefined;
+  }
+  deployments(): Deployment[] {
+    return [...this.rows.deployments.values()] as Deployment[];
+  }
+  deploymentsByJob(ns: string, jobId: string): Deployment[] {
+    return [...this.deploymentsByJobIx.rows(jobGroup(ns, jobId))];
+  }
+  /** The job's deployment with the highest CreateIndex, whatever its status. */
+  latestDeployment(ns: string, jobId: string): Deployment | null {
+    let best: Deployment | null = null;
+    for (const d of this.deploymentsByJobIx.rows(jobGroup(ns, jobId))) if (best === null || d.CreateIndex >= best.CreateIndex) best = d;
+    return best;
+  }
+
+  /**
+   * What the node's allocations that hold resources add up to, kept as a running total on
+   * every allocation put and delete. Live: it changes with later commits, so read it within
+   * one turn of the event loop.
+   */
+  nodeUsage(nodeId: string): UsageSnapshot {
+    return this.usage.get(nodeId) ?? EMPTY_USAGE;
+  }
+
+  // --- change feed and blocking queries ------------------------------------------------
+
+  /**
+   * Calls `fn` after each commit is applied, once per transaction, in index order; during
+   * the call the store is at `e.index`. A listener that throws stops neither the others nor
+   * the store: its error is rethrown on the next tick, as EventTarget does.
+   */
+  subscribe(fn: (e: CommitEvent) => void): () => void {
+    const own = (e: CommitEvent): void => {
+      fn(e);
+    };
+    this.listeners.add(own);
+    return () => {
+      this.listeners.delete(own);
+    };
+  }
+
+  /**
+   * A blocking query: resolves at once with the highest index of `tables` (every table when
+   * empty) if it is above `minIndex`; else when a commit touches one of them; else after
+   * `timeoutMs` with the current value. Rejects with the signal's reason if it aborts, and
+   * when the store closes.
+   */
+  waitFor(tables: TableName[], minIndex: number, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+    const watched: readonly TableName[] = tables.length === 0 ? TABLES : [...tables];
+    if (signal?.aborted === true) return Promise.reject(abortReason(signal));
+    const now = this.maxIndex(watched);
+    if (now > minIndex) return Promise.resolve(now);
+    if (this.closed) return Promise.reject(new RucheError(ErrorCode.Internal, "state: the store is closed"));
+    return new Promise((resolve, reject) => {
+      const w: Waiter = {
+        tables: watched,
+        resolve,
+        reject,
+        timer: undefined,
+        signal,
+        onAbort: () => {
+          if (signal !== undefined) this.settle(w, abortReason(signal), true);
+        },
+      };
+      w.timer = setTimeout(() => {
+        this.settle(w, this.maxIndex(watched), false);
+      }, clampDelay(timeoutMs));
+      signal?.addEventListener("abort", w.onAbort, { once: true });
+      for (const t of watched) this.waiters.get(t)?.add(w);
+    });
+  }
+
+  /** Commits what is queued, then closes the backend. Later writes and open blocking queries reject. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  // --- the committer -------------------------------------------------------------------
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue;
+      this.queue = [];
+      await this.commitBatch(batch);
+      // Let the writers just resolved queue their next writes before the next batch is taken.
+      if (this.queue.length > 0) await new Promise((r) => setImmediate(r));
+    }
+    this.committing = false;
+    for (const f of this.idle.splice(0)) f();
+  }
+
+  /** Never throws: each write of the batch is resolved or rejected. */
+  private async commitBatch(batch: PendingWrite[]): Promise<void> {
+    if (this.failure !== null) {
+      for (const w of batch) w.reject(this.failure);
+      return;
+    }
+    const overlay = new BatchOverlay((table, key) => this.rows[table].get(key));
+    const done: Done[] = [];
+    let next = this.committed + 1;
+    for (const write of batch) {
+      const tx = new BatchTxn(next, overlay);
+      let result: unknown;
+      try {
+        result = write.mutate(tx);
+        if (isThenable(result)) {
+          result.then(undefined, () => undefined);
+          throw new RucheError(ErrorCode.Internal, "state: write() needs a synchronous mutate function; this one returned a promise");
+        }
+      } catch (err) {
+        tx.finish();
+        write.reject(err);
+        continue;
+      }
+      const changes = tx.finish();
+      overlay.absorb(changes);
+      done.push({ write, index: next, result, changes });
+      next++;
+    }
+    const last = done.at(-1);
+    if (last === undefined) return;
+
+    try {
+      await this.backend.commit({ index: last.index, changes: done.length === 1 ? last.changes : done.flatMap((d) => d.changes) });
+    } catch (err) {
+      // Whether any of it reached the disk is unknown: stop writing rather than guess.
+      this.failure =
+        err instanceof RucheError ? err : new RucheError(ErrorCode.Internal, `state: commit of indexes ${done[0]?.index ?? last.index}-${last.index} failed: ${String(err)}`, { cause: err });
+      for (const d of done) d.write.reject(this.failure);
+      for (const w of this.queue.splice(0)) w.reject(this.failure);
+      return;
+    }
+
+    const touched = new Set<TableName>();
+    for (const d of done) {
+      for (const c of d.changes) {
+        this.apply(c.table, c.key, c.op === "put" ? (c.value as Row) : null);
+        this.tableIndexes[c.table] = d.index;
+        touched.add(c.table);
+      }
+      this.committed = d.index;
+      this.emit({ index: d.index, changes: d.changes });
+    }
+    this.wake(touched);
+    for (const d of done) d.write.resolve({ index: d.index, result: d.result });
+  }
+
+  private emit(e: CommitEvent): void {
+    for (const fn of [...this.listeners]) {
+      try {
+        fn(e);
+      } catch (err) {
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+    }
+  }
+
+  private wake(touched: Set<TableName>): void {
+    const woken = new Set<Waiter>();
+    for (const t of touched) for (const w of this.waiters.get(t) ?? []) woken.add(w);
+    for (const w of woken) this.settle(w, this.maxIndex(w.tables), false);
+  }
+
+  private settle(w: Waiter, value: unknown, failed: boolean): void {
+    clearTimeout(w.timer);
+    w.signal?.removeEventListener("abort", w.onAbort);
+    for (const t of w.tables) this.waiters.get(t)?.delete(w);
+    if (failed) w.reject(value);
+    else w.resolve(value as number);
+  }
+
+  private maxIndex(tables: readonly TableName[]): number {
+    let max = 0;
+    for (const t of tables) max = Math.max(max, this.tableIndexes[t]);
+    return max;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closed = true;
+    if (this.committing) await new Promise<void>((r) => this.idle.push(r));
+    const err = new RucheError(ErrorCode.Internal, "state: the store is closed");
+    const open = new Set<Waiter>();
+    for (const set of this.waiters.values()) for (const w of set) open.add(w);
+    for (const w of open) this.settle(w, err, true);
+    this.listeners.clear();
+    await this.backend.close();
+  }
+
+  // --- applying rows to memory and the indexes -----------------------------------------
+
+  private apply(table: TableName, key: string, value: Row | null): void {
+    const rows = this.rows[table];
+    const prev = rows.get(key);
+    if (value === null) rows.delete(key);
+    else rows.set(key, value);
+    switch (table) {
+      case "jobs":
+        break;
+      case "jobVersions":
+        regroup(this.versionsByJob, key, prev as Job | undefined, value as Job | null, (j) => jobGroup(j.Namespace, j.ID));
+        break;
+      case "nodes":
+        this.nodeList = null;
+        break;
+      case "allocs":
+        this.applyAlloc(key, prev as Allocation | undefined, value as Allocation | null);
+        break;
+      case "evals":
+        regroup(this.evalsByJobIx, key, prev as Evaluation | undefined, value as Evaluation | null, (e) => jobGroup(e.Namespace, e.JobID));
+        break;
+      case "deployments":
+        regroup(this.deploymentsByJobIx, key, prev as Deployment | undefined, value as Deployment | null, (d) => jobGroup(d.Namespace, d.JobID));
+        break;
+      default: {
+        const never: never = table;
+        throw new Error(`unknown table ${String(never)}`);
+      }
+    }
+  }
+
+  private applyAlloc(key: string, prev: Allocation | undefined, next: Allocation | null): void {
+    regroup(this.allocsByNodeIx, key, prev, next, (a) => a.NodeID);
+    regroup(this.allocsByJobIx, key, prev, next, (a) => jobGroup(a.Namespace, a.JobID));
+    if (prev !== undefined && holdsResources(prev)) {
+      const t = this.usage.get(prev.NodeID);
+      if (t !== undefined) {
+        t.remove(prev);
+        // Every allocation counts in byJob: an empty byJob is an idle node.
+        if (t.byJob.size === 0) this.usage.delete(prev.NodeID);
+      }
+    }
+    if (next !== null && holdsResources(next)) {
+      let t = this.usage.get(next.NodeID);
+      if (t === undefined) {
+        t = new UsageTally();
+        this.usage.set(next.NodeID, t);
+      }
+      t.add(next);
+    }
+  }
+}
+
+/** Moves a row between groups of an index as it is put or deleted; an update in place keeps its position. */
+function regroup<T>(ix: GroupIndex<T>, key: string, prev: T | undefined, next: T | null, group: (row: T) => string): void {
+  const from = prev === undefined ? null : group(prev);
+  const to = next === null ? null : group(next);
+  if (from !== null && from !== to) ix.delete(from, key);
+  if (to !== null && next !== null) ix.set(to, key, next);
+}
+
+/** setTimeout fires at once past 2^31-1 ms; wait that long at most. */
+function clampDelay(ms: number): number {
+  return Number.isNaN(ms) ? 0 : Math.min(Math.max(0, ms), 2 ** 31 - 1);
+}
+
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new Error(String(reason));
+}
+
+function isThenable(x: unknown): x is PromiseLike<unknown> {
+  return typeof x === "object" && x !== null && typeof (x as { then?: unknown }).then === "function";
+}
