@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -44,7 +45,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
   const sims: SimulatedNode[] = [];
   const transport = httpTransport(new ApiClient(api.address));
   for (let i = 0; i < cfg.simNodes; i++) {
-    const sim = new SimulatedNode(transport, { name: `sim-${i}`, id: `sim-node-${String(i).padStart(4, "0")}-0000-4000-8000-000000000000`.slice(0, 36) });
+    const sim = new SimulatedNode(transport, { name: `sim-${i}`, id: randomUUID() });
     await sim.start();
     sims.push(sim);
   }

@@ -1,4 +1,5 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -79,7 +80,49 @@ describe("ruche job inspect --local", () => {
     expect((await cli(["job", "inspect", "--local", "demoapp.json"], dir)).out).toBe(r.out);
   });
 
-  it("asks for --local until the server exists", async () => {
-    expect((await cli(["job", "inspect", "examples/demoapp.hcl"])).err).toMatch(/use --local FILE/);
+  it("points to --local when given a job file without it", async () => {
+    expect((await cli(["job", "inspect", "examples/demoapp.hcl"])).err).toMatch(/^Error: "examples\/demoapp.hcl" is a job file; to read a job from a file use --local FILE/);
+  });
+});
+
+/** A port nothing listens on: one the system just gave out and took back. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => { resolve(); }));
+  return port;
+}
+
+describe("commands that talk to the API", () => {
+  it("say plainly when the API cannot be reached, at -address or else RUCHE_ADDR", async () => {
+    const port = await closedPort();
+    const viaEnv = await cli(["job", "status"], root, { RUCHE_ADDR: `127.0.0.1:${port}` });
+    expect(viaEnv).toEqual({
+      code: 1,
+      out: "",
+      err: `Error: cannot reach the Ruche API at http://127.0.0.1:${port}: ECONNREFUSED\n  Is a Ruche agent running there? Give its address with -address or RUCHE_ADDR.\n`,
+    });
+    const viaFlag = await cli(["node", "status", "-address", `http://127.0.0.1:${port}`], root, { RUCHE_ADDR: "127.0.0.1:1" });
+    expect(viaFlag.err).toMatch(new RegExp(`^Error: cannot reach the Ruche API at http://127.0.0.1:${port}: ECONNREFUSED\\n`));
+  });
+
+  it("plan exits 255 on any error, as nomad plan does", async () => {
+    const port = await closedPort();
+    expect((await cli(["job", "plan", "examples/demoapp.hcl"], root, { RUCHE_ADDR: `127.0.0.1:${port}` })).code).toBe(255);
+    expect((await cli(["job", "plan", "nope.hcl"])).code).toBe(255);
+  });
+
+  it("check their arguments before asking anything", async () => {
+    expect((await cli(["job", "revert", "demoapp", "latest"])).err).toMatch(/^Error: VERSION must be a whole number, got "latest"\n\nUsage: ruche job revert/);
+    expect((await cli(["job", "scale", "demoapp", "webs"])).err).toMatch(/^Error: this command needs ID GROUP COUNT\n/);
+    expect((await cli(["job", "run", "-check-index", "x", "examples/demoapp.hcl"])).err).toMatch(/^Error: -check-index must be a whole number, got "x"\n/);
+    expect((await cli(["node", "drain", "n1"])).err).toMatch(/^Error: give one of -enable or -disable\n/);
+    expect((await cli(["node", "drain", "-enable", "-force", "-deadline", "1h", "n1"])).err).toMatch(/^Error: give only one of -deadline, -no-deadline and -force\n/);
+    expect((await cli(["node", "drain", "-enable", "-deadline", "soon", "n1"])).err).toMatch(/^Error: -deadline must be a duration such as "30m" or "1h", got "soon"\n/);
+    expect((await cli(["deployment", "list", "extra"])).err).toMatch(/^Error: unexpected argument "extra"\n/);
+    for (const cmd of [["run"], ["plan"], ["status"], ["job", "history"], ["deployment", "promote"], ["eval", "status"], ["alloc", "status"], ["node", "eligibility"]]) {
+      expect(await cli([...cmd, "-help"])).toMatchObject({ code: 0, out: expect.stringMatching(/^Usage: ruche /) as unknown });
+    }
   });
 });

@@ -1,7 +1,23 @@
-import { UsageError } from "./args.js";
 import * as agent from "./commands/agent.js";
+import * as allocStatus from "./commands/alloc-status.js";
+import * as deploymentFail from "./commands/deployment-fail.js";
+import * as deploymentList from "./commands/deployment-list.js";
+import * as deploymentPromote from "./commands/deployment-promote.js";
+import * as deploymentStatus from "./commands/deployment-status.js";
+import * as evalStatus from "./commands/eval-status.js";
+import * as jobHistory from "./commands/job-history.js";
 import * as jobInspect from "./commands/job-inspect.js";
+import * as jobPlan from "./commands/job-plan.js";
+import * as jobRevert from "./commands/job-revert.js";
+import * as jobRun from "./commands/job-run.js";
+import * as jobScale from "./commands/job-scale.js";
+import * as jobStatus from "./commands/job-status.js";
+import * as jobStop from "./commands/job-stop.js";
 import * as jobValidate from "./commands/job-validate.js";
+import * as nodeDrain from "./commands/node-drain.js";
+import * as nodeEligibility from "./commands/node-eligibility.js";
+import * as nodeStatus from "./commands/node-status.js";
+import { reportError } from "./errors.js";
 import { Exit, type IO } from "./io.js";
 
 interface Command {
@@ -9,13 +25,33 @@ interface Command {
   run(argv: readonly string[], io: IO): Promise<number>;
 }
 
-/** Command words → command. Aliases sit beside the full form, as in Nomad (`ruche validate`). */
+/** Command words → command. Aliases sit beside the full form, as in Nomad (`ruche run`, `ruche status`). */
 const COMMANDS: Readonly<Record<string, Command>> = {
   agent,
+  "job run": jobRun,
+  run: jobRun,
+  "job plan": jobPlan,
+  plan: jobPlan,
+  "job status": jobStatus,
+  status: jobStatus,
+  "job stop": jobStop,
+  stop: jobStop,
+  "job history": jobHistory,
+  "job revert": jobRevert,
+  "job scale": jobScale,
   "job validate": jobValidate,
   validate: jobValidate,
   "job inspect": jobInspect,
   inspect: jobInspect,
+  "deployment list": deploymentList,
+  "deployment status": deploymentStatus,
+  "deployment promote": deploymentPromote,
+  "deployment fail": deploymentFail,
+  "eval status": evalStatus,
+  "alloc status": allocStatus,
+  "node status": nodeStatus,
+  "node drain": nodeDrain,
+  "node eligibility": nodeEligibility,
 };
 
 const USAGE = `Usage: ruche <command> [args]
@@ -24,11 +60,30 @@ Ruche runs containers and processes on a cluster of machines, finds them
 again, and routes traffic to them.
 
 Commands:
-  agent -dev               run the server and its API on this machine
-  job validate FILE        check a job file and report every mistake in it
-  job inspect --local FILE print a job file as the canonical job (JSON)
+  agent -dev                  run the server and its API on this machine
+  job run FILE                submit a job and follow its rollout (alias: run)
+  job plan FILE               show what submitting a job would change (alias: plan)
+  job status [ID]             list the jobs, or show one (alias: status)
+  job stop ID                 stop a job (alias: stop)
+  job history ID              list a job's versions
+  job revert ID VERSION       run an earlier version of a job again
+  job scale ID GROUP COUNT    set how many allocations a group runs
+  job validate FILE           check a job file and report every mistake in it
+  job inspect ID              print a job as the servers hold it (JSON);
+                              with --local FILE, as read from a file
+  deployment list             list the deployments
+  deployment status ID        show a deployment
+  deployment promote ID       promote a deployment's canaries
+  deployment fail ID          mark a deployment as failed
+  eval status ID              show an evaluation and why it could not place
+  alloc status ID             show an allocation
+  node status [NODE]          list the nodes, or show one
+  node drain -enable NODE     move a node's allocations away
+  node eligibility -disable NODE
+                              stop placing new work on a node
 
-Run "ruche <command> -help" for a command's flags.
+Commands that talk to the servers take -address ADDR (default: $RUCHE_ADDR,
+else 127.0.0.1:4646). Run "ruche <command> -help" for a command's flags.
 `;
 
 /** Runs one command line; returns the exit code. Never throws. */
@@ -50,11 +105,6 @@ export async function runCli(argv: readonly string[], io: IO): Promise<number> {
   try {
     return await cmd.run(rest, io);
   } catch (err) {
-    if (err instanceof UsageError) {
-      io.err(`Error: ${err.message}\n\n${cmd.usage}`);
-      return Exit.Error;
-    }
-    io.err(`Error: ${err instanceof Error ? err.message : String(err)}\n`);
-    return Exit.Fatal;
+    return reportError(err, io, cmd.usage);
   }
 }

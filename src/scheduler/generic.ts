@@ -1,4 +1,4 @@
-import type { Evaluation, Job } from "../structs/index.js";
+import type { Evaluation, Job, Node } from "../structs/index.js";
 import { describeFailure } from "./metrics.js";
 import { GroupPlacer, newAllocation } from "./placer.js";
 import { appendAlloc, appendStop, countInDeployment, emptyPlan } from "./plan.js";
@@ -32,7 +32,11 @@ export function scheduleGeneric(ev: Evaluation, job: Job | null, view: StateView
     usage.markStopped(s.alloc);
     appendStop(plan, s.alloc, s.description, s.lost);
   }
-  for (const a of rec.inplace) appendAlloc(plan, a);
+  for (const a of rec.inplace) {
+    // Moved in place to the new version: part of its deployment, with the health it has.
+    const d = plan.Deployment;
+    appendAlloc(plan, d !== null && d.TaskGroups[a.TaskGroup] !== undefined ? { ...a, DeploymentID: d.ID } : a);
+  }
   for (const f of rec.followups) {
     result.followups.push({ ID: rng.uuid(), JobID: ev.JobID, Namespace: ev.Namespace, Priority: ev.Priority, Type: ev.Type, TriggeredBy: "alloc-failure", WaitUntil: f.at, PreviousEval: ev.ID });
   }
@@ -40,12 +44,15 @@ export function scheduleGeneric(ev: Evaluation, job: Job | null, view: StateView
 
   const { nodes, available } = readyNodes(view, job);
   const placers = new Map<string, GroupPlacer>();
+  // What this plan placed so far: a placer made later for another group learns of it too.
+  const placedSoFar: { node: Node; group: string }[] = [];
   for (const p of rec.place) {
     const tg = job.TaskGroups.find((g) => g.Name === p.group);
     if (tg === undefined) continue;
     let placer = placers.get(tg.Name);
     if (placer === undefined) {
       placer = new GroupPlacer(job, tg, nodes, view, usage, rng, available);
+      for (const p2 of placedSoFar) placer.placed(p2.node, p2.group);
       placers.set(tg.Name, placer);
     }
     const penalty = p.previous !== null && p.reschedule ? new Set([p.previous.NodeID]) : undefined;
@@ -72,7 +79,8 @@ export function scheduleGeneric(ev: Evaluation, job: Job | null, view: StateView
     }
     const alloc = newAllocation(id, ev.ID, job, tg, p.name, sel, extra);
     usage.add(sel.node, alloc);
-    placer.placed(sel.node);
+    for (const other of placers.values()) other.placed(sel.node, tg.Name);
+    placedSoFar.push({ node: sel.node, group: tg.Name });
     appendAlloc(plan, alloc);
   }
   plan.FailedTGAllocs = result.failed;

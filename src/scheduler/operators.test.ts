@@ -268,43 +268,56 @@ describe("versionMatch, semver (strict: major.minor.patch, pre-releases ordered 
     ]);
   });
 
+  describe("pre-release identifiers compare one by one, numbers as numbers (SemVer 2.0 §11.4)", () => {
+    versions(true, [
+      ["1.0.0-beta.2", "< 1.0.0-beta.11", true],
+      ["1.0.0-beta.11", "> 1.0.0-beta.2", true],
+      ["1.0.0-rc.10", "> 1.0.0-rc.9", true],
+      ["1.0.0-rc.9", "> 1.0.0-rc.10", false],
+      // A numeric identifier sorts before an alphanumeric one; a longer list after its prefix.
+      ["1.0.0-1", "< 1.0.0-alpha", true],
+      ["1.0.0-alpha.1", "> 1.0.0-alpha", true],
+    ]);
+  });
+
+  describe("build metadata never counts (SemVer 2.0 §10)", () => {
+    versions(true, [
+      ["1.2.3+build.5", ">= 1.2.3", true],
+      ["1.2.3+build.5", "= 1.2.3", true],
+      ["1.2.3+build.5", "> 1.2.3", false],
+      ["1.0.0-rc.1+build.5", "= 1.0.0-rc.1", true],
+      ["1.0.0-rc.1+build.5", "< 1.0.0", true],
+    ]);
+  });
+
+  describe("a constraint may write fewer than three parts, as the job validator accepts and Nomad's docs write it", () => {
+    versions(true, [
+      ["1.2.3", ">= 1.0", true],
+      ["1.2.3", ">= 1", true],
+      ["0.9.0", ">= 1.0", false],
+      ["1.6.0-beta", ">= 1.0", true],
+      ["2.0.0", "< 2", false],
+    ]);
+  });
+
   describe("what is not a full semver never matches", () => {
     versions(true, [
+      // The value, unlike the constraint, must be major.minor.patch.
       ["1.2", ">= 1.0.0", false],
       ["1", ">= 0.0.1", false],
+      ["1.2.3.4", ">= 1.0.0", false],
       ["linux", ">= 1.0.0", false],
       ["1.2.3", ">= x.y.z", false],
     ]);
   });
-
-
-  // SemVer 2.0 §11.4.1: numeric identifiers compare numerically. operators.ts compares the
-  // whole pre-release as one string, so "beta.11" sorts before "beta.2".
-  it("orders numeric pre-release identifiers numerically (1.0.0-beta.2 < 1.0.0-beta.11)", () => {
-    expect(versionMatch("1.0.0-beta.2", "< 1.0.0-beta.11", true)).toBe(true);
-  });
-  it("orders numeric pre-release identifiers numerically (1.0.0-rc.10 > 1.0.0-rc.9)", () => {
-    expect(versionMatch("1.0.0-rc.10", "> 1.0.0-rc.9", true)).toBe(true);
-  });
-
-  // SemVer 2.0 §10: build metadata is ignored for precedence. parseVersion's `[-+~]?` eats
-  // the "+" and the build becomes a pre-release, so 1.2.3+build.5 sorts below 1.2.3.
-  it("ignores build metadata (1.2.3+build.5 satisfies >= 1.2.3 and = 1.2.3)", () => {
-    expect(versionMatch("1.2.3+build.5", ">= 1.2.3", true)).toBe(true);
-    expect(versionMatch("1.2.3+build.5", "= 1.2.3", true)).toBe(true);
-  });
-
-  // The job validator accepts `semver = ">= 1.0"` (1 to 3 parts, as Nomad's docs write it),
-  // but the scheduler's strict parse rejects a two-part constraint, so it filters every node.
-  it("accepts a constraint with fewer than three parts, as the job validator does (>= 1.0)", () => {
-    expect(versionMatch("1.2.3", ">= 1.0", true)).toBe(true);
-  });
 });
 
-describe("versionMatch, version: divergences from go-version", () => {
-  // go-version keeps every segment: 1.2.3.4 > 1.2.3. parseVersion keeps three and treats
-  // ".4" as an ignored suffix, so the fourth segment never counts.
-  it("a fourth segment counts (1.2.3.4 > 1.2.3)", () => {
-    expect(versionMatch("1.2.3.4", "> 1.2.3", false)).toBe(true);
-  });
+describe("versionMatch, version: every segment counts, as in go-version", () => {
+  versions(false, [
+    ["1.2.3.4", "> 1.2.3", true],
+    ["1.2.3.4", "= 1.2.3", false],
+    ["1.2.3.4", "< 1.2.3.10", true],
+    ["1.2.3", "= 1.2.3.0", true],
+    ["10.0.19045.2006", ">= 10.0.19041", true],
+  ]);
 });

@@ -244,11 +244,15 @@ export class GroupPlacer {
     return { sel: { node, score: 0, ...this.assign(slot) } };
   }
 
-  /** Records an allocation of this group placed on a node (by this placer or another of the plan). */
-  placed(node: Node): void {
-    if (this.spreads.length > 0) this.countSpread(node, 1);
-    this.placement.forEach(({ c }, i) => {
-      if (c.Operand !== "distinct_property") return;
+  /**
+   * Records an allocation of the job placed on a node by this plan, of this group or another:
+   * spreads and group-level rules count this group's, job-level rules every group's.
+   */
+  placed(node: Node, group: string): void {
+    const own = group === this.tg.Name;
+    if (own && this.spreads.length > 0) this.countSpread(node, 1);
+    this.placement.forEach(({ c, groupLevel }, i) => {
+      if (c.Operand !== "distinct_property" || (groupLevel && !own)) return;
       const v = resolveTarget(c.LTarget, node);
       const m = this.distinctCounts[i];
       if (v !== undefined && m !== undefined) m.set(v, (m.get(v) ?? 0) + 1);

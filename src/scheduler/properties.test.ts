@@ -201,7 +201,7 @@ interface JobOptions {
 const jobArb = (o: JobOptions): fc.Arbitrary<JobSpec> =>
   fc.record({
     type: fc.constantFrom(...o.types),
-    datacenters: weighted(fc.constant(["dc1"]), fc.constantFrom(["dc1", "dc2"], ["dc*"], ["dc2"], ["*"], ["edge"]), 2),
+    datacenters: weighted<string[]>(fc.constant(["dc1"]), fc.constantFrom(["dc1", "dc2"], ["dc*"], ["dc2"], ["*"], ["edge"]), 2),
     pool: weighted(fc.constant("default" as const), fc.constant("all" as const), 6),
     placement: weighted(fc.constant("binpack" as const), fc.constantFrom("spread" as const, "random" as const), 3),
     canary: weighted(fc.constant(0), fc.constant(1), 4),
@@ -472,8 +472,7 @@ function build(specs: NodeSpec[], jobSpec: JobSpec, own: OwnAllocSpec[] = []): W
   });
 
   const evalId = `eval-${jobSpec.seed.toString(16).padStart(8, "0")}`;
-  const make = (): MemoryView => new MemoryView({ nodes, allocs, jobs: [job] });
-  const view = make();
+  const view = new MemoryView({ nodes, allocs, jobs: [job] });
   return {
     specs,
     nodes,
@@ -873,6 +872,49 @@ describe("scheduler properties", () => {
     );
   });
 
+  it("a replacement may use the room its predecessor frees: full nodes still take a new version that asks no more", () => {
+    // Every node is filled with allocations of the old version; the new one asks a little
+    // less cpu (a destructive change). Stopping an old allocation frees more than its
+    // successor needs, so every name is replaced, in one evaluation: batch jobs replace all
+    // at once, and the service here has max_parallel = count.
+    const arb = fc.record({
+      nodes: fc.integer({ min: 1, max: 20 }),
+      cpu: fc.integer({ min: 500, max: 16_000 }),
+      memory: fc.integer({ min: 512, max: 65_536 }),
+      perNode: fc.integer({ min: 1, max: 10 }),
+      less: fc.integer({ min: 1, max: 100 }),
+      type: fc.constantFrom("service" as const, "batch" as const),
+      down: fc.integer({ min: 0, max: 3 }),
+      seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+    });
+    fc.assert(
+      fc.property(arb, (c) => {
+        const oldCpu = Math.floor(c.cpu / c.perNode);
+        const memory = Math.floor(c.memory / c.perNode);
+        fc.pre(oldCpu > c.less && memory >= 1);
+        const count = c.nodes * c.perNode;
+        const options = { id: "up", type: c.type, count, memory, maxParallel: count };
+        const v0 = mock.job({ ...options, cpu: oldCpu });
+        const v1 = mock.job({ ...options, cpu: oldCpu - c.less, version: 1 });
+        const nodes = Array.from({ length: c.nodes }, (_, i) => mock.node({ id: `node-${i}`, name: nodeName(i), cpu: c.cpu, memory: c.memory }));
+        // Nodes that are down hold nothing the new version could use.
+        const gone = Array.from({ length: c.down }, (_, i) => mock.node({ id: `down-${i}`, cpu: 100_000, memory: 100_000, status: "down" }));
+        const allocs = nodes.flatMap((n, i) => Array.from({ length: c.perNode }, (_, k) => mock.alloc(v0, n, i * c.perNode + k, { ID: `old-${i}-${k}` })));
+        const r = schedule(mock.evaluation(v1, { ID: `eval-${c.seed}` }), new MemoryView({ nodes: [...nodes, ...gone], allocs, jobs: [v1] }), NOW);
+        const placed = placedOf(r, "web");
+        const stopped = Object.values(r.plan.NodeUpdate).flat();
+        ensure(stopped.length === count && placed.length === count, () => `stopped ${stopped.length} and placed ${placed.length} of ${count}: ${summaryOf(r)}`);
+        ensure(Object.keys(r.failed).length === 0, () => `failures though every stop frees room: ${summaryOf(r)}`);
+        for (const n of nodes) {
+          const here = placed.filter((a) => a.NodeID === n.ID);
+          ensure(here.reduce((x, a) => x + a.Resources.CPU, 0) <= n.Resources.CPU, () => `cpu over-committed on ${n.ID}`);
+          ensure(here.reduce((x, a) => x + a.Resources.MemoryMB, 0) <= n.Resources.MemoryMB, () => `memory over-committed on ${n.ID}`);
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
   it("is deterministic: the same evaluation over the same cluster gives the same plan", () => {
     const digest = (r: ScheduleResult): string =>
       JSON.stringify({
@@ -902,17 +944,11 @@ describe("scheduler properties", () => {
 });
 
 /*
- * Known defects, found by the properties above and left out of their generators. Each is
- * the smallest case that shows it, kept as a failing test: when the scheduler is fixed,
- * `it.fails` fails, and the case should become a plain test and the generator widened.
+ * Defects the properties above found, each kept as the smallest case that showed it.
  */
-describe("known defects", () => {
-  // generic.ts tells only the placing group's GroupPlacer about a placement
-  // (`placer.placed(sel.node)`), and a GroupPlacer built later counts only the view's
-  // allocations, so a job-level distinct_property does not see the plan's placements of
-  // the job's other groups. Found by the first property with jobDistinctRack on
-  // (seed 253216090): "rack r4 holds job.web[0], job.api[0]", limit 1.
-  it.fails("BUG: a job-level distinct_property counts the plan's placements of every group", () => {
+describe("distinct_property counts the plan's own placements", () => {
+  // Found by the first property (seed 253216090): every placer of the plan now hears of every placement.
+  it("a job-level distinct_property counts the plan's placements of every group", () => {
     const nodes = [mock.node({ id: "n0", meta: { rack: "r1" } }), mock.node({ id: "n1", meta: { rack: "r1" } })];
     const base = mock.job({ id: "j", count: 1 });
     const web = base.TaskGroups[0] as TaskGroup;
@@ -923,12 +959,8 @@ describe("known defects", () => {
     expect(Object.values(r.queued).reduce((a, b) => a + b, 0)).toBe(1);
   });
 
-  // system.ts never calls `placer.placed(node)`, so a system group's distinct_property
-  // counts stay at the view's and every node of a rack gets the group. Found by the first
-  // property with system jobs carrying distinct_property (seed 559260774): "rack r2 holds
-  // job.api[0], job.api[0], job.api[0]", limit 1. Nomad's system stack has the
-  // distinct_property iterator and counts the plan's placements.
-  it.fails("BUG: a system job's distinct_property counts the plan's placements", () => {
+  // Found by the first property with system jobs (seed 559260774).
+  it("a system job's distinct_property counts the plan's placements", () => {
     const nodes = [0, 1, 2].map((i) => mock.node({ id: `n${i}`, meta: { rack: "r1" } }));
     const job = mock.job({ id: "agent", type: "system" });
     (job.TaskGroups[0] as TaskGroup).Constraints = [{ LTarget: "${meta.rack}", RTarget: "", Operand: "distinct_property" }];
@@ -936,7 +968,7 @@ describe("known defects", () => {
     expect(Object.values(r.plan.NodeAllocation).flat()).toHaveLength(1);
   });
 
-  it("(the same job-level distinct_property holds with a single group, so the defects above are about counting, not the check)", () => {
+  it("a job-level distinct_property with a single group", () => {
     const nodes = [0, 1, 2].map((i) => mock.node({ id: `n${i}`, meta: { rack: "r1" } }));
     const job = mock.job({ id: "one", count: 3 });
     job.Constraints = [{ LTarget: "${meta.rack}", RTarget: "", Operand: "distinct_property" }];

@@ -107,6 +107,7 @@ export function scheduleSystem(ev: Evaluation, job: Job | null, view: StateView,
       }
       const alloc = newAllocation(rng.uuid(), ev.ID, job as Job, tg, allocName((job as Job).ID, tg.Name, 0), tried.sel, previous === null ? {} : { PreviousAllocation: previous.ID });
       usage.add(node, alloc);
+      placer.placed(node, tg.Name);
       appendAlloc(plan, alloc);
       if (previous === null) d.Place++;
     }

@@ -63,7 +63,7 @@ export class PlanApplier {
           const cur = tx.get<Allocation>("allocs", a.ID);
           if (cur !== undefined) {
             // In place: the client keeps running it; only the job it follows changes.
-            tx.put("allocs", { ...cur, Job: a.Job, ModifyTime: now });
+            tx.put("allocs", { ...cur, Job: a.Job, DeploymentID: a.DeploymentID, ModifyTime: now });
             continue;
           }
           tx.put("allocs", { ...a, CreateTime: now, ModifyTime: now });

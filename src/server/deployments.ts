@@ -103,6 +103,8 @@ export class DeploymentWatcher {
       await this.promote(d.ID, null, "Deployment promoted automatically: its canaries are healthy");
       return;
     }
+    const description = canariesWaiting ? "Deployment is running but requires manual promotion" : "Deployment is running";
+    if (description !== d.StatusDescription) changed = true;
     if (complete) {
       await this.store.write((tx) => {
         const cur = tx.get<Deployment>("deployments", d.ID);
@@ -117,7 +119,7 @@ export class DeploymentWatcher {
       await this.store.write((tx) => {
         const cur = tx.get<Deployment>("deployments", d.ID);
         if (cur === undefined || !deploymentActive(cur)) return;
-        tx.put("deployments", { ...cur, TaskGroups: groups });
+        tx.put("deployments", { ...cur, TaskGroups: groups, StatusDescription: description });
       });
     }
     if (progressed) this.evaluate(d, "deployment-watcher");
@@ -143,7 +145,7 @@ export class DeploymentWatcher {
   async promote(id: string, groups: string[] | null, description = "Deployment is running"): Promise<Evaluation> {
     const job = await this.store.write((tx) => {
       const d = tx.get<Deployment>("deployments", id);
-      if (d === undefined) throw new RucheError(ErrorCode.BadRequest, `deployment "${id}" not found`);
+      if (d === undefined) throw new RucheError(ErrorCode.NotFound, `deployment "${id}" not found`);
       if (!deploymentActive(d)) throw new RucheError(ErrorCode.BadRequest, `deployment "${id}" is ${d.Status}; only a running deployment can be promoted`);
       const tgs = { ...d.TaskGroups };
       let any = false;
@@ -160,6 +162,14 @@ export class DeploymentWatcher {
       }
       if (!any) throw new RucheError(ErrorCode.BadRequest, `deployment "${id}" has no canaries to promote`);
       tx.put("deployments", { ...d, TaskGroups: tgs, StatusDescription: description });
+      // Promoted canaries are the new version's allocations like any other from now on.
+      for (const [name, s] of Object.entries(tgs)) {
+        if (!s.Promoted || d.TaskGroups[name]?.Promoted === true) continue;
+        for (const cid of s.PlacedCanaries) {
+          const a = tx.get<Allocation>("allocs", cid);
+          if (a?.DeploymentStatus !== undefined && a.DeploymentStatus !== null) tx.put("allocs", { ...a, DeploymentStatus: { ...a.DeploymentStatus, Canary: false } });
+        }
+      }
       const job = tx.get<Job>("jobs", jobKey(d.Namespace, d.JobID));
       if (job === undefined) throw new RucheError(ErrorCode.JobNotFound, `job "${d.JobID}" not found`);
       const ev = newEval(job, "deployment-watcher", this.now(), { DeploymentID: id });
@@ -201,7 +211,7 @@ export class DeploymentWatcher {
 
   async fail(id: string): Promise<Evaluation | null> {
     const d = this.store.deployment(id);
-    if (d === undefined) throw new RucheError(ErrorCode.BadRequest, `deployment "${id}" not found`);
+    if (d === undefined) throw new RucheError(ErrorCode.NotFound, `deployment "${id}" not found`);
     if (!deploymentActive(d)) throw new RucheError(ErrorCode.BadRequest, `deployment "${id}" is ${d.Status}; only a running deployment can be failed`);
     return this.failDeployment(d, "Deployment marked as failed");
   }

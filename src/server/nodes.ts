@@ -216,7 +216,7 @@ export class NodeLifecycle {
   async setEligibility(nodeId: string, eligible: boolean): Promise<{ Index: number }> {
     const { index } = await this.store.write((tx) => {
       const cur = tx.get<Node>("nodes", nodeId);
-      if (cur === undefined) throw new RucheError(ErrorCode.BadRequest, `node "${nodeId}" not found`);
+      if (cur === undefined) throw new RucheError(ErrorCode.NotFound, `node "${nodeId}" not found`);
       if (eligible && cur.DrainStrategy !== null) throw new RucheError(ErrorCode.BadRequest, `node "${nodeId}" is draining; stop the drain first`);
       tx.put("nodes", { ...cur, SchedulingEligibility: eligible ? "eligible" : "ineligible" });
     });
@@ -229,7 +229,7 @@ export class NodeLifecycle {
     const now = this.now();
     const { index } = await this.store.write((tx) => {
       const cur = tx.get<Node>("nodes", nodeId);
-      if (cur === undefined) throw new RucheError(ErrorCode.BadRequest, `node "${nodeId}" not found`);
+      if (cur === undefined) throw new RucheError(ErrorCode.NotFound, `node "${nodeId}" not found`);
       const strategy: DrainStrategy | null =
         spec === null
           ? null

@@ -17,9 +17,10 @@ import type { Job, JobType, Task, TaskGroup } from "./job.js";
 import { computeNodeClass, type Node } from "./node.js";
 
 let seq = 0;
+/** A UUID-shaped id that starts with a counter (distinct first 8 characters) and ends with what it names. */
 function id(prefix: string): string {
   seq++;
-  return `${prefix}-${seq.toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`.slice(0, 36);
+  return `${seq.toString(16).padStart(8, "0")}-0000-4000-8000-${Buffer.from(prefix).toString("hex").padEnd(12, "0").slice(0, 12)}`;
 }
 
 export interface NodeOptions {
@@ -39,7 +40,7 @@ export interface NodeOptions {
 
 export function node(o: NodeOptions = {}): Node {
   const nid = o.id ?? id("node");
-  const name = o.name ?? `node-${nid.slice(5, 13)}`;
+  const name = o.name ?? `node-${nid.slice(0, 8)}`;
   const drivers = o.drivers ?? ["docker", "exec", "raw_exec", "mock"];
   const n: Node = {
     ID: nid,

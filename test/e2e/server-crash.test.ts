@@ -25,12 +25,14 @@ function startAgent(dataDir: string): Promise<{ child: ChildProcess; address: st
   return new Promise((resolve, reject) => {
     let out = "";
     let err = "";
-    child.stdout?.on("data", (b: Buffer) => {
+    child.stdout.on("data", (b: Buffer) => {
       out += b.toString();
       const m = /API:\s+http:\/\/(\S+)/.exec(out);
       if (m?.[1] !== undefined) resolve({ child, address: m[1] });
     });
-    child.stderr?.on("data", (b: Buffer) => (err += b.toString()));
+    child.stderr.on("data", (b: Buffer) => {
+      err += b.toString();
+    });
     child.once("exit", (code) => {
       reject(new Error(`the agent exited (${String(code)}) before its API came up:\n${out}\n${err}`));
     });
@@ -44,7 +46,7 @@ async function template(): Promise<Job> {
 }
 
 describe("kill -9 of the server under load", () => {
-  it("loses no acknowledged write", async () => {
+  it("loses no acknowledged write", { timeout: 120_000 }, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "ruche-crash-"));
     const base = await template();
     const acked = new Map<string, number>();
@@ -64,10 +66,11 @@ describe("kill -9 of the server under load", () => {
         }
       });
       await new Promise((r) => setTimeout(r, 300 + Math.random() * 700));
+      const exited = new Promise((r) => child.once("exit", r));
       child.kill("SIGKILL");
       stop = true;
       await Promise.all(writers);
-      await new Promise((r) => child.once("exit", r));
+      await exited;
     }
     expect(acked.size).toBeGreaterThan(30);
     const { address } = await startAgent(dataDir);

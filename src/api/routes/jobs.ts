@@ -10,6 +10,17 @@ function ns(req: Request): string {
   return req.query.get("namespace") ?? "default";
 }
 
+/**
+ * A job's status as users read it: dead when stopped (or a batch job whose work is all
+ * done), running while any allocation runs or is about to, pending before that.
+ */
+export function liveStatus(job: Job, allocs: readonly Allocation[]): Job["Status"] {
+  if (job.Stop) return "dead";
+  if (allocs.some((a) => a.DesiredStatus === "run" && (a.ClientStatus === "running" || a.ClientStatus === "pending"))) return "running";
+  if (job.Type === "batch" && allocs.length > 0 && allocs.every((a) => a.ClientStatus === "complete" || a.ClientStatus === "failed" || a.ClientStatus === "lost")) return "dead";
+  return "pending";
+}
+
 function mustJob(ctx: ApiContext, req: Request): Job {
   const id = req.params.id ?? "";
   const j = ctx.store.job(ns(req), id);
@@ -68,7 +79,7 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
           Namespace: j.Namespace,
           Type: j.Type,
           Priority: j.Priority,
-          Status: j.Status,
+          Status: liveStatus(j, store.allocsByJob(j.Namespace, j.ID)),
           Stop: j.Stop,
           Version: j.Version,
           Datacenters: j.Datacenters,
@@ -96,7 +107,12 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
   r.put("/v1/jobs", register);
   r.put("/v1/job/:id", register);
 
-  r.get("/v1/job/:id", async (req) => blocking(ctx, req, ["jobs"], () => mustJob(ctx, req)));
+  r.get("/v1/job/:id", async (req) =>
+    blocking(ctx, req, ["jobs", "allocs"], () => {
+      const j = mustJob(ctx, req);
+      return { ...j, Status: liveStatus(j, store.allocsByJob(j.Namespace, j.ID)) };
+    }),
+  );
   r.delete("/v1/job/:id", async (req) => {
     mustJob(ctx, req);
     const res = await server.stopJob(ns(req), req.params.id ?? "", req.query.get("purge") === "true");

@@ -1,22 +1,50 @@
-import { flagBool, parseArgs, UsageError } from "../args.js";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { flagBool, flagValues, parseArgs, UsageError } from "../args.js";
+import { API_FLAGS, apiClient, printJson, wholeNumber } from "../api.js";
+import { CommandError } from "../errors.js";
 import { Exit, type IO } from "../io.js";
 import { JOB_FILE_FLAGS, loadJobFile, printDiagnostics } from "../jobfile.js";
+import { resolveJob } from "../resolve.js";
 
-export const usage = `Usage: ruche job inspect --local [-var name=value] [-var-file FILE] FILE
+export const usage = `Usage: ruche job inspect [options] ID
+       ruche job inspect --local [-var name=value] [-var-file FILE] FILE
 
   Prints the job as Ruche understands it, with every default filled in, in the
-  JSON form the API takes ({"Job": {...}}). With --local the job is read from a
-  file and no server is asked.
+  JSON form the API takes ({"Job": {...}}): as the servers hold it, or with
+  --local as read from a file, without asking any server.
+
+Options:
+  -address ADDR   the Ruche API (default: $RUCHE_ADDR, else 127.0.0.1:4646)
+  -version N      an earlier version of the job
+  --local         read the job from FILE instead
 `;
 
 export async function run(argv: readonly string[], io: IO): Promise<number> {
-  const p = parseArgs(argv, { ...JOB_FILE_FLAGS, local: { value: false } });
-  if (!flagBool(p, "local")) throw new UsageError("reading a job from the servers is not available yet; use --local FILE");
-  const result = await loadJobFile(p, io);
-  if (!result.ok) {
-    printDiagnostics(result, io);
-    return Exit.Error;
+  const p = parseArgs(argv, { ...JOB_FILE_FLAGS, ...API_FLAGS, local: { value: false }, version: { value: true } });
+  if (flagBool(p, "local")) {
+    const result = await loadJobFile(p, io);
+    if (!result.ok) {
+      printDiagnostics(result, io);
+      return Exit.Error;
+    }
+    printJson(io, { Job: result.job });
+    return Exit.Ok;
   }
-  io.out(`${JSON.stringify({ Job: result.job }, null, 2)}\n`);
+  if (flagValues(p, "var").length > 0 || flagValues(p, "var-file").length > 0) throw new UsageError("-var and -var-file go with --local FILE");
+  const [id] = p.positional;
+  if (id === undefined || p.positional.length > 1) throw new UsageError("this command takes one job ID (or --local FILE)");
+  if (/\.(hcl|nomad|json)$/.test(id) && existsSync(resolve(io.cwd, id))) throw new UsageError(`"${id}" is a job file; to read a job from a file use --local FILE`);
+  const api = apiClient(p, io);
+  const job = await resolveJob(api, id);
+  const versionText = flagValues(p, "version").at(-1);
+  if (versionText === undefined) {
+    printJson(io, { Job: job });
+    return Exit.Ok;
+  }
+  const version = wholeNumber(versionText, "-version");
+  const found = (await api.versions(job.ID)).body.Versions.find((v) => v.Version === version);
+  if (found === undefined) throw new CommandError(`job "${job.ID}" has no version ${version}`);
+  printJson(io, { Job: found });
   return Exit.Ok;
 }

@@ -1,0 +1,54 @@
+import { ApiClient } from "../apiclient/index.js";
+import { flagBool, flagValues, UsageError, type Parsed } from "./args.js";
+import { CommandError } from "./errors.js";
+import type { IO } from "./io.js";
+
+export const DEFAULT_ADDRESS = "127.0.0.1:4646";
+
+/** Flags every command that talks to the API takes. */
+export const API_FLAGS = { address: { value: true } } as const;
+/** Print the API's JSON instead of text. */
+export const JSON_FLAG = { json: { value: false } } as const;
+/** Show whole IDs instead of their first 8 characters. */
+export const VERBOSE_FLAG = { verbose: { value: false } } as const;
+/** Return once the change is accepted, without following it. */
+export const DETACH_FLAG = { detach: { value: false } } as const;
+/** Say yes to the confirmation a command would ask for. */
+export const YES_FLAG = { yes: { value: false } } as const;
+
+/** The API client for `-address`, else `RUCHE_ADDR`, else 127.0.0.1:4646. */
+export function apiClient(p: Parsed, io: IO): ApiClient {
+  const address = flagValues(p, "address").at(-1) ?? io.env.RUCHE_ADDR ?? DEFAULT_ADDRESS;
+  if (address.trim() === "") throw new UsageError("-address must not be empty");
+  return new ApiClient(address);
+}
+
+export function printJson(io: IO, value: unknown): void {
+  io.out(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** The positional arguments, checked to be exactly `names`. */
+export function positionals(p: Parsed, ...names: string[]): string[] {
+  if (p.positional.length < names.length) throw new UsageError(`this command needs ${names.join(" ")}`);
+  if (p.positional.length > names.length) throw new UsageError(`unexpected argument "${p.positional[names.length] ?? ""}"`);
+  return p.positional;
+}
+
+/** A whole number from the command line. */
+export function wholeNumber(text: string, what: string): number {
+  if (!/^\d+$/.test(text)) throw new UsageError(`${what} must be a whole number, got "${text}"`);
+  const n = Number(text);
+  if (!Number.isSafeInteger(n)) throw new UsageError(`${what} is too large: ${text}`);
+  return n;
+}
+
+/**
+ * Asks for a yes unless `-yes` was given. Without a terminal to ask on, the command stops
+ * with `whyAsk` (what made it ask) and the advice to pass `-yes`.
+ */
+export async function confirm(p: Parsed, io: IO, question: string, whyAsk: string): Promise<boolean> {
+  if (flagBool(p, "yes")) return true;
+  if (io.ask === undefined) throw new CommandError(`${whyAsk}; pass -yes to go ahead without confirming`);
+  const answer = (await io.ask(`${question} [y/N]`)).trim().toLowerCase();
+  return answer === "y" || answer === "yes";
+}

@@ -1,0 +1,25 @@
+import { flagBool, parseArgs } from "../args.js";
+import { API_FLAGS, apiClient, JSON_FLAG, positionals, printJson, VERBOSE_FLAG } from "../api.js";
+import { deployedTable, deploymentHeader } from "../format/index.js";
+import { Exit, type IO } from "../io.js";
+import { resolveDeployment } from "../resolve.js";
+
+export const usage = `Usage: ruche deployment status [options] ID
+
+  Shows a deployment (ID or the start of one): its status and, per group, how many
+  allocations are placed and healthy, and its canaries.
+
+Options:
+  -address ADDR   the Ruche API (default: $RUCHE_ADDR, else 127.0.0.1:4646)
+  -json           print the API's answer
+  -verbose        show whole IDs
+`;
+
+export async function run(argv: readonly string[], io: IO): Promise<number> {
+  const p = parseArgs(argv, { ...API_FLAGS, ...JSON_FLAG, ...VERBOSE_FLAG });
+  const [id = ""] = positionals(p, "ID");
+  const d = await resolveDeployment(apiClient(p, io), id);
+  if (flagBool(p, "json")) printJson(io, d);
+  else io.out(`${deploymentHeader(d, flagBool(p, "verbose"))}\n\nDeployed\n${deployedTable(d, { progressDeadline: true })}\n`);
+  return Exit.Ok;
+}

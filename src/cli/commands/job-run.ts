@@ -1,0 +1,40 @@
+import { flagBool, flagValues, parseArgs } from "../args.js";
+import { API_FLAGS, apiClient, DETACH_FLAG, wholeNumber } from "../api.js";
+import { Exit, type IO } from "../io.js";
+import { JOB_FILE_FLAGS, loadJobFile, printDiagnostics } from "../jobfile.js";
+import { monitorJobChange } from "../monitor.js";
+
+export const usage = `Usage: ruche job run [options] FILE
+
+  Submits a job file (HCL or JSON) to the servers, then follows the evaluation the
+  servers make of it and the deployment that rolls it out, until the deployment
+  succeeds, fails, or waits for its canaries to be promoted.
+
+  Exit codes: 0 done, 1 error or failed deployment, 2 allocations could not be placed.
+
+Options:
+  -address ADDR       the Ruche API (default: $RUCHE_ADDR, else 127.0.0.1:4646)
+  -check-index N      register only if the job's modify index is still N (0: only
+                      if the job does not exist yet); "ruche job plan" prints N
+  -detach             return once the job is registered, printing the evaluation ID
+  -var name=value     set a variable of the job file; may be repeated
+  -var-file FILE      read variables from a file; may be repeated
+`;
+
+export async function run(argv: readonly string[], io: IO): Promise<number> {
+  const p = parseArgs(argv, { ...API_FLAGS, ...JOB_FILE_FLAGS, ...DETACH_FLAG, "check-index": { value: true } });
+  const checkText = flagValues(p, "check-index").at(-1);
+  const checkIndex = checkText === undefined ? undefined : wholeNumber(checkText, "-check-index");
+  const parsed = await loadJobFile(p, io);
+  if (!parsed.ok) {
+    printDiagnostics(parsed, io);
+    return Exit.Error;
+  }
+  const api = apiClient(p, io);
+  const res = (await api.register(parsed.job, checkIndex)).body;
+  if (flagBool(p, "detach")) {
+    io.out(`Job registration successful\nEvaluation ID: ${res.EvalID}\n`);
+    return Exit.Ok;
+  }
+  return monitorJobChange(api, res.EvalID, io);
+}

@@ -1,0 +1,41 @@
+import { flagBool, parseArgs, UsageError } from "../args.js";
+import { API_FLAGS, apiClient, JSON_FLAG, printJson, VERBOSE_FLAG } from "../api.js";
+import { allocationsTable, nodeDetail, nodesTable } from "../format/index.js";
+import { Exit, type IO } from "../io.js";
+import { resolveNode } from "../resolve.js";
+
+export const usage = `Usage: ruche node status [options] [NODE]
+
+  Without NODE, lists the nodes. With one (its ID, the start of it, or its name),
+  shows the node, what its allocations hold of it, and its allocations.
+
+Options:
+  -address ADDR   the Ruche API (default: $RUCHE_ADDR, else 127.0.0.1:4646)
+  -json           print the API's answers
+  -verbose        show whole IDs
+`;
+
+export async function run(argv: readonly string[], io: IO): Promise<number> {
+  const p = parseArgs(argv, { ...API_FLAGS, ...JSON_FLAG, ...VERBOSE_FLAG });
+  if (p.positional.length > 1) throw new UsageError(`this command takes at most one node, got ${p.positional.length} arguments`);
+  const api = apiClient(p, io);
+  const json = flagBool(p, "json");
+  const full = flagBool(p, "verbose");
+  const id = p.positional[0];
+  if (id === undefined) {
+    const nodes = (await api.nodes()).body;
+    if (json) printJson(io, nodes);
+    else io.out(nodes.length === 0 ? "No nodes registered\n" : `${nodesTable(nodes, full)}\n`);
+    return Exit.Ok;
+  }
+  const { node } = await resolveNode(api, id);
+  const allocs = (await api.nodeAllocations(node.ID)).body;
+  if (json) {
+    printJson(io, { Node: node, Allocations: allocs });
+    return Exit.Ok;
+  }
+  const now = Date.now();
+  const list = allocs.length === 0 ? "No allocations placed" : allocationsTable(allocs, now, full);
+  io.out(`${nodeDetail(node, allocs, full)}\n\nAllocations\n${list}\n`);
+  return Exit.Ok;
+}

@@ -1,0 +1,100 @@
+import type { AllocStub } from "../../apiclient/index.js";
+import type { Allocation, AllocatedResources, TaskState } from "../../structs/index.js";
+import { shortId } from "./ids.js";
+import { formatKV, formatTable } from "./table.js";
+import { formatAgo, formatTime, nanosToMs } from "./time.js";
+import { formatMB } from "./units.js";
+
+type AllocRow = Pick<AllocStub, "ID" | "NodeID" | "TaskGroup" | "JobVersion" | "DesiredStatus" | "ClientStatus" | "CreateIndex" | "CreateTime" | "ModifyTime">;
+
+/** The `Allocations` table of job and node status, newest first. */
+export function allocationsTable(allocs: readonly AllocRow[], nowMs: number, full = false): string {
+  const sorted = [...allocs].sort((a, b) => b.CreateIndex - a.CreateIndex || (a.ID < b.ID ? -1 : 1));
+  return formatTable(
+    ["ID", "Node ID", "Task Group", "Version", "Desired", "Status", "Created", "Modified"],
+    sorted.map((a) => [
+      shortId(a.ID, full),
+      shortId(a.NodeID, full),
+      a.TaskGroup,
+      String(a.JobVersion),
+      a.DesiredStatus,
+      a.ClientStatus,
+      formatAgo(a.CreateTime, nowMs),
+      formatAgo(a.ModifyTime, nowMs),
+    ]),
+  );
+}
+
+/** Whether the allocation is done with: told to stop, or finished on its own. */
+export function allocIsTerminal(a: Pick<Allocation, "DesiredStatus" | "ClientStatus">): boolean {
+  return a.DesiredStatus !== "run" || a.ClientStatus === "complete" || a.ClientStatus === "failed" || a.ClientStatus === "lost";
+}
+
+function health(a: Allocation): string {
+  const h = a.DeploymentStatus?.Healthy;
+  return h === true ? "healthy" : h === false ? "unhealthy" : "unset";
+}
+
+function orNone(text: string): string {
+  return text === "" ? "<none>" : text;
+}
+
+/** `ruche alloc status ID`: the allocation, then each task with its resources and recent events. */
+export function allocDetail(a: Allocation, nowMs: number, full = false): string {
+  const pairs: [string, string][] = [
+    ["ID", shortId(a.ID, full)],
+    ["Eval ID", shortId(a.EvalID, full)],
+    ["Name", a.Name],
+    ["Node ID", shortId(a.NodeID, full)],
+    ["Node Name", a.NodeName],
+    ["Job ID", a.JobID],
+    ["Job Version", String(a.Job.Version)],
+    ["Client Status", a.ClientStatus],
+    ["Client Description", orNone(a.ClientDescription)],
+    ["Desired Status", a.DesiredStatus],
+    ["Desired Description", orNone(a.DesiredDescription)],
+    ["Created", formatAgo(a.CreateTime, nowMs)],
+    ["Modified", formatAgo(a.ModifyTime, nowMs)],
+  ];
+  if (a.DeploymentID !== "") {
+    pairs.push(["Deployment ID", shortId(a.DeploymentID, full)], ["Deployment Health", health(a)]);
+    if (a.DeploymentStatus?.Canary === true) pairs.push(["Canary", "true"]);
+  }
+  if (a.PreviousAllocation !== "") pairs.push(["Previous Allocation", shortId(a.PreviousAllocation, full)]);
+  if (a.NextAllocation !== "") pairs.push(["Replacement Alloc ID", shortId(a.NextAllocation, full)]);
+  const sections = [formatKV(pairs)];
+  const group = a.Job.TaskGroups.find((g) => g.Name === a.TaskGroup);
+  const tasks = [...new Set([...(group?.Tasks.map((t) => t.Name) ?? []), ...Object.keys(a.TaskResources), ...Object.keys(a.TaskStates)])];
+  for (const name of tasks) sections.push(taskSection(name, a.TaskStates[name]?.State ?? taskStateOf(a), a.TaskStates[name], a.TaskResources[name]));
+  return sections.join("\n\n");
+}
+
+/** A task's state read from its allocation's, for clients that report no task states (the mock driver). */
+function taskStateOf(a: Allocation): string {
+  if (a.ClientStatus === "pending") return "pending";
+  return a.ClientStatus === "running" ? "running" : "dead";
+}
+
+function taskSection(name: string, stateName: string, state: TaskState | undefined, res: AllocatedResources | undefined): string {
+  const lines = [`Task "${name}" is "${stateName}"`];
+  if (res !== undefined) {
+    const addresses = res.Networks.flatMap((n) => [...n.ReservedPorts, ...n.DynamicPorts].map((p) => `${p.Label}: ${n.IP}:${p.Value}`));
+    lines.push("Task Resources", formatTable(["CPU", "Memory", "Disk", "Addresses"], [[`${res.CPU} MHz`, formatMB(res.MemoryMB), formatMB(res.DiskMB), addresses.join(", ")]]));
+  }
+  if (state !== undefined) {
+    lines.push(
+      "",
+      "Task Events:",
+      formatKV([
+        ["Started At", formatTime(state.StartedAt)],
+        ["Finished At", formatTime(state.FinishedAt)],
+        ["Total Restarts", String(state.Restarts)],
+      ]),
+    );
+    const events = [...state.Events].sort((x, y) => y.Time - x.Time).slice(0, 10);
+    if (events.length > 0) {
+      lines.push("", "Recent Events:", formatTable(["Time", "Type", "Description"], events.map((e) => [formatTime(nanosToMs(e.Time)), e.Type, e.Message])));
+    }
+  }
+  return lines.join("\n");
+}

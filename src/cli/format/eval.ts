@@ -1,0 +1,55 @@
+import { describeFailure } from "../../scheduler/index.js";
+import type { AllocMetric, Evaluation } from "../../structs/index.js";
+import { shortId } from "./ids.js";
+import { formatKV } from "./table.js";
+import { formatAgo } from "./time.js";
+
+/**
+ * Why groups could not be placed, as `nomad run` and `nomad plan` print it:
+ *
+ *     Task Group "webs" (failed to place 2 allocations):
+ *       * 3 nodes missing driver docker
+ *
+ * one bullet per reason `describeFailure` gives; `indent` is put before each group line.
+ */
+export function placementFailures(failed: Readonly<Record<string, AllocMetric>>, indent: string): string {
+  return Object.keys(failed)
+    .sort()
+    .map((group) => {
+      const m = failed[group];
+      if (m === undefined) return "";
+      const n = m.CoalescedFailures + 1;
+      const reasons = describeFailure(m)
+        .split("; ")
+        .filter((r) => r !== "");
+      const bullets = (reasons.length > 0 ? reasons : ["no reason recorded"]).map((r) => `${indent}  * ${r}`);
+      return [`${indent}Task Group "${group}" (failed to place ${n} allocation${n === 1 ? "" : "s"}):`, ...bullets].join("\n");
+    })
+    .join("\n");
+}
+
+/** `ruche eval status ID`. */
+export function evalDetail(ev: Evaluation, nowMs: number, full = false): string {
+  const failed = Object.keys(ev.FailedTGAllocs).length > 0;
+  const pairs: [string, string][] = [
+    ["ID", shortId(ev.ID, full)],
+    ["Create Time", formatAgo(ev.CreateTime, nowMs)],
+    ["Modify Time", formatAgo(ev.ModifyTime, nowMs)],
+    ["Status", ev.Status],
+    ["Status Description", ev.StatusDescription === "" ? ev.Status : ev.StatusDescription],
+    ["Type", ev.Type],
+    ["TriggeredBy", ev.TriggeredBy],
+    ["Job ID", ev.JobID],
+    ["Namespace", ev.Namespace],
+    ["Priority", String(ev.Priority)],
+    ["Placement Failures", String(failed)],
+  ];
+  if (ev.NodeID !== "") pairs.splice(8, 0, ["Node ID", shortId(ev.NodeID, full)]);
+  if (ev.DeploymentID !== "") pairs.push(["Deployment ID", shortId(ev.DeploymentID, full)]);
+  if (ev.PreviousEval !== "") pairs.push(["Previous Eval", shortId(ev.PreviousEval, full)]);
+  if (ev.NextEval !== "") pairs.push(["Next Eval", shortId(ev.NextEval, full)]);
+  if (ev.BlockedEval !== "") pairs.push(["Blocked Eval", shortId(ev.BlockedEval, full)]);
+  let out = formatKV(pairs);
+  if (failed) out += `\n\nFailed Placements\n${placementFailures(ev.FailedTGAllocs, "")}`;
+  return out;
+}
