@@ -17,6 +17,8 @@ export interface AgentConfig {
   httpPort: number;
   /** Simulated nodes that "run" tasks at once (mock driver), until a real client joins. */
   simNodes: number;
+  /** Datacenter of the simulated nodes. */
+  datacenter: string;
   logLevel: string;
 }
 
@@ -45,14 +47,14 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
   const sims: SimulatedNode[] = [];
   const transport = httpTransport(new ApiClient(api.address));
   for (let i = 0; i < cfg.simNodes; i++) {
-    const sim = new SimulatedNode(transport, { name: `sim-${i}`, id: randomUUID() });
+    const sim = new SimulatedNode(transport, { name: `sim-${i}`, id: randomUUID(), datacenter: cfg.datacenter });
     await sim.start();
     sims.push(sim);
   }
   out(`==> Ruche agent started${cfg.dev ? " in dev mode" : ""}\n`);
   out(`    API:      http://${api.address}\n`);
   out(`    Data dir: ${dataDir}\n`);
-  if (cfg.simNodes > 0) out(`    Nodes:    ${cfg.simNodes} simulated (mock driver)\n`);
+  if (cfg.simNodes > 0) out(`    Nodes:    ${cfg.simNodes} simulated (mock driver) in datacenter ${cfg.datacenter}\n`);
   return {
     address: api.address,
     dataDir,
