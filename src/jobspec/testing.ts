@@ -7,20 +7,10 @@
  * caller may change; `demoGroup()` and `demoTask()` are its parts.
  */
 import type { Job, Task, TaskGroup, UpdateStrategy } from "../structs/index.js";
-import { NS } from "../structs/index.js";
+import { defaultUpdateStrategy, NS } from "../structs/index.js";
 
 function demoUpdate(): UpdateStrategy {
-  return {
-    Stagger: 30 * NS.second,
-    MaxParallel: 1,
-    HealthCheck: "checks",
-    MinHealthyTime: 10 * NS.second,
-    HealthyDeadline: 5 * NS.minute,
-    ProgressDeadline: 10 * NS.minute,
-    AutoRevert: false,
-    AutoPromote: false,
-    Canary: 1,
-  };
+  return { ...defaultUpdateStrategy(), Canary: 1 };
 }
 
 export function demoTask(): Task {

@@ -1,30 +1,7 @@
-import type { Evaluation, EvalTrigger, Job } from "../structs/index.js";
+import { newEvaluation, type Evaluation, type EvalTrigger, type Job } from "../structs/index.js";
 import { newId } from "./ids.js";
 
-/** A new pending evaluation of a job, for the broker. */
+/** A new pending evaluation of a job, for the broker, with a random id. */
 export function newEval(job: Pick<Job, "ID" | "Namespace" | "Priority" | "Type" | "JobModifyIndex">, trigger: EvalTrigger, now: number, extra: Partial<Evaluation> = {}): Evaluation {
-  return {
-    ID: newId(),
-    Namespace: job.Namespace,
-    Priority: job.Priority,
-    Type: job.Type,
-    TriggeredBy: trigger,
-    JobID: job.ID,
-    JobModifyIndex: job.JobModifyIndex,
-    NodeID: "",
-    DeploymentID: "",
-    Status: "pending",
-    StatusDescription: "",
-    WaitUntil: 0,
-    NextEval: "",
-    PreviousEval: "",
-    BlockedEval: "",
-    FailedTGAllocs: {},
-    QueuedAllocations: {},
-    CreateIndex: 0,
-    ModifyIndex: 0,
-    CreateTime: now,
-    ModifyTime: now,
-    ...extra,
-  };
+  return newEvaluation(newId(), job, trigger, now, extra);
 }

@@ -65,3 +65,37 @@ export interface Evaluation {
   CreateTime: number;
   ModifyTime: number;
 }
+
+/** A new pending evaluation of a job. */
+export function newEvaluation(
+  id: string,
+  job: { ID: string; Namespace: string; Priority: number; Type: string; JobModifyIndex: number },
+  trigger: EvalTrigger,
+  now: number,
+  extra: Partial<Evaluation> = {},
+): Evaluation {
+  return {
+    ID: id,
+    Namespace: job.Namespace,
+    Priority: job.Priority,
+    Type: job.Type,
+    TriggeredBy: trigger,
+    JobID: job.ID,
+    JobModifyIndex: job.JobModifyIndex,
+    NodeID: "",
+    DeploymentID: "",
+    Status: "pending",
+    StatusDescription: "",
+    WaitUntil: 0,
+    NextEval: "",
+    PreviousEval: "",
+    BlockedEval: "",
+    FailedTGAllocs: {},
+    QueuedAllocations: {},
+    CreateIndex: 0,
+    ModifyIndex: 0,
+    CreateTime: now,
+    ModifyTime: now,
+    ...extra,
+  };
+}

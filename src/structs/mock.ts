@@ -12,7 +12,7 @@ import {
   defaultUpdateStrategy,
   DEFAULT_KILL_TIMEOUT,
 } from "./defaults.js";
-import type { Evaluation } from "./evaluation.js";
+import { newEvaluation, type Evaluation } from "./evaluation.js";
 import type { Job, JobType, Task, TaskGroup } from "./job.js";
 import { computeNodeClass, type Node } from "./node.js";
 
@@ -179,30 +179,7 @@ export function job(o: JobOptions = {}): Job {
 }
 
 export function evaluation(j: Job, o: Partial<Evaluation> = {}): Evaluation {
-  return {
-    ID: id("eval"),
-    Namespace: j.Namespace,
-    Priority: j.Priority,
-    Type: j.Type,
-    TriggeredBy: "job-register",
-    JobID: j.ID,
-    JobModifyIndex: j.JobModifyIndex,
-    NodeID: "",
-    DeploymentID: "",
-    Status: "pending",
-    StatusDescription: "",
-    WaitUntil: 0,
-    NextEval: "",
-    PreviousEval: "",
-    BlockedEval: "",
-    FailedTGAllocs: {},
-    QueuedAllocations: {},
-    CreateIndex: 1,
-    ModifyIndex: 1,
-    CreateTime: 0,
-    ModifyTime: 0,
-    ...o,
-  };
+  return newEvaluation(id("eval"), j, "job-register", 0, { CreateIndex: 1, ModifyIndex: 1, ...o });
 }
 
 /** A running allocation of a job's first group on a node. */
