@@ -1,5 +1,6 @@
 import {
   allocTerminal,
+  DYNAMIC_PORT_RANGE,
   groupKey,
   jobKey,
   type AllocatedResources,
@@ -41,8 +42,8 @@ export interface Selected {
   score: number;
 }
 
-export const DEFAULT_MIN_DYNAMIC_PORT = 20_000;
-export const DEFAULT_MAX_DYNAMIC_PORT = 32_000;
+export const DEFAULT_MIN_DYNAMIC_PORT = DYNAMIC_PORT_RANGE.min;
+export const DEFAULT_MAX_DYNAMIC_PORT = DYNAMIC_PORT_RANGE.max;
 
 /** What one group asks of a node. */
 interface Ask {

@@ -1,4 +1,4 @@
-import { forEachPort, holdsResources, keysOf, type Allocation, type Node, type UsageSnapshot } from "../structs/index.js";
+import { DYNAMIC_PORT_RANGE, forEachPort, holdsResources, keysOf, type Allocation, type Node, type UsageSnapshot } from "../structs/index.js";
 import type { StateView } from "./view.js";
 
 /** Parses a node's reserved host ports: "22,80,8000-8100". */
@@ -17,7 +17,9 @@ export function parsePortList(spec: string): number[] {
 }
 
 const reservedPorts = new WeakMap<Node, ReadonlySet<number>>();
+const NO_PORTS: ReadonlySet<number> = new Set();
 function reservedOf(node: Node): ReadonlySet<number> {
+  if (node.Reserved.ReservedHostPorts === "") return NO_PORTS;
   let s = reservedPorts.get(node);
   if (s === undefined) {
     s = new Set(parsePortList(node.Reserved.ReservedHostPorts));
@@ -60,7 +62,8 @@ export class NodeUsage {
   portsInRange(min: number, max: number): number {
     if (this.rangeCount >= 0 && this.rangeMin === min && this.rangeMax === max) return this.rangeCount;
     let n = 0;
-    for (const p of this.base.ports) if (p >= min && p <= max && this.removed?.has(p) !== true) n++;
+    if (this.removed === null && min === DYNAMIC_PORT_RANGE.min && max === DYNAMIC_PORT_RANGE.max) n = this.base.dynamicPorts;
+    else for (const p of this.base.ports) if (p >= min && p <= max && this.removed?.has(p) !== true) n++;
     for (const p of this.reserved) if (p >= min && p <= max && !this.base.ports.has(p)) n++;
     if (this.added !== null) for (const p of this.added) if (p >= min && p <= max) n++;
     this.rangeMin = min;

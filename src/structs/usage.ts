@@ -32,13 +32,18 @@ export interface UsageSnapshot {
   readonly memory: number;
   readonly disk: number;
   readonly ports: ReadonlySet<number>;
+  /** How many of `ports` fall in the default dynamic range. */
+  readonly dynamicPorts: number;
   /** jobKey → allocations of that job on the node. */
   readonly byJob: ReadonlyMap<string, number>;
   /** groupKey → allocations of that group on the node. */
   readonly byGroup: ReadonlyMap<string, number>;
 }
 
-export const EMPTY_USAGE: UsageSnapshot = { cpu: 0, memory: 0, disk: 0, ports: new Set(), byJob: new Map(), byGroup: new Map() };
+/** Where dynamic host ports are chosen unless a node says otherwise. */
+export const DYNAMIC_PORT_RANGE = { min: 20_000, max: 32_000 } as const;
+
+export const EMPTY_USAGE: UsageSnapshot = { cpu: 0, memory: 0, disk: 0, ports: new Set(), dynamicPorts: 0, byJob: new Map(), byGroup: new Map() };
 
 /**
  * A running total of a node's usage, kept by whoever holds the allocations (the state
@@ -50,6 +55,7 @@ export class UsageTally implements UsageSnapshot {
   memory = 0;
   disk = 0;
   readonly ports = new Set<number>();
+  dynamicPorts = 0;
   readonly byJob = new Map<string, number>();
   readonly byGroup = new Map<string, number>();
 
@@ -64,7 +70,12 @@ export class UsageTally implements UsageSnapshot {
     this.cpu += sign * a.Resources.CPU;
     this.memory += sign * a.Resources.MemoryMB;
     this.disk += sign * a.Resources.DiskMB;
-    forEachPort(a, (p) => (sign > 0 ? this.ports.add(p) : this.ports.delete(p)));
+    forEachPort(a, (p) => {
+      const had = this.ports.has(p);
+      if (sign > 0) this.ports.add(p);
+      else this.ports.delete(p);
+      if (had !== this.ports.has(p) && p >= DYNAMIC_PORT_RANGE.min && p <= DYNAMIC_PORT_RANGE.max) this.dynamicPorts += sign;
+    });
     const { jk, gk } = keysOf(a);
     bump(this.byJob, jk, sign);
     bump(this.byGroup, gk, sign);
