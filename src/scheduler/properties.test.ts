@@ -194,7 +194,7 @@ interface JobOptions {
   maxCount: number;
   nodes: number;
   distinctRack: boolean;
-  /** Job-level distinct_property across groups (see the known defect below). */
+  /** Job-level distinct_property across groups. */
   jobDistinctRack?: boolean;
 }
 
@@ -727,8 +727,8 @@ function summaryOf(r: ScheduleResult): string {
  */
 const anyJob = (nodes: number): fc.Arbitrary<JobSpec> =>
   fc.oneof(
-    { weight: 3, arbitrary: jobArb({ types: ["service", "batch"], maxGroups: 3, maxCount: 200, nodes, distinctRack: true }) },
-    { weight: 1, arbitrary: jobArb({ types: ["system"], maxGroups: 3, maxCount: 3, nodes, distinctRack: false }) },
+    { weight: 3, arbitrary: jobArb({ types: ["service", "batch"], maxGroups: 3, maxCount: 200, nodes, distinctRack: true, jobDistinctRack: true }) },
+    { weight: 1, arbitrary: jobArb({ types: ["system"], maxGroups: 3, maxCount: 3, nodes, distinctRack: true }) },
   );
 
 const withOwnAllocs = (specs: NodeSpec[], job: JobSpec): fc.Arbitrary<[NodeSpec[], JobSpec, OwnAllocSpec[]]> =>
