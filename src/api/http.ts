@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { parseDuration } from "../structs/index.js";
+import { NS, parseDuration } from "../structs/index.js";
 import { errorResponse, HttpError } from "./errors.js";
 
 /** Bodies past this are refused with 413. */
@@ -189,7 +189,7 @@ export function blockingParams(q: URLSearchParams): { index: number; waitMs: num
   if (wait !== null) {
     const d = parseDuration(/^\d+$/.test(wait) ? `${wait}s` : wait);
     if (d === undefined) throw new HttpError(400, "RUCHE_BAD_REQUEST", `wait must be a duration such as "30s", got "${wait}"`, "wait");
-    waitMs = Math.min(waitMs, d / 1_000_000);
+    waitMs = Math.min(waitMs, d / NS.millisecond);
   }
   return { index: n, waitMs };
 }

@@ -1,4 +1,4 @@
-import { mock, type Allocation, type AllocDeploymentStatus, type Node } from "../structs/index.js";
+import { clientTerminal, mock, type Allocation, type AllocDeploymentStatus, type Node } from "../structs/index.js";
 
 /** What a client needs of the servers. In-process in tests; over HTTP in the agent. */
 export interface ClientTransport {
@@ -87,7 +87,7 @@ export class SimulatedNode {
   private async reconcile(allocs: readonly Allocation[]): Promise<void> {
     const updates: Parameters<ClientTransport["updateAllocs"]>[2] = [];
     for (const a of allocs) {
-      const done = a.ClientStatus === "complete" || a.ClientStatus === "failed" || a.ClientStatus === "lost";
+      const done = clientTerminal(a.ClientStatus);
       if (a.DesiredStatus !== "run") {
         if (!done && this.reported.get(a.ID) !== "complete") {
           updates.push({ ID: a.ID, ClientStatus: "complete", ClientDescription: "stopped by the servers" });

@@ -1,6 +1,6 @@
 import { parseDuration } from "../structs/index.js";
 import type { Kind } from "./schema.js";
-import { show, type Value } from "./hcl/value.js";
+import { show } from "./hcl/value.js";
 
 export type Coerced = { ok: true; value: unknown } | { ok: false; message: string };
 
@@ -102,8 +102,4 @@ export function describe(v: unknown): string {
   if (typeof v === "string") return `string ${show(v)}`;
   if (typeof v === "number" || typeof v === "boolean") return `${typeof v === "number" ? "number" : "bool"} ${String(v)}`;
   return typeof v;
-}
-
-export function isValue(v: unknown): v is Value {
-  return v === null || ["string", "number", "boolean", "object"].includes(typeof v);
 }

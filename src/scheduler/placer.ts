@@ -82,7 +82,7 @@ const MAX_SKIP = 3;
 
 /**
  * Places the allocations of one group. Candidates come from a ring of the ready nodes,
- * shuffled once with the evaluation's seed; each placement resumes where the last one
+ * shuffled with the evaluation's seed as it is walked; each placement resumes where the last one
  * stopped, scores the next `limit` feasible nodes and takes the best. A node that fails
  * a check that cannot start passing within this evaluation (a constraint, a missing
  * driver, resources that are exhausted while usage only grows) leaves the ring for good,

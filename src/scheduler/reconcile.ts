@@ -1,6 +1,8 @@
 import {
   allocIndex,
   allocName,
+  allocTerminal,
+  NS,
   deploymentActive,
   type Allocation,
   type Deployment,
@@ -75,7 +77,7 @@ export function reconcile(input: ReconcileInput): ReconcileResult {
       out.deploymentUpdates.push({ DeploymentID: latest.ID, Status: "cancelled", StatusDescription: "Cancelled because job is stopped" });
     }
     for (const a of input.allocs) {
-      if (a.DesiredStatus !== "run" || isTerminalClient(a)) continue;
+      if (allocTerminal(a)) continue;
       const d = (out.desired[a.TaskGroup] ??= emptyDesired());
       d.Stop++;
       out.stop.push({ alloc: a, description: "alloc not needed since job is stopped", lost: isLost(a, input) });
@@ -112,7 +114,7 @@ export function reconcile(input: ReconcileInput): ReconcileResult {
 
   const groups = new Set(job.TaskGroups.map((g) => g.Name));
   for (const a of input.allocs) {
-    if (groups.has(a.TaskGroup) || a.DesiredStatus !== "run" || isTerminalClient(a)) continue;
+    if (groups.has(a.TaskGroup) || allocTerminal(a)) continue;
     (out.desired[a.TaskGroup] ??= emptyDesired()).Stop++;
     out.stop.push({ alloc: a, description: "alloc not needed since its group was removed from the job", lost: isLost(a, input) });
   }
@@ -149,7 +151,7 @@ function newState(tg: TaskGroup, now: number): DeploymentState {
     AutoRevert: u?.AutoRevert ?? false,
     AutoPromote: u?.AutoPromote ?? false,
     ProgressDeadline: u?.ProgressDeadline ?? 0,
-    RequireProgressBy: u !== null && u.ProgressDeadline > 0 ? now + u.ProgressDeadline / 1_000_000 : 0,
+    RequireProgressBy: u !== null && u.ProgressDeadline > 0 ? now + u.ProgressDeadline / NS.millisecond : 0,
     Promoted: false,
     PlacedCanaries: [],
     DesiredCanaries: 0,
@@ -158,10 +160,6 @@ function newState(tg: TaskGroup, now: number): DeploymentState {
     HealthyAllocs: 0,
     UnhealthyAllocs: 0,
   };
-}
-
-function isTerminalClient(a: Allocation): boolean {
-  return a.ClientStatus === "complete" || a.ClientStatus === "failed" || a.ClientStatus === "lost";
 }
 
 function isLost(a: Allocation, input: ReconcileInput): boolean {

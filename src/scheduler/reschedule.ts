@@ -1,6 +1,4 @@
-import type { Allocation, ReschedulePolicy } from "../structs/index.js";
-
-const MS_PER_NS = 1 / 1_000_000;
+import { NS, type Allocation, type ReschedulePolicy } from "../structs/index.js";
 
 /** When an allocation finished: the last of its tasks' finish times, or its last change. */
 export function failedAt(a: Allocation): number {
@@ -19,11 +17,11 @@ export function nextReschedule(a: Allocation, policy: ReschedulePolicy | null, n
   if (!policy.Unlimited && policy.Attempts <= 0) return null;
   const events = a.RescheduleTracker?.Events ?? [];
   if (!policy.Unlimited) {
-    const since = now - policy.Interval * MS_PER_NS;
+    const since = now - policy.Interval / NS.millisecond;
     const recent = events.filter((e) => e.RescheduleTime >= since).length;
     if (recent >= policy.Attempts) return null;
   }
-  return failedAt(a) + rescheduleDelay(policy, events.length) * MS_PER_NS;
+  return failedAt(a) + rescheduleDelay(policy, events.length) / NS.millisecond;
 }
 
 /** The delay in nanoseconds before the attempt that follows `previous` earlier ones. */

@@ -62,14 +62,3 @@ export function seededRng(seed: string): Rng {
     },
   };
 }
-
-/** Fisher–Yates, in place. */
-export function shuffle<T>(items: T[], rng: Rng): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    const t = items[i] as T;
-    items[i] = items[j] as T;
-    items[j] = t;
-  }
-  return items;
-}

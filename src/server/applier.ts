@@ -1,5 +1,8 @@
 import {
+  clientTerminal,
   deploymentActive,
+  forEachPort,
+  holdsResources,
   nodeIsSchedulable,
   type Allocation,
   type Deployment,
@@ -47,7 +50,7 @@ export class PlanApplier {
             ...cur,
             DesiredStatus: s.DesiredStatus,
             DesiredDescription: s.DesiredDescription,
-            ClientStatus: s.ClientStatus === "lost" && cur.ClientStatus !== "complete" && cur.ClientStatus !== "failed" ? "lost" : cur.ClientStatus,
+            ClientStatus: s.ClientStatus === "lost" && !clientTerminal(cur.ClientStatus) ? "lost" : cur.ClientStatus,
             ModifyTime: now,
           });
         }
@@ -110,21 +113,20 @@ export class PlanApplier {
     const ports = new Set(u.ports);
     for (const s of stops) {
       const cur = this.store.alloc(s.ID);
-      if (cur === undefined || cur.DesiredStatus !== "run" || cur.ClientStatus === "complete" || cur.ClientStatus === "failed" || cur.ClientStatus === "lost") continue;
+      if (cur === undefined || !holdsResources(cur)) continue;
       cpu -= cur.Resources.CPU;
       mem -= cur.Resources.MemoryMB;
-      for (const n of cur.Resources.Networks) for (const p of [...n.ReservedPorts, ...n.DynamicPorts]) ports.delete(p.Value);
+      forEachPort(cur, (p) => ports.delete(p));
     }
+    const wanted: number[] = [];
     for (const a of fresh) {
       cpu += a.Resources.CPU;
       mem += a.Resources.MemoryMB;
-      for (const n of a.Resources.Networks) {
-        for (const p of [...n.ReservedPorts, ...n.DynamicPorts]) {
-          if (p.Value <= 0) continue;
-          if (ports.has(p.Value)) return false;
-          ports.add(p.Value);
-        }
-      }
+      forEachPort(a, (p) => wanted.push(p));
+    }
+    for (const p of wanted) {
+      if (ports.has(p)) return false;
+      ports.add(p);
     }
     return cpu <= node.Resources.CPU && mem <= node.Resources.MemoryMB;
   }

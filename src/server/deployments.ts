@@ -1,4 +1,4 @@
-import { deploymentActive, ErrorCode, RucheError, type Allocation, type Deployment, type Evaluation, type Job } from "../structs/index.js";
+import { deploymentActive, ErrorCode, NS, RucheError, type Allocation, type Deployment, type Evaluation, type Job } from "../structs/index.js";
 import { jobRowKey as jobKey, versionRowKey as versionKey, type StateStore, type Txn } from "../state/index.js";
 import { newEval } from "./evals.js";
 import { registerJob } from "./jobs.js";
@@ -83,7 +83,7 @@ export class DeploymentWatcher {
       if (healthy > s.HealthyAllocs) progressed = true;
       if (bad > 0) unhealthy = true;
       const next = { ...s, HealthyAllocs: healthy, UnhealthyAllocs: bad };
-      if (progressed && s.ProgressDeadline > 0) next.RequireProgressBy = now + s.ProgressDeadline / 1_000_000;
+      if (progressed && s.ProgressDeadline > 0) next.RequireProgressBy = now + s.ProgressDeadline / NS.millisecond;
       if (healthy !== s.HealthyAllocs || bad !== s.UnhealthyAllocs) changed = true;
       if (s.RequireProgressBy > 0 && now > s.RequireProgressBy && healthy < s.DesiredTotal) deadlinePassed = true;
       const canaryIds = new Set(s.PlacedCanaries);

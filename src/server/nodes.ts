@@ -1,6 +1,8 @@
 import {
   allocTerminal,
+  clientTerminal,
   computeNodeClass,
+  NS,
   ErrorCode,
   RucheError,
   type Allocation,
@@ -193,9 +195,7 @@ export class NodeLifecycle {
           ModifyTime: this.now(),
         };
         tx.put("allocs", next);
-        const nowTerminal = next.ClientStatus === "complete" || next.ClientStatus === "failed" || next.ClientStatus === "lost";
-        const wasTerminal = cur.ClientStatus === "complete" || cur.ClientStatus === "failed" || cur.ClientStatus === "lost";
-        if (nowTerminal && !wasTerminal) {
+        if (clientTerminal(next.ClientStatus) && !clientTerminal(cur.ClientStatus)) {
           state.freed = true;
           if (next.DesiredStatus === "run") {
             const job = tx.get<Job>("jobs", `${cur.Namespace}/${cur.JobID}`);
@@ -233,7 +233,7 @@ export class NodeLifecycle {
       const strategy: DrainStrategy | null =
         spec === null
           ? null
-          : { Deadline: spec.Deadline, IgnoreSystemJobs: spec.IgnoreSystemJobs, StartedAt: now, ForceDeadline: spec.Deadline > 0 ? now + spec.Deadline / 1_000_000 : spec.Deadline < 0 ? now : 0 };
+          : { Deadline: spec.Deadline, IgnoreSystemJobs: spec.IgnoreSystemJobs, StartedAt: now, ForceDeadline: spec.Deadline > 0 ? now + spec.Deadline / NS.millisecond : spec.Deadline < 0 ? now : 0 };
       tx.put("nodes", {
         ...cur,
         DrainStrategy: strategy,

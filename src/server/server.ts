@@ -58,7 +58,7 @@ export class Server {
     }, opts.heartbeat);
     this.gcThresholds = { ...DEFAULT_GC, ...opts.gc };
     this.gcInterval = opts.gc?.intervalMs ?? 5 * 60_000;
-    this.workers = Array.from({ length: opts.workers ?? 2 }, () => new Worker(store, this.broker, this.applier, this.now, this.log, () => undefined));
+    this.workers = Array.from({ length: opts.workers ?? 2 }, () => new Worker(store, this.broker, this.applier, this.now, this.log));
   }
 
   /** Starts the leader's duties; evaluations left pending by a previous run are taken up again. */

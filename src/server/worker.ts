@@ -22,7 +22,6 @@ export class Worker {
     private readonly applier: PlanApplier,
     private readonly now: () => number,
     private readonly log: Logger,
-    private readonly onBlocked: (ev: Evaluation) => void,
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
@@ -73,9 +72,10 @@ export class Worker {
       DeploymentID: r.plan.Deployment?.ID ?? ev.DeploymentID,
       ModifyTime: now,
     };
+    const fromEval = { ID: ev.JobID, Namespace: ev.Namespace, Priority: ev.Priority, Type: ev.Type as JobType, JobModifyIndex: ev.JobModifyIndex };
+    const job = r.followups.length > 0 ? (this.store.job(ev.Namespace, ev.JobID) ?? fromEval) : fromEval;
     for (const f of r.followups) {
-      const job = this.store.job(ev.Namespace, ev.JobID);
-      const follow = newEval(job ?? { ID: ev.JobID, Namespace: ev.Namespace, Priority: ev.Priority, Type: ev.Type as JobType, JobModifyIndex: ev.JobModifyIndex }, f.TriggeredBy, now, {
+      const follow = newEval(job, f.TriggeredBy, now, {
         WaitUntil: f.WaitUntil,
         PreviousEval: ev.ID,
       });
@@ -83,16 +83,10 @@ export class Worker {
       if (done.NextEval === "") done.NextEval = follow.ID;
     }
     if (Object.keys(r.failed).length > 0 && !gaveUp) {
-      // Placements that found no room wait in a blocked evaluation until capacity changes.
-      const blocked = newEval({ ID: ev.JobID, Namespace: ev.Namespace, Priority: ev.Priority, Type: ev.Type as JobType, JobModifyIndex: ev.JobModifyIndex }, "queued-allocs", now, {
-        Status: "blocked",
-        PreviousEval: ev.ID,
-      });
+      // Placements that found no room wait in a blocked evaluation; the server takes it up when capacity changes.
+      const blocked = newEval(fromEval, "queued-allocs", now, { Status: "blocked", PreviousEval: ev.ID });
       tx.put("evals", blocked);
       done.BlockedEval = blocked.ID;
-      queueMicrotask(() => {
-        this.onBlocked(blocked);
-      });
     }
     tx.put("evals", done);
   }

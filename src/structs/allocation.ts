@@ -90,9 +90,14 @@ export interface Allocation {
   ModifyTime: number;
 }
 
-export function allocTerminal(a: Allocation): boolean {
-  if (a.DesiredStatus !== "run") return true;
-  return a.ClientStatus === "complete" || a.ClientStatus === "failed" || a.ClientStatus === "lost";
+/** Whether the client is done with the allocation: it completed, failed or was lost. */
+export function clientTerminal(status: AllocClientStatus): boolean {
+  return status === "complete" || status === "failed" || status === "lost";
+}
+
+/** Whether the allocation is done with: told to stop, or finished on its own. */
+export function allocTerminal(a: Pick<Allocation, "DesiredStatus" | "ClientStatus">): boolean {
+  return a.DesiredStatus !== "run" || clientTerminal(a.ClientStatus);
 }
 
 /** The index in `job.group[index]`, or -1 if the name does not carry one. */

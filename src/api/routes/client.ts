@@ -1,8 +1,8 @@
-import { ErrorCode, RucheError, type Node } from "../../structs/index.js";
+import { AllocClientStatus, ErrorCode, RucheError, type Node } from "../../structs/index.js";
 import type { AllocUpdate } from "../../server/index.js";
-import type { ApiContext } from "../context.js";
+import { blocking, type ApiContext } from "../context.js";
 import { HttpError } from "../errors.js";
-import { blockingParams, type Request, type Router } from "../http.js";
+import type { Request, Router } from "../http.js";
 
 /** The endpoints a client agent uses. A node authenticates with its secret and reaches only its own allocations. */
 export function clientRoutes(r: Router, ctx: ApiContext): void {
@@ -26,9 +26,7 @@ export function clientRoutes(r: Router, ctx: ApiContext): void {
   r.get("/v1/client/allocations/:id", async (req) => {
     const id = req.params.id ?? "";
     server.nodes.authenticate(id, secret(req));
-    const b = blockingParams(req.query);
-    const index = b === null ? store.tableIndex("allocs") : await store.waitFor(["allocs"], b.index, b.waitMs, req.signal);
-    return { body: store.allocsByNode(id), index: Math.max(1, index) };
+    return blocking(ctx, req, ["allocs"], () => store.allocsByNode(id));
   });
   r.put("/v1/client/allocations/:id", async (req) => {
     const b = (req.body ?? {}) as { Allocs?: unknown };
@@ -38,7 +36,7 @@ export function clientRoutes(r: Router, ctx: ApiContext): void {
       if (x === null || typeof x !== "object" || typeof x.ID !== "string" || typeof x.ClientStatus !== "string") {
         throw new HttpError(400, "RUCHE_BAD_REQUEST", "each update needs ID and ClientStatus", `Allocs[${i}]`);
       }
-      if (!["pending", "running", "complete", "failed", "lost"].includes(x.ClientStatus)) {
+      if (!(Object.values(AllocClientStatus) as string[]).includes(x.ClientStatus)) {
         throw new RucheError(ErrorCode.BadRequest, `ClientStatus "${x.ClientStatus}" is not a client status`, { path: `Allocs[${i}].ClientStatus` });
       }
     }

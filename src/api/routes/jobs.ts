@@ -1,6 +1,6 @@
 import { diffJobs, formatDiagnostic, parseJob, updatesFromDesired } from "../../jobspec/index.js";
 import { describeFailure } from "../../scheduler/index.js";
-import { ErrorCode, RucheError, type Allocation, type Job } from "../../structs/index.js";
+import { clientTerminal, ErrorCode, RucheError, type Allocation, type Job } from "../../structs/index.js";
 import type { ApiContext } from "../context.js";
 import { blocking } from "../context.js";
 import { HttpError } from "../errors.js";
@@ -17,7 +17,7 @@ function ns(req: Request): string {
 export function liveStatus(job: Job, allocs: readonly Allocation[]): Job["Status"] {
   if (job.Stop) return "dead";
   if (allocs.some((a) => a.DesiredStatus === "run" && (a.ClientStatus === "running" || a.ClientStatus === "pending"))) return "running";
-  if (job.Type === "batch" && allocs.length > 0 && allocs.every((a) => a.ClientStatus === "complete" || a.ClientStatus === "failed" || a.ClientStatus === "lost")) return "dead";
+  if (job.Type === "batch" && allocs.length > 0 && allocs.every((a) => clientTerminal(a.ClientStatus))) return "dead";
   return "pending";
 }
 

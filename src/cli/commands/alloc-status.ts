@@ -1,5 +1,5 @@
 import { flagBool, parseArgs } from "../args.js";
-import { API_FLAGS, apiClient, JSON_FLAG, positionals, printJson, VERBOSE_FLAG } from "../api.js";
+import { DEFAULT_ADDRESS, API_FLAGS, apiClient, JSON_FLAG, positionals, printJson, VERBOSE_FLAG } from "../api.js";
 import { allocDetail } from "../format/index.js";
 import { Exit, type IO } from "../io.js";
 import { resolveAlloc } from "../resolve.js";
@@ -11,7 +11,7 @@ export const usage = `Usage: ruche alloc status [options] ID
   resources and recent events.
 
 Options:
-  -address ADDR   the Ruche API (default: $RUCHE_ADDR, else 127.0.0.1:4646)
+  -address ADDR   the Ruche API (default: $RUCHE_ADDR, else ${DEFAULT_ADDRESS})
   -json           print the API's answer
   -verbose        show whole IDs
 `;

@@ -1,5 +1,5 @@
 import { flagBool, parseArgs } from "../args.js";
-import { API_FLAGS, apiClient, DETACH_FLAG, positionals } from "../api.js";
+import { DEFAULT_ADDRESS, API_FLAGS, apiClient, DETACH_FLAG, positionals } from "../api.js";
 import { shortId } from "../format/index.js";
 import { Exit, type IO } from "../io.js";
 import { monitorEval } from "../monitor.js";
@@ -12,7 +12,7 @@ export const usage = `Usage: ruche deployment fail [options] ID
   evaluation that makes it so.
 
 Options:
-  -address ADDR   the Ruche API (default: $RUCHE_ADDR, else 127.0.0.1:4646)
+  -address ADDR   the Ruche API (default: $RUCHE_ADDR, else ${DEFAULT_ADDRESS})
   -detach         return once the deployment is failed, printing the evaluation ID
 `;
 

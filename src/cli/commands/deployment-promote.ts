@@ -1,5 +1,5 @@
 import { flagBool, flagValues, parseArgs } from "../args.js";
-import { API_FLAGS, apiClient, DETACH_FLAG, positionals } from "../api.js";
+import { DEFAULT_ADDRESS, API_FLAGS, apiClient, DETACH_FLAG, positionals } from "../api.js";
 import { Exit, type IO } from "../io.js";
 import { monitorJobChange } from "../monitor.js";
 import { resolveDeployment } from "../resolve.js";
@@ -10,7 +10,7 @@ export const usage = `Usage: ruche deployment promote [options] ID
   new version goes on. Then follows the evaluation and the deployment to its end.
 
 Options:
-  -address ADDR   the Ruche API (default: $RUCHE_ADDR, else 127.0.0.1:4646)
+  -address ADDR   the Ruche API (default: $RUCHE_ADDR, else ${DEFAULT_ADDRESS})
   -group NAME     promote only this group's canaries; may be repeated
   -detach         return once the promotion is accepted, printing the evaluation ID
 `;

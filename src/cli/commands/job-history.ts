@@ -1,6 +1,6 @@
 import { diffJobs, formatJobDiff } from "../../jobspec/index.js";
 import { flagBool, parseArgs } from "../args.js";
-import { API_FLAGS, apiClient, JSON_FLAG, positionals, printJson } from "../api.js";
+import { DEFAULT_ADDRESS, API_FLAGS, apiClient, JSON_FLAG, positionals, printJson } from "../api.js";
 import { versionsList } from "../format/index.js";
 import { Exit, type IO } from "../io.js";
 import { resolveJob } from "../resolve.js";
@@ -11,7 +11,7 @@ export const usage = `Usage: ruche job history [options] ID
   deployment succeeded) and when it was submitted.
 
 Options:
-  -address ADDR   the Ruche API (default: $RUCHE_ADDR, else 127.0.0.1:4646)
+  -address ADDR   the Ruche API (default: $RUCHE_ADDR, else ${DEFAULT_ADDRESS})
   -p              show what each version changed from the one before
   -json           print the API's answer
 `;

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { flagBool, flagValues, parseArgs, UsageError } from "../args.js";
-import { API_FLAGS, apiClient, printJson, wholeNumber } from "../api.js";
+import { DEFAULT_ADDRESS, API_FLAGS, apiClient, printJson, wholeNumber } from "../api.js";
 import { CommandError } from "../errors.js";
 import { Exit, type IO } from "../io.js";
 import { JOB_FILE_FLAGS, loadJobFile, printDiagnostics } from "../jobfile.js";
@@ -15,7 +15,7 @@ export const usage = `Usage: ruche job inspect [options] ID
   --local as read from a file, without asking any server.
 
 Options:
-  -address ADDR   the Ruche API (default: $RUCHE_ADDR, else 127.0.0.1:4646)
+  -address ADDR   the Ruche API (default: $RUCHE_ADDR, else ${DEFAULT_ADDRESS})
   -version N      an earlier version of the job
   --local         read the job from FILE instead
 `;

@@ -3,7 +3,7 @@ import type { JobDiff } from "../../jobspec/index.js";
 import { formatJobDiff } from "../../jobspec/index.js";
 import type { AllocMetric, Job } from "../../structs/index.js";
 import { flagBool, flagValues, parseArgs } from "../args.js";
-import { API_FLAGS, apiClient, JSON_FLAG, printJson } from "../api.js";
+import { DEFAULT_ADDRESS, API_FLAGS, apiClient, JSON_FLAG, printJson } from "../api.js";
 import { reportError } from "../errors.js";
 import { placementFailures } from "../format/index.js";
 import { Exit, type IO } from "../io.js";
@@ -19,7 +19,7 @@ export const usage = `Usage: ruche job plan [options] FILE
   Exit codes: 0 nothing would change, 1 something would change, 255 error.
 
 Options:
-  -address ADDR       the Ruche API (default: $RUCHE_ADDR, else 127.0.0.1:4646)
+  -address ADDR       the Ruche API (default: $RUCHE_ADDR, else ${DEFAULT_ADDRESS})
   -verbose            show unchanged fields too
   -json               print the API's answer
   -var name=value     set a variable of the job file; may be repeated

@@ -1,5 +1,5 @@
 import { flagBool, flagValues, parseArgs } from "../args.js";
-import { API_FLAGS, apiClient, DETACH_FLAG, wholeNumber } from "../api.js";
+import { DEFAULT_ADDRESS, API_FLAGS, apiClient, DETACH_FLAG, wholeNumber } from "../api.js";
 import { Exit, type IO } from "../io.js";
 import { JOB_FILE_FLAGS, loadJobFile, printDiagnostics } from "../jobfile.js";
 import { monitorJobChange } from "../monitor.js";
@@ -13,7 +13,7 @@ export const usage = `Usage: ruche job run [options] FILE
   Exit codes: 0 done, 1 error or failed deployment, 2 allocations could not be placed.
 
 Options:
-  -address ADDR       the Ruche API (default: $RUCHE_ADDR, else 127.0.0.1:4646)
+  -address ADDR       the Ruche API (default: $RUCHE_ADDR, else ${DEFAULT_ADDRESS})
   -check-index N      register only if the job's modify index is still N (0: only
                       if the job does not exist yet); "ruche job plan" prints N
   -detach             return once the job is registered, printing the evaluation ID

@@ -1,5 +1,5 @@
 import { flagBool, parseArgs } from "../args.js";
-import { API_FLAGS, apiClient, DETACH_FLAG, positionals, wholeNumber } from "../api.js";
+import { DEFAULT_ADDRESS, API_FLAGS, apiClient, DETACH_FLAG, positionals, wholeNumber } from "../api.js";
 import { Exit, type IO } from "../io.js";
 import { monitorJobChange } from "../monitor.js";
 import { resolveJob } from "../resolve.js";
@@ -10,7 +10,7 @@ export const usage = `Usage: ruche job scale [options] ID GROUP COUNT
   then follows the evaluation and the deployment.
 
 Options:
-  -address ADDR   the Ruche API (default: $RUCHE_ADDR, else 127.0.0.1:4646)
+  -address ADDR   the Ruche API (default: $RUCHE_ADDR, else ${DEFAULT_ADDRESS})
   -detach         return once the change is accepted, printing the evaluation ID
 `;
 

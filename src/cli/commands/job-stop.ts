@@ -1,5 +1,5 @@
 import { flagBool, parseArgs } from "../args.js";
-import { API_FLAGS, apiClient, confirm, DETACH_FLAG, positionals, YES_FLAG } from "../api.js";
+import { DEFAULT_ADDRESS, API_FLAGS, apiClient, confirm, DETACH_FLAG, positionals, YES_FLAG } from "../api.js";
 import { CommandError } from "../errors.js";
 import { Exit, type IO } from "../io.js";
 import { monitorEval } from "../monitor.js";
@@ -11,7 +11,7 @@ export const usage = `Usage: ruche job stop [options] ID
   history (-purge removes it entirely). Then follows the evaluation.
 
 Options:
-  -address ADDR   the Ruche API (default: $RUCHE_ADDR, else 127.0.0.1:4646)
+  -address ADDR   the Ruche API (default: $RUCHE_ADDR, else ${DEFAULT_ADDRESS})
   -purge          remove the job and its versions from the servers
   -detach         return once the stop is accepted, printing the evaluation ID
   -yes            do not ask for confirmation when ID is only the start of the job's ID

@@ -1,6 +1,6 @@
 import { parseDuration } from "../../structs/index.js";
 import { flagBool, flagValues, parseArgs, UsageError } from "../args.js";
-import { API_FLAGS, apiClient, confirm, DETACH_FLAG, positionals, YES_FLAG } from "../api.js";
+import { DEFAULT_ADDRESS, API_FLAGS, apiClient, confirm, DETACH_FLAG, positionals, YES_FLAG } from "../api.js";
 import { CommandError } from "../errors.js";
 import { newDrainWatch, shortId } from "../format/index.js";
 import { Exit, type IO } from "../io.js";
@@ -15,7 +15,7 @@ export const usage = `Usage: ruche node drain [options] -enable|-disable NODE
   node's allocations have stopped. -disable ends a drain.
 
 Options:
-  -address ADDR     the Ruche API (default: $RUCHE_ADDR, else 127.0.0.1:4646)
+  -address ADDR     the Ruche API (default: $RUCHE_ADDR, else ${DEFAULT_ADDRESS})
   -enable           start draining the node
   -disable          stop draining it; it becomes eligible again unless -keep-ineligible
   -deadline D       how long allocations may take to move before they are stopped all

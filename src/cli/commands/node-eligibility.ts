@@ -1,5 +1,5 @@
 import { flagBool, parseArgs, UsageError } from "../args.js";
-import { API_FLAGS, apiClient, positionals } from "../api.js";
+import { DEFAULT_ADDRESS, API_FLAGS, apiClient, positionals } from "../api.js";
 import { shortId } from "../format/index.js";
 import { Exit, type IO } from "../io.js";
 import { resolveNode } from "../resolve.js";
@@ -10,7 +10,7 @@ export const usage = `Usage: ruche node eligibility [options] -enable|-disable N
   or not. Allocations already on the node keep running; to move them, drain it.
 
 Options:
-  -address ADDR   the Ruche API (default: $RUCHE_ADDR, else 127.0.0.1:4646)
+  -address ADDR   the Ruche API (default: $RUCHE_ADDR, else ${DEFAULT_ADDRESS})
   -enable         the node is eligible for new work
   -disable        the node takes no new work
 `;

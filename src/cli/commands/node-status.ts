@@ -1,5 +1,5 @@
 import { flagBool, parseArgs, UsageError } from "../args.js";
-import { API_FLAGS, apiClient, JSON_FLAG, printJson, VERBOSE_FLAG } from "../api.js";
+import { DEFAULT_ADDRESS, API_FLAGS, apiClient, JSON_FLAG, printJson, VERBOSE_FLAG } from "../api.js";
 import { allocationsTable, nodeDetail, nodesTable } from "../format/index.js";
 import { Exit, type IO } from "../io.js";
 import { resolveNode } from "../resolve.js";
@@ -10,7 +10,7 @@ export const usage = `Usage: ruche node status [options] [NODE]
   shows the node, what its allocations hold of it, and its allocations.
 
 Options:
-  -address ADDR   the Ruche API (default: $RUCHE_ADDR, else 127.0.0.1:4646)
+  -address ADDR   the Ruche API (default: $RUCHE_ADDR, else ${DEFAULT_ADDRESS})
   -json           print the API's answers
   -verbose        show whole IDs
 `;

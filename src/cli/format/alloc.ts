@@ -25,11 +25,6 @@ export function allocationsTable(allocs: readonly AllocRow[], nowMs: number, ful
   );
 }
 
-/** Whether the allocation is done with: told to stop, or finished on its own. */
-export function allocIsTerminal(a: Pick<Allocation, "DesiredStatus" | "ClientStatus">): boolean {
-  return a.DesiredStatus !== "run" || a.ClientStatus === "complete" || a.ClientStatus === "failed" || a.ClientStatus === "lost";
-}
-
 function health(a: Allocation): string {
   const h = a.DeploymentStatus?.Healthy;
   return h === true ? "healthy" : h === false ? "unhealthy" : "unset";

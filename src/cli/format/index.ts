@@ -3,7 +3,7 @@ export { formatTime, formatAgo, nanosToMs } from "./time.js";
 export { shortId, SHORT_ID_LENGTH } from "./ids.js";
 export { formatBytes, formatMB } from "./units.js";
 export { jobsTable, jobHeader, summaryTable, versionsList } from "./job.js";
-export { allocationsTable, allocDetail, allocIsTerminal } from "./alloc.js";
+export { allocationsTable, allocDetail } from "./alloc.js";
 export { deploymentsTable, deploymentHeader, latestDeploymentKV, deployedTable, awaitingPromotion } from "./deployment.js";
 export { placementFailures, evalDetail } from "./eval.js";
 export { nodesTable, nodeDetail, formatDrain, type PublicNode } from "./node.js";

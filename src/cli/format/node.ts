@@ -1,6 +1,6 @@
 import type { AllocStub } from "../../apiclient/index.js";
 import type { Node } from "../../structs/index.js";
-import { allocIsTerminal } from "./alloc.js";
+import { allocTerminal } from "../../structs/index.js";
 import { shortId } from "./ids.js";
 import { formatKV, formatTable } from "./table.js";
 import { formatTime } from "./time.js";
@@ -47,7 +47,7 @@ export function nodeDetail(n: PublicNode, allocs: readonly AllocStub[], full = f
     ["Address", n.HTTPAddr],
     ["Drivers", drivers.join(",")],
   ]);
-  const live = allocs.filter((a) => !allocIsTerminal(a));
+  const live = allocs.filter((a) => !allocTerminal(a));
   const used = live.reduce((acc, a) => ({ cpu: acc.cpu + a.Resources.CPU, mem: acc.mem + a.Resources.MemoryMB, disk: acc.disk + a.Resources.DiskMB }), { cpu: 0, mem: 0, disk: 0 });
   const cap = { cpu: n.Resources.CPU - n.Reserved.CPU, mem: n.Resources.MemoryMB - n.Reserved.MemoryMB, disk: n.Resources.DiskMB - n.Reserved.DiskMB };
   const resources = formatTable(["CPU", "Memory", "Disk"], [[`${used.cpu}/${cap.cpu} MHz`, `${formatMB(used.mem)}/${formatMB(cap.mem)}`, `${formatMB(used.disk)}/${formatMB(cap.disk)}`]]);

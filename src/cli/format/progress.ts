@@ -6,7 +6,7 @@
  */
 import type { AllocStub } from "../../apiclient/index.js";
 import type { Deployment, Evaluation, Node } from "../../structs/index.js";
-import { allocIsTerminal } from "./alloc.js";
+import { allocTerminal } from "../../structs/index.js";
 import { awaitingPromotion } from "./deployment.js";
 import { placementFailures } from "./eval.js";
 import { shortId } from "./ids.js";
@@ -170,7 +170,7 @@ export function drainProgress(w: DrainWatch, node: Pick<Node, "ID" | "DrainStrat
   }
   const draining = node.DrainStrategy !== null;
   if (w.draining && !draining) lines.push(`==> Drain complete for node "${shortId(node.ID)}"`);
-  const stopped = allocs.every((a) => allocIsTerminal(a) && a.ClientStatus !== "running" && a.ClientStatus !== "pending");
+  const stopped = allocs.every((a) => allocTerminal(a) && a.ClientStatus !== "running" && a.ClientStatus !== "pending");
   const done = !draining && stopped;
   if (done) lines.push(`==> All allocations on node "${shortId(node.ID)}" have stopped`);
   return { lines, watch: { draining, allocs: seen }, done };
