@@ -56,7 +56,8 @@ export function placementConstraints(job: Job, tg: TaskGroup): { c: Constraint; 
 
 /** Runs static checks with results shared by class; returns the name of the failing check, or null. */
 export class StaticFeasibility {
-  private readonly byClass = new Map<string, string | null>();
+  /** Verdicts by class id (see `Ready.classIds`); undefined until the class is checked. */
+  private readonly byClass: (string | null | undefined)[] = [];
   private readonly shared: StaticCheck[];
   private readonly unique: StaticCheck[];
 
@@ -65,9 +66,9 @@ export class StaticFeasibility {
     this.unique = checks.filter((c) => c.unique);
   }
 
-  check(node: Node): string | null {
-    const key = node.ComputedClass;
-    let verdict = key === "" ? undefined : this.byClass.get(key);
+  /** `classId` is the node's number in `Ready.classIds`, -1 for a node without a class. */
+  check(node: Node, classId: number): string | null {
+    let verdict = classId < 0 ? undefined : this.byClass[classId];
     if (verdict === undefined) {
       verdict = null;
       for (const c of this.shared) {
@@ -76,7 +77,7 @@ export class StaticFeasibility {
           break;
         }
       }
-      if (key !== "") this.byClass.set(key, verdict);
+      if (classId >= 0) this.byClass[classId] = verdict;
     }
     if (verdict !== null) return verdict;
     for (const c of this.unique) if (!c.test(node)) return c.name;

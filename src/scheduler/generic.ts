@@ -42,7 +42,7 @@ export function scheduleGeneric(ev: Evaluation, job: Job | null, view: StateView
   }
   if (job === null || rec.place.length === 0) return result;
 
-  const { nodes, available } = readyNodes(view, job);
+  const ready = readyNodes(view, job);
   const placers = new Map<string, GroupPlacer>();
   // What this plan placed so far: a placer made later for another group learns of it too.
   const placedSoFar: { node: Node; group: string }[] = [];
@@ -51,7 +51,7 @@ export function scheduleGeneric(ev: Evaluation, job: Job | null, view: StateView
     if (tg === undefined) continue;
     let placer = placers.get(tg.Name);
     if (placer === undefined) {
-      placer = new GroupPlacer(job, tg, nodes, view, usage, rng, available);
+      placer = new GroupPlacer(job, tg, ready, view, usage, rng);
       for (const p2 of placedSoFar) placer.placed(p2.node, p2.group);
       placers.set(tg.Name, placer);
     }

@@ -15,18 +15,11 @@ import {
 import { placementConstraints, StaticFeasibility, staticChecks } from "./feasible.js";
 import { countExhausted, countFiltered, emptyMetric } from "./metrics.js";
 import { affinityScore, antiAffinityScore, binpackScore, spreadFitScore, spreadScore } from "./rank.js";
+import type { Ready } from "./ready.js";
 import type { Rng } from "./rng.js";
 import { resolveTarget } from "./target.js";
-import type { ClusterUsage, NodeUsage } from "./usage.js";
+import { NodeUsage, type ClusterUsage } from "./usage.js";
 import type { StateView } from "./view.js";
-
-/** A node in the candidate ring, with what this evaluation learnt of it. */
-interface Slot {
-  node: Node;
-  usage: NodeUsage | null;
-  /** Passed the static checks (they cannot change within the evaluation). */
-  checked: boolean;
-}
 
 /** One placement the reconciler asks for. */
 export interface PlaceRequest {
@@ -99,11 +92,27 @@ export class GroupPlacer {
    * draws only what it visits.
    */
   private drawn = 0;
-  /** What this evaluation learnt of each ready node, made on first visit. */
-  private readonly slots: (Slot | undefined)[];
+  /**
+   * Whether each ready node (by its index in `nodes`) passed the static checks, which
+   * cannot change within the evaluation. A byte per node, not an object: an evaluation
+   * visits thousands of nodes.
+   */
+  private readonly checked: Uint8Array;
+  /**
+   * The usage of the nodes the plan changed, by index, caught up from
+   * `ClusterUsage.changedNodes` (`seenChanged` of them so far). Any other node's usage is
+   * read from the view into `scratch`, one node at a time: no object per node visited.
+   */
+  private readonly changed: (NodeUsage | undefined)[];
+  private seenChanged = 0;
+  /** How many live allocations of this group each node had before the plan (by index). */
+  private readonly groupBefore: Int32Array;
+  private readonly scratch = new NodeUsage();
+  private readonly indexOf: Map<string, number>;
   private readonly nodes: readonly Node[];
-  /** The last placement's choice, for the metric's score breakdown. */
-  private last: Slot | null = null;
+  private readonly classIds: Int32Array;
+  /** The last placement's choice (an index into `nodes`), for the metric's score breakdown. */
+  private last = -1;
   private lastScore = 0;
   private readonly taskResources: Record<string, AllocatedResources>;
   private cursor = 0;
@@ -124,17 +133,20 @@ export class GroupPlacer {
   constructor(
     private readonly job: Job,
     private readonly tg: TaskGroup,
-    readyNodes: readonly Node[],
+    ready: Ready,
     private readonly view: StateView,
     private readonly usage: ClusterUsage,
     private readonly rng: Rng,
-    available: Record<string, number>,
   ) {
+    const readyNodes = ready.nodes;
     this.nodes = readyNodes;
+    this.classIds = ready.classIds;
     this.ring = new Int32Array(readyNodes.length);
     for (let i = 0; i < readyNodes.length; i++) this.ring[i] = i;
     this.ringLength = readyNodes.length;
-    this.slots = new Array<Slot | undefined>(readyNodes.length);
+    this.checked = new Uint8Array(readyNodes.length);
+    this.changed = new Array<NodeUsage | undefined>(readyNodes.length);
+    this.indexOf = ready.indexOf;
     // Identical for every allocation of the group, and never changed once made: shared.
     this.taskResources = {};
     for (const t of tg.Tasks) this.taskResources[t.Name] = { CPU: t.Resources.CPU, MemoryMB: t.Resources.MemoryMB, DiskMB: 0, Networks: [] };
@@ -146,9 +158,14 @@ export class GroupPlacer {
     this.gk = groupKey(job.Namespace, job.ID, tg.Name);
     this.affinities = [...job.Affinities, ...tg.Affinities, ...tg.Tasks.flatMap((t) => t.Affinities)];
     this.spreads = [...job.Spreads, ...tg.Spreads];
-    this.metric.NodesAvailable = { ...available };
+    this.metric.NodesAvailable = { ...ready.available };
 
     const live = view.allocsByJob(job.Namespace, job.ID).filter((a) => !allocTerminal(a) && !usage.isStopped(a.ID));
+    this.groupBefore = new Int32Array(readyNodes.length);
+    for (const a of live) {
+      const i = a.TaskGroup === tg.Name ? ready.indexOf.get(a.NodeID) : undefined;
+      if (i !== undefined) this.groupBefore[i] = (this.groupBefore[i] ?? 0) + 1;
+    }
     this.spreadCounts = this.spreads.map(() => new Map<string, number>());
     this.spreadValues = this.spreads.map(() => new Set<string>());
     if (this.spreads.length > 0) {
@@ -178,33 +195,33 @@ export class GroupPlacer {
       this.metric.CoalescedFailures++;
       return null;
     }
-    let best: Slot | null = null;
+    let best = -1;
     let bestScore = -Infinity;
     let taken = 0;
     // Nodes scoring below zero are put aside, up to MAX_SKIP, in case better ones follow.
-    let skipped: { slot: Slot; score: number }[] | null = null;
+    let skipped: { idx: number; score: number }[] | null = null;
     let visited = 0;
     const ring = this.ring;
     while (taken < this.limit && this.ringLength > 0 && visited < this.ringLength) {
       if (this.cursor >= this.ringLength) this.cursor = 0;
       if (this.cursor >= this.drawn) this.draw();
       const idx = ring[this.cursor] as number;
-      const slot = (this.slots[idx] ??= { node: this.nodes[idx] as Node, usage: null, checked: false });
       this.metric.NodesEvaluated++;
-      if (this.reject(slot) !== null) {
+      const u = this.usageAt(idx);
+      if (this.reject(idx, u) !== null) {
         this.drop(this.cursor);
         continue;
       }
       visited++;
       this.cursor++;
-      const score = this.score(slot, req);
+      const score = this.score(idx, u, req);
       if (score < 0 && (skipped?.length ?? 0) < MAX_SKIP) {
-        (skipped ??= []).push({ slot, score });
+        (skipped ??= []).push({ idx, score });
         continue;
       }
       taken++;
       if (score > bestScore) {
-        best = slot;
+        best = idx;
         bestScore = score;
       }
     }
@@ -212,23 +229,23 @@ export class GroupPlacer {
       if (taken >= this.limit) break;
       taken++;
       if (s.score > bestScore) {
-        best = s.slot;
+        best = s.idx;
         bestScore = s.score;
       }
     }
-    if (best === null) {
+    if (best < 0) {
       this.failed = true;
       return null;
     }
     this.last = best;
     this.lastScore = bestScore;
-    return { node: best.node, score: bestScore, ...this.assign(best) };
+    return this.assign(best, bestScore);
   }
 
   /** The metric, with the score breakdown of the node the last placement chose. */
   finish(req: PlaceRequest = { name: "" }): AllocMetric {
     const last = this.last;
-    this.metric.ScoreMetaData = last === null ? [] : [{ NodeID: last.node.ID, Scores: this.breakdown(last, req), NormScore: this.lastScore }];
+    this.metric.ScoreMetaData = last < 0 ? [] : [{ NodeID: (this.nodes[last] as Node).ID, Scores: this.breakdown(last, req), NormScore: this.lastScore }];
     return this.metric;
   }
 
@@ -236,13 +253,12 @@ export class GroupPlacer {
    * For a system job: whether this very node can take the group. `exhausted` tells a node
    * that should run it but lacks room from one the job's constraints keep it off.
    */
-  tryNode(node: Node): { sel: Selected } | { reason: string; exhausted: boolean } {
+  tryNode(idx: number): { sel: Selected } | { reason: string; exhausted: boolean } {
     this.metric.NodesEvaluated++;
     const exhaustedBefore = this.metric.NodesExhausted;
-    const slot: Slot = { node, usage: null, checked: false };
-    const reason = this.reject(slot);
+    const reason = this.reject(idx, this.usageAt(idx));
     if (reason !== null) return { reason, exhausted: this.metric.NodesExhausted > exhaustedBefore };
-    return { sel: { node, score: 0, ...this.assign(slot) } };
+    return { sel: this.assign(idx, 0) };
   }
 
   /**
@@ -296,17 +312,16 @@ export class GroupPlacer {
   }
 
   /** Why a node cannot take this group now, counted in the metric; null when it can. */
-  private reject(slot: Slot): string | null {
-    const node = slot.node;
-    if (!slot.checked) {
-      const s = this.feasibility.check(node);
+  private reject(idx: number, u: NodeUsage): string | null {
+    const node = this.nodes[idx] as Node;
+    if (this.checked[idx] === 0) {
+      const s = this.feasibility.check(node, this.classIds[idx] as number);
       if (s !== null) {
         countFiltered(this.metric, s);
         return s;
       }
-      slot.checked = true;
+      this.checked[idx] = 1;
     }
-    const u = (slot.usage ??= this.usage.of(node));
     for (let i = 0, n = this.placement.length; i < n; i++) {
       const { c, groupLevel } = this.placement[i] as (typeof this.placement)[number];
       let ok = true;
@@ -364,15 +379,27 @@ export class GroupPlacer {
   }
 
   /** The node's score: the mean of what each scorer has to say (see `breakdown`). */
-  private score(slot: Slot, req: PlaceRequest): number {
-    const node = slot.node;
-    const u = (slot.usage ??= this.usage.of(node));
+  /** The node's usage, valid until the next call. */
+  private usageAt(idx: number): NodeUsage {
+    const list = this.usage.changedNodes;
+    for (; this.seenChanged < list.length; this.seenChanged++) {
+      const u = list[this.seenChanged] as NodeUsage;
+      const i = this.indexOf.get(u.nodeId);
+      if (i !== undefined) this.changed[i] = u;
+    }
+    const node = this.nodes[idx] as Node;
+    return this.changed[idx] ?? this.scratch.reset(node, this.view.nodeUsage(node.ID));
+  }
+
+  private score(idx: number, u: NodeUsage, req: PlaceRequest): number {
+    const node = this.nodes[idx] as Node;
     const r = node.Resources;
     const cpuFree = r.CPU > 0 ? 1 - (u.cpu + this.ask.cpu) / r.CPU : 0;
     const memFree = r.MemoryMB > 0 ? 1 - (u.memory + this.ask.memory) / r.MemoryMB : 0;
     let sum = this.job.Placement === "spread" ? spreadFitScore(cpuFree, memFree) : this.job.Placement === "random" ? this.rng.next() : binpackScore(cpuFree, memFree);
     let n = 1;
-    const collisions = u.groupCount(this.gk);
+    // A node the plan has not changed holds what it held before: no lookup in its usage.
+    const collisions = this.changed[idx] === undefined ? (this.groupBefore[idx] as number) : u.groupCount(this.gk);
     if (collisions > 0) {
       sum += antiAffinityScore(collisions, this.tg.Count) ?? 0;
       n++;
@@ -399,9 +426,9 @@ export class GroupPlacer {
   }
 
   /** Each scorer's say on a node, by name, as `alloc status -verbose` shows it. */
-  private breakdown(slot: Slot, req: PlaceRequest): Record<string, number> {
-    const node = slot.node;
-    const u = (slot.usage ??= this.usage.of(node));
+  private breakdown(idx: number, req: PlaceRequest): Record<string, number> {
+    const node = this.nodes[idx] as Node;
+    const u = this.usageAt(idx);
     const r = node.Resources;
     const cpuFree = r.CPU > 0 ? 1 - u.cpu / r.CPU : 0;
     const memFree = r.MemoryMB > 0 ? 1 - u.memory / r.MemoryMB : 0;
@@ -419,12 +446,12 @@ export class GroupPlacer {
   }
 
   /** The resources the allocation holds on the chosen node, dynamic ports picked. */
-  private assign(slot: Slot): Omit<Selected, "node" | "score"> {
-    const node = slot.node;
+  private assign(idx: number, score: number): Selected {
+    const node = this.nodes[idx] as Node;
     const net = this.tg.Networks[0];
     const networks: NetworkResource[] = [];
     if (net !== undefined) {
-      const used = slot.usage ?? this.usage.of(node);
+      const used = this.usageAt(idx);
       const min = node.Resources.MinDynamicPort > 0 ? node.Resources.MinDynamicPort : DEFAULT_MIN_DYNAMIC_PORT;
       const max = node.Resources.MaxDynamicPort > 0 ? node.Resources.MaxDynamicPort : DEFAULT_MAX_DYNAMIC_PORT;
       const taken = new Set<number>(net.ReservedPorts.map((p) => p.Value));
@@ -448,7 +475,7 @@ export class GroupPlacer {
         }),
       });
     }
-    return { resources: { CPU: this.ask.cpu, MemoryMB: this.ask.memory, DiskMB: this.ask.disk, Networks: networks }, taskResources: this.taskResources };
+    return { node, score, resources: { CPU: this.ask.cpu, MemoryMB: this.ask.memory, DiskMB: this.ask.disk, Networks: networks }, taskResources: this.taskResources };
   }
 }
 

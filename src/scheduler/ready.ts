@@ -2,9 +2,16 @@ import { nodeIsSchedulable, type Job, type Node } from "../structs/index.js";
 import { inDatacenters, inNodePool } from "./feasible.js";
 import type { StateView } from "./view.js";
 
-interface Ready {
+export interface Ready {
   nodes: Node[];
   available: Record<string, number>;
+  /**
+   * A small number per node for its computed class (-1 when it has none), so that verdicts
+   * shared by a class are kept in an array rather than looked up by the class's string.
+   */
+  classIds: Int32Array;
+  /** A node's index in `nodes`, by id. */
+  indexOf: Map<string, number>;
 }
 
 /** Per node list (a view hands out the same list until its nodes change): datacenters and pool → ready nodes. */
@@ -34,5 +41,21 @@ function computeReady(all: readonly Node[], job: Job): Ready {
     nodes.push(n);
     available[n.Datacenter] = (available[n.Datacenter] ?? 0) + 1;
   }
-  return { nodes, available };
+  const classes = new Map<string, number>();
+  const classIds = new Int32Array(nodes.length);
+  const indexOf = new Map<string, number>();
+  nodes.forEach((n, i) => {
+    indexOf.set(n.ID, i);
+    if (n.ComputedClass === "") {
+      classIds[i] = -1;
+      return;
+    }
+    let id = classes.get(n.ComputedClass);
+    if (id === undefined) {
+      id = classes.size;
+      classes.set(n.ComputedClass, id);
+    }
+    classIds[i] = id;
+  });
+  return { nodes, available, classIds, indexOf };
 }

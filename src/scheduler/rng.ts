@@ -12,7 +12,21 @@ export interface Rng {
   uuid(): string;
 }
 
-const HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+/** The two hex digits of each byte, as character codes. */
+const HEX = Uint16Array.from({ length: 512 }, (_, i) => "0123456789abcdef".charCodeAt(i % 2 === 0 ? (i >> 1) >> 4 : (i >> 1) & 0x0f));
+const DASH = 45;
+/** The characters of the UUID being made (one at a time: the scheduler is synchronous). */
+const UUID = new Uint16Array(36);
+function hex8(at: number, byte: number): void {
+  UUID[at] = HEX[byte * 2] as number;
+  UUID[at + 1] = HEX[byte * 2 + 1] as number;
+}
+function hex32(at: number, x: number): void {
+  hex8(at, x >>> 24);
+  hex8(at + 2, (x >>> 16) & 0xff);
+  hex8(at + 4, (x >>> 8) & 0xff);
+  hex8(at + 6, x & 0xff);
+}
 
 /** xmur3 string hash → sfc32 generator: small, fast, and good enough for shuffles. */
 export function seededRng(seed: string): Rng {
@@ -44,7 +58,6 @@ export function seededRng(seed: string): Rng {
     c = (c + t) | 0;
     return t >>> 0;
   };
-  const hx = (x: number, shift: number): string => HEX[(x >>> shift) & 0xff] as string;
   return {
     next: () => u32() / 4294967296,
     int: (n) => Math.floor((u32() / 4294967296) * n),
@@ -53,12 +66,22 @@ export function seededRng(seed: string): Rng {
       const b = u32();
       const c = u32();
       const d = u32();
-      return (
-        hx(a, 24) + hx(a, 16) + hx(a, 8) + hx(a, 0) + "-" +
-        hx(b, 24) + hx(b, 16) + "-" + (HEX[0x40 | ((b >>> 8) & 0x0f)] as string) + hx(b, 0) + "-" +
-        (HEX[0x80 | ((c >>> 24) & 0x3f)] as string) + hx(c, 16) + "-" + hx(c, 8) + hx(c, 0) +
-        hx(d, 24) + hx(d, 16) + hx(d, 8) + hx(d, 0)
-      );
+      hex32(0, a);
+      UUID[8] = DASH;
+      hex8(9, b >>> 24);
+      hex8(11, (b >>> 16) & 0xff);
+      UUID[13] = DASH;
+      hex8(14, 0x40 | ((b >>> 8) & 0x0f));
+      hex8(16, b & 0xff);
+      UUID[18] = DASH;
+      hex8(19, 0x80 | ((c >>> 24) & 0x3f));
+      hex8(21, (c >>> 16) & 0xff);
+      UUID[23] = DASH;
+      hex8(24, (c >>> 8) & 0xff);
+      hex8(26, c & 0xff);
+      hex32(28, d);
+      // One flat string from the characters: an allocation is made for every placement.
+      return String.fromCharCode.apply(null, UUID as unknown as number[]);
     },
   };
 }

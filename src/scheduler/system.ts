@@ -37,14 +37,15 @@ export function scheduleSystem(ev: Evaluation, job: Job | null, view: StateView,
     return result;
   }
 
-  const { nodes, available } = readyNodes(view, job);
-  const ready = new Map(nodes.map((n) => [n.ID, n]));
+  const ready = readyNodes(view, job);
+  const nodes = ready.nodes;
+  const readyById = new Map(nodes.map((n) => [n.ID, n]));
   const groups = new Set(job.TaskGroups.map((g) => g.Name));
   for (const a of live) {
     const n = view.node(a.NodeID);
     if (!groups.has(a.TaskGroup)) stop(a, "alloc not needed since its group was removed from the job", false);
     else if (n === undefined || n.Status === "down") stop(a, "alloc is lost since its node is down", true);
-    else if (a.DesiredTransition.Migrate || !ready.has(a.NodeID)) stop(a, "alloc not needed as node is draining or no longer eligible", false);
+    else if (a.DesiredTransition.Migrate || !readyById.has(a.NodeID)) stop(a, "alloc not needed as node is draining or no longer eligible", false);
   }
 
   let rollingLeft = Number.MAX_SAFE_INTEGER;
@@ -55,7 +56,7 @@ export function scheduleSystem(ev: Evaluation, job: Job | null, view: StateView,
       rollingLeft = Math.min(rollingLeft, tg.Update.MaxParallel);
       stagger = Math.max(stagger, tg.Update.Stagger);
     }
-    const placer = new GroupPlacer(job, tg, nodes, view, usage, rng, available);
+    const placer = new GroupPlacer(job, tg, ready, view, usage, rng);
     const onNode = new Map<string, Allocation[]>();
     for (const a of live) {
       if (a.TaskGroup !== tg.Name || usage.isStopped(a.ID)) continue;
@@ -64,7 +65,8 @@ export function scheduleSystem(ev: Evaluation, job: Job | null, view: StateView,
       onNode.set(a.NodeID, l);
     }
     let deferred = false;
-    for (const node of nodes) {
+    for (let idx = 0; idx < nodes.length; idx++) {
+      const node = nodes[idx] as Node;
       const here = onNode.get(node.ID) ?? [];
       for (const extra of here.slice(1)) stop(extra, "alloc not needed: a system job runs once per node", false);
       const existing = here[0];
@@ -83,21 +85,22 @@ export function scheduleSystem(ev: Evaluation, job: Job | null, view: StateView,
           stop(existing, "alloc is being updated due to job update", false);
           d.Stop--;
           d.DestructiveUpdate++;
-          place(node, existing);
+          place(idx, existing);
         } else {
           d.Ignore++;
           deferred = true;
         }
         continue;
       }
-      place(node, null);
+      place(idx, null);
     }
     if (deferred) {
       result.followups.push({ ID: rng.uuid(), JobID: job.ID, Namespace: job.Namespace, Priority: job.Priority, Type: "system", TriggeredBy: "rolling-update", WaitUntil: now + stagger / NS.millisecond, PreviousEval: ev.ID });
     }
 
-    function place(node: Node, previous: Allocation | null): void {
-      const tried = placer.tryNode(node);
+    function place(idx: number, previous: Allocation | null): void {
+      const node = nodes[idx] as Node;
+      const tried = placer.tryNode(idx);
       if ("reason" in tried) {
         if (tried.exhausted) {
           result.failed[tg.Name] = placer.finish();

@@ -1,4 +1,4 @@
-import { DYNAMIC_PORT_RANGE, forEachPort, holdsResources, keysOf, type Allocation, type Node, type UsageSnapshot } from "../structs/index.js";
+import { DYNAMIC_PORT_RANGE, EMPTY_USAGE, forEachPort, holdsResources, keysOf, type Allocation, type Node, type UsageSnapshot } from "../structs/index.js";
 import type { StateView } from "./view.js";
 
 /** Parses a node's reserved host ports: "22,80,8000-8100". */
@@ -33,25 +33,35 @@ function reservedOf(node: Node): ReadonlySet<number> {
  * plan's own stops and placements on top, without copying the snapshot.
  */
 export class NodeUsage {
-  cpu: number;
-  memory: number;
-  disk: number;
+  nodeId = "";
+  cpu = 0;
+  memory = 0;
+  disk = 0;
+  private base: UsageSnapshot = EMPTY_USAGE;
+  private reserved: ReadonlySet<number> = NO_PORTS;
   private added: Set<number> | null = null;
   private removed: Set<number> | null = null;
-  private jobDelta: Map<string, number> | null = null;
-  private groupDelta: Map<string, number> | null = null;
+  /**
+   * What the plan changed of the counts by job and by group: key, count, key, count...
+   * An evaluation is about one job, so these hold an entry or two: a list beats a Map.
+   */
+  private jobDelta: (string | number)[] | null = null;
+  private groupDelta: (string | number)[] | null = null;
 
-  constructor(
-    node: Node,
-    private readonly base: UsageSnapshot,
-  ) {
+  /**
+   * Makes this the usage of another node, as its snapshot has it. For a new object, or a
+   * reader's scratch one; never for one the plan has changed.
+   */
+  reset(node: Node, base: UsageSnapshot): this {
+    this.nodeId = node.ID;
+    this.base = base;
     this.cpu = base.cpu + node.Reserved.CPU;
     this.memory = base.memory + node.Reserved.MemoryMB;
     this.disk = base.disk + node.Reserved.DiskMB;
     this.reserved = reservedOf(node);
+    this.rangeCount = -1;
+    return this;
   }
-
-  private readonly reserved: ReadonlySet<number>;
 
   hasPort(p: number): boolean {
     if (this.added?.has(p) === true || this.reserved.has(p)) return true;
@@ -77,11 +87,11 @@ export class NodeUsage {
   private rangeCount = -1;
 
   jobCount(jk: string): number {
-    return (this.base.byJob.get(jk) ?? 0) + (this.jobDelta?.get(jk) ?? 0);
+    return (this.base.byJob.get(jk) ?? 0) + deltaOf(this.jobDelta, jk);
   }
 
   groupCount(gk: string): number {
-    return (this.base.byGroup.get(gk) ?? 0) + (this.groupDelta?.get(gk) ?? 0);
+    return (this.base.byGroup.get(gk) ?? 0) + deltaOf(this.groupDelta, gk);
   }
 
   apply(a: Allocation, sign: 1 | -1): void {
@@ -99,22 +109,38 @@ export class NodeUsage {
       }
     });
     const { jk, gk } = keysOf(a);
-    const jd = (this.jobDelta ??= new Map<string, number>());
-    jd.set(jk, (jd.get(jk) ?? 0) + sign);
-    const gd = (this.groupDelta ??= new Map<string, number>());
-    gd.set(gk, (gd.get(gk) ?? 0) + sign);
+    addDelta((this.jobDelta ??= []), jk, sign);
+    addDelta((this.groupDelta ??= []), gk, sign);
   }
 }
 
+function deltaOf(list: (string | number)[] | null, key: string): number {
+  if (list === null) return 0;
+  for (let i = 0; i < list.length; i += 2) if (list[i] === key) return list[i + 1] as number;
+  return 0;
+}
+
+function addDelta(list: (string | number)[], key: string, by: number): void {
+  for (let i = 0; i < list.length; i += 2) {
+    if (list[i] === key) {
+      list[i + 1] = (list[i + 1] as number) + by;
+      return;
+    }
+  }
+  list.push(key, by);
+}
+
 /**
- * Usage of every node during one evaluation: read from the view on first look, then kept
- * up to date as the plan stops and places allocations. Stops are applied before
- * placements, so within one placement pass a node's usage only grows.
+ * Usage of every node during one evaluation: the view's snapshot, and for the nodes the
+ * plan changes, a `NodeUsage` kept up to date as the plan stops and places allocations.
+ * Stops are applied before placements, so within one placement pass a node's usage only
+ * grows. An evaluation looks at thousands of nodes and changes a few: an unchanged
+ * node's usage is read straight from the view (see `GroupPlacer`).
  */
 export class ClusterUsage {
-  private readonly usage = new Map<string, NodeUsage>();
+  private readonly changed = new Map<string, NodeUsage>();
+  private readonly changedList: NodeUsage[] = [];
   private readonly stopped = new Set<string>();
-  private readonly pendingStops = new Map<string, Allocation[]>();
 
   constructor(private readonly view: StateView) {}
 
@@ -123,25 +149,31 @@ export class ClusterUsage {
     if (this.stopped.has(a.ID)) return;
     this.stopped.add(a.ID);
     if (!holdsResources(a)) return;
-    const u = this.usage.get(a.NodeID);
-    if (u !== undefined) u.apply(a, -1);
-    else {
-      const l = this.pendingStops.get(a.NodeID) ?? [];
-      l.push(a);
-      this.pendingStops.set(a.NodeID, l);
-    }
+    const node = this.view.node(a.NodeID);
+    if (node !== undefined) this.of(node).apply(a, -1);
   }
 
   isStopped(allocId: string): boolean {
     return this.stopped.has(allocId);
   }
 
-  of(node: Node): NodeUsage {
-    let u = this.usage.get(node.ID);
-    if (u !== undefined) return u;
-    u = new NodeUsage(node, this.view.nodeUsage(node.ID));
-    for (const a of this.pendingStops.get(node.ID) ?? []) u.apply(a, -1);
-    this.usage.set(node.ID, u);
+  /**
+   * The nodes the plan changed, in the order it first changed each. Only grows: a reader
+   * keeps its place in it and catches up (see `GroupPlacer`); any other node's usage is
+   * the view's snapshot.
+   */
+  get changedNodes(): readonly NodeUsage[] {
+    return this.changedList;
+  }
+
+  /** The node's own usage object, made when the plan first changes the node. */
+  private of(node: Node): NodeUsage {
+    let u = this.changed.get(node.ID);
+    if (u === undefined) {
+      u = new NodeUsage().reset(node, this.view.nodeUsage(node.ID));
+      this.changed.set(node.ID, u);
+      this.changedList.push(u);
+    }
     return u;
   }
 
