@@ -1,68 +1,141 @@
 import { randomUUID } from "node:crypto";
 import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { startApi, type RunningHttp } from "../api/index.js";
+import { startApi, startNodeApi, type NodeLocal, type RunningHttp } from "../api/index.js";
 import { ApiClient, httpTransport } from "../apiclient/index.js";
-import { SimulatedNode } from "../client/sim.js";
-import { Server, type Logger } from "../server/index.js";
+import { Client, readLogs, SimulatedNode } from "../client/index.js";
+import { allDrivers } from "../drivers/index.js";
+import { DYNAMIC_PORT_RANGE, type Logger } from "../structs/index.js";
+import { Server } from "../server/index.js";
 import { sqliteBackend, StateStore } from "../state/index.js";
 
 export interface AgentConfig {
   dev: boolean;
+  /** Run the server's duties (state, scheduler, API). */
+  server: boolean;
+  /** Run the node agent: this machine runs tasks. */
+  client: boolean;
+  /** Servers a client-only agent joins (host:port of their HTTP API). */
+  servers: string[];
   /** Where the state lives; a temporary directory in dev mode when not given. */
   dataDir: string | undefined;
   bind: string;
   httpPort: number;
-  /** Simulated nodes that "run" tasks at once (mock driver), until a real client joins. */
+  /** Simulated nodes that "run" tasks at once (mock driver). */
   simNodes: number;
-  /** Datacenter of the simulated nodes. */
+  /** Datacenter of this node and of the simulated nodes. */
   datacenter: string;
+  nodeName: string;
+  nodeClass: string;
+  meta: Record<string, string>;
+  /** Address this node's tasks are reached on; 127.0.0.1 in dev. */
+  networkIp: string;
   logLevel: string;
 }
 
 export interface RunningAgent {
   address: string;
   dataDir: string;
+  nodeId: string | undefined;
   stop(): Promise<void>;
 }
 
-/** Wires one agent: the state store on its backend, the server's duties, the HTTP API, and simulated nodes if asked. */
+/**
+ * Wires one agent: the state store on its backend, the server's duties and the HTTP API
+ * (server role); the node agent with its drivers (client role); simulated nodes if asked.
+ */
 export async function startAgent(cfg: AgentConfig, out: (line: string) => void): Promise<RunningAgent> {
   const root = pino({ level: cfg.logLevel }, pino.destination(2));
   const log = (component: string): Logger => root.child({ component });
+  const tempDir = cfg.dataDir === undefined;
   const dataDir = cfg.dataDir ?? (await mkdtemp(join(tmpdir(), "ruche-dev-")));
-  const store = await StateStore.open(sqliteBackend(dataDir));
-  const server = new Server(store, { log: log("server") });
-  server.start();
-  let api: RunningHttp;
+  const closers: (() => Promise<void>)[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+  };
   try {
-    api = await startApi(server, store, { host: cfg.bind, port: cfg.httpPort });
+    let client: Client | null = null;
+    const local: NodeLocal = {
+      has: (id) => client?.runner(id) !== undefined,
+      tasks: (id) => client?.runner(id)?.taskNames() ?? [],
+      logs: (id, task, stream, opts) => {
+        const r = client?.runner(id);
+        if (r === undefined) throw new Error(`allocation ${id} is not on this node`);
+        return readLogs(r.logDir, task, stream, opts);
+      },
+      exec: (id, task, cmd, opts) => {
+        const r = client?.runner(id);
+        if (r === undefined) throw new Error(`allocation ${id} is not on this node`);
+        return r.exec(task, cmd, opts);
+      },
+    };
+    let address: string;
+    let serverAddrs: string[];
+    if (cfg.server) {
+      const store = await StateStore.open(sqliteBackend(dataDir));
+      closers.push(() => store.close());
+      const server = new Server(store, { log: log("server") });
+      server.start();
+      closers.push(() => server.stop());
+      const api: RunningHttp = await startApi(server, store, { host: cfg.bind, port: cfg.httpPort, local });
+      closers.push(() => api.close());
+      address = api.address;
+      serverAddrs = [address];
+    } else {
+      const http = await startNodeApi({ host: cfg.bind, port: cfg.httpPort, local, ids: () => client?.allocIds() ?? [] });
+      closers.push(() => http.close());
+      address = http.address;
+      serverAddrs = cfg.servers;
+    }
+    const transport = httpTransport(new ApiClient(serverAddrs[0] ?? address));
+    if (cfg.client) {
+      const c = new Client(transport, {
+        dataDir,
+        name: cfg.nodeName === "" ? hostname() : cfg.nodeName,
+        datacenter: cfg.datacenter,
+        nodeClass: cfg.nodeClass,
+        nodePool: "default",
+        meta: cfg.meta,
+        ip: cfg.networkIp,
+        httpAddr: address,
+        minDynamicPort: DYNAMIC_PORT_RANGE.min,
+        maxDynamicPort: DYNAMIC_PORT_RANGE.max,
+        reserved: { CPU: 0, MemoryMB: 0, DiskMB: 0, ReservedHostPorts: "" },
+        drivers: allDrivers(),
+        log: log("client"),
+      });
+      await c.start();
+      client = c;
+      // A dev agent's temporary data dir goes away with it: so do its tasks. Otherwise
+      // they go on running, and the next agent on this data dir picks them up.
+      closers.push(() => c.stop({ stopTasks: tempDir }));
+    }
+    const sims: SimulatedNode[] = [];
+    for (let i = 0; i < cfg.simNodes; i++) {
+      const sim = new SimulatedNode(transport, { name: `sim-${i}`, id: randomUUID(), datacenter: cfg.datacenter });
+      await sim.start();
+      sims.push(sim);
+    }
+    closers.push(async () => {
+      await Promise.all(sims.map((s) => s.kill()));
+    });
+    out(`==> Ruche agent started${cfg.dev ? " in dev mode" : ""}\n`);
+    out(`    API:      http://${address}\n`);
+    out(`    Data dir: ${dataDir}\n`);
+    if (cfg.client && client !== null) out(`    Node:     ${client.nodeId} in datacenter ${cfg.datacenter} (drivers: ${allDriverNames()})\n`);
+    if (!cfg.server) out(`    Servers:  ${serverAddrs.join(", ")}\n`);
+    if (cfg.simNodes > 0) out(`    Nodes:    ${cfg.simNodes} simulated (mock driver) in datacenter ${cfg.datacenter}\n`);
+    return { address, dataDir, nodeId: client?.nodeId, stop: stopAll };
   } catch (err) {
-    await server.stop();
-    await store.close();
+    await stopAll();
     throw err;
   }
-  const sims: SimulatedNode[] = [];
-  const transport = httpTransport(new ApiClient(api.address));
-  for (let i = 0; i < cfg.simNodes; i++) {
-    const sim = new SimulatedNode(transport, { name: `sim-${i}`, id: randomUUID(), datacenter: cfg.datacenter });
-    await sim.start();
-    sims.push(sim);
-  }
-  out(`==> Ruche agent started${cfg.dev ? " in dev mode" : ""}\n`);
-  out(`    API:      http://${api.address}\n`);
-  out(`    Data dir: ${dataDir}\n`);
-  if (cfg.simNodes > 0) out(`    Nodes:    ${cfg.simNodes} simulated (mock driver) in datacenter ${cfg.datacenter}\n`);
-  return {
-    address: api.address,
-    dataDir,
-    stop: async () => {
-      await Promise.all(sims.map((s) => s.kill()));
-      await api.close();
-      await server.stop();
-      await store.close();
-    },
-  };
+}
+
+function allDriverNames(): string {
+  return allDrivers()
+    .map((d) => d.name)
+    .join(", ");
 }

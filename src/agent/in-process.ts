@@ -1,4 +1,4 @@
-import type { ClientTransport } from "../client/sim.js";
+import type { ClientTransport } from "../client/index.js";
 import type { Server } from "../server/index.js";
 
 /** The client endpoints of a server, called in the same process (tests, benchmarks). */

@@ -3,6 +3,8 @@ import type { StateStore } from "../state/index.js";
 import type { ApiContext } from "./context.js";
 import { Router, startHttp, type RunningHttp } from "./http.js";
 import { Metrics } from "./metrics.js";
+import type { NodeLocal } from "./node-local.js";
+import { allocFsRoutes } from "./routes/alloc-fs.js";
 import { clientRoutes } from "./routes/client.js";
 import { clusterRoutes } from "./routes/cluster.js";
 import { jobRoutes } from "./routes/jobs.js";
@@ -11,6 +13,8 @@ import { systemRoutes } from "./routes/system.js";
 export interface ApiOptions {
   host: string;
   port: number;
+  /** The node agent in this process, if any: serves its allocations' logs and exec. */
+  local?: NodeLocal;
 }
 
 /** Every route passes this hook; open in dev mode (the ACL system comes later). */
@@ -33,11 +37,38 @@ export async function startApi(server: Server, store: StateStore, opts: ApiOptio
   jobRoutes(router, ctx);
   clusterRoutes(router, ctx);
   clientRoutes(router, ctx);
+  allocFsRoutes(
+    router,
+    {
+      ids: () => store.allocs().map((a) => a.ID),
+      agentOf: (id) => {
+        const a = store.alloc(id);
+        const n = a === undefined ? undefined : store.node(a.NodeID);
+        return n === undefined ? undefined : { name: n.Name, addr: n.HTTPAddr };
+      },
+      self: () => address,
+    },
+    opts.local,
+  );
   systemRoutes(router, ctx, metrics, () => routes);
   const running = await startHttp({ host: opts.host, port: opts.port, router, authorize, onRequest: (m, r, s, ms) => { metrics.observe(m, r, s, ms); } });
   address = running.address;
   return running;
 }
 
+/**
+ * A client-only agent's HTTP endpoint: the logs of its allocations and commands inside
+ * them, which servers forward here. Nothing else is served.
+ */
+export async function startNodeApi(opts: { host: string; port: number; local: NodeLocal; ids: () => Iterable<string> }): Promise<RunningHttp> {
+  const router = new Router();
+  let address = `${opts.host}:${opts.port}`;
+  allocFsRoutes(router, { ids: opts.ids, agentOf: () => undefined, self: () => address }, opts.local);
+  const running = await startHttp({ host: opts.host, port: opts.port, router, authorize, onRequest: () => undefined });
+  address = running.address;
+  return running;
+}
+
 export { MAX_BODY_BYTES } from "./http.js";
 export type { RunningHttp } from "./http.js";
+export type { NodeLocal } from "./node-local.js";

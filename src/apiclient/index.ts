@@ -1,4 +1,4 @@
-import type { Allocation, Deployment, Evaluation, Job, Node } from "../structs/index.js";
+import type { Allocation, AllocUpdate, Deployment, Evaluation, Job, Node } from "../structs/index.js";
 
 /** An error the API answered with: its status, stable code and message. */
 export class ApiError extends Error {
@@ -65,6 +65,13 @@ export class ApiClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown, q: QueryOptions & { query?: Record<string, string> } = {}): Promise<Indexed<T>> {
+    const res = await this.send(method, path, body, q);
+    const text = await res.text();
+    return { body: parseBody(text) as T, index: Number(res.headers.get("x-ruche-index") ?? "0") };
+  }
+
+  /** Sends a request; an answer that is not 2xx becomes an ApiError. The body is left to read. */
+  private async send(method: string, path: string, body?: unknown, q: QueryOptions & { query?: Record<string, string> } = {}): Promise<Response> {
     const url = new URL(this.address + path);
     if (q.index !== undefined) url.searchParams.set("index", String(q.index));
     if (q.wait !== undefined) url.searchParams.set("wait", q.wait);
@@ -83,21 +90,31 @@ export class ApiClient {
       if ((err as Error).name === "AbortError") throw err;
       throw new ApiError(0, "RUCHE_UNREACHABLE", `cannot reach the Ruche API at ${this.address}: ${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}`);
     }
-    const text = await res.text();
-    const index = Number(res.headers.get("x-ruche-index") ?? "0");
-    let parsed: unknown = undefined;
-    if (text !== "") {
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parsed = text;
-      }
-    }
     if (!res.ok) {
-      const e = (parsed as { error?: { code?: string; message?: string; path?: string; details?: unknown } } | undefined)?.error;
+      const e = (parseBody(await res.text()) as { error?: { code?: string; message?: string; path?: string; details?: unknown } } | undefined)?.error;
       throw new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? `${res.status} ${res.statusText}`, e?.path, e?.details);
     }
-    return { body: parsed as T, index };
+    return res;
+  }
+
+  /** A task's output, as it arrives (with `follow`, until the signal aborts). */
+  async allocLogs(allocId: string, o: { task?: string; stderr?: boolean; follow?: boolean; tailBytes?: number; signal?: AbortSignal } = {}): Promise<AsyncIterable<Uint8Array>> {
+    const query: Record<string, string> = { type: o.stderr === true ? "stderr" : "stdout", plain: "true" };
+    if (o.task !== undefined) query.task = o.task;
+    if (o.follow === true) query.follow = "true";
+    if (o.tailBytes !== undefined) {
+      query.origin = "end";
+      query.offset = String(o.tailBytes);
+    }
+    const q: QueryOptions & { query: Record<string, string> } = { query };
+    if (o.signal !== undefined) q.signal = o.signal;
+    const res = await this.send("GET", `/v1/client/fs/logs/${encodeURIComponent(allocId)}`, undefined, q);
+    return res.body ?? (async function* () {})();
+  }
+
+  /** Runs a command inside a task and returns its exit code and output. */
+  allocExec(allocId: string, b: { Task?: string; Cmd: string[]; Stdin?: string; TimeoutMs?: number }): Promise<Indexed<{ ExitCode: number; Stdout: string; Stderr: string; TimedOut: boolean }>> {
+    return this.request("PUT", `/v1/client/allocation/${encodeURIComponent(allocId)}/exec`, b);
   }
 
   // Jobs
@@ -199,7 +216,7 @@ export class ApiClient {
   nodeOwnAllocations(nodeId: string, q: QueryOptions = {}): Promise<Indexed<Allocation[]>> {
     return this.request("GET", `/v1/client/allocations/${encodeURIComponent(nodeId)}`, undefined, q);
   }
-  updateAllocations(nodeId: string, updates: { ID: string; ClientStatus: Allocation["ClientStatus"]; [k: string]: unknown }[]): Promise<Indexed<{ Index: number }>> {
+  updateAllocations(nodeId: string, updates: AllocUpdate[]): Promise<Indexed<{ Index: number }>> {
     return this.request("PUT", `/v1/client/allocations/${encodeURIComponent(nodeId)}`, { Allocs: updates });
   }
 
@@ -213,7 +230,7 @@ export function httpTransport(api: ApiClient): {
   register(node: Node): Promise<{ HeartbeatTTL: number }>;
   heartbeat(nodeId: string, secret: string): Promise<{ HeartbeatTTL: number }>;
   allocations(nodeId: string, secret: string, minIndex: number, waitMs: number, signal: AbortSignal): Promise<{ index: number; allocs: readonly Allocation[] }>;
-  updateAllocs(nodeId: string, secret: string, updates: { ID: string; ClientStatus: Allocation["ClientStatus"] }[]): Promise<unknown>;
+  updateAllocs(nodeId: string, secret: string, updates: AllocUpdate[]): Promise<unknown>;
 } {
   return {
     register: async (node) => (await api.registerNode(node)).body,
@@ -224,4 +241,13 @@ export function httpTransport(api: ApiClient): {
     },
     updateAllocs: async (id, secret, updates) => (await api.withNodeSecret(secret).updateAllocations(id, updates)).body,
   };
+}
+
+function parseBody(text: string): unknown {
+  if (text === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
 }

@@ -1,4 +1,6 @@
 import * as agent from "./commands/agent.js";
+import * as allocExec from "./commands/alloc-exec.js";
+import * as allocLogs from "./commands/alloc-logs.js";
 import * as allocStatus from "./commands/alloc-status.js";
 import * as deploymentFail from "./commands/deployment-fail.js";
 import * as deploymentList from "./commands/deployment-list.js";
@@ -49,6 +51,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   "deployment fail": deploymentFail,
   "eval status": evalStatus,
   "alloc status": allocStatus,
+  "alloc logs": allocLogs,
+  "alloc exec": allocExec,
   "node status": nodeStatus,
   "node drain": nodeDrain,
   "node eligibility": nodeEligibility,
@@ -60,7 +64,7 @@ Ruche runs containers and processes on a cluster of machines, finds them
 again, and routes traffic to them.
 
 Commands:
-  agent -dev                  run the server and its API on this machine
+  agent -dev                  run a server and a node agent on this machine
   job run FILE                submit a job and follow its rollout (alias: run)
   job plan FILE               show what submitting a job would change (alias: plan)
   job status [ID]             list the jobs, or show one (alias: status)
@@ -76,7 +80,9 @@ Commands:
   deployment promote ID       promote a deployment's canaries
   deployment fail ID          mark a deployment as failed
   eval status ID              show an evaluation and why it could not place
-  alloc status ID             show an allocation
+  alloc status ID             show an allocation and its tasks' events
+  alloc logs ALLOC [TASK]     print a task's output (-f to follow, -stderr)
+  alloc exec ALLOC CMD...     run a command inside a running task
   node status [NODE]          list the nodes, or show one
   node drain -enable NODE     move a node's allocations away
   node eligibility -disable NODE

@@ -1,13 +1,6 @@
-import { clientTerminal, mock, type Allocation, type AllocDeploymentStatus, type Node } from "../structs/index.js";
+import { clientTerminal, mock, sleep, type Allocation, type Node } from "../structs/index.js";
+import type { ClientTransport } from "./transport.js";
 
-/** What a client needs of the servers. In-process in tests; over HTTP in the agent. */
-export interface ClientTransport {
-  register(node: Node): Promise<{ HeartbeatTTL: number }>;
-  heartbeat(nodeId: string, secret: string): Promise<{ HeartbeatTTL: number }>;
-  /** The node's allocations once the state has moved past `minIndex` (a blocking query). */
-  allocations(nodeId: string, secret: string, minIndex: number, waitMs: number, signal: AbortSignal): Promise<{ index: number; allocs: readonly Allocation[] }>;
-  updateAllocs(nodeId: string, secret: string, updates: { ID: string; ClientStatus: Allocation["ClientStatus"]; DeploymentStatus?: AllocDeploymentStatus | null; ClientDescription?: string }[]): Promise<unknown>;
-}
 
 export interface SimOptions {
   /** Report an allocation of a deployment healthy this long after it starts (ms). */
@@ -124,18 +117,4 @@ export class SimulatedNode {
       // An allocation the servers no longer know: nothing to report.
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }

@@ -2,7 +2,7 @@ import { deploymentActive, ErrorCode, NS, RucheError, type Allocation, type Depl
 import { jobRowKey as jobKey, versionRowKey as versionKey, type StateStore, type Txn } from "../state/index.js";
 import { newEval } from "./evals.js";
 import { registerJob } from "./jobs.js";
-import type { Logger } from "./logger.js";
+import type { Logger } from "../structs/index.js";
 
 /**
  * The deployment watcher: follows the health the clients report for a deployment's

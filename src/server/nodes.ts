@@ -6,16 +6,15 @@ import {
   ErrorCode,
   RucheError,
   type Allocation,
-  type AllocDeploymentStatus,
+  type AllocUpdate,
   type DrainStrategy,
   type Evaluation,
   type Job,
+  type Logger,
   type Node,
-  type TaskState,
 } from "../structs/index.js";
 import type { StateStore } from "../state/index.js";
 import { newEval } from "./evals.js";
-import type { Logger } from "./logger.js";
 
 export interface HeartbeatOptions {
   /** Shortest time-to-live of a heartbeat (ms). */
@@ -28,14 +27,6 @@ export interface HeartbeatOptions {
 
 export const DEFAULT_HEARTBEAT: HeartbeatOptions = { minTTL: 2000, maxPerSecond: 50, grace: 1000 };
 
-/** What a client reports of one of its allocations. */
-export interface AllocUpdate {
-  ID: string;
-  ClientStatus: Allocation["ClientStatus"];
-  ClientDescription?: string;
-  TaskStates?: Record<string, TaskState>;
-  DeploymentStatus?: AllocDeploymentStatus | null;
-}
 
 /**
  * Node lifecycle: registration, heartbeats with a TTL that grows with the cluster, a node

@@ -5,8 +5,8 @@ import { EvalBroker } from "./broker.js";
 import { DeploymentWatcher } from "./deployments.js";
 import { collectGarbage, DEFAULT_GC, type GcThresholds } from "./gc.js";
 import { planJob, registerJob, revertJob, scaleJob, stopJob, type PlanResult, type RegisterOptions, type RegisterResult } from "./jobs.js";
-import { silentLogger, type Logger } from "./logger.js";
-import { NodeLifecycle, type AllocUpdate, type HeartbeatOptions } from "./nodes.js";
+import { silentLogger, type AllocUpdate, type Logger } from "../structs/index.js";
+import { NodeLifecycle, type HeartbeatOptions } from "./nodes.js";
 import { Worker } from "./worker.js";
 
 export interface ServerOptions {

@@ -4,7 +4,7 @@ import type { StateStore, Txn } from "../state/index.js";
 import type { PlanApplier } from "./applier.js";
 import type { EvalBroker } from "./broker.js";
 import { newEval } from "./evals.js";
-import type { Logger } from "./logger.js";
+import type { Logger } from "../structs/index.js";
 import { storeView } from "./view.js";
 
 /** Plans refused this many times in a row fail the evaluation (Nomad's max-plan-attempts). */

@@ -111,3 +111,12 @@ export function allocIndex(name: string): number {
 export function allocName(jobId: string, group: string, index: number): string {
   return `${jobId}.${group}[${index}]`;
 }
+
+/** What a client reports of one of its allocations. */
+export interface AllocUpdate {
+  ID: string;
+  ClientStatus: Allocation["ClientStatus"];
+  ClientDescription?: string;
+  TaskStates?: Record<string, TaskState>;
+  DeploymentStatus?: AllocDeploymentStatus | null;
+}

@@ -12,5 +12,7 @@ export * from "./node.js";
 export type * from "./plan.js";
 export * from "./resources.js";
 export * from "./service.js";
+export * from "./logger.js";
+export * from "./sleep.js";
 export * from "./usage.js";
 export * as mock from "./mock.js";

@@ -2,23 +2,37 @@ import { startAgent } from "../../agent/agent.js";
 import { flagBool, flagValues, parseArgs, UsageError } from "../args.js";
 import { Exit, type IO } from "../io.js";
 
-export const usage = `Usage: ruche agent [-dev] [-data-dir DIR] [-bind ADDR] [-http-port PORT] [-sim-nodes N] [-datacenter DC]
+export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers ADDR,...] [-data-dir DIR]
+                   [-bind ADDR] [-http-port PORT] [-datacenter DC] [-node NAME]
+                   [-node-class CLASS] [-meta KEY=VALUE]... [-network-ip IP] [-sim-nodes N]
 
-  Runs a Ruche agent: the server (state, scheduler, deployments, node lifecycle) and its
-  HTTP API. With -dev: bound to 127.0.0.1, state in a temporary directory unless
-  -data-dir is given. -sim-nodes N adds N simulated nodes that run tasks at once (the
-  mock driver), for trying the control plane without machines, in datacenter DC
-  (default dc1).
+  Runs a Ruche agent. -server runs the control plane (state, scheduler, deployments, node
+  lifecycle) and its HTTP API; -client runs the node agent, which runs tasks with the
+  docker, exec and raw_exec drivers; -dev is both on one machine, bound to 127.0.0.1,
+  with state in a temporary directory unless -data-dir is given (tasks of a temporary
+  dev agent stop with it; with -data-dir they keep running and the next agent finds them).
+
+  A client-only agent joins the servers given by -servers (host:port of their HTTP API)
+  and keeps its state in -data-dir. -meta KEY=VALUE (repeatable) and -node-class are the
+  node's metadata and class for constraints. -sim-nodes N adds N simulated nodes that run
+  tasks at once (the mock driver), for trying the control plane without machines.
 `;
 
 export async function run(argv: readonly string[], io: IO): Promise<number> {
   const p = parseArgs(argv, {
     dev: { value: false },
+    server: { value: false },
+    client: { value: false },
+    servers: { value: true, repeat: true },
     "data-dir": { value: true },
     bind: { value: true },
     "http-port": { value: true },
     "sim-nodes": { value: true },
     datacenter: { value: true },
+    node: { value: true },
+    "node-class": { value: true },
+    meta: { value: true, repeat: true },
+    "network-ip": { value: true },
     "log-level": { value: true },
   });
   if (p.positional.length > 0) throw new UsageError(`unexpected argument "${p.positional[0] ?? ""}"`);
@@ -28,9 +42,37 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`-http-port must be a port number, got "${one("http-port") ?? ""}"`);
   const sim = Number(one("sim-nodes") ?? "0");
   if (!Number.isInteger(sim) || sim < 0 || sim > 10_000) throw new UsageError(`-sim-nodes must be a whole number up to 10000, got "${one("sim-nodes") ?? ""}"`);
-  if (!dev && one("data-dir") === undefined) throw new UsageError("a server outside -dev needs -data-dir");
+  const server = dev || flagBool(p, "server");
+  const client = dev || flagBool(p, "client");
+  if (!server && !client) throw new UsageError("an agent needs a role: -dev, -server, -client, or both -server and -client");
+  if (!dev && one("data-dir") === undefined) throw new UsageError("an agent outside -dev needs -data-dir");
+  const servers = flagValues(p, "servers").flatMap((s) => s.split(",")).map((s) => s.trim()).filter((s) => s !== "");
+  if (!server && servers.length === 0) throw new UsageError("a client-only agent needs -servers host:port of a server's HTTP API");
+  for (const s of servers) if (!/^[^\s/:]+:\d+$/.test(s)) throw new UsageError(`-servers takes host:port, got "${s}"`);
+  const meta: Record<string, string> = {};
+  for (const kv of flagValues(p, "meta")) {
+    const eq = kv.indexOf("=");
+    if (eq <= 0) throw new UsageError(`-meta takes KEY=VALUE, got "${kv}"`);
+    meta[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  const bind = one("bind") ?? (dev ? "127.0.0.1" : "0.0.0.0");
   const agent = await startAgent(
-    { dev, dataDir: one("data-dir"), bind: one("bind") ?? (dev ? "127.0.0.1" : "0.0.0.0"), httpPort: port, simNodes: sim, datacenter: one("datacenter") ?? "dc1", logLevel: one("log-level") ?? "warn" },
+    {
+      dev,
+      server,
+      client,
+      servers,
+      dataDir: one("data-dir"),
+      bind,
+      httpPort: port,
+      simNodes: sim,
+      datacenter: one("datacenter") ?? "dc1",
+      nodeName: one("node") ?? "",
+      nodeClass: one("node-class") ?? "",
+      meta,
+      networkIp: one("network-ip") ?? (bind === "0.0.0.0" ? "127.0.0.1" : bind),
+      logLevel: one("log-level") ?? "warn",
+    },
     (l) => {
       io.out(l);
     },

@@ -1,4 +1,4 @@
-/** The small logging surface the server's parts use; the agent hands in pino's child loggers. */
+/** The small logging surface the server's and the client's parts use; the agent hands in pino's child loggers. */
 export interface Logger {
   debug(fields: Record<string, unknown>, msg: string): void;
   info(fields: Record<string, unknown>, msg: string): void;

@@ -1,0 +1,13 @@
+/**
+ * What the API asks of a node agent running in the same process: the output of a task
+ * and commands run inside it. The agent wires its client in (the API does not import the
+ * client); an allocation on another node is reached through that node's HTTP address.
+ */
+export interface NodeLocal {
+  /** Whether this process runs the allocation. */
+  has(allocId: string): boolean;
+  /** The allocation's task names (to pick the only one when none is named). */
+  tasks(allocId: string): string[];
+  logs(allocId: string, task: string, stream: "stdout" | "stderr", opts: { follow: boolean; tailBytes?: number; signal: AbortSignal }): AsyncIterable<Buffer>;
+  exec(allocId: string, task: string, cmd: string[], opts: { timeoutMs: number; stdin?: Buffer }): Promise<{ exitCode: number; stdout: Buffer; stderr: Buffer; timedOut: boolean }>;
+}

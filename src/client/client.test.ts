@@ -1,0 +1,187 @@
+/**
+ * The node agent's own logic against a real server in this process: task events, the
+ * restart policy, leaders, deployment health, stopping, and finding tasks again after
+ * an agent restart. Tasks run on the mock driver here (the client's logic is what is
+ * under test); the real drivers run real tasks in their contract test and end to end.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { inProcessTransport } from "../agent/in-process.js";
+import { MockDriver } from "../drivers/mock/mock-driver.js";
+import { Server } from "../server/index.js";
+import { memoryBackend, StateStore } from "../state/index.js";
+import { mock, NS, silentLogger, type Allocation, type Job } from "../structs/index.js";
+import { Client } from "./client.js";
+
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+async function setup() {
+  const store = await StateStore.open(memoryBackend());
+  const server = new Server(store, {});
+  server.start();
+  const dataDir = await mkdtemp(join(tmpdir(), "ruche-client-"));
+  const driver = new MockDriver();
+  const transport = inProcessTransport(server);
+  const clients: Client[] = [];
+  const newClient = async (): Promise<Client> => {
+    const c = new Client(transport, {
+      dataDir,
+      name: "n1",
+      datacenter: "dc1",
+      nodeClass: "",
+      nodePool: "default",
+      meta: {},
+      ip: "127.0.0.1",
+      httpAddr: "",
+      minDynamicPort: 20000,
+      maxDynamicPort: 32000,
+      reserved: { CPU: 0, MemoryMB: 0, DiskMB: 0, ReservedHostPorts: "" },
+      drivers: [driver],
+      log: silentLogger,
+    });
+    await c.start();
+    clients.push(c);
+    return c;
+  };
+  const client = await newClient();
+  cleanup.push(async () => {
+    for (const c of clients) await c.stop({ stopTasks: true });
+    await server.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  return { store, server, client, driver, newClient };
+}
+
+async function until<T>(what: string, f: () => T | undefined | false, timeoutMs = 8000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = f();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function job(config: Record<string, unknown>, o: Parameters<typeof mock.job>[0] = {}): Job {
+  const j = mock.job({ id: "app", count: 1, cpu: 100, memory: 64, ...o });
+  const g = j.TaskGroups[0]!;
+  g.Tasks[0]!.Config = config;
+  g.Tasks[0]!.KillTimeout = 200 * NS.millisecond;
+  g.RestartPolicy = { Attempts: 2, Interval: 60 * NS.second, Delay: 50 * NS.millisecond, Mode: "fail" };
+  g.ReschedulePolicy = null;
+  return j;
+}
+
+const allocs = (store: StateStore, id = "app"): readonly Allocation[] => store.allocsByJob("default", id);
+const events = (a: Allocation, task = "web"): string[] => a.TaskStates[task]?.Events.map((e) => e.Type) ?? [];
+
+describe("the node agent", () => {
+  it("registers with a fingerprint of the machine and its drivers", async () => {
+    const { store, client } = await setup();
+    const n = await until("the node", () => store.node(client.nodeId));
+    expect(n).toMatchObject({ Name: "n1", Status: "ready", Datacenter: "dc1" });
+    expect(n.Resources.CPU).toBeGreaterThan(0);
+    expect(n.Resources.MemoryMB).toBeGreaterThan(0);
+    expect(n.Attributes["kernel.name"]).toBe("linux");
+    expect(n.Attributes["driver.mock"]).toBe("1");
+    expect(n.Drivers.mock).toMatchObject({ Detected: true, Healthy: true });
+  });
+
+  it("runs an allocation and reports its task events", async () => {
+    const { store, server } = await setup();
+    await server.registerJob(job({}));
+    const a = await until("running", () => allocs(store).find((x) => x.ClientStatus === "running"));
+    expect(events(a)).toEqual(["Received", "Task Setup", "Started"]);
+    expect(a.TaskStates.web).toMatchObject({ State: "running", Restarts: 0, Failed: false });
+  });
+
+  it("restarts a failing task per the restart policy, then fails the allocation", async () => {
+    const { store, server } = await setup();
+    await server.registerJob(job({ run_for: "30ms", exit_code: 3 }));
+    const a = await until("failed", () => allocs(store).find((x) => x.ClientStatus === "failed"));
+    const t = a.TaskStates.web!;
+    expect(t).toMatchObject({ State: "dead", Failed: true, Restarts: 2 });
+    expect(events(a).filter((e) => e === "Restarting")).toHaveLength(2);
+    expect(t.Events.find((e) => e.Type === "Not Restarting")?.Message).toBe('Exceeded allowed attempts 2 in interval 1m0s and mode is "fail"');
+    expect(t.Events.find((e) => e.Type === "Terminated")).toMatchObject({ ExitCode: 3, Message: "Exit Code: 3" });
+  });
+
+  it("completes a batch allocation whose task exits 0", async () => {
+    const { store, server } = await setup();
+    await server.registerJob(job({ run_for: "20ms" }, { type: "batch" }));
+    const a = await until("complete", () => allocs(store).find((x) => x.ClientStatus === "complete"));
+    expect(a.TaskStates.web).toMatchObject({ State: "dead", Failed: false, Restarts: 0 });
+  });
+
+  it("stops the other tasks when the leader dies", async () => {
+    const { store, server } = await setup();
+    const j = job({ run_for: "50ms" }, { type: "batch" });
+    const g = j.TaskGroups[0]!;
+    g.Tasks[0]!.Leader = true;
+    g.Tasks.push({ ...g.Tasks[0]!, Name: "sidecar", Leader: false, Config: {} });
+    await server.registerJob(j);
+    const a = await until("complete", () => allocs(store).find((x) => x.ClientStatus === "complete"));
+    expect(events(a, "sidecar")).toContain("Leader Task Dead");
+    expect(a.TaskStates.sidecar).toMatchObject({ State: "dead", Failed: false });
+  });
+
+  it("stops a task the server no longer wants, with its kill signal", async () => {
+    const { store, server, driver } = await setup();
+    await server.registerJob(job({}));
+    await until("running", () => allocs(store).find((x) => x.ClientStatus === "running"));
+    await server.stopJob("default", "app");
+    const a = await until("complete", () => allocs(store).find((x) => x.ClientStatus === "complete"));
+    expect(events(a).slice(-3)).toEqual(["Killing", "Terminated", "Killed"]);
+    expect(driver.running()).toEqual([]);
+  });
+
+  it("reports an allocation of a deployment healthy after min_healthy_time", async () => {
+    const { store, server } = await setup();
+    const j = job({}, { canary: 0, maxParallel: 1 });
+    j.TaskGroups[0]!.Update = { ...j.TaskGroups[0]!.Update!, MinHealthyTime: 300 * NS.millisecond, HealthCheck: "task_states" };
+    await server.registerJob(j);
+    const running = await until("running", () => allocs(store).find((x) => x.ClientStatus === "running"));
+    expect(running.DeploymentStatus?.Healthy ?? null).toBeNull();
+    const healthy = await until("healthy", () => allocs(store).find((x) => x.DeploymentStatus?.Healthy === true));
+    expect(healthy.DeploymentStatus?.Timestamp).toBeGreaterThanOrEqual(running.ModifyTime + 250);
+  });
+
+  it("reports an allocation unhealthy when its task fails before it is healthy", async () => {
+    const { store, server } = await setup();
+    const j = job({ run_for: "30ms", exit_code: 1 }, { canary: 0, maxParallel: 1 });
+    j.TaskGroups[0]!.RestartPolicy.Attempts = 0;
+    j.TaskGroups[0]!.Update = { ...j.TaskGroups[0]!.Update!, MinHealthyTime: 5 * NS.second, HealthCheck: "task_states" };
+    await server.registerJob(j);
+    const a = await until("unhealthy", () => allocs(store).find((x) => x.DeploymentStatus?.Healthy === false));
+    expect(a.ClientStatus).toBe("failed");
+    expect(a.TaskStates.web?.Events.at(-1)).toMatchObject({ Type: "Alloc Unhealthy", Message: "Unhealthy because of failed task" });
+  });
+
+  it("finds its running tasks again after an agent restart, without restarting them", async () => {
+    const { store, server, client, driver, newClient } = await setup();
+    await server.registerJob(job({}));
+    const a = await until("running", () => allocs(store).find((x) => x.ClientStatus === "running"));
+    await client.stop({ stopTasks: false });
+    const again = await newClient();
+    expect(again.nodeId).toBe(client.nodeId);
+    await until("the allocation runner", () => again.runner(a.ID));
+    await new Promise((r) => setTimeout(r, 200));
+    const now = store.alloc(a.ID)!;
+    expect(now.ClientStatus).toBe("running");
+    expect(now.TaskStates.web).toMatchObject({ State: "running", Restarts: 0 });
+    expect(events(now).filter((e) => e === "Started")).toHaveLength(1);
+    expect(driver.running()).toEqual([`${a.ID}/web`]);
+  });
+
+  it("refuses a task whose driver config is wrong, with the reason", async () => {
+    const { store, server } = await setup();
+    await server.registerJob(job({ run_for: 5 }));
+    const a = await until("failed", () => allocs(store).find((x) => x.ClientStatus === "failed"));
+    expect(a.TaskStates.web?.Events.find((e) => e.Type === "Failed Validation")?.Message).toBe('config.run_for must be a duration such as "5s"');
+  });
+});

@@ -1,0 +1,296 @@
+import { randomUUID } from "node:crypto";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Driver } from "../drivers/index.js";
+import { clientTerminal, sleep, type Allocation, type AllocUpdate, type Logger, type Node } from "../structs/index.js";
+import { AllocRunner, type AllocReport, type SavedAlloc } from "./alloc-runner.js";
+import { fingerprint, type FingerprintConfig, type NodeIdentity } from "./fingerprint.js";
+import type { ClientTransport } from "./transport.js";
+
+export interface ClientConfig extends Omit<FingerprintConfig, "name"> {
+  /** Client state under `<dataDir>/client`, allocation directories under `<dataDir>/alloc`. */
+  dataDir: string;
+  /** Node name; the host name when empty. */
+  name: string;
+  drivers: readonly Driver[];
+  log: Logger;
+}
+
+/** How long the client batches status reports before sending them. */
+const REPORT_BATCH_MS = 20;
+
+/**
+ * The node agent: registers this machine with a fingerprint, heartbeats, follows its
+ * allocations with blocking queries and runs each with an `AllocRunner`. Its node
+ * identity and the handles of its tasks are kept in its data dir, so that a new agent
+ * process registers as the same node and finds its running tasks again instead of
+ * starting them twice.
+ */
+export class Client {
+  private readonly abort = new AbortController();
+  private readonly runners = new Map<string, AllocRunner>();
+  private readonly pending = new Map<string, AllocReport>();
+  private flushing: Promise<void> | null = null;
+  private readonly saves = new Map<string, { writing: boolean; next: SavedAlloc | null }>();
+  private loops: Promise<void>[] = [];
+  private ttl = 10_000;
+  private node!: Node;
+  private readonly drivers: ReadonlyMap<string, Driver>;
+
+  constructor(
+    private readonly transport: ClientTransport,
+    private readonly cfg: ClientConfig,
+  ) {
+    this.drivers = new Map(cfg.drivers.map((d) => [d.name, d]));
+  }
+
+  private stopped(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  get nodeId(): string {
+    return this.node.ID;
+  }
+
+  get stateDir(): string {
+    return join(this.cfg.dataDir, "client");
+  }
+
+  /** Registers, finds the tasks it ran before a restart, and starts following its allocations. */
+  async start(): Promise<void> {
+    await mkdir(join(this.stateDir, "allocs"), { recursive: true });
+    await mkdir(join(this.cfg.dataDir, "alloc"), { recursive: true });
+    const id = await this.identity();
+    this.node = await fingerprint(id, { ...this.cfg, name: this.cfg.name === "" ? (await import("node:os")).hostname() : this.cfg.name }, this.cfg.drivers);
+    await this.restore();
+    await this.register();
+    this.loops = [this.heartbeats(), this.follow()];
+  }
+
+  /**
+   * Stops following. With `stopTasks`, every task is stopped and its directory removed (a
+   * dev agent whose data dir goes away with it); otherwise the tasks go on running and
+   * the next agent on this data dir picks them up.
+   */
+  async stop(opts: { stopTasks: boolean }): Promise<void> {
+    this.abort.abort();
+    await Promise.allSettled(this.loops);
+    if (opts.stopTasks) await Promise.allSettled([...this.runners.values()].map((r) => r.destroy()));
+    else for (const r of this.runners.values()) r.detach();
+    await this.flush();
+    await Promise.allSettled([...this.saves.keys()].map((id) => this.waitSaved(id)));
+  }
+
+  allocIds(): string[] {
+    return [...this.runners.keys()];
+  }
+
+  runner(allocId: string): AllocRunner | undefined {
+    return this.runners.get(allocId);
+  }
+
+  // --- identity and registration -------------------------------------------------------
+
+  private async identity(): Promise<NodeIdentity> {
+    const file = join(this.stateDir, "node.json");
+    try {
+      const v = JSON.parse(await readFile(file, "utf8")) as Partial<NodeIdentity>;
+      if (typeof v.ID === "string" && typeof v.SecretID === "string") return { ID: v.ID, SecretID: v.SecretID };
+    } catch {
+      // First start on this data dir.
+    }
+    const id = { ID: randomUUID(), SecretID: randomUUID() };
+    await atomicWrite(file, JSON.stringify(id));
+    return id;
+  }
+
+  private async register(): Promise<void> {
+    for (;;) {
+      try {
+        this.ttl = (await this.transport.register(this.node)).HeartbeatTTL;
+        this.cfg.log.info({ nodeId: this.node.ID }, "node registered");
+        return;
+      } catch (err) {
+        if (this.abort.signal.aborted) return;
+        this.cfg.log.warn({ err: String(err) }, "registering with the servers failed; retrying");
+        await sleep(1000, this.abort.signal);
+      }
+    }
+  }
+
+  private async heartbeats(): Promise<void> {
+    const signal = this.abort.signal;
+    while (!signal.aborted) {
+      await sleep(Math.max(100, this.ttl / 2), signal);
+      if (this.stopped()) return;
+      try {
+        this.ttl = (await this.transport.heartbeat(this.node.ID, this.node.SecretID)).HeartbeatTTL;
+      } catch (err) {
+        if (String(err).includes("not registered")) await this.register();
+        else this.cfg.log.warn({ err: String(err) }, "heartbeat failed");
+      }
+    }
+  }
+
+  // --- allocations ------------------------------------------------------------------
+
+  private async follow(): Promise<void> {
+    const signal = this.abort.signal;
+    let index = 0;
+    while (!signal.aborted) {
+      let got: { index: number; allocs: readonly Allocation[] };
+      try {
+        got = await this.transport.allocations(this.node.ID, this.node.SecretID, index, 30_000, signal);
+      } catch (err) {
+        if (this.stopped()) return;
+        this.cfg.log.warn({ err: String(err) }, "fetching allocations failed");
+        await sleep(500, signal);
+        continue;
+      }
+      if (got.index < index) index = 0;
+      else index = got.index;
+      await this.reconcile(got.allocs);
+    }
+  }
+
+  private async reconcile(allocs: readonly Allocation[]): Promise<void> {
+    const seen = new Set<string>();
+    for (const a of allocs) {
+      seen.add(a.ID);
+      const r = this.runners.get(a.ID);
+      if (r !== undefined) {
+        if (changedForClient(r.alloc, a)) r.update(a);
+        continue;
+      }
+      if (a.DesiredStatus !== "run" || clientTerminal(a.ClientStatus)) continue;
+      await this.run(a);
+    }
+    // Allocations the servers forgot (garbage collected): nothing of them stays here.
+    for (const [id, r] of this.runners) {
+      if (seen.has(id)) continue;
+      this.runners.delete(id);
+      void r.destroy().then(() => this.forget(id));
+    }
+  }
+
+  private async run(a: Allocation, saved?: SavedAlloc): Promise<void> {
+    let r: AllocRunner;
+    try {
+      r = new AllocRunner(a, this.runnerDeps(), saved);
+    } catch (err) {
+      this.queue({ ID: a.ID, ClientStatus: "failed", ClientDescription: String(err instanceof Error ? err.message : err), TaskStates: {} });
+      return;
+    }
+    this.runners.set(a.ID, r);
+    try {
+      await r.start();
+    } catch (err) {
+      this.cfg.log.error({ allocId: a.ID, err: String(err) }, "starting the allocation failed");
+      this.queue({ ID: a.ID, ClientStatus: "failed", ClientDescription: `setting up the allocation failed: ${String(err)}`, TaskStates: {} });
+    }
+  }
+
+  private runnerDeps(): ConstructorParameters<typeof AllocRunner>[1] {
+    return {
+      node: this.node,
+      drivers: this.drivers,
+      allocRoot: join(this.cfg.dataDir, "alloc"),
+      report: (r) => {
+        this.queue(r);
+      },
+      save: (s) => {
+        this.save(s);
+      },
+      log: this.cfg.log,
+      now: () => Date.now(),
+      random: () => Math.random(),
+    };
+  }
+
+  /** The allocations of the last agent process on this data dir: their tasks are found again. */
+  private async restore(): Promise<void> {
+    const dir = join(this.stateDir, "allocs");
+    for (const name of await readdir(dir)) {
+      if (!name.endsWith(".json")) continue;
+      let saved: SavedAlloc;
+      try {
+        saved = JSON.parse(await readFile(join(dir, name), "utf8")) as SavedAlloc;
+      } catch (err) {
+        this.cfg.log.warn({ file: name, err: String(err) }, "unreadable allocation state; ignored");
+        continue;
+      }
+      this.cfg.log.info({ allocId: saved.alloc.ID }, "restoring allocation");
+      await this.run(saved.alloc, saved);
+    }
+  }
+
+  // --- reports and local state ---------------------------------------------------------
+
+  private queue(r: AllocReport): void {
+    this.pending.set(r.ID, r);
+    this.flushing ??= sleep(REPORT_BATCH_MS).then(() => this.flush());
+  }
+
+  private async flush(): Promise<void> {
+    const batch: AllocUpdate[] = [...this.pending.values()];
+    this.pending.clear();
+    this.flushing = null;
+    if (batch.length === 0) return;
+    try {
+      await this.transport.updateAllocs(this.node.ID, this.node.SecretID, batch);
+    } catch (err) {
+      if (batch.length > 1) {
+        // One allocation the servers no longer know spoils the batch: send the others alone.
+        for (const u of batch) await this.transport.updateAllocs(this.node.ID, this.node.SecretID, [u]).catch(() => undefined);
+      } else {
+        this.cfg.log.warn({ err: String(err) }, "reporting allocation status failed");
+      }
+    }
+  }
+
+  private save(s: SavedAlloc): void {
+    const id = s.alloc.ID;
+    const slot = this.saves.get(id) ?? { writing: false, next: null };
+    this.saves.set(id, slot);
+    slot.next = s;
+    if (slot.writing) return;
+    slot.writing = true;
+    void (async () => {
+      while (slot.next !== null) {
+        const v = slot.next;
+        slot.next = null;
+        await atomicWrite(join(this.stateDir, "allocs", `${id}.json`), JSON.stringify(v)).catch((err: unknown) => {
+          this.cfg.log.error({ allocId: id, err: String(err) }, "saving allocation state failed");
+        });
+      }
+      slot.writing = false;
+    })();
+  }
+
+  private async waitSaved(id: string): Promise<void> {
+    while (this.saves.get(id)?.writing === true) await sleep(5);
+  }
+
+  private async forget(id: string): Promise<void> {
+    await this.waitSaved(id);
+    this.saves.delete(id);
+    await rm(join(this.stateDir, "allocs", `${id}.json`), { force: true });
+  }
+}
+
+/** Whether the servers changed something the runner acts on (not just our own reports echoed back). */
+function changedForClient(cur: Allocation, next: Allocation): boolean {
+  return (
+    cur.DesiredStatus !== next.DesiredStatus ||
+    cur.Job.Version !== next.Job.Version ||
+    cur.Job.JobModifyIndex !== next.Job.JobModifyIndex ||
+    cur.DeploymentID !== next.DeploymentID ||
+    (cur.DeploymentStatus?.Canary ?? false) !== (next.DeploymentStatus?.Canary ?? false)
+  );
+}
+
+async function atomicWrite(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, text, { mode: 0o600 });
+  await rename(tmp, file);
+}

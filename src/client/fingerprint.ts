@@ -1,0 +1,111 @@
+import { readFile } from "node:fs/promises";
+import os from "node:os";
+import type { Driver } from "../drivers/index.js";
+import type { DriverInfo, Node } from "../structs/index.js";
+
+export interface NodeIdentity {
+  ID: string;
+  SecretID: string;
+}
+
+export interface FingerprintConfig {
+  name: string;
+  datacenter: string;
+  nodeClass: string;
+  nodePool: string;
+  meta: Record<string, string>;
+  /** Address tasks are reached on (their ports are published there). */
+  ip: string;
+  /** The agent's HTTP address, for logs and exec. */
+  httpAddr: string;
+  minDynamicPort: number;
+  maxDynamicPort: number;
+  reserved: Node["Reserved"];
+}
+
+/** The machine as the scheduler sees it: cpu, memory, kernel, os, drivers and their health. */
+export async function fingerprint(id: NodeIdentity, cfg: FingerprintConfig, drivers: readonly Driver[]): Promise<Node> {
+  const cpus = os.cpus();
+  const cores = Math.max(1, cpus.length);
+  const mhz = await cpuMhz(cpus);
+  const attrs: Record<string, string> = {
+    "kernel.name": os.type().toLowerCase(),
+    "kernel.version": os.release().split("-")[0] ?? os.release(),
+    "kernel.release": os.release(),
+    "os.name": await osName(),
+    "cpu.arch": archName(os.arch()),
+    "cpu.numcores": String(cores),
+    "cpu.frequency": String(mhz),
+    "cpu.totalcompute": String(mhz * cores),
+    "cpu.modelname": cpus[0]?.model ?? "",
+    "memory.totalbytes": String(os.totalmem()),
+    "unique.hostname": os.hostname(),
+    "unique.network.ip-address": cfg.ip,
+    "nomad.version": "1.7.0",
+    "ruche.version": "0.1.0",
+  };
+  const infos: Record<string, DriverInfo> = {};
+  for (const d of drivers) {
+    const f = await d.fingerprint();
+    infos[d.name] = { Detected: f.detected, Healthy: f.healthy, HealthDescription: f.description, Attributes: f.attributes };
+    if (f.detected) attrs[`driver.${d.name}`] = "1";
+    for (const [k, v] of Object.entries(f.attributes)) attrs[k] = v;
+  }
+  return {
+    ID: id.ID,
+    SecretID: id.SecretID,
+    Name: cfg.name,
+    Datacenter: cfg.datacenter,
+    NodeClass: cfg.nodeClass,
+    NodePool: cfg.nodePool,
+    Attributes: attrs,
+    Meta: { ...cfg.meta },
+    Drivers: infos,
+    Resources: {
+      CPU: mhz * cores,
+      Cores: cores,
+      MemoryMB: Math.floor(os.totalmem() / 1024 / 1024),
+      DiskMB: 0,
+      MinDynamicPort: cfg.minDynamicPort,
+      MaxDynamicPort: cfg.maxDynamicPort,
+      IP: cfg.ip,
+    },
+    Reserved: cfg.reserved,
+    ComputedClass: "",
+    Status: "initializing",
+    StatusDescription: "",
+    SchedulingEligibility: "eligible",
+    DrainStrategy: null,
+    HTTPAddr: cfg.httpAddr,
+    CreateIndex: 0,
+    ModifyIndex: 0,
+    LastHeartbeat: 0,
+  };
+}
+
+/** The cpu's speed: what /proc/cpuinfo or os.cpus() says, or the max frequency the kernel knows. */
+async function cpuMhz(cpus: os.CpuInfo[]): Promise<number> {
+  const fromOs = cpus[0]?.speed ?? 0;
+  if (fromOs > 0) return Math.round(fromOs);
+  try {
+    const max = await readFile("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq", "utf8");
+    return Math.round(Number(max.trim()) / 1000);
+  } catch {
+    return 2000;
+  }
+}
+
+async function osName(): Promise<string> {
+  try {
+    const text = await readFile("/etc/os-release", "utf8");
+    const m = /^ID=("?)([^"\n]+)\1$/m.exec(text);
+    if (m?.[2] !== undefined) return m[2];
+  } catch {
+    // Not a Linux with os-release.
+  }
+  return os.platform();
+}
+
+function archName(a: string): string {
+  return a === "x64" ? "amd64" : a === "arm64" ? "arm64" : a;
+}

@@ -1,0 +1,5 @@
+export { AllocRunner, type AllocReport, type CheckReport, type SavedAlloc } from "./alloc-runner.js";
+export { Client, type ClientConfig } from "./client.js";
+export { readLogs, logFiles, type LogStream } from "./logs.js";
+export { SimulatedNode, type SimOptions } from "./sim.js";
+export type { ClientTransport } from "./transport.js";

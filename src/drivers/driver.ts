@@ -1,0 +1,138 @@
+/**
+ * One interface for every task driver. The client's task runner speaks only this; a
+ * driver knows how to start, find again, wait for, signal, stop and exec into one kind
+ * of task (a container, an isolated process, a plain process).
+ */
+
+/** What a driver reports of itself on this node (becomes `Node.Drivers[name]`). */
+export interface DriverFingerprint {
+  detected: boolean;
+  healthy: boolean;
+  description: string;
+  /** E.g. `driver.docker.version`; become node attributes too. */
+  attributes: Record<string, string>;
+}
+
+/** A port the task's allocation holds on the host. */
+export interface TaskPort {
+  label: string;
+  /** Host port. */
+  value: number;
+  /** Port inside the task (docker's container port); equals `value` when not mapped. */
+  to: number;
+  /** Host address the port is published on. */
+  ip: string;
+}
+
+/** Everything a driver needs to start one task. Paths are absolute host paths. */
+export interface TaskSpec {
+  /** Unique per task run: `${allocId}/${taskName}`; drivers label what they make with it. */
+  id: string;
+  allocId: string;
+  taskName: string;
+  jobId: string;
+  group: string;
+  namespace: string;
+  /** The task's `config { }`, with runtime variables already interpolated. */
+  config: Record<string, unknown>;
+  /** The whole environment the task sees (RUCHE_*, NOMAD_*, the task's env). */
+  env: Record<string, string>;
+  /** User to run as; empty for the driver's default. */
+  user: string;
+  /** CPU in MHz (becomes cpu shares) and memory in MB (a hard limit where the driver can). */
+  cpu: number;
+  memoryMB: number;
+  ports: TaskPort[];
+  /** The allocation dir (holds `alloc/`, shared by the tasks) and this task's dir (holds `local/`, `secrets/`). */
+  allocDir: string;
+  taskDir: string;
+  /** Where the task's output goes: files the client rotates (copy-truncate) and serves. */
+  stdoutPath: string;
+  stderrPath: string;
+}
+
+/**
+ * What the client keeps of a running task in its local state, to find it again after the
+ * agent restarts. JSON-serialisable; `state` is the driver's own (a pid and start time,
+ * a container id).
+ */
+export interface TaskHandle {
+  driver: string;
+  taskId: string;
+  /** Unix ms the task started. */
+  startedAt: number;
+  state: Record<string, unknown>;
+}
+
+export interface ExitResult {
+  /** -1 when the exit code could not be known. */
+  exitCode: number;
+  /** The signal that ended it, 0 if none. */
+  signal: number;
+  /** Killed by the kernel for going over its memory limit. */
+  oomKilled: boolean;
+  /** Set when the driver lost track of the task rather than saw it exit. */
+  err?: string;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: Buffer;
+  stderr: Buffer;
+  /** The command ran past its timeout and was killed. */
+  timedOut: boolean;
+}
+
+export interface ExecOptions {
+  timeoutMs: number;
+  /** Bytes written to the command's stdin, then closed. */
+  stdin?: Buffer;
+  /** Output kept per stream, beyond which it is cut (default 1 MiB). */
+  maxOutputBytes?: number;
+}
+
+export interface Driver {
+  readonly name: string;
+  /** Whether the driver can run tasks on this node, and its attributes. Never throws. */
+  fingerprint(): Promise<DriverFingerprint>;
+  /**
+   * Problems with a task's config, each a sentence naming the key ("config.image must be
+   * a string"); empty when it can start. Checked before `start`.
+   */
+  validate(config: Record<string, unknown>): string[];
+  /** Starts the task; resolves once it runs (its handle is then saved by the client). */
+  start(spec: TaskSpec): Promise<TaskHandle>;
+  /**
+   * Finds a task again from a saved handle after the agent restarted. True when the task
+   * is still there (running, or exited with its result still known); false when it is gone.
+   * The spec is the one it was started with.
+   */
+  recover(handle: TaskHandle, spec: TaskSpec): Promise<boolean>;
+  /** Resolves when the task exits (started or recovered by this process). */
+  wait(handle: TaskHandle): Promise<ExitResult>;
+  /** Sends a signal by name ("SIGHUP") to the task. */
+  signal(handle: TaskHandle, signal: string): Promise<void>;
+  /**
+   * Stops the task: `signal` (SIGTERM by default), then SIGKILL after `timeoutMs`.
+   * Resolves once it has exited. Stopping a task that already exited is not an error.
+   */
+  stop(handle: TaskHandle, timeoutMs: number, signal?: string): Promise<void>;
+  /** Frees what the task leaves behind (a container, a cgroup). After stop or exit. */
+  destroy(handle: TaskHandle): Promise<void>;
+  /** Runs a command inside the task (same filesystem view, environment and limits). */
+  exec(handle: TaskHandle, cmd: string[], opts: ExecOptions): Promise<ExecResult>;
+}
+
+/** Signal names the drivers accept, with their numbers on Linux. */
+export const SIGNALS: Readonly<Record<string, number>> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGUSR2: 12,
+  SIGTERM: 15,
+  SIGCONT: 18,
+  SIGSTOP: 19,
+  SIGWINCH: 28,
+};
