@@ -5,16 +5,199 @@
 # A component that cannot be had makes this script fail and say what is missing:
 # tests never skip silently.
 #
-# Today's tests (job files, data model, CLI) need no outside component; the list grows
-# with the tests: docker (docker.io, dockerd --storage-driver=vfs, images built
-# locally from busybox-static), etcd (etcd-server), chromium (chromium).
+# The list grows with the tests: docker (below), etcd (etcd-server), chromium (chromium).
+#
+# docker: a Docker engine answering on the default socket /var/run/docker.sock, so the
+#   docker CLI and dockerode need no DOCKER_HOST (if DOCKER_HOST is set, that engine is
+#   used and must answer). Missing Debian packages among docker.io, iptables and
+#   busybox-static are installed. When no engine answers, dockerd is started in the
+#   background, detached, for this test run and the next ones: data in
+#   /var/lib/ruche-test-docker, state in /run/ruche-test-docker, log in
+#   /var/log/ruche-test-dockerd.log, storage driver overlay2, or vfs where overlay2
+#   cannot work. Containers get the default bridge network; ports publish on the host
+#   through iptables (iptables-legacy if nft fails) and docker-proxy.
+#   The tests' image ruche-test/busybox:latest is built locally, without a registry, by
+#   test/images/build-busybox.sh from the Debian package busybox-static; it is rebuilt
+#   when that script changes. ruche-test/httpd:latest is the same with busybox httpd
+#   serving /www on port 80 as its command. Finally a smoke test runs the image with a memory limit and
+#   cpu shares and fetches a page from it over a port published on 127.0.0.1.
+#   Stop the engine with: kill "$(cat /run/ruche-test-docker/dockerd.pid)"
 set -eu
 
-NEEDED=""
+NEEDED="docker"
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TEST_IMAGE=ruche-test/busybox:latest
+TEST_HTTPD_IMAGE=ruche-test/httpd:latest
+DOCKER_DATA_ROOT=/var/lib/ruche-test-docker
+DOCKER_EXEC_ROOT=/run/ruche-test-docker
+DOCKER_LOG=/var/log/ruche-test-dockerd.log
+DOCKER_SOCKET=/var/run/docker.sock
+# Seconds to wait for a dockerd we start to answer.
+DOCKER_START_TIMEOUT=${RUCHE_DOCKER_START_TIMEOUT:-60}
+# Storage drivers tried in order; RUCHE_DOCKER_STORAGE_DRIVER=vfs forces one.
+DOCKER_STORAGE_DRIVERS=${RUCHE_DOCKER_STORAGE_DRIVER:-overlay2 vfs}
 
 fail() {
   echo "test-deps: $*" >&2
   exit 1
+}
+
+say() {
+  echo "test-deps: $*"
+}
+
+# apt_install PACKAGE... installs Debian packages, without a terminal and without
+# recommends; the package lists are refreshed when the first try fails.
+apt_install() {
+  [ "$(id -u)" -eq 0 ] ||
+    fail "missing Debian packages: $*; install them (apt-get install --no-install-recommends $*) or run this script as root"
+  command -v apt-get >/dev/null 2>&1 || fail "missing: $* (Debian packages), and there is no apt-get here to install them"
+  say "installing $* ..."
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y -q --no-install-recommends "$@"; then
+    say "refreshing the package lists and trying again ..."
+    apt-get update -q || fail "apt-get update failed; could not install $*"
+    apt-get install -y -q --no-install-recommends "$@" || fail "apt-get install $* failed"
+  fi
+}
+
+deb_installed() {
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
+}
+
+docker_answers() {
+  docker version >/dev/null 2>&1
+}
+
+docker_log_tail() {
+  echo "--- warnings and errors of the last start, from $DOCKER_LOG ---" >&2
+  awk '/^=== test-deps:/ { n = 0 } !/level=info/ { line[n++] = $0 } END { for (i = (n > 15 ? n - 15 : 0); i < n; i++) print line[i] }' \
+    "$DOCKER_LOG" >&2 || true
+  echo "---" >&2
+}
+
+# start_dockerd DRIVER starts dockerd with that storage driver and waits for it.
+# Returns 0 once the engine answers, 1 when dockerd exited, 2 on timeout.
+start_dockerd() {
+  mkdir -p "$DOCKER_DATA_ROOT" "$DOCKER_EXEC_ROOT" "$(dirname "$DOCKER_LOG")"
+  echo "=== test-deps: $(date -u '+%Y-%m-%dT%H:%M:%SZ') starting dockerd --storage-driver=$1" >>"$DOCKER_LOG"
+  # setsid and nohup: the engine outlives this script and a Ctrl-C of the test run.
+  setsid nohup dockerd \
+    --host "unix://$DOCKER_SOCKET" \
+    --data-root "$DOCKER_DATA_ROOT" \
+    --exec-root "$DOCKER_EXEC_ROOT" \
+    --pidfile "$DOCKER_EXEC_ROOT/dockerd.pid" \
+    --storage-driver "$1" \
+    </dev/null >>"$DOCKER_LOG" 2>&1 &
+  pid=$!
+  waited=0
+  while [ "$waited" -lt "$((DOCKER_START_TIMEOUT * 5))" ]; do
+    docker_answers && return 0
+    if ! kill -0 "$pid" 2>/dev/null; then
+      # Another test run may have started the engine at the same moment.
+      sleep 1
+      docker_answers && return 0
+      return 1
+    fi
+    sleep 0.2
+    waited=$((waited + 1))
+  done
+  return 2
+}
+
+ensure_docker_engine() {
+  if docker_answers; then
+    say "docker engine already answers ($(docker version --format '{{.Server.Version}}' 2>/dev/null), ${DOCKER_HOST:-unix://$DOCKER_SOCKET})"
+    return
+  fi
+  [ -z "${DOCKER_HOST:-}" ] ||
+    fail "no docker engine answers at DOCKER_HOST=$DOCKER_HOST ($(docker version 2>&1 | tail -n 1)); start it, or unset DOCKER_HOST to have this script start one on $DOCKER_SOCKET"
+  [ "$(id -u)" -eq 0 ] ||
+    fail "no docker engine answers on $DOCKER_SOCKET ($(docker version 2>&1 | tail -n 1)), and starting one needs root"
+  [ -e /sys/fs/cgroup/cgroup.controllers ] || [ -d /sys/fs/cgroup/memory ] ||
+    fail "no cgroup hierarchy is mounted at /sys/fs/cgroup, which dockerd needs (mount cgroup2 there, or install and run cgroupfs-mount)"
+
+  started=0
+  for driver in $DOCKER_STORAGE_DRIVERS; do
+    say "starting dockerd (storage driver $driver, log $DOCKER_LOG) ..."
+    rc=0
+    start_dockerd "$driver" || rc=$?
+    if [ "$rc" -eq 1 ] && tail -n 5 "$DOCKER_LOG" | grep -q 'iptables' &&
+      update-alternatives --query iptables 2>/dev/null | grep -q '^Value: .*iptables-nft$' &&
+      [ -x /usr/sbin/iptables-legacy ]; then
+      # Kernels without nf_tables support still have the legacy iptables.
+      say "dockerd failed on iptables-nft; switching iptables to iptables-legacy and trying again ..."
+      update-alternatives --set iptables /usr/sbin/iptables-legacy >/dev/null
+      update-alternatives --set ip6tables /usr/sbin/ip6tables-legacy >/dev/null 2>&1 || true
+      rc=0
+      start_dockerd "$driver" || rc=$?
+    fi
+    case $rc in
+      0)
+        started=1
+        break
+        ;;
+      1)
+        if tail -n 5 "$DOCKER_LOG" | grep -q 'graphdriver'; then
+          say "storage driver $driver does not work here"
+          continue
+        fi
+        docker_log_tail
+        fail "dockerd exited without answering; see $DOCKER_LOG"
+        ;;
+      *)
+        docker_log_tail
+        fail "dockerd did not answer on $DOCKER_SOCKET within ${DOCKER_START_TIMEOUT}s; it is still running (pid file $DOCKER_EXEC_ROOT/dockerd.pid), see $DOCKER_LOG"
+        ;;
+    esac
+  done
+  if [ "$started" -ne 1 ]; then
+    docker_log_tail
+    fail "dockerd could not start with any storage driver of: $DOCKER_STORAGE_DRIVERS; see $DOCKER_LOG"
+  fi
+  say "dockerd answers on $DOCKER_SOCKET ($(docker info --format '{{.ServerVersion}}, storage driver {{.Driver}}' 2>/dev/null))"
+}
+
+ensure_test_image() {
+  build="$ROOT/test/images/build-busybox.sh"
+  want=$(cksum <"$build" | cut -d' ' -f1)
+  have=$(docker image inspect --format '{{index .Config.Labels "ruche.test.image-version"}}' "$TEST_IMAGE" 2>/dev/null || true)
+  if [ "$have" != "$want" ]; then
+    sh "$build" "$TEST_IMAGE" || fail "could not build the test image $TEST_IMAGE (test/images/build-busybox.sh)"
+  fi
+  # The same image serving /www over HTTP on port 80 when run without a command, as the
+  # reference job's `httpd` image does (the end-to-end tests tag it httpd:latest).
+  have=$(docker image inspect --format '{{index .Config.Labels "ruche.test.image-version"}}' "$TEST_HTTPD_IMAGE" 2>/dev/null || true)
+  if [ "$have" != "$want" ]; then
+    name="ruche-test-deps-httpd-$$"
+    docker create --name "$name" "$TEST_IMAGE" >/dev/null || fail "could not create a container of $TEST_IMAGE"
+    docker commit --change 'CMD ["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www"]' --change 'EXPOSE 80/tcp' \
+      "$name" "$TEST_HTTPD_IMAGE" >/dev/null || { docker rm -f "$name" >/dev/null 2>&1; fail "could not commit $TEST_HTTPD_IMAGE"; }
+    docker rm -f "$name" >/dev/null 2>&1 || true
+    say "built $TEST_HTTPD_IMAGE"
+  fi
+}
+
+# The tests run containers with resource limits and reach them over ports published on
+# 127.0.0.1: check that once here rather than let every docker test fail on its own.
+smoke_test_docker() {
+  name="ruche-test-deps-smoke-$$"
+  cid=$(docker run -d --name "$name" --label ruche.test-deps=smoke \
+    -m 64m --cpu-shares 512 -p 127.0.0.1::8080 \
+    "$TEST_IMAGE" busybox httpd -f -p 8080 -h /www 2>&1) ||
+    fail "docker cannot run a container of $TEST_IMAGE with -m 64m --cpu-shares 512 -p 127.0.0.1::8080: $cid"
+  hostport=$(docker port "$name" 8080/tcp 2>&1 | head -n 1) || true
+  hostport=${hostport##*:}
+  body=$(node -e '
+    const url = process.argv[1];
+    const deadline = Date.now() + 10000;
+    const attempt = () => fetch(url).then((r) => r.text()).then((t) => console.log(t.trim()),
+      (e) => Date.now() < deadline ? setTimeout(attempt, 100) : (console.error(String(e.cause ?? e)), process.exit(1)));
+    attempt();' "http://127.0.0.1:$hostport/" 2>&1) || body="error: $body"
+  docker rm -f "$name" >/dev/null 2>&1 || true
+  [ "$body" = ruche-test-busybox ] ||
+    fail "a container's port published on 127.0.0.1:$hostport does not answer ($body); check iptables, the docker0 bridge and $DOCKER_LOG"
 }
 
 node_major=$(node -p 'process.versions.node.split(".")[0]')
@@ -22,6 +205,26 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 
 for component in $NEEDED; do
   case "$component" in
+    docker)
+      # The docker CLI; dockerd and iptables unless an engine already answers; the
+      # static busybox the test image is made of. One apt-get run for all of them.
+      missing=""
+      if ! command -v docker >/dev/null 2>&1; then
+        missing="docker.io"
+      elif ! docker_answers && ! command -v dockerd >/dev/null 2>&1; then
+        missing="docker.io"
+      fi
+      if [ -n "$missing" ] && ! command -v iptables >/dev/null 2>&1; then
+        missing="$missing iptables"
+      fi
+      deb_installed busybox-static || missing="${missing:+$missing }busybox-static"
+      if [ -n "$missing" ]; then
+        apt_install $missing
+      fi
+      ensure_docker_engine
+      ensure_test_image
+      smoke_test_docker
+      ;;
     *) fail "unknown component '$component' in NEEDED" ;;
   esac
 done

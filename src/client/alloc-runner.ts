@@ -403,16 +403,22 @@ export class AllocRunner {
     if (this.alloc.DeploymentID !== "" && this.health !== null) {
       r.DeploymentStatus = { Healthy: this.health, Timestamp: this.d.now(), Canary: this.alloc.DeploymentStatus?.Canary ?? false, ModifyIndex: 0 };
     }
-    const tasks: Record<string, SavedTask> = {};
-    for (const [name, t] of this.tasks) tasks[name] = t.saved();
-    this.d.save({ alloc: this.alloc, tasks, health: this.health });
+    this.persist();
     const key = JSON.stringify([r.ClientStatus, r.TaskStates, r.DeploymentStatus?.Healthy ?? null]);
     if (key === this.lastReport) return;
     this.lastReport = key;
     this.d.report(r);
   }
 
+  /** Saves the allocation's local state (drivers keep some of theirs in the handles, such as where log copying got to). */
+  private persist(): void {
+    const tasks: Record<string, SavedTask> = {};
+    for (const [name, t] of this.tasks) tasks[name] = t.saved();
+    this.d.save({ alloc: this.alloc, tasks, health: this.health });
+  }
+
   private async rotateLogs(): Promise<void> {
+    if (!this.destroyed) this.persist();
     for (const task of this.tg.Tasks) {
       const max = Math.max(1, task.LogConfig.MaxFileSizeMB) * 1024 * 1024;
       for (const stream of ["stdout", "stderr"] as const) {

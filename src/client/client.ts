@@ -31,7 +31,7 @@ export class Client {
   private readonly runners = new Map<string, AllocRunner>();
   private readonly pending = new Map<string, AllocReport>();
   private flushing: Promise<void> | null = null;
-  private readonly saves = new Map<string, { writing: boolean; next: SavedAlloc | null }>();
+  private readonly saves = new Map<string, { writing: boolean; next: string | null; last: string }>();
   private loops: Promise<void>[] = [];
   private ttl = 10_000;
   private node!: Node;
@@ -250,16 +250,19 @@ export class Client {
 
   private save(s: SavedAlloc): void {
     const id = s.alloc.ID;
-    const slot = this.saves.get(id) ?? { writing: false, next: null };
+    const slot = this.saves.get(id) ?? { writing: false, next: null, last: "" };
     this.saves.set(id, slot);
-    slot.next = s;
+    const text = JSON.stringify(s);
+    if (text === slot.last) return;
+    slot.last = text;
+    slot.next = text;
     if (slot.writing) return;
     slot.writing = true;
     void (async () => {
       while (slot.next !== null) {
         const v = slot.next;
         slot.next = null;
-        await atomicWrite(join(this.stateDir, "allocs", `${id}.json`), JSON.stringify(v)).catch((err: unknown) => {
+        await atomicWrite(join(this.stateDir, "allocs", `${id}.json`), v).catch((err: unknown) => {
           this.cfg.log.error({ allocId: id, err: String(err) }, "saving allocation state failed");
         });
       }

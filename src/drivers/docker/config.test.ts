@@ -1,0 +1,181 @@
+/**
+ * The pure half of the docker driver: reading a task's config and turning a task into the
+ * container we ask the engine for. No engine needed; docker.test.ts checks the engine
+ * does what these options say.
+ */
+import { describe, expect, it } from "vitest";
+import type { TaskSpec } from "../driver.js";
+import { readConfig, type DockerTaskConfig } from "./config.js";
+import { containerName, createOptions, exitResult, Label } from "./container.js";
+import { DockerError } from "./errors.js";
+
+const allow = { allowPrivileged: false };
+
+function config(raw: Record<string, unknown>): DockerTaskConfig {
+  const r = readConfig(raw, allow);
+  if (!r.ok) throw new Error(r.problems.join("; "));
+  return r.config;
+}
+
+function spec(over: Partial<TaskSpec> = {}): TaskSpec {
+  return {
+    id: "a1b2/web",
+    allocId: "a1b2",
+    taskName: "web",
+    jobId: "shop",
+    group: "frontend",
+    namespace: "default",
+    config: {},
+    env: { PORT: "8080" },
+    user: "",
+    cpu: 500,
+    memoryMB: 256,
+    ports: [],
+    allocDir: "/var/ruche/alloc/a1b2",
+    taskDir: "/var/ruche/alloc/a1b2/web",
+    stdoutPath: "/var/ruche/alloc/a1b2/alloc/logs/web.stdout.0",
+    stderrPath: "/var/ruche/alloc/a1b2/alloc/logs/web.stderr.0",
+    ...over,
+  };
+}
+
+describe("readConfig", () => {
+  it("accepts Nomad's keys", () => {
+    const c = config({
+      image: "redis:7",
+      command: "redis-server",
+      args: ["--port", "6379"],
+      entrypoint: ["/bin/sh", "-c"],
+      ports: ["db"],
+      labels: { team: "data" },
+      volumes: ["data:/data", "/etc/ssl:/etc/ssl:ro"],
+      work_dir: "/srv",
+      hostname: "db1",
+      network_mode: "bridge",
+      privileged: false,
+      force_pull: true,
+    });
+    expect(c).toEqual({
+      image: "redis:7",
+      command: "redis-server",
+      args: ["--port", "6379"],
+      entrypoint: ["/bin/sh", "-c"],
+      ports: ["db"],
+      labels: { team: "data" },
+      volumes: [
+        { host: "data", container: "/data", options: "" },
+        { host: "/etc/ssl", container: "/etc/ssl", options: "ro" },
+      ],
+      workDir: "/srv",
+      hostname: "db1",
+      networkMode: "bridge",
+      privileged: false,
+      forcePull: true,
+    });
+  });
+
+  it("names the key in every problem", () => {
+    const r = readConfig({ image: "", args: ["ok", 3], labels: { a: 1 }, volumes: ["nocolon", "x:relative"], work_dir: "srv", force_pull: "yes", port_mapp: {} }, allow);
+    expect(r.ok).toBe(false);
+    expect(r.ok ? [] : r.problems).toEqual([
+      "config.port_mapp is not an option of the docker driver",
+      'config.image must be a non-empty string (the image to run, as in "redis:7")',
+      "config.args[1] must be a string",
+      "config.labels.a must be a string",
+      'config.volumes[0] must be "host_path:container_path" or "host_path:container_path:ro", got "nocolon"',
+      'config.volumes[1] must name an absolute container path, got "relative"',
+      'config.work_dir must be an absolute path inside the container, got "srv"',
+      "config.force_pull must be true or false",
+    ]);
+  });
+
+  it("requires the image", () => {
+    expect(readConfig({}, allow)).toEqual({ ok: false, problems: ['config.image must be a non-empty string (the image to run, as in "redis:7")'] });
+  });
+
+  it("refuses privileged unless the node allows it", () => {
+    expect(readConfig({ image: "x", privileged: true }, allow)).toEqual({
+      ok: false,
+      problems: ["config.privileged is not allowed on this node: the docker driver's allowPrivileged option is off"],
+    });
+    expect(readConfig({ image: "x", privileged: true }, { allowPrivileged: true }).ok).toBe(true);
+  });
+
+  it("merges an HCL labels block (a list of maps) and ignores a leftover port_map", () => {
+    expect(config({ image: "x", labels: [{ a: "1" }, { b: "2" }], port_map: { http: 80 } }).labels).toEqual({ a: "1", b: "2" });
+  });
+});
+
+describe("createOptions", () => {
+  it("names the container <task>-<allocId> and marks it ours, over the user's labels", () => {
+    const o = createOptions(spec(), config({ image: "x", labels: { team: "web", [Label.TaskId]: "someone-else" } }));
+    expect(o.name).toBe("web-a1b2");
+    expect(o.Labels).toEqual({ team: "web", [Label.AllocId]: "a1b2", [Label.TaskName]: "web", [Label.JobId]: "shop", [Label.TaskId]: "a1b2/web" });
+    expect(o.Env).toEqual(["PORT=8080"]);
+  });
+
+  it("publishes each port's `to` on its host ip:port, tcp and udp", () => {
+    const ports = [
+      { label: "http", value: 23456, to: 80, ip: "10.0.0.5" },
+      { label: "admin", value: 23457, to: 23457, ip: "10.0.0.5" },
+    ];
+    const o = createOptions(spec({ ports }), config({ image: "x" }));
+    expect(o.ExposedPorts).toEqual({ "80/tcp": {}, "80/udp": {}, "23457/tcp": {}, "23457/udp": {} });
+    expect(o.HostConfig?.PortBindings).toEqual({
+      "80/tcp": [{ HostIp: "10.0.0.5", HostPort: "23456" }],
+      "80/udp": [{ HostIp: "10.0.0.5", HostPort: "23456" }],
+      "23457/tcp": [{ HostIp: "10.0.0.5", HostPort: "23457" }],
+      "23457/udp": [{ HostIp: "10.0.0.5", HostPort: "23457" }],
+    });
+    // `ports` picks which of the allocation's ports this task publishes.
+    const only = createOptions(spec({ ports }), config({ image: "x", ports: ["admin"] }));
+    expect(Object.keys(only.ExposedPorts ?? {})).toEqual(["23457/tcp", "23457/udp"]);
+    // Docker refuses published ports with a container's network, ignores them with the host's.
+    expect(createOptions(spec({ ports }), config({ image: "x", network_mode: "host" })).ExposedPorts).toEqual({});
+  });
+
+  it("fails on a port label the allocation does not hold", () => {
+    expect(() => createOptions(spec(), config({ image: "x", ports: ["http"] }))).toThrow(DockerError);
+    expect(() => createOptions(spec(), config({ image: "x", ports: ["http"] }))).toThrow('config.ports names port "http", which the allocation does not hold (it holds: none)');
+  });
+
+  it("limits memory without swap, sets cpu shares, runs tini, binds the task's directories", () => {
+    const o = createOptions(spec({ cpu: 1 }), config({ image: "x", volumes: ["data:/data", "/srv/shared:/shared:ro"] }));
+    expect(o.HostConfig).toMatchObject({
+      Memory: 256 * 1024 * 1024,
+      MemorySwap: 256 * 1024 * 1024,
+      CpuShares: 2,
+      Init: true,
+      Privileged: false,
+      Binds: [
+        "/var/ruche/alloc/a1b2/alloc:/alloc",
+        "/var/ruche/alloc/a1b2/web/local:/local",
+        "/var/ruche/alloc/a1b2/web/secrets:/secrets",
+        "/var/ruche/alloc/a1b2/web/data:/data",
+        "/srv/shared:/shared:ro",
+      ],
+    });
+  });
+
+  it("runs command and args, or the image's own command", () => {
+    expect(createOptions(spec(), config({ image: "x", command: "echo", args: ["hi"] })).Cmd).toEqual(["echo", "hi"]);
+    expect(createOptions(spec(), config({ image: "x", args: ["--verbose"] })).Cmd).toEqual(["--verbose"]);
+    expect(createOptions(spec(), config({ image: "x" })).Cmd).toBeUndefined();
+    expect(createOptions(spec({ user: "nobody" }), config({ image: "x", work_dir: "/srv", hostname: "h" }))).toMatchObject({ User: "nobody", WorkingDir: "/srv", Hostname: "h" });
+  });
+
+  it("makes names docker accepts", () => {
+    expect(containerName({ taskName: "web server", allocId: "a1" })).toBe("web_server-a1");
+    expect(containerName({ taskName: "_x", allocId: "a1" })).toBe("t_x-a1");
+  });
+});
+
+describe("exitResult", () => {
+  it("reads 128+n as signal n", () => {
+    expect(exitResult({ ExitCode: 0, OOMKilled: false })).toEqual({ exitCode: 0, signal: 0, oomKilled: false });
+    expect(exitResult({ ExitCode: 3, OOMKilled: false })).toEqual({ exitCode: 3, signal: 0, oomKilled: false });
+    expect(exitResult({ ExitCode: 143, OOMKilled: false })).toEqual({ exitCode: 143, signal: 15, oomKilled: false });
+    expect(exitResult({ ExitCode: 137, OOMKilled: true })).toEqual({ exitCode: 137, signal: 9, oomKilled: true });
+    expect(exitResult({ ExitCode: 255, OOMKilled: false }).signal).toBe(0);
+  });
+});

@@ -1,0 +1,172 @@
+import { isAbsolute } from "node:path";
+
+/**
+ * A docker task's `config { }`, read once at the boundary (keys as Nomad's docker driver
+ * names them). Everything after `readConfig` trusts this shape.
+ */
+export interface DockerTaskConfig {
+  image: string;
+  /** The program to run; with `args` it replaces the image's CMD. */
+  command?: string;
+  args: string[];
+  /** Replaces the image's ENTRYPOINT. */
+  entrypoint?: string[];
+  /** Labels of the allocation's ports this task publishes; absent means all of them. */
+  ports?: string[];
+  labels: Record<string, string>;
+  volumes: VolumeSpec[];
+  workDir?: string;
+  hostname?: string;
+  networkMode?: string;
+  privileged: boolean;
+  forcePull: boolean;
+}
+
+/** One `volumes` entry, "host:container[:options]"; `host` may be relative to the task dir. */
+export interface VolumeSpec {
+  host: string;
+  container: string;
+  /** Docker's bind options as written ("ro", "rw,z"); empty for the default (read-write). */
+  options: string;
+}
+
+export interface ReadConfigOptions {
+  /** Whether `privileged = true` may run here (Nomad's `allow_privileged`, off by default). */
+  allowPrivileged: boolean;
+}
+
+export type ReadConfigResult = { ok: true; config: DockerTaskConfig } | { ok: false; problems: string[] };
+
+/**
+ * Keys we accept. `port_map` is still accepted because a job canonicalised by an older
+ * agent may carry it; canonicalisation has already turned it into each port's `to`, which
+ * is what we publish, so the key itself is ignored. Any other key is a mistake worth
+ * reporting: a silently ignored option is a setting the user believes is applied.
+ */
+const KNOWN_KEYS = new Set([
+  "image",
+  "command",
+  "args",
+  "entrypoint",
+  "ports",
+  "port_map",
+  "labels",
+  "volumes",
+  "work_dir",
+  "hostname",
+  "network_mode",
+  "privileged",
+  "force_pull",
+]);
+
+/** Bind options docker accepts after the container path. */
+const BIND_OPTIONS = new Set(["ro", "rw", "z", "Z", "shared", "rshared", "slave", "rslave", "private", "rprivate", "nocopy"]);
+
+/** Reads and checks a task's config; every problem is a sentence naming its key. */
+export function readConfig(raw: Record<string, unknown>, opts: ReadConfigOptions): ReadConfigResult {
+  const problems: string[] = [];
+  const str = (key: string, nonEmpty: boolean): string | undefined => {
+    const v = raw[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== "string" || (nonEmpty && v === "")) {
+      problems.push(`config.${key} must be a ${nonEmpty ? "non-empty " : ""}string`);
+      return undefined;
+    }
+    return v;
+  };
+  const bool = (key: string): boolean => {
+    const v = raw[key];
+    if (v === undefined) return false;
+    if (typeof v !== "boolean") {
+      problems.push(`config.${key} must be true or false`);
+      return false;
+    }
+    return v;
+  };
+  const strings = (key: string): string[] | undefined => {
+    const v = raw[key];
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v)) {
+      problems.push(`config.${key} must be a list of strings`);
+      return undefined;
+    }
+    const out: string[] = [];
+    v.forEach((item: unknown, i) => {
+      if (typeof item === "string") out.push(item);
+      else problems.push(`config.${key}[${i}] must be a string`);
+    });
+    return out;
+  };
+
+  for (const key of Object.keys(raw)) {
+    if (!KNOWN_KEYS.has(key)) problems.push(`config.${key} is not an option of the docker driver`);
+  }
+
+  const image = raw.image;
+  if (typeof image !== "string" || image.trim() === "") problems.push("config.image must be a non-empty string (the image to run, as in \"redis:7\")");
+
+  const command = str("command", true);
+  const args = strings("args") ?? [];
+  const entrypoint = strings("entrypoint");
+  const ports = strings("ports");
+  const labels = readLabels(raw.labels, problems);
+  const volumes = (strings("volumes") ?? []).flatMap((v, i) => {
+    const parsed = parseVolume(v);
+    if (typeof parsed === "string") {
+      problems.push(`config.volumes[${i}] ${parsed}`);
+      return [];
+    }
+    return [parsed];
+  });
+  const workDir = str("work_dir", true);
+  if (workDir !== undefined && !isAbsolute(workDir)) problems.push(`config.work_dir must be an absolute path inside the container, got "${workDir}"`);
+  const hostname = str("hostname", true);
+  const networkMode = str("network_mode", true);
+  const privileged = bool("privileged");
+  if (privileged && !opts.allowPrivileged) problems.push("config.privileged is not allowed on this node: the docker driver's allowPrivileged option is off");
+  const forcePull = bool("force_pull");
+
+  if (problems.length > 0 || typeof image !== "string") return { ok: false, problems };
+  const config: DockerTaskConfig = { image, args, labels, volumes, privileged, forcePull };
+  if (command !== undefined) config.command = command;
+  if (entrypoint !== undefined) config.entrypoint = entrypoint;
+  if (ports !== undefined) config.ports = ports;
+  if (workDir !== undefined) config.workDir = workDir;
+  if (hostname !== undefined) config.hostname = hostname;
+  if (networkMode !== undefined) config.networkMode = networkMode;
+  return { ok: true, config };
+}
+
+/**
+ * `labels` as a map of strings. HCL writes a `labels { ... }` block as a list of maps, so a
+ * list of maps is merged in order.
+ */
+function readLabels(v: unknown, problems: string[]): Record<string, string> {
+  if (v === undefined) return {};
+  const maps = Array.isArray(v) ? (v as unknown[]) : [v];
+  const out: Record<string, string> = {};
+  for (const m of maps) {
+    if (typeof m !== "object" || m === null || Array.isArray(m)) {
+      problems.push("config.labels must be a map of strings, as in labels = { team = \"web\" }");
+      return {};
+    }
+    for (const [k, val] of Object.entries(m)) {
+      if (typeof val !== "string") problems.push(`config.labels.${k} must be a string`);
+      else out[k] = val;
+    }
+  }
+  return out;
+}
+
+/** "host:container[:options]" → its parts, or what is wrong with it. */
+export function parseVolume(v: string): VolumeSpec | string {
+  const parts = v.split(":");
+  const [host, container, options] = parts;
+  if (parts.length < 2 || parts.length > 3 || host === undefined || container === undefined || host === "" || container === "") {
+    return `must be "host_path:container_path" or "host_path:container_path:ro", got "${v}"`;
+  }
+  if (!isAbsolute(container)) return `must name an absolute container path, got "${container}"`;
+  const opt = options ?? "";
+  if (opt !== "" && !opt.split(",").every((o) => BIND_OPTIONS.has(o))) return `has unknown bind options "${opt}" (use ro or rw)`;
+  return { host, container, options: opt };
+}

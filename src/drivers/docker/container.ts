@@ -1,0 +1,142 @@
+import { join, resolve } from "node:path";
+import type Dockerode from "dockerode";
+import type { ExitResult, TaskSpec } from "../driver.js";
+import type { DockerTaskConfig } from "./config.js";
+import { DockerError, DockerErrorCode } from "./errors.js";
+
+/**
+ * Labels on every container we create. They say the container is Ruche's and whose, so a
+ * client that lost its state can find its containers again, and so nobody removes a
+ * container that is not ours.
+ */
+export const Label = {
+  AllocId: "com.ruche.alloc_id",
+  TaskName: "com.ruche.task_name",
+  JobId: "com.ruche.job_id",
+  TaskId: "com.ruche.task_id",
+} as const;
+export type Label = (typeof Label)[keyof typeof Label];
+
+/** Where the task's directories appear inside the container (as in Nomad). */
+export const ContainerPath = { Alloc: "/alloc", Local: "/local", Secrets: "/secrets" } as const;
+
+const MiB = 1024 * 1024;
+
+/**
+ * `<task>-<allocId>`, as Nomad names them, so `docker ps` reads like the job. Docker allows
+ * only [a-zA-Z0-9][a-zA-Z0-9_.-]* in a name; anything else becomes "_".
+ */
+export function containerName(spec: Pick<TaskSpec, "taskName" | "allocId">): string {
+  const name = `${spec.taskName}-${spec.allocId}`.replace(/[^a-zA-Z0-9_.-]/g, "_");
+  return /^[a-zA-Z0-9]/.test(name) ? name : `t${name}`;
+}
+
+/** The host directories bound at /alloc, /local and /secrets. */
+export function taskDirs(spec: Pick<TaskSpec, "allocDir" | "taskDir">): { alloc: string; local: string; secrets: string } {
+  return { alloc: join(spec.allocDir, "alloc"), local: join(spec.taskDir, "local"), secrets: join(spec.taskDir, "secrets") };
+}
+
+/** Network modes in which docker refuses (container:) or ignores (host, none) published ports. */
+function publishesPorts(networkMode: string | undefined): boolean {
+  return networkMode === undefined || !(networkMode === "host" || networkMode === "none" || networkMode.startsWith("container:"));
+}
+
+/**
+ * The container for a task: a pure function of the spec and its config, so what we ask of
+ * the engine can be read (and tested) without one.
+ */
+export function createOptions(spec: TaskSpec, cfg: DockerTaskConfig): Dockerode.ContainerCreateOptions {
+  const ports = cfg.ports === undefined ? spec.ports : cfg.ports.map((label) => {
+    const p = spec.ports.find((x) => x.label === label);
+    if (p === undefined) {
+      const held = spec.ports.map((x) => x.label).join(", ");
+      throw new DockerError(DockerErrorCode.BadConfig, `config.ports names port "${label}", which the allocation does not hold (it holds: ${held === "" ? "none" : held})`);
+    }
+    return p;
+  });
+  const exposed: Record<string, Record<string, never>> = {};
+  const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  if (publishesPorts(cfg.networkMode)) {
+    for (const p of ports) {
+      // The task may speak either protocol on its port; the allocation reserved the host port for both.
+      for (const proto of ["tcp", "udp"]) {
+        const key = `${p.to}/${proto}`;
+        exposed[key] = {};
+        (bindings[key] ??= []).push({ HostIp: p.ip, HostPort: String(p.value) });
+      }
+    }
+  }
+
+  const dirs = taskDirs(spec);
+  const binds = [
+    `${dirs.alloc}:${ContainerPath.Alloc}`,
+    `${dirs.local}:${ContainerPath.Local}`,
+    `${dirs.secrets}:${ContainerPath.Secrets}`,
+    ...cfg.volumes.map((v) => `${resolve(spec.taskDir, v.host)}:${v.container}${v.options === "" ? "" : `:${v.options}`}`),
+  ];
+
+  // Ours last: a user's label must not disown the container or claim another task's.
+  const labels: Record<string, string> = {
+    ...cfg.labels,
+    [Label.AllocId]: spec.allocId,
+    [Label.TaskName]: spec.taskName,
+    [Label.JobId]: spec.jobId,
+    [Label.TaskId]: spec.id,
+  };
+
+  const host: Dockerode.HostConfig = {
+    Binds: binds,
+    PortBindings: bindings,
+    // Docker treats fewer than 2 shares as "unset".
+    CpuShares: Math.max(2, Math.round(spec.cpu)),
+    // tini as PID 1: it forwards our signals to the task and reaps zombies. Without it a
+    // task started as PID 1 ignores SIGTERM unless it installs a handler, and every stop
+    // would wait out the whole kill timeout.
+    Init: true,
+    Privileged: cfg.privileged,
+    // json-file keeps the output readable through the logs endpoint we follow; sizes as Nomad's default.
+    LogConfig: { Type: "json-file", Config: { "max-size": "2m", "max-file": "2" } },
+  };
+  if (spec.memoryMB > 0) {
+    host.Memory = spec.memoryMB * MiB;
+    // Equal to Memory: no swap, so going over the limit is an OOM kill and not a slowdown.
+    host.MemorySwap = spec.memoryMB * MiB;
+  }
+  if (cfg.networkMode !== undefined) host.NetworkMode = cfg.networkMode;
+
+  const opts: Dockerode.ContainerCreateOptions = {
+    name: containerName(spec),
+    Image: cfg.image,
+    Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+    Labels: labels,
+    ExposedPorts: exposed,
+    HostConfig: host,
+    AttachStdin: false,
+    AttachStdout: false,
+    AttachStderr: false,
+    Tty: false,
+    OpenStdin: false,
+  };
+  const cmd = cfg.command === undefined ? cfg.args : [cfg.command, ...cfg.args];
+  if (cmd.length > 0) opts.Cmd = cmd;
+  if (cfg.entrypoint !== undefined) opts.Entrypoint = cfg.entrypoint;
+  if (cfg.workDir !== undefined) opts.WorkingDir = cfg.workDir;
+  if (cfg.hostname !== undefined) opts.Hostname = cfg.hostname;
+  if (spec.user !== "") opts.User = spec.user;
+  return opts;
+}
+
+/** Highest signal number a 128+n exit code is read as. */
+const MAX_SIGNAL = 64;
+
+/**
+ * What an exited container's state says. A process killed by signal n shows as exit code
+ * 128+n (tini reports its child that way, and docker reports a killed PID 1 that way), so
+ * such codes also name the signal. A program that itself exits 130 reads as SIGINT: the
+ * engine cannot tell the two apart, and neither can we.
+ */
+export function exitResult(state: { ExitCode: number; OOMKilled: boolean }): ExitResult {
+  const code = state.ExitCode;
+  const signal = code > 128 && code <= 128 + MAX_SIGNAL ? code - 128 : 0;
+  return { exitCode: code, signal, oomKilled: state.OOMKilled };
+}

@@ -1,0 +1,418 @@
+import { mkdir } from "node:fs/promises";
+import Dockerode from "dockerode";
+import { silentLogger, sleep, type Logger } from "../../structs/index.js";
+import { SIGNALS, type Driver, type DriverFingerprint, type ExecOptions, type ExecResult, type ExitResult, type TaskHandle, type TaskSpec } from "../driver.js";
+import { readConfig } from "./config.js";
+import { containerName, createOptions, exitResult, Label, taskDirs } from "./container.js";
+import { describeEndpoint, dockerodeOptions, endpointFromEnv, type DockerEndpoint } from "./endpoint.js";
+import { DockerError, DockerErrorCode, engineMessage, engineStatus } from "./errors.js";
+import { runExec } from "./exec.js";
+import { findTaskContainers, type FoundContainer } from "./find.js";
+import { ensureImage } from "./image.js";
+import { closeLogFiles, LogFollower, openLogFiles, type LogFiles } from "./logs.js";
+
+export interface DockerDriverOptions {
+  /** The engine; by default DOCKER_HOST's, else /var/run/docker.sock. */
+  endpoint?: DockerEndpoint;
+  /** Where DOCKER_HOST is read when no endpoint is given (default `process.env`). */
+  env?: NodeJS.ProcessEnv;
+  /** Whether tasks may set `privileged = true` (Nomad's `allow_privileged`; default false). */
+  allowPrivileged?: boolean;
+  /** Longest a pull may take (default 5 minutes). */
+  pullTimeoutMs?: number;
+  /** Longest the engine may stay silent when fingerprinting (default 5 s). */
+  fingerprintTimeoutMs?: number;
+  /** Pause between attempts when the engine stops answering a log follow or a wait (default 1 s). */
+  retryMs?: number;
+  logger?: Logger;
+}
+
+/** What a docker task's handle keeps (`TaskHandle.state`). */
+export interface DockerHandleState {
+  containerId: string;
+  /** The image as the task's config names it. */
+  image: string;
+  /**
+   * Timestamp of the newest output line written to the task's files ("" before any). The
+   * driver moves it in place on the handle it returned, so whenever the client saves the
+   * handle it saves where to resume following after an agent restart.
+   */
+  lastLogTime: string;
+}
+
+/** The handle state, or null when it does not name a container. Handles are read back from disk: check, don't trust. */
+export function readHandleState(state: Record<string, unknown>): DockerHandleState | null {
+  const { containerId, image, lastLogTime } = state;
+  if (typeof containerId !== "string" || containerId === "") return null;
+  return { containerId, image: typeof image === "string" ? image : "", lastLogTime: typeof lastLogTime === "string" ? lastLogTime : "" };
+}
+
+/** How long `wait` gives the log follower to write the last output after the container exited. */
+const LOG_DRAIN_MS = 2000;
+/** How long `stop` waits for an exit after SIGKILL before calling the engine stuck. */
+const KILL_WAIT_MS = 30_000;
+
+/** What this process knows of a container it started or recovered. */
+interface Tracked {
+  follower: LogFollower | null;
+  exit: Promise<ExitResult> | null;
+}
+
+/**
+ * Runs tasks as Docker containers, with Nomad's docker driver semantics: one container per
+ * task run, named `<task>-<allocId>`, labelled with the task's ids, the task's directories
+ * bound at /alloc, /local and /secrets, its ports published on the allocation's host ports,
+ * and its output copied into the files the client serves.
+ */
+export class DockerDriver implements Driver {
+  readonly name = "docker";
+  readonly endpoint: DockerEndpoint;
+  /** The engine client, for what the Driver interface does not cover (finding containers). */
+  readonly docker: Dockerode;
+  /** A client with an idle timeout, for questions that must not hang (fingerprint). */
+  private readonly quick: Dockerode;
+  private readonly log: Logger;
+  private readonly allowPrivileged: boolean;
+  private readonly pullTimeoutMs: number;
+  private readonly retryMs: number;
+  private readonly tasks = new Map<string, Tracked>();
+  /** Aborted by `close`: ends followers and the waits in flight. */
+  private readonly closing = new AbortController();
+
+  constructor(opts: DockerDriverOptions = {}) {
+    this.endpoint = opts.endpoint ?? endpointFromEnv(opts.env ?? process.env);
+    this.docker = new Dockerode(dockerodeOptions(this.endpoint));
+    this.quick = new Dockerode(dockerodeOptions(this.endpoint, opts.fingerprintTimeoutMs ?? 5000));
+    this.log = opts.logger ?? silentLogger;
+    this.allowPrivileged = opts.allowPrivileged ?? false;
+    this.pullTimeoutMs = opts.pullTimeoutMs ?? 5 * 60_000;
+    this.retryMs = opts.retryMs ?? 1000;
+  }
+
+  async fingerprint(): Promise<DriverFingerprint> {
+    try {
+      await this.quick.ping();
+      const v = await this.quick.version();
+      const attributes: Record<string, string> = {
+        "driver.docker": "1",
+        "driver.docker.version": v.Version,
+        "driver.docker.os_type": v.Os,
+        "driver.docker.api_version": v.ApiVersion,
+        "driver.docker.volumes.enabled": "1",
+      };
+      if (this.allowPrivileged) attributes["driver.docker.privileged.enabled"] = "1";
+      return { detected: true, healthy: true, description: "Healthy", attributes };
+    } catch (err) {
+      return {
+        detected: false,
+        healthy: false,
+        description: `the Docker engine at ${describeEndpoint(this.endpoint)} does not answer: ${engineMessage(err)}`,
+        attributes: {},
+      };
+    }
+  }
+
+  validate(config: Record<string, unknown>): string[] {
+    const r = readConfig(config, { allowPrivileged: this.allowPrivileged });
+    return r.ok ? [] : r.problems;
+  }
+
+  async start(spec: TaskSpec): Promise<TaskHandle> {
+    const r = readConfig(spec.config, { allowPrivileged: this.allowPrivileged });
+    if (!r.ok) throw new DockerError(DockerErrorCode.BadConfig, r.problems.join("; "));
+    const cfg = r.config;
+    const opts = createOptions(spec, cfg);
+    await ensureImage(this.docker, cfg.image, cfg.forcePull, this.pullTimeoutMs, this.log);
+    // The client makes these; making sure here keeps docker from creating them root-owned.
+    const dirs = taskDirs(spec);
+    await Promise.all([dirs.alloc, dirs.local, dirs.secrets].map((d) => mkdir(d, { recursive: true })));
+
+    const files = await openLogFiles(spec.stdoutPath, spec.stderrPath);
+    let container: Dockerode.Container;
+    try {
+      container = await this.create(spec, opts);
+      try {
+        await container.start();
+      } catch (err) {
+        // A container that never ran is of no use to anyone; don't leave it for the user to find.
+        await container.remove({ force: true }).catch(() => undefined);
+        throw new DockerError(DockerErrorCode.Engine, `starting container ${containerName(spec)} failed: ${engineMessage(err)}`, { cause: err });
+      }
+    } catch (err) {
+      await closeLogFiles(files);
+      throw err;
+    }
+    const state: DockerHandleState = { containerId: container.id, image: cfg.image, lastLogTime: "" };
+    const handle: TaskHandle = { driver: this.name, taskId: spec.id, startedAt: Date.now(), state: { ...state } };
+    this.track(container.id).follower = this.follow(handle, container.id, files);
+    this.log.debug({ taskId: spec.id, container: container.id }, "container started");
+    return handle;
+  }
+
+  /**
+   * Creates the container. If the name is taken by an earlier run of the same task (a
+   * restart, or an agent that died between create and saving the handle), that container is
+   * removed and the create repeated; a container that is not this task's is left alone.
+   */
+  private async create(spec: TaskSpec, opts: Dockerode.ContainerCreateOptions): Promise<Dockerode.Container> {
+    const name = containerName(spec);
+    try {
+      return await this.docker.createContainer(opts);
+    } catch (err) {
+      if (engineStatus(err) !== 409) throw new DockerError(DockerErrorCode.Engine, `creating container ${name} failed: ${engineMessage(err)}`, { cause: err });
+    }
+    const existing = this.docker.getContainer(name);
+    let info: Dockerode.ContainerInspectInfo;
+    try {
+      info = await existing.inspect();
+    } catch (err) {
+      throw new DockerError(DockerErrorCode.Engine, `container name ${name} is taken and looking it up failed: ${engineMessage(err)}`, { cause: err });
+    }
+    if (info.Config.Labels[Label.TaskId] !== spec.id) {
+      throw new DockerError(DockerErrorCode.NameTaken, `a container named ${name} already exists and is not this task's (no ${Label.TaskId}=${spec.id} label); remove or rename it`);
+    }
+    this.log.info({ taskId: spec.id, container: info.Id, state: info.State.Status }, "removing an earlier container of this task");
+    this.forget(info.Id);
+    try {
+      await existing.remove({ force: true, v: true });
+      return await this.docker.createContainer(opts);
+    } catch (err) {
+      throw new DockerError(DockerErrorCode.Engine, `replacing the earlier container ${name} failed: ${engineMessage(err)}`, { cause: err });
+    }
+  }
+
+  async recover(handle: TaskHandle, spec: TaskSpec): Promise<boolean> {
+    let st = readHandleState(handle.state);
+    if (st === null) {
+      // The handle lost its container id: the labels still say which container is this task's.
+      const newest: FoundContainer | undefined = (await findTaskContainers(this.docker, spec.id))[0];
+      if (newest === undefined) return false;
+      st = { containerId: newest.id, image: typeof spec.config.image === "string" ? spec.config.image : "", lastLogTime: "" };
+    }
+    handle.state.containerId = st.containerId;
+    handle.state.image = st.image;
+    handle.state.lastLogTime = st.lastLogTime;
+
+    const container = this.docker.getContainer(st.containerId);
+    let info: Dockerode.ContainerInspectInfo;
+    try {
+      info = await container.inspect();
+    } catch (err) {
+      if (engineStatus(err) === 404) return false;
+      throw new DockerError(DockerErrorCode.Engine, `looking up container ${st.containerId.slice(0, 12)} failed: ${engineMessage(err)}`, { cause: err });
+    }
+    if (info.Config.Labels[Label.TaskId] !== spec.id) {
+      this.log.warn({ taskId: spec.id, container: info.Id }, "the handle's container belongs to another task; not recovering it");
+      return false;
+    }
+    const status = info.State.Status;
+    if (status === "created" || status === "dead" || status === "removing") {
+      // Never ran, or half gone: nothing to find again. Created ones are ours to clear away.
+      if (status === "created") await container.remove({ force: true }).catch(() => undefined);
+      return false;
+    }
+    const t = this.track(info.Id);
+    if (t.follower === null) {
+      // Also for an exited container: its output since the last saved line is still to copy.
+      t.follower = this.follow(handle, info.Id, await openLogFiles(spec.stdoutPath, spec.stderrPath));
+    }
+    return true;
+  }
+
+  wait(handle: TaskHandle): Promise<ExitResult> {
+    const id = this.containerId(handle);
+    const t = this.tasks.get(id);
+    if (t === undefined) return this.waitExit(id);
+    t.exit ??= this.waitExit(id).then(async (result) => {
+      // The client reads the output once it hears of the exit; let the last lines land first.
+      if (t.follower !== null) await Promise.race([t.follower.done, sleep(LOG_DRAIN_MS)]);
+      return result;
+    });
+    return t.exit;
+  }
+
+  /**
+   * The engine's wait, then inspect for the exit code and OOM flag. A broken connection
+   * (engine restart) is retried; a container removed under us is reported as lost.
+   */
+  private async waitExit(id: string): Promise<ExitResult> {
+    const container = this.docker.getContainer(id);
+    const lost = (why: string): ExitResult => ({ exitCode: -1, signal: 0, oomKilled: false, err: why });
+    for (;;) {
+      if (this.closed()) throw new DockerError(DockerErrorCode.Closed, "the docker driver was closed while waiting for the task");
+      let status: number | undefined;
+      try {
+        const r: unknown = await container.wait({ condition: "not-running", abortSignal: this.closing.signal });
+        if (typeof r === "object" && r !== null && "StatusCode" in r && typeof r.StatusCode === "number") status = r.StatusCode;
+      } catch (err) {
+        if (this.closed()) continue;
+        if (engineStatus(err) === 404) return lost(`container ${id.slice(0, 12)} is gone`);
+        this.log.warn({ container: id, err: engineMessage(err) }, "waiting for the container failed; retrying");
+        await sleep(this.retryMs, this.closing.signal);
+        continue;
+      }
+      try {
+        const info = await container.inspect();
+        if (info.State.Running) continue;
+        return exitResult(info.State);
+      } catch (err) {
+        if (status !== undefined) return exitResult({ ExitCode: status, OOMKilled: false });
+        if (engineStatus(err) === 404) return lost(`container ${id.slice(0, 12)} is gone`);
+      }
+    }
+  }
+
+  async signal(handle: TaskHandle, signal: string): Promise<void> {
+    checkSignal(signal);
+    const id = this.containerId(handle);
+    try {
+      await this.docker.getContainer(id).kill({ signal });
+    } catch (err) {
+      const status = engineStatus(err);
+      if (status === 404 || status === 409) throw new DockerError(DockerErrorCode.NotRunning, `cannot send ${signal}: ${engineMessage(err)}`, { cause: err });
+      throw new DockerError(DockerErrorCode.Engine, `sending ${signal} failed: ${engineMessage(err)}`, { cause: err });
+    }
+  }
+
+  /**
+   * `signal` through the engine (tini passes it to the task), then SIGKILL if the task is
+   * still there after `timeoutMs`. Our own timer rather than the engine's stop, which would
+   * send the image's STOPSIGNAL instead of the task's kill_signal.
+   */
+  async stop(handle: TaskHandle, timeoutMs: number, signal = "SIGTERM"): Promise<void> {
+    checkSignal(signal);
+    const container = this.docker.getContainer(this.containerId(handle));
+    if (!(await this.kill(container, signal))) return;
+    if (await this.exitsWithin(container, timeoutMs)) return;
+    this.log.debug({ container: container.id, signal, timeoutMs }, "the task outlived its kill timeout; sending SIGKILL");
+    if (!(await this.kill(container, "SIGKILL"))) return;
+    if (!(await this.exitsWithin(container, KILL_WAIT_MS))) {
+      throw new DockerError(DockerErrorCode.Engine, `container ${container.id.slice(0, 12)} still runs ${KILL_WAIT_MS / 1000}s after SIGKILL`);
+    }
+  }
+
+  /**
+   * Sends a signal; false when there is nothing to signal (gone, or not running). The
+   * engine refuses to signal a paused container (409, like a stopped one), so a paused task
+   * (someone ran `docker pause`) is resumed first: stop must not report a running task stopped.
+   */
+  private async kill(container: Dockerode.Container, signal: string, resumed = false): Promise<boolean> {
+    try {
+      await container.kill({ signal });
+      return true;
+    } catch (err) {
+      const status = engineStatus(err);
+      if (status === 404) return false;
+      if (status === 409) {
+        const paused = await container.inspect().then((i) => i.State.Paused, () => false);
+        if (!paused) return false;
+        if (resumed) throw new DockerError(DockerErrorCode.Engine, `container ${container.id.slice(0, 12)} is paused and could not be resumed to receive ${signal}`, { cause: err });
+        await container.unpause().catch(() => undefined);
+        return this.kill(container, signal, true);
+      }
+      throw new DockerError(DockerErrorCode.Engine, `sending ${signal} failed: ${engineMessage(err)}`, { cause: err });
+    }
+  }
+
+  private async exitsWithin(container: Dockerode.Container, ms: number): Promise<boolean> {
+    const abortSignal = AbortSignal.any([AbortSignal.timeout(Math.max(0, ms)), this.closing.signal]);
+    try {
+      await container.wait({ condition: "not-running", abortSignal });
+      return true;
+    } catch (err) {
+      if (engineStatus(err) === 404) return true;
+      if (abortSignal.aborted) return false;
+      throw new DockerError(DockerErrorCode.Engine, `waiting for container ${container.id.slice(0, 12)} failed: ${engineMessage(err)}`, { cause: err });
+    }
+  }
+
+  async destroy(handle: TaskHandle): Promise<void> {
+    const id = this.containerId(handle);
+    const follower = this.forget(id);
+    try {
+      // v: the image's anonymous volumes go with it, as with `docker rm -v`.
+      await this.docker.getContainer(id).remove({ force: true, v: true });
+    } catch (err) {
+      const status = engineStatus(err);
+      // 409: a removal is already under way.
+      if (status !== 404 && status !== 409) throw new DockerError(DockerErrorCode.Engine, `removing container ${id.slice(0, 12)} failed: ${engineMessage(err)}`, { cause: err });
+    }
+    await follower?.done;
+  }
+
+  async exec(handle: TaskHandle, cmd: string[], opts: ExecOptions): Promise<ExecResult> {
+    if (cmd.length === 0) throw new DockerError(DockerErrorCode.BadConfig, "exec needs a command");
+    const container = this.docker.getContainer(this.containerId(handle));
+    return runExec({ container, sameHost: this.endpoint.kind === "unix", log: this.log }, cmd, opts);
+  }
+
+  /** This task run's containers (by the `com.ruche.task_id` label), newest first: for a client that lost its handle. */
+  findTaskContainers(taskId: string): Promise<FoundContainer[]> {
+    return findTaskContainers(this.docker, taskId);
+  }
+
+  /**
+   * Stops following output and ends the waits in flight (they reject with a Closed error,
+   * never a made-up exit). Containers keep running: after a restart `recover` finds them.
+   */
+  async close(): Promise<void> {
+    this.closing.abort();
+    const done = [...this.tasks.values()].flatMap((t) => {
+      t.follower?.stop();
+      return t.follower === null ? [] : [t.follower.done];
+    });
+    this.tasks.clear();
+    await Promise.all(done);
+  }
+
+  /** A method, not a property read: it changes across awaits, and narrowing must not assume otherwise. */
+  private closed(): boolean {
+    return this.closing.signal.aborted;
+  }
+
+  private containerId(handle: TaskHandle): string {
+    const st = readHandleState(handle.state);
+    if (handle.driver !== this.name || st === null) {
+      throw new DockerError(DockerErrorCode.BadHandle, `the handle of task ${handle.taskId} is not a docker container's (driver ${handle.driver})`);
+    }
+    return st.containerId;
+  }
+
+  private track(id: string): Tracked {
+    let t = this.tasks.get(id);
+    if (t === undefined) {
+      t = { follower: null, exit: null };
+      this.tasks.set(id, t);
+    }
+    return t;
+  }
+
+  /** Stops following a container and drops what we know of it; returns the follower to await. */
+  private forget(id: string): LogFollower | null {
+    const t = this.tasks.get(id);
+    this.tasks.delete(id);
+    t?.follower?.stop();
+    return t?.follower ?? null;
+  }
+
+  private follow(handle: TaskHandle, id: string, files: LogFiles): LogFollower {
+    return LogFollower.follow(
+      {
+        container: this.docker.getContainer(id),
+        after: typeof handle.state.lastLogTime === "string" ? handle.state.lastLogTime : "",
+        progress: (ts) => {
+          handle.state.lastLogTime = ts;
+        },
+        log: this.log,
+        retryMs: this.retryMs,
+      },
+      files,
+    );
+  }
+}
+
+function checkSignal(signal: string): void {
+  if (!(signal in SIGNALS)) {
+    throw new DockerError(DockerErrorCode.BadSignal, `unknown signal "${signal}"; use one of ${Object.keys(SIGNALS).join(", ")}`);
+  }
+}

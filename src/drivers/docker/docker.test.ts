@@ -1,0 +1,468 @@
+/**
+ * The docker driver against the real engine: scripts/test-deps.sh starts one on
+ * /var/run/docker.sock (or DOCKER_HOST) and builds the test image without a registry. When
+ * no engine answers, every test here fails and says so; nothing is skipped.
+ *
+ * Each test runs under its own job id. Afterwards every container labelled with it is
+ * removed, and the test fails if one is still there.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { sleep } from "../../structs/index.js";
+import type { TaskHandle, TaskSpec } from "../driver.js";
+import { TEST_IMAGE } from "./contract.case.js";
+import { DockerDriver, DockerErrorCode, findContainersByLabels, Label } from "./index.js";
+
+const probe = new DockerDriver();
+const docker = probe.docker;
+
+let jobId = "";
+let drivers: DockerDriver[] = [];
+let dirs: string[] = [];
+
+/**
+ * Checked before every test rather than once in beforeAll: a failing beforeAll makes vitest
+ * report the tests as skipped, and these must each fail, saying why.
+ */
+let engineReady: Promise<void> | undefined;
+async function checkEngine(): Promise<void> {
+  const fp = await probe.fingerprint();
+  if (!fp.healthy) {
+    throw new Error(`No Docker engine answers, so the docker driver cannot be tested: ${fp.description}. Start one with: sh scripts/test-deps.sh`);
+  }
+  try {
+    await docker.getImage(TEST_IMAGE).inspect();
+  } catch {
+    throw new Error(`The test image ${TEST_IMAGE} is not on this engine; build it with: sh scripts/test-deps.sh`);
+  }
+}
+
+beforeEach(async () => {
+  jobId = `ruche-docker-test-${randomBytes(4).toString("hex")}`;
+  engineReady ??= checkEngine();
+  await engineReady;
+});
+
+afterEach(async () => {
+  await Promise.all(drivers.map((d) => d.close()));
+  drivers = [];
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  dirs = [];
+  if (!(await engineReady?.then(() => true, () => false))) return;
+  const mine = { [Label.JobId]: jobId };
+  for (const c of await findContainersByLabels(docker, mine)) await docker.getContainer(c.id).remove({ force: true, v: true });
+  expect(await findContainersByLabels(docker, mine)).toEqual([]);
+});
+
+/** A driver closed after the test (as an agent stopping would). */
+function driver(): DockerDriver {
+  const d = new DockerDriver({ retryMs: 200 });
+  drivers.push(d);
+  return d;
+}
+
+/** A task of this test's job, with fresh directories laid out as the client lays them out. */
+function taskSpec(taskName: string, config: Record<string, unknown>, over: Partial<TaskSpec> = {}): TaskSpec {
+  const allocId = randomUUID();
+  const allocDir = mkdtempSync(join(tmpdir(), "ruche-docker-test-"));
+  dirs.push(allocDir);
+  const taskDir = join(allocDir, taskName);
+  for (const d of [join(allocDir, "alloc", "logs"), join(taskDir, "local"), join(taskDir, "secrets")]) mkdirSync(d, { recursive: true });
+  return {
+    id: `${allocId}/${taskName}`,
+    allocId,
+    taskName,
+    jobId,
+    group: "g",
+    namespace: "default",
+    config: { image: TEST_IMAGE, ...config },
+    env: { RUCHE_TASK_NAME: taskName, GREETING: "hello from the env" },
+    user: "",
+    cpu: 100,
+    memoryMB: 64,
+    ports: [],
+    allocDir,
+    taskDir,
+    stdoutPath: join(allocDir, "alloc", "logs", `${taskName}.stdout.0`),
+    stderrPath: join(allocDir, "alloc", "logs", `${taskName}.stderr.0`),
+    ...over,
+  };
+}
+
+function sh(script: string): Record<string, unknown> {
+  return { command: "sh", args: ["-c", script] };
+}
+
+function read(path: string): string {
+  return existsSync(path) ? readFileSync(path, "utf8") : "";
+}
+
+function containerOf(h: TaskHandle): ReturnType<typeof docker.getContainer> {
+  return docker.getContainer(String(h.state.containerId));
+}
+
+/** Polls `f` until it gives something truthy; fails naming `what` after `timeoutMs`. */
+async function eventually<T>(what: string, f: () => T | Promise<T>, timeoutMs = 10_000): Promise<NonNullable<T>> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined && v !== null && v !== false) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      const port = typeof a === "object" && a !== null ? a.port : 0;
+      s.close(() => {
+        resolve(port);
+      });
+    });
+  });
+}
+
+describe("fingerprint", () => {
+  it("reports the engine's version and OS", async () => {
+    const version = await docker.version();
+    const fp = await driver().fingerprint();
+    expect(fp).toMatchObject({ detected: true, healthy: true });
+    expect(fp.attributes["driver.docker.version"]).toBe(version.Version);
+    expect(fp.attributes["driver.docker.os_type"]).toBe("linux");
+  });
+
+  it("reports an engine that does not answer, naming the socket, without throwing", async () => {
+    const socketPath = join(tmpdir(), `ruche-no-docker-${randomBytes(4).toString("hex")}.sock`);
+    const fp = await new DockerDriver({ endpoint: { kind: "unix", socketPath } }).fingerprint();
+    expect(fp).toMatchObject({ detected: false, healthy: false, attributes: {} });
+    expect(fp.description).toContain(`unix://${socketPath}`);
+  });
+});
+
+describe("start", () => {
+  it("publishes a port: the task's port 80 answers on the allocation's host port", async () => {
+    const port = await freePort();
+    const spec = taskSpec("web", { command: "busybox", args: ["httpd", "-f", "-p", "80", "-h", "/www"], ports: ["http"] }, {
+      ports: [{ label: "http", value: port, to: 80, ip: "127.0.0.1" }],
+    });
+    await driver().start(spec);
+    const body = await eventually("httpd to answer", async () => {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1000) });
+        return res.ok ? await res.text() : undefined;
+      } catch {
+        return undefined;
+      }
+    });
+    expect(body.trim()).toBe("ruche-test-busybox");
+  });
+
+  it("names, labels and limits the container as the spec says", async () => {
+    const spec = taskSpec("limits", { command: "sleep", args: ["3600"], labels: { team: "web", [Label.JobId]: "not-this-job" } }, { cpu: 250, memoryMB: 48 });
+    const h = await driver().start(spec);
+    const info = await containerOf(h).inspect();
+    expect(info.Name).toBe(`/limits-${spec.allocId}`);
+    expect(info.State.Running).toBe(true);
+    expect(info.HostConfig).toMatchObject({ Memory: 48 * 1024 * 1024, MemorySwap: 48 * 1024 * 1024, CpuShares: 250, Init: true, Privileged: false });
+    expect(info.Config.Labels).toMatchObject({
+      team: "web",
+      [Label.AllocId]: spec.allocId,
+      [Label.TaskName]: "limits",
+      [Label.JobId]: jobId,
+      [Label.TaskId]: spec.id,
+    });
+    expect(info.Config.Env).toContain("GREETING=hello from the env");
+    expect(h).toMatchObject({ driver: "docker", taskId: spec.id, state: { containerId: info.Id, image: TEST_IMAGE, lastLogTime: "" } });
+  });
+
+  it("reports an OOM kill when the task outgrows its memory", async () => {
+    const spec = taskSpec("hog", sh('x=aaaaaaaaaaaaaaaa; while true; do x="$x$x"; done'), { memoryMB: 16 });
+    const d = driver();
+    const h = await d.start(spec);
+    expect(await d.wait(h)).toEqual({ exitCode: 137, signal: 9, oomKilled: true });
+  });
+
+  it("binds the alloc dir at /alloc, local/ at /local, secrets/ at /secrets, and the task's volumes", async () => {
+    const spec0 = taskSpec("files", {});
+    const conf = join(spec0.allocDir, "conf");
+    mkdirSync(conf);
+    writeFileSync(join(spec0.taskDir, "local", "in.txt"), "from the host\n");
+    const spec: TaskSpec = {
+      ...spec0,
+      config: {
+        image: TEST_IMAGE,
+        volumes: ["data:/data", `${conf}:/conf:ro`],
+        ...sh("echo shared > /alloc/shared.txt && echo mine > /local/mine.txt && cat /local/in.txt && ls -d /secrets && echo kept > /data/kept.txt && (echo x > /conf/x 2>/dev/null && echo wrote-ro || echo ro-refused)"),
+      },
+    };
+    const d = driver();
+    expect(await d.wait(await d.start(spec))).toMatchObject({ exitCode: 0 });
+    expect(read(join(spec.allocDir, "alloc", "shared.txt"))).toBe("shared\n");
+    expect(read(join(spec.taskDir, "local", "mine.txt"))).toBe("mine\n");
+    // A relative volume's host path is inside the task dir.
+    expect(read(join(spec.taskDir, "data", "kept.txt"))).toBe("kept\n");
+    expect(read(spec.stdoutPath)).toBe("from the host\n/secrets\nro-refused\n");
+  });
+
+  it("fails clearly when the image is not here and cannot be pulled", async () => {
+    const spec = taskSpec("nope", { image: `ruche-test/not-here-${randomBytes(4).toString("hex")}:1` });
+    const err = await driver().start(spec).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: DockerErrorCode.ImageUnavailable });
+    expect(String(err)).toContain(`image ${String(spec.config.image)} is not on this node and could not be pulled: `);
+  });
+
+  it("fails clearly when the container cannot start, leaving no container", async () => {
+    // Something else holds the host port the allocation was given.
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    const addr = holder.address();
+    const port = typeof addr === "object" && addr !== null ? addr.port : 0;
+    try {
+      const spec = taskSpec("clash", { command: "sleep", args: ["3600"] }, { ports: [{ label: "http", value: port, to: 80, ip: "127.0.0.1" }] });
+      await expect(driver().start(spec)).rejects.toThrow(new RegExp(`starting container clash-${spec.allocId} failed: .*${port}.*(address already in use|port is already allocated)`));
+      expect(await findContainersByLabels(docker, { [Label.TaskId]: spec.id })).toEqual([]);
+    } finally {
+      holder.close();
+    }
+  });
+
+  it("runs a command that does not exist as a task that exits 127, saying why on stderr", async () => {
+    // tini is PID 1 and execs the command, so the container starts and the exec fails inside it.
+    const spec = taskSpec("typo", { command: "/bin/no-such-program" });
+    const d = driver();
+    expect(await d.wait(await d.start(spec))).toEqual({ exitCode: 127, signal: 0, oomKilled: false });
+    expect(read(spec.stderrPath)).toContain("/bin/no-such-program");
+  });
+
+  it("replaces an earlier container of the same task, and leaves a stranger's alone", async () => {
+    const d = driver();
+    const spec = taskSpec("again", sh("exit 0"));
+    const first = await d.start(spec);
+    await d.wait(first);
+    const second = await d.start(spec);
+    expect(second.state.containerId).not.toBe(first.state.containerId);
+    expect((await findContainersByLabels(docker, { [Label.TaskId]: spec.id })).map((c) => c.id)).toEqual([second.state.containerId]);
+
+    const other = taskSpec("taken", {});
+    await docker.createContainer({ name: `taken-${other.allocId}`, Image: TEST_IMAGE, Labels: { [Label.JobId]: jobId } });
+    await expect(d.start(other)).rejects.toMatchObject({ code: DockerErrorCode.NameTaken });
+  });
+
+  it("refuses a config that does not validate", async () => {
+    const d = driver();
+    expect(d.validate({ image: 3, args: "x" })).toEqual(['config.image must be a non-empty string (the image to run, as in "redis:7")', "config.args must be a list of strings"]);
+    await expect(d.start(taskSpec("bad", { args: "x" }))).rejects.toThrow("config.args must be a list of strings");
+  });
+});
+
+describe("logs", () => {
+  it("copies output into the task's files and, after an agent restart, goes on without losing or repeating a line", async () => {
+    const lines = 60;
+    const spec = taskSpec("chatty", sh(`i=0; while [ $i -lt ${lines} ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); sleep 0.05; done`));
+    const a = driver();
+    const handle = await a.start(spec);
+    await eventually("the first lines", () => read(spec.stdoutPath).includes("out 5\n"));
+    // The agent stops: the container runs on, and the client has saved the handle.
+    await a.close();
+    const saved = JSON.parse(JSON.stringify(handle)) as TaskHandle;
+    expect(saved.state.lastLogTime).toMatch(/^\d{4}-\d\d-\d\dT/);
+    const before = read(spec.stdoutPath);
+    await sleep(500);
+    expect(read(spec.stdoutPath)).toBe(before);
+    expect((await containerOf(saved).inspect()).State.Running).toBe(true);
+
+    const b = driver();
+    expect(await b.recover(saved, spec)).toBe(true);
+    expect(await b.wait(saved)).toEqual({ exitCode: 0, signal: 0, oomKilled: false });
+    const want = (prefix: string): string => Array.from({ length: lines }, (_, i) => `${prefix} ${i}\n`).join("");
+    expect(read(spec.stdoutPath)).toBe(want("out"));
+    expect(read(spec.stderrPath)).toBe(want("err"));
+    expect(String(saved.state.lastLogTime) > String(handle.state.lastLogTime)).toBe(true);
+  });
+
+  it("writes at the start of a file the client truncated (copy-truncate rotation)", async () => {
+    const spec = taskSpec("rotated", sh("echo before; sleep 1; echo after"));
+    const d = driver();
+    const h = await d.start(spec);
+    await eventually("the first line", () => read(spec.stdoutPath) === "before\n");
+    truncateSync(spec.stdoutPath, 0);
+    await d.wait(h);
+    expect(read(spec.stdoutPath)).toBe("after\n");
+  });
+});
+
+describe("exec", () => {
+  it("runs in the task's container with its environment, stdout and stderr apart, with stdin, cut and timed out", async () => {
+    const d = driver();
+    const h = await d.start(taskSpec("shell", { command: "sleep", args: ["3600"] }));
+
+    const r = await d.exec(h, ["sh", "-c", 'echo "$GREETING"; echo oops >&2; exit 7'], { timeoutMs: 10_000 });
+    expect({ ...r, stdout: r.stdout.toString(), stderr: r.stderr.toString() }).toEqual({ exitCode: 7, stdout: "hello from the env\n", stderr: "oops\n", timedOut: false });
+
+    const cat = await d.exec(h, ["cat"], { timeoutMs: 10_000, stdin: Buffer.from("piped in\n") });
+    expect(cat.stdout.toString()).toBe("piped in\n");
+    expect(cat.exitCode).toBe(0);
+
+    const big = await d.exec(h, ["sh", "-c", "yes | head -c 100000"], { timeoutMs: 10_000, maxOutputBytes: 1000 });
+    expect(big.stdout.length).toBe(1000);
+
+    const started = Date.now();
+    const slow = await d.exec(h, ["sleep", "77"], { timeoutMs: 300 });
+    expect(slow.timedOut).toBe(true);
+    expect(Date.now() - started).toBeLessThan(5000);
+    // It was killed, not just abandoned.
+    const ps = await eventually("the timed-out command to be gone", async () => {
+      const out = (await d.exec(h, ["ps"], { timeoutMs: 10_000 })).stdout.toString();
+      return out.includes("sleep 77") ? undefined : out;
+    });
+    expect(ps).toContain("sleep 3600");
+  });
+
+  it("fails when the task is not running", async () => {
+    const d = driver();
+    const h = await d.start(taskSpec("done", sh("exit 0")));
+    await d.wait(h);
+    await expect(d.exec(h, ["true"], { timeoutMs: 5000 })).rejects.toMatchObject({ code: DockerErrorCode.NotRunning });
+  });
+});
+
+describe("signals and stop", () => {
+  it("delivers SIGTERM to the task process itself (through tini), so stop is quick", async () => {
+    const spec = taskSpec("graceful", sh('trap "echo got TERM; exit 0" TERM; echo ready; while true; do sleep 0.1; done'));
+    const d = driver();
+    const h = await d.start(spec);
+    await eventually("the task to be ready", () => read(spec.stdoutPath).includes("ready"));
+    const started = Date.now();
+    await d.stop(h, 10_000);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(await d.wait(h)).toEqual({ exitCode: 0, signal: 0, oomKilled: false });
+    expect(read(spec.stdoutPath)).toBe("ready\ngot TERM\n");
+  });
+
+  it("reports a task that SIGTERM ended as signal 15", async () => {
+    const d = driver();
+    const h = await d.start(taskSpec("plain", { command: "sleep", args: ["3600"] }));
+    const started = Date.now();
+    await d.stop(h, 10_000);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(await d.wait(h)).toEqual({ exitCode: 143, signal: 15, oomKilled: false });
+  });
+
+  it("kills a task that ignores the signal once the timeout has passed", async () => {
+    const spec = taskSpec("stubborn", sh('trap "" TERM; echo ready; while true; do sleep 0.1; done'));
+    const d = driver();
+    const h = await d.start(spec);
+    await eventually("the task to be ready", () => read(spec.stdoutPath).includes("ready"));
+    const started = Date.now();
+    await d.stop(h, 1000);
+    const took = Date.now() - started;
+    expect(took).toBeGreaterThanOrEqual(950);
+    expect(took).toBeLessThan(6000);
+    expect(await d.wait(h)).toEqual({ exitCode: 137, signal: 9, oomKilled: false });
+    // Stopping what already stopped is fine.
+    await d.stop(h, 1000);
+  });
+
+  it("stops a paused task", async () => {
+    const d = driver();
+    const h = await d.start(taskSpec("paused", { command: "sleep", args: ["3600"] }));
+    await containerOf(h).pause();
+    await d.stop(h, 10_000);
+    expect(await d.wait(h)).toEqual({ exitCode: 143, signal: 15, oomKilled: false });
+  });
+
+  it("stops with the task's own kill signal, and sends signals by name", async () => {
+    const spec = taskSpec("custom", sh('trap "echo got USR1" USR1; trap "echo got INT; exit 3" INT; echo ready; while true; do sleep 0.1; done'));
+    const d = driver();
+    const h = await d.start(spec);
+    await eventually("the task to be ready", () => read(spec.stdoutPath).includes("ready"));
+    await d.signal(h, "SIGUSR1");
+    await eventually("the task to see SIGUSR1", () => read(spec.stdoutPath).includes("got USR1\n"));
+    await expect(d.signal(h, "SIGBOGUS")).rejects.toMatchObject({ code: DockerErrorCode.BadSignal });
+    await d.stop(h, 10_000, "SIGINT");
+    expect(await d.wait(h)).toMatchObject({ exitCode: 3 });
+    expect(read(spec.stdoutPath)).toBe("ready\ngot USR1\ngot INT\n");
+    await expect(d.signal(h, "SIGUSR1")).rejects.toMatchObject({ code: DockerErrorCode.NotRunning });
+  });
+});
+
+describe("recover", () => {
+  it("finds a running container again after a restart, and can stop it", async () => {
+    const spec = taskSpec("lasting", { command: "sleep", args: ["3600"] });
+    const a = driver();
+    const h = await a.start(spec);
+    await a.close();
+    const saved = JSON.parse(JSON.stringify(h)) as TaskHandle;
+    const b = driver();
+    expect(await b.recover(saved, spec)).toBe(true);
+    await b.stop(saved, 10_000);
+    expect(await b.wait(saved)).toEqual({ exitCode: 143, signal: 15, oomKilled: false });
+  });
+
+  it("finds an exited container again, with its exit code", async () => {
+    const spec = taskSpec("finished", sh("echo bye; exit 3"));
+    const a = driver();
+    const h = await a.start(spec);
+    await eventually("the task to exit", async () => !(await containerOf(h).inspect()).State.Running);
+    await a.close();
+    const b = driver();
+    expect(await b.recover(h, spec)).toBe(true);
+    expect(await b.wait(h)).toEqual({ exitCode: 3, signal: 0, oomKilled: false });
+    expect(read(spec.stdoutPath)).toBe("bye\n");
+  });
+
+  it("finds the container by its labels when the handle lost its id", async () => {
+    const spec = taskSpec("forgotten", { command: "sleep", args: ["3600"] });
+    const a = driver();
+    const h = await a.start(spec);
+    await a.close();
+    const lost: TaskHandle = { ...h, state: {} };
+    const b = driver();
+    expect(await b.recover(lost, spec)).toBe(true);
+    expect(lost.state.containerId).toBe(h.state.containerId);
+    expect((await b.findTaskContainers(spec.id)).map((c) => c.id)).toEqual([h.state.containerId]);
+  });
+
+  it("says false for a container that is gone", async () => {
+    const spec = taskSpec("vanished", { command: "sleep", args: ["3600"] });
+    const d = driver();
+    const h = await d.start(spec);
+    await containerOf(h).remove({ force: true });
+    expect(await driver().recover(h, spec)).toBe(false);
+  });
+});
+
+describe("destroy", () => {
+  it("removes the container, and is fine with one already gone", async () => {
+    const spec = taskSpec("doomed", { command: "sleep", args: ["3600"] });
+    const d = driver();
+    const h = await d.start(spec);
+    await d.stop(h, 10_000);
+    await d.destroy(h);
+    await expect(containerOf(h).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    expect(await findContainersByLabels(docker, { [Label.JobId]: jobId })).toEqual([]);
+    await d.destroy(h);
+    await d.stop(h, 1000);
+    expect(await d.wait(h)).toMatchObject({ exitCode: -1, err: expect.stringContaining("is gone") as unknown });
+  });
+
+  it("removes a running container and stops copying its output", async () => {
+    const spec = taskSpec("running", sh("while true; do echo tick; sleep 0.1; done"));
+    const d = driver();
+    const h = await d.start(spec);
+    await eventually("output", () => read(spec.stdoutPath).includes("tick"));
+    await d.destroy(h);
+    const after = read(spec.stdoutPath);
+    await sleep(300);
+    expect(read(spec.stdoutPath)).toBe(after);
+    expect(await findContainersByLabels(docker, { [Label.TaskId]: spec.id })).toEqual([]);
+  });
+});

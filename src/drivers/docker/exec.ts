@@ -1,0 +1,148 @@
+import { readdir, readFile } from "node:fs/promises";
+import type { Duplex } from "node:stream";
+import type Dockerode from "dockerode";
+import { sleep, type Logger } from "../../structs/index.js";
+import type { ExecOptions, ExecResult } from "../driver.js";
+import { DockerError, DockerErrorCode, engineMessage, engineStatus } from "./errors.js";
+import { FrameReader } from "./frames.js";
+
+const DEFAULT_MAX_OUTPUT = 1024 * 1024;
+
+export interface ExecTarget {
+  container: Dockerode.Container;
+  /**
+   * Whether the engine's process ids are ours too (a local unix socket). Only then can a
+   * command that outlives its timeout be killed: the engine has no call for killing an exec.
+   */
+  sameHost: boolean;
+  log: Logger;
+}
+
+/**
+ * Runs `cmd` in the container like `docker exec`: the container's environment, working
+ * directory and limits; stdout and stderr kept apart (each cut at `maxOutputBytes`).
+ */
+export async function runExec(t: ExecTarget, cmd: string[], opts: ExecOptions): Promise<ExecResult> {
+  const max = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
+  const withStdin = opts.stdin !== undefined;
+  let exec: Dockerode.Exec;
+  try {
+    exec = await t.container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, AttachStdin: withStdin, Tty: false });
+  } catch (err) {
+    if (engineStatus(err) === 409) throw new DockerError(DockerErrorCode.NotRunning, `cannot exec in container ${t.container.id.slice(0, 12)}: ${engineMessage(err)}`, { cause: err });
+    throw new DockerError(DockerErrorCode.Engine, `creating the exec failed: ${engineMessage(err)}`, { cause: err });
+  }
+  const stream: Duplex = await exec.start({ hijack: true, stdin: withStdin });
+
+  const kept = { stdout: new Output(max), stderr: new Output(max) };
+  const frames = new FrameReader();
+  stream.on("data", (chunk: Buffer) => {
+    for (const f of frames.push(chunk)) kept[f.stream].add(f.payload);
+  });
+  const ended = new Promise<void>((resolve) => {
+    stream.once("end", resolve);
+    stream.once("close", resolve);
+    stream.once("error", () => {
+      resolve();
+    });
+  });
+  // Closing our side is the command's end of input.
+  if (opts.stdin !== undefined) stream.end(opts.stdin);
+
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = await Promise.race([
+    ended.then(() => false),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => {
+        resolve(true);
+      }, opts.timeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (timedOut) {
+    if (t.sameHost) await killExecTree(exec, t.container.id, t.log);
+    stream.destroy();
+  }
+  return { exitCode: await exitCode(exec, timedOut), stdout: kept.stdout.bytes(), stderr: kept.stderr.bytes(), timedOut };
+}
+
+/** One stream's output, kept up to `max` bytes. */
+class Output {
+  private readonly parts: Buffer[] = [];
+  private size = 0;
+  constructor(private readonly max: number) {}
+
+  add(b: Buffer): void {
+    const room = this.max - this.size;
+    if (room <= 0) return;
+    const part = b.length > room ? b.subarray(0, room) : b;
+    this.parts.push(Buffer.from(part));
+    this.size += part.length;
+  }
+
+  bytes(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+}
+
+/**
+ * The exec's exit code. The engine records it a moment after the output ends, so a
+ * finished command is asked again briefly; a command that timed out and could not be
+ * killed has none (-1).
+ */
+async function exitCode(exec: Dockerode.Exec, timedOut: boolean): Promise<number> {
+  for (let i = 0; i < 20; i++) {
+    try {
+      const info = await exec.inspect();
+      if (!info.Running && info.ExitCode !== null) return info.ExitCode;
+    } catch {
+      return -1;
+    }
+    if (timedOut && i >= 4) return -1;
+    await sleep(50);
+  }
+  return -1;
+}
+
+/**
+ * Kills a timed-out exec and what it started. The engine gives the process's host pid; it
+ * is killed only if /proc says that pid is in this container's cgroup, so an agent that
+ * does not share the engine's pid namespace never kills a stranger.
+ */
+async function killExecTree(exec: Dockerode.Exec, containerId: string, log: Logger): Promise<void> {
+  try {
+    const info = await exec.inspect();
+    if (!info.Running || info.Pid <= 0) return;
+    const cgroup = await readFile(`/proc/${info.Pid}/cgroup`, "utf8").catch(() => "");
+    if (!cgroup.includes(containerId)) {
+      log.debug({ container: containerId, pid: info.Pid }, "exec timed out; its process is not visible here, left running");
+      return;
+    }
+    for (const pid of await processTree(info.Pid)) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
+  } catch (err) {
+    log.debug({ container: containerId, err: engineMessage(err) }, "exec timed out; killing it failed");
+  }
+}
+
+/** `pid` and its descendants, parents first, from /proc/<pid>/task/<tid>/children. */
+async function processTree(pid: number): Promise<number[]> {
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0 && out.length < 10_000) {
+    const p = queue.shift();
+    if (p === undefined) break;
+    out.push(p);
+    const tids = await readdir(`/proc/${p}/task`).catch(() => []);
+    for (const tid of tids) {
+      const kids = await readFile(`/proc/${p}/task/${tid}/children`, "utf8").catch(() => "");
+      for (const k of kids.split(" ")) if (/^\d+$/.test(k)) queue.push(Number(k));
+    }
+  }
+  return out;
+}

@@ -1,0 +1,154 @@
+/**
+ * The dev agent runs real tasks: `ruche agent -dev` (server and node agent in one process,
+ * state in a temporary directory) runs the reference job examples/demoapp.hcl with the
+ * docker driver — the local test image tagged `httpd` — and its twins with raw_exec and
+ * exec. For each: both allocations serve HTTP on their dynamic ports, `ruche status`
+ * shows them running, and the canary update of the reference walkthrough (cpu 300,
+ * memory 128) goes plan → run -check-index → canary → promote → the old allocations
+ * complete. Nothing of a stopped job is left running (docker ps, the process table).
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ApiClient } from "../../src/apiclient/index.js";
+import type { Allocation } from "../../src/structs/index.js";
+import { docker, processesOf, root, ruche, startAgentProcess, until, type AgentProcess } from "./harness.js";
+
+let agent: AgentProcess | undefined;
+let dir = "";
+let api: ApiClient;
+
+const demo = readFileSync(join(root, "examples/demoapp.hcl"), "utf8");
+
+/** The reference job with another name and another task body (driver and config). */
+function variant(name: string, driverAndConfig: string): string {
+  const start = demo.indexOf('driver = "docker"');
+  const end = demo.indexOf("service {");
+  expect(start).toBeGreaterThan(0);
+  expect(end).toBeGreaterThan(start);
+  return demo.slice(0, start).replace('job "demoapp"', `job "${name}"`) + driverAndConfig + "\n      " + demo.slice(end);
+}
+
+/** A shell that writes the page busybox httpd serves, then becomes the server on the task's port. */
+const serve = (dirVar: string): string =>
+  `command = "/bin/sh"\n        args = ["-c", "echo ruche-test-busybox > ${dirVar}/index.html && exec /bin/busybox httpd -f -p $NOMAD_PORT_http -h ${dirVar}"]`;
+
+const JOBS = {
+  demoapp: demo,
+  "demoapp-raw": variant("demoapp-raw", `driver = "raw_exec"\n      config {\n        ${serve("$NOMAD_TASK_DIR")}\n      }`),
+  "demoapp-exec": variant("demoapp-exec", `driver = "exec"\n      config {\n        ${serve("/local")}\n      }`),
+} as const;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "ruche-dev-e2e-"));
+  // The reference job runs the image "httpd": the local test image serving /www on port 80.
+  await docker("tag", "ruche-test/httpd:latest", "httpd:latest");
+  for (const [name, text] of Object.entries(JOBS)) {
+    writeFileSync(join(dir, `${name}.hcl`), text);
+    const bigger = text.replace("cpu    = 200", "cpu    = 300").replace("memory = 64", "memory = 128");
+    expect(bigger).not.toBe(text);
+    writeFileSync(join(dir, `${name}-step2.hcl`), bigger);
+  }
+  agent = await startAgentProcess(["-dev", "-http-port", "0", "-datacenter", "europe-west1"]);
+  api = new ApiClient(agent.address);
+}, 60_000);
+
+afterAll(async () => {
+  if (agent !== undefined) {
+    const graceful = await agent.stop();
+    expect(graceful, `the agent did not stop on SIGTERM\nstderr:\n${agent.err()}`).toBe(true);
+  }
+  if (dir !== "") rmSync(dir, { recursive: true, force: true });
+  // A temporary dev agent stops its tasks with it: no container of ours is left.
+  expect(await docker("ps", "-q", "--filter", "label=com.ruche.alloc_id")).toBe("");
+}, 60_000);
+
+async function cli(...argv: string[]) {
+  return ruche(agent?.address ?? "", dir, ...argv);
+}
+
+async function running(job: string): Promise<Allocation[]> {
+  const stubs = (await api.jobAllocations(job)).body.filter((a) => a.DesiredStatus === "run" && a.ClientStatus === "running");
+  return Promise.all(stubs.map(async (s) => (await api.allocation(s.ID)).body));
+}
+
+function httpPort(a: Allocation): number {
+  const p = a.Resources.Networks.flatMap((n) => n.DynamicPorts).find((x) => x.Label === "http");
+  expect(p, `allocation ${a.ID} has no http port`).toBeDefined();
+  return p?.Value ?? 0;
+}
+
+async function page(port: number): Promise<string> {
+  const r = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) });
+  return (await r.text()).trim();
+}
+
+describe.each(Object.keys(JOBS))("the dev agent runs %s", (job) => {
+  it("runs both allocations, which serve HTTP on their dynamic ports; status shows them running", async () => {
+    const r = await cli("job", "run", `${job}.hcl`);
+    expect(r.err).toBe("");
+    expect(r.out).toMatch(/ {4}"webs": 2 of 2 healthy\n==> Deployment "[0-9a-f]{8}" successful\n$/);
+    expect(r.code).toBe(0);
+    const allocs = await running(job);
+    expect(allocs).toHaveLength(2);
+    const ports = allocs.map(httpPort);
+    expect(new Set(ports).size).toBe(2);
+    for (const port of ports) expect(await until(`HTTP on port ${port}`, () => page(port))).toBe("ruche-test-busybox");
+
+    const status = await cli("status", job);
+    expect(status.code).toBe(0);
+    expect(status.out).toContain("Summary\nTask Group  Queued  Starting  Running  Failed  Complete  Lost\nwebs        0       0         2        0       0         0\n");
+  }, 120_000);
+
+  it("rolls out the canary update: plan, run -check-index, canary, promote, the old allocations complete", async () => {
+    const before = (await running(job)).map((a) => a.ID);
+    const plan = await cli("job", "plan", `${job}-step2.hcl`);
+    expect(plan.code).toBe(1);
+    expect(plan.out).toContain("+/- Task Group: \"webs\" (1 canary, 2 ignore)");
+    const index = /Job Modify Index: (\d+)/.exec(plan.out)?.[1] ?? "";
+    expect(index).not.toBe("");
+
+    const run = await cli("job", "run", "-check-index", index, `${job}-step2.hcl`);
+    expect(run.err).toBe("");
+    expect(run.code).toBe(0);
+    const deployment = /Evaluation within deployment: "([0-9a-f]{8})"/.exec(run.out)?.[1] ?? "";
+    expect(run.out).toContain(`"webs": 1 of 1 canary healthy\n==> Deployment "${deployment}" waiting for promotion\n`);
+    const canary = (await running(job)).find((a) => !before.includes(a.ID));
+    expect(canary?.Resources.CPU).toBe(300);
+    expect(canary?.Resources.MemoryMB).toBe(128);
+    expect(await page(httpPort(canary as Allocation))).toBe("ruche-test-busybox");
+
+    const promote = await cli("deployment", "promote", deployment);
+    expect(promote.err).toBe("");
+    expect(promote.code).toBe(0);
+    expect(promote.out).toMatch(/==> Deployment "[0-9a-f]{8}" successful\n$/);
+
+    const after = await until("two allocations of version 1 running", async () => {
+      const now = await running(job);
+      return now.length === 2 && now.every((a) => a.Job.Version === 1) ? now : undefined;
+    });
+    for (const a of after) expect(await page(httpPort(a))).toBe("ruche-test-busybox");
+    for (const id of before) {
+      const old = await until(`old allocation ${id} to complete`, async () => {
+        const a = (await api.allocation(id)).body;
+        return a.ClientStatus === "complete" ? a : undefined;
+      });
+      expect(old.DesiredStatus).toBe("stop");
+    }
+  }, 180_000);
+
+  it("stops the job, and nothing of it is left running", async () => {
+    const allocs = await running(job);
+    const ports = allocs.map(httpPort);
+    const stop = await cli("job", "stop", "-yes", job);
+    expect(stop.code).toBe(0);
+    await until("every allocation to complete", async () => {
+      const all = (await api.jobAllocations(job)).body;
+      return all.every((a) => a.ClientStatus === "complete" || a.ClientStatus === "failed") ? true : undefined;
+    });
+    expect(await docker("ps", "-q", "--filter", `label=com.ruche.job_id=${job}`)).toBe("");
+    for (const port of ports) await expect(page(port)).rejects.toThrow();
+    for (const a of allocs) expect(await processesOf(a.ID), `processes of allocation ${a.ID}`).toEqual([]);
+  }, 60_000);
+});
