@@ -7,7 +7,7 @@ import { startApi, startNodeApi, type NodeLocal, type RunningHttp } from "../api
 import { ApiClient, httpTransport } from "../apiclient/index.js";
 import { Client, readLogs, SimulatedNode } from "../client/index.js";
 import { allDrivers } from "../drivers/index.js";
-import { DYNAMIC_PORT_RANGE, type Logger } from "../structs/index.js";
+import type { Logger } from "../structs/index.js";
 import { Server } from "../server/index.js";
 import { sqliteBackend, StateStore } from "../state/index.js";
 
@@ -32,6 +32,8 @@ export interface AgentConfig {
   meta: Record<string, string>;
   /** Address this node's tasks are reached on; 127.0.0.1 in dev. */
   networkIp: string;
+  /** Host ports tasks get their dynamic ports from. */
+  dynamicPorts: { min: number; max: number };
   logLevel: string;
 }
 
@@ -100,8 +102,8 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         meta: cfg.meta,
         ip: cfg.networkIp,
         httpAddr: address,
-        minDynamicPort: DYNAMIC_PORT_RANGE.min,
-        maxDynamicPort: DYNAMIC_PORT_RANGE.max,
+        minDynamicPort: cfg.dynamicPorts.min,
+        maxDynamicPort: cfg.dynamicPorts.max,
         reserved: { CPU: 0, MemoryMB: 0, DiskMB: 0, ReservedHostPorts: "" },
         drivers: allDrivers(),
         log: log("client"),

@@ -32,7 +32,7 @@ function variant(name: string, driverAndConfig: string): string {
 
 /** A shell that writes the page busybox httpd serves, then becomes the server on the task's port. */
 const serve = (dirVar: string): string =>
-  `command = "/bin/sh"\n        args = ["-c", "echo ruche-test-busybox > ${dirVar}/index.html && exec /bin/busybox httpd -f -p $NOMAD_PORT_http -h ${dirVar}"]`;
+  `command = "/bin/sh"\n        args = ["-c", "echo ruche-test-busybox > ${dirVar}/index.html && echo serving on $NOMAD_PORT_http && exec /bin/busybox httpd -f -p $NOMAD_PORT_http -h ${dirVar}"]`;
 
 const JOBS = {
   demoapp: demo,
@@ -60,8 +60,8 @@ afterAll(async () => {
     expect(graceful, `the agent did not stop on SIGTERM\nstderr:\n${agent.err()}`).toBe(true);
   }
   if (dir !== "") rmSync(dir, { recursive: true, force: true });
-  // A temporary dev agent stops its tasks with it: no container of ours is left.
-  expect(await docker("ps", "-q", "--filter", "label=com.ruche.alloc_id")).toBe("");
+  // A temporary dev agent stops its tasks with it: no container of these jobs is left.
+  for (const job of Object.keys(JOBS)) expect(await docker("ps", "-aq", "--filter", `label=com.ruche.job_id=${job}`), `containers of ${job}`).toBe("");
 }, 60_000);
 
 async function cli(...argv: string[]) {
@@ -100,6 +100,21 @@ describe.each(Object.keys(JOBS))("the dev agent runs %s", (job) => {
     expect(status.code).toBe(0);
     expect(status.out).toContain("Summary\nTask Group  Queued  Starting  Running  Failed  Complete  Lost\nwebs        0       0         2        0       0         0\n");
   }, 120_000);
+
+  it("alloc exec runs a command inside a task; alloc logs prints what the task wrote", async () => {
+    const [a] = await running(job);
+    if (a === undefined) throw new Error("no running allocation");
+    const ex = await cli("alloc", "exec", a.ID.slice(0, 8), "/bin/sh", "-c", "echo $RUCHE_ALLOC_ID; echo to-stderr >&2; exit 3");
+    expect(ex).toEqual({ code: 3, out: `${a.ID}\n`, err: "to-stderr\n" });
+    const logs = await cli("alloc", "logs", a.ID.slice(0, 8), "frontend");
+    expect(logs.err).toBe("");
+    expect(logs.code).toBe(0);
+    // The docker image's httpd writes nothing; the exec twins say which port they serve.
+    expect(logs.out).toBe(job === "demoapp" ? "" : `serving on ${httpPort(a)}\n`);
+    const status = await cli("alloc", "status", a.ID.slice(0, 8));
+    expect(status.out).toMatch(/Task "frontend" is "running"/);
+    expect(status.out).toMatch(/Recent Events:\nTime +Type +Description\n.* +Started +Task started by client\n/);
+  }, 60_000);
 
   it("rolls out the canary update: plan, run -check-index, canary, promote, the old allocations complete", async () => {
     const before = (await running(job)).map((a) => a.ID);

@@ -1,10 +1,12 @@
 import { startAgent } from "../../agent/agent.js";
+import { DYNAMIC_PORT_RANGE } from "../../structs/index.js";
 import { flagBool, flagValues, parseArgs, UsageError } from "../args.js";
 import { Exit, type IO } from "../io.js";
 
 export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers ADDR,...] [-data-dir DIR]
                    [-bind ADDR] [-http-port PORT] [-datacenter DC] [-node NAME]
                    [-node-class CLASS] [-meta KEY=VALUE]... [-network-ip IP] [-sim-nodes N]
+                   [-min-dynamic-port N] [-max-dynamic-port N]
 
   Runs a Ruche agent. -server runs the control plane (state, scheduler, deployments, node
   lifecycle) and its HTTP API; -client runs the node agent, which runs tasks with the
@@ -14,7 +16,8 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
 
   A client-only agent joins the servers given by -servers (host:port of their HTTP API)
   and keeps its state in -data-dir. -meta KEY=VALUE (repeatable) and -node-class are the
-  node's metadata and class for constraints. -sim-nodes N adds N simulated nodes that run
+  node's metadata and class for constraints. Dynamic ports are chosen in
+  [-min-dynamic-port, -max-dynamic-port] (default 20000-32000). -sim-nodes N adds N simulated nodes that run
   tasks at once (the mock driver), for trying the control plane without machines.
 `;
 
@@ -33,6 +36,8 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
     "node-class": { value: true },
     meta: { value: true, repeat: true },
     "network-ip": { value: true },
+    "min-dynamic-port": { value: true },
+    "max-dynamic-port": { value: true },
     "log-level": { value: true },
   });
   if (p.positional.length > 0) throw new UsageError(`unexpected argument "${p.positional[0] ?? ""}"`);
@@ -55,6 +60,16 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
     if (eq <= 0) throw new UsageError(`-meta takes KEY=VALUE, got "${kv}"`);
     meta[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
+  const portFlag = (name: string, dflt: number): number => {
+    const v = one(name);
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1024 || n > 65535) throw new UsageError(`-${name} must be a port number from 1024 to 65535, got "${v}"`);
+    return n;
+  };
+  const minPort = portFlag("min-dynamic-port", DYNAMIC_PORT_RANGE.min);
+  const maxPort = portFlag("max-dynamic-port", DYNAMIC_PORT_RANGE.max);
+  if (minPort > maxPort) throw new UsageError(`-min-dynamic-port (${minPort}) is above -max-dynamic-port (${maxPort})`);
   const bind = one("bind") ?? (dev ? "127.0.0.1" : "0.0.0.0");
   const agent = await startAgent(
     {
@@ -71,6 +86,7 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
       nodeClass: one("node-class") ?? "",
       meta,
       networkIp: one("network-ip") ?? (bind === "0.0.0.0" ? "127.0.0.1" : bind),
+      dynamicPorts: { min: minPort, max: maxPort },
       logLevel: one("log-level") ?? "warn",
     },
     (l) => {
