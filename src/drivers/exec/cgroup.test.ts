@@ -1,0 +1,96 @@
+/**
+ * Task cgroups. On this host's real hierarchy (v1 here, or v2): made with their limits and
+ * removed. The v2 layout is also checked against a temporary dir standing in for
+ * /sys/fs/cgroup, because a host has only one hierarchy and this one is v1; a stand-in
+ * shows which files are written, not that the kernel accepts them.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { CGROUP_PARENT, CgroupVersion, cpuShares, cpuWeight, detectCgroups, TaskCgroup } from "./cgroup.js";
+
+const read = (path: string): string => readFileSync(path, "utf8").trim();
+
+describe("task cgroups", () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  it("converts MHz to cpu shares (at least 2) and shares to cgroup v2 weights as runc does", () => {
+    expect(cpuShares(0)).toBe(2);
+    expect(cpuShares(500)).toBe(500);
+    expect(cpuWeight(2)).toBe(1);
+    expect(cpuWeight(1024)).toBe(39);
+    expect(cpuWeight(262144)).toBe(10000);
+  });
+
+  it("on this host: made with the memory limit and cpu shares (replacing a stale one), found again from its state, removed", async () => {
+    const version = detectCgroups();
+    expect(version, "a cgroup hierarchy at /sys/fs/cgroup").toBeDefined();
+    const stale = await TaskCgroup.create(`.test-${process.pid}`, { memoryMB: 8, cpuMHz: 10 });
+    const cg = await TaskCgroup.create(`.test-${process.pid}`, { memoryMB: 32, cpuMHz: 300 });
+    expect(cg.state).toEqual(stale.state);
+    try {
+      expect(TaskCgroup.fromState(JSON.parse(JSON.stringify(cg.state)))?.state).toEqual(cg.state);
+      if (version === CgroupVersion.V1) {
+        expect(read(join(cg.state.memory, "memory.limit_in_bytes"))).toBe(String(32 * 1024 * 1024));
+        expect(read(join(cg.state.cpu, "cpu.shares"))).toBe("300");
+      } else {
+        expect(read(join(cg.state.memory, "memory.max"))).toBe(String(32 * 1024 * 1024));
+        expect(read(join(cg.state.cpu, "cpu.weight"))).toBe(String(cpuWeight(300)));
+      }
+      expect(cg.oomKilled()).toBe(false);
+    } finally {
+      await cg.remove();
+    }
+    expect(existsSync(cg.state.memory)).toBe(false);
+    expect(existsSync(cg.state.cpu)).toBe(false);
+    await cg.remove(); // Removing what is gone is fine.
+  });
+
+  it("v2 (stand-in dir): controllers handed down to ruche/, memory.max, no swap, cpu.weight, oom_kill from memory.events", async () => {
+    const root = mkdtempSync(join(tmpdir(), "ruche-cgroup-v2-"));
+    dirs.push(root);
+    writeFileSync(join(root, "cgroup.controllers"), "cpuset cpu io memory pids\n");
+    expect(detectCgroups(root)).toBe(CgroupVersion.V2);
+    const cg = await TaskCgroup.create("a1-web", { memoryMB: 64, cpuMHz: 1024 }, root);
+    const dir = join(root, CGROUP_PARENT, "a1-web");
+    expect(cg.state).toEqual({ version: "v2", memory: dir, cpu: dir });
+    expect(cg.procsFiles()).toEqual([join(dir, "cgroup.procs")]);
+    expect(read(join(root, "cgroup.subtree_control"))).toBe("+memory +cpu");
+    expect(read(join(root, CGROUP_PARENT, "cgroup.subtree_control"))).toBe("+memory +cpu");
+    expect(read(join(dir, "memory.max"))).toBe(String(64 * 1024 * 1024));
+    expect(read(join(dir, "cpu.weight"))).toBe("39");
+    expect(cg.oomKilled()).toBe(false);
+    writeFileSync(join(dir, "memory.events"), "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n");
+    expect(cg.oomKilled()).toBe(true);
+  });
+
+  it("v1 (stand-in dir): a memory and a cpu cgroup, joined through both cgroup.procs files", async () => {
+    const root = mkdtempSync(join(tmpdir(), "ruche-cgroup-v1-"));
+    dirs.push(root);
+    for (const c of ["memory", "cpu"]) {
+      mkdirSync(join(root, c), { recursive: true });
+      writeFileSync(join(root, c, "cgroup.procs"), "");
+    }
+    expect(detectCgroups(root)).toBe(CgroupVersion.V1);
+    const cg = await TaskCgroup.create("a1-web", { memoryMB: 0, cpuMHz: 1 }, root);
+    expect(cg.procsFiles()).toEqual([join(root, "memory", CGROUP_PARENT, "a1-web", "cgroup.procs"), join(root, "cpu", CGROUP_PARENT, "a1-web", "cgroup.procs")]);
+    expect(existsSync(join(cg.state.memory, "memory.limit_in_bytes")), "no limit for 0 MB").toBe(false);
+    expect(read(join(cg.state.cpu, "cpu.shares"))).toBe("2");
+    writeFileSync(join(cg.state.memory, "memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
+    expect(cg.oomKilled()).toBe(true);
+  });
+
+  it("reads back only a well-formed state", () => {
+    expect(TaskCgroup.fromState(undefined)).toBeUndefined();
+    expect(TaskCgroup.fromState({ version: "v3", memory: "/x", cpu: "/x" })).toBeUndefined();
+    expect(TaskCgroup.fromState({ version: "v2", memory: 1, cpu: "/x" })).toBeUndefined();
+    // Removing a cgroup kills its processes: a handle may only name task cgroups.
+    expect(TaskCgroup.fromState({ version: "v1", memory: "/sys/fs/cgroup/memory", cpu: "/sys/fs/cgroup/cpu" })).toBeUndefined();
+    expect(TaskCgroup.fromState({ version: "v2", memory: "/sys/fs/cgroup/ruche/../x", cpu: "/sys/fs/cgroup/ruche/../x" })).toBeUndefined();
+    expect(TaskCgroup.fromState({ version: "v2", memory: "/sys/fs/cgroup/ruche/a-web", cpu: "/sys/fs/cgroup/ruche/a-web" })).toBeDefined();
+  });
+});

@@ -1,0 +1,172 @@
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { basename, dirname, isAbsolute, join, normalize } from "node:path";
+import { killPid, SIGKILL } from "../shared/index.js";
+
+/** The cgroup hierarchy of a host: v1 (a tree per controller; also "hybrid" hosts) or v2 (one unified tree). */
+export const CgroupVersion = { V1: "v1", V2: "v2" } as const;
+export type CgroupVersion = (typeof CgroupVersion)[keyof typeof CgroupVersion];
+
+export const CGROUP_ROOT = "/sys/fs/cgroup";
+/** The cgroup every task's cgroup is made under, in each hierarchy. */
+export const CGROUP_PARENT = "ruche";
+
+export interface CgroupLimits {
+  /** A hard limit; the kernel OOM-kills the task beyond it. 0 for none. */
+  memoryMB: number;
+  /** The task's CPU in MHz; it becomes cpu shares (at least 2), as in Nomad. */
+  cpuMHz: number;
+}
+
+/** What a handle keeps of a task's cgroup. */
+export interface CgroupState {
+  version: CgroupVersion;
+  /** The cgroup's directory in the memory hierarchy and in the cpu one (the same on v2). */
+  memory: string;
+  cpu: string;
+}
+
+/**
+ * Which hierarchy `root` holds: v2 when it is the unified tree itself (it has
+ * cgroup.controllers); v1 when it holds a memory controller tree, as on a hybrid host
+ * whose cgroup2 at `unified/` has no controllers; undefined when neither.
+ */
+export function detectCgroups(root = CGROUP_ROOT): CgroupVersion | undefined {
+  if (existsSync(join(root, "cgroup.controllers"))) return CgroupVersion.V2;
+  if (existsSync(join(root, "memory", "cgroup.procs"))) return CgroupVersion.V1;
+  return undefined;
+}
+
+/** cpu shares from MHz, as Nomad: the MHz themselves, at least the kernel's minimum of 2. */
+export function cpuShares(cpuMHz: number): number {
+  return Math.max(2, Math.round(cpuMHz));
+}
+
+/** cgroup v2's cpu.weight (1..10000) for v1 cpu shares (2..262144), the conversion runc and systemd use. */
+export function cpuWeight(shares: number): number {
+  return 1 + Math.floor(((shares - 2) * 9999) / 262142);
+}
+
+/**
+ * One task's cgroup, `ruche/<name>` in the memory and cpu hierarchies (v1) or in the
+ * unified one (v2): a memory limit without swap, and cpu shares (v1) or the equivalent
+ * cpu.weight (v2). The shim moves itself in before the task starts.
+ */
+export class TaskCgroup {
+  private constructor(readonly state: CgroupState) {}
+
+  /** Makes the cgroup afresh (a stale one of the same name, from an earlier run, is removed first). */
+  static async create(name: string, limits: CgroupLimits, root = CGROUP_ROOT): Promise<TaskCgroup> {
+    const version = detectCgroups(root);
+    if (version === undefined) throw new Error(`no cgroup hierarchy at ${root}`);
+    const shares = cpuShares(limits.cpuMHz);
+    const bytes = String(Math.round(limits.memoryMB * 1024 * 1024));
+    const cg =
+      version === CgroupVersion.V2
+        ? new TaskCgroup({ version, memory: join(root, CGROUP_PARENT, name), cpu: join(root, CGROUP_PARENT, name) })
+        : new TaskCgroup({ version, memory: join(root, "memory", CGROUP_PARENT, name), cpu: join(root, "cpu", CGROUP_PARENT, name) });
+    await cg.remove();
+    switch (version) {
+      case CgroupVersion.V1:
+        await mkdir(cg.state.memory, { recursive: true });
+        await mkdir(cg.state.cpu, { recursive: true });
+        if (limits.memoryMB > 0) {
+          await writeFile(join(cg.state.memory, "memory.limit_in_bytes"), bytes);
+          // Memory plus swap at the same limit: no swapping past it (where swap is accounted).
+          await writeIfThere(join(cg.state.memory, "memory.memsw.limit_in_bytes"), bytes);
+        }
+        await writeFile(join(cg.state.cpu, "cpu.shares"), String(shares));
+        break;
+      case CgroupVersion.V2:
+        // A child gets a controller only when every parent hands it down.
+        await enableControllers(root);
+        await mkdir(join(root, CGROUP_PARENT), { recursive: true });
+        await enableControllers(join(root, CGROUP_PARENT));
+        await mkdir(cg.state.memory);
+        if (limits.memoryMB > 0) {
+          await writeFile(join(cg.state.memory, "memory.max"), bytes);
+          await writeIfThere(join(cg.state.memory, "memory.swap.max"), "0");
+        }
+        await writeFile(join(cg.state.cpu, "cpu.weight"), String(cpuWeight(shares)));
+        break;
+      default: {
+        const _: never = version;
+        throw new Error(`unknown cgroup version ${String(_)}`);
+      }
+    }
+    return cg;
+  }
+
+  /**
+   * The cgroup of a handle read back from disk; undefined when it is not one. Its dirs must
+   * be task cgroups (`.../ruche/<name>`): removing one kills what is in it.
+   */
+  static fromState(x: unknown): TaskCgroup | undefined {
+    if (typeof x !== "object" || x === null) return undefined;
+    const s = x as Record<string, unknown>;
+    const versions: unknown[] = Object.values(CgroupVersion);
+    if (!versions.includes(s.version) || !isTaskDir(s.memory) || !isTaskDir(s.cpu)) return undefined;
+    return new TaskCgroup({ version: s.version as CgroupVersion, memory: s.memory, cpu: s.cpu });
+  }
+
+  /** The cgroup.procs files a process writes itself into to join. */
+  procsFiles(): string[] {
+    return this.dirs().map((d) => join(d, "cgroup.procs"));
+  }
+
+  /** Whether the kernel's OOM killer killed a process of this cgroup. */
+  oomKilled(): boolean {
+    const file = this.state.version === CgroupVersion.V2 ? "memory.events" : "memory.oom_control";
+    try {
+      const m = /^oom_kill (\d+)$/m.exec(readFileSync(join(this.state.memory, file), "utf8"));
+      return m !== null && Number(m[1]) > 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Kills what is left in the cgroup and removes it; a cgroup already gone is fine. */
+  async remove(): Promise<void> {
+    for (const dir of this.dirs()) {
+      for (let attempt = 0; ; attempt++) {
+        await killMembers(dir);
+        try {
+          await rmdir(dir);
+          break;
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === "ENOENT") break;
+          // EBUSY: a killed process is not out of the cgroup yet.
+          if (code !== "EBUSY" || attempt >= 50) throw err;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      }
+    }
+  }
+
+  private dirs(): string[] {
+    return [...new Set([this.state.memory, this.state.cpu])];
+  }
+}
+
+function isTaskDir(dir: unknown): dir is string {
+  return typeof dir === "string" && isAbsolute(dir) && normalize(dir) === dir && basename(dirname(dir)) === CGROUP_PARENT && basename(dir) !== "";
+}
+
+async function killMembers(dir: string): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, "cgroup.procs"), "utf8");
+  } catch {
+    return;
+  }
+  for (const pid of text.split("\n").filter((l) => l !== "")) killPid(Number(pid), SIGKILL);
+}
+
+async function enableControllers(dir: string): Promise<void> {
+  await writeFile(join(dir, "cgroup.subtree_control"), "+memory +cpu");
+}
+
+async function writeIfThere(path: string, value: string): Promise<void> {
+  if (existsSync(path)) await writeFile(path, value);
+}

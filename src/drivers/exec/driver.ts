@@ -1,0 +1,124 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { ErrorCode, RucheError } from "../../structs/index.js";
+import type { Driver, DriverFingerprint, ExecOptions, ExecResult, ExitResult, TaskHandle, TaskSpec } from "../driver.js";
+import {
+  asUser,
+  findBinary,
+  isAlive,
+  promised,
+  runCommand,
+  ShimTasks,
+  STATE_DIR_NAME,
+  taskEnvironment,
+  validateCommandConfig,
+} from "../shared/index.js";
+import { TaskCgroup } from "./cgroup.js";
+import { cgroupName, isolationOptions, TASK_SUBDIRS, UNSHARE_ARGS } from "./isolation.js";
+import { probeExec } from "./probe.js";
+
+export interface ExecDriverOptions {
+  /** Ends the watching of tasks when the agent shuts down (the tasks run on). */
+  signal?: AbortSignal;
+}
+
+/** The task's root dir on the host, inside the driver's state dir (a mount point in the task's namespace only). */
+const ROOT_DIR = "root";
+
+/**
+ * Joins the cgroups named before `--`, then becomes the command after it: so an exec'd
+ * command is under the task's limits from its first instruction. Constant; values are arguments.
+ */
+const JOIN_THEN_EXEC = `while [ "$1" != -- ]; do printf '0\\n' >"$1" || exit 125; shift; done; shift; exec "$@"`;
+
+/**
+ * `exec`: a task is a process isolated from the host: its own pid, mount, ipc and uts
+ * namespaces (the host's network), the host's system read-only as its root, the
+ * allocation's dirs at /alloc, /local and /secrets, and a cgroup that limits its memory
+ * (hard: beyond it the kernel kills it) and weighs its CPU. The client gives an exec task
+ * these in-task paths in RUCHE_ALLOC_DIR, RUCHE_TASK_DIR and RUCHE_SECRETS_DIR.
+ */
+export class ExecDriver implements Driver {
+  readonly name = "exec";
+  private readonly tasks: ShimTasks;
+
+  constructor(opts: ExecDriverOptions = {}) {
+    this.tasks = new ShimTasks({
+      driver: this.name,
+      ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+      onExit: (handle, exit) => ({ ...exit, oomKilled: cgroupOf(handle)?.oomKilled() ?? false }),
+    });
+  }
+
+  fingerprint(): Promise<DriverFingerprint> {
+    return probeExec();
+  }
+
+  validate(config: Record<string, unknown>): string[] {
+    return validateCommandConfig(config, this.name);
+  }
+
+  async start(spec: TaskSpec): Promise<TaskHandle> {
+    const unshare = findBinary("unshare");
+    if (unshare === undefined) throw new RucheError(ErrorCode.Internal, "exec: unshare (util-linux) is not installed");
+    const root = join(spec.taskDir, STATE_DIR_NAME, ROOT_DIR);
+    for (const dir of [root, join(spec.allocDir, "alloc"), ...TASK_SUBDIRS.map((d) => join(spec.taskDir, d))]) await mkdir(dir, { recursive: true });
+    const cgroup = await TaskCgroup.create(cgroupName(spec), { memoryMB: spec.memoryMB, cpuMHz: spec.cpu });
+    try {
+      return await this.tasks.start(
+        spec,
+        { prefix: [unshare, ...UNSHARE_ARGS], shimOptions: isolationOptions(spec, root, cgroup.procsFiles()) },
+        { cgroup: cgroup.state },
+      );
+    } catch (err) {
+      await cgroup.remove().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  recover(handle: TaskHandle, spec: TaskSpec): Promise<boolean> {
+    return promised(() => cgroupOf(handle) !== undefined && this.tasks.recover(handle, spec));
+  }
+
+  wait(handle: TaskHandle): Promise<ExitResult> {
+    return promised(() => this.tasks.wait(handle));
+  }
+
+  signal(handle: TaskHandle, signal: string): Promise<void> {
+    return promised(() => {
+      this.tasks.signal(handle, signal);
+    });
+  }
+
+  stop(handle: TaskHandle, timeoutMs: number, signal?: string): Promise<void> {
+    return promised(() => this.tasks.stop(handle, timeoutMs, signal));
+  }
+
+  /** Kills what is left, removes the task's cgroup and the driver's files in its task dir. */
+  async destroy(handle: TaskHandle): Promise<void> {
+    await this.tasks.destroy(handle, [ROOT_DIR]);
+    await cgroupOf(handle)?.remove();
+  }
+
+  /**
+   * Runs `cmd` inside the task: in its cgroup, its namespaces (nsenter), its root and
+   * working dir, with its env and user.
+   */
+  exec(handle: TaskHandle, cmd: string[], opts: ExecOptions): Promise<ExecResult> {
+    return promised(() => {
+      const spec = this.tasks.specOf(handle);
+      const state = this.tasks.stateOf(handle);
+      const cgroup = cgroupOf(handle);
+      const nsenter = findBinary("nsenter");
+      if (cgroup === undefined || nsenter === undefined) throw new RucheError(ErrorCode.Internal, "exec: no cgroup in the handle, or nsenter is not installed");
+      if (!isAlive(state.pid, state.startTime)) throw new RucheError(ErrorCode.NotFound, `task ${handle.taskId} is not running`);
+      const enter = [nsenter, "--target", String(state.pid), "--mount", "--uts", "--ipc", "--pid", "--root", "--wd", "--"];
+      const argv = ["/bin/sh", "-c", JOIN_THEN_EXEC, "ruche-exec-join", ...cgroup.procsFiles(), "--", ...enter, ...asUser(spec.user), ...cmd];
+      return runCommand(argv, { ...opts, env: taskEnvironment(spec.env), cwd: "/" });
+    });
+  }
+}
+
+function cgroupOf(handle: TaskHandle): TaskCgroup | undefined {
+  return TaskCgroup.fromState(handle.state.cgroup);
+}

@@ -1,0 +1,150 @@
+/**
+ * The exec driver's isolation, on this host's real namespaces and cgroups (the contract
+ * test covers what every driver does): the task's own pid, mount, ipc and uts namespaces,
+ * its view of the filesystem, its hostname, its cgroup's limits, an OOM kill, and the
+ * cgroup gone after destroy.
+ */
+import { existsSync, readFileSync, readlinkSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import type { TaskHandle } from "../driver.js";
+import { killPid, SIGKILL } from "../shared/index.js";
+import { shimStateOf } from "../shared/task-state.js";
+import { markedProcesses, readText, testTask, until, type TestTask } from "../shared/testing.js";
+import { CgroupVersion, cpuWeight, TaskCgroup } from "./cgroup.js";
+import { ExecDriver } from "./driver.js";
+import { taskHostname } from "./isolation.js";
+
+const sh = (script: string): Record<string, unknown> => ({ command: "/bin/sh", args: ["-c", script] });
+const SERVER = `trap 'exit 0' TERM; echo "pid $$"; while :; do sleep 0.1; done`;
+
+describe("exec driver isolation", () => {
+  const driver = new ExecDriver();
+  const tasks: TestTask[] = [];
+  const handles: TaskHandle[] = [];
+
+  async function start(script: string, overrides: Parameters<typeof testTask>[1] = {}): Promise<{ handle: TaskHandle; task: TestTask }> {
+    const task = testTask(sh(script), overrides);
+    tasks.push(task);
+    const handle = await driver.start(task.spec);
+    handles.push(handle);
+    return { handle, task };
+  }
+
+  const run = async (handle: TaskHandle, script: string): Promise<{ code: number; out: string; err: string }> => {
+    const r = await driver.exec(handle, ["/bin/sh", "-c", script], { timeoutMs: 10_000 });
+    return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
+  };
+
+  afterEach(async () => {
+    for (const handle of handles.splice(0)) {
+      await driver.stop(handle, 1000);
+      await driver.destroy(handle);
+    }
+    const left = tasks.flatMap((t) => markedProcesses(t.marker));
+    for (const pid of left) killPid(pid, SIGKILL);
+    for (const t of tasks.splice(0)) t.cleanup();
+    expect(left).toEqual([]);
+  });
+
+  it("gives the task its own pid, mount, ipc and uts namespaces, and the host's network", async () => {
+    const { handle, task } = await start(SERVER);
+    const { pid } = shimStateOf(handle)!;
+    for (const ns of ["pid", "mnt", "ipc", "uts"]) {
+      expect(readlinkSync(`/proc/${pid}/ns/${ns}`), ns).not.toBe(readlinkSync(`/proc/self/ns/${ns}`));
+    }
+    expect(readlinkSync(`/proc/${pid}/ns/net`)).toBe(readlinkSync("/proc/self/ns/net"));
+
+    // Its pid inside is the one the host's NSpid gives, low, and not its host pid.
+    const inside = Number(/^pid (\d+)$/m.exec(await until("the task's pid", () => /^pid \d+$/m.test(readText(task.spec.stdoutPath)) && readText(task.spec.stdoutPath)))?.[1]);
+    const nspid = /^NSpid:\s+(\d+)\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    expect(Number(nspid?.[2])).toBe(inside);
+    expect(inside).not.toBe(pid);
+    expect(inside).toBeLessThan(1000);
+
+    // Its /proc shows its own processes only: the shim as pid 1, the task, and the looker.
+    const ps = await run(handle, `for p in /proc/[0-9]*; do echo "\${p#/proc/} $(tr '\\0' ' ' < $p/cmdline)"; done`);
+    const procs = ps.out.trim().split("\n");
+    expect(procs.length, ps.out).toBeLessThan(10);
+    expect(procs.find((l) => l.startsWith("1 "))).toMatch(/shim\.sh/);
+    expect(procs.find((l) => l.startsWith(`${inside} `))).toMatch(/sleep|sh/);
+  });
+
+  it("mounts the allocation's /alloc and the task's /local, /secrets and /tmp read-write, and shows them on the host", async () => {
+    const { handle, task } = await start(SERVER);
+    const r = await run(handle, "echo a > /alloc/data/a && echo l > /local/l && echo s > /secrets/s && echo t > /tmp/t && cat /alloc/data/a /local/l /secrets/s /tmp/t");
+    expect(r).toEqual({ code: 0, out: "a\nl\ns\nt\n", err: "" });
+    expect(readFileSync(join(task.spec.allocDir, "alloc/data/a"), "utf8")).toBe("a\n");
+    expect(readFileSync(join(task.spec.taskDir, "local/l"), "utf8")).toBe("l\n");
+    expect(readFileSync(join(task.spec.taskDir, "secrets/s"), "utf8")).toBe("s\n");
+    expect(readFileSync(join(task.spec.taskDir, "tmp/t"), "utf8")).toBe("t\n");
+  });
+
+  it("shows the host's system read-only, and nothing of the host beyond it", async () => {
+    const { handle } = await start(SERVER);
+    for (const path of ["/etc/ruche-exec-test", "/usr/ruche-exec-test", "/ruche-exec-test"]) {
+      const r = await run(handle, `echo x > ${path}`);
+      expect(r.code, path).not.toBe(0);
+      expect(r.err, path).toMatch(/Read-only file system/);
+      expect(existsSync(path), path).toBe(false);
+    }
+    const ls = await run(handle, "ls /; ls /dev");
+    expect(ls.out).not.toMatch(/^(home|root|var|boot|mnt)$/m);
+    expect(ls.out).toMatch(/^null$/m);
+    expect(ls.out).not.toMatch(/^(sda|vda|mem|kmsg)$/m);
+    expect((await run(handle, "cat /etc/os-release")).out).toBe(readFileSync("/etc/os-release", "utf8"));
+  });
+
+  it("sets the task's hostname, not the host's", async () => {
+    const { handle, task } = await start(SERVER);
+    const r = await run(handle, "cat /proc/sys/kernel/hostname");
+    expect(r.out.trim()).toBe(taskHostname(task.spec));
+    expect(r.out.trim()).toBe(task.spec.allocId.slice(0, 8));
+    expect(r.out.trim()).not.toBe(hostname());
+    expect(hostname()).toBe(readFileSync("/proc/sys/kernel/hostname", "utf8").trim());
+  });
+
+  it("puts the task, and what is exec'd in it, in its cgroup with its memory limit and cpu shares", async () => {
+    const { handle } = await start(SERVER, { cpu: 250, memoryMB: 48 });
+    const cg = TaskCgroup.fromState(handle.state.cgroup)!;
+    const { pid } = shimStateOf(handle)!;
+    const procs = readFileSync(join(cg.state.memory, "cgroup.procs"), "utf8").split("\n").map(Number);
+    expect(procs).toContain(pid);
+    if (cg.state.version === CgroupVersion.V1) {
+      expect(readFileSync(join(cg.state.memory, "memory.limit_in_bytes"), "utf8").trim()).toBe(String(48 * 1024 * 1024));
+      expect(readFileSync(join(cg.state.cpu, "cpu.shares"), "utf8").trim()).toBe("250");
+    } else {
+      expect(readFileSync(join(cg.state.memory, "memory.max"), "utf8").trim()).toBe(String(48 * 1024 * 1024));
+      expect(readFileSync(join(cg.state.cpu, "cpu.weight"), "utf8").trim()).toBe(String(cpuWeight(250)));
+    }
+    const self = await run(handle, "cat /proc/self/cgroup");
+    const name = cg.state.memory.split("/").slice(-2).join("/");
+    expect(self.out).toContain(`/${name}`);
+  });
+
+  it("a task that allocates beyond its memory limit is OOM-killed, and the exit says so", async () => {
+    const { handle } = await start("x=0123456789abcdef; while :; do x=$x$x; done", { memoryMB: 16 });
+    const exit = await driver.wait(handle);
+    expect(exit).toEqual({ exitCode: 137, signal: 9, oomKilled: true });
+  });
+
+  it("a task killed by a plain SIGKILL is not reported as OOM-killed", async () => {
+    const { handle, task } = await start(`trap '' TERM; echo ready; while :; do sleep 0.1; done`);
+    await until("the task to be ready", () => readText(task.spec.stdoutPath).includes("ready"));
+    await driver.stop(handle, 100);
+    expect(await driver.wait(handle)).toEqual({ exitCode: 137, signal: 9, oomKilled: false });
+  });
+
+  it("destroy removes the task's cgroup and the driver's files in its task dir", async () => {
+    const { handle, task } = await start("exit 0");
+    await driver.wait(handle);
+    const cg = TaskCgroup.fromState(handle.state.cgroup)!;
+    expect(existsSync(cg.state.memory)).toBe(true);
+    await driver.destroy(handle);
+    handles.length = 0;
+    expect(existsSync(cg.state.memory)).toBe(false);
+    expect(existsSync(cg.state.cpu)).toBe(false);
+    expect(existsSync(join(task.spec.taskDir, ".ruche"))).toBe(false);
+  });
+});

@@ -1,0 +1,84 @@
+import { join } from "node:path";
+import type { TaskSpec } from "../driver.js";
+
+/**
+ * The host paths an exec task sees, read-only and at the same place: Nomad's default
+ * `chroot_env` (the programs and libraries, /etc), the resolver's files, and /sys. Paths a
+ * host lacks are left out; symlinks (merged /usr) are copied as symlinks.
+ */
+export const HOST_READ_ONLY = [
+  "/bin",
+  "/etc",
+  "/lib",
+  "/lib32",
+  "/lib64",
+  "/libx32",
+  "/sbin",
+  "/usr",
+  "/run/resolvconf",
+  "/run/systemd/resolve",
+  "/sys",
+] as const;
+
+/** The namespaces an exec task gets of its own: pid, mount, ipc and uts (not the network: it shares the host's). */
+export const UNSHARE_ARGS = ["--pid", "--fork", "--mount", "--ipc", "--uts", "--propagation", "private", "--"] as const;
+
+/**
+ * The shim options that build an exec task's world, in order: its cgroup first (before
+ * anything of the task runs), then a fresh tmpfs root holding the host's system read-only,
+ * a minimal /dev, its own /proc, and read-write `/alloc` (the allocation dir's `alloc/`,
+ * shared by its tasks), `/local`, `/secrets` and `/tmp` (the task dir's), then the root sealed read-only and the
+ * hostname set. `root` is an empty dir on the host that the tmpfs is mounted on, in the
+ * task's mount namespace only.
+ */
+export function isolationOptions(spec: TaskSpec, root: string, cgroupProcs: readonly string[]): string[] {
+  return [
+    ...cgroupProcs.flatMap((p) => ["--cgroup", p]),
+    "--root",
+    root,
+    ...HOST_READ_ONLY.flatMap((p) => ["--ro", p]),
+    "--dev",
+    "--proc",
+    "--bind",
+    join(spec.allocDir, "alloc"),
+    "/alloc",
+    "--bind",
+    join(spec.taskDir, "local"),
+    "/local",
+    "--bind",
+    join(spec.taskDir, "secrets"),
+    "/secrets",
+    "--bind",
+    join(spec.taskDir, "tmp"),
+    "/tmp",
+    "--seal",
+    "--hostname",
+    taskHostname(spec),
+  ];
+}
+
+/** The dirs `isolationOptions` mounts from the task dir; start makes them when the client has not. */
+export const TASK_SUBDIRS = ["local", "secrets", "tmp"] as const;
+
+/**
+ * The hostname inside a task: the first 8 characters of its allocation id (unique on the
+ * node, and what Nomad calls the short alloc id), or its task name where that is not a
+ * valid hostname label.
+ */
+export function taskHostname(spec: TaskSpec): string {
+  const label = (s: string): string =>
+    s
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, "-")
+      .replace(/^-+|-+$/g, "")
+      .slice(0, 63);
+  const short = label(spec.allocId.slice(0, 8));
+  if (short !== "") return short;
+  const task = label(spec.taskName);
+  return task === "" ? "task" : task;
+}
+
+/** The cgroup name of a task: `<allocId>-<task>`, with what a path cannot hold replaced. */
+export function cgroupName(spec: TaskSpec): string {
+  return `${spec.allocId}-${spec.taskName}`.replace(/[^A-Za-z0-9_.-]/g, "_");
+}

@@ -1,0 +1,75 @@
+import { platform } from "node:os";
+import { ErrorCode, RucheError } from "../../structs/index.js";
+import type { Driver, DriverFingerprint, ExecOptions, ExecResult, ExitResult, TaskHandle, TaskSpec } from "../driver.js";
+import { asUser, findBinary, isAlive, promised, runCommand, ShimTasks, taskEnvironment, validateCommandConfig } from "../shared/index.js";
+
+export interface RawExecOptions {
+  /** Ends the watching of tasks when the agent shuts down (the tasks run on). */
+  signal?: AbortSignal;
+}
+
+/**
+ * `raw_exec`: a task is a plain process on the host, with the agent's privileges and no
+ * isolation; only its exit is watched, by a shim. Nomad ships it disabled because a job
+ * that may use it may run anything as the agent's user; Ruche enables it (a node that
+ * should not offer it leaves it out of its drivers).
+ */
+export class RawExecDriver implements Driver {
+  readonly name = "raw_exec";
+  private readonly tasks: ShimTasks;
+
+  constructor(opts: RawExecOptions = {}) {
+    this.tasks = new ShimTasks({ driver: this.name, ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
+  }
+
+  fingerprint(): Promise<DriverFingerprint> {
+    const attributes = { "driver.raw_exec": "1" };
+    if (platform() !== "linux") {
+      return Promise.resolve({ detected: false, healthy: false, description: "raw_exec runs on Linux only", attributes: {} });
+    }
+    if (findBinary("setsid") === undefined) {
+      return Promise.resolve({ detected: true, healthy: false, description: "setsid (util-linux) is not installed", attributes });
+    }
+    return Promise.resolve({ detected: true, healthy: true, description: "Healthy: tasks run as host processes, without isolation", attributes });
+  }
+
+  validate(config: Record<string, unknown>): string[] {
+    return validateCommandConfig(config, this.name);
+  }
+
+  start(spec: TaskSpec): Promise<TaskHandle> {
+    return promised(() => this.tasks.start(spec, { prefix: [], shimOptions: [] }));
+  }
+
+  recover(handle: TaskHandle, spec: TaskSpec): Promise<boolean> {
+    return promised(() => this.tasks.recover(handle, spec));
+  }
+
+  wait(handle: TaskHandle): Promise<ExitResult> {
+    return promised(() => this.tasks.wait(handle));
+  }
+
+  signal(handle: TaskHandle, signal: string): Promise<void> {
+    return promised(() => {
+      this.tasks.signal(handle, signal);
+    });
+  }
+
+  stop(handle: TaskHandle, timeoutMs: number, signal?: string): Promise<void> {
+    return promised(() => this.tasks.stop(handle, timeoutMs, signal));
+  }
+
+  destroy(handle: TaskHandle): Promise<void> {
+    return promised(() => this.tasks.destroy(handle));
+  }
+
+  /** Runs `cmd` on the host as the task would, while the task runs: its env, its task dir, its user. */
+  exec(handle: TaskHandle, cmd: string[], opts: ExecOptions): Promise<ExecResult> {
+    return promised(() => {
+      const spec = this.tasks.specOf(handle);
+      const state = this.tasks.stateOf(handle);
+      if (!isAlive(state.pid, state.startTime)) throw new RucheError(ErrorCode.NotFound, `task ${handle.taskId} is not running`);
+      return runCommand([...asUser(spec.user), ...cmd], { ...opts, env: taskEnvironment(spec.env), cwd: spec.taskDir });
+    });
+  }
+}

@@ -1,0 +1,1 @@
+export { RawExecDriver, type RawExecOptions } from "./driver.js";

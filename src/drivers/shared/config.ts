@@ -1,0 +1,33 @@
+import { ErrorCode, RucheError } from "../../structs/index.js";
+
+/** The task config of the raw_exec and exec drivers, as in Nomad. */
+export interface CommandConfig {
+  /** The program: a path, or a name looked up on the task's PATH. */
+  command: string;
+  args: string[];
+}
+
+const KEYS = ["command", "args"];
+
+/** Problems with a task's config, each naming its key; empty when it can start. */
+export function validateCommandConfig(config: Record<string, unknown>, driver: string): string[] {
+  const problems: string[] = [];
+  const { command, args } = config;
+  if (command === undefined) problems.push("config.command is required");
+  else if (typeof command !== "string") problems.push("config.command must be a string");
+  else if (command.trim() === "") problems.push("config.command must not be empty");
+  if (args !== undefined && !(Array.isArray(args) && args.every((a) => typeof a === "string"))) {
+    problems.push("config.args must be a list of strings");
+  }
+  for (const key of Object.keys(config)) {
+    if (!KEYS.includes(key)) problems.push(`config.${key} is not an option of the ${driver} driver (it knows ${KEYS.join(", ")})`);
+  }
+  return problems;
+}
+
+/** The config as types; throws what `validateCommandConfig` finds. */
+export function parseCommandConfig(config: Record<string, unknown>, driver: string): CommandConfig {
+  const problems = validateCommandConfig(config, driver);
+  if (problems.length > 0) throw new RucheError(ErrorCode.BadRequest, problems.join("; "), { path: "config" });
+  return { command: config.command as string, args: (config.args ?? []) as string[] };
+}

@@ -1,0 +1,14 @@
+export { findBinary, SYSTEM_PATH } from "./binaries.js";
+export { parseCommandConfig, validateCommandConfig, type CommandConfig } from "./config.js";
+export { taskEnvironment } from "./env.js";
+export { readExitFile } from "./exit-file.js";
+export { launchShim, type LaunchOptions } from "./launch.js";
+export { allProcesses, isAlive, parseStat, readStat, sessionGroupMembers, type ProcStat } from "./proc.js";
+export { promised } from "./promised.js";
+export { runCommand, type RunOptions } from "./run-command.js";
+export { SHIM_SCRIPT } from "./shim.js";
+export { ShimTasks, type ShimTasksOptions } from "./shim-tasks.js";
+export { killGroup, killPid, SIGKILL, signalNumber } from "./signals.js";
+export { shimStateOf, STATE_DIR_NAME, type ShimState } from "./task-state.js";
+export { asUser } from "./user-command.js";
+export { lookupUser, type UnixUser } from "./users.js";
