@@ -52,6 +52,7 @@ function job(id: string, driver: string, count: number, config: Record<string, u
   const j = mock.job({ id, count, cpu: 20, memory: 16, driver, datacenters: ["dc1"] });
   const g = j.TaskGroups[0]!;
   g.Update = null;
+  g.EphemeralDisk.SizeMB = 300;
   g.Tasks[0]!.Config = config;
   g.Tasks[0]!.KillTimeout = NS.second;
   return j;

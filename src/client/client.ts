@@ -155,6 +155,7 @@ export class Client {
 
   private async reconcile(allocs: readonly Allocation[]): Promise<void> {
     const seen = new Set<string>();
+    const starting: Promise<void>[] = [];
     for (const a of allocs) {
       seen.add(a.ID);
       const r = this.runners.get(a.ID);
@@ -163,8 +164,10 @@ export class Client {
         continue;
       }
       if (a.DesiredStatus !== "run" || clientTerminal(a.ClientStatus)) continue;
-      await this.run(a);
+      // New allocations start side by side: a count of 50 should not wait in line.
+      starting.push(this.run(a));
     }
+    await Promise.all(starting);
     // Allocations the servers forgot (garbage collected): nothing of them stays here.
     for (const [id, r] of this.runners) {
       if (seen.has(id)) continue;

@@ -39,6 +39,9 @@ export function watchExit(state: ShimState, opts: WatchOptions): Promise<ExitRes
       clearTimeout(timer);
       const exit = look(state);
       if (exit === undefined) {
+        // A shim this agent spawned says when it exits: no need to poll /proc meanwhile.
+        const c = opts.child;
+        if (c !== undefined && c.exitCode === null && c.signalCode === null) return;
         timer = setTimeout(check, opts.pollMs);
         timer.unref();
       } else {
