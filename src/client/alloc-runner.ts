@@ -243,7 +243,7 @@ export class AllocRunner {
       cpu: this.alloc.TaskResources[task.Name]?.CPU ?? task.Resources.CPU,
       memoryMB: this.alloc.TaskResources[task.Name]?.MemoryMB ?? task.Resources.MemoryMB,
       ports: allocPorts(this.alloc),
-      allocDir: join(this.dir, "alloc"),
+      allocDir: this.dir,
       taskDir: join(this.dir, task.Name),
       stdoutPath: logPath(this.logDir, task.Name, "stdout"),
       stderrPath: logPath(this.logDir, task.Name, "stderr"),

@@ -106,6 +106,9 @@ describe.each(Object.keys(JOBS))("the dev agent runs %s", (job) => {
     if (a === undefined) throw new Error("no running allocation");
     const ex = await cli("alloc", "exec", a.ID.slice(0, 8), "/bin/sh", "-c", "echo $RUCHE_ALLOC_ID; echo to-stderr >&2; exit 3");
     expect(ex).toEqual({ code: 3, out: `${a.ID}\n`, err: "to-stderr\n" });
+    // The allocation's shared directory, with the task's log files in it, as the task sees it.
+    const ls = await cli("alloc", "exec", a.ID.slice(0, 8), "/bin/sh", "-c", "ls $NOMAD_ALLOC_DIR/logs");
+    expect(ls.out.split("\n")).toEqual(expect.arrayContaining(["frontend.stdout.0", "frontend.stderr.0"]));
     const logs = await cli("alloc", "logs", a.ID.slice(0, 8), "frontend");
     expect(logs.err).toBe("");
     expect(logs.code).toBe(0);

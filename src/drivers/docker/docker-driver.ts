@@ -316,13 +316,27 @@ export class DockerDriver implements Driver {
 
   private async exitsWithin(container: Dockerode.Container, ms: number): Promise<boolean> {
     const abortSignal = AbortSignal.any([AbortSignal.timeout(Math.max(0, ms)), this.closing.signal]);
+    // The deadline is kept here too, not left to the HTTP client alone: a signal that fires
+    // before the request is under way (a loaded machine) would otherwise be missed, and
+    // the wait for a task that ignores its kill signal would never end.
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => {
+        resolve("late");
+      }, Math.max(0, ms));
+      abortSignal.addEventListener("abort", () => {
+        resolve("late");
+      }, { once: true });
+    });
     try {
-      await container.wait({ condition: "not-running", abortSignal });
-      return true;
+      const won = await Promise.race([container.wait({ condition: "not-running", abortSignal }).then(() => "exited" as const), deadline]);
+      return won === "exited";
     } catch (err) {
       if (engineStatus(err) === 404) return true;
       if (abortSignal.aborted) return false;
       throw new DockerError(DockerErrorCode.Engine, `waiting for container ${container.id.slice(0, 12)} failed: ${engineMessage(err)}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
     }
   }
 
