@@ -5,6 +5,7 @@
  * under test); the real drivers run real tasks in their contract test and end to end.
  */
 import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -160,6 +161,34 @@ describe("the node agent", () => {
     const a = await until("unhealthy", () => allocs(store).find((x) => x.DeploymentStatus?.Healthy === false));
     expect(a.ClientStatus).toBe("failed");
     expect(a.TaskStates.web?.Events.at(-1)).toMatchObject({ Type: "Alloc Unhealthy", Message: "Unhealthy because of failed task" });
+  });
+
+  it("with health_check = checks, is healthy once the service's checks pass for min_healthy_time; unhealthy at the deadline when they never do", async () => {
+    const { store, server } = await setup();
+    // A listener stands in for the task's server on its static port: the tcp check reaches it.
+    const listener = createServer((sock) => sock.end());
+    await new Promise<void>((r) => listener.listen(0, "127.0.0.1", r));
+    const up = (listener.address() as { port: number }).port;
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
+    const down = (closed.address() as { port: number }).port;
+    await new Promise((r) => closed.close(r));
+    cleanup.push(() => new Promise((r) => listener.close(() => { r(); })));
+    const withCheck = (id: string, port: number): Job => {
+      const j = job({}, { id, canary: 0, maxParallel: 1, staticPorts: { http: port } });
+      const g = j.TaskGroups[0]!;
+      g.Update = { ...g.Update!, MinHealthyTime: 200 * NS.millisecond, HealthyDeadline: 1500 * NS.millisecond, HealthCheck: "checks" };
+      const check = { Name: "alive", Type: "tcp" as const, Command: "", Args: [], Path: "", Method: "", Protocol: "", Header: {}, PortLabel: "", AddressMode: "host" as const, Interval: 100 * NS.millisecond, Timeout: 200 * NS.millisecond, InitialStatus: "", TaskName: "", SuccessBeforePassing: 2, FailuresBeforeCritical: 0, TLSSkipVerify: false };
+      g.Tasks[0]!.Services = [{ Name: id, PortLabel: "http", AddressMode: "auto", Tags: [], CanaryTags: [], Meta: {}, TaskName: "", Checks: [check] }];
+      return j;
+    };
+    await server.registerJob(withCheck("good", up));
+    await server.registerJob(withCheck("bad", down));
+    const good = await until("good healthy", () => allocs(store, "good").find((x) => x.DeploymentStatus?.Healthy === true));
+    expect(good.ClientStatus).toBe("running");
+    const bad = await until("bad unhealthy", () => allocs(store, "bad").find((x) => x.DeploymentStatus?.Healthy === false));
+    expect(bad.ClientStatus).toBe("running");
+    expect(bad.TaskStates.web?.Events.at(-1)).toMatchObject({ Type: "Alloc Unhealthy", Message: "Services not healthy by healthy_deadline of 1.5s" });
   });
 
   it("finds its running tasks again after an agent restart, without restarting them", async () => {

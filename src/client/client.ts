@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Driver } from "../drivers/index.js";
@@ -42,6 +43,8 @@ export class Client {
     private readonly cfg: ClientConfig,
   ) {
     this.drivers = new Map(cfg.drivers.map((d) => [d.name, d]));
+    // Every request and wait of the agent listens to its stop signal: many at once is normal.
+    setMaxListeners(0, this.abort.signal);
   }
 
   private stopped(): boolean {
