@@ -1,4 +1,4 @@
-import { allocIndex, type Allocation, type Node, type Task, type TaskGroup } from "../structs/index.js";
+import { allocIndex, nodeVariable, type Allocation, type Node, type Task, type TaskGroup } from "../structs/index.js";
 
 /** Where the task finds its directories: host paths, or the paths inside an isolated task. */
 export interface TaskDirs {
@@ -87,22 +87,7 @@ export function interpolate(text: string, vars: { env: Readonly<Record<string, s
 
 function resolveRef(ref: string, { env, node }: { env: Readonly<Record<string, string>>; node: Node }): string | undefined {
   if (ref.startsWith("env.")) return env[ref.slice(4)];
-  if (ref.startsWith("attr.")) return node.Attributes[ref.slice(5)];
-  if (ref.startsWith("meta.")) return node.Meta[ref.slice(5)];
-  switch (ref) {
-    case "node.unique.id":
-      return node.ID;
-    case "node.unique.name":
-      return node.Name;
-    case "node.datacenter":
-      return node.Datacenter;
-    case "node.class":
-      return node.NodeClass;
-    case "node.pool":
-      return node.NodePool;
-    default:
-      return env[ref];
-  }
+  return nodeVariable(ref, node) ?? env[ref];
 }
 
 /** Interpolates every string inside a task's config (lists and maps included). */

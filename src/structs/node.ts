@@ -95,3 +95,28 @@ export function computeNodeClass(node: Omit<Node, "ComputedClass">): string {
   }
   return `v1:${(h1 >>> 0).toString(16).padStart(8, "0")}${(h2 >>> 0).toString(16).padStart(8, "0")}`;
 }
+
+/**
+ * What a job's `${...}` reference to a node reads, by its name inside the braces:
+ * `attr.kernel.name`, `meta.role`, `node.unique.id`, `node.unique.name`, `node.datacenter`,
+ * `node.class`, `node.pool`. Undefined when the node lacks it or the name is not a node's.
+ */
+export function nodeVariable(name: string, node: Node): string | undefined {
+  switch (name) {
+    case "node.unique.id":
+      return node.ID;
+    case "node.datacenter":
+      return node.Datacenter;
+    case "node.unique.name":
+      return node.Name;
+    case "node.class":
+      return node.NodeClass;
+    case "node.pool":
+      return node.NodePool;
+    default:
+      break;
+  }
+  if (name.startsWith("attr.")) return node.Attributes[name.slice(5)];
+  if (name.startsWith("meta.")) return node.Meta[name.slice(5)];
+  return undefined;
+}
