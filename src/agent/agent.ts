@@ -3,8 +3,9 @@ import { mkdtemp } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { startApi, startNodeApi, type NodeLocal, type RunningHttp } from "../api/index.js";
+import { startApi, startConsulApi, startNodeApi, type NodeLocal, type RunningHttp } from "../api/index.js";
 import { ApiClient, httpTransport } from "../apiclient/index.js";
+import { StoreCatalog } from "../catalog/index.js";
 import { Client, readLogs, SimulatedNode } from "../client/index.js";
 import { allDrivers } from "../drivers/index.js";
 import type { Logger } from "../structs/index.js";
@@ -32,6 +33,8 @@ export interface AgentConfig {
   meta: Record<string, string>;
   /** Address this node's tasks are reached on; 127.0.0.1 in dev. */
   networkIp: string;
+  /** Port of the Consul-compatible API (server role); 0 picks a free one, -1 turns it off. */
+  consulPort: number;
   /** Host ports tasks get their dynamic ports from. */
   dynamicPorts: { min: number; max: number };
   logLevel: string;
@@ -75,16 +78,23 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
     };
     let address: string;
     let serverAddrs: string[];
+    let consulAddress = "";
     if (cfg.server) {
       const store = await StateStore.open(sqliteBackend(dataDir));
       closers.push(() => store.close());
       const server = new Server(store, { log: log("server") });
       server.start();
       closers.push(() => server.stop());
-      const api: RunningHttp = await startApi(server, store, { host: cfg.bind, port: cfg.httpPort, local });
+      const consul = { catalog: new StoreCatalog(store, cfg.datacenter), localNode: () => client?.nodeId, version: "1.17.0" };
+      const api: RunningHttp = await startApi(server, store, { host: cfg.bind, port: cfg.httpPort, local, consul });
       closers.push(() => api.close());
       address = api.address;
       serverAddrs = [address];
+      if (cfg.consulPort >= 0) {
+        const c = await startConsulApi({ host: cfg.bind, port: cfg.consulPort, consul });
+        closers.push(() => c.close());
+        consulAddress = c.address;
+      }
     } else {
       const http = await startNodeApi({ host: cfg.bind, port: cfg.httpPort, local, ids: () => client?.allocIds() ?? [] });
       closers.push(() => http.close());
@@ -125,6 +135,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
     });
     out(`==> Ruche agent started${cfg.dev ? " in dev mode" : ""}\n`);
     out(`    API:      http://${address}\n`);
+    if (consulAddress !== "") out(`    Consul:   http://${consulAddress} (catalog, health)\n`);
     out(`    Data dir: ${dataDir}\n`);
     if (cfg.client && client !== null) out(`    Node:     ${client.nodeId} in datacenter ${cfg.datacenter} (drivers: ${allDriverNames()})\n`);
     if (!cfg.server) out(`    Servers:  ${serverAddrs.join(", ")}\n`);

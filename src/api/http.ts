@@ -55,12 +55,18 @@ export class Router {
     const segs = path.split("/").filter((p) => p !== "").map((s) => decodeURIComponent(s));
     let wrongMethod = false;
     for (const r of this.routes) {
-      if (r.parts.length !== segs.length) continue;
+      // A last part `*name` takes the rest of the path, slashes and all (a KV key).
+      const rest = r.parts.at(-1)?.startsWith("*") === true;
+      if (rest ? segs.length < r.parts.length - 1 : r.parts.length !== segs.length) continue;
       const params: Record<string, string> = {};
       let ok = true;
       for (let i = 0; i < segs.length; i++) {
         const p = r.parts[i] as string;
         const s = segs[i] as string;
+        if (p.startsWith("*")) {
+          params[p.slice(1)] = segs.slice(i).join("/") + (path.endsWith("/") ? "/" : "");
+          break;
+        }
         if (p.startsWith(":")) params[p.slice(1)] = s;
         else if (p !== s) {
           ok = false;

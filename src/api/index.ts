@@ -6,6 +6,7 @@ import { Metrics } from "./metrics.js";
 import type { NodeLocal } from "./node-local.js";
 import { allocFsRoutes } from "./routes/alloc-fs.js";
 import { clientRoutes } from "./routes/client.js";
+import { consulRoutes, type ConsulOptions } from "./routes/consul.js";
 import { clusterRoutes } from "./routes/cluster.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { systemRoutes } from "./routes/system.js";
@@ -15,6 +16,8 @@ export interface ApiOptions {
   port: number;
   /** The node agent in this process, if any: serves its allocations' logs and exec. */
   local?: NodeLocal;
+  /** The service catalog: its Consul-compatible endpoints are served under this API too. */
+  consul?: Omit<ConsulOptions, "address">;
 }
 
 /** Every route passes this hook; open in dev mode (the ACL system comes later). */
@@ -50,6 +53,7 @@ export async function startApi(server: Server, store: StateStore, opts: ApiOptio
     },
     opts.local,
   );
+  if (opts.consul !== undefined) consulRoutes(router, { ...opts.consul, address: () => address });
   systemRoutes(router, ctx, metrics, () => routes);
   const running = await startHttp({ host: opts.host, port: opts.port, router, authorize, onRequest: (m, r, s, ms) => { metrics.observe(m, r, s, ms); } });
   address = running.address;
@@ -64,6 +68,22 @@ export async function startNodeApi(opts: { host: string; port: number; local: No
   const router = new Router();
   let address = `${opts.host}:${opts.port}`;
   allocFsRoutes(router, { ids: opts.ids, agentOf: () => undefined, self: () => address }, opts.local);
+  const running = await startHttp({ host: opts.host, port: opts.port, router, authorize, onRequest: () => undefined });
+  address = running.address;
+  return running;
+}
+
+/**
+ * The Consul-compatible HTTP API on its own listener (8500 by default), for Consul clients
+ * that expect it there: the same handlers the main API serves under /v1/catalog, /v1/health,
+ * /v1/agent and /v1/status.
+ */
+export async function startConsulApi(opts: { host: string; port: number; consul: Omit<ConsulOptions, "address">; extra?: (r: Router) => void }): Promise<RunningHttp> {
+  const router = new Router();
+  let address = `${opts.host}:${opts.port}`;
+  consulRoutes(router, { ...opts.consul, address: () => address });
+  router.get("/v1/status/leader", () => ({ body: address }));
+  opts.extra?.(router);
   const running = await startHttp({ host: opts.host, port: opts.port, router, authorize, onRequest: () => undefined });
   address = running.address;
   return running;

@@ -1,7 +1,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Driver, ExecOptions, ExecResult, TaskSpec } from "../drivers/index.js";
-import { formatDuration, NS, type Allocation, type AllocDeploymentStatus, type Logger, type Node, type Service, type ServiceCheck, type Task, type TaskGroup, type TaskState } from "../structs/index.js";
+import { formatDuration, NS, type AllocCheck, type Allocation, type AllocDeploymentStatus, type Logger, type Node, type Service, type ServiceCheck, type Task, type TaskGroup, type TaskState } from "../structs/index.js";
 import { CheckState, probe, type CheckResult, type CheckStatus } from "./checks.js";
 import { allocPorts, interpolate, interpolateConfig, taskEnv, type TaskDirs } from "./env.js";
 import { logPath, rotateIfNeeded } from "./logs.js";
@@ -23,6 +23,7 @@ export interface AllocReport {
   ClientDescription: string;
   TaskStates: Record<string, TaskState>;
   DeploymentStatus?: AllocDeploymentStatus;
+  Checks: AllocCheck[];
 }
 
 /** The status of one service check of the allocation, for health and the catalog. */
@@ -399,12 +400,13 @@ export class AllocRunner {
       ClientStatus: status,
       ClientDescription: describe(status),
       TaskStates: taskStates,
+      Checks: this.checks.map((c) => ({ Service: c.service, Name: c.check.Name, Task: c.task, Status: c.state.status, Output: c.state.output })),
     };
     if (this.alloc.DeploymentID !== "" && this.health !== null) {
       r.DeploymentStatus = { Healthy: this.health, Timestamp: this.d.now(), Canary: this.alloc.DeploymentStatus?.Canary ?? false, ModifyIndex: 0 };
     }
     this.persist();
-    const key = JSON.stringify([r.ClientStatus, r.TaskStates, r.DeploymentStatus?.Healthy ?? null]);
+    const key = JSON.stringify([r.ClientStatus, r.TaskStates, r.DeploymentStatus?.Healthy ?? null, r.Checks.map((c) => c.Status)]);
     if (key === this.lastReport) return;
     this.lastReport = key;
     this.d.report(r);

@@ -184,7 +184,7 @@ export class Client {
     try {
       r = new AllocRunner(a, this.runnerDeps(), saved);
     } catch (err) {
-      this.queue({ ID: a.ID, ClientStatus: "failed", ClientDescription: String(err instanceof Error ? err.message : err), TaskStates: {} });
+      this.queue({ ID: a.ID, ClientStatus: "failed", ClientDescription: String(err instanceof Error ? err.message : err), TaskStates: {}, Checks: [] });
       return;
     }
     this.runners.set(a.ID, r);
@@ -192,7 +192,7 @@ export class Client {
       await r.start();
     } catch (err) {
       this.cfg.log.error({ allocId: a.ID, err: String(err) }, "starting the allocation failed");
-      this.queue({ ID: a.ID, ClientStatus: "failed", ClientDescription: `setting up the allocation failed: ${String(err)}`, TaskStates: {} });
+      this.queue({ ID: a.ID, ClientStatus: "failed", ClientDescription: `setting up the allocation failed: ${String(err)}`, TaskStates: {}, Checks: [] });
     }
   }
 

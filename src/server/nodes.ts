@@ -185,6 +185,7 @@ export class NodeLifecycle {
           DeploymentStatus: u.DeploymentStatus === undefined ? cur.DeploymentStatus : u.DeploymentStatus,
           ModifyTime: this.now(),
         };
+        if (u.Checks !== undefined) next.Checks = u.Checks;
         tx.put("allocs", next);
         if (clientTerminal(next.ClientStatus) && !clientTerminal(cur.ClientStatus)) {
           state.freed = true;

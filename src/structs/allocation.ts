@@ -77,6 +77,8 @@ export interface Allocation {
   ClientStatus: AllocClientStatus;
   ClientDescription: string;
   TaskStates: Record<string, TaskState>;
+  /** The latest result of each service check the node agent runs for this allocation. */
+  Checks?: AllocCheck[];
   DeploymentID: string;
   DeploymentStatus: AllocDeploymentStatus | null;
   PreviousAllocation: string;
@@ -112,6 +114,15 @@ export function allocName(jobId: string, group: string, index: number): string {
   return `${jobId}.${group}[${index}]`;
 }
 
+/** A service check's status, as the node agent last saw it. */
+export interface AllocCheck {
+  Service: string;
+  Name: string;
+  Task: string;
+  Status: "passing" | "warning" | "critical";
+  Output: string;
+}
+
 /** What a client reports of one of its allocations. */
 export interface AllocUpdate {
   ID: string;
@@ -119,4 +130,5 @@ export interface AllocUpdate {
   ClientDescription?: string;
   TaskStates?: Record<string, TaskState>;
   DeploymentStatus?: AllocDeploymentStatus | null;
+  Checks?: AllocCheck[];
 }

@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import Consul from "consul";
 import { ApiClient } from "../../src/apiclient/index.js";
 import type { Allocation } from "../../src/structs/index.js";
 import { docker, processesOf, root, ruche, startAgentProcess, until, type AgentProcess } from "./harness.js";
@@ -50,7 +51,7 @@ beforeAll(async () => {
     expect(bigger).not.toBe(text);
     writeFileSync(join(dir, `${name}-step2.hcl`), bigger);
   }
-  agent = await startAgentProcess(["-dev", "-http-port", "0", "-datacenter", "europe-west1"]);
+  agent = await startAgentProcess(["-dev", "-http-port", "0", "-consul-port", "0", "-datacenter", "europe-west1"]);
   api = new ApiClient(agent.address);
 }, 60_000);
 
@@ -100,6 +101,24 @@ describe.each(Object.keys(JOBS))("the dev agent runs %s", (job) => {
     expect(status.code).toBe(0);
     expect(status.out).toContain("Summary\nTask Group  Queued  Starting  Running  Failed  Complete  Lost\nwebs        0       0         2        0       0         0\n");
   }, 120_000);
+
+  it("the job's service is in the catalog with its two instances, passing, as a Consul client sees it", async () => {
+    const [host, port] = (agent?.consulAddress ?? "").split(":");
+    const consul = new Consul({ host: host ?? "", port: Number(port) });
+    const service = `${job}-webs-frontend`;
+    expect(await consul.catalog.service.list()).toHaveProperty(service);
+    const healthy = (await consul.health.service({ service, passing: true })) as { Node: { Node: string }; Service: { Port: number; Tags: string[] }; Checks: { Status: string }[] }[];
+    expect(healthy).toHaveLength(2);
+    const ports = (await running(job)).map(httpPort).sort();
+    expect(healthy.map((h) => h.Service.Port).sort()).toEqual(ports);
+    for (const h of healthy) {
+      expect(h.Service.Tags).toEqual(["traefik.frontend.rule=Host:demo.exemple.com", "traefik.tags=exposed"]);
+      expect(h.Checks.every((c) => c.Status === "passing")).toBe(true);
+    }
+    const entries = (await consul.catalog.service.nodes(service)) as { ServiceAddress: string; ServicePort: number }[];
+    expect(entries.map((e) => e.ServicePort).sort()).toEqual(ports);
+    expect(entries.every((e) => e.ServiceAddress === "127.0.0.1")).toBe(true);
+  }, 30_000);
 
   it("alloc exec runs a command inside a task; alloc logs prints what the task wrote", async () => {
     const [a] = await running(job);
@@ -166,6 +185,9 @@ describe.each(Object.keys(JOBS))("the dev agent runs %s", (job) => {
       return all.every((a) => a.ClientStatus === "complete" || a.ClientStatus === "failed") ? true : undefined;
     });
     expect(await docker("ps", "-q", "--filter", `label=com.ruche.job_id=${job}`)).toBe("");
+    // Stopped instances leave the catalog: no failing ghosts.
+    const consulApi = await fetch(`http://${agent?.consulAddress ?? ""}/v1/health/service/${job}-webs-frontend`);
+    expect(await consulApi.json()).toEqual([]);
     for (const port of ports) await expect(page(port)).rejects.toThrow();
     for (const a of allocs) expect(await processesOf(a.ID), `processes of allocation ${a.ID}`).toEqual([]);
   }, 60_000);

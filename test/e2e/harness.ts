@@ -12,6 +12,8 @@ export const root = fileURLToPath(new URL("../..", import.meta.url));
 export interface AgentProcess {
   child: ChildProcess;
   address: string;
+  /** The Consul-compatible API's address, when the agent serves one. */
+  consulAddress: string;
   out(): string;
   err(): string;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone, with whether it went on SIGTERM. */
@@ -27,9 +29,10 @@ export function startAgentProcess(args: string[], env: Record<string, string> = 
   let err = "";
   const exited = new Promise<void>((resolve) => child.once("exit", () => { resolve(); }));
   const gone = (): boolean => child.exitCode !== null || child.signalCode !== null;
-  const proc = (address: string): AgentProcess => ({
+  const proc = (address: string, consulAddress: string): AgentProcess => ({
     child,
     address,
+    consulAddress,
     out: () => out,
     err: () => err,
     stop: async (graceMs = 15_000) => {
@@ -55,10 +58,11 @@ export function startAgentProcess(args: string[], env: Record<string, string> = 
     }, 30_000);
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
       out += chunk;
+      // The addresses are printed before the data dir: once it is there, they are too.
       const m = /^ {4}API: +http:\/\/(\S+)$/m.exec(out);
-      if (m?.[1] !== undefined) {
+      if (m?.[1] !== undefined && /^ {4}Data dir:/m.test(out)) {
         clearTimeout(timer);
-        resolve(proc(m[1]));
+        resolve(proc(m[1], /^ {4}Consul: +http:\/\/(\S+)/m.exec(out)?.[1] ?? ""));
       }
     });
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => {

@@ -6,7 +6,7 @@ import { Exit, type IO } from "../io.js";
 export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers ADDR,...] [-data-dir DIR]
                    [-bind ADDR] [-http-port PORT] [-datacenter DC] [-node NAME]
                    [-node-class CLASS] [-meta KEY=VALUE]... [-network-ip IP] [-sim-nodes N]
-                   [-min-dynamic-port N] [-max-dynamic-port N]
+                   [-min-dynamic-port N] [-max-dynamic-port N] [-consul-port PORT]
 
   Runs a Ruche agent. -server runs the control plane (state, scheduler, deployments, node
   lifecycle) and its HTTP API; -client runs the node agent, which runs tasks with the
@@ -17,7 +17,9 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   A client-only agent joins the servers given by -servers (host:port of their HTTP API)
   and keeps its state in -data-dir. -meta KEY=VALUE (repeatable) and -node-class are the
   node's metadata and class for constraints. Dynamic ports are chosen in
-  [-min-dynamic-port, -max-dynamic-port] (default 20000-32000). -sim-nodes N adds N simulated nodes that run
+  [-min-dynamic-port, -max-dynamic-port] (default 20000-32000). A server also serves the
+  Consul-compatible catalog and health API on -consul-port (default 8500; 0 for any free
+  port, -1 for none), as under its main API. -sim-nodes N adds N simulated nodes that run
   tasks at once (the mock driver), for trying the control plane without machines.
 `;
 
@@ -37,6 +39,7 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
     meta: { value: true, repeat: true },
     "network-ip": { value: true },
     "min-dynamic-port": { value: true },
+    "consul-port": { value: true },
     "max-dynamic-port": { value: true },
     "log-level": { value: true },
   });
@@ -70,6 +73,8 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
   const minPort = portFlag("min-dynamic-port", DYNAMIC_PORT_RANGE.min);
   const maxPort = portFlag("max-dynamic-port", DYNAMIC_PORT_RANGE.max);
   if (minPort > maxPort) throw new UsageError(`-min-dynamic-port (${minPort}) is above -max-dynamic-port (${maxPort})`);
+  const consulPort = Number(one("consul-port") ?? "8500");
+  if (!Number.isInteger(consulPort) || consulPort < -1 || consulPort > 65535) throw new UsageError(`-consul-port must be a port number, 0 or -1, got "${one("consul-port") ?? ""}"`);
   const bind = one("bind") ?? (dev ? "127.0.0.1" : "0.0.0.0");
   const agent = await startAgent(
     {
@@ -87,6 +92,7 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
       meta,
       networkIp: one("network-ip") ?? (bind === "0.0.0.0" ? "127.0.0.1" : bind),
       dynamicPorts: { min: minPort, max: maxPort },
+      consulPort,
       logLevel: one("log-level") ?? "warn",
     },
     (l) => {

@@ -1,0 +1,135 @@
+import { aggregate, type CatalogNode, type CatalogReader, type HealthCheck, type ServiceInstance } from "../../catalog/index.js";
+import { HttpError } from "../errors.js";
+import { blockingParams, type Reply, type Request, type Router } from "../http.js";
+
+export interface ConsulOptions {
+  catalog: CatalogReader;
+  /** The node of this agent, for /v1/agent/*: undefined when the agent runs no client. */
+  localNode(): string | undefined;
+  /** Address of the API, for /v1/status/leader. */
+  address(): string;
+  version: string;
+}
+
+/**
+ * The catalog and health endpoints of Consul's HTTP API, with Consul's field names, its
+ * blocking queries (`?index=&wait=`, `X-Consul-Index`) and its errors, so that existing
+ * Consul clients work unchanged. Served on the Consul port and under the main API.
+ */
+export function consulRoutes(r: Router, o: ConsulOptions): void {
+  const { catalog } = o;
+  /** Runs a read as a Consul blocking query, and answers with Consul's headers. */
+  const read = async (req: Request, body: () => unknown): Promise<Reply> => {
+    const dc = req.query.get("dc");
+    if (dc !== null && dc !== "" && dc !== catalog.datacenter()) {
+      return { status: 500, body: "No path to datacenter", headers: { "content-type": "text/plain; charset=utf-8" } };
+    }
+    const b = blockingParams(req.query);
+    const index = b === null ? catalog.index() : await catalog.wait(b.index, b.waitMs, req.signal);
+    return { body: body(), index, headers: { "x-consul-index": String(Math.max(1, index)), "x-consul-knownleader": "true", "x-consul-lastcontact": "0" } };
+  };
+  const tagged = (req: Request, list: ServiceInstance[]): ServiceInstance[] => {
+    const tags = req.query.getAll("tag");
+    return tags.length === 0 ? list : list.filter((i) => tags.every((t) => i.Tags.includes(t)));
+  };
+
+  r.get("/v1/catalog/services", (req) => read(req, () => catalog.services()));
+  r.get("/v1/catalog/service/:name", (req) => read(req, () => tagged(req, catalog.instances(req.params.name ?? "")).map(catalogService)));
+  r.get("/v1/catalog/nodes", (req) => read(req, () => catalog.nodes().map(nodeJson)));
+  r.get("/v1/catalog/node/:node", (req) =>
+    read(req, () => {
+      const n = catalog.nodes().find((x) => x.Node === req.params.node || x.ID === req.params.node);
+      if (n === undefined) return null;
+      const services: Record<string, unknown> = {};
+      for (const i of allInstances(catalog)) if (i.node.ID === n.ID) services[i.ID] = agentService(i);
+      return { Node: nodeJson(n), Services: services };
+    }),
+  );
+  r.get("/v1/health/service/:name", (req) =>
+    read(req, () => {
+      let list = tagged(req, catalog.instances(req.params.name ?? ""));
+      if (req.query.has("passing") && req.query.get("passing") !== "false") list = list.filter((i) => aggregate(i.checks) === "passing");
+      return list.map((i) => ({ Node: nodeJson(i.node), Service: agentService(i), Checks: i.checks }));
+    }),
+  );
+  r.get("/v1/health/checks/:name", (req) => read(req, () => catalog.instances(req.params.name ?? "").flatMap((i) => i.checks.filter((c) => c.ServiceID !== ""))));
+  r.get("/v1/health/node/:node", (req) => read(req, () => allChecks(catalog).filter((c) => c.Node === req.params.node)));
+  r.get("/v1/health/state/:state", (req) => {
+    const state = req.params.state ?? "";
+    if (!["any", "passing", "warning", "critical"].includes(state)) throw new HttpError(400, "RUCHE_BAD_REQUEST", `Invalid state "${state}": any, passing, warning or critical`, "state");
+    return read(req, () => allChecks(catalog).filter((c) => state === "any" || c.Status === state));
+  });
+  r.get("/v1/agent/services", (req) =>
+    read(req, () => {
+      const out: Record<string, unknown> = {};
+      for (const i of allInstances(catalog)) if (i.node.ID === o.localNode()) out[i.ID] = { ...agentService(i), Datacenter: catalog.datacenter() };
+      return out;
+    }),
+  );
+  r.get("/v1/agent/checks", (req) =>
+    read(req, () => {
+      const out: Record<string, HealthCheck> = {};
+      for (const c of allChecks(catalog)) if (c.ServiceID !== "" && catalog.nodes().find((n) => n.Node === c.Node)?.ID === o.localNode()) out[c.CheckID] = c;
+      return out;
+    }),
+  );
+  r.get("/v1/agent/self", () => {
+    const n = catalog.nodes().find((x) => x.ID === o.localNode());
+    return {
+      body: {
+        Config: { Datacenter: catalog.datacenter(), NodeName: n?.Node ?? "", NodeID: o.localNode() ?? "", Server: true, Version: o.version, Revision: "ruche" },
+        Member: { Name: n?.Node ?? "", Addr: n?.Address ?? "", Port: 8301, Tags: { dc: catalog.datacenter(), role: "consul" }, Status: 1 },
+      },
+    };
+  });
+  r.get("/v1/status/peers", () => ({ body: [o.address()] }));
+}
+
+function allInstances(catalog: CatalogReader): ServiceInstance[] {
+  return Object.keys(catalog.services()).flatMap((s) => catalog.instances(s));
+}
+
+/** Every node's health check, then every instance's own checks. */
+function allChecks(catalog: CatalogReader): HealthCheck[] {
+  const seen = new Set<string>();
+  const out: HealthCheck[] = [];
+  for (const i of allInstances(catalog)) {
+    for (const c of i.checks) {
+      const key = `${c.Node}/${c.CheckID}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(c);
+    }
+  }
+  return out;
+}
+
+function nodeJson(n: CatalogNode): Record<string, unknown> {
+  return { ID: n.ID, Node: n.Node, Address: n.Address, Datacenter: n.Datacenter, TaggedAddresses: { lan: n.Address, wan: n.Address }, Meta: n.Meta, CreateIndex: n.CreateIndex, ModifyIndex: n.ModifyIndex };
+}
+
+function agentService(i: ServiceInstance): Record<string, unknown> {
+  return { ID: i.ID, Service: i.Service, Tags: i.Tags, Address: i.Address, Meta: i.Meta, Port: i.Port, Weights: { Passing: 1, Warning: 1 }, EnableTagOverride: false, CreateIndex: i.CreateIndex, ModifyIndex: i.ModifyIndex };
+}
+
+function catalogService(i: ServiceInstance): Record<string, unknown> {
+  return {
+    ID: i.node.ID,
+    Node: i.node.Node,
+    Address: i.node.Address,
+    Datacenter: i.node.Datacenter,
+    TaggedAddresses: { lan: i.node.Address, wan: i.node.Address },
+    NodeMeta: i.node.Meta,
+    ServiceKind: "",
+    ServiceID: i.ID,
+    ServiceName: i.Service,
+    ServiceTags: i.Tags,
+    ServiceAddress: i.Address,
+    ServicePort: i.Port,
+    ServiceMeta: i.Meta,
+    ServiceWeights: { Passing: 1, Warning: 1 },
+    ServiceEnableTagOverride: false,
+    CreateIndex: i.CreateIndex,
+    ModifyIndex: i.ModifyIndex,
+  };
+}

@@ -1,0 +1,123 @@
+import type { StateStore } from "../state/index.js";
+import type { Allocation, Node, Service } from "../structs/index.js";
+import type { CatalogNode, CatalogReader, HealthCheck, ServiceInstance } from "./types.js";
+
+/** Consul's name for a node's own health check: alive while the node heartbeats. */
+export const NODE_CHECK = { CheckID: "serfHealth", Name: "Serf Health Status" } as const;
+
+/**
+ * The service catalog, derived from the state store: each running allocation's `service`
+ * blocks are instances, on the node's address and the allocation's port, with the checks
+ * the node agent runs and reports, and the node's health check. An allocation that stops
+ * or whose node is lost is gone from the catalog at the same index: no failing ghosts.
+ * Pure reads of the store; its index is the store's for nodes and allocations.
+ */
+export class StoreCatalog implements CatalogReader {
+  private cache: { index: number; byService: Map<string, ServiceInstance[]>; nodes: CatalogNode[] } | null = null;
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly dc: string,
+  ) {}
+
+  index(): number {
+    return Math.max(1, this.store.tableIndex("allocs"), this.store.tableIndex("nodes"));
+  }
+
+  datacenter(): string {
+    return this.dc;
+  }
+
+  instances(service: string): ServiceInstance[] {
+    return this.build().byService.get(service) ?? [];
+  }
+
+  services(): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
+    for (const [name, list] of this.build().byService) out[name] = [...new Set(list.flatMap((i) => i.Tags))];
+    return out;
+  }
+
+  nodes(): CatalogNode[] {
+    return this.build().nodes;
+  }
+
+  async wait(minIndex: number, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+    await this.store.waitFor(["allocs", "nodes"], minIndex, timeoutMs, signal);
+    return this.index();
+  }
+
+  /** The catalog at the store's current index, made once per index. */
+  private build(): NonNullable<StoreCatalog["cache"]> {
+    const index = this.index();
+    if (this.cache?.index === index) return this.cache;
+    const nodes = new Map<string, { node: Node; cn: CatalogNode; check: HealthCheck }>();
+    for (const n of this.store.nodes()) {
+      if (n.Status === "down") continue;
+      const cn: CatalogNode = { ID: n.ID, Node: n.Name, Address: n.Resources.IP, Datacenter: n.Datacenter, Meta: { ...n.Meta }, CreateIndex: n.CreateIndex, ModifyIndex: n.ModifyIndex };
+      const check: HealthCheck = {
+        Node: n.Name,
+        ...NODE_CHECK,
+        Status: n.Status === "ready" ? "passing" : "critical",
+        Notes: "",
+        Output: n.Status === "ready" ? "Agent alive and reachable" : `Agent not live or unreachable (${n.Status})`,
+        ServiceID: "",
+        ServiceName: "",
+        ServiceTags: [],
+        Type: "",
+        CreateIndex: n.CreateIndex,
+        ModifyIndex: n.ModifyIndex,
+      };
+      nodes.set(n.ID, { node: n, cn, check });
+    }
+    const byService = new Map<string, ServiceInstance[]>();
+    for (const a of this.store.allocs()) {
+      if (a.DesiredStatus !== "run" || a.ClientStatus !== "running") continue;
+      const n = nodes.get(a.NodeID);
+      if (n === undefined) continue;
+      const tg = a.Job.TaskGroups.find((g) => g.Name === a.TaskGroup);
+      if (tg === undefined) continue;
+      const services: { s: Service; task: string }[] = [...tg.Services.map((s) => ({ s, task: s.TaskName })), ...tg.Tasks.flatMap((t) => t.Services.map((s) => ({ s, task: t.Name })))];
+      for (const { s, task } of services) {
+        const inst = instanceOf(a, s, task, n.cn, n.check);
+        const list = byService.get(inst.Service) ?? [];
+        list.push(inst);
+        byService.set(inst.Service, list);
+      }
+    }
+    for (const list of byService.values()) list.sort((x, y) => x.ID.localeCompare(y.ID));
+    this.cache = { index, byService, nodes: [...nodes.values()].map((x) => x.cn).sort((x, y) => x.Node.localeCompare(y.Node)) };
+    return this.cache;
+  }
+}
+
+function instanceOf(a: Allocation, s: Service, task: string, node: CatalogNode, nodeCheck: HealthCheck): ServiceInstance {
+  const ports = a.Resources.Networks.flatMap((net) => [...net.ReservedPorts, ...net.DynamicPorts].map((p) => ({ label: p.Label, value: p.Value, ip: net.IP })));
+  const p = ports.find((x) => x.label === s.PortLabel);
+  const port = p?.value ?? (/^\d+$/.test(s.PortLabel) ? Number(s.PortLabel) : 0);
+  const address = p?.ip !== undefined && p.ip !== "" ? p.ip : node.Address;
+  const id = `_ruche-task-${a.ID}-${task === "" ? "group" : task}-${s.Name}-${s.PortLabel === "" ? "none" : s.PortLabel}`;
+  const tags = a.DeploymentStatus?.Canary === true && s.CanaryTags.length > 0 ? s.CanaryTags : s.Tags;
+  const reported = a.Checks ?? [];
+  const checks: HealthCheck[] = [
+    nodeCheck,
+    ...s.Checks.map((c, i): HealthCheck => {
+      const r = reported.find((x) => x.Service === s.Name && x.Name === c.Name && (x.Task === task || task === ""));
+      return {
+        Node: node.Node,
+        CheckID: `${id}-check-${i}`,
+        Name: c.Name === "" ? `service: "${s.Name}" check` : c.Name,
+        Status: r?.Status ?? (c.InitialStatus === "passing" || c.InitialStatus === "warning" ? c.InitialStatus : "critical"),
+        Notes: "",
+        Output: r?.Output ?? "",
+        ServiceID: id,
+        ServiceName: s.Name,
+        ServiceTags: tags,
+        Type: c.Type,
+        CreateIndex: a.CreateIndex,
+        ModifyIndex: a.ModifyIndex,
+      };
+    }),
+  ];
+  return { ID: id, Service: s.Name, Tags: [...tags], Address: address, Port: port, Meta: { ...s.Meta }, node, checks, CreateIndex: a.CreateIndex, ModifyIndex: a.ModifyIndex };
+}
