@@ -1,0 +1,140 @@
+/**
+ * The catalog as Consul clients read it: the Consul-compatible routes over a state store
+ * (memory backend), on real HTTP.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { consulRoutes } from "../api/routes/consul.js";
+import { Router, startHttp, type RunningHttp } from "../api/http.js";
+import { memoryBackend, StateStore } from "../state/index.js";
+import { mock, NS, type Allocation, type Job, type Node } from "../structs/index.js";
+import { StoreCatalog } from "./catalog.js";
+
+let store: StateStore;
+let http: RunningHttp;
+let base = "";
+let node: Node;
+let job: Job;
+
+function alloc(i: number, checks: Allocation["Checks"] = []): Allocation {
+  return {
+    ...mock.alloc(job, node, i, {
+      ClientStatus: "running",
+      Resources: { CPU: 100, MemoryMB: 64, DiskMB: 0, Networks: [{ Mode: "host", MBits: 0, IP: "10.0.0.1", ReservedPorts: [], DynamicPorts: [{ Label: "http", Value: 20000 + i, To: 20000 + i, HostNetwork: "" }] }] },
+    }),
+    Checks: checks,
+  };
+}
+
+beforeEach(async () => {
+  store = await StateStore.open(memoryBackend());
+  node = mock.node({ name: "n1", datacenter: "dc1" });
+  job = mock.job({ id: "web" });
+  const t = job.TaskGroups[0]!.Tasks[0]!;
+  t.Services = [
+    {
+      Name: "web",
+      PortLabel: "http",
+      AddressMode: "auto",
+      Tags: ["v1", "public"],
+      CanaryTags: [],
+      Meta: { owner: "ops" },
+      TaskName: "",
+      Checks: [{ Name: "alive", Type: "http", Command: "", Args: [], Path: "/", Method: "", Protocol: "", Header: {}, PortLabel: "", AddressMode: "host", Interval: NS.second, Timeout: NS.second, InitialStatus: "", TaskName: "", SuccessBeforePassing: 0, FailuresBeforeCritical: 0, TLSSkipVerify: false }],
+    },
+  ];
+  await store.write((tx) => {
+    tx.put("nodes", node);
+  });
+  const router = new Router();
+  consulRoutes(router, { catalog: new StoreCatalog(store, "dc1"), localNode: () => node.ID, address: () => "127.0.0.1:8500", version: "1.17.0" });
+  http = await startHttp({ host: "127.0.0.1", port: 0, router, authorize: () => undefined });
+  base = `http://${http.address}`;
+});
+
+afterEach(async () => {
+  await http.close();
+  await store.close();
+});
+
+const passing = (task = "web"): Allocation["Checks"] => [{ Service: "web", Name: "alive", Task: task, Status: "passing", Output: "HTTP GET: 200 OK" }];
+
+async function get(path: string): Promise<{ status: number; index: number; body: unknown }> {
+  const r = await fetch(base + path);
+  const text = await r.text();
+  return { status: r.status, index: Number(r.headers.get("x-consul-index")), body: r.headers.get("content-type")?.includes("json") === true ? JSON.parse(text) : text };
+}
+
+describe("the Consul-compatible catalog", () => {
+  it("lists a running allocation's service with Consul's fields, and its health with the node check first", async () => {
+    const a = alloc(0, passing());
+    await store.write((tx) => {
+      tx.put("allocs", a);
+    });
+    const services = await get("/v1/catalog/services");
+    expect(services.body).toEqual({ web: ["v1", "public"] });
+    expect(services.index).toBeGreaterThan(0);
+    const [entry] = (await get("/v1/catalog/service/web")).body as Record<string, unknown>[];
+    expect(entry).toMatchObject({ Node: "n1", Datacenter: "dc1", ServiceName: "web", ServiceTags: ["v1", "public"], ServiceAddress: "10.0.0.1", ServicePort: 20000, ServiceMeta: { owner: "ops" } });
+    expect(entry?.ServiceID).toBe(`_ruche-task-${a.ID}-web-web-http`);
+    const [h] = (await get("/v1/health/service/web?passing")).body as { Checks: { CheckID: string; Status: string }[] }[];
+    expect(h?.Checks.map((c) => [c.CheckID, c.Status])).toEqual([
+      ["serfHealth", "passing"],
+      [`_ruche-task-${a.ID}-web-web-http-check-0`, "passing"],
+    ]);
+  });
+
+  it("?passing leaves out an instance whose check is not passing yet; ?tag filters", async () => {
+    await store.write((tx) => {
+      tx.put("allocs", alloc(0, passing()));
+      tx.put("allocs", alloc(1));
+    });
+    expect((await get("/v1/health/service/web")).body).toHaveLength(2);
+    expect((await get("/v1/health/service/web?passing")).body).toHaveLength(1);
+    expect((await get("/v1/health/state/critical")).body).toHaveLength(1);
+    expect((await get("/v1/catalog/service/web?tag=public")).body).toHaveLength(2);
+    expect((await get("/v1/catalog/service/web?tag=nope")).body).toEqual([]);
+  });
+
+  it("an instance leaves at once when its allocation stops or its node goes down", async () => {
+    const a = alloc(0, passing());
+    await store.write((tx) => {
+      tx.put("allocs", a);
+    });
+    await store.write((tx) => {
+      tx.put("allocs", { ...a, DesiredStatus: "stop" });
+    });
+    expect((await get("/v1/health/service/web")).body).toEqual([]);
+    await store.write((tx) => {
+      tx.put("allocs", alloc(1, passing()));
+      tx.put("nodes", { ...node, Status: "down" });
+    });
+    expect((await get("/v1/health/service/web")).body).toEqual([]);
+    expect((await get("/v1/catalog/nodes")).body).toEqual([]);
+  });
+
+  it("answers a blocking query when the service changes, with a higher X-Consul-Index", async () => {
+    const first = await get("/v1/health/service/web");
+    const waiting = get(`/v1/health/service/web?index=${first.index}&wait=5s`);
+    await new Promise((r) => setTimeout(r, 50));
+    await store.write((tx) => {
+      tx.put("allocs", alloc(0, passing()));
+    });
+    const next = await waiting;
+    expect(next.index).toBeGreaterThan(first.index);
+    expect(next.body).toHaveLength(1);
+  });
+
+  it("refuses another datacenter as Consul does", async () => {
+    expect(await get("/v1/catalog/service/web?dc=elsewhere")).toMatchObject({ status: 500, body: "No path to datacenter" });
+  });
+
+  it("shows the local agent's services and checks", async () => {
+    await store.write((tx) => {
+      tx.put("allocs", alloc(0, passing()));
+    });
+    const svc = (await get("/v1/agent/services")).body as Record<string, { Service: string; Port: number }>;
+    expect(Object.values(svc)).toEqual([expect.objectContaining({ Service: "web", Port: 20000 })]);
+    expect(Object.keys((await get("/v1/agent/checks")).body as object)).toHaveLength(1);
+    expect((await get("/v1/agent/self")).body).toMatchObject({ Config: { Datacenter: "dc1", NodeName: "n1" } });
+  });
+});
