@@ -42,6 +42,13 @@ export interface JobStub {
   SubmitTime: number;
 }
 
+/** One instance of a service as Consul's health endpoint shows it. */
+export interface HealthEntry {
+  Node: { ID: string; Node: string; Address: string; Datacenter: string };
+  Service: { ID: string; Service: string; Tags: string[]; Address: string; Port: number };
+  Checks: { CheckID: string; Name: string; Status: string; Output: string; ServiceID: string }[];
+}
+
 export interface RegisterResponse {
   EvalID: string;
   EvalCreateIndex: number;
@@ -95,6 +102,16 @@ export class ApiClient {
       throw new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? `${res.status} ${res.statusText}`, e?.path, e?.details);
     }
     return res;
+  }
+
+  /** Every service of the catalog with its tags (Consul's /v1/catalog/services). */
+  catalogServices(q: QueryOptions = {}): Promise<Indexed<Record<string, string[]>>> {
+    return this.request("GET", "/v1/catalog/services", undefined, q);
+  }
+
+  /** A service's instances with their node and checks (Consul's /v1/health/service/:name). */
+  healthService(name: string, q: QueryOptions = {}): Promise<Indexed<HealthEntry[]>> {
+    return this.request("GET", `/v1/health/service/${encodeURIComponent(name)}`, undefined, q);
   }
 
   /** A task's output, as it arrives (with `follow`, until the signal aborts). */

@@ -1,5 +1,7 @@
 import * as agent from "./commands/agent.js";
 import * as allocExec from "./commands/alloc-exec.js";
+import * as catalogService from "./commands/catalog-service.js";
+import * as catalogServices from "./commands/catalog-services.js";
 import * as allocLogs from "./commands/alloc-logs.js";
 import * as allocStatus from "./commands/alloc-status.js";
 import * as deploymentFail from "./commands/deployment-fail.js";
@@ -54,6 +56,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   "alloc logs": allocLogs,
   "alloc exec": allocExec,
   "node status": nodeStatus,
+  "catalog services": catalogServices,
+  "catalog service": catalogService,
   "node drain": nodeDrain,
   "node eligibility": nodeEligibility,
 };
@@ -83,6 +87,8 @@ Commands:
   alloc status ID             show an allocation and its tasks' events
   alloc logs ALLOC [TASK]     print a task's output (-f to follow, -stderr)
   alloc exec ALLOC CMD...     run a command inside a running task
+  catalog services            list the services of the catalog and their tags
+  catalog service NAME        show a service's instances and their health
   node status [NODE]          list the nodes, or show one
   node drain -enable NODE     move a node's allocations away
   node eligibility -disable NODE

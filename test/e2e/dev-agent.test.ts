@@ -118,6 +118,10 @@ describe.each(Object.keys(JOBS))("the dev agent runs %s", (job) => {
     const entries = (await consul.catalog.service.nodes(service)) as { ServiceAddress: string; ServicePort: number }[];
     expect(entries.map((e) => e.ServicePort).sort()).toEqual(ports);
     expect(entries.every((e) => e.ServiceAddress === "127.0.0.1")).toBe(true);
+    const list = await cli("catalog", "services");
+    expect(list.out).toMatch(new RegExp(`^${service} +traefik\\.frontend\\.rule=Host:demo\\.exemple\\.com,traefik\\.tags=exposed$`, "m"));
+    const one = await cli("catalog", "service", service);
+    for (const p of ports) expect(one.out).toMatch(new RegExp(`^\\S+ +127\\.0\\.0\\.1:${p} +passing +`, "m"));
   }, 30_000);
 
   it("alloc exec runs a command inside a task; alloc logs prints what the task wrote", async () => {
