@@ -1,0 +1,137 @@
+import { parseDuration, type Nanos } from "../structs/index.js";
+import type { HealthStatus } from "./types.js";
+
+/** A check of a service registered through the agent API or a definition file. */
+export interface RegisteredCheck {
+  CheckID: string;
+  Name: string;
+  Type: "http" | "tcp" | "ttl" | "script";
+  HTTP: string;
+  Method: string;
+  TCP: string;
+  Args: string[];
+  Interval: Nanos;
+  Timeout: Nanos;
+  TTL: Nanos;
+  DeregisterCriticalServiceAfter: Nanos;
+  SuccessBeforePassing: number;
+  FailuresBeforeCritical: number;
+  Status: HealthStatus;
+  Output: string;
+  /** Unix ms of the last status change (for TTL expiry and DeregisterCriticalServiceAfter). */
+  StatusTime: number;
+}
+
+/** A service registered directly, not from an allocation. */
+export interface RegisteredService {
+  ID: string;
+  Name: string;
+  Tags: string[];
+  Address: string;
+  Port: number;
+  Meta: Record<string, string>;
+  /** The node (id) of the agent it was registered with. */
+  NodeID: string;
+  Checks: RegisteredCheck[];
+}
+
+export interface RegisterOptions {
+  nodeId: string;
+  now: number;
+  /** Script checks run code the caller chose: refused unless the agent allows them. */
+  allowScriptChecks: boolean;
+}
+
+/**
+ * Reads a Consul service registration (`PUT /v1/agent/service/register`, or a definition
+ * file's `service` object, whose keys may be lower case) into a service, or the list of
+ * what is wrong with it, each naming the field.
+ */
+export function parseRegistration(body: unknown, o: RegisterOptions): { ok: true; service: RegisteredService } | { ok: false; errors: string[] } {
+  const errors: string[] = [];
+  const b = lowerKeys(body);
+  if (b === null) return { ok: false, errors: ["the body must be a JSON object with Name"] };
+  const name = b.name;
+  if (typeof name !== "string" || name.trim() === "") errors.push("Name: missing service name");
+  const id = b.id === undefined ? name : b.id;
+  if (typeof id !== "string" || id === "") errors.push("ID: must be a string");
+  const tags = b.tags ?? [];
+  if (!Array.isArray(tags) || !tags.every((t) => typeof t === "string")) errors.push("Tags: must be a list of strings");
+  const address = b.address ?? "";
+  if (typeof address !== "string") errors.push("Address: must be a string");
+  const port = b.port ?? 0;
+  if (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65535) errors.push("Port: must be a port number");
+  const meta = b.meta ?? {};
+  if (meta === null || typeof meta !== "object" || Array.isArray(meta) || !Object.values(meta).every((v) => typeof v === "string")) errors.push("Meta: must map strings to strings");
+  const rawChecks = [...(b.check === undefined ? [] : [b.check]), ...(Array.isArray(b.checks) ? (b.checks as unknown[]) : b.checks === undefined ? [] : [null])];
+  const checks: RegisteredCheck[] = [];
+  rawChecks.forEach((c, i) => {
+    const r = parseCheck(c, typeof id === "string" ? id : "", i, o, `Checks[${i}]`);
+    if ("error" in r) errors.push(...r.error);
+    else checks.push(r.check);
+  });
+  if (errors.length > 0) return { ok: false, errors };
+  return { ok: true, service: { ID: id as string, Name: name as string, Tags: tags as string[], Address: address as string, Port: port as number, Meta: { ...(meta as Record<string, string>) }, NodeID: o.nodeId, Checks: checks } };
+}
+
+function parseCheck(raw: unknown, serviceId: string, i: number, o: RegisterOptions, at: string): { check: RegisteredCheck } | { error: string[] } {
+  const c = lowerKeys(raw);
+  if (c === null) return { error: [`${at}: must be an object`] };
+  const errors: string[] = [];
+  const dur = (k: string, field: string): Nanos => {
+    const v = c[k];
+    if (v === undefined || v === "") return 0;
+    const d = typeof v === "string" ? parseDuration(v) : undefined;
+    if (d === undefined) errors.push(`${at}.${field}: must be a duration such as "10s"`);
+    return d ?? 0;
+  };
+  const interval = dur("interval", "Interval");
+  const timeout = dur("timeout", "Timeout");
+  const ttl = dur("ttl", "TTL");
+  const deregister = dur("deregistercriticalserviceafter", "DeregisterCriticalServiceAfter");
+  let type: RegisteredCheck["Type"];
+  if (typeof c.http === "string" && c.http !== "") type = "http";
+  else if (typeof c.tcp === "string" && c.tcp !== "") type = "tcp";
+  else if (ttl > 0) type = "ttl";
+  else if (Array.isArray(c.args) && c.args.length > 0) type = "script";
+  else return { error: [...errors, `${at}: a check needs one of HTTP, TCP, TTL or Args`] };
+  if (type === "script" && !o.allowScriptChecks) errors.push(`${at}: script checks are disabled on this agent (they run any command the caller sends); start the agent with -enable-script-checks to allow them`);
+  if ((type === "http" || type === "tcp" || type === "script") && interval <= 0) errors.push(`${at}.Interval: required for a ${type.toUpperCase()} check`);
+  const status = c.status ?? "critical";
+  if (status !== "passing" && status !== "warning" && status !== "critical") errors.push(`${at}.Status: must be passing, warning or critical`);
+  const count = (k: string, field: string): number => {
+    const v = c[k] ?? 0;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
+      errors.push(`${at}.${field}: must be a whole number`);
+      return 0;
+    }
+    return v;
+  };
+  const check: RegisteredCheck = {
+    CheckID: typeof c.checkid === "string" && c.checkid !== "" ? c.checkid : typeof c.id === "string" && c.id !== "" ? c.id : `service:${serviceId}${i > 0 ? `:${i + 1}` : ""}`,
+    Name: typeof c.name === "string" && c.name !== "" ? c.name : `Service '${serviceId}' check`,
+    Type: type,
+    HTTP: typeof c.http === "string" ? c.http : "",
+    Method: typeof c.method === "string" ? c.method : "GET",
+    TCP: typeof c.tcp === "string" ? c.tcp : "",
+    Args: Array.isArray(c.args) ? c.args.map(String) : [],
+    Interval: interval,
+    Timeout: timeout > 0 ? timeout : 10_000_000_000,
+    TTL: ttl,
+    DeregisterCriticalServiceAfter: deregister,
+    SuccessBeforePassing: count("successbeforepassing", "SuccessBeforePassing"),
+    FailuresBeforeCritical: count("failuresbeforecritical", "FailuresBeforeCritical"),
+    Status: status as HealthStatus,
+    Output: "",
+    StatusTime: o.now,
+  };
+  return errors.length > 0 ? { error: errors } : { check };
+}
+
+/** Consul accepts `Name` and `name` alike (definition files are lower case): keys are compared lower-cased. */
+function lowerKeys(v: unknown): Record<string, unknown> | null {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return null;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k.toLowerCase().replace(/_/g, "")] = x;
+  return out;
+}
