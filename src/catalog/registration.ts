@@ -62,7 +62,7 @@ export function parseRegistration(body: unknown, o: RegisterOptions): { ok: true
   const port = b.port ?? 0;
   if (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65535) errors.push("Port: must be a port number");
   const meta = b.meta ?? {};
-  if (meta === null || typeof meta !== "object" || Array.isArray(meta) || !Object.values(meta).every((v) => typeof v === "string")) errors.push("Meta: must map strings to strings");
+  if (typeof meta !== "object" || Array.isArray(meta) || !Object.values(meta).every((v) => typeof v === "string")) errors.push("Meta: must map strings to strings");
   const rawChecks = [...(b.check === undefined ? [] : [b.check]), ...(Array.isArray(b.checks) ? (b.checks as unknown[]) : b.checks === undefined ? [] : [null])];
   const checks: RegisteredCheck[] = [];
   rawChecks.forEach((c, i) => {
