@@ -6,6 +6,7 @@ import pino from "pino";
 import { startApi, startConsulApi, startNodeApi, type NodeLocal, type RunningHttp } from "../api/index.js";
 import { ApiClient, httpTransport } from "../apiclient/index.js";
 import { StoreCatalog } from "../catalog/index.js";
+import { startDns } from "../dns/index.js";
 import { Client, readLogs, SimulatedNode } from "../client/index.js";
 import { allDrivers } from "../drivers/index.js";
 import type { Logger } from "../structs/index.js";
@@ -35,6 +36,8 @@ export interface AgentConfig {
   networkIp: string;
   /** Port of the Consul-compatible API (server role); 0 picks a free one, -1 turns it off. */
   consulPort: number;
+  /** Port of the DNS interface (server role, UDP and TCP); 0 picks a free one, -1 turns it off. */
+  dnsPort: number;
   /** Host ports tasks get their dynamic ports from. */
   dynamicPorts: { min: number; max: number };
   logLevel: string;
@@ -79,6 +82,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
     let address: string;
     let serverAddrs: string[];
     let consulAddress = "";
+    let dnsAddress = "";
     if (cfg.server) {
       const store = await StateStore.open(sqliteBackend(dataDir));
       closers.push(() => store.close());
@@ -94,6 +98,11 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         const c = await startConsulApi({ host: cfg.bind, port: cfg.consulPort, consul });
         closers.push(() => c.close());
         consulAddress = c.address;
+      }
+      if (cfg.dnsPort >= 0) {
+        const d = await startDns({ host: cfg.bind, port: cfg.dnsPort, catalog: consul.catalog, logger: log("dns") });
+        closers.push(() => d.close());
+        dnsAddress = `${cfg.bind}:${d.port}`;
       }
     } else {
       const http = await startNodeApi({ host: cfg.bind, port: cfg.httpPort, local, ids: () => client?.allocIds() ?? [] });
@@ -136,6 +145,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
     out(`==> Ruche agent started${cfg.dev ? " in dev mode" : ""}\n`);
     out(`    API:      http://${address}\n`);
     if (consulAddress !== "") out(`    Consul:   http://${consulAddress} (catalog, health)\n`);
+    if (dnsAddress !== "") out(`    DNS:      ${dnsAddress} (udp, tcp; NAME.service.consul)\n`);
     out(`    Data dir: ${dataDir}\n`);
     if (cfg.client && client !== null) out(`    Node:     ${client.nodeId} in datacenter ${cfg.datacenter} (drivers: ${allDriverNames()})\n`);
     if (!cfg.server) out(`    Servers:  ${serverAddrs.join(", ")}\n`);

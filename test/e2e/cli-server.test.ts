@@ -37,7 +37,7 @@ async function ruche(...argv: string[]): Promise<Result> {
 
 /** Starts the agent and resolves with the address it prints (`    API:      http://ADDR`). */
 function startAgent(dataDir: string): Promise<string> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "agent", "-server", "-bind", "127.0.0.1", "-http-port", "0", "-consul-port", "0", "-sim-nodes", "3", "-data-dir", dataDir], {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "agent", "-server", "-bind", "127.0.0.1", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-sim-nodes", "3", "-data-dir", dataDir], {
     cwd: root,
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -11,7 +11,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createSocket } from "node:dgram";
 import Consul from "consul";
+import dnsPacket from "dns-packet";
 import { ApiClient } from "../../src/apiclient/index.js";
 import type { Allocation } from "../../src/structs/index.js";
 import { docker, processesOf, root, ruche, startAgentProcess, until, type AgentProcess } from "./harness.js";
@@ -51,7 +53,7 @@ beforeAll(async () => {
     expect(bigger).not.toBe(text);
     writeFileSync(join(dir, `${name}-step2.hcl`), bigger);
   }
-  agent = await startAgentProcess(["-dev", "-http-port", "0", "-consul-port", "0", "-datacenter", "europe-west1"]);
+  agent = await startAgentProcess(["-dev", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-datacenter", "europe-west1"]);
   api = new ApiClient(agent.address);
 }, 60_000);
 
@@ -78,6 +80,22 @@ function httpPort(a: Allocation): number {
   const p = a.Resources.Networks.flatMap((n) => n.DynamicPorts).find((x) => x.Label === "http");
   expect(p, `allocation ${a.ID} has no http port`).toBeDefined();
   return p?.Value ?? 0;
+}
+
+/** One DNS question over UDP, as dig sends it. */
+async function dnsQuery(address: string, name: string, type: "A" | "SRV"): Promise<dnsPacket.DecodedPacket> {
+  const [host = "", port = ""] = address.split(":");
+  const sock = createSocket("udp4");
+  try {
+    const answer = new Promise<Buffer>((resolve, reject) => {
+      sock.once("message", resolve);
+      sock.once("error", reject);
+    });
+    sock.send(dnsPacket.encode({ type: "query", id: 7, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name }] }), Number(port), host);
+    return dnsPacket.decode(await answer);
+  } finally {
+    sock.close();
+  }
 }
 
 async function page(port: number): Promise<string> {
@@ -118,6 +136,11 @@ describe.each(Object.keys(JOBS))("the dev agent runs %s", (job) => {
     const entries = (await consul.catalog.service.nodes(service)) as { ServiceAddress: string; ServicePort: number }[];
     expect(entries.map((e) => e.ServicePort).sort()).toEqual(ports);
     expect(entries.every((e) => e.ServiceAddress === "127.0.0.1")).toBe(true);
+    // DNS, as dig asks it: SRV records with each instance's port, A records of the node.
+    const srv = await dnsQuery(agent?.dnsAddress ?? "", `${service}.service.consul`, "SRV");
+    expect((srv as { rcode?: string }).rcode).toBe("NOERROR");
+    expect((srv.answers ?? []).map((a) => ("data" in a ? (a.data as { port: number }).port : 0)).sort()).toEqual(ports);
+    expect((srv.additionals ?? []).some((a) => a.type === "A" && "data" in a && a.data === "127.0.0.1")).toBe(true);
     const list = await cli("catalog", "services");
     expect(list.out).toMatch(new RegExp(`^${service} +traefik\\.frontend\\.rule=Host:demo\\.exemple\\.com,traefik\\.tags=exposed$`, "m"));
     const one = await cli("catalog", "service", service);

@@ -14,6 +14,8 @@ export interface AgentProcess {
   address: string;
   /** The Consul-compatible API's address, when the agent serves one. */
   consulAddress: string;
+  /** The DNS interface's address (host:port), when the agent serves one. */
+  dnsAddress: string;
   out(): string;
   err(): string;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone, with whether it went on SIGTERM. */
@@ -29,10 +31,11 @@ export function startAgentProcess(args: string[], env: Record<string, string> = 
   let err = "";
   const exited = new Promise<void>((resolve) => child.once("exit", () => { resolve(); }));
   const gone = (): boolean => child.exitCode !== null || child.signalCode !== null;
-  const proc = (address: string, consulAddress: string): AgentProcess => ({
+  const proc = (address: string, consulAddress: string, dnsAddress: string): AgentProcess => ({
     child,
     address,
     consulAddress,
+    dnsAddress,
     out: () => out,
     err: () => err,
     stop: async (graceMs = 15_000) => {
@@ -62,7 +65,7 @@ export function startAgentProcess(args: string[], env: Record<string, string> = 
       const m = /^ {4}API: +http:\/\/(\S+)$/m.exec(out);
       if (m?.[1] !== undefined && /^ {4}Data dir:/m.test(out)) {
         clearTimeout(timer);
-        resolve(proc(m[1], /^ {4}Consul: +http:\/\/(\S+)/m.exec(out)?.[1] ?? ""));
+        resolve(proc(m[1], /^ {4}Consul: +http:\/\/(\S+)/m.exec(out)?.[1] ?? "", /^ {4}DNS: +(\S+)/m.exec(out)?.[1] ?? ""));
       }
     });
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => {

@@ -7,6 +7,7 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
                    [-bind ADDR] [-http-port PORT] [-datacenter DC] [-node NAME]
                    [-node-class CLASS] [-meta KEY=VALUE]... [-network-ip IP] [-sim-nodes N]
                    [-min-dynamic-port N] [-max-dynamic-port N] [-consul-port PORT]
+                   [-dns-port PORT]
 
   Runs a Ruche agent. -server runs the control plane (state, scheduler, deployments, node
   lifecycle) and its HTTP API; -client runs the node agent, which runs tasks with the
@@ -19,7 +20,8 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   node's metadata and class for constraints. Dynamic ports are chosen in
   [-min-dynamic-port, -max-dynamic-port] (default 20000-32000). A server also serves the
   Consul-compatible catalog and health API on -consul-port (default 8500; 0 for any free
-  port, -1 for none), as under its main API. -sim-nodes N adds N simulated nodes that run
+  port, -1 for none), as under its main API, and DNS (NAME.service.consul, A and SRV)
+  on -dns-port, UDP and TCP (default 8600). -sim-nodes N adds N simulated nodes that run
   tasks at once (the mock driver), for trying the control plane without machines.
 `;
 
@@ -40,6 +42,7 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
     "network-ip": { value: true },
     "min-dynamic-port": { value: true },
     "consul-port": { value: true },
+    "dns-port": { value: true },
     "max-dynamic-port": { value: true },
     "log-level": { value: true },
   });
@@ -75,6 +78,8 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
   if (minPort > maxPort) throw new UsageError(`-min-dynamic-port (${minPort}) is above -max-dynamic-port (${maxPort})`);
   const consulPort = Number(one("consul-port") ?? "8500");
   if (!Number.isInteger(consulPort) || consulPort < -1 || consulPort > 65535) throw new UsageError(`-consul-port must be a port number, 0 or -1, got "${one("consul-port") ?? ""}"`);
+  const dnsPort = Number(one("dns-port") ?? "8600");
+  if (!Number.isInteger(dnsPort) || dnsPort < -1 || dnsPort > 65535) throw new UsageError(`-dns-port must be a port number, 0 or -1, got "${one("dns-port") ?? ""}"`);
   const bind = one("bind") ?? (dev ? "127.0.0.1" : "0.0.0.0");
   const agent = await startAgent(
     {
@@ -93,6 +98,7 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
       networkIp: one("network-ip") ?? (bind === "0.0.0.0" ? "127.0.0.1" : bind),
       dynamicPorts: { min: minPort, max: maxPort },
       consulPort,
+      dnsPort,
       logLevel: one("log-level") ?? "warn",
     },
     (l) => {

@@ -1,0 +1,354 @@
+import { createSocket } from "node:dgram";
+import { connect } from "node:net";
+import * as packet from "dns-packet";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { CatalogNode, CatalogReader, HealthCheck, HealthStatus, ServiceInstance } from "../catalog/index.js";
+import { startDns, type DnsServer } from "./index.js";
+
+// An in-memory CatalogReader: the catalog's own implementation needs a state store,
+// and DNS only reads through the interface.
+class FakeCatalog implements CatalogReader {
+  readonly list: ServiceInstance[] = [];
+  readonly nodeList: CatalogNode[] = [];
+  constructor(private readonly dc = "dc1") {}
+  index(): number {
+    return 1;
+  }
+  datacenter(): string {
+    return this.dc;
+  }
+  instances(service: string): ServiceInstance[] {
+    return this.list.filter((i) => i.Service === service);
+  }
+  services(): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
+    for (const i of this.list) out[i.Service] = [...new Set([...(out[i.Service] ?? []), ...i.Tags])];
+    return out;
+  }
+  nodes(): CatalogNode[] {
+    return this.nodeList;
+  }
+  wait(minIndex: number): Promise<number> {
+    return Promise.resolve(minIndex + 1);
+  }
+  node(name: string, address: string): CatalogNode {
+    const n: CatalogNode = { ID: name, Node: name, Address: address, Datacenter: this.dc, Meta: {}, CreateIndex: 1, ModifyIndex: 1 };
+    this.nodeList.push(n);
+    return n;
+  }
+  add(service: string, node: CatalogNode, opts: { port: number; address?: string; tags?: string[]; status?: HealthStatus }): void {
+    const check: HealthCheck = {
+      Node: node.Node,
+      CheckID: `service:${service}`,
+      Name: service,
+      Status: opts.status ?? "passing",
+      Notes: "",
+      Output: "",
+      ServiceID: `${service}-${this.list.length}`,
+      ServiceName: service,
+      ServiceTags: opts.tags ?? [],
+      Type: "http",
+      CreateIndex: 1,
+      ModifyIndex: 1,
+    };
+    this.list.push({
+      ID: `${service}-${this.list.length}`,
+      Service: service,
+      Tags: opts.tags ?? [],
+      Address: opts.address ?? "",
+      Port: opts.port,
+      Meta: {},
+      node,
+      checks: [check],
+      CreateIndex: 1,
+      ModifyIndex: 1,
+    });
+  }
+}
+
+type QType = packet.RecordType | "ANY";
+
+function query(name: string, type: QType, edns?: number): Buffer {
+  const additionals: packet.Answer[] =
+    edns === undefined ? [] : [{ type: "OPT", name: ".", udpPayloadSize: edns, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }];
+  // "ANY" is a valid qtype for dns-packet at run time; its types leave it out.
+  return packet.encode({ type: "query", id: 4242, flags: packet.RECURSION_DESIRED, questions: [{ name, type: type as packet.RecordType, class: "IN" }], additionals });
+}
+
+function udpExchange(port: number, msg: Buffer, timeoutMs = 2000): Promise<Buffer | null> {
+  const sock = createSocket("udp4");
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      sock.close();
+      resolve(null);
+    }, timeoutMs);
+    sock.on("error", (err) => {
+      clearTimeout(timer);
+      sock.close();
+      reject(err);
+    });
+    sock.on("message", (reply) => {
+      clearTimeout(timer);
+      sock.close();
+      resolve(reply);
+    });
+    sock.send(msg, port, "127.0.0.1");
+  });
+}
+
+async function udp(port: number, name: string, type: QType, edns?: number): Promise<packet.DecodedPacket & { rcode?: string }> {
+  const reply = await udpExchange(port, query(name, type, edns));
+  if (reply === null) throw new Error(`no UDP answer for ${name} ${type}`);
+  return packet.decode(reply);
+}
+
+/** Sends several length-prefixed queries on one TCP connection, in one write, and reads as many answers. */
+function tcpExchange(port: number, msgs: Buffer[]): Promise<packet.DecodedPacket[]> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, "127.0.0.1");
+    let buf = Buffer.alloc(0);
+    const out: packet.DecodedPacket[] = [];
+    sock.on("error", reject);
+    sock.on("data", (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        const size = buf.readUInt16BE(0);
+        out.push(packet.decode(buf.subarray(2, 2 + size)));
+        buf = buf.subarray(2 + size);
+      }
+      if (out.length === msgs.length) {
+        sock.end();
+        resolve(out);
+      }
+    });
+    sock.write(Buffer.concat(msgs.map((m) => Buffer.concat([Buffer.from([m.length >> 8, m.length & 0xff]), m]))));
+  });
+}
+
+const ttlOf = (a: packet.Answer | undefined): unknown => (a as { ttl?: unknown } | undefined)?.ttl;
+const rcode = (p: packet.DecodedPacket): unknown => (p as { rcode?: unknown }).rcode;
+const data = (answers: packet.Answer[] | undefined, type: string): unknown[] =>
+  (answers ?? []).filter((a) => a.type === type).map((a) => (a as { data: unknown }).data);
+
+describe("dns", () => {
+  let catalog: FakeCatalog;
+  let server: DnsServer;
+
+  beforeEach(async () => {
+    catalog = new FakeCatalog("dc1");
+    const n1 = catalog.node("node-1", "10.0.0.1");
+    const n2 = catalog.node("node-2", "10.0.0.2");
+    const n3 = catalog.node("node-3", "10.0.0.3");
+    catalog.add("demo", n1, { port: 8080, tags: ["primary", "web"] });
+    catalog.add("demo", n2, { port: 8081, address: "10.1.0.2", tags: ["web"], status: "warning" });
+    catalog.add("demo", n3, { port: 8082, tags: ["primary"], status: "critical" });
+    catalog.add("down", n1, { port: 9000, status: "critical" });
+    server = await startDns({ host: "127.0.0.1", port: 0, catalog });
+  });
+
+  afterEach(async () => {
+    await server.close();
+  });
+
+  it("binds port 0 to a real port", () => {
+    expect(server.port).toBeGreaterThan(0);
+  });
+
+  it("answers A with the passing and warning instances, never critical ones", async () => {
+    const r = await udp(server.port, "demo.service.consul", "A");
+    expect(rcode(r)).toBe("NOERROR");
+    expect(r.flag_aa).toBe(true);
+    expect(r.id).toBe(4242);
+    expect(data(r.answers, "A").sort()).toEqual(["10.0.0.1", "10.1.0.2"]);
+    expect(r.answers?.[0]?.name).toBe("demo.service.consul");
+    expect(ttlOf(r.answers?.[0])).toBe(0);
+  });
+
+  it("is case-insensitive and takes a trailing dot", async () => {
+    const r = await udp(server.port, "DEMO.Service.CONSUL.", "A");
+    expect(data(r.answers, "A").sort()).toEqual(["10.0.0.1", "10.1.0.2"]);
+  });
+
+  it("shuffles the instances", async () => {
+    for (let i = 0; i < 8; i++) catalog.add("many", catalog.node(`m-${i}`, `10.2.0.${i}`), { port: 80 });
+    const orders = new Set<string>();
+    for (let i = 0; i < 10; i++) orders.add(data((await udp(server.port, "many.service.consul", "A")).answers, "A").join(","));
+    expect(orders.size).toBeGreaterThan(1);
+  });
+
+  it("answers SRV with node targets and their addresses as additional records", async () => {
+    const r = await udp(server.port, "demo.service.consul", "SRV");
+    expect(rcode(r)).toBe("NOERROR");
+    const srv = data(r.answers, "SRV") as packet.SrvData[];
+    expect(srv.map((s) => `${s.priority} ${s.weight} ${s.port} ${s.target}`).sort()).toEqual([
+      "1 1 8080 node-1.node.dc1.consul",
+      "1 1 8081 node-2.node.dc1.consul",
+    ]);
+    const extra = (r.additionals ?? []).filter((a) => a.type === "A").map((a) => `${a.name} ${String((a as { data: unknown }).data)}`);
+    expect(extra.sort()).toEqual(["node-1.node.dc1.consul 10.0.0.1", "node-2.node.dc1.consul 10.1.0.2"]);
+  });
+
+  it("filters by tag", async () => {
+    const r = await udp(server.port, "primary.demo.service.consul", "A");
+    expect(data(r.answers, "A")).toEqual(["10.0.0.1"]); // node-3 is primary too, but critical
+    const none = await udp(server.port, "nosuchtag.demo.service.consul", "A");
+    expect(rcode(none)).toBe("NXDOMAIN");
+  });
+
+  it("answers the RFC 2782 form, with _tcp meaning any tag", async () => {
+    const tagged = await udp(server.port, "_demo._primary.service.consul", "SRV");
+    expect((data(tagged.answers, "SRV") as packet.SrvData[]).map((s) => s.port)).toEqual([8080]);
+    const any = await udp(server.port, "_demo._tcp.service.consul", "SRV");
+    expect((data(any.answers, "SRV") as packet.SrvData[]).map((s) => s.port).sort()).toEqual([8080, 8081]);
+  });
+
+  it("answers node lookups, with or without the datacenter", async () => {
+    expect(data((await udp(server.port, "node-2.node.consul", "A")).answers, "A")).toEqual(["10.0.0.2"]);
+    expect(data((await udp(server.port, "node-2.node.dc1.consul", "A")).answers, "A")).toEqual(["10.0.0.2"]);
+    expect(rcode(await udp(server.port, "nope.node.consul", "A"))).toBe("NXDOMAIN");
+  });
+
+  it("answers its own datacenter and NXDOMAIN for another", async () => {
+    expect(data((await udp(server.port, "demo.service.dc1.consul", "A")).answers, "A")).toHaveLength(2);
+    const other = await udp(server.port, "demo.service.dc2.consul", "A");
+    expect(rcode(other)).toBe("NXDOMAIN");
+    expect(other.answers).toHaveLength(0);
+    expect(rcode(await udp(server.port, "node-1.node.dc2.consul", "A"))).toBe("NXDOMAIN");
+  });
+
+  it("answers NXDOMAIN with an SOA for unknown names and services with no healthy instance", async () => {
+    for (const name of ["nosuch.service.consul", "down.service.consul", "what.ever.consul"]) {
+      const r = await udp(server.port, name, "A");
+      expect(rcode(r), name).toBe("NXDOMAIN");
+      expect(r.answers, name).toHaveLength(0);
+      const soa = data(r.authorities, "SOA") as packet.SoaData[];
+      expect(soa, name).toHaveLength(1);
+      expect(soa[0]).toMatchObject({ mname: "ns.consul", rname: "hostmaster.consul", refresh: 3600, retry: 600, expire: 86400, minimum: 0 });
+      expect(Math.abs((soa[0]?.serial ?? 0) - Date.now() / 1000)).toBeLessThan(60);
+    }
+  });
+
+  it("answers AAAA for an IPv4-only service with NOERROR, no answer and an SOA", async () => {
+    const r = await udp(server.port, "demo.service.consul", "AAAA");
+    expect(rcode(r)).toBe("NOERROR");
+    expect(r.answers).toHaveLength(0);
+    expect(data(r.authorities, "SOA")).toHaveLength(1);
+  });
+
+  it("answers AAAA for IPv6 instances, and NOERROR with an SOA for a type the name lacks", async () => {
+    catalog.add("v6", catalog.node("node-6", "fd00::6"), { port: 80 });
+    expect(data((await udp(server.port, "v6.service.consul", "AAAA")).answers, "AAAA")).toEqual(["fd00::6"]);
+    const txt = await udp(server.port, "demo.service.consul", "TXT");
+    expect(rcode(txt)).toBe("NOERROR");
+    expect(txt.answers).toHaveLength(0);
+    expect(data(txt.authorities, "SOA")).toHaveLength(1);
+  });
+
+  it("answers SOA at the apex of its domain", async () => {
+    const r = await udp(server.port, "consul", "SOA");
+    expect(rcode(r)).toBe("NOERROR");
+    expect(data(r.answers, "SOA")).toHaveLength(1);
+  });
+
+  it("answers ANY with A records", async () => {
+    const r = await udp(server.port, "demo.service.consul", "ANY");
+    expect(data(r.answers, "A").sort()).toEqual(["10.0.0.1", "10.1.0.2"]);
+  });
+
+  it("refuses names outside its domain", async () => {
+    const r = await udp(server.port, "example.com", "A");
+    expect(rcode(r)).toBe("REFUSED");
+    expect(r.answers).toHaveLength(0);
+  });
+
+  it("serves another domain when told to", async () => {
+    const other = await startDns({ host: "127.0.0.1", port: 0, catalog, domain: "ruche.", ttlSeconds: 5 });
+    try {
+      const r = await udp(other.port, "demo.service.ruche", "A");
+      expect(data(r.answers, "A")).toHaveLength(2);
+      expect(ttlOf(r.answers?.[0])).toBe(5);
+      expect(rcode(await udp(other.port, "demo.service.consul", "A"))).toBe("REFUSED");
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("answers several queries on one TCP connection", async () => {
+    const [a, b, c] = await tcpExchange(server.port, [query("demo.service.consul", "A"), query("node-1.node.consul", "A"), query("demo.service.consul", "SRV")]);
+    expect(data(a?.answers, "A").sort()).toEqual(["10.0.0.1", "10.1.0.2"]);
+    expect(data(b?.answers, "A")).toEqual(["10.0.0.1"]);
+    expect(data(c?.answers, "SRV")).toHaveLength(2);
+    expect(data(c?.additionals, "A")).toHaveLength(2);
+  });
+
+  describe("a service too big for 512 bytes", () => {
+    beforeEach(() => {
+      for (let i = 0; i < 60; i++) catalog.add("big", catalog.node(`big-node-${i}`, `10.3.0.${i}`), { port: 7000 + i });
+    });
+
+    it("truncates over UDP without EDNS and sets TC", async () => {
+      const reply = await udpExchange(server.port, query("big.service.consul", "A"));
+      expect(reply).not.toBeNull();
+      expect(reply!.length).toBeLessThanOrEqual(512);
+      const r = packet.decode(reply!);
+      expect(r.flag_tc).toBe(true);
+      expect(data(r.answers, "A").length).toBeGreaterThan(0);
+      expect(data(r.answers, "A").length).toBeLessThan(60);
+    });
+
+    it("uses the EDNS buffer size when the query carries one", async () => {
+      const reply = await udpExchange(server.port, query("big.service.consul", "A", 4096));
+      const r = packet.decode(reply!);
+      expect(r.flag_tc).toBe(false);
+      expect(data(r.answers, "A")).toHaveLength(60);
+      expect((r.additionals ?? []).some((a) => a.type === "OPT")).toBe(true);
+
+      const srv = packet.decode((await udpExchange(server.port, query("big.service.consul", "SRV", 1232)))!);
+      expect(srv.flag_tc).toBe(true);
+      expect(packet.encodingLength(srv)).toBeLessThanOrEqual(1232);
+    });
+
+    it("answers in full over TCP", async () => {
+      const [r] = await tcpExchange(server.port, [query("big.service.consul", "SRV")]);
+      expect(r?.flag_tc).toBe(false);
+      expect(data(r?.answers, "SRV")).toHaveLength(60);
+      expect(data(r?.additionals, "A")).toHaveLength(60);
+    });
+  });
+
+  it("survives garbage: ignores what it cannot read, FORMERR where the header is readable", async () => {
+    expect(await udpExchange(server.port, Buffer.from([1, 2, 3]), 300)).toBeNull();
+    const header = Buffer.from([0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff]);
+    const formerr = await udpExchange(server.port, header);
+    expect(formerr).not.toBeNull();
+    const r = packet.decode(formerr!);
+    expect(r.id).toBe(0x1234);
+    expect(rcode(r)).toBe("FORMERR");
+    for (let i = 0; i < 50; i++) {
+      const junk = Buffer.from(Array.from({ length: 1 + ((i * 37) % 200) }, (_, k) => (i * 131 + k * 17) & 0xff));
+      await udpExchange(server.port, junk, 20);
+    }
+    // garbage over TCP: a length prefix then noise
+    await new Promise<void>((resolve) => {
+      const s = connect(server.port, "127.0.0.1", () => s.end(Buffer.from([0x00, 0x05, 1, 2, 3, 4, 5])));
+      s.on("close", () => {
+        resolve();
+      });
+      s.on("error", () => {
+        resolve();
+      });
+      s.resume();
+    });
+    // still alive, on both transports
+    expect(data((await udp(server.port, "demo.service.consul", "A")).answers, "A")).toHaveLength(2);
+    const [t] = await tcpExchange(server.port, [query("node-1.node.consul", "A")]);
+    expect(data(t?.answers, "A")).toEqual(["10.0.0.1"]);
+  });
+
+  it("stops answering once closed", async () => {
+    const s = await startDns({ host: "127.0.0.1", port: 0, catalog });
+    await s.close();
+    await s.close(); // twice is fine
+    expect(await udpExchange(s.port, query("demo.service.consul", "A"), 300)).toBeNull();
+  });
+});

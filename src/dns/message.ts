@@ -1,0 +1,93 @@
+import * as packet from "dns-packet";
+import { Rcode, resolve, type Answer, type ResolveContext } from "./resolve.js";
+
+/** The largest UDP answer without EDNS (RFC 1035 §4.2.1). */
+export const CLASSIC_UDP_SIZE = 512;
+/** The largest answer a 2-byte TCP length prefix can carry. */
+export const TCP_MAX_SIZE = 65535;
+/** The EDNS buffer size we advertise in our OPT record. */
+const OUR_UDP_SIZE = 4096;
+
+const OPCODE_QUERY = 0;
+const HEADER_SIZE = 12;
+
+/**
+ * Turns one wire query into one wire response, or `null` when nothing should be sent
+ * (too short to carry an id, or itself a response). `transport` decides the size limit:
+ * UDP answers beyond 512 bytes, or the EDNS buffer size, are truncated with TC set.
+ */
+export function respond(query: Buffer, transport: "udp" | "tcp", ctx: ResolveContext): Buffer | null {
+  if (query.length < HEADER_SIZE) return null;
+  const id = query.readUInt16BE(0);
+  const headerFlags = query.readUInt16BE(2);
+  if ((headerFlags & 0x8000) !== 0) return null; // a response: never answer it, lest two servers loop
+  const rd = headerFlags & packet.RECURSION_DESIRED;
+  const opcode = (headerFlags >> 11) & 0xf;
+
+  let decoded: packet.DecodedPacket;
+  try {
+    decoded = packet.decode(query);
+  } catch {
+    return encode({ id, flags: rd, rcode: Rcode.FORMERR, questions: [], body: null, opt: null });
+  }
+  const questions = decoded.questions ?? [];
+  const opt = (decoded.additionals ?? []).find((a): a is packet.OptAnswer => a.type === "OPT") ?? null;
+  const ourOpt: packet.OptAnswer | null =
+    opt === null ? null : { type: "OPT", name: ".", udpPayloadSize: OUR_UDP_SIZE, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] };
+
+  if (opcode !== OPCODE_QUERY) return encode({ id, flags: rd, rcode: Rcode.NOTIMP, questions, body: null, opt: ourOpt });
+  const question = questions[0];
+  if (question === undefined || questions.length !== 1) return encode({ id, flags: rd, rcode: Rcode.FORMERR, questions, body: null, opt: ourOpt });
+
+  const body = resolve(question, ctx);
+  const limit = transport === "tcp" ? TCP_MAX_SIZE : opt === null ? CLASSIC_UDP_SIZE : Math.min(TCP_MAX_SIZE, Math.max(CLASSIC_UDP_SIZE, opt.udpPayloadSize));
+  return encode({ id, flags: rd, rcode: body.rcode, questions: [question], body, opt: ourOpt }, limit);
+}
+
+interface Reply {
+  id: number;
+  /** Flags echoed from the query (RD). */
+  flags: number;
+  rcode: Rcode;
+  questions: packet.Question[];
+  body: Answer | null;
+  opt: packet.OptAnswer | null;
+}
+
+function toPacket(r: Reply, answers: packet.Answer[], authorities: packet.Answer[], additionals: packet.Answer[], truncated: boolean): packet.Packet {
+  return {
+    type: "response",
+    id: r.id,
+    flags: r.flags | packet.AUTHORITATIVE_ANSWER | (truncated ? packet.TRUNCATED_RESPONSE : 0) | r.rcode,
+    questions: r.questions,
+    answers,
+    authorities,
+    additionals: r.opt === null ? additionals : [...additionals, r.opt],
+  };
+}
+
+/**
+ * Encodes a reply within `limit` bytes. When it does not fit, the additional section
+ * goes first, then answers from the end, until it fits; TC is then set so the client
+ * retries over TCP.
+ */
+function encode(r: Reply, limit: number = TCP_MAX_SIZE): Buffer {
+  const answers = r.body?.answers ?? [];
+  const authorities = r.body?.authorities ?? [];
+  const additionals = r.body?.additionals ?? [];
+  const full = toPacket(r, answers, authorities, additionals, false);
+  if (packet.encodingLength(full) <= limit) return packet.encode(full);
+
+  // The most answers that fit: binary search, as an answer set can run to thousands.
+  const fits = (n: number): boolean => packet.encodingLength(toPacket(r, answers.slice(0, n), authorities, [], true)) <= limit;
+  let lo = 0;
+  let hi = answers.length;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  let candidate = toPacket(r, answers.slice(0, lo), authorities, [], true);
+  if (packet.encodingLength(candidate) > limit) candidate = toPacket(r, [], [], [], true);
+  return packet.encode(candidate);
+}

@@ -1,0 +1,172 @@
+import { createSocket, type Socket as UdpSocket } from "node:dgram";
+import { createServer, isIPv6, type Server, type Socket } from "node:net";
+import type { CatalogReader } from "../catalog/index.js";
+import { silentLogger, type Logger } from "../structs/index.js";
+import { respond } from "./message.js";
+import type { ResolveContext } from "./resolve.js";
+
+export interface DnsOptions {
+  host: string;
+  /** 0 picks a free port, the same for UDP and TCP. */
+  port: number;
+  catalog: CatalogReader;
+  /** Default "consul". */
+  domain?: string;
+  /** Default 0, as Consul. */
+  ttlSeconds?: number;
+  logger?: Logger;
+}
+
+export interface DnsServer {
+  /** The bound port, UDP and TCP alike. */
+  port: number;
+  close(): Promise<void>;
+}
+
+/** A TCP connection that says nothing for this long is closed. */
+const TCP_IDLE_MS = 30_000;
+/** Tries at finding a port free for both UDP and TCP when asked for port 0. */
+const PORT_TRIES = 10;
+
+/** Starts a Consul-style DNS server on UDP and TCP of one port. */
+export async function startDns(opts: DnsOptions): Promise<DnsServer> {
+  const log = opts.logger ?? silentLogger;
+  const ctx: ResolveContext = {
+    catalog: opts.catalog,
+    domain: (opts.domain ?? "consul").toLowerCase().replace(/^\.+|\.+$/g, ""),
+    ttlSeconds: opts.ttlSeconds ?? 0,
+    nowSeconds: () => Math.floor(Date.now() / 1000),
+    random: Math.random,
+  };
+  const answer = (query: Buffer, transport: "udp" | "tcp"): Buffer | null => {
+    try {
+      return respond(query, transport, ctx);
+    } catch (err) {
+      // A bug or a catalog failure must not take the agent down; the client times out.
+      log.error({ component: "dns", err: String(err) }, "dns query failed");
+      return null;
+    }
+  };
+
+  let bound: { tcp: Server; udp: UdpSocket } | null = null;
+  let lastError: unknown = null;
+  for (let i = 0; i < (opts.port === 0 ? PORT_TRIES : 1) && bound === null; i++) {
+    try {
+      bound = await bindBoth(opts.host, opts.port, answer, log);
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  if (bound === null) throw lastError instanceof Error ? lastError : new Error(String(lastError));
+
+  const { tcp, udp } = bound;
+  const address = tcp.address();
+  const port = typeof address === "object" && address !== null ? address.port : opts.port;
+  log.info({ component: "dns", host: opts.host, port }, "dns listening");
+
+  let closed: Promise<void> | null = null;
+  return {
+    port,
+    close: () => {
+      closed ??= Promise.all([closeTcp(tcp), closeUdp(udp)]).then(() => undefined);
+      return closed;
+    },
+  };
+}
+
+type Answerer = (query: Buffer, transport: "udp" | "tcp") => Buffer | null;
+
+const connections = new WeakMap<Server, Set<Socket>>();
+
+async function bindBoth(host: string, port: number, answer: Answerer, log: Logger): Promise<{ tcp: Server; udp: UdpSocket }> {
+  const tcp = await listenTcp(host, port, answer, log);
+  const address = tcp.address();
+  const actual = typeof address === "object" && address !== null ? address.port : port;
+  try {
+    const udp = await bindUdp(host, actual, answer, log);
+    return { tcp, udp };
+  } catch (err) {
+    await closeTcp(tcp);
+    throw err;
+  }
+}
+
+function bindUdp(host: string, port: number, answer: Answerer, log: Logger): Promise<UdpSocket> {
+  const udp = createSocket(isIPv6(host) ? "udp6" : "udp4");
+  return new Promise((resolve, reject) => {
+    udp.once("error", reject);
+    udp.bind(port, host, () => {
+      udp.off("error", reject);
+      udp.on("error", (err) => {
+        log.warn({ component: "dns", transport: "udp", err: err.message }, "dns udp socket error");
+      });
+      udp.on("message", (msg, rinfo) => {
+        const out = answer(msg, "udp");
+        if (out === null) return;
+        udp.send(out, rinfo.port, rinfo.address, (err) => {
+          if (err) log.debug({ component: "dns", err: err.message }, "dns udp send failed");
+        });
+      });
+      resolve(udp);
+    });
+  });
+}
+
+function listenTcp(host: string, port: number, answer: Answerer, log: Logger): Promise<Server> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.setTimeout(TCP_IDLE_MS, () => socket.destroy());
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", (err) => {
+      log.debug({ component: "dns", transport: "tcp", err: err.message }, "dns tcp connection error");
+    });
+    let pending = Buffer.alloc(0);
+    socket.on("data", (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      // Each message is prefixed by its 2-byte length (RFC 1035 §4.2.2); several may share a connection.
+      while (pending.length >= 2) {
+        const size = pending.readUInt16BE(0);
+        if (pending.length < 2 + size) break;
+        const msg = pending.subarray(2, 2 + size);
+        pending = pending.subarray(2 + size);
+        const out = answer(Buffer.from(msg), "tcp");
+        if (out === null) {
+          socket.destroy(); // unreadable: the stream can no longer be trusted
+          return;
+        }
+        const prefix = Buffer.alloc(2);
+        prefix.writeUInt16BE(out.length, 0);
+        socket.write(Buffer.concat([prefix, out]));
+      }
+    });
+  });
+  connections.set(server, sockets);
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      server.on("error", (err) => {
+        log.warn({ component: "dns", transport: "tcp", err: err.message }, "dns tcp server error");
+      });
+      resolve(server);
+    });
+  });
+}
+
+function closeTcp(server: Server): Promise<void> {
+  for (const s of connections.get(server) ?? []) s.destroy();
+  return new Promise((resolve) => {
+    server.close(() => {
+      resolve();
+    });
+  });
+}
+
+function closeUdp(udp: UdpSocket): Promise<void> {
+  return new Promise((resolve) => {
+    udp.close(() => {
+      resolve();
+    });
+  });
+}
