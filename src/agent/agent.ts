@@ -3,7 +3,7 @@ import { mkdtemp } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { startApi, startConsulApi, startNodeApi, type NodeLocal, type RunningHttp } from "../api/index.js";
+import { SessionReaper, startApi, startConsulApi, startNodeApi, type NodeLocal, type RunningHttp } from "../api/index.js";
 import { ApiClient, httpTransport } from "../apiclient/index.js";
 import { StoreCatalog } from "../catalog/index.js";
 import { startDns } from "../dns/index.js";
@@ -90,12 +90,16 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       server.start();
       closers.push(() => server.stop());
       const consul = { catalog: new StoreCatalog(store, cfg.datacenter), localNode: () => client?.nodeId, version: "1.17.0" };
+      // Sessions with a TTL end on time, releasing or deleting the keys they hold.
+      const reaper = new SessionReaper(store, { now: Date.now });
+      reaper.start();
+      closers.push(() => reaper.stop());
       const api: RunningHttp = await startApi(server, store, { host: cfg.bind, port: cfg.httpPort, local, consul });
       closers.push(() => api.close());
       address = api.address;
       serverAddrs = [address];
       if (cfg.consulPort >= 0) {
-        const c = await startConsulApi({ host: cfg.bind, port: cfg.consulPort, consul });
+        const c = await startConsulApi({ host: cfg.bind, port: cfg.consulPort, store, consul });
         closers.push(() => c.close());
         consulAddress = c.address;
       }

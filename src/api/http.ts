@@ -12,8 +12,10 @@ export interface Request {
   params: Record<string, string>;
   query: URLSearchParams;
   headers: IncomingMessage["headers"];
-  /** The parsed JSON body (undefined when there is none). */
+  /** The parsed JSON body (undefined when there is none, and on raw-body routes). */
   body: unknown;
+  /** The body's bytes, as sent (empty when there is none). */
+  rawBody?: Buffer;
   signal: AbortSignal;
   raw: IncomingMessage;
 }
@@ -84,7 +86,21 @@ export class Router {
   }
 }
 
-async function readBody(req: IncomingMessage): Promise<unknown> {
+/** Routes whose body is bytes, not JSON: a KV value. */
+function isRawBodyPath(path: string): boolean {
+  return path.startsWith("/v1/kv/");
+}
+
+function parseJson(bytes: Buffer): unknown {
+  if (bytes.length === 0) return undefined;
+  try {
+    return JSON.parse(bytes.toString("utf8")) as unknown;
+  } catch (err) {
+    throw new HttpError(400, "RUCHE_BAD_JSON", `the request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? "0");
   if (declared > MAX_BODY_BYTES) {
     req.resume();
@@ -97,13 +113,7 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
     if (size > MAX_BODY_BYTES) throw new HttpError(413, "RUCHE_TOO_LARGE", `the request body is over the ${MAX_BODY_BYTES}-byte limit`);
     chunks.push(chunk);
   }
-  if (size === 0) return undefined;
-  const text = Buffer.concat(chunks).toString("utf8");
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw new HttpError(400, "RUCHE_BAD_JSON", `the request body is not valid JSON: ${(err as Error).message}`);
-  }
+  return Buffer.concat(chunks);
 }
 
 export interface HttpServerOptions {
@@ -161,8 +171,9 @@ async function handle(raw: IncomingMessage, res: ServerResponse, opts: HttpServe
     if (m === null) throw new HttpError(404, "RUCHE_NOT_FOUND", `no route for ${method} ${url.pathname}`);
     if (m === "method") throw new HttpError(405, "RUCHE_METHOD_NOT_ALLOWED", `${method} is not allowed on ${url.pathname}`);
     route = url.pathname;
-    const body = method === "GET" || method === "HEAD" ? undefined : await readBody(raw);
-    const req: Request = { method, path: url.pathname, params: m.params, query: url.searchParams, headers: raw.headers, body, signal: abort.signal, raw };
+    const rawBody = method === "GET" || method === "HEAD" ? Buffer.alloc(0) : await readBody(raw);
+    const body = isRawBodyPath(url.pathname) ? undefined : parseJson(rawBody);
+    const req: Request = { method, path: url.pathname, params: m.params, query: url.searchParams, headers: raw.headers, body, rawBody, signal: abort.signal, raw };
     opts.authorize(req);
     const reply = await m.handler(req, res);
     if ("streamed" in reply) return;

@@ -7,6 +7,7 @@ import type { NodeLocal } from "./node-local.js";
 import { allocFsRoutes } from "./routes/alloc-fs.js";
 import { clientRoutes } from "./routes/client.js";
 import { consulRoutes, type ConsulOptions } from "./routes/consul.js";
+import { kvRoutes } from "./routes/kv.js";
 import { clusterRoutes } from "./routes/cluster.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { systemRoutes } from "./routes/system.js";
@@ -53,7 +54,10 @@ export async function startApi(server: Server, store: StateStore, opts: ApiOptio
     },
     opts.local,
   );
-  if (opts.consul !== undefined) consulRoutes(router, { ...opts.consul, address: () => address });
+  if (opts.consul !== undefined) {
+    consulRoutes(router, { ...opts.consul, address: () => address });
+    kvRoutes(router, store, { now: Date.now, datacenter: opts.consul.catalog.datacenter() });
+  }
   systemRoutes(router, ctx, metrics, () => routes);
   const running = await startHttp({ host: opts.host, port: opts.port, router, authorize, onRequest: (m, r, s, ms) => { metrics.observe(m, r, s, ms); } });
   address = running.address;
@@ -78,17 +82,18 @@ export async function startNodeApi(opts: { host: string; port: number; local: No
  * that expect it there: the same handlers the main API serves under /v1/catalog, /v1/health,
  * /v1/agent and /v1/status.
  */
-export async function startConsulApi(opts: { host: string; port: number; consul: Omit<ConsulOptions, "address">; extra?: (r: Router) => void }): Promise<RunningHttp> {
+export async function startConsulApi(opts: { host: string; port: number; store: StateStore; consul: Omit<ConsulOptions, "address"> }): Promise<RunningHttp> {
   const router = new Router();
   let address = `${opts.host}:${opts.port}`;
   consulRoutes(router, { ...opts.consul, address: () => address });
+  kvRoutes(router, opts.store, { now: Date.now, datacenter: opts.consul.catalog.datacenter() });
   router.get("/v1/status/leader", () => ({ body: address }));
-  opts.extra?.(router);
   const running = await startHttp({ host: opts.host, port: opts.port, router, authorize, onRequest: () => undefined });
   address = running.address;
   return running;
 }
 
+export { SessionReaper } from "./routes/kv.js";
 export { MAX_BODY_BYTES } from "./http.js";
 export type { RunningHttp } from "./http.js";
 export type { NodeLocal } from "./node-local.js";

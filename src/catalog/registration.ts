@@ -18,8 +18,10 @@ export interface RegisteredCheck {
   FailuresBeforeCritical: number;
   Status: HealthStatus;
   Output: string;
-  /** Unix ms of the last status change (for TTL expiry and DeregisterCriticalServiceAfter). */
+  /** Unix ms of the last status change (for DeregisterCriticalServiceAfter). */
   StatusTime: number;
+  /** Unix ms a TTL check was last updated (pass, warn or fail), for its expiry. */
+  LastUpdate?: number;
 }
 
 /** A service registered directly, not from an allocation. */

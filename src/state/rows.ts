@@ -28,11 +28,14 @@ function keyOf(table: TableName, value: Row): string {
       const j = value as Rows["jobVersions"];
       return versionRowKey(j.Namespace, j.ID, j.Version);
     }
+    case "kv":
+      return (value as Rows["kv"]).Key;
     case "nodes":
     case "allocs":
     case "evals":
     case "deployments":
-      return value.ID;
+    case "sessions":
+      return (value as Rows["nodes"] | Rows["sessions"]).ID;
     default: {
       const never: never = table;
       throw new Error(`unknown table ${String(never)}`);
@@ -46,6 +49,7 @@ export function isTableName(s: string): s is TableName {
 
 /** What is wrong with a row's key fields, or null. */
 function keyProblem(table: TableName, v: Record<string, unknown>): string | null {
+  if (table === "kv") return nonEmpty(v.Key) ? null : "Key is missing or empty";
   if (!nonEmpty(v.ID)) return "ID is missing or empty";
   switch (table) {
     case "jobs":
@@ -61,6 +65,7 @@ function keyProblem(table: TableName, v: Record<string, unknown>): string | null
       if (!nonEmpty(v.Namespace) || !nonEmpty(v.JobID)) return "Namespace or JobID is missing";
       return null;
     case "nodes":
+    case "sessions":
       return null;
     default: {
       const never: never = table;

@@ -8,7 +8,9 @@ import {
   type Deployment,
   type Evaluation,
   type Job,
+  type KVEntry,
   type Node,
+  type Session,
   type UsageSnapshot,
 } from "../structs/index.js";
 import { GroupIndex, jobGroup } from "./group-index.js";
@@ -61,6 +63,8 @@ export class StateStore {
     allocs: new Map(),
     evals: new Map(),
     deployments: new Map(),
+    kv: new Map(),
+    sessions: new Map(),
   };
   private readonly tableIndexes: Record<TableName, number>;
   private committed: number;
@@ -214,6 +218,26 @@ export class StateStore {
     return this.usage.get(nodeId) ?? EMPTY_USAGE;
   }
 
+  /** The KV entry under `key`, or undefined. */
+  kvGet(key: string): KVEntry | undefined {
+    return this.rows.kv.get(key) as KVEntry | undefined;
+  }
+  /** Every KV entry whose key starts with `prefix`, sorted by key. */
+  kvList(prefix: string): KVEntry[] {
+    return [...this.scan("kv", prefix)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v as KVEntry);
+  }
+
+  session(id: string): Session | undefined {
+    return this.rows.sessions.get(id) as Session | undefined;
+  }
+  sessions(): Session[] {
+    return [...this.rows.sessions.values()] as Session[];
+  }
+
+  private *scan(table: TableName, prefix: string): Generator<[string, Row]> {
+    for (const e of this.rows[table]) if (e[0].startsWith(prefix)) yield e;
+  }
+
   // --- change feed and blocking queries ------------------------------------------------
 
   /**
@@ -288,7 +312,10 @@ export class StateStore {
       for (const w of batch) w.reject(this.failure);
       return;
     }
-    const overlay = new BatchOverlay((table, key) => this.rows[table].get(key));
+    const overlay = new BatchOverlay(
+      (table, key) => this.rows[table].get(key),
+      (table, prefix) => this.scan(table, prefix),
+    );
     const done: Done[] = [];
     let next = this.committed + 1;
     for (const write of batch) {
@@ -390,6 +417,8 @@ export class StateStore {
     else rows.set(key, value);
     switch (table) {
       case "jobs":
+      case "kv":
+      case "sessions":
         break;
       case "jobVersions":
         regroup(this.versionsByJob, key, prev as Job | undefined, value as Job | null, (j) => jobGroup(j.Namespace, j.ID));

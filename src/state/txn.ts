@@ -3,6 +3,7 @@ import { isTableName, rowKey } from "./rows.js";
 import type { Change, Row, TableName, Txn } from "./types.js";
 
 type Read = (table: TableName, key: string) => Row | undefined;
+type List = (table: TableName, prefix: string) => Iterable<[string, Row]>;
 
 /**
  * What the transactions of one batch that have succeeded so far wrote, over the committed
@@ -11,7 +12,21 @@ type Read = (table: TableName, key: string) => Row | undefined;
 export class BatchOverlay {
   private readonly layer = new Map<TableName, Map<string, Row | null>>();
 
-  constructor(private readonly committed: Read) {}
+  constructor(
+    private readonly committed: Read,
+    private readonly committedList: List = () => [],
+  ) {}
+
+  /** Rows whose key starts with `prefix`: the committed ones with this batch's writes over them. */
+  list(table: TableName, prefix: string): Map<string, Row> {
+    const out = new Map<string, Row>(this.committedList(table, prefix));
+    for (const [k, v] of this.layer.get(table) ?? []) {
+      if (!k.startsWith(prefix)) continue;
+      if (v === null) out.delete(k);
+      else out.set(k, v);
+    }
+    return out;
+  }
 
   get(table: TableName, key: string): Row | undefined {
     const v = this.layer.get(table)?.get(key);
@@ -47,6 +62,17 @@ export class BatchTxn implements Txn {
     const c = this.writes.get(table)?.get(key);
     if (c !== undefined) return (c.op === "put" ? c.value : undefined) as T | undefined;
     return this.below.get(table, key) as T | undefined;
+  }
+
+  list<T>(table: TableName, prefix: string): T[] {
+    this.check(table);
+    const rows = this.below.list(table, prefix);
+    for (const [k, c] of this.writes.get(table) ?? []) {
+      if (!k.startsWith(prefix)) continue;
+      if (c.op === "put") rows.set(k, c.value as Row);
+      else rows.delete(k);
+    }
+    return [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v as T);
   }
 
   put(table: TableName, value: Row): void {

@@ -1,7 +1,7 @@
-import type { Allocation, Deployment, Evaluation, Job, Node } from "../structs/index.js";
+import type { Allocation, Deployment, Evaluation, Job, KVEntry, Node, Session } from "../structs/index.js";
 
-/** The store's tables. Keys: jobs "ns/id"; jobVersions "ns/id/<version, 10 digits>"; the others the object's ID. */
-export const TABLES = ["jobs", "jobVersions", "nodes", "allocs", "evals", "deployments"] as const;
+/** The store's tables. Keys: jobs "ns/id"; jobVersions "ns/id/<version, 10 digits>"; kv the entry's Key; the others the object's ID. */
+export const TABLES = ["jobs", "jobVersions", "nodes", "allocs", "evals", "deployments", "kv", "sessions"] as const;
 export type TableName = (typeof TABLES)[number];
 
 /** What a table holds. */
@@ -12,6 +12,8 @@ export interface Rows {
   allocs: Allocation;
   evals: Evaluation;
   deployments: Deployment;
+  kv: KVEntry;
+  sessions: Session;
 }
 export type Row = Rows[TableName];
 
@@ -42,6 +44,8 @@ export interface Txn {
    * allocations, `AllocModifyIndex` (= `index`) set; `value` itself is not changed.
    */
   put(table: TableName, value: Row): void;
+  /** Every row of `table` whose key starts with `prefix`, as `get` sees them, sorted by key. */
+  list<T>(table: TableName, prefix: string): T[];
   /** Removes a row; removing a row that is not there is not an error. */
   delete(table: TableName, key: string): void;
 }

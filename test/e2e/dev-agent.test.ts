@@ -219,3 +219,27 @@ describe.each(Object.keys(JOBS))("the dev agent runs %s", (job) => {
     for (const a of allocs) expect(await processesOf(a.ID), `processes of allocation ${a.ID}`).toEqual([]);
   }, 60_000);
 });
+
+describe("the dev agent's KV, as a Consul client uses it", () => {
+  it("puts, gets, compares-and-sets, locks with a session, and deletes", async () => {
+    const [host, port] = (agent?.consulAddress ?? "").split(":");
+    const consul = new Consul({ host: host ?? "", port: Number(port) });
+    expect(await consul.kv.set("app/config/greeting", "bonjour")).toBe(true);
+    const got = (await consul.kv.get("app/config/greeting")) as { Value: string; ModifyIndex: number };
+    expect(got.Value).toBe("bonjour");
+    // The client library hands a refusal (the body `false`) back as a falsy value.
+    expect(await consul.kv.set({ key: "app/config/greeting", value: "salut", cas: got.ModifyIndex - 1 })).toBeFalsy();
+    expect(((await consul.kv.get("app/config/greeting")) as { Value: string }).Value).toBe("bonjour");
+    expect(await consul.kv.set({ key: "app/config/greeting", value: "salut", cas: got.ModifyIndex })).toBe(true);
+    expect(await consul.kv.keys("app/")).toEqual(["app/config/greeting"]);
+    const session = (await consul.session.create({ ttl: "15s", behavior: "release" }));
+    expect(await consul.kv.set({ key: "app/leader", value: "me", acquire: session.ID })).toBe(true);
+    const other = (await consul.session.create({ ttl: "15s" }));
+    expect(await consul.kv.set({ key: "app/leader", value: "you", acquire: other.ID })).toBeFalsy();
+    expect(((await consul.kv.get("app/leader")) as unknown as { Session: string; Value: string })).toMatchObject({ Session: session.ID, Value: "me" });
+    await consul.session.destroy(session.ID);
+    await consul.session.destroy(other.ID);
+    await consul.kv.del({ key: "app/", recurse: true });
+    expect(await consul.kv.get("app/config/greeting")).toBeUndefined();
+  }, 30_000);
+});

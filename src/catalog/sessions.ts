@@ -1,0 +1,187 @@
+import { randomUUID } from "node:crypto";
+import { ErrorCode, NS, parseDuration, RucheError, type KVEntry, type Session, type SessionBehavior } from "../structs/index.js";
+import type { StateStore, Txn } from "../state/index.js";
+
+/** Consul's bounds on a session TTL. */
+export const SESSION_TTL_MIN_MS = 10_000;
+export const SESSION_TTL_MAX_MS = 86_400_000;
+/** Consul's default lock-delay: 15 s. */
+export const DEFAULT_LOCK_DELAY_NS = 15 * NS.second;
+
+/**
+ * Keys that may not be acquired until a time (ms since the epoch): set when a session that
+ * held them is invalidated. In memory only, as in Consul (a restart forgets them).
+ */
+export class LockDelays {
+  private readonly until = new Map<string, number>();
+
+  set(key: string, untilMs: number): void {
+    if (untilMs > (this.until.get(key) ?? 0)) this.until.set(key, untilMs);
+  }
+
+  blocked(key: string, nowMs: number): boolean {
+    const u = this.until.get(key);
+    if (u === undefined) return false;
+    if (u > nowMs) return true;
+    this.until.delete(key);
+    return false;
+  }
+}
+
+const delaysByStore = new WeakMap<StateStore, LockDelays>();
+
+/** The lock delays of one store, shared by the KV routes and the session reaper. */
+export function lockDelaysOf(store: StateStore): LockDelays {
+  let d = delaysByStore.get(store);
+  if (d === undefined) {
+    d = new LockDelays();
+    delaysByStore.set(store, d);
+  }
+  return d;
+}
+
+/** What `PUT /v1/session/create` may carry. */
+export interface SessionRequest {
+  Name?: string;
+  Node?: string;
+  TTL?: string;
+  LockDelay?: string | number;
+  Behavior?: string;
+}
+
+/** Checks a session request and builds the session (indexes are the store's). Throws RUCHE_BAD_REQUEST. */
+export function newSession(req: SessionRequest, nodeName: string, nowMs: number, id: string = randomUUID()): Session {
+  const bad = (msg: string, path: string): never => {
+    throw new RucheError(ErrorCode.BadRequest, msg, { path });
+  };
+  const behavior = req.Behavior ?? "release";
+  if (behavior !== "release" && behavior !== "delete") bad(`Behavior must be "release" or "delete", got "${behavior}"`, "Behavior");
+  let ttlMs = 0;
+  const ttl = req.TTL ?? "";
+  if (ttl !== "") {
+    const ns = parseDuration(ttl);
+    if (ns === undefined) return bad(`TTL "${ttl}" is not a duration`, "TTL");
+    ttlMs = ns / NS.millisecond;
+    if (ttlMs !== 0 && (ttlMs < SESSION_TTL_MIN_MS || ttlMs > SESSION_TTL_MAX_MS)) bad(`Invalid Session TTL '${ttlMs * NS.millisecond}', must be between [10s=24h0m0s]`, "TTL");
+  }
+  let lockDelay = DEFAULT_LOCK_DELAY_NS;
+  if (typeof req.LockDelay === "string") {
+    const ns = parseDuration(req.LockDelay);
+    if (ns === undefined) return bad(`LockDelay "${req.LockDelay}" is not a duration`, "LockDelay");
+    lockDelay = ns;
+  } else if (typeof req.LockDelay === "number") {
+    if (!Number.isFinite(req.LockDelay) || req.LockDelay < 0) bad("LockDelay must be a duration >= 0", "LockDelay");
+    // Consul reads a small number as seconds, a large one as nanoseconds.
+    lockDelay = req.LockDelay < 1000 ? req.LockDelay * NS.second : req.LockDelay;
+  }
+  if (lockDelay > 60 * NS.second) bad("LockDelay may be at most 60s", "LockDelay");
+  return {
+    ID: id,
+    Name: req.Name ?? "",
+    Node: req.Node ?? nodeName,
+    LockDelay: lockDelay,
+    Behavior: behavior as SessionBehavior,
+    TTL: ttlMs === 0 ? "" : ttl,
+    NodeChecks: ["serfHealth"],
+    ServiceChecks: null,
+    ExpiresAt: ttlMs === 0 ? 0 : nowMs + ttlMs,
+    CreateIndex: 0,
+    ModifyIndex: 0,
+  };
+}
+
+/** The session's TTL in ms, 0 for none. */
+export function ttlMs(s: Session): number {
+  return s.TTL === "" ? 0 : (parseDuration(s.TTL) ?? 0) / NS.millisecond;
+}
+
+/** Whether the session exists and has not outlived its TTL. */
+export function sessionLive(s: Session | undefined, nowMs: number): s is Session {
+  return s !== undefined && (s.ExpiresAt === 0 || s.ExpiresAt > nowMs);
+}
+
+/**
+ * Ends a session inside a transaction: removes it and, per its Behavior, releases or
+ * deletes every key it holds; released keys get its lock-delay. Returns false if there was
+ * no such session.
+ */
+export function destroySession(tx: Txn, id: string, nowMs: number, delays: LockDelays): boolean {
+  const s = tx.get<Session>("sessions", id);
+  if (s === undefined) return false;
+  const delayMs = s.LockDelay / NS.millisecond;
+  for (const e of tx.list<KVEntry>("kv", "")) {
+    if (e.Session !== id) continue;
+    if (s.Behavior === "delete") tx.delete("kv", e.Key);
+    else tx.put("kv", { ...e, Session: "" });
+    if (delayMs > 0) delays.set(e.Key, nowMs + delayMs);
+  }
+  tx.delete("sessions", id);
+  return true;
+}
+
+/** Renews a TTL session inside a transaction; returns it, or undefined if it is gone or expired. */
+export function renewSession(tx: Txn, id: string, nowMs: number): Session | undefined {
+  const s = tx.get<Session>("sessions", id);
+  if (!sessionLive(s, nowMs)) return undefined;
+  const ttl = ttlMs(s);
+  if (ttl === 0) return s;
+  const next = { ...s, ExpiresAt: nowMs + ttl };
+  tx.put("sessions", next);
+  return tx.get<Session>("sessions", id);
+}
+
+/** A session as the API shows it: without the store's ExpiresAt. */
+export function sessionView(s: Session): Omit<Session, "ExpiresAt"> {
+  const { ExpiresAt: _, ...rest } = s;
+  return rest;
+}
+
+/**
+ * Destroys sessions whose TTL has passed, every `intervalMs`. Consul waits up to twice the
+ * TTL; this waits the TTL (plus at most one interval).
+ */
+export class SessionReaper {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | null = null;
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly opts: { now(): number; intervalMs?: number; onError?: (err: unknown) => void },
+  ) {}
+
+  start(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setInterval(() => {
+      this.running ??= this.reapOnce()
+        .then(() => undefined, (err: unknown) => this.opts.onError?.(err))
+        .finally(() => {
+          this.running = null;
+        });
+    }, this.opts.intervalMs ?? 1000);
+  }
+
+  /** Stops the loop and waits for a sweep under way. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  /** One sweep: destroys every expired session; resolves with how many. */
+  async reapOnce(): Promise<number> {
+    const now = this.opts.now();
+    const expired = this.store.sessions().filter((s) => s.ExpiresAt !== 0 && s.ExpiresAt <= now);
+    if (expired.length === 0) return 0;
+    const delays = lockDelaysOf(this.store);
+    const { result } = await this.store.write((tx) => {
+      let n = 0;
+      for (const s of expired) {
+        // Renewed since the sweep looked: keep it.
+        if (sessionLive(tx.get<Session>("sessions", s.ID), now)) continue;
+        if (destroySession(tx, s.ID, now, delays)) n++;
+      }
+      return n;
+    });
+    return result;
+  }
+}
