@@ -5,13 +5,14 @@ import { join } from "node:path";
 import pino from "pino";
 import { SessionReaper, startApi, startConsulApi, startNodeApi, type NodeLocal, type RunningHttp } from "../api/index.js";
 import { ApiClient, httpTransport } from "../apiclient/index.js";
-import { StoreCatalog } from "../catalog/index.js";
+import { ServiceRegistry, StoreCatalog } from "../catalog/index.js";
 import { startDns } from "../dns/index.js";
 import { Client, readLogs, SimulatedNode } from "../client/index.js";
 import { allDrivers } from "../drivers/index.js";
 import type { Logger } from "../structs/index.js";
 import { Server } from "../server/index.js";
 import { sqliteBackend, StateStore } from "../state/index.js";
+import { runRegisteredChecks } from "./registered-checks.js";
 
 export interface AgentConfig {
   dev: boolean;
@@ -89,7 +90,13 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       const server = new Server(store, { log: log("server") });
       server.start();
       closers.push(() => server.stop());
-      const consul = { catalog: new StoreCatalog(store, cfg.datacenter), localNode: () => client?.nodeId, version: "1.17.0" };
+      const registry = new ServiceRegistry(store, Date.now);
+      const consul = { catalog: new StoreCatalog(store, cfg.datacenter), localNode: () => client?.nodeId, version: "1.17.0", registry, allowScriptChecks: false };
+      const stopChecks = runRegisteredChecks(registry, () => client?.nodeId ?? "", log("catalog"));
+      closers.push(() => {
+        stopChecks();
+        return Promise.resolve();
+      });
       // Sessions with a TTL end on time, releasing or deleting the keys they hold.
       const reaper = new SessionReaper(store, { now: Date.now });
       reaper.start();

@@ -1,5 +1,5 @@
 import type { StateStore } from "../state/index.js";
-import type { Allocation, Node, Service } from "../structs/index.js";
+import type { Allocation, Node, RegisteredService, Service } from "../structs/index.js";
 import type { CatalogNode, CatalogReader, HealthCheck, ServiceInstance } from "./types.js";
 
 /** Consul's name for a node's own health check: alive while the node heartbeats. */
@@ -21,7 +21,7 @@ export class StoreCatalog implements CatalogReader {
   ) {}
 
   index(): number {
-    return Math.max(1, this.store.tableIndex("allocs"), this.store.tableIndex("nodes"));
+    return Math.max(1, this.store.tableIndex("allocs"), this.store.tableIndex("nodes"), this.store.tableIndex("services"));
   }
 
   datacenter(): string {
@@ -43,7 +43,7 @@ export class StoreCatalog implements CatalogReader {
   }
 
   async wait(minIndex: number, timeoutMs: number, signal?: AbortSignal): Promise<number> {
-    await this.store.waitFor(["allocs", "nodes"], minIndex, timeoutMs, signal);
+    await this.store.waitFor(["allocs", "nodes", "services"], minIndex, timeoutMs, signal);
     return this.index();
   }
 
@@ -85,6 +85,13 @@ export class StoreCatalog implements CatalogReader {
         byService.set(inst.Service, list);
       }
     }
+    for (const r of this.store.registeredServices()) {
+      const n = nodes.get(r.NodeID);
+      const inst = registeredInstance(r, n?.cn ?? { ID: r.NodeID, Node: "ruche", Address: r.Address, Datacenter: this.dc, Meta: {}, CreateIndex: r.CreateIndex, ModifyIndex: r.ModifyIndex }, n?.check);
+      const list = byService.get(inst.Service) ?? [];
+      list.push(inst);
+      byService.set(inst.Service, list);
+    }
     for (const list of byService.values()) list.sort((x, y) => x.ID.localeCompare(y.ID));
     this.cache = { index, byService, nodes: [...nodes.values()].map((x) => x.cn).sort((x, y) => x.Node.localeCompare(y.Node)) };
     return this.cache;
@@ -120,4 +127,34 @@ function instanceOf(a: Allocation, s: Service, task: string, node: CatalogNode, 
     }),
   ];
   return { ID: id, Service: s.Name, Tags: [...tags], Address: address, Port: port, Meta: { ...s.Meta }, node, checks, CreateIndex: a.CreateIndex, ModifyIndex: a.ModifyIndex };
+}
+
+/** A service registered directly: its own checks, with the status they last had, after its node's. */
+function registeredInstance(r: RegisteredService, node: CatalogNode, nodeCheck: HealthCheck | undefined): ServiceInstance {
+  const checks: HealthCheck[] = r.Checks.map((c) => ({
+    Node: node.Node,
+    CheckID: c.CheckID,
+    Name: c.Name,
+    Status: c.Status,
+    Notes: "",
+    Output: c.Output,
+    ServiceID: r.ID,
+    ServiceName: r.Name,
+    ServiceTags: r.Tags,
+    Type: c.Type,
+    CreateIndex: r.CreateIndex,
+    ModifyIndex: r.ModifyIndex,
+  }));
+  return {
+    ID: r.ID,
+    Service: r.Name,
+    Tags: [...r.Tags],
+    Address: r.Address === "" ? node.Address : r.Address,
+    Port: r.Port,
+    Meta: { ...r.Meta },
+    node,
+    checks: nodeCheck === undefined ? checks : [nodeCheck, ...checks],
+    CreateIndex: r.CreateIndex,
+    ModifyIndex: r.ModifyIndex,
+  };
 }

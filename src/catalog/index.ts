@@ -3,3 +3,4 @@ export { aggregate, type CatalogNode, type CatalogReader, type HealthCheck, type
 export { applyTxn, KV_MAX_VALUE_BYTES, kvDelete, kvKeys, kvSet, TXN_KV_VERBS, TxnAborted, type KVEnv, type KVResult, type KVSet, type TxnKVOp, type TxnKVVerb } from "./kv.js";
 export * from "./sessions.js";
 export { parseRegistration, type RegisteredCheck, type RegisteredService } from "./registration.js";
+export { ServiceRegistry, serviceKey } from "./registry.js";

@@ -1,41 +1,6 @@
-import { parseDuration, type Nanos } from "../structs/index.js";
-import type { HealthStatus } from "./types.js";
+import { parseDuration, type HealthStatus, type Nanos, type RegisteredCheck, type RegisteredService } from "../structs/index.js";
 
-/** A check of a service registered through the agent API or a definition file. */
-export interface RegisteredCheck {
-  CheckID: string;
-  Name: string;
-  Type: "http" | "tcp" | "ttl" | "script";
-  HTTP: string;
-  Method: string;
-  TCP: string;
-  Args: string[];
-  Interval: Nanos;
-  Timeout: Nanos;
-  TTL: Nanos;
-  DeregisterCriticalServiceAfter: Nanos;
-  SuccessBeforePassing: number;
-  FailuresBeforeCritical: number;
-  Status: HealthStatus;
-  Output: string;
-  /** Unix ms of the last status change (for DeregisterCriticalServiceAfter). */
-  StatusTime: number;
-  /** Unix ms a TTL check was last updated (pass, warn or fail), for its expiry. */
-  LastUpdate?: number;
-}
-
-/** A service registered directly, not from an allocation. */
-export interface RegisteredService {
-  ID: string;
-  Name: string;
-  Tags: string[];
-  Address: string;
-  Port: number;
-  Meta: Record<string, string>;
-  /** The node (id) of the agent it was registered with. */
-  NodeID: string;
-  Checks: RegisteredCheck[];
-}
+export type { RegisteredCheck, RegisteredService };
 
 export interface RegisterOptions {
   nodeId: string;
@@ -73,7 +38,7 @@ export function parseRegistration(body: unknown, o: RegisterOptions): { ok: true
     else checks.push(r.check);
   });
   if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, service: { ID: id as string, Name: name as string, Tags: tags as string[], Address: address as string, Port: port as number, Meta: { ...(meta as Record<string, string>) }, NodeID: o.nodeId, Checks: checks } };
+  return { ok: true, service: { ID: id as string, Name: name as string, Tags: tags as string[], Address: address as string, Port: port as number, Meta: { ...(meta as Record<string, string>) }, NodeID: o.nodeId, Checks: checks, CreateIndex: 0, ModifyIndex: 0 } };
 }
 
 function parseCheck(raw: unknown, serviceId: string, i: number, o: RegisterOptions, at: string): { check: RegisteredCheck } | { error: string[] } {

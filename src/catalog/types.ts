@@ -1,5 +1,6 @@
-/** Consul's health states, as its API spells them. */
-export type HealthStatus = "passing" | "warning" | "critical";
+import type { HealthStatus } from "../structs/index.js";
+
+export type { HealthStatus };
 
 /** One health check of an instance (or of a node, with empty ServiceID), as Consul's API shows it. */
 export interface HealthCheck {

@@ -17,14 +17,17 @@ export interface CheckTarget {
   port: number;
 }
 
-/** One probe of a check, by its type. Never throws: a failure is a critical result. */
-export async function probe(check: ServiceCheck, target: CheckTarget | null, script: ScriptRunner | null): Promise<CheckResult> {
+/**
+ * One probe of a check, by its type. Never throws: a failure is a critical result.
+ * `address` is a registered check's own: the whole URL of an http check, host:port of a tcp one.
+ */
+export async function probe(check: ServiceCheck, target: CheckTarget | null, script: ScriptRunner | null, address?: string): Promise<CheckResult> {
   const timeoutMs = Math.max(1, check.Timeout / NS.millisecond);
   switch (check.Type) {
     case "http": {
-      if (target === null) return { status: "critical", output: "no address for the check's port" };
+      if (target === null && address === undefined) return { status: "critical", output: "no address for the check's port" };
       const path = check.Path.startsWith("/") ? check.Path : `/${check.Path}`;
-      const url = `${check.Protocol === "https" ? "https" : "http"}://${target.ip.includes(":") ? `[${target.ip}]` : target.ip}:${target.port}${path}`;
+      const url = address ?? (target === null ? "" : `${check.Protocol === "https" ? "https" : "http"}://${target.ip.includes(":") ? `[${target.ip}]` : target.ip}:${target.port}${path}`);
       try {
         const headers: Record<string, string> = {};
         for (const [k, vs] of Object.entries(check.Header)) headers[k] = vs.join(", ");
@@ -39,8 +42,9 @@ export async function probe(check: ServiceCheck, target: CheckTarget | null, scr
       }
     }
     case "tcp": {
-      if (target === null) return { status: "critical", output: "no address for the check's port" };
-      return tcpProbe(target, timeoutMs);
+      const at = address === undefined ? target : hostPort(address);
+      if (at === null) return { status: "critical", output: "no address for the check's port" };
+      return tcpProbe(at, timeoutMs);
     }
     case "script": {
       if (script === null) return { status: "critical", output: "the task is not running" };
@@ -128,4 +132,11 @@ function errText(err: unknown): string {
     return cause instanceof Error ? `${err.message}: ${cause.message}` : err.message;
   }
   return String(err);
+}
+
+function hostPort(address: string): CheckTarget | null {
+  const i = address.lastIndexOf(":");
+  const port = Number(address.slice(i + 1));
+  if (i <= 0 || !Number.isInteger(port)) return null;
+  return { ip: address.slice(0, i).replace(/^\[|\]$/g, ""), port };
 }

@@ -3,3 +3,4 @@ export { Client, type ClientConfig } from "./client.js";
 export { readLogs, logFiles, type LogStream } from "./logs.js";
 export { SimulatedNode, type SimOptions } from "./sim.js";
 export type { ClientTransport } from "./transport.js";
+export { CheckState, probe, type CheckResult, type CheckStatus } from "./checks.js";

@@ -30,6 +30,10 @@ function keyOf(table: TableName, value: Row): string {
     }
     case "kv":
       return (value as Rows["kv"]).Key;
+    case "services": {
+      const v = value as Rows["services"];
+      return `${v.NodeID}/${v.ID}`;
+    }
     case "nodes":
     case "allocs":
     case "evals":
@@ -67,6 +71,8 @@ function keyProblem(table: TableName, v: Record<string, unknown>): string | null
     case "nodes":
     case "sessions":
       return null;
+    case "services":
+      return typeof v.NodeID === "string" ? null : "NodeID is missing";
     default: {
       const never: never = table;
       return `unknown table ${String(never)}`;

@@ -8,6 +8,7 @@ import {
   type Deployment,
   type Evaluation,
   type Job,
+  type RegisteredService,
   type KVEntry,
   type Node,
   type Session,
@@ -65,6 +66,7 @@ export class StateStore {
     deployments: new Map(),
     kv: new Map(),
     sessions: new Map(),
+    services: new Map(),
   };
   private readonly tableIndexes: Record<TableName, number>;
   private committed: number;
@@ -232,6 +234,11 @@ export class StateStore {
   }
   sessions(): Session[] {
     return [...this.rows.sessions.values()] as Session[];
+  }
+
+  /** Services registered directly (not from allocations), every node's. */
+  registeredServices(): RegisteredService[] {
+    return [...this.rows.services.values()] as RegisteredService[];
   }
 
   private *scan(table: TableName, prefix: string): Generator<[string, Row]> {
@@ -419,6 +426,7 @@ export class StateStore {
       case "jobs":
       case "kv":
       case "sessions":
+      case "services":
         break;
       case "jobVersions":
         regroup(this.versionsByJob, key, prev as Job | undefined, value as Job | null, (j) => jobGroup(j.Namespace, j.ID));

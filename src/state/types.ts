@@ -1,7 +1,7 @@
-import type { Allocation, Deployment, Evaluation, Job, KVEntry, Node, Session } from "../structs/index.js";
+import type { Allocation, Deployment, Evaluation, Job, KVEntry, Node, RegisteredService, Session } from "../structs/index.js";
 
-/** The store's tables. Keys: jobs "ns/id"; jobVersions "ns/id/<version, 10 digits>"; kv the entry's Key; the others the object's ID. */
-export const TABLES = ["jobs", "jobVersions", "nodes", "allocs", "evals", "deployments", "kv", "sessions"] as const;
+/** The store's tables. Keys: jobs "ns/id"; jobVersions "ns/id/<version, 10 digits>"; kv the entry's Key; services "<node id>/<service id>"; the others the object's ID. */
+export const TABLES = ["jobs", "jobVersions", "nodes", "allocs", "evals", "deployments", "kv", "sessions", "services"] as const;
 export type TableName = (typeof TABLES)[number];
 
 /** What a table holds. */
@@ -14,6 +14,7 @@ export interface Rows {
   deployments: Deployment;
   kv: KVEntry;
   sessions: Session;
+  services: RegisteredService;
 }
 export type Row = Rows[TableName];
 

@@ -50,3 +50,44 @@ export interface Service {
   TaskName: string;
   Checks: ServiceCheck[];
 }
+
+/** Consul's health states, as its API spells them. */
+export type HealthStatus = "passing" | "warning" | "critical";
+
+/** A check of a service registered through the agent API or a definition file. */
+export interface RegisteredCheck {
+  CheckID: string;
+  Name: string;
+  Type: "http" | "tcp" | "ttl" | "script";
+  HTTP: string;
+  Method: string;
+  TCP: string;
+  Args: string[];
+  Interval: number;
+  Timeout: number;
+  TTL: number;
+  DeregisterCriticalServiceAfter: number;
+  SuccessBeforePassing: number;
+  FailuresBeforeCritical: number;
+  Status: HealthStatus;
+  Output: string;
+  /** Unix ms of the last status change (for DeregisterCriticalServiceAfter). */
+  StatusTime: number;
+  /** Unix ms a TTL check was last updated (pass, warn or fail), for its expiry. */
+  LastUpdate?: number;
+}
+
+/** A service registered directly, not from an allocation. */
+export interface RegisteredService {
+  ID: string;
+  Name: string;
+  Tags: string[];
+  Address: string;
+  Port: number;
+  Meta: Record<string, string>;
+  /** The node (id) of the agent it was registered with. */
+  NodeID: string;
+  Checks: RegisteredCheck[];
+  CreateIndex: number;
+  ModifyIndex: number;
+}

@@ -243,3 +243,35 @@ describe("the dev agent's KV, as a Consul client uses it", () => {
     expect(await consul.kv.get("app/config/greeting")).toBeUndefined();
   }, 30_000);
 });
+
+describe("services registered directly, as a Consul client registers them", () => {
+  it("registers, turns a TTL check passing, runs an HTTP check, and deregisters", async () => {
+    const [host, port] = (agent?.consulAddress ?? "").split(":");
+    const consul = new Consul({ host: host ?? "", port: Number(port) });
+    // The library reads a check's id from `checkid` (its typings say `id`): written as its code reads it.
+    const registration = {
+      name: "billing",
+      id: "billing-1",
+      tags: ["v2"],
+      address: "127.0.0.1",
+      port: 9999,
+      checks: [
+        { checkid: "billing-ttl", name: "billing ttl", ttl: "30s" },
+        { checkid: "billing-http", name: "billing http", http: `http://${agent?.address ?? ""}/v1/status/leader`, interval: "200ms" },
+      ],
+    };
+    await consul.agent.service.register(registration as unknown as Parameters<typeof consul.agent.service.register>[0]);
+    const health = async (): Promise<{ Service: { ID: string; Port: number; Tags: string[] }; Checks: { CheckID: string; Status: string }[] }[]> =>
+      (await consul.health.service("billing")) as { Service: { ID: string; Port: number; Tags: string[] }; Checks: { CheckID: string; Status: string }[] }[];
+    const status = (entries: Awaited<ReturnType<typeof health>>, id: string): string | undefined => entries[0]?.Checks.find((c) => c.CheckID === id)?.Status;
+    expect((await health())[0]?.Service).toMatchObject({ ID: "billing-1", Port: 9999, Tags: ["v2"] });
+    expect(status(await health(), "billing-ttl")).toBe("critical");
+    expect(await consul.health.service({ service: "billing", passing: true })).toEqual([]);
+    await consul.agent.check.pass({ id: "billing-ttl", note: "all good" });
+    await until("the HTTP check to pass", async () => (status(await health(), "billing-http") === "passing" ? true : undefined), 10_000);
+    expect(status(await health(), "billing-ttl")).toBe("passing");
+    expect(await consul.health.service({ service: "billing", passing: true })).toHaveLength(1);
+    await consul.agent.service.deregister("billing-1");
+    expect(await health()).toEqual([]);
+  }, 30_000);
+});

@@ -1,4 +1,4 @@
-import { aggregate, type CatalogNode, type CatalogReader, type HealthCheck, type ServiceInstance } from "../../catalog/index.js";
+import { aggregate, parseRegistration, type CatalogNode, type CatalogReader, type HealthCheck, type HealthStatus, type ServiceInstance, type ServiceRegistry } from "../../catalog/index.js";
 import { HttpError } from "../errors.js";
 import { blockingParams, type Reply, type Request, type Router } from "../http.js";
 
@@ -9,6 +9,10 @@ export interface ConsulOptions {
   /** Address of the API, for /v1/status/leader. */
   address(): string;
   version: string;
+  /** Services registered directly; absent where registration is not offered. */
+  registry?: ServiceRegistry;
+  /** Script checks from the API run any command the caller sends: off unless the agent enables them. */
+  allowScriptChecks?: boolean;
 }
 
 /**
@@ -83,6 +87,42 @@ export function consulRoutes(r: Router, o: ConsulOptions): void {
     };
   });
   r.get("/v1/status/peers", () => ({ body: [o.address()] }));
+
+  const registry = o.registry;
+  if (registry === undefined) return;
+  const self = (): string => o.localNode() ?? "";
+  r.put("/v1/agent/service/register", async (req) => {
+    const parsed = parseRegistration(req.body, { nodeId: self(), now: Date.now(), allowScriptChecks: o.allowScriptChecks === true });
+    if (!parsed.ok) return { status: 400, body: `Invalid service registration: ${parsed.errors.join("; ")}`, headers: { "content-type": "text/plain; charset=utf-8" } };
+    await registry.register(parsed.service);
+    return { body: null };
+  });
+  r.put("/v1/agent/service/deregister/:id", async (req) => {
+    const id = req.params.id ?? "";
+    if (!(await registry.deregister(self(), id))) return { status: 404, body: `Unknown service ID "${id}". Ensure that the service ID is passed, not the service name.`, headers: { "content-type": "text/plain; charset=utf-8" } };
+    return { body: null };
+  });
+  const ttl = (status: HealthStatus) => async (req: Request): Promise<Reply> => {
+    await checkUpdate(registry, self(), req.params.id ?? "", status, req.query.get("note") ?? "");
+    return { body: null };
+  };
+  r.put("/v1/agent/check/pass/:id", ttl("passing"));
+  r.put("/v1/agent/check/warn/:id", ttl("warning"));
+  r.put("/v1/agent/check/fail/:id", ttl("critical"));
+  r.put("/v1/agent/check/update/:id", async (req) => {
+    const b = (req.body ?? {}) as { Status?: unknown; Output?: unknown };
+    if (b.Status !== "passing" && b.Status !== "warning" && b.Status !== "critical") throw new HttpError(400, "RUCHE_BAD_REQUEST", "Status must be passing, warning or critical", "Status");
+    await checkUpdate(registry, self(), req.params.id ?? "", b.Status, typeof b.Output === "string" ? b.Output : "");
+    return { body: null };
+  });
+}
+
+async function checkUpdate(registry: ServiceRegistry, node: string, id: string, status: HealthStatus, output: string): Promise<void> {
+  try {
+    await registry.setCheck(node, id, status, output);
+  } catch (err) {
+    throw new HttpError(404, "RUCHE_NOT_FOUND", err instanceof Error ? err.message : String(err));
+  }
 }
 
 function allInstances(catalog: CatalogReader): ServiceInstance[] {

@@ -1,0 +1,82 @@
+import type { ServiceRegistry } from "../catalog/index.js";
+import { CheckState, probe } from "../client/index.js";
+import { NS, type Logger, type RegisteredCheck, type ServiceCheck } from "../structs/index.js";
+
+/**
+ * Runs the http and tcp checks of services registered directly with this agent (as a
+ * Consul agent runs its own), with their thresholds, writing a status only when it
+ * changes; and once a second, the registry's housekeeping (TTL expiry, deregistering
+ * services critical for longer than DeregisterCriticalServiceAfter).
+ */
+export function runRegisteredChecks(registry: ServiceRegistry, localNode: () => string, log: Logger): () => void {
+  const states = new Map<string, { state: CheckState; due: number; busy: boolean }>();
+  const timer = setInterval(() => {
+    void tick();
+  }, 250);
+  timer.unref();
+  let housekeeping = 0;
+  async function tick(): Promise<void> {
+    const now = Date.now();
+    if (now - housekeeping >= 1000) {
+      housekeeping = now;
+      await registry.tick().catch((err: unknown) => {
+        log.warn({ err: String(err) }, "registered services housekeeping failed");
+      });
+    }
+    const seen = new Set<string>();
+    for (const s of registry.list()) {
+      if (s.NodeID !== localNode()) continue;
+      for (const c of s.Checks) {
+        if (c.Type !== "http" && c.Type !== "tcp") continue;
+        const key = `${s.ID}/${c.CheckID}`;
+        seen.add(key);
+        let st = states.get(key);
+        if (st === undefined) {
+          st = { state: new CheckState(asServiceCheck(c)), due: 0, busy: false };
+          st.state.status = c.Status;
+          states.set(key, st);
+        }
+        if (st.busy || now < st.due) continue;
+        st.busy = true;
+        st.due = now + c.Interval / NS.millisecond;
+        const entry = st;
+        void probe(asServiceCheck(c), null, null, c.Type === "http" ? c.HTTP : c.TCP)
+          .then(async (r) => {
+            if (entry.state.record(r) || entry.state.status !== c.Status) await registry.setCheck(s.NodeID, c.CheckID, entry.state.status, r.output);
+          })
+          .catch((err: unknown) => {
+            log.warn({ check: key, err: String(err) }, "running a registered check failed");
+          })
+          .finally(() => {
+            entry.busy = false;
+          });
+      }
+    }
+    for (const k of states.keys()) if (!seen.has(k)) states.delete(k);
+  }
+  return () => {
+    clearInterval(timer);
+  };
+}
+
+function asServiceCheck(c: RegisteredCheck): ServiceCheck {
+  return {
+    Name: c.Name,
+    Type: c.Type,
+    Command: c.Args[0] ?? "",
+    Args: c.Args.slice(1),
+    Path: "",
+    Method: c.Method,
+    Protocol: "",
+    Header: {},
+    PortLabel: "",
+    AddressMode: "host",
+    Interval: c.Interval,
+    Timeout: c.Timeout,
+    InitialStatus: c.Status,
+    TaskName: "",
+    SuccessBeforePassing: c.SuccessBeforePassing,
+    FailuresBeforeCritical: c.FailuresBeforeCritical,
+    TLSSkipVerify: false,
+  };
+}

@@ -1,0 +1,80 @@
+import type { StateStore } from "../state/index.js";
+import { ErrorCode, RucheError } from "../structs/index.js";
+import type { RegisteredCheck, RegisteredService } from "./registration.js";
+import type { HealthStatus } from "./types.js";
+
+/** The key of a registered service in the store: its agent's node and its ID. */
+export function serviceKey(nodeId: string, id: string): string {
+  return `${nodeId}/${id}`;
+}
+
+/**
+ * Services registered directly (agent API, definition files), kept durably in the store's
+ * `services` table. Registering an ID again replaces the service, keeping the status of
+ * the checks it keeps, as Consul does.
+ */
+export class ServiceRegistry {
+  constructor(
+    private readonly store: StateStore,
+    private readonly now: () => number,
+  ) {}
+
+  list(): RegisteredService[] {
+    return this.store.registeredServices();
+  }
+
+  async register(svc: RegisteredService): Promise<void> {
+    await this.store.write((tx) => {
+      const prev = tx.get<RegisteredService>("services", serviceKey(svc.NodeID, svc.ID));
+      const checks = svc.Checks.map((c) => {
+        const old = prev?.Checks.find((p) => p.CheckID === c.CheckID);
+        return old === undefined ? c : { ...c, Status: old.Status, Output: old.Output, StatusTime: old.StatusTime };
+      });
+      tx.put("services", { ...svc, Checks: checks });
+    });
+  }
+
+  /** Removes a service; false when there was none with that ID on the node. */
+  async deregister(nodeId: string, id: string): Promise<boolean> {
+    const { result } = await this.store.write((tx) => {
+      const key = serviceKey(nodeId, id);
+      if (tx.get("services", key) === undefined) return false;
+      tx.delete("services", key);
+      return true;
+    });
+    return result;
+  }
+
+  /** Sets a check's status (a TTL check's pass/warn/fail, or a probe's result); throws NotFound for an unknown check. */
+  async setCheck(nodeId: string, checkId: string, status: HealthStatus, output: string): Promise<void> {
+    const found = this.list().find((s) => s.NodeID === nodeId && s.Checks.some((c) => c.CheckID === checkId));
+    if (found === undefined) throw new RucheError(ErrorCode.NotFound, `Unknown check ID "${checkId}". Ensure that the check ID is passed, not the check name.`);
+    await this.store.write((tx) => {
+      const cur = tx.get<RegisteredService>("services", serviceKey(found.NodeID, found.ID));
+      if (cur === undefined) return;
+      const now = this.now();
+      const checks = cur.Checks.map((c): RegisteredCheck => (c.CheckID === checkId ? { ...c, Status: status, Output: output, StatusTime: c.Status === status ? c.StatusTime : now, LastUpdate: now } : c));
+      tx.put("services", { ...cur, Checks: checks });
+    });
+  }
+
+  /**
+   * Housekeeping, once a second: a TTL check not updated within its TTL turns critical;
+   * a service whose check has been critical longer than its DeregisterCriticalServiceAfter
+   * is removed.
+   */
+  async tick(): Promise<void> {
+    const now = this.now();
+    for (const s of this.list()) {
+      if (s.Checks.some((c) => c.DeregisterCriticalServiceAfter > 0 && c.Status === "critical" && now - c.StatusTime > c.DeregisterCriticalServiceAfter / 1e6)) {
+        await this.deregister(s.NodeID, s.ID);
+        continue;
+      }
+      for (const c of s.Checks) {
+        if (c.Type === "ttl" && c.Status !== "critical" && now - (c.LastUpdate ?? c.StatusTime) > c.TTL / 1e6) {
+          await this.setCheck(s.NodeID, c.CheckID, "critical", "TTL expired");
+        }
+      }
+    }
+  }
+}
