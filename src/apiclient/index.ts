@@ -1,4 +1,4 @@
-import type { Allocation, AllocUpdate, Deployment, Evaluation, Job, Node } from "../structs/index.js";
+import type { Allocation, AllocUpdate, Deployment, Evaluation, Job, KVEntry, Node } from "../structs/index.js";
 
 /** An error the API answered with: its status, stable code and message. */
 export class ApiError extends Error {
@@ -112,6 +112,52 @@ export class ApiClient {
   /** A service's instances with their node and checks (Consul's /v1/health/service/:name). */
   healthService(name: string, q: QueryOptions = {}): Promise<Indexed<HealthEntry[]>> {
     return this.request("GET", `/v1/health/service/${encodeURIComponent(name)}`, undefined, q);
+  }
+
+  /** A KV entry, or null when the key is absent. */
+  async kvGet(key: string): Promise<KVEntry | null> {
+    try {
+      const r = await this.request<KVEntry[]>("GET", `/v1/kv/${encodeKey(key)}`);
+      return r.body[0] ?? null;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return null;
+      throw err;
+    }
+  }
+
+  /** The keys under a prefix (up to `separator` when given). */
+  async kvKeys(prefix: string, separator?: string): Promise<string[]> {
+    const query: Record<string, string> = { keys: "" };
+    if (separator !== undefined) query.separator = separator;
+    try {
+      return (await this.request<string[]>("GET", `/v1/kv/${encodeKey(prefix)}`, undefined, { query })).body;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return [];
+      throw err;
+    }
+  }
+
+  /** Writes a value (with `cas`, only if the entry's ModifyIndex is that; 0: only if absent). True when written. */
+  async kvPut(key: string, value: Buffer, o: { cas?: number; flags?: number } = {}): Promise<boolean> {
+    const query: Record<string, string> = {};
+    if (o.cas !== undefined) query.cas = String(o.cas);
+    if (o.flags !== undefined) query.flags = String(o.flags);
+    const url = new URL(`${this.address}/v1/kv/${encodeKey(key)}`);
+    for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+    const res = await fetch(url, { method: "PUT", body: value }).catch((err: unknown) => {
+      throw new ApiError(0, "RUCHE_UNREACHABLE", `cannot reach the Ruche API at ${this.address}: ${(err as { cause?: { code?: string } }).cause?.code ?? String(err)}`);
+    });
+    const text = await res.text();
+    if (!res.ok) {
+      const e = (parseBody(text) as { error?: { code?: string; message?: string } } | undefined)?.error;
+      throw new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? text);
+    }
+    return text.trim() === "true";
+  }
+
+  /** Deletes a key, or with `recurse` every key under it. */
+  async kvDelete(key: string, recurse = false): Promise<boolean> {
+    return (await this.request<boolean>("DELETE", `/v1/kv/${encodeKey(key)}`, undefined, recurse ? { query: { recurse: "" } } : {})).body;
   }
 
   /** A task's output, as it arrives (with `follow`, until the signal aborts). */
@@ -258,6 +304,11 @@ export function httpTransport(api: ApiClient): {
     },
     updateAllocs: async (id, secret, updates) => (await api.withNodeSecret(secret).updateAllocations(id, updates)).body,
   };
+}
+
+/** A KV key in a URL path: each segment escaped, the slashes kept. */
+function encodeKey(key: string): string {
+  return key.split("/").map(encodeURIComponent).join("/");
 }
 
 function parseBody(text: string): unknown {

@@ -10,6 +10,7 @@ import * as deploymentPromote from "./commands/deployment-promote.js";
 import * as deploymentStatus from "./commands/deployment-status.js";
 import * as evalStatus from "./commands/eval-status.js";
 import * as jobHistory from "./commands/job-history.js";
+import * as kv from "./commands/kv.js";
 import * as jobInspect from "./commands/job-inspect.js";
 import * as jobPlan from "./commands/job-plan.js";
 import * as jobRevert from "./commands/job-revert.js";
@@ -58,6 +59,10 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   "node status": nodeStatus,
   "catalog services": catalogServices,
   "catalog service": catalogService,
+  "kv get": kv.get,
+  "kv put": kv.put,
+  "kv delete": kv.del,
+  "kv list": kv.list,
   "node drain": nodeDrain,
   "node eligibility": nodeEligibility,
 };
@@ -89,6 +94,7 @@ Commands:
   alloc exec ALLOC CMD...     run a command inside a running task
   catalog services            list the services of the catalog and their tags
   catalog service NAME        show a service's instances and their health
+  kv get|put|delete|list KEY  read and write the key/value store
   node status [NODE]          list the nodes, or show one
   node drain -enable NODE     move a node's allocations away
   node eligibility -disable NODE

@@ -242,6 +242,20 @@ describe("the dev agent's KV, as a Consul client uses it", () => {
     await consul.kv.del({ key: "app/", recurse: true });
     expect(await consul.kv.get("app/config/greeting")).toBeUndefined();
   }, 30_000);
+
+  it("the kv commands read and write the same store", async () => {
+    expect(await cli("kv", "put", "svc/web/port", "8080")).toEqual({ code: 0, out: "Success! Data written to: svc/web/port\n", err: "" });
+    expect((await cli("kv", "put", "svc/db/host", "db.local")).code).toBe(0);
+    expect(await cli("kv", "get", "svc/web/port")).toEqual({ code: 0, out: "8080\n", err: "" });
+    expect((await cli("kv", "list", "svc/")).out).toBe("svc/db/\nsvc/web/\n");
+    expect((await cli("kv", "list", "-recurse", "svc/")).out).toBe("svc/db/host\nsvc/web/port\n");
+    const refused = await cli("kv", "put", "-cas", "0", "svc/web/port", "9090");
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain('Did not write to "svc/web/port"');
+    expect((await cli("kv", "delete", "-recurse", "svc/")).code).toBe(0);
+    const gone = await cli("kv", "get", "svc/web/port");
+    expect(gone).toEqual({ code: 1, out: "", err: 'Error: No key exists at "svc/web/port"\n' });
+  }, 30_000);
 });
 
 describe("services registered directly, as a Consul client registers them", () => {
