@@ -1,7 +1,7 @@
 import type { Server } from "../server/index.js";
 import type { StateStore } from "../state/index.js";
 import type { ApiContext } from "./context.js";
-import { Router, startHttp, type RunningHttp } from "./http.js";
+import { Router, startHttp, type HttpServerOptions, type RunningHttp } from "./http.js";
 import { Metrics } from "./metrics.js";
 import type { NodeLocal } from "./node-local.js";
 import { allocFsRoutes } from "./routes/alloc-fs.js";
@@ -26,71 +26,84 @@ function authorize(): void {
   return undefined;
 }
 
-/** Starts Ruche's HTTP API over a server and its state store. */
-export async function startApi(server: Server, store: StateStore, opts: ApiOptions): Promise<RunningHttp> {
+/**
+ * Starts a listener: `routes` fills its router, with the listener's address (known once
+ * it listens, on port 0 too) to hand to the routes that name it.
+ */
+async function listen(host: string, port: number, routes: (r: Router, address: () => string) => void, onRequest?: HttpServerOptions["onRequest"]): Promise<RunningHttp> {
   const router = new Router();
-  const routes: string[] = [];
-  const record = router.on.bind(router);
-  router.on = (method, pattern, handler) => {
-    routes.push(`${method} ${pattern}`);
-    return record(method, pattern, handler);
-  };
-  let address = `${opts.host}:${opts.port}`;
-  const ctx: ApiContext = { server, store, address: () => address };
-  const metrics = new Metrics();
-  jobRoutes(router, ctx);
-  clusterRoutes(router, ctx);
-  clientRoutes(router, ctx);
-  allocFsRoutes(
-    router,
-    {
-      ids: () => store.allocs().map((a) => a.ID),
-      agentOf: (id) => {
-        const a = store.alloc(id);
-        const n = a === undefined ? undefined : store.node(a.NodeID);
-        return n === undefined ? undefined : { name: n.Name, addr: n.HTTPAddr };
-      },
-      self: () => address,
-    },
-    opts.local,
-  );
-  if (opts.consul !== undefined) {
-    consulRoutes(router, { ...opts.consul, address: () => address });
-    kvRoutes(router, store, { now: Date.now, datacenter: opts.consul.catalog.datacenter() });
-  }
-  systemRoutes(router, ctx, metrics, () => routes);
-  const running = await startHttp({ host: opts.host, port: opts.port, router, authorize, onRequest: (m, r, s, ms) => { metrics.observe(m, r, s, ms); } });
+  let address = `${host}:${port}`;
+  routes(router, () => address);
+  const running = await startHttp({ host, port, router, authorize, ...(onRequest === undefined ? {} : { onRequest }) });
   address = running.address;
   return running;
+}
+
+/** The catalog, health and KV endpoints Consul clients use. */
+function catalogRoutes(r: Router, store: StateStore, consul: Omit<ConsulOptions, "address">, address: () => string): void {
+  consulRoutes(r, { ...consul, address });
+  kvRoutes(r, store, { now: Date.now, datacenter: consul.catalog.datacenter() });
+}
+
+/** Starts Ruche's HTTP API over a server and its state store. */
+export function startApi(server: Server, store: StateStore, opts: ApiOptions): Promise<RunningHttp> {
+  const metrics = new Metrics();
+  return listen(
+    opts.host,
+    opts.port,
+    (router, address) => {
+      const routes: string[] = [];
+      const record = router.on.bind(router);
+      router.on = (method, pattern, handler) => {
+        routes.push(`${method} ${pattern}`);
+        return record(method, pattern, handler);
+      };
+      const ctx: ApiContext = { server, store, address };
+      jobRoutes(router, ctx);
+      clusterRoutes(router, ctx);
+      clientRoutes(router, ctx);
+      allocFsRoutes(
+        router,
+        {
+          ids: () => store.allocs().map((a) => a.ID),
+          agentOf: (id) => {
+            const a = store.alloc(id);
+            const n = a === undefined ? undefined : store.node(a.NodeID);
+            return n === undefined ? undefined : { name: n.Name, addr: n.HTTPAddr };
+          },
+          self: address,
+        },
+        opts.local,
+      );
+      if (opts.consul !== undefined) catalogRoutes(router, store, opts.consul, address);
+      systemRoutes(router, ctx, metrics, () => routes);
+    },
+    (m, r, s, ms) => {
+      metrics.observe(m, r, s, ms);
+    },
+  );
 }
 
 /**
  * A client-only agent's HTTP endpoint: the logs of its allocations and commands inside
  * them, which servers forward here. Nothing else is served.
  */
-export async function startNodeApi(opts: { host: string; port: number; local: NodeLocal; ids: () => Iterable<string> }): Promise<RunningHttp> {
-  const router = new Router();
-  let address = `${opts.host}:${opts.port}`;
-  allocFsRoutes(router, { ids: opts.ids, agentOf: () => undefined, self: () => address }, opts.local);
-  const running = await startHttp({ host: opts.host, port: opts.port, router, authorize, onRequest: () => undefined });
-  address = running.address;
-  return running;
+export function startNodeApi(opts: { host: string; port: number; local: NodeLocal; ids: () => Iterable<string> }): Promise<RunningHttp> {
+  return listen(opts.host, opts.port, (router, address) => {
+    allocFsRoutes(router, { ids: opts.ids, agentOf: () => undefined, self: address }, opts.local);
+  });
 }
 
 /**
  * The Consul-compatible HTTP API on its own listener (8500 by default), for Consul clients
  * that expect it there: the same handlers the main API serves under /v1/catalog, /v1/health,
- * /v1/agent and /v1/status.
+ * /v1/agent, /v1/kv and /v1/status.
  */
-export async function startConsulApi(opts: { host: string; port: number; store: StateStore; consul: Omit<ConsulOptions, "address"> }): Promise<RunningHttp> {
-  const router = new Router();
-  let address = `${opts.host}:${opts.port}`;
-  consulRoutes(router, { ...opts.consul, address: () => address });
-  kvRoutes(router, opts.store, { now: Date.now, datacenter: opts.consul.catalog.datacenter() });
-  router.get("/v1/status/leader", () => ({ body: address }));
-  const running = await startHttp({ host: opts.host, port: opts.port, router, authorize, onRequest: () => undefined });
-  address = running.address;
-  return running;
+export function startConsulApi(opts: { host: string; port: number; store: StateStore; consul: Omit<ConsulOptions, "address"> }): Promise<RunningHttp> {
+  return listen(opts.host, opts.port, (router, address) => {
+    catalogRoutes(router, opts.store, opts.consul, address);
+    router.get("/v1/status/leader", () => ({ body: address() }));
+  });
 }
 
 export { SessionReaper } from "./routes/kv.js";

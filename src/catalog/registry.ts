@@ -1,5 +1,5 @@
 import type { StateStore } from "../state/index.js";
-import { ErrorCode, RucheError } from "../structs/index.js";
+import { ErrorCode, NS, RucheError } from "../structs/index.js";
 import type { RegisteredCheck, RegisteredService } from "./registration.js";
 import type { HealthStatus } from "./types.js";
 
@@ -66,12 +66,12 @@ export class ServiceRegistry {
   async tick(): Promise<void> {
     const now = this.now();
     for (const s of this.list()) {
-      if (s.Checks.some((c) => c.DeregisterCriticalServiceAfter > 0 && c.Status === "critical" && now - c.StatusTime > c.DeregisterCriticalServiceAfter / 1e6)) {
+      if (s.Checks.some((c) => c.DeregisterCriticalServiceAfter > 0 && c.Status === "critical" && now - c.StatusTime > c.DeregisterCriticalServiceAfter / NS.millisecond)) {
         await this.deregister(s.NodeID, s.ID);
         continue;
       }
       for (const c of s.Checks) {
-        if (c.Type === "ttl" && c.Status !== "critical" && now - (c.LastUpdate ?? c.StatusTime) > c.TTL / 1e6) {
+        if (c.Type === "ttl" && c.Status !== "critical" && now - (c.LastUpdate ?? c.StatusTime) > c.TTL / NS.millisecond) {
           await this.setCheck(s.NodeID, c.CheckID, "critical", "TTL expired");
         }
       }

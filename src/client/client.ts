@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Driver } from "../drivers/index.js";
 import { clientTerminal, sleep, type Allocation, type AllocUpdate, type Logger, type Node } from "../structs/index.js";
@@ -64,7 +65,7 @@ export class Client {
     await mkdir(join(this.stateDir, "allocs"), { recursive: true });
     await mkdir(join(this.cfg.dataDir, "alloc"), { recursive: true });
     const id = await this.identity();
-    this.node = await fingerprint(id, { ...this.cfg, name: this.cfg.name === "" ? (await import("node:os")).hostname() : this.cfg.name }, this.cfg.drivers);
+    this.node = await fingerprint(id, { ...this.cfg, name: this.cfg.name === "" ? hostname() : this.cfg.name }, this.cfg.drivers);
     await this.restore();
     await this.register();
     this.loops = [this.heartbeats(), this.follow()];

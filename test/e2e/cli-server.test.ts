@@ -1,76 +1,23 @@
 /**
- * The CLI against a real agent: `ruche agent -dev -sim-nodes 3` runs as its own process
+ * The CLI against a real agent: `ruche agent -server -sim-nodes 3` runs as its own process
  * (HTTP on port 0 of 127.0.0.1, three simulated nodes in datacenter "dc1"), and the CLI
  * runs in-process through `runCli`, with RUCHE_ADDR pointing at the agent. The steps
  * follow the walkthrough (article 1): run the demo job, look at it, plan and run a canary
  * update with -check-index, promote it, then drain a node.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli, type IO } from "../../src/cli/index.js";
+import { alive, root, ruche as runRuche, startAgentProcess, type AgentProcess, type CliResult } from "./harness.js";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
 
-let agent: ChildProcess | undefined;
-let agentOut = "";
-let agentErr = "";
+let agent: AgentProcess | undefined;
 let addr = "";
 let dir = "";
 
-interface Result {
-  code: number;
-  out: string;
-  err: string;
-}
-
-async function ruche(...argv: string[]): Promise<Result> {
-  let out = "";
-  let err = "";
-  const io: IO = { out: (t) => (out += t), err: (t) => (err += t), env: { RUCHE_ADDR: addr }, cwd: dir };
-  const code = await runCli(argv, io);
-  return { code, out, err };
-}
-
-/** Starts the agent and resolves with the address it prints (`    API:      http://ADDR`). */
-function startAgent(dataDir: string): Promise<string> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "agent", "-server", "-bind", "127.0.0.1", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-sim-nodes", "3", "-data-dir", dataDir], {
-    cwd: root,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  agent = child;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new Error(`the agent did not print its address within 20s\nstdout:\n${agentOut}\nstderr:\n${agentErr}`));
-    }, 20_000);
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      agentOut += chunk;
-      const m = /^ {4}API: +http:\/\/(\S+)$/m.exec(agentOut);
-      if (m?.[1] !== undefined) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      agentErr += chunk;
-    });
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`the agent exited (${code ?? signal ?? "?"}) before printing its address\nstderr:\n${agentErr}`));
-    });
-  });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+function ruche(...argv: string[]): Promise<CliResult> {
+  return runRuche(addr, dir, ...argv);
 }
 
 beforeAll(async () => {
@@ -85,23 +32,18 @@ beforeAll(async () => {
   expect(bigger).toContain("cpu    = 300");
   expect(bigger).toContain("memory = 128");
   writeFileSync(join(dir, "demoapp-step2.hcl"), bigger);
-  addr = await startAgent(join(dir, "data"));
+  agent = await startAgentProcess(["-server", "-bind", "127.0.0.1", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-sim-nodes", "3", "-data-dir", join(dir, "data")]);
+  addr = agent.address;
 }, 30_000);
 
 afterAll(async () => {
-  const child = agent;
-  if (child?.pid !== undefined) {
-    const pid = child.pid;
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((resolve) => child.once("exit", () => { resolve(); }));
-      child.kill("SIGTERM");
-      const killed = await Promise.race([exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => { resolve(false); }, 10_000))]);
-      if (!killed) {
-        child.kill("SIGKILL");
-        await exited;
-      }
-      expect(killed, `the agent did not stop on SIGTERM\nstderr:\n${agentErr}`).toBe(true);
-      expect(agentOut).toContain("==> Caught signal: shutting down");
+  const a = agent;
+  const pid = a?.child.pid;
+  if (a !== undefined && pid !== undefined) {
+    if (a.child.exitCode === null && a.child.signalCode === null) {
+      const graceful = await a.stop(10_000);
+      expect(graceful, `the agent did not stop on SIGTERM\nstderr:\n${a.err()}`).toBe(true);
+      expect(a.out()).toContain("==> Caught signal: shutting down");
     }
     expect(alive(pid)).toBe(false);
   }

@@ -1,42 +1,26 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { ApiClient } from "../../src/apiclient/index.js";
 import { parseJob } from "../../src/jobspec/index.js";
 import type { Job } from "../../src/structs/index.js";
+import { startAgentProcess, type AgentProcess } from "./harness.js";
 
 /**
  * `kill -9` of a real agent process while clients write to it: after a restart on the same
  * data dir, every write it acknowledged is there.
  */
-const root = fileURLToPath(new URL("../..", import.meta.url));
-const children: ChildProcess[] = [];
+const agents: AgentProcess[] = [];
 
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill("SIGKILL");
+afterEach(async () => {
+  for (const a of agents.splice(0)) await a.crash();
 });
 
-function startAgent(dataDir: string): Promise<{ child: ChildProcess; address: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "agent", "-server", "-bind", "127.0.0.1", "-data-dir", dataDir, "-http-port", "0", "-consul-port", "0", "-dns-port", "0"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (b: Buffer) => {
-      out += b.toString();
-      const m = /API:\s+http:\/\/(\S+)/.exec(out);
-      if (m?.[1] !== undefined) resolve({ child, address: m[1] });
-    });
-    child.stderr.on("data", (b: Buffer) => {
-      err += b.toString();
-    });
-    child.once("exit", (code) => {
-      reject(new Error(`the agent exited (${String(code)}) before its API came up:\n${out}\n${err}`));
-    });
-  });
+async function startAgent(dataDir: string): Promise<AgentProcess> {
+  const agent = await startAgentProcess(["-server", "-bind", "127.0.0.1", "-data-dir", dataDir, "-http-port", "0", "-consul-port", "0", "-dns-port", "0"]);
+  agents.push(agent);
+  return agent;
 }
 
 async function template(): Promise<Job> {
@@ -51,8 +35,8 @@ describe("kill -9 of the server under load", () => {
     const base = await template();
     const acked = new Map<string, number>();
     for (let round = 0; round < 3; round++) {
-      const { child, address } = await startAgent(dataDir);
-      const api = new ApiClient(address);
+      const agent = await startAgent(dataDir);
+      const api = new ApiClient(agent.address);
       let stop = false;
       const writers = Array.from({ length: 16 }, async (_, w) => {
         for (let i = 0; !stop; i++) {
@@ -66,11 +50,10 @@ describe("kill -9 of the server under load", () => {
         }
       });
       await new Promise((r) => setTimeout(r, 300 + Math.random() * 700));
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGKILL");
+      const crashed = agent.crash();
       stop = true;
       await Promise.all(writers);
-      await exited;
+      await crashed;
     }
     expect(acked.size).toBeGreaterThan(30);
     const { address } = await startAgent(dataDir);

@@ -30,7 +30,7 @@ export function consulRoutes(r: Router, o: ConsulOptions): void {
     }
     const b = blockingParams(req.query);
     const index = b === null ? catalog.index() : await catalog.wait(b.index, b.waitMs, req.signal);
-    return { body: body(), index, headers: { "x-consul-index": String(Math.max(1, index)), "x-consul-knownleader": "true", "x-consul-lastcontact": "0" } };
+    return { body: body(), index, headers: consulHeaders(index) };
   };
   const tagged = (req: Request, list: ServiceInstance[]): ServiceInstance[] => {
     const tags = req.query.getAll("tag");
@@ -123,6 +123,11 @@ async function checkUpdate(registry: ServiceRegistry, node: string, id: string, 
   } catch (err) {
     throw new HttpError(404, "RUCHE_NOT_FOUND", err instanceof Error ? err.message : String(err));
   }
+}
+
+/** The headers Consul answers every read with; its index is never 0. */
+export function consulHeaders(index: number): Record<string, string> {
+  return { "x-consul-index": String(Math.max(1, index)), "x-consul-knownleader": "true", "x-consul-lastcontact": "0" };
 }
 
 function allInstances(catalog: CatalogReader): ServiceInstance[] {

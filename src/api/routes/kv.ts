@@ -2,6 +2,7 @@ import { applyTxn, KV_MAX_VALUE_BYTES, kvDelete, kvKeys, kvSet, TXN_KV_VERBS, Tx
 import { destroySession, lockDelaysOf, newSession, renewSession, sessionLive, sessionView, type SessionRequest } from "../../catalog/index.js";
 import type { StateStore, TableName } from "../../state/index.js";
 import { HttpError } from "../errors.js";
+import { consulHeaders } from "./consul.js";
 import { blockingParams, type Reply, type Request, type Router } from "../http.js";
 
 export { SessionReaper } from "../../catalog/index.js";
@@ -141,10 +142,6 @@ export function kvRoutes(r: Router, store: StateStore, opts: { now(): number; da
       return reply({ Results: null, Errors: err.errors }, store.index, 409);
     }
   });
-}
-
-function consulHeaders(index: number): Record<string, string> {
-  return { "x-consul-index": String(index), "x-consul-knownleader": "true", "x-consul-lastcontact": "0" };
 }
 
 /** `{ k: v }` when v is defined, else `{}`: for exactOptionalPropertyTypes. */
