@@ -63,6 +63,7 @@ export async function launchShim(spec: TaskSpec, opts: LaunchOptions): Promise<L
 
   const logs: FileHandle[] = [];
   let child: ChildProcess;
+  let report: Promise<[string, string]>;
   try {
     for (const path of [spec.stdoutPath, spec.stderrPath]) {
       await mkdir(dirname(path), { recursive: true });
@@ -76,13 +77,16 @@ export async function launchShim(spec: TaskSpec, opts: LaunchOptions): Promise<L
       detached: true,
       stdio: ["ignore", out.fd, err.fd, "pipe"],
     });
+    // Listen before anything else awaits: a shim that fails at once closes its pipe right
+    // away, and a close that happens before the listener is there is never seen.
+    report = readReport(child, opts.timeoutMs ?? 30_000);
   } finally {
     await Promise.all(logs.map((l) => l.close()));
   }
 
   let lines: [string, string];
   try {
-    lines = await readReport(child, opts.timeoutMs ?? 30_000);
+    lines = await report;
   } catch (err) {
     if (child.pid !== undefined) killGroup(child.pid, SIGKILL);
     const why = err instanceof Error ? err.message : String(err);
@@ -145,6 +149,10 @@ function readReport(child: ChildProcess, timeoutMs: number): Promise<[string, st
       if (lines !== undefined) resolve(lines);
       else reject(err ?? new Error("the shim stopped before the task ran"));
     };
+    if (pipe.closed || pipe.readableEnded) {
+      done(undefined);
+      return;
+    }
     pipe.setEncoding("utf8");
     pipe.on("data", (chunk: string) => {
       text += chunk;
