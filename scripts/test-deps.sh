@@ -5,7 +5,11 @@
 # A component that cannot be had makes this script fail and say what is missing:
 # tests never skip silently.
 #
-# The list grows with the tests: docker (below), etcd (etcd-server), chromium (chromium).
+# The list grows with the tests: docker and tools (below), etcd (etcd-server), chromium
+# (chromium).
+#
+# tools: the commands the end-to-end tests use as a user would, against the agent: curl
+#   (Debian package curl) and dig (dnsutils).
 #
 # docker: a Docker engine answering on the default socket /var/run/docker.sock, so the
 #   docker CLI and dockerode need no DOCKER_HOST (if DOCKER_HOST is set, that engine is
@@ -24,7 +28,7 @@
 #   Stop the engine with: kill "$(cat /run/ruche-test-docker/dockerd.pid)"
 set -eu
 
-NEEDED="docker"
+NEEDED="docker tools"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TEST_IMAGE=ruche-test/busybox:latest
@@ -224,6 +228,14 @@ for component in $NEEDED; do
       ensure_docker_engine
       ensure_test_image
       smoke_test_docker
+      ;;
+    tools)
+      missing=""
+      command -v curl >/dev/null 2>&1 || missing="curl"
+      command -v dig >/dev/null 2>&1 || missing="${missing:+$missing }dnsutils"
+      if [ -n "$missing" ]; then
+        apt_install $missing
+      fi
       ;;
     *) fail "unknown component '$component' in NEEDED" ;;
   esac

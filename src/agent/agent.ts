@@ -13,6 +13,7 @@ import type { Logger } from "../structs/index.js";
 import { Server } from "../server/index.js";
 import { sqliteBackend, StateStore } from "../state/index.js";
 import { runRegisteredChecks } from "./registered-checks.js";
+import { ServiceFiles, type ServiceFilesResult } from "./service-files.js";
 
 export interface AgentConfig {
   dev: boolean;
@@ -39,6 +40,8 @@ export interface AgentConfig {
   consulPort: number;
   /** Port of the DNS interface (server role, UDP and TCP); 0 picks a free one, -1 turns it off. */
   dnsPort: number;
+  /** Where service definition files (`*.json`) are read from, at start and on reload. */
+  configDir: string | undefined;
   /** Host ports tasks get their dynamic ports from. */
   dynamicPorts: { min: number; max: number };
   logLevel: string;
@@ -48,6 +51,8 @@ export interface RunningAgent {
   address: string;
   dataDir: string;
   nodeId: string | undefined;
+  /** Reads the config dir again (SIGHUP, `ruche agent reload`); throws with what is wrong, having changed nothing. */
+  reload(): Promise<ServiceFilesResult>;
   stop(): Promise<void>;
 }
 
@@ -80,6 +85,14 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         return r.exec(task, cmd, opts);
       },
     };
+    let files: ServiceFiles | undefined;
+    // One reload at a time: a second waits for the first, then reads the dir afresh.
+    let reloading: Promise<unknown> = Promise.resolve();
+    const reload = (): Promise<ServiceFilesResult> => {
+      const next = reloading.catch(() => undefined).then(() => files?.load() ?? { registered: [], deregistered: [], unchanged: [] });
+      reloading = next;
+      return next;
+    };
     let address: string;
     let serverAddrs: string[];
     let consulAddress = "";
@@ -101,12 +114,16 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       const reaper = new SessionReaper(store, { now: Date.now });
       reaper.start();
       closers.push(() => reaper.stop());
-      const api: RunningHttp = await startApi(server, store, { host: cfg.bind, port: cfg.httpPort, local, consul });
+      if (cfg.configDir !== undefined) files = new ServiceFiles(cfg.configDir, registry, () => client?.nodeId ?? "");
+      const reloadApi = async (): Promise<void> => {
+        await reload();
+      };
+      const api: RunningHttp = await startApi(server, store, { host: cfg.bind, port: cfg.httpPort, local, consul, reload: reloadApi });
       closers.push(() => api.close());
       address = api.address;
       serverAddrs = [address];
       if (cfg.consulPort >= 0) {
-        const c = await startConsulApi({ host: cfg.bind, port: cfg.consulPort, store, consul });
+        const c = await startConsulApi({ host: cfg.bind, port: cfg.consulPort, store, consul, reload: reloadApi });
         closers.push(() => c.close());
         consulAddress = c.address;
       }
@@ -144,6 +161,8 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       // they go on running, and the next agent on this data dir picks them up.
       closers.push(() => c.stop({ stopTasks: tempDir }));
     }
+    // Service definition files are registered once the node is known: their services are on it.
+    const loaded = files === undefined ? undefined : await reload();
     const sims: SimulatedNode[] = [];
     for (let i = 0; i < cfg.simNodes; i++) {
       const sim = new SimulatedNode(transport, { name: `sim-${i}`, id: randomUUID(), datacenter: cfg.datacenter });
@@ -158,10 +177,11 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
     if (consulAddress !== "") out(`    Consul:   http://${consulAddress} (catalog, health)\n`);
     if (dnsAddress !== "") out(`    DNS:      ${dnsAddress} (udp, tcp; NAME.service.consul)\n`);
     out(`    Data dir: ${dataDir}\n`);
+    if (loaded !== undefined) out(`    Config:   ${cfg.configDir ?? ""} (${loaded.registered.length + loaded.unchanged.length} services defined)\n`);
     if (cfg.client && client !== null) out(`    Node:     ${client.nodeId} in datacenter ${cfg.datacenter} (drivers: ${allDriverNames()})\n`);
     if (!cfg.server) out(`    Servers:  ${serverAddrs.join(", ")}\n`);
     if (cfg.simNodes > 0) out(`    Nodes:    ${cfg.simNodes} simulated (mock driver) in datacenter ${cfg.datacenter}\n`);
-    return { address, dataDir, nodeId: client?.nodeId, stop: stopAll };
+    return { address, dataDir, nodeId: client?.nodeId, reload, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

@@ -20,6 +20,14 @@ export interface Request {
   raw: IncomingMessage;
 }
 
+/**
+ * A body already serialised as JSON: sent as it is. For an answer shared by many requests
+ * (the blocking queries a single commit wakes), serialised once.
+ */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
 export type Reply =
   | { status?: number; body: unknown; index?: number; headers?: Record<string, string> }
   /** The handler wrote the response itself (an event stream). */
@@ -160,8 +168,10 @@ export async function startHttp(opts: HttpServerOptions): Promise<RunningHttp> {
 async function handle(raw: IncomingMessage, res: ServerResponse, opts: HttpServerOptions): Promise<void> {
   const started = performance.now();
   const abort = new AbortController();
+  // The client went away before the answer was complete. Once it is, there is nothing left
+  // to stop, and an abort per answered request costs what the answer did.
   res.on("close", () => {
-    abort.abort();
+    if (!res.writableFinished) abort.abort();
   });
   const url = new URL(raw.url ?? "/", "http://localhost");
   const method = raw.method ?? "GET";
@@ -179,7 +189,7 @@ async function handle(raw: IncomingMessage, res: ServerResponse, opts: HttpServe
     if ("streamed" in reply) return;
     const headers: Record<string, string> = { "content-type": "application/json", ...reply.headers };
     if (reply.index !== undefined) headers["x-ruche-index"] = String(reply.index);
-    send(res, reply.status ?? 200, reply.body, headers);
+    send(res, reply.status ?? 200, reply.body, headers, url.searchParams.has("pretty"));
     opts.onRequest?.(method, route, reply.status ?? 200, performance.now() - started);
   } catch (err) {
     const { status, body } = errorResponse(err);
@@ -189,8 +199,10 @@ async function handle(raw: IncomingMessage, res: ServerResponse, opts: HttpServe
   }
 }
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
-  const text = typeof body === "string" && headers["content-type"] !== "application/json" ? body : JSON.stringify(body);
+/** Writes a reply; `?pretty` indents JSON, as Consul's API does. */
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>, pretty = false): void {
+  const json = (): string => (body instanceof JsonText ? body.text : JSON.stringify(body));
+  const text = typeof body === "string" && headers["content-type"] !== "application/json" ? body : pretty ? `${JSON.stringify(JSON.parse(json()), null, 4)}\n` : json();
   res.writeHead(status, { ...headers, "content-length": Buffer.byteLength(text) });
   res.end(text);
 }

@@ -19,7 +19,12 @@ export interface ApiOptions {
   local?: NodeLocal;
   /** The service catalog: its Consul-compatible endpoints are served under this API too. */
   consul?: Omit<ConsulOptions, "address">;
+  /** Reloads the agent's config dir (service definitions): `PUT /v1/agent/reload`, as Consul's. */
+  reload?: AgentReload;
 }
+
+/** Reloads the agent's config; throws with what is wrong, having changed nothing. */
+export type AgentReload = () => Promise<void>;
 
 /** Every route passes this hook; open in dev mode (the ACL system comes later). */
 function authorize(): void {
@@ -40,9 +45,18 @@ async function listen(host: string, port: number, routes: (r: Router, address: (
 }
 
 /** The catalog, health and KV endpoints Consul clients use. */
-function catalogRoutes(r: Router, store: StateStore, consul: Omit<ConsulOptions, "address">, address: () => string): void {
+function catalogRoutes(r: Router, store: StateStore, consul: Omit<ConsulOptions, "address">, address: () => string, reload: AgentReload | undefined): void {
   consulRoutes(r, { ...consul, address });
   kvRoutes(r, store, { now: Date.now, datacenter: consul.catalog.datacenter() });
+  if (reload === undefined) return;
+  r.put("/v1/agent/reload", async () => {
+    try {
+      await reload();
+    } catch (err) {
+      return { status: 500, body: `Failed reloading the agent's config: ${err instanceof Error ? err.message : String(err)}`, headers: { "content-type": "text/plain; charset=utf-8" } };
+    }
+    return { body: null };
+  });
 }
 
 /** Starts Ruche's HTTP API over a server and its state store. */
@@ -75,7 +89,7 @@ export function startApi(server: Server, store: StateStore, opts: ApiOptions): P
         },
         opts.local,
       );
-      if (opts.consul !== undefined) catalogRoutes(router, store, opts.consul, address);
+      if (opts.consul !== undefined) catalogRoutes(router, store, opts.consul, address, opts.reload);
       systemRoutes(router, ctx, metrics, () => routes);
     },
     (m, r, s, ms) => {
@@ -99,9 +113,9 @@ export function startNodeApi(opts: { host: string; port: number; local: NodeLoca
  * that expect it there: the same handlers the main API serves under /v1/catalog, /v1/health,
  * /v1/agent, /v1/kv and /v1/status.
  */
-export function startConsulApi(opts: { host: string; port: number; store: StateStore; consul: Omit<ConsulOptions, "address"> }): Promise<RunningHttp> {
+export function startConsulApi(opts: { host: string; port: number; store: StateStore; consul: Omit<ConsulOptions, "address">; reload?: AgentReload }): Promise<RunningHttp> {
   return listen(opts.host, opts.port, (router, address) => {
-    catalogRoutes(router, opts.store, opts.consul, address);
+    catalogRoutes(router, opts.store, opts.consul, address, opts.reload);
     router.get("/v1/status/leader", () => ({ body: address() }));
   });
 }

@@ -8,6 +8,8 @@ export class ApiError extends Error {
     message: string,
     readonly path?: string,
     readonly details?: unknown,
+    /** The X-Consul-Index the Consul-compatible endpoints answer with, errors too. */
+    readonly index?: number,
   ) {
     super(message);
   }
@@ -98,8 +100,11 @@ export class ApiClient {
       throw new ApiError(0, "RUCHE_UNREACHABLE", `cannot reach the Ruche API at ${this.address}: ${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}`);
     }
     if (!res.ok) {
-      const e = (parseBody(await res.text()) as { error?: { code?: string; message?: string; path?: string; details?: unknown } } | undefined)?.error;
-      throw new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? `${res.status} ${res.statusText}`, e?.path, e?.details);
+      const parsed = parseBody(await res.text());
+      const e = (parsed as { error?: { code?: string; message?: string; path?: string; details?: unknown } } | undefined)?.error;
+      // The Consul-compatible endpoints answer errors in plain text, as Consul does.
+      const text = typeof parsed === "string" && parsed.trim() !== "" ? parsed.trim() : undefined;
+      throw new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? text ?? `${res.status} ${res.statusText}`, e?.path, e?.details, res.headers.has("x-consul-index") ? consulIndex(res) : undefined);
     }
     return res;
   }
@@ -137,11 +142,61 @@ export class ApiClient {
     }
   }
 
-  /** Writes a value (with `cas`, only if the entry's ModifyIndex is that; 0: only if absent). True when written. */
-  async kvPut(key: string, value: Buffer, o: { cas?: number; flags?: number } = {}): Promise<boolean> {
+  /**
+   * The entries at a key (with `recurse`, under a prefix; none when absent) and the KV's
+   * index; with `index`, a blocking query that answers once the index passes it.
+   */
+  async kvRead(key: string, o: { recurse?: boolean; index?: number; wait?: string; signal?: AbortSignal } = {}): Promise<{ entries: KVEntry[]; index: number }> {
+    const q: QueryOptions & { query: Record<string, string> } = { query: o.recurse === true ? { recurse: "" } : {} };
+    if (o.index !== undefined) q.index = o.index;
+    if (o.wait !== undefined) q.wait = o.wait;
+    if (o.signal !== undefined) q.signal = o.signal;
+    try {
+      const res = await this.send("GET", `/v1/kv/${encodeKey(key)}`, undefined, q);
+      return { entries: parseBody(await res.text()) as KVEntry[], index: consulIndex(res) };
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404 && err.index !== undefined) return { entries: [], index: err.index };
+      throw err;
+    }
+  }
+
+  /** Creates a session (Consul's /v1/session/create) and returns its ID. */
+  async sessionCreate(b: { Name?: string; TTL?: string; Behavior?: "release" | "delete"; LockDelay?: string }): Promise<string> {
+    return (await this.request<{ ID: string }>("PUT", "/v1/session/create", b)).body.ID;
+  }
+
+  /** Renews a session's TTL; false when the session is gone. */
+  async sessionRenew(id: string): Promise<boolean> {
+    try {
+      await this.request("PUT", `/v1/session/renew/${encodeURIComponent(id)}`);
+      return true;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return false;
+      throw err;
+    }
+  }
+
+  /** Ends a session, releasing (or deleting) the keys it holds. */
+  async sessionDestroy(id: string): Promise<void> {
+    await this.request("PUT", `/v1/session/destroy/${encodeURIComponent(id)}`);
+  }
+
+  /** Asks Ruche's agent to read its config dir again (service definitions). */
+  async agentReload(): Promise<void> {
+    await this.request("PUT", "/v1/agent/reload");
+  }
+
+  /**
+   * Writes a value (with `cas`, only if the entry's ModifyIndex is that; 0: only if absent;
+   * with `acquire`, only if no other session holds the key; with `release`, only if this
+   * session does, freeing it). True when written.
+   */
+  async kvPut(key: string, value: Buffer, o: { cas?: number; flags?: number; acquire?: string; release?: string } = {}): Promise<boolean> {
     const query: Record<string, string> = {};
     if (o.cas !== undefined) query.cas = String(o.cas);
     if (o.flags !== undefined) query.flags = String(o.flags);
+    if (o.acquire !== undefined) query.acquire = o.acquire;
+    if (o.release !== undefined) query.release = o.release;
     const url = new URL(`${this.address}/v1/kv/${encodeKey(key)}`);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
     const res = await fetch(url, { method: "PUT", body: value }).catch((err: unknown) => {
@@ -309,6 +364,10 @@ export function httpTransport(api: ApiClient): {
 /** A KV key in a URL path: each segment escaped, the slashes kept. */
 function encodeKey(key: string): string {
   return key.split("/").map(encodeURIComponent).join("/");
+}
+
+function consulIndex(res: Response): number {
+  return Number(res.headers.get("x-consul-index") ?? "0");
 }
 
 function parseBody(text: string): unknown {

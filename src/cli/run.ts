@@ -1,4 +1,5 @@
 import * as agent from "./commands/agent.js";
+import * as agentReload from "./commands/agent-reload.js";
 import * as allocExec from "./commands/alloc-exec.js";
 import * as catalogService from "./commands/catalog-service.js";
 import * as catalogServices from "./commands/catalog-services.js";
@@ -11,6 +12,8 @@ import * as deploymentStatus from "./commands/deployment-status.js";
 import * as evalStatus from "./commands/eval-status.js";
 import * as jobHistory from "./commands/job-history.js";
 import * as kv from "./commands/kv.js";
+import * as kvLock from "./commands/kv-lock.js";
+import * as kvWatch from "./commands/kv-watch.js";
 import * as jobInspect from "./commands/job-inspect.js";
 import * as jobPlan from "./commands/job-plan.js";
 import * as jobRevert from "./commands/job-revert.js";
@@ -33,6 +36,7 @@ interface Command {
 /** Command words → command. Aliases sit beside the full form, as in Nomad (`ruche run`, `ruche status`). */
 const COMMANDS: Readonly<Record<string, Command>> = {
   agent,
+  "agent reload": agentReload,
   "job run": jobRun,
   run: jobRun,
   "job plan": jobPlan,
@@ -63,6 +67,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   "kv put": kv.put,
   "kv delete": kv.del,
   "kv list": kv.list,
+  "kv watch": kvWatch,
+  "kv lock": kvLock,
   "node drain": nodeDrain,
   "node eligibility": nodeEligibility,
 };
@@ -74,6 +80,7 @@ again, and routes traffic to them.
 
 Commands:
   agent -dev                  run a server and a node agent on this machine
+  agent reload                read the agent's config dir (service definitions) again
   job run FILE                submit a job and follow its rollout (alias: run)
   job plan FILE               show what submitting a job would change (alias: plan)
   job status [ID]             list the jobs, or show one (alias: status)
@@ -95,6 +102,8 @@ Commands:
   catalog services            list the services of the catalog and their tags
   catalog service NAME        show a service's instances and their health
   kv get|put|delete|list KEY  read and write the key/value store
+  kv watch KEY                print a key's value each time it changes
+  kv lock PREFIX CMD...       run a command while holding a lock
   node status [NODE]          list the nodes, or show one
   node drain -enable NODE     move a node's allocations away
   node eligibility -disable NODE

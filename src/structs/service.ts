@@ -87,6 +87,8 @@ export interface RegisteredService {
   Meta: Record<string, string>;
   /** The node (id) of the agent it was registered with. */
   NodeID: string;
+  /** "config" when it comes from a definition file in the agent's config dir: reloads add, change and remove those. */
+  Source?: "config";
   Checks: RegisteredCheck[];
   CreateIndex: number;
   ModifyIndex: number;

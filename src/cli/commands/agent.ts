@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import { startAgent } from "../../agent/agent.js";
 import { DYNAMIC_PORT_RANGE } from "../../structs/index.js";
 import { flagBool, flagValues, parseArgs, UsageError } from "../args.js";
@@ -7,7 +8,7 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
                    [-bind ADDR] [-http-port PORT] [-datacenter DC] [-node NAME]
                    [-node-class CLASS] [-meta KEY=VALUE]... [-network-ip IP] [-sim-nodes N]
                    [-min-dynamic-port N] [-max-dynamic-port N] [-consul-port PORT]
-                   [-dns-port PORT]
+                   [-dns-port PORT] [-config-dir DIR]
 
   Runs a Ruche agent. -server runs the control plane (state, scheduler, deployments, node
   lifecycle) and its HTTP API; -client runs the node agent, which runs tasks with the
@@ -23,6 +24,11 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   port, -1 for none), as under its main API, and DNS (NAME.service.consul, A and SRV)
   on -dns-port, UDP and TCP (default 8600). -sim-nodes N adds N simulated nodes that run
   tasks at once (the mock driver), for trying the control plane without machines.
+
+  -config-dir DIR holds service definition files (*.json, each {"service": {...}} or
+  {"services": [...]}, with the fields of /v1/agent/service/register), registered on
+  this agent's node at start; "ruche agent reload" or SIGHUP reads the dir again, adding,
+  changing and removing services to match, or changing nothing if a file is wrong.
 `;
 
 export async function run(argv: readonly string[], io: IO): Promise<number> {
@@ -45,6 +51,7 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
     "dns-port": { value: true },
     "max-dynamic-port": { value: true },
     "log-level": { value: true },
+    "config-dir": { value: true },
   });
   if (p.positional.length > 0) throw new UsageError(`unexpected argument "${p.positional[0] ?? ""}"`);
   const dev = flagBool(p, "dev");
@@ -81,6 +88,8 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
   const dnsPort = Number(one("dns-port") ?? "8600");
   if (!Number.isInteger(dnsPort) || dnsPort < -1 || dnsPort > 65535) throw new UsageError(`-dns-port must be a port number, 0 or -1, got "${one("dns-port") ?? ""}"`);
   const bind = one("bind") ?? (dev ? "127.0.0.1" : "0.0.0.0");
+  const configDir = one("config-dir");
+  if (configDir !== undefined && !server) throw new UsageError("-config-dir is read by an agent with the server role (-dev or -server) for now");
   const agent = await startAgent(
     {
       dev,
@@ -99,21 +108,35 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
       dynamicPorts: { min: minPort, max: maxPort },
       consulPort,
       dnsPort,
+      configDir: configDir === undefined ? undefined : resolve(io.cwd, configDir),
       logLevel: one("log-level") ?? "warn",
     },
     (l) => {
       io.out(l);
     },
   );
-  await new Promise<void>((resolve) => {
+  // SIGHUP reads the config dir again, as Consul's agent does; a bad file is reported and changes nothing.
+  const hup = (): void => {
+    agent.reload().then(
+      (r) => {
+        io.out(`==> Reloaded the config dir: ${r.registered.length} services registered, ${r.deregistered.length} deregistered, ${r.unchanged.length} unchanged\n`);
+      },
+      (err: unknown) => {
+        io.err(`==> Reload failed, nothing changed: ${err instanceof Error ? err.message : String(err)}\n`);
+      },
+    );
+  };
+  process.on("SIGHUP", hup);
+  await new Promise<void>((done) => {
     const stop = (): void => {
       process.off("SIGINT", stop);
       process.off("SIGTERM", stop);
-      resolve();
+      done();
     };
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
   });
+  process.off("SIGHUP", hup);
   io.out("==> Caught signal: shutting down\n");
   await agent.stop();
   return Exit.Ok;
