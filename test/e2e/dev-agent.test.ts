@@ -1,11 +1,12 @@
 /**
- * The dev agent runs real tasks: `ruche agent -dev` (server and node agent in one process,
+ * The Nomad walkthrough, and the dev agent running real tasks: `ruche agent -dev` (server and node agent in one process,
  * state in a temporary directory) runs the reference job examples/demoapp.hcl with the
  * docker driver — the local test image tagged `httpd` — and its twins with raw_exec and
  * exec. For each: both allocations serve HTTP on their dynamic ports, `ruche status`
  * shows them running, and the canary update of the reference walkthrough (cpu 300,
- * memory 128) goes plan → run -check-index → canary → promote → the old allocations
- * complete. Nothing of a stopped job is left running (docker ps, the process table).
+ * memory 128) goes plan (1 canary, 2 ignore, forces create/destroy) → a stale check-index
+ * refused → run -check-index → deployment list waiting for promotion → promote → the old
+ * allocations complete. Nothing of a stopped job is left running (docker ps, the process table).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -170,8 +171,15 @@ describe.each(Object.keys(JOBS))("the dev agent runs %s", (job) => {
     const plan = await cli("job", "plan", `${job}-step2.hcl`);
     expect(plan.code).toBe(1);
     expect(plan.out).toContain("+/- Task Group: \"webs\" (1 canary, 2 ignore)");
+    expect(plan.out).toContain('+/- Task: "frontend" (forces create/destroy update)');
     const index = /Job Modify Index: (\d+)/.exec(plan.out)?.[1] ?? "";
     expect(index).not.toBe("");
+
+    // A check-index that is no longer the job's is refused, and nothing changes.
+    const stale = await cli("job", "run", "-check-index", String(Number(index) - 1), `${job}-step2.hcl`);
+    expect(stale.code).toBe(1);
+    expect(stale.err).toMatch(/modify index/i);
+    expect((await running(job)).map((a) => a.ID).sort()).toEqual([...before].sort());
 
     const run = await cli("job", "run", "-check-index", index, `${job}-step2.hcl`);
     expect(run.err).toBe("");
@@ -182,6 +190,8 @@ describe.each(Object.keys(JOBS))("the dev agent runs %s", (job) => {
     expect(canary?.Resources.CPU).toBe(300);
     expect(canary?.Resources.MemoryMB).toBe(128);
     expect(await page(httpPort(canary as Allocation))).toBe("ruche-test-busybox");
+    const deployments = await cli("deployment", "list");
+    expect(deployments.out).toMatch(new RegExp(`^${deployment} +${job} +1 +running +Deployment is running but requires manual promotion`, "m"));
 
     const promote = await cli("deployment", "promote", deployment);
     expect(promote.err).toBe("");
