@@ -158,7 +158,10 @@ describe("sessions and locks", () => {
     expect(e).toMatchObject({ Session: "", LockIndex: 1 });
     expect((await put(`/v1/kv/lock?acquire=${b}`, "b")).json).toBe(true);
     expect((await entries("/v1/kv/lock"))[0]).toMatchObject({ Session: b, LockIndex: 2 });
-    expect((await put("/v1/kv/lock?acquire=no-such-session", "x")).json).toBe(false);
+    // A session that does not exist is an error, as Consul answers it, not a refused lock.
+    const invalid = await put("/v1/kv/lock?acquire=no-such-session", "x");
+    expect(invalid.status).toBe(500);
+    expect(invalid.text).toBe('invalid session "no-such-session"');
   });
 
   it("shows, lists, renews and destroys sessions", async () => {

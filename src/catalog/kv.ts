@@ -17,8 +17,12 @@ export interface KVSet {
   release?: string;
 }
 
-/** An expected refusal of a KV write: a reason, not an exception. */
-export type KVResult = { ok: true } | { ok: false; reason: string };
+/**
+ * An expected refusal of a KV write: a reason, not an exception. `invalidSession` marks an
+ * acquire with a session that does not exist (or has ended), which Consul answers with an
+ * error rather than `false`.
+ */
+export type KVResult = { ok: true } | { ok: false; reason: string; invalidSession?: true };
 
 const refuse = (reason: string): KVResult => ({ ok: false, reason });
 
@@ -43,7 +47,7 @@ export function kvSet(tx: Txn, op: KVSet, env: KVEnv): KVResult {
   let session = prev?.Session ?? "";
   let lockIndex = prev?.LockIndex ?? 0;
   if (op.acquire !== undefined) {
-    if (!sessionLive(tx.get<Session>("sessions", op.acquire), env.nowMs)) return refuse(`invalid session "${op.acquire}"`);
+    if (!sessionLive(tx.get<Session>("sessions", op.acquire), env.nowMs)) return { ok: false, reason: `invalid session "${op.acquire}"`, invalidSession: true };
     if (session !== op.acquire) {
       if (session !== "") return refuse(`key is locked by session "${session}"`);
       if (env.delays.blocked(op.key, env.nowMs)) return refuse("key is in its lock-delay");

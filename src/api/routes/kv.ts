@@ -77,6 +77,7 @@ export function kvRoutes(r: Router, store: StateStore, opts: { now(): number; da
       ...optional("release", release ?? undefined),
     };
     const { index, result } = await store.write((tx) => kvSet(tx, op, env()));
+    if (!result.ok && result.invalidSession === true) return { status: 500, body: result.reason, index, headers: { ...consulHeaders(index), "content-type": "text/plain; charset=utf-8" } };
     return reply(result.ok, index);
   });
 
