@@ -16,6 +16,7 @@ import * as kvLock from "./commands/kv-lock.js";
 import * as kvWatch from "./commands/kv-watch.js";
 import * as jobInspect from "./commands/job-inspect.js";
 import * as jobPlan from "./commands/job-plan.js";
+import * as jobPromote from "./commands/job-promote.js";
 import * as jobRevert from "./commands/job-revert.js";
 import * as jobRun from "./commands/job-run.js";
 import * as jobScale from "./commands/job-scale.js";
@@ -47,6 +48,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   stop: jobStop,
   "job history": jobHistory,
   "job revert": jobRevert,
+  "job promote": jobPromote,
   "job scale": jobScale,
   "job validate": jobValidate,
   validate: jobValidate,
@@ -87,6 +89,7 @@ Commands:
   job stop ID                 stop a job (alias: stop)
   job history ID              list a job's versions
   job revert ID VERSION       run an earlier version of a job again
+  job promote ID              promote the canaries of a job's latest deployment
   job scale ID GROUP COUNT    set how many allocations a group runs
   job validate FILE           check a job file and report every mistake in it
   job inspect ID              print a job as the servers hold it (JSON);

@@ -1,4 +1,5 @@
-import { flagBool, flagValues, parseArgs } from "../args.js";
+import type { ApiClient } from "../../apiclient/index.js";
+import { flagBool, flagValues, parseArgs, type Parsed } from "../args.js";
 import { DEFAULT_ADDRESS, API_FLAGS, apiClient, DETACH_FLAG, positionals } from "../api.js";
 import { Exit, type IO } from "../io.js";
 import { monitorJobChange } from "../monitor.js";
@@ -20,11 +21,15 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
   const [id = ""] = positionals(p, "ID");
   const api = apiClient(p, io);
   const d = await resolveDeployment(api, id);
-  const groups = flagValues(p, "group");
-  const res = (await api.promote(d.ID, groups.length > 0 ? groups : undefined)).body;
+  return promote(api, d.ID, flagValues(p, "group"), p, io);
+}
+
+/** Promotes a deployment's canaries (those of `groups`, or all), then follows it unless -detach. */
+export async function promote(api: ApiClient, deploymentId: string, groups: string[], p: Parsed, io: IO): Promise<number> {
+  const res = (await api.promote(deploymentId, groups.length > 0 ? groups : undefined)).body;
   if (flagBool(p, "detach")) {
     io.out(`${res.EvalID}\n`);
     return Exit.Ok;
   }
-  return monitorJobChange(api, res.EvalID, io, { deploymentId: d.ID });
+  return monitorJobChange(api, res.EvalID, io, { deploymentId });
 }
