@@ -1,0 +1,83 @@
+import { createServer, type Server } from "node:http";
+import type { Balancer } from "./balancer.js";
+import type { RouterMetrics } from "./metrics.js";
+import type { RoutingTable } from "./types.js";
+
+export interface DashboardSource {
+  table: () => RoutingTable;
+  balancer: Balancer;
+  metrics: RouterMetrics;
+  entryPoints: () => { name: string; address: string; tls: boolean }[];
+}
+
+/** What the dashboard shows, as JSON: routes with their backends, health and rates; what was left out and why. */
+export function overview(s: DashboardSource): unknown {
+  const t = s.table();
+  return {
+    index: t.index,
+    entryPoints: s.entryPoints(),
+    routes: t.routes.map((r) => ({
+      name: r.name,
+      service: r.service,
+      rule: r.rule,
+      priority: r.priority,
+      entryPoints: r.entryPoints,
+      method: r.method,
+      tokenRequired: r.token !== null,
+      ratePerSecond: Math.round(s.metrics.rate(r.name) * 10) / 10,
+      ...s.metrics.totals(r.name),
+      backends: r.backends.map((b) => {
+        const h = s.balancer.of(b.origin);
+        return { id: b.id, origin: b.origin, weight: b.weight, ejected: s.balancer.isEjected(b.origin), inflight: h.inflight, ...s.metrics.backendTotals(r.name, b.origin) };
+      }),
+    })),
+    skipped: t.skipped,
+  };
+}
+
+export function prometheus(s: DashboardSource): string {
+  const up = s.table().routes.flatMap((r) => r.backends.map((b) => ({ route: r.name, origin: b.origin, up: !s.balancer.isEjected(b.origin) })));
+  return s.metrics.render(up);
+}
+
+const PAGE = `<!doctype html>
+<html><head><meta charset="utf-8"><title>Ruche router</title>
+<style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left}.bad{color:#b00}.ok{color:#070}</style>
+</head><body><h1>Ruche router</h1><p id="ix"></p><h2>Routes</h2><table id="routes"></table><h2>Left out</h2><table id="skipped"></table>
+<script>
+const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+async function tick() {
+  const o = await (await fetch("api/overview")).json();
+  document.getElementById("ix").textContent = "Catalog index " + o.index + " · entrypoints " + o.entryPoints.map((e) => e.name + " " + e.address).join(", ");
+  document.getElementById("routes").innerHTML = "<tr><th>Route</th><th>Rule</th><th>Service</th><th>Req/s</th><th>Requests</th><th>5xx</th><th>Backends</th></tr>" +
+    o.routes.map((r) => "<tr><td>" + esc(r.name) + "</td><td>" + esc(r.rule) + "</td><td>" + esc(r.service) + "</td><td>" + r.ratePerSecond + "</td><td>" + r.requests + "</td><td>" + r.errors + "</td><td>" +
+      (r.backends.length === 0 ? '<span class="bad">none passing</span>' : r.backends.map((b) => '<span class="' + (b.ejected ? "bad" : "ok") + '">' + esc(b.origin) + (b.weight !== 1 ? " w" + b.weight : "") + (b.ejected ? " (ejected)" : "") + "</span>").join("<br>")) + "</td></tr>").join("");
+  document.getElementById("skipped").innerHTML = "<tr><th>Service</th><th>Instance</th><th>Reason</th></tr>" + o.skipped.map((s) => "<tr><td>" + esc(s.service) + "</td><td>" + esc(s.instance ?? "") + "</td><td>" + esc(s.reason) + "</td></tr>").join("");
+}
+tick(); setInterval(tick, 2000);
+</script></body></html>
+`;
+
+/**
+ * The router's read-only dashboard on its own port (127.0.0.1 by default): `/` a page of
+ * routes, backends, health and request rates; `/api/overview` the same as JSON;
+ * `/metrics` Prometheus. Only GET and HEAD.
+ */
+export function dashboardServer(s: DashboardSource): Server {
+  return createServer((req, res) => {
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("405 Method Not Allowed: the dashboard is read-only\n");
+      return;
+    }
+    const path = (req.url ?? "/").split("?")[0];
+    try {
+      if (path === "/" || path === "/dashboard/") res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(PAGE);
+      else if (path === "/api/overview") res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(overview(s)));
+      else if (path === "/metrics") res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(prometheus(s));
+      else if (path === "/ping") res.writeHead(200, { "content-type": "text/plain" }).end("OK");
+      else res.writeHead(404, { "content-type": "text/plain" }).end("404 page not found\n");
+    } catch (err) {
+      res.writeHead(500, { "content-type": "text/plain" }).end(`500 ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+  });
+}

@@ -1,0 +1,51 @@
+import type { CatalogReader } from "../catalog/index.js";
+import { silentLogger, sleep, type Logger } from "../structs/index.js";
+import { routingTable, type CatalogSnapshot } from "./table.js";
+import type { RouterConfig, RoutingTable } from "./types.js";
+
+/** How long one blocking wait on the catalog lasts before it is asked again. */
+const WAIT_MS = 300_000;
+
+/** The catalog at its current index: every instance of every service. */
+export function snapshotOf(catalog: CatalogReader): CatalogSnapshot {
+  const index = catalog.index();
+  const instances = Object.keys(catalog.services())
+    .sort()
+    .flatMap((s) => catalog.instances(s));
+  return { index, instances };
+}
+
+/**
+ * Follows the catalog's change feed: builds the routing table at once, then again each
+ * time the catalog's index moves, and hands each table to `swap` in the same tick the
+ * wait resolves — a new healthy instance is routable as soon as the catalog knows it.
+ * Resolves when `signal` aborts; a failing wait is retried after a second.
+ */
+export async function followCatalog(catalog: CatalogReader, config: RouterConfig, swap: (t: RoutingTable) => void, signal: AbortSignal, log: Logger = silentLogger): Promise<void> {
+  let built = -1;
+  // Read afresh each time: the signal aborts while waits are pending.
+  const stopped = (): boolean => signal.aborted;
+  let index = 0;
+  while (!signal.aborted) {
+    try {
+      index = await catalog.wait(index, WAIT_MS, signal);
+    } catch (err) {
+      if (stopped()) return;
+      log.warn({ err: String(err) }, "router: waiting on the catalog failed; retrying in 1s");
+      await sleep(1000, signal).catch(() => undefined);
+      continue;
+    }
+    if (stopped()) return;
+    if (index === built) continue;
+    try {
+      const snap = snapshotOf(catalog);
+      swap(routingTable(snap, config));
+      built = snap.index;
+      index = snap.index;
+    } catch (err) {
+      // A bug in building the table must not stop the router: it keeps the last table.
+      log.error({ err: String(err) }, "router: building the routing table failed; keeping the previous one");
+      await sleep(1000, signal).catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,22 @@
+import { matches, type RequestFacts } from "./rule.js";
+import type { Route, RoutingTable } from "./types.js";
+
+/** The route a request takes on an entrypoint: the first, by priority, whose rule matches; null if none. */
+export function lookup(table: RoutingTable, entryPoint: string, req: RequestFacts): Route | null {
+  const ep = table.entryPoints.get(entryPoint);
+  if (ep === undefined) return null;
+  const candidates = ep.byHost.get(req.host) ?? ep.anyHost;
+  for (const r of candidates) if (matches(r.matcher, req)) return r;
+  return null;
+}
+
+/** The host of a Host header or :authority, lower case and without its port. */
+export function hostOf(header: string | undefined): string {
+  if (header === undefined) return "";
+  if (header.startsWith("[")) {
+    const end = header.indexOf("]");
+    return (end < 0 ? header : header.slice(0, end + 1)).toLowerCase();
+  }
+  const colon = header.indexOf(":");
+  return (colon < 0 ? header : header.slice(0, colon)).toLowerCase();
+}

@@ -1,0 +1,142 @@
+import { createServer, type Server } from "node:http";
+import { createSecureServer, type Http2SecureServer } from "node:http2";
+import type { AddressInfo } from "node:net";
+import type { CatalogReader } from "../catalog/index.js";
+import { silentLogger, type Logger } from "../structs/index.js";
+import { Balancer } from "./balancer.js";
+import { MAIN_ENTRYPOINT } from "./config.js";
+import { dashboardServer } from "./dashboard.js";
+import { followCatalog, snapshotOf } from "./feed.js";
+import { RouterMetrics } from "./metrics.js";
+import { Pools } from "./pools.js";
+import { proxyRequests, type ProxyContext } from "./proxy.js";
+import { routingTable } from "./table.js";
+import { loadCertificates } from "./tls.js";
+import type { RouterConfig, RoutingTable } from "./types.js";
+import { proxyUpgrades } from "./websocket.js";
+
+export interface RouterOptions {
+  catalog: CatalogReader;
+  config: RouterConfig;
+  /** Where the main entrypoint ("http") listens, over the configuration's; port 0 picks a free one. */
+  host?: string;
+  port?: number;
+  /** The dashboard's port (0: a free one; -1: none) and host, 127.0.0.1 unless said otherwise. */
+  dashboardPort: number;
+  dashboardHost?: string;
+  logger?: Logger;
+  /** Aborting it stops following the catalog (close() does too). */
+  signal?: AbortSignal;
+}
+
+export interface RunningRouter {
+  /** host:port of the main entrypoint. */
+  address: string;
+  /** host:port of each entrypoint, by name. */
+  addresses: Record<string, string>;
+  /** host:port of the dashboard; empty when there is none. */
+  dashboardAddress: string;
+  /** The routing table in use. */
+  table(): RoutingTable;
+  close(): Promise<void>;
+}
+
+function hostPort(server: Server | Http2SecureServer, host: string): string {
+  const a = server.address() as AddressInfo;
+  const h = host === "0.0.0.0" || host === "" ? "127.0.0.1" : host;
+  return `${h.includes(":") ? `[${h}]` : h}:${a.port}`;
+}
+
+async function listen(server: Server | Http2SecureServer, host: string, port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+/**
+ * The edge router: one server per entrypoint (HTTP, or HTTPS with HTTP/2 and SNI when the
+ * entrypoint has certificates), the routing table built from the catalog at once and
+ * rebuilt on each of its changes, and the read-only dashboard.
+ */
+export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
+  const log = o.logger ?? silentLogger;
+  const config: RouterConfig = {
+    ...o.config,
+    entryPoints: o.config.entryPoints.map((e) => (e.name === MAIN_ENTRYPOINT ? { ...e, host: o.host ?? e.host, port: o.port ?? e.port } : e)),
+  };
+  let current = routingTable(snapshotOf(o.catalog), config);
+  const balancer = new Balancer(config.ejection);
+  const pools = new Pools({ connectTimeoutMs: 5_000, keepAliveMs: 4_000 });
+  const metrics = new RouterMetrics();
+  const ctx: ProxyContext = { table: () => current, config, balancer, pools, metrics, log, upgraded: new Set() };
+  const swap = (t: RoutingTable): void => {
+    current = t;
+    const origins = new Set(t.routes.flatMap((r) => r.backends.map((b) => b.origin)));
+    pools.keepOnly(origins);
+    balancer.keepOnly(origins);
+    log.debug({ index: t.index, routes: t.routes.length, skipped: t.skipped.length }, "router: routing table swapped");
+  };
+
+  const servers: { name: string; server: Server | Http2SecureServer; address: string; tls: boolean }[] = [];
+  let dashboard: Server | null = null;
+  const ac = new AbortController();
+  const onAbort = (): void => {
+    ac.abort();
+  };
+  o.signal?.addEventListener("abort", onAbort, { once: true });
+  let feed: Promise<void> = Promise.resolve();
+  const close = async (): Promise<void> => {
+    ac.abort();
+    o.signal?.removeEventListener("abort", onAbort);
+    await feed;
+    for (const s of ctx.upgraded) s.destroy();
+    await Promise.all(
+      [...servers.map((s) => s.server), ...(dashboard === null ? [] : [dashboard])].map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.close(() => {
+              resolve();
+            });
+            if ("closeAllConnections" in s) s.closeAllConnections();
+          }),
+      ),
+    );
+    await pools.close();
+  };
+  try {
+    for (const ep of config.entryPoints) {
+      const tls = ep.tls !== null;
+      let server: Server | Http2SecureServer;
+      if (ep.tls !== null) {
+        const certs = await loadCertificates(ep.tls);
+        server = createSecureServer({ allowHTTP1: true, cert: certs.cert, key: certs.key, SNICallback: certs.SNICallback });
+      } else {
+        server = createServer({ keepAliveTimeout: 65_000, requestTimeout: config.limits.requestTimeoutMs, headersTimeout: Math.min(config.limits.headersTimeoutMs, config.limits.requestTimeoutMs) });
+      }
+      servers.push({ name: ep.name, server, address: "", tls });
+      await listen(server, ep.host, ep.port);
+      const port = (server.address() as AddressInfo).port;
+      const info = { name: ep.name, proto: tls ? ("https" as const) : ("http" as const), port };
+      server.on("request", proxyRequests(ctx, info));
+      server.on("upgrade", proxyUpgrades(ctx, info));
+      (servers[servers.length - 1] as (typeof servers)[number]).address = hostPort(server, ep.host);
+    }
+    let dashboardAddress = "";
+    if (o.dashboardPort >= 0) {
+      const host = o.dashboardHost ?? "127.0.0.1";
+      dashboard = dashboardServer({ table: () => current, balancer, metrics, entryPoints: () => servers.map((s) => ({ name: s.name, address: s.address, tls: s.tls })) });
+      await listen(dashboard, host, o.dashboardPort);
+      dashboardAddress = hostPort(dashboard, host);
+    }
+    feed = followCatalog(o.catalog, config, swap, ac.signal, log);
+    const addresses = Object.fromEntries(servers.map((s) => [s.name, s.address]));
+    return { address: addresses[MAIN_ENTRYPOINT] ?? servers[0]?.address ?? "", addresses, dashboardAddress, table: () => current, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

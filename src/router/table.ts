@@ -1,0 +1,131 @@
+import { aggregate, type ServiceInstance } from "../catalog/index.js";
+import { readLabels } from "./labels.js";
+import { parseRule, requiredHosts, type Rule } from "./rule.js";
+import type { Backend, EntryPointRoutes, Route, RouterConfig, RoutingTable, Skipped } from "./types.js";
+
+/** What the routing table is made from: the catalog's instances at one index. */
+export interface CatalogSnapshot {
+  index: number;
+  instances: readonly ServiceInstance[];
+}
+
+/**
+ * The routing table: a pure function of the catalog (services, instances, their tags and
+ * health) and the router's configuration. Every instance whose tags, `exposedByDefault`
+ * and constraints say so is part of a route; only passing instances are its backends.
+ * A malformed tag leaves out what it concerns (the instance, or the route) with a reason
+ * in `skipped`; it never fails the table.
+ */
+export function routingTable(snap: CatalogSnapshot, config: RouterConfig): RoutingTable {
+  const skipped: Skipped[] = [];
+  const allEntryPoints = config.entryPoints.map((e) => e.name);
+  const defaultEntryPoints = config.defaultEntryPoints.length > 0 ? config.defaultEntryPoints : allEntryPoints;
+  const rules = new Map<string, ReturnType<typeof parseRule>>();
+  const routes = new Map<string, Route>();
+  const refused = new Set<string>();
+
+  for (const inst of snap.instances) {
+    const skip = (reason: string): void => {
+      skipped.push({ service: inst.Service, instance: inst.ID, reason });
+    };
+    const labels = readLabels(inst.Tags, config.prefix);
+    if ("reason" in labels) {
+      skip(labels.reason);
+      continue;
+    }
+    if (labels.enable === false) {
+      skip(`${config.prefix}.enable=false`);
+      continue;
+    }
+    if (labels.enable === undefined && !config.exposedByDefault) {
+      skip(`not exposed: exposedByDefault is off and there is no ${config.prefix}.enable=true tag`);
+      continue;
+    }
+    const failing = config.constraints.find((c) => !c.test(labels.constraintTags));
+    if (failing !== undefined) {
+      skip(`constraint ${failing.text} does not hold for its tags`);
+      continue;
+    }
+    const passing = aggregate(inst.checks) === "passing";
+    for (const spec of labels.routers) {
+      const ruleText = spec.rule ?? renderDefaultRule(config.defaultRule, inst.Service, config.domain);
+      let parsed = rules.get(ruleText);
+      if (parsed === undefined) {
+        parsed = parseRule(ruleText);
+        rules.set(ruleText, parsed);
+      }
+      const routeName = spec.name === "" ? inst.Service : spec.name;
+      if (!parsed.ok) {
+        skip(`route ${routeName}: rule "${ruleText}": ${parsed.reason}`);
+        continue;
+      }
+      const entryPoints = spec.entryPoints ?? defaultEntryPoints;
+      const unknown = entryPoints.find((e) => !allEntryPoints.includes(e));
+      if (unknown !== undefined) {
+        skip(`route ${routeName}: entrypoint "${unknown}" is not one of the router's (${allEntryPoints.join(", ")})`);
+        continue;
+      }
+      const port = spec.port ?? inst.Port;
+      if (port <= 0) {
+        skip(`route ${routeName}: the instance has no port`);
+        continue;
+      }
+      const key = JSON.stringify([inst.Service, routeName, ruleText, [...entryPoints].sort(), spec.priority, spec.method]);
+      let route = routes.get(key);
+      if (route === undefined) {
+        route = newRoute(routeName, inst.Service, ruleText, parsed.value, spec.priority, entryPoints, spec.method);
+        routes.set(key, route);
+      }
+      const address = inst.Address;
+      if (isControlApi(address, port, config.controlApi.addresses)) {
+        if (!config.controlApi.expose) {
+          refused.add(key);
+          skip(`route ${routeName}: ${address}:${port} is Ruche's own API, which the router does not expose unless its configuration says so (controlApi.expose, with a token)`);
+          continue;
+        }
+        route.token = config.controlApi.token;
+      }
+      if (!passing) continue;
+      const backend: Backend = { id: inst.ID, origin: `${spec.scheme}://${address.includes(":") ? `[${address}]` : address}:${port}`, address, port, weight: labels.weight };
+      route.backends.push(backend);
+    }
+  }
+  for (const key of refused) routes.delete(key);
+
+  const sorted = [...routes.values()].sort((a, b) => b.priority - a.priority || a.name.localeCompare(b.name) || a.rule.localeCompare(b.rule));
+  for (const r of sorted) r.backends.sort((a, b) => a.id.localeCompare(b.id) || a.origin.localeCompare(b.origin));
+  const entryPoints = new Map<string, EntryPointRoutes>();
+  for (const ep of allEntryPoints) {
+    const mine = sorted.filter((r) => r.entryPoints.includes(ep));
+    const anyHost = mine.filter((r) => requiredHosts(r.matcher) === null);
+    const byHost = new Map<string, Route[]>();
+    for (const r of mine) for (const h of requiredHosts(r.matcher) ?? []) byHost.set(h, []);
+    // Each host's list keeps the table's order, with the routes that may match any host.
+    for (const [h, list] of byHost) for (const r of mine) if (requiredHosts(r.matcher)?.includes(h) ?? true) list.push(r);
+    entryPoints.set(ep, { byHost, anyHost });
+  }
+  return { index: snap.index, routes: sorted, skipped, entryPoints };
+}
+
+function newRoute(name: string, service: string, rule: string, parsed: Rule, priority: number | undefined, entryPoints: string[], method: Route["method"]): Route {
+  return { name, service, rule, matcher: parsed.matcher, strip: parsed.strip, priority: priority ?? rule.length, entryPoints: [...entryPoints], method, backends: [], token: null };
+}
+
+/** `Host:{{name}}.{{domain}}` → `Host:web.example.com`; without a domain, `Host:web`. Also the `{{.ServiceName}}`/`{{ normalize .Name }}` spellings. */
+export function renderDefaultRule(template: string, service: string, domain: string): string {
+  const t = domain === "" ? template.replace(/\.\{\{\s*\.?(domain|Domain)\s*\}\}/g, "") : template;
+  return t.replace(/\{\{\s*(normalize\s+)?\.?(name|Name|ServiceName|domain|Domain)\s*\}\}/g, (_m, norm: string | undefined, what: string) => {
+    if (what === "domain" || what === "Domain") return domain;
+    return norm === undefined ? service : service.replace(/[^a-zA-Z0-9]+/g, "-");
+  });
+}
+
+function isControlApi(address: string, port: number, protectedAddrs: readonly string[]): boolean {
+  for (const a of protectedAddrs) {
+    const colon = a.lastIndexOf(":");
+    const host = a.slice(0, colon).replace(/^\[|\]$/g, "");
+    if (Number(a.slice(colon + 1)) !== port) continue;
+    if (host === "" || host === "0.0.0.0" || host === "::" || host === address) return true;
+  }
+  return false;
+}

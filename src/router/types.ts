@@ -1,0 +1,99 @@
+import type { Constraint } from "./constraint.js";
+import type { Matcher } from "./rule.js";
+
+/** How a route spreads requests over its backends. */
+export const LbMethod = {
+  /** Smooth weighted round robin; with equal weights, plain round robin. */
+  RoundRobin: "wrr",
+  /** Least request: the less busy of two backends drawn at random (power of two choices). */
+  LeastRequest: "p2c",
+} as const;
+export type LbMethod = (typeof LbMethod)[keyof typeof LbMethod];
+
+/** One instance a route forwards to. */
+export interface Backend {
+  /** The catalog's instance ID. */
+  id: string;
+  /** `http://host:port` or `https://host:port`: the key of its connection pool. */
+  origin: string;
+  address: string;
+  port: number;
+  weight: number;
+}
+
+export interface Route {
+  /** The router's name in the tags, else the service's name. */
+  name: string;
+  service: string;
+  /** The rule as written (or the default rule, rendered). */
+  rule: string;
+  matcher: Matcher;
+  /** Path prefixes removed before forwarding (`PathPrefixStrip:`). */
+  strip: string[];
+  /** Higher first; by default the rule's length, as users expect. */
+  priority: number;
+  entryPoints: string[];
+  method: LbMethod;
+  /** Passing instances only; empty when none is (the router answers 503). */
+  backends: Backend[];
+  /** A token a request must carry (`Authorization: Bearer`), for a route to Ruche's own API. */
+  token: string | null;
+}
+
+/** A service, instance or route left out of the table, and why. */
+export interface Skipped {
+  service: string;
+  instance?: string;
+  reason: string;
+}
+
+/** Routes by entrypoint: by required host first, then those that may match any host. */
+export interface EntryPointRoutes {
+  byHost: Map<string, Route[]>;
+  anyHost: Route[];
+}
+
+export interface RoutingTable {
+  /** The catalog index it was built from. */
+  index: number;
+  /** Highest priority first. */
+  routes: Route[];
+  skipped: Skipped[];
+  entryPoints: Map<string, EntryPointRoutes>;
+}
+
+/** Where an entrypoint listens; TLS when it has certificates. */
+export interface EntryPointConfig {
+  name: string;
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  tls: { certFile: string; keyFile: string }[] | null;
+}
+
+/** The router's configuration, validated (see `parseRouterConfig`). */
+export interface RouterConfig {
+  /** Tag prefix, "traefik" by default. */
+  prefix: string;
+  /** Whether services without `traefik.enable=true` are routed. */
+  exposedByDefault: boolean;
+  domain: string;
+  /** Template of the rule of services that give none: `{{name}}` and `{{domain}}`. */
+  defaultRule: string;
+  /** Each must hold for a service to be routed. */
+  constraints: Constraint[];
+  entryPoints: EntryPointConfig[];
+  /** Entrypoints of routes that name none; all of them when empty. */
+  defaultEntryPoints: string[];
+  /** Other backends tried when one fails before answering an idempotent request. */
+  retries: number;
+  /** Passive ejection: consecutive failures before a backend is set aside, and for how long. */
+  ejection: { failures: number; baseMs: number; maxMs: number };
+  limits: { maxBodyBytes: number; requestTimeoutMs: number; headersTimeoutMs: number; idleTimeoutMs: number };
+  accessLog: boolean;
+  /**
+   * Ruche's own APIs (host:port; host 0.0.0.0 or empty means any address on that port).
+   * Routes to them are refused unless `expose` is on, and then need `token`.
+   */
+  controlApi: { addresses: string[]; expose: boolean; token: string };
+}
