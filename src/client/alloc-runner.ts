@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from "node:util";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Driver, ExecOptions, ExecResult, TaskSpec } from "../drivers/index.js";
@@ -73,9 +74,9 @@ const ISOLATED = new Set(["exec", "docker"]);
  */
 export class AllocRunner {
   alloc: Allocation;
-  private readonly tg: TaskGroup;
+  private tg: TaskGroup;
   private readonly tasks = new Map<string, TaskRunner>();
-  private readonly checks: RunningCheck[] = [];
+  private checks: RunningCheck[] = [];
   private health: boolean | null;
   private healthyTimer: NodeJS.Timeout | null = null;
   private deadlineTimer: NodeJS.Timeout | null = null;
@@ -129,8 +130,7 @@ export class AllocRunner {
       );
       this.tasks.set(task.Name, runner);
     }
-    for (const task of this.tg.Tasks) for (const s of task.Services) this.addChecks(s, task);
-    for (const s of this.tg.Services) this.addChecks(s, this.tg.Tasks.find((t) => t.Name === s.TaskName) ?? this.tg.Tasks[0]);
+    this.checks = this.checksOf(this.tg);
     this.armHealth();
     this.rotateTimer = setInterval(() => {
       void this.rotateLogs();
@@ -164,12 +164,35 @@ export class AllocRunner {
       void this.stop("alloc is not wanted on this node");
       return;
     }
+    const tg = alloc.Job.TaskGroups.find((g) => g.Name === alloc.TaskGroup);
+    if (tg !== undefined && tg !== this.tg) {
+      // Updated in place (tags, checks, meta): the checks follow the new definition.
+      this.tg = tg;
+      if (this.tasks.size > 0) this.refreshChecks();
+    }
     if (alloc.DeploymentID !== wasHealth) {
       // Moved into a new deployment in place: its health is judged again.
       this.health = alloc.DeploymentStatus?.Healthy ?? null;
       this.armHealth();
     }
     this.changed();
+  }
+
+  /**
+   * The checks of the group's new definition: a check defined as before keeps its state
+   * and timer; one that changed starts afresh; one no longer defined stops.
+   */
+  private refreshChecks(): void {
+    const old = new Map(this.checks.map((c) => [c.key, c]));
+    const next = this.checksOf(this.tg).map((c) => {
+      const prev = old.get(c.key);
+      if (prev === undefined || !isDeepStrictEqual(prev.check, c.check) || prev.portLabel !== c.portLabel || prev.task !== c.task) return c;
+      old.delete(c.key);
+      return prev;
+    });
+    for (const c of old.values()) if (c.timer !== null) clearInterval(c.timer);
+    this.checks = next;
+    this.syncChecks();
   }
 
   /** Stops every task (kill signal, then SIGKILL after kill_timeout). */
@@ -251,12 +274,20 @@ export class AllocRunner {
     };
   }
 
-  private addChecks(s: Service, task: Task | undefined): void {
+  /** The checks a group defines, on its tasks' services and its own. */
+  private checksOf(tg: TaskGroup): RunningCheck[] {
+    const out: RunningCheck[] = [];
+    for (const task of tg.Tasks) for (const s of task.Services) this.addChecks(out, s, task);
+    for (const s of tg.Services) this.addChecks(out, s, tg.Tasks.find((t) => t.Name === s.TaskName) ?? tg.Tasks[0]);
+    return out;
+  }
+
+  private addChecks(out: RunningCheck[], s: Service, task: Task | undefined): void {
     if (task === undefined) return;
     const env = taskEnv(this.alloc, this.tg, task, this.d.node, { alloc: "", local: "", secrets: "" });
     const service = interpolate(s.Name, { env, node: this.d.node });
     for (const check of s.Checks) {
-      this.checks.push({
+      out.push({
         key: `${service}/${check.Name}`,
         service,
         task: task.Name,

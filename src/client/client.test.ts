@@ -191,6 +191,27 @@ describe("the node agent", () => {
     expect(bad.TaskStates.web?.Events.at(-1)).toMatchObject({ Type: "Alloc Unhealthy", Message: "Services not healthy by healthy_deadline of 1.5s" });
   });
 
+  it("runs the checks of a job updated in place: a changed check starts afresh, a removed one stops", async () => {
+    const { store, server } = await setup();
+    const listener = createServer((sock) => sock.end());
+    await new Promise<void>((r) => listener.listen(0, "127.0.0.1", r));
+    const up = (listener.address() as { port: number }).port;
+    cleanup.push(() => new Promise((r) => listener.close(() => { r(); })));
+    const check = (name: string, portLabel: string) => ({ Name: name, Type: "tcp" as const, Command: "", Args: [], Path: "", Method: "", Protocol: "", Header: {}, PortLabel: portLabel, AddressMode: "host" as const, Interval: 100 * NS.millisecond, Timeout: 200 * NS.millisecond, InitialStatus: "", TaskName: "", SuccessBeforePassing: 0, FailuresBeforeCritical: 0, TLSSkipVerify: false });
+    const withChecks = (checks: ReturnType<typeof check>[], tags: string[]): Job => {
+      const j = job({}, { id: "checked", staticPorts: { http: up } });
+      j.TaskGroups[0]!.Tasks[0]!.Services = [{ Name: "checked", PortLabel: "http", AddressMode: "auto", Tags: tags, CanaryTags: [], Meta: {}, TaskName: "", Checks: checks }];
+      return j;
+    };
+    await server.registerJob(withChecks([check("alive", ""), check("other", "")], ["v1"]));
+    const first = await until("both checks passing", () => allocs(store, "checked").find((x) => x.ClientStatus === "running" && x.Checks?.length === 2 && x.Checks.every((c) => c.Status === "passing")));
+    // The same service, a tag changed, "alive" now pointed at a port nothing listens on, "other" gone.
+    await server.registerJob(withChecks([check("alive", "1")], ["v2"]));
+    const after = await until("the new checks reported", () => allocs(store, "checked").find((x) => x.Checks?.length === 1 && x.Checks[0]?.Status === "critical"));
+    expect(after.ID).toBe(first.ID);
+    expect(after.Checks?.map((c) => c.Name)).toEqual(["alive"]);
+  });
+
   it("finds its running tasks again after an agent restart, without restarting them", async () => {
     const { store, server, client, driver, newClient } = await setup();
     await server.registerJob(job({}));
