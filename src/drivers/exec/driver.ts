@@ -13,6 +13,7 @@ import {
   taskEnvironment,
   validateCommandConfig,
 } from "../shared/index.js";
+import { boundingSet, taskCaps, validateCaps } from "./caps.js";
 import { TaskCgroup } from "./cgroup.js";
 import { cgroupName, isolationOptions, TASK_SUBDIRS, UNSHARE_ARGS } from "./isolation.js";
 import { probeExec } from "./probe.js";
@@ -21,6 +22,9 @@ export interface ExecDriverOptions {
   /** Ends the watching of tasks when the agent shuts down (the tasks run on). */
   signal?: AbortSignal;
 }
+
+/** The exec driver's own task config keys, beside command and args. */
+const CONFIG_KEYS = ["cap_add", "cap_drop"] as const;
 
 /** The task's root dir on the host, inside the driver's state dir (a mount point in the task's namespace only). */
 const ROOT_DIR = "root";
@@ -36,7 +40,8 @@ const JOIN_THEN_EXEC = `while [ "$1" != -- ]; do printf '0\\n' >"$1" || exit 125
  * namespaces (the host's network), the host's system read-only as its root, the
  * allocation's dirs at /alloc, /local and /secrets, and a cgroup that limits its memory
  * (hard: beyond it the kernel kills it) and weighs its CPU. The client gives an exec task
- * these in-task paths in RUCHE_ALLOC_DIR, RUCHE_TASK_DIR and RUCHE_SECRETS_DIR.
+ * these in-task paths in RUCHE_ALLOC_DIR, RUCHE_TASK_DIR and RUCHE_SECRETS_DIR. The task,
+ * and what is exec'd in it, holds only the capabilities of caps.ts (`cap_add`, `cap_drop`).
  */
 export class ExecDriver implements Driver {
   readonly name = "exec";
@@ -47,6 +52,7 @@ export class ExecDriver implements Driver {
       driver: this.name,
       ...(opts.signal === undefined ? {} : { signal: opts.signal }),
       onExit: (handle, exit) => ({ ...exit, oomKilled: cgroupOf(handle)?.oomKilled() ?? false }),
+      configKeys: CONFIG_KEYS,
     });
   }
 
@@ -55,7 +61,7 @@ export class ExecDriver implements Driver {
   }
 
   validate(config: Record<string, unknown>): string[] {
-    return validateCommandConfig(config, this.name);
+    return [...validateCommandConfig(config, this.name, CONFIG_KEYS), ...validateCaps(config)];
   }
 
   async start(spec: TaskSpec): Promise<TaskHandle> {
@@ -67,7 +73,7 @@ export class ExecDriver implements Driver {
     try {
       return await this.tasks.start(
         spec,
-        { prefix: [unshare, ...UNSHARE_ARGS], shimOptions: isolationOptions(spec, root, cgroup.procsFiles()) },
+        { prefix: [unshare, ...UNSHARE_ARGS], shimOptions: [...isolationOptions(spec, root, cgroup.procsFiles()), "--caps", boundingSet(taskCaps(spec.config))] },
         { cgroup: cgroup.state },
       );
     } catch (err) {
@@ -113,7 +119,7 @@ export class ExecDriver implements Driver {
       if (cgroup === undefined || nsenter === undefined) throw new RucheError(ErrorCode.Internal, "exec: no cgroup in the handle, or nsenter is not installed");
       if (!isAlive(state.pid, state.startTime)) throw new RucheError(ErrorCode.NotFound, `task ${handle.taskId} is not running`);
       const enter = [nsenter, "--target", String(state.pid), "--mount", "--uts", "--ipc", "--pid", "--root", "--wd", "--"];
-      const argv = ["/bin/sh", "-c", JOIN_THEN_EXEC, "ruche-exec-join", ...cgroup.procsFiles(), "--", ...enter, ...asUser(spec.user), ...cmd];
+      const argv = ["/bin/sh", "-c", JOIN_THEN_EXEC, "ruche-exec-join", ...cgroup.procsFiles(), "--", ...enter, ...asUser(spec.user, boundingSet(taskCaps(spec.config))), ...cmd];
       return runCommand(argv, { ...opts, env: taskEnvironment(spec.env), cwd: "/" });
     });
   }

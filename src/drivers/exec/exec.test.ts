@@ -96,6 +96,30 @@ describe("exec driver isolation", () => {
     expect((await run(handle, "cat /etc/os-release")).out).toBe(readFileSync("/etc/os-release", "utf8"));
   });
 
+  it("runs the task, and what is exec'd in it, with the default capabilities only; cap_drop and cap_add change them", async () => {
+    // chown, dac_override, fowner, fsetid, kill, setgid, setuid, setpcap, net_bind_service,
+    // sys_chroot, mknod, audit_write, setfcap: Docker's defaults without net_raw.
+    const DEFAULT = "00000000a80405fb";
+    const { handle, task } = await start(`grep -E '^Cap(Eff|Bnd)' /proc/self/status; ${SERVER}`);
+    await until("the task's capabilities", () => readText(task.spec.stdoutPath).includes("CapBnd"));
+    expect(readText(task.spec.stdoutPath)).toContain(`CapEff:\t${DEFAULT}\nCapBnd:\t${DEFAULT}\n`);
+    expect((await run(handle, "grep -E '^CapBnd' /proc/self/status")).out).toBe(`CapBnd:\t${DEFAULT}\n`);
+    // No CAP_SYS_ADMIN: root in the task cannot mount.
+    const mount = await run(handle, "mkdir -p /tmp/m && mount -t tmpfs none /tmp/m");
+    expect(mount.code).not.toBe(0);
+
+    const few = testTask({ ...sh(`grep -E '^CapBnd' /proc/self/status; ${SERVER}`), cap_drop: ["all"], cap_add: ["net_bind_service", "CAP_KILL"] });
+    tasks.push(few);
+    handles.push(await driver.start(few.spec));
+    // kill (5) and net_bind_service (10).
+    await until("the task's capabilities", () => readText(few.spec.stdoutPath).includes("CapBnd"));
+    expect(readText(few.spec.stdoutPath)).toContain("CapBnd:\t0000000000000420\n");
+    expect(driver.validate({ command: "x", cap_add: ["sys_admin"], cap_drop: "all" })).toEqual([
+      'config.cap_add: "sys_admin" is not a capability the exec driver allows (it allows audit_write, chown, dac_override, fowner, fsetid, kill, mknod, net_bind_service, setfcap, setgid, setpcap, setuid, sys_chroot)',
+      'config.cap_drop must be a list of capability names such as "net_bind_service"',
+    ]);
+  });
+
   it("sets the task's hostname, not the host's", async () => {
     const { handle, task } = await start(SERVER);
     const r = await run(handle, "cat /proc/sys/kernel/hostname");

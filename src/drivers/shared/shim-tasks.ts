@@ -20,6 +20,8 @@ export interface ShimTasksOptions {
   pollMs?: number;
   /** Adds to how a task ended what only the driver knows (the exec driver: an OOM kill). */
   onExit?: (handle: TaskHandle, exit: ExitResult) => ExitResult;
+  /** The driver's own task config keys, beside command and args. */
+  configKeys?: readonly string[];
 }
 
 /** One run of a task as this agent process knows it. */
@@ -48,7 +50,7 @@ export class ShimTasks {
 
   /** Starts a task; `extra` joins the shim's state in the handle. */
   async start(spec: TaskSpec, launch: Pick<LaunchOptions, "prefix" | "shimOptions">, extra: Record<string, unknown> = {}): Promise<TaskHandle> {
-    const command = parseCommandConfig(spec.config, this.opts.driver);
+    const command = parseCommandConfig(spec.config, this.opts.driver, this.opts.configKeys);
     const { state, child } = await launchShim(spec, { ...launch, driver: this.opts.driver, command });
     const handle: TaskHandle = { driver: this.opts.driver, taskId: spec.id, startedAt: Date.now(), state: { ...extra, ...state } };
     this.runs.set(runKey(state), { handle, state, spec, child });

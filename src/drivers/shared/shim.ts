@@ -30,6 +30,7 @@ export const SHIM_SCRIPT = String.raw`# Ruche task shim: the parent of one task,
 #   --seal             make the root itself read-only
 #   --hostname NAME    set the hostname (of the shim's uts namespace)
 #   --user UID GID     run the task as this user, with the user's groups (setpriv)
+#   --caps SET         run the task with only these capabilities (setpriv --bounding-set SET)
 #
 # On fd 3 it tells the agent one line of /proc/self/stat for itself, then one for the task
 # (their pids and start times as the host sees them), and closes it. The task runs in its
@@ -60,6 +61,7 @@ _ruche_exit=
 _ruche_root=
 _ruche_uid=
 _ruche_gid=
+_ruche_caps=
 _ruche_setpriv=
 _ruche_chroot=
 
@@ -148,6 +150,10 @@ while [ "$#" -gt 0 ]; do
 		_ruche_gid=$3
 		shift 3
 		;;
+	--caps)
+		_ruche_caps=$2
+		shift 2
+		;;
 	--)
 		shift
 		break
@@ -160,8 +166,8 @@ done
 
 [ -n "$_ruche_exit" ] && [ "$#" -gt 0 ] || _ruche_fail "usage: shim.sh --exit FILE [OPTION...] -- COMMAND [ARG...]"
 _ruche_setsid=$(command -v setsid) || _ruche_fail "setsid (util-linux) is not installed"
-if [ -n "$_ruche_uid" ]; then
-	_ruche_setpriv=$(command -v setpriv) || _ruche_fail "setpriv (util-linux) is not installed; it runs a task as its user"
+if [ -n "$_ruche_uid" ] || [ -n "$_ruche_caps" ]; then
+	_ruche_setpriv=$(command -v setpriv) || _ruche_fail "setpriv (util-linux) is not installed; it runs a task as its user, with its capabilities"
 fi
 if [ -n "$_ruche_root" ]; then
 	_ruche_chroot=$(command -v chroot) || _ruche_fail "chroot (coreutils) is not installed"
@@ -177,8 +183,18 @@ read -r _ruche_stat </proc/self/stat && printf '%s\n' "$_ruche_stat" >&3 ||
 	exec 3>&-
 	printf '%s\n' "$_ruche_oom" 2>/dev/null >/proc/self/oom_score_adj
 	PATH=$_ruche_task_path
+	if [ -n "$_ruche_caps" ]; then
+		set -- --bounding-set="$_ruche_caps" -- "$@"
+	else
+		set -- -- "$@"
+	fi
 	if [ -n "$_ruche_uid" ]; then
-		set -- "$_ruche_setpriv" --reuid="$_ruche_uid" --regid="$_ruche_gid" --init-groups -- "$@"
+		set -- --reuid="$_ruche_uid" --regid="$_ruche_gid" --init-groups "$@"
+	fi
+	if [ -n "$_ruche_uid" ] || [ -n "$_ruche_caps" ]; then
+		set -- "$_ruche_setpriv" "$@"
+	else
+		shift
 	fi
 	if [ -n "$_ruche_root" ]; then
 		set -- "$_ruche_chroot" -- "$_ruche_root" "$@"
