@@ -124,6 +124,29 @@ describe("the Consul-compatible catalog", () => {
     expect(next.body).toHaveLength(1);
   });
 
+  it("answers every blocking query one change wakes with that change, each its own question, and the next change anew", async () => {
+    const first = await get("/v1/health/service/web?passing");
+    const woken = Promise.all([
+      ...Array.from({ length: 20 }, () => get(`/v1/health/service/web?index=${first.index}&wait=5s&passing`)),
+      get(`/v1/health/service/web?index=${first.index}&wait=5s&tag=nope`),
+    ]);
+    await new Promise((r) => setTimeout(r, 50));
+    const a = alloc(0, passing());
+    await store.write((tx) => {
+      tx.put("allocs", a);
+    });
+    const answers = await woken;
+    expect(answers.pop()?.body).toEqual([]);
+    for (const answer of answers) {
+      expect(answer.index).toBeGreaterThan(first.index);
+      expect(answer.body).toHaveLength(1);
+    }
+    await store.write((tx) => {
+      tx.put("allocs", { ...a, Checks: [{ Service: "web", Name: "alive", Task: "web", Status: "critical", Output: "HTTP GET: 503" }] });
+    });
+    expect((await get("/v1/health/service/web?passing")).body).toEqual([]);
+  });
+
   it("refuses another datacenter as Consul does", async () => {
     expect(await get("/v1/catalog/service/web?dc=elsewhere")).toMatchObject({ status: 500, body: "No path to datacenter" });
   });
