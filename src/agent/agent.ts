@@ -1,15 +1,16 @@
 import { randomUUID } from "node:crypto";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
 import { SessionReaper, startApi, startConsulApi, startNodeApi, type NodeLocal, type RunningHttp } from "../api/index.js";
 import { ApiClient, httpTransport } from "../apiclient/index.js";
-import { ServiceRegistry, StoreCatalog } from "../catalog/index.js";
+import { ServiceRegistry, StoreCatalog, type CatalogReader } from "../catalog/index.js";
 import { startDns } from "../dns/index.js";
 import { Client, readLogs, SimulatedNode } from "../client/index.js";
 import { allDrivers } from "../drivers/index.js";
 import type { Logger } from "../structs/index.js";
+import { DEFAULT_ROUTER_CONFIG, parseRouterConfig, RemoteCatalog, startRouter, type RouterConfig } from "../router/index.js";
 import { Server } from "../server/index.js";
 import { sqliteBackend, StateStore } from "../state/index.js";
 import { runRegisteredChecks } from "./registered-checks.js";
@@ -42,6 +43,8 @@ export interface AgentConfig {
   dnsPort: number;
   /** Where service definition files (`*.json`) are read from, at start and on reload. */
   configDir: string | undefined;
+  /** The edge router: its entrypoint's port (0 picks a free one, -1 turns it off), its dashboard's (on 127.0.0.1; -1 none), its configuration file (JSON). */
+  router: { port: number; dashboardPort: number; configFile: string | undefined };
   /** Host ports tasks get their dynamic ports from. */
   dynamicPorts: { min: number; max: number };
   logLevel: string;
@@ -97,6 +100,8 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
     let serverAddrs: string[];
     let consulAddress = "";
     let dnsAddress = "";
+    let catalog: CatalogReader | undefined;
+    const ownApis: string[] = [];
     if (cfg.server) {
       const store = await StateStore.open(sqliteBackend(dataDir));
       closers.push(() => store.close());
@@ -122,10 +127,13 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       closers.push(() => api.close());
       address = api.address;
       serverAddrs = [address];
+      catalog = consul.catalog;
+      ownApis.push(`${cfg.bind}:${portOf(address)}`);
       if (cfg.consulPort >= 0) {
         const c = await startConsulApi({ host: cfg.bind, port: cfg.consulPort, store, consul, reload: reloadApi });
         closers.push(() => c.close());
         consulAddress = c.address;
+        ownApis.push(`${cfg.bind}:${portOf(consulAddress)}`);
       }
       if (cfg.dnsPort >= 0) {
         const d = await startDns({ host: cfg.bind, port: cfg.dnsPort, catalog: consul.catalog, logger: log("dns") });
@@ -137,6 +145,35 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       closers.push(() => http.close());
       address = http.address;
       serverAddrs = cfg.servers;
+      ownApis.push(`${cfg.bind}:${portOf(address)}`);
+    }
+    let routerAddress = "";
+    let routerDashboard = "";
+    if (cfg.router.port >= 0) {
+      // A router without the server role follows the servers' catalog by blocking queries.
+      let source = catalog;
+      if (source === undefined) {
+        const remote = new RemoteCatalog(`http://${serverAddrs[0] ?? ""}`, log("router"));
+        closers.push(() => {
+          remote.close();
+          return Promise.resolve();
+        });
+        source = remote;
+      }
+      const base = await routerConfig(cfg.router.configFile);
+      const r = await startRouter({
+        catalog: source,
+        config: { ...base, controlApi: { ...base.controlApi, addresses: [...base.controlApi.addresses, ...ownApis] } },
+        host: cfg.bind,
+        port: cfg.router.port,
+        dashboardPort: cfg.router.dashboardPort,
+        logger: log("router"),
+      });
+      closers.push(() => r.close());
+      routerAddress = Object.entries(r.addresses)
+        .map(([name, a]) => `${name === "http" ? "http" : "https"}://${a}${name === "http" ? "" : ` (${name})`}`)
+        .join(", ");
+      routerDashboard = r.dashboardAddress;
     }
     const transport = httpTransport(new ApiClient(serverAddrs[0] ?? address));
     if (cfg.client) {
@@ -176,6 +213,8 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
     out(`    API:      http://${address}\n`);
     if (consulAddress !== "") out(`    Consul:   http://${consulAddress} (catalog, health)\n`);
     if (dnsAddress !== "") out(`    DNS:      ${dnsAddress} (udp, tcp; NAME.service.consul)\n`);
+    if (routerAddress !== "") out(`    Router:   ${routerAddress}\n`);
+    if (routerDashboard !== "") out(`    Router dashboard: http://${routerDashboard}\n`);
     out(`    Data dir: ${dataDir}\n`);
     if (loaded !== undefined) out(`    Config:   ${cfg.configDir ?? ""} (${loaded.registered.length + loaded.unchanged.length} services defined)\n`);
     if (cfg.client && client !== null) out(`    Node:     ${client.nodeId} in datacenter ${cfg.datacenter} (drivers: ${allDriverNames()})\n`);
@@ -186,6 +225,24 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
     await stopAll();
     throw err;
   }
+}
+
+/** The router's configuration file over the defaults; every mistake in it is reported at once. */
+async function routerConfig(file: string | undefined): Promise<RouterConfig> {
+  if (file === undefined) return DEFAULT_ROUTER_CONFIG;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, "utf8"));
+  } catch (err) {
+    throw new Error(`router configuration ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  const p = parseRouterConfig(raw);
+  if (!p.ok) throw new Error(`router configuration ${file}:\n  ${p.errors.join("\n  ")}`);
+  return p.config;
+}
+
+function portOf(hostPort: string): string {
+  return hostPort.slice(hostPort.lastIndexOf(":") + 1);
 }
 
 function allDriverNames(): string {

@@ -46,7 +46,7 @@ const JOB = `job "sleepers" {
 `;
 
 async function start(): Promise<AgentProcess> {
-  agent = await startAgentProcess(["-dev", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-data-dir", join(dir, "data"), "-datacenter", "dc1"]);
+  agent = await startAgentProcess(["-dev", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-router-port", "0", "-router-dashboard-port", "0", "-data-dir", join(dir, "data"), "-datacenter", "dc1"]);
   return agent;
 }
 

@@ -42,7 +42,7 @@ beforeAll(async () => {
   await exec("mkdir", ["-p", configDir]);
   // Article 2's web.json, as it is.
   writeFileSync(join(configDir, "web.json"), JSON.stringify({ service: { name: "demo", tags: ["traefik.tags=exposed"], port: 80 } }, null, 4));
-  agent = await startAgentProcess(["-dev", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-datacenter", "europe-west1", "-config-dir", configDir]);
+  agent = await startAgentProcess(["-dev", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-router-port", "0", "-router-dashboard-port", "0", "-datacenter", "europe-west1", "-config-dir", configDir]);
 }, 60_000);
 
 afterAll(async () => {

@@ -16,6 +16,9 @@ export interface AgentProcess {
   consulAddress: string;
   /** The DNS interface's address (host:port), when the agent serves one. */
   dnsAddress: string;
+  /** The router's main entrypoint (host:port) and its dashboard's, when the agent runs the router. */
+  routerAddress: string;
+  routerDashboard: string;
   out(): string;
   err(): string;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone, with whether it went on SIGTERM. */
@@ -31,11 +34,13 @@ export function startAgentProcess(args: string[], env: Record<string, string> = 
   let err = "";
   const exited = new Promise<void>((resolve) => child.once("exit", () => { resolve(); }));
   const gone = (): boolean => child.exitCode !== null || child.signalCode !== null;
-  const proc = (address: string, consulAddress: string, dnsAddress: string): AgentProcess => ({
+  const proc = (address: string, consulAddress: string, dnsAddress: string, routerAddress: string, routerDashboard: string): AgentProcess => ({
     child,
     address,
     consulAddress,
     dnsAddress,
+    routerAddress,
+    routerDashboard,
     out: () => out,
     err: () => err,
     stop: async (graceMs = 15_000) => {
@@ -65,7 +70,8 @@ export function startAgentProcess(args: string[], env: Record<string, string> = 
       const m = /^ {4}API: +http:\/\/(\S+)$/m.exec(out);
       if (m?.[1] !== undefined && /^ {4}Data dir:/m.test(out)) {
         clearTimeout(timer);
-        resolve(proc(m[1], /^ {4}Consul: +http:\/\/(\S+)/m.exec(out)?.[1] ?? "", /^ {4}DNS: +(\S+)/m.exec(out)?.[1] ?? ""));
+        const line = (re: RegExp): string => re.exec(out)?.[1] ?? "";
+        resolve(proc(m[1], line(/^ {4}Consul: +http:\/\/(\S+)/m), line(/^ {4}DNS: +(\S+)/m), line(/^ {4}Router: +http:\/\/([^\s,]+)/m), line(/^ {4}Router dashboard: +http:\/\/(\S+)/m)));
       }
     });
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => {

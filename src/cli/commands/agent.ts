@@ -8,7 +8,8 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
                    [-bind ADDR] [-http-port PORT] [-datacenter DC] [-node NAME]
                    [-node-class CLASS] [-meta KEY=VALUE]... [-network-ip IP] [-sim-nodes N]
                    [-min-dynamic-port N] [-max-dynamic-port N] [-consul-port PORT]
-                   [-dns-port PORT] [-config-dir DIR]
+                   [-dns-port PORT] [-config-dir DIR] [-router] [-router-port PORT]
+                   [-router-dashboard-port PORT] [-router-config FILE]
 
   Runs a Ruche agent. -server runs the control plane (state, scheduler, deployments, node
   lifecycle) and its HTTP API; -client runs the node agent, which runs tasks with the
@@ -29,6 +30,16 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   {"services": [...]}, with the fields of /v1/agent/service/register), registered on
   this agent's node at start; "ruche agent reload" or SIGHUP reads the dir again, adding,
   changing and removing services to match, or changing nothing if a file is wrong.
+
+  -router runs the edge router (on in -dev): an HTTP reverse proxy on -router-port
+  (default 8080 in -dev, 80 otherwise; 0 for any free port, -1 for none) that routes to
+  the passing instances of services by the rules in their tags (traefik.frontend.rule=
+  Host:demo.exemple.com, traefik.http.routers.NAME.rule=...), rebuilt on each
+  change of the catalog, and its read-only dashboard and metrics on 127.0.0.1
+  -router-dashboard-port (default 8081; -1 for none). -router-config FILE (JSON) sets its
+  entrypoints (TLS certificates), domain, default rule, exposedByDefault, constraints
+  such as "tag==exposed", retries, limits. Without -server, the router follows the
+  catalog of -servers.
 `;
 
 export async function run(argv: readonly string[], io: IO): Promise<number> {
@@ -52,6 +63,10 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
     "max-dynamic-port": { value: true },
     "log-level": { value: true },
     "config-dir": { value: true },
+    router: { value: false },
+    "router-port": { value: true },
+    "router-dashboard-port": { value: true },
+    "router-config": { value: true },
   });
   if (p.positional.length > 0) throw new UsageError(`unexpected argument "${p.positional[0] ?? ""}"`);
   const dev = flagBool(p, "dev");
@@ -62,10 +77,11 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
   if (!Number.isInteger(sim) || sim < 0 || sim > 10_000) throw new UsageError(`-sim-nodes must be a whole number up to 10000, got "${one("sim-nodes") ?? ""}"`);
   const server = dev || flagBool(p, "server");
   const client = dev || flagBool(p, "client");
-  if (!server && !client) throw new UsageError("an agent needs a role: -dev, -server, -client, or both -server and -client");
-  if (!dev && one("data-dir") === undefined) throw new UsageError("an agent outside -dev needs -data-dir");
+  const router = dev || flagBool(p, "router") || one("router-port") !== undefined;
+  if (!server && !client && !router) throw new UsageError("an agent needs a role: -dev, -server, -client, -router, or several of them");
+  if (!dev && (server || client) && one("data-dir") === undefined) throw new UsageError("an agent outside -dev needs -data-dir");
   const servers = flagValues(p, "servers").flatMap((s) => s.split(",")).map((s) => s.trim()).filter((s) => s !== "");
-  if (!server && servers.length === 0) throw new UsageError("a client-only agent needs -servers host:port of a server's HTTP API");
+  if (!server && servers.length === 0) throw new UsageError(`${client ? "a client-only" : "a router-only"} agent needs -servers host:port of a server's HTTP API`);
   for (const s of servers) if (!/^[^\s/:]+:\d+$/.test(s)) throw new UsageError(`-servers takes host:port, got "${s}"`);
   const meta: Record<string, string> = {};
   for (const kv of flagValues(p, "meta")) {
@@ -87,6 +103,11 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
   if (!Number.isInteger(consulPort) || consulPort < -1 || consulPort > 65535) throw new UsageError(`-consul-port must be a port number, 0 or -1, got "${one("consul-port") ?? ""}"`);
   const dnsPort = Number(one("dns-port") ?? "8600");
   if (!Number.isInteger(dnsPort) || dnsPort < -1 || dnsPort > 65535) throw new UsageError(`-dns-port must be a port number, 0 or -1, got "${one("dns-port") ?? ""}"`);
+  const routerPort = router ? Number(one("router-port") ?? (dev ? "8080" : "80")) : -1;
+  if (!Number.isInteger(routerPort) || routerPort < -1 || routerPort > 65535) throw new UsageError(`-router-port must be a port number, 0 or -1, got "${one("router-port") ?? ""}"`);
+  const dashboardPort = Number(one("router-dashboard-port") ?? "8081");
+  if (!Number.isInteger(dashboardPort) || dashboardPort < -1 || dashboardPort > 65535) throw new UsageError(`-router-dashboard-port must be a port number, 0 or -1, got "${one("router-dashboard-port") ?? ""}"`);
+  const routerConfig = one("router-config");
   const bind = one("bind") ?? (dev ? "127.0.0.1" : "0.0.0.0");
   const configDir = one("config-dir");
   if (configDir !== undefined && !server) throw new UsageError("-config-dir is read by an agent with the server role (-dev or -server) for now");
@@ -109,6 +130,7 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
       consulPort,
       dnsPort,
       configDir: configDir === undefined ? undefined : resolve(io.cwd, configDir),
+      router: { port: routerPort, dashboardPort, configFile: routerConfig === undefined ? undefined : resolve(io.cwd, routerConfig) },
       logLevel: one("log-level") ?? "warn",
     },
     (l) => {
