@@ -111,10 +111,13 @@ export class Balancer {
     h.ejections = 0;
   }
 
-  /** The backend did not answer; after `ejection.failures` in a row it is set aside for a while. True when it was just ejected. */
-  failed(origin: string): boolean {
+  /**
+   * The backend did not answer; after `ejection.failures` in a row (at once with `now`) it is
+   * set aside for a while. True when it was just ejected.
+   */
+  failed(origin: string, now = false): boolean {
     const h = this.of(origin);
-    h.failures++;
+    h.failures = now ? Math.max(h.failures + 1, this.ejection.failures) : h.failures + 1;
     if (h.failures < this.ejection.failures) return false;
     const ms = Math.min(this.ejection.baseMs * 2 ** h.ejections, this.ejection.maxMs);
     h.ejectedUntil = this.now() + ms;

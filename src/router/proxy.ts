@@ -221,10 +221,14 @@ export function proxyRequests(ctx: ProxyContext, ep: EntryPointInfo): (req: Req,
         }
         metrics.backend(route.name, b.origin, false);
         if (kind === "refused" || kind === "reset") {
-          if (balancer.failed(b.origin)) metrics.ejected();
+          // Nothing listens where a connection is refused: set the instance aside at once.
+          if (balancer.failed(b.origin, kind === "refused")) metrics.ejected();
         }
         last = kind;
-        const again = attempt < config.retries && !hasBody && (kind === "refused" || (kind === "reset" && IDEMPOTENT.has(method)));
+        // A refused connection never reached the instance: any request goes on to the next
+        // one, as many times as there are instances; a reset one only if it is idempotent,
+        // as many times as `retries` allows.
+        const again = !hasBody && (kind === "refused" || (kind === "reset" && attempt < config.retries && IDEMPOTENT.has(method)));
         if (!again) {
           const status = kind === "timeout" ? 504 : 502;
           plain(res, status, status === 504 ? "504 Gateway Timeout\n" : "502 Bad Gateway\n");

@@ -3,10 +3,11 @@
  * (127.0.0.1, their own ports and data dirs), one of them labelled `role=manager`. A web
  * service of 2 replicas is scaled to 10 and spreads over the three; a system job lands on
  * a fourth agent when it joins; a job constrained to managers stays on the manager; an
- * agent and its tasks killed with `kill -9` have their allocations replaced on the others;
- * a drained agent's work moves away.
+ * agent and its tasks killed with `kill -9` have their allocations replaced on the others
+ * while the router's clients see no error; a drained agent's work moves away.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,6 +20,8 @@ const clients = new Map<string, AgentProcess>();
 let api: ApiClient;
 const JOBS = ["web", "monitor", "manager-only"];
 const everyAlloc = new Set<string>();
+/** Keep-alive to the router, as a browser or a load balancer in front of it would. */
+const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
 /** A service of busybox httpd processes (raw_exec) on their dynamic port, with an HTTP check. */
 const WEB = `job "web" {
@@ -46,7 +49,7 @@ const WEB = `job "web" {
       driver = "raw_exec"
       config {
         command = "/bin/sh"
-        args    = ["-c", "echo web on $NOMAD_NODE_NAME > $NOMAD_TASK_DIR/index.html && exec /bin/busybox httpd -f -p $NOMAD_PORT_http -h $NOMAD_TASK_DIR"]
+        args    = ["-c", "echo web $NOMAD_ALLOC_ID > $NOMAD_TASK_DIR/index.html && exec /bin/busybox httpd -f -p $NOMAD_PORT_http -h $NOMAD_TASK_DIR"]
       }
       resources {
         cpu    = 20
@@ -111,9 +114,60 @@ async function placement(job: string, what: string, check: (byNode: Map<string, 
   }, 60_000);
 }
 
+interface Traffic {
+  ok: number;
+  failures: string[];
+  /** The instances that answered (each says its allocation). */
+  from: Set<string>;
+}
+
+/** A client looping on GETs through the router for `host`, one after the other, recording what is not a 200. */
+function steadyTraffic(host: string): { until(check: (t: Traffic) => boolean): Promise<void>; stop(): Promise<Traffic> } {
+  const t: Traffic = { ok: 0, failures: [], from: new Set() };
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        const r = await getVia(server.routerAddress, host);
+        if (r.status === 200) {
+          t.ok++;
+          t.from.add(r.body);
+        } else t.failures.push(`${r.status}: ${r.body.slice(0, 200)}`);
+      } catch (err) {
+        t.failures.push(err instanceof Error ? err.message : String(err));
+      }
+      await new Promise((res) => setTimeout(res, 10));
+    }
+  })();
+  return {
+    until: (check) => until("steady traffic through the router", () => (check(t) ? true : undefined)),
+    stop: async () => {
+      stopped = true;
+      await loop;
+      return t;
+    },
+  };
+}
+
+function getVia(address: string, host: string): Promise<{ status: number; body: string }> {
+  const [h, p] = address.split(":") as [string, string];
+  return new Promise((resolve, reject) => {
+    const req = request({ host: h, port: Number(p), path: "/", headers: { host }, agent }, (res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (c: string) => (body += c));
+      res.on("end", () => {
+        resolve({ status: res.statusCode ?? 0, body: body.trim() });
+      });
+    });
+    req.setTimeout(5000, () => req.destroy(new Error("no answer within 5s")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "ruche-swarm-e2e-"));
-  server = await startAgentProcess(["-server", "-bind", "127.0.0.1", "-data-dir", join(dir, "server"), "-http-port", "0", "-consul-port", "0", "-dns-port", "0"]);
+  server = await startAgentProcess(["-server", "-router", "-bind", "127.0.0.1", "-data-dir", join(dir, "server"), "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-router-port", "0", "-router-dashboard-port", "0"]);
   api = new ApiClient(server.address);
   await Promise.all([startClient("manager-1", "manager"), startClient("worker-1", "worker"), startClient("worker-2", "worker")]);
   await until("three ready nodes", async () => ((await api.nodes()).body.filter((n) => n.Status === "ready").length === 3 ? true : undefined));
@@ -168,10 +222,12 @@ describe("the Swarm walkthrough", () => {
     expect([...byNode.values()]).toEqual([1, 1, 1, 1]);
   }, 60_000);
 
-  it("replaces the allocations of an agent killed with kill -9, tasks and all", async () => {
+  it("replaces the allocations of an agent killed with kill -9, tasks and all, while the router's clients see no error", async () => {
     const worker1 = (await api.nodes()).body.find((n) => n.Name === "worker-1");
     const lost = (await api.nodeAllocations(worker1?.ID ?? "")).body.filter((a) => a.ClientStatus === "running");
     expect(lost.length).toBeGreaterThan(0);
+    const traffic = steadyTraffic("web.swarm.test");
+    await traffic.until((r) => r.ok > 20);
     await clients.get("worker-1")?.crash();
     for (const a of lost) for (const pid of await processesOf(a.ID)) process.kill(pid, "SIGKILL");
     clients.delete("worker-1");
@@ -179,6 +235,10 @@ describe("the Swarm walkthrough", () => {
     const byNode = await placement("web", "10 running on the other agents", (b, total) => total === 10 && !b.has("worker-1"));
     expect(byNode.has("worker-1")).toBe(false);
     await placement("monitor", "on the 3 agents left", (b) => b.size === 3 && !b.has("worker-1"));
+    const seen = await traffic.stop();
+    expect(seen.failures, seen.failures.join("\n")).toEqual([]);
+    expect(seen.ok).toBeGreaterThan(50);
+    expect(seen.from.size).toBeGreaterThanOrEqual(2);
   }, 90_000);
 
   it("moves a drained agent's work away", async () => {
