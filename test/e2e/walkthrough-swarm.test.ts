@@ -140,7 +140,9 @@ function steadyTraffic(host: string): { until(check: (t: Traffic) => boolean): P
     }
   })();
   return {
-    until: (check) => until("steady traffic through the router", () => (check(t) ? true : undefined)),
+    until: async (check) => {
+      await until("steady traffic through the router", () => (check(t) ? true : undefined));
+    },
     stop: async () => {
       stopped = true;
       await loop;
