@@ -1,0 +1,116 @@
+/**
+ * The README's tour, run as a newcomer would paste it: each line of the block between
+ * `<!-- tour:start -->` and `<!-- tour:end -->`, in order, through `sh -c`, from the
+ * repository's directory. A line ending in `&` starts something that runs on (an agent):
+ * the next line waits until it says it started. A line must exit 0, or the code its
+ * comment gives ("# exits 1: ..."). The dev agent takes the fixed ports of a fresh machine.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { docker, root, until } from "./harness.js";
+
+interface Line {
+  command: string;
+  background: boolean;
+  exitCode: number;
+}
+
+/** The tour's command lines, with what each is expected to do. */
+function tourLines(): Line[] {
+  const readme = readFileSync(join(root, "README.md"), "utf8");
+  const m = /<!-- tour:start -->\n```sh\n([\s\S]*?)```\n<!-- tour:end -->/.exec(readme);
+  if (m?.[1] === undefined) throw new Error("README.md has no block between <!-- tour:start --> and <!-- tour:end -->");
+  return m[1]
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((raw) => {
+      // A comment starts at a `#` after whitespace, outside quotes (the tour keeps `#` out of quotes).
+      const hash = raw.search(/\s#\s/);
+      const command = (hash < 0 ? raw : raw.slice(0, hash)).trim();
+      const comment = hash < 0 ? "" : raw.slice(hash);
+      const code = /exits (\d+)/.exec(comment)?.[1];
+      return { command: command.replace(/&$/, "").trim(), background: command.endsWith("&"), exitCode: code === undefined ? 0 : Number(code) };
+    });
+}
+
+const background: ChildProcess[] = [];
+
+function sh(command: string, detached: boolean): ChildProcess {
+  return spawn("/bin/sh", ["-c", command], { cwd: root, stdio: ["ignore", "pipe", "pipe"], detached, env: { ...process.env, CI: "true" } });
+}
+
+/** Runs a line to its end; its exit code and output. */
+function runLine(command: string): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const p = sh(command, false);
+    let out = "";
+    let err = "";
+    p.stdout?.setEncoding("utf8").on("data", (c: string) => (out += c));
+    p.stderr?.setEncoding("utf8").on("data", (c: string) => (err += c));
+    p.once("error", reject);
+    p.once("close", (code) => {
+      resolve({ code: code ?? -1, out, err });
+    });
+  });
+}
+
+afterAll(async () => {
+  for (const p of background) {
+    try {
+      if (p.pid !== undefined) process.kill(-p.pid, "SIGTERM");
+    } catch {
+      // Gone already.
+    }
+  }
+  await new Promise((r) => setTimeout(r, 3000));
+  for (const p of background) {
+    try {
+      if (p.pid !== undefined) process.kill(-p.pid, "SIGKILL");
+    } catch {
+      // Gone.
+    }
+  }
+  rmSync("/tmp/ruche-tour", { recursive: true, force: true });
+  rmSync("/tmp/demoapp-v2.hcl", { force: true });
+}, 30_000);
+
+describe("the README tour", () => {
+  it("runs line by line as written", async () => {
+    // No registry here: the local test image stands in for the reference job's httpd.
+    await docker("tag", "ruche-test/httpd:latest", "httpd:latest");
+    rmSync("/tmp/ruche-tour", { recursive: true, force: true });
+    const lines = tourLines();
+    expect(lines.length).toBeGreaterThan(10);
+    const outputs = new Map<string, string>();
+    for (const line of lines) {
+      if (line.background) {
+        const p = sh(line.command, true);
+        background.push(p);
+        let out = "";
+        let err = "";
+        p.stdout?.setEncoding("utf8").on("data", (c: string) => (out += c));
+        p.stderr?.setEncoding("utf8").on("data", (c: string) => (err += c));
+        await until(`"${line.command}" to start`, () => {
+          if (p.exitCode !== null) throw new Error(`"${line.command}" exited ${p.exitCode}\n${out}\n${err}`);
+          return out.includes("==> Ruche agent started") ? true : undefined;
+        }, 180_000);
+        continue;
+      }
+      const r = await runLine(line.command);
+      expect(r.code, `"${line.command}" exited ${r.code}\nstdout:\n${r.out}\nstderr:\n${r.err}`).toBe(line.exitCode);
+      outputs.set(line.command, r.out);
+    }
+    // What the tour says the reader sees.
+    const find = (start: string): string[] => [...outputs.entries()].filter(([c]) => c.startsWith(start)).map(([, o]) => o);
+    expect(find("npx ruche status demoapp")[0]).toMatch(/webs +0 +0 +2 +0 +0 +0/);
+    expect(find("npx ruche job plan")[0]).toContain('+/- Task Group: "webs" (1 canary, 2 ignore)');
+    expect(find("npx ruche job run /tmp/demoapp-v2.hcl")[0]).toMatch(/waiting for promotion/);
+    expect(find("npx ruche job promote")[0]).toMatch(/Deployment "[0-9a-f]{8}" successful/);
+    expect(find("npx ruche kv get")[0]).toBe("bonjour\n");
+    expect(find("curl -fsS 'http://127.0.0.1:8500/v1/kv/")[0]).toBe("bonjour");
+    expect(find("dig")[0]?.trim().split("\n")).toHaveLength(2);
+    expect(find("npx ruche node status -address")[0]?.match(/ ready/g)).toHaveLength(3);
+  }, 600_000);
+});
