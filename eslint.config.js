@@ -24,5 +24,13 @@ export default tseslint.config(
     files: ["**/*.test.ts", "test/**/*.ts", "bench/**/*.ts"],
     rules: { "@typescript-eslint/no-non-null-assertion": "off" },
   },
+  {
+    // The dashboard runs in the browser and talks to the API over HTTP: of the rest of Ruche it takes types only.
+    files: ["src/ui/app/**"],
+    rules: {
+      "no-restricted-globals": ["error", "Buffer", "process", "require", "__dirname"],
+      "@typescript-eslint/no-restricted-imports": ["error", { patterns: [{ group: ["node:*"], message: "The dashboard runs in the browser." }, { group: ["../../*"], allowTypeImports: true, message: "The dashboard uses the rest of Ruche only through the HTTP API: import its types only." }] }],
+    },
+  },
   { files: ["eslint.config.js"], ...tseslint.configs.disableTypeChecked },
 );

@@ -5,8 +5,11 @@
 # A component that cannot be had makes this script fail and say what is missing:
 # tests never skip silently.
 #
-# The list grows with the tests: docker and tools (below), etcd (etcd-server), chromium
-# (chromium).
+# The list grows with the tests: docker, tools and chromium (below), etcd (etcd-server).
+#
+# chromium: Debian's chromium at /usr/bin/chromium, which the dashboard's browser tests
+#   (test/e2e/ui.test.ts) drive headless through playwright-core; installed when missing,
+#   then asked for its version to show that it starts.
 #
 # tools: the commands the end-to-end tests use as a user would, against the agent: curl
 #   (Debian package curl) and dig (dnsutils).
@@ -28,7 +31,7 @@
 #   Stop the engine with: kill "$(cat /run/ruche-test-docker/dockerd.pid)"
 set -eu
 
-NEEDED="docker tools"
+NEEDED="docker tools chromium"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TEST_IMAGE=ruche-test/busybox:latest
@@ -236,6 +239,13 @@ for component in $NEEDED; do
       if [ -n "$missing" ]; then
         apt_install $missing
       fi
+      ;;
+    chromium)
+      [ -x /usr/bin/chromium ] || apt_install chromium
+      [ -x /usr/bin/chromium ] || fail "the Debian package chromium is installed but /usr/bin/chromium is not there"
+      version=$(/usr/bin/chromium --version 2>/dev/null) ||
+        fail "/usr/bin/chromium does not start: $(/usr/bin/chromium --version 2>&1 | tail -n 1)"
+      say "chromium: $version"
       ;;
     *) fail "unknown component '$component' in NEEDED" ;;
   esac

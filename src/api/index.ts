@@ -11,6 +11,7 @@ import { kvRoutes } from "./routes/kv.js";
 import { clusterRoutes } from "./routes/cluster.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { systemRoutes } from "./routes/system.js";
+import { uiRoutes } from "./routes/ui.js";
 
 export interface ApiOptions {
   host: string;
@@ -91,6 +92,7 @@ export function startApi(server: Server, store: StateStore, opts: ApiOptions): P
       );
       if (opts.consul !== undefined) catalogRoutes(router, store, opts.consul, address, opts.reload);
       systemRoutes(router, ctx, metrics, () => routes);
+      uiRoutes(router);
     },
     (m, r, s, ms) => {
       metrics.observe(m, r, s, ms);

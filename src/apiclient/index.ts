@@ -1,3 +1,4 @@
+import type { AllocStub, HealthEntry, JobStub, RegisterResponse } from "./types.js";
 import type { Allocation, AllocUpdate, Deployment, Evaluation, Job, KVEntry, Node } from "../structs/index.js";
 
 /** An error the API answered with: its status, stable code and message. */
@@ -27,36 +28,7 @@ export interface Indexed<T> {
   index: number;
 }
 
-export type AllocStub = Omit<Allocation, "Job"> & { JobVersion: number };
-
-export interface JobStub {
-  ID: string;
-  Name: string;
-  Namespace: string;
-  Type: string;
-  Priority: number;
-  Status: string;
-  Stop: boolean;
-  Version: number;
-  Datacenters: string[];
-  JobSummary: { Summary: Record<string, Record<string, number>> };
-  JobModifyIndex: number;
-  SubmitTime: number;
-}
-
-/** One instance of a service as Consul's health endpoint shows it. */
-export interface HealthEntry {
-  Node: { ID: string; Node: string; Address: string; Datacenter: string };
-  Service: { ID: string; Service: string; Tags: string[]; Address: string; Port: number };
-  Checks: { CheckID: string; Name: string; Status: string; Output: string; ServiceID: string }[];
-}
-
-export interface RegisterResponse {
-  EvalID: string;
-  EvalCreateIndex: number;
-  JobModifyIndex: number;
-  Index: number;
-}
+export type { AllocStub, HealthEntry, JobStub, RegisterResponse } from "./types.js";
 
 /** The typed client of Ruche's HTTP API: the CLI, the client agent and tests use it. */
 export class ApiClient {

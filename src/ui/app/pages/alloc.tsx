@@ -1,0 +1,256 @@
+/** One allocation: where it runs, what it holds, its tasks with their events, its checks, and its tasks' output as it comes. */
+import type { JSX } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { send, seg } from "../api.js";
+import { Badge, ErrorBox, Loading, Section, THead } from "../components.js";
+import { ago, jobHue, mb, short, when } from "../format.js";
+import { useLive } from "../live.js";
+import { href } from "../router.js";
+import type { Allocation } from "../types.js";
+
+/** The most of a task's output the page keeps: the newest part. */
+const MAX_LOG_CHARS = 512 * 1024;
+/** How far back the log view starts. */
+const TAIL_BYTES = 64 * 1024;
+
+export function AllocPage({ id }: { id: string }): JSX.Element {
+  const alloc = useLive<Allocation>(`/v1/allocation/${seg(id)}`, ["Allocation"], (e) => e.Key === id);
+  const a = alloc.data;
+  if (a === undefined) {
+    return (
+      <div>
+        <h1>Allocation {short(id)}</h1>
+        {alloc.error === undefined ? <Loading what="the allocation" /> : <ErrorBox error={alloc.error} />}
+      </div>
+    );
+  }
+  const group = a.Job.TaskGroups.find((g) => g.Name === a.TaskGroup);
+  const tasks = group?.Tasks.map((t) => t.Name) ?? Object.keys(a.TaskStates);
+  const ports = a.Resources.Networks.flatMap((n) => [...n.ReservedPorts, ...n.DynamicPorts].map((p) => ({ ...p, ip: n.IP })));
+  return (
+    <div>
+      <div class="page-head">
+        <h1>
+          <span class="swatch" style={{ "--hue": String(jobHue(a.JobID)) }} aria-hidden="true" />
+          {a.Name}
+        </h1>
+        <Badge status={a.ClientStatus} />
+        {a.DeploymentStatus?.Canary === true ? <Badge status="canary" /> : null}
+      </div>
+      <ErrorBox error={alloc.error} what="Allocation" />
+      <dl class="facts">
+        <dt>ID</dt>
+        <dd>
+          <code>{a.ID}</code>
+        </dd>
+        <dt>Job</dt>
+        <dd>
+          <a href={href.job(a.JobID)}>{a.JobID}</a> v{a.Job.Version}
+        </dd>
+        <dt>Node</dt>
+        <dd>
+          <a href={href.node(a.NodeID)}>{a.NodeName}</a>
+        </dd>
+        <dt>Desired</dt>
+        <dd>
+          {a.DesiredStatus}
+          {a.DesiredDescription === "" ? "" : ` — ${a.DesiredDescription}`}
+        </dd>
+        <dt>Client</dt>
+        <dd>
+          {a.ClientStatus}
+          {a.ClientDescription === "" ? "" : ` — ${a.ClientDescription}`}
+        </dd>
+        <dt>Deployment health</dt>
+        <dd>{a.DeploymentStatus === null ? "—" : a.DeploymentStatus.Healthy === null ? "not yet known" : a.DeploymentStatus.Healthy ? "healthy" : "unhealthy"}</dd>
+        <dt>Created</dt>
+        <dd title={when(a.CreateTime)}>{ago(a.CreateTime)}</dd>
+      </dl>
+
+      <Section title="Resources" id="resources">
+        <p class="muted">What the allocation holds on its node.</p>
+        <div class="meters">
+          <Meter label="CPU" value={`${a.Resources.CPU} MHz`} />
+          <Meter label="Memory" value={mb(a.Resources.MemoryMB)} />
+          <Meter label="Disk" value={mb(a.Resources.DiskMB)} />
+        </div>
+        {ports.length === 0 ? null : (
+          <ul class="ports" aria-label="Ports">
+            {ports.map((p) => (
+              <li key={p.Label}>
+                <code>
+                  {p.Label} {p.ip === "" ? "" : p.ip}:{p.Value}
+                  {p.To > 0 && p.To !== p.Value ? ` → ${p.To}` : ""}
+                </code>
+              </li>
+            ))}
+          </ul>
+        )}
+      </Section>
+
+      <Section title="Tasks" id="tasks">
+        {tasks.map((name) => {
+          const s = a.TaskStates[name];
+          const t = group?.Tasks.find((x) => x.Name === name);
+          const r = a.TaskResources[name];
+          return (
+            <div class="task" key={name} data-task={name}>
+              <h3>
+                {name} {s === undefined ? <Badge status="pending" /> : <Badge status={s.Failed ? "failed" : s.State} />}
+              </h3>
+              <p class="muted">
+                {t?.Driver ?? "?"} driver{r === undefined ? "" : ` · ${r.CPU} MHz · ${mb(r.MemoryMB)}`}
+                {s === undefined ? "" : ` · ${s.Restarts} restart${s.Restarts === 1 ? "" : "s"}`}
+                {s !== undefined && s.StartedAt > 0 ? ` · started ${ago(s.StartedAt)}` : ""}
+              </p>
+              {s === undefined || s.Events.length === 0 ? null : (
+                <div class="table-wrap">
+                  <table aria-label={`Events of ${name}`}>
+                    <THead cols={["Time", "Type", "Description"]} />
+                    <tbody>
+                      {[...s.Events].reverse().map((e, i) => (
+                        <tr key={i}>
+                          <td class="nowrap">{when(e.Time / 1e6)}</td>
+                          <td>{e.Type}</td>
+                          <td>{e.Message}</td>
+                        </tr>
+                      ))}
+                    </tbody>
+                  </table>
+                </div>
+              )}
+            </div>
+          );
+        })}
+      </Section>
+
+      {a.Checks === undefined || a.Checks.length === 0 ? null : (
+        <Section title="Checks" id="checks">
+          <ul class="checks">
+            {a.Checks.map((c) => (
+              <li key={`${c.Service}/${c.Name}`}>
+                <Badge status={c.Status} /> <strong>{c.Name}</strong> <span class="muted">{c.Service}</span> <code class="output">{c.Output}</code>
+              </li>
+            ))}
+          </ul>
+        </Section>
+      )}
+
+      <Logs allocId={a.ID} tasks={tasks} />
+    </div>
+  );
+}
+
+function Meter({ label, value }: { label: string; value: string }): JSX.Element {
+  return (
+    <div class="meter">
+      <div class="muted">{label}</div>
+      <div class="meter-value">{value}</div>
+    </div>
+  );
+}
+
+/** A task's stdout or stderr, from a little before now, followed as the task writes. */
+function Logs({ allocId, tasks }: { allocId: string; tasks: string[] }): JSX.Element {
+  const [task, setTask] = useState(tasks[0] ?? "");
+  const [type, setType] = useState<"stdout" | "stderr">("stdout");
+  const [follow, setFollow] = useState(true);
+  const [text, setText] = useState("");
+  const [state, setState] = useState<"loading" | "following" | "done" | "error">("loading");
+  const [error, setError] = useState<unknown>(undefined);
+  const pre = useRef<HTMLPreElement>(null);
+
+  useEffect(() => {
+    const abort = new AbortController();
+    setText("");
+    setError(undefined);
+    setState("loading");
+    const read = async (): Promise<void> => {
+      const res = await send("GET", `/v1/client/fs/logs/${seg(allocId)}`, undefined, {
+        signal: abort.signal,
+        query: { task, type, follow: String(follow), origin: "end", offset: String(TAIL_BYTES) },
+      });
+      setState(follow ? "following" : "done");
+      if (res.body === null) return;
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        setText((t) => (t.length + value.length > MAX_LOG_CHARS ? (t + value).slice(-MAX_LOG_CHARS) : t + value));
+      }
+      setState("done");
+    };
+    read().catch((err: unknown) => {
+      if (abort.signal.aborted) return;
+      setError(err);
+      setState("error");
+    });
+    return () => {
+      abort.abort();
+    };
+  }, [allocId, task, type, follow]);
+
+  useEffect(() => {
+    const el = pre.current;
+    if (el !== null && follow) el.scrollTop = el.scrollHeight;
+  }, [text, follow]);
+
+  return (
+    <Section title="Logs" id="logs">
+      <div class="toolbar" role="group" aria-label="Log options">
+        {tasks.length > 1 ? (
+          <label>
+            Task{" "}
+            <select
+              value={task}
+              onChange={(e) => {
+                setTask(e.currentTarget.value);
+              }}
+            >
+              {tasks.map((t) => (
+                <option key={t}>{t}</option>
+              ))}
+            </select>
+          </label>
+        ) : (
+          <span>
+            Task <strong>{task}</strong>
+          </span>
+        )}
+        <span class="segmented" role="radiogroup" aria-label="Stream">
+          {(["stdout", "stderr"] as const).map((t) => (
+            <button
+              key={t}
+              type="button"
+              role="radio"
+              aria-checked={type === t}
+              class={`btn${type === t ? " selected" : ""}`}
+              onClick={() => {
+                setType(t);
+              }}
+            >
+              {t}
+            </button>
+          ))}
+        </span>
+        <label class="check">
+          <input
+            type="checkbox"
+            checked={follow}
+            onChange={(e) => {
+              setFollow(e.currentTarget.checked);
+            }}
+          />{" "}
+          Follow
+        </label>
+        <span class="muted" aria-live="polite">
+          {state === "following" ? "following…" : state === "loading" ? "connecting…" : state === "error" ? "stopped" : "end of output"}
+        </span>
+      </div>
+      <ErrorBox error={error} what="Logs" />
+      <pre class="logs" ref={pre} tabIndex={0} aria-label={`${type} of ${task}`} data-log={type}>
+        {text === "" ? <span class="muted">{state === "loading" ? "" : "(nothing written yet)"}</span> : text}
+      </pre>
+    </Section>
+  );
+}
