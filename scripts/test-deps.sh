@@ -45,29 +45,9 @@ DOCKER_START_TIMEOUT=${RUCHE_DOCKER_START_TIMEOUT:-60}
 # Storage drivers tried in order; RUCHE_DOCKER_STORAGE_DRIVER=vfs forces one.
 DOCKER_STORAGE_DRIVERS=${RUCHE_DOCKER_STORAGE_DRIVER:-overlay2 vfs}
 
-fail() {
-  echo "test-deps: $*" >&2
-  exit 1
-}
-
-say() {
-  echo "test-deps: $*"
-}
-
-# apt_install PACKAGE... installs Debian packages, without a terminal and without
-# recommends; the package lists are refreshed when the first try fails.
-apt_install() {
-  [ "$(id -u)" -eq 0 ] ||
-    fail "missing Debian packages: $*; install them (apt-get install --no-install-recommends $*) or run this script as root"
-  command -v apt-get >/dev/null 2>&1 || fail "missing: $* (Debian packages), and there is no apt-get here to install them"
-  say "installing $* ..."
-  export DEBIAN_FRONTEND=noninteractive
-  if ! apt-get install -y -q --no-install-recommends "$@"; then
-    say "refreshing the package lists and trying again ..."
-    apt-get update -q || fail "apt-get update failed; could not install $*"
-    apt-get install -y -q --no-install-recommends "$@" || fail "apt-get install $* failed"
-  fi
-}
+DEPS_NAME=test-deps
+# fail, say and apt_install, shared with scripts/bench-deps.sh.
+. "$ROOT/scripts/deps-common.sh"
 
 deb_installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
