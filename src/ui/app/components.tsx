@@ -155,6 +155,8 @@ export function VirtualTable<T>({
           <div
             class="vbody"
             role="rowgroup"
+            // Scrolled with the keyboard too.
+            tabIndex={0}
             style={{ height: `${height}px` }}
             onScroll={(e) => {
               setTop(e.currentTarget.scrollTop);

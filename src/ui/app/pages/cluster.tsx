@@ -24,7 +24,7 @@ export function ClusterPage(): JSX.Element {
   const byNode = useMemo(() => {
     const m = new Map<string, AllocStub[]>();
     for (const a of allocs.data ?? []) {
-      if (!finished && a.ClientStatus !== "running" && a.ClientStatus !== "pending") continue;
+      if (!finished && !current(a)) continue;
       if (filter !== "" && !a.JobID.includes(filter)) continue;
       let list = m.get(a.NodeID);
       if (list === undefined) m.set(a.NodeID, (list = []));
@@ -69,6 +69,11 @@ export function ClusterPage(): JSX.Element {
       )}
     </div>
   );
+}
+
+/** What the view shows unless asked for more: allocations at work, and failed ones not replaced yet. */
+function current(a: AllocStub): boolean {
+  return a.ClientStatus === "running" || a.ClientStatus === "pending" || (a.ClientStatus === "failed" && a.NextAllocation === "");
 }
 
 function NodeColumn({ node, allocs }: { node: PublicNode; allocs: AllocStub[] }): JSX.Element {

@@ -96,7 +96,7 @@ export function NodePage({ id }: { id: string }): JSX.Element {
           </div>
           <div class="meter">
             <div class="muted">Disk</div>
-            <div class="meter-value">{mb(n.Resources.DiskMB)}</div>
+            <div class="meter-value">{n.Resources.DiskMB > 0 ? mb(n.Resources.DiskMB) : "—"}</div>
           </div>
         </div>
       </Section>
