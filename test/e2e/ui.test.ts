@@ -324,12 +324,29 @@ describe("the dashboard", () => {
     expect(await page.evaluate('localStorage.getItem("ruche.token")')).toBe("s3cr3t-token");
   }, 30_000);
 
-  it("stops the job with its button, after a confirmation", async () => {
+  it("fails a deployment with its button: the canary of a third version goes, the promoted version stays", async () => {
     await page.getByRole("link", { name: JOB }).click();
+    await api.register(await job("third"));
+    await page.getByRole("button", { name: "Promote" }).waitFor({ timeout: 30_000 });
+    await page.getByRole("button", { name: "Fail" }).click();
+    await page.getByRole("button", { name: "Confirm fail" }).click();
+    await expect.poll(() => page.locator("[data-deployment]").getAttribute("data-status"), { timeout: 30_000 }).toBe("failed");
+    await expect.poll(() => page.getByRole("button", { name: "Promote" }).count()).toBe(0);
+    await shot("job-failed-deployment");
+  }, 60_000);
+
+  it("stops the job with its button, after a confirmation, and starts it again", async () => {
     await page.getByRole("button", { name: "Stop" }).click();
     await page.getByRole("button", { name: "Confirm stop" }).click();
     await page.getByRole("button", { name: "Start" }).waitFor({ timeout: 15_000 });
     expect((await api.job(JOB)).body.Stop).toBe(true);
     await expect.poll(async () => (await api.jobAllocations(JOB)).body.filter((a) => a.ClientStatus === "running").length, { timeout: 30_000 }).toBe(0);
-  }, 60_000);
+    await page.getByRole("button", { name: "Start" }).click();
+    await page.getByRole("button", { name: "Stop" }).waitFor({ timeout: 15_000 });
+    expect((await api.job(JOB)).body.Stop).toBe(false);
+    await expect.poll(async () => (await api.jobAllocations(JOB)).body.filter((a) => a.ClientStatus === "running").length, { timeout: 30_000 }).toBeGreaterThanOrEqual(2);
+    await page.getByRole("button", { name: "Stop" }).click();
+    await page.getByRole("button", { name: "Confirm stop" }).click();
+    await page.getByRole("button", { name: "Start" }).waitFor({ timeout: 15_000 });
+  }, 90_000);
 });
