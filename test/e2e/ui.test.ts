@@ -8,7 +8,7 @@
  * test-results/ui/, and their paths are printed.
  */
 import { execFile } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -62,6 +62,20 @@ async function job(version: string): Promise<Job> {
   return r.job;
 }
 
+/** The newest modification time of the files under `dir`, in ms. */
+function newest(dir: string): number {
+  return Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
+}
+
+/** When the file was made (0: it is not there). */
+function built(file: string): number {
+  try {
+    return statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
 let agent: AgentProcess | undefined;
 let api: ApiClient;
 let browser: Browser | undefined;
@@ -84,8 +98,11 @@ async function nav(name: string): Promise<void> {
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  // The dashboard's build, from the sources as they are now.
-  await promisify(execFile)(process.execPath, [join(root, "node_modules/vite/bin/vite.js"), "build", "--config", "src/ui/vite.config.ts"], { cwd: root });
+  // The dashboard's build, made again only when a source is newer (npm test has just made
+  // it; other tests read it meanwhile, so it is not rebuilt under them).
+  if (newest(join(root, "src/ui")) > built(join(root, "dist/ui/index.html"))) {
+    await promisify(execFile)(process.execPath, [join(root, "node_modules/vite/bin/vite.js"), "build", "--config", "src/ui/vite.config.ts"], { cwd: root });
+  }
   agent = await startAgentProcess(["-dev", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-router-port", "0", "-router-dashboard-port", "0", "-datacenter", "europe-west1"]);
   api = new ApiClient(agent.address);
   base = `http://${agent.address}`;

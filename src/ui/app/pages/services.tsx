@@ -86,7 +86,7 @@ export function ServicePage({ name }: { name: string }): JSX.Element {
       ) : instances.data.length === 0 ? (
         <p class="muted">No instance of {name} is registered.</p>
       ) : (
-        <div class="table-wrap">
+        <div class="table-wrap section">
           <table aria-label={`Instances of ${name}`}>
             <THead cols={["Instance", "Node", "Address", "Health", "Checks"]} />
             <tbody>
