@@ -277,3 +277,16 @@ export function TokenPrompt({ open, onClose, onSaved }: { open: boolean; onClose
     </div>
   );
 }
+
+/** A share of a node's capacity as a thin bar with its numbers. */
+export function Use({ used, total, text }: { used: number; total: number; text: string }): JSX.Element {
+  const pct = total > 0 ? Math.min(100, Math.round((used / total) * 100)) : 0;
+  return (
+    <span class="use" title={`${text} (${pct}%)`}>
+      <span class="use-bar" aria-hidden="true">
+        <span style={{ width: `${pct}%` }} class={pct > 90 ? "hot" : ""} />
+      </span>
+      <span class="use-text">{pct}%</span>
+    </span>
+  );
+}

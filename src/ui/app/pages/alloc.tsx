@@ -2,11 +2,11 @@
 import type { JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { send, seg } from "../api.js";
-import { Badge, ErrorBox, Loading, Section, THead } from "../components.js";
+import { Badge, ErrorBox, Loading, Section, THead, Use } from "../components.js";
 import { ago, jobHue, mb, short, when } from "../format.js";
 import { useLive } from "../live.js";
 import { href } from "../router.js";
-import type { Allocation } from "../types.js";
+import type { Allocation, PublicNode } from "../types.js";
 
 /** The most of a task's output the page keeps: the newest part. */
 const MAX_LOG_CHARS = 512 * 1024;
@@ -16,6 +16,8 @@ const TAIL_BYTES = 64 * 1024;
 export function AllocPage({ id }: { id: string }): JSX.Element {
   const alloc = useLive<Allocation>(`/v1/allocation/${seg(id)}`, ["Allocation"], (e) => e.Key === id);
   const a = alloc.data;
+  const nodeId = a?.NodeID;
+  const node = useLive<PublicNode>(nodeId === undefined ? null : `/v1/node/${seg(nodeId)}`, ["Node"], (e) => e.Key === nodeId);
   if (a === undefined) {
     return (
       <div>
@@ -68,11 +70,11 @@ export function AllocPage({ id }: { id: string }): JSX.Element {
       </dl>
 
       <Section title="Resources" id="resources">
-        <p class="muted">What the allocation holds on its node.</p>
+        <p class="muted">What the allocation holds, and its share of the node{node.data === undefined ? "" : ` ${node.data.Name}`}.</p>
         <div class="meters">
-          <Meter label="CPU" value={`${a.Resources.CPU} MHz`} />
-          <Meter label="Memory" value={mb(a.Resources.MemoryMB)} />
-          <Meter label="Disk" value={mb(a.Resources.DiskMB)} />
+          <Meter label="CPU" value={`${a.Resources.CPU} MHz`} used={a.Resources.CPU} total={node.data?.Resources.CPU} />
+          <Meter label="Memory" value={mb(a.Resources.MemoryMB)} used={a.Resources.MemoryMB} total={node.data?.Resources.MemoryMB} />
+          <Meter label="Disk" value={mb(a.Resources.DiskMB)} used={a.Resources.DiskMB} total={node.data?.Resources.DiskMB} />
         </div>
         {ports.length === 0 ? null : (
           <ul class="ports" aria-label="Ports">
@@ -141,11 +143,12 @@ export function AllocPage({ id }: { id: string }): JSX.Element {
   );
 }
 
-function Meter({ label, value }: { label: string; value: string }): JSX.Element {
+function Meter({ label, value, used, total }: { label: string; value: string; used: number; total: number | undefined }): JSX.Element {
   return (
     <div class="meter">
       <div class="muted">{label}</div>
       <div class="meter-value">{value}</div>
+      {total === undefined || total <= 0 ? null : <Use used={used} total={total} text={`${value} of the node`} />}
     </div>
   );
 }

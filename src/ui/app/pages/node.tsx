@@ -1,13 +1,12 @@
 /** One node: drain and eligibility toggles, its attributes, drivers, resources and allocations. */
 import type { JSX } from "preact";
 import { put, seg } from "../api.js";
-import { Action, Badge, ErrorBox, Loading, Pairs, Section } from "../components.js";
+import { Action, Badge, ErrorBox, Loading, Pairs, Section, Use } from "../components.js";
 import { ago, mb, when } from "../format.js";
 import { useLive, useLiveList } from "../live.js";
 import { active, asStub, nodeState } from "../rows.js";
 import type { AllocStub, PublicNode } from "../types.js";
 import { AllocTable } from "./job.js";
-import { Use } from "./nodes.js";
 
 /** The deadline a drain started here gets, as `ruche node drain -enable` gives it: one hour, in nanoseconds. */
 const DRAIN_DEADLINE_NS = 3600 * 1e9;

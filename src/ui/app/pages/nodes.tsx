@@ -1,7 +1,7 @@
 /** Every node: its state, where it is, and what it holds. */
 import type { JSX } from "preact";
 import { useMemo, useState } from "preact/hooks";
-import { Badge, ErrorBox, Filter, Loading, VirtualTable } from "../components.js";
+import { Badge, ErrorBox, Filter, Loading, Use, VirtualTable } from "../components.js";
 import { ago, mb } from "../format.js";
 import { useLiveList } from "../live.js";
 import { active, asNode, asStub, nodeState } from "../rows.js";
@@ -81,18 +81,5 @@ export function NodesPage(): JSX.Element {
         />
       )}
     </div>
-  );
-}
-
-/** A share of a node's capacity as a thin bar with its numbers. */
-export function Use({ used, total, text }: { used: number; total: number; text: string }): JSX.Element {
-  const pct = total > 0 ? Math.min(100, Math.round((used / total) * 100)) : 0;
-  return (
-    <span class="use" title={`${text} (${pct}%)`}>
-      <span class="use-bar" aria-hidden="true">
-        <span style={{ width: `${pct}%` }} class={pct > 90 ? "hot" : ""} />
-      </span>
-      <span class="use-text">{pct}%</span>
-    </span>
   );
 }
