@@ -145,6 +145,7 @@ describe("the HTTP API", () => {
     expect(metrics).toMatch(/ruche_nodes\{status="ready"\} 2/);
     const spec = (await (await fetch(`${base}/v1/openapi.json`)).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(spec.paths)).toContain("/v1/job/{id}/plan");
+    expect(Object.keys(spec.paths).filter((p) => !p.startsWith("/v1/"))).toEqual([]);
   });
 
   it("plans with a diff and the scheduler's annotations", async () => {

@@ -3,6 +3,8 @@ export function openapi(routes: string[]): unknown {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
     const [method = "get", path = "/"] = r.split(" ");
+    // The dashboard's pages (`/`, `/ui/...`) are served here too, but are not part of the API.
+    if (!path.startsWith("/v1/")) continue;
     const p = path.replace(/:(\w+)/g, "{$1}");
     const params = [...path.matchAll(/:(\w+)/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));
     (paths[p] ??= {})[method.toLowerCase()] = {
