@@ -235,7 +235,7 @@ describe("the dashboard", () => {
     await expect.poll(() => box.inputValue()).toBe("hello");
     await box.fill("hello from the dashboard");
     await page.getByRole("button", { name: "Save" }).click();
-    await page.getByText("Saved.").waitFor();
+    await page.getByText("Saved.", { exact: true }).waitFor();
     expect((await api.kvGet("app/config/motd"))?.Value).toBe(Buffer.from("hello from the dashboard").toString("base64"));
     await shot("kv-key");
   }, 30_000);

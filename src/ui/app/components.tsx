@@ -2,6 +2,7 @@
 import type { ComponentChildren, JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { auth, message } from "./api.js";
+import { ago, when } from "./format.js";
 
 /** A status in its colour: allocation, node, deployment, check and job statuses share one palette. */
 export function Badge({ status, label }: { status: string; label?: string }): JSX.Element {
@@ -288,5 +289,39 @@ export function Use({ used, total, text }: { used: number; total: number; text: 
       </span>
       <span class="use-text">{pct}%</span>
     </span>
+  );
+}
+
+/** One clock for every "… ago" on the page, so that they age together without a reload. */
+const clock = { listeners: new Set<() => void>(), timer: undefined as ReturnType<typeof setInterval> | undefined };
+
+function useClock(): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const tick = (): void => {
+      setNow(Date.now());
+    };
+    clock.listeners.add(tick);
+    clock.timer ??= setInterval(() => {
+      for (const fn of clock.listeners) fn();
+    }, 5000);
+    return () => {
+      clock.listeners.delete(tick);
+      if (clock.listeners.size === 0) {
+        clearInterval(clock.timer);
+        clock.timer = undefined;
+      }
+    };
+  }, []);
+  return now;
+}
+
+/** How long ago a moment was (Unix ms), its date and time on hover. */
+export function Ago({ ms }: { ms: number }): JSX.Element {
+  const now = useClock();
+  return (
+    <time dateTime={ms > 0 ? new Date(ms).toISOString() : undefined} title={when(ms)}>
+      {ago(ms, now)}
+    </time>
   );
 }

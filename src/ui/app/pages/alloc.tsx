@@ -2,8 +2,8 @@
 import type { JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { send, seg } from "../api.js";
-import { Badge, ErrorBox, Loading, Section, THead, Use } from "../components.js";
-import { ago, jobHue, mb, short, when } from "../format.js";
+import { Ago, Badge, ErrorBox, Loading, Section, THead, Use } from "../components.js";
+import { jobHue, mb, short, when } from "../format.js";
 import { useLive } from "../live.js";
 import { href } from "../router.js";
 import type { Allocation, PublicNode } from "../types.js";
@@ -66,7 +66,9 @@ export function AllocPage({ id }: { id: string }): JSX.Element {
         <dt>Deployment health</dt>
         <dd>{a.DeploymentStatus === null ? "—" : a.DeploymentStatus.Healthy === null ? "not yet known" : a.DeploymentStatus.Healthy ? "healthy" : "unhealthy"}</dd>
         <dt>Created</dt>
-        <dd title={when(a.CreateTime)}>{ago(a.CreateTime)}</dd>
+        <dd>
+          <Ago ms={a.CreateTime} />
+        </dd>
       </dl>
 
       <Section title="Resources" id="resources">
@@ -103,7 +105,12 @@ export function AllocPage({ id }: { id: string }): JSX.Element {
               <p class="muted">
                 {t?.Driver ?? "?"} driver{r === undefined ? "" : ` · ${r.CPU} MHz · ${mb(r.MemoryMB)}`}
                 {s === undefined ? "" : ` · ${s.Restarts} restart${s.Restarts === 1 ? "" : "s"}`}
-                {s !== undefined && s.StartedAt > 0 ? ` · started ${ago(s.StartedAt)}` : ""}
+                {s !== undefined && s.StartedAt > 0 ? (
+                  <>
+                    {" · started "}
+                    <Ago ms={s.StartedAt} />
+                  </>
+                ) : null}
               </p>
               {s === undefined || s.Events.length === 0 ? null : (
                 <div class="table-wrap">

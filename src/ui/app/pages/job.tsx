@@ -5,10 +5,10 @@
 import type { JSX } from "preact";
 import { useState } from "preact/hooks";
 import { del, put, seg } from "../api.js";
-import { Action, Badge, ErrorBox, Loading, Section, THead, VirtualTable } from "../components.js";
+import { Action, Ago, Badge, ErrorBox, Loading, Section, THead, VirtualTable } from "../components.js";
 import { diffVersions } from "../diff.js";
 import type { StreamEvent } from "../events.js";
-import { ago, jobHue, short, when } from "../format.js";
+import { jobHue, short, when } from "../format.js";
 import { useLive, useLiveList } from "../live.js";
 import { asStub, byNewest, COUNTS } from "../rows.js";
 import { href } from "../router.js";
@@ -65,7 +65,9 @@ export function JobPage({ id }: { id: string }): JSX.Element {
         <dt>Namespace</dt>
         <dd>{j.Namespace}</dd>
         <dt>Submitted</dt>
-        <dd title={when(j.SubmitTime)}>{ago(j.SubmitTime)}</dd>
+        <dd>
+          <Ago ms={j.SubmitTime} />
+        </dd>
       </dl>
 
       <Section title="Task groups" id="groups">

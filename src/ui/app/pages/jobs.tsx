@@ -1,8 +1,7 @@
 /** Every job with its status and its allocations counted by status. */
 import type { JSX } from "preact";
 import { useState } from "preact/hooks";
-import { Badge, ErrorBox, Filter, Loading, VirtualTable } from "../components.js";
-import { ago } from "../format.js";
+import { Ago, Badge, ErrorBox, Filter, Loading, VirtualTable } from "../components.js";
 import { useLive } from "../live.js";
 import { href } from "../router.js";
 import type { JobStub } from "../types.js";
@@ -42,7 +41,7 @@ export function JobsPage(): JSX.Element {
               <Counts summary={j.JobSummary.Summary} />
             </span>,
             <span role="cell" class="muted">
-              {ago(j.SubmitTime)}
+              <Ago ms={j.SubmitTime} />
             </span>,
           ]}
         />

@@ -1,8 +1,8 @@
 /** One node: drain and eligibility toggles, its attributes, drivers, resources and allocations. */
 import type { JSX } from "preact";
 import { put, seg } from "../api.js";
-import { Action, Badge, ErrorBox, Loading, Pairs, Section, Use } from "../components.js";
-import { ago, mb, when } from "../format.js";
+import { Action, Ago, Badge, ErrorBox, Loading, Pairs, Section, Use } from "../components.js";
+import { mb, when } from "../format.js";
 import { useLive, useLiveList } from "../live.js";
 import { active, asStub, nodeState } from "../rows.js";
 import type { AllocStub, PublicNode } from "../types.js";
@@ -68,7 +68,9 @@ export function NodePage({ id }: { id: string }): JSX.Element {
         <dt>Address</dt>
         <dd>{n.HTTPAddr === "" ? n.Resources.IP : n.HTTPAddr}</dd>
         <dt>Heartbeat</dt>
-        <dd title={when(n.LastHeartbeat)}>{ago(n.LastHeartbeat)}</dd>
+        <dd>
+          <Ago ms={n.LastHeartbeat} />
+        </dd>
         {n.DrainStrategy === null ? null : (
           <>
             <dt>Drain deadline</dt>

@@ -1,8 +1,8 @@
 /** Every node: its state, where it is, and what it holds. */
 import type { JSX } from "preact";
 import { useMemo, useState } from "preact/hooks";
-import { Badge, ErrorBox, Filter, Loading, Use, VirtualTable } from "../components.js";
-import { ago, mb } from "../format.js";
+import { Ago, Badge, ErrorBox, Filter, Loading, Use, VirtualTable } from "../components.js";
+import { mb } from "../format.js";
 import { useLiveList } from "../live.js";
 import { active, asNode, asStub, nodeState } from "../rows.js";
 import { href } from "../router.js";
@@ -74,7 +74,7 @@ export function NodesPage(): JSX.Element {
                 <Use used={h.memory} total={n.Resources.MemoryMB} text={`${mb(h.memory)}/${mb(n.Resources.MemoryMB)}`} />
               </span>,
               <span role="cell" class="muted">
-                {ago(n.LastHeartbeat)}
+                <Ago ms={n.LastHeartbeat} />
               </span>,
             ];
           }}
