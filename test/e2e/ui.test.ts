@@ -299,8 +299,8 @@ describe("the dashboard", () => {
     const started = Date.now();
     await big.goto(`${base}/ui/`);
     const columns = big.locator("[data-node]");
-    await expect.poll(() => columns.count(), { timeout: 15_000 }).toBe(500);
-    await expect.poll(() => big.locator(".box").count(), { timeout: 15_000 }).toBe(1000);
+    await expect.poll(() => columns.count(), { timeout: 30_000 }).toBe(500);
+    await expect.poll(() => big.locator(".box").count(), { timeout: 30_000 }).toBe(1000);
     const rendered = Date.now() - started;
     expect(await big.locator('[data-state="down"]').count()).toBe(10);
     expect(await big.evaluate("document.documentElement.scrollWidth <= window.innerWidth")).toBe(true);
