@@ -44,7 +44,7 @@ export interface AgentConfig {
   /** Where service definition files (`*.json`) are read from, at start and on reload. */
   configDir: string | undefined;
   /** The edge router: its entrypoint's port (0 picks a free one, -1 turns it off), its dashboard's (on 127.0.0.1; -1 none), its configuration file (JSON). */
-  router: { port: number; dashboardPort: number; configFile: string | undefined };
+  router: { port: number; dashboardPort: number; configFile: string | undefined; workers: number };
   /** Host ports tasks get their dynamic ports from. */
   dynamicPorts: { min: number; max: number };
   logLevel: string;
@@ -168,6 +168,8 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         port: cfg.router.port,
         dashboardPort: cfg.router.dashboardPort,
         logger: log("router"),
+        workers: cfg.router.workers,
+        logLevel: cfg.logLevel,
       });
       closers.push(() => r.close());
       routerAddress = Object.entries(r.addresses)

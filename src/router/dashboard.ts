@@ -58,26 +58,36 @@ tick(); setInterval(tick, 2000);
 </script></body></html>
 `;
 
+/** What the dashboard serves: one process's view, or the sum of the workers'. */
+export interface DashboardView {
+  overview(): unknown;
+  prometheus(): Promise<string> | string;
+}
+
 /**
  * The router's read-only dashboard on its own port (127.0.0.1 by default): `/` a page of
  * routes, backends, health and request rates; `/api/overview` the same as JSON;
  * `/metrics` Prometheus. Only GET and HEAD.
  */
-export function dashboardServer(s: DashboardSource): Server {
+export function dashboardServer(view: DashboardView): Server {
   return createServer((req, res) => {
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("405 Method Not Allowed: the dashboard is read-only\n");
-      return;
-    }
-    const path = (req.url ?? "/").split("?")[0];
-    try {
-      if (path === "/" || path === "/dashboard/") res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(PAGE);
-      else if (path === "/api/overview") res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(overview(s)));
-      else if (path === "/metrics") res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(prometheus(s));
-      else if (path === "/ping") res.writeHead(200, { "content-type": "text/plain" }).end("OK");
-      else res.writeHead(404, { "content-type": "text/plain" }).end("404 page not found\n");
-    } catch (err) {
-      res.writeHead(500, { "content-type": "text/plain" }).end(`500 ${err instanceof Error ? err.message : String(err)}\n`);
-    }
+    answer(view, req.method ?? "GET", req.url ?? "/").then(
+      (a) => {
+        res.writeHead(a.status, { "content-type": a.type, ...(a.status === 405 ? { allow: "GET, HEAD" } : {}) }).end(a.body);
+      },
+      (err: unknown) => {
+        res.writeHead(500, { "content-type": "text/plain" }).end(`500 ${err instanceof Error ? err.message : String(err)}\n`);
+      },
+    );
   });
+}
+
+async function answer(view: DashboardView, method: string, url: string): Promise<{ status: number; type: string; body: string }> {
+  if (method !== "GET" && method !== "HEAD") return { status: 405, type: "text/plain", body: "405 Method Not Allowed: the dashboard is read-only\n" };
+  const path = url.split("?")[0];
+  if (path === "/" || path === "/dashboard/") return { status: 200, type: "text/html; charset=utf-8", body: PAGE };
+  if (path === "/api/overview") return { status: 200, type: "application/json", body: JSON.stringify(await view.overview()) };
+  if (path === "/metrics") return { status: 200, type: "text/plain; version=0.0.4", body: await view.prometheus() };
+  if (path === "/ping") return { status: 200, type: "text/plain", body: "OK" };
+  return { status: 404, type: "text/plain", body: "404 page not found\n" };
 }

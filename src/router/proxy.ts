@@ -23,7 +23,7 @@ export interface ProxyContext {
   pools: Pools;
   metrics: RouterMetrics;
   log: Logger;
-  /** Upgraded connections (WebSocket): the server no longer tracks them, the router closes them. */
+  /** Connections the router closes itself on close: upgraded ones (WebSocket), and the fast path's. */
   upgraded: Set<Duplex>;
 }
 

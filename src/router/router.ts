@@ -1,11 +1,12 @@
 import { createServer, type Server } from "node:http";
 import { createSecureServer, type Http2SecureServer } from "node:http2";
-import type { AddressInfo } from "node:net";
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from "node:net";
 import type { CatalogReader } from "../catalog/index.js";
 import { silentLogger, type Logger } from "../structs/index.js";
 import { Balancer } from "./balancer.js";
 import { MAIN_ENTRYPOINT } from "./config.js";
-import { dashboardServer } from "./dashboard.js";
+import { fastPath } from "./fastpath.js";
+import { dashboardServer, overview, prometheus, type DashboardSource } from "./dashboard.js";
 import { followCatalog, snapshotOf } from "./feed.js";
 import { RouterMetrics } from "./metrics.js";
 import { Pools } from "./pools.js";
@@ -14,6 +15,7 @@ import { routingTable } from "./table.js";
 import { loadCertificates } from "./tls.js";
 import type { RouterConfig, RoutingTable } from "./types.js";
 import { proxyUpgrades } from "./websocket.js";
+import { startWorkers } from "./workers.js";
 
 export interface RouterOptions {
   catalog: CatalogReader;
@@ -27,6 +29,10 @@ export interface RouterOptions {
   logger?: Logger;
   /** Aborting it stops following the catalog (close() does too). */
   signal?: AbortSignal;
+  /** Processes serving the entrypoints (node:cluster), 1 by default: this one. */
+  workers?: number;
+  /** The workers' log level. */
+  logLevel?: string;
 }
 
 export interface RunningRouter {
@@ -38,16 +44,19 @@ export interface RunningRouter {
   dashboardAddress: string;
   /** The routing table in use. */
   table(): RoutingTable;
+  /** What the dashboard shows: routes, backends, rates (JSON), and the Prometheus metrics. */
+  overview(): unknown;
+  prometheus(): string;
   close(): Promise<void>;
 }
 
-function hostPort(server: Server | Http2SecureServer, host: string): string {
+function hostPort(server: Server | Http2SecureServer | NetServer, host: string): string {
   const a = server.address() as AddressInfo;
   const h = host === "0.0.0.0" || host === "" ? "127.0.0.1" : host;
   return `${h.includes(":") ? `[${h}]` : h}:${a.port}`;
 }
 
-async function listen(server: Server | Http2SecureServer, host: string, port: number): Promise<void> {
+async function listen(server: Server | Http2SecureServer | NetServer, host: string, port: number): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
@@ -68,6 +77,26 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
     ...o.config,
     entryPoints: o.config.entryPoints.map((e) => (e.name === MAIN_ENTRYPOINT ? { ...e, host: o.host ?? e.host, port: o.port ?? e.port } : e)),
   };
+  if ((o.workers ?? 1) > 1) {
+    const main = config.entryPoints.find((e) => e.name === MAIN_ENTRYPOINT);
+    const w = await startWorkers({ catalog: o.catalog, config, host: main?.host ?? "0.0.0.0", port: main?.port ?? 0, count: o.workers ?? 1, dashboardPort: o.dashboardPort, dashboardHost: o.dashboardHost ?? "127.0.0.1", logger: log, logLevel: o.logLevel ?? "warn" });
+    const stop = (): void => {
+      w.close().catch(() => undefined);
+    };
+    o.signal?.addEventListener("abort", stop, { once: true });
+    return {
+      address: w.addresses[MAIN_ENTRYPOINT] ?? "",
+      addresses: w.addresses,
+      dashboardAddress: w.dashboardAddress,
+      table: w.table,
+      overview: () => ({ workers: o.workers }),
+      prometheus: () => "",
+      close: async () => {
+        o.signal?.removeEventListener("abort", stop);
+        await w.close();
+      },
+    };
+  }
   let current = routingTable(snapshotOf(o.catalog), config);
   const balancer = new Balancer(config.ejection);
   const pools = new Pools({ connectTimeoutMs: 5_000, keepAliveMs: 4_000 });
@@ -78,10 +107,11 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
     const origins = new Set(t.routes.flatMap((r) => r.backends.map((b) => b.origin)));
     pools.keepOnly(origins);
     balancer.keepOnly(origins);
+    for (const s of servers) s.fast?.forget(origins);
     log.debug({ index: t.index, routes: t.routes.length, skipped: t.skipped.length }, "router: routing table swapped");
   };
 
-  const servers: { name: string; server: Server | Http2SecureServer; address: string; tls: boolean }[] = [];
+  const servers: { name: string; server: Server | Http2SecureServer | NetServer; full: Server | Http2SecureServer; fast: ReturnType<typeof fastPath> | null; address: string; tls: boolean }[] = [];
   let dashboard: Server | null = null;
   const ac = new AbortController();
   const onAbort = (): void => {
@@ -94,6 +124,10 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
     o.signal?.removeEventListener("abort", onAbort);
     await feed;
     for (const s of ctx.upgraded) s.destroy();
+    for (const s of servers) {
+      s.fast?.close();
+      if ("closeAllConnections" in s.full) s.full.closeAllConnections();
+    }
     await Promise.all(
       [...servers.map((s) => s.server), ...(dashboard === null ? [] : [dashboard])].map(
         (s) =>
@@ -107,34 +141,42 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
     );
     await pools.close();
   };
+  const source: DashboardSource = { table: () => current, balancer, metrics, entryPoints: () => servers.map((s) => ({ name: s.name, address: s.address, tls: s.tls })) };
   try {
     for (const ep of config.entryPoints) {
       const tls = ep.tls !== null;
-      let server: Server | Http2SecureServer;
+      // HTTPS is served by node's HTTP/2 server; plain HTTP by the fast path, which hands
+      // what it does not carry (bodies, upgrades, ...) to node's HTTP server.
+      let server: Server | Http2SecureServer | NetServer;
+      let full: Server | Http2SecureServer;
+      let fast: ReturnType<typeof fastPath> | null = null;
+      const info = { name: ep.name, proto: tls ? ("https" as const) : ("http" as const), port: 0 };
       if (ep.tls !== null) {
         const certs = await loadCertificates(ep.tls);
-        server = createSecureServer({ allowHTTP1: true, cert: certs.cert, key: certs.key, SNICallback: certs.SNICallback });
+        full = server = createSecureServer({ allowHTTP1: true, cert: certs.cert, key: certs.key, SNICallback: certs.SNICallback });
       } else {
-        server = createServer({ keepAliveTimeout: 65_000, requestTimeout: config.limits.requestTimeoutMs, headersTimeout: Math.min(config.limits.headersTimeoutMs, config.limits.requestTimeoutMs) });
+        full = createServer({ keepAliveTimeout: 65_000, requestTimeout: config.limits.requestTimeoutMs, headersTimeout: Math.min(config.limits.headersTimeoutMs, config.limits.requestTimeoutMs) });
+        const http = full;
+        fast = fastPath(ctx, info, (socket) => http.emit("connection", socket));
+        server = createNetServer({ noDelay: true }, fast.onConnection);
       }
-      servers.push({ name: ep.name, server, address: "", tls });
+      servers.push({ name: ep.name, server, full, fast, address: "", tls });
       await listen(server, ep.host, ep.port);
-      const port = (server.address() as AddressInfo).port;
-      const info = { name: ep.name, proto: tls ? ("https" as const) : ("http" as const), port };
-      server.on("request", proxyRequests(ctx, info));
-      server.on("upgrade", proxyUpgrades(ctx, info));
+      info.port = (server.address() as AddressInfo).port;
+      full.on("request", proxyRequests(ctx, info));
+      full.on("upgrade", proxyUpgrades(ctx, info));
       (servers[servers.length - 1] as (typeof servers)[number]).address = hostPort(server, ep.host);
     }
     let dashboardAddress = "";
     if (o.dashboardPort >= 0) {
       const host = o.dashboardHost ?? "127.0.0.1";
-      dashboard = dashboardServer({ table: () => current, balancer, metrics, entryPoints: () => servers.map((s) => ({ name: s.name, address: s.address, tls: s.tls })) });
+      dashboard = dashboardServer({ overview: () => overview(source), prometheus: () => prometheus(source) });
       await listen(dashboard, host, o.dashboardPort);
       dashboardAddress = hostPort(dashboard, host);
     }
     feed = followCatalog(o.catalog, config, swap, ac.signal, log);
     const addresses = Object.fromEntries(servers.map((s) => [s.name, s.address]));
-    return { address: addresses[MAIN_ENTRYPOINT] ?? servers[0]?.address ?? "", addresses, dashboardAddress, table: () => current, close };
+    return { address: addresses[MAIN_ENTRYPOINT] ?? servers[0]?.address ?? "", addresses, dashboardAddress, table: () => current, overview: () => overview(source), prometheus: () => prometheus(source), close };
   } catch (err) {
     await close();
     throw err;

@@ -9,7 +9,7 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
                    [-node-class CLASS] [-meta KEY=VALUE]... [-network-ip IP] [-sim-nodes N]
                    [-min-dynamic-port N] [-max-dynamic-port N] [-consul-port PORT]
                    [-dns-port PORT] [-config-dir DIR] [-router] [-router-port PORT]
-                   [-router-dashboard-port PORT] [-router-config FILE]
+                   [-router-dashboard-port PORT] [-router-config FILE] [-router-workers N]
 
   Runs a Ruche agent. -server runs the control plane (state, scheduler, deployments, node
   lifecycle) and its HTTP API; -client runs the node agent, which runs tasks with the
@@ -38,8 +38,9 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   change of the catalog, and its read-only dashboard and metrics on 127.0.0.1
   -router-dashboard-port (default 8081; -1 for none). -router-config FILE (JSON) sets its
   entrypoints (TLS certificates), domain, default rule, exposedByDefault, constraints
-  such as "tag==exposed", retries, limits. Without -server, the router follows the
-  catalog of -servers.
+  such as "tag==exposed", retries, limits. -router-workers N serves the entrypoints
+  from N processes sharing their ports (one per core for the most requests/s; default 1).
+  Without -server, the router follows the catalog of -servers.
 `;
 
 export async function run(argv: readonly string[], io: IO): Promise<number> {
@@ -67,6 +68,7 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
     "router-port": { value: true },
     "router-dashboard-port": { value: true },
     "router-config": { value: true },
+    "router-workers": { value: true },
   });
   if (p.positional.length > 0) throw new UsageError(`unexpected argument "${p.positional[0] ?? ""}"`);
   const dev = flagBool(p, "dev");
@@ -108,6 +110,8 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
   const dashboardPort = Number(one("router-dashboard-port") ?? "8081");
   if (!Number.isInteger(dashboardPort) || dashboardPort < -1 || dashboardPort > 65535) throw new UsageError(`-router-dashboard-port must be a port number, 0 or -1, got "${one("router-dashboard-port") ?? ""}"`);
   const routerConfig = one("router-config");
+  const routerWorkers = Number(one("router-workers") ?? "1");
+  if (!Number.isInteger(routerWorkers) || routerWorkers < 1 || routerWorkers > 64) throw new UsageError(`-router-workers must be a whole number from 1 to 64, got "${one("router-workers") ?? ""}"`);
   const bind = one("bind") ?? (dev ? "127.0.0.1" : "0.0.0.0");
   const configDir = one("config-dir");
   if (configDir !== undefined && !server) throw new UsageError("-config-dir is read by an agent with the server role (-dev or -server) for now");
@@ -130,7 +134,7 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
       consulPort,
       dnsPort,
       configDir: configDir === undefined ? undefined : resolve(io.cwd, configDir),
-      router: { port: routerPort, dashboardPort, configFile: routerConfig === undefined ? undefined : resolve(io.cwd, routerConfig) },
+      router: { port: routerPort, dashboardPort, configFile: routerConfig === undefined ? undefined : resolve(io.cwd, routerConfig), workers: routerWorkers },
       logLevel: one("log-level") ?? "warn",
     },
     (l) => {
