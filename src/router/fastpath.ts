@@ -80,7 +80,7 @@ interface Conn {
 /** Where a backend's response ends: by its length, its chunks, or the connection's close. */
 type Framing = { kind: "length"; left: number } | { kind: "chunked"; state: ChunkState } | { kind: "close" };
 interface ChunkState {
-  /** Bytes of chunk data (plus its CRLF) still to pass; -1 when a size line is next. */
+  /** Bytes of chunk data (plus its CRLF) still to pass; none: a size line is next. */
   left: number;
   line: string;
   /** The 0-size chunk was seen: trailers until an empty line. */
@@ -108,11 +108,6 @@ function chunked(s: ChunkState, b: Buffer, from: number): number {
     s.line = "";
     if (s.trailers) {
       if (line === "") s.done = true;
-      continue;
-    }
-    if (s.left === 0) {
-      // The CRLF after a chunk's data.
-      s.left = -1;
       continue;
     }
     const size = parseInt(line.split(";")[0] ?? "", 16);

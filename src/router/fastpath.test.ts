@@ -1,0 +1,195 @@
+/**
+ * The fast path's own HTTP/1.1 handling, byte for byte, against raw backends on 127.0.0.1
+ * port 0: how a response ends (length, chunks, close), HEAD, pipelined requests, a body
+ * or HTTP/1.0 handing the connection to the full server mid-way, Connection: close, and a
+ * kept-alive backend connection the backend closed meanwhile, a large answer.
+ */
+import { createServer as createHttpServer } from "node:http";
+import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { DEFAULT_ROUTER_CONFIG } from "./config.js";
+import { SnapshotCatalog } from "./snapshot-catalog.js";
+import { startRouter, type RunningRouter } from "./router.js";
+import type { ServiceInstance } from "../catalog/index.js";
+
+const closers: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of closers.splice(0).reverse()) await c();
+});
+
+/** A raw backend: `answer` gets each request's head and writes what it wants. */
+async function rawBackend(answer: (head: string, sock: Socket) => void): Promise<number> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((sock) => {
+    sockets.add(sock);
+    sock.on("close", () => sockets.delete(sock));
+    let buf = "";
+    sock.on("data", (d: Buffer) => {
+      buf += d.toString("latin1");
+      for (;;) {
+        const end = buf.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        const head = buf.slice(0, end);
+        const len = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? "0");
+        if (buf.length < end + 4 + len) return;
+        buf = buf.slice(end + 4 + len);
+        answer(head, sock);
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  closers.push(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => {
+          r();
+        });
+      }),
+  );
+  return (server.address() as AddressInfo).port;
+}
+
+async function routerTo(port: number): Promise<RunningRouter> {
+  const node = { ID: "n", Node: "n", Address: "127.0.0.1", Datacenter: "dc1", Meta: {}, CreateIndex: 1, ModifyIndex: 1 };
+  const inst: ServiceInstance = { ID: "b", Service: "svc", Tags: ["traefik.frontend.rule=Host:svc"], Address: "127.0.0.1", Port: port, Meta: {}, node, checks: [], CreateIndex: 1, ModifyIndex: 1 };
+  const catalog = new SnapshotCatalog("dc1");
+  catalog.set({ index: 2, instances: [inst] });
+  const r = await startRouter({ catalog, config: { ...DEFAULT_ROUTER_CONFIG, accessLog: false }, host: "127.0.0.1", port: 0, dashboardPort: -1 });
+  closers.push(() => r.close());
+  return r;
+}
+
+/** Writes `raw` on one connection; resolves with all it reads once `done` says so, or the connection ends. */
+async function exchange(r: RunningRouter, raw: string[], done: (got: string) => boolean): Promise<{ got: string; closed: boolean }> {
+  const [host, port] = r.address.split(":");
+  const sock = connect(Number(port), host);
+  closers.push(() => {
+    sock.destroy();
+  });
+  let got = "";
+  let closed = false;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      resolve({ got, closed });
+    }, 3000);
+    sock.on("data", (d: Buffer) => {
+      got += d.toString("latin1");
+      if (done(got)) {
+        clearTimeout(timer);
+        // A moment to see whether the router closes the connection.
+        setTimeout(() => {
+          resolve({ got, closed });
+        }, 50);
+      }
+    });
+    sock.on("close", () => {
+      closed = true;
+      clearTimeout(timer);
+      resolve({ got, closed });
+    });
+    let i = 0;
+    const send = (): void => {
+      const part = raw[i++];
+      if (part === undefined) return;
+      sock.write(part);
+      setTimeout(send, 30);
+    };
+    send();
+  });
+}
+
+const GET = (path: string, extra = ""): string => `GET ${path} HTTP/1.1\r\nHost: svc\r\n${extra}\r\n`;
+const count = (s: string, what: string): number => s.split(what).length - 1;
+
+describe("the fast path", () => {
+  it("passes a chunked answer through whole, trailers and all, and the connection serves the next request", async () => {
+    const port = await rawBackend((head, sock) => {
+      if (head.startsWith("GET /chunked")) sock.write("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n");
+      if (head.startsWith("GET /chunked")) setTimeout(() => sock.write("6;ext=1\r\n world\r\n0\r\nx-trailer: yes\r\n\r\n"), 20);
+      else sock.write("HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nnext");
+    });
+    const r = await routerTo(port);
+    const { got, closed } = await exchange(r, [GET("/chunked"), GET("/after")], (g) => g.endsWith("next"));
+    expect(got).toBe("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nx-trailer: yes\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nnext");
+    expect(closed).toBe(false);
+  });
+
+  it("an answer without length ends with the backend's connection, and so does the client's", async () => {
+    const port = await rawBackend((_head, sock) => {
+      sock.end("HTTP/1.1 200 OK\r\n\r\nuntil close");
+    });
+    const r = await routerTo(port);
+    const { got, closed } = await exchange(r, [GET("/")], () => false);
+    expect(got).toBe("HTTP/1.1 200 OK\r\n\r\nuntil close");
+    expect(closed).toBe(true);
+  });
+
+  it("HEAD and 304 have no body whatever their length says; pipelined requests are answered in order", async () => {
+    const port = await rawBackend((head, sock) => {
+      const path = head.split(" ")[1] ?? "";
+      if (head.startsWith("HEAD")) sock.write("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n");
+      else if (path === "/304") sock.write("HTTP/1.1 304 Not Modified\r\ncontent-length: 50\r\n\r\n");
+      else sock.write(`HTTP/1.1 200 OK\r\ncontent-length: ${path.length}\r\n\r\n${path}`);
+    });
+    const r = await routerTo(port);
+    const { got } = await exchange(r, [`HEAD / HTTP/1.1\r\nHost: svc\r\n\r\n${GET("/304")}${GET("/a")}${GET("/bb")}`], (g) => g.endsWith("/bb"));
+    expect(got).toBe("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nHTTP/1.1 304 Not Modified\r\ncontent-length: 50\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n/aHTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\n/bb");
+  });
+
+  it("a request with a body on a kept-alive connection: the connection goes to the full server, with what was read, and carries on", async () => {
+    const seen: string[] = [];
+    const port = await rawBackend((head, sock) => {
+      seen.push(head.split("\r\n")[0] ?? "");
+      sock.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    });
+    const r = await routerTo(port);
+    const { got } = await exchange(r, [GET("/1"), "POST /2 HTTP/1.1\r\nHost: svc\r\ncontent-length: 5\r\n\r\nhello", GET("/3")], (g) => count(g, "\r\n\r\nok") === 3);
+    expect(count(got, " 200 OK\r\n")).toBe(3);
+    expect(seen).toEqual(["GET /1 HTTP/1.1", "POST /2 HTTP/1.1", "GET /3 HTTP/1.1"]);
+  });
+
+  it("forwards with X-Forwarded-* set and hop-by-hop headers out; Connection: close closes after the answer", async () => {
+    let head = "";
+    const port = await rawBackend((h, sock) => {
+      head = h;
+      sock.write("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    });
+    const r = await routerTo(port);
+    const { closed } = await exchange(r, [GET("/x?q=1", "Connection: close\r\nX-Forwarded-For: 6.6.6.6\r\nKeep-Alive: 5\r\nX-Custom: y\r\n")], (g) => g.endsWith("\r\n\r\n"));
+    expect(closed).toBe(true);
+    expect(head).toBe(`GET /x?q=1 HTTP/1.1\r\nHost: svc\r\nX-Custom: y\r\nx-forwarded-for: 127.0.0.1\r\nx-forwarded-proto: http\r\nx-forwarded-host: svc\r\nx-forwarded-port: ${r.address.split(":")[1] ?? ""}\r\nx-real-ip: 127.0.0.1`);
+  });
+
+  it("a kept-alive backend connection closed meanwhile: the next request goes on a new one, no 502", async () => {
+    let n = 0;
+    const port = await rawBackend((_h, sock) => {
+      n++;
+      // Answers, then closes the connection shortly after, as a backend's keep-alive timeout does.
+      sock.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+      setTimeout(() => sock.destroy(), 10);
+    });
+    const r = await routerTo(port);
+    const { got } = await exchange(r, [GET("/1"), GET("/2"), GET("/3")], (g) => count(g, "ok") === 3);
+    expect(count(got, "HTTP/1.1 200 OK")).toBe(3);
+    expect(n).toBe(3);
+  });
+
+  it("a large answer passes whole, with the client's pace", async () => {
+    const body = Buffer.alloc(4 * 1024 * 1024, 97);
+    const http = createHttpServer((_req, res) => res.end(body));
+    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+    closers.push(
+      () =>
+        new Promise<void>((resolve) => {
+          http.closeAllConnections();
+          http.close(() => {
+            resolve();
+          });
+        }),
+    );
+    const r = await routerTo((http.address() as AddressInfo).port);
+    const { got } = await exchange(r, [GET("/big")], (g) => g.length >= body.length);
+    expect(got.slice(got.indexOf("\r\n\r\n") + 4).length).toBe(body.length);
+  });
+});
