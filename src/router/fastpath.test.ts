@@ -1,8 +1,8 @@
 /**
  * The fast path's own HTTP/1.1 handling, byte for byte, against raw backends on 127.0.0.1
  * port 0: how a response ends (length, chunks, close), HEAD, pipelined requests, a body
- * or HTTP/1.0 handing the connection to the full server mid-way, Connection: close, and a
- * kept-alive backend connection the backend closed meanwhile, a large answer.
+ * handing the connection to the full server mid-way, Connection: close, a kept-alive
+ * backend connection the backend closed meanwhile, a large answer.
  */
 import { createServer as createHttpServer } from "node:http";
 import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";

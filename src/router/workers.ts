@@ -56,7 +56,9 @@ export async function startWorkers(o: WorkersOptions): Promise<{ addresses: Reco
   const log = o.logger;
   const ext = import.meta.url.endsWith(".ts") ? "ts" : "js";
   cluster.schedulingPolicy = cluster.SCHED_NONE;
-  cluster.setupPrimary({ exec: fileURLToPath(new URL(`./worker.${ext}`, import.meta.url)), execArgv: process.execArgv, args: [] });
+  // From the sources (tests, tsx), the worker needs the TypeScript loader too.
+  const execArgv = ext === "ts" && !process.execArgv.some((a) => a.includes("tsx")) ? [...process.execArgv, "--import", "tsx"] : process.execArgv;
+  cluster.setupPrimary({ exec: fileURLToPath(new URL(`./worker.${ext}`, import.meta.url)), execArgv, args: [] });
   let snap = snapshotOf(o.catalog);
   let table = routingTable(snap, o.config);
   let closing = false;
