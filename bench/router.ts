@@ -2,8 +2,9 @@
  * Edge router benchmark. Side by side in one run, with wrk as the load (50 connections,
  * keep-alive) and the same fast backend (nginx answering a small fixed body): Ruche's
  * router, nginx and HAProxy as reverse proxies in front of it, and the backend alone.
- * Requests/s and p50/p99 latency, medians of several runs, interleaved so that the
- * machine's load falls on each alike. Then the time from an instance turning healthy in
+ * Requests/s and p50/p99 latency, medians of several runs after a warm-up run each,
+ * interleaved so that the machine's load falls on each alike. The router runs one worker
+ * per core (`-router-workers`). Then the time from an instance turning healthy in
  * the catalog to its first routed request (in process: the real store and catalog).
  * Prints JSON keyed by proxy name.
  *
@@ -125,8 +126,8 @@ function ms(v: string, unit: string): number {
   return unit === "us" ? n / 1000 : unit === "s" ? n * 1000 : unit === "m" ? n * 60_000 : n;
 }
 
-async function wrk(port: number): Promise<Load> {
-  const child = spawn("wrk", ["-t2", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "--latency", "-H", `Host: ${HOST}`, `http://127.0.0.1:${port}/`], { stdio: ["ignore", "pipe", "pipe"] });
+async function wrk(port: number, seconds = SECONDS): Promise<Load> {
+  const child = spawn("wrk", ["-t2", `-c${CONNECTIONS}`, `-d${seconds}s`, "--latency", "-H", `Host: ${HOST}`, `http://127.0.0.1:${port}/`], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
   await new Promise((r) => child.once("exit", r));
@@ -244,6 +245,8 @@ server { listen 127.0.0.1:${nginxPort} backlog=4096; keepalive_requests 1000000;
 
     const targets: Record<string, number> = { ruche: ruchePort, nginx: nginxPort, haproxy: haproxyPort, "backend-direct": backendPort };
     const results: Record<string, Load[]> = {};
+    // A first short run each, not counted: connections opened, code compiled.
+    for (const port of Object.values(targets)) await wrk(port, 2);
     for (let i = 0; i < RUNS; i++) {
       for (const [name, port] of Object.entries(targets)) {
         (results[name] ??= []).push(await wrk(port));
