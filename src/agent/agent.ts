@@ -217,8 +217,9 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
     if (dnsAddress !== "") out(`    DNS:      ${dnsAddress} (udp, tcp; NAME.service.consul)\n`);
     if (routerAddress !== "") out(`    Router:   ${routerAddress}\n`);
     if (routerDashboard !== "") out(`    Router dashboard: http://${routerDashboard}\n`);
-    out(`    Data dir: ${dataDir}\n`);
     if (loaded !== undefined) out(`    Config:   ${cfg.configDir ?? ""} (${loaded.registered.length + loaded.unchanged.length} services defined)\n`);
+    // The data dir comes last of the addresses and paths: the tests read up to it.
+    out(`    Data dir: ${dataDir}\n`);
     if (cfg.client && client !== null) out(`    Node:     ${client.nodeId} in datacenter ${cfg.datacenter} (drivers: ${allDriverNames()})\n`);
     if (!cfg.server) out(`    Servers:  ${serverAddrs.join(", ")}\n`);
     if (cfg.simNodes > 0) out(`    Nodes:    ${cfg.simNodes} simulated (mock driver) in datacenter ${cfg.datacenter}\n`);

@@ -228,6 +228,21 @@ describe("the node agent", () => {
     expect(driver.running()).toEqual([`${a.ID}/web`]);
   });
 
+  it("asks a driver that cannot tell again, rather than taking its running task as lost", async () => {
+    const { store, server, client, driver, newClient } = await setup();
+    await server.registerJob(job({}));
+    const a = await until("running", () => allocs(store).find((x) => x.ClientStatus === "running"));
+    await client.stop({ stopTasks: false });
+    driver.recoverFailures = 2;
+    const again = await newClient();
+    await until("the allocation runner", () => again.runner(a.ID));
+    await until("recovered", () => driver.recoverFailures === 0 && store.alloc(a.ID)?.ClientStatus === "running");
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = store.alloc(a.ID)!;
+    expect(now.TaskStates.web).toMatchObject({ State: "running", Restarts: 0 });
+    expect(events(now).filter((e) => e === "Started")).toHaveLength(1);
+  });
+
   it("refuses a task whose driver config is wrong, with the reason", async () => {
     const { store, server } = await setup();
     await server.registerJob(job({ run_for: 5 }));

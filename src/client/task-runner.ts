@@ -2,6 +2,9 @@ import type { Driver, ExecOptions, ExecResult, ExitResult, TaskHandle, TaskSpec 
 import { NS, sleep, type Logger, type Task, type TaskEvent, type TaskState } from "../structs/index.js";
 import type { RestartTracker } from "./restart.js";
 
+/** How long a driver that cannot tell whether a task still runs is asked again after an agent restart. */
+const RECOVER_PATIENCE_MS = 30_000;
+
 /** Task events kept per task, newest last (Nomad keeps ten). */
 const MAX_EVENTS = 10;
 
@@ -68,14 +71,32 @@ export class TaskRunner {
     return this.done;
   }
 
+  /**
+   * Finds the task again after an agent restart. A driver that cannot tell (its engine slow
+   * or restarting) is asked again for a while: a task is declared lost, and started anew,
+   * only when the driver says it is gone, or after that while.
+   */
+  private async recover(handle: TaskHandle): Promise<boolean> {
+    const deadline = this.d.now() + RECOVER_PATIENCE_MS;
+    for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
+      try {
+        return await this.d.driver.recover(handle, this.d.spec);
+      } catch (err) {
+        if (this.d.now() + delay > deadline || this.isKilling()) {
+          this.d.log.warn({ task: this.name, err: String(err) }, "recovering the task failed; it is taken as lost");
+          return false;
+        }
+        this.d.log.warn({ task: this.name, err: String(err) }, "recovering the task failed; trying again");
+        await sleep(delay, this.stopWaiting.signal).catch(() => undefined);
+      }
+    }
+  }
+
   private async loop(): Promise<void> {
     if (this.dead) return;
     let handle = this.handle;
     if (handle !== null) {
-      const found = await this.d.driver.recover(handle, this.d.spec).catch((err: unknown) => {
-        this.d.log.warn({ task: this.name, err: String(err) }, "recovering the task failed");
-        return false;
-      });
+      const found = await this.recover(handle);
       if (!found) {
         this.event("Driver", "The task was gone when the agent came back", {});
         handle = null;

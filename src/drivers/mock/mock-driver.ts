@@ -13,6 +13,8 @@ import { SIGNALS, type Driver, type DriverFingerprint, type ExecResult, type Exi
 export class MockDriver implements Driver {
   readonly name = "mock";
   private readonly tasks = new Map<string, MockTask>();
+  /** Recoveries that throw before one answers, as an engine that is slow to come back does. */
+  recoverFailures = 0;
 
   fingerprint(): Promise<DriverFingerprint> {
     return Promise.resolve({ detected: true, healthy: true, description: "healthy", attributes: { "driver.mock": "1" } });
@@ -38,6 +40,10 @@ export class MockDriver implements Driver {
   }
 
   recover(handle: TaskHandle): Promise<boolean> {
+    if (this.recoverFailures > 0) {
+      this.recoverFailures--;
+      return Promise.reject(new Error("mock: the engine does not answer"));
+    }
     return Promise.resolve(this.tasks.has(handle.taskId));
   }
 
