@@ -5,7 +5,8 @@
  * tagged `httpd`). curl with `Host: demo.exemple.com` reaches both instances in turn; the
  * canary update (cpu 300, memory 128: run, canary, promote) and a `kill -9` of an
  * instance's process go by under a steady stream of GETs without one 5xx; article 2's
- * web.json, registered through the agent API, is routed by its tags alone.
+ * web.json, registered through the agent API, is routed by its tags alone, by the dev
+ * agent's router and by a router-only agent following the dev agent's catalog.
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -183,6 +184,19 @@ describe("the router on the dev agent", () => {
       expect(o.routes.map((r) => [r.name, r.rule])).toEqual([["demo", "Host:demo.exemple.com"]]);
       expect(o.skipped).toEqual(expect.arrayContaining([expect.objectContaining({ service: "hidden", reason: "constraint tag==exposed does not hold for its tags" })]));
       expect((await get("hidden.exemple.com")).status).toBe(404);
+
+      // A router-only agent, pointed at the servers, routes the same by their catalog.
+      const edge = await startAgentProcess(["-router", "-servers", agent.address, "-bind", "127.0.0.1", "-http-port", "0", "-router-port", "0", "-router-dashboard-port", "0", "-router-config", join(dir, "router.json")]);
+      try {
+        const viaEdge = async (): Promise<{ status: number; body: string }> => {
+          const r = await request(`http://${edge.routerAddress}/`, { headers: { host: HOST }, dispatcher: client });
+          return { status: r.statusCode, body: (await r.body.text()).trim() };
+        };
+        await until("the router-only agent to route demo", async () => ((await viaEdge()).status === 200 ? true : undefined), 10_000);
+        expect(await viaEdge()).toEqual({ status: 200, body: "welcome to webserver : web-1" });
+      } finally {
+        expect(await edge.stop()).toBe(true);
+      }
     } finally {
       web.closeAllConnections();
       await new Promise((r) => web.close(r));
