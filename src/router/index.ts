@@ -6,5 +6,5 @@ export { lookup } from "./lookup.js";
 export { parseRule, type Matcher, type Rule } from "./rule.js";
 export { RemoteCatalog } from "./remote.js";
 export { startRouter, type RouterOptions, type RunningRouter } from "./router.js";
-export { renderDefaultRule, routingTable, type CatalogSnapshot } from "./table.js";
+export { renderDefaultRule, routingTable, sameRoutes, type CatalogSnapshot } from "./table.js";
 export { LbMethod, type Backend, type EntryPointConfig, type Route, type RouterConfig, type RoutingTable, type Skipped } from "./types.js";

@@ -11,7 +11,7 @@ import { followCatalog, snapshotOf } from "./feed.js";
 import { RouterMetrics } from "./metrics.js";
 import { Pools } from "./pools.js";
 import { proxyRequests, type ProxyContext } from "./proxy.js";
-import { routingTable } from "./table.js";
+import { routingTable, sameRoutes } from "./table.js";
 import { loadCertificates } from "./tls.js";
 import type { RouterConfig, RoutingTable } from "./types.js";
 import { proxyUpgrades } from "./websocket.js";
@@ -103,6 +103,12 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
   const metrics = new RouterMetrics();
   const ctx: ProxyContext = { table: () => current, config, balancer, pools, metrics, log, upgraded: new Set() };
   const swap = (t: RoutingTable): void => {
+    // The catalog moves for many reasons (a heartbeat, a check's output): when the routes
+    // are the same, the routes in use stay, and with them their round-robin turns.
+    if (sameRoutes(current, t)) {
+      current = { ...t, routes: current.routes, entryPoints: current.entryPoints };
+      return;
+    }
     current = t;
     const origins = new Set(t.routes.flatMap((r) => r.backends.map((b) => b.origin)));
     pools.keepOnly(origins);

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { HealthStatus, ServiceInstance } from "../catalog/index.js";
 import { DEFAULT_ROUTER_CONFIG, parseRouterConfig } from "./config.js";
 import { lookup } from "./lookup.js";
-import { routingTable } from "./table.js";
+import { routingTable, sameRoutes } from "./table.js";
 import type { RouterConfig, RoutingTable } from "./types.js";
 
 let seq = 0;
@@ -234,5 +234,14 @@ describe("parseRouterConfig", () => {
       errors: ["bogus: unknown key", "domain: must be a string", 'constraints: constraint "Tag(`x`": expected "," or ")" in Tag(...) at the end (write tag==VALUE, tag!=VALUE or Tag(`VALUE`))', 'entryPoints.web.address: must be HOST:PORT or :PORT', "retries: must be a whole number from 0 to 10"],
     });
     expect(parseRouterConfig([])).toEqual({ ok: false, errors: ["the router configuration must be a JSON object"] });
+  });
+});
+
+describe("sameRoutes", () => {
+  it("tells a table that routes alike from one that does not", () => {
+    const a = [inst("s", ["traefik.frontend.rule=Host:x"], { port: 1, id: "s1" })];
+    expect(sameRoutes(table(a), routingTable({ index: 9, instances: a }, config()))).toBe(true);
+    expect(sameRoutes(table(a), table([inst("s", ["traefik.frontend.rule=Host:x", "traefik.weight=2"], { port: 1, id: "s1" })]))).toBe(false);
+    expect(sameRoutes(table(a), table([...a, inst("s", ["traefik.frontend.rule=Host:x"], { port: 2, id: "s2" })]))).toBe(false);
   });
 });

@@ -107,6 +107,13 @@ export function routingTable(snap: CatalogSnapshot, config: RouterConfig): Routi
   return { index: snap.index, routes: sorted, skipped, entryPoints };
 }
 
+/** Whether two tables route alike: same routes, rules, entrypoints, methods, backends and weights. */
+export function sameRoutes(a: RoutingTable, b: RoutingTable): boolean {
+  if (a.routes.length !== b.routes.length) return false;
+  const key = (t: RoutingTable): string => JSON.stringify(t.routes.map(({ matcher: _m, ...r }) => r));
+  return key(a) === key(b);
+}
+
 function newRoute(name: string, service: string, rule: string, parsed: Rule, priority: number | undefined, entryPoints: string[], method: Route["method"]): Route {
   return { name, service, rule, matcher: parsed.matcher, strip: parsed.strip, priority: priority ?? rule.length, entryPoints: [...entryPoints], method, backends: [], token: null };
 }
