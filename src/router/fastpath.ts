@@ -1,5 +1,6 @@
 import { connect, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
+import { HOP, IDEMPOTENT, OWN } from "./headers.js";
 import { hostOf, lookup } from "./lookup.js";
 import type { EntryPointInfo, ProxyContext } from "./proxy.js";
 import { stripPath } from "./rule.js";
@@ -9,8 +10,6 @@ import type { Backend, Route } from "./types.js";
 const MAX_HEAD = 16 * 1024;
 /** Idle connections kept per backend. */
 const MAX_IDLE = 256;
-const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
-const HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "proxy-authorization", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-forwarded-server", "x-real-ip"]);
 
 /** A parsed request head the fast path can carry, or null for the full server. */
 interface Head {
@@ -63,7 +62,7 @@ function parseHead(buf: Buffer, end: number): Head | null {
     }
     if (name in headers) headers[name] = `${headers[name] ?? ""}, ${value}`;
     else headers[name] = value;
-    if (!HOP.has(name)) out.push(line);
+    if (!HOP.has(name) && !OWN.has(name)) out.push(line);
   }
   if (headers.host === undefined) return null;
   const q = target.indexOf("?");

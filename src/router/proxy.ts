@@ -7,7 +7,7 @@ import { Readable, type Duplex } from "node:stream";
 import type { Dispatcher } from "undici";
 import type { Logger } from "../structs/index.js";
 import type { Balancer } from "./balancer.js";
-import { forwardHeaders, responseHeaders } from "./headers.js";
+import { forwardHeaders, IDEMPOTENT, responseHeaders } from "./headers.js";
 import { hostOf, lookup } from "./lookup.js";
 import type { RouterMetrics } from "./metrics.js";
 import type { Pools } from "./pools.js";
@@ -36,8 +36,6 @@ export interface EntryPointInfo {
 type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
 
-/** Methods whose requests may be sent again to another backend when one fails before answering. */
-const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
 /** How a backend failed to answer. */
 type Failure = "refused" | "reset" | "timeout" | "too-large" | "bad-request" | "other";
