@@ -27,7 +27,7 @@ function median(xs: number[]): number {
 }
 
 async function startAgent(): Promise<{ child: ChildProcess; api: ApiClient }> {
-  const child = spawn(process.execPath, ["dist/cli/main.js", "agent", "-dev", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-datacenter", "dc1"], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, ["dist/cli/main.js", "agent", "-dev", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-router-port", "-1", "-datacenter", "dc1"], { stdio: ["ignore", "pipe", "inherit"] });
   const address = await new Promise<string>((resolve, reject) => {
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (c: string) => {

@@ -82,7 +82,7 @@ function cpuSeconds(pid: number): number {
 
 /** A real agent process; 10,000 nodes register and heartbeat at the TTL it asks for, over HTTP. */
 async function heartbeats(nodes: number, seconds: number) {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "agent", "-dev", "-http-port", "0", "-consul-port", "0", "-dns-port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "agent", "-dev", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-router-port", "-1"], { stdio: ["ignore", "pipe", "inherit"] });
   const address = await new Promise<string>((resolve, reject) => {
     let out = "";
     child.stdout.on("data", (b: Buffer) => {
