@@ -10,7 +10,7 @@ import { startDns } from "../dns/index.js";
 import { Client, readLogs, SimulatedNode } from "../client/index.js";
 import { allDrivers } from "../drivers/index.js";
 import type { Logger } from "../structs/index.js";
-import { DEFAULT_ROUTER_CONFIG, parseRouterConfig, RemoteCatalog, startRouter, type RouterConfig } from "../router/index.js";
+import { DEFAULT_ROUTER_CONFIG, parseRouterConfig, RemoteCatalog, startRouter, type RouterConfig, type RunningRouter } from "../router/index.js";
 import { Server } from "../server/index.js";
 import { sqliteBackend, StateStore } from "../state/index.js";
 import { runRegisteredChecks } from "./registered-checks.js";
@@ -89,6 +89,8 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       },
     };
     let files: ServiceFiles | undefined;
+    // The router starts after the API, which shows its overview once it runs.
+    let runningRouter: RunningRouter | undefined;
     // One reload at a time: a second waits for the first, then reads the dir afresh.
     let reloading: Promise<unknown> = Promise.resolve();
     const reload = (): Promise<ServiceFilesResult> => {
@@ -123,7 +125,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       const reloadApi = async (): Promise<void> => {
         await reload();
       };
-      const api: RunningHttp = await startApi(server, store, { host: cfg.bind, port: cfg.httpPort, local, consul, reload: reloadApi });
+      const api: RunningHttp = await startApi(server, store, { host: cfg.bind, port: cfg.httpPort, local, consul, reload: reloadApi, routerOverview: () => runningRouter?.overview() });
       closers.push(() => api.close());
       address = api.address;
       serverAddrs = [address];
@@ -172,6 +174,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         logLevel: cfg.logLevel,
       });
       closers.push(() => r.close());
+      runningRouter = r;
       routerAddress = Object.entries(r.addresses)
         .map(([name, a]) => `${name === "http" ? "http" : "https"}://${a}${name === "http" ? "" : ` (${name})`}`)
         .join(", ");

@@ -2,6 +2,7 @@ import type { Server } from "../server/index.js";
 import type { StateStore } from "../state/index.js";
 import type { ApiContext } from "./context.js";
 import { Router, startHttp, type HttpServerOptions, type RunningHttp } from "./http.js";
+import { HttpError } from "./errors.js";
 import { Metrics } from "./metrics.js";
 import type { NodeLocal } from "./node-local.js";
 import { allocFsRoutes } from "./routes/alloc-fs.js";
@@ -22,6 +23,8 @@ export interface ApiOptions {
   consul?: Omit<ConsulOptions, "address">;
   /** Reloads the agent's config dir (service definitions): `PUT /v1/agent/reload`, as Consul's. */
   reload?: AgentReload;
+  /** The edge router's routes, backends, health and rates when this agent runs it (`GET /v1/router`); undefined when it does not. */
+  routerOverview?: () => unknown;
 }
 
 /** Reloads the agent's config; throws with what is wrong, having changed nothing. */
@@ -91,6 +94,11 @@ export function startApi(server: Server, store: StateStore, opts: ApiOptions): P
         opts.local,
       );
       if (opts.consul !== undefined) catalogRoutes(router, store, opts.consul, address, opts.reload);
+      router.get("/v1/router", () => {
+        const overview = opts.routerOverview?.();
+        if (overview === undefined) throw new HttpError(404, "RUCHE_NOT_FOUND", "this agent runs no router");
+        return { body: overview };
+      });
       systemRoutes(router, ctx, metrics, () => routes);
       uiRoutes(router);
     },
