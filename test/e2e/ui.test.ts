@@ -243,7 +243,7 @@ describe("the dashboard", () => {
   it("shows the router's routes and backends, from the agent that runs it", async () => {
     await nav("Router");
     await page.locator("[data-router=routes]").waitFor();
-    const overview = (await (await fetch(`http://${agent.address}/v1/router`)).json()) as { routes: { name: string }[] };
+    const overview = (await (await fetch(`http://${agent?.address ?? ""}/v1/router`)).json()) as { routes: { name: string }[] };
     for (const r of overview.routes) await page.getByText(r.name, { exact: true }).first().waitFor();
     await shot("router");
   }, 30_000);
