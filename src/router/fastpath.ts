@@ -316,8 +316,10 @@ export function fastPath(ctx: ProxyContext, ep: EntryPointInfo, handOff: (socket
             }
             metrics.backend(route.name, b.origin, false);
             // A kept-alive connection the backend had closed is not the backend's failure.
-            if (!reused && kind !== "timeout" && balancer.failed(b.origin)) metrics.ejected();
-            const again = attempt < config.retries + (reused ? 1 : 0) && kind !== "timeout" && (kind === "refused" || IDEMPOTENT.has(h.method));
+            if (!reused && kind !== "timeout" && balancer.failed(b.origin, kind === "refused")) metrics.ejected();
+            // As on the full path: a refused connection never reached the instance, so the
+            // request goes on to every other one; a reset one only within `retries`.
+            const again = kind === "refused" || (attempt < config.retries + (reused ? 1 : 0) && kind === "reset" && IDEMPOTENT.has(h.method));
             if (again) {
               attempt++;
               if (!reused) (tried ??= new Set()).add(b);
