@@ -93,13 +93,7 @@ export class ApiClient {
 
   /** A KV entry, or null when the key is absent. */
   async kvGet(key: string): Promise<KVEntry | null> {
-    try {
-      const r = await this.request<KVEntry[]>("GET", `/v1/kv/${encodeKey(key)}`);
-      return r.body[0] ?? null;
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 404) return null;
-      throw err;
-    }
+    return (await this.kvRead(key)).entries[0] ?? null;
   }
 
   /** The keys under a prefix (up to `separator` when given). */

@@ -3,6 +3,7 @@
  * against it, and waiting for what a user would wait for.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { request, type Agent } from "node:http";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { runCli, type IO } from "../../src/cli/index.js";
@@ -146,4 +147,48 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A job of `/bin/sleep` tasks (raw_exec, small), of `type` ("service" with `count`, or
+ * "system"), with `constraints` (HCL blocks) at the job's level.
+ */
+export function sleeperJob(name: string, type: string, count: number, constraints: string): string {
+  return `job "${name}" {
+  datacenters = ["dc1"]
+  type        = "${type}"
+  ${constraints}
+  group "${name}" {
+    ${type === "system" ? "" : `count = ${count}`}
+    task "${name}" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sleep"
+        args    = ["3600"]
+      }
+      resources {
+        cpu    = 20
+        memory = 16
+      }
+    }
+  }
+}
+`;
+}
+
+/** A GET of / through the router at `address` with a Host header, as `curl -H 'Host: ...'` sends it; an error when no answer comes within 5 s. */
+export function getThrough(address: string, host: string, agent?: Agent): Promise<{ status: number; body: string }> {
+  const [h, p] = address.split(":") as [string, string];
+  return new Promise((resolve, reject) => {
+    const req = request({ host: h, port: Number(p), path: "/", headers: { host }, ...(agent === undefined ? {} : { agent }) }, (res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (c: string) => (body += c));
+      res.on("end", () => {
+        resolve({ status: res.statusCode ?? 0, body: body.trim() });
+      });
+    });
+    req.setTimeout(5000, () => req.destroy(new Error("no answer within 5s")));
+    req.on("error", reject);
+    req.end();
+  });
 }

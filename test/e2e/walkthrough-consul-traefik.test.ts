@@ -12,7 +12,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ruche, startAgentProcess, until, type AgentProcess } from "./harness.js";
+import { getThrough, ruche, startAgentProcess, until, type AgentProcess } from "./harness.js";
 
 let dir = "";
 let agent: AgentProcess;
@@ -25,23 +25,6 @@ async function freePort(): Promise<number> {
   const port = (s.address() as { port: number }).port;
   await new Promise((r) => s.close(r));
   return port;
-}
-
-/** A GET through the router with a Host header, as `curl -H 'Host: ...'` sends it. */
-async function viaRouter(host: string): Promise<{ status: number; body: string }> {
-  const { request } = await import("node:http");
-  const [h, p] = agent.routerAddress.split(":") as [string, string];
-  return new Promise((resolve, reject) => {
-    const req = request({ host: h, port: Number(p), path: "/", headers: { host } }, (res) => {
-      let body = "";
-      res.setEncoding("utf8").on("data", (c: string) => (body += c));
-      res.on("end", () => {
-        resolve({ status: res.statusCode ?? 0, body: body.trim() });
-      });
-    });
-    req.on("error", reject);
-    req.end();
-  });
 }
 
 beforeAll(async () => {
@@ -88,16 +71,16 @@ describe("the Consul + Traefik walkthrough", () => {
     expect(catalog.every((e) => e.ServiceTags.includes("traefik.tags=exposed"))).toBe(true);
 
     const first = await until("the router to route demo.exemple.com", async () => {
-      const r = await viaRouter("demo.exemple.com");
+      const r = await getThrough(agent.routerAddress, "demo.exemple.com");
       return r.status === 200 ? r : undefined;
     });
     const seen = [first.body];
-    for (let i = 0; i < 5; i++) seen.push((await viaRouter("demo.exemple.com")).body);
+    for (let i = 0; i < 5; i++) seen.push((await getThrough(agent.routerAddress, "demo.exemple.com")).body);
     // One and the other in turn.
     for (let i = 1; i < seen.length; i++) expect(seen[i]).not.toBe(seen[i - 1]);
     expect(new Set(seen)).toEqual(new Set(["web server 1", "web server 2"]));
 
-    expect((await viaRouter("internal.exemple.com")).status).toBe(404);
+    expect((await getThrough(agent.routerAddress, "internal.exemple.com")).status).toBe(404);
   }, 60_000);
 
   it("stops sending requests to an instance whose file is removed, from the reload on", async () => {
@@ -106,7 +89,7 @@ describe("the Consul + Traefik walkthrough", () => {
     expect(reload.code, reload.err).toBe(0);
     const bodies = new Set<string>();
     for (let i = 0; i < 10; i++) {
-      const r = await viaRouter("demo.exemple.com");
+      const r = await getThrough(agent.routerAddress, "demo.exemple.com");
       expect(r.status).toBe(200);
       bodies.add(r.body);
     }

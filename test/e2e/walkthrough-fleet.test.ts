@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiClient, type AllocStub } from "../../src/apiclient/index.js";
-import { alive, processesOf, ruche, startAgentProcess, until, type AgentProcess } from "./harness.js";
+import { alive, processesOf, ruche, sleeperJob, startAgentProcess, until, type AgentProcess } from "./harness.js";
 
 const exec = promisify(execFile);
 
@@ -21,27 +21,6 @@ let server: AgentProcess;
 const clients: AgentProcess[] = [];
 let api: ApiClient;
 const JOBS = ["global", "db", "cache", "web"];
-
-const sleeper = (name: string, type: string, count: number, constraints: string): string => `job "${name}" {
-  datacenters = ["dc1"]
-  type        = "${type}"
-  ${constraints}
-  group "${name}" {
-    ${type === "system" ? "" : `count = ${count}`}
-    task "${name}" {
-      driver = "raw_exec"
-      config {
-        command = "/bin/sleep"
-        args    = ["3600"]
-      }
-      resources {
-        cpu    = 20
-        memory = 16
-      }
-    }
-  }
-}
-`;
 
 function startClient(name: string, disk: string): Promise<AgentProcess> {
   return startAgentProcess(["-client", "-servers", server.address, "-data-dir", join(dir, name), "-node", name, "-http-port", "0", "-meta", `disk=${disk}`]);
@@ -69,10 +48,10 @@ beforeAll(async () => {
   api = new ApiClient(server.address);
   clients.push(...(await Promise.all([startClient("core-1", "ssd"), startClient("core-2", "hdd"), startClient("core-3", "ssd")])));
   await until("three ready nodes", async () => ((await api.nodes()).body.filter((n) => n.Status === "ready").length === 3 ? true : undefined));
-  writeFileSync(join(dir, "global.hcl"), sleeper("global", "system", 0, ""));
-  writeFileSync(join(dir, "db.hcl"), sleeper("db", "service", 1, `constraint {\n    attribute = "\${meta.disk}"\n    value     = "ssd"\n  }`));
-  writeFileSync(join(dir, "cache.hcl"), sleeper("cache", "service", 1, `constraint {\n    operator = "beside_job"\n    value    = "db"\n  }`));
-  writeFileSync(join(dir, "web.hcl"), sleeper("web", "service", 2, `constraint {\n    operator = "not_beside_job"\n    value    = "db"\n  }`));
+  writeFileSync(join(dir, "global.hcl"), sleeperJob("global", "system", 0, ""));
+  writeFileSync(join(dir, "db.hcl"), sleeperJob("db", "service", 1, `constraint {\n    attribute = "\${meta.disk}"\n    value     = "ssd"\n  }`));
+  writeFileSync(join(dir, "cache.hcl"), sleeperJob("cache", "service", 1, `constraint {\n    operator = "beside_job"\n    value    = "db"\n  }`));
+  writeFileSync(join(dir, "web.hcl"), sleeperJob("web", "service", 2, `constraint {\n    operator = "not_beside_job"\n    value    = "db"\n  }`));
 }, 90_000);
 
 afterAll(async () => {
@@ -138,7 +117,7 @@ describe("the etcd and fleet walkthrough", () => {
   }, 90_000);
 
   it("explains a placement it cannot make", async () => {
-    writeFileSync(join(dir, "nowhere.hcl"), sleeper("nowhere", "service", 1, `constraint {\n    attribute = "\${meta.disk}"\n    value     = "nvme"\n  }`));
+    writeFileSync(join(dir, "nowhere.hcl"), sleeperJob("nowhere", "service", 1, `constraint {\n    attribute = "\${meta.disk}"\n    value     = "nvme"\n  }`));
     const r = await cli("job", "run", "nowhere.hcl");
     expect(r.code).toBe(2);
     expect(r.out).toContain('Task Group "nowhere" (failed to place 1 allocation):\n      * Constraint `${meta.disk} = nvme` filtered 4 nodes\n');

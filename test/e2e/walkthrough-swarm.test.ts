@@ -7,12 +7,12 @@
  * while the router's clients see no error; a drained agent's work moves away.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { Agent, request } from "node:http";
+import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiClient, type AllocStub } from "../../src/apiclient/index.js";
-import { alive, processesOf, ruche, startAgentProcess, until, type AgentProcess } from "./harness.js";
+import { alive, getThrough, processesOf, ruche, sleeperJob, startAgentProcess, until, type AgentProcess } from "./harness.js";
 
 let dir = "";
 let server: AgentProcess;
@@ -50,27 +50,6 @@ const WEB = `job "web" {
       config {
         command = "/bin/sh"
         args    = ["-c", "echo web $NOMAD_ALLOC_ID > $NOMAD_TASK_DIR/index.html && exec /bin/busybox httpd -f -p $NOMAD_PORT_http -h $NOMAD_TASK_DIR"]
-      }
-      resources {
-        cpu    = 20
-        memory = 16
-      }
-    }
-  }
-}
-`;
-
-const sleeper = (name: string, type: string, count: number, constraints: string): string => `job "${name}" {
-  datacenters = ["dc1"]
-  type        = "${type}"
-  ${constraints}
-  group "${name}" {
-    ${type === "system" ? "" : `count = ${count}`}
-    task "${name}" {
-      driver = "raw_exec"
-      config {
-        command = "/bin/sleep"
-        args    = ["3600"]
       }
       resources {
         cpu    = 20
@@ -128,7 +107,7 @@ function steadyTraffic(host: string): { until(check: (t: Traffic) => boolean): P
   const loop = (async () => {
     while (!stopped) {
       try {
-        const r = await getVia(server.routerAddress, host);
+        const r = await getThrough(server.routerAddress, host, agent);
         if (r.status === 200) {
           t.ok++;
           t.from.add(r.body);
@@ -151,22 +130,6 @@ function steadyTraffic(host: string): { until(check: (t: Traffic) => boolean): P
   };
 }
 
-function getVia(address: string, host: string): Promise<{ status: number; body: string }> {
-  const [h, p] = address.split(":") as [string, string];
-  return new Promise((resolve, reject) => {
-    const req = request({ host: h, port: Number(p), path: "/", headers: { host }, agent }, (res) => {
-      let body = "";
-      res.setEncoding("utf8").on("data", (c: string) => (body += c));
-      res.on("end", () => {
-        resolve({ status: res.statusCode ?? 0, body: body.trim() });
-      });
-    });
-    req.setTimeout(5000, () => req.destroy(new Error("no answer within 5s")));
-    req.on("error", reject);
-    req.end();
-  });
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "ruche-swarm-e2e-"));
   server = await startAgentProcess(["-server", "-router", "-bind", "127.0.0.1", "-data-dir", join(dir, "server"), "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-router-port", "0", "-router-dashboard-port", "0"]);
@@ -174,8 +137,8 @@ beforeAll(async () => {
   await Promise.all([startClient("manager-1", "manager"), startClient("worker-1", "worker"), startClient("worker-2", "worker")]);
   await until("three ready nodes", async () => ((await api.nodes()).body.filter((n) => n.Status === "ready").length === 3 ? true : undefined));
   writeFileSync(join(dir, "web.hcl"), WEB);
-  writeFileSync(join(dir, "monitor.hcl"), sleeper("monitor", "system", 0, ""));
-  writeFileSync(join(dir, "manager-only.hcl"), sleeper("manager-only", "service", 2, `constraint {\n    attribute = "\${meta.role}"\n    value     = "manager"\n  }`));
+  writeFileSync(join(dir, "monitor.hcl"), sleeperJob("monitor", "system", 0, ""));
+  writeFileSync(join(dir, "manager-only.hcl"), sleeperJob("manager-only", "service", 2, `constraint {\n    attribute = "\${meta.role}"\n    value     = "manager"\n  }`));
 }, 90_000);
 
 afterAll(async () => {

@@ -1,4 +1,3 @@
-import type { ApiClient } from "../../apiclient/index.js";
 import type { KVEntry } from "../../structs/index.js";
 import { flagBool, parseArgs } from "../args.js";
 import { API_FLAGS, apiClient, DEFAULT_ADDRESS, positionals } from "../api.js";
@@ -39,7 +38,7 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
   let seen = byKey(first.entries);
   print(first.entries.map((e) => ({ key: e.Key, entry: e })));
   for (;;) {
-    const next = await watchOnce(api, key, recurse, index);
+    const next = await api.kvRead(key, { recurse, index, wait: "5m" });
     // An index that went backwards means the store was rebuilt: start again from 0 (Consul's rule).
     index = next.index < index ? 0 : next.index;
     const now = byKey(next.entries);
@@ -54,10 +53,6 @@ interface Change {
   key: string;
   /** Undefined when the key was deleted. */
   entry: KVEntry | undefined;
-}
-
-function watchOnce(api: ApiClient, key: string, recurse: boolean, index: number): Promise<{ entries: KVEntry[]; index: number }> {
-  return api.kvRead(key, { recurse, index, wait: "5m" });
 }
 
 function byKey(entries: readonly KVEntry[]): Map<string, KVEntry> {
