@@ -1,6 +1,6 @@
 import { connect, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
-import { HOP, IDEMPOTENT, OWN } from "./headers.js";
+import { HOP, OWN, retryable } from "./headers.js";
 import { hostOf, lookup } from "./lookup.js";
 import type { EntryPointInfo, ProxyContext } from "./proxy.js";
 import { stripPath } from "./rule.js";
@@ -317,9 +317,8 @@ export function fastPath(ctx: ProxyContext, ep: EntryPointInfo, handOff: (socket
             metrics.backend(route.name, b.origin, false);
             // A kept-alive connection the backend had closed is not the backend's failure.
             if (!reused && kind !== "timeout" && balancer.failed(b.origin, kind === "refused")) metrics.ejected();
-            // As on the full path: a refused connection never reached the instance, so the
-            // request goes on to every other one; a reset one only within `retries`.
-            const again = kind === "refused" || (attempt < config.retries + (reused ? 1 : 0) && kind === "reset" && IDEMPOTENT.has(h.method));
+            // A reused connection the backend had closed meanwhile earns one more try.
+            const again = retryable(kind, attempt, config.retries + (reused ? 1 : 0), h.method);
             if (again) {
               attempt++;
               if (!reused) (tried ??= new Set()).add(b);

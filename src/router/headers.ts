@@ -1,6 +1,15 @@
 /** Methods whose requests may be sent again to another backend when one fails before answering. */
 export const IDEMPOTENT: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
+/**
+ * Whether a request that failed on one instance goes on to another: a refused connection
+ * never reached the instance, so always (each instance is tried once); a reset one only if
+ * the method is idempotent and fewer than `limit` retries were made.
+ */
+export function retryable(kind: string, attempt: number, limit: number, method: string): boolean {
+  return kind === "refused" || (kind === "reset" && attempt < limit && IDEMPOTENT.has(method));
+}
+
 /** Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1), and the forwarding headers the router sets itself. */
 export const HOP: ReadonlySet<string> = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "proxy-authenticate", "proxy-authorization", "http2-settings"]);
 export const OWN: ReadonlySet<string> = new Set(["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-forwarded-server", "x-real-ip"]);

@@ -7,7 +7,7 @@ import { Readable, type Duplex } from "node:stream";
 import type { Dispatcher } from "undici";
 import type { Logger } from "../structs/index.js";
 import type { Balancer } from "./balancer.js";
-import { forwardHeaders, IDEMPOTENT, responseHeaders } from "./headers.js";
+import { forwardHeaders, responseHeaders, retryable } from "./headers.js";
 import { hostOf, lookup } from "./lookup.js";
 import type { RouterMetrics } from "./metrics.js";
 import type { Pools } from "./pools.js";
@@ -223,10 +223,8 @@ export function proxyRequests(ctx: ProxyContext, ep: EntryPointInfo): (req: Req,
           if (balancer.failed(b.origin, kind === "refused")) metrics.ejected();
         }
         last = kind;
-        // A refused connection never reached the instance: any request goes on to the next
-        // one, as many times as there are instances; a reset one only if it is idempotent,
-        // as many times as `retries` allows.
-        const again = !hasBody && (kind === "refused" || (kind === "reset" && attempt < config.retries && IDEMPOTENT.has(method)));
+        // A body already sent cannot be sent again.
+        const again = !hasBody && retryable(kind, attempt, config.retries, method);
         if (!again) {
           const status = kind === "timeout" ? 504 : 502;
           plain(res, status, status === 504 ? "504 Gateway Timeout\n" : "502 Bad Gateway\n");
