@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { request } from "undici";
 import { ServiceRegistry, StoreCatalog, type CatalogReader, type ServiceInstance } from "../src/catalog/index.js";
 import { DEFAULT_ROUTER_CONFIG, startRouter } from "../src/router/index.js";
+import type * as RouterModule from "../src/router/index.js";
 import { sqliteBackend, StateStore } from "../src/state/index.js";
 
 const arg = (name: string, dflt: number): number => {
@@ -162,11 +163,15 @@ function fixedCatalog(port: number): CatalogReader {
   };
 }
 
-/** The router process: `--router-child PORT BACKEND WORKERS`. */
+/**
+ * The router process: `--router-child PORT BACKEND WORKERS`. It runs the router from the
+ * build (dist/), the code users run, not the sources through the TypeScript loader.
+ */
 async function routerChild(): Promise<void> {
   const i = process.argv.indexOf("--router-child");
   const [port, backend, workers] = process.argv.slice(i + 1, i + 4).map(Number);
-  const r = await startRouter({ catalog: fixedCatalog(backend ?? 0), config: { ...DEFAULT_ROUTER_CONFIG, accessLog: false }, host: "127.0.0.1", port: port ?? 0, dashboardPort: -1, workers: workers ?? 1 });
+  const built = (await import(new URL("../dist/router/index.js", import.meta.url).href)) as typeof RouterModule;
+  const r = await built.startRouter({ catalog: fixedCatalog(backend ?? 0), config: { ...built.DEFAULT_ROUTER_CONFIG, accessLog: false }, host: "127.0.0.1", port: port ?? 0, dashboardPort: -1, workers: workers ?? 1 });
   process.stdout.write(`ready ${r.address}\n`);
   process.once("SIGTERM", () => {
     void r.close().then(() => process.exit(0));

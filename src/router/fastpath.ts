@@ -1,5 +1,6 @@
-import { connect, type Socket } from "node:net";
+import { connect, Socket } from "node:net";
 import { performance } from "node:perf_hooks";
+import type { Balancer, BackendHealth } from "./balancer.js";
 import { HOP, OWN, retryable } from "./headers.js";
 import { hostOf, lookup } from "./lookup.js";
 import type { EntryPointInfo, ProxyContext } from "./proxy.js";
@@ -8,38 +9,55 @@ import type { Backend, Route } from "./types.js";
 
 /** A request head longer than this goes to the full server (which answers 431). */
 const MAX_HEAD = 16 * 1024;
+/** A response head longer than this is taken for a broken backend. */
+const MAX_RESPONSE_HEAD = 64 * 1024;
+/** Bytes a backend connection reads at once. */
+const READ_BUFFER = 32 * 1024;
 /** Idle connections kept per backend. */
 const MAX_IDLE = 256;
+const CRLFCRLF = Buffer.from("\r\n\r\n", "latin1");
+const REQUEST_LINE = /^([A-Z]+) (\/\S*) HTTP\/1\.1$/;
 
-/** A parsed request head the fast path can carry, or null for the full server. */
+/** A parsed request head the fast path can carry; it is also the request's facts for the rules. */
 interface Head {
   method: string;
   target: string;
   path: string;
   host: string;
   headers: Record<string, string>;
-  /** Request head for the backend, without its final CRLF. */
-  lines: string[];
+  /** The header lines to forward, CRLF between them, none dropped from the client's but those not forwarded. */
+  forward: string;
   close: boolean;
+  /** Bytes of the head, its blank line included. */
   length: number;
 }
 
+/**
+ * The head of a request, from the bytes before its blank line; null when the fast path does
+ * not carry it (a body, an upgrade, a continuation line, HTTP/1.0, no Host): the full
+ * server takes the connection then.
+ */
 function parseHead(buf: Buffer, end: number): Head | null {
   const text = buf.toString("latin1", 0, end);
-  const lines = text.split("\r\n");
-  const m = /^([A-Z]+) (\/\S*) HTTP\/1\.1$/.exec(lines[0] ?? "");
+  let eol = text.indexOf("\r\n");
+  if (eol < 0) eol = text.length;
+  const m = REQUEST_LINE.exec(text.slice(0, eol));
   if (m === null) return null;
-  const method = m[1] as string;
-  const target = m[2] as string;
-  const headers: Record<string, string> = {};
-  const out: string[] = [];
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
   let close = false;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i] as string;
-    const colon = line.indexOf(":");
-    if (colon <= 0 || line.charCodeAt(0) === 32 || line.charCodeAt(0) === 9) return null;
-    const name = line.slice(0, colon).toLowerCase();
-    const value = line.slice(colon + 1).trim();
+  // The lines forwarded as they came, in runs: a dropped line ends a run.
+  let forward = "";
+  let run = eol + 2;
+  let pos = eol + 2;
+  while (pos < text.length) {
+    let next = text.indexOf("\r\n", pos);
+    if (next < 0) next = text.length;
+    const c = text.charCodeAt(pos);
+    const colon = text.indexOf(":", pos);
+    if (colon <= pos || colon > next || c === 32 || c === 9) return null;
+    const name = text.slice(pos, colon).toLowerCase();
+    const value = text.slice(colon + 1, next).trim();
+    let drop = HOP.has(name) || OWN.has(name);
     switch (name) {
       case "content-length":
         if (value !== "0") return null;
@@ -55,29 +73,32 @@ function parseHead(buf: Buffer, end: number): Head | null {
           if (t === "close") close = true;
           else if (t !== "keep-alive" && t !== "") return null;
         }
-        continue;
+        drop = true;
+        break;
       case "host":
         if (headers.host !== undefined) return null;
         break;
     }
-    if (name in headers) headers[name] = `${headers[name] ?? ""}, ${value}`;
-    else headers[name] = value;
-    if (!HOP.has(name) && !OWN.has(name)) out.push(line);
+    const had = headers[name];
+    headers[name] = had === undefined ? value : `${had}, ${value}`;
+    if (drop) {
+      if (pos > run) forward += (forward === "" ? "" : "\r\n") + text.slice(run, pos - 2);
+      run = next + 2;
+    }
+    pos = next + 2;
   }
-  if (headers.host === undefined) return null;
+  if (run < text.length) forward += (forward === "" ? "" : "\r\n") + text.slice(run);
+  const host = headers.host;
+  if (host === undefined) return null;
+  const target = m[2] as string;
   const q = target.indexOf("?");
-  return { method, target, path: q < 0 ? target : target.slice(0, q), host: hostOf(headers.host), headers, lines: out, close, length: end + 4 };
+  return { method: m[1] as string, target, path: q < 0 ? target : target.slice(0, q), host: hostOf(host), headers, forward, close, length: end + 4 };
 }
 
-/** A kept-alive connection to a backend and the request it serves, if any. */
-interface Conn {
-  sock: Socket;
-  origin: string;
-  on: { data(d: Buffer): void; error(err: NodeJS.ErrnoException): void; end(): void; timeout(): void; close(): void } | null;
-}
+/** How a response's end is found. */
+const Framing = { none: 0, length: 1, chunked: 2, close: 3 } as const;
+type Framing = (typeof Framing)[keyof typeof Framing];
 
-/** Where a backend's response ends: by its length, its chunks, or the connection's close. */
-type Framing = { kind: "length"; left: number } | { kind: "chunked"; state: ChunkState } | { kind: "close" };
 interface ChunkState {
   /** Bytes of chunk data (plus its CRLF) still to pass; none: a size line is next. */
   left: number;
@@ -87,7 +108,7 @@ interface ChunkState {
   done: boolean;
 }
 
-/** Feeds bytes of a chunked body; returns how many of them belong to it (all, or up to its end). */
+/** Feeds bytes of a chunked body; returns how many of them belong to it (all, or up to its end), -1 when malformed. */
 function chunked(s: ChunkState, b: Buffer, from: number): number {
   let i = from;
   while (i < b.length && !s.done) {
@@ -97,19 +118,19 @@ function chunked(s: ChunkState, b: Buffer, from: number): number {
       i += take;
       continue;
     }
-    const c = b[i] as number;
-    i++;
-    if (c !== 10) {
-      if (s.line.length < 1024) s.line += String.fromCharCode(c);
-      continue;
-    }
-    const line = s.line.replace(/\r$/, "");
+    const lf = b.indexOf(10, i);
+    const stop = lf < 0 ? b.length : lf;
+    if (s.line.length < 1024) s.line += b.toString("latin1", i, Math.min(stop, i + 1024));
+    i = lf < 0 ? b.length : lf + 1;
+    if (lf < 0) continue;
+    const line = s.line.endsWith("\r") ? s.line.slice(0, -1) : s.line;
     s.line = "";
     if (s.trailers) {
       if (line === "") s.done = true;
       continue;
     }
-    const size = parseInt(line.split(";")[0] ?? "", 16);
+    const semi = line.indexOf(";");
+    const size = parseInt(semi < 0 ? line : line.slice(0, semi), 16);
     if (Number.isNaN(size)) {
       s.done = true;
       return -1;
@@ -118,6 +139,486 @@ function chunked(s: ChunkState, b: Buffer, from: number): number {
     else s.left = size + 2;
   }
   return i - from;
+}
+
+/** Whether the header line at `at` in `head` is named `lower` (lower case), whatever the case it is written in. */
+function named(head: string, at: number, lower: string): boolean {
+  if (head.charCodeAt(at + lower.length) !== 58 /* ":" */) return false;
+  for (let i = 0; i < lower.length; i++) if ((head.charCodeAt(at + i) | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
+}
+
+/** What the fast path of one entrypoint shares among its connections. */
+interface Shared {
+  ctx: ProxyContext;
+  ep: EntryPointInfo;
+  balancer: Balancer;
+  /** Kept-alive backend connections not in use, by origin. */
+  idle: Map<string, Upstream[]>;
+  handOff: (socket: Socket) => void;
+}
+
+/** node's Socket as far as the fast path reaches under it: the handle it reads and writes through. */
+interface WithHandle {
+  _handle: object | null;
+}
+
+/**
+ * The accepted connection's handle, read into a buffer of its own (`onread`): no stream
+ * machinery and no buffer allocated per read, which is much of what a request costs.
+ * The socket node's server accepted (paused, never read) is kept, without its handle,
+ * for the server's count of connections: destroyed when the connection closes.
+ */
+function adopt(accepted: Socket, onread: { buffer: Buffer; callback: (n: number, buf: Uint8Array) => boolean }): Socket {
+  const holder = accepted as unknown as WithHandle;
+  const handle = holder._handle;
+  holder._handle = null;
+  return new Socket({ handle, readable: true, writable: true, onread } as ConstructorParameters<typeof Socket>[0]);
+}
+
+/**
+ * The same connection as a plain socket (its reads pushed as a stream's, copied out of
+ * its read buffer) for node's HTTP server, which may read the handle itself and give it
+ * back (an upgrade). `sock` must have nothing left to write.
+ */
+function release(sock: Socket, accepted: Socket): Socket {
+  const holder = sock as unknown as WithHandle;
+  const handle = holder._handle;
+  holder._handle = null;
+  let plain: Socket | null = null;
+  const buffer = Buffer.allocUnsafe(READ_BUFFER);
+  plain = new Socket({
+    handle,
+    readable: true,
+    writable: true,
+    pauseOnCreate: true,
+    onread: { buffer, callback: (n: number, buf: Uint8Array) => (plain as Socket).push(Buffer.from(buf.subarray(0, n))) },
+  } as ConstructorParameters<typeof Socket>[0]);
+  plain.once("close", () => accepted.destroy());
+  return plain;
+}
+
+/** A kept-alive connection to a backend; its listeners, set once, pass each event to the exchange it serves. */
+class Upstream {
+  readonly sock: Socket;
+  /** The client connection whose request it carries; null when idle. */
+  ex: ClientConn | null = null;
+
+  constructor(
+    readonly origin: string,
+    b: Backend,
+    private readonly s: Shared,
+  ) {
+    // Reads land in one buffer of the connection's own (no stream, no buffer made per
+    // read); what a read brings is copied once, to be written to the client.
+    const sock = (this.sock = connect({
+      host: b.address,
+      port: b.port,
+      noDelay: true,
+      onread: {
+        buffer: Buffer.allocUnsafe(READ_BUFFER),
+        callback: (n: number, buf: Uint8Array): boolean => {
+          if (this.ex === null) return true;
+          const d = Buffer.allocUnsafe(n);
+          d.set(n === buf.length ? buf : buf.subarray(0, n));
+          this.ex.upData(d);
+          return true;
+        },
+      },
+    }));
+    // Idle or silent this long: closed (a request waiting on it fails with 504).
+    sock.setTimeout(s.ctx.config.limits.requestTimeoutMs);
+    sock.on("error", (err: NodeJS.ErrnoException) => this.ex?.upError(err));
+    sock.on("end", () => this.ex?.upEnd());
+    sock.on("timeout", () => {
+      if (this.ex === null) sock.destroy();
+      else this.ex.fail("timeout");
+    });
+    sock.on("close", () => {
+      if (this.ex !== null) this.ex.fail("reset");
+      else this.forget();
+    });
+  }
+
+  /** Back to the idle list once its answer is through (or closed, when the backend is set aside or too many wait). */
+  release(): void {
+    this.ex = null;
+    if (this.sock.isPaused()) this.sock.resume();
+    if (this.s.balancer.isEjected(this.origin)) {
+      this.sock.destroy();
+      return;
+    }
+    let list = this.s.idle.get(this.origin);
+    if (list === undefined) this.s.idle.set(this.origin, (list = []));
+    if (list.length >= MAX_IDLE) this.sock.destroy();
+    else list.push(this);
+  }
+
+  private forget(): void {
+    const l = this.s.idle.get(this.origin);
+    const at = l?.indexOf(this) ?? -1;
+    if (at >= 0) l?.splice(at, 1);
+  }
+
+  /** An idle connection to the backend, or a new one. */
+  static take(s: Shared, b: Backend): { up: Upstream; reused: boolean } {
+    const list = s.idle.get(b.origin);
+    let c = list?.pop();
+    while (c?.sock.destroyed === true) c = list?.pop();
+    return c === undefined ? { up: new Upstream(b.origin, b, s), reused: false } : { up: c, reused: true };
+  }
+}
+
+/**
+ * One client connection on the fast path and the request it has in flight (one at a
+ * time: pipelined requests wait in `buf`). Its state lives in fields, not in closures
+ * made per request: a request allocates its head and little else.
+ */
+class ClientConn {
+  private buf: Buffer | null = null;
+  private busy = false;
+  /** X-Forwarded-* lines around the request's host, the same for every request of the connection. */
+  private readonly fwdBefore: string;
+  private readonly fwdAfter: string;
+
+  // The request in flight.
+  private h: Head | null = null;
+  private route: Route | null = null;
+  private start = 0;
+  private fwd = "";
+  private attempt = 0;
+  private tried: Set<Backend> | null = null;
+
+  // Its try on a backend.
+  private up: Upstream | null = null;
+  private backend: Backend | null = null;
+  private health: BackendHealth | null = null;
+  private reused = false;
+  private finished = true;
+  /** Part of a response head, when it came in several reads. */
+  private respHead: Buffer | null = null;
+  private framing: Framing = Framing.none;
+  private left = 0;
+  private chunks: ChunkState | null = null;
+  private status = 0;
+  private upClose = false;
+  private started = false;
+  /** A backend paused until the client takes what was written. */
+  private pausedUp: Socket | null = null;
+
+  private readonly sock: Socket;
+  /** `buf` is a view of the read buffer, valid until the read callback returns. */
+  private bufShared = false;
+
+  constructor(
+    /** The socket node's server accepted, paused; its handle is read through `sock`. */
+    private readonly accepted: Socket,
+    private readonly s: Shared,
+  ) {
+    const sock = (this.sock = adopt(accepted, { buffer: Buffer.allocUnsafe(READ_BUFFER), callback: this.onRead }));
+    const ip = sock.remoteAddress ?? "";
+    this.fwdBefore = `\r\nx-forwarded-for: ${ip}\r\nx-forwarded-proto: ${s.ep.proto}\r\nx-forwarded-host: `;
+    this.fwdAfter = `\r\nx-forwarded-port: ${s.ep.port}\r\nx-real-ip: ${ip}\r\n\r\n`;
+    sock.setNoDelay(true);
+    sock.setTimeout(s.ctx.config.limits.idleTimeoutMs, () => sock.destroy());
+    sock.on("error", () => undefined);
+    s.ctx.upgraded.add(sock);
+    sock.once("close", () => {
+      s.ctx.upgraded.delete(sock);
+      accepted.destroy();
+      if (!this.finished) this.up?.sock.destroy();
+    });
+    sock.on("drain", () => {
+      this.pausedUp?.resume();
+      this.pausedUp = null;
+    });
+  }
+
+  /** A read: requests served from the read buffer itself; what must wait (a partial head, pipelined requests) is copied. */
+  private readonly onRead = (n: number, view: Uint8Array): boolean => {
+    const d = Buffer.from(view.buffer, view.byteOffset, n);
+    const shared = this.buf === null;
+    this.buf = this.buf === null ? d : Buffer.concat([this.buf, d]);
+    this.bufShared = shared;
+    this.next();
+    this.keepRest();
+    return true;
+  };
+
+  /** What is left of a read, copied out of the read buffer before the next read overwrites it. */
+  private keepRest(): void {
+    if (this.bufShared && this.buf !== null) this.buf = Buffer.from(this.buf);
+    this.bufShared = false;
+  }
+
+  /** The next request read, if whole and none is in flight. */
+  private next(): void {
+    const buf = this.buf;
+    if (this.busy || buf === null || this.sock.destroyed) return;
+    const end = buf.indexOf(CRLFCRLF);
+    if (end < 0) {
+      if (buf.length > MAX_HEAD) this.giveUp();
+      return;
+    }
+    const h = parseHead(buf, end);
+    if (h === null) {
+      this.giveUp();
+      return;
+    }
+    const route = lookup(this.s.ctx.table(), this.s.ep.name, h);
+    if (route !== null && route.token !== null) {
+      this.giveUp();
+      return;
+    }
+    this.buf = buf.length === h.length ? null : buf.subarray(h.length);
+    this.busy = true;
+    this.serve(h, route);
+  }
+
+  /**
+   * The connection to node's HTTP server for good, with the bytes read and not yet served,
+   * once what was written to it is out (the socket it goes on as is a new one).
+   */
+  private giveUp(): void {
+    const sock = this.sock;
+    sock.pause();
+    if (sock.writableLength > 0 && !sock.destroyed) {
+      setImmediate(() => {
+        this.giveUp();
+      });
+      return;
+    }
+    const rest = this.buf === null || this.buf.length === 0 ? null : this.bufShared ? Buffer.from(this.buf) : this.buf;
+    this.buf = null;
+    this.bufShared = false;
+    if (sock.destroyed) return;
+    sock.setTimeout(0);
+    this.s.ctx.upgraded.delete(sock);
+    sock.removeAllListeners("close");
+    const plain = release(sock, this.accepted);
+    // Still the router's to close: node's server tracks only the connections it accepted itself.
+    this.s.ctx.upgraded.add(plain);
+    plain.once("close", () => this.s.ctx.upgraded.delete(plain));
+    if (rest !== null) plain.unshift(rest);
+    this.s.handOff(plain);
+    plain.resume();
+  }
+
+  private answer(status: number, reason: string, text: string, close: boolean): void {
+    this.sock.write(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\n${close ? "connection: close\r\n" : ""}\r\n${text}`);
+    if (close) this.sock.end();
+  }
+
+  private serve(h: Head, route: Route | null): void {
+    this.h = h;
+    this.route = route;
+    this.start = performance.now();
+    this.attempt = 0;
+    this.tried = null;
+    if (route === null) {
+      this.answer(404, "Not Found", "404 page not found\n", h.close);
+      this.done(404, 0, null, h.close);
+      return;
+    }
+    const target = route.strip.length === 0 ? h.target : stripPath(h.path, route.strip) + h.target.slice(h.path.length);
+    this.fwd = `${h.method} ${target} HTTP/1.1${h.forward === "" ? "" : "\r\n"}${h.forward}${this.fwdBefore}${h.headers.host ?? ""}${this.fwdAfter}`;
+    this.tryOne(route, h);
+  }
+
+  /** The request sent to the next backend the balancer picks, or answered 503/502 when none is left. */
+  private tryOne(route: Route, h: Head): void {
+    const s = this.s;
+    const b = s.balancer.pick(route, this.tried);
+    if (b === null || b.origin.startsWith("https:")) {
+      const status = this.tried === null ? 503 : 502;
+      this.answer(status, status === 503 ? "Service Unavailable" : "Bad Gateway", status === 503 ? "503 Service Unavailable: no healthy instance\n" : "502 Bad Gateway\n", h.close);
+      this.done(status, Math.max(0, this.attempt - 1), null, h.close);
+      return;
+    }
+    const health = s.balancer.of(b.origin);
+    health.inflight++;
+    const { up, reused } = Upstream.take(s, b);
+    this.up = up;
+    this.backend = b;
+    this.health = health;
+    this.reused = reused;
+    this.finished = false;
+    this.respHead = null;
+    this.framing = Framing.none;
+    this.left = 0;
+    this.chunks = null;
+    this.status = 0;
+    this.upClose = false;
+    this.started = false;
+    up.ex = this;
+    up.sock.write(this.fwd, "latin1");
+  }
+
+  /** Bytes to the client, the backend paused while the client is slower. */
+  private toClient(b: Buffer): void {
+    if (!this.sock.write(b) && this.up !== null && this.pausedUp === null) {
+      this.pausedUp = this.up.sock;
+      this.pausedUp.pause();
+    }
+  }
+
+  /** A read from the backend: the head parsed once whole, then what belongs to the answer passed on in one write per read. */
+  upData(d: Buffer): void {
+    if (this.finished) return;
+    let from = 0;
+    if (this.framing === Framing.none) {
+      const all = this.respHead === null ? d : Buffer.concat([this.respHead, d]);
+      const end = all.indexOf(CRLFCRLF);
+      if (end < 0) {
+        if (all.length > MAX_RESPONSE_HEAD) this.fail("reset");
+        else this.respHead = all;
+        return;
+      }
+      this.respHead = null;
+      this.responseHead(all.toString("latin1", 0, end));
+      this.started = true;
+      d = all;
+      from = end + 4;
+    }
+    let n = d.length;
+    let complete = false;
+    if (this.framing === Framing.length) {
+      const take = Math.min(this.left, d.length - from);
+      this.left -= take;
+      n = from + take;
+      complete = this.left === 0;
+    } else if (this.framing === Framing.chunked) {
+      const state = this.chunks as ChunkState;
+      const took = chunked(state, d, from);
+      if (took < 0) {
+        this.fail("reset");
+        return;
+      }
+      n = from + took;
+      complete = state.done;
+    }
+    if (n > 0) this.toClient(n === d.length ? d : d.subarray(0, n));
+    if (complete) this.finish();
+  }
+
+  /** Status and framing from a response head (its text up to the blank line). */
+  private responseHead(head: string): void {
+    const status = (this.status = Number(head.slice(9, 12)));
+    let length = -1;
+    let isChunked = false;
+    let pos = head.indexOf("\r\n");
+    while (pos >= 0) {
+      const at = pos + 2;
+      pos = head.indexOf("\r\n", at);
+      const c = head.charCodeAt(at) | 0x20;
+      if (c !== 99 /* c */ && c !== 116 /* t */) continue;
+      const line = pos < 0 ? head.slice(at) : head.slice(at, pos);
+      if (named(line, 0, "content-length")) length = Number(line.slice(15).trim());
+      else if (named(line, 0, "transfer-encoding")) isChunked = line.toLowerCase().includes("chunked");
+      else if (named(line, 0, "connection")) this.upClose = line.toLowerCase().includes("close");
+    }
+    if ((this.h as Head).method === "HEAD" || status === 204 || status === 304 || (status >= 100 && status < 200)) {
+      this.framing = Framing.length;
+      this.left = 0;
+    } else if (isChunked) {
+      this.framing = Framing.chunked;
+      this.chunks = { left: 0, line: "", trailers: false, done: false };
+    } else if (length >= 0 && Number.isSafeInteger(length)) {
+      this.framing = Framing.length;
+      this.left = length;
+    } else this.framing = Framing.close;
+  }
+
+  upError(err: NodeJS.ErrnoException): void {
+    this.fail(err.code === "ECONNREFUSED" || err.code === "EHOSTUNREACH" || err.code === "ENETUNREACH" ? "refused" : "reset");
+  }
+
+  upEnd(): void {
+    if (this.framing === Framing.close) {
+      this.upClose = true;
+      this.finish();
+      return;
+    }
+    this.fail("reset");
+  }
+
+  /** The answer went through whole. */
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    const up = this.up as Upstream;
+    const b = this.backend as Backend;
+    const route = this.route as Route;
+    (this.health as BackendHealth).inflight--;
+    this.s.balancer.succeeded(b.origin);
+    this.s.ctx.metrics.backend(route.name, b.origin, true);
+    if (this.pausedUp === up.sock) this.pausedUp = null;
+    if (this.upClose || this.framing === Framing.close) {
+      up.ex = null;
+      up.sock.destroy();
+    } else up.release();
+    this.up = null;
+    this.done(this.status, this.attempt, b, this.upClose);
+  }
+
+  /** The backend did not answer (whole): another one tried when the request allows, else 502/504. */
+  fail(kind: "refused" | "reset" | "timeout"): void {
+    if (this.finished) return;
+    this.finished = true;
+    const s = this.s;
+    const up = this.up as Upstream;
+    const b = this.backend as Backend;
+    const route = this.route as Route;
+    const h = this.h as Head;
+    (this.health as BackendHealth).inflight--;
+    up.ex = null;
+    up.sock.destroy();
+    this.up = null;
+    if (this.pausedUp === up.sock) this.pausedUp = null;
+    if (this.sock.destroyed) return;
+    if (this.started) {
+      // The answer had begun: the client's connection cannot carry on.
+      this.sock.destroy();
+      s.ctx.metrics.request(route.name, this.status, (performance.now() - this.start) / 1000, this.attempt);
+      return;
+    }
+    s.ctx.metrics.backend(route.name, b.origin, false);
+    // A kept-alive connection the backend had closed is not the backend's failure.
+    if (!this.reused && kind !== "timeout" && s.balancer.failed(b.origin, kind === "refused")) s.ctx.metrics.ejected();
+    // A reused connection the backend had closed meanwhile earns one more try.
+    if (retryable(kind, this.attempt, s.ctx.config.retries + (this.reused ? 1 : 0), h.method)) {
+      this.attempt++;
+      if (!this.reused) (this.tried ??= new Set()).add(b);
+      this.tryOne(route, h);
+      return;
+    }
+    const st = kind === "timeout" ? 504 : 502;
+    const reason = kind === "timeout" ? "Gateway Timeout" : "Bad Gateway";
+    this.answer(st, reason, `${st} ${reason}\n`, h.close);
+    this.done(st, this.attempt, b, h.close);
+  }
+
+  /** The request answered: counted, logged, and the next one read (or the connection closed). */
+  private done(status: number, retries: number, b: Backend | null, close: boolean): void {
+    const { ctx, ep } = this.s;
+    const h = this.h as Head;
+    const route = this.route;
+    const seconds = (performance.now() - this.start) / 1000;
+    ctx.metrics.request(route?.name ?? "", status, seconds, retries);
+    if (ctx.config.accessLog) {
+      ctx.log.info({ entryPoint: ep.name, client: this.sock.remoteAddress ?? "", method: h.method, host: h.headers.host ?? "", path: h.path, status, route: route?.name ?? "", backend: b?.origin ?? "", retries, ms: Math.round(seconds * 1e4) / 10 }, "request");
+    }
+    this.busy = false;
+    this.h = null;
+    this.route = null;
+    this.backend = null;
+    this.health = null;
+    if (close || h.close) {
+      this.sock.end();
+      return;
+    }
+    this.next();
+  }
 }
 
 /**
@@ -130,284 +631,21 @@ function chunked(s: ChunkState, b: Buffer, from: number): number {
  * the connection to the full node:http server, with the bytes already read, for good.
  */
 export function fastPath(ctx: ProxyContext, ep: EntryPointInfo, handOff: (socket: Socket) => void): { onConnection: (socket: Socket) => void; forget: (origins: ReadonlySet<string>) => void; close: () => void } {
-  const idle = new Map<string, Conn[]>();
-  const { config, balancer, metrics, log } = ctx;
-
-  /** A backend connection: its listeners set once, each event passed to the request it serves (none when idle). */
-  const open = (b: Backend): Conn => {
-    const sock = connect({ host: b.address, port: b.port, noDelay: true });
-    const conn: Conn = { sock, origin: b.origin, on: null };
-    // Idle or silent this long: closed (a request waiting on it fails with 504).
-    sock.setTimeout(config.limits.requestTimeoutMs);
-    sock.on("data", (d: Buffer) => conn.on?.data(d));
-    sock.on("error", (err: NodeJS.ErrnoException) => conn.on?.error(err));
-    sock.on("end", () => conn.on?.end());
-    sock.on("timeout", () => {
-      if (conn.on === null) sock.destroy();
-      else conn.on.timeout();
-    });
-    sock.on("close", () => {
-      if (conn.on !== null) conn.on.close();
-      else {
-        const l = idle.get(conn.origin);
-        const at = l?.indexOf(conn) ?? -1;
-        if (at >= 0) l?.splice(at, 1);
-      }
-    });
-    return conn;
-  };
-  const backendConn = (b: Backend): { conn: Conn; reused: boolean } => {
-    const list = idle.get(b.origin);
-    let c = list?.pop();
-    while (c?.sock.destroyed === true) c = list?.pop();
-    return c === undefined ? { conn: open(b), reused: false } : { conn: c, reused: true };
-  };
-  const release = (conn: Conn): void => {
-    conn.on = null;
-    if (conn.sock.isPaused()) conn.sock.resume();
-    if (balancer.isEjected(conn.origin)) {
-      conn.sock.destroy();
-      return;
-    }
-    let list = idle.get(conn.origin);
-    if (list === undefined) idle.set(conn.origin, (list = []));
-    if (list.length >= MAX_IDLE) conn.sock.destroy();
-    else list.push(conn);
-  };
+  const s: Shared = { ctx, ep, balancer: ctx.balancer, idle: new Map(), handOff };
   const forget = (origins: ReadonlySet<string>): void => {
-    for (const [o, list] of idle) {
+    for (const [o, list] of s.idle) {
       if (origins.has(o)) continue;
-      idle.delete(o);
+      s.idle.delete(o);
       for (const c of list) c.sock.destroy();
     }
   };
-
-  const close = (): void => {
-    forget(new Set());
+  return {
+    onConnection: (socket) => {
+      new ClientConn(socket, s);
+    },
+    forget,
+    close: () => {
+      forget(new Set());
+    },
   };
-  const onConnection = (client: Socket): void => {
-    client.setNoDelay(true);
-    client.setTimeout(config.limits.idleTimeoutMs, () => client.destroy());
-    client.on("error", () => undefined);
-    ctx.upgraded.add(client);
-    client.once("close", () => ctx.upgraded.delete(client));
-    let buf: Buffer | null = null;
-    let busy = false;
-    let current: Socket | null = null;
-    client.once("close", () => current?.destroy());
-    /** Bytes to the client, the backend paused while the client is slower. */
-    const toClient = (b: Buffer, up: Socket): void => {
-      if (!client.write(b)) {
-        up.pause();
-        client.once("drain", () => up.resume());
-      }
-    };
-
-    const giveUp = (): void => {
-      client.off("data", onData);
-      // Still the router's to close: node's server tracks only the connections it accepted itself.
-      client.setTimeout(0);
-      client.pause();
-      if (buf !== null && buf.length > 0) client.unshift(buf);
-      buf = null;
-      handOff(client);
-      client.resume();
-    };
-
-    const next = (): void => {
-      if (busy || buf === null || client.destroyed) return;
-      const end = buf.indexOf("\r\n\r\n");
-      if (end < 0) {
-        if (buf.length > MAX_HEAD) giveUp();
-        return;
-      }
-      const head = parseHead(buf, end);
-      if (head === null) {
-        giveUp();
-        return;
-      }
-      const route = lookup(ctx.table(), ep.name, { host: head.host, path: head.path, method: head.method, headers: head.headers });
-      if (route !== null && route.token !== null) {
-        giveUp();
-        return;
-      }
-      buf = buf.length === head.length ? null : buf.subarray(head.length);
-      busy = true;
-      serve(head, route);
-    };
-
-    const answer = (status: number, reason: string, text: string, close: boolean): void => {
-      client.write(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\n${close ? "connection: close\r\n" : ""}\r\n${text}`);
-      if (close) client.end();
-    };
-
-    const serve = (h: Head, route: Route | null): void => {
-      const start = performance.now();
-      const done = (status: number, retries: number, b: Backend | null, close: boolean): void => {
-        const seconds = (performance.now() - start) / 1000;
-        metrics.request(route?.name ?? "", status, seconds, retries);
-        if (config.accessLog) {
-          log.info({ entryPoint: ep.name, client: client.remoteAddress ?? "", method: h.method, host: h.headers.host ?? "", path: h.path, status, route: route?.name ?? "", backend: b?.origin ?? "", retries, ms: Math.round(seconds * 1e4) / 10 }, "request");
-        }
-        busy = false;
-        if (close || h.close) {
-          client.end();
-          return;
-        }
-        next();
-      };
-      if (route === null) {
-        answer(404, "Not Found", "404 page not found\n", h.close);
-        done(404, 0, null, h.close);
-        return;
-      }
-      const target = route.strip.length === 0 ? h.target : stripPath(h.path, route.strip) + h.target.slice(h.path.length);
-      const fwd = `${h.method} ${target} HTTP/1.1\r\n${h.lines.join("\r\n")}${h.lines.length > 0 ? "\r\n" : ""}x-forwarded-for: ${client.remoteAddress ?? ""}\r\nx-forwarded-proto: ${ep.proto}\r\nx-forwarded-host: ${h.headers.host ?? ""}\r\nx-forwarded-port: ${ep.port}\r\nx-real-ip: ${client.remoteAddress ?? ""}\r\n\r\n`;
-      let tried: Set<Backend> | null = null;
-      let attempt = 0;
-      const tryOne = (): void => {
-        const b = balancer.pick(route, tried);
-        if (b === null || b.origin.startsWith("https:")) {
-          const status = tried === null ? 503 : 502;
-          answer(status, status === 503 ? "Service Unavailable" : "Bad Gateway", status === 503 ? "503 Service Unavailable: no healthy instance\n" : "502 Bad Gateway\n", h.close);
-          done(status, Math.max(0, attempt - 1), null, h.close);
-          return;
-        }
-        const health = balancer.of(b.origin);
-        health.inflight++;
-        {
-          const { conn, reused } = backendConn(b);
-          const up = conn.sock;
-          current = up;
-          let started = false;
-          let head: Buffer | null = null;
-          let framing: Framing | null = null;
-          let status = 0;
-          let upClose = false;
-          let finished = false;
-          const finish = (ok: boolean): void => {
-            if (finished) return;
-            finished = true;
-            current = null;
-            health.inflight--;
-            if (ok) {
-              balancer.succeeded(b.origin);
-              metrics.backend(route.name, b.origin, true);
-              if (upClose || framing?.kind === "close") {
-                conn.on = null;
-                up.destroy();
-              } else release(conn);
-              done(status, attempt, b, upClose);
-            }
-          };
-          const fail = (kind: "refused" | "reset" | "timeout"): void => {
-            if (finished) return;
-            finished = true;
-            current = null;
-            health.inflight--;
-            conn.on = null;
-            up.destroy();
-            if (client.destroyed) return;
-            if (started) {
-              // The answer had begun: the client's connection cannot carry on.
-              client.destroy();
-              metrics.request(route.name, status, (performance.now() - start) / 1000, attempt);
-              return;
-            }
-            metrics.backend(route.name, b.origin, false);
-            // A kept-alive connection the backend had closed is not the backend's failure.
-            if (!reused && kind !== "timeout" && balancer.failed(b.origin, kind === "refused")) metrics.ejected();
-            // A reused connection the backend had closed meanwhile earns one more try.
-            const again = retryable(kind, attempt, config.retries + (reused ? 1 : 0), h.method);
-            if (again) {
-              attempt++;
-              if (!reused) (tried ??= new Set()).add(b);
-              tryOne();
-              return;
-            }
-            const st = kind === "timeout" ? 504 : 502;
-            answer(st, kind === "timeout" ? "Gateway Timeout" : "Bad Gateway", `${st} ${kind === "timeout" ? "Gateway Timeout" : "Bad Gateway"}\n`, h.close);
-            done(st, attempt, b, h.close);
-          };
-          const onUp = (d: Buffer): void => {
-            // One write for what one read brings (the head and the body with it).
-            client.cork();
-            try {
-              relay(d);
-            } finally {
-              client.uncork();
-            }
-          };
-          const relay = (d: Buffer): void => {
-            if (finished) return;
-            let body = d;
-            if (framing === null) {
-              head = head === null ? d : Buffer.concat([head, d]);
-              const end = head.indexOf("\r\n\r\n");
-              if (end < 0) {
-                if (head.length > 64 * 1024) fail("reset");
-                return;
-              }
-              const text = head.toString("latin1", 0, end);
-              status = Number(text.slice(9, 12));
-              const lower = text.toLowerCase();
-              upClose = /\r\nconnection:[^\r]*close/.test(lower);
-              const len = /\r\ncontent-length:\s*(\d+)/.exec(lower);
-              if (h.method === "HEAD" || status === 204 || status === 304 || (status >= 100 && status < 200)) framing = { kind: "length", left: 0 };
-              else if (/\r\ntransfer-encoding:[^\r]*chunked/.test(lower)) framing = { kind: "chunked", state: { left: -1, line: "", trailers: false, done: false } };
-              else if (len !== null) framing = { kind: "length", left: Number(len[1]) };
-              else framing = { kind: "close" };
-              started = true;
-              toClient(head.subarray(0, end + 4), up);
-              body = head.subarray(end + 4);
-              head = null;
-            }
-            if (framing.kind === "length") {
-              const take = Math.min(framing.left, body.length);
-              if (take > 0) toClient(take === body.length ? body : body.subarray(0, take), up);
-              framing.left -= take;
-              if (framing.left === 0) finish(true);
-            } else if (framing.kind === "chunked") {
-              const n = chunked(framing.state, body, 0);
-              if (n < 0) {
-                fail("reset");
-                return;
-              }
-              if (n > 0) toClient(n === body.length ? body : body.subarray(0, n), up);
-              if (framing.state.done) finish(true);
-            } else if (body.length > 0) toClient(body, up);
-          };
-          conn.on = {
-            data: onUp,
-            error: (err) => {
-              fail(err.code === "ECONNREFUSED" || err.code === "EHOSTUNREACH" || err.code === "ENETUNREACH" ? "refused" : "reset");
-            },
-            end: () => {
-              if (framing?.kind === "close") {
-                upClose = true;
-                finish(true);
-                return;
-              }
-              fail("reset");
-            },
-            timeout: () => {
-              fail("timeout");
-            },
-            close: () => {
-              fail("reset");
-            },
-          };
-          up.write(fwd);
-        }
-      };
-      tryOne();
-    };
-
-    const onData = (d: Buffer): void => {
-      buf = buf === null ? d : Buffer.concat([buf, d]);
-      next();
-    };
-    client.on("data", onData);
-  };
-  return { onConnection, forget, close };
 }

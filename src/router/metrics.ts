@@ -24,7 +24,8 @@ interface BackendStats {
 /** The router's counters: per route (status codes, durations, retries, rate) and per backend (requests, failures). */
 export class RouterMetrics {
   private readonly routes = new Map<string, RouteStats>();
-  private readonly backends = new Map<string, BackendStats>();
+  /** By route, then by origin: a request finds its counters without building a key. */
+  private readonly backends = new Map<string, Map<string, BackendStats>>();
   private ejections = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
@@ -61,11 +62,12 @@ export class RouterMetrics {
 
   /** A request sent to a backend, and whether it answered. */
   backend(route: string, origin: string, ok: boolean): void {
-    const key = `${route} ${origin}`;
-    let b = this.backends.get(key);
+    let byOrigin = this.backends.get(route);
+    if (byOrigin === undefined) this.backends.set(route, (byOrigin = new Map<string, BackendStats>()));
+    let b = byOrigin.get(origin);
     if (b === undefined) {
       b = { route, origin, requests: 0, failures: 0 };
-      this.backends.set(key, b);
+      byOrigin.set(origin, b);
     }
     b.requests++;
     if (!ok) b.failures++;
@@ -96,7 +98,7 @@ export class RouterMetrics {
   }
 
   backendTotals(route: string, origin: string): { requests: number; failures: number } {
-    const b = this.backends.get(`${route} ${origin}`);
+    const b = this.backends.get(route)?.get(origin);
     return { requests: b?.requests ?? 0, failures: b?.failures ?? 0 };
   }
 
@@ -115,9 +117,9 @@ export class RouterMetrics {
     l.push("# HELP ruche_router_retries_total Requests sent again to another backend after one failed to answer.", "# TYPE ruche_router_retries_total counter");
     for (const [name, s] of this.routes) l.push(`ruche_router_retries_total{route="${q(name)}"} ${s.retries}`);
     l.push("# HELP ruche_router_backend_requests_total Requests sent to a backend, by route and backend.", "# TYPE ruche_router_backend_requests_total counter");
-    for (const b of this.backends.values()) l.push(`ruche_router_backend_requests_total{route="${q(b.route)}",backend="${q(b.origin)}"} ${b.requests}`);
+    for (const byOrigin of this.backends.values()) for (const b of byOrigin.values()) l.push(`ruche_router_backend_requests_total{route="${q(b.route)}",backend="${q(b.origin)}"} ${b.requests}`);
     l.push("# HELP ruche_router_backend_failures_total Requests a backend did not answer (refused, reset, unreachable).", "# TYPE ruche_router_backend_failures_total counter");
-    for (const b of this.backends.values()) l.push(`ruche_router_backend_failures_total{route="${q(b.route)}",backend="${q(b.origin)}"} ${b.failures}`);
+    for (const byOrigin of this.backends.values()) for (const b of byOrigin.values()) l.push(`ruche_router_backend_failures_total{route="${q(b.route)}",backend="${q(b.origin)}"} ${b.failures}`);
     l.push("# HELP ruche_router_backend_up Whether the router sends a backend traffic (passing and not ejected).", "# TYPE ruche_router_backend_up gauge");
     for (const u of up) l.push(`ruche_router_backend_up{route="${q(u.route)}",backend="${q(u.origin)}"} ${u.up ? 1 : 0}`);
     l.push("# HELP ruche_router_ejections_total Backends set aside after failing in a row.", "# TYPE ruche_router_ejections_total counter", `ruche_router_ejections_total ${this.ejections}`);

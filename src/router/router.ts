@@ -164,7 +164,8 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
         full = createServer({ keepAliveTimeout: 65_000, requestTimeout: config.limits.requestTimeoutMs, headersTimeout: Math.min(config.limits.headersTimeoutMs, config.limits.requestTimeoutMs) });
         const http = full;
         fast = fastPath(ctx, info, (socket) => http.emit("connection", socket));
-        server = createNetServer({ noDelay: true }, fast.onConnection);
+        // Paused: the fast path reads the accepted handle into a buffer of its own.
+        server = createNetServer({ noDelay: true, pauseOnConnect: true }, fast.onConnection);
       }
       servers.push({ name: ep.name, server, full, fast, address: "", tls });
       await listen(server, ep.host, ep.port);
