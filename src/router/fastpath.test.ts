@@ -50,11 +50,12 @@ async function rawBackend(answer: (head: string, sock: Socket) => void): Promise
   return (server.address() as AddressInfo).port;
 }
 
-async function routerTo(port: number): Promise<RunningRouter> {
+async function routerTo(port: number, more: { port: number; tags: string[] }[] = []): Promise<RunningRouter> {
   const node = { ID: "n", Node: "n", Address: "127.0.0.1", Datacenter: "dc1", Meta: {}, CreateIndex: 1, ModifyIndex: 1 };
   const inst: ServiceInstance = { ID: "b", Service: "svc", Tags: ["traefik.frontend.rule=Host:svc"], Address: "127.0.0.1", Port: port, Meta: {}, node, checks: [], CreateIndex: 1, ModifyIndex: 1 };
+  const others = more.map((m, i): ServiceInstance => ({ ...inst, ID: `m${i}`, Service: `more${i}`, Tags: m.tags, Port: m.port }));
   const catalog = new SnapshotCatalog("dc1");
-  catalog.set({ index: 2, instances: [inst] });
+  catalog.set({ index: 2, instances: [inst, ...others] });
   const r = await startRouter({ catalog, config: { ...DEFAULT_ROUTER_CONFIG, accessLog: false }, host: "127.0.0.1", port: 0, dashboardPort: -1 });
   closers.push(() => r.close());
   return r;
@@ -191,5 +192,22 @@ describe("the fast path", () => {
     const r = await routerTo((http.address() as AddressInfo).port);
     const { got } = await exchange(r, [GET("/big")], (g) => g.length >= body.length);
     expect(got.slice(got.indexOf("\r\n\r\n") + 4).length).toBe(body.length);
+  });
+
+  it("a rule on a header is matched on the fast path, whatever case the header is written in; headers named like object properties are headers", async () => {
+    const plain = await rawBackend((_h, sock) => sock.write("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nplain"));
+    const canary = await rawBackend((_h, sock) => sock.write("HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\ncanary"));
+    const r = await routerTo(plain, [{ port: canary, tags: ["traefik.http.routers.c.rule=Host(`svc`) && Header(`X-Canary`, `yes`)", "traefik.http.routers.c.priority=100"] }]);
+    const { got } = await exchange(r, [GET("/1", "constructor: x\r\n__proto__: y\r\n"), GET("/2", "x-CANARY: yes\r\n"), GET("/3")], (g) => count(g, "200 OK") === 3);
+    expect([...got.matchAll(/\r\n\r\n(plain|canary)/g)].map((m) => m[1])).toEqual(["plain", "canary", "plain"]);
+  });
+
+  it("a request line the fast path does not carry (HTTP/1.0, a lower-case method) goes to the full server, which answers it", async () => {
+    const port = await rawBackend((h, sock) => sock.write(`HTTP/1.1 200 OK\r\ncontent-length: ${(h.split("\r\n")[0] ?? "").length}\r\n\r\n${h.split("\r\n")[0] ?? ""}`));
+    const r = await routerTo(port);
+    const { got } = await exchange(r, ["GET /old HTTP/1.0\r\nHost: svc\r\n\r\n"], (g) => g.includes("GET /old"));
+    expect(got).toMatch(/^HTTP\/1\.[01] 200 OK/);
+    const bad = await exchange(r, ["get / HTTP/1.1\r\nHost: svc\r\n\r\n"], (g) => g.includes("\r\n\r\n"));
+    expect(bad.got).toMatch(/^HTTP\/1\.1 400/);
   });
 });

@@ -16,51 +16,96 @@ const READ_BUFFER = 32 * 1024;
 /** Idle connections kept per backend. */
 const MAX_IDLE = 256;
 const CRLFCRLF = Buffer.from("\r\n\r\n", "latin1");
-const REQUEST_LINE = /^([A-Z]+) (\/\S*) HTTP\/1\.1$/;
+/** A request head is looked for in this much of what was read first; a longer one in up to MAX_HEAD. */
+const HEAD_WINDOW = 4096;
+
+/** Header names the fast path looks at (bodies, upgrades, the host, what is not forwarded), marked by their length: a name of another length is passed as is. */
+const LOOKED_AT = new Uint8Array(64);
+for (const n of [...HOP, ...OWN, "content-length", "transfer-encoding", "upgrade", "expect", "host"]) LOOKED_AT[n.length] = 1;
 
 /** A parsed request head the fast path can carry; it is also the request's facts for the rules. */
-interface Head {
-  method: string;
-  target: string;
-  path: string;
-  host: string;
-  headers: Record<string, string>;
-  /** The header lines to forward, CRLF between them, none dropped from the client's but those not forwarded. */
-  forward: string;
-  close: boolean;
-  /** Bytes of the head, its blank line included. */
-  length: number;
+class Head {
+  private all: Record<string, string> | null = null;
+
+  constructor(
+    readonly method: string,
+    readonly target: string,
+    readonly path: string,
+    /** Lower case, without its port. */
+    readonly host: string,
+    /** The Host header as sent. */
+    readonly hostHeader: string,
+    /** The header lines to forward, CRLF between them: the client's, less those not forwarded. */
+    readonly forward: string,
+    readonly close: boolean,
+    /** Bytes of the head, its blank line included. */
+    readonly length: number,
+    /** The text the head begins, for the headers when a rule asks for them. */
+    private readonly text: string,
+    private readonly firstHeader: number,
+  ) {}
+
+  /** Every header by its lower-case name (repeated ones joined by commas), made only when a rule or the log asks. */
+  get headers(): Record<string, string> {
+    if (this.all !== null) return this.all;
+    const all = (this.all = Object.create(null) as Record<string, string>);
+    const text = this.text;
+    const end = this.length - 4;
+    let pos = this.firstHeader;
+    while (pos < end) {
+      let next = text.indexOf("\r\n", pos);
+      if (next < 0 || next > end) next = end;
+      const colon = text.indexOf(":", pos);
+      const name = text.slice(pos, colon).toLowerCase();
+      const value = text.slice(colon + 1, next).trim();
+      const had = all[name];
+      all[name] = had === undefined ? value : `${had}, ${value}`;
+      pos = next + 2;
+    }
+    return all;
+  }
 }
 
 /**
  * The head of a request, from the bytes before its blank line; null when the fast path does
- * not carry it (a body, an upgrade, a continuation line, HTTP/1.0, no Host): the full
- * server takes the connection then.
+ * not carry it (a body, an upgrade, a continuation line, HTTP/1.0, no Host or two): the
+ * full server takes the connection then. Only the names the fast path looks at are
+ * lower-cased and compared; the others go through as they came.
  */
-function parseHead(buf: Buffer, end: number): Head | null {
-  const text = buf.toString("latin1", 0, end);
+function parseHead(text: string, end: number): Head | null {
   let eol = text.indexOf("\r\n");
-  if (eol < 0) eol = text.length;
-  const m = REQUEST_LINE.exec(text.slice(0, eol));
-  if (m === null) return null;
-  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
+  if (eol < 0 || eol > end) eol = end;
+  // METHOD SP /target SP HTTP/1.1
+  const sp = text.indexOf(" ");
+  const sp2 = sp < 0 ? -1 : text.indexOf(" ", sp + 1);
+  if (sp <= 0 || sp2 < 0 || sp2 + 9 !== eol || !text.startsWith(" HTTP/1.1", sp2) || text.charCodeAt(sp + 1) !== 47 /* "/" */) return null;
+  for (let i = 0; i < sp; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 65 || c > 90) return null;
+  }
+  const target = text.slice(sp + 1, sp2);
+  if (target.includes("\t")) return null;
+  const method = text.slice(0, sp);
   let close = false;
+  let host: string | undefined;
   // The lines forwarded as they came, in runs: a dropped line ends a run.
   let forward = "";
   let run = eol + 2;
   let pos = eol + 2;
-  while (pos < text.length) {
+  while (pos < end) {
     let next = text.indexOf("\r\n", pos);
-    if (next < 0) next = text.length;
+    if (next < 0 || next > end) next = end;
     const c = text.charCodeAt(pos);
     const colon = text.indexOf(":", pos);
     if (colon <= pos || colon > next || c === 32 || c === 9) return null;
-    const name = text.slice(pos, colon).toLowerCase();
-    const value = text.slice(colon + 1, next).trim();
+    const at = pos;
+    pos = next + 2;
+    if (LOOKED_AT[colon - at] !== 1) continue;
+    const name = text.slice(at, colon).toLowerCase();
     let drop = HOP.has(name) || OWN.has(name);
     switch (name) {
       case "content-length":
-        if (value !== "0") return null;
+        if (text.slice(colon + 1, next).trim() !== "0") return null;
         break;
       case "transfer-encoding":
       case "upgrade":
@@ -68,7 +113,7 @@ function parseHead(buf: Buffer, end: number): Head | null {
         // Bodies and upgrades take the full path.
         return null;
       case "connection":
-        for (const tok of value.toLowerCase().split(",")) {
+        for (const tok of text.slice(colon + 1, next).toLowerCase().split(",")) {
           const t = tok.trim();
           if (t === "close") close = true;
           else if (t !== "keep-alive" && t !== "") return null;
@@ -76,23 +121,19 @@ function parseHead(buf: Buffer, end: number): Head | null {
         drop = true;
         break;
       case "host":
-        if (headers.host !== undefined) return null;
+        if (host !== undefined) return null;
+        host = text.slice(colon + 1, next).trim();
         break;
     }
-    const had = headers[name];
-    headers[name] = had === undefined ? value : `${had}, ${value}`;
     if (drop) {
-      if (pos > run) forward += (forward === "" ? "" : "\r\n") + text.slice(run, pos - 2);
-      run = next + 2;
+      if (at > run) forward += (forward === "" ? "" : "\r\n") + text.slice(run, at - 2);
+      run = pos;
     }
-    pos = next + 2;
   }
-  if (run < text.length) forward += (forward === "" ? "" : "\r\n") + text.slice(run);
-  const host = headers.host;
+  if (run < end) forward += (forward === "" ? "" : "\r\n") + text.slice(run, end);
   if (host === undefined) return null;
-  const target = m[2] as string;
   const q = target.indexOf("?");
-  return { method: m[1] as string, target, path: q < 0 ? target : target.slice(0, q), host: hostOf(host), headers, forward, close, length: end + 4 };
+  return new Head(method, target, q < 0 ? target : target.slice(0, q), hostOf(host), host, forward, close, end + 4, text, eol + 2);
 }
 
 /** How a response's end is found. */
@@ -355,12 +396,17 @@ class ClientConn {
   private next(): void {
     const buf = this.buf;
     if (this.busy || buf === null || this.sock.destroyed) return;
-    const end = buf.indexOf(CRLFCRLF);
+    let text = buf.toString("latin1", 0, Math.min(buf.length, HEAD_WINDOW));
+    let end = text.indexOf("\r\n\r\n");
+    if (end < 0 && buf.length > HEAD_WINDOW) {
+      text = buf.toString("latin1", 0, Math.min(buf.length, MAX_HEAD + 4));
+      end = text.indexOf("\r\n\r\n");
+    }
     if (end < 0) {
       if (buf.length > MAX_HEAD) this.giveUp();
       return;
     }
-    const h = parseHead(buf, end);
+    const h = parseHead(text, end);
     if (h === null) {
       this.giveUp();
       return;
@@ -421,7 +467,7 @@ class ClientConn {
       return;
     }
     const target = route.strip.length === 0 ? h.target : stripPath(h.path, route.strip) + h.target.slice(h.path.length);
-    this.fwd = `${h.method} ${target} HTTP/1.1${h.forward === "" ? "" : "\r\n"}${h.forward}${this.fwdBefore}${h.headers.host ?? ""}${this.fwdAfter}`;
+    this.fwd = `${h.method} ${target} HTTP/1.1${h.forward === "" ? "" : "\r\n"}${h.forward}${this.fwdBefore}${h.hostHeader}${this.fwdAfter}`;
     this.tryOne(route, h);
   }
 
@@ -606,7 +652,7 @@ class ClientConn {
     const seconds = (performance.now() - this.start) / 1000;
     ctx.metrics.request(route?.name ?? "", status, seconds, retries);
     if (ctx.config.accessLog) {
-      ctx.log.info({ entryPoint: ep.name, client: this.sock.remoteAddress ?? "", method: h.method, host: h.headers.host ?? "", path: h.path, status, route: route?.name ?? "", backend: b?.origin ?? "", retries, ms: Math.round(seconds * 1e4) / 10 }, "request");
+      ctx.log.info({ entryPoint: ep.name, client: this.sock.remoteAddress ?? "", method: h.method, host: h.hostHeader, path: h.path, status, route: route?.name ?? "", backend: b?.origin ?? "", retries, ms: Math.round(seconds * 1e4) / 10 }, "request");
     }
     this.busy = false;
     this.h = null;
