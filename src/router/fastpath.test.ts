@@ -50,10 +50,10 @@ async function rawBackend(answer: (head: string, sock: Socket) => void): Promise
   return (server.address() as AddressInfo).port;
 }
 
-async function routerTo(port: number, more: { port: number; tags: string[] }[] = []): Promise<RunningRouter> {
+async function routerTo(port: number, more: { port: number; tags: string[]; service?: string }[] = []): Promise<RunningRouter> {
   const node = { ID: "n", Node: "n", Address: "127.0.0.1", Datacenter: "dc1", Meta: {}, CreateIndex: 1, ModifyIndex: 1 };
   const inst: ServiceInstance = { ID: "b", Service: "svc", Tags: ["traefik.frontend.rule=Host:svc"], Address: "127.0.0.1", Port: port, Meta: {}, node, checks: [], CreateIndex: 1, ModifyIndex: 1 };
-  const others = more.map((m, i): ServiceInstance => ({ ...inst, ID: `m${i}`, Service: `more${i}`, Tags: m.tags, Port: m.port }));
+  const others = more.map((m, i): ServiceInstance => ({ ...inst, ID: `m${i}`, Service: m.service ?? `more${i}`, Tags: m.tags, Port: m.port }));
   const catalog = new SnapshotCatalog("dc1");
   catalog.set({ index: 2, instances: [inst, ...others] });
   const r = await startRouter({ catalog, config: { ...DEFAULT_ROUTER_CONFIG, accessLog: false }, host: "127.0.0.1", port: 0, dashboardPort: -1 });
@@ -209,5 +209,62 @@ describe("the fast path", () => {
     expect(got).toMatch(/^HTTP\/1\.[01] 200 OK/);
     const bad = await exchange(r, ["get / HTTP/1.1\r\nHost: svc\r\n\r\n"], (g) => g.includes("\r\n\r\n"));
     expect(bad.got).toMatch(/^HTTP\/1\.1 400/);
+  });
+
+  it("a body after a large answer the client has not read yet: the hand-off waits for the answer to be written, and both arrive whole", async () => {
+    const big = Buffer.alloc(4 * 1024 * 1024, 98);
+    const http = createHttpServer((req, res) => {
+      if (req.method === "POST") req.resume().on("end", () => res.end("posted"));
+      else res.end(big);
+    });
+    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+    closers.push(
+      () =>
+        new Promise<void>((resolve) => {
+          http.closeAllConnections();
+          http.close(() => {
+            resolve();
+          });
+        }),
+    );
+    const r = await routerTo((http.address() as AddressInfo).port);
+    const [host, port] = r.address.split(":");
+    const sock = connect(Number(port), host);
+    closers.push(() => {
+      sock.destroy();
+    });
+    sock.pause();
+    sock.write(`${GET("/big")}POST /form HTTP/1.1\r\nHost: svc\r\ncontent-length: 5\r\n\r\nhello`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const chunks: Buffer[] = [];
+    let got = 0;
+    await new Promise<void>((resolve) => {
+      sock.on("data", (d: Buffer) => {
+        chunks.push(d);
+        got += d.length;
+        if (Buffer.concat(chunks).toString("latin1").endsWith("posted")) resolve();
+      });
+      sock.resume();
+    });
+    const all = Buffer.concat(chunks).toString("latin1");
+    expect(count(all, "HTTP/1.1 200 OK")).toBe(2);
+    expect(got).toBeGreaterThan(big.length);
+    expect(all.slice(all.indexOf("\r\n\r\n") + 4, all.indexOf("\r\n\r\n") + 4 + big.length)).toBe(big.toString("latin1"));
+  });
+
+  it("a backend that dies between its head and its body: nothing reached the client, and the GET goes to another instance", async () => {
+    let dying = 0;
+    const dies = await rawBackend((_h, sock) => {
+      dying++;
+      // A head, then nothing: killed before its file is sent.
+      sock.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n");
+      setTimeout(() => sock.destroy(), 20);
+    });
+    const lives = await rawBackend((_h, sock) => sock.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"));
+    const r = await routerTo(lives, [{ port: dies, tags: ["traefik.frontend.rule=Host:svc"], service: "svc" }]);
+    const { got, closed } = await exchange(r, [GET("/1"), GET("/2"), GET("/3"), GET("/4")], (g) => count(g, "\r\n\r\nok") === 4);
+    expect(count(got, "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")).toBe(4);
+    expect(closed).toBe(false);
+    expect(dying).toBeGreaterThan(0);
   });
 });

@@ -11,11 +11,14 @@ import type { Backend, Route } from "./types.js";
 const MAX_HEAD = 16 * 1024;
 /** A response head longer than this is taken for a broken backend. */
 const MAX_RESPONSE_HEAD = 64 * 1024;
+/** An answer up to this long (head and body) whose body comes after its head is held until whole. */
+const MAX_HELD = 64 * 1024;
 /** Bytes a backend connection reads at once. */
 const READ_BUFFER = 32 * 1024;
 /** Idle connections kept per backend. */
 const MAX_IDLE = 256;
 const CRLFCRLF = Buffer.from("\r\n\r\n", "latin1");
+const NOTHING = Buffer.alloc(0);
 /** A request head is looked for in this much of what was read first; a longer one in up to MAX_HEAD. */
 const HEAD_WINDOW = 4096;
 
@@ -213,6 +216,7 @@ interface WithHandle {
 function adopt(accepted: Socket, onread: { buffer: Buffer; callback: (n: number, buf: Uint8Array) => boolean }): Socket {
   const holder = accepted as unknown as WithHandle;
   const handle = holder._handle;
+  if (handle === null) return accepted;
   holder._handle = null;
   return new Socket({ handle, readable: true, writable: true, onread } as ConstructorParameters<typeof Socket>[0]);
 }
@@ -338,6 +342,8 @@ class ClientConn {
   private finished = true;
   /** Part of a response head, when it came in several reads. */
   private respHead: Buffer | null = null;
+  /** A small answer held until whole (see upData). */
+  private held: Buffer | null = null;
   private framing: Framing = Framing.none;
   private left = 0;
   private chunks: ChunkState | null = null;
@@ -429,7 +435,8 @@ class ClientConn {
     const sock = this.sock;
     sock.pause();
     if (sock.writableLength > 0 && !sock.destroyed) {
-      setImmediate(() => {
+      // An empty write's callback comes once everything before it is written.
+      sock.write(NOTHING, () => {
         this.giveUp();
       });
       return;
@@ -490,6 +497,7 @@ class ClientConn {
     this.reused = reused;
     this.finished = false;
     this.respHead = null;
+    this.held = null;
     this.framing = Framing.none;
     this.left = 0;
     this.chunks = null;
@@ -508,7 +516,13 @@ class ClientConn {
     }
   }
 
-  /** A read from the backend: the head parsed once whole, then what belongs to the answer passed on in one write per read. */
+  /**
+   * A read from the backend: the head parsed once whole, then what belongs to the answer
+   * passed on in one write per read. A small answer whose body comes in later reads (a
+   * server that writes its head, then its file) is held until whole and written at once:
+   * should the backend die before its end, nothing has reached the client yet and the
+   * request goes on to another instance, as if the backend had not answered.
+   */
   upData(d: Buffer): void {
     if (this.finished) return;
     let from = 0;
@@ -521,10 +535,22 @@ class ClientConn {
         return;
       }
       this.respHead = null;
-      this.responseHead(all.toString("latin1", 0, end));
-      this.started = true;
+      this.framing = this.responseHead(all.toString("latin1", 0, end));
       d = all;
       from = end + 4;
+      if (this.framing === Framing.length && this.left > d.length - from && from + this.left <= MAX_HELD) {
+        this.left -= d.length - from;
+        this.held = d;
+        return;
+      }
+    } else if (this.held !== null) {
+      const take = Math.min(this.left, d.length);
+      this.left -= take;
+      this.held = Buffer.concat([this.held, take === d.length ? d : d.subarray(0, take)]);
+      if (this.left > 0) return;
+      d = this.held;
+      from = d.length;
+      this.held = null;
     }
     let n = d.length;
     let complete = false;
@@ -543,12 +569,13 @@ class ClientConn {
       n = from + took;
       complete = state.done;
     }
+    this.started = true;
     if (n > 0) this.toClient(n === d.length ? d : d.subarray(0, n));
     if (complete) this.finish();
   }
 
   /** Status and framing from a response head (its text up to the blank line). */
-  private responseHead(head: string): void {
+  private responseHead(head: string): Framing {
     const status = (this.status = Number(head.slice(9, 12)));
     let length = -1;
     let isChunked = false;
@@ -564,15 +591,18 @@ class ClientConn {
       else if (named(line, 0, "connection")) this.upClose = line.toLowerCase().includes("close");
     }
     if ((this.h as Head).method === "HEAD" || status === 204 || status === 304 || (status >= 100 && status < 200)) {
-      this.framing = Framing.length;
       this.left = 0;
-    } else if (isChunked) {
-      this.framing = Framing.chunked;
+      return Framing.length;
+    }
+    if (isChunked) {
       this.chunks = { left: 0, line: "", trailers: false, done: false };
-    } else if (length >= 0 && Number.isSafeInteger(length)) {
-      this.framing = Framing.length;
+      return Framing.chunked;
+    }
+    if (length >= 0 && Number.isSafeInteger(length)) {
       this.left = length;
-    } else this.framing = Framing.close;
+      return Framing.length;
+    }
+    return Framing.close;
   }
 
   upError(err: NodeJS.ErrnoException): void {
