@@ -1,3 +1,4 @@
+import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiClient, ApiError, httpTransport } from "../apiclient/index.js";
 import { SimulatedNode } from "../client/sim.js";
@@ -93,6 +94,7 @@ describe("the HTTP API", () => {
     expect(await raw("GET", "/v1/job/nope")).toMatchObject({ status: 404, json: { error: { code: "RUCHE_JOB_NOT_FOUND", message: 'job "nope" not found' } } });
     expect((await raw("GET", "/v1/nowhere")).status).toBe(404);
     expect((await raw("DELETE", "/v1/jobs")).status).toBe(405);
+    expect(await raw("GET", "/v1/job/%zz")).toMatchObject({ status: 400, json: { error: { code: "RUCHE_BAD_REQUEST", message: 'the path segment "%zz" is not valid percent-encoding' } } });
     expect(store.jobs()).toHaveLength(jobsBefore);
   });
 
@@ -154,5 +156,22 @@ describe("the HTTP API", () => {
     const plan = await api.plan(next);
     expect(plan.body.Annotations?.DesiredTGUpdates.g).toMatchObject({ DestructiveUpdate: 1, Ignore: 1 });
     expect(plan.body.JobModifyIndex).toBe(job.JobModifyIndex);
+  });
+
+  it("a request target that is no URL gets 400, and the server goes on", async () => {
+    const { hostname, port } = new URL(base);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const sock = connect(Number(port), hostname);
+      let got = "";
+      sock.on("data", (d: Buffer) => (got += d.toString("latin1")));
+      sock.on("end", () => {
+        resolve(got);
+      });
+      sock.on("error", reject);
+      sock.end("GET http://[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer).toContain('the request target \\"http://[\\" is not a valid URL');
+    expect((await raw("GET", "/v1/jobs")).status).toBe(200);
   });
 });

@@ -41,6 +41,24 @@ interface Route {
   handler: Handler;
 }
 
+/** A request's target as a URL; one that is not (`http://[`) is the client's mistake, answered 400. */
+function requestUrl(target: string | undefined): URL {
+  try {
+    return new URL(target ?? "/", "http://localhost");
+  } catch {
+    throw new HttpError(400, "RUCHE_BAD_REQUEST", `the request target ${JSON.stringify(target)} is not a valid URL`);
+  }
+}
+
+/** A path segment, percent-decoded; a malformed escape (`%zz`) is answered 400. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, "RUCHE_BAD_REQUEST", `the path segment ${JSON.stringify(segment)} is not valid percent-encoding`);
+  }
+}
+
 /** A small router: `GET /v1/job/:id/allocations`; the first route that matches wins. */
 export class Router {
   private readonly routes: Route[] = [];
@@ -62,7 +80,7 @@ export class Router {
   }
 
   match(method: string, path: string): { handler: Handler; params: Record<string, string> } | "method" | null {
-    const segs = path.split("/").filter((p) => p !== "").map((s) => decodeURIComponent(s));
+    const segs = path.split("/").filter((p) => p !== "").map(decodeSegment);
     let wrongMethod = false;
     for (const r of this.routes) {
       // A last part `*name` takes the rest of the path, slashes and all (a KV key).
@@ -173,10 +191,11 @@ async function handle(raw: IncomingMessage, res: ServerResponse, opts: HttpServe
   res.on("close", () => {
     if (!res.writableFinished) abort.abort();
   });
-  const url = new URL(raw.url ?? "/", "http://localhost");
   const method = raw.method ?? "GET";
-  let route = url.pathname;
+  let route = raw.url ?? "/";
   try {
+    const url = requestUrl(raw.url);
+    route = url.pathname;
     const m = opts.router.match(method, url.pathname);
     if (m === null) throw new HttpError(404, "RUCHE_NOT_FOUND", `no route for ${method} ${url.pathname}`);
     if (m === "method") throw new HttpError(405, "RUCHE_METHOD_NOT_ALLOWED", `${method} is not allowed on ${url.pathname}`);
