@@ -4,7 +4,7 @@
  * handing the connection to the full server mid-way, Connection: close, a kept-alive
  * backend connection the backend closed meanwhile, a large answer.
  */
-import { createServer as createHttpServer } from "node:http";
+import { createServer as createHttpServer, type RequestListener } from "node:http";
 import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { DEFAULT_ROUTER_CONFIG } from "./config.js";
@@ -48,6 +48,22 @@ async function rawBackend(answer: (head: string, sock: Socket) => void): Promise
       }),
   );
   return (server.address() as AddressInfo).port;
+}
+
+/** A node:http backend; its port. */
+async function httpBackend(handler: RequestListener): Promise<number> {
+  const http = createHttpServer(handler);
+  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+  closers.push(
+    () =>
+      new Promise<void>((resolve) => {
+        http.closeAllConnections();
+        http.close(() => {
+          resolve();
+        });
+      }),
+  );
+  return (http.address() as AddressInfo).port;
 }
 
 async function routerTo(port: number, more: { port: number; tags: string[]; service?: string }[] = []): Promise<RunningRouter> {
@@ -178,18 +194,7 @@ describe("the fast path", () => {
 
   it("a large answer passes whole, with the client's pace", async () => {
     const body = Buffer.alloc(4 * 1024 * 1024, 97);
-    const http = createHttpServer((_req, res) => res.end(body));
-    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
-    closers.push(
-      () =>
-        new Promise<void>((resolve) => {
-          http.closeAllConnections();
-          http.close(() => {
-            resolve();
-          });
-        }),
-    );
-    const r = await routerTo((http.address() as AddressInfo).port);
+    const r = await routerTo(await httpBackend((_req, res) => res.end(body)));
     const { got } = await exchange(r, [GET("/big")], (g) => g.length >= body.length);
     expect(got.slice(got.indexOf("\r\n\r\n") + 4).length).toBe(body.length);
   });
@@ -213,21 +218,12 @@ describe("the fast path", () => {
 
   it("a body after a large answer the client has not read yet: the hand-off waits for the answer to be written, and both arrive whole", async () => {
     const big = Buffer.alloc(4 * 1024 * 1024, 98);
-    const http = createHttpServer((req, res) => {
-      if (req.method === "POST") req.resume().on("end", () => res.end("posted"));
-      else res.end(big);
-    });
-    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
-    closers.push(
-      () =>
-        new Promise<void>((resolve) => {
-          http.closeAllConnections();
-          http.close(() => {
-            resolve();
-          });
-        }),
+    const r = await routerTo(
+      await httpBackend((req, res) => {
+        if (req.method === "POST") req.resume().on("end", () => res.end("posted"));
+        else res.end(big);
+      }),
     );
-    const r = await routerTo((http.address() as AddressInfo).port);
     const [host, port] = r.address.split(":");
     const sock = connect(Number(port), host);
     closers.push(() => {
