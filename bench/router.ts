@@ -4,8 +4,9 @@
  * router, nginx and HAProxy as reverse proxies in front of it, and the backend alone.
  * Requests/s and p50/p99 latency, medians of several runs after a warm-up run each,
  * interleaved so that the machine's load falls on each alike. The router runs one worker
- * per core (`-router-workers`), from the build (dist/), as users run it. Then the time from an instance turning healthy in
- * the catalog to its first routed request (in process: the real store and catalog).
+ * per core (`-router-workers`), from the build (dist/), as users run it. Then the time
+ * from an instance turning healthy in the catalog to its first routed request (in
+ * process: the real store and catalog).
  * Prints JSON keyed by proxy name.
  *
  *   npm run bench:router                         (installs wrk, nginx, haproxy when missing: scripts/bench-deps.sh)

@@ -199,7 +199,6 @@ async function handle(raw: IncomingMessage, res: ServerResponse, opts: HttpServe
     const m = opts.router.match(method, url.pathname);
     if (m === null) throw new HttpError(404, "RUCHE_NOT_FOUND", `no route for ${method} ${url.pathname}`);
     if (m === "method") throw new HttpError(405, "RUCHE_METHOD_NOT_ALLOWED", `${method} is not allowed on ${url.pathname}`);
-    route = url.pathname;
     const rawBody = method === "GET" || method === "HEAD" ? Buffer.alloc(0) : await readBody(raw);
     const body = isRawBodyPath(url.pathname) ? undefined : parseJson(rawBody);
     const req: Request = { method, path: url.pathname, params: m.params, query: url.searchParams, headers: raw.headers, body, rawBody, signal: abort.signal, raw };

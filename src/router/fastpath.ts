@@ -1,6 +1,6 @@
 import { connect, Socket } from "node:net";
 import { performance } from "node:perf_hooks";
-import type { Balancer, BackendHealth } from "./balancer.js";
+import type { BackendHealth } from "./balancer.js";
 import { HOP, OWN, retryable } from "./headers.js";
 import { hostOf, lookup } from "./lookup.js";
 import type { EntryPointInfo, ProxyContext } from "./proxy.js";
@@ -185,10 +185,10 @@ function chunked(s: ChunkState, b: Buffer, from: number): number {
   return i - from;
 }
 
-/** Whether the header line at `at` in `head` is named `lower` (lower case), whatever the case it is written in. */
-function named(head: string, at: number, lower: string): boolean {
-  if (head.charCodeAt(at + lower.length) !== 58 /* ":" */) return false;
-  for (let i = 0; i < lower.length; i++) if ((head.charCodeAt(at + i) | 0x20) !== lower.charCodeAt(i)) return false;
+/** Whether a header line is named `lower` (lower case), whatever the case it is written in. */
+function named(line: string, lower: string): boolean {
+  if (line.charCodeAt(lower.length) !== 58 /* ":" */) return false;
+  for (let i = 0; i < lower.length; i++) if ((line.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
   return true;
 }
 
@@ -196,7 +196,6 @@ function named(head: string, at: number, lower: string): boolean {
 interface Shared {
   ctx: ProxyContext;
   ep: EntryPointInfo;
-  balancer: Balancer;
   /** Kept-alive backend connections not in use, by origin. */
   idle: Map<string, Upstream[]>;
   handOff: (socket: Socket) => void;
@@ -226,18 +225,16 @@ function adopt(accepted: Socket, onread: { buffer: Buffer; callback: (n: number,
  * its read buffer) for node's HTTP server, which may read the handle itself and give it
  * back (an upgrade). `sock` must have nothing left to write.
  */
-function release(sock: Socket, accepted: Socket): Socket {
+function handBack(sock: Socket, accepted: Socket): Socket {
   const holder = sock as unknown as WithHandle;
   const handle = holder._handle;
   holder._handle = null;
-  let plain: Socket | null = null;
-  const buffer = Buffer.allocUnsafe(READ_BUFFER);
-  plain = new Socket({
+  const plain: Socket = new Socket({
     handle,
     readable: true,
     writable: true,
     pauseOnCreate: true,
-    onread: { buffer, callback: (n: number, buf: Uint8Array) => (plain as Socket).push(Buffer.from(buf.subarray(0, n))) },
+    onread: { buffer: Buffer.allocUnsafe(READ_BUFFER), callback: (n: number, buf: Uint8Array) => plain.push(Buffer.from(buf.subarray(0, n))) },
   } as ConstructorParameters<typeof Socket>[0]);
   plain.once("close", () => accepted.destroy());
   return plain;
@@ -249,11 +246,13 @@ class Upstream {
   /** The client connection whose request it carries; null when idle. */
   ex: ClientConn | null = null;
 
+  readonly origin: string;
+
   constructor(
-    readonly origin: string,
     b: Backend,
     private readonly s: Shared,
   ) {
+    this.origin = b.origin;
     // Reads land in one buffer of the connection's own (no stream, no buffer made per
     // read); what a read brings is copied once, to be written to the client.
     const sock = (this.sock = connect({
@@ -289,7 +288,7 @@ class Upstream {
   release(): void {
     this.ex = null;
     if (this.sock.isPaused()) this.sock.resume();
-    if (this.s.balancer.isEjected(this.origin)) {
+    if (this.s.ctx.balancer.isEjected(this.origin)) {
       this.sock.destroy();
       return;
     }
@@ -310,7 +309,7 @@ class Upstream {
     const list = s.idle.get(b.origin);
     let c = list?.pop();
     while (c?.sock.destroyed === true) c = list?.pop();
-    return c === undefined ? { up: new Upstream(b.origin, b, s), reused: false } : { up: c, reused: true };
+    return c === undefined ? { up: new Upstream(b, s), reused: false } : { up: c, reused: true };
   }
 }
 
@@ -448,7 +447,7 @@ class ClientConn {
     sock.setTimeout(0);
     this.s.ctx.upgraded.delete(sock);
     sock.removeAllListeners("close");
-    const plain = release(sock, this.accepted);
+    const plain = handBack(sock, this.accepted);
     // Still the router's to close: node's server tracks only the connections it accepted itself.
     this.s.ctx.upgraded.add(plain);
     plain.once("close", () => this.s.ctx.upgraded.delete(plain));
@@ -481,14 +480,14 @@ class ClientConn {
   /** The request sent to the next backend the balancer picks, or answered 503/502 when none is left. */
   private tryOne(route: Route, h: Head): void {
     const s = this.s;
-    const b = s.balancer.pick(route, this.tried);
+    const b = s.ctx.balancer.pick(route, this.tried);
     if (b === null || b.origin.startsWith("https:")) {
       const status = this.tried === null ? 503 : 502;
       this.answer(status, status === 503 ? "Service Unavailable" : "Bad Gateway", status === 503 ? "503 Service Unavailable: no healthy instance\n" : "502 Bad Gateway\n", h.close);
       this.done(status, Math.max(0, this.attempt - 1), null, h.close);
       return;
     }
-    const health = s.balancer.of(b.origin);
+    const health = s.ctx.balancer.of(b.origin);
     health.inflight++;
     const { up, reused } = Upstream.take(s, b);
     this.up = up;
@@ -586,9 +585,9 @@ class ClientConn {
       const c = head.charCodeAt(at) | 0x20;
       if (c !== 99 /* c */ && c !== 116 /* t */) continue;
       const line = pos < 0 ? head.slice(at) : head.slice(at, pos);
-      if (named(line, 0, "content-length")) length = Number(line.slice(15).trim());
-      else if (named(line, 0, "transfer-encoding")) isChunked = line.toLowerCase().includes("chunked");
-      else if (named(line, 0, "connection")) this.upClose = line.toLowerCase().includes("close");
+      if (named(line, "content-length")) length = Number(line.slice(15).trim());
+      else if (named(line, "transfer-encoding")) isChunked = line.toLowerCase().includes("chunked");
+      else if (named(line, "connection")) this.upClose = line.toLowerCase().includes("close");
     }
     if ((this.h as Head).method === "HEAD" || status === 204 || status === 304 || (status >= 100 && status < 200)) {
       this.left = 0;
@@ -626,7 +625,7 @@ class ClientConn {
     const b = this.backend as Backend;
     const route = this.route as Route;
     (this.health as BackendHealth).inflight--;
-    this.s.balancer.succeeded(b.origin);
+    this.s.ctx.balancer.succeeded(b.origin);
     this.s.ctx.metrics.backend(route.name, b.origin, true);
     if (this.pausedUp === up.sock) this.pausedUp = null;
     if (this.upClose || this.framing === Framing.close) {
@@ -660,7 +659,7 @@ class ClientConn {
     }
     s.ctx.metrics.backend(route.name, b.origin, false);
     // A kept-alive connection the backend had closed is not the backend's failure.
-    if (!this.reused && kind !== "timeout" && s.balancer.failed(b.origin, kind === "refused")) s.ctx.metrics.ejected();
+    if (!this.reused && kind !== "timeout" && s.ctx.balancer.failed(b.origin, kind === "refused")) s.ctx.metrics.ejected();
     // A reused connection the backend had closed meanwhile earns one more try.
     if (retryable(kind, this.attempt, s.ctx.config.retries + (this.reused ? 1 : 0), h.method)) {
       this.attempt++;
@@ -707,7 +706,7 @@ class ClientConn {
  * the connection to the full node:http server, with the bytes already read, for good.
  */
 export function fastPath(ctx: ProxyContext, ep: EntryPointInfo, handOff: (socket: Socket) => void): { onConnection: (socket: Socket) => void; forget: (origins: ReadonlySet<string>) => void; close: () => void } {
-  const s: Shared = { ctx, ep, balancer: ctx.balancer, idle: new Map(), handOff };
+  const s: Shared = { ctx, ep, idle: new Map(), handOff };
   const forget = (origins: ReadonlySet<string>): void => {
     for (const [o, list] of s.idle) {
       if (origins.has(o)) continue;
