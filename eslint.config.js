@@ -1,6 +1,83 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+/**
+ * docs/DESIGN.md's rooms and the rooms each may import (structs, the one data model, for all
+ * but itself). A file in src/A/ imports another room B only through src/B/index.ts. api/
+ * does not import scheduler/ (the placement sentence is built in structs/), and cli/ reaches
+ * the servers through apiclient/ alone.
+ */
+const MAY_IMPORT = {
+  structs: [],
+  jobspec: ["structs"],
+  scheduler: ["structs"],
+  state: ["structs"],
+  server: ["structs", "scheduler", "state"],
+  client: ["structs", "drivers", "apiclient"],
+  drivers: ["structs"],
+  catalog: ["structs", "state"],
+  dns: ["structs", "catalog"],
+  router: ["structs", "apiclient", "catalog"],
+  api: ["structs", "jobspec", "state", "server", "catalog", "dns", "router"],
+  apiclient: ["structs"],
+  cli: ["structs", "apiclient", "jobspec"],
+  agent: ["structs", "jobspec", "scheduler", "state", "server", "client", "drivers", "catalog", "dns", "router", "api", "apiclient"],
+};
+/** Every room; no room imports ui/, the dashboard, which talks to the API over HTTP (its own rule is below). */
+const ROOMS = [...Object.keys(MAY_IMPORT), "ui"];
+/** Rooms whose tests keep the room's arrows: pure code, tested without I/O. */
+const PURE = ["structs", "jobspec", "scheduler"];
+/** One file may break an arrow, and says why here: `ruche agent` is the command that runs the agent. */
+const EXCEPTIONS = { "src/cli/commands/agent.ts": ["agent"] };
+/** How deep under src/ a file may be for the rule to see its imports (src/ui/app/pages/ is 3). */
+const MAX_DEPTH = 5;
+
+/**
+ * The import patterns a file `depth` folders under src/ in `room` may not use: a relative
+ * import with exactly `depth` "../" reaches src/, so the room it names follows.
+ */
+function boundaryPatterns(room, depth, extra = []) {
+  const up = `(\\.\\./){${depth}}`;
+  const allowed = [...MAY_IMPORT[room], ...extra];
+  const others = ROOMS.filter((r) => r !== room);
+  const forbidden = others.filter((r) => !allowed.includes(r));
+  const reached = others.filter((r) => allowed.includes(r));
+  const patterns = forbidden.map((r) => ({
+    regex: `^${up}${r}(/|$)`,
+    caseSensitive: true,
+    message: `${room}/ may not import ${r}/: it may import ${allowed.length === 0 ? "nothing of ours" : allowed.map((a) => `${a}/`).join(", ")} (docs/DESIGN.md, "The rooms").`,
+  }));
+  if (reached.length > 0) {
+    patterns.push({
+      regex: `^${up}(${reached.join("|")})/(?!index\\.js$)`,
+      caseSensitive: true,
+      message: "Import another folder through its index.ts, its public face, not a file inside it.",
+    });
+  }
+  return patterns;
+}
+
+/** The boundary rule for every room at every depth, for its sources and then its tests. */
+function boundaries() {
+  const rule = (room, depth, extra) => ({ "@typescript-eslint/no-restricted-imports": ["error", { patterns: boundaryPatterns(room, depth, extra) }] });
+  const configs = [];
+  for (const room of Object.keys(MAY_IMPORT)) {
+    for (let depth = 1; depth <= MAX_DEPTH; depth++) {
+      const dir = `src/${room}/${"*/".repeat(depth - 1)}`;
+      configs.push({ files: [`${dir}*.ts`], rules: rule(room, depth) });
+      // Tests run the real neighbours (a client test runs a server over a real store) and
+      // use the rooms' test tools (the simulated node, the in-process transport, the mock
+      // driver, the API's router), which are no part of any public face.
+      if (!PURE.includes(room)) configs.push({ files: [`${dir}*.test.ts`], rules: { "@typescript-eslint/no-restricted-imports": "off" } });
+    }
+  }
+  for (const [file, extra] of Object.entries(EXCEPTIONS)) {
+    const [, room = "", ...rest] = file.split("/");
+    configs.push({ files: [file], rules: rule(room, rest.length, extra) });
+  }
+  return configs;
+}
+
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "coverage/", "test/fixtures/"] },
   js.configs.recommended,
@@ -24,6 +101,7 @@ export default tseslint.config(
     files: ["**/*.test.ts", "test/**/*.ts", "bench/**/*.ts"],
     rules: { "@typescript-eslint/no-non-null-assertion": "off" },
   },
+  ...boundaries(),
   {
     // The dashboard runs in the browser and talks to the API over HTTP: of the rest of Ruche it takes types only.
     files: ["src/ui/app/**"],

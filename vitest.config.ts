@@ -1,8 +1,27 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
+
+/**
+ * The test files that need more than Node and this repository: root (the exec driver's
+ * namespaces and cgroups, and the shim that runs its tasks), a Docker engine, or the
+ * end-to-end set (the agent as a process, the built CLI and dashboard, Docker, Chromium,
+ * curl and dig). `npm test` brings those up (scripts/test-deps.sh) and runs every project;
+ * `npm run test:unit` runs the `unit` project alone, anywhere.
+ */
+const SYSTEM = [
+  "src/drivers/driver.contract.test.ts", // root and Docker: every driver, exec and docker included
+  "src/drivers/docker/docker.test.ts", // Docker
+  "src/drivers/exec/exec.test.ts", // root: namespaces and cgroups
+  "src/drivers/exec/cgroup.test.ts", // root: the host's cgroup hierarchy
+  "src/drivers/shared/shim.test.ts", // root: tasks of the exec driver under the shim
+  "test/e2e/**/*.test.ts",
+];
 
 export default defineConfig({
   test: {
-    include: ["src/**/*.test.ts", "test/**/*.test.ts"],
     testTimeout: 30_000,
+    projects: [
+      { extends: true, test: { name: "unit", include: ["src/**/*.test.ts", "test/**/*.test.ts"], exclude: [...configDefaults.exclude, ...SYSTEM] } },
+      { extends: true, test: { name: "system", include: SYSTEM } },
+    ],
   },
 });

@@ -6,7 +6,7 @@
  *   npm run bench:scheduler -- --quick      smaller clusters, for a smoke run
  */
 import { mock, type Allocation, type Job, type Node } from "../src/structs/index.js";
-import { MemoryView, schedule, seededRng } from "../src/scheduler/index.js";
+import { MemoryView, schedule, SchedulerMemo, seededRng } from "../src/scheduler/index.js";
 
 const quick = process.argv.includes("--quick");
 const runsArg = process.argv.indexOf("--runs");
@@ -78,13 +78,15 @@ function manyJobs(nodes: number, jobs: number, count: number) {
   const rng = seededRng("sizes");
   const list: Job[] = Array.from({ length: jobs }, (_, i) => mock.job({ id: `job-${i}`, count, cpu: 50 + rng.int(4) * 50, memory: 64 + rng.int(4) * 64, ports: i % 4 === 0 ? ["http"] : [] }));
   const view = new MemoryView({ nodes: ns, jobs: list });
+  // Kept across evaluations, as the server's worker keeps one.
+  const memo = new SchedulerMemo();
   const times: number[] = [];
   let placed = 0;
   let peak = heapMB();
   const t0 = performance.now();
   for (const job of list) {
     const s = performance.now();
-    const r = schedule(mock.evaluation(job, { ID: `eval-${job.ID}` }), view, NOW);
+    const r = schedule(mock.evaluation(job, { ID: `eval-${job.ID}` }), view, NOW, memo);
     times.push(performance.now() - s);
     for (const a of placedOf(r)) {
       view.addAlloc({ ...a, ClientStatus: "running" });

@@ -3,13 +3,13 @@ import { mkdtemp, readFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { SessionReaper, startApi, startConsulApi, startNodeApi, type NodeLocal, type RunningHttp } from "../api/index.js";
+import { startApi, startConsulApi, startNodeApi, type NodeLocal, type RunningHttp } from "../api/index.js";
 import { ApiClient, httpTransport } from "../apiclient/index.js";
-import { ServiceRegistry, StoreCatalog, type CatalogReader } from "../catalog/index.js";
+import { KVService, LockDelays, ServiceRegistry, SessionReaper, StoreCatalog, type CatalogReader } from "../catalog/index.js";
 import { startDns } from "../dns/index.js";
 import { Client, readLogs, SimulatedNode } from "../client/index.js";
 import { allDrivers } from "../drivers/index.js";
-import type { Logger } from "../structs/index.js";
+import { ErrorCode, errorMessage, RucheError, type Logger } from "../structs/index.js";
 import { DEFAULT_ROUTER_CONFIG, parseRouterConfig, RemoteCatalog, startRouter, type RouterConfig, type RunningRouter } from "../router/index.js";
 import { Server } from "../server/index.js";
 import { sqliteBackend, StateStore } from "../state/index.js";
@@ -79,12 +79,12 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       tasks: (id) => client?.runner(id)?.taskNames() ?? [],
       logs: (id, task, stream, opts) => {
         const r = client?.runner(id);
-        if (r === undefined) throw new Error(`allocation ${id} is not on this node`);
+        if (r === undefined) throw new RucheError(ErrorCode.NotFound, `allocation ${id} is not on this node`);
         return readLogs(r.logDir, task, stream, opts);
       },
       exec: (id, task, cmd, opts) => {
         const r = client?.runner(id);
-        if (r === undefined) throw new Error(`allocation ${id} is not on this node`);
+        if (r === undefined) throw new RucheError(ErrorCode.NotFound, `allocation ${id} is not on this node`);
         return r.exec(task, cmd, opts);
       },
     };
@@ -111,28 +111,38 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       server.start();
       closers.push(() => server.stop());
       const registry = new ServiceRegistry(store, Date.now);
-      const consul = { catalog: new StoreCatalog(store, cfg.datacenter), localNode: () => client?.nodeId, version: "1.17.0", registry, allowScriptChecks: false };
+      // One set of lock delays for the store: the KV refuses an acquire in a delay that the
+      // reaper (or a destroyed session) set.
+      const delays = new LockDelays();
+      const kv = new KVService(store, { now: Date.now, delays });
+      const consul = { catalog: new StoreCatalog(store, cfg.datacenter), localNode: () => client?.nodeId, version: "1.17.0", registry, allowScriptChecks: false, kv };
       const stopChecks = runRegisteredChecks(registry, () => client?.nodeId ?? "", log("catalog"));
       closers.push(() => {
         stopChecks();
         return Promise.resolve();
       });
       // Sessions with a TTL end on time, releasing or deleting the keys they hold.
-      const reaper = new SessionReaper(store, { now: Date.now });
+      const reaper = new SessionReaper(store, {
+        now: Date.now,
+        delays,
+        onError: (err) => {
+          log("catalog").warn({ err }, "ending expired sessions failed; trying again at the next sweep");
+        },
+      });
       reaper.start();
       closers.push(() => reaper.stop());
       if (cfg.configDir !== undefined) files = new ServiceFiles(cfg.configDir, registry, () => client?.nodeId ?? "");
       const reloadApi = async (): Promise<void> => {
         await reload();
       };
-      const api: RunningHttp = await startApi(server, store, { host: cfg.bind, port: cfg.httpPort, local, consul, reload: reloadApi, routerOverview: () => runningRouter?.overview() });
+      const api: RunningHttp = await startApi(server, store, { host: cfg.bind, port: cfg.httpPort, log: log("api"), local, consul, reload: reloadApi, routerOverview: () => runningRouter?.overview() });
       closers.push(() => api.close());
       address = api.address;
       serverAddrs = [address];
       catalog = consul.catalog;
       ownApis.push(`${cfg.bind}:${portOf(address)}`);
       if (cfg.consulPort >= 0) {
-        const c = await startConsulApi({ host: cfg.bind, port: cfg.consulPort, store, consul, reload: reloadApi });
+        const c = await startConsulApi({ host: cfg.bind, port: cfg.consulPort, log: log("consul-api"), consul, reload: reloadApi });
         closers.push(() => c.close());
         consulAddress = c.address;
         ownApis.push(`${cfg.bind}:${portOf(consulAddress)}`);
@@ -143,7 +153,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         dnsAddress = `${cfg.bind}:${d.port}`;
       }
     } else {
-      const http = await startNodeApi({ host: cfg.bind, port: cfg.httpPort, local, ids: () => client?.allocIds() ?? [] });
+      const http = await startNodeApi({ host: cfg.bind, port: cfg.httpPort, log: log("api"), local, ids: () => client?.allocIds() ?? [] });
       closers.push(() => http.close());
       address = http.address;
       serverAddrs = cfg.servers;
@@ -152,10 +162,10 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
     let routerAddress = "";
     let routerDashboard = "";
     if (cfg.router.port >= 0) {
-      // A router without the server role follows the servers' catalog by blocking queries.
+      // A router without the server role follows the servers' catalog: one blocking query on its whole health view.
       let source = catalog;
       if (source === undefined) {
-        const remote = new RemoteCatalog(`http://${serverAddrs[0] ?? ""}`, log("router"));
+        const remote = new RemoteCatalog(new ApiClient(serverAddrs[0] ?? ""), log("router"));
         closers.push(() => {
           remote.close();
           return Promise.resolve();
@@ -221,7 +231,6 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
     if (routerAddress !== "") out(`    Router:   ${routerAddress}\n`);
     if (routerDashboard !== "") out(`    Router dashboard: http://${routerDashboard}\n`);
     if (loaded !== undefined) out(`    Config:   ${cfg.configDir ?? ""} (${loaded.registered.length + loaded.unchanged.length} services defined)\n`);
-    // The data dir comes last of the addresses and paths: the tests read up to it.
     out(`    Data dir: ${dataDir}\n`);
     if (cfg.client && client !== null) out(`    Node:     ${client.nodeId} in datacenter ${cfg.datacenter} (drivers: ${allDriverNames()})\n`);
     if (!cfg.server) out(`    Servers:  ${serverAddrs.join(", ")}\n`);
@@ -240,7 +249,7 @@ async function routerConfig(file: string | undefined): Promise<RouterConfig> {
   try {
     raw = JSON.parse(await readFile(file, "utf8"));
   } catch (err) {
-    throw new Error(`router configuration ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Error(`router configuration ${file}: ${errorMessage(err)}`, { cause: err });
   }
   const p = parseRouterConfig(raw);
   if (!p.ok) throw new Error(`router configuration ${file}:\n  ${p.errors.join("\n  ")}`);

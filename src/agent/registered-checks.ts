@@ -20,7 +20,7 @@ export function runRegisteredChecks(registry: ServiceRegistry, localNode: () => 
     if (now - housekeeping >= 1000) {
       housekeeping = now;
       await registry.tick().catch((err: unknown) => {
-        log.warn({ err: String(err) }, "registered services housekeeping failed");
+        log.warn({ err }, "registered services housekeeping failed");
       });
     }
     const seen = new Set<string>();
@@ -45,7 +45,7 @@ export function runRegisteredChecks(registry: ServiceRegistry, localNode: () => 
             if (entry.state.record(r) || entry.state.status !== c.Status) await registry.setCheck(s.NodeID, c.CheckID, entry.state.status, r.output);
           })
           .catch((err: unknown) => {
-            log.warn({ check: key, err: String(err) }, "running a registered check failed");
+            log.warn({ check: key, err }, "running a registered check failed");
           })
           .finally(() => {
             entry.busy = false;

@@ -2,6 +2,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseRegistration, type RegisteredService, type ServiceRegistry } from "../catalog/index.js";
 import { isDeepStrictEqual } from "node:util";
+import { errorMessage } from "../structs/index.js";
 
 /** What one load of the config dir did. */
 export interface ServiceFilesResult {
@@ -65,7 +66,7 @@ export class ServiceFiles {
     try {
       names = (await readdir(this.dir)).filter((n) => n.endsWith(".json")).sort();
     } catch (err) {
-      throw new ServiceFilesError([`${this.dir}: ${err instanceof Error ? err.message : String(err)}`]);
+      throw new ServiceFilesError([`${this.dir}: ${errorMessage(err)}`]);
     }
     const problems: string[] = [];
     const services: RegisteredService[] = [];
@@ -76,7 +77,7 @@ export class ServiceFiles {
       try {
         text = await readFile(path, "utf8");
       } catch (err) {
-        problems.push(`${path}: ${err instanceof Error ? err.message : String(err)}`);
+        problems.push(`${path}: ${errorMessage(err)}`);
         continue;
       }
       if (Buffer.byteLength(text) > MAX_FILE_BYTES) {
@@ -87,7 +88,7 @@ export class ServiceFiles {
       try {
         doc = JSON.parse(text);
       } catch (err) {
-        problems.push(`${path}: not JSON: ${err instanceof Error ? err.message : String(err)}`);
+        problems.push(`${path}: not JSON: ${errorMessage(err)}`);
         continue;
       }
       const defs = definitions(doc);

@@ -5,7 +5,7 @@ import { SimulatedNode } from "../client/sim.js";
 import { parseJob } from "../jobspec/index.js";
 import { Server } from "../server/index.js";
 import { memoryBackend, StateStore } from "../state/index.js";
-import type { Job } from "../structs/index.js";
+import { silentLogger, type Job } from "../structs/index.js";
 import { startApi, type RunningHttp } from "./index.js";
 
 /** Real HTTP on 127.0.0.1, port 0, over a server with two simulated nodes. */
@@ -20,7 +20,7 @@ beforeAll(async () => {
   store = await StateStore.open(memoryBackend());
   server = new Server(store);
   server.start();
-  http = await startApi(server, store, { host: "127.0.0.1", port: 0 });
+  http = await startApi(server, store, { host: "127.0.0.1", port: 0, log: silentLogger });
   base = `http://${http.address}`;
   api = new ApiClient(http.address);
   for (let i = 0; i < 2; i++) {
@@ -74,6 +74,8 @@ describe("the HTTP API", () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
     expect(timedOut.index).toBe(first.index);
     const waiting = api.jobs({ index: first.index, wait: "10s" });
+    await expect.poll(() => store.blockingQueries("jobs")).toBe(1);
+    expect(await (await fetch(`${base}/v1/metrics`)).text()).toMatch(/^ruche_blocking_queries\{table="jobs"\} 1$/m);
     await api.register({ ...(await demoJob()), ID: "other", Name: "other" });
     expect((await waiting).index).toBeGreaterThan(first.index);
   });

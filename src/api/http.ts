@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { NS, parseDuration } from "../structs/index.js";
-import { errorResponse, HttpError } from "./errors.js";
+import { ErrorCode, errorMessage, NS, parseDuration, RucheError, type Logger } from "../structs/index.js";
+import { errorResponse, type ErrorBody } from "./errors.js";
 
 /** Bodies past this are refused with 413. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -29,7 +29,8 @@ export class JsonText {
 }
 
 export type Reply =
-  | { status?: number; body: unknown; index?: number; headers?: Record<string, string> }
+  /** `err`: what went wrong behind a 5xx the handler answers itself (Consul's plain-text 500s), for the log line. */
+  | { status?: number; body: unknown; index?: number; headers?: Record<string, string>; err?: unknown }
   /** The handler wrote the response itself (an event stream). */
   | { streamed: true };
 
@@ -46,7 +47,7 @@ function requestUrl(target: string | undefined): URL {
   try {
     return new URL(target ?? "/", "http://localhost");
   } catch {
-    throw new HttpError(400, "RUCHE_BAD_REQUEST", `the request target ${JSON.stringify(target)} is not a valid URL`);
+    throw new RucheError(ErrorCode.BadRequest, `the request target ${JSON.stringify(target)} is not a valid URL`);
   }
 }
 
@@ -55,7 +56,7 @@ function decodeSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw new HttpError(400, "RUCHE_BAD_REQUEST", `the path segment ${JSON.stringify(segment)} is not valid percent-encoding`);
+    throw new RucheError(ErrorCode.BadRequest, `the path segment ${JSON.stringify(segment)} is not valid percent-encoding`);
   }
 }
 
@@ -122,7 +123,7 @@ function parseJson(bytes: Buffer): unknown {
   try {
     return JSON.parse(bytes.toString("utf8")) as unknown;
   } catch (err) {
-    throw new HttpError(400, "RUCHE_BAD_JSON", `the request body is not valid JSON: ${(err as Error).message}`);
+    throw new RucheError(ErrorCode.BadJson, `the request body is not valid JSON: ${errorMessage(err)}`);
   }
 }
 
@@ -130,13 +131,13 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? "0");
   if (declared > MAX_BODY_BYTES) {
     req.resume();
-    throw new HttpError(413, "RUCHE_TOO_LARGE", `the request body is ${declared} bytes; the limit is ${MAX_BODY_BYTES}`);
+    throw new RucheError(ErrorCode.TooLarge, `the request body is ${declared} bytes; the limit is ${MAX_BODY_BYTES}`);
   }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, "RUCHE_TOO_LARGE", `the request body is over the ${MAX_BODY_BYTES}-byte limit`);
+    if (size > MAX_BODY_BYTES) throw new RucheError(ErrorCode.TooLarge, `the request body is over the ${MAX_BODY_BYTES}-byte limit`);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
@@ -146,9 +147,11 @@ export interface HttpServerOptions {
   host: string;
   port: number;
   router: Router;
-  /** Called before every handler; throws HttpError(401/403) to refuse. */
+  /** Called before every handler; throws a RucheError (Unauthorized, Forbidden) to refuse. */
   authorize: (req: Request) => void;
   onRequest?: (method: string, route: string, status: number, ms: number) => void;
+  /** Every 5xx is logged here once at error level with its error and stack; a refused request (4xx) at debug. */
+  log: Logger;
 }
 
 export interface RunningHttp {
@@ -158,8 +161,11 @@ export interface RunningHttp {
 }
 
 export async function startHttp(opts: HttpServerOptions): Promise<RunningHttp> {
+  // The requests under way, so that closing the server stops them (a blocking query parked
+  // on the store) before what they wait on closes under them.
+  const inFlight = new Set<AbortController>();
   const server = createServer((raw, res) => {
-    void handle(raw, res, opts);
+    void handle(raw, res, opts, inFlight);
   });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
@@ -178,17 +184,20 @@ export async function startHttp(opts: HttpServerOptions): Promise<RunningHttp> {
         server.close(() => {
           resolve();
         });
+        for (const a of inFlight) a.abort(new RucheError(ErrorCode.Unavailable, "the agent is shutting down"));
         server.closeAllConnections();
       }),
   };
 }
 
-async function handle(raw: IncomingMessage, res: ServerResponse, opts: HttpServerOptions): Promise<void> {
+async function handle(raw: IncomingMessage, res: ServerResponse, opts: HttpServerOptions, inFlight: Set<AbortController>): Promise<void> {
   const started = performance.now();
   const abort = new AbortController();
+  inFlight.add(abort);
   // The client went away before the answer was complete. Once it is, there is nothing left
   // to stop, and an abort per answered request costs what the answer did.
   res.on("close", () => {
+    inFlight.delete(abort);
     if (!res.writableFinished) abort.abort();
   });
   const method = raw.method ?? "GET";
@@ -197,8 +206,8 @@ async function handle(raw: IncomingMessage, res: ServerResponse, opts: HttpServe
     const url = requestUrl(raw.url);
     route = url.pathname;
     const m = opts.router.match(method, url.pathname);
-    if (m === null) throw new HttpError(404, "RUCHE_NOT_FOUND", `no route for ${method} ${url.pathname}`);
-    if (m === "method") throw new HttpError(405, "RUCHE_METHOD_NOT_ALLOWED", `${method} is not allowed on ${url.pathname}`);
+    if (m === null) throw new RucheError(ErrorCode.NotFound, `no route for ${method} ${url.pathname}`);
+    if (m === "method") throw new RucheError(ErrorCode.MethodNotAllowed, `${method} is not allowed on ${url.pathname}`);
     const rawBody = method === "GET" || method === "HEAD" ? Buffer.alloc(0) : await readBody(raw);
     const body = isRawBodyPath(url.pathname) ? undefined : parseJson(rawBody);
     const req: Request = { method, path: url.pathname, params: m.params, query: url.searchParams, headers: raw.headers, body, rawBody, signal: abort.signal, raw };
@@ -207,14 +216,29 @@ async function handle(raw: IncomingMessage, res: ServerResponse, opts: HttpServe
     if ("streamed" in reply) return;
     const headers: Record<string, string> = { "content-type": "application/json", ...reply.headers };
     if (reply.index !== undefined) headers["x-ruche-index"] = String(reply.index);
-    send(res, reply.status ?? 200, reply.body, headers, url.searchParams.has("pretty"));
-    opts.onRequest?.(method, route, reply.status ?? 200, performance.now() - started);
+    const status = reply.status ?? 200;
+    send(res, status, reply.body, headers, url.searchParams.has("pretty"));
+    if (status >= 500) opts.log.error({ ...(reply.err === undefined ? {} : { err: reply.err }), method, route, status }, "request answered with a server error");
+    opts.onRequest?.(method, route, status, performance.now() - started);
   } catch (err) {
     const { status, body } = errorResponse(err);
     if (!res.headersSent) send(res, status, body, { "content-type": "application/json" });
     else res.end();
+    logFailure(opts.log, err, method, route, status, body, abort.signal.aborted);
     opts.onRequest?.(method, route, status, performance.now() - started);
   }
+}
+
+/**
+ * A request that ended in an error, logged once: a 5xx at error level with the error itself
+ * (pino's serializer keeps its stack and cause), a refused request (4xx) at debug. A request
+ * whose client had gone (a blocking query cut by the agent's shutdown) is answered to no one:
+ * its error, stack included, is logged at debug.
+ */
+function logFailure(log: Logger, err: unknown, method: string, route: string, status: number, body: ErrorBody, clientGone: boolean): void {
+  if (clientGone) log.debug({ err, method, route, status }, "request failed after its client went away");
+  else if (status >= 500) log.error({ err, method, route, status }, "request failed");
+  else log.debug({ method, route, status, code: body.error.code, message: body.error.message }, "request refused");
 }
 
 /** Writes a reply; `?pretty` indents JSON, as Consul's API does. */
@@ -230,12 +254,12 @@ export function blockingParams(q: URLSearchParams): { index: number; waitMs: num
   const index = q.get("index");
   if (index === null) return null;
   const n = Number(index);
-  if (!Number.isSafeInteger(n) || n < 0) throw new HttpError(400, "RUCHE_BAD_REQUEST", `index must be a whole number, got "${index}"`, "index");
+  if (!Number.isSafeInteger(n) || n < 0) throw new RucheError(ErrorCode.BadRequest, `index must be a whole number, got "${index}"`, { path: "index" });
   const wait = q.get("wait");
   let waitMs = 5 * 60_000;
   if (wait !== null) {
     const d = parseDuration(/^\d+$/.test(wait) ? `${wait}s` : wait);
-    if (d === undefined) throw new HttpError(400, "RUCHE_BAD_REQUEST", `wait must be a duration such as "30s", got "${wait}"`, "wait");
+    if (d === undefined) throw new RucheError(ErrorCode.BadRequest, `wait must be a duration such as "30s", got "${wait}"`, { path: "wait" });
     waitMs = Math.min(waitMs, d / NS.millisecond);
   }
   return { index: n, waitMs };

@@ -1,11 +1,13 @@
+import type { KVService } from "../catalog/index.js";
 import type { Server } from "../server/index.js";
 import type { StateStore } from "../state/index.js";
+import { ErrorCode, errorMessage, RucheError, type Logger } from "../structs/index.js";
 import type { ApiContext } from "./context.js";
 import { Router, startHttp, type HttpServerOptions, type RunningHttp } from "./http.js";
-import { HttpError } from "./errors.js";
 import { Metrics } from "./metrics.js";
 import type { NodeLocal } from "./node-local.js";
 import { allocFsRoutes } from "./routes/alloc-fs.js";
+import { catalogSnapshotRoutes } from "./routes/catalog.js";
 import { clientRoutes } from "./routes/client.js";
 import { consulRoutes, type ConsulOptions } from "./routes/consul.js";
 import { kvRoutes } from "./routes/kv.js";
@@ -17,15 +19,20 @@ import { uiRoutes } from "./routes/ui.js";
 export interface ApiOptions {
   host: string;
   port: number;
+  /** The API's logger: every 5xx is logged here with its error, a refused request at debug. */
+  log: Logger;
   /** The node agent in this process, if any: serves its allocations' logs and exec. */
   local?: NodeLocal;
-  /** The service catalog: its Consul-compatible endpoints are served under this API too. */
-  consul?: Omit<ConsulOptions, "address">;
+  /** The service catalog and the KV: their Consul-compatible endpoints are served under this API too, with the catalog's snapshot. */
+  consul?: CatalogApi;
   /** Reloads the agent's config dir (service definitions): `PUT /v1/agent/reload`, as Consul's. */
   reload?: AgentReload;
   /** The edge router's routes, backends, health and rates when this agent runs it (`GET /v1/router`); undefined when it does not. */
   routerOverview?: () => unknown;
 }
+
+/** What the Consul-compatible endpoints serve: the catalog (and the registry), and the KV and its sessions. */
+export type CatalogApi = Omit<ConsulOptions, "address"> & { kv: KVService };
 
 /** Reloads the agent's config; throws with what is wrong, having changed nothing. */
 export type AgentReload = () => Promise<void>;
@@ -39,25 +46,27 @@ function authorize(): void {
  * Starts a listener: `routes` fills its router, with the listener's address (known once
  * it listens, on port 0 too) to hand to the routes that name it.
  */
-async function listen(host: string, port: number, routes: (r: Router, address: () => string) => void, onRequest?: HttpServerOptions["onRequest"]): Promise<RunningHttp> {
+async function listen(host: string, port: number, log: Logger, routes: (r: Router, address: () => string) => void, onRequest?: HttpServerOptions["onRequest"]): Promise<RunningHttp> {
   const router = new Router();
   let address = `${host}:${port}`;
   routes(router, () => address);
-  const running = await startHttp({ host, port, router, authorize, ...(onRequest === undefined ? {} : { onRequest }) });
+  const running = await startHttp({ host, port, router, authorize, log, ...(onRequest === undefined ? {} : { onRequest }) });
   address = running.address;
   return running;
 }
 
-/** The catalog, health and KV endpoints Consul clients use. */
-function catalogRoutes(r: Router, store: StateStore, consul: Omit<ConsulOptions, "address">, address: () => string, reload: AgentReload | undefined): void {
-  consulRoutes(r, { ...consul, address });
-  kvRoutes(r, store, { now: Date.now, datacenter: consul.catalog.datacenter() });
+/** The catalog, health and KV endpoints Consul clients use, and the catalog's snapshot a remote router follows. */
+function catalogRoutes(r: Router, consul: CatalogApi, address: () => string, reload: AgentReload | undefined): void {
+  const { kv, ...rest } = consul;
+  consulRoutes(r, { ...rest, address });
+  kvRoutes(r, kv);
+  catalogSnapshotRoutes(r, consul.catalog);
   if (reload === undefined) return;
   r.put("/v1/agent/reload", async () => {
     try {
       await reload();
     } catch (err) {
-      return { status: 500, body: `Failed reloading the agent's config: ${err instanceof Error ? err.message : String(err)}`, headers: { "content-type": "text/plain; charset=utf-8" } };
+      return { status: 500, body: `Failed reloading the agent's config: ${errorMessage(err)}`, headers: { "content-type": "text/plain; charset=utf-8" }, err };
     }
     return { body: null };
   });
@@ -69,6 +78,7 @@ export function startApi(server: Server, store: StateStore, opts: ApiOptions): P
   return listen(
     opts.host,
     opts.port,
+    opts.log,
     (router, address) => {
       const routes: string[] = [];
       const record = router.on.bind(router);
@@ -93,10 +103,10 @@ export function startApi(server: Server, store: StateStore, opts: ApiOptions): P
         },
         opts.local,
       );
-      if (opts.consul !== undefined) catalogRoutes(router, store, opts.consul, address, opts.reload);
+      if (opts.consul !== undefined) catalogRoutes(router, opts.consul, address, opts.reload);
       router.get("/v1/router", () => {
         const overview = opts.routerOverview?.();
-        if (overview === undefined) throw new HttpError(404, "RUCHE_NOT_FOUND", "this agent runs no router");
+        if (overview === undefined) throw new RucheError(ErrorCode.NotFound, "this agent runs no router");
         return { body: overview };
       });
       systemRoutes(router, ctx, metrics, () => routes);
@@ -112,8 +122,8 @@ export function startApi(server: Server, store: StateStore, opts: ApiOptions): P
  * A client-only agent's HTTP endpoint: the logs of its allocations and commands inside
  * them, which servers forward here. Nothing else is served.
  */
-export function startNodeApi(opts: { host: string; port: number; local: NodeLocal; ids: () => Iterable<string> }): Promise<RunningHttp> {
-  return listen(opts.host, opts.port, (router, address) => {
+export function startNodeApi(opts: { host: string; port: number; log: Logger; local: NodeLocal; ids: () => Iterable<string> }): Promise<RunningHttp> {
+  return listen(opts.host, opts.port, opts.log, (router, address) => {
     allocFsRoutes(router, { ids: opts.ids, agentOf: () => undefined, self: address }, opts.local);
   });
 }
@@ -123,14 +133,13 @@ export function startNodeApi(opts: { host: string; port: number; local: NodeLoca
  * that expect it there: the same handlers the main API serves under /v1/catalog, /v1/health,
  * /v1/agent, /v1/kv and /v1/status.
  */
-export function startConsulApi(opts: { host: string; port: number; store: StateStore; consul: Omit<ConsulOptions, "address">; reload?: AgentReload }): Promise<RunningHttp> {
-  return listen(opts.host, opts.port, (router, address) => {
-    catalogRoutes(router, opts.store, opts.consul, address, opts.reload);
+export function startConsulApi(opts: { host: string; port: number; log: Logger; consul: CatalogApi; reload?: AgentReload }): Promise<RunningHttp> {
+  return listen(opts.host, opts.port, opts.log, (router, address) => {
+    catalogRoutes(router, opts.consul, address, opts.reload);
     router.get("/v1/status/leader", () => ({ body: address() }));
   });
 }
 
-export { SessionReaper } from "./routes/kv.js";
 export { MAX_BODY_BYTES } from "./http.js";
 export type { RunningHttp } from "./http.js";
 export type { NodeLocal } from "./node-local.js";

@@ -1,3 +1,4 @@
+import { TABLES } from "../state/index.js";
 import type { ApiContext } from "./context.js";
 
 /** Prometheus metrics: request counts and durations per route, and the state of the cluster. */
@@ -20,6 +21,8 @@ export class Metrics {
     for (const [k, v] of this.requests) lines.push(`ruche_http_request_seconds_total{${k}} ${v.seconds.toFixed(6)}`);
     const s = ctx.store;
     lines.push("# HELP ruche_state_index The state store's index.", "# TYPE ruche_state_index gauge", `ruche_state_index ${s.index}`);
+    lines.push("# HELP ruche_blocking_queries Blocking queries waiting for a table to move past their index.", "# TYPE ruche_blocking_queries gauge");
+    for (const t of TABLES) lines.push(`ruche_blocking_queries{table="${t}"} ${s.blockingQueries(t)}`);
     const byStatus = new Map<string, number>();
     for (const n of s.nodes()) byStatus.set(n.Status, (byStatus.get(n.Status) ?? 0) + 1);
     lines.push("# HELP ruche_nodes Nodes by status.", "# TYPE ruche_nodes gauge");

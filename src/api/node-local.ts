@@ -9,5 +9,10 @@ export interface NodeLocal {
   /** The allocation's task names (to pick the only one when none is named). */
   tasks(allocId: string): string[];
   logs(allocId: string, task: string, stream: "stdout" | "stderr", opts: { follow: boolean; tailBytes?: number; signal: AbortSignal }): AsyncIterable<Buffer>;
+  /**
+   * Runs a command in a task. Refusals are `RucheError`s, answered with their own code: a
+   * task that is not running is a Conflict (409), a command the driver refuses its 400;
+   * anything else thrown is answered 500 and logged.
+   */
   exec(allocId: string, task: string, cmd: string[], opts: { timeoutMs: number; stdin?: Buffer }): Promise<{ exitCode: number; stdout: Buffer; stderr: Buffer; timedOut: boolean }>;
 }

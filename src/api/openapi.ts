@@ -1,3 +1,5 @@
+import { ErrorCode } from "../structs/index.js";
+
 /** The API described as OpenAPI 3: every route, its parameters, and the error body all share. */
 export function openapi(routes: string[]): unknown {
   const paths: Record<string, Record<string, unknown>> = {};
@@ -27,7 +29,14 @@ export function openapi(routes: string[]): unknown {
       schemas: {
         Error: {
           type: "object",
-          properties: { error: { type: "object", properties: { code: { type: "string" }, message: { type: "string" }, path: { type: "string" } }, required: ["code", "message"] } },
+          properties: {
+            error: {
+              type: "object",
+              // The codes of the one table in structs/errors.ts.
+              properties: { code: { type: "string", enum: Object.values(ErrorCode) }, message: { type: "string" }, path: { type: "string" }, details: {} },
+              required: ["code", "message"],
+            },
+          },
         },
       },
     },

@@ -1,5 +1,5 @@
 import type { AllocStub, HealthEntry, JobStub, RegisterResponse } from "./types.js";
-import type { Allocation, AllocUpdate, Deployment, Evaluation, Job, KVEntry, Node } from "../structs/index.js";
+import { ErrorCode, errorMessage, type Allocation, type AllocUpdate, type CatalogSnapshot, type Deployment, type Evaluation, type Job, type KVEntry, type Node } from "../structs/index.js";
 
 /** An error the API answered with: its status, stable code and message. */
 export class ApiError extends Error {
@@ -69,7 +69,7 @@ export class ApiClient {
       res = await fetch(url, init);
     } catch (err) {
       if ((err as Error).name === "AbortError") throw err;
-      throw new ApiError(0, "RUCHE_UNREACHABLE", `cannot reach the Ruche API at ${this.address}: ${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}`);
+      throw new ApiError(0, ErrorCode.Unreachable, `cannot reach the Ruche API at ${this.address}: ${(err as { cause?: { code?: string } }).cause?.code ?? errorMessage(err)}`);
     }
     if (!res.ok) {
       const parsed = parseBody(await res.text());
@@ -84,6 +84,15 @@ export class ApiClient {
   /** Every service of the catalog with its tags (Consul's /v1/catalog/services). */
   catalogServices(q: QueryOptions = {}): Promise<Indexed<Record<string, string[]>>> {
     return this.request("GET", "/v1/catalog/services", undefined, q);
+  }
+
+  /**
+   * The whole health view at one index (Ruche's /v1/catalog/snapshot): every instance of
+   * every service with its node and checks, whatever its health. With `index`, a blocking
+   * query that answers once the catalog moves past it: one query follows the whole catalog.
+   */
+  catalogSnapshot(q: QueryOptions = {}): Promise<Indexed<CatalogSnapshot>> {
+    return this.request("GET", "/v1/catalog/snapshot", undefined, q);
   }
 
   /** A service's instances with their node and checks (Consul's /v1/health/service/:name). */
@@ -166,7 +175,7 @@ export class ApiClient {
     const url = new URL(`${this.address}/v1/kv/${encodeKey(key)}`);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
     const res = await fetch(url, { method: "PUT", body: value }).catch((err: unknown) => {
-      throw new ApiError(0, "RUCHE_UNREACHABLE", `cannot reach the Ruche API at ${this.address}: ${(err as { cause?: { code?: string } }).cause?.code ?? String(err)}`);
+      throw new ApiError(0, ErrorCode.Unreachable, `cannot reach the Ruche API at ${this.address}: ${(err as { cause?: { code?: string } }).cause?.code ?? errorMessage(err)}`);
     });
     const text = await res.text();
     if (!res.ok) {

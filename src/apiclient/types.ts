@@ -5,7 +5,8 @@
  */
 import type { Allocation } from "../structs/index.js";
 
-export type AllocStub = Omit<Allocation, "Job"> & { JobVersion: number };
+/** An allocation in a list: without the job it carries, nor its placement metrics. */
+export type AllocStub = Omit<Allocation, "Job" | "Metrics"> & { JobVersion: number };
 
 export interface JobStub {
   ID: string;

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { consulRoutes } from "../api/routes/consul.js";
 import { Router, startHttp, type RunningHttp } from "../api/http.js";
 import { memoryBackend, StateStore } from "../state/index.js";
-import { mock, NS, type Allocation, type Job, type Node } from "../structs/index.js";
+import { mock, NS, silentLogger, type Allocation, type Job, type Node } from "../structs/index.js";
 import { StoreCatalog } from "./catalog.js";
 
 let store: StateStore;
@@ -47,7 +47,7 @@ beforeEach(async () => {
   });
   const router = new Router();
   consulRoutes(router, { catalog: new StoreCatalog(store, "dc1"), localNode: () => node.ID, address: () => "127.0.0.1:8500", version: "1.17.0" });
-  http = await startHttp({ host: "127.0.0.1", port: 0, router, authorize: () => undefined });
+  http = await startHttp({ host: "127.0.0.1", port: 0, router, authorize: () => undefined, log: silentLogger });
   base = `http://${http.address}`;
 });
 
@@ -115,7 +115,7 @@ describe("the Consul-compatible catalog", () => {
   it("answers a blocking query when the service changes, with a higher X-Consul-Index", async () => {
     const first = await get("/v1/health/service/web");
     const waiting = get(`/v1/health/service/web?index=${first.index}&wait=5s`);
-    await new Promise((r) => setTimeout(r, 50));
+    await expect.poll(() => store.blockingQueries("allocs")).toBe(1);
     await store.write((tx) => {
       tx.put("allocs", alloc(0, passing()));
     });
@@ -130,7 +130,7 @@ describe("the Consul-compatible catalog", () => {
       ...Array.from({ length: 20 }, () => get(`/v1/health/service/web?index=${first.index}&wait=5s&passing`)),
       get(`/v1/health/service/web?index=${first.index}&wait=5s&tag=nope`),
     ]);
-    await new Promise((r) => setTimeout(r, 50));
+    await expect.poll(() => store.blockingQueries("allocs")).toBe(21);
     const a = alloc(0, passing());
     await store.write((tx) => {
       tx.put("allocs", a);

@@ -3,11 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Router, startHttp, type RunningHttp } from "../api/http.js";
-import { kvRoutes, SessionReaper } from "../api/routes/kv.js";
+import { kvRoutes } from "../api/routes/kv.js";
 import { memoryBackend, sqliteBackend, StateStore } from "../state/index.js";
-import type { KVEntry } from "../structs/index.js";
+import { ErrorCode, RucheError, silentLogger, type KVEntry } from "../structs/index.js";
 import { kvDelete } from "./kv.js";
-import { newSession } from "./sessions.js";
+import { KVService } from "./kv-service.js";
+import { LockDelays, newSession, SessionReaper } from "./sessions.js";
 
 // Real HTTP on 127.0.0.1:0 against a memory-backed store; the clock is ours so TTLs and
 // lock-delays can pass without sleeping.
@@ -15,13 +16,18 @@ let store: StateStore;
 let http: RunningHttp;
 let now: number;
 let base: string;
+/** The lock delays of the store, shared by the KV service and the reapers, as the agent wires them. */
+let delays: LockDelays;
+let kv: KVService;
 
 beforeEach(async () => {
   now = 1_700_000_000_000;
   store = await StateStore.open(memoryBackend());
+  delays = new LockDelays();
+  kv = new KVService(store, { now: () => now, delays });
   const router = new Router();
-  kvRoutes(router, store, { now: () => now, datacenter: "dc1" });
-  http = await startHttp({ host: "127.0.0.1", port: 0, router, authorize: () => undefined });
+  kvRoutes(router, kv);
+  http = await startHttp({ host: "127.0.0.1", port: 0, router, authorize: () => undefined, log: silentLogger });
   base = `http://127.0.0.1:${http.port}`;
 });
 afterEach(async () => {
@@ -117,7 +123,7 @@ describe("KV", () => {
     const first = await get("/v1/kv/watched");
     const started = Date.now();
     const pending = get(`/v1/kv/watched?index=${first.index}&wait=10s`);
-    await new Promise((r) => setTimeout(r, 100));
+    await expect.poll(() => store.blockingQueries("kv")).toBe(1);
     await put("/v1/kv/watched", "now");
     const r = await pending;
     expect(Date.now() - started).toBeLessThan(5000);
@@ -185,7 +191,7 @@ describe("sessions and locks", () => {
     const a = await session({ TTL: "10s", LockDelay: "5s" });
     const b = await session();
     await put(`/v1/kv/leader?acquire=${a}`, "a");
-    const reaper = new SessionReaper(store, { now: () => now });
+    const reaper = new SessionReaper(store, { now: () => now, delays });
     expect(await reaper.reapOnce()).toBe(0);
     now += 10_001;
     expect(await reaper.reapOnce()).toBe(1);
@@ -202,7 +208,7 @@ describe("sessions and locks", () => {
     const a = await session({ TTL: "10s", Behavior: "delete" });
     await put(`/v1/kv/held?acquire=${a}`, "x");
     await put("/v1/kv/other", "y");
-    const reaper = new SessionReaper(store, { now: () => now, intervalMs: 20 });
+    const reaper = new SessionReaper(store, { now: () => now, delays, intervalMs: 20 });
     reaper.start();
     now += 10_001;
     await expect.poll(async () => (await get("/v1/kv/held")).status, { timeout: 3000 }).toBe(404);
@@ -212,11 +218,31 @@ describe("sessions and locks", () => {
 
   it("a stopped reaper expires nothing", async () => {
     const a = await session({ TTL: "10s" });
-    const reaper = new SessionReaper(store, { now: () => now, intervalMs: 10 });
+    let sweeps = 0;
+    const clock = (): number => {
+      sweeps++;
+      return now;
+    };
+    const reaper = new SessionReaper(store, { now: clock, delays, intervalMs: 10 });
     reaper.start();
     await reaper.stop();
+    const swept = sweeps;
     now += 60_000;
-    await new Promise((r) => setTimeout(r, 50));
+    // A witness: a live reaper of the same interval, started after it, whose clock says that
+    // nothing has expired. Once it has swept twice, the stopped one would have swept too.
+    let witnessed = 0;
+    const witness = new SessionReaper(store, {
+      now: () => {
+        witnessed++;
+        return 0;
+      },
+      delays,
+      intervalMs: 10,
+    });
+    witness.start();
+    await expect.poll(() => witnessed).toBeGreaterThanOrEqual(2);
+    await witness.stop();
+    expect(sweeps, "sweeps of the stopped reaper").toBe(swept);
     expect(store.session(a)).toBeDefined();
   });
 });
@@ -273,6 +299,81 @@ describe("/v1/txn", () => {
   it("refuses a malformed body with 400", async () => {
     expect((await put("/v1/txn", [{ KV: { Verb: "explode", Key: "k" } }])).status).toBe(400);
     expect((await put("/v1/txn", "{not json")).status).toBe(400);
+  });
+});
+
+describe("the KV service (what every API of the KV calls)", () => {
+  /** Rejects with a RucheError of this code. */
+  const refused = async (p: Promise<unknown>, code: ErrorCode): Promise<void> => {
+    const err: unknown = await p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(RucheError);
+    expect(err).toMatchObject({ code });
+  };
+
+  it("answers writes with their index and whether they were made; a refused compare writes nothing", async () => {
+    const first = await kv.put("svc/a", Buffer.from("1"), { flags: 9, cas: 0 });
+    expect(first.ok).toBe(true);
+    expect(kv.get("svc/a")).toMatchObject({ Key: "svc/a", Value: b64("1"), Flags: 9, ModifyIndex: first.index });
+    const second = await kv.put("svc/a", Buffer.from("2"), { cas: 0 });
+    expect(second.ok).toBe(false);
+    expect(kv.get("svc/a")?.ModifyIndex).toBe(first.index);
+    await kv.put("svc/b/c", Buffer.alloc(0));
+    expect(kv.get("svc/b/c")?.Value).toBeNull();
+    expect(kv.keys("svc/", "/")).toEqual(["svc/a", "svc/b/"]);
+    expect((await kv.delete("svc/", { recurse: true })).ok).toBe(true);
+    expect(kv.list("svc/")).toEqual([]);
+  });
+
+  it("refuses what stops a request with a RucheError and its code, writing nothing", async () => {
+    const before = store.index;
+    await refused(kv.put("", Buffer.from("x")), ErrorCode.BadRequest);
+    await refused(kv.put("k", Buffer.alloc(512 * 1024 + 1)), ErrorCode.TooLarge);
+    await refused(kv.put("k", Buffer.from("x"), { acquire: "a", release: "a" }), ErrorCode.BadRequest);
+    await refused(kv.put("k", Buffer.from("x"), { acquire: "no-such-session" }), ErrorCode.NotFound);
+    await refused(kv.delete(""), ErrorCode.BadRequest);
+    await refused(kv.sessionRenew("no-such-session"), ErrorCode.NotFound);
+    await refused(kv.sessionCreate({ TTL: "1s" }), ErrorCode.BadRequest);
+    expect(kv.get("k")).toBeUndefined();
+    expect(store.index).toBe(before);
+  });
+
+  it("runs a transaction all or nothing, and answers a refusal as a value", async () => {
+    const ok = await kv.txn([{ Verb: "set", Key: "t/a", Value: b64("a"), Flags: 0, Index: 0, Session: "" }]);
+    expect(ok).toMatchObject({ ok: true, results: [[{ Key: "t/a" }]] });
+    const rolledBack = await kv.txn([
+      { Verb: "set", Key: "t/b", Value: b64("b"), Flags: 0, Index: 0, Session: "" },
+      { Verb: "check-not-exists", Key: "t/a", Value: null, Flags: 0, Index: 0, Session: "" },
+    ]);
+    expect(rolledBack).toMatchObject({ ok: false, errors: [{ OpIndex: 1 }] });
+    expect(kv.get("t/b")).toBeUndefined();
+  });
+
+  it("keeps the lock delays on the object it is handed: the reaper's delays are its delays", async () => {
+    const { session: holder } = await kv.sessionCreate({ TTL: "10s", LockDelay: "5s" });
+    const { session: other } = await kv.sessionCreate({});
+    expect((await kv.put("leader", Buffer.from("a"), { acquire: holder.ID })).ok).toBe(true);
+    now += 10_001;
+    expect(await new SessionReaper(store, { now: () => now, delays }).reapOnce()).toBe(1);
+    expect(kv.sessionInfo(holder.ID)).toBeUndefined();
+    // The same store under other lock delays knows nothing of this one: nothing is shared behind the objects' backs.
+    const elsewhere = new KVService(store, { now: () => now, delays: new LockDelays() });
+    expect((await kv.put("leader", Buffer.from("b"), { acquire: other.ID })).ok).toBe(false);
+    expect((await elsewhere.put("leader", Buffer.from("b"), { acquire: other.ID })).ok).toBe(true);
+  });
+
+  it("sets the lock delay when a session is destroyed", async () => {
+    const { session: holder } = await kv.sessionCreate({ LockDelay: "5s" });
+    const { session: other } = await kv.sessionCreate({});
+    await kv.put("l", Buffer.from("a"), { acquire: holder.ID });
+    expect((await kv.sessionDestroy(holder.ID)).destroyed).toBe(true);
+    expect((await kv.sessionDestroy(holder.ID)).destroyed).toBe(false);
+    expect(kv.sessionList().map((s) => s.ID)).toEqual([other.ID]);
+    expect((await kv.put("l", Buffer.from("b"), { acquire: other.ID })).ok).toBe(false);
+    now += 5000;
+    expect((await kv.put("l", Buffer.from("b"), { acquire: other.ID })).ok).toBe(true);
   });
 });
 

@@ -1,4 +1,4 @@
-import type { KVEntry, Session } from "../structs/index.js";
+import type { KVEntry } from "../structs/index.js";
 import type { Txn } from "../state/index.js";
 import { sessionLive, type LockDelays } from "./sessions.js";
 
@@ -40,14 +40,14 @@ export interface KVEnv {
  * keeps the lock as it is. Nothing is written when refused.
  */
 export function kvSet(tx: Txn, op: KVSet, env: KVEnv): KVResult {
-  const prev = tx.get<KVEntry>("kv", op.key);
+  const prev = tx.get("kv", op.key);
   if (op.cas !== undefined) {
     if (op.cas === 0 ? prev !== undefined : prev?.ModifyIndex !== op.cas) return refuse(`current modify index ${prev?.ModifyIndex ?? 0} is not ${op.cas}`);
   }
   let session = prev?.Session ?? "";
   let lockIndex = prev?.LockIndex ?? 0;
   if (op.acquire !== undefined) {
-    if (!sessionLive(tx.get<Session>("sessions", op.acquire), env.nowMs)) return { ok: false, reason: `invalid session "${op.acquire}"`, invalidSession: true };
+    if (!sessionLive(tx.get("sessions", op.acquire), env.nowMs)) return { ok: false, reason: `invalid session "${op.acquire}"`, invalidSession: true };
     if (session !== op.acquire) {
       if (session !== "") return refuse(`key is locked by session "${session}"`);
       if (env.delays.blocked(op.key, env.nowMs)) return refuse("key is in its lock-delay");
@@ -68,10 +68,10 @@ export function kvSet(tx: Txn, op: KVSet, env: KVEnv): KVResult {
  */
 export function kvDelete(tx: Txn, key: string, opts: { recurse?: boolean; cas?: number }): KVResult {
   if (opts.recurse === true) {
-    for (const e of tx.list<KVEntry>("kv", key)) tx.delete("kv", e.Key);
+    for (const e of tx.list("kv", key)) tx.delete("kv", e.Key);
     return { ok: true };
   }
-  const prev = tx.get<KVEntry>("kv", key);
+  const prev = tx.get("kv", key);
   if (opts.cas !== undefined && prev !== undefined && prev.ModifyIndex !== opts.cas) return refuse(`current modify index ${prev.ModifyIndex} is not ${opts.cas}`);
   tx.delete("kv", key);
   return { ok: true };
@@ -131,7 +131,7 @@ export function applyTxn(tx: Txn, ops: readonly TxnKVOp[], env: KVEnv): (KVEntry
     const fail = (what: string): void => {
       errors.push({ OpIndex: i, What: what });
     };
-    const get = (): KVEntry | undefined => tx.get<KVEntry>("kv", op.Key);
+    const get = (): KVEntry | undefined => tx.get("kv", op.Key);
     const stored = (): KVEntry[] => {
       const e = get();
       return e === undefined ? [] : [e];
@@ -161,7 +161,7 @@ export function applyTxn(tx: Txn, ops: readonly TxnKVOp[], env: KVEnv): (KVEntry
         break;
       }
       case "get-tree":
-        results.push(tx.list<KVEntry>("kv", op.Key));
+        results.push(tx.list("kv", op.Key));
         break;
       case "delete":
         kvDelete(tx, op.Key, {});

@@ -25,7 +25,7 @@ export class ServiceRegistry {
 
   async register(svc: RegisteredService): Promise<void> {
     await this.store.write((tx) => {
-      const prev = tx.get<RegisteredService>("services", serviceKey(svc.NodeID, svc.ID));
+      const prev = tx.get("services", serviceKey(svc.NodeID, svc.ID));
       const checks = svc.Checks.map((c) => {
         const old = prev?.Checks.find((p) => p.CheckID === c.CheckID);
         return old === undefined ? c : { ...c, Status: old.Status, Output: old.Output, StatusTime: old.StatusTime };
@@ -50,7 +50,7 @@ export class ServiceRegistry {
     const found = this.list().find((s) => s.NodeID === nodeId && s.Checks.some((c) => c.CheckID === checkId));
     if (found === undefined) throw new RucheError(ErrorCode.NotFound, `Unknown check ID "${checkId}". Ensure that the check ID is passed, not the check name.`);
     await this.store.write((tx) => {
-      const cur = tx.get<RegisteredService>("services", serviceKey(found.NodeID, found.ID));
+      const cur = tx.get("services", serviceKey(found.NodeID, found.ID));
       if (cur === undefined) return;
       const now = this.now();
       const checks = cur.Checks.map((c): RegisteredCheck => (c.CheckID === checkId ? { ...c, Status: status, Output: output, StatusTime: c.Status === status ? c.StatusTime : now, LastUpdate: now } : c));

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { ErrorCode, NS, parseDuration, RucheError, type KVEntry, type Session, type SessionBehavior } from "../structs/index.js";
+import { ErrorCode, NS, parseDuration, RucheError, type Session, type SessionBehavior } from "../structs/index.js";
 import type { StateStore, Txn } from "../state/index.js";
 
 /** Consul's bounds on a session TTL. */
@@ -10,7 +10,9 @@ export const DEFAULT_LOCK_DELAY_NS = 15 * NS.second;
 
 /**
  * Keys that may not be acquired until a time (ms since the epoch): set when a session that
- * held them is invalidated. In memory only, as in Consul (a restart forgets them).
+ * held them is invalidated. In memory only, as in Consul (a restart forgets them). One per
+ * store, made by the agent and handed to the KV service (which refuses an acquire in its
+ * delay) and to the session reaper (which sets delays as sessions expire).
  */
 export class LockDelays {
   private readonly until = new Map<string, number>();
@@ -26,18 +28,6 @@ export class LockDelays {
     this.until.delete(key);
     return false;
   }
-}
-
-const delaysByStore = new WeakMap<StateStore, LockDelays>();
-
-/** The lock delays of one store, shared by the KV routes and the session reaper. */
-export function lockDelaysOf(store: StateStore): LockDelays {
-  let d = delaysByStore.get(store);
-  if (d === undefined) {
-    d = new LockDelays();
-    delaysByStore.set(store, d);
-  }
-  return d;
 }
 
 /** What `PUT /v1/session/create` may carry. */
@@ -106,10 +96,10 @@ export function sessionLive(s: Session | undefined, nowMs: number): s is Session
  * no such session.
  */
 export function destroySession(tx: Txn, id: string, nowMs: number, delays: LockDelays): boolean {
-  const s = tx.get<Session>("sessions", id);
+  const s = tx.get("sessions", id);
   if (s === undefined) return false;
   const delayMs = s.LockDelay / NS.millisecond;
-  for (const e of tx.list<KVEntry>("kv", "")) {
+  for (const e of tx.list("kv", "")) {
     if (e.Session !== id) continue;
     if (s.Behavior === "delete") tx.delete("kv", e.Key);
     else tx.put("kv", { ...e, Session: "" });
@@ -121,13 +111,13 @@ export function destroySession(tx: Txn, id: string, nowMs: number, delays: LockD
 
 /** Renews a TTL session inside a transaction; returns it, or undefined if it is gone or expired. */
 export function renewSession(tx: Txn, id: string, nowMs: number): Session | undefined {
-  const s = tx.get<Session>("sessions", id);
+  const s = tx.get("sessions", id);
   if (!sessionLive(s, nowMs)) return undefined;
   const ttl = ttlMs(s);
   if (ttl === 0) return s;
   const next = { ...s, ExpiresAt: nowMs + ttl };
   tx.put("sessions", next);
-  return tx.get<Session>("sessions", id);
+  return tx.get("sessions", id);
 }
 
 /** A session as the API shows it: without the store's ExpiresAt. */
@@ -146,7 +136,7 @@ export class SessionReaper {
 
   constructor(
     private readonly store: StateStore,
-    private readonly opts: { now(): number; intervalMs?: number; onError?: (err: unknown) => void },
+    private readonly opts: { now(): number; delays: LockDelays; intervalMs?: number; onError?: (err: unknown) => void },
   ) {}
 
   start(): void {
@@ -172,12 +162,12 @@ export class SessionReaper {
     const now = this.opts.now();
     const expired = this.store.sessions().filter((s) => s.ExpiresAt !== 0 && s.ExpiresAt <= now);
     if (expired.length === 0) return 0;
-    const delays = lockDelaysOf(this.store);
+    const { delays } = this.opts;
     const { result } = await this.store.write((tx) => {
       let n = 0;
       for (const s of expired) {
         // Renewed since the sweep looked: keep it.
-        if (sessionLive(tx.get<Session>("sessions", s.ID), now)) continue;
+        if (sessionLive(tx.get("sessions", s.ID), now)) continue;
         if (destroySession(tx, s.ID, now, delays)) n++;
       }
       return n;

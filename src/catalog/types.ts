@@ -1,48 +1,8 @@
-import type { HealthStatus } from "../structs/index.js";
+import type { CatalogNode, ServiceInstance } from "../structs/index.js";
 
-export type { HealthStatus };
-
-/** One health check of an instance (or of a node, with empty ServiceID), as Consul's API shows it. */
-export interface HealthCheck {
-  Node: string;
-  CheckID: string;
-  Name: string;
-  Status: HealthStatus;
-  Notes: string;
-  Output: string;
-  ServiceID: string;
-  ServiceName: string;
-  ServiceTags: string[];
-  Type: string;
-  CreateIndex: number;
-  ModifyIndex: number;
-}
-
-/** A node of the catalog. */
-export interface CatalogNode {
-  ID: string;
-  Node: string;
-  Address: string;
-  Datacenter: string;
-  Meta: Record<string, string>;
-  CreateIndex: number;
-  ModifyIndex: number;
-}
-
-/** One instance of a service: from a running allocation's `service` block, or registered directly. */
-export interface ServiceInstance {
-  ID: string;
-  Service: string;
-  Tags: string[];
-  Address: string;
-  Port: number;
-  Meta: Record<string, string>;
-  node: CatalogNode;
-  /** The instance's checks, and its node's health check first. */
-  checks: HealthCheck[];
-  CreateIndex: number;
-  ModifyIndex: number;
-}
+// The catalog's data model is in structs/ (the router, and the API client that serves it
+// remotely, read the same shapes); the catalog's public face names it too.
+export { aggregate, type CatalogNode, type CatalogSnapshot, type HealthCheck, type HealthStatus, type ServiceInstance } from "../structs/index.js";
 
 /**
  * What readers of the catalog (the Consul-compatible API, DNS, the router) may ask of it.
@@ -59,11 +19,4 @@ export interface CatalogReader {
   nodes(): CatalogNode[];
   /** Resolves with the index once the catalog moved past `minIndex`, or when the wait ends. */
   wait(minIndex: number, timeoutMs: number, signal?: AbortSignal): Promise<number>;
-}
-
-/** The worst of the checks: passing only when every one passes. */
-export function aggregate(checks: readonly { Status: HealthStatus }[]): HealthStatus {
-  if (checks.some((c) => c.Status === "critical")) return "critical";
-  if (checks.some((c) => c.Status === "warning")) return "warning";
-  return "passing";
 }

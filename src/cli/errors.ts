@@ -1,4 +1,5 @@
 import { ApiError } from "../apiclient/index.js";
+import { ErrorCode, errorMessage } from "../structs/index.js";
 import { UsageError } from "./args.js";
 import { Exit, type IO } from "./io.js";
 
@@ -17,14 +18,14 @@ export function reportError(err: unknown, io: IO, usage: string): number {
   }
   if (err instanceof ApiError) {
     io.err(`Error: ${err.message}\n${detailLines(err.details)}`);
-    if (err.code === "RUCHE_UNREACHABLE") io.err("  Is a Ruche agent running there? Give its address with -address or RUCHE_ADDR.\n");
+    if (err.code === ErrorCode.Unreachable) io.err("  Is a Ruche agent running there? Give its address with -address or RUCHE_ADDR.\n");
     return Exit.Error;
   }
   if (err instanceof CommandError) {
     io.err(`Error: ${err.message}\n`);
     return Exit.Error;
   }
-  io.err(`Error: ${err instanceof Error ? err.message : String(err)}\n`);
+  io.err(`Error: ${errorMessage(err)}\n`);
   return Exit.Fatal;
 }
 

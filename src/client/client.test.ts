@@ -21,9 +21,9 @@ afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
 
-async function setup() {
+async function setup(serverOpts: ConstructorParameters<typeof Server>[1] = {}) {
   const store = await StateStore.open(memoryBackend());
-  const server = new Server(store, {});
+  const server = new Server(store, serverOpts);
   server.start();
   const dataDir = await mkdtemp(join(tmpdir(), "ruche-client-"));
   const driver = new MockDriver();
@@ -91,6 +91,20 @@ describe("the node agent", () => {
     expect(n.Attributes["kernel.name"]).toBe("linux");
     expect(n.Attributes["driver.mock"]).toBe("1");
     expect(n.Drivers.mock).toMatchObject({ Detected: true, Healthy: true });
+  });
+
+  it("registers again when the servers no longer know its node", async () => {
+    const { store, client } = await setup({ heartbeat: { minTTL: 200 } });
+    const first = await until("the node", () => store.node(client.nodeId));
+    // The servers lose the node (its row is gone, as after a purge): the next heartbeat is
+    // refused as RUCHE_NODE_NOT_REGISTERED, and the agent registers the node anew.
+    await store.write((tx) => {
+      tx.delete("nodes", client.nodeId);
+    });
+    expect(store.node(client.nodeId)).toBeUndefined();
+    const again = await until("the node registered again", () => store.node(client.nodeId));
+    expect(again.CreateIndex).toBeGreaterThan(first.CreateIndex);
+    expect(again).toMatchObject({ Name: "n1", Status: "ready" });
   });
 
   it("runs an allocation and reports its task events", async () => {

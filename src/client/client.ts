@@ -4,7 +4,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promise
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Driver } from "../drivers/index.js";
-import { clientTerminal, sleep, type Allocation, type AllocUpdate, type Logger, type Node } from "../structs/index.js";
+import { clientTerminal, ErrorCode, errorCode, errorMessage, sleep, type Allocation, type AllocUpdate, type Logger, type Node } from "../structs/index.js";
 import { AllocRunner, type AllocReport, type SavedAlloc } from "./alloc-runner.js";
 import { fingerprint, type FingerprintConfig, type NodeIdentity } from "./fingerprint.js";
 import type { ClientTransport } from "./transport.js";
@@ -79,7 +79,7 @@ export class Client {
   async stop(opts: { stopTasks: boolean }): Promise<void> {
     this.abort.abort();
     await Promise.allSettled(this.loops);
-    if (opts.stopTasks) await Promise.allSettled([...this.runners.values()].map((r) => r.destroy()));
+    if (opts.stopTasks) await Promise.allSettled([...this.runners.values()].map((r) => r.destroy("the agent is stopping and takes its tasks with it")));
     else for (const r of this.runners.values()) r.detach();
     await this.flush();
     await Promise.allSettled([...this.saves.keys()].map((id) => this.waitSaved(id)));
@@ -116,7 +116,7 @@ export class Client {
         return;
       } catch (err) {
         if (this.abort.signal.aborted) return;
-        this.cfg.log.warn({ err: String(err) }, "registering with the servers failed; retrying");
+        this.cfg.log.warn({ err }, "registering with the servers failed; retrying");
         await sleep(1000, this.abort.signal);
       }
     }
@@ -130,8 +130,8 @@ export class Client {
       try {
         this.ttl = (await this.transport.heartbeat(this.node.ID, this.node.SecretID)).HeartbeatTTL;
       } catch (err) {
-        if (String(err).includes("not registered")) await this.register();
-        else this.cfg.log.warn({ err: String(err) }, "heartbeat failed");
+        if (errorCode(err) === ErrorCode.NodeNotRegistered) await this.register();
+        else this.cfg.log.warn({ err }, "heartbeat failed");
       }
     }
   }
@@ -147,7 +147,7 @@ export class Client {
         got = await this.transport.allocations(this.node.ID, this.node.SecretID, index, 30_000, signal);
       } catch (err) {
         if (this.stopped()) return;
-        this.cfg.log.warn({ err: String(err) }, "fetching allocations failed");
+        this.cfg.log.warn({ err }, "fetching allocations failed");
         await sleep(500, signal);
         continue;
       }
@@ -176,7 +176,7 @@ export class Client {
     for (const [id, r] of this.runners) {
       if (seen.has(id)) continue;
       this.runners.delete(id);
-      void r.destroy().then(() => this.forget(id));
+      void r.destroy("the servers no longer know the allocation").then(() => this.forget(id));
     }
   }
 
@@ -185,15 +185,15 @@ export class Client {
     try {
       r = new AllocRunner(a, this.runnerDeps(), saved);
     } catch (err) {
-      this.queue({ ID: a.ID, ClientStatus: "failed", ClientDescription: String(err instanceof Error ? err.message : err), TaskStates: {}, Checks: [] });
+      this.queue({ ID: a.ID, ClientStatus: "failed", ClientDescription: errorMessage(err), TaskStates: {}, Checks: [] });
       return;
     }
     this.runners.set(a.ID, r);
     try {
       await r.start();
     } catch (err) {
-      this.cfg.log.error({ allocId: a.ID, err: String(err) }, "starting the allocation failed");
-      this.queue({ ID: a.ID, ClientStatus: "failed", ClientDescription: `setting up the allocation failed: ${String(err)}`, TaskStates: {}, Checks: [] });
+      this.cfg.log.error({ allocId: a.ID, err }, "starting the allocation failed");
+      this.queue({ ID: a.ID, ClientStatus: "failed", ClientDescription: `setting up the allocation failed: ${errorMessage(err)}`, TaskStates: {}, Checks: [] });
     }
   }
 
@@ -223,7 +223,7 @@ export class Client {
       try {
         saved = JSON.parse(await readFile(join(dir, name), "utf8")) as SavedAlloc;
       } catch (err) {
-        this.cfg.log.warn({ file: name, err: String(err) }, "unreadable allocation state; ignored");
+        this.cfg.log.warn({ file: name, err }, "unreadable allocation state; ignored");
         continue;
       }
       this.cfg.log.info({ allocId: saved.alloc.ID }, "restoring allocation");
@@ -250,7 +250,7 @@ export class Client {
         // One allocation the servers no longer know spoils the batch: send the others alone.
         for (const u of batch) await this.transport.updateAllocs(this.node.ID, this.node.SecretID, [u]).catch(() => undefined);
       } else {
-        this.cfg.log.warn({ err: String(err) }, "reporting allocation status failed");
+        this.cfg.log.warn({ err }, "reporting allocation status failed");
       }
     }
   }
@@ -270,7 +270,7 @@ export class Client {
         const v = slot.next;
         slot.next = null;
         await atomicWrite(join(this.stateDir, "allocs", `${id}.json`), v).catch((err: unknown) => {
-          this.cfg.log.error({ allocId: id, err: String(err) }, "saving allocation state failed");
+          this.cfg.log.error({ allocId: id, err }, "saving allocation state failed");
         });
       }
       slot.writing = false;

@@ -1,5 +1,6 @@
 import type { Driver, ExecOptions, ExecResult, ExitResult, TaskHandle, TaskSpec } from "../drivers/index.js";
-import { NS, sleep, type Logger, type Task, type TaskEvent, type TaskState } from "../structs/index.js";
+import { ErrorCode, errorMessage, NS, RucheError, sleep, type Logger, type Task, type TaskEvent, type TaskState } from "../structs/index.js";
+import { TaskCheckpointHook, TaskDirHook, TaskValidateHook, type PrestartResult, type TaskHook, type TaskHookContext } from "./hooks/index.js";
 import type { RestartTracker } from "./restart.js";
 
 /** How long a driver that cannot tell whether a task still runs is asked again after an agent restart. */
@@ -34,13 +35,24 @@ export function newTaskState(): TaskState {
 
 /**
  * Runs one task of an allocation through its driver: start, wait, and on exit apply the
- * restart policy; stop with the task's kill signal and kill_timeout when told to. Every
- * step is a task event the user reads in `ruche alloc status`.
+ * restart policy; stop with the task's kill signal and kill_timeout when told to, saying
+ * why. Every step is a task event the user reads in `ruche alloc status`, written by
+ * `event()` alone. The restart policy (`restart.ts`) stays in the loop, whose next step it
+ * decides; what a task needs around its start and end is in its hooks (`./hooks/`), run in
+ * this order:
+ *
+ * 1. `validate`: the driver checks the task's config; refused, the task fails for good.
+ * 2. `task-dir`: the task's `local/`, `secrets/` and `tmp/` ("Task Setup").
+ * 3. `checkpoint`: saves what the driver changes in the running task's handle.
  */
 export class TaskRunner {
   readonly state: TaskState;
   handle: TaskHandle | null;
+  private readonly hooks: readonly TaskHook[];
   private killing = false;
+  /** Why the task is being killed, once it is: the "Killing" event carries it. */
+  private killReason = "";
+  private stopped = false;
   private readonly stopWaiting = new AbortController();
   private done: Promise<void> | null = null;
 
@@ -51,6 +63,18 @@ export class TaskRunner {
     this.state = saved?.state ?? newTaskState();
     this.handle = saved?.handle ?? null;
     if (saved !== undefined) d.restart.restore(saved.restarts);
+    const ctx: TaskHookContext = {
+      task: d.task,
+      spec: d.spec,
+      driver: d.driver,
+      log: d.log,
+      handle: () => this.handle,
+      event: (type, message, details) => this.event(type, message, details),
+      changed: () => {
+        d.changed();
+      },
+    };
+    this.hooks = [new TaskValidateHook(ctx), new TaskDirHook(ctx), new TaskCheckpointHook(ctx)];
   }
 
   get name(): string {
@@ -83,10 +107,10 @@ export class TaskRunner {
         return await this.d.driver.recover(handle, this.d.spec);
       } catch (err) {
         if (this.d.now() + delay > deadline || this.isKilling()) {
-          this.d.log.warn({ task: this.name, err: String(err) }, "recovering the task failed; it is taken as lost");
+          this.d.log.warn({ task: this.name, err }, "recovering the task failed; it is taken as lost");
           return false;
         }
-        this.d.log.warn({ task: this.name, err: String(err) }, "recovering the task failed; trying again");
+        this.d.log.warn({ task: this.name, err }, "recovering the task failed; trying again");
         await sleep(delay, this.stopWaiting.signal).catch(() => undefined);
       }
     }
@@ -117,17 +141,20 @@ export class TaskRunner {
         return;
       }
       if (handle === null) {
-        const problems = this.d.driver.validate(this.d.spec.config);
-        if (problems.length > 0) {
-          this.event("Failed Validation", problems.join("; "), {});
+        const refused = await this.prestart();
+        if (refused !== null) {
+          this.event(refused.event, refused.reason);
           this.finish(true);
           return;
         }
-        this.event("Task Setup", "Building Task Directory", {});
+        if (this.isKilling()) {
+          this.finish(false);
+          return;
+        }
         try {
           handle = await this.d.driver.start(this.d.spec);
         } catch (err) {
-          const message = err instanceof Error ? err.message : String(err);
+          const message = errorMessage(err);
           this.event("Driver Failure", message, {});
           const go = await this.afterExit({ exitCode: -1, signal: 0, oomKilled: false, err: message }, true);
           if (!go) return;
@@ -137,17 +164,20 @@ export class TaskRunner {
         this.state.State = "running";
         this.state.StartedAt = this.d.now();
         this.event("Started", "Task started by client", {});
+        for (const h of this.hooks) h.poststart?.();
         if (this.isKilling()) await this.stopHandle(handle);
       } else {
         this.state.State = "running";
         this.d.changed();
+        for (const h of this.hooks) h.poststart?.();
       }
       const exit = await this.d.driver.wait(handle);
       await this.d.driver.destroy(handle).catch((err: unknown) => {
-        this.d.log.warn({ task: this.name, err: String(err) }, "cleaning up after the task failed");
+        this.d.log.warn({ task: this.name, err }, "cleaning up after the task failed");
       });
       handle = null;
       this.setHandle(null);
+      for (const h of this.hooks) h.exited?.();
       const e = this.event("Terminated", exit.oomKilled ? "OOM Killed" : exit.err ?? `Exit Code: ${exit.exitCode}${exit.signal > 0 ? `, Signal: ${exit.signal}` : ""}`, {
         exit_code: String(exit.exitCode),
         signal: String(exit.signal),
@@ -163,6 +193,22 @@ export class TaskRunner {
       const go = await this.afterExit(exit);
       if (!go) return;
     }
+  }
+
+  /** Runs the prestart hooks in order; the first refusal (a throw is a "Setup Failure") stops them. */
+  private async prestart(): Promise<{ event: string; reason: string } | null> {
+    for (const h of this.hooks) {
+      if (h.prestart === undefined) continue;
+      let r: PrestartResult;
+      try {
+        r = await h.prestart();
+      } catch (err) {
+        this.d.log.warn({ task: this.name, hook: h.name, err }, "a prestart hook failed");
+        return { event: "Setup Failure", reason: `${h.name}: ${errorMessage(err)}` };
+      }
+      if (!r.ok) return r;
+    }
+    return null;
   }
 
   /** Applies the restart policy after an exit; true when the task is to start again. */
@@ -192,20 +238,27 @@ export class TaskRunner {
     this.state.State = "dead";
     this.state.Failed = failed;
     this.state.FinishedAt = this.d.now();
+    if (!this.stopped) {
+      this.stopped = true;
+      for (const h of this.hooks) h.stop?.();
+    }
     this.d.changed();
   }
 
   /**
    * Stops the task for good: its kill signal, then SIGKILL after kill_timeout. Resolves
-   * once it is dead. `why` is the event the user reads ("Sibling Task Failed", ...).
+   * once it is dead. `reason` says why ("alloc not needed since job is stopped"); the
+   * "Killing" event carries it. With `eventType` ("Sibling Task Failed"), an event of that
+   * type with the reason is written first.
    */
-  async kill(why?: { type: string; message: string }): Promise<void> {
+  async kill(reason: string, eventType?: string): Promise<void> {
     if (this.killing || this.dead) {
       await this.done;
       return;
     }
     this.killing = true;
-    if (why !== undefined) this.event(why.type, why.message, {});
+    this.killReason = reason;
+    if (eventType !== undefined) this.event(eventType, reason);
     this.stopWaiting.abort();
     const h = this.handle;
     if (h !== null) await this.stopHandle(h);
@@ -215,22 +268,23 @@ export class TaskRunner {
 
   private async stopHandle(h: TaskHandle): Promise<void> {
     const timeoutMs = this.d.task.KillTimeout / NS.millisecond;
-    const e = this.event("Killing", `Sent interrupt. Waiting ${Math.round(timeoutMs)}ms before force killing`, {});
+    const why = this.killReason === "" ? "" : ` (${this.killReason})`;
+    const e = this.event("Killing", `Sent interrupt${why}. Waiting ${Math.round(timeoutMs)}ms before force killing`, this.killReason === "" ? {} : { kill_reason: this.killReason });
     e.KillTimeout = this.d.task.KillTimeout;
     await this.d.driver.stop(h, timeoutMs, this.d.task.KillSignal === "" ? "SIGTERM" : this.d.task.KillSignal).catch((err: unknown) => {
-      this.d.log.warn({ task: this.name, err: String(err) }, "stopping the task failed");
+      this.d.log.warn({ task: this.name, err }, "stopping the task failed");
     });
   }
 
   async exec(cmd: string[], opts: ExecOptions): Promise<ExecResult> {
     const h = this.handle;
-    if (h === null || this.state.State !== "running") throw new Error(`task "${this.name}" is not running`);
+    if (h === null || this.state.State !== "running") throw new RucheError(ErrorCode.Conflict, `task "${this.name}" is not running`);
     return this.d.driver.exec(h, cmd, opts);
   }
 
   async signal(sig: string): Promise<void> {
     const h = this.handle;
-    if (h === null) throw new Error(`task "${this.name}" is not running`);
+    if (h === null) throw new RucheError(ErrorCode.Conflict, `task "${this.name}" is not running`);
     this.event("Signaling", `Task being sent signal ${sig}`, {});
     await this.d.driver.signal(h, sig);
   }
@@ -240,7 +294,13 @@ export class TaskRunner {
     this.d.changed();
   }
 
-  private event(type: string, message: string, details: Record<string, string>): TaskEvent {
+  /** The agent stops watching the task, which goes on running; its hooks let go (and save what they hold). */
+  detach(): void {
+    for (const h of this.hooks) h.shutdown?.();
+  }
+
+  /** Appends a task event, keeping the last ten, and reports it: the one writer of the task's events. */
+  event(type: string, message: string, details: Record<string, string> = {}): TaskEvent {
     const e: TaskEvent = { Type: type, Time: this.d.now() * NS.millisecond, Message: message, Details: details, ExitCode: 0, Signal: 0, KillTimeout: 0, RestartReason: "" };
     this.state.Events.push(e);
     if (this.state.Events.length > MAX_EVENTS) this.state.Events.splice(0, this.state.Events.length - MAX_EVENTS);

@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
 import type * as packet from "dns-packet";
 import { aggregate, type CatalogReader, type ServiceInstance } from "../catalog/index.js";
+import { assertNever } from "../structs/index.js";
 
 /** DNS response codes (RFC 1035 §4.1.1) that this server sends. */
 export const Rcode = {
@@ -202,9 +203,7 @@ export function resolve(question: packet.Question, ctx: ResolveContext): Answer 
       const answers = addressRecords(name, [...new Set(instances.map(addressOf))], qtype, ttl);
       return answers.length > 0 ? { rcode: Rcode.NOERROR, answers, authorities: [], additionals: [] } : empty(Rcode.NOERROR, ctx);
     }
-    default: {
-      const _: never = lookup;
-      return _;
-    }
+    default:
+      return assertNever(lookup, "lookup");
   }
 }

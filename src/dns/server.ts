@@ -43,7 +43,7 @@ export async function startDns(opts: DnsOptions): Promise<DnsServer> {
       return respond(query, transport, ctx);
     } catch (err) {
       // A bug or a catalog failure must not take the agent down; the client times out.
-      log.error({ component: "dns", err: String(err) }, "dns query failed");
+      log.error({ component: "dns", err }, "dns query failed");
       return null;
     }
   };
@@ -98,13 +98,13 @@ function bindUdp(host: string, port: number, answer: Answerer, log: Logger): Pro
     udp.bind(port, host, () => {
       udp.off("error", reject);
       udp.on("error", (err) => {
-        log.warn({ component: "dns", transport: "udp", err: err.message }, "dns udp socket error");
+        log.warn({ component: "dns", transport: "udp", err }, "dns udp socket error");
       });
       udp.on("message", (msg, rinfo) => {
         const out = answer(msg, "udp");
         if (out === null) return;
         udp.send(out, rinfo.port, rinfo.address, (err) => {
-          if (err) log.debug({ component: "dns", err: err.message }, "dns udp send failed");
+          if (err) log.debug({ component: "dns", err }, "dns udp send failed");
         });
       });
       resolve(udp);
@@ -119,7 +119,7 @@ function listenTcp(host: string, port: number, answer: Answerer, log: Logger): P
     socket.setTimeout(TCP_IDLE_MS, () => socket.destroy());
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", (err) => {
-      log.debug({ component: "dns", transport: "tcp", err: err.message }, "dns tcp connection error");
+      log.debug({ component: "dns", transport: "tcp", err }, "dns tcp connection error");
     });
     let pending = Buffer.alloc(0);
     socket.on("data", (chunk: Buffer) => {
@@ -147,7 +147,7 @@ function listenTcp(host: string, port: number, answer: Answerer, log: Logger): P
     server.listen(port, host, () => {
       server.off("error", reject);
       server.on("error", (err) => {
-        log.warn({ component: "dns", transport: "tcp", err: err.message }, "dns tcp server error");
+        log.warn({ component: "dns", transport: "tcp", err }, "dns tcp server error");
       });
       resolve(server);
     });

@@ -7,7 +7,6 @@
  * carries a marker in its environment; after each test the tasks are stopped and destroyed
  * through the driver, and no marked process may be left.
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DRIVER_REQUIRED_CONFIG } from "../structs/index.js";
 import { contractCase as docker } from "./docker/contract.case.js";
@@ -34,6 +33,16 @@ const STUBBORN = `trap '' TERM; echo ready; while :; do sleep 0.1; done`;
 const COUNTER = `trap 'exit 0' TERM; i=0; while :; do i=$((i + 1)); echo "tick $i"; sleep 0.1; done`;
 
 const clean = { exitCode: 0, signal: 0, oomKilled: false };
+
+/**
+ * Bytes the task's processes alive now have written (`wchar` of /proc/PID/io): read from the
+ * host, whatever the driver does with the task's output.
+ */
+function written(task: TestTask): number {
+  let n = 0;
+  for (const pid of markedProcesses(task.marker)) n += Number(/^wchar: (\d+)$/m.exec(readText(`/proc/${pid}/io`))?.[1] ?? 0);
+  return n;
+}
 
 for (const { module, contractCase: c } of CASES) {
   describe(`driver contract: ${c.name}`, () => {
@@ -166,8 +175,15 @@ for (const { module, contractCase: c } of CASES) {
       const restarted = c.make();
       expect(await restarted.recover(saved, task.spec)).toBe(true);
       handles.push({ driver: restarted, handle: saved });
-      const exited = restarted.wait(saved);
-      expect(await Promise.race([exited.then(() => "exited"), sleep(300).then(() => "running")])).toBe("running");
+      let ended = false;
+      const exited = restarted.wait(saved).finally(() => {
+        ended = true;
+      });
+      // The task answers a signal sent through the new instance: it runs, and the wait goes on.
+      await restarted.signal(saved, "SIGHUP");
+      await printed(task, "got-hup");
+      await new Promise((r) => setImmediate(r)); // A wait already over has said so by now.
+      expect(ended, "the wait on the recovered task ended while it runs").toBe(false);
       await restarted.stop(saved, 10_000);
       expect(await exited).toEqual(clean);
       // The very task that was started: only it could have answered the SIGTERM.
@@ -198,7 +214,10 @@ for (const { module, contractCase: c } of CASES) {
       const task = testTask(c.config(sh(COUNTER)));
       tasks.push(task);
       const handle = await startInDoomedAgent(module, task.spec);
-      await sleep(1000);
+      // Its agent is dead: the task goes on writing (a pipe to the dead agent would have
+      // ended it with SIGPIPE at its first write).
+      const before = written(task);
+      await until("three more ticks written by the task, its agent dead", () => written(task) >= before + 3 * "tick 10\n".length);
       expect(markedProcesses(task.marker), "the task's processes, its agent dead").not.toEqual([]);
       const restarted = c.make();
       expect(await restarted.recover(handle, task.spec)).toBe(true);

@@ -119,7 +119,10 @@ export interface Driver {
   stop(handle: TaskHandle, timeoutMs: number, signal?: string): Promise<void>;
   /** Frees what the task leaves behind (a container, a cgroup). After stop or exit. */
   destroy(handle: TaskHandle): Promise<void>;
-  /** Runs a command inside the task (same filesystem view, environment and limits). */
+  /**
+   * Runs a command inside the task (same filesystem view, environment and limits). A task
+   * that is not running rejects with a `RucheError` answered 409 (Conflict, DockerNotRunning).
+   */
   exec(handle: TaskHandle, cmd: string[], opts: ExecOptions): Promise<ExecResult>;
 }
 

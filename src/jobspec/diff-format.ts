@@ -8,6 +8,7 @@
  * Plain text: colour is the CLI's business, through `style`.
  */
 import type { DiffType, FieldDiff, JobDiff, ObjectDiff, TaskDiff, TaskGroupDiff } from "./diff.js";
+import { assertNever } from "../structs/index.js";
 
 export interface DiffStyle {
   /** A change marker: "+", "-" or "+/-". */
@@ -124,10 +125,8 @@ function formatField(ctx: Ctx, diff: FieldDiff, start: number, keyPad: number, v
     case "None":
       out += goQuote(diff.New);
       break;
-    default: {
-      const _: never = diff.Type;
-      throw new Error(`unknown diff type ${String(_)}`);
-    }
+    default:
+      return assertNever(diff.Type, "diff type");
   }
   if (diff.Annotations.length > 0) out += ` (${notes(ctx, diff.Annotations)})`;
   return out;

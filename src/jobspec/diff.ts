@@ -22,7 +22,7 @@ import type {
   Task,
   TaskGroup,
 } from "../structs/index.js";
-import { ErrorCode, RucheError, formatDuration } from "../structs/index.js";
+import { assertNever, ErrorCode, formatDuration, RucheError } from "../structs/index.js";
 
 export const DiffType = { None: "None", Added: "Added", Deleted: "Deleted", Edited: "Edited" } as const;
 export type DiffType = (typeof DiffType)[keyof typeof DiffType];
@@ -278,10 +278,8 @@ function annotateGroup(group: TaskGroupDiff, jobMetaChanged: boolean): void {
       case TaskUpdateClass.Destructive:
         task.Annotations.push(Annotation.ForcesDestructiveUpdate);
         break;
-      default: {
-        const _: never = cls;
-        throw new Error(`unknown update class ${String(_)}`);
-      }
+      default:
+        return assertNever(cls, "update class");
     }
   }
 }

@@ -1,4 +1,5 @@
 import { parseExpr, type Expr, type Parsed } from "./expr.js";
+import { errorMessage } from "../structs/index.js";
 
 /**
  * A constraint on a service's tags that decides whether the router exposes it: the
@@ -50,7 +51,7 @@ function compile(e: Expr): ((tags: readonly string[]) => boolean) | string {
           const re = new RegExp(arg);
           return (tags) => tags.some((x) => re.test(x));
         } catch (err) {
-          return `TagRegex: ${err instanceof Error ? err.message : String(err)}`;
+          return `TagRegex: ${errorMessage(err)}`;
         }
       }
       return `unknown function "${e.name}" (known: Tag, TagRegex)`;

@@ -2,6 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { Balancer } from "./balancer.js";
 import type { RouterMetrics } from "./metrics.js";
 import type { RoutingTable } from "./types.js";
+import { errorMessage } from "../structs/index.js";
 
 export interface DashboardSource {
   table: () => RoutingTable;
@@ -76,7 +77,7 @@ export function dashboardServer(view: DashboardView): Server {
         res.writeHead(a.status, { "content-type": a.type, ...(a.status === 405 ? { allow: "GET, HEAD" } : {}) }).end(a.body);
       },
       (err: unknown) => {
-        res.writeHead(500, { "content-type": "text/plain" }).end(`500 ${err instanceof Error ? err.message : String(err)}\n`);
+        res.writeHead(500, { "content-type": "text/plain" }).end(`500 ${errorMessage(err)}\n`);
       },
     );
   });

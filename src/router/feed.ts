@@ -1,19 +1,10 @@
-import type { CatalogReader } from "../catalog/index.js";
+import { catalogSnapshot, type CatalogReader } from "../catalog/index.js";
 import { silentLogger, sleep, type Logger } from "../structs/index.js";
-import { routingTable, type CatalogSnapshot } from "./table.js";
+import { routingTable } from "./table.js";
 import type { RouterConfig, RoutingTable } from "./types.js";
 
 /** How long one blocking wait on the catalog lasts before it is asked again. */
 const WAIT_MS = 300_000;
-
-/** The catalog at its current index: every instance of every service. */
-export function snapshotOf(catalog: CatalogReader): CatalogSnapshot {
-  const index = catalog.index();
-  const instances = Object.keys(catalog.services())
-    .sort()
-    .flatMap((s) => catalog.instances(s));
-  return { index, instances };
-}
 
 /**
  * Follows the catalog's change feed: builds the routing table at once, then again each
@@ -31,20 +22,20 @@ export async function followCatalog(catalog: CatalogReader, config: RouterConfig
       index = await catalog.wait(index, WAIT_MS, signal);
     } catch (err) {
       if (stopped()) return;
-      log.warn({ err: String(err) }, "router: waiting on the catalog failed; retrying in 1s");
+      log.warn({ err }, "router: waiting on the catalog failed; retrying in 1s");
       await sleep(1000, signal).catch(() => undefined);
       continue;
     }
     if (stopped()) return;
     if (index === built) continue;
     try {
-      const snap = snapshotOf(catalog);
+      const snap = catalogSnapshot(catalog);
       swap(routingTable(snap, config));
       built = snap.index;
       index = snap.index;
     } catch (err) {
       // A bug in building the table must not stop the router: it keeps the last table.
-      log.error({ err: String(err) }, "router: building the routing table failed; keeping the previous one");
+      log.error({ err }, "router: building the routing table failed; keeping the previous one");
       await sleep(1000, signal).catch(() => undefined);
     }
   }

@@ -5,7 +5,7 @@ import { timingSafeEqual } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { Readable, type Duplex } from "node:stream";
 import type { Dispatcher } from "undici";
-import type { Logger } from "../structs/index.js";
+import { ErrorCode, RucheError, type Logger } from "../structs/index.js";
 import type { Balancer } from "./balancer.js";
 import { forwardHeaders, responseHeaders, retryable } from "./headers.js";
 import { hostOf, lookup } from "./lookup.js";
@@ -58,17 +58,13 @@ function classify(err: unknown): Failure {
     case "UND_ERR_HEADERS_TIMEOUT":
     case "UND_ERR_BODY_TIMEOUT":
       return "timeout";
-    case "RUCHE_BODY_TOO_LARGE":
+    case ErrorCode.TooLarge:
       return "too-large";
     case "UND_ERR_REQ_CONTENT_LENGTH_MISMATCH":
       return "bad-request";
     default:
       return "other";
   }
-}
-
-class BodyTooLarge extends Error {
-  readonly code = "RUCHE_BODY_TOO_LARGE";
 }
 
 /**
@@ -80,7 +76,7 @@ async function* limited(req: Req, max: number): AsyncGenerator<Buffer> {
   // Not destroyed when the backend fails: the client's connection must live on for the answer.
   for await (const chunk of (req as Readable).iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
     n += chunk.length;
-    if (n > max) throw new BodyTooLarge(`request body over ${max} bytes`);
+    if (n > max) throw new RucheError(ErrorCode.TooLarge, `request body over ${max} bytes`);
     yield chunk;
   }
 }
@@ -161,7 +157,7 @@ export function proxyRequests(ctx: ProxyContext, ep: EntryPointInfo): (req: Req,
         done(r.status, r.retries, r.backend);
       },
       (err: unknown) => {
-        log.error({ err: String(err), route: route.name }, "proxy failure");
+        log.error({ err, route: route.name }, "proxy failure");
         plain(res, 502, "502 Bad Gateway\n");
         done(502, 0, null);
       },

@@ -1,23 +1,25 @@
-import type { CatalogNode, CatalogReader, HealthCheck, ServiceInstance } from "../catalog/index.js";
+import type { ApiClient } from "../apiclient/index.js";
+import type { CatalogNode, CatalogReader, CatalogSnapshot, HealthCheck, ServiceInstance } from "../catalog/index.js";
 import { silentLogger, type Logger } from "../structs/index.js";
+import { SnapshotCatalog } from "./snapshot-catalog.js";
 
-/** Longest blocking query asked of the server; Consul caps them at 10 minutes. */
+/** Longest blocking query asked of the server; the API caps them at 5 minutes. */
 const MAX_WAIT_S = 300;
 
 /**
- * The catalog of remote servers, for a router without the server role: the servers'
- * Consul-compatible API read by blocking queries (`/v1/catalog/services?index=`, then
- * `/v1/health/service/NAME` of each service). Answers are checked field by field at this
- * boundary; an entry that is not what it should be is left out and logged.
+ * The catalog of remote servers, for a router without the server role: the whole health
+ * view read with one blocking query (`GET /v1/catalog/snapshot?index=`, through the API
+ * client), the same snapshot an in-process router builds its table from. Answers are
+ * checked field by field at this boundary (the servers may run another version): an
+ * instance that is not what it should be is left out and logged.
  */
 export class RemoteCatalog implements CatalogReader {
-  private idx = 0;
+  private readonly current = new SnapshotCatalog("");
   private dc = "";
-  private byService = new Map<string, ServiceInstance[]>();
   private readonly closed = new AbortController();
 
   constructor(
-    private readonly base: string,
+    private readonly api: ApiClient,
     private readonly log: Logger = silentLogger,
   ) {}
 
@@ -26,7 +28,7 @@ export class RemoteCatalog implements CatalogReader {
   }
 
   index(): number {
-    return Math.max(1, this.idx);
+    return this.current.index();
   }
 
   datacenter(): string {
@@ -34,66 +36,57 @@ export class RemoteCatalog implements CatalogReader {
   }
 
   instances(service: string): ServiceInstance[] {
-    return this.byService.get(service) ?? [];
+    return this.current.instances(service);
   }
 
   services(): Record<string, string[]> {
-    const out: Record<string, string[]> = {};
-    for (const [name, list] of this.byService) out[name] = [...new Set(list.flatMap((i) => i.Tags))];
-    return out;
+    return this.current.services();
   }
 
   nodes(): CatalogNode[] {
-    const seen = new Map<string, CatalogNode>();
-    for (const list of this.byService.values()) for (const i of list) seen.set(i.node.ID, i.node);
-    return [...seen.values()];
+    return this.current.nodes();
   }
 
-  /** One blocking query on the servers' catalog, then the health of every service at the index it answered. */
+  /** One blocking query on the servers' catalog; the snapshot it answers with replaces the one held. */
   async wait(minIndex: number, timeoutMs: number, signal?: AbortSignal): Promise<number> {
     const stop = signal === undefined ? this.closed.signal : AbortSignal.any([signal, this.closed.signal]);
     const waitS = Math.max(1, Math.min(MAX_WAIT_S, Math.ceil(timeoutMs / 1000)));
-    const list = await this.get(`/v1/catalog/services?index=${minIndex}&wait=${waitS}s`, stop, timeoutMs + 10_000);
-    const index = list.index;
-    if (typeof list.body !== "object" || list.body === null || Array.isArray(list.body)) throw new Error("the servers' catalog answered something other than a map of services");
-    if (index === this.idx && minIndex !== 0) return this.index();
-    const next = new Map<string, ServiceInstance[]>();
-    for (const name of Object.keys(list.body).sort()) {
-      const h = await this.get(`/v1/health/service/${encodeURIComponent(name)}`, stop, 30_000);
-      next.set(name, Array.isArray(h.body) ? h.body.flatMap((e) => this.entry(e)) : []);
+    const r = await this.api.catalogSnapshot({ index: minIndex, wait: `${waitS}s`, signal: AbortSignal.any([stop, AbortSignal.timeout(timeoutMs + 10_000)]) });
+    const snap = this.checked(r.body);
+    if (snap.index !== this.current.index() || minIndex === 0) {
+      this.current.set(snap);
+      this.dc = snap.instances[0]?.node.Datacenter ?? this.dc;
     }
-    this.byService = next;
-    this.idx = index;
     return this.index();
   }
 
-  private async get(path: string, signal: AbortSignal, timeoutMs: number): Promise<{ index: number; body: unknown }> {
-    const r = await fetch(`${this.base}${path}`, { signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) });
-    if (!r.ok) throw new Error(`GET ${path}: ${r.status} ${await r.text()}`);
-    return { index: Number(r.headers.get("x-consul-index") ?? "0"), body: await r.json() };
+  /** The answer as a snapshot; malformed instances are left out. */
+  private checked(body: unknown): CatalogSnapshot {
+    const b = body as { index?: unknown; instances?: unknown } | null;
+    if (typeof b !== "object" || b === null || typeof b.index !== "number" || !Array.isArray(b.instances)) throw new Error("the servers' catalog answered something other than a snapshot");
+    return { index: b.index, instances: (b.instances as unknown[]).flatMap((e) => this.instance(e)) };
   }
 
-  /** A `/v1/health/service` entry → an instance, or nothing when it is malformed. */
-  private entry(e: unknown): ServiceInstance[] {
-    const o = e as { Node?: Record<string, unknown>; Service?: Record<string, unknown>; Checks?: unknown[] } | null;
-    const n = o?.Node;
-    const s = o?.Service;
+  /** One instance of the answer, or nothing when it is malformed. */
+  private instance(e: unknown): ServiceInstance[] {
+    const o = e as Record<string, unknown> | null;
+    const n = o?.node as Record<string, unknown> | null | undefined;
     const str = (v: unknown): string => (typeof v === "string" ? v : "");
     const num = (v: unknown): number => (typeof v === "number" ? v : 0);
     const strMap = (v: unknown): Record<string, string> => (typeof v === "object" && v !== null ? Object.fromEntries(Object.entries(v).filter((x): x is [string, string] => typeof x[1] === "string")) : {});
-    if (n === undefined || s === undefined || typeof s.ID !== "string" || typeof s.Service !== "string" || typeof s.Port !== "number" || !Array.isArray(s.Tags) || !Array.isArray(o?.Checks)) {
-      this.log.warn({ entry: JSON.stringify(e).slice(0, 200) }, "router: a malformed entry of the servers' catalog is left out");
+    if (o === null || typeof o !== "object" || typeof n !== "object" || n === null || typeof o.ID !== "string" || typeof o.Service !== "string" || typeof o.Port !== "number" || !Array.isArray(o.Tags) || !Array.isArray(o.checks)) {
+      this.log.warn({ entry: JSON.stringify(e).slice(0, 200) }, "router: a malformed instance of the servers' catalog is left out");
       return [];
     }
     const node: CatalogNode = { ID: str(n.ID), Node: str(n.Node), Address: str(n.Address), Datacenter: str(n.Datacenter), Meta: strMap(n.Meta), CreateIndex: num(n.CreateIndex), ModifyIndex: num(n.ModifyIndex) };
-    if (this.dc === "") this.dc = node.Datacenter;
-    const checks: HealthCheck[] = o.Checks.map((c) => {
+    const checks: HealthCheck[] = (o.checks as unknown[]).map((c) => {
       const x = (typeof c === "object" && c !== null ? c : {}) as Record<string, unknown>;
+      // A status this router does not know is not a pass.
       const status = x.Status === "passing" || x.Status === "warning" ? x.Status : "critical";
-      return { Node: str(x.Node), CheckID: str(x.CheckID), Name: str(x.Name), Status: status, Notes: str(x.Notes), Output: str(x.Output), ServiceID: str(x.ServiceID), ServiceName: str(x.ServiceName), ServiceTags: [], Type: str(x.Type), CreateIndex: num(x.CreateIndex), ModifyIndex: num(x.ModifyIndex) };
+      const tags = Array.isArray(x.ServiceTags) ? x.ServiceTags.filter((t): t is string => typeof t === "string") : [];
+      return { Node: str(x.Node), CheckID: str(x.CheckID), Name: str(x.Name), Status: status, Notes: str(x.Notes), Output: str(x.Output), ServiceID: str(x.ServiceID), ServiceName: str(x.ServiceName), ServiceTags: tags, Type: str(x.Type), CreateIndex: num(x.CreateIndex), ModifyIndex: num(x.ModifyIndex) };
     });
-    const tags = s.Tags.filter((t): t is string => typeof t === "string");
-    const address = str(s.Address) === "" ? node.Address : str(s.Address);
-    return [{ ID: s.ID, Service: s.Service, Tags: tags, Address: address, Port: s.Port, Meta: strMap(s.Meta), node, checks, CreateIndex: num(s.CreateIndex), ModifyIndex: num(s.ModifyIndex) }];
+    const tags = (o.Tags as unknown[]).filter((t): t is string => typeof t === "string");
+    return [{ ID: o.ID, Service: o.Service, Tags: tags, Address: str(o.Address), Port: o.Port, Meta: strMap(o.Meta), node, checks, CreateIndex: num(o.CreateIndex), ModifyIndex: num(o.ModifyIndex) }];
   }
 }

@@ -1,13 +1,13 @@
 import { createServer, type Server } from "node:http";
 import { createSecureServer, type Http2SecureServer } from "node:http2";
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from "node:net";
-import type { CatalogReader } from "../catalog/index.js";
+import { catalogSnapshot, type CatalogReader } from "../catalog/index.js";
 import { silentLogger, type Logger } from "../structs/index.js";
 import { Balancer } from "./balancer.js";
 import { MAIN_ENTRYPOINT } from "./config.js";
 import { fastPath } from "./fastpath.js";
 import { dashboardServer, overview, prometheus, type DashboardSource } from "./dashboard.js";
-import { followCatalog, snapshotOf } from "./feed.js";
+import { followCatalog } from "./feed.js";
 import { RouterMetrics } from "./metrics.js";
 import { Pools } from "./pools.js";
 import { proxyRequests, type ProxyContext } from "./proxy.js";
@@ -97,7 +97,7 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
       },
     };
   }
-  let current = routingTable(snapshotOf(o.catalog), config);
+  let current = routingTable(catalogSnapshot(o.catalog), config);
   const balancer = new Balancer(config.ejection);
   const pools = new Pools({ connectTimeoutMs: 5_000, keepAliveMs: 4_000 });
   const metrics = new RouterMetrics();

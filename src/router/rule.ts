@@ -1,4 +1,5 @@
 import { parseExpr, type Expr, type Parsed } from "./expr.js";
+import { errorMessage } from "../structs/index.js";
 
 /** What a rule tests of a request. Hosts are lower case; paths as sent, without the query. */
 export type Matcher =
@@ -144,7 +145,7 @@ function regexOr(kind: "hostRegexp" | "pathRegexp", patterns: string[], name: st
   try {
     return { kind, re: new RegExp(kind === "hostRegexp" ? `^(?:${joined})$` : `^(?:${joined})`, kind === "hostRegexp" ? "i" : "") };
   } catch (err) {
-    return `${name}: ${err instanceof Error ? err.message : String(err)}`;
+    return `${name}: ${errorMessage(err)}`;
   }
 }
 

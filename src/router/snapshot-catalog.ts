@@ -1,19 +1,27 @@
-import type { CatalogNode, CatalogReader, ServiceInstance } from "../catalog/index.js";
-import type { CatalogSnapshot } from "./table.js";
+import type { CatalogNode, CatalogReader, CatalogSnapshot, ServiceInstance } from "../catalog/index.js";
 
 /**
  * A catalog made of the snapshots it is handed: what a router worker process reads, fed
- * by the process that follows the real catalog. Its `wait` resolves when a newer snapshot
+ * by the process that follows the real catalog, and what a router without the server role
+ * keeps of the servers' (`RemoteCatalog`). Its `wait` resolves when a newer snapshot
  * arrives.
  */
 export class SnapshotCatalog implements CatalogReader {
   private snap: CatalogSnapshot = { index: 1, instances: [] };
+  private byService = new Map<string, ServiceInstance[]>();
   private waiters = new Set<() => void>();
 
   constructor(private readonly dc: string) {}
 
   set(snap: CatalogSnapshot): void {
     this.snap = snap;
+    const byService = new Map<string, ServiceInstance[]>();
+    for (const i of snap.instances) {
+      const list = byService.get(i.Service);
+      if (list === undefined) byService.set(i.Service, [i]);
+      else list.push(i);
+    }
+    this.byService = byService;
     const w = [...this.waiters];
     this.waiters.clear();
     for (const f of w) f();
@@ -28,12 +36,12 @@ export class SnapshotCatalog implements CatalogReader {
   }
 
   instances(service: string): ServiceInstance[] {
-    return this.snap.instances.filter((i) => i.Service === service);
+    return this.byService.get(service) ?? [];
   }
 
   services(): Record<string, string[]> {
     const out: Record<string, string[]> = {};
-    for (const i of this.snap.instances) out[i.Service] = [...new Set([...(out[i.Service] ?? []), ...i.Tags])];
+    for (const [name, list] of this.byService) out[name] = [...new Set(list.flatMap((i) => i.Tags))];
     return out;
   }
 

@@ -1,13 +1,7 @@
-import { aggregate, type ServiceInstance } from "../catalog/index.js";
+import { aggregate, type CatalogSnapshot } from "../catalog/index.js";
 import { readLabels } from "./labels.js";
 import { parseRule, requiredHosts, type Rule } from "./rule.js";
 import type { Backend, EntryPointRoutes, Route, RouterConfig, RoutingTable, Skipped } from "./types.js";
-
-/** What the routing table is made from: the catalog's instances at one index. */
-export interface CatalogSnapshot {
-  index: number;
-  instances: readonly ServiceInstance[];
-}
 
 /**
  * The routing table: a pure function of the catalog (services, instances, their tags and

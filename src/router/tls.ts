@@ -1,6 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createSecureContext, type SecureContext } from "node:tls";
+import { errorMessage } from "../structs/index.js";
 
 export interface Certificates {
   /** The first certificate: served when the client names no host, or one no certificate covers. */
@@ -33,7 +34,7 @@ export async function loadCertificates(files: readonly { certFile: string; keyFi
       }
       ctx = createSecureContext({ cert, key });
     } catch (err) {
-      throw new Error(`certificate ${f.certFile} with key ${f.keyFile}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new Error(`certificate ${f.certFile} with key ${f.keyFile}: ${errorMessage(err)}`, { cause: err });
     }
     loaded.push({ cert, key, names, ctx });
   }

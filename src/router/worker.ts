@@ -8,6 +8,7 @@ import pino from "pino";
 import { startRouter, type RunningRouter } from "./router.js";
 import { SnapshotCatalog } from "./snapshot-catalog.js";
 import { fromWire, type FromWorker, type ToWorker } from "./workers.js";
+import { errorMessage } from "../structs/index.js";
 
 if (!cluster.isWorker) throw new Error("the router's worker runs under its primary (node:cluster), not on its own");
 
@@ -30,7 +31,7 @@ process.on("message", (m: ToWorker) => {
           reply({ t: "ready", addresses: r.addresses });
         },
         (err: unknown) => {
-          reply({ t: "failed", message: err instanceof Error ? err.message : String(err) });
+          reply({ t: "failed", message: errorMessage(err) });
           process.exit(1);
         },
       );

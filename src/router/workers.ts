@@ -1,12 +1,12 @@
 import cluster, { type Worker } from "node:cluster";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import type { CatalogReader } from "../catalog/index.js";
+import { catalogSnapshot, type CatalogReader, type CatalogSnapshot } from "../catalog/index.js";
 import type { Logger } from "../structs/index.js";
 import { parseConstraint } from "./constraint.js";
 import { dashboardServer } from "./dashboard.js";
-import { followCatalog, snapshotOf } from "./feed.js";
-import { routingTable, type CatalogSnapshot } from "./table.js";
+import { followCatalog } from "./feed.js";
+import { routingTable } from "./table.js";
 import type { RouterConfig, RoutingTable } from "./types.js";
 
 /** A router configuration as it crosses to a worker process: constraints as written. */
@@ -59,7 +59,7 @@ export async function startWorkers(o: WorkersOptions): Promise<{ addresses: Reco
   // From the sources (tests, tsx), the worker needs the TypeScript loader too.
   const execArgv = ext === "ts" && !process.execArgv.some((a) => a.includes("tsx")) ? [...process.execArgv, "--import", "tsx"] : process.execArgv;
   cluster.setupPrimary({ exec: fileURLToPath(new URL(`./worker.${ext}`, import.meta.url)), execArgv, args: [] });
-  let snap = snapshotOf(o.catalog);
+  let snap = catalogSnapshot(o.catalog);
   let table = routingTable(snap, o.config);
   let closing = false;
   const workers = new Set<Worker>();
@@ -88,7 +88,7 @@ export async function startWorkers(o: WorkersOptions): Promise<{ addresses: Reco
         if (!closing) {
           log.error({ code, signal }, "router: a worker exited; starting another");
           fork().catch((err: unknown) => {
-            log.error({ err: String(err) }, "router: could not replace a worker");
+            log.error({ err }, "router: could not replace a worker");
           });
         }
       });
@@ -157,7 +157,7 @@ export async function startWorkers(o: WorkersOptions): Promise<{ addresses: Reco
       o.config,
       (t) => {
         table = t;
-        snap = snapshotOf(o.catalog);
+        snap = catalogSnapshot(o.catalog);
         for (const w of workers) send(w, { t: "snapshot", snap });
       },
       ac.signal,

@@ -1,12 +1,13 @@
-import { PLACEMENT_OPERATORS, type Constraint, type Job, type Node, type TaskGroup } from "../structs/index.js";
+import { constraintReason, FilterReason, PLACEMENT_OPERATORS, type Constraint, type Job, type Node, type TaskGroup } from "../structs/index.js";
 import { checkOperator } from "./operators.js";
 import { resolveTarget, targetIsUnique } from "./target.js";
 
 /**
  * Static feasibility: what a node is (drivers, attributes, metadata), not what it runs.
- * Each check has a name; a rejection returns it, and that name is what the user reads
- * ("missing drivers", "${meta.role} = manager"). Results for checks that read nothing
- * unique to a node are shared by every node of the same computed class.
+ * Each check has a name, its filter reason: a rejection returns it, and that name is what
+ * the user reads (`FilterReason.MissingDrivers`, "${meta.role} = manager"). Results for
+ * checks that read nothing unique to a node are shared by every node of the same computed
+ * class.
  */
 export interface StaticCheck {
   name: string;
@@ -15,24 +16,23 @@ export interface StaticCheck {
   test(node: Node): boolean;
 }
 
-export function constraintName(c: Constraint): string {
-  return [c.LTarget, c.Operand, c.RTarget].filter((x) => x !== "").join(" ");
-}
-
-function constraintCheck(c: Constraint): StaticCheck {
+function constraintCheck(c: Constraint, regexp: (pattern: string) => RegExp | null): StaticCheck {
   return {
-    name: constraintName(c),
+    name: constraintReason(c),
     unique: targetIsUnique(c.LTarget) || targetIsUnique(c.RTarget),
-    test: (node) => checkOperator(c.Operand, resolveTarget(c.LTarget, node), resolveTarget(c.RTarget, node)),
+    test: (node) => checkOperator(c.Operand, resolveTarget(c.LTarget, node), resolveTarget(c.RTarget, node), regexp),
   };
 }
 
-/** The checks of one group, in order: drivers first, then the job's, the group's and the tasks' constraints. */
-export function staticChecks(job: Job, tg: TaskGroup): StaticCheck[] {
+/**
+ * The checks of one group, in order: drivers first, then the job's, the group's and the
+ * tasks' constraints. `regexp` compiles `regexp` constraints' patterns (see `checkOperator`).
+ */
+export function staticChecks(job: Job, tg: TaskGroup, regexp: (pattern: string) => RegExp | null): StaticCheck[] {
   const drivers = [...new Set(tg.Tasks.map((t) => t.Driver))];
   const checks: StaticCheck[] = [
     {
-      name: "missing drivers",
+      name: FilterReason.MissingDrivers,
       unique: false,
       test: (node) =>
         drivers.every((d) => {
@@ -42,7 +42,7 @@ export function staticChecks(job: Job, tg: TaskGroup): StaticCheck[] {
     },
   ];
   const all = [...job.Constraints, ...tg.Constraints, ...tg.Tasks.flatMap((t) => t.Constraints)];
-  for (const c of all) if (!PLACEMENT_OPERATORS.includes(c.Operand)) checks.push(constraintCheck(c));
+  for (const c of all) if (!PLACEMENT_OPERATORS.includes(c.Operand)) checks.push(constraintCheck(c, regexp));
   return checks;
 }
 

@@ -1,18 +1,17 @@
 import type { Evaluation, Job, Node } from "../structs/index.js";
-import { describeFailure } from "./metrics.js";
+import type { EvalContext } from "./context.js";
 import { GroupPlacer, newAllocation } from "./placer.js";
 import { appendAlloc, appendStop, countInDeployment, emptyPlan } from "./plan.js";
 import { readyNodes } from "./ready.js";
 import { reconcile } from "./reconcile.js";
 import type { ScheduleResult } from "./result.js";
-import type { Rng } from "./rng.js";
 import { ClusterUsage } from "./usage.js";
-import type { StateView } from "./view.js";
 
 /** The service and batch scheduler: reconcile, then place what must be placed. */
-export function scheduleGeneric(ev: Evaluation, job: Job | null, view: StateView, now: number, rng: Rng): ScheduleResult {
+export function scheduleGeneric(ev: Evaluation, job: Job | null, ctx: EvalContext): ScheduleResult {
+  const { view, now, rng } = ctx;
   const plan = emptyPlan(ev.ID, job?.Priority ?? ev.Priority, job);
-  const result: ScheduleResult = { plan, failed: {}, queued: {}, followups: [], summary: [] };
+  const result: ScheduleResult = { plan, failed: {}, queued: {}, followups: [] };
   const rec = reconcile({
     namespace: ev.Namespace,
     jobId: ev.JobID,
@@ -27,7 +26,7 @@ export function scheduleGeneric(ev: Evaluation, job: Job | null, view: StateView
   plan.Deployment = rec.deployment;
   plan.DeploymentUpdates = rec.deploymentUpdates;
 
-  const usage = new ClusterUsage(view);
+  const usage = new ClusterUsage(ctx);
   for (const s of rec.stop) {
     usage.markStopped(s.alloc);
     appendStop(plan, s.alloc, s.description, s.lost);
@@ -42,7 +41,7 @@ export function scheduleGeneric(ev: Evaluation, job: Job | null, view: StateView
   }
   if (job === null || rec.place.length === 0) return result;
 
-  const ready = readyNodes(view, job);
+  const ready = readyNodes(view, job, ctx.memo);
   const placers = new Map<string, GroupPlacer>();
   // What this plan placed so far: a placer made later for another group learns of it too.
   const placedSoFar: { node: Node; group: string }[] = [];
@@ -51,14 +50,14 @@ export function scheduleGeneric(ev: Evaluation, job: Job | null, view: StateView
     if (tg === undefined) continue;
     let placer = placers.get(tg.Name);
     if (placer === undefined) {
-      placer = new GroupPlacer(job, tg, ready, view, usage, rng);
+      placer = new GroupPlacer(ctx, job, tg, ready, usage);
       for (const p2 of placedSoFar) placer.placed(p2.node, p2.group);
       placers.set(tg.Name, placer);
     }
     const penalty = p.previous !== null && p.reschedule ? new Set([p.previous.NodeID]) : undefined;
     const sel = placer.select(penalty === undefined ? { name: p.name } : { name: p.name, penaltyNodes: penalty });
     if (sel === null) {
-      result.failed[tg.Name] = placer.finish();
+      result.failed[tg.Name] = placer.metric;
       result.queued[tg.Name] = (result.queued[tg.Name] ?? 0) + 1;
       continue;
     }
@@ -84,6 +83,5 @@ export function scheduleGeneric(ev: Evaluation, job: Job | null, view: StateView
     appendAlloc(plan, alloc);
   }
   plan.FailedTGAllocs = result.failed;
-  for (const [group, m] of Object.entries(result.failed)) result.summary.push(`Task Group "${group}" (failed to place ${result.queued[group] ?? 0} allocation${result.queued[group] === 1 ? "" : "s"}): ${describeFailure(m)}`);
   return result;
 }

@@ -1,8 +1,10 @@
 /**
  * The constraint operators on attribute values. Pure string logic: the targets have been
  * resolved against a node already (`undefined` when the node lacks the attribute).
+ * `regexp` compiles a `regexp` constraint's pattern (null when it does not compile); the
+ * scheduler passes its memo's, which compiles each pattern once.
  */
-export function checkOperator(operand: string, l: string | undefined, r: string | undefined): boolean {
+export function checkOperator(operand: string, l: string | undefined, r: string | undefined, regexp: (pattern: string) => RegExp | null = compileRegexp): boolean {
   switch (operand) {
     case "=":
     case "==":
@@ -17,7 +19,7 @@ export function checkOperator(operand: string, l: string | undefined, r: string 
     case ">=":
       return l !== undefined && r !== undefined && compareOrder(operand, l, r);
     case "regexp":
-      return l !== undefined && r !== undefined && regexpMatch(l, r);
+      return l !== undefined && r !== undefined && (regexp(r)?.test(l) ?? false);
     case "version":
       return l !== undefined && r !== undefined && versionMatch(l, r, false);
     case "semver":
@@ -36,6 +38,15 @@ export function checkOperator(operand: string, l: string | undefined, r: string 
   }
 }
 
+/** A `regexp` constraint's pattern, compiled; null when it does not compile (it then matches nothing). */
+export function compileRegexp(pattern: string): RegExp | null {
+  try {
+    return new RegExp(pattern);
+  } catch {
+    return null;
+  }
+}
+
 function compareOrder(op: string, l: string, r: string): boolean {
   const ln = Number(l);
   const rn = Number(r);
@@ -51,22 +62,6 @@ function compareOrder(op: string, l: string, r: string): boolean {
     default:
       return c >= 0;
   }
-}
-
-const regexCache = new Map<string, RegExp | null>();
-
-function regexpMatch(l: string, pattern: string): boolean {
-  let re = regexCache.get(pattern);
-  if (re === undefined) {
-    try {
-      re = new RegExp(pattern);
-    } catch {
-      re = null;
-    }
-    if (regexCache.size > 1000) regexCache.clear();
-    regexCache.set(pattern, re);
-  }
-  return re !== null && re.test(l);
 }
 
 function setItems(s: string): string[] {

@@ -1,22 +1,31 @@
 import {
   allocTerminal,
+  constraintReason,
   DYNAMIC_PORT_RANGE,
+  emptyMetric,
+  ExhaustedDimension,
+  exhaustNode,
+  filterNode,
   groupKey,
   jobKey,
+  reservedPortCollision,
   type AllocatedResources,
   type AllocMetric,
   type Allocation,
   type Job,
   type NetworkResource,
   type Node,
+  type NodeScoreMeta,
   type Spread,
   type TaskGroup,
 } from "../structs/index.js";
+import type { EvalContext } from "./context.js";
 import { placementConstraints, StaticFeasibility, staticChecks } from "./feasible.js";
-import { countExhausted, countFiltered, emptyMetric } from "./metrics.js";
+import type { SchedulerMemo } from "./memo.js";
 import { affinityScore, antiAffinityScore, binpackScore, spreadFitScore, spreadScore } from "./rank.js";
 import type { Ready } from "./ready.js";
 import type { Rng } from "./rng.js";
+import { ScoreCard, SLOT } from "./score-card.js";
 import { resolveTarget } from "./target.js";
 import { NodeUsage, type ClusterUsage } from "./usage.js";
 import type { StateView } from "./view.js";
@@ -33,6 +42,8 @@ export interface Selected {
   resources: AllocatedResources;
   taskResources: Record<string, AllocatedResources>;
   score: number;
+  /** What this placement saw: the nodes it looked at and turned down, the best it scored. */
+  metric: AllocMetric;
 }
 
 export const DEFAULT_MIN_DYNAMIC_PORT = DYNAMIC_PORT_RANGE.min;
@@ -70,6 +81,14 @@ export function candidateLimit(job: Job, tg: TaskGroup, nodes: number): number {
   return wide ? Math.max(base, Math.min(nodes, 100)) : base;
 }
 
+/**
+ * What every placement's metric whose counts stayed empty (most) holds, shared: a metric is
+ * never changed once made, and these are frozen so that nothing can.
+ */
+const NO_COUNTS: Record<string, number> = Object.freeze({});
+const NO_STRINGS: string[] = Object.freeze([]) as unknown as string[];
+const NO_SCORES: NodeScoreMeta[] = Object.freeze([]) as unknown as NodeScoreMeta[];
+
 /** Nodes scoring below zero (collisions, penalties) are passed over up to this many times. */
 const MAX_SKIP = 3;
 
@@ -80,9 +99,18 @@ const MAX_SKIP = 3;
  * a check that cannot start passing within this evaluation (a constraint, a missing
  * driver, resources that are exhausted while usage only grows) leaves the ring for good,
  * so a full cluster costs one pass, not one pass per placement.
+ *
+ * Two metrics are kept: the group's, over every placement (what a failure reports), and
+ * each placement's own, with the best nodes it scored (what its allocation carries).
  */
 export class GroupPlacer {
-  readonly metric: AllocMetric = emptyMetric();
+  /** The group's metric: every node looked at by any placement of the group. */
+  readonly metric: AllocMetric;
+  /** The counts of the placement under way, besides the group's; null between placements. */
+  private current: AllocMetric | null = null;
+  /** Where each placement counts (see `beginPlacement`). */
+  private readonly counting = emptyMetric();
+  private readonly card: ScoreCard;
   /** Indexes into `nodes`, shuffled; nodes that can never take the group are swapped out. */
   private readonly ring: Int32Array;
   private ringLength: number;
@@ -111,9 +139,6 @@ export class GroupPlacer {
   private readonly indexOf: Map<string, number>;
   private readonly nodes: readonly Node[];
   private readonly classIds: Int32Array;
-  /** The last placement's choice (an index into `nodes`), for the metric's score breakdown. */
-  private last = -1;
-  private lastScore = 0;
   private readonly taskResources: Record<string, AllocatedResources>;
   private cursor = 0;
   private readonly ask: Ask;
@@ -129,15 +154,21 @@ export class GroupPlacer {
   private readonly distinctCounts: Map<string, number>[];
   private readonly besideCache = new Map<string, boolean>();
   private failed = false;
+  private readonly view: StateView;
+  private readonly rng: Rng;
+  private readonly memo: SchedulerMemo;
 
   constructor(
+    ctx: EvalContext,
     private readonly job: Job,
     private readonly tg: TaskGroup,
     ready: Ready,
-    private readonly view: StateView,
     private readonly usage: ClusterUsage,
-    private readonly rng: Rng,
   ) {
+    this.view = ctx.view;
+    this.rng = ctx.rng;
+    this.memo = ctx.memo;
+    const view = ctx.view;
     const readyNodes = ready.nodes;
     this.nodes = readyNodes;
     this.classIds = ready.classIds;
@@ -145,20 +176,21 @@ export class GroupPlacer {
     for (let i = 0; i < readyNodes.length; i++) this.ring[i] = i;
     this.ringLength = readyNodes.length;
     this.checked = new Uint8Array(readyNodes.length);
+    this.card = new ScoreCard(readyNodes.length);
     this.changed = new Array<NodeUsage | undefined>(readyNodes.length);
     this.indexOf = ready.indexOf;
     // Identical for every allocation of the group, and never changed once made: shared.
     this.taskResources = {};
     for (const t of tg.Tasks) this.taskResources[t.Name] = { CPU: t.Resources.CPU, MemoryMB: t.Resources.MemoryMB, DiskMB: 0, Networks: [] };
     this.ask = askOf(tg);
-    this.feasibility = new StaticFeasibility(staticChecks(job, tg));
+    this.feasibility = new StaticFeasibility(staticChecks(job, tg, ctx.memo.regexp));
     this.limit = candidateLimit(job, tg, readyNodes.length);
     this.placement = placementConstraints(job, tg);
     this.jk = jobKey(job.Namespace, job.ID);
     this.gk = groupKey(job.Namespace, job.ID, tg.Name);
     this.affinities = [...job.Affinities, ...tg.Affinities, ...tg.Tasks.flatMap((t) => t.Affinities)];
     this.spreads = [...job.Spreads, ...tg.Spreads];
-    this.metric.NodesAvailable = { ...ready.available };
+    this.metric = emptyMetric({ ...ready.available });
 
     const live = view.allocsByJob(job.Namespace, job.ID).filter((a) => !allocTerminal(a) && !usage.isStopped(a.ID));
     this.groupBefore = new Int32Array(readyNodes.length);
@@ -195,6 +227,8 @@ export class GroupPlacer {
       this.metric.CoalescedFailures++;
       return null;
     }
+    const m = this.beginPlacement();
+    this.card.clear();
     let best = -1;
     let bestScore = -Infinity;
     let taken = 0;
@@ -207,6 +241,7 @@ export class GroupPlacer {
       if (this.cursor >= this.drawn) this.draw();
       const idx = ring[this.cursor] as number;
       this.metric.NodesEvaluated++;
+      m.NodesEvaluated++;
       const u = this.usageAt(idx);
       if (this.reject(idx, u) !== null) {
         this.drop(this.cursor);
@@ -215,6 +250,7 @@ export class GroupPlacer {
       visited++;
       this.cursor++;
       const score = this.score(idx, u, req);
+      this.card.keep(idx, score);
       if (score < 0 && (skipped?.length ?? 0) < MAX_SKIP) {
         (skipped ??= []).push({ idx, score });
         continue;
@@ -233,20 +269,56 @@ export class GroupPlacer {
         bestScore = s.score;
       }
     }
+    this.current = null;
     if (best < 0) {
       this.failed = true;
       return null;
     }
-    this.last = best;
-    this.lastScore = bestScore;
-    return this.assign(best, bestScore);
+    return this.assign(best, bestScore, this.placementMetric(this.card.meta(this.nodeId)));
   }
 
-  /** The metric, with the score breakdown of the node the last placement chose. */
-  finish(req: PlaceRequest = { name: "" }): AllocMetric {
-    const last = this.last;
-    this.metric.ScoreMetaData = last < 0 ? [] : [{ NodeID: (this.nodes[last] as Node).ID, Scores: this.breakdown(last, req), NormScore: this.lastScore }];
-    return this.metric;
+  private readonly nodeId = (idx: number): string => (this.nodes[idx] as Node).ID;
+
+  /**
+   * Starts counting a placement in `counting`: counts back to zero, and new objects for the
+   * counts by reason that the last placement's metric took over.
+   */
+  private beginPlacement(): AllocMetric {
+    const c = this.counting;
+    c.NodesEvaluated = 0;
+    if (c.NodesFiltered > 0) {
+      c.NodesFiltered = 0;
+      c.ConstraintFiltered = {};
+      c.ClassFiltered = {};
+    }
+    if (c.NodesExhausted > 0) {
+      c.NodesExhausted = 0;
+      c.DimensionExhausted = {};
+    }
+    this.current = c;
+    return c;
+  }
+
+  /**
+   * The metric of the placement just made, which its allocation keeps: what `counting`
+   * holds, and the best nodes scored. Allocations are made by the hundred thousand: counts
+   * that stayed empty are shared (`NO_COUNTS`), not one object each.
+   */
+  private placementMetric(scores: NodeScoreMeta[]): AllocMetric {
+    const c = this.counting;
+    this.current = null;
+    return {
+      NodesEvaluated: c.NodesEvaluated,
+      NodesFiltered: c.NodesFiltered,
+      NodesAvailable: this.metric.NodesAvailable,
+      ConstraintFiltered: c.NodesFiltered === 0 ? NO_COUNTS : c.ConstraintFiltered,
+      NodesExhausted: c.NodesExhausted,
+      DimensionExhausted: c.NodesExhausted === 0 ? NO_COUNTS : c.DimensionExhausted,
+      ClassFiltered: c.NodesFiltered === 0 ? NO_COUNTS : c.ClassFiltered,
+      QuotaExhausted: NO_STRINGS,
+      ScoreMetaData: scores,
+      CoalescedFailures: 0,
+    };
   }
 
   /**
@@ -255,10 +327,15 @@ export class GroupPlacer {
    */
   tryNode(idx: number): { sel: Selected } | { reason: string; exhausted: boolean } {
     this.metric.NodesEvaluated++;
-    const exhaustedBefore = this.metric.NodesExhausted;
+    const m = this.beginPlacement();
+    m.NodesEvaluated = 1;
     const reason = this.reject(idx, this.usageAt(idx));
-    if (reason !== null) return { reason, exhausted: this.metric.NodesExhausted > exhaustedBefore };
-    return { sel: this.assign(idx, 0) };
+    if (reason !== null) {
+      this.current = null;
+      return { reason, exhausted: m.NodesExhausted > 0 };
+    }
+    // One node, nothing to choose between: not scored.
+    return { sel: this.assign(idx, 0, this.placementMetric(NO_SCORES)) };
   }
 
   /**
@@ -317,7 +394,7 @@ export class GroupPlacer {
     if (this.checked[idx] === 0) {
       const s = this.feasibility.check(node, this.classIds[idx] as number);
       if (s !== null) {
-        countFiltered(this.metric, s);
+        this.filtered(node, s);
         return s;
       }
       this.checked[idx] = 1;
@@ -350,35 +427,41 @@ export class GroupPlacer {
           break;
       }
       if (!ok) {
-        const name = [c.LTarget, c.Operand, c.RTarget].filter((x) => x !== "").join(" ");
-        countFiltered(this.metric, name);
-        return name;
+        const reason = constraintReason(c);
+        this.filtered(node, reason);
+        return reason;
       }
     }
     const r = node.Resources;
     let dim: string | null = null;
-    if (u.cpu + this.ask.cpu > r.CPU) dim = "cpu";
-    else if (u.memory + this.ask.memory > r.MemoryMB) dim = "memory";
-    else if (r.DiskMB > 0 && u.disk + this.ask.disk > r.DiskMB) dim = "disk";
+    if (u.cpu + this.ask.cpu > r.CPU) dim = ExhaustedDimension.CPU;
+    else if (u.memory + this.ask.memory > r.MemoryMB) dim = ExhaustedDimension.Memory;
+    else if (r.DiskMB > 0 && u.disk + this.ask.disk > r.DiskMB) dim = ExhaustedDimension.Disk;
     else {
       const reserved = this.ask.reserved;
       for (let i = 0; i < reserved.length; i++) {
         const p = reserved[i] as Ask["reserved"][number];
         if (u.hasPort(p.value)) {
-          dim = `network: reserved port collision ${p.label}=${p.value}`;
+          dim = reservedPortCollision(p.label, p.value);
           break;
         }
       }
-      if (dim === null && this.ask.dynamic > 0 && dynamicFree(node, u) < this.ask.dynamic) dim = "network: dynamic port selection failed";
+      if (dim === null && this.ask.dynamic > 0 && dynamicFree(node, u) < this.ask.dynamic) dim = ExhaustedDimension.DynamicPorts;
     }
     if (dim !== null) {
-      countExhausted(this.metric, dim);
+      exhaustNode(this.metric, dim);
+      if (this.current !== null) exhaustNode(this.current, dim);
       return dim;
     }
     return null;
   }
 
-  /** The node's score: the mean of what each scorer has to say (see `breakdown`). */
+  /** Counts a node a filter turned down, in the group's metric and the placement's. */
+  private filtered(node: Node, reason: string): void {
+    filterNode(this.metric, node, reason);
+    if (this.current !== null) filterNode(this.current, node, reason);
+  }
+
   /** The node's usage, valid until the next call. */
   private usageAt(idx: number): NodeUsage {
     const list = this.usage.changedNodes;
@@ -388,65 +471,41 @@ export class GroupPlacer {
       if (i !== undefined) this.changed[i] = u;
     }
     const node = this.nodes[idx] as Node;
-    return this.changed[idx] ?? this.scratch.reset(node, this.view.nodeUsage(node.ID));
+    return this.changed[idx] ?? this.scratch.reset(node, this.view.nodeUsage(node.ID), this.memo.reservedPorts(node));
   }
 
+  /**
+   * The node's score: the mean of what each scorer has to say, each in [-1, 1]. Each part
+   * is written to the score card where it is computed; the card keeps the best nodes'
+   * parts for the placement's metric.
+   */
   private score(idx: number, u: NodeUsage, req: PlaceRequest): number {
     const node = this.nodes[idx] as Node;
     const r = node.Resources;
+    const card = this.card;
+    card.begin();
     const cpuFree = r.CPU > 0 ? 1 - (u.cpu + this.ask.cpu) / r.CPU : 0;
     const memFree = r.MemoryMB > 0 ? 1 - (u.memory + this.ask.memory) / r.MemoryMB : 0;
-    let sum = this.job.Placement === "spread" ? spreadFitScore(cpuFree, memFree) : this.job.Placement === "random" ? this.rng.next() : binpackScore(cpuFree, memFree);
-    let n = 1;
+    if (this.job.Placement === "spread") card.add(SLOT.Spread, spreadFitScore(cpuFree, memFree));
+    else if (this.job.Placement === "random") card.add(SLOT.Random, this.rng.next());
+    else card.add(SLOT.Binpack, binpackScore(cpuFree, memFree));
     // A node the plan has not changed holds what it held before: no lookup in its usage.
     const collisions = this.changed[idx] === undefined ? (this.groupBefore[idx] as number) : u.groupCount(this.gk);
-    if (collisions > 0) {
-      sum += antiAffinityScore(collisions, this.tg.Count) ?? 0;
-      n++;
-    }
-    if (req.penaltyNodes?.has(node.ID) === true) {
-      sum -= 1;
-      n++;
-    }
+    if (collisions > 0) card.add(SLOT.JobAntiAffinity, antiAffinityScore(collisions, this.tg.Count) ?? 0);
+    if (req.penaltyNodes?.has(node.ID) === true) card.add(SLOT.ReschedulePenalty, -1);
     if (this.affinities.length > 0) {
-      const a = affinityScore(node, this.affinities);
-      if (a !== null) {
-        sum += a;
-        n++;
-      }
+      const a = affinityScore(node, this.affinities, this.memo.regexp);
+      if (a !== null) card.add(SLOT.NodeAffinity, a);
     }
     if (this.spreads.length > 0) {
       const sp = spreadScore(node, this.spreads, this.spreadCounts, this.spreadValues, this.tg.Count);
-      if (sp !== null) {
-        sum += sp;
-        n++;
-      }
+      if (sp !== null) card.add(SLOT.AllocationSpread, sp);
     }
-    return sum / n;
-  }
-
-  /** Each scorer's say on a node, by name, as `alloc status -verbose` shows it. */
-  private breakdown(idx: number, req: PlaceRequest): Record<string, number> {
-    const node = this.nodes[idx] as Node;
-    const u = this.usageAt(idx);
-    const r = node.Resources;
-    const cpuFree = r.CPU > 0 ? 1 - u.cpu / r.CPU : 0;
-    const memFree = r.MemoryMB > 0 ? 1 - u.memory / r.MemoryMB : 0;
-    const scores: Record<string, number> = {};
-    if (this.job.Placement === "spread") scores.spread = spreadFitScore(cpuFree, memFree);
-    else if (this.job.Placement === "binpack") scores.binpack = binpackScore(cpuFree, memFree);
-    const anti = antiAffinityScore(u.groupCount(this.gk), this.tg.Count);
-    if (anti !== null) scores["job-anti-affinity"] = anti;
-    if (req.penaltyNodes?.has(node.ID) === true) scores["node-reschedule-penalty"] = -1;
-    const aff = affinityScore(node, this.affinities);
-    if (aff !== null) scores["node-affinity"] = aff;
-    const spr = spreadScore(node, this.spreads, this.spreadCounts, this.spreadValues, this.tg.Count);
-    if (spr !== null) scores["allocation-spread"] = spr;
-    return scores;
+    return card.final();
   }
 
   /** The resources the allocation holds on the chosen node, dynamic ports picked. */
-  private assign(idx: number, score: number): Selected {
+  private assign(idx: number, score: number, metric: AllocMetric): Selected {
     const node = this.nodes[idx] as Node;
     const net = this.tg.Networks[0];
     const networks: NetworkResource[] = [];
@@ -475,7 +534,7 @@ export class GroupPlacer {
         }),
       });
     }
-    return { node, score, resources: { CPU: this.ask.cpu, MemoryMB: this.ask.memory, DiskMB: this.ask.disk, Networks: networks }, taskResources: this.taskResources };
+    return { node, score, metric, resources: { CPU: this.ask.cpu, MemoryMB: this.ask.memory, DiskMB: this.ask.disk, Networks: networks }, taskResources: this.taskResources };
   }
 }
 
@@ -520,6 +579,7 @@ export function newAllocation(
     NextAllocation: "",
     RescheduleTracker: extra.RescheduleTracker ?? null,
     FollowupEvalID: "",
+    Metrics: sel.metric,
     CreateIndex: 0,
     ModifyIndex: 0,
     AllocModifyIndex: 0,

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { allocTerminal, computeNodeClass, mock, type Allocation, type Constraint, type Job, type JobType, type Node, type TaskGroup } from "../structs/index.js";
-import { describeFailure, MemoryView, schedule, type ScheduleResult } from "./index.js";
+import { allocTerminal, assertNever, computeNodeClass, describeFailure, failedGroupHeading, mock, SCORE_META_TOP, type Allocation, type NodeScoreMeta, type Constraint, type Job, type JobType, type Node, type TaskGroup } from "../structs/index.js";
+import { MemoryView, schedule, type ScheduleResult } from "./index.js";
 
 /*
  * Properties of `schedule` that must hold for every cluster and every job, checked over
@@ -297,10 +297,8 @@ function constraintOf(k: ConstraintKind): Constraint {
       return { LTarget: "", RTarget: OTHER_JOBS[k.job] ?? "", Operand: "beside_job" };
     case "not-beside":
       return { LTarget: "", RTarget: OTHER_JOBS[k.job] ?? "", Operand: "not_beside_job" };
-    default: {
-      const _: never = k;
-      return _;
-    }
+    default:
+      return assertNever(k, "constraint kind");
   }
 }
 
@@ -331,10 +329,8 @@ function holds(k: ConstraintKind, s: NodeSpec, i: number, liveJobs: ReadonlySet<
       return liveJobs.has(OTHER_JOBS[k.job] ?? "");
     case "not-beside":
       return !liveJobs.has(OTHER_JOBS[k.job] ?? "");
-    default: {
-      const _: never = k;
-      return _;
-    }
+    default:
+      return assertNever(k, "constraint kind");
   }
 }
 
@@ -601,6 +597,31 @@ function describeNode(w: World, i: number, here: readonly Allocation[]): string 
 }
 
 /** Safety: what must hold of every plan, whatever the cluster. */
+/**
+ * A placed allocation carries the metric of its placement, from the one scoring path: the
+ * best nodes scored (at most SCORE_META_TOP), best first, each final score the mean of its
+ * scorers' parts, and for a service or batch job the chosen node among them (only nodes put
+ * aside for scoring below zero, at most 3, can outrank it). A system job's placement tries
+ * one node and scores none.
+ */
+function checkPlacementMetric(w: World, a: Allocation, where: () => string): void {
+  const m = a.Metrics;
+  ensure(m !== undefined, () => `${where()}: no placement metric`);
+  if (m === undefined) return;
+  const top = m.ScoreMetaData;
+  if (w.job.Type === "system") {
+    ensure(m.NodesEvaluated === 1 && top.length === 0, () => `${where()}: a system placement's metric ${JSON.stringify(m)}`);
+    return;
+  }
+  ensure(top.length > 0 && top.length <= SCORE_META_TOP && top.length <= m.NodesEvaluated - m.NodesFiltered - m.NodesExhausted, () => `${where()}: ${top.length} scored nodes of ${m.NodesEvaluated} evaluated`);
+  top.forEach((e, k) => {
+    const parts = Object.values(e.Scores);
+    ensure(parts.length > 0 && e.NormScore === parts.reduce((x, y) => x + y, 0) / parts.length, () => `${where()}: final score ${e.NormScore} is not the mean of ${JSON.stringify(e.Scores)}`);
+    ensure(k === 0 || (top[k - 1] as NodeScoreMeta).NormScore >= e.NormScore, () => `${where()}: scored nodes not best first: ${JSON.stringify(top)}`);
+  });
+  ensure(top.some((e) => e.NodeID === a.NodeID), () => `${where()}: the chosen node is not among the best scored ${JSON.stringify(top)}`);
+}
+
 function checkSafety(w: World, r: ScheduleResult): Outcome {
   const o = apply(w, r);
   const groupIndex = new Map(w.job.TaskGroups.map((g, gi) => [g.Name, gi]));
@@ -620,6 +641,7 @@ function checkSafety(w: World, r: ScheduleResult): Outcome {
     for (const net of a.Resources.Networks) {
       for (const p of net.DynamicPorts) ensure(p.Value >= MIN_DYN && p.Value <= MAX_DYN, () => `${where()}: dynamic port ${p.Value} outside [${MIN_DYN}, ${MAX_DYN}]`);
     }
+    checkPlacementMetric(w, a, where);
   }
 
   for (const nodeId of o.touched) {
@@ -669,8 +691,8 @@ function checkSafety(w: World, r: ScheduleResult): Outcome {
   for (const [group, m] of Object.entries(r.failed)) {
     ensure(describeFailure(m) !== "", () => `group ${group} failed without a reason: ${JSON.stringify(m)}`);
     ensure((r.queued[group] ?? 0) > 0, () => `group ${group} failed with nothing queued`);
+    ensure(m.CoalescedFailures + 1 === r.queued[group], () => `group ${group}: its metric stands for ${m.CoalescedFailures + 1} failures, ${r.queued[group]} queued`);
   }
-  ensure(r.summary.length === failed.length, () => `${r.summary.length} summary lines for ${failed.length} failed groups`);
   return o;
 }
 
@@ -769,7 +791,8 @@ describe("scheduler properties", () => {
           const m = r.failed[tg.Name];
           ensure(m !== undefined && describeFailure(m) !== "", () => `placed ${placed.length} of ${tg.Count} without a reason: ${summaryOf(r)}`);
           ensure(r.queued[tg.Name] === tg.Count - placed.length, () => `queued ${r.queued[tg.Name]}, expected ${tg.Count} - ${placed.length}`);
-          ensure(r.summary[0]?.includes(`failed to place ${tg.Count - placed.length} allocation`) === true, () => `summary ${JSON.stringify(r.summary)}`);
+          const heading = m === undefined ? "" : failedGroupHeading(tg.Name, m);
+          ensure(heading.includes(`failed to place ${tg.Count - placed.length} allocation`), () => `heading ${heading}`);
         }
       }),
       { numRuns: RUNS },
@@ -926,7 +949,6 @@ describe("scheduler properties", () => {
           .map((a) => [a.ID, a.NodeID, a.DesiredDescription]),
         failed: r.failed,
         queued: r.queued,
-        summary: r.summary,
         followups: r.followups,
         deployment: r.plan.Deployment,
         annotations: r.plan.Annotations,

@@ -27,14 +27,17 @@ export function antiAffinityScore(collisions: number, desiredCount: number): num
   return -Math.min(1, (collisions + 1) / Math.max(1, desiredCount));
 }
 
-/** Weighted node affinities: the sum of matched weights over the sum of all weights' magnitudes. */
-export function affinityScore(node: Node, affinities: readonly Affinity[]): number | null {
+/**
+ * Weighted node affinities: the sum of matched weights over the sum of all weights'
+ * magnitudes. `regexp` compiles `regexp` affinities' patterns (see `checkOperator`).
+ */
+export function affinityScore(node: Node, affinities: readonly Affinity[], regexp?: (pattern: string) => RegExp | null): number | null {
   if (affinities.length === 0) return null;
   let total = 0;
   let sum = 0;
   for (const a of affinities) {
     total += Math.abs(a.Weight);
-    if (checkOperator(a.Operand, resolveTarget(a.LTarget, node), resolveTarget(a.RTarget, node))) sum += a.Weight;
+    if (checkOperator(a.Operand, resolveTarget(a.LTarget, node), resolveTarget(a.RTarget, node), regexp)) sum += a.Weight;
   }
   return total === 0 ? null : sum / total;
 }

@@ -1,5 +1,6 @@
 import { nodeIsSchedulable, type Job, type Node } from "../structs/index.js";
 import { inDatacenters, inNodePool } from "./feasible.js";
+import type { SchedulerMemo } from "./memo.js";
 import type { StateView } from "./view.js";
 
 export interface Ready {
@@ -14,20 +15,21 @@ export interface Ready {
   indexOf: Map<string, number>;
 }
 
-/** Per node list (a view hands out the same list until its nodes change): datacenters and pool → ready nodes. */
-const cache = new WeakMap<readonly Node[], Map<string, Ready>>();
-
-/** The nodes a job may use now, and how many of them each datacenter offers. */
-export function readyNodes(view: StateView, job: Job): Ready {
+/**
+ * The nodes a job may use now, and how many of them each datacenter offers. Kept in the
+ * memo per node list (a view hands out the same list until its nodes change) and per
+ * datacenters and pool.
+ */
+export function readyNodes(view: StateView, job: Job, memo: SchedulerMemo): Ready {
   const all = view.nodes();
   const key = `${job.NodePool}\u0000${job.Datacenters.join("\u0000")}`;
-  let byKey = cache.get(all);
+  let byKey = memo.ready.get(all);
   const hit = byKey?.get(key);
   if (hit !== undefined) return hit;
   const ready = computeReady(all, job);
   if (byKey === undefined) {
     byKey = new Map();
-    cache.set(all, byKey);
+    memo.ready.set(all, byKey);
   }
   byKey.set(key, ready);
   return ready;

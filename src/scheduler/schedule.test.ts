@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { mock, NS, type Allocation, type Deployment, type Job, type Node, type Plan } from "../structs/index.js";
-import { describeFailure, MemoryView, schedule } from "./index.js";
+import { describeFailure, failedGroupHeading, mock, NS, type Allocation, type Deployment, type Job, type Node, type Plan } from "../structs/index.js";
+import { binpackScore, MemoryView, schedule } from "./index.js";
 
 const NOW = 1_700_000_000_000;
 
@@ -54,9 +54,7 @@ describe("placing a new job", () => {
     expect(describeFailure(r.failed.web!)).toBe(
       "Constraint `${meta.role} = manager` filtered 3 nodes; Resources exhausted on 2 nodes: memory; 1 more allocation not placed for the same reasons",
     );
-    expect(r.summary).toEqual([
-      'Task Group "web" (failed to place 2 allocations): Constraint `${meta.role} = manager` filtered 3 nodes; Resources exhausted on 2 nodes: memory; 1 more allocation not placed for the same reasons',
-    ]);
+    expect(failedGroupHeading("web", r.failed.web!)).toBe('Task Group "web" (failed to place 2 allocations)');
   });
 
   it("names missing drivers and skips nodes that are down, ineligible or in another datacenter", () => {
@@ -143,6 +141,49 @@ describe("placement constraints", () => {
     job.TaskGroups[0]!.Spreads = [{ Attribute: "${meta.zone}", Weight: 100, SpreadTarget: [] }];
     const zones = placed(run(job, nodes).plan).map((a) => nodes.find((n) => n.ID === a.NodeID)!.Meta.zone);
     expect(zones.filter((z) => z === "b").length).toBe(2);
+  });
+});
+
+describe("placement metrics", () => {
+  it("give each allocation what its placement saw: the nodes turned down, and the best scored with each scorer's part", () => {
+    const small = mock.node({ id: "small", cpu: 1000, memory: 1024 });
+    const big = mock.node({ id: "big", cpu: 4000, memory: 4096 });
+    const busy = mock.node({ id: "busy", cpu: 2000, memory: 2048 });
+    const execOnly = mock.node({ id: "exec-only", drivers: ["exec"], nodeClass: "batch" });
+    const job = { ...mock.job({ id: "web", count: 2, cpu: 500, memory: 512, driver: "docker" }), FullScan: true };
+    const r = run(job, [small, big, busy, execOnly], [mock.alloc(job, busy, 0, { ClientStatus: "running" })]);
+    const [a] = placed(r.plan);
+    const m = a?.Metrics;
+    expect(m).toMatchObject({ NodesEvaluated: 4, NodesFiltered: 1, ConstraintFiltered: { "missing drivers": 1 }, ClassFiltered: { batch: 1 }, NodesExhausted: 0 });
+    // Free fractions after the placement: small 1/2, big 7/8, busy (holding one already) 1/2.
+    const half = binpackScore(0.5, 0.5);
+    const anti = -1; // one collision of a group of 2: -min(1, (1 + 1) / 2)
+    expect(m?.ScoreMetaData).toEqual([
+      { NodeID: "small", Scores: { binpack: half }, NormScore: half },
+      { NodeID: "big", Scores: { binpack: binpackScore(0.875, 0.875) }, NormScore: binpackScore(0.875, 0.875) },
+      { NodeID: "busy", Scores: { binpack: half, "job-anti-affinity": anti }, NormScore: (half + anti) / 2 },
+    ]);
+    expect(a?.NodeID).toBe("small");
+  });
+
+  it("show the reschedule penalty on the node a replacement failed on", () => {
+    const nodes = [mock.node({ id: "n0" }), mock.node({ id: "n1" })];
+    const job = mock.job({ id: "f", count: 1 });
+    const failed = mock.alloc(job, nodes[0]!, 0, { ClientStatus: "failed", ModifyTime: NOW - 60_000 });
+    const [a] = placed(run(job, nodes, [failed]).plan);
+    expect(a?.NodeID).toBe("n1");
+    expect(a?.Metrics?.ScoreMetaData.find((e) => e.NodeID === "n0")?.Scores["node-reschedule-penalty"]).toBe(-1);
+  });
+
+  it("count a system job's failures on every node in the group's metric", () => {
+    const nodes = [0, 1, 2].map((i) => mock.node({ id: `n${i}`, memory: 256 }));
+    const job = mock.job({ id: "agent", type: "system", memory: 512 });
+    const r = run(job, nodes);
+    expect(r.queued).toEqual({ web: 3 });
+    expect(failedGroupHeading("web", r.failed.web!)).toBe('Task Group "web" (failed to place 3 allocations)');
+    expect(describeFailure(r.failed.web!)).toBe("Resources exhausted on 3 nodes: memory; 2 more allocations not placed for the same reasons");
+    const fits = run(mock.job({ id: "agent", type: "system" }), nodes);
+    expect(placed(fits.plan).map((x) => x.Metrics)).toEqual(nodes.map(() => expect.objectContaining({ NodesEvaluated: 1, ScoreMetaData: [] }) as unknown));
   });
 });
 

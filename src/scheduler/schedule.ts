@@ -1,5 +1,7 @@
-import type { Evaluation } from "../structs/index.js";
+import { AllocKeys, type Evaluation } from "../structs/index.js";
+import type { EvalContext } from "./context.js";
 import { scheduleGeneric } from "./generic.js";
+import { SchedulerMemo } from "./memo.js";
 import type { ScheduleResult } from "./result.js";
 import { seededRng } from "./rng.js";
 import { scheduleSystem } from "./system.js";
@@ -8,10 +10,12 @@ import type { StateView } from "./view.js";
 /**
  * The scheduler: an evaluation and a read-only view of the cluster in, a plan out. No I/O,
  * no clock (`now` is given, unix ms), no randomness but what the evaluation's id seeds.
+ * `memo` keeps what is derived from the view (ready nodes, compiled patterns) for the next
+ * evaluation over the same nodes; it makes the call faster, never different.
  */
-export function schedule(ev: Evaluation, view: StateView, now: number): ScheduleResult {
+export function schedule(ev: Evaluation, view: StateView, now: number, memo: SchedulerMemo = new SchedulerMemo()): ScheduleResult {
   const job = view.job(ev.Namespace, ev.JobID);
-  const rng = seededRng(ev.ID);
+  const ctx: EvalContext = { view, now, rng: seededRng(ev.ID), memo, keys: new AllocKeys() };
   const type = job?.Type ?? ev.Type;
-  return type === "system" ? scheduleSystem(ev, job, view, now, rng) : scheduleGeneric(ev, job, view, now, rng);
+  return type === "system" ? scheduleSystem(ev, job, ctx) : scheduleGeneric(ev, job, ctx);
 }

@@ -1,13 +1,11 @@
 import { allocName, allocTerminal, NS, type Allocation, type DesiredUpdates, type Evaluation, type Job, type Node } from "../structs/index.js";
-import { describeFailure } from "./metrics.js";
+import type { EvalContext } from "./context.js";
 import { GroupPlacer, newAllocation } from "./placer.js";
 import { appendAlloc, appendStop, emptyPlan } from "./plan.js";
 import { readyNodes } from "./ready.js";
 import type { ScheduleResult } from "./result.js";
-import type { Rng } from "./rng.js";
 import { groupUpdateKind } from "./updates.js";
 import { ClusterUsage } from "./usage.js";
-import type { StateView } from "./view.js";
 
 function emptyDesired(): DesiredUpdates {
   return { Ignore: 0, Place: 0, Migrate: 0, Stop: 0, InPlaceUpdate: 0, DestructiveUpdate: 0, Canary: 0, Preemptions: 0 };
@@ -19,12 +17,13 @@ function emptyDesired(): DesiredUpdates {
  * keep it off are not failures; nodes that should run it but lack room are. Replacements
  * roll `max_parallel` at a time, the next batch one `stagger` later.
  */
-export function scheduleSystem(ev: Evaluation, job: Job | null, view: StateView, now: number, rng: Rng): ScheduleResult {
+export function scheduleSystem(ev: Evaluation, job: Job | null, ctx: EvalContext): ScheduleResult {
+  const { view, now, rng } = ctx;
   const plan = emptyPlan(ev.ID, job?.Priority ?? ev.Priority, job);
-  const result: ScheduleResult = { plan, failed: {}, queued: {}, followups: [], summary: [] };
+  const result: ScheduleResult = { plan, failed: {}, queued: {}, followups: [] };
   const desired: Record<string, DesiredUpdates> = {};
   plan.Annotations = { DesiredTGUpdates: desired };
-  const usage = new ClusterUsage(view);
+  const usage = new ClusterUsage(ctx);
   const live = view.allocsByJob(ev.Namespace, ev.JobID).filter((a) => !allocTerminal(a));
   const stop = (a: Allocation, why: string, lost: boolean): void => {
     usage.markStopped(a);
@@ -37,7 +36,7 @@ export function scheduleSystem(ev: Evaluation, job: Job | null, view: StateView,
     return result;
   }
 
-  const ready = readyNodes(view, job);
+  const ready = readyNodes(view, job, ctx.memo);
   const nodes = ready.nodes;
   const readyById = new Map(nodes.map((n) => [n.ID, n]));
   const groups = new Set(job.TaskGroups.map((g) => g.Name));
@@ -56,7 +55,7 @@ export function scheduleSystem(ev: Evaluation, job: Job | null, view: StateView,
       rollingLeft = Math.min(rollingLeft, tg.Update.MaxParallel);
       stagger = Math.max(stagger, tg.Update.Stagger);
     }
-    const placer = new GroupPlacer(job, tg, ready, view, usage, rng);
+    const placer = new GroupPlacer(ctx, job, tg, ready, usage);
     const onNode = new Map<string, Allocation[]>();
     for (const a of live) {
       if (a.TaskGroup !== tg.Name || usage.isStopped(a.ID)) continue;
@@ -103,7 +102,10 @@ export function scheduleSystem(ev: Evaluation, job: Job | null, view: StateView,
       const tried = placer.tryNode(idx);
       if ("reason" in tried) {
         if (tried.exhausted) {
-          result.failed[tg.Name] = placer.finish();
+          // The group's metric counts every node tried; each failure after the first is coalesced into it.
+          const failed = result.failed[tg.Name];
+          if (failed === undefined) result.failed[tg.Name] = placer.metric;
+          else failed.CoalescedFailures++;
           result.queued[tg.Name] = (result.queued[tg.Name] ?? 0) + 1;
         }
         return;
@@ -116,6 +118,5 @@ export function scheduleSystem(ev: Evaluation, job: Job | null, view: StateView,
     }
   }
   plan.FailedTGAllocs = result.failed;
-  for (const [group, m] of Object.entries(result.failed)) result.summary.push(`Task Group "${group}" (failed to place ${result.queued[group] ?? 0} allocation${result.queued[group] === 1 ? "" : "s"}): ${describeFailure(m)}`);
   return result;
 }

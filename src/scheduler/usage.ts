@@ -1,5 +1,5 @@
-import { DYNAMIC_PORT_RANGE, EMPTY_USAGE, forEachPort, holdsResources, keysOf, type Allocation, type Node, type UsageSnapshot } from "../structs/index.js";
-import type { StateView } from "./view.js";
+import { DYNAMIC_PORT_RANGE, EMPTY_USAGE, forEachPort, holdsResources, type AllocKeyPair, type Allocation, type Node, type UsageSnapshot } from "../structs/index.js";
+import type { EvalContext } from "./context.js";
 
 /** Parses a node's reserved host ports: "22,80,8000-8100". */
 export function parsePortList(spec: string): number[] {
@@ -16,17 +16,8 @@ export function parsePortList(spec: string): number[] {
   return out;
 }
 
-const reservedPorts = new WeakMap<Node, ReadonlySet<number>>();
-const NO_PORTS: ReadonlySet<number> = new Set();
-function reservedOf(node: Node): ReadonlySet<number> {
-  if (node.Reserved.ReservedHostPorts === "") return NO_PORTS;
-  let s = reservedPorts.get(node);
-  if (s === undefined) {
-    s = new Set(parsePortList(node.Reserved.ReservedHostPorts));
-    reservedPorts.set(node, s);
-  }
-  return s;
-}
+/** No ports: a node that reserves none. */
+export const NO_PORTS: ReadonlySet<number> = new Set();
 
 /**
  * One node's usage during an evaluation: the snapshot's, the node's reservations, and the
@@ -49,16 +40,17 @@ export class NodeUsage {
   private groupDelta: (string | number)[] | null = null;
 
   /**
-   * Makes this the usage of another node, as its snapshot has it. For a new object, or a
-   * reader's scratch one; never for one the plan has changed.
+   * Makes this the usage of another node, as its snapshot has it, with the host ports the
+   * node keeps for itself. For a new object, or a reader's scratch one; never for one the
+   * plan has changed.
    */
-  reset(node: Node, base: UsageSnapshot): this {
+  reset(node: Node, base: UsageSnapshot, reserved: ReadonlySet<number>): this {
     this.nodeId = node.ID;
     this.base = base;
     this.cpu = base.cpu + node.Reserved.CPU;
     this.memory = base.memory + node.Reserved.MemoryMB;
     this.disk = base.disk + node.Reserved.DiskMB;
-    this.reserved = reservedOf(node);
+    this.reserved = reserved;
     this.rangeCount = -1;
     return this;
   }
@@ -94,7 +86,7 @@ export class NodeUsage {
     return (this.base.byGroup.get(gk) ?? 0) + deltaOf(this.groupDelta, gk);
   }
 
-  apply(a: Allocation, sign: 1 | -1): void {
+  apply(a: Allocation, keys: AllocKeyPair, sign: 1 | -1): void {
     this.cpu += sign * a.Resources.CPU;
     this.memory += sign * a.Resources.MemoryMB;
     this.disk += sign * a.Resources.DiskMB;
@@ -108,7 +100,7 @@ export class NodeUsage {
         if (this.base.ports.has(p)) (this.removed ??= new Set()).add(p);
       }
     });
-    const { jk, gk } = keysOf(a);
+    const { jk, gk } = keys;
     addDelta((this.jobDelta ??= []), jk, sign);
     addDelta((this.groupDelta ??= []), gk, sign);
   }
@@ -142,15 +134,15 @@ export class ClusterUsage {
   private readonly changedList: NodeUsage[] = [];
   private readonly stopped = new Set<string>();
 
-  constructor(private readonly view: StateView) {}
+  constructor(private readonly ctx: EvalContext) {}
 
   /** An allocation the plan stops: it no longer counts on its node. */
   markStopped(a: Allocation): void {
     if (this.stopped.has(a.ID)) return;
     this.stopped.add(a.ID);
     if (!holdsResources(a)) return;
-    const node = this.view.node(a.NodeID);
-    if (node !== undefined) this.of(node).apply(a, -1);
+    const node = this.ctx.view.node(a.NodeID);
+    if (node !== undefined) this.of(node).apply(a, this.ctx.keys.of(a), -1);
   }
 
   isStopped(allocId: string): boolean {
@@ -170,7 +162,7 @@ export class ClusterUsage {
   private of(node: Node): NodeUsage {
     let u = this.changed.get(node.ID);
     if (u === undefined) {
-      u = new NodeUsage().reset(node, this.view.nodeUsage(node.ID));
+      u = new NodeUsage().reset(node, this.ctx.view.nodeUsage(node.ID), this.ctx.memo.reservedPorts(node));
       this.changed.set(node.ID, u);
       this.changedList.push(u);
     }
@@ -179,6 +171,6 @@ export class ClusterUsage {
 
   /** A placement of the plan now holds these resources. */
   add(node: Node, a: Allocation): void {
-    this.of(node).apply(a, 1);
+    this.of(node).apply(a, this.ctx.keys.of(a), 1);
   }
 }

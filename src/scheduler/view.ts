@@ -1,4 +1,4 @@
-import { EMPTY_USAGE, holdsResources, UsageTally, type Allocation, type Deployment, type Job, type Node, type UsageSnapshot } from "../structs/index.js";
+import { AllocKeys, EMPTY_USAGE, holdsResources, UsageTally, type Allocation, type Deployment, type Job, type Node, type UsageSnapshot } from "../structs/index.js";
 
 /**
  * What the scheduler may read of the cluster: a consistent, read-only snapshot. The
@@ -28,6 +28,7 @@ export class MemoryView implements StateView {
   private readonly jobs = new Map<string, Job>();
   private readonly deployments = new Map<string, Deployment>();
   private readonly usage = new Map<string, UsageTally>();
+  private readonly keys = new AllocKeys();
 
   constructor(init: { nodes?: Node[]; allocs?: Allocation[]; jobs?: Job[]; deployments?: Deployment[] } = {}) {
     this.nodeList = [...(init.nodes ?? [])];
@@ -43,7 +44,7 @@ export class MemoryView implements StateView {
     if (holdsResources(a)) {
       let t = this.usage.get(a.NodeID);
       if (t === undefined) {
-        t = new UsageTally();
+        t = new UsageTally(this.keys);
         this.usage.set(a.NodeID, t);
       }
       t.add(a);

@@ -44,7 +44,7 @@ export class PlanApplier {
       const res: ApplyResult = { index: tx.index, refused: [], placed: [] };
       for (const stops of Object.values(plan.NodeUpdate)) {
         for (const s of stops) {
-          const cur = tx.get<Allocation>("allocs", s.ID);
+          const cur = tx.get("allocs", s.ID);
           if (cur === undefined) continue;
           tx.put("allocs", {
             ...cur,
@@ -56,14 +56,14 @@ export class PlanApplier {
         }
       }
       for (const [nodeId, allocs] of Object.entries(plan.NodeAllocation)) {
-        const node = tx.get<Node>("nodes", nodeId);
-        const fresh = allocs.filter((a) => tx.get<Allocation>("allocs", a.ID) === undefined);
+        const node = tx.get("nodes", nodeId);
+        const fresh = allocs.filter((a) => tx.get("allocs", a.ID) === undefined);
         if (fresh.length > 0 && !this.fits(node, fresh, plan.NodeUpdate[nodeId] ?? [])) {
           res.refused.push(nodeId);
           continue;
         }
         for (const a of allocs) {
-          const cur = tx.get<Allocation>("allocs", a.ID);
+          const cur = tx.get("allocs", a.ID);
           if (cur !== undefined) {
             // In place: the client keeps running it; only the job it follows changes.
             tx.put("allocs", { ...cur, Job: a.Job, DeploymentID: a.DeploymentID, ModifyTime: now });
@@ -72,14 +72,14 @@ export class PlanApplier {
           tx.put("allocs", { ...a, CreateTime: now, ModifyTime: now });
           res.placed.push(a);
           if (a.PreviousAllocation !== "") {
-            const prev = tx.get<Allocation>("allocs", a.PreviousAllocation);
+            const prev = tx.get("allocs", a.PreviousAllocation);
             if (prev !== undefined) tx.put("allocs", { ...prev, NextAllocation: a.ID });
           }
         }
       }
       if (plan.Deployment !== null) {
         const d: Deployment = { ...plan.Deployment, TaskGroups: { ...plan.Deployment.TaskGroups } };
-        const prior = tx.get<Deployment>("deployments", d.ID);
+        const prior = tx.get("deployments", d.ID);
         for (const [group, s] of Object.entries(d.TaskGroups)) {
           const placedHere = res.placed.filter((a) => a.TaskGroup === group && a.DeploymentID === d.ID);
           const before = prior?.TaskGroups[group];
@@ -95,7 +95,7 @@ export class PlanApplier {
         if (prior === undefined || deploymentActive(prior)) tx.put("deployments", d);
       }
       for (const u of plan.DeploymentUpdates) {
-        const d = tx.get<Deployment>("deployments", u.DeploymentID);
+        const d = tx.get("deployments", u.DeploymentID);
         if (d !== undefined && deploymentActive(d)) tx.put("deployments", { ...d, Status: u.Status as Deployment["Status"], StatusDescription: u.StatusDescription });
       }
       extra(tx, res);

@@ -1,4 +1,4 @@
-import { deploymentActive, ErrorCode, NS, RucheError, type Allocation, type Deployment, type Evaluation, type Job } from "../structs/index.js";
+import { deploymentActive, ErrorCode, NS, RucheError, type Deployment, type Evaluation } from "../structs/index.js";
 import { jobRowKey as jobKey, versionRowKey as versionKey, type StateStore, type Txn } from "../state/index.js";
 import { newEval } from "./evals.js";
 import { registerJob } from "./jobs.js";
@@ -29,10 +29,7 @@ export class DeploymentWatcher {
     this.unsubscribe = this.store.subscribe((e) => {
       for (const c of e.changes) {
         if (c.table === "deployments") this.touch(c.key);
-        else if (c.table === "allocs" && c.value !== null) {
-          const a = c.value as Allocation;
-          if (a.DeploymentID !== "") this.touch(a.DeploymentID);
-        }
+        else if (c.table === "allocs" && c.value !== null && c.value.DeploymentID !== "") this.touch(c.value.DeploymentID);
       }
     });
     for (const d of this.store.deployments()) if (deploymentActive(d)) this.touch(d.ID);
@@ -57,7 +54,7 @@ export class DeploymentWatcher {
       this.pending.clear();
       for (const id of ids) {
         this.check(id).catch((err: unknown) => {
-          this.log.warn({ deploymentId: id, err: String(err) }, "deployment check failed");
+          this.log.warn({ deploymentId: id, err }, "deployment check failed");
         });
       }
     });
@@ -107,7 +104,7 @@ export class DeploymentWatcher {
     if (description !== d.StatusDescription) changed = true;
     if (complete) {
       await this.store.write((tx) => {
-        const cur = tx.get<Deployment>("deployments", d.ID);
+        const cur = tx.get("deployments", d.ID);
         if (cur === undefined || !deploymentActive(cur)) return;
         tx.put("deployments", { ...cur, TaskGroups: groups, Status: "successful", StatusDescription: "Deployment completed successfully" });
         markStable(tx, d);
@@ -117,7 +114,7 @@ export class DeploymentWatcher {
     }
     if (changed) {
       await this.store.write((tx) => {
-        const cur = tx.get<Deployment>("deployments", d.ID);
+        const cur = tx.get("deployments", d.ID);
         if (cur === undefined || !deploymentActive(cur)) return;
         tx.put("deployments", { ...cur, TaskGroups: groups, StatusDescription: description });
       });
@@ -137,14 +134,14 @@ export class DeploymentWatcher {
         this.enqueue(ev);
       })
       .catch((err: unknown) => {
-        this.log.warn({ err: String(err) }, "could not create an evaluation for a deployment");
+        this.log.warn({ err }, "could not create an evaluation for a deployment");
       });
   }
 
   /** Promotes canaries (all groups, or the ones named); the rollout then goes on. */
   async promote(id: string, groups: string[] | null, description = "Deployment is running"): Promise<Evaluation> {
     const job = await this.store.write((tx) => {
-      const d = tx.get<Deployment>("deployments", id);
+      const d = tx.get("deployments", id);
       if (d === undefined) throw new RucheError(ErrorCode.NotFound, `deployment "${id}" not found`);
       if (!deploymentActive(d)) throw new RucheError(ErrorCode.BadRequest, `deployment "${id}" is ${d.Status}; only a running deployment can be promoted`);
       const tgs = { ...d.TaskGroups };
@@ -166,11 +163,11 @@ export class DeploymentWatcher {
       for (const [name, s] of Object.entries(tgs)) {
         if (!s.Promoted || d.TaskGroups[name]?.Promoted === true) continue;
         for (const cid of s.PlacedCanaries) {
-          const a = tx.get<Allocation>("allocs", cid);
+          const a = tx.get("allocs", cid);
           if (a?.DeploymentStatus !== undefined && a.DeploymentStatus !== null) tx.put("allocs", { ...a, DeploymentStatus: { ...a.DeploymentStatus, Canary: false } });
         }
       }
-      const job = tx.get<Job>("jobs", jobKey(d.Namespace, d.JobID));
+      const job = tx.get("jobs", jobKey(d.Namespace, d.JobID));
       if (job === undefined) throw new RucheError(ErrorCode.JobNotFound, `job "${d.JobID}" not found`);
       const ev = newEval(job, "deployment-watcher", this.now(), { DeploymentID: id });
       tx.put("evals", ev);
@@ -185,7 +182,7 @@ export class DeploymentWatcher {
     const revert = Object.values(d.TaskGroups).some((s) => s.AutoRevert);
     const stable = revert ? this.store.jobVersions(d.Namespace, d.JobID).find((j) => j.Stable && j.Version < d.JobVersion) : undefined;
     await this.store.write((tx) => {
-      const cur = tx.get<Deployment>("deployments", d.ID);
+      const cur = tx.get("deployments", d.ID);
       if (cur === undefined || !deploymentActive(cur)) return;
       tx.put("deployments", {
         ...cur,
@@ -218,8 +215,8 @@ export class DeploymentWatcher {
 }
 
 function markStable(tx: Txn, d: Deployment): void {
-  const v = tx.get<Job>("jobVersions", versionKey(d.Namespace, d.JobID, d.JobVersion));
+  const v = tx.get("jobVersions", versionKey(d.Namespace, d.JobID, d.JobVersion));
   if (v !== undefined) tx.put("jobVersions", { ...v, Stable: true });
-  const job = tx.get<Job>("jobs", jobKey(d.Namespace, d.JobID));
+  const job = tx.get("jobs", jobKey(d.Namespace, d.JobID));
   if (job !== undefined && job.Version === d.JobVersion) tx.put("jobs", { ...job, Stable: true, Status: "running" });
 }

@@ -32,7 +32,7 @@ export interface RegisterOptions {
  */
 export async function registerJob(store: StateStore, job: Job, opts: RegisterOptions): Promise<RegisterResult> {
   const { index, result } = await store.write((tx) => {
-    const cur = tx.get<Job>("jobs", jobKey(job.Namespace, job.ID)) ?? null;
+    const cur = tx.get("jobs", jobKey(job.Namespace, job.ID)) ?? null;
     if (opts.enforceIndex !== undefined) {
       const have = cur === null ? 0 : cur.JobModifyIndex;
       if (have !== opts.enforceIndex) {
@@ -90,7 +90,7 @@ export function planJob(store: StateStore, job: Job, now: number): PlanResult {
 /** Stops a job (its allocations stop, the job stays, dead); with purge, it goes entirely. */
 export async function stopJob(store: StateStore, ns: string, id: string, purge: boolean, now: number): Promise<RegisterResult> {
   const { index, result } = await store.write((tx) => {
-    const cur = tx.get<Job>("jobs", jobKey(ns, id));
+    const cur = tx.get("jobs", jobKey(ns, id));
     if (cur === undefined) throw new RucheError(ErrorCode.JobNotFound, `job "${id}" not found`);
     if (purge) {
       tx.delete("jobs", jobKey(ns, id));

@@ -55,7 +55,7 @@ export class NodeLifecycle {
     for (const n of this.store.nodes()) if (n.Status === "ready") this.arm(n.ID);
     this.drainTimer = setInterval(() => {
       this.drainTick().catch((err: unknown) => {
-        this.log.warn({ err: String(err) }, "drain step failed");
+        this.log.warn({ err }, "drain step failed");
       });
     }, 250);
     this.drainTimer.unref();
@@ -79,7 +79,7 @@ export class NodeLifecycle {
     const t = setTimeout(() => {
       this.timers.delete(nodeId);
       this.markDown(nodeId).catch((err: unknown) => {
-        this.log.warn({ nodeId, err: String(err) }, "could not mark a node down");
+        this.log.warn({ nodeId, err }, "could not mark a node down");
       });
     }, this.ttl() + this.opts.grace);
     t.unref();
@@ -88,7 +88,7 @@ export class NodeLifecycle {
 
   async register(node: Node): Promise<{ HeartbeatTTL: number; Index: number }> {
     const { index, result: created } = await this.store.write((tx) => {
-      const cur = tx.get<Node>("nodes", node.ID);
+      const cur = tx.get("nodes", node.ID);
       if (cur !== undefined && cur.SecretID !== node.SecretID) throw new RucheError(ErrorCode.BadRequest, `node "${node.ID}" is registered with another secret`);
       const next: Node = {
         ...node,
@@ -113,7 +113,7 @@ export class NodeLifecycle {
 
   authenticate(nodeId: string, secret: string): Node {
     const n = this.store.node(nodeId);
-    if (n === undefined) throw new RucheError(ErrorCode.BadRequest, `node "${nodeId}" is not registered`);
+    if (n === undefined) throw new RucheError(ErrorCode.NodeNotRegistered, `node "${nodeId}" is not registered`);
     if (n.SecretID !== secret) throw new RucheError(ErrorCode.Forbidden, "the node secret does not match");
     return n;
   }
@@ -123,7 +123,7 @@ export class NodeLifecycle {
     this.arm(nodeId);
     if (n.Status !== "ready") {
       const { result } = await this.store.write((tx) => {
-        const cur = tx.get<Node>("nodes", nodeId);
+        const cur = tx.get("nodes", nodeId);
         if (cur === undefined) return [];
         const next: Node = { ...cur, Status: "ready", StatusDescription: "", LastHeartbeat: this.now() };
         tx.put("nodes", next);
@@ -138,7 +138,7 @@ export class NodeLifecycle {
 
   private async markDown(nodeId: string): Promise<void> {
     const { result } = await this.store.write((tx) => {
-      const cur = tx.get<Node>("nodes", nodeId);
+      const cur = tx.get("nodes", nodeId);
       if (cur === undefined || cur.Status === "down") return [];
       const next: Node = { ...cur, Status: "down", StatusDescription: "missed heartbeats" };
       tx.put("nodes", next);
@@ -174,7 +174,7 @@ export class NodeLifecycle {
     const state = { freed: false };
     const { index } = await this.store.write((tx) => {
       for (const u of updates) {
-        const cur = tx.get<Allocation>("allocs", u.ID);
+        const cur = tx.get("allocs", u.ID);
         if (cur === undefined) throw new RucheError(ErrorCode.BadRequest, `allocation "${u.ID}" not found`);
         if (cur.NodeID !== nodeId) throw new RucheError(ErrorCode.Forbidden, `allocation "${u.ID}" belongs to another node`);
         const next: Allocation = {
@@ -190,7 +190,7 @@ export class NodeLifecycle {
         if (clientTerminal(next.ClientStatus) && !clientTerminal(cur.ClientStatus)) {
           state.freed = true;
           if (next.DesiredStatus === "run") {
-            const job = tx.get<Job>("jobs", `${cur.Namespace}/${cur.JobID}`);
+            const job = tx.get("jobs", `${cur.Namespace}/${cur.JobID}`);
             if (job !== undefined && !created.some((e) => e.JobID === job.ID)) {
               const ev = newEval(job, next.ClientStatus === "failed" ? "alloc-failure" : "alloc-stop", this.now());
               tx.put("evals", ev);
@@ -207,7 +207,7 @@ export class NodeLifecycle {
 
   async setEligibility(nodeId: string, eligible: boolean): Promise<{ Index: number }> {
     const { index } = await this.store.write((tx) => {
-      const cur = tx.get<Node>("nodes", nodeId);
+      const cur = tx.get("nodes", nodeId);
       if (cur === undefined) throw new RucheError(ErrorCode.NotFound, `node "${nodeId}" not found`);
       if (eligible && cur.DrainStrategy !== null) throw new RucheError(ErrorCode.BadRequest, `node "${nodeId}" is draining; stop the drain first`);
       tx.put("nodes", { ...cur, SchedulingEligibility: eligible ? "eligible" : "ineligible" });
@@ -220,7 +220,7 @@ export class NodeLifecycle {
   async drain(nodeId: string, spec: { Deadline: number; IgnoreSystemJobs: boolean } | null, markEligible = false): Promise<{ Index: number }> {
     const now = this.now();
     const { index } = await this.store.write((tx) => {
-      const cur = tx.get<Node>("nodes", nodeId);
+      const cur = tx.get("nodes", nodeId);
       if (cur === undefined) throw new RucheError(ErrorCode.NotFound, `node "${nodeId}" not found`);
       const strategy: DrainStrategy | null =
         spec === null
@@ -288,11 +288,11 @@ export class NodeLifecycle {
     const evs = [...jobs.values()].map((j) => newEval(j, "node-drain", now));
     await this.store.write((tx) => {
       for (const a of marks) {
-        const cur = tx.get<Allocation>("allocs", a.ID);
+        const cur = tx.get("allocs", a.ID);
         if (cur !== undefined) tx.put("allocs", { ...cur, DesiredTransition: { ...cur.DesiredTransition, Migrate: true } });
       }
       for (const id of done) {
-        const cur = tx.get<Node>("nodes", id);
+        const cur = tx.get("nodes", id);
         if (cur !== undefined && cur.DrainStrategy !== null) tx.put("nodes", { ...cur, DrainStrategy: null });
       }
       for (const ev of evs) tx.put("evals", ev);

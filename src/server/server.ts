@@ -69,7 +69,7 @@ export class Server {
     for (const ev of this.store.evals()) if (ev.Status === "pending") this.broker.enqueue(ev);
     this.gcTimer = setInterval(() => {
       this.gc().catch((err: unknown) => {
-        this.log.warn({ err: String(err) }, "garbage collection failed");
+        this.log.warn({ err }, "garbage collection failed");
       });
     }, this.gcInterval);
     this.gcTimer.unref();
@@ -111,18 +111,18 @@ export class Server {
         for (const e of latest.values()) this.broker.enqueue({ ...e, Status: "pending" });
       })
       .catch((err: unknown) => {
-        this.log.warn({ err: String(err) }, "could not unblock evaluations");
+        this.log.warn({ err }, "could not unblock evaluations");
       });
   }
 
   private markEval(ev: Evaluation, status: Evaluation["Status"], description: string): void {
     this.store
       .write((tx) => {
-        const cur = tx.get<Evaluation>("evals", ev.ID);
+        const cur = tx.get("evals", ev.ID);
         if (cur !== undefined) tx.put("evals", { ...cur, Status: status, StatusDescription: description, ModifyTime: this.now() });
       })
       .catch((err: unknown) => {
-        this.log.warn({ err: String(err) }, "could not record an evaluation's status");
+        this.log.warn({ err }, "could not record an evaluation's status");
       });
   }
 

@@ -1,4 +1,4 @@
-import { schedule, type ScheduleResult } from "../scheduler/index.js";
+import { schedule, SchedulerMemo, type ScheduleResult } from "../scheduler/index.js";
 import type { Evaluation, JobType } from "../structs/index.js";
 import type { StateStore, Txn } from "../state/index.js";
 import type { PlanApplier } from "./applier.js";
@@ -16,6 +16,9 @@ const MAX_PLAN_ATTEMPTS = 5;
  * refused, and records the outcome on the evaluation.
  */
 export class Worker {
+  /** What the scheduler derives from the state (ready nodes, compiled patterns), kept from one evaluation to the next. */
+  private readonly memo = new SchedulerMemo();
+
   constructor(
     private readonly store: StateStore,
     private readonly broker: EvalBroker,
@@ -32,7 +35,7 @@ export class Worker {
         await this.process(got.ev);
         this.broker.ack(got.ev.ID, got.token);
       } catch (err) {
-        this.log.warn({ evalId: got.ev.ID, jobId: got.ev.JobID, err: String(err) }, "evaluation failed; it will be retried");
+        this.log.warn({ evalId: got.ev.ID, jobId: got.ev.JobID, err }, "evaluation failed; it will be retried");
         this.broker.nack(got.ev.ID, got.token);
       }
     }
@@ -42,7 +45,7 @@ export class Worker {
     let result: ScheduleResult | undefined;
     let refusals = 0;
     for (let attempt = 0; attempt < MAX_PLAN_ATTEMPTS; attempt++) {
-      result = schedule(ev, storeView(this.store), this.now());
+      result = schedule(ev, storeView(this.store), this.now(), this.memo);
       const plan = result.plan;
       const empty =
         Object.keys(plan.NodeUpdate).length === 0 && Object.keys(plan.NodeAllocation).length === 0 && plan.Deployment === null && plan.DeploymentUpdates.length === 0;
@@ -64,7 +67,7 @@ export class Worker {
   private finish(tx: Txn, ev: Evaluation, r: ScheduleResult, gaveUp: boolean): void {
     const now = this.now();
     const done: Evaluation = {
-      ...(tx.get<Evaluation>("evals", ev.ID) ?? ev),
+      ...(tx.get("evals", ev.ID) ?? ev),
       Status: gaveUp ? "failed" : "complete",
       StatusDescription: gaveUp ? "maximum attempts reached (plans kept being refused)" : "",
       FailedTGAllocs: r.failed,

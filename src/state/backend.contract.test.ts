@@ -12,7 +12,7 @@ import { ErrorCode, mock } from "../structs/index.js";
 import { memoryBackend } from "./memory.js";
 import { sqliteBackend } from "./sqlite.js";
 import { StateStore } from "./store.js";
-import type { Backend, Change, TableName } from "./types.js";
+import type { Backend, RawChange, TableName } from "./types.js";
 
 interface Harness {
   /** A backend on fresh, empty storage. */
@@ -43,8 +43,8 @@ const harnesses: Record<string, () => Harness & { cleanup(): void }> = {
   },
 };
 
-const put = (table: TableName, key: string, value: unknown): Change => ({ table, key, op: "put", value });
-const del = (table: TableName, key: string): Change => ({ table, key, op: "delete", value: null });
+const put = (table: TableName, key: string, value: unknown): RawChange => ({ table, key, op: "put", value });
+const del = (table: TableName, key: string): RawChange => ({ table, key, op: "delete", value: null });
 
 function byKey(rows: { table: TableName; key: string; value: unknown }[]): Record<string, unknown> {
   return Object.fromEntries(rows.map((r) => [`${r.table}:${r.key}`, r.value]));

@@ -1,5 +1,5 @@
 import { ErrorCode, RucheError } from "../structs/index.js";
-import type { Backend, Change, TableName } from "./types.js";
+import type { Backend, RawChange, TableName } from "./types.js";
 
 /**
  * A backend for tests: nothing is durable, nothing touches the disk. Rows are kept as JSON,
@@ -19,7 +19,7 @@ export function memoryBackend(): Backend {
       if (batch.index <= index) {
         return Promise.reject(new RucheError(ErrorCode.IndexConflict, `state: commit at index ${batch.index}, but the backend is already at ${index}`));
       }
-      let writes: { c: Change; json: string | null }[];
+      let writes: { c: RawChange; json: string | null }[];
       try {
         // Serialise everything first: a batch is written whole or not at all.
         writes = batch.changes.map((c) => ({ c, json: c.op === "put" ? JSON.stringify(c.value) : null }));

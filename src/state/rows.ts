@@ -12,39 +12,29 @@ export function versionRowKey(namespace: string, jobId: string, version: number)
 }
 
 /** The key a row is stored under, derived from the row. Throws if the row lacks its key fields. */
-export function rowKey(table: TableName, value: Row): string {
-  const problem = keyProblem(table, value as unknown as Record<string, unknown>);
+export function rowKey<T extends TableName>(table: T, value: Rows[T]): string {
+  const problem = keyProblem(table, value);
   if (problem !== null) throw new RucheError(ErrorCode.Internal, `state: cannot put into ${table}: ${problem}`);
   return keyOf(table, value);
 }
 
-function keyOf(table: TableName, value: Row): string {
-  switch (table) {
-    case "jobs": {
-      const j = value as Rows["jobs"];
-      return jobRowKey(j.Namespace, j.ID);
-    }
-    case "jobVersions": {
-      const j = value as Rows["jobVersions"];
-      return versionRowKey(j.Namespace, j.ID, j.Version);
-    }
-    case "kv":
-      return (value as Rows["kv"]).Key;
-    case "services": {
-      const v = value as Rows["services"];
-      return `${v.NodeID}/${v.ID}`;
-    }
-    case "nodes":
-    case "allocs":
-    case "evals":
-    case "deployments":
-    case "sessions":
-      return (value as Rows["nodes"] | Rows["sessions"]).ID;
-    default: {
-      const never: never = table;
-      throw new Error(`unknown table ${String(never)}`);
-    }
-  }
+const byId = (row: { ID: string }): string => row.ID;
+
+/** How each table's key follows from its row. */
+const KEY_OF: { [T in TableName]: (row: Rows[T]) => string } = {
+  jobs: (j) => jobRowKey(j.Namespace, j.ID),
+  jobVersions: (j) => versionRowKey(j.Namespace, j.ID, j.Version),
+  nodes: byId,
+  allocs: byId,
+  evals: byId,
+  deployments: byId,
+  kv: (e) => e.Key,
+  sessions: byId,
+  services: (s) => `${s.NodeID}/${s.ID}`,
+};
+
+function keyOf<T extends TableName>(table: T, value: Rows[T]): string {
+  return KEY_OF[table](value);
 }
 
 export function isTableName(s: string): s is TableName {
@@ -52,7 +42,8 @@ export function isTableName(s: string): s is TableName {
 }
 
 /** What is wrong with a row's key fields, or null. */
-function keyProblem(table: TableName, v: Record<string, unknown>): string | null {
+function keyProblem(table: TableName, v: unknown): string | null {
+  if (!isRecord(v)) return "not an object";
   if (table === "kv") return nonEmpty(v.Key) ? null : "Key is missing or empty";
   if (!nonEmpty(v.ID)) return "ID is missing or empty";
   switch (table) {

@@ -1,7 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { ErrorCode, RucheError } from "../structs/index.js";
+import { ErrorCode, errorMessage, RucheError } from "../structs/index.js";
 import { isTableName } from "./rows.js";
 import type { WorkerReply, WorkerRequest } from "./sqlite-worker.js";
 import type { Backend, TableName } from "./types.js";
@@ -77,7 +77,7 @@ export function sqliteBackend(dataDir: string): Backend {
         try {
           value = JSON.parse(json);
         } catch (err) {
-          throw corrupt(table, key, `not valid JSON (${err instanceof Error ? err.message : String(err)})`);
+          throw corrupt(table, key, `not valid JSON (${errorMessage(err)})`);
         }
         rows.push({ table, key, value });
       }

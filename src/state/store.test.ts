@@ -1,8 +1,8 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
 import { ErrorCode, mock, RucheError, type Allocation, type Deployment, type Job, type Node } from "../structs/index.js";
 import { memoryBackend } from "./memory.js";
 import { StateStore } from "./store.js";
-import type { Backend, CommitEvent } from "./types.js";
+import type { Backend, CommitEvent, Txn } from "./types.js";
 
 const stores: StateStore[] = [];
 async function open(backend: Backend = memoryBackend()): Promise<StateStore> {
@@ -83,7 +83,7 @@ describe("StateStore", () => {
     expect(Object.isFrozen(s.alloc("a1"))).toBe(true);
 
     const second = await s.write((tx) => {
-      tx.put("allocs", { ...tx.get<Allocation>("allocs", "a1")!, ClientStatus: "running", DesiredDescription: "x" });
+      tx.put("allocs", { ...tx.get("allocs", "a1")!, ClientStatus: "running", DesiredDescription: "x" });
     });
     expect(second.index).toBe(3);
     expect(s.alloc("a1")).toMatchObject({ CreateIndex: 2, ModifyIndex: 3, AllocModifyIndex: 3, DesiredDescription: "x" });
@@ -111,7 +111,7 @@ describe("StateStore", () => {
     expect(s.jobVersions("default", "web").map((j) => j.Version)).toEqual([1, 0]);
     expect(s.jobVersions("prod", "web")).toEqual([]);
     await s.write((tx) => {
-      expect(tx.get<Job>("jobVersions", "default/web/0000000001")?.Version).toBe(1);
+      expect(tx.get("jobVersions", "default/web/0000000001")?.Version).toBe(1);
       tx.delete("jobVersions", "default/web/0000000000");
     });
     expect(s.jobVersions("default", "web").map((j) => j.Version)).toEqual([1]);
@@ -135,8 +135,8 @@ describe("StateStore", () => {
     expect(s.allocsByNode("n3")).toEqual([]);
 
     await s.write((tx) => {
-      tx.put("allocs", { ...tx.get<Allocation>("allocs", "w1")!, NodeID: "n2" }); // moved
-      tx.put("allocs", { ...tx.get<Allocation>("allocs", "w0")!, DesiredStatus: "stop" }); // stopped: still listed
+      tx.put("allocs", { ...tx.get("allocs", "w1")!, NodeID: "n2" }); // moved
+      tx.put("allocs", { ...tx.get("allocs", "w0")!, DesiredStatus: "stop" }); // stopped: still listed
       tx.delete("allocs", "p0");
     });
     expect(ids(s.allocsByNode("n1"))).toEqual(["w0"]);
@@ -182,7 +182,7 @@ describe("StateStore", () => {
     });
     // An update of the older deployment does not make it the latest.
     await s.write((tx) => {
-      tx.put("deployments", { ...tx.get<Deployment>("deployments", "d1")!, Status: "cancelled" });
+      tx.put("deployments", { ...tx.get("deployments", "d1")!, Status: "cancelled" });
     });
     expect(s.evalsByJob("default", "web").map((e) => e.ID)).toEqual(["e1", "e3"]);
     expect(s.evalsByJob("default", "api").map((e) => e.ID)).toEqual(["e2"]);
@@ -216,7 +216,7 @@ describe("StateStore", () => {
     });
     expect(s.nodes()).toBe(nodes);
     await s.write((tx) => {
-      tx.put("nodes", { ...tx.get<Node>("nodes", "n1")!, Status: "down" });
+      tx.put("nodes", { ...tx.get("nodes", "n1")!, Status: "down" });
     });
     const after = s.nodes();
     expect(after).not.toBe(nodes);
@@ -247,21 +247,21 @@ describe("StateStore", () => {
     });
 
     await s.write((tx) => {
-      tx.put("allocs", { ...tx.get<Allocation>("allocs", "a1")!, DesiredStatus: "stop" });
+      tx.put("allocs", { ...tx.get("allocs", "a1")!, DesiredStatus: "stop" });
     });
     u = s.nodeUsage("n1");
     expect({ cpu: u.cpu, ports: [...u.ports], web: u.byJob.get("web") }).toEqual({ cpu: b.Resources.CPU, ports: [], web: 1 });
 
     // Stopping twice does not take it off twice; a failed client status also frees it.
     await s.write((tx) => {
-      tx.put("allocs", { ...tx.get<Allocation>("allocs", "a1")!, DesiredDescription: "still stopped" });
-      tx.put("allocs", { ...tx.get<Allocation>("allocs", "a2")!, ClientStatus: "failed" });
+      tx.put("allocs", { ...tx.get("allocs", "a1")!, DesiredDescription: "still stopped" });
+      tx.put("allocs", { ...tx.get("allocs", "a2")!, ClientStatus: "failed" });
     });
     expect(s.nodeUsage("n1").cpu).toBe(0);
     expect(s.nodeUsage("n1").byJob.size).toBe(0);
 
     await s.write((tx) => {
-      tx.put("allocs", { ...tx.get<Allocation>("allocs", "a1")!, DesiredStatus: "run" });
+      tx.put("allocs", { ...tx.get("allocs", "a1")!, DesiredStatus: "run" });
     });
     expect(s.nodeUsage("n1").cpu).toBe(300);
     await s.write((tx) => {
@@ -280,7 +280,7 @@ describe("StateStore", () => {
       tx.put("allocs", mock.alloc(j, n1, 0, { ID: "a" }));
     });
     await s.write((tx) => {
-      tx.put("allocs", { ...tx.get<Allocation>("allocs", "a")!, NodeID: "n2" });
+      tx.put("allocs", { ...tx.get("allocs", "a")!, NodeID: "n2" });
     });
     expect(s.nodeUsage("n1").cpu).toBe(0);
     expect(s.nodeUsage("n2").cpu).toBe(500);
@@ -312,10 +312,10 @@ describe("StateStore", () => {
         tx.put("nodes", n);
       });
       const bump = (tx: Parameters<Parameters<StateStore["write"]>[0]>[0]) => {
-        const cur = tx.get<Node>("nodes", "counter")!;
+        const cur = tx.get("nodes", "counter")!;
         const count = Number(cur.Meta.count) + 1;
         tx.put("nodes", { ...cur, Meta: { count: String(count) } });
-        expect(tx.get<Node>("nodes", "counter")?.Meta.count).toBe(String(count));
+        expect(tx.get("nodes", "counter")?.Meta.count).toBe(String(count));
         return count;
       };
       const results = await Promise.all(Array.from({ length: 10 }, () => s.write(bump)));
@@ -361,6 +361,34 @@ describe("StateStore", () => {
         kept = tx;
       });
       expect(() => kept?.get("nodes", "x")).toThrow(/after its mutate/);
+    });
+
+    it("take each row's type from its table: put(\"jobs\", alloc) and get<Job>(...) do not type-check", async () => {
+      // The type assertions are checked by tsc (tsconfig.json includes the tests: `npm run typecheck`).
+      const s = await open();
+      const n = mock.node({ id: "n1" });
+      const j = mock.job({ id: "web" });
+      const a = mock.alloc(j, n, 0, { ID: "a1" });
+      await s.write((tx) => {
+        tx.put("nodes", n);
+        tx.put("jobs", j);
+        tx.put("jobVersions", j);
+        tx.put("allocs", a);
+        const alloc = tx.get("allocs", "a1");
+        expectTypeOf(alloc).toEqualTypeOf<Allocation | undefined>();
+        expectTypeOf(tx.get("jobVersions", "default/web/0000000000")).toEqualTypeOf<Job | undefined>();
+        expectTypeOf(tx.list("nodes", "")).toEqualTypeOf<Node[]>();
+        expect(alloc?.NodeID).toBe("n1");
+        expect(tx.list("nodes", "").map((x) => x.Name)).toEqual([n.Name]);
+      });
+      // A row of another table is refused. Only compiled, never called: at run time the store
+      // checks a row's key fields, and an allocation has those of a job.
+      expectTypeOf((tx: Txn) => {
+        // @ts-expect-error an allocation is not a row of jobs
+        tx.put("jobs", a);
+        // @ts-expect-error the table names the row type, the caller does not
+        tx.get<Job>("jobs", "default/web");
+      }).toBeFunction();
     });
 
     it("refuses a row without its key fields", async () => {
@@ -465,10 +493,13 @@ describe("StateStore", () => {
       const j = mock.job();
       let woke: number | null = null;
       const waiting = s.waitFor(["allocs", "evals"], s.tableIndex("allocs"), 10_000).then((i) => (woke = i));
+      expect(s.blockingQueries("evals")).toBe(1);
       await s.write((tx) => {
         tx.put("nodes", mock.node());
       });
-      await new Promise((r) => setTimeout(r, 20));
+      // A commit wakes its queries before its write resolves: this one still waits.
+      expect(s.blockingQueries()).toBe(1);
+      await new Promise((r) => setImmediate(r));
       expect(woke).toBeNull();
       const { index } = await s.write((tx) => {
         tx.put("evals", mock.evaluation(j));
@@ -503,17 +534,23 @@ describe("StateStore", () => {
   describe("durability and failure", () => {
     it("changes memory only once the backend has made the batch durable", async () => {
       let release!: () => void;
+      let asked!: () => void;
+      const committing = new Promise<void>((r) => (asked = r));
       const inner = memoryBackend();
       const held: Backend = {
         load: () => inner.load(),
-        commit: (batch) => new Promise<void>((r) => (release = r)).then(() => inner.commit(batch)),
+        commit: (batch) => {
+          asked();
+          return new Promise<void>((r) => (release = r)).then(() => inner.commit(batch));
+        },
         close: () => inner.close(),
       };
       const s = await open(held);
       const write = s.write((tx) => {
         tx.put("nodes", mock.node({ id: "n1" }));
       });
-      await new Promise((r) => setTimeout(r, 10));
+      // The backend holds the batch and has not made it durable yet.
+      await committing;
       expect(s.node("n1")).toBeUndefined();
       expect(s.index).toBe(1);
       release();

@@ -1,4 +1,5 @@
 import {
+  AllocKeys,
   EMPTY_USAGE,
   ErrorCode,
   holdsResources,
@@ -17,7 +18,7 @@ import {
 import { GroupIndex, jobGroup } from "./group-index.js";
 import { checkRow, jobRowKey } from "./rows.js";
 import { BatchOverlay, BatchTxn } from "./txn.js";
-import { TABLES, type Backend, type Change, type CommitEvent, type Row, type TableName, type Txn } from "./types.js";
+import { TABLES, type Backend, type Change, type CommitEvent, type Rows, type TableName, type Txn } from "./types.js";
 
 interface PendingWrite {
   mutate: (tx: Txn) => unknown;
@@ -57,7 +58,7 @@ interface Waiter {
  * as read-only, and do not change an object after handing it to `put` (go-memdb's rule).
  */
 export class StateStore {
-  private readonly rows: { [T in TableName]: Map<string, Row> } = {
+  private readonly rows: { [T in TableName]: Map<string, Rows[T]> } = {
     jobs: new Map(),
     jobVersions: new Map(),
     nodes: new Map(),
@@ -77,6 +78,7 @@ export class StateStore {
   private readonly evalsByJobIx = new GroupIndex<Evaluation>();
   private readonly deploymentsByJobIx = new GroupIndex<Deployment>();
   private readonly usage = new Map<string, UsageTally>();
+  private readonly allocKeys = new AllocKeys();
   private nodeList: readonly Node[] | null = null;
 
   private queue: PendingWrite[] = [];
@@ -137,7 +139,7 @@ export class StateStore {
    */
   write<R = void>(mutate: (tx: Txn) => R): Promise<{ index: number; result: R }> {
     if (this.failure !== null) return Promise.reject(this.failure);
-    if (this.closed) return Promise.reject(new RucheError(ErrorCode.Internal, "state: the store is closed"));
+    if (this.closed) return Promise.reject(new RucheError(ErrorCode.Unavailable, "state: the store is closed"));
     return new Promise((resolve, reject) => {
       this.queue.push({ mutate, resolve: resolve as PendingWrite["resolve"], reject });
       if (!this.committing) {
@@ -151,10 +153,10 @@ export class StateStore {
   // --- reads ---------------------------------------------------------------------------
 
   job(ns: string, id: string): Job | null {
-    return (this.rows.jobs.get(jobRowKey(ns, id)) as Job | undefined) ?? null;
+    return this.rows.jobs.get(jobRowKey(ns, id)) ?? null;
   }
   jobs(): Job[] {
-    return [...this.rows.jobs.values()] as Job[];
+    return [...this.rows.jobs.values()];
   }
   /** Every stored version of the job, newest first. */
   jobVersions(ns: string, id: string): Job[] {
@@ -162,19 +164,19 @@ export class StateStore {
   }
 
   node(id: string): Node | undefined {
-    return this.rows.nodes.get(id) as Node | undefined;
+    return this.rows.nodes.get(id);
   }
   /** Every node; the same (frozen) array until a node changes, so callers may cache on it. */
   nodes(): readonly Node[] {
-    this.nodeList ??= Object.freeze([...this.rows.nodes.values()] as Node[]);
+    this.nodeList ??= Object.freeze([...this.rows.nodes.values()]);
     return this.nodeList;
   }
 
   alloc(id: string): Allocation | undefined {
-    return this.rows.allocs.get(id) as Allocation | undefined;
+    return this.rows.allocs.get(id);
   }
   allocs(): Allocation[] {
-    return [...this.rows.allocs.values()] as Allocation[];
+    return [...this.rows.allocs.values()];
   }
   /** Every allocation on the node, terminal ones included; frozen, the same array until one of them changes. */
   allocsByNode(nodeId: string): readonly Allocation[] {
@@ -186,20 +188,20 @@ export class StateStore {
   }
 
   eval(id: string): Evaluation | undefined {
-    return this.rows.evals.get(id) as Evaluation | undefined;
+    return this.rows.evals.get(id);
   }
   evals(): Evaluation[] {
-    return [...this.rows.evals.values()] as Evaluation[];
+    return [...this.rows.evals.values()];
   }
   evalsByJob(ns: string, jobId: string): Evaluation[] {
     return [...this.evalsByJobIx.rows(jobGroup(ns, jobId))];
   }
 
   deployment(id: string): Deployment | undefined {
-    return this.rows.deployments.get(id) as Deployment | undefined;
+    return this.rows.deployments.get(id);
   }
   deployments(): Deployment[] {
-    return [...this.rows.deployments.values()] as Deployment[];
+    return [...this.rows.deployments.values()];
   }
   deploymentsByJob(ns: string, jobId: string): Deployment[] {
     return [...this.deploymentsByJobIx.rows(jobGroup(ns, jobId))];
@@ -222,26 +224,26 @@ export class StateStore {
 
   /** The KV entry under `key`, or undefined. */
   kvGet(key: string): KVEntry | undefined {
-    return this.rows.kv.get(key) as KVEntry | undefined;
+    return this.rows.kv.get(key);
   }
   /** Every KV entry whose key starts with `prefix`, sorted by key. */
   kvList(prefix: string): KVEntry[] {
-    return [...this.scan("kv", prefix)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v as KVEntry);
+    return [...this.scan("kv", prefix)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
   }
 
   session(id: string): Session | undefined {
-    return this.rows.sessions.get(id) as Session | undefined;
+    return this.rows.sessions.get(id);
   }
   sessions(): Session[] {
-    return [...this.rows.sessions.values()] as Session[];
+    return [...this.rows.sessions.values()];
   }
 
   /** Services registered directly (not from allocations), every node's. */
   registeredServices(): RegisteredService[] {
-    return [...this.rows.services.values()] as RegisteredService[];
+    return [...this.rows.services.values()];
   }
 
-  private *scan(table: TableName, prefix: string): Generator<[string, Row]> {
+  private *scan<T extends TableName>(table: T, prefix: string): Generator<[string, Rows[T]]> {
     for (const e of this.rows[table]) if (e[0].startsWith(prefix)) yield e;
   }
 
@@ -273,7 +275,7 @@ export class StateStore {
     if (signal?.aborted === true) return Promise.reject(abortReason(signal));
     const now = this.maxIndex(watched);
     if (now > minIndex) return Promise.resolve(now);
-    if (this.closed) return Promise.reject(new RucheError(ErrorCode.Internal, "state: the store is closed"));
+    if (this.closed) return Promise.reject(new RucheError(ErrorCode.Unavailable, "state: the store is closed"));
     return new Promise((resolve, reject) => {
       const w: Waiter = {
         tables: watched,
@@ -291,6 +293,17 @@ export class StateStore {
       signal?.addEventListener("abort", w.onAbort, { once: true });
       for (const t of watched) this.waiters.get(t)?.add(w);
     });
+  }
+
+  /**
+   * How many blocking queries wait now, on `table` or on any table (Consul's
+   * `consul.rpc.queries_blocking`): a test sees that its query is parked before it writes.
+   */
+  blockingQueries(table?: TableName): number {
+    if (table !== undefined) return this.waiters.get(table)?.size ?? 0;
+    const open = new Set<Waiter>();
+    for (const set of this.waiters.values()) for (const w of set) open.add(w);
+    return open.size;
   }
 
   /** Commits what is queued, then closes the backend. Later writes and open blocking queries reject. */
@@ -361,7 +374,7 @@ export class StateStore {
     const touched = new Set<TableName>();
     for (const d of done) {
       for (const c of d.changes) {
-        this.apply(c.table, c.key, c.op === "put" ? (c.value as Row) : null);
+        this.apply(c.table, c.key, c.value);
         this.tableIndexes[c.table] = d.index;
         touched.add(c.table);
       }
@@ -407,7 +420,7 @@ export class StateStore {
   private async shutdown(): Promise<void> {
     this.closed = true;
     if (this.committing) await new Promise<void>((r) => this.idle.push(r));
-    const err = new RucheError(ErrorCode.Internal, "state: the store is closed");
+    const err = new RucheError(ErrorCode.Unavailable, "state: the store is closed");
     const open = new Set<Waiter>();
     for (const set of this.waiters.values()) for (const w of set) open.add(w);
     for (const w of open) this.settle(w, err, true);
@@ -417,38 +430,36 @@ export class StateStore {
 
   // --- applying rows to memory and the indexes -----------------------------------------
 
-  private apply(table: TableName, key: string, value: Row | null): void {
+  private apply<T extends TableName>(table: T, key: string, value: Rows[T] | null): void {
     const rows = this.rows[table];
     const prev = rows.get(key);
     if (value === null) rows.delete(key);
     else rows.set(key, value);
-    switch (table) {
-      case "jobs":
-      case "kv":
-      case "sessions":
-      case "services":
-        break;
-      case "jobVersions":
-        regroup(this.versionsByJob, key, prev as Job | undefined, value as Job | null, (j) => jobGroup(j.Namespace, j.ID));
-        break;
-      case "nodes":
-        this.nodeList = null;
-        break;
-      case "allocs":
-        this.applyAlloc(key, prev as Allocation | undefined, value as Allocation | null);
-        break;
-      case "evals":
-        regroup(this.evalsByJobIx, key, prev as Evaluation | undefined, value as Evaluation | null, (e) => jobGroup(e.Namespace, e.JobID));
-        break;
-      case "deployments":
-        regroup(this.deploymentsByJobIx, key, prev as Deployment | undefined, value as Deployment | null, (d) => jobGroup(d.Namespace, d.JobID));
-        break;
-      default: {
-        const never: never = table;
-        throw new Error(`unknown table ${String(never)}`);
-      }
-    }
+    this.reindex[table](key, prev, value);
   }
+
+  /** What a put (`next`) or delete (`next` null) in each table does to the secondary indexes. */
+  private readonly reindex: { [T in TableName]: (key: string, prev: Rows[T] | undefined, next: Rows[T] | null) => void } = {
+    jobs: noIndex,
+    jobVersions: (key, prev, next) => {
+      regroup(this.versionsByJob, key, prev, next, (j) => jobGroup(j.Namespace, j.ID));
+    },
+    nodes: () => {
+      this.nodeList = null;
+    },
+    allocs: (key, prev, next) => {
+      this.applyAlloc(key, prev, next);
+    },
+    evals: (key, prev, next) => {
+      regroup(this.evalsByJobIx, key, prev, next, (e) => jobGroup(e.Namespace, e.JobID));
+    },
+    deployments: (key, prev, next) => {
+      regroup(this.deploymentsByJobIx, key, prev, next, (d) => jobGroup(d.Namespace, d.JobID));
+    },
+    kv: noIndex,
+    sessions: noIndex,
+    services: noIndex,
+  };
 
   private applyAlloc(key: string, prev: Allocation | undefined, next: Allocation | null): void {
     regroup(this.allocsByNodeIx, key, prev, next, (a) => a.NodeID);
@@ -464,12 +475,17 @@ export class StateStore {
     if (next !== null && holdsResources(next)) {
       let t = this.usage.get(next.NodeID);
       if (t === undefined) {
-        t = new UsageTally();
+        t = new UsageTally(this.allocKeys);
         this.usage.set(next.NodeID, t);
       }
       t.add(next);
     }
   }
+}
+
+/** For a table without secondary indexes. */
+function noIndex(): void {
+  // Nothing to update.
 }
 
 /** Moves a row between groups of an index as it is put or deleted; an update in place keeps its position. */

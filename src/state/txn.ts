@@ -1,16 +1,17 @@
 import { ErrorCode, RucheError } from "../structs/index.js";
 import { isTableName, rowKey } from "./rows.js";
-import type { Change, Row, TableName, Txn } from "./types.js";
+import type { Change, Rows, TableChange, TableName, Txn } from "./types.js";
 
-type Read = (table: TableName, key: string) => Row | undefined;
-type List = (table: TableName, prefix: string) => Iterable<[string, Row]>;
+type Read = <T extends TableName>(table: T, key: string) => Rows[T] | undefined;
+type List = <T extends TableName>(table: T, prefix: string) => Iterable<[string, Rows[T]]>;
 
 /**
  * What the transactions of one batch that have succeeded so far wrote, over the committed
  * state: the next transaction of the batch reads through it.
  */
 export class BatchOverlay {
-  private readonly layer = new Map<TableName, Map<string, Row | null>>();
+  /** Per table, the rows written (null: deleted). */
+  private readonly layer: { [T in TableName]?: Map<string, Rows[T] | null> } = {};
 
   constructor(
     private readonly committed: Read,
@@ -18,9 +19,9 @@ export class BatchOverlay {
   ) {}
 
   /** Rows whose key starts with `prefix`: the committed ones with this batch's writes over them. */
-  list(table: TableName, prefix: string): Map<string, Row> {
-    const out = new Map<string, Row>(this.committedList(table, prefix));
-    for (const [k, v] of this.layer.get(table) ?? []) {
+  list<T extends TableName>(table: T, prefix: string): Map<string, Rows[T]> {
+    const out = new Map(this.committedList(table, prefix));
+    for (const [k, v] of this.layer[table] ?? []) {
       if (!k.startsWith(prefix)) continue;
       if (v === null) out.delete(k);
       else out.set(k, v);
@@ -28,27 +29,30 @@ export class BatchOverlay {
     return out;
   }
 
-  get(table: TableName, key: string): Row | undefined {
-    const v = this.layer.get(table)?.get(key);
+  get<T extends TableName>(table: T, key: string): Rows[T] | undefined {
+    const v = this.layer[table]?.get(key);
     if (v === null) return undefined;
     return v ?? this.committed(table, key);
   }
 
   absorb(changes: readonly Change[]): void {
-    for (const c of changes) {
-      let t = this.layer.get(c.table);
-      if (t === undefined) {
-        t = new Map();
-        this.layer.set(c.table, t);
-      }
-      t.set(c.key, c.op === "put" ? (c.value as Row) : null);
+    for (const c of changes) this.tableLayer(c.table).set(c.key, c.op === "put" ? c.value : null);
+  }
+
+  private tableLayer<T extends TableName>(table: T): Map<string, Rows[T] | null> {
+    let t = this.layer[table];
+    if (t === undefined) {
+      t = new Map();
+      this.layer[table] = t;
     }
+    return t;
   }
 }
 
 /** One transaction of a batch: its own writes over the batch's, usable only while `mutate` runs. */
 export class BatchTxn implements Txn {
-  private readonly writes = new Map<TableName, Map<string, Change>>();
+  /** Per table, this transaction's writes by key, in the order of each table's first write. */
+  private readonly writes: { [T in TableName]?: Map<string, TableChange<T>> } = {};
   private open = true;
 
   constructor(
@@ -56,33 +60,32 @@ export class BatchTxn implements Txn {
     private readonly below: BatchOverlay,
   ) {}
 
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the row type it reads (Txn's contract)
-  get<T>(table: TableName, key: string): T | undefined {
+  get<T extends TableName>(table: T, key: string): Rows[T] | undefined {
     this.check(table);
-    const c = this.writes.get(table)?.get(key);
-    if (c !== undefined) return (c.op === "put" ? c.value : undefined) as T | undefined;
-    return this.below.get(table, key) as T | undefined;
+    const c = this.writes[table]?.get(key);
+    if (c !== undefined) return c.op === "put" ? c.value : undefined;
+    return this.below.get(table, key);
   }
 
-  list<T>(table: TableName, prefix: string): T[] {
+  list<T extends TableName>(table: T, prefix: string): Rows[T][] {
     this.check(table);
     const rows = this.below.list(table, prefix);
-    for (const [k, c] of this.writes.get(table) ?? []) {
+    for (const [k, c] of this.writes[table] ?? []) {
       if (!k.startsWith(prefix)) continue;
-      if (c.op === "put") rows.set(k, c.value as Row);
+      if (c.op === "put") rows.set(k, c.value);
       else rows.delete(k);
     }
-    return [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v as T);
+    return [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
   }
 
-  put(table: TableName, value: Row): void {
+  put<T extends TableName>(table: T, value: Rows[T]): void {
     this.check(table);
     const key = rowKey(table, value);
-    const prev = this.get<Row>(table, key);
-    const CreateIndex = prev?.CreateIndex ?? this.index;
-    const copy: Row =
+    const CreateIndex = this.get(table, key)?.CreateIndex ?? this.index;
+    const copy: Rows[T] =
       table === "allocs" ? { ...value, CreateIndex, ModifyIndex: this.index, AllocModifyIndex: this.index } : { ...value, CreateIndex, ModifyIndex: this.index };
-    this.tableWrites(table).set(key, { table, key, op: "put", value: Object.freeze(copy) });
+    Object.freeze(copy);
+    this.tableWrites(table).set(key, { table, key, op: "put", value: copy });
   }
 
   delete(table: TableName, key: string): void {
@@ -97,15 +100,15 @@ export class BatchTxn implements Txn {
   finish(): Change[] {
     this.open = false;
     const out: Change[] = [];
-    for (const t of this.writes.values()) for (const c of t.values()) out.push(c);
+    for (const t of Object.values(this.writes)) for (const c of t.values()) out.push(c);
     return out;
   }
 
-  private tableWrites(table: TableName): Map<string, Change> {
-    let t = this.writes.get(table);
+  private tableWrites<T extends TableName>(table: T): Map<string, TableChange<T>> {
+    let t = this.writes[table];
     if (t === undefined) {
       t = new Map();
-      this.writes.set(table, t);
+      this.writes[table] = t;
     }
     return t;
   }

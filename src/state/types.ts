@@ -18,8 +18,14 @@ export interface Rows {
 }
 export type Row = Rows[TableName];
 
-/** One row written or removed. `value` is the row as stored (a put) or null (a delete). */
-export interface Change {
+/** One row of table `T` written (`value`: the row as stored) or removed (`value`: null). */
+export type TableChange<T extends TableName> = { table: T; key: string; op: "put"; value: Rows[T] } | { table: T; key: string; op: "delete"; value: null };
+
+/** One row written or removed, in any table: testing `table` (and `op`) gives `value` its type. */
+export type Change = { [T in TableName]: TableChange<T> }[TableName];
+
+/** A change as a backend keeps it: the row is opaque to the backend (every `Change` is one). */
+export interface RawChange {
   table: TableName;
   key: string;
   op: "put" | "delete";
@@ -32,21 +38,24 @@ export interface CommitEvent {
   changes: Change[];
 }
 
-/** A transaction, handed to `StateStore.write`'s `mutate`. Valid only while `mutate` runs. */
+/**
+ * A transaction, handed to `StateStore.write`'s `mutate`. Valid only while `mutate` runs.
+ * Each method takes the row type from the table (`Rows`): `put("jobs", alloc)` does not
+ * type-check, and a caller never names a row type.
+ */
 export interface Txn {
   /** The index this transaction commits at. */
   readonly index: number;
   /** The store as it will be just before this transaction: committed rows, earlier writes of this transaction and of those batched before it. */
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the row type it reads
-  get<T>(table: TableName, key: string): T | undefined;
+  get<T extends TableName>(table: T, key: string): Rows[T] | undefined;
   /**
    * Writes a row, its key derived from the value. The store keeps a frozen copy with
    * `CreateIndex` (on the first put of the key), `ModifyIndex` (= `index`) and, for
    * allocations, `AllocModifyIndex` (= `index`) set; `value` itself is not changed.
    */
-  put(table: TableName, value: Row): void;
+  put<T extends TableName>(table: T, value: Rows[T]): void;
   /** Every row of `table` whose key starts with `prefix`, as `get` sees them, sorted by key. */
-  list<T>(table: TableName, prefix: string): T[];
+  list<T extends TableName>(table: T, prefix: string): Rows[T][];
   /** Removes a row; removing a row that is not there is not an error. */
   delete(table: TableName, key: string): void;
 }
@@ -63,6 +72,6 @@ export interface Backend {
    * several transactions (group commit); `index` is the last of them and must be above the
    * backend's index (RUCHE_INDEX_CONFLICT otherwise). A batch is written whole or not at all.
    */
-  commit(batch: { index: number; changes: Change[] }): Promise<void>;
+  commit(batch: { index: number; changes: readonly RawChange[] }): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,4 +1,5 @@
 import type { Job } from "./job.js";
+import type { AllocMetric } from "./metrics.js";
 import type { AllocatedResources } from "./resources.js";
 
 /** What the servers want of an allocation. */
@@ -85,6 +86,8 @@ export interface Allocation {
   NextAllocation: string;
   RescheduleTracker: { Events: RescheduleEvent[] } | null;
   FollowupEvalID: string;
+  /** What the scheduler saw when it placed the allocation: nodes looked at, turned down, and the best scored. */
+  Metrics?: AllocMetric;
   CreateIndex: number;
   ModifyIndex: number;
   AllocModifyIndex: number;

@@ -9,6 +9,7 @@ import type {
   UpdateStrategy,
 } from "./job.js";
 import type { Resources } from "./resources.js";
+import { assertNever } from "./errors.js";
 
 /** Defaults as Nomad documents them; every one is a fresh object the caller may change. */
 export function defaultUpdateStrategy(): UpdateStrategy {
@@ -41,10 +42,8 @@ export function defaultRestartPolicy(type: JobType): RestartPolicy {
     case "service":
     case "system":
       return { Attempts: 2, Interval: 30 * NS.minute, Delay: 15 * NS.second, Mode: "fail" };
-    default: {
-      const _: never = type;
-      throw new Error(`unknown job type ${String(_)}`);
-    }
+    default:
+      return assertNever(type, "job type");
   }
 }
 
@@ -71,10 +70,8 @@ export function defaultReschedulePolicy(type: JobType): ReschedulePolicy | null 
       };
     case "system":
       return null;
-    default: {
-      const _: never = type;
-      throw new Error(`unknown job type ${String(_)}`);
-    }
+    default:
+      return assertNever(type, "job type");
   }
 }
 

@@ -1,3 +1,5 @@
+import type { AllocMetric } from "./metrics.js";
+
 /** A reason to look at a job again; the scheduler turns one into a Plan. */
 export const EvalStatus = {
   Blocked: "blocked",
@@ -23,23 +25,6 @@ export const EvalTrigger = {
   RollingUpdate: "rolling-update",
 } as const;
 export type EvalTrigger = (typeof EvalTrigger)[keyof typeof EvalTrigger];
-
-/** Why a group's allocations could not all be placed, in counts a user can read. */
-export interface AllocMetric {
-  NodesEvaluated: number;
-  NodesFiltered: number;
-  NodesAvailable: Record<string, number>;
-  /** Named filter → nodes it rejected, e.g. "constraint ${meta.role} = manager" → 3. */
-  ConstraintFiltered: Record<string, number>;
-  NodesExhausted: number;
-  /** Exhausted dimension ("memory", "cpu", "network: reserved port collision") → nodes. */
-  DimensionExhausted: Record<string, number>;
-  ClassFiltered: Record<string, number>;
-  QuotaExhausted: string[];
-  /** Top scores, for `alloc status -verbose`. */
-  ScoreMetaData: { NodeID: string; Scores: Record<string, number>; NormScore: number }[];
-  CoalescedFailures: number;
-}
 
 export interface Evaluation {
   ID: string;

@@ -1,4 +1,5 @@
 export * from "./allocation.js";
+export * from "./catalog.js";
 export * from "./constraint.js";
 export * from "./defaults.js";
 export * from "./deployment.js";
@@ -13,6 +14,7 @@ export type * from "./plan.js";
 export * from "./resources.js";
 export * from "./service.js";
 export * from "./logger.js";
+export * from "./metrics.js";
 export * from "./sleep.js";
 export * from "./usage.js";
 export * as mock from "./mock.js";

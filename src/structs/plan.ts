@@ -1,4 +1,4 @@
-import type { AllocMetric } from "./evaluation.js";
+import type { AllocMetric } from "./metrics.js";
 import type { Allocation } from "./allocation.js";
 import type { Deployment } from "./deployment.js";
 import type { Job } from "./job.js";

@@ -11,14 +11,27 @@ export function groupKey(namespace: string, jobId: string, group: string): strin
   return `${jobKey(namespace, jobId)}\u0000${group}`;
 }
 
-// Placements come in runs of one group: remembering the last key saves building it each time.
-let lastAlloc = { ns: "", job: "", group: "", jk: "", gk: "" };
-export function keysOf(a: Allocation): { jk: string; gk: string } {
-  const l = lastAlloc;
-  if (l.job === a.JobID && l.group === a.TaskGroup && l.ns === a.Namespace) return l;
-  const jk = jobKey(a.Namespace, a.JobID);
-  lastAlloc = { ns: a.Namespace, job: a.JobID, group: a.TaskGroup, jk, gk: `${jk}\u0000${a.TaskGroup}` };
-  return lastAlloc;
+/** An allocation's job and group keys, as the usage counts are keyed. */
+export interface AllocKeyPair {
+  readonly jk: string;
+  readonly gk: string;
+}
+
+/**
+ * Builds allocations' keys, remembering the last: allocations come and go in runs of one
+ * group, and the same key string (its hash computed once) is faster to look up than a new
+ * one. One per owner of usage counts (a state store, a view, an evaluation).
+ */
+export class AllocKeys {
+  private last = { ns: "", job: "", group: "", jk: "", gk: "" };
+
+  of(a: Allocation): AllocKeyPair {
+    const l = this.last;
+    if (l.job === a.JobID && l.group === a.TaskGroup && l.ns === a.Namespace) return l;
+    const jk = jobKey(a.Namespace, a.JobID);
+    this.last = { ns: a.Namespace, job: a.JobID, group: a.TaskGroup, jk, gk: `${jk}\u0000${a.TaskGroup}` };
+    return this.last;
+  }
 }
 
 /** Whether an allocation still holds its node's resources: it runs, or is meant to. */
@@ -48,7 +61,8 @@ export const EMPTY_USAGE: UsageSnapshot = { cpu: 0, memory: 0, disk: 0, ports: n
 /**
  * A running total of a node's usage, kept by whoever holds the allocations (the state
  * store, a MemoryView) as allocations come and go, so the scheduler reads a node's usage
- * in constant time instead of summing its allocations on every evaluation.
+ * in constant time instead of summing its allocations on every evaluation. The tallies of
+ * one owner share its `AllocKeys`.
  */
 export class UsageTally implements UsageSnapshot {
   cpu = 0;
@@ -58,6 +72,8 @@ export class UsageTally implements UsageSnapshot {
   dynamicPorts = 0;
   readonly byJob = new Map<string, number>();
   readonly byGroup = new Map<string, number>();
+
+  constructor(private readonly keys: AllocKeys) {}
 
   add(a: Allocation): void {
     this.apply(a, 1);
@@ -76,7 +92,7 @@ export class UsageTally implements UsageSnapshot {
       else this.ports.delete(p);
       if (had !== this.ports.has(p) && p >= DYNAMIC_PORT_RANGE.min && p <= DYNAMIC_PORT_RANGE.max) this.dynamicPorts += sign;
     });
-    const { jk, gk } = keysOf(a);
+    const { jk, gk } = this.keys.of(a);
     bump(this.byJob, jk, sign);
     bump(this.byGroup, gk, sign);
   }

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiClient } from "../../src/apiclient/index.js";
 import type { Allocation } from "../../src/structs/index.js";
-import { alive, docker, processesOf, ruche, startAgentProcess, until, type AgentProcess } from "./harness.js";
+import { alive, blockingQueries, docker, processesOf, ruche, startAgentProcess, until, type AgentProcess } from "./harness.js";
 
 let agent: AgentProcess | undefined;
 let dir = "";
@@ -89,14 +89,15 @@ describe("restarting the agent", () => {
     for (let i = 1; i <= 10; i++) {
       await (agent as AgentProcess).crash();
       expect(alive(pid), `the task died with the agent (round ${i})`).toBe(true);
+      // The new agent is up once its node is registered, which its client does after it has
+      // found its tasks again from its own state.
       const b = await start();
       api = new ApiClient(b.address);
-      // The new agent has found the tasks once it reports them running from its own state.
-      const now = await until(`round ${i}: the allocation running again`, async () => {
-        const x = await theAlloc(api);
-        return x.ClientStatus === "running" ? x : undefined;
-      });
-      await new Promise((r) => setTimeout(r, 300));
+      // Then its client takes the allocations from the servers, acts on them, and waits for
+      // the next change: its blocking query and the router's on the allocations both wait.
+      await until(`round ${i}: the agent at rest`, async () => ((await blockingQueries(b.address, "allocs")) >= 2 ? true : undefined));
+      const now = await theAlloc(api);
+      expect(now.ClientStatus, `round ${i}: the allocation`).toBe("running");
       expect(alive(pid), `round ${i}: the process`).toBe(true);
       expect(startTime(), `round ${i}: the same process, not one with its pid`).toBe(started);
       expect(await docker("ps", "-q", "--no-trunc", "--filter", `label=com.ruche.alloc_id=${alloc.ID}`), `round ${i}: the same container`).toBe(container);

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import Consul from "consul";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ruche, startAgentProcess, until, type AgentProcess } from "./harness.js";
+import { blockingQueries, ruche, rucheRunning, startAgentProcess, until, type AgentProcess } from "./harness.js";
 
 const exec = promisify(execFile);
 
@@ -159,17 +159,19 @@ describe("watches", () => {
 
   it("ruche kv watch prints the value, then each new one", async () => {
     await ruche(agent.address, dir, "kv", "put", "config/color", "blue");
-    const watching = ruche(agent.address, dir, "kv", "watch", "-once", "config/color");
-    await new Promise((r) => setTimeout(r, 300));
+    const watching = rucheRunning(agent.address, dir, "kv", "watch", "-once", "config/color");
+    await until("the watch to print the value it starts from", () => (watching.out() === "blue\n" ? true : undefined));
+    await until("the watch's blocking query to wait", async () => ((await blockingQueries(agent.address, "kv")) === 1 ? true : undefined));
     await ruche(agent.address, dir, "kv", "put", "config/color", "green");
-    const r = await watching;
+    const r = await watching.done;
     expect(r.code).toBe(0);
     expect(r.out).toBe("blue\ngreen\n");
 
-    const tree = ruche(agent.address, dir, "kv", "watch", "-recurse", "-once", "config/");
-    await new Promise((res) => setTimeout(res, 300));
+    const tree = rucheRunning(agent.address, dir, "kv", "watch", "-recurse", "-once", "config/");
+    await until("the watch to print the tree it starts from", () => (tree.out() === "PUT config/color green\n" ? true : undefined));
+    await until("the watch's blocking query to wait", async () => ((await blockingQueries(agent.address, "kv")) === 1 ? true : undefined));
     await ruche(agent.address, dir, "kv", "delete", "config/color");
-    expect((await tree).out).toBe("PUT config/color green\nDELETE config/color\n");
+    expect((await tree.done).out).toBe("PUT config/color green\nDELETE config/color\n");
   });
 });
 

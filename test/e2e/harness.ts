@@ -28,20 +28,34 @@ export interface AgentProcess {
   crash(): Promise<void>;
 }
 
-/** Starts `ruche agent ARGS...` and resolves once it prints its API address. */
-export function startAgentProcess(args: string[], env: Record<string, string> = {}): Promise<AgentProcess> {
+/**
+ * Starts `ruche agent ARGS...` and resolves once its APIs say it is up (see `agentUp`). Its
+ * addresses, on port 0 known only to it, are read from what it prints.
+ */
+export async function startAgentProcess(args: string[], env: Record<string, string> = {}): Promise<AgentProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "agent", ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   let out = "";
   let err = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (err += chunk));
   const exited = new Promise<void>((resolve) => child.once("exit", () => { resolve(); }));
   const gone = (): boolean => child.exitCode !== null || child.signalCode !== null;
-  const proc = (address: string, consulAddress: string, dnsAddress: string, routerAddress: string, routerDashboard: string): AgentProcess => ({
+  const printed = (re: RegExp): string => re.exec(out)?.[1] ?? "";
+  const proc: AgentProcess = {
     child,
-    address,
-    consulAddress,
-    dnsAddress,
-    routerAddress,
-    routerDashboard,
+    address: "",
+    get consulAddress() {
+      return printed(/^ {4}Consul: +http:\/\/(\S+)/m);
+    },
+    get dnsAddress() {
+      return printed(/^ {4}DNS: +(\S+)/m);
+    },
+    get routerAddress() {
+      return printed(/^ {4}Router: +http:\/\/([^\s,]+)/m);
+    },
+    get routerDashboard() {
+      return printed(/^ {4}Router dashboard: +http:\/\/(\S+)/m);
+    },
     out: () => out,
     err: () => err,
     stop: async (graceMs = 15_000) => {
@@ -59,30 +73,61 @@ export function startAgentProcess(args: string[], env: Record<string, string> = 
       child.kill("SIGKILL");
       await exited;
     },
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
+  };
+  const deadline = Date.now() + 30_000;
+  let last: unknown;
+  for (;;) {
+    if (gone()) throw new Error(`the agent exited (${child.exitCode ?? child.signalCode ?? "?"}) before it was up\nstdout:\n${out}\nstderr:\n${err}`);
+    proc.address = printed(/^ {4}API: +http:\/\/(\S+)$/m);
+    try {
+      if (proc.address !== "" && (await agentUp(args, proc))) return proc;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
       child.kill("SIGKILL");
-      reject(new Error(`the agent did not print its address within 30s\nstdout:\n${out}\nstderr:\n${err}`));
-    }, 30_000);
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      out += chunk;
-      // The addresses are printed before the data dir: once it is there, they are too.
-      const m = /^ {4}API: +http:\/\/(\S+)$/m.exec(out);
-      if (m?.[1] !== undefined && /^ {4}Data dir:/m.test(out)) {
-        clearTimeout(timer);
-        const line = (re: RegExp): string => re.exec(out)?.[1] ?? "";
-        resolve(proc(m[1], line(/^ {4}Consul: +http:\/\/(\S+)/m), line(/^ {4}DNS: +(\S+)/m), line(/^ {4}Router: +http:\/\/([^\s,]+)/m), line(/^ {4}Router dashboard: +http:\/\/(\S+)/m)));
-      }
-    });
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      err += chunk;
-    });
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`the agent exited (${code ?? signal ?? "?"}) before printing its address\nstdout:\n${out}\nstderr:\n${err}`));
-    });
-  });
+      throw new Error(`the agent was not up within 30s${last instanceof Error ? ` (${last.message})` : ""}\nstdout:\n${out}\nstderr:\n${err}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The value of a flag in an agent's command line (`-servers ADDR`), if given. */
+function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i < 0 ? undefined : args[i + 1];
+}
+
+/**
+ * Whether the agent started with `args` is up, asked of the APIs as a user would: with the
+ * server role (-dev, -server), its API names a leader; with the client role (-dev, -client),
+ * its servers list as ready the node it registered; with the router (-dev, -router,
+ * -router-port other than -1), the router's dashboard answers /ping (or, without one, its
+ * entrypoint answers).
+ */
+async function agentUp(args: string[], agent: AgentProcess): Promise<boolean> {
+  const server = args.includes("-dev") || args.includes("-server");
+  if (server) {
+    const leader = await fetch(`http://${agent.address}/v1/status/leader`);
+    const body = await leader.text();
+    if (!leader.ok || body === "" || body === '""') return false;
+  }
+  if (args.includes("-dev") || args.includes("-client")) {
+    // Its own node, registered by this process: the node's HTTP address is this agent's API.
+    const servers = server ? agent.address : (flag(args, "-servers")?.split(",")[0] ?? "");
+    const nodes = (await (await fetch(`http://${servers}/v1/nodes`)).json()) as { HTTPAddr: string; Status: string }[];
+    if (!nodes.some((n) => n.HTTPAddr === agent.address && n.Status === "ready")) return false;
+  }
+  const routerPort = flag(args, "-router-port");
+  if ((args.includes("-dev") || args.includes("-router") || routerPort !== undefined) && routerPort !== "-1") {
+    if (agent.routerAddress === "") return false;
+    if (agent.routerDashboard !== "") {
+      const ping = await fetch(`http://${agent.routerDashboard}/ping`);
+      return (await ping.text()) === "OK" && ping.ok;
+    }
+    await (await fetch(`http://${agent.routerAddress}/`)).arrayBuffer();
+  }
+  return true;
 }
 
 export interface CliResult {
@@ -98,6 +143,25 @@ export async function ruche(address: string, cwd: string, ...argv: string[]): Pr
   const io: IO = { out: (t) => (out += t), err: (t) => (err += t), env: { RUCHE_ADDR: address }, cwd };
   const code = await runCli(argv, io);
   return { code, out, err };
+}
+
+/**
+ * Starts one `ruche` command line in this process, as `ruche` does, without waiting for it:
+ * what it has printed so far can be read while it runs (a watch, a monitor).
+ */
+export function rucheRunning(address: string, cwd: string, ...argv: string[]): { out(): string; done: Promise<CliResult> } {
+  let out = "";
+  let err = "";
+  const io: IO = { out: (t) => (out += t), err: (t) => (err += t), env: { RUCHE_ADDR: address }, cwd };
+  return { out: () => out, done: runCli(argv, io).then((code) => ({ code, out, err })) };
+}
+
+/** How many blocking queries wait on `table` in the agent at `address` (its /v1/metrics). */
+export async function blockingQueries(address: string, table: string): Promise<number> {
+  const text = await (await fetch(`http://${address}/v1/metrics`)).text();
+  const m = new RegExp(`^ruche_blocking_queries\\{table="${table}"\\} (\\d+)$`, "m").exec(text);
+  if (m?.[1] === undefined) throw new Error(`/v1/metrics of ${address} has no ruche_blocking_queries for ${table}`);
+  return Number(m[1]);
 }
 
 /** Polls `check` until it returns a value that is not undefined, or fails after `ms` saying what it waited for. */

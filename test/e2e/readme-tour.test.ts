@@ -64,7 +64,16 @@ afterAll(async () => {
       // Gone already.
     }
   }
-  await new Promise((r) => setTimeout(r, 3000));
+  // Each group has its grace period to end on SIGTERM; what is left after it is killed.
+  const groupAlive = (pid: number): boolean => {
+    try {
+      process.kill(-pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  await until("the tour's background commands to end on SIGTERM", () => (background.every((p) => p.pid === undefined || !groupAlive(p.pid)) ? true : undefined), 15_000).catch(() => undefined);
   for (const p of background) {
     try {
       if (p.pid !== undefined) process.kill(-p.pid, "SIGKILL");

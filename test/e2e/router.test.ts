@@ -73,8 +73,9 @@ async function running(job: string): Promise<Allocation[]> {
 const portOf = (a: Allocation): number => a.Resources.Networks.flatMap((n) => n.DynamicPorts).find((p) => p.Label === "http")?.Value ?? 0;
 
 /** GETs through the router, two at a time, until stopped: how many of each status (0 for a failed connection). */
-function steadyGets(): { stop: () => Promise<Map<number, number>> } {
+function steadyGets(): { total: () => number; stop: () => Promise<Map<number, number>> } {
   const seen = new Map<number, number>();
+  let total = 0;
   let on = true;
   const loop = async (): Promise<void> => {
     while (on) {
@@ -85,10 +86,12 @@ function steadyGets(): { stop: () => Promise<Map<number, number>> } {
         status = 0;
       }
       seen.set(status, (seen.get(status) ?? 0) + 1);
+      total++;
     }
   };
   const loops = [loop(), loop()];
   return {
+    total: () => total,
     stop: async () => {
       on = false;
       await Promise.all(loops);
@@ -139,13 +142,17 @@ describe("the router on the dev agent", () => {
       const all = (await api.jobAllocations("demoapp")).body;
       return before.every((id) => all.find((a) => a.ID === id)?.ClientStatus === "complete") ? true : undefined;
     }, 60_000);
-    await new Promise((r) => setTimeout(r, 1000));
+    // The load goes on until the route leads to the new allocations alone, and 50 more requests after.
+    const after = (await running("demoapp")).map(portOf).sort();
+    const routed = async (): Promise<number[] | undefined> => (await overview()).routes[0]?.backends.map((b) => Number(b.origin.split(":").at(-1))).sort();
+    await until("the route to lead to the new allocations alone", async () => (JSON.stringify(await routed()) === JSON.stringify(after) ? true : undefined), 10_000);
+    const then = load.total();
+    await until("50 more requests through the new route", () => (load.total() >= then + 50 ? true : undefined), 10_000);
     const seen = await load.stop();
     const total = [...seen.values()].reduce((a, b) => a + b, 0);
     expect(total).toBeGreaterThan(100);
     expect(Object.fromEntries(seen)).toEqual({ 200: total });
-    const after = (await running("demoapp")).map(portOf).sort();
-    expect((await overview()).routes[0]?.backends.map((b) => Number(b.origin.split(":").at(-1))).sort()).toEqual(after);
+    expect(await routed()).toEqual(after);
   }, 180_000);
 
   it("kill -9 of an instance's process: not one 5xx", async () => {
@@ -155,9 +162,17 @@ describe("the router on the dev agent", () => {
     expect(container).not.toBe("");
     const pid = await docker("inspect", "-f", "{{.State.Pid}}", container);
     const load = steadyGets();
-    await new Promise((r) => setTimeout(r, 500));
+    await until("steady traffic", () => (load.total() >= 20 ? true : undefined), 10_000);
     process.kill(Number(pid), "SIGKILL");
-    await new Promise((r) => setTimeout(r, 4000));
+    // The load goes on until the router sends nothing more to the killed instance (it has
+    // left the route, or is ejected), and 50 more requests after.
+    const victimPort = `:${portOf(victim)}`;
+    await until("the killed instance out of the route", async () => {
+      const backends = (await overview()).routes.find((r) => r.name === "demoapp-webs-frontend")?.backends;
+      return backends !== undefined && backends.every((b) => !b.origin.endsWith(victimPort) || b.ejected) ? true : undefined;
+    }, 20_000);
+    const then = load.total();
+    await until("50 more requests after", () => (load.total() >= then + 50 ? true : undefined), 10_000);
     const seen = await load.stop();
     const total = [...seen.values()].reduce((a, b) => a + b, 0);
     expect(total).toBeGreaterThan(50);

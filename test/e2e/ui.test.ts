@@ -241,10 +241,17 @@ describe("the dashboard", () => {
   }, 30_000);
 
   it("shows the router's routes and backends, from the agent that runs it", async () => {
+    // The demo job's service carries a Host rule: the router routes it to its instances.
+    const route = await until("the router to route the demo job's service", async () => {
+      const overview = (await (await fetch(`http://${agent?.address ?? ""}/v1/router`)).json()) as { routes: { name: string; service: string; rule: string; backends: unknown[] }[] };
+      return overview.routes.find((r) => r.service === `${JOB}-webs-frontend` && r.backends.length > 0);
+    }, 20_000);
+    expect(route.rule).toContain("demo.exemple.com");
     await nav("Router");
     await page.locator("[data-router=routes]").waitFor();
-    const overview = (await (await fetch(`http://${agent?.address ?? ""}/v1/router`)).json()) as { routes: { name: string }[] };
-    for (const r of overview.routes) await page.getByText(r.name, { exact: true }).first().waitFor();
+    await page.getByText(route.name, { exact: true }).first().waitFor();
+    await page.getByText(route.rule, { exact: true }).first().waitFor();
+    await expect.poll(() => page.locator("[data-router=routes] tbody tr").count()).toBeGreaterThan(0);
     await shot("router");
   }, 30_000);
 

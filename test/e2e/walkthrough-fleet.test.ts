@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiClient, type AllocStub } from "../../src/apiclient/index.js";
-import { alive, processesOf, ruche, sleeperJob, startAgentProcess, until, type AgentProcess } from "./harness.js";
+import { alive, blockingQueries, processesOf, ruche, rucheRunning, sleeperJob, startAgentProcess, until, type AgentProcess } from "./harness.js";
 
 const exec = promisify(execFile);
 
@@ -82,10 +82,11 @@ describe("the etcd and fleet walkthrough", () => {
     expect((await cli("kv", "get", "bar")).out).toBe("Hello world\n");
     expect((await exec("curl", ["-sS", `${consul}/v1/kv/foo?raw`])).stdout).toBe("Hello world");
 
-    const watching = cli("kv", "watch", "-once", "foo");
-    await new Promise((r) => setTimeout(r, 300));
+    const watching = rucheRunning(server.address, dir, "kv", "watch", "-once", "foo");
+    await until("the watch to print the value it starts from", () => (watching.out() === "Hello world\n" ? true : undefined));
+    await until("the watch's blocking query to wait", async () => ((await blockingQueries(server.address, "kv")) === 1 ? true : undefined));
     await exec("curl", ["-sS", "-X", "PUT", "--data", "Bonjour", `${consul}/v1/kv/foo`]);
-    expect((await watching).out).toBe("Hello world\nBonjour\n");
+    expect((await watching.done).out).toBe("Hello world\nBonjour\n");
 
     const locked = await cli("kv", "lock", "fleet/lock", "/bin/sh", "-c", "echo holding the lock");
     expect(locked).toMatchObject({ code: 0, out: "holding the lock\n" });

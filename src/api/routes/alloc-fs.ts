@@ -1,5 +1,5 @@
 import type { ServerResponse } from "node:http";
-import { HttpError } from "../errors.js";
+import { ErrorCode, errorMessage, RucheError } from "../../structs/index.js";
 import type { Reply, Request, Router } from "../http.js";
 import type { NodeLocal } from "../node-local.js";
 
@@ -17,11 +17,11 @@ export function allocFsRoutes(r: Router, lookup: AllocLookup, local: NodeLocal |
     if (local?.has(allocId) !== true) return forward(lookup, allocId, req, res);
     const task = pickTask(local, allocId, req.query.get("task"));
     const type = req.query.get("type") ?? "stdout";
-    if (type !== "stdout" && type !== "stderr") throw new HttpError(400, "RUCHE_BAD_REQUEST", `type must be stdout or stderr, got "${type}"`, "type");
+    if (type !== "stdout" && type !== "stderr") throw new RucheError(ErrorCode.BadRequest, `type must be stdout or stderr, got "${type}"`, { path: "type" });
     const follow = req.query.get("follow") === "true";
     const origin = req.query.get("origin") ?? "start";
     const offset = Number(req.query.get("offset") ?? "0");
-    if (!Number.isInteger(offset) || offset < 0) throw new HttpError(400, "RUCHE_BAD_REQUEST", "offset must be a whole number of bytes", "offset");
+    if (!Number.isInteger(offset) || offset < 0) throw new RucheError(ErrorCode.BadRequest, "offset must be a whole number of bytes", { path: "offset" });
     const opts: { follow: boolean; tailBytes?: number; signal: AbortSignal } = { follow, signal: req.signal };
     if (origin === "end") opts.tailBytes = offset;
     res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache", "x-content-type-options": "nosniff" });
@@ -41,20 +41,17 @@ export function allocFsRoutes(r: Router, lookup: AllocLookup, local: NodeLocal |
     const allocId = resolveAllocId(lookup.ids(), req.params.alloc ?? "");
     if (local?.has(allocId) !== true) return forward(lookup, allocId, req, res);
     const b = (req.body ?? {}) as { Task?: unknown; Cmd?: unknown; Stdin?: unknown; TimeoutMs?: unknown };
-    if (!Array.isArray(b.Cmd) || b.Cmd.length === 0 || !b.Cmd.every((x) => typeof x === "string")) throw new HttpError(400, "RUCHE_BAD_REQUEST", "Cmd must be a non-empty list of strings (the command and its arguments)", "Cmd");
-    if (b.Task !== undefined && typeof b.Task !== "string") throw new HttpError(400, "RUCHE_BAD_REQUEST", "Task must be a task name", "Task");
-    if (b.Stdin !== undefined && typeof b.Stdin !== "string") throw new HttpError(400, "RUCHE_BAD_REQUEST", "Stdin must be base64 text", "Stdin");
+    if (!Array.isArray(b.Cmd) || b.Cmd.length === 0 || !b.Cmd.every((x) => typeof x === "string")) throw new RucheError(ErrorCode.BadRequest, "Cmd must be a non-empty list of strings (the command and its arguments)", { path: "Cmd" });
+    if (b.Task !== undefined && typeof b.Task !== "string") throw new RucheError(ErrorCode.BadRequest, "Task must be a task name", { path: "Task" });
+    if (b.Stdin !== undefined && typeof b.Stdin !== "string") throw new RucheError(ErrorCode.BadRequest, "Stdin must be base64 text", { path: "Stdin" });
     const timeoutMs = b.TimeoutMs === undefined ? 60_000 : Number(b.TimeoutMs);
-    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_EXEC_MS) throw new HttpError(400, "RUCHE_BAD_REQUEST", `TimeoutMs must be between 1 and ${MAX_EXEC_MS}`, "TimeoutMs");
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_EXEC_MS) throw new RucheError(ErrorCode.BadRequest, `TimeoutMs must be between 1 and ${MAX_EXEC_MS}`, { path: "TimeoutMs" });
     const task = pickTask(local, allocId, b.Task);
     const opts: { timeoutMs: number; stdin?: Buffer } = { timeoutMs };
     if (typeof b.Stdin === "string") opts.stdin = Buffer.from(b.Stdin, "base64");
-    let r: Awaited<ReturnType<NodeLocal["exec"]>>;
-    try {
-      r = await local.exec(allocId, task, b.Cmd, opts);
-    } catch (err) {
-      throw new HttpError(409, "RUCHE_CONFLICT", err instanceof Error ? err.message : String(err));
-    }
+    // A RucheError of the runner or the driver is answered with its own code (a task that is
+    // not running: 409; a config the driver refuses: 400); anything else is a logged 500.
+    const r = await local.exec(allocId, task, b.Cmd, opts);
     return { body: { ExitCode: r.exitCode, Stdout: r.stdout.toString("base64"), Stderr: r.stderr.toString("base64"), TimedOut: r.timedOut } };
   });
 }
@@ -77,27 +74,27 @@ export function resolveAllocId(ids: Iterable<string>, id: string): string {
     if (x.startsWith(id)) matches.push(x);
   }
   if (matches.length === 1) return matches[0] as string;
-  if (matches.length === 0) throw new HttpError(404, "RUCHE_NOT_FOUND", `allocation "${id}" not found`);
-  throw new HttpError(400, "RUCHE_BAD_REQUEST", `allocation prefix "${id}" matches ${matches.length} allocations; give more of the id`);
+  if (matches.length === 0) throw new RucheError(ErrorCode.NotFound, `allocation "${id}" not found`);
+  throw new RucheError(ErrorCode.BadRequest, `allocation prefix "${id}" matches ${matches.length} allocations; give more of the id`);
 }
 
 function pickTask(local: NodeLocal, allocId: string, task: unknown): string {
   const names = local.tasks(allocId);
   if (typeof task === "string" && task !== "") {
-    if (!names.includes(task)) throw new HttpError(404, "RUCHE_NOT_FOUND", `allocation has no task "${task}"; its tasks are ${names.join(", ")}`, "task");
+    if (!names.includes(task)) throw new RucheError(ErrorCode.NotFound, `allocation has no task "${task}"; its tasks are ${names.join(", ")}`, { path: "task" });
     return task;
   }
   if (names.length === 1) return names[0] as string;
-  throw new HttpError(400, "RUCHE_BAD_REQUEST", `the allocation has several tasks (${names.join(", ")}); name one`, "task");
+  throw new RucheError(ErrorCode.BadRequest, `the allocation has several tasks (${names.join(", ")}); name one`, { path: "task" });
 }
 
 /** Sends the request on to the agent of the allocation's node and streams its answer back. */
 async function forward(lookup: AllocLookup, allocId: string, req: Request, res: ServerResponse): Promise<Reply> {
   const node = lookup.agentOf(allocId);
   if (node === undefined || node.addr === "" || node.addr === lookup.self()) {
-    throw new HttpError(404, "RUCHE_NOT_FOUND", `allocation "${allocId}" is not running on a node this agent can reach`);
+    throw new RucheError(ErrorCode.NotFound, `allocation "${allocId}" is not running on a node this agent can reach`);
   }
-  if (req.headers["x-ruche-forwarded"] !== undefined) throw new HttpError(502, "RUCHE_BAD_GATEWAY", `the agent at ${node.addr} does not run allocation "${allocId}"`);
+  if (req.headers["x-ruche-forwarded"] !== undefined) throw new RucheError(ErrorCode.BadGateway, `the agent at ${node.addr} does not run allocation "${allocId}"`);
   const url = `http://${node.addr}${req.raw.url ?? req.path}`;
   const init: RequestInit = { method: req.method, headers: { "x-ruche-forwarded": "1", "content-type": "application/json" }, signal: req.signal };
   if (req.body !== undefined) init.body = JSON.stringify(req.body);
@@ -105,7 +102,7 @@ async function forward(lookup: AllocLookup, allocId: string, req: Request, res: 
   try {
     up = await fetch(url, init);
   } catch (err) {
-    throw new HttpError(502, "RUCHE_BAD_GATEWAY", `the agent of node ${node.name} at ${node.addr} did not answer: ${err instanceof Error ? err.message : String(err)}`);
+    throw new RucheError(ErrorCode.BadGateway, `the agent of node ${node.name} at ${node.addr} did not answer: ${errorMessage(err)}`, { cause: err });
   }
   res.writeHead(up.status, { "content-type": up.headers.get("content-type") ?? "application/octet-stream" });
   if (up.body !== null) for await (const chunk of up.body) res.write(chunk);

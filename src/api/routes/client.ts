@@ -1,7 +1,6 @@
 import { AllocClientStatus, ErrorCode, RucheError, type Node } from "../../structs/index.js";
 import type { AllocUpdate } from "../../server/index.js";
 import { blocking, type ApiContext } from "../context.js";
-import { HttpError } from "../errors.js";
 import type { Request, Router } from "../http.js";
 
 /** The endpoints a client agent uses. A node authenticates with its secret and reaches only its own allocations. */
@@ -9,7 +8,7 @@ export function clientRoutes(r: Router, ctx: ApiContext): void {
   const { store, server } = ctx;
   const secret = (req: Request): string => {
     const s = req.headers["x-ruche-node-secret"];
-    if (typeof s !== "string" || s === "") throw new HttpError(401, "RUCHE_UNAUTHORIZED", "the X-Ruche-Node-Secret header is missing");
+    if (typeof s !== "string" || s === "") throw new RucheError(ErrorCode.Unauthorized, "the X-Ruche-Node-Secret header is missing");
     return s;
   };
 
@@ -17,7 +16,7 @@ export function clientRoutes(r: Router, ctx: ApiContext): void {
     const b = (req.body ?? {}) as { Node?: unknown };
     const n = b.Node as Partial<Node> | undefined;
     if (n === undefined || typeof n !== "object" || typeof n.ID !== "string" || typeof n.SecretID !== "string" || n.SecretID === "" || typeof n.Name !== "string") {
-      throw new HttpError(400, "RUCHE_BAD_REQUEST", "the body must be {\"Node\": {...}} with ID, SecretID and Name", "Node");
+      throw new RucheError(ErrorCode.BadRequest, "the body must be {\"Node\": {...}} with ID, SecretID and Name", { path: "Node" });
     }
     const res = await server.registerNode(n as Node);
     return { body: res, index: res.Index };
@@ -30,11 +29,11 @@ export function clientRoutes(r: Router, ctx: ApiContext): void {
   });
   r.put("/v1/client/allocations/:id", async (req) => {
     const b = (req.body ?? {}) as { Allocs?: unknown };
-    if (!Array.isArray(b.Allocs)) throw new HttpError(400, "RUCHE_BAD_REQUEST", 'the body must be {"Allocs": [...]}', "Allocs");
+    if (!Array.isArray(b.Allocs)) throw new RucheError(ErrorCode.BadRequest, 'the body must be {"Allocs": [...]}', { path: "Allocs" });
     for (const [i, u] of (b.Allocs as unknown[]).entries()) {
       const x = u as Partial<AllocUpdate> | null;
       if (x === null || typeof x !== "object" || typeof x.ID !== "string" || typeof x.ClientStatus !== "string") {
-        throw new HttpError(400, "RUCHE_BAD_REQUEST", "each update needs ID and ClientStatus", `Allocs[${i}]`);
+        throw new RucheError(ErrorCode.BadRequest, "each update needs ID and ClientStatus", { path: `Allocs[${i}]` });
       }
       if (!(Object.values(AllocClientStatus) as string[]).includes(x.ClientStatus)) {
         throw new RucheError(ErrorCode.BadRequest, `ClientStatus "${x.ClientStatus}" is not a client status`, { path: `Allocs[${i}].ClientStatus` });

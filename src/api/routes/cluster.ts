@@ -1,7 +1,6 @@
 import { ErrorCode, RucheError, type Node } from "../../structs/index.js";
 import type { ApiContext } from "../context.js";
 import { blocking } from "../context.js";
-import { HttpError } from "../errors.js";
 import type { Router } from "../http.js";
 import { allocStub } from "./jobs.js";
 
@@ -79,7 +78,7 @@ export function clusterRoutes(r: Router, ctx: ApiContext): void {
     const b = (req.body ?? {}) as { DrainSpec?: { Deadline?: unknown; IgnoreSystemJobs?: unknown } | null; MarkEligible?: unknown };
     let spec: { Deadline: number; IgnoreSystemJobs: boolean } | null = null;
     if (b.DrainSpec !== undefined && b.DrainSpec !== null) {
-      if (typeof b.DrainSpec.Deadline !== "number") throw new HttpError(400, "RUCHE_BAD_REQUEST", "DrainSpec.Deadline must be nanoseconds (0: none, -1: now)", "DrainSpec.Deadline");
+      if (typeof b.DrainSpec.Deadline !== "number") throw new RucheError(ErrorCode.BadRequest, "DrainSpec.Deadline must be nanoseconds (0: none, -1: now)", { path: "DrainSpec.Deadline" });
       spec = { Deadline: b.DrainSpec.Deadline, IgnoreSystemJobs: b.DrainSpec.IgnoreSystemJobs === true };
     }
     const res = await server.nodes.drain(req.params.id ?? "", spec, b.MarkEligible === true);
@@ -87,7 +86,7 @@ export function clusterRoutes(r: Router, ctx: ApiContext): void {
   });
   r.put("/v1/node/:id/eligibility", async (req) => {
     const b = (req.body ?? {}) as { Eligibility?: unknown };
-    if (b.Eligibility !== "eligible" && b.Eligibility !== "ineligible") throw new HttpError(400, "RUCHE_BAD_REQUEST", 'Eligibility must be "eligible" or "ineligible"', "Eligibility");
+    if (b.Eligibility !== "eligible" && b.Eligibility !== "ineligible") throw new RucheError(ErrorCode.BadRequest, 'Eligibility must be "eligible" or "ineligible"', { path: "Eligibility" });
     const res = await server.nodes.setEligibility(req.params.id ?? "", b.Eligibility === "eligible");
     return { body: res, index: res.Index };
   });

@@ -1,5 +1,5 @@
 import { aggregate, parseRegistration, type CatalogNode, type CatalogReader, type HealthCheck, type HealthStatus, type ServiceInstance, type ServiceRegistry } from "../../catalog/index.js";
-import { HttpError } from "../errors.js";
+import { ErrorCode, RucheError } from "../../structs/index.js";
 import { blockingParams, JsonText, type Reply, type Request, type Router } from "../http.js";
 
 export interface ConsulOptions {
@@ -65,7 +65,7 @@ export function consulRoutes(r: Router, o: ConsulOptions): void {
   r.get("/v1/health/node/:node", (req) => read(req, () => allChecks(catalog).filter((c) => c.Node === req.params.node)));
   r.get("/v1/health/state/:state", (req) => {
     const state = req.params.state ?? "";
-    if (!["any", "passing", "warning", "critical"].includes(state)) throw new HttpError(400, "RUCHE_BAD_REQUEST", `Invalid state "${state}": any, passing, warning or critical`, "state");
+    if (!["any", "passing", "warning", "critical"].includes(state)) throw new RucheError(ErrorCode.BadRequest, `Invalid state "${state}": any, passing, warning or critical`, { path: "state" });
     return read(req, () => allChecks(catalog).filter((c) => state === "any" || c.Status === state));
   });
   r.get("/v1/agent/services", (req) =>
@@ -116,7 +116,7 @@ export function consulRoutes(r: Router, o: ConsulOptions): void {
   r.put("/v1/agent/check/fail/:id", ttl("critical"));
   r.put("/v1/agent/check/update/:id", async (req) => {
     const b = (req.body ?? {}) as { Status?: unknown; Output?: unknown };
-    if (b.Status !== "passing" && b.Status !== "warning" && b.Status !== "critical") throw new HttpError(400, "RUCHE_BAD_REQUEST", "Status must be passing, warning or critical", "Status");
+    if (b.Status !== "passing" && b.Status !== "warning" && b.Status !== "critical") throw new RucheError(ErrorCode.BadRequest, "Status must be passing, warning or critical", { path: "Status" });
     await checkUpdate(registry, self(), req.params.id ?? "", b.Status, typeof b.Output === "string" ? b.Output : "");
     return { body: null };
   });
@@ -149,12 +149,9 @@ class RenderCache {
   }
 }
 
+/** Sets a check's status: an unknown check is the registry's 404; any other failure is ours (500). */
 async function checkUpdate(registry: ServiceRegistry, node: string, id: string, status: HealthStatus, output: string): Promise<void> {
-  try {
-    await registry.setCheck(node, id, status, output);
-  } catch (err) {
-    throw new HttpError(404, "RUCHE_NOT_FOUND", err instanceof Error ? err.message : String(err));
-  }
+  await registry.setCheck(node, id, status, output);
 }
 
 /** The headers Consul answers every read with; its index is never 0. */

@@ -1,9 +1,7 @@
 import { diffJobs, formatDiagnostic, parseJob, updatesFromDesired } from "../../jobspec/index.js";
-import { describeFailure } from "../../scheduler/index.js";
-import { clientTerminal, ErrorCode, RucheError, type Allocation, type Job } from "../../structs/index.js";
+import { clientTerminal, describeFailure, ErrorCode, RucheError, type Allocation, type Job } from "../../structs/index.js";
 import type { ApiContext } from "../context.js";
 import { blocking } from "../context.js";
-import { HttpError } from "../errors.js";
 import type { Request, Router } from "../http.js";
 
 function ns(req: Request): string {
@@ -30,10 +28,10 @@ function mustJob(ctx: ApiContext, req: Request): Job {
 
 /** The job in a request body, validated as a job file would be: every mistake at once. */
 async function jobFromBody(body: unknown): Promise<Job> {
-  if (typeof body !== "object" || body === null || !("Job" in body)) throw new HttpError(400, "RUCHE_BAD_REQUEST", 'the body must be {"Job": {...}}');
+  if (typeof body !== "object" || body === null || !("Job" in body)) throw new RucheError(ErrorCode.BadRequest, 'the body must be {"Job": {...}}');
   const r = await parseJob(JSON.stringify((body).Job), { file: "request", format: "json" });
   if (!r.ok) {
-    throw new HttpError(400, ErrorCode.InvalidJob, `the job is not valid: ${r.diagnostics.length} error${r.diagnostics.length === 1 ? "" : "s"}`, "Job", r.diagnostics.map(formatDiagnostic));
+    throw new RucheError(ErrorCode.InvalidJob, `the job is not valid: ${r.diagnostics.length} error${r.diagnostics.length === 1 ? "" : "s"}`, { path: "Job", details: r.diagnostics.map(formatDiagnostic) });
   }
   return r.job;
 }
@@ -95,10 +93,10 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
   const register = async (req: Request) => {
     const job = await jobFromBody(req.body);
     const b = req.body as { EnforceIndex?: unknown; JobModifyIndex?: unknown };
-    if (req.params.id !== undefined && req.params.id !== job.ID) throw new HttpError(400, "RUCHE_BAD_REQUEST", `the job's ID "${job.ID}" is not "${req.params.id}" of the URL`, "Job.ID");
+    if (req.params.id !== undefined && req.params.id !== job.ID) throw new RucheError(ErrorCode.BadRequest, `the job's ID "${job.ID}" is not "${req.params.id}" of the URL`, { path: "Job.ID" });
     const opts: { enforceIndex?: number } = {};
     if (b.EnforceIndex === true) {
-      if (typeof b.JobModifyIndex !== "number") throw new HttpError(400, "RUCHE_BAD_REQUEST", "EnforceIndex needs JobModifyIndex", "JobModifyIndex");
+      if (typeof b.JobModifyIndex !== "number") throw new RucheError(ErrorCode.BadRequest, "EnforceIndex needs JobModifyIndex", { path: "JobModifyIndex" });
       opts.enforceIndex = b.JobModifyIndex;
     }
     const res = await server.registerJob(job, opts);
@@ -145,7 +143,7 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
 
   r.put("/v1/job/:id/plan", async (req) => {
     const job = await jobFromBody(req.body);
-    if (job.ID !== req.params.id) throw new HttpError(400, "RUCHE_BAD_REQUEST", `the job's ID "${job.ID}" is not "${req.params.id ?? ""}" of the URL`, "Job.ID");
+    if (job.ID !== req.params.id) throw new RucheError(ErrorCode.BadRequest, `the job's ID "${job.ID}" is not "${req.params.id ?? ""}" of the URL`, { path: "Job.ID" });
     const plan = server.planJob(job);
     const diff = diffJobs(plan.current, plan.next);
     const desired = plan.result.plan.Annotations?.DesiredTGUpdates ?? {};
@@ -169,7 +167,7 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
   r.put("/v1/job/:id/revert", async (req) => {
     mustJob(ctx, req);
     const b = (req.body ?? {}) as { JobVersion?: unknown; EnforcePriorVersion?: unknown };
-    if (typeof b.JobVersion !== "number") throw new HttpError(400, "RUCHE_BAD_REQUEST", "JobVersion must be a number", "JobVersion");
+    if (typeof b.JobVersion !== "number") throw new RucheError(ErrorCode.BadRequest, "JobVersion must be a number", { path: "JobVersion" });
     const res = await server.revertJob(ns(req), req.params.id ?? "", b.JobVersion, typeof b.EnforcePriorVersion === "number" ? b.EnforcePriorVersion : undefined);
     return { body: { EvalID: res.EvalID, JobModifyIndex: res.JobModifyIndex, Index: res.Index }, index: res.Index };
   });
@@ -177,16 +175,16 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
   r.put("/v1/job/:id/scale", async (req) => {
     mustJob(ctx, req);
     const b = (req.body ?? {}) as { Count?: unknown; Target?: { Group?: unknown } };
-    if (typeof b.Count !== "number") throw new HttpError(400, "RUCHE_BAD_REQUEST", "Count must be a number", "Count");
+    if (typeof b.Count !== "number") throw new RucheError(ErrorCode.BadRequest, "Count must be a number", { path: "Count" });
     const group = b.Target?.Group;
-    if (typeof group !== "string") throw new HttpError(400, "RUCHE_BAD_REQUEST", "Target.Group must name a group", "Target.Group");
+    if (typeof group !== "string") throw new RucheError(ErrorCode.BadRequest, "Target.Group must name a group", { path: "Target.Group" });
     const res = await server.scaleJob(ns(req), req.params.id ?? "", group, b.Count);
     return { body: { EvalID: res.EvalID, JobModifyIndex: res.JobModifyIndex, Index: res.Index }, index: res.Index };
   });
 }
 
-/** An allocation as lists show it: without the job it carries. */
-export function allocStub(a: Allocation): Omit<Allocation, "Job"> & { JobVersion: number } {
-  const { Job: job, ...rest } = a;
+/** An allocation as lists show it: without the job it carries, nor its placement metrics. */
+export function allocStub(a: Allocation): Omit<Allocation, "Job" | "Metrics"> & { JobVersion: number } {
+  const { Job: job, Metrics: _metrics, ...rest } = a;
   return { ...rest, JobVersion: job.Version };
 }

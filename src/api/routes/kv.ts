@@ -1,32 +1,35 @@
-import { applyTxn, KV_MAX_VALUE_BYTES, kvDelete, kvKeys, kvSet, TXN_KV_VERBS, TxnAborted, type TxnKVOp, type TxnKVVerb } from "../../catalog/index.js";
-import { destroySession, lockDelaysOf, newSession, renewSession, sessionLive, sessionView, type SessionRequest } from "../../catalog/index.js";
-import type { StateStore, TableName } from "../../state/index.js";
-import { HttpError } from "../errors.js";
+import { KV_MAX_VALUE_BYTES, sessionView, TXN_KV_VERBS, type KVService, type KVTable, type SessionRequest, type TxnKVOp, type TxnKVVerb } from "../../catalog/index.js";
+import { ErrorCode, RucheError } from "../../structs/index.js";
 import { consulHeaders } from "./consul.js";
 import { blockingParams, type Reply, type Request, type Router } from "../http.js";
-
-export { SessionReaper } from "../../catalog/index.js";
 
 /** Consul's limits on a transaction. */
 const TXN_MAX_OPS = 128;
 
 /**
- * Consul's KV store, sessions and transactions: `/v1/kv/*key`, `/v1/session/*`, `/v1/txn`.
- * Replies carry `X-Consul-Index`. Values travel base64 in JSON and as bytes in a PUT body
- * and a `?raw` read.
+ * Consul's KV store, sessions and transactions: `/v1/kv/*key`, `/v1/session/*`, `/v1/txn`,
+ * over the KV service (catalog/kv-service.ts). Only HTTP is here: the query, the body, the
+ * blocking query, and Consul's wire format — replies carry `X-Consul-Index`; values travel
+ * base64 in JSON and as bytes in a PUT body and a `?raw` read; some errors are Consul's
+ * plain-text answers.
  */
-export function kvRoutes(r: Router, store: StateStore, opts: { now(): number; datacenter: string }): void {
-  const delays = lockDelaysOf(store);
-  const env = (): { nowMs: number; delays: typeof delays } => ({ nowMs: opts.now(), delays });
-
+export function kvRoutes(r: Router, kv: KVService): void {
   /** Waits as a blocking query asks, then reads; the index is never 0. */
-  const blockingRead = async <T>(req: Request, tables: TableName[], read: () => T): Promise<{ body: T; index: number }> => {
+  const blockingRead = async <T>(req: Request, table: KVTable, read: () => T): Promise<{ body: T; index: number }> => {
     const b = blockingParams(req.query);
-    const index = b === null ? Math.max(1, ...tables.map((t) => store.tableIndex(t))) : Math.max(1, await store.waitFor(tables, b.index, b.waitMs, req.signal));
+    const index = b === null ? kv.index(table) : await kv.wait(table, b.index, b.waitMs, req.signal);
     return { body: read(), index };
   };
   const reply = (body: unknown, index: number, status = 200): Reply => ({ status, body, index, headers: consulHeaders(index) });
-  const notFound = (index: number): Reply => ({ status: 404, body: "", index, headers: { ...consulHeaders(index), "content-type": "text/plain; charset=utf-8" } });
+  /** Consul's plain-text answers: an empty 404 for a missing key, a reason for some errors. */
+  const text = (status: number, body: string, index: number, err?: unknown): Reply => ({
+    status,
+    body,
+    index,
+    headers: { ...consulHeaders(index), "content-type": "text/plain; charset=utf-8" },
+    ...(err === undefined ? {} : { err }),
+  });
+  const notFound = (err: unknown): err is RucheError => err instanceof RucheError && err.code === ErrorCode.NotFound;
 
   // --- KV ----------------------------------------------------------------------------
 
@@ -35,15 +38,15 @@ export function kvRoutes(r: Router, store: StateStore, opts: { now(): number; da
     const q = req.query;
     if (q.has("keys")) {
       const sep = q.get("separator") ?? "";
-      const { body, index } = await blockingRead(req, ["kv"], () => store.kvList(key));
-      return body.length === 0 ? notFound(index) : reply(kvKeys(body, key, sep), index);
+      const { body, index } = await blockingRead(req, "kv", () => kv.keys(key, sep));
+      return body.length === 0 ? text(404, "", index) : reply(body, index);
     }
     if (q.has("recurse")) {
-      const { body, index } = await blockingRead(req, ["kv"], () => store.kvList(key));
-      return body.length === 0 ? notFound(index) : reply(body, index);
+      const { body, index } = await blockingRead(req, "kv", () => kv.list(key));
+      return body.length === 0 ? text(404, "", index) : reply(body, index);
     }
-    const { body: e, index } = await blockingRead(req, ["kv"], () => store.kvGet(key));
-    if (e === undefined) return notFound(index);
+    const { body: e, index } = await blockingRead(req, "kv", () => kv.get(key));
+    if (e === undefined) return text(404, "", index);
     if (q.has("raw")) {
       const bytes = e.Value === null ? Buffer.alloc(0) : Buffer.from(e.Value, "base64");
       res.writeHead(200, { ...consulHeaders(index), "content-type": "application/octet-stream", "content-length": bytes.length });
@@ -54,94 +57,65 @@ export function kvRoutes(r: Router, store: StateStore, opts: { now(): number; da
   });
 
   r.put("/v1/kv/*key", async (req) => {
-    const key = req.params.key ?? "";
-    if (key === "") throw new HttpError(400, "RUCHE_BAD_REQUEST", "Missing key name");
-    const bytes = req.rawBody ?? Buffer.alloc(0);
-    if (bytes.length > KV_MAX_VALUE_BYTES) {
-      throw new HttpError(
-        413,
-        "RUCHE_TOO_LARGE",
-        `Request body(${bytes.length} bytes) too large, max size: ${KV_MAX_VALUE_BYTES} bytes. See https://developer.hashicorp.com/consul/docs/agent/config/config-files#kv_max_value_size.`,
-      );
-    }
     const q = req.query;
-    const acquire = q.get("acquire");
-    const release = q.get("release");
-    if (acquire !== null && release !== null) throw new HttpError(400, "RUCHE_BAD_REQUEST", "Conflicting flags: acquire and release");
-    const op = {
-      key,
-      value: bytes.length === 0 ? null : bytes.toString("base64"),
-      flags: uintParam(q, "flags") ?? 0,
-      ...optional("cas", uintParam(q, "cas")),
-      ...optional("acquire", acquire ?? undefined),
-      ...optional("release", release ?? undefined),
-    };
-    const { index, result } = await store.write((tx) => kvSet(tx, op, env()));
-    if (!result.ok && result.invalidSession === true) return { status: 500, body: result.reason, index, headers: { ...consulHeaders(index), "content-type": "text/plain; charset=utf-8" } };
-    return reply(result.ok, index);
+    const o = { ...optional("flags", uintParam(q, "flags")), ...optional("cas", uintParam(q, "cas")), ...optional("acquire", q.get("acquire") ?? undefined), ...optional("release", q.get("release") ?? undefined) };
+    try {
+      const { index, ok } = await kv.put(req.params.key ?? "", req.rawBody ?? Buffer.alloc(0), o);
+      return reply(ok, index);
+    } catch (err) {
+      // An acquire by a session that is not there: Consul answers 500 with the reason.
+      if (notFound(err)) return text(500, err.message, kv.index("kv"), err);
+      throw err;
+    }
   });
 
   r.delete("/v1/kv/*key", async (req) => {
-    const key = req.params.key ?? "";
-    const recurse = req.query.has("recurse");
-    if (key === "" && !recurse) throw new HttpError(400, "RUCHE_BAD_REQUEST", "Missing key name");
-    const cas = uintParam(req.query, "cas");
-    const { index, result } = await store.write((tx) => kvDelete(tx, key, { recurse, ...optional("cas", cas) }));
-    return reply(result.ok, index);
+    const { index, ok } = await kv.delete(req.params.key ?? "", { recurse: req.query.has("recurse"), ...optional("cas", uintParam(req.query, "cas")) });
+    return reply(ok, index);
   });
 
   // --- sessions ----------------------------------------------------------------------
 
   r.put("/v1/session/create", async (req) => {
     const b = req.body ?? {};
-    if (typeof b !== "object" || Array.isArray(b)) throw new HttpError(400, "RUCHE_BAD_REQUEST", "the body must be a JSON object");
-    const s = newSession(checkSessionRequest(b as Record<string, unknown>), "ruche", opts.now());
-    const { index } = await store.write((tx) => {
-      tx.put("sessions", s);
-    });
-    return reply({ ID: s.ID }, index);
+    if (typeof b !== "object" || Array.isArray(b)) throw new RucheError(ErrorCode.BadRequest, "the body must be a JSON object");
+    const { index, session } = await kv.sessionCreate(checkSessionRequest(b as Record<string, unknown>));
+    return reply({ ID: session.ID }, index);
   });
 
   r.put("/v1/session/destroy/:id", async (req) => {
-    const id = req.params.id ?? "";
-    const { index } = await store.write((tx) => destroySession(tx, id, opts.now(), delays));
+    const { index } = await kv.sessionDestroy(req.params.id ?? "");
     return reply(true, index);
   });
 
   r.put("/v1/session/renew/:id", async (req) => {
-    const id = req.params.id ?? "";
-    const { index, result } = await store.write((tx) => renewSession(tx, id, opts.now()));
-    if (result === undefined) return { status: 404, body: `Session id '${id}' not found`, index, headers: { ...consulHeaders(index), "content-type": "text/plain; charset=utf-8" } };
-    return reply([sessionView(result)], index);
+    try {
+      const { index, session } = await kv.sessionRenew(req.params.id ?? "");
+      return reply([sessionView(session)], index);
+    } catch (err) {
+      if (notFound(err)) return text(404, err.message, kv.index("sessions"));
+      throw err;
+    }
   });
 
   r.get("/v1/session/info/:id", async (req) => {
     const id = req.params.id ?? "";
-    const { body, index } = await blockingRead(req, ["sessions"], () => store.session(id));
-    return reply(sessionLive(body, opts.now()) ? [sessionView(body)] : [], index);
+    const { body, index } = await blockingRead(req, "sessions", () => kv.sessionInfo(id));
+    return reply(body === undefined ? [] : [sessionView(body)], index);
   });
 
   r.get("/v1/session/list", async (req) => {
-    const { body, index } = await blockingRead(req, ["sessions"], () => store.sessions());
-    const now = opts.now();
-    return reply(
-      body.filter((s) => sessionLive(s, now)).map(sessionView),
-      index,
-    );
+    const { body, index } = await blockingRead(req, "sessions", () => kv.sessionList());
+    return reply(body.map(sessionView), index);
   });
 
   // --- transactions ------------------------------------------------------------------
 
   r.put("/v1/txn", async (req) => {
-    const ops = checkTxn(req.body);
-    try {
-      const { index, result } = await store.write((tx) => applyTxn(tx, ops, env()));
-      const reads = result.flatMap((rows) => (rows === null ? [] : rows.map((e) => ({ KV: e }))));
-      return reply({ Results: reads.length === 0 ? null : reads, Errors: null }, index);
-    } catch (err) {
-      if (!(err instanceof TxnAborted)) throw err;
-      return reply({ Results: null, Errors: err.errors }, store.index, 409);
-    }
+    const t = await kv.txn(checkTxn(req.body));
+    if (!t.ok) return reply({ Results: null, Errors: t.errors }, t.index, 409);
+    const reads = t.results.flatMap((rows) => (rows === null ? [] : rows.map((e) => ({ KV: e }))));
+    return reply({ Results: reads.length === 0 ? null : reads, Errors: null }, t.index);
   });
 }
 
@@ -154,7 +128,7 @@ function uintParam(q: URLSearchParams, name: string): number | undefined {
   const v = q.get(name);
   if (v === null) return undefined;
   const n = Number(v);
-  if (v === "" || !Number.isSafeInteger(n) || n < 0) throw new HttpError(400, "RUCHE_BAD_REQUEST", `${name} must be a whole number >= 0, got "${v}"`, name);
+  if (v === "" || !Number.isSafeInteger(n) || n < 0) throw new RucheError(ErrorCode.BadRequest, `${name} must be a whole number >= 0, got "${v}"`, { path: name });
   return n;
 }
 
@@ -163,19 +137,19 @@ function checkSessionRequest(b: Record<string, unknown>): SessionRequest {
   for (const f of ["Name", "Node", "TTL", "Behavior"] as const) {
     const v = b[f];
     if (v === undefined || v === null) continue;
-    if (typeof v !== "string") throw new HttpError(400, "RUCHE_BAD_REQUEST", `${f} must be a string`, f);
+    if (typeof v !== "string") throw new RucheError(ErrorCode.BadRequest, `${f} must be a string`, { path: f });
     out[f] = v;
   }
   const d = b.LockDelay;
   if (typeof d === "string" || typeof d === "number") out.LockDelay = d;
-  else if (d !== undefined && d !== null) throw new HttpError(400, "RUCHE_BAD_REQUEST", "LockDelay must be a duration", "LockDelay");
+  else if (d !== undefined && d !== null) throw new RucheError(ErrorCode.BadRequest, "LockDelay must be a duration", { path: "LockDelay" });
   return out;
 }
 
 /** Checks a `/v1/txn` body: a list of `{ "KV": {...} }`. Only KV operations are supported. */
 function checkTxn(body: unknown): TxnKVOp[] {
   const bad = (msg: string, path?: string): never => {
-    throw new HttpError(400, "RUCHE_BAD_REQUEST", msg, path);
+    throw new RucheError(ErrorCode.BadRequest, msg, { path });
   };
   if (!Array.isArray(body)) return bad("the body must be a list of operations");
   if (body.length > TXN_MAX_OPS) bad(`Transaction contains too many operations (${body.length} > ${TXN_MAX_OPS})`);

@@ -1,7 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { TableName } from "../../state/index.js";
+import { ErrorCode, RucheError } from "../../structs/index.js";
 import type { ApiContext } from "../context.js";
-import { HttpError } from "../errors.js";
 import type { Reply, Request, Router } from "../http.js";
 import type { Metrics } from "../metrics.js";
 import { openapi } from "../openapi.js";
@@ -27,7 +27,7 @@ export function systemRoutes(r: Router, ctx: ApiContext, metrics: Metrics, route
 /** Server-sent events of every state change, `?topic=Allocation&topic=Job` to filter. */
 function stream(ctx: ApiContext, req: Request, res: ServerResponse): Reply {
   const wanted = req.query.getAll("topic");
-  for (const t of wanted) if (TOPICS[t] === undefined) throw new HttpError(400, "RUCHE_BAD_REQUEST", `unknown topic "${t}"; topics are ${Object.keys(TOPICS).join(", ")}`, "topic");
+  for (const t of wanted) if (TOPICS[t] === undefined) throw new RucheError(ErrorCode.BadRequest, `unknown topic "${t}"; topics are ${Object.keys(TOPICS).join(", ")}`, { path: "topic" });
   const tables = new Set(wanted.length === 0 ? Object.values(TOPICS) : wanted.map((t) => TOPICS[t] as TableName));
   const topicOf = Object.fromEntries(Object.entries(TOPICS).map(([k, v]) => [v, k]));
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-ruche-index": String(ctx.store.index) });

@@ -3,6 +3,7 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { silentLogger } from "../../structs/index.js";
 import { Router, startHttp, type RunningHttp } from "../http.js";
 import { uiRoutes } from "./ui.js";
 
@@ -14,7 +15,7 @@ let unbuilt: RunningHttp;
 async function serve(uiDir: string): Promise<RunningHttp> {
   const router = new Router();
   uiRoutes(router, uiDir);
-  return startHttp({ host: "127.0.0.1", port: 0, router, authorize: () => undefined });
+  return startHttp({ host: "127.0.0.1", port: 0, router, authorize: () => undefined, log: silentLogger });
 }
 
 /** A raw GET: the path is sent as written, `..` and all, as a hostile client would. */

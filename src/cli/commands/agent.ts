@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
-import { startAgent } from "../../agent/agent.js";
-import { DYNAMIC_PORT_RANGE } from "../../structs/index.js";
+import { startAgent } from "../../agent/index.js";
+import { DYNAMIC_PORT_RANGE, errorMessage } from "../../structs/index.js";
 import { flagBool, flagValues, parseArgs, UsageError } from "../args.js";
 import { Exit, type IO } from "../io.js";
 
@@ -148,7 +148,7 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
         io.out(`==> Reloaded the config dir: ${r.registered.length} services registered, ${r.deregistered.length} deregistered, ${r.unchanged.length} unchanged\n`);
       },
       (err: unknown) => {
-        io.err(`==> Reload failed, nothing changed: ${err instanceof Error ? err.message : String(err)}\n`);
+        io.err(`==> Reload failed, nothing changed: ${errorMessage(err)}\n`);
       },
     );
   };

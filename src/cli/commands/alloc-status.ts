@@ -13,7 +13,9 @@ export const usage = `Usage: ruche alloc status [options] ID
 Options:
   -address ADDR   the Ruche API (default: $RUCHE_ADDR, else ${DEFAULT_ADDRESS})
   -json           print the API's answer
-  -verbose        show whole IDs
+  -verbose        show whole IDs, and the placement metrics: the nodes the
+                  scheduler looked at and turned down, and the best nodes it
+                  scored, each scorer's score and the final one
 `;
 
 export async function run(argv: readonly string[], io: IO): Promise<number> {

@@ -1,6 +1,7 @@
 import type { AllocStub } from "../../apiclient/index.js";
 import type { Allocation, AllocatedResources, TaskState } from "../../structs/index.js";
 import { shortId } from "./ids.js";
+import { placementCounts, placementMetrics } from "./metrics.js";
 import { formatKV, formatTable } from "./table.js";
 import { formatAgo, formatTime, nanosToMs } from "./time.js";
 import { formatMB } from "./units.js";
@@ -34,8 +35,13 @@ function orNone(text: string): string {
   return text === "" ? "<none>" : text;
 }
 
-/** `ruche alloc status ID`: the allocation, then each task with its resources and recent events. */
-export function allocDetail(a: Allocation, nowMs: number, full = false): string {
+/**
+ * `ruche alloc status ID`: the allocation, then each task with its resources and recent
+ * events. `verbose` (`-verbose`) shows whole IDs, the nodes the placement looked at, and
+ * its `Placement Metrics`, as `nomad alloc status -verbose` does.
+ */
+export function allocDetail(a: Allocation, nowMs: number, verbose = false): string {
+  const full = verbose;
   const pairs: [string, string][] = [
     ["ID", shortId(a.ID, full)],
     ["Eval ID", shortId(a.EvalID, full)],
@@ -57,10 +63,12 @@ export function allocDetail(a: Allocation, nowMs: number, full = false): string 
   }
   if (a.PreviousAllocation !== "") pairs.push(["Previous Allocation", shortId(a.PreviousAllocation, full)]);
   if (a.NextAllocation !== "") pairs.push(["Replacement Alloc ID", shortId(a.NextAllocation, full)]);
+  if (verbose && a.Metrics !== undefined) pairs.push(...placementCounts(a.Metrics));
   const sections = [formatKV(pairs)];
   const group = a.Job.TaskGroups.find((g) => g.Name === a.TaskGroup);
   const tasks = [...new Set([...(group?.Tasks.map((t) => t.Name) ?? []), ...Object.keys(a.TaskResources), ...Object.keys(a.TaskStates)])];
   for (const name of tasks) sections.push(taskSection(name, a.TaskStates[name]?.State ?? taskStateOf(a), a.TaskStates[name], a.TaskResources[name]));
+  if (verbose) sections.push(placementMetrics(a.Metrics, full));
   return sections.join("\n\n");
 }
 

@@ -1,6 +1,6 @@
-import { describeFailure } from "../../scheduler/index.js";
-import type { AllocMetric, Evaluation } from "../../structs/index.js";
+import { failedGroupHeading, failureReasons, type AllocMetric, type Evaluation } from "../../structs/index.js";
 import { shortId } from "./ids.js";
+import { reasonBullets } from "./metrics.js";
 import { formatKV } from "./table.js";
 import { formatAgo } from "./time.js";
 
@@ -8,9 +8,9 @@ import { formatAgo } from "./time.js";
  * Why groups could not be placed, as `nomad run` and `nomad plan` print it:
  *
  *     Task Group "webs" (failed to place 2 allocations):
- *       * 3 nodes missing driver docker
+ *       * 3 nodes missing drivers
  *
- * one bullet per reason `describeFailure` gives; `indent` is put before each group line.
+ * one bullet per reason `failureReasons` gives; `indent` is put before each group line.
  */
 export function placementFailures(failed: Readonly<Record<string, AllocMetric>>, indent: string): string {
   return Object.keys(failed)
@@ -18,12 +18,8 @@ export function placementFailures(failed: Readonly<Record<string, AllocMetric>>,
     .map((group) => {
       const m = failed[group];
       if (m === undefined) return "";
-      const n = m.CoalescedFailures + 1;
-      const reasons = describeFailure(m)
-        .split("; ")
-        .filter((r) => r !== "");
-      const bullets = (reasons.length > 0 ? reasons : ["no reason recorded"]).map((r) => `${indent}  * ${r}`);
-      return [`${indent}Task Group "${group}" (failed to place ${n} allocation${n === 1 ? "" : "s"}):`, ...bullets].join("\n");
+      const reasons = failureReasons(m);
+      return [`${indent}${failedGroupHeading(group, m)}:`, ...reasonBullets(reasons.length > 0 ? reasons : ["no reason recorded"], `${indent}  `)].join("\n");
     })
     .join("\n");
 }

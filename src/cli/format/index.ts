@@ -6,6 +6,7 @@ export { jobsTable, jobHeader, summaryTable, versionsList } from "./job.js";
 export { allocationsTable, allocDetail } from "./alloc.js";
 export { deploymentsTable, deploymentHeader, latestDeploymentKV, deployedTable, awaitingPromotion } from "./deployment.js";
 export { placementFailures, evalDetail } from "./eval.js";
+export { placementMetrics, placementCounts, formatScore } from "./metrics.js";
 export { nodesTable, nodeDetail, formatDrain, type PublicNode } from "./node.js";
 export {
   newEvalWatch,

@@ -6,7 +6,7 @@
  */
 import type { AllocStub } from "../../apiclient/index.js";
 import type { Deployment, Evaluation, Node } from "../../structs/index.js";
-import { allocTerminal } from "../../structs/index.js";
+import { allocTerminal, assertNever } from "../../structs/index.js";
 import { awaitingPromotion } from "./deployment.js";
 import { placementFailures } from "./eval.js";
 import { shortId } from "./ids.js";
@@ -128,10 +128,8 @@ export function deploymentProgress(w: DeploymentWatch, d: Deployment): { lines: 
         lines.push(`==> Deployment "${id}" waiting for promotion`, `    Promote it with "ruche deployment promote ${id}"`);
       }
       break;
-    default: {
-      const _: never = d.Status;
-      throw new Error(`unknown deployment status ${String(_)}`);
-    }
+    default:
+      return assertNever(d.Status, "deployment status");
   }
   return { lines, watch: { status: d.Status, groups }, outcome };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { AllocStub } from "../../apiclient/index.js";
-import { mock, type AllocMetric, type Deployment } from "../../structs/index.js";
+import { emptyMetric, FilterReason, mock, type AllocMetric, type Deployment } from "../../structs/index.js";
 import { allocationsTable, allocDetail } from "./alloc.js";
 import { awaitingPromotion, deployedTable, deploymentsTable, latestDeploymentKV } from "./deployment.js";
 import { evalDetail, placementFailures } from "./eval.js";
@@ -124,6 +124,41 @@ describe("allocation sections", () => {
     expect(text).toContain("Node ID             = 93864b30\nNode Name           = n1\n");
     expect(text).toContain("Deployment Health   = healthy\nCanary              = true\n");
     expect(text).toContain('Task "web" is "running"\nTask Resources\nCPU      Memory   Disk     Addresses\n100 MHz  128 MiB  300 MiB  http: 10.0.0.1:23456');
+    expect(text).not.toContain("Placement Metrics");
+  });
+
+  it("shows with -verbose the placement metrics: nodes looked at and turned down, and a row per scored node with each scorer's part", () => {
+    const m: AllocMetric = {
+      ...emptyMetric({ dc1: 5 }),
+      NodesEvaluated: 5,
+      NodesFiltered: 1,
+      ConstraintFiltered: { "${meta.role} = web": 1 },
+      NodesExhausted: 1,
+      DimensionExhausted: { memory: 1 },
+      ScoreMetaData: [
+        { NodeID: "93864b30-0000-4000-8000-000000000000", Scores: { binpack: 0.7634 }, NormScore: 0.7634 },
+        { NodeID: "546f06e7-0000-4000-8000-000000000000", Scores: { binpack: 0.09291, "node-affinity": 0.5 }, NormScore: 0.296455 },
+        { NodeID: "0a1b2c3d-0000-4000-8000-000000000000", Scores: { binpack: 0.5, "job-anti-affinity": -1, "node-affinity": -0.5 }, NormScore: -1 / 3 },
+      ],
+    };
+    const a = mock.alloc(demoJob(), mock.node({ id: "93864b30-0000-4000-8000-000000000000", name: "n1" }), 0, { ID: "2db75cbe-0000-4000-8000-000000000000", CreateTime: T0, ModifyTime: T0, Metrics: m });
+    const text = allocDetail(a, T0 + 5_000, true);
+    expect(text).toMatch(/^ID {18}= 2db75cbe-0000-4000-8000-000000000000\n/);
+    expect(text).toContain("Evaluated Nodes     = 5\nFiltered Nodes      = 1\nExhausted Nodes     = 1\n");
+    expect(text.endsWith(
+      [
+        "Placement Metrics",
+        "  * Constraint `${meta.role} = web` filtered 1 node",
+        "  * Resources exhausted on 1 node: memory",
+        "Node                                  binpack  job-anti-affinity  node-affinity  final score",
+        "93864b30-0000-4000-8000-000000000000  0.763    -                  -              0.763",
+        "546f06e7-0000-4000-8000-000000000000  0.0929   -                  0.5            0.296",
+        "0a1b2c3d-0000-4000-8000-000000000000  0.5      -1                 -0.5           -0.333",
+      ].join("\n"),
+    )).toBe(true);
+    const { Metrics: _, ...unmeasured } = a;
+    expect(allocDetail(unmeasured, T0, true)).toMatch(/\n\nPlacement Metrics\n {2}\* No placement metrics recorded$/);
+    expect(allocDetail({ ...a, Metrics: { ...m, ScoreMetaData: [] } }, T0, true)).toMatch(/\n {2}\* No nodes were scored$/);
   });
 });
 
@@ -180,9 +215,9 @@ describe("placement failures", () => {
 
   it("prints each group with how many allocations failed and one bullet per reason", () => {
     const failed = {
-      webs: metric({ NodesEvaluated: 3, NodesFiltered: 1, ConstraintFiltered: { "missing driver docker": 1 }, NodesExhausted: 2, DimensionExhausted: { memory: 2 }, CoalescedFailures: 1 }),
+      webs: metric({ NodesEvaluated: 3, NodesFiltered: 1, ConstraintFiltered: { [FilterReason.MissingDrivers]: 1 }, NodesExhausted: 2, DimensionExhausted: { memory: 2 }, CoalescedFailures: 1 }),
     };
-    expect(placementFailures(failed, "  ")).toBe('  Task Group "webs" (failed to place 2 allocations):\n    * 1 node missing driver docker\n    * Resources exhausted on 2 nodes: memory\n    * 1 more allocation not placed for the same reasons');
+    expect(placementFailures(failed, "  ")).toBe('  Task Group "webs" (failed to place 2 allocations):\n    * 1 node missing drivers\n    * Resources exhausted on 2 nodes: memory\n    * 1 more allocation not placed for the same reasons');
   });
 
   it("shows them in eval status", () => {

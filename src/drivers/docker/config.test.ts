@@ -4,6 +4,7 @@
  * does what these options say.
  */
 import { describe, expect, it } from "vitest";
+import { ErrorCode, RucheError } from "../../structs/index.js";
 import type { TaskSpec } from "../driver.js";
 import { readConfig, type DockerTaskConfig } from "./config.js";
 import { containerName, createOptions, exitResult, Label } from "./container.js";
@@ -136,6 +137,15 @@ describe("createOptions", () => {
 
   it("fails on a port label the allocation does not hold", () => {
     expect(() => createOptions(spec(), config({ image: "x", ports: ["http"] }))).toThrow(DockerError);
+    // A DockerError is one of the table's errors: the HTTP API answers it with the table's status.
+    expect(() => createOptions(spec(), config({ image: "x", ports: ["http"] }))).toThrow(RucheError);
+    let thrown: unknown;
+    try {
+      createOptions(spec(), config({ image: "x", ports: ["http"] }));
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toMatchObject({ code: ErrorCode.DockerBadConfig, status: 400 });
     expect(() => createOptions(spec(), config({ image: "x", ports: ["http"] }))).toThrow('config.ports names port "http", which the allocation does not hold (it holds: none)');
   });
 

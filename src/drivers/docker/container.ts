@@ -2,7 +2,8 @@ import { join, resolve } from "node:path";
 import type Dockerode from "dockerode";
 import type { ExitResult, TaskSpec } from "../driver.js";
 import type { DockerTaskConfig } from "./config.js";
-import { DockerError, DockerErrorCode } from "./errors.js";
+import { ErrorCode } from "../../structs/index.js";
+import { DockerError } from "./errors.js";
 
 /**
  * Labels on every container we create. They say the container is Ruche's and whose, so a
@@ -50,7 +51,7 @@ export function createOptions(spec: TaskSpec, cfg: DockerTaskConfig): Dockerode.
     const p = spec.ports.find((x) => x.label === label);
     if (p === undefined) {
       const held = spec.ports.map((x) => x.label).join(", ");
-      throw new DockerError(DockerErrorCode.BadConfig, `config.ports names port "${label}", which the allocation does not hold (it holds: ${held === "" ? "none" : held})`);
+      throw new DockerError(ErrorCode.DockerBadConfig, `config.ports names port "${label}", which the allocation does not hold (it holds: ${held === "" ? "none" : held})`);
     }
     return p;
   });

@@ -1,11 +1,11 @@
 import { mkdir } from "node:fs/promises";
 import Dockerode from "dockerode";
-import { silentLogger, sleep, type Logger } from "../../structs/index.js";
+import { ErrorCode, silentLogger, sleep, type Logger } from "../../structs/index.js";
 import { SIGNALS, type Driver, type DriverFingerprint, type ExecOptions, type ExecResult, type ExitResult, type TaskHandle, type TaskSpec } from "../driver.js";
 import { readConfig } from "./config.js";
 import { containerName, createOptions, exitResult, Label, taskDirs } from "./container.js";
 import { describeEndpoint, dockerodeOptions, endpointFromEnv, type DockerEndpoint } from "./endpoint.js";
-import { DockerError, DockerErrorCode, engineMessage, engineStatus } from "./errors.js";
+import { DockerError, engineMessage, engineStatus } from "./errors.js";
 import { runExec } from "./exec.js";
 import { findTaskContainers, type FoundContainer } from "./find.js";
 import { ensureImage } from "./image.js";
@@ -119,7 +119,7 @@ export class DockerDriver implements Driver {
 
   async start(spec: TaskSpec): Promise<TaskHandle> {
     const r = readConfig(spec.config, { allowPrivileged: this.allowPrivileged });
-    if (!r.ok) throw new DockerError(DockerErrorCode.BadConfig, r.problems.join("; "));
+    if (!r.ok) throw new DockerError(ErrorCode.DockerBadConfig, r.problems.join("; "));
     const cfg = r.config;
     const opts = createOptions(spec, cfg);
     await ensureImage(this.docker, cfg.image, cfg.forcePull, this.pullTimeoutMs, this.log);
@@ -136,7 +136,7 @@ export class DockerDriver implements Driver {
       } catch (err) {
         // A container that never ran is of no use to anyone; don't leave it for the user to find.
         await container.remove({ force: true }).catch(() => undefined);
-        throw new DockerError(DockerErrorCode.Engine, `starting container ${containerName(spec)} failed: ${engineMessage(err)}`, { cause: err });
+        throw new DockerError(ErrorCode.DockerEngine, `starting container ${containerName(spec)} failed: ${engineMessage(err)}`, { cause: err });
       }
     } catch (err) {
       await closeLogFiles(files);
@@ -159,17 +159,17 @@ export class DockerDriver implements Driver {
     try {
       return await this.docker.createContainer(opts);
     } catch (err) {
-      if (engineStatus(err) !== 409) throw new DockerError(DockerErrorCode.Engine, `creating container ${name} failed: ${engineMessage(err)}`, { cause: err });
+      if (engineStatus(err) !== 409) throw new DockerError(ErrorCode.DockerEngine, `creating container ${name} failed: ${engineMessage(err)}`, { cause: err });
     }
     const existing = this.docker.getContainer(name);
     let info: Dockerode.ContainerInspectInfo;
     try {
       info = await existing.inspect();
     } catch (err) {
-      throw new DockerError(DockerErrorCode.Engine, `container name ${name} is taken and looking it up failed: ${engineMessage(err)}`, { cause: err });
+      throw new DockerError(ErrorCode.DockerEngine, `container name ${name} is taken and looking it up failed: ${engineMessage(err)}`, { cause: err });
     }
     if (info.Config.Labels[Label.TaskId] !== spec.id) {
-      throw new DockerError(DockerErrorCode.NameTaken, `a container named ${name} already exists and is not this task's (no ${Label.TaskId}=${spec.id} label); remove or rename it`);
+      throw new DockerError(ErrorCode.DockerNameTaken, `a container named ${name} already exists and is not this task's (no ${Label.TaskId}=${spec.id} label); remove or rename it`);
     }
     this.log.info({ taskId: spec.id, container: info.Id, state: info.State.Status }, "removing an earlier container of this task");
     this.forget(info.Id);
@@ -177,7 +177,7 @@ export class DockerDriver implements Driver {
       await existing.remove({ force: true, v: true });
       return await this.docker.createContainer(opts);
     } catch (err) {
-      throw new DockerError(DockerErrorCode.Engine, `replacing the earlier container ${name} failed: ${engineMessage(err)}`, { cause: err });
+      throw new DockerError(ErrorCode.DockerEngine, `replacing the earlier container ${name} failed: ${engineMessage(err)}`, { cause: err });
     }
   }
 
@@ -199,7 +199,7 @@ export class DockerDriver implements Driver {
       info = await container.inspect();
     } catch (err) {
       if (engineStatus(err) === 404) return false;
-      throw new DockerError(DockerErrorCode.Engine, `looking up container ${st.containerId.slice(0, 12)} failed: ${engineMessage(err)}`, { cause: err });
+      throw new DockerError(ErrorCode.DockerEngine, `looking up container ${st.containerId.slice(0, 12)} failed: ${engineMessage(err)}`, { cause: err });
     }
     if (info.Config.Labels[Label.TaskId] !== spec.id) {
       this.log.warn({ taskId: spec.id, container: info.Id }, "the handle's container belongs to another task; not recovering it");
@@ -239,7 +239,7 @@ export class DockerDriver implements Driver {
     const container = this.docker.getContainer(id);
     const lost = (why: string): ExitResult => ({ exitCode: -1, signal: 0, oomKilled: false, err: why });
     for (;;) {
-      if (this.closed()) throw new DockerError(DockerErrorCode.Closed, "the docker driver was closed while waiting for the task");
+      if (this.closed()) throw new DockerError(ErrorCode.DockerClosed, "the docker driver was closed while waiting for the task");
       let status: number | undefined;
       try {
         const r: unknown = await container.wait({ condition: "not-running", abortSignal: this.closing.signal });
@@ -247,7 +247,7 @@ export class DockerDriver implements Driver {
       } catch (err) {
         if (this.closed()) continue;
         if (engineStatus(err) === 404) return lost(`container ${id.slice(0, 12)} is gone`);
-        this.log.warn({ container: id, err: engineMessage(err) }, "waiting for the container failed; retrying");
+        this.log.warn({ container: id, err }, "waiting for the container failed; retrying");
         await sleep(this.retryMs, this.closing.signal);
         continue;
       }
@@ -269,8 +269,8 @@ export class DockerDriver implements Driver {
       await this.docker.getContainer(id).kill({ signal });
     } catch (err) {
       const status = engineStatus(err);
-      if (status === 404 || status === 409) throw new DockerError(DockerErrorCode.NotRunning, `cannot send ${signal}: ${engineMessage(err)}`, { cause: err });
-      throw new DockerError(DockerErrorCode.Engine, `sending ${signal} failed: ${engineMessage(err)}`, { cause: err });
+      if (status === 404 || status === 409) throw new DockerError(ErrorCode.DockerNotRunning, `cannot send ${signal}: ${engineMessage(err)}`, { cause: err });
+      throw new DockerError(ErrorCode.DockerEngine, `sending ${signal} failed: ${engineMessage(err)}`, { cause: err });
     }
   }
 
@@ -287,7 +287,7 @@ export class DockerDriver implements Driver {
     this.log.debug({ container: container.id, signal, timeoutMs }, "the task outlived its kill timeout; sending SIGKILL");
     if (!(await this.kill(container, "SIGKILL"))) return;
     if (!(await this.exitsWithin(container, KILL_WAIT_MS))) {
-      throw new DockerError(DockerErrorCode.Engine, `container ${container.id.slice(0, 12)} still runs ${KILL_WAIT_MS / 1000}s after SIGKILL`);
+      throw new DockerError(ErrorCode.DockerEngine, `container ${container.id.slice(0, 12)} still runs ${KILL_WAIT_MS / 1000}s after SIGKILL`);
     }
   }
 
@@ -306,11 +306,11 @@ export class DockerDriver implements Driver {
       if (status === 409) {
         const paused = await container.inspect().then((i) => i.State.Paused, () => false);
         if (!paused) return false;
-        if (resumed) throw new DockerError(DockerErrorCode.Engine, `container ${container.id.slice(0, 12)} is paused and could not be resumed to receive ${signal}`, { cause: err });
+        if (resumed) throw new DockerError(ErrorCode.DockerEngine, `container ${container.id.slice(0, 12)} is paused and could not be resumed to receive ${signal}`, { cause: err });
         await container.unpause().catch(() => undefined);
         return this.kill(container, signal, true);
       }
-      throw new DockerError(DockerErrorCode.Engine, `sending ${signal} failed: ${engineMessage(err)}`, { cause: err });
+      throw new DockerError(ErrorCode.DockerEngine, `sending ${signal} failed: ${engineMessage(err)}`, { cause: err });
     }
   }
 
@@ -334,7 +334,7 @@ export class DockerDriver implements Driver {
     } catch (err) {
       if (engineStatus(err) === 404) return true;
       if (abortSignal.aborted) return false;
-      throw new DockerError(DockerErrorCode.Engine, `waiting for container ${container.id.slice(0, 12)} failed: ${engineMessage(err)}`, { cause: err });
+      throw new DockerError(ErrorCode.DockerEngine, `waiting for container ${container.id.slice(0, 12)} failed: ${engineMessage(err)}`, { cause: err });
     } finally {
       clearTimeout(timer);
     }
@@ -349,13 +349,13 @@ export class DockerDriver implements Driver {
     } catch (err) {
       const status = engineStatus(err);
       // 409: a removal is already under way.
-      if (status !== 404 && status !== 409) throw new DockerError(DockerErrorCode.Engine, `removing container ${id.slice(0, 12)} failed: ${engineMessage(err)}`, { cause: err });
+      if (status !== 404 && status !== 409) throw new DockerError(ErrorCode.DockerEngine, `removing container ${id.slice(0, 12)} failed: ${engineMessage(err)}`, { cause: err });
     }
     await follower?.done;
   }
 
   async exec(handle: TaskHandle, cmd: string[], opts: ExecOptions): Promise<ExecResult> {
-    if (cmd.length === 0) throw new DockerError(DockerErrorCode.BadConfig, "exec needs a command");
+    if (cmd.length === 0) throw new DockerError(ErrorCode.DockerBadConfig, "exec needs a command");
     const container = this.docker.getContainer(this.containerId(handle));
     return runExec({ container, sameHost: this.endpoint.kind === "unix", log: this.log }, cmd, opts);
   }
@@ -387,7 +387,7 @@ export class DockerDriver implements Driver {
   private containerId(handle: TaskHandle): string {
     const st = readHandleState(handle.state);
     if (handle.driver !== this.name || st === null) {
-      throw new DockerError(DockerErrorCode.BadHandle, `the handle of task ${handle.taskId} is not a docker container's (driver ${handle.driver})`);
+      throw new DockerError(ErrorCode.DockerBadHandle, `the handle of task ${handle.taskId} is not a docker container's (driver ${handle.driver})`);
     }
     return st.containerId;
   }
@@ -427,6 +427,6 @@ export class DockerDriver implements Driver {
 
 function checkSignal(signal: string): void {
   if (!(signal in SIGNALS)) {
-    throw new DockerError(DockerErrorCode.BadSignal, `unknown signal "${signal}"; use one of ${Object.keys(SIGNALS).join(", ")}`);
+    throw new DockerError(ErrorCode.DockerBadSignal, `unknown signal "${signal}"; use one of ${Object.keys(SIGNALS).join(", ")}`);
   }
 }

@@ -7,15 +7,15 @@
  * removed, and the test fails if one is still there.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { sleep } from "../../structs/index.js";
+import { ErrorCode, sleep } from "../../structs/index.js";
 import type { TaskHandle, TaskSpec } from "../driver.js";
 import { TEST_IMAGE } from "./contract.case.js";
-import { DockerDriver, DockerErrorCode, findContainersByLabels, Label } from "./index.js";
+import { DockerDriver, findContainersByLabels, Label } from "./index.js";
 
 const probe = new DockerDriver();
 const docker = probe.docker;
@@ -99,6 +99,23 @@ function sh(script: string): Record<string, unknown> {
 
 function read(path: string): string {
   return existsSync(path) ? readFileSync(path, "utf8") : "";
+}
+
+/** Whether this process holds the file at `path` open: the log follower writes through file handles it keeps. */
+function holdsOpen(path: string): boolean {
+  const target = realpathSync(path);
+  return readdirSync("/proc/self/fd").some((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === target;
+    } catch {
+      return false; // Closed meanwhile.
+    }
+  });
+}
+
+/** The highest N of the lines "out N" in `text`, or -1. */
+function lastOut(text: string): number {
+  return Math.max(-1, ...[...text.matchAll(/out (\d+)\n/g)].map((m) => Number(m[1])));
 }
 
 function containerOf(h: TaskHandle): ReturnType<typeof docker.getContainer> {
@@ -215,7 +232,7 @@ describe("start", () => {
   it("fails clearly when the image is not here and cannot be pulled", async () => {
     const spec = taskSpec("nope", { image: `ruche-test/not-here-${randomBytes(4).toString("hex")}:1` });
     const err = await driver().start(spec).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: DockerErrorCode.ImageUnavailable });
+    expect(err).toMatchObject({ code: ErrorCode.DockerImageUnavailable });
     expect(String(err)).toContain(`image ${String(spec.config.image)} is not on this node and could not be pulled: `);
   });
 
@@ -253,7 +270,7 @@ describe("start", () => {
 
     const other = taskSpec("taken", {});
     await docker.createContainer({ name: `taken-${other.allocId}`, Image: TEST_IMAGE, Labels: { [Label.JobId]: jobId } });
-    await expect(d.start(other)).rejects.toMatchObject({ code: DockerErrorCode.NameTaken });
+    await expect(d.start(other)).rejects.toMatchObject({ code: ErrorCode.DockerNameTaken });
   });
 
   it("refuses a config that does not validate", async () => {
@@ -275,7 +292,9 @@ describe("logs", () => {
     const saved = JSON.parse(JSON.stringify(handle)) as TaskHandle;
     expect(saved.state.lastLogTime).toMatch(/^\d{4}-\d\d-\d\dT/);
     const before = read(spec.stdoutPath);
-    await sleep(500);
+    // Nothing writes the files any more, while the container prints on into the engine's log.
+    expect(holdsOpen(spec.stdoutPath) || holdsOpen(spec.stderrPath), "the task's files held open by the stopped agent").toBe(false);
+    await eventually("three more lines in the engine's log", async () => lastOut((await containerOf(saved).logs({ stdout: true })).toString("latin1")) >= lastOut(before) + 3);
     expect(read(spec.stdoutPath)).toBe(before);
     expect((await containerOf(saved).inspect()).State.Running).toBe(true);
 
@@ -330,7 +349,8 @@ describe("exec", () => {
     const d = driver();
     const h = await d.start(taskSpec("done", sh("exit 0")));
     await d.wait(h);
-    await expect(d.exec(h, ["true"], { timeoutMs: 5000 })).rejects.toMatchObject({ code: DockerErrorCode.NotRunning });
+    // 409 at the API (`alloc exec`), from the one table.
+    await expect(d.exec(h, ["true"], { timeoutMs: 5000 })).rejects.toMatchObject({ code: ErrorCode.DockerNotRunning, status: 409 });
   });
 });
 
@@ -386,11 +406,11 @@ describe("signals and stop", () => {
     await eventually("the task to be ready", () => read(spec.stdoutPath).includes("ready"));
     await d.signal(h, "SIGUSR1");
     await eventually("the task to see SIGUSR1", () => read(spec.stdoutPath).includes("got USR1\n"));
-    await expect(d.signal(h, "SIGBOGUS")).rejects.toMatchObject({ code: DockerErrorCode.BadSignal });
+    await expect(d.signal(h, "SIGBOGUS")).rejects.toMatchObject({ code: ErrorCode.DockerBadSignal });
     await d.stop(h, 10_000, "SIGINT");
     expect(await d.wait(h)).toMatchObject({ exitCode: 3 });
     expect(read(spec.stdoutPath)).toBe("ready\ngot USR1\ngot INT\n");
-    await expect(d.signal(h, "SIGUSR1")).rejects.toMatchObject({ code: DockerErrorCode.NotRunning });
+    await expect(d.signal(h, "SIGUSR1")).rejects.toMatchObject({ code: ErrorCode.DockerNotRunning });
   });
 });
 
@@ -461,7 +481,8 @@ describe("destroy", () => {
     await eventually("output", () => read(spec.stdoutPath).includes("tick"));
     await d.destroy(h);
     const after = read(spec.stdoutPath);
-    await sleep(300);
+    // Copying ends when the follower lets go of the files: nothing was written after destroy.
+    await eventually("the task's files let go", () => !holdsOpen(spec.stdoutPath) && !holdsOpen(spec.stderrPath));
     expect(read(spec.stdoutPath)).toBe(after);
     expect(await findContainersByLabels(docker, { [Label.TaskId]: spec.id })).toEqual([]);
   });

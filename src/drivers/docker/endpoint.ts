@@ -1,5 +1,6 @@
 import type Dockerode from "dockerode";
-import { DockerError, DockerErrorCode } from "./errors.js";
+import { ErrorCode } from "../../structs/index.js";
+import { DockerError } from "./errors.js";
 
 /** Where the engine answers: a unix socket, or plain HTTP over TCP. */
 export type DockerEndpoint = { kind: "unix"; socketPath: string } | { kind: "tcp"; host: string; port: number };
@@ -21,17 +22,17 @@ export function endpointFromEnv(env: NodeJS.ProcessEnv): DockerEndpoint {
   }
   if (host.startsWith("tcp://")) {
     if (env.DOCKER_TLS_VERIFY !== undefined && env.DOCKER_TLS_VERIFY !== "" && env.DOCKER_TLS_VERIFY !== "0") {
-      throw new DockerError(DockerErrorCode.BadEndpoint, `DOCKER_HOST=${host} with DOCKER_TLS_VERIFY: TLS to the docker engine is not supported; use a unix socket or plain tcp://`);
+      throw new DockerError(ErrorCode.DockerBadEndpoint, `DOCKER_HOST=${host} with DOCKER_TLS_VERIFY: TLS to the docker engine is not supported; use a unix socket or plain tcp://`);
     }
     let url: URL;
     try {
       url = new URL(host);
     } catch (err) {
-      throw new DockerError(DockerErrorCode.BadEndpoint, `DOCKER_HOST=${host} is not a tcp://host:port address`, { cause: err });
+      throw new DockerError(ErrorCode.DockerBadEndpoint, `DOCKER_HOST=${host} is not a tcp://host:port address`, { cause: err });
     }
     return { kind: "tcp", host: url.hostname, port: url.port === "" ? 2375 : Number(url.port) };
   }
-  throw new DockerError(DockerErrorCode.BadEndpoint, `DOCKER_HOST=${host} is not supported: use unix:///path/to/docker.sock or tcp://host:port`);
+  throw new DockerError(ErrorCode.DockerBadEndpoint, `DOCKER_HOST=${host} is not supported: use unix:///path/to/docker.sock or tcp://host:port`);
 }
 
 /** The endpoint as a user writes it, for messages ("unix:///var/run/docker.sock"). */

@@ -1,9 +1,9 @@
 import { readdir, readFile } from "node:fs/promises";
 import type { Duplex } from "node:stream";
 import type Dockerode from "dockerode";
-import { sleep, type Logger } from "../../structs/index.js";
+import { ErrorCode, sleep, type Logger } from "../../structs/index.js";
 import type { ExecOptions, ExecResult } from "../driver.js";
-import { DockerError, DockerErrorCode, engineMessage, engineStatus } from "./errors.js";
+import { DockerError, engineMessage, engineStatus } from "./errors.js";
 import { FrameReader } from "./frames.js";
 
 const DEFAULT_MAX_OUTPUT = 1024 * 1024;
@@ -29,8 +29,8 @@ export async function runExec(t: ExecTarget, cmd: string[], opts: ExecOptions): 
   try {
     exec = await t.container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, AttachStdin: withStdin, Tty: false });
   } catch (err) {
-    if (engineStatus(err) === 409) throw new DockerError(DockerErrorCode.NotRunning, `cannot exec in container ${t.container.id.slice(0, 12)}: ${engineMessage(err)}`, { cause: err });
-    throw new DockerError(DockerErrorCode.Engine, `creating the exec failed: ${engineMessage(err)}`, { cause: err });
+    if (engineStatus(err) === 409) throw new DockerError(ErrorCode.DockerNotRunning, `cannot exec in container ${t.container.id.slice(0, 12)}: ${engineMessage(err)}`, { cause: err });
+    throw new DockerError(ErrorCode.DockerEngine, `creating the exec failed: ${engineMessage(err)}`, { cause: err });
   }
   const stream: Duplex = await exec.start({ hijack: true, stdin: withStdin });
 
@@ -126,7 +126,7 @@ async function killExecTree(exec: Dockerode.Exec, containerId: string, log: Logg
       }
     }
   } catch (err) {
-    log.debug({ container: containerId, err: engineMessage(err) }, "exec timed out; killing it failed");
+    log.debug({ container: containerId, err }, "exec timed out; killing it failed");
   }
 }
 

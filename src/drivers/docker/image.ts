@@ -1,6 +1,6 @@
 import type Dockerode from "dockerode";
-import type { Logger } from "../../structs/index.js";
-import { DockerError, DockerErrorCode, engineMessage, engineStatus } from "./errors.js";
+import { ErrorCode, type Logger } from "../../structs/index.js";
+import { DockerError, engineMessage, engineStatus } from "./errors.js";
 
 /**
  * Makes sure `image` is on this node. A local image is used as it is, so nodes without a
@@ -17,10 +17,10 @@ export async function ensureImage(docker: Dockerode, image: string, forcePull: b
   } catch (err) {
     const why = err instanceof DockerError ? err.message : engineMessage(err);
     if (present) {
-      log.warn({ image, err: why }, "force_pull: pulling the image failed; running the local copy");
+      log.warn({ image, err }, "force_pull: pulling the image failed; running the local copy");
       return;
     }
-    throw new DockerError(DockerErrorCode.ImageUnavailable, `image ${image} is not on this node and could not be pulled: ${why}`, { cause: err });
+    throw new DockerError(ErrorCode.DockerImageUnavailable, `image ${image} is not on this node and could not be pulled: ${why}`, { cause: err });
   }
 }
 
@@ -30,7 +30,7 @@ async function hasImage(docker: Dockerode, image: string): Promise<boolean> {
     return true;
   } catch (err) {
     if (engineStatus(err) === 404) return false;
-    throw new DockerError(DockerErrorCode.Engine, `looking up image ${image} failed: ${engineMessage(err)}`, { cause: err });
+    throw new DockerError(ErrorCode.DockerEngine, `looking up image ${image} failed: ${engineMessage(err)}`, { cause: err });
   }
 }
 
@@ -60,9 +60,9 @@ async function pull(docker: Dockerode, image: string, timeoutMs: number): Promis
       lines.forEach(onLine);
     }
   } catch (err) {
-    if (abort.aborted) throw new DockerError(DockerErrorCode.ImageUnavailable, `the pull took longer than ${Math.round(timeoutMs / 1000)}s`, { cause: err });
+    if (abort.aborted) throw new DockerError(ErrorCode.DockerImageUnavailable, `the pull took longer than ${Math.round(timeoutMs / 1000)}s`, { cause: err });
     throw err;
   }
   onLine(rest);
-  if (failure !== undefined) throw new DockerError(DockerErrorCode.ImageUnavailable, failure);
+  if (failure !== undefined) throw new DockerError(ErrorCode.DockerImageUnavailable, failure);
 }

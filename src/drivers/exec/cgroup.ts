@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, normalize } from "node:path";
 import { killPid, SIGKILL } from "../shared/index.js";
+import { assertNever } from "../../structs/index.js";
 
 /** The cgroup hierarchy of a host: v1 (a tree per controller; also "hybrid" hosts) or v2 (one unified tree). */
 export const CgroupVersion = { V1: "v1", V2: "v2" } as const;
@@ -89,10 +90,8 @@ export class TaskCgroup {
         }
         await writeFile(join(cg.state.cpu, "cpu.weight"), String(cpuWeight(shares)));
         break;
-      default: {
-        const _: never = version;
-        throw new Error(`unknown cgroup version ${String(_)}`);
-      }
+      default:
+        return assertNever(version, "cgroup version");
     }
     return cg;
   }

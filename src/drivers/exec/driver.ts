@@ -117,7 +117,7 @@ export class ExecDriver implements Driver {
       const cgroup = cgroupOf(handle);
       const nsenter = findBinary("nsenter");
       if (cgroup === undefined || nsenter === undefined) throw new RucheError(ErrorCode.Internal, "exec: no cgroup in the handle, or nsenter is not installed");
-      if (!isAlive(state.pid, state.startTime)) throw new RucheError(ErrorCode.NotFound, `task ${handle.taskId} is not running`);
+      if (!isAlive(state.pid, state.startTime)) throw new RucheError(ErrorCode.Conflict, `task ${handle.taskId} is not running`);
       const enter = [nsenter, "--target", String(state.pid), "--mount", "--uts", "--ipc", "--pid", "--root", "--wd", "--"];
       const argv = ["/bin/sh", "-c", JOIN_THEN_EXEC, "ruche-exec-join", ...cgroup.procsFiles(), "--", ...enter, ...asUser(spec.user, boundingSet(taskCaps(spec.config))), ...cmd];
       return runCommand(argv, { ...opts, env: taskEnvironment(spec.env), cwd: "/" });

@@ -3,6 +3,7 @@ import type { DriverFingerprint } from "../driver.js";
 import { findBinary, runCommand } from "../shared/index.js";
 import { detectCgroups, TaskCgroup } from "./cgroup.js";
 import { UNSHARE_ARGS } from "./isolation.js";
+import { errorMessage } from "../../structs/index.js";
 
 /** The programs the exec driver runs: util-linux's and coreutils' chroot. */
 export const EXEC_BINARIES = ["unshare", "nsenter", "setsid", "chroot", "mount"] as const;
@@ -31,7 +32,7 @@ export async function probeExec(): Promise<DriverFingerprint> {
     const probe = await TaskCgroup.create(`.probe-${process.pid}-${++probes}`, { memoryMB: 16, cpuMHz: 100 });
     await probe.remove();
   } catch (err) {
-    return unhealthy(`cannot make a cgroup with a memory limit (cgroup ${version}): ${err instanceof Error ? err.message : String(err)}`);
+    return unhealthy(`cannot make a cgroup with a memory limit (cgroup ${version}): ${errorMessage(err)}`);
   }
 
   const unshare = findBinary("unshare") ?? "unshare";
@@ -45,7 +46,7 @@ export async function probeExec(): Promise<DriverFingerprint> {
       return unhealthy(`cannot start a process in new pid, mount, ipc and uts namespaces: ${r.stderr.toString().trim() || `exit code ${r.exitCode}`}`);
     }
   } catch (err) {
-    return unhealthy(`cannot run unshare: ${err instanceof Error ? err.message : String(err)}`);
+    return unhealthy(`cannot run unshare: ${errorMessage(err)}`);
   }
   return { detected: true, healthy: true, description: `Healthy: namespaces and cgroup ${version} limits`, attributes };
 }

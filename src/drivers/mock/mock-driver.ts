@@ -1,4 +1,4 @@
-import { parseDuration, NS } from "../../structs/index.js";
+import { ErrorCode, NS, parseDuration, RucheError } from "../../structs/index.js";
 import { SIGNALS, type Driver, type DriverFingerprint, type ExecResult, type ExitResult, type TaskHandle, type TaskSpec } from "../driver.js";
 
 /**
@@ -85,7 +85,7 @@ export class MockDriver implements Driver {
 
   private task(handle: TaskHandle): MockTask {
     const t = this.tasks.get(handle.taskId);
-    if (t === undefined) throw new Error(`mock task ${handle.taskId} is not running`);
+    if (t === undefined) throw new RucheError(ErrorCode.Conflict, `mock task ${handle.taskId} is not running`);
     return t;
   }
 }

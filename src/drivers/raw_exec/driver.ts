@@ -68,7 +68,7 @@ export class RawExecDriver implements Driver {
     return promised(() => {
       const spec = this.tasks.specOf(handle);
       const state = this.tasks.stateOf(handle);
-      if (!isAlive(state.pid, state.startTime)) throw new RucheError(ErrorCode.NotFound, `task ${handle.taskId} is not running`);
+      if (!isAlive(state.pid, state.startTime)) throw new RucheError(ErrorCode.Conflict, `task ${handle.taskId} is not running`);
       return runCommand([...asUser(spec.user), ...cmd], { ...opts, env: taskEnvironment(spec.env), cwd: spec.taskDir });
     });
   }

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, open, rm, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
-import { ErrorCode, RucheError } from "../../structs/index.js";
+import { ErrorCode, errorMessage, RucheError } from "../../structs/index.js";
 import type { TaskSpec } from "../driver.js";
 import type { CommandConfig } from "./config.js";
 import { taskEnvironment } from "./env.js";
@@ -89,7 +89,7 @@ export async function launchShim(spec: TaskSpec, opts: LaunchOptions): Promise<L
     lines = await report;
   } catch (err) {
     if (child.pid !== undefined) killGroup(child.pid, SIGKILL);
-    const why = err instanceof Error ? err.message : String(err);
+    const why = errorMessage(err);
     const tail = await stderrTail(spec.stderrPath);
     throw new RucheError(ErrorCode.Internal, `${opts.driver}: the task did not start: ${why}${tail === "" ? "" : `: ${tail}`}`, { cause: err });
   }

@@ -85,7 +85,7 @@ export class ShimTasks {
     const sig = signalNumber(name);
     const { state } = this.run(handle);
     if (!signalGroup(state, sig)) {
-      throw new RucheError(ErrorCode.NotFound, `task ${handle.taskId} is not running`);
+      throw new RucheError(ErrorCode.Conflict, `task ${handle.taskId} is not running`);
     }
   }
 

@@ -6,7 +6,6 @@
  * down) is reported rather than guessed.
  */
 import { spawn } from "node:child_process";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Driver, TaskHandle } from "../driver.js";
 import { ExecDriver } from "../exec/index.js";
@@ -77,7 +76,12 @@ for (const d of DRIVERS) {
       await until("the task to be ready", () => readText(task.spec.stdoutPath).includes("ready"));
       const { shimPid } = shimStateOf(handle)!;
       for (const sig of ["SIGTERM", "SIGHUP", "SIGINT", "SIGUSR1"] as const) process.kill(shimPid, sig);
-      await sleep(200);
+      // Delivered: none is pending any more, and the shim is still there to record the exit.
+      await until("the signals to reach the shim", () => {
+        const status = readText(`/proc/${shimPid}/status`);
+        return /^SigPnd:\s*0+$/m.test(status) && /^ShdPnd:\s*0+$/m.test(status);
+      });
+      expect(readStat(shimPid)?.state, "the shim after the stray signals").toMatch(/^[RSD]$/);
       await driver.stop(handle, 5000);
       expect(await driver.wait(handle)).toEqual({ exitCode: 7, signal: 0, oomKilled: false });
     });
@@ -88,8 +92,7 @@ for (const d of DRIVERS) {
       const handle = await startInDoomedAgent(d.module, task.spec);
       const ticks = (): number => readText(task.spec.stdoutPath).split("\n").filter((l) => l.startsWith("tick")).length;
       const before = ticks();
-      await sleep(800);
-      expect(ticks()).toBeGreaterThanOrEqual(before + 4);
+      await until("four more ticks in the task's stdout, its agent dead", () => ticks() >= before + 4);
       const restarted = d.make();
       expect(await restarted.recover(handle, task.spec)).toBe(true);
       handles.push({ driver: restarted, handle });

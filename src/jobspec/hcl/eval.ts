@@ -2,6 +2,7 @@ import type { Pos } from "../diagnostic.js";
 import type { Expr, TemplatePart } from "./ast.js";
 import { FUNCTIONS } from "./functions.js";
 import { isObject, show, typeName, type Value } from "./value.js";
+import { assertNever } from "../../structs/index.js";
 
 /**
  * Evaluates HCL expressions. `var.*` and `local.*` are resolved here; every other root
@@ -104,10 +105,8 @@ export function evaluate(e: Expr, scope: Scope): Value {
       return bool(evaluate(e.cond, scope), e.cond.pos, "a condition") ? evaluate(e.then, scope) : evaluate(e.else, scope);
     case "for":
       return forExpr(e, scope);
-    default: {
-      const _: never = e;
-      throw new Error(`unknown expression ${JSON.stringify(_)}`);
-    }
+    default:
+      return assertNever(e, "expression");
   }
 }
 
@@ -170,10 +169,8 @@ function freeRoots(e: Expr, bound: ReadonlySet<string>, out: Set<string>): void 
       if (e.cond !== null) freeRoots(e.cond, inner, out);
       return;
     }
-    default: {
-      const _: never = e;
-      throw new Error(`unknown expression ${JSON.stringify(_)}`);
-    }
+    default:
+      return assertNever(e, "expression");
   }
 }
 

@@ -1,0 +1,39 @@
+import type { TaskSpec } from "../drivers/index.js";
+import type { Allocation, Node, Task, TaskGroup } from "../structs/index.js";
+import { allocPorts, interpolateConfig, taskEnv, type TaskDirs } from "./env.js";
+import { taskPaths, type AllocPaths } from "./hooks/index.js";
+import { logPath } from "./logs.js";
+
+/** Drivers whose tasks see the allocation's directories at `/alloc`, `/local` and `/secrets`. */
+const ISOLATED = new Set(["exec", "docker"]);
+
+/**
+ * What a driver is given to start one task of an allocation (pure): its config and
+ * environment with the node's and the allocation's values interpolated, its resources,
+ * the allocation's ports, and where its files and output go.
+ */
+export function taskSpec(alloc: Allocation, group: TaskGroup, task: Task, node: Node, paths: AllocPaths): TaskSpec {
+  const own = taskPaths(paths.dir, task.Name);
+  const hostDirs: TaskDirs = { alloc: paths.shared, local: own.local, secrets: own.secrets };
+  const seen: TaskDirs = ISOLATED.has(task.Driver) ? { alloc: "/alloc", local: "/local", secrets: "/secrets" } : hostDirs;
+  const env = taskEnv(alloc, group, task, node, seen);
+  const config = interpolateConfig(task.Config, { env, node }) as Record<string, unknown>;
+  return {
+    id: `${alloc.ID}/${task.Name}`,
+    allocId: alloc.ID,
+    taskName: task.Name,
+    jobId: alloc.JobID,
+    group: group.Name,
+    namespace: alloc.Namespace,
+    config,
+    env,
+    user: task.User,
+    cpu: alloc.TaskResources[task.Name]?.CPU ?? task.Resources.CPU,
+    memoryMB: alloc.TaskResources[task.Name]?.MemoryMB ?? task.Resources.MemoryMB,
+    ports: allocPorts(alloc),
+    allocDir: paths.dir,
+    taskDir: own.dir,
+    stdoutPath: logPath(paths.logs, task.Name, "stdout"),
+    stderrPath: logPath(paths.logs, task.Name, "stderr"),
+  };
+}
