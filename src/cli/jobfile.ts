@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { formatDiagnostic, MAX_JOB_FILE_BYTES, parseJob, type ParseJobResult } from "../jobspec/index.js";
+import { errorMessage } from "../structs/index.js";
 import { flagValues, UsageError, type Parsed } from "./args.js";
 import type { IO } from "./io.js";
 
@@ -31,7 +32,7 @@ async function readBytes(file: string, io: IO): Promise<Uint8Array> {
     const buf = await readFile(resolve(io.cwd, file));
     return buf.length > MAX_JOB_FILE_BYTES ? buf : new Uint8Array(buf);
   } catch (err) {
-    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`);
+    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : errorMessage(err)}`);
   }
 }
 

@@ -1,4 +1,4 @@
-import { LIMITS, type Job } from "../structs/index.js";
+import { errorMessage, LIMITS, type Job } from "../structs/index.js";
 import { canonicalize, type Canonical, type Problem } from "./canonicalize.js";
 import { decodeHclJob } from "./decode-hcl.js";
 import { decodeJsonJob } from "./decode-json.js";
@@ -80,7 +80,7 @@ function parseJson(text: string, file: string): ParseJobResult {
     if (/^\s*(job|variable|locals)\b/.test(text)) {
       return { ok: false, diagnostics: [{ file, pos: { line: 1, col: 1 }, path: "", message: "this is HCL, not JSON; name the file .hcl" }] };
     }
-    const message = (err as Error).message;
+    const message = errorMessage(err);
     const at = /position (\d+)/.exec(message);
     const d: Diagnostic = { file, path: "", message: `invalid JSON: ${message.replace(/ in JSON at position \d+.*$/, "").replace(/^Unexpected token '(.)', .*$/, "unexpected '$1'")}` };
     if (at?.[1] !== undefined) {

@@ -14,6 +14,7 @@ import {
   PLACEMENT_STRATEGIES,
   RESTART_MODES,
   UNARY_OPERATORS,
+  errorMessage,
   type Affinity,
   type Constraint,
   type DriverName,
@@ -370,7 +371,7 @@ function regexpProblem(pattern: string): string | null {
     new RegExp(pattern);
     return null;
   } catch (e) {
-    return `invalid regular expression "${pattern}": ${(e as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /, "")}`;
+    return `invalid regular expression "${pattern}": ${errorMessage(e).replace(/^Invalid regular expression: \/.*\/[a-z]*: /, "")}`;
   }
 }
 

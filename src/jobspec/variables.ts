@@ -1,3 +1,4 @@
+import { errorMessage } from "../structs/index.js";
 import type { Diagnostic, Pos } from "./diagnostic.js";
 import type { Block, Expr } from "./hcl/ast.js";
 import { EvalError, evaluate, type Scope } from "./hcl/eval.js";
@@ -191,7 +192,7 @@ async function readVarFile(file: string, text: string): Promise<{ values: Record
       if (typeof v !== "object" || v === null || Array.isArray(v)) return { values: {}, diagnostics: [{ file, path: "", message: "a JSON var file holds one object" }] };
       return { values: v as Record<string, Value>, diagnostics: [] };
     } catch (e) {
-      return { values: {}, diagnostics: [{ file, path: "", message: `invalid JSON: ${(e as Error).message}` }] };
+      return { values: {}, diagnostics: [{ file, path: "", message: `invalid JSON: ${errorMessage(e)}` }] };
     }
   }
   const parsed = await parseHcl(text, file);

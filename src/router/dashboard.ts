@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { Balancer } from "./balancer.js";
 import type { RouterMetrics } from "./metrics.js";
 import type { RoutingTable } from "./types.js";
-import { errorMessage } from "../structs/index.js";
+import { errorMessage, type Logger } from "../structs/index.js";
 
 export interface DashboardSource {
   table: () => RoutingTable;
@@ -70,13 +70,14 @@ export interface DashboardView {
  * routes, backends, health and request rates; `/api/overview` the same as JSON;
  * `/metrics` Prometheus. Only GET and HEAD.
  */
-export function dashboardServer(view: DashboardView): Server {
+export function dashboardServer(view: DashboardView, log: Logger): Server {
   return createServer((req, res) => {
     answer(view, req.method ?? "GET", req.url ?? "/").then(
       (a) => {
         res.writeHead(a.status, { "content-type": a.type, ...(a.status === 405 ? { allow: "GET, HEAD" } : {}) }).end(a.body);
       },
       (err: unknown) => {
+        log.error({ err, method: req.method, route: req.url }, "router dashboard: request failed");
         res.writeHead(500, { "content-type": "text/plain" }).end(`500 ${errorMessage(err)}\n`);
       },
     );

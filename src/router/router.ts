@@ -177,7 +177,7 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
     let dashboardAddress = "";
     if (o.dashboardPort >= 0) {
       const host = o.dashboardHost ?? "127.0.0.1";
-      dashboard = dashboardServer({ overview: () => overview(source), prometheus: () => prometheus(source) });
+      dashboard = dashboardServer({ overview: () => overview(source), prometheus: () => prometheus(source) }, log);
       await listen(dashboard, host, o.dashboardPort);
       dashboardAddress = hostPort(dashboard, host);
     }

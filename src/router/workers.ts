@@ -145,7 +145,7 @@ export async function startWorkers(o: WorkersOptions): Promise<{ addresses: Reco
       );
     let dashboardAddress = "";
     if (o.dashboardPort >= 0) {
-      dashboard = dashboardServer({ overview: async () => sumOverviews(await ask("overview")), prometheus: async () => sumPrometheus((await ask("prometheus")).filter((x): x is string => typeof x === "string")) });
+      dashboard = dashboardServer({ overview: async () => sumOverviews(await ask("overview")), prometheus: async () => sumPrometheus((await ask("prometheus")).filter((x): x is string => typeof x === "string")) }, log);
       await new Promise<void>((resolve, reject) => {
         dashboard?.once("error", reject);
         dashboard?.listen(o.dashboardPort, o.dashboardHost, resolve);

@@ -199,19 +199,7 @@ describe("deployment sections", () => {
 });
 
 describe("placement failures", () => {
-  const metric = (o: Partial<AllocMetric>): AllocMetric => ({
-    NodesEvaluated: 3,
-    NodesFiltered: 0,
-    NodesAvailable: { dc1: 3 },
-    ConstraintFiltered: {},
-    NodesExhausted: 0,
-    DimensionExhausted: {},
-    ClassFiltered: {},
-    QuotaExhausted: [],
-    ScoreMetaData: [],
-    CoalescedFailures: 0,
-    ...o,
-  });
+  const metric = (o: Partial<AllocMetric>): AllocMetric => ({ ...emptyMetric({ dc1: 3 }), NodesEvaluated: 3, ...o });
 
   it("prints each group with how many allocations failed and one bullet per reason", () => {
     const failed = {

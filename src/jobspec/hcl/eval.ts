@@ -2,7 +2,7 @@ import type { Pos } from "../diagnostic.js";
 import type { Expr, TemplatePart } from "./ast.js";
 import { FUNCTIONS } from "./functions.js";
 import { isObject, show, typeName, type Value } from "./value.js";
-import { assertNever } from "../../structs/index.js";
+import { assertNever, errorMessage } from "../../structs/index.js";
 
 /**
  * Evaluates HCL expressions. `var.*` and `local.*` are resolved here; every other root
@@ -91,7 +91,7 @@ export function evaluate(e: Expr, scope: Scope): Value {
       try {
         return fn(args);
       } catch (err) {
-        throw new EvalError(e.pos, (err as Error).message);
+        throw new EvalError(e.pos, errorMessage(err));
       }
     }
     case "unary": {

@@ -1,3 +1,4 @@
+import { errorMessage } from "../../structs/index.js";
 import { isObject, typeName, type Value } from "./value.js";
 
 /**
@@ -194,7 +195,7 @@ export const FUNCTIONS: Readonly<Record<string, Fn>> = {
     try {
       return JSON.parse(str(a[0], "jsondecode", 1)) as Value;
     } catch (err) {
-      throw new Error(`jsondecode: ${(err as Error).message}`, { cause: err });
+      throw new Error(`jsondecode: ${errorMessage(err)}`, { cause: err });
     }
   },
 };

@@ -4,6 +4,11 @@
  * A 401 or 403 answer asks for a token.
  */
 
+import type { ErrorCode } from "../../structs/index.js";
+
+/** What the dashboard says when no answer came: a code of the API's one table. */
+const UNREACHABLE: ErrorCode = "RUCHE_UNREACHABLE";
+
 /** An answer of the API that is not 2xx, or no answer at all (status 0). */
 export class ApiError extends Error {
   constructor(
@@ -94,7 +99,7 @@ export async function send(method: string, path: string, body?: unknown, o: Requ
     res = await fetch(url(path, o.query), init);
   } catch (err) {
     if (err instanceof DOMException && err.name === "AbortError") throw err;
-    throw new ApiError(0, "RUCHE_UNREACHABLE", `cannot reach the Ruche API: ${err instanceof Error ? err.message : String(err)}`);
+    throw new ApiError(0, UNREACHABLE, `cannot reach the Ruche API: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (!res.ok) {
     const err = errorOf(res.status, await res.text(), indexOf(res));
