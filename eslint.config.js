@@ -1,3 +1,4 @@
+import { builtinModules } from "node:module";
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
@@ -107,7 +108,7 @@ export default tseslint.config(
     files: ["src/ui/app/**"],
     rules: {
       "no-restricted-globals": ["error", "Buffer", "process", "require", "__dirname"],
-      "@typescript-eslint/no-restricted-imports": ["error", { patterns: [{ group: ["node:*"], message: "The dashboard runs in the browser." }, { group: ["../../*"], allowTypeImports: true, message: "The dashboard uses the rest of Ruche only through the HTTP API: import its types only." }] }],
+      "@typescript-eslint/no-restricted-imports": ["error", { patterns: [{ group: ["node:*", ...builtinModules], message: "The dashboard runs in the browser." }, { group: ["../../*"], allowTypeImports: true, message: "The dashboard uses the rest of Ruche only through the HTTP API: import its types only." }] }],
     },
   },
   { files: ["eslint.config.js"], ...tseslint.configs.disableTypeChecked },

@@ -40,6 +40,8 @@ describe("lint: the rooms' arrows", () => {
     ["the agent command → a room other than agent/", "src/cli/commands/agent.ts", "../../server/index.js", "cli/ may not import server/"],
     ["a file inside another room, not its index.ts", "src/api/__boundary_probe__.ts", "../server/server.js", "through its index.ts"],
     ["another room's subfolder index", "src/client/__boundary_probe__.ts", "../drivers/docker/index.js", "through its index.ts"],
+    ["the dashboard → a node: module", "src/ui/app/__boundary_probe__.ts", "node:fs", "The dashboard runs in the browser."],
+    ["the dashboard → a Node module named without node:", "src/ui/app/__boundary_probe__.ts", "fs", "The dashboard runs in the browser."],
   ])("refuses %s", async (_name, path, from, message) => {
     const errors = await boundaryErrors(path, from);
     expect(errors).toHaveLength(1);

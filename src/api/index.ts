@@ -37,7 +37,7 @@ export type CatalogApi = Omit<ConsulOptions, "address"> & { kv: KVService };
 /** Reloads the agent's config; throws with what is wrong, having changed nothing. */
 export type AgentReload = () => Promise<void>;
 
-/** Every route passes this hook; open in dev mode (the ACL system comes later). */
+/** Every route passes this hook; it is open in every mode, since ACLs are not built yet. */
 function authorize(): void {
   return undefined;
 }
@@ -131,7 +131,8 @@ export function startNodeApi(opts: { host: string; port: number; log: Logger; lo
 /**
  * The Consul-compatible HTTP API on its own listener (8500 by default), for Consul clients
  * that expect it there: the same handlers the main API serves under /v1/catalog, /v1/health,
- * /v1/agent, /v1/kv and /v1/status.
+ * /v1/agent, /v1/kv, /v1/session, /v1/txn and /v1/status, and the router's
+ * /v1/catalog/snapshot.
  */
 export function startConsulApi(opts: { host: string; port: number; log: Logger; consul: CatalogApi; reload?: AgentReload }): Promise<RunningHttp> {
   return listen(opts.host, opts.port, opts.log, (router, address) => {

@@ -3,23 +3,18 @@
  * logic is what is under test), its directory in a temporary dir, its reports and saves
  * gathered as the client would send and write them.
  */
-import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { MockDriver } from "../drivers/index.js";
 import { mock, NS, silentLogger, type Allocation, type Job } from "../structs/index.js";
 import { AllocRunner, type AllocReport, type SavedAlloc } from "./alloc-runner.js";
-import { until } from "./hooks/testing.js";
+import { tempDirPerTest, until } from "./hooks/testing.js";
 
-let root = "";
+const root = tempDirPerTest("ruche-alloc-runner-");
 const runners: AllocRunner[] = [];
-beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), "ruche-alloc-runner-"));
-});
 afterEach(async () => {
   for (const r of runners.splice(0)) await r.destroy("the test is over");
-  await rm(root, { recursive: true, force: true });
 });
 
 function job(config: Record<string, unknown> = {}): Job {
@@ -31,7 +26,7 @@ function job(config: Record<string, unknown> = {}): Job {
   return j;
 }
 
-function runner(a: Allocation, allocRoot = root) {
+function runner(a: Allocation, allocRoot = root()) {
   const reports: AllocReport[] = [];
   const saves: SavedAlloc[] = [];
   const driver = new MockDriver();
@@ -98,7 +93,7 @@ describe("the allocation runner", () => {
   });
 
   it("names the hook whose prerun failed, and destroys what it made", async () => {
-    const notADir = join(root, "file");
+    const notADir = join(root(), "file");
     await writeFile(notADir, "");
     const { r } = runner(mock.alloc(job(), mock.node(), 0), notADir);
     await expect(r.start()).rejects.toThrow(/^alloc-dir: /);

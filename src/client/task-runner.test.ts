@@ -2,26 +2,19 @@
  * The task runner on its own, on the mock driver (its loop is what is under test; the real
  * drivers run real tasks in their contract test), its directories in a temporary dir.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { MockDriver } from "../drivers/index.js";
 import { mock, NS, silentLogger, type TaskGroup } from "../structs/index.js";
 import { allocPaths } from "./hooks/index.js";
-import { until } from "./hooks/testing.js";
+import { tempDirPerTest, until } from "./hooks/testing.js";
 import { RestartTracker } from "./restart.js";
 import { TaskRunner, type SavedTask } from "./task-runner.js";
 import { taskSpec } from "./task-spec.js";
 
-let root = "";
+const root = tempDirPerTest("ruche-task-runner-");
 const runners: TaskRunner[] = [];
-beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), "ruche-task-runner-"));
-});
 afterEach(async () => {
   for (const r of runners.splice(0)) await r.kill("the test is over");
-  await rm(root, { recursive: true, force: true });
 });
 
 function runner(config: Record<string, unknown>, o: { driver?: MockDriver; saved?: SavedTask; attempts?: number } = {}) {
@@ -38,7 +31,7 @@ function runner(config: Record<string, unknown>, o: { driver?: MockDriver; saved
   const r = new TaskRunner(
     {
       driver,
-      spec: taskSpec(alloc, group, task, node, allocPaths(root, alloc.ID)),
+      spec: taskSpec(alloc, group, task, node, allocPaths(root(), alloc.ID)),
       task,
       restart: new RestartTracker(group.RestartPolicy, job.Type),
       changed: () => {

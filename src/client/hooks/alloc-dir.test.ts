@@ -1,24 +1,18 @@
-import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { AllocDirHook, allocPaths, taskPaths } from "./alloc-dir.js";
+import { tempDirPerTest } from "./testing.js";
 
-let root = "";
-beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), "ruche-alloc-dir-"));
-});
-afterEach(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const root = tempDirPerTest("ruche-alloc-dir-");
 
 const isDir = async (p: string): Promise<boolean> => (await stat(p).catch(() => null))?.isDirectory() ?? false;
 
 describe("the alloc-dir hook", () => {
   it("makes the shared directories before the tasks run, and removes everything on destroy", async () => {
-    const paths = allocPaths(root, "a1");
-    expect(paths).toEqual({ dir: join(root, "a1"), shared: join(root, "a1", "alloc"), logs: join(root, "a1", "alloc", "logs"), data: join(root, "a1", "alloc", "data"), tmp: join(root, "a1", "alloc", "tmp") });
-    expect(taskPaths(paths.dir, "web")).toEqual({ dir: join(root, "a1", "web"), local: join(root, "a1", "web", "local"), secrets: join(root, "a1", "web", "secrets"), tmp: join(root, "a1", "web", "tmp") });
+    const paths = allocPaths(root(), "a1");
+    expect(paths).toEqual({ dir: join(root(), "a1"), shared: join(root(), "a1", "alloc"), logs: join(root(), "a1", "alloc", "logs"), data: join(root(), "a1", "alloc", "data"), tmp: join(root(), "a1", "alloc", "tmp") });
+    expect(taskPaths(paths.dir, "web")).toEqual({ dir: join(root(), "a1", "web"), local: join(root(), "a1", "web", "local"), secrets: join(root(), "a1", "web", "secrets"), tmp: join(root(), "a1", "web", "tmp") });
     const hook = new AllocDirHook(paths);
     await hook.prerun();
     for (const d of [paths.logs, paths.data, paths.tmp]) expect(await isDir(d), d).toBe(true);
@@ -28,6 +22,6 @@ describe("the alloc-dir hook", () => {
     expect((await stat(join(paths.data, "kept"))).size).toBe(1);
     await hook.destroy();
     expect(await isDir(paths.dir)).toBe(false);
-    expect(await isDir(root)).toBe(true);
+    expect(await isDir(root())).toBe(true);
   });
 });

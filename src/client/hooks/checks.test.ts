@@ -1,18 +1,14 @@
-import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { mock, NS, type Job, type ServiceCheck } from "../../structs/index.js";
 import { ChecksHook } from "./checks.js";
-import { hookBed, until, type HookBed } from "./testing.js";
+import { type HookBed, hookBed, tempDirPerTest, until } from "./testing.js";
 
-let root = "";
+const root = tempDirPerTest("ruche-checks-hook-");
 let listener: Server;
 let port = 0;
 const beds: HookBed[] = [];
 beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), "ruche-checks-hook-"));
   listener = createServer((sock) => sock.end());
   await new Promise<void>((r) => listener.listen(0, "127.0.0.1", r));
   port = (listener.address() as { port: number }).port;
@@ -20,7 +16,6 @@ beforeEach(async () => {
 afterEach(async () => {
   for (const b of beds.splice(0)) await b.close();
   await new Promise((r) => listener.close(r));
-  await rm(root, { recursive: true, force: true });
 });
 
 function check(name: string, o: Partial<ServiceCheck> = {}): ServiceCheck {
@@ -34,7 +29,7 @@ function withChecks(checks: ServiceCheck[]): Job {
 }
 
 function bedFor(job: Job): HookBed {
-  const bed = hookBed(job, root, { Resources: { CPU: 100, MemoryMB: 128, DiskMB: 10, Networks: [{ Mode: "host", MBits: 0, IP: "127.0.0.1", ReservedPorts: [{ Label: "http", Value: port, To: 0, HostNetwork: "default" }], DynamicPorts: [] }] } });
+  const bed = hookBed(job, root(), { Resources: { CPU: 100, MemoryMB: 128, DiskMB: 10, Networks: [{ Mode: "host", MBits: 0, IP: "127.0.0.1", ReservedPorts: [{ Label: "http", Value: port, To: 0, HostNetwork: "default" }], DynamicPorts: [] }] } });
   beds.push(bed);
   return bed;
 }

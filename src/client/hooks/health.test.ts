@@ -1,19 +1,12 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { mock, NS, type Job, type UpdateStrategy } from "../../structs/index.js";
 import { HealthHook } from "./health.js";
-import { hookBed, until, type HookBed } from "./testing.js";
+import { type HookBed, hookBed, tempDirPerTest, until } from "./testing.js";
 
-let root = "";
+const root = tempDirPerTest("ruche-health-hook-");
 const beds: HookBed[] = [];
-beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), "ruche-health-hook-"));
-});
 afterEach(async () => {
   for (const b of beds.splice(0)) await b.close();
-  await rm(root, { recursive: true, force: true });
 });
 
 function job(update: Partial<UpdateStrategy>, config: Record<string, unknown> = {}): Job {
@@ -26,7 +19,7 @@ function job(update: Partial<UpdateStrategy>, config: Record<string, unknown> = 
 }
 
 function bedFor(j: Job, checksPassing = (): boolean => true): { bed: HookBed; hook: HealthHook } {
-  const bed = hookBed(j, root, { DeploymentID: "d1" });
+  const bed = hookBed(j, root(), { DeploymentID: "d1" });
   beds.push(bed);
   const hook = new HealthHook(bed.ctx, { initial: null, checksPassing });
   bed.use(hook);

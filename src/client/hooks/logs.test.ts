@@ -1,19 +1,11 @@
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { describe, expect, it } from "vitest";
 import { mock } from "../../structs/index.js";
 import { logPath } from "../logs.js";
 import { LogsHook } from "./logs.js";
-import { hookBed, until } from "./testing.js";
+import { hookBed, tempDirPerTest, until } from "./testing.js";
 
-let root = "";
-beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), "ruche-logs-hook-"));
-});
-afterEach(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const root = tempDirPerTest("ruche-logs-hook-");
 
 const size = async (p: string): Promise<number | undefined> => (await stat(p).catch(() => undefined))?.size;
 
@@ -21,7 +13,7 @@ describe("the logs hook", () => {
   it("rotates a task's output past max_file_size, with the group's current limits, until the runner lets go", async () => {
     const job = mock.job();
     job.TaskGroups[0]!.Tasks[0]!.LogConfig = { MaxFiles: 2, MaxFileSizeMB: 1 };
-    const bed = hookBed(job, root);
+    const bed = hookBed(job, root());
     await mkdir(bed.paths.logs, { recursive: true });
     const hook = new LogsHook(bed.ctx, bed.paths.logs, 20);
     await hook.prerun();

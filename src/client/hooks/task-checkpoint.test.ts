@@ -1,22 +1,13 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { TaskHandle } from "../../drivers/index.js";
 import { TaskCheckpointHook } from "./task-checkpoint.js";
-import { taskBed, until } from "./testing.js";
+import { taskBed, tempDirPerTest, until } from "./testing.js";
 
-let root = "";
-beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), "ruche-task-checkpoint-"));
-});
-afterEach(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const root = tempDirPerTest("ruche-task-checkpoint-");
 
 describe("the checkpoint hook", () => {
   it("saves the running task's handle when its driver changed it, and once more when the agent lets go", async () => {
-    const { ctx, saves, setHandle } = taskBed(root);
+    const { ctx, saves, setHandle } = taskBed(root());
     const handle: TaskHandle = { driver: "mock", taskId: "t", startedAt: 1, state: { lastLogTime: "" } };
     setHandle(handle);
     const hook = new TaskCheckpointHook(ctx, 10);

@@ -1,21 +1,14 @@
-import { mkdtemp, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { TaskDirHook } from "./task-dir.js";
-import { taskBed } from "./testing.js";
+import { taskBed, tempDirPerTest } from "./testing.js";
 
-let root = "";
-beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), "ruche-task-dir-"));
-});
-afterEach(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const root = tempDirPerTest("ruche-task-dir-");
 
 describe("the task-dir hook", () => {
   it("makes the task's local, secrets (0700) and tmp directories, saying so", async () => {
-    const { ctx, events } = taskBed(root);
+    const { ctx, events } = taskBed(root());
     expect(await new TaskDirHook(ctx).prestart()).toEqual({ ok: true });
     expect(events.map((e) => [e.Type, e.Message])).toEqual([["Task Setup", "Building Task Directory"]]);
     const dir = ctx.spec.taskDir;

@@ -4,6 +4,10 @@
  * context a task runner would give a task hook. A hook is tested alone, with nothing of
  * the other hooks around it.
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach } from "vitest";
 import { MockDriver, type TaskHandle } from "../../drivers/index.js";
 import { mock, NS, silentLogger, type Allocation, type Job, type Task, type TaskEvent, type TaskGroup } from "../../structs/index.js";
 import { RestartTracker } from "../restart.js";
@@ -145,4 +149,19 @@ export async function until<T>(what: string, f: () => T | undefined | false | Pr
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * A new temporary directory for each test of the file, removed after it (after the test's
+ * own cleanups, which were registered later and run first): call the result for its path.
+ */
+export function tempDirPerTest(prefix: string): () => string {
+  let dir = "";
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), prefix));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  return () => dir;
 }
