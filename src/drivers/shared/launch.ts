@@ -80,6 +80,9 @@ export async function launchShim(spec: TaskSpec, opts: LaunchOptions): Promise<L
     // Listen before anything else awaits: a shim that fails at once closes its pipe right
     // away, and a close that happens before the listener is there is never seen.
     report = readReport(child, opts.timeoutMs ?? 30_000);
+    // Closing the log files below awaits: a shim that fails at once rejects `report` before
+    // `await report` is reached, which would count as an unhandled rejection in between.
+    report.catch(() => undefined);
   } finally {
     await Promise.all(logs.map((l) => l.close()));
   }
