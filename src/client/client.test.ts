@@ -126,6 +126,23 @@ describe("the node agent", () => {
     expect(t.Events.find((e) => e.Type === "Terminated")).toMatchObject({ ExitCode: 3, Message: "Exit Code: 3" });
   });
 
+  it("replaces a failed allocation after its reschedule delay: the delayed evaluation reaches the broker through the change feed", async () => {
+    const { store, server } = await setup();
+    const j = job({ run_for: "30ms", exit_code: 1 });
+    const g = j.TaskGroups[0]!;
+    g.RestartPolicy = { Attempts: 0, Interval: 60 * NS.second, Delay: 50 * NS.millisecond, Mode: "fail" };
+    g.ReschedulePolicy = { Attempts: 1, Interval: 3600 * NS.second, Delay: 400 * NS.millisecond, DelayFunction: "constant", MaxDelay: 3600 * NS.second, Unlimited: false };
+    await server.registerJob(j);
+    const failed = await until("the first allocation failed", () => allocs(store).find((x) => x.ClientStatus === "failed"));
+    // The worker leaves a follow-up evaluation that waits for the delay; nothing but the
+    // store's change feed tells the broker about it.
+    const followUp = await until("the delayed follow-up evaluation", () => store.evals().find((e) => e.TriggeredBy === "alloc-failure" && e.WaitUntil > 0));
+    const replacement = await until("the replacement", () => allocs(store).find((x) => x.PreviousAllocation === failed.ID), 10_000);
+    expect(replacement.CreateTime).toBeGreaterThanOrEqual(followUp.WaitUntil);
+    expect(replacement.RescheduleTracker?.Events).toHaveLength(1);
+    expect(await until("the follow-up done", () => store.evals().find((e) => e.ID === followUp.ID && e.Status === "complete"))).toBeDefined();
+  });
+
   it("completes a batch allocation whose task exits 0", async () => {
     const { store, server } = await setup();
     await server.registerJob(job({ run_for: "20ms" }, { type: "batch" }));

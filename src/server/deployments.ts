@@ -20,7 +20,6 @@ export class DeploymentWatcher {
 
   constructor(
     private readonly store: StateStore,
-    private readonly enqueue: (ev: Evaluation) => void,
     private readonly now: () => number,
     private readonly log: Logger,
   ) {}
@@ -130,9 +129,6 @@ export class DeploymentWatcher {
       .write((tx) => {
         tx.put("evals", ev);
       })
-      .then(() => {
-        this.enqueue(ev);
-      })
       .catch((err: unknown) => {
         this.log.warn({ err }, "could not create an evaluation for a deployment");
       });
@@ -173,7 +169,6 @@ export class DeploymentWatcher {
       tx.put("evals", ev);
       return ev;
     });
-    this.enqueue(job.result);
     return job.result;
   }
 
@@ -193,7 +188,6 @@ export class DeploymentWatcher {
     this.log.info({ deploymentId: d.ID, jobId: d.JobID, description }, "deployment failed");
     if (stable !== undefined) {
       const r = await registerJob(this.store, { ...stable, Stop: false }, { now: this.now() });
-      this.enqueue(r.eval);
       return r.eval;
     }
     const job = this.store.job(d.Namespace, d.JobID);
@@ -202,7 +196,6 @@ export class DeploymentWatcher {
     await this.store.write((tx) => {
       tx.put("evals", ev);
     });
-    this.enqueue(ev);
     return ev;
   }
 

@@ -41,7 +41,6 @@ export class NodeLifecycle {
 
   constructor(
     private readonly store: StateStore,
-    private readonly enqueue: (ev: Evaluation) => void,
     private readonly now: () => number,
     private readonly log: Logger,
     private readonly onCapacity: () => void,
@@ -87,7 +86,7 @@ export class NodeLifecycle {
   }
 
   async register(node: Node): Promise<{ HeartbeatTTL: number; Index: number }> {
-    const { index, result: created } = await this.store.write((tx) => {
+    const { index } = await this.store.write((tx) => {
       const cur = tx.get("nodes", node.ID);
       if (cur !== undefined && cur.SecretID !== node.SecretID) throw new RucheError(ErrorCode.BadRequest, `node "${node.ID}" is registered with another secret`);
       const next: Node = {
@@ -101,12 +100,10 @@ export class NodeLifecycle {
       };
       next.ComputedClass = computeNodeClass(next);
       tx.put("nodes", next);
-      const evs = this.evalsForNode(next, "node-update");
-      for (const ev of evs) tx.put("evals", ev);
-      return evs;
+      for (const ev of this.evalsForNode(next, "node-update")) tx.put("evals", ev);
     });
     this.arm(node.ID);
-    this.afterNodeChange(created);
+    this.onCapacity();
     this.log.info({ nodeId: node.ID, name: node.Name }, "node registered");
     return { HeartbeatTTL: this.ttl(), Index: index };
   }
@@ -122,32 +119,30 @@ export class NodeLifecycle {
     const n = this.authenticate(nodeId, secret);
     this.arm(nodeId);
     if (n.Status !== "ready") {
-      const { result } = await this.store.write((tx) => {
+      await this.store.write((tx) => {
         const cur = tx.get("nodes", nodeId);
-        if (cur === undefined) return [];
+        if (cur === undefined) return;
         const next: Node = { ...cur, Status: "ready", StatusDescription: "", LastHeartbeat: this.now() };
         tx.put("nodes", next);
         const evs = this.evalsForNode(next, "node-update");
         for (const ev of evs) tx.put("evals", ev);
         return evs;
       });
-      this.afterNodeChange(result);
+      this.onCapacity();
     }
     return { HeartbeatTTL: this.ttl() };
   }
 
   private async markDown(nodeId: string): Promise<void> {
-    const { result } = await this.store.write((tx) => {
+    await this.store.write((tx) => {
       const cur = tx.get("nodes", nodeId);
-      if (cur === undefined || cur.Status === "down") return [];
+      if (cur === undefined || cur.Status === "down") return;
       const next: Node = { ...cur, Status: "down", StatusDescription: "missed heartbeats" };
       tx.put("nodes", next);
-      const evs = this.evalsForNode(next, "node-update");
-      for (const ev of evs) tx.put("evals", ev);
-      return evs;
+      for (const ev of this.evalsForNode(next, "node-update")) tx.put("evals", ev);
     });
     this.log.warn({ nodeId }, "node missed its heartbeats: down; its allocations are lost and will be replaced");
-    this.afterNodeChange(result);
+    this.onCapacity();
   }
 
   /** Evaluations a node change calls for: every job with allocations there, and every system job. */
@@ -162,10 +157,6 @@ export class NodeLifecycle {
     return [...jobs.values()].map((j) => newEval(j, trigger, this.now(), { NodeID: node.ID }));
   }
 
-  private afterNodeChange(evs: Evaluation[]): void {
-    for (const ev of evs) this.enqueue(ev);
-    this.onCapacity();
-  }
 
   /** Status from a client for its own allocations; another node's allocation is refused. */
   async updateAllocs(nodeId: string, secret: string, updates: AllocUpdate[]): Promise<{ Index: number }> {
@@ -200,7 +191,6 @@ export class NodeLifecycle {
         }
       }
     });
-    for (const ev of created) this.enqueue(ev);
     if (state.freed) this.onCapacity();
     return { Index: index };
   }
@@ -297,7 +287,6 @@ export class NodeLifecycle {
       }
       for (const ev of evs) tx.put("evals", ev);
     });
-    for (const ev of evs) this.enqueue(ev);
     for (const id of done) this.log.info({ nodeId: id }, "node drain complete");
   }
 }

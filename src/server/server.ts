@@ -37,6 +37,7 @@ export class Server {
   private readonly gcThresholds: GcThresholds;
   private readonly gcInterval: number;
   private gcTimer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
 
   constructor(
     readonly store: StateStore,
@@ -49,11 +50,8 @@ export class Server {
       this.markEval(ev, "failed", `evaluation failed ${this.broker.deliveryLimit} times`);
     };
     this.applier = new PlanApplier(store, this.now);
-    const enqueue = (ev: Evaluation): void => {
-      this.broker.enqueue(ev);
-    };
-    this.deployments = new DeploymentWatcher(store, enqueue, this.now, this.log);
-    this.nodes = new NodeLifecycle(store, enqueue, this.now, this.log, () => {
+    this.deployments = new DeploymentWatcher(store, this.now, this.log);
+    this.nodes = new NodeLifecycle(store, this.now, this.log, () => {
       this.unblock();
     }, opts.heartbeat);
     this.gcThresholds = { ...DEFAULT_GC, ...opts.gc };
@@ -61,8 +59,17 @@ export class Server {
     this.workers = Array.from({ length: opts.workers ?? 2 }, () => new Worker(store, this.broker, this.applier, this.now, this.log));
   }
 
-  /** Starts the leader's duties; evaluations left pending by a previous run are taken up again. */
+  /**
+   * Starts the leader's duties. Evaluations reach the broker by one path, the store's change
+   * feed: every evaluation written pending, whoever wrote it (a job's registration, a
+   * worker's follow-up for a delayed reschedule, an unblocked evaluation, a node's or a
+   * deployment's change, a drain), is enqueued once committed; one waiting for its
+   * `WaitUntil` waits in the broker. Those left pending by a previous run are taken up again.
+   */
   start(): void {
+    this.unsubscribe = this.store.subscribe((e) => {
+      for (const c of e.changes) if (c.table === "evals" && c.op === "put" && c.value.Status === "pending") this.broker.enqueue(c.value);
+    });
     this.running = this.workers.map((w) => w.run(this.abort.signal));
     this.deployments.start();
     this.nodes.start();
@@ -81,6 +88,7 @@ export class Server {
   }
 
   async stop(): Promise<void> {
+    this.unsubscribe?.();
     this.abort.abort();
     if (this.gcTimer !== undefined) clearInterval(this.gcTimer);
     this.broker.close();
@@ -107,9 +115,6 @@ export class Server {
           tx.put("evals", { ...e, Status: keep ? "pending" : "canceled", StatusDescription: keep ? "unblocked: capacity changed" : "superseded by a newer blocked evaluation", ModifyTime: this.now() });
         }
       })
-      .then(() => {
-        for (const e of latest.values()) this.broker.enqueue({ ...e, Status: "pending" });
-      })
       .catch((err: unknown) => {
         this.log.warn({ err }, "could not unblock evaluations");
       });
@@ -130,7 +135,6 @@ export class Server {
 
   async registerJob(job: Job, opts: Omit<RegisterOptions, "now"> = {}): Promise<RegisterResult> {
     const r = await registerJob(this.store, job, { ...opts, now: this.now() });
-    this.broker.enqueue(r.eval);
     return r;
   }
 
@@ -140,19 +144,16 @@ export class Server {
 
   async stopJob(ns: string, id: string, purge = false): Promise<RegisterResult> {
     const r = await stopJob(this.store, ns, id, purge, this.now());
-    this.broker.enqueue(r.eval);
     return r;
   }
 
   async revertJob(ns: string, id: string, version: number, enforcePriorVersion?: number): Promise<RegisterResult> {
     const r = await revertJob(this.store, ns, id, version, this.now(), enforcePriorVersion);
-    this.broker.enqueue(r.eval);
     return r;
   }
 
   async scaleJob(ns: string, id: string, group: string, count: number): Promise<RegisterResult> {
     const r = await scaleJob(this.store, ns, id, group, count, this.now());
-    this.broker.enqueue(r.eval);
     return r;
   }
 
