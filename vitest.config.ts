@@ -10,9 +10,13 @@ import { configDefaults, defineConfig } from "vitest/config";
 const SYSTEM = [
   "src/drivers/driver.contract.test.ts", // root and Docker: every driver, exec and docker included
   "src/drivers/docker/docker.test.ts", // Docker
+  "src/drivers/docker/engine-loss.test.ts", // Docker, behind a socket proxy the test stops
+  "src/drivers/docker/logs.test.ts", // Docker
+  "src/drivers/docker/task-limits.test.ts", // Docker
   "src/drivers/exec/exec.test.ts", // root: namespaces and cgroups
   "src/drivers/exec/cgroup.test.ts", // root: the host's cgroup hierarchy
   "src/drivers/shared/shim.test.ts", // root: tasks of the exec driver under the shim
+  "src/state/full-disk.test.ts", // root: mounts a small tmpfs to fill up and turn read-only
   "test/e2e/**/*.test.ts",
 ];
 

@@ -158,7 +158,8 @@ async function waitReady(child: ChildProcess, what: string, ready: () => Promise
 /** The dev agent, built (dist/), with its state in `dataDir`; answers with its Consul address. */
 async function startRuche(dataDir: string): Promise<Running> {
   const prof = CPU_PROF === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", CPU_PROF];
-  const child = spawn(process.execPath, [...prof, "dist/cli/main.js", "agent", "-dev", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-router-port", "-1", "-data-dir", dataDir], {
+  // 1,000 watchers from this one address: the per-client connection limit (default 100) is lifted.
+  const child = spawn(process.execPath, [...prof, "dist/cli/main.js", "agent", "-dev", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-router-port", "-1", "-http-max-conns-per-client", "0", "-data-dir", dataDir], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";

@@ -1,22 +1,32 @@
 /**
  * Server benchmark: job register → all allocations running (count 1,000 on 1,000 simulated
  * nodes); the time a dead node's allocations take to run elsewhere; the CPU a server process
- * spends on 10,000 nodes heartbeating over HTTP at the default TTL. Prints one JSON document.
+ * spends on 10,000 nodes heartbeating over HTTP at the default TTL; the peak memory (RSS) of
+ * an agent process holding 2,000 jobs while it answers 10,000 concurrent `GET /v1/jobs`, from
+ * 200 loopback addresses and from one (median of 3 agents each). Prints one JSON document.
  *
  *   npm run bench:server                     all scenarios
  *   npm run bench:server -- --quick          smaller, for a smoke run
+ *   npm run bench:server -- --only memory    one scenario (registerToRunning, recovery, heartbeats, memory)
+ *   npm run bench:server -- --runs 1         agents the memory figure is the median of (default 3)
  * Durable writes per second are measured by `npm run bench:state`.
  */
-import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { spawn, type ChildProcessByStdio } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import type { Readable } from "node:stream";
 import { inProcessTransport } from "../src/agent/in-process.js";
 import { ApiClient } from "../src/apiclient/index.js";
 import { SimulatedNode } from "../src/client/sim.js";
 import { Server } from "../src/server/index.js";
 import { memoryBackend, StateStore } from "../src/state/index.js";
-import { mock, type Allocation } from "../src/structs/index.js";
+import { LIMITS, mock, type Allocation } from "../src/structs/index.js";
 
 const quick = process.argv.includes("--quick");
+const onlyAt = process.argv.indexOf("--only");
+const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
+const runsAt = process.argv.indexOf("--runs");
+const runs = runsAt >= 0 ? Number(process.argv[runsAt + 1]) : quick ? 1 : 3;
 
 function running(store: StateStore, job: string): Allocation[] {
   return store.allocsByJob("default", job).filter((a) => a.DesiredStatus === "run" && a.ClientStatus === "running");
@@ -80,8 +90,8 @@ function cpuSeconds(pid: number): number {
   return ticks / 100;
 }
 
-/** A real agent process; 10,000 nodes register and heartbeat at the TTL it asks for, over HTTP. */
-async function heartbeats(nodes: number, seconds: number) {
+/** A real agent process (dev, no router), and the address of its API. */
+async function agentProcess(): Promise<{ child: ChildProcessByStdio<null, Readable, null>; address: string }> {
   const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "agent", "-dev", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-router-port", "-1"], { stdio: ["ignore", "pipe", "inherit"] });
   const address = await new Promise<string>((resolve, reject) => {
     let out = "";
@@ -94,6 +104,12 @@ async function heartbeats(nodes: number, seconds: number) {
       reject(new Error(`the agent exited: ${out}`));
     });
   });
+  return { child, address };
+}
+
+/** A real agent process; 10,000 nodes register and heartbeat at the TTL it asks for, over HTTP. */
+async function heartbeats(nodes: number, seconds: number) {
+  const { child, address } = await agentProcess();
   const api = new ApiClient(address);
   const list = Array.from({ length: nodes }, (_, i) => mock.node({ name: `hb${i}` }));
   let ttl = 0;
@@ -133,13 +149,113 @@ async function heartbeats(nodes: number, seconds: number) {
   return { nodes, heartbeatTTLms: ttl, heartbeatsPerSec: Math.round(beats / wall), failures, serverCores: Math.round(cores * 1000) / 1000, seconds: Math.round(wall) };
 }
 
+/** A process's memory from /proc, in MiB: its resident set now (`VmRSS`) or at its peak (`VmHWM`). */
+function memMiB(pid: number, field: "VmRSS" | "VmHWM"): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return Math.round(Number(m?.[1] ?? "0") / 1024);
+}
+
+/** One `GET path` on a connection of its own from `from`; its status (0: the connection failed, with its error's code) and the bytes of its body. */
+function getFrom(address: string, path: string, from: string): Promise<{ status: number; bytes: number; error?: string }> {
+  const [host, port] = [address.slice(0, address.lastIndexOf(":")), Number(address.slice(address.lastIndexOf(":") + 1))];
+  return new Promise((resolve) => {
+    const req = request({ host, port, path, localAddress: from, agent: false }, (res) => {
+      let bytes = 0;
+      res.on("data", (b: Buffer) => (bytes += b.length));
+      res.once("end", () => {
+        resolve({ status: res.statusCode ?? 0, bytes });
+      });
+      res.once("error", () => {
+        resolve({ status: 0, bytes });
+      });
+    });
+    req.once("error", (err: NodeJS.ErrnoException) => {
+      resolve({ status: 0, bytes: 0, error: err.code ?? err.message });
+    });
+    req.end();
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? 0;
+}
+
+/**
+ * Peak RSS of an agent under `requests` concurrent `GET /v1/jobs` (no `per_page`: a client
+ * that does not page), each on a connection of its own, spread over `addresses` loopback
+ * addresses (127.0.0.1, .2, ...) so that the per-client limit lets them in, then all from
+ * 127.0.0.1. The agent holds `jobs` jobs, one of them naming the most datacenters a job
+ * may; a job of 100,000 datacenters is offered first, and its answer recorded.
+ */
+async function listMemory(requests: number, addresses: number, jobs: number) {
+  const { child, address } = await agentProcess();
+  const pid = child.pid ?? 0;
+  try {
+    // Jobs as a client sends them: the API fills in the defaults.
+    const register = async (id: string, datacenters: string[]): Promise<number> => {
+      const Job = { ID: id, Datacenters: datacenters, TaskGroups: [{ Name: "g", Count: 0, Tasks: [{ Name: "t", Driver: "mock" }] }] };
+      const res = await fetch(`http://${address}/v1/jobs`, { method: "PUT", body: JSON.stringify({ Job }), headers: { "content-type": "application/json" } });
+      await res.arrayBuffer();
+      return res.status;
+    };
+    const dcs = Array.from({ length: 100_000 }, (_, i) => `dc${i}`);
+    const refused = await register("wide", dcs);
+    if ((await register("wide", dcs.slice(0, LIMITS.maxDatacenters))) !== 200) throw new Error("the job at the datacenter limit was refused");
+    for (let i = 1; i < jobs; i++) await register(`job-${String(i).padStart(4, "0")}`, ["dc1"]);
+    const first = await getFrom(address, "/v1/jobs", "127.0.0.1");
+    const idle = memMiB(pid, "VmRSS");
+    const burst = async (spread: number) => {
+      // The peak is measured from here: the kernel's high-water mark is reset.
+      writeFileSync(`/proc/${pid}/clear_refs`, "5");
+      const t0 = performance.now();
+      const rs = await Promise.all(Array.from({ length: requests }, (_, i) => getFrom(address, "/v1/jobs", `127.0.0.${1 + (i % spread)}`)));
+      const ms = performance.now() - t0;
+      const count = (s: number) => rs.filter((r) => r.status === s).length;
+      const failedBy: Record<string, number> = {};
+      for (const r of rs) if (r.error !== undefined) failedBy[r.error] = (failedBy[r.error] ?? 0) + 1;
+      return {
+        addresses: spread,
+        peakRssMiB: memMiB(pid, "VmHWM"),
+        ok: count(200),
+        tooMany: count(429),
+        failed: count(0),
+        failedBy,
+        otherStatus: rs.length - count(200) - count(429) - count(0),
+        seconds: Math.round(ms / 100) / 10,
+      };
+    };
+    const spread = await burst(addresses);
+    const one = await burst(1);
+    return { wideJobStatus: refused, answerBytes: first.bytes, idleRssMiB: idle, spread, one };
+  } finally {
+    child.kill("SIGTERM");
+    await new Promise((r) => child.once("exit", r));
+  }
+}
+
+async function memory(runs: number, requests: number, addresses: number, jobs: number) {
+  const all = [];
+  for (let i = 0; i < runs; i++) all.push(await listMemory(requests, addresses, jobs));
+  return {
+    requests,
+    jobs,
+    answerBytes: all[0]?.answerBytes,
+    wideJobStatus: all[0]?.wideJobStatus,
+    peakRssMiB: { spread: median(all.map((r) => r.spread.peakRssMiB)), oneAddress: median(all.map((r) => r.one.peakRssMiB)) },
+    runs: all,
+  };
+}
+
+const want = (name: string): boolean => only === undefined || only === name;
 const out = {
   benchmark: "server",
   node: process.version,
   quick,
-  registerToRunning: await registerToRunning(quick ? 100 : 1000, quick ? 100 : 1000),
-  recovery: await recovery(),
-  heartbeats: await heartbeats(quick ? 1000 : 10_000, quick ? 5 : 20),
+  ...(want("registerToRunning") ? { registerToRunning: await registerToRunning(quick ? 100 : 1000, quick ? 100 : 1000) } : {}),
+  ...(want("recovery") ? { recovery: await recovery() } : {}),
+  ...(want("heartbeats") ? { heartbeats: await heartbeats(quick ? 1000 : 10_000, quick ? 5 : 20) } : {}),
+  ...(want("memory") ? { memory: await memory(runs, quick ? 2_000 : 10_000, 200, quick ? 200 : 2_000) } : {}),
 };
 console.log(JSON.stringify(out, null, 2));
 process.exit(0);

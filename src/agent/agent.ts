@@ -11,8 +11,8 @@ import { Client, readLogs, SimulatedNode } from "../client/index.js";
 import { allDrivers } from "../drivers/index.js";
 import { ErrorCode, errorMessage, RucheError, type Logger } from "../structs/index.js";
 import { DEFAULT_ROUTER_CONFIG, parseRouterConfig, RemoteCatalog, startRouter, type RouterConfig, type RunningRouter } from "../router/index.js";
-import { Server } from "../server/index.js";
-import { sqliteBackend, StateStore } from "../state/index.js";
+import { Server, type HeartbeatOptions } from "../server/index.js";
+import { prepareDataDir, sqliteBackend, StateStore } from "../state/index.js";
 import { runRegisteredChecks } from "./registered-checks.js";
 import { ServiceFiles, type ServiceFilesResult } from "./service-files.js";
 
@@ -47,6 +47,23 @@ export interface AgentConfig {
   router: { port: number; dashboardPort: number; configFile: string | undefined; workers: number };
   /** Host ports tasks get their dynamic ports from. */
   dynamicPorts: { min: number; max: number };
+  /**
+   * Whether docker tasks' volumes may mount absolute host paths (Nomad's docker plugin
+   * `volumes { enabled }`; off by default: a job could mount any of the host's files).
+   */
+  dockerVolumes?: boolean;
+  /**
+   * Connections one client address may hold open on the HTTP API, the Consul-compatible API,
+   * a client-only agent's node API and DNS over TCP (Nomad's and Consul's
+   * `http_max_conns_per_client`; default 100; 0: no limit). Past it an HTTP connection is
+   * answered 429 and closed, a DNS one closed.
+   */
+  httpMaxConnsPerClient: number;
+  /**
+   * The server's heartbeat settings (Nomad's `min_heartbeat_ttl`, `max_heartbeats_per_second`,
+   * `heartbeat_grace`), in ms and per second; each one not given keeps its default (2 s, 50, 1 s).
+   */
+  heartbeat?: Partial<HeartbeatOptions>;
   logLevel: string;
 }
 
@@ -68,6 +85,9 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
   const log = (component: string): Logger => root.child({ component });
   const tempDir = cfg.dataDir === undefined;
   const dataDir = cfg.dataDir ?? (await mkdtemp(join(tmpdir(), "ruche-dev-")));
+  // A data dir that cannot take writes stops the agent at once, said in words for every role:
+  // "the data dir's filesystem is read-only: DIR".
+  if (cfg.server || cfg.client) await prepareDataDir(dataDir);
   const closers: (() => Promise<void>)[] = [];
   const stopAll = async (): Promise<void> => {
     for (const c of closers.reverse()) await c().catch(() => undefined);
@@ -105,9 +125,9 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
     let catalog: CatalogReader | undefined;
     const ownApis: string[] = [];
     if (cfg.server) {
-      const store = await StateStore.open(sqliteBackend(dataDir));
+      const store = await StateStore.open(sqliteBackend(dataDir), { log: log("state") });
       closers.push(() => store.close());
-      const server = new Server(store, { log: log("server") });
+      const server = new Server(store, { log: log("server"), heartbeat: cfg.heartbeat ?? {} });
       server.start();
       closers.push(() => server.stop());
       const registry = new ServiceRegistry(store, Date.now);
@@ -115,7 +135,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       // reaper (or a destroyed session) set.
       const delays = new LockDelays();
       const kv = new KVService(store, { now: Date.now, delays });
-      const consul = { catalog: new StoreCatalog(store, cfg.datacenter), localNode: () => client?.nodeId, version: "1.17.0", registry, allowScriptChecks: false, kv };
+      const consul = { catalog: new StoreCatalog(store, cfg.datacenter, log("catalog")), localNode: () => client?.nodeId, version: "1.17.0", registry, allowScriptChecks: false, kv };
       const stopChecks = runRegisteredChecks(registry, () => client?.nodeId ?? "", log("catalog"));
       closers.push(() => {
         stopChecks();
@@ -135,25 +155,37 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       const reloadApi = async (): Promise<void> => {
         await reload();
       };
-      const api: RunningHttp = await startApi(server, store, { host: cfg.bind, port: cfg.httpPort, log: log("api"), local, consul, reload: reloadApi, routerOverview: () => runningRouter?.overview() });
+      // Simulated nodes are clients of this API from this agent's own address, each holding a
+      // blocking query and sending heartbeats: the limit makes room for them.
+      const apiConns = cfg.httpMaxConnsPerClient === 0 ? 0 : cfg.httpMaxConnsPerClient + 2 * cfg.simNodes;
+      const api: RunningHttp = await startApi(server, store, {
+        host: cfg.bind,
+        port: cfg.httpPort,
+        log: log("api"),
+        local,
+        consul,
+        reload: reloadApi,
+        routerOverview: () => runningRouter?.overview(),
+        maxConnsPerClient: apiConns,
+      });
       closers.push(() => api.close());
       address = api.address;
       serverAddrs = [address];
       catalog = consul.catalog;
       ownApis.push(`${cfg.bind}:${portOf(address)}`);
       if (cfg.consulPort >= 0) {
-        const c = await startConsulApi({ host: cfg.bind, port: cfg.consulPort, log: log("consul-api"), consul, reload: reloadApi });
+        const c = await startConsulApi({ host: cfg.bind, port: cfg.consulPort, log: log("consul-api"), consul, reload: reloadApi, maxConnsPerClient: cfg.httpMaxConnsPerClient });
         closers.push(() => c.close());
         consulAddress = c.address;
         ownApis.push(`${cfg.bind}:${portOf(consulAddress)}`);
       }
       if (cfg.dnsPort >= 0) {
-        const d = await startDns({ host: cfg.bind, port: cfg.dnsPort, catalog: consul.catalog, logger: log("dns") });
+        const d = await startDns({ host: cfg.bind, port: cfg.dnsPort, catalog: consul.catalog, logger: log("dns"), maxConnsPerClient: cfg.httpMaxConnsPerClient });
         closers.push(() => d.close());
         dnsAddress = `${cfg.bind}:${d.port}`;
       }
     } else {
-      const http = await startNodeApi({ host: cfg.bind, port: cfg.httpPort, log: log("api"), local, ids: () => client?.allocIds() ?? [] });
+      const http = await startNodeApi({ host: cfg.bind, port: cfg.httpPort, log: log("api"), local, ids: () => client?.allocIds() ?? [], maxConnsPerClient: cfg.httpMaxConnsPerClient });
       closers.push(() => http.close());
       address = http.address;
       serverAddrs = cfg.servers;
@@ -204,7 +236,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         minDynamicPort: cfg.dynamicPorts.min,
         maxDynamicPort: cfg.dynamicPorts.max,
         reserved: { CPU: 0, MemoryMB: 0, DiskMB: 0, ReservedHostPorts: "" },
-        drivers: allDrivers(),
+        drivers: allDrivers({ dockerVolumes: cfg.dockerVolumes ?? false }),
         log: log("client"),
       });
       await c.start();

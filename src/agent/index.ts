@@ -1,2 +1,3 @@
 export { startAgent, type AgentConfig, type RunningAgent } from "./agent.js";
 export { inProcessTransport } from "./in-process.js";
+export { DEFAULT_MAX_CONNS_PER_CLIENT } from "../api/index.js";

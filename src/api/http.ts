@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ErrorCode, errorMessage, NS, parseDuration, RucheError, type Logger } from "../structs/index.js";
+import { DEFAULT_MAX_CONNS_PER_CLIENT, limitConnectionsPerClient } from "./conn-limit.js";
 import { errorResponse, type ErrorBody } from "./errors.js";
 
 /** Bodies past this are refused with 413. */
@@ -22,10 +23,15 @@ export interface Request {
 
 /**
  * A body already serialised as JSON: sent as it is. For an answer shared by many requests
- * (the blocking queries a single commit wakes), serialised once.
+ * (the blocking queries a single commit wakes), serialised once, and encoded once: every
+ * response that sends it sends the same bytes, not a copy of its own.
  */
 export class JsonText {
+  private encoded: Buffer | undefined;
   constructor(readonly text: string) {}
+  get bytes(): Buffer {
+    return (this.encoded ??= Buffer.from(this.text, "utf8"));
+  }
 }
 
 export type Reply =
@@ -152,6 +158,8 @@ export interface HttpServerOptions {
   onRequest?: (method: string, route: string, status: number, ms: number) => void;
   /** Every 5xx is logged here once at error level with its error and stack; a refused request (4xx) at debug. */
   log: Logger;
+  /** Connections one client address may hold open (`http_max_conns_per_client`); past it, 429 and closed. 0: no limit. Default 100. */
+  maxConnsPerClient?: number;
 }
 
 export interface RunningHttp {
@@ -165,12 +173,17 @@ export async function startHttp(opts: HttpServerOptions): Promise<RunningHttp> {
   // on the store) before what they wait on closes under them.
   const inFlight = new Set<AbortController>();
   const server = createServer((raw, res) => {
+    // A connection over its client's limit was answered 429 and is closing: its request gets nothing more.
+    if (refused.has(raw.socket)) return;
     void handle(raw, res, opts, inFlight);
   });
+  const refused = limitConnectionsPerClient(server, opts.maxConnsPerClient ?? DEFAULT_MAX_CONNS_PER_CLIENT, opts.log);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(opts.port, opts.host, () => {
+    // A burst of new connections waits in the kernel's queue rather than being reset: as deep as
+    // the system allows (net.core.somaxconn), as Go's listeners (Nomad's, Consul's) ask; Node's default is 511.
+    server.listen({ port: opts.port, host: opts.host, backlog: 65_535 }, () => {
       server.off("error", reject);
       resolve();
     });
@@ -233,16 +246,23 @@ async function handle(raw: IncomingMessage, res: ServerResponse, opts: HttpServe
  * A request that ended in an error, logged once: a 5xx at error level with the error itself
  * (pino's serializer keeps its stack and cause), a refused request (4xx) at debug. A request
  * whose client had gone (a blocking query cut by the agent's shutdown) is answered to no one:
- * its error, stack included, is logged at debug.
+ * its error, stack included, is logged at debug. An error already logged where it arose (a
+ * full disk, which the store logs once per episode) is logged here at debug only.
  */
 function logFailure(log: Logger, err: unknown, method: string, route: string, status: number, body: ErrorBody, clientGone: boolean): void {
   if (clientGone) log.debug({ err, method, route, status }, "request failed after its client went away");
+  else if (err instanceof RucheError && err.logged) log.debug({ method, route, status, code: body.error.code, message: body.error.message }, "request failed (logged where it arose)");
   else if (status >= 500) log.error({ err, method, route, status }, "request failed");
   else log.debug({ method, route, status, code: body.error.code, message: body.error.message }, "request refused");
 }
 
 /** Writes a reply; `?pretty` indents JSON, as Consul's API does. */
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>, pretty = false): void {
+  if (body instanceof JsonText && !pretty) {
+    res.writeHead(status, { ...headers, "content-length": body.bytes.length });
+    res.end(body.bytes);
+    return;
+  }
   const json = (): string => (body instanceof JsonText ? body.text : JSON.stringify(body));
   const text = typeof body === "string" && headers["content-type"] !== "application/json" ? body : pretty ? `${JSON.stringify(JSON.parse(json()), null, 4)}\n` : json();
   res.writeHead(status, { ...headers, "content-length": Buffer.byteLength(text) });

@@ -29,6 +29,8 @@ export interface ApiOptions {
   reload?: AgentReload;
   /** The edge router's routes, backends, health and rates when this agent runs it (`GET /v1/router`); undefined when it does not. */
   routerOverview?: () => unknown;
+  /** Connections one client address may hold open (`http_max_conns_per_client`; 0: no limit; default 100). */
+  maxConnsPerClient?: number;
 }
 
 /** What the Consul-compatible endpoints serve: the catalog (and the registry), and the KV and its sessions. */
@@ -46,11 +48,26 @@ function authorize(): void {
  * Starts a listener: `routes` fills its router, with the listener's address (known once
  * it listens, on port 0 too) to hand to the routes that name it.
  */
-async function listen(host: string, port: number, log: Logger, routes: (r: Router, address: () => string) => void, onRequest?: HttpServerOptions["onRequest"]): Promise<RunningHttp> {
+async function listen(
+  host: string,
+  port: number,
+  log: Logger,
+  maxConnsPerClient: number | undefined,
+  routes: (r: Router, address: () => string) => void,
+  onRequest?: HttpServerOptions["onRequest"],
+): Promise<RunningHttp> {
   const router = new Router();
   let address = `${host}:${port}`;
   routes(router, () => address);
-  const running = await startHttp({ host, port, router, authorize, log, ...(onRequest === undefined ? {} : { onRequest }) });
+  const running = await startHttp({
+    host,
+    port,
+    router,
+    authorize,
+    log,
+    ...(onRequest === undefined ? {} : { onRequest }),
+    ...(maxConnsPerClient === undefined ? {} : { maxConnsPerClient }),
+  });
   address = running.address;
   return running;
 }
@@ -79,6 +96,7 @@ export function startApi(server: Server, store: StateStore, opts: ApiOptions): P
     opts.host,
     opts.port,
     opts.log,
+    opts.maxConnsPerClient,
     (router, address) => {
       const routes: string[] = [];
       const record = router.on.bind(router);
@@ -122,8 +140,8 @@ export function startApi(server: Server, store: StateStore, opts: ApiOptions): P
  * A client-only agent's HTTP endpoint: the logs of its allocations and commands inside
  * them, which servers forward here. Nothing else is served.
  */
-export function startNodeApi(opts: { host: string; port: number; log: Logger; local: NodeLocal; ids: () => Iterable<string> }): Promise<RunningHttp> {
-  return listen(opts.host, opts.port, opts.log, (router, address) => {
+export function startNodeApi(opts: { host: string; port: number; log: Logger; local: NodeLocal; ids: () => Iterable<string>; maxConnsPerClient?: number }): Promise<RunningHttp> {
+  return listen(opts.host, opts.port, opts.log, opts.maxConnsPerClient, (router, address) => {
     allocFsRoutes(router, { ids: opts.ids, agentOf: () => undefined, self: address }, opts.local);
   });
 }
@@ -134,13 +152,14 @@ export function startNodeApi(opts: { host: string; port: number; log: Logger; lo
  * /v1/agent, /v1/kv, /v1/session, /v1/txn and /v1/status, and the router's
  * /v1/catalog/snapshot.
  */
-export function startConsulApi(opts: { host: string; port: number; log: Logger; consul: CatalogApi; reload?: AgentReload }): Promise<RunningHttp> {
-  return listen(opts.host, opts.port, opts.log, (router, address) => {
+export function startConsulApi(opts: { host: string; port: number; log: Logger; consul: CatalogApi; reload?: AgentReload; maxConnsPerClient?: number }): Promise<RunningHttp> {
+  return listen(opts.host, opts.port, opts.log, opts.maxConnsPerClient, (router, address) => {
     catalogRoutes(router, opts.consul, address, opts.reload);
     router.get("/v1/status/leader", () => ({ body: address() }));
   });
 }
 
+export { DEFAULT_MAX_CONNS_PER_CLIENT } from "./conn-limit.js";
 export { MAX_BODY_BYTES } from "./http.js";
 export type { RunningHttp } from "./http.js";
 export type { NodeLocal } from "./node-local.js";

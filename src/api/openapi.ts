@@ -1,4 +1,12 @@
 import { ErrorCode } from "../structs/index.js";
+import { PAGED_LISTS } from "./paginate.js";
+
+/** Nomad's pagination, on the lists that take it. */
+const PAGE_PARAMETERS = [
+  { name: "per_page", in: "query", required: false, schema: { type: "integer", minimum: 0 }, description: "items in one answer (0 or absent: all)" },
+  { name: "next_token", in: "query", required: false, schema: { type: "string" }, description: "the first item wanted: the X-Nomad-NextToken of the previous page" },
+  { name: "reverse", in: "query", required: false, schema: { type: "boolean" }, description: "walk the list from its end" },
+];
 
 /** The API described as OpenAPI 3: every route, its parameters, and the error body all share. */
 export function openapi(routes: string[]): unknown {
@@ -14,6 +22,7 @@ export function openapi(routes: string[]): unknown {
         ...params,
         { name: "index", in: "query", required: false, schema: { type: "integer" }, description: "blocking query: return when the index passes this" },
         { name: "wait", in: "query", required: false, schema: { type: "string" }, description: "blocking query: longest wait, such as 30s" },
+        ...(method === "GET" && PAGED_LISTS.includes(path) ? PAGE_PARAMETERS : []),
       ],
       responses: {
         "200": { description: "OK; X-Ruche-Index carries the index to block from next" },

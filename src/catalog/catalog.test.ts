@@ -161,3 +161,41 @@ describe("the Consul-compatible catalog", () => {
     expect((await get("/v1/agent/self")).body).toMatchObject({ Config: { Datacenter: "dc1", NodeName: "n1" } });
   });
 });
+
+describe("a row the catalog cannot show", () => {
+  it("is left out, logged once per version of the row, and shown again once it is fixed", async () => {
+    const warned: Record<string, unknown>[] = [];
+    const catalog = new StoreCatalog(store, "dc1", { ...silentLogger, warn: (f) => warned.push(f) });
+    const good = alloc(0, passing());
+    const bad = { ...alloc(1, passing()), Checks: [{ Service: "web", Name: "alive", Task: "web", Status: "sunny", Output: "" }] } as unknown as Allocation;
+    const other = mock.node({ name: "n2" });
+    await store.write((tx) => {
+      tx.put("allocs", good);
+      tx.put("allocs", bad);
+      tx.put("nodes", { ...other, Meta: { rack: 7 } } as unknown as Node);
+    });
+    expect(catalog.instances("web").map((i) => i.ID)).toEqual([`_ruche-task-${good.ID}-web-web-http`]);
+    expect(catalog.nodes().map((n) => n.Node)).toEqual(["n1"]);
+    expect(warned).toEqual([expect.objectContaining({ table: "nodes", key: other.ID, problem: "Meta: must map strings to strings" }), expect.objectContaining({ table: "allocs", key: bad.ID, problem: expect.stringContaining("Status: must be passing, warning or critical") as string })]);
+
+    // Another change, and another read: the same bad rows are not logged again.
+    await store.write((tx) => {
+      tx.put("allocs", alloc(2, passing()));
+    });
+    expect(catalog.instances("web")).toHaveLength(2);
+    expect(warned).toHaveLength(2);
+    // The bad allocation changes and is still bad: said again. Then fixed: shown.
+    await store.write((tx) => {
+      tx.put("allocs", { ...bad, ClientDescription: "still" });
+    });
+    expect(catalog.instances("web")).toHaveLength(2);
+    expect(warned).toHaveLength(3);
+    await store.write((tx) => {
+      tx.put("allocs", { ...bad, Checks: [{ Service: "web", Name: "alive", Task: "web", Status: "passing", Output: "" }] });
+      tx.put("nodes", other);
+    });
+    expect(catalog.instances("web")).toHaveLength(3);
+    expect(catalog.nodes().map((n) => n.Node)).toEqual(["n1", "n2"]);
+    expect(warned).toHaveLength(3);
+  });
+});

@@ -1,5 +1,7 @@
 import type { StateStore } from "../state/index.js";
-import type { Allocation, Node, RegisteredService, Service } from "../structs/index.js";
+import { errorMessage, instanceProblem, silentLogger, type Allocation, type Logger, type Node, type RegisteredService, type Service } from "../structs/index.js";
+import { serviceKey } from "./registry.js";
+import { nodeRowProblem, registeredRowProblem, SkippedRows } from "./rows.js";
 import type { CatalogNode, CatalogReader, HealthCheck, ServiceInstance } from "./types.js";
 
 /** Consul's name for a node's own health check: alive while the node heartbeats. */
@@ -11,14 +13,24 @@ export const NODE_CHECK = { CheckID: "serfHealth", Name: "Serf Health Status" } 
  * the node agent runs and reports, and the node's health check. An allocation that stops
  * or whose node is lost is gone from the catalog at the same index: no failing ghosts.
  * Pure reads of the store; its index is the store's for nodes and allocations.
+ *
+ * A row it cannot show (a node without an address, an allocation whose job has no such
+ * group, a registered service whose tags are not a list) is left out, logged once, and
+ * the rest is served: every instance it hands out has the types its readers rely on
+ * (`instanceProblem`), so one bad row takes down no answer of the Consul API, DNS or the
+ * router.
  */
 export class StoreCatalog implements CatalogReader {
   private cache: { index: number; byService: Map<string, ServiceInstance[]>; nodes: CatalogNode[] } | null = null;
+  private readonly skipped: SkippedRows;
 
   constructor(
     private readonly store: StateStore,
     private readonly dc: string,
-  ) {}
+    log: Logger = silentLogger,
+  ) {
+    this.skipped = new SkippedRows(log);
+  }
 
   index(): number {
     return Math.max(1, this.store.tableIndex("allocs"), this.store.tableIndex("nodes"), this.store.tableIndex("services"));
@@ -52,8 +64,14 @@ export class StoreCatalog implements CatalogReader {
     const index = this.index();
     if (this.cache?.index === index) return this.cache;
     const nodes = new Map<string, { node: Node; cn: CatalogNode; check: HealthCheck }>();
+    const skip = this.skipped;
     for (const n of this.store.nodes()) {
       if (n.Status === "down") continue;
+      const problem = nodeRowProblem(n);
+      if (problem !== null) {
+        skip.skip("nodes", n.ID, n.ModifyIndex, problem);
+        continue;
+      }
       const cn: CatalogNode = { ID: n.ID, Node: n.Name, Address: n.Resources.IP, Datacenter: n.Datacenter, Meta: { ...n.Meta }, CreateIndex: n.CreateIndex, ModifyIndex: n.ModifyIndex };
       const check: HealthCheck = {
         Node: n.Name,
@@ -75,27 +93,57 @@ export class StoreCatalog implements CatalogReader {
       if (a.DesiredStatus !== "run" || a.ClientStatus !== "running") continue;
       const n = nodes.get(a.NodeID);
       if (n === undefined) continue;
-      const tg = a.Job.TaskGroups.find((g) => g.Name === a.TaskGroup);
-      if (tg === undefined) continue;
-      const services: { s: Service; task: string }[] = [...tg.Services.map((s) => ({ s, task: s.TaskName })), ...tg.Tasks.flatMap((t) => t.Services.map((s) => ({ s, task: t.Name })))];
-      for (const { s, task } of services) {
-        const inst = instanceOf(a, s, task, n.cn, n.check);
-        const list = byService.get(inst.Service) ?? [];
-        list.push(inst);
-        byService.set(inst.Service, list);
-      }
+      // An allocation's instances are shown all together or not at all.
+      const shown = checked(() => allocInstances(a, n.cn, n.check));
+      if ("problem" in shown) skip.skip("allocs", a.ID, a.ModifyIndex, shown.problem);
+      else for (const inst of shown.instances) add(byService, inst);
     }
     for (const r of this.store.registeredServices()) {
-      const n = nodes.get(r.NodeID);
-      const inst = registeredInstance(r, n?.cn ?? { ID: r.NodeID, Node: "ruche", Address: r.Address, Datacenter: this.dc, Meta: {}, CreateIndex: r.CreateIndex, ModifyIndex: r.ModifyIndex }, n?.check);
-      const list = byService.get(inst.Service) ?? [];
-      list.push(inst);
-      byService.set(inst.Service, list);
+      const problem = registeredRowProblem(r);
+      const shown =
+        problem !== null
+          ? { problem }
+          : checked(() => {
+              const n = nodes.get(r.NodeID);
+              return [registeredInstance(r, n?.cn ?? { ID: r.NodeID, Node: "ruche", Address: r.Address, Datacenter: this.dc, Meta: {}, CreateIndex: r.CreateIndex, ModifyIndex: r.ModifyIndex }, n?.check)];
+            });
+      if ("problem" in shown) skip.skip("services", serviceKey(r.NodeID, r.ID), r.ModifyIndex, shown.problem);
+      else for (const inst of shown.instances) add(byService, inst);
     }
+    skip.done();
     for (const list of byService.values()) list.sort((x, y) => x.ID.localeCompare(y.ID));
     this.cache = { index, byService, nodes: [...nodes.values()].map((x) => x.cn).sort((x, y) => x.Node.localeCompare(y.Node)) };
     return this.cache;
   }
+}
+
+function add(byService: Map<string, ServiceInstance[]>, inst: ServiceInstance): void {
+  const list = byService.get(inst.Service);
+  if (list === undefined) byService.set(inst.Service, [inst]);
+  else list.push(inst);
+}
+
+/** The instances a row gives, each checked (`instanceProblem`), or what is wrong with them: what made one fail, or the first malformed one. */
+function checked(make: () => ServiceInstance[]): { instances: ServiceInstance[] } | { problem: string } {
+  let instances: ServiceInstance[];
+  try {
+    instances = make();
+  } catch (err) {
+    return { problem: errorMessage(err) };
+  }
+  for (const inst of instances) {
+    const problem = instanceProblem(inst);
+    if (problem !== null) return { problem: `instance ${typeof inst.ID === "string" ? inst.ID : "?"}: ${problem}` };
+  }
+  return { instances };
+}
+
+/** The instances of a running allocation's `service` blocks, its group's and its tasks'. */
+function allocInstances(a: Allocation, node: CatalogNode, nodeCheck: HealthCheck): ServiceInstance[] {
+  const tg = a.Job.TaskGroups.find((g) => g.Name === a.TaskGroup);
+  if (tg === undefined) return [];
+  const services: { s: Service; task: string }[] = [...tg.Services.map((s) => ({ s, task: s.TaskName })), ...tg.Tasks.flatMap((t) => t.Services.map((s) => ({ s, task: t.Name })))];
+  return services.map(({ s, task }) => instanceOf(a, s, task, node, nodeCheck));
 }
 
 function instanceOf(a: Allocation, s: Service, task: string, node: CatalogNode, nodeCheck: HealthCheck): ServiceInstance {

@@ -1,6 +1,7 @@
 import type { StateStore } from "../state/index.js";
 import { ErrorCode, NS, RucheError } from "../structs/index.js";
 import type { RegisteredCheck, RegisteredService } from "./registration.js";
+import { registeredRowProblem } from "./rows.js";
 import type { HealthStatus } from "./types.js";
 
 /** The key of a registered service in the store: its agent's node and its ID. */
@@ -11,7 +12,9 @@ export function serviceKey(nodeId: string, id: string): string {
 /**
  * Services registered directly (agent API, definition files), kept durably in the store's
  * `services` table. Registering an ID again replaces the service, keeping the status of
- * the checks it keeps, as Consul does.
+ * the checks it keeps, as Consul does. A row that is not a service (`registeredRowProblem`)
+ * is left out of every list, so that it stops no one else's checks; the catalog logs it;
+ * registering its ID again replaces it.
  */
 export class ServiceRegistry {
   constructor(
@@ -20,12 +23,13 @@ export class ServiceRegistry {
   ) {}
 
   list(): RegisteredService[] {
-    return this.store.registeredServices();
+    return this.store.registeredServices().filter((s) => registeredRowProblem(s) === null);
   }
 
   async register(svc: RegisteredService): Promise<void> {
     await this.store.write((tx) => {
-      const prev = tx.get("services", serviceKey(svc.NodeID, svc.ID));
+      const stored = tx.get("services", serviceKey(svc.NodeID, svc.ID));
+      const prev = stored !== undefined && registeredRowProblem(stored) === null ? stored : undefined;
       const checks = svc.Checks.map((c) => {
         const old = prev?.Checks.find((p) => p.CheckID === c.CheckID);
         return old === undefined ? c : { ...c, Status: old.Status, Output: old.Output, StatusTime: old.StatusTime };
@@ -51,7 +55,7 @@ export class ServiceRegistry {
     if (found === undefined) throw new RucheError(ErrorCode.NotFound, `Unknown check ID "${checkId}". Ensure that the check ID is passed, not the check name.`);
     await this.store.write((tx) => {
       const cur = tx.get("services", serviceKey(found.NodeID, found.ID));
-      if (cur === undefined) return;
+      if (cur === undefined || registeredRowProblem(cur) !== null) return;
       const now = this.now();
       const checks = cur.Checks.map((c): RegisteredCheck => (c.CheckID === checkId ? { ...c, Status: status, Output: output, StatusTime: c.Status === status ? c.StatusTime : now, LastUpdate: now } : c));
       tx.put("services", { ...cur, Checks: checks });

@@ -1,6 +1,6 @@
 import type { Driver, ExecOptions, ExecResult } from "../drivers/index.js";
 import { assertNever, ErrorCode, errorMessage, RucheError, type AllocCheck, type Allocation, type AllocDeploymentStatus, type Logger, type Node, type TaskGroup, type TaskState } from "../structs/index.js";
-import { AllocDirHook, allocPaths, ChecksHook, HealthHook, LogsHook, type AllocHook, type AllocHookContext, type AllocPaths, type CheckReport } from "./hooks/index.js";
+import { AllocDirHook, allocPaths, ChecksHook, HealthHook, type AllocHook, type AllocHookContext, type AllocPaths, type CheckReport } from "./hooks/index.js";
 import { RestartTracker } from "./restart.js";
 import { TaskRunner, type SavedTask } from "./task-runner.js";
 import { taskSpec } from "./task-spec.js";
@@ -44,9 +44,8 @@ export interface AllocRunnerDeps {
  * whenever it changes. Everything else is a hook (`./hooks/`), run in this order:
  *
  * 1. `alloc-dir`: the allocation's directory, made first, removed on destroy.
- * 2. `logs`: rotation of the tasks' output files.
- * 3. `checks`: the service checks, probed while their task runs.
- * 4. `health`: the deployment health, from the tasks' states (and the checks).
+ * 2. `checks`: the service checks, probed while their task runs.
+ * 3. `health`: the deployment health, from the tasks' states (and the checks).
  */
 export class AllocRunner {
   alloc: Allocation;
@@ -82,7 +81,7 @@ export class AllocRunner {
     };
     this.checks = new ChecksHook(ctx);
     this.health = new HealthHook(ctx, { initial: saved?.health ?? alloc.DeploymentStatus?.Healthy ?? null, checksPassing: () => this.checks.allPassing() });
-    this.hooks = [new AllocDirHook(this.paths), new LogsHook(ctx, this.paths.logs), this.checks, this.health];
+    this.hooks = [new AllocDirHook(this.paths), this.checks, this.health];
   }
 
   get dir(): string {
@@ -93,8 +92,12 @@ export class AllocRunner {
     return this.paths.logs;
   }
 
-  /** Runs the prerun hooks, then starts (or, from saved state, finds again) every task. */
-  async start(): Promise<void> {
+  /**
+   * Runs the prerun hooks, then starts (or, from saved state, finds again) every task; with
+   * `after`, the tasks start once it resolves (the allocation this one replaces on this node
+   * is gone, and with it what it held: its ports above all).
+   */
+  async start(after?: Promise<void>): Promise<void> {
     for (const h of this.hooks) {
       try {
         await h.prerun?.();
@@ -120,13 +123,15 @@ export class AllocRunner {
       );
       this.tasks.set(task.Name, runner);
     }
-    for (const r of this.tasks.values()) void this.watch(r);
+    for (const r of this.tasks.values()) void this.watch(r, after);
     if (this.alloc.DesiredStatus !== "run") void this.stop(stopReason(this.alloc));
     this.changed();
   }
 
   /** The leader and failure rules, once a task is dead for good. */
-  private async watch(r: TaskRunner): Promise<void> {
+  private async watch(r: TaskRunner, after?: Promise<void>): Promise<void> {
+    // A task stopped while it waited never starts (its runner is dead already).
+    if (after !== undefined) await after;
     await r.run();
     if (this.stopping) return;
     const task = this.group.Tasks.find((t) => t.Name === r.name);
@@ -177,6 +182,11 @@ export class AllocRunner {
     }
   }
 
+  /** Resolves once every task is gone (its driver done with it): a replacement on this node waits for it. */
+  async gone(): Promise<void> {
+    await Promise.allSettled([...this.tasks.values()].map((t) => t.gone()));
+  }
+
   /** Stops watching without stopping the tasks (the agent is shutting down; they go on). */
   detach(): void {
     for (const t of this.tasks.values()) t.detach();
@@ -187,6 +197,15 @@ export class AllocRunner {
     if (this.closed) return;
     this.closed = true;
     for (const h of this.hooks) h.shutdown?.();
+  }
+
+  /**
+   * Reports the allocation's state again even if nothing changed here: the servers hold an
+   * older one (`unknown`, after the node was disconnected or the agent restarted).
+   */
+  resend(): void {
+    this.lastReport = "";
+    this.changed();
   }
 
   get clientStatus(): Allocation["ClientStatus"] {
@@ -272,6 +291,8 @@ function describe(status: Allocation["ClientStatus"]): string {
       return "Failed tasks";
     case "lost":
       return "The node was lost";
+    case "unknown":
+      return "The servers have not heard from the node";
     default:
       return assertNever(status, "client status");
   }

@@ -11,40 +11,26 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { inProcessTransport } from "../agent/in-process.js";
 import { MockDriver } from "../drivers/mock/mock-driver.js";
-import { Server } from "../server/index.js";
-import { memoryBackend, StateStore } from "../state/index.js";
-import { mock, NS, silentLogger, type Allocation, type Job } from "../structs/index.js";
+import type { ServerOptions } from "../server/index.js";
+import { serverOnMemory, until } from "../server/testing.js";
+import type { StateStore } from "../state/index.js";
+import { mock, NS, type Allocation, type Job } from "../structs/index.js";
 import { Client } from "./client.js";
+import { testClientConfig } from "./testing.js";
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
 
-async function setup(serverOpts: ConstructorParameters<typeof Server>[1] = {}) {
-  const store = await StateStore.open(memoryBackend());
-  const server = new Server(store, serverOpts);
-  server.start();
+async function setup(serverOpts: ServerOptions = {}) {
+  const { store, server } = await serverOnMemory(serverOpts);
   const dataDir = await mkdtemp(join(tmpdir(), "ruche-client-"));
   const driver = new MockDriver();
   const transport = inProcessTransport(server);
   const clients: Client[] = [];
   const newClient = async (): Promise<Client> => {
-    const c = new Client(transport, {
-      dataDir,
-      name: "n1",
-      datacenter: "dc1",
-      nodeClass: "",
-      nodePool: "default",
-      meta: {},
-      ip: "127.0.0.1",
-      httpAddr: "",
-      minDynamicPort: 20000,
-      maxDynamicPort: 32000,
-      reserved: { CPU: 0, MemoryMB: 0, DiskMB: 0, ReservedHostPorts: "" },
-      drivers: [driver],
-      log: silentLogger,
-    });
+    const c = new Client(transport, testClientConfig(dataDir, [driver]));
     await c.start();
     clients.push(c);
     return c;
@@ -56,16 +42,6 @@ async function setup(serverOpts: ConstructorParameters<typeof Server>[1] = {}) {
     await rm(dataDir, { recursive: true, force: true });
   });
   return { store, server, client, driver, newClient };
-}
-
-async function until<T>(what: string, f: () => T | undefined | false, timeoutMs = 8000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 function job(config: Record<string, unknown>, o: Parameters<typeof mock.job>[0] = {}): Job {
@@ -131,7 +107,8 @@ describe("the node agent", () => {
     const j = job({ run_for: "30ms", exit_code: 1 });
     const g = j.TaskGroups[0]!;
     g.RestartPolicy = { Attempts: 0, Interval: 60 * NS.second, Delay: 50 * NS.millisecond, Mode: "fail" };
-    g.ReschedulePolicy = { Attempts: 1, Interval: 3600 * NS.second, Delay: 400 * NS.millisecond, DelayFunction: "constant", MaxDelay: 3600 * NS.second, Unlimited: false };
+    // Over a second: a reschedule due within one second is made at once (Nomad's reschedule window), without a follow-up.
+    g.ReschedulePolicy = { Attempts: 1, Interval: 3600 * NS.second, Delay: 1500 * NS.millisecond, DelayFunction: "constant", MaxDelay: 3600 * NS.second, Unlimited: false };
     await server.registerJob(j);
     const failed = await until("the first allocation failed", () => allocs(store).find((x) => x.ClientStatus === "failed"));
     // The worker leaves a follow-up evaluation that waits for the delay; nothing but the
@@ -279,5 +256,44 @@ describe("the node agent", () => {
     await server.registerJob(job({ run_for: 5 }));
     const a = await until("failed", () => allocs(store).find((x) => x.ClientStatus === "failed"));
     expect(a.TaskStates.web?.Events.find((e) => e.Type === "Failed Validation")?.Message).toBe('config.run_for must be a duration such as "5s"');
+  });
+
+  it("an allocation told to stop before it ran here is reported complete: it holds its node's ports until then", async () => {
+    const { store, server } = await setup();
+    await server.registerJob(job({}));
+    const a = await until("running", () => allocs(store).find((x) => x.ClientStatus === "running"));
+    // Placed here and stopped before this agent heard of it: it never ran here.
+    const never = { ...a, ID: "never-ran", Name: "app.web[1]", ClientStatus: "pending" as const, DesiredStatus: "stop" as const, TaskStates: {} };
+    await store.write((tx) => {
+      tx.put("allocs", never);
+    });
+    const again = await until("the allocation reported complete", () => allocs(store).find((x) => x.ID === "never-ran" && x.ClientStatus === "complete"));
+    expect(again.DesiredStatus).toBe("stop");
+  });
+
+  it("an agent that lost an allocation's state still stops and removes its task once the servers stop it", async () => {
+    const { store, server, client, driver, newClient } = await setup();
+    await server.registerJob(job({}));
+    const a = await until("running", () => allocs(store).find((x) => x.ClientStatus === "running"));
+    await client.stop({ stopTasks: false });
+    // The agent's record of it is gone (a kill -9 before it was saved); the task runs on.
+    await rm(join(client.stateDir, "allocs", `${a.ID}.json`), { force: true });
+    await server.stopJob("default", "app", true);
+    expect(driver.running()).toEqual([`${a.ID}/web`]);
+    await newClient();
+    await until("the task stopped and removed", () => driver.running().length === 0);
+    await until("the allocation reported complete", () => allocs(store).find((x) => x.ID === a.ID && x.ClientStatus === "complete"));
+  });
+
+  it("starts a replacement on the same node once the allocation it replaces is gone: its ports are free by then", async () => {
+    const { store, server } = await setup();
+    // Its stop takes 500 ms (a task that lives out its kill timeout).
+    await server.registerJob(job({ kill_after: "500ms" }));
+    const old = await until("running", () => allocs(store).find((x) => x.ClientStatus === "running"));
+    // A new version: a destructive update on this, the only node.
+    await server.registerJob(job({ kill_after: "500ms", exit_code: 0 }));
+    const next = await until("the replacement running", () => allocs(store).find((x) => x.PreviousAllocation === old.ID && x.ClientStatus === "running"));
+    const before = await until("the old one complete", () => allocs(store).find((x) => x.ID === old.ID && x.ClientStatus === "complete"));
+    expect(next.TaskStates.web?.StartedAt).toBeGreaterThanOrEqual(before.TaskStates.web?.FinishedAt ?? Infinity);
   });
 });

@@ -6,7 +6,8 @@ import { join } from "node:path";
 import type { Driver } from "../drivers/index.js";
 import { clientTerminal, ErrorCode, errorCode, errorMessage, sleep, type Allocation, type AllocUpdate, type Logger, type Node } from "../structs/index.js";
 import { AllocRunner, type AllocReport, type SavedAlloc } from "./alloc-runner.js";
-import { fingerprint, type FingerprintConfig, type NodeIdentity } from "./fingerprint.js";
+import { fingerprint, withDriverFingerprint, type FingerprintConfig, type NodeIdentity } from "./fingerprint.js";
+import { settleStopped } from "./settle.js";
 import type { ClientTransport } from "./transport.js";
 
 export interface ClientConfig extends Omit<FingerprintConfig, "name"> {
@@ -31,6 +32,8 @@ const REPORT_BATCH_MS = 20;
 export class Client {
   private readonly abort = new AbortController();
   private readonly runners = new Map<string, AllocRunner>();
+  /** Stopped allocations with no runner here, made sure of and reported complete (see `settle`). */
+  private readonly settled = new Set<string>();
   private readonly pending = new Map<string, AllocReport>();
   private flushing: Promise<void> | null = null;
   private readonly saves = new Map<string, { writing: boolean; next: string | null; last: string }>();
@@ -69,6 +72,7 @@ export class Client {
     await this.restore();
     await this.register();
     this.loops = [this.heartbeats(), this.follow()];
+    for (const d of this.cfg.drivers) if (d.fingerprintPeriodMs !== undefined) this.loops.push(this.watchDriver(d, d.fingerprintPeriodMs));
   }
 
   /**
@@ -113,6 +117,7 @@ export class Client {
       try {
         this.ttl = (await this.transport.register(this.node)).HeartbeatTTL;
         this.cfg.log.info({ nodeId: this.node.ID }, "node registered");
+        this.resendAll();
         return;
       } catch (err) {
         if (this.abort.signal.aborted) return;
@@ -124,15 +129,48 @@ export class Client {
 
   private async heartbeats(): Promise<void> {
     const signal = this.abort.signal;
+    let failing = false;
     while (!signal.aborted) {
       await sleep(Math.max(100, this.ttl / 2), signal);
       if (this.stopped()) return;
       try {
         this.ttl = (await this.transport.heartbeat(this.node.ID, this.node.SecretID)).HeartbeatTTL;
+        // Back after missed heartbeats: the servers may hold the allocations unknown, and reports sent meanwhile were lost.
+        if (failing) this.resendAll();
+        failing = false;
       } catch (err) {
+        failing = true;
         if (errorCode(err) === ErrorCode.NodeNotRegistered) await this.register();
         else this.cfg.log.warn({ err }, "heartbeat failed");
       }
+    }
+  }
+
+  /** Every allocation's state reported again, changed or not. */
+  private resendAll(): void {
+    for (const r of this.runners.values()) r.resend();
+  }
+
+  /**
+   * Fingerprints a driver again every `periodMs` and, when what the servers see of it
+   * changed (its health above all: the Docker engine stopped answering, or answers again),
+   * sends them the node (a registration again, as Nomad's client does): the scheduler then
+   * places no task of an unhealthy driver here, and does again once it is healthy.
+   */
+  private async watchDriver(d: Driver, periodMs: number): Promise<void> {
+    const signal = this.abort.signal;
+    while (!signal.aborted) {
+      await sleep(periodMs, signal);
+      if (this.stopped()) return;
+      const f = await d.fingerprint();
+      const next = withDriverFingerprint(this.node, d.name, f);
+      if (next === null) continue;
+      const was = this.node.Drivers[d.name];
+      this.node = next;
+      if (was?.Healthy === true && !f.healthy) this.cfg.log.warn({ driver: d.name, health: f.description }, "driver unhealthy: no more of its tasks are placed on this node until it is healthy again");
+      else if (was?.Healthy !== true && f.healthy) this.cfg.log.info({ driver: d.name }, "driver healthy again");
+      else this.cfg.log.info({ driver: d.name, healthy: f.healthy, health: f.description }, "driver fingerprint changed");
+      await this.register();
     }
   }
 
@@ -165,13 +203,22 @@ export class Client {
       const r = this.runners.get(a.ID);
       if (r !== undefined) {
         if (changedForClient(r.alloc, a)) r.update(a);
+        // The servers marked it unknown while they did not hear from this node: tell them how it is.
+        if (a.ClientStatus === "unknown" && a.DesiredStatus === "run") r.resend();
         continue;
       }
+      if (a.DesiredStatus !== "run" && !clientTerminal(a.ClientStatus) && !this.settled.has(a.ID)) {
+        this.settled.add(a.ID);
+        void this.settle(a);
+      }
       if (a.DesiredStatus !== "run" || clientTerminal(a.ClientStatus)) continue;
-      // New allocations start side by side: a count of 50 should not wait in line.
-      starting.push(this.run(a));
+      // New allocations start side by side: a count of 50 should not wait in line. One that
+      // replaces an allocation of this node starts its tasks once that one's are gone, as
+      // Nomad's client waits for a local previous allocation: the two never hold a port at once.
+      starting.push(this.run(a, undefined, this.runners.get(a.PreviousAllocation)?.gone()));
     }
     await Promise.all(starting);
+    for (const id of this.settled) if (!seen.has(id)) this.settled.delete(id);
     // Allocations the servers forgot (garbage collected): nothing of them stays here.
     for (const [id, r] of this.runners) {
       if (seen.has(id)) continue;
@@ -180,7 +227,19 @@ export class Client {
     }
   }
 
-  private async run(a: Allocation, saved?: SavedAlloc): Promise<void> {
+  /**
+   * An allocation the servers told to stop that has no runner here (stopped before this agent
+   * heard of it, or its saved state lost): what a driver still runs of it is stopped and
+   * removed, and it is reported complete — until then the servers keep its ports for it.
+   */
+  private async settle(a: Allocation): Promise<void> {
+    const found = await settleStopped(a, { node: this.node, drivers: this.drivers, allocRoot: join(this.cfg.dataDir, "alloc"), log: this.cfg.log });
+    const now = Date.now();
+    const TaskStates = Object.fromEntries(Object.entries(a.TaskStates).map(([name, s]) => [name, s.State === "dead" ? s : { ...s, State: "dead" as const, FinishedAt: now }]));
+    this.queue({ ID: a.ID, ClientStatus: "complete", ClientDescription: found > 0 ? "stopped by an agent that had lost track of it" : "stopped before it ran on this node", TaskStates, Checks: [] });
+  }
+
+  private async run(a: Allocation, saved?: SavedAlloc, after?: Promise<void>): Promise<void> {
     let r: AllocRunner;
     try {
       r = new AllocRunner(a, this.runnerDeps(), saved);
@@ -190,7 +249,7 @@ export class Client {
     }
     this.runners.set(a.ID, r);
     try {
-      await r.start();
+      await r.start(after);
     } catch (err) {
       this.cfg.log.error({ allocId: a.ID, err }, "starting the allocation failed");
       this.queue({ ID: a.ID, ClientStatus: "failed", ClientDescription: `setting up the allocation failed: ${errorMessage(err)}`, TaskStates: {}, Checks: [] });

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import os from "node:os";
-import type { Driver } from "../drivers/index.js";
+import type { Driver, DriverFingerprint } from "../drivers/index.js";
 import type { DriverInfo, Node } from "../structs/index.js";
 
 export interface NodeIdentity {
@@ -44,14 +44,7 @@ export async function fingerprint(id: NodeIdentity, cfg: FingerprintConfig, driv
     "nomad.version": "1.7.0",
     "ruche.version": "0.1.0",
   };
-  const infos: Record<string, DriverInfo> = {};
-  for (const d of drivers) {
-    const f = await d.fingerprint();
-    infos[d.name] = { Detected: f.detected, Healthy: f.healthy, HealthDescription: f.description, Attributes: f.attributes };
-    if (f.detected) attrs[`driver.${d.name}`] = "1";
-    for (const [k, v] of Object.entries(f.attributes)) attrs[k] = v;
-  }
-  return {
+  let node: Node = {
     ID: id.ID,
     SecretID: id.SecretID,
     Name: cfg.name,
@@ -60,7 +53,7 @@ export async function fingerprint(id: NodeIdentity, cfg: FingerprintConfig, driv
     NodePool: cfg.nodePool,
     Attributes: attrs,
     Meta: { ...cfg.meta },
-    Drivers: infos,
+    Drivers: {},
     Resources: {
       CPU: mhz * cores,
       Cores: cores,
@@ -81,6 +74,33 @@ export async function fingerprint(id: NodeIdentity, cfg: FingerprintConfig, driv
     ModifyIndex: 0,
     LastHeartbeat: 0,
   };
+  for (const d of drivers) node = withDriverFingerprint(node, d.name, await d.fingerprint()) ?? node;
+  return node;
+}
+
+/**
+ * The node with a driver's new fingerprint in it, as Nomad's client applies one
+ * (`updateNodeFromDriver`), or null when nothing the servers see changed. `Drivers[name]`
+ * becomes the fingerprint (detected, healthy, its description and attributes); the
+ * fingerprint's attributes become node attributes too (an empty value removes one);
+ * `driver.NAME` is "1" while the driver is detected, healthy or not, and absent otherwise:
+ * health is read from `Drivers[name]`, which the scheduler checks.
+ */
+export function withDriverFingerprint(node: Node, name: string, f: DriverFingerprint): Node | null {
+  const info: DriverInfo = { Detected: f.detected, Healthy: f.healthy, HealthDescription: f.description, Attributes: { ...f.attributes } };
+  const old = node.Drivers[name];
+  let changed = old === undefined || old.Detected !== info.Detected || old.Healthy !== info.Healthy || old.HealthDescription !== info.HealthDescription;
+  const attrs = new Map(Object.entries(node.Attributes));
+  for (const [k, v] of Object.entries(info.Attributes)) {
+    if (old?.Attributes[k] !== v) changed = true;
+    if (v === "") attrs.delete(k);
+    else attrs.set(k, v);
+  }
+  const marker = `driver.${name}`;
+  if (info.Detected) attrs.set(marker, "1");
+  else attrs.delete(marker);
+  if (!changed) return null;
+  return { ...node, Attributes: Object.fromEntries(attrs), Drivers: { ...node.Drivers, [name]: info } };
 }
 
 /** The cpu's speed: what /proc/cpuinfo or os.cpus() says, or the max frequency the kernel knows. */

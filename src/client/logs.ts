@@ -1,14 +1,13 @@
 import { createReadStream } from "node:fs";
-import { copyFile, readdir, rename, stat, truncate, unlink } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { sleep } from "../structs/index.js";
 
 /**
- * Task output: each stream goes straight from the task into `<task>.<stream>.0` in the
- * allocation's `alloc/logs/` (the task keeps writing while the agent restarts). When the
- * file passes its size limit it is rotated copy-truncate style: `.0` is copied to `.1`
- * (older copies shift up, the oldest past `maxFiles` is dropped) and truncated in place,
- * where the task's append-mode descriptor goes on writing.
+ * Task output, laid out as Nomad lays it out: each stream of a task is the files
+ * `<task>.<stream>.0`, `.1`, `.2`, … in the allocation's `alloc/logs/`. The driver's writer
+ * fills the highest index and begins the next one when it is full, having removed the oldest
+ * beyond `logs { max_files }`; nothing here renames, truncates or removes a file.
  */
 export type LogStream = "stdout" | "stderr";
 
@@ -16,26 +15,8 @@ export function logPath(logDir: string, task: string, stream: LogStream, n = 0):
   return join(logDir, `${task}.${stream}.${n}`);
 }
 
-/** Rotates one stream's file if it grew past `maxBytes`. Returns whether it did. */
-export async function rotateIfNeeded(logDir: string, task: string, stream: LogStream, maxBytes: number, maxFiles: number): Promise<boolean> {
-  const cur = logPath(logDir, task, stream);
-  let size: number;
-  try {
-    size = (await stat(cur)).size;
-  } catch {
-    return false;
-  }
-  if (size <= maxBytes) return false;
-  const keep = Math.max(1, maxFiles - 1);
-  await unlink(logPath(logDir, task, stream, keep)).catch(() => undefined);
-  for (let i = keep - 1; i >= 1; i--) await rename(logPath(logDir, task, stream, i), logPath(logDir, task, stream, i + 1)).catch(() => undefined);
-  await copyFile(cur, logPath(logDir, task, stream, 1));
-  await truncate(cur, 0);
-  return true;
-}
-
-/** The stream's files, oldest first (`.N` … `.1`, then `.0`). */
-export async function logFiles(logDir: string, task: string, stream: LogStream): Promise<string[]> {
+/** The indexes of the stream's files, oldest (lowest) first. */
+async function logIndexes(logDir: string, task: string, stream: LogStream): Promise<number[]> {
   const prefix = `${task}.${stream}.`;
   let names: string[];
   try {
@@ -46,8 +27,12 @@ export async function logFiles(logDir: string, task: string, stream: LogStream):
   return names
     .filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)))
     .map((n) => Number(n.slice(prefix.length)))
-    .sort((a, b) => b - a)
-    .map((i) => logPath(logDir, task, stream, i));
+    .sort((a, b) => a - b);
+}
+
+/** The stream's files, oldest first; the last is the one being written. */
+export async function logFiles(logDir: string, task: string, stream: LogStream): Promise<string[]> {
+  return (await logIndexes(logDir, task, stream)).map((i) => logPath(logDir, task, stream, i));
 }
 
 export interface ReadLogOptions {
@@ -60,51 +45,53 @@ export interface ReadLogOptions {
   pollMs?: number;
 }
 
+async function sizeOf(file: string): Promise<number | undefined> {
+  try {
+    return (await stat(file)).size;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Reads a task's output: the rotated files then the current one, and with `follow` what
- * is written after, across rotations.
+ * Reads a task's output: its files oldest first, and with `follow` what is written after,
+ * across rotations: a file is done once a newer one exists (the writer fills one file at a
+ * time), so the follower reads what is left of it and moves on. A file removed before the
+ * follower got to it (it fell behind by more than `max_files`) is skipped.
  */
 export async function* readLogs(logDir: string, task: string, stream: LogStream, opts: ReadLogOptions): AsyncGenerator<Buffer> {
-  const files = await logFiles(logDir, task, stream);
-  const sizes = await Promise.all(files.map(async (f) => (await stat(f).catch(() => ({ size: 0 }))).size));
+  const indexes = await logIndexes(logDir, task, stream);
+  const sizes = await Promise.all(indexes.map(async (i) => (await sizeOf(logPath(logDir, task, stream, i))) ?? 0));
   let skip = opts.tailBytes === undefined ? 0 : Math.max(0, sizes.reduce((a, b) => a + b, 0) - opts.tailBytes);
-  const current = logPath(logDir, task, stream);
+  // Where the follower goes on: the newest file, from what was read of it.
+  let current = indexes.at(-1) ?? 0;
   let offset = 0;
-  for (let i = 0; i < files.length; i++) {
-    const f = files[i] as string;
-    const size = sizes[i] ?? 0;
-    if (skip >= size) {
-      skip -= size;
-      if (f === current) offset = size;
-      continue;
-    }
-    const from = skip;
-    skip = 0;
-    if (f === current) {
-      // The current file may grow while it is read: read up to its size now, follow the rest.
-      if (size > from) yield* readRange(f, from, size);
-      offset = size;
-    } else if (size > from) yield* readRange(f, from, size);
+  for (let k = 0; k < indexes.length; k++) {
+    const i = indexes[k] as number;
+    const size = sizes[k] ?? 0;
+    const from = Math.min(skip, size);
+    skip -= from;
+    // A file may grow while it is read: read up to its size now, follow the rest.
+    if (size > from) yield* readRange(logPath(logDir, task, stream, i), from, size);
+    offset = size;
   }
   if (!opts.follow) return;
   const poll = opts.pollMs ?? 250;
   while (!opts.signal.aborted) {
-    let size: number;
-    try {
-      size = (await stat(current)).size;
-    } catch {
-      size = 0;
-    }
-    if (size < offset) {
-      // Rotated: what was written between our offset and the copy is at the end of `.1`.
-      const older = logPath(logDir, task, stream, 1);
-      const olderSize = (await stat(older).catch(() => ({ size: 0 }))).size;
-      if (olderSize > offset) yield* readRange(older, offset, olderSize);
-      offset = 0;
-    }
-    if (size > offset) {
-      yield* readRange(current, offset, size);
+    const file = logPath(logDir, task, stream, current);
+    const size = await sizeOf(file);
+    if (size !== undefined && size > offset) {
+      yield* readRange(file, offset, size);
       offset = size;
+      continue;
+    }
+    const next = (await logIndexes(logDir, task, stream)).find((i) => i > current);
+    if (next !== undefined) {
+      // The writer has moved on: what it wrote here before it did is all there is.
+      const last = await sizeOf(file);
+      if (last !== undefined && last > offset) yield* readRange(file, offset, last);
+      current = next;
+      offset = 0;
       continue;
     }
     await sleep(poll, opts.signal);
@@ -116,7 +103,7 @@ async function* readRange(file: string, start: number, end: number): AsyncGenera
   try {
     for await (const chunk of s) yield chunk as Buffer;
   } catch {
-    // The file was rotated away under us: what is left is in the next file.
+    // Removed under us (the writer dropped the oldest file): what is left is in newer files.
   } finally {
     s.destroy();
   }

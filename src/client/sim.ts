@@ -88,6 +88,12 @@ export class SimulatedNode {
         }
         continue;
       }
+      if (a.ClientStatus === "unknown") {
+        // Marked unknown while this node was away: it still "runs" here, as a real agent finds its tasks again.
+        updates.push({ ID: a.ID, ClientStatus: "running" });
+        this.reported.set(a.ID, "running");
+        continue;
+      }
       if (a.ClientStatus !== "pending" || this.reported.has(a.ID)) continue;
       if (this.opts.fail?.(a) === true) {
         updates.push({ ID: a.ID, ClientStatus: "failed", ClientDescription: "task failed", DeploymentStatus: a.DeploymentID === "" ? null : { Healthy: false, Timestamp: Date.now(), Canary: a.DeploymentStatus?.Canary ?? false, ModifyIndex: 0 } });

@@ -95,6 +95,11 @@ export class TaskRunner {
     return this.done;
   }
 
+  /** Resolves once the task is gone (its driver done with it); at once if it never ran. */
+  gone(): Promise<void> {
+    return this.done ?? Promise.resolve();
+  }
+
   /**
    * Finds the task again after an agent restart. A driver that cannot tell (its engine slow
    * or restarting) is asked again for a while: a task is declared lost, and started anew,

@@ -35,5 +35,6 @@ export function taskSpec(alloc: Allocation, group: TaskGroup, task: Task, node: 
     taskDir: own.dir,
     stdoutPath: logPath(paths.logs, task.Name, "stdout"),
     stderrPath: logPath(paths.logs, task.Name, "stderr"),
+    logLimits: { maxFiles: Math.max(1, task.LogConfig.MaxFiles), maxFileBytes: Math.max(1, task.LogConfig.MaxFileSizeMB) * 1024 * 1024 },
   };
 }

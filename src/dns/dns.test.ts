@@ -400,10 +400,80 @@ describe("dns", () => {
     expect(data(t?.answers, "A")).toEqual(["10.0.0.1"]);
   });
 
+  it("closes a TCP connection past 100 from one address at once, and answers another address", async () => {
+    const from = (): Promise<ReturnType<typeof connect>> =>
+      new Promise((resolve, reject) => {
+        const s = connect({ port: server.port, host: "127.0.0.1", localAddress: "127.0.0.2" }, () => {
+          resolve(s);
+        });
+        s.once("error", reject);
+      });
+    const held = await Promise.all(Array.from({ length: 100 }, from));
+    try {
+      const extra = await from();
+      const got = await new Promise<{ bytes: number }>((resolve, reject) => {
+        let bytes = 0;
+        const t = setTimeout(() => {
+          reject(new Error("the 101st connection was not closed within 5s"));
+        }, 5_000);
+        extra.on("data", (b: Buffer) => (bytes += b.length));
+        extra.once("close", () => {
+          clearTimeout(t);
+          resolve({ bytes });
+        });
+        extra.once("error", () => undefined);
+        extra.write(Buffer.concat([Buffer.from([0, query("node-1.node.consul", "A").length]), query("node-1.node.consul", "A")]));
+      });
+      expect(got.bytes).toBe(0);
+      const [t] = await tcpExchange(server.port, [query("node-1.node.consul", "A")]);
+      expect(data(t?.answers, "A")).toEqual(["10.0.0.1"]);
+    } finally {
+      for (const s of held) s.destroy();
+    }
+  });
+
   it("stops answering once closed", async () => {
     const s = await startDns({ host: "127.0.0.1", port: 0, catalog });
     await s.close();
     await s.close(); // twice is fine
     expect(await portFree(s.port)).toBe(true);
+  });
+});
+
+describe("dns, when a row or the catalog is bad", () => {
+  it("answers SERVFAIL at once when the catalog fails, and logs the error", async () => {
+    const catalog = new FakeCatalog("dc1");
+    catalog.add("demo", catalog.node("node-1", "10.0.0.1"), { port: 8080 });
+    catalog.instances = () => {
+      throw new TypeError("a broken catalog");
+    };
+    const errors: unknown[] = [];
+    const log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: (f: Record<string, unknown>) => errors.push(f.err) };
+    const s = await startDns({ host: "127.0.0.1", port: 0, catalog, logger: log });
+    try {
+      const r = await udp(s.port, "demo.service.consul", "A");
+      expect(rcode(r)).toBe("SERVFAIL");
+      expect(r.questions).toEqual([expect.objectContaining({ name: "demo.service.consul", type: "A" })]);
+      expect(errors).toEqual([expect.objectContaining({ message: "a broken catalog" })]);
+      // The rest of the domain still answers.
+      expect(data((await udp(s.port, "node-1.node.consul", "A")).answers, "A")).toEqual(["10.0.0.1"]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("leaves out of an SRV answer an instance whose node name cannot be a DNS name, and answers the others", async () => {
+    const catalog = new FakeCatalog("dc1");
+    catalog.add("demo", catalog.node("x".repeat(70), "10.0.0.9"), { port: 9999 });
+    catalog.add("demo", catalog.node("node-1", "10.0.0.1"), { port: 8080 });
+    const s = await startDns({ host: "127.0.0.1", port: 0, catalog });
+    try {
+      const r = await udp(s.port, "demo.service.consul", "SRV");
+      expect(rcode(r)).toBe("NOERROR");
+      expect(data(r.answers, "SRV")).toEqual([{ priority: 1, weight: 1, port: 8080, target: "node-1.node.dc1.consul" }]);
+      expect(data(r.additionals, "A")).toEqual(["10.0.0.1"]);
+    } finally {
+      await s.close();
+    }
   });
 });

@@ -14,9 +14,11 @@ const HEADER_SIZE = 12;
 /**
  * Turns one wire query into one wire response, or `null` when nothing should be sent
  * (too short to carry an id, or itself a response). `transport` decides the size limit:
- * UDP answers beyond 512 bytes, or the EDNS buffer size, are truncated with TC set.
+ * UDP answers beyond 512 bytes, or the EDNS buffer size, are truncated with TC set. A
+ * question the resolver fails on is answered SERVFAIL, as Consul does, and its error handed
+ * to `onError`: the client hears at once instead of waiting out its timeout.
  */
-export function respond(query: Buffer, transport: "udp" | "tcp", ctx: ResolveContext): Buffer | null {
+export function respond(query: Buffer, transport: "udp" | "tcp", ctx: ResolveContext, onError?: (err: unknown) => void): Buffer | null {
   if (query.length < HEADER_SIZE) return null;
   const id = query.readUInt16BE(0);
   const headerFlags = query.readUInt16BE(2);
@@ -39,7 +41,13 @@ export function respond(query: Buffer, transport: "udp" | "tcp", ctx: ResolveCon
   const question = questions[0];
   if (question === undefined || questions.length !== 1) return encode({ id, flags: rd, rcode: Rcode.FORMERR, questions, body: null, opt: ourOpt });
 
-  const body = resolve(question, ctx);
+  let body: Answer;
+  try {
+    body = resolve(question, ctx);
+  } catch (err) {
+    onError?.(err);
+    return encode({ id, flags: rd, rcode: Rcode.SERVFAIL, questions: [question], body: null, opt: ourOpt });
+  }
   const limit = transport === "tcp" ? TCP_MAX_SIZE : opt === null ? CLASSIC_UDP_SIZE : Math.min(TCP_MAX_SIZE, Math.max(CLASSIC_UDP_SIZE, opt.udpPayloadSize));
   return encode({ id, flags: rd, rcode: body.rcode, questions: [question], body, opt: ourOpt }, limit);
 }

@@ -75,6 +75,11 @@ function isServed(instance: ServiceInstance): boolean {
   return aggregate(instance.checks) !== "critical";
 }
 
+/** Whether a name can be written in a DNS message: labels of 1 to 63 bytes, 253 bytes in all (RFC 1035 §2.3.4). */
+function isDnsName(name: string): boolean {
+  return Buffer.byteLength(name) <= 253 && name.split(".").every((l) => l !== "" && Buffer.byteLength(l) <= 63);
+}
+
 function addressOf(instance: ServiceInstance): string {
   return instance.Address !== "" ? instance.Address : instance.node.Address;
 }
@@ -191,6 +196,8 @@ export function resolve(question: packet.Question, ctx: ResolveContext): Answer 
         const seen = new Set<string>();
         for (const i of instances) {
           const target = `${i.node.Node}.node.${dc}.${ctx.domain}`;
+          // A node name that cannot be a DNS name would make the whole answer unreadable: its record is left out.
+          if (!isDnsName(target)) continue;
           answers.push({ type: "SRV", name, ttl, class: "IN", data: { priority: 1, weight: 1, port: i.Port, target } });
           const address = addressOf(i);
           const key = `${target.toLowerCase()} ${address}`;

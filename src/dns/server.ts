@@ -15,6 +15,8 @@ export interface DnsOptions {
   /** Default 0, as Consul. */
   ttlSeconds?: number;
   logger?: Logger;
+  /** TCP connections one client address may hold open, as the agent's HTTP listeners (`-http-max-conns-per-client`); past it a connection is closed at once. 0: no limit. Default 100. */
+  maxConnsPerClient?: number;
 }
 
 export interface DnsServer {
@@ -27,6 +29,8 @@ export interface DnsServer {
 const TCP_IDLE_MS = 30_000;
 /** Tries at finding a port free for both UDP and TCP when asked for port 0. */
 const PORT_TRIES = 10;
+/** The agent's default `http_max_conns_per_client`, for DNS over TCP too. */
+const DEFAULT_MAX_CONNS_PER_CLIENT = 100;
 
 /** Starts a Consul-style DNS server on UDP and TCP of one port. */
 export async function startDns(opts: DnsOptions): Promise<DnsServer> {
@@ -40,9 +44,11 @@ export async function startDns(opts: DnsOptions): Promise<DnsServer> {
   };
   const answer = (query: Buffer, transport: "udp" | "tcp"): Buffer | null => {
     try {
-      return respond(query, transport, ctx);
+      // A question the resolver fails on is answered SERVFAIL (and logged); a failure past that, nothing: the client times out.
+      return respond(query, transport, ctx, (err) => {
+        log.error({ component: "dns", err }, "dns query failed: answered SERVFAIL");
+      });
     } catch (err) {
-      // A bug or a catalog failure must not take the agent down; the client times out.
       log.error({ component: "dns", err }, "dns query failed");
       return null;
     }
@@ -52,7 +58,7 @@ export async function startDns(opts: DnsOptions): Promise<DnsServer> {
   let lastError: unknown = null;
   for (let i = 0; i < (opts.port === 0 ? PORT_TRIES : 1) && bound === null; i++) {
     try {
-      bound = await bindBoth(opts.host, opts.port, answer, log);
+      bound = await bindBoth(opts.host, opts.port, answer, log, opts.maxConnsPerClient ?? DEFAULT_MAX_CONNS_PER_CLIENT);
     } catch (err) {
       lastError = err;
     }
@@ -78,8 +84,8 @@ type Answerer = (query: Buffer, transport: "udp" | "tcp") => Buffer | null;
 
 const connections = new WeakMap<Server, Set<Socket>>();
 
-async function bindBoth(host: string, port: number, answer: Answerer, log: Logger): Promise<{ tcp: Server; udp: UdpSocket }> {
-  const tcp = await listenTcp(host, port, answer, log);
+async function bindBoth(host: string, port: number, answer: Answerer, log: Logger, maxConnsPerClient: number): Promise<{ tcp: Server; udp: UdpSocket }> {
+  const tcp = await listenTcp(host, port, answer, log, maxConnsPerClient);
   const address = tcp.address();
   const actual = typeof address === "object" && address !== null ? address.port : port;
   try {
@@ -112,12 +118,31 @@ function bindUdp(host: string, port: number, answer: Answerer, log: Logger): Pro
   });
 }
 
-function listenTcp(host: string, port: number, answer: Answerer, log: Logger): Promise<Server> {
+function listenTcp(host: string, port: number, answer: Answerer, log: Logger, maxConnsPerClient: number): Promise<Server> {
   const sockets = new Set<Socket>();
+  const perClient = new Map<string, number>();
+  let lastWarned = 0;
   const server = createServer((socket) => {
+    // A client address over its limit: closed at once, before a query is read (DNS over TCP has no "too many" answer).
+    const address = (socket.remoteAddress ?? "").replace(/^::ffff:/, "");
+    const open = perClient.get(address) ?? 0;
+    if (maxConnsPerClient > 0 && open >= maxConnsPerClient) {
+      socket.destroy();
+      if (Date.now() - lastWarned >= 1_000) {
+        lastWarned = Date.now();
+        log.warn({ component: "dns", transport: "tcp", address, limit: maxConnsPerClient }, "too many concurrent dns tcp connections from one client: closed");
+      }
+      return;
+    }
+    perClient.set(address, open + 1);
     sockets.add(socket);
     socket.setTimeout(TCP_IDLE_MS, () => socket.destroy());
-    socket.on("close", () => sockets.delete(socket));
+    socket.on("close", () => {
+      sockets.delete(socket);
+      const left = (perClient.get(address) ?? 1) - 1;
+      if (left <= 0) perClient.delete(address);
+      else perClient.set(address, left);
+    });
     socket.on("error", (err) => {
       log.debug({ component: "dns", transport: "tcp", err }, "dns tcp connection error");
     });

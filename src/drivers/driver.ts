@@ -46,9 +46,21 @@ export interface TaskSpec {
   /** The allocation dir (holds `alloc/`, shared by the tasks) and this task's dir (holds `local/`, `secrets/`). */
   allocDir: string;
   taskDir: string;
-  /** Where the task's output goes: files the client rotates (copy-truncate) and serves. */
+  /**
+   * Where the task's output goes: the first file of each stream, `<task>.stdout.0` and
+   * `<task>.stderr.0` in the allocation's `alloc/logs/`. The driver's writer goes on in `.1`,
+   * `.2`, … (Nomad's names) as each file reaches `logLimits.maxFileBytes`, and keeps only the
+   * newest `logLimits.maxFiles` of each stream.
+   */
   stdoutPath: string;
   stderrPath: string;
+  logLimits: LogLimits;
+}
+
+/** A task's `logs { max_files, max_file_size }`: what one stream of its output may keep on disk. */
+export interface LogLimits {
+  maxFiles: number;
+  maxFileBytes: number;
 }
 
 /**
@@ -95,6 +107,11 @@ export interface Driver {
   readonly name: string;
   /** Whether the driver can run tasks on this node, and its attributes. Never throws. */
   fingerprint(): Promise<DriverFingerprint>;
+  /**
+   * How often (ms) the client fingerprints the driver again while it runs, and sends the
+   * servers the node's new driver health when it changed; absent: only at start.
+   */
+  readonly fingerprintPeriodMs?: number;
   /**
    * Problems with a task's config, each a sentence naming the key ("config.image must be
    * a string"); empty when it can start. Checked before `start`.

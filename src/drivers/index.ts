@@ -8,7 +8,12 @@ import type { Driver } from "./driver.js";
 import { ExecDriver } from "./exec/index.js";
 import { RawExecDriver } from "./raw_exec/index.js";
 
+export interface DriverOptions {
+  /** Docker volumes may mount absolute host paths (the agent's -docker-volumes). */
+  dockerVolumes?: boolean;
+}
+
 /** Every driver a node agent offers (each fingerprints whether it works on this machine). */
-export function allDrivers(): Driver[] {
-  return [new DockerDriver(), new ExecDriver(), new RawExecDriver()];
+export function allDrivers(opts: DriverOptions = {}): Driver[] {
+  return [new DockerDriver({ volumesEnabled: opts.dockerVolumes ?? false }), new ExecDriver(), new RawExecDriver()];
 }

@@ -1,4 +1,5 @@
 import {
+  defaultDisconnect,
   defaultEphemeralDisk,
   defaultLogConfig,
   defaultMigrateStrategy,
@@ -185,6 +186,12 @@ function group(job: Job, type: JobType, g: Raw, at: string, up: JobLevel, aliase
   if (gReschedule === undefined && up.jobReschedule !== undefined) aliases.set(`${at}.ReschedulePolicy`, "ReschedulePolicy");
 
   const reschedule = defaultReschedulePolicy(type);
+  // max_client_disconnect (before Nomad 1.8) is disconnect's lost_after; the two together are refused.
+  const gDisconnect = obj(g.Disconnect);
+  const maxClientDisconnect = typeof g.MaxClientDisconnect === "number" ? g.MaxClientDisconnect : undefined;
+  if (gDisconnect !== undefined && maxClientDisconnect !== undefined) {
+    problems.push({ path: `${at}.MaxClientDisconnect`, message: "using both max_client_disconnect and disconnect is not allowed; write disconnect { lost_after = ... } alone" });
+  }
   const tg: TaskGroup = {
     Name: name,
     Count: n(g.Count, 1),
@@ -195,6 +202,7 @@ function group(job: Job, type: JobType, g: Raw, at: string, up: JobLevel, aliase
     ReschedulePolicy: reschedule === null ? null : merge(reschedule, up.jobReschedule, gReschedule),
     Update: type === "batch" ? null : merge(defaultUpdateStrategy(), up.jobUpdate, gUpdate),
     Migrate: type === "service" ? merge(defaultMigrateStrategy(), up.jobMigrate, gMigrate) : null,
+    Disconnect: merge(defaultDisconnect(), maxClientDisconnect === undefined ? undefined : { LostAfter: maxClientDisconnect }, gDisconnect),
     EphemeralDisk: merge(defaultEphemeralDisk(), obj(g.EphemeralDisk)),
     Networks: list(g.Networks).map((nw, i) => network(nw, `${at}.Networks[${i}]`, `${at}.Networks[${i}]`, aliases)),
     Services: [],

@@ -209,6 +209,7 @@ function groupDiff(old: TaskGroup | null, next: TaskGroup | null): TaskGroupDiff
     structDiff("EphemeralDisk", old?.EphemeralDisk ?? null, next?.EphemeralDisk ?? null),
     structDiff("Update", old?.Update ?? null, next?.Update ?? null),
     structDiff("Migrate", old?.Migrate ?? null, next?.Migrate ?? null),
+    structDiff("Disconnect", old?.Disconnect ?? null, next?.Disconnect ?? null),
     ...networkDiffs(old?.Networks ?? [], next?.Networks ?? []),
     ...serviceDiffs(old?.Services ?? [], next?.Services ?? []),
     mapDiff("Meta", old?.Meta ?? {}, next?.Meta ?? {}),

@@ -264,6 +264,39 @@ describe("every mistake at once", () => {
   });
 });
 
+describe("the driver limits of a task", () => {
+  it("refuse a pids_limit that is no number of processes, and a docker volume that climbs out of the allocation's directory", async () => {
+    const e = await errors(`job "j" {
+  datacenters = ["dc1"]
+  group "g" {
+    task "d" {
+      driver = "docker"
+      config {
+        image      = "redis:7"
+        pids_limit = 0
+        volumes    = ["data:/data", "../alloc/data:/shared", "../../../etc:/host-etc", "/var/run/docker.sock:/var/run/docker.sock"]
+      }
+    }
+    task "e" {
+      driver = "exec"
+      config {
+        command    = "/bin/true"
+        pids_limit = 2.5
+      }
+    }
+  }
+}
+`);
+    expect(e).toEqual([
+      "job.hcl:8:9: job.group[g].task[d].config.pids_limit: pids_limit must be a whole number of processes from 1 to 4194304, got 0",
+      'job.hcl:9:9: job.group[g].task[d].config.volumes: volume "../../../etc:/host-etc" leaves the allocation\'s directory: a relative host path is taken from the task\'s directory and must stay inside the allocation\'s',
+      "job.hcl:16:9: job.group[g].task[e].config.pids_limit: pids_limit must be a whole number of processes from 1 to 4194304, got 2.5",
+    ]);
+    const fine = await ok(job("", "").replace('driver = "raw_exec"', 'driver = "exec"').replace('config { command = "/bin/true" }', 'config {\n        command    = "/bin/true"\n        pids_limit = 50\n      }'));
+    expect(fine.TaskGroups[0]?.Tasks[0]?.Config.pids_limit).toBe(50);
+  });
+});
+
 describe("JSON form", () => {
   it("names the field at fault by its path", async () => {
     const j = await ok(demoOld);

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { LIMITS } from "../structs/index.js";
 import { formatDiagnostic, MAX_JOB_FILE_BYTES, parseJob } from "./index.js";
 
 /**
@@ -22,10 +23,13 @@ describe("hostile job files", () => {
   });
 
   it("parses a file just under the limit", async () => {
-    const lines = Math.floor((MAX_JOB_FILE_BYTES - 2000) / 24);
-    const body = Array.from({ length: lines }, (_, i) => `    k${String(i).padStart(7, "0")} = "value"\n`).join("");
+    // As many meta entries as a block may hold, their values long enough to come near the size limit.
+    const lines = LIMITS.maxMetaEntries;
+    const value = "v".repeat(Math.floor((MAX_JOB_FILE_BYTES - 2000) / lines) - 20);
+    const body = Array.from({ length: lines }, (_, i) => `    k${String(i).padStart(7, "0")} = "${value}"\n`).join("");
     const src = demo.replace("  group \"webs\" {", `  meta {\n${body}  }\n  group "webs" {`);
     expect(Buffer.byteLength(src)).toBeLessThan(MAX_JOB_FILE_BYTES);
+    expect(Buffer.byteLength(src)).toBeGreaterThan(MAX_JOB_FILE_BYTES - 4000);
     const r = await parseJob(new TextEncoder().encode(src), { file: "big.hcl" });
     expect(r.ok && Object.keys(r.job.Meta).length).toBe(lines);
   });

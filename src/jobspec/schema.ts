@@ -135,6 +135,17 @@ export const rescheduleSchema: ObjSchema = {
   ],
 };
 
+/** Nomad 1.8's `disconnect` block; `stop_on_client_after` is not offered yet. */
+export const disconnectSchema: ObjSchema = {
+  name: "disconnect",
+  fields: [
+    f("LostAfter", "lost_after", duration),
+    f("Replace", "replace", bool),
+    f("Reconcile", "reconcile", string),
+    f("StopOnClientAfter", "stop_on_client_after", unsupported, { block: true }),
+  ],
+};
+
 const ephemeralDiskSchema: ObjSchema = {
   name: "ephemeral_disk",
   fields: [f("SizeMB", "size", int), f("Migrate", "migrate", bool), f("Sticky", "sticky", bool)],
@@ -253,11 +264,14 @@ export const groupSchema: ObjSchema = {
     one("ReschedulePolicy", "reschedule", rescheduleSchema),
     one("Update", "update", updateSchema),
     one("Migrate", "migrate", migrateSchema),
+    one("Disconnect", "disconnect", disconnectSchema),
+    /** Before Nomad 1.8: `disconnect { lost_after }`, with `replace` and `reconcile` at their defaults. */
+    f("MaxClientDisconnect", "max_client_disconnect", duration),
     one("EphemeralDisk", "ephemeral_disk", ephemeralDiskSchema),
     blocks("Networks", "network", networkSchema),
     blocks("Services", "service", serviceSchema),
     blocks("Tasks", "task", taskSchema),
-    ...notYet("volume", "scaling", "consul", "disconnect", "max_client_disconnect", "stop_after_client_disconnect", "prevent_reschedule_on_lost"),
+    ...notYet("volume", "scaling", "consul", "stop_after_client_disconnect", "prevent_reschedule_on_lost"),
   ],
 };
 

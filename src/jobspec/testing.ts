@@ -7,7 +7,7 @@
  * caller may change; `demoGroup()` and `demoTask()` are its parts.
  */
 import type { Job, Task, TaskGroup, UpdateStrategy } from "../structs/index.js";
-import { defaultUpdateStrategy, NS } from "../structs/index.js";
+import { defaultDisconnect, defaultUpdateStrategy, NS } from "../structs/index.js";
 
 function demoUpdate(): UpdateStrategy {
   return { ...defaultUpdateStrategy(), Canary: 1 };
@@ -81,6 +81,7 @@ export function demoGroup(): TaskGroup {
     },
     Update: demoUpdate(),
     Migrate: { MaxParallel: 1, HealthCheck: "checks", MinHealthyTime: 10 * NS.second, HealthyDeadline: 5 * NS.minute },
+    Disconnect: defaultDisconnect(),
     EphemeralDisk: { SizeMB: 300, Migrate: false, Sticky: false },
     Networks: [
       {

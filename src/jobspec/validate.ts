@@ -3,12 +3,14 @@ import {
   CHECK_TYPES,
   CONSTRAINT_OPERATORS,
   DELAY_FUNCTIONS,
+  RECONCILE_OPTIONS,
   DRIVER_NAMES,
   DRIVER_REQUIRED_CONFIG,
   formatDuration,
   HEALTH_CHECK_MODES,
   JOB_TYPES,
   LIMITS,
+  leavesAllocDir,
   NETWORK_MODES,
   NS,
   PLACEMENT_STRATEGIES,
@@ -27,6 +29,7 @@ import {
   type UpdateStrategy,
 } from "../structs/index.js";
 import type { Problem } from "./canonicalize.js";
+import { sizeProblems } from "./size.js";
 import { didYouMean } from "./suggest.js";
 
 /**
@@ -34,6 +37,9 @@ import { didYouMean } from "./suggest.js";
  * at fault; the front end turns the path into a file position where it has one.
  */
 export function validateJob(job: Job): Problem[] {
+  // A job past the size limits is refused for that alone: its parts are not checked one by one.
+  const tooBig = sizeProblems(job);
+  if (tooBig.length > 0) return tooBig;
   const out: Problem[] = [];
   const p = (path: string, message: string, missing = false): void => {
     out.push(missing ? { path, message, missing } : { path, message });
@@ -132,6 +138,11 @@ function group(job: Job, g: TaskGroup, at: string, p: Report): void {
     if (!rs.Unlimited && rs.Attempts > 0 && rs.Interval === 0) p(`${sAt}.Interval`, "interval must be set when attempts are limited");
   }
 
+  const dc = g.Disconnect;
+  if (dc !== undefined && !RECONCILE_OPTIONS.includes(dc.Reconcile)) {
+    p(`${at}.Disconnect.Reconcile`, `reconcile must be one of ${RECONCILE_OPTIONS.join(", ")}, got "${dc.Reconcile}"${didYouMean(dc.Reconcile, RECONCILE_OPTIONS)}`);
+  }
+
   if (g.Update !== null) update(g.Update, `${at}.Update`, job, g, p);
   if (g.Migrate !== null) {
     const m = g.Migrate;
@@ -217,6 +228,28 @@ function network(n: NetworkResource, at: string, labels: Map<string, string>, p:
   each(n.DynamicPorts, "DynamicPorts");
 }
 
+/**
+ * The driver config keys that bound what a task may take of its node, checked here too so
+ * that a job that cannot run is refused at the door: `pids_limit` (docker, exec) and docker's
+ * relative `volumes`, which must stay inside the allocation's directory. What depends on the
+ * node (may it mount host paths?) is the client's to check.
+ */
+function driverLimits(t: Task, at: string, p: Report): void {
+  const pids = t.Config.pids_limit;
+  if ((t.Driver === "docker" || t.Driver === "exec") && pids !== undefined && !(typeof pids === "number" && Number.isInteger(pids) && pids >= 1 && pids <= LIMITS.maxPidsLimit)) {
+    p(`${at}.Config.pids_limit`, `pids_limit must be a whole number of processes from 1 to ${LIMITS.maxPidsLimit}, got ${JSON.stringify(pids)}`);
+  }
+  const volumes = t.Config.volumes;
+  if (t.Driver === "docker" && Array.isArray(volumes)) {
+    for (const v of volumes) {
+      const host = typeof v === "string" ? (v.split(":")[0] ?? "") : "";
+      if (host !== "" && !host.startsWith("/") && leavesAllocDir(host)) {
+        p(`${at}.Config.volumes`, `volume "${v as string}" leaves the allocation's directory: a relative host path is taken from the task's directory and must stay inside the allocation's`);
+      }
+    }
+  }
+}
+
 function task(g: TaskGroup, t: Task, at: string, labels: Map<string, string>, p: Report, namesValid: boolean): void {
   checkName(t.Name, `${at}.Name`, "task name", p);
   if (t.Driver === "") p(`${at}.Driver`, `task "${t.Name}" needs a driver (one of ${DRIVER_NAMES.join(", ")})`, true);
@@ -234,6 +267,7 @@ function task(g: TaskGroup, t: Task, at: string, labels: Map<string, string>, p:
     }
     const args = t.Config.args;
     if (args !== undefined && (!Array.isArray(args) || !args.every((x) => typeof x === "string"))) p(`${at}.Config.args`, "args must be a list of strings");
+    driverLimits(t, at, p);
   }
   for (const k of Object.keys(t.Env)) {
     if (k === "" || k.includes("=") || k.includes("\0")) p(`${at}.Env`, `environment variable name ${JSON.stringify(k)} is not valid`);

@@ -14,7 +14,7 @@ export const DEFAULT_ROUTER_CONFIG: RouterConfig = {
   defaultEntryPoints: [],
   retries: 2,
   ejection: { failures: 3, baseMs: 5_000, maxMs: 60_000 },
-  limits: { maxBodyBytes: 10 * 1024 * 1024, requestTimeoutMs: 60_000, headersTimeoutMs: 30_000, idleTimeoutMs: 60_000 },
+  limits: { maxBodyBytes: 10 * 1024 * 1024, requestTimeoutMs: 60_000, headersTimeoutMs: 30_000, idleTimeoutMs: 60_000, dialTimeoutMs: 5_000 },
   accessLog: true,
   controlApi: { addresses: [], expose: false, token: "" },
 };
@@ -28,7 +28,7 @@ export const DEFAULT_ROUTER_CONFIG: RouterConfig = {
  *   "consulCatalog": { "domain": "exemple.com", "prefix": "traefik", "exposedByDefault": true,
  *                      "constraints": ["tag==exposed"], "defaultRule": "Host:{{name}}.{{domain}}" },
  *   "retries": 2, "accessLog": true,
- *   "limits": { "maxBodyBytes": 10485760, "requestTimeoutMs": 60000 },
+ *   "limits": { "maxBodyBytes": 10485760, "requestTimeoutMs": 60000, "headersTimeoutMs": 30000, "idleTimeoutMs": 60000, "dialTimeoutMs": 5000 },
  *   "controlApi": { "expose": false, "token": "..." } }
  * ```
  *
@@ -131,6 +131,9 @@ export function parseRouterConfig(raw: unknown, base: RouterConfig = DEFAULT_ROU
       num(l, "requestTimeoutMs", "limits.requestTimeoutMs", 1, 86_400_000, (v) => (cfg.limits.requestTimeoutMs = v));
       num(l, "headersTimeoutMs", "limits.headersTimeoutMs", 1, 86_400_000, (v) => (cfg.limits.headersTimeoutMs = v));
       num(l, "idleTimeoutMs", "limits.idleTimeoutMs", 1, 86_400_000, (v) => (cfg.limits.idleTimeoutMs = v));
+      num(l, "dialTimeoutMs", "limits.dialTimeoutMs", 1, 3_600_000, (v) => (cfg.limits.dialTimeoutMs = v));
+      const knownLimits = new Set(["maxBodyBytes", "requestTimeoutMs", "headersTimeoutMs", "idleTimeoutMs", "dialTimeoutMs"]);
+      for (const k of Object.keys(l)) if (!knownLimits.has(k)) errors.push(`limits.${k}: unknown key (the limits are ${[...knownLimits].join(", ")})`);
     }
   }
   if (raw.ejection !== undefined) {

@@ -4,18 +4,15 @@
  * handing the connection to the full server mid-way, Connection: close, a kept-alive
  * backend connection the backend closed meanwhile, a large answer.
  */
-import { createServer as createHttpServer, type RequestListener } from "node:http";
 import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DEFAULT_ROUTER_CONFIG } from "./config.js";
 import { SnapshotCatalog } from "./snapshot-catalog.js";
 import { startRouter, type RunningRouter } from "./router.js";
+import { closedAfterEach, httpBackend, instance } from "./testing.js";
 import type { ServiceInstance } from "../catalog/index.js";
 
-const closers: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c();
-});
+const closers = closedAfterEach();
 
 /** A raw backend: `answer` gets each request's head and writes what it wants. */
 async function rawBackend(answer: (head: string, sock: Socket) => void): Promise<number> {
@@ -50,25 +47,8 @@ async function rawBackend(answer: (head: string, sock: Socket) => void): Promise
   return (server.address() as AddressInfo).port;
 }
 
-/** A node:http backend; its port. */
-async function httpBackend(handler: RequestListener): Promise<number> {
-  const http = createHttpServer(handler);
-  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
-  closers.push(
-    () =>
-      new Promise<void>((resolve) => {
-        http.closeAllConnections();
-        http.close(() => {
-          resolve();
-        });
-      }),
-  );
-  return (http.address() as AddressInfo).port;
-}
-
 async function routerTo(port: number, more: { port: number; tags: string[]; service?: string }[] = []): Promise<RunningRouter> {
-  const node = { ID: "n", Node: "n", Address: "127.0.0.1", Datacenter: "dc1", Meta: {}, CreateIndex: 1, ModifyIndex: 1 };
-  const inst: ServiceInstance = { ID: "b", Service: "svc", Tags: ["traefik.frontend.rule=Host:svc"], Address: "127.0.0.1", Port: port, Meta: {}, node, checks: [], CreateIndex: 1, ModifyIndex: 1 };
+  const inst: ServiceInstance = { ...instance("svc", port), ID: "b" };
   const others = more.map((m, i): ServiceInstance => ({ ...inst, ID: `m${i}`, Service: m.service ?? `more${i}`, Tags: m.tags, Port: m.port }));
   const catalog = new SnapshotCatalog("dc1");
   catalog.set({ index: 2, instances: [inst, ...others] });
@@ -194,7 +174,7 @@ describe("the fast path", () => {
 
   it("a large answer passes whole, with the client's pace", async () => {
     const body = Buffer.alloc(4 * 1024 * 1024, 97);
-    const r = await routerTo(await httpBackend((_req, res) => res.end(body)));
+    const r = await routerTo(await httpBackend(closers, (_req, res) => res.end(body)));
     const { got } = await exchange(r, [GET("/big")], (g) => g.length >= body.length);
     expect(got.slice(got.indexOf("\r\n\r\n") + 4).length).toBe(body.length);
   });
@@ -219,7 +199,7 @@ describe("the fast path", () => {
   it("a body after a large answer the client has not read yet: the hand-off waits for the answer to be written, and both arrive whole", async () => {
     const big = Buffer.alloc(4 * 1024 * 1024, 98);
     const r = await routerTo(
-      await httpBackend((req, res) => {
+      await httpBackend(closers, (req, res) => {
         if (req.method === "POST") req.resume().on("end", () => res.end("posted"));
         else res.end(big);
       }),

@@ -270,13 +270,17 @@ class Upstream {
         },
       },
     }));
-    // Idle or silent this long: closed (a request waiting on it fails with 504).
-    sock.setTimeout(s.ctx.config.limits.requestTimeoutMs);
+    // Not connected within the dial timeout: as refused (it never reached the backend; the
+    // request goes to another). Then, idle or silent for the request timeout: closed (a
+    // request waiting on it fails with 504, or its answer is cut).
+    const { dialTimeoutMs, requestTimeoutMs } = s.ctx.config.limits;
+    sock.setTimeout(dialTimeoutMs);
+    sock.once("connect", () => sock.setTimeout(requestTimeoutMs));
     sock.on("error", (err: NodeJS.ErrnoException) => this.ex?.upError(err));
     sock.on("end", () => this.ex?.upEnd());
     sock.on("timeout", () => {
       if (this.ex === null) sock.destroy();
-      else this.ex.fail("timeout");
+      else this.ex.fail(sock.connecting ? "refused" : "timeout");
     });
     sock.on("close", () => {
       if (this.ex !== null) this.ex.fail("reset");
@@ -351,6 +355,8 @@ class ClientConn {
   private started = false;
   /** A backend paused until the client takes what was written. */
   private pausedUp: Socket | null = null;
+  /** Runs while a request head is coming in part by part: the client has `headersTimeoutMs` to finish it. */
+  private headTimer: NodeJS.Timeout | null = null;
 
   private readonly sock: Socket;
   /** `buf` is a view of the read buffer, valid until the read callback returns. */
@@ -366,10 +372,16 @@ class ClientConn {
     this.fwdBefore = `\r\nx-forwarded-for: ${ip}\r\nx-forwarded-proto: ${s.ep.proto}\r\nx-forwarded-host: `;
     this.fwdAfter = `\r\nx-forwarded-port: ${s.ep.port}\r\nx-real-ip: ${ip}\r\n\r\n`;
     sock.setNoDelay(true);
-    sock.setTimeout(s.ctx.config.limits.idleTimeoutMs, () => sock.destroy());
+    // Idle with no request in flight: closed. A request in flight is the backend's timeouts' to end.
+    // (A listener of its own: setTimeout's callback is called once, and a busy connection lives on.)
+    sock.setTimeout(s.ctx.config.limits.idleTimeoutMs);
+    sock.on("timeout", () => {
+      if (!this.busy) sock.destroy();
+    });
     sock.on("error", () => undefined);
     s.ctx.upgraded.add(sock);
     sock.once("close", () => {
+      this.stopHeadTimer();
       s.ctx.upgraded.delete(sock);
       accepted.destroy();
       if (!this.finished) this.up?.sock.destroy();
@@ -409,8 +421,10 @@ class ClientConn {
     }
     if (end < 0) {
       if (buf.length > MAX_HEAD) this.giveUp();
+      else this.headTimer ??= setTimeout(this.headTimedOut, this.s.ctx.config.limits.headersTimeoutMs);
       return;
     }
+    if (this.headTimer !== null) this.stopHeadTimer();
     const h = parseHead(text, end);
     if (h === null) {
       this.giveUp();
@@ -426,12 +440,29 @@ class ClientConn {
     this.serve(h, route);
   }
 
+  /** A head not whole within `headersTimeoutMs` of its first byte: 408 and the connection closed, as node's server does. */
+  private readonly headTimedOut = (): void => {
+    this.headTimer = null;
+    const sock = this.sock;
+    if (this.busy || sock.destroyed) return;
+    this.buf = null;
+    sock.pause();
+    sock.end("HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n", () => sock.destroy());
+  };
+
+  private stopHeadTimer(): void {
+    if (this.headTimer === null) return;
+    clearTimeout(this.headTimer);
+    this.headTimer = null;
+  }
+
   /**
    * The connection to node's HTTP server for good, with the bytes read and not yet served,
    * once what was written to it is out (the socket it goes on as is a new one).
    */
   private giveUp(): void {
     const sock = this.sock;
+    this.stopHeadTimer();
     sock.pause();
     if (sock.writableLength > 0 && !sock.destroyed) {
       // An empty write's callback comes once everything before it is written.
@@ -530,6 +561,8 @@ class ClientConn {
       const end = all.indexOf(CRLFCRLF);
       if (end < 0) {
         if (all.length > MAX_RESPONSE_HEAD) this.fail("reset");
+        // A head trickling in is held to the request timeout as a whole, not per read.
+        else if (performance.now() - this.start > this.s.ctx.config.limits.requestTimeoutMs) this.fail("timeout");
         else this.respHead = all;
         return;
       }

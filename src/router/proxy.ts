@@ -108,7 +108,7 @@ function plain(res: Res, status: number, text: string, extra: Record<string, str
  */
 export function proxyRequests(ctx: ProxyContext, ep: EntryPointInfo): (req: Req, res: Res) => void {
   const { config, balancer, pools, metrics, log } = ctx;
-  const { maxBodyBytes, requestTimeoutMs, idleTimeoutMs } = config.limits;
+  const { maxBodyBytes, requestTimeoutMs } = config.limits;
   const streamed = ep.proto === "http";
 
   return (req, res) => {
@@ -177,7 +177,8 @@ export function proxyRequests(ctx: ProxyContext, ep: EntryPointInfo): (req: Req,
       const health = balancer.of(b.origin);
       health.inflight++;
       let started = false;
-      const opts: Dispatcher.RequestOptions = { path, method, headers, body, headersTimeout: requestTimeoutMs, bodyTimeout: idleTimeoutMs };
+      // The backend's silence, before its response head (504) or within its body (the answer cut), as on the fast path.
+      const opts: Dispatcher.RequestOptions = { path, method, headers, body, headersTimeout: requestTimeoutMs, bodyTimeout: requestTimeoutMs };
       try {
         if (streamed) {
           await pools.get(b.origin).stream(opts, ({ statusCode, headers: h }) => {

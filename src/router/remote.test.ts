@@ -112,7 +112,7 @@ it("holds the snapshot the in-process router reads, one request per change howev
   expect(client.paths).toEqual(["/v1/catalog/snapshot", "/v1/catalog/snapshot"]);
 });
 
-it("leaves out an instance the servers' answer does not describe well, keeping the others", async () => {
+it("leaves out an instance the servers' answer does not describe well, keeping the others, and logs each once", async () => {
   const good = { ID: "web-1", Service: "web", Tags: [], Address: "10.0.0.1", Port: 80, Meta: {}, node: { ID: "n1", Node: "n1", Address: "10.0.0.1", Datacenter: "dc2", Meta: {}, CreateIndex: 1, ModifyIndex: 1 }, checks: [{ Status: "passing" }, { Status: "unknown" }], CreateIndex: 1, ModifyIndex: 1 };
   const port = await listen(
     createServer((_req, res) => {
@@ -120,9 +120,13 @@ it("leaves out an instance the servers' answer does not describe well, keeping t
       res.end(JSON.stringify({ index: 7, instances: [good, { ...good, ID: "web-2", Port: "80" }, { ...good, ID: "web-3", node: null }] }));
     }),
   );
-  const remote = new RemoteCatalog(new ApiClient(`127.0.0.1:${port}`));
+  const warned: unknown[] = [];
+  const remote = new RemoteCatalog(new ApiClient(`127.0.0.1:${port}`), { ...silentLogger, warn: (f) => warned.push(f.entry) });
   expect(await remote.wait(0, 1000)).toBe(7);
   expect(remote.instances("web").map((i) => i.ID)).toEqual(["web-1"]);
+  // Asked again, the same answer: the same instances left out, and not logged again.
+  expect(await remote.wait(0, 1000)).toBe(7);
+  expect(warned).toEqual([expect.stringContaining('"web-2"'), expect.stringContaining('"web-3"')]);
   // A status the router does not know is no pass.
   expect(remote.instances("web")[0]?.checks.map((c) => c.Status)).toEqual(["passing", "critical"]);
   expect(remote.datacenter()).toBe("dc2");

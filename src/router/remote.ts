@@ -17,6 +17,8 @@ export class RemoteCatalog implements CatalogReader {
   private readonly current = new SnapshotCatalog("");
   private dc = "";
   private readonly closed = new AbortController();
+  /** The malformed instances of the last answer, logged once each, not once per answer. */
+  private said = new Set<string>();
 
   constructor(
     private readonly api: ApiClient,
@@ -64,18 +66,23 @@ export class RemoteCatalog implements CatalogReader {
   private checked(body: unknown): CatalogSnapshot {
     const b = body as { index?: unknown; instances?: unknown } | null;
     if (typeof b !== "object" || b === null || typeof b.index !== "number" || !Array.isArray(b.instances)) throw new Error("the servers' catalog answered something other than a snapshot");
-    return { index: b.index, instances: (b.instances as unknown[]).flatMap((e) => this.instance(e)) };
+    const pass = new Set<string>();
+    const instances = (b.instances as unknown[]).flatMap((e) => this.instance(e, pass));
+    this.said = pass;
+    return { index: b.index, instances };
   }
 
   /** One instance of the answer, or nothing when it is malformed. */
-  private instance(e: unknown): ServiceInstance[] {
+  private instance(e: unknown, pass: Set<string>): ServiceInstance[] {
     const o = e as Record<string, unknown> | null;
     const n = o?.node as Record<string, unknown> | null | undefined;
     const str = (v: unknown): string => (typeof v === "string" ? v : "");
     const num = (v: unknown): number => (typeof v === "number" ? v : 0);
     const strMap = (v: unknown): Record<string, string> => (typeof v === "object" && v !== null ? Object.fromEntries(Object.entries(v).filter((x): x is [string, string] => typeof x[1] === "string")) : {});
     if (o === null || typeof o !== "object" || typeof n !== "object" || n === null || typeof o.ID !== "string" || typeof o.Service !== "string" || typeof o.Port !== "number" || !Array.isArray(o.Tags) || !Array.isArray(o.checks)) {
-      this.log.warn({ entry: JSON.stringify(e).slice(0, 200) }, "router: a malformed instance of the servers' catalog is left out");
+      const entry = JSON.stringify(e).slice(0, 200);
+      pass.add(entry);
+      if (!this.said.has(entry)) this.log.warn({ entry }, "router: a malformed instance of the servers' catalog is left out");
       return [];
     }
     const node: CatalogNode = { ID: str(n.ID), Node: str(n.Node), Address: str(n.Address), Datacenter: str(n.Datacenter), Meta: strMap(n.Meta), CreateIndex: num(n.CreateIndex), ModifyIndex: num(n.ModifyIndex) };

@@ -50,6 +50,14 @@ export interface RunningRouter {
   close(): Promise<void>;
 }
 
+/** node's HTTP/1.1 server timeouts, set from the router's limits. */
+interface Http1Timeouts {
+  keepAliveTimeout: number;
+  requestTimeout: number;
+  headersTimeout: number;
+  connectionsCheckingInterval: number;
+}
+
 function hostPort(server: Server | Http2SecureServer | NetServer, host: string): string {
   const a = server.address() as AddressInfo;
   const h = host === "0.0.0.0" || host === "" ? "127.0.0.1" : host;
@@ -99,7 +107,7 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
   }
   let current = routingTable(catalogSnapshot(o.catalog), config);
   const balancer = new Balancer(config.ejection);
-  const pools = new Pools({ connectTimeoutMs: 5_000, keepAliveMs: 4_000 });
+  const pools = new Pools({ connectTimeoutMs: config.limits.dialTimeoutMs, keepAliveMs: 4_000 });
   const metrics = new RouterMetrics();
   const ctx: ProxyContext = { table: () => current, config, balancer, pools, metrics, log, upgraded: new Set() };
   const swap = (t: RoutingTable): void => {
@@ -133,6 +141,8 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
     for (const s of servers) {
       s.fast?.close();
       if ("closeAllConnections" in s.full) s.full.closeAllConnections();
+      // The full server behind a fast path never listened: closing it stops its timeout checks.
+      if (s.fast !== null) s.full.close();
     }
     await Promise.all(
       [...servers.map((s) => s.server), ...(dashboard === null ? [] : [dashboard])].map(
@@ -148,6 +158,15 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
     await pools.close();
   };
   const source: DashboardSource = { table: () => current, balancer, metrics, entryPoints: () => servers.map((s) => ({ name: s.name, address: s.address, tls: s.tls })) };
+  const limits = config.limits;
+  const http1Timeouts: Http1Timeouts = {
+    // A kept-alive connection with no request: closed after the idle timeout.
+    keepAliveTimeout: limits.idleTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs),
+    // How often node looks for heads and requests past their time: often enough to keep to short ones.
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4))),
+  };
   try {
     for (const ep of config.entryPoints) {
       const tls = ep.tls !== null;
@@ -159,9 +178,21 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
       const info = { name: ep.name, proto: tls ? ("https" as const) : ("http" as const), port: 0 };
       if (ep.tls !== null) {
         const certs = await loadCertificates(ep.tls);
-        full = server = createSecureServer({ allowHTTP1: true, cert: certs.cert, key: certs.key, SNICallback: certs.SNICallback });
+        // A TLS handshake is held to the head's timeout.
+        const secure = createSecureServer({ allowHTTP1: true, cert: certs.cert, key: certs.key, SNICallback: certs.SNICallback, handshakeTimeout: limits.headersTimeoutMs });
+        full = server = secure;
+        // HTTP/1.1 over TLS: node's own head, request and keep-alive timeouts.
+        Object.assign(secure as unknown as Http1Timeouts, http1Timeouts);
+        // HTTP/2 has no timer for an idle connection apart from its streams: a session (or an
+        // HTTP/1.1 connection) silent for the longer of the idle and request timeouts is closed,
+        // so a request waiting on its backend within its timeout is never cut.
+        secure.setTimeout(Math.max(limits.idleTimeoutMs, limits.requestTimeoutMs));
       } else {
-        full = createServer({ keepAliveTimeout: 65_000, requestTimeout: config.limits.requestTimeoutMs, headersTimeout: Math.min(config.limits.headersTimeoutMs, config.limits.requestTimeoutMs) });
+        full = createServer(http1Timeouts);
+        // node checks the head and request timeouts of its connections from the moment its
+        // server listens; this one never does (the fast path's server listens and hands it
+        // connections), so its checks start here.
+        full.emit("listening");
         const http = full;
         fast = fastPath(ctx, info, (socket) => http.emit("connection", socket));
         // Paused: the fast path reads the accepted handle into a buffer of its own.

@@ -1,10 +1,12 @@
 import type { CatalogNode, CatalogReader, CatalogSnapshot, ServiceInstance } from "../catalog/index.js";
+import { instanceProblem } from "../structs/index.js";
 
 /**
  * A catalog made of the snapshots it is handed: what a router worker process reads, fed
  * by the process that follows the real catalog, and what a router without the server role
  * keeps of the servers' (`RemoteCatalog`). Its `wait` resolves when a newer snapshot
- * arrives.
+ * arrives. An instance that is not one (`instanceProblem`) is left out: its senders check
+ * and log what they send, and this one reads nothing it has not checked.
  */
 export class SnapshotCatalog implements CatalogReader {
   private snap: CatalogSnapshot = { index: 1, instances: [] };
@@ -14,9 +16,10 @@ export class SnapshotCatalog implements CatalogReader {
   constructor(private readonly dc: string) {}
 
   set(snap: CatalogSnapshot): void {
-    this.snap = snap;
+    const instances = snap.instances.filter((i) => instanceProblem(i) === null);
+    this.snap = instances.length === snap.instances.length ? snap : { index: snap.index, instances };
     const byService = new Map<string, ServiceInstance[]>();
-    for (const i of snap.instances) {
+    for (const i of instances) {
       const list = byService.get(i.Service);
       if (list === undefined) byService.set(i.Service, [i]);
       else list.push(i);

@@ -245,3 +245,19 @@ describe("sameRoutes", () => {
     expect(sameRoutes(table(a), table([...a, inst("s", ["traefik.frontend.rule=Host:x"], { port: 2, id: "s2" })]))).toBe(false);
   });
 });
+
+describe("routingTable: instances it cannot read", () => {
+  it("leaves out an instance whose fields are of another type, with the error as its reason, and routes the others", () => {
+    const good = inst("web", [], { port: 9000 });
+    const badTags = { ...inst("api", []), Tags: "traefik.enable=true" } as unknown as ServiceInstance;
+    const badChecks = { ...inst("web", [], { port: 9001 }), checks: null } as unknown as ServiceInstance;
+    const t = table([badTags, good, badChecks, null as unknown as ServiceInstance]);
+    expect(route(t, "web")).toEqual({ name: "web", ports: [9000] });
+    expect(route(t, "api")).toBeNull();
+    expect(t.skipped.map((s) => [s.service, s.reason.startsWith("the instance cannot be read: ")])).toEqual([
+      ["api", true],
+      ["web", true],
+      ["undefined", true],
+    ]);
+  });
+});

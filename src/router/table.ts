@@ -1,4 +1,5 @@
 import { aggregate, type CatalogSnapshot } from "../catalog/index.js";
+import { errorMessage, instanceProblem } from "../structs/index.js";
 import { readLabels } from "./labels.js";
 import { parseRule, requiredHosts, type Rule } from "./rule.js";
 import type { Backend, EntryPointRoutes, Route, RouterConfig, RoutingTable, Skipped } from "./types.js";
@@ -8,7 +9,9 @@ import type { Backend, EntryPointRoutes, Route, RouterConfig, RoutingTable, Skip
  * health) and the router's configuration. Every instance whose tags, `exposedByDefault`
  * and constraints say so is part of a route; only passing instances are its backends.
  * A malformed tag leaves out what it concerns (the instance, or the route) with a reason
- * in `skipped`; it never fails the table.
+ * in `skipped`; it never fails the table. Nor does an instance the table cannot read (a
+ * field of another type, from a source that did not check it): it is left out, with the
+ * error as its reason.
  */
 export function routingTable(snap: CatalogSnapshot, config: RouterConfig): RoutingTable {
   const skipped: Skipped[] = [];
@@ -20,25 +23,39 @@ export function routingTable(snap: CatalogSnapshot, config: RouterConfig): Routi
 
   for (const inst of snap.instances) {
     const skip = (reason: string): void => {
-      skipped.push({ service: inst.Service, instance: inst.ID, reason });
+      skipped.push({ service: String((inst as Partial<typeof inst> | null)?.Service), instance: String((inst as Partial<typeof inst> | null)?.ID), reason });
     };
+    try {
+      addInstance(inst, skip);
+    } catch (err) {
+      skip(`the instance cannot be read: ${errorMessage(err)}`);
+    }
+  }
+
+  /** Adds the routes and backends one instance gives, or says with `skip` why it gives none. */
+  function addInstance(inst: CatalogSnapshot["instances"][number], skip: (reason: string) => void): void {
+    const problem = instanceProblem(inst);
+    if (problem !== null) {
+      skip(`the instance cannot be read: ${problem}`);
+      return;
+    }
     const labels = readLabels(inst.Tags, config.prefix);
     if ("reason" in labels) {
       skip(labels.reason);
-      continue;
+      return;
     }
     if (labels.enable === false) {
       skip(`${config.prefix}.enable=false`);
-      continue;
+      return;
     }
     if (labels.enable === undefined && !config.exposedByDefault) {
       skip(`not exposed: exposedByDefault is off and there is no ${config.prefix}.enable=true tag`);
-      continue;
+      return;
     }
     const failing = config.constraints.find((c) => !c.test(labels.constraintTags));
     if (failing !== undefined) {
       skip(`constraint ${failing.text} does not hold for its tags`);
-      continue;
+      return;
     }
     const passing = aggregate(inst.checks) === "passing";
     for (const spec of labels.routers) {

@@ -89,7 +89,14 @@ export interface RouterConfig {
   retries: number;
   /** Passive ejection: consecutive failures before a backend is set aside, and for how long. */
   ejection: { failures: number; baseMs: number; maxMs: number };
-  limits: { maxBodyBytes: number; requestTimeoutMs: number; headersTimeoutMs: number; idleTimeoutMs: number };
+  /**
+   * What a request may cost, and how long each side may take (see the README's "Timeouts"):
+   * `headersTimeoutMs` a client's request head, from its first byte; `requestTimeoutMs` a
+   * client's whole request, and a backend's silence (before its response head: 504);
+   * `idleTimeoutMs` a kept-alive client connection with no request; `dialTimeoutMs` a
+   * connection to a backend.
+   */
+  limits: { maxBodyBytes: number; requestTimeoutMs: number; headersTimeoutMs: number; idleTimeoutMs: number; dialTimeoutMs: number };
   accessLog: boolean;
   /**
    * Ruche's own APIs (host:port; host 0.0.0.0 or empty means any address on that port).

@@ -3,40 +3,19 @@
  * catalog's snapshots; the dashboard sums their numbers; close() leaves no process behind.
  */
 import cluster from "node:cluster";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { request } from "undici";
-import { afterEach, describe, expect, it } from "vitest";
-import type { ServiceInstance } from "../catalog/index.js";
+import { describe, expect, it } from "vitest";
 import { DEFAULT_ROUTER_CONFIG } from "./config.js";
 import { startRouter, type RunningRouter } from "./router.js";
 import { SnapshotCatalog } from "./snapshot-catalog.js";
+import { closedAfterEach, httpBackend, instance } from "./testing.js";
 import { sumPrometheus } from "./workers.js";
 
-const closers: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of closers.splice(0).reverse()) await c();
-});
-
-function instance(service: string, port: number): ServiceInstance {
-  const node = { ID: "n", Node: "n", Address: "127.0.0.1", Datacenter: "dc1", Meta: {}, CreateIndex: 1, ModifyIndex: 1 };
-  return { ID: service, Service: service, Tags: [`traefik.frontend.rule=Host:${service}`], Address: "127.0.0.1", Port: port, Meta: {}, node, checks: [], CreateIndex: 1, ModifyIndex: 1 };
-}
+const closers = closedAfterEach();
 
 describe("router workers", () => {
   it("serve the entrypoint from two processes, follow the catalog, and the dashboard sums them", async () => {
-    const backend: Server = createServer((_req, res) => res.end(String(process.pid)));
-    await new Promise<void>((r) => backend.listen(0, "127.0.0.1", r));
-    closers.push(
-      () =>
-        new Promise<void>((r) => {
-          backend.closeAllConnections();
-          backend.close(() => {
-            r();
-          });
-        }),
-    );
-    const port = (backend.address() as AddressInfo).port;
+    const port = await httpBackend(closers, (_req, res) => res.end(String(process.pid)));
     const catalog = new SnapshotCatalog("dc1");
     catalog.set({ index: 2, instances: [instance("a", port)] });
     const router: RunningRouter = await startRouter({ catalog, config: DEFAULT_ROUTER_CONFIG, host: "127.0.0.1", port: 0, dashboardPort: 0, workers: 2 });

@@ -4,6 +4,7 @@ import { GroupPlacer, newAllocation } from "./placer.js";
 import { appendAlloc, appendStop, countInDeployment, emptyPlan } from "./plan.js";
 import { readyNodes } from "./ready.js";
 import { reconcile } from "./reconcile.js";
+import { nextRescheduleTracker } from "./reschedule.js";
 import type { ScheduleResult } from "./result.js";
 import { ClusterUsage } from "./usage.js";
 
@@ -13,6 +14,7 @@ export function scheduleGeneric(ev: Evaluation, job: Job | null, ctx: EvalContex
   const plan = emptyPlan(ev.ID, job?.Priority ?? ev.Priority, job);
   const result: ScheduleResult = { plan, failed: {}, queued: {}, followups: [] };
   const rec = reconcile({
+    evalId: ev.ID,
     namespace: ev.Namespace,
     jobId: ev.JobID,
     job,
@@ -37,8 +39,11 @@ export function scheduleGeneric(ev: Evaluation, job: Job | null, ctx: EvalContex
     appendAlloc(plan, d !== null && d.TaskGroups[a.TaskGroup] !== undefined ? { ...a, DeploymentID: d.ID } : a);
   }
   for (const f of rec.followups) {
-    result.followups.push({ ID: rng.uuid(), JobID: ev.JobID, Namespace: ev.Namespace, Priority: ev.Priority, Type: ev.Type, TriggeredBy: "alloc-failure", WaitUntil: f.at, PreviousEval: ev.ID });
+    const follow: ScheduleResult["followups"][number] = { ID: rng.uuid(), JobID: ev.JobID, Namespace: ev.Namespace, Priority: ev.Priority, Type: ev.Type, TriggeredBy: f.trigger, WaitUntil: f.at, PreviousEval: ev.ID };
+    if (f.trigger === "alloc-failure") follow.AllocIDs = [f.alloc.ID];
+    result.followups.push(follow);
   }
+  if (rec.marks.length > 0) plan.ClientStatusMarks = rec.marks;
   if (job === null || rec.place.length === 0) return result;
 
   const ready = readyNodes(view, job, ctx.memo);
@@ -71,10 +76,7 @@ export function scheduleGeneric(ev: Evaluation, job: Job | null, ctx: EvalContex
     }
     if (p.previous !== null) {
       extra.PreviousAllocation = p.previous.ID;
-      if (p.reschedule) {
-        const events = p.previous.RescheduleTracker?.Events ?? [];
-        extra.RescheduleTracker = { Events: [...events, { RescheduleTime: now, PrevAllocID: p.previous.ID, PrevNodeID: p.previous.NodeID, Delay: 0 }] };
-      }
+      if (p.reschedule) extra.RescheduleTracker = nextRescheduleTracker(p.previous, tg.ReschedulePolicy, now);
     }
     const alloc = newAllocation(id, ev.ID, job, tg, p.name, sel, extra);
     usage.add(sel.node, alloc);

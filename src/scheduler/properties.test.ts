@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { allocTerminal, assertNever, computeNodeClass, describeFailure, failedGroupHeading, mock, SCORE_META_TOP, type Allocation, type NodeScoreMeta, type Constraint, type Job, type JobType, type Node, type TaskGroup } from "../structs/index.js";
+import { allocTerminal, assertNever, computeNodeClass, describeFailure, failedGroupHeading, holdsResources, mock, SCORE_META_TOP, type Allocation, type NodeScoreMeta, type Constraint, type Job, type JobType, type Node, type TaskGroup } from "../structs/index.js";
 import { MemoryView, schedule, type ScheduleResult } from "./index.js";
 
 /*
@@ -406,7 +406,8 @@ function build(specs: NodeSpec[], jobSpec: JobSpec, own: OwnAllocSpec[] = []): W
   const admit = (a: Allocation, i: number): void => {
     const l = ledgers[i] as Ledger;
     const n = nodes[i] as Node;
-    if (!allocTerminal(a)) {
+    // What holds resources: until its client is done with it, even when told to stop.
+    if (holdsResources(a)) {
       const ports = portsOf(a);
       const fits =
         l.cpu + a.Resources.CPU <= n.Resources.CPU &&
@@ -419,7 +420,8 @@ function build(specs: NodeSpec[], jobSpec: JobSpec, own: OwnAllocSpec[] = []): W
       l.memory += a.Resources.MemoryMB;
       l.disk += a.Resources.DiskMB;
       for (const p of ports) l.ports.add(p);
-      l.jobs.add(a.JobID);
+      // beside_job sees the jobs meant to run there.
+      if (!allocTerminal(a)) l.jobs.add(a.JobID);
     }
     allocs.push(a);
   };
@@ -561,8 +563,10 @@ function room(w: World, gi: number): number {
 interface Outcome {
   /** Allocations the plan creates (not in-place updates of existing ones). */
   created: Allocation[];
-  /** Per node: what holds resources once the plan is applied. */
+  /** Per node: what is meant to run once the plan is applied. */
   after: Map<string, Allocation[]>;
+  /** Per node: what holds resources once the plan is applied (also what was told to stop earlier and still runs). */
+  held: Map<string, Allocation[]>;
   /** Nodes that receive a new allocation. */
   touched: Set<string>;
 }
@@ -571,7 +575,11 @@ function apply(w: World, r: ScheduleResult): Outcome {
   const existing = new Map(w.allocs.map((a) => [a.ID, a]));
   const stopped = new Set(Object.values(r.plan.NodeUpdate).flatMap((l) => l.map((a) => a.ID)));
   const byId = new Map<string, Allocation>();
-  for (const a of w.allocs) if (!allocTerminal(a) && !stopped.has(a.ID)) byId.set(a.ID, a);
+  const stopping: Allocation[] = [];
+  for (const a of w.allocs) {
+    if (!allocTerminal(a) && !stopped.has(a.ID)) byId.set(a.ID, a);
+    else if (holdsResources(a) && !stopped.has(a.ID)) stopping.push(a);
+  }
   const created: Allocation[] = [];
   for (const [nodeId, list] of Object.entries(r.plan.NodeAllocation)) {
     for (const a of list) {
@@ -582,7 +590,9 @@ function apply(w: World, r: ScheduleResult): Outcome {
   }
   const after = new Map<string, Allocation[]>();
   for (const a of byId.values()) after.set(a.NodeID, [...(after.get(a.NodeID) ?? []), a]);
-  return { created, after, touched: new Set(created.map((a) => a.NodeID)) };
+  const held = new Map([...after].map(([k, v]) => [k, [...v]]));
+  for (const a of stopping) held.set(a.NodeID, [...(held.get(a.NodeID) ?? []), a]);
+  return { created, after, held, touched: new Set(created.map((a) => a.NodeID)) };
 }
 
 function nodeIndex(w: World, id: string): number {
@@ -648,7 +658,7 @@ function checkSafety(w: World, r: ScheduleResult): Outcome {
     const i = nodeIndex(w, nodeId);
     const n = w.nodes[i] as Node;
     const s = w.specs[i] as NodeSpec;
-    const here = o.after.get(nodeId) ?? [];
+    const here = o.held.get(nodeId) ?? [];
     const what = (): string => describeNode(w, i, here);
     const sum = (f: (a: Allocation) => number): number => here.reduce((x, a) => x + f(a), 0);
     ensure(s.reservedCpu + sum((a) => a.Resources.CPU) <= n.Resources.CPU, () => `cpu over-committed on ${what()}`);
@@ -701,17 +711,20 @@ function checkSafety(w: World, r: ScheduleResult): Outcome {
  * the allocation it replaces (a destructive update of `web[12]` after count went down to
  * 12 stays `web[12]`, as in Nomad). No two allocations the plan creates share a name, and
  * none takes the name of one that keeps running, but a canary, which runs beside the
- * allocation it will replace. A system job's allocations are all `job.group[0]`.
+ * allocation it will replace, and the replacement of an allocation whose node stopped
+ * heartbeating (it is unknown, not stopped). A system job's allocations are all `job.group[0]`.
  */
 function checkNames(w: World, o: Outcome): void {
   const createdIds = new Set(o.created.map((a) => a.ID));
   for (const tg of w.job.TaskGroups) {
     const created = o.created.filter((a) => a.TaskGroup === tg.Name);
     const before = new Set(w.allocs.filter((a) => a.JobID === w.job.ID && a.TaskGroup === tg.Name).map((a) => a.Name));
+    // An allocation of a node that stopped heartbeating is only unknown: its replacement runs beside it until the node comes back.
+    const gone = new Set(w.nodes.filter((n) => n.Status === "down" || n.Status === "disconnected").map((n) => n.ID));
     const kept = new Set(
       [...o.after.values()]
         .flat()
-        .filter((a) => a.JobID === w.job.ID && a.TaskGroup === tg.Name && !createdIds.has(a.ID))
+        .filter((a) => a.JobID === w.job.ID && a.TaskGroup === tg.Name && !createdIds.has(a.ID) && !gone.has(a.NodeID))
         .map((a) => a.Name),
     );
     const re = new RegExp(`^${w.job.ID}\\.${tg.Name}\\[(\\d+)\\]$`);

@@ -4,14 +4,19 @@ import {
   allocTerminal,
   NS,
   deploymentActive,
+  disconnectOf,
+  needsToReconnect,
   type Allocation,
+  type ClientStatusMark,
   type Deployment,
   type DeploymentState,
   type DesiredUpdates,
+  type EvalTrigger,
   type Job,
   type Node,
   type TaskGroup,
 } from "../structs/index.js";
+import { keepOriginal, nodeGone, stillUnknown } from "./disconnect.js";
 import { nextReschedule } from "./reschedule.js";
 import { groupUpdateKind } from "./updates.js";
 
@@ -22,6 +27,8 @@ import { groupUpdateKind } from "./updates.js";
  * placer decides where, the caller turns intents into a Plan.
  */
 export interface ReconcileInput {
+  /** The evaluation being processed: a failed allocation whose follow-up it is is rescheduled now. */
+  evalId: string;
   namespace: string;
   jobId: string;
   /** null (purged) or stopped: everything stops. */
@@ -59,16 +66,30 @@ export interface ReconcileResult {
   deployment: Deployment | null;
   deploymentUpdates: { DeploymentID: string; Status: string; StatusDescription: string }[];
   desired: Record<string, DesiredUpdates>;
-  /** Failed allocations to reschedule later: an evaluation must come back at `at` (unix ms). */
-  followups: { alloc: Allocation; at: number }[];
+  /**
+   * An evaluation must come back at `at` (unix ms): a failed allocation's reschedule delay
+   * (`alloc-failure`), or a disconnected one's `lost_after` (`max-disconnect-timeout`).
+   */
+  followups: Followup[];
+  /** Client statuses the servers record: `unknown` on a disconnected node, or a reconnected allocation's own. */
+  marks: ClientStatusMark[];
 }
+
+export interface Followup {
+  alloc: Allocation;
+  at: number;
+  trigger: EvalTrigger;
+}
+
+/** A failed allocation due for rescheduling within this much of now is rescheduled now (Nomad's `rescheduleWindowSize`). */
+export const RESCHEDULE_WINDOW_MS = 1000;
 
 function emptyDesired(): DesiredUpdates {
   return { Ignore: 0, Place: 0, Migrate: 0, Stop: 0, InPlaceUpdate: 0, DestructiveUpdate: 0, Canary: 0, Preemptions: 0 };
 }
 
 export function reconcile(input: ReconcileInput): ReconcileResult {
-  const out: ReconcileResult = { place: [], stop: [], inplace: [], deployment: null, deploymentUpdates: [], desired: {}, followups: [] };
+  const out: ReconcileResult = { place: [], stop: [], inplace: [], deployment: null, deploymentUpdates: [], desired: {}, followups: [], marks: [] };
   const { job } = input;
   const latest = input.deployment;
 
@@ -126,6 +147,7 @@ export function reconcile(input: ReconcileInput): ReconcileResult {
     out.stop.push(...res.stop);
     out.inplace.push(...res.inplace);
     out.followups.push(...res.followups);
+    out.marks.push(...res.marks);
   }
 
   const d: Deployment | null = made.d ?? current;
@@ -163,26 +185,29 @@ function newState(tg: TaskGroup, now: number): DeploymentState {
 }
 
 function isLost(a: Allocation, input: ReconcileInput): boolean {
-  const n = input.node(a.NodeID);
-  return n === undefined || n.Status === "down";
+  return nodeGone(input.node(a.NodeID));
 }
 
 interface GroupResult {
   place: PlaceIntent[];
   stop: StopIntent[];
   inplace: Allocation[];
-  followups: { alloc: Allocation; at: number }[];
+  followups: Followup[];
+  marks: ClientStatusMark[];
   desired: DesiredUpdates;
 }
 
 function reconcileGroup(job: Job, tg: TaskGroup, input: ReconcileInput, current: Deployment | null, deploymentFor: () => Deployment | null): GroupResult {
-  const r: GroupResult = { place: [], stop: [], inplace: [], followups: [], desired: emptyDesired() };
+  const r: GroupResult = { place: [], stop: [], inplace: [], followups: [], marks: [], desired: emptyDesired() };
   const batch = job.Type === "batch";
   const all = input.allocs.filter((a) => a.TaskGroup === tg.Name && a.DesiredStatus === "run");
 
   const untainted: Allocation[] = [];
   const occupied: Allocation[] = []; // hold their name without running: completed batch work, failures not rescheduled
-  const replace: { alloc: Allocation; kind: "lost" | "migrate" | "reschedule" }[] = [];
+  const replace: { alloc: Allocation; kind: "lost" | "migrate" | "reschedule" | "disconnected" }[] = [];
+  // Back on a ready node after being unknown; and the names of those among them not yet heard from.
+  const reconnected: Allocation[] = [];
+  const held = new Set<string>();
   for (const a of all) {
     if (a.ClientStatus === "complete") {
       if (batch) occupied.push(a);
@@ -191,18 +216,58 @@ function reconcileGroup(job: Job, tg: TaskGroup, input: ReconcileInput, current:
     if (a.ClientStatus === "lost") continue;
     if (a.ClientStatus === "failed") {
       if (a.NextAllocation !== "") continue;
-      const at = nextReschedule(a, tg.ReschedulePolicy, input.now);
+      const at = nextReschedule(a, tg.ReschedulePolicy);
       if (at === null) occupied.push(a);
-      else if (at <= input.now) replace.push({ alloc: a, kind: "reschedule" });
+      else if (a.FollowupEvalID === input.evalId || at <= input.now + RESCHEDULE_WINDOW_MS) replace.push({ alloc: a, kind: "reschedule" });
       else {
         occupied.push(a);
-        r.followups.push({ alloc: a, at });
+        // One follow-up per failed allocation: an evaluation in between leaves it waiting.
+        if (a.FollowupEvalID === "") r.followups.push({ alloc: a, at, trigger: "alloc-failure" });
       }
       continue;
     }
-    if (isLost(a, input)) replace.push({ alloc: a, kind: "lost" });
+    const node = input.node(a.NodeID);
+    if (nodeGone(node)) {
+      if (!stillUnknown(a, node, input.now)) {
+        replace.push({ alloc: a, kind: "lost" });
+        continue;
+      }
+      // Disconnected: unknown until lost_after, replaced meanwhile if the group says so.
+      const d = disconnectOf(a.Job.TaskGroups.find((g) => g.Name === a.TaskGroup));
+      if (a.ClientStatus !== "unknown") {
+        r.marks.push({ AllocID: a.ID, ClientStatus: "unknown", Time: input.now });
+        r.followups.push({ alloc: a, at: input.now + d.LostAfter / NS.millisecond, trigger: "max-disconnect-timeout" });
+      }
+      if (d.Replace) replace.push({ alloc: a, kind: "disconnected" });
+      else held.add(a.Name);
+      continue;
+    }
+    if (needsToReconnect(a)) reconnected.push(a);
     else if (a.DesiredTransition.Migrate) replace.push({ alloc: a, kind: "migrate" });
     else untainted.push(a);
+  }
+
+  // Reconnected: the original and its replacements are reconciled as the group's disconnect block says.
+  for (const a of reconnected) {
+    if (a.ClientStatus === "unknown") {
+      // Its node is back but has not reported it yet: it keeps its name until it does.
+      held.add(a.Name);
+      continue;
+    }
+    const replacements = untainted.filter((o) => o.Name === a.Name);
+    const option = disconnectOf(tg).Reconcile;
+    if (keepOriginal(option, a, replacements)) {
+      r.marks.push({ AllocID: a.ID, ClientStatus: null, Time: input.now });
+      for (const o of replacements) {
+        untainted.splice(untainted.indexOf(o), 1);
+        r.stop.push({ alloc: o, description: `alloc not needed: the allocation it replaced reconnected and is kept (reconcile = ${option})`, lost: false });
+        r.desired.Stop++;
+      }
+      untainted.push(a);
+    } else {
+      r.stop.push({ alloc: a, description: `alloc not needed: its replacement is kept now that its node reconnected (reconcile = ${option})`, lost: false });
+      r.desired.Stop++;
+    }
   }
 
   const state = current?.TaskGroups[tg.Name];
@@ -289,10 +354,10 @@ function reconcileGroup(job: Job, tg: TaskGroup, input: ReconcileInput, current:
   }
 
   // Replacements for lost, draining and failed allocations, while their name is wanted.
-  const kept = new Set([...regular, ...occupied, ...canaries].map((a) => a.Name));
+  const kept = new Set([...regular, ...occupied, ...canaries].map((a) => a.Name).concat([...held]));
   for (const { alloc, kind } of replace) {
     const wanted = allocIndex(alloc.Name) < tg.Count && !kept.has(alloc.Name);
-    if (kind !== "reschedule") {
+    if (kind === "lost" || kind === "migrate") {
       r.stop.push({ alloc, description: kind === "lost" ? "alloc is lost since its node is down" : "alloc is being migrated", lost: kind === "lost" });
       if (!wanted) r.desired.Stop++;
     }

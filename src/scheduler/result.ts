@@ -10,6 +10,11 @@ export interface ScheduleResult {
   failed: Record<string, AllocMetric>;
   /** Per group: how many placements wait for room. */
   queued: Record<string, number>;
-  /** Evaluations to create: a later look for delayed reschedules or rolling system updates. */
-  followups: Pick<Evaluation, "ID" | "JobID" | "Namespace" | "Priority" | "Type" | "TriggeredBy" | "WaitUntil" | "PreviousEval">[];
+  /**
+   * Evaluations to create: a later look for delayed reschedules, a disconnected allocation's
+   * `lost_after`, or rolling system updates. A delayed reschedule names the failed
+   * allocations it is for (`AllocIDs`): their `FollowupEvalID` is set to it, so no other
+   * evaluation makes another, and this one reschedules them (Nomad's follow-up evaluations).
+   */
+  followups: (Pick<Evaluation, "ID" | "JobID" | "Namespace" | "Priority" | "Type" | "TriggeredBy" | "WaitUntil" | "PreviousEval"> & { AllocIDs?: string[] })[];
 }

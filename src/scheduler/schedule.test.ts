@@ -85,6 +85,29 @@ describe("placing a new job", () => {
     expect(describeFailure(r.failed.web!)).toBe("Resources exhausted on 1 node: network: reserved port collision http=8080");
   });
 
+  it("a port held by an allocation told to stop is not offered until its client says it stopped", () => {
+    // One dynamic port on the node, and 8080: both held by a purged job's allocation whose task still runs.
+    const base = mock.node();
+    const n: Node = { ...base, Resources: { ...base.Resources, MinDynamicPort: 20000, MaxDynamicPort: 20000 } };
+    const net = (dyn: boolean): Allocation["Resources"]["Networks"] => [
+      { Mode: "host", MBits: 0, IP: "", ReservedPorts: dyn ? [] : [{ Label: "http", Value: 8080, To: 0, HostNetwork: "default" }], DynamicPorts: dyn ? [{ Label: "http", Value: 20000, To: 0, HostNetwork: "default" }] : [] },
+    ];
+    const dynamic = mock.job({ id: "d", count: 1, ports: ["http"] });
+    const fixed = mock.job({ id: "s", count: 1, staticPorts: { http: 8080 } });
+    for (const [job, dyn] of [[dynamic, true], [fixed, false]] as const) {
+      const stopping = mock.alloc(job, n, 0, { ID: `old-${job.ID}`, DesiredStatus: "stop", ClientStatus: "running" });
+      stopping.Resources = { ...stopping.Resources, Networks: net(dyn) };
+      const r = run(job, [n], [stopping]);
+      expect(placed(r.plan)).toEqual([]);
+      expect(describeFailure(r.failed.web!)).toBe(dyn ? "Resources exhausted on 1 node: network: dynamic port selection failed" : "Resources exhausted on 1 node: network: reserved port collision http=8080");
+      // Its client reports it complete: the port is free.
+      const after = run(job, [n], [{ ...stopping, ClientStatus: "complete" }]);
+      expect(placed(after.plan)).toHaveLength(1);
+      const ports = placed(after.plan)[0]!.Resources.Networks.flatMap((x) => [...x.ReservedPorts, ...x.DynamicPorts].map((p) => p.Value));
+      expect(ports).toEqual([dyn ? 20000 : 8080]);
+    }
+  });
+
   it("is deterministic: the same evaluation places the same way", () => {
     const nodes = Array.from({ length: 50 }, () => mock.node());
     const job = mock.job({ id: "det", count: 20 });
@@ -263,10 +286,11 @@ describe("updates", () => {
 });
 
 describe("healing", () => {
-  it("replaces the allocations of a node that is down, on another node", () => {
+  it("replaces the allocations of a node that is down, on another node (lost at once with lost_after 0)", () => {
     const dead = mock.node({ status: "down" });
     const alive = mock.node();
     const job = mock.job({ id: "h", count: 2 });
+    job.TaskGroups[0]!.Disconnect = { LostAfter: 0, Replace: true, Reconcile: "longest_running" };
     const r = run(job, [dead, alive], [mock.alloc(job, dead, 0), mock.alloc(job, alive, 1)]);
     expect(stopped(r.plan)).toMatchObject([{ Name: "h.web[0]", ClientStatus: "lost", DesiredStatus: "stop" }]);
     expect(placed(r.plan)).toMatchObject([{ Name: "h.web[0]", NodeID: alive.ID }]);

@@ -1,5 +1,6 @@
-import { allocName, allocTerminal, NS, type Allocation, type DesiredUpdates, type Evaluation, type Job, type Node } from "../structs/index.js";
+import { allocName, allocTerminal, needsToReconnect, NS, type Allocation, type ClientStatusMark, type DesiredUpdates, type Evaluation, type Job, type Node } from "../structs/index.js";
 import type { EvalContext } from "./context.js";
+import { lostAfterMs, nodeGone, stillUnknown } from "./disconnect.js";
 import { GroupPlacer, newAllocation } from "./placer.js";
 import { appendAlloc, appendStop, emptyPlan } from "./plan.js";
 import { readyNodes } from "./ready.js";
@@ -40,11 +41,25 @@ export function scheduleSystem(ev: Evaluation, job: Job | null, ctx: EvalContext
   const nodes = ready.nodes;
   const readyById = new Map(nodes.map((n) => [n.ID, n]));
   const groups = new Set(job.TaskGroups.map((g) => g.Name));
+  const mark = (m: ClientStatusMark): void => {
+    (plan.ClientStatusMarks ??= []).push(m);
+  };
   for (const a of live) {
     const n = view.node(a.NodeID);
     if (!groups.has(a.TaskGroup)) stop(a, "alloc not needed since its group was removed from the job", false);
-    else if (n === undefined || n.Status === "down") stop(a, "alloc is lost since its node is down", true);
-    else if (a.DesiredTransition.Migrate || !readyById.has(a.NodeID)) stop(a, "alloc not needed as node is draining or no longer eligible", false);
+    else if (nodeGone(n)) {
+      // A silent node's allocation is unknown until its lost_after (there is no other node to replace it on), then lost.
+      if (!stillUnknown(a, n, now)) stop(a, "alloc is lost since its node is down", true);
+      else if (a.ClientStatus !== "unknown") {
+        mark({ AllocID: a.ID, ClientStatus: "unknown", Time: now });
+        result.followups.push({ ID: rng.uuid(), JobID: ev.JobID, Namespace: ev.Namespace, Priority: ev.Priority, Type: ev.Type, TriggeredBy: "max-disconnect-timeout", WaitUntil: now + lostAfterMs(a), PreviousEval: ev.ID });
+      }
+    } else if (needsToReconnect(a) && a.ClientStatus === "unknown") {
+      // Its node is back but has not reported it yet: it stays.
+    } else {
+      if (needsToReconnect(a)) mark({ AllocID: a.ID, ClientStatus: null, Time: now });
+      if (a.DesiredTransition.Migrate || !readyById.has(a.NodeID)) stop(a, "alloc not needed as node is draining or no longer eligible", false);
+    }
   }
 
   let rollingLeft = Number.MAX_SAFE_INTEGER;

@@ -1,4 +1,5 @@
 import {
+  allocTerminal,
   clientTerminal,
   deploymentActive,
   forEachPort,
@@ -54,6 +55,15 @@ export class PlanApplier {
             ModifyTime: now,
           });
         }
+      }
+      for (const m of plan.ClientStatusMarks ?? []) {
+        const cur = tx.get("allocs", m.AllocID);
+        if (cur === undefined || allocTerminal(cur)) continue;
+        // Unknown: only while nothing newer came from the client; back: the status it reported is recorded.
+        if (m.ClientStatus === "unknown" && cur.ClientStatus === "unknown") continue;
+        const value = m.ClientStatus ?? cur.ClientStatus;
+        const desc = m.ClientStatus === "unknown" ? "the node stopped heartbeating; the allocation's state is unknown until it reconnects" : cur.ClientDescription;
+        tx.put("allocs", { ...cur, ClientStatus: value, ClientDescription: desc, AllocStates: [...(cur.AllocStates ?? []), { Field: "ClientStatus", Value: value, Time: m.Time }], ModifyTime: now });
       }
       for (const [nodeId, allocs] of Object.entries(plan.NodeAllocation)) {
         const node = tx.get("nodes", nodeId);

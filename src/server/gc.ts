@@ -1,4 +1,4 @@
-import { allocTerminal, deploymentActive } from "../structs/index.js";
+import { allocTerminal, deploymentActive, holdsResources, type Allocation } from "../structs/index.js";
 import type { StateStore } from "../state/index.js";
 
 export interface GcThresholds {
@@ -15,12 +15,20 @@ export const DEFAULT_GC: GcThresholds = { eval: 60 * 60_000, alloc: 60 * 60_000,
 /**
  * Garbage collection: old terminal evaluations, allocations and deployments leave the state,
  * in one transaction. The latest deployment of a job stays (status and plan read it), and an
- * allocation stays while a live one names it as its previous.
+ * allocation stays while a live one names it as its previous. An allocation told to stop
+ * (its job stopped or purged) stays until its client says its tasks are gone — it holds its
+ * node's ports until then — unless its node is down for good (nothing will report it).
  */
 export async function collectGarbage(store: StateStore, now: number, t: GcThresholds = DEFAULT_GC): Promise<{ evals: number; allocs: number; deployments: number }> {
   const evals = store.evals().filter((e) => (e.Status === "complete" || e.Status === "failed" || e.Status === "canceled") && e.ModifyTime < now - t.eval);
   const referenced = new Set(store.allocs().filter((a) => !allocTerminal(a)).map((a) => a.PreviousAllocation));
-  const allocs = store.allocs().filter((a) => allocTerminal(a) && a.ModifyTime < now - t.alloc && !referenced.has(a.ID));
+  // Nothing more will come of it: its client is done with it, or its node is down or gone.
+  const settled = (a: Allocation): boolean => {
+    if (!holdsResources(a)) return true;
+    const node = store.node(a.NodeID);
+    return node === undefined || node.Status === "down";
+  };
+  const allocs = store.allocs().filter((a) => allocTerminal(a) && settled(a) && a.ModifyTime < now - t.alloc && !referenced.has(a.ID));
   const deployments = store.deployments().filter((d) => {
     if (deploymentActive(d)) return false;
     const latest = store.latestDeployment(d.Namespace, d.JobID);

@@ -87,7 +87,12 @@ export function planJob(store: StateStore, job: Job, now: number): PlanResult {
   return { current: cur, next, result: schedule(ev, view, now), JobModifyIndex: cur?.JobModifyIndex ?? 0 };
 }
 
-/** Stops a job (its allocations stop, the job stays, dead); with purge, it goes entirely. */
+/**
+ * Stops a job (its allocations stop, the job stays, dead); with purge, the job and its
+ * versions go. Either way its allocations are told to stop by the evaluation, and stay —
+ * holding their ports — until their clients report their tasks gone; GC takes them after
+ * (Nomad's purge: deregistered, stopped, then garbage collected).
+ */
 export async function stopJob(store: StateStore, ns: string, id: string, purge: boolean, now: number): Promise<RegisterResult> {
   const { index, result } = await store.write((tx) => {
     const cur = tx.get("jobs", jobKey(ns, id));

@@ -2,6 +2,8 @@ import {
   allocTerminal,
   clientTerminal,
   computeNodeClass,
+  disconnectOf,
+  needsToReconnect,
   NS,
   ErrorCode,
   RucheError,
@@ -13,7 +15,7 @@ import {
   type Logger,
   type Node,
 } from "../structs/index.js";
-import type { StateStore } from "../state/index.js";
+import { jobRowKey, type StateStore, type Txn } from "../state/index.js";
 import { newEval } from "./evals.js";
 
 export interface HeartbeatOptions {
@@ -30,7 +32,9 @@ export const DEFAULT_HEARTBEAT: HeartbeatOptions = { minTTL: 2000, maxPerSecond:
 
 /**
  * Node lifecycle: registration, heartbeats with a TTL that grows with the cluster, a node
- * declared down when they stop (its allocations are then lost and replaced), allocation
+ * that stops heartbeating declared disconnected (its allocations are `unknown` and replaced,
+ * and kept or stopped when it comes back, as their group's `disconnect` block says) or down
+ * when none of its allocations allow that (they are lost and replaced), allocation
  * status from the clients, drains that move work away max_parallel at a time, eligibility.
  * Heartbeats live in memory: only a change of status is written.
  */
@@ -51,7 +55,8 @@ export class NodeLifecycle {
 
   start(): void {
     // Nodes known from before a restart get a fresh TTL to check in.
-    for (const n of this.store.nodes()) if (n.Status === "ready") this.arm(n.ID);
+    // A disconnected one gets the same chance before it is down (its allocations' own lost_after is in their evaluations).
+    for (const n of this.store.nodes()) if (n.Status === "ready" || n.Status === "disconnected") this.arm(n.ID);
     this.drainTimer = setInterval(() => {
       this.drainTick().catch((err: unknown) => {
         this.log.warn({ err }, "drain step failed");
@@ -133,15 +138,40 @@ export class NodeLifecycle {
     return { HeartbeatTTL: this.ttl() };
   }
 
+  /**
+   * Missed heartbeats: the node is disconnected while one of its allocations allows it
+   * (`lost_after` > 0), and down once the longest `lost_after` of them has passed too;
+   * down at once otherwise. Either way its jobs are evaluated.
+   */
   private async markDown(nodeId: string): Promise<void> {
-    await this.store.write((tx) => {
+    const lostAfterMs = Math.max(
+      0,
+      ...this.store
+        .allocsByNode(nodeId)
+        .filter((a) => !allocTerminal(a))
+        .map((a) => disconnectOf(a.Job.TaskGroups.find((g) => g.Name === a.TaskGroup)).LostAfter / NS.millisecond),
+    );
+    const wrote = await this.store.write((tx) => {
       const cur = tx.get("nodes", nodeId);
-      if (cur === undefined || cur.Status === "down") return;
-      const next: Node = { ...cur, Status: "down", StatusDescription: "missed heartbeats" };
+      if (cur === undefined || cur.Status === "down") return null;
+      const status = cur.Status !== "disconnected" && lostAfterMs > 0 ? "disconnected" : "down";
+      const next: Node = { ...cur, Status: status, StatusDescription: status === "down" ? "missed heartbeats" : "missed heartbeats; its allocations are unknown until it reconnects" };
       tx.put("nodes", next);
       for (const ev of this.evalsForNode(next, "node-update")) tx.put("evals", ev);
+      return status;
     });
-    this.log.warn({ nodeId }, "node missed its heartbeats: down; its allocations are lost and will be replaced");
+    if (wrote.result === null) return;
+    if (wrote.result === "disconnected") {
+      this.log.warn({ nodeId, lostAfterMs }, "node missed its heartbeats: disconnected; its allocations are unknown, replaced, and kept or stopped if it comes back");
+      const t = setTimeout(() => {
+        this.timers.delete(nodeId);
+        this.markDown(nodeId).catch((err: unknown) => {
+          this.log.warn({ nodeId, err }, "could not mark a node down");
+        });
+      }, lostAfterMs + this.opts.grace);
+      t.unref();
+      this.timers.set(nodeId, t);
+    } else this.log.warn({ nodeId }, "node missed its heartbeats: down; its allocations are lost and will be replaced");
     this.onCapacity();
   }
 
@@ -160,14 +190,25 @@ export class NodeLifecycle {
 
   /** Status from a client for its own allocations; another node's allocation is refused. */
   async updateAllocs(nodeId: string, secret: string, updates: AllocUpdate[]): Promise<{ Index: number }> {
-    this.authenticate(nodeId, secret);
+    const node = this.authenticate(nodeId, secret);
+    // As Nomad: a node the servers hold disconnected or down heartbeats first; its agent then reports again.
+    if (node.Status === "down" || node.Status === "disconnected") {
+      throw new RucheError(ErrorCode.Conflict, `node "${nodeId}" is ${node.Status}: it must heartbeat before it reports its allocations`);
+    }
     const created: Evaluation[] = [];
     const state = { freed: false };
+    const evalOnce = (tx: Txn, job: Job | undefined, trigger: Evaluation["TriggeredBy"]): void => {
+      if (job === undefined || created.some((e) => e.JobID === job.ID && e.Namespace === job.Namespace)) return;
+      const ev = newEval(job, trigger, this.now());
+      tx.put("evals", ev);
+      created.push(ev);
+    };
     const { index } = await this.store.write((tx) => {
       for (const u of updates) {
         const cur = tx.get("allocs", u.ID);
         if (cur === undefined) throw new RucheError(ErrorCode.BadRequest, `allocation "${u.ID}" not found`);
         if (cur.NodeID !== nodeId) throw new RucheError(ErrorCode.Forbidden, `allocation "${u.ID}" belongs to another node`);
+        if (u.ClientStatus === "unknown") throw new RucheError(ErrorCode.BadRequest, `allocation "${u.ID}": a client cannot report the status "unknown"; only the servers set it`);
         const next: Allocation = {
           ...cur,
           ClientStatus: u.ClientStatus,
@@ -180,14 +221,10 @@ export class NodeLifecycle {
         tx.put("allocs", next);
         if (clientTerminal(next.ClientStatus) && !clientTerminal(cur.ClientStatus)) {
           state.freed = true;
-          if (next.DesiredStatus === "run") {
-            const job = tx.get("jobs", `${cur.Namespace}/${cur.JobID}`);
-            if (job !== undefined && !created.some((e) => e.JobID === job.ID)) {
-              const ev = newEval(job, next.ClientStatus === "failed" ? "alloc-failure" : "alloc-stop", this.now());
-              tx.put("evals", ev);
-              created.push(ev);
-            }
-          }
+          if (next.DesiredStatus === "run") evalOnce(tx, tx.get("jobs", jobRowKey(cur.Namespace, cur.JobID)), next.ClientStatus === "failed" ? "alloc-failure" : "alloc-stop");
+        } else if (cur.ClientStatus === "unknown" && needsToReconnect(cur) && next.DesiredStatus === "run") {
+          // Heard from again: the scheduler keeps it or its replacement.
+          evalOnce(tx, tx.get("jobs", jobRowKey(cur.Namespace, cur.JobID)), "reconnect");
         }
       }
     });

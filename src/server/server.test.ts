@@ -2,14 +2,13 @@ import { afterEach, describe, expect, it } from "vitest";
 import { inProcessTransport } from "../agent/in-process.js";
 import { SimulatedNode, type SimOptions } from "../client/sim.js";
 import { mock, NS, type Allocation, type Job } from "../structs/index.js";
-import { memoryBackend, StateStore } from "../state/index.js";
-import { Server } from "./index.js";
+import type { StateStore } from "../state/index.js";
+import type { Server } from "./index.js";
+import { serverOnMemory, until } from "./testing.js";
 
 /** A server on the memory backend with simulated nodes that "run" tasks at once (mock driver). */
 async function cluster(nodes: number, sim: SimOptions = {}) {
-  const store = await StateStore.open(memoryBackend());
-  const server = new Server(store, { heartbeat: { minTTL: 300, grace: 200 } });
-  server.start();
+  const { store, server } = await serverOnMemory({ heartbeat: { minTTL: 300, grace: 200 } });
   const transport = inProcessTransport(server);
   const sims = Array.from({ length: nodes }, (_, i) => new SimulatedNode(transport, { name: `node-${i}`, cpu: 4000, memory: 8192 }, sim));
   await Promise.all(sims.map((s) => s.start()));
@@ -24,16 +23,6 @@ afterEach(async () => {
     await r.server.stop();
   }
 });
-
-async function until<T>(what: string, f: () => T | undefined | false, timeoutMs = 8000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function live(store: StateStore, job: string): Allocation[] {
   return store.allocsByJob("default", job).filter((a) => a.DesiredStatus === "run" && a.ClientStatus !== "complete" && a.ClientStatus !== "failed" && a.ClientStatus !== "lost");
@@ -108,7 +97,7 @@ describe("the server with simulated nodes", () => {
     expect(job.TaskGroups[0]!.Tasks[0]!.Resources.CPU).toBe(200);
   });
 
-  it("a node that stops heartbeating is marked down and its allocations are replaced elsewhere", async () => {
+  it("a node that stops heartbeating is disconnected and its allocations are replaced elsewhere", async () => {
     const { store, server, sims } = await cluster(3);
     await server.registerJob({ ...demo(), TaskGroups: [{ ...demo().TaskGroups[0]!, Count: 3, Update: null }] });
     await until("3 running", () => live(store, "demoapp").filter((a) => a.ClientStatus === "running").length === 3);
@@ -116,7 +105,7 @@ describe("the server with simulated nodes", () => {
     const lost = live(store, "demoapp").filter((a) => a.NodeID === victim.node.ID).length;
     const t0 = Date.now();
     await victim.kill();
-    await until("the node down", () => store.node(victim.node.ID)?.Status === "down");
+    await until("the node disconnected", () => store.node(victim.node.ID)?.Status === "disconnected");
     await until("replacements running elsewhere", () => {
       const l = live(store, "demoapp").filter((a) => a.ClientStatus === "running");
       return l.length === 3 && l.every((a) => a.NodeID !== victim.node.ID);

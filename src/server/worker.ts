@@ -79,10 +79,15 @@ export class Worker {
     const job = r.followups.length > 0 ? (this.store.job(ev.Namespace, ev.JobID) ?? fromEval) : fromEval;
     for (const f of r.followups) {
       const follow = newEval(job, f.TriggeredBy, now, {
+        ID: f.ID,
         WaitUntil: f.WaitUntil,
         PreviousEval: ev.ID,
       });
       tx.put("evals", follow);
+      for (const id of f.AllocIDs ?? []) {
+        const a = tx.get("allocs", id);
+        if (a !== undefined) tx.put("allocs", { ...a, FollowupEvalID: follow.ID });
+      }
       if (done.NextEval === "") done.NextEval = follow.ID;
     }
     if (Object.keys(r.failed).length > 0 && !gaveUp) {

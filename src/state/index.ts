@@ -1,3 +1,5 @@
+export { CommitRefused } from "./commit-refused.js";
+export { prepareDataDir } from "./data-dir.js";
 export { memoryBackend } from "./memory.js";
 export { jobRowKey, rowKey, versionRowKey } from "./rows.js";
 export { sqliteBackend } from "./sqlite.js";

@@ -12,9 +12,16 @@ export type WorkerRequest =
   | { id: number; op: "commit"; index: number; rows: (string | null)[] }
   | { id: number; op: "close" };
 
+/**
+ * A failure says what it was: `conflict` (the index check refused the commit), `refused` (a
+ * commit SQLite undid whole: nothing of it is on the disk, checked by reading the stored
+ * index back, and the connection takes the next commit), or `failed` (anything else: a
+ * commit that failed may or may not be on the disk). `code` is SQLite's extended code
+ * (`SQLITE_FULL`, `SQLITE_IOERR_WRITE`, ...) when the error has one.
+ */
 export type WorkerReply =
   | { id: number; ok: true; index: number; rows: string[] }
-  | { id: number; ok: false; conflict: boolean; message: string };
+  | { id: number; ok: false; kind: "conflict" | "refused" | "failed"; code: string | null; message: string };
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS kv (tbl TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (tbl, key));
@@ -25,6 +32,15 @@ class Conflict extends Error {}
 
 function open(file: string) {
   const db = new Database(file);
+  try {
+    return prepare(db, file);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+function prepare(db: Database.Database, file: string) {
   // Rows are JSON of a few KB (an allocation carries its job): 16 KiB pages hold several, where
   // 4 KiB pages hold one each and half the page goes unused. Takes effect on a new database only.
   db.pragma("page_size = 16384");
@@ -55,13 +71,27 @@ function open(file: string) {
   const commit = (index: number, rows: (string | null)[]): void => {
     tx.immediate(index, rows);
   };
+  /**
+   * After a commit failed: whether SQLite undid it whole. better-sqlite3 rolls back a
+   * transaction that throws; a commit whose sync failed (SQLITE_IOERR_FSYNC) may still be
+   * in the WAL with a valid commit frame, and is never taken as undone.
+   */
+  const undone = (index: number, code: string | null): boolean => {
+    if (code === null || code.startsWith("SQLITE_IOERR_FSYNC") || code === "SQLITE_IOERR_DIR_FSYNC") return false;
+    try {
+      if (db.inTransaction) db.exec("ROLLBACK");
+      return storedIndex() < index;
+    } catch {
+      return false;
+    }
+  };
 
   const load = (): { index: number; rows: string[] } => {
     const rows: string[] = [];
     for (const [tbl, key, value] of all.iterate()) rows.push(tbl, key, value);
     return { index: storedIndex(), rows };
   };
-  return { db, commit, load };
+  return { db, commit, undone, load };
 }
 
 const port = parentPort;
@@ -101,7 +131,9 @@ port.on("message", (req: WorkerRequest) => {
       }
     }
   } catch (err) {
-    const message = err instanceof Error ? `${err.message}${"code" in err ? ` (${String(err.code)})` : ""}` : String(err);
-    port.postMessage({ id: req.id, ok: false, conflict: err instanceof Conflict, message } satisfies WorkerReply);
+    const code = err instanceof Error && "code" in err && typeof err.code === "string" ? err.code : null;
+    const message = err instanceof Error ? err.message : String(err);
+    const kind = err instanceof Conflict ? "conflict" : req.op === "commit" && state?.undone(req.index, code) === true ? "refused" : "failed";
+    port.postMessage({ id: req.id, ok: false, kind, code, message } satisfies WorkerReply);
   }
 });

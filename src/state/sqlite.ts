@@ -1,7 +1,8 @@
-import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { ErrorCode, errorMessage, RucheError } from "../structs/index.js";
+import { CommitRefused } from "./commit-refused.js";
+import { prepareDataDir, storageProblem } from "./data-dir.js";
 import { isTableName } from "./rows.js";
 import type { WorkerReply, WorkerRequest } from "./sqlite-worker.js";
 import type { Backend, TableName } from "./types.js";
@@ -37,8 +38,7 @@ export function sqliteBackend(dataDir: string): Backend {
       // An idle backend does not keep the process alive; one with work in flight does.
       if (calls.size === 0) w.unref();
       if (reply.ok) c.resolve(reply);
-      else if (reply.conflict) c.reject(new RucheError(ErrorCode.IndexConflict, `state: ${reply.message}`));
-      else c.reject(new RucheError(ErrorCode.Internal, `state: SQLite at ${file}: ${reply.message}`));
+      else c.reject(failure(reply));
     });
     w.on("error", (err) => {
       fail(new RucheError(ErrorCode.Internal, `state: the SQLite worker for ${file} failed: ${err.message}`, { cause: err }));
@@ -64,7 +64,7 @@ export function sqliteBackend(dataDir: string): Backend {
 
   return {
     async load() {
-      await mkdir(dataDir, { recursive: true });
+      await prepareDataDir(dataDir);
       const reply = await call({ op: "load" });
       const rows: { table: TableName; key: string; value: unknown }[] = [];
       const flat = reply.rows;
@@ -100,11 +100,28 @@ export function sqliteBackend(dataDir: string): Backend {
     async close() {
       if (worker === null || broken !== null) return;
       const w = worker;
-      await call({ op: "close" });
-      broken = new RucheError(ErrorCode.Internal, `state: ${file} is closed`);
-      await w.terminate();
+      try {
+        await call({ op: "close" });
+      } finally {
+        // Also when the database never opened: the thread goes, and any file it held with it.
+        broken = new RucheError(ErrorCode.Internal, `state: ${file} is closed`);
+        await w.terminate();
+      }
     },
   };
+
+  /**
+   * What a failed request says. A full, read-only or failing disk is named as such, with the
+   * data dir (RUCHE_INSUFFICIENT_STORAGE); a commit SQLite undid whole is a `CommitRefused`,
+   * after which the store goes on taking writes.
+   */
+  function failure(reply: WorkerReply & { ok: false }): RucheError {
+    if (reply.kind === "conflict") return new RucheError(ErrorCode.IndexConflict, `state: ${reply.message}`);
+    const problem = storageProblem(reply.code, dataDir);
+    const sqlite = reply.code === null ? reply.message : `${reply.code}: ${reply.message}`;
+    const [code, message] = problem === null ? [ErrorCode.Internal, `state: SQLite at ${file}: ${sqlite}`] : [ErrorCode.InsufficientStorage, `state: ${problem} (${sqlite})`];
+    return reply.kind === "refused" ? new CommitRefused(code, `${message}; the write was not made`) : new RucheError(code, message);
+  }
 
   function corrupt(table: string, key: string, why: string): RucheError {
     return new RucheError(ErrorCode.Internal, `state: corrupt row in table ${table}, key ${JSON.stringify(key)} of ${file}: ${why}`, { path: `${table}/${key}` });

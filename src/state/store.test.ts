@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
-import { ErrorCode, mock, RucheError, type Allocation, type Deployment, type Job, type Node } from "../structs/index.js";
+import { ErrorCode, mock, RucheError, silentLogger, type Allocation, type Deployment, type Job, type Logger, type Node } from "../structs/index.js";
+import { CommitRefused } from "./commit-refused.js";
 import { memoryBackend } from "./memory.js";
 import { StateStore } from "./store.js";
 import type { Backend, CommitEvent, Txn } from "./types.js";
@@ -224,7 +225,7 @@ describe("StateStore", () => {
     expect(s.nodes()).toBe(after);
   });
 
-  it("keeps each node's usage as allocations are placed, stopped, resumed and deleted", async () => {
+  it("keeps each node's usage as allocations are placed, stopped, resumed and deleted; a stopping one holds until its client is done", async () => {
     const s = await open();
     const n = mock.node({ id: "n1" });
     const j = mock.job({ id: "web", cpu: 300, memory: 256, staticPorts: { http: 8080 } });
@@ -246,13 +247,20 @@ describe("StateStore", () => {
       web: 2,
     });
 
+    // Told to stop, its task still running: it still holds its port and the rest.
     await s.write((tx) => {
       tx.put("allocs", { ...tx.get("allocs", "a1")!, DesiredStatus: "stop" });
     });
     u = s.nodeUsage("n1");
+    expect({ cpu: u.cpu, ports: [...u.ports], web: u.byJob.get("web") }).toEqual({ cpu: 300 + b.Resources.CPU, ports: [8080], web: 2 });
+    // Its client says it is done: freed.
+    await s.write((tx) => {
+      tx.put("allocs", { ...tx.get("allocs", "a1")!, ClientStatus: "complete" });
+    });
+    u = s.nodeUsage("n1");
     expect({ cpu: u.cpu, ports: [...u.ports], web: u.byJob.get("web") }).toEqual({ cpu: b.Resources.CPU, ports: [], web: 1 });
 
-    // Stopping twice does not take it off twice; a failed client status also frees it.
+    // Freed twice does not take it off twice; a failed client status also frees it.
     await s.write((tx) => {
       tx.put("allocs", { ...tx.get("allocs", "a1")!, DesiredDescription: "still stopped" });
       tx.put("allocs", { ...tx.get("allocs", "a2")!, ClientStatus: "failed" });
@@ -261,7 +269,7 @@ describe("StateStore", () => {
     expect(s.nodeUsage("n1").byJob.size).toBe(0);
 
     await s.write((tx) => {
-      tx.put("allocs", { ...tx.get("allocs", "a1")!, DesiredStatus: "run" });
+      tx.put("allocs", { ...tx.get("allocs", "a1")!, DesiredStatus: "run", ClientStatus: "running" });
     });
     expect(s.nodeUsage("n1").cpu).toBe(300);
     await s.write((tx) => {
@@ -569,6 +577,38 @@ describe("StateStore", () => {
       expect(s.node("n1")).toBeUndefined();
       expect(s.index).toBe(1);
       await expect(s.write(() => undefined)).rejects.toMatchObject({ code: ErrorCode.Internal });
+    });
+
+    it("a refused commit rejects its writes and keeps nothing of them, the next write succeeds, and each episode is logged once", async () => {
+      const b = instrumented();
+      const lines: string[] = [];
+      const log: Logger = { ...silentLogger, error: (_f, msg) => lines.push(`error ${msg}`), warn: (_f, msg) => lines.push(`warn ${msg}`) };
+      const s = await StateStore.open(b, { log });
+      const seen: number[] = [];
+      s.subscribe((e) => seen.push(e.index));
+      const full = (): CommitRefused => new CommitRefused(ErrorCode.InsufficientStorage, "state: the data dir's filesystem is full: /data");
+      for (let i = 0; i < 2; i++) {
+        b.failNext(full());
+        const refused = s.write((tx) => {
+          tx.put("nodes", mock.node({ id: "n1" }));
+        });
+        await expect(refused).rejects.toMatchObject({ code: ErrorCode.InsufficientStorage, status: 507, logged: true });
+      }
+      expect(s.node("n1")).toBeUndefined();
+      expect(s.index).toBe(1);
+      expect(seen).toEqual([]);
+      expect(lines).toEqual(["error state: a commit was refused; writes are answered with this error until one succeeds"]);
+      const { index } = await s.write((tx) => {
+        tx.put("nodes", mock.node({ id: "n1" }));
+      });
+      expect(index).toBe(2);
+      expect(s.node("n1")?.ModifyIndex).toBe(2);
+      expect(seen).toEqual([2]);
+      expect(lines).toHaveLength(2);
+      expect(lines[1]).toBe("warn state: writes succeed again");
+      b.failNext(full());
+      await expect(s.write(() => undefined)).rejects.toMatchObject({ code: ErrorCode.InsufficientStorage });
+      expect(lines).toHaveLength(3);
     });
 
     it("close commits what was queued, then refuses writes", async () => {

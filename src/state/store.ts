@@ -11,10 +11,12 @@ import {
   type Job,
   type RegisteredService,
   type KVEntry,
+  type Logger,
   type Node,
   type Session,
   type UsageSnapshot,
 } from "../structs/index.js";
+import { CommitRefused } from "./commit-refused.js";
 import { GroupIndex, jobGroup } from "./group-index.js";
 import { checkRow, jobRowKey } from "./rows.js";
 import { BatchOverlay, BatchTxn } from "./txn.js";
@@ -84,6 +86,8 @@ export class StateStore {
   private queue: PendingWrite[] = [];
   private committing = false;
   private failure: RucheError | null = null;
+  /** A refused commit was logged and no commit has succeeded since: one log line per episode. */
+  private refusing = false;
   private closed = false;
   private closing: Promise<void> | null = null;
   private readonly idle: (() => void)[] = [];
@@ -93,6 +97,7 @@ export class StateStore {
   private constructor(
     private readonly backend: Backend,
     index: number,
+    private readonly log: Logger | undefined,
   ) {
     this.committed = index;
     // Loaded tables start at the loaded index: what changed before a restart is not known
@@ -100,12 +105,16 @@ export class StateStore {
     this.tableIndexes = Object.fromEntries(TABLES.map((t) => [t, index])) as Record<TableName, number>;
   }
 
-  /** Loads the backend's state, checking every row, and builds the indexes. */
-  static async open(backend: Backend): Promise<StateStore> {
+  /**
+   * Loads the backend's state, checking every row, and builds the indexes. With `log`, the
+   * store logs a commit the backend refused (a full disk) once per episode, at error level,
+   * and at warn when writes succeed again; and a commit that stopped the store.
+   */
+  static async open(backend: Backend, opts: { log?: Logger } = {}): Promise<StateStore> {
     try {
       const { index, rows } = await backend.load();
       if (!Number.isSafeInteger(index) || index < 0) throw new RucheError(ErrorCode.Internal, `state: the backend's index ${String(index)} is not a whole number`);
-      const store = new StateStore(backend, Math.max(index, 1));
+      const store = new StateStore(backend, Math.max(index, 1), opts.log);
       for (const r of rows) {
         const row = checkRow(r.table, r.key, r.value);
         if (row.ModifyIndex > index) {
@@ -363,12 +372,29 @@ export class StateStore {
     try {
       await this.backend.commit({ index: last.index, changes: done.length === 1 ? last.changes : done.flatMap((d) => d.changes) });
     } catch (err) {
+      if (err instanceof CommitRefused) {
+        // None of it is on the disk and the backend takes the next commit: refuse these
+        // writes, keep nothing of them, and go on (writes succeed again once there is space).
+        if (!this.refusing) this.log?.error({ err }, "state: a commit was refused; writes are answered with this error until one succeeds");
+        this.refusing = true;
+        const refused = new RucheError(err.code, err.message, { cause: err, details: err.details, logged: this.log !== undefined });
+        for (const d of done) d.write.reject(refused);
+        return;
+      }
       // Whether any of it reached the disk is unknown: stop writing rather than guess.
-      this.failure =
-        err instanceof RucheError ? err : new RucheError(ErrorCode.Internal, `state: commit of indexes ${done[0]?.index ?? last.index}-${last.index} failed: ${String(err)}`, { cause: err });
+      const what = err instanceof RucheError ? err.message : `state: commit of indexes ${done[0]?.index ?? last.index}-${last.index} failed: ${String(err)}`;
+      this.failure = new RucheError(err instanceof RucheError ? err.code : ErrorCode.Internal, `${what}; whether it reached the disk is unknown, so the store takes no more writes until the agent restarts`, {
+        cause: err,
+        logged: this.log !== undefined,
+      });
+      this.log?.error({ err: this.failure }, "state: a commit failed; the store takes no more writes");
       for (const d of done) d.write.reject(this.failure);
       for (const w of this.queue.splice(0)) w.reject(this.failure);
       return;
+    }
+    if (this.refusing) {
+      this.refusing = false;
+      this.log?.warn({ index: last.index }, "state: writes succeed again");
     }
 
     const touched = new Set<TableName>();

@@ -71,6 +71,8 @@ export interface Backend {
    * Durable when the promise resolves: after a crash, load() returns it. One call may carry
    * several transactions (group commit); `index` is the last of them and must be above the
    * backend's index (RUCHE_INDEX_CONFLICT otherwise). A batch is written whole or not at all.
+   * Rejects with a `CommitRefused` when none of it was written and the backend takes the next
+   * commit (a full disk); any other rejection leaves unknown whether it was written.
    */
   commit(batch: { index: number; changes: readonly RawChange[] }): Promise<void>;
   close(): Promise<void>;

@@ -13,6 +13,8 @@ export const AllocClientStatus = {
   Complete: "complete",
   Failed: "failed",
   Lost: "lost",
+  /** Set by the servers, never by a client: its node stopped heartbeating and what runs there is not known. */
+  Unknown: "unknown",
 } as const;
 export type AllocClientStatus = (typeof AllocClientStatus)[keyof typeof AllocClientStatus];
 
@@ -47,6 +49,14 @@ export interface AllocDeploymentStatus {
   Timestamp: number;
   Canary: boolean;
   ModifyIndex: number;
+}
+
+/** One change of an allocation's client status that the servers recorded (Nomad's `AllocState`). */
+export interface AllocState {
+  Field: "ClientStatus";
+  Value: AllocClientStatus;
+  /** Unix ms. */
+  Time: number;
 }
 
 export interface RescheduleEvent {
@@ -86,6 +96,8 @@ export interface Allocation {
   NextAllocation: string;
   RescheduleTracker: { Events: RescheduleEvent[] } | null;
   FollowupEvalID: string;
+  /** Client status changes the servers recorded: the moves to `unknown` and back of a disconnected node. */
+  AllocStates?: AllocState[];
   /** What the scheduler saw when it placed the allocation: nodes looked at, turned down, and the best scored. */
   Metrics?: AllocMetric;
   CreateIndex: number;
@@ -93,6 +105,25 @@ export interface Allocation {
   AllocModifyIndex: number;
   CreateTime: number;
   ModifyTime: number;
+}
+
+/** When the allocation last turned `unknown` (unix ms), or 0. */
+export function lastUnknown(a: Pick<Allocation, "AllocStates">): number {
+  const states = a.AllocStates ?? [];
+  for (let i = states.length - 1; i >= 0; i--) {
+    const s = states[i] as AllocState;
+    if (s.Value === "unknown") return s.Time;
+  }
+  return 0;
+}
+
+/**
+ * Whether the allocation was marked `unknown` and has not been reconciled since: the last
+ * client status the servers recorded is `unknown` (Nomad's `NeedsToReconnect`).
+ */
+export function needsToReconnect(a: Pick<Allocation, "AllocStates">): boolean {
+  const last = a.AllocStates?.at(-1);
+  return last !== undefined && last.Value === "unknown";
 }
 
 /** Whether the client is done with the allocation: it completed, failed or was lost. */

@@ -1,11 +1,13 @@
 import { NS } from "./duration.js";
 import type {
+  DisconnectStrategy,
   EphemeralDisk,
   JobType,
   LogConfig,
   MigrateStrategy,
   ReschedulePolicy,
   RestartPolicy,
+  TaskGroup,
   UpdateStrategy,
 } from "./job.js";
 import type { Resources } from "./resources.js";
@@ -73,6 +75,22 @@ export function defaultReschedulePolicy(type: JobType): ReschedulePolicy | null 
     default:
       return assertNever(type, "job type");
   }
+}
+
+/**
+ * Ruche's disconnect defaults, for a group without a `disconnect` block: a node that stops
+ * heartbeating has its allocations `unknown` for 5 minutes while replacements run; when it
+ * comes back within them, the allocation that has run the longest is kept and the other
+ * stopped, so an agent restart does not restart the node's work. (Nomad's default is
+ * `lost_after` 0: lost at once; and `best_score`.)
+ */
+export function defaultDisconnect(): DisconnectStrategy {
+  return { LostAfter: 5 * NS.minute, Replace: true, Reconcile: "longest_running" };
+}
+
+/** The group's disconnect strategy, its defaults when it has none. */
+export function disconnectOf(tg: Pick<TaskGroup, "Disconnect"> | undefined): DisconnectStrategy {
+  return tg?.Disconnect ?? defaultDisconnect();
 }
 
 export function defaultEphemeralDisk(): EphemeralDisk {

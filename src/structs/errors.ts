@@ -35,6 +35,11 @@ export const ErrorCode = {
   Internal: "RUCHE_INTERNAL",
   /** The agent cannot answer now: it is shutting down. */
   Unavailable: "RUCHE_UNAVAILABLE",
+  /**
+   * The data dir cannot take the write: its filesystem is full, read-only or failing (the
+   * message says which, and names the path). Nothing of the refused write was kept.
+   */
+  InsufficientStorage: "RUCHE_INSUFFICIENT_STORAGE",
   /** Another agent we forward to did not answer, or answered with a failure. */
   BadGateway: "RUCHE_BAD_GATEWAY",
   /** The address of an agent could not be reached at all (said by clients, never answered). */
@@ -78,6 +83,7 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   RUCHE_TOO_LARGE: 413,
   RUCHE_INTERNAL: 500,
   RUCHE_UNAVAILABLE: 503,
+  RUCHE_INSUFFICIENT_STORAGE: 507,
   RUCHE_BAD_GATEWAY: 502,
   RUCHE_UNREACHABLE: 502,
   RUCHE_DOCKER_BAD_ENDPOINT: 500,
@@ -98,6 +104,11 @@ export interface RucheErrorOptions {
   path?: string | undefined;
   /** Structured detail a client can act on (a job file's diagnostics). */
   details?: unknown;
+  /**
+   * Already logged where it arose: the store logs a full disk once per episode, not once per
+   * refused write, so the HTTP edge answers such an error without logging it again.
+   */
+  logged?: boolean;
 }
 
 /**
@@ -109,6 +120,8 @@ export class RucheError extends Error {
   readonly code: ErrorCode;
   readonly path: string | undefined;
   readonly details: unknown;
+  /** See `RucheErrorOptions.logged`. */
+  readonly logged: boolean;
 
   constructor(code: ErrorCode, message: string, options?: RucheErrorOptions) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
@@ -116,6 +129,7 @@ export class RucheError extends Error {
     this.code = code;
     this.path = options?.path;
     this.details = options?.details;
+    this.logged = options?.logged ?? false;
   }
 
   /** The HTTP status this error is answered with, from `ERROR_STATUS`. */

@@ -23,6 +23,10 @@ export const EvalTrigger = {
   JobScaling: "job-scaling",
   MaxPlans: "max-plan-attempts",
   RollingUpdate: "rolling-update",
+  /** An allocation of a node that had disconnected reports again. */
+  Reconnect: "reconnect",
+  /** A disconnected node's allocations reach their `lost_after`. */
+  MaxDisconnectTimeout: "max-disconnect-timeout",
 } as const;
 export type EvalTrigger = (typeof EvalTrigger)[keyof typeof EvalTrigger];
 

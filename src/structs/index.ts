@@ -1,3 +1,4 @@
+export * from "./alloc-paths.js";
 export * from "./allocation.js";
 export * from "./catalog.js";
 export * from "./constraint.js";
@@ -10,6 +11,7 @@ export * from "./evaluation.js";
 export * from "./job.js";
 export type * from "./kv.js";
 export * from "./node.js";
+export * from "./node-registration.js";
 export type * from "./plan.js";
 export * from "./resources.js";
 export * from "./service.js";

@@ -62,6 +62,27 @@ export interface ReschedulePolicy {
   Unlimited: boolean;
 }
 
+/** What the servers keep of a disconnected node's allocation when it comes back beside its replacement. */
+export const ReconcileOption = {
+  KeepOriginal: "keep_original",
+  KeepReplacement: "keep_replacement",
+  BestScore: "best_score",
+  LongestRunning: "longest_running",
+} as const;
+export type ReconcileOption = (typeof ReconcileOption)[keyof typeof ReconcileOption];
+export const RECONCILE_OPTIONS: readonly string[] = Object.values(ReconcileOption);
+
+/**
+ * Nomad's `disconnect` block: for `LostAfter` (ns) after its node stops heartbeating an
+ * allocation is `unknown`, not lost; `Replace` places a replacement meanwhile; when the node
+ * comes back, `Reconcile` says which of the two is kept. `LostAfter` 0: lost at once.
+ */
+export interface DisconnectStrategy {
+  LostAfter: number;
+  Replace: boolean;
+  Reconcile: ReconcileOption;
+}
+
 export interface EphemeralDisk {
   SizeMB: number;
   Migrate: boolean;
@@ -114,6 +135,8 @@ export interface TaskGroup {
   ReschedulePolicy: ReschedulePolicy | null;
   Update: UpdateStrategy | null;
   Migrate: MigrateStrategy | null;
+  /** Absent in jobs stored before it existed: `disconnectOf` gives the defaults then. */
+  Disconnect?: DisconnectStrategy;
   EphemeralDisk: EphemeralDisk;
   Networks: NetworkResource[];
   Services: Service[];

@@ -15,6 +15,17 @@ export interface DesiredUpdates {
   Preemptions: number;
 }
 
+/**
+ * A client status the servers record on an allocation: `unknown` when its node disconnected
+ * (at `Time`, unix ms), or the status a reconnected one reported, which ends its wait.
+ */
+export interface ClientStatusMark {
+  AllocID: string;
+  /** `unknown`, or null: the status the client reported stands and is recorded. */
+  ClientStatus: "unknown" | null;
+  Time: number;
+}
+
 /** What the scheduler wants done; the plan applier re-checks it against the newest state. */
 export interface Plan {
   EvalID: string;
@@ -24,6 +35,8 @@ export interface Plan {
   NodeUpdate: Record<string, Allocation[]>;
   /** Node ID → allocations to create or update there. */
   NodeAllocation: Record<string, Allocation[]>;
+  /** Allocations of disconnected or reconnected nodes whose client status the servers record. */
+  ClientStatusMarks?: ClientStatusMark[];
   Deployment: Deployment | null;
   DeploymentUpdates: { DeploymentID: string; Status: string; StatusDescription: string }[];
   /** Group → what could not be placed and why. */

@@ -50,7 +50,35 @@ export const LIMITS = {
   minMemoryMB: 10,
   maxDiskMB: 1024 * 1024 * 1024,
   maxPort: 65_535,
+  /** A task's `config { pids_limit }` (docker, exec): the kernel's largest `pid_max`, 2^22. */
+  maxPidsLimit: 4_194_304,
   maxNameLength: 128,
   /** Nesting of blocks and values in a job file. */
   maxDepth: 64,
+  /*
+   * The size of one job: far above what real jobs use, low enough that one job cannot make
+   * every answer that shows it (a list of jobs, a plan, a diff) cost megabytes.
+   */
+  /** Datacenters a job names. */
+  maxDatacenters: 1_000,
+  /** Groups of one job. */
+  maxGroups: 1_000,
+  /** Tasks of one group. */
+  maxTasksPerGroup: 1_000,
+  /** Tasks of one job, all groups together. */
+  maxTasksPerJob: 10_000,
+  /** Entries of one `meta` block (a job's, a group's, a task's, a service's). */
+  maxMetaEntries: 1_000,
+  /** Constraints, affinities or spreads of one job, group or task (each kind counted apart). */
+  maxConstraints: 1_000,
+  /** Services of one group or of one task. */
+  maxServices: 1_000,
+  /** Checks of one service. */
+  maxChecks: 1_000,
+  /** Tags (and canary tags) of one service. */
+  maxTags: 1_000,
+  /** Environment variables of one task. */
+  maxEnvEntries: 10_000,
+  /** Ports (static and dynamic together) of one network. */
+  maxPorts: 1_000,
 } as const;

@@ -1,4 +1,4 @@
-import { allocTerminal, type Allocation } from "./allocation.js";
+import { clientTerminal, type Allocation } from "./allocation.js";
 
 /**
  * What a node's allocations hold, as running totals: the state store keeps one per node as
@@ -34,9 +34,15 @@ export class AllocKeys {
   }
 }
 
-/** Whether an allocation still holds its node's resources: it runs, or is meant to. */
-export function holdsResources(a: Allocation): boolean {
-  return !allocTerminal(a);
+/**
+ * Whether an allocation still holds its node's resources: until its client is done with it.
+ * One the servers told to stop keeps its ports, CPU and memory until its client reports it
+ * stopped — its task may take its kill timeout to exit, and a port is free only once the
+ * task that held it is gone. (Within one plan, the plan's own stops free what they hold for
+ * its placements, as Nomad's `ProposedAllocs` has it.)
+ */
+export function holdsResources(a: Pick<Allocation, "ClientStatus">): boolean {
+  return !clientTerminal(a.ClientStatus);
 }
 
 /** What the allocations on one node that still hold resources add up to. */

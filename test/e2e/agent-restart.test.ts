@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiClient } from "../../src/apiclient/index.js";
 import type { Allocation } from "../../src/structs/index.js";
-import { alive, blockingQueries, docker, processesOf, ruche, startAgentProcess, until, type AgentProcess } from "./harness.js";
+import { alive, blockingQueries, docker, DOCKER_SLEEPER_TASK, processesOf, ruche, startAgentProcess, until, type AgentProcess } from "./harness.js";
 
 let agent: AgentProcess | undefined;
 let dir = "";
@@ -29,18 +29,7 @@ const JOB = `job "sleepers" {
         memory = 32
       }
     }
-    task "box" {
-      driver = "docker"
-      config {
-        image   = "ruche-test/busybox:latest"
-        command = "sleep"
-        args    = ["100000"]
-      }
-      resources {
-        cpu    = 50
-        memory = 32
-      }
-    }
+${DOCKER_SLEEPER_TASK}
   }
 }
 `;

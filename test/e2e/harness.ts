@@ -240,6 +240,20 @@ export function sleeperJob(name: string, type: string, count: number, constraint
 `;
 }
 
+/** A `task "box"` block (HCL, at a group's indentation): the test image's busybox, sleeping, small (docker). */
+export const DOCKER_SLEEPER_TASK = `    task "box" {
+      driver = "docker"
+      config {
+        image   = "ruche-test/busybox:latest"
+        command = "sleep"
+        args    = ["100000"]
+      }
+      resources {
+        cpu    = 50
+        memory = 32
+      }
+    }`;
+
 /** A GET of / through the router at `address` with a Host header, as `curl -H 'Host: ...'` sends it; an error when no answer comes within 5 s. */
 export function getThrough(address: string, host: string, agent?: Agent): Promise<{ status: number; body: string }> {
   const [h, p] = address.split(":") as [string, string];

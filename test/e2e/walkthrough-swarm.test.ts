@@ -196,7 +196,8 @@ describe("the Swarm walkthrough", () => {
     await clients.get("worker-1")?.crash();
     for (const a of lost) for (const pid of await processesOf(a.ID)) process.kill(pid, "SIGKILL");
     clients.delete("worker-1");
-    await until("worker-1 to be down", async () => ((await api.node(worker1?.ID ?? "")).body.Status === "down" ? true : undefined));
+    // Silent past its heartbeat TTL: disconnected, its allocations unknown and replaced at once.
+    await until("worker-1 to be disconnected", async () => ((await api.node(worker1?.ID ?? "")).body.Status === "disconnected" ? true : undefined));
     const byNode = await placement("web", "10 running on the other agents", (b, total) => total === 10 && !b.has("worker-1"));
     expect(byNode.has("worker-1")).toBe(false);
     await placement("monitor", "on the 3 agents left", (b) => b.size === 3 && !b.has("worker-1"));

@@ -1,4 +1,4 @@
-import { AllocClientStatus, ErrorCode, RucheError, type Node } from "../../structs/index.js";
+import { AllocClientStatus, ErrorCode, parseNode, RucheError } from "../../structs/index.js";
 import type { AllocUpdate } from "../../server/index.js";
 import { blocking, type ApiContext } from "../context.js";
 import type { Request, Router } from "../http.js";
@@ -13,12 +13,16 @@ export function clientRoutes(r: Router, ctx: ApiContext): void {
   };
 
   r.put("/v1/client/register", async (req) => {
-    const b = (req.body ?? {}) as { Node?: unknown };
-    const n = b.Node as Partial<Node> | undefined;
-    if (n === undefined || typeof n !== "object" || typeof n.ID !== "string" || typeof n.SecretID !== "string" || n.SecretID === "" || typeof n.Name !== "string") {
-      throw new RucheError(ErrorCode.BadRequest, "the body must be {\"Node\": {...}} with ID, SecretID and Name", { path: "Node" });
+    const b = req.body;
+    if (b === null || typeof b !== "object" || Array.isArray(b)) throw new RucheError(ErrorCode.BadRequest, 'the body must be {"Node": {...}}', { path: "Node" });
+    const parsed = parseNode((b as { Node?: unknown }).Node);
+    if (!parsed.ok) {
+      const lines = parsed.problems.map((p) => `${p.path}: ${p.message}`);
+      const first = parsed.problems[0];
+      const more = lines.length > 1 ? ` (and ${lines.length - 1} more)` : "";
+      throw new RucheError(ErrorCode.BadRequest, `the node registration is not valid: ${lines[0] ?? ""}${more}`, { path: first?.path ?? "Node", details: lines });
     }
-    const res = await server.registerNode(n as Node);
+    const res = await server.registerNode(parsed.node);
     return { body: res, index: res.Index };
   });
   r.put("/v1/client/heartbeat/:id", async (req) => ({ body: await server.heartbeat(req.params.id ?? "", secret(req)), index: store.index }));

@@ -1,6 +1,8 @@
 import { ErrorCode, RucheError, type Node } from "../../structs/index.js";
-import type { ApiContext } from "../context.js";
-import { blocking } from "../context.js";
+import type { ApiContext, ListAnswer } from "../context.js";
+import { blocking, blockingList } from "../context.js";
+import { createIndexIdTokens, idTokens } from "../paginate.js";
+import { RenderCache } from "../render-cache.js";
 import type { Router } from "../http.js";
 import { allocStub } from "./jobs.js";
 
@@ -14,7 +16,9 @@ export function publicNode(n: Node): Omit<Node, "SecretID"> {
 export function clusterRoutes(r: Router, ctx: ApiContext): void {
   const { store, server } = ctx;
 
-  r.get("/v1/deployments", async (req) => blocking(ctx, req, ["deployments"], () => store.deployments()));
+  // Each list in pages (`per_page`, `next_token`), each answer made once per index and question.
+  const lists = { deployments: new RenderCache<ListAnswer>(64), evals: new RenderCache<ListAnswer>(64), allocs: new RenderCache<ListAnswer>(64), nodes: new RenderCache<ListAnswer>(64) };
+  r.get("/v1/deployments", async (req) => blockingList(ctx, req, ["deployments"], lists.deployments, () => store.deployments(), createIndexIdTokens, (d) => d));
   r.get("/v1/deployment/:id", async (req) =>
     blocking(ctx, req, ["deployments"], () => {
       const d = store.deployment(req.params.id ?? "");
@@ -40,7 +44,7 @@ export function clusterRoutes(r: Router, ctx: ApiContext): void {
     return { body: { EvalID: ev?.ID ?? "", Index: store.index }, index: store.index };
   });
 
-  r.get("/v1/evaluations", async (req) => blocking(ctx, req, ["evals"], () => store.evals()));
+  r.get("/v1/evaluations", async (req) => blockingList(ctx, req, ["evals"], lists.evals, () => store.evals(), createIndexIdTokens, (e) => e));
   r.get("/v1/evaluation/:id", async (req) =>
     blocking(ctx, req, ["evals"], () => {
       const e = store.eval(req.params.id ?? "");
@@ -56,7 +60,7 @@ export function clusterRoutes(r: Router, ctx: ApiContext): void {
     }),
   );
 
-  r.get("/v1/allocations", async (req) => blocking(ctx, req, ["allocs"], () => store.allocs().map(allocStub)));
+  r.get("/v1/allocations", async (req) => blockingList(ctx, req, ["allocs"], lists.allocs, () => store.allocs(), createIndexIdTokens, allocStub));
   r.get("/v1/allocation/:id", async (req) =>
     blocking(ctx, req, ["allocs"], () => {
       const a = store.alloc(req.params.id ?? "");
@@ -65,7 +69,7 @@ export function clusterRoutes(r: Router, ctx: ApiContext): void {
     }),
   );
 
-  r.get("/v1/nodes", async (req) => blocking(ctx, req, ["nodes"], () => store.nodes().map(publicNode)));
+  r.get("/v1/nodes", async (req) => blockingList(ctx, req, ["nodes"], lists.nodes, () => store.nodes(), idTokens, publicNode));
   r.get("/v1/node/:id", async (req) =>
     blocking(ctx, req, ["nodes"], () => {
       const n = store.node(req.params.id ?? "");

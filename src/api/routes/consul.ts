@@ -1,6 +1,7 @@
 import { aggregate, parseRegistration, type CatalogNode, type CatalogReader, type HealthCheck, type HealthStatus, type ServiceInstance, type ServiceRegistry } from "../../catalog/index.js";
 import { ErrorCode, RucheError } from "../../structs/index.js";
 import { blockingParams, JsonText, type Reply, type Request, type Router } from "../http.js";
+import { RenderCache } from "../render-cache.js";
 
 export interface ConsulOptions {
   catalog: CatalogReader;
@@ -22,7 +23,7 @@ export interface ConsulOptions {
  */
 export function consulRoutes(r: Router, o: ConsulOptions): void {
   const { catalog } = o;
-  const rendered = new RenderCache();
+  const rendered = new RenderCache<JsonText>();
   /**
    * Runs a read as a Consul blocking query, and answers with Consul's headers. An answer is
    * a function of the catalog's index and the request's path and query: the blocking
@@ -35,7 +36,7 @@ export function consulRoutes(r: Router, o: ConsulOptions): void {
     }
     const b = blockingParams(req.query);
     const index = b === null ? catalog.index() : await catalog.wait(b.index, b.waitMs, req.signal);
-    return { body: rendered.get(catalog.index(), `${o.localNode() ?? ""} ${req.path}`, req.query, body), index, headers: consulHeaders(index) };
+    return { body: rendered.get(catalog.index(), `${o.localNode() ?? ""} ${req.path}`, req.query, () => new JsonText(JSON.stringify(body()))), index, headers: consulHeaders(index) };
   };
   const tagged = (req: Request, list: ServiceInstance[]): ServiceInstance[] => {
     const tags = req.query.getAll("tag");
@@ -120,33 +121,6 @@ export function consulRoutes(r: Router, o: ConsulOptions): void {
     await checkUpdate(registry, self(), req.params.id ?? "", b.Status, typeof b.Output === "string" ? b.Output : "");
     return { body: null };
   });
-}
-
-/** Answers at one index, by path and query (less the blocking query's own parameters). */
-class RenderCache {
-  /** Enough for every distinct question asked at one index, in practice; a bound all the same. */
-  private static readonly MAX = 256;
-  private index = 0;
-  private readonly answers = new Map<string, JsonText>();
-
-  /** The answer to `path` with `query` at `index` (the catalog's, which `body` reads). */
-  get(index: number, path: string, query: URLSearchParams, body: () => unknown): JsonText {
-    if (index !== this.index) {
-      this.index = index;
-      this.answers.clear();
-    }
-    const q = new URLSearchParams(query);
-    q.delete("index");
-    q.delete("wait");
-    const key = `${path}?${q.toString()}`;
-    let text = this.answers.get(key);
-    if (text === undefined) {
-      text = new JsonText(JSON.stringify(body()));
-      if (this.answers.size >= RenderCache.MAX) this.answers.clear();
-      this.answers.set(key, text);
-    }
-    return text;
-  }
 }
 
 /** Sets a check's status: an unknown check is the registry's 404; any other failure is ours (500). */

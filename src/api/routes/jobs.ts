@@ -1,7 +1,9 @@
 import { diffJobs, formatDiagnostic, parseJob, updatesFromDesired } from "../../jobspec/index.js";
 import { clientTerminal, describeFailure, ErrorCode, RucheError, type Allocation, type Job } from "../../structs/index.js";
-import type { ApiContext } from "../context.js";
-import { blocking } from "../context.js";
+import type { ApiContext, ListAnswer } from "../context.js";
+import { blocking, blockingList } from "../context.js";
+import { namespaceIdTokens } from "../paginate.js";
+import { RenderCache } from "../render-cache.js";
 import type { Request, Router } from "../http.js";
 
 function ns(req: Request): string {
@@ -39,7 +41,7 @@ async function jobFromBody(body: unknown): Promise<Job> {
 export function summary(allocs: readonly Allocation[]): Record<string, Record<string, number>> {
   const out: Record<string, Record<string, number>> = {};
   for (const a of allocs) {
-    const s = (out[a.TaskGroup] ??= { Queued: 0, Starting: 0, Running: 0, Failed: 0, Complete: 0, Lost: 0 });
+    const s = (out[a.TaskGroup] ??= { Queued: 0, Starting: 0, Running: 0, Failed: 0, Complete: 0, Lost: 0, Unknown: 0 });
     switch (a.ClientStatus) {
       case "pending":
         if (a.DesiredStatus === "run") s.Starting = (s.Starting ?? 0) + 1;
@@ -56,6 +58,9 @@ export function summary(allocs: readonly Allocation[]): Record<string, Record<st
       case "lost":
         s.Lost = (s.Lost ?? 0) + 1;
         break;
+      case "unknown":
+        s.Unknown = (s.Unknown ?? 0) + 1;
+        break;
       default:
         break;
     }
@@ -66,29 +71,35 @@ export function summary(allocs: readonly Allocation[]): Record<string, Record<st
 export function jobRoutes(r: Router, ctx: ApiContext): void {
   const { store, server } = ctx;
 
-  r.get("/v1/jobs", async (req) =>
-    blocking(ctx, req, ["jobs", "allocs"], () =>
-      store
-        .jobs()
-        .filter((j) => (req.query.get("prefix") ?? "") === "" || j.ID.startsWith(req.query.get("prefix") ?? ""))
-        .map((j) => ({
-          ID: j.ID,
-          Name: j.Name,
-          Namespace: j.Namespace,
-          Type: j.Type,
-          Priority: j.Priority,
-          Status: liveStatus(j, store.allocsByJob(j.Namespace, j.ID)),
-          Stop: j.Stop,
-          Version: j.Version,
-          Datacenters: j.Datacenters,
-          JobSummary: { Summary: summary(store.allocsByJob(j.Namespace, j.ID)) },
-          CreateIndex: j.CreateIndex,
-          ModifyIndex: j.ModifyIndex,
-          JobModifyIndex: j.JobModifyIndex,
-          SubmitTime: j.SubmitTime,
-        })),
-    ),
-  );
+  // Ten thousand clients listing the jobs at one index get one answer, made once.
+  const jobLists = new RenderCache<ListAnswer>(64);
+  r.get("/v1/jobs", async (req) => {
+    const prefix = req.query.get("prefix") ?? "";
+    return blockingList(
+      ctx,
+      req,
+      ["jobs", "allocs"],
+      jobLists,
+      () => (prefix === "" ? store.jobs() : store.jobs().filter((j) => j.ID.startsWith(prefix))),
+      namespaceIdTokens,
+      (j) => ({
+        ID: j.ID,
+        Name: j.Name,
+        Namespace: j.Namespace,
+        Type: j.Type,
+        Priority: j.Priority,
+        Status: liveStatus(j, store.allocsByJob(j.Namespace, j.ID)),
+        Stop: j.Stop,
+        Version: j.Version,
+        Datacenters: j.Datacenters,
+        JobSummary: { Summary: summary(store.allocsByJob(j.Namespace, j.ID)) },
+        CreateIndex: j.CreateIndex,
+        ModifyIndex: j.ModifyIndex,
+        JobModifyIndex: j.JobModifyIndex,
+        SubmitTime: j.SubmitTime,
+      }),
+    );
+  });
 
   const register = async (req: Request) => {
     const job = await jobFromBody(req.body);

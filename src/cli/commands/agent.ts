@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
-import { startAgent } from "../../agent/index.js";
-import { DYNAMIC_PORT_RANGE, errorMessage } from "../../structs/index.js";
+import { DEFAULT_MAX_CONNS_PER_CLIENT, startAgent, type AgentConfig } from "../../agent/index.js";
+import { DYNAMIC_PORT_RANGE, errorMessage, formatDuration, NS, parseDuration } from "../../structs/index.js";
 import { flagBool, flagValues, parseArgs, UsageError } from "../args.js";
 import { Exit, type IO } from "../io.js";
 
@@ -10,6 +10,9 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
                    [-min-dynamic-port N] [-max-dynamic-port N] [-consul-port PORT]
                    [-dns-port PORT] [-config-dir DIR] [-router] [-router-port PORT]
                    [-router-dashboard-port PORT] [-router-config FILE] [-router-workers N]
+                   [-http-max-conns-per-client N] [-min-heartbeat-ttl DURATION]
+                   [-heartbeat-grace DURATION] [-max-heartbeats-per-second N]
+                   [-docker-volumes]
 
   Runs a Ruche agent. -server runs the control plane (state, scheduler, deployments, node
   lifecycle) and its HTTP API; -client runs the node agent, which runs tasks with the
@@ -25,6 +28,25 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   port, -1 for none), as under its main API, and DNS (NAME.service.consul, A and SRV)
   on -dns-port, UDP and TCP (default 8600). -sim-nodes N adds N simulated nodes that run
   tasks at once (the mock driver), for trying the control plane without machines.
+
+  -docker-volumes lets docker tasks mount absolute host paths with config { volumes }
+  (Nomad's docker plugin volumes { enabled = true }); without it only paths relative to
+  the task's directory, inside the allocation's directory, are mounted: a job that may
+  mount host paths may read and write any of the host's files (the Docker socket too).
+
+  -http-max-conns-per-client N bounds the connections one client address may hold open
+  on the HTTP API, the Consul-compatible API and DNS over TCP (default 100, as Nomad's
+  http_max_conns_per_client; 0 for no limit): past it, an HTTP connection is answered
+  429 Too Many Requests and closed, a DNS one closed.
+
+  A server declares a client node disconnected when it has not heartbeated for its TTL
+  plus -heartbeat-grace (default 1s). The TTL is -min-heartbeat-ttl (default 2s), longer
+  in a cluster so big that its nodes would otherwise heartbeat more than
+  -max-heartbeats-per-second (default 50) times a second in all (as Nomad's
+  min_heartbeat_ttl, heartbeat_grace and max_heartbeats_per_second). Durations are
+  written as "10s", "1m30s", "500ms". A disconnected node's allocations are "unknown" and
+  replaced at once; when it comes back, as an agent restarted, each original and its
+  replacement are reconciled (see the group's disconnect block).
 
   -config-dir DIR holds service definition files (*.json, each {"service": {...}} or
   {"services": [...]}, with the fields of /v1/agent/service/register), registered on
@@ -69,6 +91,11 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
     "router-dashboard-port": { value: true },
     "router-config": { value: true },
     "router-workers": { value: true },
+    "http-max-conns-per-client": { value: true },
+    "min-heartbeat-ttl": { value: true },
+    "heartbeat-grace": { value: true },
+    "max-heartbeats-per-second": { value: true },
+    "docker-volumes": { value: false },
   });
   if (p.positional.length > 0) throw new UsageError(`unexpected argument "${p.positional[0] ?? ""}"`);
   const dev = flagBool(p, "dev");
@@ -112,6 +139,9 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
   const routerConfig = one("router-config");
   const routerWorkers = Number(one("router-workers") ?? "1");
   if (!Number.isInteger(routerWorkers) || routerWorkers < 1 || routerWorkers > 64) throw new UsageError(`-router-workers must be a whole number from 1 to 64, got "${one("router-workers") ?? ""}"`);
+  const maxConns = Number(one("http-max-conns-per-client") ?? String(DEFAULT_MAX_CONNS_PER_CLIENT));
+  if (!Number.isInteger(maxConns) || maxConns < 0 || maxConns > 1_000_000) throw new UsageError(`-http-max-conns-per-client must be a whole number, 0 for no limit, got "${one("http-max-conns-per-client") ?? ""}"`);
+  const heartbeat = heartbeatFlags(one, server);
   const bind = one("bind") ?? (dev ? "127.0.0.1" : "0.0.0.0");
   const configDir = one("config-dir");
   if (configDir !== undefined && !server) throw new UsageError("-config-dir is read by an agent with the server role (-dev or -server) for now");
@@ -131,6 +161,9 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
       meta,
       networkIp: one("network-ip") ?? (bind === "0.0.0.0" ? "127.0.0.1" : bind),
       dynamicPorts: { min: minPort, max: maxPort },
+      dockerVolumes: flagBool(p, "docker-volumes"),
+      httpMaxConnsPerClient: maxConns,
+      heartbeat,
       consulPort,
       dnsPort,
       configDir: configDir === undefined ? undefined : resolve(io.cwd, configDir),
@@ -167,3 +200,34 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
   await agent.stop();
   return Exit.Ok;
 }
+
+/** The server's heartbeat settings from -min-heartbeat-ttl, -heartbeat-grace and -max-heartbeats-per-second; each one not given keeps its default. */
+export function heartbeatFlags(one: (name: string) => string | undefined, server: boolean): HeartbeatSettings {
+  const out: HeartbeatSettings = {};
+  const given = ["min-heartbeat-ttl", "heartbeat-grace", "max-heartbeats-per-second"].filter((n) => one(n) !== undefined);
+  if (given.length > 0 && !server) throw new UsageError(`-${given[0] ?? ""} is a server setting: it needs the server role (-dev or -server)`);
+  const duration = (name: string, minMs: number): number | undefined => {
+    const v = one(name);
+    if (v === undefined) return undefined;
+    const ns = parseDuration(v.trim());
+    if (ns === undefined) throw new UsageError(`-${name} must be a duration such as "10s", "1m30s" or "500ms", got "${v}"`);
+    const ms = ns / NS.millisecond;
+    if (ms < minMs || ms > DAY_MS) throw new UsageError(`-${name} must be from ${formatDuration(minMs * NS.millisecond)} to 24h, got "${v}"`);
+    return ms;
+  };
+  const ttl = duration("min-heartbeat-ttl", 100);
+  if (ttl !== undefined) out.minTTL = ttl;
+  const grace = duration("heartbeat-grace", 0);
+  if (grace !== undefined) out.grace = grace;
+  const rate = one("max-heartbeats-per-second");
+  if (rate !== undefined) {
+    const n = Number(rate);
+    if (rate.trim() === "" || !Number.isFinite(n) || n <= 0 || n > 1_000_000) throw new UsageError(`-max-heartbeats-per-second must be a number above 0 (up to 1000000), got "${rate}"`);
+    out.maxPerSecond = n;
+  }
+  return out;
+}
+
+type HeartbeatSettings = NonNullable<AgentConfig["heartbeat"]>;
+
+const DAY_MS = 24 * 3_600_000;

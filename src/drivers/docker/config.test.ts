@@ -9,8 +9,9 @@ import type { TaskSpec } from "../driver.js";
 import { readConfig, type DockerTaskConfig } from "./config.js";
 import { containerName, createOptions, exitResult, Label } from "./container.js";
 import { DockerError } from "./errors.js";
+import { DEFAULT_PIDS_LIMIT } from "../shared/index.js";
 
-const allow = { allowPrivileged: false };
+const allow = { allowPrivileged: false, volumesEnabled: true };
 
 function config(raw: Record<string, unknown>): DockerTaskConfig {
   const r = readConfig(raw, allow);
@@ -36,6 +37,7 @@ function spec(over: Partial<TaskSpec> = {}): TaskSpec {
     taskDir: "/var/ruche/alloc/a1b2/web",
     stdoutPath: "/var/ruche/alloc/a1b2/alloc/logs/web.stdout.0",
     stderrPath: "/var/ruche/alloc/a1b2/alloc/logs/web.stderr.0",
+    logLimits: { maxFiles: 10, maxFileBytes: 10 * 1024 * 1024 },
     ...over,
   };
 }
@@ -99,7 +101,40 @@ describe("readConfig", () => {
       ok: false,
       problems: ["config.privileged is not allowed on this node: the docker driver's allowPrivileged option is off"],
     });
-    expect(readConfig({ image: "x", privileged: true }, { allowPrivileged: true }).ok).toBe(true);
+    expect(readConfig({ image: "x", privileged: true }, { allowPrivileged: true, volumesEnabled: false }).ok).toBe(true);
+  });
+
+  it("takes pids_limit, Nomad's key, as a whole number of processes", () => {
+    expect(config({ image: "x", pids_limit: 50 }).pidsLimit).toBe(50);
+    expect(config({ image: "x" }).pidsLimit).toBeUndefined();
+    for (const bad of [0, -1, 2.5, "50", 5_000_000]) {
+      expect(readConfig({ image: "x", pids_limit: bad }, allow)).toEqual({
+        ok: false,
+        problems: [`config.pids_limit must be a whole number of processes from 1 to 4194304, got ${JSON.stringify(bad)}`],
+      });
+    }
+  });
+
+  it("keeps a relative volume inside the allocation's directory, and mounts host paths only where the node allows them", () => {
+    const closed = { allowPrivileged: false, volumesEnabled: false };
+    // From the task's directory: inside it, or the allocation's shared alloc/ beside it.
+    expect(readConfig({ image: "x", volumes: ["data:/data", "../alloc/data:/shared", "./a/../b:/b"] }, closed).ok).toBe(true);
+    expect(readConfig({ image: "x", volumes: ["../x:/x", "../../escape:/e", "local/../../../etc:/etc2", "..:/up"] }, closed)).toEqual({
+      ok: false,
+      problems: [
+        'config.volumes[1] mounts "../../escape", which leaves the allocation\'s directory: a relative host path is taken from the task\'s directory and must stay inside the allocation\'s',
+        'config.volumes[2] mounts "local/../../../etc", which leaves the allocation\'s directory: a relative host path is taken from the task\'s directory and must stay inside the allocation\'s',
+      ],
+    });
+    // Even where host paths are allowed, a relative path stays inside: a host path is written absolute.
+    expect(readConfig({ image: "x", volumes: ["../../escape:/e"] }, allow).ok).toBe(false);
+    expect(readConfig({ image: "x", volumes: ["/var/run/docker.sock:/var/run/docker.sock"] }, closed)).toEqual({
+      ok: false,
+      problems: [
+        'config.volumes[0] mounts the host path "/var/run/docker.sock", and this node does not allow host volumes: start its agent with -docker-volumes (Nomad\'s docker plugin volumes { enabled = true }), or use a path relative to the task\'s directory',
+      ],
+    });
+    expect(readConfig({ image: "x", volumes: ["/var/run/docker.sock:/var/run/docker.sock"] }, allow).ok).toBe(true);
   });
 
   it("merges an HCL labels block (a list of maps) and ignores a leftover port_map", () => {
@@ -157,6 +192,7 @@ describe("createOptions", () => {
       CpuShares: 2,
       Init: true,
       Privileged: false,
+      PidsLimit: DEFAULT_PIDS_LIMIT,
       Binds: [
         "/var/ruche/alloc/a1b2/alloc:/alloc",
         "/var/ruche/alloc/a1b2/web/local:/local",
@@ -165,6 +201,17 @@ describe("createOptions", () => {
         "/srv/shared:/shared:ro",
       ],
     });
+  });
+
+  it("limits the container's processes to pids_limit, or the default", () => {
+    expect(createOptions(spec(), config({ image: "x", pids_limit: 50 })).HostConfig?.PidsLimit).toBe(50);
+    expect(DEFAULT_PIDS_LIMIT).toBe(4096);
+  });
+
+  it("keeps the engine's own log of the container to two of the task's log files (at least 2 MB each)", () => {
+    expect(createOptions(spec(), config({ image: "x" })).HostConfig?.LogConfig).toEqual({ Type: "json-file", Config: { "max-size": String(10 * 1024 * 1024), "max-file": "2" } });
+    const small = spec({ logLimits: { maxFiles: 3, maxFileBytes: 1024 * 1024 } });
+    expect(createOptions(small, config({ image: "x" })).HostConfig?.LogConfig?.Config).toEqual({ "max-size": String(2 * 1024 * 1024), "max-file": "2" });
   });
 
   it("runs command and args, or the image's own command", () => {

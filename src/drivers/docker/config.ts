@@ -1,4 +1,6 @@
 import { isAbsolute } from "node:path";
+import { pidsLimitProblem } from "../shared/index.js";
+import { hostVolumeProblem, relativeVolumeProblem } from "./volumes.js";
 
 /**
  * A docker task's `config { }`, read once at the boundary (keys as Nomad's docker driver
@@ -20,9 +22,11 @@ export interface DockerTaskConfig {
   networkMode?: string;
   privileged: boolean;
   forcePull: boolean;
+  /** Processes and threads the container may have at once; absent for the default. */
+  pidsLimit?: number;
 }
 
-/** One `volumes` entry, "host:container[:options]"; `host` may be relative to the task dir. */
+/** One `volumes` entry, "host:container[:options]"; `host` may be relative to the task dir (see volumes.ts). */
 export interface VolumeSpec {
   host: string;
   container: string;
@@ -33,6 +37,8 @@ export interface VolumeSpec {
 export interface ReadConfigOptions {
   /** Whether `privileged = true` may run here (Nomad's `allow_privileged`, off by default). */
   allowPrivileged: boolean;
+  /** Whether volumes may mount absolute host paths here (Nomad's `volumes { enabled }`, off by default). */
+  volumesEnabled: boolean;
 }
 
 export type ReadConfigResult = { ok: true; config: DockerTaskConfig } | { ok: false; problems: string[] };
@@ -57,6 +63,7 @@ const KNOWN_KEYS = new Set([
   "network_mode",
   "privileged",
   "force_pull",
+  "pids_limit",
 ]);
 
 /** Bind options docker accepts after the container path. */
@@ -112,11 +119,12 @@ export function readConfig(raw: Record<string, unknown>, opts: ReadConfigOptions
   const labels = readLabels(raw.labels, problems);
   const volumes = (strings("volumes") ?? []).flatMap((v, i) => {
     const parsed = parseVolume(v);
-    if (typeof parsed === "string") {
-      problems.push(`config.volumes[${i}] ${parsed}`);
+    const problem = typeof parsed === "string" ? parsed : isAbsolute(parsed.host) ? hostVolumeProblem(parsed.host, opts.volumesEnabled) : relativeVolumeProblem(parsed.host);
+    if (problem !== undefined) {
+      problems.push(`config.volumes[${i}] ${problem}`);
       return [];
     }
-    return [parsed];
+    return typeof parsed === "string" ? [] : [parsed];
   });
   const workDir = str("work_dir", true);
   if (workDir !== undefined && !isAbsolute(workDir)) problems.push(`config.work_dir must be an absolute path inside the container, got "${workDir}"`);
@@ -125,6 +133,8 @@ export function readConfig(raw: Record<string, unknown>, opts: ReadConfigOptions
   const privileged = bool("privileged");
   if (privileged && !opts.allowPrivileged) problems.push("config.privileged is not allowed on this node: the docker driver's allowPrivileged option is off");
   const forcePull = bool("force_pull");
+  const pids = raw.pids_limit === undefined ? undefined : pidsLimitProblem(raw.pids_limit);
+  if (pids !== undefined) problems.push(pids);
 
   if (problems.length > 0 || typeof image !== "string") return { ok: false, problems };
   const config: DockerTaskConfig = { image, args, labels, volumes, privileged, forcePull };
@@ -134,6 +144,7 @@ export function readConfig(raw: Record<string, unknown>, opts: ReadConfigOptions
   if (workDir !== undefined) config.workDir = workDir;
   if (hostname !== undefined) config.hostname = hostname;
   if (networkMode !== undefined) config.networkMode = networkMode;
+  if (typeof raw.pids_limit === "number") config.pidsLimit = raw.pids_limit;
   return { ok: true, config };
 }
 

@@ -1,9 +1,11 @@
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import type Dockerode from "dockerode";
 import type { ExitResult, TaskSpec } from "../driver.js";
 import type { DockerTaskConfig } from "./config.js";
 import { ErrorCode } from "../../structs/index.js";
 import { DockerError } from "./errors.js";
+import { DEFAULT_PIDS_LIMIT } from "../shared/index.js";
+import { volumeSource } from "./volumes.js";
 
 /**
  * Labels on every container we create. They say the container is Ruche's and whose, so a
@@ -73,7 +75,7 @@ export function createOptions(spec: TaskSpec, cfg: DockerTaskConfig): Dockerode.
     `${dirs.alloc}:${ContainerPath.Alloc}`,
     `${dirs.local}:${ContainerPath.Local}`,
     `${dirs.secrets}:${ContainerPath.Secrets}`,
-    ...cfg.volumes.map((v) => `${resolve(spec.taskDir, v.host)}:${v.container}${v.options === "" ? "" : `:${v.options}`}`),
+    ...cfg.volumes.map((v) => `${volumeSource(spec, v)}:${v.container}${v.options === "" ? "" : `:${v.options}`}`),
   ];
 
   // Ours last: a user's label must not disown the container or claim another task's.
@@ -95,8 +97,8 @@ export function createOptions(spec: TaskSpec, cfg: DockerTaskConfig): Dockerode.
     // would wait out the whole kill timeout.
     Init: true,
     Privileged: cfg.privileged,
-    // json-file keeps the output readable through the logs endpoint we follow; sizes as Nomad's default.
-    LogConfig: { Type: "json-file", Config: { "max-size": "2m", "max-file": "2" } },
+    PidsLimit: cfg.pidsLimit ?? DEFAULT_PIDS_LIMIT,
+    LogConfig: engineLogConfig(spec),
   };
   if (spec.memoryMB > 0) {
     host.Memory = spec.memoryMB * MiB;
@@ -125,6 +127,18 @@ export function createOptions(spec: TaskSpec, cfg: DockerTaskConfig): Dockerode.
   if (cfg.hostname !== undefined) opts.Hostname = cfg.hostname;
   if (spec.user !== "") opts.User = spec.user;
   return opts;
+}
+
+/**
+ * The engine's own log of the container, which the log follower reads and copies into the
+ * task's files: json-file, readable through the logs endpoint. It is the follower's buffer:
+ * a follower that falls behind a burst by more than it holds loses what the engine rotated
+ * away. Nomad keeps 2 files of 2 MB; Ruche keeps 2 files of the task's own `max_file_size`
+ * (at least 2 MB): the follower may fall two of the task's files behind before a line is lost.
+ */
+export function engineLogConfig(spec: Pick<TaskSpec, "logLimits">): Dockerode.HostConfig["LogConfig"] {
+  const maxSize = Math.max(2 * MiB, spec.logLimits.maxFileBytes);
+  return { Type: "json-file", Config: { "max-size": String(maxSize), "max-file": "2" } };
 }
 
 /** Highest signal number a 128+n exit code is read as. */

@@ -1,4 +1,5 @@
 import { mkdir } from "node:fs/promises";
+import { Agent } from "node:http";
 import Dockerode from "dockerode";
 import { ErrorCode, silentLogger, sleep, type Logger } from "../../structs/index.js";
 import { SIGNALS, type Driver, type DriverFingerprint, type ExecOptions, type ExecResult, type ExitResult, type TaskHandle, type TaskSpec } from "../driver.js";
@@ -10,6 +11,8 @@ import { runExec } from "./exec.js";
 import { findTaskContainers, type FoundContainer } from "./find.js";
 import { ensureImage } from "./image.js";
 import { closeLogFiles, LogFollower, openLogFiles, type LogFiles } from "./logs.js";
+import { checkVolumeSources } from "./volumes.js";
+import { waitNotRunning } from "./wait.js";
 
 export interface DockerDriverOptions {
   /** The engine; by default DOCKER_HOST's, else /var/run/docker.sock. */
@@ -18,10 +21,17 @@ export interface DockerDriverOptions {
   env?: NodeJS.ProcessEnv;
   /** Whether tasks may set `privileged = true` (Nomad's `allow_privileged`; default false). */
   allowPrivileged?: boolean;
+  /** Whether tasks' volumes may mount absolute host paths (Nomad's `volumes { enabled }`; default false; see volumes.ts). */
+  volumesEnabled?: boolean;
   /** Longest a pull may take (default 5 minutes). */
   pullTimeoutMs?: number;
   /** Longest the engine may stay silent when fingerprinting (default 5 s). */
   fingerprintTimeoutMs?: number;
+  /**
+   * How often the client fingerprints the driver again, so that its health follows the
+   * engine's (default 2 s: each time a ping and a version request).
+   */
+  fingerprintPeriodMs?: number;
   /** Pause between attempts when the engine stops answering a log follow or a wait (default 1 s). */
   retryMs?: number;
   logger?: Logger;
@@ -47,7 +57,10 @@ export function readHandleState(state: Record<string, unknown>): DockerHandleSta
   return { containerId, image: typeof image === "string" ? image : "", lastLogTime: typeof lastLogTime === "string" ? lastLogTime : "" };
 }
 
-/** How long `wait` gives the log follower to write the last output after the container exited. */
+/**
+ * How long the log follower may write nothing before `wait` and `destroy` stop waiting for a
+ * exited container's last output: it is given all the time it needs while it copies.
+ */
 const LOG_DRAIN_MS = 2000;
 /** How long `stop` waits for an exit after SIGKILL before calling the engine stuck. */
 const KILL_WAIT_MS = 30_000;
@@ -67,67 +80,103 @@ interface Tracked {
 export class DockerDriver implements Driver {
   readonly name = "docker";
   readonly endpoint: DockerEndpoint;
+  readonly fingerprintPeriodMs: number;
   /** The engine client, for what the Driver interface does not cover (finding containers). */
   readonly docker: Dockerode;
   /** A client with an idle timeout, for questions that must not hang (fingerprint). */
   private readonly quick: Dockerode;
+  /**
+   * A client whose every request has a connection of its own, for waits: a wait asked
+   * again after an outage must not be sent down a kept-alive connection that died with it.
+   */
+  private readonly waiter: Dockerode;
   private readonly log: Logger;
   private readonly allowPrivileged: boolean;
+  private readonly volumesEnabled: boolean;
   private readonly pullTimeoutMs: number;
   private readonly retryMs: number;
   private readonly tasks = new Map<string, Tracked>();
   /** Aborted by `close`: ends followers and the waits in flight. */
   private readonly closing = new AbortController();
+  /** What the last fingerprint found: "unknown" before the first. */
+  private engine: "unknown" | "up" | "down" = "unknown";
+  /** The engine answered a fingerprint once: later failures make the driver unhealthy, not undetected. */
+  private detected = false;
+  /**
+   * Aborted (and replaced) when the engine answers again after an outage: every wait in
+   * flight asks the engine again, since its connection may have died with the engine
+   * without a word. A container that exited meanwhile is then reported at once.
+   */
+  private reask = new AbortController();
 
   constructor(opts: DockerDriverOptions = {}) {
     this.endpoint = opts.endpoint ?? endpointFromEnv(opts.env ?? process.env);
     this.docker = new Dockerode(dockerodeOptions(this.endpoint));
     this.quick = new Dockerode(dockerodeOptions(this.endpoint, opts.fingerprintTimeoutMs ?? 5000));
+    // docker-modem takes an `agent` option that dockerode's types leave out.
+    const ownConnections = { ...dockerodeOptions(this.endpoint), agent: new Agent({ keepAlive: false }) };
+    this.waiter = new Dockerode(ownConnections);
     this.log = opts.logger ?? silentLogger;
     this.allowPrivileged = opts.allowPrivileged ?? false;
+    this.volumesEnabled = opts.volumesEnabled ?? false;
     this.pullTimeoutMs = opts.pullTimeoutMs ?? 5 * 60_000;
     this.retryMs = opts.retryMs ?? 1000;
+    this.fingerprintPeriodMs = opts.fingerprintPeriodMs ?? 2000;
   }
 
+  /**
+   * The engine's health, as Nomad's docker driver fingerprints it: an engine that answers is
+   * healthy, with its version; one that stops answering leaves the driver detected but
+   * unhealthy (undetected if it never answered). When it answers again after an outage,
+   * every container this process follows is looked at again (see `reask`).
+   */
   async fingerprint(): Promise<DriverFingerprint> {
+    let v: Dockerode.DockerVersion;
     try {
       await this.quick.ping();
-      const v = await this.quick.version();
-      const attributes: Record<string, string> = {
-        "driver.docker": "1",
-        "driver.docker.version": v.Version,
-        "driver.docker.os_type": v.Os,
-        "driver.docker.api_version": v.ApiVersion,
-        "driver.docker.volumes.enabled": "1",
-      };
-      if (this.allowPrivileged) attributes["driver.docker.privileged.enabled"] = "1";
-      return { detected: true, healthy: true, description: "Healthy", attributes };
+      v = await this.quick.version();
     } catch (err) {
-      return {
-        detected: false,
-        healthy: false,
-        description: `the Docker engine at ${describeEndpoint(this.endpoint)} does not answer: ${engineMessage(err)}`,
-        attributes: {},
-      };
+      const description = `the Docker engine at ${describeEndpoint(this.endpoint)} does not answer: ${engineMessage(err)}`;
+      if (this.engine === "up") this.log.warn({ endpoint: describeEndpoint(this.endpoint), err }, "the Docker engine stopped answering: the docker driver is unhealthy");
+      this.engine = "down";
+      return { detected: this.detected, healthy: false, description, attributes: {} };
     }
+    if (this.engine === "down") {
+      this.log.info({ endpoint: describeEndpoint(this.endpoint), containers: this.tasks.size }, "the Docker engine answers again: looking at every container again");
+      const old = this.reask;
+      this.reask = new AbortController();
+      old.abort();
+    }
+    this.engine = "up";
+    this.detected = true;
+    const attributes: Record<string, string> = {
+      "driver.docker": "1",
+      "driver.docker.version": v.Version,
+      "driver.docker.os_type": v.Os,
+      "driver.docker.api_version": v.ApiVersion,
+    };
+    if (this.volumesEnabled) attributes["driver.docker.volumes.enabled"] = "1";
+    if (this.allowPrivileged) attributes["driver.docker.privileged.enabled"] = "1";
+    return { detected: true, healthy: true, description: "Healthy", attributes };
   }
 
   validate(config: Record<string, unknown>): string[] {
-    const r = readConfig(config, { allowPrivileged: this.allowPrivileged });
+    const r = readConfig(config, { allowPrivileged: this.allowPrivileged, volumesEnabled: this.volumesEnabled });
     return r.ok ? [] : r.problems;
   }
 
   async start(spec: TaskSpec): Promise<TaskHandle> {
-    const r = readConfig(spec.config, { allowPrivileged: this.allowPrivileged });
+    const r = readConfig(spec.config, { allowPrivileged: this.allowPrivileged, volumesEnabled: this.volumesEnabled });
     if (!r.ok) throw new DockerError(ErrorCode.DockerBadConfig, r.problems.join("; "));
     const cfg = r.config;
     const opts = createOptions(spec, cfg);
+    await checkVolumeSources(spec, cfg.volumes);
     await ensureImage(this.docker, cfg.image, cfg.forcePull, this.pullTimeoutMs, this.log);
     // The client makes these; making sure here keeps docker from creating them root-owned.
     const dirs = taskDirs(spec);
     await Promise.all([dirs.alloc, dirs.local, dirs.secrets].map((d) => mkdir(d, { recursive: true })));
 
-    const files = await openLogFiles(spec.stdoutPath, spec.stderrPath);
+    const files = await openLogFiles(spec);
     let container: Dockerode.Container;
     try {
       container = await this.create(spec, opts);
@@ -214,7 +263,7 @@ export class DockerDriver implements Driver {
     const t = this.track(info.Id);
     if (t.follower === null) {
       // Also for an exited container: its output since the last saved line is still to copy.
-      t.follower = this.follow(handle, info.Id, await openLogFiles(spec.stdoutPath, spec.stderrPath));
+      t.follower = this.follow(handle, info.Id, await openLogFiles(spec));
     }
     return true;
   }
@@ -225,37 +274,49 @@ export class DockerDriver implements Driver {
     if (t === undefined) return this.waitExit(id);
     t.exit ??= this.waitExit(id).then(async (result) => {
       // The client reads the output once it hears of the exit; let the last lines land first.
-      if (t.follower !== null) await Promise.race([t.follower.done, sleep(LOG_DRAIN_MS)]);
+      await t.follower?.drained(LOG_DRAIN_MS);
       return result;
     });
     return t.exit;
   }
 
   /**
-   * The engine's wait, then inspect for the exit code and OOM flag. A broken connection
-   * (engine restart) is retried; a container removed under us is reported as lost.
+   * The engine's wait, then inspect for the exit code and OOM flag. A wait whose connection
+   * broke (the engine restarted or went away) is asked again, every `retryMs` while the
+   * engine does not answer, and at once when a fingerprint finds it back (a connection
+   * that hung rather than broke is given up then). A running container is waited for
+   * again, never reported exited; one removed under us is reported as lost.
    */
   private async waitExit(id: string): Promise<ExitResult> {
-    const container = this.docker.getContainer(id);
+    const container = this.waiter.getContainer(id);
     const lost = (why: string): ExitResult => ({ exitCode: -1, signal: 0, oomKilled: false, err: why });
+    let failures = 0;
     for (;;) {
       if (this.closed()) throw new DockerError(ErrorCode.DockerClosed, "the docker driver was closed while waiting for the task");
+      const attempt = AbortSignal.any([this.closing.signal, this.reask.signal]);
       let status: number | undefined;
       try {
-        const r: unknown = await container.wait({ condition: "not-running", abortSignal: this.closing.signal });
-        if (typeof r === "object" && r !== null && "StatusCode" in r && typeof r.StatusCode === "number") status = r.StatusCode;
+        status = await waitNotRunning(this.waiter, id, attempt);
       } catch (err) {
         if (this.closed()) continue;
         if (engineStatus(err) === 404) return lost(`container ${id.slice(0, 12)} is gone`);
-        this.log.warn({ container: id, err }, "waiting for the container failed; retrying");
-        await sleep(this.retryMs, this.closing.signal);
+        if (attempt.aborted) {
+          // The engine is back: ask again at once.
+          failures = 0;
+          continue;
+        }
+        // Once per outage: the retries that follow are debug noise.
+        if (failures++ === 0) this.log.warn({ container: id, err }, "waiting for the container failed; asking again until the engine answers");
+        else this.log.debug({ container: id, err }, "waiting for the container failed again");
+        await sleep(this.retryMs, attempt);
         continue;
       }
       try {
-        const info = await container.inspect();
+        const info = await container.inspect({ abortSignal: attempt });
         if (info.State.Running) continue;
         return exitResult(info.State);
       } catch (err) {
+        if (this.closed()) continue;
         if (status !== undefined) return exitResult({ ExitCode: status, OOMKilled: false });
         if (engineStatus(err) === 404) return lost(`container ${id.slice(0, 12)} is gone`);
       }
@@ -342,6 +403,8 @@ export class DockerDriver implements Driver {
 
   async destroy(handle: TaskHandle): Promise<void> {
     const id = this.containerId(handle);
+    // Removing the container ends its log stream: the follower copies what is left first.
+    await this.tasks.get(id)?.follower?.drained(LOG_DRAIN_MS);
     const follower = this.forget(id);
     try {
       // v: the image's anonymous volumes go with it, as with `docker rm -v`.

@@ -6,91 +6,25 @@
  * Each test runs under its own job id. Afterwards every container labelled with it is
  * removed, and the test fails if one is still there.
  */
-import { randomBytes, randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, truncateSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ErrorCode, sleep } from "../../structs/index.js";
 import type { TaskHandle, TaskSpec } from "../driver.js";
 import { TEST_IMAGE } from "./contract.case.js";
 import { DockerDriver, findContainersByLabels, Label } from "./index.js";
+import { dockerTestBed } from "./testing.js";
 
-const probe = new DockerDriver();
-const docker = probe.docker;
+const bed = dockerTestBed("ruche-docker-test");
+const docker = bed.docker;
+const driver = (): DockerDriver => bed.driver();
 
-let jobId = "";
-let drivers: DockerDriver[] = [];
-let dirs: string[] = [];
-
-/**
- * Checked before every test rather than once in beforeAll: a failing beforeAll makes vitest
- * report the tests as skipped, and these must each fail, saying why.
- */
-let engineReady: Promise<void> | undefined;
-async function checkEngine(): Promise<void> {
-  const fp = await probe.fingerprint();
-  if (!fp.healthy) {
-    throw new Error(`No Docker engine answers, so the docker driver cannot be tested: ${fp.description}. Start one with: sh scripts/test-deps.sh`);
-  }
-  try {
-    await docker.getImage(TEST_IMAGE).inspect();
-  } catch {
-    throw new Error(`The test image ${TEST_IMAGE} is not on this engine; build it with: sh scripts/test-deps.sh`);
-  }
-}
-
-beforeEach(async () => {
-  jobId = `ruche-docker-test-${randomBytes(4).toString("hex")}`;
-  engineReady ??= checkEngine();
-  await engineReady;
-});
-
-afterEach(async () => {
-  await Promise.all(drivers.map((d) => d.close()));
-  drivers = [];
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  dirs = [];
-  if (!(await engineReady?.then(() => true, () => false))) return;
-  const mine = { [Label.JobId]: jobId };
-  for (const c of await findContainersByLabels(docker, mine)) await docker.getContainer(c.id).remove({ force: true, v: true });
-  expect(await findContainersByLabels(docker, mine)).toEqual([]);
-});
-
-/** A driver closed after the test (as an agent stopping would). */
-function driver(): DockerDriver {
-  const d = new DockerDriver({ retryMs: 200 });
-  drivers.push(d);
-  return d;
-}
-
-/** A task of this test's job, with fresh directories laid out as the client lays them out. */
+/** A task of this test's job, with fresh directories laid out as the client lays them out, and two variables in its env. */
 function taskSpec(taskName: string, config: Record<string, unknown>, over: Partial<TaskSpec> = {}): TaskSpec {
-  const allocId = randomUUID();
-  const allocDir = mkdtempSync(join(tmpdir(), "ruche-docker-test-"));
-  dirs.push(allocDir);
-  const taskDir = join(allocDir, taskName);
-  for (const d of [join(allocDir, "alloc", "logs"), join(taskDir, "local"), join(taskDir, "secrets")]) mkdirSync(d, { recursive: true });
-  return {
-    id: `${allocId}/${taskName}`,
-    allocId,
-    taskName,
-    jobId,
-    group: "g",
-    namespace: "default",
-    config: { image: TEST_IMAGE, ...config },
-    env: { RUCHE_TASK_NAME: taskName, GREETING: "hello from the env" },
-    user: "",
-    cpu: 100,
-    memoryMB: 64,
-    ports: [],
-    allocDir,
-    taskDir,
-    stdoutPath: join(allocDir, "alloc", "logs", `${taskName}.stdout.0`),
-    stderrPath: join(allocDir, "alloc", "logs", `${taskName}.stderr.0`),
-    ...over,
-  };
+  return bed.spec(taskName, config, { env: { RUCHE_TASK_NAME: taskName, GREETING: "hello from the env" }, ...over });
 }
 
 function sh(script: string): Record<string, unknown> {
@@ -193,7 +127,7 @@ describe("start", () => {
       team: "web",
       [Label.AllocId]: spec.allocId,
       [Label.TaskName]: "limits",
-      [Label.JobId]: jobId,
+      [Label.JobId]: bed.jobId(),
       [Label.TaskId]: spec.id,
     });
     expect(info.Config.Env).toContain("GREETING=hello from the env");
@@ -220,7 +154,8 @@ describe("start", () => {
         ...sh("echo shared > /alloc/shared.txt && echo mine > /local/mine.txt && cat /local/in.txt && ls -d /secrets && echo kept > /data/kept.txt && (echo x > /conf/x 2>/dev/null && echo wrote-ro || echo ro-refused)"),
       },
     };
-    const d = driver();
+    // An absolute host path: the node must allow host volumes (-docker-volumes).
+    const d = bed.driver({ volumesEnabled: true });
     expect(await d.wait(await d.start(spec))).toMatchObject({ exitCode: 0 });
     expect(read(join(spec.allocDir, "alloc", "shared.txt"))).toBe("shared\n");
     expect(read(join(spec.taskDir, "local", "mine.txt"))).toBe("mine\n");
@@ -269,7 +204,7 @@ describe("start", () => {
     expect((await findContainersByLabels(docker, { [Label.TaskId]: spec.id })).map((c) => c.id)).toEqual([second.state.containerId]);
 
     const other = taskSpec("taken", {});
-    await docker.createContainer({ name: `taken-${other.allocId}`, Image: TEST_IMAGE, Labels: { [Label.JobId]: jobId } });
+    await docker.createContainer({ name: `taken-${other.allocId}`, Image: TEST_IMAGE, Labels: { [Label.JobId]: bed.jobId() } });
     await expect(d.start(other)).rejects.toMatchObject({ code: ErrorCode.DockerNameTaken });
   });
 
@@ -468,7 +403,7 @@ describe("destroy", () => {
     await d.stop(h, 10_000);
     await d.destroy(h);
     await expect(containerOf(h).inspect()).rejects.toMatchObject({ statusCode: 404 });
-    expect(await findContainersByLabels(docker, { [Label.JobId]: jobId })).toEqual([]);
+    expect(await findContainersByLabels(docker, { [Label.JobId]: bed.jobId() })).toEqual([]);
     await d.destroy(h);
     await d.stop(h, 1000);
     expect(await d.wait(h)).toMatchObject({ exitCode: -1, err: expect.stringContaining("is gone") as unknown });

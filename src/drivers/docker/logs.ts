@@ -1,10 +1,10 @@
-import { mkdir, open, type FileHandle } from "node:fs/promises";
-import { dirname } from "node:path";
 import { Readable } from "node:stream";
 import type Dockerode from "dockerode";
 import { sleep, type Logger } from "../../structs/index.js";
+import type { TaskSpec } from "../driver.js";
+import { RotatingLog } from "../shared/index.js";
 import { engineMessage, engineStatus } from "./errors.js";
-import { FrameReader, sinceParam, splitTimestamp, timestampNanos, type Frame } from "./frames.js";
+import { FrameReader, sinceParam, splitTimestamp, timestampNanos, type Frame, type FrameStream } from "./frames.js";
 
 export interface LogFollowerOptions {
   container: Dockerode.Container;
@@ -17,38 +17,51 @@ export interface LogFollowerOptions {
   retryMs?: number;
 }
 
-/** The task's output files, open for appending. */
+/** The task's output streams, each rotated by size as it is written (`RotatingLog`). */
 export interface LogFiles {
-  stdout: FileHandle;
-  stderr: FileHandle;
+  stdout: RotatingLog;
+  stderr: RotatingLog;
 }
 
 /**
- * Copies a container's output into the task's stdout and stderr files, the ones the client
- * rotates and serves. It follows the engine's log endpoint with timestamps and remembers
- * the newest timestamp written, so a follower started after an agent restart asks only for
- * what came after it and drops what the engine repeats at the boundary (its `since` is
- * inclusive). Messages with exactly the boundary's timestamp that were not yet written are
- * lost: best effort, at nanosecond resolution.
+ * Copies a container's output into the task's stdout and stderr files, rotating them by
+ * size as it writes (Nomad's `<task>.stdout.N`), which the client serves. It follows the
+ * engine's log endpoint with timestamps and remembers each stream's newest timestamp
+ * written, so a read that starts again (after the stream broke, or after an agent restart,
+ * from the handle's `lastLogTime`) drops what the engine repeats at the boundary (its
+ * `since` is inclusive). Messages with exactly the boundary's timestamp that were not yet
+ * written are lost: best effort, at nanosecond resolution.
  *
- * The files are opened for appending: when the client truncates one after copying it, the
- * next write lands at the new end rather than leaving a hole.
+ * What one chunk from the engine holds is written in one write per stream. A follower that
+ * falls behind a chatty container loses what the engine's own log files (json-file, see
+ * `engineLogConfig`) rotate away before it is read: the engine serves its log endpoint at
+ * about 100,000 lines a second here, and a container can write faster.
  *
- * It ends by itself once the container has exited and its output is all written, and when
- * stopped (destroy, or the driver closing).
+ * When the container has exited and the engine ended the follow, what the engine still
+ * holds is read again until nothing new comes (`catchUp`): the engine may end a follow at
+ * the exit before it sent the last lines. The follower ends by itself then, and when
+ * stopped (the driver closing, or a destroy of a container still running; see `drained`).
  */
 export class LogFollower {
   /** Resolves when the follower has ended; never rejects. */
   readonly done: Promise<void>;
   private readonly abort = new AbortController();
-  private lastNanos: bigint | null;
+  /** Each stream's newest message written: a stream's messages come in order, the two streams' not. */
+  private readonly last: Record<FrameStream, bigint | null>;
+  /** The newest message written of either stream: the handle's resume point. */
+  private newest: bigint | null;
   private failures = 0;
+  /** Bumped at each write: `drained` tells a follower still copying from one that is stuck. */
+  private writes = 0;
+  private ended = false;
 
   private constructor(
     private readonly o: LogFollowerOptions,
     files: LogFiles,
   ) {
-    this.lastNanos = o.after === "" ? null : timestampNanos(o.after);
+    const after = o.after === "" ? null : timestampNanos(o.after);
+    this.last = { stdout: after, stderr: after };
+    this.newest = after;
     this.done = this.run(files);
   }
 
@@ -66,38 +79,78 @@ export class LogFollower {
     this.abort.abort();
   }
 
+  /**
+   * For a container that has exited: resolves once the follower has ended, or has written
+   * nothing for `idleMs` (the engine does not answer). A chatty container's output takes as
+   * long as it takes to copy, and stopping the follower before it is copied would lose its
+   * last lines. For a container still running (destroyed while it runs), at once.
+   */
+  async drained(idleMs: number): Promise<void> {
+    if (this.hasEnded() || (await this.containerState()) === "running") return;
+    let seen = -1;
+    while (!this.hasEnded() && seen !== this.writes) {
+      seen = this.writes;
+      await Promise.race([this.done, sleep(idleMs)]);
+    }
+  }
+
   /** A method, not a getter: the answer changes across awaits, and narrowing must not assume otherwise. */
   private stopped(): boolean {
     return this.abort.signal.aborted;
   }
 
+  /** Likewise a method. */
+  private hasEnded(): boolean {
+    return this.ended;
+  }
+
   private async run(files: LogFiles): Promise<void> {
     try {
       while (!this.stopped()) {
-        const clean = await this.pass(files);
+        const followed = await this.pass(files, true);
         if (this.stopped()) break;
         const state = await this.containerState();
-        if (state === "gone" || (state === "exited" && clean)) break;
+        if (state === "gone") break;
+        if (state === "exited" && followed.ended && (await this.catchUp(files))) break;
         // The stream broke (the engine restarted?) or the container still runs: follow again
         // from the last message written; an exited container's remaining output comes at once.
         await sleep(this.o.retryMs ?? 1000, this.abort.signal);
       }
     } finally {
+      this.ended = true;
       await closeLogFiles(files);
     }
   }
 
-  /** Follows once; true when the engine ended the stream (the container exited), false when it broke. */
-  private async pass(files: LogFiles): Promise<boolean> {
-    const resumeFrom = this.lastNanos;
-    const opts: Dockerode.ContainerLogsOptions & { follow: true } = { follow: true, stdout: true, stderr: true, timestamps: true, abortSignal: this.abort.signal };
+  /**
+   * The engine may end a follow at the container's exit before it sent all the container
+   * wrote (a chatty task's last lines): reads what the engine kept, from each stream's last
+   * message written, until a read brings nothing new. False when a read broke.
+   */
+  private async catchUp(files: LogFiles): Promise<boolean> {
+    for (;;) {
+      const r = await this.pass(files, false);
+      if (this.stopped() || !r.ended) return r.ended;
+      if (r.written === 0) return true;
+    }
+  }
+
+  /**
+   * Reads the engine's log once (following it or not) from the older of the two streams'
+   * resume points; `ended` when the engine ended the stream, false when it broke.
+   */
+  private async pass(files: LogFiles, follow: boolean): Promise<{ ended: boolean; written: number }> {
+    const { stdout, stderr } = this.last;
+    const resumeFrom = stdout === null || stderr === null ? null : stdout < stderr ? stdout : stderr;
+    const opts: Dockerode.ContainerLogsOptions = { follow, stdout: true, stderr: true, timestamps: true, abortSignal: this.abort.signal };
     if (resumeFrom !== null) opts.since = sinceParam(resumeFrom);
-    let stream: NodeJS.ReadableStream;
+    let written = 0;
+    let stream: AsyncIterable<Buffer | string>;
     try {
-      stream = await this.o.container.logs(opts);
+      stream = await this.logs(opts);
     } catch (err) {
       if (!this.stopped() && engineStatus(err) !== 404) this.failed(err);
-      return false;
+      return { ended: false, written };
     }
     const destroy = (): void => {
       if (stream instanceof Readable) stream.destroy();
@@ -106,28 +159,51 @@ export class LogFollower {
     const frames = new FrameReader();
     try {
       for await (const chunk of stream) {
-        for (const f of frames.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk)) await this.write(files, f, resumeFrom);
+        written += await this.write(files, frames.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk));
       }
       this.failures = 0;
-      return true;
+      return { ended: true, written };
     } catch (err) {
       if (!this.stopped()) this.failed(err);
-      return false;
+      return { ended: false, written };
     } finally {
       this.abort.signal.removeEventListener("abort", destroy);
     }
   }
 
-  private async write(files: LogFiles, f: Frame, resumeFrom: bigint | null): Promise<void> {
-    const m = splitTimestamp(f.payload);
-    if (m.ts !== null && resumeFrom !== null && m.nanos <= resumeFrom) return;
-    await (f.stream === "stderr" ? files.stderr : files.stdout).appendFile(m.text);
-    // stdout and stderr are copied by separate engine goroutines and may arrive slightly out
-    // of order; the newest timestamp is the resume point.
-    if (m.ts !== null && (this.lastNanos === null || m.nanos > this.lastNanos)) {
-      this.lastNanos = m.nanos;
-      this.o.progress(m.ts);
+  /**
+   * Writes the new messages of one chunk, one write per stream, and moves the streams'
+   * resume points; returns how many it wrote. A message of a stream no newer than the last
+   * one written of it was written before (the engine's `since` is inclusive).
+   */
+  private async write(files: LogFiles, frames: Frame[]): Promise<number> {
+    const text: Record<FrameStream, Buffer[]> = { stdout: [], stderr: [] };
+    let newest: { ts: string; nanos: bigint } | null = null;
+    for (const f of frames) {
+      const m = splitTimestamp(f.payload);
+      const last = this.last[f.stream];
+      if (m.ts !== null && last !== null && m.nanos <= last) continue;
+      text[f.stream].push(m.text);
+      if (m.ts === null) continue;
+      this.last[f.stream] = m.nanos;
+      if (newest === null || m.nanos > newest.nanos) newest = { ts: m.ts, nanos: m.nanos };
     }
+    if (text.stdout.length > 0) await files.stdout.write(Buffer.concat(text.stdout));
+    if (text.stderr.length > 0) await files.stderr.write(Buffer.concat(text.stderr));
+    this.writes++;
+    // The handle keeps the newest of the two: resuming after an agent restart is best effort.
+    if (newest !== null && (this.newest === null || newest.nanos > this.newest)) {
+      this.newest = newest.nanos;
+      this.o.progress(newest.ts);
+    }
+    return text.stdout.length + text.stderr.length;
+  }
+
+  /** The engine's answer as chunks: dockerode answers a follow with a stream, and a read without one with a buffer. */
+  private async logs(opts: Dockerode.ContainerLogsOptions): Promise<AsyncIterable<Buffer | string>> {
+    const res: unknown = await this.o.container.logs(opts as Dockerode.ContainerLogsOptions & { follow: true });
+    if (Buffer.isBuffer(res)) return [res].values() as unknown as AsyncIterable<Buffer>;
+    return res as AsyncIterable<Buffer | string>;
   }
 
   private async containerState(): Promise<"running" | "exited" | "gone" | "unknown"> {
@@ -151,15 +227,13 @@ export class LogFollower {
 }
 
 /**
- * Opens the task's output files for appending, creating them. Opened before the container
- * starts, so a start fails with a clear error when they cannot be written.
+ * Opens the task's output streams, each at its newest file (created if none). Opened before
+ * the container starts, so a start fails with a clear error when they cannot be written.
  */
-export async function openLogFiles(stdoutPath: string, stderrPath: string): Promise<LogFiles> {
-  await mkdir(dirname(stdoutPath), { recursive: true });
-  await mkdir(dirname(stderrPath), { recursive: true });
-  const stdout = await open(stdoutPath, "a");
+export async function openLogFiles(spec: Pick<TaskSpec, "stdoutPath" | "stderrPath" | "logLimits">): Promise<LogFiles> {
+  const stdout = await RotatingLog.open(spec.stdoutPath, spec.logLimits);
   try {
-    return { stdout, stderr: await open(stderrPath, "a") };
+    return { stdout, stderr: await RotatingLog.open(spec.stderrPath, spec.logLimits) };
   } catch (err) {
     await stdout.close();
     throw err;

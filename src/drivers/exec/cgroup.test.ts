@@ -29,24 +29,27 @@ describe("task cgroups", () => {
   it("on this host: made with the memory limit and cpu shares (replacing a stale one), found again from its state, removed", async () => {
     const version = detectCgroups();
     expect(version, "a cgroup hierarchy at /sys/fs/cgroup").toBeDefined();
-    const stale = await TaskCgroup.create(`.test-${process.pid}`, { memoryMB: 8, cpuMHz: 10 });
-    const cg = await TaskCgroup.create(`.test-${process.pid}`, { memoryMB: 32, cpuMHz: 300 });
+    const stale = await TaskCgroup.create(`.test-${process.pid}`, { memoryMB: 8, cpuMHz: 10, pids: 10 });
+    const cg = await TaskCgroup.create(`.test-${process.pid}`, { memoryMB: 32, cpuMHz: 300, pids: 50 });
     expect(cg.state).toEqual(stale.state);
     try {
       expect(TaskCgroup.fromState(JSON.parse(JSON.stringify(cg.state)))?.state).toEqual(cg.state);
       if (version === CgroupVersion.V1) {
         expect(read(join(cg.state.memory, "memory.limit_in_bytes"))).toBe(String(32 * 1024 * 1024));
         expect(read(join(cg.state.cpu, "cpu.shares"))).toBe("300");
+        expect(cg.state.pids).toBe(join("/sys/fs/cgroup/pids", CGROUP_PARENT, `.test-${process.pid}`));
       } else {
         expect(read(join(cg.state.memory, "memory.max"))).toBe(String(32 * 1024 * 1024));
         expect(read(join(cg.state.cpu, "cpu.weight"))).toBe(String(cpuWeight(300)));
       }
+      expect(read(join(cg.state.pids ?? "", "pids.max"))).toBe("50");
       expect(cg.oomKilled()).toBe(false);
     } finally {
       await cg.remove();
     }
     expect(existsSync(cg.state.memory)).toBe(false);
     expect(existsSync(cg.state.cpu)).toBe(false);
+    expect(existsSync(cg.state.pids ?? "")).toBe(false);
     await cg.remove(); // Removing what is gone is fine.
   });
 
@@ -55,12 +58,13 @@ describe("task cgroups", () => {
     dirs.push(root);
     writeFileSync(join(root, "cgroup.controllers"), "cpuset cpu io memory pids\n");
     expect(detectCgroups(root)).toBe(CgroupVersion.V2);
-    const cg = await TaskCgroup.create("a1-web", { memoryMB: 64, cpuMHz: 1024 }, root);
+    const cg = await TaskCgroup.create("a1-web", { memoryMB: 64, cpuMHz: 1024, pids: 100 }, root);
     const dir = join(root, CGROUP_PARENT, "a1-web");
-    expect(cg.state).toEqual({ version: "v2", memory: dir, cpu: dir });
+    expect(cg.state).toEqual({ version: "v2", memory: dir, cpu: dir, pids: dir });
     expect(cg.procsFiles()).toEqual([join(dir, "cgroup.procs")]);
-    expect(read(join(root, "cgroup.subtree_control"))).toBe("+memory +cpu");
-    expect(read(join(root, CGROUP_PARENT, "cgroup.subtree_control"))).toBe("+memory +cpu");
+    expect(read(join(root, "cgroup.subtree_control"))).toBe("+memory +cpu +pids");
+    expect(read(join(root, CGROUP_PARENT, "cgroup.subtree_control"))).toBe("+memory +cpu +pids");
+    expect(read(join(dir, "pids.max"))).toBe("100");
     expect(read(join(dir, "memory.max"))).toBe(String(64 * 1024 * 1024));
     expect(read(join(dir, "cpu.weight"))).toBe("39");
     expect(cg.oomKilled()).toBe(false);
@@ -68,20 +72,28 @@ describe("task cgroups", () => {
     expect(cg.oomKilled()).toBe(true);
   });
 
-  it("v1 (stand-in dir): a memory and a cpu cgroup, joined through both cgroup.procs files", async () => {
+  it("v1 (stand-in dir): a memory, a cpu and a pids cgroup, joined through the three cgroup.procs files", async () => {
     const root = mkdtempSync(join(tmpdir(), "ruche-cgroup-v1-"));
     dirs.push(root);
-    for (const c of ["memory", "cpu"]) {
+    for (const c of ["memory", "cpu", "pids"]) {
       mkdirSync(join(root, c), { recursive: true });
       writeFileSync(join(root, c, "cgroup.procs"), "");
     }
     expect(detectCgroups(root)).toBe(CgroupVersion.V1);
-    const cg = await TaskCgroup.create("a1-web", { memoryMB: 0, cpuMHz: 1 }, root);
-    expect(cg.procsFiles()).toEqual([join(root, "memory", CGROUP_PARENT, "a1-web", "cgroup.procs"), join(root, "cpu", CGROUP_PARENT, "a1-web", "cgroup.procs")]);
+    const cg = await TaskCgroup.create("a1-web", { memoryMB: 0, cpuMHz: 1, pids: 7 }, root);
+    expect(cg.procsFiles()).toEqual(["memory", "cpu", "pids"].map((c) => join(root, c, CGROUP_PARENT, "a1-web", "cgroup.procs")));
+    expect(read(join(root, "pids", CGROUP_PARENT, "a1-web", "pids.max"))).toBe("7");
     expect(existsSync(join(cg.state.memory, "memory.limit_in_bytes")), "no limit for 0 MB").toBe(false);
     expect(read(join(cg.state.cpu, "cpu.shares"))).toBe("2");
     writeFileSync(join(cg.state.memory, "memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
     expect(cg.oomKilled()).toBe(true);
+  });
+
+  it("refuses to make a task cgroup where the pids controller is missing: the task's process limit would not hold", async () => {
+    const root = mkdtempSync(join(tmpdir(), "ruche-cgroup-v2-"));
+    dirs.push(root);
+    writeFileSync(join(root, "cgroup.controllers"), "cpu memory\n");
+    await expect(TaskCgroup.create("a1-web", { memoryMB: 64, cpuMHz: 100, pids: 100 }, root)).rejects.toThrow("the pids cgroup controller is not available");
   });
 
   it("reads back only a well-formed state", () => {
@@ -92,5 +104,6 @@ describe("task cgroups", () => {
     expect(TaskCgroup.fromState({ version: "v1", memory: "/sys/fs/cgroup/memory", cpu: "/sys/fs/cgroup/cpu" })).toBeUndefined();
     expect(TaskCgroup.fromState({ version: "v2", memory: "/sys/fs/cgroup/ruche/../x", cpu: "/sys/fs/cgroup/ruche/../x" })).toBeUndefined();
     expect(TaskCgroup.fromState({ version: "v2", memory: "/sys/fs/cgroup/ruche/a-web", cpu: "/sys/fs/cgroup/ruche/a-web" })).toBeDefined();
+    expect(TaskCgroup.fromState({ version: "v1", memory: "/sys/fs/cgroup/memory/ruche/a-web", cpu: "/sys/fs/cgroup/cpu/ruche/a-web", pids: "/sys/fs/cgroup/pids" })).toBeUndefined();
   });
 });

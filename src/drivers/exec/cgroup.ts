@@ -17,14 +17,18 @@ export interface CgroupLimits {
   memoryMB: number;
   /** The task's CPU in MHz; it becomes cpu shares (at least 2), as in Nomad. */
   cpuMHz: number;
+  /** Processes and threads at once (`pids.max`); fork fails beyond it. */
+  pids: number;
 }
 
 /** What a handle keeps of a task's cgroup. */
 export interface CgroupState {
   version: CgroupVersion;
-  /** The cgroup's directory in the memory hierarchy and in the cpu one (the same on v2). */
+  /** The cgroup's directory in the memory hierarchy, the cpu one and the pids one (the same on v2). */
   memory: string;
   cpu: string;
+  /** Absent in the handles of tasks started before Ruche limited processes. */
+  pids?: string;
 }
 
 /**
@@ -49,9 +53,11 @@ export function cpuWeight(shares: number): number {
 }
 
 /**
- * One task's cgroup, `ruche/<name>` in the memory and cpu hierarchies (v1) or in the
- * unified one (v2): a memory limit without swap, and cpu shares (v1) or the equivalent
- * cpu.weight (v2). The shim moves itself in before the task starts.
+ * One task's cgroup, `ruche/<name>` in the memory, cpu and pids hierarchies (v1) or in the
+ * unified one (v2): a memory limit without swap, cpu shares (v1) or the equivalent
+ * cpu.weight (v2), and a limit on its processes (`pids.max`). The shim moves itself in
+ * before the task starts. A host without the pids controller runs no exec task: its limit
+ * would not hold.
  */
 export class TaskCgroup {
   private constructor(readonly state: CgroupState) {}
@@ -62,21 +68,26 @@ export class TaskCgroup {
     if (version === undefined) throw new Error(`no cgroup hierarchy at ${root}`);
     const shares = cpuShares(limits.cpuMHz);
     const bytes = String(Math.round(limits.memoryMB * 1024 * 1024));
+    const unified = join(root, CGROUP_PARENT, name);
     const cg =
       version === CgroupVersion.V2
-        ? new TaskCgroup({ version, memory: join(root, CGROUP_PARENT, name), cpu: join(root, CGROUP_PARENT, name) })
-        : new TaskCgroup({ version, memory: join(root, "memory", CGROUP_PARENT, name), cpu: join(root, "cpu", CGROUP_PARENT, name) });
+        ? new TaskCgroup({ version, memory: unified, cpu: unified, pids: unified })
+        : new TaskCgroup({ version, memory: join(root, "memory", CGROUP_PARENT, name), cpu: join(root, "cpu", CGROUP_PARENT, name), pids: join(root, "pids", CGROUP_PARENT, name) });
+    if (!hasPidsController(root, version)) throw new Error(`the pids cgroup controller is not available under ${root}: a task's process limit would not hold`);
     await cg.remove();
+    const pidsDir = cg.state.pids ?? unified;
     switch (version) {
       case CgroupVersion.V1:
         await mkdir(cg.state.memory, { recursive: true });
         await mkdir(cg.state.cpu, { recursive: true });
+        await mkdir(pidsDir, { recursive: true });
         if (limits.memoryMB > 0) {
           await writeFile(join(cg.state.memory, "memory.limit_in_bytes"), bytes);
           // Memory plus swap at the same limit: no swapping past it (where swap is accounted).
           await writeIfThere(join(cg.state.memory, "memory.memsw.limit_in_bytes"), bytes);
         }
         await writeFile(join(cg.state.cpu, "cpu.shares"), String(shares));
+        await writeFile(join(pidsDir, "pids.max"), String(limits.pids));
         break;
       case CgroupVersion.V2:
         // A child gets a controller only when every parent hands it down.
@@ -89,6 +100,7 @@ export class TaskCgroup {
           await writeIfThere(join(cg.state.memory, "memory.swap.max"), "0");
         }
         await writeFile(join(cg.state.cpu, "cpu.weight"), String(cpuWeight(shares)));
+        await writeFile(join(pidsDir, "pids.max"), String(limits.pids));
         break;
       default:
         return assertNever(version, "cgroup version");
@@ -104,8 +116,10 @@ export class TaskCgroup {
     if (typeof x !== "object" || x === null) return undefined;
     const s = x as Record<string, unknown>;
     const versions: unknown[] = Object.values(CgroupVersion);
-    if (!versions.includes(s.version) || !isTaskDir(s.memory) || !isTaskDir(s.cpu)) return undefined;
-    return new TaskCgroup({ version: s.version as CgroupVersion, memory: s.memory, cpu: s.cpu });
+    if (!versions.includes(s.version) || !isTaskDir(s.memory) || !isTaskDir(s.cpu) || (s.pids !== undefined && !isTaskDir(s.pids))) return undefined;
+    const state: CgroupState = { version: s.version as CgroupVersion, memory: s.memory, cpu: s.cpu };
+    if (s.pids !== undefined) state.pids = s.pids;
+    return new TaskCgroup(state);
   }
 
   /** The cgroup.procs files a process writes itself into to join. */
@@ -144,7 +158,7 @@ export class TaskCgroup {
   }
 
   private dirs(): string[] {
-    return [...new Set([this.state.memory, this.state.cpu])];
+    return [...new Set([this.state.memory, this.state.cpu, ...(this.state.pids === undefined ? [] : [this.state.pids])])];
   }
 }
 
@@ -163,7 +177,16 @@ async function killMembers(dir: string): Promise<void> {
 }
 
 async function enableControllers(dir: string): Promise<void> {
-  await writeFile(join(dir, "cgroup.subtree_control"), "+memory +cpu");
+  await writeFile(join(dir, "cgroup.subtree_control"), "+memory +cpu +pids");
+}
+
+function hasPidsController(root: string, version: CgroupVersion): boolean {
+  if (version === CgroupVersion.V1) return existsSync(join(root, "pids", "cgroup.procs"));
+  try {
+    return readFileSync(join(root, "cgroup.controllers"), "utf8").split(/\s+/).includes("pids");
+  } catch {
+    return false;
+  }
 }
 
 async function writeIfThere(path: string, value: string): Promise<void> {

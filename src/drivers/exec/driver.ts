@@ -6,6 +6,8 @@ import {
   asUser,
   findBinary,
   isAlive,
+  pidsLimit,
+  pidsLimitProblem,
   promised,
   runCommand,
   ShimTasks,
@@ -23,8 +25,12 @@ export interface ExecDriverOptions {
   signal?: AbortSignal;
 }
 
-/** The exec driver's own task config keys, beside command and args. */
-const CONFIG_KEYS = ["cap_add", "cap_drop"] as const;
+/**
+ * The exec driver's own task config keys, beside command and args: Nomad's `cap_add` and
+ * `cap_drop`, and Ruche's `pids_limit` (Nomad's exec driver has none; the name is its docker
+ * driver's).
+ */
+const CONFIG_KEYS = ["cap_add", "cap_drop", "pids_limit"] as const;
 
 /** The task's root dir on the host, inside the driver's state dir (a mount point in the task's namespace only). */
 const ROOT_DIR = "root";
@@ -40,7 +46,8 @@ const JOIN_THEN_EXEC = `while [ "$1" != -- ]; do printf '0\\n' >"$1" || exit 125
  * namespaces (the host's network), the host's system read-only as its root, the
  * allocation's dirs at /alloc, /local and /secrets, and a cgroup that limits its memory
  * (hard: beyond it the kernel kills it) and weighs its CPU. The client gives an exec task
- * these in-task paths in RUCHE_ALLOC_DIR, RUCHE_TASK_DIR and RUCHE_SECRETS_DIR. The task,
+ * these in-task paths in RUCHE_ALLOC_DIR, RUCHE_TASK_DIR and RUCHE_SECRETS_DIR. The cgroup
+ * also limits its processes (`pids_limit`, default `DEFAULT_PIDS_LIMIT`). The task,
  * and what is exec'd in it, holds only the capabilities of caps.ts (`cap_add`, `cap_drop`).
  */
 export class ExecDriver implements Driver {
@@ -61,7 +68,8 @@ export class ExecDriver implements Driver {
   }
 
   validate(config: Record<string, unknown>): string[] {
-    return [...validateCommandConfig(config, this.name, CONFIG_KEYS), ...validateCaps(config)];
+    const pids = config.pids_limit === undefined ? undefined : pidsLimitProblem(config.pids_limit);
+    return [...validateCommandConfig(config, this.name, CONFIG_KEYS), ...validateCaps(config), ...(pids === undefined ? [] : [pids])];
   }
 
   async start(spec: TaskSpec): Promise<TaskHandle> {
@@ -69,7 +77,7 @@ export class ExecDriver implements Driver {
     if (unshare === undefined) throw new RucheError(ErrorCode.Internal, "exec: unshare (util-linux) is not installed");
     const root = join(spec.taskDir, STATE_DIR_NAME, ROOT_DIR);
     for (const dir of [root, join(spec.allocDir, "alloc"), ...TASK_SUBDIRS.map((d) => join(spec.taskDir, d))]) await mkdir(dir, { recursive: true });
-    const cgroup = await TaskCgroup.create(cgroupName(spec), { memoryMB: spec.memoryMB, cpuMHz: spec.cpu });
+    const cgroup = await TaskCgroup.create(cgroupName(spec), { memoryMB: spec.memoryMB, cpuMHz: spec.cpu, pids: pidsLimit(spec.config) });
     try {
       return await this.tasks.start(
         spec,

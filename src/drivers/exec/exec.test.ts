@@ -9,7 +9,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { TaskHandle } from "../driver.js";
-import { killPid, SIGKILL } from "../shared/index.js";
+import { DEFAULT_PIDS_LIMIT, killPid, SIGKILL } from "../shared/index.js";
 import { shimStateOf } from "../shared/task-state.js";
 import { markedProcesses, readText, testTask, until, type TestTask } from "../shared/testing.js";
 import { CgroupVersion, cpuWeight, TaskCgroup } from "./cgroup.js";
@@ -18,6 +18,8 @@ import { taskHostname } from "./isolation.js";
 
 const sh = (script: string): Record<string, unknown> => ({ command: "/bin/sh", args: ["-c", script] });
 const SERVER = `trap 'exit 0' TERM; echo "pid $$"; while :; do sleep 0.1; done`;
+/** Forks 300 sleeps in a child shell, which dies at the first fork that fails; the task itself then lives on without forking. */
+const FORK_300 = `sh -c 'i=0; while [ $i -lt 300 ]; do sleep 60 & i=$((i+1)); done; echo "all 300 forked"'; echo "forking stopped"; exec sleep 60`;
 
 describe("exec driver isolation", () => {
   const driver = new ExecDriver();
@@ -147,6 +149,21 @@ describe("exec driver isolation", () => {
     expect(self.out).toContain(`/${name}`);
   });
 
+  it("limits the task's processes: with pids_limit = 50, forking 300 fails and no more than 50 live; the default is DEFAULT_PIDS_LIMIT", async () => {
+    const { handle, task } = await start(FORK_300, { config: { ...sh(FORK_300), pids_limit: 50 } });
+    await until("the forking to stop", () => readText(task.spec.stdoutPath).includes("forking stopped"));
+    expect(readText(task.spec.stdoutPath)).not.toContain("all 300 forked");
+    expect(readText(task.spec.stderrPath)).toMatch(/fork/i);
+    const live = markedProcesses(task.marker).length;
+    expect(live).toBeGreaterThan(10);
+    expect(live).toBeLessThanOrEqual(50);
+    const cg = TaskCgroup.fromState(handle.state.cgroup)!;
+    expect(readFileSync(join(cg.state.pids!, "pids.max"), "utf8").trim()).toBe("50");
+    const plain = await start(SERVER);
+    expect(readFileSync(join(TaskCgroup.fromState(plain.handle.state.cgroup)!.state.pids!, "pids.max"), "utf8").trim()).toBe(String(DEFAULT_PIDS_LIMIT));
+    expect(driver.validate({ command: "x", pids_limit: 0 })).toEqual([`config.pids_limit must be a whole number of processes from 1 to 4194304, got 0`]);
+  });
+
   it("a task that allocates beyond its memory limit is OOM-killed, and the exit says so", async () => {
     const { handle } = await start("x=0123456789abcdef; while :; do x=$x$x; done", { memoryMB: 16 });
     const exit = await driver.wait(handle);
@@ -169,6 +186,7 @@ describe("exec driver isolation", () => {
     handles.length = 0;
     expect(existsSync(cg.state.memory)).toBe(false);
     expect(existsSync(cg.state.cpu)).toBe(false);
+    expect(existsSync(cg.state.pids!)).toBe(false);
     expect(existsSync(join(task.spec.taskDir, ".ruche"))).toBe(false);
   });
 });

@@ -29,10 +29,10 @@ export async function probeExec(): Promise<DriverFingerprint> {
   if (version === undefined) return unhealthy("no cgroup hierarchy with a memory controller at /sys/fs/cgroup");
   attributes["driver.exec.cgroups"] = version;
   try {
-    const probe = await TaskCgroup.create(`.probe-${process.pid}-${++probes}`, { memoryMB: 16, cpuMHz: 100 });
+    const probe = await TaskCgroup.create(`.probe-${process.pid}-${++probes}`, { memoryMB: 16, cpuMHz: 100, pids: 16 });
     await probe.remove();
   } catch (err) {
-    return unhealthy(`cannot make a cgroup with a memory limit (cgroup ${version}): ${errorMessage(err)}`);
+    return unhealthy(`cannot make a cgroup with a memory and a process limit (cgroup ${version}): ${errorMessage(err)}`);
   }
 
   const unshare = findBinary("unshare") ?? "unshare";

@@ -1,12 +1,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, open, rm, type FileHandle } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { ErrorCode, errorMessage, RucheError } from "../../structs/index.js";
 import type { TaskSpec } from "../driver.js";
 import type { CommandConfig } from "./config.js";
 import { taskEnvironment } from "./env.js";
+import { startLogWriters, writersDone, type LogWriters } from "./log-writer.js";
 import { parseStat, readStat, type ProcStat } from "./proc.js";
+import { streamPrefix, streamIndexes } from "./rotating-log.js";
 import { writeShim } from "./shim.js";
 import { killGroup, SIGKILL } from "./signals.js";
 import { EXIT_FILE, STATE_DIR_NAME, type ShimState } from "./task-state.js";
@@ -27,11 +29,16 @@ export interface Launched {
   state: ShimState;
   /** The process the agent spawned (the shim, or what runs it); exits when the task is done. */
   child: ChildProcess;
+  /** The writers of the task's output; they end once it is all on disk. */
+  writers: LogWriters;
 }
+
+/** How long a failed start waits for the task's last words to reach its stderr file. */
+const FAILED_START_DRAIN_MS = 1000;
 
 /**
  * Starts a task under a shim: detached (its own session, so it outlives the agent), stdin
- * /dev/null, stdout and stderr appended by the task itself straight to the log files (no
+ * /dev/null, stdout and stderr each a pipe to a log writer of its own (log-writer.ts; no
  * pipe through the agent, which may die), cwd the task dir, env exactly the task's.
  * Resolves once the shim reports the task's pid, that is once the task runs.
  */
@@ -61,21 +68,15 @@ export async function launchShim(spec: TaskSpec, opts: LaunchOptions): Promise<L
   ];
   const [file, ...args] = argv as [string, ...string[]];
 
-  const logs: FileHandle[] = [];
+  const writers = await startLogWriters(stateDir, spec);
   let child: ChildProcess;
   let report: Promise<[string, string]>;
   try {
-    for (const path of [spec.stdoutPath, spec.stderrPath]) {
-      await mkdir(dirname(path), { recursive: true });
-      // O_APPEND: the task writes at the end even after the client truncates the file to rotate it.
-      logs.push(await open(path, "a"));
-    }
-    const [out, err] = logs as [FileHandle, FileHandle];
     child = spawn(file, args, {
       cwd: spec.taskDir,
       env: taskEnvironment(spec.env),
       detached: true,
-      stdio: ["ignore", out.fd, err.fd, "pipe"],
+      stdio: ["ignore", writers.stdout.stdin, writers.stderr.stdin, "pipe"],
     });
     // Listen before anything else awaits: a shim that fails at once closes its pipe right
     // away, and a close that happens before the listener is there is never seen.
@@ -84,7 +85,9 @@ export async function launchShim(spec: TaskSpec, opts: LaunchOptions): Promise<L
     // `await report` is reached, which would count as an unhandled rejection in between.
     report.catch(() => undefined);
   } finally {
-    await Promise.all(logs.map((l) => l.close()));
+    // The task holds the pipes now; a writer ends once the task and all it started closed theirs.
+    writers.stdout.stdin.destroy();
+    writers.stderr.stdin.destroy();
   }
 
   let lines: [string, string];
@@ -93,6 +96,7 @@ export async function launchShim(spec: TaskSpec, opts: LaunchOptions): Promise<L
   } catch (err) {
     if (child.pid !== undefined) killGroup(child.pid, SIGKILL);
     const why = errorMessage(err);
+    await writersDone(writers, FAILED_START_DRAIN_MS);
     const tail = await stderrTail(spec.stderrPath);
     throw new RucheError(ErrorCode.Internal, `${opts.driver}: the task did not start: ${why}${tail === "" ? "" : `: ${tail}`}`, { cause: err });
   }
@@ -112,7 +116,7 @@ export async function launchShim(spec: TaskSpec, opts: LaunchOptions): Promise<L
     exitFile,
     stateDir,
   };
-  return { state, child };
+  return { state, child, writers };
 }
 
 /**
@@ -172,10 +176,12 @@ function readReport(child: ChildProcess, timeoutMs: number): Promise<[string, st
 }
 
 /** The last lines of the task's stderr: where the shim (or unshare) says what went wrong. */
-async function stderrTail(path: string): Promise<string> {
+async function stderrTail(first: string): Promise<string> {
+  const prefix = streamPrefix(first);
+  const newest = (await streamIndexes(prefix)).at(-1) ?? 0;
   let f: FileHandle | undefined;
   try {
-    f = await open(path, "r");
+    f = await open(`${prefix}.${newest}`, "r");
     const { size } = await f.stat();
     const length = Math.min(size, 1024);
     const { buffer } = await f.read(Buffer.alloc(length), 0, length, size - length);

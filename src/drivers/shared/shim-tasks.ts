@@ -6,6 +6,7 @@ import type { ExitResult, TaskHandle, TaskSpec } from "../driver.js";
 import { parseCommandConfig } from "./config.js";
 import { readExitFile } from "./exit-file.js";
 import { launchShim, type LaunchOptions } from "./launch.js";
+import { LOG_WRITER_FILE, writersDone, type LogWriters } from "./log-writer.js";
 import { isAlive, readStat, sessionGroupMembers } from "./proc.js";
 import { killGroup, SIGKILL, signalNumber } from "./signals.js";
 import { shimStateOf, type ShimState } from "./task-state.js";
@@ -24,6 +25,12 @@ export interface ShimTasksOptions {
   configKeys?: readonly string[];
 }
 
+/**
+ * How long `wait` gives the log writers to write the task's last output after it exited
+ * (longer only when something the task started still holds its output open).
+ */
+const LOG_DRAIN_MS = 2000;
+
 /** One run of a task as this agent process knows it. */
 interface Run {
   handle: TaskHandle;
@@ -32,6 +39,8 @@ interface Run {
   spec?: TaskSpec;
   /** The process this agent spawned for it, if this agent started it. */
   child?: ChildProcess;
+  /** The writers of its output, if this agent started it. */
+  writers?: LogWriters;
   exit?: Promise<ExitResult>;
 }
 
@@ -51,9 +60,9 @@ export class ShimTasks {
   /** Starts a task; `extra` joins the shim's state in the handle. */
   async start(spec: TaskSpec, launch: Pick<LaunchOptions, "prefix" | "shimOptions">, extra: Record<string, unknown> = {}): Promise<TaskHandle> {
     const command = parseCommandConfig(spec.config, this.opts.driver, this.opts.configKeys);
-    const { state, child } = await launchShim(spec, { ...launch, driver: this.opts.driver, command });
+    const { state, child, writers } = await launchShim(spec, { ...launch, driver: this.opts.driver, command });
     const handle: TaskHandle = { driver: this.opts.driver, taskId: spec.id, startedAt: Date.now(), state: { ...extra, ...state } };
-    this.runs.set(runKey(state), { handle, state, spec, child });
+    this.runs.set(runKey(state), { handle, state, spec, child, writers });
     return handle;
   }
 
@@ -77,7 +86,11 @@ export class ShimTasks {
       pollMs: this.pollMs,
       ...(run.child === undefined ? {} : { child: run.child }),
       ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }),
-    }).then((exit) => this.opts.onExit?.(handle, exit) ?? exit);
+    }).then(async (exit) => {
+      // The client reads the output once it hears of the exit: let the last lines land first.
+      if (run.writers !== undefined) await writersDone(run.writers, LOG_DRAIN_MS);
+      return this.opts.onExit?.(handle, exit) ?? exit;
+    });
     return run.exit;
   }
 
@@ -114,6 +127,8 @@ export class ShimTasks {
     const dir = run.state.stateDir;
     await rm(run.state.exitFile, { force: true });
     await rm(join(dir, "shim.sh"), { force: true });
+    await rm(join(dir, LOG_WRITER_FILE), { force: true });
+    await rm(join(dir, `${LOG_WRITER_FILE}.new`), { force: true });
     for (const sub of [...subdirs, "."]) {
       await rmdir(join(dir, sub)).catch((err: unknown) => {
         if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;

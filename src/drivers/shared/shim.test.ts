@@ -6,6 +6,8 @@
  * down) is reported rather than guessed.
  */
 import { spawn } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Driver, TaskHandle } from "../driver.js";
 import { ExecDriver } from "../exec/index.js";
@@ -22,6 +24,19 @@ const DRIVERS = [
 ];
 
 const sh = (script: string): Record<string, unknown> => ({ command: "/bin/sh", args: ["-c", script] });
+
+/** The bytes in a stream's files (`<dir>/<prefix>N`) now. */
+function streamBytes(dir: string, prefix: string): number {
+  let total = 0;
+  for (const f of readdirSync(dir)) {
+    try {
+      if (f.startsWith(prefix)) total += statSync(join(dir, f)).size;
+    } catch {
+      // Removed between the listing and the stat.
+    }
+  }
+  return total;
+}
 
 describe("starting a task under the shim", () => {
   it("fails with what the shim said when it cannot start the task, and leaves nothing running", async () => {
@@ -86,7 +101,7 @@ for (const d of DRIVERS) {
       expect(await driver.wait(handle)).toEqual({ exitCode: 7, signal: 0, oomKilled: false });
     });
 
-    it("the task writes its logs itself: they grow while no agent runs", async () => {
+    it("the task's output is written by its log writers, not the agent: it grows while no agent runs", async () => {
       const task = testTask(sh(`trap 'exit 0' TERM; i=0; while :; do i=$((i + 1)); echo "tick $i"; sleep 0.1; done`));
       tasks.push(task);
       const handle = await startInDoomedAgent(d.module, task.spec);
@@ -96,6 +111,35 @@ for (const d of DRIVERS) {
       const restarted = d.make();
       expect(await restarted.recover(handle, task.spec)).toBe(true);
       handles.push({ driver: restarted, handle });
+    });
+
+    it("rotates the task's output by size as it is written: never more than max_files × max_file_size, nothing lost", async () => {
+      const limits = { maxFiles: 2, maxFileBytes: 1024 * 1024 };
+      // 64 MiB as fast as the task can write it, then a last line.
+      const task = testTask(sh("yes 0123456789abcdef | head -c 67108864; echo done"), { logLimits: limits });
+      tasks.push(task);
+      const driver = d.make();
+      const handle = await driver.start(task.spec);
+      handles.push({ driver, handle });
+      const logs = dirname(task.spec.stdoutPath);
+      const exited = driver.wait(handle);
+      let over = false;
+      void exited.then(() => (over = true));
+      let peak = 0;
+      let samples = 0;
+      while (!over) {
+        peak = Math.max(peak, streamBytes(logs, "web.stdout."));
+        samples++;
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      expect(await exited).toMatchObject({ exitCode: 0 });
+      expect(samples).toBeGreaterThan(10);
+      expect(peak).toBeGreaterThan(limits.maxFileBytes);
+      expect(peak).toBeLessThanOrEqual(limits.maxFiles * limits.maxFileBytes);
+      // 64 files of 1 MiB (.0 to .63), then "done\n" in .64: the two newest are kept.
+      expect(readdirSync(logs).filter((f) => f.startsWith("web.stdout.")).sort()).toEqual(["web.stdout.63", "web.stdout.64"]);
+      expect(readText(join(logs, "web.stdout.63")).length).toBe(limits.maxFileBytes);
+      expect(readText(join(logs, "web.stdout.64"))).toBe("done\n");
     });
 
     it("a command that cannot be found exits 127, and stderr says why", async () => {

@@ -60,6 +60,7 @@ export function testTask(config: Record<string, unknown>, overrides: Partial<Tas
     taskDir,
     stdoutPath: join(dir, "alloc/logs/web.stdout.0"),
     stderrPath: join(dir, "alloc/logs/web.stderr.0"),
+    logLimits: { maxFiles: 10, maxFileBytes: 10 * 1024 * 1024 },
     ...overrides,
   };
   return {
