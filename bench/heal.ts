@@ -7,7 +7,8 @@
  *   from the kill to every lost allocation's replacement running, and router errors;
  * - agent restart of 10 s and of 30 s (`kill -9` of a client agent, started again on its data
  *   dir): tasks restarted (original containers gone once the job is at rest again) and
- *   router errors.
+ *   router errors; and of 10 s with every instance on that node (the other drained first),
+ *   where the router has nowhere else to send until the replacements pass.
  *
  * Medians of several runs (3 by default). Prints JSON.
  *
@@ -119,6 +120,24 @@ async function agentRestart(api: ApiClient, fleet: Fleet, downMs: number): Promi
   return { tasksRestarted: [...before].filter((id) => !after.has(id)).length, tasksOnNode: before.size, routerErrors: load.failed };
 }
 
+/**
+ * Every allocation on one node first (the other drained, then eligible again), then that
+ * node's agent restarted: the router has no instance elsewhere until the replacements pass.
+ */
+async function agentRestartAllOnOne(api: ApiClient, fleet: Fleet, downMs: number): Promise<Awaited<ReturnType<typeof agentRestart>>> {
+  const nodes = (await api.nodes()).body;
+  const keep = await busiest(api, fleet);
+  for (const c of fleet.clients) {
+    if (c === keep) continue;
+    const id = nodes.find((n) => n.Name === c.name)?.ID ?? "";
+    await api.drain(id, { Deadline: 0, IgnoreSystemJobs: false });
+    await until(`${c.name} drained`, async () => ((await running(api)).some((a) => a.NodeID === id) ? undefined : true), 120_000);
+    await api.drain(id, null, true);
+  }
+  await atRest(api, fleet.clients.length);
+  return agentRestart(api, fleet, downMs);
+}
+
 const dir = mkdtempSync(join(tmpdir(), "ruche-bench-heal-"));
 writeFileSync(join(dir, `${JOB}.hcl`), webJob(JOB, COUNT, HOST));
 const fleet = await Fleet.start({ dir, clients: 2 });
@@ -131,10 +150,12 @@ try {
   const loss: Awaited<ReturnType<typeof nodeLoss>>[] = [];
   const r10: Awaited<ReturnType<typeof agentRestart>>[] = [];
   const r30: Awaited<ReturnType<typeof agentRestart>>[] = [];
+  const one10: Awaited<ReturnType<typeof agentRestart>>[] = [];
   for (let i = 0; i < RUNS; i++) {
     loss.push(await nodeLoss(api, fleet));
     r10.push(await agentRestart(api, fleet, 10_000));
     r30.push(await agentRestart(api, fleet, 30_000));
+    one10.push(await agentRestartAllOnOne(api, fleet, 10_000));
   }
   const med = <T>(xs: T[], f: (x: T) => number): number => median(xs.map(f));
   console.log(
@@ -148,6 +169,7 @@ try {
         nodeLoss: { replacementRunningMs: med(loss, (x) => x.replacementMs), routerErrors: med(loss, (x) => x.routerErrors), runs: loss },
         agentRestart10s: { tasksRestarted: med(r10, (x) => x.tasksRestarted), routerErrors: med(r10, (x) => x.routerErrors), runs: r10 },
         agentRestart30s: { tasksRestarted: med(r30, (x) => x.tasksRestarted), routerErrors: med(r30, (x) => x.routerErrors), runs: r30 },
+        agentRestart10sEveryInstanceOnIt: { tasksRestarted: med(one10, (x) => x.tasksRestarted), routerErrors: med(one10, (x) => x.routerErrors), runs: one10 },
       },
       null,
       2,

@@ -112,6 +112,20 @@ describe("the Consul-compatible catalog", () => {
     expect((await get("/v1/catalog/nodes")).body).toEqual([]);
   });
 
+  it("an unknown allocation on a disconnected node is listed with its last checks and the node's critical check, not as passing", async () => {
+    const a = alloc(0, passing());
+    await store.write((tx) => {
+      tx.put("allocs", { ...a, ClientStatus: "unknown" });
+      tx.put("nodes", { ...node, Status: "disconnected" });
+    });
+    const [h] = (await get("/v1/health/service/web")).body as { Checks: { CheckID: string; Status: string }[] }[];
+    expect(h?.Checks.map((c) => [c.CheckID, c.Status])).toEqual([
+      ["serfHealth", "critical"],
+      [`_ruche-task-${a.ID}-web-web-http-check-0`, "passing"],
+    ]);
+    expect((await get("/v1/health/service/web?passing")).body).toEqual([]);
+  });
+
   it("answers a blocking query when the service changes, with a higher X-Consul-Index", async () => {
     const first = await get("/v1/health/service/web");
     const waiting = get(`/v1/health/service/web?index=${first.index}&wait=5s`);

@@ -90,7 +90,9 @@ export class StoreCatalog implements CatalogReader {
     }
     const byService = new Map<string, ServiceInstance[]>();
     for (const a of this.store.allocs()) {
-      if (a.DesiredStatus !== "run" || a.ClientStatus !== "running") continue;
+      // Running, or unknown on a node gone silent: listed with its last reported checks and
+      // the node's critical check, as Consul shows a service on a failed node.
+      if (a.DesiredStatus !== "run" || (a.ClientStatus !== "running" && a.ClientStatus !== "unknown")) continue;
       const n = nodes.get(a.NodeID);
       if (n === undefined) continue;
       // An allocation's instances are shown all together or not at all.

@@ -6,12 +6,12 @@ import { routingTable, sameRoutes } from "./table.js";
 import type { RouterConfig, RoutingTable } from "./types.js";
 
 let seq = 0;
-function inst(service: string, tags: string[], o: { port?: number; address?: string; status?: HealthStatus; id?: string } = {}): ServiceInstance {
+function inst(service: string, tags: string[], o: { port?: number; address?: string; status?: HealthStatus; id?: string; node?: HealthStatus } = {}): ServiceInstance {
   seq++;
   const id = o.id ?? `${service}-${seq}`;
   const node = { ID: "n1", Node: "node1", Address: "10.0.0.1", Datacenter: "dc1", Meta: {}, CreateIndex: 1, ModifyIndex: 1 };
   const check = (name: string, status: HealthStatus) => ({ Node: "node1", CheckID: name, Name: name, Status: status, Notes: "", Output: "", ServiceID: id, ServiceName: service, ServiceTags: tags, Type: "", CreateIndex: 1, ModifyIndex: 1 });
-  return { ID: id, Service: service, Tags: tags, Address: o.address ?? "10.0.0.1", Port: o.port ?? 20000 + seq, Meta: {}, node, checks: [check("serfHealth", "passing"), check("http", o.status ?? "passing")], CreateIndex: 1, ModifyIndex: 1 };
+  return { ID: id, Service: service, Tags: tags, Address: o.address ?? "10.0.0.1", Port: o.port ?? 20000 + seq, Meta: {}, node, checks: [check("serfHealth", o.node ?? "passing"), check("http", o.status ?? "passing")], CreateIndex: 1, ModifyIndex: 1 };
 }
 
 function config(over: Record<string, unknown> = {}): RouterConfig {
@@ -124,6 +124,16 @@ describe("routingTable: rules from tags", () => {
     expect(route(t, "x")).toEqual({ name: "s", ports: [1] });
     const down = table([inst("s", tags, { status: "critical" })]);
     expect(route(down, "x")).toEqual({ name: "s", ports: [] });
+  });
+
+  it("a route with no passing instance falls back on those failing only their node's check (its agent silent), and only then", () => {
+    const tags = ["traefik.frontend.rule=Host:x"];
+    // Every instance on a node whose agent restarts: still routed until a replacement passes.
+    const silent = table([inst("s", tags, { port: 1, node: "critical" }), inst("s", tags, { port: 2, node: "critical", status: "critical" }), inst("s", tags, { port: 3, status: "critical" })]);
+    expect(route(silent, "x")).toEqual({ name: "s", ports: [1] });
+    // Once one passes, it alone is the backend.
+    const replaced = table([inst("s", tags, { port: 1, node: "critical" }), inst("s", tags, { port: 4 })]);
+    expect(route(replaced, "x")).toEqual({ name: "s", ports: [4] });
   });
 
   it("weights: traefik.weight per instance, so a canary can be given a share", () => {

@@ -1,4 +1,4 @@
-import { aggregate, type CatalogSnapshot } from "../catalog/index.js";
+import { aggregate, NODE_CHECK, type CatalogSnapshot } from "../catalog/index.js";
 import { errorMessage, instanceProblem } from "../structs/index.js";
 import { readLabels } from "./labels.js";
 import { parseRule, requiredHosts, type Rule } from "./rule.js";
@@ -7,7 +7,13 @@ import type { Backend, EntryPointRoutes, Route, RouterConfig, RoutingTable, Skip
 /**
  * The routing table: a pure function of the catalog (services, instances, their tags and
  * health) and the router's configuration. Every instance whose tags, `exposedByDefault`
- * and constraints say so is part of a route; only passing instances are its backends.
+ * and constraints say so is part of a route; only passing instances are its backends. A
+ * route with no passing instance falls back on those that fail only their node's check
+ * (`serfHealth`: the servers have not heard from the node's agent — restarting, or cut
+ * off from them — while the instance itself last passed its own checks): they may well
+ * still serve, and the proxy's retries and ejection deal with those that do not. So a
+ * service whose every instance sits on one node whose agent restarts is still routed
+ * until its replacements pass.
  * A malformed tag leaves out what it concerns (the instance, or the route) with a reason
  * in `skipped`; it never fails the table. Nor does an instance the table cannot read (a
  * field of another type, from a source that did not check it): it is left out, with the
@@ -20,6 +26,8 @@ export function routingTable(snap: CatalogSnapshot, config: RouterConfig): Routi
   const rules = new Map<string, ReturnType<typeof parseRule>>();
   const routes = new Map<string, Route>();
   const refused = new Set<string>();
+  /** Per route, the instances failing only their node's check: its backends if none passes. */
+  const standby = new Map<Route, Backend[]>();
 
   for (const inst of snap.instances) {
     const skip = (reason: string): void => {
@@ -58,6 +66,7 @@ export function routingTable(snap: CatalogSnapshot, config: RouterConfig): Routi
       return;
     }
     const passing = aggregate(inst.checks) === "passing";
+    const nodeOnly = !passing && inst.checks.some((c) => c.CheckID === NODE_CHECK.CheckID) && aggregate(inst.checks.filter((c) => c.CheckID !== NODE_CHECK.CheckID)) === "passing";
     for (const spec of labels.routers) {
       const ruleText = spec.rule ?? renderDefaultRule(config.defaultRule, inst.Service, config.domain);
       let parsed = rules.get(ruleText);
@@ -96,12 +105,14 @@ export function routingTable(snap: CatalogSnapshot, config: RouterConfig): Routi
         }
         route.token = config.controlApi.token;
       }
-      if (!passing) continue;
+      if (!passing && !nodeOnly) continue;
       const backend: Backend = { id: inst.ID, origin: `${spec.scheme}://${address.includes(":") ? `[${address}]` : address}:${port}`, address, port, weight: labels.weight };
-      route.backends.push(backend);
+      if (passing) route.backends.push(backend);
+      else standby.set(route, [...(standby.get(route) ?? []), backend]);
     }
   }
   for (const key of refused) routes.delete(key);
+  for (const [route, backends] of standby) if (route.backends.length === 0) route.backends.push(...backends);
 
   const sorted = [...routes.values()].sort((a, b) => b.priority - a.priority || a.name.localeCompare(b.name) || a.rule.localeCompare(b.rule));
   for (const r of sorted) r.backends.sort((a, b) => a.id.localeCompare(b.id) || a.origin.localeCompare(b.origin));

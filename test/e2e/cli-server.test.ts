@@ -81,7 +81,7 @@ describe("ruche CLI against a real agent", () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^ID {12}= demoapp\nName {10}= demoapp\n/);
     expect(r.out).toContain("Datacenters   = dc1\nNamespace     = default\n");
-    expect(r.out).toContain("Summary\nTask Group  Queued  Starting  Running  Failed  Complete  Lost\nwebs        0       0         2        0       0         0\n");
+    expect(r.out).toContain("Summary\nTask Group  Queued  Starting  Running  Failed  Complete  Lost  Unknown\nwebs        0       0         2        0       0         0     0\n");
     expect(r.out).toMatch(/Latest Deployment\nID {10}= [0-9a-f]{8}\nStatus {6}= successful\n/);
     expect(r.out).toContain("Deployed\nTask Group  Desired  Placed  Healthy  Unhealthy\nwebs        2        2       2        0\n");
     const allocs = r.out.split("Allocations\n")[1]?.trimEnd().split("\n") ?? [];

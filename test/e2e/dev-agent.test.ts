@@ -118,7 +118,7 @@ describe.each(Object.keys(JOBS))("the dev agent runs %s", (job) => {
 
     const status = await cli("status", job);
     expect(status.code).toBe(0);
-    expect(status.out).toContain("Summary\nTask Group  Queued  Starting  Running  Failed  Complete  Lost\nwebs        0       0         2        0       0         0\n");
+    expect(status.out).toContain("Summary\nTask Group  Queued  Starting  Running  Failed  Complete  Lost  Unknown\nwebs        0       0         2        0       0         0     0\n");
   }, 120_000);
 
   it("the job's service is in the catalog with its two instances, passing, as a Consul client sees it", async () => {

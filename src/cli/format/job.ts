@@ -33,7 +33,7 @@ export function jobHeader(job: Job): string {
   ]);
 }
 
-const SUMMARY_COLUMNS = ["Queued", "Starting", "Running", "Failed", "Complete", "Lost"] as const;
+const SUMMARY_COLUMNS = ["Queued", "Starting", "Running", "Failed", "Complete", "Lost", "Unknown"] as const;
 
 /** Allocation counts per group; every group of the job has a line, in the job's order. */
 export function summaryTable(groups: readonly string[], summary: Readonly<Record<string, Readonly<Record<string, number>>>>): string {

@@ -73,7 +73,7 @@ describe("job sections", () => {
 
   it("lists every group of the job in the summary, with zeros for a group with no allocations", () => {
     expect(summaryTable(["webs", "db"], { webs: { Queued: 0, Starting: 0, Running: 2, Failed: 0, Complete: 0, Lost: 0 } })).toBe(
-      "Task Group  Queued  Starting  Running  Failed  Complete  Lost\nwebs        0       0         2        0       0         0\ndb          0       0         0        0       0         0",
+      "Task Group  Queued  Starting  Running  Failed  Complete  Lost  Unknown\nwebs        0       0         2        0       0         0     0\ndb          0       0         0        0       0         0     0",
     );
   });
 

@@ -71,9 +71,9 @@ export function ClusterPage(): JSX.Element {
   );
 }
 
-/** What the view shows unless asked for more: allocations at work, and failed ones not replaced yet. */
+/** What the view shows unless asked for more: allocations at work (or, on a silent node, maybe at work), and failed ones not replaced yet. */
 function current(a: AllocStub): boolean {
-  return a.ClientStatus === "running" || a.ClientStatus === "pending" || (a.ClientStatus === "failed" && a.NextAllocation === "");
+  return a.ClientStatus === "running" || a.ClientStatus === "pending" || a.ClientStatus === "unknown" || (a.ClientStatus === "failed" && a.NextAllocation === "");
 }
 
 function NodeColumn({ node, allocs }: { node: PublicNode; allocs: AllocStub[] }): JSX.Element {
@@ -122,7 +122,7 @@ function NodeColumn({ node, allocs }: { node: PublicNode; allocs: AllocStub[] })
 function Legend(): JSX.Element {
   return (
     <ul class="legend" aria-label="Legend">
-      {["running", "pending", "failed", "complete", "lost"].map((s) => (
+      {["running", "pending", "unknown", "failed", "complete", "lost"].map((s) => (
         <li key={s}>
           <span class={`box-swatch a-${s}`} aria-hidden="true" /> {s}
         </li>
