@@ -152,7 +152,7 @@ describe("ruche CLI against a real agent", () => {
     expect(r.out).toMatch(new RegExp(`"webs": 2 of 2 healthy\\n==> Deployment "${canaryDeployment}" successful\\n$`));
 
     const status = await ruche("status", "demoapp");
-    expect(status.out).toContain("webs        0       0         2        0       2         0\n");
+    expect(status.out).toContain("webs        0       0         2        0       2         0     0\n");
     expect(status.out).toContain("webs        true      2        1         2       2        0\n");
   });
 
