@@ -86,6 +86,17 @@ describe("service definition files", () => {
     expect(registry.list().map((s) => s.ID)).toEqual(["good"]);
   });
 
+  it("reads HCL definition files as Consul does, and names a mistake in one with file:line:col", async () => {
+    write("web.hcl", 'service {\n  name = "web"\n  port = 80\n  tags = ["a"]\n  check {\n    ttl = "30s"\n  }\n}\n');
+    write("more.hcl", 'services {\n  name = "api"\n  port = 81\n}\nservices {\n  name = "db"\n  port = 82\n}\n');
+    expect((await files.load()).registered.sort()).toEqual(["api", "db", "web"]);
+    expect(registry.list().find((s) => s.ID === "web")).toMatchObject({ Port: 80, Tags: ["a"], Source: "config" });
+    expect(registry.list().find((s) => s.ID === "web")?.Checks).toHaveLength(1);
+    write("bad.hcl", 'service {\n  name = "x"\n  port = \n}\n');
+    expect((await problems()).find((p) => p.includes("bad.hcl"))).toMatch(/bad\.hcl:\d+:\d+: /);
+    expect(registry.list().map((s) => s.ID).sort()).toEqual(["api", "db", "web"]);
+  });
+
   it("says so when the dir cannot be read", async () => {
     files = new ServiceFiles(join(dir, "missing"), registry, () => "node-1");
     expect((await problems())[0]).toMatch(/missing: ENOENT/);

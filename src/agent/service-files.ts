@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { parseRegistration, type RegisteredService, type ServiceRegistry } from "../catalog/index.js";
 import { isDeepStrictEqual } from "node:util";
 import { errorMessage } from "../structs/index.js";
+import { formatDiagnostic, parseHclObject } from "../jobspec/index.js";
 
 /** What one load of the config dir did. */
 export interface ServiceFilesResult {
@@ -23,7 +24,8 @@ const MAX_FILE_BYTES = 1024 * 1024;
 
 /**
  * Service definition files in the agent's config dir, as Consul reads them: each `*.json`
- * file holds `{"service": {...}}` or `{"services": [{...}, ...]}`, with the fields of
+ * file holds `{"service": {...}}` or `{"services": [{...}, ...]}`, and each `*.hcl` file
+ * the same in HCL (`service { name = "web" ... }`, `services { ... }` once or more), with the fields of
  * `PUT /v1/agent/service/register` (keys in any case, `snake_case` too). Read at start and
  * on every reload (`ruche agent reload`, SIGHUP): services of files added or changed are
  * registered, those of files removed are deregistered, and the rest is left alone, so
@@ -64,7 +66,7 @@ export class ServiceFiles {
   private async read(): Promise<RegisteredService[]> {
     let names: string[];
     try {
-      names = (await readdir(this.dir)).filter((n) => n.endsWith(".json")).sort();
+      names = (await readdir(this.dir)).filter((n) => n.endsWith(".json") || n.endsWith(".hcl")).sort();
     } catch (err) {
       throw new ServiceFilesError([`${this.dir}: ${errorMessage(err)}`]);
     }
@@ -85,11 +87,20 @@ export class ServiceFiles {
         continue;
       }
       let doc: unknown;
-      try {
-        doc = JSON.parse(text);
-      } catch (err) {
-        problems.push(`${path}: not JSON: ${errorMessage(err)}`);
-        continue;
+      if (name.endsWith(".hcl")) {
+        const r = await parseHclObject(text, path);
+        if (!r.ok) {
+          problems.push(...r.diagnostics.map(formatDiagnostic));
+          continue;
+        }
+        doc = r.value;
+      } else {
+        try {
+          doc = JSON.parse(text);
+        } catch (err) {
+          problems.push(`${path}: not JSON: ${errorMessage(err)}`);
+          continue;
+        }
       }
       const defs = definitions(doc);
       if (typeof defs === "string") {

@@ -15,3 +15,4 @@ export {
   type FieldDiff,
 } from "./diff.js";
 export { formatJobDiff } from "./diff-format.js";
+export { parseAgentConfig, parseHclObject, type AgentConfigFile, type AgentConfigResult } from "./agent-config.js";

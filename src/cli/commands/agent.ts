@@ -1,7 +1,9 @@
-import { resolve } from "node:path";
+import { readdir, readFile, stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { formatDiagnostic, parseAgentConfig } from "../../jobspec/index.js";
 import { DEFAULT_MAX_CONNS_PER_CLIENT, startAgent, type AgentConfig } from "../../agent/index.js";
 import { DYNAMIC_PORT_RANGE, errorMessage, formatDuration, NS, parseDuration } from "../../structs/index.js";
-import { flagBool, flagValues, parseArgs, UsageError } from "../args.js";
+import { flagBool, flagValues, parseArgs, UsageError, type Parsed } from "../args.js";
 import { Exit, type IO } from "../io.js";
 
 export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers ADDR,...] [-data-dir DIR]
@@ -12,7 +14,7 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
                    [-router-dashboard-port PORT] [-router-config FILE] [-router-workers N]
                    [-http-max-conns-per-client N] [-min-heartbeat-ttl DURATION]
                    [-heartbeat-grace DURATION] [-max-heartbeats-per-second N]
-                   [-docker-volumes]
+                   [-docker-volumes] [-config FILE|DIR]...
 
   Runs a Ruche agent. -server runs the control plane (state, scheduler, deployments, node
   lifecycle) and its HTTP API; -client runs the node agent, which runs tasks with the
@@ -48,8 +50,22 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   replaced at once; when it comes back, as an agent restarted, each original and its
   replacement are reconciled (see the group's disconnect block).
 
+  -config FILE (repeatable) reads Nomad's agent config format, HCL or JSON; a directory
+  gives its *.hcl and *.json files in lexical order. A later file overrides an earlier
+  one (meta and servers add up); a flag on the command line overrides them all. Keys:
+  region ("global" only), datacenter, data_dir, bind_addr, name, log_level,
+  ports { http, consul, dns } (consul and dns are Ruche's), server { enabled,
+  bootstrap_expect = 1, heartbeat_grace, min_heartbeat_ttl, max_heartbeats_per_second },
+  client { enabled, servers, node_class, meta, min_dynamic_port, max_dynamic_port },
+  limits { http_max_conns_per_client }, plugin "raw_exec" { config { enabled } },
+  plugin "docker" { config { volumes { enabled } } } (= -docker-volumes), and
+  consul { address } (not used: Ruche serves Consul's API itself). An unknown key, a
+  wrong type, and what Ruche does not have yet (several servers: bootstrap_expect above
+  1, server_join, etcd; network_interface; host_volume) are refused with file:line:col.
+
   -config-dir DIR holds service definition files (*.json, each {"service": {...}} or
-  {"services": [...]}, with the fields of /v1/agent/service/register), registered on
+  {"services": [...]}, or the same in HCL in *.hcl: service { name = "web" ... }, with
+  the fields of /v1/agent/service/register), registered on
   this agent's node at start; "ruche agent reload" or SIGHUP reads the dir again, adding,
   changing and removing services to match, or changing nothing if a file is wrong.
 
@@ -96,8 +112,10 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
     "heartbeat-grace": { value: true },
     "max-heartbeats-per-second": { value: true },
     "docker-volumes": { value: false },
+    config: { value: true, repeat: true },
   });
   if (p.positional.length > 0) throw new UsageError(`unexpected argument "${p.positional[0] ?? ""}"`);
+  const notes = await applyConfigFiles(p, io.cwd);
   const dev = flagBool(p, "dev");
   const one = (name: string): string | undefined => flagValues(p, name).at(-1);
   const port = Number(one("http-port") ?? "4646");
@@ -174,6 +192,7 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
       io.out(l);
     },
   );
+  for (const n of notes) io.out(`==> ${n}\n`);
   // SIGHUP reads the config dir again, as Consul's agent does; a bad file is reported and changes nothing.
   const hup = (): void => {
     agent.reload().then(
@@ -199,6 +218,40 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
   io.out("==> Caught signal: shutting down\n");
   await agent.stop();
   return Exit.Ok;
+}
+
+/**
+ * Reads the -config files (a directory: its *.hcl and *.json in lexical order) into `p`'s
+ * flags: a later file overrides an earlier one, `meta` and `servers` add up, and a flag on
+ * the command line overrides them all. Returns the notes to print once the agent runs.
+ */
+export async function applyConfigFiles(p: Parsed, cwd: string): Promise<string[]> {
+  const files: string[] = [];
+  for (const given of flagValues(p, "config")) {
+    const path = resolve(cwd, given);
+    const st = await stat(path).catch((err: unknown) => {
+      throw new UsageError(`-config ${given}: ${errorMessage(err)}`);
+    });
+    if (st.isDirectory()) {
+      const names = (await readdir(path)).filter((n) => n.endsWith(".hcl") || n.endsWith(".json")).sort();
+      files.push(...names.map((n) => join(path, n)));
+    } else files.push(path);
+  }
+  const merged = new Map<string, string[]>();
+  const notes: string[] = [];
+  const problems: string[] = [];
+  for (const file of files) {
+    const r = await parseAgentConfig(await readFile(file, "utf8"), file);
+    if (!r.ok) {
+      problems.push(...r.diagnostics.map(formatDiagnostic));
+      continue;
+    }
+    notes.push(...r.config.notes);
+    for (const [flag, values] of r.config.flags) merged.set(flag, flag === "meta" || flag === "servers" ? [...(merged.get(flag) ?? []), ...values] : values);
+  }
+  if (problems.length > 0) throw new UsageError(`the agent config is refused:\n  ${problems.join("\n  ")}`);
+  for (const [flag, values] of merged) if (!p.flags.has(flag)) p.flags.set(flag, values);
+  return notes;
 }
 
 /** The server's heartbeat settings from -min-heartbeat-ttl, -heartbeat-grace and -max-heartbeats-per-second; each one not given keeps its default. */

@@ -1,0 +1,129 @@
+import { describe, expect, it } from "vitest";
+import { formatDiagnostic } from "./diagnostic.js";
+import { parseAgentConfig } from "./agent-config.js";
+
+async function flags(text: string, file = "agent.hcl"): Promise<Record<string, string[]>> {
+  const r = await parseAgentConfig(text, file);
+  if (!r.ok) throw new Error(r.diagnostics.map(formatDiagnostic).join("\n"));
+  return Object.fromEntries(r.config.flags);
+}
+
+async function errors(text: string, file = "agent.hcl"): Promise<string[]> {
+  const r = await parseAgentConfig(text, file);
+  if (r.ok) throw new Error(`expected the file to be refused, got ${JSON.stringify(Object.fromEntries(r.config.flags))}`);
+  return r.diagnostics.map(formatDiagnostic);
+}
+
+const SERVER_REFERENCE = `region     = "europe"
+datacenter = "europe-west1"
+data_dir   = "/tmp/ruche"
+bind_addr  = "127.0.0.1"
+server {
+  enabled          = true
+  bootstrap_expect = 3
+  server_join { retry_join = ["127.0.0.1:5646", "127.0.0.1:5746", "127.0.0.1:5846"] }
+}
+consul { address = "127.0.0.1:8500" }
+`;
+
+const CLIENT_REFERENCE = `client {
+  enabled = true
+  servers = ["127.0.0.1:5646"]
+  meta { role = "web" }
+}
+`;
+
+describe("agent config files, Nomad's format", () => {
+  it("refuses the reference server file's cluster settings, each at its line: several servers are not built yet", async () => {
+    expect(await errors(SERVER_REFERENCE, "server.hcl")).toEqual([
+      'server.hcl:1:1: region: region "europe": Ruche has one region, "global"; regions are not built yet (issue 15)',
+      "server.hcl:7:3: server.bootstrap_expect: bootstrap_expect = 3: several servers are not built yet (issue 15)",
+      "server.hcl:8:3: server.server_join: server_join: several servers are not built yet (issue 15)",
+    ]);
+  });
+
+  it("loads the one-server variant and the reference client file", async () => {
+    const one = SERVER_REFERENCE.replace('region     = "europe"\n', "").replace("bootstrap_expect = 3", "bootstrap_expect = 1").replace(/ {2}server_join.*\n/, "");
+    const r = await parseAgentConfig(one, "server.hcl");
+    expect(r.ok && Object.fromEntries(r.config.flags)).toEqual({ datacenter: ["europe-west1"], "data-dir": ["/tmp/ruche"], bind: ["127.0.0.1"], server: ["true"] });
+    expect(r.ok && r.config.notes).toEqual(['consul { address = "127.0.0.1:8500" } is not used: Ruche serves Consul\'s catalog, health and KV API itself (on ports { consul })']);
+    expect(await flags(CLIENT_REFERENCE)).toEqual({ client: ["true"], servers: ["127.0.0.1:5646"], meta: ["role=web"] });
+  });
+
+  it("maps every supported key to its flag", async () => {
+    const text = `
+name = "web-1"
+log_level = "info"
+ports {
+  http = 5646
+  consul = 0
+  dns = -1
+}
+server {
+  enabled = true
+  heartbeat_grace = "10s"
+  min_heartbeat_ttl = "5s"
+  max_heartbeats_per_second = 12.5
+}
+client {
+  enabled = true
+  node_class = "edge"
+  meta = { zone = "a", rack = "r1" }
+  min_dynamic_port = 21000
+  max_dynamic_port = 22000
+}
+limits { http_max_conns_per_client = 50 }
+plugin "raw_exec" {
+  config { enabled = true }
+}
+plugin "docker" {
+  config {
+    volumes { enabled = true }
+  }
+}
+`;
+    expect(await flags(text)).toEqual({
+      node: ["web-1"],
+      "log-level": ["info"],
+      "http-port": ["5646"],
+      "consul-port": ["0"],
+      "dns-port": ["-1"],
+      server: ["true"],
+      "heartbeat-grace": ["10s"],
+      "min-heartbeat-ttl": ["5s"],
+      "max-heartbeats-per-second": ["12.5"],
+      client: ["true"],
+      "node-class": ["edge"],
+      meta: ["zone=a", "rack=r1"],
+      "min-dynamic-port": ["21000"],
+      "max-dynamic-port": ["22000"],
+      "http-max-conns-per-client": ["50"],
+      "docker-volumes": ["true"],
+    });
+  });
+
+  it("reads the same as JSON, with line:col in its errors", async () => {
+    const json = JSON.stringify({ datacenter: "dc2", server: { enabled: true, bootstrap_expect: 1 }, client: { enabled: true, node_class: "edge", meta: { role: "web" } }, plugin: { docker: { config: { volumes: { enabled: true } } } } }, null, 2);
+    expect(await flags(json, "agent.json")).toEqual({ datacenter: ["dc2"], server: ["true"], client: ["true"], "node-class": ["edge"], meta: ["role=web"], "docker-volumes": ["true"] });
+    expect(await errors('{\n  "datacenter": "dc2",\n  "client": {\n    "node_clas": "edge",\n    "enabled": "yes"\n  }\n}', "agent.json")).toEqual([
+      'agent.json:4:5: client.node_clas: unknown key "node_clas" in client; did you mean "node_class"?',
+      'agent.json:5:5: client.enabled: enabled must be true or false, got "yes" (string)',
+    ]);
+    const nested = '{"client": [{"enabled": true, "meta": [{"role": "web"}]}], "plugin": [{"docker": [{"config": [{"volumes": [{"enabled": true}]}]}]}, {"raw_exec": [{"config": [{"enabled": true}]}]}]}';
+    expect(await flags(nested, "agent.json")).toEqual({ client: ["true"], meta: ["role=web"], "docker-volumes": ["true"] });
+    expect(await errors('{"datacenter": }', "agent.json")).toEqual(['agent.json:1:16: not valid JSON: expected a value at "}"']);
+  });
+
+  it("an unknown key, a wrong type, a block written as an attribute: each an error at file:line:col", async () => {
+    expect(await errors('datacenter = "dc1"\ndatacentre = "dc2"\nserver {\n  enabled = "yes"\n}\nports = 3\nclient {\n  servers = "127.0.0.1:4646"\n  network_interface = "eth0"\n}\nplugin "java" {}\n')).toEqual([
+      'agent.hcl:2:1: datacentre: unknown key "datacentre"; did you mean "datacenter"?',
+      'agent.hcl:4:3: server.enabled: enabled must be true or false, got "yes" (string)',
+      'agent.hcl:6:1: ports: "ports" is a block: write ports { ... }',
+      'agent.hcl:8:3: client.servers: servers must be a list of strings, got "127.0.0.1:4646" (string)',
+      "agent.hcl:9:3: client.network_interface: network_interface \"eth0\": choosing the node's address by interface is not built yet; use -network-ip",
+      'agent.hcl:11:1: plugin.java: plugin "java" is not one Ruche has; it has "raw_exec", "docker" (and exec, mock)',
+    ]);
+    expect(await errors('server {\n  etcd { endpoints = ["http://127.0.0.1:2379"] }\n}\n')).toEqual(["agent.hcl:2:3: server.etcd: etcd: several servers are not built yet (issue 15)"]);
+    expect(await errors("data_dir = \n")).toHaveLength(1);
+  });
+});

@@ -1,0 +1,364 @@
+import type { Diagnostic, Pos } from "./diagnostic.js";
+import type { Body } from "./hcl/ast.js";
+import { EvalError, evaluate, type Scope } from "./hcl/eval.js";
+import { parseHcl } from "./hcl/parser.js";
+import { isObject, show, typeName, type Value } from "./hcl/value.js";
+import { didYouMean } from "./suggest.js";
+
+/**
+ * An agent config file in Nomad's format (HCL, or the same as JSON), read into the
+ * `ruche agent` flags it stands for: `data_dir = "/x"` → `-data-dir /x`. The command line
+ * then overrides what the files set. What Ruche does not have yet is refused with the
+ * file:line:col that asks for it; nothing is skipped silently.
+ */
+export interface AgentConfigFile {
+  /** Flag name (without "-") → its values, in file order. Switches hold "true" / "false". */
+  flags: Map<string, string[]>;
+  /** One line each for settings accepted but with nothing to do (`consul { address }`). */
+  notes: string[];
+}
+
+export type AgentConfigResult = { ok: true; config: AgentConfigFile } | { ok: false; diagnostics: Diagnostic[] };
+
+/** A key with its value or its nested keys, HCL and JSON alike. */
+type Item = { name: string; pos: Pos; labels: string[] } & ({ value: Value } | { body: Item[] });
+
+const NOT_BUILT = "several servers are not built yet (issue 15)";
+
+type Kind = "string" | "int" | "number" | "bool" | "strings" | "duration" | "stringmap";
+/** A leaf: the flag it sets (undefined when it sets none), or why it is refused. */
+type Leaf = { kind: Kind; flag?: string; refuse?: (v: Value) => string | undefined; note?: (v: Value) => string };
+type Schema = { [key: string]: Leaf | { block: Schema; labelled?: readonly string[] } | { refuse: string } };
+
+const PLUGIN: Schema = {};
+const SCHEMA: Schema = {
+  region: { kind: "string", refuse: (v) => (v === "global" ? undefined : `region ${show(v)}: Ruche has one region, "global"; regions are not built yet (issue 15)`) },
+  datacenter: { kind: "string", flag: "datacenter" },
+  data_dir: { kind: "string", flag: "data-dir" },
+  bind_addr: { kind: "string", flag: "bind" },
+  name: { kind: "string", flag: "node" },
+  log_level: { kind: "string", flag: "log-level" },
+  ports: { block: { http: { kind: "int", flag: "http-port" }, consul: { kind: "int", flag: "consul-port" }, dns: { kind: "int", flag: "dns-port" } } },
+  server: {
+    block: {
+      enabled: { kind: "bool", flag: "server" },
+      bootstrap_expect: { kind: "int", refuse: (v) => (v === 1 ? undefined : `bootstrap_expect = ${show(v)}: ${NOT_BUILT}`) },
+      heartbeat_grace: { kind: "duration", flag: "heartbeat-grace" },
+      min_heartbeat_ttl: { kind: "duration", flag: "min-heartbeat-ttl" },
+      max_heartbeats_per_second: { kind: "number", flag: "max-heartbeats-per-second" },
+      server_join: { refuse: `server_join: ${NOT_BUILT}` },
+      retry_join: { refuse: `retry_join: ${NOT_BUILT}` },
+      start_join: { refuse: `start_join: ${NOT_BUILT}` },
+      etcd: { refuse: `etcd: ${NOT_BUILT}` },
+    },
+  },
+  client: {
+    block: {
+      enabled: { kind: "bool", flag: "client" },
+      servers: { kind: "strings", flag: "servers" },
+      node_class: { kind: "string", flag: "node-class" },
+      meta: { kind: "stringmap", flag: "meta" },
+      network_interface: { kind: "string", refuse: (v) => `network_interface ${show(v)}: choosing the node's address by interface is not built yet; use -network-ip` },
+      min_dynamic_port: { kind: "int", flag: "min-dynamic-port" },
+      max_dynamic_port: { kind: "int", flag: "max-dynamic-port" },
+      host_volume: { refuse: "host_volume: host volumes are not built yet" },
+      server_join: { refuse: "client server_join: use client { servers = [...] }" },
+    },
+  },
+  limits: { block: { http_max_conns_per_client: { kind: "int", flag: "http-max-conns-per-client" } } },
+  plugin: { block: PLUGIN, labelled: ["raw_exec", "docker"] },
+  consul: {
+    block: {
+      address: { kind: "string", note: (v) => `consul { address = ${show(v)} } is not used: Ruche serves Consul's catalog, health and KV API itself (on ports { consul })` },
+    },
+  },
+};
+const RAW_EXEC: Schema = { config: { block: { enabled: { kind: "bool" } } } };
+const DOCKER: Schema = { config: { block: { volumes: { block: { enabled: { kind: "bool", flag: "docker-volumes" } } } } } };
+
+/** Text of one agent config file → the flags it sets, or every mistake in it with file:line:col. */
+export async function parseAgentConfig(text: string, file: string): Promise<AgentConfigResult> {
+  const diags: Diagnostic[] = [];
+  let items: Item[];
+  if (file.endsWith(".json")) {
+    const r = parseJsonItems(text, file);
+    if (!r.ok) return { ok: false, diagnostics: [r.diagnostic] };
+    items = r.items;
+  } else {
+    const r = await parseHcl(text, file);
+    if (!r.ok) return { ok: false, diagnostics: r.diagnostics };
+    items = hclItems(r.body, file, diags);
+  }
+  const out: AgentConfigFile = { flags: new Map(), notes: [] };
+  decode(items, SCHEMA, "", file, diags, out);
+  return diags.length > 0 ? { ok: false, diagnostics: diags } : { ok: true, config: out };
+}
+
+function decode(items: Item[], schema: Schema, path: string, file: string, diags: Diagnostic[], out: AgentConfigFile): void {
+  const err = (pos: Pos, p: string, message: string): void => {
+    diags.push({ file, pos, path: p, message });
+  };
+  const seen = new Map<string, Pos>();
+  for (const it of items) {
+    const p = path === "" ? it.name : `${path}.${it.name}`;
+    const spec = schema[it.name];
+    if (spec === undefined) {
+      err(it.pos, p, `unknown key "${it.name}"${path === "" ? "" : ` in ${path}`}${didYouMean(it.name, Object.keys(schema))}`);
+      continue;
+    }
+    if ("refuse" in spec && typeof spec.refuse === "string") {
+      err(it.pos, p, spec.refuse);
+      continue;
+    }
+    if ("block" in spec) {
+      if (!("body" in it)) {
+        err(it.pos, p, `"${it.name}" is a block: write ${it.name} { ... }`);
+        continue;
+      }
+      if (spec.labelled !== undefined) {
+        const label = it.labels[0];
+        if (it.labels.length !== 1 || label === undefined) {
+          err(it.pos, p, `a ${it.name} block needs one label: ${it.name} "raw_exec" { ... }`);
+          continue;
+        }
+        const inner = label === "raw_exec" ? RAW_EXEC : label === "docker" ? DOCKER : undefined;
+        if (inner === undefined) {
+          err(it.pos, `${p}.${label}`, `plugin "${label}" is not one Ruche has; it has ${spec.labelled.map((l) => `"${l}"`).join(", ")} (and exec, mock)`);
+          continue;
+        }
+        decode(it.body, inner, `${p}.${label}`, file, diags, out);
+        continue;
+      }
+      if (it.labels.length > 0) err(it.pos, p, `a ${it.name} block takes no label`);
+      decode(it.body, spec.block, p, file, diags, out);
+      continue;
+    }
+    const leaf = spec as Leaf;
+    const first = seen.get(it.name);
+    if (first !== undefined) {
+      err(it.pos, p, `"${it.name}" is set twice (first at line ${first.line})`);
+      continue;
+    }
+    seen.set(it.name, it.pos);
+    let v: Value;
+    if ("body" in it) {
+      if (leaf.kind !== "stringmap") {
+        err(it.pos, p, `"${it.name}" is an attribute: write ${it.name} = ..., not a block`);
+        continue;
+      }
+      v = {};
+      for (const sub of it.body) {
+        if (!("value" in sub)) err(sub.pos, `${p}.${sub.name}`, `${it.name} holds KEY = "value" pairs only`);
+        else v[sub.name] = sub.value;
+      }
+    } else v = it.value;
+    const values = checkKind(v, leaf.kind);
+    if (typeof values === "string") {
+      err(it.pos, p, `${it.name} ${values}, got ${show(v)} (${typeName(v)})`);
+      continue;
+    }
+    const why = leaf.refuse?.(v);
+    if (why !== undefined) {
+      err(it.pos, p, why);
+      continue;
+    }
+    if (leaf.note !== undefined) out.notes.push(leaf.note(v));
+    if (leaf.flag !== undefined) out.flags.set(leaf.flag, [...(leaf.kind === "strings" || leaf.kind === "stringmap" ? (out.flags.get(leaf.flag) ?? []) : []), ...values]);
+  }
+}
+
+/** The flag values a value stands for, or what it should have been. */
+function checkKind(v: Value, kind: Kind): string[] | string {
+  switch (kind) {
+    case "string":
+      return typeof v === "string" ? [v] : "must be a string";
+    case "duration":
+      return typeof v === "string" ? [v] : 'must be a duration string such as "10s"';
+    case "int":
+      return typeof v === "number" && Number.isInteger(v) ? [String(v)] : "must be a whole number";
+    case "number":
+      return typeof v === "number" ? [String(v)] : "must be a number";
+    case "bool":
+      return typeof v === "boolean" ? [String(v)] : "must be true or false";
+    case "strings":
+      return Array.isArray(v) && v.every((s) => typeof s === "string") ? (v) : "must be a list of strings";
+    case "stringmap": {
+      if (!isObject(v)) return "must be a map of strings";
+      const out: string[] = [];
+      for (const [k, s] of Object.entries(v)) {
+        if (typeof s !== "string") return `must be a map of strings (${k} is not a string)`;
+        out.push(`${k}=${s}`);
+      }
+      return out;
+    }
+    default: {
+      const never: never = kind;
+      return never;
+    }
+  }
+}
+
+const EMPTY_SCOPE: Scope = {
+  vars: {},
+  iterators: new Map(),
+  local: (_name: string, pos: Pos): Value => {
+    throw new EvalError(pos, "an agent config file has no locals");
+  },
+};
+
+function hclItems(body: Body, file: string, diags: Diagnostic[]): Item[] {
+  const items: Item[] = [];
+  for (const a of body.attributes) {
+    try {
+      items.push({ name: a.name, pos: a.pos, labels: [], value: evaluate(a.expr, EMPTY_SCOPE) });
+    } catch (err) {
+      if (!(err instanceof EvalError)) throw err;
+      diags.push({ file, pos: err.pos, path: a.name, message: err.message });
+    }
+  }
+  for (const b of body.blocks) items.push({ name: b.type, pos: b.pos, labels: b.labels.map((l) => l.value), body: hclItems(b.body, file, diags) });
+  return items.sort((x, y) => x.pos.line - y.pos.line || x.pos.col - y.pos.col);
+}
+
+/** JSON with where each key is, as HCL's JSON form: an object is a block, `plugin` objects are keyed by label. */
+function parseJsonItems(text: string, file: string): { ok: true; items: Item[] } | { ok: false; diagnostic: Diagnostic } {
+  let i = 0;
+  const posAt = (at: number): Pos => {
+    const before = text.slice(0, at);
+    return { line: before.split("\n").length, col: at - before.lastIndexOf("\n") };
+  };
+  class JsonError extends Error {}
+  const ws = (): void => {
+    while (/\s/.test(text[i] ?? "")) i++;
+  };
+  const fail = (what: string): never => {
+    throw new JsonError(`${what} at ${i >= text.length ? "the end of the file" : `"${text[i] ?? ""}"`}`);
+  };
+  type Node = { pos: Pos; value: Value; entries?: { key: string; pos: Pos; node: Node }[]; elements?: Node[] };
+  const value = (): Node => {
+    ws();
+    const pos = posAt(i);
+    const c = text[i];
+    if (c === "{") {
+      i++;
+      const entries: { key: string; pos: Pos; node: Node }[] = [];
+      const obj: Record<string, Value> = {};
+      ws();
+      if (text[i] === "}") {
+        i++;
+        return { pos, value: obj, entries };
+      }
+      for (;;) {
+        ws();
+        const kpos = posAt(i);
+        if (text[i] !== '"') fail("expected a key");
+        const key = str();
+        ws();
+        if (text[i] !== ":") fail('expected ":"');
+        i++;
+        const node = value();
+        entries.push({ key, pos: kpos, node });
+        obj[key] = node.value;
+        ws();
+        if (text[i] === ",") {
+          i++;
+          continue;
+        }
+        if (text[i] === "}") {
+          i++;
+          return { pos, value: obj, entries };
+        }
+        fail('expected "," or "}"');
+      }
+    }
+    if (c === "[") {
+      i++;
+      const arr: Value[] = [];
+      const elements: Node[] = [];
+      ws();
+      if (text[i] === "]") {
+        i++;
+        return { pos, value: arr, elements };
+      }
+      for (;;) {
+        const el = value();
+        elements.push(el);
+        arr.push(el.value);
+        ws();
+        if (text[i] === ",") {
+          i++;
+          continue;
+        }
+        if (text[i] === "]") {
+          i++;
+          return { pos, value: arr, elements };
+        }
+        fail('expected "," or "]"');
+      }
+    }
+    if (c === '"') return { pos, value: str() };
+    const m = /^(true|false|null|-?\d+(\.\d+)?([eE][+-]?\d+)?)/.exec(text.slice(i));
+    if (m === null) return fail("expected a value");
+    i += m[0].length;
+    return { pos, value: JSON.parse(m[0]) as Value };
+  };
+  const str = (): string => {
+    const m = /^"(?:[^"\\\n]|\\.)*"/.exec(text.slice(i));
+    if (m === null) return fail("unterminated string");
+    i += m[0].length;
+    return JSON.parse(m[0]) as string;
+  };
+  // A list of objects is the same block written several times (`"plugin": [{"raw_exec": [{"config": [{...}]}]}]`, as Nomad prints it).
+  const objects = (n: Node): Node[] | undefined => (n.entries !== undefined ? [n] : n.elements !== undefined && n.elements.length > 0 && n.elements.every((x) => x.entries !== undefined) ? n.elements : undefined);
+  const toItems = (n: Node, nested: boolean): Item[] =>
+    (n.entries ?? []).flatMap((e): Item[] => {
+      const objs = objects(e.node);
+      if (objs === undefined || (nested && e.key === "meta" && e.node.entries !== undefined)) return [{ name: e.key, pos: e.pos, labels: [], value: e.node.value }];
+      if (e.key === "plugin") return objs.flatMap((o) => (o.entries ?? []).flatMap((pe) => (objects(pe.node) ?? []).map((b): Item => ({ name: "plugin", pos: pe.pos, labels: [pe.key], body: toItems(b, true) }))));
+      return objs.map((o): Item => ({ name: e.key, pos: e.pos, labels: [], body: toItems(o, true) }));
+    });
+  try {
+    const root = value();
+    ws();
+    if (i < text.length) fail("expected the end of the file");
+    if (root.entries === undefined) return { ok: false, diagnostic: { file, pos: root.pos, path: "", message: "an agent config file in JSON is one object" } };
+    return { ok: true, items: toItems(root, false) };
+  } catch (err) {
+    if (!(err instanceof JsonError)) throw err;
+    return { ok: false, diagnostic: { file, pos: posAt(i), path: "", message: `not valid JSON: ${err.message}` } };
+  }
+}
+
+/** Block types that are lists even when written once, as in Consul's HCL service definitions. */
+const LIST_BLOCKS = new Set(["services", "checks"]);
+
+/**
+ * An HCL file as the JSON object it stands for: attributes are keys, a block is an object,
+ * a block written more than once (and `services`, `checks`) a list of them, a block's
+ * label a key around its body. For files whose meaning is defined on their JSON form.
+ */
+export async function parseHclObject(text: string, file: string): Promise<{ ok: true; value: Record<string, Value> } | { ok: false; diagnostics: Diagnostic[] }> {
+  const r = await parseHcl(text, file);
+  if (!r.ok) return { ok: false, diagnostics: r.diagnostics };
+  const diags: Diagnostic[] = [];
+  const toObject = (items: Item[]): Record<string, Value> => {
+    const out: Record<string, Value> = {};
+    const counts = new Map<string, number>();
+    for (const it of items) if ("body" in it) counts.set(it.name, (counts.get(it.name) ?? 0) + 1);
+    for (const it of items) {
+      if ("value" in it) {
+        out[it.name] = it.value;
+        continue;
+      }
+      let v: Value = toObject(it.body);
+      for (const label of [...it.labels].reverse()) v = { [label]: v };
+      if ((counts.get(it.name) ?? 0) > 1 || LIST_BLOCKS.has(it.name)) {
+        const prev = out[it.name];
+        out[it.name] = [...(Array.isArray(prev) ? prev : []), v];
+      } else out[it.name] = v;
+    }
+    return out;
+  };
+  const value = toObject(hclItems(r.body, file, diags));
+  return diags.length > 0 ? { ok: false, diagnostics: diags } : { ok: true, value };
+}
