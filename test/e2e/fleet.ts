@@ -7,11 +7,12 @@
  * counted request by request.
  */
 import { mkdirSync } from "node:fs";
-import { request, Agent as HttpAgent } from "node:http";
+import { Agent as HttpAgent } from "node:http";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { EngineProxy } from "../../src/drivers/docker/engine-proxy.js";
-import { startAgentProcess, until, type AgentProcess } from "./harness.js";
+import { errorMessage } from "../../src/structs/index.js";
+import { getThrough, startAgentProcess, until, type AgentProcess } from "./harness.js";
 
 /** A TCP port free on 127.0.0.1 now. */
 export async function freePort(): Promise<number> {
@@ -130,27 +131,15 @@ export class RouterLoad {
   }
 
   private one(): Promise<void> {
-    const [h, p] = this.address.split(":") as [string, string];
-    return new Promise<void>((resolve) => {
-      const req = request({ host: h, port: Number(p), path: "/", headers: { host: this.host }, agent: this.agent }, (res) => {
-        res.resume();
-        res.on("end", () => {
-          if (res.statusCode === 200) this.ok++;
-          else this.fail(`HTTP ${String(res.statusCode)}`);
-          resolve();
-        });
-        res.on("error", () => {
-          this.fail("response cut");
-          resolve();
-        });
-      });
-      req.setTimeout(5000, () => req.destroy(new Error("no answer within 5s")));
-      req.on("error", (err) => {
-        this.fail(err.message);
-        resolve();
-      });
-      req.end();
-    });
+    return getThrough(this.address, this.host, this.agent).then(
+      (r) => {
+        if (r.status === 200) this.ok++;
+        else this.fail(`HTTP ${String(r.status)}`);
+      },
+      (err: unknown) => {
+        this.fail(errorMessage(err));
+      },
+    );
   }
 
   summary(): { ok: number; failed: number; failures: Record<string, number> } {
@@ -160,19 +149,7 @@ export class RouterLoad {
 
 /** Waits until `address`'s router answers 200 for `host`. */
 export async function routed(address: string, host: string, ms = 60_000): Promise<void> {
-  const [h, p] = address.split(":") as [string, string];
-  await until(`the router to serve ${host}`, () =>
-    new Promise<true | undefined>((resolve) => {
-      const req = request({ host: h, port: Number(p), path: "/", headers: { host } }, (res) => {
-        res.resume();
-        resolve(res.statusCode === 200 ? true : undefined);
-      });
-      req.setTimeout(2000, () => req.destroy());
-      req.on("error", () => {
-        resolve(undefined);
-      });
-      req.end();
-    }), ms);
+  await until(`the router to serve ${host}`, async () => ((await getThrough(address, host)).status === 200 ? true : undefined), ms);
 }
 
 /** A service job of busybox httpd containers (the local test image) behind the router at `host`, with an HTTP check. */

@@ -254,7 +254,7 @@ export const DOCKER_SLEEPER_TASK = `    task "box" {
       }
     }`;
 
-/** A GET of / through the router at `address` with a Host header, as `curl -H 'Host: ...'` sends it; an error when no answer comes within 5 s. */
+/** A GET of / through the router at `address` with a Host header, as `curl -H 'Host: ...'` sends it; an error when no whole answer comes within 5 s. */
 export function getThrough(address: string, host: string, agent?: Agent): Promise<{ status: number; body: string }> {
   const [h, p] = address.split(":") as [string, string];
   return new Promise((resolve, reject) => {
@@ -264,6 +264,8 @@ export function getThrough(address: string, host: string, agent?: Agent): Promis
       res.on("end", () => {
         resolve({ status: res.statusCode ?? 0, body: body.trim() });
       });
+      // A response cut after its head began: an error too, not a wait for ever.
+      res.on("error", reject);
     });
     req.setTimeout(5000, () => req.destroy(new Error("no answer within 5s")));
     req.on("error", reject);
