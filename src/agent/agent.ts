@@ -11,8 +11,10 @@ import { Client, readLogs, SimulatedNode } from "../client/index.js";
 import { allDrivers } from "../drivers/index.js";
 import { ErrorCode, errorMessage, RucheError, type Logger } from "../structs/index.js";
 import { DEFAULT_ROUTER_CONFIG, parseRouterConfig, RemoteCatalog, startRouter, type RouterConfig, type RunningRouter } from "../router/index.js";
-import { Server, type HeartbeatOptions } from "../server/index.js";
-import { prepareDataDir, sqliteBackend, StateStore } from "../state/index.js";
+import { Etcd3 } from "etcd3";
+import { etcdCluster, RUCHE_BUILD, Server, soloCluster, type ClusterView, type EtcdCluster, type HeartbeatOptions, type ServerInfo } from "../server/index.js";
+import { etcdBackend, prepareDataDir, sqliteBackend, StateStore } from "../state/index.js";
+import { etcdEndpointsFor, etcdMemberStatuses, removeEtcdMember } from "./etcd-servers.js";
 import { runRegisteredChecks } from "./registered-checks.js";
 import { ServiceFiles, type ServiceFilesResult } from "./service-files.js";
 
@@ -22,8 +24,19 @@ export interface AgentConfig {
   server: boolean;
   /** Run the node agent: this machine runs tasks. */
   client: boolean;
-  /** Servers a client-only agent joins (host:port of their HTTP API). */
+  /** Servers a client-only agent joins (host:port of their HTTP API); it fails over between them. */
   servers: string[];
+  /** The region this agent belongs to; its servers keep their state under `/ruche/<region>/` on etcd. */
+  region: string;
+  /**
+   * Servers expected before a managed etcd cluster forms (Nomad's `bootstrap_expect`); 0: none.
+   * A server with neither this nor `etcdEndpoints` keeps its state in embedded SQLite.
+   */
+  bootstrapExpect: number;
+  /** Other servers' API host:port, tried until they answer (Nomad's `server_join { retry_join }`). */
+  retryJoin: string[];
+  /** An existing etcd cluster's client URLs (`server { etcd { endpoints } }`); empty: none. */
+  etcdEndpoints: string[];
   /** Where the state lives; a temporary directory in dev mode when not given. */
   dataDir: string | undefined;
   bind: string;
@@ -125,21 +138,60 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
     let catalog: CatalogReader | undefined;
     const ownApis: string[] = [];
     if (cfg.server) {
-      const store = await StateStore.open(sqliteBackend(dataDir), { log: log("state") });
-      closers.push(() => store.close());
-      const server = new Server(store, { log: log("server"), heartbeat: cfg.heartbeat ?? {} });
-      server.start();
-      closers.push(() => server.stop());
+      const self: ServerInfo = { Name: cfg.nodeName === "" ? hostname() : cfg.nodeName, Region: cfg.region, Datacenter: cfg.datacenter, HTTPAddr: "", ConsulAddr: "", Build: RUCHE_BUILD, EtcdMember: "" };
+      // The leader's duties: this server's alone, or the elected one's among several.
+      const duties: { start: () => void; stop: () => Promise<void> }[] = [];
+      const lead = (): void => {
+        for (const d of duties) d.start();
+      };
+      const standDown = async (): Promise<void> => {
+        for (const d of [...duties].reverse()) await d.stop();
+      };
+      let shared: EtcdCluster | undefined;
+      let store: StateStore;
+      if (cfg.etcdEndpoints.length === 0 && cfg.bootstrapExpect === 0 && cfg.retryJoin.length === 0) {
+        store = await StateStore.open(sqliteBackend(dataDir), { log: log("state") });
+        closers.push(() => store.close());
+      } else {
+        const endpoints = await etcdEndpointsFor(cfg, self, dataDir, log("etcd"), closers);
+        const etcd = new Etcd3({ hosts: endpoints, dialTimeout: 3000, defaultCallOptions: (c) => (c.isStream ? {} : { deadline: Date.now() + 5000 }) });
+        closers.push(() => {
+          etcd.close();
+          return Promise.resolve();
+        });
+        const cluster = etcdCluster({
+          client: etcd,
+          self,
+          log: log("cluster"),
+          onElected: lead,
+          onDeposed: standDown,
+          etcd: { members: etcdMemberStatuses, remove: removeEtcdMember },
+        });
+        shared = cluster;
+        store = await StateStore.open(etcdBackend({ client: etcd, region: cfg.region, fence: () => cluster.fence(), log: log("state") }), { log: log("state") });
+        closers.push(() => store.close());
+        closers.push(() => cluster.stop());
+      }
+      const clusterView: ClusterView = shared ?? soloCluster(self);
+      const server = new Server(store, { log: log("server"), heartbeat: { ...(shared === undefined ? {} : { failoverGrace: 10_000 }), ...cfg.heartbeat } });
+      duties.push({ start: () => { server.start(); }, stop: () => server.stop() });
+      closers.push(standDown);
       const registry = new ServiceRegistry(store, Date.now);
       // One set of lock delays for the store: the KV refuses an acquire in a delay that the
       // reaper (or a destroyed session) set.
       const delays = new LockDelays();
       const kv = new KVService(store, { now: Date.now, delays });
       const consul = { catalog: new StoreCatalog(store, cfg.datacenter, log("catalog")), localNode: () => client?.nodeId, version: "1.17.0", registry, allowScriptChecks: false, kv };
-      const stopChecks = runRegisteredChecks(registry, () => client?.nodeId ?? "", log("catalog"));
-      closers.push(() => {
-        stopChecks();
-        return Promise.resolve();
+      let stopChecks: (() => void) | undefined;
+      duties.push({
+        start: () => {
+          stopChecks ??= runRegisteredChecks(registry, () => client?.nodeId ?? "", log("catalog"));
+        },
+        stop: () => {
+          stopChecks?.();
+          stopChecks = undefined;
+          return Promise.resolve();
+        },
       });
       // Sessions with a TTL end on time, releasing or deleting the keys they hold.
       const reaper = new SessionReaper(store, {
@@ -149,8 +201,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
           log("catalog").warn({ err }, "ending expired sessions failed; trying again at the next sweep");
         },
       });
-      reaper.start();
-      closers.push(() => reaper.stop());
+      duties.push({ start: () => { reaper.start(); }, stop: () => reaper.stop() });
       if (cfg.configDir !== undefined) files = new ServiceFiles(cfg.configDir, registry, () => client?.nodeId ?? "");
       const reloadApi = async (): Promise<void> => {
         await reload();
@@ -167,16 +218,19 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         reload: reloadApi,
         routerOverview: () => runningRouter?.overview(),
         maxConnsPerClient: apiConns,
+        cluster: clusterView,
       });
       closers.push(() => api.close());
       address = api.address;
+      self.HTTPAddr = advertised(api.address, cfg.networkIp);
       serverAddrs = [address];
       catalog = consul.catalog;
       ownApis.push(`${cfg.bind}:${portOf(address)}`);
       if (cfg.consulPort >= 0) {
-        const c = await startConsulApi({ host: cfg.bind, port: cfg.consulPort, log: log("consul-api"), consul, reload: reloadApi, maxConnsPerClient: cfg.httpMaxConnsPerClient });
+        const c = await startConsulApi({ host: cfg.bind, port: cfg.consulPort, log: log("consul-api"), consul, reload: reloadApi, maxConnsPerClient: cfg.httpMaxConnsPerClient, cluster: clusterView });
         closers.push(() => c.close());
         consulAddress = c.address;
+        self.ConsulAddr = advertised(c.address, cfg.networkIp);
         ownApis.push(`${cfg.bind}:${portOf(consulAddress)}`);
       }
       if (cfg.dnsPort >= 0) {
@@ -184,6 +238,9 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         closers.push(() => d.close());
         dnsAddress = `${cfg.bind}:${d.port}`;
       }
+      // Alone, this server leads at once; among several, once elected.
+      if (shared === undefined) lead();
+      else await shared.start(store);
     } else {
       const http = await startNodeApi({ host: cfg.bind, port: cfg.httpPort, log: log("api"), local, ids: () => client?.allocIds() ?? [], maxConnsPerClient: cfg.httpMaxConnsPerClient });
       closers.push(() => http.close());
@@ -286,6 +343,13 @@ async function routerConfig(file: string | undefined): Promise<RouterConfig> {
   const p = parseRouterConfig(raw);
   if (!p.ok) throw new Error(`router configuration ${file}:\n  ${p.errors.join("\n  ")}`);
   return p.config;
+}
+
+/** The address other agents reach a listener on: the bind address, or the node's address where it binds every interface. */
+function advertised(listening: string, networkIp: string): string {
+  const port = portOf(listening);
+  const host = listening.slice(0, listening.lastIndexOf(":"));
+  return host === "0.0.0.0" || host === "[::]" ? `${networkIp}:${port}` : `${host}:${port}`;
 }
 
 function portOf(hostPort: string): string {

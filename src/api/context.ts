@@ -1,4 +1,4 @@
-import type { Server } from "../server/index.js";
+import type { ClusterView, Server } from "../server/index.js";
 import type { StateStore, TableName } from "../state/index.js";
 import { blockingParams, JsonText, type Request } from "./http.js";
 import { NEXT_TOKEN_HEADER, pageQuery, paginate, sortedBy, type Tokenizer } from "./paginate.js";
@@ -7,8 +7,10 @@ import type { RenderCache } from "./render-cache.js";
 export interface ApiContext {
   server: Server;
   store: StateStore;
-  /** Address of this API, for /v1/status/leader. */
+  /** Address of this API. */
   address: () => string;
+  /** The region's servers: the leader, the members, the etcd members. */
+  cluster: ClusterView;
 }
 
 /**

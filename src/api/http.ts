@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { ErrorCode, errorMessage, NS, parseDuration, RucheError, type Logger } from "../structs/index.js";
 import { DEFAULT_MAX_CONNS_PER_CLIENT, limitConnectionsPerClient } from "./conn-limit.js";
 import { errorResponse, type ErrorBody } from "./errors.js";
+import { clusterHeaders, forwardToLeader, mustForward, needsBarrier, type ClusterEdge } from "./forward.js";
 
 /** Bodies past this are refused with 413. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -160,6 +161,11 @@ export interface HttpServerOptions {
   log: Logger;
   /** Connections one client address may hold open (`http_max_conns_per_client`); past it, 429 and closed. 0: no limit. Default 100. */
   maxConnsPerClient?: number;
+  /**
+   * The region's servers, on a server's API: a follower forwards writes to the leader and
+   * answers reads once its memory is current (`?stale`: at once), with the leader headers.
+   */
+  cluster?: ClusterEdge;
 }
 
 export interface RunningHttp {
@@ -222,12 +228,19 @@ async function handle(raw: IncomingMessage, res: ServerResponse, opts: HttpServe
     if (m === null) throw new RucheError(ErrorCode.NotFound, `no route for ${method} ${url.pathname}`);
     if (m === "method") throw new RucheError(ErrorCode.MethodNotAllowed, `${method} is not allowed on ${url.pathname}`);
     const rawBody = method === "GET" || method === "HEAD" ? Buffer.alloc(0) : await readBody(raw);
+    const edge = opts.cluster;
+    if (edge !== undefined && mustForward(edge, method, url.pathname)) {
+      await forwardToLeader(edge, raw, res, rawBody, abort.signal);
+      opts.onRequest?.(method, route, res.statusCode, performance.now() - started);
+      return;
+    }
     const body = isRawBodyPath(url.pathname) ? undefined : parseJson(rawBody);
     const req: Request = { method, path: url.pathname, params: m.params, query: url.searchParams, headers: raw.headers, body, rawBody, signal: abort.signal, raw };
     opts.authorize(req);
+    if (edge !== undefined && needsBarrier(method, url.pathname, url.searchParams)) await edge.view.barrier(abort.signal);
     const reply = await m.handler(req, res);
     if ("streamed" in reply) return;
-    const headers: Record<string, string> = { "content-type": "application/json", ...reply.headers };
+    const headers: Record<string, string> = { "content-type": "application/json", ...(edge === undefined ? {} : clusterHeaders(edge)), ...reply.headers };
     if (reply.index !== undefined) headers["x-ruche-index"] = String(reply.index);
     const status = reply.status ?? 200;
     send(res, status, reply.body, headers, url.searchParams.has("pretty"));

@@ -186,4 +186,20 @@ export class EvalBroker {
     if (this.timer !== undefined) clearTimeout(this.timer);
     for (const w of this.waiters.splice(0)) w(null);
   }
+
+  /**
+   * Empties a closed broker and takes evaluations again: a server that leads anew rebuilds
+   * its queue from the evaluations in the state.
+   */
+  reopen(): void {
+    this.close();
+    this.ready.length = 0;
+    this.blocked.clear();
+    this.unacked.clear();
+    this.jobOut.clear();
+    this.deliveries.clear();
+    this.delayed.length = 0;
+    this.known.clear();
+    this.closed = false;
+  }
 }

@@ -6,3 +6,7 @@ export { DEFAULT_HEARTBEAT, type HeartbeatOptions } from "./nodes.js";
 export { specOf, type PlanResult, type RegisterResult } from "./jobs.js";
 export { silentLogger, type Logger } from "../structs/index.js";
 export { storeView } from "./view.js";
+export { soloCluster, type ClusterView, type EtcdMemberStatus, type ServerInfo, type ServerMember } from "./cluster.js";
+export { etcdCluster, type EtcdCluster, type EtcdClusterOptions } from "./cluster-etcd.js";
+/** Ruche's version, as servers show it to each other (`Build`). */
+export const RUCHE_BUILD = "0.1.0";

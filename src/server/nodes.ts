@@ -25,9 +25,16 @@ export interface HeartbeatOptions {
   maxPerSecond: number;
   /** Added to the TTL before a node is declared down (ms). */
   grace: number;
+  /**
+   * Added once more to every node's first TTL when a server starts leading (ms): its nodes
+   * reach it only after their own failover to a server that answers, and none is marked down
+   * for the time the leadership changed hands (Nomad's failover heartbeat TTL). 0 on a single
+   * server (its restart is the only change of hands); the agent sets 10 s for several.
+   */
+  failoverGrace: number;
 }
 
-export const DEFAULT_HEARTBEAT: HeartbeatOptions = { minTTL: 2000, maxPerSecond: 50, grace: 1000 };
+export const DEFAULT_HEARTBEAT: HeartbeatOptions = { minTTL: 2000, maxPerSecond: 50, grace: 1000, failoverGrace: 0 };
 
 
 /**
@@ -56,7 +63,7 @@ export class NodeLifecycle {
   start(): void {
     // Nodes known from before a restart get a fresh TTL to check in.
     // A disconnected one gets the same chance before it is down (its allocations' own lost_after is in their evaluations).
-    for (const n of this.store.nodes()) if (n.Status === "ready" || n.Status === "disconnected") this.arm(n.ID);
+    for (const n of this.store.nodes()) if (n.Status === "ready" || n.Status === "disconnected") this.arm(n.ID, this.opts.failoverGrace);
     this.drainTimer = setInterval(() => {
       this.drainTick().catch((err: unknown) => {
         this.log.warn({ err }, "drain step failed");
@@ -77,7 +84,7 @@ export class NodeLifecycle {
     return Math.max(this.opts.minTTL, Math.ceil((nodes / this.opts.maxPerSecond) * 1000));
   }
 
-  private arm(nodeId: string): void {
+  private arm(nodeId: string, extra = 0): void {
     const old = this.timers.get(nodeId);
     if (old !== undefined) clearTimeout(old);
     const t = setTimeout(() => {
@@ -85,7 +92,7 @@ export class NodeLifecycle {
       this.markDown(nodeId).catch((err: unknown) => {
         this.log.warn({ nodeId, err }, "could not mark a node down");
       });
-    }, this.ttl() + this.opts.grace);
+    }, this.ttl() + this.opts.grace + extra);
     t.unref();
     this.timers.set(nodeId, t);
   }

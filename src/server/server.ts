@@ -30,7 +30,8 @@ export class Server {
   readonly nodes: NodeLifecycle;
   private readonly applier: PlanApplier;
   private readonly workers: Worker[];
-  private readonly abort = new AbortController();
+  private abort = new AbortController();
+  private started = false;
   private running: Promise<void>[] = [];
   private readonly now: () => number;
   private readonly log: Logger;
@@ -67,6 +68,11 @@ export class Server {
    * `WaitUntil` waits in the broker. Those left pending by a previous run are taken up again.
    */
   start(): void {
+    if (this.started) return;
+    this.started = true;
+    // A server that leads again starts from the state alone: a fresh queue, fresh workers.
+    this.broker.reopen();
+    this.abort = new AbortController();
     this.unsubscribe = this.store.subscribe((e) => {
       for (const c of e.changes) if (c.table === "evals" && c.op === "put" && c.value.Status === "pending") this.broker.enqueue(c.value);
     });
@@ -87,7 +93,10 @@ export class Server {
     return collectGarbage(this.store, this.now(), { ...this.gcThresholds, ...thresholds });
   }
 
+  /** Stops the leader's duties; `start` takes them up again (a server that leads anew). */
   async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
     this.unsubscribe?.();
     this.abort.abort();
     if (this.gcTimer !== undefined) clearInterval(this.gcTimer);

@@ -20,7 +20,7 @@ import { CommitRefused } from "./commit-refused.js";
 import { GroupIndex, jobGroup } from "./group-index.js";
 import { checkRow, jobRowKey } from "./rows.js";
 import { BatchOverlay, BatchTxn } from "./txn.js";
-import { TABLES, type Backend, type Change, type CommitEvent, type Rows, type TableName, type Txn } from "./types.js";
+import { TABLES, type Backend, type Change, type CommitEvent, type RemoteBatch, type Rows, type TableName, type Txn } from "./types.js";
 
 interface PendingWrite {
   mutate: (tx: Txn) => unknown;
@@ -122,6 +122,9 @@ export class StateStore {
         }
         store.apply(r.table, r.key, Object.freeze(row));
       }
+      backend.follow?.((b) => {
+        store.applyRemote(b);
+      });
       return store;
     } catch (err) {
       await backend.close().catch(() => undefined);
@@ -132,6 +135,91 @@ export class StateStore {
   /** The last committed index: durable and applied. Never 0: an empty store is at 1. */
   get index(): number {
     return this.committed;
+  }
+
+  /**
+   * Resolves once memory holds every commit acknowledged anywhere before the call: at once
+   * on a backend of its own; on a shared one (etcd), after a linearizable read of its index,
+   * once the commits up to it have arrived. Concurrent callers share one read, started
+   * after they called. Rejects with what the backend's read failed with, or on `signal`.
+   */
+  barrier(signal?: AbortSignal): Promise<void> {
+    if (this.backend.readIndex === undefined) return Promise.resolve();
+    return new Promise<number>((resolve, reject) => {
+      this.barrierQueue.push({ resolve, reject });
+      if (!this.barrierReading) void this.readBarrier();
+    }).then((index) => this.reach(index, signal));
+  }
+
+  private readonly barrierQueue: { resolve: (index: number) => void; reject: (err: unknown) => void }[] = [];
+  private barrierReading = false;
+  private readonly reached: { index: number; resolve: () => void }[] = [];
+
+  /** One linearizable read for every caller queued before it started; callers queued during it wait for the next. */
+  private async readBarrier(): Promise<void> {
+    while (this.barrierQueue.length > 0) {
+      const callers = this.barrierQueue.splice(0);
+      this.barrierReading = true;
+      try {
+        const index = await (this.backend.readIndex as () => Promise<number>)();
+        for (const c of callers) c.resolve(index);
+      } catch (err) {
+        for (const c of callers) c.reject(err);
+      } finally {
+        this.barrierReading = false;
+      }
+    }
+  }
+
+  /** Resolves once the store's index reaches `index`. */
+  private reach(index: number, signal?: AbortSignal): Promise<void> {
+    if (this.committed >= index) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const entry = { index, resolve };
+      this.reached.push(entry);
+      signal?.addEventListener(
+        "abort",
+        () => {
+          const i = this.reached.indexOf(entry);
+          if (i >= 0) this.reached.splice(i, 1);
+          reject(abortReason(signal));
+        },
+        { once: true },
+      );
+    });
+  }
+
+  /**
+   * Applies a commit another server made (a shared backend's `follow`): memory, indexes, the
+   * change feed and blocking queries, as for a commit of this store's own, at the batch's
+   * last index.
+   */
+  private applyRemote(b: RemoteBatch): void {
+    if (b.index <= this.committed) return;
+    const changes: Change[] = [];
+    const touched = new Set<TableName>();
+    for (const c of b.changes) {
+      const value = c.op === "delete" ? null : Object.freeze(checkRow(c.table, c.key, c.value));
+      this.apply(c.table, c.key, value);
+      this.tableIndexes[c.table] = b.index;
+      touched.add(c.table);
+      changes.push({ table: c.table, key: c.key, op: c.op, value } as Change);
+    }
+    this.committed = b.index;
+    this.emit({ index: b.index, changes });
+    this.wake(touched);
+    this.settleReached();
+  }
+
+  private settleReached(): void {
+    if (this.reached.length === 0) return;
+    for (let i = this.reached.length - 1; i >= 0; i--) {
+      const r = this.reached[i] as { index: number; resolve: () => void };
+      if (r.index <= this.committed) {
+        this.reached.splice(i, 1);
+        r.resolve();
+      }
+    }
   }
 
   /** The index of the last commit that touched `table` (the loaded index after a restart). */
@@ -408,6 +496,7 @@ export class StateStore {
       this.emit({ index: d.index, changes: d.changes });
     }
     this.wake(touched);
+    this.settleReached();
     for (const d of done) d.write.resolve({ index: d.index, result: d.result });
   }
 

@@ -76,4 +76,20 @@ export interface Backend {
    */
   commit(batch: { index: number; changes: readonly RawChange[] }): Promise<void>;
   close(): Promise<void>;
+  /**
+   * A backend several servers share (etcd): after `load`, `apply` gets every commit another
+   * server made, in index order, each at most once. The store applies each as one commit.
+   */
+  follow?(apply: (batch: RemoteBatch) => void): void;
+  /**
+   * A shared backend's index, read linearizably: every commit acknowledged anywhere before
+   * the call is at or below it (`StateStore.barrier`).
+   */
+  readIndex?(): Promise<number>;
+}
+
+/** A commit another server made, as a shared backend delivers it: its last index and its rows. */
+export interface RemoteBatch {
+  index: number;
+  changes: readonly RawChange[];
 }

@@ -36,6 +36,11 @@ export const ErrorCode = {
   /** The agent cannot answer now: it is shutting down. */
   Unavailable: "RUCHE_UNAVAILABLE",
   /**
+   * The servers have no leader now (an election under way, etcd's quorum lost), or this
+   * server stopped leading while it wrote: nothing of the write was kept; try again.
+   */
+  NoLeader: "RUCHE_NO_LEADER",
+  /**
    * The data dir cannot take the write: its filesystem is full, read-only or failing (the
    * message says which, and names the path). Nothing of the refused write was kept.
    */
@@ -83,6 +88,7 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   RUCHE_TOO_LARGE: 413,
   RUCHE_INTERNAL: 500,
   RUCHE_UNAVAILABLE: 503,
+  RUCHE_NO_LEADER: 503,
   RUCHE_INSUFFICIENT_STORAGE: 507,
   RUCHE_BAD_GATEWAY: 502,
   RUCHE_UNREACHABLE: 502,

@@ -1,0 +1,318 @@
+import type { Etcd3, Lease, Watcher } from "etcd3";
+import type { Fence, StateStore } from "../state/index.js";
+import { ErrorCode, errorMessage, RucheError, type Logger } from "../structs/index.js";
+import type { ClusterView, EtcdMemberStatus, ServerInfo, ServerMember } from "./cluster.js";
+
+export interface EtcdClusterOptions {
+  client: Etcd3;
+  self: ServerInfo;
+  /** Seconds of the server's lease: a leader that stops renewing it is replaced this long after. Default 2. */
+  ttlSeconds?: number;
+  log: Logger;
+  /** Called when this server becomes leader, its memory caught up: start the leader's duties. */
+  onElected: () => Promise<void> | void;
+  /** Called when this server stops leading (lease lost or ended, fence refused, shutdown): stop them. */
+  onDeposed: () => Promise<void> | void;
+  /** The etcd members' statuses and their removal, when the servers run etcd (or reach it). */
+  etcd: {
+    members: (client: Etcd3) => Promise<EtcdMemberStatus[]>;
+    remove: (client: Etcd3, nameOrId: string) => Promise<void>;
+  };
+}
+
+export interface EtcdCluster extends ClusterView {
+  /** The fence of this server's term, null when it does not lead: the etcd backend compares it on every commit. */
+  fence(): Fence | null;
+  /** Joins the election; resolves once the first campaign has been tried. */
+  start(store: StateStore): Promise<void>;
+  /** Resigns (another server takes over at once) and forgets this server's lease. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The servers of a region on etcd. Each server holds a lease of `ttlSeconds` (2 s), renewed
+ * every third of it, and puts its `ServerInfo` at `/ruche/<region>/servers/<name>` on that
+ * lease (alive while it renews) and at `/ruche/<region>/members/<name>` without one (known
+ * until `force-leave`). The leader is whoever created `/ruche/<region>/leader` on its lease:
+ * a transaction creates the key only where none exists; the others watch it and try again when
+ * it goes. The key's create revision is the term's fence: every commit compares it
+ * (`etcdBackend`), so a deposed leader writes nothing. A leader that has not renewed its
+ * lease for a whole TTL (paused, cut off from etcd) steps down on its own clock, before etcd
+ * ends the lease.
+ */
+export function etcdCluster(opts: EtcdClusterOptions): EtcdCluster {
+  return new Election(opts);
+}
+
+class Election implements EtcdCluster {
+  readonly self: ServerInfo;
+  private readonly client: Etcd3;
+  private readonly prefix: string;
+  private readonly leaderKey: string;
+  private readonly ttl: number;
+  private readonly log: Logger;
+  private lease: Lease | undefined;
+  private leaseId = "";
+  private lastRenewed = 0;
+  private term: Fence | null = null;
+  private leaderInfo: ServerInfo | null = null;
+  private readonly alive = new Map<string, ServerInfo>();
+  private readonly known = new Map<string, ServerInfo>();
+  private readonly watchers: Watcher[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private store: StateStore | undefined;
+  /** One campaign or step-down at a time. */
+  private chain: Promise<void> = Promise.resolve();
+  private leading = false;
+
+  constructor(private readonly opts: EtcdClusterOptions) {
+    this.self = opts.self;
+    this.client = opts.client;
+    this.prefix = `/ruche/${opts.self.Region}/`;
+    this.leaderKey = `${this.prefix}leader`;
+    this.ttl = opts.ttlSeconds ?? 2;
+    this.log = opts.log;
+  }
+
+  async start(store: StateStore): Promise<void> {
+    this.store = store;
+    await this.watchPrefix(`${this.prefix}servers/`, this.alive);
+    await this.watchPrefix(`${this.prefix}members/`, this.known);
+    await this.watchLeader();
+    await this.newLease();
+    // The server's own clock: a lease not renewed for a whole TTL is gone for this server.
+    this.timer = setInterval(() => {
+      this.check();
+    }, 200);
+    this.timer.unref();
+    await this.serialize(() => this.campaign());
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    clearInterval(this.retryTimer);
+    await this.serialize(async () => {
+      await this.stepDown("this server is shutting down");
+    });
+    for (const w of this.watchers) await w.cancel().catch(() => undefined);
+    // Revoking the lease removes the leader key and this server's alive record at once.
+    await this.lease?.revoke().catch(() => undefined);
+  }
+
+  fence(): Fence | null {
+    return this.leading ? this.term : null;
+  }
+
+  isLeader(): boolean {
+    return this.leading;
+  }
+
+  leader(): ServerInfo | null {
+    return this.leaderInfo;
+  }
+
+  members(): ServerMember[] {
+    const names = new Set([...this.known.keys(), ...this.alive.keys()]);
+    return [...names].sort().flatMap((name): ServerMember[] => {
+      const info = this.alive.get(name) ?? this.known.get(name);
+      if (info === undefined) return [];
+      return [{ ...info, Status: this.alive.has(name) ? "alive" : "failed", Leader: this.leaderInfo?.Name === name }];
+    });
+  }
+
+  lastContact(): number {
+    if (this.leading) return 0;
+    return this.lastRenewed === 0 ? 0 : Math.max(0, Date.now() - this.lastRenewed);
+  }
+
+  async barrier(signal?: AbortSignal): Promise<void> {
+    const store = this.store;
+    if (store === undefined) throw new RucheError(ErrorCode.NoLeader, "the server is starting");
+    try {
+      await store.barrier(signal);
+    } catch (err) {
+      if (err instanceof RucheError) throw err;
+      throw new RucheError(ErrorCode.NoLeader, `the cluster's state cannot be read now (etcd: ${errorMessage(err)}); ask with ?stale for this server's copy`, { cause: err });
+    }
+  }
+
+  async forceLeave(name: string): Promise<void> {
+    if (name === this.self.Name) throw new RucheError(ErrorCode.BadRequest, `${name} is this server: a server cannot force itself out`);
+    const info = this.known.get(name) ?? this.alive.get(name);
+    if (info === undefined) throw new RucheError(ErrorCode.NotFound, `no server named ${name}; servers: ${[...this.known.keys()].join(", ")}`);
+    if (info.EtcdMember !== "") await this.opts.etcd.remove(this.client, info.EtcdMember);
+    await this.client.delete().key(`${this.prefix}members/${name}`);
+    await this.client.delete().key(`${this.prefix}servers/${name}`);
+  }
+
+  etcdMembers(): Promise<EtcdMemberStatus[]> {
+    return this.opts.etcd.members(this.client);
+  }
+
+  etcdRemove(nameOrId: string): Promise<void> {
+    return this.opts.etcd.remove(this.client, nameOrId);
+  }
+
+  // --- the lease and the campaign -------------------------------------------------------
+
+  private async newLease(): Promise<void> {
+    const lease = this.client.lease(this.ttl, { autoKeepAlive: true });
+    this.lease = lease;
+    this.leaseId = await lease.grant();
+    this.lastRenewed = Date.now();
+    lease.on("keepaliveSucceeded", () => {
+      if (this.lease === lease) this.lastRenewed = Date.now();
+    });
+    lease.on("lost", (err) => {
+      if (this.lease !== lease || this.stopped) return;
+      this.log.warn({ err: errorMessage(err) }, "cluster: this server's lease is lost; it takes a new one");
+      void this.serialize(async () => {
+        await this.stepDown("its lease was lost");
+        await this.renewAfterLoss(lease);
+      });
+    });
+    const info = JSON.stringify(this.self);
+    await lease.put(`${this.prefix}servers/${this.self.Name}`).value(info);
+    await this.client.put(`${this.prefix}members/${this.self.Name}`).value(info);
+  }
+
+  private async renewAfterLoss(old: Lease, released = false): Promise<void> {
+    if (this.lease !== old || this.stopped) return;
+    if (!released) old.release();
+    for (let delay = 200; !this.stopped; delay = Math.min(delay * 2, 2000)) {
+      try {
+        await this.newLease();
+        await this.campaign();
+        return;
+      } catch (err) {
+        this.log.warn({ err: errorMessage(err) }, "cluster: etcd does not grant a lease now; trying again");
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  /** Creates the leader key on this server's lease where none exists. */
+  private async campaign(): Promise<void> {
+    if (this.stopped || this.leading || this.lease === undefined) return;
+    const res = await this.client.kv.txn({
+      compare: [{ key: Buffer.from(this.leaderKey), target: "Create", result: "Equal", create_revision: 0 }] as never,
+      success: [{ request_put: { key: Buffer.from(this.leaderKey), value: Buffer.from(JSON.stringify(this.self)), lease: this.leaseId } }],
+      failure: [],
+    });
+    if (!res.succeeded) return;
+    this.term = { key: this.leaderKey, createRevision: res.header.revision };
+    this.leaderInfo = this.self;
+    const started = Date.now();
+    try {
+      // Memory first holds every commit the previous leader made.
+      await (this.store as StateStore).barrier();
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, "cluster: elected, but the state could not be read; resigning");
+      await this.client.delete().key(this.leaderKey).catch(() => undefined);
+      this.term = null;
+      return;
+    }
+    this.leading = true;
+    this.log.warn({ term: this.term.createRevision, catchUpMs: Date.now() - started }, "cluster: this server leads");
+    try {
+      await this.opts.onElected();
+    } catch (err) {
+      this.log.error({ err }, "cluster: the leader's duties did not start; resigning");
+      await this.stepDown("its duties did not start");
+      await this.client.delete().key(this.leaderKey).catch(() => undefined);
+    }
+  }
+
+  private async stepDown(why: string): Promise<void> {
+    if (!this.leading) return;
+    this.leading = false;
+    this.log.warn({ why }, "cluster: this server no longer leads");
+    try {
+      await this.opts.onDeposed();
+    } catch (err) {
+      this.log.error({ err }, "cluster: stopping the leader's duties failed");
+    }
+    if (this.stopped) await this.client.delete().key(this.leaderKey).catch(() => undefined);
+    this.term = null;
+  }
+
+  private check(): void {
+    if (this.stopped || !this.leading) return;
+    if (Date.now() - this.lastRenewed < this.ttl * 1000) return;
+    const old = this.lease;
+    void this.serialize(async () => {
+      await this.stepDown(`its lease was not renewed for ${this.ttl} s (paused, or cut off from etcd)`);
+      // The lease may still be alive on etcd's side, holding the leader key: let it go (revoked
+      // now if etcd answers, else it ends on its own), and campaign again on a new one.
+      if (old === undefined || this.lease !== old) return;
+      old.release();
+      await old.revoke().catch(() => undefined);
+      await this.renewAfterLoss(old, true);
+    });
+  }
+
+  private serialize(fn: () => Promise<void>): Promise<void> {
+    const next = this.chain.then(fn).catch((err: unknown) => {
+      this.log.warn({ err: errorMessage(err) }, "cluster: an election step failed; trying again when the leader key changes");
+    });
+    this.chain = next;
+    return next;
+  }
+
+  // --- watching -------------------------------------------------------------------------
+
+  private async watchLeader(): Promise<void> {
+    const res = await this.client.kv.range({ key: Buffer.from(this.leaderKey) });
+    const kv = res.kvs[0];
+    this.leaderInfo = kv === undefined ? null : parseInfo(kv.value.toString("utf8"));
+    const w = await this.client
+      .watch()
+      .key(this.leaderKey)
+      .startRevision(String(BigInt(res.header.revision) + 1n))
+      .create();
+    this.watchers.push(w);
+    w.on("put", (kv) => {
+      this.leaderInfo = parseInfo(kv.value.toString("utf8"));
+      // Another server's key: this one's term is over, whatever its clock says.
+      if (this.leading && this.term !== null && kv.create_revision !== this.term.createRevision) void this.serialize(() => this.stepDown("another server leads"));
+    });
+    w.on("delete", () => {
+      this.leaderInfo = null;
+      if (this.leading) void this.serialize(() => this.stepDown("its leader key is gone"));
+      void this.serialize(() => this.campaign());
+    });
+    w.on("error", (err) => {
+      if (!this.stopped) this.log.warn({ err: errorMessage(err) }, "cluster: the watch on the leader key failed");
+    });
+    // A watch that reconnects may have missed the key's deletion: try again now and then.
+    const retry = setInterval(() => {
+      if (!this.stopped && !this.leading && this.leaderInfo === null) void this.serialize(() => this.campaign());
+    }, 1000);
+    retry.unref();
+    this.retryTimer = retry;
+  }
+
+  private async watchPrefix(prefix: string, into: Map<string, ServerInfo>): Promise<void> {
+    const res = await this.client.getAll().prefix(prefix).exec();
+    for (const kv of res.kvs) into.set(kv.key.toString("utf8").slice(prefix.length), parseInfo(kv.value.toString("utf8")));
+    const w = await this.client
+      .watch()
+      .prefix(prefix)
+      .startRevision(String(BigInt(res.header.revision) + 1n))
+      .create();
+    this.watchers.push(w);
+    w.on("put", (kv) => {
+      into.set(kv.key.toString("utf8").slice(prefix.length), parseInfo(kv.value.toString("utf8")));
+    });
+    w.on("delete", (kv) => {
+      into.delete(kv.key.toString("utf8").slice(prefix.length));
+    });
+  }
+}
+
+function parseInfo(text: string): ServerInfo {
+  return JSON.parse(text) as ServerInfo;
+}

@@ -1,0 +1,469 @@
+import type { Etcd3, IKeyValue, IRequestOp, IWatchResponse, Watcher } from "etcd3";
+import { ErrorCode, errorMessage, RucheError, type Logger } from "../structs/index.js";
+import { CommitRefused } from "./commit-refused.js";
+import { TABLES, type Backend, type RawChange, type RemoteBatch, type TableName } from "./types.js";
+
+/**
+ * Who may commit now: the leader's election key and the revision that created it. Every
+ * commit compares them, so a server that lost its lease (paused, cut off) writes nothing once
+ * another server holds the key, or once the key is gone.
+ */
+export interface Fence {
+  key: string;
+  createRevision: string;
+}
+
+export interface EtcdBackendOptions {
+  client: Etcd3;
+  /** Everything lives under `/ruche/<region>/`. */
+  region: string;
+  /** The fence of the current term; null when this server does not lead (its commits are refused). */
+  fence: () => Fence | null;
+  log?: Logger;
+  /** Operations in one etcd transaction; default 120 (etcd's `--max-txn-ops` is 128; a few go to the compares and the index). */
+  maxTxnOps?: number;
+  /** Bytes of values in one etcd transaction; default 1 MiB (etcd's `--max-request-bytes` is 1.5 MiB). */
+  maxTxnBytes?: number;
+}
+
+/** The key prefix of a region's state. */
+export function regionPrefix(region: string): string {
+  return `/ruche/${region}/`;
+}
+
+const TABLE_SET: ReadonlySet<string> = new Set(TABLES);
+
+interface PendingRecord {
+  index: number;
+  prev: number;
+  chunks: number;
+}
+
+/**
+ * The state on etcd, shared by every server of a region: each row one key,
+ * `/ruche/<region>/<table>/<key>`, and the store's index at `/ruche/<region>/meta/index`.
+ *
+ * A commit is one etcd transaction that compares the leader's fence, the stored index (the
+ * store's own: a server whose memory is behind cannot commit over what it has not seen) and
+ * the absence of an unfinished large commit, then writes the rows and the new index. A batch
+ * too large for one transaction (more than `maxTxnOps` rows or `maxTxnBytes` bytes) is
+ * committed in three steps: its changes are staged under `staging/<index>/<n>`; one
+ * transaction then writes the index with a record of the staged batch at `meta/pending` —
+ * the commit point; the rows are then written from the staged chunks and the record removed.
+ * Until the record is gone no other commit can pass its compare, and whoever next commits,
+ * or loads, finishes the batch from its chunks first: all of it or none.
+ *
+ * Followers: after `load`, a watch from the loaded revision feeds `follow`'s callback with
+ * every commit other servers make, one `RemoteBatch` per etcd revision that wrote the index
+ * (the rows written with it, or the staged chunks of a large one). Writes of a large batch's
+ * rows after its commit point carry no index and are not delivered again.
+ */
+export function etcdBackend(opts: EtcdBackendOptions): Backend {
+  return new EtcdBackend(opts);
+}
+
+class EtcdBackend implements Backend {
+  private readonly client: Etcd3;
+  private readonly prefix: string;
+  private readonly indexKey: string;
+  private readonly pendingKey: string;
+  private readonly maxOps: number;
+  private readonly maxBytes: number;
+  /** The last index this backend knows committed: loaded, its own commits, and what the watch delivered. */
+  private index = 0;
+  private loadedRevision = "0";
+  /** Commits the follow callback applied or this backend wrote, by index: the watch drops them. */
+  private inflight = 0;
+  private watcher: Watcher | undefined;
+  private closed = false;
+  /** Staged chunks of large commits seen on the watch, by index then chunk number. */
+  private readonly staged = new Map<number, Map<number, RawChange[]>>();
+  private deliver: ((b: RemoteBatch) => void) | undefined;
+  /** Watch responses that arrived before `follow` was called. */
+  private early: IWatchResponse[] = [];
+  /** Whether `meta/pending` may hold an unfinished large commit: checked before the next commit. */
+  private pendingMaybe = true;
+
+  constructor(private readonly opts: EtcdBackendOptions) {
+    this.client = opts.client;
+    this.prefix = regionPrefix(opts.region);
+    this.indexKey = `${this.prefix}meta/index`;
+    this.pendingKey = `${this.prefix}meta/pending`;
+    this.maxOps = opts.maxTxnOps ?? 120;
+    this.maxBytes = opts.maxTxnBytes ?? 1024 * 1024;
+  }
+
+  async load(): Promise<{ index: number; rows: { table: TableName; key: string; value: unknown }[] }> {
+    const all = await this.rangeAll();
+    const rows = new Map<string, { table: TableName; key: string; value: unknown }>();
+    let index = 0;
+    let pending: PendingRecord | null = null;
+    const staging = new Map<string, string>();
+    for (const kv of all.kvs) {
+      const key = kv.key.toString("utf8").slice(this.prefix.length);
+      if (key === "meta/index") index = parseIndex(kv.value.toString("utf8"), this.indexKey);
+      else if (key === "meta/pending") pending = parsePending(kv.value.toString("utf8"), this.pendingKey);
+      else if (key.startsWith("staging/")) staging.set(key, kv.value.toString("utf8"));
+      else {
+        const row = this.rowOf(key);
+        if (row === null) continue;
+        rows.set(key, { table: row.table, key: row.key, value: parseValue(kv.value.toString("utf8"), kv.key.toString("utf8")) });
+      }
+    }
+    // A large commit whose rows were not all written: its staged chunks are the truth.
+    if (pending !== null && pending.index === index) {
+      for (const c of stagedChanges(pending, (n) => staging.get(`staging/${pending.index}/${n}`), this.prefix)) {
+        const k = `${c.table}/${c.key}`;
+        if (c.op === "delete") rows.delete(k);
+        else rows.set(k, { table: c.table, key: c.key, value: c.value });
+      }
+    }
+    this.index = index;
+    this.loadedRevision = all.revision;
+    await this.startWatch();
+    return { index, rows: [...rows.values()] };
+  }
+
+  follow(apply: (batch: RemoteBatch) => void): void {
+    this.deliver = apply;
+    const early = this.early;
+    this.early = [];
+    for (const res of early) this.onWatch(res);
+  }
+
+  /** A linearizable read of the stored index: every commit acknowledged before the call is at or below it. */
+  async readIndex(): Promise<number> {
+    const res = await this.client.kv.range({ key: Buffer.from(this.indexKey) });
+    const kv = res.kvs[0];
+    return kv === undefined ? 0 : parseIndex(kv.value.toString("utf8"), this.indexKey);
+  }
+
+  async commit(batch: { index: number; changes: readonly RawChange[] }): Promise<void> {
+    const fence = this.opts.fence();
+    if (fence === null) throw new CommitRefused(ErrorCode.NoLeader, "this server does not lead: no write was made (it is forwarded to the leader, or the cluster has none now)");
+    if (batch.index <= this.index) throw new CommitRefused(ErrorCode.IndexConflict, `state: commit at index ${batch.index}, but the state is at ${this.index}`);
+    // The last write of each key wins: etcd refuses a key twice in one transaction.
+    const last = new Map<string, RawChange>();
+    for (const c of batch.changes) last.set(`${c.table}/${c.key}`, c);
+    const ops = [...last.values()].map((c) => this.op(c));
+    const bytes = ops.reduce((n, o) => n + (o.request_put?.value?.length ?? 0) + (o.request_put?.key?.length ?? o.request_delete_range?.key?.length ?? 0), 0);
+    this.inflight = batch.index;
+    try {
+      await this.finishPending(fence);
+      if (ops.length + 1 <= this.maxOps && bytes <= this.maxBytes) await this.commitSmall(fence, batch.index, ops);
+      else await this.commitLarge(fence, batch.index, [...last.values()]);
+      this.index = batch.index;
+    } finally {
+      this.inflight = 0;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.watcher?.cancel().catch(() => undefined);
+  }
+
+  // --- committing -----------------------------------------------------------------------
+
+  private fenceCompares(fence: Fence): { key: Buffer; target: "Create"; result: "Equal"; create_revision: string }[] {
+    return [{ key: Buffer.from(fence.key), target: "Create", result: "Equal", create_revision: fence.createRevision }];
+  }
+
+  private indexCompares(): object[] {
+    return [
+      this.index === 0 ? { key: Buffer.from(this.indexKey), target: "Version", result: "Equal", version: 0 } : { key: Buffer.from(this.indexKey), target: "Value", result: "Equal", value: Buffer.from(String(this.index)) },
+      { key: Buffer.from(this.pendingKey), target: "Version", result: "Equal", version: 0 },
+    ];
+  }
+
+  private async commitSmall(fence: Fence, index: number, ops: IRequestOp[]): Promise<void> {
+    const res = await this.client.kv.txn({
+      compare: [...this.fenceCompares(fence), ...this.indexCompares()] as never,
+      success: [...ops, this.putOp(this.indexKey, String(index))],
+      failure: [],
+    });
+    if (!res.succeeded) await this.refused(fence, index);
+  }
+
+  private async commitLarge(fence: Fence, index: number, changes: RawChange[]): Promise<void> {
+    const chunks = this.chunk(changes);
+    // 1. Stage the chunks: invisible to readers until the commit point names them.
+    for (let n = 0; n < chunks.length; n++) {
+      const res = await this.client.kv.txn({
+        compare: this.fenceCompares(fence),
+        success: [this.putOp(`${this.prefix}staging/${index}/${n}`, JSON.stringify(chunks[n]))],
+        failure: [],
+      });
+      if (!res.succeeded) {
+        await this.dropStaging(index);
+        await this.refused(fence, index);
+      }
+    }
+    // 2. The commit point: the index and the record of the staged batch, in one transaction.
+    const record: PendingRecord = { index, prev: this.index, chunks: chunks.length };
+    const res = await this.client.kv.txn({
+      compare: [...this.fenceCompares(fence), ...this.indexCompares()] as never,
+      success: [this.putOp(this.indexKey, String(index)), this.putOp(this.pendingKey, JSON.stringify(record))],
+      failure: [],
+    });
+    if (!res.succeeded) {
+      await this.dropStaging(index).catch(() => undefined);
+      await this.refused(fence, index);
+    }
+    // 3. The rows, then the record goes. Committed whatever happens now: a failure here is
+    // finished by whoever commits or loads next.
+    try {
+      await this.applyPending(fence, record, chunks);
+    } catch (err) {
+      this.pendingMaybe = true;
+      this.opts.log?.warn({ err, index }, "state: the rows of a large commit are not all written yet; the next commit finishes them");
+    }
+  }
+
+  /** A large commit a previous leader (or this one) left unfinished is finished before the next one. */
+  private async finishPending(fence: Fence): Promise<void> {
+    if (!this.pendingMaybe) return;
+    const res = await this.client.kv.range({ key: Buffer.from(this.pendingKey) });
+    const kv = res.kvs[0];
+    if (kv === undefined) {
+      this.pendingMaybe = false;
+      return;
+    }
+    const record = parsePending(kv.value.toString("utf8"), this.pendingKey);
+    const chunks: RawChange[][] = [];
+    for (let n = 0; n < record.chunks; n++) {
+      const c = await this.client.kv.range({ key: Buffer.from(`${this.prefix}staging/${record.index}/${n}`) });
+      const v = c.kvs[0];
+      if (v === undefined) throw new RucheError(ErrorCode.Internal, `state: chunk ${n} of the large commit at index ${record.index} is missing from etcd`);
+      chunks.push(JSON.parse(v.value.toString("utf8")) as RawChange[]);
+    }
+    this.opts.log?.info({ index: record.index }, "state: finishing a large commit left unfinished");
+    await this.applyPending(fence, record, chunks);
+    this.pendingMaybe = false;
+  }
+
+  private async applyPending(fence: Fence, record: PendingRecord, chunks: RawChange[][]): Promise<void> {
+    for (const chunk of chunks) {
+      const res = await this.client.kv.txn({ compare: this.fenceCompares(fence), success: chunk.map((c) => this.op(c)), failure: [] });
+      if (!res.succeeded) throw new CommitRefused(ErrorCode.NoLeader, "this server stopped leading while it wrote a large commit's rows");
+    }
+    const res = await this.client.kv.txn({
+      compare: [...this.fenceCompares(fence), { key: Buffer.from(this.pendingKey), target: "Value", result: "Equal", value: Buffer.from(JSON.stringify(record)) }] as never,
+      success: [{ request_delete_range: { key: Buffer.from(this.pendingKey) } }, this.deletePrefixOp(`${this.prefix}staging/${record.index}/`)],
+      failure: [],
+    });
+    if (!res.succeeded) throw new CommitRefused(ErrorCode.NoLeader, "this server stopped leading while it finished a large commit");
+  }
+
+  private async dropStaging(index: number): Promise<void> {
+    await this.client.kv.txn({ compare: [], success: [this.deletePrefixOp(`${this.prefix}staging/${index}/`)], failure: [] });
+  }
+
+  /** Why a commit's compare failed, as the error the store rejects its writers with. */
+  private async refused(fence: Fence, index: number): Promise<never> {
+    const [lead, stored] = await Promise.all([this.client.kv.range({ key: Buffer.from(fence.key) }), this.client.kv.range({ key: Buffer.from(this.indexKey) })]);
+    const leadKv = lead.kvs[0];
+    if (leadKv?.create_revision !== fence.createRevision) {
+      throw new CommitRefused(ErrorCode.NoLeader, "this server no longer leads (its lease ended and another server may lead): no write was made; try again");
+    }
+    const at = stored.kvs[0] === undefined ? 0 : parseIndex(stored.kvs[0].value.toString("utf8"), this.indexKey);
+    if (at === this.index) {
+      // The index matched: an unfinished large commit stood in the way; the next commit finishes it.
+      this.pendingMaybe = true;
+      throw new CommitRefused(ErrorCode.IndexConflict, `state: commit at index ${index} refused: a large commit's rows are still being written; no write was made; try again`);
+    }
+    throw new CommitRefused(ErrorCode.IndexConflict, `state: commit at index ${index} refused: the stored index is ${at}, this server's memory is at ${this.index}; no write was made`);
+  }
+
+  private chunk(changes: RawChange[]): RawChange[][] {
+    const out: RawChange[][] = [];
+    let cur: RawChange[] = [];
+    let size = 0;
+    for (const c of changes) {
+      const n = JSON.stringify(c).length;
+      if (cur.length > 0 && (cur.length + 1 > this.maxOps || size + n > this.maxBytes)) {
+        out.push(cur);
+        cur = [];
+        size = 0;
+      }
+      cur.push(c);
+      size += n;
+    }
+    if (cur.length > 0) out.push(cur);
+    return out;
+  }
+
+  private op(c: RawChange): IRequestOp {
+    const key = `${this.prefix}${c.table}/${c.key}`;
+    return c.op === "put" ? this.putOp(key, JSON.stringify(c.value)) : { request_delete_range: { key: Buffer.from(key) } };
+  }
+
+  private putOp(key: string, value: string): IRequestOp {
+    return { request_put: { key: Buffer.from(key), value: Buffer.from(value) } };
+  }
+
+  private deletePrefixOp(prefix: string): IRequestOp {
+    return { request_delete_range: { key: Buffer.from(prefix), range_end: prefixEnd(Buffer.from(prefix)) } };
+  }
+
+  // --- reading --------------------------------------------------------------------------
+
+  /** Every key of the region at one revision, in pages. */
+  private async rangeAll(): Promise<{ kvs: IKeyValue[]; revision: string }> {
+    const start = Buffer.from(this.prefix);
+    const end = prefixEnd(start);
+    const kvs: IKeyValue[] = [];
+    let key = start;
+    let revision = "";
+    for (;;) {
+      const res = await this.client.kv.range({ key, range_end: end, limit: 1000, ...(revision === "" ? {} : { revision }) });
+      if (revision === "") revision = res.header.revision;
+      kvs.push(...res.kvs);
+      if (!res.more || res.kvs.length === 0) break;
+      const lastKey = (res.kvs.at(-1) as IKeyValue).key;
+      key = Buffer.concat([lastKey, Buffer.from([0])]);
+    }
+    return { kvs, revision: revision === "" ? "0" : revision };
+  }
+
+  private rowOf(key: string): { table: TableName; key: string } | null {
+    const slash = key.indexOf("/");
+    if (slash < 0) return null;
+    const table = key.slice(0, slash);
+    if (!TABLE_SET.has(table)) return null;
+    return { table: table as TableName, key: key.slice(slash + 1) };
+  }
+
+  // --- following ------------------------------------------------------------------------
+
+  private async startWatch(): Promise<void> {
+    const w = await this.client
+      .watch()
+      .prefix(this.prefix)
+      .startRevision(String(BigInt(this.loadedRevision) + 1n))
+      .create();
+    this.watcher = w;
+    w.on("data", (res) => {
+      if (this.deliver === undefined) this.early.push(res);
+      else this.onWatch(res);
+    });
+    w.on("error", (err) => {
+      if (!this.closed) this.opts.log?.error({ err }, "state: the watch on etcd failed; this server's memory no longer follows the cluster until it restarts");
+    });
+  }
+
+  private onWatch(res: IWatchResponse): void {
+    // Group the events by revision: one revision is one etcd transaction.
+    let rev = "";
+    let group: IWatchResponse["events"] = [];
+    const flush = (): void => {
+      if (group.length > 0) this.onRevision(group);
+      group = [];
+    };
+    for (const ev of res.events) {
+      const r = ev.kv.mod_revision;
+      if (r !== rev) {
+        flush();
+        rev = r;
+      }
+      group.push(ev);
+    }
+    flush();
+  }
+
+  private onRevision(events: IWatchResponse["events"]): void {
+    let index: number | null = null;
+    let pending: PendingRecord | null = null;
+    const rows: RawChange[] = [];
+    for (const ev of events) {
+      const full = ev.kv.key.toString("utf8");
+      const key = full.slice(this.prefix.length);
+      const value = ev.kv.value.toString("utf8");
+      if (key === "meta/index") {
+        if (ev.type === "Put") index = parseIndex(value, full);
+      } else if (key === "meta/pending") {
+        if (ev.type === "Put") {
+          pending = parsePending(value, full);
+          this.pendingMaybe = true;
+        }
+      } else if (key.startsWith("staging/")) {
+        if (ev.type !== "Put") continue;
+        const [, i, n] = key.split("/");
+        const at = Number(i);
+        let m = this.staged.get(at);
+        if (m === undefined) this.staged.set(at, (m = new Map<number, RawChange[]>()));
+        m.set(Number(n), JSON.parse(value) as RawChange[]);
+      } else {
+        const row = this.rowOf(key);
+        if (row === null) continue;
+        rows.push(ev.type === "Put" ? { table: row.table, key: row.key, op: "put", value: parseValue(value, full) } : { table: row.table, key: row.key, op: "delete", value: null });
+      }
+    }
+    // A revision that wrote no index is not a commit: the rows of a large commit, written after its commit point.
+    if (index === null) return;
+    for (const i of [...this.staged.keys()]) if (i < index) this.staged.delete(i);
+    if (index <= this.index || index === this.inflight) return;
+    let changes = rows;
+    if (pending !== null) {
+      const chunks = this.staged.get(pending.index);
+      changes = stagedChanges(pending, (n) => {
+        const c = chunks?.get(n);
+        return c === undefined ? undefined : JSON.stringify(c);
+      }, this.prefix);
+      this.staged.delete(pending.index);
+    }
+    this.index = index;
+    try {
+      this.deliver?.({ index, changes });
+    } catch (err) {
+      this.opts.log?.error({ err, index }, "state: a commit from the leader could not be applied");
+    }
+  }
+}
+
+/** The changes of a staged batch, chunk by chunk. */
+function stagedChanges(record: PendingRecord, chunk: (n: number) => string | undefined, prefix: string): RawChange[] {
+  const out: RawChange[] = [];
+  for (let n = 0; n < record.chunks; n++) {
+    const text = chunk(n);
+    if (text === undefined) throw new RucheError(ErrorCode.Internal, `state: chunk ${n} of the large commit at index ${record.index} is missing under ${prefix}staging/`);
+    out.push(...(JSON.parse(text) as RawChange[]));
+  }
+  return out;
+}
+
+function parseIndex(text: string, key: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 0) throw new RucheError(ErrorCode.Internal, `state: ${key} holds ${JSON.stringify(text.slice(0, 40))}, not an index`);
+  return n;
+}
+
+function parsePending(text: string, key: string): PendingRecord {
+  try {
+    const r = JSON.parse(text) as PendingRecord;
+    if (Number.isSafeInteger(r.index) && Number.isSafeInteger(r.chunks)) return r;
+  } catch {
+    // Said below.
+  }
+  throw new RucheError(ErrorCode.Internal, `state: ${key} holds ${JSON.stringify(text.slice(0, 80))}, not a large commit's record`);
+}
+
+function parseValue(text: string, key: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new RucheError(ErrorCode.Internal, `state: the row at ${key} is not JSON: ${errorMessage(err)}`);
+  }
+}
+
+/** The end of the key range of every key starting with `prefix` (etcd's `range_end`). */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if ((end[i] as number) < 0xff) {
+      end[i] = (end[i] as number) + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
