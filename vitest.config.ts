@@ -2,7 +2,7 @@ import { configDefaults, defineConfig } from "vitest/config";
 
 /**
  * The test files that need more than Node and this repository: root (the exec driver's
- * namespaces and cgroups, and the shim that runs its tasks), a Docker engine, or the
+ * namespaces and cgroups, and the shim that runs its tasks), a Docker engine, etcd, or the
  * end-to-end set (the agent as a process, the built CLI and dashboard, Docker, Chromium,
  * curl and dig). `npm test` brings those up (scripts/test-deps.sh) and runs every project;
  * `npm run test:unit` runs the `unit` project alone, anywhere.
@@ -17,6 +17,10 @@ const SYSTEM = [
   "src/drivers/exec/cgroup.test.ts", // root: the host's cgroup hierarchy
   "src/drivers/shared/shim.test.ts", // root: tasks of the exec driver under the shim
   "src/state/full-disk.test.ts", // root: mounts a small tmpfs to fill up and turn read-only
+  "src/state/etcd-testing.test.ts", // etcd: three members of Debian's etcd-server
+  "src/state/backend.contract.test.ts", // etcd: a member of Debian's etcd-server, beside memory and SQLite
+  "src/state/etcd.test.ts", // etcd: a member of Debian's etcd-server
+  "src/agent/etcd-member.test.ts", // etcd: servers' own members, bootstrapped through their join listeners
   "test/e2e/**/*.test.ts",
 ];
 

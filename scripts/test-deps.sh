@@ -5,7 +5,16 @@
 # A component that cannot be had makes this script fail and say what is missing:
 # tests never skip silently.
 #
-# The list grows with the tests: docker, tools and chromium (below), etcd (etcd-server).
+# The list grows with the tests: docker, tools, chromium and etcd (below).
+#
+# etcd: Debian's etcd 3.4, /usr/bin/etcd (package etcd-server) and etcdctl (etcd-client),
+#   installed when missing, then asked for their versions to show that they run. Nothing is
+#   started here: the tests start their own etcd members on free ports of 127.0.0.1
+#   (src/state/etcd-testing.ts), and the servers under test start theirs on their HTTP port
+#   + 1 and + 2; none uses etcd's default ports 2379 and 2380. The install starts no etcd
+#   service (apt_install's policy-rc.d); where one runs anyway on 2379/2380 right after this
+#   script installed the package, it is stopped, and one that ran before is left alone and
+#   reported.
 #
 # chromium: Debian's chromium at /usr/bin/chromium, which the dashboard's browser tests
 #   (test/e2e/ui.test.ts) drive headless through playwright-core; installed when missing,
@@ -31,7 +40,7 @@
 #   Stop the engine with: kill "$(cat /run/ruche-test-docker/dockerd.pid)"
 set -eu
 
-NEEDED="docker tools chromium"
+NEEDED="docker tools chromium etcd"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TEST_IMAGE=ruche-test/busybox:latest
@@ -51,6 +60,12 @@ DEPS_NAME=test-deps
 
 deb_installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
+}
+
+# listening PORT: whether something listens on TCP port PORT, on any address.
+listening() {
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+    awk -v port="$(printf ':%04X' "$1")" '$4 == "0A" && substr($2, length($2) - 4) == port { found = 1 } END { exit !found }'
 }
 
 docker_answers() {
@@ -226,6 +241,33 @@ for component in $NEEDED; do
       version=$(/usr/bin/chromium --version 2>/dev/null) ||
         fail "/usr/bin/chromium does not start: $(/usr/bin/chromium --version 2>&1 | tail -n 1)"
       say "chromium: $version"
+      ;;
+    etcd)
+      missing=""
+      deb_installed etcd-server || missing="etcd-server"
+      deb_installed etcd-client || missing="${missing:+$missing }etcd-client"
+      busy_before=0
+      if listening 2379 || listening 2380; then busy_before=1; fi
+      if [ -n "$missing" ]; then
+        apt_install $missing
+        if [ "$busy_before" -eq 0 ] && { listening 2379 || listening 2380; }; then
+          say "the etcd service started by the install listens on 2379/2380; stopping it (the tests start their own members)"
+          if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+            systemctl stop etcd.service >&2 || true
+            systemctl disable etcd.service >&2 || true
+          else
+            service etcd stop >&2 || true
+          fi
+        fi
+      fi
+      [ -x /usr/bin/etcd ] || fail "the Debian package etcd-server is installed but /usr/bin/etcd is not there; reinstall it (apt-get install --reinstall etcd-server)"
+      command -v etcdctl >/dev/null 2>&1 || fail "the Debian package etcd-client is installed but etcdctl is not on PATH; reinstall it (apt-get install --reinstall etcd-client)"
+      version=$(/usr/bin/etcd --version 2>&1) || fail "/usr/bin/etcd does not run: $(echo "$version" | tail -n 1)"
+      ctl_version=$(etcdctl version 2>&1) || fail "etcdctl does not run: $(echo "$ctl_version" | tail -n 1)"
+      say "etcd: $(echo "$version" | head -n 1); $(echo "$ctl_version" | head -n 1)"
+      if listening 2379 || listening 2380; then
+        say "note: something listens on 2379/2380 (etcd's default ports; an etcd service?); the tests do not use these ports and leave it alone"
+      fi
       ;;
     *) fail "unknown component '$component' in NEEDED" ;;
   esac

@@ -11,10 +11,10 @@ import { Client, readLogs, SimulatedNode } from "../client/index.js";
 import { allDrivers } from "../drivers/index.js";
 import { ErrorCode, errorMessage, RucheError, type Logger } from "../structs/index.js";
 import { DEFAULT_ROUTER_CONFIG, parseRouterConfig, RemoteCatalog, startRouter, type RouterConfig, type RunningRouter } from "../router/index.js";
-import { Etcd3 } from "etcd3";
 import { etcdCluster, RUCHE_BUILD, Server, soloCluster, type ClusterView, type EtcdCluster, type HeartbeatOptions, type ServerInfo } from "../server/index.js";
 import { etcdBackend, prepareDataDir, sqliteBackend, StateStore } from "../state/index.js";
-import { etcdEndpointsFor, etcdMemberStatuses, removeEtcdMember } from "./etcd-servers.js";
+import type { ManagedEtcd } from "./etcd-member.js";
+import { etcdMemberStatuses, removeEtcdMember, serverEtcd } from "./etcd-servers.js";
 import { runRegisteredChecks } from "./registered-checks.js";
 import { ServiceFiles, type ServiceFilesResult } from "./service-files.js";
 
@@ -122,6 +122,8 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       },
     };
     let files: ServiceFiles | undefined;
+    // Several servers: the leader's duties include registering the config dir's services.
+    let sharedCluster: EtcdCluster | undefined;
     // The router starts after the API, which shows its overview once it runs.
     let runningRouter: RunningRouter | undefined;
     // One reload at a time: a second waits for the first, then reads the dir afresh.
@@ -148,17 +150,15 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         for (const d of [...duties].reverse()) await d.stop();
       };
       let shared: EtcdCluster | undefined;
+      let etcdMember: ManagedEtcd | undefined;
       let store: StateStore;
       if (cfg.etcdEndpoints.length === 0 && cfg.bootstrapExpect === 0 && cfg.retryJoin.length === 0) {
         store = await StateStore.open(sqliteBackend(dataDir), { log: log("state") });
         closers.push(() => store.close());
       } else {
-        const endpoints = await etcdEndpointsFor(cfg, self, dataDir, log("etcd"), closers);
-        const etcd = new Etcd3({ hosts: endpoints, dialTimeout: 3000, defaultCallOptions: (c) => (c.isStream ? {} : { deadline: Date.now() + 5000 }) });
-        closers.push(() => {
-          etcd.close();
-          return Promise.resolve();
-        });
+        const { client: etcd, member } = await serverEtcd(cfg, self.Name, dataDir, log("etcd"), closers);
+        etcdMember = member;
+        if (member !== undefined) self.EtcdMember = member.name;
         const cluster = etcdCluster({
           client: etcd,
           self,
@@ -173,7 +173,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         closers.push(() => cluster.stop());
       }
       const clusterView: ClusterView = shared ?? soloCluster(self);
-      const server = new Server(store, { log: log("server"), heartbeat: { ...(shared === undefined ? {} : { failoverGrace: 10_000 }), ...cfg.heartbeat } });
+      const server = new Server(store, { log: log("server"), heartbeat: { ...(shared === undefined ? {} : CLUSTER_HEARTBEAT), ...cfg.heartbeat } });
       duties.push({ start: () => { server.start(); }, stop: () => server.stop() });
       closers.push(standDown);
       const registry = new ServiceRegistry(store, Date.now);
@@ -203,6 +203,19 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       });
       duties.push({ start: () => { reaper.start(); }, stop: () => reaper.stop() });
       if (cfg.configDir !== undefined) files = new ServiceFiles(cfg.configDir, registry, () => client?.nodeId ?? "");
+      sharedCluster = shared;
+      if (shared !== undefined && files !== undefined) {
+        // Among several servers only the leader writes: the config dir's services are
+        // registered by each server as it starts leading (their files are the servers' own).
+        duties.push({
+          start: () => {
+            reload().catch((err: unknown) => {
+              log("agent").error({ err }, "the config dir's service definitions could not be registered");
+            });
+          },
+          stop: () => Promise.resolve(),
+        });
+      }
       const reloadApi = async (): Promise<void> => {
         await reload();
       };
@@ -219,6 +232,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         routerOverview: () => runningRouter?.overview(),
         maxConnsPerClient: apiConns,
         cluster: clusterView,
+        ...(etcdMember === undefined ? {} : { etcdJoin: etcdMember }),
       });
       closers.push(() => api.close());
       address = api.address;
@@ -254,7 +268,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       // A router without the server role follows the servers' catalog: one blocking query on its whole health view.
       let source = catalog;
       if (source === undefined) {
-        const remote = new RemoteCatalog(new ApiClient(serverAddrs[0] ?? ""), log("router"));
+        const remote = new RemoteCatalog(new ApiClient(serverAddrs), log("router"));
         closers.push(() => {
           remote.close();
           return Promise.resolve();
@@ -279,7 +293,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         .join(", ");
       routerDashboard = r.dashboardAddress;
     }
-    const transport = httpTransport(new ApiClient(serverAddrs[0] ?? address));
+    const transport = httpTransport(new ApiClient(serverAddrs.length > 0 ? serverAddrs : [address]));
     if (cfg.client) {
       const c = new Client(transport, {
         dataDir,
@@ -303,7 +317,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       closers.push(() => c.stop({ stopTasks: tempDir }));
     }
     // Service definition files are registered once the node is known: their services are on it.
-    const loaded = files === undefined ? undefined : await reload();
+    const loaded = files === undefined || sharedCluster !== undefined ? undefined : await reload();
     const sims: SimulatedNode[] = [];
     for (let i = 0; i < cfg.simNodes; i++) {
       const sim = new SimulatedNode(transport, { name: `sim-${i}`, id: randomUUID(), datacenter: cfg.datacenter });
@@ -330,6 +344,14 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
     throw err;
   }
 }
+
+/**
+ * Heartbeats among several servers, unless flags say otherwise: Nomad's defaults (a TTL of
+ * at least 10 s, 10 s of grace) rather than a single server's 2 s and 1 s, since a beat
+ * crosses a forwarding follower and an etcd commit may wait out an election; and 10 s more
+ * for every node when a server starts leading.
+ */
+const CLUSTER_HEARTBEAT: Partial<HeartbeatOptions> = { minTTL: 10_000, grace: 10_000, failoverGrace: 10_000 };
 
 /** The router's configuration file over the defaults; every mistake in it is reported at once. */
 async function routerConfig(file: string | undefined): Promise<RouterConfig> {

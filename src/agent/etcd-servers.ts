@@ -1,22 +1,38 @@
 import type { Etcd3 } from "etcd3";
-import type { EtcdMemberStatus, ServerInfo } from "../server/index.js";
-import { ErrorCode, RucheError, type Logger } from "../structs/index.js";
+import type { Logger } from "../structs/index.js";
 import type { AgentConfig } from "./agent.js";
+import { startManagedEtcd, type ManagedEtcd } from "./etcd-member.js";
+import { directEtcdClient } from "./etcd-membership.js";
+
+/** The etcd a server keeps its state on, and the client it reaches it with. */
+export interface ServerEtcd {
+  client: Etcd3;
+  /** The member this server runs, when it runs one (its join routes go on the API). */
+  member: ManagedEtcd | undefined;
+}
 
 /**
- * The etcd a server keeps its state on: the external cluster its config names, or the member
- * it runs itself, formed with the other servers it finds through `retry_join`.
+ * The external cluster the config names (`-etcd-endpoints`), or the member this server runs
+ * itself, formed with the other servers it finds through `retry_join` once `bootstrap_expect`
+ * of them answer (`startManagedEtcd`; it serves the join routes on the API's port meanwhile).
+ * Its client tries each call once and gives up on a unary call after 5 s (etcd without a
+ * quorum): the callers retry on their own terms.
  */
-export function etcdEndpointsFor(cfg: AgentConfig, self: ServerInfo, dataDir: string, log: Logger, closers: (() => Promise<void>)[]): Promise<string[]> {
-  log.debug({ self: self.Name, dataDir, closers: closers.length }, "etcd endpoints");
-  if (cfg.etcdEndpoints.length > 0) return Promise.resolve(cfg.etcdEndpoints);
-  return Promise.reject(new RucheError(ErrorCode.BadRequest, "servers that run their own etcd members are not wired yet"));
+export async function serverEtcd(cfg: AgentConfig, name: string, dataDir: string, log: Logger, closers: (() => Promise<void>)[]): Promise<ServerEtcd> {
+  let member: ManagedEtcd | undefined;
+  let endpoints = cfg.etcdEndpoints;
+  if (endpoints.length === 0) {
+    member = await startManagedEtcd({ name, region: cfg.region, dataDir, bind: cfg.bind, httpPort: cfg.httpPort, bootstrapExpect: cfg.bootstrapExpect, retryJoin: cfg.retryJoin, log });
+    const m = member;
+    closers.push(() => m.stop());
+    endpoints = m.endpoints();
+  }
+  const client = directEtcdClient(endpoints, 2000, 5000);
+  closers.push(() => {
+    client.close();
+    return Promise.resolve();
+  });
+  return { client, member };
 }
 
-export function etcdMemberStatuses(client: Etcd3): Promise<EtcdMemberStatus[]> {
-  return client.cluster.memberList({}).then(() => []);
-}
-
-export function removeEtcdMember(client: Etcd3, nameOrId: string): Promise<void> {
-  return client.cluster.memberList({}).then(() => Promise.reject(new RucheError(ErrorCode.BadRequest, `cannot remove ${nameOrId} yet`)));
-}
+export { memberStatuses as etcdMemberStatuses, removeMember as removeEtcdMember } from "./etcd-membership.js";

@@ -19,7 +19,7 @@ const FORWARDED = "x-ruche-forwarded-by";
 const LOCAL_WRITE = /^\/v1\/(agent\/(reload|force-leave)|operator\/etcd\/|internal\/)/;
 
 /** Reads that say something of this server, not of the state: no barrier. */
-const LOCAL_READ = /^\/v1\/(status\/|agent\/(self|members|host|metrics)|metrics|operator\/etcd\/|internal\/|openapi)|^\/(?!v1\/)/;
+const LOCAL_READ = /^\/v1\/(status\/|agent\/(self|members|host|metrics)|metrics|operator\/(etcd\/|servers)|internal\/|openapi)|^\/(?!v1\/)/;
 
 export function isWrite(method: string): boolean {
   return method !== "GET" && method !== "HEAD";
@@ -38,12 +38,6 @@ export function needsBarrier(method: string, path: string, query: URLSearchParam
   return !isWrite(method) && !query.has("stale") && !LOCAL_READ.test(path);
 }
 
-/** `X-Nomad-KnownLeader` and `X-Nomad-LastContact` (or Consul's), as both send them on reads. */
-export function clusterHeaders(edge: ClusterEdge): Record<string, string> {
-  const p = edge.flavor === "nomad" ? "x-nomad" : "x-consul";
-  return { [`${p}-knownleader`]: String(edge.view.leader() !== null), [`${p}-lastcontact`]: String(edge.view.lastContact()) };
-}
-
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "host", "content-length", "upgrade", "proxy-connection", "te", "trailer"]);
 
 /**
@@ -60,7 +54,8 @@ export async function forwardToLeader(edge: ClusterEdge, raw: IncomingMessage, r
   const leader = edge.view.leader();
   if (leader === null) throw new RucheError(ErrorCode.NoLeader, "no cluster leader: the servers are electing one (or etcd has lost its quorum); nothing was written; try again");
   const target = edge.flavor === "nomad" ? leader.HTTPAddr : leader.ConsulAddr;
-  if (target === "" || leader.Name === edge.view.self.Name) throw new RucheError(ErrorCode.NoLeader, `the leader ${leader.Name} serves no ${edge.flavor === "nomad" ? "HTTP" : "Consul"} API to forward to; nothing was written`);
+  if (leader.Name === edge.view.self.Name) throw new RucheError(ErrorCode.NoLeader, "this server was just elected and is taking up the leader's duties: nothing was written; try again");
+  if (target === "") throw new RucheError(ErrorCode.NoLeader, `the leader ${leader.Name} serves no ${edge.flavor === "nomad" ? "HTTP" : "Consul"} API to forward to; nothing was written`);
   const headers: Record<string, string> = { [FORWARDED]: edge.view.self.Name };
   for (const [k, v] of Object.entries(raw.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = Array.isArray(v) ? v.join(", ") : v;
   let answer;
@@ -75,11 +70,21 @@ export async function forwardToLeader(edge: ClusterEdge, raw: IncomingMessage, r
     });
   } catch (err) {
     if (signal.aborted) throw err;
-    throw new RucheError(ErrorCode.NoLeader, `the leader ${leader.Name} (${target}) did not answer: ${errorMessage(err)}; the write may not have been made; try again`, { cause: err });
+    // Refused before the request left: nothing was written. Once sent, the leader may have
+    // written it before the connection broke: 503 RUCHE_UNAVAILABLE, which clients do not
+    // send again unless repeating it is harmless.
+    if (notSent(err)) throw new RucheError(ErrorCode.NoLeader, `the leader ${leader.Name} (${target}) could not be reached: ${errorMessage(err)}; nothing was written; try again`, { cause: err });
+    throw new RucheError(ErrorCode.Unavailable, `the leader ${leader.Name} (${target}) did not answer: ${errorMessage(err)}; the write may have been made: read before you try again`, { cause: err });
   }
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(answer.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) out[k] = v;
   const bytes = Buffer.from(await answer.body.arrayBuffer());
   res.writeHead(answer.statusCode, { ...out, "content-length": bytes.length });
   res.end(bytes);
+}
+
+/** A connection that never opened: the request did not leave this server. */
+function notSent(err: unknown): boolean {
+  const code = (err as { code?: unknown; cause?: { code?: unknown } } | null)?.code ?? (err as { cause?: { code?: unknown } } | null)?.cause?.code;
+  return code === "ECONNREFUSED" || code === "UND_ERR_CONNECT_TIMEOUT" || code === "EHOSTUNREACH" || code === "ENETUNREACH";
 }

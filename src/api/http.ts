@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { ErrorCode, errorMessage, NS, parseDuration, RucheError, type Logger } from "../structs/index.js";
 import { DEFAULT_MAX_CONNS_PER_CLIENT, limitConnectionsPerClient } from "./conn-limit.js";
 import { errorResponse, type ErrorBody } from "./errors.js";
-import { clusterHeaders, forwardToLeader, mustForward, needsBarrier, type ClusterEdge } from "./forward.js";
+import { forwardToLeader, mustForward, needsBarrier, type ClusterEdge } from "./forward.js";
 
 /** Bodies past this are refused with 413. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -240,7 +240,7 @@ async function handle(raw: IncomingMessage, res: ServerResponse, opts: HttpServe
     if (edge !== undefined && needsBarrier(method, url.pathname, url.searchParams)) await edge.view.barrier(abort.signal);
     const reply = await m.handler(req, res);
     if ("streamed" in reply) return;
-    const headers: Record<string, string> = { "content-type": "application/json", ...(edge === undefined ? {} : clusterHeaders(edge)), ...reply.headers };
+    const headers: Record<string, string> = { "content-type": "application/json", ...reply.headers };
     if (reply.index !== undefined) headers["x-ruche-index"] = String(reply.index);
     const status = reply.status ?? 200;
     send(res, status, reply.body, headers, url.searchParams.has("pretty"));

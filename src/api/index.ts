@@ -1,8 +1,10 @@
 import type { KVService } from "../catalog/index.js";
-import type { Server } from "../server/index.js";
+import { soloCluster, type ClusterView, type Server } from "../server/index.js";
 import type { StateStore } from "../state/index.js";
 import { ErrorCode, errorMessage, RucheError, type Logger } from "../structs/index.js";
+import { addClusterHeaders } from "./cluster-headers.js";
 import type { ApiContext } from "./context.js";
+import type { ClusterEdge } from "./forward.js";
 import { Router, startHttp, type HttpServerOptions, type RunningHttp } from "./http.js";
 import { Metrics } from "./metrics.js";
 import type { NodeLocal } from "./node-local.js";
@@ -13,6 +15,7 @@ import { consulRoutes, type ConsulOptions } from "./routes/consul.js";
 import { kvRoutes } from "./routes/kv.js";
 import { clusterRoutes } from "./routes/cluster.js";
 import { jobRoutes } from "./routes/jobs.js";
+import { consulServerRoutes, serverRoutes } from "./routes/servers.js";
 import { systemRoutes } from "./routes/system.js";
 import { uiRoutes } from "./routes/ui.js";
 
@@ -31,10 +34,17 @@ export interface ApiOptions {
   routerOverview?: () => unknown;
   /** Connections one client address may hold open (`http_max_conns_per_client`; 0: no limit; default 100). */
   maxConnsPerClient?: number;
+  /** The region's servers; a single server on its embedded store when not given. */
+  cluster?: ClusterView;
+  /**
+   * The etcd member this server runs: the other servers ask it who it is
+   * (`GET /v1/internal/etcd/peer`) and to add them as members (`POST /v1/internal/etcd/join`).
+   */
+  etcdJoin?: { peer(): Promise<unknown>; join(body: unknown): Promise<unknown> };
 }
 
 /** What the Consul-compatible endpoints serve: the catalog (and the registry), and the KV and its sessions. */
-export type CatalogApi = Omit<ConsulOptions, "address"> & { kv: KVService };
+export type CatalogApi = ConsulOptions & { kv: KVService };
 
 /** Reloads the agent's config; throws with what is wrong, having changed nothing. */
 export type AgentReload = () => Promise<void>;
@@ -55,6 +65,7 @@ async function listen(
   maxConnsPerClient: number | undefined,
   routes: (r: Router, address: () => string) => void,
   onRequest?: HttpServerOptions["onRequest"],
+  cluster?: ClusterEdge,
 ): Promise<RunningHttp> {
   const router = new Router();
   let address = `${host}:${port}`;
@@ -67,15 +78,16 @@ async function listen(
     log,
     ...(onRequest === undefined ? {} : { onRequest }),
     ...(maxConnsPerClient === undefined ? {} : { maxConnsPerClient }),
+    ...(cluster === undefined ? {} : { cluster }),
   });
   address = running.address;
   return running;
 }
 
 /** The catalog, health and KV endpoints Consul clients use, and the catalog's snapshot a remote router follows. */
-function catalogRoutes(r: Router, consul: CatalogApi, address: () => string, reload: AgentReload | undefined): void {
+function catalogRoutes(r: Router, consul: CatalogApi, reload: AgentReload | undefined): void {
   const { kv, ...rest } = consul;
-  consulRoutes(r, { ...rest, address });
+  consulRoutes(r, rest);
   kvRoutes(r, kv);
   catalogSnapshotRoutes(r, consul.catalog);
   if (reload === undefined) return;
@@ -104,7 +116,10 @@ export function startApi(server: Server, store: StateStore, opts: ApiOptions): P
         routes.push(`${method} ${pattern}`);
         return record(method, pattern, handler);
       };
-      const ctx: ApiContext = { server, store, address };
+      const cluster = opts.cluster ?? soloCluster(() => ({ Name: "server", Region: "global", Datacenter: "dc1", HTTPAddr: address(), ConsulAddr: "", Build: "", EtcdMember: "" }));
+      // Consul's routes are served here too, and Consul's client reads its headers off every answer.
+      addClusterHeaders(router, cluster, ["nomad", "consul"]);
+      const ctx: ApiContext = { server, store, address, cluster };
       jobRoutes(router, ctx);
       clusterRoutes(router, ctx);
       clientRoutes(router, ctx);
@@ -121,18 +136,25 @@ export function startApi(server: Server, store: StateStore, opts: ApiOptions): P
         },
         opts.local,
       );
-      if (opts.consul !== undefined) catalogRoutes(router, opts.consul, address, opts.reload);
+      if (opts.consul !== undefined) catalogRoutes(router, opts.consul, opts.reload);
+      const etcdJoin = opts.etcdJoin;
+      if (etcdJoin !== undefined) {
+        router.get("/v1/internal/etcd/peer", async () => ({ body: await etcdJoin.peer() }));
+        router.put("/v1/internal/etcd/join", async (req) => ({ body: await etcdJoin.join(req.body) }));
+      }
       router.get("/v1/router", () => {
         const overview = opts.routerOverview?.();
         if (overview === undefined) throw new RucheError(ErrorCode.NotFound, "this agent runs no router");
         return { body: overview };
       });
+      serverRoutes(router, cluster);
       systemRoutes(router, ctx, metrics, () => routes);
       uiRoutes(router);
     },
     (m, r, s, ms) => {
       metrics.observe(m, r, s, ms);
     },
+    opts.cluster === undefined ? undefined : { view: opts.cluster, flavor: "nomad" },
   );
 }
 
@@ -152,11 +174,21 @@ export function startNodeApi(opts: { host: string; port: number; log: Logger; lo
  * /v1/agent, /v1/kv, /v1/session, /v1/txn and /v1/status, and the router's
  * /v1/catalog/snapshot.
  */
-export function startConsulApi(opts: { host: string; port: number; log: Logger; consul: CatalogApi; reload?: AgentReload; maxConnsPerClient?: number }): Promise<RunningHttp> {
-  return listen(opts.host, opts.port, opts.log, opts.maxConnsPerClient, (router, address) => {
-    catalogRoutes(router, opts.consul, address, opts.reload);
-    router.get("/v1/status/leader", () => ({ body: address() }));
-  });
+export function startConsulApi(opts: { host: string; port: number; log: Logger; consul: CatalogApi; reload?: AgentReload; maxConnsPerClient?: number; cluster?: ClusterView }): Promise<RunningHttp> {
+  return listen(
+    opts.host,
+    opts.port,
+    opts.log,
+    opts.maxConnsPerClient,
+    (router, address) => {
+      const cluster = opts.cluster ?? soloCluster(() => ({ Name: "server", Region: "global", Datacenter: "dc1", HTTPAddr: "", ConsulAddr: address(), Build: opts.consul.version, EtcdMember: "" }));
+      addClusterHeaders(router, cluster, ["consul"]);
+      catalogRoutes(router, opts.consul, opts.reload);
+      consulServerRoutes(router, cluster);
+    },
+    undefined,
+    opts.cluster === undefined ? undefined : { view: opts.cluster, flavor: "consul" },
+  );
 }
 
 export { DEFAULT_MAX_CONNS_PER_CLIENT } from "./conn-limit.js";

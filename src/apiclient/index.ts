@@ -1,5 +1,6 @@
-import type { AllocStub, HealthEntry, JobStub, RegisterResponse } from "./types.js";
-import { ErrorCode, errorMessage, type Allocation, type AllocUpdate, type CatalogSnapshot, type Deployment, type Evaluation, type Job, type KVEntry, type Node } from "../structs/index.js";
+import type { AllocStub, EtcdMember, HealthEntry, JobStub, RegisterResponse, ServerMembers, ServerStatus } from "./types.js";
+import { answerFailure, BLOCKING_MARGIN_MS, DEFAULT_ATTEMPT_TIMEOUT_MS, DEFAULT_RETRY_BUDGET_MS, fetchFailure, mayRetry, roundBackoff, ServerList, waitMs, type AttemptFailure } from "./failover.js";
+import { ErrorCode, errorMessage, sleep, type Allocation, type AllocUpdate, type CatalogSnapshot, type Deployment, type Evaluation, type Job, type KVEntry, type Node } from "../structs/index.js";
 
 /** An error the API answered with: its status, stable code and message. */
 export class ApiError extends Error {
@@ -28,57 +29,148 @@ export interface Indexed<T> {
   index: number;
 }
 
-export type { AllocStub, HealthEntry, JobStub, RegisterResponse } from "./types.js";
+export type { AgentMember, AllocStub, EtcdMember, HealthEntry, JobStub, RegisterResponse, ServerMembers, ServerStatus } from "./types.js";
+export { DEFAULT_ATTEMPT_TIMEOUT_MS, DEFAULT_RETRY_BUDGET_MS, ServerList } from "./failover.js";
 
-/** The typed client of Ruche's HTTP API: the CLI, the client agent and tests use it. */
+/** How an API client is made; every field optional. */
+export interface ApiClientOptions {
+  token?: string;
+  nodeSecret?: string;
+  /**
+   * The fetch to send requests with (default: the global one). `ruche sim` passes undici's
+   * over a pool of keep-alive connections, shared by thousands of simulated nodes.
+   */
+  fetch?: (url: URL, init: RequestInit) => Promise<Response>;
+  /** How long one request may go on trying the next server (ms); see `DEFAULT_RETRY_BUDGET_MS`. */
+  retryBudgetMs?: number;
+  /** How long an attempt safe to repeat waits for an answer before the next server is tried (ms). */
+  attemptTimeoutMs?: number;
+  /** The position in the list of the server to start with (the others follow in order). */
+  start?: number;
+}
+
+/** One request's own options, beside the query. */
+interface SendOptions {
+  /** Safe to send again after the connection broke with the request sent (GET and HEAD are). */
+  idempotent?: boolean;
+  /** The body is sent as it is (bytes), not as JSON. */
+  raw?: boolean;
+  /** Overrides the attempt timeout (0: none, for a stream whose head comes late). */
+  attemptTimeoutMs?: number;
+}
+
+type Attempt = { ok: true; res: Response } | { ok: false; failure: AttemptFailure; error: ApiError };
+
+/**
+ * The typed client of Ruche's HTTP API: the CLI, the client agent and tests use it.
+ *
+ * It takes one server or several (`host:port` or URLs) and sends each request to its current
+ * server. When that one cannot be reached, breaks the connection, does not answer in time,
+ * or answers 503 RUCHE_NO_LEADER, the request goes to the next server, round after round
+ * (with a pause of 100 ms, doubling up to 1 s, between rounds) for up to `retryBudgetMs`;
+ * the client stays on the server that answered. A request that may have been applied (the
+ * connection broke after it was sent, no answer in time, 503 RUCHE_UNAVAILABLE) goes
+ * elsewhere only when it is safe to repeat: GETs (blocking queries too, which carry their
+ * index to the next server) and the client agent's registration, heartbeats and
+ * allocation updates. When no server accepts a connection at all, the request fails at once.
+ */
 export class ApiClient {
-  readonly address: string;
+  private readonly servers: ServerList;
 
   constructor(
-    address: string,
-    private readonly opts: { token?: string; nodeSecret?: string } = {},
+    address: string | readonly string[] | ServerList,
+    private readonly opts: ApiClientOptions = {},
   ) {
-    this.address = /^https?:\/\//.test(address) ? address.replace(/\/$/, "") : `http://${address}`;
+    this.servers = address instanceof ServerList ? address : new ServerList(typeof address === "string" ? [address] : address, opts.start ?? 0);
   }
 
+  /** The base URL of the server requests go to now. */
+  get address(): string {
+    return this.servers.address;
+  }
+
+  /** The base URLs of every server, in order. */
+  get addresses(): readonly string[] {
+    return this.servers.addresses;
+  }
+
+  /** The same client (the same servers, moving together) sending a node's secret. */
   withNodeSecret(secret: string): ApiClient {
-    return new ApiClient(this.address, { ...this.opts, nodeSecret: secret });
+    return new ApiClient(this.servers, { ...this.opts, nodeSecret: secret });
   }
 
-  async request<T>(method: string, path: string, body?: unknown, q: QueryOptions & { query?: Record<string, string> } = {}): Promise<Indexed<T>> {
-    const res = await this.send(method, path, body, q);
+  async request<T>(method: string, path: string, body?: unknown, q: QueryOptions & { query?: Record<string, string> } = {}, o: SendOptions = {}): Promise<Indexed<T>> {
+    const res = await this.send(method, path, body, q, o);
     const text = await res.text();
     return { body: parseBody(text) as T, index: Number(res.headers.get("x-ruche-index") ?? "0") };
   }
 
-  /** Sends a request; an answer that is not 2xx becomes an ApiError. The body is left to read. */
-  private async send(method: string, path: string, body?: unknown, q: QueryOptions & { query?: Record<string, string> } = {}): Promise<Response> {
-    const url = new URL(this.address + path);
+  /**
+   * Sends a request to the current server, moving to the next ones as the class comment
+   * says; an answer that is not 2xx becomes an ApiError. The body is left to read.
+   */
+  private async send(method: string, path: string, body?: unknown, q: QueryOptions & { query?: Record<string, string> } = {}, o: SendOptions = {}): Promise<Response> {
+    const idempotent = o.idempotent ?? (method === "GET" || method === "HEAD");
+    const budget = this.opts.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS;
+    const n = this.servers.addresses.length;
+    const started = Date.now();
+    let round = 0;
+    let inRound = 0;
+    let allUnsent = true;
+    for (;;) {
+      const i = this.servers.current;
+      const r = await this.attempt(this.servers.addresses[i] ?? "", method, path, body, q, o, idempotent);
+      if (r.ok) return r.res;
+      if (!mayRetry(r.failure, idempotent)) throw r.error;
+      this.servers.failed(i);
+      if (r.failure !== "unsent") allUnsent = false;
+      if (++inRound < n) continue;
+      // A whole round failed: when no server took a connection nothing listens, else pause and go round again.
+      round++;
+      const pause = roundBackoff(round);
+      if (allUnsent || Date.now() - started + pause > budget) throw r.error;
+      await sleep(pause, q.signal);
+      if (q.signal?.aborted === true) throw q.signal.reason;
+      inRound = 0;
+      allUnsent = true;
+    }
+  }
+
+  /** One attempt on one server. */
+  private async attempt(base: string, method: string, path: string, body: unknown, q: QueryOptions & { query?: Record<string, string> }, o: SendOptions, idempotent: boolean): Promise<Attempt> {
+    const url = new URL(base + path);
     if (q.index !== undefined) url.searchParams.set("index", String(q.index));
     if (q.wait !== undefined) url.searchParams.set("wait", q.wait);
     for (const [k, v] of Object.entries(q.query ?? {})) url.searchParams.set(k, v);
     const headers: Record<string, string> = {};
-    if (body !== undefined) headers["content-type"] = "application/json";
+    if (body !== undefined && o.raw !== true) headers["content-type"] = "application/json";
     if (this.opts.token !== undefined) headers["x-ruche-token"] = this.opts.token;
     if (this.opts.nodeSecret !== undefined) headers["x-ruche-node-secret"] = this.opts.nodeSecret;
+    // A blocking query answers within its wait; another request safe to repeat within the attempt timeout.
+    const timeoutMs = q.index !== undefined ? waitMs(q.wait) + BLOCKING_MARGIN_MS : (o.attemptTimeoutMs ?? (idempotent ? (this.opts.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS) : 0));
+    const late = new AbortController();
+    const timer = timeoutMs > 0 ? setTimeout(() => {
+      late.abort();
+    }, timeoutMs) : undefined;
     let res: Response;
     try {
-      const init: RequestInit = { method, headers };
-      if (body !== undefined) init.body = JSON.stringify(body);
-      if (q.signal !== undefined) init.signal = q.signal;
-      res = await fetch(url, init);
+      const init: RequestInit = { method, headers, signal: q.signal === undefined ? late.signal : AbortSignal.any([q.signal, late.signal]) };
+      if (body !== undefined) init.body = o.raw === true ? (body as Buffer) : JSON.stringify(body);
+      res = await (this.opts.fetch ?? fetch)(url, init);
     } catch (err) {
-      if ((err as Error).name === "AbortError") throw err;
-      throw new ApiError(0, ErrorCode.Unreachable, `cannot reach the Ruche API at ${this.address}: ${(err as { cause?: { code?: string } }).cause?.code ?? errorMessage(err)}`);
+      if (q.signal?.aborted === true) throw err;
+      const why = late.signal.aborted ? `no answer in ${timeoutMs} ms` : ((err as { cause?: { code?: string } }).cause?.code ?? errorMessage(err));
+      return { ok: false, failure: late.signal.aborted ? "cut" : fetchFailure(err), error: new ApiError(0, ErrorCode.Unreachable, `cannot reach the Ruche API at ${base}: ${why}`) };
+    } finally {
+      clearTimeout(timer);
     }
-    if (!res.ok) {
-      const parsed = parseBody(await res.text());
-      const e = (parsed as { error?: { code?: string; message?: string; path?: string; details?: unknown } } | undefined)?.error;
-      // The Consul-compatible endpoints answer errors in plain text, as Consul does.
-      const text = typeof parsed === "string" && parsed.trim() !== "" ? parsed.trim() : undefined;
-      throw new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? text ?? `${res.status} ${res.statusText}`, e?.path, e?.details, res.headers.has("x-consul-index") ? consulIndex(res) : undefined);
-    }
-    return res;
+    if (res.ok) return { ok: true, res };
+    const parsed = parseBody(await res.text().catch(() => ""));
+    const e = (parsed as { error?: { code?: string; message?: string; path?: string; details?: unknown } } | undefined)?.error;
+    // The Consul-compatible endpoints answer errors in plain text, as Consul does.
+    const text = typeof parsed === "string" && parsed.trim() !== "" ? parsed.trim() : undefined;
+    const error = new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? text ?? `${res.status} ${res.statusText}`, e?.path, e?.details, res.headers.has("x-consul-index") ? consulIndex(res) : undefined);
+    return { ok: false, failure: answerFailure(res.status, error.code), error };
   }
 
   /** Every service of the catalog with its tags (Consul's /v1/catalog/services). */
@@ -172,16 +264,7 @@ export class ApiClient {
     if (o.flags !== undefined) query.flags = String(o.flags);
     if (o.acquire !== undefined) query.acquire = o.acquire;
     if (o.release !== undefined) query.release = o.release;
-    const url = new URL(`${this.address}/v1/kv/${encodeKey(key)}`);
-    for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-    const res = await fetch(url, { method: "PUT", body: value }).catch((err: unknown) => {
-      throw new ApiError(0, ErrorCode.Unreachable, `cannot reach the Ruche API at ${this.address}: ${(err as { cause?: { code?: string } }).cause?.code ?? errorMessage(err)}`);
-    });
-    const text = await res.text();
-    if (!res.ok) {
-      const e = (parseBody(text) as { error?: { code?: string; message?: string } } | undefined)?.error;
-      throw new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? text);
-    }
+    const text = await (await this.send("PUT", `/v1/kv/${encodeKey(key)}`, value, { query }, { raw: true })).text();
     return text.trim() === "true";
   }
 
@@ -201,7 +284,7 @@ export class ApiClient {
     }
     const q: QueryOptions & { query: Record<string, string> } = { query };
     if (o.signal !== undefined) q.signal = o.signal;
-    const res = await this.send("GET", `/v1/client/fs/logs/${encodeURIComponent(allocId)}`, undefined, q);
+    const res = await this.send("GET", `/v1/client/fs/logs/${encodeURIComponent(allocId)}`, undefined, q, { attemptTimeoutMs: 0 });
     return res.body ?? (async function* () {})();
   }
 
@@ -300,34 +383,76 @@ export class ApiClient {
   }
 
   // The client agent's endpoints
+  // The client agent's writes are safe to repeat: a registration of the same node, a
+  // heartbeat, and allocation updates that say a state (not a change) are each the same
+  // when applied twice.
   registerNode(node: Node): Promise<Indexed<{ HeartbeatTTL: number }>> {
-    return this.request("PUT", "/v1/client/register", { Node: node });
+    return this.request("PUT", "/v1/client/register", { Node: node }, {}, { idempotent: true });
   }
-  heartbeat(nodeId: string): Promise<Indexed<{ HeartbeatTTL: number }>> {
-    return this.request("PUT", `/v1/client/heartbeat/${encodeURIComponent(nodeId)}`, {});
+  /** A heartbeat; `timeoutMs` bounds each attempt (a beat that comes too late is no beat). */
+  heartbeat(nodeId: string, timeoutMs?: number): Promise<Indexed<{ HeartbeatTTL: number }>> {
+    return this.request("PUT", `/v1/client/heartbeat/${encodeURIComponent(nodeId)}`, {}, {}, timeoutMs === undefined ? { idempotent: true } : { idempotent: true, attemptTimeoutMs: timeoutMs });
   }
   nodeOwnAllocations(nodeId: string, q: QueryOptions = {}): Promise<Indexed<Allocation[]>> {
     return this.request("GET", `/v1/client/allocations/${encodeURIComponent(nodeId)}`, undefined, q);
   }
   updateAllocations(nodeId: string, updates: AllocUpdate[]): Promise<Indexed<{ Index: number }>> {
-    return this.request("PUT", `/v1/client/allocations/${encodeURIComponent(nodeId)}`, { Allocs: updates });
+    return this.request("PUT", `/v1/client/allocations/${encodeURIComponent(nodeId)}`, { Allocs: updates }, {}, { idempotent: true });
   }
 
+  // The servers
+  /** The leader's HTTP address, "" while there is none. */
   leader(): Promise<Indexed<string>> {
     return this.request("GET", "/v1/status/leader");
   }
+  /** Every alive server's HTTP address. */
+  peers(): Promise<Indexed<string[]>> {
+    return this.request("GET", "/v1/status/peers");
+  }
+  members(): Promise<Indexed<ServerMembers>> {
+    return this.request("GET", "/v1/agent/members");
+  }
+  /** Marks a server left (by its name, or `name.region`); its etcd member, if any, is removed. */
+  forceLeave(node: string): Promise<Indexed<null>> {
+    return this.request("PUT", "/v1/agent/force-leave", undefined, { query: { node } });
+  }
+  /** Every server with its lag, each asked by the server that answers. */
+  serverStatuses(): Promise<Indexed<{ Servers: ServerStatus[] }>> {
+    return this.request("GET", "/v1/operator/servers");
+  }
+  etcdMembers(): Promise<Indexed<{ Members: EtcdMember[] }>> {
+    return this.request("GET", "/v1/operator/etcd/members");
+  }
+  etcdRemove(nameOrId: string): Promise<Indexed<null>> {
+    return this.request("DELETE", `/v1/operator/etcd/member/${encodeURIComponent(nameOrId)}`);
+  }
 }
 
-/** A client transport for the simulated and real client agents, over HTTP. */
+/**
+ * A client transport for the simulated and real client agents, over HTTP (one server or
+ * several: see `ApiClient`). A heartbeat attempt waits at most a third of the last TTL the
+ * servers gave (1 to 5 s) before the next server is tried, so that a server that stopped
+ * answering (a paused process) does not let the node's TTL run out.
+ */
 export function httpTransport(api: ApiClient): {
   register(node: Node): Promise<{ HeartbeatTTL: number }>;
   heartbeat(nodeId: string, secret: string): Promise<{ HeartbeatTTL: number }>;
   allocations(nodeId: string, secret: string, minIndex: number, waitMs: number, signal: AbortSignal): Promise<{ index: number; allocs: readonly Allocation[] }>;
   updateAllocs(nodeId: string, secret: string, updates: AllocUpdate[]): Promise<unknown>;
 } {
+  let ttl = 0;
+  const beatTimeout = (): number => Math.min(5000, Math.max(1000, Math.round(ttl / 3)));
   return {
-    register: async (node) => (await api.registerNode(node)).body,
-    heartbeat: async (id, secret) => (await api.withNodeSecret(secret).heartbeat(id)).body,
+    register: async (node) => {
+      const r = (await api.registerNode(node)).body;
+      ttl = r.HeartbeatTTL;
+      return r;
+    },
+    heartbeat: async (id, secret) => {
+      const r = (await api.withNodeSecret(secret).heartbeat(id, beatTimeout())).body;
+      ttl = r.HeartbeatTTL;
+      return r;
+    },
     allocations: async (id, secret, minIndex, waitMs, signal) => {
       const r = await api.withNodeSecret(secret).nodeOwnAllocations(id, { index: minIndex, wait: `${Math.round(waitMs)}ms`, signal });
       return { index: r.index, allocs: r.body };

@@ -36,3 +36,60 @@ export interface RegisterResponse {
   JobModifyIndex: number;
   Index: number;
 }
+
+/** A server as `/v1/agent/members` lists it, in Nomad's shape (`api.AgentMember`). */
+export interface AgentMember {
+  /** name.region */
+  Name: string;
+  Addr: string;
+  Port: number;
+  /** role, region, dc, build, port, rpc_addr, id, and etcd_member when it runs one. */
+  Tags: Record<string, string>;
+  Status: "alive" | "failed" | "left";
+  ProtocolMin: number;
+  ProtocolMax: number;
+  ProtocolCur: number;
+  DelegateMin: number;
+  DelegateMax: number;
+  DelegateCur: number;
+}
+
+/** `/v1/agent/members`: the server that answers, and every server of its region. */
+export interface ServerMembers {
+  ServerName: string;
+  ServerRegion: string;
+  ServerDC: string;
+  Members: AgentMember[];
+}
+
+/** An etcd member as `/v1/operator/etcd/members` lists it. */
+export interface EtcdMember {
+  ID: string;
+  Name: string;
+  PeerURLs: string[];
+  ClientURLs: string[];
+  Reachable: boolean;
+  IsLeader: boolean;
+  DbSize: number;
+  Revision: number;
+  RaftIndex: number;
+  Version: string;
+  Error: string;
+}
+
+/** A server with its lag, as `/v1/operator/servers` lists it (the dashboard's cluster page). */
+export interface ServerStatus {
+  Name: string;
+  Region: string;
+  Datacenter: string;
+  HTTPAddr: string;
+  ConsulAddr: string;
+  Build: string;
+  EtcdMember: string;
+  Status: "alive" | "failed" | "left";
+  Leader: boolean;
+  /** Milliseconds since it last heard from the cluster's state; null when it could not be asked. */
+  LastContact: number | null;
+  /** Why it could not be asked, "" when it answered. */
+  Error: string;
+}

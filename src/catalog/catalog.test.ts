@@ -46,7 +46,7 @@ beforeEach(async () => {
     tx.put("nodes", node);
   });
   const router = new Router();
-  consulRoutes(router, { catalog: new StoreCatalog(store, "dc1"), localNode: () => node.ID, address: () => "127.0.0.1:8500", version: "1.17.0" });
+  consulRoutes(router, { catalog: new StoreCatalog(store, "dc1"), localNode: () => node.ID, version: "1.17.0" });
   http = await startHttp({ host: "127.0.0.1", port: 0, router, authorize: () => undefined, log: silentLogger });
   base = `http://${http.address}`;
 });

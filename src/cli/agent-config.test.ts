@@ -2,7 +2,7 @@ import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyConfigFiles } from "./commands/agent.js";
+import { agentConfigFromArgs, applyConfigFiles } from "./commands/agent.js";
 import { parseArgs } from "./args.js";
 import { runCli, type IO } from "./index.js";
 
@@ -13,7 +13,24 @@ beforeAll(async () => {
   await writeFile(join(dir, "conf.d", "10-server.hcl"), 'datacenter = "dc-a"\nserver {\n  enabled = true\n  bootstrap_expect = 1\n}\nclient {\n  meta { role = "web" }\n}\n');
   await writeFile(join(dir, "conf.d", "20-client.json"), JSON.stringify({ datacenter: "dc-b", client: { enabled: true, node_class: "edge", meta: { zone: "a" } } }));
   await writeFile(join(dir, "conf.d", "notes.txt"), "not read");
-  await writeFile(join(dir, "bad.hcl"), 'server {\n  enabled = true\n  bootstrap_expect = 3\n}\ndatacentre = "x"\n');
+  await writeFile(join(dir, "bad.hcl"), 'server {\n  enabled = true\n  bootstrap_expect = 0\n}\ndatacentre = "x"\n');
+  // The reference article's two files, as written but for the data directory.
+  await writeFile(
+    join(dir, "server.hcl"),
+    `region     = "europe"
+datacenter = "europe-west1"
+data_dir   = "${join(dir, "data")}"
+bind_addr  = "127.0.0.1"
+server {
+  enabled          = true
+  bootstrap_expect = 3
+  server_join { retry_join = ["127.0.0.1:5646", "127.0.0.1:5746", "127.0.0.1:5846"] }
+}
+consul { address = "127.0.0.1:8500" }
+`,
+  );
+  await writeFile(join(dir, "client.hcl"), 'client {\n  enabled = true\n  servers = ["127.0.0.1:5646"]\n  meta { role = "web" }\n}\n');
+  await writeFile(join(dir, "external-etcd.hcl"), 'server {\n  enabled = true\n  etcd { endpoints = ["http://127.0.0.1:2379", "http://127.0.0.1:22379"] }\n}\n');
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -41,10 +58,50 @@ describe("ruche agent -config", () => {
     const io: IO = { out: () => undefined, err: (t) => (err += t), env: {}, cwd: dir };
     const code = await runCli(["agent", "-config", "bad.hcl"], io);
     expect(code).not.toBe(0);
-    expect(err).toContain(`${join(dir, "bad.hcl")}:3:3: server.bootstrap_expect: bootstrap_expect = 3: several servers are not built yet (issue 15)`);
+    expect(err).toContain(`${join(dir, "bad.hcl")}:3:3: server.bootstrap_expect: bootstrap_expect must be a whole number from 1, got 0`);
     expect(err).toContain(`${join(dir, "bad.hcl")}:5:1: datacentre: unknown key "datacentre"; did you mean "datacenter"?`);
     const missing = await runCli(["agent", "-config", "nowhere.hcl"], io);
     expect(missing).not.toBe(0);
     expect(err).toContain("-config nowhere.hcl:");
+  });
+
+  it("loads the reference server file as written: a server of region europe expecting 3, joining the others", async () => {
+    const { config, notes } = await agentConfigFromArgs(["-config", "server.hcl"], dir);
+    expect(config).toMatchObject({ server: true, client: false, dev: false, region: "europe", datacenter: "europe-west1", dataDir: join(dir, "data"), bind: "127.0.0.1", bootstrapExpect: 3, retryJoin: ["127.0.0.1:5646", "127.0.0.1:5746", "127.0.0.1:5846"], etcdEndpoints: [] });
+    expect(notes).toEqual(['consul { address = "127.0.0.1:8500" } is not used: Ruche serves Consul\'s catalog, health and KV API itself (on ports { consul })']);
+    const second = await agentConfigFromArgs(["-config", "server.hcl", "-http-port", "5746", "-node", "s2"], dir);
+    expect(second.config).toMatchObject({ httpPort: 5746, nodeName: "s2", bootstrapExpect: 3 });
+  });
+
+  it("loads the reference client file as written: a client of the global region joining 127.0.0.1:5646", async () => {
+    const { config } = await agentConfigFromArgs(["-config", "client.hcl", "-data-dir", join(dir, "client")], dir);
+    expect(config).toMatchObject({ server: false, client: true, servers: ["127.0.0.1:5646"], meta: { role: "web" }, region: "global", bootstrapExpect: 0, retryJoin: [], etcdEndpoints: [] });
+  });
+
+  it("loads an external etcd's endpoints; flags override the files", async () => {
+    const { config } = await agentConfigFromArgs(["-config", "external-etcd.hcl", "-data-dir", "d", "-region", "eu-west_2"], dir);
+    expect(config).toMatchObject({ region: "eu-west_2", etcdEndpoints: ["http://127.0.0.1:2379", "http://127.0.0.1:22379"], bootstrapExpect: 0 });
+    const flagged = await agentConfigFromArgs(["-config", "server.hcl", "-bootstrap-expect", "5", "-retry-join", "10.0.0.1,10.0.0.2:5000", "-retry-join", "[::1]:4646", "-etcd-endpoints", "http://e1:2379/,http://e2:2379"], dir);
+    expect(flagged.config).toMatchObject({ bootstrapExpect: 5, retryJoin: ["10.0.0.1:4646", "10.0.0.2:5000", "[::1]:4646"], etcdEndpoints: ["http://e1:2379", "http://e2:2379"] });
+  });
+
+  it("refuses bad cluster flags with the flag's name, before anything starts", async () => {
+    const refused = async (argv: string[]): Promise<string> => {
+      try {
+        await agentConfigFromArgs(argv, dir);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      throw new Error(`${argv.join(" ")} was accepted`);
+    };
+    const server = ["-server", "-data-dir", "d"];
+    expect(await refused([...server, "-region", "eu/west"])).toMatch(/^-region: region "eu\/west" is not a region name/);
+    expect(await refused([...server, "-bootstrap-expect", "0"])).toBe('-bootstrap-expect must be a whole number from 1, got "0"');
+    expect(await refused([...server, "-bootstrap-expect", "three"])).toBe('-bootstrap-expect must be a whole number from 1, got "three"');
+    expect(await refused(["-dev", "-bootstrap-expect", "3"])).toMatch(/^-bootstrap-expect is for servers that form a cluster, and -dev runs one server alone/);
+    expect(await refused([...server, "-retry-join", "127.0.0.1:99999"])).toMatch(/^-retry-join: .*"127.0.0.1:99999" has no valid port/);
+    expect(await refused([...server, "-etcd-endpoints", "http://e1:2379,https://e2:2379"])).toMatch(/^-etcd-endpoints: etcd endpoint "https:\/\/e2:2379": https needs etcd client certificates/);
+    expect(await refused([...server, "-etcd-endpoints", "http://e1"])).toMatch(/must be http:\/\/host:port and nothing more/);
+    expect(await refused(["-client", "-data-dir", "d", "-servers", "a:4646", "-retry-join", "b:4646"])).toBe("-retry-join is a server setting: it needs the server role (-server)");
   });
 });

@@ -26,6 +26,11 @@ import * as jobValidate from "./commands/job-validate.js";
 import * as nodeDrain from "./commands/node-drain.js";
 import * as nodeEligibility from "./commands/node-eligibility.js";
 import * as nodeStatus from "./commands/node-status.js";
+import * as sim from "./commands/sim.js";
+import * as operatorEtcdList from "./commands/operator-etcd-list.js";
+import * as operatorEtcdRemove from "./commands/operator-etcd-remove.js";
+import * as serverForceLeave from "./commands/server-force-leave.js";
+import * as serverMembers from "./commands/server-members.js";
 import { reportError } from "./errors.js";
 import { Exit, type IO } from "./io.js";
 
@@ -73,6 +78,11 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   "kv lock": kvLock,
   "node drain": nodeDrain,
   "node eligibility": nodeEligibility,
+  sim,
+  "server members": serverMembers,
+  "server force-leave": serverForceLeave,
+  "operator etcd list": operatorEtcdList,
+  "operator etcd remove": operatorEtcdRemove,
 };
 
 const USAGE = `Usage: ruche <command> [args]
@@ -111,6 +121,11 @@ Commands:
   node drain -enable NODE     move a node's allocations away
   node eligibility -disable NODE
                               stop placing new work on a node
+  sim -nodes N                run N simulated nodes against the servers (-servers)
+  server members              list the servers, the leader, each one's etcd member
+  server force-leave NAME     remove a server from the cluster
+  operator etcd list          list the etcd members: leader, size, revision
+  operator etcd remove NAME   remove an etcd member (by name or ID)
 
 Commands that talk to the servers take -address ADDR (default: $RUCHE_ADDR,
 else 127.0.0.1:4646). Run "ruche <command> -help" for a command's flags.
@@ -122,8 +137,9 @@ export async function runCli(argv: readonly string[], io: IO): Promise<number> {
     io.out(USAGE);
     return argv.length === 0 ? Exit.Error : Exit.Ok;
   }
-  const two = `${argv[0] ?? ""} ${argv[1] ?? ""}`;
-  const [cmd, rest] = COMMANDS[two] !== undefined ? [COMMANDS[two], argv.slice(2)] : [COMMANDS[argv[0] ?? ""], argv.slice(1)];
+  // The longest run of words that names a command: "operator etcd list", "job run", "run".
+  const words = [3, 2, 1].find((n) => argv.length >= n && COMMANDS[argv.slice(0, n).join(" ")] !== undefined) ?? 1;
+  const [cmd, rest] = [COMMANDS[argv.slice(0, words).join(" ")], argv.slice(words)];
   if (cmd === undefined) {
     io.err(`unknown command: ${argv.slice(0, 2).join(" ")}\n\n${USAGE}`);
     return Exit.Error;

@@ -36,6 +36,8 @@ export class Client {
   private readonly settled = new Set<string>();
   private readonly pending = new Map<string, AllocReport>();
   private flushing: Promise<void> | null = null;
+  /** The wait before reports the servers could not take are sent again (ms): 1 s, doubling to 10 s; 0 after a success. */
+  private retryDelay = 0;
   private readonly saves = new Map<string, { writing: boolean; next: string | null; last: string }>();
   private loops: Promise<void>[] = [];
   private ttl = 10_000;
@@ -302,16 +304,30 @@ export class Client {
     this.pending.clear();
     this.flushing = null;
     if (batch.length === 0) return;
+    const again: AllocUpdate[] = [];
     try {
       await this.transport.updateAllocs(this.node.ID, this.node.SecretID, batch);
+      this.retryDelay = 0;
     } catch (err) {
-      if (batch.length > 1) {
+      if (batch.length > 1 && !worthRetrying(err)) {
         // One allocation the servers no longer know spoils the batch: send the others alone.
-        for (const u of batch) await this.transport.updateAllocs(this.node.ID, this.node.SecretID, [u]).catch(() => undefined);
+        for (const u of batch) {
+          await this.transport.updateAllocs(this.node.ID, this.node.SecretID, [u]).catch((e: unknown) => {
+            if (worthRetrying(e)) again.push(u);
+          });
+        }
       } else {
-        this.cfg.log.warn({ err }, "reporting allocation status failed");
+        this.cfg.log.warn({ err, allocs: batch.length }, worthRetrying(err) ? "reporting allocation status failed; sending it again" : "reporting allocation status failed");
+        if (worthRetrying(err)) again.push(...batch);
       }
     }
+    // No server took them (none answered, no leader now): they go again, unless a newer
+    // report of the same allocation is waiting, as Nomad's client keeps its updates until
+    // a server acknowledges them.
+    if (again.length === 0 || this.abort.signal.aborted) return;
+    for (const u of again) if (!this.pending.has(u.ID)) this.pending.set(u.ID, u as AllocReport);
+    this.retryDelay = Math.min(10_000, this.retryDelay === 0 ? 1000 : this.retryDelay * 2);
+    this.flushing ??= sleep(this.retryDelay).then(() => this.flush());
   }
 
   private save(s: SavedAlloc): void {
@@ -362,4 +378,10 @@ async function atomicWrite(file: string, text: string): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`;
   await writeFile(tmp, text, { mode: 0o600 });
   await rename(tmp, file);
+}
+
+/** Whether a report the servers did not take may be taken later: not one they refused for what it says (an allocation they do not know, a secret that does not match). */
+function worthRetrying(err: unknown): boolean {
+  const code = errorCode(err);
+  return !(code === ErrorCode.NotFound || code === ErrorCode.Forbidden || code === ErrorCode.BadRequest || code === ErrorCode.Conflict);
 }

@@ -2,5 +2,6 @@ export { AllocRunner, type AllocReport, type CheckReport, type SavedAlloc } from
 export { Client, type ClientConfig } from "./client.js";
 export { readLogs, logFiles, type LogStream } from "./logs.js";
 export { SimulatedNode, type SimOptions } from "./sim.js";
+export { fleetOpenFiles, openFilesLimit, SimFleet, type FleetOptions, type FleetStatus } from "./fleet.js";
 export type { ClientTransport } from "./transport.js";
 export { CheckState, probe, type CheckResult, type CheckStatus } from "./checks.js";

@@ -21,6 +21,7 @@ export class SimulatedNode {
   private ttl = 1000;
   private readonly reported = new Map<string, string>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  private answered = false;
 
   constructor(
     private readonly transport: ClientTransport,
@@ -33,7 +34,25 @@ export class SimulatedNode {
   async start(): Promise<void> {
     const r = await this.transport.register(this.node);
     this.ttl = r.HeartbeatTTL;
+    this.answered = true;
     this.loops = [this.heartbeats(), this.follow()];
+  }
+
+  /** Whether it registered (and has not been killed since). */
+  get started(): boolean {
+    return this.loops.length > 0 && !this.stopped();
+  }
+
+  /** Whether its registration or last heartbeat was answered: the servers hold it ready. */
+  get ready(): boolean {
+    return this.answered && !this.stopped();
+  }
+
+  /** How many allocations it runs (reported running, not since stopped). */
+  running(): number {
+    let n = 0;
+    for (const v of this.reported.values()) if (v === "running") n++;
+    return n;
   }
 
   /** Stops heartbeating and following at once, as a machine that dies (its allocations are not told anything). */
@@ -50,12 +69,15 @@ export class SimulatedNode {
   private async heartbeats(): Promise<void> {
     const signal = this.abort.signal;
     while (!this.stopped()) {
-      await sleep(Math.max(50, this.ttl / 2), signal);
+      // After a failed beat the next comes sooner, before the TTL runs out.
+      await sleep(Math.max(50, this.answered ? this.ttl / 2 : Math.min(1000, this.ttl / 4)), signal);
       if (this.stopped()) return;
       try {
         this.ttl = (await this.transport.heartbeat(this.node.ID, this.node.SecretID)).HeartbeatTTL;
+        this.answered = true;
       } catch {
         // The servers are away: try again at the next beat.
+        this.answered = false;
       }
     }
   }
@@ -120,7 +142,9 @@ export class SimulatedNode {
     try {
       await this.transport.updateAllocs(this.node.ID, this.node.SecretID, updates);
     } catch {
-      // An allocation the servers no longer know: nothing to report.
+      // Not reported (the servers away, or the node disconnected meanwhile): the next answer
+      // of the watch (at the latest when its wait ends) reports them again.
+      for (const u of updates) this.reported.delete(u.ID);
     }
   }
 }

@@ -34,20 +34,61 @@ const CLIENT_REFERENCE = `client {
 `;
 
 describe("agent config files, Nomad's format", () => {
-  it("refuses the reference server file's cluster settings, each at its line: several servers are not built yet", async () => {
-    expect(await errors(SERVER_REFERENCE, "server.hcl")).toEqual([
-      'server.hcl:1:1: region: region "europe": Ruche has one region, "global"; regions are not built yet (issue 15)',
-      "server.hcl:7:3: server.bootstrap_expect: bootstrap_expect = 3: several servers are not built yet (issue 15)",
-      "server.hcl:8:3: server.server_join: server_join: several servers are not built yet (issue 15)",
-    ]);
+  it("loads the reference server file as written: region, bootstrap_expect, server_join's retry_join", async () => {
+    const r = await parseAgentConfig(SERVER_REFERENCE, "server.hcl");
+    expect(r.ok && Object.fromEntries(r.config.flags)).toEqual({
+      region: ["europe"],
+      datacenter: ["europe-west1"],
+      "data-dir": ["/tmp/ruche"],
+      bind: ["127.0.0.1"],
+      server: ["true"],
+      "bootstrap-expect": ["3"],
+      "retry-join": ["127.0.0.1:5646", "127.0.0.1:5746", "127.0.0.1:5846"],
+    });
+    expect(r.ok && r.config.notes).toEqual(['consul { address = "127.0.0.1:8500" } is not used: Ruche serves Consul\'s catalog, health and KV API itself (on ports { consul })']);
   });
 
-  it("loads the one-server variant and the reference client file", async () => {
-    const one = SERVER_REFERENCE.replace('region     = "europe"\n', "").replace("bootstrap_expect = 3", "bootstrap_expect = 1").replace(/ {2}server_join.*\n/, "");
+  it("loads the reference client file", async () => {
+    expect(await flags(CLIENT_REFERENCE)).toEqual({ client: ["true"], servers: ["127.0.0.1:5646"], meta: ["role=web"] });
+  });
+
+  it("takes an external etcd's endpoints, and the older server { retry_join } beside server_join's", async () => {
+    const text = 'server {\n  enabled = true\n  retry_join = ["10.0.0.1"]\n  server_join {\n    retry_join = ["[::1]:5646"]\n  }\n  etcd {\n    endpoints = ["http://127.0.0.1:2379", "http://127.0.0.1:22379"]\n  }\n}\n';
+    expect(await flags(text)).toEqual({ server: ["true"], "retry-join": ["10.0.0.1", "[::1]:5646"], "etcd-endpoints": ["http://127.0.0.1:2379", "http://127.0.0.1:22379"] });
+    const json = JSON.stringify({ region: "eu-1", server: { bootstrap_expect: 3, server_join: { retry_join: ["a:4646"] }, etcd: { endpoints: ["http://e:2379"] } } });
+    expect(await flags(json, "agent.json")).toEqual({ region: ["eu-1"], "bootstrap-expect": ["3"], "retry-join": ["a:4646"], "etcd-endpoints": ["http://e:2379"] });
+  });
+
+  it("refuses a bad region, bootstrap_expect, retry_join address or etcd endpoint at its line, and what Ruche does not have", async () => {
+    const text = `region = "eu.west"
+server {
+  bootstrap_expect = 0
+  server_join {
+    retry_join = ["127.0.0.1:5646", "provider=aws tag_key=ruche"]
+    retry_max = 3
+  }
+  start_join = ["127.0.0.1:5646"]
+  etcd {
+    endpoints = ["https://127.0.0.1:2379"]
+  }
+}
+`;
+    expect(await errors(text)).toEqual([
+      'agent.hcl:1:1: region: region "eu.west" is not a region name: letters, digits, "-" and "_", up to 63 characters, not starting or ending with "-"',
+      "agent.hcl:3:3: server.bootstrap_expect: bootstrap_expect must be a whole number from 1, got 0",
+      'agent.hcl:5:5: server.server_join.retry_join: retry_join takes another server\'s API address, host:port (or a host alone, port 4646): "provider=aws tag_key=ruche" looks like a cloud auto-join query, which Ruche does not have',
+      "agent.hcl:6:5: server.server_join.retry_max: retry_max: Ruche tries the retry_join addresses until they answer; it cannot be bounded yet",
+      "agent.hcl:8:3: server.start_join: start_join: Ruche has no one-time join; use server_join { retry_join = [...] }, tried until the servers answer",
+      'agent.hcl:10:5: server.etcd.endpoints: etcd endpoint "https://127.0.0.1:2379": https needs etcd client certificates (mutual TLS), which Ruche does not have yet; use an http:// endpoint on a trusted network',
+    ]);
+    expect(await errors('server {\n  etcd { endpoints = ["127.0.0.1:2379"] }\n}\n')).toEqual(['agent.hcl:2:10: server.etcd.endpoints: etcd endpoint "127.0.0.1:2379" must be an http:// URL, such as http://127.0.0.1:2379']);
+    expect(await errors("server {\n  bootstrap_expect = 2.5\n}\n")).toEqual(["agent.hcl:2:3: server.bootstrap_expect: bootstrap_expect must be a whole number, got 2.5 (number)"]);
+  });
+
+  it("loads the one-server variant", async () => {
+    const one = SERVER_REFERENCE.replace('region     = "europe"\n', "").replace(/ {2}bootstrap_expect.*\n/, "").replace(/ {2}server_join.*\n/, "");
     const r = await parseAgentConfig(one, "server.hcl");
     expect(r.ok && Object.fromEntries(r.config.flags)).toEqual({ datacenter: ["europe-west1"], "data-dir": ["/tmp/ruche"], bind: ["127.0.0.1"], server: ["true"] });
-    expect(r.ok && r.config.notes).toEqual(['consul { address = "127.0.0.1:8500" } is not used: Ruche serves Consul\'s catalog, health and KV API itself (on ports { consul })']);
-    expect(await flags(CLIENT_REFERENCE)).toEqual({ client: ["true"], servers: ["127.0.0.1:5646"], meta: ["role=web"] });
   });
 
   it("maps every supported key to its flag", async () => {
@@ -103,7 +144,7 @@ plugin "docker" {
   });
 
   it("reads the same as JSON, with line:col in its errors", async () => {
-    const json = JSON.stringify({ datacenter: "dc2", server: { enabled: true, bootstrap_expect: 1 }, client: { enabled: true, node_class: "edge", meta: { role: "web" } }, plugin: { docker: { config: { volumes: { enabled: true } } } } }, null, 2);
+    const json = JSON.stringify({ datacenter: "dc2", server: { enabled: true }, client: { enabled: true, node_class: "edge", meta: { role: "web" } }, plugin: { docker: { config: { volumes: { enabled: true } } } } }, null, 2);
     expect(await flags(json, "agent.json")).toEqual({ datacenter: ["dc2"], server: ["true"], client: ["true"], "node-class": ["edge"], meta: ["role=web"], "docker-volumes": ["true"] });
     expect(await errors('{\n  "datacenter": "dc2",\n  "client": {\n    "node_clas": "edge",\n    "enabled": "yes"\n  }\n}', "agent.json")).toEqual([
       'agent.json:4:5: client.node_clas: unknown key "node_clas" in client; did you mean "node_class"?',
@@ -123,7 +164,6 @@ plugin "docker" {
       "agent.hcl:9:3: client.network_interface: network_interface \"eth0\": choosing the node's address by interface is not built yet; use -network-ip",
       'agent.hcl:11:1: plugin.java: plugin "java" is not one Ruche has; it has "raw_exec", "docker" (and exec, mock)',
     ]);
-    expect(await errors('server {\n  etcd { endpoints = ["http://127.0.0.1:2379"] }\n}\n')).toEqual(["agent.hcl:2:3: server.etcd: etcd: several servers are not built yet (issue 15)"]);
     expect(await errors("data_dir = \n")).toHaveLength(1);
   });
 });

@@ -3,6 +3,7 @@ import type { Body } from "./hcl/ast.js";
 import { EvalError, evaluate, type Scope } from "./hcl/eval.js";
 import { parseHcl } from "./hcl/parser.js";
 import { isObject, show, typeName, type Value } from "./hcl/value.js";
+import { checkBootstrapExpect, checkEtcdEndpoint, checkRegion, joinAddress } from "./agent-values.js";
 import { didYouMean } from "./suggest.js";
 
 /**
@@ -23,16 +24,26 @@ export type AgentConfigResult = { ok: true; config: AgentConfigFile } | { ok: fa
 /** A key with its value or its nested keys, HCL and JSON alike. */
 type Item = { name: string; pos: Pos; labels: string[] } & ({ value: Value } | { body: Item[] });
 
-const NOT_BUILT = "several servers are not built yet (issue 15)";
-
 type Kind = "string" | "int" | "number" | "bool" | "strings" | "duration" | "stringmap";
 /** A leaf: the flag it sets (undefined when it sets none), or why it is refused. */
 type Leaf = { kind: Kind; flag?: string; refuse?: (v: Value) => string | undefined; note?: (v: Value) => string };
 type Schema = { [key: string]: Leaf | { block: Schema; labelled?: readonly string[] } | { refuse: string } };
 
 const PLUGIN: Schema = {};
+/** Other servers' API addresses, as `server_join { retry_join }` and the older `server { retry_join }` give them. */
+const RETRY_JOIN: Leaf = {
+  kind: "strings",
+  flag: "retry-join",
+  refuse: (v) => {
+    for (const a of v as string[]) {
+      const r = joinAddress(a);
+      if (!r.ok) return r.reason;
+    }
+    return undefined;
+  },
+};
 const SCHEMA: Schema = {
-  region: { kind: "string", refuse: (v) => (v === "global" ? undefined : `region ${show(v)}: Ruche has one region, "global"; regions are not built yet (issue 15)`) },
+  region: { kind: "string", flag: "region", refuse: (v) => checkRegion(v as string) },
   datacenter: { kind: "string", flag: "datacenter" },
   data_dir: { kind: "string", flag: "data-dir" },
   bind_addr: { kind: "string", flag: "bind" },
@@ -42,14 +53,33 @@ const SCHEMA: Schema = {
   server: {
     block: {
       enabled: { kind: "bool", flag: "server" },
-      bootstrap_expect: { kind: "int", refuse: (v) => (v === 1 ? undefined : `bootstrap_expect = ${show(v)}: ${NOT_BUILT}`) },
+      bootstrap_expect: { kind: "int", flag: "bootstrap-expect", refuse: (v) => checkBootstrapExpect(v as number) },
       heartbeat_grace: { kind: "duration", flag: "heartbeat-grace" },
       min_heartbeat_ttl: { kind: "duration", flag: "min-heartbeat-ttl" },
       max_heartbeats_per_second: { kind: "number", flag: "max-heartbeats-per-second" },
-      server_join: { refuse: `server_join: ${NOT_BUILT}` },
-      retry_join: { refuse: `retry_join: ${NOT_BUILT}` },
-      start_join: { refuse: `start_join: ${NOT_BUILT}` },
-      etcd: { refuse: `etcd: ${NOT_BUILT}` },
+      server_join: {
+        block: {
+          retry_join: RETRY_JOIN,
+          start_join: { refuse: "start_join: Ruche has no one-time join; use retry_join, tried until the servers answer" },
+          retry_max: { refuse: "retry_max: Ruche tries the retry_join addresses until they answer; it cannot be bounded yet" },
+          retry_interval: { refuse: "retry_interval: Ruche tries the retry_join addresses at its own pace; it cannot be set yet" },
+        },
+      },
+      retry_join: RETRY_JOIN,
+      start_join: { refuse: "start_join: Ruche has no one-time join; use server_join { retry_join = [...] }, tried until the servers answer" },
+      etcd: {
+        block: {
+          endpoints: {
+            kind: "strings",
+            flag: "etcd-endpoints",
+            refuse: (v) => {
+              const list = v as string[];
+              if (list.length === 0) return "endpoints must name at least one etcd client URL";
+              return list.map(checkEtcdEndpoint).find((why) => why !== undefined);
+            },
+          },
+        },
+      },
     },
   },
   client: {

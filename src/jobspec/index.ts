@@ -16,3 +16,4 @@ export {
 } from "./diff.js";
 export { formatJobDiff } from "./diff-format.js";
 export { parseAgentConfig, parseHclObject, type AgentConfigFile, type AgentConfigResult } from "./agent-config.js";
+export { checkBootstrapExpect, checkEtcdEndpoint, checkRegion, joinAddress, DEFAULT_JOIN_PORT } from "./agent-values.js";

@@ -87,6 +87,29 @@ it("routes the services of a remote catalog, and follows its changes by blocking
   expect(await until("first", 404)).toBeLessThan(1000);
 });
 
+it("follows the catalog through the next server when its own goes away, from the index it had", async () => {
+  const { store, registry, catalog, api, reg } = await servers();
+  await reg("first", []);
+  // A second server: the same catalog at another address, as servers sharing their state on etcd.
+  const kv = new KVService(store, { now: Date.now, delays: new LockDelays() });
+  const other: RunningHttp = await startConsulApi({ host: "127.0.0.1", port: 0, log: silentLogger, consul: { catalog, localNode: () => "n1", version: "1.17.0", registry, allowScriptChecks: false, kv } });
+  closers.push(() => other.close());
+  const client = new ApiClient([api.address, other.address]);
+  const remote = new RemoteCatalog(client);
+  closers.push(() => {
+    remote.close();
+    return Promise.resolve();
+  });
+
+  const index = await remote.wait(0, 10_000);
+  const next = remote.wait(index, 30_000);
+  await api.close();
+  await reg("second", []);
+  expect(await next).toBe(catalog.index());
+  expect(Object.keys(remote.services()).sort()).toEqual(["first", "second"]);
+  expect(client.address).toBe(`http://${other.address}`);
+});
+
 it("holds the snapshot the in-process router reads, one request per change however many services there are", async () => {
   const { registry, catalog, api, reg } = await servers();
   for (const name of ["a", "b", "c", "d"]) await reg(name, [`traefik.frontend.rule=Host:${name}`]);

@@ -197,6 +197,12 @@ class Election implements EtcdCluster {
   /** Creates the leader key on this server's lease where none exists. */
   private async campaign(): Promise<void> {
     if (this.stopped || this.leading || this.lease === undefined) return;
+    // Only on a lease renewed just now: a lease this server's clock already counts as gone
+    // would depose it again at the next check.
+    const lease = this.lease;
+    await lease.keepaliveOnce();
+    if (this.lease !== lease) return;
+    this.lastRenewed = Date.now();
     const res = await this.client.kv.txn({
       compare: [{ key: Buffer.from(this.leaderKey), target: "Create", result: "Equal", create_revision: 0 }] as never,
       success: [{ request_put: { key: Buffer.from(this.leaderKey), value: Buffer.from(JSON.stringify(this.self)), lease: this.leaseId } }],

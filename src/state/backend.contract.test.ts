@@ -1,16 +1,20 @@
 /**
- * What every state backend promises, run against each: the in-memory one for tests and the
- * embedded SQLite one (the etcd one will join). A backend opened again on the same storage
- * finds what was committed; a batch is all or nothing; the index only goes up.
+ * What every state backend promises, run against each: the in-memory one for tests, the
+ * embedded SQLite one and the etcd one (a real etcd member this file starts). A backend
+ * opened again on the same storage finds what was committed; a batch is all or nothing; the
+ * index only goes up.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Etcd3 } from "etcd3";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ErrorCode, mock } from "../structs/index.js";
 import { memoryBackend } from "./memory.js";
 import { sqliteBackend } from "./sqlite.js";
+import { etcdBackend } from "./etcd.js";
+import { leaderRegion, startEtcd, type EtcdTestCluster } from "./etcd-testing.js";
 import { StateStore } from "./store.js";
 import type { Backend, RawChange, TableName } from "./types.js";
 
@@ -21,7 +25,18 @@ interface Harness {
   reopen(): Backend;
 }
 
-const harnesses: Record<string, () => Harness & { cleanup(): void }> = {
+let etcd: EtcdTestCluster;
+let client: Etcd3;
+beforeAll(async () => {
+  etcd = await startEtcd({ members: 1 });
+  client = new Etcd3({ hosts: etcd.endpoints });
+}, 30_000);
+afterAll(async () => {
+  client.close();
+  await etcd.stop();
+});
+
+const harnesses: Record<string, () => Promise<Harness & { cleanup(): void }> | (Harness & { cleanup(): void })> = {
   memory: () => {
     let b = memoryBackend();
     return {
@@ -39,6 +54,14 @@ const harnesses: Record<string, () => Harness & { cleanup(): void }> = {
       cleanup: () => {
         rmSync(dir, { recursive: true, force: true });
       },
+    };
+  },
+  etcd: async () => {
+    const { region, fence } = await leaderRegion(client, "contract");
+    return {
+      create: () => etcdBackend({ client, region, fence: () => fence }),
+      reopen: () => etcdBackend({ client, region, fence: () => fence }),
+      cleanup: () => undefined,
     };
   },
 };
@@ -66,8 +89,8 @@ for (const [name, make] of Object.entries(harnesses)) {
       return again;
     };
 
-    beforeEach(() => {
-      h = make();
+    beforeEach(async () => {
+      h = await make();
     });
     afterEach(async () => {
       for (const b of open.splice(0)) await b.close();

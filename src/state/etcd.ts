@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Etcd3, IKeyValue, IRequestOp, IWatchResponse, Watcher } from "etcd3";
 import { ErrorCode, errorMessage, RucheError, type Logger } from "../structs/index.js";
 import { CommitRefused } from "./commit-refused.js";
@@ -72,8 +73,14 @@ class EtcdBackend implements Backend {
   /** The last index this backend knows committed: loaded, its own commits, and what the watch delivered. */
   private index = 0;
   private loadedRevision = "0";
-  /** Commits the follow callback applied or this backend wrote, by index: the watch drops them. */
-  private inflight = 0;
+  /** The key each commit point writes its commit's unique id to: the watch knows this server's own commits by it. */
+  private readonly commitKey: string;
+  /** Ids of this server's commits sent and not yet answered: the watch drops them (one seen here did land). */
+  private readonly sending = new Set<string>();
+  /** Ids of this server's commits seen on the watch before their answer came. */
+  private readonly seenWhileSending = new Set<string>();
+  /** Ids of this server's commits that landed and that the watch has not delivered yet: it drops them. */
+  private readonly landed = new Set<string>();
   private watcher: Watcher | undefined;
   private closed = false;
   /** Staged chunks of large commits seen on the watch, by index then chunk number. */
@@ -89,6 +96,7 @@ class EtcdBackend implements Backend {
     this.prefix = regionPrefix(opts.region);
     this.indexKey = `${this.prefix}meta/index`;
     this.pendingKey = `${this.prefix}meta/pending`;
+    this.commitKey = `${this.prefix}meta/commit`;
     this.maxOps = opts.maxTxnOps ?? 120;
     this.maxBytes = opts.maxTxnBytes ?? 1024 * 1024;
   }
@@ -147,20 +155,25 @@ class EtcdBackend implements Backend {
     for (const c of batch.changes) last.set(`${c.table}/${c.key}`, c);
     const ops = [...last.values()].map((c) => this.op(c));
     const bytes = ops.reduce((n, o) => n + (o.request_put?.value?.length ?? 0) + (o.request_put?.key?.length ?? o.request_delete_range?.key?.length ?? 0), 0);
-    this.inflight = batch.index;
     try {
       await this.finishPending(fence);
-      if (ops.length + 1 <= this.maxOps && bytes <= this.maxBytes) await this.commitSmall(fence, batch.index, ops);
+      if (ops.length + 2 <= this.maxOps && bytes <= this.maxBytes) await this.commitPoint(fence, batch.index, ops);
       else await this.commitLarge(fence, batch.index, [...last.values()]);
-      this.index = batch.index;
-    } finally {
-      this.inflight = 0;
+    } catch (err) {
+      if (err instanceof CommitRefused) throw err;
+      // Before the commit point (finishing an earlier batch, staging, reading why a compare
+      // failed): nothing of this batch is committed.
+      throw new CommitRefused(ErrorCode.Unavailable, `state: etcd did not answer (${errorMessage(err)}): the write at index ${batch.index} was not made; try again`, { cause: err });
     }
+    this.index = Math.max(this.index, batch.index);
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
-    await this.watcher?.cancel().catch(() => undefined);
+    const w = this.watcher;
+    this.watcher = undefined;
+    await w?.cancel().catch(() => undefined);
   }
 
   // --- committing -----------------------------------------------------------------------
@@ -176,13 +189,64 @@ class EtcdBackend implements Backend {
     ];
   }
 
-  private async commitSmall(fence: Fence, index: number, ops: IRequestOp[]): Promise<void> {
-    const res = await this.client.kv.txn({
-      compare: [...this.fenceCompares(fence), ...this.indexCompares()] as never,
-      success: [...ops, this.putOp(this.indexKey, String(index))],
-      failure: [],
-    });
-    if (!res.succeeded) await this.refused(fence, index);
+  /**
+   * The one transaction that commits a batch: the compares, `ops`, the new index and the
+   * commit's id. When etcd does not answer, whether it landed is found out by reading the id
+   * back; what stays unknown is refused with `RUCHE_UNAVAILABLE` ("may have been made"), and
+   * should it land after all, the watch delivers it like another server's commit: memory and
+   * etcd never part.
+   */
+  private async commitPoint(fence: Fence, index: number, ops: IRequestOp[]): Promise<void> {
+    const id = randomUUID();
+    this.sending.add(id);
+    let res;
+    try {
+      res = await this.client.kv.txn({
+        compare: [...this.fenceCompares(fence), ...this.indexCompares()] as never,
+        success: [...ops, this.putOp(this.indexKey, String(index)), this.putOp(this.commitKey, id)],
+        failure: [],
+      });
+    } catch (err) {
+      const landed = await this.outcome(id);
+      this.sending.delete(id);
+      if (landed === true) {
+        this.ownLanded(id);
+        return;
+      }
+      this.seenWhileSending.delete(id);
+      throw new CommitRefused(
+        ErrorCode.Unavailable,
+        landed === false
+          ? `state: etcd did not answer the write at index ${index} (${errorMessage(err)}) and has not made it so far; it may still be made: read before you try again`
+          : `state: etcd did not answer the write at index ${index} (${errorMessage(err)}); whether it was made is unknown: read before you try again`,
+        { cause: err },
+      );
+    }
+    this.sending.delete(id);
+    if (!res.succeeded) {
+      this.seenWhileSending.delete(id);
+      await this.refused(fence, index);
+    }
+    this.ownLanded(id);
+  }
+
+  private ownLanded(id: string): void {
+    // Seen on the watch already: dropped there. Else the watch drops it when it comes.
+    if (!this.seenWhileSending.delete(id)) this.landed.add(id);
+  }
+
+  /** Whether the commit with this id landed: true, false (not so far), or null (etcd did not answer for 10 s). */
+  private async outcome(id: string): Promise<boolean | null> {
+    const until = Date.now() + 10_000;
+    for (let delay = 100; Date.now() < until; delay = Math.min(delay * 2, 1000)) {
+      try {
+        const res = await this.client.kv.range({ key: Buffer.from(this.commitKey) });
+        return res.kvs[0]?.value.toString("utf8") === id || this.seenWhileSending.has(id);
+      } catch {
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+    return this.seenWhileSending.has(id) ? true : null;
   }
 
   private async commitLarge(fence: Fence, index: number, changes: RawChange[]): Promise<void> {
@@ -201,14 +265,11 @@ class EtcdBackend implements Backend {
     }
     // 2. The commit point: the index and the record of the staged batch, in one transaction.
     const record: PendingRecord = { index, prev: this.index, chunks: chunks.length };
-    const res = await this.client.kv.txn({
-      compare: [...this.fenceCompares(fence), ...this.indexCompares()] as never,
-      success: [this.putOp(this.indexKey, String(index)), this.putOp(this.pendingKey, JSON.stringify(record))],
-      failure: [],
-    });
-    if (!res.succeeded) {
-      await this.dropStaging(index).catch(() => undefined);
-      await this.refused(fence, index);
+    try {
+      await this.commitPoint(fence, index, [this.putOp(this.pendingKey, JSON.stringify(record))]);
+    } catch (err) {
+      if (err instanceof CommitRefused && err.code !== ErrorCode.Unavailable) await this.dropStaging(index).catch(() => undefined);
+      throw err;
     }
     // 3. The rows, then the record goes. Committed whatever happens now: a failure here is
     // finished by whoever commits or loads next.
@@ -373,6 +434,7 @@ class EtcdBackend implements Backend {
 
   private onRevision(events: IWatchResponse["events"]): void {
     let index: number | null = null;
+    let commit: string | null = null;
     let pending: PendingRecord | null = null;
     const rows: RawChange[] = [];
     for (const ev of events) {
@@ -381,6 +443,8 @@ class EtcdBackend implements Backend {
       const value = ev.kv.value.toString("utf8");
       if (key === "meta/index") {
         if (ev.type === "Put") index = parseIndex(value, full);
+      } else if (key === "meta/commit") {
+        if (ev.type === "Put") commit = value;
       } else if (key === "meta/pending") {
         if (ev.type === "Put") {
           pending = parsePending(value, full);
@@ -402,7 +466,15 @@ class EtcdBackend implements Backend {
     // A revision that wrote no index is not a commit: the rows of a large commit, written after its commit point.
     if (index === null) return;
     for (const i of [...this.staged.keys()]) if (i < index) this.staged.delete(i);
-    if (index <= this.index || index === this.inflight) return;
+    // This server's own commits: memory has them (or will, once their answer comes).
+    if (commit !== null) {
+      if (this.sending.has(commit)) {
+        this.seenWhileSending.add(commit);
+        return;
+      }
+      if (this.landed.delete(commit)) return;
+    }
+    if (index <= this.index) return;
     let changes = rows;
     if (pending !== null) {
       const chunks = this.staged.get(pending.index);

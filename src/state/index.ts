@@ -6,5 +6,5 @@ export { sqliteBackend } from "./sqlite.js";
 export { StateStore } from "./store.js";
 export { TABLES, type Backend, type Change, type CommitEvent, type RawChange, type Row, type Rows, type TableName, type Txn } from "./types.js";
 export { etcdBackend, regionPrefix, type EtcdBackendOptions, type Fence } from "./etcd.js";
-export { checkEtcdBinary, ETCD_BINARY, etcdArgs, etcdHealth, etcdLogTail, spawnEtcd, type EtcdChild, type EtcdFlags } from "./etcd-process.js";
+export { checkEtcdBinary, ETCD_BINARY, etcdArgs, etcdHealth, etcdLogSince, etcdLogTail, spawnEtcd, type EtcdChild, type EtcdFlags } from "./etcd-process.js";
 export type { RemoteBatch } from "./types.js";

@@ -4,6 +4,9 @@
  * repository's directory. A line ending in `&` starts something that runs on (an agent):
  * the next line waits until it says it started. A line must exit 0, or the code its
  * comment gives ("# exits 1: ..."). The dev agent takes the fixed ports of a fresh machine.
+ * Then the block between `<!-- cluster-tour:start -->` and `<!-- cluster-tour:end -->`
+ * (three servers), once the tour's agents are stopped; there, lines ending in `&` one after
+ * the other start together and are waited for together (each server waits for the others).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
@@ -18,10 +21,10 @@ interface Line {
 }
 
 /** The tour's command lines, with what each is expected to do. */
-function tourLines(): Line[] {
+function tourLines(block = "tour"): Line[] {
   const readme = readFileSync(join(root, "README.md"), "utf8");
-  const m = /<!-- tour:start -->\n```sh\n([\s\S]*?)```\n<!-- tour:end -->/.exec(readme);
-  if (m?.[1] === undefined) throw new Error("README.md has no block between <!-- tour:start --> and <!-- tour:end -->");
+  const m = new RegExp(`<!-- ${block}:start -->\n\`\`\`sh\n([\\s\\S]*?)\`\`\`\n<!-- ${block}:end -->`).exec(readme);
+  if (m?.[1] === undefined) throw new Error(`README.md has no block between <!-- ${block}:start --> and <!-- ${block}:end -->`);
   return m[1]
     .split("\n")
     .filter((l) => l.trim() !== "")
@@ -56,7 +59,8 @@ function runLine(command: string): Promise<{ code: number; out: string; err: str
   });
 }
 
-afterAll(async () => {
+/** Stops every background command (SIGTERM to its group, SIGKILL after its grace period). */
+async function stopBackground(): Promise<void> {
   for (const p of background) {
     try {
       if (p.pid !== undefined) process.kill(-p.pid, "SIGTERM");
@@ -81,9 +85,54 @@ afterAll(async () => {
       // Gone.
     }
   }
+  background.splice(0);
+}
+
+afterAll(async () => {
+  await stopBackground();
   rmSync("/tmp/ruche-tour", { recursive: true, force: true });
+  rmSync("/tmp/ruche-cluster", { recursive: true, force: true });
   rmSync("/tmp/demoapp-v2.hcl", { force: true });
 }, 30_000);
+
+/** Starts a background line; resolves once it says its agent started. */
+function startBackground(command: string): () => Promise<void> {
+  const p = sh(command, true);
+  background.push(p);
+  let out = "";
+  let err = "";
+  p.stdout?.setEncoding("utf8").on("data", (c: string) => (out += c));
+  p.stderr?.setEncoding("utf8").on("data", (c: string) => (err += c));
+  return async () => {
+    await until(`"${command}" to start`, () => {
+      if (p.exitCode !== null) throw new Error(`"${command}" exited ${p.exitCode}\n${out}\n${err}`);
+      return out.includes("==> Ruche agent started") ? true : undefined;
+    }, 180_000);
+  };
+}
+
+/** Runs a block's lines in order; the outputs of those that ran to their end, by command. With `together`, consecutive background lines start at once. */
+async function runBlock(lines: Line[], together: boolean): Promise<Map<string, string>> {
+  const outputs = new Map<string, string>();
+  let starting: (() => Promise<void>)[] = [];
+  const settle = async (): Promise<void> => {
+    for (const wait of starting.splice(0)) await wait();
+  };
+  for (const line of lines) {
+    if (line.background) {
+      starting.push(startBackground(line.command));
+      if (!together) await settle();
+      continue;
+    }
+    await settle();
+    const r = await runLine(line.command);
+    expect(r.code, `"${line.command}" exited ${r.code}\nstdout:\n${r.out}\nstderr:\n${r.err}`).toBe(line.exitCode);
+    outputs.set(line.command, r.out);
+  }
+  await settle();
+  starting = [];
+  return outputs;
+}
 
 describe("the README tour", () => {
   it("runs line by line as written", async () => {
@@ -92,25 +141,7 @@ describe("the README tour", () => {
     rmSync("/tmp/ruche-tour", { recursive: true, force: true });
     const lines = tourLines();
     expect(lines.length).toBeGreaterThan(10);
-    const outputs = new Map<string, string>();
-    for (const line of lines) {
-      if (line.background) {
-        const p = sh(line.command, true);
-        background.push(p);
-        let out = "";
-        let err = "";
-        p.stdout?.setEncoding("utf8").on("data", (c: string) => (out += c));
-        p.stderr?.setEncoding("utf8").on("data", (c: string) => (err += c));
-        await until(`"${line.command}" to start`, () => {
-          if (p.exitCode !== null) throw new Error(`"${line.command}" exited ${p.exitCode}\n${out}\n${err}`);
-          return out.includes("==> Ruche agent started") ? true : undefined;
-        }, 180_000);
-        continue;
-      }
-      const r = await runLine(line.command);
-      expect(r.code, `"${line.command}" exited ${r.code}\nstdout:\n${r.out}\nstderr:\n${r.err}`).toBe(line.exitCode);
-      outputs.set(line.command, r.out);
-    }
+    const outputs = await runBlock(lines, false);
     // What the tour says the reader sees.
     const find = (start: string): string[] => [...outputs.entries()].filter(([c]) => c.startsWith(start)).map(([, o]) => o);
     expect(find("npx ruche status demoapp")[0]).toMatch(/webs +0 +0 +2 +0 +0 +0/);
@@ -121,5 +152,19 @@ describe("the README tour", () => {
     expect(find("curl -fsS 'http://127.0.0.1:8500/v1/kv/")[0]).toBe("bonjour");
     expect(find("dig")[0]?.trim().split("\n")).toHaveLength(2);
     expect(find("npx ruche node status -address")[0]?.match(/ ready/g)).toHaveLength(3);
+  }, 600_000);
+
+  it("three servers, as the README shows them", async () => {
+    await stopBackground();
+    await docker("tag", "ruche-test/httpd:latest", "httpd:latest");
+    rmSync("/tmp/ruche-cluster", { recursive: true, force: true });
+    const outputs = await runBlock(tourLines("cluster-tour"), true);
+    const find = (start: string): string => [...outputs.entries()].find(([c]) => c.startsWith(start))?.[1] ?? "";
+    const members = find("npx ruche server members");
+    expect(members.match(/ alive /g), members).toHaveLength(3);
+    expect(members.match(/ true /g), members).toHaveLength(1);
+    expect(find("npx ruche operator etcd list").match(/ true +true /g)).toHaveLength(1);
+    expect(find("curl -fsS 'http://127.0.0.1:5650")).toBe("bonjour");
+    expect(find("npx ruche status -address")).toMatch(/webs +0 +0 +2 +0 +0 +0/);
   }, 600_000);
 });

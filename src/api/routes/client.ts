@@ -1,7 +1,7 @@
 import { AllocClientStatus, ErrorCode, parseNode, RucheError } from "../../structs/index.js";
 import type { AllocUpdate } from "../../server/index.js";
 import { blocking, type ApiContext } from "../context.js";
-import type { Request, Router } from "../http.js";
+import { blockingParams, type Request, type Router } from "../http.js";
 
 /** The endpoints a client agent uses. A node authenticates with its secret and reaches only its own allocations. */
 export function clientRoutes(r: Router, ctx: ApiContext): void {
@@ -29,7 +29,22 @@ export function clientRoutes(r: Router, ctx: ApiContext): void {
   r.get("/v1/client/allocations/:id", async (req) => {
     const id = req.params.id ?? "";
     server.nodes.authenticate(id, secret(req));
-    return blocking(ctx, req, ["allocs"], () => store.allocsByNode(id));
+    const b = blockingParams(req.query);
+    if (b === null || b.index === 0) return blocking(ctx, req, ["allocs"], () => store.allocsByNode(id));
+    // The watch answers when one of this node's own allocations changed past the index (or
+    // one left it), as Nomad's Node.GetClientAllocs watches the node's allocations: a commit
+    // on other nodes' allocations wakes it only to look, not to answer (with 10,000 nodes
+    // each reporting its allocations, answering every watch on every commit costs N²).
+    const deadline = Date.now() + b.waitMs;
+    const before = store.allocsByNode(id).length;
+    let seen = b.index;
+    for (;;) {
+      const allocs = store.allocsByNode(id);
+      if (allocs.length !== before || allocs.some((a) => a.ModifyIndex > b.index)) return { body: allocs, index: Math.max(1, store.tableIndex("allocs")) };
+      const left = deadline - Date.now();
+      if (left <= 0) return { body: allocs, index: Math.max(1, store.tableIndex("allocs")) };
+      seen = Math.max(seen, await store.waitFor(["allocs"], seen, left, req.signal));
+    }
   });
   r.put("/v1/client/allocations/:id", async (req) => {
     const b = (req.body ?? {}) as { Allocs?: unknown };

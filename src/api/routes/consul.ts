@@ -7,8 +7,6 @@ export interface ConsulOptions {
   catalog: CatalogReader;
   /** The node of this agent, for /v1/agent/*: undefined when the agent runs no client. */
   localNode(): string | undefined;
-  /** Address of the API, for /v1/status/leader. */
-  address(): string;
   version: string;
   /** Services registered directly; absent where registration is not offered. */
   registry?: ServiceRegistry;
@@ -92,7 +90,6 @@ export function consulRoutes(r: Router, o: ConsulOptions): void {
       },
     };
   });
-  r.get("/v1/status/peers", () => ({ body: [o.address()] }));
 
   const registry = o.registry;
   if (registry === undefined) return;
@@ -128,9 +125,12 @@ async function checkUpdate(registry: ServiceRegistry, node: string, id: string, 
   await registry.setCheck(node, id, status, output);
 }
 
-/** The headers Consul answers every read with; its index is never 0. */
+/**
+ * The index Consul answers every read with, never 0. Its `X-Consul-KnownLeader` and
+ * `X-Consul-LastContact` are set on every read by the listener (`cluster-headers.ts`).
+ */
 export function consulHeaders(index: number): Record<string, string> {
-  return { "x-consul-index": String(Math.max(1, index)), "x-consul-knownleader": "true", "x-consul-lastcontact": "0" };
+  return { "x-consul-index": String(Math.max(1, index)) };
 }
 
 function allInstances(catalog: CatalogReader): ServiceInstance[] {

@@ -14,10 +14,8 @@ const TOPICS: Readonly<Record<string, TableName>> = {
   Deployment: "deployments",
 };
 
-/** Status, metrics, the event stream, the API's own description. */
+/** Metrics, the event stream, the API's own description, GC (the leader and the peers are `servers.ts`'s). */
 export function systemRoutes(r: Router, ctx: ApiContext, metrics: Metrics, routes: () => string[]): void {
-  r.get("/v1/status/leader", () => ({ body: ctx.address() }));
-  r.get("/v1/status/peers", () => ({ body: [ctx.address()] }));
   r.get("/v1/metrics", () => ({ body: metrics.render(ctx), headers: { "content-type": "text/plain; version=0.0.4" } }));
   r.get("/v1/openapi.json", () => ({ body: openapi(routes()) }));
   r.get("/v1/event/stream", (req, res) => stream(ctx, req, res));

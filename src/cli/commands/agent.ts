@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { formatDiagnostic, parseAgentConfig } from "../../jobspec/index.js";
+import { checkBootstrapExpect, checkEtcdEndpoint, checkRegion, formatDiagnostic, joinAddress, parseAgentConfig } from "../../jobspec/index.js";
 import { DEFAULT_MAX_CONNS_PER_CLIENT, startAgent, type AgentConfig } from "../../agent/index.js";
 import { DYNAMIC_PORT_RANGE, errorMessage, formatDuration, NS, parseDuration } from "../../structs/index.js";
 import { flagBool, flagValues, parseArgs, UsageError, type Parsed } from "../args.js";
@@ -14,7 +14,8 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
                    [-router-dashboard-port PORT] [-router-config FILE] [-router-workers N]
                    [-http-max-conns-per-client N] [-min-heartbeat-ttl DURATION]
                    [-heartbeat-grace DURATION] [-max-heartbeats-per-second N]
-                   [-docker-volumes] [-config FILE|DIR]...
+                   [-docker-volumes] [-config FILE|DIR]... [-region REGION]
+                   [-bootstrap-expect N] [-retry-join ADDR]... [-etcd-endpoints URL,...]
 
   Runs a Ruche agent. -server runs the control plane (state, scheduler, deployments, node
   lifecycle) and its HTTP API; -client runs the node agent, which runs tasks with the
@@ -50,18 +51,30 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   replaced at once; when it comes back, as an agent restarted, each original and its
   replacement are reconciled (see the group's disconnect block).
 
+  Several servers make one cluster (one leader, the others forwarding writes to it), with
+  their state on etcd. -bootstrap-expect N: the servers run an etcd of their own, each a
+  member (client port = -http-port + 1, peer port = -http-port + 2, on -bind), formed once
+  N servers have found each other through -retry-join host:port (the other servers' HTTP
+  API; repeatable or a comma list; a host alone is port 4646), as Nomad's bootstrap_expect
+  and server_join. -etcd-endpoints http://host:2379,... instead names an etcd cluster that
+  exists (https is refused: etcd client certificates are not supported yet). A server with
+  neither keeps its state in embedded SQLite, alone. -bootstrap-expect needs -server, not
+  -dev. -region (default "global": letters, digits, "-", "_") names the servers' region;
+  its state lives under /ruche/REGION/ on etcd.
+
   -config FILE (repeatable) reads Nomad's agent config format, HCL or JSON; a directory
   gives its *.hcl and *.json files in lexical order. A later file overrides an earlier
   one (meta and servers add up); a flag on the command line overrides them all. Keys:
-  region ("global" only), datacenter, data_dir, bind_addr, name, log_level,
+  region, datacenter, data_dir, bind_addr, name, log_level,
   ports { http, consul, dns } (consul and dns are Ruche's), server { enabled,
-  bootstrap_expect = 1, heartbeat_grace, min_heartbeat_ttl, max_heartbeats_per_second },
+  bootstrap_expect, server_join { retry_join }, retry_join, etcd { endpoints },
+  heartbeat_grace, min_heartbeat_ttl, max_heartbeats_per_second },
   client { enabled, servers, node_class, meta, min_dynamic_port, max_dynamic_port },
   limits { http_max_conns_per_client }, plugin "raw_exec" { config { enabled } },
   plugin "docker" { config { volumes { enabled } } } (= -docker-volumes), and
   consul { address } (not used: Ruche serves Consul's API itself). An unknown key, a
-  wrong type, and what Ruche does not have yet (several servers: bootstrap_expect above
-  1, server_join, etcd; network_interface; host_volume) are refused with file:line:col.
+  wrong type, and what Ruche does not have yet (network_interface; host_volume;
+  start_join, retry_max, retry_interval) are refused with file:line:col.
 
   -config-dir DIR holds service definition files (*.json, each {"service": {...}} or
   {"services": [...]}, or the same in HCL in *.hcl: service { name = "web" ... }, with
@@ -81,7 +94,11 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   Without -server, the router follows the catalog of -servers.
 `;
 
-export async function run(argv: readonly string[], io: IO): Promise<number> {
+/**
+ * The agent's config from its command line and the -config files it names, every value
+ * checked, and the notes to print once it runs. Starts nothing.
+ */
+export async function agentConfigFromArgs(argv: readonly string[], cwd: string): Promise<{ config: AgentConfig; notes: string[] }> {
   const p = parseArgs(argv, {
     dev: { value: false },
     server: { value: false },
@@ -113,9 +130,13 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
     "max-heartbeats-per-second": { value: true },
     "docker-volumes": { value: false },
     config: { value: true, repeat: true },
+    region: { value: true },
+    "bootstrap-expect": { value: true },
+    "retry-join": { value: true, repeat: true },
+    "etcd-endpoints": { value: true, repeat: true },
   });
   if (p.positional.length > 0) throw new UsageError(`unexpected argument "${p.positional[0] ?? ""}"`);
-  const notes = await applyConfigFiles(p, io.cwd);
+  const notes = await applyConfigFiles(p, cwd);
   const dev = flagBool(p, "dev");
   const one = (name: string): string | undefined => flagValues(p, name).at(-1);
   const port = Number(one("http-port") ?? "4646");
@@ -163,35 +184,40 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
   const bind = one("bind") ?? (dev ? "127.0.0.1" : "0.0.0.0");
   const configDir = one("config-dir");
   if (configDir !== undefined && !server) throw new UsageError("-config-dir is read by an agent with the server role (-dev or -server) for now");
-  const agent = await startAgent(
-    {
-      dev,
-      server,
-      client,
-      servers,
-      dataDir: one("data-dir"),
-      bind,
-      httpPort: port,
-      simNodes: sim,
-      datacenter: one("datacenter") ?? "dc1",
-      nodeName: one("node") ?? "",
-      nodeClass: one("node-class") ?? "",
-      meta,
-      networkIp: one("network-ip") ?? (bind === "0.0.0.0" ? "127.0.0.1" : bind),
-      dynamicPorts: { min: minPort, max: maxPort },
-      dockerVolumes: flagBool(p, "docker-volumes"),
-      httpMaxConnsPerClient: maxConns,
-      heartbeat,
-      consulPort,
-      dnsPort,
-      configDir: configDir === undefined ? undefined : resolve(io.cwd, configDir),
-      router: { port: routerPort, dashboardPort, configFile: routerConfig === undefined ? undefined : resolve(io.cwd, routerConfig), workers: routerWorkers },
-      logLevel: one("log-level") ?? "warn",
-    },
-    (l) => {
-      io.out(l);
-    },
-  );
+  const cluster = clusterFlags(one, (name) => flagValues(p, name), { dev, server });
+  const config: AgentConfig = {
+    dev,
+    server,
+    client,
+    servers,
+    ...cluster,
+    dataDir: one("data-dir"),
+    bind,
+    httpPort: port,
+    simNodes: sim,
+    datacenter: one("datacenter") ?? "dc1",
+    nodeName: one("node") ?? "",
+    nodeClass: one("node-class") ?? "",
+    meta,
+    networkIp: one("network-ip") ?? (bind === "0.0.0.0" ? "127.0.0.1" : bind),
+    dynamicPorts: { min: minPort, max: maxPort },
+    dockerVolumes: flagBool(p, "docker-volumes"),
+    httpMaxConnsPerClient: maxConns,
+    heartbeat,
+    consulPort,
+    dnsPort,
+    configDir: configDir === undefined ? undefined : resolve(cwd, configDir),
+    router: { port: routerPort, dashboardPort, configFile: routerConfig === undefined ? undefined : resolve(cwd, routerConfig), workers: routerWorkers },
+    logLevel: one("log-level") ?? "warn",
+  };
+  return { config, notes };
+}
+
+export async function run(argv: readonly string[], io: IO): Promise<number> {
+  const { config, notes } = await agentConfigFromArgs(argv, io.cwd);
+  const agent = await startAgent(config, (l) => {
+    io.out(l);
+  });
   for (const n of notes) io.out(`==> ${n}\n`);
   // SIGHUP reads the config dir again, as Consul's agent does; a bad file is reported and changes nothing.
   const hup = (): void => {
@@ -252,6 +278,42 @@ export async function applyConfigFiles(p: Parsed, cwd: string): Promise<string[]
   if (problems.length > 0) throw new UsageError(`the agent config is refused:\n  ${problems.join("\n  ")}`);
   for (const [flag, values] of merged) if (!p.flags.has(flag)) p.flags.set(flag, values);
   return notes;
+}
+
+/**
+ * The agent's region and the settings that make several servers one cluster: -region (any
+ * region name; "global" by default), -bootstrap-expect N (servers that form a managed etcd
+ * cluster once N of them are up; not with -dev, which runs one server alone),
+ * -retry-join host:port (the other servers' API; repeatable, or a comma list) and
+ * -etcd-endpoints http://host:port,... (an existing etcd cluster the servers share). The
+ * last three need the server role.
+ */
+export function clusterFlags(one: (name: string) => string | undefined, many: (name: string) => string[], role: { dev: boolean; server: boolean }): Pick<AgentConfig, "region" | "bootstrapExpect" | "retryJoin" | "etcdEndpoints"> {
+  const region = one("region") ?? "global";
+  const badRegion = checkRegion(region);
+  if (badRegion !== undefined) throw new UsageError(`-region: ${badRegion}`);
+  const list = (name: string): string[] => many(name).flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "");
+  const expectText = one("bootstrap-expect");
+  const joins = list("retry-join");
+  const endpoints = list("etcd-endpoints");
+  const given = [expectText === undefined ? [] : ["bootstrap-expect"], joins.length > 0 ? ["retry-join"] : [], endpoints.length > 0 ? ["etcd-endpoints"] : []].flat();
+  if (given.length > 0 && !role.server) throw new UsageError(`-${given[0] ?? ""} is a server setting: it needs the server role (-server)`);
+  let bootstrapExpect = 0;
+  if (expectText !== undefined) {
+    bootstrapExpect = /^\s*\d+\s*$/.test(expectText) ? Number(expectText) : Number.NaN;
+    if (checkBootstrapExpect(bootstrapExpect) !== undefined) throw new UsageError(`-bootstrap-expect must be a whole number from 1, got "${expectText}"`);
+    if (role.dev) throw new UsageError("-bootstrap-expect is for servers that form a cluster, and -dev runs one server alone: run -server with -data-dir instead of -dev");
+  }
+  const retryJoin = joins.map((a) => {
+    const r = joinAddress(a);
+    if (!r.ok) throw new UsageError(`-retry-join: ${r.reason}`);
+    return r.address;
+  });
+  for (const e of endpoints) {
+    const why = checkEtcdEndpoint(e);
+    if (why !== undefined) throw new UsageError(`-etcd-endpoints: ${why}`);
+  }
+  return { region, bootstrapExpect, retryJoin, etcdEndpoints: endpoints.map((e) => e.replace(/\/$/, "")) };
 }
 
 /** The server's heartbeat settings from -min-heartbeat-ttl, -heartbeat-grace and -max-heartbeats-per-second; each one not given keeps its default. */

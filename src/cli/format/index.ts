@@ -8,6 +8,7 @@ export { deploymentsTable, deploymentHeader, latestDeploymentKV, deployedTable, 
 export { placementFailures, evalDetail } from "./eval.js";
 export { placementMetrics, placementCounts, formatScore } from "./metrics.js";
 export { nodesTable, nodeDetail, formatDrain, type PublicNode } from "./node.js";
+export { serverMembersTable, serverMembersDetailed, etcdMembersTable } from "./server.js";
 export {
   newEvalWatch,
   evalProgress,

@@ -5,7 +5,7 @@
  */
 import type { Node } from "../../structs/index.js";
 
-export type { AllocStub, HealthEntry, JobStub } from "../../apiclient/types.js";
+export type { AllocStub, HealthEntry, JobStub, ServerStatus } from "../../apiclient/types.js";
 export type { AllocCheck, Allocation, Deployment, DeploymentState, Job, KVEntry, TaskEvent, TaskGroup, TaskState } from "../../structs/index.js";
 
 /** A node as the public API shows it: never its secret. */

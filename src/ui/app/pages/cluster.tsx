@@ -1,6 +1,6 @@
 /**
- * The cluster at a glance, as the Swarm visualizer shows it: a column per node, a box per
- * allocation coloured by its job, drawn by its status. A node that goes down or drains
+ * The cluster at a glance, as the Swarm visualizer shows it: the servers (`servers.tsx`),
+ * then a column per node, a box per allocation coloured by its job, drawn by its status. A node that goes down or drains
  * changes colour at once; allocations appear and go as the scheduler places them.
  */
 import type { JSX } from "preact";
@@ -11,6 +11,7 @@ import { useLiveList } from "../live.js";
 import { asNode, asStub, nodeState } from "../rows.js";
 import { href } from "../router.js";
 import type { AllocStub, PublicNode } from "../types.js";
+import { ServersTable } from "./servers.js";
 
 /** Boxes drawn in one column before the rest are counted. */
 const MAX_BOXES = 48;
@@ -47,6 +48,7 @@ export function ClusterPage(): JSX.Element {
           {list.length} nodes{[...states].map(([s, n]) => ` · ${n} ${s}`).join("")} · {running} allocations running
         </p>
       </div>
+      <ServersTable />
       <ErrorBox error={nodes.error} what="Nodes" />
       <ErrorBox error={allocs.error} what="Allocations" />
       <div class="toolbar">

@@ -1,0 +1,26 @@
+# One of three servers on this machine (the reference article's file, paths and ports changed).
+# Each server runs an etcd member of its own on ports http+1 (clients) and http+2 (peers),
+# and the three form one etcd cluster once they have found each other through retry_join.
+name       = "server-a"
+region     = "europe"
+datacenter = "europe-west1"
+data_dir   = "/tmp/ruche-cluster/server-a"
+bind_addr  = "127.0.0.1"
+
+ports {
+  http   = 5646
+  consul = 5650
+  dns    = 5653
+}
+
+server {
+  enabled          = true
+  bootstrap_expect = 3
+  server_join {
+    retry_join = ["127.0.0.1:5646", "127.0.0.1:5746", "127.0.0.1:5846"]
+  }
+}
+
+consul {
+  address = "127.0.0.1:8500"
+}

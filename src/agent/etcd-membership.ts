@@ -1,0 +1,198 @@
+import type { IDefaultPolicyContext, IPolicy } from "cockatiel";
+import { Etcd3, type IMember } from "etcd3";
+import type { EtcdMemberStatus } from "../server/index.js";
+import { ErrorCode, errorMessage, RucheError } from "../structs/index.js";
+
+/**
+ * The etcd cluster's membership, through etcd's Cluster and Maintenance APIs: a server
+ * joining (`addMember`), one leaving (`removeMember`, for `ruche server force-leave` and
+ * `ruche operator etcd remove`), and every member's status (`memberStatuses`, for `ruche
+ * operator etcd list`). Member IDs are shown in hex, as etcdctl shows them.
+ */
+
+/**
+ * A policy that runs the call once, as it is: no retry, no circuit breaker. etcd3's default
+ * opens a host's circuit for 5 s after three failures in a row, and etcd answers "unhealthy
+ * cluster" to a membership change for the first seconds of a cluster: the calls here try
+ * again on their own terms instead.
+ */
+class DirectPolicy implements IPolicy {
+  /** Type-only in cockatiel's interface: never set. */
+  declare readonly _altReturn: never;
+  readonly onSuccess = () => ({ dispose: () => undefined });
+  readonly onFailure = () => ({ dispose: () => undefined });
+  async execute<T>(fn: (context: IDefaultPolicyContext) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> {
+    return await fn({ signal: signal ?? new AbortController().signal });
+  }
+}
+const direct = new DirectPolicy();
+
+/** An etcd client that tries each call once (see `direct`), for the membership calls. */
+export function directEtcdClient(hosts: string[], dialTimeoutMs = 2000, callTimeoutMs?: number): Etcd3 {
+  return new Etcd3({
+    hosts,
+    dialTimeout: dialTimeoutMs,
+    faultHandling: { host: () => direct, global: direct },
+    // A unary call that gets no answer (etcd without a quorum) fails after callTimeoutMs; streams (watches, keepalives) stay open.
+    ...(callTimeoutMs === undefined ? {} : { defaultCallOptions: (c: { isStream: boolean }) => (c.isStream ? {} : { deadline: Date.now() + callTimeoutMs }) }),
+  });
+}
+
+/** Runs `call` again while etcd answers "unhealthy cluster", for up to `retryMs`. */
+async function whileUnhealthy<T>(retryMs: number, call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + retryMs;
+  for (;;) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!errorMessage(err).includes("unhealthy cluster") || Date.now() >= deadline) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+/** The member list, or a 503-class error that says so. */
+async function listMembers(client: Etcd3): Promise<IMember[]> {
+  try {
+    return (await client.cluster.memberList({})).members;
+  } catch (err) {
+    throw new RucheError(ErrorCode.NoLeader, `cannot list the etcd members: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/** etcd's member ID (a decimal uint64 on the wire) in hex, as etcdctl prints it. */
+export function memberHexId(id: string): string {
+  try {
+    return BigInt(id).toString(16);
+  } catch {
+    return id;
+  }
+}
+
+/** A member of `--initial-cluster`: a member added but not started yet has no name, so it is named by its ID. */
+function memberName(m: IMember): string {
+  return m.name !== "" ? m.name : `member-${memberHexId(m.ID)}`;
+}
+
+/** The `--initial-cluster` value for these members, `self` (a member not started yet) named as it will be. */
+export function initialClusterOf(members: IMember[], self: { name: string; peerURL: string }): string {
+  return members
+    .flatMap((m) => m.peerURLs.map((u) => `${m.peerURLs.includes(self.peerURL) ? self.name : memberName(m)}=${u}`))
+    .join(",");
+}
+
+/**
+ * Adds a server's member (`name` at `peerURL`) to the cluster, and answers the
+ * `--initial-cluster` it must start with (`--initial-cluster-state existing`), as `etcdctl
+ * member add` does. Asking again for a member added but not started yet adds nothing. A
+ * member that has run under that name or URL is refused: that server lost its etcd data,
+ * and must be removed before it joins again.
+ */
+export async function addMember(client: Etcd3, name: string, peerURL: string, retryMs = 8000): Promise<string> {
+  const members = await listMembers(client);
+  const atURL = members.find((m) => m.peerURLs.includes(peerURL));
+  const named = members.find((m) => m.name === name && m !== atURL);
+  if (named !== undefined) {
+    throw new RucheError(
+      ErrorCode.Conflict,
+      `an etcd member named ${name} already exists (peer URL ${named.peerURLs.join(", ")}, ID ${memberHexId(named.ID)}); remove it first (ruche operator etcd remove ${name})`,
+    );
+  }
+  if (atURL !== undefined && atURL.clientURLs.length > 0) {
+    throw new RucheError(
+      ErrorCode.Conflict,
+      `etcd member ${memberName(atURL)} at ${peerURL} has already run: the server joining there lost its etcd data; remove the member (ruche operator etcd remove ${memberHexId(atURL.ID)}) and start that server again`,
+    );
+  }
+  if (atURL !== undefined) return initialClusterOf(members, { name, peerURL });
+  try {
+    const added = await whileUnhealthy(retryMs, () => client.cluster.memberAdd({ peerURLs: [peerURL] }));
+    return initialClusterOf(added.members, { name, peerURL });
+  } catch (err) {
+    throw new RucheError(ErrorCode.NoLeader, `etcd did not add ${name} (${peerURL}) as a member: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/**
+ * Removes the member with this name or ID (hex, as `ruche operator etcd list` shows it, or
+ * decimal). etcd refuses for a few seconds after the members connected, and whenever the
+ * removal would leave fewer started members than a quorum ("unhealthy cluster"): the first
+ * refusal is tried again for up to `retryMs`, then reported.
+ */
+export async function removeMember(client: Etcd3, nameOrId: string, retryMs = 8000): Promise<void> {
+  const members = await listMembers(client);
+  const wanted = nameOrId.trim().toLowerCase().replace(/^0x/, "");
+  const m = members.find((x) => x.name !== "" && x.name === nameOrId) ?? members.find((x) => memberHexId(x.ID) === wanted || x.ID === wanted);
+  if (m === undefined) {
+    const known = members.map((x) => `${x.name === "" ? "(not started)" : x.name} ${memberHexId(x.ID)}`).join(", ");
+    throw new RucheError(ErrorCode.NotFound, `no etcd member named or with ID ${nameOrId}; members: ${known}`);
+  }
+  try {
+    await whileUnhealthy(retryMs, () => client.cluster.memberRemove({ ID: m.ID }));
+  } catch (err) {
+    // Removed meanwhile (by another server's request, or a first try that answered late).
+    if (errorMessage(err).includes("member not found")) return;
+    const unhealthy = errorMessage(err).includes("unhealthy cluster");
+    throw new RucheError(
+      unhealthy ? ErrorCode.Conflict : ErrorCode.NoLeader,
+      unhealthy
+        ? `etcd refused to remove member ${memberName(m)} (${memberHexId(m.ID)}): the cluster is not healthy enough (the others would not hold a quorum, or some connected less than 5 s ago)`
+        : `etcd did not remove member ${memberName(m)} (${memberHexId(m.ID)}): ${errorMessage(err)}`,
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * Every member with its status, asked of each member at its own client URL within
+ * `timeoutMs`: a member that does not answer is listed with `Reachable: false` and why.
+ */
+export async function memberStatuses(client: Etcd3, timeoutMs = 1000): Promise<EtcdMemberStatus[]> {
+  const members = await listMembers(client);
+  const statuses = await Promise.all(
+    members.map(async (m): Promise<EtcdMemberStatus> => {
+      const base: EtcdMemberStatus = {
+        ID: memberHexId(m.ID),
+        Name: m.name,
+        PeerURLs: m.peerURLs,
+        ClientURLs: m.clientURLs,
+        Reachable: false,
+        IsLeader: false,
+        DbSize: 0,
+        Revision: 0,
+        RaftIndex: 0,
+        Version: "",
+        Error: "",
+      };
+      if (m.clientURLs.length === 0) return { ...base, Error: "not started yet: it has no client URL" };
+      const one = directEtcdClient(m.clientURLs, timeoutMs);
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const s = await Promise.race([
+          one.maintenance.status({ deadline: Date.now() + timeoutMs }),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => {
+              reject(new Error(`no answer within ${timeoutMs} ms`));
+            }, timeoutMs);
+          }),
+        ]);
+        return {
+          ...base,
+          Reachable: true,
+          IsLeader: s.leader === m.ID,
+          DbSize: Number(s.dbSize),
+          Revision: Number(s.header.revision),
+          RaftIndex: Number(s.raftIndex),
+          Version: s.version,
+          Error: s.errors.join("; "),
+        };
+      } catch (err) {
+        return { ...base, Error: errorMessage(err) };
+      } finally {
+        clearTimeout(timer);
+        one.close();
+      }
+    }),
+  );
+  return statuses.sort((a, b) => a.Name.localeCompare(b.Name) || a.ID.localeCompare(b.ID));
+}

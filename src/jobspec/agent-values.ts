@@ -1,0 +1,58 @@
+/**
+ * The values of the agent's cluster settings, checked alike whether they come from a flag
+ * (`-region`, `-bootstrap-expect`, `-retry-join`, `-etcd-endpoints`) or a config file
+ * (`region`, `server { bootstrap_expect, server_join { retry_join }, etcd { endpoints } }`).
+ * Each check returns why a value is refused, or undefined when it is good; the caller says
+ * where the value came from.
+ */
+
+/** The port `retry_join` uses when an address names none: a server's HTTP API's default. */
+export const DEFAULT_JOIN_PORT = 4646;
+
+/**
+ * A region's name: it is part of names other programs read (a member's `name.region`, the
+ * servers' state under `/ruche/<region>/` on etcd, DNS names), so one DNS label: letters,
+ * digits, "-" and "_", up to 63, not starting or ending with "-".
+ */
+export function checkRegion(name: string): string | undefined {
+  if (/^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/.test(name)) return undefined;
+  return `region ${JSON.stringify(name)} is not a region name: letters, digits, "-" and "_", up to 63 characters, not starting or ending with "-"`;
+}
+
+/** How many servers a cluster waits for before it forms: a whole number from 1. */
+export function checkBootstrapExpect(n: number): string | undefined {
+  return Number.isSafeInteger(n) && n >= 1 ? undefined : `bootstrap_expect must be a whole number from 1, got ${String(n)}`;
+}
+
+/**
+ * Another server's API address for `retry_join`, as host:port ([v6]:port); a host alone
+ * takes port 4646. Returns the address with its port, or why it is refused.
+ */
+export function joinAddress(text: string): { ok: true; address: string } | { ok: false; reason: string } {
+  const s = text.trim();
+  const bad = (why: string): { ok: false; reason: string } => ({ ok: false, reason: `retry_join takes another server's API address, host:port (or a host alone, port ${DEFAULT_JOIN_PORT}): ${JSON.stringify(text)} ${why}` });
+  if (s.includes("=")) return bad("looks like a cloud auto-join query, which Ruche does not have");
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[^\s/:[\]]+)(?::(\d+))?$/.exec(s);
+  if (m === null) return bad("is not one");
+  const port = m[2] === undefined ? DEFAULT_JOIN_PORT : Number(m[2]);
+  if (port < 1 || port > 65535) return bad("has no valid port (1 to 65535)");
+  return { ok: true, address: `${m[1] ?? ""}:${port}` };
+}
+
+/**
+ * An external etcd's client URL, http://host:port. An https URL is refused: talking to an
+ * etcd over TLS needs the client certificates of mutual TLS, which Ruche does not have yet.
+ */
+export function checkEtcdEndpoint(text: string): string | undefined {
+  const notHttp = `etcd endpoint ${JSON.stringify(text)} must be an http:// URL, such as http://127.0.0.1:2379`;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return notHttp;
+  }
+  if (url.protocol === "https:") return `etcd endpoint ${JSON.stringify(text)}: https needs etcd client certificates (mutual TLS), which Ruche does not have yet; use an http:// endpoint on a trusted network`;
+  if (url.protocol !== "http:") return notHttp;
+  if (!/:\d+\/?$/.test(text) || (url.pathname !== "/" && url.pathname !== "") || url.search !== "" || url.username !== "") return `etcd endpoint ${JSON.stringify(text)} must be http://host:port and nothing more, such as http://127.0.0.1:2379`;
+  return undefined;
+}
