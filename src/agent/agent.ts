@@ -30,7 +30,8 @@ export interface AgentConfig {
   region: string;
   /**
    * Servers expected before a managed etcd cluster forms (Nomad's `bootstrap_expect`); 0: none.
-   * A server with neither this nor `etcdEndpoints` keeps its state in embedded SQLite.
+   * A server with at most 1 here, no `retryJoin` and no `etcdEndpoints` keeps its state in
+   * embedded SQLite.
    */
   bootstrapExpect: number;
   /** Other servers' API host:port, tried until they answer (Nomad's `server_join { retry_join }`). */
@@ -152,7 +153,9 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       let shared: EtcdCluster | undefined;
       let etcdMember: ManagedEtcd | undefined;
       let store: StateStore;
-      if (cfg.etcdEndpoints.length === 0 && cfg.bootstrapExpect === 0 && cfg.retryJoin.length === 0) {
+      // One server (no etcd named, `bootstrap_expect` at most 1 and nobody to join, as in a
+      // Nomad single-server config) keeps its state in embedded SQLite.
+      if (cfg.etcdEndpoints.length === 0 && cfg.bootstrapExpect <= 1 && cfg.retryJoin.length === 0) {
         store = await StateStore.open(sqliteBackend(dataDir), { log: log("state") });
         closers.push(() => store.close());
       } else {

@@ -15,7 +15,7 @@ export interface ServerEtcd {
  * The external cluster the config names (`-etcd-endpoints`), or the member this server runs
  * itself, formed with the other servers it finds through `retry_join` once `bootstrap_expect`
  * of them answer (`startManagedEtcd`; it serves the join routes on the API's port meanwhile).
- * Its client tries each call once and gives up on a unary call after 5 s (etcd without a
+ * Its client tries each call once and gives up on a unary call after 4 s (etcd without a
  * quorum): the callers retry on their own terms.
  */
 export async function serverEtcd(cfg: AgentConfig, name: string, dataDir: string, log: Logger, closers: (() => Promise<void>)[]): Promise<ServerEtcd> {
@@ -27,7 +27,7 @@ export async function serverEtcd(cfg: AgentConfig, name: string, dataDir: string
     closers.push(() => m.stop());
     endpoints = m.endpoints();
   }
-  const client = directEtcdClient(endpoints, 2000, 5000);
+  const client = directEtcdClient(endpoints, 2000, 4000);
   closers.push(() => {
     client.close();
     return Promise.resolve();

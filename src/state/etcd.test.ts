@@ -80,7 +80,7 @@ describe("etcd backend", () => {
     expect(follower.nodes()).toHaveLength(50);
     // Nothing of the staging is left behind.
     expect(await keys(r, "staging/")).toEqual([]);
-    expect(await keys(r, "meta/")).toEqual([`/ruche/${r}/meta/index`]);
+    expect(await keys(r, "meta/")).toEqual([`/ruche/${r}/meta/commit`, `/ruche/${r}/meta/index`]);
     await Promise.all([leader.close(), follower.close()]);
   });
 

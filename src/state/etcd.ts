@@ -235,9 +235,9 @@ class EtcdBackend implements Backend {
     if (!this.seenWhileSending.delete(id)) this.landed.add(id);
   }
 
-  /** Whether the commit with this id landed: true, false (not so far), or null (etcd did not answer for 10 s). */
+  /** Whether the commit with this id landed: true, false (not so far), or null (etcd did not answer for 3 s). */
   private async outcome(id: string): Promise<boolean | null> {
-    const until = Date.now() + 10_000;
+    const until = Date.now() + 3000;
     for (let delay = 100; Date.now() < until; delay = Math.min(delay * 2, 1000)) {
       try {
         const res = await this.client.kv.range({ key: Buffer.from(this.commitKey) });

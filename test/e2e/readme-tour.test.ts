@@ -93,6 +93,11 @@ afterAll(async () => {
   rmSync("/tmp/ruche-tour", { recursive: true, force: true });
   rmSync("/tmp/ruche-cluster", { recursive: true, force: true });
   rmSync("/tmp/demoapp-v2.hcl", { force: true });
+  rmSync("/tmp/demoapp-ha.hcl", { force: true });
+  // The cluster's client is not a dev agent: its tasks outlive it, as they should. The test
+  // removes them, or they would stay on the engine after the run.
+  const left = (await docker("ps", "-aq", "--filter", "label=com.ruche.job_id=demoapp-ha")).split("\n").filter((id) => id !== "");
+  if (left.length > 0) await docker("rm", "-f", ...left);
 }, 30_000);
 
 /** Starts a background line; resolves once it says its agent started. */
@@ -165,6 +170,6 @@ describe("the README tour", () => {
     expect(members.match(/ true /g), members).toHaveLength(1);
     expect(find("npx ruche operator etcd list").match(/ true +true /g)).toHaveLength(1);
     expect(find("curl -fsS 'http://127.0.0.1:5650")).toBe("bonjour");
-    expect(find("npx ruche status -address")).toMatch(/webs +0 +0 +2 +0 +0 +0/);
+    expect(find("npx ruche status -address 127.0.0.1:5646 demoapp-ha")).toMatch(/webs +0 +0 +2 +0 +0 +0/);
   }, 600_000);
 });

@@ -58,7 +58,8 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   API; repeatable or a comma list; a host alone is port 4646), as Nomad's bootstrap_expect
   and server_join. -etcd-endpoints http://host:2379,... instead names an etcd cluster that
   exists (https is refused: etcd client certificates are not supported yet). A server with
-  neither keeps its state in embedded SQLite, alone. -bootstrap-expect needs -server, not
+  neither (or -bootstrap-expect 1 and no -retry-join, Nomad's single-server config) keeps
+  its state in embedded SQLite, alone. -bootstrap-expect needs -server, not
   -dev. -region (default "global": letters, digits, "-", "_") names the servers' region;
   its state lives under /ruche/REGION/ on etcd.
 
