@@ -2,8 +2,8 @@ import type { ServerResponse } from "node:http";
 import type { ClusterView } from "../server/index.js";
 import type { Router } from "./http.js";
 
-/** Whose headers an answer carries: Nomad's (`X-Nomad-…`) or Consul's (`X-Consul-…`). */
-export type HeaderFlavor = "nomad" | "consul";
+/** Which API a listener serves, and whose headers its answers carry: Nomad's (`X-Nomad-…`) or Consul's (`X-Consul-…`). */
+export type ApiFlavor = "nomad" | "consul";
 
 /**
  * What a server knows of its cluster as of this answer, in the headers Nomad and Consul send
@@ -11,7 +11,7 @@ export type HeaderFlavor = "nomad" | "consul";
  * this server last heard from the cluster's state (0 on the leader and on a single server).
  * A client reading with `?stale` learns from them how old the answer may be.
  */
-export function clusterHeaders(cluster: ClusterView, flavor: HeaderFlavor): Record<string, string> {
+export function clusterHeaders(cluster: ClusterView, flavor: ApiFlavor): Record<string, string> {
   const known = cluster.leader() !== null ? "true" : "false";
   const last = String(Math.max(0, Math.floor(cluster.lastContact())));
   return flavor === "nomad" ? { "x-nomad-knownleader": known, "x-nomad-lastcontact": last } : { "x-consul-knownleader": known, "x-consul-lastcontact": last };
@@ -24,7 +24,7 @@ export function clusterHeaders(cluster: ClusterView, flavor: HeaderFlavor): Reco
  * the handler returns its answer, so that a blocking query's answer says what is known when
  * it is sent; a header the handler names itself wins. Call before any route is added.
  */
-export function addClusterHeaders(router: Router, cluster: ClusterView, flavors: readonly HeaderFlavor[]): void {
+export function addClusterHeaders(router: Router, cluster: ClusterView, flavors: readonly ApiFlavor[]): void {
   const on = router.on.bind(router);
   const set = (res: ServerResponse): void => {
     if (res.headersSent) return;

@@ -1,10 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { request } from "undici";
 import type { ClusterView } from "../server/index.js";
-import { ErrorCode, errorMessage, RucheError } from "../structs/index.js";
-
-/** Which API a listener serves: Nomad's (`X-Nomad-*` headers) or Consul's (`X-Consul-*`). */
-export type ApiFlavor = "nomad" | "consul";
+import { ErrorCode, errorMessage, neverSent, RucheError } from "../structs/index.js";
+import type { ApiFlavor } from "./cluster-headers.js";
 
 /** What a listener needs of the cluster: the view, and which of the leader's addresses to forward to. */
 export interface ClusterEdge {
@@ -73,7 +71,7 @@ export async function forwardToLeader(edge: ClusterEdge, raw: IncomingMessage, r
     // Refused before the request left: nothing was written. Once sent, the leader may have
     // written it before the connection broke: 503 RUCHE_UNAVAILABLE, which clients do not
     // send again unless repeating it is harmless.
-    if (notSent(err)) throw new RucheError(ErrorCode.NoLeader, `the leader ${leader.Name} (${target}) could not be reached: ${errorMessage(err)}; nothing was written; try again`, { cause: err });
+    if (neverSent(err)) throw new RucheError(ErrorCode.NoLeader, `the leader ${leader.Name} (${target}) could not be reached: ${errorMessage(err)}; nothing was written; try again`, { cause: err });
     throw new RucheError(ErrorCode.Unavailable, `the leader ${leader.Name} (${target}) did not answer: ${errorMessage(err)}; the write may have been made: read before you try again`, { cause: err });
   }
   const out: Record<string, string | string[]> = {};
@@ -83,8 +81,3 @@ export async function forwardToLeader(edge: ClusterEdge, raw: IncomingMessage, r
   res.end(bytes);
 }
 
-/** A connection that never opened: the request did not leave this server. */
-function notSent(err: unknown): boolean {
-  const code = (err as { code?: unknown; cause?: { code?: unknown } } | null)?.code ?? (err as { cause?: { code?: unknown } } | null)?.cause?.code;
-  return code === "ECONNREFUSED" || code === "UND_ERR_CONNECT_TIMEOUT" || code === "EHOSTUNREACH" || code === "ENETUNREACH";
-}

@@ -1,4 +1,4 @@
-import { ErrorCode } from "../structs/index.js";
+import { ErrorCode, neverSent } from "../structs/index.js";
 
 /**
  * How long one request may go on moving between servers before it gives up (ms): longer
@@ -63,13 +63,9 @@ export function baseUrl(address: string): string {
  */
 export type AttemptFailure = "unsent" | "cut" | "refused" | "final";
 
-/** The codes of connection errors (Node's and undici's) for which the request never left. */
-const UNSENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL", "UND_ERR_CONNECT_TIMEOUT"]);
-
 /** The failure class of an error thrown by fetch (the cause carries the socket's code). */
 export function fetchFailure(err: unknown): AttemptFailure {
-  const code = (err as { cause?: { code?: unknown } }).cause?.code;
-  return typeof code === "string" && UNSENT_CODES.has(code) ? "unsent" : "cut";
+  return neverSent(err) ? "unsent" : "cut";
 }
 
 /** The failure class of an answer that is not 2xx. */

@@ -1,5 +1,5 @@
 import type { Etcd3, Lease, Watcher } from "etcd3";
-import type { Fence, StateStore } from "../state/index.js";
+import { regionPrefix, type Fence, type StateStore } from "../state/index.js";
 import { ErrorCode, errorMessage, RucheError, type Logger } from "../structs/index.js";
 import type { ClusterView, EtcdMemberStatus, ServerInfo, ServerMember } from "./cluster.js";
 
@@ -70,7 +70,7 @@ class Election implements EtcdCluster {
   constructor(private readonly opts: EtcdClusterOptions) {
     this.self = opts.self;
     this.client = opts.client;
-    this.prefix = `/ruche/${opts.self.Region}/`;
+    this.prefix = regionPrefix(opts.self.Region);
     this.leaderKey = `${this.prefix}leader`;
     this.ttl = opts.ttlSeconds ?? 2;
     this.log = opts.log;

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Etcd3 } from "etcd3";
 import { errorCode, errorMessage } from "../structs/index.js";
+import { regionPrefix } from "./etcd.js";
 import { etcdArgs, etcdHealth, etcdLogTail, spawnEtcd, type EtcdChild, type EtcdFlags } from "./etcd-process.js";
 
 export interface StartEtcdOptions {
@@ -280,7 +281,7 @@ function portFree(port: number): Promise<boolean> {
 let testRegions = 0;
 export async function leaderRegion(client: Etcd3, label: string): Promise<{ region: string; fence: { key: string; createRevision: string } }> {
   const region = `${label}-${process.pid}-${++testRegions}`;
-  const key = `/ruche/${region}/leader`;
+  const key = `${regionPrefix(region)}leader`;
   const res = await client.put(key).value("test").exec();
   return { region, fence: { key, createRevision: res.header.revision } };
 }

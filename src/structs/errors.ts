@@ -149,6 +149,19 @@ export function isErrorCode(code: unknown): code is ErrorCode {
   return typeof code === "string" && Object.hasOwn(ERROR_STATUS, code);
 }
 
+/** The codes of connection errors (Node's and undici's) for which a request never left: the connection did not open. */
+const NEVER_SENT_CODES: ReadonlySet<string> = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL", "UND_ERR_CONNECT_TIMEOUT"]);
+
+/**
+ * Whether an HTTP request failed before it left (nothing can have been applied): its error,
+ * or the error's cause (fetch wraps the socket's), carries a code of a connection that never
+ * opened.
+ */
+export function neverSent(err: unknown): boolean {
+  const code = errorCode(err) ?? errorCode((err as { cause?: unknown } | null)?.cause);
+  return code !== undefined && NEVER_SENT_CODES.has(code);
+}
+
 /** The code of an error, ours or one read off the wire (an `ApiError`), if it carries one. */
 export function errorCode(err: unknown): string | undefined {
   if (typeof err !== "object" || err === null || !("code" in err)) return undefined;
