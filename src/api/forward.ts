@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { request } from "undici";
 import type { ClusterView } from "../server/index.js";
 import { ErrorCode, errorMessage, neverSent, RucheError } from "../structs/index.js";
@@ -13,8 +13,19 @@ export interface ClusterEdge {
 /** Marks a request one server forwarded to the leader: the leader answers it, never forwards it again. */
 const FORWARDED = "x-ruche-forwarded-by";
 
-/** Writes any server answers itself: the agent's own config, the membership and etcd operations, the servers' join. */
-const LOCAL_WRITE = /^\/v1\/(agent\/(reload|force-leave)|operator\/etcd\/|internal\/)/;
+/**
+ * The leader's route for a batch of forwarded writes (`forwardBatch`): one request from a
+ * follower carries every write its clients sent while the previous batches were on their
+ * way, and one answer carries every answer.
+ */
+export const FORWARD_BATCH_PATH = "/v1/internal/forward";
+
+/**
+ * Writes any server answers itself: the agent's own config, the membership and etcd
+ * operations, the servers' join, and `alloc exec` (a stream to the node that runs the
+ * allocation, which writes no state).
+ */
+const LOCAL_WRITE = /^\/v1\/(agent\/(reload|force-leave)|operator\/etcd\/|internal\/|client\/allocation\/[^/]+\/exec$)/;
 
 /** Reads that say something of this server, not of the state: no barrier. */
 const LOCAL_READ = /^\/v1\/(status\/|agent\/(self|members|host|metrics)|metrics|operator\/(etcd\/|servers)|internal\/|openapi)|^\/(?!v1\/)/;
@@ -38,46 +49,270 @@ export function needsBarrier(method: string, path: string, query: URLSearchParam
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "host", "content-length", "upgrade", "proxy-connection", "te", "trailer"]);
 
-/**
- * Sends a write to the leader's API of the same flavor, as it came, and its answer back as
- * it went: a follower serves every endpoint, as Nomad servers forward RPCs to their leader.
- * No leader, a leader that changed under the request, or one that does not answer: 503
- * `RUCHE_NO_LEADER` (nothing was written, or for a leader that stopped answering mid-request,
- * nothing known: the message says which).
- */
-export async function forwardToLeader(edge: ClusterEdge, raw: IncomingMessage, res: ServerResponse, body: Buffer, signal: AbortSignal): Promise<void> {
-  if (raw.headers[FORWARDED] !== undefined) {
-    throw new RucheError(ErrorCode.NoLeader, `this server no longer leads (the request was forwarded here by ${String(raw.headers[FORWARDED])}): nothing was written; try again`);
-  }
-  const leader = edge.view.leader();
-  if (leader === null) throw new RucheError(ErrorCode.NoLeader, "no cluster leader: the servers are electing one (or etcd has lost its quorum); nothing was written; try again");
-  const target = edge.flavor === "nomad" ? leader.HTTPAddr : leader.ConsulAddr;
-  if (leader.Name === edge.view.self.Name) throw new RucheError(ErrorCode.NoLeader, "this server was just elected and is taking up the leader's duties: nothing was written; try again");
-  if (target === "") throw new RucheError(ErrorCode.NoLeader, `the leader ${leader.Name} serves no ${edge.flavor === "nomad" ? "HTTP" : "Consul"} API to forward to; nothing was written`);
-  const headers: Record<string, string> = { [FORWARDED]: edge.view.self.Name };
-  for (const [k, v] of Object.entries(raw.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = Array.isArray(v) ? v.join(", ") : v;
-  let answer;
-  try {
-    answer = await request(`http://${target}${raw.url ?? "/"}`, {
-      method: (raw.method ?? "PUT") as "PUT",
-      headers,
-      body: body.length === 0 ? null : body,
-      signal,
-      headersTimeout: 60_000,
-      bodyTimeout: 60_000,
-    });
-  } catch (err) {
-    if (signal.aborted) throw err;
-    // Refused before the request left: nothing was written. Once sent, the leader may have
-    // written it before the connection broke: 503 RUCHE_UNAVAILABLE, which clients do not
-    // send again unless repeating it is harmless.
-    if (neverSent(err)) throw new RucheError(ErrorCode.NoLeader, `the leader ${leader.Name} (${target}) could not be reached: ${errorMessage(err)}; nothing was written; try again`, { cause: err });
-    throw new RucheError(ErrorCode.Unavailable, `the leader ${leader.Name} (${target}) did not answer: ${errorMessage(err)}; the write may have been made: read before you try again`, { cause: err });
-  }
-  const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(answer.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) out[k] = v;
-  const bytes = Buffer.from(await answer.body.arrayBuffer());
-  res.writeHead(answer.statusCode, { ...out, "content-length": bytes.length });
-  res.end(bytes);
+/** One request as it travels in a batch: what the client sent, and what it is answered. */
+export interface ForwardedRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+export interface ForwardedAnswer {
+  status: number;
+  headers: Record<string, string | string[]>;
+  body: Buffer;
 }
 
+/** The headers a request or answer keeps on its way through a server: none of its own connection's. */
+export function endToEnd(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) out[k] = v;
+  return out;
+}
+
+// --- the batch's wire: frames of [u32 length][JSON head][u32 length][body] -------------------
+
+function frame(head: unknown, body: Buffer): Buffer[] {
+  const h = Buffer.from(JSON.stringify(head), "utf8");
+  const lens = Buffer.alloc(8);
+  lens.writeUInt32BE(h.length, 0);
+  lens.writeUInt32BE(body.length, 4);
+  return [lens.subarray(0, 4), h, lens.subarray(4), body];
+}
+
+function* frames(buf: Buffer, what: string): Generator<{ head: unknown; body: Buffer }> {
+  let at = 0;
+  const u32 = (): number => {
+    if (at + 4 > buf.length) throw new RucheError(ErrorCode.BadRequest, `${what}: truncated at byte ${at}`);
+    const n = buf.readUInt32BE(at);
+    at += 4;
+    if (at + n > buf.length) throw new RucheError(ErrorCode.BadRequest, `${what}: a frame of ${n} bytes at byte ${at} runs past the end (${buf.length})`);
+    return n;
+  };
+  while (at < buf.length) {
+    const hl = u32();
+    let head: unknown;
+    try {
+      head = JSON.parse(buf.toString("utf8", at, at + hl));
+    } catch (err) {
+      throw new RucheError(ErrorCode.BadRequest, `${what}: the head at byte ${at} is not JSON: ${errorMessage(err)}`);
+    }
+    at += hl;
+    const bl = u32();
+    yield { head, body: buf.subarray(at, at + bl) };
+    at += bl;
+  }
+}
+
+export function encodeRequests(items: readonly ForwardedRequest[]): Buffer {
+  return Buffer.concat(items.flatMap((r) => frame({ m: r.method, u: r.url, h: r.headers }, r.body)));
+}
+
+export function decodeRequests(buf: Buffer): ForwardedRequest[] {
+  const out: ForwardedRequest[] = [];
+  for (const { head, body } of frames(buf, "forwarded batch")) {
+    const h = head as { m?: unknown; u?: unknown; h?: unknown };
+    if (typeof h.m !== "string" || typeof h.u !== "string" || typeof h.h !== "object" || h.h === null) {
+      throw new RucheError(ErrorCode.BadRequest, `forwarded batch: request ${out.length} needs a method (m), a URL (u) and headers (h)`);
+    }
+    out.push({ method: h.m, url: h.u, headers: h.h as Record<string, string>, body });
+  }
+  return out;
+}
+
+export function encodeAnswers(items: readonly ForwardedAnswer[]): Buffer {
+  return Buffer.concat(items.flatMap((a) => frame({ s: a.status, h: a.headers }, a.body)));
+}
+
+export function decodeAnswers(buf: Buffer): ForwardedAnswer[] {
+  const out: ForwardedAnswer[] = [];
+  for (const { head, body } of frames(buf, "the leader's batch answer")) {
+    const h = head as { s?: unknown; h?: unknown };
+    if (typeof h.s !== "number" || typeof h.h !== "object" || h.h === null) throw new RucheError(ErrorCode.Internal, `the leader's batch answer ${out.length} has no status or headers`);
+    out.push({ status: h.s, headers: h.h as Record<string, string | string[]>, body });
+  }
+  return out;
+}
+
+/** Whether a batch from `raw` may be answered here: it names the follower that sent it; a server that does not lead refuses each write in it. */
+export function forwardedBy(raw: IncomingMessage): string | undefined {
+  const by = raw.headers[FORWARDED];
+  return Array.isArray(by) ? by.join(", ") : by;
+}
+
+export function notLeaderAnymore(by: string): RucheError {
+  return new RucheError(ErrorCode.NoLeader, `this server no longer leads (the request was forwarded here by ${by}): nothing was written; try again`);
+}
+
+// --- the follower's side ---------------------------------------------------------------
+
+/** Bytes of bodies one batch carries at most (a write alone may be bigger: it goes alone). */
+const BATCH_BYTES = 1024 * 1024;
+/** Batches one follower has on their way to the leader at once; writes that come meanwhile wait for the next. */
+const IN_FLIGHT = 2;
+
+interface Queued {
+  req: ForwardedRequest;
+  resolve: (a: ForwardedAnswer) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * A follower's line to one leader address: the writes its clients send are gathered while
+ * `IN_FLIGHT` batches are on their way, and go as one request to `FORWARD_BATCH_PATH`, whose
+ * answer holds each one's answer: what a write costs the follower and the leader is then a
+ * share of one request, not a request of its own (Nomad's servers forward over one
+ * multiplexed connection for the same reason). A leader that has no batch route (a server of
+ * an older build) is sent each write on its own.
+ */
+class LeaderLine {
+  private queue: Queued[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+  private batches = true;
+
+  /** The leader, for messages: `name (address)`. */
+  private readonly who: string;
+
+  constructor(
+    private readonly target: string,
+    leader: string,
+    private readonly self: string,
+  ) {
+    this.who = `${leader} (${target})`;
+  }
+
+  send(req: ForwardedRequest): Promise<ForwardedAnswer> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ req, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight >= IN_FLIGHT || this.queue.length === 0) return;
+    this.scheduled = true;
+    // The writes parsed in this turn of the event loop go together.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    while (this.inFlight < IN_FLIGHT && this.queue.length > 0) {
+      let bytes = 0;
+      let n = 0;
+      while (n < this.queue.length && (n === 0 || bytes + (this.queue[n] as Queued).req.body.length <= BATCH_BYTES)) {
+        bytes += (this.queue[n] as Queued).req.body.length;
+        n++;
+      }
+      const batch = this.queue.splice(0, n);
+      this.inFlight++;
+      void this.deliver(batch).finally(() => {
+        this.inFlight--;
+        this.schedule();
+      });
+    }
+  }
+
+  private async deliver(batch: Queued[]): Promise<void> {
+    if (!this.batches) {
+      await Promise.all(batch.map(async (q) => this.one(q.req).then(q.resolve, q.reject)));
+      return;
+    }
+    let answers: ForwardedAnswer[];
+    try {
+      const res = await request(`http://${this.target}${FORWARD_BATCH_PATH}`, {
+        method: "POST",
+        headers: { [FORWARDED]: this.self, "content-type": "application/octet-stream" },
+        body: encodeRequests(batch.map((q) => q.req)),
+        headersTimeout: 60_000,
+        bodyTimeout: 60_000,
+      });
+      const bytes = Buffer.from(await res.body.arrayBuffer());
+      if (res.statusCode === 404) {
+        // A leader of an older build: nothing of the batch was read as writes.
+        this.batches = false;
+        await Promise.all(batch.map(async (q) => this.one(q.req).then(q.resolve, q.reject)));
+        return;
+      }
+      if (res.statusCode !== 200) {
+        // The batch itself was refused before any write in it was served (the leader's own
+        // limits, a leader that stepped down): each write gets that answer.
+        const answer = { status: res.statusCode, headers: endToEnd(res.headers), body: bytes };
+        for (const q of batch) q.resolve(answer);
+        return;
+      }
+      answers = decodeAnswers(bytes);
+    } catch (err) {
+      for (const q of batch) q.reject(this.failure(err));
+      return;
+    }
+    batch.forEach((q, i) => {
+      const a = answers[i];
+      if (a === undefined) q.reject(new RucheError(ErrorCode.Unavailable, `the leader ${this.who} answered ${answers.length} of a batch of ${batch.length} writes; this one may have been made: read before you try again`));
+      else q.resolve(a);
+    });
+  }
+
+  /** One write on its own, as it came (to a leader without the batch route). */
+  private async one(req: ForwardedRequest): Promise<ForwardedAnswer> {
+    try {
+      const res = await request(`http://${this.target}${req.url}`, {
+        method: req.method as "PUT",
+        headers: { ...req.headers, [FORWARDED]: this.self },
+        body: req.body.length === 0 ? null : req.body,
+        headersTimeout: 60_000,
+        bodyTimeout: 60_000,
+      });
+      return { status: res.statusCode, headers: endToEnd(res.headers), body: Buffer.from(await res.body.arrayBuffer()) };
+    } catch (err) {
+      throw this.failure(err);
+    }
+  }
+
+  /**
+   * Refused before the request left: nothing was written. Once sent, the leader may have
+   * written it before the connection broke: 503 RUCHE_UNAVAILABLE, which clients do not
+   * send again unless repeating it is harmless.
+   */
+  private failure(err: unknown): RucheError {
+    if (neverSent(err)) return new RucheError(ErrorCode.NoLeader, `the leader ${this.who} could not be reached: ${errorMessage(err)}; nothing was written; try again`, { cause: err });
+    return new RucheError(ErrorCode.Unavailable, `the leader ${this.who} did not answer: ${errorMessage(err)}; the write may have been made: read before you try again`, { cause: err });
+  }
+}
+
+/**
+ * Sends writes to the leader's API of the same flavor and their answers back as they went:
+ * a follower serves every endpoint, as Nomad servers forward RPCs to their leader. No leader,
+ * a leader that changed under the request, or one that does not answer: 503
+ * `RUCHE_NO_LEADER` (nothing was written), or `RUCHE_UNAVAILABLE` for a leader that stopped
+ * answering once the write was sent (nothing known: the message says which).
+ */
+export class Forwarder {
+  private readonly lines = new Map<string, LeaderLine>();
+
+  constructor(readonly edge: ClusterEdge) {}
+
+  async forward(raw: IncomingMessage, body: Buffer): Promise<ForwardedAnswer> {
+    const by = forwardedBy(raw);
+    if (by !== undefined) throw notLeaderAnymore(by);
+    const { view, flavor } = this.edge;
+    const leader = view.leader();
+    if (leader === null) throw new RucheError(ErrorCode.NoLeader, "no cluster leader: the servers are electing one (or etcd has lost its quorum); nothing was written; try again");
+    const target = flavor === "nomad" ? leader.HTTPAddr : leader.ConsulAddr;
+    if (leader.Name === view.self.Name) throw new RucheError(ErrorCode.NoLeader, "this server was just elected and is taking up the leader's duties: nothing was written; try again");
+    if (target === "") throw new RucheError(ErrorCode.NoLeader, `the leader ${leader.Name} serves no ${flavor === "nomad" ? "HTTP" : "Consul"} API to forward to; nothing was written`);
+    const key = `${leader.Name}@${target}`;
+    let line = this.lines.get(key);
+    if (line === undefined) {
+      // A line per leader; the one to a former leader is dropped (its batches on their way finish).
+      this.lines.clear();
+      line = new LeaderLine(target, leader.Name, view.self.Name);
+      this.lines.set(key, line);
+    }
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(endToEnd(raw.headers))) headers[k] = Array.isArray(v) ? v.join(", ") : v;
+    return line.send({ method: raw.method ?? "PUT", url: raw.url ?? "/", headers, body });
+  }
+}

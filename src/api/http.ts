@@ -3,7 +3,20 @@ import type { AddressInfo } from "node:net";
 import { ErrorCode, errorMessage, NS, parseDuration, RucheError, type Logger } from "../structs/index.js";
 import { DEFAULT_MAX_CONNS_PER_CLIENT, limitConnectionsPerClient } from "./conn-limit.js";
 import { errorResponse, type ErrorBody } from "./errors.js";
-import { forwardToLeader, mustForward, needsBarrier, type ClusterEdge } from "./forward.js";
+import {
+  decodeRequests,
+  encodeAnswers,
+  FORWARD_BATCH_PATH,
+  forwardedBy,
+  Forwarder,
+  isWrite,
+  mustForward,
+  needsBarrier,
+  notLeaderAnymore,
+  type ClusterEdge,
+  type ForwardedAnswer,
+  type ForwardedRequest,
+} from "./forward.js";
 
 /** Bodies past this are refused with 413. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -134,17 +147,17 @@ function parseJson(bytes: Buffer): unknown {
   }
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
+async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? "0");
-  if (declared > MAX_BODY_BYTES) {
+  if (declared > limit) {
     req.resume();
-    throw new RucheError(ErrorCode.TooLarge, `the request body is ${declared} bytes; the limit is ${MAX_BODY_BYTES}`);
+    throw new RucheError(ErrorCode.TooLarge, `the request body is ${declared} bytes; the limit is ${limit}`);
   }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new RucheError(ErrorCode.TooLarge, `the request body is over the ${MAX_BODY_BYTES}-byte limit`);
+    if (size > limit) throw new RucheError(ErrorCode.TooLarge, `the request body is over the ${limit}-byte limit`);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
@@ -178,10 +191,11 @@ export async function startHttp(opts: HttpServerOptions): Promise<RunningHttp> {
   // The requests under way, so that closing the server stops them (a blocking query parked
   // on the store) before what they wait on closes under them.
   const inFlight = new Set<AbortController>();
+  const forwarder = opts.cluster === undefined ? undefined : new Forwarder(opts.cluster);
   const server = createServer((raw, res) => {
     // A connection over its client's limit was answered 429 and is closing: its request gets nothing more.
     if (refused.has(raw.socket)) return;
-    void handle(raw, res, opts, inFlight);
+    void handle(raw, res, opts, inFlight, forwarder);
   });
   const refused = limitConnectionsPerClient(server, opts.maxConnsPerClient ?? DEFAULT_MAX_CONNS_PER_CLIENT, opts.log);
   server.keepAliveTimeout = 65_000;
@@ -209,7 +223,7 @@ export async function startHttp(opts: HttpServerOptions): Promise<RunningHttp> {
   };
 }
 
-async function handle(raw: IncomingMessage, res: ServerResponse, opts: HttpServerOptions, inFlight: Set<AbortController>): Promise<void> {
+async function handle(raw: IncomingMessage, res: ServerResponse, opts: HttpServerOptions, inFlight: Set<AbortController>, forwarder: Forwarder | undefined): Promise<void> {
   const started = performance.now();
   const abort = new AbortController();
   inFlight.add(abort);
@@ -224,28 +238,28 @@ async function handle(raw: IncomingMessage, res: ServerResponse, opts: HttpServe
   try {
     const url = requestUrl(raw.url);
     route = url.pathname;
-    const m = opts.router.match(method, url.pathname);
-    if (m === null) throw new RucheError(ErrorCode.NotFound, `no route for ${method} ${url.pathname}`);
-    if (m === "method") throw new RucheError(ErrorCode.MethodNotAllowed, `${method} is not allowed on ${url.pathname}`);
-    const rawBody = method === "GET" || method === "HEAD" ? Buffer.alloc(0) : await readBody(raw);
-    const edge = opts.cluster;
-    if (edge !== undefined && mustForward(edge, method, url.pathname)) {
-      await forwardToLeader(edge, raw, res, rawBody, abort.signal);
-      opts.onRequest?.(method, route, res.statusCode, performance.now() - started);
+    if (forwarder !== undefined && url.pathname === FORWARD_BATCH_PATH) {
+      if (method !== "POST") throw new RucheError(ErrorCode.MethodNotAllowed, `${method} is not allowed on ${url.pathname}`);
+      await answerBatch(raw, res, opts, abort.signal);
+      opts.onRequest?.(method, route, 200, performance.now() - started);
       return;
     }
-    const body = isRawBodyPath(url.pathname) ? undefined : parseJson(rawBody);
-    const req: Request = { method, path: url.pathname, params: m.params, query: url.searchParams, headers: raw.headers, body, rawBody, signal: abort.signal, raw };
-    opts.authorize(req);
-    if (edge !== undefined && needsBarrier(method, url.pathname, url.searchParams)) await edge.view.barrier(abort.signal);
-    const reply = await m.handler(req, res);
+    const m = matchRoute(opts.router, method, url.pathname);
+    const rawBody = method === "GET" || method === "HEAD" ? Buffer.alloc(0) : await readBody(raw);
+    if (forwarder !== undefined && mustForward(forwarder.edge, method, url.pathname)) {
+      const a = await forwarder.forward(raw, rawBody);
+      res.writeHead(a.status, { ...a.headers, "content-length": a.body.length });
+      res.end(a.body);
+      opts.onRequest?.(method, route, a.status, performance.now() - started);
+      return;
+    }
+    const reply = await serve(opts, m, { method, url, headers: raw.headers, rawBody, signal: abort.signal, raw, res });
     if ("streamed" in reply) return;
-    const headers: Record<string, string> = { "content-type": "application/json", ...reply.headers };
-    if (reply.index !== undefined) headers["x-ruche-index"] = String(reply.index);
-    const status = reply.status ?? 200;
-    send(res, status, reply.body, headers, url.searchParams.has("pretty"));
-    if (status >= 500) opts.log.error({ ...(reply.err === undefined ? {} : { err: reply.err }), method, route, status }, "request answered with a server error");
-    opts.onRequest?.(method, route, status, performance.now() - started);
+    const out = replyBytes(reply, url.searchParams.has("pretty"));
+    res.writeHead(out.status, { ...out.headers, "content-length": out.body.length });
+    res.end(out.body);
+    if (out.status >= 500) opts.log.error({ ...(reply.err === undefined ? {} : { err: reply.err }), method, route, status: out.status }, "request answered with a server error");
+    opts.onRequest?.(method, route, out.status, performance.now() - started);
   } catch (err) {
     const { status, body } = errorResponse(err);
     if (!res.headersSent) send(res, status, body, { "content-type": "application/json" });
@@ -269,17 +283,95 @@ function logFailure(log: Logger, err: unknown, method: string, route: string, st
   else log.debug({ method, route, status, code: body.error.code, message: body.error.message }, "request refused");
 }
 
-/** Writes a reply; `?pretty` indents JSON, as Consul's API does. */
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>, pretty = false): void {
-  if (body instanceof JsonText && !pretty) {
-    res.writeHead(status, { ...headers, "content-length": body.bytes.length });
-    res.end(body.bytes);
-    return;
-  }
+/** A route's match, or 404/405 saying why there is none. */
+function matchRoute(router: Router, method: string, path: string): { handler: Handler; params: Record<string, string> } {
+  const m = router.match(method, path);
+  if (m === null) throw new RucheError(ErrorCode.NotFound, `no route for ${method} ${path}`);
+  if (m === "method") throw new RucheError(ErrorCode.MethodNotAllowed, `${method} is not allowed on ${path}`);
+  return m;
+}
+
+interface Incoming {
+  method: string;
+  url: URL;
+  headers: IncomingMessage["headers"];
+  rawBody: Buffer;
+  signal: AbortSignal;
+  raw: IncomingMessage;
+  res: ServerResponse;
+}
+
+/** A request this server answers itself: its body parsed, authorized, once its memory is current when it must be, by its route's handler. */
+async function serve(opts: HttpServerOptions, m: { handler: Handler; params: Record<string, string> }, r: Incoming): Promise<Reply> {
+  const body = isRawBodyPath(r.url.pathname) ? undefined : parseJson(r.rawBody);
+  const req: Request = { method: r.method, path: r.url.pathname, params: m.params, query: r.url.searchParams, headers: r.headers, body, rawBody: r.rawBody, signal: r.signal, raw: r.raw };
+  opts.authorize(req);
+  if (opts.cluster !== undefined && needsBarrier(r.method, r.url.pathname, r.url.searchParams)) await opts.cluster.view.barrier(r.signal);
+  return m.handler(req, r.res);
+}
+
+/** A reply's status, headers and bytes; `?pretty` indents JSON, as Consul's API does. */
+function replyBytes(reply: Exclude<Reply, { streamed: true }>, pretty: boolean): ForwardedAnswer {
+  const headers: Record<string, string> = { "content-type": "application/json", ...reply.headers };
+  if (reply.index !== undefined) headers["x-ruche-index"] = String(reply.index);
+  return { status: reply.status ?? 200, headers, body: bodyBytes(reply.body, headers, pretty) };
+}
+
+function bodyBytes(body: unknown, headers: Record<string, string>, pretty: boolean): Buffer {
+  if (body instanceof JsonText && !pretty) return body.bytes;
   const json = (): string => (body instanceof JsonText ? body.text : JSON.stringify(body));
   const text = typeof body === "string" && headers["content-type"] !== "application/json" ? body : pretty ? `${JSON.stringify(JSON.parse(json()), null, 4)}\n` : json();
-  res.writeHead(status, { ...headers, "content-length": Buffer.byteLength(text) });
-  res.end(text);
+  return Buffer.from(text, "utf8");
+}
+
+/** Writes an error's answer. */
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
+  const bytes = bodyBytes(body, headers, false);
+  res.writeHead(status, { ...headers, "content-length": bytes.length });
+  res.end(bytes);
+}
+
+/** Room for the heads of a batch's writes beside their bodies (a write alone may carry a whole `MAX_BODY_BYTES`). */
+const BATCH_HEAD_ROOM = 1024 * 1024;
+
+/**
+ * The leader's side of `Forwarder`: a follower's batch of writes, each served as if it had
+ * come on its own (authorized, answered with its own status, logged and counted under its
+ * own route), all at once, so that they join the same commits; one answer holds each one's.
+ * A server that does not lead (it stepped down while the batch was on its way) refuses each
+ * write with 503 `RUCHE_NO_LEADER`: nothing was written.
+ */
+async function answerBatch(raw: IncomingMessage, res: ServerResponse, opts: HttpServerOptions, signal: AbortSignal): Promise<void> {
+  const by = forwardedBy(raw) ?? "another server";
+  const items = decodeRequests(await readBody(raw, MAX_BODY_BYTES + BATCH_HEAD_ROOM));
+  const answers = await Promise.all(items.map((it) => answerForwarded(it, by, raw, res, opts, signal)));
+  const bytes = encodeAnswers(answers);
+  res.writeHead(200, { "content-type": "application/octet-stream", "content-length": bytes.length });
+  res.end(bytes);
+}
+
+async function answerForwarded(it: ForwardedRequest, by: string, raw: IncomingMessage, res: ServerResponse, opts: HttpServerOptions, signal: AbortSignal): Promise<ForwardedAnswer> {
+  const started = performance.now();
+  let route = it.url;
+  try {
+    const url = requestUrl(it.url);
+    route = url.pathname;
+    if (!isWrite(it.method)) throw new RucheError(ErrorCode.BadRequest, `only writes are forwarded to the leader, not ${it.method} ${url.pathname}`);
+    if (opts.cluster !== undefined && mustForward(opts.cluster, it.method, url.pathname)) throw notLeaderAnymore(by);
+    const m = matchRoute(opts.router, it.method, url.pathname);
+    // A write's handler answers with a reply, never on the response itself (only reads stream).
+    const reply = await serve(opts, m, { method: it.method, url, headers: it.headers, rawBody: it.body, signal, raw, res });
+    if ("streamed" in reply) throw new RucheError(ErrorCode.Internal, `${it.method} ${url.pathname} answered with a stream, which a batch of forwarded writes cannot carry`);
+    const out = replyBytes(reply, url.searchParams.has("pretty"));
+    if (out.status >= 500) opts.log.error({ ...(reply.err === undefined ? {} : { err: reply.err }), method: it.method, route, status: out.status, forwardedBy: by }, "request answered with a server error");
+    opts.onRequest?.(it.method, route, out.status, performance.now() - started);
+    return out;
+  } catch (err) {
+    const { status, body } = errorResponse(err);
+    logFailure(opts.log, err, it.method, route, status, body, signal.aborted);
+    opts.onRequest?.(it.method, route, status, performance.now() - started);
+    return { status, headers: { "content-type": "application/json" }, body: Buffer.from(JSON.stringify(body), "utf8") };
+  }
 }
 
 /** `?index=N&wait=30s`: what a blocking query asks for; wait is capped at 5 minutes. */

@@ -1,8 +1,11 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { KVService, LockDelays, ServiceRegistry, StoreCatalog } from "../catalog/index.js";
 import { Server, soloCluster, type ClusterView, type EtcdMemberStatus, type ServerInfo, type ServerMember } from "../server/index.js";
 import { memoryBackend, StateStore } from "../state/index.js";
 import { ErrorCode, RucheError, silentLogger } from "../structs/index.js";
+import { decodeAnswers, encodeRequests, FORWARD_BATCH_PATH } from "./forward.js";
 import { startApi, startConsulApi, type CatalogApi, type RunningHttp } from "./index.js";
 
 const closers: (() => Promise<void>)[] = [];
@@ -287,5 +290,129 @@ describe("the Consul-compatible listener's faces of the cluster", () => {
     expect(await res.text()).toBe("v");
     expect(res.headers.get("x-consul-lastcontact")).toBe("0");
     expect(res.headers.get("x-consul-knownleader")).toBe("true");
+  });
+});
+
+describe("a follower's writes, forwarded to the leader in batches", () => {
+  /** The leader serves the KV; the followers forward to it. */
+  async function forwardingRegion(): Promise<{ region: Region; servers: Record<string, RunningHttp>; leaderKv: KVService }> {
+    const region = newRegion();
+    const servers: Record<string, RunningHttp> = {};
+    let leaderKv: KVService | undefined;
+    for (const i of region.infos) {
+      const st = await store();
+      const kv = new KVService(st, { now: Date.now, delays: new LockDelays() });
+      const consul: CatalogApi = { catalog: new StoreCatalog(st, "dc1"), localNode: () => "n1", version: "1.17.0", registry: new ServiceRegistry(st, Date.now), allowScriptChecks: false, kv };
+      const http = await startApi(new Server(st), st, { host: "127.0.0.1", port: 0, log: silentLogger, cluster: viewOf(region, i.Name), consul });
+      closers.push(() => http.close());
+      i.HTTPAddr = http.address;
+      servers[i.Name] = http;
+      if (i.Name === region.leader) leaderKv = kv;
+    }
+    return { region, servers, leaderKv: leaderKv as KVService };
+  }
+
+  async function put(http: RunningHttp, path: string, body: string): Promise<{ status: number; text: string }> {
+    const res = await fetch(`http://${http.address}${path}`, { method: "PUT", body });
+    return { status: res.status, text: await res.text() };
+  }
+
+  it("answers each write sent to a follower with the leader's own answer, a refusal included, and the leader holds every one", async () => {
+    const { servers } = await forwardingRegion();
+    const a = servers.a as RunningHttp;
+    const writes = await Promise.all(Array.from({ length: 40 }, (_, i) => put(a, `/v1/kv/batch/k${i}`, `v${i}`)));
+    expect(writes.map((w) => `${w.status} ${w.text}`)).toEqual(Array.from({ length: 40 }, () => "200 true"));
+    // A cas on a key that moved: Consul's false, from the leader.
+    expect(await put(a, "/v1/kv/batch/k1?cas=1", "x")).toEqual({ status: 200, text: "false" });
+    // A job that is not JSON: the leader's 400 and its error, as if sent there.
+    const bad = await put(a, "/v1/jobs", "{not json");
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(bad.text)).toMatchObject({ error: { code: "RUCHE_BAD_JSON" } });
+    const b = servers.b as RunningHttp;
+    for (let i = 0; i < 40; i++) {
+      const res = await fetch(`http://${b.address}/v1/kv/batch/k${i}?raw`);
+      expect(await res.text()).toBe(`v${i}`);
+    }
+    // The leader served every write under its own route, and received them in batches.
+    const metrics = await (await fetch(`http://${b.address}/v1/metrics`)).text();
+    const count = (route: string): number =>
+      metrics
+        .split("\n")
+        .filter((l) => l.startsWith("ruche_http_requests_total{") && l.includes(`route="${route}"`))
+        .reduce((n, l) => n + Number(l.split(" ").at(-1)), 0);
+    expect(count("/v1/kv/batch/k7")).toBe(1);
+    expect(count("/v1/jobs")).toBe(1);
+    const batches = count("/v1/internal/forward");
+    expect(batches).toBeGreaterThanOrEqual(1);
+    expect(batches).toBeLessThanOrEqual(42);
+  });
+
+  it("serves a batch on the leader write by write, in order, each answer in its place", async () => {
+    const { servers } = await forwardingRegion();
+    const b = servers.b as RunningHttp;
+    const body = encodeRequests([
+      { method: "PUT", url: "/v1/kv/x", headers: {}, body: Buffer.from("1") },
+      { method: "GET", url: "/v1/kv/x", headers: {}, body: Buffer.alloc(0) },
+      { method: "PUT", url: "/v1/nowhere", headers: {}, body: Buffer.alloc(0) },
+      { method: "PUT", url: "/v1/kv/y?cas=0", headers: {}, body: Buffer.from("2") },
+    ]);
+    const res = await fetch(`http://${b.address}${FORWARD_BATCH_PATH}`, { method: "POST", body, headers: { "x-ruche-forwarded-by": "a" } });
+    expect(res.status).toBe(200);
+    const answers = decodeAnswers(Buffer.from(await res.arrayBuffer()));
+    expect(answers.map((x) => [x.status, x.body.toString("utf8").slice(0, 40)])).toEqual([
+      [200, "true"],
+      [400, expect.stringContaining("RUCHE_BAD_REQUEST") as unknown],
+      [404, expect.stringContaining("RUCHE_NOT_FOUND") as unknown],
+      [200, "true"],
+    ]);
+  });
+
+  it("refuses each write of a batch that reaches a server no longer leading with 503 RUCHE_NO_LEADER, and a malformed batch with 400", async () => {
+    const { servers } = await forwardingRegion();
+    const c = servers.c as RunningHttp;
+    const body = encodeRequests([{ method: "PUT", url: "/v1/kv/x", headers: {}, body: Buffer.from("1") }]);
+    const res = await fetch(`http://${c.address}${FORWARD_BATCH_PATH}`, { method: "POST", body, headers: { "x-ruche-forwarded-by": "a" } });
+    const [answer] = decodeAnswers(Buffer.from(await res.arrayBuffer()));
+    expect(answer?.status).toBe(503);
+    expect(answer?.body.toString("utf8")).toMatch(/RUCHE_NO_LEADER.*no longer leads.*forwarded here by a.*nothing was written/);
+    const torn = await fetch(`http://${c.address}${FORWARD_BATCH_PATH}`, { method: "POST", body: body.subarray(0, body.length - 1) });
+    expect(torn.status).toBe(400);
+    expect(await torn.text()).toMatch(/forwarded batch: a frame of 1 bytes at byte \d+ runs past the end/);
+  });
+
+  it("answers 503 RUCHE_NO_LEADER, nothing written, when the leader cannot be reached", async () => {
+    const { region, servers } = await forwardingRegion();
+    await (servers.b as RunningHttp).close();
+    const res = await put(servers.a as RunningHttp, "/v1/kv/x", "1");
+    expect(res.status).toBe(503);
+    expect(res.text).toMatch(/RUCHE_NO_LEADER.*the leader b \(127\.0\.0\.1:\d+\) could not be reached.*nothing was written/);
+    region.leader = null;
+    expect((await put(servers.a as RunningHttp, "/v1/kv/x", "1")).text).toMatch(/RUCHE_NO_LEADER.*no cluster leader/);
+  });
+
+  it("sends each write on its own to a leader that has no batch route", async () => {
+    const { region, servers } = await forwardingRegion();
+    const seen: string[] = [];
+    const old = createServer((req, res) => {
+      seen.push(`${req.method ?? ""} ${req.url ?? ""} by ${String(req.headers["x-ruche-forwarded-by"])}`);
+      if (req.url === FORWARD_BATCH_PATH) res.writeHead(404).end();
+      else res.writeHead(200, { "content-type": "application/json" }).end("true");
+    });
+    await new Promise<void>((r) => old.listen(0, "127.0.0.1", r));
+    closers.push(
+      () =>
+        new Promise((r) => {
+          old.close(() => {
+            r();
+          });
+        }),
+    );
+    (region.infos.find((i) => i.Name === "b") as ServerInfo).HTTPAddr = `127.0.0.1:${(old.address() as AddressInfo).port}`;
+    const writes = await Promise.all([put(servers.a as RunningHttp, "/v1/kv/p", "1"), put(servers.a as RunningHttp, "/v1/kv/q", "2")]);
+    expect(writes).toEqual([
+      { status: 200, text: "true" },
+      { status: 200, text: "true" },
+    ]);
+    expect(seen.filter((s) => !s.startsWith("POST")).sort()).toEqual(["PUT /v1/kv/p by a", "PUT /v1/kv/q by a"]);
   });
 });

@@ -179,16 +179,25 @@ class Election implements EtcdCluster {
     await this.client.put(`${this.prefix}members/${this.self.Name}`).value(info);
   }
 
-  private async renewAfterLoss(old: Lease, released = false): Promise<void> {
+  private async renewAfterLoss(old: Lease): Promise<void> {
     if (this.lease !== old || this.stopped) return;
-    if (!released) old.release();
-    for (let delay = 200; !this.stopped; delay = Math.min(delay * 2, 2000)) {
+    old.release();
+    this.lease = undefined;
+    await this.renew();
+  }
+
+  /** A new lease and a campaign on it, tried again until etcd grants one. */
+  private async renew(): Promise<void> {
+    for (let delay = 200; !this.stopped && this.lease === undefined; delay = Math.min(delay * 2, 2000)) {
       try {
         await this.newLease();
         await this.campaign();
         return;
       } catch (err) {
         this.log.warn({ err: errorMessage(err) }, "cluster: etcd does not grant a lease now; trying again");
+        // newLease may have set one before it failed: not granted, or not recorded.
+        (this.lease as Lease | undefined)?.release();
+        this.lease = undefined;
         await new Promise((r) => setTimeout(r, delay));
       }
     }
@@ -200,7 +209,7 @@ class Election implements EtcdCluster {
     // Only on a lease renewed just now: a lease this server's clock already counts as gone
     // would depose it again at the next check.
     const lease = this.lease;
-    await lease.keepaliveOnce();
+    await keepaliveOnce(lease);
     if (this.lease !== lease) return;
     this.lastRenewed = Date.now();
     const res = await this.client.kv.txn({
@@ -217,8 +226,8 @@ class Election implements EtcdCluster {
       await (this.store as StateStore).barrier();
     } catch (err) {
       this.log.warn({ err: errorMessage(err) }, "cluster: elected, but the state could not be read; resigning");
-      await this.client.delete().key(this.leaderKey).catch(() => undefined);
       this.term = null;
+      await this.resign(lease);
       return;
     }
     this.leading = true;
@@ -228,8 +237,25 @@ class Election implements EtcdCluster {
     } catch (err) {
       this.log.error({ err }, "cluster: the leader's duties did not start; resigning");
       await this.stepDown("its duties did not start");
-      await this.client.delete().key(this.leaderKey).catch(() => undefined);
+      await this.resign(lease);
     }
+  }
+
+  /**
+   * Gives up a term this server cannot take up. Deleting the leader key is not enough: when
+   * etcd does not answer the delete (the very reason the term could not start), the key would
+   * stay on a lease this server keeps renewing, naming a leader that does not lead, for as
+   * long as it runs. So the lease itself is let go: revoked if etcd answers, else no longer
+   * renewed, so that etcd ends it (and the key) within its TTL; a new lease and a new
+   * campaign follow once this step is over.
+   */
+  private async resign(lease: Lease): Promise<void> {
+    if (this.lease !== lease) return;
+    // No longer this server's: its "lost" event, when the revoke ends it, is not news.
+    this.lease = undefined;
+    lease.release();
+    await lease.revoke().catch(() => undefined);
+    setImmediate(() => void this.serialize(() => this.renew()));
   }
 
   private async stepDown(why: string): Promise<void> {
@@ -251,12 +277,9 @@ class Election implements EtcdCluster {
     const old = this.lease;
     void this.serialize(async () => {
       await this.stepDown(`its lease was not renewed for ${this.ttl} s (paused, or cut off from etcd)`);
-      // The lease may still be alive on etcd's side, holding the leader key: let it go (revoked
-      // now if etcd answers, else it ends on its own), and campaign again on a new one.
-      if (old === undefined || this.lease !== old) return;
-      old.release();
-      await old.revoke().catch(() => undefined);
-      await this.renewAfterLoss(old, true);
+      // The lease may still be alive on etcd's side, holding the leader key: let it go, and
+      // campaign again on a new one.
+      if (old !== undefined) await this.resign(old);
     });
   }
 
@@ -316,6 +339,22 @@ class Election implements EtcdCluster {
     w.on("delete", (kv) => {
       into.delete(kv.key.toString("utf8").slice(prefix.length));
     });
+  }
+}
+
+/**
+ * One keepalive of `lease`, tried up to three times: a keepalive is safe to repeat, and one
+ * sent to an etcd member that has just died (with the leader it served, a server that runs its
+ * own member) fails at once, the client then passing that member over.
+ */
+async function keepaliveOnce(lease: Lease): Promise<void> {
+  for (let i = 1; ; i++) {
+    try {
+      await lease.keepaliveOnce();
+      return;
+    } catch (err) {
+      if (i >= 3) throw err;
+    }
   }
 }
 

@@ -1,0 +1,82 @@
+import { Etcd3 } from "etcd3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startEtcd, type EtcdTestCluster } from "../state/etcd-testing.js";
+import { memoryBackend, StateStore, type Backend } from "../state/index.js";
+import { ErrorCode, RucheError, silentLogger } from "../structs/index.js";
+import { etcdCluster, type EtcdCluster } from "./cluster-etcd.js";
+import type { ServerInfo } from "./cluster.js";
+import { until } from "./testing.js";
+
+let etcd: EtcdTestCluster;
+let client: Etcd3;
+beforeAll(async () => {
+  etcd = await startEtcd({ members: 1 });
+  client = new Etcd3({ hosts: etcd.endpoints });
+});
+afterAll(async () => {
+  client.close();
+  await etcd.stop();
+});
+
+let regions = 0;
+function info(name: string, region: string): ServerInfo {
+  return { Name: name, Region: region, Datacenter: "dc1", HTTPAddr: `${name}:4646`, ConsulAddr: "", Build: "test", EtcdMember: "" };
+}
+
+describe("the election on etcd", () => {
+  it("an elected server that cannot read the state gives its term up (its lease: etcd may not answer a delete), and leads once it can; the leader key never names a server that does not lead for longer than the lease", async () => {
+    const region = `election-${++regions}`;
+    // The catch-up read fails the first two times, as when etcd loses its leader just then.
+    let failures = 2;
+    const inner = memoryBackend();
+    const backend: Backend = {
+      ...inner,
+      readIndex: () => (failures-- > 0 ? Promise.reject(new RucheError(ErrorCode.Unavailable, "etcd: no leader")) : Promise.resolve(store.index)),
+    };
+    const store = await StateStore.open(backend);
+    let elected = 0;
+    // And etcd does not answer a delete meanwhile (its leader is gone), while the lease's keepalives go on.
+    const refusing = Object.create(client, {
+      delete: {
+        value: () => {
+          throw new Error("etcd did not answer");
+        },
+      },
+    }) as Etcd3;
+    const cluster: EtcdCluster = etcdCluster({ client: refusing, self: info("a", region), log: silentLogger, onElected: () => {
+        elected++;
+      }, onDeposed: () => undefined, etcd: { members: () => Promise.resolve([]), remove: () => Promise.resolve() } });
+    const watcher = etcdCluster({ client, self: info("w", region), log: silentLogger, onElected: () => undefined, onDeposed: () => undefined, etcd: { members: () => Promise.resolve([]), remove: () => Promise.resolve() } });
+    // The watcher never campaigns: its own memory's catch-up never succeeds.
+    const watcherStore = await StateStore.open({ ...memoryBackend(), readIndex: () => Promise.reject(new RucheError(ErrorCode.Unavailable, "never")) });
+    // Whenever the key names a, how long a has not led.
+    let namedSince: number | null = null;
+    let longest = 0;
+    const sample = setInterval(() => {
+      if (watcher.leader()?.Name === "a" && !cluster.isLeader()) {
+        namedSince ??= Date.now();
+        longest = Math.max(longest, Date.now() - namedSince);
+      } else namedSince = null;
+    }, 20);
+    try {
+      await cluster.start(store);
+      await watcher.start(watcherStore);
+      await until("a to lead after two failed catch-ups", () => cluster.isLeader(), 15_000);
+      expect(elected).toBe(1);
+      expect(failures).toBeLessThan(0);
+      await until("every server to name a", () => watcher.leader()?.Name === "a", 15_000);
+      // Each failed term is let go with its lease: revoked at once when etcd answers, else ended within the 2 s TTL.
+      expect(longest).toBeLessThan(3000);
+      const fence = cluster.fence();
+      expect(fence).not.toBeNull();
+      const key = await client.get(`/ruche/${region}/leader`).exec();
+      expect(key.kvs[0]?.create_revision).toBe(fence?.createRevision);
+    } finally {
+      clearInterval(sample);
+      await watcher.stop();
+      await cluster.stop();
+      await watcherStore.close();
+      await store.close();
+    }
+  });
+});
