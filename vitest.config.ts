@@ -20,7 +20,10 @@ const SYSTEM = [
   "src/state/etcd-testing.test.ts", // etcd: three members of Debian's etcd-server
   "src/state/backend.contract.test.ts", // etcd: a member of Debian's etcd-server, beside memory and SQLite
   "src/state/etcd.test.ts", // etcd: a member of Debian's etcd-server
+  "src/state/etcd-watch.test.ts", // etcd: a member of Debian's etcd-server, behind a TCP proxy the test cuts
+  "src/catalog/lock-delays.test.ts", // etcd: a member of Debian's etcd-server, two servers' stores on it
   "src/agent/etcd-member.test.ts", // etcd: servers' own members, bootstrapped through their join listeners
+  "src/server/cluster-etcd.test.ts", // etcd: a member of Debian's etcd-server, the election on it
   "test/e2e/**/*.test.ts",
 ];
 

@@ -21,7 +21,8 @@
 #   then asked for its version to show that it starts.
 #
 # tools: the commands the end-to-end tests use as a user would, against the agent: curl
-#   (Debian package curl) and dig (dnsutils).
+#   (Debian package curl), dig (dnsutils) and sqlite3 (the README's backup of a single
+#   server's state, test/e2e/state-backup.test.ts).
 #
 # docker: a Docker engine answering on the default socket /var/run/docker.sock, so the
 #   docker CLI and dockerode need no DOCKER_HOST (if DOCKER_HOST is set, that engine is
@@ -231,6 +232,7 @@ for component in $NEEDED; do
       missing=""
       command -v curl >/dev/null 2>&1 || missing="curl"
       command -v dig >/dev/null 2>&1 || missing="${missing:+$missing }dnsutils"
+      command -v sqlite3 >/dev/null 2>&1 || missing="${missing:+$missing }sqlite3"
       if [ -n "$missing" ]; then
         apt_install $missing
       fi

@@ -12,7 +12,9 @@ export const DEFAULT_LOCK_DELAY_NS = 15 * NS.second;
  * Keys that may not be acquired until a time (ms since the epoch): set when a session that
  * held them is invalidated. In memory only, as in Consul (a restart forgets them). One per
  * store, made by the agent and handed to the KV service (which refuses an acquire in its
- * delay) and to the session reaper (which sets delays as sessions expire).
+ * delay) and to the session reaper (which sets delays as sessions expire); on every server,
+ * `followLockDelays` sets them from the commits it applies, so that a server that comes to
+ * lead has the delays of sessions that ended under the previous leader.
  */
 export class LockDelays {
   private readonly until = new Map<string, number>();
@@ -28,6 +30,45 @@ export class LockDelays {
     this.until.delete(key);
     return false;
   }
+}
+
+/**
+ * Sets lock delays from the store's change feed: a key whose holder ended in a commit
+ * (released or deleted with its session) is delayed by that session's LockDelay, from the
+ * time this server applies the commit. So does each Consul server's state store as it
+ * applies a session's end from the Raft log (`deleteSessionTxn`, `lockDelay.SetExpiration`),
+ * and the leader checks its own before a lock (`KVS.Apply`): lock delays outlive a change of
+ * leader, not a restart. A follower gets a leader's commits grouped (one per group commit):
+ * a key released and then its session destroyed, in one group, is delayed there though it
+ * was free when the session ended — the safe side. Returns the unsubscribe.
+ */
+export function followLockDelays(store: StateStore, delays: LockDelays, now: () => number): () => void {
+  /** Who holds each locked key, and each session's LockDelay (ns), as of the last commit seen. */
+  const holder = new Map<string, string>();
+  const delayNs = new Map<string, number>();
+  for (const s of store.sessions()) delayNs.set(s.ID, s.LockDelay);
+  for (const e of store.kvList("")) if (e.Session !== "") holder.set(e.Key, e.Session);
+  return store.subscribe((ev) => {
+    const ended = new Set<string>();
+    for (const c of ev.changes) {
+      if (c.table !== "sessions") continue;
+      if (c.op === "delete") ended.add(c.key);
+      else delayNs.set(c.key, c.value.LockDelay);
+    }
+    const at = now();
+    for (const c of ev.changes) {
+      if (c.table !== "kv") continue;
+      const was = holder.get(c.key);
+      const is = c.op === "put" ? c.value.Session : "";
+      if (was !== undefined && was !== is && ended.has(was)) {
+        const ns = delayNs.get(was) ?? 0;
+        if (ns > 0) delays.set(c.key, at + ns / NS.millisecond);
+      }
+      if (is === "") holder.delete(c.key);
+      else holder.set(c.key, is);
+    }
+    for (const id of ended) delayNs.delete(id);
+  });
 }
 
 /** What `PUT /v1/session/create` may carry. */

@@ -1,21 +1,16 @@
-import { Etcd3 } from "etcd3";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startEtcd, type EtcdTestCluster } from "../state/etcd-testing.js";
+import type { Etcd3 } from "etcd3";
+import { beforeAll, describe, expect, it } from "vitest";
 import { memoryBackend, StateStore, type Backend } from "../state/index.js";
 import { ErrorCode, RucheError, silentLogger } from "../structs/index.js";
 import { etcdCluster, type EtcdCluster } from "./cluster-etcd.js";
 import type { ServerInfo } from "./cluster.js";
 import { until } from "./testing.js";
+import { oneEtcdMember } from "../state/etcd-fixture.js";
 
-let etcd: EtcdTestCluster;
+const etcd = oneEtcdMember();
 let client: Etcd3;
-beforeAll(async () => {
-  etcd = await startEtcd({ members: 1 });
-  client = new Etcd3({ hosts: etcd.endpoints });
-});
-afterAll(async () => {
-  client.close();
-  await etcd.stop();
+beforeAll(() => {
+  client = etcd.client;
 });
 
 let regions = 0;

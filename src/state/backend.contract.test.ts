@@ -8,15 +8,16 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { Etcd3 } from "etcd3";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { Etcd3 } from "etcd3";
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ErrorCode, mock } from "../structs/index.js";
 import { memoryBackend } from "./memory.js";
 import { sqliteBackend } from "./sqlite.js";
 import { etcdBackend } from "./etcd.js";
-import { leaderRegion, startEtcd, type EtcdTestCluster } from "./etcd-testing.js";
+import { leaderRegion } from "./etcd-testing.js";
 import { StateStore } from "./store.js";
 import type { Backend, RawChange, TableName } from "./types.js";
+import { oneEtcdMember } from "./etcd-fixture.js";
 
 interface Harness {
   /** A backend on fresh, empty storage. */
@@ -25,15 +26,10 @@ interface Harness {
   reopen(): Backend;
 }
 
-let etcd: EtcdTestCluster;
+const etcd = oneEtcdMember();
 let client: Etcd3;
-beforeAll(async () => {
-  etcd = await startEtcd({ members: 1 });
-  client = new Etcd3({ hosts: etcd.endpoints });
-}, 30_000);
-afterAll(async () => {
-  client.close();
-  await etcd.stop();
+beforeAll(() => {
+  client = etcd.client;
 });
 
 const harnesses: Record<string, () => Promise<Harness & { cleanup(): void }> | (Harness & { cleanup(): void })> = {

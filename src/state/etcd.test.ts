@@ -3,23 +3,19 @@
  * (a follower fed by the watch, a barrier), a batch larger than one etcd transaction, and
  * the fence that keeps a deposed leader from writing. Against a real etcd member.
  */
-import { Etcd3 } from "etcd3";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Etcd3 } from "etcd3";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, mock } from "../structs/index.js";
 import { etcdBackend, type Fence } from "./etcd.js";
-import { leaderRegion, startEtcd, type EtcdTestCluster } from "./etcd-testing.js";
+import { leaderRegion } from "./etcd-testing.js";
 import { StateStore } from "./store.js";
 import type { CommitEvent } from "./types.js";
+import { oneEtcdMember, waitFor } from "./etcd-fixture.js";
 
-let etcd: EtcdTestCluster;
+const etcd = oneEtcdMember();
 let client: Etcd3;
-beforeAll(async () => {
-  etcd = await startEtcd({ members: 1 });
-  client = new Etcd3({ hosts: etcd.endpoints });
-}, 30_000);
-afterAll(async () => {
-  client.close();
-  await etcd.stop();
+beforeAll(() => {
+  client = etcd.client;
 });
 
 function region(): Promise<{ region: string; fence: Fence }> {
@@ -30,17 +26,7 @@ async function keys(name: string, under: string): Promise<string[]> {
   return (await client.getAll().prefix(`/ruche/${name}/${under}`).keys()).sort();
 }
 
-function until(ok: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (ok()) resolve();
-      else if (Date.now() > end) reject(new Error(`not within ${ms} ms: ${what}`));
-      else setTimeout(tick, 20);
-    };
-    tick();
-  });
-}
+const until = (ok: () => boolean, what: string, ms = 5000): Promise<void> => waitFor(ok, what, ms);
 
 describe("etcd backend", () => {
   it("a follower's memory follows the leader's commits, one commit each, and a barrier waits for the last", async () => {

@@ -40,6 +40,17 @@ interface PendingRecord {
   chunks: number;
 }
 
+/** A region's keys read at one revision (`readRegion`). */
+interface Region {
+  index: number;
+  rows: { table: TableName; key: string; value: unknown }[];
+  revision: bigint;
+  /** Every staged chunk, by its key under the region (`staging/<index>/<n>`). */
+  staging: Map<string, string>;
+  /** Whether `meta/pending` was there. */
+  pending: boolean;
+}
+
 /**
  * The state on etcd, shared by every server of a region: each row one key,
  * `/ruche/<region>/<table>/<key>`, and the store's index at `/ruche/<region>/meta/index`.
@@ -57,7 +68,9 @@ interface PendingRecord {
  * Followers: after `load`, a watch from the loaded revision feeds `follow`'s callback with
  * every commit other servers make, one `RemoteBatch` per etcd revision that wrote the index
  * (the rows written with it, or the staged chunks of a large one). Writes of a large batch's
- * rows after its commit point carry no index and are not delivered again.
+ * rows after its commit point carry no index and are not delivered again. A watch that
+ * broke resumes after the last revision it delivered; one that fell behind etcd's compaction
+ * is replaced by a reload of the region, delivered whole (`reload`).
  */
 export function etcdBackend(opts: EtcdBackendOptions): Backend {
   return new EtcdBackend(opts);
@@ -72,7 +85,8 @@ class EtcdBackend implements Backend {
   private readonly maxBytes: number;
   /** The last index this backend knows committed: loaded, its own commits, and what the watch delivered. */
   private index = 0;
-  private loadedRevision = "0";
+  /** The last etcd revision whose events reached this backend: a watch resumes after it. */
+  private revision = 0n;
   /** The key each commit point writes its commit's unique id to: the watch knows this server's own commits by it. */
   private readonly commitKey: string;
   /** Ids of this server's commits sent and not yet answered: the watch drops them (one seen here did land). */
@@ -83,11 +97,15 @@ class EtcdBackend implements Backend {
   private readonly landed = new Set<string>();
   private watcher: Watcher | undefined;
   private closed = false;
+  /** Set while a reload reads the region: commits wait for it (see `reload`). */
+  private gate: Promise<void> | null = null;
+  /** Commits under way: a reload waits for them. */
+  private readonly inflight = new Set<Promise<void>>();
   /** Staged chunks of large commits seen on the watch, by index then chunk number. */
   private readonly staged = new Map<number, Map<number, RawChange[]>>();
   private deliver: ((b: RemoteBatch) => void) | undefined;
-  /** Watch responses that arrived before `follow` was called. */
-  private early: IWatchResponse[] = [];
+  /** What arrived before `follow` was called (watch responses, a reload), in order. */
+  private early: (() => void)[] = [];
   /** Whether `meta/pending` may hold an unfinished large commit: checked before the next commit. */
   private pendingMaybe = true;
 
@@ -102,41 +120,18 @@ class EtcdBackend implements Backend {
   }
 
   async load(): Promise<{ index: number; rows: { table: TableName; key: string; value: unknown }[] }> {
-    const all = await this.rangeAll();
-    const rows = new Map<string, { table: TableName; key: string; value: unknown }>();
-    let index = 0;
-    let pending: PendingRecord | null = null;
-    const staging = new Map<string, string>();
-    for (const kv of all.kvs) {
-      const key = kv.key.toString("utf8").slice(this.prefix.length);
-      if (key === "meta/index") index = parseIndex(kv.value.toString("utf8"), this.indexKey);
-      else if (key === "meta/pending") pending = parsePending(kv.value.toString("utf8"), this.pendingKey);
-      else if (key.startsWith("staging/")) staging.set(key, kv.value.toString("utf8"));
-      else {
-        const row = this.rowOf(key);
-        if (row === null) continue;
-        rows.set(key, { table: row.table, key: row.key, value: parseValue(kv.value.toString("utf8"), kv.key.toString("utf8")) });
-      }
-    }
-    // A large commit whose rows were not all written: its staged chunks are the truth.
-    if (pending !== null && pending.index === index) {
-      for (const c of stagedChanges(pending, (n) => staging.get(`staging/${pending.index}/${n}`), this.prefix)) {
-        const k = `${c.table}/${c.key}`;
-        if (c.op === "delete") rows.delete(k);
-        else rows.set(k, { table: c.table, key: c.key, value: c.value });
-      }
-    }
-    this.index = index;
-    this.loadedRevision = all.revision;
-    await this.startWatch();
-    return { index, rows: [...rows.values()] };
+    const region = await this.readRegion();
+    this.index = region.index;
+    this.takeStaged(region);
+    this.watchFrom(region.revision + 1n);
+    return { index: region.index, rows: region.rows };
   }
 
   follow(apply: (batch: RemoteBatch) => void): void {
     this.deliver = apply;
     const early = this.early;
     this.early = [];
-    for (const res of early) this.onWatch(res);
+    for (const f of early) f();
   }
 
   /** A linearizable read of the stored index: every commit acknowledged before the call is at or below it. */
@@ -147,6 +142,17 @@ class EtcdBackend implements Backend {
   }
 
   async commit(batch: { index: number; changes: readonly RawChange[] }): Promise<void> {
+    while (this.gate !== null) await this.gate;
+    const p = this.commitNow(batch);
+    this.inflight.add(p);
+    try {
+      await p;
+    } finally {
+      this.inflight.delete(p);
+    }
+  }
+
+  private async commitNow(batch: { index: number; changes: readonly RawChange[] }): Promise<void> {
     const fence = this.opts.fence();
     if (fence === null) throw new CommitRefused(ErrorCode.NoLeader, "this server does not lead: no write was made (it is forwarded to the leader, or the cluster has none now)");
     if (batch.index <= this.index) throw new CommitRefused(ErrorCode.IndexConflict, `state: commit at index ${batch.index}, but the state is at ${this.index}`);
@@ -369,6 +375,56 @@ class EtcdBackend implements Backend {
 
   // --- reading --------------------------------------------------------------------------
 
+  /**
+   * The region at one revision: its index and rows (a large commit whose rows are not all
+   * written yet read from its staged chunks), and the staged chunks of large commits whose
+   * commit point comes after that revision.
+   */
+  private async readRegion(): Promise<Region> {
+    const all = await this.rangeAll();
+    const rows = new Map<string, { table: TableName; key: string; value: unknown }>();
+    let index = 0;
+    let pending: PendingRecord | null = null;
+    const staging = new Map<string, string>();
+    for (const kv of all.kvs) {
+      const key = kv.key.toString("utf8").slice(this.prefix.length);
+      if (key === "meta/index") index = parseIndex(kv.value.toString("utf8"), this.indexKey);
+      else if (key === "meta/pending") pending = parsePending(kv.value.toString("utf8"), this.pendingKey);
+      else if (key.startsWith("staging/")) staging.set(key, kv.value.toString("utf8"));
+      else {
+        const row = this.rowOf(key);
+        if (row === null) continue;
+        rows.set(key, { table: row.table, key: row.key, value: parseValue(kv.value.toString("utf8"), kv.key.toString("utf8")) });
+      }
+    }
+    // A large commit whose rows were not all written: its staged chunks are the truth.
+    if (pending !== null && pending.index === index) {
+      for (const c of stagedChanges(pending, (n) => staging.get(`staging/${pending.index}/${n}`), this.prefix)) {
+        const k = `${c.table}/${c.key}`;
+        if (c.op === "delete") rows.delete(k);
+        else rows.set(k, { table: c.table, key: c.key, value: c.value });
+      }
+    }
+    return { index, rows: [...rows.values()], revision: BigInt(all.revision), staging, pending: pending !== null };
+  }
+
+  /**
+   * Keeps the chunks staged for a large commit whose commit point is still to come: the watch
+   * starts after the revision they were read at, so it will not show them again.
+   */
+  private takeStaged(region: Region): void {
+    this.staged.clear();
+    for (const [key, text] of region.staging) {
+      const [, i, n] = key.split("/");
+      const at = Number(i);
+      if (!(at > region.index)) continue;
+      let m = this.staged.get(at);
+      if (m === undefined) this.staged.set(at, (m = new Map<number, RawChange[]>()));
+      m.set(Number(n), JSON.parse(text) as RawChange[]);
+    }
+    if (region.pending) this.pendingMaybe = true;
+  }
+
   /** Every key of the region at one revision, in pages. */
   private async rangeAll(): Promise<{ kvs: IKeyValue[]; revision: string }> {
     const start = Buffer.from(this.prefix);
@@ -397,20 +453,106 @@ class EtcdBackend implements Backend {
 
   // --- following ------------------------------------------------------------------------
 
-  private async startWatch(): Promise<void> {
-    const w = await this.client
-      .watch()
-      .prefix(this.prefix)
-      .startRevision(String(BigInt(this.loadedRevision) + 1n))
-      .create();
+  /**
+   * Watches the region from `start`. The watch is this backend's own to resume: when its
+   * stream breaks, it is dropped and a new one starts after the last revision that arrived
+   * (etcd3 would resume after the revision of the last response's header, which for a watch
+   * catching up can be past events not yet sent). A watch etcd cancels — its start revision
+   * compacted away, the usual cause — is replaced by a reload (`recover`).
+   */
+  private watchFrom(start: bigint, attempt = 0): void {
+    if (this.closed) return;
+    // `watcher()` rather than `create()`: the handlers are on before the first response.
+    const w = this.client.watch().prefix(this.prefix).startRevision(String(start)).watcher();
     this.watcher = w;
+    w.on("connected", () => {
+      attempt = 0;
+    });
     w.on("data", (res) => {
-      if (this.deliver === undefined) this.early.push(res);
+      if (this.watcher !== w) return;
+      for (const ev of res.events) {
+        const r = BigInt(ev.kv.mod_revision);
+        if (r > this.revision) this.revision = r;
+      }
+      if (this.deliver === undefined) this.early.push(() => { this.onWatch(res); });
       else this.onWatch(res);
     });
-    w.on("error", (err) => {
-      if (!this.closed) this.opts.log?.error({ err }, "state: the watch on etcd failed; this server's memory no longer follows the cluster until it restarts");
+    w.on("disconnected", (err: unknown) => {
+      if (this.watcher !== w || this.closed) return;
+      this.watcher = undefined;
+      void w.cancel().catch(() => undefined);
+      this.opts.log?.warn({ err }, "state: the watch on etcd broke; resuming it");
+      const delay = Math.min(100 * 2 ** attempt, 2000);
+      setTimeout(() => {
+        this.watchFrom(this.revision + 1n, attempt + 1);
+      }, delay).unref();
     });
+    w.on("error", (err: unknown) => {
+      if (this.watcher !== w || this.closed) return;
+      // etcd cancelled it (it is off etcd3's list already): most often its start revision
+      // was compacted while the watch was away, so the revisions it missed are gone.
+      this.watcher = undefined;
+      this.opts.log?.warn({ err, revision: String(this.revision) }, "state: etcd cancelled the watch (its revision was compacted?): reloading the region's keys");
+      void this.recover();
+    });
+  }
+
+  /** Reloads until it succeeds (or the backend closes), waiting longer after each failure. */
+  private async recover(): Promise<void> {
+    for (let delay = 100; !this.closed; delay = Math.min(delay * 2, 2000)) {
+      try {
+        await this.reload();
+        return;
+      } catch (err) {
+        this.opts.log?.warn({ err }, "state: reloading the region's keys failed; trying again");
+        await new Promise((r) => setTimeout(r, delay).unref());
+      }
+    }
+  }
+
+  /**
+   * What a watch that fell behind etcd's compaction missed, found again: the region's keys
+   * are read at the current revision and delivered whole (`RemoteBatch.whole`: the store
+   * applies their difference from its memory as one commit), and a new watch starts after
+   * that revision. Commits are held meanwhile, and those under way finish first: each of
+   * this server's commits then either landed at or before the read (the read has it, and
+   * memory already does) or was refused; none is left for the watch to recognise, so its
+   * ids are dropped.
+   */
+  private async reload(): Promise<void> {
+    let open = (): void => undefined;
+    this.gate = new Promise<void>((r) => {
+      open = r;
+    });
+    try {
+      await Promise.allSettled([...this.inflight]);
+      const region = await this.readRegion();
+      if (this.closed) return;
+      this.sending.clear();
+      this.seenWhileSending.clear();
+      this.landed.clear();
+      this.takeStaged(region);
+      this.pendingMaybe = true;
+      this.revision = region.revision;
+      if (region.index > this.index) {
+        this.index = region.index;
+        const batch: RemoteBatch = { index: region.index, changes: region.rows.map((r) => ({ table: r.table, key: r.key, op: "put", value: r.value })), whole: true };
+        const deliver = (): void => {
+          try {
+            this.deliver?.(batch);
+          } catch (err) {
+            this.opts.log?.error({ err, index: batch.index }, "state: the region's keys, reloaded, could not be applied");
+          }
+        };
+        if (this.deliver === undefined) this.early.push(deliver);
+        else deliver();
+      }
+      this.opts.log?.info({ index: region.index, revision: String(region.revision) }, "state: the region's keys reloaded; following again");
+      this.watchFrom(region.revision + 1n);
+    } finally {
+      this.gate = null;
+      open();
+    }
   }
 
   private onWatch(res: IWatchResponse): void {

@@ -20,7 +20,7 @@ import { CommitRefused } from "./commit-refused.js";
 import { GroupIndex, jobGroup } from "./group-index.js";
 import { checkRow, jobRowKey } from "./rows.js";
 import { BatchOverlay, BatchTxn } from "./txn.js";
-import { TABLES, type Backend, type Change, type CommitEvent, type RemoteBatch, type Rows, type TableName, type Txn } from "./types.js";
+import { TABLES, type Backend, type Change, type CommitEvent, type RawChange, type RemoteBatch, type Rows, type TableName, type Txn } from "./types.js";
 
 interface PendingWrite {
   mutate: (tx: Txn) => unknown;
@@ -198,7 +198,7 @@ export class StateStore {
     if (b.index <= this.committed) return;
     const changes: Change[] = [];
     const touched = new Set<TableName>();
-    for (const c of b.changes) {
+    for (const c of b.whole === true ? this.difference(b.changes) : b.changes) {
       const value = c.op === "delete" ? null : Object.freeze(checkRow(c.table, c.key, c.value));
       this.apply(c.table, c.key, value);
       this.tableIndexes[c.table] = b.index;
@@ -209,6 +209,23 @@ export class StateStore {
     this.emit({ index: b.index, changes });
     this.wake(touched);
     this.settleReached();
+  }
+
+  /** What turns memory into `all` (every row of a backend's state): the rows that differ or are new, and deletes of those `all` lacks. */
+  private difference(all: readonly RawChange[]): RawChange[] {
+    const out: RawChange[] = [];
+    const present = new Map<TableName, Set<string>>(TABLES.map((t) => [t, new Set<string>()]));
+    for (const c of all) {
+      if (c.op !== "put") continue;
+      present.get(c.table)?.add(c.key);
+      const held = this.rows[c.table].get(c.key);
+      if (held === undefined || JSON.stringify(held) !== JSON.stringify(c.value)) out.push(c);
+    }
+    for (const t of TABLES) {
+      const keep = present.get(t) as Set<string>;
+      for (const key of this.rows[t].keys()) if (!keep.has(key)) out.push({ table: t, key, op: "delete", value: null });
+    }
+    return out;
   }
 
   private settleReached(): void {

@@ -92,4 +92,10 @@ export interface Backend {
 export interface RemoteBatch {
   index: number;
   changes: readonly RawChange[];
+  /**
+   * The backend's whole state at `index` (a reload, when its feed fell behind): `changes`
+   * puts every row, and a row the store holds that is not among them is gone. The store
+   * applies only the difference from its memory, as one commit.
+   */
+  whole?: true;
 }
