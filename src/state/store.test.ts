@@ -659,3 +659,23 @@ describe("StateStore", () => {
     });
   });
 });
+
+describe("StateStore.barrier", () => {
+  it("waits until memory reaches the shared state's index, and is refused, not left waiting, when the store closes", async () => {
+    let shared = 0;
+    const store = await StateStore.open({ ...memoryBackend(), readIndex: () => Promise.resolve(shared) });
+    await store.barrier();
+    shared = 5;
+    const waiting = store.barrier();
+    let settled = false;
+    void waiting.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    await new Promise((r) => setImmediate(r));
+    expect(settled).toBe(false);
+    await store.close();
+    await expect(waiting).rejects.toMatchObject({ code: ErrorCode.Unavailable, message: "state: the store is closed" });
+    await expect(store.barrier()).rejects.toMatchObject({ code: ErrorCode.Unavailable });
+  });
+});

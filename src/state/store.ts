@@ -153,7 +153,7 @@ export class StateStore {
 
   private readonly barrierQueue: { resolve: (index: number) => void; reject: (err: unknown) => void }[] = [];
   private barrierReading = false;
-  private readonly reached: { index: number; resolve: () => void }[] = [];
+  private readonly reached: { index: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
 
   /** One linearizable read for every caller queued before it started; callers queued during it wait for the next. */
   private async readBarrier(): Promise<void> {
@@ -174,8 +174,9 @@ export class StateStore {
   /** Resolves once the store's index reaches `index`. */
   private reach(index: number, signal?: AbortSignal): Promise<void> {
     if (this.committed >= index) return Promise.resolve();
+    if (this.closed) return Promise.reject(new RucheError(ErrorCode.Unavailable, "state: the store is closed"));
     return new Promise<void>((resolve, reject) => {
-      const entry = { index, resolve };
+      const entry = { index, resolve, reject };
       this.reached.push(entry);
       signal?.addEventListener(
         "abort",
@@ -231,7 +232,7 @@ export class StateStore {
   private settleReached(): void {
     if (this.reached.length === 0) return;
     for (let i = this.reached.length - 1; i >= 0; i--) {
-      const r = this.reached[i] as { index: number; resolve: () => void };
+      const r = this.reached[i] as { index: number; resolve: () => void; reject: (err: unknown) => void };
       if (r.index <= this.committed) {
         this.reached.splice(i, 1);
         r.resolve();
@@ -556,6 +557,8 @@ export class StateStore {
     const open = new Set<Waiter>();
     for (const set of this.waiters.values()) for (const w of set) open.add(w);
     for (const w of open) this.settle(w, err, true);
+    // A consistent read waiting for memory to reach an index: it will not now.
+    for (const r of this.reached.splice(0)) r.reject(err);
     this.listeners.clear();
     await this.backend.close();
   }
