@@ -31,19 +31,40 @@
  *    API (`ruche job run`'s call): the time from the register call to every allocation
  *    placed, and to every one running; allocations/s. Three servers on etcd (the job sent
  *    to a follower, the nodes spread over the three) beside one server on SQLite.
+ * 4. Scale, the way Nomad sizes a region: N simulated nodes (10,000 by default; `ruche sim
+ *    -nodes N -servers a,b,c`, its own process, node i starting on server i mod 3) against
+ *    three fresh servers on a fresh three-member etcd, then against one fresh server on
+ *    SQLite (the peer; --no-solo leaves it out), each with the machine to itself:
+ *    - the time until every node is ready, and the servers' CPU meanwhile;
+ *    - per server, its CPU (cores, utime + stime) and RSS (at the end, and the most sampled
+ *      every 250 ms) over a quiet window (--window, 30 s, from 5 s after the last node was
+ *      ready) where the nodes only heartbeat (at the TTL the servers give for N nodes) and
+ *      hold their allocation watches (blocking queries, spread over the three), and the
+ *      files it holds open (its connections);
+ *    - a job of N allocations of the mock driver, one per node (each asks for more than half
+ *      a node's CPU), registered through a follower: the time to every allocation placed
+ *      and to every one running, and each server's CPU and RSS meanwhile;
+ *    - which server led, the etcd members' and `ruche sim`'s own CPU and RSS, the nodes not
+ *      ready, and the goals met or not: the leader's CPU in the quiet window < 0.5 core,
+ *      every server's peak RSS (VmHWM) < 2 GB, every allocation running within
+ *      --scale-timeout (900 s). The servers run with -http-max-conns-per-client 0 (see `scale`).
  *
- * Each measurement is repeated and medians reported (the machine is shared), every sample
- * kept. Prints one JSON document on stdout; progress on stderr.
+ * Parts 1–3 share one set of servers, started once; each measurement is repeated and
+ * medians reported (the machine is shared), every sample kept. Part 4 is run once, last,
+ * after the others' servers are gone. Prints one JSON document on stdout; progress on stderr.
  *
- *   npm run bench:cluster                       5 kills, 3 KV runs of 10 s, 3 placement runs
- *   npm run bench:cluster -- --quick            2 kills, 1 KV run of 3 s, 1 placement run of 500
- *   npm run bench:cluster -- --only kv          only one part (failover, kv, place; a comma list)
+ *   npm run bench:cluster                       5 kills, 3 KV runs of 10 s, 3 placement runs, 10,000 nodes
+ *   npm run bench:cluster -- --quick            2 kills, 1 KV run of 3 s, 1 placement run of 500, 1,000 nodes
+ *   npm run bench:cluster -- --only kv          only one part (failover, kv, place, scale; a comma list)
  *   npm run bench:cluster -- --concurrency 16 --seconds 5 --runs 5 --kills 5 --allocs 2000 --nodes 100
  *                                               --place-runs 3 --place-timeout 180
+ *   npm run bench:cluster -- --only scale --nodes 2000 --window 20 --scale-timeout 600 --no-solo
+ *                                               (--nodes sets part 3's nodes too: 100 by default)
+ *   npm run bench:cluster-scale                 the same as --only scale
  *   npm run bench:cluster -- --cpu-prof DIR     every server writes a CPU profile to DIR when it stops
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -77,13 +98,22 @@ const CONCURRENCY = num("--concurrency", 32);
 const VALUE_BYTES = 100;
 const PLACE_RUNS = num("--place-runs", QUICK ? 1 : 3);
 const ALLOCS = num("--allocs", QUICK ? 500 : 2000);
+/** --nodes, when given, for the placements and the scale part alike; each has its own default. */
 const NODES = num("--nodes", 100);
+const SCALE_NODES = num("--nodes", QUICK ? 1000 : 10_000);
 const PLACE_TIMEOUT_S = num("--place-timeout", 180);
+const SCALE_WINDOW_S = num("--window", QUICK ? 10 : 30);
+const SCALE_TIMEOUT_S = num("--scale-timeout", 900);
+const SCALE_SOLO = !argv.includes("--no-solo");
 const CPU_PROF = arg("--cpu-prof");
-const ONLY = new Set((arg("--only") ?? "failover,kv,place").split(","));
-for (const o of ONLY) if (!["failover", "kv", "place"].includes(o)) throw new Error(`--only takes failover, kv, place (a comma list), not "${o}"`);
+const PARTS = ["failover", "kv", "place", "scale"];
+const ONLY = new Set((arg("--only") ?? PARTS.join(",")).split(","));
+for (const o of ONLY) if (!PARTS.includes(o)) throw new Error(`--only takes ${PARTS.join(", ")} (a comma list), not "${o}"`);
 const FAILOVER_GOAL_MS = 3000;
 const KV_GOAL_RATIO = 0.8;
+/** The issue's goals for N simulated nodes: the leader's CPU for heartbeats and watches, every server's RSS. */
+const SCALE_LEADER_CPU_GOAL = 0.5;
+const SCALE_RSS_GOAL_MB = 2048;
 const REGION = "bench";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -135,9 +165,10 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS;
 }
 
-function rssMB(pid: number): number {
+/** Resident memory now (VmRSS), or the most the process ever held (VmHWM), in MB. */
+function rssMB(pid: number, field: "VmRSS" | "VmHWM" = "VmRSS"): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return round(Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? "0") / 1024);
+  return round(Number(new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? "0") / 1024);
 }
 
 /** A process's CPU and RSS over a window: RSS sampled every 250 ms. */
@@ -185,6 +216,8 @@ class Server {
     readonly consulPort: number,
     private readonly dataDir: string,
     private readonly etcdEndpoints: string[],
+    /** More flags of `ruche agent`. */
+    private readonly extraArgs: string[] = [],
   ) {}
 
   get address(): string {
@@ -207,7 +240,7 @@ class Server {
   start(): void {
     const prof = CPU_PROF === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", CPU_PROF, "--cpu-prof-name", `${this.name}-${Date.now()}.cpuprofile`];
     const etcd = this.etcdEndpoints.length === 0 ? [] : ["-etcd-endpoints", this.etcdEndpoints.join(","), "-region", REGION];
-    const args = [...prof, MAIN, "agent", "-server", ...etcd, "-node", this.name, "-bind", "127.0.0.1", "-http-port", String(this.httpPort), "-consul-port", String(this.consulPort), "-dns-port", "-1", "-data-dir", this.dataDir, "-log-level", "warn"];
+    const args = [...prof, MAIN, "agent", "-server", ...etcd, "-node", this.name, "-bind", "127.0.0.1", "-http-port", String(this.httpPort), "-consul-port", String(this.consulPort), "-dns-port", "-1", "-data-dir", this.dataDir, "-log-level", "warn", ...this.extraArgs];
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     this.output = "";
     const keep = (c: string): void => {
@@ -633,15 +666,16 @@ async function kv(servers: Server[], solo: Server, etcd: EtcdTestCluster): Promi
 
 // --- 3. placements -----------------------------------------------------------------
 
-function jobHcl(name: string): string {
+/** A service job of `count` allocations of the mock driver, each asking for `cpu` MHz. */
+function jobHcl(name: string, count = ALLOCS, cpu = 20): string {
   return `job "${name}" {
   datacenters = ["dc1"]
   group "g" {
-    count = ${ALLOCS}
+    count = ${count}
     task "t" {
       driver = "mock"
       resources {
-        cpu    = 20
+        cpu    = ${cpu}
         memory = 16
       }
     }
@@ -650,29 +684,40 @@ function jobHcl(name: string): string {
 `;
 }
 
-/** `ruche sim -nodes N -servers ...` until every node is ready; the process to stop afterwards. */
-async function startSim(servers: Server[], prefix: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [MAIN, "sim", "-nodes", String(NODES), "-servers", servers.map((s) => s.address).join(","), "-name-prefix", prefix], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+/** A `ruche sim` process and the end of what it said (its status lines count failed calls by code). */
+interface Sim {
+  child: ChildProcess;
+  tail: () => string;
+}
+
+/**
+ * `ruche sim -nodes N -servers ...` until every node is ready. The nodes are counted from a
+ * stale read of the first server's node list, every 500 ms (every 2 s from 10,000 nodes: the
+ * list is megabytes long).
+ */
+async function startSim(servers: Server[], prefix: string, nodes = NODES, timeoutMs = 120_000): Promise<Sim> {
+  const child = spawn(process.execPath, [MAIN, "sim", "-nodes", String(nodes), "-servers", servers.map((s) => s.address).join(","), "-name-prefix", prefix], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout.setEncoding("utf8").on("data", (c: string) => (out = (out + c).slice(-16_384)));
   child.stderr.setEncoding("utf8").on("data", (c: string) => (out = (out + c).slice(-16_384)));
   const first = servers[0] as Server;
   try {
     await until(
-      `${NODES} simulated nodes ready`,
+      `${nodes} simulated nodes ready`,
       async () => {
-        if (child.exitCode !== null) throw new Error(`ruche sim exited: ${out}`);
-        const nodes = (await getJson<{ Name: string; Status: string }[]>(first.address, "/v1/nodes", 5000)) ?? [];
-        return nodes.filter((n) => n.Name.startsWith(`${prefix}-`) && n.Status === "ready").length === NODES;
+        if (child.exitCode !== null) return true;
+        const list = (await getJson<{ Name: string; Status: string }[]>(first.address, "/v1/nodes?stale", 10_000)) ?? [];
+        return list.filter((n) => n.Name.startsWith(`${prefix}-`) && n.Status === "ready").length === nodes;
       },
-      120_000,
-      500,
+      timeoutMs,
+      Math.max(500, nodes / 5),
     );
+    if (child.exitCode !== null) throw new Error(`ruche sim exited (${child.exitCode})`);
   } catch (err) {
     child.kill("SIGKILL");
     throw new Error(`${err instanceof Error ? err.message : String(err)}\nruche sim said:\n${out}`, { cause: err });
   }
-  return child;
+  return { child, tail: () => out.split("\n").slice(-8).join("\n") };
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -685,7 +730,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 interface PlaceSample {
-  /** Whether every allocation ran within PLACE_TIMEOUT_S; when not, the times are -1 and `atTimeout` says where it stood. */
+  /** Whether every allocation ran within the timeout; when not, the times are -1 and `atTimeout` says where it stood. */
   ok: boolean;
   toAllPlacedS: number;
   toAllRunningS: number;
@@ -705,8 +750,21 @@ async function brokerStats(servers: Server[]): Promise<Record<string, number>> {
   return Object.fromEntries([...text.matchAll(/^ruche_broker_evaluations\{state="(\w+)"\} (\d+)$/gm)].map((m) => [m[1] ?? "", Number(m[2])]));
 }
 
-async function placeOnce(via: Server, servers: Server[], name: string, prefix: string): Promise<PlaceSample> {
-  const parsed = await parseJob(jobHcl(name), { file: `${name}.hcl` });
+/** The job a placement run sends and how it is watched: every 1 s for the nodes' health, every `pollMs` for the job's summary. */
+interface PlaceShape {
+  allocs: number;
+  /** MHz per allocation: more than half a simulated node's CPU places one per node. */
+  cpu: number;
+  timeoutS: number;
+  nodesEveryMs: number;
+  pollMs: number;
+}
+
+const PLACE_SHAPE: PlaceShape = { allocs: ALLOCS, cpu: 20, timeoutS: PLACE_TIMEOUT_S, nodesEveryMs: 1000, pollMs: 100 };
+
+async function placeOnce(via: Server, servers: Server[], name: string, prefix: string, shape = PLACE_SHAPE): Promise<PlaceSample> {
+  const { allocs } = shape;
+  const parsed = await parseJob(jobHcl(name, allocs, shape.cpu), { file: `${name}.hcl` });
   if (!parsed.ok) throw new Error(`the benchmark's job does not parse: ${JSON.stringify(parsed.diagnostics)}`);
   const api = new ApiClient(via.address);
   const t0 = performance.now();
@@ -720,16 +778,16 @@ async function placeOnce(via: Server, servers: Server[], name: string, prefix: s
   // The nodes' health meanwhile: a server too busy to take heartbeats marks nodes down.
   const nodeWatch = (async () => {
     while (watching) {
-      const nodes = (await getJson<{ Name: string; Status: string }[]>(via.address, "/v1/nodes?stale", 5000)) ?? [];
-      notReady = nodes.filter((n) => n.Name.startsWith(`${prefix}-`) && n.Status !== "ready").length;
+      const nodes = await getJson<{ Name: string; Status: string }[]>(via.address, "/v1/nodes?stale", 10_000);
+      if (nodes !== undefined) notReady = nodes.filter((n) => n.Name.startsWith(`${prefix}-`) && n.Status !== "ready").length;
       notReadyMax = Math.max(notReadyMax, notReady);
-      await sleep(1000);
+      await sleep(shape.nodesEveryMs);
     }
   })();
   let ok = true;
   try {
     await until(
-      `${ALLOCS} allocations of ${name} running`,
+      `${allocs} allocations of ${name} running`,
       async () => {
         const s = await getJson<{ Summary: Record<string, Record<string, number>> }>(via.address, `/v1/job/${name}/summary`, 5000);
         const g = s?.Summary.g;
@@ -737,11 +795,11 @@ async function placeOnce(via: Server, servers: Server[], name: string, prefix: s
         last = g;
         lost = g.Lost ?? 0;
         const placed = (g.Starting ?? 0) + (g.Running ?? 0) + (g.Complete ?? 0) + (g.Failed ?? 0);
-        if (placedS < 0 && placed >= ALLOCS) placedS = (performance.now() - t0) / 1000;
-        return (g.Running ?? 0) >= ALLOCS;
+        if (placedS < 0 && placed >= allocs) placedS = (performance.now() - t0) / 1000;
+        return (g.Running ?? 0) >= allocs;
       },
-      PLACE_TIMEOUT_S * 1000,
-      100,
+      shape.timeoutS * 1000,
+      shape.pollMs,
     );
   } catch {
     ok = false;
@@ -750,12 +808,12 @@ async function placeOnce(via: Server, servers: Server[], name: string, prefix: s
     await nodeWatch;
   }
   if (!ok) {
-    const atTimeout = { afterS: PLACE_TIMEOUT_S, summary: last, nodesNotReady: notReady, broker: await brokerStats(servers), toAllPlacedS: placedS < 0 ? -1 : round(placedS, 2) };
+    const atTimeout = { afterS: shape.timeoutS, summary: last, nodesNotReady: notReady, broker: await brokerStats(servers), toAllPlacedS: placedS < 0 ? -1 : round(placedS, 2) };
     return { ok, toAllPlacedS: -1, toAllRunningS: -1, placedPerSec: -1, runningPerSec: -1, nodesNotReadyMax: notReadyMax, allocsLost: lost, atTimeout };
   }
   const runningS = (performance.now() - t0) / 1000;
   if (placedS < 0) placedS = runningS;
-  return { ok, toAllPlacedS: round(placedS, 2), toAllRunningS: round(runningS, 2), placedPerSec: round(ALLOCS / placedS), runningPerSec: round(ALLOCS / runningS), nodesNotReadyMax: notReadyMax, allocsLost: lost };
+  return { ok, toAllPlacedS: round(placedS, 2), toAllRunningS: round(runningS, 2), placedPerSec: round(allocs / placedS), runningPerSec: round(allocs / runningS), nodesNotReadyMax: notReadyMax, allocsLost: lost };
 }
 
 function placeSummary(samples: PlaceSample[]): Record<string, unknown> {
@@ -790,7 +848,7 @@ async function placements(servers: Server[], solo: Server, etcd: EtcdTestCluster
       if (!sample.ok) break;
     }
   } finally {
-    await stopChild(simSqlite);
+    await stopChild(simSqlite.child);
   }
   const simEtcd = await startSim(servers, "sim-etcd");
   const before = await etcdCounters(etcd.endpoints);
@@ -805,7 +863,7 @@ async function placements(servers: Server[], solo: Server, etcd: EtcdTestCluster
       if (!sample.ok) break;
     }
   } finally {
-    await stopChild(simEtcd);
+    await stopChild(simEtcd.child);
   }
   // What the jobs cost etcd, per allocation: its clients' bytes (the servers' commits, reads
   // and watches) and its database's size at the end.
@@ -821,13 +879,207 @@ async function placements(servers: Server[], solo: Server, etcd: EtcdTestCluster
   };
 }
 
+// --- 4. scale ----------------------------------------------------------------------
+
+/** The files a process holds open (its sockets among them): how the nodes' watches spread over the servers. */
+function openFiles(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return -1;
+  }
+}
+
+/** The usage of every process in `procs` over the time `f` takes, by name. */
+async function usageDuring<T>(procs: { name: string; pid: number }[], f: () => Promise<T>): Promise<{ value: T; usage: Record<string, ReturnType<Usage["end"]>> }> {
+  const usage = procs.map((p) => new Usage(p.pid));
+  try {
+    const value = await f();
+    return { value, usage: Object.fromEntries(usage.map((u, i) => [procs[i]?.name ?? "?", u.end()])) };
+  } finally {
+    for (const u of usage) u.end();
+  }
+}
+
+/**
+ * N simulated nodes against `servers` (three on etcd, or one on SQLite): the time until all
+ * are ready; each server's CPU and RSS while the nodes only heartbeat and watch their
+ * allocations (SCALE_WINDOW_S, 5 s after the last was ready); then a job of N allocations,
+ * one per node, registered through `via`, to all running, each server's CPU and RSS
+ * meanwhile. The goals are the leader's CPU in the quiet window and every server's peak RSS.
+ */
+async function scaleSide(servers: Server[], via: Server, etcd: EtcdTestCluster | undefined): Promise<Record<string, unknown>> {
+  const prefix = "scale";
+  const t0 = performance.now();
+  const reg = await usageDuring(
+    servers.map((s) => ({ name: s.name, pid: s.pid })),
+    () => startSim(servers, prefix, SCALE_NODES, SCALE_TIMEOUT_S * 1000),
+  );
+  const sim = reg.value;
+  const registerS = (performance.now() - t0) / 1000;
+  progress(`scale: ${SCALE_NODES} nodes ready on ${servers.map((s) => s.name).join(", ")} after ${round(registerS, 1)} s`);
+  try {
+    await sleep(5000);
+    const leader = await agreedLeader(servers);
+    const procs = [...servers.map((s) => ({ name: s.name, pid: s.pid })), ...(etcd?.members.map((m) => ({ name: m.name, pid: m.pid ?? 0 })) ?? []), { name: "ruche sim", pid: sim.child.pid ?? 0 }];
+    const steady = await usageDuring(procs, async () => {
+      await sleep(SCALE_WINDOW_S * 1000);
+      return Object.fromEntries(servers.map((s) => [s.name, openFiles(s.pid)]));
+    });
+    const listed = (await getJson<{ Name: string; Status: string }[]>(via.address, "/v1/nodes?stale", 10_000)) ?? [];
+    const notReadyAfterWindow = listed.filter((n) => n.Name.startsWith(`${prefix}-`) && n.Status !== "ready").length;
+    progress(`scale: quiet window done: ${JSON.stringify(steady.usage)}`);
+    // Who leads meanwhile, as `via` sees it every second: a leader too busy to renew its lease loses it.
+    const j0 = performance.now();
+    const leaders: { atS: number; leader: string }[] = [{ atS: 0, leader: leader.name }];
+    let watching = true;
+    const leaderWatch = (async () => {
+      while (watching) {
+        const now = await leaderSeenBy(via, 2000);
+        const name = servers.find((s) => s.address === now)?.name ?? (now === "" ? "none" : now);
+        if (name !== leaders.at(-1)?.leader) leaders.push({ atS: round((performance.now() - j0) / 1000, 1), leader: name });
+        await sleep(1000);
+      }
+    })();
+    const job = await usageDuring(procs, () => placeOnce(via, servers, "scale", prefix, { allocs: SCALE_NODES, cpu: 2500, timeoutS: SCALE_TIMEOUT_S, nodesEveryMs: 5000, pollMs: 250 })).finally(() => {
+      watching = false;
+    });
+    await leaderWatch;
+    progress(`scale: job run: ${JSON.stringify(job.value)}; leaders: ${JSON.stringify(leaders)}`);
+    const leaderAfter = await agreedLeader(servers, 30_000).catch(() => undefined);
+    const perServer = Object.fromEntries(
+      servers.map((s) => [
+        s.name,
+        {
+          leader: s === leader,
+          register: { cpuCores: reg.usage[s.name]?.cpuCores },
+          quiet: { ...steady.usage[s.name], openFiles: steady.value[s.name] },
+          jobRun: job.usage[s.name],
+          peakRssMBEver: rssMB(s.pid, "VmHWM"),
+        },
+      ]),
+    );
+    const others = (u: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(u).filter(([k]) => !servers.some((s) => s.name === k)));
+    const leaderCpu = steady.usage[leader.name]?.cpuCores ?? -1;
+    const peakRss = Math.max(...servers.map((s) => rssMB(s.pid, "VmHWM")));
+    return {
+      leader: leader.name,
+      leaderAfterJob: leaderAfter?.name ?? "none agreed",
+      leadersDuringJob: leaders,
+      jobSentTo: via.name,
+      register: { toAllReadyS: round(registerS, 1), cpuCoresAll: round(Object.values(reg.usage).reduce((n, u) => n + u.cpuCores, 0), 2) },
+      toAllRunningS: job.value.toAllRunningS,
+      jobRun: job.value,
+      servers: perServer,
+      quietOthers: others(steady.usage),
+      jobRunOthers: others(job.usage),
+      nodesNotReadyAfterWindow: notReadyAfterWindow,
+      simSaid: sim.tail(),
+      // What went wrong, in the servers' own words (they log at warn).
+      ...(job.value.ok && leaders.length === 1 ? {} : { serverLogs: Object.fromEntries(servers.map((s) => [s.name, s.tail()])) }),
+      goals: {
+        leaderCpuCoresQuiet: { goal: `< ${SCALE_LEADER_CPU_GOAL}`, value: leaderCpu, met: leaderCpu >= 0 && leaderCpu < SCALE_LEADER_CPU_GOAL },
+        peakRssMB: { goal: `< ${SCALE_RSS_GOAL_MB}`, value: peakRss, met: peakRss < SCALE_RSS_GOAL_MB },
+        allRunning: { goal: `within ${SCALE_TIMEOUT_S} s`, met: job.value.ok },
+      },
+    };
+  } finally {
+    await stopChild(sim.child);
+  }
+}
+
+/**
+ * The scale part: three fresh servers on a fresh three-member etcd, then (unless --no-solo)
+ * one fresh server on SQLite, each alone on the machine with its own `ruche sim`. The
+ * servers run with -http-max-conns-per-client 0: on one machine every process connects from
+ * 127.0.0.1 (the fleet's shared pools, the followers' forwarding), where a real fleet and
+ * real servers each have an address of their own.
+ */
+async function scale(dir: string, rigs: Rig[]): Promise<Record<string, unknown>> {
+  const noLimit = ["-http-max-conns-per-client", "0"];
+  const out: Record<string, unknown> = {
+    nodes: SCALE_NODES,
+    quietWindowS: SCALE_WINDOW_S,
+    how: "ruche sim -nodes N -servers a,b,c (its own process; the nodes spread over the servers); CPU (utime+stime) and RSS of each server while the nodes only heartbeat and hold their allocation watches, then a job of N allocations of the mock driver, one per node, registered through a follower, to all running",
+  };
+  const three = await startRig(join(dir, "scale-etcd"), { etcd: true, solo: false, extraArgs: noLimit }, rigs);
+  const leader = await agreedLeader(three.servers);
+  try {
+    out.threeServersOnEtcd = await scaleSide(three.servers, three.servers.find((s) => s !== leader) as Server, three.etcd);
+  } finally {
+    await three.stop();
+  }
+  if (SCALE_SOLO) {
+    const one = await startRig(join(dir, "scale-solo"), { etcd: false, solo: true, extraArgs: noLimit }, rigs);
+    try {
+      out.oneServerOnSqlite = await scaleSide(one.all, one.all[0] as Server, undefined);
+    } finally {
+      await one.stop();
+    }
+  }
+  return out;
+}
+
 // --- the run -----------------------------------------------------------------------
+
+/** Servers started together: three on a three-member etcd and/or one on SQLite. */
+class Rig {
+  etcd: EtcdTestCluster | undefined;
+  readonly servers: Server[] = [];
+  solo: Server | undefined;
+
+  get all(): Server[] {
+    return this.solo === undefined ? [...this.servers] : [...this.servers, this.solo];
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.all.map((s) => s.stop()));
+    await this.etcd?.stop();
+    this.etcd = undefined;
+  }
+}
+
+/**
+ * Starts a rig under `dir` and resolves once every server takes writes; it is in `rigs`
+ * from the start, so that the caller stops whatever was started should this fail.
+ */
+async function startRig(dir: string, o: { etcd: boolean; solo: boolean; extraArgs?: string[] }, rigs: Rig[]): Promise<Rig> {
+  const rig = new Rig();
+  rigs.push(rig);
+  mkdirSync(dir, { recursive: true });
+  if (o.etcd) {
+    progress("starting a three-member etcd");
+    rig.etcd = await startEtcd({ members: 3 });
+    for (let i = 0; i < 3; i++) {
+      const d = join(dir, `s${i}`);
+      mkdirSync(d);
+      rig.servers.push(new Server(`s${i}`, await freePort(), await freePort(), d, rig.etcd.endpoints, o.extraArgs));
+    }
+  }
+  if (o.solo) {
+    const d = join(dir, "solo");
+    mkdirSync(d);
+    rig.solo = new Server("solo", await freePort(), await freePort(), d, [], o.extraArgs);
+  }
+  for (const s of rig.all) s.start();
+  progress(`waiting for ${rig.all.map((s) => s.name).join(", ")}`);
+  try {
+    if (rig.servers.length > 0) {
+      const leader = await agreedLeader(rig.servers);
+      await chooseKvApi(rig.servers.find((s) => s !== leader) as Server);
+    }
+    if (rig.solo !== undefined) await agreedLeader([rig.solo]);
+    for (const s of rig.all) await until(`${s.name} to take writes`, () => kvWriteOk(s.kvAddress, `bench/ready-${s.name}`), 30_000);
+  } catch (err) {
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${rig.all.map((s) => `--- ${s.name}:\n${s.tail()}`).join("\n")}`, { cause: err });
+  }
+  return rig;
+}
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "ruche-bench-cluster-"));
   if (CPU_PROF !== undefined) mkdirSync(CPU_PROF, { recursive: true });
-  const all: Server[] = [];
-  let etcd: EtcdTestCluster | undefined;
+  const rigs: Rig[] = [];
   const result: Record<string, unknown> = {
     benchmark: "cluster",
     node: process.version,
@@ -836,48 +1088,33 @@ async function main(): Promise<void> {
     quick: QUICK,
     loadAverageAtStart: loadavg().map((x) => round(x, 1)),
   };
-  try {
-    progress("starting a three-member etcd");
-    etcd = await startEtcd({ members: 3 });
-    const servers: Server[] = [];
-    for (let i = 0; i < 3; i++) {
-      const d = join(dir, `s${i}`);
-      mkdirSync(d);
-      servers.push(new Server(`s${i}`, await freePort(), await freePort(), d, etcd.endpoints));
-    }
-    const soloDir = join(dir, "solo");
-    mkdirSync(soloDir);
-    const solo = new Server("solo", await freePort(), await freePort(), soloDir, []);
-    all.push(...servers, solo);
-    for (const s of all) s.start();
-    progress("waiting for the three servers on etcd and the one on SQLite");
+  // A part that fails is reported as such; the others still run.
+  const part = async (name: string, key: string, what: string, f: () => Promise<Record<string, unknown>>): Promise<void> => {
+    if (!ONLY.has(name)) return;
+    progress(what);
     try {
-      const leader = await agreedLeader(servers);
-      await agreedLeader([solo]);
-      await chooseKvApi(servers.find((s) => s !== leader) as Server);
-      for (const s of all) await until(`${s.name} to take writes`, () => kvWriteOk(s.kvAddress, `bench/ready-${s.name}`), 30_000);
+      result[key] = await f();
     } catch (err) {
-      throw new Error(`${err instanceof Error ? err.message : String(err)}\n${all.map((s) => `--- ${s.name}:\n${s.tail()}`).join("\n")}`, { cause: err });
+      progress(`${name} failed: ${err instanceof Error ? err.message : String(err)}`);
+      result[key] = { error: err instanceof Error ? err.message : String(err), servers: Object.fromEntries(rigs.flatMap((r) => r.all).map((s) => [s.name, s.tail()])) };
     }
-    result.kvApi = kvApi;
-    // A part that fails is reported as such; the others still run.
-    const part = async (name: string, key: string, what: string, f: () => Promise<Record<string, unknown>>): Promise<void> => {
-      if (!ONLY.has(name)) return;
-      progress(what);
-      try {
-        result[key] = await f();
-      } catch (err) {
-        progress(`${name} failed: ${err instanceof Error ? err.message : String(err)}`);
-        result[key] = { error: err instanceof Error ? err.message : String(err), servers: Object.fromEntries(all.map((s) => [s.name, s.tail()])) };
-      }
-    };
-    const cluster = etcd;
-    await part("failover", "failover", `failover: ${KILLS} kills of the leader`, () => failover(servers));
-    await part("kv", "kv", `kv: ${KV_RUNS} runs of ${KV_SECONDS} s, ${CONCURRENCY} clients, ${VALUE_BYTES}-byte values`, () => kv(servers, solo, cluster));
-    await part("place", "placements", `placements: ${NODES} simulated nodes, ${PLACE_RUNS} jobs of ${ALLOCS} allocations`, () => placements(servers, solo, cluster));
+  };
+  try {
+    if (ONLY.has("failover") || ONLY.has("kv") || ONLY.has("place")) {
+      const rig = await startRig(dir, { etcd: true, solo: true }, rigs);
+      result.kvApi = kvApi;
+      const { servers } = rig;
+      const solo = rig.solo as Server;
+      const cluster = rig.etcd as EtcdTestCluster;
+      await part("failover", "failover", `failover: ${KILLS} kills of the leader`, () => failover(servers));
+      await part("kv", "kv", `kv: ${KV_RUNS} runs of ${KV_SECONDS} s, ${CONCURRENCY} clients, ${VALUE_BYTES}-byte values`, () => kv(servers, solo, cluster));
+      await part("place", "placements", `placements: ${NODES} simulated nodes, ${PLACE_RUNS} jobs of ${ALLOCS} allocations`, () => placements(servers, solo, cluster));
+      // The scale part starts servers of its own: these would only load the machine.
+      await rig.stop();
+    }
+    await part("scale", "scale", `scale: ${SCALE_NODES} simulated nodes against three servers on etcd${SCALE_SOLO ? ", then against one on SQLite" : ""}`, () => scale(dir, rigs));
   } finally {
-    await Promise.all(all.map((s) => s.stop()));
-    await etcd?.stop();
+    await Promise.all(rigs.map((r) => r.stop()));
     rmSync(dir, { recursive: true, force: true });
   }
   result.loadAverageAtEnd = loadavg().map((x) => round(x, 1));

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import pino from "pino";
 import { startApi, startConsulApi, startNodeApi, type NodeLocal, type RunningHttp } from "../api/index.js";
 import { ApiClient, httpTransport } from "../apiclient/index.js";
-import { KVService, LockDelays, ServiceRegistry, SessionReaper, StoreCatalog, type CatalogReader } from "../catalog/index.js";
+import { followLockDelays, KVService, LockDelays, ServiceRegistry, SessionReaper, StoreCatalog, type CatalogReader } from "../catalog/index.js";
 import { startDns } from "../dns/index.js";
 import { Client, readLogs, SimulatedNode } from "../client/index.js";
 import { allDrivers } from "../drivers/index.js";
@@ -13,6 +13,7 @@ import { ErrorCode, errorMessage, RucheError, type Logger } from "../structs/ind
 import { DEFAULT_ROUTER_CONFIG, parseRouterConfig, RemoteCatalog, startRouter, type RouterConfig, type RunningRouter } from "../router/index.js";
 import { etcdCluster, RUCHE_BUILD, Server, soloCluster, type ClusterView, type EtcdCluster, type HeartbeatOptions, type ServerInfo } from "../server/index.js";
 import { etcdBackend, prepareDataDir, sqliteBackend, StateStore } from "../state/index.js";
+import { etcdLeaderAway } from "./etcd-leadership.js";
 import type { ManagedEtcd } from "./etcd-member.js";
 import { etcdMemberStatuses, removeEtcdMember, serverEtcd } from "./etcd-servers.js";
 import { runRegisteredChecks } from "./registered-checks.js";
@@ -178,11 +179,19 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       const clusterView: ClusterView = shared ?? soloCluster(self);
       const server = new Server(store, { log: log("server"), heartbeat: { ...(shared === undefined ? {} : CLUSTER_HEARTBEAT), ...cfg.heartbeat } });
       duties.push({ start: () => { server.start(); }, stop: () => server.stop() });
+      // A leader that runs its own etcd member keeps etcd's leader on another server's member.
+      if (etcdMember !== undefined) duties.push(etcdLeaderAway(etcdMember.clientURL, log("etcd")));
       closers.push(standDown);
       const registry = new ServiceRegistry(store, Date.now);
       // One set of lock delays for the store: the KV refuses an acquire in a delay that the
-      // reaper (or a destroyed session) set.
+      // reaper (or a destroyed session) set. Every server sets them from the commits it
+      // applies too, so that they outlive a change of leader (as Consul's do).
       const delays = new LockDelays();
+      const stopLockDelays = followLockDelays(store, delays, Date.now);
+      closers.push(() => {
+        stopLockDelays();
+        return Promise.resolve();
+      });
       const kv = new KVService(store, { now: Date.now, delays });
       const consul = { catalog: new StoreCatalog(store, cfg.datacenter, log("catalog")), localNode: () => client?.nodeId, version: "1.17.0", registry, allowScriptChecks: false, kv };
       let stopChecks: (() => void) | undefined;

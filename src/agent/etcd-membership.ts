@@ -38,6 +38,84 @@ export function directEtcdClient(hosts: string[], dialTimeoutMs = 2000, callTime
   });
 }
 
+/**
+ * Whether an etcd call failed before it reached etcd: gRPC had no connection to the member it
+ * picked (down, or unreachable), or the member was passed over (`SkipUnreachable`). Such a
+ * call may be sent to another member; a call that may have reached etcd is never sent again.
+ */
+export function etcdCallNotSent(err: unknown): boolean {
+  return err instanceof EtcdMemberSkipped || errorMessage(err).includes("No connection established");
+}
+
+/** Whether an error says the member's connection failed or broke (a stream's error included). */
+function memberUnreachable(err: unknown): boolean {
+  return etcdCallNotSent(err) || /Connection dropped|ECONNREFUSED|ECONNRESET/.test(errorMessage(err));
+}
+
+/** A call not sent to a member that could not be reached a moment ago. */
+class EtcdMemberSkipped extends Error {
+  constructor(host: string) {
+    super(`etcd member ${host} could not be reached a moment ago`);
+    this.name = "EtcdMemberSkipped";
+  }
+}
+
+/**
+ * A member's policy in a server's client: a member whose connection failed or broke is passed
+ * over for `skipMs` (the client then picks another), and tried again after.
+ */
+class SkipUnreachable implements IPolicy {
+  declare readonly _altReturn: never;
+  readonly onSuccess = () => ({ dispose: () => undefined });
+  readonly onFailure = () => ({ dispose: () => undefined });
+  private until = 0;
+  constructor(
+    private readonly host: string,
+    private readonly skipMs: number,
+  ) {}
+  async execute<T>(fn: (context: IDefaultPolicyContext) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> {
+    if (Date.now() < this.until) throw new EtcdMemberSkipped(this.host);
+    try {
+      return await fn({ signal: signal ?? new AbortController().signal });
+    } catch (err) {
+      if (memberUnreachable(err)) this.until = Date.now() + this.skipMs;
+      throw err;
+    }
+  }
+}
+
+/** A server client's policy for a whole call: one that reached no member is sent again (to another member), up to `attempts` times in all. */
+class RetryNotSent implements IPolicy {
+  declare readonly _altReturn: never;
+  readonly onSuccess = () => ({ dispose: () => undefined });
+  readonly onFailure = () => ({ dispose: () => undefined });
+  constructor(private readonly attempts: number) {}
+  async execute<T>(fn: (context: IDefaultPolicyContext) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> {
+    for (let i = 1; ; i++) {
+      try {
+        return await fn({ signal: signal ?? new AbortController().signal });
+      } catch (err) {
+        if (i >= this.attempts || !etcdCallNotSent(err)) throw err;
+      }
+    }
+  }
+}
+
+/**
+ * A server's etcd client, on every member: a call that reached no member (the one picked is
+ * down) goes to another, and a member that could not be reached is passed over for a second,
+ * so that one member of three down costs nothing; a call that may have reached etcd fails as
+ * it is (the callers settle its outcome). A unary call gives up after `callTimeoutMs`.
+ */
+export function serverEtcdClient(hosts: string[], dialTimeoutMs: number, callTimeoutMs: number): Etcd3 {
+  return new Etcd3({
+    hosts,
+    dialTimeout: dialTimeoutMs,
+    faultHandling: { host: (h) => new SkipUnreachable(h, 1000), global: new RetryNotSent(hosts.length) },
+    defaultCallOptions: (c: { isStream: boolean }) => (c.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+  });
+}
+
 /** Runs `call` again while etcd answers "unhealthy cluster", for up to `retryMs`. */
 async function whileUnhealthy<T>(retryMs: number, call: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + retryMs;

@@ -2,7 +2,7 @@ import type { Etcd3 } from "etcd3";
 import type { Logger } from "../structs/index.js";
 import type { AgentConfig } from "./agent.js";
 import { startManagedEtcd, type ManagedEtcd } from "./etcd-member.js";
-import { directEtcdClient } from "./etcd-membership.js";
+import { serverEtcdClient } from "./etcd-membership.js";
 
 /** The etcd a server keeps its state on, and the client it reaches it with. */
 export interface ServerEtcd {
@@ -15,8 +15,9 @@ export interface ServerEtcd {
  * The external cluster the config names (`-etcd-endpoints`), or the member this server runs
  * itself, formed with the other servers it finds through `retry_join` once `bootstrap_expect`
  * of them answer (`startManagedEtcd`; it serves the join routes on the API's port meanwhile).
- * Its client tries each call once and gives up on a unary call after 4 s (etcd without a
- * quorum): the callers retry on their own terms.
+ * Its client sends a call that reached no member (one is down) to another, tries a call that
+ * may have reached etcd once, and gives up on a unary call after 4 s (etcd without a quorum):
+ * the callers retry on their own terms.
  */
 export async function serverEtcd(cfg: AgentConfig, name: string, dataDir: string, log: Logger, closers: (() => Promise<void>)[]): Promise<ServerEtcd> {
   let member: ManagedEtcd | undefined;
@@ -27,7 +28,7 @@ export async function serverEtcd(cfg: AgentConfig, name: string, dataDir: string
     closers.push(() => m.stop());
     endpoints = m.endpoints();
   }
-  const client = directEtcdClient(endpoints, 2000, 4000);
+  const client = serverEtcdClient(endpoints, 2000, 4000);
   closers.push(() => {
     client.close();
     return Promise.resolve();

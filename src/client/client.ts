@@ -36,6 +36,8 @@ export class Client {
   private readonly settled = new Set<string>();
   private readonly pending = new Map<string, AllocReport>();
   private flushing: Promise<void> | null = null;
+  /** The report being sent: the next waits for its answer (see `flush`). */
+  private sending: Promise<void> = Promise.resolve();
   /** The wait before reports the servers could not take are sent again (ms): 1 s, doubling to 10 s; 0 after a success. */
   private retryDelay = 0;
   private readonly saves = new Map<string, { writing: boolean; next: string | null; last: string }>();
@@ -299,7 +301,19 @@ export class Client {
     this.flushing ??= sleep(REPORT_BATCH_MS).then(() => this.flush());
   }
 
-  private async flush(): Promise<void> {
+  /**
+   * Sends what is queued, one report at a time: a report goes once the one before has its
+   * answer. Sent side by side, an older status of an allocation (pending) held up at a
+   * server that dies, and sent again, could land after a newer one (running) that went
+   * through another server, and put the allocation back to pending.
+   */
+  private flush(): Promise<void> {
+    const next = this.sending.then(() => this.flushNow());
+    this.sending = next.catch(() => undefined);
+    return next;
+  }
+
+  private async flushNow(): Promise<void> {
     const batch: AllocUpdate[] = [...this.pending.values()];
     this.pending.clear();
     this.flushing = null;

@@ -129,6 +129,44 @@ describe("etcd backend: a follower's watch away from etcd", () => {
   }, 60_000);
 
 
+  it("a commit the watch did not show (meta/index's version is not the next) is found by a reload, and the server follows again", async () => {
+    const { region: r, fence } = await leaderRegion(client, "etcd-watch");
+    const leader = await StateStore.open(etcdBackend({ client, region: r, fence: () => fence }));
+    const { log, lines } = logCapture();
+    const follower = await StateStore.open(etcdBackend({ client, region: r, fence: () => null, log }), { log });
+    try {
+      await leader.write((tx) => {
+        tx.put("kv", kv("a", "a-1"));
+      });
+      await follower.barrier();
+      // A chain of commits with a link the follower cannot have seen: the index key deleted
+      // and written anew (its version starts over) together with a row, as a watch that
+      // resumed past a commit would leave it.
+      const next = leader.index + 1;
+      await client.delete().key(`/ruche/${r}/meta/index`);
+      await client.kv.txn({
+        compare: [],
+        success: [
+          { request_put: { key: Buffer.from(`/ruche/${r}/kv/b`), value: Buffer.from(JSON.stringify({ ...kv("b", "b-1"), CreateIndex: next, ModifyIndex: next })) } },
+          { request_put: { key: Buffer.from(`/ruche/${r}/meta/index`), value: Buffer.from(String(next)) } },
+        ],
+        failure: [],
+      });
+      await until(() => follower.index === next, `the follower reaches index ${next} through a reload`);
+      expect(lines).toContain("state: a commit went by without this server seeing it (the watch skipped it): reloading the region's keys");
+      expect(follower.kvGet("b")?.Value).toBe(kv("b", "b-1").Value);
+      // And it follows the leader's next commits as before (the leader reloaded too).
+      await until(() => leader.index === next, "the leader reaches the reloaded index");
+      await leader.write((tx) => {
+        tx.put("kv", kv("c", "c-1"));
+      });
+      await until(() => follower.index === leader.index, "the follower follows the next commit");
+      expect(memory(follower)).toEqual(memory(leader));
+    } finally {
+      await Promise.all([leader.close(), follower.close()]);
+    }
+  }, 60_000);
+
   it("reloads the region, applies the difference as one commit, follows again, and can lead afterwards", async () => {
     const { region: r, fence } = await leaderRegion(client, "etcd-watch");
     let leaderFence: Fence | null = fence;

@@ -70,6 +70,38 @@ describe("etcd backend", () => {
     await Promise.all([leader.close(), follower.close()]);
   });
 
+  it("stages a batch too large in bytes in chunks under the limit that hold its changes as written, deletes too", async () => {
+    const { region: r, fence } = await region();
+    const leader = await StateStore.open(etcdBackend({ client, region: r, fence: () => fence, maxTxnBytes: 4096 }));
+    const follower = await StateStore.open(etcdBackend({ client, region: r, fence: () => null }));
+    await leader.write((tx) => {
+      tx.put("nodes", mock.node({ id: "gone" }));
+    });
+    const staged: string[] = [];
+    const watcher = await client.watch().prefix(`/ruche/${r}/staging/`).create();
+    watcher.on("put", (kv) => staged.push(kv.value.toString("utf8")));
+    const ids = Array.from({ length: 30 }, (_, i) => `n${String(i).padStart(2, "0")}`);
+    await leader.write((tx) => {
+      for (const id of ids) tx.put("nodes", mock.node({ id }));
+      tx.delete("nodes", "gone");
+    });
+    await until(() => follower.index === leader.index, "the follower reaches the leader's index");
+    await watcher.cancel();
+    // Several chunks, each under the limit, holding every change once, in order.
+    expect(staged.length).toBeGreaterThan(1);
+    for (const chunk of staged) expect(chunk.length).toBeLessThanOrEqual(4096);
+    const changes = staged.flatMap((c) => JSON.parse(c) as { table: string; key: string; op: string; value: unknown }[]);
+    expect(changes.map((c) => `${c.op} ${c.key}`)).toEqual([...ids.map((id) => `put ${id}`), "delete gone"]);
+    expect(changes.at(-1)).toEqual({ table: "nodes", key: "gone", op: "delete", value: null });
+    expect(changes[0]?.value).toEqual(leader.node("n00"));
+    // What the follower holds and what a fresh load reads are the batch.
+    expect(follower.nodes().map((n) => n.ID).sort()).toEqual(ids);
+    const fresh = await StateStore.open(etcdBackend({ client, region: r, fence: () => null }));
+    expect(fresh.nodes().map((n) => n.ID).sort()).toEqual(ids);
+    expect(await keys(r, "staging/")).toEqual([]);
+    await Promise.all([leader.close(), follower.close(), fresh.close()]);
+  });
+
   it("a large commit whose leader died after the commit point is loaded whole and finished by the next leader", async () => {
     const { region: r, fence } = await region();
     const first = await StateStore.open(etcdBackend({ client, region: r, fence: () => fence }));

@@ -34,6 +34,13 @@ export function regionPrefix(region: string): string {
 
 const TABLE_SET: ReadonlySet<string> = new Set(TABLES);
 
+/** A change serialized for etcd (`encode`): the row's key and JSON value (none for a delete), and the change as a staged chunk holds it. */
+interface Encoded {
+  key: string;
+  value: string | undefined;
+  staged: string;
+}
+
 interface PendingRecord {
   index: number;
   prev: number;
@@ -43,6 +50,8 @@ interface PendingRecord {
 /** A region's keys read at one revision (`readRegion`). */
 interface Region {
   index: number;
+  /** `meta/index`'s etcd version (0: absent): one more with every commit. */
+  indexVersion: bigint;
   rows: { table: TableName; key: string; value: unknown }[];
   revision: bigint;
   /** Every staged chunk, by its key under the region (`staging/<index>/<n>`). */
@@ -87,6 +96,14 @@ class EtcdBackend implements Backend {
   private index = 0;
   /** The last etcd revision whose events reached this backend: a watch resumes after it. */
   private revision = 0n;
+  /**
+   * The etcd version of `meta/index` as last seen: every commit puts it once, so each one the
+   * watch shows must be the next. One that is not means a commit went by unseen (a watch
+   * resumed past it): memory can no longer be trusted to follow, and the region is reloaded.
+   */
+  private indexVersion = 0n;
+  /** Set from a missed commit until the reload: the watch's later events are not applied on top of the gap. */
+  private missed = false;
   /** The key each commit point writes its commit's unique id to: the watch knows this server's own commits by it. */
   private readonly commitKey: string;
   /** Ids of this server's commits sent and not yet answered: the watch drops them (one seen here did land). */
@@ -122,6 +139,7 @@ class EtcdBackend implements Backend {
   async load(): Promise<{ index: number; rows: { table: TableName; key: string; value: unknown }[] }> {
     const region = await this.readRegion();
     this.index = region.index;
+    this.indexVersion = region.indexVersion;
     this.takeStaged(region);
     this.watchFrom(region.revision + 1n);
     return { index: region.index, rows: region.rows };
@@ -159,12 +177,14 @@ class EtcdBackend implements Backend {
     // The last write of each key wins: etcd refuses a key twice in one transaction.
     const last = new Map<string, RawChange>();
     for (const c of batch.changes) last.set(`${c.table}/${c.key}`, c);
-    const ops = [...last.values()].map((c) => this.op(c));
-    const bytes = ops.reduce((n, o) => n + (o.request_put?.value?.length ?? 0) + (o.request_put?.key?.length ?? o.request_delete_range?.key?.length ?? 0), 0);
+    // Each row is serialized once, here: a batch of 10,000 allocations is tens of MB of JSON,
+    // and this runs in one go on the leader's only thread (its lease is renewed on it too).
+    const encoded = [...last.values()].map((c) => this.encode(c));
+    const bytes = encoded.reduce((n, e) => n + e.key.length + (e.value?.length ?? 0), 0);
     try {
       await this.finishPending(fence);
-      if (ops.length + 2 <= this.maxOps && bytes <= this.maxBytes) await this.commitPoint(fence, batch.index, ops);
-      else await this.commitLarge(fence, batch.index, [...last.values()]);
+      if (encoded.length + 2 <= this.maxOps && bytes <= this.maxBytes) await this.commitPoint(fence, batch.index, encoded.map((e) => this.encodedOp(e)));
+      else await this.commitLarge(fence, batch.index, encoded);
     } catch (err) {
       if (err instanceof CommitRefused) throw err;
       // Before the commit point (finishing an earlier batch, staging, reading why a compare
@@ -255,13 +275,13 @@ class EtcdBackend implements Backend {
     return this.seenWhileSending.has(id) ? true : null;
   }
 
-  private async commitLarge(fence: Fence, index: number, changes: RawChange[]): Promise<void> {
+  private async commitLarge(fence: Fence, index: number, changes: Encoded[]): Promise<void> {
     const chunks = this.chunk(changes);
     // 1. Stage the chunks: invisible to readers until the commit point names them.
     for (let n = 0; n < chunks.length; n++) {
       const res = await this.client.kv.txn({
         compare: this.fenceCompares(fence),
-        success: [this.putOp(`${this.prefix}staging/${index}/${n}`, JSON.stringify(chunks[n]))],
+        success: [this.putOp(`${this.prefix}staging/${index}/${n}`, `[${(chunks[n] ?? []).map((e) => e.staged).join(",")}]`)],
         failure: [],
       });
       if (!res.succeeded) {
@@ -280,7 +300,7 @@ class EtcdBackend implements Backend {
     // 3. The rows, then the record goes. Committed whatever happens now: a failure here is
     // finished by whoever commits or loads next.
     try {
-      await this.applyPending(fence, record, chunks);
+      await this.applyPending(fence, record, chunks.map((chunk) => () => chunk.map((e) => this.encodedOp(e))));
     } catch (err) {
       this.pendingMaybe = true;
       this.opts.log?.warn({ err, index }, "state: the rows of a large commit are not all written yet; the next commit finishes them");
@@ -305,13 +325,14 @@ class EtcdBackend implements Backend {
       chunks.push(JSON.parse(v.value.toString("utf8")) as RawChange[]);
     }
     this.opts.log?.info({ index: record.index }, "state: finishing a large commit left unfinished");
-    await this.applyPending(fence, record, chunks);
+    await this.applyPending(fence, record, chunks.map((chunk) => () => chunk.map((c) => this.op(c))));
     this.pendingMaybe = false;
   }
 
-  private async applyPending(fence: Fence, record: PendingRecord, chunks: RawChange[][]): Promise<void> {
-    for (const chunk of chunks) {
-      const res = await this.client.kv.txn({ compare: this.fenceCompares(fence), success: chunk.map((c) => this.op(c)), failure: [] });
+  /** Writes the rows of a large commit, one transaction per chunk (each chunk's operations made when it is sent), then drops its record and staging. */
+  private async applyPending(fence: Fence, record: PendingRecord, chunks: (() => IRequestOp[])[]): Promise<void> {
+    for (const ops of chunks) {
+      const res = await this.client.kv.txn({ compare: this.fenceCompares(fence), success: ops(), failure: [] });
       if (!res.succeeded) throw new CommitRefused(ErrorCode.NoLeader, "this server stopped leading while it wrote a large commit's rows");
     }
     const res = await this.client.kv.txn({
@@ -342,12 +363,13 @@ class EtcdBackend implements Backend {
     throw new CommitRefused(ErrorCode.IndexConflict, `state: commit at index ${index} refused: the stored index is ${at}, this server's memory is at ${this.index}; no write was made`);
   }
 
-  private chunk(changes: RawChange[]): RawChange[][] {
-    const out: RawChange[][] = [];
-    let cur: RawChange[] = [];
+  /** Chunks of at most `maxOps` changes and about `maxBytes` (as staged), in order. */
+  private chunk(changes: Encoded[]): Encoded[][] {
+    const out: Encoded[][] = [];
+    let cur: Encoded[] = [];
     let size = 0;
     for (const c of changes) {
-      const n = JSON.stringify(c).length;
+      const n = c.staged.length;
       if (cur.length > 0 && (cur.length + 1 > this.maxOps || size + n > this.maxBytes)) {
         out.push(cur);
         cur = [];
@@ -361,8 +383,19 @@ class EtcdBackend implements Backend {
   }
 
   private op(c: RawChange): IRequestOp {
+    return this.encodedOp(this.encode(c));
+  }
+
+  /** A change with its row serialized once: its etcd key and value, and its entry in a staged chunk (`JSON.stringify(c)`'s equal). */
+  private encode(c: RawChange): Encoded {
     const key = `${this.prefix}${c.table}/${c.key}`;
-    return c.op === "put" ? this.putOp(key, JSON.stringify(c.value)) : { request_delete_range: { key: Buffer.from(key) } };
+    const value = c.op === "put" ? JSON.stringify(c.value) : undefined;
+    const staged = `{"table":${JSON.stringify(c.table)},"key":${JSON.stringify(c.key)},"op":"${c.op}","value":${value ?? "null"}}`;
+    return { key, value, staged };
+  }
+
+  private encodedOp(e: Encoded): IRequestOp {
+    return e.value === undefined ? { request_delete_range: { key: Buffer.from(e.key) } } : this.putOp(e.key, e.value);
   }
 
   private putOp(key: string, value: string): IRequestOp {
@@ -384,11 +417,15 @@ class EtcdBackend implements Backend {
     const all = await this.rangeAll();
     const rows = new Map<string, { table: TableName; key: string; value: unknown }>();
     let index = 0;
+    let indexVersion = 0n;
     let pending: PendingRecord | null = null;
     const staging = new Map<string, string>();
     for (const kv of all.kvs) {
       const key = kv.key.toString("utf8").slice(this.prefix.length);
-      if (key === "meta/index") index = parseIndex(kv.value.toString("utf8"), this.indexKey);
+      if (key === "meta/index") {
+        index = parseIndex(kv.value.toString("utf8"), this.indexKey);
+        indexVersion = BigInt(kv.version);
+      }
       else if (key === "meta/pending") pending = parsePending(kv.value.toString("utf8"), this.pendingKey);
       else if (key.startsWith("staging/")) staging.set(key, kv.value.toString("utf8"));
       else {
@@ -405,7 +442,7 @@ class EtcdBackend implements Backend {
         else rows.set(k, { table: c.table, key: c.key, value: c.value });
       }
     }
-    return { index, rows: [...rows.values()], revision: BigInt(all.revision), staging, pending: pending !== null };
+    return { index, indexVersion, rows: [...rows.values()], revision: BigInt(all.revision), staging, pending: pending !== null };
   }
 
   /**
@@ -534,6 +571,8 @@ class EtcdBackend implements Backend {
       this.takeStaged(region);
       this.pendingMaybe = true;
       this.revision = region.revision;
+      this.indexVersion = region.indexVersion;
+      this.missed = false;
       if (region.index > this.index) {
         this.index = region.index;
         const batch: RemoteBatch = { index: region.index, changes: region.rows.map((r) => ({ table: r.table, key: r.key, op: "put", value: r.value })), whole: true };
@@ -575,7 +614,9 @@ class EtcdBackend implements Backend {
   }
 
   private onRevision(events: IWatchResponse["events"]): void {
+    if (this.missed) return;
     let index: number | null = null;
+    let version = 0n;
     let commit: string | null = null;
     let pending: PendingRecord | null = null;
     const rows: RawChange[] = [];
@@ -584,7 +625,10 @@ class EtcdBackend implements Backend {
       const key = full.slice(this.prefix.length);
       const value = ev.kv.value.toString("utf8");
       if (key === "meta/index") {
-        if (ev.type === "Put") index = parseIndex(value, full);
+        if (ev.type === "Put") {
+          index = parseIndex(value, full);
+          version = BigInt(ev.kv.version);
+        }
       } else if (key === "meta/commit") {
         if (ev.type === "Put") commit = value;
       } else if (key === "meta/pending") {
@@ -607,6 +651,19 @@ class EtcdBackend implements Backend {
     }
     // A revision that wrote no index is not a commit: the rows of a large commit, written after its commit point.
     if (index === null) return;
+    if (version !== this.indexVersion + 1n) {
+      this.opts.log?.error(
+        { index, version: String(version), expected: String(this.indexVersion + 1n) },
+        "state: a commit went by without this server seeing it (the watch skipped it): reloading the region's keys",
+      );
+      this.missed = true;
+      const w = this.watcher;
+      this.watcher = undefined;
+      void w?.cancel().catch(() => undefined);
+      void this.recover();
+      return;
+    }
+    this.indexVersion = version;
     for (const i of [...this.staged.keys()]) if (i < index) this.staged.delete(i);
     // This server's own commits: memory has them (or will, once their answer comes).
     if (commit !== null) {

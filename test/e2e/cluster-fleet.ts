@@ -1,11 +1,14 @@
 /**
- * Three servers on one external etcd, client agents and an edge router that know all three
+ * Three servers on one etcd, client agents and an edge router that know all three
  * (`-servers a,b,c`), for the cluster's fault tests: fleet.ts's fleet with a highly available
- * control plane. Each server has fixed ports (HTTP and Consul API) and its own data dir, so
- * that it can be killed and started again where the others and the clients look for it.
+ * control plane. The etcd is external (`-etcd-endpoints`) or the servers' own (`-bootstrap-expect
+ * 3 -retry-join a,b,c`: each server runs an etcd member on its HTTP port + 1 and + 2). Each
+ * server has fixed ports (HTTP and Consul API) and its own data dir, so that it can be killed
+ * and started again where the others and the clients look for it.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { freePortRange } from "../../src/state/etcd-testing.js";
 import { freePort } from "./fleet.js";
 import { startAgentProcess, until, type AgentProcess } from "./harness.js";
 
@@ -18,10 +21,12 @@ export interface ClusterServer {
   agent: AgentProcess | undefined;
 }
 
+/** An external etcd cluster's client URLs, or "managed": each server runs a member of its own. */
+export type FleetEtcd = { endpoints: string[] } | "managed";
+
 export interface ClusterFleetOptions {
   dir: string;
-  /** The etcd cluster's client URLs. */
-  etcd: string[];
+  etcd: FleetEtcd;
   region: string;
   clients: number;
   /**
@@ -58,7 +63,18 @@ export class ClusterFleet {
         }
       }
     };
-    for (let i = 0; i < 3; i++) f.servers.push({ name: `server-${i + 1}`, httpPort: await port(), consulPort: await port(), dataDir: join(opts.dir, `server-${i + 1}`), agent: undefined });
+    // A server with its own etcd member needs its HTTP port's next two free as well.
+    const httpPort = async (): Promise<number> => {
+      if (opts.etcd !== "managed") return port();
+      for (;;) {
+        const p = await freePortRange(3);
+        if (![p, p + 1, p + 2].some((x) => ports.has(x))) {
+          for (const x of [p, p + 1, p + 2]) ports.add(x);
+          return p;
+        }
+      }
+    };
+    for (let i = 0; i < 3; i++) f.servers.push({ name: `server-${i + 1}`, httpPort: await httpPort(), consulPort: await port(), dataDir: join(opts.dir, `server-${i + 1}`), agent: undefined });
     await Promise.all(f.servers.map((s) => f.startServer(s)));
     f.router = await startAgentProcess(["-router", "-servers", f.serverList, "-bind", "127.0.0.1", "-http-port", "0", "-router-port", "0", "-router-dashboard-port", "0"]);
     for (let i = 0; i < opts.clients; i++) {
@@ -77,12 +93,12 @@ export class ClusterFleet {
   /** Starts (again) a server on its ports and data dir; resolves once it names a leader. */
   async startServer(s: ClusterServer): Promise<AgentProcess> {
     mkdirSync(s.dataDir, { recursive: true });
+    const etcd = this.opts.etcd;
     s.agent = await startAgentProcess([
       "-server",
       "-bind",
       "127.0.0.1",
-      "-etcd-endpoints",
-      this.opts.etcd.join(","),
+      ...(etcd === "managed" ? ["-bootstrap-expect", "3", "-retry-join", this.serverList] : ["-etcd-endpoints", etcd.endpoints.join(",")]),
       "-region",
       this.opts.region,
       "-node",
