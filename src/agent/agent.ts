@@ -11,7 +11,7 @@ import { Client, readLogs, SimulatedNode } from "../client/index.js";
 import { allDrivers } from "../drivers/index.js";
 import { ErrorCode, errorMessage, RucheError, type Logger } from "../structs/index.js";
 import { DEFAULT_ROUTER_CONFIG, parseRouterConfig, RemoteCatalog, startRouter, type RouterConfig, type RunningRouter } from "../router/index.js";
-import { etcdCluster, RUCHE_BUILD, Server, soloCluster, type ClusterView, type EtcdCluster, type HeartbeatOptions, type ServerInfo } from "../server/index.js";
+import { etcdCluster, RUCHE_BUILD, Server, soloCluster, threadLeases, type ClusterView, type EtcdCluster, type HeartbeatOptions, type ServerInfo } from "../server/index.js";
 import { etcdBackend, prepareDataDir, sqliteBackend, StateStore } from "../state/index.js";
 import { etcdLeaderAway } from "./etcd-leadership.js";
 import type { ManagedEtcd } from "./etcd-member.js";
@@ -160,11 +160,15 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         store = await StateStore.open(sqliteBackend(dataDir), { log: log("state") });
         closers.push(() => store.close());
       } else {
-        const { client: etcd, member } = await serverEtcd(cfg, self.Name, dataDir, log("etcd"), closers);
+        const { client: etcd, member, endpoints } = await serverEtcd(cfg, self.Name, dataDir, log("etcd"), closers);
         etcdMember = member;
         if (member !== undefined) self.EtcdMember = member.name;
+        // The lease is renewed on a thread of its own: a leader busy for seconds keeps its term.
+        const leases = threadLeases({ hosts: endpoints });
+        closers.push(() => leases.close());
         const cluster = etcdCluster({
           client: etcd,
+          leases,
           self,
           log: log("cluster"),
           onElected: lead,

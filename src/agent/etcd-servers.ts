@@ -9,6 +9,8 @@ export interface ServerEtcd {
   client: Etcd3;
   /** The member this server runs, when it runs one (its join routes go on the API). */
   member: ManagedEtcd | undefined;
+  /** The client URLs the client was given. */
+  endpoints: string[];
 }
 
 /**
@@ -33,7 +35,7 @@ export async function serverEtcd(cfg: AgentConfig, name: string, dataDir: string
     client.close();
     return Promise.resolve();
   });
-  return { client, member };
+  return { client, member, endpoints };
 }
 
 export { memberStatuses as etcdMemberStatuses, removeMember as removeEtcdMember } from "./etcd-membership.js";

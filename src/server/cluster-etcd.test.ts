@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { memoryBackend, StateStore, type Backend } from "../state/index.js";
 import { ErrorCode, RucheError, silentLogger } from "../structs/index.js";
 import { etcdCluster, type EtcdCluster } from "./cluster-etcd.js";
+import { inProcessLeases, threadLeases, type Leases } from "./lease.js";
 import type { ServerInfo } from "./cluster.js";
 import { until } from "./testing.js";
 import { oneEtcdMember } from "../state/etcd-fixture.js";
@@ -74,4 +75,52 @@ describe("the election on etcd", () => {
       await store.close();
     }
   });
+
+  /** Holds this thread for `ms`: what scheduling ten thousand allocations does to a leader. */
+  function busy(ms: number): void {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      // nothing: the event loop waits
+    }
+  }
+
+  async function leaderWith(leases: Leases, region: string): Promise<{ cluster: EtcdCluster; store: StateStore }> {
+    const store = await StateStore.open(memoryBackend());
+    const cluster = etcdCluster({ client: etcd.client, leases, self: info("a", region), log: silentLogger, onElected: () => undefined, onDeposed: () => undefined, etcd: { members: () => Promise.resolve([]), remove: () => Promise.resolve() } });
+    await cluster.start(store);
+    await until("a to lead", () => cluster.isLeader(), 15_000);
+    return { cluster, store };
+  }
+
+  it("a leader whose lease is renewed on its own thread keeps its term through 3 s of a busy main thread; renewed on the main thread, it loses it", async () => {
+    const leases = threadLeases({ hosts: etcd.cluster.endpoints });
+    const region = `election-${++regions}`;
+    const { cluster, store } = await leaderWith(leases, region);
+    try {
+      const term = cluster.fence();
+      busy(3000);
+      // The timers that were due run now: the lease's clock says it was renewed meanwhile.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(cluster.isLeader()).toBe(true);
+      expect(cluster.fence()).toEqual(term);
+      const key = await client.get(`/ruche/${region}/leader`).exec();
+      expect(key.kvs[0]?.create_revision).toBe(term?.createRevision);
+    } finally {
+      await cluster.stop();
+      await store.close();
+      await leases.close();
+    }
+
+    const inline = `election-${++regions}`;
+    const same = await leaderWith(inProcessLeases(client), inline);
+    try {
+      const term = same.cluster.fence();
+      busy(3000);
+      // Its term ends (it may well win the next one at once: nobody else campaigns here).
+      await until("the term of the leader renewing on its busy thread to end", () => same.cluster.fence()?.createRevision !== term?.createRevision, 5000);
+    } finally {
+      await same.cluster.stop();
+      await same.store.close();
+    }
+  }, 60_000);
 });

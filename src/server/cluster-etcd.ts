@@ -1,13 +1,20 @@
-import type { Etcd3, Lease, Watcher } from "etcd3";
+import type { Etcd3, Watcher } from "etcd3";
 import { regionPrefix, type Fence, type StateStore } from "../state/index.js";
 import { ErrorCode, errorMessage, RucheError, type Logger } from "../structs/index.js";
 import type { ClusterView, EtcdMemberStatus, ServerInfo, ServerMember } from "./cluster.js";
+import { inProcessLeases, type KeptLease, type Leases } from "./lease.js";
 
 export interface EtcdClusterOptions {
   client: Etcd3;
   self: ServerInfo;
   /** Seconds of the server's lease: a leader that stops renewing it is replaced this long after. Default 2. */
   ttlSeconds?: number;
+  /**
+   * Where the server's lease is granted and renewed: on a thread of its own in an agent
+   * (`threadLeases`), so that a leader busy for seconds keeps it; by `client` on this thread
+   * when not given.
+   */
+  leases?: Leases;
   log: Logger;
   /** Called when this server becomes leader, its memory caught up: start the leader's duties. */
   onElected: () => Promise<void> | void;
@@ -51,7 +58,8 @@ class Election implements EtcdCluster {
   private readonly leaderKey: string;
   private readonly ttl: number;
   private readonly log: Logger;
-  private lease: Lease | undefined;
+  private readonly leases: Leases;
+  private lease: KeptLease | undefined;
   private leaseId = "";
   private lastRenewed = 0;
   private term: Fence | null = null;
@@ -73,6 +81,7 @@ class Election implements EtcdCluster {
     this.prefix = regionPrefix(opts.self.Region);
     this.leaderKey = `${this.prefix}leader`;
     this.ttl = opts.ttlSeconds ?? 2;
+    this.leases = opts.leases ?? inProcessLeases(opts.client);
     this.log = opts.log;
   }
 
@@ -125,7 +134,8 @@ class Election implements EtcdCluster {
 
   lastContact(): number {
     if (this.leading) return 0;
-    return this.lastRenewed === 0 ? 0 : Math.max(0, Date.now() - this.lastRenewed);
+    const renewed = this.renewed();
+    return renewed === 0 ? 0 : Math.max(0, Date.now() - renewed);
   }
 
   async barrier(signal?: AbortSignal): Promise<void> {
@@ -159,14 +169,11 @@ class Election implements EtcdCluster {
   // --- the lease and the campaign -------------------------------------------------------
 
   private async newLease(): Promise<void> {
-    const lease = this.client.lease(this.ttl, { autoKeepAlive: true });
+    const lease = this.leases.lease(this.ttl);
     this.lease = lease;
     this.leaseId = await lease.grant();
     this.lastRenewed = Date.now();
-    lease.on("keepaliveSucceeded", () => {
-      if (this.lease === lease) this.lastRenewed = Date.now();
-    });
-    lease.on("lost", (err) => {
+    lease.onLost((err) => {
       if (this.lease !== lease || this.stopped) return;
       this.log.warn({ err: errorMessage(err) }, "cluster: this server's lease is lost; it takes a new one");
       void this.serialize(async () => {
@@ -175,11 +182,16 @@ class Election implements EtcdCluster {
       });
     });
     const info = JSON.stringify(this.self);
-    await lease.put(`${this.prefix}servers/${this.self.Name}`).value(info);
+    await this.client.put(`${this.prefix}servers/${this.self.Name}`).value(info).lease(this.leaseId);
     await this.client.put(`${this.prefix}members/${this.self.Name}`).value(info);
   }
 
-  private async renewAfterLoss(old: Lease): Promise<void> {
+  /** When the lease was last renewed, as etcd acknowledged it (its thread's clock, or this one's). */
+  private renewed(): number {
+    return Math.max(this.lastRenewed, this.lease?.lastRenewed() ?? 0);
+  }
+
+  private async renewAfterLoss(old: KeptLease): Promise<void> {
     if (this.lease !== old || this.stopped) return;
     old.release();
     this.lease = undefined;
@@ -196,7 +208,7 @@ class Election implements EtcdCluster {
       } catch (err) {
         this.log.warn({ err: errorMessage(err) }, "cluster: etcd does not grant a lease now; trying again");
         // newLease may have set one before it failed: not granted, or not recorded.
-        (this.lease as Lease | undefined)?.release();
+        (this.lease as KeptLease | undefined)?.release();
         this.lease = undefined;
         await new Promise((r) => setTimeout(r, delay));
       }
@@ -249,7 +261,7 @@ class Election implements EtcdCluster {
    * renewed, so that etcd ends it (and the key) within its TTL; a new lease and a new
    * campaign follow once this step is over.
    */
-  private async resign(lease: Lease): Promise<void> {
+  private async resign(lease: KeptLease): Promise<void> {
     if (this.lease !== lease) return;
     // No longer this server's: its "lost" event, when the revoke ends it, is not news.
     this.lease = undefined;
@@ -273,7 +285,7 @@ class Election implements EtcdCluster {
 
   private check(): void {
     if (this.stopped || !this.leading) return;
-    if (Date.now() - this.lastRenewed < this.ttl * 1000) return;
+    if (Date.now() - this.renewed() < this.ttl * 1000) return;
     const old = this.lease;
     void this.serialize(async () => {
       await this.stepDown(`its lease was not renewed for ${this.ttl} s (paused, or cut off from etcd)`);
@@ -347,7 +359,7 @@ class Election implements EtcdCluster {
  * sent to an etcd member that has just died (with the leader it served, a server that runs its
  * own member) fails at once, the client then passing that member over.
  */
-async function keepaliveOnce(lease: Lease): Promise<void> {
+async function keepaliveOnce(lease: KeptLease): Promise<void> {
   for (let i = 1; ; i++) {
     try {
       await lease.keepaliveOnce();

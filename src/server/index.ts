@@ -8,5 +8,6 @@ export { silentLogger, type Logger } from "../structs/index.js";
 export { storeView } from "./view.js";
 export { soloCluster, type ClusterView, type EtcdMemberStatus, type ServerInfo, type ServerMember } from "./cluster.js";
 export { etcdCluster, type EtcdCluster, type EtcdClusterOptions } from "./cluster-etcd.js";
+export { inProcessLeases, threadLeases, type KeptLease, type Leases } from "./lease.js";
 /** Ruche's version, as servers show it to each other (`Build`). */
 export const RUCHE_BUILD = "0.1.0";
