@@ -171,6 +171,8 @@ async function startCluster(count: number, basePort: number, opts: StartEtcdOpti
 
 class Member implements EtcdProc {
   private child: EtcdChild | undefined;
+  /** Sent a signal that ends it: no longer counted as running, though its exit may not have been seen yet. */
+  private ending = false;
 
   constructor(
     private readonly flags: EtcdFlags,
@@ -190,13 +192,14 @@ class Member implements EtcdProc {
     return this.flags.dataDir;
   }
   get pid(): number | undefined {
-    return this.child?.running === true ? this.child.pid : undefined;
+    return this.running ? this.child?.pid : undefined;
   }
   get running(): boolean {
-    return this.child?.running === true;
+    return this.child?.running === true && !this.ending;
   }
 
   kill(signal: NodeJS.Signals = "SIGKILL"): void {
+    if (signal === "SIGKILL" || signal === "SIGTERM") this.ending = true;
     this.child?.kill(signal);
   }
 
@@ -219,11 +222,12 @@ class Member implements EtcdProc {
   }
 
   async start(): Promise<void> {
-    if (this.child?.running === true) throw new Error(`etcd member ${this.name} is already running (pid ${this.child.pid})`);
+    if (this.running) throw new Error(`etcd member ${this.name} is already running (pid ${String(this.child?.pid)})`);
     // A member just killed may not have exited yet: its ports are free once it has.
     if (this.child !== undefined) await this.child.exited;
     const child = await spawnEtcd(etcdArgs(this.flags), this.logFile);
     this.child = child;
+    this.ending = false;
     live.add(child);
     void child.exited.then(() => live.delete(child));
   }
