@@ -148,7 +148,7 @@ export function notLeaderAnymore(by: string): RucheError {
 /** Bytes of bodies one batch carries at most (a write alone may be bigger: it goes alone). */
 const BATCH_BYTES = 1024 * 1024;
 /** Batches one follower has on their way to the leader at once; writes that come meanwhile wait for the next. */
-const IN_FLIGHT = 2;
+const IN_FLIGHT = 4;
 
 interface Queued {
   req: ForwardedRequest;
