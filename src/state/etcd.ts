@@ -119,7 +119,7 @@ class EtcdBackend implements Backend {
   /** Commits under way: a reload waits for them. */
   private readonly inflight = new Set<Promise<void>>();
   /** Staged chunks of large commits seen on the watch, by index then chunk number. */
-  private readonly staged = new Map<number, Map<number, RawChange[]>>();
+  private readonly staged = new Map<number, Map<number, string>>();
   private deliver: ((b: RemoteBatch) => void) | undefined;
   /** What arrived before `follow` was called (watch responses, a reload), in order. */
   private early: (() => void)[] = [];
@@ -451,15 +451,22 @@ class EtcdBackend implements Backend {
    */
   private takeStaged(region: Region): void {
     this.staged.clear();
-    for (const [key, text] of region.staging) {
-      const [, i, n] = key.split("/");
-      const at = Number(i);
-      if (!(at > region.index)) continue;
-      let m = this.staged.get(at);
-      if (m === undefined) this.staged.set(at, (m = new Map<number, RawChange[]>()));
-      m.set(Number(n), JSON.parse(text) as RawChange[]);
-    }
+    for (const [key, text] of region.staging) this.stage(key, text, region.index);
     if (region.pending) this.pendingMaybe = true;
+  }
+
+  /**
+   * Keeps a staged chunk (`staging/<index>/<n>`) as its text, for a commit point after
+   * `after`: parsed only by a server that applies that commit from the chunks (the leader
+   * that staged it, and a commit never made, never parse it).
+   */
+  private stage(key: string, text: string, after: number): void {
+    const [, i, n] = key.split("/");
+    const at = Number(i);
+    if (!(at > after)) return;
+    let m = this.staged.get(at);
+    if (m === undefined) this.staged.set(at, (m = new Map<number, string>()));
+    m.set(Number(n), text);
   }
 
   /** Every key of the region at one revision, in pages. */
@@ -637,12 +644,7 @@ class EtcdBackend implements Backend {
           this.pendingMaybe = true;
         }
       } else if (key.startsWith("staging/")) {
-        if (ev.type !== "Put") continue;
-        const [, i, n] = key.split("/");
-        const at = Number(i);
-        let m = this.staged.get(at);
-        if (m === undefined) this.staged.set(at, (m = new Map<number, RawChange[]>()));
-        m.set(Number(n), JSON.parse(value) as RawChange[]);
+        if (ev.type === "Put") this.stage(key, value, Number.NEGATIVE_INFINITY);
       } else {
         const row = this.rowOf(key);
         if (row === null) continue;
@@ -677,10 +679,7 @@ class EtcdBackend implements Backend {
     let changes = rows;
     if (pending !== null) {
       const chunks = this.staged.get(pending.index);
-      changes = stagedChanges(pending, (n) => {
-        const c = chunks?.get(n);
-        return c === undefined ? undefined : JSON.stringify(c);
-      }, this.prefix);
+      changes = stagedChanges(pending, (n) => chunks?.get(n), this.prefix);
       this.staged.delete(pending.index);
     }
     this.index = index;
