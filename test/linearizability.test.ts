@@ -6,6 +6,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { rng } from "./e2e/kv-history.js";
 import { checkKvHistory, describeCheck, OUTCOMES, withStaleRead, type CheckResult, type KvOp, type KvOperation, type Outcome } from "./e2e/linearizability.js";
 
 /** One operation on key "k" (or `key`), by `client`, from `call` to `ret`. */
@@ -232,17 +233,6 @@ function bruteForce(history: readonly KvOperation[]): boolean {
   return search(0, null);
 }
 
-/** A deterministic generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A linearizable history by construction: `clients` clients, each issuing operations one

@@ -205,8 +205,8 @@ export async function recordKvHistory(o: RecordOptions): Promise<KvHistory> {
   return { ops, initial, seed, stats };
 }
 
-/** A deterministic generator (mulberry32) for the clients' choices. */
-function rng(seed: number): () => number {
+/** A deterministic generator (mulberry32): the clients' choices here, the generated histories of the checker's tests. */
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
