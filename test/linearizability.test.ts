@@ -233,7 +233,6 @@ function bruteForce(history: readonly KvOperation[]): boolean {
   return search(0, null);
 }
 
-
 /**
  * A linearizable history by construction: `clients` clients, each issuing operations one
  * after another with random durations, each operation taking effect at a random instant
