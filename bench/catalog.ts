@@ -30,6 +30,7 @@ import { connect, createServer, type AddressInfo, type Socket } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { stopChild } from "./child.js";
 
 const quick = process.argv.includes("--quick");
 const RUNS = quick ? 1 : 5;
@@ -203,14 +204,7 @@ async function startEtcd(dataDir: string): Promise<Running & { version: string }
   return { child, address, version };
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  await gone;
-  clearTimeout(timer);
-}
+const stop = (child: ChildProcess): Promise<void> => stopChild(child, 10_000);
 
 // --- KV -----------------------------------------------------------------------------
 

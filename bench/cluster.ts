@@ -74,6 +74,7 @@ import { Pool } from "undici";
 import { ApiClient } from "../src/apiclient/index.js";
 import { parseJob } from "../src/jobspec/index.js";
 import { startEtcd, type EtcdTestCluster } from "../src/state/etcd-testing.js";
+import { stopChild } from "./child.js";
 
 // --- options -------------------------------------------------------------------------
 
@@ -266,13 +267,7 @@ class Server {
 
   /** SIGTERM (a CPU profile is written then), SIGKILL after 20 s. */
   async stop(): Promise<void> {
-    const child = this.child;
-    if (child === undefined || !this.running) return;
-    const gone = new Promise((r) => child.once("exit", r));
-    child.kill("SIGTERM");
-    const t = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    await gone;
-    clearTimeout(t);
+    if (this.child !== undefined) await stopChild(this.child, 20_000);
   }
 }
 
@@ -720,15 +715,6 @@ async function startSim(servers: Server[], prefix: string, nodes = NODES, timeou
   return { child, tail: () => out.split("\n").slice(-8).join("\n") };
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  const t = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  await gone;
-  clearTimeout(t);
-}
-
 interface PlaceSample {
   /** Whether every allocation ran within the timeout; when not, the times are -1 and `atTimeout` says where it stood. */
   ok: boolean;
@@ -848,7 +834,7 @@ async function placements(servers: Server[], solo: Server, etcd: EtcdTestCluster
       if (!sample.ok) break;
     }
   } finally {
-    await stopChild(simSqlite.child);
+    await stopChild(simSqlite.child, 20_000);
   }
   const simEtcd = await startSim(servers, "sim-etcd");
   const before = await etcdCounters(etcd.endpoints);
@@ -863,7 +849,7 @@ async function placements(servers: Server[], solo: Server, etcd: EtcdTestCluster
       if (!sample.ok) break;
     }
   } finally {
-    await stopChild(simEtcd.child);
+    await stopChild(simEtcd.child, 20_000);
   }
   // What the jobs cost etcd, per allocation: its clients' bytes (the servers' commits, reads
   // and watches) and its database's size at the end.
@@ -984,7 +970,7 @@ async function scaleSide(servers: Server[], via: Server, etcd: EtcdTestCluster |
       },
     };
   } finally {
-    await stopChild(sim.child);
+    await stopChild(sim.child, 20_000);
   }
 }
 
