@@ -248,25 +248,40 @@ async function handle(raw: IncomingMessage, res: ServerResponse, opts: HttpServe
     const rawBody = method === "GET" || method === "HEAD" ? Buffer.alloc(0) : await readBody(raw);
     if (forwarder !== undefined && mustForward(forwarder.edge, method, url.pathname)) {
       const a = await forwarder.forward(raw, rawBody);
-      res.writeHead(a.status, { ...a.headers, "content-length": a.body.length });
-      res.end(a.body);
+      write(res, a);
       opts.onRequest?.(method, route, a.status, performance.now() - started);
       return;
     }
     const reply = await serve(opts, m, { method, url, headers: raw.headers, rawBody, signal: abort.signal, raw, res });
     if ("streamed" in reply) return;
-    const out = replyBytes(reply, url.searchParams.has("pretty"));
-    res.writeHead(out.status, { ...out.headers, "content-length": out.body.length });
-    res.end(out.body);
-    if (out.status >= 500) opts.log.error({ ...(reply.err === undefined ? {} : { err: reply.err }), method, route, status: out.status }, "request answered with a server error");
+    const out = replied(opts.log, reply, url.searchParams.has("pretty"), { method, route });
+    write(res, out);
     opts.onRequest?.(method, route, out.status, performance.now() - started);
   } catch (err) {
-    const { status, body } = errorResponse(err);
-    if (!res.headersSent) send(res, status, body, { "content-type": "application/json" });
+    const out = failed(opts.log, err, method, route, abort.signal.aborted);
+    if (!res.headersSent) write(res, out);
     else res.end();
-    logFailure(opts.log, err, method, route, status, body, abort.signal.aborted);
-    opts.onRequest?.(method, route, status, performance.now() - started);
+    opts.onRequest?.(method, route, out.status, performance.now() - started);
   }
+}
+
+function write(res: ServerResponse, a: ForwardedAnswer): void {
+  res.writeHead(a.status, { ...a.headers, "content-length": a.body.length });
+  res.end(a.body);
+}
+
+/** A handler's reply as bytes; a 5xx it answered itself (Consul's plain-text 500s) logged once, with its error. */
+function replied(log: Logger, reply: Exclude<Reply, { streamed: true }>, pretty: boolean, what: { method: string; route: string; forwardedBy?: string }): ForwardedAnswer {
+  const out = replyBytes(reply, pretty);
+  if (out.status >= 500) log.error({ ...(reply.err === undefined ? {} : { err: reply.err }), ...what, status: out.status }, "request answered with a server error");
+  return out;
+}
+
+/** An error's answer (`errorResponse`), logged once (`logFailure`). */
+function failed(log: Logger, err: unknown, method: string, route: string, clientGone: boolean): ForwardedAnswer {
+  const { status, body } = errorResponse(err);
+  logFailure(log, err, method, route, status, body, clientGone);
+  return { status, headers: { "content-type": "application/json" }, body: bodyBytes(body, { "content-type": "application/json" }, false) };
 }
 
 /**
@@ -324,12 +339,6 @@ function bodyBytes(body: unknown, headers: Record<string, string>, pretty: boole
   return Buffer.from(text, "utf8");
 }
 
-/** Writes an error's answer. */
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
-  const bytes = bodyBytes(body, headers, false);
-  res.writeHead(status, { ...headers, "content-length": bytes.length });
-  res.end(bytes);
-}
 
 /** Room for the heads of a batch's writes beside their bodies (a write alone may carry a whole `MAX_BODY_BYTES`). */
 const BATCH_HEAD_ROOM = 1024 * 1024;
@@ -362,15 +371,13 @@ async function answerForwarded(it: ForwardedRequest, by: string, raw: IncomingMe
     // A write's handler answers with a reply, never on the response itself (only reads stream).
     const reply = await serve(opts, m, { method: it.method, url, headers: it.headers, rawBody: it.body, signal, raw, res });
     if ("streamed" in reply) throw new RucheError(ErrorCode.Internal, `${it.method} ${url.pathname} answered with a stream, which a batch of forwarded writes cannot carry`);
-    const out = replyBytes(reply, url.searchParams.has("pretty"));
-    if (out.status >= 500) opts.log.error({ ...(reply.err === undefined ? {} : { err: reply.err }), method: it.method, route, status: out.status, forwardedBy: by }, "request answered with a server error");
+    const out = replied(opts.log, reply, url.searchParams.has("pretty"), { method: it.method, route, forwardedBy: by });
     opts.onRequest?.(it.method, route, out.status, performance.now() - started);
     return out;
   } catch (err) {
-    const { status, body } = errorResponse(err);
-    logFailure(opts.log, err, it.method, route, status, body, signal.aborted);
-    opts.onRequest?.(it.method, route, status, performance.now() - started);
-    return { status, headers: { "content-type": "application/json" }, body: Buffer.from(JSON.stringify(body), "utf8") };
+    const out = failed(opts.log, err, it.method, route, signal.aborted);
+    opts.onRequest?.(it.method, route, out.status, performance.now() - started);
+    return out;
   }
 }
 
