@@ -339,7 +339,6 @@ function bodyBytes(body: unknown, headers: Record<string, string>, pretty: boole
   return Buffer.from(text, "utf8");
 }
 
-
 /** Room for the heads of a batch's writes beside their bodies (a write alone may carry a whole `MAX_BODY_BYTES`). */
 const BATCH_HEAD_ROOM = 1024 * 1024;
 
