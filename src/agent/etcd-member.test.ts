@@ -26,13 +26,13 @@ describe("a server's own etcd member", () => {
   const members: ManagedEtcd[] = [];
   const listeners: JoinListener[] = [];
   const clients: Etcd3[] = [];
-  const dirs: string[] = [];
+  const dirs: string[] = []; // each server's data dir, by its index
   const lines: string[] = [];
   afterAll(async () => {
     for (const c of clients) c.close();
     for (const l of listeners) await l.close();
     for (const m of members) await m.stop();
-    for (const d of dirs) await rm(d, { recursive: true, force: true });
+    for (const d of dirs.filter(Boolean)) await rm(d, { recursive: true, force: true });
   });
 
   it("forms one cluster of three through retry_join, takes a fourth, removes it, and restarts a member that died", async ({ onTestFailed }) => {
@@ -45,7 +45,7 @@ describe("a server's own etcd member", () => {
     const addrs = http.map((p) => `127.0.0.1:${p}`);
     const opts = async (i: number, dir?: string) => {
       const dataDir = dir ?? (await mkdtemp(join(tmpdir(), `ruche-server-s${i + 1}-`)));
-      if (dir === undefined) dirs.push(dataDir);
+      dirs[i] = dataDir; // by index: the three are made at once, in no set order
       return {
         name: `s${i + 1}`,
         region: "europe",
