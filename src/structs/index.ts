@@ -1,4 +1,5 @@
 export * from "./alloc-paths.js";
+export * from "./acl.js";
 export * from "./allocation.js";
 export * from "./catalog.js";
 export * from "./constraint.js";
