@@ -37,7 +37,7 @@ async function closedAddress(): Promise<string> {
 
 describe("a client with three servers", () => {
   it("follows the server still there, keeps its task running while none answers, and reports it once one is back", async () => {
-    const { store, server } = await serverOnMemory({ heartbeat: { minTTL: 300, grace: 200 } });
+    const { store, server } = await serverOnMemory({ heartbeat: { minTTL: 1000, grace: 1000 } });
     const beats = { n: 0 };
     const heartbeat = server.heartbeat.bind(server);
     server.heartbeat = (id, secret) => {
