@@ -17,6 +17,7 @@ const SYSTEM = [
   "src/drivers/exec/cgroup.test.ts", // root: the host's cgroup hierarchy
   "src/drivers/shared/shim.test.ts", // root: tasks of the exec driver under the shim
   "src/state/full-disk.test.ts", // root: mounts a small tmpfs to fill up and turn read-only
+  "src/state/data-dir.test.ts", // root: reads the data dir as user nobody, and hands a dir to nobody
   "src/state/etcd-testing.test.ts", // etcd: three members of Debian's etcd-server
   "src/state/backend.contract.test.ts", // etcd: a member of Debian's etcd-server, beside memory and SQLite
   "src/state/etcd.test.ts", // etcd: a member of Debian's etcd-server

@@ -172,7 +172,7 @@ async function routerChild(): Promise<void> {
   const i = process.argv.indexOf("--router-child");
   const [port, backend, workers] = process.argv.slice(i + 1, i + 4).map(Number);
   const built = (await import(new URL("../dist/router/index.js", import.meta.url).href)) as typeof RouterModule;
-  const r = await built.startRouter({ catalog: fixedCatalog(backend ?? 0), config: { ...built.DEFAULT_ROUTER_CONFIG, accessLog: false }, host: "127.0.0.1", port: port ?? 0, dashboardPort: -1, workers: workers ?? 1 });
+  const r = await built.startRouter({ catalog: fixedCatalog(backend ?? 0), config: { ...built.DEFAULT_ROUTER_CONFIG, accessLog: false, allowLoopbackBackends: true }, host: "127.0.0.1", port: port ?? 0, dashboardPort: -1, workers: workers ?? 1 });
   process.stdout.write(`ready ${r.address}\n`);
   process.once("SIGTERM", () => {
     void r.close().then(() => process.exit(0));
@@ -184,7 +184,7 @@ async function healthyToFirstRequest(samples: number): Promise<{ medianMs: numbe
   const dir = mkdtempSync(join(tmpdir(), "ruche-bench-router-"));
   const store = await StateStore.open(sqliteBackend(dir));
   const registry = new ServiceRegistry(store, Date.now);
-  const router = await startRouter({ catalog: new StoreCatalog(store, "dc1"), config: { ...DEFAULT_ROUTER_CONFIG, accessLog: false }, host: "127.0.0.1", port: 0, dashboardPort: -1 });
+  const router = await startRouter({ catalog: new StoreCatalog(store, "dc1"), config: { ...DEFAULT_ROUTER_CONFIG, accessLog: false, allowLoopbackBackends: true }, host: "127.0.0.1", port: 0, dashboardPort: -1 });
   let firstHit = 0;
   const backend: Server = createHttpServer((_req, res) => {
     if (firstHit === 0) firstHit = performance.now();

@@ -3,6 +3,7 @@ import { mkdtemp, readFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
+import { ClusterCa } from "../pki/index.js";
 import { startApi, startConsulApi, startNodeApi, type NodeLocal, type RunningHttp } from "../api/index.js";
 import { ApiClient, httpTransport } from "../apiclient/index.js";
 import { followLockDelays, KVService, LockDelays, ServiceRegistry, SessionReaper, StoreCatalog, type CatalogReader } from "../catalog/index.js";
@@ -12,12 +13,15 @@ import { allDrivers } from "../drivers/index.js";
 import { ErrorCode, errorMessage, RucheError, type Logger } from "../structs/index.js";
 import { DEFAULT_ROUTER_CONFIG, parseRouterConfig, RemoteCatalog, startRouter, type RouterConfig, type RunningRouter } from "../router/index.js";
 import { etcdCluster, RUCHE_BUILD, Server, soloCluster, threadLeases, type ClusterView, type EtcdCluster, type HeartbeatOptions, type ServerInfo } from "../server/index.js";
-import { etcdBackend, prepareDataDir, sqliteBackend, StateStore } from "../state/index.js";
+import { etcdBackend, prepareDataDir, secureDataDir, sqliteBackend, StateStore } from "../state/index.js";
 import { etcdLeaderAway } from "./etcd-leadership.js";
+import { exposureLines } from "./exposure.js";
 import type { ManagedEtcd } from "./etcd-member.js";
 import { etcdMemberStatuses, removeEtcdMember, serverEtcd } from "./etcd-servers.js";
 import { runRegisteredChecks } from "./registered-checks.js";
 import { ServiceFiles, type ServiceFilesResult } from "./service-files.js";
+import { keepNodeRenewed, resolveClusterTls } from "./cluster-tls.js";
+import { agentWire, type AgentTls } from "./tls.js";
 
 export interface AgentConfig {
   dev: boolean;
@@ -68,6 +72,24 @@ export interface AgentConfig {
    */
   dockerVolumes?: boolean;
   /**
+   * Whether the node offers raw_exec (Nomad's `plugin "raw_exec" { config { enabled } }`): on
+   * in -dev, off otherwise unless the config says so, as Nomad ships it (its tasks run as the
+   * agent's user, with no isolation).
+   */
+  rawExec?: boolean;
+  /**
+   * Whether docker tasks may be privileged or use the host's (or another container's) network
+   * (Nomad's docker plugin `allow_privileged`; off by default, -dev too, as Nomad's).
+   */
+  dockerAllowPrivileged?: boolean;
+  /**
+   * Script checks (a command the agent runs) registered through the Consul-compatible API
+   * (Consul's `enable_script_checks`), and those in the config dir's definition files
+   * (`enable_local_script_checks`; implied by the other): both off by default, -dev too, as Consul's.
+   */
+  enableScriptChecks?: boolean;
+  enableLocalScriptChecks?: boolean;
+  /**
    * Connections one client address may hold open on the HTTP API, the Consul-compatible API,
    * a client-only agent's node API and DNS over TCP (Nomad's and Consul's
    * `http_max_conns_per_client`; default 100; 0: no limit). Past it an HTTP connection is
@@ -79,6 +101,16 @@ export interface AgentConfig {
    * `heartbeat_grace`), in ms and per second; each one not given keeps its default (2 s, 50, 1 s).
    */
   heartbeat?: Partial<HeartbeatOptions>;
+  /** ACLs (Nomad's `acl { enabled }`): every route of the API and the Consul-compatible API checks the request's token. Off when not given; `-dev` always off. */
+  acl?: { enabled: boolean };
+  /**
+   * TLS on the API, the Consul port and the node API, and on every connection this agent
+   * makes to the others (its node and its router to the servers, a follower to the leader,
+   * a server to a node's agent), mutual: Nomad's `tls` block with the operator's files.
+   * `{ enabled: false }`: plain HTTP said on purpose (`tls { enabled = false }`), warned at
+   * start. Absent: plain HTTP.
+   */
+  tls?: AgentTls;
   logLevel: string;
 }
 
@@ -102,12 +134,31 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
   const dataDir = cfg.dataDir ?? (await mkdtemp(join(tmpdir(), "ruche-dev-")));
   // A data dir that cannot take writes stops the agent at once, said in words for every role:
   // "the data dir's filesystem is read-only: DIR".
-  if (cfg.server || cfg.client) await prepareDataDir(dataDir);
+  if (cfg.server || cfg.client) {
+    await prepareDataDir(dataDir);
+    // The state and the node's secret are the agent's user's alone; what was open is closed, and said.
+    for (const t of await secureDataDir(dataDir, { traversable: cfg.client })) log("agent").warn({ path: t.path, was: octal(t.was), now: octal(t.now) }, "closed a data dir path other users could read");
+  }
   const closers: (() => Promise<void>)[] = [];
   const stopAll = async (): Promise<void> => {
     for (const c of closers.reverse()) await c().catch(() => undefined);
   };
   try {
+    // TLS on without the operator's files: the cluster's own PKI, made into files here (a client joins with its token first).
+    const clusterCtx = { dataDir, region: cfg.region, server: cfg.server, name: cfg.nodeName === "" ? hostname() : cfg.nodeName, servers: cfg.servers, bind: cfg.bind, networkIp: cfg.networkIp, log: log("tls") };
+    const cluster = cfg.tls?.enabled === true && "cluster" in cfg.tls ? await resolveClusterTls(cfg.tls, clusterCtx) : undefined;
+    const tlsFiles = cluster?.files ?? (cfg.tls?.enabled === true && !("cluster" in cfg.tls) ? cfg.tls : undefined);
+    const wire = tlsFiles === undefined ? undefined : await agentWire(tlsFiles, cfg.region);
+    if (wire !== undefined) closers.push(() => wire.close());
+    if (cfg.tls?.enabled === false) log("agent").warn({}, "TLS is off (tls { enabled = false }): the API and the traffic between agents are plain HTTP, which anyone on the network can read and forge");
+    const wireOpt = wire === undefined ? {} : { wire: wire.api };
+    // A joined node renews its certificate: its next connections to the servers show the new one.
+    const renewed = wire === undefined ? undefined : { dial: wire.dial };
+    const dialOpt = renewed === undefined ? {} : cluster?.node === undefined ? { tls: renewed.dial } : { tls: () => renewed.dial };
+    if (renewed !== undefined && cluster?.node !== undefined) {
+      closers.push(keepNodeRenewed(cluster.node, clusterCtx, (t) => (renewed.dial = { ...renewed.dial, ca: t.caPem, cert: t.certPem, key: t.keyPem })));
+    }
+    const scheme = wire === undefined ? "http" : "https";
     let client: Client | null = null;
     const local: NodeLocal = {
       has: (id) => client?.runner(id) !== undefined,
@@ -160,7 +211,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         store = await StateStore.open(sqliteBackend(dataDir), { log: log("state") });
         closers.push(() => store.close());
       } else {
-        const { client: etcd, member, endpoints } = await serverEtcd(cfg, self.Name, dataDir, log("etcd"), closers);
+        const { client: etcd, member, endpoints } = await serverEtcd(cfg, self.Name, dataDir, log("etcd"), closers, wire?.api);
         etcdMember = member;
         if (member !== undefined) self.EtcdMember = member.name;
         // The lease is renewed on a thread of its own: a leader busy for seconds keeps its term.
@@ -197,7 +248,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         return Promise.resolve();
       });
       const kv = new KVService(store, { now: Date.now, delays });
-      const consul = { catalog: new StoreCatalog(store, cfg.datacenter, log("catalog")), localNode: () => client?.nodeId, version: "1.17.0", registry, allowScriptChecks: false, kv };
+      const consul = { catalog: new StoreCatalog(store, cfg.datacenter, log("catalog")), localNode: () => client?.nodeId, version: "1.17.0", registry, allowScriptChecks: cfg.enableScriptChecks ?? false, kv };
       let stopChecks: (() => void) | undefined;
       duties.push({
         start: () => {
@@ -218,7 +269,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         },
       });
       duties.push({ start: () => { reaper.start(); }, stop: () => reaper.stop() });
-      if (cfg.configDir !== undefined) files = new ServiceFiles(cfg.configDir, registry, () => client?.nodeId ?? "");
+      if (cfg.configDir !== undefined) files = new ServiceFiles(cfg.configDir, registry, () => client?.nodeId ?? "", Date.now, (cfg.enableScriptChecks ?? false) || (cfg.enableLocalScriptChecks ?? false));
       sharedCluster = shared;
       if (shared !== undefined && files !== undefined) {
         // Among several servers only the leader writes: the config dir's services are
@@ -238,6 +289,8 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       // Simulated nodes are clients of this API from this agent's own address, each holding a
       // blocking query and sending heartbeats: the limit makes room for them.
       const apiConns = cfg.httpMaxConnsPerClient === 0 ? 0 : cfg.httpMaxConnsPerClient + 2 * cfg.simNodes;
+      // -dev keeps its open door whatever the config says.
+      const aclOn = cfg.acl?.enabled === true && !cfg.dev;
       const api: RunningHttp = await startApi(server, store, {
         host: cfg.bind,
         port: cfg.httpPort,
@@ -248,7 +301,13 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         routerOverview: () => runningRouter?.overview(),
         maxConnsPerClient: apiConns,
         cluster: clusterView,
+        acl: { enabled: aclOn },
+        // Nomad's acl-bootstrap-reset: the reset index a refused bootstrap named, written here, allows one more.
+        aclBootstrapResetFile: join(dataDir, "acl-bootstrap-reset"),
+        ...wireOpt,
         ...(etcdMember === undefined ? {} : { etcdJoin: etcdMember }),
+        // The cluster's CA (made in the data dir on first start) signs the certificates of nodes that join with a token.
+        ...(cfg.dev ? {} : { pki: cluster?.ca ?? (await ClusterCa.open(dataDir, cfg.region)).ca }),
       });
       closers.push(() => api.close());
       address = api.address;
@@ -257,7 +316,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       catalog = consul.catalog;
       ownApis.push(`${cfg.bind}:${portOf(address)}`);
       if (cfg.consulPort >= 0) {
-        const c = await startConsulApi({ host: cfg.bind, port: cfg.consulPort, log: log("consul-api"), consul, reload: reloadApi, maxConnsPerClient: cfg.httpMaxConnsPerClient, cluster: clusterView });
+        const c = await startConsulApi({ host: cfg.bind, port: cfg.consulPort, log: log("consul-api"), consul, reload: reloadApi, maxConnsPerClient: cfg.httpMaxConnsPerClient, cluster: clusterView, acl: { enabled: aclOn, state: store }, ...wireOpt });
         closers.push(() => c.close());
         consulAddress = c.address;
         self.ConsulAddr = advertised(c.address, cfg.networkIp);
@@ -272,7 +331,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       if (shared === undefined) lead();
       else await shared.start(store);
     } else {
-      const http = await startNodeApi({ host: cfg.bind, port: cfg.httpPort, log: log("api"), local, ids: () => client?.allocIds() ?? [], maxConnsPerClient: cfg.httpMaxConnsPerClient });
+      const http = await startNodeApi({ host: cfg.bind, port: cfg.httpPort, log: log("api"), local, ids: () => client?.allocIds() ?? [], maxConnsPerClient: cfg.httpMaxConnsPerClient, ...(wire === undefined ? {} : { wire: wire.nodeApi }) });
       closers.push(() => http.close());
       address = http.address;
       serverAddrs = cfg.servers;
@@ -284,7 +343,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       // A router without the server role follows the servers' catalog: one blocking query on its whole health view.
       let source = catalog;
       if (source === undefined) {
-        const remote = new RemoteCatalog(new ApiClient(serverAddrs), log("router"));
+        const remote = new RemoteCatalog(new ApiClient(serverAddrs, dialOpt), log("router"));
         closers.push(() => {
           remote.close();
           return Promise.resolve();
@@ -294,7 +353,8 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       const base = await routerConfig(cfg.router.configFile);
       const r = await startRouter({
         catalog: source,
-        config: { ...base, controlApi: { ...base.controlApi, addresses: [...base.controlApi.addresses, ...ownApis] } },
+        // Loopback backends: refused unless the file allows them, or every service is on loopback (-dev, or an agent bound to it).
+        config: { ...base, controlApi: { ...base.controlApi, addresses: [...base.controlApi.addresses, ...ownApis, ...serverAddrs] }, allowLoopbackBackends: base.allowLoopbackBackends || cfg.dev || isLoopbackBind(cfg.bind) },
         host: cfg.bind,
         port: cfg.router.port,
         dashboardPort: cfg.router.dashboardPort,
@@ -309,7 +369,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         .join(", ");
       routerDashboard = r.dashboardAddress;
     }
-    const transport = httpTransport(new ApiClient(serverAddrs.length > 0 ? serverAddrs : [address]));
+    const transport = httpTransport(new ApiClient(serverAddrs.length > 0 ? serverAddrs : [address], dialOpt));
     if (cfg.client) {
       const c = new Client(transport, {
         dataDir,
@@ -323,7 +383,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         minDynamicPort: cfg.dynamicPorts.min,
         maxDynamicPort: cfg.dynamicPorts.max,
         reserved: { CPU: 0, MemoryMB: 0, DiskMB: 0, ReservedHostPorts: "" },
-        drivers: allDrivers({ dockerVolumes: cfg.dockerVolumes ?? false }),
+        drivers: allDrivers({ dockerVolumes: cfg.dockerVolumes ?? false, dockerPrivileged: cfg.dockerAllowPrivileged ?? false, rawExec: cfg.rawExec ?? false }),
         log: log("client"),
       });
       await c.start();
@@ -344,16 +404,28 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       await Promise.all(sims.map((s) => s.kill()));
     });
     out(`==> Ruche agent started${cfg.dev ? " in dev mode" : ""}\n`);
-    out(`    API:      http://${address}\n`);
-    if (consulAddress !== "") out(`    Consul:   http://${consulAddress} (catalog, health)\n`);
+    out(`    API:      ${scheme}://${address}\n`);
+    if (consulAddress !== "") out(`    Consul:   ${scheme}://${consulAddress} (catalog, health)\n`);
     if (dnsAddress !== "") out(`    DNS:      ${dnsAddress} (udp, tcp; NAME.service.consul)\n`);
     if (routerAddress !== "") out(`    Router:   ${routerAddress}\n`);
     if (routerDashboard !== "") out(`    Router dashboard: http://${routerDashboard}\n`);
     if (loaded !== undefined) out(`    Config:   ${cfg.configDir ?? ""} (${loaded.registered.length + loaded.unchanged.length} services defined)\n`);
     out(`    Data dir: ${dataDir}\n`);
-    if (cfg.client && client !== null) out(`    Node:     ${client.nodeId} in datacenter ${cfg.datacenter} (drivers: ${allDriverNames()})\n`);
+    if (cfg.client && client !== null) out(`    Node:     ${client.nodeId} in datacenter ${cfg.datacenter} (drivers: ${allDriverNames(cfg.rawExec ?? false)})\n`);
     if (!cfg.server) out(`    Servers:  ${serverAddrs.join(", ")}\n`);
     if (cfg.simNodes > 0) out(`    Nodes:    ${cfg.simNodes} simulated (mock driver) in datacenter ${cfg.datacenter}\n`);
+    const exposure = exposureLines({
+      dev: cfg.dev,
+      bind: cfg.bind,
+      server: cfg.server,
+      client: cfg.client,
+      rawExec: cfg.rawExec ?? false,
+      ...(cfg.tls === undefined ? {} : { tls: cfg.tls.enabled }),
+      ...(cfg.acl === undefined ? {} : { acl: cfg.acl.enabled && !cfg.dev }),
+      scriptChecks: cfg.enableScriptChecks ?? false,
+      localScriptChecks: (cfg.enableScriptChecks ?? false) || (cfg.enableLocalScriptChecks ?? false),
+    });
+    for (const line of exposure) out(`${line}\n`);
     return { address, dataDir, nodeId: client?.nodeId, reload, stop: stopAll };
   } catch (err) {
     await stopAll();
@@ -390,12 +462,22 @@ function advertised(listening: string, networkIp: string): string {
   return host === "0.0.0.0" || host === "[::]" ? `${networkIp}:${port}` : `${host}:${port}`;
 }
 
+/** Whether the agent listens on loopback only: all its services are there too. */
+function isLoopbackBind(bind: string): boolean {
+  return bind === "localhost" || bind === "::1" || bind.startsWith("127.");
+}
+
 function portOf(hostPort: string): string {
   return hostPort.slice(hostPort.lastIndexOf(":") + 1);
 }
 
-function allDriverNames(): string {
+function allDriverNames(rawExec: boolean): string {
   return allDrivers()
     .map((d) => d.name)
+    .filter((n) => rawExec || n !== "raw_exec")
     .join(", ");
+}
+
+function octal(mode: number): string {
+  return `0${mode.toString(8)}`;
 }

@@ -97,7 +97,7 @@ beforeAll(async () => {
   dns = await startDns({ host: "127.0.0.1", port: 0, catalog, logger: capture });
   await server.registerNode(goodNode);
   await registry.register(service("good", await backend("good")));
-  router = await startRouter({ catalog, config: DEFAULT_ROUTER_CONFIG, host: "127.0.0.1", port: 0, dashboardPort: -1, logger: capture });
+  router = await startRouter({ catalog, config: { ...DEFAULT_ROUTER_CONFIG, allowLoopbackBackends: true }, host: "127.0.0.1", port: 0, dashboardPort: -1, logger: capture });
 });
 
 afterAll(async () => {

@@ -1,6 +1,7 @@
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { ErrorCode, errorMessage, RucheError } from "../structs/index.js";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { fetch as dialFetch } from "undici";
+import { createListener, type ApiWire, type Dial } from "../api/index.js";
+import { ErrorCode, errorMessage, RucheError, silentLogger, tlsFailure, type Logger } from "../structs/index.js";
 
 /**
  * How servers that run their own etcd member find each other (Nomad's `retry_join`, k3s's
@@ -67,27 +68,28 @@ export interface JoinListener {
 const STARTING = "the server is starting: its etcd member is not up yet";
 
 /** Serves the peer and join routes on host:port until closed; anything else is answered 503 (RUCHE_NO_LEADER). */
-export async function startJoinListener(opts: { host: string; port: number; self: JoinListenerSelf }): Promise<JoinListener> {
-  const server = createServer((req, res) => {
-    void answer(opts.self, req, res);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", (err) => {
-      reject(new RucheError(ErrorCode.Internal, `cannot listen on ${opts.host}:${opts.port} for the servers' etcd join: ${errorMessage(err)}`, { cause: err }));
-    });
-    server.listen(opts.port, opts.host, () => {
-      resolve();
-    });
-  });
+export async function startJoinListener(opts: { host: string; port: number; self: JoinListenerSelf; tls?: ApiWire["tls"]; log?: Logger }): Promise<JoinListener> {
+  // Over TLS as the API it stands in for.
+  const listener = createListener(
+    opts.tls,
+    (req, res) => {
+      void answer(opts.self, req, res);
+    },
+    opts.log ?? silentLogger,
+  );
+  let port: number;
+  try {
+    port = (await listener.listen({ port: opts.port, host: opts.host, backlog: 511 })).port;
+  } catch (err) {
+    throw new RucheError(ErrorCode.Internal, `cannot listen on ${opts.host}:${opts.port} for the servers' etcd join: ${errorMessage(err)}`, { cause: err });
+  }
   return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => {
-          resolve();
-        });
-        server.closeAllConnections();
-      }),
+    port,
+    close: async () => {
+      const stopped = listener.stop();
+      listener.dropAll();
+      await stopped;
+    },
   };
 }
 
@@ -191,10 +193,10 @@ export function joinAddress(addr: string): string {
   return colons === 1 ? bare : `[${bare}]:4646`;
 }
 
-/** Asks the server at `addr` (host:port) for its peer answer, within `timeoutMs`. */
-export async function fetchPeer(addr: string, timeoutMs = 1000): Promise<{ ok: true; peer: EtcdPeer } | { ok: false; reason: string }> {
+/** Asks the server at `addr` (host:port) for its peer answer, within `timeoutMs`; over TLS with `dial`. */
+export async function fetchPeer(addr: string, timeoutMs = 1000, dial?: Dial): Promise<{ ok: true; peer: EtcdPeer } | { ok: false; reason: string }> {
   try {
-    const res = await fetch(`http://${addr}${ETCD_PEER_PATH}`, { signal: AbortSignal.timeout(timeoutMs) });
+    const res = await dialFetch(`${dial?.scheme ?? "http"}://${addr}${ETCD_PEER_PATH}`, { signal: AbortSignal.timeout(timeoutMs), ...(dial?.dispatcher === undefined ? {} : { dispatcher: dial.dispatcher }) });
     const text = await res.text();
     if (!res.ok) return { ok: false, reason: `${res.status} ${text.slice(0, 200)}` };
     return parsePeer(JSON.parse(text));
@@ -204,11 +206,12 @@ export async function fetchPeer(addr: string, timeoutMs = 1000): Promise<{ ok: t
 }
 
 /** Asks the server at `addr` to add this server as a member; the answer is the `--initial-cluster` to start with. */
-export async function requestJoin(addr: string, req: EtcdJoinRequest, timeoutMs = 10_000): Promise<EtcdJoinAnswer> {
-  let res: Response;
+export async function requestJoin(addr: string, req: EtcdJoinRequest, timeoutMs = 10_000, dial?: Dial): Promise<EtcdJoinAnswer> {
+  let res: Awaited<ReturnType<typeof dialFetch>>;
   let text: string;
   try {
-    res = await fetch(`http://${addr}${ETCD_JOIN_PATH}`, {
+    res = await dialFetch(`${dial?.scheme ?? "http"}://${addr}${ETCD_JOIN_PATH}`, {
+      ...(dial?.dispatcher === undefined ? {} : { dispatcher: dial.dispatcher }),
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify(req),
@@ -235,6 +238,8 @@ export async function requestJoin(addr: string, req: EtcdJoinRequest, timeoutMs 
 
 function describeFetchError(err: unknown): string {
   if (err instanceof Error && err.name === "TimeoutError") return "no answer in time";
+  const tls = tlsFailure(err);
+  if (tls !== undefined) return tls;
   const cause = err instanceof Error && err.cause !== undefined ? errorMessage(err.cause) : "";
   return cause === "" ? errorMessage(err) : cause;
 }

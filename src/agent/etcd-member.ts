@@ -2,6 +2,7 @@ import { mkdir, readdir, rename, stat } from "node:fs/promises";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import type { Etcd3 } from "etcd3";
+import type { ApiWire } from "../api/index.js";
 import { checkEtcdBinary, ETCD_BINARY, etcdArgs, etcdHealth, etcdLogSince, etcdLogTail, spawnEtcd, type EtcdChild, type EtcdFlags } from "../state/index.js";
 import { ErrorCode, RucheError, type Logger } from "../structs/index.js";
 import { addMember, directEtcdClient } from "./etcd-membership.js";
@@ -54,6 +55,8 @@ export interface ManagedEtcdOptions {
    * (`startJoinListener`); default true. The API takes the port over afterwards.
    */
   listen?: boolean;
+  /** TLS on the join listener and on the questions to the other servers (their API is HTTPS): plain HTTP when absent. */
+  wire?: ApiWire;
   /** The etcd binary; /usr/bin/etcd (Debian's etcd-server) by default. */
   binary?: string;
   /** Milliseconds between two rounds of asking the `retryJoin` servers (1000). */
@@ -272,7 +275,7 @@ class Member implements ManagedEtcd {
 
   async start(): Promise<void> {
     await checkEtcdBinary(this.binary);
-    const listener = this.opts.listen === false ? undefined : await startJoinListener({ host: this.opts.bind, port: this.opts.httpPort, self: this });
+    const listener = this.opts.listen === false ? undefined : await startJoinListener({ host: this.opts.bind, port: this.opts.httpPort, self: this, log: this.log, ...(this.opts.wire?.tls === undefined ? {} : { tls: this.opts.wire.tls }) });
     try {
       await mkdir(this.etcdDir, { recursive: true, mode: 0o700 });
       if (await this.hasData()) {
@@ -330,7 +333,7 @@ class Member implements ManagedEtcd {
     for (let round = 0; ; round++) {
       this.opts.signal?.throwIfAborted();
       this.throwIfStopped();
-      const results = await Promise.all(addrs.map(async (addr) => ({ addr, res: await fetchPeer(addr) })));
+      const results = await Promise.all(addrs.map(async (addr) => ({ addr, res: await fetchPeer(addr, 1000, this.opts.wire?.dial) })));
       const answers: { addr: string; peer: EtcdPeer }[] = [];
       for (const { addr, res } of results) {
         if (!res.ok) continue;
@@ -357,7 +360,7 @@ class Member implements ManagedEtcd {
           return this.flagsFor(plan.initialCluster, "existing");
         case "join":
           try {
-            const answer = await requestJoin(plan.via, { Name: this.name, PeerURL: this.peerURL });
+            const answer = await requestJoin(plan.via, { Name: this.name, PeerURL: this.peerURL }, 10_000, this.opts.wire?.dial);
             this.log.info({ via: plan.via, initialCluster: answer.InitialCluster }, "added as a member of the running etcd cluster");
             return this.flagsFor(answer.InitialCluster, "existing");
           } catch (err) {

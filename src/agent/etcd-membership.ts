@@ -47,6 +47,18 @@ export function etcdCallNotSent(err: unknown): boolean {
   return err instanceof EtcdMemberSkipped || errorMessage(err).includes("No connection established");
 }
 
+/**
+ * Whether etcd dropped the call's proposal (it knew no leader, or its leadership was moving
+ * to another member, as a Ruche leader asks of it): the proposal never entered the log, so
+ * the call was not applied and may be sent again.
+ */
+export function etcdProposalDropped(err: unknown): boolean {
+  return errorMessage(err).includes("raft proposal dropped");
+}
+
+/** A dropped proposal is sent again this many times, 100 ms apart: an etcd election or a leadership transfer takes about a second. */
+const DROPPED_RETRIES = 30;
+
 /** Whether an error says the member's connection failed or broke (a stream's error included). */
 function memberUnreachable(err: unknown): boolean {
   return etcdCallNotSent(err) || /Connection dropped|ECONNREFUSED|ECONNRESET/.test(errorMessage(err));
@@ -84,18 +96,25 @@ class SkipUnreachable implements IPolicy {
   }
 }
 
-/** A server client's policy for a whole call: one that reached no member is sent again (to another member), up to `attempts` times in all. */
+/** A server client's policy for a whole call: one that reached no member is sent again (to another member), up to `attempts` times in all; one whose proposal etcd dropped, again after 100 ms. */
 class RetryNotSent implements IPolicy {
   declare readonly _altReturn: never;
   readonly onSuccess = () => ({ dispose: () => undefined });
   readonly onFailure = () => ({ dispose: () => undefined });
   constructor(private readonly attempts: number) {}
   async execute<T>(fn: (context: IDefaultPolicyContext) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> {
-    for (let i = 1; ; i++) {
+    let dropped = 0;
+    for (let i = 1; ; ) {
       try {
         return await fn({ signal: signal ?? new AbortController().signal });
       } catch (err) {
+        if (etcdProposalDropped(err) && dropped < DROPPED_RETRIES && signal?.aborted !== true) {
+          dropped++;
+          await new Promise((r) => setTimeout(r, 100));
+          continue;
+        }
         if (i >= this.attempts || !etcdCallNotSent(err)) throw err;
+        i++;
       }
     }
   }
@@ -104,8 +123,9 @@ class RetryNotSent implements IPolicy {
 /**
  * A server's etcd client, on every member: a call that reached no member (the one picked is
  * down) goes to another, and a member that could not be reached is passed over for a second,
- * so that one member of three down costs nothing; a call that may have reached etcd fails as
- * it is (the callers settle its outcome). A unary call gives up after `callTimeoutMs`.
+ * so that one member of three down costs nothing; a call whose proposal etcd dropped (no
+ * leader a moment) is sent again; a call that may have reached etcd fails as it is (the
+ * callers settle its outcome). A unary call gives up after `callTimeoutMs`.
  */
 export function serverEtcdClient(hosts: string[], dialTimeoutMs: number, callTimeoutMs: number): Etcd3 {
   return new Etcd3({

@@ -1,4 +1,5 @@
 import type { Etcd3 } from "etcd3";
+import type { ApiWire } from "../api/index.js";
 import type { Logger } from "../structs/index.js";
 import type { AgentConfig } from "./agent.js";
 import { startManagedEtcd, type ManagedEtcd } from "./etcd-member.js";
@@ -21,11 +22,11 @@ export interface ServerEtcd {
  * may have reached etcd once, and gives up on a unary call after 4 s (etcd without a quorum):
  * the callers retry on their own terms.
  */
-export async function serverEtcd(cfg: AgentConfig, name: string, dataDir: string, log: Logger, closers: (() => Promise<void>)[]): Promise<ServerEtcd> {
+export async function serverEtcd(cfg: AgentConfig, name: string, dataDir: string, log: Logger, closers: (() => Promise<void>)[], wire?: ApiWire): Promise<ServerEtcd> {
   let member: ManagedEtcd | undefined;
   let endpoints = cfg.etcdEndpoints;
   if (endpoints.length === 0) {
-    member = await startManagedEtcd({ name, region: cfg.region, dataDir, bind: cfg.bind, httpPort: cfg.httpPort, bootstrapExpect: cfg.bootstrapExpect, retryJoin: cfg.retryJoin, log });
+    member = await startManagedEtcd({ name, region: cfg.region, dataDir, bind: cfg.bind, httpPort: cfg.httpPort, bootstrapExpect: cfg.bootstrapExpect, retryJoin: cfg.retryJoin, log, ...(wire === undefined ? {} : { wire }) });
     const m = member;
     closers.push(() => m.stop());
     endpoints = m.endpoints();

@@ -102,3 +102,16 @@ describe("service definition files", () => {
     expect((await problems())[0]).toMatch(/missing: ENOENT/);
   });
 });
+
+describe("script checks in definition files", () => {
+  it("are refused unless the agent allows local script checks (Consul's enable_local_script_checks), then registered", async () => {
+    write("backup.json", { service: { name: "backup", check: { args: ["/usr/local/bin/check-backup"], interval: "30s" } } });
+    expect(await problems()).toEqual([
+      `${join(dir, "backup.json")}: service.Checks[0]: script checks are disabled on this agent (they run any command a definition file names); enable_local_script_checks = true (-enable-local-script-checks) or enable_script_checks in the agent config allows them`,
+    ]);
+    expect(registry.list()).toEqual([]);
+    const allowed = new ServiceFiles(dir, registry, () => "node-1", () => 1_000, true);
+    expect(await allowed.load()).toEqual({ registered: ["backup"], deregistered: [], unchanged: [] });
+    expect(registry.list()[0]?.Checks[0]).toMatchObject({ Type: "script", Args: ["/usr/local/bin/check-backup"] });
+  });
+});

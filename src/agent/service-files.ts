@@ -38,6 +38,8 @@ export class ServiceFiles {
     private readonly registry: ServiceRegistry,
     private readonly nodeId: () => string,
     private readonly now: () => number = Date.now,
+    /** Script checks in the dir's files run (Consul's `enable_local_script_checks`, off by default). */
+    private readonly allowScriptChecks = false,
   ) {}
 
   async load(): Promise<ServiceFilesResult> {
@@ -108,7 +110,7 @@ export class ServiceFiles {
         continue;
       }
       defs.forEach(({ at, body }) => {
-        const parsed = parseRegistration(body, { nodeId: this.nodeId(), now: this.now(), allowScriptChecks: false });
+        const parsed = parseRegistration(body, { nodeId: this.nodeId(), now: this.now(), allowScriptChecks: this.allowScriptChecks, source: "local" });
         if (!parsed.ok) {
           problems.push(...parsed.errors.map((e) => `${path}: ${at}.${e}`));
           return;

@@ -23,15 +23,16 @@ export function clientAddress(socket: Socket): string {
  * Consul's `http_max_conns_per_client` do: a connection over the limit is answered
  * `429 Too Many Requests` at once, before it sends anything, and closed. Returns the
  * connections refused, which the request handler ignores (their requests get no answer
- * but the 429).
+ * but the 429). On an HTTPS listener a connection is counted, and answered, once its TLS
+ * handshake is done (`secureConnection`): the 429 goes over TLS, as the client expects.
  */
-export function limitConnectionsPerClient(server: Server, limit: number, log: Logger): WeakSet<Socket> {
+export function limitConnectionsPerClient(server: Server, limit: number, log: Logger, event: "connection" | "secureConnection" = "connection"): WeakSet<Socket> {
   const refused = new WeakSet<Socket>();
   if (limit <= 0) return refused;
   const open = new Map<string, number>();
   let lastWarned = 0;
   // Before the HTTP server's own listener: a refused connection is answered before it is parsed.
-  server.prependListener("connection", (socket: Socket) => {
+  server.prependListener(event, (socket: Socket) => {
     const address = clientAddress(socket);
     const n = open.get(address) ?? 0;
     if (n >= limit) {

@@ -1,13 +1,24 @@
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
-import { request } from "undici";
+import { request, type Dispatcher } from "undici";
 import type { ClusterView } from "../server/index.js";
-import { ErrorCode, errorMessage, neverSent, RucheError } from "../structs/index.js";
+import { ErrorCode, errorMessage, neverSent, RucheError, tlsFailure, tlsHandshakeFailed } from "../structs/index.js";
 import type { ApiFlavor } from "./cluster-headers.js";
+import { encodePeer, PEER_HEADER, type PeerCert } from "./tls-listener.js";
+
+/** How a server reaches the other agents: over TLS through `dispatcher` (its CA, its certificate), or plain HTTP. */
+export interface Dial {
+  scheme: "http" | "https";
+  dispatcher?: Dispatcher;
+}
+
+export const PLAIN_HTTP: Dial = { scheme: "http" };
 
 /** What a listener needs of the cluster: the view, and which of the leader's addresses to forward to. */
 export interface ClusterEdge {
   view: ClusterView;
   flavor: ApiFlavor;
+  /** How to reach the leader; plain HTTP when absent. */
+  dial?: Dial;
 }
 
 /** Marks a request one server forwarded to the leader: the leader answers it, never forwards it again. */
@@ -28,7 +39,7 @@ export const FORWARD_BATCH_PATH = "/v1/internal/forward";
 const LOCAL_WRITE = /^\/v1\/(agent\/(reload|force-leave)|operator\/etcd\/|internal\/|client\/allocation\/[^/]+\/exec$)/;
 
 /** Reads that say something of this server, not of the state: no barrier. */
-const LOCAL_READ = /^\/v1\/(status\/|agent\/(self|members|host|metrics)|metrics|operator\/(etcd\/|servers)|internal\/|openapi)|^\/(?!v1\/)/;
+const LOCAL_READ = /^\/v1\/(status\/|agent\/(self|members|host|metrics|ca$)|metrics|operator\/(etcd\/|servers|tls\/ca$)|internal\/|openapi)|^\/(?!v1\/)/;
 
 export function isWrite(method: string): boolean {
   return method !== "GET" && method !== "HEAD";
@@ -177,6 +188,7 @@ class LeaderLine {
     private readonly target: string,
     leader: string,
     private readonly self: string,
+    private readonly dial: Dial,
   ) {
     this.who = `${leader} (${target})`;
   }
@@ -222,7 +234,8 @@ class LeaderLine {
     }
     let answers: ForwardedAnswer[];
     try {
-      const res = await request(`http://${this.target}${FORWARD_BATCH_PATH}`, {
+      const res = await request(`${this.dial.scheme}://${this.target}${FORWARD_BATCH_PATH}`, {
+        ...(this.dial.dispatcher === undefined ? {} : { dispatcher: this.dial.dispatcher }),
         method: "POST",
         headers: { [FORWARDED]: this.self, "content-type": "application/octet-stream" },
         body: encodeRequests(batch.map((q) => q.req)),
@@ -258,7 +271,8 @@ class LeaderLine {
   /** One write on its own, as it came (to a leader without the batch route). */
   private async one(req: ForwardedRequest): Promise<ForwardedAnswer> {
     try {
-      const res = await request(`http://${this.target}${req.url}`, {
+      const res = await request(`${this.dial.scheme}://${this.target}${req.url}`, {
+        ...(this.dial.dispatcher === undefined ? {} : { dispatcher: this.dial.dispatcher }),
         method: req.method as "PUT",
         headers: { ...req.headers, [FORWARDED]: this.self },
         body: req.body.length === 0 ? null : req.body,
@@ -277,7 +291,7 @@ class LeaderLine {
    * send again unless repeating it is harmless.
    */
   private failure(err: unknown): RucheError {
-    if (neverSent(err)) return new RucheError(ErrorCode.NoLeader, `the leader ${this.who} could not be reached: ${errorMessage(err)}; nothing was written; try again`, { cause: err });
+    if (neverSent(err) || tlsHandshakeFailed(err)) return new RucheError(ErrorCode.NoLeader, `the leader ${this.who} could not be reached: ${tlsFailure(err) ?? errorMessage(err)}; nothing was written; try again`, { cause: err });
     return new RucheError(ErrorCode.Unavailable, `the leader ${this.who} did not answer: ${errorMessage(err)}; the write may have been made: read before you try again`, { cause: err });
   }
 }
@@ -294,7 +308,8 @@ export class Forwarder {
 
   constructor(readonly edge: ClusterEdge) {}
 
-  async forward(raw: IncomingMessage, body: Buffer): Promise<ForwardedAnswer> {
+  /** `peerCert`: the client certificate the write came with, which the leader is told of (it did not see it). */
+  async forward(raw: IncomingMessage, body: Buffer, peerCert?: PeerCert): Promise<ForwardedAnswer> {
     const by = forwardedBy(raw);
     if (by !== undefined) throw notLeaderAnymore(by);
     const { view, flavor } = this.edge;
@@ -308,11 +323,12 @@ export class Forwarder {
     if (line === undefined) {
       // A line per leader; the one to a former leader is dropped (its batches on their way finish).
       this.lines.clear();
-      line = new LeaderLine(target, leader.Name, view.self.Name);
+      line = new LeaderLine(target, leader.Name, view.self.Name, this.edge.dial ?? PLAIN_HTTP);
       this.lines.set(key, line);
     }
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(endToEnd(raw.headers))) headers[k] = Array.isArray(v) ? v.join(", ") : v;
+    for (const [k, v] of Object.entries(endToEnd(raw.headers))) if (k !== PEER_HEADER) headers[k] = Array.isArray(v) ? v.join(", ") : v;
+    if (peerCert !== undefined) headers[PEER_HEADER] = encodePeer(peerCert);
     return line.send({ method: raw.method ?? "PUT", url: raw.url ?? "/", headers, body });
   }
 }

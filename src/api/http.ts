@@ -1,8 +1,9 @@
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { ErrorCode, errorMessage, NS, parseDuration, RucheError, type Logger } from "../structs/index.js";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { ALLOW_ALL, ErrorCode, errorMessage, NS, parseDuration, RucheError, type Acl, type Logger } from "../structs/index.js";
 import { DEFAULT_MAX_CONNS_PER_CLIENT, limitConnectionsPerClient } from "./conn-limit.js";
+import { refuseCrossSiteWrite } from "./csrf.js";
 import { errorResponse, type ErrorBody } from "./errors.js";
+import { createListener, decodePeer, PEER_HEADER, peerCertOf, type ListenerTls, type PeerCert } from "./tls-listener.js";
 import {
   decodeRequests,
   encodeAnswers,
@@ -33,6 +34,12 @@ export interface Request {
   rawBody?: Buffer;
   signal: AbortSignal;
   raw: IncomingMessage;
+  /** The client certificate it came with, verified against the listener's CA (for a write a follower forwarded, the one its client showed the follower); undefined without one. */
+  peerCert?: PeerCert;
+  /** The route that matched, as registered: `GET /v1/job/:id` (a HEAD is its GET route's, a POST its PUT's twin). */
+  route: string;
+  /** What the request's token may do, set by the `authorize` hook (`ALLOW_ALL` when the hook sets none: ACLs are not in use). */
+  acl: Acl;
 }
 
 /**
@@ -58,8 +65,17 @@ export type Handler = (req: Request, res: ServerResponse) => Promise<Reply> | Re
 
 interface Route {
   method: string;
+  pattern: string;
   parts: string[];
   handler: Handler;
+}
+
+/** A request's route and the values of its `:name` parts. */
+export interface RouteMatch {
+  handler: Handler;
+  params: Record<string, string>;
+  /** `METHOD /pattern` as registered. */
+  route: string;
 }
 
 /** A request's target as a URL; one that is not (`http://[`) is the client's mistake, answered 400. */
@@ -85,8 +101,13 @@ export class Router {
   private readonly routes: Route[] = [];
 
   on(method: string, pattern: string, handler: Handler): this {
-    this.routes.push({ method, parts: pattern.split("/").filter((p) => p !== ""), handler });
+    this.routes.push({ method, pattern, parts: pattern.split("/").filter((p) => p !== ""), handler });
     return this;
+  }
+
+  /** Every route registered, `METHOD /pattern`, in order. */
+  list(): string[] {
+    return this.routes.map((r) => `${r.method} ${r.pattern}`);
   }
 
   get(p: string, h: Handler): this {
@@ -100,7 +121,7 @@ export class Router {
     return this.on("DELETE", p, h);
   }
 
-  match(method: string, path: string): { handler: Handler; params: Record<string, string> } | "method" | null {
+  match(method: string, path: string): RouteMatch | "method" | null {
     const segs = path.split("/").filter((p) => p !== "").map(decodeSegment);
     let wrongMethod = false;
     for (const r of this.routes) {
@@ -127,7 +148,7 @@ export class Router {
         wrongMethod = true;
         continue;
       }
-      return { handler: r.handler, params };
+      return { handler: r.handler, params, route: `${r.method} ${r.pattern}` };
     }
     return wrongMethod ? "method" : null;
   }
@@ -167,8 +188,13 @@ export interface HttpServerOptions {
   host: string;
   port: number;
   router: Router;
-  /** Called before every handler; throws a RucheError (Unauthorized, Forbidden) to refuse. */
-  authorize: (req: Request) => void;
+  /**
+   * Called before every handler, once the server's memory is current when the request needs it
+   * to be (so that a token just made on the leader is known): sets `req.acl`; refuses by
+   * throwing a RucheError (Forbidden) or by returning the answer to send instead (Consul's
+   * plain-text 403).
+   */
+  authorize: (req: Request) => Reply | undefined;
   onRequest?: (method: string, route: string, status: number, ms: number) => void;
   /** Every 5xx is logged here once at error level with its error and stack; a refused request (4xx) at debug. */
   log: Logger;
@@ -179,11 +205,17 @@ export interface HttpServerOptions {
    * answers reads once its memory is current (`?stale`: at once), with the leader headers.
    */
   cluster?: ClusterEdge;
+  /** HTTPS with this certificate, and mutual TLS when it asks for client certificates; plain HTTP when absent. */
+  tls?: ListenerTls;
 }
 
 export interface RunningHttp {
   address: string;
   port: number;
+  /** Every route the listener serves, `METHOD /pattern`. */
+  routes: readonly string[];
+  /** On HTTPS: serves new connections with this certificate, key and CA (a renewed certificate, a rotated CA); the connections open keep theirs. */
+  setTls?: (tls: Pick<ListenerTls, "cert" | "key" | "ca">) => void;
   close(): Promise<void>;
 }
 
@@ -192,33 +224,27 @@ export async function startHttp(opts: HttpServerOptions): Promise<RunningHttp> {
   // on the store) before what they wait on closes under them.
   const inFlight = new Set<AbortController>();
   const forwarder = opts.cluster === undefined ? undefined : new Forwarder(opts.cluster);
-  const server = createServer((raw, res) => {
+  const listener = createListener(opts.tls, (raw, res) => {
     // A connection over its client's limit was answered 429 and is closing: its request gets nothing more.
     if (refused.has(raw.socket)) return;
     void handle(raw, res, opts, inFlight, forwarder);
-  });
-  const refused = limitConnectionsPerClient(server, opts.maxConnsPerClient ?? DEFAULT_MAX_CONNS_PER_CLIENT, opts.log);
+  }, opts.log);
+  const server = listener.server;
+  const refused = limitConnectionsPerClient(server, opts.maxConnsPerClient ?? DEFAULT_MAX_CONNS_PER_CLIENT, opts.log, listener.ready);
   server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    // A burst of new connections waits in the kernel's queue rather than being reset: as deep as
-    // the system allows (net.core.somaxconn), as Go's listeners (Nomad's, Consul's) ask; Node's default is 511.
-    server.listen({ port: opts.port, host: opts.host, backlog: 65_535 }, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const addr = server.address() as AddressInfo;
+  // A burst of new connections waits in the kernel's queue rather than being reset: as deep as
+  // the system allows (net.core.somaxconn), as Go's listeners (Nomad's, Consul's) ask; Node's default is 511.
+  const addr = await listener.listen({ port: opts.port, host: opts.host, backlog: 65_535 });
   return {
     address: `${addr.address.includes(":") ? `[${addr.address}]` : addr.address}:${addr.port}`,
     port: addr.port,
+    routes: opts.router.list(),
+    ...(listener.setTls === undefined ? {} : { setTls: listener.setTls }),
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => {
-          resolve();
-        });
+        void listener.stop().then(resolve);
         for (const a of inFlight) a.abort(new RucheError(ErrorCode.Unavailable, "the agent is shutting down"));
-        server.closeAllConnections();
+        listener.dropAll();
       }),
   };
 }
@@ -238,21 +264,23 @@ async function handle(raw: IncomingMessage, res: ServerResponse, opts: HttpServe
   try {
     const url = requestUrl(raw.url);
     route = url.pathname;
+    const peerCert = peerCertOf(raw, opts.tls, url.pathname);
+    refuseCrossSiteWrite(raw, url.pathname);
     if (forwarder !== undefined && url.pathname === FORWARD_BATCH_PATH) {
       if (method !== "POST") throw new RucheError(ErrorCode.MethodNotAllowed, `${method} is not allowed on ${url.pathname}`);
-      await answerBatch(raw, res, opts, abort.signal);
+      await answerBatch(raw, res, opts, abort.signal, peerCert);
       opts.onRequest?.(method, route, 200, performance.now() - started);
       return;
     }
     const m = matchRoute(opts.router, method, url.pathname);
     const rawBody = method === "GET" || method === "HEAD" ? Buffer.alloc(0) : await readBody(raw);
     if (forwarder !== undefined && mustForward(forwarder.edge, method, url.pathname)) {
-      const a = await forwarder.forward(raw, rawBody);
+      const a = await forwarder.forward(raw, rawBody, peerCert);
       write(res, a);
       opts.onRequest?.(method, route, a.status, performance.now() - started);
       return;
     }
-    const reply = await serve(opts, m, { method, url, headers: raw.headers, rawBody, signal: abort.signal, raw, res });
+    const reply = await serve(opts, m, { method, url, headers: raw.headers, rawBody, signal: abort.signal, raw, res, peerCert });
     if ("streamed" in reply) return;
     const out = replied(opts.log, reply, url.searchParams.has("pretty"), { method, route });
     write(res, out);
@@ -299,7 +327,7 @@ function logFailure(log: Logger, err: unknown, method: string, route: string, st
 }
 
 /** A route's match, or 404/405 saying why there is none. */
-function matchRoute(router: Router, method: string, path: string): { handler: Handler; params: Record<string, string> } {
+function matchRoute(router: Router, method: string, path: string): RouteMatch {
   const m = router.match(method, path);
   if (m === null) throw new RucheError(ErrorCode.NotFound, `no route for ${method} ${path}`);
   if (m === "method") throw new RucheError(ErrorCode.MethodNotAllowed, `${method} is not allowed on ${path}`);
@@ -314,14 +342,16 @@ interface Incoming {
   signal: AbortSignal;
   raw: IncomingMessage;
   res: ServerResponse;
+  peerCert: PeerCert | undefined;
 }
 
-/** A request this server answers itself: its body parsed, authorized, once its memory is current when it must be, by its route's handler. */
-async function serve(opts: HttpServerOptions, m: { handler: Handler; params: Record<string, string> }, r: Incoming): Promise<Reply> {
+/** A request this server answers itself: its body parsed, once its memory is current when it must be, authorized, answered by its route's handler. */
+async function serve(opts: HttpServerOptions, m: RouteMatch, r: Incoming): Promise<Reply> {
   const body = isRawBodyPath(r.url.pathname) ? undefined : parseJson(r.rawBody);
-  const req: Request = { method: r.method, path: r.url.pathname, params: m.params, query: r.url.searchParams, headers: r.headers, body, rawBody: r.rawBody, signal: r.signal, raw: r.raw };
-  opts.authorize(req);
+  const req: Request = { method: r.method, path: r.url.pathname, params: m.params, query: r.url.searchParams, headers: r.headers, body, rawBody: r.rawBody, signal: r.signal, raw: r.raw, route: m.route, acl: ALLOW_ALL, ...(r.peerCert === undefined ? {} : { peerCert: r.peerCert }) };
   if (opts.cluster !== undefined && needsBarrier(r.method, r.url.pathname, r.url.searchParams)) await opts.cluster.view.barrier(r.signal);
+  const refused = opts.authorize(req);
+  if (refused !== undefined) return refused;
   return m.handler(req, r.res);
 }
 
@@ -349,16 +379,19 @@ const BATCH_HEAD_ROOM = 1024 * 1024;
  * A server that does not lead (it stepped down while the batch was on its way) refuses each
  * write with 503 `RUCHE_NO_LEADER`: nothing was written.
  */
-async function answerBatch(raw: IncomingMessage, res: ServerResponse, opts: HttpServerOptions, signal: AbortSignal): Promise<void> {
+async function answerBatch(raw: IncomingMessage, res: ServerResponse, opts: HttpServerOptions, signal: AbortSignal, from: PeerCert | undefined): Promise<void> {
   const by = forwardedBy(raw) ?? "another server";
+  // The client certificates a follower says its writes came with are believed from a server it proved itself to be.
+  const believed = from !== undefined && (opts.tls?.mayForward?.(from) ?? true);
+  if (opts.tls?.mayForward !== undefined && from !== undefined && !believed) throw new RucheError(ErrorCode.Forbidden, `the certificate ${from.subject} is not a server's: only servers forward writes`);
   const items = decodeRequests(await readBody(raw, MAX_BODY_BYTES + BATCH_HEAD_ROOM));
-  const answers = await Promise.all(items.map((it) => answerForwarded(it, by, raw, res, opts, signal)));
+  const answers = await Promise.all(items.map((it) => answerForwarded(it, by, raw, res, opts, signal, believed)));
   const bytes = encodeAnswers(answers);
   res.writeHead(200, { "content-type": "application/octet-stream", "content-length": bytes.length });
   res.end(bytes);
 }
 
-async function answerForwarded(it: ForwardedRequest, by: string, raw: IncomingMessage, res: ServerResponse, opts: HttpServerOptions, signal: AbortSignal): Promise<ForwardedAnswer> {
+async function answerForwarded(it: ForwardedRequest, by: string, raw: IncomingMessage, res: ServerResponse, opts: HttpServerOptions, signal: AbortSignal, believed: boolean): Promise<ForwardedAnswer> {
   const started = performance.now();
   let route = it.url;
   try {
@@ -368,7 +401,9 @@ async function answerForwarded(it: ForwardedRequest, by: string, raw: IncomingMe
     if (opts.cluster !== undefined && mustForward(opts.cluster, it.method, url.pathname)) throw notLeaderAnymore(by);
     const m = matchRoute(opts.router, it.method, url.pathname);
     // A write's handler answers with a reply, never on the response itself (only reads stream).
-    const reply = await serve(opts, m, { method: it.method, url, headers: it.headers, rawBody: it.body, signal, raw, res });
+    const { [PEER_HEADER]: peer, ...headers } = it.headers;
+    const peerCert = believed && peer !== undefined ? decodePeer(peer) : undefined;
+    const reply = await serve(opts, m, { method: it.method, url, headers, rawBody: it.body, signal, raw, res, peerCert });
     if ("streamed" in reply) throw new RucheError(ErrorCode.Internal, `${it.method} ${url.pathname} answered with a stream, which a batch of forwarded writes cannot carry`);
     const out = replied(opts.log, reply, url.searchParams.has("pretty"), { method: it.method, route, forwardedBy: by });
     opts.onRequest?.(it.method, route, out.status, performance.now() - started);

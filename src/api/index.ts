@@ -1,13 +1,20 @@
 import type { KVService } from "../catalog/index.js";
 import { soloCluster, type ClusterView, type Server } from "../server/index.js";
 import type { StateStore } from "../state/index.js";
+import { loadAclPolicyParser } from "../jobspec/index.js";
 import { ErrorCode, errorMessage, RucheError, type Logger } from "../structs/index.js";
+import { aclAuthorize } from "./acl-authorize.js";
+import { aclLookups, type LookupSources } from "./acl-lookups.js";
+import { AclResolver, type AclState } from "./acl-resolve.js";
+import type { Listener } from "./acl-routes-table.js";
 import { addClusterHeaders } from "./cluster-headers.js";
 import type { ApiContext } from "./context.js";
-import type { ClusterEdge } from "./forward.js";
-import { Router, startHttp, type HttpServerOptions, type RunningHttp } from "./http.js";
+import type { ClusterEdge, Dial } from "./forward.js";
+import { Router, startHttp, type HttpServerOptions, type Reply, type Request, type RunningHttp } from "./http.js";
 import { Metrics } from "./metrics.js";
 import type { NodeLocal } from "./node-local.js";
+import type { ListenerTls } from "./tls-listener.js";
+import { aclRoutes } from "./routes/acl.js";
 import { allocFsRoutes } from "./routes/alloc-fs.js";
 import { catalogSnapshotRoutes } from "./routes/catalog.js";
 import { clientRoutes } from "./routes/client.js";
@@ -15,6 +22,7 @@ import { consulRoutes, type ConsulOptions } from "./routes/consul.js";
 import { kvRoutes } from "./routes/kv.js";
 import { clusterRoutes } from "./routes/cluster.js";
 import { jobRoutes } from "./routes/jobs.js";
+import { joinRoutes, type ClusterPki } from "./routes/join.js";
 import { consulServerRoutes, serverRoutes } from "./routes/servers.js";
 import { systemRoutes } from "./routes/system.js";
 import { uiRoutes } from "./routes/ui.js";
@@ -41,6 +49,28 @@ export interface ApiOptions {
    * (`GET /v1/internal/etcd/peer`) and to add them as members (`POST /v1/internal/etcd/join`).
    */
   etcdJoin?: { peer(): Promise<unknown>; join(body: unknown): Promise<unknown> };
+  /** Nomad's `acl-bootstrap-reset` file: the reset index a refused `POST /v1/acl/bootstrap` named, written there, allows one more. */
+  aclBootstrapResetFile?: string;
+  /** ACLs (`acl { enabled }`): off when not given. On, every route checks its capability (`acl-routes-table.ts`) against the request's token. */
+  acl?: ApiAcl;
+  /** HTTPS, and how this server reaches the other agents (the leader, a node's agent): plain HTTP when absent. */
+  wire?: ApiWire;
+  /** The cluster's CA on a server: join tokens, `GET /v1/agent/ca`, and the nodes' join and renewal (`routes/join.ts`). None of these routes when absent. */
+  pki?: ClusterPki;
+}
+
+/** A listener's TLS (HTTPS, mutual TLS when it asks for client certificates), and how its agent dials the others (over TLS with its CA and certificate). */
+export interface ApiWire {
+  tls?: ListenerTls;
+  /** How this server dials the other servers (the leader, each one's lag). */
+  dial?: Dial;
+  /** How it dials a node's agent (a task's logs, `alloc exec`); `dial` when absent. */
+  nodeDial?: Dial;
+}
+
+/** The ACL switch of a listener. */
+export interface ApiAcl {
+  enabled: boolean;
 }
 
 /** What the Consul-compatible endpoints serve: the catalog (and the registry), and the KV and its sessions. */
@@ -49,9 +79,22 @@ export type CatalogApi = ConsulOptions & { kv: KVService };
 /** Reloads the agent's config; throws with what is wrong, having changed nothing. */
 export type AgentReload = () => Promise<void>;
 
-/** Every route passes this hook; it is open in every mode, since ACLs are not built yet. */
-function authorize(): void {
+/** The door of a listener without ACLs (ACLs off, a client-only agent's node API): every request passes. */
+function open(): undefined {
   return undefined;
+}
+
+/** A listener's `authorize` hook: `aclAuthorize` over the state's tokens and policies when ACLs are on, the open door when off. */
+async function door(listener: Listener, log: Logger, acl: ApiAcl | undefined, state: AclState, sources: LookupSources): Promise<(req: Request) => Reply | undefined> {
+  if (acl?.enabled !== true) return open;
+  await loadAclPolicyParser();
+  return aclAuthorize({ enabled: true, resolver: new AclResolver(state, Date.now, log), lookups: aclLookups(sources), listener, log });
+}
+
+/** How a server dials a node's agent, as an `AllocLookup` field. */
+function nodeDial(wire: ApiWire | undefined): { dial?: Dial } {
+  const dial = wire?.nodeDial ?? wire?.dial;
+  return dial === undefined ? {} : { dial };
 }
 
 /**
@@ -64,8 +107,10 @@ async function listen(
   log: Logger,
   maxConnsPerClient: number | undefined,
   routes: (r: Router, address: () => string) => void,
+  authorize: HttpServerOptions["authorize"],
   onRequest?: HttpServerOptions["onRequest"],
   cluster?: ClusterEdge,
+  wire?: ApiWire,
 ): Promise<RunningHttp> {
   const router = new Router();
   let address = `${host}:${port}`;
@@ -78,7 +123,8 @@ async function listen(
     log,
     ...(onRequest === undefined ? {} : { onRequest }),
     ...(maxConnsPerClient === undefined ? {} : { maxConnsPerClient }),
-    ...(cluster === undefined ? {} : { cluster }),
+    ...(cluster === undefined ? {} : { cluster: wire?.dial === undefined ? cluster : { ...cluster, dial: wire.dial } }),
+    ...(wire?.tls === undefined ? {} : { tls: wire.tls }),
   });
   address = running.address;
   return running;
@@ -102,8 +148,9 @@ function catalogRoutes(r: Router, consul: CatalogApi, reload: AgentReload | unde
 }
 
 /** Starts Ruche's HTTP API over a server and its state store. */
-export function startApi(server: Server, store: StateStore, opts: ApiOptions): Promise<RunningHttp> {
+export async function startApi(server: Server, store: StateStore, opts: ApiOptions): Promise<RunningHttp> {
   const metrics = new Metrics();
+  const authorize = await door("api", opts.log, opts.acl, store, { store, ...(opts.consul === undefined ? {} : { consul: opts.consul }) });
   return listen(
     opts.host,
     opts.port,
@@ -122,6 +169,7 @@ export function startApi(server: Server, store: StateStore, opts: ApiOptions): P
       const ctx: ApiContext = { server, store, address, cluster };
       jobRoutes(router, ctx);
       clusterRoutes(router, ctx);
+      aclRoutes(router, ctx, opts.aclBootstrapResetFile === undefined ? {} : { bootstrapResetFile: opts.aclBootstrapResetFile });
       clientRoutes(router, ctx);
       allocFsRoutes(
         router,
@@ -133,10 +181,12 @@ export function startApi(server: Server, store: StateStore, opts: ApiOptions): P
             return n === undefined ? undefined : { name: n.Name, addr: n.HTTPAddr };
           },
           self: address,
+          ...nodeDial(opts.wire),
         },
         opts.local,
       );
       if (opts.consul !== undefined) catalogRoutes(router, opts.consul, opts.reload);
+      if (opts.pki !== undefined) joinRoutes(router, ctx, opts.pki);
       const etcdJoin = opts.etcdJoin;
       if (etcdJoin !== undefined) {
         router.get("/v1/internal/etcd/peer", async () => ({ body: await etcdJoin.peer() }));
@@ -147,14 +197,16 @@ export function startApi(server: Server, store: StateStore, opts: ApiOptions): P
         if (overview === undefined) throw new RucheError(ErrorCode.NotFound, "this agent runs no router");
         return { body: overview };
       });
-      serverRoutes(router, cluster);
+      serverRoutes(router, cluster, opts.wire?.dial);
       systemRoutes(router, ctx, metrics, () => routes);
       uiRoutes(router);
     },
+    authorize,
     (m, r, s, ms) => {
       metrics.observe(m, r, s, ms);
     },
     opts.cluster === undefined ? undefined : { view: opts.cluster, flavor: "nomad" },
+    opts.wire,
   );
 }
 
@@ -162,10 +214,20 @@ export function startApi(server: Server, store: StateStore, opts: ApiOptions): P
  * A client-only agent's HTTP endpoint: the logs of its allocations and commands inside
  * them, which servers forward here. Nothing else is served.
  */
-export function startNodeApi(opts: { host: string; port: number; log: Logger; local: NodeLocal; ids: () => Iterable<string>; maxConnsPerClient?: number }): Promise<RunningHttp> {
-  return listen(opts.host, opts.port, opts.log, opts.maxConnsPerClient, (router, address) => {
-    allocFsRoutes(router, { ids: opts.ids, agentOf: () => undefined, self: address }, opts.local);
-  });
+export function startNodeApi(opts: { host: string; port: number; log: Logger; local: NodeLocal; ids: () => Iterable<string>; maxConnsPerClient?: number; wire?: ApiWire }): Promise<RunningHttp> {
+  return listen(
+    opts.host,
+    opts.port,
+    opts.log,
+    opts.maxConnsPerClient,
+    (router, address) => {
+      allocFsRoutes(router, { ids: opts.ids, agentOf: () => undefined, self: address }, opts.local);
+    },
+    open,
+    undefined,
+    undefined,
+    opts.wire,
+  );
 }
 
 /**
@@ -174,7 +236,19 @@ export function startNodeApi(opts: { host: string; port: number; log: Logger; lo
  * /v1/agent, /v1/kv, /v1/session, /v1/txn and /v1/status, and the router's
  * /v1/catalog/snapshot.
  */
-export function startConsulApi(opts: { host: string; port: number; log: Logger; consul: CatalogApi; reload?: AgentReload; maxConnsPerClient?: number; cluster?: ClusterView }): Promise<RunningHttp> {
+export async function startConsulApi(opts: {
+  host: string;
+  port: number;
+  log: Logger;
+  consul: CatalogApi;
+  reload?: AgentReload;
+  maxConnsPerClient?: number;
+  cluster?: ClusterView;
+  /** ACLs, over the state's tokens and policies (the server's store). */
+  acl?: ApiAcl & { state: AclState };
+  wire?: ApiWire;
+}): Promise<RunningHttp> {
+  const authorize = opts.acl === undefined ? open : await door("consul", opts.log, opts.acl, opts.acl.state, { consul: opts.consul });
   return listen(
     opts.host,
     opts.port,
@@ -186,12 +260,17 @@ export function startConsulApi(opts: { host: string; port: number; log: Logger; 
       catalogRoutes(router, opts.consul, opts.reload);
       consulServerRoutes(router, cluster);
     },
+    authorize,
     undefined,
     opts.cluster === undefined ? undefined : { view: opts.cluster, flavor: "consul" },
+    opts.wire,
   );
 }
 
 export { DEFAULT_MAX_CONNS_PER_CLIENT } from "./conn-limit.js";
 export { MAX_BODY_BYTES } from "./http.js";
 export type { RunningHttp } from "./http.js";
+export type { Dial } from "./forward.js";
+export { createListener, type ListenerTls, type PeerCert } from "./tls-listener.js";
 export type { NodeLocal } from "./node-local.js";
+export { admitJoin, renewIdentity, type ClusterPki, type CreatedJoinToken, type JoinAnswer } from "./routes/join.js";

@@ -1,4 +1,4 @@
-import { ErrorCode, neverSent } from "../structs/index.js";
+import { ErrorCode, neverSent, tlsHandshakeFailed } from "../structs/index.js";
 
 /**
  * How long one request may go on moving between servers before it gives up (ms): longer
@@ -20,9 +20,10 @@ export class ServerList {
   readonly addresses: readonly string[];
   private cur: number;
 
-  constructor(addresses: readonly string[], start = 0) {
+  /** `scheme`: what an address without one (`host:port`) is reached with. */
+  constructor(addresses: readonly string[], start = 0, scheme: "http" | "https" = "http") {
     if (addresses.length === 0) throw new Error("an API client needs at least one server address");
-    this.addresses = addresses.map(baseUrl);
+    this.addresses = addresses.map((a) => baseUrl(a, scheme));
     this.cur = ((start % addresses.length) + addresses.length) % addresses.length;
   }
 
@@ -45,9 +46,9 @@ export class ServerList {
   }
 }
 
-/** `host:port` or a URL, as a base URL without the trailing slash. */
-export function baseUrl(address: string): string {
-  return /^https?:\/\//.test(address) ? address.replace(/\/$/, "") : `http://${address}`;
+/** `host:port` (reached with `scheme`) or a URL, as a base URL without the trailing slash. */
+export function baseUrl(address: string, scheme: "http" | "https" = "http"): string {
+  return /^https?:\/\//.test(address) ? address.replace(/\/$/, "") : `${scheme}://${address}`;
 }
 
 /**
@@ -63,9 +64,9 @@ export function baseUrl(address: string): string {
  */
 export type AttemptFailure = "unsent" | "cut" | "refused" | "final";
 
-/** The failure class of an error thrown by fetch (the cause carries the socket's code). */
+/** The failure class of an error thrown by fetch (the cause carries the socket's code); a TLS handshake refused sent nothing. */
 export function fetchFailure(err: unknown): AttemptFailure {
-  return neverSent(err) ? "unsent" : "cut";
+  return neverSent(err) || tlsHandshakeFailed(err) ? "unsent" : "cut";
 }
 
 /** The failure class of an answer that is not 2xx. */

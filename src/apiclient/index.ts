@@ -1,6 +1,7 @@
-import type { AllocStub, EtcdMember, HealthEntry, JobStub, RegisterResponse, ServerMembers, ServerStatus } from "./types.js";
+import type { AclPolicyInfo, AclPolicyStub, AclTokenInfo, AclTokenRequest, AclTokenStub, AllocStub, EtcdMember, HealthEntry, JobStub, RegisterResponse, ServerMembers, ServerStatus } from "./types.js";
 import { answerFailure, BLOCKING_MARGIN_MS, DEFAULT_ATTEMPT_TIMEOUT_MS, DEFAULT_RETRY_BUDGET_MS, fetchFailure, mayRetry, roundBackoff, ServerList, waitMs, type AttemptFailure } from "./failover.js";
-import { ErrorCode, errorMessage, sleep, type Allocation, type AllocUpdate, type CatalogSnapshot, type Deployment, type Evaluation, type Job, type KVEntry, type Node } from "../structs/index.js";
+import { fetchOver, tlsDispatcher } from "./tls.js";
+import { ErrorCode, errorMessage, sleep, tlsFailure, type DialTls, type Allocation, type JoinToken, type JoinTokenStub, type AllocUpdate, type CatalogSnapshot, type Deployment, type Evaluation, type Job, type KVEntry, type Node } from "../structs/index.js";
 
 /** An error the API answered with: its status, stable code and message. */
 export class ApiError extends Error {
@@ -29,8 +30,9 @@ export interface Indexed<T> {
   index: number;
 }
 
-export type { AgentMember, AllocStub, EtcdMember, HealthEntry, JobStub, RegisterResponse, ServerMembers, ServerStatus } from "./types.js";
+export type { AclPolicyInfo, AclPolicyStub, AclTokenInfo, AclTokenRequest, AclTokenStub, AgentMember, AllocStub, EtcdMember, HealthEntry, JobStub, RegisterResponse, ServerMembers, ServerStatus } from "./types.js";
 export { DEFAULT_ATTEMPT_TIMEOUT_MS, DEFAULT_RETRY_BUDGET_MS, ServerList } from "./failover.js";
+export { fetchOver, tlsDispatcher } from "./tls.js";
 
 /** How an API client is made; every field optional. */
 export interface ApiClientOptions {
@@ -41,6 +43,12 @@ export interface ApiClientOptions {
    * over a pool of keep-alive connections, shared by thousands of simulated nodes.
    */
   fetch?: (url: URL, init: RequestInit) => Promise<Response>;
+  /**
+   * HTTPS: the CA the servers' certificates must chain to, and a client certificate for
+   * mutual TLS. An address without a scheme (`host:port`) is then `https://`. Without
+   * `fetch`, requests go through a dispatcher of these connections.
+   */
+  tls?: DialTls | (() => DialTls);
   /** How long one request may go on trying the next server (ms); see `DEFAULT_RETRY_BUDGET_MS`. */
   retryBudgetMs?: number;
   /** How long an attempt safe to repeat waits for an answer before the next server is tried (ms). */
@@ -76,12 +84,12 @@ type Attempt = { ok: true; res: Response } | { ok: false; failure: AttemptFailur
  */
 export class ApiClient {
   private readonly servers: ServerList;
+  private readonly opts: ApiClientOptions;
 
-  constructor(
-    address: string | readonly string[] | ServerList,
-    private readonly opts: ApiClientOptions = {},
-  ) {
-    this.servers = address instanceof ServerList ? address : new ServerList(typeof address === "string" ? [address] : address, opts.start ?? 0);
+  constructor(address: string | readonly string[] | ServerList, opts: ApiClientOptions = {}) {
+    this.servers = address instanceof ServerList ? address : new ServerList(typeof address === "string" ? [address] : address, opts.start ?? 0, opts.tls === undefined ? "http" : "https");
+    // One dispatcher for the clients derived from this one (`withNodeSecret`): they share its connections.
+    this.opts = opts.tls !== undefined && opts.fetch === undefined ? { ...opts, fetch: fetchOver(tlsDispatcher(opts.tls)) } : opts;
   }
 
   /** The base URL of the server requests go to now. */
@@ -144,7 +152,7 @@ export class ApiClient {
     for (const [k, v] of Object.entries(q.query ?? {})) url.searchParams.set(k, v);
     const headers: Record<string, string> = {};
     if (body !== undefined && o.raw !== true) headers["content-type"] = "application/json";
-    if (this.opts.token !== undefined) headers["x-ruche-token"] = this.opts.token;
+    if (this.opts.token !== undefined && this.opts.token !== "") headers["x-nomad-token"] = this.opts.token;
     if (this.opts.nodeSecret !== undefined) headers["x-ruche-node-secret"] = this.opts.nodeSecret;
     // A blocking query answers within its wait; another request safe to repeat within the attempt timeout.
     const timeoutMs = q.index !== undefined ? waitMs(q.wait) + BLOCKING_MARGIN_MS : (o.attemptTimeoutMs ?? (idempotent ? (this.opts.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS) : 0));
@@ -159,7 +167,7 @@ export class ApiClient {
       res = await (this.opts.fetch ?? fetch)(url, init);
     } catch (err) {
       if (q.signal?.aborted === true) throw err;
-      const why = late.signal.aborted ? `no answer in ${timeoutMs} ms` : ((err as { cause?: { code?: string } }).cause?.code ?? errorMessage(err));
+      const why = late.signal.aborted ? `no answer in ${timeoutMs} ms` : (tlsFailure(err) ?? (err as { cause?: { code?: string } }).cause?.code ?? errorMessage(err));
       return { ok: false, failure: late.signal.aborted ? "cut" : fetchFailure(err), error: new ApiError(0, ErrorCode.Unreachable, `cannot reach the Ruche API at ${base}: ${why}`) };
     } finally {
       clearTimeout(timer);
@@ -291,6 +299,46 @@ export class ApiClient {
   /** Runs a command inside a task and returns its exit code and output. */
   allocExec(allocId: string, b: { Task?: string; Cmd: string[]; Stdin?: string; TimeoutMs?: number }): Promise<Indexed<{ ExitCode: number; Stdout: string; Stderr: string; TimedOut: boolean }>> {
     return this.request("PUT", `/v1/client/allocation/${encodeURIComponent(allocId)}/exec`, b);
+  }
+
+  // ACLs (Nomad's /v1/acl routes)
+  /** Bootstraps the ACL system: the management token, its SecretID included; `secret` (a UUID) chooses that SecretID. */
+  aclBootstrap(secret?: string): Promise<Indexed<AclTokenInfo>> {
+    return this.request("POST", "/v1/acl/bootstrap", secret === undefined ? {} : { BootstrapSecret: secret });
+  }
+  aclPolicies(q: QueryOptions = {}): Promise<Indexed<AclPolicyStub[]>> {
+    return this.request("GET", "/v1/acl/policies", undefined, q);
+  }
+  aclPolicy(name: string, q: QueryOptions = {}): Promise<Indexed<AclPolicyInfo>> {
+    return this.request("GET", `/v1/acl/policy/${encodeURIComponent(name)}`, undefined, q);
+  }
+  /** Creates or replaces a policy; rules that are not valid are refused (400) with their file:line:col. */
+  aclPolicyApply(name: string, p: { Description?: string; Rules: string }): Promise<Indexed<null>> {
+    return this.request("POST", `/v1/acl/policy/${encodeURIComponent(name)}`, { Name: name, Description: p.Description ?? "", Rules: p.Rules });
+  }
+  aclPolicyDelete(name: string): Promise<Indexed<null>> {
+    return this.request("DELETE", `/v1/acl/policy/${encodeURIComponent(name)}`);
+  }
+  aclTokens(q: QueryOptions & { prefix?: string } = {}): Promise<Indexed<AclTokenStub[]>> {
+    const { prefix, ...rest } = q;
+    return this.request("GET", "/v1/acl/tokens", undefined, prefix === undefined ? rest : { ...rest, query: { prefix } });
+  }
+  /** Creates a token (its SecretID is in the answer, and only there). `ExpirationTTL`: a duration such as "1h". */
+  aclTokenCreate(t: AclTokenRequest): Promise<Indexed<AclTokenInfo>> {
+    return this.request("POST", "/v1/acl/token", t);
+  }
+  aclToken(accessor: string, q: QueryOptions = {}): Promise<Indexed<AclTokenInfo>> {
+    return this.request("GET", `/v1/acl/token/${encodeURIComponent(accessor)}`, undefined, q);
+  }
+  /** The token this client sends. */
+  aclTokenSelf(q: QueryOptions = {}): Promise<Indexed<AclTokenInfo>> {
+    return this.request("GET", "/v1/acl/token/self", undefined, q);
+  }
+  aclTokenUpdate(accessor: string, t: AclTokenRequest): Promise<Indexed<AclTokenInfo>> {
+    return this.request("POST", `/v1/acl/token/${encodeURIComponent(accessor)}`, { ...t, AccessorID: accessor });
+  }
+  aclTokenDelete(accessor: string): Promise<Indexed<null>> {
+    return this.request("DELETE", `/v1/acl/token/${encodeURIComponent(accessor)}`);
   }
 
   // Jobs
@@ -425,6 +473,21 @@ export class ApiClient {
   }
   etcdRemove(nameOrId: string): Promise<Indexed<null>> {
     return this.request("DELETE", `/v1/operator/etcd/member/${encodeURIComponent(nameOrId)}`);
+  }
+  /** A new join token for `role`, the token itself shown this once (`rotate`: the role's other tokens revoked). */
+  joinTokenCreate(role: JoinToken["Role"], rotate = false): Promise<Indexed<JoinTokenStub & { Token: string }>> {
+    return this.request("POST", rotate ? "/v1/operator/join-token/rotate" : "/v1/operator/join-token", { Role: role });
+  }
+  /** Every join token, revoked ones included, without their secrets. */
+  joinTokens(): Promise<Indexed<JoinTokenStub[]>> {
+    return this.request("GET", "/v1/operator/join-tokens");
+  }
+  joinTokenRevoke(id: string): Promise<Indexed<JoinTokenStub>> {
+    return this.request("DELETE", `/v1/operator/join-token/${encodeURIComponent(id)}`);
+  }
+  /** The cluster CA: its digest, the roots trusted, whether a rotation is under way; `rotate` rolls it, `finish` ends a rotation. */
+  clusterCa(action?: "rotate" | "finish"): Promise<Indexed<{ CADigest: string; Trusted: string[]; Rotating: boolean }>> {
+    return action === undefined ? this.request("GET", "/v1/operator/tls/ca") : this.request("POST", `/v1/operator/tls/ca/${action}`);
   }
 }
 

@@ -93,3 +93,50 @@ export interface ServerStatus {
   /** Why it could not be asked, "" when it answered. */
   Error: string;
 }
+
+/** An ACL token as Nomad's API shows it (`api.ACLToken`): `SecretID` only where the answer may show it; Go's nil lists are null. */
+export interface AclTokenInfo {
+  AccessorID: string;
+  SecretID?: string;
+  Name: string;
+  Type: "client" | "management";
+  Policies: string[] | null;
+  Roles: null;
+  Global: boolean;
+  CreateTime: string;
+  ExpirationTime?: string;
+  CreateIndex: number;
+  ModifyIndex: number;
+}
+
+/** An ACL token in a list (`api.ACLTokenListStub`): never its SecretID. */
+export type AclTokenStub = Omit<AclTokenInfo, "SecretID">;
+
+/** What creating or updating a token sends. */
+export interface AclTokenRequest {
+  Name?: string;
+  Type?: "client" | "management";
+  Policies?: string[];
+  Global?: boolean;
+  /** A duration such as "1h" (between 1m and 24h). */
+  ExpirationTTL?: string;
+  ExpirationTime?: string;
+}
+
+/** An ACL policy (`api.ACLPolicy`). */
+export interface AclPolicyInfo {
+  Name: string;
+  Description: string;
+  Rules: string;
+  JobACL: null;
+  CreateIndex: number;
+  ModifyIndex: number;
+}
+
+/** An ACL policy in a list (`api.ACLPolicyListStub`). */
+export interface AclPolicyStub {
+  Name: string;
+  Description: string;
+  CreateIndex: number;
+  ModifyIndex: number;
+}

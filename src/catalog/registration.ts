@@ -7,6 +7,8 @@ export interface RegisterOptions {
   now: number;
   /** Script checks run code the caller chose: refused unless the agent allows them. */
   allowScriptChecks: boolean;
+  /** Where the registration comes from, for the refusal to name the setting that allows it: the agent's config dir, or the API (default). */
+  source?: "local" | "api";
 }
 
 /**
@@ -62,7 +64,7 @@ function parseCheck(raw: unknown, serviceId: string, i: number, o: RegisterOptio
   else if (ttl > 0) type = "ttl";
   else if (Array.isArray(c.args) && c.args.length > 0) type = "script";
   else return { error: [...errors, `${at}: a check needs one of HTTP, TCP, TTL or Args`] };
-  if (type === "script" && !o.allowScriptChecks) errors.push(`${at}: script checks are disabled on this agent (they run any command the caller sends); start the agent with -enable-script-checks to allow them`);
+  if (type === "script" && !o.allowScriptChecks) errors.push(`${at}: script checks are disabled on this agent (they run any command ${o.source === "local" ? "a definition file names" : "the caller sends"}); ${o.source === "local" ? "enable_local_script_checks = true (-enable-local-script-checks) or enable_script_checks" : "enable_script_checks = true (-enable-script-checks)"} in the agent config allows them`);
   if ((type === "http" || type === "tcp" || type === "script") && interval <= 0) errors.push(`${at}.Interval: required for a ${type.toUpperCase()} check`);
   const status = c.status ?? "critical";
   if (status !== "passing" && status !== "warning" && status !== "critical") errors.push(`${at}.Status: must be passing, warning or critical`);

@@ -105,3 +105,20 @@ describe("ruche agent -config", () => {
     expect(await refused(["-client", "-data-dir", "d", "-servers", "a:4646", "-retry-join", "b:4646"])).toBe("-retry-join is a server setting: it needs the server role (-server)");
   });
 });
+
+describe("what an agent runs for others, by default", () => {
+  it("offers raw_exec in -dev and nowhere else unless the config or -raw-exec says so; runs no script check unless told", async () => {
+    const cfg = async (argv: string[]): Promise<{ rawExec: boolean | undefined; enableScriptChecks: boolean | undefined; enableLocalScriptChecks: boolean | undefined }> => {
+      const { rawExec, enableScriptChecks, enableLocalScriptChecks } = (await agentConfigFromArgs(argv, dir)).config;
+      return { rawExec, enableScriptChecks, enableLocalScriptChecks };
+    };
+    const client = ["-client", "-data-dir", "d", "-servers", "127.0.0.1:4646"];
+    expect(await cfg(["-dev"])).toEqual({ rawExec: true, enableScriptChecks: false, enableLocalScriptChecks: false });
+    expect(await cfg(client)).toEqual({ rawExec: false, enableScriptChecks: false, enableLocalScriptChecks: false });
+    expect((await cfg([...client, "-raw-exec"])).rawExec).toBe(true);
+    await writeFile(join(dir, "raw-exec.hcl"), 'plugin "raw_exec" {\n  config { enabled = true }\n}\nenable_local_script_checks = true\n');
+    await writeFile(join(dir, "no-raw-exec.hcl"), 'plugin "raw_exec" {\n  config { enabled = false }\n}\nenable_script_checks = true\n');
+    expect(await cfg([...client, "-config", "raw-exec.hcl"])).toEqual({ rawExec: true, enableScriptChecks: false, enableLocalScriptChecks: true });
+    expect(await cfg(["-dev", "-config", "no-raw-exec.hcl"])).toEqual({ rawExec: false, enableScriptChecks: true, enableLocalScriptChecks: false });
+  });
+});

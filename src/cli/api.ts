@@ -2,11 +2,12 @@ import { ApiClient } from "../apiclient/index.js";
 import { flagBool, flagValues, UsageError, type Parsed } from "./args.js";
 import { CommandError } from "./errors.js";
 import type { IO } from "./io.js";
+import { cliTls, TLS_FLAGS } from "./tls.js";
 
 export const DEFAULT_ADDRESS = "127.0.0.1:4646";
 
-/** Flags every command that talks to the API takes. */
-export const API_FLAGS = { address: { value: true } } as const;
+/** Flags every command that talks to the API takes: where it is, how to reach it, and the ACL token to send. */
+export const API_FLAGS = { address: { value: true }, token: { value: true }, ...TLS_FLAGS } as const;
 /** Print the API's JSON instead of text. */
 export const JSON_FLAG = { json: { value: false } } as const;
 /** Show whole IDs instead of their first 8 characters. */
@@ -16,15 +17,33 @@ export const DETACH_FLAG = { detach: { value: false } } as const;
 /** Say yes to the confirmation a command would ask for. */
 export const YES_FLAG = { yes: { value: false } } as const;
 
-/** The API client for `-address`, else `RUCHE_ADDR`, else 127.0.0.1:4646. */
+/**
+ * The API client for `-address`, else `RUCHE_ADDR`, else `NOMAD_ADDR`, else 127.0.0.1:4646,
+ * over TLS as `cliTls` says: an address without a scheme is https:// once a CA or a client
+ * certificate is given, http:// otherwise; sending the ACL token `requestTokenOf` finds.
+ */
 export function apiClient(p: Parsed, io: IO): ApiClient {
-  const address = flagValues(p, "address").at(-1) ?? io.env.RUCHE_ADDR ?? DEFAULT_ADDRESS;
+  const address = flagValues(p, "address").at(-1) ?? io.env.RUCHE_ADDR ?? io.env.NOMAD_ADDR ?? DEFAULT_ADDRESS;
   if (address.trim() === "") throw new UsageError("-address must not be empty");
-  return new ApiClient(address);
+  const tls = cliTls(p, io.env, io.cwd);
+  const token = requestTokenOf(p, io);
+  return new ApiClient(address, { ...(tls === undefined ? {} : { tls }), ...(token === undefined ? {} : { token }) });
+}
+
+/** The ACL token a command sends (as `X-Nomad-Token`): `-token`, else `RUCHE_TOKEN`, else `NOMAD_TOKEN`; none when all are empty. */
+export function requestTokenOf(p: Parsed, io: IO): string | undefined {
+  for (const t of [flagValues(p, "token").at(-1), io.env.RUCHE_TOKEN, io.env.NOMAD_TOKEN]) if (t !== undefined && t.trim() !== "") return t.trim();
+  return undefined;
 }
 
 export function printJson(io: IO, value: unknown): void {
   io.out(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Prints `value` as JSON under `-json`, else as `text(value)` says, a line. */
+export function printAs<T>(io: IO, p: Parsed, value: T, text: (value: T) => string): void {
+  if (flagBool(p, "json")) printJson(io, value);
+  else io.out(`${text(value)}\n`);
 }
 
 /** The positional arguments, checked to be exactly `names`. */

@@ -18,7 +18,7 @@ export function reportError(err: unknown, io: IO, usage: string): number {
   }
   if (err instanceof ApiError) {
     io.err(`Error: ${err.message}\n${detailLines(err.details)}`);
-    if (err.code === ErrorCode.Unreachable) io.err("  Is a Ruche agent running there? Give its address with -address or RUCHE_ADDR.\n");
+    if (err.code === ErrorCode.Unreachable) io.err(unreachableHint(err.message));
     return Exit.Error;
   }
   if (err instanceof CommandError) {
@@ -27,6 +27,14 @@ export function reportError(err: unknown, io: IO, usage: string): number {
   }
   io.err(`Error: ${errorMessage(err)}\n`);
   return Exit.Fatal;
+}
+
+/** What to do about an API that could not be reached, from why. */
+function unreachableHint(message: string): string {
+  if (/the server's certificate .*(trust|self-signed)/.test(message)) return "  Give the cluster's CA with -ca-cert or RUCHE_CACERT (on a server it is DATA_DIR/tls/ca.pem).\n";
+  if (/the server's certificate/.test(message)) return "  The API's certificate was refused; -tls-server-name names the host it was made for.\n";
+  if (/does not speak TLS/.test(message)) return "  The agent serves plain HTTP there: give its address as http://HOST:PORT.\n";
+  return "  Is a Ruche agent running there? Give its address with -address or RUCHE_ADDR.\n";
 }
 
 function detailLines(details: unknown): string {

@@ -1,3 +1,6 @@
+import * as aclBootstrap from "./commands/acl-bootstrap.js";
+import * as aclPolicy from "./commands/acl-policy.js";
+import * as aclToken from "./commands/acl-token.js";
 import * as agent from "./commands/agent.js";
 import * as agentReload from "./commands/agent-reload.js";
 import * as allocExec from "./commands/alloc-exec.js";
@@ -27,6 +30,8 @@ import * as nodeDrain from "./commands/node-drain.js";
 import * as nodeEligibility from "./commands/node-eligibility.js";
 import * as nodeStatus from "./commands/node-status.js";
 import * as sim from "./commands/sim.js";
+import * as joinToken from "./commands/join-token.js";
+import * as operatorTlsCa from "./commands/operator-tls-ca.js";
 import * as operatorEtcdList from "./commands/operator-etcd-list.js";
 import * as operatorEtcdRemove from "./commands/operator-etcd-remove.js";
 import * as serverForceLeave from "./commands/server-force-leave.js";
@@ -41,6 +46,17 @@ interface Command {
 
 /** Command words → command. Aliases sit beside the full form, as in Nomad (`ruche run`, `ruche status`). */
 const COMMANDS: Readonly<Record<string, Command>> = {
+  "acl bootstrap": aclBootstrap,
+  "acl policy apply": aclPolicy.apply,
+  "acl policy list": aclPolicy.list,
+  "acl policy info": aclPolicy.info,
+  "acl policy delete": aclPolicy.del,
+  "acl token create": aclToken.create,
+  "acl token list": aclToken.list,
+  "acl token info": aclToken.info,
+  "acl token self": aclToken.self,
+  "acl token update": aclToken.update,
+  "acl token delete": aclToken.del,
   agent,
   "agent reload": agentReload,
   "job run": jobRun,
@@ -83,6 +99,13 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   "server force-leave": serverForceLeave,
   "operator etcd list": operatorEtcdList,
   "operator etcd remove": operatorEtcdRemove,
+  "join-token create": joinToken.create,
+  "join-token rotate": joinToken.rotate,
+  "join-token list": joinToken.list,
+  "join-token revoke": joinToken.revoke,
+  "operator tls ca": operatorTlsCa.status,
+  "operator tls ca rotate": operatorTlsCa.rotate,
+  "operator tls ca finish": operatorTlsCa.finish,
 };
 
 const USAGE = `Usage: ruche <command> [args]
@@ -91,6 +114,12 @@ Ruche runs containers and processes on a cluster of machines, finds them
 again, and routes traffic to them.
 
 Commands:
+  acl bootstrap               make the first ACL token, a management token (once)
+  acl policy apply NAME FILE  create or replace an ACL policy from a rules file
+  acl policy list|info|delete list, show or delete ACL policies
+  acl token create            make an ACL token (-name, -type, -policy, -ttl)
+  acl token list|info|self|update|delete
+                              list, show, change or delete ACL tokens
   agent -dev                  run a server and a node agent on this machine
   agent reload                read the agent's config dir (service definitions) again
   job run FILE                submit a job and follow its rollout (alias: run)
@@ -126,9 +155,18 @@ Commands:
   server force-leave NAME     remove a server from the cluster
   operator etcd list          list the etcd members: leader, size, revision
   operator etcd remove NAME   remove an etcd member (by name or ID)
+  join-token create           make a token a new node joins with (-role client|server)
+  join-token list|rotate|revoke
+                              list, replace or revoke the join tokens
+  operator tls ca [rotate|finish]
+                              show, roll (cross-signed) or finish rolling the cluster CA
 
 Commands that talk to the servers take -address ADDR (default: $RUCHE_ADDR,
-else 127.0.0.1:4646). Run "ruche <command> -help" for a command's flags.
+else $NOMAD_ADDR, else 127.0.0.1:4646; https://HOST:PORT for an agent with TLS),
+-ca-cert FILE ($RUCHE_CACERT, $NOMAD_CACERT; on a server $RUCHE_DATA_DIR/tls/ca.pem),
+-client-cert FILE and -client-key FILE (mutual TLS), -tls-server-name NAME, and
+-token SECRET, the ACL token to send ($RUCHE_TOKEN, else $NOMAD_TOKEN).
+Run "ruche <command> -help" for a command's flags.
 `;
 
 /** Runs one command line; returns the exit code. Never throws. */
@@ -137,8 +175,8 @@ export async function runCli(argv: readonly string[], io: IO): Promise<number> {
     io.out(USAGE);
     return argv.length === 0 ? Exit.Error : Exit.Ok;
   }
-  // The longest run of words that names a command: "operator etcd list", "job run", "run".
-  const words = [3, 2, 1].find((n) => argv.length >= n && COMMANDS[argv.slice(0, n).join(" ")] !== undefined) ?? 1;
+  // The longest run of words that names a command: "operator tls ca rotate", "job run", "run".
+  const words = [4, 3, 2, 1].find((n) => argv.length >= n && COMMANDS[argv.slice(0, n).join(" ")] !== undefined) ?? 1;
   const [cmd, rest] = [COMMANDS[argv.slice(0, words).join(" ")], argv.slice(words)];
   if (cmd === undefined) {
     io.err(`unknown command: ${argv.slice(0, 2).join(" ")}\n\n${USAGE}`);

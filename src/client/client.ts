@@ -69,7 +69,8 @@ export class Client {
 
   /** Registers, finds the tasks it ran before a restart, and starts following its allocations. */
   async start(): Promise<void> {
-    await mkdir(join(this.stateDir, "allocs"), { recursive: true });
+    // The node's secret and its allocations' state: the agent's user's alone.
+    await mkdir(join(this.stateDir, "allocs"), { recursive: true, mode: 0o700 });
     await mkdir(join(this.cfg.dataDir, "alloc"), { recursive: true });
     const id = await this.identity();
     this.node = await fingerprint(id, { ...this.cfg, name: this.cfg.name === "" ? hostname() : this.cfg.name }, this.cfg.drivers);

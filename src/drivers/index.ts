@@ -11,9 +11,13 @@ import { RawExecDriver } from "./raw_exec/index.js";
 export interface DriverOptions {
   /** Docker volumes may mount absolute host paths (the agent's -docker-volumes). */
   dockerVolumes?: boolean;
+  /** Docker tasks may be privileged or share the host's network (the agent's -docker-allow-privileged). */
+  dockerPrivileged?: boolean;
+  /** raw_exec is offered (the agent's -raw-exec, on in -dev); off, it fingerprints as "disabled". */
+  rawExec?: boolean;
 }
 
 /** Every driver a node agent offers (each fingerprints whether it works on this machine). */
 export function allDrivers(opts: DriverOptions = {}): Driver[] {
-  return [new DockerDriver({ volumesEnabled: opts.dockerVolumes ?? false }), new ExecDriver(), new RawExecDriver()];
+  return [new DockerDriver({ volumesEnabled: opts.dockerVolumes ?? false, allowPrivileged: opts.dockerPrivileged ?? false }), new ExecDriver(), new RawExecDriver({ enabled: opts.rawExec ?? false })];
 }

@@ -139,6 +139,7 @@ plugin "docker" {
       "min-dynamic-port": ["21000"],
       "max-dynamic-port": ["22000"],
       "http-max-conns-per-client": ["50"],
+      "raw-exec": ["true"],
       "docker-volumes": ["true"],
     });
   });
@@ -151,7 +152,7 @@ plugin "docker" {
       'agent.json:5:5: client.enabled: enabled must be true or false, got "yes" (string)',
     ]);
     const nested = '{"client": [{"enabled": true, "meta": [{"role": "web"}]}], "plugin": [{"docker": [{"config": [{"volumes": [{"enabled": true}]}]}]}, {"raw_exec": [{"config": [{"enabled": true}]}]}]}';
-    expect(await flags(nested, "agent.json")).toEqual({ client: ["true"], meta: ["role=web"], "docker-volumes": ["true"] });
+    expect(await flags(nested, "agent.json")).toEqual({ client: ["true"], meta: ["role=web"], "docker-volumes": ["true"], "raw-exec": ["true"] });
     expect(await errors('{"datacenter": }', "agent.json")).toEqual(['agent.json:1:16: not valid JSON: expected a value at "}"']);
   });
 

@@ -22,7 +22,7 @@ export interface AgentConfigFile {
 export type AgentConfigResult = { ok: true; config: AgentConfigFile } | { ok: false; diagnostics: Diagnostic[] };
 
 /** A key with its value or its nested keys, HCL and JSON alike. */
-type Item = { name: string; pos: Pos; labels: string[] } & ({ value: Value } | { body: Item[] });
+export type Item = { name: string; pos: Pos; labels: string[] } & ({ value: Value } | { body: Item[] });
 
 type Kind = "string" | "int" | "number" | "bool" | "strings" | "duration" | "stringmap";
 /** A leaf: the flag it sets (undefined when it sets none), or why it is refused. */
@@ -49,6 +49,11 @@ const SCHEMA: Schema = {
   bind_addr: { kind: "string", flag: "bind" },
   name: { kind: "string", flag: "node" },
   log_level: { kind: "string", flag: "log-level" },
+  // Consul's agent options, at the top level as in Consul's config: script checks through the API, and in the config dir's files.
+  enable_script_checks: { kind: "bool", flag: "enable-script-checks" },
+  enable_local_script_checks: { kind: "bool", flag: "enable-local-script-checks" },
+  // Nomad's `acl { enabled }`: every route checks the request's token.
+  acl: { block: { enabled: { kind: "bool", flag: "acl-enabled" } } },
   ports: { block: { http: { kind: "int", flag: "http-port" }, consul: { kind: "int", flag: "consul-port" }, dns: { kind: "int", flag: "dns-port" } } },
   server: {
     block: {
@@ -86,6 +91,7 @@ const SCHEMA: Schema = {
     block: {
       enabled: { kind: "bool", flag: "client" },
       servers: { kind: "strings", flag: "servers" },
+      join_token: { kind: "string", flag: "join-token" },
       node_class: { kind: "string", flag: "node-class" },
       meta: { kind: "stringmap", flag: "meta" },
       network_interface: { kind: "string", refuse: (v) => `network_interface ${show(v)}: choosing the node's address by interface is not built yet; use -network-ip` },
@@ -96,6 +102,22 @@ const SCHEMA: Schema = {
     },
   },
   limits: { block: { http_max_conns_per_client: { kind: "int", flag: "http-max-conns-per-client" } } },
+  tls: {
+    block: {
+      enabled: { kind: "bool", flag: "tls-enabled" },
+      http: { kind: "bool", flag: "tls-http" },
+      rpc: { kind: "bool", flag: "tls-rpc" },
+      ca_file: { kind: "string", flag: "tls-ca-file" },
+      cert_file: { kind: "string", flag: "tls-cert-file" },
+      key_file: { kind: "string", flag: "tls-key-file" },
+      verify_server_hostname: { kind: "bool", flag: "tls-verify-server-hostname" },
+      verify_https_client: { kind: "bool", flag: "tls-verify-https-client" },
+      rpc_upgrade_mode: { refuse: "rpc_upgrade_mode: a Ruche agent serves TLS or plain HTTP on a port, not both at once" },
+      tls_cipher_suites: { refuse: "tls_cipher_suites: Ruche uses Node's TLS 1.2 and 1.3 cipher suites; they cannot be chosen yet" },
+      tls_min_version: { refuse: "tls_min_version: Ruche accepts TLS 1.2 and 1.3; the minimum cannot be set yet" },
+      tls_prefer_server_cipher_suites: { refuse: "tls_prefer_server_cipher_suites: Ruche uses Node's TLS defaults; this cannot be set yet" },
+    },
+  },
   plugin: { block: PLUGIN, labelled: ["raw_exec", "docker"] },
   consul: {
     block: {
@@ -103,8 +125,8 @@ const SCHEMA: Schema = {
     },
   },
 };
-const RAW_EXEC: Schema = { config: { block: { enabled: { kind: "bool" } } } };
-const DOCKER: Schema = { config: { block: { volumes: { block: { enabled: { kind: "bool", flag: "docker-volumes" } } } } } };
+const RAW_EXEC: Schema = { config: { block: { enabled: { kind: "bool", flag: "raw-exec" } } } };
+const DOCKER: Schema = { config: { block: { volumes: { block: { enabled: { kind: "bool", flag: "docker-volumes" } } }, allow_privileged: { kind: "bool", flag: "docker-allow-privileged" } } } };
 
 /** Text of one agent config file → the flags it sets, or every mistake in it with file:line:col. */
 export async function parseAgentConfig(text: string, file: string): Promise<AgentConfigResult> {
@@ -236,7 +258,7 @@ const EMPTY_SCOPE: Scope = {
   },
 };
 
-function hclItems(body: Body, file: string, diags: Diagnostic[]): Item[] {
+export function hclItems(body: Body, file: string, diags: Diagnostic[]): Item[] {
   const items: Item[] = [];
   for (const a of body.attributes) {
     try {
@@ -251,7 +273,7 @@ function hclItems(body: Body, file: string, diags: Diagnostic[]): Item[] {
 }
 
 /** JSON with where each key is, as HCL's JSON form: an object is a block, `plugin` objects are keyed by label. */
-function parseJsonItems(text: string, file: string): { ok: true; items: Item[] } | { ok: false; diagnostic: Diagnostic } {
+export function parseJsonItems(text: string, file: string): { ok: true; items: Item[] } | { ok: false; diagnostic: Diagnostic } {
   let i = 0;
   const posAt = (at: number): Pos => {
     const before = text.slice(0, at);

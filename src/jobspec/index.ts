@@ -17,3 +17,4 @@ export {
 export { formatJobDiff } from "./diff-format.js";
 export { parseAgentConfig, parseHclObject, type AgentConfigFile, type AgentConfigResult } from "./agent-config.js";
 export { checkBootstrapExpect, checkEtcdEndpoint, checkRegion, joinAddress, DEFAULT_JOIN_PORT } from "./agent-values.js";
+export { checkAclPolicy, loadAclPolicyParser, parseAclPolicy, type AclPolicyResult } from "./acl-policy.js";

@@ -17,6 +17,8 @@ export const DEFAULT_ROUTER_CONFIG: RouterConfig = {
   limits: { maxBodyBytes: 10 * 1024 * 1024, requestTimeoutMs: 60_000, headersTimeoutMs: 30_000, idleTimeoutMs: 60_000, dialTimeoutMs: 5_000 },
   accessLog: true,
   controlApi: { addresses: [], expose: false, token: "" },
+  allowLoopbackBackends: false,
+  self: { hosts: [], ports: [] },
 };
 
 /**
@@ -29,7 +31,7 @@ export const DEFAULT_ROUTER_CONFIG: RouterConfig = {
  *                      "constraints": ["tag==exposed"], "defaultRule": "Host:{{name}}.{{domain}}" },
  *   "retries": 2, "accessLog": true,
  *   "limits": { "maxBodyBytes": 10485760, "requestTimeoutMs": 60000, "headersTimeoutMs": 30000, "idleTimeoutMs": 60000, "dialTimeoutMs": 5000 },
- *   "controlApi": { "expose": false, "token": "..." } }
+ *   "controlApi": { "expose": false, "token": "..." }, "allowLoopbackBackends": false }
  * ```
  *
  * The catalog keys may also sit at the top level. Every mistake is reported, each naming its key.
@@ -41,7 +43,7 @@ export function parseRouterConfig(raw: unknown, base: RouterConfig = DEFAULT_ROU
   cfg.constraints = [...base.constraints];
   const catalog = raw.consulCatalog === undefined ? raw : raw.consulCatalog;
   if (!isObject(catalog)) return { ok: false, errors: ["consulCatalog: must be an object"] };
-  const known = new Set(["entryPoints", "defaultEntryPoints", "consulCatalog", "retries", "accessLog", "limits", "controlApi", "ejection", "prefix", "domain", "exposedByDefault", "constraints", "defaultRule", "frontEndRule", "endpoint", "watch"]);
+  const known = new Set(["entryPoints", "defaultEntryPoints", "consulCatalog", "retries", "accessLog", "limits", "controlApi", "ejection", "allowLoopbackBackends", "prefix", "domain", "exposedByDefault", "constraints", "defaultRule", "frontEndRule", "endpoint", "watch"]);
   for (const k of Object.keys(raw)) if (!known.has(k)) errors.push(`${k}: unknown key`);
 
   const str = (o: Record<string, unknown>, k: string, at: string, set: (v: string) => void): void => {
@@ -123,6 +125,7 @@ export function parseRouterConfig(raw: unknown, base: RouterConfig = DEFAULT_ROU
   }
   num(raw, "retries", "retries", 0, 10, (v) => (cfg.retries = v));
   bool(raw, "accessLog", "accessLog", (v) => (cfg.accessLog = v));
+  bool(raw, "allowLoopbackBackends", "allowLoopbackBackends", (v) => (cfg.allowLoopbackBackends = v));
   if (raw.limits !== undefined) {
     if (!isObject(raw.limits)) errors.push("limits: must be an object");
     else {

@@ -9,6 +9,8 @@ export interface DashboardSource {
   balancer: Balancer;
   metrics: RouterMetrics;
   entryPoints: () => { name: string; address: string; tls: boolean }[];
+  /** Backend names refused when resolved (to Ruche's own, or loopback), and why. */
+  refusedNames?: () => { name: string; reason: string }[];
 }
 
 /** What the dashboard shows, as JSON: routes with their backends, health and rates; what was left out and why. */
@@ -25,6 +27,8 @@ export function overview(s: DashboardSource): unknown {
       entryPoints: r.entryPoints,
       method: r.method,
       tokenRequired: r.token !== null,
+      // Not served (503): tags asking for what the router does not implement.
+      unimplemented: r.unimplemented,
       ratePerSecond: Math.round(s.metrics.rate(r.name) * 10) / 10,
       ...s.metrics.totals(r.name),
       backends: r.backends.map((b) => {
@@ -33,6 +37,7 @@ export function overview(s: DashboardSource): unknown {
       }),
     })),
     skipped: t.skipped,
+    refusedBackends: s.refusedNames?.() ?? [],
   };
 }
 
@@ -52,8 +57,9 @@ async function tick() {
   document.getElementById("ix").textContent = "Catalog index " + o.index + " · entrypoints " + o.entryPoints.map((e) => e.name + " " + e.address).join(", ");
   document.getElementById("routes").innerHTML = "<tr><th>Route</th><th>Rule</th><th>Service</th><th>Req/s</th><th>Requests</th><th>5xx</th><th>Backends</th></tr>" +
     o.routes.map((r) => "<tr><td>" + esc(r.name) + "</td><td>" + esc(r.rule) + "</td><td>" + esc(r.service) + "</td><td>" + r.ratePerSecond + "</td><td>" + r.requests + "</td><td>" + r.errors + "</td><td>" +
-      (r.backends.length === 0 ? '<span class="bad">none passing</span>' : r.backends.map((b) => '<span class="' + (b.ejected ? "bad" : "ok") + '">' + esc(b.origin) + (b.weight !== 1 ? " w" + b.weight : "") + (b.ejected ? " (ejected)" : "") + "</span>").join("<br>")) + "</td></tr>").join("");
-  document.getElementById("skipped").innerHTML = "<tr><th>Service</th><th>Instance</th><th>Reason</th></tr>" + o.skipped.map((s) => "<tr><td>" + esc(s.service) + "</td><td>" + esc(s.instance ?? "") + "</td><td>" + esc(s.reason) + "</td></tr>").join("");
+      (r.unimplemented.length > 0 ? '<span class="bad">not served (503): ' + esc(r.unimplemented.join("; ")) + "</span>" : r.backends.length === 0 ? '<span class="bad">none passing</span>' : r.backends.map((b) => '<span class="' + (b.ejected ? "bad" : "ok") + '">' + esc(b.origin) + (b.weight !== 1 ? " w" + b.weight : "") + (b.ejected ? " (ejected)" : "") + "</span>").join("<br>")) + "</td></tr>").join("");
+  document.getElementById("skipped").innerHTML = "<tr><th>Service</th><th>Instance</th><th>Reason</th></tr>" + o.skipped.map((s) => "<tr><td>" + esc(s.service) + "</td><td>" + esc(s.instance ?? "") + '</td><td class="' + (s.refused ? "bad" : "") + '">' + esc(s.reason) + "</td></tr>").join("") +
+    o.refusedBackends.map((b) => '<tr><td></td><td>' + esc(b.name) + '</td><td class="bad">' + esc(b.reason) + "</td></tr>").join("");
 }
 tick(); setInterval(tick, 2000);
 </script></body></html>

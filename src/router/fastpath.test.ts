@@ -52,7 +52,7 @@ async function routerTo(port: number, more: { port: number; tags: string[]; serv
   const others = more.map((m, i): ServiceInstance => ({ ...inst, ID: `m${i}`, Service: m.service ?? `more${i}`, Tags: m.tags, Port: m.port }));
   const catalog = new SnapshotCatalog("dc1");
   catalog.set({ index: 2, instances: [inst, ...others] });
-  const r = await startRouter({ catalog, config: { ...DEFAULT_ROUTER_CONFIG, accessLog: false }, host: "127.0.0.1", port: 0, dashboardPort: -1 });
+  const r = await startRouter({ catalog, config: { ...DEFAULT_ROUTER_CONFIG, accessLog: false, allowLoopbackBackends: true }, host: "127.0.0.1", port: 0, dashboardPort: -1 });
   closers.push(() => r.close());
   return r;
 }

@@ -1,14 +1,18 @@
+import { METHODS } from "node:http";
 import { connect, Socket } from "node:net";
 import { performance } from "node:perf_hooks";
+import { REFUSED_BACKEND } from "./backend-guard.js";
 import type { BackendHealth } from "./balancer.js";
 import { HOP, OWN, retryable } from "./headers.js";
-import { hostOf, lookup } from "./lookup.js";
+import { hostOf, lookup, unimplementedText } from "./lookup.js";
 import type { EntryPointInfo, ProxyContext } from "./proxy.js";
 import { stripPath } from "./rule.js";
 import type { Backend, Route } from "./types.js";
 
-/** A request head longer than this goes to the full server (which answers 431). */
-const MAX_HEAD = 16 * 1024;
+/** A request head longer than this goes to the full server (node's parser takes up to 16 KiB, then answers 431). */
+const MAX_HEAD = 8 * 1024;
+/** A request with more header lines than this goes to the full server. */
+const MAX_HEADER_LINES = 100;
 /** A response head longer than this is taken for a broken backend. */
 const MAX_RESPONSE_HEAD = 64 * 1024;
 /** An answer up to this long (head and body) whose body comes after its head is held until whole. */
@@ -21,6 +25,22 @@ const CRLFCRLF = Buffer.from("\r\n\r\n", "latin1");
 const NOTHING = Buffer.alloc(0);
 /** A request head is looked for in this much of what was read first; a longer one in up to MAX_HEAD. */
 const HEAD_WINDOW = 4096;
+
+/** The methods node's parser (llhttp) takes: another goes to the full server, which answers 400. */
+const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS);
+
+/** The characters of a token (RFC 9110 §5.6.2 tchar), the only ones a header name may have. */
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[c.charCodeAt(0)] = 1;
+
+/** `text` from `from` to `to` without the optional whitespace (SP, HTAB) around it, as node's parser trims a value. */
+function ows(text: string, from: number, to: number): string {
+  let a = from;
+  let b = to;
+  while (a < b && (text.charCodeAt(a) === 32 || text.charCodeAt(a) === 9)) a++;
+  while (b > a && (text.charCodeAt(b - 1) === 32 || text.charCodeAt(b - 1) === 9)) b--;
+  return text.slice(a, b);
+}
 
 /** Header names the fast path looks at (bodies, upgrades, the host, what is not forwarded), marked by their length: a name of another length is passed as is. */
 const LOOKED_AT = new Uint8Array(64);
@@ -60,7 +80,7 @@ class Head {
       if (next < 0 || next > end) next = end;
       const colon = text.indexOf(":", pos);
       const name = text.slice(pos, colon).toLowerCase();
-      const value = text.slice(colon + 1, next).trim();
+      const value = ows(text, colon + 1, next);
       const had = all[name];
       all[name] = had === undefined ? value : `${had}, ${value}`;
       pos = next + 2;
@@ -71,9 +91,16 @@ class Head {
 
 /**
  * The head of a request, from the bytes before its blank line; null when the fast path does
- * not carry it (a body, an upgrade, a continuation line, HTTP/1.0, no Host or two): the
- * full server takes the connection then. Only the names the fast path looks at are
- * lower-cased and compared; the others go through as they came.
+ * not carry it: the full server (node's own parser, llhttp) takes the connection then, and
+ * answers 400 to what it refuses. The fast path carries only heads node's parser takes, and
+ * reads them as it does (RFC 9112): a method node knows, one space, an origin-form target of
+ * visible characters, one space, `HTTP/1.1`; header lines ended by CRLF (no bare CR or LF),
+ * each a token, a colon with nothing before it, and a value of visible characters, spaces,
+ * tabs and obs-text (no NUL or other control); no obs-fold; one Host; no body (a
+ * Content-Length other than a single 0, Transfer-Encoding, Upgrade and Expect go to the
+ * full server, which refuses Content-Length with Transfer-Encoding, a duplicate or malformed
+ * Content-Length, a chunk size it cannot read). Only the names the fast path looks at are
+ * lower-cased and compared; the lines go through as they came.
  */
 function parseHead(text: string, end: number): Head | null {
   let eol = text.indexOf("\r\n");
@@ -82,34 +109,52 @@ function parseHead(text: string, end: number): Head | null {
   const sp = text.indexOf(" ");
   const sp2 = sp < 0 ? -1 : text.indexOf(" ", sp + 1);
   if (sp <= 0 || sp2 < 0 || sp2 + 9 !== eol || !text.startsWith(" HTTP/1.1", sp2) || text.charCodeAt(sp + 1) !== 47 /* "/" */) return null;
-  for (let i = 0; i < sp; i++) {
+  const method = text.slice(0, sp);
+  if (!KNOWN_METHODS.has(method)) return null;
+  // Visible characters only: no control, DEL, space or byte above 0x7e (node's parser refuses them).
+  for (let i = sp + 2; i < sp2; i++) {
     const c = text.charCodeAt(i);
-    if (c < 65 || c > 90) return null;
+    if (c < 0x21 || c > 0x7e) return null;
   }
   const target = text.slice(sp + 1, sp2);
-  if (target.includes("\t")) return null;
-  const method = text.slice(0, sp);
   let close = false;
   let host: string | undefined;
+  let length = false;
+  let lines = 0;
   // The lines forwarded as they came, in runs: a dropped line ends a run.
   let forward = "";
   let run = eol + 2;
   let pos = eol + 2;
   while (pos < end) {
+    if (++lines > MAX_HEADER_LINES) return null;
     let next = text.indexOf("\r\n", pos);
     if (next < 0 || next > end) next = end;
-    const c = text.charCodeAt(pos);
-    const colon = text.indexOf(":", pos);
-    if (colon <= pos || colon > next || c === 32 || c === 9) return null;
+    // The name: a token, the colon right after it (a line beginning with a space or tab, obs-fold, is not one).
+    let i = pos;
+    let c = text.charCodeAt(i);
+    while (i < next && c < 128 && TCHAR[c] === 1) c = text.charCodeAt(++i);
+    if (i === pos || i >= next || c !== 58 /* ":" */) return null;
+    const colon = i;
+    // The value: no control character but HTAB (a bare CR or LF among them), no DEL.
+    for (i = colon + 1; i < next; i++) {
+      c = text.charCodeAt(i);
+      if ((c < 32 && c !== 9) || c === 127) return null;
+    }
     const at = pos;
     pos = next + 2;
     if (LOOKED_AT[colon - at] !== 1) continue;
     const name = text.slice(at, colon).toLowerCase();
     let drop = HOP.has(name) || OWN.has(name);
     switch (name) {
-      case "content-length":
-        if (text.slice(colon + 1, next).trim() !== "0") return null;
+      case "content-length": {
+        // One, of digits that are all zero ("0", "00"): any other goes to the full server.
+        if (length) return null;
+        length = true;
+        const v = ows(text, colon + 1, next);
+        if (v === "") return null;
+        for (let k = 0; k < v.length; k++) if (v.charCodeAt(k) !== 48 /* "0" */) return null;
         break;
+      }
       case "transfer-encoding":
       case "upgrade":
       case "expect":
@@ -117,7 +162,7 @@ function parseHead(text: string, end: number): Head | null {
         return null;
       case "connection":
         for (const tok of text.slice(colon + 1, next).toLowerCase().split(",")) {
-          const t = tok.trim();
+          const t = ows(tok, 0, tok.length);
           if (t === "close") close = true;
           else if (t !== "keep-alive" && t !== "") return null;
         }
@@ -125,7 +170,7 @@ function parseHead(text: string, end: number): Head | null {
         break;
       case "host":
         if (host !== undefined) return null;
-        host = text.slice(colon + 1, next).trim();
+        host = ows(text, colon + 1, next);
         break;
     }
     if (drop) {
@@ -140,7 +185,7 @@ function parseHead(text: string, end: number): Head | null {
 }
 
 /** How a response's end is found. */
-const Framing = { none: 0, length: 1, chunked: 2, close: 3 } as const;
+const Framing = { none: 0, length: 1, chunked: 2, close: 3, broken: 4 } as const;
 type Framing = (typeof Framing)[keyof typeof Framing];
 
 interface ChunkState {
@@ -173,9 +218,8 @@ function chunked(s: ChunkState, b: Buffer, from: number): number {
       if (line === "") s.done = true;
       continue;
     }
-    const semi = line.indexOf(";");
-    const size = parseInt(semi < 0 ? line : line.slice(0, semi), 16);
-    if (Number.isNaN(size)) {
+    const size = chunkSize(line);
+    if (size < 0) {
       s.done = true;
       return -1;
     }
@@ -183,6 +227,25 @@ function chunked(s: ChunkState, b: Buffer, from: number): number {
     else s.left = size + 2;
   }
   return i - from;
+}
+
+/**
+ * A chunk's size from its line (RFC 9112 §7.1: hex digits, then optional whitespace and
+ * extensions after `;`); -1 when it is not one (`0x10`, `+1`, ` 1`, a size past 2^48).
+ */
+function chunkSize(line: string): number {
+  let size = 0;
+  let i = 0;
+  for (; i < line.length; i++) {
+    const c = line.charCodeAt(i) | 0x20;
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (d < 0) break;
+    if (i >= 12) return -1;
+    size = size * 16 + d;
+  }
+  if (i === 0) return -1;
+  while (i < line.length && (line.charCodeAt(i) === 32 || line.charCodeAt(i) === 9)) i++;
+  return i === line.length || line.charCodeAt(i) === 59 /* ";" */ ? size : -1;
 }
 
 /** Whether a header line is named `lower` (lower case), whatever the case it is written in. */
@@ -217,7 +280,8 @@ function adopt(accepted: Socket, onread: { buffer: Buffer; callback: (n: number,
   const handle = holder._handle;
   if (handle === null) return accepted;
   holder._handle = null;
-  return new Socket({ handle, readable: true, writable: true, onread } as ConstructorParameters<typeof Socket>[0]);
+  // Half-open: a client that sends its requests and then shuts its side still gets every answer.
+  return new Socket({ handle, readable: true, writable: true, allowHalfOpen: true, onread } as ConstructorParameters<typeof Socket>[0]);
 }
 
 /**
@@ -233,6 +297,7 @@ function handBack(sock: Socket, accepted: Socket): Socket {
     handle,
     readable: true,
     writable: true,
+    allowHalfOpen: true,
     pauseOnCreate: true,
     onread: { buffer: Buffer.allocUnsafe(READ_BUFFER), callback: (n: number, buf: Uint8Array) => plain.push(Buffer.from(buf.subarray(0, n))) },
   } as ConstructorParameters<typeof Socket>[0]);
@@ -258,6 +323,8 @@ class Upstream {
     const sock = (this.sock = connect({
       host: b.address,
       port: b.port,
+      // A name is resolved here, and refused if it is Ruche's own (an address is judged by the table).
+      lookup: s.ctx.lookup(b.port),
       noDelay: true,
       onread: {
         buffer: Buffer.allocUnsafe(READ_BUFFER),
@@ -325,6 +392,8 @@ class Upstream {
 class ClientConn {
   private buf: Buffer | null = null;
   private busy = false;
+  /** The client shut its side: the requests read are answered, then the connection is closed. */
+  private ended = false;
   /** X-Forwarded-* lines around the request's host, the same for every request of the connection. */
   private readonly fwdBefore: string;
   private readonly fwdAfter: string;
@@ -379,6 +448,10 @@ class ClientConn {
       if (!this.busy) sock.destroy();
     });
     sock.on("error", () => undefined);
+    sock.on("end", () => {
+      this.ended = true;
+      this.next();
+    });
     s.ctx.upgraded.add(sock);
     sock.once("close", () => {
       this.stopHeadTimer();
@@ -412,7 +485,11 @@ class ClientConn {
   /** The next request read, if whole and none is in flight. */
   private next(): void {
     const buf = this.buf;
-    if (this.busy || buf === null || this.sock.destroyed) return;
+    if (this.busy || this.sock.destroyed) return;
+    if (buf === null) {
+      if (this.ended) this.sock.end();
+      return;
+    }
     let text = buf.toString("latin1", 0, Math.min(buf.length, HEAD_WINDOW));
     let end = text.indexOf("\r\n\r\n");
     if (end < 0 && buf.length > HEAD_WINDOW) {
@@ -420,7 +497,8 @@ class ClientConn {
       end = text.indexOf("\r\n\r\n");
     }
     if (end < 0) {
-      if (buf.length > MAX_HEAD) this.giveUp();
+      // Part of a head, and the client's side shut: node's server answers that (400).
+      if (buf.length > MAX_HEAD || this.ended) this.giveUp();
       else this.headTimer ??= setTimeout(this.headTimedOut, this.s.ctx.config.limits.headersTimeoutMs);
       return;
     }
@@ -483,6 +561,8 @@ class ClientConn {
     this.s.ctx.upgraded.add(plain);
     plain.once("close", () => this.s.ctx.upgraded.delete(plain));
     if (rest !== null) plain.unshift(rest);
+    // The client had shut its side already: the handle will not say so again.
+    if (this.ended) plain.push(null);
     this.s.handOff(plain);
     plain.resume();
   }
@@ -501,6 +581,11 @@ class ClientConn {
     if (route === null) {
       this.answer(404, "Not Found", "404 page not found\n", h.close);
       this.done(404, 0, null, h.close);
+      return;
+    }
+    if (route.unimplemented.length > 0) {
+      this.answer(503, "Service Unavailable", unimplementedText(route), h.close);
+      this.done(503, 0, null, h.close);
       return;
     }
     const target = route.strip.length === 0 ? h.target : stripPath(h.path, route.strip) + h.target.slice(h.path.length);
@@ -568,6 +653,11 @@ class ClientConn {
       }
       this.respHead = null;
       this.framing = this.responseHead(all.toString("latin1", 0, end));
+      if (this.framing === Framing.broken) {
+        // A response whose end cannot be told for sure: what follows it would be read as the next answer.
+        this.fail("reset");
+        return;
+      }
       d = all;
       from = end + 4;
       if (this.framing === Framing.length && this.left > d.length - from && from + this.left <= MAX_HELD) {
@@ -610,7 +700,9 @@ class ClientConn {
   private responseHead(head: string): Framing {
     const status = (this.status = Number(head.slice(9, 12)));
     let length = -1;
+    let lengths = 0;
     let isChunked = false;
+    let te = false;
     let pos = head.indexOf("\r\n");
     while (pos >= 0) {
       const at = pos + 2;
@@ -618,14 +710,22 @@ class ClientConn {
       const c = head.charCodeAt(at) | 0x20;
       if (c !== 99 /* c */ && c !== 116 /* t */) continue;
       const line = pos < 0 ? head.slice(at) : head.slice(at, pos);
-      if (named(line, "content-length")) length = Number(line.slice(15).trim());
-      else if (named(line, "transfer-encoding")) isChunked = line.toLowerCase().includes("chunked");
+      if (named(line, "content-length")) {
+        // Digits only, and the same each time it is repeated: else the answer's end is unsure.
+        const v = ows(line, 15, line.length);
+        if (!/^\d{1,15}$/.test(v) || (lengths++ > 0 && Number(v) !== length)) return Framing.broken;
+        length = Number(v);
+      } else if (named(line, "transfer-encoding")) {
+        te = true;
+        isChunked = line.toLowerCase().includes("chunked");
+      }
       else if (named(line, "connection")) this.upClose = line.toLowerCase().includes("close");
     }
     if ((this.h as Head).method === "HEAD" || status === 204 || status === 304 || (status >= 100 && status < 200)) {
       this.left = 0;
       return Framing.length;
     }
+    if (te && lengths > 0) return Framing.broken;
     if (isChunked) {
       this.chunks = { left: 0, line: "", trailers: false, done: false };
       return Framing.chunked;
@@ -638,7 +738,7 @@ class ClientConn {
   }
 
   upError(err: NodeJS.ErrnoException): void {
-    this.fail(err.code === "ECONNREFUSED" || err.code === "EHOSTUNREACH" || err.code === "ENETUNREACH" ? "refused" : "reset");
+    this.fail(err.code === "ECONNREFUSED" || err.code === "EHOSTUNREACH" || err.code === "ENETUNREACH" || err.code === REFUSED_BACKEND ? "refused" : "reset");
   }
 
   upEnd(): void {

@@ -27,6 +27,44 @@ export interface RouterSpec {
   method: LbMethod;
   port: number | undefined;
   scheme: "http" | "https";
+  /** `tls=true`: served on TLS entrypoints only. */
+  tls: boolean;
+  /** Its tags (and the instance's) that ask for what the router does not implement, each with what it is. */
+  unimplemented: string[];
+}
+
+/** The tags the router reads (after the prefix); any other asks for what it does not implement. */
+const READ: readonly RegExp[] = [
+  /^(enable|tags|weight|port|protocol|backend|backend\.loadbalancer\.method)$/,
+  /^frontend\.(rule|entryPoints|entrypoints|priority)$/,
+  /^frontends\.[^.]+\.(rule|entryPoints|entrypoints|priority)$/,
+  /^http\.routers\.[^.]+\.(rule|entryPoints|entrypoints|priority|service|tls)$/,
+  /^http\.services\.[^.]+\.loadbalancer\.(server\.port|server\.scheme|server\.weight|strategy)$/,
+  // Definitions act only through a router's `middlewares` tag, which is refused.
+  /^http\.middlewares\./,
+];
+
+/** Tags whose value asks for what the router does anyway. */
+function asDone(key: string, value: string): boolean {
+  const v = value.toLowerCase();
+  return (v === "true" && /^(frontend|frontends\.[^.]+)\.passHostHeader$/i.test(key)) || (v === "true" && /^http\.services\.[^.]+\.loadbalancer\.passhostheader$/i.test(key));
+}
+
+/** What an unread tag asks for, as the dashboard and the 503 show it (values only where they hold no secret). */
+function describe(prefix: string, key: string, value: string, labels: ReadonlyMap<string, string>): string {
+  const tag = `${prefix}.${key}`;
+  if (/\.middlewares$/.test(key)) {
+    // Each middleware named with its type, where this instance's tags define it.
+    const named = value.split(",").map((m) => {
+      const name = m.trim().replace(/@.*$/, "");
+      const def = [...labels.keys()].find((k) => k.startsWith(`http.middlewares.${name}.`));
+      return def === undefined ? m.trim() : `${m.trim()}: ${def.split(".")[3] ?? "?"}`;
+    });
+    return `${tag}=${value} (middlewares are not implemented: ${named.join(", ")})`;
+  }
+  if (/\.tls\./.test(key)) return `${tag}=${value} (TLS options, certificate resolvers and domains are not implemented)`;
+  if (/^(tcp|udp)\./.test(key)) return `${tag} (TCP and UDP routers are not implemented)`;
+  return `${tag} (not implemented)`;
 }
 
 const METHODS: Record<string, LbMethod> = {
@@ -45,6 +83,13 @@ export function readLabels(tags: readonly string[], prefix: string): InstanceLab
     const eq = t.indexOf("=");
     if (eq < 0) continue;
     labels.set(t.slice(p.length, eq).trim(), t.slice(eq + 1).trim());
+  }
+  // What is asked that the router does not do, by the route it concerns ("" for all of the instance's).
+  const unread = new Map<string, string[]>();
+  for (const [key, value] of labels) {
+    if (READ.some((r) => r.test(key)) || asDone(key, value)) continue;
+    const scope = /^(http\.routers\.[^.]+|frontends\.[^.]+|frontend)\./.exec(key)?.[1] ?? "";
+    unread.set(scope, [...(unread.get(scope) ?? []), describe(prefix, key, value, labels)]);
   }
   const bad = (key: string, what: string): { reason: string } => ({ reason: `tag ${prefix}.${key}=${labels.get(key) ?? ""}: ${what}` });
 
@@ -111,13 +156,20 @@ export function readLabels(tags: readonly string[], prefix: string): InstanceLab
   }
 
   const routers: RouterSpec[] = [];
+  /** The tag bases (`http.routers.NAME`, `frontends.NAME`, `frontend`) a route was built from. */
+  const built = new Set<string>();
   const add = (name: string, base: string, rule: string | undefined, serviceName: string | undefined): { reason: string } | undefined => {
     const priority = int(`${base}.priority`, 0, 1_000_000);
     if (typeof priority === "object") return priority;
     let svc = serviceName === undefined ? undefined : services.get(serviceName);
     if (serviceName !== undefined && svc === undefined && services.size > 0) return bad(`${base}.service`, `no ${prefix}.http.services.${serviceName}.* tag defines that service`);
     if (serviceName === undefined && services.size === 1) svc = [...services.values()][0];
+    const tls = labels.get(`${base}.tls`);
+    if (tls !== undefined && tls !== "true" && tls !== "false") return bad(`${base}.tls`, "must be true or false");
+    built.add(base);
     routers.push({
+      tls: tls === "true",
+      unimplemented: [...(unread.get(base) ?? [])],
       name,
       rule,
       entryPoints: list(`${base}.entrypoints`) ?? list(`${base}.entryPoints`),
@@ -152,6 +204,11 @@ export function readLabels(tags: readonly string[], prefix: string): InstanceLab
   if (routers.length === 0 || labels.has("frontend.rule")) {
     const err = add("", "frontend", labels.get("frontend.rule"), undefined);
     if (err !== undefined) return err;
+  }
+  // Asked of no route it built (a frontend.* tag beside v2 routers) or of the whole instance: of every route.
+  for (const [scope, what] of unread) {
+    if (built.has(scope)) continue;
+    for (const r of routers) r.unimplemented.push(...what.filter((w) => !r.unimplemented.includes(w)));
   }
   return { enable, constraintTags, routers, weight };
 }

@@ -20,3 +20,8 @@ export function hostOf(header: string | undefined): string {
   const colon = header.indexOf(":");
   return (colon < 0 ? header : header.slice(0, colon)).toLowerCase();
 }
+
+/** The body of the 503 a route asking for what the router does not implement answers with. */
+export function unimplementedText(route: Route): string {
+  return `503 Service Unavailable: route ${route.name} asks for what this router does not implement, and is not served without it: ${route.unimplemented.join("; ")}\n`;
+}

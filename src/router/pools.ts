@@ -1,16 +1,18 @@
+import type { LookupFunction } from "node:net";
 import { Pool } from "undici";
 
 /** Keep-alive connection pools to backends, one per origin, kept across routing tables. */
 export class Pools {
   private readonly pools = new Map<string, Pool>();
 
-  constructor(private readonly opts: { connectTimeoutMs: number; keepAliveMs: number }) {}
+  /** `lookup`: how a backend named by a name is resolved (and refused when it is Ruche's own: see backend-guard.ts). */
+  constructor(private readonly opts: { connectTimeoutMs: number; keepAliveMs: number; lookup?: (port: number) => LookupFunction }) {}
 
   get(origin: string): Pool {
     let p = this.pools.get(origin);
     if (p === undefined) {
       p = new Pool(origin, {
-        connect: { timeout: this.opts.connectTimeoutMs },
+        connect: { timeout: this.opts.connectTimeoutMs, ...(this.opts.lookup === undefined ? {} : { lookup: this.opts.lookup(portOf(origin)) }) },
         keepAliveTimeout: this.opts.keepAliveMs,
         keepAliveMaxTimeout: this.opts.keepAliveMs,
         // Each request is its own: one in flight per connection, as backends expect.
@@ -35,4 +37,9 @@ export class Pools {
     this.pools.clear();
     await Promise.all(all.map((p) => p.destroy().catch(() => undefined)));
   }
+}
+
+function portOf(origin: string): number {
+  const u = new URL(origin);
+  return u.port === "" ? (u.protocol === "https:" ? 443 : 80) : Number(u.port);
 }

@@ -4,11 +4,13 @@ import { once } from "node:events";
 import { timingSafeEqual } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { Readable, type Duplex } from "node:stream";
+import type { LookupFunction } from "node:net";
 import type { Dispatcher } from "undici";
 import { ErrorCode, RucheError, type Logger } from "../structs/index.js";
+import { REFUSED_BACKEND } from "./backend-guard.js";
 import type { Balancer } from "./balancer.js";
 import { forwardHeaders, responseHeaders, retryable } from "./headers.js";
-import { hostOf, lookup } from "./lookup.js";
+import { hostOf, lookup, unimplementedText } from "./lookup.js";
 import type { RouterMetrics } from "./metrics.js";
 import type { Pools } from "./pools.js";
 import { stripPath } from "./rule.js";
@@ -25,6 +27,8 @@ export interface ProxyContext {
   log: Logger;
   /** Connections the router closes itself on close: upgraded ones (WebSocket), and the fast path's. */
   upgraded: Set<Duplex>;
+  /** How a backend on `port` named by a name is resolved: refused when it resolves to Ruche's own (backend-guard.ts). */
+  lookup: (port: number) => LookupFunction;
 }
 
 export interface EntryPointInfo {
@@ -44,6 +48,7 @@ function classify(err: unknown): Failure {
   const code = typeof err === "object" && err !== null && "code" in err ? String((err).code) : "";
   switch (code) {
     case "ECONNREFUSED":
+    case REFUSED_BACKEND:
     case "UND_ERR_CONNECT_TIMEOUT":
     case "EHOSTUNREACH":
     case "ENETUNREACH":
@@ -106,6 +111,16 @@ function plain(res: Res, status: number, text: string, extra: Record<string, str
  * other only when the connection was refused (it never reached the backend). No route: 404; no backend
  * passing: 503; none answering: 502; no answer in time: 504.
  */
+/** How many Host headers a request has. */
+function hostCount(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 4 && name.toLowerCase() === "host") n++;
+  }
+  return n;
+}
+
 export function proxyRequests(ctx: ProxyContext, ep: EntryPointInfo): (req: Req, res: Res) => void {
   const { config, balancer, pools, metrics, log } = ctx;
   const { maxBodyBytes, requestTimeoutMs } = config.limits;
@@ -132,9 +147,20 @@ export function proxyRequests(ctx: ProxyContext, ep: EntryPointInfo): (req: Req,
         );
       }
     };
+    if (hostCount(req.rawHeaders) > 1) {
+      // RFC 9112 §3.2: which host the request is for is unsure; node's parser lets it through.
+      plain(res, 400, "400 Bad Request: more than one Host header\n", { connection: "close" });
+      done(400, 0, null);
+      return;
+    }
     if (route === null) {
       plain(res, 404, "404 page not found\n");
       done(404, 0, null);
+      return;
+    }
+    if (route.unimplemented.length > 0) {
+      plain(res, 503, unimplementedText(route));
+      done(503, 0, null);
       return;
     }
     if (route.token !== null && !tokenOk(req.headers.authorization, route.token)) {

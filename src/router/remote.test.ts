@@ -64,7 +64,7 @@ it("routes the services of a remote catalog, and follows its changes by blocking
   await reg("first", ["traefik.frontend.rule=Host:first"]);
 
   const remote = new RemoteCatalog(new ApiClient(api.address));
-  const router: RunningRouter = await startRouter({ catalog: remote, config: DEFAULT_ROUTER_CONFIG, host: "127.0.0.1", port: 0, dashboardPort: -1 });
+  const router: RunningRouter = await startRouter({ catalog: remote, config: { ...DEFAULT_ROUTER_CONFIG, allowLoopbackBackends: true }, host: "127.0.0.1", port: 0, dashboardPort: -1 });
   closers.push(async () => {
     remote.close();
     await router.close();

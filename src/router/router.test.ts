@@ -47,7 +47,8 @@ afterEach(async () => {
 });
 
 function cfg(raw: Record<string, unknown> = {}): RouterConfig {
-  const p = parseRouterConfig(raw);
+  // The backends are on 127.0.0.1, as a -dev agent's are.
+  const p = parseRouterConfig({ allowLoopbackBackends: true, ...raw });
   if (!p.ok) throw new Error(p.errors.join("; "));
   return p.config;
 }

@@ -1,8 +1,10 @@
 import { createServer, type Server } from "node:http";
 import { createSecureServer, type Http2SecureServer } from "node:http2";
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from "node:net";
+import { createServer as createNetServer, type AddressInfo, type LookupFunction, type Server as NetServer } from "node:net";
+import { networkInterfaces } from "node:os";
 import { catalogSnapshot, type CatalogReader } from "../catalog/index.js";
 import { silentLogger, type Logger } from "../structs/index.js";
+import { guardedLookup, guardOf, type Guard } from "./backend-guard.js";
 import { Balancer } from "./balancer.js";
 import { MAIN_ENTRYPOINT } from "./config.js";
 import { fastPath } from "./fastpath.js";
@@ -84,7 +86,11 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
   const config: RouterConfig = {
     ...o.config,
     entryPoints: o.config.entryPoints.map((e) => (e.name === MAIN_ENTRYPOINT ? { ...e, host: o.host ?? e.host, port: o.port ?? e.port } : e)),
+    // This machine's addresses, and the router's own ports as they become known: never backends.
+    self: { hosts: [...new Set([...o.config.self.hosts, ...ownAddresses()])], ports: [...o.config.self.ports] },
   };
+  for (const e of config.entryPoints) if (e.port > 0) config.self.ports.push(e.port);
+  if (o.dashboardPort > 0) config.self.ports.push(o.dashboardPort);
   if ((o.workers ?? 1) > 1) {
     const main = config.entryPoints.find((e) => e.name === MAIN_ENTRYPOINT);
     const w = await startWorkers({ catalog: o.catalog, config, host: main?.host ?? "0.0.0.0", port: main?.port ?? 0, count: o.workers ?? 1, dashboardPort: o.dashboardPort, dashboardHost: o.dashboardHost ?? "127.0.0.1", logger: log, logLevel: o.logLevel ?? "warn" });
@@ -105,12 +111,37 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
       },
     };
   }
+  // What the table refuses, and names refused when resolved: each logged once, shown on the dashboard.
+  const logged = new Set<string>();
+  const refusedNames = new Map<string, string>();
+  const note = (t: RoutingTable): void => {
+    for (const s of t.skipped) {
+      if (s.refused !== true || logged.has(s.reason)) continue;
+      logged.add(s.reason);
+      log.warn({ service: s.service, instance: s.instance }, `router: backend refused: ${s.reason}`);
+    }
+    for (const r of t.routes) {
+      const why = `${r.name}: ${r.unimplemented.join("; ")}`;
+      if (r.unimplemented.length === 0 || logged.has(why)) continue;
+      logged.add(why);
+      log.warn({ route: r.name, service: r.service, unimplemented: r.unimplemented }, "router: route answered 503: its tags ask for what the router does not implement");
+    }
+  };
   let current = routingTable(catalogSnapshot(o.catalog), config);
+  note(current);
+  let guard: Guard = guardOf(config);
+  const lookupFor = (port: number): LookupFunction =>
+    guardedLookup(port, guard, (name, reason) => {
+      if (refusedNames.has(name)) return;
+      refusedNames.set(name, reason);
+      log.warn({ backend: name }, `router: backend refused: ${reason}`);
+    });
   const balancer = new Balancer(config.ejection);
-  const pools = new Pools({ connectTimeoutMs: config.limits.dialTimeoutMs, keepAliveMs: 4_000 });
+  const pools = new Pools({ connectTimeoutMs: config.limits.dialTimeoutMs, keepAliveMs: 4_000, lookup: lookupFor });
   const metrics = new RouterMetrics();
-  const ctx: ProxyContext = { table: () => current, config, balancer, pools, metrics, log, upgraded: new Set() };
+  const ctx: ProxyContext = { table: () => current, config, balancer, pools, metrics, log, upgraded: new Set(), lookup: lookupFor };
   const swap = (t: RoutingTable): void => {
+    note(t);
     // The catalog moves for many reasons (a heartbeat, a check's output): when the routes
     // are the same, the routes in use stay, and with them their round-robin turns.
     if (sameRoutes(current, t)) {
@@ -157,7 +188,7 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
     );
     await pools.close();
   };
-  const source: DashboardSource = { table: () => current, balancer, metrics, entryPoints: () => servers.map((s) => ({ name: s.name, address: s.address, tls: s.tls })) };
+  const source: DashboardSource = { table: () => current, balancer, metrics, entryPoints: () => servers.map((s) => ({ name: s.name, address: s.address, tls: s.tls })), refusedNames: () => [...refusedNames].map(([name, reason]) => ({ name, reason })) };
   const limits = config.limits;
   const http1Timeouts: Http1Timeouts = {
     // A kept-alive connection with no request: closed after the idle timeout.
@@ -189,6 +220,9 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
         secure.setTimeout(Math.max(limits.idleTimeoutMs, limits.requestTimeoutMs));
       } else {
         full = createServer(http1Timeouts);
+        // A client that shuts its sending side after its requests still gets their answers
+        // (node's server would close at once, the answers from backends not yet there), as on the fast path.
+        Object.assign(full, { httpAllowHalfOpen: true });
         // node checks the head and request timeouts of its connections from the moment its
         // server listens; this one never does (the fast path's server listens and hands it
         // connections), so its checks start here.
@@ -211,7 +245,12 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
       dashboard = dashboardServer({ overview: () => overview(source), prometheus: () => prometheus(source) }, log);
       await listen(dashboard, host, o.dashboardPort);
       dashboardAddress = hostPort(dashboard, host);
+      config.self.ports.push((dashboard.address() as AddressInfo).port);
     }
+    // The ports picked at listen are known now: the table is built again with them refused.
+    for (const s of servers) config.self.ports.push((s.server.address() as AddressInfo).port);
+    guard = guardOf(config);
+    swap(routingTable(catalogSnapshot(o.catalog), config));
     feed = followCatalog(o.catalog, config, swap, ac.signal, log);
     const addresses = Object.fromEntries(servers.map((s) => [s.name, s.address]));
     return { address: addresses[MAIN_ENTRYPOINT] ?? servers[0]?.address ?? "", addresses, dashboardAddress, table: () => current, overview: () => overview(source), prometheus: () => prometheus(source), close };
@@ -219,4 +258,9 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
     await close();
     throw err;
   }
+}
+
+/** This machine's interface addresses. */
+function ownAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
 }

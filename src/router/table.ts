@@ -1,5 +1,6 @@
 import { aggregate, NODE_CHECK, type CatalogSnapshot } from "../catalog/index.js";
 import { errorMessage, instanceProblem } from "../structs/index.js";
+import { canonicalHost, guardOf, judgeBackend } from "./backend-guard.js";
 import { readLabels } from "./labels.js";
 import { parseRule, requiredHosts, type Rule } from "./rule.js";
 import type { Backend, EntryPointRoutes, Route, RouterConfig, RoutingTable, Skipped } from "./types.js";
@@ -28,6 +29,14 @@ export function routingTable(snap: CatalogSnapshot, config: RouterConfig): Routi
   const refused = new Set<string>();
   /** Per route, the instances failing only their node's check: its backends if none passes. */
   const standby = new Map<Route, Backend[]>();
+  const tlsEntryPoints = config.entryPoints.filter((e) => e.tls !== null).map((e) => e.name);
+  // The nodes' addresses: an agent's API there is Ruche's own.
+  const nodeHosts = new Set<string>();
+  for (const inst of snap.instances) {
+    const a = (inst as Partial<typeof inst> | null)?.node?.Address;
+    if (typeof a === "string" && a !== "") nodeHosts.add(canonicalHost(a));
+  }
+  const guard = guardOf(config, nodeHosts);
 
   for (const inst of snap.instances) {
     const skip = (reason: string): void => {
@@ -79,11 +88,18 @@ export function routingTable(snap: CatalogSnapshot, config: RouterConfig): Routi
         skip(`route ${routeName}: rule "${ruleText}": ${parsed.reason}`);
         continue;
       }
-      const entryPoints = spec.entryPoints ?? defaultEntryPoints;
+      let entryPoints = spec.entryPoints ?? defaultEntryPoints;
       const unknown = entryPoints.find((e) => !allEntryPoints.includes(e));
       if (unknown !== undefined) {
         skip(`route ${routeName}: entrypoint "${unknown}" is not one of the router's (${allEntryPoints.join(", ")})`);
         continue;
+      }
+      const unimplemented = [...spec.unimplemented];
+      if (spec.tls) {
+        // tls=true: served on TLS entrypoints only; on none of them, refused where it would be served in the clear.
+        const secure = entryPoints.filter((e) => tlsEntryPoints.includes(e));
+        if (secure.length > 0) entryPoints = secure;
+        else unimplemented.push(`${config.prefix}.http.routers.${spec.name}.tls=true (none of its entrypoints, ${entryPoints.join(", ")}, has TLS)`);
       }
       const port = spec.port ?? inst.Port;
       if (port <= 0) {
@@ -96,11 +112,13 @@ export function routingTable(snap: CatalogSnapshot, config: RouterConfig): Routi
         route = newRoute(routeName, inst.Service, ruleText, parsed.value, spec.priority, entryPoints, spec.method);
         routes.set(key, route);
       }
+      for (const u of unimplemented) if (!route.unimplemented.includes(u)) route.unimplemented.push(u);
       const address = inst.Address;
-      if (isControlApi(address, port, config.controlApi.addresses)) {
-        if (!config.controlApi.expose) {
-          refused.add(key);
-          skip(`route ${routeName}: ${address}:${port} is Ruche's own API, which the router does not expose unless its configuration says so (controlApi.expose, with a token)`);
+      const verdict = judgeBackend(address, port, guard);
+      if (!verdict.ok) {
+        if (!verdict.api || !config.controlApi.expose) {
+          if (verdict.api) refused.add(key);
+          skipped.push({ service: inst.Service, instance: inst.ID, reason: `route ${routeName}: ${verdict.reason}`, refused: true });
           continue;
         }
         route.token = config.controlApi.token;
@@ -113,6 +131,8 @@ export function routingTable(snap: CatalogSnapshot, config: RouterConfig): Routi
   }
   for (const key of refused) routes.delete(key);
   for (const [route, backends] of standby) if (route.backends.length === 0) route.backends.push(...backends);
+  // A route asking for what the router does not do is answered 503: no backend is ever reached.
+  for (const route of routes.values()) if (route.unimplemented.length > 0) route.backends = [];
 
   const sorted = [...routes.values()].sort((a, b) => b.priority - a.priority || a.name.localeCompare(b.name) || a.rule.localeCompare(b.rule));
   for (const r of sorted) r.backends.sort((a, b) => a.id.localeCompare(b.id) || a.origin.localeCompare(b.origin));
@@ -137,7 +157,7 @@ export function sameRoutes(a: RoutingTable, b: RoutingTable): boolean {
 }
 
 function newRoute(name: string, service: string, rule: string, parsed: Rule, priority: number | undefined, entryPoints: string[], method: Route["method"]): Route {
-  return { name, service, rule, matcher: parsed.matcher, strip: parsed.strip, priority: priority ?? rule.length, entryPoints: [...entryPoints], method, backends: [], token: null };
+  return { name, service, rule, matcher: parsed.matcher, strip: parsed.strip, priority: priority ?? rule.length, entryPoints: [...entryPoints], method, backends: [], token: null, unimplemented: [] };
 }
 
 /** `Host:{{name}}.{{domain}}` → `Host:web.example.com`; without a domain, `Host:web`. Also the `{{.ServiceName}}`/`{{ normalize .Name }}` spellings. */
@@ -147,14 +167,4 @@ export function renderDefaultRule(template: string, service: string, domain: str
     if (what === "domain" || what === "Domain") return domain;
     return norm === undefined ? service : service.replace(/[^a-zA-Z0-9]+/g, "-");
   });
-}
-
-function isControlApi(address: string, port: number, protectedAddrs: readonly string[]): boolean {
-  for (const a of protectedAddrs) {
-    const colon = a.lastIndexOf(":");
-    const host = a.slice(0, colon).replace(/^\[|\]$/g, "");
-    if (Number(a.slice(colon + 1)) !== port) continue;
-    if (host === "" || host === "0.0.0.0" || host === "::" || host === address) return true;
-  }
-  return false;
 }

@@ -57,7 +57,7 @@ async function routerWith(limits: Record<string, number>, workers = 1, more: Rec
   const hung = await unanswering();
   // `dial`: an instance whose connections never complete, and one that answers.
   catalog.set({ index: 2, instances: [instance("ok", ok), instance("slow", slow), instance("dial", hung), { ...instance("dial", ok), ID: "dial-ok" }, { ...instance("hung", hung), ID: "hung" }] });
-  const p = parseRouterConfig({ accessLog: false, limits, ...more });
+  const p = parseRouterConfig({ accessLog: false, allowLoopbackBackends: true, limits, ...more });
   if (!p.ok) throw new Error(p.errors.join("; "));
   const r = await startRouter({ catalog, config: p.config, host: "127.0.0.1", port: 0, dashboardPort: -1, workers });
   closers.push(() => r.close());

@@ -38,6 +38,12 @@ export interface Route {
   backends: Backend[];
   /** A token a request must carry (`Authorization: Bearer`), for a route to Ruche's own API. */
   token: string | null;
+  /**
+   * The tags of its instances that ask for what the router does not implement (a
+   * middleware, a TLS option, ...), each with what it is: when any, the route is not
+   * served as if they were absent but answered 503 naming them.
+   */
+  unimplemented: string[];
 }
 
 /** A service, instance or route left out of the table, and why. */
@@ -45,6 +51,8 @@ export interface Skipped {
   service: string;
   instance?: string;
   reason: string;
+  /** Left out as a backend the router refuses (Ruche's own, loopback): logged once. */
+  refused?: true;
 }
 
 /** Routes by entrypoint: by required host first, then those that may match any host. */
@@ -103,4 +111,13 @@ export interface RouterConfig {
    * Routes to them are refused unless `expose` is on, and then need `token`.
    */
   controlApi: { addresses: string[]; expose: boolean; token: string };
+  /**
+   * Backends on this machine's loopback or unspecified addresses (`127.0.0.1`, `localhost`,
+   * `::1`, `0.0.0.0`, in any spelling) are refused unless this is on; a `-dev` agent, or one
+   * bound to loopback only, turns it on (its services are all there). Ruche's own ports are
+   * refused whatever it says.
+   */
+  allowLoopbackBackends: boolean;
+  /** The machine's own addresses and the router's own ports, filled in by `startRouter`; never read from the file. */
+  self: { hosts: string[]; ports: number[] };
 }

@@ -29,6 +29,7 @@ export function proxyUpgrades(ctx: ProxyContext, ep: EntryPointInfo): (req: Inco
     ctx.upgraded.add(socket);
     socket.once("close", () => ctx.upgraded.delete(socket));
     if (route === null) { refuse("404 Not Found"); return; }
+    if (route.unimplemented.length > 0) { refuse("503 Service Unavailable"); return; }
     if (route.token !== null && !tokenOk(req.headers.authorization, route.token)) { refuse("401 Unauthorized"); return; }
     const headers = forwardHeaders(req.rawHeaders, undefined, { clientIp: req.socket.remoteAddress ?? "", proto: ep.proto, host, port: ep.port }, true);
     const target = route.strip.length === 0 ? url : stripPath(path, route.strip) + (q < 0 ? "" : url.slice(q));
@@ -40,7 +41,7 @@ export function proxyUpgrades(ctx: ProxyContext, ep: EntryPointInfo): (req: Inco
       const b = ctx.balancer.pick(route, tried);
       if (b === null) { refuse(tried.size === 0 ? "503 Service Unavailable" : "502 Bad Gateway"); return; }
       tried.add(b);
-      const opts = { host: b.address, port: b.port };
+      const opts = { host: b.address, port: b.port, lookup: ctx.lookup(b.port) };
       const up: Socket = b.origin.startsWith("https:") ? tlsConnect({ ...opts, servername: b.address }) : netConnect(opts);
       let connected = false;
       up.once(b.origin.startsWith("https:") ? "secureConnect" : "connect", () => {

@@ -18,7 +18,7 @@ describe("router workers", () => {
     const port = await httpBackend(closers, (_req, res) => res.end(String(process.pid)));
     const catalog = new SnapshotCatalog("dc1");
     catalog.set({ index: 2, instances: [instance("a", port)] });
-    const router: RunningRouter = await startRouter({ catalog, config: DEFAULT_ROUTER_CONFIG, host: "127.0.0.1", port: 0, dashboardPort: 0, workers: 2 });
+    const router: RunningRouter = await startRouter({ catalog, config: { ...DEFAULT_ROUTER_CONFIG, allowLoopbackBackends: true }, host: "127.0.0.1", port: 0, dashboardPort: 0, workers: 2 });
     closers.push(() => router.close());
     const workerPids = Object.values(cluster.workers ?? {}).map((w) => (w?.process)?.pid);
     expect(workerPids).toHaveLength(2);

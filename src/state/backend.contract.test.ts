@@ -190,6 +190,21 @@ for (const [name, make] of Object.entries(harnesses)) {
       expect(store.jobVersions("default", "web").map((v) => v.Version)).toEqual([0]);
       await store.close();
     });
+
+    it("carries the ACL tables across a reopen, the tokens' index by secret rebuilt", async () => {
+      let store = await StateStore.open(create());
+      await store.write((tx) => {
+        tx.put("aclPolicies", { Name: "readonly", Description: "", Rules: 'node {\n  policy = "read"\n}\n', CreateIndex: 0, ModifyIndex: 0 });
+        tx.put("aclTokens", { AccessorID: "acc-1", SecretID: "sec-1", Name: "ops", Type: "client", Policies: ["readonly"], Global: false, CreateTime: "2026-01-01T00:00:00Z", CreateIndex: 0, ModifyIndex: 0 });
+        tx.put("aclBootstrap", { ID: "bootstrap", AccessorID: "acc-1", CreateIndex: 0, ModifyIndex: 0 });
+      });
+      const before = { policies: store.aclPolicies(), tokens: store.aclTokens(), bootstrap: store.aclBootstrap() };
+      await store.close();
+      store = await StateStore.open(h.reopen());
+      expect({ policies: store.aclPolicies(), tokens: store.aclTokens(), bootstrap: store.aclBootstrap() }).toEqual(before);
+      expect(store.aclTokenBySecret("sec-1")?.AccessorID).toBe("acc-1");
+      await store.close();
+    });
   });
 }
 

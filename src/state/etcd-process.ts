@@ -98,7 +98,7 @@ export async function spawnEtcd(args: string[], logFile: string, binary = ETCD_B
     if (!k.startsWith("ETCD_") && !k.startsWith("ETCDCTL_")) env[k] = v;
   }
   const [command, argv] = existsSync(SETPRIV) ? [SETPRIV, ["--pdeathsig", "SIGKILL", "--", binary, ...args]] : [binary, args];
-  const fd = openSync(logFile, "a");
+  const fd = openSync(logFile, "a", 0o600);
   let child;
   try {
     child = spawn(command, argv, { stdio: ["ignore", fd, fd], env });

@@ -1,9 +1,9 @@
 export { CommitRefused } from "./commit-refused.js";
-export { prepareDataDir } from "./data-dir.js";
+export { prepareDataDir, secureDataDir, type Tightened } from "./data-dir.js";
 export { memoryBackend } from "./memory.js";
 export { jobRowKey, rowKey, versionRowKey } from "./rows.js";
 export { sqliteBackend } from "./sqlite.js";
-export { StateStore } from "./store.js";
+export { ACL_BOOTSTRAP_KEY, StateStore } from "./store.js";
 export { TABLES, type Backend, type Change, type CommitEvent, type RawChange, type Row, type Rows, type TableName, type Txn } from "./types.js";
 export { etcdBackend, regionPrefix, type EtcdBackendOptions, type Fence } from "./etcd.js";
 export { checkEtcdBinary, ETCD_BINARY, etcdArgs, etcdHealth, etcdLogSince, etcdLogTail, spawnEtcd, type EtcdChild, type EtcdFlags } from "./etcd-process.js";

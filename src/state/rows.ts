@@ -31,6 +31,10 @@ const KEY_OF: { [T in TableName]: (row: Rows[T]) => string } = {
   kv: (e) => e.Key,
   sessions: byId,
   services: (s) => `${s.NodeID}/${s.ID}`,
+  aclPolicies: (p) => p.Name,
+  aclTokens: (t) => t.AccessorID,
+  aclBootstrap: byId,
+  joinTokens: byId,
 };
 
 function keyOf<T extends TableName>(table: T, value: Rows[T]): string {
@@ -45,6 +49,8 @@ export function isTableName(s: string): s is TableName {
 function keyProblem(table: TableName, v: unknown): string | null {
   if (!isRecord(v)) return "not an object";
   if (table === "kv") return nonEmpty(v.Key) ? null : "Key is missing or empty";
+  if (table === "aclPolicies") return nonEmpty(v.Name) ? null : "Name is missing or empty";
+  if (table === "aclTokens") return nonEmpty(v.AccessorID) && nonEmpty(v.SecretID) ? null : "AccessorID or SecretID is missing or empty";
   if (!nonEmpty(v.ID)) return "ID is missing or empty";
   switch (table) {
     case "jobs":
@@ -61,6 +67,8 @@ function keyProblem(table: TableName, v: unknown): string | null {
       return null;
     case "nodes":
     case "sessions":
+    case "aclBootstrap":
+    case "joinTokens":
       return null;
     case "services":
       return typeof v.NodeID === "string" ? null : "NodeID is missing";
@@ -109,5 +117,11 @@ export function checkRow(table: string, key: string, value: unknown): Row {
       if (!ports.every((p) => isRecord(p) && typeof p.Value === "number")) fail("Resources.Networks has a port without a numeric Value");
     }
   }
+  if (table === "aclTokens") {
+    if (value.Type !== "client" && value.Type !== "management") fail('Type is neither "client" nor "management"');
+    if (!Array.isArray(value.Policies) || !value.Policies.every((p) => typeof p === "string")) fail("Policies is not a list of names");
+    if (value.ExpirationTime !== undefined && (typeof value.ExpirationTime !== "string" || Number.isNaN(Date.parse(value.ExpirationTime)))) fail("ExpirationTime is not a time");
+  }
+  if (table === "aclPolicies" && typeof value.Rules !== "string") fail("Rules is not a string");
   return row;
 }

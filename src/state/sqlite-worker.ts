@@ -3,6 +3,7 @@
  * blocks the server's event loop: while one batch is on its way to the disk, the store
  * gathers the next. better-sqlite3 is synchronous; here that is what we want.
  */
+import { closeSync, openSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
 
@@ -31,6 +32,13 @@ const SCHEMA = `
 class Conflict extends Error {}
 
 function open(file: string) {
+  // Made readable by its user alone before SQLite makes it 0644; its -wal and -shm take its
+  // mode. One that exists is left as it is; one that cannot be made, SQLite says why.
+  try {
+    closeSync(openSync(file, "wx", 0o600));
+  } catch {
+    // It exists, or SQLite's own open below fails and says why.
+  }
   const db = new Database(file);
   try {
     return prepare(db, file);

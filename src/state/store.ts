@@ -1,5 +1,9 @@
 import {
   AllocKeys,
+  type AclBootstrap,
+  type AclPolicy,
+  type AclToken,
+  type JoinToken,
   EMPTY_USAGE,
   ErrorCode,
   holdsResources,
@@ -70,6 +74,10 @@ export class StateStore {
     kv: new Map(),
     sessions: new Map(),
     services: new Map(),
+    aclPolicies: new Map(),
+    aclTokens: new Map(),
+    aclBootstrap: new Map(),
+    joinTokens: new Map(),
   };
   private readonly tableIndexes: Record<TableName, number>;
   private committed: number;
@@ -82,6 +90,8 @@ export class StateStore {
   private readonly usage = new Map<string, UsageTally>();
   private readonly allocKeys = new AllocKeys();
   private nodeList: readonly Node[] | null = null;
+  /** ACL tokens' AccessorIDs by their SecretID. */
+  private readonly tokensBySecret = new Map<string, string>();
 
   private queue: PendingWrite[] = [];
   private committing = false;
@@ -358,6 +368,35 @@ export class StateStore {
     return [...this.rows.services.values()];
   }
 
+  /** Every ACL policy. */
+  aclPolicies(): AclPolicy[] {
+    return [...this.rows.aclPolicies.values()];
+  }
+  aclPolicy(name: string): AclPolicy | undefined {
+    return this.rows.aclPolicies.get(name);
+  }
+  /** Every ACL token, the anonymous one included once its policies are set. */
+  aclTokens(): AclToken[] {
+    return [...this.rows.aclTokens.values()];
+  }
+  aclToken(accessorID: string): AclToken | undefined {
+    return this.rows.aclTokens.get(accessorID);
+  }
+  /** The token whose secret this is (what a request presents), expired or not. */
+  aclTokenBySecret(secretID: string): AclToken | undefined {
+    const accessor = this.tokensBySecret.get(secretID);
+    return accessor === undefined ? undefined : this.rows.aclTokens.get(accessor);
+  }
+  /** Every join token, revoked ones included (their secrets' hashes only). */
+  joinTokens(): JoinToken[] {
+    return [...this.rows.joinTokens.values()];
+  }
+
+  /** The record of the ACL system's bootstrap, once it was made. */
+  aclBootstrap(): AclBootstrap | undefined {
+    return this.rows.aclBootstrap.get(ACL_BOOTSTRAP_KEY);
+  }
+
   private *scan<T extends TableName>(table: T, prefix: string): Generator<[string, Rows[T]]> {
     for (const e of this.rows[table]) if (e[0].startsWith(prefix)) yield e;
   }
@@ -594,6 +633,13 @@ export class StateStore {
     kv: noIndex,
     sessions: noIndex,
     services: noIndex,
+    aclPolicies: noIndex,
+    aclTokens: (key, prev, next) => {
+      if (prev !== undefined && this.tokensBySecret.get(prev.SecretID) === key) this.tokensBySecret.delete(prev.SecretID);
+      if (next !== null) this.tokensBySecret.set(next.SecretID, key);
+    },
+    aclBootstrap: noIndex,
+    joinTokens: noIndex,
   };
 
   private applyAlloc(key: string, prev: Allocation | undefined, next: Allocation | null): void {
@@ -617,6 +663,9 @@ export class StateStore {
     }
   }
 }
+
+/** The key of the one row of `aclBootstrap`. */
+export const ACL_BOOTSTRAP_KEY = "bootstrap";
 
 /** For a table without secondary indexes. */
 function noIndex(): void {

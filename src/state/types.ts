@@ -1,7 +1,11 @@
-import type { Allocation, Deployment, Evaluation, Job, KVEntry, Node, RegisteredService, Session } from "../structs/index.js";
+import type { AclBootstrap, AclPolicy, AclToken, Allocation, Deployment, Evaluation, Job, JoinToken, KVEntry, Node, RegisteredService, Session } from "../structs/index.js";
 
-/** The store's tables. Keys: jobs "ns/id"; jobVersions "ns/id/<version, 10 digits>"; kv the entry's Key; services "<node id>/<service id>"; the others the object's ID. */
-export const TABLES = ["jobs", "jobVersions", "nodes", "allocs", "evals", "deployments", "kv", "sessions", "services"] as const;
+/**
+ * The store's tables. Keys: jobs "ns/id"; jobVersions "ns/id/<version, 10 digits>"; kv the
+ * entry's Key; services "<node id>/<service id>"; aclPolicies the policy's Name; aclTokens the
+ * token's AccessorID; aclBootstrap "bootstrap"; the others the object's ID.
+ */
+export const TABLES = ["jobs", "jobVersions", "nodes", "allocs", "evals", "deployments", "kv", "sessions", "services", "aclPolicies", "aclTokens", "aclBootstrap", "joinTokens"] as const;
 export type TableName = (typeof TABLES)[number];
 
 /** What a table holds. */
@@ -15,6 +19,10 @@ export interface Rows {
   kv: KVEntry;
   sessions: Session;
   services: RegisteredService;
+  aclPolicies: AclPolicy;
+  aclTokens: AclToken;
+  aclBootstrap: AclBootstrap;
+  joinTokens: JoinToken;
 }
 export type Row = Rows[TableName];
 

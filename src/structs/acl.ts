@@ -106,3 +106,16 @@ export interface AclToken {
 
 /** The anonymous token's accessor: its policies apply to a request without a token (Nomad's and Consul's model). */
 export const ANONYMOUS_ACCESSOR = "anonymous";
+
+/**
+ * The record that the ACL system was bootstrapped: `POST /v1/acl/bootstrap` succeeds once.
+ * Its `ModifyIndex` is Nomad's reset index, which the refusal of a second bootstrap names.
+ */
+export interface AclBootstrap {
+  /** Always "bootstrap": there is one. */
+  ID: string;
+  /** The bootstrap token's accessor. */
+  AccessorID: string;
+  CreateIndex: number;
+  ModifyIndex: number;
+}

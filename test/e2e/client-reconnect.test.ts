@@ -58,7 +58,7 @@ const clients = new Map<string, AgentProcess>();
 let api: ApiClient;
 
 function startClient(name: string): Promise<AgentProcess> {
-  return startAgentProcess(["-client", "-servers", server.address, "-data-dir", join(dir, name), "-node", name, "-http-port", "0"]).then((c) => {
+  return startAgentProcess(["-client", "-raw-exec", "-servers", server.address, "-data-dir", join(dir, name), "-node", name, "-http-port", "0"]).then((c) => {
     clients.set(name, c);
     return c;
   });

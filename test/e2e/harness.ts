@@ -6,7 +6,9 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { request, type Agent } from "node:http";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { fetchOver, tlsDispatcher } from "../../src/apiclient/index.js";
 import { runCli, type IO } from "../../src/cli/index.js";
+import type { DialTls } from "../../src/structs/index.js";
 
 export const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -32,7 +34,7 @@ export interface AgentProcess {
  * Starts `ruche agent ARGS...` and resolves once its APIs say it is up (see `agentUp`). Its
  * addresses, on port 0 known only to it, are read from what it prints.
  */
-export async function startAgentProcess(args: string[], env: Record<string, string> = {}): Promise<AgentProcess> {
+export async function startAgentProcess(args: string[], env: Record<string, string> = {}, tls?: DialTls): Promise<AgentProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "agent", ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   let out = "";
   let err = "";
@@ -45,7 +47,7 @@ export async function startAgentProcess(args: string[], env: Record<string, stri
     child,
     address: "",
     get consulAddress() {
-      return printed(/^ {4}Consul: +http:\/\/(\S+)/m);
+      return printed(/^ {4}Consul: +https?:\/\/(\S+)/m);
     },
     get dnsAddress() {
       return printed(/^ {4}DNS: +(\S+)/m);
@@ -78,9 +80,9 @@ export async function startAgentProcess(args: string[], env: Record<string, stri
   let last: unknown;
   for (;;) {
     if (gone()) throw new Error(`the agent exited (${child.exitCode ?? child.signalCode ?? "?"}) before it was up\nstdout:\n${out}\nstderr:\n${err}`);
-    proc.address = printed(/^ {4}API: +http:\/\/(\S+)$/m);
+    proc.address = printed(/^ {4}API: +https?:\/\/(\S+)$/m);
     try {
-      if (proc.address !== "" && (await agentUp(args, proc))) return proc;
+      if (proc.address !== "" && (await agentUp(args, proc, tls))) return proc;
     } catch (e) {
       last = e;
     }
@@ -105,17 +107,19 @@ function flag(args: string[], name: string): string | undefined {
  * -router-port other than -1), the router's dashboard answers /ping (or, without one, its
  * entrypoint answers).
  */
-async function agentUp(args: string[], agent: AgentProcess): Promise<boolean> {
+async function agentUp(args: string[], agent: AgentProcess, tls: DialTls | undefined): Promise<boolean> {
+  // An agent with a tls block: its APIs are asked over HTTPS, trusting `tls`.
+  const api = (hostPort: string, path: string): Promise<Response> => (tls === undefined ? fetch(`http://${hostPort}${path}`) : fetchOverTls(tls, `https://${hostPort}${path}`));
   const server = args.includes("-dev") || args.includes("-server");
   if (server) {
-    const leader = await fetch(`http://${agent.address}/v1/status/leader`);
+    const leader = await api(agent.address, "/v1/status/leader");
     const body = await leader.text();
     if (!leader.ok || body === "" || body === '""') return false;
   }
   if (args.includes("-dev") || args.includes("-client")) {
     // Its own node, registered by this process: the node's HTTP address is this agent's API.
     const servers = server ? agent.address : (flag(args, "-servers")?.split(",")[0] ?? "");
-    const nodes = (await (await fetch(`http://${servers}/v1/nodes`)).json()) as { HTTPAddr: string; Status: string }[];
+    const nodes = (await (await api(servers, "/v1/nodes")).json()) as { HTTPAddr: string; Status: string }[];
     if (!nodes.some((n) => n.HTTPAddr === agent.address && n.Status === "ready")) return false;
   }
   const routerPort = flag(args, "-router-port");
@@ -128,6 +132,18 @@ async function agentUp(args: string[], agent: AgentProcess): Promise<boolean> {
     await (await fetch(`http://${agent.routerAddress}/`)).arrayBuffer();
   }
   return true;
+}
+
+/** One request over TLS, on a connection of its own. */
+async function fetchOverTls(tls: DialTls, url: string): Promise<Response> {
+  const d = tlsDispatcher(tls);
+  try {
+    const res = await fetchOver(d)(new URL(url), {});
+    const body = await res.arrayBuffer();
+    return new Response(body, { status: res.status, headers: res.headers });
+  } finally {
+    await d.close();
+  }
 }
 
 export interface CliResult {

@@ -23,7 +23,7 @@ let api: ApiClient;
 const JOBS = ["global", "db", "cache", "web"];
 
 function startClient(name: string, disk: string): Promise<AgentProcess> {
-  return startAgentProcess(["-client", "-servers", server.address, "-data-dir", join(dir, name), "-node", name, "-http-port", "0", "-meta", `disk=${disk}`]);
+  return startAgentProcess(["-client", "-raw-exec", "-servers", server.address, "-data-dir", join(dir, name), "-node", name, "-http-port", "0", "-meta", `disk=${disk}`]);
 }
 
 async function cli(...argv: string[]) {

@@ -61,7 +61,7 @@ const WEB = `job "web" {
 `;
 
 async function startClient(name: string, role: string): Promise<AgentProcess> {
-  const c = await startAgentProcess(["-client", "-servers", server.address, "-data-dir", join(dir, name), "-node", name, "-http-port", "0", "-meta", `role=${role}`]);
+  const c = await startAgentProcess(["-client", "-raw-exec", "-servers", server.address, "-data-dir", join(dir, name), "-node", name, "-http-port", "0", "-meta", `role=${role}`]);
   clients.set(name, c);
   return c;
 }

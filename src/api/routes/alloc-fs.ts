@@ -1,5 +1,7 @@
 import type { ServerResponse } from "node:http";
+import { fetch as dialFetch, type Response as DialResponse } from "undici";
 import { ErrorCode, errorMessage, RucheError } from "../../structs/index.js";
+import type { Dial } from "../forward.js";
 import type { Reply, Request, Router } from "../http.js";
 import type { NodeLocal } from "../node-local.js";
 
@@ -64,6 +66,8 @@ export interface AllocLookup {
   agentOf(allocId: string): { name: string; addr: string } | undefined;
   /** This agent's own address. */
   self(): string;
+  /** How to reach the node's agent; plain HTTP when absent. */
+  dial?: Dial;
 }
 
 /** A full allocation id from an id or its unique prefix. */
@@ -95,12 +99,17 @@ async function forward(lookup: AllocLookup, allocId: string, req: Request, res: 
     throw new RucheError(ErrorCode.NotFound, `allocation "${allocId}" is not running on a node this agent can reach`);
   }
   if (req.headers["x-ruche-forwarded"] !== undefined) throw new RucheError(ErrorCode.BadGateway, `the agent at ${node.addr} does not run allocation "${allocId}"`);
-  const url = `http://${node.addr}${req.raw.url ?? req.path}`;
-  const init: RequestInit = { method: req.method, headers: { "x-ruche-forwarded": "1", "content-type": "application/json" }, signal: req.signal };
-  if (req.body !== undefined) init.body = JSON.stringify(req.body);
-  let up: Response;
+  const dial = lookup.dial;
+  const url = `${dial?.scheme ?? "http"}://${node.addr}${req.raw.url ?? req.path}`;
+  let up: DialResponse;
   try {
-    up = await fetch(url, init);
+    up = await dialFetch(url, {
+      method: req.method,
+      headers: { "x-ruche-forwarded": "1", "content-type": "application/json" },
+      signal: req.signal,
+      ...(req.body === undefined ? {} : { body: JSON.stringify(req.body) }),
+      ...(dial?.dispatcher === undefined ? {} : { dispatcher: dial.dispatcher }),
+    });
   } catch (err) {
     throw new RucheError(ErrorCode.BadGateway, `the agent of node ${node.name} at ${node.addr} did not answer: ${errorMessage(err)}`, { cause: err });
   }

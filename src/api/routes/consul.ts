@@ -1,5 +1,5 @@
 import { aggregate, parseRegistration, type CatalogNode, type CatalogReader, type HealthCheck, type HealthStatus, type ServiceInstance, type ServiceRegistry } from "../../catalog/index.js";
-import { ErrorCode, RucheError } from "../../structs/index.js";
+import { AclPrefixKind, ErrorCode, RucheError, type Acl } from "../../structs/index.js";
 import { blockingParams, JsonText, type Reply, type Request, type Router } from "../http.js";
 import { RenderCache } from "../render-cache.js";
 
@@ -28,56 +28,62 @@ export function consulRoutes(r: Router, o: ConsulOptions): void {
    * queries one change wakes, asking the same thing, share one answer, made once.
    */
   const read = async (req: Request, body: () => unknown): Promise<Reply> => {
+    // Lists leave out what the token may not read: an answer is shared only by requests with the same ACL.
     const dc = req.query.get("dc");
     if (dc !== null && dc !== "" && dc !== catalog.datacenter()) {
       return { status: 500, body: "No path to datacenter", headers: { "content-type": "text/plain; charset=utf-8" } };
     }
     const b = blockingParams(req.query);
     const index = b === null ? catalog.index() : await catalog.wait(b.index, b.waitMs, req.signal);
-    return { body: rendered.get(catalog.index(), `${o.localNode() ?? ""} ${req.path}`, req.query, () => new JsonText(JSON.stringify(body()))), index, headers: consulHeaders(index) };
+    return { body: rendered.get(catalog.index(), `${aclKey(req.acl)} ${o.localNode() ?? ""} ${req.path}`, req.query, () => new JsonText(JSON.stringify(body()))), index, headers: consulHeaders(index) };
   };
+  const svcOk = (req: Request, name: string): boolean => req.acl.prefix(AclPrefixKind.Service, name, "read");
+  const nodeOk = (req: Request, node: string): boolean => req.acl.prefix(AclPrefixKind.ConsulNode, node, "read");
+  /** A check is read with its node's read, and its service's for a service check (Consul's filter). */
+  const checkOk = (req: Request, c: HealthCheck): boolean => nodeOk(req, c.Node) && (c.ServiceName === "" || svcOk(req, c.ServiceName));
+  const instanceOk = (req: Request, i: ServiceInstance): boolean => svcOk(req, i.Service) && nodeOk(req, i.node.Node);
   const tagged = (req: Request, list: ServiceInstance[]): ServiceInstance[] => {
     const tags = req.query.getAll("tag");
     return tags.length === 0 ? list : list.filter((i) => tags.every((t) => i.Tags.includes(t)));
   };
 
-  r.get("/v1/catalog/services", (req) => read(req, () => catalog.services()));
-  r.get("/v1/catalog/service/:name", (req) => read(req, () => tagged(req, catalog.instances(req.params.name ?? "")).map(catalogService)));
-  r.get("/v1/catalog/nodes", (req) => read(req, () => catalog.nodes().map(nodeJson)));
+  r.get("/v1/catalog/services", (req) => read(req, () => Object.fromEntries(Object.entries(catalog.services()).filter(([name]) => svcOk(req, name)))));
+  r.get("/v1/catalog/service/:name", (req) => read(req, () => tagged(req, catalog.instances(req.params.name ?? "")).filter((i) => instanceOk(req, i)).map(catalogService)));
+  r.get("/v1/catalog/nodes", (req) => read(req, () => catalog.nodes().filter((n) => nodeOk(req, n.Node)).map(nodeJson)));
   r.get("/v1/catalog/node/:node", (req) =>
     read(req, () => {
       const n = catalog.nodes().find((x) => x.Node === req.params.node || x.ID === req.params.node);
       if (n === undefined) return null;
       const services: Record<string, unknown> = {};
-      for (const i of allInstances(catalog)) if (i.node.ID === n.ID) services[i.ID] = agentService(i);
+      for (const i of allInstances(catalog)) if (i.node.ID === n.ID && svcOk(req, i.Service)) services[i.ID] = agentService(i);
       return { Node: nodeJson(n), Services: services };
     }),
   );
   r.get("/v1/health/service/:name", (req) =>
     read(req, () => {
-      let list = tagged(req, catalog.instances(req.params.name ?? ""));
+      let list = tagged(req, catalog.instances(req.params.name ?? "")).filter((i) => instanceOk(req, i));
       if (req.query.has("passing") && req.query.get("passing") !== "false") list = list.filter((i) => aggregate(i.checks) === "passing");
       return list.map((i) => ({ Node: nodeJson(i.node), Service: agentService(i), Checks: i.checks }));
     }),
   );
-  r.get("/v1/health/checks/:name", (req) => read(req, () => catalog.instances(req.params.name ?? "").flatMap((i) => i.checks.filter((c) => c.ServiceID !== ""))));
-  r.get("/v1/health/node/:node", (req) => read(req, () => allChecks(catalog).filter((c) => c.Node === req.params.node)));
+  r.get("/v1/health/checks/:name", (req) => read(req, () => catalog.instances(req.params.name ?? "").flatMap((i) => i.checks.filter((c) => c.ServiceID !== "" && checkOk(req, c)))));
+  r.get("/v1/health/node/:node", (req) => read(req, () => allChecks(catalog).filter((c) => c.Node === req.params.node && checkOk(req, c))));
   r.get("/v1/health/state/:state", (req) => {
     const state = req.params.state ?? "";
     if (!["any", "passing", "warning", "critical"].includes(state)) throw new RucheError(ErrorCode.BadRequest, `Invalid state "${state}": any, passing, warning or critical`, { path: "state" });
-    return read(req, () => allChecks(catalog).filter((c) => state === "any" || c.Status === state));
+    return read(req, () => allChecks(catalog).filter((c) => (state === "any" || c.Status === state) && checkOk(req, c)));
   });
   r.get("/v1/agent/services", (req) =>
     read(req, () => {
       const out: Record<string, unknown> = {};
-      for (const i of allInstances(catalog)) if (i.node.ID === o.localNode()) out[i.ID] = { ...agentService(i), Datacenter: catalog.datacenter() };
+      for (const i of allInstances(catalog)) if (i.node.ID === o.localNode() && svcOk(req, i.Service)) out[i.ID] = { ...agentService(i), Datacenter: catalog.datacenter() };
       return out;
     }),
   );
   r.get("/v1/agent/checks", (req) =>
     read(req, () => {
       const out: Record<string, HealthCheck> = {};
-      for (const c of allChecks(catalog)) if (c.ServiceID !== "" && catalog.nodes().find((n) => n.Node === c.Node)?.ID === o.localNode()) out[c.CheckID] = c;
+      for (const c of allChecks(catalog)) if (c.ServiceID !== "" && catalog.nodes().find((n) => n.Node === c.Node)?.ID === o.localNode() && checkOk(req, c)) out[c.CheckID] = c;
       return out;
     }),
   );
@@ -118,6 +124,19 @@ export function consulRoutes(r: Router, o: ConsulOptions): void {
     await checkUpdate(registry, self(), req.params.id ?? "", b.Status, typeof b.Output === "string" ? b.Output : "");
     return { body: null };
   });
+}
+
+/** Which ACL an answer was made for: "" for one that may read everything, else a number per compiled ACL (the resolver keeps one per token version). */
+const aclIds = new WeakMap<Acl, number>();
+let nextAclId = 1;
+function aclKey(acl: Acl): string {
+  if (acl.management) return "";
+  let id = aclIds.get(acl);
+  if (id === undefined) {
+    id = nextAclId++;
+    aclIds.set(acl, id);
+  }
+  return `acl${id}`;
 }
 
 /** Sets a check's status: an unknown check is the registry's 404; any other failure is ours (500). */

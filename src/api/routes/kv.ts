@@ -1,5 +1,5 @@
 import { KV_MAX_VALUE_BYTES, sessionView, TXN_KV_VERBS, type KVService, type KVTable, type SessionRequest, type TxnKVOp, type TxnKVVerb } from "../../catalog/index.js";
-import { ErrorCode, RucheError } from "../../structs/index.js";
+import { AclPrefixKind, assertNever, ErrorCode, RucheError, type Acl } from "../../structs/index.js";
 import { consulHeaders } from "./consul.js";
 import { blockingParams, type Reply, type Request, type Router } from "../http.js";
 
@@ -36,13 +36,15 @@ export function kvRoutes(r: Router, kv: KVService): void {
   r.get("/v1/kv/*key", async (req, res) => {
     const key = req.params.key ?? "";
     const q = req.query;
+    // A tree or its keys leave out what the token may not read, as Consul's do without `enable_key_list_policy`.
+    const readable = (k: string): boolean => req.acl.prefix(AclPrefixKind.Key, k, "read");
     if (q.has("keys")) {
       const sep = q.get("separator") ?? "";
-      const { body, index } = await blockingRead(req, "kv", () => kv.keys(key, sep));
+      const { body, index } = await blockingRead(req, "kv", () => kv.keys(key, sep).filter(readable));
       return body.length === 0 ? text(404, "", index) : reply(body, index);
     }
     if (q.has("recurse")) {
-      const { body, index } = await blockingRead(req, "kv", () => kv.list(key));
+      const { body, index } = await blockingRead(req, "kv", () => kv.list(key).filter((e) => readable(e.Key)));
       return body.length === 0 ? text(404, "", index) : reply(body, index);
     }
     const { body: e, index } = await blockingRead(req, "kv", () => kv.get(key));
@@ -70,6 +72,10 @@ export function kvRoutes(r: Router, kv: KVService): void {
   });
 
   r.delete("/v1/kv/*key", async (req) => {
+    // A tree goes only if the token may write every key of it (Consul's KeyWritePrefix); the prefix itself is checked at the door.
+    if (req.query.has("recurse") && !kv.list(req.params.key ?? "").every((e) => req.acl.prefix(AclPrefixKind.Key, e.Key, "write"))) {
+      return text(403, "Permission denied", kv.index("kv"));
+    }
     const { index, ok } = await kv.delete(req.params.key ?? "", { recurse: req.query.has("recurse"), ...optional("cas", uintParam(req.query, "cas")) });
     return reply(ok, index);
   });
@@ -105,18 +111,47 @@ export function kvRoutes(r: Router, kv: KVService): void {
   });
 
   r.get("/v1/session/list", async (req) => {
-    const { body, index } = await blockingRead(req, "sessions", () => kv.sessionList());
+    const { body, index } = await blockingRead(req, "sessions", () => kv.sessionList().filter((s) => req.acl.prefix(AclPrefixKind.Session, s.Node, "read")));
     return reply(body.map(sessionView), index);
   });
 
   // --- transactions ------------------------------------------------------------------
 
   r.put("/v1/txn", async (req) => {
-    const t = await kv.txn(checkTxn(req.body));
+    const ops = checkTxn(req.body);
+    // Each operation needs its key's read or write; one refused fails the whole transaction, as in Consul.
+    const denied = ops.flatMap((op, i) => (txnAllowed(req.acl, op, (prefix) => kv.list(prefix).map((e) => e.Key)) ? [] : [{ OpIndex: i, What: "Permission denied" }]));
+    if (denied.length > 0) return reply({ Results: null, Errors: denied }, kv.index("kv"), 409);
+    const t = await kv.txn(ops);
     if (!t.ok) return reply({ Results: null, Errors: t.errors }, t.index, 409);
-    const reads = t.results.flatMap((rows) => (rows === null ? [] : rows.map((e) => ({ KV: e }))));
+    // A tree read leaves out the keys the token may not read.
+    const reads = t.results.flatMap((rows) => (rows === null ? [] : rows.filter((e) => req.acl.prefix(AclPrefixKind.Key, e.Key, "read")).map((e) => ({ KV: e }))));
     return reply({ Results: reads.length === 0 ? null : reads, Errors: null }, t.index);
   });
+}
+
+/** Whether a transaction's operation is allowed: reads (a tree's rows are filtered) need read on the key, the rest write; a tree's delete, write on every key of it. */
+function txnAllowed(acl: Acl, op: TxnKVOp, keysUnder: (prefix: string) => string[]): boolean {
+  switch (op.Verb) {
+    case "get-tree":
+      return true;
+    case "get":
+    case "check-index":
+    case "check-session":
+    case "check-not-exists":
+      return acl.prefix(AclPrefixKind.Key, op.Key, "read");
+    case "delete-tree":
+      return acl.prefix(AclPrefixKind.Key, op.Key, "write") && keysUnder(op.Key).every((k) => acl.prefix(AclPrefixKind.Key, k, "write"));
+    case "set":
+    case "delete":
+    case "cas":
+    case "delete-cas":
+    case "lock":
+    case "unlock":
+      return acl.prefix(AclPrefixKind.Key, op.Key, "write");
+    default:
+      return assertNever(op.Verb);
+  }
 }
 
 /** `{ k: v }` when v is defined, else `{}`: for exactOptionalPropertyTypes. */

@@ -1,5 +1,7 @@
 import type { ClusterView, ServerInfo, ServerMember } from "../../server/index.js";
+import { fetch as dialFetch } from "undici";
 import { ErrorCode, errorMessage, RucheError } from "../../structs/index.js";
+import { PLAIN_HTTP, type Dial } from "../forward.js";
 import type { Router } from "../http.js";
 
 /**
@@ -57,7 +59,7 @@ export function consulMember(m: ServerMember): Record<string, unknown> {
 }
 
 /** Nomad's status, members and force-leave, and Ruche's operator views, on the main API. */
-export function serverRoutes(r: Router, cluster: ClusterView): void {
+export function serverRoutes(r: Router, cluster: ClusterView, dial: Dial = PLAIN_HTTP): void {
   // "" when there is no leader, as Nomad answers (200, not an error).
   r.get("/v1/status/leader", () => ({ body: cluster.leader()?.HTTPAddr ?? "" }));
   r.get("/v1/status/peers", () => ({ body: alive(cluster).map((s) => s.HTTPAddr) }));
@@ -80,7 +82,7 @@ export function serverRoutes(r: Router, cluster: ClusterView): void {
     await cluster.etcdRemove(req.params.id ?? "");
     return { body: null };
   });
-  r.get("/v1/operator/servers", async () => ({ body: { Servers: await serversWithLag(cluster) } }));
+  r.get("/v1/operator/servers", async () => ({ body: { Servers: await serversWithLag(cluster, dial) } }));
 }
 
 /** Consul's status, members and force-leave, on the Consul-compatible listener. */
@@ -125,14 +127,14 @@ const LAG_TIMEOUT_MS = 1000;
  * the `X-Nomad-LastContact` of a stale read it answers itself (`/v1/status/leader?stale`),
  * all asked at once, each given a second.
  */
-async function serversWithLag(cluster: ClusterView): Promise<ServerLag[]> {
+async function serversWithLag(cluster: ClusterView, dial: Dial): Promise<ServerLag[]> {
   const self = cluster.self.Name;
   return Promise.all(
     cluster.members().map(async (m): Promise<ServerLag> => {
       if (m.Name === self) return { ...m, LastContact: cluster.lastContact(), Error: "" };
       if (m.Status !== "alive") return { ...m, LastContact: null, Error: `the server is ${m.Status}` };
       try {
-        const res = await fetch(`http://${m.HTTPAddr}/v1/status/leader?stale`, { signal: AbortSignal.timeout(LAG_TIMEOUT_MS) });
+        const res = await dialFetch(`${dial.scheme}://${m.HTTPAddr}/v1/status/leader?stale`, { signal: AbortSignal.timeout(LAG_TIMEOUT_MS), ...(dial.dispatcher === undefined ? {} : { dispatcher: dial.dispatcher }) });
         await res.body?.cancel();
         const last = res.headers.get("x-nomad-lastcontact");
         if (!res.ok || last === null) return { ...m, LastContact: null, Error: `it answered ${res.status} without X-Nomad-LastContact` };

@@ -1,7 +1,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { checkBootstrapExpect, checkEtcdEndpoint, checkRegion, formatDiagnostic, joinAddress, parseAgentConfig } from "../../jobspec/index.js";
-import { DEFAULT_MAX_CONNS_PER_CLIENT, startAgent, type AgentConfig } from "../../agent/index.js";
+import { DEFAULT_MAX_CONNS_PER_CLIENT, startAgent, type AgentConfig, type AgentTls } from "../../agent/index.js";
 import { DYNAMIC_PORT_RANGE, errorMessage, formatDuration, NS, parseDuration } from "../../structs/index.js";
 import { flagBool, flagValues, parseArgs, UsageError, type Parsed } from "../args.js";
 import { Exit, type IO } from "../io.js";
@@ -14,7 +14,12 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
                    [-router-dashboard-port PORT] [-router-config FILE] [-router-workers N]
                    [-http-max-conns-per-client N] [-min-heartbeat-ttl DURATION]
                    [-heartbeat-grace DURATION] [-max-heartbeats-per-second N]
-                   [-docker-volumes] [-config FILE|DIR]... [-region REGION]
+                   [-docker-volumes] [-docker-allow-privileged] [-raw-exec]
+                   [-enable-script-checks] [-enable-local-script-checks] [-acl-enabled]
+                   [-tls-http] [-tls-rpc] [-tls-ca-file FILE] [-tls-cert-file FILE]
+                   [-tls-key-file FILE] [-tls-verify-server-hostname]
+                   [-tls-verify-https-client] [-tls-enabled=false] [-join-token TOKEN]
+                   [-config FILE|DIR]... [-region REGION]
                    [-bootstrap-expect N] [-retry-join ADDR]... [-etcd-endpoints URL,...]
 
   Runs a Ruche agent. -server runs the control plane (state, scheduler, deployments, node
@@ -36,6 +41,46 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   (Nomad's docker plugin volumes { enabled = true }); without it only paths relative to
   the task's directory, inside the allocation's directory, are mounted: a job that may
   mount host paths may read and write any of the host's files (the Docker socket too).
+  -docker-allow-privileged (Nomad's plugin "docker" { config { allow_privileged = true } })
+  lets docker tasks be privileged and share the host's network (network_mode = "host" or
+  "container:..."); off by default, -dev too. Other ways out (cap_add, devices,
+  security_opt, pid_mode, ipc_mode, userns_mode) are not options of Ruche's docker driver
+  and are refused by name.
+
+  -raw-exec offers the raw_exec driver, whose tasks run as the agent's user with no
+  isolation (Nomad's plugin "raw_exec" { config { enabled = true } }): on in -dev, off
+  otherwise, as in Nomad. -enable-script-checks lets services registered through the
+  Consul-compatible API carry script checks (commands the agent runs; Consul's
+  enable_script_checks), -enable-local-script-checks only those of -config-dir's files
+  (enable_local_script_checks): both off by default, -dev too, as in Consul. The agent
+  prints at start what it leaves open: its bind address, ACLs, TLS, raw_exec, script checks.
+
+  -acl-enabled (Nomad's acl { enabled = true }) makes every route of the HTTP API and the
+  Consul-compatible API check the request's ACL token (X-Ruche-Token, X-Nomad-Token,
+  X-Consul-Token, Authorization: Bearer): off by default for now, and always off in -dev.
+
+  TLS (Nomad's tls { http = true, rpc = true, ca_file, cert_file, key_file }, or
+  -tls-http -tls-rpc -tls-ca-file FILE -tls-cert-file FILE -tls-key-file FILE): the API,
+  the Consul-compatible API and a client's node API serve HTTPS with cert_file (PEM) and
+  ask for client certificates signed by ca_file; the agent's own connections (a client
+  to its servers, a follower to the leader, a router to the servers, a server to a node's
+  agent) are HTTPS, showing cert_file: mutual TLS. http and rpc are one setting in Ruche
+  (agents talk over the HTTP API): either turns TLS on for both.
+  -tls-verify-server-hostname (verify_server_hostname) makes agents check that a server's
+  certificate names server.REGION.ruche (or Nomad's server.REGION.nomad), and lets only
+  servers' certificates forward writes;
+  without it the chain alone is checked. -tls-verify-https-client (verify_https_client)
+  refuses every request without a client certificate signed by the CA, the CLI's too.
+  TLS on without the three files uses the cluster's own PKI: a server issues itself a
+  certificate of the cluster CA (in -data-dir's tls/, made on its first start; the CLI on
+  it trusts it with RUCHE_DATA_DIR); a client-only agent given -join-token TOKEN
+  (client { join_token }; "ruche join-token create" on a server prints it) joins the
+  -servers, checking their CA against the token before sending its secret, and keeps its
+  certificate in -data-dir's tls/, renewed (started again it needs no token, -tls-http is
+  enough). -join-token turns TLS on; this PKI's servers' names are always checked.
+  -tls-enabled=false (Ruche's tls { enabled = false }) says plain HTTP on purpose, warned
+  at start. Without a tls block the agent serves plain HTTP for now; -dev always does
+  unless told otherwise.
 
   -http-max-conns-per-client N bounds the connections one client address may hold open
   on the HTTP API, the Consul-compatible API and DNS over TCP (default 100, as Nomad's
@@ -70,9 +115,15 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   ports { http, consul, dns } (consul and dns are Ruche's), server { enabled,
   bootstrap_expect, server_join { retry_join }, retry_join, etcd { endpoints },
   heartbeat_grace, min_heartbeat_ttl, max_heartbeats_per_second },
-  client { enabled, servers, node_class, meta, min_dynamic_port, max_dynamic_port },
-  limits { http_max_conns_per_client }, plugin "raw_exec" { config { enabled } },
-  plugin "docker" { config { volumes { enabled } } } (= -docker-volumes), and
+  client { enabled, servers, join_token, node_class, meta, min_dynamic_port,
+  max_dynamic_port },
+  limits { http_max_conns_per_client }, acl { enabled } (= -acl-enabled),
+  tls { enabled, http, rpc, ca_file, cert_file, key_file, verify_server_hostname,
+  verify_https_client } (= -tls-...),
+  plugin "raw_exec" { config { enabled } } (= -raw-exec),
+  enable_script_checks, enable_local_script_checks,
+  plugin "docker" { config { volumes { enabled } (= -docker-volumes), allow_privileged
+  (= -docker-allow-privileged) } }, and
   consul { address } (not used: Ruche serves Consul's API itself). An unknown key, a
   wrong type, and what Ruche does not have yet (network_interface; host_volume;
   start_join, retry_max, retry_interval) are refused with file:line:col.
@@ -130,6 +181,20 @@ export async function agentConfigFromArgs(argv: readonly string[], cwd: string):
     "heartbeat-grace": { value: true },
     "max-heartbeats-per-second": { value: true },
     "docker-volumes": { value: false },
+    "raw-exec": { value: false },
+    "docker-allow-privileged": { value: false },
+    "enable-script-checks": { value: false },
+    "enable-local-script-checks": { value: false },
+    "acl-enabled": { value: false },
+    "tls-enabled": { value: false },
+    "tls-http": { value: false },
+    "tls-rpc": { value: false },
+    "tls-ca-file": { value: true },
+    "tls-cert-file": { value: true },
+    "tls-key-file": { value: true },
+    "tls-verify-server-hostname": { value: false },
+    "tls-verify-https-client": { value: false },
+    "join-token": { value: true },
     config: { value: true, repeat: true },
     region: { value: true },
     "bootstrap-expect": { value: true },
@@ -203,6 +268,14 @@ export async function agentConfigFromArgs(argv: readonly string[], cwd: string):
     networkIp: one("network-ip") ?? (bind === "0.0.0.0" ? "127.0.0.1" : bind),
     dynamicPorts: { min: minPort, max: maxPort },
     dockerVolumes: flagBool(p, "docker-volumes"),
+    dockerAllowPrivileged: flagBool(p, "docker-allow-privileged"),
+    // On in -dev unless the config turns it off; otherwise off unless it turns it on (Nomad's default).
+    rawExec: p.flags.has("raw-exec") ? flagBool(p, "raw-exec") : dev,
+    enableScriptChecks: flagBool(p, "enable-script-checks"),
+    enableLocalScriptChecks: flagBool(p, "enable-local-script-checks"),
+    // Off unless asked for, and always off in -dev (Nomad's -acl-enabled).
+    acl: { enabled: !dev && flagBool(p, "acl-enabled") },
+    ...tlsFlags(p, cwd, notes, { server }),
     httpMaxConnsPerClient: maxConns,
     heartbeat,
     consulPort,
@@ -345,5 +418,54 @@ export function heartbeatFlags(one: (name: string) => string | undefined, server
 }
 
 type HeartbeatSettings = NonNullable<AgentConfig["heartbeat"]>;
+
+/**
+ * The agent's TLS from the -tls-* flags (the config's tls block) and -join-token: on with
+ * http or rpc and the three files; on with http or rpc and none of them, or with a join
+ * token, from the cluster's own PKI (a server's CA, a client's join), whose certificates
+ * always name the region's servers, so that their names are checked; `{ enabled: false }`
+ * when tls { enabled = false } says plain HTTP; nothing when nothing is said. What does not
+ * hold together is refused, saying what.
+ */
+export function tlsFlags(p: Parsed, cwd: string, notes: string[], role: { server: boolean }): { tls?: AgentTls } {
+  const one = (name: string): string | undefined => flagValues(p, name).at(-1);
+  const joinToken = one("join-token");
+  const http = flagBool(p, "tls-http");
+  const rpc = flagBool(p, "tls-rpc");
+  const files = { caFile: one("tls-ca-file"), certFile: one("tls-cert-file"), keyFile: one("tls-key-file") };
+  const given = Object.entries({ "-tls-ca-file": files.caFile, "-tls-cert-file": files.certFile, "-tls-key-file": files.keyFile }).filter(([, v]) => v !== undefined).map(([k]) => k);
+  const verify = ["tls-verify-server-hostname", "tls-verify-https-client"].filter((n) => flagBool(p, n));
+  if (joinToken !== undefined) {
+    if (joinToken.trim() === "") throw new UsageError("-join-token is empty: give the token `ruche join-token create` printed");
+    if (role.server) throw new UsageError("-join-token is for a client-only agent: a server holds the cluster's CA and issues its own certificate (-tls-http without certificate files)");
+    if (given.length > 0) throw new UsageError(`-join-token and ${given.join(", ")}: a join token gets the node's certificate from the cluster's CA; keep one`);
+  }
+  if (p.flags.has("tls-enabled") && !flagBool(p, "tls-enabled")) {
+    if (http || rpc) throw new UsageError("tls { enabled = false } says plain HTTP, and tls { http/rpc = true } says TLS: keep one");
+    if (joinToken !== undefined) throw new UsageError("tls { enabled = false } says plain HTTP, and -join-token joins over TLS: keep one");
+    return { tls: { enabled: false } };
+  }
+  if (!http && !rpc && joinToken === undefined) {
+    if (given.length > 0 || verify.length > 0) throw new UsageError(`${[...given, ...verify.map((v) => `-${v}`)].join(", ")} given, but TLS is not on: add tls { http = true, rpc = true } (-tls-http -tls-rpc)`);
+    return {};
+  }
+  if (http !== rpc) notes.push(`tls { ${http ? "http" : "rpc"} = true } turns TLS on for both the HTTP API and the traffic between agents: in Ruche they are one (agents talk over the HTTP API)`);
+  if (given.length === 0) {
+    // The cluster's own PKI: every certificate it issues says whether it is a server's.
+    return { tls: { enabled: true, cluster: joinToken === undefined ? {} : { joinToken }, verifyServerHostname: true, verifyHttpsClient: flagBool(p, "tls-verify-https-client") } };
+  }
+  const missing = Object.entries({ ca_file: files.caFile, cert_file: files.certFile, key_file: files.keyFile }).filter(([, v]) => v === undefined).map(([k]) => k);
+  if (missing.length > 0) throw new UsageError(`TLS (tls { ${http ? "http" : "rpc"} = true }) with certificate files needs ${missing.join(", ")} too (-tls-${missing.map((m) => m.replace("_", "-")).join(", -tls-")}); give all three, or none for the cluster's own PKI`);
+  return {
+    tls: {
+      enabled: true,
+      caFile: resolve(cwd, files.caFile ?? ""),
+      certFile: resolve(cwd, files.certFile ?? ""),
+      keyFile: resolve(cwd, files.keyFile ?? ""),
+      verifyServerHostname: flagBool(p, "tls-verify-server-hostname"),
+      verifyHttpsClient: flagBool(p, "tls-verify-https-client"),
+    },
+  };
+}
 
 const DAY_MS = 24 * 3_600_000;

@@ -1,4 +1,5 @@
 export { formatTable, formatKV } from "./table.js";
+export { aclPoliciesTable, aclPolicyDetail, aclTokenDetail, aclTokensTable, goTime } from "./acl.js";
 export { formatTime, formatAgo, nanosToMs } from "./time.js";
 export { shortId, SHORT_ID_LENGTH } from "./ids.js";
 export { formatBytes, formatMB } from "./units.js";

@@ -99,9 +99,31 @@ describe("readConfig", () => {
   it("refuses privileged unless the node allows it", () => {
     expect(readConfig({ image: "x", privileged: true }, allow)).toEqual({
       ok: false,
-      problems: ["config.privileged is not allowed on this node: the docker driver's allowPrivileged option is off"],
+      problems: ['config.privileged is not allowed on this node: a privileged container is root on the host; plugin "docker" { config { allow_privileged = true } } in the agent config (-docker-allow-privileged) allows it'],
     });
     expect(readConfig({ image: "x", privileged: true }, { allowPrivileged: true, volumesEnabled: false }).ok).toBe(true);
+  });
+
+  it("refuses what would give a task the host, unless the node allows it: the host's root, network, any other escape", () => {
+    const closed = { allowPrivileged: false, volumesEnabled: false };
+    const problems = (raw: Record<string, unknown>, o = closed): string[] => {
+      const r = readConfig({ image: "x", ...raw }, o);
+      return r.ok ? [] : r.problems;
+    };
+    expect(problems({ volumes: ["/:/host"] })).toEqual([
+      'config.volumes[0] mounts the host path "/", and this node does not allow host volumes: start its agent with -docker-volumes (Nomad\'s docker plugin volumes { enabled = true }), or use a path relative to the task\'s directory',
+    ]);
+    expect(problems({ volumes: ["/var/run/docker.sock:/var/run/docker.sock"] })).toHaveLength(1);
+    expect(problems({ network_mode: "host" })).toEqual([
+      'config.network_mode = "host" is not allowed on this node: it shares the host\'s network, the services it serves on 127.0.0.1 included; plugin "docker" { config { allow_privileged = true } } in the agent config (-docker-allow-privileged) allows it',
+    ]);
+    expect(problems({ network_mode: "container:db-1234" })[0]).toMatch(/^config.network_mode = "container:db-1234" is not allowed on this node: it shares another container's network/);
+    expect(problems({ network_mode: "bridge" })).toEqual([]);
+    expect(problems({ network_mode: "host", privileged: true }, { allowPrivileged: true, volumesEnabled: false })).toEqual([]);
+    // Options Ruche's driver does not have are refused by name, whatever the node allows: none is passed on to the engine.
+    for (const key of ["cap_add", "devices", "security_opt", "pid_mode", "ipc_mode", "userns_mode", "uts_mode", "mount", "mounts", "runtime", "sysctl"]) {
+      expect(problems({ [key]: "x" }, { allowPrivileged: true, volumesEnabled: true })).toEqual([`config.${key} is not an option of the docker driver`]);
+    }
   });
 
   it("takes pids_limit, Nomad's key, as a whole number of processes", () => {
@@ -167,7 +189,9 @@ describe("createOptions", () => {
     const only = createOptions(spec({ ports }), config({ image: "x", ports: ["admin"] }));
     expect(Object.keys(only.ExposedPorts ?? {})).toEqual(["23457/tcp", "23457/udp"]);
     // Docker refuses published ports with a container's network, ignores them with the host's.
-    expect(createOptions(spec({ ports }), config({ image: "x", network_mode: "host" })).ExposedPorts).toEqual({});
+    const host = readConfig({ image: "x", network_mode: "host" }, { allowPrivileged: true, volumesEnabled: false });
+    if (!host.ok) throw new Error(host.problems.join("; "));
+    expect(createOptions(spec({ ports }), host.config).ExposedPorts).toEqual({});
   });
 
   it("fails on a port label the allocation does not hold", () => {

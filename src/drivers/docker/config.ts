@@ -35,11 +35,14 @@ export interface VolumeSpec {
 }
 
 export interface ReadConfigOptions {
-  /** Whether `privileged = true` may run here (Nomad's `allow_privileged`, off by default). */
+  /** Whether `privileged = true`, and `network_mode` "host" or "container:…", may run here (Nomad's `allow_privileged`, off by default). */
   allowPrivileged: boolean;
   /** Whether volumes may mount absolute host paths here (Nomad's `volumes { enabled }`, off by default). */
   volumesEnabled: boolean;
 }
+
+/** Where a node allows what a privileged container may do: Nomad's docker plugin option, and the agent's flag for it. */
+export const ALLOW_PRIVILEGED = 'plugin "docker" { config { allow_privileged = true } } in the agent config (-docker-allow-privileged)';
 
 export type ReadConfigResult = { ok: true; config: DockerTaskConfig } | { ok: false; problems: string[] };
 
@@ -131,7 +134,11 @@ export function readConfig(raw: Record<string, unknown>, opts: ReadConfigOptions
   const hostname = str("hostname", true);
   const networkMode = str("network_mode", true);
   const privileged = bool("privileged");
-  if (privileged && !opts.allowPrivileged) problems.push("config.privileged is not allowed on this node: the docker driver's allowPrivileged option is off");
+  if (privileged && !opts.allowPrivileged) problems.push(`config.privileged is not allowed on this node: a privileged container is root on the host; ${ALLOW_PRIVILEGED} allows it`);
+  // The host's network namespace (its loopback services: the agent's own API) or another container's, Ruche's gate beside Nomad's privileged one.
+  if (networkMode !== undefined && !opts.allowPrivileged && (networkMode === "host" || networkMode.startsWith("container:"))) {
+    problems.push(`config.network_mode = "${networkMode}" is not allowed on this node: it shares ${networkMode === "host" ? "the host's network, the services it serves on 127.0.0.1 included" : "another container's network"}; ${ALLOW_PRIVILEGED} allows it`);
+  }
   const forcePull = bool("force_pull");
   const pids = raw.pids_limit === undefined ? undefined : pidsLimitProblem(raw.pids_limit);
   if (pids !== undefined) problems.push(pids);

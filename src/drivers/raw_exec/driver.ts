@@ -6,23 +6,34 @@ import { asUser, findBinary, isAlive, promised, runCommand, ShimTasks, taskEnvir
 export interface RawExecOptions {
   /** Ends the watching of tasks when the agent shuts down (the tasks run on). */
   signal?: AbortSignal;
+  /**
+   * Whether this node offers the driver (Nomad's `plugin "raw_exec" { config { enabled } }`):
+   * default true here; the agent turns it on in `-dev` and when its config says so, as Nomad does.
+   */
+  enabled?: boolean;
 }
+
+/** What a node whose raw_exec is off says about it, and how to turn it on. */
+export const RAW_EXEC_DISABLED = 'disabled: tasks would run as the agent\'s user with no isolation; enable it with plugin "raw_exec" { config { enabled = true } } in the agent config (or -raw-exec)';
 
 /**
  * `raw_exec`: a task is a plain process on the host, with the agent's privileges and no
- * isolation; only its exit is watched, by a shim. Nomad ships it disabled because a job
- * that may use it may run anything as the agent's user; Ruche enables it (a node that
- * should not offer it leaves it out of its drivers).
+ * isolation; only its exit is watched, by a shim. Off (undetected, "disabled") unless made
+ * with `enabled`, as Nomad ships it: a job that may use it may run anything as the agent's
+ * user. A task it started before it was turned off is still recovered, watched and stopped.
  */
 export class RawExecDriver implements Driver {
   readonly name = "raw_exec";
   private readonly tasks: ShimTasks;
+  private readonly enabled: boolean;
 
   constructor(opts: RawExecOptions = {}) {
     this.tasks = new ShimTasks({ driver: this.name, ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
+    this.enabled = opts.enabled ?? true;
   }
 
   fingerprint(): Promise<DriverFingerprint> {
+    if (!this.enabled) return Promise.resolve({ detected: false, healthy: false, description: RAW_EXEC_DISABLED, attributes: {} });
     const attributes = { "driver.raw_exec": "1" };
     if (platform() !== "linux") {
       return Promise.resolve({ detected: false, healthy: false, description: "raw_exec runs on Linux only", attributes: {} });
@@ -38,6 +49,7 @@ export class RawExecDriver implements Driver {
   }
 
   start(spec: TaskSpec): Promise<TaskHandle> {
+    if (!this.enabled) return Promise.reject(new RucheError(ErrorCode.BadRequest, `raw_exec is ${RAW_EXEC_DISABLED}`));
     return promised(() => this.tasks.start(spec, { prefix: [], shimOptions: [] }));
   }
 

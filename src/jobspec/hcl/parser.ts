@@ -40,7 +40,16 @@ class SyntaxError_ extends Error {
 }
 
 export async function parseHcl(original: string, file: string): Promise<ParseResult> {
+  return parseWith(await parser(), original, file);
+}
+
+/** The HCL parser, once its grammar is loaded: parses synchronously (what reads ACL policies at each request needs). */
+export async function hclParser(): Promise<(source: string, file: string) => ParseResult> {
   const p = await parser();
+  return (source, file) => parseWith(p, source, file);
+}
+
+function parseWith(p: Parser, original: string, file: string): ParseResult {
   let source = original;
   let tree = p.parse(source);
   if (tree === null) return { ok: false, diagnostics: [{ file, path: "", message: "the HCL parser gave no result" }] };

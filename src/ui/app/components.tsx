@@ -1,7 +1,7 @@
 /** The pieces every page is made of. */
 import type { ComponentChildren, JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { auth, message } from "./api.js";
+import { ApiError, auth, message } from "./api.js";
 import { ago, when } from "./format.js";
 
 /** A status in its colour: allocation, node, deployment, check and job statuses share one palette. */
@@ -16,6 +16,7 @@ export function ErrorBox({ error, what }: { error: unknown; what?: string }): JS
     <div class="error" role="alert">
       {what === undefined ? null : <strong>{what}: </strong>}
       {message(error)}
+      {error instanceof ApiError && error.status === 403 ? <p>The ACL token in use may not read this. Set a token that may with the Token button.</p> : null}
     </div>
   );
 }

@@ -24,6 +24,8 @@ interface Route {
   method: string;
   ratePerSecond: number;
   backends: Backend[];
+  /** Tags asking for what the router does not implement: the route answers 503. */
+  unimplemented?: string[];
 }
 
 interface Overview {
@@ -82,6 +84,11 @@ export function RouterPage(): JSX.Element {
               <p>
                 <code>{r.rule}</code> <span class="muted">service {r.service} · {r.entryPoints.join(", ")} · {r.method} · {r.ratePerSecond} req/s</span>
               </p>
+              {(r.unimplemented ?? []).length > 0 ? (
+                <p data-router="unimplemented">
+                  <Badge status="critical" label="not served (503)" /> its tags ask for what the router does not implement: {(r.unimplemented ?? []).join("; ")}
+                </p>
+              ) : null}
               <table class="table">
                 <thead>
                   <tr>

@@ -1,0 +1,31 @@
+import { describe, expect, it } from "vitest";
+import { exposureLines } from "./exposure.js";
+
+describe("what the agent says it leaves open, at start", () => {
+  it("-dev: this machine only, no tokens, no TLS, raw_exec on, script checks off", () => {
+    expect(exposureLines({ dev: true, bind: "127.0.0.1", server: true, client: true, rawExec: true, scriptChecks: false, localScriptChecks: false })).toEqual([
+      "    Security:",
+      "      bound to:      127.0.0.1: this machine only",
+      "      ACLs:          off: this agent checks no tokens (anyone who reaches the API may use all of it)",
+      "      TLS:           off: plain HTTP",
+      "      raw_exec:      on (-dev): jobs may run any command as the agent's user",
+      "      script checks: off (enable_script_checks, enable_local_script_checks)",
+    ]);
+  });
+
+  it("a client on every interface, raw_exec left off; a server with script checks from its files only", () => {
+    expect(exposureLines({ dev: false, bind: "0.0.0.0", server: false, client: true, acl: true, tls: true, rawExec: false, scriptChecks: false, localScriptChecks: false })).toEqual([
+      "    Security:",
+      "      bound to:      0.0.0.0: every interface of this machine (-bind or bind_addr names one)",
+      "      ACLs:          on: requests need a token with the right policy",
+      "      TLS:           on: HTTPS, mutual TLS between agents",
+      '      raw_exec:      off (plugin "raw_exec" { config { enabled = true } } turns it on)',
+    ]);
+    const server = exposureLines({ dev: false, bind: "10.0.0.5", server: true, client: false, acl: false, tls: false, rawExec: false, scriptChecks: false, localScriptChecks: true });
+    expect(server).toContain("      bound to:      10.0.0.5 (-bind or bind_addr)");
+    expect(server).toContain("      ACLs:          off (acl { enabled = false }): anyone who reaches the API may use all of it");
+    expect(server).toContain("      TLS:           off (tls { enabled = false }): plain HTTP");
+    expect(server).toContain("      script checks: on for the config dir's files only (enable_local_script_checks); refused through the API");
+    expect(server.some((l) => l.includes("raw_exec"))).toBe(false);
+  });
+});

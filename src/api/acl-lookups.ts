@@ -1,0 +1,48 @@
+import type { CatalogReader, KVService, ServiceInstance } from "../catalog/index.js";
+import type { StateStore } from "../state/index.js";
+import type { AclLookups } from "./acl-routes-table.js";
+
+/** The state a listener's ACL rules look things up in: the store (Ruche's API), the catalog and KV (Consul's routes). */
+export interface LookupSources {
+  store?: StateStore;
+  consul?: { catalog: CatalogReader; kv: KVService; localNode(): string | undefined };
+}
+
+/** `AclLookups` over what a listener serves; what it does not serve is not found. */
+export function aclLookups(src: LookupSources): AclLookups {
+  const instances = (): ServiceInstance[] => {
+    const catalog = src.consul?.catalog;
+    return catalog === undefined ? [] : Object.keys(catalog.services()).flatMap((s) => catalog.instances(s));
+  };
+  const local = (): string | undefined => src.consul?.localNode();
+  return {
+    allocDrivers(allocId, task) {
+      const store = src.store;
+      if (store === undefined) return [];
+      const exact = store.alloc(allocId);
+      const found = exact !== undefined ? [exact] : store.allocs().filter((a) => a.ID.startsWith(allocId));
+      // No allocation, or a prefix of several: the route answers 404 or 400 itself.
+      const a = found.length === 1 ? found[0] : undefined;
+      if (a === undefined) return [];
+      const tasks = a.Job.TaskGroups.find((g) => g.Name === a.TaskGroup)?.Tasks ?? [];
+      return tasks.filter((t) => task === undefined || t.Name === task).map((t) => t.Driver);
+    },
+    serviceName(serviceId) {
+      return instances().find((i) => i.ID === serviceId && i.node.ID === local())?.Service;
+    },
+    checkOwner(checkId) {
+      for (const i of instances()) {
+        const c = i.checks.find((x) => x.CheckID === checkId && i.node.ID === local());
+        if (c !== undefined) return c.ServiceName !== "" ? { service: c.ServiceName } : { node: c.Node };
+      }
+      return undefined;
+    },
+    sessionNode(sessionId) {
+      return src.consul?.kv.sessionInfo(sessionId)?.Node;
+    },
+    localNodeName() {
+      const id = local();
+      return src.consul?.catalog.nodes().find((n) => n.ID === id)?.Node ?? "";
+    },
+  };
+}

@@ -1,0 +1,250 @@
+import { AclPrefixKind, AclResource, NamespaceCap } from "../structs/index.js";
+import type { Request } from "./http.js";
+
+/**
+ * What each route of the API checks: one entry per route every listener registers (the
+ * Ruche/Nomad API, the Consul-compatible one, a client-only agent's node API, the dashboard),
+ * keyed `METHOD /pattern` as the router holds it. `acl-routes.test.ts` walks the routes the
+ * listeners register and fails on one without an entry; at run time a route without one is
+ * refused to every token but a management token (`acl-authorize.ts`).
+ *
+ * The capabilities are Nomad's ("ACL Required" in Nomad's HTTP API docs) for the Nomad face and
+ * Consul's for the Consul face; where a route is Ruche's own, the nearest of theirs.
+ */
+
+/** What a request must be allowed to pass the door. */
+export type Need =
+  /** Anyone, with or without a token (the leader, the dashboard's files, ACL bootstrap). */
+  | { kind: "open" }
+  /** Any token that resolves: a known, unexpired one, or none (the anonymous token); `/v1/acl/token/self` answers for it. */
+  | { kind: "token" }
+  | { kind: "management" }
+  /** A node agent's endpoint: the node's identity (its secret) is checked by the route itself, not an ACL token. */
+  | { kind: "node-identity" }
+  /** Server to server (the etcd join): the servers' identity is the TLS layer's; no ACL token is asked for. */
+  | { kind: "server" }
+  /** Any token passes; the route leaves out of its answer what the token may not read (Consul's lists, KV trees, the event stream). */
+  | { kind: "filtered" }
+  | { kind: "namespace"; cap: NamespaceCap }
+  | { kind: "resource"; resource: AclResource; level: "read" | "write" }
+  | { kind: "prefix"; prefix: AclPrefixKind; name: string; level: "read" | "list" | "write" }
+  | { kind: "all"; of: readonly Need[] }
+  | { kind: "any"; of: readonly Need[] };
+
+/** Which API the route belongs to: whose refusals it answers with (Nomad's, in Ruche's JSON error body; Consul's plain text). */
+export type Face = "nomad" | "consul";
+
+/** What the table's rules look up in the state to name what a request touches. */
+export interface AclLookups {
+  /** The drivers of an allocation's tasks (`task` given: that task's only); [] when unknown. */
+  allocDrivers(allocId: string, task: string | undefined): readonly string[];
+  /** The service a registered service ID belongs to (its name), on this agent's node. */
+  serviceName(serviceId: string): string | undefined;
+  /** A check's service name, or its node's name for a node check. */
+  checkOwner(checkId: string): { service: string } | { node: string } | undefined;
+  /** The node a session was made on. */
+  sessionNode(sessionId: string): string | undefined;
+  /** This agent's node name (Consul's sessions and checks default to it). */
+  localNodeName(): string;
+}
+
+export interface RouteEntry {
+  face: Face;
+  need: Need | ((req: Request, look: AclLookups) => Need);
+}
+
+const OPEN: Need = { kind: "open" };
+const FILTERED: Need = { kind: "filtered" };
+const NODE_IDENTITY: Need = { kind: "node-identity" };
+const ns = (cap: NamespaceCap): Need => ({ kind: "namespace", cap });
+const res = (resource: AclResource, level: "read" | "write"): Need => ({ kind: "resource", resource, level });
+const prefix = (kind: AclPrefixKind, level: "read" | "list" | "write", name: (req: Request, look: AclLookups) => string) => (req: Request, look: AclLookups): Need => ({ kind: "prefix", prefix: kind, name: name(req, look), level });
+const param = (name: string) => (req: Request): string => req.params[name] ?? "";
+
+const nomad = (need: RouteEntry["need"]): RouteEntry => ({ face: "nomad", need });
+const consul = (need: RouteEntry["need"]): RouteEntry => ({ face: "consul", need });
+
+/** Nomad's `alloc exec`: alloc-exec, and alloc-node-exec too when a task runs without isolation (raw_exec). */
+function execNeed(req: Request, look: AclLookups): Need {
+  const body = req.body as { Task?: unknown } | undefined;
+  const drivers = look.allocDrivers(req.params.alloc ?? "", typeof body?.Task === "string" && body.Task !== "" ? body.Task : undefined);
+  if (drivers.includes("raw_exec")) return { kind: "all", of: [ns(NamespaceCap.AllocExec), ns(NamespaceCap.AllocNodeExec)] };
+  return ns(NamespaceCap.AllocExec);
+}
+
+/** A check's TTL update: write on its service, or on its node for a node check (Consul). */
+function checkNeed(req: Request, look: AclLookups): Need {
+  const owner = look.checkOwner(req.params.id ?? "");
+  // An unknown check: the route answers 404; any write on services lets the request find that out.
+  if (owner === undefined) return { kind: "prefix", prefix: AclPrefixKind.Service, name: "", level: "write" };
+  return "service" in owner ? { kind: "prefix", prefix: AclPrefixKind.Service, name: owner.service, level: "write" } : { kind: "prefix", prefix: AclPrefixKind.ConsulNode, name: owner.node, level: "write" };
+}
+
+/** A KV read: the key itself; a tree or its keys are filtered by the route (Consul's default, without `enable_key_list_policy`). */
+function kvReadNeed(req: Request): Need {
+  if (req.query.has("recurse") || req.query.has("keys")) return FILTERED;
+  return { kind: "prefix", prefix: AclPrefixKind.Key, name: req.params.key ?? "", level: "read" };
+}
+
+/** The Consul-compatible routes, as served on its own listener and under the main API. */
+const CONSUL: Readonly<Record<string, RouteEntry>> = {
+  "GET /v1/catalog/services": consul(FILTERED),
+  "GET /v1/catalog/service/:name": consul(prefix(AclPrefixKind.Service, "read", param("name"))),
+  "GET /v1/catalog/nodes": consul(FILTERED),
+  "GET /v1/catalog/node/:node": consul(prefix(AclPrefixKind.ConsulNode, "read", param("node"))),
+  "GET /v1/health/service/:name": consul(prefix(AclPrefixKind.Service, "read", param("name"))),
+  "GET /v1/health/checks/:name": consul(prefix(AclPrefixKind.Service, "read", param("name"))),
+  "GET /v1/health/node/:node": consul(prefix(AclPrefixKind.ConsulNode, "read", param("node"))),
+  "GET /v1/health/state/:state": consul(FILTERED),
+  "GET /v1/agent/services": consul(FILTERED),
+  "GET /v1/agent/checks": consul(FILTERED),
+  "GET /v1/agent/self": consul(res(AclResource.Agent, "read")),
+  "PUT /v1/agent/service/register": consul(
+    prefix(AclPrefixKind.Service, "write", (req) => {
+      const b = req.body as { Name?: unknown } | undefined;
+      return typeof b?.Name === "string" ? b.Name : "";
+    }),
+  ),
+  "PUT /v1/agent/service/deregister/:id": consul(prefix(AclPrefixKind.Service, "write", (req, look) => look.serviceName(req.params.id ?? "") ?? "")),
+  "PUT /v1/agent/check/pass/:id": consul(checkNeed),
+  "PUT /v1/agent/check/warn/:id": consul(checkNeed),
+  "PUT /v1/agent/check/fail/:id": consul(checkNeed),
+  "PUT /v1/agent/check/update/:id": consul(checkNeed),
+  "PUT /v1/agent/reload": consul(res(AclResource.Agent, "write")),
+  "GET /v1/kv/*key": consul(kvReadNeed),
+  "PUT /v1/kv/*key": consul(prefix(AclPrefixKind.Key, "write", param("key"))),
+  // With ?recurse the route checks write on every key under the prefix too (Consul's KeyWritePrefix).
+  "DELETE /v1/kv/*key": consul(prefix(AclPrefixKind.Key, "write", param("key"))),
+  "PUT /v1/session/create": consul(
+    prefix(AclPrefixKind.Session, "write", (req, look) => {
+      const b = req.body as { Node?: unknown } | undefined;
+      return typeof b?.Node === "string" && b.Node !== "" ? b.Node : look.localNodeName();
+    }),
+  ),
+  "PUT /v1/session/destroy/:id": consul(prefix(AclPrefixKind.Session, "write", (req, look) => look.sessionNode(req.params.id ?? "") ?? "")),
+  "PUT /v1/session/renew/:id": consul(prefix(AclPrefixKind.Session, "write", (req, look) => look.sessionNode(req.params.id ?? "") ?? "")),
+  "GET /v1/session/info/:id": consul(prefix(AclPrefixKind.Session, "read", (req, look) => look.sessionNode(req.params.id ?? "") ?? "")),
+  "GET /v1/session/list": consul(FILTERED),
+  // Each operation is checked by the route: a refused one fails the transaction (409, "Permission denied").
+  "PUT /v1/txn": consul(FILTERED),
+  "GET /v1/status/leader": consul(OPEN),
+  "GET /v1/status/peers": consul(OPEN),
+  "GET /v1/agent/members": consul(res(AclResource.Node, "read")),
+  "PUT /v1/agent/force-leave/:node": consul(res(AclResource.Operator, "write")),
+  // Ruche's own, served beside Consul's routes, what a remote router follows: the whole catalog, so every service and node.
+  "GET /v1/catalog/snapshot": nomad({
+    kind: "all",
+    of: [
+      { kind: "prefix", prefix: AclPrefixKind.Service, name: "", level: "read" },
+      { kind: "prefix", prefix: AclPrefixKind.ConsulNode, name: "", level: "read" },
+    ],
+  }),
+};
+
+/** The Ruche/Nomad API's own routes, the node agent's, the dashboard's. */
+const NOMAD: Readonly<Record<string, RouteEntry>> = {
+  // The dashboard's files: its data comes from the API, checked route by route; its token prompt must load.
+  "GET /": nomad(OPEN),
+  "GET /ui/*path": nomad(OPEN),
+
+  "GET /v1/jobs": nomad(ns(NamespaceCap.ListJobs)),
+  "PUT /v1/jobs": nomad(ns(NamespaceCap.SubmitJob)),
+  "PUT /v1/job/:id": nomad(ns(NamespaceCap.SubmitJob)),
+  "GET /v1/job/:id": nomad(ns(NamespaceCap.ReadJob)),
+  "DELETE /v1/job/:id": nomad(ns(NamespaceCap.SubmitJob)),
+  "GET /v1/job/:id/versions": nomad(ns(NamespaceCap.ReadJob)),
+  "GET /v1/job/:id/summary": nomad(ns(NamespaceCap.ReadJob)),
+  "GET /v1/job/:id/allocations": nomad(ns(NamespaceCap.ReadJob)),
+  "GET /v1/job/:id/evaluations": nomad(ns(NamespaceCap.ReadJob)),
+  "GET /v1/job/:id/deployments": nomad(ns(NamespaceCap.ReadJob)),
+  "GET /v1/job/:id/deployment": nomad(ns(NamespaceCap.ReadJob)),
+  "PUT /v1/job/:id/plan": nomad(ns(NamespaceCap.SubmitJob)),
+  "PUT /v1/job/:id/revert": nomad(ns(NamespaceCap.SubmitJob)),
+  "PUT /v1/job/:id/scale": nomad({ kind: "any", of: [ns(NamespaceCap.ScaleJob), ns(NamespaceCap.SubmitJob)] }),
+
+  "GET /v1/deployments": nomad(ns(NamespaceCap.ReadJob)),
+  "GET /v1/deployment/:id": nomad(ns(NamespaceCap.ReadJob)),
+  "GET /v1/deployment/allocations/:id": nomad(ns(NamespaceCap.ReadJob)),
+  "PUT /v1/deployment/promote/:id": nomad(ns(NamespaceCap.SubmitJob)),
+  "PUT /v1/deployment/fail/:id": nomad(ns(NamespaceCap.SubmitJob)),
+  "GET /v1/evaluations": nomad(ns(NamespaceCap.ReadJob)),
+  "GET /v1/evaluation/:id": nomad(ns(NamespaceCap.ReadJob)),
+  "GET /v1/evaluation/:id/allocations": nomad(ns(NamespaceCap.ReadJob)),
+  "GET /v1/allocations": nomad(ns(NamespaceCap.ReadJob)),
+  "GET /v1/allocation/:id": nomad(ns(NamespaceCap.ReadJob)),
+
+  "GET /v1/nodes": nomad(res(AclResource.Node, "read")),
+  "GET /v1/node/:id": nomad(res(AclResource.Node, "read")),
+  "GET /v1/node/:id/allocations": nomad({ kind: "all", of: [res(AclResource.Node, "read"), ns(NamespaceCap.ReadJob)] }),
+  "PUT /v1/node/:id/drain": nomad(res(AclResource.Node, "write")),
+  "PUT /v1/node/:id/eligibility": nomad(res(AclResource.Node, "write")),
+
+  // The node agent's own endpoints: it proves who it is with its node's secret, which the routes check.
+  "PUT /v1/client/register": nomad(NODE_IDENTITY),
+  "PUT /v1/client/heartbeat/:id": nomad(NODE_IDENTITY),
+  "GET /v1/client/allocations/:id": nomad(NODE_IDENTITY),
+  "PUT /v1/client/allocations/:id": nomad(NODE_IDENTITY),
+  // A user's: an allocation's logs and commands in it.
+  "GET /v1/client/fs/logs/:alloc": nomad(ns(NamespaceCap.ReadLogs)),
+  "PUT /v1/client/allocation/:alloc/exec": nomad(execNeed),
+
+  "GET /v1/metrics": nomad(OPEN),
+  "GET /v1/openapi.json": nomad(OPEN),
+  "GET /v1/event/stream": nomad(FILTERED),
+  "PUT /v1/system/gc": nomad({ kind: "management" }),
+  "GET /v1/status/leader": nomad(OPEN),
+  "GET /v1/status/peers": nomad(OPEN),
+  "GET /v1/agent/members": nomad(res(AclResource.Node, "read")),
+  "PUT /v1/agent/force-leave": nomad(res(AclResource.Agent, "write")),
+  "GET /v1/operator/etcd/members": nomad(res(AclResource.Operator, "read")),
+  "DELETE /v1/operator/etcd/member/:id": nomad(res(AclResource.Operator, "write")),
+  // Join tokens make nodes, and a server token makes servers: a management token's (routes/join.ts).
+  "PUT /v1/operator/join-token": nomad({ kind: "management" }),
+  "PUT /v1/operator/join-token/rotate": nomad({ kind: "management" }),
+  "DELETE /v1/operator/join-token/:id": nomad({ kind: "management" }),
+  "GET /v1/operator/join-tokens": nomad(res(AclResource.Operator, "read")),
+  "GET /v1/operator/tls/ca": nomad(res(AclResource.Operator, "read")),
+  "PUT /v1/operator/tls/ca/rotate": nomad({ kind: "management" }),
+  "PUT /v1/operator/tls/ca/finish": nomad({ kind: "management" }),
+  // The CA's certificate is public; a join is paid for with a join token, a renewal with the node's certificate, each checked by the route.
+  "GET /v1/agent/ca": nomad(OPEN),
+  "PUT /v1/agent/join": nomad(OPEN),
+  "PUT /v1/agent/renew": nomad(OPEN),
+  "GET /v1/operator/servers": nomad(res(AclResource.Operator, "read")),
+  "GET /v1/router": nomad(res(AclResource.Operator, "read")),
+  "GET /v1/internal/etcd/peer": nomad({ kind: "server" }),
+  "PUT /v1/internal/etcd/join": nomad({ kind: "server" }),
+};
+
+/**
+ * `/v1/acl/*` (Nomad's): bootstrap is open (it refuses itself after the first), a token reads
+ * itself (no token: the anonymous one), the rest is management's (Nomad lets a client token
+ * read its own policies too; here that is management's as well).
+ */
+function aclRoute(method: string, pattern: string): RouteEntry | undefined {
+  if (!pattern.startsWith("/v1/acl/")) return undefined;
+  if (pattern === "/v1/acl/bootstrap") return nomad(OPEN);
+  if (pattern === "/v1/acl/token/self" && method === "GET") return nomad({ kind: "token" });
+  return nomad({ kind: "management" });
+}
+
+/** Which listener a route is served on: the main API serves both faces, the Consul-compatible listener only Consul's. */
+export type Listener = "api" | "consul";
+
+/**
+ * The entry of a route (`METHOD /pattern`, as `Request.route` and the router's list name it);
+ * undefined when the table has none. A POST route is its PUT twin's (`Router.put` registers both).
+ */
+export function routeEntry(route: string, listener: Listener = "api"): RouteEntry | undefined {
+  const space = route.indexOf(" ");
+  const method = route.slice(0, space) === "POST" ? "PUT" : route.slice(0, space);
+  const pattern = route.slice(space + 1);
+  const key = `${method} ${pattern}`;
+  if (listener === "consul") return CONSUL[key];
+  return NOMAD[key] ?? CONSUL[key] ?? aclRoute(method, pattern);
+}
+
+/** The routes of `routes` the table has no entry for: each one is a door left unchecked. */
+export function unlistedRoutes(routes: readonly string[], listener: Listener = "api"): string[] {
+  return routes.filter((r) => routeEntry(r, listener) === undefined);
+}

@@ -1,0 +1,179 @@
+import { randomUUID, X509Certificate } from "node:crypto";
+import { caDigest, checkName, isNodeRole, newJoinToken, NodeRole, parseJoinToken, parseSpiffeUri, secretMatches, signCsr, type Ca, type NodeIdentity } from "../../pki/index.js";
+import { ErrorCode, joinTokenStub, RucheError, type JoinToken, type JoinTokenStub } from "../../structs/index.js";
+import type { ApiContext } from "../context.js";
+import type { Request, Router } from "../http.js";
+
+/**
+ * The cluster's PKI as a server's API serves it: the CA it signs node certificates with, and
+ * for how long. Given to `startApi` (`ApiOptions.pki`); without it none of these routes exist.
+ */
+export interface ClusterPki {
+  region: string;
+  /** The CA this server signs with now. */
+  ca(): Ca;
+  /** The CA certificates (PEM) a node is to trust now: the current CA's, and during a CA rotation the others still valid. Default: the current one. */
+  trusted?(): string[];
+  /** What follows a certificate the CA signs in its chain: during a CA rotation, the current CA cross-signed by the previous. Default: nothing. */
+  chain?(): string;
+  /** Rolls the CA (`ClusterCa.rotate`), and ends a rotation (`finish`): absent, `/v1/operator/tls/ca/*` refuse to. */
+  rotate?(): Promise<unknown>;
+  finish?(): Promise<void>;
+  /** A node certificate's lifetime (default 24 h). */
+  nodeCertTtlMs?: number;
+  /** The clock (tests). */
+  now?(): Date;
+}
+
+/** What `POST /v1/agent/join` and `/v1/agent/renew` answer: the node's certificate and the CAs to trust. */
+export interface JoinAnswer {
+  /** The node's certificate, PEM; during a CA rotation followed by the new CA cross-signed by the old. */
+  Certificate: string;
+  /** The CA certificates to trust, PEM, one after the other. */
+  CACert: string;
+  /** When the certificate expires (RFC 3339). */
+  NotAfter: string;
+  Region: string;
+  Role: NodeRole;
+  Name: string;
+}
+
+/** A join token as `create` and `rotate` answer it: the token itself, shown this once. */
+export type CreatedJoinToken = JoinTokenStub & { Token: string };
+
+function role(value: unknown, path: string): NodeRole {
+  if (value === undefined || value === "") return NodeRole.Client;
+  if (!isNodeRole(value)) throw new RucheError(ErrorCode.BadRequest, `${path} must be "client" or "server"; got ${JSON.stringify(value)}`, { path });
+  return value;
+}
+
+function bodyOf(req: Request): Record<string, unknown> {
+  const b = req.body;
+  if (b === undefined || b === null) return {};
+  if (typeof b !== "object" || Array.isArray(b)) throw new RucheError(ErrorCode.BadRequest, "the request body must be a JSON object");
+  return b as Record<string, unknown>;
+}
+
+/** The join tokens' routes (`ruche join-token ...`), the CA's certificate, and the nodes' join and renewal. */
+export function joinRoutes(r: Router, ctx: ApiContext, pki: ClusterPki): void {
+  const now = (): Date => pki.now?.() ?? new Date();
+  const trusted = (): string[] => pki.trusted?.() ?? [pki.ca().certPem];
+
+  const create = async (tokenRole: NodeRole, revokeOthers: boolean): Promise<CreatedJoinToken> => {
+    const digest = caDigest(pki.ca().certPem);
+    const { token, secretHash } = newJoinToken(digest);
+    const at = now().getTime();
+    const row: JoinToken = { ID: randomUUID(), Role: tokenRole, SecretHash: secretHash, CADigest: digest, CreateTime: at, RevokedTime: 0, CreateIndex: 0, ModifyIndex: 0 };
+    await ctx.store.write((tx) => {
+      if (revokeOthers) {
+        for (const t of tx.list("joinTokens", "")) if (t.Role === tokenRole && t.RevokedTime === 0) tx.put("joinTokens", { ...t, RevokedTime: at });
+      }
+      tx.put("joinTokens", row);
+    });
+    const stored = ctx.store.joinTokens().find((t) => t.ID === row.ID) ?? row;
+    return { ...joinTokenStub(stored), Token: token };
+  };
+
+  r.put("/v1/operator/join-token", async (req) => ({ body: await create(role(bodyOf(req).Role, "Role"), false) }));
+  r.put("/v1/operator/join-token/rotate", async (req) => ({ body: await create(role(bodyOf(req).Role, "Role"), true) }));
+  r.get("/v1/operator/join-tokens", () => ({
+    body: ctx.store
+      .joinTokens()
+      .slice()
+      .sort((a, b) => a.CreateIndex - b.CreateIndex)
+      .map(joinTokenStub),
+    index: Math.max(1, ctx.store.tableIndex("joinTokens")),
+  }));
+  r.delete("/v1/operator/join-token/:id", async (req) => {
+    const id = req.params.id ?? "";
+    const at = now().getTime();
+    await ctx.store.write((tx) => {
+      const t = tx.get("joinTokens", id);
+      if (t === undefined) throw new RucheError(ErrorCode.NotFound, `no join token with ID ${JSON.stringify(id)}`, { path: "id" });
+      if (t.RevokedTime === 0) tx.put("joinTokens", { ...t, RevokedTime: at });
+    });
+    const t = ctx.store.joinTokens().find((x) => x.ID === id);
+    return { body: t === undefined ? null : joinTokenStub(t) };
+  });
+
+  r.get("/v1/agent/ca", () => ({ body: trusted().join(""), headers: { "content-type": "application/x-pem-file" } }));
+
+  const caStatus = (): { CADigest: string; Trusted: string[]; Rotating: boolean } => {
+    const all = trusted().map(caDigest);
+    return { CADigest: caDigest(pki.ca().certPem), Trusted: all, Rotating: all.length > 1 };
+  };
+  r.get("/v1/operator/tls/ca", () => ({ body: caStatus() }));
+  r.put("/v1/operator/tls/ca/rotate", async () => {
+    if (pki.rotate === undefined) throw new RucheError(ErrorCode.BadRequest, "this server cannot rotate the cluster CA");
+    await pki.rotate();
+    return { body: caStatus() };
+  });
+  r.put("/v1/operator/tls/ca/finish", async () => {
+    if (pki.finish === undefined) throw new RucheError(ErrorCode.BadRequest, "this server cannot rotate the cluster CA");
+    await pki.finish();
+    return { body: caStatus() };
+  });
+
+  r.put("/v1/agent/join", async (req) => {
+    const b = bodyOf(req);
+    const tokens = ctx.store.joinTokens();
+    const id = admitJoin(b, tokens, pki.ca(), pki.region);
+    return { body: await answer(pki, trusted(), id, b.CSR, now(), addresses(b, id)) };
+  });
+
+  r.put("/v1/agent/renew", async (req) => {
+    const b = bodyOf(req);
+    const peer = req.peerCert;
+    if (peer === undefined) throw new RucheError(ErrorCode.Unauthorized, "renewing a node certificate needs the node's current certificate, shown over mutual TLS; a node without a valid one joins again with a join token");
+    const id = renewIdentity(peer, pki.region, now());
+    return { body: await answer(pki, trusted(), id, b.CSR, now(), { names: peer.dnsNames, ips: peer.ips }) };
+  });
+}
+
+/** A server joining names its addresses for its certificate; a client's are ignored. */
+function addresses(b: Record<string, unknown>, id: NodeIdentity): { names: string[]; ips: string[] } {
+  if (id.role !== NodeRole.Server) return { names: [], ips: [] };
+  const list = Array.isArray(b.Addresses) ? b.Addresses.filter((a): a is string => typeof a === "string" && a !== "" && a.length <= 253) : [];
+  return { names: list, ips: [] };
+}
+
+async function answer(pki: ClusterPki, trusted: string[], id: NodeIdentity, csr: unknown, now: Date, server: { names: readonly string[]; ips: readonly string[] }): Promise<JoinAnswer> {
+  const cert = await signCsr(pki.ca(), csr, id, { now, ...(pki.nodeCertTtlMs === undefined ? {} : { ttlMs: pki.nodeCertTtlMs }), serverNames: server.names, serverIps: server.ips });
+  return { Certificate: cert + (pki.chain?.() ?? ""), CACert: trusted.join(""), NotAfter: new Date(new X509Certificate(cert).validTo).toISOString(), Region: id.region, Role: id.role, Name: id.name };
+}
+
+/**
+ * Whether a join request may have a certificate, and for whom: its token (a token of this
+ * CA, known, not revoked, for the role asked) and the name asked for. Each refusal says
+ * which: not a token (400), a token for another CA, an unknown token, a revoked one, the
+ * wrong role (403); a bad name (400). The CSR is checked when it is signed.
+ */
+export function admitJoin(b: Record<string, unknown>, tokens: readonly JoinToken[], ca: Ca, region: string): NodeIdentity {
+  const { caDigest: tokenDigest, secret } = parseJoinToken(b.Token);
+  const ours = caDigest(ca.certPem);
+  if (tokenDigest !== ours) {
+    throw new RucheError(ErrorCode.Forbidden, `the join token was made for another CA (sha256 ${tokenDigest.slice(0, 16)}…) than this cluster's (sha256 ${ours.slice(0, 16)}…): make a new one with \`ruche join-token create\``, { path: "Token" });
+  }
+  const token = tokens.find((t) => secretMatches(t.SecretHash, secret));
+  if (token === undefined) throw new RucheError(ErrorCode.Forbidden, "unknown join token: no join token of this cluster has this secret (`ruche join-token list` shows the current ones)", { path: "Token" });
+  if (token.RevokedTime !== 0) {
+    throw new RucheError(ErrorCode.Forbidden, `the join token ${token.ID} was revoked at ${new Date(token.RevokedTime).toISOString()} (revoked or rotated): ask an operator for the current one`, { path: "Token" });
+  }
+  const asked = role(b.Role ?? token.Role, "Role");
+  if (asked !== token.Role) throw new RucheError(ErrorCode.Forbidden, `wrong role: the join token ${token.ID} is for role ${token.Role}, and the node asked to join as ${asked}`, { path: "Role" });
+  const name = checkName(b.Name, "Name");
+  return { region, role: token.Role, name };
+}
+
+/**
+ * Who a node renewing its certificate is: the identity of the certificate it shows (verified
+ * by the listener against the cluster's CA), if that certificate is a node's of this region
+ * and not expired. Each refusal says which.
+ */
+export function renewIdentity(peer: { uris: readonly string[]; validTo: Date }, region: string, now: Date): NodeIdentity {
+  const id = peer.uris.map(parseSpiffeUri).find((x) => x !== null);
+  if (id === undefined) throw new RucheError(ErrorCode.Forbidden, "the client certificate names no Ruche node (no spiffe://ruche/ URI): it cannot be renewed");
+  if (id.region !== region) throw new RucheError(ErrorCode.Forbidden, `the client certificate is for region ${id.region}, not ${region}`);
+  if (peer.validTo.getTime() <= now.getTime()) throw new RucheError(ErrorCode.Forbidden, `the client certificate expired at ${peer.validTo.toISOString()}: join again with a join token`);
+  return id;
+}
