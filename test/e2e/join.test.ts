@@ -45,6 +45,11 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  // A task outlives its agent (as it does an agent restart): the job is stopped first, while its node runs.
+  if (server !== undefined && agents.length > 0) {
+    await cli("job", "stop", "sleepy");
+    await until("the job's task stopped", async () => ((await cli("job", "status", "sleepy")).out.split("Allocations")[1] ?? "").includes("running") ? undefined : true, 20_000);
+  }
   for (const a of agents) await a.stop();
   await server?.stop();
   rmSync(dir, { recursive: true, force: true });
