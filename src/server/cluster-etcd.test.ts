@@ -123,4 +123,61 @@ describe("the election on etcd", () => {
       await same.store.close();
     }
   }, 60_000);
+
+  it("a lost lease's step, queued behind the renewal that already replaced it and won a term on the new lease, does not end that term", async () => {
+    const inner = inProcessLeases(client);
+    const lost: ((err: Error) => void)[] = [];
+    let made = 0;
+    let firstLost = true;
+    // Lease 0 leads; its loss (revoked on etcd's side) starts a renewal. Lease 1 is lost while that renewal campaigns on
+    // it (its step queues behind the renewal), and etcd does not answer its keepalives, so the
+    // renewal lets it go and wins a term on lease 2. Lease 1's step then runs.
+    const leases: Leases = {
+      lease(ttl) {
+        const n = made++;
+        const l = inner.lease(ttl);
+        return {
+          ...l,
+          onLost: (fn) => {
+            lost[n] = fn;
+            l.onLost(fn);
+          },
+          keepaliveOnce: async () => {
+            if (n !== 1) return l.keepaliveOnce();
+            if (firstLost) {
+              firstLost = false;
+              lost[1]?.(new Error("lease 1 lost"));
+            }
+            throw new Error("etcd did not answer");
+          },
+        };
+      },
+      close: () => inner.close(),
+    };
+    const region = `election-${++regions}`;
+    const { cluster, store } = await leaderWith(leases, region);
+    // Every term that starts writes the leader key anew: counted from lease 0's end on.
+    const watch = await client.watch().key(`/ruche/${region}/leader`).create();
+    let terms = 0;
+    watch.on("put", () => {
+      terms++;
+    });
+    try {
+      // Lease 0 ends on etcd's side, and the leader key with it.
+      const held = await client.get(`/ruche/${region}/leader`).exec();
+      await client.leaseClient.leaseRevoke({ ID: held.kvs[0]?.lease ?? "" });
+      await until("a to lead again, on lease 2", () => made >= 3 && cluster.isLeader(), 15_000);
+      // Lease 1's step runs right after the renewal's (the steps run one after the other); a
+      // term it ended would be followed by another within the retry timer's round (1 s).
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(terms, "terms begun since lease 0 was lost: lease 2's alone").toBe(1);
+      expect(cluster.isLeader()).toBe(true);
+      const key = await client.get(`/ruche/${region}/leader`).exec();
+      expect(key.kvs[0]?.create_revision).toBe(cluster.fence()?.createRevision);
+    } finally {
+      await watch.cancel();
+      await cluster.stop();
+      await store.close();
+    }
+  }, 60_000);
 });

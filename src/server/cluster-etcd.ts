@@ -64,6 +64,8 @@ class Election implements EtcdCluster {
   private lastRenewed = 0;
   private term: Fence | null = null;
   private leaderInfo: ServerInfo | null = null;
+  /** The lease the leader key is on, as etcd last said ("" when there is no key). */
+  private leaderLease = "";
   private readonly alive = new Map<string, ServerInfo>();
   private readonly known = new Map<string, ServerInfo>();
   private readonly watchers: Watcher[] = [];
@@ -177,6 +179,9 @@ class Election implements EtcdCluster {
       if (this.lease !== lease || this.stopped) return;
       this.log.warn({ err: errorMessage(err) }, "cluster: this server's lease is lost; it takes a new one");
       void this.serialize(async () => {
+        // Steps queue behind each other: a newer lease (and a term on it) may have taken this
+        // one's place meanwhile, and that term is not the lost lease's to end.
+        if (this.lease !== lease) return;
         await this.stepDown("its lease was lost");
         await this.renewAfterLoss(lease);
       });
@@ -270,6 +275,13 @@ class Election implements EtcdCluster {
     setImmediate(() => void this.serialize(() => this.renew()));
   }
 
+  private async healOwnKey(): Promise<void> {
+    const lease = this.lease;
+    if (this.stopped || this.leading || lease === undefined || this.leaderLease !== this.leaseId) return;
+    this.log.warn({ lease: this.leaseId }, "cluster: the leader key is on this server's lease, but this server does not lead; it lets the lease go and campaigns again");
+    await this.resign(lease);
+  }
+
   private async stepDown(why: string): Promise<void> {
     if (!this.leading) return;
     this.leading = false;
@@ -288,6 +300,8 @@ class Election implements EtcdCluster {
     if (Date.now() - this.renewed() < this.ttl * 1000) return;
     const old = this.lease;
     void this.serialize(async () => {
+      // A term on a newer lease began while this step waited: not this step's to end.
+      if (this.lease !== old) return;
       await this.stepDown(`its lease was not renewed for ${this.ttl} s (paused, or cut off from etcd)`);
       // The lease may still be alive on etcd's side, holding the leader key: let it go, and
       // campaign again on a new one.
@@ -309,6 +323,7 @@ class Election implements EtcdCluster {
     const res = await this.client.kv.range({ key: Buffer.from(this.leaderKey) });
     const kv = res.kvs[0];
     this.leaderInfo = kv === undefined ? null : parseInfo(kv.value.toString("utf8"));
+    this.leaderLease = kv === undefined ? "" : kv.lease;
     const w = await this.client
       .watch()
       .key(this.leaderKey)
@@ -317,11 +332,13 @@ class Election implements EtcdCluster {
     this.watchers.push(w);
     w.on("put", (kv) => {
       this.leaderInfo = parseInfo(kv.value.toString("utf8"));
+      this.leaderLease = kv.lease;
       // Another server's key: this one's term is over, whatever its clock says.
       if (this.leading && this.term !== null && kv.create_revision !== this.term.createRevision) void this.serialize(() => this.stepDown("another server leads"));
     });
     w.on("delete", () => {
       this.leaderInfo = null;
+      this.leaderLease = "";
       if (this.leading) void this.serialize(() => this.stepDown("its leader key is gone"));
       void this.serialize(() => this.campaign());
     });
@@ -329,8 +346,13 @@ class Election implements EtcdCluster {
       if (!this.stopped) this.log.warn({ err: errorMessage(err) }, "cluster: the watch on the leader key failed");
     });
     // A watch that reconnects may have missed the key's deletion: try again now and then.
+    // And a leader key on this server's own lease while it does not lead names a leader
+    // nobody is: every server would forward to it, and none campaign, for as long as this
+    // server kept the lease. It lets that lease go, and campaigns again on a new one.
     const retry = setInterval(() => {
-      if (!this.stopped && !this.leading && this.leaderInfo === null) void this.serialize(() => this.campaign());
+      if (this.stopped || this.leading) return;
+      if (this.leaderInfo === null) void this.serialize(() => this.campaign());
+      else if (this.lease !== undefined && this.leaderLease !== "" && this.leaderLease === this.leaseId) void this.serialize(() => this.healOwnKey());
     }, 1000);
     retry.unref();
     this.retryTimer = retry;
