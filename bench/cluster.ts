@@ -74,6 +74,7 @@ import { Pool } from "undici";
 import { ApiClient } from "../src/apiclient/index.js";
 import { parseJob } from "../src/jobspec/index.js";
 import { startEtcd, type EtcdTestCluster } from "../src/state/etcd-testing.js";
+import { NO_ACL_NO_TLS } from "../test/e2e/harness.js";
 import { stopChild } from "./child.js";
 
 // --- options -------------------------------------------------------------------------
@@ -241,7 +242,7 @@ class Server {
   start(): void {
     const prof = CPU_PROF === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", CPU_PROF, "--cpu-prof-name", `${this.name}-${Date.now()}.cpuprofile`];
     const etcd = this.etcdEndpoints.length === 0 ? [] : ["-etcd-endpoints", this.etcdEndpoints.join(","), "-region", REGION];
-    const args = [...prof, MAIN, "agent", "-server", ...etcd, "-node", this.name, "-bind", "127.0.0.1", "-http-port", String(this.httpPort), "-consul-port", String(this.consulPort), "-dns-port", "-1", "-data-dir", this.dataDir, "-log-level", "warn", ...this.extraArgs];
+    const args = [...prof, MAIN, "agent", "-server", ...NO_ACL_NO_TLS, ...etcd, "-node", this.name, "-bind", "127.0.0.1", "-http-port", String(this.httpPort), "-consul-port", String(this.consulPort), "-dns-port", "-1", "-data-dir", this.dataDir, "-log-level", "warn", ...this.extraArgs];
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     this.output = "";
     const keep = (c: string): void => {

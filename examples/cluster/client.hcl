@@ -16,3 +16,13 @@ client {
     role = "web"
   }
 }
+
+# This example shows the servers' cluster alone: ACL tokens and TLS, which every agent
+# outside -dev has unless its config says otherwise (as here), are the README's
+# "Production" section.
+acl {
+  enabled = false
+}
+tls {
+  enabled = false
+}

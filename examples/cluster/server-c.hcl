@@ -24,3 +24,13 @@ server {
 consul {
   address = "127.0.0.1:8500"
 }
+
+# This example shows the servers' cluster alone: ACL tokens and TLS, which every agent
+# outside -dev has unless its config says otherwise (as here), are the README's
+# "Production" section.
+acl {
+  enabled = false
+}
+tls {
+  enabled = false
+}

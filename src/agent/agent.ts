@@ -1,10 +1,9 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { ClusterCa } from "../pki/index.js";
-import { startApi, startConsulApi, startNodeApi, type NodeLocal, type RunningHttp } from "../api/index.js";
+import { ensureSigningKey, startApi, startConsulApi, startNodeApi, type NodeLocal, type RunningHttp } from "../api/index.js";
 import { ApiClient, httpTransport } from "../apiclient/index.js";
 import { followLockDelays, KVService, LockDelays, ServiceRegistry, SessionReaper, StoreCatalog, type CatalogReader } from "../catalog/index.js";
 import { startDns } from "../dns/index.js";
@@ -13,14 +12,15 @@ import { allDrivers } from "../drivers/index.js";
 import { ErrorCode, errorMessage, RucheError, type Logger } from "../structs/index.js";
 import { DEFAULT_ROUTER_CONFIG, parseRouterConfig, RemoteCatalog, startRouter, type RouterConfig, type RunningRouter } from "../router/index.js";
 import { etcdCluster, RUCHE_BUILD, Server, soloCluster, threadLeases, type ClusterView, type EtcdCluster, type HeartbeatOptions, type ServerInfo } from "../server/index.js";
-import { etcdBackend, prepareDataDir, secureDataDir, sqliteBackend, StateStore } from "../state/index.js";
+import { etcdBackend, etcdRecord, prepareDataDir, secureDataDir, sqliteBackend, StateStore } from "../state/index.js";
 import { etcdLeaderAway } from "./etcd-leadership.js";
 import { exposureLines } from "./exposure.js";
 import type { ManagedEtcd } from "./etcd-member.js";
 import { etcdMemberStatuses, removeEtcdMember, serverEtcd } from "./etcd-servers.js";
 import { runRegisteredChecks } from "./registered-checks.js";
 import { ServiceFiles, type ServiceFilesResult } from "./service-files.js";
-import { keepNodeRenewed, resolveClusterTls } from "./cluster-tls.js";
+import { issueOwnCert, keepNodeRenewed, openClusterCa, resolveClusterTls } from "./cluster-tls.js";
+import { serverEtcdClient } from "./etcd-membership.js";
 import { agentWire, type AgentTls } from "./tls.js";
 
 export interface AgentConfig {
@@ -104,6 +104,12 @@ export interface AgentConfig {
   /** ACLs (Nomad's `acl { enabled }`): every route of the API and the Consul-compatible API checks the request's token. Off when not given; `-dev` always off. */
   acl?: { enabled: boolean };
   /**
+   * The ACL token this agent's node sends its servers (`-token`, `RUCHE_TOKEN`): with ACLs on
+   * and no TLS, registering a node takes one with node:write. Over TLS the node's certificate
+   * speaks for it, and a server's own node shows its agent's key.
+   */
+  token?: string;
+  /**
    * TLS on the API, the Consul port and the node API, and on every connection this agent
    * makes to the others (its node and its router to the servers, a follower to the leader,
    * a server to a node's agent), mutual: Nomad's `tls` block with the operator's files.
@@ -111,6 +117,8 @@ export interface AgentConfig {
    * start. Absent: plain HTTP.
    */
   tls?: AgentTls;
+  /** A server's cluster key (Nomad's `server { encrypt }`, `-encrypt`; base64, 32 bytes): it opens the cluster CA's key in the state. Absent: the data dir's `tls/cluster.key`, made by the server that makes the CA. */
+  encrypt?: string;
   logLevel: string;
 }
 
@@ -121,6 +129,21 @@ export interface RunningAgent {
   /** Reads the config dir again (SIGHUP, `ruche agent reload`); throws with what is wrong, having changed nothing. */
   reload(): Promise<ServiceFilesResult>;
   stop(): Promise<void>;
+}
+
+/**
+ * The cluster's CA of a server whose TLS is not the cluster's own PKI (off, or the operator's files), for its join
+ * routes: one that has no cluster key to open it (another server made it) serves without
+ * them, said once, rather than stop: it needs no certificate of its own.
+ */
+async function caWithoutTls(ctx: Parameters<typeof openClusterCa>[0], log: Logger): Promise<Awaited<ReturnType<typeof openClusterCa>> | undefined> {
+  try {
+    return await openClusterCa(ctx);
+  } catch (err) {
+    if (!(err instanceof RucheError && err.code === ErrorCode.Forbidden)) throw err;
+    log.warn({ err }, "TLS is off and this server cannot open the cluster's CA: it serves no join routes (nodes join through a server that can)");
+    return undefined;
+  }
 }
 
 /**
@@ -145,20 +168,52 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
   };
   try {
     // TLS on without the operator's files: the cluster's own PKI, made into files here (a client joins with its token first).
-    const clusterCtx = { dataDir, region: cfg.region, server: cfg.server, name: cfg.nodeName === "" ? hostname() : cfg.nodeName, servers: cfg.servers, bind: cfg.bind, networkIp: cfg.networkIp, log: log("tls") };
+    // Servers on an etcd they are given share one cluster CA, its record on that etcd (read before anything serves).
+    const caEtcd = cfg.server && !cfg.dev && cfg.etcdEndpoints.length > 0 ? serverEtcdClient(cfg.etcdEndpoints, 2000, 4000) : undefined;
+    if (caEtcd !== undefined) {
+      closers.push(() => {
+        caEtcd.close();
+        return Promise.resolve();
+      });
+    }
+    const clusterCtx = {
+      dataDir,
+      region: cfg.region,
+      server: cfg.server,
+      name: cfg.nodeName === "" ? hostname() : cfg.nodeName,
+      servers: cfg.servers,
+      bind: cfg.bind,
+      networkIp: cfg.networkIp,
+      log: log("tls"),
+      peers: [...cfg.servers, ...cfg.retryJoin],
+      ...(caEtcd === undefined ? {} : { caSlot: etcdRecord(caEtcd, cfg.region, "pki/ca") }),
+      ...(cfg.encrypt === undefined ? {} : { encrypt: cfg.encrypt }),
+    };
     const cluster = cfg.tls?.enabled === true && "cluster" in cfg.tls ? await resolveClusterTls(cfg.tls, clusterCtx) : undefined;
     const tlsFiles = cluster?.files ?? (cfg.tls?.enabled === true && !("cluster" in cfg.tls) ? cfg.tls : undefined);
     const wire = tlsFiles === undefined ? undefined : await agentWire(tlsFiles, cfg.region);
     if (wire !== undefined) closers.push(() => wire.close());
     if (cfg.tls?.enabled === false) log("agent").warn({}, "TLS is off (tls { enabled = false }): the API and the traffic between agents are plain HTTP, which anyone on the network can read and forge");
+    if (!cfg.dev && cfg.acl?.enabled === false && (cfg.server || cfg.client)) log("agent").warn({}, "ACLs are off (acl { enabled = false }): anyone who reaches the API may use all of it, jobs that run commands on every node included");
     const wireOpt = wire === undefined ? {} : { wire: wire.api };
     // A joined node renews its certificate: its next connections to the servers show the new one.
     const renewed = wire === undefined ? undefined : { dial: wire.dial };
     const dialOpt = renewed === undefined ? {} : cluster?.node === undefined ? { tls: renewed.dial } : { tls: () => renewed.dial };
+    // ... and its node API serves it: the one running, or the one about to start (`nodeApiTls`, put in place once it listens).
+    let nodeApi: RunningHttp | undefined;
+    let nodeApiTls: { cert: string; key: string; ca: string } | undefined;
     if (renewed !== undefined && cluster?.node !== undefined) {
-      closers.push(keepNodeRenewed(cluster.node, clusterCtx, (t) => (renewed.dial = { ...renewed.dial, ca: t.caPem, cert: t.certPem, key: t.keyPem })));
+      closers.push(
+        keepNodeRenewed(cluster.node, clusterCtx, (t) => {
+          renewed.dial = { ...renewed.dial, ca: t.caPem, cert: t.certPem, key: t.keyPem };
+          nodeApiTls = { cert: t.certPem, key: t.keyPem, ca: t.caPem };
+          nodeApi?.setTls?.(nodeApiTls);
+        }),
+      );
     }
     const scheme = wire === undefined ? "http" : "https";
+    // A secret of this start that the agent's own nodes show its own API (X-Ruche-Node-Key): in -dev, only they register.
+    const nodeKey = randomBytes(32).toString("base64url");
     let client: Client | null = null;
     const local: NodeLocal = {
       has: (id) => client?.runner(id) !== undefined,
@@ -234,6 +289,15 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       const clusterView: ClusterView = shared ?? soloCluster(self);
       const server = new Server(store, { log: log("server"), heartbeat: { ...(shared === undefined ? {} : CLUSTER_HEARTBEAT), ...cfg.heartbeat } });
       duties.push({ start: () => { server.start(); }, stop: () => server.stop() });
+      // The leader makes the key that signs workload identities, once for the cluster (kept in the state).
+      duties.push({
+        start: () => {
+          ensureSigningKey(store).catch((err: unknown) => {
+            log("server").warn({ err }, "the workload identities' signing key could not be made; it is made again at the first identity to sign");
+          });
+        },
+        stop: () => Promise.resolve(),
+      });
       // A leader that runs its own etcd member keeps etcd's leader on another server's member.
       if (etcdMember !== undefined) duties.push(etcdLeaderAway(etcdMember.clientURL, log("etcd")));
       closers.push(standDown);
@@ -291,6 +355,15 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       const apiConns = cfg.httpMaxConnsPerClient === 0 ? 0 : cfg.httpMaxConnsPerClient + 2 * cfg.simNodes;
       // -dev keeps its open door whatever the config says.
       const aclOn = cfg.acl?.enabled === true && !cfg.dev;
+      // The cluster's CA (one for every server, its record in the state) signs the certificates of nodes that join with a token; a rotation made through another server is taken up here.
+      const clusterCa = cfg.dev ? undefined : (cluster?.ca ?? (await caWithoutTls(clusterCtx, log("tls"))));
+      if (clusterCa !== undefined) {
+        closers.push(
+          clusterCa.follow((err: unknown) => {
+            log("tls").warn({ err }, "the cluster CA's record changed and could not be read again");
+          }),
+        );
+      }
       const api: RunningHttp = await startApi(server, store, {
         host: cfg.bind,
         port: cfg.httpPort,
@@ -307,18 +380,34 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         ...wireOpt,
         ...(etcdMember === undefined ? {} : { etcdJoin: etcdMember }),
         // The cluster's CA (made in the data dir on first start) signs the certificates of nodes that join with a token.
-        ...(cfg.dev ? {} : { pki: cluster?.ca ?? (await ClusterCa.open(dataDir, cfg.region)).ca }),
+        ...(clusterCa === undefined ? {} : { pki: clusterCa }),
+        // This agent's own nodes register with its key; in -dev, only they do.
+        nodes: { localKey: nodeKey, ownNodesOnly: cfg.dev },
       });
       closers.push(() => api.close());
+      // A server on the cluster's own PKI shows a certificate of the CA as it signs now: issued again when the CA rotates (through any server).
+      const servedTls: RunningHttp[] = [api];
+      const ownCa = cluster?.ca;
+      ownCa?.onChange(() => {
+        issueOwnCert(ownCa, clusterCtx)
+          .then((t) => {
+            for (const h of servedTls) h.setTls?.(t);
+            wire?.setIdentity(t);
+          })
+          .catch((err: unknown) => {
+            log("tls").warn({ err }, "the server's certificate could not be issued again from the rotated cluster CA; it keeps the one it has");
+          });
+      });
       address = api.address;
       self.HTTPAddr = advertised(api.address, cfg.networkIp);
       serverAddrs = [address];
       catalog = consul.catalog;
       ownApis.push(`${cfg.bind}:${portOf(address)}`);
       if (cfg.consulPort >= 0) {
-        const c = await startConsulApi({ host: cfg.bind, port: cfg.consulPort, log: log("consul-api"), consul, reload: reloadApi, maxConnsPerClient: cfg.httpMaxConnsPerClient, cluster: clusterView, acl: { enabled: aclOn, state: store }, ...wireOpt });
+        const c = await startConsulApi({ host: cfg.bind, port: cfg.consulPort, log: log("consul-api"), consul, reload: reloadApi, maxConnsPerClient: cfg.httpMaxConnsPerClient, cluster: clusterView, acl: { enabled: aclOn, state: store, bootstrapResetFile: join(dataDir, "acl-bootstrap-reset") }, ...wireOpt });
         closers.push(() => c.close());
         consulAddress = c.address;
+        servedTls.push(c);
         self.ConsulAddr = advertised(c.address, cfg.networkIp);
         ownApis.push(`${cfg.bind}:${portOf(consulAddress)}`);
       }
@@ -333,6 +422,8 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
     } else {
       const http = await startNodeApi({ host: cfg.bind, port: cfg.httpPort, log: log("api"), local, ids: () => client?.allocIds() ?? [], maxConnsPerClient: cfg.httpMaxConnsPerClient, ...(wire === undefined ? {} : { wire: wire.nodeApi }) });
       closers.push(() => http.close());
+      nodeApi = http;
+      if (nodeApiTls !== undefined) http.setTls?.(nodeApiTls);
       address = http.address;
       serverAddrs = cfg.servers;
       ownApis.push(`${cfg.bind}:${portOf(address)}`);
@@ -369,7 +460,8 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         .join(", ");
       routerDashboard = r.dashboardAddress;
     }
-    const transport = httpTransport(new ApiClient(serverAddrs.length > 0 ? serverAddrs : [address], dialOpt));
+    // The agent's node and its simulated nodes show its server their agent's key; a client-only agent's node, its token (with ACLs on and no TLS).
+    const transport = httpTransport(new ApiClient(serverAddrs.length > 0 ? serverAddrs : [address], { ...dialOpt, ...(cfg.server ? { nodeKey } : {}), ...(cfg.token === undefined ? {} : { token: cfg.token }) }));
     if (cfg.client) {
       const c = new Client(transport, {
         dataDir,

@@ -2,7 +2,7 @@ import { writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { joinCluster, keepRenewed, loadNodeTls, nodeTlsPaths, type NodeTls } from "../client/index.js";
-import { caPaths, ClusterCa, issueServerCert, privateDir, writePrivate } from "../pki/index.js";
+import { caPaths, ClusterCa, clusterFiles, issueServerCert, NodeRole, privateDir, readIfThere, writePrivate, type GivenClusterKey, type RecordSlot } from "../pki/index.js";
 import { ErrorCode, RucheError, type Logger } from "../structs/index.js";
 import type { AgentTlsFiles, ClusterTls } from "./tls.js";
 
@@ -24,6 +24,41 @@ export interface ClusterTlsContext {
   bind: string;
   networkIp: string;
   log: Logger;
+  /** A server: where the cluster CA's record is (shared on etcd); default the data dir's (a server alone). */
+  caSlot?: RecordSlot;
+  /** A server: the cluster key given with -encrypt (`server { encrypt }`), base64. */
+  encrypt?: string;
+  /** A server joining with a server join token: the running servers to ask (-servers, -retry-join), host:port. */
+  peers?: readonly string[];
+}
+
+/**
+ * A server's cluster CA, one for the whole cluster (`ClusterCa`): its record in the state
+ * (`ctx.caSlot`), opened with the cluster key from -encrypt, from the data dir
+ * (`tls/cluster.key`), or — a server joining with a server join token — from a running
+ * server, over TLS checked against the token's CA digest (the key is then kept in the data
+ * dir for the next start). The server that makes the CA and the key says once, in its log,
+ * where the key is and how other servers get it; the key itself is never logged.
+ */
+export async function openClusterCa(ctx: ClusterTlsContext, joinToken?: string): Promise<ClusterCa> {
+  let key: GivenClusterKey | undefined = ctx.encrypt === undefined ? undefined : { key: ctx.encrypt, from: "-encrypt", keep: false };
+  if (joinToken !== undefined && ctx.caSlot === undefined) {
+    throw new RucheError(ErrorCode.BadRequest, "-join-token on a server joins servers that share their state on an etcd given with -etcd-endpoints (where the cluster CA is); a server alone, or on an etcd of its own (-bootstrap-expect), keeps its CA in its data dir and joins no one this way", { path: "join_token" });
+  }
+  if (key === undefined && joinToken !== undefined && (await readIfThere(clusterFiles(ctx.dataDir).key)) === null) {
+    const peers = [...new Set(ctx.peers ?? ctx.servers)];
+    if (peers.length === 0) throw new RucheError(ErrorCode.BadRequest, "a server joining with -join-token needs a running server's address: -servers HOST:PORT (or -retry-join)", { path: "servers" });
+    const joined = await joinCluster({ servers: peers, token: joinToken, name: ctx.name, role: NodeRole.Server, region: ctx.region, dataDir: ctx.dataDir, save: false, log: ctx.log });
+    if (joined.clusterKey === undefined) throw new RucheError(ErrorCode.Forbidden, "the server joined did not send the cluster key (was the token made with -role server?)", { path: "join_token" });
+    key = { key: joined.clusterKey, from: "the server join", keep: true };
+    ctx.log.info({}, "joined the cluster as a server: the cluster key is kept in the data dir");
+  }
+  const { ca, created, keyFile } = await ClusterCa.open(ctx.dataDir, ctx.region, { ...(ctx.caSlot === undefined ? {} : { slot: ctx.caSlot }), ...(key === undefined ? {} : { key }) });
+  if (created) ctx.log.info({ digest: ca.digest(), record: ctx.caSlot?.where ?? "data dir" }, "made the cluster's CA");
+  if (keyFile !== null) {
+    ctx.log.warn({ path: keyFile }, "made the cluster key, which opens the cluster CA's key in the state: start other servers with -encrypt and the key in this file, or join them with a server join token (ruche join-token create -role server, then ruche agent -server -join-token TOKEN -servers THIS_SERVER)");
+  }
+  return ca;
 }
 
 /**
@@ -38,17 +73,9 @@ export interface ClusterTlsContext {
 export async function resolveClusterTls(tls: ClusterTls, ctx: ClusterTlsContext): Promise<{ files: AgentTlsFiles; ca?: ClusterCa; node?: NodeTls }> {
   const verify = { verifyServerHostname: tls.verifyServerHostname, verifyHttpsClient: tls.verifyHttpsClient };
   if (ctx.server) {
-    const { ca, created } = await ClusterCa.open(ctx.dataDir, ctx.region);
-    if (created) ctx.log.info({ digest: ca.digest() }, "made the cluster's CA");
-    const wildcard = (a: string): boolean => a === "0.0.0.0" || a === "::" || a === "";
-    const addrs = [...new Set([ctx.bind, ctx.networkIp].filter((a) => !wildcard(a)))];
-    const { certPem, keyPem } = await issueServerCert(ca.ca(), { region: ctx.region, name: ctx.name, names: [...new Set([hostname(), ...addrs])] });
+    const ca = await openClusterCa(ctx, tls.cluster.joinToken);
+    await issueOwnCert(ca, ctx);
     const p = serverTlsPaths(ctx.dataDir);
-    await privateDir(caPaths(ctx.dataDir).dir);
-    await writePrivate(p.key, keyPem);
-    // During a CA rotation the chain carries the new CA cross-signed by the old, and both roots are trusted.
-    await writeFile(p.cert, certPem + ca.chain(), { mode: 0o644 });
-    await writeFile(p.ca, ca.trusted().join(""), { mode: 0o644 });
     return { files: { enabled: true, caFile: p.ca, certFile: p.cert, keyFile: p.key, ...verify }, ca };
   }
   const paths = nodeTlsPaths(ctx.dataDir);
@@ -61,6 +88,28 @@ export async function resolveClusterTls(tls: ClusterTls, ctx: ClusterTlsContext)
   }
   const node = await joinCluster({ servers: ctx.servers, token, name: ctx.name, region: ctx.region, dataDir: ctx.dataDir, log: ctx.log });
   return { files, node };
+}
+
+/**
+ * A server's own certificate from the cluster CA as it signs now, naming its bind and
+ * advertised addresses, its host name, loopback and `server.<region>.ruche`, written to
+ * `serverTlsPaths` and returned as a listener takes it: at every start, and when the CA is
+ * rotated (through this server or another), so that once the rotation is finished the
+ * server still shows a certificate its agents trust.
+ */
+export async function issueOwnCert(ca: ClusterCa, ctx: ClusterTlsContext): Promise<{ cert: string; key: string; ca: string }> {
+  const wildcard = (a: string): boolean => a === "0.0.0.0" || a === "::" || a === "";
+  const addrs = [...new Set([ctx.bind, ctx.networkIp].filter((a) => !wildcard(a)))];
+  const { certPem, keyPem } = await issueServerCert(ca.ca(), { region: ctx.region, name: ctx.name, names: [...new Set([hostname(), ...addrs])] });
+  const p = serverTlsPaths(ctx.dataDir);
+  await privateDir(caPaths(ctx.dataDir).dir);
+  await writePrivate(p.key, keyPem);
+  // During a CA rotation the chain carries the new CA cross-signed by the old, and both roots are trusted.
+  const cert = certPem + ca.chain();
+  const trusted = ca.trusted().join("");
+  await writeFile(p.cert, cert, { mode: 0o644 });
+  await writeFile(p.ca, trusted, { mode: 0o644 });
+  return { cert, key: keyPem, ca: trusted };
 }
 
 /**

@@ -8,6 +8,7 @@ describe("what the agent says it leaves open, at start", () => {
       "      bound to:      127.0.0.1: this machine only",
       "      ACLs:          off: this agent checks no tokens (anyone who reaches the API may use all of it)",
       "      TLS:           off: plain HTTP",
+      "      nodes:         this agent's own only (-dev)",
       "      raw_exec:      on (-dev): jobs may run any command as the agent's user",
       "      script checks: off (enable_script_checks, enable_local_script_checks)",
     ]);
@@ -26,6 +27,7 @@ describe("what the agent says it leaves open, at start", () => {
     expect(server).toContain("      ACLs:          off (acl { enabled = false }): anyone who reaches the API may use all of it");
     expect(server).toContain("      TLS:           off (tls { enabled = false }): plain HTTP");
     expect(server).toContain("      script checks: on for the config dir's files only (enable_local_script_checks); refused through the API");
+    expect(server).toContain("      nodes:         anyone who reaches the API may register a node, and be sent allocations and their secrets (ACLs and TLS off)");
     expect(server.some((l) => l.includes("raw_exec"))).toBe(false);
   });
 });

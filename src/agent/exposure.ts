@@ -36,6 +36,10 @@ export function exposureLines(e: Exposure): string[] {
     item("ACLs", e.acl === undefined ? "off: this agent checks no tokens (anyone who reaches the API may use all of it)" : e.acl ? "on: requests need a token with the right policy" : `off${e.dev ? " (-dev)" : ' (acl { enabled = false })'}: anyone who reaches the API may use all of it`);
     item("TLS", e.tls === undefined ? "off: plain HTTP" : e.tls ? "on: HTTPS, mutual TLS between agents" : `off${e.dev ? " (-dev)" : ' (tls { enabled = false })'}: plain HTTP`);
   }
+  if (e.server) {
+    // Who may register a node (and be sent its allocations, their secrets with them): node-identity.ts in the API.
+    item("nodes", e.dev ? "this agent's own only (-dev)" : e.tls === true ? "register with a certificate of the cluster's CA naming them (-join-token)" : e.acl === true ? "register with a token with node:write (TLS off: no certificates)" : "anyone who reaches the API may register a node, and be sent allocations and their secrets (ACLs and TLS off)");
+  }
   if (e.client) {
     item("raw_exec", e.rawExec ? `on${e.dev ? " (-dev)" : ' (plugin "raw_exec" { config { enabled = true } })'}: jobs may run any command as the agent's user` : 'off (plugin "raw_exec" { config { enabled = true } } turns it on)');
   }

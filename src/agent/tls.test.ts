@@ -84,7 +84,8 @@ beforeAll(async () => {
   clientCert = await authority.issue("client.global.nomad", ["client.global.nomad", "localhost", "127.0.0.1"]);
   stranger = await (await testCa("Another CA")).issue("client.global.nomad", ["client.global.nomad", "127.0.0.1"]);
   writeFileSync(join(dir, "job.hcl"), JOB);
-  const common = ["-bind", "127.0.0.1", "-http-port", "0", "-dns-port", "-1", "-router-port", "-1"];
+  // About TLS: ACLs are off here on purpose (the penetration suite and the README's production section run with them).
+  const common = ["-acl-enabled=false", "-bind", "127.0.0.1", "-http-port", "0", "-dns-port", "-1", "-router-port", "-1"];
   server = await start(["-server", "-data-dir", join(dir, "server"), "-consul-port", "0", ...common, "-config", tlsConfig("server", serverCert)], (l) => (serverOut += l));
   client = await start(["-client", "-servers", server.address, "-data-dir", join(dir, "client"), "-node", "tls-node", "-raw-exec", ...common, "-config", tlsConfig("client", clientCert)]);
 }, 60_000);

@@ -45,6 +45,8 @@ export interface AgentWire {
   nodeApi: ApiWire;
   /** For the agent's clients of the servers (its node, its router): the CA, the agent's certificate, the name to check. */
   dial: DialTls;
+  /** Dials from now on with this certificate, key and CA (a server's certificate issued again after a CA rotation). */
+  setIdentity(next: { cert: string; key: string; ca: string }): void;
   close(): Promise<void>;
 }
 
@@ -65,9 +67,9 @@ export async function agentWire(tls: AgentTlsFiles, region: string): Promise<Age
     throw new RucheError(ErrorCode.BadRequest, `tls: cert_file ${tls.certFile}, key_file ${tls.keyFile} and ca_file ${tls.caFile} do not make a TLS identity: ${errorMessage(err)}`, { cause: err, path: "tls" });
   }
   const dial: DialTls = { ca, cert, key, ...(tls.verifyServerHostname ? { serverName: serverHostnames(region) } : { verifyHostname: false }) };
-  const dispatcher = tlsDispatcher(dial);
   // A node's agent shows a client certificate of the CA (Nomad's client.REGION.nomad), not a server's: the chain is checked.
-  const nodeDispatcher = tlsDispatcher({ ca, cert, key, verifyHostname: false });
+  const apiDial = { scheme: "https" as const, dispatcher: tlsDispatcher(dial) };
+  const nodeDial = { scheme: "https" as const, dispatcher: tlsDispatcher({ ca, cert, key, verifyHostname: false }) };
   const listener: ListenerTls = {
     cert,
     key,
@@ -87,12 +89,21 @@ export async function agentWire(tls: AgentTlsFiles, region: string): Promise<Age
     },
     api: {
       tls: listener,
-      dial: { scheme: "https", dispatcher },
-      nodeDial: { scheme: "https", dispatcher: nodeDispatcher },
+      dial: apiDial,
+      nodeDial,
     },
     dial,
+    setIdentity: (next) => {
+      // The dial objects are the ones the forwarder and the node calls read at each request: new connections show the new certificate.
+      const old = [apiDial.dispatcher, nodeDial.dispatcher];
+      Object.assign(dial, next);
+      apiDial.dispatcher = tlsDispatcher(dial);
+      nodeDial.dispatcher = tlsDispatcher({ ...next, verifyHostname: false });
+      // Closed once the requests under way on them end.
+      for (const d of old) void d.close().catch(() => undefined);
+    },
     close: async () => {
-      await Promise.all([dispatcher.close(), nodeDispatcher.close()]);
+      await Promise.all([apiDial.dispatcher.close(), nodeDial.dispatcher.close()]);
     },
   };
 }

@@ -1,3 +1,4 @@
+import { parseSpiffeUri } from "../pki/index.js";
 import { ALLOW_ALL, assertNever, DENY_ALL, ErrorCode, RucheError, type Acl, type Logger } from "../structs/index.js";
 import type { AclResolver } from "./acl-resolve.js";
 import { routeEntry, type AclLookups, type Face, type Listener, type Need } from "./acl-routes-table.js";
@@ -22,9 +23,11 @@ export interface AclDoor {
   log: Logger;
 }
 
-/** Whether `acl` meets `need`. Pure. */
-export function allowed(acl: Acl, need: Need): boolean {
+/** Whether `acl` meets `need`; `agent`: the request shows a certificate of the cluster's PKI. Pure. */
+export function allowed(acl: Acl, need: Need, agent = false): boolean {
   switch (need.kind) {
+    case "agent":
+      return agent;
     case "open":
     case "filtered":
     case "node-identity":
@@ -35,18 +38,23 @@ export function allowed(acl: Acl, need: Need): boolean {
     case "management":
       return acl.management;
     case "namespace":
-      return acl.namespace("default", need.cap);
+      return acl.namespace("default", need.cap, need.job);
     case "resource":
       return acl.allows(need.resource, need.level);
     case "prefix":
       return acl.prefix(need.prefix, need.name, need.level);
     case "all":
-      return need.of.every((n) => allowed(acl, n));
+      return need.of.every((n) => allowed(acl, n, agent));
     case "any":
-      return need.of.some((n) => allowed(acl, n));
+      return need.of.some((n) => allowed(acl, n, agent));
     default:
       return assertNever(need);
   }
+}
+
+/** Whether the request shows a verified certificate of the cluster's PKI: a joined node's, a router's, a server's (their SAN URI names them). */
+function isClusterAgent(req: Request): boolean {
+  return req.peerCert?.uris.some((u) => parseSpiffeUri(u) !== null) ?? false;
 }
 
 /** Routes that do not ask for an ACL token at all: their callers (anyone, a node agent, another server) prove nothing with one. */
@@ -98,7 +106,7 @@ export function aclAuthorize(door: AclDoor): (req: Request) => Reply | undefined
       throw new RucheError(ErrorCode.Forbidden, resolved.reason === "expired" ? NOMAD_TOKEN_EXPIRED : NOMAD_TOKEN_NOT_FOUND);
     }
     req.acl = tokenless(need) ? DENY_ALL : resolved.acl;
-    if (allowed(resolved.acl, need)) return undefined;
+    if (allowed(resolved.acl, need, isClusterAgent(req))) return undefined;
     if (face === "consul") return consulRefusal(CONSUL_DENIED);
     throw new RucheError(ErrorCode.Forbidden, NOMAD_DENIED);
   };

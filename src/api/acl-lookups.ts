@@ -40,6 +40,14 @@ export function aclLookups(src: LookupSources): AclLookups {
     sessionNode(sessionId) {
       return src.consul?.kv.sessionInfo(sessionId)?.Node;
     },
+    allocJob(allocId) {
+      const store = src.store;
+      if (store === undefined || allocId === "") return undefined;
+      const exact = store.alloc(allocId);
+      if (exact !== undefined) return exact.JobID;
+      const found = store.allocs().filter((a) => a.ID.startsWith(allocId));
+      return found.length === 1 ? found[0]?.JobID : undefined;
+    },
     localNodeName() {
       const id = local();
       return src.consul?.catalog.nodes().find((n) => n.ID === id)?.Node ?? "";

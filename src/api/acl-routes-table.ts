@@ -23,9 +23,12 @@ export type Need =
   | { kind: "node-identity" }
   /** Server to server (the etcd join): the servers' identity is the TLS layer's; no ACL token is asked for. */
   | { kind: "server" }
+  /** An agent of this cluster: the request shows a certificate of the cluster's PKI (a joined node's, a router's, a server's). */
+  | { kind: "agent" }
   /** Any token passes; the route leaves out of its answer what the token may not read (Consul's lists, KV trees, the event stream). */
   | { kind: "filtered" }
-  | { kind: "namespace"; cap: NamespaceCap }
+  /** `job`: the job the request touches, when the route names one (a workload identity reads its own job only). */
+  | { kind: "namespace"; cap: NamespaceCap; job?: string }
   | { kind: "resource"; resource: AclResource; level: "read" | "write" }
   | { kind: "prefix"; prefix: AclPrefixKind; name: string; level: "read" | "list" | "write" }
   | { kind: "all"; of: readonly Need[] }
@@ -46,6 +49,8 @@ export interface AclLookups {
   sessionNode(sessionId: string): string | undefined;
   /** This agent's node name (Consul's sessions and checks default to it). */
   localNodeName(): string;
+  /** The job of an allocation, by its ID or a unique prefix of it; undefined when unknown. */
+  allocJob?(allocId: string): string | undefined;
 }
 
 export interface RouteEntry {
@@ -60,6 +65,13 @@ const ns = (cap: NamespaceCap): Need => ({ kind: "namespace", cap });
 const res = (resource: AclResource, level: "read" | "write"): Need => ({ kind: "resource", resource, level });
 const prefix = (kind: AclPrefixKind, level: "read" | "list" | "write", name: (req: Request, look: AclLookups) => string) => (req: Request, look: AclLookups): Need => ({ kind: "prefix", prefix: kind, name: name(req, look), level });
 const param = (name: string) => (req: Request): string => req.params[name] ?? "";
+/** `cap` on the job the route names (`:id`). */
+const onJob = (cap: NamespaceCap) => (req: Request): Need => ({ kind: "namespace", cap, job: req.params.id ?? "" });
+/** `cap` on the job of the allocation the route names (`:id`). */
+const onAllocJob = (cap: NamespaceCap) => (req: Request, look: AclLookups): Need => {
+  const job = look.allocJob?.(req.params.id ?? "");
+  return job === undefined ? ns(cap) : { kind: "namespace", cap, job };
+};
 
 const nomad = (need: RouteEntry["need"]): RouteEntry => ({ face: "nomad", need });
 const consul = (need: RouteEntry["need"]): RouteEntry => ({ face: "consul", need });
@@ -132,11 +144,18 @@ const CONSUL: Readonly<Record<string, RouteEntry>> = {
   "GET /v1/agent/members": consul(res(AclResource.Node, "read")),
   "PUT /v1/agent/force-leave/:node": consul(res(AclResource.Operator, "write")),
   // Ruche's own, served beside Consul's routes, what a remote router follows: the whole catalog, so every service and node.
+  // A router agent joined to the cluster shows its certificate; anyone else needs a token that reads all of it.
   "GET /v1/catalog/snapshot": nomad({
-    kind: "all",
+    kind: "any",
     of: [
-      { kind: "prefix", prefix: AclPrefixKind.Service, name: "", level: "read" },
-      { kind: "prefix", prefix: AclPrefixKind.ConsulNode, name: "", level: "read" },
+      { kind: "agent" },
+      {
+        kind: "all",
+        of: [
+          { kind: "prefix", prefix: AclPrefixKind.Service, name: "", level: "read" },
+          { kind: "prefix", prefix: AclPrefixKind.ConsulNode, name: "", level: "read" },
+        ],
+      },
     ],
   }),
 };
@@ -150,14 +169,14 @@ const NOMAD: Readonly<Record<string, RouteEntry>> = {
   "GET /v1/jobs": nomad(ns(NamespaceCap.ListJobs)),
   "PUT /v1/jobs": nomad(ns(NamespaceCap.SubmitJob)),
   "PUT /v1/job/:id": nomad(ns(NamespaceCap.SubmitJob)),
-  "GET /v1/job/:id": nomad(ns(NamespaceCap.ReadJob)),
+  "GET /v1/job/:id": nomad(onJob(NamespaceCap.ReadJob)),
   "DELETE /v1/job/:id": nomad(ns(NamespaceCap.SubmitJob)),
-  "GET /v1/job/:id/versions": nomad(ns(NamespaceCap.ReadJob)),
-  "GET /v1/job/:id/summary": nomad(ns(NamespaceCap.ReadJob)),
-  "GET /v1/job/:id/allocations": nomad(ns(NamespaceCap.ReadJob)),
-  "GET /v1/job/:id/evaluations": nomad(ns(NamespaceCap.ReadJob)),
-  "GET /v1/job/:id/deployments": nomad(ns(NamespaceCap.ReadJob)),
-  "GET /v1/job/:id/deployment": nomad(ns(NamespaceCap.ReadJob)),
+  "GET /v1/job/:id/versions": nomad(onJob(NamespaceCap.ReadJob)),
+  "GET /v1/job/:id/summary": nomad(onJob(NamespaceCap.ReadJob)),
+  "GET /v1/job/:id/allocations": nomad(onJob(NamespaceCap.ReadJob)),
+  "GET /v1/job/:id/evaluations": nomad(onJob(NamespaceCap.ReadJob)),
+  "GET /v1/job/:id/deployments": nomad(onJob(NamespaceCap.ReadJob)),
+  "GET /v1/job/:id/deployment": nomad(onJob(NamespaceCap.ReadJob)),
   "PUT /v1/job/:id/plan": nomad(ns(NamespaceCap.SubmitJob)),
   "PUT /v1/job/:id/revert": nomad(ns(NamespaceCap.SubmitJob)),
   "PUT /v1/job/:id/scale": nomad({ kind: "any", of: [ns(NamespaceCap.ScaleJob), ns(NamespaceCap.SubmitJob)] }),
@@ -171,7 +190,7 @@ const NOMAD: Readonly<Record<string, RouteEntry>> = {
   "GET /v1/evaluation/:id": nomad(ns(NamespaceCap.ReadJob)),
   "GET /v1/evaluation/:id/allocations": nomad(ns(NamespaceCap.ReadJob)),
   "GET /v1/allocations": nomad(ns(NamespaceCap.ReadJob)),
-  "GET /v1/allocation/:id": nomad(ns(NamespaceCap.ReadJob)),
+  "GET /v1/allocation/:id": nomad(onAllocJob(NamespaceCap.ReadJob)),
 
   "GET /v1/nodes": nomad(res(AclResource.Node, "read")),
   "GET /v1/node/:id": nomad(res(AclResource.Node, "read")),
@@ -179,8 +198,11 @@ const NOMAD: Readonly<Record<string, RouteEntry>> = {
   "PUT /v1/node/:id/drain": nomad(res(AclResource.Node, "write")),
   "PUT /v1/node/:id/eligibility": nomad(res(AclResource.Node, "write")),
 
-  // The node agent's own endpoints: it proves who it is with its node's secret, which the routes check.
-  "PUT /v1/client/register": nomad(NODE_IDENTITY),
+  // The node agent's own endpoints: it proves who it is with its certificate (or its agent's
+  // key) and its node's secret, which the routes check (node-identity.ts). Registering without
+  // either takes a token with node:write, Nomad's right for node writes: the door resolves the
+  // token for the route, which decides.
+  "PUT /v1/client/register": nomad({ kind: "any", of: [NODE_IDENTITY, res(AclResource.Node, "write")] }),
   "PUT /v1/client/heartbeat/:id": nomad(NODE_IDENTITY),
   "GET /v1/client/allocations/:id": nomad(NODE_IDENTITY),
   "PUT /v1/client/allocations/:id": nomad(NODE_IDENTITY),
@@ -189,6 +211,8 @@ const NOMAD: Readonly<Record<string, RouteEntry>> = {
   "PUT /v1/client/allocation/:alloc/exec": nomad(execNeed),
 
   "GET /v1/metrics": nomad(OPEN),
+  // The public keys that verify workload identities: no secret in them (Nomad's is open too).
+  "GET /.well-known/jwks.json": nomad(OPEN),
   "GET /v1/openapi.json": nomad(OPEN),
   "GET /v1/event/stream": nomad(FILTERED),
   "PUT /v1/system/gc": nomad({ kind: "management" }),
@@ -228,6 +252,18 @@ function aclRoute(method: string, pattern: string): RouteEntry | undefined {
   return nomad({ kind: "management" });
 }
 
+/**
+ * `/v1/acl/*` on the Consul-compatible listener (Consul's, `routes/consul-acl.ts`): bootstrap
+ * is open (it refuses itself after the first), a token reads itself, the rest is a management
+ * token's (Consul asks `acl:read` or `acl:write`, which no Ruche policy grants).
+ */
+function consulAclRoute(method: string, pattern: string): RouteEntry | undefined {
+  if (!pattern.startsWith("/v1/acl/")) return undefined;
+  if (pattern === "/v1/acl/bootstrap") return consul(OPEN);
+  if (pattern === "/v1/acl/token/self" && method === "GET") return consul({ kind: "token" });
+  return consul({ kind: "management" });
+}
+
 /** Which listener a route is served on: the main API serves both faces, the Consul-compatible listener only Consul's. */
 export type Listener = "api" | "consul";
 
@@ -240,7 +276,7 @@ export function routeEntry(route: string, listener: Listener = "api"): RouteEntr
   const method = route.slice(0, space) === "POST" ? "PUT" : route.slice(0, space);
   const pattern = route.slice(space + 1);
   const key = `${method} ${pattern}`;
-  if (listener === "consul") return CONSUL[key];
+  if (listener === "consul") return CONSUL[key] ?? consulAclRoute(method, pattern);
   return NOMAD[key] ?? CONSUL[key] ?? aclRoute(method, pattern);
 }
 

@@ -1,3 +1,4 @@
+import type { Logger } from "../structs/index.js";
 import type { ClusterView, Server } from "../server/index.js";
 import type { StateStore, TableName } from "../state/index.js";
 import { blockingParams, JsonText, type Request } from "./http.js";
@@ -11,6 +12,8 @@ export interface ApiContext {
   address: () => string;
   /** The region's servers: the leader, the members, the etcd members. */
   cluster: ClusterView;
+  /** The API's logger, for what a route notices beside its answer. */
+  log?: Logger;
 }
 
 /**

@@ -3,6 +3,7 @@ import { request, type Dispatcher } from "undici";
 import type { ClusterView } from "../server/index.js";
 import { ErrorCode, errorMessage, neverSent, RucheError, tlsFailure, tlsHandshakeFailed } from "../structs/index.js";
 import type { ApiFlavor } from "./cluster-headers.js";
+import { NODE_KEY_HEADER } from "./node-identity.js";
 import { encodePeer, PEER_HEADER, type PeerCert } from "./tls-listener.js";
 
 /** How a server reaches the other agents: over TLS through `dispatcher` (its CA, its certificate), or plain HTTP. */
@@ -327,7 +328,8 @@ export class Forwarder {
       this.lines.set(key, line);
     }
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(endToEnd(raw.headers))) if (k !== PEER_HEADER) headers[k] = Array.isArray(v) ? v.join(", ") : v;
+    // The certificate header is this server's to set; the agent's node key means something to this server only.
+    for (const [k, v] of Object.entries(endToEnd(raw.headers))) if (k !== PEER_HEADER && k !== NODE_KEY_HEADER) headers[k] = Array.isArray(v) ? v.join(", ") : v;
     if (peerCert !== undefined) headers[PEER_HEADER] = encodePeer(peerCert);
     return line.send({ method: raw.method ?? "PUT", url: raw.url ?? "/", headers, body });
   }

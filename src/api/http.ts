@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { NodeRole, parseSpiffeUri } from "../pki/index.js";
 import { ALLOW_ALL, ErrorCode, errorMessage, NS, parseDuration, RucheError, type Acl, type Logger } from "../structs/index.js";
 import { DEFAULT_MAX_CONNS_PER_CLIENT, limitConnectionsPerClient } from "./conn-limit.js";
 import { refuseCrossSiteWrite } from "./csrf.js";
@@ -369,6 +370,11 @@ function bodyBytes(body: unknown, headers: Record<string, string>, pretty: boole
   return Buffer.from(text, "utf8");
 }
 
+/** Whether a certificate names no client node of the cluster's CA (`spiffe://ruche/<region>/client/<name>`): a node's certificate never forwards writes. */
+function notAClientNode(peer: PeerCert): boolean {
+  return !peer.uris.some((u) => parseSpiffeUri(u)?.role === NodeRole.Client);
+}
+
 /** Room for the heads of a batch's writes beside their bodies (a write alone may carry a whole `MAX_BODY_BYTES`). */
 const BATCH_HEAD_ROOM = 1024 * 1024;
 
@@ -381,9 +387,11 @@ const BATCH_HEAD_ROOM = 1024 * 1024;
  */
 async function answerBatch(raw: IncomingMessage, res: ServerResponse, opts: HttpServerOptions, signal: AbortSignal, from: PeerCert | undefined): Promise<void> {
   const by = forwardedBy(raw) ?? "another server";
-  // The client certificates a follower says its writes came with are believed from a server it proved itself to be.
-  const believed = from !== undefined && (opts.tls?.mayForward?.(from) ?? true);
-  if (opts.tls?.mayForward !== undefined && from !== undefined && !believed) throw new RucheError(ErrorCode.Forbidden, `the certificate ${from.subject} is not a server's: only servers forward writes`);
+  // The client certificates a follower says its writes came with are believed from a server it
+  // proved itself to be: one `mayForward` accepts, or without it (servers' certificates not
+  // told apart) any but a certificate the cluster's CA made for a client node.
+  const believed = from !== undefined && (opts.tls?.mayForward ?? notAClientNode)(from);
+  if (from !== undefined && !believed) throw new RucheError(ErrorCode.Forbidden, `the certificate ${from.subject} is not a server's: only servers forward writes`);
   const items = decodeRequests(await readBody(raw, MAX_BODY_BYTES + BATCH_HEAD_ROOM));
   const answers = await Promise.all(items.map((it) => answerForwarded(it, by, raw, res, opts, signal, believed)));
   const bytes = encodeAnswers(answers);

@@ -19,9 +19,11 @@ import { allocFsRoutes } from "./routes/alloc-fs.js";
 import { catalogSnapshotRoutes } from "./routes/catalog.js";
 import { clientRoutes } from "./routes/client.js";
 import { consulRoutes, type ConsulOptions } from "./routes/consul.js";
+import { consulAclRoutes } from "./routes/consul-acl.js";
 import { kvRoutes } from "./routes/kv.js";
 import { clusterRoutes } from "./routes/cluster.js";
 import { jobRoutes } from "./routes/jobs.js";
+import { identityRoutes } from "./routes/identity.js";
 import { joinRoutes, type ClusterPki } from "./routes/join.js";
 import { consulServerRoutes, serverRoutes } from "./routes/servers.js";
 import { systemRoutes } from "./routes/system.js";
@@ -51,12 +53,23 @@ export interface ApiOptions {
   etcdJoin?: { peer(): Promise<unknown>; join(body: unknown): Promise<unknown> };
   /** Nomad's `acl-bootstrap-reset` file: the reset index a refused `POST /v1/acl/bootstrap` named, written there, allows one more. */
   aclBootstrapResetFile?: string;
-  /** ACLs (`acl { enabled }`): off when not given. On, every route checks its capability (`acl-routes-table.ts`) against the request's token. */
+  /**
+   * ACLs (`acl { enabled }`): off when not given. On, every route checks its capability
+   * (`acl-routes-table.ts`) against the request's token; given off, the `/v1/acl/*` routes
+   * answer Nomad's `400 ACL support disabled`. Not given (an API in a test), they serve
+   * without a door.
+   */
   acl?: ApiAcl;
   /** HTTPS, and how this server reaches the other agents (the leader, a node's agent): plain HTTP when absent. */
   wire?: ApiWire;
   /** The cluster's CA on a server: join tokens, `GET /v1/agent/ca`, and the nodes' join and renewal (`routes/join.ts`). None of these routes when absent. */
   pki?: ClusterPki;
+  /**
+   * This agent's own nodes: the key they send (`X-Ruche-Node-Key`), and whether only they may
+   * register (-dev). Over TLS a node shows its certificate, with ACLs on a token with
+   * node:write; with neither, and no `ownNodesOnly`, any node registers (`node-identity.ts`).
+   */
+  nodes?: { localKey?: string; ownNodesOnly?: boolean };
 }
 
 /** A listener's TLS (HTTPS, mutual TLS when it asks for client certificates), and how its agent dials the others (over TLS with its CA and certificate). */
@@ -166,11 +179,19 @@ export async function startApi(server: Server, store: StateStore, opts: ApiOptio
       const cluster = opts.cluster ?? soloCluster(() => ({ Name: "server", Region: "global", Datacenter: "dc1", HTTPAddr: address(), ConsulAddr: "", Build: "", EtcdMember: "" }));
       // Consul's routes are served here too, and Consul's client reads its headers off every answer.
       addClusterHeaders(router, cluster, ["nomad", "consul"]);
-      const ctx: ApiContext = { server, store, address, cluster };
+      const ctx: ApiContext = { server, store, address, cluster, log: opts.log };
       jobRoutes(router, ctx);
       clusterRoutes(router, ctx);
-      aclRoutes(router, ctx, opts.aclBootstrapResetFile === undefined ? {} : { bootstrapResetFile: opts.aclBootstrapResetFile });
-      clientRoutes(router, ctx);
+      identityRoutes(router, ctx);
+      // ACLs off (the agent always says): the ACL routes answer Nomad's "ACL support disabled".
+      aclRoutes(router, ctx, { ...(opts.aclBootstrapResetFile === undefined ? {} : { bootstrapResetFile: opts.aclBootstrapResetFile }), ...(opts.acl === undefined ? {} : { enabled: opts.acl.enabled }) });
+      clientRoutes(router, ctx, {
+        region: () => cluster.self.Region,
+        tls: opts.wire?.tls !== undefined,
+        acl: opts.acl?.enabled === true,
+        ...(opts.nodes?.localKey === undefined ? {} : { localKey: opts.nodes.localKey }),
+        ownNodesOnly: opts.nodes?.ownNodesOnly ?? false,
+      });
       allocFsRoutes(
         router,
         {
@@ -244,8 +265,12 @@ export async function startConsulApi(opts: {
   reload?: AgentReload;
   maxConnsPerClient?: number;
   cluster?: ClusterView;
-  /** ACLs, over the state's tokens and policies (the server's store). */
-  acl?: ApiAcl & { state: AclState };
+  /**
+   * ACLs, over the state's tokens and policies (the server's store), and Consul's ACL routes
+   * over them (`routes/consul-acl.ts`; ACLs off, they answer Consul's `401 ACL support
+   * disabled`). Not given: no ACL routes on this listener, and an open door.
+   */
+  acl?: ApiAcl & { state: StateStore; bootstrapResetFile?: string };
   wire?: ApiWire;
 }): Promise<RunningHttp> {
   const authorize = opts.acl === undefined ? open : await door("consul", opts.log, opts.acl, opts.acl.state, { consul: opts.consul });
@@ -259,6 +284,7 @@ export async function startConsulApi(opts: {
       addClusterHeaders(router, cluster, ["consul"]);
       catalogRoutes(router, opts.consul, opts.reload);
       consulServerRoutes(router, cluster);
+      if (opts.acl !== undefined) consulAclRoutes(router, { store: opts.acl.state, enabled: opts.acl.enabled, ...(opts.acl.bootstrapResetFile === undefined ? {} : { bootstrapResetFile: opts.acl.bootstrapResetFile }) });
     },
     authorize,
     undefined,
@@ -273,4 +299,6 @@ export type { RunningHttp } from "./http.js";
 export type { Dial } from "./forward.js";
 export { createListener, type ListenerTls, type PeerCert } from "./tls-listener.js";
 export type { NodeLocal } from "./node-local.js";
+export { NODE_KEY_HEADER } from "./node-identity.js";
 export { admitJoin, renewIdentity, type ClusterPki, type CreatedJoinToken, type JoinAnswer } from "./routes/join.js";
+export { ensureSigningKey } from "./workload-identity.js";

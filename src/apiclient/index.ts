@@ -38,6 +38,8 @@ export { fetchOver, tlsDispatcher } from "./tls.js";
 export interface ApiClientOptions {
   token?: string;
   nodeSecret?: string;
+  /** The agent's node key (`X-Ruche-Node-Key`): the agent's own nodes send it to their own server, which lets them register. */
+  nodeKey?: string;
   /**
    * The fetch to send requests with (default: the global one). `ruche sim` passes undici's
    * over a pool of keep-alive connections, shared by thousands of simulated nodes.
@@ -154,6 +156,7 @@ export class ApiClient {
     if (body !== undefined && o.raw !== true) headers["content-type"] = "application/json";
     if (this.opts.token !== undefined && this.opts.token !== "") headers["x-nomad-token"] = this.opts.token;
     if (this.opts.nodeSecret !== undefined) headers["x-ruche-node-secret"] = this.opts.nodeSecret;
+    if (this.opts.nodeKey !== undefined) headers["x-ruche-node-key"] = this.opts.nodeKey;
     // A blocking query answers within its wait; another request safe to repeat within the attempt timeout.
     const timeoutMs = q.index !== undefined ? waitMs(q.wait) + BLOCKING_MARGIN_MS : (o.attemptTimeoutMs ?? (idempotent ? (this.opts.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS) : 0));
     const late = new AbortController();

@@ -54,6 +54,10 @@ export class StoreCatalog implements CatalogReader {
     return this.build().nodes;
   }
 
+  nodeApis(): readonly string[] {
+    return this.store.nodes().flatMap((n) => (typeof n.HTTPAddr === "string" && n.HTTPAddr !== "" ? [n.HTTPAddr] : []));
+  }
+
   async wait(minIndex: number, timeoutMs: number, signal?: AbortSignal): Promise<number> {
     await this.store.waitFor(["allocs", "nodes", "services"], minIndex, timeoutMs, signal);
     return this.index();

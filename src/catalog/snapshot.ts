@@ -11,5 +11,6 @@ export function catalogSnapshot(catalog: CatalogReader): CatalogSnapshot {
   const instances = Object.keys(catalog.services())
     .sort()
     .flatMap((s) => catalog.instances(s));
-  return { index, instances };
+  const nodeApis = catalog.nodeApis?.();
+  return nodeApis === undefined ? { index, instances } : { index, instances, nodeApis };
 }

@@ -17,6 +17,8 @@ export interface CatalogReader {
   /** Every service name with the union of its instances' tags. */
   services(): Record<string, string[]>;
   nodes(): CatalogNode[];
+  /** The nodes' agents' own APIs (host:port), where the catalog knows them: never a backend. */
+  nodeApis?(): readonly string[];
   /** Resolves with the index once the catalog moved past `minIndex`, or when the wait ends. */
   wait(minIndex: number, timeoutMs: number, signal?: AbortSignal): Promise<number>;
 }

@@ -19,8 +19,10 @@ afterAll(async () => {
 const server = ["-server", "-data-dir", "/tmp/ruche-acl-test-data"];
 
 describe("the ACL switch", () => {
-  it("is off by default", async () => {
-    expect((await agentConfigFromArgs(server, dir)).config.acl).toEqual({ enabled: false });
+  it("is on by default outside -dev, and off by -acl-enabled=false or acl { enabled = false }", async () => {
+    expect((await agentConfigFromArgs(server, dir)).config.acl).toEqual({ enabled: true });
+    expect((await agentConfigFromArgs([...server, "-acl-enabled=false"], dir)).config.acl).toEqual({ enabled: false });
+    expect((await agentConfigFromArgs([...server, "-config", "off.json"], dir)).config.acl).toEqual({ enabled: false });
   });
 
   it("is turned on by -acl-enabled or acl { enabled = true }, and off again by a later file", async () => {

@@ -32,6 +32,7 @@ import * as nodeStatus from "./commands/node-status.js";
 import * as sim from "./commands/sim.js";
 import * as joinToken from "./commands/join-token.js";
 import * as operatorTlsCa from "./commands/operator-tls-ca.js";
+import * as operatorKeygen from "./commands/operator-keygen.js";
 import * as operatorEtcdList from "./commands/operator-etcd-list.js";
 import * as operatorEtcdRemove from "./commands/operator-etcd-remove.js";
 import * as serverForceLeave from "./commands/server-force-leave.js";
@@ -106,6 +107,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   "operator tls ca": operatorTlsCa.status,
   "operator tls ca rotate": operatorTlsCa.rotate,
   "operator tls ca finish": operatorTlsCa.finish,
+  "operator keygen": operatorKeygen,
+  "operator gossip keyring generate": operatorKeygen,
 };
 
 const USAGE = `Usage: ruche <command> [args]
@@ -160,6 +163,7 @@ Commands:
                               list, replace or revoke the join tokens
   operator tls ca [rotate|finish]
                               show, roll (cross-signed) or finish rolling the cluster CA
+  operator keygen             print a new cluster key for the servers' -encrypt
 
 Commands that talk to the servers take -address ADDR (default: $RUCHE_ADDR,
 else $NOMAD_ADDR, else 127.0.0.1:4646; https://HOST:PORT for an agent with TLS),

@@ -65,8 +65,10 @@ describe("the agent's tls block", () => {
     await expect(agentConfigFromArgs([...server, "files-only.hcl"], dir)).rejects.toThrow(/-tls-ca-file given, but TLS is not on/);
   });
 
-  it("leaves TLS unsaid without a block (plain HTTP for now)", async () => {
+  it("without a block: -dev plain HTTP, every other agent the cluster's own PKI", async () => {
     expect((await agentConfigFromArgs(["-dev"], dir)).config.tls).toBeUndefined();
+    expect((await agentConfigFromArgs(["-server", "-data-dir", "/tmp/x"], dir)).config.tls).toEqual({ enabled: true, cluster: {}, verifyServerHostname: true, verifyHttpsClient: false });
+    expect((await agentConfigFromArgs(["-client", "-data-dir", "/tmp/x", "-servers", "10.0.0.1:4646"], dir)).config.tls).toMatchObject({ enabled: true, cluster: {} });
   });
 });
 
@@ -79,8 +81,12 @@ describe("a client's -join-token", () => {
     expect((await agentConfigFromArgs([...client, "-config", "join.hcl"], dir)).config.tls).toMatchObject({ cluster: { joinToken: "RUCHE-1-fromfile" } });
   });
 
-  it("is refused on a server, beside certificate files, with TLS off, and empty", async () => {
-    await expect(agentConfigFromArgs(["-server", "-data-dir", "/tmp/x", "-join-token", "RUCHE-1-abc"], dir)).rejects.toThrow(/-join-token is for a client-only agent/);
+  it("on a server joins it with a server join token (the cluster key comes with the answer); refused in -dev", async () => {
+    expect((await agentConfigFromArgs(["-server", "-data-dir", "/tmp/x", "-join-token", "RUCHE-1-abc", "-servers", "10.0.0.1:4646"], dir)).config.tls).toMatchObject({ enabled: true, cluster: { joinToken: "RUCHE-1-abc" } });
+    await expect(agentConfigFromArgs(["-dev", "-join-token", "RUCHE-1-abc"], dir)).rejects.toThrow(/-dev serves plain HTTP alone/);
+  });
+
+  it("is refused beside certificate files, with TLS off, and empty", async () => {
     await expect(agentConfigFromArgs([...client, "-join-token", "RUCHE-1-abc", "-tls-ca-file", "ca.pem"], dir)).rejects.toThrow(/-join-token and -tls-ca-file.*keep one/);
     await expect(agentConfigFromArgs([...client, "-join-token", "RUCHE-1-abc", "-tls-enabled=false"], dir)).rejects.toThrow(/plain HTTP, and -join-token/);
     await expect(agentConfigFromArgs([...client, "-join-token", ""], dir)).rejects.toThrow(/-join-token is empty/);

@@ -1,6 +1,6 @@
 import type { Driver, ExecOptions, ExecResult } from "../drivers/index.js";
 import { assertNever, ErrorCode, errorMessage, RucheError, type AllocCheck, type Allocation, type AllocDeploymentStatus, type Logger, type Node, type TaskGroup, type TaskState } from "../structs/index.js";
-import { AllocDirHook, allocPaths, ChecksHook, HealthHook, type AllocHook, type AllocHookContext, type AllocPaths, type CheckReport } from "./hooks/index.js";
+import { AllocDirHook, allocPaths, ChecksHook, HealthHook, IdentityHook, type AllocHook, type AllocHookContext, type AllocPaths, type CheckReport } from "./hooks/index.js";
 import { RestartTracker } from "./restart.js";
 import { TaskRunner, type SavedTask } from "./task-runner.js";
 import { taskSpec } from "./task-spec.js";
@@ -44,8 +44,9 @@ export interface AllocRunnerDeps {
  * whenever it changes. Everything else is a hook (`./hooks/`), run in this order:
  *
  * 1. `alloc-dir`: the allocation's directory, made first, removed on destroy.
- * 2. `checks`: the service checks, probed while their task runs.
- * 3. `health`: the deployment health, from the tasks' states (and the checks).
+ * 2. `identity`: the tasks' workload identities, written to their `secrets/` (`file = true`).
+ * 3. `checks`: the service checks, probed while their task runs.
+ * 4. `health`: the deployment health, from the tasks' states (and the checks).
  */
 export class AllocRunner {
   alloc: Allocation;
@@ -81,7 +82,7 @@ export class AllocRunner {
     };
     this.checks = new ChecksHook(ctx);
     this.health = new HealthHook(ctx, { initial: saved?.health ?? alloc.DeploymentStatus?.Healthy ?? null, checksPassing: () => this.checks.allPassing() });
-    this.hooks = [new AllocDirHook(this.paths), this.checks, this.health];
+    this.hooks = [new AllocDirHook(this.paths), new IdentityHook(ctx, this.paths), this.checks, this.health];
   }
 
   get dir(): string {

@@ -385,7 +385,9 @@ function changedForClient(cur: Allocation, next: Allocation): boolean {
     cur.Job.Version !== next.Job.Version ||
     cur.Job.JobModifyIndex !== next.Job.JobModifyIndex ||
     cur.DeploymentID !== next.DeploymentID ||
-    (cur.DeploymentStatus?.Canary ?? false) !== (next.DeploymentStatus?.Canary ?? false)
+    (cur.DeploymentStatus?.Canary ?? false) !== (next.DeploymentStatus?.Canary ?? false) ||
+    // A renewed workload identity (a named one with a ttl): its file is written again.
+    JSON.stringify(cur.SignedIdentities ?? {}) !== JSON.stringify(next.SignedIdentities ?? {})
   );
 }
 

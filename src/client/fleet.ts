@@ -17,6 +17,8 @@ export interface FleetOptions {
   connections?: number;
   /** Registrations under way at once while the fleet starts. */
   startConcurrency?: number;
+  /** The ACL token the nodes send (servers with ACLs on and no TLS register a node only with `node:write`). */
+  token?: string;
 }
 
 /** What the fleet is doing, for its status line. */
@@ -80,7 +82,7 @@ export class SimFleet {
       // The attempt timeout counts the time a request waits for a free connection of the
       // pool: with thousands of nodes reporting at once that wait is the fleet's, not the
       // servers', so it is long (a minute); a server that went away still fails fast.
-      const o = { fetch: sharedFetch, start: i % servers.length, attemptTimeoutMs: 60_000 };
+      const o = { fetch: sharedFetch, start: i % servers.length, attemptTimeoutMs: 60_000, ...(this.opts.token === undefined ? {} : { token: this.opts.token }) };
       const api = new ApiClient(servers, o);
       const beat = new ApiClient(servers, { ...o, fetch: beatFetch });
       const watch = new ApiClient(servers, { ...o, fetch: fetchOver(this.watchAgents[Math.floor(i / WATCHES_PER_SOURCE) % this.watchAgents.length] ?? this.shared) });

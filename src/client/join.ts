@@ -45,6 +45,8 @@ export interface JoinOptions {
   dataDir: string;
   /** A server joining: the names and IPs its certificate is to carry. */
   addresses?: readonly string[];
+  /** Whether to write the key, certificate and CA under the data dir (default true); a server joining takes the cluster key from the answer and issues its own certificate. */
+  save?: boolean;
   log?: Logger;
   /** How long one server may take to answer (default 10 s). */
   timeoutMs?: number;
@@ -54,6 +56,8 @@ export interface JoinOptions {
 interface JoinAnswer {
   Certificate: string;
   CACert: string;
+  /** To a server joining with a server join token: the cluster key, base64. */
+  ClusterKey?: string;
 }
 
 function hostPort(addr: string): { host: string; port: number } {
@@ -227,7 +231,7 @@ export async function loadNodeTls(dataDir: string): Promise<NodeTls | null> {
  * cannot be reached passes to the next. The key, certificate and CA are written under the
  * data dir (key 0600, directory 0700) and returned.
  */
-export async function joinCluster(opts: JoinOptions): Promise<NodeTls> {
+export async function joinCluster(opts: JoinOptions): Promise<NodeTls & { clusterKey?: string }> {
   const { caDigest: digest } = parseJoinToken(opts.token);
   const region = opts.region ?? "global";
   const role = opts.role ?? "client";
@@ -259,6 +263,7 @@ export async function joinCluster(opts: JoinOptions): Promise<NodeTls> {
     // The node keeps the CA it checked against the token, and any other the server says to trust (a CA rotation).
     const trusted = [caPem, ...splitCerts(answer.CACert).filter((p) => caDigest(p) !== digest)].join("");
     const tls = material(trusted, answer.Certificate, keyPem);
+    if (opts.save === false) return typeof answer.ClusterKey === "string" ? { ...tls, clusterKey: answer.ClusterKey } : tls;
     await save(opts.dataDir, tls);
     opts.log?.info({ server: addr, notAfter: tls.notAfter.toISOString() }, "joined the cluster: node certificate issued");
     return tls;

@@ -1,5 +1,5 @@
 import type { TaskSpec } from "../drivers/index.js";
-import type { Allocation, Node, Task, TaskGroup } from "../structs/index.js";
+import { exposedIdentities, identityEnvName, signedIdentityKey, type Allocation, type Node, type Task, type TaskGroup } from "../structs/index.js";
 import { allocPorts, interpolateConfig, taskEnv, type TaskDirs } from "./env.js";
 import { taskPaths, type AllocPaths } from "./hooks/index.js";
 import { logPath } from "./logs.js";
@@ -17,6 +17,11 @@ export function taskSpec(alloc: Allocation, group: TaskGroup, task: Task, node: 
   const hostDirs: TaskDirs = { alloc: paths.shared, local: own.local, secrets: own.secrets };
   const seen: TaskDirs = ISOLATED.has(task.Driver) ? { alloc: "/alloc", local: "/local", secrets: "/secrets" } : hostDirs;
   const env = taskEnv(alloc, group, task, node, seen);
+  // `identity { env = true }`: the JWT the servers signed for the task (Nomad's NOMAD_TOKEN).
+  for (const w of exposedIdentities(task)) {
+    const jwt = alloc.SignedIdentities?.[signedIdentityKey(task.Name, w.Name)];
+    if (w.Env && jwt !== undefined) env[identityEnvName(w.Name)] = jwt;
+  }
   const config = interpolateConfig(task.Config, { env, node }) as Record<string, unknown>;
   return {
     id: `${alloc.ID}/${task.Name}`,

@@ -62,6 +62,9 @@ const SCHEMA: Schema = {
       heartbeat_grace: { kind: "duration", flag: "heartbeat-grace" },
       min_heartbeat_ttl: { kind: "duration", flag: "min-heartbeat-ttl" },
       max_heartbeats_per_second: { kind: "number", flag: "max-heartbeats-per-second" },
+      // The servers' shared key (Nomad's gossip key, `nomad operator gossip keyring generate`): Ruche's cluster key.
+      encrypt: { kind: "string", flag: "encrypt" },
+      join_token: { kind: "string", flag: "join-token" },
       server_join: {
         block: {
           retry_join: RETRY_JOIN,

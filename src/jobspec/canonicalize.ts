@@ -21,6 +21,9 @@ import {
   type Spread,
   type Task,
   type TaskGroup,
+  type WorkloadIdentity,
+  DEFAULT_IDENTITY_AUDIENCE,
+  DEFAULT_IDENTITY_NAME,
 } from "../structs/index.js";
 import { isPlainObject } from "./coerce.js";
 
@@ -278,10 +281,10 @@ function group(job: Job, type: JobType, g: Raw, at: string, up: JobLevel, aliase
   return tg;
 }
 
-function taskOf(job: Job, tg: TaskGroup, t: Raw, at: string, _aliases: Map<string, string>, problems: Problem[]): Task {
+function taskOf(job: Job, tg: TaskGroup, t: Raw, at: string, aliases: Map<string, string>, problems: Problem[]): Task {
   const name = s(t.Name, "");
   const { Networks: _nets, ...res } = obj(t.Resources) ?? {};
-  return {
+  const task: Task = {
     Name: name,
     Driver: s(t.Driver, ""),
     User: s(t.User, ""),
@@ -299,6 +302,52 @@ function taskOf(job: Job, tg: TaskGroup, t: Raw, at: string, _aliases: Map<strin
     LogConfig: merge(defaultLogConfig(), obj(t.LogConfig)),
     Leader: b(t.Leader, false),
   };
+  identitiesOf(task, t, at, aliases, problems);
+  return task;
+}
+
+/**
+ * A task's `identity` blocks, as Nomad canonicalizes them: the one without a name (or named
+ * "default") is `Identity`, the API token, its audience always `nomadproject.io`; the others
+ * stay in `Identities`. HCL puts every block in `Identities`; JSON may use either field.
+ */
+function identitiesOf(task: Task, t: Raw, at: string, aliases: Map<string, string>, problems: Problem[]): void {
+  const one = (w: Raw): WorkloadIdentity => {
+    const name = s(w.Name, "") === "" ? DEFAULT_IDENTITY_NAME : s(w.Name, "");
+    return {
+      Name: name,
+      Audience: name === DEFAULT_IDENTITY_NAME ? [DEFAULT_IDENTITY_AUDIENCE] : Array.isArray(w.Audience) ? (w.Audience as string[]).slice() : [],
+      Env: b(w.Env, false),
+      File: b(w.File, false),
+      ChangeMode: s(w.ChangeMode, ""),
+      ChangeSignal: s(w.ChangeSignal, "").toUpperCase(),
+      TTL: n(w.TTL, 0),
+    };
+  };
+  const single = obj(t.Identity);
+  let def = single === undefined ? undefined : one(single);
+  if (def !== undefined && def.Name !== DEFAULT_IDENTITY_NAME) problems.push({ path: `${at}.Identity.Name`, message: `the task's Identity is its default identity: its name must be "" or "${DEFAULT_IDENTITY_NAME}", got "${def.Name}"; put named identities in Identities` });
+  const others: WorkloadIdentity[] = [];
+  let defaultAt = -1;
+  list(t.Identities).forEach((raw, i) => {
+    const w = one(raw);
+    if (w.Name !== DEFAULT_IDENTITY_NAME) {
+      others.push(w);
+      aliases.set(`${at}.Identities[${others.length - 1}]`, `${at}.Identities[${i}]`);
+      return;
+    }
+    if (def !== undefined) {
+      problems.push({ path: `${at}.Identities[${i}]`, message: "a task has one default identity (an identity block without a name); name the others" });
+      return;
+    }
+    def = w;
+    defaultAt = i;
+  });
+  // Where the user wrote the default identity; not said when a named one follows it, whose own
+  // alias (its index moved down by one) would take the path on to the wrong block.
+  if (defaultAt >= 0 && others.length === defaultAt) aliases.set(`${at}.Identity`, `${at}.Identities[${defaultAt}]`);
+  if (def !== undefined) task.Identity = def;
+  if (others.length > 0) task.Identities = others;
 }
 
 const PROVIDERS = ["consul", "nomad", "ruche"];

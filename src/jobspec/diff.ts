@@ -21,6 +21,7 @@ import type {
   SpreadTarget,
   Task,
   TaskGroup,
+  WorkloadIdentity,
 } from "../structs/index.js";
 import { assertNever, ErrorCode, formatDuration, RucheError } from "../structs/index.js";
 
@@ -116,6 +117,7 @@ const DURATION_FIELDS: ReadonlySet<string> = new Set([
   "Stagger",
   "MaxDelay",
   "KillTimeout",
+  "TTL",
 ]);
 
 /** Task fields and objects whose change the client applies to a running task. */
@@ -236,6 +238,7 @@ function taskDiff(old: Task | null, next: Task | null): TaskDiff {
     ...serviceDiffs(old?.Services ?? [], next?.Services ?? []),
     mapDiff("Env", old?.Env ?? {}, next?.Env ?? {}),
     mapDiff("Meta", old?.Meta ?? {}, next?.Meta ?? {}),
+    ...pairByName(identitiesOf(old), identitiesOf(next)).map(([o, n]) => identityDiff(o, n)),
   ]);
   return {
     Type: wholeType(old, next, fields, objects, []),
@@ -448,6 +451,16 @@ function structDiff(name: string, old: object | null, next: object | null, opts:
   const fields = fieldDiffs(oldFlat, newFlat);
   const objects = opts.objects ?? [];
   return { Type: wholeType(old, next, fields, objects, []), Name: name, Fields: fields, Objects: objects };
+}
+
+function identitiesOf(t: Task | null): WorkloadIdentity[] {
+  return [...(t?.Identity == null ? [] : [t.Identity]), ...(t?.Identities ?? [])];
+}
+
+/** A workload identity (by name), its audiences as one field. */
+function identityDiff(old: WorkloadIdentity | null, next: WorkloadIdentity | null): ObjectDiff | null {
+  const aud = (w: WorkloadIdentity | null): Map<string, string> => (w === null ? new Map<string, string>() : new Map([["Audience", w.Audience.join(", ")]]));
+  return structDiff("Identity", old, next, { extraOld: aud(old), extraNew: aud(next) });
 }
 
 /** A map of strings (Env, Meta), key by key; an empty map counts as absent. */

@@ -230,6 +230,22 @@ const logsSchema: ObjSchema = {
   fields: [f("MaxFiles", "max_files", int), f("MaxFileSizeMB", "max_file_size", int)],
 };
 
+/** A task's `identity` block (Nomad's workload identity): an unnamed one is the API token, `Identity` in JSON; named ones are `Identities`. */
+const identitySchema: ObjSchema = {
+  name: "identity",
+  fields: [
+    f("Name", "name", string),
+    f("Audience", "aud", strings),
+    f("Env", "env", bool),
+    f("File", "file", bool),
+    f("ChangeMode", "change_mode", string),
+    f("ChangeSignal", "change_signal", string),
+    f("TTL", "ttl", duration),
+    { api: "Filepath", hcl: "filepath", kind: unsupported, block: true },
+    { api: "ServiceName", hcl: "service_name", kind: unsupported, block: true },
+  ],
+};
+
 export const taskSchema: ObjSchema = {
   name: "task",
   fields: [
@@ -247,7 +263,10 @@ export const taskSchema: ObjSchema = {
     blocks("Constraints", "constraint", constraintSchema),
     blocks("Affinities", "affinity", affinitySchema),
     one("LogConfig", "logs", logsSchema),
-    ...notYet("artifact", "template", "vault", "volume_mount", "lifecycle", "dispatch_payload", "csi_plugin", "scaling", "identity", "consul", "action", "restart", "kind"),
+    /** JSON only: in HCL every `identity` block is read into `Identities`, and the unnamed one moved here. */
+    one("Identity", "", identitySchema),
+    blocks("Identities", "identity", identitySchema),
+    ...notYet("artifact", "template", "vault", "volume_mount", "lifecycle", "dispatch_payload", "csi_plugin", "scaling", "consul", "action", "restart", "kind"),
   ],
 };
 

@@ -17,6 +17,8 @@ import {
   RESTART_MODES,
   UNARY_OPERATORS,
   errorMessage,
+  DEFAULT_IDENTITY_NAME,
+  IDENTITY_NAME_PATTERN,
   type Affinity,
   type Constraint,
   type DriverName,
@@ -27,6 +29,7 @@ import {
   type Task,
   type TaskGroup,
   type UpdateStrategy,
+  type WorkloadIdentity,
 } from "../structs/index.js";
 import type { Problem } from "./canonicalize.js";
 import { sizeProblems } from "./size.js";
@@ -293,6 +296,29 @@ function task(g: TaskGroup, t: Task, at: string, labels: Map<string, string>, p:
   t.Services.forEach((s, si) => {
     service(s, `${at}.Services[${si}]`, labels, g, p, namesValid && isSafeName(t.Name));
   });
+  if (t.Identity != null) identity(t.Identity, `${at}.Identity`, p);
+  const named = new Set<string>();
+  (t.Identities ?? []).forEach((w, i) => {
+    const wAt = `${at}.Identities[${i}]`;
+    identity(w, wAt, p);
+    if (named.has(w.Name)) p(`${wAt}.Name`, `identity "${w.Name}" is declared twice in this task`);
+    named.add(w.Name);
+  });
+}
+
+/** A workload identity block, checked as Nomad's `WorkloadIdentity.Validate` does; what Ruche does not do yet (a restart or a signal when the token changes) is refused. */
+function identity(w: WorkloadIdentity, at: string, p: Report): void {
+  if (!IDENTITY_NAME_PATTERN.test(w.Name)) p(`${at}.Name`, `identity name "${w.Name}" is not valid: letters, digits, "-" and "_", 1 to 128 of them`);
+  w.Audience.forEach((a, i) => {
+    if (a === "") p(`${at}.Audience[${i}]`, "an audience must not be empty");
+  });
+  if (w.ChangeMode !== "" && w.ChangeMode !== "noop") {
+    if (w.ChangeMode === "restart" || w.ChangeMode === "signal") p(`${at}.ChangeMode`, `change_mode "${w.ChangeMode}" is not supported yet: Ruche writes a renewed token to the task's secrets file only ("noop")`);
+    else p(`${at}.ChangeMode`, `change_mode must be "noop", "restart" or "signal", got "${w.ChangeMode}"`);
+  }
+  if (w.ChangeSignal !== "" && w.ChangeMode !== "signal") p(`${at}.ChangeSignal`, 'change_signal goes with change_mode = "signal" only');
+  if (w.TTL < 0) p(`${at}.TTL`, "ttl must not be negative");
+  if (w.TTL > 0 && w.Name === DEFAULT_IDENTITY_NAME) p(`${at}.TTL`, "the default identity has no ttl (it lasts as long as its allocation, as in Nomad); give a ttl to a named identity");
 }
 
 const DNS_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;

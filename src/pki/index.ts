@@ -1,4 +1,4 @@
-export { caFromPem, caPaths, createCa, loadOrCreateCa, privateDir, writePrivate, BACKDATE_MS, CA_TTL_MS, type Ca } from "./ca.js";
+export { caFromPem, caPaths, createCa, loadOrCreateCa, privateDir, readIfThere, writePrivate, BACKDATE_MS, CA_TTL_MS, type Ca } from "./ca.js";
 export { certInfo, checkNodeCert, isServerCert, x509, type CertCheck, type CertInfo } from "./cert-info.js";
 export { createKeyAndCsr, csrPublicKey } from "./csr.js";
 export { caDigest } from "./digest.js";
@@ -6,4 +6,6 @@ export { checkName, isNodeRole, nomadServerName, NodeRole, parseSpiffeUri, serve
 export { issueServerCert, signCsr, NODE_CERT_TTL_MS, SERVER_CERT_TTL_MS } from "./issue.js";
 export { hashJoinSecret, JOIN_TOKEN_PREFIX, newJoinToken, parseJoinToken, secretMatches } from "./join-token.js";
 export { pemBlocks, splitCerts, toPem } from "./pem.js";
-export { ClusterCa, crossSign } from "./rotate.js";
+export { fileCaSlot, parseCaRecord, type CaRecord, type RecordSlot } from "./ca-record.js";
+export { CLUSTER_KEY_HOWTO, ClusterCa, clusterFiles, crossSign, type ClusterCaOptions, type GivenClusterKey } from "./rotate.js";
+export { CLUSTER_KEY_BYTES, newClusterKey, parseClusterKey, seal, unseal, type UnsealResult } from "./seal.js";

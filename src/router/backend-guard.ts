@@ -56,10 +56,20 @@ export interface Guard {
   ownHosts: ReadonlySet<string>;
   /** The addresses of the catalog's nodes: their agents' APIs are Ruche's too. */
   nodeHosts: ReadonlySet<string>;
+  /** The nodes' agents' APIs (canonical host:port; an unspecified host as `*:port`, on every node and here). */
+  nodeApis: ReadonlySet<string>;
   allowLoopback: boolean;
 }
 
-export function guardOf(config: RouterConfig, nodeHosts: ReadonlySet<string> = new Set()): Guard {
+export function guardOf(config: RouterConfig, nodeHosts: ReadonlySet<string> = new Set(), nodeApiAddrs: readonly string[] = []): Guard {
+  const nodeApis = new Set<string>();
+  for (const a of nodeApiAddrs) {
+    const colon = a.lastIndexOf(":");
+    if (colon < 0) continue;
+    const host = a.slice(0, colon).replace(/^\[|\]$/g, "");
+    const h = host === "" ? "::" : canonicalHost(host);
+    nodeApis.add(`${h === "0.0.0.0" || h === "::" ? "*" : h}:${a.slice(colon + 1)}`);
+  }
   const apiPorts = new Set<number>();
   const anyHostPorts = new Set<number>();
   const ownHosts = new Set(config.self.hosts.map(canonicalHost));
@@ -71,7 +81,7 @@ export function guardOf(config: RouterConfig, nodeHosts: ReadonlySet<string> = n
     if (h === "0.0.0.0" || h === "::") anyHostPorts.add(Number(a.slice(colon + 1)));
     else ownHosts.add(h);
   }
-  return { selfPorts: new Set(config.self.ports), apiPorts, anyHostPorts, ownHosts, nodeHosts, allowLoopback: config.allowLoopbackBackends };
+  return { selfPorts: new Set(config.self.ports), apiPorts, anyHostPorts, ownHosts, nodeHosts, nodeApis, allowLoopback: config.allowLoopbackBackends };
 }
 
 export type Verdict = { ok: true } | { ok: false; api: boolean; reason: string };
@@ -84,6 +94,8 @@ export function judgeBackend(address: string, port: number, g: Guard): Verdict {
   const shown = h === address ? address : `${address} (${h})`;
   if (g.selfPorts.has(port) && here) return { ok: false, api: false, reason: `${shown}:${port} is the router itself (an entrypoint or its dashboard)` };
   if (g.apiPorts.has(port) && (here || g.nodeHosts.has(h) || g.anyHostPorts.has(port))) return { ok: false, api: true, reason: `${shown}:${port} is Ruche's own API (${here ? "this agent's" : "a node's agent"}), which the router does not expose unless its configuration says so (controlApi.expose, with a token)` };
+  // A node's agent's API: at its own address, or on a node (or here) when it listens on every address.
+  if (g.nodeApis.has(`${h}:${port}`) || (g.nodeApis.has(`*:${port}`) && (here || g.nodeHosts.has(h)))) return { ok: false, api: true, reason: `${shown}:${port} is Ruche's own API (a node's agent), which the router does not expose unless its configuration says so (controlApi.expose, with a token)` };
   if (local && !g.allowLoopback) return { ok: false, api: false, reason: `${shown}:${port} is this machine's loopback or unspecified address: refused outside -dev unless the router's configuration allows it (allowLoopbackBackends)` };
   return { ok: true };
 }

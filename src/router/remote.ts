@@ -49,6 +49,10 @@ export class RemoteCatalog implements CatalogReader {
     return this.current.nodes();
   }
 
+  nodeApis(): readonly string[] {
+    return this.current.nodeApis();
+  }
+
   /** One blocking query on the servers' catalog; the snapshot it answers with replaces the one held. */
   async wait(minIndex: number, timeoutMs: number, signal?: AbortSignal): Promise<number> {
     const stop = signal === undefined ? this.closed.signal : AbortSignal.any([signal, this.closed.signal]);
@@ -64,12 +68,13 @@ export class RemoteCatalog implements CatalogReader {
 
   /** The answer as a snapshot; malformed instances are left out. */
   private checked(body: unknown): CatalogSnapshot {
-    const b = body as { index?: unknown; instances?: unknown } | null;
+    const b = body as { index?: unknown; instances?: unknown; nodeApis?: unknown } | null;
     if (typeof b !== "object" || b === null || typeof b.index !== "number" || !Array.isArray(b.instances)) throw new Error("the servers' catalog answered something other than a snapshot");
     const pass = new Set<string>();
     const instances = (b.instances as unknown[]).flatMap((e) => this.instance(e, pass));
     this.said = pass;
-    return { index: b.index, instances };
+    const nodeApis = Array.isArray(b.nodeApis) ? b.nodeApis.filter((a): a is string => typeof a === "string") : [];
+    return { index: b.index, instances, nodeApis };
   }
 
   /** One instance of the answer, or nothing when it is malformed. */

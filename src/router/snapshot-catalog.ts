@@ -17,7 +17,7 @@ export class SnapshotCatalog implements CatalogReader {
 
   set(snap: CatalogSnapshot): void {
     const instances = snap.instances.filter((i) => instanceProblem(i) === null);
-    this.snap = instances.length === snap.instances.length ? snap : { index: snap.index, instances };
+    this.snap = instances.length === snap.instances.length ? snap : { ...snap, instances };
     const byService = new Map<string, ServiceInstance[]>();
     for (const i of instances) {
       const list = byService.get(i.Service);
@@ -50,6 +50,10 @@ export class SnapshotCatalog implements CatalogReader {
 
   nodes(): CatalogNode[] {
     return [...new Map(this.snap.instances.map((i) => [i.node.ID, i.node])).values()];
+  }
+
+  nodeApis(): readonly string[] {
+    return this.snap.nodeApis ?? [];
   }
 
   wait(minIndex: number, timeoutMs: number, signal?: AbortSignal): Promise<number> {

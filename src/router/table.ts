@@ -36,7 +36,7 @@ export function routingTable(snap: CatalogSnapshot, config: RouterConfig): Routi
     const a = (inst as Partial<typeof inst> | null)?.node?.Address;
     if (typeof a === "string" && a !== "") nodeHosts.add(canonicalHost(a));
   }
-  const guard = guardOf(config, nodeHosts);
+  const guard = guardOf(config, nodeHosts, snap.nodeApis ?? []);
 
   for (const inst of snap.instances) {
     const skip = (reason: string): void => {

@@ -43,6 +43,9 @@ function taskDestructive(a: Task, b: Task): boolean {
     a.Resources.Cores !== b.Resources.Cores ||
     a.Resources.MemoryMB !== b.Resources.MemoryMB ||
     a.Resources.MemoryMaxMB !== b.Resources.MemoryMaxMB ||
-    a.Resources.DiskMB !== b.Resources.DiskMB
+    a.Resources.DiskMB !== b.Resources.DiskMB ||
+    // A workload identity reaches the task's environment at its start (Nomad's tasksUpdated compares them too).
+    !same(a.Identity ?? null, b.Identity ?? null) ||
+    !same(a.Identities ?? [], b.Identities ?? [])
   );
 }

@@ -100,7 +100,8 @@ export class NodeLifecycle {
   async register(node: Node): Promise<{ HeartbeatTTL: number; Index: number }> {
     const { index } = await this.store.write((tx) => {
       const cur = tx.get("nodes", node.ID);
-      if (cur !== undefined && cur.SecretID !== node.SecretID) throw new RucheError(ErrorCode.BadRequest, `node "${node.ID}" is registered with another secret`);
+      // Nomad's Node.Register: a node ID is its first registrant's; another secret for it is refused, in Nomad's words.
+      if (cur !== undefined && cur.SecretID !== node.SecretID) throw new RucheError(ErrorCode.BadRequest, `node secret ID does not match. Not registering node: node "${node.ID}" is registered with another secret`);
       const next: Node = {
         ...node,
         Status: "ready",

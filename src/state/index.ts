@@ -8,3 +8,4 @@ export { TABLES, type Backend, type Change, type CommitEvent, type RawChange, ty
 export { etcdBackend, regionPrefix, type EtcdBackendOptions, type Fence } from "./etcd.js";
 export { checkEtcdBinary, ETCD_BINARY, etcdArgs, etcdHealth, etcdLogSince, etcdLogTail, spawnEtcd, type EtcdChild, type EtcdFlags } from "./etcd-process.js";
 export type { RemoteBatch } from "./types.js";
+export { etcdRecord, type EtcdRecord } from "./etcd-record.js";

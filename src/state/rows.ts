@@ -35,6 +35,7 @@ const KEY_OF: { [T in TableName]: (row: Rows[T]) => string } = {
   aclTokens: (t) => t.AccessorID,
   aclBootstrap: byId,
   joinTokens: byId,
+  signingKeys: byId,
 };
 
 function keyOf<T extends TableName>(table: T, value: Rows[T]): string {
@@ -69,6 +70,7 @@ function keyProblem(table: TableName, v: unknown): string | null {
     case "sessions":
     case "aclBootstrap":
     case "joinTokens":
+    case "signingKeys":
       return null;
     case "services":
       return typeof v.NodeID === "string" ? null : "NodeID is missing";
@@ -123,5 +125,9 @@ export function checkRow(table: string, key: string, value: unknown): Row {
     if (value.ExpirationTime !== undefined && (typeof value.ExpirationTime !== "string" || Number.isNaN(Date.parse(value.ExpirationTime)))) fail("ExpirationTime is not a time");
   }
   if (table === "aclPolicies" && typeof value.Rules !== "string") fail("Rules is not a string");
+  if (table === "signingKeys") {
+    const jwk = value.PublicJwk;
+    if (value.Algorithm !== "ES256" || typeof value.PrivateKeyPem !== "string" || !isRecord(jwk) || typeof jwk.x !== "string" || typeof jwk.y !== "string") fail("not an ES256 key with its PublicJwk and PrivateKeyPem");
+  }
   return row;
 }

@@ -18,6 +18,7 @@ import {
   type Logger,
   type Node,
   type Session,
+  type SigningKey,
   type UsageSnapshot,
 } from "../structs/index.js";
 import { CommitRefused } from "./commit-refused.js";
@@ -78,6 +79,7 @@ export class StateStore {
     aclTokens: new Map(),
     aclBootstrap: new Map(),
     joinTokens: new Map(),
+    signingKeys: new Map(),
   };
   private readonly tableIndexes: Record<TableName, number>;
   private committed: number;
@@ -392,6 +394,11 @@ export class StateStore {
     return [...this.rows.joinTokens.values()];
   }
 
+  /** The servers' keys that sign workload identities (their private halves: never shown). */
+  signingKeys(): SigningKey[] {
+    return [...this.rows.signingKeys.values()];
+  }
+
   /** The record of the ACL system's bootstrap, once it was made. */
   aclBootstrap(): AclBootstrap | undefined {
     return this.rows.aclBootstrap.get(ACL_BOOTSTRAP_KEY);
@@ -640,6 +647,7 @@ export class StateStore {
     },
     aclBootstrap: noIndex,
     joinTokens: noIndex,
+    signingKeys: noIndex,
   };
 
   private applyAlloc(key: string, prev: Allocation | undefined, next: Allocation | null): void {

@@ -1,11 +1,11 @@
-import type { AclBootstrap, AclPolicy, AclToken, Allocation, Deployment, Evaluation, Job, JoinToken, KVEntry, Node, RegisteredService, Session } from "../structs/index.js";
+import type { AclBootstrap, AclPolicy, AclToken, Allocation, Deployment, Evaluation, Job, JoinToken, KVEntry, Node, RegisteredService, Session, SigningKey } from "../structs/index.js";
 
 /**
  * The store's tables. Keys: jobs "ns/id"; jobVersions "ns/id/<version, 10 digits>"; kv the
  * entry's Key; services "<node id>/<service id>"; aclPolicies the policy's Name; aclTokens the
  * token's AccessorID; aclBootstrap "bootstrap"; the others the object's ID.
  */
-export const TABLES = ["jobs", "jobVersions", "nodes", "allocs", "evals", "deployments", "kv", "sessions", "services", "aclPolicies", "aclTokens", "aclBootstrap", "joinTokens"] as const;
+export const TABLES = ["jobs", "jobVersions", "nodes", "allocs", "evals", "deployments", "kv", "sessions", "services", "aclPolicies", "aclTokens", "aclBootstrap", "joinTokens", "signingKeys"] as const;
 export type TableName = (typeof TABLES)[number];
 
 /** What a table holds. */
@@ -23,6 +23,7 @@ export interface Rows {
   aclTokens: AclToken;
   aclBootstrap: AclBootstrap;
   joinTokens: JoinToken;
+  signingKeys: SigningKey;
 }
 export type Row = Rows[TableName];
 

@@ -55,8 +55,12 @@ export type AclPrefixKind = (typeof AclPrefixKind)[keyof typeof AclPrefixKind];
 export interface Acl {
   /** A management token (or ACLs off): everything is allowed. */
   readonly management: boolean;
-  /** Nomad: may this token use `cap` in namespace `ns` (Ruche has one namespace, "default")? */
-  namespace(ns: string, cap: NamespaceCap): boolean;
+  /**
+   * Nomad: may this token use `cap` in namespace `ns` (Ruche has one namespace, "default")?
+   * `job`: the job the request touches, when its route names one; a policy's rules ignore
+   * it, a workload identity is allowed its own job only (`workloadAcl`).
+   */
+  namespace(ns: string, cap: NamespaceCap, job?: string): boolean;
   /** Nomad and Consul: the coarse resources. */
   allows(resource: AclResource, level: "read" | "write"): boolean;
   /** Consul: a key, service, session's node or node name, by the rules' prefixes. `list` applies to keys only. */

@@ -100,6 +100,11 @@ export interface Allocation {
   AllocStates?: AllocState[];
   /** What the scheduler saw when it placed the allocation: nodes looked at, turned down, and the best scored. */
   Metrics?: AllocMetric;
+  /**
+   * The workload identities' JWTs, by `signedIdentityKey(task, name)`: set only in what the
+   * servers send the allocation's node (`GET /v1/client/allocations/:node`), never stored.
+   */
+  SignedIdentities?: Record<string, string>;
   CreateIndex: number;
   ModifyIndex: number;
   AllocModifyIndex: number;

@@ -50,6 +50,8 @@ export interface ServiceInstance {
 export interface CatalogSnapshot {
   index: number;
   instances: readonly ServiceInstance[];
+  /** The nodes' agents' own APIs (their HTTPAddr, host:port): Ruche's, so never a router's backend. */
+  nodeApis?: readonly string[];
 }
 
 /** The worst of the checks: passing only when every one passes. */

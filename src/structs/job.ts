@@ -1,6 +1,7 @@
 import type { Affinity, Constraint, Spread } from "./constraint.js";
 import type { NetworkResource, Resources } from "./resources.js";
 import type { Service } from "./service.js";
+import type { WorkloadIdentity } from "./workload-identity.js";
 
 export const JobType = { Service: "service", Batch: "batch", System: "system" } as const;
 export type JobType = (typeof JobType)[keyof typeof JobType];
@@ -122,6 +123,10 @@ export interface Task {
   LogConfig: LogConfig;
   /** When the leader task exits, the other tasks of the allocation are stopped. */
   Leader: boolean;
+  /** The `identity` block without a name (or named "default"): the workload identity that is an API token. */
+  Identity?: WorkloadIdentity | null;
+  /** The other `identity` blocks: JWTs for third parties. */
+  Identities?: WorkloadIdentity[];
 }
 
 export interface TaskGroup {

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAgentProcess, until, type AgentProcess } from "./harness.js";
+import { type AgentProcess, NO_ACL_NO_TLS, startAgentProcess, until } from "./harness.js";
 
 let dir = "";
 let agent: AgentProcess | undefined;
@@ -37,7 +37,7 @@ consul { address = "127.0.0.1:8500" }
 `,
   );
   writeFileSync(join(conf, "20-client.json"), JSON.stringify({ client: { enabled: true, node_class: "web-tier", meta: { role: "web" } }, plugin: { raw_exec: { config: { enabled: true } } } }));
-  agent = await startAgentProcess(["-config", conf, "-datacenter", "dc-flag"]);
+  agent = await startAgentProcess([...NO_ACL_NO_TLS, "-config", conf, "-datacenter", "dc-flag"]);
 }, 60_000);
 
 afterAll(async () => {

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { alive, root, ruche as runRuche, startAgentProcess, type AgentProcess, type CliResult } from "./harness.js";
+import { type AgentProcess, alive, type CliResult, NO_ACL_NO_TLS, root, ruche as runRuche, startAgentProcess } from "./harness.js";
 
 
 let agent: AgentProcess | undefined;
@@ -32,7 +32,7 @@ beforeAll(async () => {
   expect(bigger).toContain("cpu    = 300");
   expect(bigger).toContain("memory = 128");
   writeFileSync(join(dir, "demoapp-step2.hcl"), bigger);
-  agent = await startAgentProcess(["-server", "-bind", "127.0.0.1", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-sim-nodes", "3", "-data-dir", join(dir, "data")]);
+  agent = await startAgentProcess([...NO_ACL_NO_TLS, "-server", "-bind", "127.0.0.1", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-sim-nodes", "3", "-data-dir", join(dir, "data")]);
   addr = agent.address;
 }, 30_000);
 

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiClient, type AllocStub } from "../../src/apiclient/index.js";
 import { errorMessage } from "../../src/structs/index.js";
-import { alive, getThrough, processesOf, ruche, startAgentProcess, until, type AgentProcess } from "./harness.js";
+import { type AgentProcess, alive, getThrough, NO_ACL_NO_TLS, processesOf, ruche, startAgentProcess, until } from "./harness.js";
 
 // Two web servers, one per node (spread), behind the router as keep.test.
 const JOB = `job "keep" {
@@ -58,7 +58,7 @@ const clients = new Map<string, AgentProcess>();
 let api: ApiClient;
 
 function startClient(name: string): Promise<AgentProcess> {
-  return startAgentProcess(["-client", "-raw-exec", "-servers", server.address, "-data-dir", join(dir, name), "-node", name, "-http-port", "0"]).then((c) => {
+  return startAgentProcess([...NO_ACL_NO_TLS, "-client", "-raw-exec", "-servers", server.address, "-data-dir", join(dir, name), "-node", name, "-http-port", "0"]).then((c) => {
     clients.set(name, c);
     return c;
   });
@@ -68,7 +68,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "ruche-reconnect-e2e-"));
   writeFileSync(join(dir, "keep.hcl"), JOB);
   // The heartbeat settings at their defaults, written out: 2 s TTL and 1 s grace.
-  server = await startAgentProcess(["-server", "-bind", "127.0.0.1", "-data-dir", join(dir, "server"), "-http-port", "0", "-consul-port", "-1", "-dns-port", "-1", "-router-port", "0", "-router-dashboard-port", "-1", "-min-heartbeat-ttl", "2s", "-heartbeat-grace", "1s", "-max-heartbeats-per-second", "50"]);
+  server = await startAgentProcess([...NO_ACL_NO_TLS, "-server", "-bind", "127.0.0.1", "-data-dir", join(dir, "server"), "-http-port", "0", "-consul-port", "-1", "-dns-port", "-1", "-router-port", "0", "-router-dashboard-port", "-1", "-min-heartbeat-ttl", "2s", "-heartbeat-grace", "1s", "-max-heartbeats-per-second", "50"]);
   api = new ApiClient(server.address);
   await Promise.all([startClient("one"), startClient("two")]);
 }, 90_000);

@@ -10,7 +10,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { freePortRange } from "../../src/state/etcd-testing.js";
 import { freePort } from "./fleet.js";
-import { startAgentProcess, until, type AgentProcess } from "./harness.js";
+import { type AgentProcess, NO_ACL_NO_TLS, startAgentProcess, until } from "./harness.js";
 
 export interface ClusterServer {
   name: string;
@@ -76,7 +76,7 @@ export class ClusterFleet {
     };
     for (let i = 0; i < 3; i++) f.servers.push({ name: `server-${i + 1}`, httpPort: await httpPort(), consulPort: await port(), dataDir: join(opts.dir, `server-${i + 1}`), agent: undefined });
     await Promise.all(f.servers.map((s) => f.startServer(s)));
-    f.router = await startAgentProcess(["-router", "-servers", f.serverList, "-bind", "127.0.0.1", "-http-port", "0", "-router-port", "0", "-router-dashboard-port", "0"]);
+    f.router = await startAgentProcess([...NO_ACL_NO_TLS, "-router", "-servers", f.serverList, "-bind", "127.0.0.1", "-http-port", "0", "-router-port", "0", "-router-dashboard-port", "0"]);
     for (let i = 0; i < opts.clients; i++) {
       const base = opts.dynamicPortBase + i * 1000;
       f.clients.push({ name: `node-${i + 1}`, agent: undefined, ports: [base, base + 999] });
@@ -95,6 +95,7 @@ export class ClusterFleet {
     mkdirSync(s.dataDir, { recursive: true });
     const etcd = this.opts.etcd;
     s.agent = await startAgentProcess([
+      ...NO_ACL_NO_TLS,
       "-server",
       "-bind",
       "127.0.0.1",
@@ -118,7 +119,7 @@ export class ClusterFleet {
   async startClient(c: ClusterClient): Promise<AgentProcess> {
     const data = join(this.opts.dir, c.name);
     mkdirSync(data, { recursive: true });
-    c.agent = await startAgentProcess(["-client", "-servers", this.serverList, "-data-dir", data, "-node", c.name, "-http-port", "0", "-datacenter", "dc1", "-min-dynamic-port", String(c.ports[0]), "-max-dynamic-port", String(c.ports[1])]);
+    c.agent = await startAgentProcess([...NO_ACL_NO_TLS, "-client", "-servers", this.serverList, "-data-dir", data, "-node", c.name, "-http-port", "0", "-datacenter", "dc1", "-min-dynamic-port", String(c.ports[0]), "-max-dynamic-port", String(c.ports[1])]);
     return c.agent;
   }
 

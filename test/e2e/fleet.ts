@@ -12,7 +12,7 @@ import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { EngineProxy } from "../../src/drivers/docker/engine-proxy.js";
 import { errorMessage } from "../../src/structs/index.js";
-import { getThrough, startAgentProcess, until, type AgentProcess } from "./harness.js";
+import { type AgentProcess, getThrough, NO_ACL_NO_TLS, startAgentProcess, until } from "./harness.js";
 
 /** A TCP port free on 127.0.0.1 now. */
 export async function freePort(): Promise<number> {
@@ -52,7 +52,7 @@ export class Fleet {
     const f = new Fleet(opts);
     f.serverPort = await freePort();
     await f.startServer();
-    f.router = await startAgentProcess(["-router", "-servers", f.serverAddress, "-bind", "127.0.0.1", "-http-port", "0", "-router-port", "0", "-router-dashboard-port", "0"]);
+    f.router = await startAgentProcess([...NO_ACL_NO_TLS, "-router", "-servers", f.serverAddress, "-bind", "127.0.0.1", "-http-port", "0", "-router-port", "0", "-router-dashboard-port", "0"]);
     for (let i = 0; i < opts.clients; i++) {
       const name = `node-${i + 1}`;
       // Below the agents' default range (20000-32000), which other tests' agents use on this machine.
@@ -70,7 +70,7 @@ export class Fleet {
   }
 
   async startServer(): Promise<void> {
-    this.server = await startAgentProcess(["-server", "-bind", "127.0.0.1", "-data-dir", join(this.opts.dir, "server"), "-http-port", String(this.serverPort), "-consul-port", "-1", "-dns-port", "-1", ...(this.opts.serverArgs ?? [])]);
+    this.server = await startAgentProcess([...NO_ACL_NO_TLS, "-server", "-bind", "127.0.0.1", "-data-dir", join(this.opts.dir, "server"), "-http-port", String(this.serverPort), "-consul-port", "-1", "-dns-port", "-1", ...(this.opts.serverArgs ?? [])]);
   }
 
   /** Starts (again) a client agent on its own data dir, through its Docker proxy. */
@@ -78,7 +78,7 @@ export class Fleet {
     const data = join(this.opts.dir, c.name);
     mkdirSync(data, { recursive: true });
     c.agent = await startAgentProcess(
-      ["-client", "-servers", this.serverAddress, "-data-dir", data, "-node", c.name, "-http-port", "0", "-datacenter", "dc1", "-min-dynamic-port", String(c.ports[0]), "-max-dynamic-port", String(c.ports[1])],
+      [...NO_ACL_NO_TLS, "-client", "-servers", this.serverAddress, "-data-dir", data, "-node", c.name, "-http-port", "0", "-datacenter", "dc1", "-min-dynamic-port", String(c.ports[0]), "-max-dynamic-port", String(c.ports[1])],
       { DOCKER_HOST: `unix://${c.proxy.socketPath}` },
     );
     return c.agent;

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { mountSmallFs, type SmallFs } from "../../src/state/testing.js";
-import { root, startAgentProcess, until, type AgentProcess } from "./harness.js";
+import { type AgentProcess, NO_ACL_NO_TLS, root, startAgentProcess, until } from "./harness.js";
 
 const exec = promisify(execFile);
 const agents: AgentProcess[] = [];
@@ -26,7 +26,7 @@ async function smallFs(): Promise<SmallFs> {
 }
 
 async function startServer(dataDir: string): Promise<AgentProcess> {
-  const agent = await startAgentProcess(["-server", "-bind", "127.0.0.1", "-data-dir", dataDir, "-http-port", "0", "-consul-port", "-1", "-dns-port", "-1"]);
+  const agent = await startAgentProcess([...NO_ACL_NO_TLS, "-server", "-bind", "127.0.0.1", "-data-dir", dataDir, "-http-port", "0", "-consul-port", "-1", "-dns-port", "-1"]);
   agents.push(agent);
   return agent;
 }
@@ -97,7 +97,7 @@ describe("an agent whose data dir fills up", () => {
       { dataDir: join(fs.dir, "missing"), role: ["-client", "-servers", "127.0.0.1:1"] },
     ];
     for (const { dataDir, role } of cases) {
-      const args = ["--import", "tsx", "src/cli/main.ts", "agent", ...role, "-bind", "127.0.0.1", "-data-dir", dataDir, "-http-port", "0", "-consul-port", "-1", "-dns-port", "-1"];
+      const args = ["--import", "tsx", "src/cli/main.ts", "agent", ...role, ...NO_ACL_NO_TLS, "-bind", "127.0.0.1", "-data-dir", dataDir, "-http-port", "0", "-consul-port", "-1", "-dns-port", "-1"];
       const r = await exec(process.execPath, args, { cwd: root, timeout: 60_000 }).then(
         () => ({ failed: false, stderr: "" }),
         (err: unknown) => ({ failed: true, stderr: String((err as { stderr?: unknown }).stderr) }),

@@ -12,6 +12,15 @@ import type { DialTls } from "../../src/structs/index.js";
 
 export const root = fileURLToPath(new URL("../..", import.meta.url));
 
+/**
+ * An agent outside -dev checks ACL tokens and speaks TLS from the cluster's own PKI unless its
+ * config says otherwise. Tests about something else (scheduling, faults, the catalog) run their
+ * agents with both off, on purpose, as an operator would with `acl { enabled = false }` and
+ * `tls { enabled = false }`; the suites about security (join, tls, penetration, the README's
+ * production section) run them as they come.
+ */
+export const NO_ACL_NO_TLS = ["-acl-enabled=false", "-tls-enabled=false"] as const;
+
 export interface AgentProcess {
   child: ChildProcess;
   address: string;

@@ -16,7 +16,8 @@ import { ruche, sleeperJob, startAgentProcess, until, type AgentProcess } from "
 let dir = "";
 let server: AgentProcess | undefined;
 const agents: AgentProcess[] = [];
-const common = ["-bind", "127.0.0.1", "-http-port", "0", "-consul-port", "-1", "-dns-port", "-1"];
+// About TLS: ACLs are off here on purpose (the penetration suite and the README's production section run with them).
+const common = ["-acl-enabled=false", "-bind", "127.0.0.1", "-http-port", "0", "-consul-port", "-1", "-dns-port", "-1"];
 const caFile = (): string => join(dir, "server", "tls", "ca.pem");
 /** The server's CA as the test trusts it: read once the server has made it (the harness asks again until it has). */
 const trust: DialTls = {

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAgentProcess, type AgentProcess } from "./harness.js";
+import { type AgentProcess, NO_ACL_NO_TLS, startAgentProcess } from "./harness.js";
 import { recordKvHistory, type KvHistory } from "./kv-history.js";
 import { checkKvHistory, describeCheck, withStaleRead } from "./linearizability.js";
 
@@ -19,7 +19,7 @@ let history: KvHistory | undefined;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "ruche-kv-history-"));
-  agent = await startAgentProcess(["-server", "-bind", "127.0.0.1", "-data-dir", join(dir, "server"), "-http-port", "0", "-consul-port", "0", "-dns-port", "-1"]);
+  agent = await startAgentProcess([...NO_ACL_NO_TLS, "-server", "-bind", "127.0.0.1", "-data-dir", join(dir, "server"), "-http-port", "0", "-consul-port", "0", "-dns-port", "-1"]);
 }, 60_000);
 
 afterAll(async () => {

@@ -7,10 +7,13 @@
  * Then the block between `<!-- cluster-tour:start -->` and `<!-- cluster-tour:end -->`
  * (three servers), once the tour's agents are stopped; there, lines ending in `&` one after
  * the other start together and are waited for together (each server waits for the others).
+ * Then the production block (ACL tokens, TLS, join tokens). Every line starts from what the
+ * earlier lines exported, as in one terminal.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { docker, root, until } from "./harness.js";
 
@@ -40,8 +43,13 @@ function tourLines(block = "tour"): Line[] {
 
 const background: ChildProcess[] = [];
 
+/** What the lines `export`ed so far, as `export -p` writes it: each line starts from it, as in one terminal. */
+const exported = join(mkdtempSync(join(tmpdir(), "ruche-readme-")), "exported.sh");
+
 function sh(command: string, detached: boolean): ChildProcess {
-  return spawn("/bin/sh", ["-c", command], { cwd: root, stdio: ["ignore", "pipe", "pipe"], detached, env: { ...process.env, CI: "true" } });
+  // A line runs after what the earlier ones exported; a line that runs to its end leaves what it exports for the next.
+  const script = detached ? `[ -f ${exported} ] && . ${exported}; exec ${command}` : `[ -f ${exported} ] && . ${exported}; ${command}\nrc=$?; export -p > ${exported}; exit $rc`;
+  return spawn("/bin/sh", ["-c", script], { cwd: root, stdio: ["ignore", "pipe", "pipe"], detached, env: { ...process.env, CI: "true" } });
 }
 
 /** Runs a line to its end; its exit code and output. */
@@ -92,11 +100,14 @@ afterAll(async () => {
   await stopBackground();
   rmSync("/tmp/ruche-tour", { recursive: true, force: true });
   rmSync("/tmp/ruche-cluster", { recursive: true, force: true });
+  rmSync("/tmp/ruche-prod", { recursive: true, force: true });
+  rmSync(dirname(exported), { recursive: true, force: true });
   rmSync("/tmp/demoapp-v2.hcl", { force: true });
   rmSync("/tmp/demoapp-ha.hcl", { force: true });
   // The cluster's client is not a dev agent: its tasks outlive it, as they should. The test
   // removes them, or they would stay on the engine after the run.
-  const left = (await docker("ps", "-aq", "--filter", "label=com.ruche.job_id=demoapp-ha")).split("\n").filter((id) => id !== "");
+  // The production block's nodes likewise leave its demoapp's.
+  const left = (await Promise.all(["demoapp-ha", "demoapp"].map((job) => docker("ps", "-aq", "--filter", `label=com.ruche.job_id=${job}`)))).join("\n").split("\n").filter((id) => id !== "");
   if (left.length > 0) await docker("rm", "-f", ...left);
 }, 30_000);
 
@@ -109,10 +120,9 @@ function startBackground(command: string): () => Promise<void> {
   p.stdout?.setEncoding("utf8").on("data", (c: string) => (out += c));
   p.stderr?.setEncoding("utf8").on("data", (c: string) => (err += c));
   return async () => {
-    await until(`"${command}" to start`, () => {
-      if (p.exitCode !== null) throw new Error(`"${command}" exited ${p.exitCode}\n${out}\n${err}`);
-      return out.includes("==> Ruche agent started") ? true : undefined;
-    }, 180_000);
+    // An agent that exits instead is reported at once, with what it said.
+    const exited = await until(`"${command}" to start`, () => (p.exitCode !== null ? "exited" : out.includes("==> Ruche agent started") ? "started" : undefined), 180_000);
+    if (exited === "exited") throw new Error(`"${command}" exited ${p.exitCode ?? ""}\n${out}\n${err}`);
   };
 }
 
@@ -156,7 +166,6 @@ describe("the README tour", () => {
     expect(find("npx ruche kv get")[0]).toBe("bonjour\n");
     expect(find("curl -fsS 'http://127.0.0.1:8500/v1/kv/")[0]).toBe("bonjour");
     expect(find("dig")[0]?.trim().split("\n")).toHaveLength(2);
-    expect(find("npx ruche node status -address")[0]?.match(/ ready/g)).toHaveLength(3);
   }, 600_000);
 
   it("three servers, as the README shows them", async () => {
@@ -171,5 +180,18 @@ describe("the README tour", () => {
     expect(find("npx ruche operator etcd list").match(/ true +true /g)).toHaveLength(1);
     expect(find("curl -fsS 'http://127.0.0.1:5650")).toBe("bonjour");
     expect(find("npx ruche status -address 127.0.0.1:5646 demoapp-ha")).toMatch(/webs +0 +0 +2 +0 +0 +0/);
+  }, 600_000);
+
+  it("production: ACL tokens, TLS, nodes that join, as the README shows them", async () => {
+    await stopBackground();
+    rmSync(exported, { force: true });
+    rmSync("/tmp/ruche-prod", { recursive: true, force: true });
+    await docker("tag", "ruche-test/httpd:latest", "httpd:latest");
+    const outputs = await runBlock(tourLines("production"), false);
+    const find = (start: string): string => [...outputs.entries()].find(([c]) => c.startsWith(start))?.[1] ?? "";
+    expect(find("curl -sS -o /dev/null")).toBe("403\n");
+    expect(find("npx ruche node status").match(/ ready/g)).toHaveLength(2);
+    expect(find("npx ruche job run")).toMatch(/Deployment "[0-9a-f]{8}" successful/);
+    expect(find("curl -fsS --cacert")).toBe("bonjour");
   }, 600_000);
 });

@@ -19,7 +19,7 @@ import { Agent, request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiClient } from "../../src/apiclient/index.js";
 import type { Allocation } from "../../src/structs/index.js";
-import { docker, root, ruche, startAgentProcess, until, type AgentProcess } from "./harness.js";
+import { type AgentProcess, docker, NO_ACL_NO_TLS, root, ruche, startAgentProcess, until } from "./harness.js";
 
 const exec = promisify(execFile);
 let agent: AgentProcess;
@@ -201,7 +201,7 @@ describe("the router on the dev agent", () => {
       expect((await get("hidden.exemple.com")).status).toBe(404);
 
       // A router-only agent, pointed at the servers, routes the same by their catalog.
-      const edge = await startAgentProcess(["-router", "-servers", agent.address, "-bind", "127.0.0.1", "-http-port", "0", "-router-port", "0", "-router-dashboard-port", "0", "-router-config", join(dir, "router.json")]);
+      const edge = await startAgentProcess([...NO_ACL_NO_TLS, "-router", "-servers", agent.address, "-bind", "127.0.0.1", "-http-port", "0", "-router-port", "0", "-router-dashboard-port", "0", "-router-config", join(dir, "router.json")]);
       try {
         const viaEdge = async (): Promise<{ status: number; body: string }> => {
           const r = await request(`http://${edge.routerAddress}/`, { headers: { host: HOST }, dispatcher: client });

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAgentProcess, until, type AgentProcess } from "./harness.js";
+import { type AgentProcess, NO_ACL_NO_TLS, startAgentProcess, until } from "./harness.js";
 
 let dir = "";
 const agents: AgentProcess[] = [];
@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 async function start(name: string, ...extra: string[]): Promise<AgentProcess> {
-  const a = await startAgentProcess(["-server", "-client", "-bind", "127.0.0.1", "-data-dir", join(dir, name), "-node", name, "-http-port", "0", "-consul-port", "0", "-dns-port", "-1", ...extra]);
+  const a = await startAgentProcess([...NO_ACL_NO_TLS, "-server", "-client", "-bind", "127.0.0.1", "-data-dir", join(dir, name), "-node", name, "-http-port", "0", "-consul-port", "0", "-dns-port", "-1", ...extra]);
   agents.push(a);
   return a;
 }

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ApiClient } from "../../src/apiclient/index.js";
 import { parseJob } from "../../src/jobspec/index.js";
 import type { Job } from "../../src/structs/index.js";
-import { startAgentProcess, type AgentProcess } from "./harness.js";
+import { type AgentProcess, NO_ACL_NO_TLS, startAgentProcess } from "./harness.js";
 
 /**
  * `kill -9` of a real agent process while clients write to it: after a restart on the same
@@ -18,7 +18,7 @@ afterEach(async () => {
 });
 
 async function startAgent(dataDir: string): Promise<AgentProcess> {
-  const agent = await startAgentProcess(["-server", "-bind", "127.0.0.1", "-data-dir", dataDir, "-http-port", "0", "-consul-port", "0", "-dns-port", "0"]);
+  const agent = await startAgentProcess([...NO_ACL_NO_TLS, "-server", "-bind", "127.0.0.1", "-data-dir", dataDir, "-http-port", "0", "-consul-port", "0", "-dns-port", "0"]);
   agents.push(agent);
   return agent;
 }

@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePortRange, startEtcd, type EtcdProc } from "../../src/state/etcd-testing.js";
 import { freePort } from "./fleet.js";
-import { root, ruche, startAgentProcess, until, type AgentProcess } from "./harness.js";
+import { type AgentProcess, NO_ACL_NO_TLS, root, ruche, startAgentProcess, until } from "./harness.js";
 
 /** The README's backup paragraph, and the commands in it: every `code span` that starts with `start`. */
 function readmeCommand(start: string): string {
@@ -113,7 +113,7 @@ describe("the README's backup and restore", () => {
     const join_ = servers.map((s) => `127.0.0.1:${s.http}`).join(",");
     const start = async (s: Server): Promise<void> => {
       mkdirSync(s.dataDir, { recursive: true });
-      s.agent = await startAgentProcess(["-server", "-bind", "127.0.0.1", "-bootstrap-expect", "3", "-retry-join", join_, "-region", "europe", "-node", s.name, "-data-dir", s.dataDir, "-http-port", String(s.http), "-consul-port", String(s.consul), "-dns-port", "-1"]);
+      s.agent = await startAgentProcess([...NO_ACL_NO_TLS, "-server", "-bind", "127.0.0.1", "-bootstrap-expect", "3", "-retry-join", join_, "-region", "europe", "-node", s.name, "-data-dir", s.dataDir, "-http-port", String(s.http), "-consul-port", String(s.consul), "-dns-port", "-1"]);
       agents.push(s.agent);
     };
     const leader = (): Promise<string> =>
@@ -179,7 +179,7 @@ describe("the README's backup and restore", () => {
       const http = await freePort();
       const consul = await freePort();
       const startOne = async (): Promise<AgentProcess> => {
-        const agent = await startAgentProcess(["-server", "-bind", "127.0.0.1", "-etcd-endpoints", member.clientURL, "-region", "europe", "-data-dir", join(dir, "external"), "-http-port", String(http), "-consul-port", String(consul), "-dns-port", "-1"]);
+        const agent = await startAgentProcess([...NO_ACL_NO_TLS, "-server", "-bind", "127.0.0.1", "-etcd-endpoints", member.clientURL, "-region", "europe", "-data-dir", join(dir, "external"), "-http-port", String(http), "-consul-port", String(consul), "-dns-port", "-1"]);
         agents.push(agent);
         return agent;
       };
@@ -219,7 +219,7 @@ describe("the README's backup and restore", () => {
     const http = await freePort();
     const consul = await freePort();
     const startOne = async (): Promise<AgentProcess> => {
-      const agent = await startAgentProcess(["-server", "-bind", "127.0.0.1", "-data-dir", data, "-http-port", String(http), "-consul-port", String(consul), "-dns-port", "-1"]);
+      const agent = await startAgentProcess([...NO_ACL_NO_TLS, "-server", "-bind", "127.0.0.1", "-data-dir", data, "-http-port", String(http), "-consul-port", String(consul), "-dns-port", "-1"]);
       agents.push(agent);
       return agent;
     };

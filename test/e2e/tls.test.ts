@@ -29,7 +29,8 @@ beforeAll(async () => {
   writeFileSync(join(dir, "ca.pem"), authority.cert);
   const serverCert = await authority.issue("server.global.ruche", ["server.global.ruche", "localhost", "127.0.0.1"]);
   const clientCert = await authority.issue("client.global.ruche", ["client.global.ruche", "localhost", "127.0.0.1"]);
-  const common = ["-bind", "127.0.0.1", "-http-port", "0", "-consul-port", "-1", "-dns-port", "-1"];
+  // About TLS: ACLs are off here on purpose (the penetration suite and the README's production section run with them).
+  const common = ["-acl-enabled=false", "-bind", "127.0.0.1", "-http-port", "0", "-consul-port", "-1", "-dns-port", "-1"];
   server = await startAgentProcess(["-server", "-data-dir", join(dir, "server"), ...common, "-config", tlsFile("server", serverCert)], {}, { ca: authority.cert });
   client = await startAgentProcess(["-client", "-servers", server.address, "-data-dir", join(dir, "client"), "-node", "tls-e2e", ...common, "-config", tlsFile("client", clientCert)], {}, { ca: authority.cert, cert: clientCert.cert, key: clientCert.key });
 }, 90_000);

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiClient, type AllocStub } from "../../src/apiclient/index.js";
-import { alive, blockingQueries, processesOf, ruche, rucheRunning, sleeperJob, startAgentProcess, until, type AgentProcess } from "./harness.js";
+import { type AgentProcess, alive, blockingQueries, NO_ACL_NO_TLS, processesOf, ruche, rucheRunning, sleeperJob, startAgentProcess, until } from "./harness.js";
 
 const exec = promisify(execFile);
 
@@ -23,7 +23,7 @@ let api: ApiClient;
 const JOBS = ["global", "db", "cache", "web"];
 
 function startClient(name: string, disk: string): Promise<AgentProcess> {
-  return startAgentProcess(["-client", "-raw-exec", "-servers", server.address, "-data-dir", join(dir, name), "-node", name, "-http-port", "0", "-meta", `disk=${disk}`]);
+  return startAgentProcess([...NO_ACL_NO_TLS, "-client", "-raw-exec", "-servers", server.address, "-data-dir", join(dir, name), "-node", name, "-http-port", "0", "-meta", `disk=${disk}`]);
 }
 
 async function cli(...argv: string[]) {
@@ -44,7 +44,7 @@ async function nodeName(id: string): Promise<string> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "ruche-fleet-e2e-"));
-  server = await startAgentProcess(["-server", "-bind", "127.0.0.1", "-data-dir", join(dir, "server"), "-http-port", "0", "-consul-port", "0", "-dns-port", "0"]);
+  server = await startAgentProcess([...NO_ACL_NO_TLS, "-server", "-bind", "127.0.0.1", "-data-dir", join(dir, "server"), "-http-port", "0", "-consul-port", "0", "-dns-port", "0"]);
   api = new ApiClient(server.address);
   clients.push(...(await Promise.all([startClient("core-1", "ssd"), startClient("core-2", "hdd"), startClient("core-3", "ssd")])));
   await until("three ready nodes", async () => ((await api.nodes()).body.filter((n) => n.Status === "ready").length === 3 ? true : undefined));

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiClient, type AllocStub } from "../../src/apiclient/index.js";
-import { alive, getThrough, processesOf, ruche, sleeperJob, startAgentProcess, until, type AgentProcess } from "./harness.js";
+import { type AgentProcess, alive, getThrough, NO_ACL_NO_TLS, processesOf, ruche, sleeperJob, startAgentProcess, until } from "./harness.js";
 
 let dir = "";
 let server: AgentProcess;
@@ -61,7 +61,7 @@ const WEB = `job "web" {
 `;
 
 async function startClient(name: string, role: string): Promise<AgentProcess> {
-  const c = await startAgentProcess(["-client", "-raw-exec", "-servers", server.address, "-data-dir", join(dir, name), "-node", name, "-http-port", "0", "-meta", `role=${role}`]);
+  const c = await startAgentProcess([...NO_ACL_NO_TLS, "-client", "-raw-exec", "-servers", server.address, "-data-dir", join(dir, name), "-node", name, "-http-port", "0", "-meta", `role=${role}`]);
   clients.set(name, c);
   return c;
 }
@@ -132,7 +132,7 @@ function steadyTraffic(host: string): { until(check: (t: Traffic) => boolean): P
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "ruche-swarm-e2e-"));
-  server = await startAgentProcess(["-server", "-router", "-bind", "127.0.0.1", "-data-dir", join(dir, "server"), "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-router-port", "0", "-router-dashboard-port", "0"]);
+  server = await startAgentProcess([...NO_ACL_NO_TLS, "-server", "-router", "-bind", "127.0.0.1", "-data-dir", join(dir, "server"), "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-router-port", "0", "-router-dashboard-port", "0"]);
   api = new ApiClient(server.address);
   await Promise.all([startClient("manager-1", "manager"), startClient("worker-1", "worker"), startClient("worker-2", "worker")]);
   await until("three ready nodes", async () => ((await api.nodes()).body.filter((n) => n.Status === "ready").length === 3 ? true : undefined));

@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { loadAclPolicyParser, parseAclPolicy } from "../../jobspec/index.js";
-import { ACL_BOOTSTRAP_KEY, type Txn } from "../../state/index.js";
+import { ACL_BOOTSTRAP_KEY, type StateStore, type Txn } from "../../state/index.js";
 import { ANONYMOUS_ACCESSOR, ErrorCode, NS, parseDuration, RucheError, type AclPolicy, type AclToken } from "../../structs/index.js";
 import { requestToken } from "../acl-token.js";
 import { blocking, type ApiContext } from "../context.js";
-import type { Request, Router } from "../http.js";
+import type { Handler, Request, Router } from "../http.js";
 import { NEXT_TOKEN_HEADER, pageQuery, paginate, type Tokenizer } from "../paginate.js";
 
 /** Nomad's bounds on a token's `ExpirationTTL` (its `token_min_expiration_ttl` and `token_max_expiration_ttl` defaults). */
@@ -57,6 +57,55 @@ export interface AclRouteOptions {
    * management token). Read on the leader, where the bootstrap is made.
    */
   bootstrapResetFile?: string;
+  /**
+   * ACLs off (`acl { enabled = false }`, `-dev`): every route answers Nomad's "ACL support
+   * disabled" (400) and touches nothing, rather than managing tokens no request is checked
+   * against. Not given: the routes serve (an API started without an ACL setting, in tests).
+   */
+  enabled?: boolean;
+}
+
+/** Nomad's answer on an ACL route when ACLs are off (`nomad/acl_endpoint.go`'s `aclDisabled`). */
+export const ACL_DISABLED = "ACL support disabled";
+
+/** The routes `aclRoutes` registers: the router's, or, ACLs off, one that registers a refusal for each. */
+type AclRouter = Pick<Router, "get" | "put" | "delete">;
+
+/** A router whose every route answers `refuse` instead of its handler: the same routes, listed and matched, doing nothing. */
+export function refusingRoutes(r: Router, refuse: Handler): AclRouter {
+  return {
+    get: (p) => r.get(p, refuse),
+    put: (p) => r.put(p, refuse),
+    delete: (p) => r.delete(p, refuse),
+  };
+}
+
+/** Why a bootstrap was refused: it was done (reset index `done`), and the reset file names no index or another one (`specified`). */
+export type BootstrapResult = { ok: true; accessor: string } | { ok: false; resetIndex: number; specified: number };
+
+/**
+ * The one-time bootstrap shared by Nomad's and Consul's routes: a management token with
+ * `secret`, named `name`, and the anonymous token (no policy it names exists yet, so it may do
+ * nothing). Refused once done, unless the reset file (Nomad's `acl-bootstrap-reset`) holds
+ * the reset index the refusal named.
+ */
+export async function bootstrapAcl(store: StateStore, secret: string, name: string, resetFile: string | undefined): Promise<BootstrapResult> {
+  const now = new Date().toISOString();
+  const reset = await resetIndexIn(resetFile);
+  const { result } = await store.write((tx): BootstrapResult => {
+    const done = tx.get("aclBootstrap", ACL_BOOTSTRAP_KEY);
+    if (done !== undefined && reset !== done.ModifyIndex) return { ok: false, resetIndex: done.ModifyIndex, specified: reset };
+    secretUnused(tx, secret);
+    const accessor = randomUUID();
+    tx.put("aclTokens", { AccessorID: accessor, SecretID: secret, Name: name, Type: "management", Policies: [], Global: true, CreateTime: now, CreateIndex: 0, ModifyIndex: 0 });
+    // Nomad's anonymous token names the policy "anonymous": writing that policy opens what it grants to requests without a token.
+    if (tx.get("aclTokens", ANONYMOUS_ACCESSOR) === undefined) {
+      tx.put("aclTokens", { AccessorID: ANONYMOUS_ACCESSOR, SecretID: ANONYMOUS_ACCESSOR, Name: "Anonymous Token", Type: "client", Policies: ["anonymous"], Global: false, CreateTime: now, CreateIndex: 0, ModifyIndex: 0 });
+    }
+    tx.put("aclBootstrap", { ID: ACL_BOOTSTRAP_KEY, AccessorID: accessor, CreateIndex: 0, ModifyIndex: 0 });
+    return { ok: true, accessor };
+  });
+  return result;
 }
 
 /** The reset index the file holds: 0 when there is no file (or nothing usable in it, as Nomad reads it). */
@@ -79,8 +128,14 @@ async function resetIndexIn(file: string | undefined): Promise<number> {
  * (`authorize`); a SecretID is shown only in the answer that creates it, and when a token is
  * read by a management token or by itself.
  */
-export function aclRoutes(r: Router, ctx: ApiContext, opts: AclRouteOptions = {}): void {
+export function aclRoutes(router: Router, ctx: ApiContext, opts: AclRouteOptions = {}): void {
   const { store } = ctx;
+  const r: AclRouter =
+    opts.enabled === false
+      ? refusingRoutes(router, () => {
+          throw new RucheError(ErrorCode.BadRequest, ACL_DISABLED);
+        })
+      : router;
 
   r.put("/v1/acl/bootstrap", async (req) => {
     const body = objectBody(req.body ?? {});
@@ -89,23 +144,10 @@ export function aclRoutes(r: Router, ctx: ApiContext, opts: AclRouteOptions = {}
       throw new RucheError(ErrorCode.BadRequest, "BootstrapSecret must be a UUID (8-4-4-4-12 hexadecimal digits)", { path: "BootstrapSecret" });
     }
     const secret = typeof given === "string" && given !== "" ? given : randomUUID();
-    const now = new Date().toISOString();
-    const reset = await resetIndexIn(opts.bootstrapResetFile);
-    const { result } = await store.write((tx) => {
-      const done = tx.get("aclBootstrap", ACL_BOOTSTRAP_KEY);
-      if (done !== undefined && reset === 0) throw new RucheError(ErrorCode.BadRequest, `ACL bootstrap already done (reset index: ${done.ModifyIndex})`);
-      if (done !== undefined && reset !== done.ModifyIndex) throw new RucheError(ErrorCode.BadRequest, `Invalid bootstrap reset index (specified ${reset}, reset index: ${done.ModifyIndex})`);
-      secretUnused(tx, secret);
-      const accessor = randomUUID();
-      tx.put("aclTokens", { AccessorID: accessor, SecretID: secret, Name: "Bootstrap Token", Type: "management", Policies: [], Global: true, CreateTime: now, CreateIndex: 0, ModifyIndex: 0 });
-      // Nomad's anonymous token names the policy "anonymous": writing that policy opens what it grants to requests without a token.
-      if (tx.get("aclTokens", ANONYMOUS_ACCESSOR) === undefined) {
-        tx.put("aclTokens", { AccessorID: ANONYMOUS_ACCESSOR, SecretID: ANONYMOUS_ACCESSOR, Name: "Anonymous Token", Type: "client", Policies: ["anonymous"], Global: false, CreateTime: now, CreateIndex: 0, ModifyIndex: 0 });
-      }
-      tx.put("aclBootstrap", { ID: ACL_BOOTSTRAP_KEY, AccessorID: accessor, CreateIndex: 0, ModifyIndex: 0 });
-      return accessor;
-    });
-    return { body: tokenAnswer(mustToken(ctx, result), true), index: store.index };
+    const done = await bootstrapAcl(store, secret, "Bootstrap Token", opts.bootstrapResetFile);
+    if (!done.ok && done.specified === 0) throw new RucheError(ErrorCode.BadRequest, `ACL bootstrap already done (reset index: ${done.resetIndex})`);
+    if (!done.ok) throw new RucheError(ErrorCode.BadRequest, `Invalid bootstrap reset index (specified ${done.specified}, reset index: ${done.resetIndex})`);
+    return { body: tokenAnswer(mustToken(ctx, done.accessor), true), index: store.index };
   });
 
   r.get("/v1/acl/policies", async (req) =>

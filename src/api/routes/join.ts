@@ -1,6 +1,7 @@
 import { randomUUID, X509Certificate } from "node:crypto";
 import { caDigest, checkName, isNodeRole, newJoinToken, NodeRole, parseJoinToken, parseSpiffeUri, secretMatches, signCsr, type Ca, type NodeIdentity } from "../../pki/index.js";
 import { ErrorCode, joinTokenStub, RucheError, type JoinToken, type JoinTokenStub } from "../../structs/index.js";
+import type { TLSSocket } from "node:tls";
 import type { ApiContext } from "../context.js";
 import type { Request, Router } from "../http.js";
 
@@ -19,6 +20,12 @@ export interface ClusterPki {
   /** Rolls the CA (`ClusterCa.rotate`), and ends a rotation (`finish`): absent, `/v1/operator/tls/ca/*` refuse to. */
   rotate?(): Promise<unknown>;
   finish?(): Promise<void>;
+  /**
+   * The cluster key (base64) that opens the CA's key in the state: given, over TLS only, to a
+   * server that joins with a server join token (`ruche agent -server -join-token`), and to no
+   * one else. Absent: a server join answers without it.
+   */
+  clusterKey?(): string;
   /** A node certificate's lifetime (default 24 h). */
   nodeCertTtlMs?: number;
   /** The clock (tests). */
@@ -36,6 +43,8 @@ export interface JoinAnswer {
   Region: string;
   Role: NodeRole;
   Name: string;
+  /** To a server joining with a server join token, over TLS: the cluster key (base64), with which it opens the cluster's CA. */
+  ClusterKey?: string;
 }
 
 /** A join token as `create` and `rotate` answer it: the token itself, shown this once. */
@@ -118,7 +127,13 @@ export function joinRoutes(r: Router, ctx: ApiContext, pki: ClusterPki): void {
     const b = bodyOf(req);
     const tokens = ctx.store.joinTokens();
     const id = admitJoin(b, tokens, pki.ca(), pki.region);
-    return { body: await answer(pki, trusted(), id, b.CSR, now(), addresses(b, id)) };
+    const joined = await answer(pki, trusted(), id, b.CSR, now(), addresses(b, id));
+    // A server joining opens the cluster's CA with the cluster key: sent only over TLS, whose CA the joining server checked against its token.
+    if (id.role === NodeRole.Server && pki.clusterKey !== undefined) {
+      if (!(req.raw.socket as Partial<TLSSocket>).encrypted) throw new RucheError(ErrorCode.Forbidden, "a server joins over TLS only: this server serves plain HTTP (tls { enabled = false }), so it does not send the cluster key; give the joining server -encrypt KEY instead", { path: "Role" });
+      return { body: { ...joined, ClusterKey: pki.clusterKey() } };
+    }
+    return { body: joined };
   });
 
   r.put("/v1/agent/renew", async (req) => {

@@ -2,6 +2,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { checkBootstrapExpect, checkEtcdEndpoint, checkRegion, formatDiagnostic, joinAddress, parseAgentConfig } from "../../jobspec/index.js";
 import { DEFAULT_MAX_CONNS_PER_CLIENT, startAgent, type AgentConfig, type AgentTls } from "../../agent/index.js";
+import { parseClusterKey } from "../../pki/index.js";
 import { DYNAMIC_PORT_RANGE, errorMessage, formatDuration, NS, parseDuration } from "../../structs/index.js";
 import { flagBool, flagValues, parseArgs, UsageError, type Parsed } from "../args.js";
 import { Exit, type IO } from "../io.js";
@@ -19,7 +20,8 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
                    [-tls-http] [-tls-rpc] [-tls-ca-file FILE] [-tls-cert-file FILE]
                    [-tls-key-file FILE] [-tls-verify-server-hostname]
                    [-tls-verify-https-client] [-tls-enabled=false] [-join-token TOKEN]
-                   [-config FILE|DIR]... [-region REGION]
+                   [-encrypt KEY]
+                   [-token SECRET] [-config FILE|DIR]... [-region REGION]
                    [-bootstrap-expect N] [-retry-join ADDR]... [-etcd-endpoints URL,...]
 
   Runs a Ruche agent. -server runs the control plane (state, scheduler, deployments, node
@@ -55,9 +57,16 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   (enable_local_script_checks): both off by default, -dev too, as in Consul. The agent
   prints at start what it leaves open: its bind address, ACLs, TLS, raw_exec, script checks.
 
+  -token SECRET (default $RUCHE_TOKEN) is the ACL token the agent's node registers
+  with: with ACLs on and TLS off, registering a node takes a token with node:write; over
+  TLS a node's certificate of the cluster's CA speaks for it instead, and a server's own
+  node (-dev's too) needs neither. In -dev only the agent's own node may register.
+
   -acl-enabled (Nomad's acl { enabled = true }) makes every route of the HTTP API and the
   Consul-compatible API check the request's ACL token (X-Ruche-Token, X-Nomad-Token,
-  X-Consul-Token, Authorization: Bearer): off by default for now, and always off in -dev.
+  X-Consul-Token, Authorization: Bearer): on by default, always off in -dev.
+  acl { enabled = false } (-acl-enabled=false) turns it off on purpose, warned at start.
+  With ACLs on, "ruche acl bootstrap" (once) prints the first management token.
 
   TLS (Nomad's tls { http = true, rpc = true, ca_file, cert_file, key_file }, or
   -tls-http -tls-rpc -tls-ca-file FILE -tls-cert-file FILE -tls-key-file FILE): the API,
@@ -77,10 +86,22 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   (client { join_token }; "ruche join-token create" on a server prints it) joins the
   -servers, checking their CA against the token before sending its secret, and keeps its
   certificate in -data-dir's tls/, renewed (started again it needs no token, -tls-http is
-  enough). -join-token turns TLS on; this PKI's servers' names are always checked.
-  -tls-enabled=false (Ruche's tls { enabled = false }) says plain HTTP on purpose, warned
-  at start. Without a tls block the agent serves plain HTTP for now; -dev always does
-  unless told otherwise.
+  enough). Without -join-token, a client-only agent reads the token from
+  $RUCHE_JOIN_TOKEN (a server ignores it). -join-token turns TLS on; this PKI's servers'
+  names are always checked.
+  Without a tls block, every agent but -dev uses the cluster's own PKI: a server as
+  above, a client or router agent joins with -join-token. -tls-enabled=false (Ruche's
+  tls { enabled = false }) says plain HTTP on purpose, warned at start. -dev serves plain
+  HTTP unless told otherwise.
+  The servers share one cluster CA: its certificate and its key, encrypted (AES-256-GCM)
+  under the cluster key, live in the state (on etcd with -etcd-endpoints), and each server
+  keeps the CA's certificate in -data-dir's tls/ca.pem. The first server makes the CA and,
+  unless given -encrypt KEY (server { encrypt }, 32 bytes of base64 as "ruche operator
+  keygen" or Nomad's "operator gossip keyring generate" print), a cluster key in
+  -data-dir's tls/cluster.key (0600). Another server starts with the same -encrypt KEY, or
+  with a server join token ("ruche join-token create -role server" on a running server;
+  -join-token TOKEN -servers HOST:PORT, server { join_token }): it checks that server's CA
+  against the token, receives the key over TLS and keeps it in its tls/cluster.key.
 
   -http-max-conns-per-client N bounds the connections one client address may hold open
   on the HTTP API, the Consul-compatible API and DNS over TCP (default 100, as Nomad's
@@ -114,7 +135,7 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   region, datacenter, data_dir, bind_addr, name, log_level,
   ports { http, consul, dns } (consul and dns are Ruche's), server { enabled,
   bootstrap_expect, server_join { retry_join }, retry_join, etcd { endpoints },
-  heartbeat_grace, min_heartbeat_ttl, max_heartbeats_per_second },
+  heartbeat_grace, min_heartbeat_ttl, max_heartbeats_per_second, encrypt, join_token },
   client { enabled, servers, join_token, node_class, meta, min_dynamic_port,
   max_dynamic_port },
   limits { http_max_conns_per_client }, acl { enabled } (= -acl-enabled),
@@ -150,7 +171,7 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
  * The agent's config from its command line and the -config files it names, every value
  * checked, and the notes to print once it runs. Starts nothing.
  */
-export async function agentConfigFromArgs(argv: readonly string[], cwd: string): Promise<{ config: AgentConfig; notes: string[] }> {
+export async function agentConfigFromArgs(argv: readonly string[], cwd: string, env: Readonly<Record<string, string | undefined>> = {}): Promise<{ config: AgentConfig; notes: string[] }> {
   const p = parseArgs(argv, {
     dev: { value: false },
     server: { value: false },
@@ -195,6 +216,8 @@ export async function agentConfigFromArgs(argv: readonly string[], cwd: string):
     "tls-verify-server-hostname": { value: false },
     "tls-verify-https-client": { value: false },
     "join-token": { value: true },
+    encrypt: { value: true },
+    token: { value: true },
     config: { value: true, repeat: true },
     region: { value: true },
     "bootstrap-expect": { value: true },
@@ -273,9 +296,9 @@ export async function agentConfigFromArgs(argv: readonly string[], cwd: string):
     rawExec: p.flags.has("raw-exec") ? flagBool(p, "raw-exec") : dev,
     enableScriptChecks: flagBool(p, "enable-script-checks"),
     enableLocalScriptChecks: flagBool(p, "enable-local-script-checks"),
-    // Off unless asked for, and always off in -dev (Nomad's -acl-enabled).
-    acl: { enabled: !dev && flagBool(p, "acl-enabled") },
-    ...tlsFlags(p, cwd, notes, { server }),
+    // On unless the config turns it off (acl { enabled = false }), and always off in -dev.
+    acl: { enabled: !dev && (p.flags.has("acl-enabled") ? flagBool(p, "acl-enabled") : true) },
+    ...tlsFlags(p, cwd, notes, { server, dev }, env),
     httpMaxConnsPerClient: maxConns,
     heartbeat,
     consulPort,
@@ -283,12 +306,17 @@ export async function agentConfigFromArgs(argv: readonly string[], cwd: string):
     configDir: configDir === undefined ? undefined : resolve(cwd, configDir),
     router: { port: routerPort, dashboardPort, configFile: routerConfig === undefined ? undefined : resolve(cwd, routerConfig), workers: routerWorkers },
     logLevel: one("log-level") ?? "warn",
+    ...tokenFlag(one("token")),
+    ...encryptFlag(one("encrypt"), server),
   };
   return { config, notes };
 }
 
 export async function run(argv: readonly string[], io: IO): Promise<number> {
-  const { config, notes } = await agentConfigFromArgs(argv, io.cwd);
+  const { config, notes } = await agentConfigFromArgs(argv, io.cwd, io.env);
+  // The node's ACL token (registering without TLS, with ACLs on, takes node:write): -token, else $RUCHE_TOKEN.
+  const envToken = io.env.RUCHE_TOKEN?.trim();
+  if (config.token === undefined && envToken !== undefined && envToken !== "") config.token = envToken;
   const agent = await startAgent(config, (l) => {
     io.out(l);
   });
@@ -390,6 +418,25 @@ export function clusterFlags(one: (name: string) => string | undefined, many: (n
   return { region, bootstrapExpect, retryJoin, etcdEndpoints: endpoints.map((e) => e.replace(/\/$/, "")) };
 }
 
+/** The server's cluster key from -encrypt (`server { encrypt }`): 32 bytes of base64, checked here; a server setting. */
+function encryptFlag(key: string | undefined, server: boolean): { encrypt?: string } {
+  if (key === undefined) return {};
+  if (!server) throw new UsageError("-encrypt (server { encrypt }) is a server setting: it needs the server role (-server)");
+  try {
+    parseClusterKey(key, "-encrypt");
+  } catch (err) {
+    throw new UsageError(errorMessage(err));
+  }
+  return { encrypt: key.trim() };
+}
+
+/** The node's ACL token from -token; an empty one is a mistake, said. */
+function tokenFlag(token: string | undefined): { token?: string } {
+  if (token === undefined) return {};
+  if (token.trim() === "") throw new UsageError("-token is empty: give the ACL token the node registers with (a token with node:write)");
+  return { token: token.trim() };
+}
+
 /** The server's heartbeat settings from -min-heartbeat-ttl, -heartbeat-grace and -max-heartbeats-per-second; each one not given keeps its default. */
 export function heartbeatFlags(one: (name: string) => string | undefined, server: boolean): HeartbeatSettings {
   const out: HeartbeatSettings = {};
@@ -427,9 +474,12 @@ type HeartbeatSettings = NonNullable<AgentConfig["heartbeat"]>;
  * when tls { enabled = false } says plain HTTP; nothing when nothing is said. What does not
  * hold together is refused, saying what.
  */
-export function tlsFlags(p: Parsed, cwd: string, notes: string[], role: { server: boolean }): { tls?: AgentTls } {
+export function tlsFlags(p: Parsed, cwd: string, notes: string[], role: { server: boolean; dev: boolean }, env: Readonly<Record<string, string | undefined>> = {}): { tls?: AgentTls } {
   const one = (name: string): string | undefined => flagValues(p, name).at(-1);
-  const joinToken = one("join-token");
+  // -join-token (client { join_token }), else $RUCHE_JOIN_TOKEN on a client-only agent (a server issues its own certificate: it ignores it).
+  const fromEnv = env.RUCHE_JOIN_TOKEN?.trim();
+  const joinToken = one("join-token") ?? (role.server || fromEnv === undefined || fromEnv === "" ? undefined : fromEnv);
+  const joinFrom = one("join-token") === undefined ? "RUCHE_JOIN_TOKEN" : "-join-token";
   const http = flagBool(p, "tls-http");
   const rpc = flagBool(p, "tls-rpc");
   const files = { caFile: one("tls-ca-file"), certFile: one("tls-cert-file"), keyFile: one("tls-key-file") };
@@ -437,17 +487,19 @@ export function tlsFlags(p: Parsed, cwd: string, notes: string[], role: { server
   const verify = ["tls-verify-server-hostname", "tls-verify-https-client"].filter((n) => flagBool(p, n));
   if (joinToken !== undefined) {
     if (joinToken.trim() === "") throw new UsageError("-join-token is empty: give the token `ruche join-token create` printed");
-    if (role.server) throw new UsageError("-join-token is for a client-only agent: a server holds the cluster's CA and issues its own certificate (-tls-http without certificate files)");
-    if (given.length > 0) throw new UsageError(`-join-token and ${given.join(", ")}: a join token gets the node's certificate from the cluster's CA; keep one`);
+    if (role.dev) throw new UsageError("-join-token joins a cluster over TLS, and -dev serves plain HTTP alone: keep one");
+    if (given.length > 0) throw new UsageError(`${joinFrom} and ${given.join(", ")}: a join token gets the node's certificate from the cluster's CA; keep one`);
   }
   if (p.flags.has("tls-enabled") && !flagBool(p, "tls-enabled")) {
     if (http || rpc) throw new UsageError("tls { enabled = false } says plain HTTP, and tls { http/rpc = true } says TLS: keep one");
-    if (joinToken !== undefined) throw new UsageError("tls { enabled = false } says plain HTTP, and -join-token joins over TLS: keep one");
+    if (joinToken !== undefined) throw new UsageError(`tls { enabled = false } says plain HTTP, and ${joinFrom} joins over TLS: keep one`);
     return { tls: { enabled: false } };
   }
   if (!http && !rpc && joinToken === undefined) {
     if (given.length > 0 || verify.length > 0) throw new UsageError(`${[...given, ...verify.map((v) => `-${v}`)].join(", ")} given, but TLS is not on: add tls { http = true, rpc = true } (-tls-http -tls-rpc)`);
-    return {};
+    // -dev is plain HTTP on loopback; every other agent is TLS from the cluster's own PKI unless told otherwise.
+    if (role.dev) return {};
+    return { tls: { enabled: true, cluster: {}, verifyServerHostname: true, verifyHttpsClient: false } };
   }
   if (http !== rpc) notes.push(`tls { ${http ? "http" : "rpc"} = true } turns TLS on for both the HTTP API and the traffic between agents: in Ruche they are one (agents talk over the HTTP API)`);
   if (given.length === 0) {

@@ -1,11 +1,11 @@
 import { fleetOpenFiles, openFilesLimit, SimFleet, type FleetStatus } from "../../client/index.js";
 import { flagValues, parseArgs, UsageError } from "../args.js";
-import { DEFAULT_ADDRESS, wholeNumber } from "../api.js";
+import { DEFAULT_ADDRESS, requestTokenOf, wholeNumber } from "../api.js";
 import { CommandError } from "../errors.js";
 import { Exit, type IO } from "../io.js";
 
 export const usage = `Usage: ruche sim -nodes N [-servers ADDR,...] [-datacenter DC] [-name-prefix PREFIX]
-                 [-connections N]
+                 [-connections N] [-token SECRET]
 
   Runs N simulated nodes in this process, for trying and measuring the control plane
   without machines: each registers with the servers, heartbeats at the TTL they give,
@@ -22,7 +22,9 @@ export const usage = `Usage: ruche sim -nodes N [-servers ADDR,...] [-datacenter
   (and each server as many): past the open files limit (ulimit -n) it refuses to start and says what to raise.
   Servers on loopback see the nodes' connections from addresses spread over 127.0.0.0/8
   (90 per address, under -http-max-conns-per-client's default 100); other servers need
-  -http-max-conns-per-client 0 for a fleet in one process.
+  -http-max-conns-per-client 0 for a fleet in one process. A -dev agent registers no node of
+  another process (its -sim-nodes N runs simulated nodes in it); servers with ACLs on and TLS
+  off register the nodes given -token with node:write.
 
 Options:
   -nodes N            how many nodes to simulate
@@ -30,6 +32,8 @@ Options:
   -datacenter DC      the nodes' datacenter (default dc1)
   -name-prefix PREFIX the nodes are named PREFIX-0, PREFIX-1, ... (default sim)
   -connections N      shared connections per server, for reports and for heartbeats each (default 64)
+  -token SECRET       the ACL token the nodes register with: servers with ACLs on and TLS off
+                      register a node only with node:write (default: $RUCHE_TOKEN, else $NOMAD_TOKEN)
 `;
 
 /** How often the status line is printed (ms). */
@@ -41,10 +45,12 @@ export interface SimRun {
   datacenter: string;
   namePrefix: string;
   connections: number;
+  /** The ACL token the nodes send; none when absent. */
+  token?: string;
 }
 
 export async function run(argv: readonly string[], io: IO): Promise<number> {
-  const p = parseArgs(argv, { nodes: { value: true }, servers: { value: true, repeat: true }, datacenter: { value: true }, "name-prefix": { value: true }, connections: { value: true } });
+  const p = parseArgs(argv, { nodes: { value: true }, servers: { value: true, repeat: true }, datacenter: { value: true }, "name-prefix": { value: true }, connections: { value: true }, token: { value: true } });
   if (p.positional.length > 0) throw new UsageError(`unexpected argument "${p.positional[0] ?? ""}"`);
   const nodesFlag = flagValues(p, "nodes").at(-1);
   if (nodesFlag === undefined) throw new UsageError("-nodes N is required");
@@ -66,7 +72,8 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   try {
-    await runSim({ servers, nodes, datacenter, namePrefix, connections }, io, stop.signal);
+    const token = requestTokenOf(p, io);
+    await runSim({ servers, nodes, datacenter, namePrefix, connections, ...(token === undefined ? {} : { token }) }, io, stop.signal);
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
@@ -85,7 +92,7 @@ export async function runSim(o: SimRun, io: IO, signal: AbortSignal, statusEvery
     const how = need <= limit.hard ? `raise it in the shell that starts ruche sim: ulimit -n ${need} (the hard limit is ${limit.hard})` : `the hard limit is ${limit.hard}: run the nodes in several processes of at most ${Math.max(1, limit.hard - o.servers.length * o.connections - 200)} each`;
     throw new CommandError(`${o.nodes} simulated nodes need about ${need} open files (one connection each for their allocation watches, 2 × ${o.connections} per server shared), over this process's limit of ${limit.soft}; ${how}`);
   }
-  const fleet = new SimFleet({ servers: o.servers, nodes: o.nodes, datacenter: o.datacenter, namePrefix: o.namePrefix, connections: o.connections });
+  const fleet = new SimFleet({ servers: o.servers, nodes: o.nodes, datacenter: o.datacenter, namePrefix: o.namePrefix, connections: o.connections, ...(o.token === undefined ? {} : { token: o.token }) });
   io.out(`==> Simulating ${o.nodes} nodes (${o.namePrefix}-0 … ${o.namePrefix}-${o.nodes - 1}) in datacenter ${o.datacenter} against ${o.servers.join(", ")}\n`);
   const started = Date.now();
   const line = (): void => {

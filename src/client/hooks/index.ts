@@ -2,6 +2,7 @@ export type { AllocHook, AllocHookContext, PrestartResult, TaskHook, TaskHookCon
 export { AllocDirHook, allocPaths, taskPaths, type AllocPaths, type TaskPaths } from "./alloc-dir.js";
 export { ChecksHook, type CheckReport } from "./checks.js";
 export { HealthHook, type HealthOptions } from "./health.js";
+export { IdentityHook } from "./identity.js";
 export { TaskCheckpointHook } from "./task-checkpoint.js";
 export { TaskDirHook } from "./task-dir.js";
 export { TaskValidateHook } from "./task-validate.js";
