@@ -1,4 +1,5 @@
-# A client node of the three servers: it fails over between them.
+# A client node of the three servers: it fails over between them. It joins the cluster with a
+# join token (`ruche join-token create` on a server; -join-token TOKEN, or client { join_token }).
 name       = "web-1"
 region     = "europe"
 datacenter = "europe-west1"
@@ -15,14 +16,4 @@ client {
   meta {
     role = "web"
   }
-}
-
-# This example shows the servers' cluster alone: ACL tokens and TLS, which every agent
-# outside -dev has unless its config says otherwise (as here), are the README's
-# "Production" section.
-acl {
-  enabled = false
-}
-tls {
-  enabled = false
 }

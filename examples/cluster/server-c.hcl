@@ -16,6 +16,9 @@ ports {
 server {
   enabled          = true
   bootstrap_expect = 3
+  # The cluster key, the same on the three servers: they derive the cluster's CA from it.
+  # This one is public, for this tour only: make your own with `ruche operator keygen`.
+  encrypt          = "weKAkzGNIzyOEXF1YR/WQKYN/a+UdewfXF1opUODwX4="
   server_join {
     retry_join = ["127.0.0.1:5646", "127.0.0.1:5746", "127.0.0.1:5846"]
   }
@@ -23,14 +26,4 @@ server {
 
 consul {
   address = "127.0.0.1:8500"
-}
-
-# This example shows the servers' cluster alone: ACL tokens and TLS, which every agent
-# outside -dev has unless its config says otherwise (as here), are the README's
-# "Production" section.
-acl {
-  enabled = false
-}
-tls {
-  enabled = false
 }

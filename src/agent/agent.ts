@@ -138,7 +138,7 @@ export interface RunningAgent {
  */
 async function caWithoutTls(ctx: Parameters<typeof openClusterCa>[0], log: Logger): Promise<Awaited<ReturnType<typeof openClusterCa>> | undefined> {
   try {
-    return await openClusterCa(ctx);
+    return await openClusterCa(ctx, undefined, { keyOptional: true });
   } catch (err) {
     if (!(err instanceof RucheError && err.code === ErrorCode.Forbidden)) throw err;
     log.warn({ err }, "TLS is off and this server cannot open the cluster's CA: it serves no join routes (nodes join through a server that can)");
@@ -176,6 +176,8 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         return Promise.resolve();
       });
     }
+    // A managed etcd member's own listeners, named in the start block: they are plain HTTP.
+    let etcdListeners: string | undefined;
     const clusterCtx = {
       dataDir,
       region: cfg.region,
@@ -188,6 +190,8 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       peers: [...cfg.servers, ...cfg.retryJoin],
       ...(caEtcd === undefined ? {} : { caSlot: etcdRecord(caEtcd, cfg.region, "pki/ca") }),
       ...(cfg.encrypt === undefined ? {} : { encrypt: cfg.encrypt }),
+      // Servers that run their own etcd members derive the cluster CA from the cluster key: they need it before their etcd exists.
+      ownEtcd: cfg.server && cfg.etcdEndpoints.length === 0 && (cfg.bootstrapExpect > 1 || cfg.retryJoin.length > 0),
     };
     const cluster = cfg.tls?.enabled === true && "cluster" in cfg.tls ? await resolveClusterTls(cfg.tls, clusterCtx) : undefined;
     const tlsFiles = cluster?.files ?? (cfg.tls?.enabled === true && !("cluster" in cfg.tls) ? cfg.tls : undefined);
@@ -268,6 +272,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       } else {
         const { client: etcd, member, endpoints } = await serverEtcd(cfg, self.Name, dataDir, log("etcd"), closers, wire?.api);
         etcdMember = member;
+        if (member !== undefined) etcdListeners = `${member.clientURL} (clients), ${member.peerURL} (peers)`;
         if (member !== undefined) self.EtcdMember = member.name;
         // The lease is renewed on a thread of its own: a leader busy for seconds keeps its term.
         const leases = threadLeases({ hosts: endpoints });
@@ -516,6 +521,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       ...(cfg.acl === undefined ? {} : { acl: cfg.acl.enabled && !cfg.dev }),
       scriptChecks: cfg.enableScriptChecks ?? false,
       localScriptChecks: (cfg.enableScriptChecks ?? false) || (cfg.enableLocalScriptChecks ?? false),
+      ...(etcdListeners === undefined ? {} : { etcd: etcdListeners }),
     });
     for (const line of exposure) out(`${line}\n`);
     return { address, dataDir, nodeId: client?.nodeId, reload, stop: stopAll };

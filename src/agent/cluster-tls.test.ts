@@ -4,7 +4,8 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
-import { resolveClusterTls, serverTlsPaths } from "./cluster-tls.js";
+import { deriveCa, newClusterKey, parseClusterKey } from "../pki/index.js";
+import { openClusterCa, resolveClusterTls, serverTlsPaths } from "./cluster-tls.js";
 import { agentWire, type ClusterTls } from "./tls.js";
 
 const dir = mkdtempSync(join(tmpdir(), "ruche-cluster-tls-"));
@@ -37,5 +38,19 @@ describe("the cluster's own PKI as an agent's TLS files", () => {
 
   it("refuses a client with neither a join token nor the certificate of an earlier join, saying what to give", async () => {
     await expect(resolveClusterTls(tls, ctx(join(dir, "client"), false))).rejects.toThrow(/holds no node certificate: join the cluster with -join-token TOKEN/);
+  });
+
+  it("gives servers that run their own etcd members the CA derived from -encrypt, the same on each; without it, refuses saying how", async () => {
+    const key = newClusterKey();
+    const own = (name: string) => ({ ...ctx(join(dir, name), true), ownEtcd: true, encrypt: key });
+    const [a, b] = [await resolveClusterTls(tls, own("own-a")), await resolveClusterTls(tls, own("own-b"))];
+    const derived = (await deriveCa(parseClusterKey(key, "test"), "eu")).certPem;
+    expect(readFileSync(a.files.caFile, "utf8")).toBe(derived);
+    expect(readFileSync(b.files.caFile, "utf8")).toBe(derived);
+    expect(new X509Certificate(readFileSync(a.files.certFile)).verify(new X509Certificate(readFileSync(b.files.caFile)).publicKey)).toBe(true);
+    const keyless = { ...ctx(join(dir, "own-c"), true), ownEtcd: true };
+    await expect(resolveClusterTls(tls, keyless)).rejects.toThrow(/servers that run their own etcd members .* share the cluster's CA through the cluster key: give each the same server \{ encrypt = KEY \}.*or tls \{ enabled = false \}/);
+    // With TLS off (the CA only for join routes) such a server keeps a CA of its data dir, as a server alone does.
+    expect((await openClusterCa(keyless, undefined, { keyOptional: true })).derived).toBe(false);
   });
 });

@@ -2,7 +2,7 @@ import { writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { joinCluster, keepRenewed, loadNodeTls, nodeTlsPaths, type NodeTls } from "../client/index.js";
-import { caPaths, ClusterCa, clusterFiles, issueServerCert, NodeRole, privateDir, readIfThere, writePrivate, type GivenClusterKey, type RecordSlot } from "../pki/index.js";
+import { caPaths, ClusterCa, clusterFiles, fileCaSlot, issueServerCert, NodeRole, OWN_ETCD_KEY_HOWTO, parseCaRecord, privateDir, readIfThere, writePrivate, type GivenClusterKey, type RecordSlot } from "../pki/index.js";
 import { ErrorCode, RucheError, type Logger } from "../structs/index.js";
 import type { AgentTlsFiles, ClusterTls } from "./tls.js";
 
@@ -30,20 +30,33 @@ export interface ClusterTlsContext {
   encrypt?: string;
   /** A server joining with a server join token: the running servers to ask (-servers, -retry-join), host:port. */
   peers?: readonly string[];
+  /**
+   * A server that runs its own etcd member among several (`bootstrap_expect` above 1, or
+   * `retry_join`): its CA is derived from the cluster key (`ClusterCa.derive`), which it
+   * must be given, since it needs certificates before its etcd exists.
+   */
+  ownEtcd?: boolean;
 }
 
 /**
- * A server's cluster CA, one for the whole cluster (`ClusterCa`): its record in the state
- * (`ctx.caSlot`), opened with the cluster key from -encrypt, from the data dir
+ * A server's cluster CA, one for the whole cluster (`ClusterCa`). Servers that run their own
+ * etcd members (`ctx.ownEtcd`) derive it from the cluster key given with -encrypt
+ * (`ClusterCa.derive`): without one they stop, saying how to give it (`OWN_ETCD_KEY_HOWTO`),
+ * unless `keyOptional` (TLS off: the CA only signs for the join routes; then as a server
+ * alone). Others: its record in the state (`ctx.caSlot`), opened with the cluster key from -encrypt, from the data dir
  * (`tls/cluster.key`), or — a server joining with a server join token — from a running
  * server, over TLS checked against the token's CA digest (the key is then kept in the data
  * dir for the next start). The server that makes the CA and the key says once, in its log,
  * where the key is and how other servers get it; the key itself is never logged.
  */
-export async function openClusterCa(ctx: ClusterTlsContext, joinToken?: string): Promise<ClusterCa> {
+export async function openClusterCa(ctx: ClusterTlsContext, joinToken?: string, opts: { keyOptional?: boolean } = {}): Promise<ClusterCa> {
+  if (ctx.ownEtcd === true && joinToken === undefined && ctx.caSlot === undefined) {
+    if (ctx.encrypt !== undefined) return deriveOwnEtcdCa(ctx, ctx.encrypt);
+    if (opts.keyOptional !== true) throw new RucheError(ErrorCode.BadRequest, `this server cannot start with TLS on: ${OWN_ETCD_KEY_HOWTO}`, { path: "encrypt" });
+  }
   let key: GivenClusterKey | undefined = ctx.encrypt === undefined ? undefined : { key: ctx.encrypt, from: "-encrypt", keep: false };
   if (joinToken !== undefined && ctx.caSlot === undefined) {
-    throw new RucheError(ErrorCode.BadRequest, "-join-token on a server joins servers that share their state on an etcd given with -etcd-endpoints (where the cluster CA is); a server alone, or on an etcd of its own (-bootstrap-expect), keeps its CA in its data dir and joins no one this way", { path: "join_token" });
+    throw new RucheError(ErrorCode.BadRequest, "-join-token on a server joins servers that share their state on an etcd given with -etcd-endpoints (where the cluster CA is); a server alone keeps its CA in its data dir, and servers that run their own etcd members derive theirs from the cluster key (-encrypt, the same on each): neither joins this way", { path: "join_token" });
   }
   if (key === undefined && joinToken !== undefined && (await readIfThere(clusterFiles(ctx.dataDir).key)) === null) {
     const peers = [...new Set(ctx.peers ?? ctx.servers)];
@@ -58,6 +71,22 @@ export async function openClusterCa(ctx: ClusterTlsContext, joinToken?: string):
   if (keyFile !== null) {
     ctx.log.warn({ path: keyFile }, "made the cluster key, which opens the cluster CA's key in the state: start other servers with -encrypt and the key in this file, or join them with a server join token (ruche join-token create -role server, then ruche agent -server -join-token TOKEN -servers THIS_SERVER)");
   }
+  return ca;
+}
+
+/**
+ * The CA of a server on an etcd member of its own, derived from the cluster key: the same on
+ * every server given the key. A CA the data dir kept from before (each such server made its
+ * own) gives way to it, said once: nodes joined through this server with it join again.
+ */
+async function deriveOwnEtcdCa(ctx: ClusterTlsContext, encrypt: string): Promise<ClusterCa> {
+  const ca = await ClusterCa.derive(ctx.dataDir, ctx.region, { key: encrypt, from: "-encrypt", keep: false });
+  const slot = fileCaSlot(ctx.dataDir);
+  const kept = await slot.read();
+  if (kept !== null && parseCaRecord(kept.value, slot.where).Current.Cert !== ca.ca().certPem) {
+    ctx.log.warn({ path: slot.where, digest: ca.digest() }, "this data dir kept a CA of its own, which the CA derived from the cluster key replaces: nodes that joined through this server before join again");
+  }
+  ctx.log.info({ digest: ca.digest() }, "the cluster's CA is derived from the cluster key (-encrypt), the same on every server given it");
   return ca;
 }
 

@@ -30,4 +30,9 @@ describe("what the agent says it leaves open, at start", () => {
     expect(server).toContain("      nodes:         anyone who reaches the API may register a node, and be sent allocations and their secrets (ACLs and TLS off)");
     expect(server.some((l) => l.includes("raw_exec"))).toBe(false);
   });
+
+  it("a server that runs an etcd member says its listeners are plain HTTP", () => {
+    const lines = exposureLines({ dev: false, bind: "10.0.0.5", server: true, client: false, acl: true, tls: true, rawExec: false, scriptChecks: false, localScriptChecks: false, etcd: "http://10.0.0.5:4647 (clients), http://10.0.0.5:4648 (peers)" });
+    expect(lines).toContain("      etcd:          plain HTTP without authentication on http://10.0.0.5:4647 (clients), http://10.0.0.5:4648 (peers): whoever reaches them reads and writes the whole state; keep them on a private network");
+  });
 });

@@ -51,6 +51,14 @@ export interface CertSpec {
   /** The issuer's public key's identifier (its SubjectKeyIdentifier), for the AuthorityKeyIdentifier. */
   issuerKeyId: ArrayBuffer;
   signer: CryptoKey;
+  /** A serial number (positive, big-endian bytes) instead of a random one: a CA every server derives alike. */
+  serial?: Uint8Array;
+  /**
+   * Signs the TBSCertificate's DER, returning an ECDSA-Sig-Value (DER) — a deterministic
+   * signature, so that every server deriving one CA writes the same bytes. Absent: `signer`
+   * signs through WebCrypto (a random nonce).
+   */
+  sign?: (tbs: Uint8Array) => Uint8Array;
 }
 
 /**
@@ -74,8 +82,9 @@ function time(d: Date): pkijs.Time {
   return new pkijs.Time({ type: d.getUTCFullYear() >= 2050 ? pkijs.TimeType.GeneralizedTime : pkijs.TimeType.UTCTime, value: d });
 }
 
-/** A positive 127-bit serial number, minimally encoded. */
-function serial(): asn1js.Integer {
+/** A positive 127-bit serial number, minimally encoded; `given` (positive, its top bit clear) as it is. */
+function serial(given?: Uint8Array): asn1js.Integer {
+  if (given !== undefined) return new asn1js.Integer({ valueHex: given.buffer.slice(given.byteOffset, given.byteOffset + given.length) as ArrayBuffer });
   const b = randomBytes(16);
   b[0] = ((b[0] ?? 0) & 0x7f) | 0x40;
   return new asn1js.Integer({ valueHex: b.buffer.slice(b.byteOffset, b.byteOffset + b.length) });
@@ -114,7 +123,7 @@ function keyUsage(ca: boolean): asn1js.BitString {
 export async function buildCertificate(spec: CertSpec): Promise<ArrayBuffer> {
   const cert = new pkijs.Certificate();
   cert.version = 2;
-  cert.serialNumber = serial();
+  cert.serialNumber = serial(spec.serial);
   cert.issuer = spec.issuer instanceof pkijs.RelativeDistinguishedNames ? spec.issuer : rdn(spec.issuer);
   cert.subject = spec.subject instanceof pkijs.RelativeDistinguishedNames ? spec.subject : rdn(spec.subject);
   cert.notBefore = time(spec.notBefore);
@@ -137,6 +146,16 @@ export async function buildCertificate(spec: CertSpec): Promise<ArrayBuffer> {
   if (names.length > 0) exts.push(extension(OID.subjectAltName, false, new pkijs.AltName({ altNames: names }).toSchema()));
   cert.extensions = exts;
 
-  await cert.sign(spec.signer, HASH, engine);
+  if (spec.sign === undefined) {
+    await cert.sign(spec.signer, HASH, engine);
+  } else {
+    // As pkijs's Certificate.sign, the signature itself made by `spec.sign`.
+    const params = await engine.getSignatureParameters(spec.signer, HASH);
+    cert.signature = params.signatureAlgorithm;
+    cert.signatureAlgorithm = params.signatureAlgorithm;
+    cert.tbsView = new Uint8Array(cert.encodeTBS().toBER(false));
+    const sig = spec.sign(cert.tbsView);
+    cert.signatureValue = new asn1js.BitString({ valueHex: sig.buffer.slice(sig.byteOffset, sig.byteOffset + sig.length) as ArrayBuffer });
+  }
   return cert.toSchema(true).toBER(false);
 }

@@ -2,10 +2,11 @@ export { caFromPem, caPaths, createCa, loadOrCreateCa, privateDir, readIfThere, 
 export { certInfo, checkNodeCert, isServerCert, x509, type CertCheck, type CertInfo } from "./cert-info.js";
 export { createKeyAndCsr, csrPublicKey } from "./csr.js";
 export { caDigest } from "./digest.js";
+export { deriveCa, deriveCaScalar, deterministicSign } from "./derive.js";
 export { checkName, isNodeRole, nomadServerName, NodeRole, parseSpiffeUri, serverName, spiffeUri, type NodeIdentity } from "./identity.js";
 export { issueServerCert, signCsr, NODE_CERT_TTL_MS, SERVER_CERT_TTL_MS } from "./issue.js";
 export { hashJoinSecret, JOIN_TOKEN_PREFIX, newJoinToken, parseJoinToken, secretMatches } from "./join-token.js";
 export { pemBlocks, splitCerts, toPem } from "./pem.js";
 export { fileCaSlot, parseCaRecord, type CaRecord, type RecordSlot } from "./ca-record.js";
-export { CLUSTER_KEY_HOWTO, ClusterCa, clusterFiles, crossSign, type ClusterCaOptions, type GivenClusterKey } from "./rotate.js";
+export { CLUSTER_KEY_HOWTO, ClusterCa, DERIVED_ROTATE_REFUSED, OWN_ETCD_KEY_HOWTO, clusterFiles, crossSign, type ClusterCaOptions, type GivenClusterKey } from "./rotate.js";
 export { CLUSTER_KEY_BYTES, newClusterKey, parseClusterKey, seal, unseal, type UnsealResult } from "./seal.js";

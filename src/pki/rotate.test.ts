@@ -2,9 +2,9 @@ import { X509Certificate } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect, createServer } from "node:tls";
 import { afterAll, describe, expect, it } from "vitest";
 import { caDigest, checkNodeCert, ClusterCa, createKeyAndCsr, issueServerCert, signCsr } from "./index.js";
+import { handshake } from "./testing.js";
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -14,28 +14,6 @@ afterAll(async () => {
 async function nodeCert(ca: ClusterCa, name: string): Promise<{ cert: string; key: string }> {
   const { csrPem, keyPem } = await createKeyAndCsr({ region: "global", role: "client", name });
   return { cert: (await signCsr(ca.ca(), csrPem, { region: "global", role: "client", name })) + ca.chain(), key: keyPem };
-}
-
-/** Whether a client trusting `ca` and showing `client` completes a mutual-TLS handshake with a server showing `server`. */
-async function handshake(server: { cert: string; key: string }, serverTrusts: string, client: { cert: string; key: string }, clientTrusts: string): Promise<string> {
-  const srv = createServer({ ...server, ca: serverTrusts, requestCert: true, rejectUnauthorized: true }, (s) => s.end("ok"));
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  try {
-    const port = (srv.address() as { port: number }).port;
-    return await new Promise((resolve) => {
-      let data = "";
-      const sock = connect({ host: "127.0.0.1", port, ...client, ca: clientTrusts, servername: "server.global.ruche" });
-      sock.on("data", (d: Buffer) => (data += d.toString()));
-      sock.on("end", () => {
-        resolve(data === "" ? "closed" : data);
-      });
-      sock.on("error", (err: Error) => {
-        resolve(err.message);
-      });
-    });
-  } finally {
-    srv.close();
-  }
 }
 
 describe("rotating the cluster CA", () => {

@@ -6,6 +6,7 @@ import { ErrorCode, errorMessage, RucheError } from "../structs/index.js";
 import { buildCertificate } from "./build-cert.js";
 import { BACKDATE_MS, caFromPem, caPaths, createCa, privateDir, readIfThere, writePrivate, type Ca } from "./ca.js";
 import { fileCaSlot, parseCaRecord, type CaRecord, type RecordSlot } from "./ca-record.js";
+import { deriveCa } from "./derive.js";
 import { caDigest } from "./digest.js";
 import { pemBlock, toPem } from "./pem.js";
 import { newClusterKey, parseClusterKey, seal, unseal } from "./seal.js";
@@ -34,6 +35,14 @@ export async function crossSign(oldCa: Ca, newCa: Ca, now: Date = new Date()): P
 /** How a server comes by the cluster key, said whenever it has none or the wrong one. */
 export const CLUSTER_KEY_HOWTO =
   "a server gets the cluster key in one of two ways: -encrypt KEY (server { encrypt = KEY }) with the key the other servers use (the first server keeps the one it made in its DATA_DIR/tls/cluster.key; `ruche operator keygen` prints a new one for a new cluster), or a server join token: `ruche join-token create -role server` on a running server, then `ruche agent -server -join-token TOKEN ...`";
+
+/** Why servers that run their own etcd members need the cluster key: said when one has none. */
+export const OWN_ETCD_KEY_HOWTO =
+  "servers that run their own etcd members (-bootstrap-expect above 1, or -retry-join) share the cluster's CA through the cluster key: give each the same server { encrypt = KEY } (-encrypt KEY; `ruche operator keygen` prints one), or tls { enabled = false }";
+
+/** What rotating a CA derived from the cluster key answers: refused, nothing changed. */
+export const DERIVED_ROTATE_REFUSED =
+  "rotating the cluster CA is not yet for servers that run their own etcd members: their CA is derived from the cluster key (server { encrypt }), the same on every server; nothing was changed";
 
 /** How a server was given the cluster key: `-encrypt` (the operator keeps it), or a server join's answer (kept in `tls/cluster.key` for the next start). */
 export interface GivenClusterKey {
@@ -87,7 +96,24 @@ export class ClusterCa {
     private previous: string | null,
     private cross: string | null,
     private rev: string,
+    /** Derived from the cluster key (servers on etcd members of their own): no record, no rotation. */
+    readonly derived = false,
   ) {}
+
+  /**
+   * The cluster CA of servers that run their own etcd members: derived from the cluster key
+   * (`deriveCa`), the same on every server given the key, before their etcd exists. It has no
+   * record to follow; rotating it is refused (`DERIVED_ROTATE_REFUSED`). The data dir keeps
+   * its certificate in `tls/ca.pem`, for the CLI and agents on the host.
+   */
+  static async derive(dataDir: string, region: string, key: GivenClusterKey): Promise<ClusterCa> {
+    const kek = parseClusterKey(key.key, key.from);
+    const ca = await deriveCa(kek, region);
+    const none: RecordSlot = { where: "derived from the cluster key", read: () => Promise.resolve(null), create: () => Promise.resolve(false), replace: () => Promise.resolve(false) };
+    const cluster = new ClusterCa(dataDir, region, none, kek, ca, null, null, "derived", true);
+    await cluster.mirror();
+    return cluster;
+  }
 
   /**
    * Opens the cluster's CA from its record, or makes it when there is none (adopting a CA an
@@ -164,6 +190,7 @@ export class ClusterCa {
 
   /** Reads the record again: true when it changed (a rotation made through another server), and this server now signs as it says. */
   refresh(): Promise<boolean> {
+    if (this.derived) return Promise.resolve(false);
     return this.serial(() => this.reread());
   }
 
@@ -228,6 +255,7 @@ export class ClusterCa {
    * since this one read it (then nothing changed: try again).
    */
   rotate(now: Date = new Date()): Promise<{ digest: string }> {
+    if (this.derived) return Promise.reject(new RucheError(ErrorCode.BadRequest, DERIVED_ROTATE_REFUSED));
     return this.serial(async () => {
       await this.reread();
       const next = await createCa({ region: this.region, now });
@@ -239,6 +267,7 @@ export class ClusterCa {
 
   /** Ends a rotation: the previous root is no longer trusted (every agent has renewed onto the current). */
   finish(): Promise<void> {
+    if (this.derived) return Promise.reject(new RucheError(ErrorCode.BadRequest, DERIVED_ROTATE_REFUSED));
     return this.serial(async () => {
       await this.reread();
       if (this.previous === null && this.cross === null) return;

@@ -172,13 +172,14 @@ describe("the README tour", () => {
     await stopBackground();
     await docker("tag", "ruche-test/httpd:latest", "httpd:latest");
     rmSync("/tmp/ruche-cluster", { recursive: true, force: true });
+    rmSync(exported, { force: true });
     const outputs = await runBlock(tourLines("cluster-tour"), true);
     const find = (start: string): string => [...outputs.entries()].find(([c]) => c.startsWith(start))?.[1] ?? "";
     const members = find("npx ruche server members");
     expect(members.match(/ alive /g), members).toHaveLength(3);
     expect(members.match(/ true /g), members).toHaveLength(1);
     expect(find("npx ruche operator etcd list").match(/ true +true /g)).toHaveLength(1);
-    expect(find("curl -fsS 'http://127.0.0.1:5650")).toBe("bonjour");
+    expect(find("curl -fsS --cacert")).toBe("bonjour");
     expect(find("npx ruche status -address 127.0.0.1:5646 demoapp-ha")).toMatch(/webs +0 +0 +2 +0 +0 +0/);
   }, 600_000);
 

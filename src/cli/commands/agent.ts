@@ -102,6 +102,9 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   with a server join token ("ruche join-token create -role server" on a running server;
   -join-token TOKEN -servers HOST:PORT, server { join_token }): it checks that server's CA
   against the token, receives the key over TLS and keeps it in its tls/cluster.key.
+  Servers that run their own etcd members (-bootstrap-expect above 1, or -retry-join)
+  derive the CA from the cluster key instead, before their etcd exists: give each the
+  same -encrypt KEY (server { encrypt }); with TLS on, one without it does not start.
 
   -http-max-conns-per-client N bounds the connections one client address may hold open
   on the HTTP API, the Consul-compatible API and DNS over TCP (default 100, as Nomad's

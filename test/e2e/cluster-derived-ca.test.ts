@@ -1,0 +1,134 @@
+/**
+ * Three servers that run their own etcd members (`-bootstrap-expect 3 -retry-join a,b,c`),
+ * given the same cluster key (`-encrypt`) and nothing else about TLS: each derives the same
+ * cluster CA from the key before any of them talk, so that their retry_join, their etcd
+ * members' joins and the forwarding of writes to the leader run over mutual TLS, and a node
+ * joined with a join token through one server is trusted by the others. A server of this
+ * kind given no key stops at start, saying how to give it one.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fetchOver, tlsDispatcher } from "../../src/apiclient/index.js";
+import { deriveCa, newClusterKey, parseClusterKey } from "../../src/pki/index.js";
+import { freePortRange } from "../../src/state/etcd-testing.js";
+import type { DialTls } from "../../src/structs/index.js";
+import { ruche, sleeperJob, startAgentProcess, until, type AgentProcess } from "./harness.js";
+
+const REGION = "e2e-derived";
+const KEY = newClusterKey();
+let dir = "";
+let caPem = "";
+const ports: number[] = [];
+const servers: (AgentProcess | undefined)[] = [];
+let node: AgentProcess | undefined;
+// ACLs are off here on purpose: this file is about the servers' one CA (the penetration suite runs with ACLs).
+const common = ["-acl-enabled=false", "-bind", "127.0.0.1", "-consul-port", "-1", "-dns-port", "-1"];
+const trust: DialTls = {
+  get ca(): string {
+    return caPem;
+  },
+};
+const addr = (i: number): string => `127.0.0.1:${ports[i] ?? 0}`;
+const caFile = (i: number): string => join(dir, `server-${i + 1}`, "tls", "ca.pem");
+
+function serverArgs(i: number, extra: string[]): string[] {
+  return ["-server", ...common, "-bootstrap-expect", "3", "-retry-join", [0, 1, 2].map(addr).join(","), "-region", REGION, "-node", `server-${i + 1}`, "-data-dir", join(dir, `server-${i + 1}`), "-http-port", String(ports[i] ?? 0), ...extra];
+}
+
+async function cli(at: number, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  return ruche(addr(at), dir, argv[0] ?? "", argv[1] ?? "", "-ca-cert", caFile(at), ...argv.slice(2));
+}
+
+/** The leader server `i` names (`/v1/status/leader`), asked over TLS trusting the cluster's CA. */
+async function leaderAddress(i: number): Promise<string> {
+  const d = tlsDispatcher(trust);
+  try {
+    const r = await fetchOver(d)(new URL(`https://${addr(i)}/v1/status/leader`), { signal: AbortSignal.timeout(5000) });
+    return r.ok ? ((await r.json()) as string) : "";
+  } catch {
+    return "";
+  } finally {
+    await d.close();
+  }
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "ruche-e2e-derived-ca-"));
+  caPem = (await deriveCa(parseClusterKey(KEY, "the test's key"), REGION)).certPem;
+  // Each server's etcd member takes its HTTP port + 1 and + 2.
+  while (ports.length < 3) {
+    const p = await freePortRange(3);
+    if (!ports.some((q) => Math.abs(q - p) < 3)) ports.push(p);
+  }
+  for (let i = 0; i < 3; i++) mkdirSync(join(dir, `server-${i + 1}`), { recursive: true });
+}, 30_000);
+
+afterAll(async () => {
+  // A task outlives its agent: the job is stopped first, while its node runs.
+  const up = servers.findIndex((s) => s !== undefined && s.child.exitCode === null);
+  if (node !== undefined && up >= 0) {
+    await cli(up, "job", "stop", "derived");
+    await until("the job's task stopped", async () => (((await cli(up, "job", "status", "derived")).out.split("Allocations")[1] ?? "").includes("running") ? undefined : true), 20_000).catch(() => undefined);
+  }
+  await node?.stop();
+  await Promise.all(servers.map((s) => s?.stop() ?? Promise.resolve(true)));
+  if (dir !== "") rmSync(dir, { recursive: true, force: true });
+}, 60_000);
+
+describe("servers on etcd members of their own, one CA derived from the cluster key", () => {
+  it("refuses such a server without the cluster key, saying how to give it", async () => {
+    mkdirSync(join(dir, "keyless"), { recursive: true });
+    const args = serverArgs(0, []).map((a) => (a === join(dir, "server-1") ? join(dir, "keyless") : a));
+    await expect(startAgentProcess(args, {}, trust)).rejects.toThrow(/servers that run their own etcd members .* share the cluster's CA through the cluster key: give each the same server \{ encrypt = KEY \}/);
+  }, 40_000);
+
+  it("form the cluster over mutual TLS with the same CA, forward a write through a follower, and a joined node moves between them", async () => {
+    const started = await Promise.all([0, 1, 2].map((i) => startAgentProcess(serverArgs(i, ["-encrypt", KEY]), {}, trust)));
+    servers.push(...started);
+    for (let i = 0; i < 3; i++) {
+      expect(started[i]?.out()).toMatch(/^ {4}API: +https:\/\//m);
+      expect(readFileSync(caFile(i), "utf8")).toBe(caPem);
+    }
+    // One leader, named alike by all three.
+    const leader = await until("the three servers to name one leader", async () => {
+      const named = await Promise.all([0, 1, 2].map((i) => leaderAddress(i)));
+      return named.every((n) => n !== "" && n === named[0]) ? named[0] : undefined;
+    }, 30_000);
+    const followers = [0, 1, 2].filter((i) => addr(i) !== leader);
+    expect(followers).toHaveLength(2);
+    const [via = 0, other = 0] = followers;
+
+    // Rotating the CA every server derives from the key is refused, through any of them, and changes nothing.
+    const rotate = await ruche(addr(via), dir, "operator", "tls", "ca", "rotate", "-ca-cert", caFile(via));
+    expect(rotate.code).not.toBe(0);
+    expect(rotate.err).toMatch(/not yet for servers that run their own etcd members/);
+    expect((await ruche(leader, dir, "operator", "tls", "ca", "-ca-cert", caFile(0))).out).toMatch(/Rotation under way += false/);
+    expect(readFileSync(caFile(via), "utf8")).toBe(caPem);
+
+    // A write through a follower, forwarded to the leader over mutual TLS: a join token, read back through the other follower.
+    const made = await cli(via, "join-token", "create", "-role", "client", "-json");
+    expect(made.err).toBe("");
+    const { ID, Token } = JSON.parse(made.out) as { ID: string; Token: string };
+    expect((await cli(other, "join-token", "list")).out).toContain(ID.slice(0, 8));
+
+    // A node joins through that follower (its certificate signed by that server's copy of the CA), the others listed after it.
+    const order = [via, ...[0, 1, 2].filter((i) => i !== via)];
+    mkdirSync(join(dir, "node"), { recursive: true });
+    node = await startAgentProcess(["-client", ...common, "-region", REGION, "-servers", order.map(addr).join(","), "-join-token", Token, "-data-dir", join(dir, "node"), "-node", "joined", "-http-port", "0", "-raw-exec"], {}, trust);
+    expect(readFileSync(join(dir, "node", "tls", "ca.pem"), "utf8")).toBe(caPem);
+
+    // The server it joined through stops: the node goes on with another, whose CA file trusts its certificate.
+    expect(await servers[via]?.stop()).toBe(true);
+    writeFileSync(join(dir, "derived.hcl"), sleeperJob("derived", "service", 1, ""));
+    const run = await cli(other, "job", "run", "-detach", "derived.hcl");
+    expect(run.err).toBe("");
+    await until("the job running on the joined node, served by the servers left", async () => {
+      const r = await cli(other, "job", "status", "derived");
+      return /running/.test(r.out.split("Allocations")[1] ?? "") ? true : undefined;
+    }, 60_000);
+    const nodes = await cli(other, "node", "status");
+    expect(nodes.out).toMatch(/joined.*ready/);
+  }, 120_000);
+});
