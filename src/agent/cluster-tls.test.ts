@@ -1,10 +1,11 @@
 import { X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
-import { deriveCa, newClusterKey, parseClusterKey } from "../pki/index.js";
+import { nodeTlsPaths } from "../client/index.js";
+import { createKeyAndCsr, deriveCa, newClusterKey, parseClusterKey, signCsr } from "../pki/index.js";
 import { openClusterCa, resolveClusterTls, serverTlsPaths } from "./cluster-tls.js";
 import { agentWire, type ClusterTls } from "./tls.js";
 
@@ -38,6 +39,20 @@ describe("the cluster's own PKI as an agent's TLS files", () => {
 
   it("refuses a client with neither a join token nor the certificate of an earlier join, saying what to give", async () => {
     await expect(resolveClusterTls(tls, ctx(join(dir, "client"), false))).rejects.toThrow(/holds no node certificate: join the cluster with -join-token TOKEN/);
+  });
+
+  it("refuses a client whose kept certificate expired, without a join token, saying to join again", async () => {
+    const data = join(dir, "stale");
+    const ca = await deriveCa(parseClusterKey(newClusterKey(), "test"), "eu");
+    const id = { region: "eu", role: "client" as const, name: "n1" };
+    const { csrPem, keyPem } = await createKeyAndCsr(id);
+    const certPem = await signCsr(ca, csrPem, id, { now: new Date(Date.now() - 48 * 3600_000), ttlMs: 3600_000 });
+    const p = nodeTlsPaths(data);
+    mkdirSync(p.dir, { recursive: true, mode: 0o700 });
+    writeFileSync(p.ca, ca.certPem);
+    writeFileSync(p.cert, certPem);
+    writeFileSync(p.key, keyPem, { mode: 0o600 });
+    await expect(resolveClusterTls(tls, ctx(data, false))).rejects.toThrow(/this node's certificate expired at .*join again with -join-token TOKEN/);
   });
 
   it("gives servers that run their own etcd members the CA derived from -encrypt, the same on each; without it, refuses saying how", async () => {

@@ -110,8 +110,12 @@ export async function resolveClusterTls(tls: ClusterTls, ctx: ClusterTlsContext)
   const paths = nodeTlsPaths(ctx.dataDir);
   const files: AgentTlsFiles = { enabled: true, caFile: paths.ca, certFile: paths.cert, keyFile: paths.key, ...verify };
   const kept = await loadNodeTls(ctx.dataDir);
-  if (kept !== null) return { files, node: kept };
   const token = tls.cluster.joinToken;
+  if (kept !== null && kept.notAfter.getTime() > Date.now()) return { files, node: kept };
+  // Stopped for longer than its certificate's lifetime, a node cannot renew it: it joins again, with a token.
+  if (kept !== null && token === undefined) {
+    throw new RucheError(ErrorCode.BadRequest, `this node's certificate expired at ${kept.notAfter.toISOString()} (${paths.cert}; the agent was stopped for longer than its lifetime, so it could not renew it): join again with -join-token TOKEN (ruche join-token create on a server)`, { path: "tls" });
+  }
   if (token === undefined) {
     throw new RucheError(ErrorCode.BadRequest, `TLS is on without certificate files and ${paths.dir} holds no node certificate: join the cluster with -join-token TOKEN (ruche join-token create on a server), or give -tls-ca-file, -tls-cert-file and -tls-key-file`, { path: "tls" });
   }
