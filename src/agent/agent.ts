@@ -15,12 +15,13 @@ import { etcdCluster, RUCHE_BUILD, Server, soloCluster, threadLeases, type Clust
 import { etcdBackend, etcdRecord, prepareDataDir, secureDataDir, sqliteBackend, StateStore } from "../state/index.js";
 import { etcdLeaderAway } from "./etcd-leadership.js";
 import { exposureLines } from "./exposure.js";
-import type { ManagedEtcd } from "./etcd-member.js";
+import { advertiseHost, type ManagedEtcd } from "./etcd-member.js";
 import { etcdMemberStatuses, removeEtcdMember, serverEtcd } from "./etcd-servers.js";
 import { runRegisteredChecks } from "./registered-checks.js";
 import { ServiceFiles, type ServiceFilesResult } from "./service-files.js";
 import { issueOwnCert, keepNodeRenewed, openClusterCa, resolveClusterTls } from "./cluster-tls.js";
 import { serverEtcdClient } from "./etcd-membership.js";
+import { issueEtcdCert, type EtcdTls } from "./etcd-tls.js";
 import { agentWire, type AgentTls } from "./tls.js";
 
 export interface AgentConfig {
@@ -176,8 +177,9 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         return Promise.resolve();
       });
     }
-    // A managed etcd member's own listeners, named in the start block: they are plain HTTP.
+    // A managed etcd member's own listeners, named in the start block: TLS with client certificates where the CA is derived from the cluster key, else plain HTTP.
     let etcdListeners: string | undefined;
+    let etcdTls: EtcdTls | undefined;
     const clusterCtx = {
       dataDir,
       region: cfg.region,
@@ -194,6 +196,8 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       ownEtcd: cfg.server && cfg.etcdEndpoints.length === 0 && (cfg.bootstrapExpect > 1 || cfg.retryJoin.length > 0),
     };
     const cluster = cfg.tls?.enabled === true && "cluster" in cfg.tls ? await resolveClusterTls(cfg.tls, clusterCtx) : undefined;
+    // The CA servers on their own etcd members derive from the cluster key: it signs their members' certificates too.
+    const derivedCa = clusterCtx.ownEtcd ? cluster?.ca : undefined;
     const tlsFiles = cluster?.files ?? (cfg.tls?.enabled === true && !("cluster" in cfg.tls) ? cfg.tls : undefined);
     const wire = tlsFiles === undefined ? undefined : await agentWire(tlsFiles, cfg.region);
     if (wire !== undefined) closers.push(() => wire.close());
@@ -270,12 +274,18 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         store = await StateStore.open(sqliteBackend(dataDir), { log: log("state") });
         closers.push(() => store.close());
       } else {
-        const { client: etcd, member, endpoints } = await serverEtcd(cfg, self.Name, dataDir, log("etcd"), closers, wire?.api);
+        // Servers on their own etcd members with the CA derived from the cluster key: the members speak TLS and ask for that CA's certificates.
+        if (derivedCa !== undefined) {
+          etcdTls = await issueEtcdCert(derivedCa, { dataDir, region: cfg.region, name: self.Name, addresses: [advertiseHost(cfg.bind, undefined, cfg.retryJoin), cfg.bind] });
+        }
+        const { client: etcd, member, endpoints } = await serverEtcd(cfg, self.Name, dataDir, log("etcd"), closers, wire?.api, etcdTls);
+        if (member === undefined) etcdTls = undefined;
+        const memberTls = etcdTls;
         etcdMember = member;
         if (member !== undefined) etcdListeners = `${member.clientURL} (clients), ${member.peerURL} (peers)`;
         if (member !== undefined) self.EtcdMember = member.name;
         // The lease is renewed on a thread of its own: a leader busy for seconds keeps its term.
-        const leases = threadLeases({ hosts: endpoints });
+        const leases = threadLeases({ hosts: endpoints, ...(memberTls === undefined ? {} : { tls: memberTls }) });
         closers.push(() => leases.close());
         const cluster = etcdCluster({
           client: etcd,
@@ -284,7 +294,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
           log: log("cluster"),
           onElected: lead,
           onDeposed: standDown,
-          etcd: { members: etcdMemberStatuses, remove: removeEtcdMember },
+          etcd: { members: (c) => etcdMemberStatuses(c, 1000, memberTls), remove: removeEtcdMember },
         });
         shared = cluster;
         store = await StateStore.open(etcdBackend({ client: etcd, region: cfg.region, fence: () => cluster.fence(), log: log("state") }), { log: log("state") });
@@ -304,7 +314,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         stop: () => Promise.resolve(),
       });
       // A leader that runs its own etcd member keeps etcd's leader on another server's member.
-      if (etcdMember !== undefined) duties.push(etcdLeaderAway(etcdMember.clientURL, log("etcd")));
+      if (etcdMember !== undefined) duties.push(etcdLeaderAway(etcdMember.clientURL, log("etcd"), 1000, etcdTls));
       closers.push(standDown);
       const registry = new ServiceRegistry(store, Date.now);
       // One set of lock delays for the store: the KV refuses an acquire in a delay that the
@@ -521,7 +531,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       ...(cfg.acl === undefined ? {} : { acl: cfg.acl.enabled && !cfg.dev }),
       scriptChecks: cfg.enableScriptChecks ?? false,
       localScriptChecks: (cfg.enableScriptChecks ?? false) || (cfg.enableLocalScriptChecks ?? false),
-      ...(etcdListeners === undefined ? {} : { etcd: etcdListeners }),
+      ...(etcdListeners === undefined ? {} : { etcd: etcdListeners, etcdTls: etcdTls !== undefined }),
     });
     for (const line of exposure) out(`${line}\n`);
     return { address, dataDir, nodeId: client?.nodeId, reload, stop: stopAll };

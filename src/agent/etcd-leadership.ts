@@ -1,6 +1,7 @@
 import type { Etcd3 } from "etcd3";
 import { errorMessage, type Logger } from "../structs/index.js";
 import { directEtcdClient, memberHexId, memberStatuses } from "./etcd-membership.js";
+import type { EtcdTls } from "./etcd-tls.js";
 
 /**
  * While a server that runs its own etcd member leads, etcd's own leader is kept on another
@@ -23,8 +24,8 @@ export interface EtcdLeaderAway {
   stop(): Promise<void>;
 }
 
-/** The leader's duty of keeping etcd's leader off its own member, whose client URL is `clientURL`. */
-export function etcdLeaderAway(clientURL: string, log: Logger, intervalMs = 1000): EtcdLeaderAway {
+/** The leader's duty of keeping etcd's leader off its own member, whose client URL is `clientURL` (with `tls`, where the member speaks TLS). */
+export function etcdLeaderAway(clientURL: string, log: Logger, intervalMs = 1000, tls?: EtcdTls): EtcdLeaderAway {
   let client: Etcd3 | undefined;
   let timer: NodeJS.Timeout | undefined;
   let running = false;
@@ -32,7 +33,7 @@ export function etcdLeaderAway(clientURL: string, log: Logger, intervalMs = 1000
   let lastError = "";
   const tick = async (c: Etcd3): Promise<void> => {
     try {
-      const moved = await moveEtcdLeaderAway(c);
+      const moved = await moveEtcdLeaderAway(c, tls);
       lastError = "";
       if (moved !== undefined) log.info({ from: moved.from, to: moved.to }, `etcd's leader was this server's member: moved to ${moved.to}'s, so that one server's death never takes both leaders`);
     } catch (err) {
@@ -50,7 +51,7 @@ export function etcdLeaderAway(clientURL: string, log: Logger, intervalMs = 1000
     start() {
       if (running) return;
       running = true;
-      const c = directEtcdClient([clientURL], 1000, 3000);
+      const c = directEtcdClient([clientURL], 1000, 3000, tls);
       client = c;
       loop(c);
     },
@@ -71,11 +72,11 @@ export function etcdLeaderAway(clientURL: string, log: Logger, intervalMs = 1000
  * member with the highest raft index; the two members' names, or undefined when there was
  * nothing to do (it does not lead, or no other member answers).
  */
-export async function moveEtcdLeaderAway(client: Etcd3): Promise<{ from: string; to: string } | undefined> {
+export async function moveEtcdLeaderAway(client: Etcd3, tls?: EtcdTls): Promise<{ from: string; to: string } | undefined> {
   const status = await client.maintenance.status();
   const self = status.header.member_id;
   if (status.leader !== self) return undefined;
-  const members = await memberStatuses(client);
+  const members = await memberStatuses(client, 1000, tls);
   const selfHex = memberHexId(self);
   const from = members.find((m) => m.ID === selfHex)?.Name ?? selfHex;
   const target = members.filter((m) => m.Reachable && m.ID !== selfHex).sort((a, b) => b.RaftIndex - a.RaftIndex)[0];

@@ -6,6 +6,7 @@ import type { ApiWire } from "../api/index.js";
 import { checkEtcdBinary, ETCD_BINARY, etcdArgs, etcdHealth, etcdLogSince, etcdLogTail, spawnEtcd, type EtcdChild, type EtcdFlags } from "../state/index.js";
 import { ErrorCode, RucheError, type Logger } from "../structs/index.js";
 import { addMember, directEtcdClient } from "./etcd-membership.js";
+import { etcdHealthTls, etcdHttpsGet, etcdTlsFlags, type EtcdTls } from "./etcd-tls.js";
 import {
   fetchPeer,
   joinAddress,
@@ -25,6 +26,8 @@ import {
  * The first start finds the other servers through `retry_join` (`bootstrapPlan`); later
  * starts find the member in the data dir and just run it. The member is supervised: one that
  * exits is started again after 1 s, 2 s, 4 s … 30 s, except one removed from the cluster.
+ * Given `tls` (the servers derive the cluster CA from the cluster key), its client and peer
+ * URLs are https and it takes only clients and peers with a certificate of that CA.
  */
 
 export interface ManagedEtcdOptions {
@@ -57,6 +60,12 @@ export interface ManagedEtcdOptions {
   listen?: boolean;
   /** TLS on the join listener and on the questions to the other servers (their API is HTTPS): plain HTTP when absent. */
   wire?: ApiWire;
+  /**
+   * The member's certificate from the CA the servers derive from the cluster key: its client
+   * and peer URLs are https, it asks every client and peer for a certificate of that CA, and
+   * this server's calls to it show this one. Plain HTTP without authentication when absent.
+   */
+  tls?: EtcdTls;
   /** The etcd binary; /usr/bin/etcd (Debian's etcd-server) by default. */
   binary?: string;
   /** Milliseconds between two rounds of asking the `retryJoin` servers (1000). */
@@ -118,8 +127,8 @@ export function advertiseHost(bind: string, advertise: string | undefined, retry
   return "127.0.0.1";
 }
 
-function url(host: string, port: number): string {
-  return `http://${host.includes(":") && !host.startsWith("[") ? `[${host}]` : host}:${port}`;
+function url(host: string, port: number, tls: boolean): string {
+  return `${tls ? "https" : "http"}://${host.includes(":") && !host.startsWith("[") ? `[${host}]` : host}:${port}`;
 }
 
 // --- the first start: which cluster to form or join ---------------------------------------
@@ -249,10 +258,11 @@ class Member implements ManagedEtcd {
     const host = advertiseHost(opts.bind, opts.advertise, opts.retryJoin);
     const bind = WILDCARDS.has(opts.bind) ? (opts.bind.includes(":") ? "::" : "0.0.0.0") : opts.bind;
     this.name = opts.name;
-    this.clientURL = url(host, ports.client);
-    this.peerURL = url(host, ports.peer);
-    this.listenClientURL = url(bind, ports.client);
-    this.listenPeerURL = url(bind, ports.peer);
+    const tls = opts.tls !== undefined;
+    this.clientURL = url(host, ports.client, tls);
+    this.peerURL = url(host, ports.peer, tls);
+    this.listenClientURL = url(bind, ports.client, tls);
+    this.listenPeerURL = url(bind, ports.peer, tls);
     this.etcdDir = join(opts.dataDir, "etcd");
     this.logFile = join(opts.dataDir, "etcd.log");
     this.binary = opts.binary ?? ETCD_BINARY;
@@ -318,7 +328,7 @@ class Member implements ManagedEtcd {
       initialClusterToken: `ruche-${this.opts.region}`,
       // The servers write often and watch from the revision they loaded: etcd keeps five
       // minutes of history, then compacts it, so that its database does not grow without end.
-      extra: ["--auto-compaction-mode", "periodic", "--auto-compaction-retention", "5m"],
+      extra: ["--auto-compaction-mode", "periodic", "--auto-compaction-retention", "5m", ...(this.opts.tls === undefined ? [] : etcdTlsFlags(this.opts.tls))],
     };
   }
 
@@ -448,7 +458,7 @@ class Member implements ManagedEtcd {
       this.throwIfStopped();
       if (this.fatal !== undefined) throw new RucheError(ErrorCode.Internal, `this server's etcd member cannot start: ${this.fatal}`);
       if (this.stateNow === "removed") throw new RucheError(ErrorCode.Conflict, `this server's etcd member was removed from its cluster; delete ${this.etcdDir} to join again`);
-      const h = await etcdHealth(this.clientURL, 1000);
+      const h = this.opts.tls === undefined ? await etcdHealth(this.clientURL, 1000) : await etcdHealthTls(this.clientURL, this.opts.tls, 1000);
       if (h.healthy) return;
       if (Date.now() - said >= 10_000) {
         said = Date.now();
@@ -459,7 +469,7 @@ class Member implements ManagedEtcd {
   }
 
   private etcd(): Etcd3 {
-    return (this.client ??= directEtcdClient([this.clientURL]));
+    return (this.client ??= directEtcdClient([this.clientURL], 2000, undefined, this.opts.tls));
   }
 
   /** The other members' client URLs, from the cluster's member list. */
@@ -476,7 +486,7 @@ class Member implements ManagedEtcd {
     const running = this.child?.running === true;
     const p: EtcdPeer = { Name: this.name, Region: this.opts.region, PeerURL: this.peerURL, ClientURL: this.clientURL, Running: running, HasData: await this.hasData() };
     if (running) {
-      const members = await peerMembers(this.peerURL);
+      const members = await peerMembers(this.peerURL, this.opts.tls);
       if (members !== undefined) {
         p.Members = members;
         this.others = members.flatMap((m) => m.ClientURLs).filter((u) => u !== this.clientURL);
@@ -517,11 +527,18 @@ class Member implements ManagedEtcd {
  * The members as this server's etcd member knows them, from its peer port's `/members`: it
  * answers before the cluster has a quorum, which the client API does not.
  */
-async function peerMembers(peerURL: string): Promise<EtcdPeerMember[] | undefined> {
+async function peerMembers(peerURL: string, tls: EtcdTls | undefined): Promise<EtcdPeerMember[] | undefined> {
   try {
-    const res = await fetch(`${peerURL}/members`, { signal: AbortSignal.timeout(1000) });
-    if (!res.ok) return undefined;
-    const list: unknown = await res.json();
+    let list: unknown;
+    if (tls === undefined) {
+      const res = await fetch(`${peerURL}/members`, { signal: AbortSignal.timeout(1000) });
+      if (!res.ok) return undefined;
+      list = await res.json();
+    } else {
+      const res = await etcdHttpsGet(`${peerURL}/members`, tls, 1000);
+      if (res.status !== 200) return undefined;
+      list = JSON.parse(res.text);
+    }
     if (!Array.isArray(list)) return undefined;
     const out: EtcdPeerMember[] = [];
     for (const m of list as unknown[]) {

@@ -2,6 +2,7 @@ import type { IDefaultPolicyContext, IPolicy } from "cockatiel";
 import { Etcd3, type IMember } from "etcd3";
 import type { EtcdMemberStatus } from "../server/index.js";
 import { ErrorCode, errorMessage, RucheError } from "../structs/index.js";
+import { etcdCredentials, type EtcdTls } from "./etcd-tls.js";
 
 /**
  * The etcd cluster's membership, through etcd's Cluster and Maintenance APIs: a server
@@ -27,11 +28,12 @@ class DirectPolicy implements IPolicy {
 }
 const direct = new DirectPolicy();
 
-/** An etcd client that tries each call once (see `direct`), for the membership calls. */
-export function directEtcdClient(hosts: string[], dialTimeoutMs = 2000, callTimeoutMs?: number): Etcd3 {
+/** An etcd client that tries each call once (see `direct`), for the membership calls; with `tls`, it shows the member's certificate. */
+export function directEtcdClient(hosts: string[], dialTimeoutMs = 2000, callTimeoutMs?: number, tls?: EtcdTls): Etcd3 {
   return new Etcd3({
     hosts,
     dialTimeout: dialTimeoutMs,
+    ...(tls === undefined ? {} : { credentials: etcdCredentials(tls) }),
     faultHandling: { host: () => direct, global: direct },
     // A unary call that gets no answer (etcd without a quorum) fails after callTimeoutMs; streams (watches, keepalives) stay open.
     ...(callTimeoutMs === undefined ? {} : { defaultCallOptions: (c: { isStream: boolean }) => (c.isStream ? {} : { deadline: Date.now() + callTimeoutMs }) }),
@@ -125,12 +127,14 @@ class RetryNotSent implements IPolicy {
  * down) goes to another, and a member that could not be reached is passed over for a second,
  * so that one member of three down costs nothing; a call whose proposal etcd dropped (no
  * leader a moment) is sent again; a call that may have reached etcd fails as it is (the
- * callers settle its outcome). A unary call gives up after `callTimeoutMs`.
+ * callers settle its outcome). A unary call gives up after `callTimeoutMs`. With `tls` (the
+ * server's own member speaks TLS), it shows the member's certificate.
  */
-export function serverEtcdClient(hosts: string[], dialTimeoutMs: number, callTimeoutMs: number): Etcd3 {
+export function serverEtcdClient(hosts: string[], dialTimeoutMs: number, callTimeoutMs: number, tls?: EtcdTls): Etcd3 {
   return new Etcd3({
     hosts,
     dialTimeout: dialTimeoutMs,
+    ...(tls === undefined ? {} : { credentials: etcdCredentials(tls) }),
     faultHandling: { host: (h) => new SkipUnreachable(h, 1000), global: new RetryNotSent(hosts.length) },
     defaultCallOptions: (c: { isStream: boolean }) => (c.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
   });
@@ -244,8 +248,9 @@ export async function removeMember(client: Etcd3, nameOrId: string, retryMs = 80
 /**
  * Every member with its status, asked of each member at its own client URL within
  * `timeoutMs`: a member that does not answer is listed with `Reachable: false` and why.
+ * With `tls`, those clients show the member's certificate.
  */
-export async function memberStatuses(client: Etcd3, timeoutMs = 1000): Promise<EtcdMemberStatus[]> {
+export async function memberStatuses(client: Etcd3, timeoutMs = 1000, tls?: EtcdTls): Promise<EtcdMemberStatus[]> {
   const members = await listMembers(client);
   const statuses = await Promise.all(
     members.map(async (m): Promise<EtcdMemberStatus> => {
@@ -263,7 +268,7 @@ export async function memberStatuses(client: Etcd3, timeoutMs = 1000): Promise<E
         Error: "",
       };
       if (m.clientURLs.length === 0) return { ...base, Error: "not started yet: it has no client URL" };
-      const one = directEtcdClient(m.clientURLs, timeoutMs);
+      const one = directEtcdClient(m.clientURLs, timeoutMs, undefined, tls);
       let timer: NodeJS.Timeout | undefined;
       try {
         const s = await Promise.race([

@@ -4,6 +4,7 @@ import type { Logger } from "../structs/index.js";
 import type { AgentConfig } from "./agent.js";
 import { startManagedEtcd, type ManagedEtcd } from "./etcd-member.js";
 import { serverEtcdClient } from "./etcd-membership.js";
+import type { EtcdTls } from "./etcd-tls.js";
 
 /** The etcd a server keeps its state on, and the client it reaches it with. */
 export interface ServerEtcd {
@@ -20,18 +21,20 @@ export interface ServerEtcd {
  * of them answer (`startManagedEtcd`; it serves the join routes on the API's port meanwhile).
  * Its client sends a call that reached no member (one is down) to another, tries a call that
  * may have reached etcd once, and gives up on a unary call after 4 s (etcd without a quorum):
- * the callers retry on their own terms.
+ * the callers retry on their own terms. With `etcdTls` (servers on their own members with the
+ * CA derived from the cluster key), the member speaks TLS and asks for client certificates,
+ * and the client shows that certificate; it is ignored for an external cluster.
  */
-export async function serverEtcd(cfg: AgentConfig, name: string, dataDir: string, log: Logger, closers: (() => Promise<void>)[], wire?: ApiWire): Promise<ServerEtcd> {
+export async function serverEtcd(cfg: AgentConfig, name: string, dataDir: string, log: Logger, closers: (() => Promise<void>)[], wire?: ApiWire, etcdTls?: EtcdTls): Promise<ServerEtcd> {
   let member: ManagedEtcd | undefined;
   let endpoints = cfg.etcdEndpoints;
   if (endpoints.length === 0) {
-    member = await startManagedEtcd({ name, region: cfg.region, dataDir, bind: cfg.bind, httpPort: cfg.httpPort, bootstrapExpect: cfg.bootstrapExpect, retryJoin: cfg.retryJoin, log, ...(wire === undefined ? {} : { wire }) });
+    member = await startManagedEtcd({ name, region: cfg.region, dataDir, bind: cfg.bind, httpPort: cfg.httpPort, bootstrapExpect: cfg.bootstrapExpect, retryJoin: cfg.retryJoin, log, ...(wire === undefined ? {} : { wire }), ...(etcdTls === undefined ? {} : { tls: etcdTls }) });
     const m = member;
     closers.push(() => m.stop());
     endpoints = m.endpoints();
   }
-  const client = serverEtcdClient(endpoints, 2000, 4000);
+  const client = serverEtcdClient(endpoints, 2000, 4000, member === undefined ? undefined : etcdTls);
   closers.push(() => {
     client.close();
     return Promise.resolve();

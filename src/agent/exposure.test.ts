@@ -35,4 +35,9 @@ describe("what the agent says it leaves open, at start", () => {
     const lines = exposureLines({ dev: false, bind: "10.0.0.5", server: true, client: false, acl: true, tls: true, rawExec: false, scriptChecks: false, localScriptChecks: false, etcd: "http://10.0.0.5:4647 (clients), http://10.0.0.5:4648 (peers)" });
     expect(lines).toContain("      etcd:          plain HTTP without authentication on http://10.0.0.5:4647 (clients), http://10.0.0.5:4648 (peers): whoever reaches them reads and writes the whole state; keep them on a private network");
   });
+
+  it("a server whose etcd member speaks TLS with client certificates says so", () => {
+    const lines = exposureLines({ dev: false, bind: "10.0.0.5", server: true, client: false, acl: true, tls: true, rawExec: false, scriptChecks: false, localScriptChecks: false, etcd: "https://10.0.0.5:4647 (clients), https://10.0.0.5:4648 (peers)", etcdTls: true });
+    expect(lines).toContain("      etcd:          TLS with client certificates on https://10.0.0.5:4647 (clients), https://10.0.0.5:4648 (peers): only the servers' certificates of the cluster's CA reach the state");
+  });
 });

@@ -23,6 +23,8 @@ export interface Exposure {
   localScriptChecks: boolean;
   /** The listeners of the etcd member this server runs, when it runs one. */
   etcd?: string;
+  /** Whether that member speaks TLS and asks every client and peer for a certificate of the cluster's CA (the CA derived from the cluster key). */
+  etcdTls?: boolean;
 }
 
 /** The block's lines, each already indented as the agent's other start lines are. */
@@ -48,7 +50,9 @@ export function exposureLines(e: Exposure): string[] {
   if (e.server) {
     const checks = e.scriptChecks ? "on for the API and the config dir (enable_script_checks): callers of the API may run commands here" : e.localScriptChecks ? "on for the config dir's files only (enable_local_script_checks); refused through the API" : "off (enable_script_checks, enable_local_script_checks)";
     item("script checks", checks);
-    if (e.etcd !== undefined) item("etcd", `plain HTTP without authentication on ${e.etcd}: whoever reaches them reads and writes the whole state; keep them on a private network`);
+    if (e.etcd !== undefined) {
+      item("etcd", e.etcdTls === true ? `TLS with client certificates on ${e.etcd}: only the servers' certificates of the cluster's CA reach the state` : `plain HTTP without authentication on ${e.etcd}: whoever reaches them reads and writes the whole state; keep them on a private network`);
+    }
   }
   return lines;
 }

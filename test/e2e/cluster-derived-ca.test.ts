@@ -3,10 +3,13 @@
  * given the same cluster key (`-encrypt`) and nothing else about TLS: each derives the same
  * cluster CA from the key before any of them talk, so that their retry_join, their etcd
  * members' joins and the forwarding of writes to the leader run over mutual TLS, and a node
- * joined with a join token through one server is trusted by the others. A server of this
- * kind given no key stops at start, saying how to give it one.
+ * joined with a join token through one server is trusted by the others. Their etcd members
+ * speak TLS too, client and peer ports, and answer only a client that shows a certificate of
+ * that CA (etcdctl here). A server of this kind given no key stops at start, saying how to
+ * give it one.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -35,6 +38,17 @@ const caFile = (i: number): string => join(dir, `server-${i + 1}`, "tls", "ca.pe
 
 function serverArgs(i: number, extra: string[]): string[] {
   return ["-server", ...common, "-bootstrap-expect", "3", "-retry-join", [0, 1, 2].map(addr).join(","), "-region", REGION, "-node", `server-${i + 1}`, "-data-dir", join(dir, `server-${i + 1}`), "-http-port", String(ports[i] ?? 0), ...extra];
+}
+
+/** Debian's etcdctl (API v3) against server `i`'s etcd member at `scheme`://…:HTTP+1, with these TLS flags: its exit code and output. */
+function etcdctl(i: number, scheme: "http" | "https", tlsFlags: string[], ...argv: string[]): Promise<{ code: number; out: string }> {
+  const endpoint = `${scheme}://127.0.0.1:${(ports[i] ?? 0) + 1}`;
+  return new Promise((resolve) => {
+    execFile("etcdctl", ["--endpoints", endpoint, "--dial-timeout", "2s", "--command-timeout", "3s", ...tlsFlags, ...argv], { env: { ...process.env, ETCDCTL_API: "3" }, timeout: 15_000 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === "number" ? err.code : 1;
+      resolve({ code, out: `${stdout}${stderr}` });
+    });
+  });
 }
 
 async function cli(at: number, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -100,6 +114,30 @@ describe("servers on etcd members of their own, one CA derived from the cluster 
     expect(followers).toHaveLength(2);
     const [via = 0, other = 0] = followers;
 
+    // Their etcd members speak TLS with client certificates: each server's certificate for its member is in its data dir, 0600.
+    for (let i = 0; i < 3; i++) {
+      const port = (ports[i] ?? 0) + 1;
+      expect(started[i]?.out()).toMatch(new RegExp(`^ +etcd: +TLS with client certificates on https://127\\.0\\.0\\.1:${port} \\(clients\\), https://127\\.0\\.0\\.1:${port + 1} \\(peers\\)`, "m"));
+      for (const f of ["etcd.pem", "etcd-key.pem", "etcd-ca.pem"]) expect(statSync(join(dir, `server-${i + 1}`, "tls", f)).mode & 0o777).toBe(0o600);
+    }
+    const tlsDir = join(dir, `server-${leader === addr(0) ? 2 : 1}`, "tls");
+    const withCert = ["--cacert", join(tlsDir, "etcd-ca.pem"), "--cert", join(tlsDir, "etcd.pem"), "--key", join(tlsDir, "etcd-key.pem")];
+    // Plain HTTP, and HTTPS without a client certificate, are refused; the servers' etcd certificate reads and writes, at any member.
+    const plain = await etcdctl(via, "http", [], "get", "--prefix", "/ruche/");
+    expect(plain.code).not.toBe(0);
+    const anonymous = await etcdctl(via, "https", ["--cacert", join(tlsDir, "etcd-ca.pem")], "get", "--prefix", "/ruche/");
+    expect(anonymous.code).not.toBe(0);
+    expect(anonymous.out).not.toContain("/ruche/");
+    // ... by the member itself, for want of a client certificate.
+    await until("the member's log to say it refused a client without a certificate", () => Promise.resolve(/client didn't provide a certificate/.test(readFileSync(join(dir, `server-${via + 1}`, "etcd.log"), "utf8")) ? true : undefined), 10_000);
+    const members = await etcdctl(leader === addr(0) ? 1 : 0, "https", withCert, "member", "list");
+    expect(members.code).toBe(0);
+    expect(members.out.match(/https:\/\/127\.0\.0\.1:\d+, https:\/\/127\.0\.0\.1:\d+/g)).toHaveLength(3);
+    expect(members.out).not.toContain("http://");
+    const keys = await etcdctl(via, "https", withCert, "get", "--prefix", "--keys-only", "/ruche/");
+    expect(keys.code).toBe(0);
+    expect(keys.out).toContain(`/ruche/${REGION}/`);
+
     // Rotating the CA every server derives from the key is refused, through any of them, and changes nothing.
     const rotate = await ruche(addr(via), dir, "operator", "tls", "ca", "rotate", "-ca-cert", caFile(via));
     expect(rotate.code).not.toBe(0);
@@ -118,6 +156,12 @@ describe("servers on etcd members of their own, one CA derived from the cluster 
     mkdirSync(join(dir, "node"), { recursive: true });
     node = await startAgentProcess(["-client", ...common, "-region", REGION, "-servers", order.map(addr).join(","), "-join-token", Token, "-data-dir", join(dir, "node"), "-node", "joined", "-http-port", "0", "-raw-exec"], {}, trust);
     expect(readFileSync(join(dir, "node", "tls", "ca.pem"), "utf8")).toBe(caPem);
+    // The node's certificate, of the same CA, names no server: the etcd members refuse it.
+    const nodeTls = join(dir, "node", "tls");
+    const asNode = await etcdctl(other, "https", ["--cacert", join(nodeTls, "ca.pem"), "--cert", join(nodeTls, "node.pem"), "--key", join(nodeTls, "node-key.pem")], "get", "--prefix", "/ruche/");
+    expect(asNode.code).not.toBe(0);
+    expect(asNode.out).not.toContain("/ruche/");
+    await until("the member's log to say it refused the node's certificate", () => Promise.resolve(/client certificate authentication failed/.test(readFileSync(join(dir, `server-${other + 1}`, "etcd.log"), "utf8")) ? true : undefined), 10_000);
 
     // The server it joined through stops: the node goes on with another, whose CA file trusts its certificate.
     expect(await servers[via]?.stop()).toBe(true);
