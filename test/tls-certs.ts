@@ -46,7 +46,8 @@ async function makeCert(o: { subject: string; issuer: string; keys: webcrypto.Cr
   const c = new pkijs.Certificate();
   c.version = 2;
   const serial = randomBytes(16);
-  serial[0] = (serial[0] ?? 0) & 0x7f;
+  // Positive and minimally encoded: a first byte of 0 before one under 0x80 is DER's "illegal padding", refused by OpenSSL.
+  serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x40;
   c.serialNumber = new asn1js.Integer({ valueHex: new Uint8Array(serial).buffer });
   c.subject = name(o.subject);
   c.issuer = name(o.issuer);
