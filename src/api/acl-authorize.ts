@@ -1,4 +1,4 @@
-import { parseSpiffeUri } from "../pki/index.js";
+import { spiffeIdentity } from "../pki/index.js";
 import { ALLOW_ALL, assertNever, DENY_ALL, ErrorCode, RucheError, type Acl, type Logger } from "../structs/index.js";
 import type { AclResolver } from "./acl-resolve.js";
 import { routeEntry, type AclLookups, type Face, type Listener, type Need } from "./acl-routes-table.js";
@@ -54,7 +54,7 @@ export function allowed(acl: Acl, need: Need, agent = false): boolean {
 
 /** Whether the request shows a verified certificate of the cluster's PKI: a joined node's, a router's, a server's (their SAN URI names them). */
 function isClusterAgent(req: Request): boolean {
-  return req.peerCert?.uris.some((u) => parseSpiffeUri(u) !== null) ?? false;
+  return req.peerCert !== undefined && spiffeIdentity(req.peerCert.uris) !== null;
 }
 
 /** Routes that do not ask for an ACL token at all: their callers (anyone, a node agent, another server) prove nothing with one. */

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
-import { parseSpiffeUri, type NodeIdentity } from "../pki/index.js";
+import { spiffeIdentity, spiffeUri, type NodeIdentity } from "../pki/index.js";
 import { AclResource, ErrorCode, RucheError, type Node } from "../structs/index.js";
 import { NOMAD_DENIED } from "./acl-authorize.js";
 import type { Request } from "./http.js";
@@ -62,11 +62,8 @@ function hasOwnKey(req: Request, adm: NodeAdmission): boolean {
 
 /** The Ruche node a certificate names (its first `spiffe://ruche/...` URI), or the certificate as the operator's. */
 function certificateSpeaker(peer: PeerCert): NodeSpeaker {
-  for (const uri of peer.uris) {
-    const id = parseSpiffeUri(uri);
-    if (id !== null) return { kind: "certificate", id, uri };
-  }
-  return { kind: "operator-certificate", subject: peer.subject };
+  const id = spiffeIdentity(peer.uris);
+  return id === null ? { kind: "operator-certificate", subject: peer.subject } : { kind: "certificate", id, uri: spiffeUri(id) };
 }
 
 /**

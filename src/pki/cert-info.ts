@@ -1,6 +1,6 @@
 import { X509Certificate } from "node:crypto";
 import { ErrorCode, RucheError } from "../structs/index.js";
-import { parseSpiffeUri, serverName, type NodeIdentity } from "./identity.js";
+import { serverName, spiffeIdentity, type NodeIdentity } from "./identity.js";
 import { pemBlock } from "./pem.js";
 
 /** What a certificate says that Ruche reads: its identity, its validity, whether it serves a region's API. */
@@ -38,7 +38,7 @@ function sans(cert: X509Certificate, kind: string): string[] {
 
 export function certInfo(pem: string | Buffer): CertInfo {
   const cert = x509(pem);
-  const identity = sans(cert, "URI").map(parseSpiffeUri).find((id) => id !== null) ?? null;
+  const identity = spiffeIdentity(sans(cert, "URI"));
   return {
     subject: cert.subject,
     identity,

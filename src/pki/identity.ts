@@ -46,6 +46,15 @@ export function parseSpiffeUri(uri: string): NodeIdentity | null {
   return { region, role, name };
 }
 
+/** The identity a certificate speaks for: the first of its SAN URIs that is one of Ruche's, or null. */
+export function spiffeIdentity(uris: readonly string[]): NodeIdentity | null {
+  for (const uri of uris) {
+    const id = parseSpiffeUri(uri);
+    if (id !== null) return id;
+  }
+  return null;
+}
+
 /**
  * The DNS name every server certificate of a region carries, and which agents check a server
  * against (Nomad's `server.<region>.nomad`): a node certificate never has it, so a client's

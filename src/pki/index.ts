@@ -3,7 +3,7 @@ export { certInfo, checkNodeCert, isServerCert, x509, type CertCheck, type CertI
 export { createKeyAndCsr, csrPublicKey } from "./csr.js";
 export { caDigest } from "./digest.js";
 export { deriveCa, deriveCaScalar, deterministicSign } from "./derive.js";
-export { checkName, isNodeRole, nomadServerName, NodeRole, parseSpiffeUri, serverName, spiffeUri, type NodeIdentity } from "./identity.js";
+export { checkName, isNodeRole, nomadServerName, NodeRole, parseSpiffeUri, serverName, spiffeIdentity, spiffeUri, type NodeIdentity } from "./identity.js";
 export { issueServerCert, signCsr, NODE_CERT_TTL_MS, SERVER_CERT_TTL_MS } from "./issue.js";
 export { hashJoinSecret, JOIN_TOKEN_PREFIX, newJoinToken, parseJoinToken, secretMatches } from "./join-token.js";
 export { pemBlocks, splitCerts, toPem } from "./pem.js";

@@ -1,5 +1,5 @@
 import { randomUUID, X509Certificate } from "node:crypto";
-import { caDigest, checkName, isNodeRole, newJoinToken, NodeRole, parseJoinToken, parseSpiffeUri, secretMatches, signCsr, type Ca, type NodeIdentity } from "../../pki/index.js";
+import { caDigest, checkName, isNodeRole, newJoinToken, NodeRole, parseJoinToken, secretMatches, signCsr, spiffeIdentity, type Ca, type NodeIdentity } from "../../pki/index.js";
 import { ErrorCode, joinTokenStub, RucheError, type JoinToken, type JoinTokenStub } from "../../structs/index.js";
 import type { TLSSocket } from "node:tls";
 import type { ApiContext } from "../context.js";
@@ -186,8 +186,8 @@ export function admitJoin(b: Record<string, unknown>, tokens: readonly JoinToken
  * and not expired. Each refusal says which.
  */
 export function renewIdentity(peer: { uris: readonly string[]; validTo: Date }, region: string, now: Date): NodeIdentity {
-  const id = peer.uris.map(parseSpiffeUri).find((x) => x !== null);
-  if (id === undefined) throw new RucheError(ErrorCode.Forbidden, "the client certificate names no Ruche node (no spiffe://ruche/ URI): it cannot be renewed");
+  const id = spiffeIdentity(peer.uris);
+  if (id === null) throw new RucheError(ErrorCode.Forbidden, "the client certificate names no Ruche node (no spiffe://ruche/ URI): it cannot be renewed");
   if (id.region !== region) throw new RucheError(ErrorCode.Forbidden, `the client certificate is for region ${id.region}, not ${region}`);
   if (peer.validTo.getTime() <= now.getTime()) throw new RucheError(ErrorCode.Forbidden, `the client certificate expired at ${peer.validTo.toISOString()}: join again with a join token`);
   return id;
