@@ -271,4 +271,56 @@ describe("etcd backend: a follower's watch away from etcd", () => {
       await proxy.cut();
     }
   }, 60_000);
+  it("a leader's commit the watch shows before etcd's answer, with another leader's commit behind it, stays under the newer one", async () => {
+    // A leader paused (SIGSTOP) just after sending a commit: when it goes on, the watch may
+    // bring its commit and the next leader's before etcd's answer to its own.
+    const { region: r, fence } = await leaderRegion(client, "etcd-watch");
+    const held = new Etcd3({ hosts: etcd.cluster.endpoints });
+    const txn = held.kv.txn.bind(held.kv);
+    let hold: Promise<void> | null = null;
+    held.kv.txn = async (req) => {
+      const res = await txn(req);
+      if (hold !== null) await hold;
+      return res;
+    };
+    const old = await StateStore.open(etcdBackend({ client: held, region: r, fence: () => fence }));
+    let next: StateStore | undefined;
+    try {
+      await old.write((tx) => {
+        tx.put("kv", kv("k", "first"));
+      });
+      let answer = (): void => undefined;
+      hold = new Promise<void>((resolve) => {
+        answer = resolve;
+      });
+      const seen: CommitEvent[] = [];
+      old.subscribe((e) => seen.push(e));
+      const stale = old.write((tx) => {
+        tx.put("kv", kv("k", "old leader's"));
+      });
+      // Another server takes the lead (the key made again) once the old leader's commit is in etcd.
+      const landed = String(old.index + 1);
+      for (let i = 0; (await client.get(`/ruche/${r}/meta/index`).string()) !== landed; i++) {
+        if (i > 200) throw new Error(`the old leader's commit at index ${landed} did not reach etcd`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      await client.delete().key(fence.key);
+      const res = await client.put(fence.key).value("next").exec();
+      const newer: Fence = { key: fence.key, createRevision: res.header.revision };
+      next = await StateStore.open(etcdBackend({ client, region: r, fence: () => newer }));
+      expect(next.kvGet("k")?.Value).toBe(Buffer.from("old leader's").toString("base64"));
+      const { index } = await next.write((tx) => {
+        tx.put("kv", kv("k", "next leader's"));
+      });
+      await until(() => seen.some((e) => e.index === index), `the old leader's watch shows index ${index}`);
+      answer();
+      await stale;
+      expect(old.index).toBe(index);
+      expect(memory(old)).toEqual(memory(next));
+      expect(old.kvGet("k")?.Value).toBe(Buffer.from("next leader's").toString("base64"));
+    } finally {
+      await Promise.all([old.close(), next?.close()]);
+      held.close();
+    }
+  }, 60_000);
 });

@@ -76,7 +76,8 @@ interface Region {
  *
  * Followers: after `load`, a watch from the loaded revision feeds `follow`'s callback with
  * every commit other servers make, one `RemoteBatch` per etcd revision that wrote the index
- * (the rows written with it, or the staged chunks of a large one). Writes of a large batch's
+ * (the rows written with it, or the staged chunks of a large one); a commit of this server's
+ * own that the watch shows before etcd's answer comes is delivered too. Writes of a large batch's
  * rows after its commit point carry no index and are not delivered again. A watch that
  * broke resumes after the last revision it delivered; one that fell behind etcd's compaction
  * is replaced by a reload of the region, delivered whole (`reload`).
@@ -106,7 +107,7 @@ class EtcdBackend implements Backend {
   private missed = false;
   /** The key each commit point writes its commit's unique id to: the watch knows this server's own commits by it. */
   private readonly commitKey: string;
-  /** Ids of this server's commits sent and not yet answered: the watch drops them (one seen here did land). */
+  /** Ids of this server's commits sent and not yet answered: the watch delivers them (one seen here did land). */
   private readonly sending = new Set<string>();
   /** Ids of this server's commits seen on the watch before their answer came. */
   private readonly seenWhileSending = new Set<string>();
@@ -667,13 +668,13 @@ class EtcdBackend implements Backend {
     }
     this.indexVersion = version;
     for (const i of [...this.staged.keys()]) if (i < index) this.staged.delete(i);
-    // This server's own commits: memory has them (or will, once their answer comes).
+    // This server's own commits. One whose answer came first is in memory already. One seen
+    // before its answer is delivered now, like another server's: a later commit (another
+    // leader's, this server having been paused) may come before the answer, and memory must
+    // take them in etcd's order. The store then finds its batch applied when the answer comes.
     if (commit !== null) {
-      if (this.sending.has(commit)) {
-        this.seenWhileSending.add(commit);
-        return;
-      }
-      if (this.landed.delete(commit)) return;
+      if (this.sending.has(commit)) this.seenWhileSending.add(commit);
+      else if (this.landed.delete(commit)) return;
     }
     if (index <= this.index) return;
     let changes = rows;

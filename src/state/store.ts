@@ -549,18 +549,23 @@ export class StateStore {
       this.log?.warn({ index: last.index }, "state: writes succeed again");
     }
 
-    const touched = new Set<TableName>();
-    for (const d of done) {
-      for (const c of d.changes) {
-        this.apply(c.table, c.key, c.value);
-        this.tableIndexes[c.table] = d.index;
-        touched.add(c.table);
+    // A shared backend's watch may have delivered this commit before its answer came (with
+    // later commits of another server behind it): memory holds it then, and applying it again
+    // would put its rows back over newer ones.
+    if (this.committed < last.index) {
+      const touched = new Set<TableName>();
+      for (const d of done) {
+        for (const c of d.changes) {
+          this.apply(c.table, c.key, c.value);
+          this.tableIndexes[c.table] = d.index;
+          touched.add(c.table);
+        }
+        this.committed = d.index;
+        this.emit({ index: d.index, changes: d.changes });
       }
-      this.committed = d.index;
-      this.emit({ index: d.index, changes: d.changes });
+      this.wake(touched);
+      this.settleReached();
     }
-    this.wake(touched);
-    this.settleReached();
     for (const d of done) d.write.resolve({ index: d.index, result: d.result });
   }
 
