@@ -1,4 +1,5 @@
-import { ApiClient } from "../apiclient/index.js";
+import type { Dispatcher } from "undici";
+import { ApiClient, fetchOver, tlsDispatcher } from "../apiclient/index.js";
 import { flagBool, flagValues, UsageError, type Parsed } from "./args.js";
 import { CommandError } from "./errors.js";
 import type { IO } from "./io.js";
@@ -27,7 +28,23 @@ export function apiClient(p: Parsed, io: IO): ApiClient {
   if (address.trim() === "") throw new UsageError("-address must not be empty");
   const tls = cliTls(p, io.env, io.cwd);
   const token = requestTokenOf(p, io);
-  return new ApiClient(address, { ...(tls === undefined ? {} : { tls }), ...(token === undefined ? {} : { token }) });
+  if (tls === undefined) return new ApiClient(address, token === undefined ? {} : { token });
+  const dispatcher = tlsDispatcher(tls);
+  opened.set(io, [...(opened.get(io) ?? []), dispatcher]);
+  return new ApiClient(address, { tls, fetch: fetchOver(dispatcher), ...(token === undefined ? {} : { token }) });
+}
+
+/** The TLS connections each command line's clients opened, closed when it ends (`closeApiClients`). */
+const opened = new WeakMap<IO, Dispatcher[]>();
+
+/**
+ * Closes the connections a command line's API clients opened, once it is done: a command run
+ * in a process that goes on (`runCli` in an agent's tests, a watch) leaves none open behind it.
+ */
+export async function closeApiClients(io: IO): Promise<void> {
+  const list = opened.get(io) ?? [];
+  opened.delete(io);
+  await Promise.all(list.map((d) => d.close().catch(() => undefined)));
 }
 
 /** The ACL token a command sends (as `X-Nomad-Token`): `-token`, else `RUCHE_TOKEN`, else `NOMAD_TOKEN`; none when all are empty. */

@@ -1,3 +1,4 @@
+import { closeApiClients } from "./api.js";
 import * as aclBootstrap from "./commands/acl-bootstrap.js";
 import * as aclPolicy from "./commands/acl-policy.js";
 import * as aclToken from "./commands/acl-token.js";
@@ -194,5 +195,7 @@ export async function runCli(argv: readonly string[], io: IO): Promise<number> {
     return await cmd.run(rest, io);
   } catch (err) {
     return reportError(err, io, cmd.usage);
+  } finally {
+    await closeApiClients(io);
   }
 }
