@@ -19,8 +19,9 @@ import { advertiseHost, type ManagedEtcd } from "./etcd-member.js";
 import { etcdMemberStatuses, removeEtcdMember, serverEtcd } from "./etcd-servers.js";
 import { runRegisteredChecks } from "./registered-checks.js";
 import { ServiceFiles, type ServiceFilesResult } from "./service-files.js";
-import { issueOwnCert, keepNodeRenewed, openClusterCa, resolveClusterTls } from "./cluster-tls.js";
+import { attachCa, issueOwnCert, keepNodeRenewed, openClusterCa, resolveClusterTls } from "./cluster-tls.js";
 import { serverEtcdClient } from "./etcd-membership.js";
+import { reachExternalEtcd, type ExternalEtcdTls } from "./etcd-external.js";
 import { issueEtcdCert, type EtcdTls } from "./etcd-tls.js";
 import { agentWire, type AgentTls } from "./tls.js";
 
@@ -44,6 +45,8 @@ export interface AgentConfig {
   retryJoin: string[];
   /** An existing etcd cluster's client URLs (`server { etcd { endpoints } }`); empty: none. */
   etcdEndpoints: string[];
+  /** That cluster's TLS, for https:// endpoints (`-etcd-cacert`, `-etcd-cert`, `-etcd-key`), read at start: every etcd client of the server speaks it. */
+  etcdTls?: ExternalEtcdTls;
   /** Where the state lives; a temporary directory in dev mode when not given. */
   dataDir: string | undefined;
   bind: string;
@@ -170,7 +173,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
   try {
     // TLS on without the operator's files: the cluster's own PKI, made into files here (a client joins with its token first).
     // Servers on an etcd they are given share one cluster CA, its record on that etcd (read before anything serves).
-    const caEtcd = cfg.server && !cfg.dev && cfg.etcdEndpoints.length > 0 ? serverEtcdClient(cfg.etcdEndpoints, 2000, 4000) : undefined;
+    const caEtcd = cfg.server && !cfg.dev && cfg.etcdEndpoints.length > 0 ? await reachExternalEtcd(serverEtcdClient(cfg.etcdEndpoints, 2000, 4000, cfg.etcdTls), cfg.etcdEndpoints, cfg.etcdTls) : undefined;
     if (caEtcd !== undefined) {
       closers.push(() => {
         caEtcd.close();
@@ -196,8 +199,9 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       ownEtcd: cfg.server && cfg.etcdEndpoints.length === 0 && (cfg.bootstrapExpect > 1 || cfg.retryJoin.length > 0),
     };
     const cluster = cfg.tls?.enabled === true && "cluster" in cfg.tls ? await resolveClusterTls(cfg.tls, clusterCtx) : undefined;
-    // The CA servers on their own etcd members derive from the cluster key: it signs their members' certificates too.
+    // Servers on their own etcd members: the cluster CA is anchored on the one derived from the cluster key, which signs their members' certificates.
     const derivedCa = clusterCtx.ownEtcd ? cluster?.ca : undefined;
+    const etcdCa = derivedCa?.anchorCa() ?? undefined;
     const tlsFiles = cluster?.files ?? (cfg.tls?.enabled === true && !("cluster" in cfg.tls) ? cfg.tls : undefined);
     const wire = tlsFiles === undefined ? undefined : await agentWire(tlsFiles, cfg.region);
     if (wire !== undefined) closers.push(() => wire.close());
@@ -275,8 +279,8 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         closers.push(() => store.close());
       } else {
         // Servers on their own etcd members with the CA derived from the cluster key: the members speak TLS and ask for that CA's certificates.
-        if (derivedCa !== undefined) {
-          etcdTls = await issueEtcdCert(derivedCa, { dataDir, region: cfg.region, name: self.Name, addresses: [advertiseHost(cfg.bind, undefined, cfg.retryJoin), cfg.bind] });
+        if (etcdCa !== undefined) {
+          etcdTls = await issueEtcdCert(etcdCa, { dataDir, region: cfg.region, name: self.Name, addresses: [advertiseHost(cfg.bind, undefined, cfg.retryJoin), cfg.bind] });
         }
         const { client: etcd, member, endpoints } = await serverEtcd(cfg, self.Name, dataDir, log("etcd"), closers, wire?.api, etcdTls);
         if (member === undefined) etcdTls = undefined;
@@ -285,7 +289,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         if (member !== undefined) etcdListeners = `${member.clientURL} (clients), ${member.peerURL} (peers)`;
         if (member !== undefined) self.EtcdMember = member.name;
         // The lease is renewed on a thread of its own: a leader busy for seconds keeps its term.
-        const leases = threadLeases({ hosts: endpoints, ...(memberTls === undefined ? {} : { tls: memberTls }) });
+        const leases = threadLeases({ hosts: endpoints, ...(memberTls !== undefined ? { tls: memberTls } : cfg.etcdTls !== undefined ? { tls: cfg.etcdTls } : {}) });
         closers.push(() => leases.close());
         const cluster = etcdCluster({
           client: etcd,
@@ -294,12 +298,16 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
           log: log("cluster"),
           onElected: lead,
           onDeposed: standDown,
-          etcd: { members: (c) => etcdMemberStatuses(c, 1000, memberTls), remove: removeEtcdMember },
+          etcd: { members: (c) => etcdMemberStatuses(c, 1000, memberTls ?? cfg.etcdTls), remove: removeEtcdMember },
         });
         shared = cluster;
         store = await StateStore.open(etcdBackend({ client: etcd, region: cfg.region, fence: () => cluster.fence(), log: log("state") }), { log: log("state") });
         closers.push(() => store.close());
         closers.push(() => cluster.stop());
+        // Their cluster CA's record goes to their etcd, now that it runs: one a rotation made meanwhile is taken up before the API serves.
+        if (derivedCa !== undefined && member !== undefined && (await attachCa(derivedCa, etcdRecord(etcd, cfg.region, "pki/ca"), log("tls")))) {
+          wire?.setIdentity(await issueOwnCert(derivedCa, clusterCtx));
+        }
       }
       const clusterView: ClusterView = shared ?? soloCluster(self);
       const server = new Server(store, { log: log("server"), heartbeat: { ...(shared === undefined ? {} : CLUSTER_HEARTBEAT), ...cfg.heartbeat } });
@@ -532,6 +540,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       scriptChecks: cfg.enableScriptChecks ?? false,
       localScriptChecks: (cfg.enableScriptChecks ?? false) || (cfg.enableLocalScriptChecks ?? false),
       ...(etcdListeners === undefined ? {} : { etcd: etcdListeners, etcdTls: etcdTls !== undefined }),
+      ...(cfg.server && cfg.etcdEndpoints.length > 0 ? { externalEtcd: { endpoints: cfg.etcdEndpoints, ca: cfg.etcdTls !== undefined, clientCert: cfg.etcdTls?.cert !== undefined } } : {}),
     });
     for (const line of exposure) out(`${line}\n`);
     return { address, dataDir, nodeId: client?.nodeId, reload, stop: stopAll };

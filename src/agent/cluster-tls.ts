@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { joinCluster, keepRenewed, loadNodeTls, nodeTlsPaths, type NodeTls } from "../client/index.js";
 import { caPaths, ClusterCa, clusterFiles, fileCaSlot, issueServerCert, NodeRole, OWN_ETCD_KEY_HOWTO, parseCaRecord, privateDir, readIfThere, writePrivate, type GivenClusterKey, type RecordSlot } from "../pki/index.js";
-import { ErrorCode, RucheError, type Logger } from "../structs/index.js";
+import { ErrorCode, errorMessage, RucheError, type Logger } from "../structs/index.js";
 import type { AgentTlsFiles, ClusterTls } from "./tls.js";
 
 /** Where a server keeps the certificate it issues itself from the cluster CA: `<data_dir>/tls/server.pem`, `server-key.pem` (0600), and the CAs it trusts, `server-ca.pem`. */
@@ -75,9 +75,10 @@ export async function openClusterCa(ctx: ClusterTlsContext, joinToken?: string, 
 }
 
 /**
- * The CA of a server on an etcd member of its own, derived from the cluster key: the same on
- * every server given the key. A CA the data dir kept from before (each such server made its
- * own) gives way to it, said once: nodes joined through this server with it join again.
+ * The CA of a server on an etcd member of its own, anchored on the one derived from the
+ * cluster key: the same on every server given the key (`ClusterCa.derive`). A CA the data dir
+ * kept from before (each such server made its own) gives way to it, said once: nodes joined
+ * through this server with it join again.
  */
 async function deriveOwnEtcdCa(ctx: ClusterTlsContext, encrypt: string): Promise<ClusterCa> {
   const ca = await ClusterCa.derive(ctx.dataDir, ctx.region, { key: encrypt, from: "-encrypt", keep: false });
@@ -86,8 +87,30 @@ async function deriveOwnEtcdCa(ctx: ClusterTlsContext, encrypt: string): Promise
   if (kept !== null && parseCaRecord(kept.value, slot.where).Current.Cert !== ca.ca().certPem) {
     ctx.log.warn({ path: slot.where, digest: ca.digest() }, "this data dir kept a CA of its own, which the CA derived from the cluster key replaces: nodes that joined through this server before join again");
   }
-  ctx.log.info({ digest: ca.digest() }, "the cluster's CA is derived from the cluster key (-encrypt), the same on every server given it");
+  ctx.log.info({ digest: ca.digest(), anchor: ca.anchorCa()?.certPem === ca.ca().certPem ? "the same" : "another" }, "the cluster's CA is anchored on the one derived from the cluster key (-encrypt), the same on every server given it, which signs their etcd members' certificates");
   return ca;
+}
+
+/**
+ * The record of a cluster CA anchored on the derived one (`ClusterCa.attach`), taken up on
+ * the servers' etcd once it runs; tried again for up to `withinMs` while etcd does not answer
+ * (its quorum still forming). True when the CA changed (rotated while this server was away):
+ * the server's certificate is to be issued again.
+ */
+export async function attachCa(ca: ClusterCa, slot: RecordSlot, log: Logger, withinMs = 30_000): Promise<boolean> {
+  const until = Date.now() + withinMs;
+  for (let delay = 250; ; delay = Math.min(delay * 2, 4000)) {
+    try {
+      const changed = await ca.attach(slot);
+      if (changed) log.info({ digest: ca.digest() }, "the cluster CA changed while this server was away (a rotation): it takes up the current one");
+      return changed;
+    } catch (err) {
+      if (err instanceof RucheError) throw err;
+      if (Date.now() + delay > until) throw new RucheError(ErrorCode.NoLeader, `the cluster CA's record (${slot.where}) could not be read: ${errorMessage(err)}`, { cause: err });
+      log.warn({ err: errorMessage(err) }, "the cluster CA's record could not be read on etcd; trying again");
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
 }
 
 /**

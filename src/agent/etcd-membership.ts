@@ -2,7 +2,7 @@ import type { IDefaultPolicyContext, IPolicy } from "cockatiel";
 import { Etcd3, type IMember } from "etcd3";
 import type { EtcdMemberStatus } from "../server/index.js";
 import { ErrorCode, errorMessage, RucheError } from "../structs/index.js";
-import { etcdCredentials, type EtcdTls } from "./etcd-tls.js";
+import { etcdClientCredentials, type EtcdClientTls } from "./etcd-external.js";
 
 /**
  * The etcd cluster's membership, through etcd's Cluster and Maintenance APIs: a server
@@ -28,12 +28,12 @@ class DirectPolicy implements IPolicy {
 }
 const direct = new DirectPolicy();
 
-/** An etcd client that tries each call once (see `direct`), for the membership calls; with `tls`, it shows the member's certificate. */
-export function directEtcdClient(hosts: string[], dialTimeoutMs = 2000, callTimeoutMs?: number, tls?: EtcdTls): Etcd3 {
+/** An etcd client that tries each call once (see `direct`), for the membership calls; with `tls`, it speaks TLS (the member's certificate shown, or the external cluster's files). */
+export function directEtcdClient(hosts: string[], dialTimeoutMs = 2000, callTimeoutMs?: number, tls?: EtcdClientTls): Etcd3 {
   return new Etcd3({
     hosts,
     dialTimeout: dialTimeoutMs,
-    ...(tls === undefined ? {} : { credentials: etcdCredentials(tls) }),
+    ...(tls === undefined ? {} : { credentials: etcdClientCredentials(tls) }),
     faultHandling: { host: () => direct, global: direct },
     // A unary call that gets no answer (etcd without a quorum) fails after callTimeoutMs; streams (watches, keepalives) stay open.
     ...(callTimeoutMs === undefined ? {} : { defaultCallOptions: (c: { isStream: boolean }) => (c.isStream ? {} : { deadline: Date.now() + callTimeoutMs }) }),
@@ -128,13 +128,14 @@ class RetryNotSent implements IPolicy {
  * so that one member of three down costs nothing; a call whose proposal etcd dropped (no
  * leader a moment) is sent again; a call that may have reached etcd fails as it is (the
  * callers settle its outcome). A unary call gives up after `callTimeoutMs`. With `tls` (the
- * server's own member speaks TLS), it shows the member's certificate.
+ * server's own member speaks TLS, or the external cluster does), it speaks TLS: the members'
+ * certificates checked against that CA, its client certificate shown when it has one.
  */
-export function serverEtcdClient(hosts: string[], dialTimeoutMs: number, callTimeoutMs: number, tls?: EtcdTls): Etcd3 {
+export function serverEtcdClient(hosts: string[], dialTimeoutMs: number, callTimeoutMs: number, tls?: EtcdClientTls): Etcd3 {
   return new Etcd3({
     hosts,
     dialTimeout: dialTimeoutMs,
-    ...(tls === undefined ? {} : { credentials: etcdCredentials(tls) }),
+    ...(tls === undefined ? {} : { credentials: etcdClientCredentials(tls) }),
     faultHandling: { host: (h) => new SkipUnreachable(h, 1000), global: new RetryNotSent(hosts.length) },
     defaultCallOptions: (c: { isStream: boolean }) => (c.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
   });
@@ -248,9 +249,9 @@ export async function removeMember(client: Etcd3, nameOrId: string, retryMs = 80
 /**
  * Every member with its status, asked of each member at its own client URL within
  * `timeoutMs`: a member that does not answer is listed with `Reachable: false` and why.
- * With `tls`, those clients show the member's certificate.
+ * With `tls`, those clients speak it too.
  */
-export async function memberStatuses(client: Etcd3, timeoutMs = 1000, tls?: EtcdTls): Promise<EtcdMemberStatus[]> {
+export async function memberStatuses(client: Etcd3, timeoutMs = 1000, tls?: EtcdClientTls): Promise<EtcdMemberStatus[]> {
   const members = await listMembers(client);
   const statuses = await Promise.all(
     members.map(async (m): Promise<EtcdMemberStatus> => {

@@ -4,6 +4,7 @@ import type { Logger } from "../structs/index.js";
 import type { AgentConfig } from "./agent.js";
 import { startManagedEtcd, type ManagedEtcd } from "./etcd-member.js";
 import { serverEtcdClient } from "./etcd-membership.js";
+import { reachExternalEtcd } from "./etcd-external.js";
 import type { EtcdTls } from "./etcd-tls.js";
 
 /** The etcd a server keeps its state on, and the client it reaches it with. */
@@ -23,7 +24,9 @@ export interface ServerEtcd {
  * may have reached etcd once, and gives up on a unary call after 4 s (etcd without a quorum):
  * the callers retry on their own terms. With `etcdTls` (servers on their own members with the
  * CA derived from the cluster key), the member speaks TLS and asks for client certificates,
- * and the client shows that certificate; it is ignored for an external cluster.
+ * and the client shows that certificate; it is ignored for an external cluster, whose client
+ * speaks the TLS of the config (`AgentConfig.etcdTls`: `-etcd-cacert`, `-etcd-cert`,
+ * `-etcd-key`) when it has one, and must answer at once (`reachExternalEtcd`).
  */
 export async function serverEtcd(cfg: AgentConfig, name: string, dataDir: string, log: Logger, closers: (() => Promise<void>)[], wire?: ApiWire, etcdTls?: EtcdTls): Promise<ServerEtcd> {
   let member: ManagedEtcd | undefined;
@@ -34,7 +37,9 @@ export async function serverEtcd(cfg: AgentConfig, name: string, dataDir: string
     closers.push(() => m.stop());
     endpoints = m.endpoints();
   }
-  const client = serverEtcdClient(endpoints, 2000, 4000, member === undefined ? undefined : etcdTls);
+  const made = serverEtcdClient(endpoints, 2000, 4000, member === undefined ? cfg.etcdTls : etcdTls);
+  // An external cluster answers before the server relies on it; else the start stops saying why (its TLS refused, or not there).
+  const client = member === undefined ? await reachExternalEtcd(made, endpoints, cfg.etcdTls) : made;
   closers.push(() => {
     client.close();
     return Promise.resolve();

@@ -1,7 +1,7 @@
 import { request } from "node:https";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { caPaths, issueServerCert, privateDir, serverName, writePrivate, type ClusterCa } from "../pki/index.js";
+import { caPaths, issueServerCert, privateDir, serverName, writePrivate, type Ca } from "../pki/index.js";
 import { errorMessage } from "../structs/index.js";
 
 /**
@@ -30,27 +30,23 @@ export function etcdTlsPaths(dataDir: string): { ca: string; cert: string; key: 
 }
 
 /**
- * Issues the member's certificate from the cluster CA, at every start: its SANs are the
- * member's advertised and bind addresses, loopback (127.0.0.1, ::1, localhost) and the host
- * name; written 0600 to `etcdTlsPaths`.
+ * Issues the member's certificate, at every start, from the CA derived from the cluster key
+ * (`ClusterCa.anchorCa`: the same on every server, before their etcd exists, and never
+ * rotated, so that a rotation of the cluster CA leaves etcd alone), which the member trusts
+ * alone: its SANs are the member's advertised and bind addresses, loopback (127.0.0.1, ::1,
+ * localhost) and the host name; written 0600 to `etcdTlsPaths`.
  */
-export async function issueEtcdCert(ca: ClusterCa, opts: { dataDir: string; region: string; name: string; addresses: readonly string[] }): Promise<EtcdTls> {
+export async function issueEtcdCert(ca: Ca, opts: { dataDir: string; region: string; name: string; addresses: readonly string[] }): Promise<EtcdTls> {
   const ips = opts.addresses.filter((a) => a !== "" && a !== "0.0.0.0" && a !== "::" && a !== "[::]" && /^[\d.]+$|:/.test(a));
   const names = opts.addresses.filter((a) => a !== "" && !ips.includes(a) && !/^[\d.]+$|:/.test(a));
-  const { certPem, keyPem } = await issueServerCert(ca.ca(), { region: opts.region, name: opts.name, names: [...new Set([hostname(), ...names])], ips: [...new Set(ips)] });
+  const { certPem: cert, keyPem } = await issueServerCert(ca, { region: opts.region, name: opts.name, names: [...new Set([hostname(), ...names])], ips: [...new Set(ips)] });
   const files = etcdTlsPaths(opts.dataDir);
-  const cert = certPem + ca.chain();
-  const trusted = ca.trusted().join("");
+  const trusted = ca.certPem;
   await privateDir(caPaths(opts.dataDir).dir);
   await writePrivate(files.key, keyPem);
   await writePrivate(files.cert, cert);
   await writePrivate(files.ca, trusted);
   return { cert, key: keyPem, ca: trusted, serverName: serverName(opts.region), files };
-}
-
-/** etcd3's `credentials` option for a client that shows the member's certificate. */
-export function etcdCredentials(tls: EtcdTls): { rootCertificate: Buffer; certChain: Buffer; privateKey: Buffer } {
-  return { rootCertificate: Buffer.from(tls.ca), certChain: Buffer.from(tls.cert), privateKey: Buffer.from(tls.key) };
 }
 
 /** etcd's own flags for serving its client and peer ports with the member's certificate, and asking every client and peer for a server's certificate of the CA. */

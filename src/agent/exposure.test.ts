@@ -40,4 +40,13 @@ describe("what the agent says it leaves open, at start", () => {
     const lines = exposureLines({ dev: false, bind: "10.0.0.5", server: true, client: false, acl: true, tls: true, rawExec: false, scriptChecks: false, localScriptChecks: false, etcd: "https://10.0.0.5:4647 (clients), https://10.0.0.5:4648 (peers)", etcdTls: true });
     expect(lines).toContain("      etcd:          TLS with client certificates on https://10.0.0.5:4647 (clients), https://10.0.0.5:4648 (peers): only the servers' certificates of the cluster's CA reach the state");
   });
+
+  it("a server on an external etcd says how it reaches it: plain HTTP, TLS, TLS with a client certificate", () => {
+    const base = { dev: false, bind: "10.0.0.5", server: true, client: false, acl: true, tls: true, rawExec: false, scriptChecks: false, localScriptChecks: false };
+    const etcdLine = (externalEtcd: { endpoints: string[]; ca: boolean; clientCert: boolean }): string | undefined => exposureLines({ ...base, externalEtcd }).find((l) => l.startsWith("      etcd:"));
+    expect(etcdLine({ endpoints: ["http://10.0.0.9:2379", "http://10.0.0.10:2379"], ca: false, clientCert: false })).toBe("      etcd:          http://10.0.0.9:2379, http://10.0.0.10:2379, plain HTTP: whoever reaches it reads and writes the whole state; keep it on a private network, or give https:// endpoints with -etcd-cacert");
+    expect(etcdLine({ endpoints: ["https://10.0.0.9:2379"], ca: true, clientCert: false })).toBe("      etcd:          https://10.0.0.9:2379, TLS without a client certificate: the members' certificates checked against -etcd-cacert; this server shows none (-etcd-cert, -etcd-key)");
+    expect(etcdLine({ endpoints: ["https://10.0.0.9:2379"], ca: true, clientCert: true })).toBe("      etcd:          https://10.0.0.9:2379, TLS with a client certificate (-etcd-cert): the members' certificates checked against -etcd-cacert");
+    expect(exposureLines(base).some((l) => l.includes("etcd"))).toBe(false);
+  });
 });

@@ -25,6 +25,8 @@ export interface Exposure {
   etcd?: string;
   /** Whether that member speaks TLS and asks every client and peer for a certificate of the cluster's CA (the CA derived from the cluster key). */
   etcdTls?: boolean;
+  /** The external etcd cluster this server keeps its state on (`-etcd-endpoints`): whether it reaches it over TLS (`-etcd-cacert`), showing a client certificate (`-etcd-cert`, `-etcd-key`). */
+  externalEtcd?: { endpoints: readonly string[]; ca: boolean; clientCert: boolean };
 }
 
 /** The block's lines, each already indented as the agent's other start lines are. */
@@ -52,6 +54,18 @@ export function exposureLines(e: Exposure): string[] {
     item("script checks", checks);
     if (e.etcd !== undefined) {
       item("etcd", e.etcdTls === true ? `TLS with client certificates on ${e.etcd}: only the servers' certificates of the cluster's CA reach the state` : `plain HTTP without authentication on ${e.etcd}: whoever reaches them reads and writes the whole state; keep them on a private network`);
+    }
+    if (e.externalEtcd !== undefined) {
+      const x = e.externalEtcd;
+      const at = x.endpoints.join(", ");
+      item(
+        "etcd",
+        !x.ca
+          ? `${at}, plain HTTP: whoever reaches it reads and writes the whole state; keep it on a private network, or give https:// endpoints with -etcd-cacert`
+          : x.clientCert
+            ? `${at}, TLS with a client certificate (-etcd-cert): the members' certificates checked against -etcd-cacert`
+            : `${at}, TLS without a client certificate: the members' certificates checked against -etcd-cacert; this server shows none (-etcd-cert, -etcd-key)`,
+      );
     }
   }
   return lines;

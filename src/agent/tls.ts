@@ -45,7 +45,7 @@ export interface AgentWire {
   nodeApi: ApiWire;
   /** For the agent's clients of the servers (its node, its router): the CA, the agent's certificate, the name to check. */
   dial: DialTls;
-  /** Dials from now on with this certificate, key and CA (a server's certificate issued again after a CA rotation). */
+  /** Dials, and serves on the listeners started from now on, with this certificate, key and CA (a server's certificate issued again after a CA rotation). */
   setIdentity(next: { cert: string; key: string; ca: string }): void;
   close(): Promise<void>;
 }
@@ -97,6 +97,8 @@ export async function agentWire(tls: AgentTlsFiles, region: string): Promise<Age
       // The dial objects are the ones the forwarder and the node calls read at each request: new connections show the new certificate.
       const old = [apiDial.dispatcher, nodeDial.dispatcher];
       Object.assign(dial, next);
+      // Listeners started from now on serve it too (running ones take it with their setTls).
+      Object.assign(listener, next);
       apiDial.dispatcher = tlsDispatcher(dial);
       nodeDial.dispatcher = tlsDispatcher({ ...next, verifyHostname: false });
       // Closed once the requests under way on them end.

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentConfigFromArgs, applyConfigFiles } from "./commands/agent.js";
 import { parseArgs } from "./args.js";
 import { runCli, type IO } from "./index.js";
+import { testCa } from "../../test/tls-certs.js";
 
 let dir = "";
 beforeAll(async () => {
@@ -37,6 +38,16 @@ afterAll(async () => {
 });
 
 const SPEC = { config: { value: true, repeat: true }, datacenter: { value: true }, "node-class": { value: true }, meta: { value: true, repeat: true }, server: { value: false }, client: { value: false } } as const;
+
+/** The message `agentConfigFromArgs` refuses `argv` with; a test failure when it accepts them. */
+async function refused(argv: string[]): Promise<string> {
+  try {
+    await agentConfigFromArgs(argv, dir);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  throw new Error(`${argv.join(" ")} was accepted`);
+}
 
 describe("ruche agent -config", () => {
   it("reads a directory's *.hcl and *.json in lexical order; a later file overrides, meta adds up", async () => {
@@ -86,23 +97,72 @@ describe("ruche agent -config", () => {
   });
 
   it("refuses bad cluster flags with the flag's name, before anything starts", async () => {
-    const refused = async (argv: string[]): Promise<string> => {
-      try {
-        await agentConfigFromArgs(argv, dir);
-      } catch (err) {
-        return (err as Error).message;
-      }
-      throw new Error(`${argv.join(" ")} was accepted`);
-    };
     const server = ["-server", "-data-dir", "d"];
     expect(await refused([...server, "-region", "eu/west"])).toMatch(/^-region: region "eu\/west" is not a region name/);
     expect(await refused([...server, "-bootstrap-expect", "0"])).toBe('-bootstrap-expect must be a whole number from 1, got "0"');
     expect(await refused([...server, "-bootstrap-expect", "three"])).toBe('-bootstrap-expect must be a whole number from 1, got "three"');
     expect(await refused(["-dev", "-bootstrap-expect", "3"])).toMatch(/^-bootstrap-expect is for servers that form a cluster, and -dev runs one server alone/);
     expect(await refused([...server, "-retry-join", "127.0.0.1:99999"])).toMatch(/^-retry-join: .*"127.0.0.1:99999" has no valid port/);
-    expect(await refused([...server, "-etcd-endpoints", "http://e1:2379,https://e2:2379"])).toMatch(/^-etcd-endpoints: etcd endpoint "https:\/\/e2:2379": https needs etcd client certificates/);
+    expect(await refused([...server, "-etcd-endpoints", "http://e1:2379,https://e2:2379"])).toBe("-etcd-endpoints mixes http:// and https:// endpoints (http://e1:2379, https://e2:2379): the members of one etcd cluster all speak TLS or none does");
+    expect(await refused([...server, "-etcd-endpoints", "ftp://e1:2379"])).toMatch(/must be an http:\/\/ or https:\/\/ URL/);
     expect(await refused([...server, "-etcd-endpoints", "http://e1"])).toMatch(/must be http:\/\/host:port and nothing more/);
     expect(await refused(["-client", "-data-dir", "d", "-servers", "a:4646", "-retry-join", "b:4646"])).toBe("-retry-join is a server setting: it needs the server role (-server)");
+  });
+});
+
+describe("an external etcd that speaks TLS", () => {
+  const tlsDir = (): string => join(dir, "etcd-tls");
+  beforeAll(async () => {
+    await mkdir(tlsDir(), { recursive: true });
+    const ca = await testCa("etcd CA");
+    const client = await ca.issue("ruche", []);
+    const other = await ca.issue("other", []);
+    await writeFile(join(tlsDir(), "ca.pem"), ca.cert);
+    await writeFile(join(tlsDir(), "client.pem"), client.cert);
+    await writeFile(join(tlsDir(), "client-key.pem"), client.key);
+    await writeFile(join(tlsDir(), "other-key.pem"), other.key);
+    await writeFile(join(tlsDir(), "not-pem.pem"), "hello\n");
+    await writeFile(join(tlsDir(), "etcd.hcl"), 'server {\n  enabled = true\n  etcd {\n    endpoints = ["https://127.0.0.1:2379"]\n    ca_file   = "etcd-tls/ca.pem"\n    cert_file = "etcd-tls/client.pem"\n    key_file  = "etcd-tls/client-key.pem"\n  }\n}\n');
+  });
+  const server = ["-server", "-data-dir", "d"];
+  const https = [...server, "-etcd-endpoints", "https://10.0.0.9:2379,https://10.0.0.10:2379"];
+
+  it("reads -etcd-cacert, -etcd-cert and -etcd-key at start, and the config's ca_file, cert_file, key_file", async () => {
+    const { config } = await agentConfigFromArgs([...https, "-etcd-cacert", "etcd-tls/ca.pem", "-etcd-cert", "etcd-tls/client.pem", "-etcd-key", "etcd-tls/client-key.pem"], dir);
+    expect(config.etcdEndpoints).toEqual(["https://10.0.0.9:2379", "https://10.0.0.10:2379"]);
+    expect(config.etcdTls?.ca).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    expect(config.etcdTls?.cert).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    expect(config.etcdTls?.key).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    expect(config.etcdTls?.files).toEqual({ cacert: join(tlsDir(), "ca.pem"), cert: join(tlsDir(), "client.pem"), key: join(tlsDir(), "client-key.pem") });
+    // Only the CA: TLS that checks etcd's certificate, no client certificate shown.
+    const caOnly = (await agentConfigFromArgs([...https, "-etcd-cacert", "etcd-tls/ca.pem"], dir)).config.etcdTls;
+    expect(caOnly).toEqual({ ca: config.etcdTls?.ca, files: { cacert: join(tlsDir(), "ca.pem") } });
+    const fromFile = (await agentConfigFromArgs(["-config", "etcd-tls/etcd.hcl", "-data-dir", "d"], dir)).config;
+    expect(fromFile.etcdEndpoints).toEqual(["https://127.0.0.1:2379"]);
+    expect(fromFile.etcdTls?.files).toEqual(config.etcdTls?.files);
+    // Plain http endpoints: no TLS, as before.
+    expect((await agentConfigFromArgs([...server, "-etcd-endpoints", "http://e1:2379"], dir)).config.etcdTls).toBeUndefined();
+  });
+
+  it("refuses what does not hold together, saying what, before anything starts", async () => {
+    const ca = ["-etcd-cacert", "etcd-tls/ca.pem"];
+    expect(await refused(https)).toBe("an https etcd endpoint needs -etcd-cacert (server { etcd { ca_file } }): the CA that signed the etcd members' certificates");
+    expect(await refused([...https, "-etcd-cert", "etcd-tls/client.pem", "-etcd-key", "etcd-tls/client-key.pem"])).toMatch(/^an https etcd endpoint needs -etcd-cacert/);
+    expect(await refused([...https, ...ca, "-etcd-cert", "etcd-tls/client.pem"])).toMatch(/^-etcd-cert given without -etcd-key: an etcd client certificate and its key go together/);
+    expect(await refused([...https, ...ca, "-etcd-key", "etcd-tls/client-key.pem"])).toMatch(/^-etcd-key given without -etcd-cert/);
+    expect(await refused([...server, "-etcd-endpoints", "http://e1:2379", ...ca])).toBe("-etcd-cacert given, but the etcd endpoints are http:// (http://e1:2379): TLS settings for an etcd that speaks plain HTTP are a mistake; give https:// endpoints, or drop -etcd-cacert");
+    expect(await refused([...server, ...ca])).toBe("-etcd-cacert given without -etcd-endpoints: they are the TLS of an external etcd cluster");
+    expect(await refused(["-client", "-data-dir", "d", "-servers", "a:4646", ...ca])).toBe("-etcd-cacert is a server setting: it needs the server role (-server)");
+    expect(await refused(["-dev", ...ca])).toMatch(/^-etcd-cacert is the TLS of an external etcd cluster, and -dev keeps its state alone/);
+  });
+
+  it("refuses a file missing, not PEM, or a key that is not the certificate's, naming the flag and the path", async () => {
+    const path = (n: string): string => join(tlsDir(), n);
+    expect(await refused([...https, "-etcd-cacert", "etcd-tls/missing.pem"])).toMatch(new RegExp(`^-etcd-cacert ${path("missing.pem")}: cannot read it: ENOENT`));
+    expect(await refused([...https, "-etcd-cacert", "etcd-tls/not-pem.pem"])).toBe(`-etcd-cacert ${path("not-pem.pem")} is not PEM: no "CERTIFICATE" block`);
+    expect(await refused([...https, "-etcd-cacert", "etcd-tls/ca.pem", "-etcd-cert", "etcd-tls/client-key.pem", "-etcd-key", "etcd-tls/client-key.pem"])).toBe(`-etcd-cert ${path("client-key.pem")} is not PEM: no "CERTIFICATE" block`);
+    expect(await refused([...https, "-etcd-cacert", "etcd-tls/ca.pem", "-etcd-cert", "etcd-tls/client.pem", "-etcd-key", "etcd-tls/ca.pem"])).toMatch(new RegExp(`^-etcd-key ${path("ca.pem")} is not a PEM private key`));
+    expect(await refused([...https, "-etcd-cacert", "etcd-tls/ca.pem", "-etcd-cert", "etcd-tls/client.pem", "-etcd-key", "etcd-tls/other-key.pem"])).toMatch(new RegExp(`^-etcd-cert ${path("client.pem")} and -etcd-key ${path("other-key.pem")} do not make a TLS identity`));
   });
 });
 

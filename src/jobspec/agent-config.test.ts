@@ -59,6 +59,14 @@ describe("agent config files, Nomad's format", () => {
     expect(await flags(json, "agent.json")).toEqual({ region: ["eu-1"], "bootstrap-expect": ["3"], "retry-join": ["a:4646"], "etcd-endpoints": ["http://e:2379"] });
   });
 
+  it("takes an etcd cluster's TLS files as etcdctl's flags, HCL and JSON alike", async () => {
+    const text = 'server {\n  etcd {\n    endpoints = ["https://10.0.0.9:2379"]\n    ca_file   = "/etc/etcd/ca.pem"\n    cert_file = "/etc/etcd/client.pem"\n    key_file  = "/etc/etcd/client-key.pem"\n  }\n}\n';
+    const want = { "etcd-endpoints": ["https://10.0.0.9:2379"], "etcd-cacert": ["/etc/etcd/ca.pem"], "etcd-cert": ["/etc/etcd/client.pem"], "etcd-key": ["/etc/etcd/client-key.pem"] };
+    expect(await flags(text)).toEqual(want);
+    const json = JSON.stringify({ server: { etcd: { endpoints: ["https://10.0.0.9:2379"], ca_file: "/etc/etcd/ca.pem", cert_file: "/etc/etcd/client.pem", key_file: "/etc/etcd/client-key.pem" } } });
+    expect(await flags(json, "agent.json")).toEqual(want);
+  });
+
   it("refuses a bad region, bootstrap_expect, retry_join address or etcd endpoint at its line, and what Ruche does not have", async () => {
     const text = `region = "eu.west"
 server {
@@ -69,7 +77,7 @@ server {
   }
   start_join = ["127.0.0.1:5646"]
   etcd {
-    endpoints = ["https://127.0.0.1:2379"]
+    endpoints = ["https://127.0.0.1:2379/v3"]
   }
 }
 `;
@@ -79,9 +87,10 @@ server {
       'agent.hcl:5:5: server.server_join.retry_join: retry_join takes another server\'s API address, host:port (or a host alone, port 4646): "provider=aws tag_key=ruche" looks like a cloud auto-join query, which Ruche does not have',
       "agent.hcl:6:5: server.server_join.retry_max: retry_max: Ruche tries the retry_join addresses until they answer; it cannot be bounded yet",
       "agent.hcl:8:3: server.start_join: start_join: Ruche has no one-time join; use server_join { retry_join = [...] }, tried until the servers answer",
-      'agent.hcl:10:5: server.etcd.endpoints: etcd endpoint "https://127.0.0.1:2379": https needs etcd client certificates (mutual TLS), which Ruche does not have yet; use an http:// endpoint on a trusted network',
+      'agent.hcl:10:5: server.etcd.endpoints: etcd endpoint "https://127.0.0.1:2379/v3" must be https://host:port and nothing more, such as https://127.0.0.1:2379',
     ]);
-    expect(await errors('server {\n  etcd { endpoints = ["127.0.0.1:2379"] }\n}\n')).toEqual(['agent.hcl:2:10: server.etcd.endpoints: etcd endpoint "127.0.0.1:2379" must be an http:// URL, such as http://127.0.0.1:2379']);
+    expect(await errors('server {\n  etcd { endpoints = ["127.0.0.1:2379"] }\n}\n')).toEqual(['agent.hcl:2:10: server.etcd.endpoints: etcd endpoint "127.0.0.1:2379" must be an http:// or https:// URL, such as http://127.0.0.1:2379']);
+    expect(await errors('server {\n  etcd { ca_file = true }\n}\n')).toEqual(["agent.hcl:2:10: server.etcd.ca_file: ca_file must be a string, got true (bool)"]);
     expect(await errors("server {\n  bootstrap_expect = 2.5\n}\n")).toEqual(["agent.hcl:2:3: server.bootstrap_expect: bootstrap_expect must be a whole number, got 2.5 (number)"]);
   });
 

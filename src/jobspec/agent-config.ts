@@ -86,6 +86,10 @@ const SCHEMA: Schema = {
               return list.map(checkEtcdEndpoint).find((why) => why !== undefined);
             },
           },
+          // etcdctl's --cacert, --cert, --key: the TLS of an etcd cluster that speaks it.
+          ca_file: { kind: "string", flag: "etcd-cacert" },
+          cert_file: { kind: "string", flag: "etcd-cert" },
+          key_file: { kind: "string", flag: "etcd-key" },
         },
       },
     },

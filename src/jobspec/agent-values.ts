@@ -1,7 +1,7 @@
 /**
  * The values of the agent's cluster settings, checked alike whether they come from a flag
- * (`-region`, `-bootstrap-expect`, `-retry-join`, `-etcd-endpoints`) or a config file
- * (`region`, `server { bootstrap_expect, server_join { retry_join }, etcd { endpoints } }`).
+ * (`-region`, `-bootstrap-expect`, `-retry-join`, `-etcd-endpoints`, `-etcd-cacert`...) or a
+ * config file (`region`, `server { bootstrap_expect, server_join { retry_join }, etcd { endpoints, ca_file... } }`).
  * Each check returns why a value is refused, or undefined when it is good; the caller says
  * where the value came from.
  */
@@ -40,19 +40,38 @@ export function joinAddress(text: string): { ok: true; address: string } | { ok:
 }
 
 /**
- * An external etcd's client URL, http://host:port. An https URL is refused: talking to an
- * etcd over TLS needs the client certificates of mutual TLS, which Ruche does not have yet.
+ * An external etcd's client URL, http://host:port, or https://host:port for a cluster that
+ * speaks TLS (with the CA that signed its certificate, `-etcd-cacert`: checked where the
+ * endpoints and the files meet, see `checkEtcdTls`).
  */
 export function checkEtcdEndpoint(text: string): string | undefined {
-  const notHttp = `etcd endpoint ${JSON.stringify(text)} must be an http:// URL, such as http://127.0.0.1:2379`;
+  const notUrl = `etcd endpoint ${JSON.stringify(text)} must be an http:// or https:// URL, such as http://127.0.0.1:2379`;
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    return notHttp;
+    return notUrl;
   }
-  if (url.protocol === "https:") return `etcd endpoint ${JSON.stringify(text)}: https needs etcd client certificates (mutual TLS), which Ruche does not have yet; use an http:// endpoint on a trusted network`;
-  if (url.protocol !== "http:") return notHttp;
-  if (!/:\d+\/?$/.test(text) || (url.pathname !== "/" && url.pathname !== "") || url.search !== "" || url.username !== "") return `etcd endpoint ${JSON.stringify(text)} must be http://host:port and nothing more, such as http://127.0.0.1:2379`;
+  if (url.protocol !== "http:" && url.protocol !== "https:") return notUrl;
+  const scheme = url.protocol.slice(0, -1);
+  if (!/:\d+\/?$/.test(text) || (url.pathname !== "/" && url.pathname !== "") || url.search !== "" || url.username !== "") return `etcd endpoint ${JSON.stringify(text)} must be ${scheme}://host:port and nothing more, such as ${scheme}://127.0.0.1:2379`;
+  return undefined;
+}
+
+/**
+ * The external etcd's endpoints against its TLS files (`-etcd-cacert`, `-etcd-cert`,
+ * `-etcd-key`; `server { etcd { ca_file, cert_file, key_file } }`), as given: one scheme for
+ * every endpoint; https with the CA; http with none of the files (TLS settings for an etcd
+ * that speaks plain HTTP are a mistake); the certificate and its key together or neither.
+ * Returns why they do not hold together, or undefined.
+ */
+export function checkEtcdTls(endpoints: readonly string[], files: { cacert?: string | undefined; cert?: string | undefined; key?: string | undefined }): string | undefined {
+  const https = endpoints.filter((e) => e.startsWith("https://"));
+  const given = (["cacert", "cert", "key"] as const).filter((k) => files[k] !== undefined).map((k) => `-etcd-${k}`);
+  if (endpoints.length === 0) return given.length === 0 ? undefined : `${given.join(", ")} given without -etcd-endpoints: they are the TLS of an external etcd cluster`;
+  if (https.length > 0 && https.length < endpoints.length) return `-etcd-endpoints mixes http:// and https:// endpoints (${endpoints.join(", ")}): the members of one etcd cluster all speak TLS or none does`;
+  if (https.length === 0) return given.length === 0 ? undefined : `${given.join(", ")} given, but the etcd endpoints are http:// (${endpoints.join(", ")}): TLS settings for an etcd that speaks plain HTTP are a mistake; give https:// endpoints, or drop ${given.join(", ")}`;
+  if (files.cacert === undefined) return `an https etcd endpoint needs -etcd-cacert (server { etcd { ca_file } }): the CA that signed the etcd members' certificates`;
+  if ((files.cert === undefined) !== (files.key === undefined)) return `${files.cert === undefined ? "-etcd-key" : "-etcd-cert"} given without ${files.cert === undefined ? "-etcd-cert" : "-etcd-key"}: an etcd client certificate and its key go together (or neither, for an etcd that asks for no client certificate)`;
   return undefined;
 }

@@ -16,5 +16,5 @@ export {
 } from "./diff.js";
 export { formatJobDiff } from "./diff-format.js";
 export { parseAgentConfig, parseHclObject, type AgentConfigFile, type AgentConfigResult } from "./agent-config.js";
-export { checkBootstrapExpect, checkEtcdEndpoint, checkRegion, joinAddress, DEFAULT_JOIN_PORT } from "./agent-values.js";
+export { checkBootstrapExpect, checkEtcdEndpoint, checkEtcdTls, checkRegion, joinAddress, DEFAULT_JOIN_PORT } from "./agent-values.js";
 export { checkAclPolicy, loadAclPolicyParser, parseAclPolicy, type AclPolicyResult } from "./acl-policy.js";

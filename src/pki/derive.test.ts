@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { caDigest, checkNodeCert, ClusterCa, clusterFiles, createKeyAndCsr, deriveCa, deriveCaScalar, deterministicSign, DERIVED_ROTATE_REFUSED, issueServerCert, newClusterKey, parseClusterKey, signCsr } from "./index.js";
+import { caDigest, checkNodeCert, ClusterCa, clusterFiles, createKeyAndCsr, deriveCa, deriveCaScalar, deterministicSign, DERIVED_NOT_ATTACHED, fileCaSlot, issueServerCert, newClusterKey, parseClusterKey, signCsr } from "./index.js";
 import { handshake } from "./testing.js";
 
 const dirs: string[] = [];
@@ -77,16 +77,70 @@ describe("the cluster CA derived from the cluster key (servers on etcd members o
     expect(await handshake({ cert: sa.certPem, key: sa.keyPem }, caFileA, { cert: sc.certPem, key: sc.keyPem }, stranger.trusted().join(""))).not.toBe("ok");
   });
 
-  it("refuses a rotation, changing nothing", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "ruche-derive-r-"));
-    dirs.push(dir);
-    const ca = await ClusterCa.derive(dir, "global", { key: KEY.toString("base64"), from: "-encrypt", keep: false });
-    const before = await readFile(clusterFiles(dir).ca, "utf8");
-    await expect(ca.rotate()).rejects.toThrow(DERIVED_ROTATE_REFUSED);
-    await expect(ca.finish()).rejects.toThrow(DERIVED_ROTATE_REFUSED);
+  it("rotates through its record once it reaches it: signs with a new CA, keeps the anchor trusted and in the chain, and starts again from the data dir's copy", async () => {
+    const tmp = async (name: string): Promise<string> => {
+      const d = await mkdtemp(join(tmpdir(), `ruche-derive-${name}-`));
+      dirs.push(d);
+      return d;
+    };
+    const key = { key: KEY.toString("base64"), from: "-encrypt", keep: false };
+    const [dirA, dirB] = await Promise.all([tmp("ra"), tmp("rb")]);
+    const ca = await ClusterCa.derive(dirA, "global", key);
+    const anchor = ca.ca().certPem;
+    expect(ca.anchorCa()?.certPem).toBe(anchor);
+    // Before its etcd is reached (the record is there): no rotation, nothing changed.
+    const before = await readFile(clusterFiles(dirA).ca, "utf8");
+    await expect(ca.rotate()).rejects.toThrow(DERIVED_NOT_ATTACHED);
+    await expect(ca.finish()).rejects.toThrow(DERIVED_NOT_ATTACHED);
     expect(await ca.refresh()).toBe(false);
-    expect(await readFile(clusterFiles(dir).ca, "utf8")).toBe(before);
-    expect(ca.trusted()).toEqual([before]);
+    expect(await readFile(clusterFiles(dirA).ca, "utf8")).toBe(before);
+    expect(ca.trusted()).toEqual([anchor]);
     expect(ca.chain()).toBe("");
+
+    // The record the servers share (a file here; etcd's slot is the state's): made by the first to reach it, read by the next.
+    const shared = fileCaSlot(await tmp("shared"));
+    expect(await ca.attach(shared)).toBe(false);
+    const other = await ClusterCa.derive(dirB, "global", key);
+    expect(await other.attach(shared)).toBe(false);
+    expect(other.digest()).toBe(ca.digest());
+
+    // A rotation through one server; the other takes it up.
+    const { digest } = await ca.rotate();
+    expect(digest).not.toBe(caDigest(anchor));
+    expect(ca.trusted()).toEqual([ca.ca().certPem, anchor]);
+    expect(await other.refresh()).toBe(true);
+    expect(other.digest()).toBe(digest);
+    const first = ca.ca().certPem;
+    await ca.finish();
+    // The anchor stays trusted (it is the cluster key's) and signs the current one in the chain.
+    expect(ca.trusted()).toEqual([first, anchor]);
+    const byAnchor = new X509Certificate(ca.chain());
+    expect(byAnchor.checkIssued(new X509Certificate(anchor))).toBe(true);
+    expect(byAnchor.subject).toBe(ca.ca().cert.subject);
+    // A server that knows the anchor alone (one joining, one that was away) and a server of the new CA accept each other.
+    const server = await issueServerCert(ca.ca(), { region: "global", name: "a" });
+    const joiner = await issueServerCert(ca.anchorCa() ?? ca.ca(), { region: "global", name: "b" });
+    expect(await handshake({ cert: server.certPem + ca.chain(), key: server.keyPem }, ca.trusted().join(""), { cert: joiner.certPem, key: joiner.keyPem }, anchor)).toBe("ok");
+
+    // A second rotation: agents on the first rotated CA and servers on the anchor alone both accept the new one; its end drops the first, never the anchor.
+    const onFirst = await issueServerCert(ca.ca(), { region: "global", name: "c" });
+    await ca.rotate();
+    const second = await issueServerCert(ca.ca(), { region: "global", name: "a" });
+    expect(await handshake({ cert: second.certPem + ca.chain(), key: second.keyPem }, ca.trusted().join(""), { cert: onFirst.certPem, key: onFirst.keyPem }, first)).toBe("ok");
+    expect(await handshake({ cert: second.certPem + ca.chain(), key: second.keyPem }, ca.trusted().join(""), { cert: joiner.certPem, key: joiner.keyPem }, anchor)).toBe("ok");
+    await ca.finish();
+    expect(ca.trusted()).toEqual([ca.ca().certPem, anchor]);
+    expect(ca.trusted()).not.toContain(first);
+
+    // A data dir starts from its copy of the record: as this server last read it (the other server's is a rotation behind, until it reaches the record).
+    const again = await ClusterCa.derive(dirA, "global", key);
+    expect(again.digest()).toBe(ca.digest());
+    expect(again.trusted()).toEqual(ca.trusted());
+    const away = await ClusterCa.derive(dirB, "global", key);
+    expect(away.digest()).toBe(digest);
+    expect(await away.attach(shared)).toBe(true);
+    expect(away.digest()).toBe(ca.digest());
+    // A copy the key given does not open stops the start, saying so.
+    await expect(ClusterCa.derive(dirA, "global", { ...key, key: OTHER.toString("base64") })).rejects.toThrow(/does not decrypt its key/);
   });
 });

@@ -8,5 +8,5 @@ export { issueServerCert, signCsr, NODE_CERT_TTL_MS, SERVER_CERT_TTL_MS } from "
 export { hashJoinSecret, JOIN_TOKEN_PREFIX, newJoinToken, parseJoinToken, secretMatches } from "./join-token.js";
 export { pemBlocks, splitCerts, toPem } from "./pem.js";
 export { fileCaSlot, parseCaRecord, type CaRecord, type RecordSlot } from "./ca-record.js";
-export { CLUSTER_KEY_HOWTO, ClusterCa, DERIVED_ROTATE_REFUSED, OWN_ETCD_KEY_HOWTO, clusterFiles, crossSign, type ClusterCaOptions, type GivenClusterKey } from "./rotate.js";
+export { CLUSTER_KEY_HOWTO, ClusterCa, DERIVED_NOT_ATTACHED, OWN_ETCD_KEY_HOWTO, clusterFiles, crossSign, type ClusterCaOptions, type GivenClusterKey } from "./rotate.js";
 export { CLUSTER_KEY_BYTES, newClusterKey, parseClusterKey, seal, unseal, type UnsealResult } from "./seal.js";

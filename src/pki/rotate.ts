@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, X509Certificate } from "node:crypto";
 import { rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as pkijs from "pkijs";
@@ -16,7 +16,7 @@ import { newClusterKey, parseClusterKey, seal, unseal } from "./seal.js";
  * subject and key as the new root, issued by the old one, valid as long as the old one. A peer
  * that trusts only the old root verifies a certificate of the new CA through it.
  */
-export async function crossSign(oldCa: Ca, newCa: Ca, now: Date = new Date()): Promise<string> {
+export async function crossSign(oldCa: Ca, newCa: Pick<Ca, "certPem" | "subject" | "cert">, now: Date = new Date()): Promise<string> {
   const spki = pkijs.Certificate.fromBER(pemBlock(newCa.certPem, "CERTIFICATE", "the new CA certificate")).subjectPublicKeyInfo;
   const der = await buildCertificate({
     subject: newCa.subject,
@@ -40,9 +40,9 @@ export const CLUSTER_KEY_HOWTO =
 export const OWN_ETCD_KEY_HOWTO =
   "servers that run their own etcd members (-bootstrap-expect above 1, or -retry-join) share the cluster's CA through the cluster key: give each the same server { encrypt = KEY } (-encrypt KEY; `ruche operator keygen` prints one), or tls { enabled = false }";
 
-/** What rotating a CA derived from the cluster key answers: refused, nothing changed. */
-export const DERIVED_ROTATE_REFUSED =
-  "rotating the cluster CA is not yet for servers that run their own etcd members: their CA is derived from the cluster key (server { encrypt }), the same on every server; nothing was changed";
+/** What a server on an etcd member of its own answers a rotation before it has reached its etcd (where the CA's record is): refused, nothing changed. */
+export const DERIVED_NOT_ATTACHED =
+  "this server has not reached the servers' etcd yet, where the cluster CA's record is: nothing was changed; try again in a moment, or through another server";
 
 /** How a server was given the cluster key: `-encrypt` (the operator keeps it), or a server join's answer (kept in `tls/cluster.key` for the next start). */
 export interface GivenClusterKey {
@@ -62,9 +62,9 @@ export interface ClusterCaOptions {
 }
 
 /** Where a data dir keeps the cluster key (`tls/cluster.key`, 0600) and the CA's files for the CLI and agents on the host. */
-export function clusterFiles(dataDir: string): { key: string; ca: string; legacyKey: string; previous: string; cross: string } {
+export function clusterFiles(dataDir: string): { key: string; ca: string; legacyKey: string; previous: string; cross: string; shared: string } {
   const p = caPaths(dataDir);
-  return { key: join(p.dir, "cluster.key"), ca: p.cert, legacyKey: p.key, previous: join(p.dir, "ca-previous.pem"), cross: join(p.dir, "ca-cross.pem") };
+  return { key: join(p.dir, "cluster.key"), ca: p.cert, legacyKey: p.key, previous: join(p.dir, "ca-previous.pem"), cross: join(p.dir, "ca-cross.pem"), shared: join(p.dir, "ca-shared.json") };
 }
 
 /** The context the CA's key is sealed under: its certificate's digest (a key cannot be passed off as another CA's). */
@@ -85,34 +85,101 @@ function keyContext(certPem: string): string {
  * the record (compare-and-swap), and servers that `follow` it take them up. The data dir keeps
  * the roots to trust in `tls/ca.pem` (the current first), for the CLI and agents on the host.
  * It is what a server's API takes as its `pki` (`api.ClusterPki`).
+ *
+ * Servers that run their own etcd members need a CA before their etcd exists: theirs is
+ * anchored on the CA derived from the cluster key (`derive`), which their etcd members' TLS
+ * uses alone and which every one of them trusts throughout. The cluster CA starts as that
+ * one; its record goes to their etcd once it runs (`attach`), and rotations go through it
+ * from then on, as above, each server keeping the record as it last read it in its data dir
+ * (`tls/ca-shared.json`, the key sealed) to start with next time.
  */
 export class ClusterCa {
   private constructor(
     private readonly dataDir: string,
     readonly region: string,
-    private readonly slot: RecordSlot,
+    private slot: RecordSlot,
     private readonly kek: Buffer,
     private current: Ca,
     private previous: string | null,
     private cross: string | null,
     private rev: string,
-    /** Derived from the cluster key (servers on etcd members of their own): no record, no rotation. */
-    readonly derived = false,
+    /** The CA derived from the cluster key (servers on etcd members of their own), or null. */
+    private readonly anchor: Ca | null = null,
   ) {}
 
+  /** The CA at the top of the chain (the current one, or during a rotation the previous) signed by the anchor, unless it is the anchor. */
+  private anchorCross: string | null = null;
+  /** Anchored: whether the record on etcd has been reached (`attach`); until then the CA does not rotate. */
+  private attached = false;
+
+  /** Whether this CA is anchored on the one derived from the cluster key (servers on etcd members of their own). */
+  get derived(): boolean {
+    return this.anchor !== null;
+  }
+
+  /** The CA derived from the cluster key, which signs the certificates of the servers' etcd members; null when not anchored. */
+  anchorCa(): Ca | null {
+    return this.anchor;
+  }
+
   /**
-   * The cluster CA of servers that run their own etcd members: derived from the cluster key
-   * (`deriveCa`), the same on every server given the key, before their etcd exists. It has no
-   * record to follow; rotating it is refused (`DERIVED_ROTATE_REFUSED`). The data dir keeps
-   * its certificate in `tls/ca.pem`, for the CLI and agents on the host.
+   * The cluster CA of servers that run their own etcd members, anchored on the CA derived
+   * from the cluster key (`deriveCa`), the same on every server given the key, before their
+   * etcd exists: as this data dir's copy of the record last said (`tls/ca-shared.json`), else
+   * the anchor itself. Until `attach` it has no record to follow and does not rotate
+   * (`DERIVED_NOT_ATTACHED`). A copy the key does not open stops here, saying so.
    */
   static async derive(dataDir: string, region: string, key: GivenClusterKey): Promise<ClusterCa> {
     const kek = parseClusterKey(key.key, key.from);
-    const ca = await deriveCa(kek, region);
-    const none: RecordSlot = { where: "derived from the cluster key", read: () => Promise.resolve(null), create: () => Promise.resolve(false), replace: () => Promise.resolve(false) };
-    const cluster = new ClusterCa(dataDir, region, none, kek, ca, null, null, "derived", true);
+    const anchor = await deriveCa(kek, region);
+    const path = clusterFiles(dataDir).shared;
+    const copy = await readIfThere(path);
+    const record = copy === null ? null : parseCaRecord(copy, path);
+    const current = record === null ? anchor : await openCurrent(record, kek, path, `the cluster key given with ${key.from}`);
+    const none: RecordSlot = { where: "the servers' etcd, not reached yet", read: () => Promise.resolve(null), create: () => Promise.resolve(false), replace: () => Promise.resolve(false) };
+    const cluster = new ClusterCa(dataDir, region, none, kek, current, record?.Previous ?? null, record?.Cross ?? null, "", anchor);
+    await cluster.crossAnchor();
     await cluster.mirror();
     return cluster;
+  }
+
+  /**
+   * An anchored CA takes up its record on the servers' etcd (`slot`), once that runs: made
+   * there from this server's CA when there is none (the cluster's first start; of servers
+   * attaching at once one makes it), else read and taken up. It follows and rotates through
+   * it from then on. True when this server's CA changed (its certificates are to be issued
+   * again).
+   */
+  attach(slot: RecordSlot): Promise<boolean> {
+    return this.serial(async () => {
+      if (this.anchor === null) throw new RucheError(ErrorCode.Internal, "only a CA anchored on the one derived from the cluster key attaches to a record");
+      this.slot = slot;
+      if ((await slot.read()) === null) await slot.create(JSON.stringify(this.record()));
+      this.attached = true;
+      return this.reread();
+    });
+  }
+
+  /** The record of this CA as it is now, its key sealed under the cluster key. */
+  private record(): CaRecord {
+    return { Version: 1, Current: { Cert: this.current.certPem, Key: seal(this.kek, this.current.keyPem, keyContext(this.current.certPem)) }, Previous: this.previous, Cross: this.cross };
+  }
+
+  /**
+   * Makes `anchorCross` again after a change of the CA. One chain, each link found by the one
+   * before (the CAs share a subject, so a verifier takes the first certificate of the chain
+   * whose key signed the link before): the certificate, the current CA signed by the previous
+   * (during a rotation), the CA above signed by the anchor.
+   */
+  private async crossAnchor(): Promise<void> {
+    const a = this.anchor;
+    const top = this.cross !== null && this.previous !== null ? this.previous : this.current.certPem;
+    if (a === null || top === a.certPem) {
+      this.anchorCross = null;
+      return;
+    }
+    const cert = new X509Certificate(top);
+    this.anchorCross = await crossSign(a, { certPem: top, cert, subject: pkijs.Certificate.fromBER(pemBlock(top, "CERTIFICATE", "a CA certificate")).subject });
   }
 
   /**
@@ -168,14 +235,25 @@ export class ClusterCa {
     return this.current;
   }
 
-  /** The roots to trust: the current CA's, and during a rotation the previous one's. */
+  /** The roots to trust: the current CA's, during a rotation the previous one's, and an anchored CA's anchor. */
   trusted(): string[] {
-    return this.previous === null ? [this.current.certPem] : [this.current.certPem, this.previous];
+    const roots = this.previous === null ? [this.current.certPem] : [this.current.certPem, this.previous];
+    if (this.anchor !== null && !roots.includes(this.anchor.certPem)) roots.push(this.anchor.certPem);
+    return roots;
   }
 
-  /** What follows a certificate this CA signs, in its chain: the cross-signed current CA during a rotation, else nothing. */
+  /** Whether a rotation is under way: the previous CA is still trusted (an anchored CA's anchor is trusted throughout). */
+  rotating(): boolean {
+    return this.previous !== null;
+  }
+
+  /**
+   * What follows a certificate this CA signs, in its chain: the current CA cross-signed by the
+   * previous during a rotation; anchored, then the CA above signed by the anchor, so that a
+   * server that knows only the anchor (one joining, or one away through a rotation) accepts it.
+   */
   chain(): string {
-    return this.cross ?? "";
+    return (this.cross ?? "") + (this.anchorCross ?? "");
   }
 
   /** SHA-256 of the current CA (what new join tokens pin). */
@@ -190,7 +268,7 @@ export class ClusterCa {
 
   /** Reads the record again: true when it changed (a rotation made through another server), and this server now signs as it says. */
   refresh(): Promise<boolean> {
-    if (this.derived) return Promise.resolve(false);
+    if (this.anchor !== null && !this.attached) return Promise.resolve(false);
     return this.serial(() => this.reread());
   }
 
@@ -218,11 +296,14 @@ export class ClusterCa {
     if (found === null) throw new RucheError(ErrorCode.Internal, `the cluster CA's record (${this.slot.where}) is gone`);
     if (found.rev === this.rev) return false;
     const record = parseCaRecord(found.value, this.slot.where);
+    const same = record.Current.Cert === this.current.certPem && record.Previous === this.previous && record.Cross === this.cross;
     this.current = await openCurrent(record, this.kek, this.slot.where, "the cluster key this server holds");
     this.previous = record.Previous;
     this.cross = record.Cross;
     this.rev = found.rev;
+    await this.crossAnchor();
     await this.mirror();
+    if (same) return false;
     this.changed();
     return true;
   }
@@ -255,7 +336,7 @@ export class ClusterCa {
    * since this one read it (then nothing changed: try again).
    */
   rotate(now: Date = new Date()): Promise<{ digest: string }> {
-    if (this.derived) return Promise.reject(new RucheError(ErrorCode.BadRequest, DERIVED_ROTATE_REFUSED));
+    if (this.anchor !== null && !this.attached) return Promise.reject(new RucheError(ErrorCode.Unavailable, DERIVED_NOT_ATTACHED));
     return this.serial(async () => {
       await this.reread();
       const next = await createCa({ region: this.region, now });
@@ -267,7 +348,7 @@ export class ClusterCa {
 
   /** Ends a rotation: the previous root is no longer trusted (every agent has renewed onto the current). */
   finish(): Promise<void> {
-    if (this.derived) return Promise.reject(new RucheError(ErrorCode.BadRequest, DERIVED_ROTATE_REFUSED));
+    if (this.anchor !== null && !this.attached) return Promise.reject(new RucheError(ErrorCode.Unavailable, DERIVED_NOT_ATTACHED));
     return this.serial(async () => {
       await this.reread();
       if (this.previous === null && this.cross === null) return;
@@ -285,14 +366,16 @@ export class ClusterCa {
     this.previous = record.Previous;
     this.cross = record.Cross;
     if (found !== null) this.rev = found.rev;
+    await this.crossAnchor();
     await this.mirror();
     this.changed();
   }
 
-  /** The data dir's copies: `ca.pem` (the roots to trust, the current first), `ca-previous.pem` and `ca-cross.pem` during a rotation. */
+  /** The data dir's copies: `ca.pem` (the roots to trust, the current first), `ca-previous.pem` and `ca-cross.pem` during a rotation; anchored, the record (`ca-shared.json`, 0600). */
   private async mirror(): Promise<void> {
     const f = clusterFiles(this.dataDir);
     await privateDir(caPaths(this.dataDir).dir);
+    if (this.anchor !== null) await writePrivate(f.shared, JSON.stringify(this.record()));
     await writeAtomic(f.ca, this.trusted().join(""));
     if (this.previous === null) await rm(f.previous, { force: true });
     else await writeAtomic(f.previous, this.previous);

@@ -66,7 +66,7 @@ const WORKER = `
 const { parentPort, workerData } = require("node:worker_threads");
 const { Etcd3 } = require(workerData.etcd3);
 const tls = workerData.tls;
-const credentials = tls ? { credentials: { rootCertificate: Buffer.from(tls.ca), certChain: Buffer.from(tls.cert), privateKey: Buffer.from(tls.key) } } : {};
+const credentials = tls ? { credentials: { rootCertificate: Buffer.from(tls.ca), ...(tls.cert && tls.key ? { certChain: Buffer.from(tls.cert), privateKey: Buffer.from(tls.key) } : {}) } } : {};
 const client = new Etcd3({ hosts: workerData.hosts, dialTimeout: workerData.dialTimeoutMs, ...credentials });
 const leases = new Map();
 const clocks = new Map();
@@ -112,10 +112,10 @@ parentPort.on("message", async (m) => {
  * them, holds that thread for seconds, longer than the lease's 2 s TTL, and a lease renewed
  * there would end (and with it the term) every time the leader has the most to do. A process
  * that is paused or dies stops both threads: the lease ends as before, and its fence with it.
- * With `tls` (PEM: the CAs trusted, the certificate and key shown), the thread's client
- * speaks TLS to etcd with that client certificate.
+ * With `tls` (PEM: the CAs trusted, the certificate and key shown, if any), the thread's
+ * client speaks TLS to etcd, with that client certificate when it has one.
  */
-export function threadLeases(opts: { hosts: string[]; dialTimeoutMs?: number; tls?: { ca: string; cert: string; key: string } }): Leases {
+export function threadLeases(opts: { hosts: string[]; dialTimeoutMs?: number; tls?: { ca: string; cert?: string; key?: string } }): Leases {
   let worker: Worker | undefined;
   let nextId = 0;
   let nextRef = 0;
@@ -123,7 +123,7 @@ export function threadLeases(opts: { hosts: string[]; dialTimeoutMs?: number; tl
   const lost = new Map<number, (err: Error) => void>();
   const start = (): Worker => {
     if (worker !== undefined) return worker;
-    const w = new Worker(WORKER, { eval: true, workerData: { etcd3: createRequire(import.meta.url).resolve("etcd3"), hosts: opts.hosts, dialTimeoutMs: opts.dialTimeoutMs ?? 2000, tls: opts.tls === undefined ? null : { ca: opts.tls.ca, cert: opts.tls.cert, key: opts.tls.key } } });
+    const w = new Worker(WORKER, { eval: true, workerData: { etcd3: createRequire(import.meta.url).resolve("etcd3"), hosts: opts.hosts, dialTimeoutMs: opts.dialTimeoutMs ?? 2000, tls: opts.tls === undefined ? null : { ca: opts.tls.ca, cert: opts.tls.cert ?? null, key: opts.tls.key ?? null } } });
     w.unref();
     w.on("message", (m: { id?: number; value?: unknown; error?: string; ref?: number; lost?: string }) => {
       if (m.lost !== undefined && m.ref !== undefined) {

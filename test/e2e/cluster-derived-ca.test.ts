@@ -5,8 +5,10 @@
  * members' joins and the forwarding of writes to the leader run over mutual TLS, and a node
  * joined with a join token through one server is trusted by the others. Their etcd members
  * speak TLS too, client and peer ports, and answer only a client that shows a certificate of
- * that CA (etcdctl here). A server of this kind given no key stops at start, saying how to
- * give it one.
+ * that CA (etcdctl here). The cluster CA rotates through any of them without downtime: the
+ * servers take up the new CA from etcd, the derived one stays trusted and keeps signing the
+ * etcd members' certificates, and a server down through the whole rotation comes back and
+ * takes it up. A server of this kind given no key stops at start, saying how to give it one.
  */
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -55,6 +57,11 @@ async function cli(at: number, ...argv: string[]): Promise<{ code: number; out: 
   return ruche(addr(at), dir, argv[0] ?? "", argv[1] ?? "", "-ca-cert", caFile(at), ...argv.slice(2));
 }
 
+/** `ruche operator tls ca [rotate|finish]` through server `at`. */
+async function caCli(at: number, ...action: string[]): Promise<{ code: number; out: string; err: string }> {
+  return ruche(addr(at), dir, "operator", "tls", "ca", ...action, "-ca-cert", caFile(at));
+}
+
 /** The leader server `i` names (`/v1/status/leader`), asked over TLS trusting the cluster's CA. */
 async function leaderAddress(i: number): Promise<string> {
   const d = tlsDispatcher(trust);
@@ -98,7 +105,7 @@ describe("servers on etcd members of their own, one CA derived from the cluster 
     await expect(startAgentProcess(args, {}, trust)).rejects.toThrow(/servers that run their own etcd members .* share the cluster's CA through the cluster key: give each the same server \{ encrypt = KEY \}/);
   }, 40_000);
 
-  it("form the cluster over mutual TLS with the same CA, forward a write through a follower, and a joined node moves between them", async () => {
+  it("form the cluster over mutual TLS with the same CA, forward a write through a follower, a joined node moves between them, and the CA rotates", async () => {
     const started = await Promise.all([0, 1, 2].map((i) => startAgentProcess(serverArgs(i, ["-encrypt", KEY]), {}, trust)));
     servers.push(...started);
     for (let i = 0; i < 3; i++) {
@@ -138,13 +145,6 @@ describe("servers on etcd members of their own, one CA derived from the cluster 
     expect(keys.code).toBe(0);
     expect(keys.out).toContain(`/ruche/${REGION}/`);
 
-    // Rotating the CA every server derives from the key is refused, through any of them, and changes nothing.
-    const rotate = await ruche(addr(via), dir, "operator", "tls", "ca", "rotate", "-ca-cert", caFile(via));
-    expect(rotate.code).not.toBe(0);
-    expect(rotate.err).toMatch(/not yet for servers that run their own etcd members/);
-    expect((await ruche(leader, dir, "operator", "tls", "ca", "-ca-cert", caFile(0))).out).toMatch(/Rotation under way += false/);
-    expect(readFileSync(caFile(via), "utf8")).toBe(caPem);
-
     // A write through a follower, forwarded to the leader over mutual TLS: a join token, read back through the other follower.
     const made = await cli(via, "join-token", "create", "-role", "client", "-json");
     expect(made.err).toBe("");
@@ -174,5 +174,47 @@ describe("servers on etcd members of their own, one CA derived from the cluster 
     }, 60_000);
     const nodes = await cli(other, "node", "status");
     expect(nodes.out).toMatch(/joined.*ready/);
-  }, 120_000);
+
+    // The cluster CA rotated through a server, while one is down: the servers up take the new
+    // CA (the one derived from the key stays trusted, and signs their etcd members' certificates,
+    // which do not change), writes go on, the node goes on.
+    const up = [0, 1, 2].filter((i) => i !== via);
+    const etcdCertBefore = readFileSync(join(dir, `server-${other + 1}`, "tls", "etcd.pem"), "utf8");
+    const rotate = await caCli(other, "rotate");
+    expect(rotate.err).toBe("");
+    expect(rotate.code).toBe(0);
+    // Made by the leader (a follower forwards it), taken up by each server from etcd.
+    const caFiles = (): string[] => up.map((i) => readFileSync(caFile(i), "utf8"));
+    await until("the servers up to take up the rotation", () => Promise.resolve(caFiles().every((f) => f !== caPem && f === caFiles()[0]) ? true : undefined), 15_000);
+    expect(caFiles()[0]?.endsWith(caPem)).toBe(true);
+    expect((await caCli(up.find((i) => i !== other) ?? other)).out).toMatch(/Rotation under way += true/);
+    const during = await cli(up.find((i) => i !== other) ?? other, "join-token", "create", "-role", "client", "-json");
+    expect(during.err).toBe("");
+    expect(readFileSync(join(dir, `server-${other + 1}`, "tls", "etcd.pem"), "utf8")).toBe(etcdCertBefore);
+    expect((await etcdctl(other, "https", withCert, "get", "--prefix", "--keys-only", "/ruche/")).code).toBe(0);
+    const finish = await caCli(other, "finish");
+    expect(finish.err).toBe("");
+    let seen: { out: string; err: string }[] = [];
+    await until("the servers up to end the rotation", async () => {
+      seen = await Promise.all(up.map((i) => caCli(i)));
+      return seen.every((r) => /Rotation under way += false/.test(r.out)) ? true : undefined;
+    }, 15_000).catch((err: unknown) => {
+      throw new Error(`${String(err)}: ${JSON.stringify(seen)}`);
+    });
+    await until("the servers up to trust the new CA and the anchor alone", () => Promise.resolve(caFiles().every((f) => f === caFiles()[0] && (f.match(/BEGIN CERTIFICATE/g) ?? []).length === 2) ? true : undefined), 15_000);
+    const current = readFileSync(caFile(other), "utf8");
+    expect(current.endsWith(caPem)).toBe(true);
+    writeFileSync(join(dir, "after.hcl"), sleeperJob("after", "service", 1, ""));
+    expect((await cli(other, "job", "run", "-detach", "after.hcl")).err).toBe("");
+    await until("a job placed after the rotation running on the joined node", async () => (/running/.test((await cli(other, "job", "status", "after")).out.split("Allocations")[1] ?? "") ? true : undefined), 60_000);
+    await cli(other, "job", "stop", "after");
+
+    // The server down through the whole rotation comes back on the CA it knew: its etcd member
+    // joins (the anchor's certificates), and it takes up the rotated CA from etcd.
+    const back = await startAgentProcess(serverArgs(via, ["-encrypt", KEY]), {}, trust);
+    servers[via] = back;
+    await until("the server back to take up the rotated CA", () => Promise.resolve(readFileSync(caFile(via), "utf8") === current ? true : undefined), 30_000);
+    expect((await caCli(via)).out).toMatch(/Rotation under way += false/);
+    expect((await cli(via, "join-token", "list")).out).toContain(ID.slice(0, 8));
+  }, 180_000);
 });

@@ -17,6 +17,8 @@ export interface ClusterPki {
   trusted?(): string[];
   /** What follows a certificate the CA signs in its chain: during a CA rotation, the current CA cross-signed by the previous. Default: nothing. */
   chain?(): string;
+  /** Whether a rotation is under way (the previous CA still trusted). Default: more than one root trusted. */
+  rotating?(): boolean;
   /** Rolls the CA (`ClusterCa.rotate`), and ends a rotation (`finish`): absent, `/v1/operator/tls/ca/*` refuse to. */
   rotate?(): Promise<unknown>;
   finish?(): Promise<void>;
@@ -109,7 +111,7 @@ export function joinRoutes(r: Router, ctx: ApiContext, pki: ClusterPki): void {
 
   const caStatus = (): { CADigest: string; Trusted: string[]; Rotating: boolean } => {
     const all = trusted().map(caDigest);
-    return { CADigest: caDigest(pki.ca().certPem), Trusted: all, Rotating: all.length > 1 };
+    return { CADigest: caDigest(pki.ca().certPem), Trusted: all, Rotating: pki.rotating?.() ?? all.length > 1 };
   };
   r.get("/v1/operator/tls/ca", () => ({ body: caStatus() }));
   r.put("/v1/operator/tls/ca/rotate", async () => {

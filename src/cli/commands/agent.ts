@@ -1,7 +1,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { checkBootstrapExpect, checkEtcdEndpoint, checkRegion, formatDiagnostic, joinAddress, parseAgentConfig } from "../../jobspec/index.js";
-import { DEFAULT_MAX_CONNS_PER_CLIENT, startAgent, type AgentConfig, type AgentTls } from "../../agent/index.js";
+import { checkBootstrapExpect, checkEtcdEndpoint, checkEtcdTls, checkRegion, formatDiagnostic, joinAddress, parseAgentConfig } from "../../jobspec/index.js";
+import { DEFAULT_MAX_CONNS_PER_CLIENT, readExternalEtcdTls, startAgent, type AgentConfig, type AgentTls } from "../../agent/index.js";
 import { parseClusterKey } from "../../pki/index.js";
 import { DYNAMIC_PORT_RANGE, errorMessage, formatDuration, NS, parseDuration } from "../../structs/index.js";
 import { flagBool, flagValues, parseArgs, UsageError, type Parsed } from "../args.js";
@@ -23,6 +23,7 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
                    [-encrypt KEY]
                    [-token SECRET] [-config FILE|DIR]... [-region REGION]
                    [-bootstrap-expect N] [-retry-join ADDR]... [-etcd-endpoints URL,...]
+                   [-etcd-cacert FILE] [-etcd-cert FILE] [-etcd-key FILE]
 
   Runs a Ruche agent. -server runs the control plane (state, scheduler, deployments, node
   lifecycle) and its HTTP API; -client runs the node agent, which runs tasks with the
@@ -126,7 +127,12 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   N servers have found each other through -retry-join host:port (the other servers' HTTP
   API; repeatable or a comma list; a host alone is port 4646), as Nomad's bootstrap_expect
   and server_join. -etcd-endpoints http://host:2379,... instead names an etcd cluster that
-  exists (https is refused: etcd client certificates are not supported yet). A server with
+  exists. One that speaks TLS takes https://host:2379,... endpoints with -etcd-cacert FILE
+  (the CA that signed its members' certificates, PEM; checked against each endpoint's host)
+  and, when it asks for client certificates (etcd's --client-cert-auth), -etcd-cert FILE
+  -etcd-key FILE (server { etcd { ca_file, cert_file, key_file } }, etcdctl's --cacert,
+  --cert, --key): every etcd client of the server uses them. The files are read at start;
+  TLS files with http:// endpoints, or http:// and https:// mixed, are refused. A server with
   neither (or -bootstrap-expect 1 and no -retry-join, Nomad's single-server config) keeps
   its state in embedded SQLite, alone. -bootstrap-expect needs -server, not
   -dev. -region (default "global": letters, digits, "-", "_") names the servers' region;
@@ -137,7 +143,8 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   one (meta and servers add up); a flag on the command line overrides them all. Keys:
   region, datacenter, data_dir, bind_addr, name, log_level,
   ports { http, consul, dns } (consul and dns are Ruche's), server { enabled,
-  bootstrap_expect, server_join { retry_join }, retry_join, etcd { endpoints },
+  bootstrap_expect, server_join { retry_join }, retry_join, etcd { endpoints, ca_file,
+  cert_file, key_file },
   heartbeat_grace, min_heartbeat_ttl, max_heartbeats_per_second, encrypt, join_token },
   client { enabled, servers, join_token, node_class, meta, min_dynamic_port,
   max_dynamic_port },
@@ -226,6 +233,9 @@ export async function agentConfigFromArgs(argv: readonly string[], cwd: string, 
     "bootstrap-expect": { value: true },
     "retry-join": { value: true, repeat: true },
     "etcd-endpoints": { value: true, repeat: true },
+    "etcd-cacert": { value: true },
+    "etcd-cert": { value: true },
+    "etcd-key": { value: true },
   });
   if (p.positional.length > 0) throw new UsageError(`unexpected argument "${p.positional[0] ?? ""}"`);
   const notes = await applyConfigFiles(p, cwd);
@@ -283,6 +293,7 @@ export async function agentConfigFromArgs(argv: readonly string[], cwd: string, 
     client,
     servers,
     ...cluster,
+    ...(await etcdTlsFlags(one, cwd)),
     dataDir: one("data-dir"),
     bind,
     httpPort: port,
@@ -390,8 +401,9 @@ export async function applyConfigFiles(p: Parsed, cwd: string): Promise<string[]
  * region name; "global" by default), -bootstrap-expect N (servers that form a managed etcd
  * cluster once N of them are up; not with -dev, which runs one server alone),
  * -retry-join host:port (the other servers' API; repeatable, or a comma list) and
- * -etcd-endpoints http://host:port,... (an existing etcd cluster the servers share). The
- * last three need the server role.
+ * -etcd-endpoints http://host:port,... (an existing etcd cluster the servers share; https://
+ * with -etcd-cacert, and -etcd-cert and -etcd-key together or neither, see `checkEtcdTls`).
+ * All but -region need the server role; the etcd TLS files are not for -dev.
  */
 export function clusterFlags(one: (name: string) => string | undefined, many: (name: string) => string[], role: { dev: boolean; server: boolean }): Pick<AgentConfig, "region" | "bootstrapExpect" | "retryJoin" | "etcdEndpoints"> {
   const region = one("region") ?? "global";
@@ -401,8 +413,11 @@ export function clusterFlags(one: (name: string) => string | undefined, many: (n
   const expectText = one("bootstrap-expect");
   const joins = list("retry-join");
   const endpoints = list("etcd-endpoints");
-  const given = [expectText === undefined ? [] : ["bootstrap-expect"], joins.length > 0 ? ["retry-join"] : [], endpoints.length > 0 ? ["etcd-endpoints"] : []].flat();
+  const etcdFiles = { cacert: one("etcd-cacert"), cert: one("etcd-cert"), key: one("etcd-key") };
+  const tlsGiven = (["cacert", "cert", "key"] as const).filter((k) => etcdFiles[k] !== undefined).map((k) => `etcd-${k}`);
+  const given = [expectText === undefined ? [] : ["bootstrap-expect"], joins.length > 0 ? ["retry-join"] : [], endpoints.length > 0 ? ["etcd-endpoints"] : [], tlsGiven].flat();
   if (given.length > 0 && !role.server) throw new UsageError(`-${given[0] ?? ""} is a server setting: it needs the server role (-server)`);
+  if (tlsGiven.length > 0 && role.dev) throw new UsageError(`-${tlsGiven[0] ?? ""} is the TLS of an external etcd cluster, and -dev keeps its state alone: run -server with -data-dir and -etcd-endpoints instead of -dev`);
   let bootstrapExpect = 0;
   if (expectText !== undefined) {
     bootstrapExpect = /^\s*\d+\s*$/.test(expectText) ? Number(expectText) : Number.NaN;
@@ -418,7 +433,26 @@ export function clusterFlags(one: (name: string) => string | undefined, many: (n
     const why = checkEtcdEndpoint(e);
     if (why !== undefined) throw new UsageError(`-etcd-endpoints: ${why}`);
   }
+  const badTls = checkEtcdTls(endpoints, etcdFiles);
+  if (badTls !== undefined) throw new UsageError(badTls);
   return { region, bootstrapExpect, retryJoin, etcdEndpoints: endpoints.map((e) => e.replace(/\/$/, "")) };
+}
+
+/**
+ * The external etcd's TLS from -etcd-cacert, -etcd-cert and -etcd-key (their use checked by
+ * `clusterFlags`), the files read now: one missing, unreadable or not PEM of what it says is
+ * refused naming its flag and its path.
+ */
+export async function etcdTlsFlags(one: (name: string) => string | undefined, cwd: string): Promise<Pick<AgentConfig, "etcdTls">> {
+  const cacert = one("etcd-cacert");
+  if (cacert === undefined) return {};
+  const cert = one("etcd-cert");
+  const key = one("etcd-key");
+  try {
+    return { etcdTls: await readExternalEtcdTls({ cacert: resolve(cwd, cacert), ...(cert === undefined || key === undefined ? {} : { cert: resolve(cwd, cert), key: resolve(cwd, key) }) }) };
+  } catch (err) {
+    throw new UsageError(errorMessage(err));
+  }
 }
 
 /** The server's cluster key from -encrypt (`server { encrypt }`): 32 bytes of base64, checked here; a server setting. */
