@@ -240,6 +240,16 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         if (r === undefined) throw new RucheError(ErrorCode.NotFound, `allocation ${id} is not on this node`);
         return r.exec(task, cmd, opts);
       },
+      signal: async (id, task, sig) => {
+        const r = client?.runner(id);
+        if (r === undefined) throw new RucheError(ErrorCode.NotFound, `allocation ${id} is not on this node`);
+        await r.signal(task, sig);
+      },
+      restart: async (id, task) => {
+        const r = client?.runner(id);
+        if (r === undefined) throw new RucheError(ErrorCode.NotFound, `allocation ${id} is not on this node`);
+        await r.restart(task);
+      },
     };
     let files: ServiceFiles | undefined;
     // Several servers: the leader's duties include registering the config dir's services.

@@ -178,8 +178,14 @@ const NOMAD: Readonly<Record<string, RouteEntry>> = {
   "GET /v1/job/:id/deployments": nomad(onJob(NamespaceCap.ReadJob)),
   "GET /v1/job/:id/deployment": nomad(onJob(NamespaceCap.ReadJob)),
   "PUT /v1/job/:id/plan": nomad(ns(NamespaceCap.SubmitJob)),
+  "PUT /v1/job/:id/dispatch": nomad(ns(NamespaceCap.DispatchJob)),
+  /** Nomad asks for any of dispatch-job, submit-job and force-periodic-job (a capability Ruche's policies do not have). */
+  "PUT /v1/job/:id/periodic/force": nomad({ kind: "any", of: [ns(NamespaceCap.DispatchJob), ns(NamespaceCap.SubmitJob)] }),
   "PUT /v1/job/:id/revert": nomad(ns(NamespaceCap.SubmitJob)),
   "PUT /v1/job/:id/scale": nomad({ kind: "any", of: [ns(NamespaceCap.ScaleJob), ns(NamespaceCap.SubmitJob)] }),
+  // Nomad's: parsing a job file takes parse-job (which submit-job and read-job imply there); validating one, read-job.
+  "PUT /v1/jobs/parse": nomad({ kind: "any", of: [ns(NamespaceCap.ParseJob), ns(NamespaceCap.SubmitJob), ns(NamespaceCap.ReadJob)] }),
+  "PUT /v1/validate/job": nomad(ns(NamespaceCap.ReadJob)),
 
   "GET /v1/deployments": nomad(ns(NamespaceCap.ReadJob)),
   "GET /v1/deployment/:id": nomad(ns(NamespaceCap.ReadJob)),
@@ -190,6 +196,7 @@ const NOMAD: Readonly<Record<string, RouteEntry>> = {
   "GET /v1/evaluation/:id": nomad(ns(NamespaceCap.ReadJob)),
   "GET /v1/evaluation/:id/allocations": nomad(ns(NamespaceCap.ReadJob)),
   "GET /v1/allocations": nomad(ns(NamespaceCap.ReadJob)),
+  "PUT /v1/allocation/:id/stop": nomad(onAllocJob(NamespaceCap.AllocLifecycle)),
   "GET /v1/allocation/:id": nomad(onAllocJob(NamespaceCap.ReadJob)),
 
   "GET /v1/nodes": nomad(res(AclResource.Node, "read")),
@@ -209,6 +216,8 @@ const NOMAD: Readonly<Record<string, RouteEntry>> = {
   // A user's: an allocation's logs and commands in it.
   "GET /v1/client/fs/logs/:alloc": nomad(ns(NamespaceCap.ReadLogs)),
   "PUT /v1/client/allocation/:alloc/exec": nomad(execNeed),
+  "PUT /v1/client/allocation/:alloc/signal": nomad(ns(NamespaceCap.AllocLifecycle)),
+  "PUT /v1/client/allocation/:alloc/restart": nomad(ns(NamespaceCap.AllocLifecycle)),
 
   "GET /v1/metrics": nomad(OPEN),
   // The public keys that verify workload identities: no secret in them (Nomad's is open too).
@@ -219,6 +228,9 @@ const NOMAD: Readonly<Record<string, RouteEntry>> = {
   "GET /v1/status/leader": nomad(OPEN),
   "GET /v1/status/peers": nomad(OPEN),
   "GET /v1/agent/members": nomad(res(AclResource.Node, "read")),
+  // Nomad's agent/self (agent:read) before Consul's on the main API; the regions are open, as Nomad's.
+  "GET /v1/agent/self": nomad(res(AclResource.Agent, "read")),
+  "GET /v1/regions": nomad(OPEN),
   "PUT /v1/agent/force-leave": nomad(res(AclResource.Agent, "write")),
   "GET /v1/operator/etcd/members": nomad(res(AclResource.Operator, "read")),
   "DELETE /v1/operator/etcd/member/:id": nomad(res(AclResource.Operator, "write")),

@@ -3,25 +3,23 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiClient, ApiError, httpTransport } from "../apiclient/index.js";
 import { SimulatedNode } from "../client/sim.js";
 import { parseJob } from "../jobspec/index.js";
-import { Server } from "../server/index.js";
-import { memoryBackend, StateStore } from "../state/index.js";
-import { silentLogger, type Job } from "../structs/index.js";
-import { startApi, type RunningHttp } from "./index.js";
+import type { StateStore } from "../state/index.js";
+import type { Job } from "../structs/index.js";
+import type { RunningHttp } from "./index.js";
+import { testApi, type TestApi } from "./testing.js";
 
 /** Real HTTP on 127.0.0.1, port 0, over a server with two simulated nodes. */
 let store: StateStore;
-let server: Server;
 let http: RunningHttp;
 let api: ApiClient;
 let base: string;
 const sims: SimulatedNode[] = [];
 
+let t: TestApi;
+
 beforeAll(async () => {
-  store = await StateStore.open(memoryBackend());
-  server = new Server(store);
-  server.start();
-  http = await startApi(server, store, { host: "127.0.0.1", port: 0, log: silentLogger });
-  base = `http://${http.address}`;
+  t = await testApi();
+  ({ store, http, base } = t);
   api = new ApiClient(http.address);
   for (let i = 0; i < 2; i++) {
     const s = new SimulatedNode(httpTransport(api), { name: `n${i}` });
@@ -32,8 +30,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(sims.map((s) => s.kill()));
-  await http.close();
-  await server.stop();
+  await t.stop();
 });
 
 async function demoJob(): Promise<Job> {

@@ -22,13 +22,17 @@ export function clusterHeaders(cluster: ClusterView, flavor: ApiFlavor): Record<
  * are set on the response before its handler runs, so that an answer written by the handler
  * itself (a raw KV value, an event stream) and an error carry them too, and set again when
  * the handler returns its answer, so that a blocking query's answer says what is known when
- * it is sent; a header the handler names itself wins. Call before any route is added.
+ * it is sent; a header the handler names itself wins. With `stateIndex`, a Nomad read whose
+ * answer names no index of its own carries that one in `X-Nomad-Index` (Nomad's Go client
+ * reads it off every answer). Call before any route is added.
  */
-export function addClusterHeaders(router: Router, cluster: ClusterView, flavors: readonly ApiFlavor[]): void {
+export function addClusterHeaders(router: Router, cluster: ClusterView, flavors: readonly ApiFlavor[], stateIndex?: () => number): void {
   const on = router.on.bind(router);
   const set = (res: ServerResponse): void => {
     if (res.headersSent) return;
     for (const flavor of flavors) for (const [k, v] of Object.entries(clusterHeaders(cluster, flavor))) res.setHeader(k, v);
+    // A read without an index of its own (the agent's, the regions) says the state's, as every Nomad read carries one; an answer's own index wins (`replyBytes`).
+    if (stateIndex !== undefined && flavors.includes("nomad")) res.setHeader("x-nomad-index", String(Math.max(1, stateIndex())));
   };
   router.on = (method, pattern, handler) =>
     on(

@@ -359,7 +359,8 @@ async function serve(opts: HttpServerOptions, m: RouteMatch, r: Incoming): Promi
 /** A reply's status, headers and bytes; `?pretty` indents JSON, as Consul's API does. */
 function replyBytes(reply: Exclude<Reply, { streamed: true }>, pretty: boolean): ForwardedAnswer {
   const headers: Record<string, string> = { "content-type": "application/json", ...reply.headers };
-  if (reply.index !== undefined) headers["x-ruche-index"] = String(reply.index);
+  // Nomad's Go client reads the index of every answer, reads and writes alike, from X-Nomad-Index (0 without it).
+  if (reply.index !== undefined) headers["x-ruche-index"] = headers["x-nomad-index"] = String(reply.index);
   return { status: reply.status ?? 200, headers, body: bodyBytes(reply.body, headers, pretty) };
 }
 

@@ -17,11 +17,14 @@ import type { ListenerTls } from "./tls-listener.js";
 import { aclRoutes } from "./routes/acl.js";
 import { allocFsRoutes } from "./routes/alloc-fs.js";
 import { catalogSnapshotRoutes } from "./routes/catalog.js";
+import { agentRoutes } from "./routes/agent.js";
 import { clientRoutes } from "./routes/client.js";
 import { consulRoutes, type ConsulOptions } from "./routes/consul.js";
 import { consulAclRoutes } from "./routes/consul-acl.js";
 import { kvRoutes } from "./routes/kv.js";
 import { clusterRoutes } from "./routes/cluster.js";
+import { dispatchRoutes } from "./routes/dispatch.js";
+import { periodicRoutes } from "./routes/periodic.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { identityRoutes } from "./routes/identity.js";
 import { joinRoutes, type ClusterPki } from "./routes/join.js";
@@ -178,9 +181,13 @@ export async function startApi(server: Server, store: StateStore, opts: ApiOptio
       };
       const cluster = opts.cluster ?? soloCluster(() => ({ Name: "server", Region: "global", Datacenter: "dc1", HTTPAddr: address(), ConsulAddr: "", Build: "", EtcdMember: "" }));
       // Consul's routes are served here too, and Consul's client reads its headers off every answer.
-      addClusterHeaders(router, cluster, ["nomad", "consul"]);
+      addClusterHeaders(router, cluster, ["nomad", "consul"], () => store.index);
       const ctx: ApiContext = { server, store, address, cluster, log: opts.log };
       jobRoutes(router, ctx);
+      dispatchRoutes(router, ctx);
+      periodicRoutes(router, ctx);
+      // Nomad's /v1/agent/self, before Consul's (registered with the catalog's routes below).
+      agentRoutes(router, cluster, { localNode: () => opts.consul?.localNode(), acl: opts.acl?.enabled === true });
       clusterRoutes(router, ctx);
       identityRoutes(router, ctx);
       // ACLs off (the agent always says): the ACL routes answer Nomad's "ACL support disabled".

@@ -15,4 +15,8 @@ export interface NodeLocal {
    * anything else thrown is answered 500 and logged.
    */
   exec(allocId: string, task: string, cmd: string[], opts: { timeoutMs: number; stdin?: Buffer }): Promise<{ exitCode: number; stdout: Buffer; stderr: Buffer; timedOut: boolean }>;
+  /** Sends a signal to the task named, or to each running task when none is (`alloc signal`); refusals as `exec`'s. Absent: refused (501). */
+  signal?(allocId: string, task: string | undefined, signal: string): Promise<void>;
+  /** Restarts the task named, or each running task when none is, in place (`alloc restart`); refusals as `exec`'s. */
+  restart?(allocId: string, task: string | undefined): Promise<void>;
 }

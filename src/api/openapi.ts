@@ -25,7 +25,7 @@ export function openapi(routes: string[]): unknown {
         ...(method === "GET" && PAGED_LISTS.includes(path) ? PAGE_PARAMETERS : []),
       ],
       responses: {
-        "200": { description: "OK; X-Ruche-Index carries the index to block from next" },
+        "200": { description: "OK; X-Ruche-Index and X-Nomad-Index carry the index to block from next" },
         default: { description: "an error", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
       },
     };

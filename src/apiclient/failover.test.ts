@@ -44,8 +44,9 @@ function answer(res: ServerResponse, status: number, body: unknown, index = 7): 
   res.end(JSON.stringify(body));
 }
 
-const good = (): Promise<Fake> => fake((_req, res) => {
-  answer(res, 200, { HeartbeatTTL: 2000, EvalID: "e1", Index: 7 });
+/** Answers lists where the client reads a list (in Nomad's time types), else a registration's answer. */
+const good = (): Promise<Fake> => fake((req, res) => {
+  answer(res, 200, req.method === "GET" && /^\/v1\/(nodes|jobs)(\?|$)/.test(req.url ?? "") ? [] : { HeartbeatTTL: 2000, EvalID: "e1", Index: 7 });
 });
 const noLeader = (): Promise<Fake> => fake((_req, res) => {
   answer(res, 503, { error: { code: ErrorCode.NoLeader, message: "no leader" } });

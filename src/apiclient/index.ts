@@ -1,7 +1,7 @@
-import type { AclPolicyInfo, AclPolicyStub, AclTokenInfo, AclTokenRequest, AclTokenStub, AllocStub, EtcdMember, HealthEntry, JobStub, RegisterResponse, ServerMembers, ServerStatus } from "./types.js";
+import type { AclPolicyInfo, AclPolicyStub, AclTokenInfo, AclTokenRequest, AclTokenStub, AllocStub, DispatchResponse, EtcdMember, HealthEntry, JobStub, RegisterResponse, ServerMembers, ServerStatus } from "./types.js";
 import { answerFailure, BLOCKING_MARGIN_MS, DEFAULT_ATTEMPT_TIMEOUT_MS, DEFAULT_RETRY_BUDGET_MS, fetchFailure, mayRetry, roundBackoff, ServerList, waitMs, type AttemptFailure } from "./failover.js";
 import { fetchOver, tlsDispatcher } from "./tls.js";
-import { ErrorCode, errorMessage, sleep, tlsFailure, type DialTls, type Allocation, type JoinToken, type JoinTokenStub, type AllocUpdate, type CatalogSnapshot, type Deployment, type Evaluation, type Job, type KVEntry, type Node } from "../structs/index.js";
+import { ErrorCode, errorMessage, fromWireAlloc, fromWireDeployment, fromWireEval, fromWireNode, sleep, tlsFailure, type AllocationWire, type DeploymentWire, type EvaluationWire, type NodeWire, type DialTls, type Allocation, type JoinToken, type JoinTokenStub, type AllocUpdate, type CatalogSnapshot, type Deployment, type Evaluation, type Job, type KVEntry, type Node } from "../structs/index.js";
 
 /** An error the API answered with: its status, stable code and message. */
 export class ApiError extends Error {
@@ -30,7 +30,13 @@ export interface Indexed<T> {
   index: number;
 }
 
-export type { AclPolicyInfo, AclPolicyStub, AclTokenInfo, AclTokenRequest, AclTokenStub, AgentMember, AllocStub, EtcdMember, HealthEntry, JobStub, RegisterResponse, ServerMembers, ServerStatus } from "./types.js";
+/** An answer in Nomad's time types (`structs/nomad-wire.ts`), read back into Ruche's. */
+async function fromWire<W, T>(answer: Promise<Indexed<W>>, read: (w: W) => T): Promise<Indexed<T>> {
+  const a = await answer;
+  return { body: read(a.body), index: a.index };
+}
+
+export type { AclPolicyInfo, AclPolicyStub, AclTokenInfo, AclTokenRequest, AclTokenStub, AgentMember, AllocStub, DispatchResponse, EtcdMember, HealthEntry, JobStub, RegisterResponse, ServerMembers, ServerStatus } from "./types.js";
 export { DEFAULT_ATTEMPT_TIMEOUT_MS, DEFAULT_RETRY_BUDGET_MS, ServerList } from "./failover.js";
 export { fetchOver, tlsDispatcher } from "./tls.js";
 
@@ -57,6 +63,8 @@ export interface ApiClientOptions {
   attemptTimeoutMs?: number;
   /** The position in the list of the server to start with (the others follow in order). */
   start?: number;
+  /** Query parameters sent with every request, as Nomad's client sends `region` and `namespace` (a request's own query wins). */
+  query?: Readonly<Record<string, string>>;
 }
 
 /** One request's own options, beside the query. */
@@ -151,7 +159,7 @@ export class ApiClient {
     const url = new URL(base + path);
     if (q.index !== undefined) url.searchParams.set("index", String(q.index));
     if (q.wait !== undefined) url.searchParams.set("wait", q.wait);
-    for (const [k, v] of Object.entries(q.query ?? {})) url.searchParams.set(k, v);
+    for (const [k, v] of Object.entries({ ...this.opts.query, ...q.query })) url.searchParams.set(k, v);
     const headers: Record<string, string> = {};
     if (body !== undefined && o.raw !== true) headers["content-type"] = "application/json";
     if (this.opts.token !== undefined && this.opts.token !== "") headers["x-nomad-token"] = this.opts.token;
@@ -369,17 +377,26 @@ export class ApiClient {
   scale(id: string, group: string, count: number): Promise<Indexed<RegisterResponse>> {
     return this.request("PUT", `/v1/job/${encodeURIComponent(id)}/scale`, { Count: count, Target: { Group: group } });
   }
+  /** Dispatches a parameterized job: `payload` as bytes (sent base64), `meta` merged into the child's. */
+  dispatch(id: string, req: { payload?: Uint8Array; meta?: Record<string, string>; idPrefixTemplate?: string } = {}): Promise<Indexed<DispatchResponse>> {
+    const payload = req.payload === undefined || req.payload.length === 0 ? null : Buffer.from(req.payload).toString("base64");
+    return this.request("PUT", `/v1/job/${encodeURIComponent(id)}/dispatch`, { JobID: id, Payload: payload, Meta: req.meta ?? {}, IdPrefixTemplate: req.idPrefixTemplate ?? "" });
+  }
+  /** Launches a child of a periodic job now (`job periodic force`). */
+  periodicForce(id: string): Promise<Indexed<{ EvalID: string; EvalCreateIndex: number; Index: number }>> {
+    return this.request("PUT", `/v1/job/${encodeURIComponent(id)}/periodic/force`);
+  }
   jobAllocations(id: string, q: QueryOptions = {}): Promise<Indexed<AllocStub[]>> {
-    return this.request("GET", `/v1/job/${encodeURIComponent(id)}/allocations`, undefined, q);
+    return fromWire(this.request<AllocationWire<AllocStub>[]>("GET", `/v1/job/${encodeURIComponent(id)}/allocations`, undefined, q), (l) => l.map(fromWireAlloc));
   }
   jobEvaluations(id: string, q: QueryOptions = {}): Promise<Indexed<Evaluation[]>> {
-    return this.request("GET", `/v1/job/${encodeURIComponent(id)}/evaluations`, undefined, q);
+    return fromWire(this.request<EvaluationWire[]>("GET", `/v1/job/${encodeURIComponent(id)}/evaluations`, undefined, q), (l) => l.map(fromWireEval));
   }
   jobDeployments(id: string, q: QueryOptions = {}): Promise<Indexed<Deployment[]>> {
-    return this.request("GET", `/v1/job/${encodeURIComponent(id)}/deployments`, undefined, q);
+    return fromWire(this.request<DeploymentWire[]>("GET", `/v1/job/${encodeURIComponent(id)}/deployments`, undefined, q), (l) => l.map(fromWireDeployment));
   }
   latestDeployment(id: string, q: QueryOptions = {}): Promise<Indexed<Deployment | null>> {
-    return this.request("GET", `/v1/job/${encodeURIComponent(id)}/deployment`, undefined, q);
+    return fromWire(this.request<DeploymentWire | null>("GET", `/v1/job/${encodeURIComponent(id)}/deployment`, undefined, q), (d) => (d === null ? null : fromWireDeployment(d)));
   }
   jobSummary(id: string, q: QueryOptions = {}): Promise<Indexed<{ Summary: Record<string, Record<string, number>> }>> {
     return this.request("GET", `/v1/job/${encodeURIComponent(id)}/summary`, undefined, q);
@@ -387,10 +404,10 @@ export class ApiClient {
 
   // Deployments
   deployments(q: QueryOptions = {}): Promise<Indexed<Deployment[]>> {
-    return this.request("GET", "/v1/deployments", undefined, q);
+    return fromWire(this.request<DeploymentWire[]>("GET", "/v1/deployments", undefined, q), (l) => l.map(fromWireDeployment));
   }
   deployment(id: string, q: QueryOptions = {}): Promise<Indexed<Deployment>> {
-    return this.request("GET", `/v1/deployment/${encodeURIComponent(id)}`, undefined, q);
+    return fromWire(this.request<DeploymentWire>("GET", `/v1/deployment/${encodeURIComponent(id)}`, undefined, q), fromWireDeployment);
   }
   promote(id: string, groups?: string[]): Promise<Indexed<{ EvalID: string }>> {
     return this.request("PUT", `/v1/deployment/promote/${encodeURIComponent(id)}`, groups === undefined ? { All: true } : { Groups: groups });
@@ -401,30 +418,42 @@ export class ApiClient {
 
   // Evaluations and allocations
   evaluations(q: QueryOptions = {}): Promise<Indexed<Evaluation[]>> {
-    return this.request("GET", "/v1/evaluations", undefined, q);
+    return fromWire(this.request<EvaluationWire[]>("GET", "/v1/evaluations", undefined, q), (l) => l.map(fromWireEval));
   }
   evaluation(id: string, q: QueryOptions = {}): Promise<Indexed<Evaluation>> {
-    return this.request("GET", `/v1/evaluation/${encodeURIComponent(id)}`, undefined, q);
+    return fromWire(this.request<EvaluationWire>("GET", `/v1/evaluation/${encodeURIComponent(id)}`, undefined, q), fromWireEval);
   }
   evaluationAllocations(id: string, q: QueryOptions = {}): Promise<Indexed<AllocStub[]>> {
-    return this.request("GET", `/v1/evaluation/${encodeURIComponent(id)}/allocations`, undefined, q);
+    return fromWire(this.request<AllocationWire<AllocStub>[]>("GET", `/v1/evaluation/${encodeURIComponent(id)}/allocations`, undefined, q), (l) => l.map(fromWireAlloc));
   }
   allocations(q: QueryOptions = {}): Promise<Indexed<AllocStub[]>> {
-    return this.request("GET", "/v1/allocations", undefined, q);
+    return fromWire(this.request<AllocationWire<AllocStub>[]>("GET", "/v1/allocations", undefined, q), (l) => l.map(fromWireAlloc));
   }
   allocation(id: string, q: QueryOptions = {}): Promise<Indexed<Allocation>> {
-    return this.request("GET", `/v1/allocation/${encodeURIComponent(id)}`, undefined, q);
+    return fromWire(this.request<AllocationWire>("GET", `/v1/allocation/${encodeURIComponent(id)}`, undefined, q), fromWireAlloc);
+  }
+  /** Nomad's `alloc stop`: the allocation is migrated away (stopped, and replaced as the scheduler can); the evaluation that does it. */
+  allocStop(id: string): Promise<Indexed<{ EvalID: string; Index: number }>> {
+    return this.request("PUT", `/v1/allocation/${encodeURIComponent(id)}/stop`, {});
+  }
+  /** Nomad's `alloc signal`: a signal to the allocation's task (or every task when none is named), where it runs. */
+  allocSignal(id: string, b: { Signal: string; Task?: string }): Promise<Indexed<unknown>> {
+    return this.request("PUT", `/v1/client/allocation/${encodeURIComponent(id)}/signal`, b);
+  }
+  /** Nomad's `alloc restart`: the allocation's task (or every running task when none is named) restarted in place. */
+  allocRestart(id: string, b: { TaskName?: string; AllTasks?: boolean }): Promise<Indexed<unknown>> {
+    return this.request("PUT", `/v1/client/allocation/${encodeURIComponent(id)}/restart`, b);
   }
 
   // Nodes
   nodes(q: QueryOptions = {}): Promise<Indexed<Omit<Node, "SecretID">[]>> {
-    return this.request("GET", "/v1/nodes", undefined, q);
+    return fromWire(this.request<NodeWire<Omit<Node, "SecretID">>[]>("GET", "/v1/nodes", undefined, q), (l) => l.map(fromWireNode));
   }
   node(id: string, q: QueryOptions = {}): Promise<Indexed<Omit<Node, "SecretID">>> {
-    return this.request("GET", `/v1/node/${encodeURIComponent(id)}`, undefined, q);
+    return fromWire(this.request<NodeWire<Omit<Node, "SecretID">>>("GET", `/v1/node/${encodeURIComponent(id)}`, undefined, q), fromWireNode);
   }
   nodeAllocations(id: string, q: QueryOptions = {}): Promise<Indexed<AllocStub[]>> {
-    return this.request("GET", `/v1/node/${encodeURIComponent(id)}/allocations`, undefined, q);
+    return fromWire(this.request<AllocationWire<AllocStub>[]>("GET", `/v1/node/${encodeURIComponent(id)}/allocations`, undefined, q), (l) => l.map(fromWireAlloc));
   }
   drain(id: string, spec: { Deadline: number; IgnoreSystemJobs: boolean } | null, markEligible = false): Promise<Indexed<{ Index: number }>> {
     return this.request("PUT", `/v1/node/${encodeURIComponent(id)}/drain`, { DrainSpec: spec, MarkEligible: markEligible });

@@ -12,6 +12,12 @@ export interface JobStub {
   ID: string;
   Name: string;
   Namespace: string;
+  /** A periodic or dispatched child's parent; "" for others. */
+  ParentID?: string;
+  /** A periodic parent. */
+  Periodic?: boolean;
+  /** A parameterized parent. */
+  ParameterizedJob?: boolean;
   Type: string;
   Priority: number;
   Status: string;
@@ -34,6 +40,15 @@ export interface RegisterResponse {
   EvalID: string;
   EvalCreateIndex: number;
   JobModifyIndex: number;
+  Index: number;
+}
+
+/** Nomad's `JobDispatchResponse`. */
+export interface DispatchResponse {
+  DispatchedJobID: string;
+  EvalID: string;
+  EvalCreateIndex: number;
+  JobCreateIndex: number;
   Index: number;
 }
 

@@ -8,7 +8,7 @@ import { cliTls, TLS_FLAGS } from "./tls.js";
 export const DEFAULT_ADDRESS = "127.0.0.1:4646";
 
 /** Flags every command that talks to the API takes: where it is, how to reach it, and the ACL token to send. */
-export const API_FLAGS = { address: { value: true }, token: { value: true }, ...TLS_FLAGS } as const;
+export const API_FLAGS = { address: { value: true }, token: { value: true }, region: { value: true }, namespace: { value: true }, ...TLS_FLAGS } as const;
 /** Print the API's JSON instead of text. */
 export const JSON_FLAG = { json: { value: false } } as const;
 /** Show whole IDs instead of their first 8 characters. */
@@ -28,10 +28,38 @@ export function apiClient(p: Parsed, io: IO): ApiClient {
   if (address.trim() === "") throw new UsageError("-address must not be empty");
   const tls = cliTls(p, io.env, io.cwd);
   const token = requestTokenOf(p, io);
-  if (tls === undefined) return new ApiClient(address, token === undefined ? {} : { token });
+  const query = scopeQuery(p, io);
+  const base = { ...(token === undefined ? {} : { token }), ...(Object.keys(query).length === 0 ? {} : { query }) };
+  if (tls === undefined) return new ApiClient(address, base);
   const dispatcher = tlsDispatcher(tls);
   opened.set(io, [...(opened.get(io) ?? []), dispatcher]);
-  return new ApiClient(address, { tls, fetch: fetchOver(dispatcher), ...(token === undefined ? {} : { token }) });
+  return new ApiClient(address, { tls, fetch: fetchOver(dispatcher), ...base });
+}
+
+/** The one namespace the servers have; jobs in others are not kept apart yet. */
+export const DEFAULT_NAMESPACE = "default";
+
+/**
+ * The `region` and `namespace` every request carries as query parameters, as Nomad's client
+ * sends them: `-region`, else `RUCHE_REGION`, else `NOMAD_REGION`; `-namespace`, else
+ * `RUCHE_NAMESPACE`, else `NOMAD_NAMESPACE`; absent when none is given. A namespace other than
+ * "default" is refused: the servers have only that one, and a job sent "to" another would
+ * silently land in it. "*" (every namespace, which Nomad users often keep in their
+ * environment) is that one namespace: nothing is sent.
+ */
+export function scopeQuery(p: Parsed, io: IO): Record<string, string> {
+  /** The first value given, flag first, and where it came from. */
+  const pick = (flag: string, ...vars: string[]): { value: string; from: string } | undefined =>
+    [{ value: flagValues(p, flag).at(-1), from: `-${flag}` }, ...vars.map((v) => ({ value: io.env[v], from: v }))]
+      .map((c) => ({ value: c.value?.trim() ?? "", from: c.from }))
+      .find((c) => c.value !== "");
+  const region = pick("region", "RUCHE_REGION", "NOMAD_REGION")?.value;
+  const ns = pick("namespace", "RUCHE_NAMESPACE", "NOMAD_NAMESPACE");
+  if (ns !== undefined && ns.value !== "*" && ns.value !== DEFAULT_NAMESPACE) {
+    throw new CommandError(`namespace "${ns.value}" (from ${ns.from}) is refused: Ruche has only the "default" namespace so far`);
+  }
+  const namespace = ns?.value === "*" ? undefined : ns?.value;
+  return { ...(region === undefined ? {} : { region }), ...(namespace === undefined ? {} : { namespace }) };
 }
 
 /** The TLS connections each command line's clients opened, closed when it ends (`closeApiClients`). */

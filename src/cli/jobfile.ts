@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { formatDiagnostic, MAX_JOB_FILE_BYTES, parseJob, type ParseJobResult } from "../jobspec/index.js";
+import { formatDiagnostic, MAX_JOB_FILE_BYTES, parseJob, type JobFormat, type ParseJobResult } from "../jobspec/index.js";
 import { errorMessage } from "../structs/index.js";
 import { flagValues, UsageError, type Parsed } from "./args.js";
 import type { IO } from "./io.js";
@@ -10,8 +10,8 @@ export const JOB_FILE_FLAGS = {
   "var-file": { value: true, repeat: true },
 } as const;
 
-/** Reads and parses the job file named on the command line, with its -var and -var-file flags. */
-export async function loadJobFile(p: Parsed, io: IO): Promise<ParseJobResult> {
+/** Reads and parses the job file named on the command line, with its -var and -var-file flags; `format` when the command line says it (`job run -json`). */
+export async function loadJobFile(p: Parsed, io: IO, format?: JobFormat): Promise<ParseJobResult> {
   const file = p.positional[0];
   if (file === undefined) throw new UsageError("this command needs a job file");
   if (p.positional.length > 1) throw new UsageError(`this command takes one job file, got ${p.positional.length} arguments`);
@@ -24,7 +24,7 @@ export async function loadJobFile(p: Parsed, io: IO): Promise<ParseJobResult> {
   const varFiles: { file: string; text: string }[] = [];
   for (const f of flagValues(p, "var-file")) varFiles.push({ file: f, text: await readText(f, io) });
   const bytes = await readBytes(file, io);
-  return parseJob(bytes, { file, vars, varFiles, env: io.env });
+  return parseJob(bytes, { file, vars, varFiles, env: io.env, ...(format === undefined ? {} : { format }) });
 }
 
 async function readBytes(file: string, io: IO): Promise<Uint8Array> {

@@ -14,6 +14,17 @@ import * as deploymentList from "./commands/deployment-list.js";
 import * as deploymentPromote from "./commands/deployment-promote.js";
 import * as deploymentStatus from "./commands/deployment-status.js";
 import * as evalStatus from "./commands/eval-status.js";
+import * as evalList from "./commands/eval-list.js";
+import * as allocStop from "./commands/alloc-stop.js";
+import * as allocSignal from "./commands/alloc-signal.js";
+import * as allocRestart from "./commands/alloc-restart.js";
+import * as jobAllocs from "./commands/job-allocs.js";
+import * as jobInit from "./commands/job-init.js";
+import * as status from "./commands/status.js";
+import * as version from "./commands/version.js";
+import { suggest } from "../jobspec/index.js";
+import * as jobDispatch from "./commands/job-dispatch.js";
+import * as jobPeriodicForce from "./commands/job-periodic-force.js";
 import * as jobHistory from "./commands/job-history.js";
 import * as kv from "./commands/kv.js";
 import * as kvLock from "./commands/kv-lock.js";
@@ -66,13 +77,23 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   "job plan": jobPlan,
   plan: jobPlan,
   "job status": jobStatus,
-  status: jobStatus,
+  status,
+  "job init": jobInit,
+  init: jobInit,
+  "job allocs": jobAllocs,
+  "eval list": evalList,
+  "alloc stop": allocStop,
+  "alloc signal": allocSignal,
+  "alloc restart": allocRestart,
+  version,
   "job stop": jobStop,
   stop: jobStop,
   "job history": jobHistory,
   "job revert": jobRevert,
   "job promote": jobPromote,
   "job scale": jobScale,
+  "job dispatch": jobDispatch,
+  "job periodic force": jobPeriodicForce,
   "job validate": jobValidate,
   validate: jobValidate,
   "job inspect": jobInspect,
@@ -128,12 +149,18 @@ Commands:
   agent reload                read the agent's config dir (service definitions) again
   job run FILE                submit a job and follow its rollout (alias: run)
   job plan FILE               show what submitting a job would change (alias: plan)
-  job status [ID]             list the jobs, or show one (alias: status)
+  job status [ID]             list the jobs, or show one (-short: its header only)
+  status [ID]                 list the jobs, or show the job, allocation, node,
+                              evaluation or deployment an ID (or its start) names
+  job init [-short] [FILE]    write Nomad's example job to example.nomad.hcl (alias: init)
+  job allocs ID               list a job's allocations
   job stop ID                 stop a job (alias: stop)
   job history ID              list a job's versions
   job revert ID VERSION       run an earlier version of a job again
   job promote ID              promote the canaries of a job's latest deployment
   job scale ID GROUP COUNT    set how many allocations a group runs
+  job dispatch JOB [INPUT]    run a parameterized job with -meta k=v and a payload
+  job periodic force JOB      launch a child of a periodic job now
   job validate FILE           check a job file and report every mistake in it
   job inspect ID              print a job as the servers hold it (JSON);
                               with --local FILE, as read from a file
@@ -142,9 +169,13 @@ Commands:
   deployment promote ID       promote a deployment's canaries
   deployment fail ID          mark a deployment as failed
   eval status ID              show an evaluation and why it could not place
+  eval list                   list the evaluations (-job, -status)
   alloc status ID             show an allocation and its tasks' events
   alloc logs ALLOC [TASK]     print a task's output (-f to follow, -stderr)
   alloc exec ALLOC CMD...     run a command inside a running task
+  alloc stop ALLOC            stop an allocation; the scheduler places a replacement
+  alloc restart ALLOC [TASK]  restart an allocation's tasks in place
+  alloc signal ALLOC [TASK]   send a signal (-s SIG) to an allocation's tasks
   catalog services            list the services of the catalog and their tags
   catalog service NAME        show a service's instances and their health
   kv get|put|delete|list KEY  read and write the key/value store
@@ -165,12 +196,15 @@ Commands:
   operator tls ca [rotate|finish]
                               show, roll (cross-signed) or finish rolling the cluster CA
   operator keygen             print a new cluster key for the servers' -encrypt
+  version                     print Ruche's version (also -version, --version)
 
 Commands that talk to the servers take -address ADDR (default: $RUCHE_ADDR,
 else $NOMAD_ADDR, else 127.0.0.1:4646; https://HOST:PORT for an agent with TLS),
 -ca-cert FILE ($RUCHE_CACERT, $NOMAD_CACERT; on a server $RUCHE_DATA_DIR/tls/ca.pem),
 -client-cert FILE and -client-key FILE (mutual TLS), -tls-server-name NAME, and
--token SECRET, the ACL token to send ($RUCHE_TOKEN, else $NOMAD_TOKEN).
+-token SECRET, the ACL token to send ($RUCHE_TOKEN, else $NOMAD_TOKEN), -region R
+($RUCHE_REGION, $NOMAD_REGION) and -namespace NS ($RUCHE_NAMESPACE, $NOMAD_NAMESPACE;
+only "default" so far), sent as ?region= and ?namespace= as Nomad's CLI sends them.
 Run "ruche <command> -help" for a command's flags.
 `;
 
@@ -180,11 +214,13 @@ export async function runCli(argv: readonly string[], io: IO): Promise<number> {
     io.out(USAGE);
     return argv.length === 0 ? Exit.Error : Exit.Ok;
   }
+  if (argv.length === 1 && (argv[0] === "-version" || argv[0] === "--version" || argv[0] === "-v")) return version.run([], io);
   // The longest run of words that names a command: "operator tls ca rotate", "job run", "run".
   const words = [4, 3, 2, 1].find((n) => argv.length >= n && COMMANDS[argv.slice(0, n).join(" ")] !== undefined) ?? 1;
   const [cmd, rest] = [COMMANDS[argv.slice(0, words).join(" ")], argv.slice(words)];
   if (cmd === undefined) {
-    io.err(`unknown command: ${argv.slice(0, 2).join(" ")}\n\n${USAGE}`);
+    const near = nearestCommand(argv);
+    io.err(`unknown command: ${argv.slice(0, 2).join(" ")}${near === undefined ? "" : `; did you mean ${near}?`}\n\n${USAGE}`);
     return Exit.Error;
   }
   if (rest.some((a) => a === "-help" || a === "--help" || a === "-h")) {
@@ -198,4 +234,16 @@ export async function runCli(argv: readonly string[], io: IO): Promise<number> {
   } finally {
     await closeApiClients(io);
   }
+}
+
+/** The command a mistyped command line most likely meant: the nearest key (within two edits) to its first words, longest first. */
+export function nearestCommand(argv: readonly string[]): string | undefined {
+  const keys = Object.keys(COMMANDS);
+  for (const n of [4, 3, 2, 1]) {
+    if (argv.length < n || argv.slice(0, n).some((w) => w.startsWith("-"))) continue;
+    const typed = argv.slice(0, n).join(" ");
+    const near = suggest(typed, keys.filter((k) => k.split(" ").length === n));
+    if (near !== undefined) return near;
+  }
+  return undefined;
 }

@@ -81,6 +81,36 @@ describe("the allocation runner", () => {
     expect(events.at(-2)?.Type).toBe("Not Restarting");
   });
 
+  it("waits out the group's and the task's shutdown_delay before the kill signal, saying so; a destroy cuts it short", async () => {
+    const j = job();
+    j.TaskGroups[0]!.ShutdownDelay = 60 * NS.second;
+    j.TaskGroups[0]!.Tasks[0]!.ShutdownDelay = 30 * NS.second;
+    const { r, last, driver } = runner(mock.alloc(j, mock.node(), 0));
+    await r.start();
+    await until("running", () => last()?.ClientStatus === "running");
+    const stopped = r.stop("alloc not needed since job is stopped");
+    const waiting = await until("the waiting event", () => last()?.TaskStates.web?.Events.find((e) => e.Type === "Waiting for shutdown delay"));
+    expect(waiting.Message).toBe("Waiting for shutdown_delay of 1m30s before killing the task.");
+    // Told to wait, the task has not been sent its signal.
+    expect(driver.running()).toHaveLength(1);
+    expect(last()?.TaskStates.web?.Events.some((e) => e.Type === "Killing")).toBe(false);
+    await r.destroy("the allocation is gone");
+    await stopped;
+    expect(driver.running()).toEqual([]);
+  });
+
+  it("restarts a task by its own restart block when it has one, not its group's", async () => {
+    const j = job({ run_for: "10ms", exit_code: 1 });
+    // The group allows 2 restarts; the task's own block (the jobspec merged it over the group's) allows none.
+    j.TaskGroups[0]!.Tasks[0]!.RestartPolicy = { ...j.TaskGroups[0]!.RestartPolicy, Attempts: 0 };
+    const { r, last } = runner(mock.alloc(j, mock.node(), 0));
+    await r.start();
+    const failed = await until("failed", () => (last()?.ClientStatus === "failed" ? last() : undefined));
+    const types = (failed.TaskStates.web?.Events ?? []).map((e) => e.Type);
+    expect(types.filter((t) => t === "Restarting")).toEqual([]);
+    expect(types.at(-1)).toBe("Not Restarting");
+  });
+
   it("saves the allocation where its state changes: the health said, the task's handle", async () => {
     const j = job();
     j.TaskGroups[0]!.Update = { ...j.TaskGroups[0]!.Update!, HealthCheck: "task_states", MinHealthyTime: 50 * NS.millisecond };

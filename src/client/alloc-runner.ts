@@ -1,5 +1,5 @@
 import type { Driver, ExecOptions, ExecResult } from "../drivers/index.js";
-import { assertNever, ErrorCode, errorMessage, RucheError, type AllocCheck, type Allocation, type AllocDeploymentStatus, type Logger, type Node, type TaskGroup, type TaskState } from "../structs/index.js";
+import { assertNever, ErrorCode, errorMessage, formatDuration, NS, RucheError, sleep, type AllocCheck, type Allocation, type AllocDeploymentStatus, type Logger, type Node, type TaskGroup, type TaskState } from "../structs/index.js";
 import { AllocDirHook, allocPaths, ChecksHook, HealthHook, IdentityHook, type AllocHook, type AllocHookContext, type AllocPaths, type CheckReport } from "./hooks/index.js";
 import { RestartTracker } from "./restart.js";
 import { TaskRunner, type SavedTask } from "./task-runner.js";
@@ -60,6 +60,9 @@ export class AllocRunner {
   private closed = false;
   private stopping = false;
   private lastReport = "";
+  /** Aborted when the allocation is let go of: a shutdown_delay being waited out ends (its task killed at once when destroyed, left running when detached). */
+  private readonly letGo = new AbortController();
+  private detached = false;
 
   constructor(
     alloc: Allocation,
@@ -112,13 +115,15 @@ export class AllocRunner {
           driver: this.d.drivers.get(task.Driver) ?? missingDriver(task.Driver),
           spec: taskSpec(this.alloc, this.group, task, this.d.node, this.paths),
           task,
-          restart: new RestartTracker(this.group.RestartPolicy, this.alloc.Job.Type),
+          // A task's own restart block, merged over its group's by the jobspec, wins.
+          restart: new RestartTracker(task.RestartPolicy ?? this.group.RestartPolicy, this.alloc.Job.Type),
           changed: () => {
             this.changed();
           },
           log: this.d.log,
           now: () => this.d.now(),
           random: () => this.d.random(),
+          payload: this.alloc.Job.Dispatched === true ? (this.alloc.Job.Payload ?? "") : undefined,
         },
         this.saved?.tasks[task.Name],
       );
@@ -162,13 +167,27 @@ export class AllocRunner {
 
   /**
    * Stops every task (kill signal, then SIGKILL after kill_timeout); `why` reaches each
-   * task's "Killing" event. The prekill hooks run first.
+   * task's "Killing" event. The prekill hooks run first. A running task whose group or
+   * itself has a `shutdown_delay` is killed that long after (the group's and the task's
+   * added, as in Nomad): its services left the catalog when the servers asked for the stop,
+   * and clients get the time to notice ("Waiting for shutdown delay").
    */
   async stop(why: string): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     for (const h of this.hooks) h.prekill?.();
-    await Promise.all([...this.tasks.values()].map((t) => t.kill(why)));
+    const groupDelay = this.group.ShutdownDelay ?? 0;
+    await Promise.all(
+      [...this.tasks].map(async ([name, t]) => {
+        const delay = groupDelay + (this.group.Tasks.find((x) => x.Name === name)?.ShutdownDelay ?? 0);
+        if (delay > 0 && t.state.State === "running") {
+          t.event("Waiting for shutdown delay", `Waiting for shutdown_delay of ${formatDuration(delay)} before killing the task.`);
+          await sleep(delay / NS.millisecond, this.letGo.signal);
+          if (this.detached) return;
+        }
+        await t.kill(why);
+      }),
+    );
     this.changed();
   }
 
@@ -190,6 +209,7 @@ export class AllocRunner {
 
   /** Stops watching without stopping the tasks (the agent is shutting down; they go on). */
   detach(): void {
+    this.detached = true;
     for (const t of this.tasks.values()) t.detach();
     this.close();
   }
@@ -197,6 +217,7 @@ export class AllocRunner {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.letGo.abort();
     for (const h of this.hooks) h.shutdown?.();
   }
 
@@ -231,6 +252,28 @@ export class AllocRunner {
     const r = this.tasks.get(task);
     if (r === undefined) throw new RucheError(ErrorCode.NotFound, `allocation ${this.alloc.ID} has no task "${task}"`);
     return r.exec(cmd, opts);
+  }
+
+  /** `alloc signal`: `sig` to the task named, or to each running task when none is. */
+  async signal(task: string | undefined, sig: string): Promise<void> {
+    await Promise.all(this.lifecycleTargets(task).map((r) => r.signal(sig)));
+  }
+
+  /** `alloc restart`: the task named, or each running task when none is, restarted in place. */
+  async restart(task: string | undefined): Promise<void> {
+    await Promise.all(this.lifecycleTargets(task).map((r) => r.restart()));
+  }
+
+  /** The task named (refused when there is none of that name), or every running task. */
+  private lifecycleTargets(task: string | undefined): TaskRunner[] {
+    if (task !== undefined && task !== "") {
+      const r = this.tasks.get(task);
+      if (r === undefined) throw new RucheError(ErrorCode.NotFound, `allocation ${this.alloc.ID} has no task "${task}"; its tasks are ${this.taskNames().join(", ")}`);
+      return [r];
+    }
+    const live = [...this.tasks.values()].filter((r) => r.state.State === "running");
+    if (live.length === 0) throw new RucheError(ErrorCode.Conflict, `allocation ${this.alloc.ID} has no running task`);
+    return live;
   }
 
   checkReports(): CheckReport[] {

@@ -45,7 +45,7 @@ export function taskEnv(a: Allocation, tg: TaskGroup, task: Task, node: Node, di
     GROUP_NAME: tg.Name,
     JOB_NAME: job.Name,
     JOB_ID: job.ID,
-    JOB_PARENT_ID: "",
+    JOB_PARENT_ID: job.ParentID ?? "",
     NAMESPACE: a.Namespace,
     DC: node.Datacenter,
     REGION: job.Region,

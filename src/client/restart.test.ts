@@ -31,8 +31,9 @@ describe("RestartTracker", () => {
     expect(t.next(61_000, crash, 0)).toMatchObject({ restart: true });
   });
 
-  it("a batch task that exits 0 is complete; a service task that exits 0 is restarted", () => {
+  it("a batch or sysbatch task that exits 0 is complete; a service task that exits 0 is restarted", () => {
     expect(new RestartTracker(policy(), "batch").next(0, { exitCode: 0 }, 0)).toEqual({ restart: false, failed: false, reason: "task completed successfully" });
+    expect(new RestartTracker(policy(), "sysbatch").next(0, { exitCode: 0 }, 0)).toEqual({ restart: false, failed: false, reason: "task completed successfully" });
     expect(new RestartTracker(policy(), "service").next(0, { exitCode: 0 }, 0)).toMatchObject({ restart: true });
   });
 

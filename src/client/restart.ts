@@ -6,7 +6,7 @@ export type RestartDecision =
   | { restart: false; failed: boolean; reason: string };
 
 /**
- * The restart policy of a group, applied to one task: `attempts` restarts within
+ * The restart policy of a group (or the task's own `restart` block merged over it), applied to one task: `attempts` restarts within
  * `interval`, each after `delay` (plus up to a quarter of it, so tasks that fail together
  * do not restart together); past that, mode "delay" waits for the interval to end and
  * starts counting again, mode "fail" gives up and the task fails. A batch task that exits
@@ -34,7 +34,7 @@ export class RestartTracker {
 
   /** After the task exited with `exitCode` (or failed to start: `startError`). */
   next(now: number, exit: { exitCode: number; startError?: string; oomKilled?: boolean }, jitter: number): RestartDecision {
-    if (exit.startError === undefined && exit.exitCode === 0 && this.jobType === "batch") {
+    if (exit.startError === undefined && exit.exitCode === 0 && (this.jobType === "batch" || this.jobType === "sysbatch")) {
       return { restart: false, failed: false, reason: "task completed successfully" };
     }
     const intervalMs = this.policy.Interval / NS.millisecond;

@@ -1,10 +1,13 @@
 import type { Driver, ExecOptions, ExecResult, ExitResult, TaskHandle, TaskSpec } from "../drivers/index.js";
 import { ErrorCode, errorMessage, NS, RucheError, sleep, type Logger, type Task, type TaskEvent, type TaskState } from "../structs/index.js";
-import { TaskCheckpointHook, TaskDirHook, TaskValidateHook, type PrestartResult, type TaskHook, type TaskHookContext } from "./hooks/index.js";
+import { DispatchPayloadHook, TaskCheckpointHook, TaskDirHook, TaskValidateHook, type PrestartResult, type TaskHook, type TaskHookContext } from "./hooks/index.js";
 import type { RestartTracker } from "./restart.js";
 
 /** How long a driver that cannot tell whether a task still runs is asked again after an agent restart. */
 const RECOVER_PATIENCE_MS = 30_000;
+
+/** Why a task restarted by `alloc restart` did, in Nomad's words. */
+const USER_RESTART = "User requested restart";
 
 /** Task events kept per task, newest last (Nomad keeps ten). */
 const MAX_EVENTS = 10;
@@ -27,6 +30,8 @@ export interface TaskRunnerDeps {
   now(): number;
   /** A number in [0, 1) for the restart delay's jitter. */
   random(): number;
+  /** A dispatched job's payload (base64), for the task's `dispatch_payload`; undefined when the job is no dispatch. */
+  payload?: string | undefined;
 }
 
 export function newTaskState(): TaskState {
@@ -43,7 +48,8 @@ export function newTaskState(): TaskState {
  *
  * 1. `validate`: the driver checks the task's config; refused, the task fails for good.
  * 2. `task-dir`: the task's `local/`, `secrets/` and `tmp/` ("Task Setup").
- * 3. `checkpoint`: saves what the driver changes in the running task's handle.
+ * 3. `dispatch-payload`: a dispatched job's payload written to `local/<dispatch_payload.file>`.
+ * 4. `checkpoint`: saves what the driver changes in the running task's handle.
  */
 export class TaskRunner {
   readonly state: TaskState;
@@ -53,6 +59,8 @@ export class TaskRunner {
   /** Why the task is being killed, once it is: the "Killing" event carries it. */
   private killReason = "";
   private stopped = false;
+  /** Set by `restart()`: the next exit is the user's restart, which the restart policy does not count. */
+  private restartRequested = false;
   private readonly stopWaiting = new AbortController();
   private done: Promise<void> | null = null;
 
@@ -74,7 +82,7 @@ export class TaskRunner {
         d.changed();
       },
     };
-    this.hooks = [new TaskValidateHook(ctx), new TaskDirHook(ctx), new TaskCheckpointHook(ctx)];
+    this.hooks = [new TaskValidateHook(ctx), new TaskDirHook(ctx), new DispatchPayloadHook(ctx, d.payload), new TaskCheckpointHook(ctx)];
   }
 
   get name(): string {
@@ -195,6 +203,12 @@ export class TaskRunner {
         this.finish(false);
         return;
       }
+      if (this.takeRestartRequest()) {
+        this.state.Restarts++;
+        this.state.State = "pending";
+        this.event("Restarting", "Task restarting in 0ms", { restart_reason: USER_RESTART }).RestartReason = USER_RESTART;
+        continue;
+      }
       const go = await this.afterExit(exit);
       if (!go) return;
     }
@@ -285,6 +299,26 @@ export class TaskRunner {
     const h = this.handle;
     if (h === null || this.state.State !== "running") throw new RucheError(ErrorCode.Conflict, `task "${this.name}" is not running`);
     return this.d.driver.exec(h, cmd, opts);
+  }
+
+  /**
+   * Nomad's `alloc restart`: the running task is stopped with its kill signal and started
+   * again at once, outside the restart policy's attempts ("Restart Signaled", "Killing",
+   * "Terminated", "Restarting", "Started"). Resolves once it is stopped.
+   */
+  async restart(): Promise<void> {
+    const h = this.handle;
+    if (h === null || this.state.State !== "running" || this.killing) throw new RucheError(ErrorCode.Conflict, `task "${this.name}" is not running`);
+    this.restartRequested = true;
+    this.event("Restart Signaled", USER_RESTART, {}).RestartReason = USER_RESTART;
+    await this.stopHandle(h);
+  }
+
+  /** Read through a method, as `isKilling`: `restart()` sets it while the loop awaits. */
+  private takeRestartRequest(): boolean {
+    const r = this.restartRequested;
+    this.restartRequested = false;
+    return r;
   }
 
   async signal(sig: string): Promise<void> {

@@ -12,10 +12,14 @@ import {
   JOB_TYPES,
   type Affinity,
   type Constraint,
+  type DispatchPayloadMode,
   type Job,
   type JobType,
+  type CheckRestart,
   type NetworkResource,
+  type OnUpdate,
   type Port,
+  type ScalingPolicy,
   type Service,
   type ServiceCheck,
   type Spread,
@@ -75,6 +79,15 @@ function merge<T extends object>(base: T, ...overs: (Raw | undefined)[]): T {
   return out as T;
 }
 
+/** Batch and sysbatch jobs run to completion: no rolling updates. */
+function runsOnce(type: JobType): boolean {
+  return type === "batch" || type === "sysbatch";
+}
+/** System and sysbatch jobs run on every node: never rescheduled elsewhere. */
+function onEveryNode(type: JobType): boolean {
+  return type === "system" || type === "sysbatch";
+}
+
 /** Raw job in the API's shape (types already checked) → the canonical Job with every default. */
 export function canonicalize(raw: Raw): Canonical {
   const aliases = new Map<string, string>();
@@ -87,6 +100,7 @@ export function canonicalize(raw: Raw): Canonical {
   const jobMigrate = obj(raw.Migrate);
   const jobReschedule = obj(raw.ReschedulePolicy);
   const periodic = obj(raw.Periodic);
+  const parameterized = obj(raw.ParameterizedJob);
 
   const job: Job = {
     ID: id,
@@ -107,7 +121,14 @@ export function canonicalize(raw: Raw): Canonical {
     Periodic:
       periodic === undefined
         ? null
-        : { Enabled: b(periodic.Enabled, true), Spec: s(periodic.Spec, ""), ProhibitOverlap: b(periodic.ProhibitOverlap, false), TimeZone: s(periodic.TimeZone, "UTC") },
+        : {
+            Enabled: b(periodic.Enabled, true),
+            Spec: s(periodic.Spec, ""),
+            Specs: strs(periodic.Specs),
+            SpecType: s(periodic.SpecType, "") === "" ? "cron" : s(periodic.SpecType, ""),
+            ProhibitOverlap: b(periodic.ProhibitOverlap, false),
+            TimeZone: s(periodic.TimeZone, "") === "" ? "UTC" : s(periodic.TimeZone, ""),
+          },
     TaskGroups: [],
     Meta: smap(raw.Meta),
     Stop: b(raw.Stop, false),
@@ -120,9 +141,14 @@ export function canonicalize(raw: Raw): Canonical {
     SubmitTime: n(raw.SubmitTime, 0),
   };
 
-  if (type === "batch" && jobUpdate !== undefined) problems.push({ path: "Update", message: "batch jobs are not updated in rolling fashion; remove the update block" });
+  const ui = obj(raw.UI);
+  if (ui !== undefined) job.UI = { Description: s(ui.Description, ""), Links: list(ui.Links).map((l) => ({ Label: s(l.Label, ""), URL: s(l.URL, "") })) };
+  if (parameterized !== undefined) {
+    job.ParameterizedJob = { Payload: s(parameterized.Payload, "") === "" ? "optional" : (s(parameterized.Payload, "") as DispatchPayloadMode), MetaRequired: strs(parameterized.MetaRequired), MetaOptional: strs(parameterized.MetaOptional) };
+  }
+  if (runsOnce(type) && jobUpdate !== undefined) problems.push({ path: "Update", message: `${type} jobs are not updated in rolling fashion; remove the update block` });
   if (type !== "service" && jobMigrate !== undefined) problems.push({ path: "Migrate", message: `a migrate block is only for service jobs, not ${type} jobs` });
-  if (type === "system" && jobReschedule !== undefined) problems.push({ path: "ReschedulePolicy", message: "system jobs run on every node and are never rescheduled elsewhere; remove the reschedule block" });
+  if (onEveryNode(type) && jobReschedule !== undefined) problems.push({ path: "ReschedulePolicy", message: `${type} jobs run on every node and are never rescheduled elsewhere; remove the reschedule block` });
 
   list(raw.TaskGroups).forEach((g, gi) => {
     job.TaskGroups.push(group(job, type, g, `TaskGroups[${gi}]`, { jobUpdate, jobMigrate, jobReschedule }, aliases, problems));
@@ -181,9 +207,9 @@ function group(job: Job, type: JobType, g: Raw, at: string, up: JobLevel, aliase
   const gUpdate = obj(g.Update);
   const gMigrate = obj(g.Migrate);
   const gReschedule = obj(g.ReschedulePolicy);
-  if (type === "batch" && gUpdate !== undefined) problems.push({ path: `${at}.Update`, message: "batch jobs are not updated in rolling fashion; remove the update block" });
+  if (runsOnce(type) && gUpdate !== undefined) problems.push({ path: `${at}.Update`, message: `${type} jobs are not updated in rolling fashion; remove the update block` });
   if (type !== "service" && gMigrate !== undefined) problems.push({ path: `${at}.Migrate`, message: `a migrate block is only for service jobs, not ${type} jobs` });
-  if (type === "system" && gReschedule !== undefined) problems.push({ path: `${at}.ReschedulePolicy`, message: "system jobs run on every node and are never rescheduled elsewhere; remove the reschedule block" });
+  if (onEveryNode(type) && gReschedule !== undefined) problems.push({ path: `${at}.ReschedulePolicy`, message: `${type} jobs run on every node and are never rescheduled elsewhere; remove the reschedule block` });
   if (gUpdate === undefined && up.jobUpdate !== undefined) aliases.set(`${at}.Update`, "Update");
   if (gMigrate === undefined && up.jobMigrate !== undefined) aliases.set(`${at}.Migrate`, "Migrate");
   if (gReschedule === undefined && up.jobReschedule !== undefined) aliases.set(`${at}.ReschedulePolicy`, "ReschedulePolicy");
@@ -197,13 +223,14 @@ function group(job: Job, type: JobType, g: Raw, at: string, up: JobLevel, aliase
   }
   const tg: TaskGroup = {
     Name: name,
-    Count: n(g.Count, 1),
+    // As Nomad's api: without a count, a scaling policy's min is the count.
+    Count: n(g.Count, n(obj(g.Scaling)?.Min, 1)),
     Constraints: list(g.Constraints).map(constraint),
     Affinities: list(g.Affinities).map(affinity),
     Spreads: list(g.Spreads).map(spread),
     RestartPolicy: merge(defaultRestartPolicy(type), obj(g.RestartPolicy)),
     ReschedulePolicy: reschedule === null ? null : merge(reschedule, up.jobReschedule, gReschedule),
-    Update: type === "batch" ? null : merge(defaultUpdateStrategy(), up.jobUpdate, gUpdate),
+    Update: runsOnce(type) ? null : merge(defaultUpdateStrategy(), up.jobUpdate, gUpdate),
     Migrate: type === "service" ? merge(defaultMigrateStrategy(), up.jobMigrate, gMigrate) : null,
     Disconnect: merge(defaultDisconnect(), maxClientDisconnect === undefined ? undefined : { LostAfter: maxClientDisconnect }, gDisconnect),
     EphemeralDisk: merge(defaultEphemeralDisk(), obj(g.EphemeralDisk)),
@@ -212,6 +239,9 @@ function group(job: Job, type: JobType, g: Raw, at: string, up: JobLevel, aliase
     Tasks: [],
     Meta: smap(g.Meta),
   };
+  const gScaling = obj(g.Scaling);
+  if (gScaling !== undefined) tg.Scaling = scaling(gScaling, "horizontal", tg.Count);
+  if (typeof g.ShutdownDelay === "number") tg.ShutdownDelay = g.ShutdownDelay;
 
   const rawTasks = list(g.Tasks);
   // Older job files declare the network inside a task's resources: it moves to the group.
@@ -251,7 +281,9 @@ function group(job: Job, type: JobType, g: Raw, at: string, up: JobLevel, aliase
     const tAt = `${at}.Tasks[${ti}]`;
     const task = taskOf(job, tg, t, tAt, aliases, problems);
     // The old docker `port_map` becomes the port's `to`, and the task uses the ports its network declared.
-    const portMap = task.Config.port_map;
+    // Repeated `port_map { ... }` blocks (or the JSON list of maps) are one map, as in Nomad's docker driver.
+    const written = task.Config.port_map;
+    const portMap: unknown = Array.isArray(written) && written.every(isPlainObject) ? Object.assign({}, ...(written as Raw[])) : written;
     if (task.Driver === "docker" && portMap !== undefined) {
       const net = tg.Networks[0];
       if (!isPlainObject(portMap)) {
@@ -303,6 +335,13 @@ function taskOf(job: Job, tg: TaskGroup, t: Raw, at: string, aliases: Map<string
     Leader: b(t.Leader, false),
   };
   identitiesOf(task, t, at, aliases, problems);
+  const dispatchPayload = obj(t.DispatchPayload);
+  if (dispatchPayload !== undefined) task.DispatchPayload = { File: s(dispatchPayload.File, "") };
+  if (typeof t.ShutdownDelay === "number") task.ShutdownDelay = t.ShutdownDelay;
+  const restart = obj(t.RestartPolicy);
+  if (restart !== undefined) task.RestartPolicy = merge(tg.RestartPolicy, restart);
+  const policies = list(t.ScalingPolicies);
+  if (policies.length > 0) task.ScalingPolicies = policies.map((p) => scaling(p, "", tg.Count));
   return task;
 }
 
@@ -379,12 +418,36 @@ function service(
     CanaryTags: strs(sv.CanaryTags),
     Meta: smap(sv.Meta),
     TaskName: s(sv.TaskName, taskName),
-    Checks: list(sv.Checks).map((c) => check(c, name)),
+    Checks: list(sv.Checks).map((c) => check(c, name, sv)),
+    ...(typeof sv.OnUpdate === "string" && sv.OnUpdate !== "" ? { OnUpdate: sv.OnUpdate as OnUpdate } : {}),
   };
 }
 
-function check(c: Raw, serviceName: string): ServiceCheck {
+/** Nomad's scaling policy with its api's defaults: enabled, `min` the group's count; a task's `"cpu"` / `"mem"` label is its type. */
+function scaling(p: Raw, defaultType: string, count: number): ScalingPolicy {
+  const type = s(p.Type, defaultType);
+  return {
+    Type: type === "cpu" ? "vertical_cpu" : type === "mem" ? "vertical_mem" : type,
+    Min: n(p.Min, count),
+    // Nomad's "catch this in Validate": a policy without max is refused there.
+    Max: n(p.Max, -1),
+    Enabled: b(p.Enabled, true),
+    Policy: obj(p.Policy) ?? {},
+  };
+}
+
+/** A service's `check_restart` under a check's own, field by field, as Nomad's `CheckRestart.Merge`; grace defaults to 1s. */
+function checkRestart(service: Raw | undefined, own: Raw | undefined): CheckRestart | undefined {
+  if (service === undefined && own === undefined) return undefined;
+  const limit = n(own?.Limit, 0) > 0 ? n(own?.Limit, 0) : n(service?.Limit, 0);
+  const grace = typeof own?.Grace === "number" ? own.Grace : n(service?.Grace, 1_000_000_000);
+  return { Limit: limit, Grace: grace, IgnoreWarnings: b(own?.IgnoreWarnings, false) || b(service?.IgnoreWarnings, false) };
+}
+
+function check(c: Raw, serviceName: string, sv: Raw): ServiceCheck {
   const type = s(c.Type, "");
+  const restart = checkRestart(obj(sv.CheckRestart), obj(c.CheckRestart));
+  const onUpdate = s(c.OnUpdate, s(sv.OnUpdate, ""));
   return {
     Name: s(c.Name, `service: "${serviceName}" check`),
     Type: type as ServiceCheck["Type"],
@@ -403,5 +466,7 @@ function check(c: Raw, serviceName: string): ServiceCheck {
     SuccessBeforePassing: n(c.SuccessBeforePassing, 0),
     FailuresBeforeCritical: n(c.FailuresBeforeCritical, 0),
     TLSSkipVerify: b(c.TLSSkipVerify, false),
+    ...(onUpdate === "" ? {} : { OnUpdate: onUpdate as OnUpdate }),
+    ...(restart === undefined ? {} : { CheckRestart: restart }),
   };
 }

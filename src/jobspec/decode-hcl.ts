@@ -1,7 +1,7 @@
 import type { Diagnostic, Pos } from "./diagnostic.js";
 import type { Attribute, Block, Body, Expr } from "./hcl/ast.js";
 import { EvalError, evaluate, type Scope } from "./hcl/eval.js";
-import { isObject, type Value } from "./hcl/value.js";
+import { isObject, typeName, type Value } from "./hcl/value.js";
 import { coerce } from "./coerce.js";
 import { CONSTRAINT_SHORTHANDS, jobSchema, type Field, type ObjSchema } from "./schema.js";
 import { didYouMean } from "./suggest.js";
@@ -112,11 +112,93 @@ class Decoder {
   /** HCL paths whose value could not be read for a reason reported elsewhere. */
   readonly unread: string[] = [];
 
+  /** The scope expressions are read in: the file's, or a `dynamic` block's with its iterator added. */
+  private scope: Scope;
+
   constructor(
-    private readonly scope: Scope,
+    scope: Scope,
     private readonly file: string,
     private readonly diags: Diagnostic[],
-  ) {}
+  ) {
+    this.scope = scope;
+  }
+
+  /**
+   * HCL2's `dynamic "TYPE" { for_each labels iterator content { ... } }` blocks, expanded
+   * into one TYPE block per element of `for_each` (its key and value under the iterator's
+   * name, TYPE by default), each read in the scope that holds its iterator. Other blocks
+   * pass through in the current scope.
+   */
+  private expand(blocks: Block[], path: string): { b: Block; scope: Scope }[] {
+    const out: { b: Block; scope: Scope }[] = [];
+    for (const b of blocks) {
+      if (b.type !== "dynamic") {
+        out.push({ b, scope: this.scope });
+        continue;
+      }
+      const at = `${path}.dynamic`;
+      const type = b.labels[0]?.value;
+      if (b.labels.length !== 1 || type === undefined) {
+        this.err(b.pos, at, 'a dynamic block needs one label, the type of the blocks it makes: dynamic "port" { ... }');
+        continue;
+      }
+      const here = `${path}.dynamic[${type}]`;
+      const attr = (name: string): Attribute | undefined => b.body.attributes.find((a) => a.name === name);
+      for (const a of b.body.attributes) {
+        if (!["for_each", "iterator", "labels"].includes(a.name)) this.err(a.pos, `${here}.${a.name}`, `unknown attribute "${a.name}" in dynamic; it takes for_each, iterator, labels and a content block`);
+      }
+      const contents = b.body.blocks.filter((x) => x.type === "content");
+      for (const x of b.body.blocks) if (x.type !== "content") this.err(x.pos, `${here}.${x.type}`, `a dynamic block holds one content { ... } block, not "${x.type}"`);
+      const content = contents[0];
+      if (content === undefined) {
+        this.err(b.pos, here, "a dynamic block needs a content { ... } block: what each generated block holds");
+        continue;
+      }
+      if (contents.length > 1) this.err(contents[1]?.pos ?? b.pos, here, "a dynamic block holds one content block");
+      const forEach = attr("for_each");
+      if (forEach === undefined) {
+        this.err(b.pos, here, "a dynamic block needs for_each, the collection it makes a block for each element of");
+        continue;
+      }
+      const iteratorAttr = attr("iterator");
+      let name = type;
+      if (iteratorAttr !== undefined) {
+        if (iteratorAttr.expr.kind !== "variable") {
+          this.err(iteratorAttr.pos, `${here}.iterator`, "iterator must be a bare name, as in iterator = p");
+          continue;
+        }
+        name = iteratorAttr.expr.name;
+      }
+      const collection = this.eval(forEach.expr, `${here}.for_each`);
+      if (collection === undefined) continue;
+      const items: [Value, Value][] = Array.isArray(collection) ? collection.map((v, i) => [i, v]) : isObject(collection) ? Object.entries(collection) : [];
+      if (!Array.isArray(collection) && !isObject(collection)) {
+        this.err(forEach.pos, `${here}.for_each`, `for_each must be a list, a set or a map, got ${typeName(collection)}`);
+        continue;
+      }
+      const outer = this.scope;
+      for (const [key, value] of items) {
+        const iterators = new Map(outer.iterators);
+        iterators.set(name, { key, value });
+        const inner: Scope = { ...outer, iterators };
+        const labels: { value: string; pos: Pos }[] = [];
+        const labelsAttr = attr("labels");
+        if (labelsAttr !== undefined) {
+          this.scope = inner;
+          const v = this.eval(labelsAttr.expr, `${here}.labels`);
+          this.scope = outer;
+          if (v === undefined) continue;
+          if (!Array.isArray(v) || !v.every((l) => typeof l === "string" || typeof l === "number")) {
+            this.err(labelsAttr.pos, `${here}.labels`, "labels must be a list of strings");
+            break;
+          }
+          for (const l of v) labels.push({ value: String(l), pos: labelsAttr.pos });
+        }
+        out.push({ b: { type, labels, body: content.body, pos: content.pos }, scope: inner });
+      }
+    }
+    return out;
+  }
 
   private err(pos: Pos, path: string, message: string): void {
     this.diags.push({ file: this.file, pos, path, message });
@@ -175,7 +257,7 @@ class Decoder {
       const field = schema.fields.find((f) => f.hcl === a.name && (f.block !== true || isMapKind(f)));
       if (field === undefined) {
         const asBlock = schema.fields.find((f) => f.hcl === a.name);
-        if (asBlock?.kind.t === "unsupported") this.err(a.pos, path, unsupported(a.name));
+        if (asBlock?.kind.t === "unsupported") this.err(a.pos, path, unsupported(a.name, asBlock.why));
         else if (asBlock !== undefined) this.err(a.pos, path, `"${a.name}" is a block: write ${a.name} { ... }, not ${a.name} = ...`);
         else this.err(a.pos, path, `unknown attribute "${a.name}" in ${schema.name}${didYouMean(a.name, [...attrNames, ...extraNames(schema)])}`);
         continue;
@@ -194,7 +276,9 @@ class Decoder {
     }
 
     const counts = new Map<string, number>();
-    for (const b of body.blocks) {
+    const outer = this.scope;
+    for (const { b, scope } of this.expand(body.blocks, hcl)) {
+      this.scope = scope;
       const path = `${hcl}.${b.type}`;
       const field = schema.fields.find((f) => f.hcl === b.type && (f.block === true || isMapKind(f) || f.kind.t === "any"));
       if (field === undefined) {
@@ -211,7 +295,7 @@ class Decoder {
       seen.set(b.type, b.pos);
       switch (field.kind.t) {
         case "unsupported":
-          this.err(b.pos, path, unsupported(b.type));
+          this.err(b.pos, path, unsupported(b.type, field.why));
           break;
         case "object": {
           const value = this.block(b, field.kind.schema, field.api === "" ? api : join(api, field.api), path);
@@ -242,6 +326,7 @@ class Decoder {
         }
       }
     }
+    this.scope = outer;
   }
 
   /** `distinct_hosts = true`, `regexp = "..."`, ... inside a constraint block. */
@@ -287,7 +372,9 @@ class Decoder {
       this.positions.set(`${api}.${a.name}`, a.pos);
     }
     const grouped = new Map<string, Value[]>();
-    for (const b of body.blocks) {
+    const outer = this.scope;
+    for (const { b, scope } of this.expand(body.blocks, path)) {
+      this.scope = scope;
       this.positions.set(`${api}.${b.type}`, b.pos);
       let v = this.freeform(b.body, `${path}.${b.type}`, `${api}.${b.type}`);
       for (const l of [...b.labels].reverse()) v = { [l.value]: v };
@@ -295,6 +382,7 @@ class Decoder {
       list.push(v);
       grouped.set(b.type, list);
     }
+    this.scope = outer;
     for (const [type, list] of grouped) {
       if (Object.hasOwn(out, type)) {
         this.err(body.pos, `${path}.${type}`, `"${type}" is set both as an attribute and as a block`);
@@ -319,7 +407,8 @@ function extraNames(s: ObjSchema): string[] {
   return isConstraintSchema(s) ? [...CONSTRAINT_SHORTHANDS] : [];
 }
 
-function unsupported(name: string): string {
+function unsupported(name: string, why: string | undefined): string {
+  if (why !== undefined) return `"${name}": ${why}`;
   return `"${name}" is a Nomad feature Ruche does not support yet; remove it or run the job elsewhere`;
 }
 

@@ -118,11 +118,13 @@ const DURATION_FIELDS: ReadonlySet<string> = new Set([
   "MaxDelay",
   "KillTimeout",
   "TTL",
+  "ShutdownDelay",
+  "Grace",
 ]);
 
 /** Task fields and objects whose change the client applies to a running task. */
-const IN_PLACE_TASK_FIELDS: ReadonlySet<string> = new Set(["KillTimeout", "KillSignal", "Leader"]);
-const IN_PLACE_TASK_OBJECTS: ReadonlySet<string> = new Set(["LogConfig", "Service", "Constraint", "Affinity"]);
+const IN_PLACE_TASK_FIELDS: ReadonlySet<string> = new Set(["KillTimeout", "KillSignal", "Leader", "ShutdownDelay"]);
+const IN_PLACE_TASK_OBJECTS: ReadonlySet<string> = new Set(["LogConfig", "Service", "Constraint", "Affinity", "RestartPolicy"]);
 
 /**
  * Group objects whose change replaces every allocation of the group: ports and disk
@@ -235,6 +237,7 @@ function taskDiff(old: Task | null, next: Task | null): TaskDiff {
     valueMapDiff("Config", old?.Config ?? {}, next?.Config ?? {}),
     structDiff("Resources", old?.Resources ?? null, next?.Resources ?? null),
     structDiff("LogConfig", old?.LogConfig ?? null, next?.LogConfig ?? null),
+    structDiff("RestartPolicy", old?.RestartPolicy ?? null, next?.RestartPolicy ?? null),
     ...serviceDiffs(old?.Services ?? [], next?.Services ?? []),
     mapDiff("Env", old?.Env ?? {}, next?.Env ?? {}),
     mapDiff("Meta", old?.Meta ?? {}, next?.Meta ?? {}),

@@ -1,6 +1,7 @@
 export { parseJob, detectFormat, type JobFormat, type ParseJobOptions, type ParseJobResult } from "./parse.js";
 export { formatDiagnostic, type Diagnostic, type Pos } from "./diagnostic.js";
 export { MAX_JOB_FILE_BYTES } from "./source.js";
+export { suggest } from "./suggest.js";
 export type { VariableInputs } from "./variables.js";
 export {
   diffJobs,

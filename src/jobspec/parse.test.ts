@@ -199,7 +199,23 @@ describe("numbers and schedules HCL allows", () => {
     const j = await ok(job("      resources {\n        cpu    = 2e2\n        memory = 1.28e2\n      }", ""));
     expect(j.TaskGroups[0]!.Tasks[0]!.Resources).toMatchObject({ CPU: 200, MemoryMB: 128 });
     const daily = await ok('job "p" {\n  type = "batch"\n  periodic { cron = "@daily" }\n  group "g" {\n    task "t" {\n      driver = "raw_exec"\n      config { command = "/bin/true" }\n    }\n  }\n}\n');
-    expect(daily.Periodic).toEqual({ Enabled: true, Spec: "@daily", ProhibitOverlap: false, TimeZone: "UTC" });
+    expect(daily.Periodic).toEqual({ Enabled: true, Spec: "@daily", Specs: [], SpecType: "cron", ProhibitOverlap: false, TimeZone: "UTC" });
+  });
+
+  it("reads Nomad's 6- and 7-field crons, crons lists and time zones, and names what is wrong where", async () => {
+    const periodic = (body: string, type = "batch"): string =>
+      `job "p" {\n  type = "${type}"\n  periodic {\n${body}\n  }\n  group "g" {\n    task "t" {\n      driver = "raw_exec"\n      config { command = "/bin/true" }\n    }\n  }\n}\n`;
+    const several = await ok(periodic('    crons = ["*/5 * * * * * *", "0 30 2 * * * 2030"]\n    time_zone = "Europe/Paris"\n    prohibit_overlap = true'));
+    expect(several.Periodic).toEqual({ Enabled: true, Spec: "", Specs: ["*/5 * * * * * *", "0 30 2 * * * 2030"], SpecType: "cron", ProhibitOverlap: true, TimeZone: "Europe/Paris" });
+    expect(await errors(periodic('    cron = "* * * *"'))).toEqual([
+      'job.hcl:4:5: job.periodic.cron: cron must have 5 fields (minute hour day-of-month month day-of-week), 6 (and a year) or 7 (a second first, then the six), got "* * * *"',
+    ]);
+    expect(await errors(periodic('    crons = ["@daily", "61 * * * *"]'))).toEqual(['job.hcl:4:5: job.periodic.crons[1]: cron minute "61" is out of range 0-59']);
+    expect(await errors(periodic('    cron = "@daily"\n    time_zone = "Mars/Olympus"'))).toEqual([
+      'job.hcl:5:5: job.periodic.time_zone: unknown time zone "Mars/Olympus"; use a name of the IANA database, such as "America/New_York" or "UTC"',
+    ]);
+    expect((await errors(periodic('    cron = "@daily"\n    crons = ["@hourly"]'))).join("\n")).toContain("Only cron or crons may be used");
+    expect((await errors(periodic('    cron = "@daily"', "service"))).join("\n")).toContain('Periodic can only be used with "batch" or "sysbatch" scheduler, not "service"');
   });
 
   it("places a mistake after an exponent at its column in the file", async () => {

@@ -16,6 +16,8 @@ export interface ParseJobOptions extends VariableInputs {
   file?: string;
   /** Chosen from the file name or the first character when not given. */
   format?: JobFormat;
+  /** The JSON body of an API request, not a job file: keys the model does not know are ignored, as Nomad's decoder ignores them. */
+  api?: boolean;
 }
 
 export type ParseJobResult = { ok: true; job: Job } | { ok: false; diagnostics: Diagnostic[] };
@@ -35,7 +37,7 @@ export async function parseJob(source: Uint8Array | string, options: ParseJobOpt
     text = decoded.text;
   }
   const format = options.format ?? detectFormat(file, text);
-  return format === "json" ? parseJson(text, file) : parseHclJob(text, file, options);
+  return format === "json" ? parseJson(text, file, options.api === true) : parseHclJob(text, file, options);
 }
 
 export function detectFormat(file: string, text: string): JobFormat {
@@ -72,7 +74,7 @@ async function parseHclJob(text: string, file: string, inputs: VariableInputs): 
   return { ok: false, diagnostics: sortDiagnostics([...diagnostics, ...rest]) };
 }
 
-function parseJson(text: string, file: string): ParseJobResult {
+function parseJson(text: string, file: string, api: boolean): ParseJobResult {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -99,7 +101,7 @@ function parseJson(text: string, file: string): ParseJobResult {
   if (depthOf(value) > LIMITS.maxDepth) {
     return { ok: false, diagnostics: [{ file, path: "", message: `nesting is deeper than ${LIMITS.maxDepth} levels; a job never needs that many` }] };
   }
-  const decoded = decodeJsonJob(value, file);
+  const decoded = decodeJsonJob(value, file, api);
   if (!decoded.ok) return { ok: false, diagnostics: sortDiagnostics(decoded.diagnostics) };
   return finish(canonicalize(decoded.raw), (_c, pr) => ({ file, path: pr.path === "" ? "Job" : `Job.${pr.path}`, message: pr.message }));
 }

@@ -30,6 +30,8 @@ export interface Field {
   block?: boolean;
   /** The block's label fills this field (`group "webs"` → Name). */
   label?: boolean;
+  /** For an unsupported field Ruche refuses on purpose: the one line that says why. */
+  why?: string;
 }
 
 export interface ObjSchema {
@@ -60,6 +62,13 @@ function one(api: string, hcl: string, schema: ObjSchema): Field {
 function notYet(...names: string[]): Field[] {
   return names.map((n) => ({ api: "", hcl: n, kind: unsupported, block: true }));
 }
+/** A Nomad field whose meaning Ruche cannot honour: refused with the reason, never "unknown". */
+function refused(hcl: string, why: string, api = ""): Field {
+  return { api, hcl, kind: unsupported, block: true, why };
+}
+
+const VAULT = "Ruche does not run Vault: give the task its secrets another way (env, a file in the image)";
+const CONNECT = "Ruche does not run Consul Connect (no sidecar proxies or service mesh): reach services at their registered address and port";
 
 export const constraintSchema: ObjSchema = {
   name: "constraint",
@@ -166,8 +175,16 @@ export const networkSchema: ObjSchema = {
     f("ReservedPorts", "", { t: "list", schema: portSchema }),
     f("DynamicPorts", "", { t: "list", schema: portSchema }),
     f("IP", "", string),
+    refused("hostname", "Ruche does not set a hostname on the allocation's network; a docker task may set config { hostname }", "Hostname"),
+    refused("cni", "Ruche does not run CNI plugins: network mode is host, bridge or none", "CNI"),
     ...notYet("dns"),
   ],
+};
+
+/** Nomad's `check_restart`: kept with the job; Ruche's client does not restart a task on failing checks yet. */
+const checkRestartSchema: ObjSchema = {
+  name: "check_restart",
+  fields: [f("Limit", "limit", int), f("Grace", "grace", duration), f("IgnoreWarnings", "ignore_warnings", bool)],
 };
 
 const checkSchema: ObjSchema = {
@@ -190,7 +207,10 @@ const checkSchema: ObjSchema = {
     f("SuccessBeforePassing", "success_before_passing", int),
     f("FailuresBeforeCritical", "failures_before_critical", int),
     f("TLSSkipVerify", "tls_skip_verify", bool),
-    ...notYet("check_restart"),
+    /** How the check's state counts toward a deployment: require_healthy (default), ignore_warnings, ignore. */
+    f("OnUpdate", "on_update", string),
+    one("CheckRestart", "check_restart", checkRestartSchema),
+    refused("expose", CONNECT, "Expose"),
   ],
 };
 
@@ -207,7 +227,12 @@ export const serviceSchema: ObjSchema = {
     /** Where the service is registered: Ruche's own catalog serves Consul's API, so both mean the same. */
     f("Provider", "provider", string),
     blocks("Checks", "check", checkSchema),
-    ...notYet("connect", "identity"),
+    f("OnUpdate", "on_update", string),
+    /** For each of the service's checks that has none of its own. */
+    one("CheckRestart", "check_restart", checkRestartSchema),
+    refused("connect", CONNECT, "Connect"),
+    refused("address", "Ruche registers a service at its allocation's address (see address_mode); a custom address is not supported yet", "Address"),
+    ...notYet("identity"),
   ],
 };
 
@@ -246,6 +271,30 @@ const identitySchema: ObjSchema = {
   ],
 };
 
+/** Where a dispatched job's payload is written, under the task's `local/`. */
+const dispatchPayloadSchema: ObjSchema = {
+  name: "dispatch_payload",
+  fields: [f("File", "file", string)],
+};
+
+/** What Nomad's servers add to a scaling policy: read in JSON (`nomad job inspect`'s output) and dropped; Ruche's servers do not keep them. */
+const scalingServerFields: Field[] = [f("ID", "", string), f("Namespace", "", string), f("Target", "", stringMap), f("CreateIndex", "", int), f("ModifyIndex", "", int)];
+
+/**
+ * A group's `scaling` block (Nomad's horizontal policy for its autoscaler): kept with the
+ * job, checked as Nomad checks it; `policy { ... }` is the autoscaler's, stored as written.
+ */
+const groupScalingSchema: ObjSchema = {
+  name: "scaling",
+  fields: [f("Min", "min", int), f("Max", "max", int), f("Enabled", "enabled", bool), f("Type", "type", string), f("Policy", "policy", any), ...scalingServerFields],
+};
+
+/** A task's `scaling "cpu"` / `scaling "mem"` blocks (vertical policies): the label gives the type. */
+const taskScalingSchema: ObjSchema = {
+  name: "scaling",
+  fields: [f("Type", "", string, { label: true }), f("Min", "min", int), f("Max", "max", int), f("Enabled", "enabled", bool), f("Policy", "policy", any), ...scalingServerFields],
+};
+
 export const taskSchema: ObjSchema = {
   name: "task",
   fields: [
@@ -257,6 +306,11 @@ export const taskSchema: ObjSchema = {
     f("Meta", "meta", stringMap),
     f("KillTimeout", "kill_timeout", duration),
     f("KillSignal", "kill_signal", string),
+    /** Time between the task's services leaving the catalog and its kill signal. */
+    f("ShutdownDelay", "shutdown_delay", duration),
+    /** The group's restart policy with this block's fields over it. */
+    one("RestartPolicy", "restart", restartSchema),
+    blocks("ScalingPolicies", "scaling", taskScalingSchema),
     f("Leader", "leader", bool),
     one("Resources", "resources", resourcesSchema),
     blocks("Services", "service", serviceSchema),
@@ -266,7 +320,11 @@ export const taskSchema: ObjSchema = {
     /** JSON only: in HCL every `identity` block is read into `Identities`, and the unnamed one moved here. */
     one("Identity", "", identitySchema),
     blocks("Identities", "identity", identitySchema),
-    ...notYet("artifact", "template", "vault", "volume_mount", "lifecycle", "dispatch_payload", "csi_plugin", "scaling", "consul", "action", "restart", "kind"),
+    one("DispatchPayload", "dispatch_payload", dispatchPayloadSchema),
+    refused("vault", VAULT, "Vault"),
+    refused("schedule", "task schedules are a Nomad Enterprise feature Ruche does not have", "Schedule"),
+    refused("csi_plugin", "Ruche does not run CSI plugins: a volume it mounts is a host path (docker volumes) or the allocation's directory", "CSIPluginConfig"),
+    ...notYet("artifact", "template", "volume_mount", "lifecycle", "consul", "action", "kind"),
   ],
 };
 
@@ -290,13 +348,39 @@ export const groupSchema: ObjSchema = {
     blocks("Networks", "network", networkSchema),
     blocks("Services", "service", serviceSchema),
     blocks("Tasks", "task", taskSchema),
-    ...notYet("volume", "scaling", "consul", "stop_after_client_disconnect", "prevent_reschedule_on_lost"),
+    one("Scaling", "scaling", groupScalingSchema),
+    /** Time between the group's services leaving the catalog and its tasks' kill signal. */
+    f("ShutdownDelay", "shutdown_delay", duration),
+    refused("max_run_duration", "Ruche does not stop a group after max_run_duration yet; remove it (a batch task can end itself, such as with timeout(1))", "MaxRunDuration"),
+    refused("vault", VAULT, "Vault"),
+    ...notYet("volume", "consul", "stop_after_client_disconnect", "prevent_reschedule_on_lost"),
   ],
 };
 
 const periodicSchema: ObjSchema = {
   name: "periodic",
-  fields: [f("Enabled", "enabled", bool), f("Spec", "cron", string), f("ProhibitOverlap", "prohibit_overlap", bool), f("TimeZone", "time_zone", string)],
+  fields: [
+    f("Enabled", "enabled", bool),
+    f("Spec", "cron", string),
+    /** Several expressions; the next launch is the earliest of theirs. */
+    f("Specs", "crons", strings),
+    /** JSON only: Nomad's api sends "cron". */
+    f("SpecType", "", string),
+    f("ProhibitOverlap", "prohibit_overlap", bool),
+    f("TimeZone", "time_zone", string),
+  ],
+};
+
+/** A parameterized job: a template that runs once per `ruche job dispatch`. */
+const parameterizedSchema: ObjSchema = {
+  name: "parameterized",
+  fields: [f("Payload", "payload", string), f("MetaRequired", "meta_required", strings), f("MetaOptional", "meta_optional", strings)],
+};
+
+/** The job's `ui` block: a description and links shown with the job, as Nomad's web UI does. */
+const uiSchema: ObjSchema = {
+  name: "ui",
+  fields: [f("Description", "description", string), blocks("Links", "link", { name: "link", fields: [f("Label", "label", string), f("URL", "url", string)] })],
 };
 
 /** Ruche's own: how nodes are ranked (Swarm's strategies) and whether every node is scored. */
@@ -337,8 +421,14 @@ export const jobSchema: ObjSchema = {
     f("CreateIndex", "", int),
     f("ModifyIndex", "", int),
     f("JobModifyIndex", "", int),
-    f("SubmitTime", "", int),
-    ...notYet("parameterized", "multiregion", "vault", "consul", "ui"),
+    // Unix nanoseconds (past 2^53): set by the server, whatever a client sends back.
+    f("SubmitTime", "", { t: "any" }),
+    one("ParameterizedJob", "parameterized", parameterizedSchema),
+    one("UI", "ui", uiSchema),
+    refused("task", 'a task belongs inside a group: group "name" { task "name" { ... } } (Nomad\'s HCL2 job files refuse it here too)'),
+    refused("multiregion", "multiregion is a Nomad Enterprise feature Ruche does not have: run one job per region", "Multiregion"),
+    refused("vault", VAULT, "Vault"),
+    ...notYet("consul"),
   ],
 };
 

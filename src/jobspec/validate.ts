@@ -3,9 +3,13 @@ import {
   CHECK_TYPES,
   CONSTRAINT_OPERATORS,
   DELAY_FUNCTIONS,
+  DISPATCH_PAYLOAD_MODES,
   RECONCILE_OPTIONS,
   DRIVER_NAMES,
   DRIVER_REQUIRED_CONFIG,
+  DOCKER_CONFIG_KEYS,
+  DOCKER_UNSUPPORTED_KEYS,
+  DOCKER_UNSUPPORTED_WHY,
   formatDuration,
   HEALTH_CHECK_MODES,
   JOB_TYPES,
@@ -13,7 +17,9 @@ import {
   leavesAllocDir,
   NETWORK_MODES,
   NS,
+  ON_UPDATE_MODES,
   PLACEMENT_STRATEGIES,
+  periodicProblems,
   RESTART_MODES,
   UNARY_OPERATORS,
   errorMessage,
@@ -24,6 +30,9 @@ import {
   type DriverName,
   type Job,
   type NetworkResource,
+  type ParameterizedJobConfig,
+  type RestartPolicy,
+  type ScalingPolicy,
   type Service,
   type Spread,
   type Task,
@@ -71,11 +80,13 @@ export function validateJob(job: Job): Problem[] {
   job.Spreads.forEach((s, i) => {
     spread(s, `Spreads[${i}]`, p);
   });
-  if (job.Periodic !== null) {
-    const bad = cronProblem(job.Periodic.Spec);
-    if (bad !== null) p("Periodic.Spec", bad);
+  if (job.Periodic?.Enabled === true) {
+    if (job.Type !== "batch" && job.Type !== "sysbatch") p("Periodic", `Periodic can only be used with "batch" or "sysbatch" scheduler, not "${job.Type}"`);
+    for (const bad of periodicProblems(job.Periodic)) p(bad.path, bad.message);
   }
-  if (job.TaskGroups.length === 0) p("TaskGroups", 'a job needs at least one group: group "name" { task "name" { ... } }');
+  if (job.ParameterizedJob !== undefined && job.ParameterizedJob !== null) parameterized(job, job.ParameterizedJob, p);
+  // Missing: not said beside a misplaced `task` or a misspelt `grup` block, the likely cause.
+  if (job.TaskGroups.length === 0) p("TaskGroups", 'a job needs at least one group: group "name" { task "name" { ... } }', true);
 
   const groupNames = new Map<string, number>();
   job.TaskGroups.forEach((g, gi) => {
@@ -89,6 +100,16 @@ export function validateJob(job: Job): Problem[] {
 }
 
 type Report = (path: string, message: string, missing?: boolean) => void;
+
+/** Nomad's `ParameterizedJobConfig.Validate`, and the job types that may have one. */
+function parameterized(job: Job, cfg: ParameterizedJobConfig, p: Report): void {
+  if (job.Type !== "batch" && job.Type !== "sysbatch") p("ParameterizedJob", `a parameterized job must be of type "batch" or "sysbatch", not "${job.Type}"`);
+  if (!DISPATCH_PAYLOAD_MODES.includes(cfg.Payload)) {
+    p("ParameterizedJob.Payload", `payload must be one of ${DISPATCH_PAYLOAD_MODES.join(", ")}, got "${cfg.Payload}"${didYouMean(cfg.Payload, DISPATCH_PAYLOAD_MODES)}`);
+  }
+  const both = cfg.MetaRequired.filter((k) => cfg.MetaOptional.includes(k));
+  if (both.length > 0) p("ParameterizedJob.MetaOptional", `meta_required and meta_optional must not share keys; both have ${both.map((k) => `"${k}"`).join(", ")}`);
+}
 
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -119,13 +140,9 @@ function group(job: Job, g: TaskGroup, at: string, p: Report): void {
     spread(s, `${at}.Spreads[${i}]`, p);
   });
 
-  const r = g.RestartPolicy;
-  const rAt = `${at}.RestartPolicy`;
-  if (r.Attempts < 0) p(`${rAt}.Attempts`, `attempts must be zero or more, got ${r.Attempts}`);
-  if (!RESTART_MODES.includes(r.Mode)) p(`${rAt}.Mode`, `mode must be "delay" or "fail", got "${r.Mode}"${didYouMean(r.Mode, RESTART_MODES)}`);
-  if (r.Attempts > 0 && r.Interval > 0 && r.Attempts * r.Delay > r.Interval) {
-    p(rAt, `${r.Attempts} restarts with a delay of ${formatDuration(r.Delay)} cannot fit in an interval of ${formatDuration(r.Interval)}`);
-  }
+  restartPolicy(g.RestartPolicy, `${at}.RestartPolicy`, p);
+  if (g.Scaling != null) groupScaling(g, `${at}.Scaling`, p);
+  if ((g.ShutdownDelay ?? 0) < 0) p(`${at}.ShutdownDelay`, "shutdown_delay must not be negative");
 
   const rs = g.ReschedulePolicy;
   if (rs !== null) {
@@ -156,9 +173,12 @@ function group(job: Job, g: TaskGroup, at: string, p: Report): void {
 
   const disk = g.EphemeralDisk;
   if (disk.SizeMB < 10 || disk.SizeMB > LIMITS.maxDiskMB) p(`${at}.EphemeralDisk.SizeMB`, `size must be between 10 and ${LIMITS.maxDiskMB} MB, got ${disk.SizeMB}`);
-  const logMB = g.Tasks.reduce((sum, t) => sum + t.LogConfig.MaxFiles * t.LogConfig.MaxFileSizeMB, 0);
-  if (disk.SizeMB >= 10 && logMB >= disk.SizeMB) {
-    p(`${at}.EphemeralDisk.SizeMB`, `the tasks' logs may take ${logMB} MB, more than the ${disk.SizeMB} MB ephemeral disk; raise the disk size or lower logs.max_files / max_file_size`);
+  // Each task's logs against the disk, as Nomad's LogConfig.Validate checks them (not their sum).
+  for (const t of g.Tasks) {
+    const logMB = t.LogConfig.MaxFiles * t.LogConfig.MaxFileSizeMB;
+    if (disk.SizeMB >= 10 && logMB >= disk.SizeMB) {
+      p(`${at}.EphemeralDisk.SizeMB`, `task "${t.Name}"'s logs may take ${logMB} MB (max_files × max_file_size), which must be less than the ${disk.SizeMB} MB ephemeral disk; raise the disk size or lower logs.max_files / max_file_size`);
+    }
   }
 
   if (g.Networks.length > 1) p(`${at}.Networks[1]`, "a group has at most one network block");
@@ -187,6 +207,32 @@ function group(job: Job, g: TaskGroup, at: string, p: Report): void {
   );
 }
 
+function restartPolicy(r: RestartPolicy, at: string, p: Report, mustFit = true): void {
+  if (r.Attempts < 0) p(`${at}.Attempts`, `attempts must be zero or more, got ${r.Attempts}`);
+  if (!RESTART_MODES.includes(r.Mode)) p(`${at}.Mode`, `mode must be "delay" or "fail", got "${r.Mode}"${didYouMean(r.Mode, RESTART_MODES)}`);
+  if (mustFit && r.Attempts > 0 && r.Interval > 0 && r.Attempts * r.Delay > r.Interval) {
+    p(at, `${r.Attempts} restarts with a delay of ${formatDuration(r.Delay)} cannot fit in an interval of ${formatDuration(r.Interval)}`);
+  }
+}
+
+/** A scaling policy's bounds, as Nomad's `ScalingPolicy.Validate`. */
+function scalingBounds(s: ScalingPolicy, at: string, p: Report): void {
+  if (s.Max === -1) p(at, "a scaling policy needs max, the largest count it may set", true);
+  else if (s.Max < 0) p(`${at}.Max`, `max must be zero or more, got ${s.Max}`);
+  else if (s.Max < s.Min) p(`${at}.Max`, `max (${s.Max}) must not be less than min (${s.Min})`);
+  if (s.Min < 0) p(`${at}.Min`, `min must be zero or more, got ${s.Min}`);
+}
+
+/** The group's `scaling` block, as Nomad's `TaskGroup.validateScalingPolicy`: its type, its bounds, the count between them. */
+function groupScaling(g: TaskGroup, at: string, p: Report): void {
+  const s = g.Scaling;
+  if (s == null) return;
+  if (s.Type !== "horizontal") p(`${at}.Type`, `a group's scaling policy is horizontal (it sets the count), got type "${s.Type}"`);
+  scalingBounds(s, at, p);
+  if (s.Max >= 0 && g.Count > s.Max) p(`${at}.Max`, `the group's count (${g.Count}) must not be more than the scaling policy's max (${s.Max})`);
+  if (g.Count < s.Min) p(`${at}.Min`, `the group's count (${g.Count}) must not be less than the scaling policy's min (${s.Min})`);
+}
+
 function update(u: UpdateStrategy, at: string, job: Job, g: TaskGroup, p: Report): void {
   if (u.MaxParallel < 0) p(`${at}.MaxParallel`, `max_parallel must be zero or more, got ${u.MaxParallel}`);
   if (u.Canary < 0) p(`${at}.Canary`, `canary must be zero or more, got ${u.Canary}`);
@@ -207,7 +253,8 @@ function update(u: UpdateStrategy, at: string, job: Job, g: TaskGroup, p: Report
 const PORT_LABEL = /^[A-Za-z0-9_]+$/;
 
 function network(n: NetworkResource, at: string, labels: Map<string, string>, p: Report): void {
-  if (!NETWORK_MODES.includes(n.Mode)) p(`${at}.Mode`, `mode must be one of ${NETWORK_MODES.join(", ")}, got "${n.Mode}"${didYouMean(n.Mode, NETWORK_MODES)}`);
+  if (n.Mode.startsWith("cni/")) p(`${at}.Mode`, `mode "${n.Mode}": Ruche does not run CNI plugins; mode must be one of ${NETWORK_MODES.join(", ")}`);
+  else if (!NETWORK_MODES.includes(n.Mode)) p(`${at}.Mode`, `mode must be one of ${NETWORK_MODES.join(", ")}, got "${n.Mode}"${didYouMean(n.Mode, NETWORK_MODES)}`);
   if (n.MBits < 0) p(`${at}.MBits`, `mbits must be zero or more, got ${n.MBits}`);
   const hostPorts = new Map<number, string>();
   const each = (ports: NetworkResource["ReservedPorts"], kind: string): void => {
@@ -238,6 +285,13 @@ function network(n: NetworkResource, at: string, labels: Map<string, string>, p:
  * node (may it mount host paths?) is the client's to check.
  */
 function driverLimits(t: Task, at: string, p: Report): void {
+  if (t.Driver === "docker") {
+    // The driver refuses these too; said here, a job that cannot start is refused at the door.
+    for (const key of Object.keys(t.Config)) {
+      if (DOCKER_UNSUPPORTED_KEYS.includes(key)) p(`${at}.Config.${key}`, `"${key}" ${DOCKER_UNSUPPORTED_WHY}`);
+      else if (!DOCKER_CONFIG_KEYS.includes(key)) p(`${at}.Config.${key}`, `"${key}" is not an option of the docker driver${didYouMean(key, DOCKER_CONFIG_KEYS)}`);
+    }
+  }
   const pids = t.Config.pids_limit;
   if ((t.Driver === "docker" || t.Driver === "exec") && pids !== undefined && !(typeof pids === "number" && Number.isInteger(pids) && pids >= 1 && pids <= LIMITS.maxPidsLimit)) {
     p(`${at}.Config.pids_limit`, `pids_limit must be a whole number of processes from 1 to ${LIMITS.maxPidsLimit}, got ${JSON.stringify(pids)}`);
@@ -255,6 +309,8 @@ function driverLimits(t: Task, at: string, p: Report): void {
 
 function task(g: TaskGroup, t: Task, at: string, labels: Map<string, string>, p: Report, namesValid: boolean): void {
   checkName(t.Name, `${at}.Name`, "task name", p);
+  const payloadFile = t.DispatchPayload?.File;
+  if (payloadFile !== undefined && leavesAllocDir(`local/${payloadFile}`)) p(`${at}.DispatchPayload.File`, `dispatch_payload: file "${payloadFile}" escapes the allocation directory; name a file under the task's local/`);
   if (t.Driver === "") p(`${at}.Driver`, `task "${t.Name}" needs a driver (one of ${DRIVER_NAMES.join(", ")})`, true);
   else if (!DRIVER_NAMES.includes(t.Driver)) p(`${at}.Driver`, `unknown driver "${t.Driver}"; Ruche has ${DRIVER_NAMES.join(", ")}${didYouMean(t.Driver, DRIVER_NAMES)}`);
   else {
@@ -282,9 +338,21 @@ function task(g: TaskGroup, t: Task, at: string, labels: Map<string, string>, p:
   if (r.MemoryMB < LIMITS.minMemoryMB || r.MemoryMB > LIMITS.maxMemoryMB) {
     p(`${rAt}.MemoryMB`, `memory must be between ${LIMITS.minMemoryMB} and ${LIMITS.maxMemoryMB} MB, got ${r.MemoryMB}`);
   }
-  if (r.MemoryMaxMB !== 0 && r.MemoryMaxMB < r.MemoryMB) p(`${rAt}.MemoryMaxMB`, `memory_max (${r.MemoryMaxMB}) must not be less than memory (${r.MemoryMB})`);
+  // 0 (none) and -1 (no limit) are Nomad's sentinels.
+  if (r.MemoryMaxMB !== 0 && r.MemoryMaxMB !== -1 && r.MemoryMaxMB < r.MemoryMB) p(`${rAt}.MemoryMaxMB`, `memory_max (${r.MemoryMaxMB}) must not be less than memory (${r.MemoryMB})`);
   if (r.DiskMB < 0) p(`${rAt}.DiskMB`, `disk must be zero or more, got ${r.DiskMB}`);
   if (t.KillTimeout < 0) p(`${at}.KillTimeout`, "kill_timeout must not be negative");
+  if ((t.ShutdownDelay ?? 0) < 0) p(`${at}.ShutdownDelay`, "shutdown_delay must not be negative");
+  // Nomad checks only the group's policy; a task's is taken as written (its mode and attempts must still make sense here).
+  if (t.RestartPolicy !== undefined) restartPolicy(t.RestartPolicy, `${at}.RestartPolicy`, p, false);
+  const vertical = new Set<string>();
+  (t.ScalingPolicies ?? []).forEach((s, i) => {
+    const sAt = `${at}.ScalingPolicies[${i}]`;
+    if (s.Type !== "vertical_cpu" && s.Type !== "vertical_mem") p(`${sAt}.Type`, `a task's scaling policy is named "cpu" or "mem", got "${s.Type}"`);
+    else if (vertical.has(s.Type)) p(sAt, `only one scaling "${s.Type.slice("vertical_".length)}" block is allowed in a task`);
+    vertical.add(s.Type);
+    // Nomad leaves a task's (vertical) policy's bounds to its autoscaler.
+  });
   if (t.LogConfig.MaxFiles < 1) p(`${at}.LogConfig.MaxFiles`, `max_files must be at least 1, got ${t.LogConfig.MaxFiles}`);
   if (t.LogConfig.MaxFileSizeMB < 1) p(`${at}.LogConfig.MaxFileSizeMB`, `max_file_size must be at least 1 MB, got ${t.LogConfig.MaxFileSizeMB}`);
   t.Constraints.forEach((c, i) => {
@@ -334,9 +402,13 @@ function service(s: Service, at: string, labels: Map<string, string>, g: TaskGro
   if (/^\d+$/.test(s.PortLabel) && (Number(s.PortLabel) < 1 || Number(s.PortLabel) > LIMITS.maxPort)) p(`${at}.PortLabel`, `port ${s.PortLabel} is outside 1-${LIMITS.maxPort}`);
   if (!ADDRESS_MODES.includes(s.AddressMode)) p(`${at}.AddressMode`, `address_mode must be one of ${ADDRESS_MODES.join(", ")}, got "${s.AddressMode}"`);
   if (s.TaskName !== "" && !g.Tasks.some((t) => t.Name === s.TaskName)) p(`${at}.TaskName`, `task "${s.TaskName}" is not in group "${g.Name}"`);
+  if (s.OnUpdate !== undefined && !ON_UPDATE_MODES.includes(s.OnUpdate)) p(`${at}.OnUpdate`, `on_update must be one of ${ON_UPDATE_MODES.join(", ")}, got "${s.OnUpdate}"`);
   const checkNames = new Set<string>();
   s.Checks.forEach((c, ci) => {
     const cAt = `${at}.Checks[${ci}]`;
+    if (c.OnUpdate !== undefined && c.OnUpdate !== s.OnUpdate && !ON_UPDATE_MODES.includes(c.OnUpdate)) p(`${cAt}.OnUpdate`, `on_update must be one of ${ON_UPDATE_MODES.join(", ")}, got "${c.OnUpdate}"`);
+    if (c.CheckRestart != null && c.CheckRestart.Limit < 0) p(`${cAt}.CheckRestart.Limit`, `limit must be zero or more, got ${c.CheckRestart.Limit}`);
+    if (c.CheckRestart != null && c.CheckRestart.Grace < 0) p(`${cAt}.CheckRestart.Grace`, "grace must not be negative");
     if (checkNames.has(c.Name)) p(`${cAt}.Name`, `duplicate check "${c.Name}" in service "${s.Name}"`);
     checkNames.add(c.Name);
     if (!CHECK_TYPES.includes(c.Type)) {
@@ -433,38 +505,4 @@ function regexpProblem(pattern: string): string | null {
   } catch (e) {
     return `invalid regular expression "${pattern}": ${errorMessage(e).replace(/^Invalid regular expression: \/.*\/[a-z]*: /, "")}`;
   }
-}
-
-const CRON_FIELDS: readonly { name: string; min: number; max: number; names?: readonly string[] }[] = [
-  { name: "minute", min: 0, max: 59 },
-  { name: "hour", min: 0, max: 23 },
-  { name: "day of month", min: 1, max: 31 },
-  { name: "month", min: 1, max: 12, names: ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"] },
-  { name: "day of week", min: 0, max: 7, names: ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"] },
-];
-const CRON_DESCRIPTORS = ["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"];
-
-/** A cron expression as Nomad's periodic block takes it: five fields (six with seconds) or a descriptor. */
-function cronProblem(spec: string): string | null {
-  const text = spec.trim();
-  if (text.startsWith("@")) return CRON_DESCRIPTORS.includes(text) ? null : `unknown cron descriptor "${text}"; use one of ${CRON_DESCRIPTORS.join(", ")}`;
-  const parts = text.split(/\s+/);
-  if (parts.length < 5 || parts.length > 6) return `cron must have five fields (minute hour day-of-month month day-of-week), got "${spec}"`;
-  const fields = parts.length === 6 ? [{ name: "second", min: 0, max: 59 }, ...CRON_FIELDS] : CRON_FIELDS;
-  for (const [i, f] of fields.entries()) {
-    const part = parts[i] ?? "";
-    for (const item of part.split(",")) {
-      const [range = "", step] = item.split("/");
-      if (step !== undefined && !/^[1-9]\d*$/.test(step)) return `cron ${f.name} "${part}": the step must be a positive number`;
-      if (range === "*" || range === "?") continue;
-      const bounds = range.split("-");
-      if (bounds.length > 2) return `cron ${f.name} "${part}" is not a value or a range`;
-      for (const b of bounds) {
-        const named = f.names?.indexOf(b.toUpperCase()) ?? -1;
-        const v = named >= 0 ? named + (f.name === "month" ? 1 : 0) : /^\d+$/.test(b) ? Number(b) : NaN;
-        if (Number.isNaN(v) || v < f.min || v > f.max) return `cron ${f.name} "${part}" is out of range ${f.min}-${f.max}`;
-      }
-    }
-  }
-  return null;
 }

@@ -17,6 +17,11 @@ function emptyDesired(): DesiredUpdates {
  * nodes included (fleet's `Global=true`, Swarm's global mode). Nodes the job's constraints
  * keep it off are not failures; nodes that should run it but lack room are. Replacements
  * roll `max_parallel` at a time, the next batch one `stagger` later.
+ *
+ * A sysbatch job is placed the same way, but runs to completion: a node where an allocation
+ * of this version of the job already finished (complete, or failed for good: sysbatch jobs
+ * are not rescheduled) gets no other, as Nomad's node reconciler says; a new version runs
+ * again everywhere.
  */
 export function scheduleSystem(ev: Evaluation, job: Job | null, ctx: EvalContext): ScheduleResult {
   const { view, now, rng } = ctx;
@@ -25,7 +30,8 @@ export function scheduleSystem(ev: Evaluation, job: Job | null, ctx: EvalContext
   const desired: Record<string, DesiredUpdates> = {};
   plan.Annotations = { DesiredTGUpdates: desired };
   const usage = new ClusterUsage(ctx);
-  const live = view.allocsByJob(ev.Namespace, ev.JobID).filter((a) => !allocTerminal(a));
+  const all = view.allocsByJob(ev.Namespace, ev.JobID);
+  const live = all.filter((a) => !allocTerminal(a));
   const stop = (a: Allocation, why: string, lost: boolean): void => {
     usage.markStopped(a);
     appendStop(plan, a, why, lost);
@@ -78,6 +84,11 @@ export function scheduleSystem(ev: Evaluation, job: Job | null, ctx: EvalContext
       l.push(a);
       onNode.set(a.NodeID, l);
     }
+    // Sysbatch: the nodes where this version of the group already ran to its end.
+    const finished = new Set<string>();
+    if (job.Type === "sysbatch") {
+      for (const a of all) if (a.TaskGroup === tg.Name && allocTerminal(a) && a.Job.JobModifyIndex === job.JobModifyIndex) finished.add(a.NodeID);
+    }
     let deferred = false;
     for (let idx = 0; idx < nodes.length; idx++) {
       const node = nodes[idx] as Node;
@@ -106,10 +117,14 @@ export function scheduleSystem(ev: Evaluation, job: Job | null, ctx: EvalContext
         }
         continue;
       }
+      if (finished.has(node.ID)) {
+        d.Ignore++;
+        continue;
+      }
       place(idx, null);
     }
     if (deferred) {
-      result.followups.push({ ID: rng.uuid(), JobID: job.ID, Namespace: job.Namespace, Priority: job.Priority, Type: "system", TriggeredBy: "rolling-update", WaitUntil: now + stagger / NS.millisecond, PreviousEval: ev.ID });
+      result.followups.push({ ID: rng.uuid(), JobID: job.ID, Namespace: job.Namespace, Priority: job.Priority, Type: job.Type, TriggeredBy: "rolling-update", WaitUntil: now + stagger / NS.millisecond, PreviousEval: ev.ID });
     }
 
     function place(idx: number, previous: Allocation | null): void {

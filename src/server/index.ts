@@ -4,6 +4,7 @@ export { PlanApplier } from "./applier.js";
 export type { AllocUpdate } from "../structs/index.js";
 export { DEFAULT_HEARTBEAT, type HeartbeatOptions } from "./nodes.js";
 export { specOf, type PlanResult, type RegisterResult } from "./jobs.js";
+export type { DispatchResult } from "./dispatch.js";
 export { silentLogger, type Logger } from "../structs/index.js";
 export { storeView } from "./view.js";
 export { soloCluster, type ClusterView, type EtcdMemberStatus, type ServerInfo, type ServerMember } from "./cluster.js";

@@ -1,6 +1,6 @@
 import { schedule, type ScheduleResult, type StateView } from "../scheduler/index.js";
-import { ErrorCode, RucheError, type Evaluation, type Job } from "../structs/index.js";
-import { jobRowKey as jobKey, versionRowKey as versionKey, type StateStore } from "../state/index.js";
+import { ErrorCode, isParameterized, isPeriodic, isPeriodicActive, periodicLaunchOf, RucheError, type EvalTrigger, type Evaluation, type Job, type PeriodicLaunch } from "../structs/index.js";
+import { jobRowKey as jobKey, versionRowKey as versionKey, type StateStore, type Txn } from "../state/index.js";
 import { newEval } from "./evals.js";
 import { storeView } from "./view.js";
 
@@ -17,18 +17,21 @@ export interface RegisterResult {
   EvalCreateIndex: number;
   JobModifyIndex: number;
   Index: number;
-  eval: Evaluation;
+  /** Null when the job runs nothing itself (a parameterized job); EvalID is "" then. */
+  eval: Evaluation | null;
 }
 
 export interface RegisterOptions {
   /** With check-index: 0 means "only if the job does not exist yet", N "only if its JobModifyIndex is N". */
   enforceIndex?: number;
   now: number;
+  /** Why the evaluation is made; default "job-register" ("periodic-job" for a periodic launch). */
+  trigger?: EvalTrigger;
 }
 
 /**
  * Registers a job: a new version when its specification changed, and an evaluation, in one
- * transaction. With `enforceIndex` a stale view of the job is refused (409), as `run -check-index`.
+ * transaction (none for a parameterized job, a template that only its dispatches run, nor for a periodic parent, whose children the leader launches). With `enforceIndex` a stale view of the job is refused (409), as `run -check-index`.
  */
 export async function registerJob(store: StateStore, job: Job, opts: RegisterOptions): Promise<RegisterResult> {
   const { index, result } = await store.write((tx) => {
@@ -50,16 +53,36 @@ export async function registerJob(store: StateStore, job: Job, opts: RegisterOpt
       Version: cur === null ? 0 : changed ? cur.Version + 1 : cur.Version,
       Stable: changed ? false : cur.Stable,
       JobModifyIndex: changed ? tx.index : cur.JobModifyIndex,
-      SubmitTime: changed ? opts.now : cur.SubmitTime,
+      // Nomad's unit, unix nanoseconds (`opts.now` is milliseconds).
+      SubmitTime: changed ? opts.now * 1_000_000 : cur.SubmitTime,
       Status: job.Stop ? "dead" : "pending",
     };
     tx.put("jobs", next);
     if (changed) tx.put("jobVersions", next);
-    const ev = newEval(next, "job-register", opts.now);
-    tx.put("evals", ev);
+    // A periodic parent runs nothing itself either: the leader's dispatcher launches its children.
+    const ev = isParameterized(next) || isPeriodic(next) ? null : newEval(next, opts.trigger ?? "job-register", opts.now);
+    if (ev !== null) tx.put("evals", ev);
+    recordPeriodicLaunch(tx, next, opts.now);
     return { ev, jobModifyIndex: next.JobModifyIndex };
   });
-  return { EvalID: result.ev.ID, EvalCreateIndex: index, JobModifyIndex: result.jobModifyIndex, Index: index, eval: result.ev };
+  return { EvalID: result.ev?.ID ?? "", EvalCreateIndex: result.ev === null ? 0 : index, JobModifyIndex: result.jobModifyIndex, Index: index, eval: result.ev };
+}
+
+/**
+ * As Nomad's FSM does: an active periodic parent's registration counts as its first launch
+ * until it has one (a leader that takes over then knows whether it missed a time), and a
+ * periodic child's launch time, read from its ID, is its parent's last launch.
+ */
+function recordPeriodicLaunch(tx: Txn, job: Job, now: number): void {
+  const put = (id: string, launch: number): void => {
+    const row: PeriodicLaunch = { ID: id, Namespace: job.Namespace, Launch: launch, CreateIndex: 0, ModifyIndex: 0 };
+    tx.put("periodicLaunches", row);
+  };
+  if (isPeriodicActive(job) && tx.get("periodicLaunches", jobKey(job.Namespace, job.ID)) === undefined) put(job.ID, Math.floor(now / 1000) * 1000);
+  if (job.ParentID === undefined || job.ParentID === "") return;
+  const parent = tx.get("jobs", jobKey(job.Namespace, job.ParentID));
+  const launch = periodicLaunchOf(job.ID);
+  if (parent !== undefined && isPeriodic(parent) && launch !== null) put(parent.ID, launch);
 }
 
 export interface PlanResult {
@@ -100,6 +123,7 @@ export async function stopJob(store: StateStore, ns: string, id: string, purge: 
     if (purge) {
       tx.delete("jobs", jobKey(ns, id));
       for (const v of store.jobVersions(ns, id)) tx.delete("jobVersions", versionKey(ns, id, v.Version));
+      tx.delete("periodicLaunches", jobKey(ns, id));
     } else {
       const stopped: Job = { ...cur, Stop: true, Status: "dead", Version: cur.Stop ? cur.Version : cur.Version + 1, JobModifyIndex: tx.index, Stable: false };
       tx.put("jobs", stopped);

@@ -3,7 +3,10 @@ import {
   clientTerminal,
   computeNodeClass,
   disconnectOf,
+  isParameterized,
+  isPeriodic,
   needsToReconnect,
+  runsOnEveryNode,
   NS,
   ErrorCode,
   RucheError,
@@ -191,7 +194,7 @@ export class NodeLifecycle {
       const j = this.store.job(a.Namespace, a.JobID);
       if (j !== null) jobs.set(`${j.Namespace}/${j.ID}`, j);
     }
-    for (const j of this.store.jobs()) if (j.Type === "system" && !j.Stop) jobs.set(`${j.Namespace}/${j.ID}`, j);
+    for (const j of this.store.jobs()) if (runsOnEveryNode(j.Type) && !j.Stop && !isParameterized(j) && !isPeriodic(j)) jobs.set(`${j.Namespace}/${j.ID}`, j);
     return [...jobs.values()].map((j) => newEval(j, trigger, this.now(), { NodeID: node.ID }));
   }
 
@@ -287,8 +290,8 @@ export class NodeLifecycle {
       const s = node.DrainStrategy as DrainStrategy;
       const force = s.ForceDeadline !== 0 && now >= s.ForceDeadline;
       const live = this.store.allocsByNode(node.ID).filter((a) => !allocTerminal(a));
-      const service = live.filter((a) => a.Job.Type !== "system");
-      const system = live.filter((a) => a.Job.Type === "system");
+      const service = live.filter((a) => !runsOnEveryNode(a.Job.Type));
+      const system = live.filter((a) => runsOnEveryNode(a.Job.Type));
       const movable = service.length > 0 ? service : s.IgnoreSystemJobs ? [] : system;
       if (movable.length === 0) {
         done.push(node.ID);

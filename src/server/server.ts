@@ -1,12 +1,15 @@
 import type { Evaluation, Job, Node } from "../structs/index.js";
 import type { StateStore } from "../state/index.js";
 import { PlanApplier } from "./applier.js";
+import { stopAllocation } from "./alloc-stop.js";
 import { EvalBroker } from "./broker.js";
 import { DeploymentWatcher } from "./deployments.js";
+import { dispatchJob, type DispatchResult } from "./dispatch.js";
 import { collectGarbage, DEFAULT_GC, type GcThresholds } from "./gc.js";
 import { planJob, registerJob, revertJob, scaleJob, stopJob, type PlanResult, type RegisterOptions, type RegisterResult } from "./jobs.js";
-import { silentLogger, type AllocUpdate, type Logger } from "../structs/index.js";
+import { ErrorCode, RucheError, silentLogger, type AllocUpdate, type DispatchRequest, type Logger } from "../structs/index.js";
 import { NodeLifecycle, type HeartbeatOptions } from "./nodes.js";
+import { PeriodicDispatcher } from "./periodic.js";
 import { Worker } from "./worker.js";
 
 export interface ServerOptions {
@@ -28,6 +31,8 @@ export class Server {
   readonly broker: EvalBroker;
   readonly deployments: DeploymentWatcher;
   readonly nodes: NodeLifecycle;
+  /** The leader's periodic dispatcher: launches periodic jobs' children on schedule. */
+  readonly periodic: PeriodicDispatcher;
   private readonly applier: PlanApplier;
   private readonly workers: Worker[];
   private abort = new AbortController();
@@ -55,6 +60,7 @@ export class Server {
     this.nodes = new NodeLifecycle(store, this.now, this.log, () => {
       this.unblock();
     }, opts.heartbeat);
+    this.periodic = new PeriodicDispatcher(store, this.now, this.log);
     this.gcThresholds = { ...DEFAULT_GC, ...opts.gc };
     this.gcInterval = opts.gc?.intervalMs ?? 5 * 60_000;
     this.workers = Array.from({ length: opts.workers ?? 2 }, () => new Worker(store, this.broker, this.applier, this.now, this.log));
@@ -79,6 +85,7 @@ export class Server {
     this.running = this.workers.map((w) => w.run(this.abort.signal));
     this.deployments.start();
     this.nodes.start();
+    this.periodic.start();
     for (const ev of this.store.evals()) if (ev.Status === "pending") this.broker.enqueue(ev);
     this.gcTimer = setInterval(() => {
       this.gc().catch((err: unknown) => {
@@ -88,8 +95,8 @@ export class Server {
     this.gcTimer.unref();
   }
 
-  /** Removes old terminal evaluations, allocations and deployments now. */
-  gc(thresholds: Partial<GcThresholds> = {}): Promise<{ evals: number; allocs: number; deployments: number }> {
+  /** Removes old terminal evaluations, allocations and deployments now, and the child jobs they leave empty. */
+  gc(thresholds: Partial<GcThresholds> = {}): Promise<{ evals: number; allocs: number; deployments: number; jobs: number }> {
     return collectGarbage(this.store, this.now(), { ...this.gcThresholds, ...thresholds });
   }
 
@@ -103,7 +110,7 @@ export class Server {
     this.broker.close();
     this.deployments.stop();
     this.nodes.stop();
-    await Promise.allSettled(this.running);
+    await Promise.allSettled([...this.running, this.periodic.stop()]);
   }
 
   /** Capacity changed (a node came, work finished): blocked evaluations get another chance. */
@@ -151,14 +158,36 @@ export class Server {
     return planJob(this.store, job, this.now());
   }
 
+  /** Dispatches a parameterized job: a child job with the request's meta and payload, and its evaluation. */
+  dispatchJob(ns: string, id: string, req: DispatchRequest): Promise<DispatchResult> {
+    return dispatchJob(this.store, ns, id, req, this.now());
+  }
+
   async stopJob(ns: string, id: string, purge = false): Promise<RegisterResult> {
     const r = await stopJob(this.store, ns, id, purge, this.now());
     return r;
   }
 
+  /** `alloc stop`: the allocation is migrated away (stopped and replaced), by an `alloc-stop` evaluation. */
+  stopAlloc(allocId: string): Promise<{ EvalID: string; Index: number }> {
+    return stopAllocation(this.store, allocId, this.now());
+  }
+
   async revertJob(ns: string, id: string, version: number, enforcePriorVersion?: number): Promise<RegisterResult> {
     const r = await revertJob(this.store, ns, id, version, this.now(), enforcePriorVersion);
     return r;
+  }
+
+  /** `job periodic force`: launches a child of a periodic job now (refused on a server that does not lead: its dispatcher is stopped). */
+  async forcePeriodic(ns: string, id: string): Promise<RegisterResult> {
+    if (!this.started) throw new RucheError(ErrorCode.NoLeader, "this server does not lead: its periodic dispatcher is stopped");
+    const r = await this.periodic.force(ns, id);
+    return r;
+  }
+
+  /** The next launch (ms) of a periodic job this leader tracks, or null. */
+  nextPeriodicLaunch(ns: string, id: string): number | null {
+    return this.periodic.nextLaunch(ns, id);
   }
 
   async scaleJob(ns: string, id: string, group: string, count: number): Promise<RegisterResult> {

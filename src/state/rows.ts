@@ -36,6 +36,7 @@ const KEY_OF: { [T in TableName]: (row: Rows[T]) => string } = {
   aclBootstrap: byId,
   joinTokens: byId,
   signingKeys: byId,
+  periodicLaunches: (l) => jobRowKey(l.Namespace, l.ID),
 };
 
 function keyOf<T extends TableName>(table: T, value: Rows[T]): string {
@@ -56,6 +57,7 @@ function keyProblem(table: TableName, v: unknown): string | null {
   switch (table) {
     case "jobs":
     case "jobVersions":
+    case "periodicLaunches":
       if (!nonEmpty(v.Namespace) || v.Namespace.includes("/")) return "Namespace is missing, empty or has a '/'";
       if (table === "jobVersions" && !(Number.isSafeInteger(v.Version) && (v.Version as number) >= 0)) return "Version is not a whole number >= 0";
       return null;
@@ -125,6 +127,7 @@ export function checkRow(table: string, key: string, value: unknown): Row {
     if (value.ExpirationTime !== undefined && (typeof value.ExpirationTime !== "string" || Number.isNaN(Date.parse(value.ExpirationTime)))) fail("ExpirationTime is not a time");
   }
   if (table === "aclPolicies" && typeof value.Rules !== "string") fail("Rules is not a string");
+  if (table === "periodicLaunches" && !Number.isSafeInteger(value.Launch)) fail("Launch is not a whole number of milliseconds");
   if (table === "signingKeys") {
     const jwk = value.PublicJwk;
     if (value.Algorithm !== "ES256" || typeof value.PrivateKeyPem !== "string" || !isRecord(jwk) || typeof jwk.x !== "string" || typeof jwk.y !== "string") fail("not an ES256 key with its PublicJwk and PrivateKeyPem");

@@ -18,6 +18,7 @@ import {
   type Logger,
   type Node,
   type Session,
+  type PeriodicLaunch,
   type SigningKey,
   type UsageSnapshot,
 } from "../structs/index.js";
@@ -80,6 +81,7 @@ export class StateStore {
     aclBootstrap: new Map(),
     joinTokens: new Map(),
     signingKeys: new Map(),
+    periodicLaunches: new Map(),
   };
   private readonly tableIndexes: Record<TableName, number>;
   private committed: number;
@@ -399,6 +401,11 @@ export class StateStore {
     return [...this.rows.signingKeys.values()];
   }
 
+  /** The last launch of a periodic job (until its first, when it was registered), if recorded. */
+  periodicLaunch(namespace: string, jobId: string): PeriodicLaunch | undefined {
+    return this.rows.periodicLaunches.get(jobRowKey(namespace, jobId));
+  }
+
   /** The record of the ACL system's bootstrap, once it was made. */
   aclBootstrap(): AclBootstrap | undefined {
     return this.rows.aclBootstrap.get(ACL_BOOTSTRAP_KEY);
@@ -653,6 +660,7 @@ export class StateStore {
     aclBootstrap: noIndex,
     joinTokens: noIndex,
     signingKeys: noIndex,
+    periodicLaunches: noIndex,
   };
 
   private applyAlloc(key: string, prev: Allocation | undefined, next: Allocation | null): void {

@@ -1,11 +1,12 @@
-import type { AclBootstrap, AclPolicy, AclToken, Allocation, Deployment, Evaluation, Job, JoinToken, KVEntry, Node, RegisteredService, Session, SigningKey } from "../structs/index.js";
+import type { AclBootstrap, AclPolicy, AclToken, Allocation, Deployment, Evaluation, Job, JoinToken, KVEntry, Node, PeriodicLaunch, RegisteredService, Session, SigningKey } from "../structs/index.js";
 
 /**
  * The store's tables. Keys: jobs "ns/id"; jobVersions "ns/id/<version, 10 digits>"; kv the
  * entry's Key; services "<node id>/<service id>"; aclPolicies the policy's Name; aclTokens the
- * token's AccessorID; aclBootstrap "bootstrap"; the others the object's ID.
+ * token's AccessorID; aclBootstrap "bootstrap"; periodicLaunches "ns/id" (the periodic parent's);
+ * the others the object's ID.
  */
-export const TABLES = ["jobs", "jobVersions", "nodes", "allocs", "evals", "deployments", "kv", "sessions", "services", "aclPolicies", "aclTokens", "aclBootstrap", "joinTokens", "signingKeys"] as const;
+export const TABLES = ["jobs", "jobVersions", "nodes", "allocs", "evals", "deployments", "kv", "sessions", "services", "aclPolicies", "aclTokens", "aclBootstrap", "joinTokens", "signingKeys", "periodicLaunches"] as const;
 export type TableName = (typeof TABLES)[number];
 
 /** What a table holds. */
@@ -24,6 +25,7 @@ export interface Rows {
   aclBootstrap: AclBootstrap;
   joinTokens: JoinToken;
   signingKeys: SigningKey;
+  periodicLaunches: PeriodicLaunch;
 }
 export type Row = Rows[TableName];
 

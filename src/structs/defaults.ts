@@ -40,6 +40,7 @@ export function defaultMigrateStrategy(): MigrateStrategy {
 export function defaultRestartPolicy(type: JobType): RestartPolicy {
   switch (type) {
     case "batch":
+    case "sysbatch":
       return { Attempts: 3, Interval: 24 * NS.hour, Delay: 15 * NS.second, Mode: "fail" };
     case "service":
     case "system":
@@ -49,7 +50,7 @@ export function defaultRestartPolicy(type: JobType): RestartPolicy {
   }
 }
 
-/** System jobs are never rescheduled to another node: they have no policy. */
+/** System and sysbatch jobs are never rescheduled to another node: they have no policy. */
 export function defaultReschedulePolicy(type: JobType): ReschedulePolicy | null {
   switch (type) {
     case "batch":
@@ -71,6 +72,7 @@ export function defaultReschedulePolicy(type: JobType): ReschedulePolicy | null 
         Unlimited: true,
       };
     case "system":
+    case "sysbatch":
       return null;
     default:
       return assertNever(type, "job type");

@@ -9,3 +9,76 @@ export const DRIVER_REQUIRED_CONFIG: Readonly<Record<DriverName, readonly string
   raw_exec: ["command"],
   mock: [],
 };
+
+/** The docker driver's `config` keys Ruche's docker driver reads, as Nomad's driver names them. */
+export const DOCKER_CONFIG_KEYS: readonly string[] = [
+  "image",
+  "command",
+  "args",
+  "entrypoint",
+  "ports",
+  "port_map",
+  "labels",
+  "volumes",
+  "work_dir",
+  "hostname",
+  "network_mode",
+  "privileged",
+  "force_pull",
+  "pids_limit",
+  "dns_servers",
+  "dns_search_domains",
+  "dns_options",
+  "extra_hosts",
+  "cap_add",
+  "cap_drop",
+  "logging",
+  /** Ruche's driver pulls without registry credentials, so there is no auth to fail: `true` changes nothing. */
+  "auth_soft_fail",
+];
+
+/** Nomad's docker driver options Ruche's does not have: refused by name (at validation and by the driver), never passed on or ignored. */
+export const DOCKER_UNSUPPORTED_KEYS: readonly string[] = [
+  "auth",
+  "cgroupns",
+  "cpuset_cpus",
+  "cpu_hard_limit",
+  "cpu_cfs_period",
+  "container_exists_attempts",
+  "devices",
+  "group_add",
+  "healthchecks",
+  "init",
+  "interactive",
+  "ipc_mode",
+  "isolation",
+  "load",
+  "mac_address",
+  "memory_hard_limit",
+  "mount",
+  "mounts",
+  "network_aliases",
+  "oom_score_adj",
+  "runtime",
+  "pid_mode",
+  "image_pull_timeout",
+  "readonly_rootfs",
+  "security_opt",
+  "shm_size",
+  "storage_opt",
+  "sysctl",
+  "tty",
+  "ulimit",
+  "uts_mode",
+  "userns_mode",
+  "volume_driver",
+];
+
+/** Why a Nomad docker option in DOCKER_UNSUPPORTED_KEYS is refused, after its name. */
+export const DOCKER_UNSUPPORTED_WHY = "is an option of Nomad's docker driver that Ruche's does not have; remove it";
+
+/**
+ * Linux capabilities a docker task may add with `cap_add`: Nomad's default `allow_caps`
+ * (docker's default set without NET_RAW). Ruche's agent has no `allow_caps` option yet.
+ */
+export const DOCKER_ALLOW_CAPS: readonly string[] = ["AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"];

@@ -3,9 +3,15 @@ import type { NetworkResource, Resources } from "./resources.js";
 import type { Service } from "./service.js";
 import type { WorkloadIdentity } from "./workload-identity.js";
 
-export const JobType = { Service: "service", Batch: "batch", System: "system" } as const;
+/** `sysbatch`: a batch job run once on every eligible node (Nomad's), its successful allocations never run again. */
+export const JobType = { Service: "service", Batch: "batch", System: "system", SysBatch: "sysbatch" } as const;
 export type JobType = (typeof JobType)[keyof typeof JobType];
 export const JOB_TYPES: readonly string[] = Object.values(JobType);
+
+/** System and sysbatch jobs: one allocation of each group on every eligible node, placed by the system scheduler. */
+export function runsOnEveryNode(type: string): boolean {
+  return type === "system" || type === "sysbatch";
+}
 
 export const JobStatus = { Pending: "pending", Running: "running", Dead: "dead" } as const;
 export type JobStatus = (typeof JobStatus)[keyof typeof JobStatus];
@@ -95,12 +101,62 @@ export interface LogConfig {
   MaxFileSizeMB: number;
 }
 
-/** Periodic jobs are modelled for the job file; the server runs them later. */
+/**
+ * Nomad's `periodic` block: the job is a parent that runs nothing itself; the leader launches
+ * a child job (`<id>/periodic-<unix seconds>`) at each time its cron expression gives
+ * (`periodic.ts`, `server/periodic.ts`).
+ */
 export interface PeriodicConfig {
   Enabled: boolean;
+  /** `cron`: one expression; "" when `crons` is given. */
   Spec: string;
+  /** `crons`: several expressions, the next launch the earliest of theirs. */
+  Specs: string[];
+  /** Always "cron" (Nomad's `SpecType`; its "test" type is for its own tests). */
+  SpecType: string;
   ProhibitOverlap: boolean;
+  /** An IANA time zone name; the expressions are read on its wall clock. */
   TimeZone: string;
+}
+
+/** Whether a dispatch of a parameterized job carries a payload (Nomad's `parameterized { payload }`). */
+export const DispatchPayloadMode = { Optional: "optional", Required: "required", Forbidden: "forbidden" } as const;
+export type DispatchPayloadMode = (typeof DispatchPayloadMode)[keyof typeof DispatchPayloadMode];
+export const DISPATCH_PAYLOAD_MODES: readonly string[] = Object.values(DispatchPayloadMode);
+
+/**
+ * Nomad's `parameterized` block: the job is a template that runs nothing itself; each
+ * `dispatch` of it makes a child job with the dispatch's meta and payload.
+ */
+export interface ParameterizedJobConfig {
+  Payload: DispatchPayloadMode;
+  MetaRequired: string[];
+  MetaOptional: string[];
+}
+
+/** A task's `dispatch_payload { file }`: where, under the task's `local/`, a dispatched job's payload is written. */
+export interface DispatchPayloadConfig {
+  File: string;
+}
+
+/**
+ * Nomad's scaling policy: a group's `scaling` block (Type "horizontal": its count between
+ * Min and Max) or a task's `scaling "cpu"` / `scaling "mem"` (Type "vertical_cpu",
+ * "vertical_mem"). Kept with the job for an autoscaler to read; `Policy` is the
+ * autoscaler's own, as written.
+ */
+export interface ScalingPolicy {
+  Type: string;
+  Min: number;
+  Max: number;
+  Enabled: boolean;
+  Policy: Record<string, unknown>;
+}
+
+/** Nomad's job `ui` block: a description and links shown with the job. */
+export interface JobUIConfig {
+  Description: string;
+  Links: { Label: string; URL: string }[];
 }
 
 /** Driver configuration is driver-specific and checked by the driver's own schema. */
@@ -127,6 +183,14 @@ export interface Task {
   Identity?: WorkloadIdentity | null;
   /** The other `identity` blocks: JWTs for third parties. */
   Identities?: WorkloadIdentity[];
+  /** Where a dispatched job's payload goes; absent or null: not written. */
+  DispatchPayload?: DispatchPayloadConfig | null;
+  /** Nanoseconds between the task's services leaving the catalog and its kill signal; absent: 0. */
+  ShutdownDelay?: number;
+  /** The task's own `restart` block merged over its group's policy (as Nomad's api does); absent: the group's. */
+  RestartPolicy?: RestartPolicy;
+  /** The task's `scaling "cpu"` / `scaling "mem"` policies. */
+  ScalingPolicies?: ScalingPolicy[];
 }
 
 export interface TaskGroup {
@@ -147,6 +211,10 @@ export interface TaskGroup {
   Services: Service[];
   Tasks: Task[];
   Meta: Record<string, string>;
+  /** The group's `scaling` block; absent or null: none. */
+  Scaling?: ScalingPolicy | null;
+  /** Nanoseconds between the group's services leaving the catalog and its tasks' kill signals; absent: 0. */
+  ShutdownDelay?: number;
 }
 
 export interface Job {
@@ -168,6 +236,16 @@ export interface Job {
   FullScan: boolean;
   Update: UpdateStrategy | null;
   Periodic: PeriodicConfig | null;
+  /** A parameterized job's `parameterized` block (its dispatched children keep it, with `Dispatched` set). */
+  ParameterizedJob?: ParameterizedJobConfig | null;
+  /** Set by the servers on a child job (a dispatch of a parameterized job): its parent's ID. */
+  ParentID?: string;
+  /** Set by the servers on a dispatched child job; a job submitted with it set is refused. */
+  Dispatched?: boolean;
+  /** A dispatched job's payload, base64 (Nomad's `[]byte` in JSON); "" for none. */
+  Payload?: string;
+  /** The job's `ui` block; absent or null: none. */
+  UI?: JobUIConfig | null;
   TaskGroups: TaskGroup[];
   Meta: Record<string, string>;
   Stop: boolean;
@@ -178,7 +256,10 @@ export interface Job {
   CreateIndex: number;
   ModifyIndex: number;
   JobModifyIndex: number;
-  /** Unix milliseconds (Nomad uses nanoseconds, which a JavaScript number cannot hold exactly). */
+  /**
+   * Unix nanoseconds, as Nomad's (its Go client and `nomad` CLI read them so): a JavaScript
+   * number holds them to within a quarter of a microsecond, and JSON writes them whole.
+   */
   SubmitTime: number;
 }
 

@@ -116,7 +116,7 @@ export function group(o: JobOptions = {}): TaskGroup {
   const type = o.type ?? "service";
   const dynamic = o.ports ?? [];
   const reserved = Object.entries(o.staticPorts ?? {});
-  const update = type === "batch" ? null : { ...defaultUpdateStrategy(), Canary: o.canary ?? 0, MaxParallel: o.maxParallel ?? 1 };
+  const update = type === "batch" || type === "sysbatch" ? null : { ...defaultUpdateStrategy(), Canary: o.canary ?? 0, MaxParallel: o.maxParallel ?? 1 };
   return {
     Name: "web",
     Count: o.count ?? 1,

@@ -35,6 +35,22 @@ export interface ServiceCheck {
   SuccessBeforePassing: number;
   FailuresBeforeCritical: number;
   TLSSkipVerify: boolean;
+  /** How the check counts toward a deployment's health: require_healthy, ignore_warnings, ignore; absent: require_healthy. */
+  OnUpdate?: OnUpdate;
+  /** Nomad's `check_restart`, kept with the job; the client does not restart tasks on failing checks yet. */
+  CheckRestart?: CheckRestart | null;
+}
+
+/** Nomad's `on_update` of a service or a check. */
+export const OnUpdate = { RequireHealthy: "require_healthy", IgnoreWarnings: "ignore_warnings", Ignore: "ignore" } as const;
+export type OnUpdate = (typeof OnUpdate)[keyof typeof OnUpdate];
+export const ON_UPDATE_MODES: readonly string[] = Object.values(OnUpdate);
+
+/** Nomad's `check_restart { limit grace ignore_warnings }`; Grace in nanoseconds. */
+export interface CheckRestart {
+  Limit: number;
+  Grace: number;
+  IgnoreWarnings: boolean;
 }
 
 export interface Service {
@@ -49,6 +65,8 @@ export interface Service {
   /** For a group service: the task whose lifecycle it follows. */
   TaskName: string;
   Checks: ServiceCheck[];
+  /** As a check's, for the checks that set none; absent: require_healthy. */
+  OnUpdate?: OnUpdate;
 }
 
 /** Consul's health states, as its API spells them. */

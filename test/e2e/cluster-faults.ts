@@ -180,7 +180,8 @@ export function clusterFaultTests(mode: ClusterMode): void {
     ClientStatus: string;
     NodeID: string;
     ModifyIndex: number;
-    TaskStates: Record<string, { State: string; Restarts: number; StartedAt: number } | undefined> | null;
+    /** `StartedAt` in RFC 3339, as Nomad's API has it (Go's zero time before the task starts). */
+    TaskStates: Record<string, { State: string; Restarts: number; StartedAt: string } | undefined> | null;
   }
 
   /** The job's allocations, from the first running server that answers (a stale read: whatever it holds). */
@@ -262,8 +263,9 @@ export function clusterFaultTests(mode: ClusterMode): void {
         if (a.ClientStatus === "running" && t !== undefined) {
           if (t.Restarts > 0) this.breach(`${a.Name} ${a.ID}: ${t.Restarts} restarts`);
           const first = this.started.get(a.ID);
-          if (first === undefined && t.StartedAt > 0) this.started.set(a.ID, t.StartedAt);
-          else if (first !== undefined && t.StartedAt !== first) this.breach(`${a.Name} ${a.ID}: started again (${new Date(first).toISOString()} → ${new Date(t.StartedAt).toISOString()})`);
+          const startedAt = Math.max(0, Date.parse(t.StartedAt) || 0);
+          if (first === undefined && startedAt > 0) this.started.set(a.ID, startedAt);
+          else if (first !== undefined && startedAt !== first) this.breach(`${a.Name} ${a.ID}: started again (${new Date(first).toISOString()} → ${t.StartedAt})`);
         }
         if (a.DesiredStatus === "run" && a.ClientStatus === "running") this.wasRunning.add(a.ID);
         else if (a.DesiredStatus === "run" && this.wasRunning.has(a.ID)) this.breach(`${a.Name} ${a.ID}: meant to run, now ${a.ClientStatus} (at index ${a.ModifyIndex})`);

@@ -5,25 +5,22 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Server } from "../../server/index.js";
 import { memoryBackend, StateStore } from "../../state/index.js";
 import { silentLogger } from "../../structs/index.js";
-import { startApi, type RunningHttp } from "../index.js";
+import { startApi } from "../index.js";
+import { testApi, type TestApi } from "../testing.js";
 
 /** Real HTTP on 127.0.0.1, port 0, over a server on a memory store. ACLs are off at the door: these are the routes' own answers. */
 let store: StateStore;
-let server: Server;
-let http: RunningHttp;
 let base: string;
 
+let t: TestApi;
+
 beforeAll(async () => {
-  store = await StateStore.open(memoryBackend());
-  server = new Server(store);
-  server.start();
-  http = await startApi(server, store, { host: "127.0.0.1", port: 0, log: silentLogger });
-  base = `http://${http.address}`;
+  t = await testApi();
+  ({ store, base } = t);
 });
 
 afterAll(async () => {
-  await http.close();
-  await server.stop();
+  await t.stop();
 });
 
 interface Answer {

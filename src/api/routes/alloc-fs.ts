@@ -56,6 +56,38 @@ export function allocFsRoutes(r: Router, lookup: AllocLookup, local: NodeLocal |
     const r = await local.exec(allocId, task, b.Cmd, opts);
     return { body: { ExitCode: r.exitCode, Stdout: r.stdout.toString("base64"), Stderr: r.stderr.toString("base64"), TimedOut: r.timedOut } };
   });
+
+  lifecycleRoutes(r, lookup, local);
+}
+
+/** Nomad's `alloc signal` and `alloc restart`, on the agent that runs the allocation (forwarded there like exec). */
+function lifecycleRoutes(r: Router, lookup: AllocLookup, local: NodeLocal | undefined): void {
+  r.put("/v1/client/allocation/:alloc/signal", async (req, res) => {
+    const allocId = resolveAllocId(lookup.ids(), req.params.alloc ?? "");
+    if (local?.has(allocId) !== true) return forward(lookup, allocId, req, res);
+    const b = (req.body ?? {}) as { Task?: unknown; Signal?: unknown };
+    if (b.Task !== undefined && typeof b.Task !== "string") throw new RucheError(ErrorCode.BadRequest, "Task must be a task name", { path: "Task" });
+    if (b.Signal !== undefined && typeof b.Signal !== "string") throw new RucheError(ErrorCode.BadRequest, 'Signal must be a signal\'s name, such as "SIGHUP"', { path: "Signal" });
+    // Nomad's CLI sends SIGKILL when none is named.
+    const signal = (b.Signal === undefined || b.Signal === "" ? "SIGKILL" : b.Signal).toUpperCase();
+    if (!/^SIG[A-Z0-9]+$/.test(signal)) throw new RucheError(ErrorCode.BadRequest, `"${signal}" is not a signal's name, such as "SIGHUP"`, { path: "Signal" });
+    if (local.signal === undefined) throw new RucheError(ErrorCode.BadRequest, "this agent cannot signal tasks");
+    await local.signal(allocId, b.Task === "" ? undefined : b.Task, signal);
+    return { body: {} };
+  });
+
+  r.put("/v1/client/allocation/:alloc/restart", async (req, res) => {
+    const allocId = resolveAllocId(lookup.ids(), req.params.alloc ?? "");
+    if (local?.has(allocId) !== true) return forward(lookup, allocId, req, res);
+    const b = (req.body ?? {}) as { TaskName?: unknown; AllTasks?: unknown };
+    if (b.TaskName !== undefined && typeof b.TaskName !== "string") throw new RucheError(ErrorCode.BadRequest, "TaskName must be a task name", { path: "TaskName" });
+    if (b.AllTasks !== undefined && typeof b.AllTasks !== "boolean") throw new RucheError(ErrorCode.BadRequest, "AllTasks must be true or false", { path: "AllTasks" });
+    if (b.AllTasks === true && b.TaskName !== undefined && b.TaskName !== "") throw new RucheError(ErrorCode.BadRequest, "AllTasks and TaskName go not together: restart one task or all of them", { path: "AllTasks" });
+    if (local.restart === undefined) throw new RucheError(ErrorCode.BadRequest, "this agent cannot restart tasks");
+    // AllTasks or none named: each running task (Ruche has no lifecycle tasks that ran and stopped to run again).
+    await local.restart(allocId, b.TaskName === "" ? undefined : b.TaskName);
+    return { body: {} };
+  });
 }
 
 /** How the routes find an allocation and the agent that runs it: from the state on a server, from the client alone on a client-only agent. */

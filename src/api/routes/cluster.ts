@@ -1,15 +1,21 @@
-import { ErrorCode, RucheError, type Node } from "../../structs/index.js";
+import { ErrorCode, RucheError, toWireAlloc, toWireDeployment, toWireEval, toWireNode, type Node, type NodeWire } from "../../structs/index.js";
 import type { ApiContext, ListAnswer } from "../context.js";
 import { blocking, blockingList } from "../context.js";
 import { createIndexIdTokens, idTokens } from "../paginate.js";
 import { RenderCache } from "../render-cache.js";
-import type { Router } from "../http.js";
+import type { Request, Router } from "../http.js";
 import { allocStub } from "./jobs.js";
 
-/** A node as the public API shows it: never its secret. */
-export function publicNode(n: Node): Omit<Node, "SecretID"> {
+/** The items whose ID starts with `?prefix=` (all without one), as Nomad's list routes filter theirs. */
+function byPrefix<T extends { ID: string }>(req: Request, items: readonly T[]): readonly T[] {
+  const prefix = req.query.get("prefix") ?? "";
+  return prefix === "" ? items : items.filter((i) => i.ID.startsWith(prefix));
+}
+
+/** A node as the public API shows it: never its secret; Nomad's time types, and its `Drain` and `Address` (the node lists' columns). */
+export function publicNode(n: Node): NodeWire<Omit<Node, "SecretID">> & { Drain: boolean; Address: string } {
   const { SecretID: _secret, ...rest } = n;
-  return rest;
+  return { ...toWireNode(rest), Drain: n.DrainStrategy !== null, Address: n.Resources.IP };
 }
 
 /** Deployments, evaluations, allocations and nodes. */
@@ -18,12 +24,12 @@ export function clusterRoutes(r: Router, ctx: ApiContext): void {
 
   // Each list in pages (`per_page`, `next_token`), each answer made once per index and question.
   const lists = { deployments: new RenderCache<ListAnswer>(64), evals: new RenderCache<ListAnswer>(64), allocs: new RenderCache<ListAnswer>(64), nodes: new RenderCache<ListAnswer>(64) };
-  r.get("/v1/deployments", async (req) => blockingList(ctx, req, ["deployments"], lists.deployments, () => store.deployments(), createIndexIdTokens, (d) => d));
+  r.get("/v1/deployments", async (req) => blockingList(ctx, req, ["deployments"], lists.deployments, () => byPrefix(req, store.deployments()), createIndexIdTokens, toWireDeployment));
   r.get("/v1/deployment/:id", async (req) =>
     blocking(ctx, req, ["deployments"], () => {
       const d = store.deployment(req.params.id ?? "");
       if (d === undefined) throw new RucheError(ErrorCode.NotFound, `deployment "${req.params.id ?? ""}" not found`);
-      return d;
+      return toWireDeployment(d);
     }),
   );
   r.get("/v1/deployment/allocations/:id", async (req) =>
@@ -44,12 +50,12 @@ export function clusterRoutes(r: Router, ctx: ApiContext): void {
     return { body: { EvalID: ev?.ID ?? "", Index: store.index }, index: store.index };
   });
 
-  r.get("/v1/evaluations", async (req) => blockingList(ctx, req, ["evals"], lists.evals, () => store.evals(), createIndexIdTokens, (e) => e));
+  r.get("/v1/evaluations", async (req) => blockingList(ctx, req, ["evals"], lists.evals, () => byPrefix(req, store.evals()), createIndexIdTokens, toWireEval));
   r.get("/v1/evaluation/:id", async (req) =>
     blocking(ctx, req, ["evals"], () => {
       const e = store.eval(req.params.id ?? "");
       if (e === undefined) throw new RucheError(ErrorCode.NotFound, `evaluation "${req.params.id ?? ""}" not found`);
-      return e;
+      return toWireEval(e);
     }),
   );
   r.get("/v1/evaluation/:id/allocations", async (req) =>
@@ -60,16 +66,18 @@ export function clusterRoutes(r: Router, ctx: ApiContext): void {
     }),
   );
 
-  r.get("/v1/allocations", async (req) => blockingList(ctx, req, ["allocs"], lists.allocs, () => store.allocs(), createIndexIdTokens, allocStub));
+  r.get("/v1/allocations", async (req) => blockingList(ctx, req, ["allocs"], lists.allocs, () => byPrefix(req, store.allocs()), createIndexIdTokens, allocStub));
+  // Nomad's `alloc stop` (PUT and POST): the allocation is migrated away and replaced; the CLI resolves a prefix first.
+  r.put("/v1/allocation/:id/stop", async (req) => ({ body: await ctx.server.stopAlloc(req.params.id ?? "") }));
   r.get("/v1/allocation/:id", async (req) =>
     blocking(ctx, req, ["allocs"], () => {
       const a = store.alloc(req.params.id ?? "");
       if (a === undefined) throw new RucheError(ErrorCode.NotFound, `allocation "${req.params.id ?? ""}" not found`);
-      return a;
+      return toWireAlloc(a);
     }),
   );
 
-  r.get("/v1/nodes", async (req) => blockingList(ctx, req, ["nodes"], lists.nodes, () => store.nodes(), idTokens, publicNode));
+  r.get("/v1/nodes", async (req) => blockingList(ctx, req, ["nodes"], lists.nodes, () => byPrefix(req, store.nodes()), idTokens, publicNode));
   r.get("/v1/node/:id", async (req) =>
     blocking(ctx, req, ["nodes"], () => {
       const n = store.node(req.params.id ?? "");

@@ -1,5 +1,5 @@
 import { diffJobs, formatDiagnostic, parseJob, updatesFromDesired } from "../../jobspec/index.js";
-import { clientTerminal, describeFailure, ErrorCode, RucheError, type Allocation, type Job } from "../../structs/index.js";
+import { clientTerminal, describeFailure, ErrorCode, isParameterized, isPeriodic, RucheError, toWireAlloc, toWireDeployment, toWireEval, type Allocation, type AllocationWire, type Job } from "../../structs/index.js";
 import type { ApiContext, ListAnswer } from "../context.js";
 import { blocking, blockingList } from "../context.js";
 import { namespaceIdTokens } from "../paginate.js";
@@ -11,13 +11,15 @@ function ns(req: Request): string {
 }
 
 /**
- * A job's status as users read it: dead when stopped (or a batch job whose work is all
- * done), running while any allocation runs or is about to, pending before that.
+ * A job's status as users read it: dead when stopped (or a batch or sysbatch job whose
+ * work is all done), running while any allocation runs or is about to, pending before that;
+ * a parameterized job (a template, which runs nothing itself) or a periodic one (whose children run) is running until stopped, as in Nomad.
  */
 export function liveStatus(job: Job, allocs: readonly Allocation[]): Job["Status"] {
   if (job.Stop) return "dead";
   if (allocs.some((a) => a.DesiredStatus === "run" && (a.ClientStatus === "running" || a.ClientStatus === "pending"))) return "running";
-  if (job.Type === "batch" && allocs.length > 0 && allocs.every((a) => clientTerminal(a.ClientStatus))) return "dead";
+  if (isParameterized(job) || isPeriodic(job)) return "running";
+  if ((job.Type === "batch" || job.Type === "sysbatch") && allocs.length > 0 && allocs.every((a) => clientTerminal(a.ClientStatus))) return "dead";
   return "pending";
 }
 
@@ -31,7 +33,7 @@ function mustJob(ctx: ApiContext, req: Request): Job {
 /** The job in a request body, validated as a job file would be: every mistake at once. */
 async function jobFromBody(body: unknown): Promise<Job> {
   if (typeof body !== "object" || body === null || !("Job" in body)) throw new RucheError(ErrorCode.BadRequest, 'the body must be {"Job": {...}}');
-  const r = await parseJob(JSON.stringify((body).Job), { file: "request", format: "json" });
+  const r = await parseJob(JSON.stringify((body).Job), { file: "request", format: "json", api: true });
   if (!r.ok) {
     throw new RucheError(ErrorCode.InvalidJob, `the job is not valid: ${r.diagnostics.length} error${r.diagnostics.length === 1 ? "" : "s"}`, { path: "Job", details: r.diagnostics.map(formatDiagnostic) });
   }
@@ -86,6 +88,10 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
         ID: j.ID,
         Name: j.Name,
         Namespace: j.Namespace,
+        /** Nomad's JobListStub: a child's parent, and whether the job is a periodic or parameterized parent. */
+        ParentID: j.ParentID ?? "",
+        Periodic: isPeriodic(j),
+        ParameterizedJob: isParameterized(j),
         Type: j.Type,
         Priority: j.Priority,
         Status: liveStatus(j, store.allocsByJob(j.Namespace, j.ID)),
@@ -97,6 +103,8 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
         ModifyIndex: j.ModifyIndex,
         JobModifyIndex: j.JobModifyIndex,
         SubmitTime: j.SubmitTime,
+        StatusDescription: "",
+        Meta: j.Meta,
       }),
     );
   });
@@ -115,6 +123,25 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
   };
   r.put("/v1/jobs", register);
   r.put("/v1/job/:id", register);
+
+  // Nomad's `api.Jobs.ParseHCLOpts` (nomad-pack, the Terraform provider): a job file → the api.Job JSON, every default filled.
+  r.put("/v1/jobs/parse", async (req) => {
+    const b = (req.body ?? {}) as { JobHCL?: unknown; Variables?: unknown };
+    if (typeof b.JobHCL !== "string" || b.JobHCL === "") throw new RucheError(ErrorCode.BadRequest, "Job spec is empty", { path: "JobHCL" });
+    const variables = typeof b.Variables === "string" && b.Variables !== "" ? { varFiles: [{ file: "variables.hcl", text: b.Variables }] } : {};
+    const r2 = await parseJob(b.JobHCL, { file: "input.hcl", format: "hcl", ...variables });
+    if (!r2.ok) throw new RucheError(ErrorCode.InvalidJob, `Failed to parse job: ${r2.diagnostics.map(formatDiagnostic).join("; ")}`, { path: "JobHCL", details: r2.diagnostics.map(formatDiagnostic) });
+    return { body: r2.job };
+  });
+
+  // Nomad's `api.Jobs.Validate` (`nomad job validate`): a job that is not valid is a 200 whose ValidationErrors say why.
+  r.put("/v1/validate/job", async (req) => {
+    if (typeof req.body !== "object" || req.body === null || !("Job" in req.body) || req.body.Job === null) throw new RucheError(ErrorCode.BadRequest, "Job must be specified", { path: "Job" });
+    const r2 = await parseJob(JSON.stringify(req.body.Job), { file: "request", format: "json", api: true });
+    const errors = r2.ok ? [] : r2.diagnostics.map(formatDiagnostic);
+    const error = errors.length === 0 ? "" : `${errors.length} error${errors.length === 1 ? "" : "s"} occurred:\n${errors.map((e) => `\t* ${e}`).join("\n")}\n\n`;
+    return { body: { DriverConfigValidated: r2.ok, ValidationErrors: errors, Error: error, Warnings: "" } };
+  });
 
   r.get("/v1/job/:id", async (req) =>
     blocking(ctx, req, ["jobs", "allocs"], () => {
@@ -141,15 +168,18 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
   });
   r.get("/v1/job/:id/evaluations", async (req) => {
     const j = mustJob(ctx, req);
-    return blocking(ctx, req, ["evals"], () => store.evalsByJob(j.Namespace, j.ID));
+    return blocking(ctx, req, ["evals"], () => store.evalsByJob(j.Namespace, j.ID).map(toWireEval));
   });
   r.get("/v1/job/:id/deployments", async (req) => {
     const j = mustJob(ctx, req);
-    return blocking(ctx, req, ["deployments"], () => store.deploymentsByJob(j.Namespace, j.ID));
+    return blocking(ctx, req, ["deployments"], () => store.deploymentsByJob(j.Namespace, j.ID).map(toWireDeployment));
   });
   r.get("/v1/job/:id/deployment", async (req) => {
     const j = mustJob(ctx, req);
-    return blocking(ctx, req, ["deployments"], () => store.latestDeployment(j.Namespace, j.ID));
+    return blocking(ctx, req, ["deployments"], () => {
+      const d = store.latestDeployment(j.Namespace, j.ID);
+      return d === null ? null : toWireDeployment(d);
+    });
   });
 
   r.put("/v1/job/:id/plan", async (req) => {
@@ -194,8 +224,8 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
   });
 }
 
-/** An allocation as lists show it: without the job it carries, nor its placement metrics. */
-export function allocStub(a: Allocation): Omit<Allocation, "Job" | "Metrics"> & { JobVersion: number } {
+/** An allocation as lists show it (Nomad's `AllocationListStub`): without the job it carries, nor its placement metrics; Nomad's time types. */
+export function allocStub(a: Allocation): AllocationWire<Omit<Allocation, "Job" | "Metrics"> & { JobVersion: number; JobType: string }> {
   const { Job: job, Metrics: _metrics, ...rest } = a;
-  return { ...rest, JobVersion: job.Version };
+  return toWireAlloc({ ...rest, JobVersion: job.Version, JobType: job.Type });
 }

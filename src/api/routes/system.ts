@@ -1,6 +1,6 @@
 import type { ServerResponse } from "node:http";
 import type { TableName } from "../../state/index.js";
-import { AclResource, ErrorCode, NamespaceCap, RucheError, type Acl } from "../../structs/index.js";
+import { AclResource, ErrorCode, NamespaceCap, RucheError, toWireAlloc, toWireDeployment, toWireEval, toWireNode, type Acl, type Allocation, type Deployment, type Evaluation, type Node } from "../../structs/index.js";
 import type { ApiContext } from "../context.js";
 import type { Reply, Request, Router } from "../http.js";
 import type { Metrics } from "../metrics.js";
@@ -42,12 +42,12 @@ function stream(ctx: ApiContext, req: Request, res: ServerResponse): Reply {
   if (topics.length === 0) throw new RucheError(ErrorCode.Forbidden, "Permission denied");
   const tables = new Set(topics.map((t) => TOPICS[t] as TableName));
   const topicOf = Object.fromEntries(Object.entries(TOPICS).map(([k, v]) => [v, k]));
-  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-ruche-index": String(ctx.store.index) });
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-ruche-index": String(ctx.store.index), "x-nomad-index": String(ctx.store.index) });
   res.write(`: connected at index ${ctx.store.index}\n\n`);
   const unsubscribe = ctx.store.subscribe((e) => {
     const events = e.changes
       .filter((c) => tables.has(c.table) && (acl.management || mayRead(acl, topicOf[c.table] ?? "", namespaceOf(c.value))))
-      .map((c) => ({ Topic: topicOf[c.table], Type: c.op === "put" ? `${topicOf[c.table] ?? ""}Updated` : `${topicOf[c.table] ?? ""}Deleted`, Key: c.key, Index: e.index, Payload: stripSecrets(c.value) }));
+      .map((c) => ({ Topic: topicOf[c.table], Type: c.op === "put" ? `${topicOf[c.table] ?? ""}Updated` : `${topicOf[c.table] ?? ""}Deleted`, Key: c.key, Index: e.index, Payload: onWire(c.table, stripSecrets(c.value)) }));
     if (events.length === 0) return;
     res.write(`id: ${e.index}\ndata: ${JSON.stringify({ Index: e.index, Events: events })}\n\n`);
   });
@@ -58,6 +58,23 @@ function stream(ctx: ApiContext, req: Request, res: ServerResponse): Reply {
     clearInterval(ping);
   });
   return { streamed: true };
+}
+
+/** A changed row as the routes serve it: allocations, evaluations and deployments in Nomad's time types (a deleted row, null, stays null). */
+function onWire(table: TableName, v: unknown): unknown {
+  if (v === null || typeof v !== "object") return v;
+  switch (table) {
+    case "allocs":
+      return toWireAlloc(v as Allocation);
+    case "evals":
+      return toWireEval(v as Evaluation);
+    case "deployments":
+      return toWireDeployment(v as Deployment);
+    case "nodes":
+      return toWireNode(v as Node);
+    default:
+      return v;
+  }
 }
 
 /** The namespace of a changed row ("default" for one without: a node, a deleted row). */

@@ -1,6 +1,7 @@
 import { flagBool, flagValues, parseArgs } from "../args.js";
 import { DEFAULT_ADDRESS, API_FLAGS, apiClient, DETACH_FLAG, wholeNumber } from "../api.js";
 import { Exit, type IO } from "../io.js";
+import { nextPeriodicLaunch } from "../format/index.js";
 import { JOB_FILE_FLAGS, loadJobFile, printDiagnostics } from "../jobfile.js";
 import { monitorJobChange } from "../monitor.js";
 
@@ -17,23 +18,35 @@ Options:
   -check-index N      register only if the job's modify index is still N (0: only
                       if the job does not exist yet); "ruche job plan" prints N
   -detach             return once the job is registered, printing the evaluation ID
+  -json               read FILE as the API's JSON form of a job, whatever its name
+  -output             print the JSON that would be sent to the API, {"Job": ...}, and
+                      register nothing (as "nomad job run -output")
   -var name=value     set a variable of the job file; may be repeated
   -var-file FILE      read variables from a file; may be repeated
 `;
 
 export async function run(argv: readonly string[], io: IO): Promise<number> {
-  const p = parseArgs(argv, { ...API_FLAGS, ...JOB_FILE_FLAGS, ...DETACH_FLAG, "check-index": { value: true } });
+  const p = parseArgs(argv, { ...API_FLAGS, ...JOB_FILE_FLAGS, ...DETACH_FLAG, "check-index": { value: true }, output: { value: false }, json: { value: false } });
   const checkText = flagValues(p, "check-index").at(-1);
   const checkIndex = checkText === undefined ? undefined : wholeNumber(checkText, "-check-index");
-  const parsed = await loadJobFile(p, io);
+  const parsed = await loadJobFile(p, io, flagBool(p, "json") ? "json" : undefined);
   if (!parsed.ok) {
     printDiagnostics(parsed, io);
     return Exit.Error;
   }
+  if (flagBool(p, "output")) {
+    // Nomad's indent: its CLI marshals with four spaces.
+    io.out(`${JSON.stringify({ Job: parsed.job }, null, 4)}\n`);
+    return Exit.Ok;
+  }
   const api = apiClient(p, io);
   const res = (await api.register(parsed.job, checkIndex)).body;
-  if (flagBool(p, "detach")) {
-    io.out(`Job registration successful\nEvaluation ID: ${res.EvalID}\n`);
+  // As Nomad: a periodic job (which runs nothing itself) or one without an evaluation is not followed.
+  const next = nextPeriodicLaunch(parsed.job, Date.now());
+  if (flagBool(p, "detach") || next !== null || res.EvalID === "") {
+    io.out("Job registration successful\n");
+    if (next !== null) io.out(`Approximate next launch time: ${next}\n`);
+    else if (res.EvalID !== "") io.out(`Evaluation ID: ${res.EvalID}\n`);
     return Exit.Ok;
   }
   return monitorJobChange(api, res.EvalID, io);

@@ -1,8 +1,12 @@
 import { flagBool, parseArgs, UsageError } from "../args.js";
 import { DEFAULT_ADDRESS, API_FLAGS, apiClient, JSON_FLAG, printJson, VERBOSE_FLAG } from "../api.js";
-import { allocationsTable, deployedTable, jobHeader, jobsTable, latestDeploymentKV, summaryTable } from "../format/index.js";
+import { allocationsTable, deployedTable, formatKV, formatTable, jobHeader, jobsTable, latestDeploymentKV, periodicChildrenTable, summaryTable } from "../format/index.js";
+import { DISPATCH_LAUNCH_SUFFIX, PERIODIC_LAUNCH_SUFFIX } from "../../structs/index.js";
 import { Exit, type IO } from "../io.js";
 import { resolveJob } from "../resolve.js";
+
+/** Nomad's `job status -short`: the job's header alone. */
+export const SHORT_FLAG = { short: { value: false } } as const;
 
 export const usage = `Usage: ruche job status [options] [ID]
 
@@ -13,10 +17,11 @@ Options:
   -address ADDR   the Ruche API (default: $RUCHE_ADDR, else ${DEFAULT_ADDRESS})
   -json           print the API's answers
   -verbose        show whole IDs
+  -short          show only the job's header, not its groups, deployment and allocations
 `;
 
 export async function run(argv: readonly string[], io: IO): Promise<number> {
-  const p = parseArgs(argv, { ...API_FLAGS, ...JSON_FLAG, ...VERBOSE_FLAG });
+  const p = parseArgs(argv, { ...API_FLAGS, ...JSON_FLAG, ...VERBOSE_FLAG, ...SHORT_FLAG });
   if (p.positional.length > 1) throw new UsageError(`this command takes at most one job ID, got ${p.positional.length} arguments`);
   const api = apiClient(p, io);
   const json = flagBool(p, "json");
@@ -29,6 +34,42 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
     return Exit.Ok;
   }
   const job = await resolveJob(api, id);
+  if (flagBool(p, "short") && !json) {
+    io.out(`${jobHeader(job)}\n`);
+    return Exit.Ok;
+  }
+  const params = job.ParameterizedJob;
+  if (params !== undefined && params !== null && job.Dispatched !== true && !json) {
+    // Nomad's parameterized job: its block, its children's counts, the jobs dispatched of it.
+    const prefix = `${job.ID}${DISPATCH_LAUNCH_SUFFIX}`;
+    const children = (await api.jobs()).body.filter((c) => c.ParentID === job.ID && c.ID.startsWith(prefix));
+    const count = (s: string): string => String(children.filter((c) => (c.Stop ? "dead" : c.Status) === s).length);
+    const sections = [
+      jobHeader(job),
+      `Parameterized Job
+${formatKV([
+        ["Payload", params.Payload],
+        ["Required Metadata", params.MetaRequired.join(", ")],
+        ["Optional Metadata", params.MetaOptional.join(", ")],
+      ])}`,
+      `Parameterized Job Summary
+${formatTable(["Pending", "Running", "Dead"], [[count("pending"), count("running"), count("dead")]])}`,
+    ];
+    sections.push(children.length === 0 ? "No dispatched instances of parameterized job found" : `Dispatched Jobs
+${periodicChildrenTable(children)}`);
+    io.out(`${sections.join("\n\n")}\n`);
+    return Exit.Ok;
+  }
+  if (job.Periodic !== null && !json) {
+    // Nomad's periodic parent: its next launch in the header, then its children (it has no allocations of its own).
+    const prefix = `${job.ID}${PERIODIC_LAUNCH_SUFFIX}`;
+    const children = (await api.jobs()).body.filter((c) => c.ParentID === job.ID && c.ID.startsWith(prefix));
+    const count = (s: string): string => String(children.filter((c) => (c.Stop ? "dead" : c.Status) === s).length);
+    const sections = [jobHeader(job), `Children Job Summary\n${formatTable(["Pending", "Running", "Dead"], [[count("pending"), count("running"), count("dead")]])}`];
+    sections.push(children.length === 0 ? "No instances of periodic job found" : `Previously Launched Jobs\n${periodicChildrenTable(children)}`);
+    io.out(`${sections.join("\n\n")}\n`);
+    return Exit.Ok;
+  }
   const [summary, deployment, allocs] = await Promise.all([api.jobSummary(job.ID), api.latestDeployment(job.ID), api.jobAllocations(job.ID)]);
   if (json) {
     printJson(io, { Job: job, Summary: summary.body.Summary, LatestDeployment: deployment.body, Allocations: allocs.body });

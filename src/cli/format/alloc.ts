@@ -1,5 +1,5 @@
 import type { AllocStub } from "../../apiclient/index.js";
-import type { Allocation, AllocatedResources, TaskState } from "../../structs/index.js";
+import type { Allocation, AllocatedResources, Port, TaskState } from "../../structs/index.js";
 import { shortId } from "./ids.js";
 import { placementCounts, placementMetrics } from "./metrics.js";
 import { formatKV, formatTable } from "./table.js";
@@ -65,11 +65,31 @@ export function allocDetail(a: Allocation, nowMs: number, verbose = false): stri
   if (a.NextAllocation !== "") pairs.push(["Replacement Alloc ID", shortId(a.NextAllocation, full)]);
   if (verbose && a.Metrics !== undefined) pairs.push(...placementCounts(a.Metrics));
   const sections = [formatKV(pairs)];
+  const addresses = allocAddresses(a);
+  if (addresses !== undefined) sections.push(addresses);
   const group = a.Job.TaskGroups.find((g) => g.Name === a.TaskGroup);
   const tasks = [...new Set([...(group?.Tasks.map((t) => t.Name) ?? []), ...Object.keys(a.TaskResources), ...Object.keys(a.TaskStates)])];
   for (const name of tasks) sections.push(taskSection(name, a.TaskStates[name]?.State ?? taskStateOf(a), a.TaskStates[name], a.TaskResources[name]));
   if (verbose) sections.push(placementMetrics(a.Metrics, full));
   return sections.join("\n\n");
+}
+
+/**
+ * The allocation's group network, as `nomad alloc status` shows it:
+ *
+ *     Allocation Addresses (mode = "host"):
+ *     Label  Dynamic  Address
+ *     *http  yes      127.0.0.1:40728 -> 80
+ *
+ * a group port's label starred, `-> To` when the task sees another port than the host's. Nomad says "yes" under
+ * Dynamic for every port; here a static port says "no". Undefined when the group has no ports.
+ */
+export function allocAddresses(a: Pick<Allocation, "Resources">): string | undefined {
+  const [nw] = a.Resources.Networks;
+  if (nw === undefined || nw.DynamicPorts.length + nw.ReservedPorts.length === 0) return undefined;
+  const row = (p: Port, dynamic: boolean): string[] => [`*${p.Label}`, dynamic ? "yes" : "no", `${nw.IP}:${p.Value}${p.To > 0 && p.To !== p.Value ? ` -> ${p.To}` : ""}`];
+  const rows = [...nw.DynamicPorts.map((p) => row(p, true)), ...nw.ReservedPorts.map((p) => row(p, false))];
+  return `Allocation Addresses (mode = "${nw.Mode}"):\n${formatTable(["Label", "Dynamic", "Address"], rows)}`;
 }
 
 /** A task's state read from its allocation's, for clients that report no task states (the mock driver). */

@@ -1,7 +1,7 @@
 import { failedGroupHeading, failureReasons, type AllocMetric, type Evaluation } from "../../structs/index.js";
 import { shortId } from "./ids.js";
 import { reasonBullets } from "./metrics.js";
-import { formatKV } from "./table.js";
+import { formatKV, formatTable } from "./table.js";
 import { formatAgo } from "./time.js";
 
 /**
@@ -48,4 +48,18 @@ export function evalDetail(ev: Evaluation, nowMs: number, full = false): string 
   let out = formatKV(pairs);
   if (failed) out += `\n\nFailed Placements\n${placementFailures(ev.FailedTGAllocs, "")}`;
   return out;
+}
+
+/** Nomad's "Placement Failures" column: whether the evaluation left groups unplaced; "N/A - In Progress" while blocked. */
+export function evalFailureStatus(ev: Pick<Evaluation, "Status" | "FailedTGAllocs">): string {
+  return ev.Status === "blocked" ? "N/A - In Progress" : String(Object.keys(ev.FailedTGAllocs).length > 0);
+}
+
+/** `ruche eval list`: Nomad's columns, newest first. */
+export function evalsTable(evals: readonly Evaluation[], full = false): string {
+  const sorted = [...evals].sort((a, b) => b.CreateIndex - a.CreateIndex || (a.ID < b.ID ? -1 : 1));
+  return formatTable(
+    ["ID", "Priority", "Triggered By", "Job ID", "Namespace", "Node ID", "Status", "Placement Failures"],
+    sorted.map((e) => [shortId(e.ID, full), String(e.Priority), e.TriggeredBy, e.JobID, e.Namespace, shortId(e.NodeID, full), e.Status, evalFailureStatus(e)]),
+  );
 }

@@ -3,10 +3,10 @@ export { aclPoliciesTable, aclPolicyDetail, aclTokenDetail, aclTokensTable, goTi
 export { formatTime, formatAgo, nanosToMs } from "./time.js";
 export { shortId, SHORT_ID_LENGTH } from "./ids.js";
 export { formatBytes, formatMB } from "./units.js";
-export { jobsTable, jobHeader, summaryTable, versionsList } from "./job.js";
-export { allocationsTable, allocDetail } from "./alloc.js";
+export { jobsTable, jobHeader, nextPeriodicLaunch, periodicChildrenTable, summaryTable, versionsList } from "./job.js";
+export { allocationsTable, allocDetail, allocAddresses } from "./alloc.js";
 export { deploymentsTable, deploymentHeader, latestDeploymentKV, deployedTable, awaitingPromotion } from "./deployment.js";
-export { placementFailures, evalDetail } from "./eval.js";
+export { placementFailures, evalDetail, evalsTable, evalFailureStatus } from "./eval.js";
 export { placementMetrics, placementCounts, formatScore } from "./metrics.js";
 export { nodesTable, nodeDetail, formatDrain, type PublicNode } from "./node.js";
 export { serverMembersTable, serverMembersDetailed, etcdMembersTable } from "./server.js";

@@ -1,14 +1,40 @@
 import type { JobStub } from "../../apiclient/index.js";
-import type { Job } from "../../structs/index.js";
+import { formatDuration, isParameterized, NS, periodicNext, type Job } from "../../structs/index.js";
 import { formatKV, formatTable } from "./table.js";
-import { formatTime } from "./time.js";
+import { formatTime, nanosToMs } from "./time.js";
 
 /** `ruche job status` without an ID: one line per job. */
 export function jobsTable(jobs: readonly JobStub[]): string {
   const sorted = [...jobs].sort((a, b) => compare(a.ID, b.ID));
   return formatTable(
     ["ID", "Type", "Priority", "Status", "Submit Date"],
-    sorted.map((j) => [j.ID, j.Type, String(j.Priority), jobStatus(j), formatTime(j.SubmitTime)]),
+    sorted.map((j) => [j.ID, typeString(j), String(j.Priority), jobStatus(j), formatTime(nanosToMs(j.SubmitTime))]),
+  );
+}
+
+/** The type as Nomad's list shows it: "batch/periodic" for a periodic parent, "/parameterized" for a parameterized one. */
+function typeString(j: JobStub): string {
+  return `${j.Type}${j.Periodic === true ? "/periodic" : ""}${j.ParameterizedJob === true ? "/parameterized" : ""}`;
+}
+
+/**
+ * A periodic parent's "Next Periodic Launch": the time and how far it is (Nomad's CLI computes
+ * it from the job's schedule, as here), "none (job stopped)" for a stopped one.
+ */
+export function nextPeriodicLaunch(job: Job, nowMs: number): string | null {
+  if (job.Periodic === null || (job.ParameterizedJob !== undefined && job.ParameterizedJob !== null)) return null;
+  if (job.Stop) return "none (job stopped)";
+  const next = periodicNext(job.Periodic, nowMs);
+  if (next === null) return null;
+  const diff = Math.floor(next / 1000) - Math.floor(nowMs / 1000);
+  return `${formatTime(next)} (${formatDuration(diff * NS.second)} from now)`;
+}
+
+/** Nomad's "Previously Launched Jobs" of a periodic parent: its children, by ID. */
+export function periodicChildrenTable(children: readonly Pick<JobStub, "ID" | "Status" | "Stop">[]): string {
+  return formatTable(
+    ["ID", "Status"],
+    [...children].sort((a, b) => compare(a.ID, b.ID)).map((c) => [c.ID, jobStatus(c)]),
   );
 }
 
@@ -18,18 +44,20 @@ function jobStatus(j: { Status: string; Stop: boolean }): string {
 }
 
 /** The head of `ruche job status ID`. */
-export function jobHeader(job: Job): string {
+export function jobHeader(job: Job, nowMs = Date.now()): string {
+  const next = nextPeriodicLaunch(job, nowMs);
   return formatKV([
     ["ID", job.ID],
     ["Name", job.Name],
-    ["Submit Date", formatTime(job.SubmitTime)],
+    ["Submit Date", formatTime(nanosToMs(job.SubmitTime))],
     ["Type", job.Type],
     ["Priority", String(job.Priority)],
     ["Datacenters", job.Datacenters.join(",")],
     ["Namespace", job.Namespace],
     ["Status", jobStatus(job)],
-    ["Periodic", String(job.Periodic?.Enabled === true)],
-    ["Parameterized", "false"],
+    ["Periodic", String(job.Periodic !== null)],
+    ["Parameterized", String(isParameterized(job))],
+    ...(next === null ? [] : [["Next Periodic Launch", next] as [string, string]]),
   ]);
 }
 
@@ -52,7 +80,7 @@ export function versionsList(versions: readonly Job[], diffs?: ReadonlyMap<numbe
       const pairs: [string, string][] = [
         ["Version", String(v.Version)],
         ["Stable", String(v.Stable)],
-        ["Submit Date", formatTime(v.SubmitTime)],
+        ["Submit Date", formatTime(nanosToMs(v.SubmitTime))],
       ];
       const diff = diffs?.get(v.Version);
       if (diff === undefined) return formatKV(pairs);

@@ -11,7 +11,7 @@ const T0 = Date.UTC(2017, 8, 4, 12, 36, 41);
 
 function demoJob(): ReturnType<typeof mock.job> {
   const j = mock.job({ id: "demoapp", datacenters: ["europe-west1"], canary: 1 });
-  j.SubmitTime = T0;
+  j.SubmitTime = T0 * 1_000_000;
   j.Status = "running";
   return j;
 }
@@ -79,8 +79,8 @@ describe("job sections", () => {
 
   it("lists jobs by ID, a stopped job as dead", () => {
     const stubs = [
-      { ID: "web", Name: "web", Namespace: "default", Type: "service", Priority: 50, Status: "running", Stop: true, Version: 1, Datacenters: [], JobSummary: { Summary: {} }, JobModifyIndex: 1, SubmitTime: T0 },
-      { ID: "batch", Name: "batch", Namespace: "default", Type: "batch", Priority: 70, Status: "pending", Stop: false, Version: 0, Datacenters: [], JobSummary: { Summary: {} }, JobModifyIndex: 1, SubmitTime: T0 },
+      { ID: "web", Name: "web", Namespace: "default", Type: "service", Priority: 50, Status: "running", Stop: true, Version: 1, Datacenters: [], JobSummary: { Summary: {} }, JobModifyIndex: 1, SubmitTime: T0 * 1_000_000 },
+      { ID: "batch", Name: "batch", Namespace: "default", Type: "batch", Priority: 70, Status: "pending", Stop: false, Version: 0, Datacenters: [], JobSummary: { Summary: {} }, JobModifyIndex: 1, SubmitTime: T0 * 1_000_000 },
     ];
     expect(jobsTable(stubs)).toBe(
       "ID     Type     Priority  Status   Submit Date\nbatch  batch    70        pending  09/04/17 12:36:41 UTC\nweb    service  50        dead     09/04/17 12:36:41 UTC",
@@ -89,7 +89,7 @@ describe("job sections", () => {
 
   it("lists versions newest first, with their diff when given", () => {
     const v0 = { ...demoJob(), Version: 0, Stable: true };
-    const v1 = { ...demoJob(), Version: 1, Stable: false, SubmitTime: T0 + 60_000 };
+    const v1 = { ...demoJob(), Version: 1, Stable: false, SubmitTime: (T0 + 60_000) * 1_000_000 };
     expect(versionsList([v0, v1], new Map([[1, '+/- Job: "demoapp"']]))).toBe(
       'Version     = 1\nStable      = false\nSubmit Date = 09/04/17 12:37:41 UTC\nDiff        =\n+/- Job: "demoapp"\n\nVersion     = 0\nStable      = true\nSubmit Date = 09/04/17 12:36:41 UTC',
     );

@@ -28,8 +28,19 @@ function withChecks(checks: ServiceCheck[]): Job {
   return j;
 }
 
-function bedFor(job: Job): HookBed {
-  const bed = hookBed(job, root(), { Resources: { CPU: 100, MemoryMB: 128, DiskMB: 10, Networks: [{ Mode: "host", MBits: 0, IP: "127.0.0.1", ReservedPorts: [{ Label: "http", Value: port, To: 0, HostNetwork: "default" }], DynamicPorts: [] }] } });
+/** A port of 127.0.0.1 nothing listens on: one a server had, closed again. */
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const p = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return p;
+}
+
+/** The allocation has the port "http" (the listener) and, when given, "closed" (nothing listens). */
+function bedFor(job: Job, closed?: number): HookBed {
+  const reserved = [{ Label: "http", Value: port, To: 0, HostNetwork: "default" }, ...(closed === undefined ? [] : [{ Label: "closed", Value: closed, To: 0, HostNetwork: "default" }])];
+  const bed = hookBed(job, root(), { Resources: { CPU: 100, MemoryMB: 128, DiskMB: 10, Networks: [{ Mode: "host", MBits: 0, IP: "127.0.0.1", ReservedPorts: reserved, DynamicPorts: [] }] } });
   beds.push(bed);
   return bed;
 }
@@ -63,6 +74,27 @@ describe("the checks hook", () => {
     bed.setAlloc({ ...bed.ctx.alloc(), Job: withChecks([check("alive")]) });
     hook.update();
     expect(hook.reports().map((c) => c.check)).toEqual(["alive"]);
+  });
+
+  it("leaves a check with on_update = \"ignore\" out of the deployment's health, and counts one without it", async () => {
+    // Nothing listens on "closed": the check stays critical.
+    const closed = await closedPort();
+    const failing = (o: Partial<ServiceCheck> = {}): ServiceCheck => check("refused", { PortLabel: "closed", ...o });
+    const ignored = bedFor(withChecks([check("alive"), failing({ OnUpdate: "ignore" })]), closed);
+    const hook = new ChecksHook(ignored.ctx);
+    ignored.use(hook);
+    await hook.prerun();
+    ignored.runTasks();
+    await until("healthy for the deployment despite the refused check", () => hook.allPassing());
+    expect(hook.reports().map((c) => [c.check, c.status])).toEqual([["alive", "passing"], ["refused", "critical"]]);
+
+    const counted = bedFor(withChecks([check("alive"), failing()]), closed);
+    const strict = new ChecksHook(counted.ctx);
+    counted.use(strict);
+    await strict.prerun();
+    counted.runTasks();
+    await until("the alive check passing", () => strict.reports().some((c) => c.check === "alive" && c.status === "passing"));
+    expect(strict.allPassing()).toBe(false);
   });
 
   it("runs a script check inside the task, through its driver", async () => {

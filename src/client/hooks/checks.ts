@@ -83,9 +83,22 @@ export class ChecksHook implements AllocHook {
     return this.checks.map((c) => ({ service: c.service, check: c.check.Name, task: c.task, status: c.state.status, output: c.state.output }));
   }
 
-  /** Whether every check passes (true when there is none). */
+  /**
+   * Whether every check counts as passing for the deployment's health (true when there is
+   * none), by its `on_update`: "require_healthy" (the default) passing, "ignore_warnings"
+   * passing or warning, "ignore" whatever its state.
+   */
   allPassing(): boolean {
-    return this.checks.every((c) => c.state.status === "passing");
+    return this.checks.every((c) => {
+      switch (c.check.OnUpdate) {
+        case "ignore":
+          return true;
+        case "ignore_warnings":
+          return c.state.status !== "critical";
+        default:
+          return c.state.status === "passing";
+      }
+    });
   }
 
   /** The checks a group defines, on its tasks' services and its own. */

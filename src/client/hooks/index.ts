@@ -3,6 +3,7 @@ export { AllocDirHook, allocPaths, taskPaths, type AllocPaths, type TaskPaths } 
 export { ChecksHook, type CheckReport } from "./checks.js";
 export { HealthHook, type HealthOptions } from "./health.js";
 export { IdentityHook } from "./identity.js";
+export { DispatchPayloadHook } from "./dispatch-payload.js";
 export { TaskCheckpointHook } from "./task-checkpoint.js";
 export { TaskDirHook } from "./task-dir.js";
 export { TaskValidateHook } from "./task-validate.js";

@@ -120,10 +120,46 @@ describe("readConfig", () => {
     expect(problems({ network_mode: "container:db-1234" })[0]).toMatch(/^config.network_mode = "container:db-1234" is not allowed on this node: it shares another container's network/);
     expect(problems({ network_mode: "bridge" })).toEqual([]);
     expect(problems({ network_mode: "host", privileged: true }, { allowPrivileged: true, volumesEnabled: false })).toEqual([]);
-    // Options Ruche's driver does not have are refused by name, whatever the node allows: none is passed on to the engine.
-    for (const key of ["cap_add", "devices", "security_opt", "pid_mode", "ipc_mode", "userns_mode", "uts_mode", "mount", "mounts", "runtime", "sysctl"]) {
-      expect(problems({ [key]: "x" }, { allowPrivileged: true, volumesEnabled: true })).toEqual([`config.${key} is not an option of the docker driver`]);
+    // Options of Nomad's driver that Ruche's does not have are refused by name, whatever the node allows: none is passed on to the engine.
+    for (const key of ["auth", "devices", "security_opt", "pid_mode", "ipc_mode", "userns_mode", "uts_mode", "mount", "mounts", "runtime", "sysctl"]) {
+      expect(problems({ [key]: "x" }, { allowPrivileged: true, volumesEnabled: true })).toEqual([`config.${key} is an option of Nomad's docker driver that Ruche's does not have; remove it`]);
     }
+    expect(problems({ cap_addd: ["CHOWN"] })).toEqual(["config.cap_addd is not an option of the docker driver"]);
+  });
+
+  it("takes dns_servers, dns_search_domains, dns_options, extra_hosts, cap_add (within Nomad's default allow_caps), cap_drop and a json-file logging block", () => {
+    const c = config({
+      image: "x",
+      dns_servers: ["10.0.0.53"],
+      dns_search_domains: ["corp.example"],
+      dns_options: ["ndots:2"],
+      extra_hosts: ["db.local:10.0.0.5"],
+      cap_add: ["net_bind_service", "CAP_CHOWN"],
+      cap_drop: ["all"],
+      logging: { type: "json-file" },
+      auth_soft_fail: true,
+    });
+    const host = createOptions(spec(), c).HostConfig;
+    expect(host?.Dns).toEqual(["10.0.0.53"]);
+    expect(host?.DnsSearch).toEqual(["corp.example"]);
+    expect(host?.DnsOptions).toEqual(["ndots:2"]);
+    expect(host?.ExtraHosts).toEqual(["db.local:10.0.0.5"]);
+    expect(host?.CapAdd).toEqual(["NET_BIND_SERVICE", "CHOWN"]);
+    expect(host?.CapDrop).toEqual(["ALL"]);
+    expect(host?.LogConfig?.Type).toBe("json-file");
+    const problems = (raw: Record<string, unknown>): string[] => {
+      const r = readConfig({ image: "x", ...raw }, allow);
+      return r.ok ? [] : r.problems;
+    };
+    expect(problems({ cap_add: ["NET_RAW"] })).toEqual([
+      'config.cap_add[0]: capability "NET_RAW" is not allowed; a task may add AUDIT_WRITE, CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, MKNOD, NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT (Nomad\'s default allow_caps)',
+    ]);
+    expect(problems({ extra_hosts: ["db.local"] })).toEqual(['config.extra_hosts[0] must be "hostname:IP", got "db.local"']);
+    expect(problems({ logging: { type: "syslog" } })).toEqual(['config.logging.type must be "json-file", got "syslog": Ruche reads the task\'s output from the engine\'s json-file log']);
+    expect(problems({ logging: [{ type: "json-file", config: [{ "max-file": "3" }] }] })).toEqual([
+      "config.logging.config is not supported: Ruche sizes the engine's json-file log itself, from the task's logs { max_file_size }",
+    ]);
+    expect(problems({ auth_soft_fail: "yes" })).toEqual(["config.auth_soft_fail must be true or false"]);
   });
 
   it("takes pids_limit, Nomad's key, as a whole number of processes", () => {

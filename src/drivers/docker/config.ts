@@ -1,4 +1,5 @@
 import { isAbsolute } from "node:path";
+import { DOCKER_ALLOW_CAPS, DOCKER_CONFIG_KEYS, DOCKER_UNSUPPORTED_KEYS, DOCKER_UNSUPPORTED_WHY } from "../../structs/index.js";
 import { pidsLimitProblem } from "../shared/index.js";
 import { hostVolumeProblem, relativeVolumeProblem } from "./volumes.js";
 
@@ -24,6 +25,15 @@ export interface DockerTaskConfig {
   forcePull: boolean;
   /** Processes and threads the container may have at once; absent for the default. */
   pidsLimit?: number;
+  /** The container's resolv.conf: `dns_servers`, `dns_search_domains`, `dns_options`. */
+  dnsServers?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+  /** `extra_hosts`: "host:ip" lines for the container's /etc/hosts. */
+  extraHosts?: string[];
+  /** Capabilities added (each in DOCKER_ALLOW_CAPS) and dropped, upper case without "CAP_". */
+  capAdd?: string[];
+  capDrop?: string[];
 }
 
 /** One `volumes` entry, "host:container[:options]"; `host` may be relative to the task dir (see volumes.ts). */
@@ -47,27 +57,16 @@ export const ALLOW_PRIVILEGED = 'plugin "docker" { config { allow_privileged = t
 export type ReadConfigResult = { ok: true; config: DockerTaskConfig } | { ok: false; problems: string[] };
 
 /**
- * Keys we accept. `port_map` is still accepted because a job canonicalised by an older
- * agent may carry it; canonicalisation has already turned it into each port's `to`, which
- * is what we publish, so the key itself is ignored. Any other key is a mistake worth
- * reporting: a silently ignored option is a setting the user believes is applied.
+ * Keys we accept (structs' DOCKER_CONFIG_KEYS, which validation reads too). `port_map` is
+ * still accepted because a job canonicalised by an older agent may carry it;
+ * canonicalisation has already turned it into each port's `to`, which is what we publish,
+ * so the key itself is ignored. `logging` is accepted for `type = "json-file"` only, the
+ * engine log Ruche reads the task's output from (sized by Ruche: see engineLogConfig). Any
+ * other key is a mistake worth reporting: a silently ignored option is a setting the user
+ * believes is applied.
  */
-const KNOWN_KEYS = new Set([
-  "image",
-  "command",
-  "args",
-  "entrypoint",
-  "ports",
-  "port_map",
-  "labels",
-  "volumes",
-  "work_dir",
-  "hostname",
-  "network_mode",
-  "privileged",
-  "force_pull",
-  "pids_limit",
-]);
+const KNOWN_KEYS = new Set(DOCKER_CONFIG_KEYS);
+const NOMAD_ONLY_KEYS = new Set(DOCKER_UNSUPPORTED_KEYS);
 
 /** Bind options docker accepts after the container path. */
 const BIND_OPTIONS = new Set(["ro", "rw", "z", "Z", "shared", "rshared", "slave", "rslave", "private", "rprivate", "nocopy"]);
@@ -109,7 +108,8 @@ export function readConfig(raw: Record<string, unknown>, opts: ReadConfigOptions
   };
 
   for (const key of Object.keys(raw)) {
-    if (!KNOWN_KEYS.has(key)) problems.push(`config.${key} is not an option of the docker driver`);
+    if (NOMAD_ONLY_KEYS.has(key)) problems.push(`config.${key} ${DOCKER_UNSUPPORTED_WHY}`);
+    else if (!KNOWN_KEYS.has(key)) problems.push(`config.${key} is not an option of the docker driver`);
   }
 
   const image = raw.image;
@@ -140,6 +140,22 @@ export function readConfig(raw: Record<string, unknown>, opts: ReadConfigOptions
     problems.push(`config.network_mode = "${networkMode}" is not allowed on this node: it shares ${networkMode === "host" ? "the host's network, the services it serves on 127.0.0.1 included" : "another container's network"}; ${ALLOW_PRIVILEGED} allows it`);
   }
   const forcePull = bool("force_pull");
+  // Read for its type only: without registry credentials there is no auth to fail (`nomad job init` writes it).
+  bool("auth_soft_fail");
+  const dnsServers = strings("dns_servers");
+  const dnsSearch = strings("dns_search_domains");
+  const dnsOptions = strings("dns_options");
+  const extraHosts = strings("extra_hosts");
+  extraHosts?.forEach((h, i) => {
+    if (!/^[^:\s]+:\S+$/.test(h)) problems.push(`config.extra_hosts[${i}] must be "hostname:IP", got "${h}"`);
+  });
+  const capName = (c: string): string => c.toUpperCase().replace(/^CAP_/, "");
+  const capAdd = strings("cap_add")?.map(capName);
+  capAdd?.forEach((c, i) => {
+    if (!DOCKER_ALLOW_CAPS.includes(c)) problems.push(`config.cap_add[${i}]: capability "${c}" is not allowed; a task may add ${DOCKER_ALLOW_CAPS.join(", ")} (Nomad's default allow_caps)`);
+  });
+  const capDrop = strings("cap_drop")?.map(capName);
+  readLogging(raw.logging, problems);
   const pids = raw.pids_limit === undefined ? undefined : pidsLimitProblem(raw.pids_limit);
   if (pids !== undefined) problems.push(pids);
 
@@ -152,7 +168,35 @@ export function readConfig(raw: Record<string, unknown>, opts: ReadConfigOptions
   if (hostname !== undefined) config.hostname = hostname;
   if (networkMode !== undefined) config.networkMode = networkMode;
   if (typeof raw.pids_limit === "number") config.pidsLimit = raw.pids_limit;
+  if (dnsServers !== undefined) config.dnsServers = dnsServers;
+  if (dnsSearch !== undefined) config.dnsSearch = dnsSearch;
+  if (dnsOptions !== undefined) config.dnsOptions = dnsOptions;
+  if (extraHosts !== undefined) config.extraHosts = extraHosts;
+  if (capAdd !== undefined) config.capAdd = capAdd;
+  if (capDrop !== undefined) config.capDrop = capDrop;
   return { ok: true, config };
+}
+
+/**
+ * `logging { type = "json-file" }`: the engine's json-file log is where Ruche reads the
+ * task's output, so it is the only type; its size is Ruche's (from the task's `logs`), so
+ * `config` options are refused rather than ignored.
+ */
+function readLogging(v: unknown, problems: string[]): void {
+  if (v === undefined) return;
+  const blocks = Array.isArray(v) ? (v as unknown[]) : [v];
+  for (const b of blocks) {
+    if (typeof b !== "object" || b === null || Array.isArray(b)) {
+      problems.push('config.logging must be a block: logging { type = "json-file" }');
+      return;
+    }
+    const { type, config, ...rest } = b as Record<string, unknown>;
+    for (const k of Object.keys(rest)) problems.push(`config.logging.${k} is not an option of docker's logging block (type, config)`);
+    if (type !== undefined && type !== "json-file") {
+      problems.push(`config.logging.type must be "json-file", got ${JSON.stringify(type)}: Ruche reads the task's output from the engine's json-file log`);
+    }
+    if (config !== undefined) problems.push("config.logging.config is not supported: Ruche sizes the engine's json-file log itself, from the task's logs { max_file_size }");
+  }
 }
 
 /**

@@ -106,6 +106,12 @@ export function createOptions(spec: TaskSpec, cfg: DockerTaskConfig): Dockerode.
     host.MemorySwap = spec.memoryMB * MiB;
   }
   if (cfg.networkMode !== undefined) host.NetworkMode = cfg.networkMode;
+  if (cfg.dnsServers !== undefined) host.Dns = cfg.dnsServers;
+  if (cfg.dnsSearch !== undefined) host.DnsSearch = cfg.dnsSearch;
+  if (cfg.dnsOptions !== undefined) host.DnsOptions = cfg.dnsOptions;
+  if (cfg.extraHosts !== undefined) host.ExtraHosts = cfg.extraHosts;
+  if (cfg.capAdd !== undefined) host.CapAdd = cfg.capAdd;
+  if (cfg.capDrop !== undefined) host.CapDrop = cfg.capDrop;
 
   const opts: Dockerode.ContainerCreateOptions = {
     name: containerName(spec),

@@ -164,6 +164,23 @@ describe("start", () => {
     expect(read(spec.stdoutPath)).toBe("from the host\n/secrets\nro-refused\n");
   });
 
+  it("gives the container the DNS, hosts and capabilities its config names (dns_servers, dns_search_domains, extra_hosts, cap_drop)", async () => {
+    const d = driver();
+    const script = "cat /etc/resolv.conf; grep db.local /etc/hosts; touch /tmp/f && (chown 4242 /tmp/f 2>/dev/null && echo chown-done || echo chown-refused)";
+    const base = taskSpec("caps", { image: TEST_IMAGE, ...sh(script) });
+    const withConfig = { ...base, config: { ...base.config, dns_servers: ["10.9.8.7"], dns_search_domains: ["corp.example"], extra_hosts: ["db.local:10.1.2.3"], cap_drop: ["CHOWN"] } };
+    expect(await d.wait(await d.start(withConfig))).toMatchObject({ exitCode: 0 });
+    const out = read(withConfig.stdoutPath);
+    expect(out).toContain("nameserver 10.9.8.7");
+    expect(out).toContain("search corp.example");
+    expect(out).toMatch(/^10\.1\.2\.3\s+db\.local$/m);
+    expect(out).toContain("chown-refused");
+    // Without cap_drop the same task may chown: the refusal above is the option's doing.
+    const plain = taskSpec("caps-plain", { image: TEST_IMAGE, ...sh("touch /tmp/f && (chown 4242 /tmp/f 2>/dev/null && echo chown-done || echo chown-refused)") });
+    expect(await d.wait(await d.start(plain))).toMatchObject({ exitCode: 0 });
+    expect(read(plain.stdoutPath)).toBe("chown-done\n");
+  });
+
   it("fails clearly when the image is not here and cannot be pulled", async () => {
     const spec = taskSpec("nope", { image: `ruche-test/not-here-${randomBytes(4).toString("hex")}:1` });
     const err = await driver().start(spec).catch((e: unknown) => e);

@@ -190,6 +190,13 @@ export const FUNCTIONS: Readonly<Record<string, Fn>> = {
   toset: (a) => (arity(a, "toset", 1), [...new Set(list(a[0], "toset", 1).map((v, i) => str(v, "toset", i + 1)))].sort()),
   tomap: (a) => (arity(a, "tomap", 1), obj(a[0], "tomap", 1)),
   jsonencode: (a) => (arity(a, "jsonencode", 1), JSON.stringify(a[0] ?? null)),
+  base64encode: (a) => (arity(a, "base64encode", 1), Buffer.from(str(a[0], "base64encode", 1), "utf8").toString("base64")),
+  base64decode: (a) => {
+    arity(a, "base64decode", 1);
+    const text = str(a[0], "base64decode", 1);
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) throw new Error("base64decode: the argument is not valid base64");
+    return Buffer.from(text, "base64").toString("utf8");
+  },
   jsondecode: (a) => {
     arity(a, "jsondecode", 1);
     try {

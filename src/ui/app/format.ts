@@ -25,6 +25,17 @@ export function ago(ms: number, now: number = Date.now()): string {
   return `${Math.floor(s / 86400)}d ago`;
 }
 
+/** Unix ms from the API's RFC 3339 time (Nomad's `time.Time`); 0 for Go's zero time (not yet). */
+export function msOfTime(t: string): number {
+  const ms = Date.parse(t);
+  return Number.isFinite(ms) && ms > 0 ? ms : 0;
+}
+
+/** Unix ms from the API's unix nanoseconds (Nomad's `CreateTime`, `SubmitTime`). */
+export function msOfNanos(ns: number): number {
+  return ns > 0 ? Math.floor(ns / 1_000_000) : 0;
+}
+
 /** A local date and time from Unix ms. */
 export function when(ms: number): string {
   return ms <= 0 ? "—" : new Date(ms).toLocaleString();

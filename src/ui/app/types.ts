@@ -3,10 +3,14 @@
  * the typed client's types file (its index.ts is written for Node's fetch and does not
  * type-check against the browser's). Types only: nothing of them runs here.
  */
-import type { Node } from "../../structs/index.js";
+import type { AllocStub as AllocStubOfModel } from "../../apiclient/types.js";
+import type { AllocationWire, Node, NodeWire } from "../../structs/index.js";
 
-export type { AllocStub, HealthEntry, JobStub, ServerStatus } from "../../apiclient/types.js";
-export type { AllocCheck, Allocation, Deployment, DeploymentState, Job, KVEntry, TaskEvent, TaskGroup, TaskState } from "../../structs/index.js";
+export type { HealthEntry, JobStub, ServerStatus } from "../../apiclient/types.js";
+export type { AllocCheck, Job, KVEntry, TaskEvent, TaskGroup } from "../../structs/index.js";
+// Allocations, deployments and their states as the API serves them: Nomad's time types (RFC 3339 strings, unix ns).
+export type { AllocationWire as Allocation, DeploymentWire as Deployment, DeploymentStateWire as DeploymentState, TaskStateWire as TaskState } from "../../structs/index.js";
+export type AllocStub = AllocationWire<AllocStubOfModel>;
 
-/** A node as the public API shows it: never its secret. */
-export type PublicNode = Omit<Node, "SecretID">;
+/** A node as the public API shows it: never its secret; its drain's times in RFC 3339. */
+export type PublicNode = NodeWire<Omit<Node, "SecretID">>;

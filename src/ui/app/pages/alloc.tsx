@@ -3,7 +3,7 @@ import type { JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { send, seg } from "../api.js";
 import { Ago, Badge, ErrorBox, Loading, Section, THead, Use } from "../components.js";
-import { jobHue, mb, short, when } from "../format.js";
+import { jobHue, mb, msOfNanos, msOfTime, short, when } from "../format.js";
 import { useLive } from "../live.js";
 import { href } from "../router.js";
 import type { Allocation, PublicNode } from "../types.js";
@@ -67,7 +67,7 @@ export function AllocPage({ id }: { id: string }): JSX.Element {
         <dd>{a.DeploymentStatus === null ? "—" : a.DeploymentStatus.Healthy === null ? "not yet known" : a.DeploymentStatus.Healthy ? "healthy" : "unhealthy"}</dd>
         <dt>Created</dt>
         <dd>
-          <Ago ms={a.CreateTime} />
+          <Ago ms={msOfNanos(a.CreateTime)} />
         </dd>
       </dl>
 
@@ -105,10 +105,10 @@ export function AllocPage({ id }: { id: string }): JSX.Element {
               <p class="muted">
                 {t?.Driver ?? "?"} driver{r === undefined ? "" : ` · ${r.CPU} MHz · ${mb(r.MemoryMB)}`}
                 {s === undefined ? "" : ` · ${s.Restarts} restart${s.Restarts === 1 ? "" : "s"}`}
-                {s !== undefined && s.StartedAt > 0 ? (
+                {s !== undefined && msOfTime(s.StartedAt) > 0 ? (
                   <>
                     {" · started "}
-                    <Ago ms={s.StartedAt} />
+                    <Ago ms={msOfTime(s.StartedAt)} />
                   </>
                 ) : null}
               </p>

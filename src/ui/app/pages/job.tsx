@@ -8,7 +8,7 @@ import { del, put, seg } from "../api.js";
 import { Action, Ago, Badge, ErrorBox, Loading, Section, THead, VirtualTable } from "../components.js";
 import { diffVersions } from "../diff.js";
 import type { StreamEvent } from "../events.js";
-import { jobHue, short, when } from "../format.js";
+import { jobHue, msOfNanos, msOfTime, short, when } from "../format.js";
 import { useLive, useLiveList } from "../live.js";
 import { asStub, byNewest, COUNTS } from "../rows.js";
 import { href } from "../router.js";
@@ -66,7 +66,7 @@ export function JobPage({ id }: { id: string }): JSX.Element {
         <dd>{j.Namespace}</dd>
         <dt>Submitted</dt>
         <dd>
-          <Ago ms={j.SubmitTime} />
+          <Ago ms={msOfNanos(j.SubmitTime)} />
         </dd>
       </dl>
 
@@ -160,7 +160,7 @@ function DeploymentView({ d }: { d: Deployment }): JSX.Element {
                 <td class="num">{g.PlacedAllocs}</td>
                 <td class="num">{g.HealthyAllocs}</td>
                 <td class={`num${g.UnhealthyAllocs > 0 ? " c-failed" : ""}`}>{g.UnhealthyAllocs}</td>
-                <td class="muted">{g.RequireProgressBy > 0 ? when(g.RequireProgressBy) : "—"}</td>
+                <td class="muted">{msOfTime(g.RequireProgressBy) > 0 ? when(msOfTime(g.RequireProgressBy)) : "—"}</td>
               </tr>
             ))}
           </tbody>
@@ -243,7 +243,7 @@ function Versions({ path, current }: { path: string; current: Job }): JSX.Elemen
           <ul class="version-list">
             {list.map((v) => (
               <li key={v.Version}>
-                <strong>v{v.Version}</strong> <span class="muted">{when(v.SubmitTime)}</span> {v.Stable ? <Badge status="stable" /> : null}{" "}
+                <strong>v{v.Version}</strong> <span class="muted">{when(msOfNanos(v.SubmitTime))}</span> {v.Stable ? <Badge status="stable" /> : null}{" "}
                 {v.Version === current.Version ? (
                   <span class="muted">current</span>
                 ) : (

@@ -2,6 +2,7 @@
 import type { JSX } from "preact";
 import { useState } from "preact/hooks";
 import { Ago, Badge, ErrorBox, Filter, Loading, VirtualTable } from "../components.js";
+import { msOfNanos } from "../format.js";
 import { useLive } from "../live.js";
 import { href } from "../router.js";
 import type { JobStub } from "../types.js";
@@ -41,7 +42,7 @@ export function JobsPage(): JSX.Element {
               <Counts summary={j.JobSummary.Summary} />
             </span>,
             <span role="cell" class="muted">
-              <Ago ms={j.SubmitTime} />
+              <Ago ms={msOfNanos(j.SubmitTime)} />
             </span>,
           ]}
         />

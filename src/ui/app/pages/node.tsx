@@ -2,7 +2,7 @@
 import type { JSX } from "preact";
 import { put, seg } from "../api.js";
 import { Action, Ago, Badge, ErrorBox, Loading, Pairs, Section, Use } from "../components.js";
-import { mb, when } from "../format.js";
+import { mb, msOfTime, when } from "../format.js";
 import { useLive, useLiveList } from "../live.js";
 import { active, asStub, nodeState } from "../rows.js";
 import type { AllocStub, PublicNode } from "../types.js";
@@ -74,7 +74,7 @@ export function NodePage({ id }: { id: string }): JSX.Element {
         {n.DrainStrategy === null ? null : (
           <>
             <dt>Drain deadline</dt>
-            <dd>{n.DrainStrategy.ForceDeadline > 0 ? when(n.DrainStrategy.ForceDeadline) : "none"}</dd>
+            <dd>{msOfTime(n.DrainStrategy.ForceDeadline) > 0 ? when(msOfTime(n.DrainStrategy.ForceDeadline)) : "none"}</dd>
           </>
         )}
       </dl>

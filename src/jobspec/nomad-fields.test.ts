@@ -1,0 +1,256 @@
+/**
+ * Fields real Nomad job files use (found by test/jobspec/nomad-corpus.test.ts): read and
+ * kept as Nomad's api keeps them, or refused with the one line that says why.
+ */
+import { describe, expect, it } from "vitest";
+import { NS, type Job } from "../structs/index.js";
+import { formatDiagnostic, parseJob } from "./index.js";
+
+async function ok(src: string): Promise<Job> {
+  const r = await parseJob(src, { file: "job.hcl" });
+  if (!r.ok) throw new Error(r.diagnostics.map(formatDiagnostic).join("\n"));
+  return r.job;
+}
+
+async function errors(src: string): Promise<string[]> {
+  const r = await parseJob(src, { file: "job.hcl" });
+  if (r.ok) throw new Error("the job was accepted");
+  return r.diagnostics.map(formatDiagnostic);
+}
+
+/** A job with `group` inside its group (before the task) and `task` inside its task. */
+function job(task: string, group = "", top = ""): string {
+  return `job "j" {
+  datacenters = ["dc1"]
+${top}
+  group "g" {
+${group}
+    task "t" {
+      driver = "docker"
+      config { image = "redis:7" }
+${task}
+    }
+  }
+}
+`;
+}
+
+describe("Nomad fields kept with the job", () => {
+  it("shutdown_delay on a task and on a group, in nanoseconds", async () => {
+    const j = await ok(job('      shutdown_delay = "5s"', '    shutdown_delay = "2s"'));
+    expect(j.TaskGroups[0]?.ShutdownDelay).toBe(2 * NS.second);
+    expect(j.TaskGroups[0]?.Tasks[0]?.ShutdownDelay).toBe(5 * NS.second);
+    expect(await errors(job('      shutdown_delay = "-1s"'))).toEqual(['job.hcl:9:7: job.group[g].task[t].shutdown_delay: shutdown_delay must not be negative, got "-1s"']);
+  });
+
+  it("a task's restart block is merged over its group's (the client's restart tracker takes the task's)", async () => {
+    const j = await ok(job("      restart {\n        attempts = 2\n        delay = \"15s\"\n        interval = \"10s\"\n      }", '    restart {\n      mode = "delay"\n    }'));
+    const g = j.TaskGroups[0];
+    expect(g?.Tasks[0]?.RestartPolicy).toEqual({ ...g?.RestartPolicy, Attempts: 2, Delay: 15 * NS.second, Interval: 10 * NS.second, Mode: "delay" });
+    // Nomad checks only the group's policy for fit; a task's is taken as written.
+    expect(await errors(job('      restart {\n        mode = "later"\n      }'))).toEqual(['job.hcl:10:9: job.group[g].task[t].restart.mode: mode must be "delay" or "fail", got "later"']);
+  });
+
+  it("on_update and check_restart on services and checks, the service's inherited by its checks as Nomad's api does", async () => {
+    const src = job(
+      `      service {
+        port = "db"
+        on_update = "ignore_warnings"
+        check_restart {
+          limit = 3
+        }
+        check {
+          type = "tcp"
+          interval = "10s"
+          timeout = "2s"
+        }
+        check {
+          name = "second"
+          type = "tcp"
+          interval = "10s"
+          timeout = "2s"
+          on_update = "ignore"
+          check_restart {
+            grace = "30s"
+            ignore_warnings = true
+          }
+        }
+      }`,
+      '    network {\n      port "db" {}\n    }',
+    );
+    const s = (await ok(src)).TaskGroups[0]?.Tasks[0]?.Services[0];
+    expect(s?.OnUpdate).toBe("ignore_warnings");
+    expect(s?.Checks.map((c) => [c.OnUpdate, c.CheckRestart])).toEqual([
+      ["ignore_warnings", { Limit: 3, Grace: NS.second, IgnoreWarnings: false }],
+      ["ignore", { Limit: 3, Grace: 30 * NS.second, IgnoreWarnings: true }],
+    ]);
+    expect(await errors(src.replace('on_update = "ignore"', 'on_update = "never"'))).toEqual([
+      'job.hcl:27:11: job.group[g].task[t].service[0].check[1].on_update: on_update must be one of require_healthy, ignore_warnings, ignore, got "never"',
+    ]);
+  });
+
+  it("a group's scaling block and a task's scaling \"cpu\" / \"mem\" blocks; without a count, the policy's min is the count", async () => {
+    const j = await ok(
+      job(
+        '      scaling "cpu" {\n        policy {\n          cooldown = "1m"\n        }\n      }\n      scaling "mem" {\n        enabled = false\n      }',
+        "    scaling {\n      min = 2\n      max = 10\n      policy {\n        evaluation_interval = \"5s\"\n        check \"cpu\" {\n          query = \"avg\"\n        }\n      }\n    }",
+      ),
+    );
+    const g = j.TaskGroups[0];
+    expect(g?.Count).toBe(2);
+    expect(g?.Scaling).toEqual({ Type: "horizontal", Min: 2, Max: 10, Enabled: true, Policy: { evaluation_interval: "5s", check: { cpu: { query: "avg" } } } });
+    expect(g?.Tasks[0]?.ScalingPolicies?.map((p) => [p.Type, p.Enabled])).toEqual([
+      ["vertical_cpu", true],
+      ["vertical_mem", false],
+    ]);
+    expect(await errors(job("", "    count = 20\n    scaling {\n      max = 10\n    }"))).toEqual([
+      // As Nomad's: min defaults to the count, so both are said.
+      "job.hcl:7:7: job.group[g].scaling.max: max (10) must not be less than min (20)",
+      "job.hcl:7:7: job.group[g].scaling.max: the group's count (20) must not be more than the scaling policy's max (10)",
+    ]);
+    expect(await errors(job("", "    scaling {\n      min = 1\n    }"))).toEqual(["job.hcl:5:5: job.group[g].scaling: a scaling policy needs max, the largest count it may set"]);
+    expect(await errors(job('      scaling "gpu" {}'))).toEqual(['job.hcl:9:15: job.group[g].task[t].scaling[gpu]: a task\'s scaling policy is named "cpu" or "mem", got "gpu"']);
+  });
+
+  it("base64encode and base64decode, as in Nomad's HCL2", async () => {
+    const j = await ok(job('      env {\n        AUTH = local.auth\n        BACK = base64decode(local.auth)\n      }').replace('job "j" {', 'locals {\n  auth = base64encode("user:pässword")\n}\njob "j" {'));
+    expect(j.TaskGroups[0]?.Tasks[0]?.Env).toEqual({ AUTH: Buffer.from("user:pässword").toString("base64"), BACK: "user:pässword" });
+    expect((await errors(job('      env {\n        X = base64decode("not base64!")\n      }')))[0]).toMatch(/base64decode: the argument is not valid base64$/);
+  });
+
+  it("HCL2 dynamic blocks: one block per element of for_each, its key and value under the iterator, labels from labels", async () => {
+    const src = `variable "ports" {
+  type    = list(string)
+  default = ["http", "admin"]
+}
+job "j" {
+  datacenters = ["dc1"]
+  group "g" {
+    network {
+      dynamic "port" {
+        for_each = var.ports
+        labels   = [port.value]
+        content {}
+      }
+    }
+    task "t" {
+      driver = "docker"
+      config {
+        image = "redis:7"
+        ports = var.ports
+        dynamic "labels" {
+          for_each = { team = "web" }
+          content {
+            owner = labels.value
+          }
+        }
+      }
+      dynamic "service" {
+        for_each = var.ports
+        iterator = p
+        content {
+          name = "svc-\${p.value}"
+          port = p.value
+          tags = ["index-\${p.key}"]
+        }
+      }
+    }
+  }
+}
+`;
+    const g = (await ok(src)).TaskGroups[0];
+    expect(g?.Networks[0]?.DynamicPorts.map((p) => p.Label)).toEqual(["http", "admin"]);
+    expect(g?.Tasks[0]?.Services.map((s) => [s.Name, s.PortLabel, s.Tags])).toEqual([
+      ["svc-http", "http", ["index-0"]],
+      ["svc-admin", "admin", ["index-1"]],
+    ]);
+    expect(g?.Tasks[0]?.Config.labels).toEqual({ owner: "web" });
+    expect(await errors(src.replace("for_each = var.ports\n        iterator = p", 'for_each = "http"\n        iterator = p'))).toEqual([
+      "job.hcl:28:9: job.group[g].task[t].dynamic[service].for_each: for_each must be a list, a set or a map, got string",
+    ]);
+    // (The ports it would have made are then undeclared, as after a misspelt port block.)
+    expect((await errors(src.replace("labels   = [port.value]\n        content {}", "labels   = [port.value]")))[0]).toBe(
+      "job.hcl:9:7: job.group[g].network[0].dynamic[port]: a dynamic block needs a content { ... } block: what each generated block holds",
+    );
+  });
+
+  it("the job's ui block", async () => {
+    const j = await ok(job("", "", '  ui {\n    description = "A *web* app"\n    link {\n      label = "Docs"\n      url = "https://example.com"\n    }\n  }'));
+    expect(j.UI).toEqual({ Description: "A *web* app", Links: [{ Label: "Docs", URL: "https://example.com" }] });
+  });
+
+  it("repeated docker port_map blocks are one map", async () => {
+    const src = `job "j" {
+  datacenters = ["dc1"]
+  group "g" {
+    task "t" {
+      driver = "docker"
+      config {
+        image = "nginx"
+        port_map {
+          http = 8080
+        }
+        port_map {
+          https = 443
+        }
+      }
+      resources {
+        network {
+          port "http" {}
+          port "https" {}
+        }
+      }
+    }
+  }
+}
+`;
+    const g = (await ok(src)).TaskGroups[0];
+    expect(g?.Networks[0]?.DynamicPorts.map((p) => [p.Label, p.To])).toEqual([
+      ["http", 8080],
+      ["https", 443],
+    ]);
+    expect(g?.Tasks[0]?.Config.ports).toEqual(["http", "https"]);
+  });
+
+  it("memory_max = -1 is Nomad's no-limit sentinel; each task's logs are checked against the disk, not their sum", async () => {
+    await ok(job("      resources {\n        memory = 64\n        memory_max = -1\n      }"));
+    const three = `job "j" {
+  datacenters = ["dc1"]
+  group "g" {
+    ${["a", "b", "c"].map((t) => `task "${t}" {\n      driver = "docker"\n      config { image = "redis:7" }\n    }`).join("\n    ")}
+  }
+}
+`;
+    // 3 tasks × 100 MB of logs on the default 300 MB disk: Nomad accepts it.
+    await ok(three);
+  });
+});
+
+describe("Nomad features refused with one line", () => {
+  it.each([
+    ["vault on a task", job("      vault {\n        policies = [\"x\"]\n      }"), 'job.hcl:9:7: job.group[g].task[t].vault: "vault": Ruche does not run Vault: give the task its secrets another way (env, a file in the image)'],
+    ["vault on a group", job("", "    vault {}"), 'job.hcl:5:5: job.group[g].vault: "vault": Ruche does not run Vault: give the task its secrets another way (env, a file in the image)'],
+    ["vault on the job", job("", "", "  vault {}"), 'job.hcl:3:3: job.vault: "vault": Ruche does not run Vault: give the task its secrets another way (env, a file in the image)'],
+    [
+      "connect",
+      job("", "    service {\n      connect {\n        sidecar_service {}\n      }\n    }"),
+      'job.hcl:6:7: job.group[g].service[0].connect: "connect": Ruche does not run Consul Connect (no sidecar proxies or service mesh): reach services at their registered address and port',
+    ],
+    ["csi_plugin", job("      csi_plugin {\n        id = \"x\"\n      }"), 'job.hcl:9:7: job.group[g].task[t].csi_plugin: "csi_plugin": Ruche does not run CSI plugins: a volume it mounts is a host path (docker volumes) or the allocation\'s directory'],
+    ["multiregion", job("", "", "  multiregion {}"), 'job.hcl:3:3: job.multiregion: "multiregion": multiregion is a Nomad Enterprise feature Ruche does not have: run one job per region'],
+    [
+      "max_run_duration",
+      job("", '    max_run_duration = "1h"'),
+      'job.hcl:5:5: job.group[g].max_run_duration: "max_run_duration": Ruche does not stop a group after max_run_duration yet; remove it (a batch task can end itself, such as with timeout(1))',
+    ],
+    ["a docker option Ruche's driver does not have", job("").replace('image = "redis:7"', 'image = "redis:7"\n        mounts = []'), 'job.hcl:9:9: job.group[g].task[t].config.mounts: "mounts" is an option of Nomad\'s docker driver that Ruche\'s does not have; remove it'],
+    ["a docker option nobody has", job("").replace('image = "redis:7"', 'image = "redis:7"\n        dns_server = ["1.1.1.1"]'), 'job.hcl:9:9: job.group[g].task[t].config.dns_server: "dns_server" is not an option of the docker driver; did you mean "dns_servers"?'],
+  ])("%s", async (_what, src, line) => {
+    expect(await errors(src)).toEqual([line]);
+  });
+
+  it("the JSON form says the same", async () => {
+    const r = await parseJob(JSON.stringify({ Job: { ID: "j", TaskGroups: [{ Name: "g", Tasks: [{ Name: "t", Driver: "raw_exec", Config: { command: "x" }, Vault: { Policies: ["p"] } }] }] } }), { file: "job.json" });
+    expect(r.ok ? [] : r.diagnostics.map(formatDiagnostic)).toEqual(['job.json: Job.TaskGroups[0].Tasks[0].Vault: "Vault": Ruche does not run Vault: give the task its secrets another way (env, a file in the image)']);
+  });
+});
