@@ -1,6 +1,7 @@
 import type { Driver, ExecOptions, ExecResult } from "../drivers/index.js";
-import { assertNever, ErrorCode, errorMessage, formatDuration, NS, RucheError, sleep, type AllocCheck, type Allocation, type AllocDeploymentStatus, type Logger, type Node, type TaskGroup, type TaskState } from "../structs/index.js";
+import { assertNever, ErrorCode, errorMessage, formatDuration, NS, RucheError, sleep, type AllocCheck, type Allocation, type AllocDeploymentStatus, type Logger, type Node, type Task, type TaskGroup, type TaskState } from "../structs/index.js";
 import { AllocDirHook, allocPaths, ChecksHook, HealthHook, IdentityHook, type AllocHook, type AllocHookContext, type AllocPaths, type CheckReport } from "./hooks/index.js";
+import { isPoststop, isSidecar, LifecycleStage, stageOf, TaskCoordinator } from "./lifecycle.js";
 import { RestartTracker } from "./restart.js";
 import { TaskRunner, type SavedTask } from "./task-runner.js";
 import { taskSpec } from "./task-spec.js";
@@ -47,11 +48,20 @@ export interface AllocRunnerDeps {
  * 2. `identity`: the tasks' workload identities, written to their `secrets/` (`file = true`).
  * 3. `checks`: the service checks, probed while their task runs.
  * 4. `health`: the deployment health, from the tasks' states (and the checks).
+ *
+ * The tasks start in the order of their `lifecycle` blocks (`./lifecycle.ts`, as Nomad's task
+ * coordinator): prestart tasks first (an ephemeral one must exit successfully, a sidecar must
+ * run), then the main tasks, then the poststart tasks; the sidecars are stopped once the main
+ * tasks have ended; the poststop tasks run once every other task is dead, the allocation
+ * stopped or done.
  */
 export class AllocRunner {
   alloc: Allocation;
   private group: TaskGroup;
   private readonly tasks = new Map<string, TaskRunner>();
+  /** Each task's watch (its turn, its run, the rules after it): the allocation is gone when they are all done. */
+  private readonly watching = new Map<string, Promise<void>>();
+  private readonly coordinator = new TaskCoordinator(() => this.group.Tasks);
   private readonly paths: AllocPaths;
   private readonly checks: ChecksHook;
   private readonly health: HealthHook;
@@ -116,7 +126,7 @@ export class AllocRunner {
           spec: taskSpec(this.alloc, this.group, task, this.d.node, this.paths),
           task,
           // A task's own restart block, merged over its group's by the jobspec, wins.
-          restart: new RestartTracker(task.RestartPolicy ?? this.group.RestartPolicy, this.alloc.Job.Type),
+          restart: new RestartTracker(task.RestartPolicy ?? this.group.RestartPolicy, this.alloc.Job.Type, task.Lifecycle ?? null),
           changed: () => {
             this.changed();
           },
@@ -129,27 +139,60 @@ export class AllocRunner {
       );
       this.tasks.set(task.Name, runner);
     }
-    for (const r of this.tasks.values()) void this.watch(r, after);
+    for (const r of this.tasks.values()) {
+      this.watching.set(
+        r.name,
+        this.watch(r, after).catch((err: unknown) => {
+          this.d.log.error({ allocId: this.alloc.ID, task: r.name, err }, "watching the task failed");
+        }),
+      );
+    }
     if (this.alloc.DesiredStatus !== "run") void this.stop(stopReason(this.alloc));
     this.changed();
   }
 
-  /** The leader and failure rules, once a task is dead for good. */
+  /**
+   * Runs a task in its turn, then, once it is dead for good, the leader and failure rules and
+   * the sidecar rule (only sidecars left: they are stopped). A poststop task's end changes
+   * nothing for the others.
+   */
   private async watch(r: TaskRunner, after?: Promise<void>): Promise<void> {
     // A task stopped while it waited never starts (its runner is dead already).
     if (after !== undefined) await after;
+    const task = this.taskOf(r.name);
+    // A task found again after an agent restart already had its turn.
+    if (task !== undefined && r.handle === null && !r.dead) await this.coordinator.ready(task);
     await r.run();
-    if (this.stopping) return;
-    const task = this.group.Tasks.find((t) => t.Name === r.name);
+    if (this.stopping || (task !== undefined && isPoststop(task))) return;
     if (r.state.Failed) {
       await this.killAll(`Task's sibling "${r.name}" failed`, "Sibling Task Failed");
     } else if (task?.Leader === true) {
       await this.killAll("Leader Task in Group dead", "Leader Task Dead");
+    } else {
+      const live = this.live();
+      if (live.length > 0 && live.every(([, t]) => t !== undefined && isSidecar(t))) {
+        await Promise.all(live.map(([r]) => r.kill("Main tasks in the group died", "Main Tasks Dead")));
+      }
     }
   }
 
+  /** Kills every task still alive but the poststop ones, which run after. */
   private async killAll(reason: string, eventType: string): Promise<void> {
-    await Promise.all([...this.tasks.values()].filter((t) => !t.dead).map((t) => t.kill(reason, eventType)));
+    await Promise.all(this.live().map(([t]) => t.kill(reason, eventType)));
+  }
+
+  /** The tasks not dead, poststop tasks aside (with their definition; none for a task the group no longer has). */
+  private live(): [TaskRunner, Task | undefined][] {
+    const out: [TaskRunner, Task | undefined][] = [];
+    for (const r of this.tasks.values()) {
+      const task = this.taskOf(r.name);
+      if (!r.dead && (task === undefined || !isPoststop(task))) out.push([r, task]);
+    }
+    return out;
+  }
+
+  private taskOf(name: string): Task | undefined {
+    return this.group.Tasks.find((t) => t.Name === name);
   }
 
   /** A newer version of the allocation from the servers. */
@@ -170,29 +213,45 @@ export class AllocRunner {
    * task's "Killing" event. The prekill hooks run first. A running task whose group or
    * itself has a `shutdown_delay` is killed that long after (the group's and the task's
    * added, as in Nomad): its services left the catalog when the servers asked for the stop,
-   * and clients get the time to notice ("Waiting for shutdown delay").
+   * and clients get the time to notice ("Waiting for shutdown delay"). As in Nomad, the
+   * sidecars are killed after the other tasks; the poststop tasks then run, and the stop
+   * resolves once they are done.
    */
   async stop(why: string): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     for (const h of this.hooks) h.prekill?.();
     const groupDelay = this.group.ShutdownDelay ?? 0;
-    await Promise.all(
-      [...this.tasks].map(async ([name, t]) => {
-        const delay = groupDelay + (this.group.Tasks.find((x) => x.Name === name)?.ShutdownDelay ?? 0);
-        if (delay > 0 && t.state.State === "running") {
-          t.event("Waiting for shutdown delay", `Waiting for shutdown_delay of ${formatDuration(delay)} before killing the task.`);
-          await sleep(delay / NS.millisecond, this.letGo.signal);
-          if (this.detached) return;
-        }
-        await t.kill(why);
-      }),
-    );
+    const killOne = async (t: TaskRunner): Promise<void> => {
+      const delay = groupDelay + (this.taskOf(t.name)?.ShutdownDelay ?? 0);
+      if (delay > 0 && t.state.State === "running") {
+        t.event("Waiting for shutdown delay", `Waiting for shutdown_delay of ${formatDuration(delay)} before killing the task.`);
+        await sleep(delay / NS.millisecond, this.letGo.signal);
+        if (this.detached) return;
+      }
+      await t.kill(why);
+    };
+    const sidecar = (t: TaskRunner): boolean => {
+      const task = this.taskOf(t.name);
+      return task !== undefined && isSidecar(task);
+    };
+    const live = [...this.tasks.values()].filter((t) => !this.isPoststop(t.name));
+    await Promise.all(live.filter((t) => !sidecar(t)).map(killOne));
+    await Promise.all(live.filter(sidecar).map(killOne));
     this.changed();
+    if (!this.detached) await Promise.all([...this.watching].filter(([name]) => this.isPoststop(name)).map(([, w]) => w));
+    this.changed();
+  }
+
+  private isPoststop(name: string): boolean {
+    const task = this.taskOf(name);
+    return task !== undefined && isPoststop(task);
   }
 
   /** Stops the tasks (saying `why`), lets go of the allocation and runs the destroy hooks: nothing of it stays on the node. */
   async destroy(why: string): Promise<void> {
+    // As Nomad: an allocation destroyed does not wait for its poststop tasks; one running is killed first.
+    await Promise.all([...this.tasks.values()].filter((t) => this.isPoststop(t.name)).map((t) => t.kill(why)));
     await this.stop(why);
     this.close();
     for (const h of this.hooks) {
@@ -205,6 +264,8 @@ export class AllocRunner {
   /** Resolves once every task is gone (its driver done with it): a replacement on this node waits for it. */
   async gone(): Promise<void> {
     await Promise.allSettled([...this.tasks.values()].map((t) => t.gone()));
+    // The poststop tasks run after the others: the allocation is gone once they are.
+    await Promise.all([...this.watching].filter(([name]) => this.isPoststop(name)).map(([, w]) => w));
   }
 
   /** Stops watching without stopping the tasks (the agent is shutting down; they go on). */
@@ -235,7 +296,12 @@ export class AllocRunner {
     if (states.length === 0) return "pending";
     if (states.every((s) => s.State === "dead")) return states.some((s) => s.Failed) ? "failed" : "complete";
     if (states.some((s) => s.State === "dead" && s.Failed)) return "failed";
-    if (states.some((s) => s.State === "pending" && s.Restarts === 0)) return "pending";
+    // Pending until every main task has started; a lifecycle task waiting its turn does not hold the allocation there.
+    const main = [...this.tasks.values()].filter((t) => {
+      const task = this.taskOf(t.name);
+      return task === undefined || stageOf(task) === LifecycleStage.Main;
+    });
+    if (main.some((t) => t.state.State === "pending" && t.state.Restarts === 0)) return "pending";
     return "running";
   }
 
@@ -284,6 +350,9 @@ export class AllocRunner {
 
   /** After any change: the hooks act on it, then the allocation is saved and, if what the servers see changed, reported. */
   private changed(): void {
+    // Destroyed, the allocation's tasks still go through their turns as they are killed (a
+    // task killed before its turn ends its wait so); detached, none starts any more.
+    if (!this.detached) this.coordinator.update(new Map([...this.tasks].map(([name, t]) => [name, t.state])));
     if (this.closed) return;
     for (const h of this.hooks) h.changed?.();
     const status = this.clientStatus;

@@ -1,4 +1,4 @@
-import { formatDuration, NS, type JobType, type RestartPolicy } from "../structs/index.js";
+import { formatDuration, NS, TaskLifecycleHook, type JobType, type RestartPolicy, type TaskLifecycle } from "../structs/index.js";
 
 /** What to do after a task exited or failed to start. Delays in ms. */
 export type RestartDecision =
@@ -10,17 +10,29 @@ export type RestartDecision =
  * `interval`, each after `delay` (plus up to a quarter of it, so tasks that fail together
  * do not restart together); past that, mode "delay" waits for the interval to end and
  * starts counting again, mode "fail" gives up and the task fails. A batch task that exits
- * 0 is complete; a service or system task is restarted whatever its exit code.
+ * 0 is complete; a service or system task is restarted whatever its exit code. A task's
+ * `lifecycle` changes that: an ephemeral prestart or poststart task, or a poststop task,
+ * that exits 0 is complete; a sidecar is restarted.
  * Pure: `now` and the jitter draw are passed in.
  */
 export class RestartTracker {
   private count = 0;
   private windowStart = -1;
 
+  /** Whether a task that exits 0 is started again (Nomad's `onSuccess`). */
+  private readonly onSuccess: boolean;
+
   constructor(
     private readonly policy: RestartPolicy,
-    private readonly jobType: JobType,
-  ) {}
+    jobType: JobType,
+    lifecycle: TaskLifecycle | null = null,
+  ) {
+    // As Nomad: a batch task that exits 0 is done; so is an ephemeral prestart or poststart
+    // task and any poststop task, whatever the job's type; a sidecar is started again.
+    let onSuccess = jobType !== "batch" && jobType !== "sysbatch";
+    if (lifecycle !== null && lifecycle.Hook !== "") onSuccess = lifecycle.Hook !== TaskLifecycleHook.Poststop && lifecycle.Sidecar;
+    this.onSuccess = onSuccess;
+  }
 
   /** How many restarts were counted in the current interval (for local state). */
   get state(): { count: number; windowStart: number } {
@@ -34,7 +46,7 @@ export class RestartTracker {
 
   /** After the task exited with `exitCode` (or failed to start: `startError`). */
   next(now: number, exit: { exitCode: number; startError?: string; oomKilled?: boolean }, jitter: number): RestartDecision {
-    if (exit.startError === undefined && exit.exitCode === 0 && (this.jobType === "batch" || this.jobType === "sysbatch")) {
+    if (exit.startError === undefined && exit.exitCode === 0 && !this.onSuccess) {
       return { restart: false, failed: false, reason: "task completed successfully" };
     }
     const intervalMs = this.policy.Interval / NS.millisecond;

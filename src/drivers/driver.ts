@@ -31,8 +31,13 @@ export interface TaskSpec {
   allocId: string;
   taskName: string;
   jobId: string;
+  /** The job's name, its parent's ID ("" when it has none), and the node it runs on: Nomad's container labels name them. */
+  jobName: string;
+  parentJobId: string;
   group: string;
   namespace: string;
+  nodeId: string;
+  nodeName: string;
   /** The task's `config { }`, with runtime variables already interpolated. */
   config: Record<string, unknown>;
   /** The whole environment the task sees (RUCHE_*, NOMAD_*, the task's env). */

@@ -337,6 +337,8 @@ function taskOf(job: Job, tg: TaskGroup, t: Raw, at: string, aliases: Map<string
   identitiesOf(task, t, at, aliases, problems);
   const dispatchPayload = obj(t.DispatchPayload);
   if (dispatchPayload !== undefined) task.DispatchPayload = { File: s(dispatchPayload.File, "") };
+  const lifecycle = obj(t.Lifecycle);
+  if (lifecycle !== undefined) task.Lifecycle = { Hook: s(lifecycle.Hook, ""), Sidecar: b(lifecycle.Sidecar, false) };
   if (typeof t.ShutdownDelay === "number") task.ShutdownDelay = t.ShutdownDelay;
   const restart = obj(t.RestartPolicy);
   if (restart !== undefined) task.RestartPolicy = merge(tg.RestartPolicy, restart);

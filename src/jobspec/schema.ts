@@ -277,6 +277,12 @@ const dispatchPayloadSchema: ObjSchema = {
   fields: [f("File", "file", string)],
 };
 
+/** A task's `lifecycle { hook, sidecar }`: when it runs relative to its group's main tasks. */
+const lifecycleSchema: ObjSchema = {
+  name: "lifecycle",
+  fields: [f("Hook", "hook", string), f("Sidecar", "sidecar", bool)],
+};
+
 /** What Nomad's servers add to a scaling policy: read in JSON (`nomad job inspect`'s output) and dropped; Ruche's servers do not keep them. */
 const scalingServerFields: Field[] = [f("ID", "", string), f("Namespace", "", string), f("Target", "", stringMap), f("CreateIndex", "", int), f("ModifyIndex", "", int)];
 
@@ -321,10 +327,11 @@ export const taskSchema: ObjSchema = {
     one("Identity", "", identitySchema),
     blocks("Identities", "identity", identitySchema),
     one("DispatchPayload", "dispatch_payload", dispatchPayloadSchema),
+    one("Lifecycle", "lifecycle", lifecycleSchema),
     refused("vault", VAULT, "Vault"),
     refused("schedule", "task schedules are a Nomad Enterprise feature Ruche does not have", "Schedule"),
     refused("csi_plugin", "Ruche does not run CSI plugins: a volume it mounts is a host path (docker volumes) or the allocation's directory", "CSIPluginConfig"),
-    ...notYet("artifact", "template", "volume_mount", "lifecycle", "consul", "action", "kind"),
+    ...notYet("artifact", "template", "volume_mount", "consul", "action", "kind"),
   ],
 };
 

@@ -4,6 +4,7 @@ import {
   CONSTRAINT_OPERATORS,
   DELAY_FUNCTIONS,
   DISPATCH_PAYLOAD_MODES,
+  TASK_LIFECYCLE_HOOKS,
   RECONCILE_OPTIONS,
   DRIVER_NAMES,
   DRIVER_REQUIRED_CONFIG,
@@ -196,6 +197,10 @@ function group(job: Job, g: TaskGroup, at: string, p: Report): void {
     taskNames.add(t.Name);
     task(g, t, tAt, labels, p, names);
   });
+  // As Nomad: a group made only of lifecycle tasks has nothing for them to run around.
+  if (g.Tasks.length > 0 && g.Tasks.every((t) => t.Lifecycle != null && t.Lifecycle.Hook !== "")) {
+    p(`${at}.Tasks`, `group "${g.Name}" must have at least one main task (a task without a lifecycle block)`);
+  }
   const leaders = g.Tasks.map((t, ti) => ({ t, ti })).filter(({ t }) => t.Leader);
   for (const { ti } of leaders.slice(1)) p(`${at}.Tasks[${ti}].Leader`, `only one task of a group may be the leader; task "${leaders[0]?.t.Name ?? ""}" is already`);
   g.Services.forEach((s, si) => {
@@ -311,6 +316,9 @@ function task(g: TaskGroup, t: Task, at: string, labels: Map<string, string>, p:
   checkName(t.Name, `${at}.Name`, "task name", p);
   const payloadFile = t.DispatchPayload?.File;
   if (payloadFile !== undefined && leavesAllocDir(`local/${payloadFile}`)) p(`${at}.DispatchPayload.File`, `dispatch_payload: file "${payloadFile}" escapes the allocation directory; name a file under the task's local/`);
+  const hook = t.Lifecycle?.Hook;
+  if (hook === "") p(`${at}.Lifecycle.Hook`, `lifecycle: no hook given; hook must be one of ${TASK_LIFECYCLE_HOOKS.join(", ")}`);
+  else if (hook !== undefined && !TASK_LIFECYCLE_HOOKS.includes(hook)) p(`${at}.Lifecycle.Hook`, `lifecycle: invalid hook "${hook}"; hook must be one of ${TASK_LIFECYCLE_HOOKS.join(", ")}${didYouMean(hook, TASK_LIFECYCLE_HOOKS)}`);
   if (t.Driver === "") p(`${at}.Driver`, `task "${t.Name}" needs a driver (one of ${DRIVER_NAMES.join(", ")})`, true);
   else if (!DRIVER_NAMES.includes(t.Driver)) p(`${at}.Driver`, `unknown driver "${t.Driver}"; Ruche has ${DRIVER_NAMES.join(", ")}${didYouMean(t.Driver, DRIVER_NAMES)}`);
   else {

@@ -190,7 +190,7 @@ export class GroupPlacer {
     this.gk = groupKey(job.Namespace, job.ID, tg.Name);
     this.affinities = [...job.Affinities, ...tg.Affinities, ...tg.Tasks.flatMap((t) => t.Affinities)];
     this.spreads = [...job.Spreads, ...tg.Spreads];
-    this.metric = emptyMetric({ ...ready.available });
+    this.metric = { ...emptyMetric({ ...ready.available }), ...(Object.keys(ready.elsewhere).length === 0 ? {} : { NodesInOtherDatacenters: { ...ready.elsewhere } }) };
 
     const live = view.allocsByJob(job.Namespace, job.ID).filter((a) => !allocTerminal(a) && !usage.isStopped(a.ID));
     this.groupBefore = new Int32Array(readyNodes.length);

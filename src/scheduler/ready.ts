@@ -5,7 +5,10 @@ import type { StateView } from "./view.js";
 
 export interface Ready {
   nodes: Node[];
+  /** By datacenter; every datacenter the job names (not a glob) is there, 0 when it has no ready node. */
   available: Record<string, number>;
+  /** Ready nodes of the job's pool outside its datacenters, by datacenter (what a failure metric tells). */
+  elsewhere: Record<string, number>;
   /**
    * A small number per node for its computed class (-1 when it has none), so that verdicts
    * shared by a class are kept in an array rather than looked up by the class's string.
@@ -38,8 +41,14 @@ export function readyNodes(view: StateView, job: Job, memo: SchedulerMemo): Read
 function computeReady(all: readonly Node[], job: Job): Ready {
   const nodes: Node[] = [];
   const available: Record<string, number> = {};
+  const elsewhere: Record<string, number> = {};
+  for (const dc of job.Datacenters) if (!dc.includes("*")) available[dc] = 0;
   for (const n of all) {
-    if (!nodeIsSchedulable(n) || !inDatacenters(n, job) || !inNodePool(n, job)) continue;
+    if (!nodeIsSchedulable(n) || !inNodePool(n, job)) continue;
+    if (!inDatacenters(n, job)) {
+      elsewhere[n.Datacenter] = (elsewhere[n.Datacenter] ?? 0) + 1;
+      continue;
+    }
     nodes.push(n);
     available[n.Datacenter] = (available[n.Datacenter] ?? 0) + 1;
   }
@@ -59,5 +68,5 @@ function computeReady(all: readonly Node[], job: Job): Ready {
     }
     classIds[i] = id;
   });
-  return { nodes, available, classIds, indexOf };
+  return { nodes, available, elsewhere, classIds, indexOf };
 }

@@ -72,6 +72,17 @@ describe("placing a new job", () => {
     expect(describeFailure(none.failed.web!)).toBe("2 nodes missing drivers");
   });
 
+  it("tells a job sent to a datacenter without nodes which datacenters the ready nodes are in", () => {
+    const nodes = [mock.node({ datacenter: "dc1" }), mock.node({ datacenter: "dc1" }), mock.node({ datacenter: "dc2", status: "down" })];
+    const r = run(mock.job({ id: "eu", count: 1, datacenters: ["europe-west1"] }), nodes);
+    const m = r.failed.web!;
+    expect(m.NodesAvailable).toEqual({ "europe-west1": 0 });
+    expect(m.NodesInOtherDatacenters).toEqual({ dc1: 2 });
+    expect(describeFailure(m)).toBe('No nodes were eligible for evaluation; No nodes are available in datacenter "europe-west1"; Ready nodes are in datacenter "dc1" (2 nodes), not in "europe-west1"');
+    const placedOne = run(mock.job({ id: "both", count: 1, datacenters: ["dc1", "europe-west1"] }), nodes);
+    expect(placed(placedOne.plan)[0]?.Metrics?.NodesAvailable).toEqual({ dc1: 2, "europe-west1": 0 });
+  });
+
   it("gives every allocation its own host ports and refuses a static port already taken", () => {
     const n = mock.node();
     const job = mock.job({ id: "p", count: 3, ports: ["http", "admin"] });

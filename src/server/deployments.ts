@@ -1,4 +1,4 @@
-import { deploymentActive, ErrorCode, NS, RucheError, type Deployment, type Evaluation } from "../structs/index.js";
+import { deploymentActive, ErrorCode, NS, RucheError, type Allocation, type Deployment, type Evaluation } from "../structs/index.js";
 import { jobRowKey as jobKey, versionRowKey as versionKey, type StateStore, type Txn } from "../state/index.js";
 import { newEval } from "./evals.js";
 import { registerJob } from "./jobs.js";
@@ -61,7 +61,11 @@ export class DeploymentWatcher {
 
   private async check(id: string): Promise<void> {
     const d = this.store.deployment(id);
-    if (d === undefined || !deploymentActive(d)) return;
+    if (d === undefined) return;
+    if (!deploymentActive(d)) {
+      await this.recount(d.ID);
+      return;
+    }
     const now = this.now();
     const allocs = this.store.allocsByJob(d.Namespace, d.JobID).filter((a) => a.DeploymentID === d.ID);
     let changed = false;
@@ -76,10 +80,11 @@ export class DeploymentWatcher {
       const mine = allocs.filter((a) => a.TaskGroup === name);
       const healthy = mine.filter((a) => a.DeploymentStatus?.Healthy === true).length;
       const bad = mine.filter((a) => a.DeploymentStatus?.Healthy === false).length;
-      if (healthy > s.HealthyAllocs) progressed = true;
+      const grew = healthy > s.HealthyAllocs;
+      if (grew) progressed = true;
       if (bad > 0) unhealthy = true;
       const next = { ...s, HealthyAllocs: healthy, UnhealthyAllocs: bad };
-      if (progressed && s.ProgressDeadline > 0) next.RequireProgressBy = now + s.ProgressDeadline / NS.millisecond;
+      if (grew && s.ProgressDeadline > 0) next.RequireProgressBy = now + s.ProgressDeadline / NS.millisecond;
       if (healthy !== s.HealthyAllocs || bad !== s.UnhealthyAllocs) changed = true;
       if (s.RequireProgressBy > 0 && now > s.RequireProgressBy && healthy < s.DesiredTotal) deadlinePassed = true;
       const canaryIds = new Set(s.PlacedCanaries);
@@ -181,6 +186,8 @@ export class DeploymentWatcher {
       if (cur === undefined || !deploymentActive(cur)) return;
       tx.put("deployments", {
         ...cur,
+        // The counts as they are when it fails (the health that failed it among them).
+        TaskGroups: withHealth(cur, this.store.allocsByJob(cur.Namespace, cur.JobID)),
         Status: "failed",
         StatusDescription: stable === undefined ? description : `${description} - rolling back to job version ${stable.Version}`,
       });
@@ -199,12 +206,50 @@ export class DeploymentWatcher {
     return ev;
   }
 
+  /**
+   * A deployment that is over still counts its allocations' health as the clients report it
+   * (Nomad's state store does so whatever the deployment's status), until none is left.
+   */
+  private async recount(id: string): Promise<void> {
+    const stale = (d: Deployment | undefined): Deployment["TaskGroups"] | null => {
+      if (d === undefined || deploymentActive(d)) return null;
+      const allocs = this.store.allocsByJob(d.Namespace, d.JobID);
+      if (!allocs.some((a) => a.DeploymentID === d.ID)) return null;
+      const groups = withHealth(d, allocs);
+      const same = Object.entries(groups).every(([n, g]) => {
+        const was = d.TaskGroups[n];
+        return g.HealthyAllocs === was?.HealthyAllocs && g.UnhealthyAllocs === was.UnhealthyAllocs;
+      });
+      return same ? null : groups;
+    };
+    if (stale(this.store.deployment(id)) === null) return;
+    await this.store.write((tx) => {
+      const cur = tx.get("deployments", id);
+      const groups = stale(cur);
+      if (cur !== undefined && groups !== null) tx.put("deployments", { ...cur, TaskGroups: groups });
+    });
+  }
+
   async fail(id: string): Promise<Evaluation | null> {
     const d = this.store.deployment(id);
     if (d === undefined) throw new RucheError(ErrorCode.NotFound, `deployment "${id}" not found`);
     if (!deploymentActive(d)) throw new RucheError(ErrorCode.BadRequest, `deployment "${id}" is ${d.Status}; only a running deployment can be failed`);
     return this.failDeployment(d, "Deployment marked as failed");
   }
+}
+
+/** The deployment's groups with their healthy and unhealthy counts taken from the allocations' reported health. */
+function withHealth(d: Deployment, allocs: readonly Allocation[]): Deployment["TaskGroups"] {
+  const groups: Deployment["TaskGroups"] = {};
+  for (const [name, s] of Object.entries(d.TaskGroups)) {
+    const mine = allocs.filter((a) => a.DeploymentID === d.ID && a.TaskGroup === name);
+    groups[name] = {
+      ...s,
+      HealthyAllocs: mine.filter((a) => a.DeploymentStatus?.Healthy === true).length,
+      UnhealthyAllocs: mine.filter((a) => a.DeploymentStatus?.Healthy === false).length,
+    };
+  }
+  return groups;
 }
 
 function markStable(tx: Txn, d: Deployment): void {

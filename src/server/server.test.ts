@@ -89,7 +89,10 @@ describe("the server with simulated nodes", () => {
     await server.registerJob(demo({ cpu: 200, memory: 64, autoRevert: true }));
     await until("version 0 deployed", () => store.latestDeployment("default", "demoapp")?.Status === "successful");
     await server.registerJob(demo({ cpu: 999, memory: 64, autoRevert: true }));
-    await until("the failing deployment", () => store.deploymentsByJob("default", "demoapp").some((d) => d.JobVersion === 1 && d.Status === "failed"));
+    const failed = await until("the failing deployment", () => store.deploymentsByJob("default", "demoapp").find((d) => d.JobVersion === 1 && d.Status === "failed"));
+    // The failed deployment keeps the count of what failed it (Nomad's UnhealthyAllocs), not 0.
+    expect(failed.TaskGroups.webs?.HealthyAllocs).toBe(0);
+    expect(failed.TaskGroups.webs?.UnhealthyAllocs).toBeGreaterThanOrEqual(1);
     const job = await until("the job reverted to a new version of the stable spec", () => {
       const j = store.job("default", "demoapp");
       return j !== null && j.Version === 2 ? j : undefined;

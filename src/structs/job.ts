@@ -139,6 +139,22 @@ export interface DispatchPayloadConfig {
   File: string;
 }
 
+/** When a task with a `lifecycle` block runs, relative to its group's main tasks (Nomad's `TaskLifecycleHook*`). */
+export const TaskLifecycleHook = { Prestart: "prestart", Poststart: "poststart", Poststop: "poststop" } as const;
+export type TaskLifecycleHook = (typeof TaskLifecycleHook)[keyof typeof TaskLifecycleHook];
+export const TASK_LIFECYCLE_HOOKS: readonly string[] = Object.values(TaskLifecycleHook);
+
+/**
+ * A task's `lifecycle { hook, sidecar }` (Nomad's `TaskLifecycleConfig`): prestart tasks run
+ * before the main tasks (an ephemeral one must exit successfully first, a sidecar keeps
+ * running beside them), poststart tasks once every main task runs, poststop tasks once the
+ * others have stopped. `Hook` is a string as read; validation holds it to the three.
+ */
+export interface TaskLifecycle {
+  Hook: string;
+  Sidecar: boolean;
+}
+
 /**
  * Nomad's scaling policy: a group's `scaling` block (Type "horizontal": its count between
  * Min and Max) or a task's `scaling "cpu"` / `scaling "mem"` (Type "vertical_cpu",
@@ -185,6 +201,8 @@ export interface Task {
   Identities?: WorkloadIdentity[];
   /** Where a dispatched job's payload goes; absent or null: not written. */
   DispatchPayload?: DispatchPayloadConfig | null;
+  /** When the task runs relative to the group's main tasks; absent or null: it is a main task. */
+  Lifecycle?: TaskLifecycle | null;
   /** Nanoseconds between the task's services leaving the catalog and its kill signal; absent: 0. */
   ShutdownDelay?: number;
   /** The task's own `restart` block merged over its group's policy (as Nomad's api does); absent: the group's. */

@@ -30,6 +30,16 @@ describe("AllocMetric in words", () => {
     expect(failedGroupHeading("web", emptyMetric())).toBe('Task Group "web" (failed to place 1 allocation)');
   });
 
+  it("names a datacenter the job asks for that has no ready node, and where the ready nodes are", () => {
+    const m = { ...emptyMetric({ "europe-west1": 0, "europe-west2": 0 }), NodesInOtherDatacenters: { dc1: 1, dc2: 3 } };
+    expect(failureReasons(m)).toEqual([
+      "No nodes were eligible for evaluation",
+      'No nodes are available in datacenter "europe-west1"',
+      'No nodes are available in datacenter "europe-west2"',
+      'Ready nodes are in datacenters "dc1" (1 node), "dc2" (3 nodes), not in "europe-west1", "europe-west2"',
+    ]);
+  });
+
   it("writes a constraint as the job file does, without empty sides", () => {
     expect(constraintReason({ LTarget: "", RTarget: "true", Operand: "distinct_hosts" })).toBe("distinct_hosts true");
     expect(constraintReason({ LTarget: "${attr.kernel.name}", RTarget: "", Operand: "is_set" })).toBe("${attr.kernel.name} is_set");

@@ -10,7 +10,18 @@ import type { Node } from "./node.js";
 export interface AllocMetric {
   NodesEvaluated: number;
   NodesFiltered: number;
+  /**
+   * Ready nodes in the job's node pool, by datacenter, in the datacenters the job asks for;
+   * a datacenter the job names (not a glob) that has none reads 0, as Nomad's scheduler did
+   * before wildcards, so that "No nodes are available in datacenter" can be said.
+   */
   NodesAvailable: Record<string, number>;
+  /**
+   * Ruche's addition, on a group's failure metric only: ready nodes of the job's node pool in
+   * the datacenters the job does not ask for, by datacenter, so that a job sent to the wrong
+   * datacenter is told where the nodes are. Nomad's API has no such field; its clients ignore it.
+   */
+  NodesInOtherDatacenters?: Record<string, number>;
   /** Filter reason → nodes it rejected: a `FilterReason`, or a constraint (`constraintReason`). */
   ConstraintFiltered: Record<string, number>;
   NodesExhausted: number;
@@ -116,6 +127,10 @@ function nodes(n: number): string {
   return n === 1 ? "1 node" : `${n} nodes`;
 }
 
+function byName(a: [string, number], b: [string, number]): number {
+  return a[0].localeCompare(b[0]);
+}
+
 function byCount(a: [string, number], b: [string, number]): number {
   return b[1] - a[1] || a[0].localeCompare(b[0]);
 }
@@ -130,6 +145,13 @@ export function failureReasons(m: AllocMetric): string[] {
   const out: string[] = [];
   const available = Object.values(m.NodesAvailable).reduce((a, b) => a + b, 0);
   if (available === 0 && m.NodesEvaluated === 0) out.push("No nodes were eligible for evaluation");
+  for (const [dc, n] of Object.entries(m.NodesAvailable).sort(byName)) if (n === 0) out.push(`No nodes are available in datacenter "${dc}"`);
+  const elsewhere = Object.entries(m.NodesInOtherDatacenters ?? {}).sort(byName);
+  if (available === 0 && elsewhere.length > 0) {
+    const asked = Object.keys(m.NodesAvailable).sort();
+    const where = elsewhere.map(([dc, n]) => `"${dc}" (${nodes(n)})`).join(", ");
+    out.push(`Ready nodes are in datacenter${elsewhere.length === 1 ? "" : "s"} ${where}${asked.length === 0 ? "" : `, not in ${asked.map((dc) => `"${dc}"`).join(", ")}`}`);
+  }
   for (const [cls, n] of Object.entries(m.ClassFiltered).sort(byCount)) out.push(`Class "${cls}": ${nodes(n)} filtered`);
   for (const [reason, n] of Object.entries(m.ConstraintFiltered).sort(byCount)) {
     out.push(FILTER_REASONS.has(reason) ? `${nodes(n)} ${reason}` : `Constraint \`${reason}\` filtered ${nodes(n)}`);

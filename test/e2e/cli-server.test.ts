@@ -172,7 +172,8 @@ describe("ruche CLI against a real agent", () => {
   });
 
   it("node drain -enable -yes: the node's allocations move to the other nodes", async () => {
-    const before = JSON.parse((await ruche("job", "status", "-json", "demoapp")).out) as { Allocations: { ID: string; NodeID: string; DesiredStatus: string; ClientStatus: string }[] };
+    // Nomad's `job status -json`: a list of JobJson, one per job.
+    const [before] = JSON.parse((await ruche("job", "status", "-json", "demoapp")).out) as [{ Allocations: { ID: string; NodeID: string; DesiredStatus: string; ClientStatus: string }[] }];
     const running = before.Allocations.filter((a) => a.DesiredStatus === "run" && a.ClientStatus === "running");
     expect(running).toHaveLength(2);
     const node = running[0]!.NodeID;
@@ -188,7 +189,7 @@ describe("ruche CLI against a real agent", () => {
     await expect
       .poll(
         async () => {
-          const now = JSON.parse((await ruche("job", "status", "-json", "demoapp")).out) as typeof before;
+          const [now] = JSON.parse((await ruche("job", "status", "-json", "demoapp")).out) as [typeof before];
           const live = now.Allocations.filter((a) => a.DesiredStatus === "run" && a.ClientStatus === "running");
           return { running: live.length, onDrained: live.filter((a) => a.NodeID === node).length };
         },

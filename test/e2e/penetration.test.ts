@@ -322,6 +322,7 @@ const OPEN_ON_PURPOSE: Readonly<Record<string, { why: string; holds: (a: Answer)
   "GET /v1/acl/token/self": { why: "a token reads itself; no token is the anonymous token, which has no policy", holds: (a) => a.status === 200 && (JSON.parse(a.text) as { AccessorID: string }).AccessorID === "anonymous" },
   "GET /v1/metrics": { why: "Nomad's /v1/metrics needs no ACL (\"ACL Required: none\"): counters, no data", holds: (a) => a.status === 200 },
   "GET /v1/openapi.json": { why: "the API's own description, the same for everyone", holds: (a) => a.status === 200 },
+  "GET /v1/regions": { why: "Nomad's region list needs no ACL (\"ACL Required: none\"): the CLI's -region completion asks it first", holds: (a) => a.status === 200 && Array.isArray(JSON.parse(a.text)) },
 };
 
 /** Routes that answer any token and leave out what it may not read, as Consul does: no token, nothing in them. */

@@ -1,7 +1,8 @@
 import { flagBool, parseArgs, UsageError } from "../args.js";
 import { DEFAULT_ADDRESS, API_FLAGS, apiClient, JSON_FLAG, printJson, VERBOSE_FLAG } from "../api.js";
 import { allocationsTable, deployedTable, formatKV, formatTable, jobHeader, jobsTable, latestDeploymentKV, periodicChildrenTable, summaryTable } from "../format/index.js";
-import { DISPATCH_LAUNCH_SUFFIX, PERIODIC_LAUNCH_SUFFIX } from "../../structs/index.js";
+import { DISPATCH_LAUNCH_SUFFIX, PERIODIC_LAUNCH_SUFFIX, toWireAlloc, toWireDeployment, toWireEval } from "../../structs/index.js";
+import type { ApiClient } from "../../apiclient/index.js";
 import { Exit, type IO } from "../io.js";
 import { resolveJob } from "../resolve.js";
 
@@ -15,7 +16,8 @@ export const usage = `Usage: ruche job status [options] [ID]
 
 Options:
   -address ADDR   the Ruche API (default: $RUCHE_ADDR, else ${DEFAULT_ADDRESS})
-  -json           print the API's answers
+  -json           print, per job, its summary, allocations, latest deployment and
+                  evaluations as the API gives them (a list, as Nomad's)
   -verbose        show whole IDs
   -short          show only the job's header, not its groups, deployment and allocations
 `;
@@ -29,17 +31,22 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
   const id = p.positional[0];
   if (id === undefined) {
     const jobs = (await api.jobs()).body;
-    if (json) printJson(io, jobs);
-    else io.out(jobs.length === 0 ? "No running jobs\n" : `${jobsTable(jobs)}\n`);
+    if (jobs.length === 0) io.out("No running jobs\n");
+    else if (json) printJson(io, await Promise.all(jobs.map((j) => jobJson(api, j.ID))));
+    else io.out(`${jobsTable(jobs)}\n`);
     return Exit.Ok;
   }
   const job = await resolveJob(api, id);
-  if (flagBool(p, "short") && !json) {
+  if (json) {
+    printJson(io, [await jobJson(api, job.ID)]);
+    return Exit.Ok;
+  }
+  if (flagBool(p, "short")) {
     io.out(`${jobHeader(job)}\n`);
     return Exit.Ok;
   }
   const params = job.ParameterizedJob;
-  if (params !== undefined && params !== null && job.Dispatched !== true && !json) {
+  if (params !== undefined && params !== null && job.Dispatched !== true) {
     // Nomad's parameterized job: its block, its children's counts, the jobs dispatched of it.
     const prefix = `${job.ID}${DISPATCH_LAUNCH_SUFFIX}`;
     const children = (await api.jobs()).body.filter((c) => c.ParentID === job.ID && c.ID.startsWith(prefix));
@@ -60,7 +67,7 @@ ${periodicChildrenTable(children)}`);
     io.out(`${sections.join("\n\n")}\n`);
     return Exit.Ok;
   }
-  if (job.Periodic !== null && !json) {
+  if (job.Periodic !== null) {
     // Nomad's periodic parent: its next launch in the header, then its children (it has no allocations of its own).
     const prefix = `${job.ID}${PERIODIC_LAUNCH_SUFFIX}`;
     const children = (await api.jobs()).body.filter((c) => c.ParentID === job.ID && c.ID.startsWith(prefix));
@@ -71,10 +78,6 @@ ${periodicChildrenTable(children)}`);
     return Exit.Ok;
   }
   const [summary, deployment, allocs] = await Promise.all([api.jobSummary(job.ID), api.latestDeployment(job.ID), api.jobAllocations(job.ID)]);
-  if (json) {
-    printJson(io, { Job: job, Summary: summary.body.Summary, LatestDeployment: deployment.body, Allocations: allocs.body });
-    return Exit.Ok;
-  }
   const sections = [
     jobHeader(job),
     `Summary\n${summaryTable(
@@ -87,4 +90,18 @@ ${periodicChildrenTable(children)}`);
   sections.push(allocs.body.length === 0 ? "Allocations\nNo allocations placed" : `Allocations\n${allocationsTable(allocs.body, Date.now(), full)}`);
   io.out(`${sections.join("\n\n")}\n`);
   return Exit.Ok;
+}
+
+/**
+ * One job under `-json`, as Nomad's `JobJson` (command/job_status.go): its summary, its
+ * allocations, its latest deployment and its evaluations, each as the API answers them.
+ */
+export async function jobJson(api: ApiClient, id: string): Promise<Record<string, unknown>> {
+  const [summary, allocs, deployment, evals] = await Promise.all([api.jobSummary(id), api.jobAllocations(id), api.latestDeployment(id), api.jobEvaluations(id)]);
+  return {
+    Summary: summary.body,
+    Allocations: allocs.body.map(toWireAlloc),
+    LatestDeployment: deployment.body === null ? null : toWireDeployment(deployment.body),
+    Evaluations: evals.body.map(toWireEval),
+  };
 }

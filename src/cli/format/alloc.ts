@@ -69,7 +69,12 @@ export function allocDetail(a: Allocation, nowMs: number, verbose = false): stri
   if (addresses !== undefined) sections.push(addresses);
   const group = a.Job.TaskGroups.find((g) => g.Name === a.TaskGroup);
   const tasks = [...new Set([...(group?.Tasks.map((t) => t.Name) ?? []), ...Object.keys(a.TaskResources), ...Object.keys(a.TaskStates)])];
-  for (const name of tasks) sections.push(taskSection(name, a.TaskStates[name]?.State ?? taskStateOf(a), a.TaskStates[name], a.TaskResources[name]));
+  for (const name of tasks) {
+    // As Nomad: `Task "init" (prestart) is "dead"`, `(prestart sidecar)` for a sidecar.
+    const lc = group?.Tasks.find((t) => t.Name === name)?.Lifecycle;
+    const lifecycle = lc == null || lc.Hook === "" ? "" : ` (${lc.Hook}${lc.Sidecar ? " sidecar" : ""})`;
+    sections.push(taskSection(name, lifecycle, a.TaskStates[name]?.State ?? taskStateOf(a), a.TaskStates[name], a.TaskResources[name]));
+  }
   if (verbose) sections.push(placementMetrics(a.Metrics, full));
   return sections.join("\n\n");
 }
@@ -98,8 +103,8 @@ function taskStateOf(a: Allocation): string {
   return a.ClientStatus === "running" ? "running" : "dead";
 }
 
-function taskSection(name: string, stateName: string, state: TaskState | undefined, res: AllocatedResources | undefined): string {
-  const lines = [`Task "${name}" is "${stateName}"`];
+function taskSection(name: string, lifecycle: string, stateName: string, state: TaskState | undefined, res: AllocatedResources | undefined): string {
+  const lines = [`Task "${name}"${lifecycle} is "${stateName}"`];
   if (res !== undefined) {
     const addresses = res.Networks.flatMap((n) => [...n.ReservedPorts, ...n.DynamicPorts].map((p) => `${p.Label}: ${n.IP}:${p.Value}`));
     lines.push("Task Resources", formatTable(["CPU", "Memory", "Disk", "Addresses"], [[`${res.CPU} MHz`, formatMB(res.MemoryMB), formatMB(res.DiskMB), addresses.join(", ")]]));

@@ -67,7 +67,8 @@ export function deployedTable(d: Deployment, opts: { progressDeadline: boolean }
         String(s.PlacedAllocs),
         String(s.HealthyAllocs),
         String(s.UnhealthyAllocs),
-        ...(deadline ? [d.Status === "running" && s.RequireProgressBy > 0 ? formatTime(s.RequireProgressBy) : "N/A"] : []),
+        // As Nomad: the time whatever the deployment's status, N/A only when it has none.
+        ...(deadline ? [s.RequireProgressBy > 0 ? formatTime(s.RequireProgressBy) : "N/A"] : []),
       ],
     ];
   });

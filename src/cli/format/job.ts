@@ -34,13 +34,13 @@ export function nextPeriodicLaunch(job: Job, nowMs: number): string | null {
 export function periodicChildrenTable(children: readonly Pick<JobStub, "ID" | "Status" | "Stop">[]): string {
   return formatTable(
     ["ID", "Status"],
-    [...children].sort((a, b) => compare(a.ID, b.ID)).map((c) => [c.ID, jobStatus(c)]),
+    [...children].sort((a, b) => compare(a.ID, b.ID)).map((c) => [c.ID, c.Status]),
   );
 }
 
-/** A stopped job reads "dead" whatever its last status was, as in Nomad. */
+/** A stopped job reads "dead (stopped)" (its status, then "(stopped)"), as Nomad's getStatusString. */
 function jobStatus(j: { Status: string; Stop: boolean }): string {
-  return j.Stop ? "dead" : j.Status;
+  return j.Stop ? `${j.Status} (stopped)` : j.Status;
 }
 
 /** The head of `ruche job status ID`. */

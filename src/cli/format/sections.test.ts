@@ -77,14 +77,18 @@ describe("job sections", () => {
     );
   });
 
-  it("lists jobs by ID, a stopped job as dead", () => {
+  it("lists jobs by ID, a stopped job as \"dead (stopped)\" as Nomad's getStatusString", () => {
     const stubs = [
-      { ID: "web", Name: "web", Namespace: "default", Type: "service", Priority: 50, Status: "running", Stop: true, Version: 1, Datacenters: [], JobSummary: { Summary: {} }, JobModifyIndex: 1, SubmitTime: T0 * 1_000_000 },
+      { ID: "web", Name: "web", Namespace: "default", Type: "service", Priority: 50, Status: "dead", Stop: true, Version: 1, Datacenters: [], JobSummary: { Summary: {} }, JobModifyIndex: 1, SubmitTime: T0 * 1_000_000 },
       { ID: "batch", Name: "batch", Namespace: "default", Type: "batch", Priority: 70, Status: "pending", Stop: false, Version: 0, Datacenters: [], JobSummary: { Summary: {} }, JobModifyIndex: 1, SubmitTime: T0 * 1_000_000 },
     ];
     expect(jobsTable(stubs)).toBe(
-      "ID     Type     Priority  Status   Submit Date\nbatch  batch    70        pending  09/04/17 12:36:41 UTC\nweb    service  50        dead     09/04/17 12:36:41 UTC",
+      "ID     Type     Priority  Status          Submit Date\nbatch  batch    70        pending         09/04/17 12:36:41 UTC\nweb    service  50        dead (stopped)  09/04/17 12:36:41 UTC",
     );
+  });
+
+  it("shows a stopped job's status in its header as \"dead (stopped)\"", () => {
+    expect(jobHeader({ ...demoJob(), Status: "dead", Stop: true })).toContain("Status        = dead (stopped)\n");
   });
 
   it("lists versions newest first, with their diff when given", () => {
@@ -170,11 +174,12 @@ describe("deployment sections", () => {
     );
   });
 
-  it("adds the progress deadline while running, and Auto Revert when a group has it", () => {
+  it("adds the progress deadline (N/A only when the group has none, as Nomad) and Auto Revert when a group has it", () => {
     expect(deployedTable(deployment({}, { AutoRevert: true }), { progressDeadline: true })).toBe(
       "Task Group  Auto Revert  Promoted  Desired  Canaries  Placed  Healthy  Unhealthy  Progress Deadline\nwebs        true         false     2        1         1       1        0          09/04/17 12:46:41 UTC",
     );
-    expect(deployedTable(deployment({ Status: "failed" }), { progressDeadline: true })).toMatch(/ {10}N\/A$/);
+    expect(deployedTable(deployment({ Status: "failed", StatusDescription: "Failed due to unhealthy allocations" }, { UnhealthyAllocs: 1 }), { progressDeadline: true })).toMatch(/ 1 {10}09\/04\/17 12:46:41 UTC$/);
+    expect(deployedTable(deployment({}, { RequireProgressBy: 0 }), { progressDeadline: true })).toMatch(/ {10}N\/A$/);
   });
 
   it("lists deployments newest first and shows the latest as job status does", () => {

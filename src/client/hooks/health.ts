@@ -1,4 +1,5 @@
 import { formatDuration, NS, type AllocDeploymentStatus, type Allocation } from "../../structs/index.js";
+import { isUp } from "../lifecycle.js";
 import type { AllocHook, AllocHookContext } from "./hook.js";
 
 export interface HealthOptions {
@@ -84,11 +85,20 @@ export class HealthHook implements AllocHook {
     const u = this.ctx.group().Update;
     if (mode === null || mode === "manual" || u === null) return;
     this.deadlineTimer = setTimeout(() => {
-      const notRunning = [...this.ctx.tasks().values()].some((t) => t.state.State !== "running");
+      const notRunning = !this.tasksUp();
       const what = notRunning || this.mode() === "task_states" ? "Task not running" : "Services not healthy";
       this.set(false, `${what} by healthy_deadline of ${formatDuration(u.HealthyDeadline)}`);
     }, u.HealthyDeadline / NS.millisecond);
     this.deadlineTimer.unref();
+  }
+
+  /** Every task is where a healthy allocation has it: running, an ephemeral prestart or poststart task exited successfully; poststop tasks do not count (as Nomad's health tracker). */
+  private tasksUp(): boolean {
+    const tasks = this.ctx.group().Tasks;
+    return [...this.ctx.tasks().entries()].every(([name, t]) => {
+      const task = tasks.find((x) => x.Name === name);
+      return task === undefined ? t.state.State === "running" : isUp(task, t.state);
+    });
   }
 
   private clearTimers(): void {
@@ -107,7 +117,7 @@ export class HealthHook implements AllocHook {
       this.set(false, "Unhealthy because of failed task");
       return;
     }
-    const ok = states.every((s) => s.State === "running") && (mode === "task_states" || this.opts.checksPassing());
+    const ok = this.tasksUp() && (mode === "task_states" || this.opts.checksPassing());
     if (!ok) {
       if (this.healthyTimer !== null) clearTimeout(this.healthyTimer);
       this.healthyTimer = null;

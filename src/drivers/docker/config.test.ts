@@ -25,8 +25,12 @@ function spec(over: Partial<TaskSpec> = {}): TaskSpec {
     allocId: "a1b2",
     taskName: "web",
     jobId: "shop",
+    jobName: "Shop",
+    parentJobId: "",
     group: "frontend",
     namespace: "default",
+    nodeId: "5e3c1b0a-0000-4000-8000-000000000001",
+    nodeName: "worker-1",
     config: {},
     env: { PORT: "8080" },
     user: "",
@@ -201,10 +205,25 @@ describe("readConfig", () => {
 });
 
 describe("createOptions", () => {
-  it("names the container <task>-<allocId> and marks it ours, over the user's labels", () => {
-    const o = createOptions(spec(), config({ image: "x", labels: { team: "web", [Label.TaskId]: "someone-else" } }));
+  it("names the container <task>-<allocId> and marks it ours and with Nomad's labels, over the user's labels", () => {
+    const o = createOptions(spec(), config({ image: "x", labels: { team: "web", [Label.TaskId]: "someone-else", "com.hashicorp.nomad.alloc_id": "forged" } }));
     expect(o.name).toBe("web-a1b2");
-    expect(o.Labels).toEqual({ team: "web", [Label.AllocId]: "a1b2", [Label.TaskName]: "web", [Label.JobId]: "shop", [Label.TaskId]: "a1b2/web" });
+    expect(o.Labels).toEqual({
+      team: "web",
+      [Label.AllocId]: "a1b2",
+      [Label.TaskName]: "web",
+      [Label.JobId]: "shop",
+      [Label.TaskId]: "a1b2/web",
+      "com.hashicorp.nomad.alloc_id": "a1b2",
+      "com.hashicorp.nomad.job_name": "Shop",
+      "com.hashicorp.nomad.job_id": "shop",
+      "com.hashicorp.nomad.task_group_name": "frontend",
+      "com.hashicorp.nomad.task_name": "web",
+      "com.hashicorp.nomad.namespace": "default",
+      "com.hashicorp.nomad.node_name": "worker-1",
+      "com.hashicorp.nomad.node_id": "5e3c1b0a-0000-4000-8000-000000000001",
+    });
+    expect(createOptions(spec({ parentJobId: "nightly" }), config({ image: "x" })).Labels?.["com.hashicorp.nomad.parent_job_id"]).toBe("nightly");
     expect(o.Env).toEqual(["PORT=8080"]);
   });
 

@@ -20,6 +20,25 @@ export const Label = {
 } as const;
 export type Label = (typeof Label)[keyof typeof Label];
 
+/**
+ * Nomad's labels (drivers/docker/driver.go `dockerLabel…`), set beside ours so that log
+ * shippers and dashboards keyed on them find Ruche's containers. Nomad sets `alloc_id`
+ * always and the others when the plugin's `extra_labels` names them; Ruche sets them all,
+ * as Nomad with `extra_labels = ["*"]` (`parent_job_id` only for a job that has a parent).
+ */
+export const NomadLabel = {
+  AllocId: "com.hashicorp.nomad.alloc_id",
+  JobName: "com.hashicorp.nomad.job_name",
+  JobId: "com.hashicorp.nomad.job_id",
+  ParentJobId: "com.hashicorp.nomad.parent_job_id",
+  TaskGroupName: "com.hashicorp.nomad.task_group_name",
+  TaskName: "com.hashicorp.nomad.task_name",
+  Namespace: "com.hashicorp.nomad.namespace",
+  NodeName: "com.hashicorp.nomad.node_name",
+  NodeId: "com.hashicorp.nomad.node_id",
+} as const;
+export type NomadLabel = (typeof NomadLabel)[keyof typeof NomadLabel];
+
 /** Where the task's directories appear inside the container (as in Nomad). */
 export const ContainerPath = { Alloc: "/alloc", Local: "/local", Secrets: "/secrets" } as const;
 
@@ -85,6 +104,15 @@ export function createOptions(spec: TaskSpec, cfg: DockerTaskConfig): Dockerode.
     [Label.TaskName]: spec.taskName,
     [Label.JobId]: spec.jobId,
     [Label.TaskId]: spec.id,
+    [NomadLabel.AllocId]: spec.allocId,
+    [NomadLabel.JobName]: spec.jobName,
+    [NomadLabel.JobId]: spec.jobId,
+    ...(spec.parentJobId === "" ? {} : { [NomadLabel.ParentJobId]: spec.parentJobId }),
+    [NomadLabel.TaskGroupName]: spec.group,
+    [NomadLabel.TaskName]: spec.taskName,
+    [NomadLabel.Namespace]: spec.namespace,
+    [NomadLabel.NodeName]: spec.nodeName,
+    [NomadLabel.NodeId]: spec.nodeId,
   };
 
   const host: Dockerode.HostConfig = {

@@ -15,7 +15,7 @@ import { describe, expect, it } from "vitest";
 import { ErrorCode, sleep } from "../../structs/index.js";
 import type { TaskHandle, TaskSpec } from "../driver.js";
 import { TEST_IMAGE } from "./contract.case.js";
-import { DockerDriver, findContainersByLabels, Label } from "./index.js";
+import { DockerDriver, findContainersByLabels, Label, NomadLabel } from "./index.js";
 import { dockerTestBed } from "./testing.js";
 
 const bed = dockerTestBed("ruche-docker-test");
@@ -129,6 +129,11 @@ describe("start", () => {
       [Label.TaskName]: "limits",
       [Label.JobId]: bed.jobId(),
       [Label.TaskId]: spec.id,
+      [NomadLabel.AllocId]: spec.allocId,
+      [NomadLabel.JobId]: bed.jobId(),
+      [NomadLabel.TaskName]: "limits",
+      [NomadLabel.TaskGroupName]: spec.group,
+      [NomadLabel.NodeId]: spec.nodeId,
     });
     expect(info.Config.Env).toContain("GREETING=hello from the env");
     expect(h).toMatchObject({ driver: "docker", taskId: spec.id, state: { containerId: info.Id, image: TEST_IMAGE, lastLogTime: "" } });
