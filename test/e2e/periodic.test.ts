@@ -51,9 +51,11 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  // The parents stop launching first: the agent then stops with no child starting under it.
+  if (agent !== undefined) for (const parent of ["tick", "weekly", "marker"]) await ruche(agent.address, dir, "job", "stop", "-detach", parent).catch(() => undefined);
   if (agent !== undefined) await agent.stop();
   if (dir !== "") rmSync(dir, { recursive: true, force: true });
-});
+}, 60_000);
 
 async function childrenOf(parent: string): Promise<JobStub[]> {
   return (await api.jobs()).body.filter((j) => j.ParentID === parent);
