@@ -66,6 +66,8 @@ class Election implements EtcdCluster {
   private leaderInfo: ServerInfo | null = null;
   /** The lease the leader key is on, as etcd last said ("" when there is no key). */
   private leaderLease = "";
+  /** The revision of this server's last winning campaign: leader-key events before it are old news (`stale`). */
+  private knownRevision = 0n;
   private readonly alive = new Map<string, ServerInfo>();
   private readonly known = new Map<string, ServerInfo>();
   private readonly watchers: Watcher[] = [];
@@ -236,7 +238,9 @@ class Election implements EtcdCluster {
     });
     if (!res.succeeded) return;
     this.term = { key: this.leaderKey, createRevision: res.header.revision };
+    this.knownRevision = BigInt(res.header.revision);
     this.leaderInfo = this.self;
+    this.leaderLease = this.leaseId;
     const started = Date.now();
     try {
       // Memory first holds every commit the previous leader made.
@@ -319,6 +323,15 @@ class Election implements EtcdCluster {
 
   // --- watching -------------------------------------------------------------------------
 
+  /**
+   * Whether a watch event on the leader key is older than what this server knows first-hand:
+   * the watch can lag behind its own campaign, and a put or delete of an earlier term's key
+   * (one it gave up a moment ago) must not depose the term it has just begun.
+   */
+  private stale(kv: { mod_revision: string }): boolean {
+    return BigInt(kv.mod_revision) < this.knownRevision;
+  }
+
   private async watchLeader(): Promise<void> {
     const res = await this.client.kv.range({ key: Buffer.from(this.leaderKey) });
     const kv = res.kvs[0];
@@ -331,12 +344,14 @@ class Election implements EtcdCluster {
       .create();
     this.watchers.push(w);
     w.on("put", (kv) => {
+      if (this.stale(kv)) return;
       this.leaderInfo = parseInfo(kv.value.toString("utf8"));
       this.leaderLease = kv.lease;
       // Another server's key: this one's term is over, whatever its clock says.
       if (this.leading && this.term !== null && kv.create_revision !== this.term.createRevision) void this.serialize(() => this.stepDown("another server leads"));
     });
-    w.on("delete", () => {
+    w.on("delete", (kv) => {
+      if (this.stale(kv)) return;
       this.leaderInfo = null;
       this.leaderLease = "";
       if (this.leading) void this.serialize(() => this.stepDown("its leader key is gone"));
