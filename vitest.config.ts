@@ -13,6 +13,8 @@ const SYSTEM = [
   "src/drivers/docker/engine-loss.test.ts", // Docker, behind a socket proxy the test stops
   "src/drivers/docker/logs.test.ts", // Docker
   "src/drivers/docker/task-limits.test.ts", // Docker
+  "src/drivers/docker/network.test.ts", // Docker: bridge groups' pause containers
+  "src/client/settle-network.test.ts", // Docker: a stopped bridge allocation's pause container removed
   "src/drivers/exec/exec.test.ts", // root: namespaces and cgroups
   "src/drivers/exec/cgroup.test.ts", // root: the host's cgroup hierarchy
   "src/drivers/shared/shim.test.ts", // root: tasks of the exec driver under the shim

@@ -22,7 +22,8 @@
 #
 # tools: the commands the end-to-end tests use as a user would, against the agent: curl
 #   (Debian package curl), dig (dnsutils) and sqlite3 (the README's backup of a single
-#   server's state, test/e2e/state-backup.test.ts).
+#   server's state, test/e2e/state-backup.test.ts); and what the node agent runs to fetch a
+#   task's artifacts: tar, unzip, bzip2, xz (xz-utils) and git.
 #
 # docker: a Docker engine answering on the default socket /var/run/docker.sock, so the
 #   docker CLI and dockerode need no DOCKER_HOST (if DOCKER_HOST is set, that engine is
@@ -233,6 +234,11 @@ for component in $NEEDED; do
       command -v curl >/dev/null 2>&1 || missing="curl"
       command -v dig >/dev/null 2>&1 || missing="${missing:+$missing }dnsutils"
       command -v sqlite3 >/dev/null 2>&1 || missing="${missing:+$missing }sqlite3"
+      command -v tar >/dev/null 2>&1 || missing="${missing:+$missing }tar"
+      command -v unzip >/dev/null 2>&1 || missing="${missing:+$missing }unzip"
+      command -v bzip2 >/dev/null 2>&1 || missing="${missing:+$missing }bzip2"
+      command -v xz >/dev/null 2>&1 || missing="${missing:+$missing }xz-utils"
+      command -v git >/dev/null 2>&1 || missing="${missing:+$missing }git"
       if [ -n "$missing" ]; then
         apt_install $missing
       fi

@@ -9,7 +9,7 @@ import { followLockDelays, KVService, LockDelays, ServiceRegistry, SessionReaper
 import { startDns } from "../dns/index.js";
 import { Client, readLogs, SimulatedNode } from "../client/index.js";
 import { allDrivers } from "../drivers/index.js";
-import { ErrorCode, errorMessage, RucheError, type Logger } from "../structs/index.js";
+import { ErrorCode, errorMessage, RucheError, type ClientHostVolumeConfig, type Logger } from "../structs/index.js";
 import { DEFAULT_ROUTER_CONFIG, parseRouterConfig, RemoteCatalog, startRouter, type RouterConfig, type RunningRouter } from "../router/index.js";
 import { etcdCluster, RUCHE_BUILD, Server, soloCluster, threadLeases, type ClusterView, type EtcdCluster, type HeartbeatOptions, type ServerInfo } from "../server/index.js";
 import { etcdBackend, etcdRecord, prepareDataDir, secureDataDir, sqliteBackend, StateStore } from "../state/index.js";
@@ -86,6 +86,10 @@ export interface AgentConfig {
    * (Nomad's docker plugin `allow_privileged`; off by default, -dev too, as Nomad's).
    */
   dockerAllowPrivileged?: boolean;
+  /** The image of bridge groups' pause containers (Nomad's docker plugin `infra_image`); default the docker driver's. */
+  dockerInfraImage?: string;
+  /** The node's host volumes by name (Nomad's `client { host_volume "NAME" { path read_only } }`); each path must exist when the agent starts. */
+  hostVolumes?: Record<string, ClientHostVolumeConfig>;
   /**
    * Script checks (a command the agent runs) registered through the Consul-compatible API
    * (Consul's `enable_script_checks`), and those in the config dir's definition files
@@ -240,6 +244,17 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         if (r === undefined) throw new RucheError(ErrorCode.NotFound, `allocation ${id} is not on this node`);
         return r.exec(task, cmd, opts);
       },
+      execStreaming: (id, task, cmd, opts) => {
+        const r = client?.runner(id);
+        if (r === undefined) throw new RucheError(ErrorCode.NotFound, `allocation ${id} is not on this node`);
+        return r.execStreaming(task, cmd, opts);
+      },
+      driverOf: (id, task) => client?.runner(id)?.driverOf(task),
+      allocDir: (id) => {
+        const r = client?.runner(id);
+        if (r === undefined) throw new RucheError(ErrorCode.NotFound, `allocation ${id} is not on this node`);
+        return r.dir;
+      },
       signal: async (id, task, sig) => {
         const r = client?.runner(id);
         if (r === undefined) throw new RucheError(ErrorCode.NotFound, `allocation ${id} is not on this node`);
@@ -249,6 +264,16 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         const r = client?.runner(id);
         if (r === undefined) throw new RucheError(ErrorCode.NotFound, `allocation ${id} is not on this node`);
         await r.restart(task);
+      },
+      checks: (id) => {
+        const r = client?.runner(id);
+        if (r === undefined) throw new RucheError(ErrorCode.NotFound, `allocation ${id} is not on this node`);
+        return r.checkStatuses();
+      },
+      stats: (id, task) => {
+        const r = client?.runner(id);
+        if (r === undefined) throw new RucheError(ErrorCode.NotFound, `allocation ${id} is not on this node`);
+        return r.stats(task);
       },
     };
     let files: ServiceFiles | undefined;
@@ -503,13 +528,21 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         nodeClass: cfg.nodeClass,
         nodePool: "default",
         meta: cfg.meta,
+        ...(cfg.hostVolumes === undefined ? {} : { hostVolumes: cfg.hostVolumes }),
         ip: cfg.networkIp,
         httpAddr: address,
         minDynamicPort: cfg.dynamicPorts.min,
         maxDynamicPort: cfg.dynamicPorts.max,
         reserved: { CPU: 0, MemoryMB: 0, DiskMB: 0, ReservedHostPorts: "" },
-        drivers: allDrivers({ dockerVolumes: cfg.dockerVolumes ?? false, dockerPrivileged: cfg.dockerAllowPrivileged ?? false, rawExec: cfg.rawExec ?? false }),
+        drivers: allDrivers({
+          dockerVolumes: cfg.dockerVolumes ?? false,
+          dockerPrivileged: cfg.dockerAllowPrivileged ?? false,
+          ...(cfg.dockerInfraImage === undefined ? {} : { dockerInfraImage: cfg.dockerInfraImage }),
+          rawExec: cfg.rawExec ?? false,
+        }),
         log: log("client"),
+        // A task's templates read KV, services and variables from the servers' API as the task's workload identity.
+        templateApi: (token) => new ApiClient(serverAddrs.length > 0 ? serverAddrs : [address], { ...dialOpt, ...(token === undefined ? {} : { token }) }),
       });
       await c.start();
       client = c;

@@ -1,7 +1,7 @@
 import { spiffeIdentity } from "../pki/index.js";
 import { ALLOW_ALL, assertNever, DENY_ALL, ErrorCode, RucheError, type Acl, type Logger } from "../structs/index.js";
 import type { AclResolver } from "./acl-resolve.js";
-import { routeEntry, type AclLookups, type Face, type Listener, type Need } from "./acl-routes-table.js";
+import { requestNamespace, routeEntry, type AclLookups, type Face, type Listener, type Need } from "./acl-routes-table.js";
 import { requestToken } from "./acl-token.js";
 import type { Reply, Request } from "./http.js";
 
@@ -23,8 +23,12 @@ export interface AclDoor {
   log: Logger;
 }
 
-/** Whether `acl` meets `need`; `agent`: the request shows a certificate of the cluster's PKI. Pure. */
-export function allowed(acl: Acl, need: Need, agent = false): boolean {
+/**
+ * Whether `acl` meets `need`; `agent`: the request shows a certificate of the cluster's PKI;
+ * `namespace`: the one the request acts in (`requestNamespace`), null for every namespace (a
+ * list route's `*`, which the route filters). Pure.
+ */
+export function allowed(acl: Acl, need: Need, agent = false, namespace: string | null = "default"): boolean {
   switch (need.kind) {
     case "agent":
       return agent;
@@ -38,15 +42,15 @@ export function allowed(acl: Acl, need: Need, agent = false): boolean {
     case "management":
       return acl.management;
     case "namespace":
-      return acl.namespace("default", need.cap, need.job);
+      return namespace === null || acl.namespace(namespace, need.cap, need.job);
     case "resource":
       return acl.allows(need.resource, need.level);
     case "prefix":
       return acl.prefix(need.prefix, need.name, need.level);
     case "all":
-      return need.of.every((n) => allowed(acl, n, agent));
+      return need.of.every((n) => allowed(acl, n, agent, namespace));
     case "any":
-      return need.of.some((n) => allowed(acl, n, agent));
+      return need.of.some((n) => allowed(acl, n, agent, namespace));
     default:
       return assertNever(need);
   }
@@ -106,7 +110,7 @@ export function aclAuthorize(door: AclDoor): (req: Request) => Reply | undefined
       throw new RucheError(ErrorCode.Forbidden, resolved.reason === "expired" ? NOMAD_TOKEN_EXPIRED : NOMAD_TOKEN_NOT_FOUND);
     }
     req.acl = tokenless(need) ? DENY_ALL : resolved.acl;
-    if (allowed(resolved.acl, need, isClusterAgent(req))) return undefined;
+    if (allowed(resolved.acl, need, isClusterAgent(req), requestNamespace(req, door.lookups))) return undefined;
     if (face === "consul") return consulRefusal(CONSUL_DENIED);
     throw new RucheError(ErrorCode.Forbidden, NOMAD_DENIED);
   };

@@ -327,6 +327,13 @@ describe("an allocation's logs and commands", () => {
     expect((await exec(rawAlloc.ID, nodeExec)).status).toBe(502);
     expect((await exec(dockerAlloc.ID, execOnly)).status).toBe(502);
     expect((await call(api, "GET", `/v1/client/fs/logs/${dockerAlloc.ID}`, { token: execOnly })).status).toBe(403);
+    // Nomad's WebSocket exec: the same capabilities, checked before the upgrade.
+    const ws = (id: string, secret: string) => call(api, "GET", `/v1/client/allocation/${id}/exec?task=web&command=${encodeURIComponent('["sh"]')}`, { token: secret });
+    expect((await ws(rawAlloc.ID, execOnly)).status).toBe(403);
+    expect((await ws(rawAlloc.ID, nodeExec)).status).not.toBe(403);
+    expect((await ws(dockerAlloc.ID, execOnly)).status).not.toBe(403);
+    // Its files need read-fs.
+    expect((await call(api, "GET", `/v1/client/fs/ls/${dockerAlloc.ID}?path=/`, { token: execOnly })).status).toBe(403);
   });
 });
 
@@ -334,7 +341,7 @@ describe("the event stream", () => {
   /** Reads server-sent events until `until` holds of one, or 10 s pass. */
   async function events(secret: string, query: string, until: (e: { Topic: string }) => boolean, act: () => Promise<void>): Promise<{ Topic: string }[]> {
     const ctl = new AbortController();
-    const res = await fetch(`http://${api.address}/v1/event/stream${query}`, { headers: { "x-ruche-token": secret }, signal: ctl.signal });
+    const res = await fetch(`http://${api.address}/v1/event/stream${query}`, { headers: { "x-ruche-token": secret, accept: "text/event-stream" }, signal: ctl.signal });
     expect(res.status).toBe(200);
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();
     const seen: { Topic: string }[] = [];

@@ -48,6 +48,16 @@ export function aclLookups(src: LookupSources): AclLookups {
       const found = store.allocs().filter((a) => a.ID.startsWith(allocId));
       return found.length === 1 ? found[0]?.JobID : undefined;
     },
+    namespaceOf(kind, id) {
+      const store = src.store;
+      if (store === undefined || id === "") return undefined;
+      if (kind === "eval") return store.eval(id)?.Namespace;
+      if (kind === "deployment") return store.deployment(id)?.Namespace;
+      const exact = store.alloc(id);
+      if (exact !== undefined) return exact.Namespace;
+      const found = store.allocs().filter((a) => a.ID.startsWith(id));
+      return found.length === 1 ? found[0]?.Namespace : undefined;
+    },
     localNodeName() {
       const id = local();
       return src.consul?.catalog.nodes().find((n) => n.ID === id)?.Node ?? "";

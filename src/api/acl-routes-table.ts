@@ -51,6 +51,8 @@ export interface AclLookups {
   localNodeName(): string;
   /** The job of an allocation, by its ID or a unique prefix of it; undefined when unknown. */
   allocJob?(allocId: string): string | undefined;
+  /** The namespace of an allocation (by its ID or a unique prefix), an evaluation or a deployment; undefined when unknown. */
+  namespaceOf?(kind: "alloc" | "eval" | "deployment", id: string): string | undefined;
 }
 
 export interface RouteEntry {
@@ -78,8 +80,10 @@ const consul = (need: RouteEntry["need"]): RouteEntry => ({ face: "consul", need
 
 /** Nomad's `alloc exec`: alloc-exec, and alloc-node-exec too when a task runs without isolation (raw_exec). */
 function execNeed(req: Request, look: AclLookups): Need {
+  // The task: in the body (Ruche's PUT), in the query (Nomad's WebSocket).
   const body = req.body as { Task?: unknown } | undefined;
-  const drivers = look.allocDrivers(req.params.alloc ?? "", typeof body?.Task === "string" && body.Task !== "" ? body.Task : undefined);
+  const task = typeof body?.Task === "string" && body.Task !== "" ? body.Task : (req.query.get("task") ?? "");
+  const drivers = look.allocDrivers(req.params.alloc ?? "", task === "" ? undefined : task);
   if (drivers.includes("raw_exec")) return { kind: "all", of: [ns(NamespaceCap.AllocExec), ns(NamespaceCap.AllocNodeExec)] };
   return ns(NamespaceCap.AllocExec);
 }
@@ -192,12 +196,20 @@ const NOMAD: Readonly<Record<string, RouteEntry>> = {
   "GET /v1/deployment/allocations/:id": nomad(ns(NamespaceCap.ReadJob)),
   "PUT /v1/deployment/promote/:id": nomad(ns(NamespaceCap.SubmitJob)),
   "PUT /v1/deployment/fail/:id": nomad(ns(NamespaceCap.SubmitJob)),
+  "PUT /v1/deployment/pause/:id": nomad(ns(NamespaceCap.SubmitJob)),
   "GET /v1/evaluations": nomad(ns(NamespaceCap.ReadJob)),
   "GET /v1/evaluation/:id": nomad(ns(NamespaceCap.ReadJob)),
   "GET /v1/evaluation/:id/allocations": nomad(ns(NamespaceCap.ReadJob)),
   "GET /v1/allocations": nomad(ns(NamespaceCap.ReadJob)),
   "PUT /v1/allocation/:id/stop": nomad(onAllocJob(NamespaceCap.AllocLifecycle)),
   "GET /v1/allocation/:id": nomad(onAllocJob(NamespaceCap.ReadJob)),
+
+  // Nomad's: a token lists the namespaces it has a capability in (the route filters) and reads one it has a capability in; writes are management's.
+  "GET /v1/namespaces": nomad(FILTERED),
+  "GET /v1/namespace/:name": nomad(FILTERED),
+  "PUT /v1/namespace": nomad({ kind: "management" }),
+  "PUT /v1/namespace/:name": nomad({ kind: "management" }),
+  "DELETE /v1/namespace/:name": nomad({ kind: "management" }),
 
   "GET /v1/nodes": nomad(res(AclResource.Node, "read")),
   "GET /v1/node/:id": nomad(res(AclResource.Node, "read")),
@@ -216,8 +228,16 @@ const NOMAD: Readonly<Record<string, RouteEntry>> = {
   // A user's: an allocation's logs and commands in it.
   "GET /v1/client/fs/logs/:alloc": nomad(ns(NamespaceCap.ReadLogs)),
   "PUT /v1/client/allocation/:alloc/exec": nomad(execNeed),
+  "GET /v1/client/allocation/:alloc/exec": nomad(execNeed),
+  "GET /v1/client/fs/ls/:alloc": nomad(ns(NamespaceCap.ReadFs)),
+  "GET /v1/client/fs/stat/:alloc": nomad(ns(NamespaceCap.ReadFs)),
+  "GET /v1/client/fs/cat/:alloc": nomad(ns(NamespaceCap.ReadFs)),
+  "GET /v1/client/fs/readat/:alloc": nomad(ns(NamespaceCap.ReadFs)),
+  "GET /v1/client/fs/stream/:alloc": nomad(ns(NamespaceCap.ReadFs)),
   "PUT /v1/client/allocation/:alloc/signal": nomad(ns(NamespaceCap.AllocLifecycle)),
   "PUT /v1/client/allocation/:alloc/restart": nomad(ns(NamespaceCap.AllocLifecycle)),
+  "GET /v1/client/allocation/:alloc/checks": nomad(ns(NamespaceCap.ReadJob)),
+  "GET /v1/client/allocation/:alloc/stats": nomad(ns(NamespaceCap.ReadJob)),
 
   "GET /v1/metrics": nomad(OPEN),
   // The public keys that verify workload identities: no secret in them (Nomad's is open too).
@@ -225,12 +245,24 @@ const NOMAD: Readonly<Record<string, RouteEntry>> = {
   "GET /v1/openapi.json": nomad(OPEN),
   "GET /v1/event/stream": nomad(FILTERED),
   "PUT /v1/system/gc": nomad({ kind: "management" }),
+  "PUT /v1/system/reconcile/summaries": nomad({ kind: "management" }),
   "GET /v1/status/leader": nomad(OPEN),
   "GET /v1/status/peers": nomad(OPEN),
   "GET /v1/agent/members": nomad(res(AclResource.Node, "read")),
   // Nomad's agent/self (agent:read) before Consul's on the main API; the regions are open, as Nomad's.
   "GET /v1/agent/self": nomad(res(AclResource.Agent, "read")),
   "GET /v1/regions": nomad(OPEN),
+  // Nomad's variables: every token passes the door, and the route checks the token's variable
+  // capability on the path (Acl.variable: list filters the list, read, write, destroy refuse 403).
+  "GET /v1/vars": nomad(FILTERED),
+  "GET /v1/var/*path": nomad(FILTERED),
+  "PUT /v1/var/*path": nomad(FILTERED),
+  "DELETE /v1/var/*path": nomad(FILTERED),
+  // Nomad's service discovery: the lists leave out what the token may not read (read-job in the
+  // namespace, or Consul's service read); a delete checks submit-job in the namespace it names.
+  "GET /v1/services": nomad(FILTERED),
+  "GET /v1/service/:name": nomad(FILTERED),
+  "DELETE /v1/service/:name/:id": nomad(FILTERED),
   "PUT /v1/agent/force-leave": nomad(res(AclResource.Agent, "write")),
   "GET /v1/operator/etcd/members": nomad(res(AclResource.Operator, "read")),
   "DELETE /v1/operator/etcd/member/:id": nomad(res(AclResource.Operator, "write")),
@@ -274,6 +306,39 @@ function consulAclRoute(method: string, pattern: string): RouteEntry | undefined
   if (pattern === "/v1/acl/bootstrap") return consul(OPEN);
   if (pattern === "/v1/acl/token/self" && method === "GET") return consul({ kind: "token" });
   return consul({ kind: "management" });
+}
+
+/** The list routes where `?namespace=*` asks for every namespace: the door lets it pass, the route keeps what the token may read. */
+const ALL_NAMESPACE_LISTS: ReadonlySet<string> = new Set(["GET /v1/jobs", "GET /v1/allocations", "GET /v1/evaluations", "GET /v1/deployments"]);
+
+/**
+ * The namespace a request acts in, which its route's namespace capabilities are checked in (as
+ * Nomad checks them): an allocation's, an evaluation's or a deployment's own when the route
+ * names one by its ID; else `?namespace=`, or for a job registration the body's (Nomad's
+ * `namespaceForJob`); "default" without any. `*` on a list route: every namespace (null: the
+ * route filters); anywhere else it is the name "*", which only a `namespace "*"` rule covers.
+ */
+export function requestNamespace(req: Request, look: AclLookups): string | null {
+  const [method = "", pattern = ""] = req.route.split(" ");
+  const alloc = req.params.alloc ?? (pattern.startsWith("/v1/allocation/") ? req.params.id : undefined);
+  const byId =
+    alloc !== undefined
+      ? look.namespaceOf?.("alloc", alloc)
+      : pattern.startsWith("/v1/evaluation/")
+        ? look.namespaceOf?.("eval", req.params.id ?? "")
+        : pattern.startsWith("/v1/deployment/")
+          ? look.namespaceOf?.("deployment", req.params.id ?? "")
+          : undefined;
+  if (byId !== undefined) return byId;
+  const q = req.query.get("namespace");
+  if (q === "*" && ALL_NAMESPACE_LISTS.has(`${method === "POST" ? "PUT" : method} ${pattern}`)) return null;
+  if (q !== null && q !== "") return q;
+  const body = req.body;
+  if (method !== "GET" && typeof body === "object" && body !== null) {
+    if ("Namespace" in body && typeof body.Namespace === "string" && body.Namespace !== "") return body.Namespace;
+    if ("Job" in body && typeof body.Job === "object" && body.Job !== null && "Namespace" in body.Job && typeof body.Job.Namespace === "string" && body.Job.Namespace !== "") return body.Job.Namespace;
+  }
+  return "default";
 }
 
 /** Which listener a route is served on: the main API serves both faces, the Consul-compatible listener only Consul's. */

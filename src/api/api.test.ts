@@ -125,7 +125,7 @@ describe("the HTTP API", () => {
 
   it("streams state changes as server-sent events, filtered by topic", async () => {
     const ac = new AbortController();
-    const res = await fetch(`${base}/v1/event/stream?topic=Job`, { signal: ac.signal });
+    const res = await fetch(`${base}/v1/event/stream?topic=Job`, { signal: ac.signal, headers: { accept: "text/event-stream" } });
     expect(res.headers.get("content-type")).toBe("text/event-stream");
     const reader = res.body!.getReader();
     await api.register({ ...(await demoJob()), ID: "streamed", Name: "streamed" });

@@ -1,4 +1,6 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { ServerResponse, type IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { NodeRole, parseSpiffeUri } from "../pki/index.js";
 import { ALLOW_ALL, ErrorCode, errorMessage, NS, parseDuration, RucheError, type Acl, type Logger } from "../structs/index.js";
 import { DEFAULT_MAX_CONNS_PER_CLIENT, limitConnectionsPerClient } from "./conn-limit.js";
@@ -41,6 +43,8 @@ export interface Request {
   route: string;
   /** What the request's token may do, set by the `authorize` hook (`ALLOW_ALL` when the hook sets none: ACLs are not in use). */
   acl: Acl;
+  /** A request to upgrade the connection (a WebSocket): its socket, for the route to take over, and the bytes read past the headers. */
+  upgrade?: { socket: Duplex; head: Buffer };
 }
 
 /**
@@ -231,6 +235,20 @@ export async function startHttp(opts: HttpServerOptions): Promise<RunningHttp> {
     void handle(raw, res, opts, inFlight, forwarder);
   }, opts.log);
   const server = listener.server;
+  // An upgrade (a WebSocket: `alloc exec`) is served as any request, by its route, which
+  // takes the socket over; a refusal before that is an HTTP answer, then the connection closes.
+  server.on("upgrade", (raw: IncomingMessage, socket: Socket, head: Buffer) => {
+    if (refused.has(raw.socket)) return;
+    socket.on("error", () => undefined);
+    const res = new ServerResponse(raw);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket);
+    res.once("finish", () => {
+      socket.end();
+    });
+    upgrades.set(raw, { socket, head });
+    void handle(raw, res, opts, inFlight, forwarder);
+  });
   const refused = limitConnectionsPerClient(server, opts.maxConnsPerClient ?? DEFAULT_MAX_CONNS_PER_CLIENT, opts.log, listener.ready);
   server.keepAliveTimeout = 65_000;
   // A burst of new connections waits in the kernel's queue rather than being reset: as deep as
@@ -335,6 +353,9 @@ function matchRoute(router: Router, method: string, path: string): RouteMatch {
   return m;
 }
 
+/** The upgrade requests being served, with their sockets (`Request.upgrade`). */
+const upgrades = new WeakMap<IncomingMessage, { socket: Duplex; head: Buffer }>();
+
 interface Incoming {
   method: string;
   url: URL;
@@ -350,6 +371,8 @@ interface Incoming {
 async function serve(opts: HttpServerOptions, m: RouteMatch, r: Incoming): Promise<Reply> {
   const body = isRawBodyPath(r.url.pathname) ? undefined : parseJson(r.rawBody);
   const req: Request = { method: r.method, path: r.url.pathname, params: m.params, query: r.url.searchParams, headers: r.headers, body, rawBody: r.rawBody, signal: r.signal, raw: r.raw, route: m.route, acl: ALLOW_ALL, ...(r.peerCert === undefined ? {} : { peerCert: r.peerCert }) };
+  const upgrade = upgrades.get(r.raw);
+  if (upgrade !== undefined) req.upgrade = upgrade;
   if (opts.cluster !== undefined && needsBarrier(r.method, r.url.pathname, r.url.searchParams)) await opts.cluster.view.barrier(r.signal);
   const refused = opts.authorize(req);
   if (refused !== undefined) return refused;

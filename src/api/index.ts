@@ -23,6 +23,7 @@ import { consulRoutes, type ConsulOptions } from "./routes/consul.js";
 import { consulAclRoutes } from "./routes/consul-acl.js";
 import { kvRoutes } from "./routes/kv.js";
 import { clusterRoutes } from "./routes/cluster.js";
+import { namespaceRoutes } from "./routes/namespaces.js";
 import { dispatchRoutes } from "./routes/dispatch.js";
 import { periodicRoutes } from "./routes/periodic.js";
 import { jobRoutes } from "./routes/jobs.js";
@@ -31,6 +32,10 @@ import { joinRoutes, type ClusterPki } from "./routes/join.js";
 import { consulServerRoutes, serverRoutes } from "./routes/servers.js";
 import { systemRoutes } from "./routes/system.js";
 import { uiRoutes } from "./routes/ui.js";
+import { variableRoutes } from "./routes/variables.js";
+import { nomadServiceRoutes } from "./routes/nomad-services.js";
+import { VariableService } from "./variables.js";
+import { parseClusterKey } from "../pki/index.js";
 
 export interface ApiOptions {
   host: string;
@@ -163,6 +168,16 @@ function catalogRoutes(r: Router, consul: CatalogApi, reload: AgentReload | unde
   });
 }
 
+/** The key that seals Nomad variables at rest: the cluster key, when this server's CA has one (read once, when first asked). */
+function variableKey(pki: ClusterPki | undefined): () => Buffer | undefined {
+  let key: Buffer | undefined;
+  return () => {
+    const text = pki?.clusterKey?.();
+    if (text === undefined) return undefined;
+    return (key ??= parseClusterKey(text, "the cluster key"));
+  };
+}
+
 /** Starts Ruche's HTTP API over a server and its state store. */
 export async function startApi(server: Server, store: StateStore, opts: ApiOptions): Promise<RunningHttp> {
   const metrics = new Metrics();
@@ -189,6 +204,7 @@ export async function startApi(server: Server, store: StateStore, opts: ApiOptio
       // Nomad's /v1/agent/self, before Consul's (registered with the catalog's routes below).
       agentRoutes(router, cluster, { localNode: () => opts.consul?.localNode(), acl: opts.acl?.enabled === true });
       clusterRoutes(router, ctx);
+      namespaceRoutes(router, ctx);
       identityRoutes(router, ctx);
       // ACLs off (the agent always says): the ACL routes answer Nomad's "ACL support disabled".
       aclRoutes(router, ctx, { ...(opts.aclBootstrapResetFile === undefined ? {} : { bootstrapResetFile: opts.aclBootstrapResetFile }), ...(opts.acl === undefined ? {} : { enabled: opts.acl.enabled }) });
@@ -212,8 +228,11 @@ export async function startApi(server: Server, store: StateStore, opts: ApiOptio
           ...nodeDial(opts.wire),
         },
         opts.local,
+        opts.log,
       );
       if (opts.consul !== undefined) catalogRoutes(router, opts.consul, opts.reload);
+      if (opts.consul !== undefined) nomadServiceRoutes(router, opts.consul.catalog, opts.consul.registry);
+      variableRoutes(router, new VariableService(store, { now: Date.now, key: variableKey(opts.pki) }));
       if (opts.pki !== undefined) joinRoutes(router, ctx, opts.pki);
       const etcdJoin = opts.etcdJoin;
       if (etcdJoin !== undefined) {
@@ -249,7 +268,7 @@ export function startNodeApi(opts: { host: string; port: number; log: Logger; lo
     opts.log,
     opts.maxConnsPerClient,
     (router, address) => {
-      allocFsRoutes(router, { ids: opts.ids, agentOf: () => undefined, self: address }, opts.local);
+      allocFsRoutes(router, { ids: opts.ids, agentOf: () => undefined, self: address }, opts.local, opts.log);
     },
     open,
     undefined,

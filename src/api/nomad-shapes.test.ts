@@ -96,6 +96,11 @@ const AGENT_MEMBER: FieldTable = {
 };
 
 /** Structs inside a job: only the type of what is served is compared (a mismatch is the Go client's decode error). */
+/** api/namespace.go's `Namespace`. */
+const NAMESPACE: FieldTable = {
+  Name: "string", Description: "string", Quota: "string", Capabilities: "object?", NodePoolConfiguration: "object?", VaultConfiguration: "object?", ConsulConfiguration: "object?",
+  Meta: "object?", CreateIndex: "number", ModifyIndex: "number",
+};
 const NESTED: Record<string, FieldTable> = {
   RestartPolicy: { Interval: "number?", Attempts: "number?", Delay: "number?", Mode: "string?", RenderTemplates: "bool?" },
   ReschedulePolicy: { Attempts: "number?", Interval: "number?", Delay: "number?", DelayFunction: "string?", MaxDelay: "number?", Unlimited: "bool?" },
@@ -155,6 +160,7 @@ const GAPS: Record<string, readonly string[]> = {
   Node: ["NodeResources", "TLSEnabled", "ReservedResources", "Links", "CgroupParent", "Events", "HostNetworks", "CSIControllerPlugins", "CSINodePlugins", "LastDrain", "NodeMaxAllocs", "GCVolumesOnNodeGC", "HostVolumes", "StatusUpdatedAt"],
   NodeListStub: ["NodeResources", "Version", "ReservedResources", "LastDrain"],
   AgentMember: [],
+  Namespace: [],
 };
 
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
@@ -465,5 +471,15 @@ describe("Nomad's Go client against the API", () => {
     expect(node.DrainStrategy).not.toBeNull();
     const force = Date.parse(node.DrainStrategy?.ForceDeadline ?? "");
     expect(Math.abs(force - (Date.now() + 3600_000))).toBeLessThan(60_000);
+  });
+
+  it("serves namespaces as api.Namespaces reads them (List, Info), after a Register with every field the Go client marshals", async () => {
+    const ns = { Name: "shapes", Description: "d", Quota: "", Capabilities: null, NodePoolConfiguration: null, VaultConfiguration: null, ConsulConfiguration: null, Meta: null, CreateIndex: 0, ModifyIndex: 0 };
+    expect((await call("PUT", "/v1/namespace", ns)).status).toBe(200);
+    const list = (await call("GET", "/v1/namespaces")).json as unknown[];
+    for (const n of list) expectShape("Namespace", NAMESPACE, n);
+    const one = await call("GET", "/v1/namespace/shapes");
+    expect(one.headers.get("x-nomad-index")).not.toBeNull();
+    expectShape("Namespace", NAMESPACE, one.json);
   });
 });

@@ -11,7 +11,7 @@ export interface PageQuery {
 }
 
 /** The lists that are cut into pages (their `GET`). */
-export const PAGED_LISTS: readonly string[] = ["/v1/jobs", "/v1/allocations", "/v1/evaluations", "/v1/deployments", "/v1/nodes"];
+export const PAGED_LISTS: readonly string[] = ["/v1/jobs", "/v1/allocations", "/v1/evaluations", "/v1/deployments", "/v1/nodes", "/v1/vars"];
 
 /** The header that carries the next page's token, absent on the last page (Nomad's). */
 export const NEXT_TOKEN_HEADER = "x-nomad-nexttoken";

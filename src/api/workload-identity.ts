@@ -142,5 +142,5 @@ export function resolveWorkload(token: string, state: WorkloadState, keys: KeyCa
   if (a === undefined || allocTerminal(a) || a.JobID !== c.nomad_job_id || a.Namespace !== c.nomad_namespace) return { ok: false, reason: "allocation" };
   const tasks = a.Job.TaskGroups.find((g) => g.Name === a.TaskGroup)?.Tasks ?? [];
   if (!tasks.some((t) => t.Name === c.nomad_task)) return { ok: false, reason: "allocation" };
-  return { ok: true, acl: workloadAcl(c.nomad_namespace, c.nomad_job_id), claims: c };
+  return { ok: true, acl: workloadAcl(c.nomad_namespace, c.nomad_job_id, { group: a.TaskGroup, task: c.nomad_task }), claims: c };
 }

@@ -1,7 +1,8 @@
-import type { AclPolicyInfo, AclPolicyStub, AclTokenInfo, AclTokenRequest, AclTokenStub, AllocStub, DispatchResponse, EtcdMember, HealthEntry, JobStub, RegisterResponse, ServerMembers, ServerStatus } from "./types.js";
+import type { AllocFileInfo, AclPolicyInfo, AclPolicyStub, AclTokenInfo, AclTokenRequest, AclTokenStub, AllocStub, DispatchResponse, EtcdMember, HealthEntry, JobStub, RegisterResponse, ServerMembers, ServerStatus } from "./types.js";
 import { answerFailure, BLOCKING_MARGIN_MS, DEFAULT_ATTEMPT_TIMEOUT_MS, DEFAULT_RETRY_BUDGET_MS, fetchFailure, mayRetry, roundBackoff, ServerList, waitMs, type AttemptFailure } from "./failover.js";
 import { fetchOver, tlsDispatcher } from "./tls.js";
-import { ErrorCode, errorMessage, fromWireAlloc, fromWireDeployment, fromWireEval, fromWireNode, sleep, tlsFailure, type AllocationWire, type DeploymentWire, type EvaluationWire, type NodeWire, type DialTls, type Allocation, type JoinToken, type JoinTokenStub, type AllocUpdate, type CatalogSnapshot, type Deployment, type Evaluation, type Job, type KVEntry, type Node } from "../structs/index.js";
+import { openWebSocket } from "./websocket.js";
+import { ErrorCode, errorMessage, fromWireAlloc, fromWireDeployment, fromWireEval, fromWireNode, sleep, tlsFailure, type AllocationWire, type DeploymentWire, type EvaluationWire, type NodeWire, type DialTls, type WsConnection, type Allocation, type JoinToken, type JoinTokenStub, type AllocUpdate, type AllocCheckStatus, type AllocResourceUsage, type CatalogSnapshot, type Deployment, type Evaluation, type Job, type KVEntry, type Namespace, type Node, type ServiceRegistration, type ServiceRegistrationListStub, type Variable, type VariableMetadata } from "../structs/index.js";
 
 /** An error the API answered with: its status, stable code and message. */
 export class ApiError extends Error {
@@ -30,13 +31,16 @@ export interface Indexed<T> {
   index: number;
 }
 
+/** A variable written (null for a delete), or the one a check-and-set found in its way. */
+export type VariableWrite = { ok: true; variable: Variable | null } | { ok: false; conflict: Variable };
+
 /** An answer in Nomad's time types (`structs/nomad-wire.ts`), read back into Ruche's. */
 async function fromWire<W, T>(answer: Promise<Indexed<W>>, read: (w: W) => T): Promise<Indexed<T>> {
   const a = await answer;
   return { body: read(a.body), index: a.index };
 }
 
-export type { AclPolicyInfo, AclPolicyStub, AclTokenInfo, AclTokenRequest, AclTokenStub, AgentMember, AllocStub, DispatchResponse, EtcdMember, HealthEntry, JobStub, RegisterResponse, ServerMembers, ServerStatus } from "./types.js";
+export type { AllocFileInfo, AclPolicyInfo, AclPolicyStub, AclTokenInfo, AclTokenRequest, AclTokenStub, AgentMember, AllocStub, DispatchResponse, EtcdMember, HealthEntry, JobStub, RegisterResponse, ServerMembers, ServerStatus } from "./types.js";
 export { DEFAULT_ATTEMPT_TIMEOUT_MS, DEFAULT_RETRY_BUDGET_MS, ServerList } from "./failover.js";
 export { fetchOver, tlsDispatcher } from "./tls.js";
 
@@ -188,7 +192,9 @@ export class ApiClient {
     const e = (parsed as { error?: { code?: string; message?: string; path?: string; details?: unknown } } | undefined)?.error;
     // The Consul-compatible endpoints answer errors in plain text, as Consul does.
     const text = typeof parsed === "string" && parsed.trim() !== "" ? parsed.trim() : undefined;
-    const error = new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? text ?? `${res.status} ${res.statusText}`, e?.path, e?.details, res.headers.has("x-consul-index") ? consulIndex(res) : undefined);
+    // A check-and-set conflict of Nomad's variables answers 409 with the variable in the way as its body: kept as the error's details.
+    const details = e === undefined && res.status === 409 && typeof parsed === "object" ? parsed : e?.details;
+    const error = new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? text ?? `${res.status} ${res.statusText}`, e?.path, details, res.headers.has("x-consul-index") ? consulIndex(res) : undefined);
     return { ok: false, failure: answerFailure(res.status, error.code), error };
   }
 
@@ -246,6 +252,22 @@ export class ApiClient {
     }
   }
 
+  /**
+   * A read of any route with the index its answer carries (X-Consul-Index, X-Nomad-Index),
+   * and a 404 as `found: false` with that index: a template's blocking queries on Consul's
+   * and Nomad's routes alike.
+   */
+  async readIndexed(path: string, q: QueryOptions & { query?: Record<string, string> } = {}): Promise<{ found: boolean; body: unknown; index: number }> {
+    try {
+      const res = await this.send("GET", path, undefined, q);
+      const index = Number(res.headers.get("x-consul-index") ?? res.headers.get("x-nomad-index") ?? res.headers.get("x-ruche-index") ?? "0");
+      return { found: true, body: parseBody(await res.text()), index };
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return { found: false, body: undefined, index: err.index ?? 0 };
+      throw err;
+    }
+  }
+
   /** Creates a session (Consul's /v1/session/create) and returns its ID. */
   async sessionCreate(b: { Name?: string; TTL?: string; Behavior?: "release" | "delete"; LockDelay?: string }): Promise<string> {
     return (await this.request<{ ID: string }>("PUT", "/v1/session/create", b)).body.ID;
@@ -292,6 +314,59 @@ export class ApiClient {
     return (await this.request<boolean>("DELETE", `/v1/kv/${encodeKey(key)}`, undefined, recurse ? { query: { recurse: "" } } : {})).body;
   }
 
+  /** Nomad's variables under a prefix (`GET /v1/vars`): their metadata, no items. */
+  async varList(prefix = "", q: QueryOptions = {}): Promise<Indexed<VariableMetadata[]>> {
+    return this.request("GET", "/v1/vars", undefined, { ...q, query: { prefix } });
+  }
+
+  /** A Nomad variable with its items, or null when there is none at the path. */
+  async varGet(path: string): Promise<Variable | null> {
+    try {
+      return (await this.request<Variable>("GET", `/v1/var/${encodeKey(path)}`)).body;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * Writes a Nomad variable whole; with `cas`, only if its ModifyIndex is that (0: only if
+   * there is none). A check-and-set that fails answers the variable in the way.
+   */
+  async varPut(path: string, items: Record<string, string>, cas?: number): Promise<VariableWrite> {
+    return this.varWrite("PUT", path, { Path: path, Items: items }, cas);
+  }
+
+  /** Deletes a Nomad variable; with `cas`, only at that ModifyIndex. */
+  async varDelete(path: string, cas?: number): Promise<VariableWrite> {
+    return this.varWrite("DELETE", path, undefined, cas);
+  }
+
+  private async varWrite(method: string, path: string, body: unknown, cas: number | undefined): Promise<VariableWrite> {
+    try {
+      const r = await this.request<Variable | undefined>(method, `/v1/var/${encodeKey(path)}`, body, cas === undefined ? {} : { query: { cas: String(cas) } });
+      return { ok: true, variable: r.body ?? null };
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 409 && typeof err.details === "object" && err.details !== null) return { ok: false, conflict: err.details as Variable };
+      throw err;
+    }
+  }
+
+  /** Nomad's services, per namespace (`GET /v1/services`). */
+  nomadServices(q: QueryOptions = {}): Promise<Indexed<ServiceRegistrationListStub[]>> {
+    return this.request("GET", "/v1/services", undefined, q);
+  }
+
+  /** A service's instances in Nomad's shape (`GET /v1/service/:name`). */
+  nomadService(name: string, q: QueryOptions = {}): Promise<Indexed<ServiceRegistration[]>> {
+    return this.request("GET", `/v1/service/${encodeURIComponent(name)}`, undefined, q);
+  }
+
+  /** Deletes one instance of a service (`DELETE /v1/service/:name/:id`). */
+  async nomadServiceDelete(name: string, id: string): Promise<void> {
+    await this.request("DELETE", `/v1/service/${encodeURIComponent(name)}/${encodeURIComponent(id)}`);
+  }
+
   /** A task's output, as it arrives (with `follow`, until the signal aborts). */
   async allocLogs(allocId: string, o: { task?: string; stderr?: boolean; follow?: boolean; tailBytes?: number; signal?: AbortSignal } = {}): Promise<AsyncIterable<Uint8Array>> {
     const query: Record<string, string> = { type: o.stderr === true ? "stderr" : "stdout", plain: "true" };
@@ -307,9 +382,55 @@ export class ApiClient {
     return res.body ?? (async function* () {})();
   }
 
+  /** A file or directory of an allocation's directory (Nomad's `AllocFS().Stat`); `path` relative to it. */
+  async allocFsStat(allocId: string, path: string): Promise<AllocFileInfo> {
+    return (await this.request<AllocFileInfo>("GET", `/v1/client/fs/stat/${encodeURIComponent(allocId)}`, undefined, { query: { path } })).body;
+  }
+
+  /** The entries of a directory of an allocation (Nomad's `AllocFS().List`). */
+  async allocFsList(allocId: string, path: string): Promise<AllocFileInfo[]> {
+    return (await this.request<AllocFileInfo[]>("GET", `/v1/client/fs/ls/${encodeURIComponent(allocId)}`, undefined, { query: { path } })).body;
+  }
+
+  /** A file's bytes from `offset`, `limit` of them (all when absent): `/v1/client/fs/readat` (`/cat` for the whole file). */
+  async allocFsRead(allocId: string, path: string, o: { offset?: number; limit?: number } = {}): Promise<AsyncIterable<Uint8Array>> {
+    const whole = o.offset === undefined && o.limit === undefined;
+    const query: Record<string, string> = { path };
+    if (!whole) {
+      query.offset = String(o.offset ?? 0);
+      query.limit = String(o.limit ?? -1);
+    }
+    const res = await this.send("GET", `/v1/client/fs/${whole ? "cat" : "readat"}/${encodeURIComponent(allocId)}`, undefined, { query }, { attemptTimeoutMs: 0 });
+    return res.body ?? (async function* () {})();
+  }
+
+  /** A file's bytes as they are written, from `offset` bytes after its start or before its end (`/v1/client/fs/stream`, plain), until the signal aborts. */
+  async allocFsStream(allocId: string, path: string, o: { origin: "start" | "end"; offset: number; signal?: AbortSignal }): Promise<AsyncIterable<Uint8Array>> {
+    const q: QueryOptions & { query: Record<string, string> } = { query: { path, origin: o.origin, offset: String(o.offset), plain: "true" } };
+    if (o.signal !== undefined) q.signal = o.signal;
+    const res = await this.send("GET", `/v1/client/fs/stream/${encodeURIComponent(allocId)}`, undefined, q, { attemptTimeoutMs: 0 });
+    return res.body ?? (async function* () {})();
+  }
+
   /** Runs a command inside a task and returns its exit code and output. */
   allocExec(allocId: string, b: { Task?: string; Cmd: string[]; Stdin?: string; TimeoutMs?: number }): Promise<Indexed<{ ExitCode: number; Stdout: string; Stderr: string; TimedOut: boolean }>> {
     return this.request("PUT", `/v1/client/allocation/${encodeURIComponent(allocId)}/exec`, b);
+  }
+
+  /**
+   * Nomad's streaming `alloc exec`: a WebSocket to the current server, which runs `command` in
+   * the task (with a terminal when `tty`) and speaks `api.ExecStreamingInput`/`Output` on it.
+   */
+  allocExecSession(allocId: string, o: { task: string; command: readonly string[]; tty: boolean }): Promise<WsConnection> {
+    const url = new URL(`${this.servers.address}/v1/client/allocation/${encodeURIComponent(allocId)}/exec`);
+    for (const [k, v] of Object.entries(this.opts.query ?? {})) url.searchParams.set(k, v);
+    url.searchParams.set("task", o.task);
+    url.searchParams.set("command", JSON.stringify(o.command));
+    url.searchParams.set("tty", String(o.tty));
+    const headers: Record<string, string> = {};
+    if (this.opts.token !== undefined && this.opts.token !== "") headers["x-nomad-token"] = this.opts.token;
+    const tls = typeof this.opts.tls === "function" ? this.opts.tls() : this.opts.tls;
+    return openWebSocket(url, headers, tls);
   }
 
   // ACLs (Nomad's /v1/acl routes)
@@ -402,6 +523,21 @@ export class ApiClient {
     return this.request("GET", `/v1/job/${encodeURIComponent(id)}/summary`, undefined, q);
   }
 
+  // Namespaces (Nomad's `api.Namespaces`)
+  namespaces(q: QueryOptions & { prefix?: string } = {}): Promise<Indexed<Namespace[]>> {
+    const { prefix, ...rest } = q;
+    return this.request("GET", "/v1/namespaces", undefined, { ...rest, ...(prefix === undefined ? {} : { query: { prefix } }) });
+  }
+  namespace(name: string, q: QueryOptions = {}): Promise<Indexed<Namespace>> {
+    return this.request("GET", `/v1/namespace/${encodeURIComponent(name)}`, undefined, q);
+  }
+  namespaceApply(ns: Partial<Namespace> & { Name: string }): Promise<Indexed<null>> {
+    return this.request("PUT", "/v1/namespace", ns);
+  }
+  namespaceDelete(name: string): Promise<Indexed<null>> {
+    return this.request("DELETE", `/v1/namespace/${encodeURIComponent(name)}`);
+  }
+
   // Deployments
   deployments(q: QueryOptions = {}): Promise<Indexed<Deployment[]>> {
     return fromWire(this.request<DeploymentWire[]>("GET", "/v1/deployments", undefined, q), (l) => l.map(fromWireDeployment));
@@ -414,6 +550,10 @@ export class ApiClient {
   }
   failDeployment(id: string): Promise<Indexed<{ EvalID: string }>> {
     return this.request("PUT", `/v1/deployment/fail/${encodeURIComponent(id)}`, {});
+  }
+  /** Nomad's `deployment pause|resume`: the evaluation that takes the rollout up again on resume ("" on pause). */
+  pauseDeployment(id: string, pause: boolean): Promise<Indexed<{ EvalID: string; EvalCreateIndex: number; DeploymentModifyIndex: number; Index: number }>> {
+    return this.request("PUT", `/v1/deployment/pause/${encodeURIComponent(id)}`, { DeploymentID: id, Pause: pause });
   }
 
   // Evaluations and allocations
@@ -443,6 +583,28 @@ export class ApiClient {
   /** Nomad's `alloc restart`: the allocation's task (or every running task when none is named) restarted in place. */
   allocRestart(id: string, b: { TaskName?: string; AllTasks?: boolean }): Promise<Indexed<unknown>> {
     return this.request("PUT", `/v1/client/allocation/${encodeURIComponent(id)}/restart`, b);
+  }
+  /** Nomad's `alloc checks`: each service check's latest result on the allocation's node, by check ID. */
+  allocChecks(id: string): Promise<Indexed<Record<string, AllocCheckStatus>>> {
+    return this.request("GET", `/v1/client/allocation/${encodeURIComponent(id)}/checks`);
+  }
+  /** Nomad's allocation stats: what the allocation's running tasks use of the node now (`api.AllocResourceUsage`). */
+  allocStats(id: string, o: { task?: string } = {}): Promise<Indexed<AllocResourceUsage>> {
+    return this.request("GET", `/v1/client/allocation/${encodeURIComponent(id)}/stats`, undefined, o.task === undefined ? {} : { query: { task: o.task } });
+  }
+
+  // The agent and the system
+  /** Nomad's `/v1/agent/self`: what the CLI reads of it (`stats.client.node_id`, the node of a client agent). */
+  agentSelf(): Promise<Indexed<{ stats?: { client?: { node_id?: string } } }>> {
+    return this.request("GET", "/v1/agent/self");
+  }
+  /** Nomad's `system gc`: old terminal evaluations, allocations, deployments and jobs collected now. */
+  systemGc(): Promise<Indexed<unknown>> {
+    return this.request("PUT", "/v1/system/gc", {});
+  }
+  /** Nomad's `system reconcile summaries`. */
+  reconcileSummaries(): Promise<Indexed<unknown>> {
+    return this.request("PUT", "/v1/system/reconcile/summaries", {});
   }
 
   // Nodes

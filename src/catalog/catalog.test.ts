@@ -75,11 +75,11 @@ describe("the Consul-compatible catalog", () => {
     expect(services.index).toBeGreaterThan(0);
     const [entry] = (await get("/v1/catalog/service/web")).body as Record<string, unknown>[];
     expect(entry).toMatchObject({ Node: "n1", Datacenter: "dc1", ServiceName: "web", ServiceTags: ["v1", "public"], ServiceAddress: "10.0.0.1", ServicePort: 20000, ServiceMeta: { owner: "ops" } });
-    expect(entry?.ServiceID).toBe(`_ruche-task-${a.ID}-web-web-http`);
+    expect(entry?.ServiceID).toBe(`_nomad-task-${a.ID}-web-web-http`);
     const [h] = (await get("/v1/health/service/web?passing")).body as { Checks: { CheckID: string; Status: string }[] }[];
     expect(h?.Checks.map((c) => [c.CheckID, c.Status])).toEqual([
       ["serfHealth", "passing"],
-      [`_ruche-task-${a.ID}-web-web-http-check-0`, "passing"],
+      [`_nomad-task-${a.ID}-web-web-http-check-0`, "passing"],
     ]);
   });
 
@@ -121,7 +121,7 @@ describe("the Consul-compatible catalog", () => {
     const [h] = (await get("/v1/health/service/web")).body as { Checks: { CheckID: string; Status: string }[] }[];
     expect(h?.Checks.map((c) => [c.CheckID, c.Status])).toEqual([
       ["serfHealth", "critical"],
-      [`_ruche-task-${a.ID}-web-web-http-check-0`, "passing"],
+      [`_nomad-task-${a.ID}-web-web-http-check-0`, "passing"],
     ]);
     expect((await get("/v1/health/service/web?passing")).body).toEqual([]);
   });
@@ -188,7 +188,7 @@ describe("a row the catalog cannot show", () => {
       tx.put("allocs", bad);
       tx.put("nodes", { ...other, Meta: { rack: 7 } } as unknown as Node);
     });
-    expect(catalog.instances("web").map((i) => i.ID)).toEqual([`_ruche-task-${good.ID}-web-web-http`]);
+    expect(catalog.instances("web").map((i) => i.ID)).toEqual([`_nomad-task-${good.ID}-web-web-http`]);
     expect(catalog.nodes().map((n) => n.Node)).toEqual(["n1"]);
     expect(warned).toEqual([expect.objectContaining({ table: "nodes", key: other.ID, problem: "Meta: must map strings to strings" }), expect.objectContaining({ table: "allocs", key: bad.ID, problem: expect.stringContaining("Status: must be passing, warning or critical") as string })]);
 

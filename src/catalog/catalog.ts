@@ -157,7 +157,8 @@ function instanceOf(a: Allocation, s: Service, task: string, node: CatalogNode, 
   const p = ports.find((x) => x.label === s.PortLabel);
   const port = p?.value ?? (/^\d+$/.test(s.PortLabel) ? Number(s.PortLabel) : 0);
   const address = p?.ip !== undefined && p.ip !== "" ? p.ip : node.Address;
-  const id = `_ruche-task-${a.ID}-${task === "" ? "group" : task}-${s.Name}-${s.PortLabel === "" ? "none" : s.PortLabel}`;
+  // Nomad's service ID (`MakeAllocServiceID`): log shippers and dashboards keyed on it find it here too.
+  const id = `_nomad-task-${a.ID}-${task === "" ? `group-${a.TaskGroup}` : task}-${s.Name}-${s.PortLabel}`;
   const tags = a.DeploymentStatus?.Canary === true && s.CanaryTags.length > 0 ? s.CanaryTags : s.Tags;
   const reported = a.Checks ?? [];
   const checks: HealthCheck[] = [
@@ -180,7 +181,7 @@ function instanceOf(a: Allocation, s: Service, task: string, node: CatalogNode, 
       };
     }),
   ];
-  return { ID: id, Service: s.Name, Tags: [...tags], Address: address, Port: port, Meta: { ...s.Meta }, node, checks, CreateIndex: a.CreateIndex, ModifyIndex: a.ModifyIndex };
+  return { ID: id, Service: s.Name, Tags: [...tags], Address: address, Port: port, Meta: { ...s.Meta }, node, checks, alloc: { ID: a.ID, JobID: a.JobID, Namespace: a.Namespace }, CreateIndex: a.CreateIndex, ModifyIndex: a.ModifyIndex };
 }
 
 /** A service registered directly: its own checks, with the status they last had, after its node's. */

@@ -36,29 +36,19 @@ export function apiClient(p: Parsed, io: IO): ApiClient {
   return new ApiClient(address, { tls, fetch: fetchOver(dispatcher), ...base });
 }
 
-/** The one namespace the servers have; jobs in others are not kept apart yet. */
-export const DEFAULT_NAMESPACE = "default";
-
 /**
  * The `region` and `namespace` every request carries as query parameters, as Nomad's client
  * sends them: `-region`, else `RUCHE_REGION`, else `NOMAD_REGION`; `-namespace`, else
- * `RUCHE_NAMESPACE`, else `NOMAD_NAMESPACE`; absent when none is given. A namespace other than
- * "default" is refused: the servers have only that one, and a job sent "to" another would
- * silently land in it. "*" (every namespace, which Nomad users often keep in their
- * environment) is that one namespace: nothing is sent.
+ * `RUCHE_NAMESPACE`, else `NOMAD_NAMESPACE`; absent when none is given (the servers take
+ * "default"). "*" is sent as it is: lists span every namespace, and a job named by its ID is
+ * found in whichever namespace holds it.
  */
 export function scopeQuery(p: Parsed, io: IO): Record<string, string> {
-  /** The first value given, flag first, and where it came from. */
-  const pick = (flag: string, ...vars: string[]): { value: string; from: string } | undefined =>
-    [{ value: flagValues(p, flag).at(-1), from: `-${flag}` }, ...vars.map((v) => ({ value: io.env[v], from: v }))]
-      .map((c) => ({ value: c.value?.trim() ?? "", from: c.from }))
-      .find((c) => c.value !== "");
-  const region = pick("region", "RUCHE_REGION", "NOMAD_REGION")?.value;
-  const ns = pick("namespace", "RUCHE_NAMESPACE", "NOMAD_NAMESPACE");
-  if (ns !== undefined && ns.value !== "*" && ns.value !== DEFAULT_NAMESPACE) {
-    throw new CommandError(`namespace "${ns.value}" (from ${ns.from}) is refused: Ruche has only the "default" namespace so far`);
-  }
-  const namespace = ns?.value === "*" ? undefined : ns?.value;
+  /** The first value given, flag first. */
+  const pick = (flag: string, ...vars: string[]): string | undefined =>
+    [flagValues(p, flag).at(-1), ...vars.map((v) => io.env[v])].map((v) => v?.trim() ?? "").find((v) => v !== "");
+  const region = pick("region", "RUCHE_REGION", "NOMAD_REGION");
+  const namespace = pick("namespace", "RUCHE_NAMESPACE", "NOMAD_NAMESPACE");
   return { ...(region === undefined ? {} : { region }), ...(namespace === undefined ? {} : { namespace }) };
 }
 

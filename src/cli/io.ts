@@ -11,13 +11,19 @@ export interface IO {
    * can answer (not a terminal, tests), and then a command that needs a yes asks for `-yes`.
    */
   ask?: (question: string) => Promise<string>;
+  /** What a command reads as its input (`alloc exec -i`); none when absent (tests). */
+  stdin?: CommandInput;
 }
+
+/** A readable input, a terminal's (raw mode) or not. */
+export type CommandInput = NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
 
 export const processIO: IO = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
   env: process.env,
   cwd: process.cwd(),
+  stdin: process.stdin,
   ...(process.stdin.isTTY ? { ask } : {}),
 };
 

@@ -5,6 +5,7 @@
  */
 import { ApiError, type AllocStub, type ApiClient, type JobStub } from "../apiclient/index.js";
 import type { Allocation, Deployment, Evaluation, Job } from "../structs/index.js";
+import { UsageError } from "./args.js";
 import { CommandError } from "./errors.js";
 import { allocationsTable, deploymentsTable, formatTable, jobsTable, nodesTable, type PublicNode } from "./format/index.js";
 
@@ -73,4 +74,25 @@ export async function resolveNode(api: ApiClient, id: string): Promise<{ node: P
     if (only !== undefined && named.length === 1) return { node: only, exact: false };
   }
   return { node: pickByPrefix(nodes, id, (n) => n.ID, "node", (ns) => nodesTable(ns, true)), exact: false };
+}
+
+/**
+ * The node `-self` names (Nomad's `node drain|eligibility|status -self`): the node of the agent
+ * the command talks to, from its `/v1/agent/self` (`stats.client.node_id`); an agent that runs
+ * no node is refused.
+ */
+export async function resolveSelfNode(api: ApiClient): Promise<{ node: PublicNode; exact: boolean }> {
+  const self = (await api.agentSelf()).body;
+  const id = self.stats?.client?.node_id ?? "";
+  if (id === "") throw new CommandError("Error determining local node ID: the agent at the address is not running a client (no node of its own); name the node instead of -self");
+  return { node: (await api.node(id)).body, exact: true };
+}
+
+/** The node of a command that takes NODE or `-self`: one of them, not both. */
+export async function resolveNodeOrSelf(api: ApiClient, positional: readonly string[], self: boolean): Promise<{ node: PublicNode; exact: boolean }> {
+  if (self && positional.length > 0) throw new UsageError("give either -self or a node ID, not both");
+  if (self) return resolveSelfNode(api);
+  const [id] = positional;
+  if (id === undefined || positional.length !== 1) throw new UsageError("This command takes one argument: <node-id> (or -self, the node of the agent at -address)");
+  return resolveNode(api, id);
 }

@@ -8,7 +8,12 @@ import * as allocExec from "./commands/alloc-exec.js";
 import * as catalogService from "./commands/catalog-service.js";
 import * as catalogServices from "./commands/catalog-services.js";
 import * as allocLogs from "./commands/alloc-logs.js";
+import * as allocFs from "./commands/alloc-fs.js";
 import * as allocStatus from "./commands/alloc-status.js";
+import * as allocChecks from "./commands/alloc-checks.js";
+import * as deploymentPause from "./commands/deployment-pause.js";
+import * as jobRestart from "./commands/job-restart.js";
+import * as system from "./commands/system.js";
 import * as deploymentFail from "./commands/deployment-fail.js";
 import * as deploymentList from "./commands/deployment-list.js";
 import * as deploymentPromote from "./commands/deployment-promote.js";
@@ -23,6 +28,7 @@ import * as jobInit from "./commands/job-init.js";
 import * as status from "./commands/status.js";
 import * as version from "./commands/version.js";
 import { suggest } from "../jobspec/index.js";
+import * as jobAction from "./commands/job-action.js";
 import * as jobDispatch from "./commands/job-dispatch.js";
 import * as jobPeriodicForce from "./commands/job-periodic-force.js";
 import * as jobHistory from "./commands/job-history.js";
@@ -38,6 +44,9 @@ import * as jobScale from "./commands/job-scale.js";
 import * as jobStatus from "./commands/job-status.js";
 import * as jobStop from "./commands/job-stop.js";
 import * as jobValidate from "./commands/job-validate.js";
+import * as namespace from "./commands/namespace.js";
+import * as variables from "./commands/var.js";
+import * as service from "./commands/service.js";
 import * as nodeDrain from "./commands/node-drain.js";
 import * as nodeEligibility from "./commands/node-eligibility.js";
 import * as nodeStatus from "./commands/node-status.js";
@@ -72,6 +81,10 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   "acl token delete": aclToken.del,
   agent,
   "agent reload": agentReload,
+  "namespace list": namespace.list,
+  "namespace status": namespace.status,
+  "namespace apply": namespace.apply,
+  "namespace delete": namespace.del,
   "job run": jobRun,
   run: jobRun,
   "job plan": jobPlan,
@@ -85,6 +98,12 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   "alloc stop": allocStop,
   "alloc signal": allocSignal,
   "alloc restart": allocRestart,
+  "alloc checks": allocChecks,
+  "job restart": jobRestart,
+  "deployment pause": deploymentPause.pause,
+  "deployment resume": deploymentPause.resume,
+  "system gc": system.gc,
+  "system reconcile summaries": system.reconcileSummaries,
   version,
   "job stop": jobStop,
   stop: jobStop,
@@ -93,6 +112,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   "job promote": jobPromote,
   "job scale": jobScale,
   "job dispatch": jobDispatch,
+  "job action": jobAction,
+  action: jobAction,
   "job periodic force": jobPeriodicForce,
   "job validate": jobValidate,
   validate: jobValidate,
@@ -106,6 +127,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   "alloc status": allocStatus,
   "alloc logs": allocLogs,
   "alloc exec": allocExec,
+  "alloc fs": allocFs,
   "node status": nodeStatus,
   "catalog services": catalogServices,
   "catalog service": catalogService,
@@ -115,6 +137,13 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   "kv list": kv.list,
   "kv watch": kvWatch,
   "kv lock": kvLock,
+  "var get": variables.get,
+  "var put": variables.put,
+  "var list": variables.list,
+  "var purge": variables.purge,
+  "service list": service.list,
+  "service info": service.info,
+  "service delete": service.del,
   "node drain": nodeDrain,
   "node eligibility": nodeEligibility,
   sim,
@@ -158,8 +187,10 @@ Commands:
   job history ID              list a job's versions
   job revert ID VERSION       run an earlier version of a job again
   job promote ID              promote the canaries of a job's latest deployment
+  job restart JOB             restart (or -reschedule) a job's allocations in batches
   job scale ID GROUP COUNT    set how many allocations a group runs
   job dispatch JOB [INPUT]    run a parameterized job with -meta k=v and a payload
+  job action -job J ACTION    run a task's declared action in one of its allocations (alias: action)
   job periodic force JOB      launch a child of a periodic job now
   job validate FILE           check a job file and report every mistake in it
   job inspect ID              print a job as the servers hold it (JSON);
@@ -168,21 +199,29 @@ Commands:
   deployment status ID        show a deployment
   deployment promote ID       promote a deployment's canaries
   deployment fail ID          mark a deployment as failed
+  deployment pause|resume ID  hold a deployment's rollout, or let it go on
   eval status ID              show an evaluation and why it could not place
   eval list                   list the evaluations (-job, -status)
   alloc status ID             show an allocation and its tasks' events
   alloc logs ALLOC [TASK]     print a task's output (-f to follow, -stderr)
-  alloc exec ALLOC CMD...     run a command inside a running task
+  alloc exec ALLOC CMD...     run a command inside a running task (-i -t: a terminal session)
+  alloc fs ALLOC [PATH]       list or print the files of an allocation's directory
   alloc stop ALLOC            stop an allocation; the scheduler places a replacement
   alloc restart ALLOC [TASK]  restart an allocation's tasks in place
   alloc signal ALLOC [TASK]   send a signal (-s SIG) to an allocation's tasks
+  alloc checks ALLOC          show the latest result of each of an allocation's checks
+  namespace list|status NAME  list the namespaces, or show one
+  namespace apply NAME        create or update a namespace (-description D)
+  namespace delete NAME       delete a namespace with no live job in it
   catalog services            list the services of the catalog and their tags
   catalog service NAME        show a service's instances and their health
   kv get|put|delete|list KEY  read and write the key/value store
   kv watch KEY                print a key's value each time it changes
   kv lock PREFIX CMD...       run a command while holding a lock
+  var get|put|list|purge PATH read and write Nomad variables (put PATH k=v ...)
+  service list|info|delete    Nomad's view of the catalog's services
   node status [NODE]          list the nodes, or show one
-  node drain -enable NODE     move a node's allocations away
+  node drain -enable NODE     move a node's allocations away (-self: this agent's node)
   node eligibility -disable NODE
                               stop placing new work on a node
   sim -nodes N                run N simulated nodes against the servers (-servers)
@@ -196,6 +235,8 @@ Commands:
   operator tls ca [rotate|finish]
                               show, roll (cross-signed) or finish rolling the cluster CA
   operator keygen             print a new cluster key for the servers' -encrypt
+  system gc                   collect terminal evaluations, allocations and jobs now
+  system reconcile summaries  Nomad's summary repair (nothing to do in Ruche)
   version                     print Ruche's version (also -version, --version)
 
 Commands that talk to the servers take -address ADDR (default: $RUCHE_ADDR,
@@ -204,7 +245,7 @@ else $NOMAD_ADDR, else 127.0.0.1:4646; https://HOST:PORT for an agent with TLS),
 -client-cert FILE and -client-key FILE (mutual TLS), -tls-server-name NAME, and
 -token SECRET, the ACL token to send ($RUCHE_TOKEN, else $NOMAD_TOKEN), -region R
 ($RUCHE_REGION, $NOMAD_REGION) and -namespace NS ($RUCHE_NAMESPACE, $NOMAD_NAMESPACE;
-only "default" so far), sent as ?region= and ?namespace= as Nomad's CLI sends them.
+"*": every namespace), sent as ?region= and ?namespace= as Nomad's CLI sends them.
 Run "ruche <command> -help" for a command's flags.
 `;
 

@@ -67,6 +67,31 @@ describe("the allocation runner", () => {
     expect(done.TaskStates.web?.Events.find((e) => e.Type === "Killing")?.Details).toEqual({ kill_reason: "alloc was replaced by a promoted canary" });
   });
 
+  it("kills every task once the group's max_run_duration from the allocation's creation has passed: complete, saying so, restart policy aside", async () => {
+    const j = job();
+    j.Type = "batch";
+    j.TaskGroups[0]!.MaxRunDuration = 300 * NS.millisecond;
+    const a = { ...mock.alloc(j, mock.node(), 0), CreateTime: Date.now() };
+    const { r, last, driver } = runner(a);
+    await r.start();
+    await until("running", () => last()?.ClientStatus === "running");
+    const done = await until("complete", () => (last()?.ClientStatus === "complete" && driver.running().length === 0 ? last() : undefined));
+    expect(done.ClientDescription).toBe("allocation exceeded max_run_duration");
+    expect(done.TaskStates.web?.Events.find((e) => e.Type === "Killing")?.Details).toEqual({ kill_reason: "allocation exceeded max_run_duration" });
+    expect(done.TaskStates.web?.Restarts).toBe(0);
+  });
+
+  it("an allocation created longer ago than its max_run_duration is stopped at once (an agent restarted past the deadline)", async () => {
+    const j = job();
+    j.Type = "batch";
+    j.TaskGroups[0]!.MaxRunDuration = 5 * NS.second;
+    const a = { ...mock.alloc(j, mock.node(), 0), CreateTime: Date.now() - 60_000 };
+    const { r, last } = runner(a);
+    await r.start();
+    const done = await until("complete", () => (last()?.ClientStatus === "complete" ? last() : undefined));
+    expect(done.ClientDescription).toBe("allocation exceeded max_run_duration");
+  });
+
   it("keeps ten events per task, the health events included", async () => {
     const j = job({ run_for: "10ms", exit_code: 1 });
     j.TaskGroups[0]!.Update = { ...j.TaskGroups[0]!.Update!, HealthCheck: "task_states", MinHealthyTime: 5 * NS.second };

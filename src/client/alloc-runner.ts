@@ -1,10 +1,13 @@
-import type { Driver, ExecOptions, ExecResult } from "../drivers/index.js";
-import { assertNever, ErrorCode, errorMessage, formatDuration, NS, RucheError, sleep, type AllocCheck, type Allocation, type AllocDeploymentStatus, type Logger, type Node, type Task, type TaskGroup, type TaskState } from "../structs/index.js";
-import { AllocDirHook, allocPaths, ChecksHook, HealthHook, IdentityHook, type AllocHook, type AllocHookContext, type AllocPaths, type CheckReport } from "./hooks/index.js";
+import type { Driver, ExecOptions, ExecResult, ExecSession, ExecStreamOptions } from "../drivers/index.js";
+import { assertNever, ErrorCode, errorMessage, formatDuration, NS, RucheError, sleep, type AllocCheck, type Allocation, type AllocDeploymentStatus, type Logger, type Node, type Task, type TaskGroup, type TaskState, type AllocCheckStatus, type AllocResourceUsage, type TaskStats, allocResourceUsage } from "../structs/index.js";
+import { allocCheckStatuses } from "./check-statuses.js";
+import { AllocDirHook, allocPaths, ChecksHook, HealthHook, IdentityHook, NetworkHook, type AllocHook, type AllocHookContext, type AllocPaths, type CheckReport } from "./hooks/index.js";
 import { isPoststop, isSidecar, LifecycleStage, stageOf, TaskCoordinator } from "./lifecycle.js";
 import { RestartTracker } from "./restart.js";
 import { TaskRunner, type SavedTask } from "./task-runner.js";
+import { planHostVolumes } from "./host-volumes.js";
 import { taskSpec } from "./task-spec.js";
+import type { TemplateSource } from "./template/index.js";
 
 export type { CheckReport } from "./hooks/index.js";
 
@@ -36,6 +39,8 @@ export interface AllocRunnerDeps {
   log: Logger;
   now(): number;
   random(): number;
+  /** Where a task's templates read the cluster, as that task's workload identity; absent: they wait for data that never comes. */
+  templateSource?: (alloc: Allocation, task: Task) => TemplateSource;
 }
 
 /**
@@ -45,9 +50,10 @@ export interface AllocRunnerDeps {
  * whenever it changes. Everything else is a hook (`./hooks/`), run in this order:
  *
  * 1. `alloc-dir`: the allocation's directory, made first, removed on destroy.
- * 2. `identity`: the tasks' workload identities, written to their `secrets/` (`file = true`).
- * 3. `checks`: the service checks, probed while their task runs.
- * 4. `health`: the deployment health, from the tasks' states (and the checks).
+ * 2. `network`: a bridge group's shared network namespace (a pause container), removed on destroy.
+ * 3. `identity`: the tasks' workload identities, written to their `secrets/` (`file = true`).
+ * 4. `checks`: the service checks, probed while their task runs.
+ * 5. `health`: the deployment health, from the tasks' states (and the checks).
  *
  * The tasks start in the order of their `lifecycle` blocks (`./lifecycle.ts`, as Nomad's task
  * coordinator): prestart tasks first (an ephemeral one must exit successfully, a sidecar must
@@ -65,6 +71,9 @@ export class AllocRunner {
   private readonly paths: AllocPaths;
   private readonly checks: ChecksHook;
   private readonly health: HealthHook;
+  private readonly network: NetworkHook;
+  /** Settles once the shared network of a finished allocation is removed (at once without tasks). */
+  private networkReleased: Promise<void> = Promise.resolve();
   private readonly hooks: readonly AllocHook[];
   /** Let go of (destroyed, or the agent shuts down): nothing more is reported or saved. */
   private closed = false;
@@ -73,6 +82,9 @@ export class AllocRunner {
   /** Aborted when the allocation is let go of: a shutdown_delay being waited out ends (its task killed at once when destroyed, left running when detached). */
   private readonly letGo = new AbortController();
   private detached = false;
+  /** The group's `max_run_duration` ran out: every task was killed and the allocation is complete, whatever its tasks' ends. */
+  private maxRunExceeded = false;
+  private maxRunTimer: NodeJS.Timeout | undefined;
 
   constructor(
     alloc: Allocation,
@@ -95,7 +107,8 @@ export class AllocRunner {
     };
     this.checks = new ChecksHook(ctx);
     this.health = new HealthHook(ctx, { initial: saved?.health ?? alloc.DeploymentStatus?.Healthy ?? null, checksPassing: () => this.checks.allPassing() });
-    this.hooks = [new AllocDirHook(this.paths), new IdentityHook(ctx, this.paths), this.checks, this.health];
+    this.network = new NetworkHook(ctx, d.drivers);
+    this.hooks = [new AllocDirHook(this.paths), this.network, new IdentityHook(ctx, this.paths), this.checks, this.health];
   }
 
   get dir(): string {
@@ -112,6 +125,7 @@ export class AllocRunner {
    * is gone, and with it what it held: its ports above all).
    */
   async start(after?: Promise<void>): Promise<void> {
+    this.network.after = after;
     for (const h of this.hooks) {
       try {
         await h.prerun?.();
@@ -123,7 +137,7 @@ export class AllocRunner {
       const runner = new TaskRunner(
         {
           driver: this.d.drivers.get(task.Driver) ?? missingDriver(task.Driver),
-          spec: taskSpec(this.alloc, this.group, task, this.d.node, this.paths),
+          spec: taskSpec(this.alloc, this.group, task, this.d.node, this.paths, this.network.network),
           task,
           // A task's own restart block, merged over its group's by the jobspec, wins.
           restart: new RestartTracker(task.RestartPolicy ?? this.group.RestartPolicy, this.alloc.Job.Type, task.Lifecycle ?? null),
@@ -134,6 +148,10 @@ export class AllocRunner {
           now: () => this.d.now(),
           random: () => this.d.random(),
           payload: this.alloc.Job.Dispatched === true ? (this.alloc.Job.Payload ?? "") : undefined,
+          node: this.d.node,
+          missingVolumes: planHostVolumes(this.group, task, this.d.node).missing,
+          network: () => this.network.ready(),
+          ...((task.Templates ?? []).length === 0 || this.d.templateSource === undefined ? {} : { templateSource: this.d.templateSource(this.alloc, task) }),
         },
         this.saved?.tasks[task.Name],
       );
@@ -147,7 +165,38 @@ export class AllocRunner {
         }),
       );
     }
+    this.networkReleased = this.releaseNetworkWhenDone();
     if (this.alloc.DesiredStatus !== "run") void this.stop(stopReason(this.alloc));
+    this.armMaxRun();
+    this.changed();
+  }
+
+  /**
+   * The group's `max_run_duration` (batch and sysbatch), counted from the allocation's
+   * creation as Nomad counts it, so an agent restarted meanwhile keeps the same deadline;
+   * armed again when an update changes it.
+   */
+  private armMaxRun(): void {
+    clearTimeout(this.maxRunTimer);
+    this.maxRunTimer = undefined;
+    const d = this.group.MaxRunDuration;
+    if (d === undefined || d <= 0 || this.maxRunExceeded || this.closed) return;
+    const remaining = this.alloc.CreateTime + d / NS.millisecond - this.d.now();
+    // A timer longer than 2^31-1 ms fires at once in Node: a far deadline is approached in steps.
+    const step = Math.min(Math.max(remaining, 0), 2 ** 31 - 1);
+    this.maxRunTimer = setTimeout(() => {
+      if (step < remaining) this.armMaxRun();
+      else void this.exceedMaxRun();
+    }, step);
+    this.maxRunTimer.unref();
+  }
+
+  /** As Nomad: every task killed (poststop ones not started never start), the allocation complete, saying why. */
+  private async exceedMaxRun(): Promise<void> {
+    if (this.stopping || this.closed || [...this.tasks.values()].every((t) => t.dead)) return;
+    this.maxRunExceeded = true;
+    this.changed();
+    await Promise.all([...this.tasks.values()].filter((t) => !t.dead).map((t) => t.kill(MAX_RUN_EXCEEDED)));
     this.changed();
   }
 
@@ -203,7 +252,11 @@ export class AllocRunner {
       return;
     }
     const tg = alloc.Job.TaskGroups.find((g) => g.Name === alloc.TaskGroup);
-    if (tg !== undefined) this.group = tg;
+    if (tg !== undefined) {
+      const rearm = tg.MaxRunDuration !== this.group.MaxRunDuration;
+      this.group = tg;
+      if (rearm) this.armMaxRun();
+    }
     for (const h of this.hooks) h.update?.(alloc);
     this.changed();
   }
@@ -262,10 +315,25 @@ export class AllocRunner {
   }
 
   /** Resolves once every task is gone (its driver done with it): a replacement on this node waits for it. */
+  /**
+   * Once every task is dead for good, a bridge group's shared network goes (Nomad's network
+   * hook, at the allocation's postrun): the servers count its ports free from then on. Not when
+   * the agent lets go of running tasks: they keep it.
+   */
+  private async releaseNetworkWhenDone(): Promise<void> {
+    await Promise.all(this.watching.values());
+    if (this.detached || ![...this.tasks.values()].every((t) => t.dead)) return;
+    await this.network.destroy().catch((err: unknown) => {
+      this.d.log.warn({ allocId: this.alloc.ID, err }, `removing the allocation's shared network failed: ${errorMessage(err)}`);
+    });
+  }
+
   async gone(): Promise<void> {
     await Promise.allSettled([...this.tasks.values()].map((t) => t.gone()));
     // The poststop tasks run after the others: the allocation is gone once they are.
     await Promise.all([...this.watching].filter(([name]) => this.isPoststop(name)).map(([, w]) => w));
+    // Its shared network holds the group's ports: an allocation that replaces it waits for that too.
+    await this.networkReleased;
   }
 
   /** Stops watching without stopping the tasks (the agent is shutting down; they go on). */
@@ -278,6 +346,7 @@ export class AllocRunner {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.maxRunTimer);
     this.letGo.abort();
     for (const h of this.hooks) h.shutdown?.();
   }
@@ -294,6 +363,7 @@ export class AllocRunner {
   get clientStatus(): Allocation["ClientStatus"] {
     const states = [...this.tasks.values()].map((t) => t.state);
     if (states.length === 0) return "pending";
+    if (this.maxRunExceeded) return "complete";
     if (states.every((s) => s.State === "dead")) return states.some((s) => s.Failed) ? "failed" : "complete";
     if (states.some((s) => s.State === "dead" && s.Failed)) return "failed";
     // Pending until every main task has started; a lifecycle task waiting its turn does not hold the allocation there.
@@ -318,6 +388,17 @@ export class AllocRunner {
     const r = this.tasks.get(task);
     if (r === undefined) throw new RucheError(ErrorCode.NotFound, `allocation ${this.alloc.ID} has no task "${task}"`);
     return r.exec(cmd, opts);
+  }
+
+  execStreaming(task: string, cmd: string[], opts: ExecStreamOptions): Promise<ExecSession> {
+    const r = this.tasks.get(task);
+    if (r === undefined) throw new RucheError(ErrorCode.NotFound, `allocation ${this.alloc.ID} has no task "${task}"`);
+    return r.execStreaming(cmd, opts);
+  }
+
+  /** The driver of each task (`alloc exec` asks raw_exec's capability of its caller). */
+  driverOf(task: string): string | undefined {
+    return this.tasks.get(task)?.driverName;
   }
 
   /** `alloc signal`: `sig` to the task named, or to each running task when none is. */
@@ -346,6 +427,21 @@ export class AllocRunner {
     return this.checks.reports();
   }
 
+  /** The service checks' latest results in Nomad's shape (`alloc checks`), by check ID. */
+  checkStatuses(): Record<string, AllocCheckStatus> {
+    return allocCheckStatuses(this.alloc.ID, this.alloc.TaskGroup, this.checks.reports());
+  }
+
+  /** What the allocation's running tasks use now (`alloc status`, the dashboard), in Nomad's `AllocResourceUsage`; `task` only that one. */
+  async stats(task?: string): Promise<AllocResourceUsage> {
+    if (task !== undefined && task !== "" && !this.tasks.has(task)) throw new RucheError(ErrorCode.NotFound, `allocation ${this.alloc.ID} has no task "${task}"; its tasks are ${this.taskNames().join(", ")}`);
+    const runners = [...this.tasks].filter(([name]) => task === undefined || task === "" || name === task);
+    const read = await Promise.all(runners.map(async ([name, r]) => [name, await r.stats().catch(() => null)] as const));
+    const byTask: Record<string, TaskStats> = {};
+    for (const [name, s] of read) if (s !== null) byTask[name] = s;
+    return allocResourceUsage(byTask, Date.now());
+  }
+
   // --- reporting and local state -------------------------------------------------------
 
   /** After any change: the hooks act on it, then the allocation is saved and, if what the servers see changed, reported. */
@@ -361,7 +457,7 @@ export class AllocRunner {
     const r: AllocReport = {
       ID: this.alloc.ID,
       ClientStatus: status,
-      ClientDescription: describe(status),
+      ClientDescription: this.maxRunExceeded ? MAX_RUN_EXCEEDED : describe(status),
       TaskStates: taskStates,
       Checks: this.checks.reports().map((c) => ({ Service: c.service, Name: c.check, Task: c.task, Status: c.status, Output: c.output })),
     };
@@ -386,6 +482,9 @@ function groupOf(alloc: Allocation): TaskGroup {
   if (tg === undefined) throw new Error(`allocation ${alloc.ID}: its job has no group "${alloc.TaskGroup}"`);
   return tg;
 }
+
+/** Nomad's words for an allocation stopped by its group's `max_run_duration`. */
+const MAX_RUN_EXCEEDED = "allocation exceeded max_run_duration";
 
 /** Why the servers no longer want the allocation here, in their words when they gave some. */
 function stopReason(alloc: Allocation): string {
@@ -427,5 +526,6 @@ function missingDriver(name: string): Driver {
     stop: () => Promise.resolve(),
     destroy: () => Promise.resolve(),
     exec: fail,
+    stats: () => Promise.resolve(null),
   };
 }

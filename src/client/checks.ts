@@ -6,6 +6,8 @@ export type CheckStatus = "passing" | "warning" | "critical";
 export interface CheckResult {
   status: CheckStatus;
   output: string;
+  /** The HTTP status code an http check was answered with; absent for others. */
+  statusCode?: number;
 }
 
 /** Runs a script check inside the task; resolves with its exit code and output. */
@@ -34,9 +36,9 @@ export async function probe(check: ServiceCheck, target: CheckTarget | null, scr
         const r = await fetch(url, { method: check.Method === "" ? "GET" : check.Method, headers, signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
         const body = (await r.text()).slice(0, 4096);
         const output = `HTTP ${check.Method === "" ? "GET" : check.Method} ${url}: ${r.status} ${r.statusText} Output: ${body}`;
-        if (r.status >= 200 && r.status < 300) return { status: "passing", output };
-        if (r.status === 429) return { status: "warning", output };
-        return { status: "critical", output };
+        if (r.status >= 200 && r.status < 300) return { status: "passing", output, statusCode: r.status };
+        if (r.status === 429) return { status: "warning", output, statusCode: r.status };
+        return { status: "critical", output, statusCode: r.status };
       } catch (err) {
         return { status: "critical", output: `HTTP ${url}: ${errText(err)}` };
       }
@@ -98,6 +100,9 @@ export function initialStatus(check: ServiceCheck): CheckStatus {
 export class CheckState {
   status: CheckStatus;
   output = "";
+  /** The last probe's HTTP status code (0: none), and when it was recorded (Unix ms; 0: never probed). */
+  statusCode = 0;
+  checkedAt = 0;
   private successes = 0;
   private failures = 0;
 
@@ -105,10 +110,12 @@ export class CheckState {
     this.status = initialStatus(check);
   }
 
-  /** Returns whether the status changed. */
-  record(r: CheckResult): boolean {
+  /** Returns whether the status changed. `atMs` is when the probe ended. */
+  record(r: CheckResult, atMs = 0): boolean {
     const before = this.status;
     this.output = r.output;
+    this.statusCode = r.statusCode ?? 0;
+    this.checkedAt = atMs;
     if (r.status === "passing") {
       this.failures = 0;
       this.successes++;

@@ -4,11 +4,13 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promise
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Driver } from "../drivers/index.js";
-import { clientTerminal, ErrorCode, errorCode, errorMessage, sleep, type Allocation, type AllocUpdate, type Logger, type Node } from "../structs/index.js";
+import type { ApiClient } from "../apiclient/index.js";
+import { clientTerminal, DEFAULT_IDENTITY_NAME, ErrorCode, errorCode, errorMessage, signedIdentityKey, sleep, type Allocation, type AllocUpdate, type Logger, type Node, type Task } from "../structs/index.js";
 import { AllocRunner, type AllocReport, type SavedAlloc } from "./alloc-runner.js";
 import { fingerprint, withDriverFingerprint, type FingerprintConfig, type NodeIdentity } from "./fingerprint.js";
 import { settleStopped } from "./settle.js";
 import type { ClientTransport } from "./transport.js";
+import { apiTemplateSource, type TemplateSource } from "./template/index.js";
 
 export interface ClientConfig extends Omit<FingerprintConfig, "name"> {
   /** Client state under `<dataDir>/client`, allocation directories under `<dataDir>/alloc`. */
@@ -17,6 +19,16 @@ export interface ClientConfig extends Omit<FingerprintConfig, "name"> {
   name: string;
   drivers: readonly Driver[];
   log: Logger;
+  /**
+   * The cluster's API as a task's templates read it, sending the given token (the task's
+   * workload identity); absent: a task's templates that read the cluster wait.
+   */
+  templateApi?: (token: string | undefined) => ApiClient;
+}
+
+/** A task's templates read the cluster as the task's default workload identity, in its allocation's namespace (Nomad's template hook). */
+function templateSourceFor(api: (token: string | undefined) => ApiClient): (alloc: Allocation, task: Task) => TemplateSource {
+  return (alloc, task) => apiTemplateSource(api(alloc.SignedIdentities?.[signedIdentityKey(task.Name, DEFAULT_IDENTITY_NAME)]), alloc.Namespace);
 }
 
 /** How long the client batches status reports before sending them. */
@@ -275,6 +287,7 @@ export class Client {
       log: this.cfg.log,
       now: () => Date.now(),
       random: () => Math.random(),
+      ...(this.cfg.templateApi === undefined ? {} : { templateSource: templateSourceFor(this.cfg.templateApi) }),
     };
   }
 

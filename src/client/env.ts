@@ -50,12 +50,22 @@ export function taskEnv(a: Allocation, tg: TaskGroup, task: Task, node: Node, di
     DC: node.Datacenter,
     REGION: job.Region,
   };
-  for (const p of allocPorts(a)) {
-    base[`IP_${p.label}`] = p.ip;
-    base[`PORT_${p.label}`] = String(p.to);
-    base[`ADDR_${p.label}`] = `${p.ip}:${p.value}`;
+  const ports = allocPorts(a);
+  // A task's own port that took the name `<task>_<label>` in the group (two tasks declared
+  // `label` in their resources, the older syntax): the task sees it by its own label.
+  const labels = new Set(ports.map((p) => p.label));
+  const prefix = `${task.Name}_`;
+  const own = ports.filter((p) => p.label.startsWith(prefix) && labels.has(p.label.slice(prefix.length)));
+  const seen = [...ports, ...own.map((p) => ({ ...p, label: p.label.slice(prefix.length) }))];
+  for (const p of seen) {
+    // As Nomad's taskenv: these four names have what a variable name cannot hold made "_"
+    // (`public-api` → NOMAD_PORT_public_api); the others keep the label as written.
+    const clean = envSafe(p.label);
+    base[`IP_${clean}`] = p.ip;
+    base[`PORT_${clean}`] = String(p.to);
+    base[`ADDR_${clean}`] = `${p.ip}:${p.value}`;
     base[`HOST_IP_${p.label}`] = p.ip;
-    base[`HOST_PORT_${p.label}`] = String(p.value);
+    base[`HOST_PORT_${clean}`] = String(p.value);
     base[`HOST_ADDR_${p.label}`] = `${p.ip}:${p.value}`;
     base[`ALLOC_PORT_${p.label}`] = String(p.to);
   }
@@ -72,6 +82,11 @@ export function taskEnv(a: Allocation, tg: TaskGroup, task: Task, node: Node, di
   const vars = { env, node };
   for (const [k, v] of Object.entries(task.Env)) env[k] = interpolate(v, vars);
   return env;
+}
+
+/** Nomad's `helper.CleanEnvVar(s, '_')`: letters, digits (not first), "_" and "." kept, anything else "_". */
+export function envSafe(s: string): string {
+  return s.replace(/[^A-Za-z0-9_.]/g, "_");
 }
 
 /**

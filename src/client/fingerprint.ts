@@ -1,7 +1,7 @@
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import os from "node:os";
 import type { Driver, DriverFingerprint } from "../drivers/index.js";
-import type { DriverInfo, Node } from "../structs/index.js";
+import { errorMessage, type ClientHostVolumeConfig, type DriverInfo, type Node } from "../structs/index.js";
 
 export interface NodeIdentity {
   ID: string;
@@ -21,6 +21,8 @@ export interface FingerprintConfig {
   minDynamicPort: number;
   maxDynamicPort: number;
   reserved: Node["Reserved"];
+  /** The host volumes the agent config offers, by name; each path must exist (checked at fingerprint, as Nomad's client does at start). */
+  hostVolumes?: Record<string, ClientHostVolumeConfig>;
 }
 
 /** The machine as the scheduler sees it: cpu, memory, kernel, os, drivers and their health. */
@@ -74,6 +76,8 @@ export async function fingerprint(id: NodeIdentity, cfg: FingerprintConfig, driv
     ModifyIndex: 0,
     LastHeartbeat: 0,
   };
+  const volumes = await hostVolumes(cfg.hostVolumes ?? {});
+  if (Object.keys(volumes).length > 0) node.HostVolumes = volumes;
   for (const d of drivers) node = withDriverFingerprint(node, d.name, await d.fingerprint()) ?? node;
   return node;
 }
@@ -101,6 +105,18 @@ export function withDriverFingerprint(node: Node, name: string, f: DriverFingerp
   else attrs.delete(marker);
   if (!changed) return null;
   return { ...node, Attributes: Object.fromEntries(attrs), Drivers: { ...node.Drivers, [name]: info } };
+}
+
+/** The host volumes as the node offers them, each path checked to exist (Nomad's client refuses to start otherwise). */
+async function hostVolumes(given: Record<string, ClientHostVolumeConfig>): Promise<Record<string, ClientHostVolumeConfig>> {
+  const out: Record<string, ClientHostVolumeConfig> = {};
+  for (const [name, v] of Object.entries(given)) {
+    await stat(v.Path).catch((err: unknown) => {
+      throw new Error(`host_volume "${name}": its path ${v.Path} cannot be used: ${errorMessage(err)}`, { cause: err });
+    });
+    out[name] = { Name: name, Path: v.Path, ReadOnly: v.ReadOnly };
+  }
+  return out;
 }
 
 /** The cpu's speed: what /proc/cpuinfo or os.cpus() says, or the max frequency the kernel knows. */

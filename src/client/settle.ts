@@ -1,7 +1,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import type { Driver, TaskHandle } from "../drivers/index.js";
 import { errorMessage, NS, type Allocation, type Logger, type Node } from "../structs/index.js";
-import { allocPaths } from "./hooks/index.js";
+import { allocPaths, destroyAllocNetwork } from "./hooks/index.js";
 import { taskSpec } from "./task-spec.js";
 
 /**
@@ -34,6 +34,10 @@ export async function settleStopped(a: Allocation, d: { node: Node; drivers: Rea
       d.log.warn({ allocId: a.ID, task: task.Name, err }, `could not make sure the task of a stopped allocation is gone: ${errorMessage(err)}`);
     }
   }
+  // A bridge group's pause container goes once its tasks are gone.
+  await destroyAllocNetwork(a, group, d.drivers).catch((err: unknown) => {
+    d.log.warn({ allocId: a.ID, err }, `could not remove the shared network of a stopped allocation: ${errorMessage(err)}`);
+  });
   await rm(paths.dir, { recursive: true, force: true });
   return found;
 }

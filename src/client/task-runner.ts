@@ -1,7 +1,8 @@
-import type { Driver, ExecOptions, ExecResult, ExitResult, TaskHandle, TaskSpec } from "../drivers/index.js";
-import { ErrorCode, errorMessage, NS, RucheError, sleep, type Logger, type Task, type TaskEvent, type TaskState } from "../structs/index.js";
-import { DispatchPayloadHook, TaskCheckpointHook, TaskDirHook, TaskValidateHook, type PrestartResult, type TaskHook, type TaskHookContext } from "./hooks/index.js";
+import type { AllocNetwork, Driver, ExecOptions, ExecResult, ExecSession, ExecStreamOptions, ExitResult, TaskHandle, TaskSpec } from "../drivers/index.js";
+import { ErrorCode, errorMessage, NS, RucheError, sleep, type Logger, type Node, type Task, type TaskEvent, type TaskState, type TaskStats } from "../structs/index.js";
+import { ArtifactHook, DispatchPayloadHook, HostVolumesHook, idleTemplateSource, TaskCheckpointHook, TaskDirHook, TaskNetworkHook, TaskValidateHook, TemplateHook, type PrestartResult, type TaskHook, type TaskHookContext } from "./hooks/index.js";
 import type { RestartTracker } from "./restart.js";
+import type { TemplateSource } from "./template/index.js";
 
 /** How long a driver that cannot tell whether a task still runs is asked again after an agent restart. */
 const RECOVER_PATIENCE_MS = 30_000;
@@ -32,6 +33,14 @@ export interface TaskRunnerDeps {
   random(): number;
   /** A dispatched job's payload (base64), for the task's `dispatch_payload`; undefined when the job is no dispatch. */
   payload?: string | undefined;
+  /** The node the task runs on: its attributes and meta for `${...}` in artifacts; absent in tests that need none. */
+  node?: Node;
+  /** Host volumes the task's `volume_mount` blocks name that the node lacks (`planHostVolumes`); absent: none. */
+  missingVolumes?: readonly string[];
+  /** Where the task's `template` blocks read the cluster (as its workload identity); absent: templates that read it wait. */
+  templateSource?: TemplateSource;
+  /** A bridge group's shared network, once made (undefined outside bridge mode); absent: none. */
+  network?: () => Promise<AllocNetwork | undefined>;
 }
 
 export function newTaskState(): TaskState {
@@ -46,9 +55,13 @@ export function newTaskState(): TaskState {
  * decides; what a task needs around its start and end is in its hooks (`./hooks/`), run in
  * this order:
  *
+ * 0. `network`: a bridge group's task waits for the group's shared network and joins it.
  * 1. `validate`: the driver checks the task's config; refused, the task fails for good.
  * 2. `task-dir`: the task's `local/`, `secrets/` and `tmp/` ("Task Setup").
+ * 2b. `volumes`: the node has the host volumes the task mounts, and its driver mounts them.
  * 3. `dispatch-payload`: a dispatched job's payload written to `local/<dispatch_payload.file>`.
+ * 3b. `artifacts`: the task's `artifact` blocks fetched ("Downloading Artifacts"); a failed download restarts the task by its policy.
+ * 3c. `template`: the task's `template` blocks rendered (the start waits for every one), followed, and acted on when they change.
  * 4. `checkpoint`: saves what the driver changes in the running task's handle.
  */
 export class TaskRunner {
@@ -59,8 +72,10 @@ export class TaskRunner {
   /** Why the task is being killed, once it is: the "Killing" event carries it. */
   private killReason = "";
   private stopped = false;
-  /** Set by `restart()`: the next exit is the user's restart, which the restart policy does not count. */
+  /** Set by `restart()`: the next exit is the user's restart (or a template's), which the restart policy does not count. */
   private restartRequested = false;
+  /** Why `restart()` was asked: the "Restarting" event's reason. */
+  private restartReason = USER_RESTART;
   private readonly stopWaiting = new AbortController();
   private done: Promise<void> | null = null;
 
@@ -81,12 +96,37 @@ export class TaskRunner {
       changed: () => {
         d.changed();
       },
+      killing: this.stopWaiting.signal,
     };
-    this.hooks = [new TaskValidateHook(ctx), new TaskDirHook(ctx), new DispatchPayloadHook(ctx, d.payload), new TaskCheckpointHook(ctx)];
+    this.hooks = [
+      new TaskNetworkHook(ctx, d.network),
+      new TaskValidateHook(ctx),
+      new TaskDirHook(ctx),
+      new HostVolumesHook(ctx, d.missingVolumes ?? []),
+      new DispatchPayloadHook(ctx, d.payload),
+      new ArtifactHook(ctx, d.node),
+      new TemplateHook(ctx, {
+        source: d.templateSource ?? idleTemplateSource,
+        ...(d.node === undefined ? {} : { node: d.node }),
+        stopping: this.stopWaiting.signal,
+        running: () => this.handle !== null && this.state.State === "running" && !this.killing,
+        restart: (reason) => this.restart(reason),
+        signal: (sig, message) => this.signal(sig, message),
+        exec: (cmd, opts) => this.exec(cmd, opts),
+        kill: (reason) => this.kill(reason),
+        random: () => d.random(),
+      }),
+      new TaskCheckpointHook(ctx),
+    ];
   }
 
   get name(): string {
     return this.d.task.Name;
+  }
+
+  /** The task's driver ("docker", "raw_exec", …). */
+  get driverName(): string {
+    return this.d.driver.name;
   }
 
   saved(): SavedTask {
@@ -155,8 +195,18 @@ export class TaskRunner {
       }
       if (handle === null) {
         const refused = await this.prestart();
+        if (refused !== null && this.isKilling()) {
+          // Killed while a hook worked (a download aborted): stopped, not failed.
+          this.finish(false);
+          return;
+        }
         if (refused !== null) {
-          this.event(refused.event, refused.reason);
+          this.event(refused.event, refused.reason, refused.details ?? {});
+          if (refused.recoverable === true) {
+            const go = await this.afterExit({ exitCode: -1, signal: 0, oomKilled: false, err: refused.reason }, true);
+            if (!go) return;
+            continue;
+          }
           this.finish(true);
           return;
         }
@@ -206,7 +256,7 @@ export class TaskRunner {
       if (this.takeRestartRequest()) {
         this.state.Restarts++;
         this.state.State = "pending";
-        this.event("Restarting", "Task restarting in 0ms", { restart_reason: USER_RESTART }).RestartReason = USER_RESTART;
+        this.event("Restarting", "Task restarting in 0ms", { restart_reason: this.restartReason }).RestartReason = this.restartReason;
         continue;
       }
       const go = await this.afterExit(exit);
@@ -215,7 +265,7 @@ export class TaskRunner {
   }
 
   /** Runs the prestart hooks in order; the first refusal (a throw is a "Setup Failure") stops them. */
-  private async prestart(): Promise<{ event: string; reason: string } | null> {
+  private async prestart(): Promise<Exclude<PrestartResult, { ok: true }> | null> {
     for (const h of this.hooks) {
       if (h.prestart === undefined) continue;
       let r: PrestartResult;
@@ -223,7 +273,7 @@ export class TaskRunner {
         r = await h.prestart();
       } catch (err) {
         this.d.log.warn({ task: this.name, hook: h.name, err }, "a prestart hook failed");
-        return { event: "Setup Failure", reason: `${h.name}: ${errorMessage(err)}` };
+        return { ok: false, event: "Setup Failure", reason: `${h.name}: ${errorMessage(err)}` };
       }
       if (!r.ok) return r;
     }
@@ -301,16 +351,25 @@ export class TaskRunner {
     return this.d.driver.exec(h, cmd, opts);
   }
 
+  /** An interactive command in the running task (`alloc exec` over a WebSocket). */
+  async execStreaming(cmd: string[], opts: ExecStreamOptions): Promise<ExecSession> {
+    const h = this.handle;
+    if (h === null || this.state.State !== "running") throw new RucheError(ErrorCode.Conflict, `task "${this.name}" is not running`);
+    if (this.d.driver.execStreaming === undefined) throw new RucheError(ErrorCode.BadRequest, `the ${this.d.driver.name} driver cannot run interactive commands`);
+    return this.d.driver.execStreaming(h, cmd, opts);
+  }
+
   /**
    * Nomad's `alloc restart`: the running task is stopped with its kill signal and started
    * again at once, outside the restart policy's attempts ("Restart Signaled", "Killing",
    * "Terminated", "Restarting", "Started"). Resolves once it is stopped.
    */
-  async restart(): Promise<void> {
+  async restart(reason = USER_RESTART): Promise<void> {
     const h = this.handle;
     if (h === null || this.state.State !== "running" || this.killing) throw new RucheError(ErrorCode.Conflict, `task "${this.name}" is not running`);
     this.restartRequested = true;
-    this.event("Restart Signaled", USER_RESTART, {}).RestartReason = USER_RESTART;
+    this.restartReason = reason;
+    this.event("Restart Signaled", reason, {}).RestartReason = reason;
     await this.stopHandle(h);
   }
 
@@ -321,10 +380,17 @@ export class TaskRunner {
     return r;
   }
 
-  async signal(sig: string): Promise<void> {
+  /** What the task uses now, as its driver reads it; null when it is not running. */
+  async stats(): Promise<TaskStats | null> {
+    const h = this.handle;
+    if (h === null || this.state.State !== "running") return null;
+    return this.d.driver.stats(h);
+  }
+
+  async signal(sig: string, message = `Task being sent signal ${sig}`): Promise<void> {
     const h = this.handle;
     if (h === null) throw new RucheError(ErrorCode.Conflict, `task "${this.name}" is not running`);
-    this.event("Signaling", `Task being sent signal ${sig}`, {});
+    this.event("Signaling", message, {});
     await this.d.driver.signal(h, sig);
   }
 

@@ -132,6 +132,23 @@ for (const { module, contractCase: c } of CASES) {
       expect(again.stdout.toString()).toBe("still here\n");
     });
 
+    it("stats reads what the running task uses (memory held, CPU while it is busy), and nothing once it has exited", async () => {
+      // ~8 MB held in a shell variable, then a busy loop.
+      const { handle, task } = await start(sh('x=$(head -c 8000000 /dev/zero | tr "\\0" a); echo holding; while :; do :; done'));
+      await printed(task, "holding");
+      let s = await driver.stats(handle);
+      for (let tries = 0; tries < 20 && (s === null || s.cpu.percent <= 1); tries++) s = await driver.stats(handle);
+      if (s === null) return expect.fail("no reading of a running task");
+      expect(s.memory.rss + s.memory.usage).toBeGreaterThan(4_000_000);
+      expect(s.memory.measured.length).toBeGreaterThan(0);
+      expect(s.cpu.totalTicks).toBeGreaterThan(0);
+      expect(s.cpu.measured).toContain("Percent");
+      expect(Math.abs(s.at - Date.now())).toBeLessThan(60_000);
+      await driver.stop(handle, 1000);
+      await driver.wait(handle);
+      expect(await driver.stats(handle)).toBeNull();
+    });
+
     it("delivers a signal to the task (its trap on SIGHUP runs) and the task runs on", async () => {
       const { handle, task } = await start(sh(SERVER));
       await printed(task, "hello");

@@ -3,6 +3,9 @@
  * driver knows how to start, find again, wait for, signal, stop and exec into one kind
  * of task (a container, an isolated process, a plain process).
  */
+import type { TaskStats } from "../structs/index.js";
+
+export type { TaskStats } from "../structs/index.js";
 
 /** What a driver reports of itself on this node (becomes `Node.Drivers[name]`). */
 export interface DriverFingerprint {
@@ -22,6 +25,25 @@ export interface TaskPort {
   to: number;
   /** Host address the port is published on. */
   ip: string;
+}
+
+/**
+ * A host directory mounted in a task: a group's host volume through one of the task's
+ * `volume_mount` blocks, as Nomad's `drivers.MountConfig`.
+ */
+export interface TaskMount {
+  /** The node's host volume (the group's volume's `source`). */
+  volume: string;
+  /** Absolute path on the host. */
+  hostPath: string;
+  /** Absolute path inside the task. */
+  taskPath: string;
+  /** Read-only when the mount, the group's volume or the node's host volume says so. */
+  readOnly: boolean;
+  /** `private`, `host-to-task` or `bidirectional` (Nomad's names). */
+  propagationMode: string;
+  /** "", "z" or "Z": docker's SELinux relabelling. */
+  selinuxLabel: string;
 }
 
 /** Everything a driver needs to start one task. Paths are absolute host paths. */
@@ -60,6 +82,34 @@ export interface TaskSpec {
   stdoutPath: string;
   stderrPath: string;
   logLimits: LogLimits;
+  /** The allocation's shared network namespace (`network { mode = "bridge" }`), which the task joins; absent: the driver's own. */
+  network?: AllocNetwork;
+  /** Host volumes mounted in the task (its `volume_mount` blocks); absent: none. Only a driver with `mountsHostVolumes` is given any. */
+  mounts?: TaskMount[];
+}
+
+/**
+ * The network namespace the tasks of an allocation share (`network { mode = "bridge" }`),
+ * as Nomad's `NetworkIsolationSpec`: held by a pause container, reached by its id (docker
+ * tasks join it as `container:<id>`) or by the namespace's path (other drivers).
+ */
+export interface AllocNetwork {
+  /** The pause container that holds the namespace. */
+  containerId: string;
+  /** The namespace's path on the host (`/proc/<pid>/ns/net` of the pause container). */
+  netnsPath: string;
+}
+
+/** What a driver is asked to make an allocation's shared network with (Nomad's `NetworkCreateRequest`). */
+export interface AllocNetworkRequest {
+  allocId: string;
+  jobId: string;
+  group: string;
+  namespace: string;
+  /** The allocation's ports, published on the host once for the whole group. */
+  ports: TaskPort[];
+  /** The network's hostname (already interpolated); absent: the driver's own. */
+  hostname?: string;
 }
 
 /** A task's `logs { max_files, max_file_size }`: what one stream of its output may keep on disk. */
@@ -108,6 +158,31 @@ export interface ExecOptions {
   maxOutputBytes?: number;
 }
 
+/** How an interactive command (`alloc exec` over a WebSocket) runs: with a terminal or plain pipes. */
+export interface ExecStreamOptions {
+  /** A pseudo-terminal for the command (stdout and stderr are then one stream, sent as stdout). */
+  tty: boolean;
+  /** The terminal's first size, in rows and columns (tty only). */
+  height?: number;
+  width?: number;
+  /** Each piece of output as it comes. */
+  output(stream: "stdout" | "stderr", data: Buffer): void;
+}
+
+/** A command running in a task, fed and resized while it runs (Nomad's `ExecTaskStreaming`). */
+export interface ExecSession {
+  /** Bytes to the command's input. */
+  write(data: Buffer): void;
+  /** The end of the command's input (a tty gets an end-of-file character). */
+  closeStdin(): void;
+  /** The terminal's new size (no-op without a tty). */
+  resize(height: number, width: number): void;
+  /** Resolves with the exit code once the command ended and all its output was given to `output`. */
+  readonly exited: Promise<number>;
+  /** Kills the command and what it started (the client went away). */
+  kill(): void;
+}
+
 export interface Driver {
   readonly name: string;
   /** Whether the driver can run tasks on this node, and its attributes. Never throws. */
@@ -117,6 +192,11 @@ export interface Driver {
    * servers the node's new driver health when it changed; absent: only at start.
    */
   readonly fingerprintPeriodMs?: number;
+  /**
+   * The driver mounts a task's host volumes (`TaskSpec.mounts`), as Nomad's `MountConfigs`
+   * capability; absent or false: it does not, and a task that asks is refused before it starts.
+   */
+  readonly mountsHostVolumes?: boolean;
   /**
    * Problems with a task's config, each a sentence naming the key ("config.image must be
    * a string"); empty when it can start. Checked before `start`.
@@ -146,6 +226,25 @@ export interface Driver {
    * that is not running rejects with a `RucheError` answered 409 (Conflict, DockerNotRunning).
    */
   exec(handle: TaskHandle, cmd: string[], opts: ExecOptions): Promise<ExecResult>;
+  /**
+   * What the running task uses now, read once (Nomad's task stats): its memory in bytes and
+   * its CPU as a percent of one core, from the driver's own source (the engine's stats, the
+   * task's processes in /proc). Null when the task is not running.
+   */
+  stats(handle: TaskHandle): Promise<TaskStats | null>;
+  /**
+   * Starts a command inside the task for an interactive session, with no time limit. Absent:
+   * the driver has none (refused). Refusals as `exec`'s.
+   */
+  execStreaming?(handle: TaskHandle, cmd: string[], opts: ExecStreamOptions): Promise<ExecSession>;
+  /**
+   * Makes (or, after an agent restart, finds again) the network namespace an allocation's
+   * tasks share, with the allocation's ports published on it (Nomad's `DriverNetworkManager`).
+   * Absent: the driver cannot make one. Idempotent per allocation.
+   */
+  createNetwork?(req: AllocNetworkRequest): Promise<AllocNetwork>;
+  /** Removes what `createNetwork` made for the allocation; nothing there is not an error. */
+  destroyNetwork?(allocId: string): Promise<void>;
 }
 
 /** Signal names the drivers accept, with their numbers on Linux. */

@@ -13,11 +13,21 @@ export interface DriverOptions {
   dockerVolumes?: boolean;
   /** Docker tasks may be privileged or share the host's network (the agent's -docker-allow-privileged). */
   dockerPrivileged?: boolean;
+  /** The image of a bridge group's pause container (the agent's -docker-infra-image; Nomad's `infra_image`). */
+  dockerInfraImage?: string;
   /** raw_exec is offered (the agent's -raw-exec, on in -dev); off, it fingerprints as "disabled". */
   rawExec?: boolean;
 }
 
 /** Every driver a node agent offers (each fingerprints whether it works on this machine). */
 export function allDrivers(opts: DriverOptions = {}): Driver[] {
-  return [new DockerDriver({ volumesEnabled: opts.dockerVolumes ?? false, allowPrivileged: opts.dockerPrivileged ?? false }), new ExecDriver(), new RawExecDriver({ enabled: opts.rawExec ?? false })];
+  return [
+    new DockerDriver({
+      volumesEnabled: opts.dockerVolumes ?? false,
+      allowPrivileged: opts.dockerPrivileged ?? false,
+      ...(opts.dockerInfraImage === undefined ? {} : { infraImage: opts.dockerInfraImage }),
+    }),
+    new ExecDriver(),
+    new RawExecDriver({ enabled: opts.rawExec ?? false }),
+  ];
 }

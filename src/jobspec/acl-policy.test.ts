@@ -89,7 +89,7 @@ agent {
 
   it("refuses what Ruche does not offer", async () => {
     expect(await errors(`quota {\n  policy = "read"\n}\n`)).toEqual(["p.hcl:1:1: quota: resource quotas are not offered by Ruche"]);
-    expect(await errors(`namespace "default" {\n  variables {\n    path "*" { capabilities = ["read"] }\n  }\n}\n`)).toEqual(['p.hcl:2:3: namespace["default"].variables: Ruche has no Nomad variables']);
+    expect(await errors(`namespace "default" {\n  variables {\n    path "/x" { capabilities = ["read"] }\n  }\n}\n`)).toEqual(['p.hcl:3:5: namespace["default"].variables.path["/x"]: variable path "/x" cannot start with a leading \'/\'']);
     expect(await errors(`{"plugin": {"policy": "list"}}`, "p.json")).toEqual(["p.json:1:1: plugin: Ruche has no CSI plugins"]);
   });
 

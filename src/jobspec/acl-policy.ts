@@ -7,7 +7,10 @@ import {
   NamespacePolicy,
   NOMAD_NAMESPACE_CAPABILITIES,
   PrefixPolicy,
+  expandVariableCapabilities,
+  VARIABLE_CAPABILITIES,
   type AclRules,
+  type VariablePathRule,
   type NamespaceRule,
   type PrefixRule,
 } from "../structs/index.js";
@@ -40,8 +43,10 @@ export function loadAclPolicyParser(): Promise<void> {
  * policy }`, `operator { policy }`) and Consul's (`key_prefix`, `key`, `service_prefix`,
  * `service`, `session_prefix`, `session`, `node_prefix`, `node "NAME"`, each `{ policy }`;
  * `operator = "read"`) may sit in one policy. Nomad's `node` block has no label, Consul's has
- * one: the label tells them apart. What Ruche does not have (quotas, CSI plugins, host
- * volumes, variables, Consul's intentions, events, prepared queries...) is refused.
+ * one: the label tells them apart. A namespace block may hold Nomad's `variables { path
+ * "GLOB" { capabilities = ["read", "write", "list", "destroy", "deny"] } }`. What Ruche does
+ * not have (quotas, CSI plugins, host volumes, Consul's intentions, events, prepared
+ * queries...) is refused.
  */
 export function parseAclPolicy(source: string, filename: string): AclRules {
   const r = readAclPolicy(source, filename);
@@ -175,7 +180,7 @@ function decodeRules(items: Item[], json: boolean, file: string, diags: Diagnost
     }
     for (const l of labelled(it, json, err)) {
       if (it.name === "namespace") {
-        const rule = namespaceRule(l, err);
+        const rule = namespaceRule(l, json, err);
         if (rule !== undefined) rules.namespaces.push(rule);
         continue;
       }
@@ -265,7 +270,7 @@ function policyValue<T extends string>(v: unknown, levels: readonly T[], err: (m
   return undefined;
 }
 
-function namespaceRule(l: Labelled, err: Err): NamespaceRule | undefined {
+function namespaceRule(l: Labelled, json: boolean, err: Err): NamespaceRule | undefined {
   const path = `namespace[${JSON.stringify(l.label)}]`;
   let ok = true;
   if (!NAMESPACE_PATTERN.test(l.label)) {
@@ -274,12 +279,18 @@ function namespaceRule(l: Labelled, err: Err): NamespaceRule | undefined {
   }
   let policy: NamespacePolicy | undefined;
   const capabilities: string[] = [];
+  let variables: VariablePathRule[] | undefined;
   const seen = new Map<string, Pos>();
   for (const sub of l.body) {
     const p = `${path}.${sub.name}`;
     if (sub.name === "variables") {
-      err(sub.pos, p, "Ruche has no Nomad variables");
-      ok = false;
+      if (variables !== undefined) {
+        err(sub.pos, p, "variables is set twice");
+        ok = false;
+        continue;
+      }
+      variables = variablesRules(sub, p, json, err);
+      if (variables === undefined) ok = false;
       continue;
     }
     if (sub.name !== "policy" && sub.name !== "capabilities") {
@@ -320,5 +331,75 @@ function namespaceRule(l: Labelled, err: Err): NamespaceRule | undefined {
       }
     }
   }
-  return ok ? { name: l.label, ...(policy === undefined ? {} : { policy }), capabilities } : undefined;
+  return ok ? { name: l.label, ...(policy === undefined ? {} : { policy }), capabilities, ...(variables === undefined ? {} : { variables }) } : undefined;
+}
+
+/**
+ * A namespace's `variables { path "GLOB" { capabilities = [...] } }` (JSON: `"variables":
+ * { "path": { "GLOB": { "capabilities": [...] } } }`), as Nomad's policy parser checks it:
+ * at least one path, none empty or starting with "/", each capability one of read, write,
+ * list, destroy, deny (then expanded: read brings list, deny stands alone).
+ */
+function variablesRules(it: Item, path: string, json: boolean, err: Err): VariablePathRule[] | undefined {
+  const example = 'variables { path "*" { capabilities = ["read", "list"] } }';
+  if (!("body" in it) || it.labels.length > 0) {
+    err(it.pos, path, `variables is a block without a label: write ${example}`);
+    return undefined;
+  }
+  let ok = true;
+  const out: VariablePathRule[] = [];
+  for (const sub of it.body) {
+    if (sub.name !== "path") {
+      err(sub.pos, `${path}.${sub.name}`, `unknown key "${sub.name}" in ${path}: a variables block holds path blocks, ${example}`);
+      ok = false;
+      continue;
+    }
+    if (!("body" in sub)) {
+      err(sub.pos, `${path}.path`, `path is a block: write ${example}`);
+      ok = false;
+      continue;
+    }
+    for (const l of labelled(sub, json, err)) {
+      const p = `${path}.path[${JSON.stringify(l.label)}]`;
+      if (l.label === "") {
+        err(l.pos, p, `a variable path rule needs a path: write path "*" or path "project/*"`);
+        ok = false;
+        continue;
+      }
+      if (l.label.startsWith("/")) {
+        err(l.pos, p, `variable path ${JSON.stringify(l.label)} cannot start with a leading '/'`);
+        ok = false;
+        continue;
+      }
+      let caps: string[] | undefined;
+      for (const c of l.body) {
+        if (c.name !== "capabilities" || !("value" in c)) {
+          err(c.pos, `${p}.${c.name}`, `unknown key "${c.name}" in ${p}: write capabilities = ["read", "list"]`);
+          ok = false;
+          continue;
+        }
+        const v = c.value;
+        if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) {
+          err(c.pos, `${p}.capabilities`, `capabilities must be a list of strings, got ${show(v)}`);
+          ok = false;
+          continue;
+        }
+        const bad = v.filter((x) => !VARIABLE_CAPABILITIES.includes(x));
+        for (const b of bad) err(c.pos, `${p}.capabilities`, `unknown variable capability ${JSON.stringify(b)}: one of ${VARIABLE_CAPABILITIES.map((x) => `"${x}"`).join(", ")}${didYouMean(b, VARIABLE_CAPABILITIES)}`);
+        if (bad.length > 0) ok = false;
+        else caps = expandVariableCapabilities(v);
+      }
+      if (caps === undefined) {
+        if (ok) err(l.pos, p, `${p} needs capabilities: write capabilities = ["read", "list"]`);
+        ok = false;
+        continue;
+      }
+      out.push({ path: l.label, capabilities: caps });
+    }
+  }
+  if (ok && out.length === 0) {
+    err(it.pos, path, `no variable paths in ${path}: write ${example}`);
+    ok = false;
+  }
+  return ok ? out : undefined;
 }

@@ -27,7 +27,7 @@ export type Item = { name: string; pos: Pos; labels: string[] } & ({ value: Valu
 type Kind = "string" | "int" | "number" | "bool" | "strings" | "duration" | "stringmap";
 /** A leaf: the flag it sets (undefined when it sets none), or why it is refused. */
 type Leaf = { kind: Kind; flag?: string; refuse?: (v: Value) => string | undefined; note?: (v: Value) => string };
-type Schema = { [key: string]: Leaf | { block: Schema; labelled?: readonly string[] } | { refuse: string } };
+type Schema = { [key: string]: Leaf | { block: Schema; labelled?: readonly string[] } | { refuse: string } | { hostVolume: true } };
 
 const PLUGIN: Schema = {};
 /** Other servers' API addresses, as `server_join { retry_join }` and the older `server { retry_join }` give them. */
@@ -104,8 +104,10 @@ const SCHEMA: Schema = {
       network_interface: { kind: "string", refuse: (v) => `network_interface ${show(v)}: choosing the node's address by interface is not built yet; use -network-ip` },
       min_dynamic_port: { kind: "int", flag: "min-dynamic-port" },
       max_dynamic_port: { kind: "int", flag: "max-dynamic-port" },
-      host_volume: { refuse: "host_volume: host volumes are not built yet" },
+      // Nomad's `host_volume "NAME" { path read_only }`: each becomes -host-volume NAME=PATH[:ro].
+      host_volume: { hostVolume: true },
       server_join: { refuse: "client server_join: use client { servers = [...] }" },
+      artifact: { refuse: "client artifact: the options of artifact downloads (timeouts, size limits, disable_filesystem_isolation) are not configurable yet; remove the block (local sources outside the allocation are read only on nodes that run raw_exec)" },
     },
   },
   limits: { block: { http_max_conns_per_client: { kind: "int", flag: "http-max-conns-per-client" } } },
@@ -133,7 +135,7 @@ const SCHEMA: Schema = {
   },
 };
 const RAW_EXEC: Schema = { config: { block: { enabled: { kind: "bool", flag: "raw-exec" } } } };
-const DOCKER: Schema = { config: { block: { volumes: { block: { enabled: { kind: "bool", flag: "docker-volumes" } } }, allow_privileged: { kind: "bool", flag: "docker-allow-privileged" } } } };
+const DOCKER: Schema = { config: { block: { volumes: { block: { enabled: { kind: "bool", flag: "docker-volumes" } } }, allow_privileged: { kind: "bool", flag: "docker-allow-privileged" }, infra_image: { kind: "string", flag: "docker-infra-image" } } } };
 
 /** Text of one agent config file → the flags it sets, or every mistake in it with file:line:col. */
 export async function parseAgentConfig(text: string, file: string): Promise<AgentConfigResult> {
@@ -167,6 +169,10 @@ function decode(items: Item[], schema: Schema, path: string, file: string, diags
     }
     if ("refuse" in spec && typeof spec.refuse === "string") {
       err(it.pos, p, spec.refuse);
+      continue;
+    }
+    if ("hostVolume" in spec) {
+      hostVolume(it, p, file, diags, out);
       continue;
     }
     if ("block" in spec) {
@@ -224,6 +230,59 @@ function decode(items: Item[], schema: Schema, path: string, file: string, diags
     if (leaf.note !== undefined) out.notes.push(leaf.note(v));
     if (leaf.flag !== undefined) out.flags.set(leaf.flag, [...(leaf.kind === "strings" || leaf.kind === "stringmap" ? (out.flags.get(leaf.flag) ?? []) : []), ...values]);
   }
+}
+
+/** Host volume names: they name a node's volume in job files (`source`) and go in a flag as NAME=PATH. */
+const HOST_VOLUME_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
+
+/**
+ * `host_volume "NAME" { path = "/srv/x" read_only = true }` (Nomad's client option) → the
+ * flag value `NAME=/srv/x:ro`. The path must be absolute; whether it exists is checked when
+ * the agent starts, on the machine it runs on.
+ */
+function hostVolume(it: Item, p: string, file: string, diags: Diagnostic[], out: AgentConfigFile): void {
+  const err = (pos: Pos, path: string, message: string): void => {
+    diags.push({ file, pos, path, message });
+  };
+  const name = it.labels[0];
+  if (!("body" in it) || it.labels.length !== 1 || name === undefined) {
+    err(it.pos, p, 'a host_volume is a block with one label, its name: host_volume "data" { path = "/srv/data" }');
+    return;
+  }
+  const at = `${p}.${name}`;
+  if (!HOST_VOLUME_NAME.test(name)) {
+    err(it.pos, at, `host_volume name "${name}" must be 1 to 128 letters, digits, ".", "_" or "-"`);
+    return;
+  }
+  let path: string | undefined;
+  let readOnly = false;
+  for (const sub of it.body) {
+    const here = `${at}.${sub.name}`;
+    if (sub.name !== "path" && sub.name !== "read_only") {
+      err(sub.pos, here, `unknown key "${sub.name}" in host_volume${didYouMean(sub.name, ["path", "read_only"])}`);
+      continue;
+    }
+    if (!("value" in sub)) {
+      err(sub.pos, here, `"${sub.name}" is an attribute: write ${sub.name} = ..., not a block`);
+      continue;
+    }
+    if (sub.name === "path") {
+      if (typeof sub.value !== "string") err(sub.pos, here, `path must be a string, got ${show(sub.value)} (${typeName(sub.value)})`);
+      else if (!sub.value.startsWith("/")) err(sub.pos, here, `path must be an absolute path on the node, got "${sub.value}"`);
+      else path = sub.value;
+    } else if (typeof sub.value !== "boolean") err(sub.pos, here, `read_only must be true or false, got ${show(sub.value)} (${typeName(sub.value)})`);
+    else readOnly = sub.value;
+  }
+  if (path === undefined) {
+    if (!it.body.some((sub) => sub.name === "path")) err(it.pos, at, `host_volume "${name}" needs path = "/absolute/path/on/the/node"`);
+    return;
+  }
+  const values = out.flags.get("host-volume") ?? [];
+  if (values.some((v) => v.startsWith(`${name}=`))) {
+    err(it.pos, at, `host_volume "${name}" is declared twice`);
+    return;
+  }
+  out.flags.set("host-volume", [...values, `${name}=${path}${readOnly ? ":ro" : ""}`]);
 }
 
 /** The flag values a value stands for, or what it should have been. */
@@ -367,13 +426,14 @@ export function parseJsonItems(text: string, file: string): { ok: true; items: I
     i += m[0].length;
     return JSON.parse(m[0]) as string;
   };
-  // A list of objects is the same block written several times (`"plugin": [{"raw_exec": [{"config": [{...}]}]}]`, as Nomad prints it).
+  // A list of objects is the same block written several times (`"plugin": [{"raw_exec": [{"config": [{...}]}]}]`, as Nomad prints it);
+  // `plugin` and `host_volume` objects are keyed by their label (`"host_volume": {"data": {"path": "/srv/data"}}`).
   const objects = (n: Node): Node[] | undefined => (n.entries !== undefined ? [n] : n.elements !== undefined && n.elements.length > 0 && n.elements.every((x) => x.entries !== undefined) ? n.elements : undefined);
   const toItems = (n: Node, nested: boolean): Item[] =>
     (n.entries ?? []).flatMap((e): Item[] => {
       const objs = objects(e.node);
       if (objs === undefined || (nested && e.key === "meta" && e.node.entries !== undefined)) return [{ name: e.key, pos: e.pos, labels: [], value: e.node.value }];
-      if (e.key === "plugin") return objs.flatMap((o) => (o.entries ?? []).flatMap((pe) => (objects(pe.node) ?? []).map((b): Item => ({ name: "plugin", pos: pe.pos, labels: [pe.key], body: toItems(b, true) }))));
+      if (e.key === "plugin" || e.key === "host_volume") return objs.flatMap((o) => (o.entries ?? []).flatMap((pe) => (objects(pe.node) ?? []).map((b): Item => ({ name: e.key, pos: pe.pos, labels: [pe.key], body: toItems(b, true) }))));
       return objs.map((o): Item => ({ name: e.key, pos: e.pos, labels: [], body: toItems(o, true) }));
     });
   try {

@@ -24,8 +24,13 @@ import {
   type ServiceCheck,
   type Spread,
   type Task,
+  type TaskArtifact,
   type TaskGroup,
+  type Template,
+  type VolumeMount,
+  type VolumeRequest,
   type WorkloadIdentity,
+  NS,
   DEFAULT_IDENTITY_AUDIENCE,
   DEFAULT_IDENTITY_NAME,
 } from "../structs/index.js";
@@ -177,6 +182,7 @@ function port(p: Raw): Port {
 /** A network as written (HCL's `port` blocks, or the API's reserved and dynamic lists). */
 function network(raw: Raw, at: string, writtenAt: string, aliases: Map<string, string>): NetworkResource {
   const net: NetworkResource = { Mode: s(raw.Mode, "host") as NetworkResource["Mode"], MBits: n(raw.MBits, 0), ReservedPorts: [], DynamicPorts: [], IP: s(raw.IP, "") };
+  if (s(raw.Hostname, "") !== "") net.Hostname = s(raw.Hostname, "");
   // A port with a static value is reserved, whatever the value (0 is refused by validation).
   const add = (p: Raw, reserved: boolean, from: string): void => {
     const cp = port(p);
@@ -242,8 +248,18 @@ function group(job: Job, type: JobType, g: Raw, at: string, up: JobLevel, aliase
   const gScaling = obj(g.Scaling);
   if (gScaling !== undefined) tg.Scaling = scaling(gScaling, "horizontal", tg.Count);
   if (typeof g.ShutdownDelay === "number") tg.ShutdownDelay = g.ShutdownDelay;
+  if (typeof g.MaxRunDuration === "number") tg.MaxRunDuration = g.MaxRunDuration;
+  const volumes = volumesOf(g, at, aliases, problems);
+  if (volumes !== undefined) tg.Volumes = volumes;
 
   const rawTasks = list(g.Tasks);
+  /**
+   * Each task's own ports that took another name in the group: in Nomad each task's network
+   * holds its own labels, so two tasks may each declare port "http"; in the group the later
+   * one is `<task>_http` (Nomad's name for another task's port, NOMAD_PORT_<task>_<label>),
+   * and the task still sees it as NOMAD_PORT_http (client env), its services and `ports` too.
+   */
+  const ownNames = new Map<number, Map<string, string>>();
   // Older job files declare the network inside a task's resources: it moves to the group.
   const oldNets = rawTasks.flatMap((t, ti) => list(obj(t.Resources)?.Networks).map((nw, ni) => ({ nw, ti, ni })));
   if (oldNets.length > 0) {
@@ -259,6 +275,8 @@ function group(job: Job, type: JobType, g: Raw, at: string, up: JobLevel, aliase
     {
       const netAt = `${at}.Networks[0]`;
       const merged: NetworkResource = tg.Networks[0] ?? { Mode: "host", MBits: 0, ReservedPorts: [], DynamicPorts: [], IP: "" };
+      // Who declared each label first: a task's index, or -1 for the group's own network.
+      const declaredBy = new Map<string, number>([...merged.ReservedPorts, ...merged.DynamicPorts].map((p) => [p.Label, -1]));
       for (const { nw, ti, ni } of oldNets) {
         const written = `${at}.Tasks[${ti}].Resources.Networks[${ni}]`;
         if (!hadGroupNetwork) aliases.set(netAt, written);
@@ -268,6 +286,16 @@ function group(job: Job, type: JobType, g: Raw, at: string, up: JobLevel, aliase
           ports.forEach((p, i) => {
             const from = aliases.get(`${netAt}.tmp.${kind}[${i}]`);
             if (from !== undefined) aliases.set(`${netAt}.${kind}[${merged[kind].length}]`, from);
+            const by = declaredBy.get(p.Label);
+            if (by !== undefined && by >= 0 && by !== ti) {
+              const as = `${s(rawTasks[ti]?.Name, "")}_${p.Label}`;
+              let names = ownNames.get(ti);
+              if (names === undefined) ownNames.set(ti, (names = new Map<string, string>()));
+              names.set(p.Label, as);
+              merged[kind].push({ ...p, Label: as });
+              return;
+            }
+            if (by === undefined) declaredBy.set(p.Label, ti);
             merged[kind].push(p);
           });
         }
@@ -280,6 +308,16 @@ function group(job: Job, type: JobType, g: Raw, at: string, up: JobLevel, aliase
   rawTasks.forEach((t, ti) => {
     const tAt = `${at}.Tasks[${ti}]`;
     const task = taskOf(job, tg, t, tAt, aliases, problems);
+    const names = ownNames.get(ti);
+    const groupName = (label: string): string => names?.get(label) ?? label;
+    if (names !== undefined) {
+      const listed = task.Config.ports;
+      if (Array.isArray(listed)) task.Config = { ...task.Config, ports: listed.map((l: unknown) => (typeof l === "string" ? groupName(l) : l)) };
+      for (const sv of task.Services) {
+        sv.PortLabel = groupName(sv.PortLabel);
+        for (const c of sv.Checks) c.PortLabel = groupName(c.PortLabel);
+      }
+    }
     // The old docker `port_map` becomes the port's `to`, and the task uses the ports its network declared.
     // Repeated `port_map { ... }` blocks (or the JSON list of maps) are one map, as in Nomad's docker driver.
     const written = task.Config.port_map;
@@ -290,7 +328,7 @@ function group(job: Job, type: JobType, g: Raw, at: string, up: JobLevel, aliase
         problems.push({ path: `${tAt}.Config.port_map`, message: "port_map must map port labels to container ports, as in port_map = { http = 80 }" });
       } else {
         for (const [label, to] of Object.entries(portMap)) {
-          const p = net === undefined ? undefined : [...net.DynamicPorts, ...net.ReservedPorts].find((x) => x.Label === label);
+          const p = net === undefined ? undefined : [...net.DynamicPorts, ...net.ReservedPorts].find((x) => x.Label === groupName(label));
           const num = typeof to === "number" ? to : typeof to === "string" && /^\d+$/.test(to) ? Number(to) : NaN;
           if (p === undefined) {
             problems.push({ path: `${tAt}.Config.port_map`, message: `port_map names port "${label}", which no network block declares` });
@@ -301,9 +339,18 @@ function group(job: Job, type: JobType, g: Raw, at: string, up: JobLevel, aliase
           }
         }
         const { port_map: _, ...rest } = task.Config;
-        const ownPorts = list(obj(t.Resources)?.Networks).flatMap((nw) => [...list(nw.Ports), ...list(nw.ReservedPorts), ...list(nw.DynamicPorts)].map((p) => s(p.Label, "")));
+        const ownPorts = list(obj(t.Resources)?.Networks).flatMap((nw) => [...list(nw.Ports), ...list(nw.ReservedPorts), ...list(nw.DynamicPorts)].map((p) => groupName(s(p.Label, ""))));
         task.Config = { ...rest, ports: rest.ports ?? (ownPorts.length > 0 ? ownPorts : Object.keys(portMap)) };
         aliases.set(`${tAt}.Config.ports`, `${tAt}.Config.port_map`);
+      }
+    } else if (task.Driver === "docker" && task.Config.ports === undefined) {
+      // As Nomad's docker driver: a task that declares its network in its own resources
+      // publishes those ports (each on its own number inside) without listing them.
+      const ownPorts = list(obj(t.Resources)?.Networks).flatMap((nw) => [...list(nw.Ports), ...list(nw.ReservedPorts), ...list(nw.DynamicPorts)].map((p) => groupName(s(p.Label, ""))));
+      if (ownPorts.length > 0) {
+        task.Config = { ...task.Config, ports: ownPorts };
+        const first = list(obj(t.Resources)?.Networks).length > 0 ? `${tAt}.Resources.Networks[0]` : undefined;
+        if (first !== undefined) aliases.set(`${tAt}.Config.ports`, first);
       }
     }
     tg.Tasks.push(task);
@@ -335,6 +382,8 @@ function taskOf(job: Job, tg: TaskGroup, t: Raw, at: string, aliases: Map<string
     Leader: b(t.Leader, false),
   };
   identitiesOf(task, t, at, aliases, problems);
+  const actions = list(t.Actions).map((a) => ({ Name: s(a.Name, ""), Command: s(a.Command, ""), Args: Array.isArray(a.Args) ? (a.Args as unknown[]).map(String) : [] }));
+  if (actions.length > 0) task.Actions = actions;
   const dispatchPayload = obj(t.DispatchPayload);
   if (dispatchPayload !== undefined) task.DispatchPayload = { File: s(dispatchPayload.File, "") };
   const lifecycle = obj(t.Lifecycle);
@@ -344,7 +393,108 @@ function taskOf(job: Job, tg: TaskGroup, t: Raw, at: string, aliases: Map<string
   if (restart !== undefined) task.RestartPolicy = merge(tg.RestartPolicy, restart);
   const policies = list(t.ScalingPolicies);
   if (policies.length > 0) task.ScalingPolicies = policies.map((p) => scaling(p, "", tg.Count));
+  const artifacts = list(t.Artifacts);
+  if (artifacts.length > 0) task.Artifacts = artifacts.map(artifact);
+  const mounts = list(t.VolumeMounts);
+  if (mounts.length > 0) task.VolumeMounts = mounts.map(volumeMount);
+  const templates = list(t.Templates);
+  if (templates.length > 0) task.Templates = templates.map(template);
   return task;
+}
+
+/**
+ * A group's `volume` blocks as Nomad's `TaskGroup.Volumes`, a map by name; each name's path
+ * (`Volumes.data`) points back where it was written (`Volumes[0]`). A name given twice is refused.
+ */
+function volumesOf(g: Raw, at: string, aliases: Map<string, string>, problems: Problem[]): Record<string, VolumeRequest> | undefined {
+  const written = list(g.Volumes);
+  if (written.length === 0) return undefined;
+  const out: Record<string, VolumeRequest> = {};
+  written.forEach((v, i) => {
+    const name = s(v.Name, "");
+    if (Object.hasOwn(out, name)) {
+      problems.push({ path: `${at}.Volumes[${i}]`, message: `volume "${name}" is declared twice in this group` });
+      return;
+    }
+    aliases.set(`${at}.Volumes.${name}`, `${at}.Volumes[${i}]`);
+    out[name] = {
+      Name: name,
+      Type: s(v.Type, ""),
+      Source: s(v.Source, ""),
+      ReadOnly: b(v.ReadOnly, false),
+      Sticky: b(v.Sticky, false),
+      AccessMode: s(v.AccessMode, ""),
+      AttachmentMode: s(v.AttachmentMode, ""),
+      MountOptions: null,
+      PerAlloc: b(v.PerAlloc, false),
+    };
+  });
+  return out;
+}
+
+/** A `volume_mount` with Nomad's defaults (`api.VolumeMount.Canonicalize`): read-write, propagation private, no SELinux label. */
+function volumeMount(m: Raw): VolumeMount {
+  return {
+    Volume: s(m.Volume, ""),
+    Destination: s(m.Destination, ""),
+    ReadOnly: b(m.ReadOnly, false),
+    PropagationMode: s(m.PropagationMode, "private"),
+    SELinuxLabel: s(m.SELinuxLabel, ""),
+  };
+}
+
+/** A `template` block with Nomad's defaults (`api.Template.Canonicalize`): restart on change, splay 5 s, perms 0644, `{{ }}`. */
+function template(t: Raw): Template {
+  const script = obj(t.ChangeScript);
+  const wait = obj(t.Wait);
+  return {
+    SourcePath: s(t.SourcePath, ""),
+    DestPath: s(t.DestPath, ""),
+    EmbeddedTmpl: s(t.EmbeddedTmpl, ""),
+    ChangeMode: s(t.ChangeMode, "restart"),
+    ChangeSignal: s(t.ChangeSignal, ""),
+    ChangeScript: script === undefined ? null : { Command: s(script.Command, ""), Args: strs(script.Args), Timeout: n(script.Timeout, 5 * NS.second), FailOnError: b(script.FailOnError, false) },
+    Splay: n(t.Splay, 5 * NS.second),
+    Perms: s(t.Perms, "0644"),
+    Uid: n(t.Uid, -1),
+    Gid: n(t.Gid, -1),
+    LeftDelim: s(t.LeftDelim, "{{"),
+    RightDelim: s(t.RightDelim, "}}"),
+    Envvars: b(t.Envvars, false),
+    VaultGrace: n(t.VaultGrace, 0),
+    Wait: wait === undefined ? null : { Min: n(wait.Min, 0), Max: n(wait.Max, 0) },
+    ErrMissingKey: b(t.ErrMissingKey, false),
+    Once: b(t.Once, false),
+  };
+}
+
+/** Go's `path.Base`: the last element of a slash-separated path, trailing slashes dropped. */
+function baseName(p: string): string {
+  const trimmed = p.replace(/\/+$/, "");
+  if (trimmed === "") return p === "" ? "." : "/";
+  return trimmed.slice(trimmed.lastIndexOf("/") + 1);
+}
+
+/**
+ * An `artifact` block with Nomad's defaults (`api.TaskArtifact.Canonicalize`): mode "any";
+ * the destination `local/`, or in mode "file" `local/<the source's last path segment>`;
+ * empty maps are null.
+ */
+function artifact(a: Raw): TaskArtifact {
+  const source = s(a.GetterSource, "");
+  const mode = s(a.GetterMode, "") === "" ? "any" : s(a.GetterMode, "");
+  const options = smap(a.GetterOptions);
+  const headers = smap(a.GetterHeaders);
+  const dest = s(a.RelativeDest, "") !== "" ? s(a.RelativeDest, "") : mode === "file" ? `local/${baseName(source)}` : "local/";
+  return {
+    GetterSource: source,
+    GetterOptions: Object.keys(options).length === 0 ? null : options,
+    GetterHeaders: Object.keys(headers).length === 0 ? null : headers,
+    GetterMode: mode,
+    GetterInsecure: b(a.GetterInsecure, false),
+    RelativeDest: dest,
+    Chown: b(a.Chown, false),
+  };
 }
 
 /**
@@ -355,7 +505,9 @@ function taskOf(job: Job, tg: TaskGroup, t: Raw, at: string, aliases: Map<string
 function identitiesOf(task: Task, t: Raw, at: string, aliases: Map<string, string>, problems: Problem[]): void {
   const one = (w: Raw): WorkloadIdentity => {
     const name = s(w.Name, "") === "" ? DEFAULT_IDENTITY_NAME : s(w.Name, "");
+    const filepath = s(w.Filepath, "");
     return {
+      ...(filepath === "" ? {} : { Filepath: filepath }),
       Name: name,
       Audience: name === DEFAULT_IDENTITY_NAME ? [DEFAULT_IDENTITY_AUDIENCE] : Array.isArray(w.Audience) ? (w.Audience as string[]).slice() : [],
       Env: b(w.Env, false),

@@ -59,12 +59,13 @@ function decodeObject(obj: Record<string, unknown>, schema: ObjSchema, path: str
         else out[field.api] = decodeObject(v, field.kind.schema, here, file, diags, api);
         break;
       case "list": {
-        if (!Array.isArray(v)) {
-          diags.push({ file, path: here, message: `must be a list, got ${describe(v)}` });
+        const schemaOf = field.kind.schema;
+        const items = field.keyed === true && isPlainObject(v) ? byLabel(v, schemaOf) : v;
+        if (!Array.isArray(items)) {
+          diags.push({ file, path: here, message: `must be a ${field.keyed === true ? "map by name" : "list"}, got ${describe(v)}` });
           break;
         }
-        const schemaOf = field.kind.schema;
-        out[field.api] = (v as unknown[]).map((item, i) => {
+        out[field.api] = (items as unknown[]).map((item, i) => {
           if (!isPlainObject(item)) {
             diags.push({ file, path: `${here}[${i}]`, message: `must be an object, got ${describe(item)}` });
             return {};
@@ -81,6 +82,12 @@ function decodeObject(obj: Record<string, unknown>, schema: ObjSchema, path: str
     }
   }
   return out;
+}
+
+/** A map by label (`{"data": {"Type": "host"}}`) as the list of its items, each with its label (`Name`) from its key when it has none. */
+function byLabel(v: Record<string, unknown>, schema: ObjSchema): unknown[] {
+  const label = schema.fields.find((f) => f.label === true)?.api ?? "Name";
+  return Object.entries(v).map(([key, item]) => (isPlainObject(item) && (item[label] === undefined || item[label] === null || item[label] === "") ? { ...item, [label]: key } : item));
 }
 
 /** The field Ruche refuses (written only in HCL: `vault`, `csi_plugin`) that an API key names (`Vault`): its name without the underscores, in any case. */

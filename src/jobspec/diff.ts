@@ -20,6 +20,8 @@ import type {
   Spread,
   SpreadTarget,
   Task,
+  TaskArtifact,
+  Template,
   TaskGroup,
   WorkloadIdentity,
 } from "../structs/index.js";
@@ -119,6 +121,7 @@ const DURATION_FIELDS: ReadonlySet<string> = new Set([
   "KillTimeout",
   "TTL",
   "ShutdownDelay",
+  "MaxRunDuration",
   "Grace",
 ]);
 
@@ -127,10 +130,10 @@ const IN_PLACE_TASK_FIELDS: ReadonlySet<string> = new Set(["KillTimeout", "KillS
 const IN_PLACE_TASK_OBJECTS: ReadonlySet<string> = new Set(["LogConfig", "Service", "Constraint", "Affinity", "RestartPolicy"]);
 
 /**
- * Group objects whose change replaces every allocation of the group: ports and disk
- * are fixed when an allocation is placed, and meta reaches every task's environment.
+ * Group objects whose change replaces every allocation of the group: ports, disk and host
+ * volumes are fixed when an allocation is placed, and meta reaches every task's environment.
  */
-const DESTRUCTIVE_GROUP_OBJECTS: ReadonlySet<string> = new Set(["Network", "EphemeralDisk", "Meta"]);
+const DESTRUCTIVE_GROUP_OBJECTS: ReadonlySet<string> = new Set(["Network", "EphemeralDisk", "Meta", "Volume"]);
 
 /**
  * Diffs two versions of one job. `old` is null for a job not yet registered, `next`
@@ -217,6 +220,8 @@ function groupDiff(old: TaskGroup | null, next: TaskGroup | null): TaskGroupDiff
     ...networkDiffs(old?.Networks ?? [], next?.Networks ?? []),
     ...serviceDiffs(old?.Services ?? [], next?.Services ?? []),
     mapDiff("Meta", old?.Meta ?? {}, next?.Meta ?? {}),
+    // Nomad's "Volume" objects, by name.
+    ...[...new Set([...Object.keys(old?.Volumes ?? {}), ...Object.keys(next?.Volumes ?? {})])].sort().map((v) => structDiff("Volume", old?.Volumes?.[v] ?? null, next?.Volumes?.[v] ?? null)),
   ]);
   const tasks = pairByName(old?.Tasks ?? [], next?.Tasks ?? []).map(([o, n]) => taskDiff(o, n));
   return {
@@ -242,6 +247,11 @@ function taskDiff(old: Task | null, next: Task | null): TaskDiff {
     mapDiff("Env", old?.Env ?? {}, next?.Env ?? {}),
     mapDiff("Meta", old?.Meta ?? {}, next?.Meta ?? {}),
     ...pairByName(identitiesOf(old), identitiesOf(next)).map(([o, n]) => identityDiff(o, n)),
+    ...artifactDiffs(old?.Artifacts ?? [], next?.Artifacts ?? []),
+    // Nomad's "Template" objects, in order; a change replaces the allocation.
+    ...Array.from({ length: Math.max(old?.Templates?.length ?? 0, next?.Templates?.length ?? 0) }, (_, i) => templateDiff(old?.Templates?.[i] ?? null, next?.Templates?.[i] ?? null)),
+    // Nomad's "VolumeMount" objects, in order.
+    ...Array.from({ length: Math.max(old?.VolumeMounts?.length ?? 0, next?.VolumeMounts?.length ?? 0) }, (_, i) => structDiff("VolumeMount", old?.VolumeMounts?.[i] ?? null, next?.VolumeMounts?.[i] ?? null)),
   ]);
   return {
     Type: wholeType(old, next, fields, objects, []),
@@ -454,6 +464,45 @@ function structDiff(name: string, old: object | null, next: object | null, opts:
   const fields = fieldDiffs(oldFlat, newFlat);
   const objects = opts.objects ?? [];
   return { Type: wholeType(old, next, fields, objects, []), Name: name, Fields: fields, Objects: objects };
+}
+
+/**
+ * A task's artifacts as Nomad's `artifactDiffs` compares them: a set, each artifact whole
+ * (one edited is one deleted and one added), its maps flattened (`GetterOptions[checksum]`).
+ */
+function artifactDiffs(old: readonly TaskArtifact[], next: readonly TaskArtifact[]): ObjectDiff[] {
+  const flat = (a: TaskArtifact): Map<string, string> => {
+    const out = scalars(a, []);
+    for (const [k, v] of Object.entries(a.GetterOptions ?? {})) out.set(`GetterOptions[${k}]`, v);
+    for (const [k, v] of Object.entries(a.GetterHeaders ?? {})) out.set(`GetterHeaders[${k}]`, v);
+    return out;
+  };
+  const key = (a: TaskArtifact): string => JSON.stringify([...flat(a)].sort());
+  const newKeys = new Set(next.map(key));
+  const oldKeys = new Set(old.map(key));
+  return [
+    ...old.map((a) => flatDiff("Artifact", flat(a), newKeys.has(key(a)) ? flat(a) : new Map<string, string>())),
+    ...next.filter((a) => !oldKeys.has(key(a))).map((a) => flatDiff("Artifact", new Map<string, string>(), flat(a))),
+  ].filter((d): d is ObjectDiff => d !== null);
+}
+
+/** A template block: its fields, its `wait` and `change_script` as fields of their own. */
+function templateDiff(old: Template | null, next: Template | null): ObjectDiff | null {
+  const nested = (t: Template | null): Map<string, string> => {
+    const out = new Map<string, string>();
+    if (t?.Wait != null) {
+      out.set("Wait.Min", String(t.Wait.Min));
+      out.set("Wait.Max", String(t.Wait.Max));
+    }
+    if (t?.ChangeScript != null) {
+      out.set("ChangeScript.Command", t.ChangeScript.Command);
+      out.set("ChangeScript.Args", t.ChangeScript.Args.join(", "));
+      out.set("ChangeScript.Timeout", String(t.ChangeScript.Timeout));
+      out.set("ChangeScript.FailOnError", String(t.ChangeScript.FailOnError));
+    }
+    return out;
+  };
+  return structDiff("Template", old, next, { extraOld: nested(old), extraNew: nested(next) });
 }
 
 function identitiesOf(t: Task | null): WorkloadIdentity[] {

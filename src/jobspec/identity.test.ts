@@ -54,7 +54,8 @@ describe("a task's identity blocks", () => {
     expect(await problems(`identity {\n name = "x"\n change_mode = "restart"\n}`)).toEqual([expect.stringContaining('change_mode "restart" is not supported yet')]);
     expect(await problems(`identity {\n name = "x"\n change_mode = "sometimes"\n}`)).toEqual([expect.stringContaining('change_mode must be "noop", "restart" or "signal"')]);
     expect(await problems(`identity {\n name = "x"\n}\nidentity {\n name = "x"\n}`)).toEqual([expect.stringContaining('identity "x" is declared twice')]);
-    expect(await problems(`identity {\n filepath = "local/t.jwt"\n}`)).toEqual([expect.stringContaining('"filepath" is a Nomad feature Ruche does not support yet')]);
+    expect(await problems(`identity {\n filepath = "local/t.jwt"\n}`)).toEqual([expect.stringContaining("file must be true in order to specify filepath")]);
+    expect(await problems(`identity {\n file = true\n filepath = "../../x/t.jwt"\n}`)).toEqual([expect.stringContaining("escapes the allocation directory")]);
     const named = await problems(`identity {\n name = "x"\n aud = [""]\n}`);
     expect(named).toEqual([expect.stringMatching(/^job\.group\[g\]\.task\[t\]\.identity\[0\]\.aud.*an audience must not be empty$/)]);
   });

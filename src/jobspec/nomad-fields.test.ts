@@ -36,6 +36,32 @@ ${task}
 }
 
 describe("Nomad fields kept with the job", () => {
+  it("a bridge network's hostname, interpolated on the node; refused in host mode", async () => {
+    const j = await ok(job("", '    network {\n      mode = "bridge"\n      hostname = "pony-${NOMAD_ALLOC_INDEX}"\n    }'));
+    expect(j.TaskGroups[0]?.Networks[0]?.Hostname).toBe("pony-${NOMAD_ALLOC_INDEX}");
+    expect((await errors(job("", '    network {\n      hostname = "pony"\n    }'))).join("\n")).toMatch(/hostname is set on a bridge network only/);
+    expect((await errors(job("", '    network {\n      mode = "bridge"\n      hostname = "no pony"\n    }'))).join("\n")).toMatch(/hostname "no pony" is not a valid hostname/);
+  });
+
+  it("a task's action blocks, as Nomad's api.Action; an action without a command, or named twice, is refused", async () => {
+    const j = await ok(job('      action "flush" {\n        command = "/bin/sh"\n        args = ["-c", "echo flushed"]\n      }'));
+    expect(j.TaskGroups[0]?.Tasks[0]?.Actions).toEqual([{ Name: "flush", Command: "/bin/sh", Args: ["-c", "echo flushed"] }]);
+    expect((await errors(job('      action "a" {\n        args = []\n      }\n      action "a" {\n        command = "x"\n      }'))).join("\n")).toMatch(/an action needs a command[\s\S]*action "a" is declared twice/);
+  });
+
+  it("an interpolation of a bare name Ruche does not know stays as written, as in Nomad (a shell's ${dur}, nginx's ${scheme}); a traversal from an unknown root is refused", async () => {
+    const j = await ok(job('      env {\n        SCRIPT = "sleep ${dur}; echo ${scheme}://${proxy_host}"\n      }'));
+    expect(j.TaskGroups[0]?.Tasks[0]?.Env.SCRIPT).toBe("sleep ${dur}; echo ${scheme}://${proxy_host}");
+    expect((await errors(job('      env {\n        X = "${nope.tag}"\n      }'))).join("\n")).toMatch(/unknown variable "nope"/);
+  });
+
+  it("max_run_duration on a batch group, in nanoseconds; refused on a service job and when not positive", async () => {
+    const j = await ok(job("", '    max_run_duration = "5s"', '  type = "batch"'));
+    expect(j.TaskGroups[0]?.MaxRunDuration).toBe(5 * NS.second);
+    expect((await errors(job("", '    max_run_duration = "5s"'))).join("\n")).toMatch(/job type "service" does not allow max_run_duration/);
+    expect((await errors(job("", '    max_run_duration = "0s"', '  type = "sysbatch"'))).join("\n")).toMatch(/max_run_duration must be greater than zero/);
+  });
+
   it("shutdown_delay on a task and on a group, in nanoseconds", async () => {
     const j = await ok(job('      shutdown_delay = "5s"', '    shutdown_delay = "2s"'));
     expect(j.TaskGroups[0]?.ShutdownDelay).toBe(2 * NS.second);
@@ -238,12 +264,7 @@ describe("Nomad features refused with one line", () => {
     ],
     ["csi_plugin", job("      csi_plugin {\n        id = \"x\"\n      }"), 'job.hcl:9:7: job.group[g].task[t].csi_plugin: "csi_plugin": Ruche does not run CSI plugins: a volume it mounts is a host path (docker volumes) or the allocation\'s directory'],
     ["multiregion", job("", "", "  multiregion {}"), 'job.hcl:3:3: job.multiregion: "multiregion": multiregion is a Nomad Enterprise feature Ruche does not have: run one job per region'],
-    [
-      "max_run_duration",
-      job("", '    max_run_duration = "1h"'),
-      'job.hcl:5:5: job.group[g].max_run_duration: "max_run_duration": Ruche does not stop a group after max_run_duration yet; remove it (a batch task can end itself, such as with timeout(1))',
-    ],
-    ["a docker option Ruche's driver does not have", job("").replace('image = "redis:7"', 'image = "redis:7"\n        mounts = []'), 'job.hcl:9:9: job.group[g].task[t].config.mounts: "mounts" is an option of Nomad\'s docker driver that Ruche\'s does not have; remove it'],
+    ["a docker option Ruche's driver does not have", job("").replace('image = "redis:7"', 'image = "redis:7"\n        ipc_mode = "host"'), 'job.hcl:9:9: job.group[g].task[t].config.ipc_mode: "ipc_mode" is an option of Nomad\'s docker driver that Ruche\'s does not have; remove it'],
     ["a docker option nobody has", job("").replace('image = "redis:7"', 'image = "redis:7"\n        dns_server = ["1.1.1.1"]'), 'job.hcl:9:9: job.group[g].task[t].config.dns_server: "dns_server" is not an option of the docker driver; did you mean "dns_servers"?'],
   ])("%s", async (_what, src, line) => {
     expect(await errors(src)).toEqual([line]);

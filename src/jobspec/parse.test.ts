@@ -273,9 +273,9 @@ describe("every mistake at once", () => {
   });
 
   it("points at the old syntax where the user wrote it", async () => {
-    const text = new TextDecoder().decode(demoOld).replace('port "http" {', 'port "http-x" {').replace("http = 80", '"http-x" = 80').replace('port = "http"', 'port = "http-x"');
+    const text = new TextDecoder().decode(demoOld).replace('port "http" {', 'port "http x" {').replace("http = 80", '"http x" = 80').replace('port = "http"', 'port = "http x"');
     expect(await errors(text, { file: "demoapp.hcl" })).toEqual([
-      'demoapp.hcl:37:16: job.group[webs].task[frontend].resources.network[0].port[http-x]: port label "http-x" may hold only letters, digits and "_" (it becomes RUCHE_PORT_http-x)',
+      'demoapp.hcl:37:16: job.group[webs].task[frontend].resources.network[0].port[http x]: port label "http x" may hold only letters, digits, "_", "-" and "."',
     ]);
   });
 });

@@ -32,6 +32,8 @@ export interface Field {
   label?: boolean;
   /** For an unsupported field Ruche refuses on purpose: the one line that says why. */
   why?: string;
+  /** A list of labelled blocks that JSON writes as a map by label (Nomad's `map[string]*VolumeRequest`); a list is read too. */
+  keyed?: boolean;
 }
 
 export interface ObjSchema {
@@ -175,7 +177,8 @@ export const networkSchema: ObjSchema = {
     f("ReservedPorts", "", { t: "list", schema: portSchema }),
     f("DynamicPorts", "", { t: "list", schema: portSchema }),
     f("IP", "", string),
-    refused("hostname", "Ruche does not set a hostname on the allocation's network; a docker task may set config { hostname }", "Hostname"),
+    /** Bridge mode: the hostname of the allocation's network namespace (its docker tasks'), interpolated on the node. */
+    f("Hostname", "hostname", string),
     refused("cni", "Ruche does not run CNI plugins: network mode is host, bridge or none", "CNI"),
     ...notYet("dns"),
   ],
@@ -266,7 +269,7 @@ const identitySchema: ObjSchema = {
     f("ChangeMode", "change_mode", string),
     f("ChangeSignal", "change_signal", string),
     f("TTL", "ttl", duration),
-    { api: "Filepath", hcl: "filepath", kind: unsupported, block: true },
+    f("Filepath", "filepath", string),
     { api: "ServiceName", hcl: "service_name", kind: unsupported, block: true },
   ],
 };
@@ -275,6 +278,20 @@ const identitySchema: ObjSchema = {
 const dispatchPayloadSchema: ObjSchema = {
   name: "dispatch_payload",
   fields: [f("File", "file", string)],
+};
+
+/** A task's `artifact` block (Nomad's `TaskArtifact`): `options` and `headers` are maps, written as blocks in HCL. */
+const artifactSchema: ObjSchema = {
+  name: "artifact",
+  fields: [
+    f("GetterSource", "source", string),
+    f("GetterOptions", "options", stringMap),
+    f("GetterHeaders", "headers", stringMap),
+    f("GetterMode", "mode", string),
+    f("GetterInsecure", "insecure", bool),
+    f("RelativeDest", "destination", string),
+    f("Chown", "chown", bool),
+  ],
 };
 
 /** A task's `lifecycle { hook, sidecar }`: when it runs relative to its group's main tasks. */
@@ -299,6 +316,67 @@ const groupScalingSchema: ObjSchema = {
 const taskScalingSchema: ObjSchema = {
   name: "scaling",
   fields: [f("Type", "", string, { label: true }), f("Min", "min", int), f("Max", "max", int), f("Enabled", "enabled", bool), f("Policy", "policy", any), ...scalingServerFields],
+};
+
+/** A template's `change_script`: run inside the task when the template's output changes. */
+const changeScriptSchema: ObjSchema = {
+  name: "change_script",
+  fields: [f("Command", "command", string), f("Args", "args", strings), f("Timeout", "timeout", duration), f("FailOnError", "fail_on_error", bool)],
+};
+
+/** A task's `template` block (Nomad's `api.Template`): rendered on the node by the client's template hook. */
+const templateSchema: ObjSchema = {
+  name: "template",
+  fields: [
+    f("SourcePath", "source", string),
+    f("DestPath", "destination", string),
+    f("EmbeddedTmpl", "data", string),
+    f("ChangeMode", "change_mode", string),
+    f("ChangeSignal", "change_signal", string),
+    one("ChangeScript", "change_script", changeScriptSchema),
+    f("Splay", "splay", duration),
+    f("Perms", "perms", string),
+    f("Uid", "uid", int),
+    f("Gid", "gid", int),
+    f("LeftDelim", "left_delimiter", string),
+    f("RightDelim", "right_delimiter", string),
+    f("Envvars", "env", bool),
+    /** Vault's alone: read and kept, nothing uses it. */
+    f("VaultGrace", "vault_grace", duration),
+    one("Wait", "wait", { name: "wait", fields: [f("Min", "min", duration), f("Max", "max", duration)] }),
+    f("ErrMissingKey", "error_on_missing_key", bool),
+    f("Once", "once", bool),
+  ],
+};
+
+const CSI = "Ruche does not run CSI plugins: a volume it mounts is a host path (docker volumes) or the allocation's directory";
+
+/** A group's `volume "name" { ... }` (Nomad's `api.VolumeRequest`); in JSON a map by name, as Nomad's `TaskGroup.Volumes`. */
+export const volumeSchema: ObjSchema = {
+  name: "volume",
+  fields: [
+    f("Name", "", string, { label: true }),
+    f("Type", "type", string),
+    f("Source", "source", string),
+    f("ReadOnly", "read_only", bool),
+    f("Sticky", "sticky", bool),
+    f("AccessMode", "access_mode", string),
+    f("AttachmentMode", "attachment_mode", string),
+    f("PerAlloc", "per_alloc", bool),
+    refused("mount_options", `mount_options are for CSI volumes; ${CSI}`, "MountOptions"),
+  ],
+};
+
+/** A task's `volume_mount` (Nomad's `api.VolumeMount`): one of its group's volumes, mounted in the task. */
+const volumeMountSchema: ObjSchema = {
+  name: "volume_mount",
+  fields: [f("Volume", "volume", string), f("Destination", "destination", string), f("ReadOnly", "read_only", bool), f("PropagationMode", "propagation_mode", string), f("SELinuxLabel", "selinux_label", string)],
+};
+
+/** A task's `action "name" { command args }`: a command kept with the job, run inside the task when asked. */
+const actionSchema: ObjSchema = {
+  name: "action",
+  fields: [f("Name", "", string, { label: true }), f("Command", "command", string), f("Args", "args", strings)],
 };
 
 export const taskSchema: ObjSchema = {
@@ -328,10 +406,15 @@ export const taskSchema: ObjSchema = {
     blocks("Identities", "identity", identitySchema),
     one("DispatchPayload", "dispatch_payload", dispatchPayloadSchema),
     one("Lifecycle", "lifecycle", lifecycleSchema),
+    blocks("VolumeMounts", "volume_mount", volumeMountSchema),
+    blocks("Artifacts", "artifact", artifactSchema),
+    blocks("Templates", "template", templateSchema),
     refused("vault", VAULT, "Vault"),
     refused("schedule", "task schedules are a Nomad Enterprise feature Ruche does not have", "Schedule"),
-    refused("csi_plugin", "Ruche does not run CSI plugins: a volume it mounts is a host path (docker volumes) or the allocation's directory", "CSIPluginConfig"),
-    ...notYet("artifact", "template", "volume_mount", "consul", "action", "kind"),
+    refused("csi_plugin", CSI, "CSIPluginConfig"),
+    /** Commands an operator runs in the task on demand (`ruche action`), Nomad's task actions. */
+    blocks("Actions", "action", actionSchema),
+    ...notYet("consul", "kind"),
   ],
 };
 
@@ -355,12 +438,14 @@ export const groupSchema: ObjSchema = {
     blocks("Networks", "network", networkSchema),
     blocks("Services", "service", serviceSchema),
     blocks("Tasks", "task", taskSchema),
+    { ...blocks("Volumes", "volume", volumeSchema), keyed: true },
     one("Scaling", "scaling", groupScalingSchema),
     /** Time between the group's services leaving the catalog and its tasks' kill signal. */
     f("ShutdownDelay", "shutdown_delay", duration),
-    refused("max_run_duration", "Ruche does not stop a group after max_run_duration yet; remove it (a batch task can end itself, such as with timeout(1))", "MaxRunDuration"),
+    /** Batch and sysbatch: the allocation is stopped this long after it was placed (complete, "allocation exceeded max_run_duration"). */
+    f("MaxRunDuration", "max_run_duration", duration),
     refused("vault", VAULT, "Vault"),
-    ...notYet("volume", "consul", "stop_after_client_disconnect", "prevent_reschedule_on_lost"),
+    ...notYet("consul", "stop_after_client_disconnect", "prevent_reschedule_on_lost"),
   ],
 };
 

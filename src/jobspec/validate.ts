@@ -5,6 +5,7 @@ import {
   DELAY_FUNCTIONS,
   DISPATCH_PAYLOAD_MODES,
   TASK_LIFECYCLE_HOOKS,
+  TEMPLATE_CHANGE_MODES,
   RECONCILE_OPTIONS,
   DRIVER_NAMES,
   DRIVER_REQUIRED_CONFIG,
@@ -38,11 +39,14 @@ import {
   type Spread,
   type Task,
   type TaskGroup,
+  type Template,
   type UpdateStrategy,
   type WorkloadIdentity,
 } from "../structs/index.js";
 import type { Problem } from "./canonicalize.js";
+import { artifactProblems } from "./artifact.js";
 import { sizeProblems } from "./size.js";
+import { volumeMountProblems, volumeProblems } from "./volumes.js";
 import { didYouMean } from "./suggest.js";
 
 /**
@@ -144,6 +148,10 @@ function group(job: Job, g: TaskGroup, at: string, p: Report): void {
   restartPolicy(g.RestartPolicy, `${at}.RestartPolicy`, p);
   if (g.Scaling != null) groupScaling(g, `${at}.Scaling`, p);
   if ((g.ShutdownDelay ?? 0) < 0) p(`${at}.ShutdownDelay`, "shutdown_delay must not be negative");
+  if (g.MaxRunDuration !== undefined) {
+    if (g.MaxRunDuration <= 0) p(`${at}.MaxRunDuration`, "max_run_duration must be greater than zero");
+    else if (job.Type !== "batch" && job.Type !== "sysbatch") p(`${at}.MaxRunDuration`, `job type "${job.Type}" does not allow max_run_duration: it bounds batch and sysbatch allocations`);
+  }
 
   const rs = g.ReschedulePolicy;
   if (rs !== null) {
@@ -182,6 +190,7 @@ function group(job: Job, g: TaskGroup, at: string, p: Report): void {
     }
   }
 
+  volumeProblems(g, at, p);
   if (g.Networks.length > 1) p(`${at}.Networks[1]`, "a group has at most one network block");
   const labels = new Map<string, string>();
   g.Networks.forEach((n, ni) => {
@@ -255,18 +264,26 @@ function update(u: UpdateStrategy, at: string, job: Job, g: TaskGroup, p: Report
   if (u.AutoPromote && u.Canary === 0) p(`${at}.AutoPromote`, "auto_promote needs canaries to promote; set canary as well");
 }
 
-const PORT_LABEL = /^[A-Za-z0-9_]+$/;
+/**
+ * A port label: Nomad sets no rule, and its environment names a label's port with the
+ * characters an environment variable may not hold made "_" (`public-api` is
+ * NOMAD_PORT_public_api). Ruche takes the labels real files use and refuses the rest.
+ */
+const PORT_LABEL = /^[A-Za-z0-9_.-]+$/;
 
 function network(n: NetworkResource, at: string, labels: Map<string, string>, p: Report): void {
   if (n.Mode.startsWith("cni/")) p(`${at}.Mode`, `mode "${n.Mode}": Ruche does not run CNI plugins; mode must be one of ${NETWORK_MODES.join(", ")}`);
   else if (!NETWORK_MODES.includes(n.Mode)) p(`${at}.Mode`, `mode must be one of ${NETWORK_MODES.join(", ")}, got "${n.Mode}"${didYouMean(n.Mode, NETWORK_MODES)}`);
   if (n.MBits < 0) p(`${at}.MBits`, `mbits must be zero or more, got ${n.MBits}`);
+  // As Nomad: the namespace's hostname is set by the driver that makes it, docker's in bridge mode.
+  if (n.Hostname !== undefined && n.Mode !== "bridge") p(`${at}.Hostname`, `hostname is set on a bridge network only (mode = "bridge"), not in mode "${n.Mode}"; a docker task may set config { hostname }`);
+  else if (n.Hostname !== undefined && !n.Hostname.includes("${") && !/^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(n.Hostname)) p(`${at}.Hostname`, `hostname "${n.Hostname}" is not a valid hostname: letters, digits, "-" and ".", at most 253 characters`);
   const hostPorts = new Map<number, string>();
   const each = (ports: NetworkResource["ReservedPorts"], kind: string): void => {
     ports.forEach((port, i) => {
       const pAt = `${at}.${kind}[${i}]`;
       if (!PORT_LABEL.test(port.Label)) {
-        p(`${pAt}.Label`, `port label "${port.Label}" may hold only letters, digits and "_" (it becomes RUCHE_PORT_${port.Label})`);
+        p(`${pAt}.Label`, `port label "${port.Label}" may hold only letters, digits, "_", "-" and "."`);
       }
       if (labels.has(port.Label)) p(`${pAt}.Label`, `port "${port.Label}" is declared twice`);
       else labels.set(port.Label, pAt);
@@ -281,6 +298,23 @@ function network(n: NetworkResource, at: string, labels: Map<string, string>, p:
   };
   each(n.ReservedPorts, "ReservedPorts");
   each(n.DynamicPorts, "DynamicPorts");
+}
+
+/** Docker options that set up a container's own network, which a task of a bridge group does not have. */
+const OWN_NETWORK_KEYS = ["hostname", "dns_servers", "dns_search_domains", "dns_options", "extra_hosts"] as const;
+
+/**
+ * A docker task of a bridge group runs in the group's network (the pause container's), where
+ * docker refuses these options; Nomad writes them into the pause container and the task's
+ * files, which Ruche does not yet: refused here rather than when the task starts.
+ */
+function bridgeTask(g: TaskGroup, t: Task, at: string, p: Report): void {
+  if (g.Networks[0]?.Mode !== "bridge" || t.Driver !== "docker" || t.Config.network_mode !== undefined) return;
+  for (const key of OWN_NETWORK_KEYS) {
+    if (t.Config[key] !== undefined) {
+      p(`${at}.Config.${key}`, `"${key}" is not supported on a task of a bridge group (network { mode = "bridge" }) yet: the task runs in the group's network namespace, which Ruche does not set it on`);
+    }
+  }
 }
 
 /**
@@ -312,10 +346,37 @@ function driverLimits(t: Task, at: string, p: Report): void {
   }
 }
 
+/** A `template` block as Nomad's `Template.Validate` checks it, and a destination that stays in the allocation's directory. */
+function templateProblems(tm: Template, at: string, p: Report): void {
+  if (tm.SourcePath === "" && tm.EmbeddedTmpl === "") p(`${at}.EmbeddedTmpl`, "template: give the template inline (data) or a file (source)", true);
+  if (tm.SourcePath !== "" && tm.EmbeddedTmpl !== "") p(`${at}.SourcePath`, "template: source and data are both given; give one");
+  if (tm.SourcePath !== "" && leavesAllocDir(tm.SourcePath)) p(`${at}.SourcePath`, `template: source "${tm.SourcePath}" escapes the allocation directory; name a file under the task's directory`);
+  if (tm.DestPath === "") p(`${at}.DestPath`, "template: destination is required (a file relative to the task's directory, such as local/app.conf)", true);
+  else if (leavesAllocDir(tm.DestPath)) p(`${at}.DestPath`, `template: destination "${tm.DestPath}" escapes the allocation directory; name a file under the task's directory`);
+  if (!TEMPLATE_CHANGE_MODES.includes(tm.ChangeMode)) p(`${at}.ChangeMode`, `template: invalid change_mode "${tm.ChangeMode}"; it must be one of ${TEMPLATE_CHANGE_MODES.join(", ")}${didYouMean(tm.ChangeMode, TEMPLATE_CHANGE_MODES)}`);
+  if (tm.ChangeMode === "signal" && tm.ChangeSignal === "") p(`${at}.ChangeSignal`, "template: change_mode signal needs change_signal (such as SIGHUP)", true);
+  if (tm.ChangeMode === "script" && (tm.ChangeScript === null || tm.ChangeScript.Command === "")) p(`${at}.ChangeScript`, "template: change_mode script needs change_script { command = ... }", true);
+  if (tm.ChangeScript !== null && tm.ChangeScript.Timeout < 0) p(`${at}.ChangeScript.Timeout`, "template: change_script timeout must not be negative");
+  if (tm.Splay < 0) p(`${at}.Splay`, "template: splay must not be negative");
+  if (!/^0?[0-7]{3,4}$/.test(tm.Perms)) p(`${at}.Perms`, `template: perms "${tm.Perms}" is not an octal file mode (such as "0644")`);
+  if (tm.LeftDelim === "" || tm.RightDelim === "") p(`${at}.${tm.LeftDelim === "" ? "LeftDelim" : "RightDelim"}`, "template: a delimiter must not be empty");
+  if (tm.Wait !== null) {
+    if (tm.Wait.Min < 0 || tm.Wait.Max < 0) p(`${at}.Wait`, "template: wait min and max must not be negative");
+    else if (tm.Wait.Max !== 0 && tm.Wait.Min > tm.Wait.Max) p(`${at}.Wait`, `template: wait min (${formatDuration(tm.Wait.Min)}) is longer than max (${formatDuration(tm.Wait.Max)})`);
+  }
+}
+
 function task(g: TaskGroup, t: Task, at: string, labels: Map<string, string>, p: Report, namesValid: boolean): void {
   checkName(t.Name, `${at}.Name`, "task name", p);
   const payloadFile = t.DispatchPayload?.File;
   if (payloadFile !== undefined && leavesAllocDir(`local/${payloadFile}`)) p(`${at}.DispatchPayload.File`, `dispatch_payload: file "${payloadFile}" escapes the allocation directory; name a file under the task's local/`);
+  (t.Templates ?? []).forEach((tm, i) => {
+    templateProblems(tm, `${at}.Templates[${i}]`, p);
+  });
+  volumeMountProblems(g, t, at, p);
+  (t.Artifacts ?? []).forEach((a, i) => {
+    artifactProblems(a, `${at}.Artifacts[${i}]`, p);
+  });
   const hook = t.Lifecycle?.Hook;
   if (hook === "") p(`${at}.Lifecycle.Hook`, `lifecycle: no hook given; hook must be one of ${TASK_LIFECYCLE_HOOKS.join(", ")}`);
   else if (hook !== undefined && !TASK_LIFECYCLE_HOOKS.includes(hook)) p(`${at}.Lifecycle.Hook`, `lifecycle: invalid hook "${hook}"; hook must be one of ${TASK_LIFECYCLE_HOOKS.join(", ")}${didYouMean(hook, TASK_LIFECYCLE_HOOKS)}`);
@@ -335,6 +396,7 @@ function task(g: TaskGroup, t: Task, at: string, labels: Map<string, string>, p:
     const args = t.Config.args;
     if (args !== undefined && (!Array.isArray(args) || !args.every((x) => typeof x === "string"))) p(`${at}.Config.args`, "args must be a list of strings");
     driverLimits(t, at, p);
+    bridgeTask(g, t, at, p);
   }
   for (const k of Object.keys(t.Env)) {
     if (k === "" || k.includes("=") || k.includes("\0")) p(`${at}.Env`, `environment variable name ${JSON.stringify(k)} is not valid`);
@@ -374,6 +436,14 @@ function task(g: TaskGroup, t: Task, at: string, labels: Map<string, string>, p:
   });
   if (t.Identity != null) identity(t.Identity, `${at}.Identity`, p);
   const named = new Set<string>();
+  const actions = new Set<string>();
+  (t.Actions ?? []).forEach((a, i) => {
+    const aAt = `${at}.Actions[${i}]`;
+    if (a.Name === "" || a.Name.length > 128 || /\s/.test(a.Name) || a.Name.includes("\0")) p(`${aAt}.Name`, `action name "${a.Name}" is not valid: 1 to 128 characters, no spaces`);
+    if (a.Command === "") p(`${aAt}.Command`, "an action needs a command");
+    if (actions.has(a.Name)) p(`${aAt}.Name`, `action "${a.Name}" is declared twice in this task`);
+    actions.add(a.Name);
+  });
   (t.Identities ?? []).forEach((w, i) => {
     const wAt = `${at}.Identities[${i}]`;
     identity(w, wAt, p);
@@ -394,6 +464,10 @@ function identity(w: WorkloadIdentity, at: string, p: Report): void {
   }
   if (w.ChangeSignal !== "" && w.ChangeMode !== "signal") p(`${at}.ChangeSignal`, 'change_signal goes with change_mode = "signal" only');
   if (w.TTL < 0) p(`${at}.TTL`, "ttl must not be negative");
+  if (w.Filepath !== undefined) {
+    if (!w.File) p(`${at}.Filepath`, "file must be true in order to specify filepath");
+    else if (leavesAllocDir(w.Filepath.replace(/^\/+/, ""))) p(`${at}.Filepath`, `filepath "${w.Filepath}" escapes the allocation directory; name a file under the task's directory, such as "local/nomad_token"`);
+  }
   if (w.TTL > 0 && w.Name === DEFAULT_IDENTITY_NAME) p(`${at}.TTL`, "the default identity has no ttl (it lasts as long as its allocation, as in Nomad); give a ttl to a named identity");
 }
 

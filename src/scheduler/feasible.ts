@@ -1,4 +1,4 @@
-import { constraintReason, FilterReason, PLACEMENT_OPERATORS, type Constraint, type Job, type Node, type TaskGroup } from "../structs/index.js";
+import { constraintReason, FilterReason, PLACEMENT_OPERATORS, VolumeType, type Constraint, type Job, type Node, type TaskGroup } from "../structs/index.js";
 import { checkOperator } from "./operators.js";
 import { resolveTarget, targetIsUnique } from "./target.js";
 
@@ -25,8 +25,8 @@ function constraintCheck(c: Constraint, regexp: (pattern: string) => RegExp | nu
 }
 
 /**
- * The checks of one group, in order: drivers first, then the job's, the group's and the
- * tasks' constraints. `regexp` compiles `regexp` constraints' patterns (see `checkOperator`).
+ * The checks of one group, in order: drivers first, then host volumes, then the job's, the
+ * group's and the tasks' constraints. `regexp` compiles `regexp` constraints' patterns (see `checkOperator`).
  */
 export function staticChecks(job: Job, tg: TaskGroup, regexp: (pattern: string) => RegExp | null): StaticCheck[] {
   const drivers = [...new Set(tg.Tasks.map((t) => t.Driver))];
@@ -41,9 +41,37 @@ export function staticChecks(job: Job, tg: TaskGroup, regexp: (pattern: string) 
         }),
     },
   ];
+  const volumes = hostVolumeCheck(tg);
+  if (volumes !== null) checks.push(volumes);
   const all = [...job.Constraints, ...tg.Constraints, ...tg.Tasks.flatMap((t) => t.Constraints)];
   for (const c of all) if (!PLACEMENT_OPERATORS.includes(c.Operand)) checks.push(constraintCheck(c, regexp));
   return checks;
+}
+
+/**
+ * The group's host volumes (Nomad's `HostVolumeChecker`): a node must offer each `source`
+ * the group's `volume` blocks of type host ask for, and read-write unless every request of
+ * it is read-only. Null when the group asks for none. Host volumes are part of the node's
+ * computed class, so the verdict is shared by class.
+ */
+export function hostVolumeCheck(tg: TaskGroup): StaticCheck | null {
+  const wanted = new Map<string, boolean>();
+  for (const v of Object.values(tg.Volumes ?? {})) {
+    if (v.Type !== VolumeType.Host) continue;
+    wanted.set(v.Source, (wanted.get(v.Source) ?? false) || !v.ReadOnly);
+  }
+  if (wanted.size === 0) return null;
+  return {
+    name: FilterReason.MissingHostVolumes,
+    unique: false,
+    test: (node) => {
+      for (const [source, writable] of wanted) {
+        const offered = node.HostVolumes?.[source];
+        if (offered === undefined || (writable && offered.ReadOnly)) return false;
+      }
+      return true;
+    },
+  };
 }
 
 /** The placement constraints (relative to other allocations), at the level they were written. */

@@ -7,6 +7,7 @@ import {
   exhaustNode,
   filterNode,
   groupKey,
+  groupTotal,
   jobKey,
   reservedPortCollision,
   type AllocatedResources,
@@ -60,9 +61,11 @@ interface Ask {
 
 function askOf(tg: TaskGroup): Ask {
   const net = tg.Networks[0];
+  // Lifecycle-aware, as Nomad's: an ephemeral prestart task's share is not added to the main tasks'.
+  const total = groupTotal(tg.Tasks);
   return {
-    cpu: tg.Tasks.reduce((a, t) => a + t.Resources.CPU, 0),
-    memory: tg.Tasks.reduce((a, t) => a + t.Resources.MemoryMB, 0),
+    cpu: total.CPU,
+    memory: total.MemoryMB,
     disk: tg.EphemeralDisk.SizeMB,
     reserved: (net?.ReservedPorts ?? []).map((p) => ({ label: p.Label, value: p.Value })),
     dynamic: net?.DynamicPorts.length ?? 0,

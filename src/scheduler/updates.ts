@@ -25,6 +25,8 @@ function groupDestructive(oldJob: Job, a: TaskGroup, newJob: Job, b: TaskGroup):
   if (a.Tasks.length !== b.Tasks.length) return true;
   if (!same(a.Networks, b.Networks) || !same(a.EphemeralDisk, b.EphemeralDisk)) return true;
   if (!same(oldJob.Meta, newJob.Meta) || !same(a.Meta, b.Meta)) return true;
+  // Host volumes decide where the group may run and what its tasks mount (Nomad's tasksUpdated compares them).
+  if (!same(a.Volumes ?? {}, b.Volumes ?? {})) return true;
   for (const ta of a.Tasks) {
     const tb = b.Tasks.find((t) => t.Name === ta.Name);
     if (tb === undefined || taskDestructive(ta, tb)) return true;
@@ -46,6 +48,12 @@ function taskDestructive(a: Task, b: Task): boolean {
     a.Resources.DiskMB !== b.Resources.DiskMB ||
     // A workload identity reaches the task's environment at its start (Nomad's tasksUpdated compares them too).
     !same(a.Identity ?? null, b.Identity ?? null) ||
-    !same(a.Identities ?? [], b.Identities ?? [])
+    !same(a.Identities ?? [], b.Identities ?? []) ||
+    // Fetched before the task starts (Nomad's tasksUpdated compares them).
+    !same(a.Artifacts ?? [], b.Artifacts ?? []) ||
+    // Rendered before the task starts, by the node that runs it (Nomad's tasksUpdated compares them).
+    !same(a.Templates ?? [], b.Templates ?? []) ||
+    // Mounted when the task starts.
+    !same(a.VolumeMounts ?? [], b.VolumeMounts ?? [])
   );
 }

@@ -62,7 +62,9 @@ export class DeploymentWatcher {
   private async check(id: string): Promise<void> {
     const d = this.store.deployment(id);
     if (d === undefined) return;
-    if (!deploymentActive(d)) {
+    // Paused (`deployment pause`): its health is still counted, but nothing moves it on — no
+    // deadline, no promotion, no evaluation — until it is resumed.
+    if (!deploymentActive(d) || d.Status === "paused") {
       await this.recount(d.ID);
       return;
     }
@@ -109,7 +111,7 @@ export class DeploymentWatcher {
     if (complete) {
       await this.store.write((tx) => {
         const cur = tx.get("deployments", d.ID);
-        if (cur === undefined || !deploymentActive(cur)) return;
+        if (cur === undefined || !deploymentActive(cur) || cur.Status === "paused") return;
         tx.put("deployments", { ...cur, TaskGroups: groups, Status: "successful", StatusDescription: "Deployment completed successfully" });
         markStable(tx, d);
       });
@@ -119,7 +121,7 @@ export class DeploymentWatcher {
     if (changed) {
       await this.store.write((tx) => {
         const cur = tx.get("deployments", d.ID);
-        if (cur === undefined || !deploymentActive(cur)) return;
+        if (cur === undefined || !deploymentActive(cur) || cur.Status === "paused") return;
         tx.put("deployments", { ...cur, TaskGroups: groups, StatusDescription: description });
       });
     }
@@ -228,6 +230,35 @@ export class DeploymentWatcher {
       const groups = stale(cur);
       if (cur !== undefined && groups !== null) tx.put("deployments", { ...cur, TaskGroups: groups });
     });
+  }
+
+  /**
+   * Nomad's `deployment pause|resume`: a paused deployment places nothing more of its rollout
+   * (the reconciler holds a paused deployment's updates as a failed one's) and is not failed by
+   * its progress deadline; resumed, it runs again with its deadlines counted afresh from now,
+   * and an evaluation (returned) lets the rollout go on.
+   */
+  async pause(id: string, pause: boolean): Promise<Evaluation | null> {
+    const r = await this.store.write((tx) => {
+      const d = tx.get("deployments", id);
+      if (d === undefined) throw new RucheError(ErrorCode.NotFound, `deployment "${id}" not found`);
+      if (!deploymentActive(d)) throw new RucheError(ErrorCode.BadRequest, `deployment "${id}" is ${d.Status}; only an active deployment can be ${pause ? "paused" : "resumed"}`);
+      if (pause) {
+        tx.put("deployments", { ...d, Status: "paused", StatusDescription: "Deployment is paused" });
+        return null;
+      }
+      const now = this.now();
+      const groups: Deployment["TaskGroups"] = {};
+      for (const [name, s] of Object.entries(d.TaskGroups)) groups[name] = s.ProgressDeadline > 0 && s.RequireProgressBy > 0 ? { ...s, RequireProgressBy: now + s.ProgressDeadline / NS.millisecond } : s;
+      tx.put("deployments", { ...d, TaskGroups: groups, Status: "running", StatusDescription: "Deployment is running" });
+      const job = tx.get("jobs", jobKey(d.Namespace, d.JobID));
+      if (job === undefined) return null;
+      const ev = newEval(job, "deployment-watcher", now, { DeploymentID: id });
+      tx.put("evals", ev);
+      return ev;
+    });
+    this.log.info({ deploymentId: id }, pause ? "deployment paused" : "deployment resumed");
+    return r.result;
   }
 
   async fail(id: string): Promise<Evaluation | null> {

@@ -2,6 +2,7 @@ import { schedule, type ScheduleResult, type StateView } from "../scheduler/inde
 import { ErrorCode, isParameterized, isPeriodic, isPeriodicActive, periodicLaunchOf, RucheError, type EvalTrigger, type Evaluation, type Job, type PeriodicLaunch } from "../structs/index.js";
 import { jobRowKey as jobKey, versionRowKey as versionKey, type StateStore, type Txn } from "../state/index.js";
 import { newEval } from "./evals.js";
+import { mustNamespace, namespaceExists } from "./namespaces.js";
 import { storeView } from "./view.js";
 
 /** Fields the server sets on a job; a change in them alone is not a new version. */
@@ -35,6 +36,7 @@ export interface RegisterOptions {
  */
 export async function registerJob(store: StateStore, job: Job, opts: RegisterOptions): Promise<RegisterResult> {
   const { index, result } = await store.write((tx) => {
+    mustNamespace((name) => namespaceExists(tx, name), job);
     const cur = tx.get("jobs", jobKey(job.Namespace, job.ID)) ?? null;
     if (opts.enforceIndex !== undefined) {
       const have = cur === null ? 0 : cur.JobModifyIndex;
@@ -96,6 +98,7 @@ export interface PlanResult {
 
 /** `plan`: the scheduler's dry run of a job against the current state; nothing is written. */
 export function planJob(store: StateStore, job: Job, now: number): PlanResult {
+  mustNamespace((name) => store.namespace(name) !== undefined, job);
   const cur = store.job(job.Namespace, job.ID);
   const changed = cur === null || specOf(cur) !== specOf(job) || cur.Stop !== job.Stop;
   const next: Job = {

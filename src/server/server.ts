@@ -6,8 +6,9 @@ import { EvalBroker } from "./broker.js";
 import { DeploymentWatcher } from "./deployments.js";
 import { dispatchJob, type DispatchResult } from "./dispatch.js";
 import { collectGarbage, DEFAULT_GC, type GcThresholds } from "./gc.js";
+import { deleteNamespace, upsertNamespace } from "./namespaces.js";
 import { planJob, registerJob, revertJob, scaleJob, stopJob, type PlanResult, type RegisterOptions, type RegisterResult } from "./jobs.js";
-import { ErrorCode, RucheError, silentLogger, type AllocUpdate, type DispatchRequest, type Logger } from "../structs/index.js";
+import { ErrorCode, RucheError, silentLogger, type AllocUpdate, type DispatchRequest, type Logger, type Namespace } from "../structs/index.js";
 import { NodeLifecycle, type HeartbeatOptions } from "./nodes.js";
 import { PeriodicDispatcher } from "./periodic.js";
 import { Worker } from "./worker.js";
@@ -193,6 +194,18 @@ export class Server {
   async scaleJob(ns: string, id: string, group: string, count: number): Promise<RegisterResult> {
     const r = await scaleJob(this.store, ns, id, group, count, this.now());
     return r;
+  }
+
+  // Namespaces
+
+  /** Creates or updates a namespace (Nomad's `namespace apply`). */
+  upsertNamespace(ns: Namespace): Promise<{ Index: number }> {
+    return upsertNamespace(this.store, ns);
+  }
+
+  /** Deletes a namespace: never "default", nor one a job that is not dead is in. */
+  deleteNamespace(name: string): Promise<{ Index: number }> {
+    return deleteNamespace(this.store, name);
   }
 
   // Nodes (the endpoints a client agent uses)

@@ -205,6 +205,27 @@ for (const [name, make] of Object.entries(harnesses)) {
       expect(store.aclTokenBySecret("sec-1")?.AccessorID).toBe("acc-1");
       await store.close();
     });
+
+    it("carries Nomad's variables across a reopen, read by namespace and path prefix; a variable row without its items stops the load", async () => {
+      let store = await StateStore.open(create());
+      const v = (ns: string, path: string, items: Record<string, string> | string) => ({ Namespace: ns, Path: path, Lock: null, CreateIndex: 0, CreateTime: 1.7e18, ModifyIndex: 0, ModifyTime: 1.7e18, ...(typeof items === "string" ? { Sealed: items } : { Items: items }) });
+      await store.write((tx) => {
+        tx.put("variables", v("default", "app/db", { user: "ruche" }));
+        tx.put("variables", v("default", "app/cache", "ruche-sealed-1:AAAA"));
+        tx.put("variables", v("prod", "app/db", { user: "prod" }));
+      });
+      await store.close();
+      store = await StateStore.open(h.reopen());
+      expect(store.variables("default", "app/").map((x) => x.Path)).toEqual(["app/cache", "app/db"]);
+      expect(store.variables(undefined).map((x) => `${x.Namespace}/${x.Path}`)).toEqual(["default/app/cache", "default/app/db", "prod/app/db"]);
+      expect(store.variable("prod", "app/db")?.Items).toEqual({ user: "prod" });
+      expect(store.variable("default", "app/cache")?.Sealed).toBe("ruche-sealed-1:AAAA");
+      await store.write((tx) => {
+        tx.put("variables", { ...v("default", "bad", {}), Items: { n: 1 } } as never);
+      });
+      await store.close();
+      await expect(StateStore.open(h.reopen())).rejects.toThrow(/variables.*default\/bad.*Items/);
+    });
   });
 }
 

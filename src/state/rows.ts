@@ -1,4 +1,4 @@
-import { ErrorCode, RucheError } from "../structs/index.js";
+import { ErrorCode, RucheError, variableRowKey } from "../structs/index.js";
 import { TABLES, type Row, type Rows, type TableName } from "./types.js";
 
 /** The key of a job: "ns/id". */
@@ -37,6 +37,8 @@ const KEY_OF: { [T in TableName]: (row: Rows[T]) => string } = {
   joinTokens: byId,
   signingKeys: byId,
   periodicLaunches: (l) => jobRowKey(l.Namespace, l.ID),
+  namespaces: (n) => n.Name,
+  variables: (v) => variableRowKey(v.Namespace, v.Path),
 };
 
 function keyOf<T extends TableName>(table: T, value: Rows[T]): string {
@@ -52,6 +54,8 @@ function keyProblem(table: TableName, v: unknown): string | null {
   if (!isRecord(v)) return "not an object";
   if (table === "kv") return nonEmpty(v.Key) ? null : "Key is missing or empty";
   if (table === "aclPolicies") return nonEmpty(v.Name) ? null : "Name is missing or empty";
+  if (table === "variables") return nonEmpty(v.Namespace) && !v.Namespace.includes("/") && nonEmpty(v.Path) ? null : "Namespace or Path is missing or empty, or the Namespace has a '/'";
+  if (table === "namespaces") return nonEmpty(v.Name) && !v.Name.includes("/") ? null : "Name is missing, empty or has a '/'";
   if (table === "aclTokens") return nonEmpty(v.AccessorID) && nonEmpty(v.SecretID) ? null : "AccessorID or SecretID is missing or empty";
   if (!nonEmpty(v.ID)) return "ID is missing or empty";
   switch (table) {
@@ -127,6 +131,8 @@ export function checkRow(table: string, key: string, value: unknown): Row {
     if (value.ExpirationTime !== undefined && (typeof value.ExpirationTime !== "string" || Number.isNaN(Date.parse(value.ExpirationTime)))) fail("ExpirationTime is not a time");
   }
   if (table === "aclPolicies" && typeof value.Rules !== "string") fail("Rules is not a string");
+  if (table === "namespaces" && typeof value.Description !== "string") fail("Description is not a string");
+  if (table === "variables" && typeof value.Sealed !== "string" && !(isRecord(value.Items) && Object.values(value.Items).every((x) => typeof x === "string"))) fail("neither Sealed items nor Items mapping strings to strings");
   if (table === "periodicLaunches" && !Number.isSafeInteger(value.Launch)) fail("Launch is not a whole number of milliseconds");
   if (table === "signingKeys") {
     const jwk = value.PublicJwk;

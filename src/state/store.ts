@@ -19,6 +19,11 @@ import {
   type Node,
   type Session,
   type PeriodicLaunch,
+  type Namespace,
+  type StoredVariable,
+  variableRowKey,
+  defaultNamespace,
+  DEFAULT_NAMESPACE,
   type SigningKey,
   type UsageSnapshot,
 } from "../structs/index.js";
@@ -27,6 +32,9 @@ import { GroupIndex, jobGroup } from "./group-index.js";
 import { checkRow, jobRowKey } from "./rows.js";
 import { BatchOverlay, BatchTxn } from "./txn.js";
 import { TABLES, type Backend, type Change, type CommitEvent, type RawChange, type RemoteBatch, type Rows, type TableName, type Txn } from "./types.js";
+
+/** The "default" namespace until someone writes it. */
+const DEFAULT_NS: Namespace = Object.freeze(defaultNamespace());
 
 interface PendingWrite {
   mutate: (tx: Txn) => unknown;
@@ -82,6 +90,8 @@ export class StateStore {
     joinTokens: new Map(),
     signingKeys: new Map(),
     periodicLaunches: new Map(),
+    namespaces: new Map(),
+    variables: new Map(),
   };
   private readonly tableIndexes: Record<TableName, number>;
   private committed: number;
@@ -406,6 +416,29 @@ export class StateStore {
     return this.rows.periodicLaunches.get(jobRowKey(namespace, jobId));
   }
 
+  /** Every namespace, by name, "default" among them whether written or not. */
+  namespaces(): Namespace[] {
+    const out = [...this.rows.namespaces.values()];
+    if (!this.rows.namespaces.has(DEFAULT_NAMESPACE)) out.push(DEFAULT_NS);
+    return out.sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0));
+  }
+  /** A namespace by name; "default" is always there (as written, else as it starts). */
+  namespace(name: string): Namespace | undefined {
+    return this.rows.namespaces.get(name) ?? (name === DEFAULT_NAMESPACE ? DEFAULT_NS : undefined);
+  }
+
+  /** Nomad's variable at `path` of `namespace`, as stored (its items sealed or not). */
+  variable(namespace: string, path: string): StoredVariable | undefined {
+    return this.rows.variables.get(variableRowKey(namespace, path));
+  }
+
+  /** The variables of `namespace` (every namespace: undefined) whose path starts with `prefix`, by namespace and path. */
+  variables(namespace: string | undefined, prefix = ""): StoredVariable[] {
+    const out: StoredVariable[] = [];
+    for (const v of this.rows.variables.values()) if ((namespace === undefined || v.Namespace === namespace) && v.Path.startsWith(prefix)) out.push(v);
+    return out.sort((a, b) => (a.Namespace !== b.Namespace ? (a.Namespace < b.Namespace ? -1 : 1) : a.Path < b.Path ? -1 : a.Path > b.Path ? 1 : 0));
+  }
+
   /** The record of the ACL system's bootstrap, once it was made. */
   aclBootstrap(): AclBootstrap | undefined {
     return this.rows.aclBootstrap.get(ACL_BOOTSTRAP_KEY);
@@ -661,6 +694,8 @@ export class StateStore {
     joinTokens: noIndex,
     signingKeys: noIndex,
     periodicLaunches: noIndex,
+    namespaces: noIndex,
+    variables: noIndex,
   };
 
   private applyAlloc(key: string, prev: Allocation | undefined, next: Allocation | null): void {

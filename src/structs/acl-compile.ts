@@ -1,9 +1,10 @@
 import type { Acl, AclPrefixKind, AclResource, NamespaceCap } from "./acl.js";
 import { expandNamespacePolicy, type AclRules, type CoarsePolicy, type PrefixPolicy } from "./acl-rules.js";
+import type { VariableCap } from "./variables.js";
 
 /** What a management token may do: everything. */
 export function managementAcl(): Acl {
-  return { management: true, namespace: () => true, allows: () => true, prefix: () => true };
+  return { management: true, namespace: () => true, allows: () => true, prefix: () => true, variable: () => true };
 }
 
 /**
@@ -19,12 +20,18 @@ export function managementAcl(): Acl {
  *   longest matching prefix; rules on the same name from several policies merge as Consul's
  *   do (`deny` wins, else the most privilege). `write` grants read, list and write; `list`
  *   read and list (keys only); `read` read. No rule: denied.
+ * - Variables, as Nomad's: each namespace block's `variables { path "P" { capabilities } }`
+ *   is a rule on "<namespace>\0<P>"; a rule whose namespace or path holds `*` is a glob. The
+ *   exact rule of a variable decides, else the closest matching glob (as for namespaces);
+ *   rules of the same name from several policies add up, `deny` clearing the rest.
  */
 export function compileAcl(rules: readonly AclRules[]): Acl {
   const exactNs = new Map<string, Set<string>>();
   const globNs = new Map<string, Set<string>>();
   const coarse: Record<AclResource, CoarsePolicy | undefined> = { node: undefined, agent: undefined, operator: undefined };
   const prefixes = new Map<AclPrefixKind, { exact: Map<string, PrefixPolicy>; prefix: Map<string, PrefixPolicy> }>();
+  const exactVars = new Map<string, Set<string>>();
+  const globVars = new Map<string, Set<string>>();
 
   for (const r of rules) {
     for (const ns of r.namespaces) {
@@ -42,6 +49,16 @@ export function compileAcl(rules: readonly AclRules[]): Acl {
           break;
         }
         caps.add(cap);
+      }
+      for (const v of ns.variables ?? []) {
+        const key = `${ns.name}\0${v.path}`;
+        const vtable = ns.name.includes("*") || v.path.includes("*") ? globVars : exactVars;
+        let vcaps = vtable.get(key);
+        if (vcaps === undefined) {
+          vcaps = new Set();
+          vtable.set(key, vcaps);
+        }
+        addCaps(vcaps, v.capabilities);
       }
     }
     for (const res of ["node", "agent", "operator"] as const) {
@@ -72,9 +89,16 @@ export function compileAcl(rules: readonly AclRules[]): Acl {
     return best?.caps;
   };
 
+  const varGlobs = [...globVars.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const varCaps = (key: string): Set<string> | undefined => exactVars.get(key) ?? closestGlob(varGlobs, key);
+
   return {
     management: false,
     namespace: (ns: string, cap: NamespaceCap) => nsCaps(ns)?.has(cap) ?? false,
+    variable: (ns: string, path: string, cap: VariableCap) => {
+      const caps = varCaps(`${ns}\0${path}`);
+      return caps !== undefined && !caps.has("deny") && caps.has(cap);
+    },
     allows: (resource: AclResource, level: "read" | "write") => {
       const have = coarse[resource];
       return have === "write" || (have === "read" && level === "read");
@@ -86,6 +110,30 @@ export function compileAcl(rules: readonly AclRules[]): Acl {
       return policy !== undefined && grants(policy, level);
     },
   };
+}
+
+/** Adds capabilities to a set: `deny` clears the rest and stays alone. */
+function addCaps(caps: Set<string>, add: readonly string[]): void {
+  if (caps.has("deny")) return;
+  for (const cap of add) {
+    if (cap === "deny") {
+      caps.clear();
+      caps.add("deny");
+      return;
+    }
+    caps.add(cap);
+  }
+}
+
+/** The closest glob matching `name` (the smallest `len(name) - len(glob) + number of *`; among equals, the last in name order), as Nomad's `findClosestMatchingGlob`. */
+function closestGlob(globs: readonly [string, Set<string>][], name: string): Set<string> | undefined {
+  let best: { diff: number; caps: Set<string> } | undefined;
+  for (const [pattern, caps] of globs) {
+    if (!globMatch(pattern, name)) continue;
+    const diff = name.length - pattern.length + countStars(pattern);
+    if (best === undefined || diff <= best.diff) best = { diff, caps };
+  }
+  return best?.caps;
 }
 
 /** Whether a Consul rule's level grants `level` (Consul's `enforce`). */

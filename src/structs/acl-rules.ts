@@ -33,6 +33,14 @@ export interface NamespaceRule {
   policy?: NamespacePolicy;
   /** As written; each one of `NOMAD_NAMESPACE_CAPABILITIES`. */
   capabilities: string[];
+  /** Nomad's `variables { path "GLOB" { capabilities = [...] } }`, in file order, capabilities expanded (`expandVariableCapabilities`). */
+  variables?: VariablePathRule[];
+}
+
+/** One `path "GLOB" { capabilities }` of a namespace's `variables` block: GLOB may hold `*`. */
+export interface VariablePathRule {
+  path: string;
+  capabilities: string[];
 }
 
 /** The levels of Consul's rules: `list` (keys only) grants reading and listing, `write` everything. */

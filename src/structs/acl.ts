@@ -4,6 +4,8 @@
  * `service_prefix`, `session_prefix`, `node_prefix`), in the same policy.
  */
 
+import type { VariableCap } from "./variables.js";
+
 /** A rule's level: Nomad's and Consul's words (`list` is Consul's, for a key prefix). */
 export const AclLevel = {
   Deny: "deny",
@@ -65,6 +67,8 @@ export interface Acl {
   allows(resource: AclResource, level: "read" | "write"): boolean;
   /** Consul: a key, service, session's node or node name, by the rules' prefixes. `list` applies to keys only. */
   prefix(kind: AclPrefixKind, name: string, level: "read" | "list" | "write"): boolean;
+  /** Nomad's variables: may this token do `cap` on the variable at `path` of namespace `ns` (Nomad's `AllowVariableOperation`)? */
+  variable(ns: string, path: string, cap: VariableCap): boolean;
 }
 
 /** ACLs off (`-dev`, or `acl { enabled = false }`): every request is allowed. */
@@ -73,6 +77,7 @@ export const ALLOW_ALL: Acl = {
   namespace: () => true,
   allows: () => true,
   prefix: () => true,
+  variable: () => true,
 };
 
 /** A token that may do nothing (an unknown or expired secret is refused before this is used). */
@@ -81,6 +86,7 @@ export const DENY_ALL: Acl = {
   namespace: () => false,
   allows: () => false,
   prefix: () => false,
+  variable: () => false,
 };
 
 /** A stored ACL policy: its rules as written (HCL or JSON) and when it changed. */

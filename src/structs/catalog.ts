@@ -38,6 +38,8 @@ export interface ServiceInstance {
   node: CatalogNode;
   /** The instance's checks, and its node's health check first. */
   checks: HealthCheck[];
+  /** The allocation whose `service` block it is (Nomad's view of the catalog, `/v1/service/:name`, names it); absent for a service registered directly. */
+  alloc?: { ID: string; JobID: string; Namespace: string };
   CreateIndex: number;
   ModifyIndex: number;
 }

@@ -33,13 +33,17 @@ export const DOCKER_CONFIG_KEYS: readonly string[] = [
   "cap_add",
   "cap_drop",
   "logging",
-  /** Ruche's driver pulls without registry credentials, so there is no auth to fail: `true` changes nothing. */
+  "mount",
+  "mounts",
+  "pid_mode",
+  /** A private registry's credentials for the pull: `auth { username password server_address }`. */
+  "auth",
+  /** Nomad: go on without credentials when looking them up (a helper, a config file) fails; Ruche's come from the job alone, so there is no lookup to fail. */
   "auth_soft_fail",
 ];
 
 /** Nomad's docker driver options Ruche's does not have: refused by name (at validation and by the driver), never passed on or ignored. */
 export const DOCKER_UNSUPPORTED_KEYS: readonly string[] = [
-  "auth",
   "cgroupns",
   "cpuset_cpus",
   "cpu_hard_limit",
@@ -55,12 +59,9 @@ export const DOCKER_UNSUPPORTED_KEYS: readonly string[] = [
   "load",
   "mac_address",
   "memory_hard_limit",
-  "mount",
-  "mounts",
   "network_aliases",
   "oom_score_adj",
   "runtime",
-  "pid_mode",
   "image_pull_timeout",
   "readonly_rootfs",
   "security_opt",

@@ -139,6 +139,125 @@ export interface DispatchPayloadConfig {
   File: string;
 }
 
+/** What the node does when a template's output changes (Nomad's `template { change_mode }`). */
+export const TemplateChangeMode = { Noop: "noop", Restart: "restart", Signal: "signal", Script: "script" } as const;
+export type TemplateChangeMode = (typeof TemplateChangeMode)[keyof typeof TemplateChangeMode];
+export const TEMPLATE_CHANGE_MODES: readonly string[] = Object.values(TemplateChangeMode);
+
+/** A template's `change_script` (Nomad's `ChangeScript`): run inside the task through its driver. */
+export interface TemplateChangeScript {
+  Command: string;
+  Args: string[];
+  /** Nanoseconds; default 5 s. */
+  Timeout: number;
+  /** The script failing kills the task (Nomad: fails it). */
+  FailOnError: boolean;
+}
+
+/** A template's `wait { min max }`: quiescence before a render, in nanoseconds. */
+export interface TemplateWait {
+  Min: number;
+  Max: number;
+}
+
+/**
+ * A task's `template` block (Nomad's `api.Template`, field for field): a consul-template
+ * rendered on the node before the task starts, and again when what it reads changes.
+ * `SourcePath` is a file relative to the task's directory, `EmbeddedTmpl` the template
+ * inline; `DestPath` is relative to the task's directory. Durations are nanoseconds.
+ */
+export interface Template {
+  SourcePath: string;
+  DestPath: string;
+  EmbeddedTmpl: string;
+  ChangeMode: string;
+  ChangeSignal: string;
+  ChangeScript: TemplateChangeScript | null;
+  Splay: number;
+  /** Octal, as written ("0644"). */
+  Perms: string;
+  /** -1: the file keeps the agent's owner. */
+  Uid: number;
+  Gid: number;
+  LeftDelim: string;
+  RightDelim: string;
+  /** `env = true`: the output is KEY=VALUE lines added to the task's environment. */
+  Envvars: boolean;
+  /** Vault's alone; kept as written, unused (Ruche has no Vault). */
+  VaultGrace: number;
+  Wait: TemplateWait | null;
+  ErrMissingKey: boolean;
+  /** Rendered once; changes later are not followed. */
+  Once: boolean;
+}
+
+/** Nomad's volume types: `host`, a directory a node's agent config offers (`client { host_volume }`); `csi`, refused (Ruche runs no CSI plugins). */
+export const VolumeType = { Host: "host", CSI: "csi" } as const;
+export type VolumeType = (typeof VolumeType)[keyof typeof VolumeType];
+
+/**
+ * A group's `volume "name" { ... }` (Nomad's `api.VolumeRequest`, field for field): a volume
+ * the group's tasks may mount. For a host volume, `Source` names the node's `host_volume`;
+ * nodes that lack it, or offer it read-only to a request that is not, are not feasible.
+ * `Sticky`, `PerAlloc` and `MountOptions` are read to be refused (dynamic and CSI volumes).
+ */
+export interface VolumeRequest {
+  Name: string;
+  Type: string;
+  Source: string;
+  ReadOnly: boolean;
+  Sticky: boolean;
+  AccessMode: string;
+  AttachmentMode: string;
+  MountOptions: null;
+  PerAlloc: boolean;
+}
+
+/** How a volume mount propagates mounts made under it (Nomad's `VolumeMountPropagation*`). */
+export const VolumeMountPropagation = { Private: "private", HostToTask: "host-to-task", Bidirectional: "bidirectional" } as const;
+export type VolumeMountPropagation = (typeof VolumeMountPropagation)[keyof typeof VolumeMountPropagation];
+export const VOLUME_MOUNT_PROPAGATIONS: readonly string[] = Object.values(VolumeMountPropagation);
+
+/**
+ * A task's `volume_mount` (Nomad's `api.VolumeMount`, its defaults filled in as its
+ * `Canonicalize` does): the group's volume `Volume` at `Destination` inside the task, read-only
+ * when the mount, the group's request or the node's volume says so.
+ */
+export interface VolumeMount {
+  Volume: string;
+  Destination: string;
+  ReadOnly: boolean;
+  PropagationMode: string;
+  /** "", "z" (shared) or "Z" (private): the SELinux relabelling docker applies. */
+  SELinuxLabel: string;
+}
+
+/** How an artifact lands (Nomad's `GetterMode*`): "any" lets the source say (a file, or a directory for an archive or a git repository). */
+export const ArtifactMode = { Any: "any", File: "file", Dir: "dir" } as const;
+export type ArtifactMode = (typeof ArtifactMode)[keyof typeof ArtifactMode];
+export const ARTIFACT_MODES: readonly string[] = Object.values(ArtifactMode);
+
+/**
+ * A task's `artifact` block (Nomad's `TaskArtifact`, field for field): fetched on the node
+ * before the task starts, by go-getter's rules (`client/hooks/artifact-getter.ts`).
+ * `GetterOptions` go into the source's query (`checksum`, `archive`, `ref`, `depth`);
+ * `RelativeDest` is taken from the task's directory and stays inside the allocation's.
+ * Strings may hold `${...}` references, interpolated on the node.
+ */
+export interface TaskArtifact {
+  GetterSource: string;
+  /** null when none, as Nomad's api sends them. */
+  GetterOptions: Record<string, string> | null;
+  GetterHeaders: Record<string, string> | null;
+  /** "any", "file" or "dir" as read; validation holds it to the three. */
+  GetterMode: string;
+  /** https without checking the server's certificate. */
+  GetterInsecure: boolean;
+  RelativeDest: string;
+  /** Nomad 1.10's `chown`: refused at validation (not built). */
+  Chown: boolean;
+}
+
 /** When a task with a `lifecycle` block runs, relative to its group's main tasks (Nomad's `TaskLifecycleHook*`). */
 export const TaskLifecycleHook = { Prestart: "prestart", Poststart: "poststart", Poststop: "poststop" } as const;
 export type TaskLifecycleHook = (typeof TaskLifecycleHook)[keyof typeof TaskLifecycleHook];
@@ -178,6 +297,13 @@ export interface JobUIConfig {
 /** Driver configuration is driver-specific and checked by the driver's own schema. */
 export type DriverConfig = Record<string, unknown>;
 
+/** A task's `action "name" { command args }` (Nomad's `api.Action`). */
+export interface TaskAction {
+  Name: string;
+  Command: string;
+  Args: string[];
+}
+
 export interface Task {
   Name: string;
   Driver: string;
@@ -201,6 +327,8 @@ export interface Task {
   Identities?: WorkloadIdentity[];
   /** Where a dispatched job's payload goes; absent or null: not written. */
   DispatchPayload?: DispatchPayloadConfig | null;
+  /** Fetched into the task's directory before it starts; absent: none. */
+  Artifacts?: TaskArtifact[] | null;
   /** When the task runs relative to the group's main tasks; absent or null: it is a main task. */
   Lifecycle?: TaskLifecycle | null;
   /** Nanoseconds between the task's services leaving the catalog and its kill signal; absent: 0. */
@@ -209,6 +337,12 @@ export interface Task {
   RestartPolicy?: RestartPolicy;
   /** The task's `scaling "cpu"` / `scaling "mem"` policies. */
   ScalingPolicies?: ScalingPolicy[];
+  /** The task's `template` blocks, rendered on the node before it starts; absent: none. */
+  Templates?: Template[];
+  /** The task's `action` blocks: commands `ruche action` runs inside it on demand; absent: none. */
+  Actions?: TaskAction[];
+  /** The task's `volume_mount` blocks: the group's volumes it mounts; absent: none. */
+  VolumeMounts?: VolumeMount[];
 }
 
 export interface TaskGroup {
@@ -233,6 +367,10 @@ export interface TaskGroup {
   Scaling?: ScalingPolicy | null;
   /** Nanoseconds between the group's services leaving the catalog and its tasks' kill signals; absent: 0. */
   ShutdownDelay?: number;
+  /** Batch and sysbatch: nanoseconds after the allocation's creation when its tasks are killed and it is complete; absent: no bound. */
+  MaxRunDuration?: number;
+  /** The group's `volume` blocks by name (Nomad's `TaskGroup.Volumes`); absent: none. */
+  Volumes?: Record<string, VolumeRequest>;
 }
 
 export interface Job {

@@ -52,6 +52,8 @@ export const SCORE_META_TOP = 5;
 export const FilterReason = {
   /** The node lacks a healthy driver one of the group's tasks uses. */
   MissingDrivers: "missing drivers",
+  /** The node lacks a host volume the group asks for, or offers it read-only to a request that is not (Nomad's `FilterConstraintHostVolumes`). */
+  MissingHostVolumes: "missing compatible host volumes",
 } as const;
 export type FilterReason = (typeof FilterReason)[keyof typeof FilterReason];
 

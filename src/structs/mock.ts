@@ -15,6 +15,7 @@ import {
 import { newEvaluation, type Evaluation } from "./evaluation.js";
 import type { Job, JobType, Task, TaskGroup } from "./job.js";
 import { computeNodeClass, type Node } from "./node.js";
+import { groupTotal } from "./resources.js";
 
 let seq = 0;
 /** A UUID-shaped id that starts with a counter (distinct first 8 characters) and ends with what it names. */
@@ -36,6 +37,8 @@ export interface NodeOptions {
   status?: Node["Status"];
   eligible?: boolean;
   nodeClass?: string;
+  /** Host volumes by name: the path, and true when read-only. */
+  hostVolumes?: Record<string, { path: string; readOnly?: boolean }>;
 }
 
 export function node(o: NodeOptions = {}): Node {
@@ -72,6 +75,7 @@ export function node(o: NodeOptions = {}): Node {
     ModifyIndex: 1,
     LastHeartbeat: 0,
   };
+  if (o.hostVolumes !== undefined) n.HostVolumes = Object.fromEntries(Object.entries(o.hostVolumes).map(([v, h]) => [v, { Name: v, Path: h.path, ReadOnly: h.readOnly ?? false }]));
   // Set in place: a spread copy of an object this wide ends up with slow, dictionary-mode properties.
   n.ComputedClass = computeNodeClass(n);
   return n;
@@ -185,8 +189,7 @@ export function evaluation(j: Job, o: Partial<Evaluation> = {}): Evaluation {
 /** A running allocation of a job's first group on a node. */
 export function alloc(j: Job, n: Node, index: number, o: Partial<Allocation> = {}): Allocation {
   const tg = j.TaskGroups[0] as TaskGroup;
-  const cpu = tg.Tasks.reduce((a, t) => a + t.Resources.CPU, 0);
-  const mem = tg.Tasks.reduce((a, t) => a + t.Resources.MemoryMB, 0);
+  const { CPU: cpu, MemoryMB: mem } = groupTotal(tg.Tasks);
   return {
     ID: id("alloc"),
     Namespace: j.Namespace,

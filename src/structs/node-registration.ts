@@ -1,4 +1,4 @@
-import { NodeEligibility, NodeStatus, type DriverInfo, type Node } from "./node.js";
+import { NodeEligibility, NodeStatus, type ClientHostVolumeConfig, type DriverInfo, type Node } from "./node.js";
 
 /** One thing wrong with a registration: the field's path (`Node.Resources.IP`) and what is wrong with it. */
 export interface FieldProblem {
@@ -9,7 +9,7 @@ export interface FieldProblem {
 /**
  * Reads a node registration (`PUT /v1/client/register`'s `Node`) field by field, as Nomad's
  * decoder reads its `Node` struct: a field Ruche does not know (`NodeResources`, `Links`,
- * `HostVolumes`, `Events`, ...) is ignored and not kept; a field it knows that is absent or
+ * `HostNetworks`, `Events`, ...) is ignored and not kept; a field it knows that is absent or
  * null takes its zero value; a field of another type, or out of its range, is an error that
  * names its path. Required, as Nomad's `Node.Register` requires them: `ID`, `SecretID`,
  * `Name`, `Datacenter`, at least one attribute; and what Ruche places work with:
@@ -38,6 +38,7 @@ export function parseNode(raw: unknown, at = "Node"): { ok: true; node: Node } |
   }
   const Meta = r.stringMap(o.Meta, `${at}.Meta`);
   const Drivers = r.drivers(o.Drivers, `${at}.Drivers`);
+  const HostVolumes = r.hostVolumes(o.HostVolumes, `${at}.HostVolumes`);
   const HTTPAddr = r.string(o, at, "HTTPAddr");
 
   const res = r.object(o.Resources, `${at}.Resources`, true, "required: Ruche's node resources (CPU, Cores, MemoryMB, DiskMB, MinDynamicPort, MaxDynamicPort, IP); Nomad's NodeResources is not read");
@@ -88,6 +89,7 @@ export function parseNode(raw: unknown, at = "Node"): { ok: true; node: Node } |
       Attributes: Attributes ?? {},
       Meta: Meta ?? {},
       Drivers: Drivers ?? {},
+      ...(HostVolumes === null || Object.keys(HostVolumes).length === 0 ? {} : { HostVolumes }),
       Resources,
       Reserved,
       ComputedClass: "",
@@ -186,6 +188,22 @@ class Reader {
       return false;
     }
     return v;
+  }
+
+  /** The host volumes by name, each as Nomad's `ClientHostVolumeConfig` (`Name`, `Path` absolute, `ReadOnly`; its `ID` ignored). */
+  hostVolumes(v: unknown, path: string): Record<string, ClientHostVolumeConfig> | null {
+    const o = this.object(v, path, false);
+    if (o === null) return null;
+    const out: Record<string, ClientHostVolumeConfig> = {};
+    for (const [name, x] of Object.entries(o)) {
+      const at = child(path, name);
+      const h = this.object(x, at, true);
+      if (h === null) continue;
+      const Path = this.string(h, at, "Path", { required: "required: the volume's absolute path on the node" });
+      if (Path !== "" && !Path.startsWith("/")) this.fail(`${at}.Path`, `must be an absolute path, got "${Path}"`);
+      out[name] = { Name: name, Path, ReadOnly: this.boolean(h, at, "ReadOnly") };
+    }
+    return out;
   }
 
   /** The drivers by name, each as Nomad's `DriverInfo` (its `UpdateTime` ignored). */

@@ -12,6 +12,18 @@ export interface DriverInfo {
   Attributes: Record<string, string>;
 }
 
+/**
+ * A directory the node offers to jobs (`client { host_volume "NAME" { path read_only } }`
+ * in its agent config), as Nomad's `ClientHostVolumeConfig`: a group's `volume` of type
+ * host names it by `Source`.
+ */
+export interface ClientHostVolumeConfig {
+  Name: string;
+  /** Absolute path on the node; it existed when the agent started. */
+  Path: string;
+  ReadOnly: boolean;
+}
+
 export interface NodeResources {
   /** Total MHz (cores × MHz). */
   CPU: number;
@@ -47,6 +59,8 @@ export interface Node {
   Meta: Record<string, string>;
   Drivers: Record<string, DriverInfo>;
   Resources: NodeResources;
+  /** The host volumes the node's agent config offers, by name (Nomad's `Node.HostVolumes`); absent: none. */
+  HostVolumes?: Record<string, ClientHostVolumeConfig>;
   /** Held back for the operating system and other programs. */
   Reserved: { CPU: number; MemoryMB: number; DiskMB: number; ReservedHostPorts: string };
   /**
@@ -84,7 +98,11 @@ export function computeNodeClass(node: Omit<Node, "ComputedClass">): string {
   const drivers = Object.keys(node.Drivers)
     .sort()
     .map((d) => `${d}:${node.Drivers[d]?.Detected === true ? 1 : 0}${node.Drivers[d]?.Healthy === true ? 1 : 0}`);
-  const text = JSON.stringify([node.Datacenter, node.NodeClass, node.NodePool, attrs, meta, drivers]);
+  // Host volumes decide feasibility too; a node without any hashes as it did before they existed.
+  const volumes = Object.keys(node.HostVolumes ?? {})
+    .sort()
+    .map((v) => `${v}:${node.HostVolumes?.[v]?.ReadOnly === true ? "ro" : "rw"}`);
+  const text = JSON.stringify(volumes.length === 0 ? [node.Datacenter, node.NodeClass, node.NodePool, attrs, meta, drivers] : [node.Datacenter, node.NodeClass, node.NodePool, attrs, meta, drivers, volumes]);
   // FNV-1a, 64 bits as two 32-bit halves: short, stable, and enough to tell classes apart.
   let h1 = 0x811c9dc5;
   let h2 = 0xcbf29ce4;

@@ -19,6 +19,8 @@ export interface NetworkResource {
   DynamicPorts: Port[];
   /** Set on an allocation once placed. */
   IP: string;
+  /** Bridge mode: the hostname of the allocation's network namespace (`${...}` interpolated on the node); absent: docker's. */
+  Hostname?: string;
 }
 
 export interface Resources {
@@ -82,3 +84,36 @@ export const LIMITS = {
   /** Ports (static and dynamic together) of one network. */
   maxPorts: 1_000,
 } as const;
+
+/** A task's lifecycle and resources, as the group total reads them. */
+interface LifecycleTask {
+  Lifecycle?: { Hook: string; Sidecar: boolean } | null;
+  Resources: { CPU: number; MemoryMB: number };
+}
+
+/**
+ * What a group's tasks hold of a node at once, as Nomad counts it
+ * (`AllocatedResources.Comparable`): the tasks that run beside the main ones (prestart
+ * sidecars, poststart tasks) add up with them; ephemeral prestart tasks have ended before the
+ * main tasks start and poststop tasks start after they end, so each of those phases counts
+ * only where it is larger — cpu and memory each: max(prestart, main, poststop).
+ */
+export function groupTotal(tasks: readonly LifecycleTask[]): { CPU: number; MemoryMB: number } {
+  const prestart = { CPU: 0, MemoryMB: 0 };
+  const main = { CPU: 0, MemoryMB: 0 };
+  const poststop = { CPU: 0, MemoryMB: 0 };
+  const add = (to: { CPU: number; MemoryMB: number }, t: LifecycleTask): void => {
+    to.CPU += t.Resources.CPU;
+    to.MemoryMB += t.Resources.MemoryMB;
+  };
+  for (const t of tasks) {
+    const hook = t.Lifecycle?.Hook ?? "";
+    if (hook === "prestart") {
+      add(prestart, t);
+      // A prestart sidecar runs through the main phase too.
+      if (t.Lifecycle?.Sidecar === true) add(main, t);
+    } else if (hook === "poststop") add(poststop, t);
+    else add(main, t);
+  }
+  return { CPU: Math.max(prestart.CPU, main.CPU, poststop.CPU), MemoryMB: Math.max(prestart.MemoryMB, main.MemoryMB, poststop.MemoryMB) };
+}

@@ -21,6 +21,8 @@ export interface WorkloadIdentity {
   Env: boolean;
   /** Write it to the task's `secrets/`: `nomad_token` (default), `nomad_<name>.jwt` (others), mode 0600. */
   File: boolean;
+  /** With `File`: where the JWT is written instead, relative to the task's directory (`local/nomad_token`); absent: in `secrets/`. */
+  Filepath?: string;
   /** What the node does when the token changes: "" or "noop" (it rewrites the file only). */
   ChangeMode: string;
   ChangeSignal: string;

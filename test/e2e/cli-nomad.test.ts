@@ -3,7 +3,7 @@
  * own process: a server and a node agent, raw_exec on, HTTP on port 0 of 127.0.0.1); the CLI
  * runs in-process through `runCli`. What only a node agent can do is checked here on real
  * processes: `node status -self`, the allocation's addresses, `alloc signal`, `alloc restart`
- * and `alloc stop`. The job's task is a shell that says when it gets SIGUSR1. `job init`'s
+ * and `alloc stop`, and the tasks' resource use (raw_exec from /proc, docker from the engine). The job's task is a shell that says when it gets SIGUSR1. `job init`'s
  * example runs too: its image, redis:7, is stood in for by the local test image tagged so
  * (no registry is reached), as dev-agent.test.ts does for httpd.
  */
@@ -33,6 +33,10 @@ const JOB = `job "sig" {
       resources {
         cpu    = 20
         memory = 32
+      }
+      action "greet" {
+        command = "/bin/sh"
+        args    = ["-c", "echo hello from $NOMAD_TASK_NAME; exit 3"]
       }
     }
   }
@@ -100,6 +104,28 @@ describe("Nomad's habits on a dev agent", () => {
     expect(await until("the task's first line", async () => ((await stdout(stub.ID)).includes("started") ? true : undefined))).toBe(true);
   });
 
+  it("alloc status shows the raw_exec task's CPU and memory use, read from its processes in /proc (Nomad's alloc stats)", async () => {
+    const stub = await runningAlloc();
+    const usage = (await api.allocStats(stub.ID)).body;
+    expect(usage.Tasks.sh?.ResourceUsage.MemoryStats.RSS).toBeGreaterThan(0);
+    expect(usage.Tasks.sh?.ResourceUsage.MemoryStats.Measured).toEqual(["RSS", "Swap"]);
+    expect(usage.ResourceUsage.MemoryStats.RSS).toBe(usage.Tasks.sh?.ResourceUsage.MemoryStats.RSS);
+    const r = await ruche("alloc", "status", stub.ID);
+    expect(r.err).toBe("");
+    expect(r.out).toMatch(/Task Resources\nCPU +Memory +Disk +Addresses\n\d+\/20 MHz +[0-9.]+ [KM]iB\/32 MiB +300 MiB\n/);
+  });
+
+  it("action runs a task's declared action in a running allocation, by group and task or by -alloc; an unknown one is named", async () => {
+    const a = await runningAlloc();
+    const byGroup = await ruche("action", "-job", "sig", "-group", "g", "-task", "sh", "greet");
+    expect(byGroup).toMatchObject({ code: 3, out: "hello from sh\n" });
+    const byAlloc = await ruche("job", "action", "-job", "sig", "-alloc", a.ID.slice(0, 8), "greet");
+    expect(byAlloc).toMatchObject({ code: 3, out: "hello from sh\n" });
+    const unknown = await ruche("action", "-job", "sig", "-alloc", a.ID, "nope");
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toContain('action "nope" not found in task "sh"; its actions are greet');
+  });
+
   it("alloc signal sends the task a signal it handles; alloc restart restarts it in place", async () => {
     const stub = await runningAlloc();
     expect(await ruche("alloc", "signal", "-s", "SIGUSR1", stub.ID.slice(0, 8), "sh")).toEqual({ code: 0, out: "", err: "" });
@@ -142,6 +168,10 @@ describe("Nomad's habits on a dev agent", () => {
     const status = await ruche("alloc", "status", a.ID);
     expect(status.out).toMatch(/\*db +yes +[0-9.]+:\d+ -> 6379\n/);
     expect(status.out).toContain('Task "redis" is "running"');
+    // The container's use, from the engine's stats: memory above zero against its 256 MiB.
+    expect(status.out).toMatch(/Task Resources\nCPU +Memory +Disk +Addresses\n\d+\/500 MHz +[0-9.]+ [KM]iB\/256 MiB /);
+    const usage = (await api.allocStats(a.ID)).body;
+    expect(usage.Tasks.redis?.ResourceUsage.MemoryStats.Usage).toBeGreaterThan(0);
     // Its service block (provider "nomad") is in the catalog, with its tags.
     expect(await until("the redis-cache service in the catalog", async () => (await api.catalogServices()).body["redis-cache"])).toEqual(["global", "cache"]);
     expect((await ruche("job", "stop", "example")).code).toBe(0);

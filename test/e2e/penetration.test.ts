@@ -121,7 +121,8 @@ interface EventStream {
 /** Opens the event stream at `path` with `token` (none: anonymous) and reads it in the background until closed. */
 async function openStream(path: string, token: string | undefined): Promise<EventStream> {
   const ctl = new AbortController();
-  const res = await request(`https://${api}${path}`, { headers: token === undefined ? {} : { "x-nomad-token": token }, dispatcher: trusting(), signal: ctl.signal, headersTimeout: 10_000 });
+  // The stream as server-sent events (the dashboard's form), which `events` reads.
+  const res = await request(`https://${api}${path}`, { headers: { accept: "text/event-stream", ...(token === undefined ? {} : { "x-nomad-token": token }) }, dispatcher: trusting(), signal: ctl.signal, headersTimeout: 10_000 });
   let text = "";
   if (res.statusCode !== 200) text = await res.body.text();
   else {
@@ -333,6 +334,10 @@ const FILTERED_FOR_ANONYMOUS: Readonly<Record<string, { why: string; holds: (a: 
   "GET /v1/agent/services": { why: "Consul's agent lists are filtered, not refused", holds: (a) => a.status === 200 && a.text === "{}" },
   "GET /v1/agent/checks": { why: "as /v1/agent/services", holds: (a) => a.status === 200 && a.text === "{}" },
   "GET /v1/session/list": { why: "Consul's session list is filtered, not refused", holds: (a) => a.status === 200 && a.text === "[]" },
+  "GET /v1/vars": { why: "Nomad's variable list leaves out the paths the token may not list", holds: (a) => a.status === 200 && a.text === "[]" },
+  "GET /v1/services": { why: "Nomad's service list leaves out the namespaces and services the token may not read", holds: (a) => a.status === 200 && a.text === "[]" },
+  "GET /v1/service/{name}": { why: "as /v1/services", holds: (a) => a.status === 200 && a.text === "[]" },
+  "GET /v1/namespaces": { why: "Nomad's namespace list leaves out the namespaces the token has no capability in", holds: (a) => a.status === 200 && a.text === "[]" },
   "PUT /v1/txn": { why: "Consul checks each operation of a transaction: one refused fails it all (409, Permission denied)", holds: (a) => (a.status === 409 || a.status === 403) && a.text.includes("Permission denied") },
 };
 

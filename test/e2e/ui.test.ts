@@ -192,12 +192,14 @@ describe("the dashboard", () => {
     await expect.poll(() => page.locator('tr[data-group="webs"] [data-count]').textContent(), { timeout: 15_000 }).toBe("2");
   }, 60_000);
 
-  it("shows an allocation's tasks and events, and its output as the task writes it, stdout and stderr", async () => {
+  it("shows an allocation's tasks, what they use and their events, and its output as the task writes it, stdout and stderr", async () => {
     const [alloc] = (await api.jobAllocations(JOB)).body.filter((a) => a.ClientStatus === "running" && a.DesiredStatus === "run");
     if (alloc === undefined) throw new Error("no running allocation");
     await page.locator(`a[data-alloc="${alloc.ID}"]`).first().click();
     await page.getByRole("heading", { name: alloc.Name }).waitFor();
     await page.getByRole("table", { name: "Events of frontend" }).getByText("Started").first().waitFor();
+    // What the task uses, read from its node (its processes in /proc): CPU and memory against what it holds.
+    await expect.poll(() => page.locator('[data-usage="frontend"]').textContent(), { timeout: 15_000 }).toMatch(/using \d+\/\d+ MHz · [0-9.]+ [KM]iB\/\d+ MB/);
     const logs = page.locator("pre.logs");
     await expect.poll(() => logs.textContent(), { timeout: 15_000 }).toContain("ruche-ui-hello second");
     // Followed: lines written after the page opened arrive.

@@ -1,6 +1,9 @@
 import type { ServerResponse } from "node:http";
 import { fetch as dialFetch, type Response as DialResponse } from "undici";
-import { ErrorCode, errorMessage, RucheError } from "../../structs/index.js";
+import { ErrorCode, errorMessage, RucheError, silentLogger, type Logger } from "../../structs/index.js";
+import { allocExecRoutes } from "./alloc-exec.js";
+import { allocStatsRoutes } from "./alloc-stats.js";
+import { allocFileRoutes, FrameWriter, originOf, wholeNumber } from "./alloc-files.js";
 import type { Dial } from "../forward.js";
 import type { Reply, Request, Router } from "../http.js";
 import type { NodeLocal } from "../node-local.js";
@@ -13,7 +16,7 @@ const MAX_EXEC_MS = 10 * 60_000;
  * use them. Served by the agent that runs the allocation; another agent forwards the
  * request to the node's HTTP address.
  */
-export function allocFsRoutes(r: Router, lookup: AllocLookup, local: NodeLocal | undefined): void {
+export function allocFsRoutes(r: Router, lookup: AllocLookup, local: NodeLocal | undefined, log: Logger = silentLogger): void {
   r.get("/v1/client/fs/logs/:alloc", async (req, res) => {
     const allocId = resolveAllocId(lookup.ids(), req.params.alloc ?? "");
     if (local?.has(allocId) !== true) return forward(lookup, allocId, req, res);
@@ -21,20 +24,29 @@ export function allocFsRoutes(r: Router, lookup: AllocLookup, local: NodeLocal |
     const type = req.query.get("type") ?? "stdout";
     if (type !== "stdout" && type !== "stderr") throw new RucheError(ErrorCode.BadRequest, `type must be stdout or stderr, got "${type}"`, { path: "type" });
     const follow = req.query.get("follow") === "true";
-    const origin = req.query.get("origin") ?? "start";
-    const offset = Number(req.query.get("offset") ?? "0");
-    if (!Number.isInteger(offset) || offset < 0) throw new RucheError(ErrorCode.BadRequest, "offset must be a whole number of bytes", { path: "offset" });
+    const origin = originOf(req.query.get("origin"));
+    const offset = wholeNumber(req.query.get("offset"), "offset", 0);
+    const plain = req.query.get("plain") === "true";
     const opts: { follow: boolean; tailBytes?: number; signal: AbortSignal } = { follow, signal: req.signal };
     if (origin === "end") opts.tailBytes = offset;
-    res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache", "x-content-type-options": "nosniff" });
-    res.flushHeaders();
+    // Without plain=true, Nomad's frames (`api.StreamFrame`, heartbeats `{}` while following); with it, the bytes.
+    const out = new FrameWriter(res, plain, req.signal);
+    let skip = origin === "start" ? offset : 0;
+    let pos = skip;
     try {
-      for await (const chunk of local.logs(allocId, task, type, opts)) {
-        if (!res.write(chunk)) await new Promise((resolve) => res.once("drain", resolve));
+      for await (let chunk of local.logs(allocId, task, type, opts)) {
+        if (skip > 0) {
+          const n = Math.min(skip, chunk.length);
+          skip -= n;
+          chunk = chunk.subarray(n);
+          if (chunk.length === 0) continue;
+        }
+        pos += chunk.length;
+        await out.frame({ File: `alloc/logs/${task}.${type}`, Offset: pos }, chunk);
         if (req.signal.aborted) break;
       }
     } finally {
-      res.end();
+      out.end();
     }
     return { streamed: true };
   });
@@ -58,6 +70,9 @@ export function allocFsRoutes(r: Router, lookup: AllocLookup, local: NodeLocal |
   });
 
   lifecycleRoutes(r, lookup, local);
+  allocExecRoutes(r, lookup, local, log);
+  allocFileRoutes(r, lookup, local);
+  allocStatsRoutes(r, lookup, local);
 }
 
 /** Nomad's `alloc signal` and `alloc restart`, on the agent that runs the allocation (forwarded there like exec). */
@@ -114,7 +129,7 @@ export function resolveAllocId(ids: Iterable<string>, id: string): string {
   throw new RucheError(ErrorCode.BadRequest, `allocation prefix "${id}" matches ${matches.length} allocations; give more of the id`);
 }
 
-function pickTask(local: NodeLocal, allocId: string, task: unknown): string {
+export function pickTask(local: NodeLocal, allocId: string, task: unknown): string {
   const names = local.tasks(allocId);
   if (typeof task === "string" && task !== "") {
     if (!names.includes(task)) throw new RucheError(ErrorCode.NotFound, `allocation has no task "${task}"; its tasks are ${names.join(", ")}`, { path: "task" });
@@ -125,7 +140,7 @@ function pickTask(local: NodeLocal, allocId: string, task: unknown): string {
 }
 
 /** Sends the request on to the agent of the allocation's node and streams its answer back. */
-async function forward(lookup: AllocLookup, allocId: string, req: Request, res: ServerResponse): Promise<Reply> {
+export async function forward(lookup: AllocLookup, allocId: string, req: Request, res: ServerResponse): Promise<Reply> {
   const node = lookup.agentOf(allocId);
   if (node === undefined || node.addr === "" || node.addr === lookup.self()) {
     throw new RucheError(ErrorCode.NotFound, `allocation "${allocId}" is not running on a node this agent can reach`);

@@ -1,10 +1,11 @@
-import { ErrorCode, RucheError, toWireAlloc, toWireDeployment, toWireEval, toWireNode, type Node, type NodeWire } from "../../structs/index.js";
+import { ErrorCode, NamespaceCap, RucheError, toWireAlloc, toWireDeployment, toWireEval, toWireNode, type Node, type NodeWire } from "../../structs/index.js";
 import type { ApiContext, ListAnswer } from "../context.js";
 import { blocking, blockingList } from "../context.js";
 import { createIndexIdTokens, idTokens } from "../paginate.js";
 import { RenderCache } from "../render-cache.js";
 import type { Request, Router } from "../http.js";
 import { allocStub } from "./jobs.js";
+import { answerPerToken, inRequestNamespace, mayReadIn } from "../namespace.js";
 
 /** The items whose ID starts with `?prefix=` (all without one), as Nomad's list routes filter theirs. */
 function byPrefix<T extends { ID: string }>(req: Request, items: readonly T[]): readonly T[] {
@@ -24,11 +25,12 @@ export function clusterRoutes(r: Router, ctx: ApiContext): void {
 
   // Each list in pages (`per_page`, `next_token`), each answer made once per index and question.
   const lists = { deployments: new RenderCache<ListAnswer>(64), evals: new RenderCache<ListAnswer>(64), allocs: new RenderCache<ListAnswer>(64), nodes: new RenderCache<ListAnswer>(64) };
-  r.get("/v1/deployments", async (req) => blockingList(ctx, req, ["deployments"], lists.deployments, () => byPrefix(req, store.deployments()), createIndexIdTokens, toWireDeployment));
+  r.get("/v1/deployments", async (req) => blockingList(ctx, req, ["deployments"], answerPerToken(req) ? new RenderCache<ListAnswer>(1) : lists.deployments, () => inRequestNamespace(req, byPrefix(req, store.deployments())), createIndexIdTokens, toWireDeployment));
   r.get("/v1/deployment/:id", async (req) =>
     blocking(ctx, req, ["deployments"], () => {
       const d = store.deployment(req.params.id ?? "");
       if (d === undefined) throw new RucheError(ErrorCode.NotFound, `deployment "${req.params.id ?? ""}" not found`);
+      mayReadIn(req.acl, d.Namespace);
       return toWireDeployment(d);
     }),
   );
@@ -36,6 +38,7 @@ export function clusterRoutes(r: Router, ctx: ApiContext): void {
     blocking(ctx, req, ["allocs"], () => {
       const d = store.deployment(req.params.id ?? "");
       if (d === undefined) throw new RucheError(ErrorCode.NotFound, `deployment "${req.params.id ?? ""}" not found`);
+      mayReadIn(req.acl, d.Namespace);
       return store.allocsByJob(d.Namespace, d.JobID).filter((a) => a.DeploymentID === d.ID).map(allocStub);
     }),
   );
@@ -45,16 +48,27 @@ export function clusterRoutes(r: Router, ctx: ApiContext): void {
     const ev = await server.deployments.promote(req.params.id ?? "", groups);
     return { body: { EvalID: ev.ID, DeploymentModifyIndex: store.index, Index: store.index }, index: store.index };
   });
+  // Nomad's DeploymentPauseRequest {DeploymentID, Pause}; the answer is its DeploymentUpdateResponse (an evaluation only on resume).
+  r.put("/v1/deployment/pause/:id", async (req) => {
+    const b = (req.body ?? {}) as { DeploymentID?: unknown; Pause?: unknown };
+    if (b.Pause !== undefined && typeof b.Pause !== "boolean") throw new RucheError(ErrorCode.BadRequest, "Pause must be true or false", { path: "Pause" });
+    const id = req.params.id ?? "";
+    if (b.DeploymentID !== undefined && typeof b.DeploymentID !== "string") throw new RucheError(ErrorCode.BadRequest, "DeploymentID must be a deployment's ID", { path: "DeploymentID" });
+    if (b.DeploymentID !== undefined && b.DeploymentID !== "" && b.DeploymentID !== id) throw new RucheError(ErrorCode.BadRequest, `DeploymentID "${b.DeploymentID}" is not the deployment of the path, "${id}"`, { path: "DeploymentID" });
+    const ev = await server.deployments.pause(id, b.Pause === true);
+    return { body: { EvalID: ev?.ID ?? "", EvalCreateIndex: ev === null ? 0 : store.index, DeploymentModifyIndex: store.index, RevertedJobVersion: null, Index: store.index }, index: store.index };
+  });
   r.put("/v1/deployment/fail/:id", async (req) => {
     const ev = await server.deployments.fail(req.params.id ?? "");
     return { body: { EvalID: ev?.ID ?? "", Index: store.index }, index: store.index };
   });
 
-  r.get("/v1/evaluations", async (req) => blockingList(ctx, req, ["evals"], lists.evals, () => byPrefix(req, store.evals()), createIndexIdTokens, toWireEval));
+  r.get("/v1/evaluations", async (req) => blockingList(ctx, req, ["evals"], answerPerToken(req) ? new RenderCache<ListAnswer>(1) : lists.evals, () => inRequestNamespace(req, byPrefix(req, store.evals())), createIndexIdTokens, toWireEval));
   r.get("/v1/evaluation/:id", async (req) =>
     blocking(ctx, req, ["evals"], () => {
       const e = store.eval(req.params.id ?? "");
       if (e === undefined) throw new RucheError(ErrorCode.NotFound, `evaluation "${req.params.id ?? ""}" not found`);
+      mayReadIn(req.acl, e.Namespace);
       return toWireEval(e);
     }),
   );
@@ -62,17 +76,19 @@ export function clusterRoutes(r: Router, ctx: ApiContext): void {
     blocking(ctx, req, ["allocs"], () => {
       const e = store.eval(req.params.id ?? "");
       if (e === undefined) throw new RucheError(ErrorCode.NotFound, `evaluation "${req.params.id ?? ""}" not found`);
+      mayReadIn(req.acl, e.Namespace);
       return store.allocsByJob(e.Namespace, e.JobID).filter((a) => a.EvalID === e.ID).map(allocStub);
     }),
   );
 
-  r.get("/v1/allocations", async (req) => blockingList(ctx, req, ["allocs"], lists.allocs, () => byPrefix(req, store.allocs()), createIndexIdTokens, allocStub));
+  r.get("/v1/allocations", async (req) => blockingList(ctx, req, ["allocs"], answerPerToken(req) ? new RenderCache<ListAnswer>(1) : lists.allocs, () => inRequestNamespace(req, byPrefix(req, store.allocs())), createIndexIdTokens, allocStub));
   // Nomad's `alloc stop` (PUT and POST): the allocation is migrated away and replaced; the CLI resolves a prefix first.
   r.put("/v1/allocation/:id/stop", async (req) => ({ body: await ctx.server.stopAlloc(req.params.id ?? "") }));
   r.get("/v1/allocation/:id", async (req) =>
     blocking(ctx, req, ["allocs"], () => {
       const a = store.alloc(req.params.id ?? "");
       if (a === undefined) throw new RucheError(ErrorCode.NotFound, `allocation "${req.params.id ?? ""}" not found`);
+      mayReadIn(req.acl, a.Namespace);
       return toWireAlloc(a);
     }),
   );
@@ -85,7 +101,8 @@ export function clusterRoutes(r: Router, ctx: ApiContext): void {
       return publicNode(n);
     }),
   );
-  r.get("/v1/node/:id/allocations", async (req) => blocking(ctx, req, ["allocs"], () => store.allocsByNode(req.params.id ?? "").map(allocStub)));
+  // Nomad's: the node's allocations in the namespaces the token may read.
+  r.get("/v1/node/:id/allocations", async (req) => blocking(ctx, req, ["allocs"], () => store.allocsByNode(req.params.id ?? "").filter((a) => req.acl.namespace(a.Namespace, NamespaceCap.ReadJob)).map(allocStub)));
   r.put("/v1/node/:id/drain", async (req) => {
     const b = (req.body ?? {}) as { DrainSpec?: { Deadline?: unknown; IgnoreSystemJobs?: unknown } | null; MarkEligible?: unknown };
     let spec: { Deadline: number; IgnoreSystemJobs: boolean } | null = null;

@@ -1,6 +1,7 @@
 import { ErrorCode, RucheError, type DispatchRequest } from "../../structs/index.js";
 import type { ApiContext } from "../context.js";
 import type { Request, Router } from "../http.js";
+import { queryNamespace } from "../namespace.js";
 
 function isPlainRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -40,7 +41,7 @@ function bad(path: string, message: string): never {
 export function dispatchRoutes(r: Router, ctx: ApiContext): void {
   r.put("/v1/job/:id/dispatch", async (req: Request) => {
     const id = req.params.id ?? "";
-    const res = await ctx.server.dispatchJob(req.query.get("namespace") ?? "default", id, dispatchRequestOf(req.body, id));
+    const res = await ctx.server.dispatchJob(queryNamespace(req), id, dispatchRequestOf(req.body, id));
     return { body: res, index: res.Index };
   });
 }

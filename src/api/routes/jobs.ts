@@ -1,13 +1,14 @@
 import { diffJobs, formatDiagnostic, parseJob, updatesFromDesired } from "../../jobspec/index.js";
-import { clientTerminal, describeFailure, ErrorCode, isParameterized, isPeriodic, RucheError, toWireAlloc, toWireDeployment, toWireEval, type Allocation, type AllocationWire, type Job } from "../../structs/index.js";
+import { ALL_NAMESPACES, clientTerminal, describeFailure, ErrorCode, NamespaceCap, isParameterized, isPeriodic, RucheError, toWireAlloc, toWireDeployment, toWireEval, type Allocation, type AllocationWire, type Job } from "../../structs/index.js";
 import type { ApiContext, ListAnswer } from "../context.js";
 import { blocking, blockingList } from "../context.js";
+import { answerPerToken, inRequestNamespace, jobRequestNamespace, queryNamespace } from "../namespace.js";
 import { namespaceIdTokens } from "../paginate.js";
 import { RenderCache } from "../render-cache.js";
 import type { Request, Router } from "../http.js";
 
 function ns(req: Request): string {
-  return req.query.get("namespace") ?? "default";
+  return queryNamespace(req);
 }
 
 /**
@@ -23,9 +24,22 @@ export function liveStatus(job: Job, allocs: readonly Allocation[]): Job["Status
   return "pending";
 }
 
+/**
+ * The job the route names, in the request's namespace. With `?namespace=*` (what a Nomad user
+ * who keeps NOMAD_NAMESPACE=* sends) the job of that ID in whichever namespace holds it, when
+ * only one does.
+ */
 function mustJob(ctx: ApiContext, req: Request): Job {
   const id = req.params.id ?? "";
-  const j = ctx.store.job(ns(req), id);
+  const namespace = ns(req);
+  if (namespace === ALL_NAMESPACES) {
+    const found = ctx.store.jobs().filter((j) => j.ID === id);
+    const [only] = found;
+    if (only === undefined) throw new RucheError(ErrorCode.JobNotFound, `job "${id}" not found`);
+    if (found.length > 1) throw new RucheError(ErrorCode.BadRequest, `job "${id}" is in several namespaces (${found.map((j) => j.Namespace).join(", ")}): name one with ?namespace=`, { path: "namespace" });
+    return only;
+  }
+  const j = ctx.store.job(namespace, id);
   if (j === null) throw new RucheError(ErrorCode.JobNotFound, `job "${id}" not found`);
   return j;
 }
@@ -81,8 +95,8 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
       ctx,
       req,
       ["jobs", "allocs"],
-      jobLists,
-      () => (prefix === "" ? store.jobs() : store.jobs().filter((j) => j.ID.startsWith(prefix))),
+      answerPerToken(req) ? new RenderCache<ListAnswer>(1) : jobLists,
+      () => inRequestNamespace(req, prefix === "" ? store.jobs() : store.jobs().filter((j) => j.ID.startsWith(prefix)), NamespaceCap.ListJobs),
       namespaceIdTokens,
       (j) => ({
         ID: j.ID,
@@ -110,7 +124,7 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
   });
 
   const register = async (req: Request) => {
-    const job = await jobFromBody(req.body);
+    const job = { ...(await jobFromBody(req.body)), Namespace: jobRequestNamespace(req) };
     const b = req.body as { EnforceIndex?: unknown; JobModifyIndex?: unknown };
     if (req.params.id !== undefined && req.params.id !== job.ID) throw new RucheError(ErrorCode.BadRequest, `the job's ID "${job.ID}" is not "${req.params.id}" of the URL`, { path: "Job.ID" });
     const opts: { enforceIndex?: number } = {};
@@ -150,13 +164,13 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
     }),
   );
   r.delete("/v1/job/:id", async (req) => {
-    mustJob(ctx, req);
-    const res = await server.stopJob(ns(req), req.params.id ?? "", req.query.get("purge") === "true");
+    const j = mustJob(ctx, req);
+    const res = await server.stopJob(j.Namespace, j.ID, req.query.get("purge") === "true");
     return { body: { EvalID: res.EvalID, EvalCreateIndex: res.EvalCreateIndex, JobModifyIndex: res.JobModifyIndex, Index: res.Index }, index: res.Index };
   });
   r.get("/v1/job/:id/versions", async (req) => {
-    mustJob(ctx, req);
-    return blocking(ctx, req, ["jobVersions"], () => ({ Versions: store.jobVersions(ns(req), req.params.id ?? "") }));
+    const j = mustJob(ctx, req);
+    return blocking(ctx, req, ["jobVersions"], () => ({ Versions: store.jobVersions(j.Namespace, j.ID) }));
   });
   r.get("/v1/job/:id/summary", async (req) => {
     const j = mustJob(ctx, req);
@@ -183,7 +197,7 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
   });
 
   r.put("/v1/job/:id/plan", async (req) => {
-    const job = await jobFromBody(req.body);
+    const job = { ...(await jobFromBody(req.body)), Namespace: jobRequestNamespace(req) };
     if (job.ID !== req.params.id) throw new RucheError(ErrorCode.BadRequest, `the job's ID "${job.ID}" is not "${req.params.id ?? ""}" of the URL`, { path: "Job.ID" });
     const plan = server.planJob(job);
     const diff = diffJobs(plan.current, plan.next);
@@ -206,20 +220,20 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
   });
 
   r.put("/v1/job/:id/revert", async (req) => {
-    mustJob(ctx, req);
+    const j = mustJob(ctx, req);
     const b = (req.body ?? {}) as { JobVersion?: unknown; EnforcePriorVersion?: unknown };
     if (typeof b.JobVersion !== "number") throw new RucheError(ErrorCode.BadRequest, "JobVersion must be a number", { path: "JobVersion" });
-    const res = await server.revertJob(ns(req), req.params.id ?? "", b.JobVersion, typeof b.EnforcePriorVersion === "number" ? b.EnforcePriorVersion : undefined);
+    const res = await server.revertJob(j.Namespace, j.ID, b.JobVersion, typeof b.EnforcePriorVersion === "number" ? b.EnforcePriorVersion : undefined);
     return { body: { EvalID: res.EvalID, JobModifyIndex: res.JobModifyIndex, Index: res.Index }, index: res.Index };
   });
 
   r.put("/v1/job/:id/scale", async (req) => {
-    mustJob(ctx, req);
+    const j = mustJob(ctx, req);
     const b = (req.body ?? {}) as { Count?: unknown; Target?: { Group?: unknown } };
     if (typeof b.Count !== "number") throw new RucheError(ErrorCode.BadRequest, "Count must be a number", { path: "Count" });
     const group = b.Target?.Group;
     if (typeof group !== "string") throw new RucheError(ErrorCode.BadRequest, "Target.Group must name a group", { path: "Target.Group" });
-    const res = await server.scaleJob(ns(req), req.params.id ?? "", group, b.Count);
+    const res = await server.scaleJob(j.Namespace, j.ID, group, b.Count);
     return { body: { EvalID: res.EvalID, JobModifyIndex: res.JobModifyIndex, Index: res.Index }, index: res.Index };
   });
 }

@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import { checkBootstrapExpect, checkEtcdEndpoint, checkEtcdTls, checkRegion, formatDiagnostic, joinAddress, parseAgentConfig } from "../../jobspec/index.js";
 import { DEFAULT_MAX_CONNS_PER_CLIENT, readExternalEtcdTls, startAgent, type AgentConfig, type AgentTls } from "../../agent/index.js";
 import { parseClusterKey } from "../../pki/index.js";
-import { DYNAMIC_PORT_RANGE, errorMessage, formatDuration, NS, parseDuration } from "../../structs/index.js";
+import { DYNAMIC_PORT_RANGE, errorMessage, formatDuration, NS, parseDuration, type ClientHostVolumeConfig } from "../../structs/index.js";
 import { flagBool, flagValues, parseArgs, UsageError, type Parsed } from "../args.js";
 import { Exit, type IO } from "../io.js";
 
@@ -16,6 +16,7 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
                    [-http-max-conns-per-client N] [-min-heartbeat-ttl DURATION]
                    [-heartbeat-grace DURATION] [-max-heartbeats-per-second N]
                    [-docker-volumes] [-docker-allow-privileged] [-raw-exec]
+                   [-docker-infra-image IMAGE] [-host-volume NAME=PATH[:ro]]...
                    [-enable-script-checks] [-enable-local-script-checks] [-acl-enabled]
                    [-tls-http] [-tls-rpc] [-tls-ca-file FILE] [-tls-cert-file FILE]
                    [-tls-key-file FILE] [-tls-verify-server-hostname]
@@ -48,7 +49,17 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   lets docker tasks be privileged and share the host's network (network_mode = "host" or
   "container:..."); off by default, -dev too. Other ways out (cap_add, devices,
   security_opt, pid_mode, ipc_mode, userns_mode) are not options of Ruche's docker driver
-  and are refused by name.
+  and are refused by name. -docker-infra-image IMAGE is the image of the pause container
+  that holds a bridge group's network (Nomad's plugin "docker" { config { infra_image } };
+  default registry.k8s.io/pause-amd64:3.3): on a node without a registry, a local image
+  whose command stays up, or is a shell (it is given an open stdin it waits on).
+
+  -host-volume NAME=PATH[:ro] (repeatable; Nomad's client { host_volume "NAME" { path =
+  "PATH" read_only = true } }) offers the directory PATH to jobs as the host volume NAME:
+  a group's volume "x" { type = "host" source = "NAME" } places only on nodes that have it
+  (read-write unless the volume asks for read_only), and a task's volume_mount puts it in
+  docker and exec tasks (raw_exec tasks run on the host and do not mount). The path must
+  exist when the agent starts.
 
   -raw-exec offers the raw_exec driver, whose tasks run as the agent's user with no
   isolation (Nomad's plugin "raw_exec" { config { enabled = true } }): on in -dev, off
@@ -147,16 +158,16 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   cert_file, key_file },
   heartbeat_grace, min_heartbeat_ttl, max_heartbeats_per_second, encrypt, join_token },
   client { enabled, servers, join_token, node_class, meta, min_dynamic_port,
-  max_dynamic_port },
+  max_dynamic_port, host_volume "NAME" { path, read_only } (= -host-volume) },
   limits { http_max_conns_per_client }, acl { enabled } (= -acl-enabled),
   tls { enabled, http, rpc, ca_file, cert_file, key_file, verify_server_hostname,
   verify_https_client } (= -tls-...),
   plugin "raw_exec" { config { enabled } } (= -raw-exec),
   enable_script_checks, enable_local_script_checks,
   plugin "docker" { config { volumes { enabled } (= -docker-volumes), allow_privileged
-  (= -docker-allow-privileged) } }, and
+  (= -docker-allow-privileged), infra_image (= -docker-infra-image) } }, and
   consul { address } (not used: Ruche serves Consul's API itself). An unknown key, a
-  wrong type, and what Ruche does not have yet (network_interface; host_volume;
+  wrong type, and what Ruche does not have yet (network_interface;
   start_join, retry_max, retry_interval) are refused with file:line:col.
 
   -config-dir DIR holds service definition files (*.json, each {"service": {...}} or
@@ -214,6 +225,8 @@ export async function agentConfigFromArgs(argv: readonly string[], cwd: string, 
     "docker-volumes": { value: false },
     "raw-exec": { value: false },
     "docker-allow-privileged": { value: false },
+    "docker-infra-image": { value: true },
+    "host-volume": { value: true, repeat: true },
     "enable-script-checks": { value: false },
     "enable-local-script-checks": { value: false },
     "acl-enabled": { value: false },
@@ -259,6 +272,7 @@ export async function agentConfigFromArgs(argv: readonly string[], cwd: string, 
     if (eq <= 0) throw new UsageError(`-meta takes KEY=VALUE, got "${kv}"`);
     meta[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
+  const hostVolumes = await hostVolumeFlags(flagValues(p, "host-volume"), cwd);
   const portFlag = (name: string, dflt: number): number => {
     const v = one(name);
     if (v === undefined) return dflt;
@@ -306,6 +320,8 @@ export async function agentConfigFromArgs(argv: readonly string[], cwd: string, 
     dynamicPorts: { min: minPort, max: maxPort },
     dockerVolumes: flagBool(p, "docker-volumes"),
     dockerAllowPrivileged: flagBool(p, "docker-allow-privileged"),
+    ...optionalString("dockerInfraImage", one("docker-infra-image")),
+    ...(Object.keys(hostVolumes).length === 0 ? {} : { hostVolumes }),
     // On in -dev unless the config turns it off; otherwise off unless it turns it on (Nomad's default).
     rawExec: p.flags.has("raw-exec") ? flagBool(p, "raw-exec") : dev,
     enableScriptChecks: flagBool(p, "enable-script-checks"),
@@ -364,7 +380,7 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
 
 /**
  * Reads the -config files (a directory: its *.hcl and *.json in lexical order) into `p`'s
- * flags: a later file overrides an earlier one, `meta` and `servers` add up, and a flag on
+ * flags: a later file overrides an earlier one, `meta`, `servers` and `host_volume` add up, and a flag on
  * the command line overrides them all. Returns the notes to print once the agent runs.
  */
 export async function applyConfigFiles(p: Parsed, cwd: string): Promise<string[]> {
@@ -389,11 +405,36 @@ export async function applyConfigFiles(p: Parsed, cwd: string): Promise<string[]
       continue;
     }
     notes.push(...r.config.notes);
-    for (const [flag, values] of r.config.flags) merged.set(flag, flag === "meta" || flag === "servers" ? [...(merged.get(flag) ?? []), ...values] : values);
+    for (const [flag, values] of r.config.flags) merged.set(flag, flag === "meta" || flag === "servers" || flag === "host-volume" ? [...(merged.get(flag) ?? []), ...values] : values);
   }
   if (problems.length > 0) throw new UsageError(`the agent config is refused:\n  ${problems.join("\n  ")}`);
   for (const [flag, values] of merged) if (!p.flags.has(flag)) p.flags.set(flag, values);
   return notes;
+}
+
+/**
+ * -host-volume NAME=PATH[:ro] (repeatable; the config's `client { host_volume "NAME" { path
+ * read_only } }`): the node's host volumes. A later one of the same name replaces an earlier
+ * one; a relative path is taken from the working directory; each path must exist, as Nomad's
+ * client checks at start.
+ */
+export async function hostVolumeFlags(values: readonly string[], cwd: string): Promise<Record<string, ClientHostVolumeConfig>> {
+  const out: Record<string, ClientHostVolumeConfig> = {};
+  for (const v of values) {
+    const eq = v.indexOf("=");
+    const name = v.slice(0, eq);
+    let path = v.slice(eq + 1);
+    if (eq <= 0 || path === "" || !/^[A-Za-z0-9_.-]{1,128}$/.test(name)) throw new UsageError(`-host-volume takes NAME=PATH or NAME=PATH:ro (NAME of letters, digits, ".", "_", "-"), got "${v}"`);
+    const readOnly = path.endsWith(":ro");
+    if (readOnly || path.endsWith(":rw")) path = path.slice(0, -3);
+    path = resolve(cwd, path);
+    const st = await stat(path).catch((err: unknown) => {
+      throw new UsageError(`host volume "${name}": its path ${path} cannot be used: ${errorMessage(err)}`);
+    });
+    if (!st.isDirectory() && !st.isFile()) throw new UsageError(`host volume "${name}": its path ${path} is neither a directory nor a file`);
+    out[name] = { Name: name, Path: path, ReadOnly: readOnly };
+  }
+  return out;
 }
 
 /**
@@ -558,3 +599,8 @@ export function tlsFlags(p: Parsed, cwd: string, notes: string[], role: { server
 }
 
 const DAY_MS = 24 * 3_600_000;
+
+/** `{ [key]: value }`, or nothing when the value is absent (optional fields are left out, never undefined). */
+function optionalString<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}

@@ -78,14 +78,16 @@ async function printLogs(api: ApiClient, allocId: string, task: string, io: IO, 
   await pipe(await api.allocLogs(allocId, { ...base, follow: o.follow, ...(o.bytes === undefined ? {} : { tailBytes: o.bytes }) }), io, o.signal);
 }
 
-async function collect(body: AsyncIterable<Uint8Array>): Promise<string> {
+/** The whole of a streamed body, as text (`alloc fs` reads a file so too). */
+export async function collect(body: AsyncIterable<Uint8Array>): Promise<string> {
   const decoder = new TextDecoder();
   let text = "";
   for await (const chunk of body) text += decoder.decode(chunk, { stream: true });
   return text + decoder.decode();
 }
 
-async function pipe(body: AsyncIterable<Uint8Array>, io: IO, signal: AbortSignal): Promise<void> {
+/** A streamed body printed as it comes, until it ends or `signal` stops it. */
+export async function pipe(body: AsyncIterable<Uint8Array>, io: IO, signal: AbortSignal): Promise<void> {
   const decoder = new TextDecoder();
   try {
     for await (const chunk of body) io.out(decoder.decode(chunk, { stream: true }));

@@ -1,6 +1,6 @@
 import { flagBool, parseArgs, UsageError } from "../args.js";
-import { DEFAULT_ADDRESS, API_FLAGS, apiClient, JSON_FLAG, printJson, VERBOSE_FLAG } from "../api.js";
-import { allocationsTable, deployedTable, formatKV, formatTable, jobHeader, jobsTable, latestDeploymentKV, periodicChildrenTable, summaryTable } from "../format/index.js";
+import { DEFAULT_ADDRESS, API_FLAGS, apiClient, JSON_FLAG, printJson, scopeQuery, VERBOSE_FLAG } from "../api.js";
+import { allocationsTable, deployedTable, formatKV, formatTable, jobHeader, jobsTable, latestDeploymentKV, periodicChildrenTable, placementFailures, summaryTable } from "../format/index.js";
 import { DISPATCH_LAUNCH_SUFFIX, PERIODIC_LAUNCH_SUFFIX, toWireAlloc, toWireDeployment, toWireEval } from "../../structs/index.js";
 import type { ApiClient } from "../../apiclient/index.js";
 import { Exit, type IO } from "../io.js";
@@ -33,7 +33,7 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
     const jobs = (await api.jobs()).body;
     if (jobs.length === 0) io.out("No running jobs\n");
     else if (json) printJson(io, await Promise.all(jobs.map((j) => jobJson(api, j.ID))));
-    else io.out(`${jobsTable(jobs)}\n`);
+    else io.out(`${jobsTable(jobs, scopeQuery(p, io).namespace === "*")}\n`);
     return Exit.Ok;
   }
   const job = await resolveJob(api, id);
@@ -77,7 +77,7 @@ ${periodicChildrenTable(children)}`);
     io.out(`${sections.join("\n\n")}\n`);
     return Exit.Ok;
   }
-  const [summary, deployment, allocs] = await Promise.all([api.jobSummary(job.ID), api.latestDeployment(job.ID), api.jobAllocations(job.ID)]);
+  const [summary, deployment, allocs, evals] = await Promise.all([api.jobSummary(job.ID), api.latestDeployment(job.ID), api.jobAllocations(job.ID), api.jobEvaluations(job.ID)]);
   const sections = [
     jobHeader(job),
     `Summary\n${summaryTable(
@@ -85,6 +85,9 @@ ${periodicChildrenTable(children)}`);
       summary.body.Summary,
     )}`,
   ];
+  // As Nomad's: while an evaluation is blocked, why the latest one that failed to place could not.
+  const latestFailed = evals.body.filter((e) => Object.keys(e.FailedTGAllocs).length > 0).sort((a, b) => b.CreateIndex - a.CreateIndex)[0];
+  if (latestFailed !== undefined && evals.body.some((e) => e.Status === "blocked")) sections.push(`Placement Failure\n${placementFailures(latestFailed.FailedTGAllocs, "")}`);
   const d = deployment.body;
   if (d !== null) sections.push(`Latest Deployment\n${latestDeploymentKV(d, full)}`, `Deployed\n${deployedTable(d, { progressDeadline: false })}`);
   sections.push(allocs.body.length === 0 ? "Allocations\nNo allocations placed" : `Allocations\n${allocationsTable(allocs.body, Date.now(), full)}`);

@@ -1,13 +1,13 @@
 import { parseDuration } from "../../structs/index.js";
 import { flagBool, flagValues, parseArgs, UsageError } from "../args.js";
-import { DEFAULT_ADDRESS, API_FLAGS, apiClient, confirm, DETACH_FLAG, positionals, YES_FLAG } from "../api.js";
+import { DEFAULT_ADDRESS, API_FLAGS, apiClient, confirm, DETACH_FLAG, YES_FLAG } from "../api.js";
 import { CommandError } from "../errors.js";
 import { newDrainWatch, shortId } from "../format/index.js";
 import { Exit, type IO } from "../io.js";
 import { monitorDrain } from "../monitor.js";
-import { resolveNode } from "../resolve.js";
+import { resolveNodeOrSelf } from "../resolve.js";
 
-export const usage = `Usage: ruche node drain [options] -enable|-disable NODE
+export const usage = `Usage: ruche node drain [options] -enable|-disable|-monitor NODE|-self
 
   Drains a node (its ID, the start of it, or its name): it takes no new work, and its
   allocations move to other nodes, a few at a time as each group's migrate block
@@ -18,6 +18,8 @@ Options:
   -address ADDR     the Ruche API (default: $RUCHE_ADDR, else ${DEFAULT_ADDRESS})
   -enable           start draining the node
   -disable          stop draining it; it becomes eligible again unless -keep-ineligible
+  -monitor          follow the node's drain under way, changing nothing
+  -self             the node of the agent at -address, instead of NODE
   -deadline D       how long allocations may take to move before they are stopped all
                     at once (default 1h)
   -no-deadline      no deadline: allocations move only as fast as migrate allows
@@ -40,15 +42,20 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
     force: { value: false },
     "ignore-system": { value: false },
     "keep-ineligible": { value: false },
+    monitor: { value: false },
+    self: { value: false },
   });
-  const [id = ""] = positionals(p, "NODE");
   const enable = flagBool(p, "enable");
+  const monitor = flagBool(p, "monitor");
+  if (monitor && (enable || flagBool(p, "disable"))) throw new UsageError("-monitor goes alone: it follows a drain, it does not start or end one");
+  if (monitor) return monitorOnly(p, io);
   if (enable === flagBool(p, "disable")) throw new UsageError("give one of -enable or -disable");
   const deadline = drainDeadline(p);
   if (!enable && (deadline !== undefined || flagBool(p, "ignore-system"))) throw new UsageError("-deadline, -no-deadline, -force and -ignore-system go with -enable");
   if (enable && flagBool(p, "keep-ineligible")) throw new UsageError("-keep-ineligible goes with -disable");
   const api = apiClient(p, io);
-  const { node, exact } = await resolveNode(api, id);
+  const { node, exact } = await resolveNodeOrSelf(api, p.positional, flagBool(p, "self"));
+  const id = p.positional[0] ?? node.ID;
   const verb = enable ? "enable" : "disable";
   const question = `Are you sure you want to ${verb} drain mode for node "${node.ID}" (${node.Name})?`;
   if (!exact && !(await confirm(p, io, question, `"${id}" is not a whole node ID; it names node "${node.ID}" (${node.Name})`))) {
@@ -64,6 +71,21 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
   io.out(`Node "${shortId(node.ID)}" drain strategy set\n`);
   if (flagBool(p, "detach")) return Exit.Ok;
   await monitorDrain(api, node.ID, newDrainWatch(before), io);
+  return Exit.Ok;
+}
+
+/** `-monitor`: follows the node's drain until its allocations have moved, as Nomad's `node drain -monitor`. */
+async function monitorOnly(p: Parameters<typeof flagBool>[0], io: IO): Promise<number> {
+  if (flagValues(p, "deadline").length > 0 || flagBool(p, "no-deadline") || flagBool(p, "force") || flagBool(p, "ignore-system") || flagBool(p, "keep-ineligible") || flagBool(p, "detach")) {
+    throw new UsageError("-monitor takes none of -deadline, -no-deadline, -force, -ignore-system, -keep-ineligible and -detach");
+  }
+  const api = apiClient(p, io);
+  const { node } = await resolveNodeOrSelf(api, p.positional, flagBool(p, "self"));
+  if (node.DrainStrategy == null) {
+    io.out(`No drain strategy set for node ${node.ID}\n`);
+    return Exit.Ok;
+  }
+  await monitorDrain(api, node.ID, newDrainWatch((await api.nodeAllocations(node.ID)).body), io);
   return Exit.Ok;
 }
 

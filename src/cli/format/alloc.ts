@@ -1,10 +1,10 @@
 import type { AllocStub } from "../../apiclient/index.js";
-import type { Allocation, AllocatedResources, Port, TaskState } from "../../structs/index.js";
+import type { Allocation, AllocatedResources, AllocResourceUsage, Port, TaskResourceUsage, TaskState } from "../../structs/index.js";
 import { shortId } from "./ids.js";
 import { placementCounts, placementMetrics } from "./metrics.js";
 import { formatKV, formatTable } from "./table.js";
 import { formatAgo, formatTime, nanosToMs } from "./time.js";
-import { formatMB } from "./units.js";
+import { formatBytes, formatMB } from "./units.js";
 
 type AllocRow = Pick<AllocStub, "ID" | "NodeID" | "TaskGroup" | "JobVersion" | "DesiredStatus" | "ClientStatus" | "CreateIndex" | "CreateTime" | "ModifyTime">;
 
@@ -38,9 +38,11 @@ function orNone(text: string): string {
 /**
  * `ruche alloc status ID`: the allocation, then each task with its resources and recent
  * events. `verbose` (`-verbose`) shows whole IDs, the nodes the placement looked at, and
- * its `Placement Metrics`, as `nomad alloc status -verbose` does.
+ * its `Placement Metrics`, as `nomad alloc status -verbose` does. `usage` (the allocation's
+ * stats, read from its node) puts each running task's CPU and memory use before its
+ * reservation, as Nomad's `Task Resources` does (`12/100 MHz`, `4.1 MiB/300 MiB`).
  */
-export function allocDetail(a: Allocation, nowMs: number, verbose = false): string {
+export function allocDetail(a: Allocation, nowMs: number, verbose = false, usage?: AllocResourceUsage): string {
   const full = verbose;
   const pairs: [string, string][] = [
     ["ID", shortId(a.ID, full)],
@@ -73,7 +75,7 @@ export function allocDetail(a: Allocation, nowMs: number, verbose = false): stri
     // As Nomad: `Task "init" (prestart) is "dead"`, `(prestart sidecar)` for a sidecar.
     const lc = group?.Tasks.find((t) => t.Name === name)?.Lifecycle;
     const lifecycle = lc == null || lc.Hook === "" ? "" : ` (${lc.Hook}${lc.Sidecar ? " sidecar" : ""})`;
-    sections.push(taskSection(name, lifecycle, a.TaskStates[name]?.State ?? taskStateOf(a), a.TaskStates[name], a.TaskResources[name]));
+    sections.push(taskSection(name, lifecycle, a.TaskStates[name]?.State ?? taskStateOf(a), a.TaskStates[name], a.TaskResources[name], usage?.Tasks[name], group?.EphemeralDisk.SizeMB ?? 0));
   }
   if (verbose) sections.push(placementMetrics(a.Metrics, full));
   return sections.join("\n\n");
@@ -103,11 +105,21 @@ function taskStateOf(a: Allocation): string {
   return a.ClientStatus === "running" ? "running" : "dead";
 }
 
-function taskSection(name: string, lifecycle: string, stateName: string, state: TaskState | undefined, res: AllocatedResources | undefined): string {
+/**
+ * A task's heading, its `Task Resources` (CPU and memory use before the reservation when its
+ * node reported them — Nomad's `math.Floor(TotalTicks)/CPU MHz` and RSS, else usage, over the
+ * memory —, the disk: the task's own, else the group's ephemeral disk, as Nomad shows it) and
+ * its events.
+ */
+function taskSection(name: string, lifecycle: string, stateName: string, state: TaskState | undefined, res: AllocatedResources | undefined, used: TaskResourceUsage | undefined, groupDiskMB: number): string {
   const lines = [`Task "${name}"${lifecycle} is "${stateName}"`];
   if (res !== undefined) {
     const addresses = res.Networks.flatMap((n) => [...n.ReservedPorts, ...n.DynamicPorts].map((p) => `${p.Label}: ${n.IP}:${p.Value}`));
-    lines.push("Task Resources", formatTable(["CPU", "Memory", "Disk", "Addresses"], [[`${res.CPU} MHz`, formatMB(res.MemoryMB), formatMB(res.DiskMB), addresses.join(", ")]]));
+    const ru = used?.ResourceUsage;
+    const mem = ru === undefined ? 0 : ru.MemoryStats.RSS > 0 ? ru.MemoryStats.RSS : ru.MemoryStats.Usage;
+    const cpu = ru === undefined ? `${res.CPU} MHz` : `${Math.floor(ru.CpuStats.TotalTicks)}/${res.CPU} MHz`;
+    const memory = ru === undefined ? formatMB(res.MemoryMB) : `${formatBytes(mem)}/${formatMB(res.MemoryMB)}`;
+    lines.push("Task Resources", formatTable(["CPU", "Memory", "Disk", "Addresses"], [[cpu, memory, formatMB(res.DiskMB > 0 ? res.DiskMB : groupDiskMB), addresses.join(", ")]]));
   }
   if (state !== undefined) {
     lines.push(

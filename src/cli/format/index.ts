@@ -5,6 +5,7 @@ export { shortId, SHORT_ID_LENGTH } from "./ids.js";
 export { formatBytes, formatMB } from "./units.js";
 export { jobsTable, jobHeader, nextPeriodicLaunch, periodicChildrenTable, summaryTable, versionsList } from "./job.js";
 export { allocationsTable, allocDetail, allocAddresses } from "./alloc.js";
+export { allocChecksText } from "./checks.js";
 export { deploymentsTable, deploymentHeader, latestDeploymentKV, deployedTable, awaitingPromotion } from "./deployment.js";
 export { placementFailures, evalDetail, evalsTable, evalFailureStatus } from "./eval.js";
 export { placementMetrics, placementCounts, formatScore } from "./metrics.js";

@@ -4,8 +4,15 @@ import { formatKV, formatTable } from "./table.js";
 import { formatTime, nanosToMs } from "./time.js";
 
 /** `ruche job status` without an ID: one line per job. */
-export function jobsTable(jobs: readonly JobStub[]): string {
-  const sorted = [...jobs].sort((a, b) => compare(a.ID, b.ID));
+export function jobsTable(jobs: readonly JobStub[], withNamespace = false): string {
+  const sorted = [...jobs].sort((a, b) => compare(a.ID, b.ID) || compare(a.Namespace, b.Namespace));
+  // Nomad's `createStatusListOutput`: a Namespace column when the list spans every namespace (`-namespace "*"`).
+  if (withNamespace) {
+    return formatTable(
+      ["ID", "Namespace", "Type", "Priority", "Status", "Submit Date"],
+      sorted.map((j) => [j.ID, j.Namespace, typeString(j), String(j.Priority), jobStatus(j), formatTime(nanosToMs(j.SubmitTime))]),
+    );
+  }
   return formatTable(
     ["ID", "Type", "Priority", "Status", "Submit Date"],
     sorted.map((j) => [j.ID, typeString(j), String(j.Priority), jobStatus(j), formatTime(nanosToMs(j.SubmitTime))]),

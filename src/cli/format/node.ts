@@ -45,11 +45,20 @@ export function nodeDetail(n: PublicNode, allocs: readonly AllocStub[], full = f
     ["Eligibility", n.SchedulingEligibility],
     ["Status", n.Status],
     ["Address", n.HTTPAddr],
+    // As Nomad's: the names here, the whole table in -verbose.
+    ...(full ? [] : [["Host Volumes", Object.keys(n.HostVolumes ?? {}).sort().join(",")] as [string, string]]),
     ["Drivers", drivers.join(",")],
   ]);
   const live = allocs.filter((a) => !allocTerminal(a));
   const used = live.reduce((acc, a) => ({ cpu: acc.cpu + a.Resources.CPU, mem: acc.mem + a.Resources.MemoryMB, disk: acc.disk + a.Resources.DiskMB }), { cpu: 0, mem: 0, disk: 0 });
   const cap = { cpu: n.Resources.CPU - n.Reserved.CPU, mem: n.Resources.MemoryMB - n.Reserved.MemoryMB, disk: n.Resources.DiskMB - n.Reserved.DiskMB };
   const resources = formatTable(["CPU", "Memory", "Disk"], [[`${used.cpu}/${cap.cpu} MHz`, `${formatMB(used.mem)}/${formatMB(cap.mem)}`, `${formatMB(used.disk)}/${formatMB(cap.disk)}`]]);
-  return `${head}\n\nAllocated Resources\n${resources}`;
+  return `${head}${full ? hostVolumesSection(n) : ""}\n\nAllocated Resources\n${resources}`;
+}
+
+/** Nomad's "Host Volumes" section of `node status -verbose`: each volume's name, whether read-only, and its path; nothing without any. */
+function hostVolumesSection(n: PublicNode): string {
+  const volumes = Object.entries(n.HostVolumes ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (volumes.length === 0) return "";
+  return `\n\nHost Volumes\n${formatTable(["Name", "ReadOnly", "Source"], volumes.map(([name, v]) => [name, String(v.ReadOnly), v.Path]))}`;
 }

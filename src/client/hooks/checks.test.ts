@@ -52,7 +52,7 @@ describe("the checks hook", () => {
     bed.use(hook);
     await hook.prerun();
     // Nothing runs yet: the check keeps its initial status and is not probed.
-    expect(hook.reports()).toEqual([{ service: "checked-web", check: "alive", task: "web", status: "critical", output: "" }]);
+    expect(hook.reports()).toMatchObject([{ service: "checked-web", check: "alive", task: "web", status: "critical", output: "" }]);
     expect(hook.allPassing()).toBe(false);
     bed.runTasks();
     const [r] = await until("the check passing", () => (hook.allPassing() ? hook.reports() : undefined));

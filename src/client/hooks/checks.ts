@@ -11,12 +11,20 @@ export interface CheckReport {
   task: string;
   status: CheckStatus;
   output: string;
+  /** A group service's check (its task is the one it runs beside). */
+  group: boolean;
+  /** The check's `on_update` ("require_healthy", "ignore_warnings", "ignore"). */
+  onUpdate: string;
+  /** The last probe's HTTP status code (0: none) and time (Unix ms; 0: not probed yet). */
+  statusCode: number;
+  checkedAt: number;
 }
 
 interface RunningCheck {
   key: string;
   service: string;
   task: string;
+  group: boolean;
   check: ServiceCheck;
   /** The check's port label, or else its service's. */
   portLabel: string;
@@ -80,7 +88,17 @@ export class ChecksHook implements AllocHook {
   }
 
   reports(): CheckReport[] {
-    return this.checks.map((c) => ({ service: c.service, check: c.check.Name, task: c.task, status: c.state.status, output: c.state.output }));
+    return this.checks.map((c) => ({
+      service: c.service,
+      check: c.check.Name,
+      task: c.task,
+      status: c.state.status,
+      output: c.state.output,
+      group: c.group,
+      onUpdate: c.check.OnUpdate ?? "require_healthy",
+      statusCode: c.state.statusCode,
+      checkedAt: c.state.checkedAt,
+    }));
   }
 
   /**
@@ -104,12 +122,12 @@ export class ChecksHook implements AllocHook {
   /** The checks a group defines, on its tasks' services and its own. */
   private checksOf(tg: TaskGroup): RunningCheck[] {
     const out: RunningCheck[] = [];
-    for (const task of tg.Tasks) for (const s of task.Services) this.addChecks(out, tg, s, task);
-    for (const s of tg.Services) this.addChecks(out, tg, s, tg.Tasks.find((t) => t.Name === s.TaskName) ?? tg.Tasks[0]);
+    for (const task of tg.Tasks) for (const s of task.Services) this.addChecks(out, tg, s, task, false);
+    for (const s of tg.Services) this.addChecks(out, tg, s, tg.Tasks.find((t) => t.Name === s.TaskName) ?? tg.Tasks[0], true);
     return out;
   }
 
-  private addChecks(out: RunningCheck[], tg: TaskGroup, s: Service, task: Task | undefined): void {
+  private addChecks(out: RunningCheck[], tg: TaskGroup, s: Service, task: Task | undefined, group: boolean): void {
     if (task === undefined) return;
     const node = this.ctx.node;
     const env = taskEnv(this.ctx.alloc(), tg, task, node, { alloc: "", local: "", secrets: "" });
@@ -119,6 +137,7 @@ export class ChecksHook implements AllocHook {
         key: `${service}/${check.Name}`,
         service,
         task: task.Name,
+        group,
         check: { ...check, Path: interpolate(check.Path, { env, node }) },
         portLabel: check.PortLabel !== "" ? check.PortLabel : s.PortLabel,
         state: new CheckState(check),
@@ -171,7 +190,7 @@ export class ChecksHook implements AllocHook {
       const result = await probe(c.check, this.targetOf(c), script);
       // Stopped while the probe ran (task dead, check removed, allocation stopping): the result is not wanted.
       if (c.timer === null) return;
-      if (c.state.record(result)) {
+      if (c.state.record(result, Date.now())) {
         this.ctx.log.debug({ alloc: this.ctx.alloc().ID, check: c.key, status: c.state.status }, "check status changed");
         this.ctx.changed();
       }

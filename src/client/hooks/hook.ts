@@ -68,10 +68,16 @@ export interface TaskHookContext {
   event(type: string, message: string, details?: Record<string, string>): TaskEvent;
   /** The task's state or handle changed: report and save it. */
   changed(): void;
+  /** Aborted once the task is being killed: a prestart hook's long work (a download) ends there. */
+  readonly killing?: AbortSignal;
 }
 
-/** A prestart hook's answer: go on, or refuse with the event the user reads; a refused task fails for good. */
-export type PrestartResult = { ok: true } | { ok: false; event: string; reason: string };
+/**
+ * A prestart hook's answer: go on, or refuse with the event the user reads (and its
+ * details). A refused task fails for good, unless the refusal is `recoverable` (a download
+ * that may work next time): then the restart policy decides, as after a failed start.
+ */
+export type PrestartResult = { ok: true } | { ok: false; event: string; reason: string; details?: Record<string, string>; recoverable?: boolean };
 
 /** A hook of the task runner. Every method is optional; the runner calls each hook in its list's order. */
 export interface TaskHook {

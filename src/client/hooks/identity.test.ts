@@ -39,6 +39,16 @@ describe("the identity hook", () => {
     await expect.poll(() => readFile(join(secrets, "nomad_vault.jwt"), "utf8")).toBe("header.renewed.sig");
   });
 
+  it("writes an identity with a filepath there, relative to the task's directory, as Nomad does", async () => {
+    const bed = hookBed(jobWith({ Identity: { ...DEFAULT, Filepath: "local/nomad_token" }, Identities: [{ ...VAULT, Filepath: "/local/keys/vault.jwt" }] }), root(), { SignedIdentities: SIGNED });
+    await new IdentityHook(bed.ctx, bed.paths).prerun();
+    const task = taskPaths(bed.paths.dir, "web");
+    expect(await readFile(join(task.dir, "local", "nomad_token"), "utf8")).toBe(SIGNED.web);
+    expect(await readFile(join(task.dir, "local", "keys", "vault.jwt"), "utf8")).toBe(SIGNED["web/vault"]);
+    expect((await stat(join(task.dir, "local", "nomad_token"))).mode & 0o777).toBe(0o600);
+    await expect(stat(join(task.secrets, "nomad_token"))).rejects.toThrow();
+  });
+
   it("puts NOMAD_TOKEN (and NOMAD_TOKEN_<name>) in the env of a task that says env = true only", () => {
     const bed = hookBed(jobWith({ Identity: DEFAULT, Identities: [{ ...VAULT, Env: false }] }), root(), { SignedIdentities: SIGNED });
     const a = bed.ctx.alloc();

@@ -1,5 +1,5 @@
 import { chmod, mkdir, rename, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { exposedIdentities, identityFileName, signedIdentityKey, type Allocation } from "../../structs/index.js";
 import { taskPaths, type AllocPaths } from "./alloc-dir.js";
 import type { AllocHook, AllocHookContext } from "./hook.js";
@@ -42,9 +42,10 @@ export class IdentityHook implements AllocHook {
     for (const w of wanted(alloc)) {
       const jwt = alloc.SignedIdentities?.[w.key];
       if (!w.file || jwt === undefined || this.written.get(w.key) === jwt) continue;
-      const dir = taskPaths(this.paths.dir, w.task).secrets;
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      const file = join(dir, identityFileName(w.name));
+      const task = taskPaths(this.paths.dir, w.task);
+      // As Nomad: `filepath` is relative to the task's directory (a leading "/" too).
+      const file = w.filepath === undefined ? join(task.secrets, identityFileName(w.name)) : join(task.dir, w.filepath);
+      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
       const tmp = `${file}.tmp`;
       await writeFile(tmp, jwt, { mode: 0o600 });
       await chmod(tmp, 0o600);
@@ -55,7 +56,7 @@ export class IdentityHook implements AllocHook {
 }
 
 /** The identities the allocation's tasks ask to see, each with its key in `SignedIdentities`. */
-function wanted(alloc: Allocation): { task: string; name: string; key: string; file: boolean }[] {
+function wanted(alloc: Allocation): { task: string; name: string; key: string; file: boolean; filepath?: string }[] {
   const tasks = alloc.Job.TaskGroups.find((g) => g.Name === alloc.TaskGroup)?.Tasks ?? [];
-  return tasks.flatMap((t) => exposedIdentities(t).map((w) => ({ task: t.Name, name: w.Name, key: signedIdentityKey(t.Name, w.Name), file: w.File })));
+  return tasks.flatMap((t) => exposedIdentities(t).map((w) => ({ task: t.Name, name: w.Name, key: signedIdentityKey(t.Name, w.Name), file: w.File, ...(w.Filepath === undefined ? {} : { filepath: w.Filepath }) })));
 }

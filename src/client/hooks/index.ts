@@ -3,7 +3,12 @@ export { AllocDirHook, allocPaths, taskPaths, type AllocPaths, type TaskPaths } 
 export { ChecksHook, type CheckReport } from "./checks.js";
 export { HealthHook, type HealthOptions } from "./health.js";
 export { IdentityHook } from "./identity.js";
+export { destroyAllocNetwork, joinsNetwork, NetworkHook, networkDriver } from "./network.js";
+export { TaskNetworkHook } from "./task-network.js";
 export { DispatchPayloadHook } from "./dispatch-payload.js";
+export { ArtifactHook, ARTIFACT_DOWNLOAD_FAILED, DOWNLOADING_ARTIFACTS } from "./artifact.js";
+export { HostVolumesHook } from "./host-volumes.js";
 export { TaskCheckpointHook } from "./task-checkpoint.js";
 export { TaskDirHook } from "./task-dir.js";
+export { idleTemplateSource, TemplateHook, type TemplateHookDeps } from "./task-template.js";
 export { TaskValidateHook } from "./task-validate.js";

@@ -8,6 +8,7 @@ import { ErrorCode, RucheError } from "../../structs/index.js";
 import type { TaskSpec } from "../driver.js";
 import { readConfig, type DockerTaskConfig } from "./config.js";
 import { containerName, createOptions, exitResult, Label } from "./container.js";
+import { PAUSE_LABEL, pauseContainerName, pauseCreateOptions } from "./network.js";
 import { DockerError } from "./errors.js";
 import { DEFAULT_PIDS_LIMIT } from "../shared/index.js";
 
@@ -125,7 +126,7 @@ describe("readConfig", () => {
     expect(problems({ network_mode: "bridge" })).toEqual([]);
     expect(problems({ network_mode: "host", privileged: true }, { allowPrivileged: true, volumesEnabled: false })).toEqual([]);
     // Options of Nomad's driver that Ruche's does not have are refused by name, whatever the node allows: none is passed on to the engine.
-    for (const key of ["auth", "devices", "security_opt", "pid_mode", "ipc_mode", "userns_mode", "uts_mode", "mount", "mounts", "runtime", "sysctl"]) {
+    for (const key of ["devices", "security_opt", "ipc_mode", "userns_mode", "uts_mode", "runtime", "sysctl"]) {
       expect(problems({ [key]: "x" }, { allowPrivileged: true, volumesEnabled: true })).toEqual([`config.${key} is an option of Nomad's docker driver that Ruche's does not have; remove it`]);
     }
     expect(problems({ cap_addd: ["CHOWN"] })).toEqual(["config.cap_addd is not an option of the docker driver"]);
@@ -199,6 +200,37 @@ describe("readConfig", () => {
     expect(readConfig({ image: "x", volumes: ["/var/run/docker.sock:/var/run/docker.sock"] }, allow).ok).toBe(true);
   });
 
+  it("reads mount blocks as Nomad's driver does: a bind is a volume with its checks, a named volume needs the node's permission, a tmpfs its options; pid_mode where privileged containers may run", () => {
+    const closed = { allowPrivileged: false, volumesEnabled: false };
+    const problems = (raw: Record<string, unknown>, o: typeof closed): string[] => {
+      const x = readConfig({ image: "x", ...raw }, o);
+      return x.ok ? [] : x.problems;
+    };
+    const r = readConfig({ image: "x", mount: [{ type: "bind", source: "local/a", target: "/a", readonly: true, bind_options: [{ propagation: "rslave" }] }, { type: "tmpfs", target: "/t", tmpfs_options: [{ size: 1024, mode: 448 }] }], mounts: [{ target: "/anon" }] }, closed);
+    expect(r).toMatchObject({
+      ok: true,
+      config: {
+        volumes: [{ host: "local/a", container: "/a", options: "ro,rslave" }],
+        mounts: [
+          { type: "tmpfs", target: "/t", readonly: false, tmpfsOptions: { sizeBytes: 1024, mode: 448 } },
+          { type: "volume", target: "/anon", readonly: false },
+        ],
+      },
+    });
+    expect(problems({ mount: { type: "bind", source: "../../x", target: "/x" } }, closed)[0]).toMatch(/^config.mount mounts "..\/..\/x", which leaves the allocation's directory/);
+    expect(problems({ mount: { type: "bind", source: "/etc", target: "/x" } }, closed)[0]).toMatch(/^config.mount mounts the host path "\/etc", and this node does not allow host volumes/);
+    expect(problems({ mount: { type: "volume", source: "pgdata", target: "/x" } }, closed)).toEqual(['config.mount mounts the docker volume "pgdata", and this node does not allow volumes: start its agent with -docker-volumes (Nomad\'s docker plugin volumes { enabled = true })']);
+    expect(problems({ mount: { type: "nfs", target: "/x" } }, closed)).toEqual(['config.mount.type must be "bind", "volume" or "tmpfs", got "nfs"']);
+    expect(problems({ mount: { type: "tmpfs", target: "x" } }, closed)).toEqual(["config.mount.target must be an absolute path inside the container"]);
+    expect(problems({ mount: { type: "tmpfs", target: "/x", tmpfs_size: 3 } }, closed)).toEqual(["config.mount.tmpfs_size is not an option of docker's mount block (type, target, source, readonly, bind_options, volume_options, tmpfs_options)"]);
+    expect(problems({ pid_mode: "host" }, closed)[0]).toMatch(/^config.pid_mode = "host" is not allowed on this node: it shares the host's processes/);
+    expect(readConfig({ image: "x", pid_mode: "host" }, { allowPrivileged: true, volumesEnabled: false })).toMatchObject({ ok: true, config: { pidMode: "host" } });
+    // auth: the registry's credentials, as the engine takes them with a pull.
+    expect(readConfig({ image: "x", auth: [{ username: "u", password: "p", server_address: "reg.example:5000" }] }, closed)).toMatchObject({ ok: true, config: { auth: { username: "u", password: "p", serveraddress: "reg.example:5000" } } });
+    expect(problems({ auth: { username: "u" } }, closed)).toEqual(["config.auth needs a username and a password (the registry's credentials for the pull)"]);
+    expect(problems({ auth: { username: "u", password: "p", helper: "ecr" } }, closed)).toEqual(["config.auth.helper is not an option of docker's auth block (username, password, email, server_address)"]);
+  });
+
   it("merges an HCL labels block (a list of maps) and ignores a leftover port_map", () => {
     expect(config({ image: "x", labels: [{ a: "1" }, { b: "2" }], port_map: { http: 80 } }).labels).toEqual({ a: "1", b: "2" });
   });
@@ -232,7 +264,7 @@ describe("createOptions", () => {
       { label: "http", value: 23456, to: 80, ip: "10.0.0.5" },
       { label: "admin", value: 23457, to: 23457, ip: "10.0.0.5" },
     ];
-    const o = createOptions(spec({ ports }), config({ image: "x" }));
+    const o = createOptions(spec({ ports }), config({ image: "x", ports: ["http", "admin"] }));
     expect(o.ExposedPorts).toEqual({ "80/tcp": {}, "80/udp": {}, "23457/tcp": {}, "23457/udp": {} });
     expect(o.HostConfig?.PortBindings).toEqual({
       "80/tcp": [{ HostIp: "10.0.0.5", HostPort: "23456" }],
@@ -247,6 +279,44 @@ describe("createOptions", () => {
     const host = readConfig({ image: "x", network_mode: "host" }, { allowPrivileged: true, volumesEnabled: false });
     if (!host.ok) throw new Error(host.problems.join("; "));
     expect(createOptions(spec({ ports }), host.config).ExposedPorts).toEqual({});
+  });
+
+  it("publishes no port when the config lists none, as Nomad's driver: the group's other tasks may publish theirs", () => {
+    const ports = [{ label: "http", value: 23456, to: 80, ip: "10.0.0.5" }];
+    const o = createOptions(spec({ ports }), config({ image: "x" }));
+    expect(o.ExposedPorts).toEqual({});
+    expect(o.HostConfig?.PortBindings).toEqual({});
+  });
+
+  it("joins a bridge group's pause container, whose ports are published in its place", () => {
+    const ports = [{ label: "http", value: 23456, to: 8080, ip: "10.0.0.5" }];
+    const network = { containerId: "c0ffee", netnsPath: "/proc/42/ns/net" };
+    const o = createOptions(spec({ ports, network }), config({ image: "x", ports: ["http"] }));
+    expect(o.HostConfig?.NetworkMode).toBe("container:c0ffee");
+    expect(o.ExposedPorts).toEqual({});
+    expect(o.HostConfig?.PortBindings).toEqual({});
+    // The task's own network_mode wins over the group's.
+    const own = readConfig({ image: "x", network_mode: "none" }, { allowPrivileged: false, volumesEnabled: false });
+    if (!own.ok) throw new Error(own.problems.join("; "));
+    expect(createOptions(spec({ ports, network }), own.config).HostConfig?.NetworkMode).toBe("none");
+    // What docker refuses on a container's network is said, not sent.
+    expect(() => createOptions(spec({ network }), config({ image: "x", hostname: "h" }))).toThrow("config.hostname: not supported on a task of a bridge group yet");
+  });
+
+  it("makes a bridge group's pause container nomad_init_<alloc> with the group's ports", () => {
+    const req = { allocId: "a1b2", jobId: "shop", group: "frontend", namespace: "default", ports: [{ label: "http", value: 23456, to: 8080, ip: "10.0.0.5" }] };
+    const o = pauseCreateOptions(req, "ruche-test/busybox:latest");
+    expect(o.name).toBe(pauseContainerName("a1b2"));
+    expect(o.name).toBe("nomad_init_a1b2");
+    expect(o.Image).toBe("ruche-test/busybox:latest");
+    expect(o.Labels).toMatchObject({ [PAUSE_LABEL]: "a1b2", [Label.AllocId]: "a1b2", "com.hashicorp.nomad.alloc_id": "a1b2" });
+    // No task id: the pause container is never taken for a task's.
+    expect(o.Labels?.[Label.TaskId]).toBeUndefined();
+    expect(o.HostConfig?.PortBindings).toEqual({
+      "8080/tcp": [{ HostIp: "10.0.0.5", HostPort: "23456" }],
+      "8080/udp": [{ HostIp: "10.0.0.5", HostPort: "23456" }],
+    });
+    expect(o.OpenStdin).toBe(true);
   });
 
   it("fails on a port label the allocation does not hold", () => {

@@ -14,7 +14,7 @@ export interface DockerTaskConfig {
   args: string[];
   /** Replaces the image's ENTRYPOINT. */
   entrypoint?: string[];
-  /** Labels of the allocation's ports this task publishes; absent means all of them. */
+  /** Labels of the allocation's ports this task publishes; absent means none (as in Nomad). */
   ports?: string[];
   labels: Record<string, string>;
   volumes: VolumeSpec[];
@@ -34,6 +34,31 @@ export interface DockerTaskConfig {
   /** Capabilities added (each in DOCKER_ALLOW_CAPS) and dropped, upper case without "CAP_". */
   capAdd?: string[];
   capDrop?: string[];
+  /** `mount` blocks of type volume or tmpfs (a bind mount is one of `volumes`, with the same checks). */
+  mounts?: MountSpec[];
+  /** `pid_mode` ("host", "container:<id>"): allowed where privileged containers are. */
+  pidMode?: string;
+  /** A private registry's credentials, sent with the pull (never logged). */
+  auth?: RegistryAuth;
+}
+
+/** `auth { username password email server_address }`, as the engine takes it with a pull (X-Registry-Auth). */
+export interface RegistryAuth {
+  username: string;
+  password: string;
+  email?: string;
+  serveraddress?: string;
+}
+
+/** A `mount { type = "volume" | "tmpfs" }`, as Nomad's docker driver passes it to the engine's HostConfig.Mounts. */
+export interface MountSpec {
+  type: "volume" | "tmpfs";
+  target: string;
+  /** A volume's name; absent: an anonymous volume. */
+  source?: string;
+  readonly: boolean;
+  volumeOptions?: { noCopy: boolean; labels: Record<string, string>; driver?: { name: string; options: Record<string, string> } };
+  tmpfsOptions?: { sizeBytes?: number; mode?: number };
 }
 
 /** One `volumes` entry, "host:container[:options]"; `host` may be relative to the task dir (see volumes.ts). */
@@ -158,6 +183,11 @@ export function readConfig(raw: Record<string, unknown>, opts: ReadConfigOptions
   readLogging(raw.logging, problems);
   const pids = raw.pids_limit === undefined ? undefined : pidsLimitProblem(raw.pids_limit);
   if (pids !== undefined) problems.push(pids);
+  const pidMode = str("pid_mode", false);
+  // As Nomad: another process namespace than the container's own only where privileged containers may run (its allowed_modes are empty by default).
+  if (pidMode !== undefined && pidMode !== "" && pidMode !== "private" && !opts.allowPrivileged) problems.push(`config.pid_mode = "${pidMode}" is not allowed on this node: it shares ${pidMode === "host" ? "the host's processes" : "another container's processes"}; ${ALLOW_PRIVILEGED} allows it`);
+  const mounts = readMounts(raw, opts, problems, volumes);
+  const auth = readAuth(raw.auth, problems);
 
   if (problems.length > 0 || typeof image !== "string") return { ok: false, problems };
   const config: DockerTaskConfig = { image, args, labels, volumes, privileged, forcePull };
@@ -174,7 +204,122 @@ export function readConfig(raw: Record<string, unknown>, opts: ReadConfigOptions
   if (extraHosts !== undefined) config.extraHosts = extraHosts;
   if (capAdd !== undefined) config.capAdd = capAdd;
   if (capDrop !== undefined) config.capDrop = capDrop;
+  if (mounts.length > 0) config.mounts = mounts;
+  if (pidMode !== undefined && pidMode !== "") config.pidMode = pidMode;
+  if (auth !== undefined) config.auth = auth;
   return { ok: true, config };
+}
+
+const AUTH_KEYS = ["username", "password", "email", "server_address"];
+
+/** The `auth` block (one, in HCL a list of one): each key a string, a username and a password at least. */
+function readAuth(v: unknown, problems: string[]): RegistryAuth | undefined {
+  if (v === undefined) return undefined;
+  const b = Array.isArray(v) && v.length === 1 ? (v as unknown[])[0] : v;
+  if (typeof b !== "object" || b === null || Array.isArray(b)) {
+    problems.push('config.auth must be one block: auth { username = "..." password = "..." }');
+    return undefined;
+  }
+  const r = b as Record<string, unknown>;
+  for (const k of Object.keys(r)) if (!AUTH_KEYS.includes(k)) problems.push(`config.auth.${k} is not an option of docker's auth block (${AUTH_KEYS.join(", ")})`);
+  for (const k of AUTH_KEYS) if (r[k] !== undefined && typeof r[k] !== "string") problems.push(`config.auth.${k} must be a string`);
+  const username = typeof r.username === "string" ? r.username : "";
+  const password = typeof r.password === "string" ? r.password : "";
+  if (username === "" || password === "") {
+    problems.push("config.auth needs a username and a password (the registry's credentials for the pull)");
+    return undefined;
+  }
+  const auth: RegistryAuth = { username, password };
+  if (typeof r.email === "string" && r.email !== "") auth.email = r.email;
+  if (typeof r.server_address === "string" && r.server_address !== "") auth.serveraddress = r.server_address;
+  return auth;
+}
+
+/** Nomad's docker `mount` keys, and those of its option blocks. */
+const MOUNT_KEYS = new Set(["type", "target", "source", "readonly", "bind_options", "volume_options", "tmpfs_options"]);
+
+/**
+ * `mount { ... }` blocks (and `mounts = [...]`, their older list form), as Nomad's docker
+ * driver reads them: type "volume" (its default), "bind" or "tmpfs". A bind mount is a
+ * `volumes` entry with its checks (a relative source from the task's directory, kept inside
+ * the allocation's; an absolute one where the node allows host volumes) and goes to
+ * `volumes`; a named volume needs the same permission, as in Nomad.
+ */
+function readMounts(raw: Record<string, unknown>, opts: ReadConfigOptions, problems: string[], volumes: VolumeSpec[]): MountSpec[] {
+  const blocks = (key: string, v: unknown): { at: string; b: Record<string, unknown> }[] => {
+    if (v === undefined) return [];
+    const list = Array.isArray(v) ? (v as unknown[]) : [v];
+    return list.flatMap((b, i) => {
+      const at = `config.${key}${Array.isArray(v) ? `[${i}]` : ""}`;
+      if (typeof b === "object" && b !== null && !Array.isArray(b)) return [{ at, b: b as Record<string, unknown> }];
+      problems.push(`${at} must be a block: mount { type = "bind" source = "..." target = "..." }`);
+      return [];
+    });
+  };
+  const one = (v: unknown): Record<string, unknown> | undefined => {
+    const b = Array.isArray(v) ? (v as unknown[])[0] : v;
+    return typeof b === "object" && b !== null ? (b as Record<string, unknown>) : undefined;
+  };
+  const out: MountSpec[] = [];
+  for (const { at, b } of [...blocks("mount", raw.mount), ...blocks("mounts", raw.mounts)]) {
+    for (const k of Object.keys(b)) if (!MOUNT_KEYS.has(k)) problems.push(`${at}.${k} is not an option of docker's mount block (${[...MOUNT_KEYS].join(", ")})`);
+    const type = b.type ?? "volume";
+    const target = b.target;
+    const source = b.source;
+    const readonly = b.readonly ?? false;
+    if (typeof target !== "string" || !isAbsolute(target)) {
+      problems.push(`${at}.target must be an absolute path inside the container`);
+      continue;
+    }
+    if (source !== undefined && typeof source !== "string") problems.push(`${at}.source must be a string`);
+    if (typeof readonly !== "boolean") problems.push(`${at}.readonly must be true or false`);
+    const ro = readonly === true;
+    if (type === "bind") {
+      if (typeof source !== "string" || source === "") {
+        problems.push(`${at}.source must name the host path a bind mount mounts`);
+        continue;
+      }
+      const propagation = one(b.bind_options)?.propagation;
+      if (propagation !== undefined && (typeof propagation !== "string" || !BIND_OPTIONS.has(propagation))) problems.push(`${at}.bind_options.propagation must be one of shared, rshared, slave, rslave, private, rprivate`);
+      const problem = isAbsolute(source) ? hostVolumeProblem(source, opts.volumesEnabled) : relativeVolumeProblem(source);
+      if (problem !== undefined) problems.push(`${at} ${problem}`);
+      else volumes.push({ host: source, container: target, options: [ro ? "ro" : "", typeof propagation === "string" ? propagation : ""].filter((o) => o !== "").join(",") });
+    } else if (type === "volume") {
+      if (typeof source === "string" && source !== "" && !opts.volumesEnabled) {
+        problems.push(`${at} mounts the docker volume "${source}", and this node does not allow volumes: start its agent with -docker-volumes (Nomad's docker plugin volumes { enabled = true })`);
+        continue;
+      }
+      const vo = one(b.volume_options);
+      const m: MountSpec = { type: "volume", target, readonly: ro };
+      if (typeof source === "string" && source !== "") m.source = source;
+      if (vo !== undefined) {
+        const driver = one(vo.driver_config);
+        m.volumeOptions = { noCopy: vo.no_copy === true, labels: stringMap(one(vo.labels)) };
+        if (driver !== undefined && typeof driver.name === "string") m.volumeOptions.driver = { name: driver.name, options: stringMap(one(driver.options)) };
+      }
+      out.push(m);
+    } else if (type === "tmpfs") {
+      const to = one(b.tmpfs_options);
+      const m: MountSpec = { type: "tmpfs", target, readonly: ro };
+      if (to !== undefined) {
+        const size = to.size;
+        const mode = to.mode;
+        if (size !== undefined && (typeof size !== "number" || !Number.isInteger(size) || size < 0)) problems.push(`${at}.tmpfs_options.size must be a whole number of bytes`);
+        if (mode !== undefined && (typeof mode !== "number" || !Number.isInteger(mode) || mode < 0)) problems.push(`${at}.tmpfs_options.mode must be a file mode, such as 0o1777 written 1023`);
+        m.tmpfsOptions = { ...(typeof size === "number" ? { sizeBytes: size } : {}), ...(typeof mode === "number" ? { mode } : {}) };
+      }
+      out.push(m);
+    } else {
+      problems.push(`${at}.type must be "bind", "volume" or "tmpfs", got ${JSON.stringify(type)}`);
+    }
+  }
+  return out;
+}
+
+function stringMap(v: Record<string, unknown> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, x] of Object.entries(v ?? {})) out[k] = String(x);
+  return out;
 }
 
 /**

@@ -5,7 +5,7 @@ import type { DockerTaskConfig } from "./config.js";
 import { ErrorCode } from "../../structs/index.js";
 import { DockerError } from "./errors.js";
 import { DEFAULT_PIDS_LIMIT } from "../shared/index.js";
-import { volumeSource } from "./volumes.js";
+import { hostVolumeBind, volumeSource } from "./volumes.js";
 
 /**
  * Labels on every container we create. They say the container is Ruche's and whose, so a
@@ -68,7 +68,10 @@ function publishesPorts(networkMode: string | undefined): boolean {
  * the engine can be read (and tested) without one.
  */
 export function createOptions(spec: TaskSpec, cfg: DockerTaskConfig): Dockerode.ContainerCreateOptions {
-  const ports = cfg.ports === undefined ? spec.ports : cfg.ports.map((label) => {
+  // As Nomad's docker driver: a task publishes the ports its config lists and no others, so
+  // that the tasks of a group do not all ask for the same host ports. (A task that declares
+  // its ports in its own resources has them listed by the jobspec: see canonicalize.)
+  const ports = (cfg.ports ?? []).map((label) => {
     const p = spec.ports.find((x) => x.label === label);
     if (p === undefined) {
       const held = spec.ports.map((x) => x.label).join(", ");
@@ -78,7 +81,15 @@ export function createOptions(spec: TaskSpec, cfg: DockerTaskConfig): Dockerode.
   });
   const exposed: Record<string, Record<string, never>> = {};
   const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
-  if (publishesPorts(cfg.networkMode)) {
+  // In a bridge group the ports are published on the allocation's pause container, whose
+  // network the task joins (docker refuses published ports on a container: network).
+  const joined = cfg.networkMode === undefined && spec.network !== undefined;
+  if (joined) {
+    const own = { hostname: cfg.hostname, dns_servers: cfg.dnsServers, dns_search_domains: cfg.dnsSearch, dns_options: cfg.dnsOptions, extra_hosts: cfg.extraHosts };
+    const set = Object.entries(own).filter(([, v]) => v !== undefined).map(([k]) => `config.${k}`);
+    if (set.length > 0) throw new DockerError(ErrorCode.DockerBadConfig, `${set.join(", ")}: not supported on a task of a bridge group yet (it runs in the group's network namespace)`);
+  }
+  if (!joined && publishesPorts(cfg.networkMode)) {
     for (const p of ports) {
       // The task may speak either protocol on its port; the allocation reserved the host port for both.
       for (const proto of ["tcp", "udp"]) {
@@ -95,6 +106,7 @@ export function createOptions(spec: TaskSpec, cfg: DockerTaskConfig): Dockerode.
     `${dirs.local}:${ContainerPath.Local}`,
     `${dirs.secrets}:${ContainerPath.Secrets}`,
     ...cfg.volumes.map((v) => `${volumeSource(spec, v)}:${v.container}${v.options === "" ? "" : `:${v.options}`}`),
+    ...(spec.mounts ?? []).map(hostVolumeBind),
   ];
 
   // Ours last: a user's label must not disown the container or claim another task's.
@@ -134,12 +146,25 @@ export function createOptions(spec: TaskSpec, cfg: DockerTaskConfig): Dockerode.
     host.MemorySwap = spec.memoryMB * MiB;
   }
   if (cfg.networkMode !== undefined) host.NetworkMode = cfg.networkMode;
+  else if (spec.network !== undefined) host.NetworkMode = `container:${spec.network.containerId}`;
   if (cfg.dnsServers !== undefined) host.Dns = cfg.dnsServers;
   if (cfg.dnsSearch !== undefined) host.DnsSearch = cfg.dnsSearch;
   if (cfg.dnsOptions !== undefined) host.DnsOptions = cfg.dnsOptions;
   if (cfg.extraHosts !== undefined) host.ExtraHosts = cfg.extraHosts;
   if (cfg.capAdd !== undefined) host.CapAdd = cfg.capAdd;
   if (cfg.capDrop !== undefined) host.CapDrop = cfg.capDrop;
+  if (cfg.pidMode !== undefined) host.PidMode = cfg.pidMode;
+  if (cfg.mounts !== undefined) {
+    // The engine reads an empty Source as an anonymous volume (and none for tmpfs), an empty driver name as its default, a zero size or mode as unset.
+    host.Mounts = cfg.mounts.map((m) => ({
+      Type: m.type,
+      Target: m.target,
+      Source: m.source ?? "",
+      ReadOnly: m.readonly,
+      ...(m.volumeOptions === undefined ? {} : { VolumeOptions: { NoCopy: m.volumeOptions.noCopy, Labels: m.volumeOptions.labels, DriverConfig: m.volumeOptions.driver === undefined ? { Name: "", Options: {} } : { Name: m.volumeOptions.driver.name, Options: m.volumeOptions.driver.options } } }),
+      ...(m.tmpfsOptions === undefined ? {} : { TmpfsOptions: { SizeBytes: m.tmpfsOptions.sizeBytes ?? 0, Mode: m.tmpfsOptions.mode ?? 0 } }),
+    }));
+  }
 
   const opts: Dockerode.ContainerCreateOptions = {
     name: containerName(spec),

@@ -1,16 +1,19 @@
 import { mkdir } from "node:fs/promises";
+import { cpus } from "node:os";
 import { Agent } from "node:http";
 import Dockerode from "dockerode";
 import { ErrorCode, silentLogger, sleep, type Logger } from "../../structs/index.js";
-import { SIGNALS, type Driver, type DriverFingerprint, type ExecOptions, type ExecResult, type ExitResult, type TaskHandle, type TaskSpec } from "../driver.js";
+import { SIGNALS, type AllocNetwork, type AllocNetworkRequest, type Driver, type DriverFingerprint, type ExecOptions, type ExecResult, type ExecSession, type ExecStreamOptions, type ExitResult, type TaskHandle, type TaskSpec, type TaskStats } from "../driver.js";
 import { readConfig } from "./config.js";
 import { containerName, createOptions, exitResult, Label, taskDirs } from "./container.js";
 import { describeEndpoint, dockerodeOptions, endpointFromEnv, type DockerEndpoint } from "./endpoint.js";
 import { DockerError, engineMessage, engineStatus } from "./errors.js";
-import { runExec } from "./exec.js";
+import { runExec, startExecSession } from "./exec.js";
 import { findTaskContainers, type FoundContainer } from "./find.js";
 import { ensureImage } from "./image.js";
 import { closeLogFiles, LogFollower, openLogFiles, type LogFiles } from "./logs.js";
+import { createPauseContainer, DEFAULT_INFRA_IMAGE, removePauseContainer } from "./network.js";
+import { engineTaskStats, type EngineStats } from "./stats.js";
 import { checkVolumeSources } from "./volumes.js";
 import { waitNotRunning } from "./wait.js";
 
@@ -23,6 +26,11 @@ export interface DockerDriverOptions {
   allowPrivileged?: boolean;
   /** Whether tasks' volumes may mount absolute host paths (Nomad's `volumes { enabled }`; default false; see volumes.ts). */
   volumesEnabled?: boolean;
+  /**
+   * The image of a bridge group's pause container (Nomad's docker plugin `infra_image`;
+   * default `DEFAULT_INFRA_IMAGE`; the agent's -docker-infra-image).
+   */
+  infraImage?: string;
   /** Longest a pull may take (default 5 minutes). */
   pullTimeoutMs?: number;
   /** Longest the engine may stay silent when fingerprinting (default 5 s). */
@@ -79,6 +87,8 @@ interface Tracked {
  */
 export class DockerDriver implements Driver {
   readonly name = "docker";
+  /** Host volumes are bind mounts of the container (`volumes.ts`'s `hostVolumeBind`). */
+  readonly mountsHostVolumes = true;
   readonly endpoint: DockerEndpoint;
   readonly fingerprintPeriodMs: number;
   /** The engine client, for what the Driver interface does not cover (finding containers). */
@@ -94,6 +104,7 @@ export class DockerDriver implements Driver {
   private readonly allowPrivileged: boolean;
   private readonly volumesEnabled: boolean;
   private readonly pullTimeoutMs: number;
+  private readonly infraImage: string;
   private readonly retryMs: number;
   private readonly tasks = new Map<string, Tracked>();
   /** Aborted by `close`: ends followers and the waits in flight. */
@@ -120,6 +131,7 @@ export class DockerDriver implements Driver {
     this.allowPrivileged = opts.allowPrivileged ?? false;
     this.volumesEnabled = opts.volumesEnabled ?? false;
     this.pullTimeoutMs = opts.pullTimeoutMs ?? 5 * 60_000;
+    this.infraImage = opts.infraImage ?? DEFAULT_INFRA_IMAGE;
     this.retryMs = opts.retryMs ?? 1000;
     this.fingerprintPeriodMs = opts.fingerprintPeriodMs ?? 2000;
   }
@@ -171,7 +183,7 @@ export class DockerDriver implements Driver {
     const cfg = r.config;
     const opts = createOptions(spec, cfg);
     await checkVolumeSources(spec, cfg.volumes);
-    await ensureImage(this.docker, cfg.image, cfg.forcePull, this.pullTimeoutMs, this.log);
+    await ensureImage(this.docker, cfg.image, cfg.forcePull, this.pullTimeoutMs, this.log, cfg.auth);
     // The client makes these; making sure here keeps docker from creating them root-owned.
     const dirs = taskDirs(spec);
     await Promise.all([dirs.alloc, dirs.local, dirs.secrets].map((d) => mkdir(d, { recursive: true })));
@@ -184,7 +196,7 @@ export class DockerDriver implements Driver {
         await container.start();
       } catch (err) {
         // A container that never ran is of no use to anyone; don't leave it for the user to find.
-        await container.remove({ force: true }).catch(() => undefined);
+        await container.remove({ force: true, v: true }).catch(() => undefined);
         throw new DockerError(ErrorCode.DockerEngine, `starting container ${containerName(spec)} failed: ${engineMessage(err)}`, { cause: err });
       }
     } catch (err) {
@@ -257,7 +269,7 @@ export class DockerDriver implements Driver {
     const status = info.State.Status;
     if (status === "created" || status === "dead" || status === "removing") {
       // Never ran, or half gone: nothing to find again. Created ones are ours to clear away.
-      if (status === "created") await container.remove({ force: true }).catch(() => undefined);
+      if (status === "created") await container.remove({ force: true, v: true }).catch(() => undefined);
       return false;
     }
     const t = this.track(info.Id);
@@ -423,6 +435,29 @@ export class DockerDriver implements Driver {
     return runExec({ container, sameHost: this.endpoint.kind === "unix", log: this.log }, cmd, opts);
   }
 
+  /** The engine's one-shot stats of the task's container (it reads the CPU twice, a second apart); null when the container is not running. */
+  async stats(handle: TaskHandle): Promise<TaskStats | null> {
+    const container = this.docker.getContainer(this.containerId(handle));
+    let raw: EngineStats;
+    try {
+      raw = await container.stats({ stream: false });
+    } catch (err) {
+      if (engineStatus(err) === 404) return null;
+      throw new DockerError(ErrorCode.DockerEngine, `reading the stats of container ${this.containerId(handle).slice(0, 12)} failed: ${engineMessage(err)}`, { cause: err });
+    }
+    // A stopped container's answer is all zeros, its read time Go's zero time.
+    if (raw.read === undefined || raw.read.startsWith("0001-")) return null;
+    const [core] = cpus();
+    return engineTaskStats(raw, core === undefined || core.speed <= 0 ? 1000 : core.speed, Date.now());
+  }
+
+  /** An interactive `docker exec` in the task's container, with a terminal when asked. */
+  async execStreaming(handle: TaskHandle, cmd: string[], opts: ExecStreamOptions): Promise<ExecSession> {
+    if (cmd.length === 0) throw new DockerError(ErrorCode.DockerBadConfig, "exec needs a command");
+    const container = this.docker.getContainer(this.containerId(handle));
+    return startExecSession({ container, sameHost: this.endpoint.kind === "unix", log: this.log }, cmd, opts);
+  }
+
   /** This task run's containers (by the `com.ruche.task_id` label), newest first: for a client that lost its handle. */
   findTaskContainers(taskId: string): Promise<FoundContainer[]> {
     return findTaskContainers(this.docker, taskId);
@@ -432,6 +467,19 @@ export class DockerDriver implements Driver {
    * Stops following output and ends the waits in flight (they reject with a Closed error,
    * never a made-up exit). Containers keep running: after a restart `recover` finds them.
    */
+  /**
+   * A bridge group's shared network: the pause container `nomad_init_<allocId>` (as Nomad's
+   * docker driver makes it), with the allocation's ports published on it; found again when
+   * it is there already (`network.ts`).
+   */
+  createNetwork(req: AllocNetworkRequest): Promise<AllocNetwork> {
+    return createPauseContainer(this.docker, req, this.infraImage, this.pullTimeoutMs, this.log);
+  }
+
+  destroyNetwork(allocId: string): Promise<void> {
+    return removePauseContainer(this.docker, allocId);
+  }
+
   async close(): Promise<void> {
     this.closing.abort();
     const done = [...this.tasks.values()].flatMap((t) => {

@@ -16,6 +16,7 @@ import { ErrorCode, sleep } from "../../structs/index.js";
 import type { TaskHandle, TaskSpec } from "../driver.js";
 import { TEST_IMAGE } from "./contract.case.js";
 import { DockerDriver, findContainersByLabels, Label, NomadLabel } from "./index.js";
+import { startTestRegistry } from "./registry-testing.js";
 import { dockerTestBed } from "./testing.js";
 
 const bed = dockerTestBed("ruche-docker-test");
@@ -169,6 +170,32 @@ describe("start", () => {
     expect(read(spec.stdoutPath)).toBe("from the host\n/secrets\nro-refused\n");
   });
 
+  it("mounts Nomad's mount blocks: a bind from the task's directory (read-only), a tmpfs, an anonymous volume; pid_mode host where privileged containers may run", async () => {
+    const spec0 = taskSpec("mounts", {});
+    writeFileSync(join(spec0.taskDir, "local", "conf.txt"), "bound\n");
+    const spec: TaskSpec = {
+      ...spec0,
+      config: {
+        image: TEST_IMAGE,
+        mount: [
+          { type: "bind", source: "local/conf.txt", target: "/etc/app.conf", readonly: true },
+          { type: "tmpfs", target: "/scratch", tmpfs_options: { size: 1048576 } },
+          { target: "/cache" },
+        ],
+        pid_mode: "host",
+        ...sh("cat /etc/app.conf; (echo x > /etc/app.conf) 2>/dev/null && echo wrote || echo ro; grep -E ' /scratch | /cache ' /proc/mounts | cut -d' ' -f2,3 | sort; [ -d /proc/1 ] && cat /proc/1/comm"),
+      },
+    };
+    const d = bed.driver({ allowPrivileged: true });
+    expect(await d.wait(await d.start(spec))).toMatchObject({ exitCode: 0 });
+    const out = read(spec.stdoutPath).split("\n");
+    expect(out.slice(0, 2)).toEqual(["bound", "ro"]);
+    expect(out[2]).toMatch(/^\/cache \S+$/);
+    expect(out[3]).toBe("/scratch tmpfs");
+    // pid_mode host: PID 1 is the host's init, not the container's tini.
+    expect(out[4]).not.toBe("tini");
+  });
+
   it("gives the container the DNS, hosts and capabilities its config names (dns_servers, dns_search_domains, extra_hosts, cap_drop)", async () => {
     const d = driver();
     const script = "cat /etc/resolv.conf; grep db.local /etc/hosts; touch /tmp/f && (chown 4242 /tmp/f 2>/dev/null && echo chown-done || echo chown-refused)";
@@ -184,6 +211,28 @@ describe("start", () => {
     const plain = taskSpec("caps-plain", { image: TEST_IMAGE, ...sh("touch /tmp/f && (chown 4242 /tmp/f 2>/dev/null && echo chown-done || echo chown-refused)") });
     expect(await d.wait(await d.start(plain))).toMatchObject({ exitCode: 0 });
     expect(read(plain.stdoutPath)).toBe("chown-done\n");
+  });
+
+  it("pulls from a private registry with the task's auth block; without it, or with a wrong password, the task fails saying the registry refused", async () => {
+    const name = `ruche-test/private-${randomBytes(3).toString("hex")}`;
+    const registry = await startTestRegistry(TEST_IMAGE, name, "1", "deployer", "s3cret");
+    const image = `${registry.address}/${name}:1`;
+    try {
+      const d = driver();
+      const bare = taskSpec("noauth", { image, ...sh("echo pulled") });
+      await expect(d.start(bare)).rejects.toThrow(/could not be pulled: .*(unauthorized|authentication required|no basic auth credentials)/i);
+      const wrong = taskSpec("badauth", { image, auth: [{ username: "deployer", password: "nope" }], ...sh("echo pulled") });
+      await expect(d.start(wrong)).rejects.toThrow(/could not be pulled/);
+      const refusedBefore = registry.pulls.refused;
+      expect(refusedBefore).toBeGreaterThan(0);
+      const good = taskSpec("auth", { image, auth: [{ username: "deployer", password: "s3cret", server_address: registry.address }], auth_soft_fail: true, ...sh("echo pulled") });
+      expect(await d.wait(await d.start(good))).toMatchObject({ exitCode: 0 });
+      expect(read(good.stdoutPath)).toBe("pulled\n");
+      expect(registry.pulls.authorized).toBeGreaterThan(0);
+    } finally {
+      await registry.close();
+      await docker.getImage(image).remove({ force: true }).catch(() => undefined);
+    }
   });
 
   it("fails clearly when the image is not here and cannot be pulled", async () => {

@@ -2,7 +2,7 @@ import { readdir, readFile } from "node:fs/promises";
 import type { Duplex } from "node:stream";
 import type Dockerode from "dockerode";
 import { ErrorCode, sleep, type Logger } from "../../structs/index.js";
-import type { ExecOptions, ExecResult } from "../driver.js";
+import type { ExecOptions, ExecResult, ExecSession, ExecStreamOptions } from "../driver.js";
 import { DockerError, engineMessage, engineStatus } from "./errors.js";
 import { FrameReader } from "./frames.js";
 
@@ -145,4 +145,59 @@ async function processTree(pid: number): Promise<number[]> {
     }
   }
   return out;
+}
+
+/**
+ * An interactive `docker exec`: stdin attached, a terminal (`Tty`) when asked (then the
+ * engine sends raw bytes, one stream; without, its multiplexed frames), resized with the
+ * engine's exec resize call. No time limit. `kill` ends the command's processes when the
+ * engine is on this host (the engine has no call for it), and closes the stream.
+ */
+export async function startExecSession(t: ExecTarget, cmd: string[], opts: ExecStreamOptions): Promise<ExecSession> {
+  let exec: Dockerode.Exec;
+  try {
+    exec = await t.container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, AttachStdin: true, Tty: opts.tty, ...(opts.tty ? { Env: ["TERM=xterm"] } : {}) });
+  } catch (err) {
+    if (engineStatus(err) === 409) throw new DockerError(ErrorCode.DockerNotRunning, `cannot exec in container ${t.container.id.slice(0, 12)}: ${engineMessage(err)}`, { cause: err });
+    throw new DockerError(ErrorCode.DockerEngine, `creating the exec failed: ${engineMessage(err)}`, { cause: err });
+  }
+  const stream: Duplex = await exec.start({ hijack: true, stdin: true, Tty: opts.tty });
+  const resize = (height: number, width: number): void => {
+    if (!opts.tty || height <= 0 || width <= 0) return;
+    exec.resize({ h: height, w: width }).catch((err: unknown) => {
+      t.log.debug({ container: t.container.id, err }, "resizing an exec's terminal failed");
+    });
+  };
+  if (opts.height !== undefined && opts.width !== undefined) resize(opts.height, opts.width);
+  const frames = new FrameReader();
+  stream.on("data", (chunk: Buffer) => {
+    if (opts.tty) opts.output("stdout", chunk);
+    else for (const f of frames.push(chunk)) opts.output(f.stream, f.payload);
+  });
+  stream.on("error", () => undefined);
+  const ended = new Promise<void>((resolve) => {
+    stream.once("end", resolve);
+    stream.once("close", resolve);
+    stream.once("error", () => {
+      resolve();
+    });
+  });
+  let killed = false;
+  return {
+    write: (data) => {
+      if (!stream.writableEnded) stream.write(data);
+    },
+    closeStdin: () => {
+      // A terminal reads an end-of-file character; a pipe, the end of our side.
+      if (opts.tty) stream.write(Buffer.from([4]));
+      else stream.end();
+    },
+    resize,
+    exited: ended.then(() => exitCode(exec, killed)),
+    kill: () => {
+      if (killed) return;
+      killed = true;
+      void (t.sameHost ? killExecTree(exec, t.container.id, t.log) : Promise.resolve()).finally(() => stream.destroy());
+    },
+  };
 }

@@ -1,5 +1,6 @@
 import type Dockerode from "dockerode";
 import { ErrorCode, type Logger } from "../../structs/index.js";
+import type { RegistryAuth } from "./config.js";
 import { DockerError, engineMessage, engineStatus } from "./errors.js";
 
 /**
@@ -9,11 +10,11 @@ import { DockerError, engineMessage, engineStatus } from "./errors.js";
  * the local image still runs, with a warning, since refusing to start a task we can start
  * helps nobody.
  */
-export async function ensureImage(docker: Dockerode, image: string, forcePull: boolean, pullTimeoutMs: number, log: Logger): Promise<void> {
+export async function ensureImage(docker: Dockerode, image: string, forcePull: boolean, pullTimeoutMs: number, log: Logger, auth?: RegistryAuth): Promise<void> {
   const present = await hasImage(docker, image);
   if (present && !forcePull) return;
   try {
-    await pull(docker, image, pullTimeoutMs);
+    await pull(docker, image, pullTimeoutMs, auth);
   } catch (err) {
     const why = err instanceof DockerError ? err.message : engineMessage(err);
     if (present) {
@@ -38,9 +39,10 @@ async function hasImage(docker: Dockerode, image: string): Promise<boolean> {
  * Pulls and reads the progress to its end. The engine reports a failure either as the
  * request's status or, once the pull has begun, as an `error` line in the progress.
  */
-async function pull(docker: Dockerode, image: string, timeoutMs: number): Promise<void> {
+async function pull(docker: Dockerode, image: string, timeoutMs: number, auth?: RegistryAuth): Promise<void> {
   const abort = AbortSignal.timeout(timeoutMs);
-  const stream = await docker.pull(image, { abortSignal: abort });
+  // The credentials go to the engine alone (X-Registry-Auth), which gives them to the registry.
+  const stream = await docker.pull(image, { abortSignal: abort, ...(auth === undefined ? {} : { authconfig: auth }) });
   let rest = "";
   let failure: string | undefined;
   const onLine = (line: string): void => {

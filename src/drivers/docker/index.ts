@@ -4,3 +4,4 @@ export { ContainerPath, Label, NomadLabel, containerName, createOptions, exitRes
 export { DEFAULT_SOCKET, describeEndpoint, endpointFromEnv, type DockerEndpoint } from "./endpoint.js";
 export { DockerError, type DockerErrorCode } from "./errors.js";
 export { findContainersByLabels, findTaskContainers, type FoundContainer } from "./find.js";
+export { DEFAULT_INFRA_IMAGE, PAUSE_LABEL, pauseContainerName, pauseCreateOptions } from "./network.js";

@@ -1,7 +1,7 @@
 import { lstat, realpath } from "node:fs/promises";
 import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from "node:path";
 import { ErrorCode, leavesAllocDir } from "../../structs/index.js";
-import type { TaskSpec } from "../driver.js";
+import type { TaskMount, TaskSpec } from "../driver.js";
 import type { VolumeSpec } from "./config.js";
 import { DockerError } from "./errors.js";
 
@@ -28,6 +28,19 @@ export function relativeVolumeProblem(host: string): string | undefined {
 export function hostVolumeProblem(host: string, volumesEnabled: boolean): string | undefined {
   if (volumesEnabled) return undefined;
   return `mounts the host path "${host}", and this node does not allow host volumes: start its agent with -docker-volumes (Nomad's docker plugin volumes { enabled = true }), or use a path relative to the task's directory`;
+}
+
+/** Nomad's propagation modes as the engine's bind options (as Nomad's docker driver maps them). */
+const PROPAGATION: Readonly<Record<string, string>> = { private: "rprivate", "host-to-task": "rslave", bidirectional: "rshared" };
+
+/**
+ * A host volume (a group's `volume` through the task's `volume_mount`) as a bind of the
+ * container: `host:task:ro|rw,<propagation>[,z|Z]`. Not subject to -docker-volumes: the node's
+ * operator offered the directory in its agent config, and the scheduler placed the task there for it.
+ */
+export function hostVolumeBind(m: TaskMount): string {
+  const opts = [m.readOnly ? "ro" : "rw", PROPAGATION[m.propagationMode] ?? "rprivate", ...(m.selinuxLabel === "" ? [] : [m.selinuxLabel])];
+  return `${m.hostPath}:${m.taskPath}:${opts.join(",")}`;
 }
 
 /** The host path a volume mounts: an absolute one as written, a relative one from the task's directory. */

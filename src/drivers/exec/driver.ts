@@ -1,7 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { ErrorCode, RucheError } from "../../structs/index.js";
-import type { Driver, DriverFingerprint, ExecOptions, ExecResult, ExitResult, TaskHandle, TaskSpec } from "../driver.js";
+import type { Driver, DriverFingerprint, TaskStats, ExecOptions, ExecResult, ExecSession, ExecStreamOptions, ExitResult, TaskHandle, TaskSpec } from "../driver.js";
 import {
   asUser,
   findBinary,
@@ -11,6 +11,8 @@ import {
   promised,
   runCommand,
   ShimTasks,
+  sessionStats,
+  startSession,
   STATE_DIR_NAME,
   taskEnvironment,
   validateCommandConfig,
@@ -43,7 +45,7 @@ const JOIN_THEN_EXEC = `while [ "$1" != -- ]; do printf '0\\n' >"$1" || exit 125
 
 /**
  * `exec`: a task is a process isolated from the host: its own pid, mount, ipc and uts
- * namespaces (the host's network), the host's system read-only as its root, the
+ * namespaces (the host's network, or a bridge group's shared one), the host's system read-only as its root, the
  * allocation's dirs at /alloc, /local and /secrets, and a cgroup that limits its memory
  * (hard: beyond it the kernel kills it) and weighs its CPU. The client gives an exec task
  * these in-task paths in RUCHE_ALLOC_DIR, RUCHE_TASK_DIR and RUCHE_SECRETS_DIR. The cgroup
@@ -52,6 +54,8 @@ const JOIN_THEN_EXEC = `while [ "$1" != -- ]; do printf '0\\n' >"$1" || exit 125
  */
 export class ExecDriver implements Driver {
   readonly name = "exec";
+  /** Host volumes are bind mounts in the task's mount namespace (`isolation.ts`, the shim's --volume). */
+  readonly mountsHostVolumes = true;
   private readonly tasks: ShimTasks;
 
   constructor(opts: ExecDriverOptions = {}) {
@@ -75,13 +79,14 @@ export class ExecDriver implements Driver {
   async start(spec: TaskSpec): Promise<TaskHandle> {
     const unshare = findBinary("unshare");
     if (unshare === undefined) throw new RucheError(ErrorCode.Internal, "exec: unshare (util-linux) is not installed");
+    const joinNet = netnsPrefix(spec);
     const root = join(spec.taskDir, STATE_DIR_NAME, ROOT_DIR);
     for (const dir of [root, join(spec.allocDir, "alloc"), ...TASK_SUBDIRS.map((d) => join(spec.taskDir, d))]) await mkdir(dir, { recursive: true });
     const cgroup = await TaskCgroup.create(cgroupName(spec), { memoryMB: spec.memoryMB, cpuMHz: spec.cpu, pids: pidsLimit(spec.config) });
     try {
       return await this.tasks.start(
         spec,
-        { prefix: [unshare, ...UNSHARE_ARGS], shimOptions: [...isolationOptions(spec, root, cgroup.procsFiles()), "--caps", boundingSet(taskCaps(spec.config))] },
+        { prefix: [...joinNet, unshare, ...UNSHARE_ARGS], shimOptions: [...isolationOptions(spec, root, cgroup.procsFiles()), "--caps", boundingSet(taskCaps(spec.config))] },
         { cgroup: cgroup.state },
       );
     } catch (err) {
@@ -114,6 +119,15 @@ export class ExecDriver implements Driver {
     await cgroupOf(handle)?.remove();
   }
 
+  /** What the task's processes (its session, as /proc shows it) use now. */
+  stats(handle: TaskHandle): Promise<TaskStats | null> {
+    return promised(() => {
+      const state = this.tasks.stateOf(handle);
+      if (!isAlive(state.pid, state.startTime)) return null;
+      return sessionStats(state.pgid);
+    });
+  }
+
   /**
    * Runs `cmd` inside the task: in its cgroup, its namespaces (nsenter), its root and
    * working dir, with its env and user.
@@ -126,11 +140,43 @@ export class ExecDriver implements Driver {
       const nsenter = findBinary("nsenter");
       if (cgroup === undefined || nsenter === undefined) throw new RucheError(ErrorCode.Internal, "exec: no cgroup in the handle, or nsenter is not installed");
       if (!isAlive(state.pid, state.startTime)) throw new RucheError(ErrorCode.Conflict, `task ${handle.taskId} is not running`);
-      const enter = [nsenter, "--target", String(state.pid), "--mount", "--uts", "--ipc", "--pid", "--root", "--wd", "--"];
+      const enter = [nsenter, "--target", String(state.pid), "--mount", "--uts", "--ipc", "--pid", ...(spec.network === undefined ? [] : ["--net"]), "--root", "--wd", "--"];
       const argv = ["/bin/sh", "-c", JOIN_THEN_EXEC, "ruche-exec-join", ...cgroup.procsFiles(), "--", ...enter, ...asUser(spec.user, boundingSet(taskCaps(spec.config))), ...cmd];
       return runCommand(argv, { ...opts, env: taskEnvironment(spec.env), cwd: "/" });
     });
   }
+
+  /** An interactive command inside the task's namespaces and cgroup, as `exec`'s, with a terminal when asked. */
+  execStreaming(handle: TaskHandle, cmd: string[], opts: ExecStreamOptions): Promise<ExecSession> {
+    return promised(() => {
+      const spec = this.tasks.specOf(handle);
+      const state = this.tasks.stateOf(handle);
+      const cgroup = cgroupOf(handle);
+      const nsenter = findBinary("nsenter");
+      if (cgroup === undefined || nsenter === undefined) throw new RucheError(ErrorCode.Internal, "exec: no cgroup in the handle, or nsenter is not installed");
+      if (!isAlive(state.pid, state.startTime)) throw new RucheError(ErrorCode.Conflict, `task ${handle.taskId} is not running`);
+      const enter = [nsenter, "--target", String(state.pid), "--mount", "--uts", "--ipc", "--pid", ...(spec.network === undefined ? [] : ["--net"]), "--root", "--wd", "--"];
+      // With a terminal, the command leads a session of the task's pid namespace that takes the
+      // terminal over: a shell's job control then finds its process groups (not the helper's, outside).
+      const setsid = findBinary("setsid");
+      if (opts.tty && setsid === undefined) throw new RucheError(ErrorCode.Internal, "exec with a terminal needs setsid (util-linux)");
+      const session = opts.tty && setsid !== undefined ? [setsid, "--ctty", "--wait", "--"] : [];
+      const argv = ["/bin/sh", "-c", JOIN_THEN_EXEC, "ruche-exec-join", ...cgroup.procsFiles(), "--", ...enter, ...session, ...asUser(spec.user, boundingSet(taskCaps(spec.config))), ...cmd];
+      return startSession(argv, { ...opts, env: taskEnvironment(spec.env), cwd: "/" });
+    });
+  }
+}
+
+/**
+ * In a bridge group, the task starts inside the allocation's shared network namespace (the
+ * pause container's), as Nomad's exec driver joins the group's: it reaches the group's other
+ * tasks on localhost. Elsewhere it keeps the host's network.
+ */
+function netnsPrefix(spec: TaskSpec): string[] {
+  if (spec.network === undefined) return [];
+  const nsenter = findBinary("nsenter");
+  if (nsenter === undefined) throw new RucheError(ErrorCode.Internal, "exec: nsenter (util-linux) is not installed");
+  return [nsenter, `--net=${spec.network.netnsPath}`, "--"];
 }
 
 function cgroupOf(handle: TaskHandle): TaskCgroup | undefined {

@@ -27,7 +27,8 @@ export const UNSHARE_ARGS = ["--pid", "--fork", "--mount", "--ipc", "--uts", "--
  * The shim options that build an exec task's world, in order: its cgroup first (before
  * anything of the task runs), then a fresh tmpfs root holding the host's system read-only,
  * a minimal /dev, its own /proc, and read-write `/alloc` (the allocation dir's `alloc/`,
- * shared by its tasks), `/local`, `/secrets` and `/tmp` (the task dir's), then the root sealed read-only and the
+ * shared by its tasks), `/local`, `/secrets` and `/tmp` (the task dir's), the task's host volumes at
+ * their destinations (read-only where the mount is), then the root sealed read-only and the
  * hostname set. `root` is an empty dir on the host that the tmpfs is mounted on, in the
  * task's mount namespace only.
  */
@@ -51,6 +52,8 @@ export function isolationOptions(spec: TaskSpec, root: string, cgroupProcs: read
     "--bind",
     join(spec.taskDir, "tmp"),
     "/tmp",
+    // Host volumes (volume_mount), over what is above: the task sees them at their destination.
+    ...(spec.mounts ?? []).flatMap((m) => ["--volume", m.hostPath, m.taskPath, m.readOnly ? "ro" : "rw"]),
     "--seal",
     "--hostname",
     taskHostname(spec),

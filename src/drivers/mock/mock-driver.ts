@@ -1,5 +1,5 @@
 import { ErrorCode, NS, parseDuration, RucheError } from "../../structs/index.js";
-import { SIGNALS, type Driver, type DriverFingerprint, type ExecResult, type ExitResult, type TaskHandle, type TaskSpec } from "../driver.js";
+import { SIGNALS, type Driver, type DriverFingerprint, type ExecResult, type ExitResult, type TaskHandle, type TaskSpec, type TaskStats } from "../driver.js";
 
 /**
  * A driver that runs nothing: a task "runs" in memory for `run_for`, then exits with
@@ -8,7 +8,9 @@ import { SIGNALS, type Driver, type DriverFingerprint, type ExecResult, type Exi
  * health, leaders); real tasks use docker, exec or raw_exec.
  *
  * Config: `run_for` (duration, default forever), `exit_code` (number), `start_error`
- * (string), `kill_after` (duration a stop takes), `exec_output` (what exec prints).
+ * (string), `kill_after` (duration a stop takes), `exec_output` (what exec prints),
+ * `stats_memory_mb` and `stats_cpu_mhz` (what `stats` reports it uses; by default a quarter
+ * of its memory and a tenth of its CPU).
  */
 export class MockDriver implements Driver {
   readonly name = "mock";
@@ -27,6 +29,10 @@ export class MockDriver implements Driver {
       if (v !== undefined && (typeof v !== "string" || parseDuration(v) === undefined)) out.push(`config.${k} must be a duration such as "5s"`);
     }
     if (config.exit_code !== undefined && typeof config.exit_code !== "number") out.push("config.exit_code must be a number");
+    for (const k of ["stats_memory_mb", "stats_cpu_mhz"]) {
+      const v = config[k];
+      if (v !== undefined && (typeof v !== "number" || !(v >= 0))) out.push(`config.${k} must be a number of 0 or more`);
+    }
     return out;
   }
 
@@ -35,6 +41,7 @@ export class MockDriver implements Driver {
     if (typeof c.start_error === "string") return Promise.reject(new Error(c.start_error));
     const runFor = typeof c.run_for === "string" ? (parseDuration(c.run_for) ?? 0) / NS.millisecond : Infinity;
     const t = new MockTask(runFor, typeof c.exit_code === "number" ? c.exit_code : 0, typeof c.kill_after === "string" ? (parseDuration(c.kill_after) ?? 0) / NS.millisecond : 0, typeof c.exec_output === "string" ? c.exec_output : "");
+    t.uses = { memoryMB: typeof c.stats_memory_mb === "number" ? c.stats_memory_mb : spec.memoryMB / 4, cpuMHz: typeof c.stats_cpu_mhz === "number" ? c.stats_cpu_mhz : spec.cpu / 10 };
     this.tasks.set(spec.id, t);
     return Promise.resolve({ driver: this.name, taskId: spec.id, startedAt: Date.now(), state: {} });
   }
@@ -73,6 +80,19 @@ export class MockDriver implements Driver {
     return Promise.resolve({ exitCode: 0, stdout: Buffer.from(t.execOutput === "" ? cmd.join(" ") : t.execOutput), stderr: Buffer.alloc(0), timedOut: false });
   }
 
+  /** The figures the task's config asks for, while it runs: memory as RSS, CPU as ticks (a percent of a 1000 MHz core). */
+  stats(handle: TaskHandle): Promise<TaskStats | null> {
+    const t = this.tasks.get(handle.taskId);
+    if (t === undefined || t.done) return Promise.resolve(null);
+    const rss = Math.round(t.uses.memoryMB * 1024 * 1024);
+    const percent = t.uses.cpuMHz / 10;
+    return Promise.resolve({
+      memory: { rss, cache: 0, swap: 0, usage: rss, maxUsage: rss, measured: ["RSS", "Usage", "Max Usage"] },
+      cpu: { percent, userMode: percent, systemMode: 0, totalTicks: t.uses.cpuMHz, throttledPeriods: 0, throttledTime: 0, measured: ["Percent", "User Mode", "Total Ticks"] },
+      at: Date.now(),
+    });
+  }
+
   /** Signals a task received (for tests). */
   signalsOf(taskId: string): string[] {
     return this.tasks.get(taskId)?.signals ?? [];
@@ -94,6 +114,7 @@ class MockTask {
   readonly exited: Promise<ExitResult>;
   readonly signals: string[] = [];
   done = false;
+  uses = { memoryMB: 0, cpuMHz: 0 };
   private finish!: (r: ExitResult) => void;
   private readonly timer: NodeJS.Timeout | null;
 

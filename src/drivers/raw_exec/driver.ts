@@ -1,7 +1,7 @@
 import { platform } from "node:os";
 import { ErrorCode, RucheError } from "../../structs/index.js";
-import type { Driver, DriverFingerprint, ExecOptions, ExecResult, ExitResult, TaskHandle, TaskSpec } from "../driver.js";
-import { asUser, findBinary, isAlive, promised, runCommand, ShimTasks, taskEnvironment, validateCommandConfig } from "../shared/index.js";
+import type { Driver, DriverFingerprint, TaskStats, ExecOptions, ExecResult, ExecSession, ExecStreamOptions, ExitResult, TaskHandle, TaskSpec } from "../driver.js";
+import { asUser, findBinary, isAlive, promised, runCommand, ShimTasks, startSession, taskEnvironment, validateCommandConfig, sessionStats } from "../shared/index.js";
 
 export interface RawExecOptions {
   /** Ends the watching of tasks when the agent shuts down (the tasks run on). */
@@ -50,7 +50,7 @@ export class RawExecDriver implements Driver {
 
   start(spec: TaskSpec): Promise<TaskHandle> {
     if (!this.enabled) return Promise.reject(new RucheError(ErrorCode.BadRequest, `raw_exec is ${RAW_EXEC_DISABLED}`));
-    return promised(() => this.tasks.start(spec, { prefix: [], shimOptions: [] }));
+    return promised(() => this.tasks.start(spec, { prefix: joinNetwork(spec), shimOptions: [] }));
   }
 
   recover(handle: TaskHandle, spec: TaskSpec): Promise<boolean> {
@@ -81,7 +81,51 @@ export class RawExecDriver implements Driver {
       const spec = this.tasks.specOf(handle);
       const state = this.tasks.stateOf(handle);
       if (!isAlive(state.pid, state.startTime)) throw new RucheError(ErrorCode.Conflict, `task ${handle.taskId} is not running`);
-      return runCommand([...asUser(spec.user), ...cmd], { ...opts, env: taskEnvironment(spec.env), cwd: spec.taskDir });
+      return runCommand([...enterNetwork(spec, state.pid), ...asUser(spec.user), ...cmd], { ...opts, env: taskEnvironment(spec.env), cwd: spec.taskDir });
     });
   }
+
+  /** What the task's processes (its session, as /proc shows it) use now. */
+  stats(handle: TaskHandle): Promise<TaskStats | null> {
+    return promised(() => {
+      const state = this.tasks.stateOf(handle);
+      if (!isAlive(state.pid, state.startTime)) return null;
+      return sessionStats(state.pgid);
+    });
+  }
+
+  /** An interactive command on the host as the task would run it, with a terminal when asked (python3's pty). */
+  execStreaming(handle: TaskHandle, cmd: string[], opts: ExecStreamOptions): Promise<ExecSession> {
+    return promised(() => {
+      const spec = this.tasks.specOf(handle);
+      const state = this.tasks.stateOf(handle);
+      if (!isAlive(state.pid, state.startTime)) throw new RucheError(ErrorCode.Conflict, `task ${handle.taskId} is not running`);
+      return startSession([...enterNetwork(spec, state.pid), ...asUser(spec.user), ...cmd], { ...opts, env: taskEnvironment(spec.env), cwd: spec.taskDir });
+    });
+  }
+}
+
+/**
+ * In a bridge group the task starts in the group's shared network namespace (the pause
+ * container's), as Nomad's raw_exec joins the group's: it reaches the group's other tasks on
+ * localhost. Entering a namespace takes root; an agent that is not is refused, saying so.
+ */
+function joinNetwork(spec: TaskSpec): string[] {
+  if (spec.network === undefined) return [];
+  return [nsenter(), `--net=${spec.network.netnsPath}`, "--"];
+}
+
+/** What `alloc exec` runs in a bridge group's task: the task's network (by its pid), as the task. */
+function enterNetwork(spec: TaskSpec, pid: number): string[] {
+  if (spec.network === undefined) return [];
+  return [nsenter(), "--target", String(pid), "--net", "--"];
+}
+
+function nsenter(): string {
+  if (process.getuid?.() !== 0) {
+    throw new RucheError(ErrorCode.BadRequest, 'raw_exec: a task of a bridge group (network { mode = "bridge" }) joins the group\'s network namespace, which needs the agent to run as root');
+  }
+  const bin = findBinary("nsenter");
+  if (bin === undefined) throw new RucheError(ErrorCode.Internal, "raw_exec: nsenter (util-linux) is not installed");
+  return bin;
 }

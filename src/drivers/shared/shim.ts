@@ -25,6 +25,9 @@ export const SHIM_SCRIPT = String.raw`# Ruche task shim: the parent of one task,
 #                      then pid 1 of new pid, mount, ipc and uts namespaces)
 #   --ro PATH          show the host's PATH read-only at the same place under the root
 #   --bind SRC DST     mount the host directory SRC read-write at DST under the root
+#   --volume SRC DST MODE
+#                      mount the host's SRC (a directory or a file: a host volume) at DST
+#                      under the root, read-only when MODE is "ro"
 #   --dev              a minimal /dev under the root
 #   --proc             a /proc of the task's pid namespace under the root
 #   --seal             make the root itself read-only
@@ -85,6 +88,30 @@ _ruche_ro() {
 	fi
 }
 
+# Mounts the host's $1 (a directory or a file) at $2 under the root, read-only when $3 is
+# "ro": a host volume. What is missing on the way to $2 is made; a $2 that leads out of the
+# root (through "..", or a symlink) is refused.
+_ruche_volume() {
+	_ruche_dst=$_ruche_root$2
+	# A symlink the task left in its own directories must not lead the mount out of its root.
+	_ruche_real=$(realpath -m "$_ruche_dst") || return 1
+	case $_ruche_real in
+	"$_ruche_root"/*) ;;
+	*) return 1 ;;
+	esac
+	_ruche_dst=$_ruche_real
+	if [ -d "$1" ]; then
+		mkdir -p "$_ruche_dst" || return 1
+	else
+		mkdir -p "$(dirname "$_ruche_dst")" || return 1
+		[ -e "$_ruche_dst" ] || printf '' >"$_ruche_dst" || return 1
+	fi
+	mount --bind "$1" "$_ruche_dst" || return 1
+	if [ "$3" = ro ]; then
+		mount -o remount,bind,ro "$_ruche_dst" || return 1
+	fi
+}
+
 # The devices a program expects, and none of the host's disks.
 _ruche_dev() {
 	_ruche_d=$_ruche_root/dev
@@ -124,6 +151,11 @@ while [ "$#" -gt 0 ]; do
 		_ruche_need_root --bind
 		mkdir -p "$_ruche_root$3" && mount --bind "$2" "$_ruche_root$3" || _ruche_fail "cannot mount $2 at $3"
 		shift 3
+		;;
+	--volume)
+		_ruche_need_root --volume
+		_ruche_volume "$2" "$3" "$4" || _ruche_fail "cannot mount the host volume $2 at $3"
+		shift 4
 		;;
 	--dev)
 		_ruche_need_root --dev

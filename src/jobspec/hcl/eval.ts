@@ -182,8 +182,11 @@ const RUNTIME_ROOTS = new Set(["attr", "node", "meta", "env", "device"]);
 const ENV_NAME = /^[A-Z_][A-Za-z0-9_]*$/;
 
 /**
- * Whether an interpolation reads a runtime value, and so stays as written. A root that is
- * neither ours nor a runtime one is a mistake, reported where it is written.
+ * Whether an interpolation reads a runtime value, and so stays as written. A bare name
+ * that is not ours (`${dur}` in a shell script, `${scheme}` in an nginx file a template
+ * writes) stays as written too, as Nomad's parser keeps every variable it does not know.
+ * A traversal from an unknown root (`${nope.tag}`) reads like a reference mistyped: it is
+ * reported where it is written.
  */
 function isRuntime(e: Expr, scope: Scope): boolean {
   const roots = new Set<string>();
@@ -191,7 +194,7 @@ function isRuntime(e: Expr, scope: Scope): boolean {
   let runtime = false;
   for (const r of roots) {
     if (ROOTS.has(r)) continue;
-    if (RUNTIME_ROOTS.has(r) || ENV_NAME.test(r)) runtime = true;
+    if (RUNTIME_ROOTS.has(r) || ENV_NAME.test(r) || (e.kind === "variable" && e.name === r)) runtime = true;
     else throw new EvalError(rootPos(e, r) ?? e.pos, `unknown variable "${r}"; use var.*, local.*, or a runtime value such as attr.*, node.*, meta.* or NOMAD_*`);
   }
   return runtime;

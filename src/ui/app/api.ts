@@ -80,6 +80,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** The body as bytes or text, sent as it is (a KV value), instead of JSON. */
   raw?: string;
+  /** What to accept (`text/event-stream`: the event stream as server-sent events). */
+  accept?: string;
 }
 
 /** Builds `/v1/...?query`, leaving out undefined values. */
@@ -90,7 +92,7 @@ export function url(path: string, query: Record<string, string> = {}): string {
 
 /** Sends a request; a refused or failed one becomes an ApiError, with the API's own message. */
 export async function send(method: string, path: string, body?: unknown, o: RequestOptions = {}): Promise<Response> {
-  const init: RequestInit = { method, headers: headers(body === undefined ? {} : { "content-type": "application/json" }) };
+  const init: RequestInit = { method, headers: headers({ ...(body === undefined ? {} : { "content-type": "application/json" }), ...(o.accept === undefined ? {} : { accept: o.accept }) }) };
   if (o.raw !== undefined) init.body = o.raw;
   else if (body !== undefined) init.body = JSON.stringify(body);
   if (o.signal !== undefined) init.signal = o.signal;

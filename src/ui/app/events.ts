@@ -115,7 +115,7 @@ class EventHub {
   }
 
   private async run(signal: AbortSignal): Promise<void> {
-    const res = await send("GET", "/v1/event/stream", undefined, { signal });
+    const res = await send("GET", "/v1/event/stream", undefined, { signal, accept: "text/event-stream" });
     if (res.body === null) return;
     this.retryMs = 500;
     this.generation++;

@@ -46,6 +46,18 @@ export function mb(n: number): string {
   return n >= 1024 ? `${(n / 1024).toFixed(n % 1024 === 0 ? 0 : 1)} GiB` : `${n} MB`;
 }
 
+/** Bytes as KiB, MiB or GiB, one decimal below ten (what a task uses). */
+export function bytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? String(Math.round(v)) : v < 10 ? v.toFixed(1) : String(Math.round(v))} ${units[i] ?? "B"}`;
+}
+
 export function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }

@@ -50,7 +50,7 @@ const enc = encodeURIComponent;
 export const href = {
   cluster: (): string => `${BASE}/`,
   jobs: (): string => `${BASE}/jobs`,
-  job: (id: string): string => `${BASE}/jobs/${enc(id)}`,
+  job: (id: string, namespace = "default"): string => `${BASE}/jobs/${enc(id)}${namespace === "default" ? "" : `?namespace=${enc(namespace)}`}`,
   alloc: (id: string): string => `${BASE}/allocations/${enc(id)}`,
   nodes: (): string => `${BASE}/nodes`,
   node: (id: string): string => `${BASE}/nodes/${enc(id)}`,

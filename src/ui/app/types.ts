@@ -7,7 +7,7 @@ import type { AllocStub as AllocStubOfModel } from "../../apiclient/types.js";
 import type { AllocationWire, Node, NodeWire } from "../../structs/index.js";
 
 export type { HealthEntry, JobStub, ServerStatus } from "../../apiclient/types.js";
-export type { AllocCheck, Job, KVEntry, TaskEvent, TaskGroup } from "../../structs/index.js";
+export type { AllocCheck, AllocResourceUsage, Job, KVEntry, TaskEvent, TaskGroup } from "../../structs/index.js";
 // Allocations, deployments and their states as the API serves them: Nomad's time types (RFC 3339 strings, unix ns).
 export type { AllocationWire as Allocation, DeploymentWire as Deployment, DeploymentStateWire as DeploymentState, TaskStateWire as TaskState } from "../../structs/index.js";
 export type AllocStub = AllocationWire<AllocStubOfModel>;

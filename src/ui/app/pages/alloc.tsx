@@ -1,23 +1,59 @@
 /** One allocation: where it runs, what it holds, its tasks with their events, its checks, and its tasks' output as it comes. */
 import type { JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { send, seg } from "../api.js";
+import { get, message, send, seg } from "../api.js";
 import { Ago, Badge, ErrorBox, Loading, Section, THead, Use } from "../components.js";
-import { jobHue, mb, msOfNanos, msOfTime, short, when } from "../format.js";
+import { bytes, jobHue, mb, msOfNanos, msOfTime, short, when } from "../format.js";
 import { useLive } from "../live.js";
 import { href } from "../router.js";
-import type { Allocation, PublicNode } from "../types.js";
+import type { AllocResourceUsage, Allocation, PublicNode } from "../types.js";
 
 /** The most of a task's output the page keeps: the newest part. */
 const MAX_LOG_CHARS = 512 * 1024;
 /** How far back the log view starts. */
 const TAIL_BYTES = 64 * 1024;
+/** How often a running allocation's resource use is read again from its node. */
+const STATS_EVERY_MS = 5000;
+
+/**
+ * What a running allocation's tasks use now (`/v1/client/allocation/:id/stats`, read from its
+ * node), read again every few seconds; undefined while unknown, an error when the node's agent
+ * cannot say.
+ */
+function useStats(allocId: string, running: boolean): { data?: AllocResourceUsage; error?: unknown } {
+  const [state, setState] = useState<{ data?: AllocResourceUsage; error?: unknown }>({});
+  useEffect(() => {
+    if (!running) {
+      setState({});
+      return;
+    }
+    let live = true;
+    const read = (): void => {
+      get<AllocResourceUsage>(`/v1/client/allocation/${seg(allocId)}/stats`).then(
+        (r) => {
+          if (live) setState({ data: r.body });
+        },
+        (error: unknown) => {
+          if (live) setState({ error });
+        },
+      );
+    };
+    read();
+    const timer = setInterval(read, STATS_EVERY_MS);
+    return () => {
+      live = false;
+      clearInterval(timer);
+    };
+  }, [allocId, running]);
+  return state;
+}
 
 export function AllocPage({ id }: { id: string }): JSX.Element {
   const alloc = useLive<Allocation>(`/v1/allocation/${seg(id)}`, ["Allocation"], (e) => e.Key === id);
   const a = alloc.data;
   const nodeId = a?.NodeID;
   const node = useLive<PublicNode>(nodeId === undefined ? null : `/v1/node/${seg(nodeId)}`, ["Node"], (e) => e.Key === nodeId);
+  const stats = useStats(id, a?.ClientStatus === "running");
   if (a === undefined) {
     return (
       <div>
@@ -47,7 +83,7 @@ export function AllocPage({ id }: { id: string }): JSX.Element {
         </dd>
         <dt>Job</dt>
         <dd>
-          <a href={href.job(a.JobID)}>{a.JobID}</a> v{a.Job.Version}
+          <a href={href.job(a.JobID, a.Namespace)}>{a.JobID}</a> v{a.Job.Version}
         </dd>
         <dt>Node</dt>
         <dd>
@@ -93,10 +129,12 @@ export function AllocPage({ id }: { id: string }): JSX.Element {
       </Section>
 
       <Section title="Tasks" id="tasks">
+        {stats.error === undefined ? null : <p class="muted">Resource use unknown: the node's agent did not say ({message(stats.error)}).</p>}
         {tasks.map((name) => {
           const s = a.TaskStates[name];
           const t = group?.Tasks.find((x) => x.Name === name);
           const r = a.TaskResources[name];
+          const usage = stats.data?.Tasks[name]?.ResourceUsage;
           return (
             <div class="task" key={name} data-task={name}>
               <h3>
@@ -104,6 +142,11 @@ export function AllocPage({ id }: { id: string }): JSX.Element {
               </h3>
               <p class="muted">
                 {t?.Driver ?? "?"} driver{r === undefined ? "" : ` · ${r.CPU} MHz · ${mb(r.MemoryMB)}`}
+                {usage === undefined ? null : (
+                  <span class="usage" data-usage={name}>
+                    {` · using ${Math.floor(usage.CpuStats.TotalTicks)}${r === undefined ? "" : `/${r.CPU}`} MHz · ${bytes(usage.MemoryStats.RSS > 0 ? usage.MemoryStats.RSS : usage.MemoryStats.Usage)}${r === undefined ? "" : `/${mb(r.MemoryMB)}`}`}
+                  </span>
+                )}
                 {s === undefined ? "" : ` · ${s.Restarts} restart${s.Restarts === 1 ? "" : "s"}`}
                 {s !== undefined && msOfTime(s.StartedAt) > 0 ? (
                   <>
@@ -178,7 +221,7 @@ function Logs({ allocId, tasks }: { allocId: string; tasks: string[] }): JSX.Ele
     const read = async (): Promise<void> => {
       const res = await send("GET", `/v1/client/fs/logs/${seg(allocId)}`, undefined, {
         signal: abort.signal,
-        query: { task, type, follow: String(follow), origin: "end", offset: String(TAIL_BYTES) },
+        query: { task, type, follow: String(follow), origin: "end", offset: String(TAIL_BYTES), plain: "true" },
       });
       setState(follow ? "following" : "done");
       if (res.body === null) return;

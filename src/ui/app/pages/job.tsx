@@ -16,11 +16,13 @@ import type { AllocStub, Deployment, Job } from "../types.js";
 
 export function JobPage({ id }: { id: string }): JSX.Element {
   const path = `/v1/job/${seg(id)}`;
+  // The job's namespace comes with its link (`?namespace=`); "default" without one.
+  const q = namespaceQuery();
   const ofJob = (e: StreamEvent): boolean => (e.Topic === "Job" ? e.Key.endsWith(`/${id}`) || e.Key === id : (e.Payload as { JobID?: string } | null)?.JobID === id || e.Type.endsWith("Deleted"));
-  const job = useLive<Job>(path, ["Job", "Allocation"], ofJob);
-  const summary = useLive<{ Summary: Record<string, Record<string, number>> }>(`${path}/summary`, ["Allocation"], ofJob);
-  const deployment = useLive<Deployment | null>(`${path}/deployment`, ["Deployment"], ofJob);
-  const allocs = useLiveList<AllocStub>(`${path}/allocations`, "Allocation", asStub, (a) => a.JobID === id);
+  const job = useLive<Job>(`${path}${q}`, ["Job", "Allocation"], ofJob);
+  const summary = useLive<{ Summary: Record<string, Record<string, number>> }>(`${path}/summary${q}`, ["Allocation"], ofJob);
+  const deployment = useLive<Deployment | null>(`${path}/deployment${q}`, ["Deployment"], ofJob);
+  const allocs = useLiveList<AllocStub>(`${path}/allocations${q}`, "Allocation", asStub, (a) => a.JobID === id);
   const j = job.data;
 
   if (j === undefined) {
@@ -46,7 +48,7 @@ export function JobPage({ id }: { id: string }): JSX.Element {
               Start
             </Action>
           ) : (
-            <Action run={() => del(path)} kind="danger" confirm="Confirm stop">
+            <Action run={() => del(`${path}${q}`)} kind="danger" confirm="Confirm stop">
               Stop
             </Action>
           )}
@@ -92,7 +94,7 @@ export function JobPage({ id }: { id: string }): JSX.Element {
                     <td>
                       <span class="scale">
                         {([-1, 1] as const).map((by) => (
-                          <Action key={by} run={() => put(`${path}/scale`, { Count: g.Count + by, Target: { Group: g.Name } })} disabled={j.Stop || g.Count + by < 0} title={`Scale ${g.Name} to ${g.Count + by}`}>
+                          <Action key={by} run={() => put(`${path}/scale${q}`, { Count: g.Count + by, Target: { Group: g.Name } })} disabled={j.Stop || g.Count + by < 0} title={`Scale ${g.Name} to ${g.Count + by}`}>
                             {by < 0 ? "−" : "+"}
                             <span class="sr-only"> one allocation of {g.Name}</span>
                           </Action>
@@ -117,7 +119,7 @@ export function JobPage({ id }: { id: string }): JSX.Element {
         {allocs.data === undefined ? <Loading what="allocations" /> : <AllocTable allocs={allocs.data} />}
       </Section>
 
-      <Versions path={path} current={j} />
+      <Versions path={path} q={q} current={j} />
     </div>
   );
 }
@@ -137,6 +139,9 @@ function DeploymentView({ d }: { d: Deployment }): JSX.Element {
             <Action run={() => put(`/v1/deployment/promote/${seg(d.ID)}`, { All: true })} kind="primary">
               Promote
             </Action>
+          ) : null}
+          {active ? (
+            <Action run={() => put(`/v1/deployment/pause/${seg(d.ID)}`, { DeploymentID: d.ID, Pause: d.Status !== "paused" })}>{d.Status === "paused" ? "Resume" : "Pause"}</Action>
           ) : null}
           {active ? (
             <Action run={() => put(`/v1/deployment/fail/${seg(d.ID)}`, {})} kind="danger" confirm="Confirm fail">
@@ -207,8 +212,8 @@ export function AllocTable({ allocs, show = "node" }: { allocs: readonly AllocSt
   );
 }
 
-function Versions({ path, current }: { path: string; current: Job }): JSX.Element {
-  const versions = useLive<{ Versions: Job[] }>(`${path}/versions`, ["Job"], (e) => e.Key.endsWith(`/${current.ID}`) || e.Key === current.ID);
+function Versions({ path, q, current }: { path: string; q: string; current: Job }): JSX.Element {
+  const versions = useLive<{ Versions: Job[] }>(`${path}/versions${q}`, ["Job"], (e) => e.Key.endsWith(`/${current.ID}`) || e.Key === current.ID);
   const list = [...(versions.data?.Versions ?? [])].sort((a, b) => b.Version - a.Version);
   const [from, setFrom] = useState<number | null>(null);
   const [to, setTo] = useState<number | null>(null);
@@ -247,7 +252,7 @@ function Versions({ path, current }: { path: string; current: Job }): JSX.Elemen
                 {v.Version === current.Version ? (
                   <span class="muted">current</span>
                 ) : (
-                  <Action run={() => put(`${path}/revert`, { JobVersion: v.Version })} confirm={`Confirm revert to v${v.Version}`}>
+                  <Action run={() => put(`${path}/revert${q}`, { JobVersion: v.Version })} confirm={`Confirm revert to v${v.Version}`}>
                     Revert
                   </Action>
                 )}
@@ -290,4 +295,10 @@ function Versions({ path, current }: { path: string; current: Job }): JSX.Elemen
       )}
     </Section>
   );
+}
+
+/** `?namespace=NS` of the page's own address, for the API paths of a job outside "default"; "" otherwise. */
+function namespaceQuery(): string {
+  const ns = new URLSearchParams(location.search).get("namespace");
+  return ns === null || ns === "" || ns === "default" ? "" : `?namespace=${encodeURIComponent(ns)}`;
 }

@@ -8,7 +8,8 @@ import { href } from "../router.js";
 import type { JobStub } from "../types.js";
 
 export function JobsPage(): JSX.Element {
-  const jobs = useLive<JobStub[]>("/v1/jobs", ["Job", "Allocation"]);
+  // Every namespace's jobs (those the token may read), as Nomad's UI lists them with its namespace filter on "*".
+  const jobs = useLive<JobStub[]>("/v1/jobs?namespace=*", ["Job", "Allocation"]);
   const [filter, setFilter] = useState("");
   const list = (jobs.data ?? []).filter((j) => filter === "" || j.ID.includes(filter)).sort((a, b) => (a.ID < b.ID ? -1 : 1));
   return (
@@ -31,7 +32,7 @@ export function JobsPage(): JSX.Element {
           heads={["Job", "Type", "Status", "Version", "Allocations", "Submitted"]}
           row={(j) => [
             <span role="cell">
-              <a href={href.job(j.ID)}>{j.ID}</a>
+              <a href={href.job(j.ID, j.Namespace)}>{j.ID}</a>
             </span>,
             <span role="cell">{j.Type}</span>,
             <span role="cell">
