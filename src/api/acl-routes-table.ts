@@ -229,6 +229,11 @@ const NOMAD: Readonly<Record<string, RouteEntry>> = {
   "GET /v1/client/fs/logs/:alloc": nomad(ns(NamespaceCap.ReadLogs)),
   "PUT /v1/client/allocation/:alloc/exec": nomad(execNeed),
   "GET /v1/client/allocation/:alloc/exec": nomad(execNeed),
+  /** Nomad's `job action`: read-job and the exec capabilities of the allocation named (alloc-node-exec too for raw_exec). */
+  "GET /v1/job/:id/action": nomad((req, look) => {
+    const drivers = look.allocDrivers(req.query.get("allocID") ?? "", req.query.get("task") ?? undefined);
+    return { kind: "all", of: [ns(NamespaceCap.ReadJob), ns(NamespaceCap.AllocExec), ...(drivers.includes("raw_exec") ? [ns(NamespaceCap.AllocNodeExec)] : [])] };
+  }),
   "GET /v1/client/fs/ls/:alloc": nomad(ns(NamespaceCap.ReadFs)),
   "GET /v1/client/fs/stat/:alloc": nomad(ns(NamespaceCap.ReadFs)),
   "GET /v1/client/fs/cat/:alloc": nomad(ns(NamespaceCap.ReadFs)),

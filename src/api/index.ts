@@ -225,6 +225,11 @@ export async function startApi(server: Server, store: StateStore, opts: ApiOptio
             return n === undefined ? undefined : { name: n.Name, addr: n.HTTPAddr };
           },
           self: address,
+          job: (ns, id) => store.job(ns, id) ?? undefined,
+          allocJob: (id) => {
+            const a = store.alloc(id);
+            return a === undefined ? undefined : { JobID: a.JobID, Namespace: a.Namespace };
+          },
           ...nodeDial(opts.wire),
         },
         opts.local,

@@ -2,6 +2,9 @@ import type { AllocFileInfo, AclPolicyInfo, AclPolicyStub, AclTokenInfo, AclToke
 import { answerFailure, BLOCKING_MARGIN_MS, DEFAULT_ATTEMPT_TIMEOUT_MS, DEFAULT_RETRY_BUDGET_MS, fetchFailure, mayRetry, roundBackoff, ServerList, waitMs, type AttemptFailure } from "./failover.js";
 import { fetchOver, tlsDispatcher } from "./tls.js";
 import { openWebSocket } from "./websocket.js";
+
+/** A WebSocket to any of the API's upgrade routes (`alloc exec`, `job action`), Nomad's messages on it. */
+export { openWebSocket };
 import { ErrorCode, errorMessage, fromWireAlloc, fromWireDeployment, fromWireEval, fromWireNode, sleep, tlsFailure, type AllocationWire, type DeploymentWire, type EvaluationWire, type NodeWire, type DialTls, type WsConnection, type Allocation, type JoinToken, type JoinTokenStub, type AllocUpdate, type AllocCheckStatus, type AllocResourceUsage, type CatalogSnapshot, type Deployment, type Evaluation, type Job, type KVEntry, type Namespace, type Node, type ServiceRegistration, type ServiceRegistrationListStub, type Variable, type VariableMetadata } from "../structs/index.js";
 
 /** An error the API answered with: its status, stable code and message. */

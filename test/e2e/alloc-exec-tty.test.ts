@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ApiClient } from "../../src/apiclient/index.js";
+import { ApiClient, openWebSocket } from "../../src/apiclient/index.js";
 import { runCli, type IO } from "../../src/cli/index.js";
 import type { WsConnection } from "../../src/structs/index.js";
 import { ruche, startAgentProcess, until, type AgentProcess } from "./harness.js";
@@ -30,6 +30,10 @@ const JOB = `job "shells" {
       resources {
         cpu    = 50
         memory = 32
+      }
+      action "whoami" {
+        command = "/bin/sh"
+        args    = ["-c", "echo action in $NOMAD_TASK_NAME; exit 4"]
       }
     }
   }
@@ -171,6 +175,21 @@ describe("Nomad's streaming routes on a dev agent", () => {
     expect(await plain.text()).toContain("WebSocket");
     const missing = await session(await api.allocExecSession(rawAlloc, { task: "t", command: ["/no/such/program"], tty: false }));
     expect(missing.exitCode).toBe(127);
+  }, 30_000);
+
+  it("runs a task's action over Nomad's job action route (as `nomad action` calls it); an allocation of another job is refused", async () => {
+    const address = (agent as AgentProcess).address;
+    const open = (q: Record<string, string>): Promise<WsConnection> => {
+      const url = new URL(`http://${address}/v1/job/shells/action`);
+      for (const [k, v] of Object.entries(q)) url.searchParams.set(k, v);
+      return openWebSocket(url, {});
+    };
+    const ran = await session(await open({ action: "whoami", allocID: rawAlloc, group: "raw", task: "t", tty: "false" }));
+    expect(ran).toMatchObject({ stdout: "action in t\n", exitCode: 4, closeCode: 1000 });
+    const unknown = await open({ action: "nope", allocID: rawAlloc, group: "raw", task: "t", tty: "false" }).then(session, (err: unknown) => err);
+    expect(String(unknown)).toContain('action "nope" not found in task "t"');
+    const other = await open({ action: "whoami", allocID: "00000000-0000-0000-0000-000000000000", group: "raw", task: "t" }).then(session, (err: unknown) => err);
+    expect(String(other)).toMatch(/not found|no allocation|not one of job/);
   }, 30_000);
 
   it("kills the command of a session whose client goes away", async () => {

@@ -32,6 +32,40 @@ export function allocExecRoutes(r: Router, lookup: AllocLookup, local: NodeLocal
     void runSession(ws, () => execStreaming(allocId, task, cmd, { tty, output: (stream, data) => { ws.send(JSON.stringify({ [stream]: { data: data.toString("base64") } })); } }), { log, allocId, task });
     return { streamed: true };
   });
+
+  /**
+   * Nomad's task actions (`nomad action`): `GET /v1/job/:id/action?action=&allocID=&group=&task=&tty=`
+   * upgraded to a WebSocket, the session of `alloc exec` running the command and args the
+   * task's `action` block declares. Nomad's client always names the allocation; so must the
+   * caller here (its driver decides the capabilities asked).
+   */
+  r.get("/v1/job/:id/action", async (req) => {
+    const namespace = req.query.get("namespace") ?? "default";
+    const jobId = req.params.id ?? "";
+    const job = lookup.job?.(namespace, jobId);
+    if (job === undefined) throw new RucheError(ErrorCode.NotFound, lookup.job === undefined ? "this agent holds no jobs: ask a server" : `job "${jobId}" not found in namespace "${namespace}"`);
+    const name = req.query.get("action") ?? "";
+    if (name === "") throw new RucheError(ErrorCode.BadRequest, "action is missing: the name of one of the task's action blocks", { path: "action" });
+    const allocParam = req.query.get("allocID") ?? "";
+    if (allocParam === "") throw new RucheError(ErrorCode.BadRequest, "allocID is missing: the allocation to run the action in", { path: "allocID" });
+    const allocId = resolveAllocId(lookup.ids(), allocParam);
+    const owner = lookup.allocJob?.(allocId);
+    if (owner === undefined || owner.JobID !== job.ID || owner.Namespace !== job.Namespace) throw new RucheError(ErrorCode.BadRequest, `allocation ${allocId} is not one of job "${job.ID}"'s (namespace "${job.Namespace}")`, { path: "allocID" });
+    const task = req.query.get("task") ?? "";
+    const group = req.query.get("group") ?? "";
+    const t = job.TaskGroups.find((g) => group === "" || g.Name === group)?.Tasks.find((x) => x.Name === task);
+    if (t === undefined) throw new RucheError(ErrorCode.NotFound, `job "${job.ID}" has no task "${task}"${group === "" ? "" : ` in group "${group}"`}`, { path: "task" });
+    const action = (t.Actions ?? []).find((a) => a.Name === name);
+    if (action === undefined) throw new RucheError(ErrorCode.NotFound, `action "${name}" not found in task "${task}"`, { path: "action" });
+    const tty = parseBool(req.query.get("tty"), "tty");
+    const exec = `/v1/client/allocation/${encodeURIComponent(allocId)}/exec?task=${encodeURIComponent(task)}&tty=${String(tty)}&command=${encodeURIComponent(JSON.stringify([action.Command, ...action.Args]))}`;
+    if (local?.has(allocId) !== true) return forwardUpgrade(lookup, allocId, req, exec);
+    if (local.execStreaming === undefined) throw new RucheError(ErrorCode.BadRequest, "this agent cannot run interactive commands");
+    const execStreaming = local.execStreaming.bind(local);
+    const ws = acceptWebSocket(req);
+    void runSession(ws, () => execStreaming(allocId, task, [action.Command, ...action.Args], { tty, output: (stream, data) => { ws.send(JSON.stringify({ [stream]: { data: data.toString("base64") } })); } }), { log, allocId, task });
+    return { streamed: true };
+  });
 }
 
 async function runSession(ws: WsConnection, start: () => Promise<LocalExecSession>, who: { log: Logger; allocId: string; task: string }): Promise<void> {
@@ -133,7 +167,7 @@ function parseBool(raw: string | null, name: string): boolean {
 }
 
 /** Sends the upgrade on to the agent of the allocation's node, answers the client with its 101 and joins the two sockets. */
-async function forwardUpgrade(lookup: AllocLookup, allocId: string, req: Request): Promise<Reply> {
+async function forwardUpgrade(lookup: AllocLookup, allocId: string, req: Request, path = req.raw.url ?? req.path): Promise<Reply> {
   const node = lookup.agentOf(allocId);
   if (node === undefined || node.addr === "" || node.addr === lookup.self()) {
     throw new RucheError(ErrorCode.NotFound, `allocation "${allocId}" is not running on a node this agent can reach`);
@@ -142,7 +176,7 @@ async function forwardUpgrade(lookup: AllocLookup, allocId: string, req: Request
   const client = req.upgrade;
   if (client === undefined) throw new RucheError(ErrorCode.BadRequest, `${req.path} is served over a WebSocket: send the request with "Connection: Upgrade" and "Upgrade: websocket"`);
   const dial = lookup.dial;
-  const url = `${dial?.scheme ?? "http"}://${node.addr}${req.raw.url ?? req.path}`;
+  const url = `${dial?.scheme ?? "http"}://${node.addr}${path}`;
   const headers: Record<string, string> = { "x-ruche-forwarded": "1" };
   for (const h of ["sec-websocket-key", "sec-websocket-version", "x-nomad-token", "authorization"]) {
     const v = req.headers[h];

@@ -1,6 +1,6 @@
 import type { ServerResponse } from "node:http";
 import { fetch as dialFetch, type Response as DialResponse } from "undici";
-import { ErrorCode, errorMessage, RucheError, silentLogger, type Logger } from "../../structs/index.js";
+import { ErrorCode, errorMessage, RucheError, silentLogger, type Job, type Logger } from "../../structs/index.js";
 import { allocExecRoutes } from "./alloc-exec.js";
 import { allocStatsRoutes } from "./alloc-stats.js";
 import { allocFileRoutes, FrameWriter, originOf, wholeNumber } from "./alloc-files.js";
@@ -115,6 +115,10 @@ export interface AllocLookup {
   self(): string;
   /** How to reach the node's agent; plain HTTP when absent. */
   dial?: Dial;
+  /** A job as the servers hold it (`job action` reads its actions); absent where the agent holds no state. */
+  job?(namespace: string, id: string): Job | undefined;
+  /** The job an allocation belongs to (a `job action` runs only in the job's own allocations). */
+  allocJob?(allocId: string): { JobID: string; Namespace: string } | undefined;
 }
 
 /** A full allocation id from an id or its unique prefix. */
