@@ -43,7 +43,11 @@ export function answerPerToken(req: Pick<Request, "query" | "acl">): boolean {
   return queryNamespace(req) === ALL_NAMESPACES && !req.acl.management;
 }
 
-/** Refuses a request for an object (an allocation, an evaluation, a deployment found by its ID) in a namespace its token may not read, in Nomad's words. */
-export function mayReadIn(acl: Acl, namespace: string, cap: NamespaceCap = NamespaceCap.ReadJob): void {
-  if (!acl.namespace(namespace, cap)) throw new RucheError(ErrorCode.Forbidden, "Permission denied");
+/**
+ * Refuses a request for an object (an allocation, an evaluation, a deployment found by its
+ * ID) of job `job` in a namespace its token may not read, in Nomad's words. The job counts:
+ * a workload identity reads its own job's objects and no other's.
+ */
+export function mayReadIn(acl: Acl, namespace: string, job: string, cap: NamespaceCap = NamespaceCap.ReadJob): void {
+  if (!acl.namespace(namespace, cap, job)) throw new RucheError(ErrorCode.Forbidden, "Permission denied");
 }

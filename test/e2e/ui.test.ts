@@ -335,7 +335,8 @@ describe("the dashboard", () => {
 
   it("asks for a token when the API refuses a request, and sends it as X-Ruche-Token from then on", async () => {
     // ACLs are not there yet: the refusal is staged in the browser, for one request.
-    await page.route("**/v1/jobs", (r) => r.fulfill({ status: 403, contentType: "application/json", body: JSON.stringify({ error: { code: "RUCHE_FORBIDDEN", message: "Permission denied" } }) }), { times: 1 });
+    // The jobs page asks for every namespace's jobs (`/v1/jobs?namespace=*`).
+    await page.route((url) => url.pathname === "/v1/jobs", (r) => r.fulfill({ status: 403, contentType: "application/json", body: JSON.stringify({ error: { code: "RUCHE_FORBIDDEN", message: "Permission denied" } }) }), { times: 1 });
     await nav("Jobs");
     const dialog = page.getByRole("dialog", { name: "ACL token" });
     await dialog.waitFor();

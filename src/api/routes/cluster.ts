@@ -30,7 +30,7 @@ export function clusterRoutes(r: Router, ctx: ApiContext): void {
     blocking(ctx, req, ["deployments"], () => {
       const d = store.deployment(req.params.id ?? "");
       if (d === undefined) throw new RucheError(ErrorCode.NotFound, `deployment "${req.params.id ?? ""}" not found`);
-      mayReadIn(req.acl, d.Namespace);
+      mayReadIn(req.acl, d.Namespace, d.JobID);
       return toWireDeployment(d);
     }),
   );
@@ -38,7 +38,7 @@ export function clusterRoutes(r: Router, ctx: ApiContext): void {
     blocking(ctx, req, ["allocs"], () => {
       const d = store.deployment(req.params.id ?? "");
       if (d === undefined) throw new RucheError(ErrorCode.NotFound, `deployment "${req.params.id ?? ""}" not found`);
-      mayReadIn(req.acl, d.Namespace);
+      mayReadIn(req.acl, d.Namespace, d.JobID);
       return store.allocsByJob(d.Namespace, d.JobID).filter((a) => a.DeploymentID === d.ID).map(allocStub);
     }),
   );
@@ -68,7 +68,7 @@ export function clusterRoutes(r: Router, ctx: ApiContext): void {
     blocking(ctx, req, ["evals"], () => {
       const e = store.eval(req.params.id ?? "");
       if (e === undefined) throw new RucheError(ErrorCode.NotFound, `evaluation "${req.params.id ?? ""}" not found`);
-      mayReadIn(req.acl, e.Namespace);
+      mayReadIn(req.acl, e.Namespace, e.JobID);
       return toWireEval(e);
     }),
   );
@@ -76,7 +76,7 @@ export function clusterRoutes(r: Router, ctx: ApiContext): void {
     blocking(ctx, req, ["allocs"], () => {
       const e = store.eval(req.params.id ?? "");
       if (e === undefined) throw new RucheError(ErrorCode.NotFound, `evaluation "${req.params.id ?? ""}" not found`);
-      mayReadIn(req.acl, e.Namespace);
+      mayReadIn(req.acl, e.Namespace, e.JobID);
       return store.allocsByJob(e.Namespace, e.JobID).filter((a) => a.EvalID === e.ID).map(allocStub);
     }),
   );
@@ -88,7 +88,7 @@ export function clusterRoutes(r: Router, ctx: ApiContext): void {
     blocking(ctx, req, ["allocs"], () => {
       const a = store.alloc(req.params.id ?? "");
       if (a === undefined) throw new RucheError(ErrorCode.NotFound, `allocation "${req.params.id ?? ""}" not found`);
-      mayReadIn(req.acl, a.Namespace);
+      mayReadIn(req.acl, a.Namespace, a.JobID);
       return toWireAlloc(a);
     }),
   );

@@ -249,7 +249,7 @@ describe("start", () => {
     const addr = holder.address();
     const port = typeof addr === "object" && addr !== null ? addr.port : 0;
     try {
-      const spec = taskSpec("clash", { command: "sleep", args: ["3600"] }, { ports: [{ label: "http", value: port, to: 80, ip: "127.0.0.1" }] });
+      const spec = taskSpec("clash", { command: "sleep", args: ["3600"], ports: ["http"] }, { ports: [{ label: "http", value: port, to: 80, ip: "127.0.0.1" }] });
       await expect(driver().start(spec)).rejects.toThrow(new RegExp(`starting container clash-${spec.allocId} failed: .*${port}.*(address already in use|port is already allocated)`));
       expect(await findContainersByLabels(docker, { [Label.TaskId]: spec.id })).toEqual([]);
     } finally {
