@@ -1,5 +1,6 @@
 import type { CatalogReader, KVService, ServiceInstance } from "../catalog/index.js";
 import type { StateStore } from "../state/index.js";
+import type { Allocation } from "../structs/index.js";
 import type { AclLookups } from "./acl-routes-table.js";
 
 /** The state a listener's ACL rules look things up in: the store (Ruche's API), the catalog and KV (Consul's routes). */
@@ -15,14 +16,19 @@ export function aclLookups(src: LookupSources): AclLookups {
     return catalog === undefined ? [] : Object.keys(catalog.services()).flatMap((s) => catalog.instances(s));
   };
   const local = (): string | undefined => src.consul?.localNode();
+  /** The allocation an ID names, or the one its start names; none for no match or several. */
+  const allocOf = (id: string): Allocation | undefined => {
+    const store = src.store;
+    if (store === undefined) return undefined;
+    const exact = store.alloc(id);
+    if (exact !== undefined) return exact;
+    const found = store.allocs().filter((a) => a.ID.startsWith(id));
+    return found.length === 1 ? found[0] : undefined;
+  };
   return {
     allocDrivers(allocId, task) {
-      const store = src.store;
-      if (store === undefined) return [];
-      const exact = store.alloc(allocId);
-      const found = exact !== undefined ? [exact] : store.allocs().filter((a) => a.ID.startsWith(allocId));
       // No allocation, or a prefix of several: the route answers 404 or 400 itself.
-      const a = found.length === 1 ? found[0] : undefined;
+      const a = allocOf(allocId);
       if (a === undefined) return [];
       const tasks = a.Job.TaskGroups.find((g) => g.Name === a.TaskGroup)?.Tasks ?? [];
       return tasks.filter((t) => task === undefined || t.Name === task).map((t) => t.Driver);
@@ -41,22 +47,14 @@ export function aclLookups(src: LookupSources): AclLookups {
       return src.consul?.kv.sessionInfo(sessionId)?.Node;
     },
     allocJob(allocId) {
-      const store = src.store;
-      if (store === undefined || allocId === "") return undefined;
-      const exact = store.alloc(allocId);
-      if (exact !== undefined) return exact.JobID;
-      const found = store.allocs().filter((a) => a.ID.startsWith(allocId));
-      return found.length === 1 ? found[0]?.JobID : undefined;
+      return allocId === "" ? undefined : allocOf(allocId)?.JobID;
     },
     namespaceOf(kind, id) {
       const store = src.store;
       if (store === undefined || id === "") return undefined;
       if (kind === "eval") return store.eval(id)?.Namespace;
       if (kind === "deployment") return store.deployment(id)?.Namespace;
-      const exact = store.alloc(id);
-      if (exact !== undefined) return exact.Namespace;
-      const found = store.allocs().filter((a) => a.ID.startsWith(id));
-      return found.length === 1 ? found[0]?.Namespace : undefined;
+      return allocOf(id)?.Namespace;
     },
     localNodeName() {
       const id = local();

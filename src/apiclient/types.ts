@@ -3,7 +3,9 @@
  * Types only, with nothing of Node in them: the dashboard, which runs in the browser,
  * imports them from here.
  */
-import type { Allocation } from "../structs/index.js";
+import type { AllocFileInfo, Allocation } from "../structs/index.js";
+
+export type { AllocFileInfo };
 
 /** An allocation in a list: without the job it carries, nor its placement metrics. */
 export type AllocStub = Omit<Allocation, "Job" | "Metrics"> & { JobVersion: number };
@@ -156,13 +158,3 @@ export interface AclPolicyStub {
   ModifyIndex: number;
 }
 
-/** Nomad's `api.AllocFileInfo`: a file or directory of an allocation directory (`/v1/client/fs/stat`, `/ls`). */
-export interface AllocFileInfo {
-  Name: string;
-  IsDir: boolean;
-  Size: number;
-  FileMode: string;
-  /** RFC 3339. */
-  ModTime: string;
-  ContentType: string;
-}

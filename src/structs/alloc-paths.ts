@@ -14,3 +14,14 @@ export function leavesAllocDir(fromTaskDir: string): boolean {
   }
   return false;
 }
+
+/** Nomad's `api.AllocFileInfo`: a file or directory of an allocation directory (`/v1/client/fs/stat`, `/ls`). */
+export interface AllocFileInfo {
+  Name: string;
+  IsDir: boolean;
+  Size: number;
+  FileMode: string;
+  /** RFC 3339. */
+  ModTime: string;
+  ContentType: string;
+}

@@ -26,11 +26,7 @@ export function allocExecRoutes(r: Router, lookup: AllocLookup, local: NodeLocal
     const cmd = parseCommand(req.query.get("command"));
     const tty = parseBool(req.query.get("tty"), "tty");
     const task = pickTask(local, allocId, req.query.get("task") ?? undefined);
-    if (local.execStreaming === undefined) throw new RucheError(ErrorCode.BadRequest, "this agent cannot run interactive commands");
-    const execStreaming = local.execStreaming.bind(local);
-    const ws = acceptWebSocket(req);
-    void runSession(ws, () => execStreaming(allocId, task, cmd, { tty, output: (stream, data) => { ws.send(JSON.stringify({ [stream]: { data: data.toString("base64") } })); } }), { log, allocId, task });
-    return { streamed: true };
+    return localSession(req, local, { allocId, task, cmd, tty }, log);
   });
 
   /**
@@ -60,12 +56,17 @@ export function allocExecRoutes(r: Router, lookup: AllocLookup, local: NodeLocal
     const tty = parseBool(req.query.get("tty"), "tty");
     const exec = `/v1/client/allocation/${encodeURIComponent(allocId)}/exec?task=${encodeURIComponent(task)}&tty=${String(tty)}&command=${encodeURIComponent(JSON.stringify([action.Command, ...action.Args]))}`;
     if (local?.has(allocId) !== true) return forwardUpgrade(lookup, allocId, req, exec);
-    if (local.execStreaming === undefined) throw new RucheError(ErrorCode.BadRequest, "this agent cannot run interactive commands");
-    const execStreaming = local.execStreaming.bind(local);
-    const ws = acceptWebSocket(req);
-    void runSession(ws, () => execStreaming(allocId, task, [action.Command, ...action.Args], { tty, output: (stream, data) => { ws.send(JSON.stringify({ [stream]: { data: data.toString("base64") } })); } }), { log, allocId, task });
-    return { streamed: true };
+    return localSession(req, local, { allocId, task, cmd: [action.Command, ...action.Args], tty }, log);
   });
+}
+
+/** Takes the WebSocket and runs the command as a session in a task this agent runs. */
+function localSession(req: Request, local: NodeLocal, s: { allocId: string; task: string; cmd: string[]; tty: boolean }, log: Logger): Reply {
+  if (local.execStreaming === undefined) throw new RucheError(ErrorCode.BadRequest, "this agent cannot run interactive commands");
+  const execStreaming = local.execStreaming.bind(local);
+  const ws = acceptWebSocket(req);
+  void runSession(ws, () => execStreaming(s.allocId, s.task, s.cmd, { tty: s.tty, output: (stream, data) => { ws.send(JSON.stringify({ [stream]: { data: data.toString("base64") } })); } }), { log, allocId: s.allocId, task: s.task });
+  return { streamed: true };
 }
 
 async function runSession(ws: WsConnection, start: () => Promise<LocalExecSession>, who: { log: Logger; allocId: string; task: string }): Promise<void> {

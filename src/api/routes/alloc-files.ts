@@ -2,7 +2,7 @@ import { open, readdir, realpath, stat, type FileHandle } from "node:fs/promises
 import type { Stats } from "node:fs";
 import type { ServerResponse } from "node:http";
 import { basename, isAbsolute, join, normalize, relative, sep } from "node:path";
-import { ErrorCode, RucheError, sleep } from "../../structs/index.js";
+import { ErrorCode, RucheError, sleep, type AllocFileInfo } from "../../structs/index.js";
 import type { Reply, Request, Router } from "../http.js";
 import type { NodeLocal } from "../node-local.js";
 import { forward, resolveAllocId, type AllocLookup } from "./alloc-fs.js";
@@ -13,15 +13,6 @@ const HEARTBEAT_MS = 1000;
 /** The largest piece of a file one frame carries (Nomad's frame size). */
 const FRAME_BYTES = 64 * 1024;
 
-/** Nomad's `api.AllocFileInfo`. */
-export interface AllocFileInfo {
-  Name: string;
-  IsDir: boolean;
-  Size: number;
-  FileMode: string;
-  ModTime: string;
-  ContentType: string;
-}
 
 /** Nomad's `api.StreamFrame`: empty fields left out (a heartbeat is `{}`). */
 export interface StreamFrame {

@@ -1,4 +1,5 @@
 import type { ApiClient } from "../../apiclient/index.js";
+import type { ServiceRegistration } from "../../structs/index.js";
 import { NomadVarItem, type Dep, type HealthService, type KeyPair, type NomadService, type NomadVarMeta, type ServiceSnippet } from "./deps.js";
 
 /** A dependency's value at an index; `value` null: it does not exist (a missing key, a variable not written). */
@@ -34,19 +35,8 @@ interface HealthWire {
   Checks: { Status: string }[];
 }
 
-/** Nomad's `api.ServiceRegistration`. */
-interface NomadServiceWire {
-  ID: string;
-  ServiceName: string;
-  Namespace: string;
-  NodeID: string;
-  Datacenter: string;
-  JobID: string;
-  AllocID: string;
-  Tags?: string[] | null;
-  Address: string;
-  Port: number;
-}
+/** Nomad's `api.ServiceRegistration` as read off the wire: its tags may be null. */
+type NomadServiceWire = Omit<ServiceRegistration, "Tags"> & { Tags?: string[] | null };
 
 /** The worst of a service instance's checks, as Consul aggregates them. */
 export function aggregateStatus(checks: readonly { Status: string }[]): string {

@@ -134,35 +134,41 @@ export class ExecDriver implements Driver {
    */
   exec(handle: TaskHandle, cmd: string[], opts: ExecOptions): Promise<ExecResult> {
     return promised(() => {
-      const spec = this.tasks.specOf(handle);
-      const state = this.tasks.stateOf(handle);
-      const cgroup = cgroupOf(handle);
-      const nsenter = findBinary("nsenter");
-      if (cgroup === undefined || nsenter === undefined) throw new RucheError(ErrorCode.Internal, "exec: no cgroup in the handle, or nsenter is not installed");
-      if (!isAlive(state.pid, state.startTime)) throw new RucheError(ErrorCode.Conflict, `task ${handle.taskId} is not running`);
-      const enter = [nsenter, "--target", String(state.pid), "--mount", "--uts", "--ipc", "--pid", ...(spec.network === undefined ? [] : ["--net"]), "--root", "--wd", "--"];
-      const argv = ["/bin/sh", "-c", JOIN_THEN_EXEC, "ruche-exec-join", ...cgroup.procsFiles(), "--", ...enter, ...asUser(spec.user, boundingSet(taskCaps(spec.config))), ...cmd];
-      return runCommand(argv, { ...opts, env: taskEnvironment(spec.env), cwd: "/" });
+      const { argv, env } = this.inTask(handle, () => [], cmd);
+      return runCommand(argv, { ...opts, env, cwd: "/" });
     });
+  }
+
+  /**
+   * The argument vector that runs `cmd` inside the task — its cgroup joined, its namespaces
+   * entered (nsenter), its root and working dir, as its user — with what `before` gives (a
+   * session leader), once the task is found running, between the entry and the command; and
+   * the task's environment for it.
+   */
+  private inTask(handle: TaskHandle, before: () => string[], cmd: string[]): { argv: string[]; env: Record<string, string> } {
+    const spec = this.tasks.specOf(handle);
+    const state = this.tasks.stateOf(handle);
+    const cgroup = cgroupOf(handle);
+    const nsenter = findBinary("nsenter");
+    if (cgroup === undefined || nsenter === undefined) throw new RucheError(ErrorCode.Internal, "exec: no cgroup in the handle, or nsenter is not installed");
+    if (!isAlive(state.pid, state.startTime)) throw new RucheError(ErrorCode.Conflict, `task ${handle.taskId} is not running`);
+    const enter = [nsenter, "--target", String(state.pid), "--mount", "--uts", "--ipc", "--pid", ...(spec.network === undefined ? [] : ["--net"]), "--root", "--wd", "--"];
+    const argv = ["/bin/sh", "-c", JOIN_THEN_EXEC, "ruche-exec-join", ...cgroup.procsFiles(), "--", ...enter, ...before(), ...asUser(spec.user, boundingSet(taskCaps(spec.config))), ...cmd];
+    return { argv, env: taskEnvironment(spec.env) };
   }
 
   /** An interactive command inside the task's namespaces and cgroup, as `exec`'s, with a terminal when asked. */
   execStreaming(handle: TaskHandle, cmd: string[], opts: ExecStreamOptions): Promise<ExecSession> {
     return promised(() => {
-      const spec = this.tasks.specOf(handle);
-      const state = this.tasks.stateOf(handle);
-      const cgroup = cgroupOf(handle);
-      const nsenter = findBinary("nsenter");
-      if (cgroup === undefined || nsenter === undefined) throw new RucheError(ErrorCode.Internal, "exec: no cgroup in the handle, or nsenter is not installed");
-      if (!isAlive(state.pid, state.startTime)) throw new RucheError(ErrorCode.Conflict, `task ${handle.taskId} is not running`);
-      const enter = [nsenter, "--target", String(state.pid), "--mount", "--uts", "--ipc", "--pid", ...(spec.network === undefined ? [] : ["--net"]), "--root", "--wd", "--"];
       // With a terminal, the command leads a session of the task's pid namespace that takes the
       // terminal over: a shell's job control then finds its process groups (not the helper's, outside).
-      const setsid = findBinary("setsid");
-      if (opts.tty && setsid === undefined) throw new RucheError(ErrorCode.Internal, "exec with a terminal needs setsid (util-linux)");
-      const session = opts.tty && setsid !== undefined ? [setsid, "--ctty", "--wait", "--"] : [];
-      const argv = ["/bin/sh", "-c", JOIN_THEN_EXEC, "ruche-exec-join", ...cgroup.procsFiles(), "--", ...enter, ...session, ...asUser(spec.user, boundingSet(taskCaps(spec.config))), ...cmd];
-      return startSession(argv, { ...opts, env: taskEnvironment(spec.env), cwd: "/" });
+      const session = (): string[] => {
+        const setsid = findBinary("setsid");
+        if (opts.tty && setsid === undefined) throw new RucheError(ErrorCode.Internal, "exec with a terminal needs setsid (util-linux)");
+        return opts.tty && setsid !== undefined ? [setsid, "--ctty", "--wait", "--"] : [];
+      };
+      const { argv, env } = this.inTask(handle, session, cmd);
+      return startSession(argv, { ...opts, env, cwd: "/" });
     });
   }
 }
