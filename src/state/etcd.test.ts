@@ -3,11 +3,12 @@
  * (a follower fed by the watch, a barrier), a batch larger than one etcd transaction, and
  * the fence that keeps a deposed leader from writing. Against a real etcd member.
  */
-import type { Etcd3 } from "etcd3";
+import { Etcd3 } from "etcd3";
+import pino from "pino";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, mock } from "../structs/index.js";
 import { etcdBackend, type Fence } from "./etcd.js";
-import { leaderRegion } from "./etcd-testing.js";
+import { leaderRegion, type EtcdProc } from "./etcd-testing.js";
 import { StateStore } from "./store.js";
 import type { CommitEvent } from "./types.js";
 import { oneEtcdMember, waitFor } from "./etcd-fixture.js";
@@ -152,5 +153,35 @@ describe("etcd backend", () => {
     expect(old.nodes().map((n) => n.ID).sort()).toEqual(["after", "before"]);
     expect(await keys(r, "nodes/")).toEqual([`/ruche/${r}/nodes/after`, `/ruche/${r}/nodes/before`]);
     await Promise.all([old.close(), leader.close()]);
+  });
+
+  it("a load that etcd does not answer in time (a cluster electing its leader) is tried again until it answers, within its bound", async () => {
+    const { region: r, fence } = await region();
+    const leader = await StateStore.open(etcdBackend({ client, region: r, fence: () => fence }));
+    await leader.write((tx) => {
+      tx.put("nodes", mock.node({ id: "kept" }));
+    });
+    // A client whose calls give up after 300 ms, as the servers' give up after 4 s.
+    const impatient = new Etcd3({ hosts: etcd.cluster.endpoints, defaultCallOptions: () => ({ deadline: Date.now() + 300 }) });
+    const member = etcd.cluster.members[0] as EtcdProc;
+    try {
+      member.kill("SIGSTOP");
+      const lines: string[] = [];
+      const log = pino({ level: "warn" }, { write: (l: string) => lines.push(l) });
+      const loading = StateStore.open(etcdBackend({ client: impatient, region: r, fence: () => null, log }));
+      await new Promise((res) => setTimeout(res, 1500));
+      member.kill("SIGCONT");
+      const loaded = await loading;
+      expect(loaded.nodes().map((n) => n.ID)).toEqual(["kept"]);
+      expect(lines.join("")).toContain("etcd did not answer the read of the region's keys");
+      await loaded.close();
+      // Past its bound the load gives up, saying why.
+      member.kill("SIGSTOP");
+      await expect(StateStore.open(etcdBackend({ client: impatient, region: r, fence: () => null, loadWithinMs: 800 }))).rejects.toThrow();
+    } finally {
+      member.kill("SIGCONT");
+      impatient.close();
+      await leader.close();
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
-import type { Etcd3, IKeyValue, IRequestOp, IWatchResponse, Watcher } from "etcd3";
-import { ErrorCode, errorMessage, RucheError, type Logger } from "../structs/index.js";
+import { EtcdAuthenticationFailedError, EtcdPermissionDeniedError, GRPCUnauthenticatedError, type Etcd3, type IKeyValue, type IRequestOp, type IWatchResponse, type Watcher } from "etcd3";
+import { ErrorCode, errorMessage, RucheError, sleep, type Logger } from "../structs/index.js";
 import { CommitRefused } from "./commit-refused.js";
 import { TABLES, type Backend, type RawChange, type RemoteBatch, type TableName } from "./types.js";
 
@@ -25,6 +25,11 @@ export interface EtcdBackendOptions {
   maxTxnOps?: number;
   /** Bytes of values in one etcd transaction; default 1 MiB (etcd's `--max-request-bytes` is 1.5 MiB). */
   maxTxnBytes?: number;
+  /**
+   * How long `load` keeps trying a read that etcd did not answer in time or could not take
+   * (a cluster just started, or restored, electing its leader); default 60 s.
+   */
+  loadWithinMs?: number;
 }
 
 /** The key prefix of a region's state. */
@@ -138,7 +143,7 @@ class EtcdBackend implements Backend {
   }
 
   async load(): Promise<{ index: number; rows: { table: TableName; key: string; value: unknown }[] }> {
-    const region = await this.readRegion();
+    const region = await this.readRegionWhileStarting();
     this.index = region.index;
     this.indexVersion = region.indexVersion;
     this.takeStaged(region);
@@ -414,6 +419,28 @@ class EtcdBackend implements Backend {
    * written yet read from its staged chunks), and the staged chunks of large commits whose
    * commit point comes after that revision.
    */
+  /**
+   * The region's keys, read again while etcd answers late or not at all, as a cluster does
+   * that has just started or been restored and is still electing its leader: the server
+   * waits for it, up to `loadWithinMs`, rather than stopping. A refusal (etcd's auth) and
+   * a region that does not parse stop the load at once.
+   */
+  private async readRegionWhileStarting(): Promise<Region> {
+    const until = Date.now() + (this.opts.loadWithinMs ?? 60_000);
+    let said = false;
+    for (;;) {
+      try {
+        return await this.readRegion();
+      } catch (err) {
+        const refused = err instanceof RucheError || err instanceof EtcdPermissionDeniedError || err instanceof EtcdAuthenticationFailedError || err instanceof GRPCUnauthenticatedError;
+        if (refused || Date.now() >= until || this.closed) throw err;
+        if (!said) this.opts.log?.warn({ err }, "state: etcd did not answer the read of the region's keys (its cluster electing a leader?): trying again");
+        said = true;
+        await sleep(500);
+      }
+    }
+  }
+
   private async readRegion(): Promise<Region> {
     const all = await this.rangeAll();
     const rows = new Map<string, { table: TableName; key: string; value: unknown }>();
