@@ -224,6 +224,11 @@ describe("on simulated nodes", () => {
     const run = await c.ruche(["job", "run", "-detach", "web2.hcl"]);
     expect(run.code, run.err).toBe(0);
     const d = await eventually("the new deployment", async () => (await c.api.jobDeployments("web")).body.find((x) => x.JobVersion === 1));
+    // A pause starts no evaluation: -detach is refused, as Nomad's flag parser refuses it.
+    const detached = await c.ruche(["deployment", "pause", "-detach", d.ID.slice(0, 8)]);
+    expect(detached.code).toBe(1);
+    expect(detached.err).toMatch(/-detach/);
+    expect((await c.api.deployment(d.ID)).body.Status).not.toBe("paused");
     const paused = await c.ruche(["deployment", "pause", d.ID.slice(0, 8)]);
     expect(paused.code, paused.err).toBe(0);
     expect(paused.out).toBe(`Deployment "${d.ID}" paused\n`);

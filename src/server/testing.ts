@@ -19,6 +19,8 @@ export async function until<T>(what: string, f: () => T | undefined | false, tim
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = f();
+    // A promise is always "something": an async check would pass at once, its failure unseen.
+    if (v instanceof Promise) throw new Error(`until(${JSON.stringify(what)}): the check returned a promise; it must answer synchronously`);
     if (v !== undefined && v !== false) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));

@@ -17,7 +17,8 @@ Options:
   -verbose        show whole IDs
 `,
   async run(argv: readonly string[], io: IO): Promise<number> {
-    const p = parseArgs(argv, { ...API_FLAGS, ...VERBOSE_FLAG, ...DETACH_FLAG });
+    // Pausing starts no evaluation: nothing to follow, so no -detach (Nomad's has none either).
+    const p = parseArgs(argv, { ...API_FLAGS, ...VERBOSE_FLAG });
     const [id = ""] = positionals(p, "ID");
     const api = apiClient(p, io);
     const d = await resolveDeployment(api, id);

@@ -106,6 +106,8 @@ export async function until<T>(what: string, fn: () => T | undefined | false, ti
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = fn();
+    // A promise is always "something": an async check would pass at once, its failure unseen.
+    if (v instanceof Promise) throw new Error(`until(${JSON.stringify(what)}): the check returned a promise; it must answer synchronously`);
     if (v !== undefined && v !== false) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
