@@ -3,7 +3,7 @@ import { mkdtemp, readFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { ensureSigningKey, startApi, startConsulApi, startNodeApi, type NodeLocal, type RunningHttp } from "../api/index.js";
+import { datacenterCatalog, ensureSigningKey, startApi, startConsulApi, startNodeApi, type NodeLocal, type RunningHttp } from "../api/index.js";
 import { ApiClient, httpTransport } from "../apiclient/index.js";
 import { followLockDelays, KVService, LockDelays, ServiceRegistry, SessionReaper, StoreCatalog, type CatalogReader } from "../catalog/index.js";
 import { startDns } from "../dns/index.js";
@@ -24,6 +24,7 @@ import { serverEtcdClient } from "./etcd-membership.js";
 import { reachExternalEtcd, type ExternalEtcdTls } from "./etcd-external.js";
 import { issueEtcdCert, type EtcdTls } from "./etcd-tls.js";
 import { agentWire, type AgentTls } from "./tls.js";
+import { FEDERATION_TLS_REFUSAL, serverFederation } from "./federation.js";
 
 export interface AgentConfig {
   dev: boolean;
@@ -43,6 +44,11 @@ export interface AgentConfig {
   bootstrapExpect: number;
   /** Other servers' API host:port, tried until they answer (Nomad's `server_join { retry_join }`). */
   retryJoin: string[];
+  /**
+   * Other regions' servers' API host:port (`server { retry_join_wan }`, `-retry-join-wan`),
+   * tried until one answers: the federation's seeds. Refused with TLS on (`federation.ts`).
+   */
+  retryJoinWan?: string[];
   /** An existing etcd cluster's client URLs (`server { etcd { endpoints } }`); empty: none. */
   etcdEndpoints: string[];
   /** That cluster's TLS, for https:// endpoints (`-etcd-cacert`, `-etcd-cert`, `-etcd-key`), read at start: every etcd client of the server speaks it. */
@@ -161,6 +167,8 @@ async function caWithoutTls(ctx: Parameters<typeof openClusterCa>[0], log: Logge
 export async function startAgent(cfg: AgentConfig, out: (line: string) => void): Promise<RunningAgent> {
   const root = pino({ level: cfg.logLevel }, pino.destination(2));
   const log = (component: string): Logger => root.child({ component });
+  // Federation over TLS is not built: refused before anything is made, rather than spoken in plain HTTP.
+  if (cfg.server && cfg.tls?.enabled === true && (cfg.retryJoinWan ?? []).length > 0) throw new RucheError(ErrorCode.BadRequest, `retry_join_wan: ${FEDERATION_TLS_REFUSAL}`, { path: "server.retry_join_wan" });
   const tempDir = cfg.dataDir === undefined;
   const dataDir = cfg.dataDir ?? (await mkdtemp(join(tmpdir(), "ruche-dev-")));
   // A data dir that cannot take writes stops the agent at once, said in words for every role:
@@ -345,6 +353,9 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         }
       }
       const clusterView: ClusterView = shared ?? soloCluster(self);
+      // The other regions' servers (gossip with TLS off; this region alone with TLS on), asked once the API listens.
+      const federated = serverFederation(clusterView, { tls: wire !== undefined, seeds: cfg.retryJoinWan ?? [], log: log("federation") });
+      closers.push(() => federated.stop());
       const server = new Server(store, { log: log("server"), heartbeat: { ...(shared === undefined ? {} : CLUSTER_HEARTBEAT), ...cfg.heartbeat } });
       duties.push({ start: () => { server.start(); }, stop: () => server.stop() });
       // The leader makes the key that signs workload identities, once for the cluster (kept in the state).
@@ -432,6 +443,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         routerOverview: () => runningRouter?.overview(),
         maxConnsPerClient: apiConns,
         cluster: clusterView,
+        federation: federated.federation,
         acl: { enabled: aclOn },
         // Nomad's acl-bootstrap-reset: the reset index a refused bootstrap named, written here, allows one more.
         aclBootstrapResetFile: join(dataDir, "acl-bootstrap-reset"),
@@ -462,7 +474,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       catalog = consul.catalog;
       ownApis.push(`${cfg.bind}:${portOf(address)}`);
       if (cfg.consulPort >= 0) {
-        const c = await startConsulApi({ host: cfg.bind, port: cfg.consulPort, log: log("consul-api"), consul, reload: reloadApi, maxConnsPerClient: cfg.httpMaxConnsPerClient, cluster: clusterView, acl: { enabled: aclOn, state: store, bootstrapResetFile: join(dataDir, "acl-bootstrap-reset") }, ...wireOpt });
+        const c = await startConsulApi({ host: cfg.bind, port: cfg.consulPort, log: log("consul-api"), consul, reload: reloadApi, maxConnsPerClient: cfg.httpMaxConnsPerClient, cluster: clusterView, federation: federated.federation, acl: { enabled: aclOn, state: store, bootstrapResetFile: join(dataDir, "acl-bootstrap-reset") }, ...wireOpt });
         closers.push(() => c.close());
         consulAddress = c.address;
         servedTls.push(c);
@@ -470,11 +482,15 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         ownApis.push(`${cfg.bind}:${portOf(consulAddress)}`);
       }
       if (cfg.dnsPort >= 0) {
-        const d = await startDns({ host: cfg.bind, port: cfg.dnsPort, catalog: consul.catalog, logger: log("dns"), maxConnsPerClient: cfg.httpMaxConnsPerClient });
+        // NAME.service.DC.consul of another datacenter: asked of its servers, as the API's ?dc= is.
+        const local = consul.catalog;
+        const across = { federation: federated.federation, cluster: clusterView, local, ...(wire?.api.dial === undefined ? {} : { dial: wire.api.dial }) };
+        const d = await startDns({ host: cfg.bind, port: cfg.dnsPort, catalog: local, logger: log("dns"), maxConnsPerClient: cfg.httpMaxConnsPerClient, otherDatacenter: (dc) => datacenterCatalog(across, dc) });
         closers.push(() => d.close());
         dnsAddress = `${cfg.bind}:${d.port}`;
       }
       // Alone, this server leads at once; among several, once elected.
+      federated.start();
       if (shared === undefined) lead();
       else await shared.start(store);
     } else {

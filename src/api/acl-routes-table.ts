@@ -147,6 +147,10 @@ const CONSUL: Readonly<Record<string, RouteEntry>> = {
   "GET /v1/status/peers": consul(OPEN),
   "GET /v1/agent/members": consul(res(AclResource.Node, "read")),
   "PUT /v1/agent/force-leave/:node": consul(res(AclResource.Operator, "write")),
+  // Consul's WAN join is agent:write; its datacenters and their coordinates need no ACL.
+  "PUT /v1/agent/join/:address": consul(res(AclResource.Agent, "write")),
+  "GET /v1/catalog/datacenters": consul(OPEN),
+  "GET /v1/coordinate/datacenters": consul(OPEN),
   // Ruche's own, served beside Consul's routes, what a remote router follows: the whole catalog, so every service and node.
   // A router agent joined to the cluster shows its certificate; anyone else needs a token that reads all of it.
   "GET /v1/catalog/snapshot": nomad({
@@ -281,12 +285,15 @@ const NOMAD: Readonly<Record<string, RouteEntry>> = {
   "PUT /v1/operator/tls/ca/finish": nomad({ kind: "management" }),
   // The CA's certificate is public; a join is paid for with a join token, a renewal with the node's certificate, each checked by the route.
   "GET /v1/agent/ca": nomad(OPEN),
+  // Nomad's `server join` shares the path (`?address=`): the route checks agent:write for it (routes/federation.ts).
   "PUT /v1/agent/join": nomad(OPEN),
   "PUT /v1/agent/renew": nomad(OPEN),
   "GET /v1/operator/servers": nomad(res(AclResource.Operator, "read")),
   "GET /v1/router": nomad(res(AclResource.Operator, "read")),
   "GET /v1/internal/etcd/peer": nomad({ kind: "server" }),
   "PUT /v1/internal/etcd/join": nomad({ kind: "server" }),
+  // The federation's exchange between regions' servers (served only with TLS off: over TLS federation is refused at start).
+  "PUT /v1/internal/federation": nomad({ kind: "server" }),
 };
 
 /**

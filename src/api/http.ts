@@ -6,6 +6,7 @@ import { ALLOW_ALL, ErrorCode, errorMessage, NS, parseDuration, RucheError, type
 import { DEFAULT_MAX_CONNS_PER_CLIENT, limitConnectionsPerClient } from "./conn-limit.js";
 import { refuseCrossSiteWrite } from "./csrf.js";
 import { errorResponse, type ErrorBody } from "./errors.js";
+import { acrossFederation, type FederationEdge } from "./federation-forward.js";
 import { createListener, decodePeer, PEER_HEADER, peerCertOf, type ListenerTls, type PeerCert } from "./tls-listener.js";
 import {
   decodeRequests,
@@ -210,6 +211,8 @@ export interface HttpServerOptions {
    * answers reads once its memory is current (`?stale`: at once), with the leader headers.
    */
   cluster?: ClusterEdge;
+  /** The other regions and datacenters: a request for one of them (`?region=`, a job's region, `?dc=`) is sent there and its answer relayed. */
+  federation?: FederationEdge;
   /** HTTPS with this certificate, and mutual TLS when it asks for client certificates; plain HTTP when absent. */
   tls?: ListenerTls;
 }
@@ -291,8 +294,20 @@ async function handle(raw: IncomingMessage, res: ServerResponse, opts: HttpServe
       opts.onRequest?.(method, route, 200, performance.now() - started);
       return;
     }
-    const m = matchRoute(opts.router, method, url.pathname);
     const rawBody = method === "GET" || method === "HEAD" ? Buffer.alloc(0) : await readBody(raw);
+    // Another region's or datacenter's request goes there before anything here looks at it: its servers route and authorize it.
+    const across = opts.federation === undefined ? undefined : await acrossFederation(opts.federation, { method, url, raw, res, body: rawBody, signal: abort.signal });
+    if (typeof across === "number") {
+      opts.onRequest?.(method, route, across, performance.now() - started);
+      return;
+    }
+    if (across !== undefined) {
+      const out = replied(opts.log, across, false, { method, route });
+      write(res, out);
+      opts.onRequest?.(method, route, out.status, performance.now() - started);
+      return;
+    }
+    const m = matchRoute(opts.router, method, url.pathname);
     if (forwarder !== undefined && mustForward(forwarder.edge, method, url.pathname)) {
       const a = await forwarder.forward(raw, rawBody, peerCert);
       write(res, a);

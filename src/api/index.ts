@@ -1,5 +1,5 @@
 import type { KVService } from "../catalog/index.js";
-import { soloCluster, type ClusterView, type Server } from "../server/index.js";
+import { ownRegionOnly, soloCluster, type ClusterView, type Federation, type Server } from "../server/index.js";
 import type { StateStore } from "../state/index.js";
 import { loadAclPolicyParser } from "../jobspec/index.js";
 import { ErrorCode, errorMessage, RucheError, type Logger } from "../structs/index.js";
@@ -10,6 +10,7 @@ import type { Listener } from "./acl-routes-table.js";
 import { addClusterHeaders } from "./cluster-headers.js";
 import type { ApiContext } from "./context.js";
 import type { ClusterEdge, Dial } from "./forward.js";
+import type { FederationEdge } from "./federation-forward.js";
 import { Router, startHttp, type HttpServerOptions, type Reply, type Request, type RunningHttp } from "./http.js";
 import { Metrics } from "./metrics.js";
 import type { NodeLocal } from "./node-local.js";
@@ -30,6 +31,7 @@ import { jobRoutes } from "./routes/jobs.js";
 import { identityRoutes } from "./routes/identity.js";
 import { joinRoutes, type ClusterPki } from "./routes/join.js";
 import { consulServerRoutes, serverRoutes } from "./routes/servers.js";
+import { consulFederationRoutes, federationRoutes, serverJoinHandler } from "./routes/federation.js";
 import { systemRoutes } from "./routes/system.js";
 import { uiRoutes } from "./routes/ui.js";
 import { variableRoutes } from "./routes/variables.js";
@@ -78,6 +80,12 @@ export interface ApiOptions {
    * node:write; with neither, and no `ownNodesOnly`, any node registers (`node-identity.ts`).
    */
   nodes?: { localKey?: string; ownNodesOnly?: boolean };
+  /**
+   * The other regions and datacenters this server knows: a request for one (`?region=`, a
+   * job's region, `?dc=`) is sent to a live server of it (`federation-forward.ts`). Not given:
+   * this region alone, and such a request answers Nomad's or Consul's "No path".
+   */
+  federation?: Federation;
 }
 
 /** A listener's TLS (HTTPS, mutual TLS when it asks for client certificates), and how its agent dials the others (over TLS with its CA and certificate). */
@@ -132,6 +140,7 @@ async function listen(
   onRequest?: HttpServerOptions["onRequest"],
   cluster?: ClusterEdge,
   wire?: ApiWire,
+  federation?: (dial: Dial | undefined) => FederationEdge,
 ): Promise<RunningHttp> {
   const router = new Router();
   let address = `${host}:${port}`;
@@ -146,6 +155,7 @@ async function listen(
     ...(maxConnsPerClient === undefined ? {} : { maxConnsPerClient }),
     ...(cluster === undefined ? {} : { cluster: wire?.dial === undefined ? cluster : { ...cluster, dial: wire.dial } }),
     ...(wire?.tls === undefined ? {} : { tls: wire.tls }),
+    ...(federation === undefined ? {} : { federation: federation(wire?.dial) }),
   });
   address = running.address;
   return running;
@@ -182,6 +192,8 @@ function variableKey(pki: ClusterPki | undefined): () => Buffer | undefined {
 export async function startApi(server: Server, store: StateStore, opts: ApiOptions): Promise<RunningHttp> {
   const metrics = new Metrics();
   const authorize = await door("api", opts.log, opts.acl, store, { store, ...(opts.consul === undefined ? {} : { consul: opts.consul }) });
+  // The region's servers, known once the routes are made (a single server's address is the listener's).
+  let view: ClusterView | undefined;
   return listen(
     opts.host,
     opts.port,
@@ -194,7 +206,8 @@ export async function startApi(server: Server, store: StateStore, opts: ApiOptio
         routes.push(`${method} ${pattern}`);
         return record(method, pattern, handler);
       };
-      const cluster = opts.cluster ?? soloCluster(() => ({ Name: "server", Region: "global", Datacenter: "dc1", HTTPAddr: address(), ConsulAddr: "", Build: "", EtcdMember: "" }));
+      const cluster = opts.cluster ?? soloCluster(() => ({ Name: "server", Region: "global", Datacenter: opts.consul?.catalog.datacenter() ?? "dc1", HTTPAddr: address(), ConsulAddr: "", Build: "", EtcdMember: "" }));
+      view = cluster;
       // Consul's routes are served here too, and Consul's client reads its headers off every answer.
       addClusterHeaders(router, cluster, ["nomad", "consul"], () => store.index);
       const ctx: ApiContext = { server, store, address, cluster, log: opts.log };
@@ -202,7 +215,9 @@ export async function startApi(server: Server, store: StateStore, opts: ApiOptio
       dispatchRoutes(router, ctx);
       periodicRoutes(router, ctx);
       // Nomad's /v1/agent/self, before Consul's (registered with the catalog's routes below).
-      agentRoutes(router, cluster, { localNode: () => opts.consul?.localNode(), acl: opts.acl?.enabled === true });
+      // Every region's servers, this one's alone when the agent gives no federation.
+      const federation = opts.federation ?? ownRegionOnly(() => cluster.self, () => cluster.members());
+      agentRoutes(router, cluster, { localNode: () => opts.consul?.localNode(), acl: opts.acl?.enabled === true, federation });
       clusterRoutes(router, ctx);
       namespaceRoutes(router, ctx);
       identityRoutes(router, ctx);
@@ -236,9 +251,13 @@ export async function startApi(server: Server, store: StateStore, opts: ApiOptio
         opts.log,
       );
       if (opts.consul !== undefined) catalogRoutes(router, opts.consul, opts.reload);
+      if (opts.consul !== undefined) consulFederationRoutes(router, federation, () => cluster.self);
+      federationRoutes(router, federation);
       if (opts.consul !== undefined) nomadServiceRoutes(router, opts.consul.catalog, opts.consul.registry);
       variableRoutes(router, new VariableService(store, { now: Date.now, key: variableKey(opts.pki) }));
-      if (opts.pki !== undefined) joinRoutes(router, ctx, opts.pki);
+      // Nomad's `server join` (`?address=`) shares its path with the nodes' join.
+      if (opts.pki !== undefined) joinRoutes(router, ctx, opts.pki, (nodeJoin) => serverJoinHandler(federation, nodeJoin));
+      else router.put("/v1/agent/join", serverJoinHandler(federation));
       const etcdJoin = opts.etcdJoin;
       if (etcdJoin !== undefined) {
         router.get("/v1/internal/etcd/peer", async () => ({ body: await etcdJoin.peer() }));
@@ -249,7 +268,7 @@ export async function startApi(server: Server, store: StateStore, opts: ApiOptio
         if (overview === undefined) throw new RucheError(ErrorCode.NotFound, "this agent runs no router");
         return { body: overview };
       });
-      serverRoutes(router, cluster, opts.wire?.dial);
+      serverRoutes(router, cluster, opts.wire?.dial, federation);
       systemRoutes(router, ctx, metrics, () => routes);
       uiRoutes(router);
     },
@@ -259,7 +278,19 @@ export async function startApi(server: Server, store: StateStore, opts: ApiOptio
     },
     opts.cluster === undefined ? undefined : { view: opts.cluster, flavor: "nomad" },
     opts.wire,
+    (dial) => federationEdge(opts.federation, view, "nomad", dial),
   );
+}
+
+/** A listener's way across the federation: `federation`, or this region alone when not given. */
+function federationEdge(federation: Federation | undefined, cluster: ClusterView | undefined, flavor: FederationEdge["flavor"], dial: Dial | undefined): FederationEdge {
+  if (cluster === undefined) throw new RucheError(ErrorCode.Internal, "the listener's cluster is made with its routes, before it listens");
+  return {
+    federation: federation ?? ownRegionOnly(() => cluster.self, () => cluster.members()),
+    cluster,
+    flavor,
+    ...(dial === undefined ? {} : { dial }),
+  };
 }
 
 /**
@@ -303,24 +334,31 @@ export async function startConsulApi(opts: {
    */
   acl?: ApiAcl & { state: StateStore; bootstrapResetFile?: string };
   wire?: ApiWire;
+  /** The other datacenters: `?dc=` of one of them is answered by its servers (`ApiOptions.federation`). */
+  federation?: Federation;
 }): Promise<RunningHttp> {
   const authorize = opts.acl === undefined ? open : await door("consul", opts.log, opts.acl, opts.acl.state, { consul: opts.consul });
+  let view: ClusterView | undefined;
   return listen(
     opts.host,
     opts.port,
     opts.log,
     opts.maxConnsPerClient,
     (router, address) => {
-      const cluster = opts.cluster ?? soloCluster(() => ({ Name: "server", Region: "global", Datacenter: "dc1", HTTPAddr: "", ConsulAddr: address(), Build: opts.consul.version, EtcdMember: "" }));
+      const cluster = opts.cluster ?? soloCluster(() => ({ Name: "server", Region: "global", Datacenter: opts.consul.catalog.datacenter(), HTTPAddr: "", ConsulAddr: address(), Build: opts.consul.version, EtcdMember: "" }));
+      view = cluster;
       addClusterHeaders(router, cluster, ["consul"]);
       catalogRoutes(router, opts.consul, opts.reload);
-      consulServerRoutes(router, cluster);
+      const federation = opts.federation ?? ownRegionOnly(() => cluster.self, () => cluster.members());
+      consulFederationRoutes(router, federation, () => cluster.self);
+      consulServerRoutes(router, cluster, federation);
       if (opts.acl !== undefined) consulAclRoutes(router, { store: opts.acl.state, enabled: opts.acl.enabled, ...(opts.acl.bootstrapResetFile === undefined ? {} : { bootstrapResetFile: opts.acl.bootstrapResetFile }) });
     },
     authorize,
     undefined,
     opts.cluster === undefined ? undefined : { view: opts.cluster, flavor: "consul" },
     opts.wire,
+    (dial) => federationEdge(opts.federation, view, "consul", dial),
   );
 }
 
@@ -333,3 +371,4 @@ export type { NodeLocal } from "./node-local.js";
 export { NODE_KEY_HEADER } from "./node-identity.js";
 export { admitJoin, renewIdentity, type ClusterPki, type CreatedJoinToken, type JoinAnswer } from "./routes/join.js";
 export { ensureSigningKey } from "./workload-identity.js";
+export { datacenterCatalog } from "./datacenter-catalog.js";

@@ -657,6 +657,14 @@ export class ApiClient {
   members(): Promise<Indexed<ServerMembers>> {
     return this.request("GET", "/v1/agent/members");
   }
+  /** The leader of `region`'s servers (Nomad's `Status().RegionLeader`): the request goes there through the server asked. */
+  regionLeader(region: string): Promise<Indexed<string>> {
+    return this.request("GET", "/v1/status/leader", undefined, { query: { region } });
+  }
+  /** Joins other regions' servers at their HTTP API addresses (Nomad's `Agent().Join`): how many answered, and what went wrong with the others. */
+  serverJoin(addresses: readonly string[]): Promise<Indexed<{ num_joined: number; error: string; warning?: string }>> {
+    return this.request("PUT", `/v1/agent/join?${addresses.map((a) => `address=${encodeURIComponent(a)}`).join("&")}`);
+  }
   /** Marks a server left (by its name, or `name.region`); its etcd member, if any, is removed. */
   forceLeave(node: string): Promise<Indexed<null>> {
     return this.request("PUT", "/v1/agent/force-leave", undefined, { query: { node } });

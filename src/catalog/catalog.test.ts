@@ -7,7 +7,7 @@ import { consulRoutes } from "../api/routes/consul.js";
 import { Router, startHttp, type RunningHttp } from "../api/http.js";
 import { memoryBackend, StateStore } from "../state/index.js";
 import { mock, NS, silentLogger, type Allocation, type Job, type Node } from "../structs/index.js";
-import { StoreCatalog } from "./catalog.js";
+import { customAddress, StoreCatalog } from "./catalog.js";
 
 let store: StateStore;
 let http: RunningHttp;
@@ -65,6 +65,24 @@ async function get(path: string): Promise<{ status: number; index: number; body:
 }
 
 describe("the Consul-compatible catalog", () => {
+  it("registers a service with a custom address there, on its port as usual, its node's attributes read (Nomad's address)", async () => {
+    node.Attributes["unique.network.ip-address"] = "192.0.2.7";
+    await store.write((tx) => {
+      tx.put("nodes", node);
+    });
+    const svc = job.TaskGroups[0]!.Tasks[0]!.Services[0]!;
+    svc.Address = "${attr.unique.network.ip-address}";
+    const a = alloc(0, passing());
+    await store.write((tx) => {
+      tx.put("allocs", a);
+    });
+    const [entry] = (await get("/v1/catalog/service/web")).body as Record<string, unknown>[];
+    expect(entry).toMatchObject({ ServiceAddress: "192.0.2.7", ServicePort: 20000, Address: "10.0.0.1" });
+    const catalog = new StoreCatalog(store, "dc1");
+    expect(catalog.instances("web").map((i) => [i.Address, i.Port])).toEqual([["192.0.2.7", 20000]]);
+    expect(customAddress("${NOMAD_IP_http}:${meta.rack}/${attr.nope}", { ...node, Meta: { rack: "r1" } }, [{ label: "http", ip: "10.0.0.1" }])).toBe("10.0.0.1:r1/${attr.nope}");
+  });
+
   it("lists a running allocation's service with Consul's fields, and its health with the node check first", async () => {
     const a = alloc(0, passing());
     await store.write((tx) => {
@@ -159,10 +177,6 @@ describe("the Consul-compatible catalog", () => {
       tx.put("allocs", { ...a, Checks: [{ Service: "web", Name: "alive", Task: "web", Status: "critical", Output: "HTTP GET: 503" }] });
     });
     expect((await get("/v1/health/service/web?passing")).body).toEqual([]);
-  });
-
-  it("refuses another datacenter as Consul does", async () => {
-    expect(await get("/v1/catalog/service/web?dc=elsewhere")).toMatchObject({ status: 500, body: "No path to datacenter" });
   });
 
   it("shows the local agent's services and checks", async () => {

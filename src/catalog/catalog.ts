@@ -1,5 +1,5 @@
 import type { StateStore } from "../state/index.js";
-import { errorMessage, instanceProblem, silentLogger, type Allocation, type Logger, type Node, type RegisteredService, type Service } from "../structs/index.js";
+import { errorMessage, instanceProblem, nodeVariable, silentLogger, type Allocation, type Logger, type Node, type RegisteredService, type Service } from "../structs/index.js";
 import { serviceKey } from "./registry.js";
 import { nodeRowProblem, registeredRowProblem, SkippedRows } from "./rows.js";
 import type { CatalogNode, CatalogReader, HealthCheck, ServiceInstance } from "./types.js";
@@ -100,7 +100,7 @@ export class StoreCatalog implements CatalogReader {
       const n = nodes.get(a.NodeID);
       if (n === undefined) continue;
       // An allocation's instances are shown all together or not at all.
-      const shown = checked(() => allocInstances(a, n.cn, n.check));
+      const shown = checked(() => allocInstances(a, n.cn, n.check, n.node));
       if ("problem" in shown) skip.skip("allocs", a.ID, a.ModifyIndex, shown.problem);
       else for (const inst of shown.instances) add(byService, inst);
     }
@@ -145,18 +145,20 @@ function checked(make: () => ServiceInstance[]): { instances: ServiceInstance[] 
 }
 
 /** The instances of a running allocation's `service` blocks, its group's and its tasks'. */
-function allocInstances(a: Allocation, node: CatalogNode, nodeCheck: HealthCheck): ServiceInstance[] {
+function allocInstances(a: Allocation, node: CatalogNode, nodeCheck: HealthCheck, full: Node): ServiceInstance[] {
   const tg = a.Job.TaskGroups.find((g) => g.Name === a.TaskGroup);
   if (tg === undefined) return [];
   const services: { s: Service; task: string }[] = [...tg.Services.map((s) => ({ s, task: s.TaskName })), ...tg.Tasks.flatMap((t) => t.Services.map((s) => ({ s, task: t.Name })))];
-  return services.map(({ s, task }) => instanceOf(a, s, task, node, nodeCheck));
+  return services.map(({ s, task }) => instanceOf(a, s, task, node, nodeCheck, full));
 }
 
-function instanceOf(a: Allocation, s: Service, task: string, node: CatalogNode, nodeCheck: HealthCheck): ServiceInstance {
+function instanceOf(a: Allocation, s: Service, task: string, node: CatalogNode, nodeCheck: HealthCheck, full: Node): ServiceInstance {
   const ports = a.Resources.Networks.flatMap((net) => [...net.ReservedPorts, ...net.DynamicPorts].map((p) => ({ label: p.Label, value: p.Value, ip: net.IP })));
   const p = ports.find((x) => x.label === s.PortLabel);
   const port = p?.value ?? (/^\d+$/.test(s.PortLabel) ? Number(s.PortLabel) : 0);
-  const address = p?.ip !== undefined && p.ip !== "" ? p.ip : node.Address;
+  // Nomad's `GetAddress` in mode auto: a custom address wins, on the port the label maps to.
+  const custom = s.Address === undefined || s.Address === "" ? "" : customAddress(s.Address, full, ports);
+  const address = custom !== "" ? custom : p?.ip !== undefined && p.ip !== "" ? p.ip : node.Address;
   // Nomad's service ID (`MakeAllocServiceID`): log shippers and dashboards keyed on it find it here too.
   const id = `_nomad-task-${a.ID}-${task === "" ? `group-${a.TaskGroup}` : task}-${s.Name}-${s.PortLabel}`;
   const tags = a.DeploymentStatus?.Canary === true && s.CanaryTags.length > 0 ? s.CanaryTags : s.Tags;
@@ -182,6 +184,23 @@ function instanceOf(a: Allocation, s: Service, task: string, node: CatalogNode, 
     }),
   ];
   return { ID: id, Service: s.Name, Tags: [...tags], Address: address, Port: port, Meta: { ...s.Meta }, node, checks, alloc: { ID: a.ID, JobID: a.JobID, Namespace: a.Namespace }, CreateIndex: a.CreateIndex, ModifyIndex: a.ModifyIndex };
+}
+
+/**
+ * A service's custom address read as Nomad's taskenv reads it (`ReplaceEnv`): the node's
+ * `${attr.*}`, `${node.*}`, `${meta.*}`, and the allocation's `${NOMAD_IP_<label>}`,
+ * `${NOMAD_HOST_IP_<label>}`, `${NOMAD_ALLOC_IP_<label>}`; what is not known stays as written.
+ */
+export function customAddress(raw: string, node: Node, ports: readonly { label: string; ip: string }[]): string {
+  return raw.replace(/\$\{([^}]+)\}/g, (whole, ref: string) => {
+    const name = ref.trim();
+    const ip = /^NOMAD_(?:HOST_|ALLOC_)?IP_(.+)$/.exec(name)?.[1];
+    if (ip !== undefined) {
+      const p = ports.find((x) => x.label === ip || x.label.replace(/[^A-Za-z0-9_]/g, "_") === ip);
+      return p === undefined ? whole : p.ip !== "" ? p.ip : node.Resources.IP;
+    }
+    return nodeVariable(name, node) ?? whole;
+  });
 }
 
 /** A service registered directly: its own checks, with the status they last had, after its node's. */

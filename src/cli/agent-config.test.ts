@@ -107,6 +107,10 @@ describe("ruche agent -config", () => {
     expect(await refused([...server, "-etcd-endpoints", "ftp://e1:2379"])).toMatch(/must be an http:\/\/ or https:\/\/ URL/);
     expect(await refused([...server, "-etcd-endpoints", "http://e1"])).toMatch(/must be http:\/\/host:port and nothing more/);
     expect(await refused(["-client", "-data-dir", "d", "-servers", "a:4646", "-retry-join", "b:4646"])).toBe("-retry-join is a server setting: it needs the server role (-server)");
+    expect(await refused([...server, "-retry-join-wan", "provider=aws"])).toMatch(/^-retry-join-wan: retry_join_wan takes another server's API address.*looks like a cloud auto-join query/);
+    expect(await refused(["-client", "-data-dir", "d", "-servers", "a:4646", "-retry-join-wan", "b:4646"])).toBe("-retry-join-wan is a server setting: it needs the server role (-server)");
+    const wan = await agentConfigFromArgs([...server, "-retry-join-wan", "10.1.0.1,us.example.com:5646", "-retry-join-wan", "[::1]"], dir);
+    expect(wan.config.retryJoinWan).toEqual(["10.1.0.1:4646", "us.example.com:5646", "[::1]:4646"]);
   });
 });
 

@@ -27,6 +27,6 @@ describe("an agent's host volumes", () => {
     const file = join(dir, "missing.hcl");
     writeFileSync(file, `client {\n  host_volume "data" {\n    path = "${missing}"\n  }\n}\n`);
     await expect(agentConfigFromArgs(["-dev", "-config", file], dir)).rejects.toThrow(`host volume "data": its path ${missing} cannot be used: ENOENT`);
-    await expect(agentConfigFromArgs(["-dev", "-host-volume", "data"], dir)).rejects.toThrow('-host-volume takes NAME=PATH or NAME=PATH:ro (NAME of letters, digits, ".", "_", "-"), got "data"');
+    await expect(agentConfigFromArgs(["-dev", "-host-volume", "data"], dir)).rejects.toThrow('-host-volume takes NAME=PATH or NAME=PATH:ro (NAME of letters, digits, ".", "_", "-", and "[N]" after them for a per_alloc volume), got "data"');
   });
 });

@@ -22,13 +22,17 @@ export const YES_FLAG = { yes: { value: false } } as const;
  * The API client for `-address`, else `RUCHE_ADDR`, else `NOMAD_ADDR`, else 127.0.0.1:4646,
  * over TLS as `cliTls` says: an address without a scheme is https:// once a CA or a client
  * certificate is given, http:// otherwise; sending the ACL token `requestTokenOf` finds.
+ * `jobRegion`: the region of the job a command submits (`job run`, `job plan`): every request
+ * goes there, whatever -region says, as Nomad's CLI forces its client to the job's region;
+ * "global" (a job that names none) leaves the region to -region and the environment.
  */
-export function apiClient(p: Parsed, io: IO): ApiClient {
+export function apiClient(p: Parsed, io: IO, jobRegion?: string): ApiClient {
   const address = flagValues(p, "address").at(-1) ?? io.env.RUCHE_ADDR ?? io.env.NOMAD_ADDR ?? DEFAULT_ADDRESS;
   if (address.trim() === "") throw new UsageError("-address must not be empty");
   const tls = cliTls(p, io.env, io.cwd);
   const token = requestTokenOf(p, io);
   const query = scopeQuery(p, io);
+  if (jobRegion !== undefined && jobRegion !== "" && jobRegion !== "global") query.region = jobRegion;
   const base = { ...(token === undefined ? {} : { token }), ...(Object.keys(query).length === 0 ? {} : { query }) };
   if (tls === undefined) return new ApiClient(address, base);
   const dispatcher = tlsDispatcher(tls);

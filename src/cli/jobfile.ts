@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { formatDiagnostic, MAX_JOB_FILE_BYTES, parseJob, type JobFormat, type ParseJobResult } from "../jobspec/index.js";
 import { errorMessage } from "../structs/index.js";
 import { flagValues, UsageError, type Parsed } from "./args.js";
@@ -24,7 +24,9 @@ export async function loadJobFile(p: Parsed, io: IO, format?: JobFormat): Promis
   const varFiles: { file: string; text: string }[] = [];
   for (const f of flagValues(p, "var-file")) varFiles.push({ file: f, text: await readText(f, io) });
   const bytes = await readBytes(file, io);
-  return parseJob(bytes, { file, vars, varFiles, env: io.env, ...(format === undefined ? {} : { format }) });
+  // file() and its kin read beside the job file, as Nomad's CLI reads them (its BaseDir); from the working directory for stdin.
+  const fileBase = file === "-" ? io.cwd : dirname(resolve(io.cwd, file));
+  return parseJob(bytes, { file, vars, varFiles, env: io.env, fileBase, ...(format === undefined ? {} : { format }) });
 }
 
 async function readBytes(file: string, io: IO): Promise<Uint8Array> {

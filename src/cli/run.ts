@@ -58,6 +58,7 @@ import * as operatorEtcdList from "./commands/operator-etcd-list.js";
 import * as operatorEtcdRemove from "./commands/operator-etcd-remove.js";
 import * as serverForceLeave from "./commands/server-force-leave.js";
 import * as serverMembers from "./commands/server-members.js";
+import * as serverJoin from "./commands/server-join.js";
 import { reportError } from "./errors.js";
 import { Exit, type IO } from "./io.js";
 
@@ -149,6 +150,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   sim,
   "server members": serverMembers,
   "server force-leave": serverForceLeave,
+  "server join": serverJoin,
   "operator etcd list": operatorEtcdList,
   "operator etcd remove": operatorEtcdRemove,
   "join-token create": joinToken.create,
@@ -227,6 +229,7 @@ Commands:
   sim -nodes N                run N simulated nodes against the servers (-servers)
   server members              list the servers, the leader, each one's etcd member
   server force-leave NAME     remove a server from the cluster
+  server join ADDR...         join other regions' servers (federation)
   operator etcd list          list the etcd members: leader, size, revision
   operator etcd remove NAME   remove an etcd member (by name or ID)
   join-token create           make a token a new node joins with (-role client|server)

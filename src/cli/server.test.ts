@@ -127,6 +127,17 @@ describe("ruche server force-leave", () => {
   });
 });
 
+describe("ruche server join", () => {
+  it("needs an address, as Nomad's; a server that federates with no one says so (the two regions' join is test/e2e/federation.test.ts)", async () => {
+    const none = await cli(["server", "join", "-address", solo.http.address]);
+    expect(none.code).toBe(1);
+    expect(none.err).toContain("One or more node addresses must be given as arguments");
+    const r = await cli(["server", "join", "-address", solo.http.address, "127.0.0.1:1"]);
+    expect(r).toMatchObject({ code: 1, out: "" });
+    expect(r.err).toMatch(/^Error: this server cannot join other regions' servers/);
+  });
+});
+
 describe("ruche operator etcd", () => {
   it("lists the members: leader, reachability, size, revision, raft index, version, peer URLs, and why one did not answer", async () => {
     const r = await cli(["operator", "etcd", "list", "-address", three.http.address]);

@@ -149,7 +149,7 @@ export class AllocRunner {
           random: () => this.d.random(),
           payload: this.alloc.Job.Dispatched === true ? (this.alloc.Job.Payload ?? "") : undefined,
           node: this.d.node,
-          missingVolumes: planHostVolumes(this.group, task, this.d.node).missing,
+          missingVolumes: planHostVolumes(this.group, task, this.d.node, undefined, this.alloc.Name).missing,
           network: () => this.network.ready(),
           ...((task.Templates ?? []).length === 0 || this.d.templateSource === undefined ? {} : { templateSource: this.d.templateSource(this.alloc, task) }),
         },

@@ -28,6 +28,14 @@ describe("a task's host volume mounts on its node", () => {
     expect(planHostVolumes(tg, tg.Tasks[0]!, n, (t) => t.replace(/\$\{(\w+)\}/g, (_, k: string) => env[k] ?? "")).mounts[0]?.taskPath).toBe("/local/data");
   });
 
+  it("mount an allocation's own volume for a per_alloc request, source[N] by its index", () => {
+    const tg = group(false, false);
+    tg.Volumes!.data!.PerAlloc = true;
+    const n = mock.node({ hostVolumes: { "shared[1]": { path: "/srv/shared-1" } } });
+    expect(planHostVolumes(tg, tg.Tasks[0]!, n, undefined, "db.web[1]").mounts.map((m) => [m.volume, m.hostPath])).toEqual([["shared[1]", "/srv/shared-1"]]);
+    expect(planHostVolumes(tg, tg.Tasks[0]!, n, undefined, "db.web[0]")).toEqual({ mounts: [], missing: ["shared[0]"] });
+  });
+
   it("name the sources the node lacks (an agent started again without them)", () => {
     const tg = group(false, false);
     expect(planHostVolumes(tg, tg.Tasks[0]!, mock.node())).toEqual({ mounts: [], missing: ["shared"] });

@@ -43,6 +43,15 @@ describe("RestartTracker", () => {
     expect(d.reason).toBe("Restart within policy: task was killed for using too much memory");
   });
 
+  it("attempts = -1, as Nomad takes it: no restart within the interval; mode delay waits out each interval, mode fail fails", () => {
+    const d = new RestartTracker(policy({ Attempts: -1, Mode: "delay" }), "service");
+    expect(d.next(0, crash, 0)).toMatchObject({ restart: true, delayMs: 60_000 });
+    // Back at 60s, failed again at 61s: the rest of that interval.
+    expect(d.next(61_000, crash, 0)).toMatchObject({ restart: true, delayMs: 59_000 });
+    const f = new RestartTracker(policy({ Attempts: -1, Mode: "fail" }), "service");
+    expect(f.next(0, crash, 0)).toEqual({ restart: false, failed: true, reason: 'Exceeded allowed attempts -1 in interval 1m0s and mode is "fail"' });
+  });
+
   it("keeps its count across an agent restart", () => {
     const a = new RestartTracker(policy(), "service");
     a.next(0, crash, 0);

@@ -23,7 +23,7 @@ export class RestartTracker {
   private readonly onSuccess: boolean;
 
   constructor(
-    private readonly policy: RestartPolicy,
+    readonly policy: RestartPolicy,
     jobType: JobType,
     lifecycle: TaskLifecycle | null = null,
   ) {

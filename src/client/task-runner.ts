@@ -115,6 +115,7 @@ export class TaskRunner {
         exec: (cmd, opts) => this.exec(cmd, opts),
         kill: (reason) => this.kill(reason),
         random: () => d.random(),
+        renderOnRestart: d.restart.policy.RenderTemplates === true,
       }),
       new TaskCheckpointHook(ctx),
     ];
@@ -385,6 +386,11 @@ export class TaskRunner {
     const h = this.handle;
     if (h === null || this.state.State !== "running") return null;
     return this.d.driver.stats(h);
+  }
+
+  /** Variables of the task's environment from its next start on (a workload identity renewed). */
+  setEnv(vars: Readonly<Record<string, string>>): void {
+    Object.assign(this.d.spec.env, vars);
   }
 
   async signal(sig: string, message = `Task being sent signal ${sig}`): Promise<void> {

@@ -25,7 +25,7 @@ export function taskSpec(alloc: Allocation, group: TaskGroup, task: Task, node: 
     if (w.Env && jwt !== undefined) env[identityEnvName(w.Name)] = jwt;
   }
   const config = interpolateConfig(task.Config, { env, node }) as Record<string, unknown>;
-  const { mounts } = planHostVolumes(group, task, node, (text) => interpolate(text, { env, node }));
+  const { mounts } = planHostVolumes(group, task, node, (text) => interpolate(text, { env, node }), alloc.Name);
   const spec: TaskSpec = {
     id: `${alloc.ID}/${task.Name}`,
     allocId: alloc.ID,

@@ -477,3 +477,45 @@ describe("dns, when a row or the catalog is bad", () => {
     }
   });
 });
+
+describe("dns, another datacenter", () => {
+  it("answers NAME.service.DC and NODE.node.DC from that datacenter's catalog, NXDOMAIN with no path to it, SERVFAIL when it does not answer", async () => {
+    const local = new FakeCatalog("europe-west1");
+    local.add("demo", local.node("eu-node", "10.0.0.1"), { port: 8080 });
+    const us = new FakeCatalog("us-west-2");
+    us.add("demo", us.node("us-node", "10.1.0.1"), { port: 9090 });
+    const asked: string[] = [];
+    const errors: unknown[] = [];
+    const log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: (f: Record<string, unknown>) => errors.push(f.err) };
+    const s = await startDns({
+      host: "127.0.0.1",
+      port: 0,
+      catalog: local,
+      logger: log,
+      otherDatacenter: async (dc) => {
+        asked.push(dc);
+        // The other datacenter answers after a round trip.
+        await new Promise((r) => setTimeout(r, 50));
+        if (dc === "broken") throw new Error("us-2 (127.0.0.1:1) did not answer");
+        return dc === "us-west-2" ? us : null;
+      },
+    });
+    try {
+      const srv = await udp(s.port, "demo.service.us-west-2.consul", "SRV");
+      expect(rcode(srv)).toBe("NOERROR");
+      expect(data(srv.answers, "SRV")).toEqual([{ priority: 1, weight: 1, port: 9090, target: "us-node.node.us-west-2.consul" }]);
+      expect(data((await udp(s.port, "us-node.node.us-west-2.consul", "A")).answers, "A")).toEqual(["10.1.0.1"]);
+      // This datacenter's own, named or not, is answered here without asking.
+      expect(data((await udp(s.port, "demo.service.europe-west1.consul", "A")).answers, "A")).toEqual(["10.0.0.1"]);
+      expect(asked).toEqual(["us-west-2", "us-west-2"]);
+      expect(rcode(await udp(s.port, "demo.service.nowhere.consul", "A"))).toBe("NXDOMAIN");
+      expect(rcode(await udp(s.port, "demo.service.broken.consul", "A"))).toBe("SERVFAIL");
+      expect(errors).toEqual([expect.objectContaining({ message: "us-2 (127.0.0.1:1) did not answer" })]);
+      // Over TCP, the answers come back in the order of the questions, the slow one first.
+      const answers = await tcpExchange(s.port, [query("demo.service.us-west-2.consul", "A"), query("demo.service.consul", "A")]);
+      expect(answers.map((a) => data(a.answers, "A"))).toEqual([["10.1.0.1"], ["10.0.0.1"]]);
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import * as packet from "dns-packet";
-import { Rcode, resolve, type Answer, type ResolveContext } from "./resolve.js";
+import { parseName, Rcode, resolve, type Answer, type ResolveContext } from "./resolve.js";
 
 /** The largest UDP answer without EDNS (RFC 1035 §4.2.1). */
 export const CLASSIC_UDP_SIZE = 512;
@@ -50,6 +50,25 @@ export function respond(query: Buffer, transport: "udp" | "tcp", ctx: ResolveCon
   }
   const limit = transport === "tcp" ? TCP_MAX_SIZE : opt === null ? CLASSIC_UDP_SIZE : Math.min(TCP_MAX_SIZE, Math.max(CLASSIC_UDP_SIZE, opt.udpPayloadSize));
   return encode({ id, flags: rd, rcode: body.rcode, questions: [question], body, opt: ourOpt }, limit);
+}
+
+/**
+ * The datacenter a query's one question names (`NAME.service.DC.consul`, `NODE.node.DC.consul`)
+ * when it is not `local`: what the server must find another datacenter's catalog for before it
+ * answers. Null for anything else (no datacenter, this one, a query it cannot read).
+ */
+export function otherDatacenterAsked(query: Buffer, domain: string, local: string): string | null {
+  let decoded: packet.DecodedPacket;
+  try {
+    decoded = packet.decode(query);
+  } catch {
+    return null;
+  }
+  const q = decoded.questions;
+  if (decoded.type === "response" || q?.length !== 1 || q[0] === undefined) return null;
+  const lookup = parseName(q[0].name, domain);
+  if (lookup === null || (lookup.kind !== "service" && lookup.kind !== "node") || lookup.dc === null) return null;
+  return lookup.dc === local.toLowerCase() ? null : lookup.dc;
 }
 
 interface Reply {

@@ -2,7 +2,7 @@ import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { createServer, isIPv6, type Server, type Socket } from "node:net";
 import type { CatalogReader } from "../catalog/index.js";
 import { silentLogger, type Logger } from "../structs/index.js";
-import { respond } from "./message.js";
+import { otherDatacenterAsked, respond } from "./message.js";
 import type { ResolveContext } from "./resolve.js";
 
 export interface DnsOptions {
@@ -17,6 +17,13 @@ export interface DnsOptions {
   logger?: Logger;
   /** TCP connections one client address may hold open, as the agent's HTTP listeners (`-http-max-conns-per-client`); past it a connection is closed at once. 0: no limit. Default 100. */
   maxConnsPerClient?: number;
+  /**
+   * The catalog of another datacenter, for `NAME.service.DC.consul` and `NODE.node.DC.consul`
+   * (Consul asks that datacenter's servers): null when no server of it is known or alive
+   * (NXDOMAIN, as Consul's "No path to datacenter"); a rejection is answered SERVFAIL. Without
+   * it, another datacenter is NXDOMAIN.
+   */
+  otherDatacenter?: (dc: string) => Promise<CatalogReader | null>;
 }
 
 export interface DnsServer {
@@ -42,10 +49,14 @@ export async function startDns(opts: DnsOptions): Promise<DnsServer> {
     nowSeconds: () => Math.floor(Date.now() / 1000),
     random: Math.random,
   };
-  const answer = (query: Buffer, transport: "udp" | "tcp"): Buffer | null => {
+  const other = opts.otherDatacenter;
+  const answer = async (query: Buffer, transport: "udp" | "tcp"): Promise<Buffer | null> => {
     try {
+      // Another datacenter's name is answered from its catalog, found first: the resolver stays a function of the catalog it is given.
+      const dc = other === undefined ? null : otherDatacenterAsked(query, ctx.domain, ctx.catalog.datacenter());
+      const c = dc === null || other === undefined ? ctx : { ...ctx, catalog: await other(dc).then((found) => found ?? noPath, unreachable) };
       // A question the resolver fails on is answered SERVFAIL (and logged); a failure past that, nothing: the client times out.
-      return respond(query, transport, ctx, (err) => {
+      return respond(query, transport, c, (err) => {
         log.error({ component: "dns", err }, "dns query failed: answered SERVFAIL");
       });
     } catch (err) {
@@ -80,7 +91,25 @@ export async function startDns(opts: DnsOptions): Promise<DnsServer> {
   };
 }
 
-type Answerer = (query: Buffer, transport: "udp" | "tcp") => Buffer | null;
+type Answerer = (query: Buffer, transport: "udp" | "tcp") => Promise<Buffer | null>;
+
+/** The catalog of a datacenter no server can be found for: of no datacenter, so that its names are NXDOMAIN. */
+const noPath: CatalogReader = {
+  index: () => 1,
+  datacenter: () => "",
+  instances: () => [],
+  services: () => ({}),
+  nodes: () => [],
+  wait: () => Promise.resolve(1),
+};
+
+/** The catalog of a datacenter whose server did not answer: every read fails, and the question is answered SERVFAIL with why. */
+function unreachable(err: unknown): CatalogReader {
+  const fail = (): never => {
+    throw err;
+  };
+  return { index: fail, datacenter: fail, instances: fail, services: fail, nodes: fail, wait: fail };
+}
 
 const connections = new WeakMap<Server, Set<Socket>>();
 
@@ -107,10 +136,11 @@ function bindUdp(host: string, port: number, answer: Answerer, log: Logger): Pro
         log.warn({ component: "dns", transport: "udp", err }, "dns udp socket error");
       });
       udp.on("message", (msg, rinfo) => {
-        const out = answer(msg, "udp");
-        if (out === null) return;
-        udp.send(out, rinfo.port, rinfo.address, (err) => {
-          if (err) log.debug({ component: "dns", err }, "dns udp send failed");
+        void answer(msg, "udp").then((out) => {
+          if (out === null) return;
+          udp.send(out, rinfo.port, rinfo.address, (err) => {
+            if (err) log.debug({ component: "dns", err }, "dns udp send failed");
+          });
         });
       });
       resolve(udp);
@@ -147,6 +177,8 @@ function listenTcp(host: string, port: number, answer: Answerer, log: Logger, ma
       log.debug({ component: "dns", transport: "tcp", err }, "dns tcp connection error");
     });
     let pending = Buffer.alloc(0);
+    // Answers go back in the order of the queries, one after the other (another datacenter's takes a round trip).
+    let previous: Promise<unknown> = Promise.resolve();
     socket.on("data", (chunk: Buffer) => {
       pending = Buffer.concat([pending, chunk]);
       // Each message is prefixed by its 2-byte length (RFC 1035 §4.2.2); several may share a connection.
@@ -155,14 +187,17 @@ function listenTcp(host: string, port: number, answer: Answerer, log: Logger, ma
         if (pending.length < 2 + size) break;
         const msg = pending.subarray(2, 2 + size);
         pending = pending.subarray(2 + size);
-        const out = answer(Buffer.from(msg), "tcp");
-        if (out === null) {
-          socket.destroy(); // unreadable: the stream can no longer be trusted
-          return;
-        }
-        const prefix = Buffer.alloc(2);
-        prefix.writeUInt16BE(out.length, 0);
-        socket.write(Buffer.concat([prefix, out]));
+        const answered = answer(Buffer.from(msg), "tcp");
+        previous = Promise.all([answered, previous]).then(([out]) => {
+          if (socket.destroyed) return;
+          if (out === null) {
+            socket.destroy(); // unreadable: the stream can no longer be trusted
+            return;
+          }
+          const prefix = Buffer.alloc(2);
+          prefix.writeUInt16BE(out.length, 0);
+          socket.write(Buffer.concat([prefix, out]));
+        });
       }
     });
   });

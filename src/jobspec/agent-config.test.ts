@@ -67,6 +67,11 @@ describe("agent config files, Nomad's format", () => {
     expect(await flags(json, "agent.json")).toEqual(want);
   });
 
+  it("takes other regions' servers to join: server { retry_join_wan }, and Consul's top-level retry_join_wan; a bad address at its line", async () => {
+    expect(await flags('server {\n  retry_join_wan = ["10.1.0.1:4646"]\n}\nretry_join_wan = ["us.example.com"]\n')).toEqual({ "retry-join-wan": ["10.1.0.1:4646", "us.example.com"] });
+    expect(await errors('server {\n  retry_join_wan = ["a:0"]\n}\n')).toEqual(['agent.hcl:2:3: server.retry_join_wan: retry_join_wan takes another server\'s API address, host:port (or a host alone, port 4646): "a:0" has no valid port (1 to 65535)']);
+  });
+
   it("refuses a bad region, bootstrap_expect, retry_join address or etcd endpoint at its line, and what Ruche does not have", async () => {
     const text = `region = "eu.west"
 server {

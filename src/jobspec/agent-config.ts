@@ -42,9 +42,13 @@ const RETRY_JOIN: Leaf = {
     return undefined;
   },
 };
+/** Other regions' servers' API addresses (Consul's `retry_join_wan`), tried until one answers: the federation's seeds. */
+const RETRY_JOIN_WAN: Leaf = { kind: "strings", flag: "retry-join-wan", refuse: (v) => RETRY_JOIN.refuse?.(v)?.replace(/^retry_join/, "retry_join_wan") };
 const SCHEMA: Schema = {
   region: { kind: "string", flag: "region", refuse: (v) => checkRegion(v as string) },
   datacenter: { kind: "string", flag: "datacenter" },
+  // Consul's top-level key, the same as server { retry_join_wan }.
+  retry_join_wan: RETRY_JOIN_WAN,
   data_dir: { kind: "string", flag: "data-dir" },
   bind_addr: { kind: "string", flag: "bind" },
   name: { kind: "string", flag: "node" },
@@ -74,6 +78,7 @@ const SCHEMA: Schema = {
         },
       },
       retry_join: RETRY_JOIN,
+      retry_join_wan: RETRY_JOIN_WAN,
       start_join: { refuse: "start_join: Ruche has no one-time join; use server_join { retry_join = [...] }, tried until the servers answer" },
       etcd: {
         block: {
@@ -233,7 +238,8 @@ function decode(items: Item[], schema: Schema, path: string, file: string, diags
 }
 
 /** Host volume names: they name a node's volume in job files (`source`) and go in a flag as NAME=PATH. */
-const HOST_VOLUME_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
+/** A name, and for a job's `per_alloc` request the allocation's index after it (`data[0]`), as Nomad's. */
+const HOST_VOLUME_NAME = /^[A-Za-z0-9_.-]{1,128}(?:\[\d+\])?$/;
 
 /**
  * `host_volume "NAME" { path = "/srv/x" read_only = true }` (Nomad's client option) → the
@@ -251,7 +257,7 @@ function hostVolume(it: Item, p: string, file: string, diags: Diagnostic[], out:
   }
   const at = `${p}.${name}`;
   if (!HOST_VOLUME_NAME.test(name)) {
-    err(it.pos, at, `host_volume name "${name}" must be 1 to 128 letters, digits, ".", "_" or "-"`);
+    err(it.pos, at, `host_volume name "${name}" must be 1 to 128 letters, digits, ".", "_" or "-" (and "[N]" after them for a per_alloc volume)`);
     return;
   }
   let path: string | undefined;

@@ -93,7 +93,12 @@ describe("artifact blocks", () => {
       artifact {
         chown  = true
         source = "https://example.com/w"
-        destination = "/usr/local/bin"
+        destination = "/../../usr/local/bin"
+      }
+      artifact {
+        source      = "https://example.com/app.zip"
+        destination = "/app/latest"
+        mode        = "file"
       }`),
     );
     const at = "job.group[g].task[t].artifact";
@@ -104,7 +109,7 @@ describe("artifact blocks", () => {
       `job.hcl:16:19: ${at}[2].options.checksum: invalid sha256 checksum: 1234 (a sha256 sum has 64 hex digits)`,
       `job.hcl:18:7: ${at}[3].mode: a .gz file unpacks to a single file: set mode = "file" (and destination to the file's path), or archive = "false" in options`,
       `job.hcl:22:9: ${at}[4].chown: artifact chown is not supported yet: the files belong to the agent's user; remove chown`,
-      `job.hcl:24:9: ${at}[4].destination: artifact destination "/usr/local/bin" is an absolute path: it is taken from the task's directory (as "local/") and must stay inside the allocation's directory`,
+      `job.hcl:24:9: ${at}[4].destination: artifact destination "/../../usr/local/bin" escapes the allocation directory`,
     ]);
   });
 

@@ -10,8 +10,8 @@ export function artifactProblems(a: TaskArtifact, at: string, p: (path: string, 
   if (!ARTIFACT_MODES.includes(a.GetterMode)) p(`${at}.GetterMode`, `invalid artifact mode "${a.GetterMode}"; must be one of: ${ARTIFACT_MODES.join(", ")}`);
   const dest = a.RelativeDest;
   if (!dest.includes("${")) {
-    if (dest.startsWith("/")) p(`${at}.RelativeDest`, `artifact destination "${dest}" is an absolute path: it is taken from the task's directory (as "local/") and must stay inside the allocation's directory`);
-    else if (leavesAllocDir(dest)) p(`${at}.RelativeDest`, `artifact destination "${dest}" escapes the allocation directory`);
+    // Nomad's `PathEscapesAllocViaRelative("task", dest)`: an absolute destination is taken from the task's directory too.
+    if (leavesAllocDir(dest)) p(`${at}.RelativeDest`, `artifact destination "${dest}" escapes the allocation directory`);
   }
   if (a.Chown) p(`${at}.Chown`, "artifact chown is not supported yet: the files belong to the agent's user; remove chown");
   const checksum = a.GetterOptions?.checksum;
@@ -39,7 +39,6 @@ export function artifactProblems(a: TaskArtifact, at: string, p: (path: string, 
   // go-getter's rules that would only fail on the node.
   const singleFile = s.archive === "gz" || s.archive === "bz2" || s.archive === "xz";
   if (singleFile && a.GetterMode !== "file") p(`${at}.GetterMode`, `a .${s.archive} file unpacks to a single file: set mode = "file" (and destination to the file's path), or archive = "false" in options`);
-  if (s.archive !== null && !singleFile && a.GetterMode === "file") p(`${at}.GetterMode`, `a ${s.archive} archive unpacks into a directory: mode "file" cannot hold it (use "any" or "dir", or archive = "false" in options)`);
   if (s.getter === "git" && a.GetterMode === "file") p(`${at}.GetterMode`, 'a git repository is a directory: mode "file" cannot hold it');
   if (s.getter === "git" && s.checksum !== null) p(`${at}.GetterOptions.checksum`, "checksum cannot be specified for a git repository (a directory download)");
   if (s.getter === "http" && s.archive === null && a.GetterMode === "dir") p(`${at}.GetterMode`, 'an http source fetched in mode "dir" must be an archive (.tar.gz, .zip, …) or a git repository');

@@ -84,6 +84,16 @@ function merge<T extends object>(base: T, ...overs: (Raw | undefined)[]): T {
   return out as T;
 }
 
+/** A restart policy with `over`'s fields; Nomad 1.6's `render_templates` only where written (a policy that does not say it keeps its shape). */
+function restartPolicy(base: TaskGroup["RestartPolicy"], over: Raw | undefined): TaskGroup["RestartPolicy"] {
+  const { RenderTemplates, ...rest } = base;
+  const p: TaskGroup["RestartPolicy"] = merge(rest, over);
+  const written = over?.RenderTemplates;
+  if (typeof written === "boolean") p.RenderTemplates = written;
+  else if (RenderTemplates !== undefined) p.RenderTemplates = RenderTemplates;
+  return p;
+}
+
 /** Batch and sysbatch jobs run to completion: no rolling updates. */
 function runsOnce(type: JobType): boolean {
   return type === "batch" || type === "sysbatch";
@@ -234,7 +244,7 @@ function group(job: Job, type: JobType, g: Raw, at: string, up: JobLevel, aliase
     Constraints: list(g.Constraints).map(constraint),
     Affinities: list(g.Affinities).map(affinity),
     Spreads: list(g.Spreads).map(spread),
-    RestartPolicy: merge(defaultRestartPolicy(type), obj(g.RestartPolicy)),
+    RestartPolicy: restartPolicy(defaultRestartPolicy(type), obj(g.RestartPolicy)),
     ReschedulePolicy: reschedule === null ? null : merge(reschedule, up.jobReschedule, gReschedule),
     Update: runsOnce(type) ? null : merge(defaultUpdateStrategy(), up.jobUpdate, gUpdate),
     Migrate: type === "service" ? merge(defaultMigrateStrategy(), up.jobMigrate, gMigrate) : null,
@@ -263,7 +273,12 @@ function group(job: Job, type: JobType, g: Raw, at: string, up: JobLevel, aliase
   // Older job files declare the network inside a task's resources: it moves to the group.
   const oldNets = rawTasks.flatMap((t, ti) => list(obj(t.Resources)?.Networks).map((nw, ni) => ({ nw, ti, ni })));
   if (oldNets.length > 0) {
-    const first = oldNets[0];
+    // Beside a group network, a task's network of bandwidth alone (`network { mbits = 10 }`,
+    // no port) is taken, as Nomad takes it with a deprecation warning: its mbits join the group's.
+    const first = oldNets.find(({ nw }) => {
+      const one = network(nw, "", "", new Map());
+      return one.ReservedPorts.length + one.DynamicPorts.length > 0;
+    });
     const hadGroupNetwork = tg.Networks.length > 0;
     if (hadGroupNetwork && first !== undefined) {
       problems.push({
@@ -390,7 +405,7 @@ function taskOf(job: Job, tg: TaskGroup, t: Raw, at: string, aliases: Map<string
   if (lifecycle !== undefined) task.Lifecycle = { Hook: s(lifecycle.Hook, ""), Sidecar: b(lifecycle.Sidecar, false) };
   if (typeof t.ShutdownDelay === "number") task.ShutdownDelay = t.ShutdownDelay;
   const restart = obj(t.RestartPolicy);
-  if (restart !== undefined) task.RestartPolicy = merge(tg.RestartPolicy, restart);
+  if (restart !== undefined) task.RestartPolicy = restartPolicy(tg.RestartPolicy, restart);
   const policies = list(t.ScalingPolicies);
   if (policies.length > 0) task.ScalingPolicies = policies.map((p) => scaling(p, "", tg.Count));
   const artifacts = list(t.Artifacts);
@@ -568,6 +583,7 @@ function service(
     Name: name,
     PortLabel: s(sv.PortLabel, ""),
     AddressMode: s(sv.AddressMode, "auto") as Service["AddressMode"],
+    ...(typeof sv.Address === "string" && sv.Address !== "" ? { Address: sv.Address } : {}),
     Tags: strs(sv.Tags),
     CanaryTags: strs(sv.CanaryTags),
     Meta: smap(sv.Meta),

@@ -3,7 +3,7 @@ import type { Attribute, Block, Body, Expr } from "./hcl/ast.js";
 import { EvalError, evaluate, type Scope } from "./hcl/eval.js";
 import { isObject, typeName, type Value } from "./hcl/value.js";
 import { coerce } from "./coerce.js";
-import { CONSTRAINT_SHORTHANDS, jobSchema, type Field, type ObjSchema } from "./schema.js";
+import { CONSTRAINT_SHORTHANDS, JOB_TASKS, jobSchema, type Field, type ObjSchema } from "./schema.js";
 import { didYouMean } from "./suggest.js";
 import { resolveVariables, type VariableInputs } from "./variables.js";
 
@@ -21,7 +21,7 @@ export type HclDecodeResult = { decoded: HclDecoded | null; diagnostics: Diagnos
 
 const TOP_LEVEL = ["job", "variable", "variables", "locals"];
 
-export async function decodeHclJob(file: Body, fileName: string, inputs: VariableInputs): Promise<HclDecodeResult> {
+export async function decodeHclJob(file: Body, fileName: string, inputs: VariableInputs & { fileBase?: string }): Promise<HclDecodeResult> {
   const diags: Diagnostic[] = [];
   const at = (pos: Pos, path: string, message: string): void => {
     diags.push({ file: fileName, pos, path, message });
@@ -39,7 +39,7 @@ export async function decodeHclJob(file: Body, fileName: string, inputs: Variabl
 
   const vars = await resolveVariables(file.blocks, fileName, inputs);
   diags.push(...vars.diagnostics);
-  const scope = localsScope(file.blocks, vars.values, vars.failed, fileName, diags);
+  const scope = localsScope(file.blocks, vars.values, vars.failed, fileName, diags, inputs.fileBase);
   // Every local is evaluated, used or not, so a mistake in one is never hidden.
   for (const b of file.blocks) {
     if (b.type !== "locals") continue;
@@ -65,11 +65,38 @@ export async function decodeHclJob(file: Body, fileName: string, inputs: Variabl
 
   const decoder = new Decoder(scope, fileName, diags);
   const raw = decoder.block(job, jobSchema, "", "job");
+  groupJobTasks(raw, decoder.positions);
   return { decoded: { raw, positions: decoder.positions, unread: decoder.unread }, diagnostics: diags };
 }
 
+/**
+ * Tasks written directly in the job (`job "x" { task "y" { ... } }`, as Nomad's HCL2 takes
+ * them) each run in a group of their own named after the task, placed before the job's
+ * groups, as Nomad's `normalizeJob` does; the positions follow them, so a diagnostic still
+ * points at the line written.
+ */
+function groupJobTasks(raw: Record<string, unknown>, positions: Map<string, Pos>): void {
+  const tasks = raw[JOB_TASKS];
+  Reflect.deleteProperty(raw, JOB_TASKS);
+  if (!Array.isArray(tasks) || tasks.length === 0) return;
+  const groups = Array.isArray(raw.TaskGroups) ? (raw.TaskGroups as unknown[]) : [];
+  raw.TaskGroups = [...tasks.map((t: Record<string, unknown>) => ({ Name: t.Name, Tasks: [t] })), ...groups];
+  const moved = new Map<string, Pos>();
+  for (const [key, pos] of positions) {
+    const task = /^JobTasks\[(\d+)\](.*)$/.exec(key);
+    const group = /^TaskGroups\[(\d+)\](.*)$/.exec(key);
+    if (task !== null) {
+      moved.set(`TaskGroups[${task[1]}]`, pos);
+      moved.set(`TaskGroups[${task[1]}].Tasks[0]${task[2]}`, pos);
+    } else if (group !== null) moved.set(`TaskGroups[${Number(group[1]) + tasks.length}]${group[2]}`, pos);
+    else moved.set(key, pos);
+  }
+  positions.clear();
+  for (const [k, v] of moved) positions.set(k, v);
+}
+
 /** `local.NAME` evaluated on first use, so locals may refer to each other in any order. */
-function localsScope(blocks: Block[], vars: Record<string, Value>, failed: ReadonlySet<string>, fileName: string, diags: Diagnostic[]): Scope {
+function localsScope(blocks: Block[], vars: Record<string, Value>, failed: ReadonlySet<string>, fileName: string, diags: Diagnostic[], fileBase: string | undefined): Scope {
   const defs = new Map<string, Attribute>();
   for (const b of blocks) {
     if (b.type !== "locals") continue;
@@ -88,6 +115,8 @@ function localsScope(blocks: Block[], vars: Record<string, Value>, failed: Reado
     vars,
     failed,
     iterators: new Map(),
+    runtimeReferences: true,
+    ...(fileBase === undefined ? {} : { fileBase }),
     local(name: string, pos: Pos): Value {
       const have = done.get(name);
       if (have !== undefined) return have;

@@ -1,6 +1,6 @@
 import type { Diagnostic } from "./diagnostic.js";
 import { coerce, describe, isPlainObject } from "./coerce.js";
-import { jobSchema, type Field, type ObjSchema } from "./schema.js";
+import { JOB_TASKS, jobSchema, type Field, type ObjSchema } from "./schema.js";
 import { didYouMean } from "./suggest.js";
 
 /**
@@ -39,7 +39,8 @@ export function decodeJsonJob(value: unknown, file: string, api = false): { ok: 
 
 function decodeObject(obj: Record<string, unknown>, schema: ObjSchema, path: string, file: string, diags: Diagnostic[], api: boolean): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  const known = schema.fields.filter((f) => f.api !== "");
+  // JobTasks is the HCL decoder's own (tasks written directly in a job): no JSON job carries it.
+  const known = schema.fields.filter((f) => f.api !== "" && f.api !== JOB_TASKS);
   for (const [key, v] of Object.entries(obj)) {
     const here = `${path}.${key}`;
     const field = known.find((f) => f.api === (ALIASES[schema.name]?.[key] ?? key)) ?? (api ? refusedByName(schema, key) : undefined);

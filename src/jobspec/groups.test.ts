@@ -186,3 +186,51 @@ describe("the agent's pause image", () => {
     expect(r.config.flags.get("docker-infra-image")).toEqual(["ruche-test/busybox:latest"]);
   });
 });
+
+describe("a task written directly in the job", () => {
+  const src = `job "periodic" {
+  type = "batch"
+  task "first" {
+    driver = "raw_exec"
+    config {
+      command = "/bin/true"
+    }
+  }
+  group "web" {
+    task "server" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/true"
+      }
+    }
+  }
+  task "second" {
+    driver = "raw_exec"
+    config {
+      command = "/bin/true"
+    }
+    restart {
+      attempts = "x"
+    }
+  }
+}
+`;
+
+  it("runs in a group of its own named after it, before the job's groups, as Nomad's HCL2 puts it", async () => {
+    const job = await ok(src.replace('attempts = "x"', "attempts = 1"));
+    expect(job.TaskGroups.map((g) => [g.Name, g.Tasks.map((t) => t.Name)])).toEqual([
+      ["first", ["first"]],
+      ["second", ["second"]],
+      ["web", ["server"]],
+    ]);
+    expect(job.TaskGroups[1]?.Tasks[0]?.RestartPolicy?.Attempts).toBe(1);
+  });
+
+  it("keeps its diagnostics on the line written", async () => {
+    // One the decoder finds, and one validation finds on the job after the task got its group.
+    expect(await errors(src)).toEqual(['job.hcl:23:7: job.task[second].restart.attempts: attempts must be a number, got string "x"']);
+    const unknown = await errors(src.replace('attempts = "x"', "attempts = 1").replace('task "second" {\n    driver = "raw_exec"', 'task "second" {\n    driver = "nope"'));
+    expect(unknown).toHaveLength(1);
+    expect(unknown[0]).toMatch(/^job\.hcl:18:5: .*unknown driver "nope"/);
+  });
+});

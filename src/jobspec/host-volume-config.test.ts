@@ -68,7 +68,7 @@ describe("client { host_volume } in an agent config file", () => {
       'agent.hcl:9:5: client.host_volume.b.path: path must be an absolute path on the node, got "srv/b"',
       'agent.hcl:13:5: client.host_volume.c.readonly: unknown key "readonly" in host_volume; did you mean "read_only"?',
       'agent.hcl:18:3: client.host_volume.d: host_volume "d" is declared twice',
-      'agent.hcl:21:3: client.host_volume.e f: host_volume name "e f" must be 1 to 128 letters, digits, ".", "_" or "-"',
+      'agent.hcl:21:3: client.host_volume.e f: host_volume name "e f" must be 1 to 128 letters, digits, ".", "_" or "-" (and "[N]" after them for a per_alloc volume)',
     ]);
   });
 });

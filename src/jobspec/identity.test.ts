@@ -47,11 +47,14 @@ describe("a task's identity blocks", () => {
     expect(r.ok && r.job.TaskGroups[0]?.Tasks[0]?.Identity).toBeUndefined();
   });
 
-  it("refuses what Nomad refuses, and what Ruche does not do yet, saying where", async () => {
+  it("refuses what Nomad refuses, and a change_mode on a token Ruche does not sign, saying where", async () => {
     expect(await problems(`identity { env = true }\nidentity { file = true }`)).toEqual([expect.stringContaining("a task has one default identity")]);
     expect(await problems(`identity {\n ttl = "1h"\n}`)).toEqual([expect.stringContaining("the default identity has no ttl")]);
     expect(await problems(`identity {\n name = "a b"\n}`)).toEqual([expect.stringContaining('identity name "a b" is not valid')]);
-    expect(await problems(`identity {\n name = "x"\n change_mode = "restart"\n}`)).toEqual([expect.stringContaining('change_mode "restart" is not supported yet')]);
+    expect(await problems(`identity {\n name = "x"\n file = true\n ttl = "1h"\n change_mode = "restart"\n}`)).toEqual([]);
+    expect(await problems(`identity {\n name = "x"\n env = true\n ttl = "1h"\n change_mode = "signal"\n change_signal = "sighup"\n}`)).toEqual([]);
+    expect(await problems(`identity {\n name = "x"\n file = true\n change_mode = "signal"\n}`)).toEqual([expect.stringContaining('change_signal must be specified when using change_mode = "signal"')]);
+    expect(await problems(`identity {\n name = "x"\n change_mode = "restart"\n}`)).toEqual([expect.stringContaining("Ruche signs and renews only a token the task sees: add env = true or file = true")]);
     expect(await problems(`identity {\n name = "x"\n change_mode = "sometimes"\n}`)).toEqual([expect.stringContaining('change_mode must be "noop", "restart" or "signal"')]);
     expect(await problems(`identity {\n name = "x"\n}\nidentity {\n name = "x"\n}`)).toEqual([expect.stringContaining('identity "x" is declared twice')]);
     expect(await problems(`identity {\n filepath = "local/t.jwt"\n}`)).toEqual([expect.stringContaining("file must be true in order to specify filepath")]);

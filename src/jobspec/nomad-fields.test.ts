@@ -49,10 +49,10 @@ describe("Nomad fields kept with the job", () => {
     expect((await errors(job('      action "a" {\n        args = []\n      }\n      action "a" {\n        command = "x"\n      }'))).join("\n")).toMatch(/an action needs a command[\s\S]*action "a" is declared twice/);
   });
 
-  it("an interpolation of a bare name Ruche does not know stays as written, as in Nomad (a shell's ${dur}, nginx's ${scheme}); a traversal from an unknown root is refused", async () => {
-    const j = await ok(job('      env {\n        SCRIPT = "sleep ${dur}; echo ${scheme}://${proxy_host}"\n      }'));
+  it("an interpolation of a name Ruche does not know stays as written, as in Nomad (a shell's ${dur}, nginx's ${scheme}, ${memory.totalbytes})", async () => {
+    const j = await ok(job('      env {\n        SCRIPT = "sleep ${dur}; echo ${scheme}://${proxy_host}"\n        X = "${nope.tag}"\n      }'));
     expect(j.TaskGroups[0]?.Tasks[0]?.Env.SCRIPT).toBe("sleep ${dur}; echo ${scheme}://${proxy_host}");
-    expect((await errors(job('      env {\n        X = "${nope.tag}"\n      }'))).join("\n")).toMatch(/unknown variable "nope"/);
+    expect(j.TaskGroups[0]?.Tasks[0]?.Env.X).toBe("${nope.tag}");
   });
 
   it("max_run_duration on a batch group, in nanoseconds; refused on a service job and when not positive", async () => {
@@ -75,6 +75,22 @@ describe("Nomad fields kept with the job", () => {
     expect(g?.Tasks[0]?.RestartPolicy).toEqual({ ...g?.RestartPolicy, Attempts: 2, Delay: 15 * NS.second, Interval: 10 * NS.second, Mode: "delay" });
     // Nomad checks only the group's policy for fit; a task's is taken as written.
     expect(await errors(job('      restart {\n        mode = "later"\n      }'))).toEqual(['job.hcl:10:9: job.group[g].task[t].restart.mode: mode must be "delay" or "fail", got "later"']);
+  });
+
+  it("restart's render_templates on a group, inherited by a task's restart block unless it says otherwise", async () => {
+    const j = await ok(job('      restart {\n        attempts = 1\n      }', '    restart {\n      render_templates = true\n    }'));
+    expect(j.TaskGroups[0]?.RestartPolicy.RenderTemplates).toBe(true);
+    expect(j.TaskGroups[0]?.Tasks[0]?.RestartPolicy?.RenderTemplates).toBe(true);
+    const off = await ok(job('      restart {\n        render_templates = false\n      }', '    restart {\n      render_templates = true\n    }'));
+    expect(off.TaskGroups[0]?.Tasks[0]?.RestartPolicy?.RenderTemplates).toBe(false);
+    expect((await ok(job(""))).TaskGroups[0]?.RestartPolicy.RenderTemplates).toBeUndefined();
+  });
+
+  it("a service's custom address, with address_mode auto only (as Nomad)", async () => {
+    const svc = (extra: string): string => `    network {\n      port "http" {}\n    }\n    service {\n      name = "web"\n      port = "http"\n      address = "\${attr.unique.network.ip-address}"\n${extra}    }`;
+    const j = await ok(job("", svc("")));
+    expect(j.TaskGroups[0]?.Services[0]).toMatchObject({ Address: "${attr.unique.network.ip-address}", AddressMode: "auto" });
+    expect((await errors(job("", svc('      address_mode = "host"\n')))).join("\n")).toMatch(/service\[0\]\.address: Service address_mode must be "auto" if address is set, got "host"/);
   });
 
   it("on_update and check_restart on services and checks, the service's inherited by its checks as Nomad's api does", async () => {
@@ -264,7 +280,9 @@ describe("Nomad features refused with one line", () => {
     ],
     ["csi_plugin", job("      csi_plugin {\n        id = \"x\"\n      }"), 'job.hcl:9:7: job.group[g].task[t].csi_plugin: "csi_plugin": Ruche does not run CSI plugins: a volume it mounts is a host path (docker volumes) or the allocation\'s directory'],
     ["multiregion", job("", "", "  multiregion {}"), 'job.hcl:3:3: job.multiregion: "multiregion": multiregion is a Nomad Enterprise feature Ruche does not have: run one job per region'],
-    ["a docker option Ruche's driver does not have", job("").replace('image = "redis:7"', 'image = "redis:7"\n        ipc_mode = "host"'), 'job.hcl:9:9: job.group[g].task[t].config.ipc_mode: "ipc_mode" is an option of Nomad\'s docker driver that Ruche\'s does not have; remove it'],
+    ["a docker option Ruche's driver does not have", job("").replace('image = "redis:7"', 'image = "redis:7"\n        volume_driver = "rexray"'), 'job.hcl:9:9: job.group[g].task[t].config.volume_driver: "volume_driver" is an option of Nomad\'s docker driver that Ruche\'s does not have; remove it'],
+    ["a docker option of Windows alone", job("").replace('image = "redis:7"', 'image = "redis:7"\n        isolation = "hyperv"'), 'job.hcl:9:9: job.group[g].task[t].config.isolation: "isolation" is Windows\' container isolation (process or hyperv), which a Linux Docker engine does not have; remove it'],
+    ["a docker memory_hard_limit below the task's memory", job("").replace('image = "redis:7"', 'image = "redis:7"\n        memory_hard_limit = 128'), "job.hcl:9:9: job.group[g].task[t].config.memory_hard_limit: memory_hard_limit (128 MB) must not be less than the task's memory (300 MB), which it reserves"],
     ["a docker option nobody has", job("").replace('image = "redis:7"', 'image = "redis:7"\n        dns_server = ["1.1.1.1"]'), 'job.hcl:9:9: job.group[g].task[t].config.dns_server: "dns_server" is not an option of the docker driver; did you mean "dns_servers"?'],
   ])("%s", async (_what, src, line) => {
     expect(await errors(src)).toEqual([line]);

@@ -18,6 +18,12 @@ export interface ParseJobOptions extends VariableInputs {
   format?: JobFormat;
   /** The JSON body of an API request, not a job file: keys the model does not know are ignored, as Nomad's decoder ignores them. */
   api?: boolean;
+  /**
+   * The directory `file()` and the other filesystem functions read from: the job file's, as
+   * Nomad's CLI gives them. Without it (a job sent to the API) they are refused, as Nomad's
+   * server refuses them.
+   */
+  fileBase?: string;
 }
 
 export type ParseJobResult = { ok: true; job: Job } | { ok: false; diagnostics: Diagnostic[] };
@@ -46,7 +52,7 @@ export function detectFormat(file: string, text: string): JobFormat {
   return text.trimStart().startsWith("{") ? "json" : "hcl";
 }
 
-async function parseHclJob(text: string, file: string, inputs: VariableInputs): Promise<ParseJobResult> {
+async function parseHclJob(text: string, file: string, inputs: VariableInputs & { fileBase?: string }): Promise<ParseJobResult> {
   const parsed = await parseHcl(text, file);
   if (!parsed.ok) return { ok: false, diagnostics: sortDiagnostics(parsed.diagnostics) };
   const { decoded, diagnostics } = await decodeHclJob(parsed.body, file, inputs);

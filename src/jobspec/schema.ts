@@ -131,7 +131,7 @@ export const migrateSchema: ObjSchema = {
 
 export const restartSchema: ObjSchema = {
   name: "restart",
-  fields: [f("Attempts", "attempts", int), f("Interval", "interval", duration), f("Delay", "delay", duration), f("Mode", "mode", string)],
+  fields: [f("Attempts", "attempts", int), f("Interval", "interval", duration), f("Delay", "delay", duration), f("Mode", "mode", string), f("RenderTemplates", "render_templates", bool)],
 };
 
 export const rescheduleSchema: ObjSchema = {
@@ -234,7 +234,8 @@ export const serviceSchema: ObjSchema = {
     /** For each of the service's checks that has none of its own. */
     one("CheckRestart", "check_restart", checkRestartSchema),
     refused("connect", CONNECT, "Connect"),
-    refused("address", "Ruche registers a service at its allocation's address (see address_mode); a custom address is not supported yet", "Address"),
+    /** A custom address the service is registered at (address_mode "auto" only, as Nomad). */
+    f("Address", "address", string),
     ...notYet("identity"),
   ],
 };
@@ -481,6 +482,9 @@ const placementSchema: ObjSchema = {
   fields: [f("Placement", "strategy", string), f("FullScan", "full_scan", bool)],
 };
 
+/** Where the HCL decoder puts the tasks written directly in a job, until they get their groups (`groupJobTasks`). */
+export const JOB_TASKS = "JobTasks";
+
 export const jobSchema: ObjSchema = {
   name: "job",
   fields: [
@@ -517,7 +521,8 @@ export const jobSchema: ObjSchema = {
     f("SubmitTime", "", { t: "any" }),
     one("ParameterizedJob", "parameterized", parameterizedSchema),
     one("UI", "ui", uiSchema),
-    refused("task", 'a task belongs inside a group: group "name" { task "name" { ... } } (Nomad\'s HCL2 job files refuse it here too)'),
+    /** HCL only: a task written directly in the job runs in a group of its own, named after it, placed before the job's groups (Nomad's `normalizeJob`). */
+    blocks(JOB_TASKS, "task", taskSchema),
     refused("multiregion", "multiregion is a Nomad Enterprise feature Ruche does not have: run one job per region", "Multiregion"),
     refused("vault", VAULT, "Vault"),
     ...notYet("consul"),

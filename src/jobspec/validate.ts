@@ -11,7 +11,7 @@ import {
   DRIVER_REQUIRED_CONFIG,
   DOCKER_CONFIG_KEYS,
   DOCKER_UNSUPPORTED_KEYS,
-  DOCKER_UNSUPPORTED_WHY,
+  dockerUnsupportedWhy,
   formatDuration,
   HEALTH_CHECK_MODES,
   JOB_TYPES,
@@ -177,7 +177,10 @@ function group(job: Job, g: TaskGroup, at: string, p: Report): void {
     const m = g.Migrate;
     if (m.MaxParallel < 1) p(`${at}.Migrate.MaxParallel`, `max_parallel must be at least 1, got ${m.MaxParallel}`);
     if (!HEALTH_CHECK_MODES.includes(m.HealthCheck)) p(`${at}.Migrate.HealthCheck`, `health_check must be one of ${HEALTH_CHECK_MODES.join(", ")}, got "${m.HealthCheck}"`);
-    if (m.MinHealthyTime >= m.HealthyDeadline) p(`${at}.Migrate.MinHealthyTime`, "min_healthy_time must be less than healthy_deadline");
+    // Nomad's MigrateStrategy.Validate refuses only a longer time (an update refuses equal ones too).
+    if (m.MinHealthyTime > m.HealthyDeadline) {
+      p(`${at}.Migrate.MinHealthyTime`, `min_healthy_time (${formatDuration(m.MinHealthyTime)}) must not be more than healthy_deadline (${formatDuration(m.HealthyDeadline)})`);
+    }
   }
 
   const disk = g.EphemeralDisk;
@@ -190,7 +193,7 @@ function group(job: Job, g: TaskGroup, at: string, p: Report): void {
     }
   }
 
-  volumeProblems(g, at, p);
+  volumeProblems(g, at, p, job.Type);
   if (g.Networks.length > 1) p(`${at}.Networks[1]`, "a group has at most one network block");
   const labels = new Map<string, string>();
   g.Networks.forEach((n, ni) => {
@@ -221,8 +224,12 @@ function group(job: Job, g: TaskGroup, at: string, p: Report): void {
   );
 }
 
+/**
+ * A restart policy, as Nomad's RestartPolicy.Validate: a negative `attempts` is taken, as
+ * there, and means no restart within the interval (the client's RestartTracker: mode
+ * "delay" waits out each interval, mode "fail" fails).
+ */
 function restartPolicy(r: RestartPolicy, at: string, p: Report, mustFit = true): void {
-  if (r.Attempts < 0) p(`${at}.Attempts`, `attempts must be zero or more, got ${r.Attempts}`);
   if (!RESTART_MODES.includes(r.Mode)) p(`${at}.Mode`, `mode must be "delay" or "fail", got "${r.Mode}"${didYouMean(r.Mode, RESTART_MODES)}`);
   if (mustFit && r.Attempts > 0 && r.Interval > 0 && r.Attempts * r.Delay > r.Interval) {
     p(at, `${r.Attempts} restarts with a delay of ${formatDuration(r.Delay)} cannot fit in an interval of ${formatDuration(r.Interval)}`);
@@ -250,16 +257,16 @@ function groupScaling(g: TaskGroup, at: string, p: Report): void {
 function update(u: UpdateStrategy, at: string, job: Job, g: TaskGroup, p: Report): void {
   if (u.MaxParallel < 0) p(`${at}.MaxParallel`, `max_parallel must be zero or more, got ${u.MaxParallel}`);
   if (u.Canary < 0) p(`${at}.Canary`, `canary must be zero or more, got ${u.Canary}`);
-  if (job.Type === "system" && u.Canary > 0) p(`${at}.Canary`, "system jobs cannot have canaries: they run once on every node");
-  if (u.Canary > 0 && u.Canary > g.Count && g.Count > 0) p(`${at}.Canary`, `canary (${u.Canary}) must not be more than the group's count (${g.Count})`);
+  // A system job's canary is a percentage of the nodes to update (Nomad 1.11), not a count.
+  if (job.Type !== "system" && u.Canary > 0 && u.Canary > g.Count && g.Count > 0) p(`${at}.Canary`, `canary (${u.Canary}) must not be more than the group's count (${g.Count})`);
   if (!HEALTH_CHECK_MODES.includes(u.HealthCheck)) {
     p(`${at}.HealthCheck`, `health_check must be one of ${HEALTH_CHECK_MODES.join(", ")}, got "${u.HealthCheck}"${didYouMean(u.HealthCheck, HEALTH_CHECK_MODES)}`);
   }
   if (u.MinHealthyTime >= u.HealthyDeadline) {
     p(`${at}.MinHealthyTime`, `min_healthy_time (${formatDuration(u.MinHealthyTime)}) must be less than healthy_deadline (${formatDuration(u.HealthyDeadline)})`);
   }
-  if (u.ProgressDeadline !== 0 && u.ProgressDeadline < u.HealthyDeadline) {
-    p(`${at}.ProgressDeadline`, `progress_deadline (${formatDuration(u.ProgressDeadline)}) must be zero or at least healthy_deadline (${formatDuration(u.HealthyDeadline)})`);
+  if (u.ProgressDeadline !== 0 && u.HealthyDeadline >= u.ProgressDeadline) {
+    p(`${at}.ProgressDeadline`, `progress_deadline (${formatDuration(u.ProgressDeadline)}) must be zero or more than healthy_deadline (${formatDuration(u.HealthyDeadline)})`);
   }
   if (u.AutoPromote && u.Canary === 0) p(`${at}.AutoPromote`, "auto_promote needs canaries to promote; set canary as well");
 }
@@ -278,7 +285,8 @@ function network(n: NetworkResource, at: string, labels: Map<string, string>, p:
   // As Nomad: the namespace's hostname is set by the driver that makes it, docker's in bridge mode.
   if (n.Hostname !== undefined && n.Mode !== "bridge") p(`${at}.Hostname`, `hostname is set on a bridge network only (mode = "bridge"), not in mode "${n.Mode}"; a docker task may set config { hostname }`);
   else if (n.Hostname !== undefined && !n.Hostname.includes("${") && !/^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(n.Hostname)) p(`${at}.Hostname`, `hostname "${n.Hostname}" is not a valid hostname: letters, digits, "-" and ".", at most 253 characters`);
-  const hostPorts = new Map<number, string>();
+  // One set of static ports per host network, as Nomad's TaskGroup.validateNetworks keeps them.
+  const hostPorts = new Map<string, string>();
   const each = (ports: NetworkResource["ReservedPorts"], kind: string): void => {
     ports.forEach((port, i) => {
       const pAt = `${at}.${kind}[${i}]`;
@@ -289,9 +297,13 @@ function network(n: NetworkResource, at: string, labels: Map<string, string>, p:
       else labels.set(port.Label, pAt);
       if (kind === "ReservedPorts") {
         if (port.Value < 1 || port.Value > LIMITS.maxPort) p(`${pAt}.Value`, `static port must be between 1 and ${LIMITS.maxPort}, got ${port.Value}`);
-        const other = hostPorts.get(port.Value);
-        if (other !== undefined) p(`${pAt}.Value`, `static port ${port.Value} is already taken by port "${other}"`);
-        hostPorts.set(port.Value, port.Label);
+        const hostNet = port.HostNetwork === "" ? "default" : port.HostNetwork;
+        const other = hostPorts.get(`${hostNet}\0${port.Value}`);
+        if (other !== undefined) p(`${pAt}.Value`, `static port ${port.Value} is already taken by port "${other}"${hostNet === "default" ? "" : ` on host network "${hostNet}"`}`);
+        hostPorts.set(`${hostNet}\0${port.Value}`, port.Label);
+      }
+      if (port.HostNetwork !== "" && port.HostNetwork !== "default") {
+        p(`${pAt}.HostNetwork`, `host_network "${port.HostNetwork}": Ruche's nodes have one network (their address) and do not declare host networks yet; leave host_network out`);
       }
       if (port.To < -1 || port.To > LIMITS.maxPort) p(`${pAt}.To`, `to must be between 1 and ${LIMITS.maxPort}, got ${port.To}`);
     });
@@ -301,7 +313,7 @@ function network(n: NetworkResource, at: string, labels: Map<string, string>, p:
 }
 
 /** Docker options that set up a container's own network, which a task of a bridge group does not have. */
-const OWN_NETWORK_KEYS = ["hostname", "dns_servers", "dns_search_domains", "dns_options", "extra_hosts"] as const;
+const OWN_NETWORK_KEYS = ["hostname", "dns_servers", "dns_search_domains", "dns_options", "extra_hosts", "mac_address", "network_aliases"] as const;
 
 /**
  * A docker task of a bridge group runs in the group's network (the pause container's), where
@@ -327,8 +339,13 @@ function driverLimits(t: Task, at: string, p: Report): void {
   if (t.Driver === "docker") {
     // The driver refuses these too; said here, a job that cannot start is refused at the door.
     for (const key of Object.keys(t.Config)) {
-      if (DOCKER_UNSUPPORTED_KEYS.includes(key)) p(`${at}.Config.${key}`, `"${key}" ${DOCKER_UNSUPPORTED_WHY}`);
+      if (DOCKER_UNSUPPORTED_KEYS.includes(key)) p(`${at}.Config.${key}`, `"${key}" ${dockerUnsupportedWhy(key)}`);
       else if (!DOCKER_CONFIG_KEYS.includes(key)) p(`${at}.Config.${key}`, `"${key}" is not an option of the docker driver${didYouMean(key, DOCKER_CONFIG_KEYS)}`);
+    }
+    // As Nomad's driver: the task's memory is the reservation under memory_hard_limit, never above it.
+    const hard = t.Config.memory_hard_limit;
+    if (typeof hard === "number" && hard > 0 && t.Resources.MemoryMB > hard) {
+      p(`${at}.Config.memory_hard_limit`, `memory_hard_limit (${hard} MB) must not be less than the task's memory (${t.Resources.MemoryMB} MB), which it reserves`);
     }
   }
   const pids = t.Config.pids_limit;
@@ -452,15 +469,16 @@ function task(g: TaskGroup, t: Task, at: string, labels: Map<string, string>, p:
   });
 }
 
-/** A workload identity block, checked as Nomad's `WorkloadIdentity.Validate` does; what Ruche does not do yet (a restart or a signal when the token changes) is refused. */
+/** A workload identity block, checked as Nomad's `WorkloadIdentity.Validate` does. */
 function identity(w: WorkloadIdentity, at: string, p: Report): void {
   if (!IDENTITY_NAME_PATTERN.test(w.Name)) p(`${at}.Name`, `identity name "${w.Name}" is not valid: letters, digits, "-" and "_", 1 to 128 of them`);
   w.Audience.forEach((a, i) => {
     if (a === "") p(`${at}.Audience[${i}]`, "an audience must not be empty");
   });
-  if (w.ChangeMode !== "" && w.ChangeMode !== "noop") {
-    if (w.ChangeMode === "restart" || w.ChangeMode === "signal") p(`${at}.ChangeMode`, `change_mode "${w.ChangeMode}" is not supported yet: Ruche writes a renewed token to the task's secrets file only ("noop")`);
-    else p(`${at}.ChangeMode`, `change_mode must be "noop", "restart" or "signal", got "${w.ChangeMode}"`);
+  if (!["", "noop", "restart", "signal"].includes(w.ChangeMode)) p(`${at}.ChangeMode`, `change_mode must be "noop", "restart" or "signal", got "${w.ChangeMode}"`);
+  else if (w.ChangeMode === "signal" && w.ChangeSignal === "") p(`${at}.ChangeSignal`, 'change_signal must be specified when using change_mode = "signal"');
+  else if ((w.ChangeMode === "restart" || w.ChangeMode === "signal") && !w.Env && !w.File) {
+    p(`${at}.ChangeMode`, `change_mode "${w.ChangeMode}" acts when the token is renewed, and Ruche signs and renews only a token the task sees: add env = true or file = true`);
   }
   if (w.ChangeSignal !== "" && w.ChangeMode !== "signal") p(`${at}.ChangeSignal`, 'change_signal goes with change_mode = "signal" only');
   if (w.TTL < 0) p(`${at}.TTL`, "ttl must not be negative");
@@ -483,6 +501,7 @@ function service(s: Service, at: string, labels: Map<string, string>, g: TaskGro
   }
   if (/^\d+$/.test(s.PortLabel) && (Number(s.PortLabel) < 1 || Number(s.PortLabel) > LIMITS.maxPort)) p(`${at}.PortLabel`, `port ${s.PortLabel} is outside 1-${LIMITS.maxPort}`);
   if (!ADDRESS_MODES.includes(s.AddressMode)) p(`${at}.AddressMode`, `address_mode must be one of ${ADDRESS_MODES.join(", ")}, got "${s.AddressMode}"`);
+  else if (s.Address !== undefined && s.AddressMode !== "auto") p(`${at}.Address`, `Service address_mode must be "auto" if address is set, got "${s.AddressMode}"`);
   if (s.TaskName !== "" && !g.Tasks.some((t) => t.Name === s.TaskName)) p(`${at}.TaskName`, `task "${s.TaskName}" is not in group "${g.Name}"`);
   if (s.OnUpdate !== undefined && !ON_UPDATE_MODES.includes(s.OnUpdate)) p(`${at}.OnUpdate`, `on_update must be one of ${ON_UPDATE_MODES.join(", ")}, got "${s.OnUpdate}"`);
   const checkNames = new Set<string>();

@@ -156,7 +156,8 @@ export async function resolveVariables(
     const raw = g?.value ?? d.default;
     const path = `var.${d.name}`;
     if (raw === undefined) {
-      err(d.pos, path, `variable "${d.name}" has no default and no value was given; set it with -var ${d.name}=... or a var file`);
+      // A default that could not be read was said already.
+      if (d.defaultPos === undefined) err(d.pos, path, `variable "${d.name}" has no default and no value was given; set it with -var ${d.name}=... or a var file`);
       continue;
     }
     const fromText = g !== undefined && typeof g.value === "string" && g.from !== d.name && (g.from === "-var" || g.from.startsWith("environment"));

@@ -95,7 +95,7 @@ describe("host volumes in job files", () => {
     expect(mountOptions).toEqual([expect.stringMatching(/volume\[db\]\.mount_options: "mount_options": mount_options are for CSI volumes/)]);
   });
 
-  it("refuse what Ruche does not build (sticky, per_alloc), a missing type or source, bad mount fields, raw_exec mounts", async () => {
+  it("refuse what Ruche does not build (sticky), a missing type or source, bad mount fields, raw_exec mounts", async () => {
     const errs = await errors(
       job(
         `    volume "a" {\n      type = "host"\n      source = "a"\n      sticky = true\n      per_alloc = true\n    }\n    volume "b" {\n      source = "b"\n    }\n    volume "c" {\n      type = "host"\n      access_mode = "single-node-reader-only"\n    }`,
@@ -104,7 +104,6 @@ describe("host volumes in job files", () => {
     );
     const text = errs.join("\n");
     expect(text).toMatch(/volume\[a\]\.sticky: sticky: dynamic host volumes .* are not built in Ruche/);
-    expect(text).toMatch(/volume\[a\]\.per_alloc: per_alloc: .* not built in Ruche yet/);
     expect(text).toMatch(/volume\[b\]\.type: volume "b" needs a type: type = "host"/);
     expect(text).toMatch(/volume\[c\]\.source: volume "c" has an empty source/);
     expect(text).toMatch(/volume\[c\]\.read_only: single-node-reader-only volumes must be read-only/);
@@ -113,6 +112,15 @@ describe("host volumes in job files", () => {
     expect(text).toMatch(/volume_mount\[0\]\.selinux_label: volume_mount selinux_label must be "z" \(shared\) or "Z" \(private\), got "q"/);
     const raw = await errors(job(VOLUME, MOUNT, "raw_exec"));
     expect(raw).toEqual([expect.stringMatching(/task\[t\]\.volume_mount: task driver "raw_exec" does not support host volumes \(as in Nomad\)/)]);
+  });
+
+  it("take per_alloc as Nomad does: not in a system job, not with canaries", async () => {
+    const perAlloc = `    volume "data" {\n      type = "host"\n      source = "data"\n      per_alloc = true\n    }`;
+    await ok(job(perAlloc, MOUNT));
+    const system = await errors(job(perAlloc, MOUNT).replace('job "vols" {', 'job "vols" {\n  type = "system"'));
+    expect(system).toEqual([expect.stringMatching(/volume\[data\]\.per_alloc: volume cannot be per_alloc for system or sysbatch jobs/)]);
+    const canary = await errors(job(`${perAlloc}\n    update {\n      canary = 1\n    }`, MOUNT));
+    expect(canary).toEqual([expect.stringMatching(/volume\[data\]\.per_alloc: volume cannot be per_alloc when canaries are in use/)]);
   });
 
   it("refuse a volume declared twice in a group", async () => {

@@ -10,18 +10,22 @@ const SELINUX_LABELS = ["", "z", "Z"];
 
 const CSI = 'type "csi": Ruche does not run CSI plugins; offer the directory as a host volume of the nodes (client { host_volume "NAME" { path = "..." } }) and use type = "host"';
 const STICKY = "sticky: dynamic host volumes (made by `volume create`) are not built in Ruche; a host volume is a directory a node's agent config offers, the same for every allocation there";
-const PER_ALLOC = "per_alloc: a host volume per allocation (source[N]) is not built in Ruche yet; declare the volume without it";
 
 /**
  * A group's `volume` blocks, checked as Nomad's `VolumeRequest.Validate` checks a host
- * volume; what Ruche does not do (CSI volumes, dynamic host volumes, one volume per
- * allocation) is refused, each with its reason. Paths are `TaskGroups[i].Volumes.NAME`.
+ * volume; what Ruche does not do (CSI volumes, dynamic host volumes) is refused, each with
+ * its reason. `per_alloc` (each allocation its own host volume, `source[N]`) as Nomad allows
+ * it: not for system or sysbatch jobs, not with canaries. Paths are `TaskGroups[i].Volumes.NAME`.
  */
-export function volumeProblems(g: TaskGroup, at: string, p: Report): void {
+export function volumeProblems(g: TaskGroup, at: string, p: Report, jobType = ""): void {
   for (const [name, v] of Object.entries(g.Volumes ?? {})) {
     const vAt = `${at}.Volumes.${name}`;
     if (name === "") p(vAt, 'a volume block needs a name: volume "data" { type = "host" source = "data" }');
     request(v, vAt, p);
+    if (v.PerAlloc) {
+      if (jobType === "system" || jobType === "sysbatch") p(`${vAt}.PerAlloc`, `volume cannot be per_alloc for system or sysbatch jobs (a ${jobType} job's allocations all have index 0)`);
+      if ((g.Update?.Canary ?? 0) > 0) p(`${vAt}.PerAlloc`, "volume cannot be per_alloc when canaries are in use (a canary has the index of the allocation it replaces)");
+    }
   }
 }
 
@@ -40,7 +44,6 @@ function request(v: VolumeRequest, at: string, p: Report): void {
   }
   if (v.Source === "") p(`${at}.Source`, `volume "${v.Name}" has an empty source: source names the host_volume of the nodes' agent config`, true);
   if (v.Sticky) p(`${at}.Sticky`, STICKY);
-  if (v.PerAlloc) p(`${at}.PerAlloc`, PER_ALLOC);
   if (!HOST_ACCESS_MODES.includes(v.AccessMode)) p(`${at}.AccessMode`, `host volumes cannot be mounted with ${v.AccessMode} access mode; use one of ${HOST_ACCESS_MODES.filter((m) => m !== "").join(", ")}`);
   else if (v.AccessMode === "single-node-reader-only" && !v.ReadOnly) p(`${at}.ReadOnly`, `${v.AccessMode} volumes must be read-only: add read_only = true`);
   if (!HOST_ATTACHMENT_MODES.includes(v.AttachmentMode)) p(`${at}.AttachmentMode`, `a host volume is attached as a file-system, not "${v.AttachmentMode}"`);

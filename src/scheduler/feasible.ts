@@ -1,4 +1,4 @@
-import { constraintReason, FilterReason, PLACEMENT_OPERATORS, VolumeType, type Constraint, type Job, type Node, type TaskGroup } from "../structs/index.js";
+import { constraintReason, FilterReason, PLACEMENT_OPERATORS, volumeSource, VolumeType, type Constraint, type Job, type Node, type TaskGroup, type VolumeRequest } from "../structs/index.js";
 import { checkOperator } from "./operators.js";
 import { resolveTarget, targetIsUnique } from "./target.js";
 
@@ -52,26 +52,48 @@ export function staticChecks(job: Job, tg: TaskGroup, regexp: (pattern: string) 
  * The group's host volumes (Nomad's `HostVolumeChecker`): a node must offer each `source`
  * the group's `volume` blocks of type host ask for, and read-write unless every request of
  * it is read-only. Null when the group asks for none. Host volumes are part of the node's
- * computed class, so the verdict is shared by class.
+ * computed class, so the verdict is shared by class. A `per_alloc` request is no static
+ * check: each allocation asks for its own (`perAllocVolumeCheck`).
  */
 export function hostVolumeCheck(tg: TaskGroup): StaticCheck | null {
-  const wanted = new Map<string, boolean>();
-  for (const v of Object.values(tg.Volumes ?? {})) {
-    if (v.Type !== VolumeType.Host) continue;
-    wanted.set(v.Source, (wanted.get(v.Source) ?? false) || !v.ReadOnly);
-  }
+  const wanted = hostVolumesWanted(Object.values(tg.Volumes ?? {}).filter((v) => !v.PerAlloc), "");
   if (wanted.size === 0) return null;
   return {
     name: FilterReason.MissingHostVolumes,
     unique: false,
-    test: (node) => {
-      for (const [source, writable] of wanted) {
-        const offered = node.HostVolumes?.[source];
-        if (offered === undefined || (writable && offered.ReadOnly)) return false;
-      }
-      return true;
-    },
+    test: (node) => offersAll(node, wanted),
   };
+}
+
+/**
+ * The group's `per_alloc` host volumes (Nomad's `HostVolumeChecker.SetVolumes` with the
+ * allocation's name): whether a node offers the allocation's own, `source[N]` for the
+ * allocation of index N (read-write unless the request is read-only). Null when the group
+ * has none.
+ */
+export function perAllocVolumeCheck(tg: TaskGroup): ((node: Node, allocName: string) => boolean) | null {
+  const perAlloc = Object.values(tg.Volumes ?? {}).filter((v) => v.PerAlloc && v.Type === VolumeType.Host);
+  if (perAlloc.length === 0) return null;
+  return (node, allocName) => offersAll(node, hostVolumesWanted(perAlloc, allocName));
+}
+
+/** The host volumes requests name (for `allocName`), each with whether one of them writes. */
+function hostVolumesWanted(requests: readonly VolumeRequest[], allocName: string): Map<string, boolean> {
+  const wanted = new Map<string, boolean>();
+  for (const v of requests) {
+    if (v.Type !== VolumeType.Host) continue;
+    const source = volumeSource(v, allocName);
+    wanted.set(source, (wanted.get(source) ?? false) || !v.ReadOnly);
+  }
+  return wanted;
+}
+
+function offersAll(node: Node, wanted: ReadonlyMap<string, boolean>): boolean {
+  for (const [source, writable] of wanted) {
+    const offered = node.HostVolumes?.[source];
+    if (offered === undefined || (writable && offered.ReadOnly)) return false;
+  }
+  return true;
 }
 
 /** The placement constraints (relative to other allocations), at the level they were written. */

@@ -32,6 +32,19 @@ describe("host volumes in placement", () => {
     expect(new Set(placed.map((a) => a.NodeID))).toEqual(new Set([writable.ID]));
   });
 
+  it("places each allocation of a per_alloc request where its own volume, source[N], is offered", () => {
+    const n0 = mock.node({ hostVolumes: { "data[0]": { path: "/srv/d0" } } });
+    const n12 = mock.node({ hostVolumes: { "data[1]": { path: "/srv/d1" }, "data[2]": { path: "/srv/d2" } } });
+    const plain = mock.node({ hostVolumes: { data: { path: "/srv/data" } } });
+    const job = withVolumes(mock.job({ id: "db", count: 4 }), [{ ...volume("data"), PerAlloc: true }]);
+    const r = run(job, [plain, n12, n0]);
+    const placed = Object.values(r.plan.NodeAllocation).flat();
+    const where = Object.fromEntries(placed.map((a) => [a.Name, a.NodeID]));
+    expect(where).toEqual({ "db.web[0]": n0.ID, "db.web[1]": n12.ID, "db.web[2]": n12.ID });
+    const failed = r.plan.FailedTGAllocs.web;
+    expect(failed?.ConstraintFiltered[FilterReason.MissingHostVolumes]).toBeGreaterThan(0);
+  });
+
   it("lets a read-only request use a read-only volume", () => {
     const readOnly = mock.node({ hostVolumes: { data: { path: "/srv/data", readOnly: true } } });
     const job = withVolumes(mock.job({ id: "db" }), [volume("data", true)]);

@@ -5,6 +5,7 @@ import {
   emptyMetric,
   ExhaustedDimension,
   exhaustNode,
+  FilterReason,
   filterNode,
   groupKey,
   groupTotal,
@@ -21,7 +22,7 @@ import {
   type TaskGroup,
 } from "../structs/index.js";
 import type { EvalContext } from "./context.js";
-import { placementConstraints, StaticFeasibility, staticChecks } from "./feasible.js";
+import { perAllocVolumeCheck, placementConstraints, StaticFeasibility, staticChecks } from "./feasible.js";
 import type { SchedulerMemo } from "./memo.js";
 import { affinityScore, antiAffinityScore, binpackScore, spreadFitScore, spreadScore } from "./rank.js";
 import type { Ready } from "./ready.js";
@@ -157,6 +158,10 @@ export class GroupPlacer {
   private readonly distinctCounts: Map<string, number>[];
   private readonly besideCache = new Map<string, boolean>();
   private failed = false;
+  /** The group's `per_alloc` host volumes: whether a node offers an allocation's own; null when it has none. */
+  private readonly perAlloc: ((node: Node, allocName: string) => boolean) | null;
+  /** The allocation being placed, by name, for `perAlloc`. */
+  private allocName = "";
   private readonly view: StateView;
   private readonly rng: Rng;
   private readonly memo: SchedulerMemo;
@@ -187,6 +192,7 @@ export class GroupPlacer {
     for (const t of tg.Tasks) this.taskResources[t.Name] = { CPU: t.Resources.CPU, MemoryMB: t.Resources.MemoryMB, DiskMB: 0, Networks: [] };
     this.ask = askOf(tg);
     this.feasibility = new StaticFeasibility(staticChecks(job, tg, ctx.memo.regexp));
+    this.perAlloc = perAllocVolumeCheck(tg);
     this.limit = candidateLimit(job, tg, readyNodes.length);
     this.placement = placementConstraints(job, tg);
     this.jk = jobKey(job.Namespace, job.ID);
@@ -226,6 +232,11 @@ export class GroupPlacer {
 
   /** Picks a node for one allocation, or null (and the metric says why). */
   select(req: PlaceRequest): Selected | null {
+    if (this.perAlloc !== null && req.name !== this.allocName) {
+      // Each allocation asks for its own volume: a node turned down for the last may take this one.
+      this.allocName = req.name;
+      this.walkAgain();
+    }
     if (this.failed) {
       this.metric.CoalescedFailures++;
       return null;
@@ -364,6 +375,15 @@ export class GroupPlacer {
     });
   }
 
+  /** Every ready node back in the ring (the static checks' verdicts kept), for a placement that asks for other things. */
+  private walkAgain(): void {
+    for (let i = 0; i < this.ring.length; i++) this.ring[i] = i;
+    this.ringLength = this.ring.length;
+    this.drawn = 0;
+    this.cursor = 0;
+    this.failed = false;
+  }
+
   /** Draws the next position of the ring (one step of Fisher–Yates). */
   private draw(): void {
     const k = this.drawn;
@@ -401,6 +421,10 @@ export class GroupPlacer {
         return s;
       }
       this.checked[idx] = 1;
+    }
+    if (this.perAlloc !== null && !this.perAlloc(node, this.allocName)) {
+      this.filtered(node, FilterReason.MissingHostVolumes);
+      return FilterReason.MissingHostVolumes;
     }
     for (let i = 0, n = this.placement.length; i < n; i++) {
       const { c, groupLevel } = this.placement[i] as (typeof this.placement)[number];

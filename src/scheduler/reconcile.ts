@@ -167,7 +167,8 @@ export function reconcile(input: ReconcileInput): ReconcileResult {
   return out;
 }
 
-function newState(tg: TaskGroup, now: number): DeploymentState {
+/** A group's state in a deployment that starts now. */
+export function newState(tg: TaskGroup, now: number): DeploymentState {
   const u = tg.Update;
   return {
     AutoRevert: u?.AutoRevert ?? false,

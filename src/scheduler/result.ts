@@ -12,7 +12,7 @@ export interface ScheduleResult {
   queued: Record<string, number>;
   /**
    * Evaluations to create: a later look for delayed reschedules, a disconnected allocation's
-   * `lost_after`, or rolling system updates. A delayed reschedule names the failed
+   * `lost_after`, or the next batch of a system update that has no deployment. A delayed reschedule names the failed
    * allocations it is for (`AllocIDs`): their `FollowupEvalID` is set to it, so no other
    * evaluation makes another, and this one reschedules them (Nomad's follow-up evaluations).
    */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { describeFailure, failedGroupHeading, mock, NS, type Allocation, type Deployment, type Job, type Node, type Plan } from "../structs/index.js";
+import { describeFailure, failedGroupHeading, mock, type Allocation, type Deployment, type Job, type Node, type Plan } from "../structs/index.js";
 import { binpackScore, MemoryView, schedule } from "./index.js";
 
 const NOW = 1_700_000_000_000;
@@ -351,13 +351,14 @@ describe("system jobs", () => {
     expect(placed(second.plan)).toMatchObject([{ NodeID: joined.ID, Name: `agent.web[0]` }]);
   });
 
-  it("roll out max_parallel at a time and come back a stagger later", () => {
+  it("roll out max_parallel at a time, as a deployment (system-deployments.test.ts)", () => {
     const nodes = [mock.node(), mock.node(), mock.node()];
     const v0 = mock.job({ id: "sys", type: "system" });
     const v1 = mock.job({ id: "sys", type: "system", memory: 256, version: 1 });
     const old = nodes.map((n) => mock.alloc(v0, n, 0));
     const r = run(v1, nodes, old);
     expect(placed(r.plan)).toHaveLength(1);
-    expect(r.followups).toMatchObject([{ WaitUntil: NOW + 30 * NS.second / NS.millisecond }]);
+    expect(placed(r.plan)[0]?.DeploymentID).toBe(r.plan.Deployment?.ID);
+    expect(r.followups).toEqual([]);
   });
 });

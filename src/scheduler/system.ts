@@ -1,9 +1,25 @@
-import { allocName, allocTerminal, needsToReconnect, NS, type Allocation, type ClientStatusMark, type DesiredUpdates, type Evaluation, type Job, type Node } from "../structs/index.js";
+import {
+  allocName,
+  allocTerminal,
+  deploymentActive,
+  needsToReconnect,
+  NS,
+  type Allocation,
+  type ClientStatusMark,
+  type Deployment,
+  type DesiredUpdates,
+  type Evaluation,
+  type Job,
+  type Node,
+  type Plan,
+  type TaskGroup,
+} from "../structs/index.js";
 import type { EvalContext } from "./context.js";
 import { lostAfterMs, nodeGone, stillUnknown } from "./disconnect.js";
 import { GroupPlacer, newAllocation } from "./placer.js";
-import { appendAlloc, appendStop, emptyPlan } from "./plan.js";
+import { appendAlloc, appendStop, countInDeployment, emptyPlan } from "./plan.js";
 import { readyNodes } from "./ready.js";
+import { newState } from "./reconcile.js";
 import type { ScheduleResult } from "./result.js";
 import { groupUpdateKind } from "./updates.js";
 import { ClusterUsage } from "./usage.js";
@@ -15,8 +31,17 @@ function emptyDesired(): DesiredUpdates {
 /**
  * The system scheduler: one allocation of every group on every node that can run it, new
  * nodes included (fleet's `Global=true`, Swarm's global mode). Nodes the job's constraints
- * keep it off are not failures; nodes that should run it but lack room are. Replacements
- * roll `max_parallel` at a time, the next batch one `stagger` later.
+ * keep it off are not failures; nodes that should run it but lack room are.
+ *
+ * A system job's group with an `update` block (`max_parallel` > 0) rolls out as a deployment,
+ * as Nomad 1.11's system scheduler does: a version's first placements make one; replacements
+ * go `max_parallel` at a time, the next batch once the deployment's allocations in flight are
+ * healthy (the deployment watcher's evaluation). With `canary`, a percentage of the nodes to
+ * update: that many nodes (rounded up, at most `max_parallel`) get the new version first, in
+ * place of the old, and the other nodes wait until the deployment is promoted (by hand, or
+ * `auto_promote` once the canaries are healthy). A failed, paused or cancelled deployment holds
+ * the replacements. Without a deployment (none for this version while allocations of it
+ * already run), replacements roll one `stagger` apart.
  *
  * A sysbatch job is placed the same way, but runs to completion: a node where an allocation
  * of this version of the job already finished (complete, or failed for good: sysbatch jobs
@@ -38,10 +63,14 @@ export function scheduleSystem(ev: Evaluation, job: Job | null, ctx: EvalContext
     (desired[a.TaskGroup] ??= emptyDesired()).Stop++;
   };
 
+  const latest = view.latestDeployment(ev.Namespace, ev.JobID);
   if (job === null || job.Stop) {
+    if (latest !== null && deploymentActive(latest)) plan.DeploymentUpdates.push({ DeploymentID: latest.ID, Status: "cancelled", StatusDescription: "Cancelled because job is stopped" });
     for (const a of live) stop(a, "alloc not needed since job is stopped", false);
     return result;
   }
+  const deployments = new SystemDeployment(job, latest, live, ctx);
+  plan.DeploymentUpdates.push(...deployments.updates);
 
   const ready = readyNodes(view, job, ctx.memo);
   const nodes = ready.nodes;
@@ -68,14 +97,10 @@ export function scheduleSystem(ev: Evaluation, job: Job | null, ctx: EvalContext
     }
   }
 
-  let rollingLeft = Number.MAX_SAFE_INTEGER;
-  let stagger = 0;
   for (const tg of job.TaskGroups) {
     const d = (desired[tg.Name] ??= emptyDesired());
-    if (tg.Update !== null && tg.Update.MaxParallel > 0) {
-      rollingLeft = Math.min(rollingLeft, tg.Update.MaxParallel);
-      stagger = Math.max(stagger, tg.Update.Stagger);
-    }
+    const u = tg.Update;
+    const rolling = job.Type === "system" && u !== null && u.MaxParallel > 0;
     const placer = new GroupPlacer(ctx, job, tg, ready, usage);
     const onNode = new Map<string, Allocation[]>();
     for (const a of live) {
@@ -89,7 +114,14 @@ export function scheduleSystem(ev: Evaluation, job: Job | null, ctx: EvalContext
     if (job.Type === "sysbatch") {
       for (const a of all) if (a.TaskGroup === tg.Name && allocTerminal(a) && a.Job.JobModifyIndex === job.JobModifyIndex) finished.add(a.NodeID);
     }
-    let deferred = false;
+    const current = deployments.current;
+    const inCurrent = (a: Allocation): boolean => current !== null && a.DeploymentID === current.ID;
+    // The nodes the group runs on or goes to (the deployment's desired total), its canaries
+    // running, its allocations whose health is not known yet, and the nodes to replace.
+    let candidates = 0;
+    let canariesRunning = 0;
+    let inFlight = 0;
+    const destructive: { idx: number; alloc: Allocation }[] = [];
     for (let idx = 0; idx < nodes.length; idx++) {
       const node = nodes[idx] as Node;
       const here = onNode.get(node.ID) ?? [];
@@ -101,19 +133,18 @@ export function scheduleSystem(ev: Evaluation, job: Job | null, ctx: EvalContext
       }
       if (existing !== undefined) {
         const kind = groupUpdateKind(existing.Job, job, tg.Name);
-        if (kind === "none") d.Ignore++;
-        else if (kind === "in-place") {
-          appendAlloc(plan, { ...existing, Job: job });
-          d.InPlaceUpdate++;
-        } else if (rollingLeft > 0) {
-          rollingLeft--;
-          stop(existing, "alloc is being updated due to job update", false);
-          d.Stop--;
-          d.DestructiveUpdate++;
-          place(idx, existing);
-        } else {
+        if (kind === "none") {
           d.Ignore++;
-          deferred = true;
+          candidates++;
+          if (inCurrent(existing) && existing.DeploymentStatus?.Canary === true) canariesRunning++;
+          if (inCurrent(existing) && (existing.DeploymentStatus?.Healthy ?? null) === null) inFlight++;
+        } else if (kind === "in-place") {
+          appendAlloc(plan, { ...existing, Job: job, DeploymentID: deployments.begin(tg)?.ID ?? existing.DeploymentID });
+          d.InPlaceUpdate++;
+          candidates++;
+        } else {
+          destructive.push({ idx, alloc: existing });
+          candidates++;
         }
         continue;
       }
@@ -121,13 +152,48 @@ export function scheduleSystem(ev: Evaluation, job: Job | null, ctx: EvalContext
         d.Ignore++;
         continue;
       }
-      place(idx, null);
-    }
-    if (deferred) {
-      result.followups.push({ ID: rng.uuid(), JobID: job.ID, Namespace: job.Namespace, Priority: job.Priority, Type: job.Type, TriggeredBy: "rolling-update", WaitUntil: now + stagger / NS.millisecond, PreviousEval: ev.ID });
+      // A canary of this deployment that ended here is replaced by a canary, still one of its share.
+      const ended = current !== null && current.TaskGroups[tg.Name]?.Promoted === false ? all.find((a) => a.NodeID === node.ID && a.TaskGroup === tg.Name && allocTerminal(a) && inCurrent(a) && a.DeploymentStatus?.Canary === true && a.NextAllocation === "") : undefined;
+      if (place(idx, ended ?? null, ended !== undefined)) {
+        candidates++;
+        if (ended === undefined) d.Place++;
+        else {
+          d.Canary++;
+          canariesRunning++;
+        }
+      }
     }
 
-    function place(idx: number, previous: Allocation | null): void {
+    // Replacements: max_parallel at a time less those in flight; all at once without an update block.
+    let limit = destructive.length;
+    if (rolling) limit = deployments.holds() ? 0 : Math.max(0, u.MaxParallel - inFlight);
+    // A version's replacements are a deployment's (one is made if none runs for this version).
+    const state = rolling && destructive.length > 0 ? deployments.begin(tg)?.TaskGroups[tg.Name] : undefined;
+    const canaries = rolling && u.Canary > 0 && state !== undefined && !state.Promoted && job.Version !== 0;
+    let replace = destructive.slice(0, limit);
+    if (canaries) {
+      // canary is a percentage of the nodes to update (the canaries running among them), rounded
+      // up, at most max_parallel; canaries are placed while max_parallel has room, the other
+      // nodes wait for the promotion.
+      const required = Math.min(Math.ceil((u.Canary * (destructive.length + canariesRunning)) / 100), u.MaxParallel);
+      replace = destructive.slice(0, limit > 0 ? Math.max(0, required - canariesRunning) : 0);
+      deployments.setCanaries(tg, required);
+    }
+    for (const { idx, alloc } of replace) {
+      stop(alloc, "alloc is being updated due to job update", false);
+      d.Stop--;
+      if (canaries) d.Canary++;
+      else d.DestructiveUpdate++;
+      if (!place(idx, alloc, canaries)) candidates--;
+    }
+    d.Ignore += destructive.length - replace.length;
+    if (rolling && destructive.length > replace.length && !deployments.follows(tg)) {
+      // No deployment brings the next batch: an evaluation one stagger later does.
+      result.followups.push({ ID: rng.uuid(), JobID: job.ID, Namespace: job.Namespace, Priority: job.Priority, Type: job.Type, TriggeredBy: "rolling-update", WaitUntil: now + u.Stagger / NS.millisecond, PreviousEval: ev.ID });
+    }
+    if (rolling) deployments.setTotal(tg, candidates);
+
+    function place(idx: number, previous: Allocation | null, canary: boolean): boolean {
       const node = nodes[idx] as Node;
       const tried = placer.tryNode(idx);
       if ("reason" in tried) {
@@ -138,15 +204,112 @@ export function scheduleSystem(ev: Evaluation, job: Job | null, ctx: EvalContext
           else failed.CoalescedFailures++;
           result.queued[tg.Name] = (result.queued[tg.Name] ?? 0) + 1;
         }
-        return;
+        return false;
       }
-      const alloc = newAllocation(rng.uuid(), ev.ID, job as Job, tg, allocName((job as Job).ID, tg.Name, 0), tried.sel, previous === null ? {} : { PreviousAllocation: previous.ID });
+      const id = rng.uuid();
+      const extra: Parameters<typeof newAllocation>[6] & object = previous === null ? {} : { PreviousAllocation: previous.ID };
+      const dep = deployments.begin(tg);
+      if (dep !== null) {
+        extra.DeploymentID = dep.ID;
+        if (canary) extra.DeploymentStatus = { Healthy: null, Timestamp: 0, Canary: true, ModifyIndex: 0 };
+        countInDeployment(dep, tg.Name, id, canary);
+      }
+      const alloc = newAllocation(id, ev.ID, job as Job, tg, allocName((job as Job).ID, tg.Name, 0), tried.sel, extra);
       usage.add(node, alloc);
       placer.placed(node, tg.Name);
       appendAlloc(plan, alloc);
-      if (previous === null) d.Place++;
+      return true;
     }
   }
+  plan.Deployment = deployments.toWrite();
   plan.FailedTGAllocs = result.failed;
   return result;
+}
+
+type DeploymentUpdate = Plan["DeploymentUpdates"][number];
+
+/**
+ * A system job's deployment as one evaluation sees and changes it (Nomad 1.11's node
+ * reconciler and system scheduler): the active one of this job version, or one made at the
+ * first placement or replacement of a version that has none and no allocation running yet; an
+ * active one of an older version is cancelled. What changed is written with the plan.
+ */
+class SystemDeployment {
+  readonly updates: DeploymentUpdate[] = [];
+  /** The active deployment of this job version. */
+  readonly current: Deployment | null;
+  private readonly held: boolean;
+  private readonly mayCreate: boolean;
+  private draft: Deployment | null = null;
+
+  constructor(
+    private readonly job: Job,
+    latest: Deployment | null,
+    live: readonly Allocation[],
+    private readonly ctx: EvalContext,
+  ) {
+    const same = latest !== null && latest.JobVersion === job.Version && latest.JobCreateIndex === job.CreateIndex;
+    if (latest !== null && !same && deploymentActive(latest)) this.updates.push({ DeploymentID: latest.ID, Status: "cancelled", StatusDescription: "Cancelled due to newer version of job" });
+    this.current = same && deploymentActive(latest) ? latest : null;
+    this.held = same && (latest.Status === "failed" || latest.Status === "cancelled" || latest.Status === "paused");
+    // A version whose allocations already run without a deployment (or whose deployment is over) gets none.
+    this.mayCreate = job.Type === "system" && !same && !live.some((a) => a.Job.Version === job.Version && a.Job.CreateIndex === job.CreateIndex);
+  }
+
+  /** Whether replacements wait: this version's deployment failed, was cancelled or is paused. */
+  holds(): boolean {
+    return this.held;
+  }
+
+  /** Whether a deployment (or a hold) brings the group's next batch, rather than a stagger's evaluation. */
+  follows(tg: TaskGroup): boolean {
+    return this.held || (this.draft ?? this.current)?.TaskGroups[tg.Name] !== undefined;
+  }
+
+  /** The deployment the group's placements join, made or copied to be written; null when none. */
+  begin(tg: TaskGroup): Deployment | null {
+    if (this.job.Type !== "system" || tg.Update === null || tg.Update.MaxParallel === 0) return null;
+    if (this.draft === null) {
+      if (this.current !== null) this.draft = { ...this.current, TaskGroups: { ...this.current.TaskGroups } };
+      else if (this.mayCreate) {
+        const j = this.job;
+        this.draft = {
+          ID: this.ctx.rng.uuid(),
+          Namespace: j.Namespace,
+          JobID: j.ID,
+          JobVersion: j.Version,
+          JobModifyIndex: j.JobModifyIndex,
+          JobCreateIndex: j.CreateIndex,
+          TaskGroups: {},
+          Status: "running",
+          StatusDescription: "Deployment is running",
+          CreateIndex: 0,
+          ModifyIndex: 0,
+        };
+      } else return null;
+    }
+    const s = this.draft.TaskGroups[tg.Name];
+    if (s === undefined) this.draft.TaskGroups[tg.Name] = newState(tg, this.ctx.now);
+    else if (this.draft.TaskGroups[tg.Name] === this.current?.TaskGroups[tg.Name]) this.draft.TaskGroups[tg.Name] = { ...s, PlacedCanaries: [...s.PlacedCanaries] };
+    return this.draft;
+  }
+
+  setCanaries(tg: TaskGroup, n: number): void {
+    const s = (this.draft ?? this.current)?.TaskGroups[tg.Name];
+    if (s === undefined || s.DesiredCanaries === n) return;
+    const d = this.begin(tg)?.TaskGroups[tg.Name];
+    if (d !== undefined) d.DesiredCanaries = n;
+  }
+
+  /** The nodes the group runs on or is placed on: it is done when they are all healthy. */
+  setTotal(tg: TaskGroup, n: number): void {
+    const s = (this.draft ?? this.current)?.TaskGroups[tg.Name];
+    if (s === undefined || s.DesiredTotal === n) return;
+    const d = this.begin(tg)?.TaskGroups[tg.Name];
+    if (d !== undefined) d.DesiredTotal = n;
+  }
+
+  toWrite(): Deployment | null {
+    return this.draft;
+  }
 }

@@ -7,6 +7,8 @@ export { specOf, type PlanResult, type RegisterResult } from "./jobs.js";
 export type { DispatchResult } from "./dispatch.js";
 export { silentLogger, type Logger } from "../structs/index.js";
 export { storeView } from "./view.js";
+export { ownRegionOnly, type Federation, type FederationJoinResult, type FederationMember } from "./federation.js";
+export { FederationGossip, parseFederationAnswer, type FederationAnswer, type FederationGossipOptions, type FederationProbe } from "./federation-gossip.js";
 export { soloCluster, type ClusterView, type EtcdMemberStatus, type ServerInfo, type ServerMember } from "./cluster.js";
 export { etcdCluster, type EtcdCluster, type EtcdClusterOptions } from "./cluster-etcd.js";
 export { inProcessLeases, threadLeases, type KeptLease, type Leases } from "./lease.js";

@@ -40,43 +40,57 @@ export const DOCKER_CONFIG_KEYS: readonly string[] = [
   "auth",
   /** Nomad: go on without credentials when looking them up (a helper, a config file) fails; Ruche's come from the job alone, so there is no lookup to fail. */
   "auth_soft_fail",
-];
-
-/** Nomad's docker driver options Ruche's does not have: refused by name (at validation and by the driver), never passed on or ignored. */
-export const DOCKER_UNSUPPORTED_KEYS: readonly string[] = [
+  // Nomad's container options (see drivers/docker/host-options.ts).
   "cgroupns",
-  "cpuset_cpus",
-  "cpu_hard_limit",
   "cpu_cfs_period",
-  "container_exists_attempts",
+  "cpu_hard_limit",
+  "cpuset_cpus",
   "devices",
   "group_add",
   "healthchecks",
+  "image_pull_timeout",
   "init",
   "interactive",
   "ipc_mode",
-  "isolation",
   "load",
   "mac_address",
   "memory_hard_limit",
   "network_aliases",
   "oom_score_adj",
-  "runtime",
-  "image_pull_timeout",
   "readonly_rootfs",
+  "runtime",
   "security_opt",
   "shm_size",
   "storage_opt",
   "sysctl",
   "tty",
   "ulimit",
-  "uts_mode",
   "userns_mode",
-  "volume_driver",
+  "uts_mode",
 ];
+
+/** Nomad's docker driver options Ruche's does not have: refused by name (at validation and by the driver), never passed on or ignored. */
+export const DOCKER_UNSUPPORTED_KEYS: readonly string[] = ["container_exists_attempts", "isolation", "volume_driver"];
 
 /** Why a Nomad docker option in DOCKER_UNSUPPORTED_KEYS is refused, after its name. */
 export const DOCKER_UNSUPPORTED_WHY = "is an option of Nomad's docker driver that Ruche's does not have; remove it";
+
+/** Keys of DOCKER_UNSUPPORTED_KEYS refused for a reason of their own. */
+const DOCKER_UNSUPPORTED_REASONS: Readonly<Record<string, string>> = {
+  isolation: "is Windows' container isolation (process or hyperv), which a Linux Docker engine does not have; remove it",
+};
+
+/** Why a key of DOCKER_UNSUPPORTED_KEYS is refused, said after its name. */
+export function dockerUnsupportedWhy(key: string): string {
+  return DOCKER_UNSUPPORTED_REASONS[key] ?? DOCKER_UNSUPPORTED_WHY;
+}
+
+/**
+ * The container runtimes a docker task may ask for with `runtime`: Nomad's default
+ * `allow_runtimes` (Ruche's agent has no such option). One the engine does not have fails
+ * the task when its container is made.
+ */
+export const DOCKER_ALLOW_RUNTIMES: readonly string[] = ["runc", "nvidia"];
 
 /**
  * Linux capabilities a docker task may add with `cap_add`: Nomad's default `allow_caps`

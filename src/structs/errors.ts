@@ -49,6 +49,8 @@ export const ErrorCode = {
   BadGateway: "RUCHE_BAD_GATEWAY",
   /** The address of an agent could not be reached at all (said by clients, never answered). */
   Unreachable: "RUCHE_UNREACHABLE",
+  /** A request for a region no server of this federation knows (Nomad's "No path to region"). */
+  NoRegionPath: "RUCHE_NO_REGION_PATH",
 
   /** The docker driver: DOCKER_HOST or the driver's options do not name an engine we can dial. */
   DockerBadEndpoint: "RUCHE_DOCKER_BAD_ENDPOINT",
@@ -92,6 +94,8 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   RUCHE_INSUFFICIENT_STORAGE: 507,
   RUCHE_BAD_GATEWAY: 502,
   RUCHE_UNREACHABLE: 502,
+  // Nomad answers 500; the request names a region nobody knows, which asking again will not mend.
+  RUCHE_NO_REGION_PATH: 400,
   RUCHE_DOCKER_BAD_ENDPOINT: 500,
   RUCHE_DOCKER_BAD_CONFIG: 400,
   RUCHE_DOCKER_IMAGE_UNAVAILABLE: 502,

@@ -58,6 +58,8 @@ export interface RestartPolicy {
   Interval: number;
   Delay: number;
   Mode: RestartMode;
+  /** Nomad 1.6's `render_templates`: a restarted task's templates are rendered again before it starts (absent: false, kept as they were). */
+  RenderTemplates?: boolean;
 }
 
 export interface ReschedulePolicy {
@@ -199,7 +201,8 @@ export type VolumeType = (typeof VolumeType)[keyof typeof VolumeType];
  * A group's `volume "name" { ... }` (Nomad's `api.VolumeRequest`, field for field): a volume
  * the group's tasks may mount. For a host volume, `Source` names the node's `host_volume`;
  * nodes that lack it, or offer it read-only to a request that is not, are not feasible.
- * `Sticky`, `PerAlloc` and `MountOptions` are read to be refused (dynamic and CSI volumes).
+ * `PerAlloc`: each allocation asks for its own, `Source[N]` (`volumeSource`). `Sticky` and
+ * `MountOptions` are read to be refused (dynamic and CSI volumes).
  */
 export interface VolumeRequest {
   Name: string;
@@ -211,6 +214,17 @@ export interface VolumeRequest {
   AttachmentMode: string;
   MountOptions: null;
   PerAlloc: boolean;
+}
+
+/**
+ * The host volume an allocation's request names (Nomad's `VolumeRequest.VolumeID`): its
+ * source, with `per_alloc` the allocation's suffix after it (`AllocSuffix`: `data` for
+ * `web.db[2]` is `data[2]`).
+ */
+export function volumeSource(v: Pick<VolumeRequest, "Source" | "PerAlloc">, allocName: string): string {
+  if (!v.PerAlloc) return v.Source;
+  const open = allocName.lastIndexOf("[");
+  return open < 0 ? v.Source : v.Source + allocName.slice(open);
 }
 
 /** How a volume mount propagates mounts made under it (Nomad's `VolumeMountPropagation*`). */

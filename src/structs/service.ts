@@ -59,6 +59,11 @@ export interface Service {
   /** Port label, or a number for a fixed port; empty for none. */
   PortLabel: string;
   AddressMode: AddressMode;
+  /**
+   * Nomad's custom advertise address (`address`, with address_mode "auto"): the catalogs show
+   * the instance there, on its port as usual; `${attr.*}`, `${node.*}`, `${meta.*}` read on its node.
+   */
+  Address?: string;
   Tags: string[];
   CanaryTags: string[];
   Meta: Record<string, string>;

@@ -3,7 +3,9 @@
  * raw_exec task gets a tar.gz unpacked into its `local/` and a file whose sha256 checksum
  * is checked, and prints them; a wrong checksum fails the allocation with the task event
  * "Failed Artifact Download" saying so (also in `ruche alloc status`), the task not started;
- * a docker task reads the unpacked files at `/local` inside its container.
+ * a docker task reads the unpacked files at `/local` inside its container. A release zip of
+ * one executable in mode "file" lands as that file, its absolute destination (`/local/bin/tool`,
+ * `/app/latest`) taken from the task's directory, as Nomad does.
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -86,10 +88,13 @@ beforeAll(async () => {
   writeFileSync(join(dir, "src", "app", "README"), "from the archive\n");
   execFileSync("tar", ["-czf", join(dir, "app.tar.gz"), "-C", join(dir, "src"), "app"]);
   const archive = readFileSync(join(dir, "app.tar.gz"));
+  execFileSync("python3", ["-c", `import zipfile; z=zipfile.ZipFile("${join(dir, "tool.zip")}","w"); i=zipfile.ZipInfo("tool_v1/tool"); i.external_attr=0o755<<16; z.writestr(i,"#!/bin/sh\\necho the tool runs\\n"); z.close()`]);
+  const zip = readFileSync(join(dir, "tool.zip"));
   server = createServer((req, res) => {
     requests.push(`${req.url ?? ""} X-Job=${String(req.headers["x-job"] ?? "")}`);
     if (req.url === "/app.tar.gz") res.end(archive);
     else if (req.url === "/config.txt") res.end(CONFIG);
+    else if (req.url === "/tool.zip") res.end(zip);
     else res.writeHead(404).end();
   });
   await new Promise<void>((r) => server?.listen(0, "127.0.0.1", r));
@@ -97,6 +102,40 @@ beforeAll(async () => {
   writeFileSync(join(dir, "good.hcl"), job("fetch", "raw_exec", sha256));
   writeFileSync(join(dir, "bad.hcl"), job("badsum", "raw_exec", "0".repeat(64)));
   writeFileSync(join(dir, "docker.hcl"), job("fetch-docker", "docker", sha256));
+  writeFileSync(
+    join(dir, "release.hcl"),
+    `job "release" {
+  datacenters = ["dc1"]
+  type        = "batch"
+  group "g" {
+    restart {
+      attempts = 0
+      mode     = "fail"
+    }
+    task "t" {
+      driver = "raw_exec"
+      artifact {
+        source      = "${base}/tool.zip"
+        destination = "/local/bin/tool"
+        mode        = "file"
+      }
+      artifact {
+        source      = "${base}/app.tar.gz"
+        destination = "/app/latest"
+      }
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "local/bin/tool && cat app/latest/app/README"]
+      }
+      resources {
+        cpu    = 50
+        memory = 32
+      }
+    }
+  }
+}
+`,
+  );
   agent = await startAgentProcess(["-dev", "-http-port", "0", "-consul-port", "-1", "-dns-port", "-1", "-router-port", "-1", "-router-dashboard-port", "-1"]);
 }, 60_000);
 
@@ -122,6 +161,17 @@ describe("artifacts", () => {
     const logs = await ruche(a.address, dir, "alloc", "logs", alloc.ID.slice(0, 8), "t");
     expect(logs.out).toBe(`from the archive\n${CONFIG}`);
     expect(requests).toContain("/config.txt X-Job=fetch");
+  }, 90_000);
+
+  it("a zip of one executable in mode file becomes that file; absolute destinations are taken from the task's directory", async () => {
+    const a = agent as AgentProcess;
+    const api = new ApiClient(a.address);
+    expect((await ruche(a.address, dir, "job", "validate", "release.hcl")).code).toBe(0);
+    expect((await ruche(a.address, dir, "job", "run", "-detach", "release.hcl")).code).toBe(0);
+    const alloc = await finished(api, "release");
+    expect(alloc.ClientStatus).toBe("complete");
+    const logs = await ruche(a.address, dir, "alloc", "logs", alloc.ID.slice(0, 8), "t");
+    expect(logs.out).toBe("the tool runs\nfrom the archive\n");
   }, 90_000);
 
   it("a wrong checksum fails the allocation with the event saying so, and the task never starts", async () => {

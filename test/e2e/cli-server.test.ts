@@ -32,7 +32,7 @@ beforeAll(async () => {
   expect(bigger).toContain("cpu    = 300");
   expect(bigger).toContain("memory = 128");
   writeFileSync(join(dir, "demoapp-step2.hcl"), bigger);
-  agent = await startAgentProcess([...NO_ACL_NO_TLS, "-server", "-bind", "127.0.0.1", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-sim-nodes", "3", "-data-dir", join(dir, "data")]);
+  agent = await startAgentProcess([...NO_ACL_NO_TLS, "-server", "-bind", "127.0.0.1", "-region", "europe", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-sim-nodes", "3", "-data-dir", join(dir, "data")]);
   addr = agent.address;
 }, 30_000);
 

@@ -54,7 +54,7 @@ beforeAll(async () => {
     expect(bigger).not.toBe(text);
     writeFileSync(join(dir, `${name}-step2.hcl`), bigger);
   }
-  agent = await startAgentProcess(["-dev", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-router-port", "0", "-router-dashboard-port", "0", "-datacenter", "europe-west1"]);
+  agent = await startAgentProcess(["-dev", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-router-port", "0", "-router-dashboard-port", "0", "-region", "europe", "-datacenter", "europe-west1"]);
   api = new ApiClient(agent.address);
 }, 60_000);
 

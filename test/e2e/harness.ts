@@ -85,7 +85,9 @@ export async function startAgentProcess(args: string[], env: Record<string, stri
       await exited;
     },
   };
-  const deadline = Date.now() + 30_000;
+  // An agent is up in a few seconds; on a machine busy with a whole test run (its etcd
+  // members, containers, other agents) it may take several times that.
+  const deadline = Date.now() + 60_000;
   let last: unknown;
   for (;;) {
     if (gone()) throw new Error(`the agent exited (${child.exitCode ?? child.signalCode ?? "?"}) before it was up\nstdout:\n${out}\nstderr:\n${err}`);
@@ -97,7 +99,7 @@ export async function startAgentProcess(args: string[], env: Record<string, stri
     }
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
-      throw new Error(`the agent was not up within 30s${last instanceof Error ? ` (${last.message})` : ""}\nstdout:\n${out}\nstderr:\n${err}`);
+      throw new Error(`the agent was not up within 60s${last instanceof Error ? ` (${last.message})` : ""}\nstdout:\n${out}\nstderr:\n${err}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -324,6 +324,8 @@ const OPEN_ON_PURPOSE: Readonly<Record<string, { why: string; holds: (a: Answer)
   "GET /v1/metrics": { why: "Nomad's /v1/metrics needs no ACL (\"ACL Required: none\"): counters, no data", holds: (a) => a.status === 200 },
   "GET /v1/openapi.json": { why: "the API's own description, the same for everyone", holds: (a) => a.status === 200 },
   "GET /v1/regions": { why: "Nomad's region list needs no ACL (\"ACL Required: none\"): the CLI's -region completion asks it first", holds: (a) => a.status === 200 && Array.isArray(JSON.parse(a.text)) },
+  "GET /v1/catalog/datacenters": { why: "Consul's datacenter list needs no ACL: names only", holds: (a) => a.status === 200 && Array.isArray(JSON.parse(a.text)) },
+  "GET /v1/coordinate/datacenters": { why: "Consul's WAN coordinates need no ACL: names and round trips", holds: (a) => a.status === 200 && Array.isArray(JSON.parse(a.text)) },
 };
 
 /** Routes that answer any token and leave out what it may not read, as Consul does: no token, nothing in them. */

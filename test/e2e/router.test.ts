@@ -38,7 +38,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, "demoapp-step2.hcl"), bigger);
   // Article 2's [consulCatalog] section, as the router's configuration.
   writeFileSync(join(dir, "router.json"), JSON.stringify({ defaultEntryPoints: ["http"], consulCatalog: { watch: true, domain: "exemple.com", prefix: "traefik", constraints: ["tag==exposed"] } }));
-  agent = await startAgentProcess(["-dev", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-router-port", "0", "-router-dashboard-port", "0", "-router-config", join(dir, "router.json"), "-datacenter", "europe-west1"]);
+  agent = await startAgentProcess(["-dev", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-router-port", "0", "-router-dashboard-port", "0", "-router-config", join(dir, "router.json"), "-region", "europe", "-datacenter", "europe-west1"]);
   api = new ApiClient(agent.address);
 }, 60_000);
 

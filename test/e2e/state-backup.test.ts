@@ -219,7 +219,7 @@ describe("the README's backup and restore", () => {
     const http = await freePort();
     const consul = await freePort();
     const startOne = async (): Promise<AgentProcess> => {
-      const agent = await startAgentProcess([...NO_ACL_NO_TLS, "-server", "-bind", "127.0.0.1", "-data-dir", data, "-http-port", String(http), "-consul-port", String(consul), "-dns-port", "-1"]);
+      const agent = await startAgentProcess([...NO_ACL_NO_TLS, "-server", "-bind", "127.0.0.1", "-region", "europe", "-data-dir", data, "-http-port", String(http), "-consul-port", String(consul), "-dns-port", "-1"]);
       agents.push(agent);
       return agent;
     };

@@ -6,7 +6,10 @@
  * `change_mode = "restart"`, restarts the task ("Template with change_mode restart
  * re-rendered"), which reads the new value. A template reading a Nomad variable and Nomad's
  * service API waits for the variable ("Missing: nomad.var.block(app/config)") and renders again
- * when `ruche var put` changes it; a docker task sees its rendered files at /local.
+ * when `ruche var put` changes it; a docker task sees its rendered files at /local. With
+ * `restart { render_templates = true }`, `alloc restart` renders the templates again before
+ * the task starts (the file it removed is back). A service with a custom `address` is shown
+ * there by Nomad's service API and read so by `nomadService`.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -28,6 +31,12 @@ const WEB = `job "tpl-web" {
       name = "tpl-web"
       port = "http"
       tags = ["blue"]
+    }
+    service {
+      name     = "tpl-web-public"
+      provider = "nomad"
+      port     = "http"
+      address  = "192.0.2.10"
     }
     task "web" {
       driver = "raw_exec"
@@ -110,6 +119,32 @@ EOT
 }
 `;
 
+const RERENDER = `job "tpl-rerender" {
+  datacenters = ["dc1"]
+  group "app" {
+    restart {
+      render_templates = true
+    }
+    task "app" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "echo \\"file: $(cat local/once.conf)\\"; rm local/once.conf; sleep 3600"]
+      }
+      template {
+        data        = "web={{ range nomadService \\"tpl-web-public\\" }}{{ .Address }}:{{ .Port }}{{ end }}"
+        destination = "local/once.conf"
+        change_mode = "noop"
+      }
+      resources {
+        cpu    = 20
+        memory = 16
+      }
+    }
+  }
+}
+`;
+
 const DOCKER = `job "tpl-docker" {
   datacenters = ["dc1"]
   type        = "batch"
@@ -145,6 +180,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, "app.hcl"), APP);
   writeFileSync(join(dir, "vars.hcl"), VARS);
   writeFileSync(join(dir, "docker.hcl"), DOCKER);
+  writeFileSync(join(dir, "rerender.hcl"), RERENDER);
   agent = await startAgentProcess(["-dev", "-http-port", "0", "-consul-port", "-1", "-dns-port", "-1", "-router-port", "-1", "-router-dashboard-port", "-1"]);
   // The service both tests' templates read.
   const web = await ruche(agent.address, dir, "job", "run", "-detach", "web.hcl");
@@ -221,6 +257,25 @@ describe("a task's templates", () => {
     expect((await ruche(a.address, dir, "var", "put", "-force", "app/config", "user=ann", "pass=two")).code).toBe(0);
     const second = await until("the task restarted with the new value", async () => ((await logs()).includes("pass=two") ? await logs() : undefined));
     expect(second).toContain(`file: user=ann pass=two web=127.0.0.1:${webPort} job=tpl-web`);
+  }, 90_000);
+
+  it("render again on a restart with render_templates = true; a service's custom address is what Nomad's API shows", async () => {
+    const a = agent as AgentProcess;
+    const api = new ApiClient(a.address);
+    const webPort = await until("the web service in the catalog", async () => (await api.healthService("tpl-web")).body[0]?.Service.Port);
+    const services = (await api.request<{ Address: string; Port: number }[]>("GET", "/v1/service/tpl-web-public")).body;
+    expect(services.map((s) => [s.Address, s.Port])).toEqual([["192.0.2.10", webPort]]);
+    const run = await ruche(a.address, dir, "job", "run", "-detach", "rerender.hcl");
+    expect(run.err).toBe("");
+    const allocId = await until("the allocation", async () => (await api.jobAllocations("tpl-rerender")).body[0]?.ID);
+    const logs = async (): Promise<string> => (await ruche(a.address, dir, "alloc", "logs", allocId, "app")).out;
+    await until("the task's first output", async () => ((await logs()).includes("file:") ? true : undefined));
+    expect((await ruche(a.address, dir, "alloc", "restart", allocId)).code).toBe(0);
+    const both = await until("the task's output after the restart", async () => {
+      const out = await logs();
+      return out.split("file:").length > 2 ? out : undefined;
+    });
+    expect(both).toBe(`file: web=192.0.2.10:${webPort}\nfile: web=192.0.2.10:${webPort}\n`);
   }, 90_000);
 
   it("render into a docker task's directories, which it sees at /local and /secrets", async () => {

@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createPublicKey, verify } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -30,7 +30,7 @@ const JOB = `job "wid" {
       driver = "raw_exec"
       config {
         command = "/bin/sh"
-        args    = ["-c", "printf '%s' \\"$NOMAD_TOKEN\\" > \\"$NOMAD_ALLOC_DIR/env_token\\"; exec sleep 3600"]
+        args    = ["-c", "printf '%s' \\"$NOMAD_TOKEN\\" > \\"$NOMAD_ALLOC_DIR/env_token\\"; trap 'echo hup >> \\"$NOMAD_ALLOC_DIR/hups\\"' HUP; while true; do sleep 1; done"]
       }
       identity {
         env  = true
@@ -41,6 +41,8 @@ const JOB = `job "wid" {
         aud  = ["example.com"]
         file = true
         ttl  = "4s"
+        change_mode   = "signal"
+        change_signal = "SIGHUP"
       }
       resources {
         cpu    = 50
@@ -197,6 +199,10 @@ describe("a task's workload identity", () => {
     expect(shortClaims.exp - shortClaims.iat).toBe(4);
     expect((await call("GET", "/v1/job/wid", short)).status).toBe(403);
     await until("the ttl identity renewed in its file", () => (readFileSync(shortFile, "utf8") !== short ? true : undefined), 20_000);
+    // Its change_mode: the task is sent SIGHUP, with Nomad's event.
+    await until("the task signalled on the renewal", () => (existsSync(join(taskDir, "alloc", "hups")) ? true : undefined), 20_000);
+    const events = (JSON.parse((await call("GET", `/v1/allocation/${alloc.ID}`, mgmt)).text) as { TaskStates: Record<string, { Events: { Type: string; DisplayMessage?: string; Message?: string }[] }> }).TaskStates.show?.Events ?? [];
+    expect(events.filter((e) => e.Type === "Signaling").map((e) => e.DisplayMessage ?? e.Message)).toContain("Identity[short]: new Identity token acquired");
 
     // Its allocation stopped, the token is refused.
     expect((await call("DELETE", "/v1/job/wid", mgmt)).status).toBe(200);

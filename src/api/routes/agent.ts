@@ -1,4 +1,4 @@
-import type { ClusterView } from "../../server/index.js";
+import type { ClusterView, Federation } from "../../server/index.js";
 import type { Router } from "../http.js";
 import { nomadMember } from "./servers.js";
 
@@ -8,6 +8,8 @@ export interface AgentSelfOptions {
   localNode: () => string | undefined;
   /** Whether ACLs are on. */
   acl: boolean;
+  /** The regions this server knows (`/v1/regions`); its own region's servers' alone without it. */
+  federation?: Federation;
 }
 
 /**
@@ -20,14 +22,15 @@ export interface AgentSelfOptions {
  * Consul's own.
  */
 export function agentRoutes(r: Router, cluster: ClusterView, o: AgentSelfOptions): void {
-  r.get("/v1/regions", () => ({ body: [...new Set([cluster.self.Region, ...cluster.members().map((m) => m.Region)])].sort() }));
+  const regions = (): string[] => o.federation?.regions() ?? [...new Set([cluster.self.Region, ...cluster.members().map((m) => m.Region)])].sort();
+  r.get("/v1/regions", () => ({ body: regions() }));
   r.get("/v1/agent/self", () => {
     const self = cluster.self;
     const member = cluster.members().find((m) => m.Name === self.Name) ?? { ...self, Status: "alive" as const, Leader: cluster.leader()?.Name === self.Name };
     const node = o.localNode();
     const leader = cluster.leader();
     const stats: Record<string, Record<string, string>> = {
-      nomad: { server: "true", leader: String(leader?.Name === self.Name), leader_addr: leader?.HTTPAddr ?? "", bootstrap: "false", known_regions: "1" },
+      nomad: { server: "true", leader: String(leader?.Name === self.Name), leader_addr: leader?.HTTPAddr ?? "", bootstrap: "false", known_regions: String(regions().length) },
     };
     if (node !== undefined && node !== "") stats.client = { node_id: node, known_servers: self.HTTPAddr };
     return {

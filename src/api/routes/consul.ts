@@ -28,11 +28,8 @@ export function consulRoutes(r: Router, o: ConsulOptions): void {
    * queries one change wakes, asking the same thing, share one answer, made once.
    */
   const read = async (req: Request, body: () => unknown): Promise<Reply> => {
+    // `?dc=` of another datacenter never comes here: the listener sends it there (`federation-forward.ts`).
     // Lists leave out what the token may not read: an answer is shared only by requests with the same ACL.
-    const dc = req.query.get("dc");
-    if (dc !== null && dc !== "" && dc !== catalog.datacenter()) {
-      return { status: 500, body: "No path to datacenter", headers: { "content-type": "text/plain; charset=utf-8" } };
-    }
     const b = blockingParams(req.query);
     const index = b === null ? catalog.index() : await catalog.wait(b.index, b.waitMs, req.signal);
     return { body: rendered.get(catalog.index(), `${aclKey(req.acl)} ${o.localNode() ?? ""} ${req.path}`, req.query, () => new JsonText(JSON.stringify(body()))), index, headers: consulHeaders(index) };

@@ -2,6 +2,7 @@ import { diffJobs, formatDiagnostic, parseJob, updatesFromDesired } from "../../
 import { ALL_NAMESPACES, clientTerminal, describeFailure, ErrorCode, NamespaceCap, isParameterized, isPeriodic, RucheError, toWireAlloc, toWireDeployment, toWireEval, type Allocation, type AllocationWire, type Job } from "../../structs/index.js";
 import type { ApiContext, ListAnswer } from "../context.js";
 import { blocking, blockingList } from "../context.js";
+import { regionForJob } from "../federation-forward.js";
 import { answerPerToken, inRequestNamespace, jobRequestNamespace, queryNamespace } from "../namespace.js";
 import { namespaceIdTokens } from "../paginate.js";
 import { RenderCache } from "../render-cache.js";
@@ -52,6 +53,19 @@ async function jobFromBody(body: unknown): Promise<Job> {
     throw new RucheError(ErrorCode.InvalidJob, `the job is not valid: ${r.diagnostics.length} error${r.diagnostics.length === 1 ? "" : "s"}`, { path: "Job", details: r.diagnostics.map(formatDiagnostic) });
   }
   return r.job;
+}
+
+/**
+ * The job as this region keeps it: its region this server's (Nomad's `regionForJob`: the
+ * query's, the body's, the job's; "global" is here). A job for another region is sent there by
+ * the listener before it reaches a route; one that comes here all the same is refused, never
+ * registered in the wrong region.
+ */
+function inThisRegion(ctx: ApiContext, req: Request, job: Job): Job {
+  const own = ctx.cluster.self.Region;
+  const region = regionForJob(req.query.get("region") || null, (req.body as { Region?: unknown }).Region, job.Region, own);
+  if (region !== own) throw new RucheError(ErrorCode.NoRegionPath, `No path to region "${region}": the job is for region "${region}" and this server is of region "${own}": nothing was registered here`, { path: "Job.Region" });
+  return { ...job, Region: own };
 }
 
 export function summary(allocs: readonly Allocation[]): Record<string, Record<string, number>> {
@@ -124,7 +138,7 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
   });
 
   const register = async (req: Request) => {
-    const job = { ...(await jobFromBody(req.body)), Namespace: jobRequestNamespace(req) };
+    const job = inThisRegion(ctx, req, { ...(await jobFromBody(req.body)), Namespace: jobRequestNamespace(req) });
     const b = req.body as { EnforceIndex?: unknown; JobModifyIndex?: unknown };
     if (req.params.id !== undefined && req.params.id !== job.ID) throw new RucheError(ErrorCode.BadRequest, `the job's ID "${job.ID}" is not "${req.params.id}" of the URL`, { path: "Job.ID" });
     const opts: { enforceIndex?: number } = {};
@@ -197,7 +211,7 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
   });
 
   r.put("/v1/job/:id/plan", async (req) => {
-    const job = { ...(await jobFromBody(req.body)), Namespace: jobRequestNamespace(req) };
+    const job = inThisRegion(ctx, req, { ...(await jobFromBody(req.body)), Namespace: jobRequestNamespace(req) });
     if (job.ID !== req.params.id) throw new RucheError(ErrorCode.BadRequest, `the job's ID "${job.ID}" is not "${req.params.id ?? ""}" of the URL`, { path: "Job.ID" });
     const plan = server.planJob(job);
     const diff = diffJobs(plan.current, plan.next);

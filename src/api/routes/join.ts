@@ -3,7 +3,7 @@ import { caDigest, checkName, isNodeRole, newJoinToken, NodeRole, parseJoinToken
 import { ErrorCode, joinTokenStub, RucheError, type JoinToken, type JoinTokenStub } from "../../structs/index.js";
 import type { TLSSocket } from "node:tls";
 import type { ApiContext } from "../context.js";
-import type { Request, Router } from "../http.js";
+import type { Handler, Request, Router } from "../http.js";
 
 /**
  * The cluster's PKI as a server's API serves it: the CA it signs node certificates with, and
@@ -65,8 +65,12 @@ function bodyOf(req: Request): Record<string, unknown> {
   return b as Record<string, unknown>;
 }
 
-/** The join tokens' routes (`ruche join-token ...`), the CA's certificate, and the nodes' join and renewal. */
-export function joinRoutes(r: Router, ctx: ApiContext, pki: ClusterPki): void {
+/**
+ * The join tokens' routes (`ruche join-token ...`), the CA's certificate, and the nodes' join
+ * and renewal. `sharedJoin` wraps the node join, whose path Nomad's `server join` shares
+ * (`PUT /v1/agent/join?address=`, `routes/federation.ts`).
+ */
+export function joinRoutes(r: Router, ctx: ApiContext, pki: ClusterPki, sharedJoin: (nodeJoin: Handler) => Handler = (h) => h): void {
   const now = (): Date => pki.now?.() ?? new Date();
   const trusted = (): string[] => pki.trusted?.() ?? [pki.ca().certPem];
 
@@ -125,7 +129,7 @@ export function joinRoutes(r: Router, ctx: ApiContext, pki: ClusterPki): void {
     return { body: caStatus() };
   });
 
-  r.put("/v1/agent/join", async (req) => {
+  const nodeJoin: Handler = async (req) => {
     const b = bodyOf(req);
     const tokens = ctx.store.joinTokens();
     const id = admitJoin(b, tokens, pki.ca(), pki.region);
@@ -136,7 +140,8 @@ export function joinRoutes(r: Router, ctx: ApiContext, pki: ClusterPki): void {
       return { body: { ...joined, ClusterKey: pki.clusterKey() } };
     }
     return { body: joined };
-  });
+  };
+  r.put("/v1/agent/join", sharedJoin(nodeJoin));
 
   r.put("/v1/agent/renew", async (req) => {
     const b = bodyOf(req);

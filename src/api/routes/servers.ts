@@ -1,4 +1,4 @@
-import type { ClusterView, ServerInfo, ServerMember } from "../../server/index.js";
+import type { ClusterView, Federation, ServerInfo, ServerMember } from "../../server/index.js";
 import { fetch as dialFetch } from "undici";
 import { ErrorCode, errorMessage, RucheError } from "../../structs/index.js";
 import { PLAIN_HTTP, type Dial } from "../forward.js";
@@ -58,14 +58,23 @@ export function consulMember(m: ServerMember): Record<string, unknown> {
   };
 }
 
-/** Nomad's status, members and force-leave, and Ruche's operator views, on the main API. */
-export function serverRoutes(r: Router, cluster: ClusterView, dial: Dial = PLAIN_HTTP): void {
+/** A server as Consul's `/v1/agent/members?wan=1` shows it: named `name.dc`, as Consul's WAN pool names its servers. */
+export function consulWanMember(m: ServerMember): Record<string, unknown> {
+  return { ...consulMember(m), Name: `${m.Name}.${m.Datacenter}` };
+}
+
+/**
+ * Nomad's status, members and force-leave, and Ruche's operator views, on the main API. The
+ * members are every region's (`federation`), as Nomad's serf pool holds them; the region's
+ * alone without one.
+ */
+export function serverRoutes(r: Router, cluster: ClusterView, dial: Dial = PLAIN_HTTP, federation?: Federation): void {
   // "" when there is no leader, as Nomad answers (200, not an error).
   r.get("/v1/status/leader", () => ({ body: cluster.leader()?.HTTPAddr ?? "" }));
   r.get("/v1/status/peers", () => ({ body: alive(cluster).map((s) => s.HTTPAddr) }));
   r.get("/v1/agent/members", () => {
     const self = cluster.self;
-    return { body: { ServerName: self.Name, ServerRegion: self.Region, ServerDC: self.Datacenter, Members: cluster.members().map(nomadMember) } };
+    return { body: { ServerName: self.Name, ServerRegion: self.Region, ServerDC: self.Datacenter, Members: (federation?.members() ?? cluster.members()).map((m) => nomadMember(m)) } };
   });
   r.put("/v1/agent/force-leave", async (req) => {
     const node = req.query.get("node") ?? "";
@@ -85,8 +94,8 @@ export function serverRoutes(r: Router, cluster: ClusterView, dial: Dial = PLAIN
   r.get("/v1/operator/servers", async () => ({ body: { Servers: await serversWithLag(cluster, dial) } }));
 }
 
-/** Consul's status, members and force-leave, on the Consul-compatible listener. */
-export function consulServerRoutes(r: Router, cluster: ClusterView): void {
+/** Consul's status, members (`?wan=1`: every datacenter's servers, from `federation`) and force-leave, on the Consul-compatible listener. */
+export function consulServerRoutes(r: Router, cluster: ClusterView, federation?: Federation): void {
   // Consul answers its leader's server RPC address ("ip:8300"); Ruche has no such port, and
   // answers the address a Consul client reaches the leader at. "" when there is none, as Consul.
   r.get("/v1/status/leader", () => {
@@ -94,7 +103,7 @@ export function consulServerRoutes(r: Router, cluster: ClusterView): void {
     return { body: leader === null ? "" : consulAddr(leader) };
   });
   r.get("/v1/status/peers", () => ({ body: alive(cluster).map(consulAddr) }));
-  r.get("/v1/agent/members", () => ({ body: cluster.members().map(consulMember) }));
+  r.get("/v1/agent/members", (req) => ({ body: req.query.has("wan") ? (federation?.members() ?? cluster.members()).map((m) => consulWanMember(m)) : cluster.members().map((m) => consulMember(m)) }));
   r.put("/v1/agent/force-leave/:node", async (req) => {
     await cluster.forceLeave(req.params.node ?? "");
     return { body: null };

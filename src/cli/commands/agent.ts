@@ -23,7 +23,8 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
                    [-tls-verify-https-client] [-tls-enabled=false] [-join-token TOKEN]
                    [-encrypt KEY]
                    [-token SECRET] [-config FILE|DIR]... [-region REGION]
-                   [-bootstrap-expect N] [-retry-join ADDR]... [-etcd-endpoints URL,...]
+                   [-bootstrap-expect N] [-retry-join ADDR]... [-retry-join-wan ADDR]...
+                   [-etcd-endpoints URL,...]
                    [-etcd-cacert FILE] [-etcd-cert FILE] [-etcd-key FILE]
 
   Runs a Ruche agent. -server runs the control plane (state, scheduler, deployments, node
@@ -46,10 +47,11 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   the task's directory, inside the allocation's directory, are mounted: a job that may
   mount host paths may read and write any of the host's files (the Docker socket too).
   -docker-allow-privileged (Nomad's plugin "docker" { config { allow_privileged = true } })
-  lets docker tasks be privileged and share the host's network (network_mode = "host" or
-  "container:..."); off by default, -dev too. Other ways out (cap_add, devices,
-  security_opt, pid_mode, ipc_mode, userns_mode) are not options of Ruche's docker driver
-  and are refused by name. -docker-infra-image IMAGE is the image of the pause container
+  lets docker tasks be privileged, share the host's namespaces (network_mode = "host" or
+  "container:...", pid_mode, ipc_mode, uts_mode, userns_mode), lift their confinement
+  (security_opt seccomp=unconfined, apparmor=unconfined, label=...) and shield themselves
+  from the OOM killer (a negative oom_score_adj); off by default, -dev too. cap_add takes
+  Nomad's default allow_caps only; runtime runc or nvidia (Nomad's allow_runtimes). -docker-infra-image IMAGE is the image of the pause container
   that holds a bridge group's network (Nomad's plugin "docker" { config { infra_image } };
   default registry.k8s.io/pause-amd64:3.3): on a node without a registry, a local image
   whose command stays up, or is a shell (it is given an open stdin it waits on).
@@ -149,12 +151,22 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   -dev. -region (default "global": letters, digits, "-", "_") names the servers' region;
   its state lives under /ruche/REGION/ on etcd.
 
+  Regions federate: -retry-join-wan host:port (server { retry_join_wan }, Consul's
+  retry_join_wan; repeatable or a comma list; a host alone is port 4646) names another
+  region's server's HTTP API, tried until it answers ("ruche server join ADDR" does the
+  same at run time). The servers then keep every region's servers in memory, asking one
+  live server of each region every 2 s ("ruche server members" lists them all, one that
+  stops answering is failed, /v1/regions and /v1/catalog/datacenters name them). Federation
+  is plain HTTP: with TLS on, -retry-join-wan is refused (each region's cluster CA is its
+  own, so the other region's certificates are not trusted).
+
   -config FILE (repeatable) reads Nomad's agent config format, HCL or JSON; a directory
   gives its *.hcl and *.json files in lexical order. A later file overrides an earlier
   one (meta and servers add up); a flag on the command line overrides them all. Keys:
   region, datacenter, data_dir, bind_addr, name, log_level,
   ports { http, consul, dns } (consul and dns are Ruche's), server { enabled,
-  bootstrap_expect, server_join { retry_join }, retry_join, etcd { endpoints, ca_file,
+  bootstrap_expect, server_join { retry_join }, retry_join, retry_join_wan (also at the
+  top level, as Consul's), etcd { endpoints, ca_file,
   cert_file, key_file },
   heartbeat_grace, min_heartbeat_ttl, max_heartbeats_per_second, encrypt, join_token },
   client { enabled, servers, join_token, node_class, meta, min_dynamic_port,
@@ -245,6 +257,7 @@ export async function agentConfigFromArgs(argv: readonly string[], cwd: string, 
     region: { value: true },
     "bootstrap-expect": { value: true },
     "retry-join": { value: true, repeat: true },
+    "retry-join-wan": { value: true, repeat: true },
     "etcd-endpoints": { value: true, repeat: true },
     "etcd-cacert": { value: true },
     "etcd-cert": { value: true },
@@ -424,7 +437,7 @@ export async function hostVolumeFlags(values: readonly string[], cwd: string): P
     const eq = v.indexOf("=");
     const name = v.slice(0, eq);
     let path = v.slice(eq + 1);
-    if (eq <= 0 || path === "" || !/^[A-Za-z0-9_.-]{1,128}$/.test(name)) throw new UsageError(`-host-volume takes NAME=PATH or NAME=PATH:ro (NAME of letters, digits, ".", "_", "-"), got "${v}"`);
+    if (eq <= 0 || path === "" || !/^[A-Za-z0-9_.-]{1,128}(?:\[\d+\])?$/.test(name)) throw new UsageError(`-host-volume takes NAME=PATH or NAME=PATH:ro (NAME of letters, digits, ".", "_", "-", and "[N]" after them for a per_alloc volume), got "${v}"`);
     const readOnly = path.endsWith(":ro");
     if (readOnly || path.endsWith(":rw")) path = path.slice(0, -3);
     path = resolve(cwd, path);
@@ -441,12 +454,13 @@ export async function hostVolumeFlags(values: readonly string[], cwd: string): P
  * The agent's region and the settings that make several servers one cluster: -region (any
  * region name; "global" by default), -bootstrap-expect N (servers that form a managed etcd
  * cluster once N of them are up; not with -dev, which runs one server alone),
- * -retry-join host:port (the other servers' API; repeatable, or a comma list) and
+ * -retry-join host:port (the other servers' API; repeatable, or a comma list), -retry-join-wan
+ * host:port (other regions' servers, the federation's seeds; the same forms) and
  * -etcd-endpoints http://host:port,... (an existing etcd cluster the servers share; https://
  * with -etcd-cacert, and -etcd-cert and -etcd-key together or neither, see `checkEtcdTls`).
  * All but -region need the server role; the etcd TLS files are not for -dev.
  */
-export function clusterFlags(one: (name: string) => string | undefined, many: (name: string) => string[], role: { dev: boolean; server: boolean }): Pick<AgentConfig, "region" | "bootstrapExpect" | "retryJoin" | "etcdEndpoints"> {
+export function clusterFlags(one: (name: string) => string | undefined, many: (name: string) => string[], role: { dev: boolean; server: boolean }): Pick<AgentConfig, "region" | "bootstrapExpect" | "retryJoin" | "etcdEndpoints" | "retryJoinWan"> {
   const region = one("region") ?? "global";
   const badRegion = checkRegion(region);
   if (badRegion !== undefined) throw new UsageError(`-region: ${badRegion}`);
@@ -456,7 +470,8 @@ export function clusterFlags(one: (name: string) => string | undefined, many: (n
   const endpoints = list("etcd-endpoints");
   const etcdFiles = { cacert: one("etcd-cacert"), cert: one("etcd-cert"), key: one("etcd-key") };
   const tlsGiven = (["cacert", "cert", "key"] as const).filter((k) => etcdFiles[k] !== undefined).map((k) => `etcd-${k}`);
-  const given = [expectText === undefined ? [] : ["bootstrap-expect"], joins.length > 0 ? ["retry-join"] : [], endpoints.length > 0 ? ["etcd-endpoints"] : [], tlsGiven].flat();
+  const wanJoins = list("retry-join-wan");
+  const given = [expectText === undefined ? [] : ["bootstrap-expect"], joins.length > 0 ? ["retry-join"] : [], wanJoins.length > 0 ? ["retry-join-wan"] : [], endpoints.length > 0 ? ["etcd-endpoints"] : [], tlsGiven].flat();
   if (given.length > 0 && !role.server) throw new UsageError(`-${given[0] ?? ""} is a server setting: it needs the server role (-server)`);
   if (tlsGiven.length > 0 && role.dev) throw new UsageError(`-${tlsGiven[0] ?? ""} is the TLS of an external etcd cluster, and -dev keeps its state alone: run -server with -data-dir and -etcd-endpoints instead of -dev`);
   let bootstrapExpect = 0;
@@ -470,13 +485,18 @@ export function clusterFlags(one: (name: string) => string | undefined, many: (n
     if (!r.ok) throw new UsageError(`-retry-join: ${r.reason}`);
     return r.address;
   });
+  const retryJoinWan = wanJoins.map((a) => {
+    const r = joinAddress(a);
+    if (!r.ok) throw new UsageError(`-retry-join-wan: ${r.reason.replace(/^retry_join/, "retry_join_wan")}`);
+    return r.address;
+  });
   for (const e of endpoints) {
     const why = checkEtcdEndpoint(e);
     if (why !== undefined) throw new UsageError(`-etcd-endpoints: ${why}`);
   }
   const badTls = checkEtcdTls(endpoints, etcdFiles);
   if (badTls !== undefined) throw new UsageError(badTls);
-  return { region, bootstrapExpect, retryJoin, etcdEndpoints: endpoints.map((e) => e.replace(/\/$/, "")) };
+  return { region, bootstrapExpect, retryJoin, etcdEndpoints: endpoints.map((e) => e.replace(/\/$/, "")), retryJoinWan };
 }
 
 /**

@@ -44,7 +44,7 @@ async function plan(argv: readonly string[], io: IO): Promise<number> {
     printDiagnostics(parsed, io);
     return Exit.Fatal;
   }
-  const res = (await apiClient(p, io).plan(parsed.job)).body;
+  const res = (await apiClient(p, io, parsed.job.Region).plan(parsed.job)).body;
   const changes = planChanges(res);
   if (flagBool(p, "json")) {
     printJson(io, res);

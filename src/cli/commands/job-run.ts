@@ -11,6 +11,9 @@ export const usage = `Usage: ruche job run [options] FILE
   servers make of it and the deployment that rolls it out, until the deployment
   succeeds, fails, or waits for its canaries to be promoted.
 
+  A job file that names its region (region = "us") is sent to that region through
+  the server asked, and followed there, whatever -region says, as Nomad's CLI does.
+
   Exit codes: 0 done, 1 error or failed deployment, 2 allocations could not be placed.
 
 Options:
@@ -39,7 +42,7 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
     io.out(`${JSON.stringify({ Job: parsed.job }, null, 4)}\n`);
     return Exit.Ok;
   }
-  const api = apiClient(p, io);
+  const api = apiClient(p, io, parsed.job.Region);
   const res = (await api.register(parsed.job, checkIndex)).body;
   // As Nomad: a periodic job (which runs nothing itself) or one without an evaluation is not followed.
   const next = nextPeriodicLaunch(parsed.job, Date.now());

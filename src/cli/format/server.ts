@@ -14,13 +14,18 @@ function sorted(members: readonly AgentMember[]): AgentMember[] {
 
 /**
  * `ruche server members`: Nomad's columns, its Raft Version column holding the etcd member
- * the server runs ("" when it runs none). The leader is the member whose `Addr:Tags.port`
- * is `leader` (`/v1/status/leader`), as Nomad's CLI finds it.
+ * the server runs ("" when it runs none). A region's leader is the member whose
+ * `Addr:Tags.port` is that region's `/v1/status/leader` (`leaders`, by region: a string is
+ * the leader of every region listed), as Nomad's CLI finds it.
  */
-export function serverMembersTable(members: readonly AgentMember[], leader: string): string {
+export function serverMembersTable(members: readonly AgentMember[], leaders: string | Readonly<Record<string, string>>): string {
+  const leaderOf = (m: AgentMember): string => (typeof leaders === "string" ? leaders : (leaders[m.Tags.region ?? ""] ?? ""));
   return formatTable(
     ["Name", "Address", "Port", "Status", "Leader", "Etcd Member", "Build", "Datacenter", "Region"],
-    sorted(members).map((m) => [m.Name, m.Addr, String(m.Port), m.Status, String(leader !== "" && `${m.Addr.includes(":") ? `[${m.Addr}]` : m.Addr}:${m.Tags.port ?? ""}` === leader), m.Tags.etcd_member ?? "", m.Tags.build ?? "", m.Tags.dc ?? "", m.Tags.region ?? ""]),
+    sorted(members).map((m) => {
+      const leader = leaderOf(m);
+      return [m.Name, m.Addr, String(m.Port), m.Status, String(leader !== "" && `${m.Addr.includes(":") ? `[${m.Addr}]` : m.Addr}:${m.Tags.port ?? ""}` === leader), m.Tags.etcd_member ?? "", m.Tags.build ?? "", m.Tags.dc ?? "", m.Tags.region ?? ""];
+    }),
   );
 }
 

@@ -218,8 +218,10 @@ async function checksum(file: string, type: string, expected: string): Promise<v
 }
 
 async function unpack(type: ArchiveType, archive: string, to: string, dir: boolean, signal: AbortSignal): Promise<void> {
-  if (DIR_ONLY.has(type) !== dir) {
-    throw new ArtifactError(dir ? `a .${type} file unpacks to a single file: use mode "file"` : `a ${type} archive unpacks into a directory: mode "file" cannot hold it`, false);
+  if (dir && !DIR_ONLY.has(type)) throw new ArtifactError(`a .${type} file unpacks to a single file: use mode "file"`, false);
+  if (!dir && DIR_ONLY.has(type)) {
+    await unpackSingle(type, archive, to, signal);
+    return;
   }
   if (dir) await mkdir(to, { recursive: true });
   else await mkdir(dirname(to), { recursive: true });
@@ -231,9 +233,8 @@ async function unpack(type: ArchiveType, archive: string, to: string, dir: boole
     case "tbz2":
     case "tar.xz":
     case "txz": {
-      const z = type === "tar" ? [] : type === "tar.gz" || type === "tgz" ? ["-z"] : type === "tar.bz2" || type === "tbz2" ? ["-j"] : ["-J"];
       // Not the archive's owners (the agent may be root); GNU tar refuses members with `..` and absolute names.
-      await run("tar", ["-x", ...z, "-f", archive, "-C", to, "--no-same-owner"], "tar", signal);
+      await run("tar", ["-x", ...tarFlags(type), "-f", archive, "-C", to, "--no-same-owner"], "tar", signal);
       return;
     }
     case "zip":
@@ -249,6 +250,46 @@ async function unpack(type: ArchiveType, archive: string, to: string, dir: boole
       await decompressTo("xz", archive, to, signal);
       return;
   }
+}
+
+/**
+ * go-getter's decompressors with `dir = false` (mode "file"): an archive of one entry, a
+ * file, unpacks to that file at the destination, whatever its path in the archive; an empty
+ * one, or one of more entries (a directory too), is refused ("expected a single file").
+ */
+async function unpackSingle(type: ArchiveType, archive: string, to: string, signal: AbortSignal): Promise<void> {
+  const listing = type === "zip" ? await run("unzip", ["-Z1", archive], "unzip", signal) : await run("tar", ["-t", ...tarFlags(type), "-f", archive], "tar", signal);
+  const entries = listing.split("\n").filter((l) => l !== "");
+  const [only] = entries;
+  if (only === undefined) throw new ArtifactError(`empty archive: the ${type} archive holds no file`, false);
+  if (entries.length > 1 || only.endsWith("/")) throw new ArtifactError(`expected a single file: the ${type} archive holds ${entries.length > 1 ? `${entries.length} entries` : "a directory"}, and mode "file" takes one file`, false);
+  const into = await mkdtemp(join(dirname(archive), "single-"));
+  try {
+    await unpack(type, archive, into, true, signal);
+    const file = await onlyFile(into);
+    if (file === null) throw new ArtifactError(`expected a single file: the ${type} archive's entry ${only} is not a regular file`, false);
+    await mkdir(dirname(to), { recursive: true });
+    await copyFile(file, to);
+  } finally {
+    await rm(into, { recursive: true, force: true });
+  }
+}
+
+/** The one regular file under a directory (its parents made by the unpacking aside); null if none. */
+async function onlyFile(dir: string): Promise<string | null> {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isFile()) return p;
+    if (e.isDirectory()) {
+      const inner = await onlyFile(p);
+      if (inner !== null) return inner;
+    }
+  }
+  return null;
+}
+
+function tarFlags(type: ArchiveType): string[] {
+  return type === "tar" ? [] : type === "tar.gz" || type === "tgz" ? ["-z"] : type === "tar.bz2" || type === "tbz2" ? ["-j"] : ["-J"];
 }
 
 /** Runs a tool of the node; a missing one says which Debian package brings it. */

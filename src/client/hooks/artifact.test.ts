@@ -14,7 +14,7 @@ import { RestartTracker } from "../restart.js";
 import { TaskRunner } from "../task-runner.js";
 import { taskSpec } from "../task-spec.js";
 import { allocPaths } from "./alloc-dir.js";
-import { ArtifactHook } from "./artifact.js";
+import { ArtifactHook, artifactDestination } from "./artifact.js";
 import { taskBed, tempDirPerTest } from "./testing.js";
 
 const root = tempDirPerTest("ruche-artifact-");
@@ -38,6 +38,11 @@ beforeAll(async () => {
   execFileSync("tar", ["-czf", join(build, "app.tar.gz"), "-C", build, "app"]);
   execFileSync("unzip", ["-v"]);
   execFileSync("python3", ["-c", `import zipfile; z=zipfile.ZipFile("${join(build, "app.zip")}","w"); z.writestr("z/one.txt","one\\n"); z.close()`]);
+  // A release as HashiCorp ships one: a zip of one executable; and one of two files.
+  execFileSync("python3", ["-c", `import zipfile; z=zipfile.ZipFile("${join(build, "tool.zip")}","w"); i=zipfile.ZipInfo("tool"); i.external_attr=0o755<<16; z.writestr(i,"#!/bin/sh\\necho tool\\n"); z.close()`]);
+  execFileSync("python3", ["-c", `import zipfile; z=zipfile.ZipFile("${join(build, "two.zip")}","w"); z.writestr("a","a"); z.writestr("b","b"); z.close()`]);
+  files.set("/tool.zip", await readFile(join(build, "tool.zip")));
+  files.set("/two.zip", await readFile(join(build, "two.zip")));
   files.set("/app.tar.gz", await readFile(join(build, "app.tar.gz")));
   files.set("/app.zip", await readFile(join(build, "app.zip")));
   files.set("/hello.txt", Buffer.from("hello\n"));
@@ -140,6 +145,38 @@ describe("the artifact hook", () => {
     expect(await readFile(join(b.local, "raw", "app.tar.gz"))).toEqual(files.get("/app.tar.gz"));
     expect(await readFile(join(b.local, "zip", "z", "one.txt"), "utf8")).toBe("one\n");
     expect(await readFile(join(b.local, "notes.txt"), "utf8")).toBe("notes\n");
+  });
+
+  it("unpacks an archive of one file in mode file to that file; an archive of more is a failure, not retried", async () => {
+    const b = bed([
+      artifact({ GetterSource: `${base}/tool.zip`, GetterMode: "file", RelativeDest: "local/bin/tool" }),
+      artifact({ GetterSource: `${base}/app.zip`, GetterMode: "file", RelativeDest: "local/one.txt" }),
+    ]);
+    expect(await b.hook.prestart()).toEqual({ ok: true });
+    expect(await readFile(join(b.local, "bin", "tool"), "utf8")).toBe("#!/bin/sh\necho tool\n");
+    expect((await stat(join(b.local, "bin", "tool"))).mode & 0o111).not.toBe(0);
+    expect(await readFile(join(b.local, "one.txt"), "utf8")).toBe("one\n");
+
+    const two = bed([artifact({ GetterSource: `${base}/two.zip`, GetterMode: "file", RelativeDest: "local/x" })]);
+    expect(await two.hook.prestart()).toMatchObject({
+      ok: false,
+      reason: `failed to download artifact "${base}/two.zip": expected a single file: the zip archive holds 2 entries, and mode "file" takes one file`,
+      recoverable: false,
+    });
+  });
+
+  it("takes an absolute destination out of the allocation from the task's directory, as Nomad's ClientPath does", async () => {
+    const b = bed([
+      artifact({ GetterSource: `${base}/hello.txt`, GetterMode: "file", RelativeDest: "/local/etc/hello.conf" }),
+      artifact({ GetterSource: `${base}/app.tar.gz`, RelativeDest: "/app/latest" }),
+    ]);
+    expect(await b.hook.prestart()).toEqual({ ok: true });
+    expect(await readFile(join(b.local, "etc", "hello.conf"), "utf8")).toBe("hello\n");
+    expect(await readFile(join(b.ctx.spec.taskDir, "app", "latest", "app", "README"), "utf8")).toBe("the app\n");
+    expect(artifactDestination("/srv/x", "/d/a1/web", "/d/a1/alloc")).toBe("/d/a1/web/srv/x");
+    expect(artifactDestination("/d/a1/alloc/data", "/d/a1/web", "/d/a1/alloc")).toBe("/d/a1/alloc/data");
+    expect(artifactDestination("/d/a1/web/local", "/d/a1/web", "/d/a1/alloc")).toBe("/d/a1/web/local");
+    expect(artifactDestination("local/x", "/d/a1/web", "/d/a1/alloc")).toBe("/d/a1/web/local/x");
   });
 
   it("keeps only a subdirectory of an archive with //subdir", async () => {

@@ -1,5 +1,5 @@
 import { mkdir } from "node:fs/promises";
-import { basename, dirname, isAbsolute, relative, resolve, sep } from "node:path";
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { errorMessage, nodeVariable, parseArtifactSource, type ArtifactMode, type Node, type TaskArtifact } from "../../structs/index.js";
 import { ArtifactError, fetchArtifact } from "./artifact-getter.js";
 import { allocPaths, taskPaths } from "./alloc-dir.js";
@@ -81,11 +81,8 @@ export class ArtifactHook implements TaskHook {
     for (const [k, v] of Object.entries(a.GetterHeaders ?? {})) headers[k] = interpolate(v);
     const parsed = parseArtifactSource(interpolate(a.GetterSource), options);
     if (!parsed.ok) throw new ArtifactError(parsed.reason, false);
-    // Nomad's `ClientPath`: a relative destination is taken from the task's directory; either must stay in the allocation's.
-    const rel = interpolate(a.RelativeDest);
-    const dest = isAbsolute(rel) ? resolve(rel) : resolve(spec.taskDir, rel);
-    const fromAlloc = relative(spec.allocDir, dest);
-    if (fromAlloc === ".." || fromAlloc.startsWith(`..${sep}`) || isAbsolute(fromAlloc)) throw new ArtifactError("artifact destination path escapes alloc directory", false);
+    const dest = artifactDestination(interpolate(a.RelativeDest), spec.taskDir, allocPaths(dirname(spec.allocDir), basename(spec.allocDir)).shared);
+    if (escapes(spec.allocDir, dest)) throw new ArtifactError("artifact destination path escapes alloc directory", false);
     const tmpDir = taskPaths(spec.allocDir, spec.taskName).tmp;
     await mkdir(tmpDir, { recursive: true });
     await fetchArtifact({
@@ -100,4 +97,22 @@ export class ArtifactHook implements TaskHook {
       signal: this.ctx.killing === undefined ? this.abort.signal : AbortSignal.any([this.abort.signal, this.ctx.killing]),
     });
   }
+}
+
+/**
+ * Nomad's `TaskEnv.ClientPath(dest, joinEscape = true)`: a relative destination is taken
+ * from the task's directory, and so is an absolute one out of both the task's directory and
+ * the allocation's shared `alloc/` (`/local/x`, `/app/latest` → `<task dir>/local/x`,
+ * `<task dir>/app/latest`); an absolute path in either (`${NOMAD_ALLOC_DIR}/x`, the node's
+ * own paths) stays as it is.
+ */
+export function artifactDestination(dest: string, taskDir: string, sharedDir: string): string {
+  if (!isAbsolute(dest)) return resolve(taskDir, dest);
+  const abs = resolve(dest);
+  return escapes(taskDir, abs) && escapes(sharedDir, abs) ? resolve(join(taskDir, abs)) : abs;
+}
+
+function escapes(root: string, path: string): boolean {
+  const r = relative(root, path);
+  return r === ".." || r.startsWith(`..${sep}`) || isAbsolute(r);
 }

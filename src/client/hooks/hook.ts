@@ -16,6 +16,14 @@ export interface TaskView {
   exec(cmd: string[], opts: ExecOptions): Promise<ExecResult>;
   /** Appends an event to the task's events, the one way to write them (the last ten are kept), and reports it. */
   event(type: string, message: string, details?: Record<string, string>): TaskEvent;
+  /** Restarts the running task at once, outside its restart policy ("Restart Signaled" with the reason). */
+  restart(reason: string): Promise<void>;
+  /** Sends the running task a signal ("Signaling" with the message). */
+  signal(sig: string, message: string): Promise<void>;
+  /** Kills the task for good, the reason in its "Killing" event. */
+  kill(reason: string): Promise<void>;
+  /** Variables of the task's environment from its next start on (a renewed token). */
+  setEnv(vars: Readonly<Record<string, string>>): void;
 }
 
 /** What an allocation runner shows its hooks. The allocation and its group change on update: read them each time. */

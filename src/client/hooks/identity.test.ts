@@ -39,6 +39,46 @@ describe("the identity hook", () => {
     await expect.poll(() => readFile(join(secrets, "nomad_vault.jwt"), "utf8")).toBe("header.renewed.sig");
   });
 
+  it("acts on a renewed token by its change_mode: restart once, or the signal; the next start's env has the new token", async () => {
+    const bed = hookBed(jobWith({ Identity: { ...DEFAULT, ChangeMode: "restart" }, Identities: [{ ...VAULT, ChangeMode: "restart" }] }), root(), { SignedIdentities: SIGNED });
+    const hook = new IdentityHook(bed.ctx, bed.paths);
+    await hook.prerun();
+    const envs: Record<string, string>[] = [];
+    const start = bed.driver.start.bind(bed.driver);
+    bed.driver.start = (spec) => {
+      envs.push({ ...spec.env });
+      return start(spec);
+    };
+    bed.runTasks();
+    const web = bed.tasks.get("web");
+    await expect.poll(() => web?.state.State).toBe("running");
+    const renewed = { ...bed.ctx.alloc(), SignedIdentities: { ...SIGNED, web: "header.renewed-default.sig", "web/vault": "header.renewed.sig" } };
+    bed.setAlloc(renewed);
+    hook.update(renewed);
+    await expect.poll(() => web?.state.Events.filter((e) => e.Type === "Restart Signaled").map((e) => e.Message)).toEqual(["Identity[default]: new token acquired"]);
+    await expect.poll(() => web?.state.Events.filter((e) => e.Type === "Started").length).toBe(2);
+    expect(envs.map((e) => e.NOMAD_TOKEN_vault)).toEqual([SIGNED["web/vault"], "header.renewed.sig"]);
+    expect(envs.at(-1)?.NOMAD_TOKEN).toBe("header.renewed-default.sig");
+    // The same tokens sent again are no renewal.
+    hook.update(renewed);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(web?.state.Events.filter((e) => e.Type === "Restart Signaled")).toHaveLength(1);
+    await bed.close();
+
+    const sig = hookBed(jobWith({ Identities: [{ ...VAULT, ChangeMode: "signal", ChangeSignal: "SIGHUP" }] }), root(), { SignedIdentities: SIGNED });
+    const h2 = new IdentityHook(sig.ctx, sig.paths);
+    await h2.prerun();
+    sig.runTasks();
+    const t = sig.tasks.get("web");
+    await expect.poll(() => t?.state.State).toBe("running");
+    const again = { ...sig.ctx.alloc(), SignedIdentities: { ...SIGNED, "web/vault": "header.renewed.sig" } };
+    sig.setAlloc(again);
+    h2.update(again);
+    await expect.poll(() => t?.state.Events.filter((e) => e.Type === "Signaling").map((e) => e.Message)).toEqual(["Identity[vault]: new Identity token acquired"]);
+    expect(t?.state.Events.some((e) => e.Type === "Restart Signaled")).toBe(false);
+    await sig.close();
+  });
+
   it("writes an identity with a filepath there, relative to the task's directory, as Nomad does", async () => {
     const bed = hookBed(jobWith({ Identity: { ...DEFAULT, Filepath: "local/nomad_token" }, Identities: [{ ...VAULT, Filepath: "/local/keys/vault.jwt" }] }), root(), { SignedIdentities: SIGNED });
     await new IdentityHook(bed.ctx, bed.paths).prerun();

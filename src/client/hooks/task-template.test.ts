@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MockDriver } from "../../drivers/index.js";
-import { mock, silentLogger, type Task, type TaskGroup, type Template } from "../../structs/index.js";
+import { mock, silentLogger, type RestartPolicy, type Task, type TaskGroup, type Template } from "../../structs/index.js";
 import { RestartTracker } from "../restart.js";
 import { TaskRunner } from "../task-runner.js";
 import { taskSpec } from "../task-spec.js";
@@ -80,7 +80,7 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-function start(templates: Template[], source: TemplateSource, files: Record<string, string> = {}): { runner: TaskRunner; driver: MockDriver; task: Task; dir: string; env: Record<string, string> } {
+function start(templates: Template[], source: TemplateSource, files: Record<string, string> = {}, restart: Partial<RestartPolicy> = {}): { runner: TaskRunner; driver: MockDriver; task: Task; dir: string; env: Record<string, string> } {
   const job = mock.job();
   const group = job.TaskGroups[0] as TaskGroup;
   const task = group.Tasks[0] as Task;
@@ -89,7 +89,7 @@ function start(templates: Template[], source: TemplateSource, files: Record<stri
   const alloc = mock.alloc(job, node, 0);
   const driver = new MockDriver();
   const spec = taskSpec(alloc, group, task, node, allocPaths(root, alloc.ID));
-  const runner = new TaskRunner({ driver, spec, task, restart: new RestartTracker(group.RestartPolicy, job.Type), changed: () => undefined, log: silentLogger, now: () => Date.now(), random: () => 0, node, templateSource: source });
+  const runner = new TaskRunner({ driver, spec, task, restart: new RestartTracker({ ...group.RestartPolicy, ...restart }, job.Type), changed: () => undefined, log: silentLogger, now: () => Date.now(), random: () => 0, node, templateSource: source });
   runners.push(runner);
   void (async () => {
     for (const [p, text] of Object.entries(files)) {
@@ -102,6 +102,27 @@ function start(templates: Template[], source: TemplateSource, files: Record<stri
 }
 
 describe("the template hook", () => {
+  it("keeps what it rendered on a restart, unless the restart policy says render_templates = true", async () => {
+    const src = new MemSource();
+    src.set("kv.block(app/port)", "8080");
+    const kept = start([tmpl({ EmbeddedTmpl: `port={{ key "app/port" }}`, ChangeMode: "noop" })], src);
+    const again = start([tmpl({ EmbeddedTmpl: `port={{ key "app/port" }}`, ChangeMode: "noop" })], src, {}, { RenderTemplates: true });
+    for (const t of [kept, again]) {
+      await until("the task running", () => t.runner.state.State === "running");
+      // What the task does to its own rendered file (a restart is how a user gets it back).
+      await rm(join(t.dir, "local/out.txt"));
+      const starts = (): number => t.runner.state.Events.filter((e) => e.Type === "Started").length;
+      const before = starts();
+      await t.runner.restart();
+      await until("the task started again", () => starts() > before && t.runner.state.State === "running");
+    }
+    await expect(stat(join(kept.dir, "local/out.txt"))).rejects.toThrow(/ENOENT/);
+    expect(await readFile(join(again.dir, "local/out.txt"), "utf8")).toBe("port=8080");
+    // The new render follows what it reads as the first did.
+    src.set("kv.block(app/port)", "9090");
+    await until("rendered from the new value", async () => (await readFile(join(again.dir, "local/out.txt"), "utf8").catch(() => "")) === "port=9090");
+  });
+
   it("holds the task until what its templates read exists, then writes them with their perms and gives env templates to the task", async () => {
     const src = new MemSource();
     const { runner, dir, env } = start(

@@ -15,6 +15,8 @@ export interface TemplateHookDeps {
   exec(cmd: string[], opts: ExecOptions): Promise<ExecResult>;
   kill(reason: string): Promise<void>;
   random(): number;
+  /** The restart policy's `render_templates`: a restart renders every template again before the task starts. */
+  renderOnRestart?: boolean;
 }
 
 /** A source for a task runner given none (tests of other hooks): what a template reads never arrives, so it waits. */
@@ -38,11 +40,15 @@ const SIGNAL_MESSAGE = "Template re-rendered";
  * the task lives, what they read is followed and a change acts by its `change_mode`:
  * `restart` (once, whatever the number of templates), `signal` (each signal once),
  * `script` (run inside the task; a failure kills the task with `fail_on_error`), `noop`;
- * after a random delay up to `splay`. The manager stops with the task.
+ * after a random delay up to `splay`. The manager stops with the task. A restart keeps what
+ * was rendered, unless the restart policy says `render_templates = true`: then the templates
+ * are rendered again from what they read now, and the task starts once they are.
  */
 export class TemplateHook implements TaskHook {
   readonly name = "template";
   private manager: TemplateManager | null = null;
+  /** Stops the current manager alone (a restart that renders again), or with the hook. */
+  private managerAbort: AbortController | null = null;
   private readonly abort = new AbortController();
   private readonly templates: readonly Template[];
 
@@ -58,6 +64,11 @@ export class TemplateHook implements TaskHook {
 
   async prestart(): Promise<PrestartResult> {
     if (this.templates.length === 0) return { ok: true };
+    if (this.manager !== null && this.d.renderOnRestart === true) {
+      this.ctx.log.info({ task: this.ctx.task.Name }, "re-rendering templates on task restart");
+      this.managerAbort?.abort();
+      this.manager = null;
+    }
     const m = await this.started();
     const stopped = new Promise<"stopped">((res) => {
       if (this.abort.signal.aborted) res("stopped");
@@ -94,6 +105,8 @@ export class TemplateHook implements TaskHook {
   private async started(): Promise<TemplateManager> {
     if (this.manager !== null) return this.manager;
     const base = { ...this.ctx.spec.env };
+    const own = new AbortController();
+    this.managerAbort = own;
     const m = new TemplateManager({
       templates: this.templates,
       taskDir: this.ctx.spec.taskDir,
@@ -106,7 +119,7 @@ export class TemplateHook implements TaskHook {
       changed: (ts) => {
         void this.act(ts);
       },
-      signal: this.abort.signal,
+      signal: AbortSignal.any([this.abort.signal, own.signal]),
     });
     this.manager = m;
     await m.start();

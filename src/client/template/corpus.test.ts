@@ -10,10 +10,18 @@ import { parseJob } from "../../jobspec/index.js";
 import type { Dep, HealthService, NomadService } from "./deps.js";
 import { NomadVarItem } from "./deps.js";
 import { compileTemplate, renderTemplate } from "./render.js";
+import { CORPUS_DIR, corpusInputs } from "../../../test/jobspec/nomad-corpus-inputs.js";
 
-const dir = new URL("../../../test/fixtures/nomad-corpus/", import.meta.url);
-const VARS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
-  "nomad__e2e-docker-input-docker_config.hcl": { registry_address: "localhost:5000", user: "nobody" },
+const dir = CORPUS_DIR;
+
+/**
+ * Templates that consul-template refuses too, with why: the corpus keeps every file of a
+ * repository, and these carry an Ansible variable left in their data.
+ */
+const REFUSED: Readonly<Record<string, string>> = {
+  "suikast42-nomadder__test_deployments-ingress.nomad traefik/traefik template 1": 'Error: line 3: function "base_cert_dir" not defined',
+  "suikast42-nomadder__test_deployments-ingress.nomad traefik/traefik template 2": 'Error: line 43: function "base_cert_dir" not defined',
+  "suikast42-nomadder__test_deployments-ingress_devmode.nomad traefik/traefik template 1": 'Error: line 42: function "base_cert_dir" not defined',
 };
 
 function health(name: string, i: number): HealthService {
@@ -81,8 +89,7 @@ describe("the corpus's templates", () => {
     for (const file of files) {
       const text = readFileSync(new URL(file, dir), "utf8");
       if (!text.includes("template")) continue;
-      const vars = VARS[file];
-      const r = await parseJob(Buffer.from(text), { file, ...(vars === undefined ? {} : { vars }) });
+      const r = await parseJob(Buffer.from(text), corpusInputs(file));
       if (!r.ok) continue;
       for (const g of r.job.TaskGroups) {
         for (const t of g.Tasks) {
@@ -100,7 +107,7 @@ describe("the corpus's templates", () => {
               if (!out.ok) failures.push(`${where}: still missing ${out.missing.join(", ")}`);
               else rendered.push(where);
             } catch (err) {
-              failures.push(`${where}: ${String(err)}`);
+              if (REFUSED[where] !== String(err)) failures.push(`${where}: ${String(err)}`);
             }
           }
         }

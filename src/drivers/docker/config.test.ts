@@ -126,9 +126,19 @@ describe("readConfig", () => {
     expect(problems({ network_mode: "bridge" })).toEqual([]);
     expect(problems({ network_mode: "host", privileged: true }, { allowPrivileged: true, volumesEnabled: false })).toEqual([]);
     // Options of Nomad's driver that Ruche's does not have are refused by name, whatever the node allows: none is passed on to the engine.
-    for (const key of ["devices", "security_opt", "ipc_mode", "userns_mode", "uts_mode", "runtime", "sysctl"]) {
+    for (const key of ["container_exists_attempts", "volume_driver"]) {
       expect(problems({ [key]: "x" }, { allowPrivileged: true, volumesEnabled: true })).toEqual([`config.${key} is an option of Nomad's docker driver that Ruche's does not have; remove it`]);
     }
+    expect(problems({ isolation: "hyperv" })).toEqual(["config.isolation is Windows' container isolation (process or hyperv), which a Linux Docker engine does not have; remove it"]);
+    // Sharing one of the host's namespaces, or lifting the container's confinement, is the privileged containers' gate.
+    const sharing = { ipc_mode: "host", uts_mode: "host", userns_mode: "host", security_opt: ["seccomp=unconfined"], oom_score_adj: -500 };
+    for (const [key, value] of Object.entries(sharing)) {
+      const found = problems({ [key]: value });
+      expect(found, key).toHaveLength(1);
+      expect(found[0], key).toMatch(new RegExp(`^config\\.${key}.*is not allowed on this node: .*-docker-allow-privileged\\) allows it$`));
+      expect(problems({ [key]: value }, { allowPrivileged: true, volumesEnabled: false }), key).toEqual([]);
+    }
+    expect(problems({ ipc_mode: "container:db-1" })[0]).toContain("shares another container's shared memory");
     expect(problems({ cap_addd: ["CHOWN"] })).toEqual(["config.cap_addd is not an option of the docker driver"]);
   });
 
@@ -373,6 +383,167 @@ describe("createOptions", () => {
   it("makes names docker accepts", () => {
     expect(containerName({ taskName: "web server", allocId: "a1" })).toBe("web_server-a1");
     expect(containerName({ taskName: "_x", allocId: "a1" })).toBe("t_x-a1");
+  });
+});
+
+describe("Nomad's container options", () => {
+  const closed = { allowPrivileged: false, volumesEnabled: false };
+  const problems = (raw: Record<string, unknown>, o = closed): string[] => {
+    const r = readConfig({ image: "x", ...raw }, o);
+    return r.ok ? [] : r.problems;
+  };
+
+  it("reach the engine's create body as Nomad's driver sends them", () => {
+    const c = config({
+      image: "x",
+      init: true,
+      devices: [{ host_path: "/dev/fuse" }, { host_path: "/dev/ttyUSB0", container_path: "/dev/zwave", cgroup_permissions: "rw" }],
+      ipc_mode: "shareable",
+      cgroupns: "private",
+      shm_size: 256 * 1024 * 1024,
+      // HCL writes blocks as lists of maps, and numbers as numbers.
+      sysctl: [{ "net.core.somaxconn": "16384" }, { "net.ipv4.ip_unprivileged_port_start": 0 }],
+      ulimit: [{ nofile: "2048:4096", nproc: "512" }],
+      security_opt: ["no-new-privileges", "apparmor=docker-default"],
+      readonly_rootfs: true,
+      tty: true,
+      interactive: true,
+      runtime: "runc",
+      group_add: ["video", "1001"],
+      healthchecks: [{ disable: true }],
+      cpuset_cpus: "0-1",
+      oom_score_adj: 500,
+      storage_opt: [{ size: "40G" }],
+      image_pull_timeout: "90s",
+      load: "image.tar",
+    });
+    expect(c).toMatchObject({ imagePullTimeoutMs: 90_000, load: "image.tar" });
+    const o = createOptions(spec(), c);
+    expect(o).toMatchObject({ Tty: true, OpenStdin: true, Healthcheck: { Test: ["NONE"] } });
+    expect(o.HostConfig).toMatchObject({
+      Init: true,
+      Devices: [
+        { PathOnHost: "/dev/fuse", PathInContainer: "/dev/fuse", CgroupPermissions: "rwm" },
+        { PathOnHost: "/dev/ttyUSB0", PathInContainer: "/dev/zwave", CgroupPermissions: "rw" },
+      ],
+      IpcMode: "shareable",
+      CgroupnsMode: "private",
+      ShmSize: 256 * 1024 * 1024,
+      Sysctls: { "net.core.somaxconn": "16384", "net.ipv4.ip_unprivileged_port_start": "0" },
+      Ulimits: [
+        { Name: "nofile", Soft: 2048, Hard: 4096 },
+        { Name: "nproc", Soft: 512, Hard: 512 },
+      ],
+      SecurityOpt: ["no-new-privileges", "apparmor=docker-default"],
+      ReadonlyRootfs: true,
+      Runtime: "runc",
+      GroupAdd: ["video", "1001"],
+      CpusetCpus: "0-1",
+      OomScoreAdj: 500,
+      StorageOpt: { size: "40G" },
+    });
+  });
+
+  it("leave the engine's defaults (and Ruche's tini) when not set; init = false runs the task as PID 1", () => {
+    const o = createOptions(spec(), config({ image: "x" }));
+    expect(o).toMatchObject({ Tty: false, OpenStdin: false });
+    expect(o.Healthcheck).toBeUndefined();
+    expect(o.NetworkingConfig).toBeUndefined();
+    for (const k of ["Devices", "IpcMode", "UTSMode", "UsernsMode", "ShmSize", "Sysctls", "Ulimits", "SecurityOpt", "ReadonlyRootfs", "Runtime", "GroupAdd", "CpuQuota", "MemoryReservation", "OomScoreAdj", "StorageOpt"]) {
+      expect(o.HostConfig, k).not.toHaveProperty(k);
+    }
+    expect(o.HostConfig?.Init).toBe(true);
+    expect(createOptions(spec(), config({ image: "x", init: false })).HostConfig?.Init).toBe(false);
+  });
+
+  it("share the host's namespaces where privileged containers may run", () => {
+    const r = readConfig({ image: "x", ipc_mode: "host", uts_mode: "host", userns_mode: "host", pid_mode: "host", security_opt: ["seccomp=unconfined", "label=disable"], oom_score_adj: -100 }, { allowPrivileged: true, volumesEnabled: false });
+    if (!r.ok) throw new Error(r.problems.join("; "));
+    const o = createOptions(spec(), r.config);
+    expect(o.HostConfig).toMatchObject({ IpcMode: "host", UTSMode: "host", UsernsMode: "host", PidMode: "host", SecurityOpt: ["seccomp=unconfined", "label=disable"], OomScoreAdj: -100 });
+  });
+
+  it("memory_hard_limit is the limit and the task's memory its reservation; more memory than the limit is refused", () => {
+    const o = createOptions(spec({ memoryMB: 256 }), config({ image: "x", memory_hard_limit: 1024 }));
+    expect(o.HostConfig).toMatchObject({ Memory: 1024 * 1024 * 1024, MemorySwap: 1024 * 1024 * 1024, MemoryReservation: 256 * 1024 * 1024 });
+    expect(() => createOptions(spec({ memoryMB: 2048 }), config({ image: "x", memory_hard_limit: 1024 }))).toThrow("config.memory_hard_limit (1024 MB) is less than the task's memory (2048 MB)");
+  });
+
+  it("cpu_hard_limit caps the task at its MHz, as a CFS quota of cpu_cfs_period (default 100 ms)", () => {
+    // 500 MHz on 2000 MHz cores: a quarter of a core.
+    expect(createOptions(spec({ cpu: 500 }), config({ image: "x", cpu_hard_limit: true }), { coreMhz: 2000 }).HostConfig).toMatchObject({ CpuPeriod: 100_000, CpuQuota: 25_000 });
+    expect(createOptions(spec({ cpu: 3000 }), config({ image: "x", cpu_hard_limit: true, cpu_cfs_period: 50_000 }), { coreMhz: 1500 }).HostConfig).toMatchObject({ CpuPeriod: 50_000, CpuQuota: 100_000 });
+    // As Nomad's hclspec converts them: "true" is a boolean, "50000" a number.
+    expect(createOptions(spec({ cpu: 500 }), config({ image: "x", cpu_hard_limit: "true", cpu_cfs_period: "50000", memory_hard_limit: "512" }), { coreMhz: 2000 }).HostConfig).toMatchObject({ CpuPeriod: 50_000, CpuQuota: 12_500, Memory: 512 * 1024 * 1024 });
+    // Without cpu_hard_limit, the period alone changes nothing (as in Nomad).
+    expect(createOptions(spec(), config({ image: "x", cpu_cfs_period: 50_000 }), { coreMhz: 2000 }).HostConfig?.CpuQuota).toBeUndefined();
+  });
+
+  it("puts network_aliases and mac_address on the container's endpoint of its network", () => {
+    const o = createOptions(spec(), config({ image: "x", network_mode: "backend", network_aliases: ["db", "db.internal"], mac_address: "02:42:ac:11:00:02" }));
+    expect(o.NetworkingConfig).toEqual({ EndpointsConfig: { backend: { Aliases: ["db", "db.internal"], MacAddress: "02:42:ac:11:00:02" } } });
+    expect(o.MacAddress).toBe("02:42:ac:11:00:02");
+    expect(createOptions(spec(), config({ image: "x", mac_address: "02:42:ac:11:00:02" })).NetworkingConfig).toEqual({ EndpointsConfig: { default: { MacAddress: "02:42:ac:11:00:02" } } });
+    const network = { containerId: "pause123", netnsPath: "/proc/1/ns/net" };
+    expect(() => createOptions(spec({ network }), config({ image: "x", mac_address: "02:42:ac:11:00:02" }))).toThrow("config.mac_address: not supported on a task of a bridge group yet");
+  });
+
+  it("refuses bad values, each naming where", () => {
+    expect(
+      problems({
+        init: "yes",
+        devices: [{ host_path: "/etc/passwd" }, { host_path: "/dev/null", container_path: "rel" }, { host_path: "/dev/null", cgroup_permissions: "rwx" }, { host_path: "/dev/null", path: "/x" }],
+        ipc_mode: "everything",
+        uts_mode: "private",
+        userns_mode: "keep-id",
+        cgroupns: "shared",
+        shm_size: -1,
+        sysctl: "net.core.somaxconn=1",
+        ulimit: { nofile: "4096:1024", nprocs: "5", core: "lots" },
+        security_opt: ["seccomp", "selinux=x", "seccomp=../../profile.json", "seccomp=/etc/profile.json"],
+        runtime: "kata",
+        healthchecks: { disable: "yes", interval: "5s" },
+        network_aliases: ["db"],
+        mac_address: "02:42",
+        cpuset_cpus: "all",
+        cpu_cfs_period: 10,
+        memory_hard_limit: 1.5,
+        oom_score_adj: 2000,
+        image_pull_timeout: "soon",
+        load: "../../other/image.tar",
+      }),
+    ).toEqual([
+      "config.init must be true or false",
+      'config.ipc_mode must be "private", "shareable", "none", "host" or "container:<name>", got "everything"',
+      'config.uts_mode must be "host" (the host\'s hostname and domain name), got "private"',
+      'config.userns_mode must be "host" (no user namespace remapping), got "keep-id"',
+      'config.cgroupns must be "host" or "private", got "shared"',
+      "config.shm_size must be a whole number of bytes, got -1",
+      'config.sysctl must be a map, as in sysctl { name = "value" }',
+      "config.ulimit.nofile: the soft limit (4096) must not be above the hard limit (1024)",
+      "config.ulimit.nprocs: \"nprocs\" is not a resource limit; use one of core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack",
+      'config.ulimit.core must be "soft" or "soft:hard", whole numbers, got "lots"',
+      'config.devices[0].host_path must name a device under /dev, got "/etc/passwd"',
+      'config.devices[1].container_path must be an absolute path inside the container, got "rel"',
+      'config.devices[2].cgroup_permissions must be letters of r, w and m (as "rwm"), got "rwx"',
+      "config.devices[3].path is not an option of docker's devices block (host_path, container_path, cgroup_permissions)",
+      'config.security_opt[0] must be one of seccomp=..., apparmor=..., label=..., no-new-privileges=..., systempaths=..., writable-cgroups=... (or no-new-privileges), got "seccomp"',
+      'config.security_opt[1] must be one of seccomp=..., apparmor=..., label=..., no-new-privileges=..., systempaths=..., writable-cgroups=... (or no-new-privileges), got "selinux=x"',
+      'config.security_opt[2] reads "../../profile.json", which leaves the allocation\'s directory: a relative path is taken from the task\'s directory',
+      'config.security_opt[3] reads the host file "/etc/profile.json", and this node does not allow host paths: start its agent with -docker-volumes, or give a path relative to the task\'s directory (local/seccomp.json)',
+      'config.runtime "kata" is not allowed: a task may ask for runc or nvidia (Nomad\'s default allow_runtimes)',
+      "config.healthchecks.interval is not an option of docker's healthchecks block (disable)",
+      "config.healthchecks.disable must be true or false",
+      "config.network_aliases needs network_mode to name a docker network of your own (docker keeps aliases to user-defined networks), got none",
+      'config.mac_address must be a MAC address such as "02:42:ac:11:00:02", got "02:42"',
+      'config.cpuset_cpus must list CPUs as "0-3" or "0,2", got "all"',
+      "config.cpu_cfs_period must be microseconds from 1000 to 1000000 (0 for the default, 100000), got 10",
+      "config.memory_hard_limit must be a whole number of MB, got 1.5",
+      "config.oom_score_adj must be a whole number from -1000 to 1000, got 2000",
+      'config.image_pull_timeout must be a duration such as "5m", got "soon"',
+      'config.load must name a file in the task\'s local/ directory (where artifacts land), got "../../other/image.tar"',
+    ]);
+    expect(problems({ network_mode: "host", mac_address: "02:42:ac:11:00:02" }, { allowPrivileged: true, volumesEnabled: false })).toEqual(['config.mac_address cannot be set with network_mode "host": the container has no network interface of its own']);
   });
 });
 

@@ -1,13 +1,14 @@
 import { isAbsolute } from "node:path";
-import { DOCKER_ALLOW_CAPS, DOCKER_CONFIG_KEYS, DOCKER_UNSUPPORTED_KEYS, DOCKER_UNSUPPORTED_WHY } from "../../structs/index.js";
+import { DOCKER_ALLOW_CAPS, DOCKER_CONFIG_KEYS, DOCKER_UNSUPPORTED_KEYS, dockerUnsupportedWhy } from "../../structs/index.js";
 import { pidsLimitProblem } from "../shared/index.js";
+import { ALLOW_PRIVILEGED, readHostOptions, type HostOptions } from "./host-options.js";
 import { hostVolumeProblem, relativeVolumeProblem } from "./volumes.js";
 
 /**
  * A docker task's `config { }`, read once at the boundary (keys as Nomad's docker driver
  * names them). Everything after `readConfig` trusts this shape.
  */
-export interface DockerTaskConfig {
+export interface DockerTaskConfig extends HostOptions {
   image: string;
   /** The program to run; with `args` it replaces the image's CMD. */
   command?: string;
@@ -76,8 +77,7 @@ export interface ReadConfigOptions {
   volumesEnabled: boolean;
 }
 
-/** Where a node allows what a privileged container may do: Nomad's docker plugin option, and the agent's flag for it. */
-export const ALLOW_PRIVILEGED = 'plugin "docker" { config { allow_privileged = true } } in the agent config (-docker-allow-privileged)';
+export { ALLOW_PRIVILEGED };
 
 export type ReadConfigResult = { ok: true; config: DockerTaskConfig } | { ok: false; problems: string[] };
 
@@ -133,7 +133,7 @@ export function readConfig(raw: Record<string, unknown>, opts: ReadConfigOptions
   };
 
   for (const key of Object.keys(raw)) {
-    if (NOMAD_ONLY_KEYS.has(key)) problems.push(`config.${key} ${DOCKER_UNSUPPORTED_WHY}`);
+    if (NOMAD_ONLY_KEYS.has(key)) problems.push(`config.${key} ${dockerUnsupportedWhy(key)}`);
     else if (!KNOWN_KEYS.has(key)) problems.push(`config.${key} is not an option of the docker driver`);
   }
 
@@ -188,9 +188,10 @@ export function readConfig(raw: Record<string, unknown>, opts: ReadConfigOptions
   if (pidMode !== undefined && pidMode !== "" && pidMode !== "private" && !opts.allowPrivileged) problems.push(`config.pid_mode = "${pidMode}" is not allowed on this node: it shares ${pidMode === "host" ? "the host's processes" : "another container's processes"}; ${ALLOW_PRIVILEGED} allows it`);
   const mounts = readMounts(raw, opts, problems, volumes);
   const auth = readAuth(raw.auth, problems);
+  const host = readHostOptions(raw, opts, problems);
 
   if (problems.length > 0 || typeof image !== "string") return { ok: false, problems };
-  const config: DockerTaskConfig = { image, args, labels, volumes, privileged, forcePull };
+  const config: DockerTaskConfig = { ...host, image, args, labels, volumes, privileged, forcePull };
   if (command !== undefined) config.command = command;
   if (entrypoint !== undefined) config.entrypoint = entrypoint;
   if (ports !== undefined) config.ports = ports;

@@ -63,11 +63,21 @@ function publishesPorts(networkMode: string | undefined): boolean {
   return networkMode === undefined || !(networkMode === "host" || networkMode === "none" || networkMode.startsWith("container:"));
 }
 
+/** What of the node the container's options depend on: one core's MHz, which `cpu_hard_limit` turns the task's MHz into a CPU quota with. */
+export interface NodeCpu {
+  coreMhz: number;
+}
+
+/** The CFS period a `cpu_hard_limit` quota is of when `cpu_cfs_period` is not set (Nomad's default), in microseconds. */
+export const DEFAULT_CFS_PERIOD_US = 100_000;
+/** The smallest CPU quota the engine takes (1 ms). */
+const MIN_CFS_QUOTA_US = 1000;
+
 /**
  * The container for a task: a pure function of the spec and its config, so what we ask of
- * the engine can be read (and tested) without one.
+ * the engine can be read (and tested) without one. `node` is needed for `cpu_hard_limit`.
  */
-export function createOptions(spec: TaskSpec, cfg: DockerTaskConfig): Dockerode.ContainerCreateOptions {
+export function createOptions(spec: TaskSpec, cfg: DockerTaskConfig, node?: NodeCpu): Dockerode.ContainerCreateOptions {
   // As Nomad's docker driver: a task publishes the ports its config lists and no others, so
   // that the tasks of a group do not all ask for the same host ports. (A task that declares
   // its ports in its own resources has them listed by the jobspec: see canonicalize.)
@@ -85,7 +95,7 @@ export function createOptions(spec: TaskSpec, cfg: DockerTaskConfig): Dockerode.
   // network the task joins (docker refuses published ports on a container: network).
   const joined = cfg.networkMode === undefined && spec.network !== undefined;
   if (joined) {
-    const own = { hostname: cfg.hostname, dns_servers: cfg.dnsServers, dns_search_domains: cfg.dnsSearch, dns_options: cfg.dnsOptions, extra_hosts: cfg.extraHosts };
+    const own = { hostname: cfg.hostname, dns_servers: cfg.dnsServers, dns_search_domains: cfg.dnsSearch, dns_options: cfg.dnsOptions, extra_hosts: cfg.extraHosts, mac_address: cfg.macAddress, network_aliases: cfg.networkAliases };
     const set = Object.entries(own).filter(([, v]) => v !== undefined).map(([k]) => `config.${k}`);
     if (set.length > 0) throw new DockerError(ErrorCode.DockerBadConfig, `${set.join(", ")}: not supported on a task of a bridge group yet (it runs in the group's network namespace)`);
   }
@@ -127,24 +137,54 @@ export function createOptions(spec: TaskSpec, cfg: DockerTaskConfig): Dockerode.
     [NomadLabel.NodeId]: spec.nodeId,
   };
 
-  const host: Dockerode.HostConfig = {
+  // CgroupnsMode (API 1.41) is missing from dockerode's types.
+  const host: Dockerode.HostConfig & { CgroupnsMode?: string } = {
     Binds: binds,
     PortBindings: bindings,
     // Docker treats fewer than 2 shares as "unset".
     CpuShares: Math.max(2, Math.round(spec.cpu)),
     // tini as PID 1: it forwards our signals to the task and reaps zombies. Without it a
     // task started as PID 1 ignores SIGTERM unless it installs a handler, and every stop
-    // would wait out the whole kill timeout.
-    Init: true,
+    // would wait out the whole kill timeout. Ruche's default (Nomad's is the engine's);
+    // `init = false` runs the task itself as PID 1.
+    Init: cfg.init ?? true,
     Privileged: cfg.privileged,
     PidsLimit: cfg.pidsLimit ?? DEFAULT_PIDS_LIMIT,
     LogConfig: engineLogConfig(spec),
   };
-  if (spec.memoryMB > 0) {
+  if (cfg.memoryHardLimitMB !== undefined) {
+    // As Nomad: the hard limit is the cgroup's limit, the task's memory its reservation.
+    if (spec.memoryMB > cfg.memoryHardLimitMB) throw new DockerError(ErrorCode.DockerBadConfig, `config.memory_hard_limit (${cfg.memoryHardLimitMB} MB) is less than the task's memory (${spec.memoryMB} MB), which it reserves`);
+    host.Memory = cfg.memoryHardLimitMB * MiB;
+    host.MemorySwap = host.Memory;
+    if (spec.memoryMB > 0) host.MemoryReservation = spec.memoryMB * MiB;
+  } else if (spec.memoryMB > 0) {
     host.Memory = spec.memoryMB * MiB;
     // Equal to Memory: no swap, so going over the limit is an OOM kill and not a slowdown.
     host.MemorySwap = spec.memoryMB * MiB;
   }
+  if (cfg.cpuHardLimit === true) {
+    // Nomad's quota: the task's share of the node's compute, over all its cores, which comes to MHz / one core's MHz periods.
+    if (node === undefined || node.coreMhz <= 0) throw new DockerError(ErrorCode.DockerBadConfig, "config.cpu_hard_limit: the node's CPU speed is not known");
+    const period = cfg.cpuCfsPeriod ?? DEFAULT_CFS_PERIOD_US;
+    host.CpuPeriod = period;
+    host.CpuQuota = Math.max(MIN_CFS_QUOTA_US, Math.round((spec.cpu / node.coreMhz) * period));
+  }
+  if (cfg.cpusetCpus !== undefined) host.CpusetCpus = cfg.cpusetCpus;
+  if (cfg.shmSize !== undefined && cfg.shmSize > 0) host.ShmSize = cfg.shmSize;
+  if (cfg.devices !== undefined) host.Devices = cfg.devices.map((d) => ({ PathOnHost: d.hostPath, PathInContainer: d.containerPath, CgroupPermissions: d.cgroupPermissions }));
+  if (cfg.ipcMode !== undefined) host.IpcMode = cfg.ipcMode;
+  if (cfg.utsMode !== undefined) host.UTSMode = cfg.utsMode;
+  if (cfg.usernsMode !== undefined) host.UsernsMode = cfg.usernsMode;
+  if (cfg.cgroupns !== undefined) host.CgroupnsMode = cfg.cgroupns;
+  if (cfg.sysctl !== undefined) host.Sysctls = cfg.sysctl;
+  if (cfg.ulimits !== undefined) host.Ulimits = cfg.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard }));
+  if (cfg.securityOpt !== undefined) host.SecurityOpt = cfg.securityOpt;
+  if (cfg.readonlyRootfs !== undefined) host.ReadonlyRootfs = cfg.readonlyRootfs;
+  if (cfg.runtime !== undefined) host.Runtime = cfg.runtime;
+  if (cfg.groupAdd !== undefined) host.GroupAdd = cfg.groupAdd;
+  if (cfg.oomScoreAdj !== undefined) host.OomScoreAdj = cfg.oomScoreAdj;
+  if (cfg.storageOpt !== undefined) host.StorageOpt = cfg.storageOpt;
   if (cfg.networkMode !== undefined) host.NetworkMode = cfg.networkMode;
   else if (spec.network !== undefined) host.NetworkMode = `container:${spec.network.containerId}`;
   if (cfg.dnsServers !== undefined) host.Dns = cfg.dnsServers;
@@ -176,9 +216,22 @@ export function createOptions(spec: TaskSpec, cfg: DockerTaskConfig): Dockerode.
     AttachStdin: false,
     AttachStdout: false,
     AttachStderr: false,
-    Tty: false,
-    OpenStdin: false,
+    Tty: cfg.tty ?? false,
+    OpenStdin: cfg.interactive ?? false,
   };
+  // The image's HEALTHCHECK is not run ("NONE", the engine's word for it).
+  if (cfg.healthchecksDisabled === true) opts.Healthcheck = { Test: ["NONE"] };
+  if (cfg.networkAliases !== undefined || cfg.macAddress !== undefined) {
+    // The container's endpoint on its network, as Nomad sends it; the MAC address also in the
+    // container's config, where engines before API 1.44 read it (newer ones take either, if equal).
+    const endpoint: Dockerode.EndpointSettings = {};
+    if (cfg.networkAliases !== undefined) endpoint.Aliases = cfg.networkAliases;
+    if (cfg.macAddress !== undefined) {
+      endpoint.MacAddress = cfg.macAddress;
+      opts.MacAddress = cfg.macAddress;
+    }
+    opts.NetworkingConfig = { EndpointsConfig: { [host.NetworkMode ?? "default"]: endpoint } };
+  }
   const cmd = cfg.command === undefined ? cfg.args : [cfg.command, ...cfg.args];
   if (cmd.length > 0) opts.Cmd = cmd;
   if (cfg.entrypoint !== undefined) opts.Entrypoint = cfg.entrypoint;

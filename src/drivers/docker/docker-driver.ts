@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { cpus } from "node:os";
 import { Agent } from "node:http";
@@ -10,7 +11,8 @@ import { describeEndpoint, dockerodeOptions, endpointFromEnv, type DockerEndpoin
 import { DockerError, engineMessage, engineStatus } from "./errors.js";
 import { runExec, startExecSession } from "./exec.js";
 import { findTaskContainers, type FoundContainer } from "./find.js";
-import { ensureImage } from "./image.js";
+import { loadSecurityOpts, taskFile } from "./host-options.js";
+import { ensureImage, loadImage } from "./image.js";
 import { closeLogFiles, LogFollower, openLogFiles, type LogFiles } from "./logs.js";
 import { createPauseContainer, DEFAULT_INFRA_IMAGE, removePauseContainer } from "./network.js";
 import { engineTaskStats, type EngineStats } from "./stats.js";
@@ -31,8 +33,10 @@ export interface DockerDriverOptions {
    * default `DEFAULT_INFRA_IMAGE`; the agent's -docker-infra-image).
    */
   infraImage?: string;
-  /** Longest a pull may take (default 5 minutes). */
+  /** Longest a pull may take (default 5 minutes; a task's `image_pull_timeout` sets its own). */
   pullTimeoutMs?: number;
+  /** One core's MHz, which `cpu_hard_limit` turns a task's MHz into a CPU quota with (default: the node's, as fingerprinted). */
+  coreMhz?: number;
   /** Longest the engine may stay silent when fingerprinting (default 5 s). */
   fingerprintTimeoutMs?: number;
   /**
@@ -104,6 +108,7 @@ export class DockerDriver implements Driver {
   private readonly allowPrivileged: boolean;
   private readonly volumesEnabled: boolean;
   private readonly pullTimeoutMs: number;
+  private readonly coreMhz: number;
   private readonly infraImage: string;
   private readonly retryMs: number;
   private readonly tasks = new Map<string, Tracked>();
@@ -131,6 +136,7 @@ export class DockerDriver implements Driver {
     this.allowPrivileged = opts.allowPrivileged ?? false;
     this.volumesEnabled = opts.volumesEnabled ?? false;
     this.pullTimeoutMs = opts.pullTimeoutMs ?? 5 * 60_000;
+    this.coreMhz = opts.coreMhz ?? nodeCoreMhz();
     this.infraImage = opts.infraImage ?? DEFAULT_INFRA_IMAGE;
     this.retryMs = opts.retryMs ?? 1000;
     this.fingerprintPeriodMs = opts.fingerprintPeriodMs ?? 2000;
@@ -180,10 +186,12 @@ export class DockerDriver implements Driver {
   async start(spec: TaskSpec): Promise<TaskHandle> {
     const r = readConfig(spec.config, { allowPrivileged: this.allowPrivileged, volumesEnabled: this.volumesEnabled });
     if (!r.ok) throw new DockerError(ErrorCode.DockerBadConfig, r.problems.join("; "));
-    const cfg = r.config;
-    const opts = createOptions(spec, cfg);
+    let cfg = r.config;
+    if (cfg.securityOpt !== undefined) cfg = { ...cfg, securityOpt: await loadSecurityOpts(spec, cfg.securityOpt) };
+    const opts = createOptions(spec, cfg, { coreMhz: this.coreMhz });
     await checkVolumeSources(spec, cfg.volumes);
-    await ensureImage(this.docker, cfg.image, cfg.forcePull, this.pullTimeoutMs, this.log, cfg.auth);
+    if (cfg.load !== undefined) await loadImage(this.docker, cfg.image, await taskFile(spec, "local", cfg.load, "config.load"), cfg.forcePull);
+    else await ensureImage(this.docker, cfg.image, cfg.forcePull, cfg.imagePullTimeoutMs ?? this.pullTimeoutMs, this.log, cfg.auth);
     // The client makes these; making sure here keeps docker from creating them root-owned.
     const dirs = taskDirs(spec);
     await Promise.all([dirs.alloc, dirs.local, dirs.secrets].map((d) => mkdir(d, { recursive: true })));
@@ -205,7 +213,7 @@ export class DockerDriver implements Driver {
     }
     const state: DockerHandleState = { containerId: container.id, image: cfg.image, lastLogTime: "" };
     const handle: TaskHandle = { driver: this.name, taskId: spec.id, startedAt: Date.now(), state: { ...state } };
-    this.track(container.id).follower = this.follow(handle, container.id, files);
+    this.track(container.id).follower = this.follow(handle, container.id, files, cfg.tty === true);
     this.log.debug({ taskId: spec.id, container: container.id }, "container started");
     return handle;
   }
@@ -275,7 +283,7 @@ export class DockerDriver implements Driver {
     const t = this.track(info.Id);
     if (t.follower === null) {
       // Also for an exited container: its output since the last saved line is still to copy.
-      t.follower = this.follow(handle, info.Id, await openLogFiles(spec));
+      t.follower = this.follow(handle, info.Id, await openLogFiles(spec), info.Config.Tty);
     }
     return true;
   }
@@ -520,7 +528,7 @@ export class DockerDriver implements Driver {
     return t?.follower ?? null;
   }
 
-  private follow(handle: TaskHandle, id: string, files: LogFiles): LogFollower {
+  private follow(handle: TaskHandle, id: string, files: LogFiles, tty: boolean): LogFollower {
     return LogFollower.follow(
       {
         container: this.docker.getContainer(id),
@@ -530,9 +538,21 @@ export class DockerDriver implements Driver {
         },
         log: this.log,
         retryMs: this.retryMs,
+        tty,
       },
       files,
     );
+  }
+}
+
+/** One core's MHz as the node's fingerprint reads it: the OS's figure, else the CPU's top frequency, else 2000. */
+function nodeCoreMhz(): number {
+  const fromOs = cpus()[0]?.speed ?? 0;
+  if (fromOs > 0) return Math.round(fromOs);
+  try {
+    return Math.round(Number(readFileSync("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq", "utf8").trim()) / 1000) || 2000;
+  } catch {
+    return 2000;
   }
 }
 

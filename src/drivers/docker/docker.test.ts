@@ -7,7 +7,8 @@
  * removed, and the test fails if one is still there.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, truncateSync, writeFileSync } from "node:fs";
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, truncateSync, writeFileSync } from "node:fs";
+import { pipeline } from "node:stream/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -491,5 +492,128 @@ describe("destroy", () => {
     await eventually("the task's files let go", () => !holdsOpen(spec.stdoutPath) && !holdsOpen(spec.stderrPath));
     expect(read(spec.stdoutPath)).toBe(after);
     expect(await findContainersByLabels(docker, { [Label.TaskId]: spec.id })).toEqual([]);
+  });
+});
+
+describe("Nomad's container options, against the engine", () => {
+  /** Runs a task to its exit and gives its stdout. */
+  async function run(d: DockerDriver, spec: TaskSpec): Promise<string> {
+    const h = await d.start(spec);
+    expect(await d.wait(h)).toMatchObject({ exitCode: 0 });
+    return read(spec.stdoutPath);
+  }
+
+  it("init: docker's tini is PID 1 (Ruche's default, and init = true); init = false runs the task as PID 1", async () => {
+    const d = driver();
+    const pid1 = sh("tr '\\0' ' ' < /proc/1/cmdline; echo");
+    expect(await run(d, taskSpec("init", { ...pid1, init: true }))).toMatch(/^\/sbin\/docker-init -- sh -c /);
+    expect(await run(d, taskSpec("noinit", { ...pid1, init: false }))).toMatch(/^sh -c /);
+  });
+
+  it("shm_size, sysctl, ulimit, readonly_rootfs, devices, group_add, security_opt and healthchecks reach the container", async () => {
+    const d = driver();
+    const script = [
+      "df -k /dev/shm | tail -1 | awk '{print \"shm \" $2}'",
+      'echo "somaxconn $(cat /proc/sys/net/core/somaxconn)"',
+      'echo "nofile $(ulimit -n) $(ulimit -Hn)"',
+      "touch /rootfs-file 2>/dev/null && echo 'rootfs rw' || echo 'rootfs ro'",
+      "touch /local/written && echo 'local rw'",
+      "test -c /dev/mynull && echo 'device /dev/mynull'",
+      'echo "groups $(id -G)"',
+      'grep NoNewPrivs /proc/self/status',
+    ].join("; ");
+    const spec = taskSpec("opts", {
+      ...sh(script),
+      shm_size: 32 * 1024 * 1024,
+      sysctl: [{ "net.core.somaxconn": "1234" }],
+      ulimit: [{ nofile: "1024:2048" }],
+      readonly_rootfs: true,
+      devices: [{ host_path: "/dev/null", container_path: "/dev/mynull" }],
+      group_add: ["4321"],
+      security_opt: ["no-new-privileges"],
+      healthchecks: { disable: true },
+    });
+    const h = await d.start(spec);
+    expect(await d.wait(h)).toMatchObject({ exitCode: 0 });
+    const out = read(spec.stdoutPath);
+    expect(out).toContain("shm 32768\n");
+    expect(out).toContain("somaxconn 1234\n");
+    expect(out).toContain("nofile 1024 2048\n");
+    expect(out).toContain("rootfs ro\n");
+    expect(out).toContain("local rw\n");
+    expect(out).toContain("device /dev/mynull\n");
+    expect(out).toMatch(/groups .*\b4321\b/);
+    expect(out).toMatch(/NoNewPrivs:\s+1/);
+    const info = await docker.getContainer(String(h.state.containerId)).inspect();
+    expect(info.Config.Healthcheck?.Test).toEqual(["NONE"]);
+  });
+
+  it("cpu_hard_limit, memory_hard_limit, oom_score_adj, cpuset_cpus and mac_address reach the container", async () => {
+    const d = bed.driver({ coreMhz: 2000 });
+    const script = 'echo "oom $(cat /proc/self/oom_score_adj)"; echo "mac $(cat /sys/class/net/eth0/address)"';
+    const spec = taskSpec("limits", { ...sh(script), cpu_hard_limit: true, cpu_cfs_period: 50_000, memory_hard_limit: 128, oom_score_adj: 300, cpuset_cpus: "0", mac_address: "02:42:ac:11:99:02" }, { cpu: 500, memoryMB: 64 });
+    const h = await d.start(spec);
+    expect(await d.wait(h)).toMatchObject({ exitCode: 0 });
+    expect(read(spec.stdoutPath)).toBe("oom 300\nmac 02:42:ac:11:99:02\n");
+    const info = await docker.getContainer(String(h.state.containerId)).inspect();
+    expect(info.HostConfig).toMatchObject({ CpuPeriod: 50_000, CpuQuota: 12_500, Memory: 128 * 1024 * 1024, MemoryReservation: 64 * 1024 * 1024, CpusetCpus: "0" });
+  });
+
+  it("security_opt seccomp=<file>: the task's own profile (from its directory) is what the engine enforces", async () => {
+    const d = driver();
+    const spec = taskSpec("seccomp", { ...sh("mkdir /tmp/made && echo made || echo denied"), security_opt: ["seccomp=local/seccomp.json"] });
+    const profile = { defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO" }] };
+    writeFileSync(join(spec.taskDir, "local", "seccomp.json"), JSON.stringify(profile, null, 2));
+    expect(await run(d, spec)).toBe("denied\n");
+    const broken = taskSpec("seccomp-bad", { ...sh("true"), security_opt: ["seccomp=local/seccomp.json"] });
+    writeFileSync(join(broken.taskDir, "local", "seccomp.json"), "{ not json");
+    await expect(d.start(broken)).rejects.toMatchObject({ code: ErrorCode.DockerBadConfig, message: expect.stringContaining("config.security_opt[0]: the seccomp profile") as unknown });
+  });
+
+  it("tty: the task has a terminal, and its output still reaches the task's stdout file", async () => {
+    const d = driver();
+    const spec = taskSpec("tty", { ...sh("test -t 1 && echo 'on a terminal'; echo second line"), tty: true });
+    expect((await run(d, spec)).replace(/\r/g, "")).toBe("on a terminal\nsecond line\n");
+  });
+
+  it("userns_mode, ipc_mode and uts_mode = host are refused where privileged containers may not run, and run where they may", async () => {
+    const spec = taskSpec("userns", { ...sh("echo shared"), userns_mode: "host" });
+    const closed = driver();
+    expect(closed.validate(spec.config)).toEqual([
+      'config.userns_mode = "host" is not allowed on this node: the container\'s root is then the host\'s root; plugin "docker" { config { allow_privileged = true } } in the agent config (-docker-allow-privileged) allows it',
+    ]);
+    await expect(closed.start(spec)).rejects.toMatchObject({ code: ErrorCode.DockerBadConfig, message: expect.stringContaining("config.userns_mode") as unknown });
+    expect(await findContainersByLabels(docker, { [Label.JobId]: bed.jobId() })).toEqual([]);
+    const open = bed.driver({ allowPrivileged: true });
+    expect(await run(open, taskSpec("hostns", { ...sh("hostname"), userns_mode: "host", uts_mode: "host", ipc_mode: "host" }))).toBe(`${readFileSync("/proc/sys/kernel/hostname", "utf8").trim()}\n`);
+  });
+
+  it("runtime: one the engine does not have fails the task, naming it; one not allowed is refused", async () => {
+    const d = driver();
+    await expect(d.start(taskSpec("gpu", { ...sh("true"), runtime: "nvidia" }))).rejects.toMatchObject({ code: ErrorCode.DockerEngine, message: expect.stringMatching(/nvidia/) as unknown });
+    expect(d.validate({ image: TEST_IMAGE, runtime: "kata" })[0]).toContain('config.runtime "kata" is not allowed');
+    expect(await run(d, taskSpec("runc", { ...sh("echo runc"), runtime: "runc" }))).toBe("runc\n");
+  });
+
+  it("load: an image archive (docker save) in the task's local/ directory is loaded, then run", async () => {
+    const repo = `ruche-test/loaded-${randomBytes(4).toString("hex")}`;
+    const image = `${repo}:v1`;
+    const spec = taskSpec("load", { ...sh("echo from the archive"), image, load: "image.tar" });
+    await docker.getImage(TEST_IMAGE).tag({ repo, tag: "v1" });
+    try {
+      const archive = await docker.getImage(image).get();
+      await pipeline(archive, createWriteStream(join(spec.taskDir, "local", "image.tar")));
+      await docker.getImage(image).remove();
+      await expect(docker.getImage(image).inspect()).rejects.toMatchObject({ statusCode: 404 });
+      const d = driver();
+      expect(await run(d, spec)).toBe("from the archive\n");
+      expect((await docker.getImage(image).inspect()).RepoTags).toContain(image);
+      // An archive that does not hold the image named is a clear failure.
+      const other = taskSpec("load-other", { ...sh("true"), image: `${repo}:v2`, load: "image.tar" });
+      await pipeline(createReadStream(join(spec.taskDir, "local", "image.tar")), createWriteStream(join(other.taskDir, "local", "image.tar")));
+      await expect(d.start(other)).rejects.toMatchObject({ code: ErrorCode.DockerImageUnavailable, message: expect.stringContaining(`does not hold image ${repo}:v2; it holds: ${image}`) as unknown });
+    } finally {
+      await docker.getImage(image).remove().catch(() => undefined);
+    }
   });
 });

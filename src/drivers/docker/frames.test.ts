@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FrameReader, sinceParam, splitTimestamp, timestampNanos } from "./frames.js";
+import { FrameReader, LineReader, sinceParam, splitTimestamp, timestampNanos } from "./frames.js";
 
 function frame(stream: number, text: string): Buffer {
   const payload = Buffer.from(text);
@@ -37,5 +37,14 @@ describe("timestamps", () => {
     const raw = splitTimestamp(Buffer.from("no stamp here\n"));
     expect(raw.ts).toBeNull();
     expect(raw.text.toString()).toBe("no stamp here\n");
+  });
+
+  it("reads a terminal's unframed log line by line, all of it stdout, the unfinished last line at the end", () => {
+    const r = new LineReader();
+    const text = (fs: { stream: string; payload: Buffer }[]): string[] => fs.map((f) => `${f.stream}:${f.payload.toString()}`);
+    expect(text(r.push(Buffer.from("2024-05-01T10:00:00Z one\r\n2024-05-01T10:00:01Z tw")))).toEqual(["stdout:2024-05-01T10:00:00Z one\r\n"]);
+    expect(text(r.push(Buffer.from("o\r\n2024-05-01T10:00:02Z prompt> ")))).toEqual(["stdout:2024-05-01T10:00:01Z two\r\n"]);
+    expect(text(r.end())).toEqual(["stdout:2024-05-01T10:00:02Z prompt> "]);
+    expect(r.end()).toEqual([]);
   });
 });

@@ -35,6 +35,37 @@ export class FrameReader {
   get pending(): number {
     return this.buf.length;
   }
+
+  /** At the stream's end: an incomplete frame is not a message. */
+  end(): Frame[] {
+    return [];
+  }
+}
+
+/**
+ * A container with a terminal (`tty = true`) has one output stream, the terminal's, and the
+ * engine sends its log unframed: each message (a line, with its timestamp first) as
+ * written. Cut at each newline, all of it stdout (as `docker logs` shows it).
+ */
+export class LineReader {
+  private buf: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): Frame[] {
+    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    const out: Frame[] = [];
+    for (let nl = this.buf.indexOf(0x0a); nl >= 0; nl = this.buf.indexOf(0x0a)) {
+      out.push({ stream: "stdout", payload: this.buf.subarray(0, nl + 1) });
+      this.buf = this.buf.subarray(nl + 1);
+    }
+    return out;
+  }
+
+  /** At the stream's end: what came after the last newline is a message too. */
+  end(): Frame[] {
+    const rest = this.buf;
+    this.buf = Buffer.alloc(0);
+    return rest.length === 0 ? [] : [{ stream: "stdout", payload: rest }];
+  }
 }
 
 const TIMESTAMP = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/;

@@ -1,3 +1,4 @@
+import { createReadStream } from "node:fs";
 import type Dockerode from "dockerode";
 import { ErrorCode, type Logger } from "../../structs/index.js";
 import type { RegistryAuth } from "./config.js";
@@ -23,6 +24,60 @@ export async function ensureImage(docker: Dockerode, image: string, forcePull: b
     }
     throw new DockerError(ErrorCode.DockerImageUnavailable, `image ${image} is not on this node and could not be pulled: ${why}`, { cause: err });
   }
+}
+
+/**
+ * `load`: the image from an archive (`docker save`) in the task's directory, through the
+ * engine's image load API, as Nomad's driver does: an image already here is used as it is,
+ * unless its tag is "latest" or `forcePull` is set (then the archive, maybe a newer one, is
+ * loaded again). The archive must hold the image the config names.
+ */
+export async function loadImage(docker: Dockerode, image: string, archive: string, forcePull: boolean): Promise<void> {
+  if (!forcePull && !isLatest(image) && (await hasImage(docker, image))) return;
+  const loaded: string[] = [];
+  let failure: string | undefined;
+  try {
+    const stream = await docker.loadImage(createReadStream(archive), { quiet: true });
+    await readLines(stream, (msg) => {
+      if (typeof msg.error === "string") failure ??= msg.error;
+      if (typeof msg.stream === "string") loaded.push(...msg.stream.split("\n").filter((l) => l.trim() !== "").map((l) => l.replace(/^Loaded image( ID)?: /, "")));
+    });
+  } catch (err) {
+    throw new DockerError(ErrorCode.DockerImageUnavailable, `loading the image archive ${archive} (config.load) failed: ${engineMessage(err)}`, { cause: err });
+  }
+  if (failure !== undefined) throw new DockerError(ErrorCode.DockerImageUnavailable, `loading the image archive ${archive} (config.load) failed: ${failure}`);
+  if (!(await hasImage(docker, image))) {
+    throw new DockerError(ErrorCode.DockerImageUnavailable, `the image archive ${archive} (config.load) does not hold image ${image}; it holds: ${loaded.length === 0 ? "nothing" : loaded.join(", ")}`);
+  }
+}
+
+/** Whether a reference names the tag "latest", written or implied (a digest names no tag). */
+function isLatest(image: string): boolean {
+  if (image.includes("@")) return false;
+  const last = image.slice(image.lastIndexOf("/") + 1);
+  const colon = last.indexOf(":");
+  return colon < 0 || last.slice(colon + 1) === "latest";
+}
+
+/** Reads the engine's JSON-lines progress to its end; a line that is not JSON is noise. */
+async function readLines(stream: NodeJS.ReadableStream, onMessage: (msg: Record<string, unknown>) => void): Promise<void> {
+  let rest = "";
+  const onLine = (line: string): void => {
+    if (line.trim() === "") return;
+    try {
+      const msg: unknown = JSON.parse(line);
+      if (typeof msg === "object" && msg !== null) onMessage(msg as Record<string, unknown>);
+    } catch {
+      // Not JSON: noise, not a verdict.
+    }
+  };
+  for await (const chunk of stream) {
+    rest += typeof chunk === "string" ? chunk : chunk.toString("utf8");
+    const lines = rest.split("\n");
+    rest = lines.pop() ?? "";
+    lines.forEach(onLine);
+  }
+  onLine(rest);
 }
 
 async function hasImage(docker: Dockerode, image: string): Promise<boolean> {

@@ -4,7 +4,7 @@ import { sleep, type Logger } from "../../structs/index.js";
 import type { TaskSpec } from "../driver.js";
 import { RotatingLog } from "../shared/index.js";
 import { engineMessage, engineStatus } from "./errors.js";
-import { FrameReader, sinceParam, splitTimestamp, timestampNanos, type Frame, type FrameStream } from "./frames.js";
+import { FrameReader, LineReader, sinceParam, splitTimestamp, timestampNanos, type Frame, type FrameStream } from "./frames.js";
 
 export interface LogFollowerOptions {
   container: Dockerode.Container;
@@ -15,6 +15,8 @@ export interface LogFollowerOptions {
   log: Logger;
   /** Pause before following again after the stream broke while the container ran. */
   retryMs?: number;
+  /** The container has a terminal (`tty = true`): its log comes unframed, all of it stdout. */
+  tty?: boolean;
 }
 
 /** The task's output streams, each rotated by size as it is written (`RotatingLog`). */
@@ -156,11 +158,12 @@ export class LogFollower {
       if (stream instanceof Readable) stream.destroy();
     };
     this.abort.signal.addEventListener("abort", destroy, { once: true });
-    const frames = new FrameReader();
+    const frames = this.o.tty === true ? new LineReader() : new FrameReader();
     try {
       for await (const chunk of stream) {
         written += await this.write(files, frames.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk));
       }
+      written += await this.write(files, frames.end());
       this.failures = 0;
       return { ended: true, written };
     } catch (err) {

@@ -1,13 +1,16 @@
 import type { Pos } from "../diagnostic.js";
 import type { Expr, TemplatePart } from "./ast.js";
-import { FUNCTIONS } from "./functions.js";
+import { FILESYSTEM_FUNCTIONS, FUNCTIONS } from "./functions.js";
+import { fsFunction } from "./functions-fs.js";
 import { isObject, show, typeName, type Value } from "./value.js";
 import { assertNever, errorMessage } from "../../structs/index.js";
 
 /**
- * Evaluates HCL expressions. `var.*` and `local.*` are resolved here; every other root
- * (`attr`, `node`, `meta`, `NOMAD_*`, ...) is a runtime value that the scheduler or the
- * client fills in, so inside a string it stays as written: `"${attr.kernel.name}"`.
+ * Evaluates HCL expressions. `var.*` and `local.*` are resolved here; a reference from any
+ * other root (`attr`, `node`, `meta`, `NOMAD_*`, a shell's `${dur}`, ...) is a runtime value
+ * that the scheduler or the client fills in, so it becomes the string `"${...}"` of the
+ * reference as written, inside a string or not (`attribute = attr.cpu.arch` is
+ * `"${attr.cpu.arch}"`), as Nomad's `UndefinedVariable` hook makes it.
  */
 export class EvalError extends Error {
   constructor(
@@ -27,6 +30,15 @@ export interface Scope {
   /** Resolves `local.NAME`, evaluating it on first use. */
   local: (name: string, pos: Pos) => Value;
   iterators: ReadonlyMap<string, Value>;
+  /**
+   * Whether a reference from another root, written outside a string, is a runtime value (a
+   * job's body and locals, as in Nomad) or a mistake (a variable's default, a var file, an
+   * agent config: Nomad evaluates those without variables). Inside a string it is kept as
+   * written either way.
+   */
+  runtimeReferences?: boolean;
+  /** The job file's directory, from which `file()` and the other filesystem functions read (the CLI's); none over the API. */
+  fileBase?: string;
 }
 
 const ROOTS = new Set(["var", "local"]);
@@ -54,12 +66,12 @@ export function evaluate(e: Expr, scope: Scope): Value {
       const it = scope.iterators.get(e.name);
       if (it !== undefined) return it;
       if (ROOTS.has(e.name)) throw new EvalError(e.pos, `"${e.name}" must be followed by a name, as in ${e.name}.example`);
-      throw new EvalError(
-        e.pos,
-        `unknown variable "${e.name}"; runtime values such as attr.*, node.* and meta.* are written inside a string, as in "\${${e.name}.example}"`,
-      );
+      if (scope.runtimeReferences !== true) throw new EvalError(e.pos, `unknown variable "${e.name}"; only values are allowed here, not references`);
+      return `\${${e.name}}`;
     }
     case "getattr": {
+      const runtime = runtimeReference(e, scope);
+      if (runtime !== undefined) return `\${${runtime}}`;
       if (e.target.kind === "variable" && !scope.iterators.has(e.target.name)) {
         if (e.target.name === "var") {
           if (scope.failed?.has(e.name) === true) throw new EvalError(e.target.pos, `variable "${e.name}" has no valid value`, true);
@@ -70,8 +82,11 @@ export function evaluate(e: Expr, scope: Scope): Value {
       }
       return getAttr(evaluate(e.target, scope), e.name, e.pos);
     }
-    case "index":
+    case "index": {
+      const runtime = runtimeReference(e, scope);
+      if (runtime !== undefined) return `\${${runtime}}`;
       return index(evaluate(e.target, scope), evaluate(e.key, scope), e.pos);
+    }
     case "splat": {
       const t = evaluate(e.target, scope);
       const items = t === null ? [] : Array.isArray(t) ? t : [t];
@@ -80,7 +95,19 @@ export function evaluate(e: Expr, scope: Scope): Value {
       );
     }
     case "call": {
+      if (e.name === "try" || e.name === "can") return tryCan(e.name, e.args, scope, e.pos);
       const fn = FUNCTIONS[e.name];
+      if (fn === undefined && FILESYSTEM_FUNCTIONS.has(e.name)) {
+        if (scope.fileBase === undefined) {
+          throw new EvalError(e.pos, `${e.name}(): filesystem functions are disabled here (Nomad's "filesystem function disabled"): a job sent to the API is read without files; run it with the CLI, which reads them beside the job file`);
+        }
+        const args = e.args.map((a) => evaluate(a, scope));
+        try {
+          return fsFunction(e.name, args, scope.fileBase);
+        } catch (err) {
+          throw new EvalError(e.pos, errorMessage(err));
+        }
+      }
       if (fn === undefined) throw new EvalError(e.pos, `there is no function named "${e.name}"`);
       let args = e.args.map((a) => evaluate(a, scope));
       if (e.expandLast) {
@@ -110,131 +137,65 @@ export function evaluate(e: Expr, scope: Scope): Value {
   }
 }
 
-/** Names an expression reads that are not bound inside it. */
-function freeRoots(e: Expr, bound: ReadonlySet<string>, out: Set<string>): void {
+/**
+ * The text of a reference from a root that is neither `var`, `local` nor an iterator in
+ * scope — `attr.cpu.arch`, `meta["rack"]`, `NOMAD_PORT_http`: HCL's traversal, a name then
+ * attributes and literal indexes — or undefined when `e` is not one. Nomad's jobspec
+ * evaluates such a reference to the string `"${...}"` of what is written.
+ */
+function runtimeReference(e: Expr, scope: Scope): string | undefined {
+  return scope.runtimeReferences === true ? reference(e, scope) : undefined;
+}
+
+/** The text of a reference from an unbound root, whatever the scope allows. */
+function reference(e: Expr, scope: Scope): string | undefined {
   switch (e.kind) {
-    case "literal":
-      return;
-    case "template":
-      for (const p of e.parts) if (p.kind === "interp") freeRoots(p.expr, bound, out);
-      return;
-    case "tuple":
-      e.items.forEach((i) => {
-        freeRoots(i, bound, out);
-      });
-      return;
-    case "object":
-      for (const { key, value } of e.items) {
-        freeRoots(key, bound, out);
-        freeRoots(value, bound, out);
-      }
-      return;
     case "variable":
-      if (!bound.has(e.name)) out.add(e.name);
-      return;
-    case "getattr":
-      freeRoots(e.target, bound, out);
-      return;
-    case "index":
-      freeRoots(e.target, bound, out);
-      freeRoots(e.key, bound, out);
-      return;
-    case "splat":
-      freeRoots(e.target, bound, out);
-      return;
-    case "call":
-      e.args.forEach((a) => {
-        freeRoots(a, bound, out);
-      });
-      return;
-    case "unary":
-      freeRoots(e.operand, bound, out);
-      return;
-    case "binary":
-      freeRoots(e.left, bound, out);
-      freeRoots(e.right, bound, out);
-      return;
-    case "conditional":
-      freeRoots(e.cond, bound, out);
-      freeRoots(e.then, bound, out);
-      freeRoots(e.else, bound, out);
-      return;
-    case "for": {
-      freeRoots(e.collection, bound, out);
-      const inner = new Set(bound);
-      inner.add(e.valueVar);
-      if (e.keyVar !== null) inner.add(e.keyVar);
-      if (e.keyExpr !== null) freeRoots(e.keyExpr, inner, out);
-      freeRoots(e.valueExpr, inner, out);
-      if (e.cond !== null) freeRoots(e.cond, inner, out);
-      return;
+      return ROOTS.has(e.name) || scope.iterators.has(e.name) ? undefined : e.name;
+    case "getattr": {
+      const t = reference(e.target, scope);
+      return t === undefined ? undefined : `${t}.${e.name}`;
+    }
+    case "index": {
+      if (e.key.kind !== "literal") return undefined;
+      const t = reference(e.target, scope);
+      return t === undefined ? undefined : `${t}[${JSON.stringify(e.key.value)}]`;
     }
     default:
-      return assertNever(e, "expression");
+      return undefined;
   }
 }
 
 /**
- * Roots that are filled in at run time: node attributes and metadata for the scheduler, the
- * task's environment (`${NOMAD_PORT_http}`, `${HOME}`, `${env.X}`) for the client.
+ * HCL's `try(a, b, ...)`, the first argument that evaluates without error, and `can(a)`,
+ * whether it does: their arguments are evaluated here, one at a time.
  */
-const RUNTIME_ROOTS = new Set(["attr", "node", "meta", "env", "device"]);
-const ENV_NAME = /^[A-Z_][A-Za-z0-9_]*$/;
-
-/**
- * Whether an interpolation reads a runtime value, and so stays as written. A bare name
- * that is not ours (`${dur}` in a shell script, `${scheme}` in an nginx file a template
- * writes) stays as written too, as Nomad's parser keeps every variable it does not know.
- * A traversal from an unknown root (`${nope.tag}`) reads like a reference mistyped: it is
- * reported where it is written.
- */
-function isRuntime(e: Expr, scope: Scope): boolean {
-  const roots = new Set<string>();
-  freeRoots(e, new Set(scope.iterators.keys()), roots);
-  let runtime = false;
-  for (const r of roots) {
-    if (ROOTS.has(r)) continue;
-    if (RUNTIME_ROOTS.has(r) || ENV_NAME.test(r) || (e.kind === "variable" && e.name === r)) runtime = true;
-    else throw new EvalError(rootPos(e, r) ?? e.pos, `unknown variable "${r}"; use var.*, local.*, or a runtime value such as attr.*, node.*, meta.* or NOMAD_*`);
+function tryCan(name: "try" | "can", args: Expr[], scope: Scope, pos: Pos): Value {
+  if (name === "can" && args.length !== 1) throw new EvalError(pos, `can: takes 1 argument, got ${args.length}`);
+  if (args.length === 0) throw new EvalError(pos, "try: takes at least 1 argument, got 0");
+  for (const a of args) {
+    try {
+      const v = evaluate(a, scope);
+      return name === "can" ? true : v;
+    } catch (err) {
+      if (!(err instanceof EvalError) || err.reported) throw err;
+    }
   }
-  return runtime;
-}
-
-function rootPos(e: Expr, name: string): Pos | undefined {
-  switch (e.kind) {
-    case "variable":
-      return e.name === name ? e.pos : undefined;
-    case "getattr":
-    case "index":
-    case "splat":
-      return rootPos(e.target, name);
-    case "call":
-      for (const a of e.args) {
-        const p = rootPos(a, name);
-        if (p !== undefined) return p;
-      }
-      return undefined;
-    case "binary":
-      return rootPos(e.left, name) ?? rootPos(e.right, name);
-    case "unary":
-      return rootPos(e.operand, name);
-    case "conditional":
-      return rootPos(e.cond, name) ?? rootPos(e.then, name) ?? rootPos(e.else, name);
-    default:
-      return undefined;
-  }
+  if (name === "can") return false;
+  throw new EvalError(pos, "try: no argument could be evaluated without an error");
 }
 
 function template(parts: TemplatePart[], scope: Scope): Value {
   const only = parts.length === 1 ? parts[0] : undefined;
-  if (only?.kind === "interp") return isRuntime(only.expr, scope) ? only.source : evaluate(only.expr, scope);
+  if (only?.kind === "interp") return reference(only.expr, scope) !== undefined ? only.source : evaluate(only.expr, scope);
   let out = "";
   for (const p of parts) {
     if (p.kind === "text") {
       out += p.text;
       continue;
     }
-    if (isRuntime(p.expr, scope)) {
+    // A runtime reference stays exactly as written, spaces inside the braces included.
+    if (reference(p.expr, scope) !== undefined) {
       out += p.source;
       continue;
     }

@@ -1,36 +1,13 @@
 import { errorMessage } from "../../structs/index.js";
+import { arity, list, num, obj, str, type Fn } from "./function-args.js";
+import { MORE_FUNCTIONS } from "./functions-more.js";
 import { isObject, typeName, type Value } from "./value.js";
 
 /**
  * The functions a job file may call, a subset of HCL's standard library as Nomad
  * offers it. Each throws a plain Error with a message the evaluator places.
  */
-type Fn = (args: Value[]) => Value;
 
-function str(v: Value | undefined, fn: string, n: number): string {
-  if (typeof v === "string") return v;
-  if (typeof v === "number" || typeof v === "boolean") return String(v);
-  throw new Error(`${fn}: argument ${n} must be a string, got ${v === undefined ? "nothing" : typeName(v)}`);
-}
-function num(v: Value | undefined, fn: string, n: number): number {
-  if (typeof v === "number") return v;
-  if (typeof v === "string" && v.trim() !== "" && Number.isFinite(Number(v))) return Number(v);
-  throw new Error(`${fn}: argument ${n} must be a number, got ${v === undefined ? "nothing" : typeName(v)}`);
-}
-function list(v: Value | undefined, fn: string, n: number): Value[] {
-  if (Array.isArray(v)) return v;
-  throw new Error(`${fn}: argument ${n} must be a list, got ${v === undefined ? "nothing" : typeName(v)}`);
-}
-function obj(v: Value | undefined, fn: string, n: number): { [k: string]: Value } {
-  if (v !== undefined && isObject(v)) return v;
-  throw new Error(`${fn}: argument ${n} must be a map, got ${v === undefined ? "nothing" : typeName(v)}`);
-}
-function arity(args: Value[], fn: string, min: number, max = min): void {
-  if (args.length < min || args.length > max) {
-    const want = min === max ? `${min}` : max === Infinity ? `at least ${min}` : `${min} to ${max}`;
-    throw new Error(`${fn}: takes ${want} argument${min === 1 && max === 1 ? "" : "s"}, got ${args.length}`);
-  }
-}
 function equal(a: Value, b: Value): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
@@ -67,7 +44,21 @@ function format(args: Value[]): Value {
   });
 }
 
+/** `format` over lists taken element by element; a value that is no list is used for every line. */
+function formatlist(args: Value[]): Value {
+  arity(args, "formatlist", 1, Infinity);
+  const lists = args.slice(1).filter((v): v is Value[] => Array.isArray(v));
+  const n = lists[0]?.length ?? 1;
+  if (lists.some((l) => l.length !== n)) throw new Error("formatlist: the lists given must all have the same length");
+  return Array.from({ length: n }, (_, i) => format([args[0] ?? null, ...args.slice(1).map((v) => (Array.isArray(v) ? (v[i] ?? null) : v))]));
+}
+
+/** Nomad's filesystem functions: a job file is read alone, by the CLI or over the API. */
+export const FILESYSTEM_FUNCTIONS = new Set(["abspath", "basename", "dirname", "file", "filebase64", "fileexists", "fileset", "pathexpand"]);
+
 export const FUNCTIONS: Readonly<Record<string, Fn>> = {
+  ...MORE_FUNCTIONS,
+  formatlist,
   upper: (a) => (arity(a, "upper", 1), str(a[0], "upper", 1).toUpperCase()),
   lower: (a) => (arity(a, "lower", 1), str(a[0], "lower", 1).toLowerCase()),
   title: (a) => (arity(a, "title", 1), str(a[0], "title", 1).replace(/\b\w/g, (c) => c.toUpperCase())),
@@ -153,7 +144,8 @@ export const FUNCTIONS: Readonly<Record<string, Fn>> = {
     walk(list(a[0], "flatten", 1));
     return out;
   },
-  reverse: (a) => (arity(a, "reverse", 1), [...list(a[0], "reverse", 1)].reverse()),
+  // Nomad's `reverse` is cty's string reverse; a list is reversed as HCL's reverse does.
+  reverse: (a) => (arity(a, "reverse", 1), typeof a[0] === "string" ? Array.from(new Intl.Segmenter(undefined, { granularity: "grapheme" }).segment(a[0]), (x) => x.segment).reverse().join("") : [...list(a[0], "reverse", 1)].reverse()),
   sort: (a) => (arity(a, "sort", 1), list(a[0], "sort", 1).map((v, i) => str(v, "sort", i + 1)).sort()),
   slice: (a) => (arity(a, "slice", 3), list(a[0], "slice", 1).slice(num(a[1], "slice", 2), num(a[2], "slice", 3))),
   range: (a) => {
