@@ -199,6 +199,12 @@ describe("validation as Nomad's", () => {
     expect(j.TaskGroups[0]?.RestartPolicy.Attempts).toBe(-1);
   });
 
+  it("restart attempts = 0 in mode delay is refused as Nomad refuses it (ambiguous); in mode fail it is taken", async () => {
+    const restart = (mode: string): string => job("", `    restart {\n      attempts = 0\n      mode = "${mode}"\n    }`);
+    expect((await errors(restart("delay"))).join("\n")).toMatch(/job\.hcl:\d+:\d+: job\.group\[g\]\.restart\.attempts: restart policy "delay" with 0 attempts is ambiguous/);
+    expect((await ok(restart("fail"))).TaskGroups[0]?.RestartPolicy.Attempts).toBe(0);
+  });
+
   it("a task's network of bandwidth alone beside the group's network is taken; one with ports is still refused", async () => {
     const groupNet = '    network {\n      port "http" { to = 80 }\n    }';
     const j = await ok(job("      resources {\n        network {\n          mbits = 10\n        }\n      }", groupNet));

@@ -234,6 +234,8 @@ function restartPolicy(r: RestartPolicy, at: string, p: Report, mustFit = true):
   if (mustFit && r.Attempts > 0 && r.Interval > 0 && r.Attempts * r.Delay > r.Interval) {
     p(at, `${r.Attempts} restarts with a delay of ${formatDuration(r.Delay)} cannot fit in an interval of ${formatDuration(r.Interval)}`);
   }
+  // Nomad's words: no restart, yet a mode that says what to do between restarts.
+  if (mustFit && r.Attempts === 0 && r.Mode === "delay") p(`${at}.Attempts`, `restart policy "delay" with 0 attempts is ambiguous: set mode = "fail" (no restart, the task fails) or attempts above 0`);
 }
 
 /** A scaling policy's bounds, as Nomad's `ScalingPolicy.Validate`. */
