@@ -67,14 +67,17 @@ export function hostVolumeCheck(tg: TaskGroup): StaticCheck | null {
 
 /**
  * The group's `per_alloc` host volumes (Nomad's `HostVolumeChecker.SetVolumes` with the
- * allocation's name): whether a node offers the allocation's own, `source[N]` for the
- * allocation of index N (read-write unless the request is read-only). Null when the group
- * has none.
+ * allocation's name): for an allocation, whether a node offers its own, `source[N]` for the
+ * allocation of index N (read-write unless the request is read-only); the sources are named
+ * once per allocation, not per node tested. Null when the group has none.
  */
-export function perAllocVolumeCheck(tg: TaskGroup): ((node: Node, allocName: string) => boolean) | null {
+export function perAllocVolumeCheck(tg: TaskGroup): ((allocName: string) => (node: Node) => boolean) | null {
   const perAlloc = Object.values(tg.Volumes ?? {}).filter((v) => v.PerAlloc && v.Type === VolumeType.Host);
   if (perAlloc.length === 0) return null;
-  return (node, allocName) => offersAll(node, hostVolumesWanted(perAlloc, allocName));
+  return (allocName) => {
+    const wanted = hostVolumesWanted(perAlloc, allocName);
+    return (node) => offersAll(node, wanted);
+  };
 }
 
 /** The host volumes requests name (for `allocName`), each with whether one of them writes. */

@@ -158,10 +158,11 @@ export class GroupPlacer {
   private readonly distinctCounts: Map<string, number>[];
   private readonly besideCache = new Map<string, boolean>();
   private failed = false;
-  /** The group's `per_alloc` host volumes: whether a node offers an allocation's own; null when it has none. */
-  private readonly perAlloc: ((node: Node, allocName: string) => boolean) | null;
-  /** The allocation being placed, by name, for `perAlloc`. */
+  /** The group's `per_alloc` host volumes: for an allocation, whether a node offers its own; null when it has none. */
+  private readonly perAlloc: ((allocName: string) => (node: Node) => boolean) | null;
+  /** The allocation being placed, by name, and whether a node offers its `per_alloc` volumes. */
   private allocName = "";
+  private offersAllocVolumes: (node: Node) => boolean = () => true;
   private readonly view: StateView;
   private readonly rng: Rng;
   private readonly memo: SchedulerMemo;
@@ -235,6 +236,7 @@ export class GroupPlacer {
     if (this.perAlloc !== null && req.name !== this.allocName) {
       // Each allocation asks for its own volume: a node turned down for the last may take this one.
       this.allocName = req.name;
+      this.offersAllocVolumes = this.perAlloc(req.name);
       this.walkAgain();
     }
     if (this.failed) {
@@ -422,7 +424,7 @@ export class GroupPlacer {
       }
       this.checked[idx] = 1;
     }
-    if (this.perAlloc !== null && !this.perAlloc(node, this.allocName)) {
+    if (this.perAlloc !== null && !this.offersAllocVolumes(node)) {
       this.filtered(node, FilterReason.MissingHostVolumes);
       return FilterReason.MissingHostVolumes;
     }
