@@ -239,6 +239,8 @@ for component in $NEEDED; do
       command -v bzip2 >/dev/null 2>&1 || missing="${missing:+$missing }bzip2"
       command -v xz >/dev/null 2>&1 || missing="${missing:+$missing }xz-utils"
       command -v git >/dev/null 2>&1 || missing="${missing:+$missing }git"
+      # python-consul, a Consul client the prepared queries' end-to-end test uses as is.
+      deb_installed python3-consul || missing="${missing:+$missing }python3-consul"
       if [ -n "$missing" ]; then
         apt_install $missing
       fi

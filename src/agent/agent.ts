@@ -3,14 +3,14 @@ import { mkdtemp, readFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { datacenterCatalog, ensureSigningKey, startApi, startConsulApi, startNodeApi, type NodeLocal, type RunningHttp } from "../api/index.js";
+import { datacenterCatalog, ensureSigningKey, federationDatacenters, preparedQueries, startApi, startConsulApi, startNodeApi, type NodeLocal, type RunningHttp } from "../api/index.js";
 import { ApiClient, httpTransport } from "../apiclient/index.js";
 import { followLockDelays, KVService, LockDelays, ServiceRegistry, SessionReaper, StoreCatalog, type CatalogReader } from "../catalog/index.js";
 import { startDns } from "../dns/index.js";
 import { Client, readLogs, SimulatedNode } from "../client/index.js";
 import { allDrivers } from "../drivers/index.js";
 import { ErrorCode, errorMessage, RucheError, type ClientHostVolumeConfig, type Logger } from "../structs/index.js";
-import { DEFAULT_ROUTER_CONFIG, parseRouterConfig, RemoteCatalog, startRouter, type RouterConfig, type RunningRouter } from "../router/index.js";
+import { DEFAULT_ROUTER_CONFIG, parseRouterConfig, RemoteCatalog, RemoteDatacenters, startRouter, type Datacenters, type RouterConfig, type RunningRouter } from "../router/index.js";
 import { etcdCluster, RUCHE_BUILD, Server, soloCluster, threadLeases, type ClusterView, type EtcdCluster, type HeartbeatOptions, type ServerInfo } from "../server/index.js";
 import { etcdBackend, etcdRecord, prepareDataDir, secureDataDir, sqliteBackend, StateStore } from "../state/index.js";
 import { etcdLeaderAway } from "./etcd-leadership.js";
@@ -24,7 +24,7 @@ import { serverEtcdClient } from "./etcd-membership.js";
 import { reachExternalEtcd, type ExternalEtcdTls } from "./etcd-external.js";
 import { issueEtcdCert, type EtcdTls } from "./etcd-tls.js";
 import { agentWire, type AgentTls } from "./tls.js";
-import { FEDERATION_TLS_REFUSAL, serverFederation } from "./federation.js";
+import { federationPki, serverFederation } from "./federation.js";
 
 export interface AgentConfig {
   dev: boolean;
@@ -167,8 +167,6 @@ async function caWithoutTls(ctx: Parameters<typeof openClusterCa>[0], log: Logge
 export async function startAgent(cfg: AgentConfig, out: (line: string) => void): Promise<RunningAgent> {
   const root = pino({ level: cfg.logLevel }, pino.destination(2));
   const log = (component: string): Logger => root.child({ component });
-  // Federation over TLS is not built: refused before anything is made, rather than spoken in plain HTTP.
-  if (cfg.server && cfg.tls?.enabled === true && (cfg.retryJoinWan ?? []).length > 0) throw new RucheError(ErrorCode.BadRequest, `retry_join_wan: ${FEDERATION_TLS_REFUSAL}`, { path: "server.retry_join_wan" });
   const tempDir = cfg.dataDir === undefined;
   const dataDir = cfg.dataDir ?? (await mkdtemp(join(tmpdir(), "ruche-dev-")));
   // A data dir that cannot take writes stops the agent at once, said in words for every role:
@@ -205,6 +203,9 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       networkIp: cfg.networkIp,
       log: log("tls"),
       peers: [...cfg.servers, ...cfg.retryJoin],
+      // A region's first server joining the federation's CA (-join-wan-token) asks the other region's servers it federates with.
+      wanPeers: cfg.retryJoinWan ?? [],
+      ...(cfg.tls?.enabled === true && "cluster" in cfg.tls && cfg.tls.cluster.joinWanToken !== undefined ? { joinWanToken: cfg.tls.cluster.joinWanToken } : {}),
       ...(caEtcd === undefined ? {} : { caSlot: etcdRecord(caEtcd, cfg.region, "pki/ca") }),
       ...(cfg.encrypt === undefined ? {} : { encrypt: cfg.encrypt }),
       // Servers that run their own etcd members derive the cluster CA from the cluster key: they need it before their etcd exists.
@@ -289,6 +290,8 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
     let sharedCluster: EtcdCluster | undefined;
     // The router starts after the API, which shows its overview once it runs.
     let runningRouter: RunningRouter | undefined;
+    // The other datacenters, read through the servers' federation: where the router fails over to.
+    let routerDatacenters: Datacenters | undefined;
     // One reload at a time: a second waits for the first, then reads the dir afresh.
     let reloading: Promise<unknown> = Promise.resolve();
     const reload = (): Promise<ServiceFilesResult> => {
@@ -353,9 +356,10 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         }
       }
       const clusterView: ClusterView = shared ?? soloCluster(self);
-      // The other regions' servers (gossip with TLS off; this region alone with TLS on), asked once the API listens.
-      const federated = serverFederation(clusterView, { tls: wire !== undefined, seeds: cfg.retryJoinWan ?? [], log: log("federation") });
+      // The other regions' servers, asked once the API listens: over mutual TLS with TLS on (one CA for the federation), plain HTTP with TLS off.
+      const federated = serverFederation(clusterView, { ...(wire === undefined ? {} : { tls: wire.dial }), seeds: cfg.retryJoinWan ?? [], log: log("federation") });
       closers.push(() => federated.stop());
+      routerDatacenters = federationDatacenters({ federation: federated.federation, cluster: clusterView, ...(wire === undefined ? {} : { dial: wire.api.dial, regionDial: wire.api.regionDial }) });
       const server = new Server(store, { log: log("server"), heartbeat: { ...(shared === undefined ? {} : CLUSTER_HEARTBEAT), ...cfg.heartbeat } });
       duties.push({ start: () => { server.start(); }, stop: () => server.stop() });
       // The leader makes the key that signs workload identities, once for the cluster (kept in the state).
@@ -381,7 +385,10 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         return Promise.resolve();
       });
       const kv = new KVService(store, { now: Date.now, delays });
-      const consul = { catalog: new StoreCatalog(store, cfg.datacenter, log("catalog")), localNode: () => client?.nodeId, version: "1.17.0", registry, allowScriptChecks: cfg.enableScriptChecks ?? false, kv };
+      const storeCatalog = new StoreCatalog(store, cfg.datacenter, log("catalog"));
+      // Consul's prepared queries (`/v1/query`, `NAME.query.consul`), failing over to the other datacenters' servers.
+      const queries = preparedQueries({ store, catalog: storeCatalog, federation: federated.federation, cluster: clusterView, ...(wire === undefined ? {} : { dial: wire.api.dial, regionDial: wire.api.regionDial }), localNode: () => client?.nodeId, log: log("query"), acl: cfg.acl?.enabled === true && !cfg.dev });
+      const consul = { catalog: storeCatalog, localNode: () => client?.nodeId, version: "1.17.0", registry, allowScriptChecks: cfg.enableScriptChecks ?? false, kv, queries };
       let stopChecks: (() => void) | undefined;
       duties.push({
         start: () => {
@@ -450,7 +457,8 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         ...wireOpt,
         ...(etcdMember === undefined ? {} : { etcdJoin: etcdMember }),
         // The cluster's CA (made in the data dir on first start) signs the certificates of nodes that join with a token.
-        ...(clusterCa === undefined ? {} : { pki: clusterCa }),
+        // In a federation, shared with another region's first server (-join-wan-token), and not rotated once shared.
+        ...(clusterCa === undefined ? {} : { pki: federationPki(clusterCa, () => federated.federation) }),
         // This agent's own nodes register with its key; in -dev, only they do.
         nodes: { localKey: nodeKey, ownNodesOnly: cfg.dev },
       });
@@ -484,8 +492,8 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       if (cfg.dnsPort >= 0) {
         // NAME.service.DC.consul of another datacenter: asked of its servers, as the API's ?dc= is.
         const local = consul.catalog;
-        const across = { federation: federated.federation, cluster: clusterView, local, ...(wire?.api.dial === undefined ? {} : { dial: wire.api.dial }) };
-        const d = await startDns({ host: cfg.bind, port: cfg.dnsPort, catalog: local, logger: log("dns"), maxConnsPerClient: cfg.httpMaxConnsPerClient, otherDatacenter: (dc) => datacenterCatalog(across, dc) });
+        const across = { federation: federated.federation, cluster: clusterView, local, ...(wire === undefined ? {} : { dial: wire.api.dial, regionDial: wire.api.regionDial }) };
+        const d = await startDns({ host: cfg.bind, port: cfg.dnsPort, catalog: local, logger: log("dns"), maxConnsPerClient: cfg.httpMaxConnsPerClient, otherDatacenter: (dc) => datacenterCatalog(across, dc), preparedQuery: (name, dc) => queries.forDns(name, dc) });
         closers.push(() => d.close());
         dnsAddress = `${cfg.bind}:${d.port}`;
       }
@@ -508,7 +516,10 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       // A router without the server role follows the servers' catalog: one blocking query on its whole health view.
       let source = catalog;
       if (source === undefined) {
-        const remote = new RemoteCatalog(new ApiClient(serverAddrs, dialOpt), log("router"));
+        const servers = new ApiClient(serverAddrs, dialOpt);
+        const remote = new RemoteCatalog(servers, log("router"));
+        // Failover: the other datacenters, asked of the servers with ?dc=.
+        routerDatacenters = new RemoteDatacenters(servers, log("router"));
         closers.push(() => {
           remote.close();
           return Promise.resolve();
@@ -526,6 +537,8 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         logger: log("router"),
         workers: cfg.router.workers,
         logLevel: cfg.logLevel,
+        // The other datacenters: beside the servers, through their federation; on a router alone, asked of its servers.
+        ...(routerDatacenters === undefined ? {} : { datacenters: routerDatacenters }),
       });
       closers.push(() => r.close());
       runningRouter = r;

@@ -1,8 +1,8 @@
 import { writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { joinCluster, keepRenewed, loadNodeTls, nodeTlsPaths, type NodeTls } from "../client/index.js";
-import { caPaths, ClusterCa, clusterFiles, fileCaSlot, issueServerCert, NodeRole, OWN_ETCD_KEY_HOWTO, parseCaRecord, privateDir, readIfThere, writePrivate, type GivenClusterKey, type RecordSlot } from "../pki/index.js";
+import { joinCluster, joinFederationCa, keepRenewed, loadNodeTls, nodeTlsPaths, type NodeTls } from "../client/index.js";
+import { caPaths, caRegion, ClusterCa, clusterFiles, FEDERATION_DERIVED, federationCaHeld, fileCaSlot, issueServerCert, NodeRole, OWN_ETCD_KEY_HOWTO, parseCaRecord, parseJoinToken, privateDir, readIfThere, takeUpFederationCa, writePrivate, type GivenClusterKey, type RecordSlot } from "../pki/index.js";
 import { ErrorCode, errorMessage, RucheError, type Logger } from "../structs/index.js";
 import type { AgentTlsFiles, ClusterTls } from "./tls.js";
 
@@ -36,6 +36,13 @@ export interface ClusterTlsContext {
    * must be given, since it needs certificates before its etcd exists.
    */
   ownEtcd?: boolean;
+  /**
+   * A server of a region that joins another region's CA (`-join-wan-token`, a server join token
+   * of that region): the federation's one CA, taken up from `wanPeers` (`retry_join_wan`) at
+   * this region's first start (`pki/federation.ts`).
+   */
+  joinWanToken?: string;
+  wanPeers?: readonly string[];
 }
 
 /**
@@ -50,6 +57,7 @@ export interface ClusterTlsContext {
  * where the key is and how other servers get it; the key itself is never logged.
  */
 export async function openClusterCa(ctx: ClusterTlsContext, joinToken?: string, opts: { keyOptional?: boolean } = {}): Promise<ClusterCa> {
+  if (ctx.joinWanToken !== undefined) return openFederationCa(ctx, ctx.joinWanToken, joinToken);
   if (ctx.ownEtcd === true && joinToken === undefined && ctx.caSlot === undefined) {
     if (ctx.encrypt !== undefined) return deriveOwnEtcdCa(ctx, ctx.encrypt);
     if (opts.keyOptional !== true) throw new RucheError(ErrorCode.BadRequest, `this server cannot start with TLS on: ${OWN_ETCD_KEY_HOWTO}`, { path: "encrypt" });
@@ -72,6 +80,52 @@ export async function openClusterCa(ctx: ClusterTlsContext, joinToken?: string, 
     ctx.log.warn({ path: keyFile }, "made the cluster key, which opens the cluster CA's key in the state: start other servers with -encrypt and the key in this file, or join them with a server join token (ruche join-token create -role server, then ruche agent -server -join-token TOKEN -servers THIS_SERVER)");
   }
   return ca;
+}
+
+/**
+ * The cluster CA of a region that joined another region's (`-join-wan-token`): one CA for the
+ * federation. At this region's first start (its CA record's place is empty) the CA's record and
+ * the cluster key come from a server of the other region (`joinFederationCa`: its CA checked
+ * against the token's digest before anything secret is sent) and the record is written as
+ * this region's, create-if-absent; later starts, and this region's other servers started
+ * with the token, find it there. Without a cluster key (given with -encrypt, or kept in
+ * `tls/cluster.key`), it is asked for again the same way. A region that already has a CA of
+ * its own is refused, and so are servers that run their own etcd members (their CA is derived
+ * per region, `FEDERATION_DERIVED`).
+ */
+async function openFederationCa(ctx: ClusterTlsContext, token: string, joinToken: string | undefined): Promise<ClusterCa> {
+  if (ctx.ownEtcd === true) throw new RucheError(ErrorCode.BadRequest, `-join-wan-token: ${FEDERATION_DERIVED}`, { path: "join_wan_token" });
+  if (joinToken !== undefined) throw new RucheError(ErrorCode.BadRequest, "-join-wan-token and -join-token: a server joins either its own region's cluster (-join-token) or, as its region's first server, another region's CA (-join-wan-token); keep one", { path: "join_wan_token" });
+  const { caDigest: digest } = parseJoinToken(token);
+  const slot = ctx.caSlot ?? fileCaSlot(ctx.dataDir);
+  const held = await federationCaHeld(slot, digest);
+  const keyKept = ctx.encrypt !== undefined || (await readIfThere(clusterFiles(ctx.dataDir).key)) !== null;
+  let key: GivenClusterKey | undefined = ctx.encrypt === undefined ? undefined : { key: ctx.encrypt, from: "-encrypt", keep: false };
+  if (!held || !keyKept) {
+    const joined = await untilReached(() => joinFederationCa({ servers: [...new Set(ctx.wanPeers ?? [])], token, name: ctx.name, region: ctx.region, log: ctx.log }), ctx.log);
+    if (!held) {
+      const how = await takeUpFederationCa(slot, joined.record, digest);
+      ctx.log.info({ digest, from: joined.server, region: joined.region, record: slot.where, how }, "took up the federation's CA from another region: this region's servers issue their certificates from it");
+    }
+    key ??= { key: joined.clusterKey, from: `the federation join (region ${joined.region})`, keep: true };
+  }
+  const { ca } = await ClusterCa.open(ctx.dataDir, ctx.region, { slot, ...(key === undefined ? {} : { key }) });
+  ctx.log.info({ digest: ca.digest(), madeBy: caRegion(ca.ca().certPem) }, "the cluster CA is the federation's, shared with the region that made it");
+  return ca;
+}
+
+/** Tries `fn` again while no server could be reached (the other region starting too), for up to `withinMs`; a refusal stops at once. */
+async function untilReached<T>(fn: () => Promise<T>, log: Logger, withinMs = 60_000): Promise<T> {
+  const until = Date.now() + withinMs;
+  for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof RucheError && err.code === ErrorCode.Unreachable) || Date.now() + delay > until) throw err;
+      log.warn({ err: errorMessage(err) }, "federation CA join: no server of the other region answers yet; trying again");
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
 }
 
 /**

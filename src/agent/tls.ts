@@ -20,6 +20,8 @@ export interface ClusterTls {
   cluster: {
     /** A client's join token (`RUCHE-1-...`), used when its data dir holds no certificate yet. */
     joinToken?: string;
+    /** A server's: another region's server join token (`-join-wan-token`, `server { join_wan_token }`), with which this region's first server takes up that region's CA, the federation's one (`cluster-tls.ts`). */
+    joinWanToken?: string;
   };
   verifyServerHostname: boolean;
   verifyHttpsClient: boolean;
@@ -69,6 +71,16 @@ export async function agentWire(tls: AgentTlsFiles, region: string): Promise<Age
   const dial: DialTls = { ca, cert, key, ...(tls.verifyServerHostname ? { serverName: serverHostnames(region) } : { verifyHostname: false }) };
   // A node's agent shows a client certificate of the CA (Nomad's client.REGION.nomad), not a server's: the chain is checked.
   const apiDial = { scheme: "https" as const, dispatcher: tlsDispatcher(dial) };
+  // A server of another region: always checked for `server.<region>.ruche`, whatever verify_server_hostname says (the region is what federation trusts it for); each new connection shows the certificate of now.
+  const regionDials = new Map<string, { scheme: "https"; dispatcher: ReturnType<typeof tlsDispatcher> }>();
+  const regionDial = (r: string): { scheme: "https"; dispatcher: ReturnType<typeof tlsDispatcher> } => {
+    let d = regionDials.get(r);
+    if (d === undefined) {
+      d = { scheme: "https", dispatcher: tlsDispatcher(() => ({ ...dial, verifyHostname: true, serverName: serverHostnames(r) })) };
+      regionDials.set(r, d);
+    }
+    return d;
+  };
   const nodeDial = { scheme: "https" as const, dispatcher: tlsDispatcher({ ca, cert, key, verifyHostname: false }) };
   const listener: ListenerTls = {
     cert,
@@ -91,6 +103,7 @@ export async function agentWire(tls: AgentTlsFiles, region: string): Promise<Age
       tls: listener,
       dial: apiDial,
       nodeDial,
+      regionDial,
     },
     dial,
     setIdentity: (next) => {
@@ -105,7 +118,7 @@ export async function agentWire(tls: AgentTlsFiles, region: string): Promise<Age
       for (const d of old) void d.close().catch(() => undefined);
     },
     close: async () => {
-      await Promise.all([apiDial.dispatcher.close(), nodeDial.dispatcher.close()]);
+      await Promise.all([apiDial.dispatcher.close(), nodeDial.dispatcher.close(), ...[...regionDials.values()].map((d) => d.dispatcher.close())]);
     },
   };
 }

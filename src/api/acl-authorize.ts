@@ -3,6 +3,7 @@ import { ALLOW_ALL, assertNever, DENY_ALL, ErrorCode, RucheError, type Acl, type
 import type { AclResolver } from "./acl-resolve.js";
 import { requestNamespace, routeEntry, type AclLookups, type Face, type Listener, type Need } from "./acl-routes-table.js";
 import { requestToken } from "./acl-token.js";
+import { FEDERATION_FORWARDED } from "./federation-forward.js";
 import type { Reply, Request } from "./http.js";
 
 /** Nomad's words for a refused request (`structs.ErrPermissionDenied`, `ErrTokenNotFound`, `ErrTokenExpired`). */
@@ -21,6 +22,22 @@ export interface AclDoor {
   /** The listener the hook guards: the Consul-compatible one answers every refusal as Consul does. */
   listener: Listener;
   log: Logger;
+  /**
+   * This server's region: a certificate of the cluster's PKI is an agent of this region only
+   * (one CA serves a whole federation), and a request another region's server sent here with a
+   * token this region does not know is told that tokens are per region. Absent: any region.
+   */
+  region?: () => string | undefined;
+}
+
+/**
+ * What a request another region's server forwarded here is told when its token is not known
+ * here, after Nomad's or Consul's words: ACL tokens are per region (Nomad replicates global
+ * tokens from its authoritative region; Ruche does not), so the token must be one of this region.
+ */
+export function perRegionTokens(from: string, region: string | undefined): string {
+  const here = region === undefined ? "this region" : `region "${region}"`;
+  return ` (this request was forwarded by ${from} from another region: ACL tokens are per region and not replicated between regions, so it needs a token of ${here}, made there with acl token create)`;
 }
 
 /**
@@ -57,8 +74,11 @@ export function allowed(acl: Acl, need: Need, agent = false, namespace: string |
 }
 
 /** Whether the request shows a verified certificate of the cluster's PKI: a joined node's, a router's, a server's (their SAN URI names them). */
-function isClusterAgent(req: Request): boolean {
-  return req.peerCert !== undefined && spiffeIdentity(req.peerCert.uris) !== null;
+function isClusterAgent(req: Request, region: string | undefined): boolean {
+  if (req.peerCert === undefined) return false;
+  const id = spiffeIdentity(req.peerCert.uris);
+  // Another region's agent (the federation shares one CA) is nobody's agent here.
+  return id !== null && (region === undefined || id.region === region);
 }
 
 /** Routes that do not ask for an ACL token at all: their callers (anyone, a node agent, another server) prove nothing with one. */
@@ -106,11 +126,13 @@ export function aclAuthorize(door: AclDoor): (req: Request) => Reply | undefined
     const secret = tokenless(need) ? undefined : secretOf(req, face);
     const resolved = door.resolver.resolve(secret);
     if (!resolved.ok) {
-      if (face === "consul") return consulRefusal(CONSUL_TOKEN_NOT_FOUND);
-      throw new RucheError(ErrorCode.Forbidden, resolved.reason === "expired" ? NOMAD_TOKEN_EXPIRED : NOMAD_TOKEN_NOT_FOUND);
+      const from = req.headers[FEDERATION_FORWARDED];
+      const across = from === undefined || resolved.reason === "expired" ? "" : perRegionTokens(String(from), door.region?.());
+      if (face === "consul") return consulRefusal(CONSUL_TOKEN_NOT_FOUND + across);
+      throw new RucheError(ErrorCode.Forbidden, resolved.reason === "expired" ? NOMAD_TOKEN_EXPIRED : NOMAD_TOKEN_NOT_FOUND + across);
     }
     req.acl = tokenless(need) ? DENY_ALL : resolved.acl;
-    if (allowed(resolved.acl, need, isClusterAgent(req), requestNamespace(req, door.lookups))) return undefined;
+    if (allowed(resolved.acl, need, isClusterAgent(req, door.region?.()), requestNamespace(req, door.lookups))) return undefined;
     if (face === "consul") return consulRefusal(CONSUL_DENIED);
     throw new RucheError(ErrorCode.Forbidden, NOMAD_DENIED);
   };

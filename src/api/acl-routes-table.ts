@@ -102,6 +102,17 @@ function kvReadNeed(req: Request): Need {
   return { kind: "prefix", prefix: AclPrefixKind.Key, name: req.params.key ?? "", level: "read" };
 }
 
+/** Creating a prepared query: `query` write on its name when it has one or is a template (Consul's `GetACLPrefix`), else any token. */
+function queryCreateNeed(req: Request): Need {
+  // Field names in any case, as the route reads them (Go's decoder: python-consul sends `name`).
+  const field = (o: unknown, key: string): unknown => (typeof o === "object" && o !== null ? Object.entries(o).find(([k]) => k.toLowerCase() === key)?.[1] : undefined);
+  const n = field(req.body, "name");
+  const type = field(field(req.body, "template"), "type");
+  const name = typeof n === "string" ? n : "";
+  const template = typeof type === "string" && type !== "";
+  return name !== "" || template ? { kind: "prefix", prefix: AclPrefixKind.Query, name, level: "write" } : { kind: "token" };
+}
+
 /** The Consul-compatible routes, as served on its own listener and under the main API. */
 const CONSUL: Readonly<Record<string, RouteEntry>> = {
   "GET /v1/catalog/services": consul(FILTERED),
@@ -150,6 +161,18 @@ const CONSUL: Readonly<Record<string, RouteEntry>> = {
   // Consul's WAN join is agent:write; its datacenters and their coordinates need no ACL.
   "PUT /v1/agent/join/:address": consul(res(AclResource.Agent, "write")),
   "GET /v1/catalog/datacenters": consul(OPEN),
+  // Consul's prepared queries: creating a named one (or a template) is `query` write on its name, an unnamed one any token's;
+  // the routes check the rest against the query they find (its name's `query` read or write; execute filters the
+  // instances by service and node read, as Consul's).
+  "PUT /v1/query": consul(queryCreateNeed),
+  "GET /v1/query": consul(FILTERED),
+  "GET /v1/query/:id": consul(FILTERED),
+  "PUT /v1/query/:id": consul(FILTERED),
+  "DELETE /v1/query/:id": consul(FILTERED),
+  "GET /v1/query/:id/execute": consul(FILTERED),
+  "GET /v1/query/:id/explain": consul(FILTERED),
+  // Another datacenter's server sends a failing-over query's definition: its instances are filtered by the token it sends.
+  "PUT /v1/internal/query/execute": consul(FILTERED),
   "GET /v1/coordinate/datacenters": consul(OPEN),
   // Ruche's own, served beside Consul's routes, what a remote router follows: the whole catalog, so every service and node.
   // A router agent joined to the cluster shows its certificate; anyone else needs a token that reads all of it.
@@ -201,6 +224,7 @@ const NOMAD: Readonly<Record<string, RouteEntry>> = {
   "PUT /v1/deployment/promote/:id": nomad(ns(NamespaceCap.SubmitJob)),
   "PUT /v1/deployment/fail/:id": nomad(ns(NamespaceCap.SubmitJob)),
   "PUT /v1/deployment/pause/:id": nomad(ns(NamespaceCap.SubmitJob)),
+  "PUT /v1/deployment/unblock/:id": nomad(ns(NamespaceCap.SubmitJob)),
   "GET /v1/evaluations": nomad(ns(NamespaceCap.ReadJob)),
   "GET /v1/evaluation/:id": nomad(ns(NamespaceCap.ReadJob)),
   "GET /v1/evaluation/:id/allocations": nomad(ns(NamespaceCap.ReadJob)),
@@ -285,8 +309,8 @@ const NOMAD: Readonly<Record<string, RouteEntry>> = {
   "PUT /v1/operator/tls/ca/finish": nomad({ kind: "management" }),
   // The CA's certificate is public; a join is paid for with a join token, a renewal with the node's certificate, each checked by the route.
   "GET /v1/agent/ca": nomad(OPEN),
-  // Nomad's `server join` shares the path (`?address=`): the route checks agent:write for it (routes/federation.ts).
-  "PUT /v1/agent/join": nomad(OPEN),
+  // Nomad's `server join` shares the path (`?address=`): agent:write, as Nomad's (its token read at the door); the node join without it, open.
+  "PUT /v1/agent/join": nomad((req) => (req.query.has("address") ? res(AclResource.Agent, "write") : OPEN)),
   "PUT /v1/agent/renew": nomad(OPEN),
   "GET /v1/operator/servers": nomad(res(AclResource.Operator, "read")),
   "GET /v1/router": nomad(res(AclResource.Operator, "read")),
@@ -294,6 +318,7 @@ const NOMAD: Readonly<Record<string, RouteEntry>> = {
   "PUT /v1/internal/etcd/join": nomad({ kind: "server" }),
   // The federation's exchange between regions' servers (served only with TLS off: over TLS federation is refused at start).
   "PUT /v1/internal/federation": nomad({ kind: "server" }),
+  "GET /v1/internal/multiregion/deployments": nomad({ kind: "server" }),
 };
 
 /**

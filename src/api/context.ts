@@ -3,6 +3,7 @@ import type { ClusterView, Server } from "../server/index.js";
 import type { StateStore, TableName } from "../state/index.js";
 import { blockingParams, JsonText, type Request } from "./http.js";
 import { NEXT_TOKEN_HEADER, pageQuery, paginate, sortedBy, type Tokenizer } from "./paginate.js";
+import type { RegionClient } from "./region-client.js";
 import type { RenderCache } from "./render-cache.js";
 
 export interface ApiContext {
@@ -14,6 +15,8 @@ export interface ApiContext {
   cluster: ClusterView;
   /** The API's logger, for what a route notices beside its answer. */
   log?: Logger;
+  /** Requests of this server's own to other regions' servers (multiregion jobs); absent: it federates with no other region. */
+  regions?: RegionClient;
 }
 
 /**

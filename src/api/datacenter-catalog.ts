@@ -2,7 +2,7 @@ import { request } from "undici";
 import type { CatalogNode, CatalogReader, ServiceInstance } from "../catalog/index.js";
 import type { ClusterView, Federation } from "../server/index.js";
 import { ErrorCode, errorMessage, instanceProblem, RucheError } from "../structs/index.js";
-import { localDatacenters } from "./federation-forward.js";
+import { DC_NOT_AVAILABLE, localDatacenters } from "./federation-forward.js";
 import { PLAIN_HTTP, type Dial } from "./forward.js";
 
 /** How long a server of another datacenter is given to answer a DNS question's look-up: DNS clients give up within seconds. */
@@ -76,16 +76,21 @@ function nodeOf(x: unknown, dc: string): CatalogNode | null {
 /**
  * Finds the catalog of datacenter `dc` for a DNS question: this region's own (`local`) when
  * `dc` is one of its servers' datacenters, else one read from a live server of that datacenter
- * (`federation.serverInDatacenter`, over `dial`); null when no server of it is known or alive
- * (Consul answers such a name NXDOMAIN). Rejects when the server does not answer in time or
- * answers what is not a catalog: the question is answered SERVFAIL.
+ * (`federation.serverInDatacenter`, over `dial`); null when no server of it is known (Consul's
+ * "No path to datacenter", which its DNS answers NXDOMAIN). Rejects when the datacenter is
+ * known but none of its servers is alive (Consul's "Remote DC has no server currently
+ * reachable"), or its server does not answer in time or answers what is not a catalog: the
+ * question is answered SERVFAIL, as Consul's DNS answers them.
  */
-export async function datacenterCatalog(o: { federation: Federation; cluster: ClusterView; local: CatalogReader; dial?: Dial }, dc: string): Promise<CatalogReader | null> {
+export async function datacenterCatalog(o: { federation: Federation; cluster: ClusterView; local: CatalogReader; dial?: Dial; regionDial?: (region: string) => Dial }, dc: string): Promise<CatalogReader | null> {
   if (localDatacenters(o.cluster).has(dc)) return renamed(o.local, dc);
   const server = o.federation.serverInDatacenter(dc);
-  if (server === undefined) return null;
+  if (server === undefined) {
+    if (o.federation.datacenters().includes(dc)) throw new RucheError(ErrorCode.Unavailable, `${DC_NOT_AVAILABLE}: none of the servers of datacenter ${dc} answers`);
+    return null;
+  }
   const address = server.ConsulAddr !== "" ? server.ConsulAddr : server.HTTPAddr;
-  const dial = o.dial ?? PLAIN_HTTP;
+  const dial = o.regionDial?.(server.Region) ?? o.dial ?? PLAIN_HTTP;
   const get = async (path: string): Promise<unknown> => {
     try {
       const res = await request(`${dial.scheme}://${address}${path}`, {

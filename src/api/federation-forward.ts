@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
-import { request } from "undici";
+import type { Duplex } from "node:stream";
+import { request, upgrade } from "undici";
 import type { ClusterView, Federation, FederationMember } from "../server/index.js";
 import { ErrorCode, errorMessage, neverSent, RucheError, tlsFailure, tlsHandshakeFailed } from "../structs/index.js";
 import type { ApiFlavor } from "./cluster-headers.js";
@@ -15,6 +16,13 @@ import { PEER_HEADER } from "./tls-listener.js";
  * that disagree on who holds a region cannot pass a request back and forth.
  */
 export const FEDERATION_FORWARDED = "x-ruche-federation-forwarded-by";
+
+/**
+ * Marks a multiregion job's copy another region's server registers here (`multiregion.ts`):
+ * registered here alone, never sent on to the other regions again. Its value is the sending
+ * server's region.
+ */
+export const MULTIREGION_COPY = "x-ruche-multiregion-copy";
 
 /** Nomad's and Consul's region a job falls to when it names none. */
 const GLOBAL_REGION = "global";
@@ -31,6 +39,8 @@ export interface FederationEdge {
   flavor: ApiFlavor;
   /** How this server dials the others (TLS with the cluster's CA and its certificate when on); plain HTTP when absent. */
   dial?: Dial;
+  /** How this server dials a server of another region: TLS checking that its certificate names a server of that region (`server.<region>.ruche`); `dial` when absent. */
+  regionDial?: (region: string) => Dial;
 }
 
 /**
@@ -58,6 +68,20 @@ export function regionForJob(queryRegion: string | null, bodyRegion: unknown, jo
   return region === "" || region === GLOBAL_REGION ? own : region;
 }
 
+/**
+ * Where a multiregion job's submission goes, as Nomad's agent decides: the region asked for when
+ * the job names it among its regions, else the first region it names (`regionForJob` in
+ * command/agent/job_endpoint.go). A job that is not multiregion goes where it was asked.
+ */
+export function multiregionEntry(multiregion: unknown, region: string): string {
+  if (typeof multiregion !== "object" || multiregion === null) return region;
+  const regions = (multiregion as { Regions?: unknown }).Regions;
+  if (!Array.isArray(regions)) return region;
+  const names = regions.map((r) => (typeof r === "object" && r !== null ? (r as { Name?: unknown }).Name : undefined)).filter((n): n is string => typeof n === "string" && n !== "");
+  const [first] = names;
+  return first === undefined || names.includes(region) ? region : first;
+}
+
 /** A JSON body's top-level fields, when it is an object; nothing when it is not (the route refuses it with its own words). */
 function bodyFields(body: Buffer): Record<string, unknown> {
   if (body.length === 0) return {};
@@ -80,7 +104,7 @@ export function localDatacenters(cluster: ClusterView): Set<string> {
  * validation, as Nomad's agent decides from the body too); on either API a `?dc=` on Consul's
  * routes that is not a datacenter of this region goes to that datacenter.
  */
-export function destination(edge: FederationEdge, method: string, url: URL, body: Buffer): Destination | undefined {
+export function destination(edge: FederationEdge, method: string, url: URL, body: Buffer, headers: IncomingMessage["headers"] = {}): Destination | undefined {
   const path = url.pathname;
   const own = edge.cluster.self.Region;
   if (edge.flavor === "nomad" && !AGENT_LOCAL.test(path)) {
@@ -91,7 +115,9 @@ export function destination(edge: FederationEdge, method: string, url: URL, body
     if (submits && JOB_REGISTER.test(path)) {
       const b = bodyFields(body);
       const job = b.Job;
-      region = regionForJob(q, b.Region, typeof job === "object" && job !== null ? (job as Record<string, unknown>).Region : undefined, own);
+      const j = typeof job === "object" && job !== null ? (job as Record<string, unknown>) : {};
+      // A multiregion job's copy sent by another region is for this one (its own check says so).
+      region = headers[MULTIREGION_COPY] !== undefined ? own : multiregionEntry(j.Multiregion, regionForJob(q, b.Region, j.Region, own));
     } else if (submits && path === "/v1/validate/job") {
       // Nomad's validation takes the query's region, else the body's, never the job's.
       const b = bodyFields(body);
@@ -146,6 +172,8 @@ export interface Across {
   body: Buffer;
   /** Aborts when the client goes away: the request to the other server stops with it. */
   signal: AbortSignal;
+  /** An upgrade request's socket and the bytes read past its headers (a WebSocket session). */
+  upgrade?: { socket: Duplex; head: Buffer };
 }
 
 /**
@@ -158,7 +186,7 @@ export interface Across {
  * not answer). A request another server already sent across is never sent on: refused here.
  */
 export async function acrossFederation(edge: FederationEdge, r: Across): Promise<number | Answer | undefined> {
-  const dest = destination(edge, r.method, r.url, r.body);
+  const dest = destination(edge, r.method, r.url, r.body, r.raw.headers);
   if (dest === undefined) return undefined;
   const self = edge.cluster.self;
   const from = r.raw.headers[FEDERATION_FORWARDED];
@@ -172,14 +200,15 @@ export async function acrossFederation(edge: FederationEdge, r: Across): Promise
   if (!("Name" in server)) return server;
   const target = edge.flavor === "consul" && server.ConsulAddr !== "" ? server.ConsulAddr : server.HTTPAddr;
   const who = `${server.Name} (${target}) of region ${server.Region}`;
-  if (r.raw.headers.upgrade !== undefined) {
-    throw new RucheError(ErrorCode.BadRequest, `a WebSocket session (alloc exec, job action) is not sent to another region: ask a server of region ${server.Region} (${who}) directly`);
-  }
   const headers: Record<string, string | string[]> = {};
   // The client certificate header and the agent's node key mean something to this server only.
   for (const [k, v] of Object.entries(endToEnd(r.raw.headers))) if (k !== PEER_HEADER && k !== NODE_KEY_HEADER) headers[k] = v;
   headers[FEDERATION_FORWARDED] = `${self.Name}.${self.Region}`;
-  const dial = edge.dial ?? PLAIN_HTTP;
+  const dial = edge.regionDial?.(server.Region) ?? edge.dial ?? PLAIN_HTTP;
+  if (r.raw.headers.upgrade !== undefined) {
+    await relayUpgrade(r, dial, `${dial.scheme}://${target}${r.raw.url ?? r.url.pathname}`, headers, who);
+    return 101;
+  }
   let answer: Awaited<ReturnType<typeof request>>;
   try {
     answer = await request(`${dial.scheme}://${target}${r.raw.url ?? r.url.pathname}`, {
@@ -211,4 +240,41 @@ export async function acrossFederation(edge: FederationEdge, r: Across): Promise
     r.res.destroy();
   }
   return answer.statusCode;
+}
+
+/**
+ * A WebSocket session (`alloc exec`, a job's action) of another region: the upgrade sent on to
+ * that region's server as it came (its key and version, its token), its 101 answered to the
+ * client, and the two sockets joined until either side closes.
+ */
+async function relayUpgrade(r: Across, dial: Dial, url: string, headers: Record<string, string | string[]>, who: string): Promise<void> {
+  const client = r.upgrade;
+  if (client === undefined) throw new RucheError(ErrorCode.BadRequest, `${r.url.pathname} asks for a WebSocket, but the connection cannot be upgraded here`);
+  const send: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) {
+    // undici's upgrade sets its own connection and upgrade headers.
+    if (k === "connection" || k === "upgrade") continue;
+    send[k] = Array.isArray(v) ? v.join(", ") : v;
+  }
+  for (const h of ["sec-websocket-key", "sec-websocket-version", "sec-websocket-protocol"]) {
+    const v = r.raw.headers[h];
+    if (typeof v === "string") send[h] = v;
+  }
+  let up: { headers: Record<string, string | string[] | undefined>; socket: Duplex };
+  try {
+    up = await upgrade(url, { method: "GET", headers: send, protocol: "websocket", signal: r.signal, ...(dial.dispatcher === undefined ? {} : { dispatcher: dial.dispatcher }) });
+  } catch (err) {
+    throw new RucheError(ErrorCode.BadGateway, `${who} did not take the WebSocket: ${tlsFailure(err) ?? errorMessage(err)}`, { cause: err });
+  }
+  const accept = up.headers["sec-websocket-accept"];
+  const protocol = up.headers["sec-websocket-protocol"];
+  client.socket.write(
+    `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${typeof accept === "string" ? accept : ""}\r\n${typeof protocol === "string" ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : ""}\r\n`,
+  );
+  if (client.head.length > 0) up.socket.write(client.head);
+  up.socket.pipe(client.socket);
+  client.socket.pipe(up.socket);
+  up.socket.on("error", () => client.socket.destroy());
+  up.socket.on("close", () => client.socket.destroy());
+  client.socket.on("close", () => up.socket.destroy());
 }

@@ -296,7 +296,8 @@ async function handle(raw: IncomingMessage, res: ServerResponse, opts: HttpServe
     }
     const rawBody = method === "GET" || method === "HEAD" ? Buffer.alloc(0) : await readBody(raw);
     // Another region's or datacenter's request goes there before anything here looks at it: its servers route and authorize it.
-    const across = opts.federation === undefined ? undefined : await acrossFederation(opts.federation, { method, url, raw, res, body: rawBody, signal: abort.signal });
+    const up = upgrades.get(raw);
+    const across = opts.federation === undefined ? undefined : await acrossFederation(opts.federation, { method, url, raw, res, body: rawBody, signal: abort.signal, ...(up === undefined ? {} : { upgrade: up }) });
     if (typeof across === "number") {
       opts.onRequest?.(method, route, across, performance.now() - started);
       return;

@@ -11,6 +11,8 @@ import { addClusterHeaders } from "./cluster-headers.js";
 import type { ApiContext } from "./context.js";
 import type { ClusterEdge, Dial } from "./forward.js";
 import type { FederationEdge } from "./federation-forward.js";
+import { multiregionPeers } from "./multiregion.js";
+import { regionClient } from "./region-client.js";
 import { Router, startHttp, type HttpServerOptions, type Reply, type Request, type RunningHttp } from "./http.js";
 import { Metrics } from "./metrics.js";
 import type { NodeLocal } from "./node-local.js";
@@ -23,6 +25,8 @@ import { clientRoutes } from "./routes/client.js";
 import { consulRoutes, type ConsulOptions } from "./routes/consul.js";
 import { consulAclRoutes } from "./routes/consul-acl.js";
 import { kvRoutes } from "./routes/kv.js";
+import { queryRoutes } from "./routes/query.js";
+import type { QueryExecutor } from "./prepared-query.js";
 import { clusterRoutes } from "./routes/cluster.js";
 import { namespaceRoutes } from "./routes/namespaces.js";
 import { dispatchRoutes } from "./routes/dispatch.js";
@@ -95,6 +99,8 @@ export interface ApiWire {
   dial?: Dial;
   /** How it dials a node's agent (a task's logs, `alloc exec`); `dial` when absent. */
   nodeDial?: Dial;
+  /** How it dials a server of another region (the federation's exchange, a request for that region): its certificate must name `server.<region>.ruche`. `dial` when absent. */
+  regionDial?: (region: string) => Dial;
 }
 
 /** The ACL switch of a listener. */
@@ -102,8 +108,8 @@ export interface ApiAcl {
   enabled: boolean;
 }
 
-/** What the Consul-compatible endpoints serve: the catalog (and the registry), and the KV and its sessions. */
-export type CatalogApi = ConsulOptions & { kv: KVService };
+/** What the Consul-compatible endpoints serve: the catalog (and the registry), the KV and its sessions, and the prepared queries (`/v1/query`: none without them). */
+export type CatalogApi = ConsulOptions & { kv: KVService; queries?: QueryExecutor };
 
 /** Reloads the agent's config; throws with what is wrong, having changed nothing. */
 export type AgentReload = () => Promise<void>;
@@ -114,10 +120,10 @@ function open(): undefined {
 }
 
 /** A listener's `authorize` hook: `aclAuthorize` over the state's tokens and policies when ACLs are on, the open door when off. */
-async function door(listener: Listener, log: Logger, acl: ApiAcl | undefined, state: AclState, sources: LookupSources): Promise<(req: Request) => Reply | undefined> {
+async function door(listener: Listener, log: Logger, acl: ApiAcl | undefined, state: AclState, sources: LookupSources, region?: () => string | undefined): Promise<(req: Request) => Reply | undefined> {
   if (acl?.enabled !== true) return open;
   await loadAclPolicyParser();
-  return aclAuthorize({ enabled: true, resolver: new AclResolver(state, Date.now, log), lookups: aclLookups(sources), listener, log });
+  return aclAuthorize({ enabled: true, resolver: new AclResolver(state, Date.now, log), lookups: aclLookups(sources), listener, log, ...(region === undefined ? {} : { region }) });
 }
 
 /** How a server dials a node's agent, as an `AllocLookup` field. */
@@ -140,7 +146,7 @@ async function listen(
   onRequest?: HttpServerOptions["onRequest"],
   cluster?: ClusterEdge,
   wire?: ApiWire,
-  federation?: (dial: Dial | undefined) => FederationEdge,
+  federation?: (dial: Dial | undefined, regionDial: ((region: string) => Dial) | undefined) => FederationEdge,
 ): Promise<RunningHttp> {
   const router = new Router();
   let address = `${host}:${port}`;
@@ -155,7 +161,7 @@ async function listen(
     ...(maxConnsPerClient === undefined ? {} : { maxConnsPerClient }),
     ...(cluster === undefined ? {} : { cluster: wire?.dial === undefined ? cluster : { ...cluster, dial: wire.dial } }),
     ...(wire?.tls === undefined ? {} : { tls: wire.tls }),
-    ...(federation === undefined ? {} : { federation: federation(wire?.dial) }),
+    ...(federation === undefined ? {} : { federation: federation(wire?.dial, wire?.regionDial) }),
   });
   address = running.address;
   return running;
@@ -166,6 +172,7 @@ function catalogRoutes(r: Router, consul: CatalogApi, reload: AgentReload | unde
   const { kv, ...rest } = consul;
   consulRoutes(r, rest);
   kvRoutes(r, kv);
+  if (consul.queries !== undefined) queryRoutes(r, consul.queries.queries, consul.queries);
   catalogSnapshotRoutes(r, consul.catalog);
   if (reload === undefined) return;
   r.put("/v1/agent/reload", async () => {
@@ -191,7 +198,9 @@ function variableKey(pki: ClusterPki | undefined): () => Buffer | undefined {
 /** Starts Ruche's HTTP API over a server and its state store. */
 export async function startApi(server: Server, store: StateStore, opts: ApiOptions): Promise<RunningHttp> {
   const metrics = new Metrics();
-  const authorize = await door("api", opts.log, opts.acl, store, { store, ...(opts.consul === undefined ? {} : { consul: opts.consul }) });
+  // This server's region, once its routes made the view: a certificate of another region's agent is no agent here.
+  const region = (): string | undefined => view?.self.Region;
+  const authorize = await door("api", opts.log, opts.acl, store, { store, ...(opts.consul === undefined ? {} : { consul: opts.consul }) }, region);
   // The region's servers, known once the routes are made (a single server's address is the listener's).
   let view: ClusterView | undefined;
   return listen(
@@ -210,7 +219,10 @@ export async function startApi(server: Server, store: StateStore, opts: ApiOptio
       view = cluster;
       // Consul's routes are served here too, and Consul's client reads its headers off every answer.
       addClusterHeaders(router, cluster, ["nomad", "consul"], () => store.index);
-      const ctx: ApiContext = { server, store, address, cluster, log: opts.log };
+      const regions = opts.federation === undefined ? undefined : regionClient(opts.federation, cluster, (region) => opts.wire?.regionDial?.(region) ?? opts.wire?.dial);
+      const ctx: ApiContext = { server, store, address, cluster, log: opts.log, ...(regions === undefined ? {} : { regions }) };
+      // The deployment watcher reads the other regions' deployments of a multiregion job through them.
+      if (regions !== undefined) server.deployments.setPeers(multiregionPeers(regions));
       jobRoutes(router, ctx);
       dispatchRoutes(router, ctx);
       periodicRoutes(router, ctx);
@@ -278,18 +290,19 @@ export async function startApi(server: Server, store: StateStore, opts: ApiOptio
     },
     opts.cluster === undefined ? undefined : { view: opts.cluster, flavor: "nomad" },
     opts.wire,
-    (dial) => federationEdge(opts.federation, view, "nomad", dial),
+    (dial, regionDial) => federationEdge(opts.federation, view, "nomad", dial, regionDial),
   );
 }
 
 /** A listener's way across the federation: `federation`, or this region alone when not given. */
-function federationEdge(federation: Federation | undefined, cluster: ClusterView | undefined, flavor: FederationEdge["flavor"], dial: Dial | undefined): FederationEdge {
+function federationEdge(federation: Federation | undefined, cluster: ClusterView | undefined, flavor: FederationEdge["flavor"], dial: Dial | undefined, regionDial?: (region: string) => Dial): FederationEdge {
   if (cluster === undefined) throw new RucheError(ErrorCode.Internal, "the listener's cluster is made with its routes, before it listens");
   return {
     federation: federation ?? ownRegionOnly(() => cluster.self, () => cluster.members()),
     cluster,
     flavor,
     ...(dial === undefined ? {} : { dial }),
+    ...(regionDial === undefined ? {} : { regionDial }),
   };
 }
 
@@ -316,7 +329,7 @@ export function startNodeApi(opts: { host: string; port: number; log: Logger; lo
 /**
  * The Consul-compatible HTTP API on its own listener (8500 by default), for Consul clients
  * that expect it there: the same handlers the main API serves under /v1/catalog, /v1/health,
- * /v1/agent, /v1/kv, /v1/session, /v1/txn and /v1/status, and the router's
+ * /v1/agent, /v1/kv, /v1/session, /v1/txn, /v1/query and /v1/status, and the router's
  * /v1/catalog/snapshot.
  */
 export async function startConsulApi(opts: {
@@ -337,7 +350,7 @@ export async function startConsulApi(opts: {
   /** The other datacenters: `?dc=` of one of them is answered by its servers (`ApiOptions.federation`). */
   federation?: Federation;
 }): Promise<RunningHttp> {
-  const authorize = opts.acl === undefined ? open : await door("consul", opts.log, opts.acl, opts.acl.state, { consul: opts.consul });
+  const authorize = opts.acl === undefined ? open : await door("consul", opts.log, opts.acl, opts.acl.state, { consul: opts.consul }, () => view?.self.Region);
   let view: ClusterView | undefined;
   return listen(
     opts.host,
@@ -358,7 +371,7 @@ export async function startConsulApi(opts: {
     undefined,
     opts.cluster === undefined ? undefined : { view: opts.cluster, flavor: "consul" },
     opts.wire,
-    (dial) => federationEdge(opts.federation, view, "consul", dial),
+    (dial, regionDial) => federationEdge(opts.federation, view, "consul", dial, regionDial),
   );
 }
 
@@ -372,3 +385,5 @@ export { NODE_KEY_HEADER } from "./node-identity.js";
 export { admitJoin, renewIdentity, type ClusterPki, type CreatedJoinToken, type JoinAnswer } from "./routes/join.js";
 export { ensureSigningKey } from "./workload-identity.js";
 export { datacenterCatalog } from "./datacenter-catalog.js";
+export { federationDatacenters } from "./datacenter-watch.js";
+export { preparedQueries, QueryExecutor, type QueryExecuteResponse, type ServiceEntry } from "./prepared-query.js";

@@ -48,3 +48,21 @@ describe("the cluster key in a join's answer", () => {
     expect(res.text).not.toContain(kek);
   });
 });
+
+describe("another region's WAN join of the federation's CA (Federation: true)", () => {
+  it("takes a server join token only, from another region, over TLS only: each refusal says which, and none carries the key", async () => {
+    const client = await call("POST", "/v1/agent/join", { Token: await token("client"), Name: "us1", Region: "us", Federation: true });
+    expect(client.status).toBe(403);
+    expect(client.text).toMatch(/wrong role: the join token .* is for role client, and the node asked to join as server/);
+    const same = await call("POST", "/v1/agent/join", { Token: await token("server"), Name: "g2", Region: "global", Federation: true });
+    expect(same.status).toBe(400);
+    expect(same.text).toMatch(/a server of region global joins its own region's cluster with -join-token/);
+    const bad = await call("POST", "/v1/agent/join", { Token: await token("server"), Name: "us1", Region: "no/such", Federation: true });
+    expect(bad.status).toBe(400);
+    expect(bad.text).toMatch(/Region must be 1 to 128 letters/);
+    const plain = await call("POST", "/v1/agent/join", { Token: await token("server"), Name: "us1", Region: "us", Federation: true });
+    expect(plain.status).toBe(403);
+    expect(plain.text).toMatch(/a region joins the federation's CA over TLS only/);
+    for (const r of [client, same, bad, plain]) expect(r.text).not.toContain(kek);
+  });
+});

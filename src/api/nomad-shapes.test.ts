@@ -155,7 +155,7 @@ const GAPS: Record<string, readonly string[]> = {
   TaskEvent: ["FailsTask", "SetupError", "DriverError", "DriverMessage", "KillReason", "KillError", "StartDelay", "DownloadError", "ValidationError", "DiskLimit", "DiskSize", "FailedSibling", "VaultError", "TaskSignalReason", "TaskSignal", "GenericSource"],
   AllocDeploymentStatus: [],
   Evaluation: ["NodeModifyIndex", "Wait", "RelatedEvals", "PlanAnnotations", "ClassEligibility", "EscapedComputedClass", "QuotaLimitReached", "MissingNonNodeResources", "AnnotatePlan", "SnapshotIndex"],
-  Deployment: ["JobSpecModifyIndex", "IsMultiregion", "CreateTime", "ModifyTime"],
+  Deployment: ["JobSpecModifyIndex", "CreateTime", "ModifyTime"],
   DeploymentState: [],
   Node: ["NodeResources", "TLSEnabled", "ReservedResources", "Links", "CgroupParent", "Events", "HostNetworks", "CSIControllerPlugins", "CSINodePlugins", "LastDrain", "NodeMaxAllocs", "GCVolumesOnNodeGC", "HostVolumes", "StatusUpdatedAt"],
   NodeListStub: ["NodeResources", "Version", "ReservedResources", "LastDrain"],

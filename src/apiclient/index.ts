@@ -489,8 +489,10 @@ export class ApiClient {
   plan(job: Job): Promise<Indexed<{ Diff: unknown; Annotations: { DesiredTGUpdates: Record<string, unknown> } | null; FailedTGAllocs: Record<string, unknown>; Failures: { Group: string; Reason: string }[]; JobModifyIndex: number }>> {
     return this.request("PUT", `/v1/job/${encodeURIComponent(job.ID)}/plan`, { Job: job, Diff: true });
   }
-  stop(id: string, purge = false): Promise<Indexed<RegisterResponse>> {
-    return this.request("DELETE", `/v1/job/${encodeURIComponent(id)}`, undefined, purge ? { query: { purge: "true" } } : {});
+  /** `global`: a multiregion job stopped in every region it runs in (Nomad's `?global=true`). */
+  stop(id: string, purge = false, global = false): Promise<Indexed<RegisterResponse>> {
+    const query: Record<string, string> = { ...(purge ? { purge: "true" } : {}), ...(global ? { global: "true" } : {}) };
+    return this.request("DELETE", `/v1/job/${encodeURIComponent(id)}`, undefined, Object.keys(query).length === 0 ? {} : { query });
   }
   versions(id: string): Promise<Indexed<{ Versions: Job[] }>> {
     return this.request("GET", `/v1/job/${encodeURIComponent(id)}/versions`);
@@ -553,6 +555,10 @@ export class ApiClient {
   }
   failDeployment(id: string): Promise<Indexed<{ EvalID: string }>> {
     return this.request("PUT", `/v1/deployment/fail/${encodeURIComponent(id)}`, {});
+  }
+  /** Nomad's `deployment unblock`: a blocked multiregion deployment ended successful. */
+  unblockDeployment(id: string): Promise<Indexed<{ EvalID: string; DeploymentModifyIndex: number; Index: number }>> {
+    return this.request("PUT", `/v1/deployment/unblock/${encodeURIComponent(id)}`, { DeploymentID: id });
   }
   /** Nomad's `deployment pause|resume`: the evaluation that takes the rollout up again on resume ("" on pause). */
   pauseDeployment(id: string, pause: boolean): Promise<Indexed<{ EvalID: string; EvalCreateIndex: number; DeploymentModifyIndex: number; Index: number }>> {

@@ -6,3 +6,4 @@ export { KVService, type KVPutOptions, type KVTable, type KVWritten, type TxnOut
 export * from "./sessions.js";
 export { parseRegistration, type RegisteredCheck, type RegisteredService } from "./registration.js";
 export { ServiceRegistry, serviceKey } from "./registry.js";
+export { failoverOrder, PreparedQueries, QUERY_NOT_FOUND, serviceQueryMatches, shuffled, type QueryDefinition } from "./prepared-queries.js";

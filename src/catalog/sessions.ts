@@ -133,7 +133,8 @@ export function sessionLive(s: Session | undefined, nowMs: number): s is Session
 
 /**
  * Ends a session inside a transaction: removes it and, per its Behavior, releases or
- * deletes every key it holds; released keys get its lock-delay. Returns false if there was
+ * deletes every key it holds (released keys get its lock-delay), and deletes the prepared
+ * queries bound to it. Returns false if there was
  * no such session.
  */
 export function destroySession(tx: Txn, id: string, nowMs: number, delays: LockDelays): boolean {
@@ -146,6 +147,8 @@ export function destroySession(tx: Txn, id: string, nowMs: number, delays: LockD
     else tx.put("kv", { ...e, Session: "" });
     if (delayMs > 0) delays.set(e.Key, nowMs + delayMs);
   }
+  // Consul's prepared queries bound to the session end with it.
+  for (const q of tx.list("preparedQueries", "")) if (q.Session === id) tx.delete("preparedQueries", q.ID);
   tx.delete("sessions", id);
   return true;
 }

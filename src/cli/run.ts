@@ -15,6 +15,7 @@ import * as deploymentPause from "./commands/deployment-pause.js";
 import * as jobRestart from "./commands/job-restart.js";
 import * as system from "./commands/system.js";
 import * as deploymentFail from "./commands/deployment-fail.js";
+import * as deploymentUnblock from "./commands/deployment-unblock.js";
 import * as deploymentList from "./commands/deployment-list.js";
 import * as deploymentPromote from "./commands/deployment-promote.js";
 import * as deploymentStatus from "./commands/deployment-status.js";
@@ -124,6 +125,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   "deployment status": deploymentStatus,
   "deployment promote": deploymentPromote,
   "deployment fail": deploymentFail,
+  "deployment unblock": deploymentUnblock,
   "eval status": evalStatus,
   "alloc status": allocStatus,
   "alloc logs": allocLogs,

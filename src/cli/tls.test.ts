@@ -93,6 +93,24 @@ describe("a client's -join-token", () => {
   });
 });
 
+describe("a server's -join-wan-token (server { join_wan_token })", () => {
+  const wan = ["-server", "-data-dir", "/tmp/x", "-region", "us", "-retry-join-wan", "10.0.0.1:4646"];
+
+  it("takes up another region's CA with the cluster's own PKI, from the flag or the config", async () => {
+    expect((await agentConfigFromArgs([...wan, "-join-wan-token", "RUCHE-1-eu"], dir)).config.tls).toEqual({ enabled: true, cluster: { joinWanToken: "RUCHE-1-eu" }, verifyServerHostname: true, verifyHttpsClient: false });
+    writeFileSync(join(dir, "wan.hcl"), 'server {\n  join_wan_token = "RUCHE-1-fromfile"\n}\n');
+    expect((await agentConfigFromArgs([...wan, "-config", "wan.hcl"], dir)).config.tls).toMatchObject({ cluster: { joinWanToken: "RUCHE-1-fromfile" } });
+  });
+
+  it("is refused on a client or in -dev, beside certificate files, with TLS off, and empty", async () => {
+    await expect(agentConfigFromArgs(["-client", "-data-dir", "/tmp/x", "-servers", "10.0.0.1:4646", "-join-wan-token", "RUCHE-1-eu"], dir)).rejects.toThrow(/-join-wan-token is a server's/);
+    await expect(agentConfigFromArgs(["-dev", "-join-wan-token", "RUCHE-1-eu"], dir)).rejects.toThrow(/-join-wan-token is a server's/);
+    await expect(agentConfigFromArgs([...wan, "-join-wan-token", "RUCHE-1-eu", "-tls-http", "-tls-ca-file", "ca.pem", "-tls-cert-file", "cli.pem", "-tls-key-file", "cli-key.pem"], dir)).rejects.toThrow(/the operator's CA is the federation's/);
+    await expect(agentConfigFromArgs([...wan, "-join-wan-token", "RUCHE-1-eu", "-tls-enabled=false"], dir)).rejects.toThrow(/plain HTTP, and -join-wan-token/);
+    await expect(agentConfigFromArgs([...wan, "-join-wan-token", " "], dir)).rejects.toThrow(/-join-wan-token is empty/);
+  });
+});
+
 describe("the CLI's TLS", () => {
   const parsed = (...argv: string[]) => parseArgs(argv, { address: { value: true }, ...TLS_FLAGS });
   const io = (env: Record<string, string>) => ({ out: () => undefined, err: () => undefined, env, cwd: dir });

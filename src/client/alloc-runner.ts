@@ -161,7 +161,9 @@ export class AllocRunner {
       this.watching.set(
         r.name,
         this.watch(r, after).catch((err: unknown) => {
-          this.d.log.error({ allocId: this.alloc.ID, task: r.name, err }, "watching the task failed");
+          // Detached, the agent is stopping: its driver let go of the task, which runs on.
+          if (this.detached) this.d.log.debug({ allocId: this.alloc.ID, task: r.name, err }, "stopped watching the task, which runs on");
+          else this.d.log.error({ allocId: this.alloc.ID, task: r.name, err }, "watching the task failed");
         }),
       );
     }

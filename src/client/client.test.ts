@@ -236,6 +236,24 @@ describe("the node agent", () => {
     expect(driver.running()).toEqual([`${a.ID}/web`]);
   });
 
+  it("stopping, lets go of what its drivers follow once its last report is sent, and leaves the tasks running", async () => {
+    const { store, server, client, driver } = await setup();
+    await server.registerJob(job({}));
+    const a = await until("running", () => allocs(store).find((x) => x.ClientStatus === "running"));
+    // A driver that holds something open for its tasks (the docker driver's log streams and waits).
+    let closedWith: string | undefined;
+    Object.assign(driver, {
+      close: () => {
+        closedWith = store.alloc(a.ID)?.ClientStatus;
+        return Promise.resolve();
+      },
+    });
+    await client.stop({ stopTasks: false });
+    expect(closedWith).toBe("running");
+    expect(driver.running()).toEqual([`${a.ID}/web`]);
+    expect(store.alloc(a.ID)?.ClientStatus).toBe("running");
+  });
+
   it("asks a driver that cannot tell again, rather than taking its running task as lost", async () => {
     const { store, server, client, driver, newClient } = await setup();
     await server.registerJob(job({}));

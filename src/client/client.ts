@@ -104,6 +104,9 @@ export class Client {
     else for (const r of this.runners.values()) r.detach();
     await this.flush();
     await Promise.allSettled([...this.saves.keys()].map((id) => this.waitSaved(id)));
+    // What the drivers follow of the tasks left running (a container's log stream, its wait)
+    // would keep the process from ending: they let go once the last report is sent and saved.
+    await Promise.allSettled(this.cfg.drivers.map((d) => d.close?.() ?? Promise.resolve()));
   }
 
   allocIds(): string[] {

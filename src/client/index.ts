@@ -5,4 +5,4 @@ export { SimulatedNode, type SimOptions } from "./sim.js";
 export { fleetOpenFiles, openFilesLimit, SimFleet, type FleetOptions, type FleetStatus } from "./fleet.js";
 export type { ClientTransport } from "./transport.js";
 export { CheckState, probe, type CheckResult, type CheckStatus } from "./checks.js";
-export { fetchPinnedCa, joinCluster, keepRenewed, loadNodeTls, nodeTlsPaths, renewAt, renewNodeTls, type JoinOptions, type NodeTls } from "./join.js";
+export { fetchPinnedCa, joinCluster, joinFederationCa, keepRenewed, loadNodeTls, nodeTlsPaths, renewAt, renewNodeTls, type FederationCa, type JoinOptions, type NodeTls } from "./join.js";

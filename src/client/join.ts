@@ -2,8 +2,8 @@ import { X509Certificate, createPrivateKey } from "node:crypto";
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
-import { connect, type DetailedPeerCertificate, type TLSSocket } from "node:tls";
-import { caDigest, createKeyAndCsr, parseJoinToken, privateDir, serverName, splitCerts, toPem, writePrivate, type NodeRole } from "../pki/index.js";
+import { connect, type DetailedPeerCertificate, type PeerCertificate, type TLSSocket } from "node:tls";
+import { caDigest, checkFederationPeer, createKeyAndCsr, parseCaRecord, parseJoinToken, peerNames, privateDir, serverName, serverRegions, splitCerts, toPem, writePrivate, type CaRecord, type NodeRole } from "../pki/index.js";
 import { ErrorCode, errorMessage, isErrorCode, RucheError, type Logger } from "../structs/index.js";
 
 /**
@@ -104,7 +104,7 @@ function openUntrusted(addr: string, region: string, timeoutMs: number): Promise
 /** One HTTPS request on a new connection that trusts `ca` and checks the region's server name; `insecure`: that trusts nothing (the CA's certificate, which the caller checks itself). */
 function httpsCall(
   addr: string,
-  o: { method: string; path: string; body?: unknown; insecure?: true; ca?: string; cert?: string; key?: string; region: string; timeoutMs: number },
+  o: { method: string; path: string; body?: unknown; insecure?: true; ca?: string; cert?: string; key?: string; region: string; timeoutMs: number; checkServer?: (cert: PeerCertificate) => Error | undefined },
 ): Promise<{ status: number; text: string }> {
   const { host, port } = hostPort(addr);
   const payload = o.body === undefined ? undefined : Buffer.from(JSON.stringify(o.body));
@@ -120,6 +120,7 @@ function httpsCall(
         headers: { accept: "application/json", ...(payload === undefined ? {} : { "content-type": "application/json", "content-length": String(payload.length) }) },
         servername: serverName(o.region),
         ...(o.insecure === true ? { rejectUnauthorized: false } : { ca: o.ca, ...(o.cert === undefined ? {} : { cert: o.cert, key: o.key }), rejectUnauthorized: true }),
+        ...(o.checkServer === undefined ? {} : { checkServerIdentity: (_host: string, cert: PeerCertificate) => o.checkServer?.(cert) }),
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -269,6 +270,70 @@ export async function joinCluster(opts: JoinOptions): Promise<NodeTls & { cluste
     return tls;
   }
   throw new RucheError(ErrorCode.Unreachable, `no server could be reached to join: ${unreachable.join("; ")}`);
+}
+
+/** What another region's server gives a server that joins the federation's CA. */
+export interface FederationCa {
+  /** The region of the server that answered. */
+  region: string;
+  /** The federation CA's record, its key sealed under `clusterKey`. */
+  record: CaRecord;
+  clusterKey: string;
+  /** The CA certificate checked against the token's digest. */
+  caPem: string;
+  /** The server that answered (host:port). */
+  server: string;
+}
+
+/**
+ * A region's first server joins the federation's CA (`-join-wan-token`, a server join token of
+ * another region): for each of that region's servers in turn (`retry_join_wan`), the CA it
+ * shows is checked against the token's digest before anything secret is sent, then the token
+ * goes to `POST /v1/agent/join` with `Federation: true` and this server's region, over TLS that
+ * trusts that CA alone and takes a server certificate of any region; the answer (the CA's
+ * record and the cluster key) must come from a server of the region it names. A refusal is
+ * final; a server that cannot be reached passes to the next. Nothing is written here.
+ */
+export async function joinFederationCa(opts: { servers: readonly string[]; token: string; name: string; region: string; timeoutMs?: number; log?: Logger }): Promise<FederationCa> {
+  const { caDigest: digest } = parseJoinToken(opts.token);
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  if (opts.servers.length === 0) throw new RucheError(ErrorCode.BadRequest, "-join-wan-token needs another region's server to ask: server { retry_join_wan = [\"HOST:PORT\"] } (-retry-join-wan)", { path: "retry_join_wan" });
+  const unreachable: string[] = [];
+  for (const addr of opts.servers) {
+    let caPem: string;
+    try {
+      caPem = await fetchPinnedCa(addr, digest, opts.region, timeoutMs);
+    } catch (err) {
+      if (err instanceof RucheError && err.code === ErrorCode.Unreachable) {
+        unreachable.push(errorMessage(err));
+        opts.log?.warn({ err: errorMessage(err), server: addr }, "federation CA join: server unreachable, trying the next");
+        continue;
+      }
+      throw err;
+    }
+    let shown: ReturnType<typeof peerNames> | undefined;
+    const checkServer = (cert: PeerCertificate): Error | undefined => {
+      shown = peerNames(cert);
+      return serverRegions(shown).length > 0 ? undefined : new Error(`the certificate of ${addr} names no server of any region`);
+    };
+    let res: { status: number; text: string };
+    try {
+      res = await httpsCall(addr, { method: "POST", path: "/v1/agent/join", body: { Token: opts.token, Role: "server", Name: opts.name, Region: opts.region, Federation: true }, ca: caPem, region: opts.region, timeoutMs, checkServer });
+    } catch (err) {
+      unreachable.push(errorMessage(err));
+      continue;
+    }
+    if (res.status !== 200) throw refusal(addr, "the federation CA join", res.status, res.text);
+    const answer = JSON.parse(res.text) as { Region?: unknown; CARecord?: unknown; ClusterKey?: unknown };
+    if (typeof answer.Region !== "string" || typeof answer.ClusterKey !== "string" || answer.CARecord === undefined) {
+      throw new RucheError(ErrorCode.BadGateway, `the server ${addr} answered the federation CA join without Region, CARecord and ClusterKey: is it a Ruche server that shares its CA?`);
+    }
+    const check = shown === undefined ? { ok: false as const, reason: "it showed no certificate" } : checkFederationPeer(shown, answer.Region);
+    if (!check.ok) throw new RucheError(ErrorCode.Forbidden, `the server ${addr}: ${check.reason}`);
+    const record = parseCaRecord(JSON.stringify(answer.CARecord), `the answer of ${addr}`);
+    return { region: answer.Region, record, clusterKey: answer.ClusterKey, caPem, server: addr };
+  }
+  throw new RucheError(ErrorCode.Unreachable, `no server of the other region could be reached to join its CA: ${unreachable.join("; ")}`);
 }
 
 /** When a certificate is to be renewed: once two thirds of its lifetime have passed. */

@@ -519,3 +519,54 @@ describe("dns, another datacenter", () => {
     }
   });
 });
+
+describe("dns, prepared queries", () => {
+  it("answers NAME.query[.DC].consul from the query's execution (A and SRV, the answering datacenter in the SRV target, the query's TTL); NXDOMAIN for no query or no instance, SERVFAIL when it fails", async () => {
+    const local = new FakeCatalog("europe-west1");
+    const asked: [string, string | null][] = [];
+    const s = await startDns({
+      host: "127.0.0.1",
+      port: 0,
+      catalog: local,
+      ttlSeconds: 0,
+      preparedQuery: (name, dc) => {
+        asked.push([name, dc]);
+        if (name === "broken") return Promise.reject(new Error("us-1 did not answer"));
+        if (name === "empty") return Promise.resolve({ datacenter: "europe-west1", instances: [] });
+        if (name !== "web.v2") return Promise.resolve(null);
+        // Failed over: the instances are us's.
+        return Promise.resolve({ datacenter: "us-west-2", ttlSeconds: 10, instances: [{ node: "us-node", address: "10.1.0.1", port: 9090 }, { node: "us-node-2", address: "10.1.0.2", port: 9091 }] });
+      },
+    });
+    try {
+      const a = await udp(s.port, "web.v2.query.consul", "A");
+      expect(rcode(a)).toBe("NOERROR");
+      expect((data(a.answers, "A") as string[]).sort()).toEqual(["10.1.0.1", "10.1.0.2"]);
+      expect(ttlOf(a.answers?.[0])).toBe(10);
+      const srv = await udp(s.port, "WEB.v2.query.us-west-2.consul", "SRV");
+      expect(data(srv.answers, "SRV")).toEqual([
+        { priority: 1, weight: 1, port: 9090, target: "us-node.node.us-west-2.consul" },
+        { priority: 1, weight: 1, port: 9091, target: "us-node-2.node.us-west-2.consul" },
+      ]);
+      expect(data(srv.additionals, "A")).toEqual(["10.1.0.1", "10.1.0.2"]);
+      expect(asked.slice(0, 2)).toEqual([
+        ["web.v2", null],
+        ["web.v2", "us-west-2"],
+      ]);
+      expect(rcode(await udp(s.port, "nothing.query.consul", "A"))).toBe("NXDOMAIN");
+      expect(rcode(await udp(s.port, "empty.query.consul", "A"))).toBe("NXDOMAIN");
+      expect(rcode(await udp(s.port, "broken.query.consul", "A"))).toBe("SERVFAIL");
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("answers NXDOMAIN for NAME.query.consul when the server executes no queries", async () => {
+    const s = await startDns({ host: "127.0.0.1", port: 0, catalog: new FakeCatalog() });
+    try {
+      expect(rcode(await udp(s.port, "web.query.consul", "A"))).toBe("NXDOMAIN");
+    } finally {
+      await s.close();
+    }
+  });
+});

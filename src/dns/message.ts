@@ -118,3 +118,17 @@ function encode(r: Reply, limit: number = TCP_MAX_SIZE): Buffer {
   if (packet.encodingLength(candidate) > limit) candidate = toPacket(r, [], [], [], true);
   return packet.encode(candidate);
 }
+
+/** The prepared query a wire query's one question names (`NAME.query[.DC].consul`), with its datacenter (null: this one's); null for any other question or one it cannot read. */
+export function queryAsked(query: Buffer, domain: string): { name: string; dc: string | null } | null {
+  let decoded: packet.DecodedPacket;
+  try {
+    decoded = packet.decode(query);
+  } catch {
+    return null;
+  }
+  const q = decoded.questions;
+  if (decoded.type === "response" || q?.length !== 1 || q[0] === undefined) return null;
+  const lookup = parseName(q[0].name, domain);
+  return lookup?.kind === "query" ? { name: lookup.query, dc: lookup.dc } : null;
+}

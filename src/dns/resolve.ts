@@ -24,6 +24,20 @@ export interface ResolveContext {
   nowSeconds: () => number;
   /** A number in [0, 1), used to shuffle instances. */
   random: () => number;
+  /**
+   * The answer of the prepared query a `NAME.query[.DC].consul` question names, executed
+   * before the question is resolved (the resolver stays pure): null when there is no such
+   * query, an error when executing it failed (SERVFAIL). Absent: such names are NXDOMAIN.
+   */
+  query?: QueryAnswer | null | Error;
+}
+
+/** A prepared query's answer as DNS needs it: where its instances are, how long to keep them, and each one's node, address and port, in the order to answer. */
+export interface QueryAnswer {
+  datacenter: string;
+  /** The query's DNS TTL, when it sets one; else the server's. */
+  ttlSeconds?: number;
+  instances: readonly { node: string; address: string; port: number }[];
 }
 
 /** What a name inside our domain asks for. */
@@ -31,6 +45,8 @@ export type Lookup =
   | { kind: "apex" }
   | { kind: "service"; service: string; tag: string | null; dc: string | null }
   | { kind: "node"; node: string; dc: string | null }
+  /** A prepared query's name (its labels joined with dots), lower case. */
+  | { kind: "query"; query: string; dc: string | null }
   | { kind: "unknown" };
 
 /** The name split against our domain: `null` when the name is outside it. */
@@ -41,11 +57,11 @@ export function parseName(name: string, domain: string): Lookup | null {
   const labels = n.slice(0, -(domain.length + 1)).split(".");
   if (labels.some((l) => l === "")) return { kind: "unknown" };
 
-  // Find "service" or "node" as the last or second-to-last label (the last then being a DC).
+  // Find "service", "node" or "query" as the last or second-to-last label (the last then being a DC).
   let dc: string | null = null;
   let kindAt = labels.length - 1;
   const last = labels[kindAt];
-  if (last !== "service" && last !== "node") {
+  if (last !== "service" && last !== "node" && last !== "query") {
     dc = last ?? null;
     kindAt -= 1;
   }
@@ -54,6 +70,7 @@ export function parseName(name: string, domain: string): Lookup | null {
   if (head.length === 0) return { kind: "unknown" };
 
   if (kind === "node") return { kind: "node", node: head.join("."), dc };
+  if (kind === "query") return { kind: "query", query: head.join("."), dc };
   if (kind !== "service") return { kind: "unknown" };
 
   const [first, second] = head;
@@ -208,6 +225,29 @@ export function resolve(question: packet.Question, ctx: ResolveContext): Answer 
         return { rcode: Rcode.NOERROR, answers, authorities: [], additionals };
       }
       const answers = addressRecords(name, [...new Set(instances.map(addressOf))], qtype, ttl);
+      return answers.length > 0 ? { rcode: Rcode.NOERROR, answers, authorities: [], additionals: [] } : empty(Rcode.NOERROR, ctx);
+    }
+    case "query": {
+      const q = ctx.query;
+      if (q instanceof Error) throw q;
+      if (q === undefined || q === null || q.instances.length === 0) return empty(Rcode.NXDOMAIN, ctx);
+      const qttl = q.ttlSeconds ?? ttl;
+      if (qtype === "SRV") {
+        const answers: packet.Answer[] = [];
+        const additionals: packet.Answer[] = [];
+        const seen = new Set<string>();
+        for (const i of q.instances) {
+          const target = `${i.node}.node.${q.datacenter}.${ctx.domain}`;
+          if (!isDnsName(target)) continue;
+          answers.push({ type: "SRV", name, ttl: qttl, class: "IN", data: { priority: 1, weight: 1, port: i.port, target } });
+          const key = `${target.toLowerCase()} ${i.address}`;
+          if (seen.has(key)) continue;
+          seen.add(key);
+          additionals.push(...addressRecords(target, [i.address], "ANY", qttl));
+        }
+        return { rcode: Rcode.NOERROR, answers, authorities: [], additionals };
+      }
+      const answers = addressRecords(name, [...new Set(q.instances.map((i) => i.address))], qtype, qttl);
       return answers.length > 0 ? { rcode: Rcode.NOERROR, answers, authorities: [], additionals: [] } : empty(Rcode.NOERROR, ctx);
     }
     default:

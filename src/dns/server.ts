@@ -2,8 +2,8 @@ import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { createServer, isIPv6, type Server, type Socket } from "node:net";
 import type { CatalogReader } from "../catalog/index.js";
 import { silentLogger, type Logger } from "../structs/index.js";
-import { otherDatacenterAsked, respond } from "./message.js";
-import type { ResolveContext } from "./resolve.js";
+import { otherDatacenterAsked, queryAsked, respond } from "./message.js";
+import type { QueryAnswer, ResolveContext } from "./resolve.js";
 
 export interface DnsOptions {
   host: string;
@@ -24,6 +24,13 @@ export interface DnsOptions {
    * it, another datacenter is NXDOMAIN.
    */
   otherDatacenter?: (dc: string) => Promise<CatalogReader | null>;
+  /**
+   * Executes the prepared query `NAME.query[.DC].consul` names (by the datacenter's servers
+   * when `dc` is another's; null: this one), failing over as the query says: null when there
+   * is no such query (NXDOMAIN); a rejection is answered SERVFAIL. Without it, such names are
+   * NXDOMAIN.
+   */
+  preparedQuery?: (name: string, dc: string | null) => Promise<QueryAnswer | null>;
 }
 
 export interface DnsServer {
@@ -54,7 +61,10 @@ export async function startDns(opts: DnsOptions): Promise<DnsServer> {
     try {
       // Another datacenter's name is answered from its catalog, found first: the resolver stays a function of the catalog it is given.
       const dc = other === undefined ? null : otherDatacenterAsked(query, ctx.domain, ctx.catalog.datacenter());
-      const c = dc === null || other === undefined ? ctx : { ...ctx, catalog: await other(dc).then((found) => found ?? noPath, unreachable) };
+      let c = dc === null || other === undefined ? ctx : { ...ctx, catalog: await other(dc).then((found) => found ?? noPath, unreachable) };
+      // A prepared query's name is answered from its execution, made first.
+      const asked = opts.preparedQuery === undefined ? null : queryAsked(query, ctx.domain);
+      if (asked !== null && opts.preparedQuery !== undefined) c = { ...c, query: await opts.preparedQuery(asked.name, asked.dc).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))) };
       // A question the resolver fails on is answered SERVFAIL (and logged); a failure past that, nothing: the client times out.
       return respond(query, transport, c, (err) => {
         log.error({ component: "dns", err }, "dns query failed: answered SERVFAIL");

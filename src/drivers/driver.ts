@@ -245,6 +245,12 @@ export interface Driver {
   createNetwork?(req: AllocNetworkRequest): Promise<AllocNetwork>;
   /** Removes what `createNetwork` made for the allocation; nothing there is not an error. */
   destroyNetwork?(allocId: string): Promise<void>;
+  /**
+   * The agent is stopping: lets go of what the driver holds open for the tasks it follows (their
+   * output, the waits for their exits, which reject), and leaves the tasks running. Absent: the
+   * driver holds nothing that would keep the agent's process alive.
+   */
+  close?(): Promise<void>;
 }
 
 /** Signal names the drivers accept, with their numbers on Linux. */

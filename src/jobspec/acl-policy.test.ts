@@ -151,6 +151,18 @@ operator = "read"
     expect([acl.prefix("key", "app/x", "write"), acl.prefix("key", "app/secret", "read"), acl.prefix("key", "secret/x", "write"), acl.prefix("key", "secret/x", "read")]).toEqual([true, false, false, true]);
   });
 
+  it("reads Consul's prepared query rules: query_prefix and query, by the query's name", async () => {
+    const r = await rules(`query_prefix "" {\n  policy = "read"\n}\nquery_prefix "web-" {\n  policy = "write"\n}\nquery "web-admin" {\n  policy = "deny"\n}\n`);
+    expect(r.prefixes).toEqual([
+      { kind: "query", name: "", exact: false, policy: "read" },
+      { kind: "query", name: "web-", exact: false, policy: "write" },
+      { kind: "query", name: "web-admin", exact: true, policy: "deny" },
+    ]);
+    const acl = compileAcl([r]);
+    expect([acl.prefix("query", "web-a", "write"), acl.prefix("query", "web-admin", "read"), acl.prefix("query", "db", "read"), acl.prefix("query", "db", "write")]).toEqual([true, false, true, false]);
+    expect(await errors(`query "x" {\n  policy = "list"\n}\n`)).toEqual(['p.hcl:2:3: query["x"].policy: policy must be one of "deny", "read", "write", got "list"']);
+  });
+
   it("reads Consul's JSON form, and a Consul node rule in it", async () => {
     const r = await rules(`{
   "key_prefix": { "app/": { "policy": "list" } },

@@ -69,6 +69,8 @@ const SCHEMA: Schema = {
       // The servers' shared key (Nomad's gossip key, `nomad operator gossip keyring generate`): Ruche's cluster key.
       encrypt: { kind: "string", flag: "encrypt" },
       join_token: { kind: "string", flag: "join-token" },
+      // Another region's server join token: this region's first server takes up that region's CA, one CA for the federation.
+      join_wan_token: { kind: "string", flag: "join-wan-token" },
       server_join: {
         block: {
           retry_join: RETRY_JOIN,

@@ -15,6 +15,7 @@ import {
   type DispatchPayloadMode,
   type Job,
   type JobType,
+  type MultiregionOnFailure,
   type CheckRestart,
   type NetworkResource,
   type OnUpdate,
@@ -158,6 +159,15 @@ export function canonicalize(raw: Raw): Canonical {
 
   const ui = obj(raw.UI);
   if (ui !== undefined) job.UI = { Description: s(ui.Description, ""), Links: list(ui.Links).map((l) => ({ Label: s(l.Label, ""), URL: s(l.URL, "") })) };
+  const multiregion = obj(raw.Multiregion);
+  if (multiregion !== undefined) {
+    const strategy = obj(multiregion.Strategy);
+    job.Multiregion = {
+      Strategy: { MaxParallel: n(strategy?.MaxParallel, 0), OnFailure: s(strategy?.OnFailure, "") as MultiregionOnFailure },
+      // Nomad's api: a region's count is 1 when not given.
+      Regions: list(multiregion.Regions).map((r) => ({ Name: s(r.Name, ""), Count: n(r.Count, 1), Datacenters: strs(r.Datacenters), NodePool: s(r.NodePool, ""), Meta: smap(r.Meta) })),
+    };
+  }
   if (parameterized !== undefined) {
     job.ParameterizedJob = { Payload: s(parameterized.Payload, "") === "" ? "optional" : (s(parameterized.Payload, "") as DispatchPayloadMode), MetaRequired: strs(parameterized.MetaRequired), MetaOptional: strs(parameterized.MetaOptional) };
   }

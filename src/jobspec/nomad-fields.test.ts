@@ -279,7 +279,6 @@ describe("Nomad features refused with one line", () => {
       'job.hcl:6:7: job.group[g].service[0].connect: "connect": Ruche does not run Consul Connect (no sidecar proxies or service mesh): reach services at their registered address and port',
     ],
     ["csi_plugin", job("      csi_plugin {\n        id = \"x\"\n      }"), 'job.hcl:9:7: job.group[g].task[t].csi_plugin: "csi_plugin": Ruche does not run CSI plugins: a volume it mounts is a host path (docker volumes) or the allocation\'s directory'],
-    ["multiregion", job("", "", "  multiregion {}"), 'job.hcl:3:3: job.multiregion: "multiregion": multiregion is a Nomad Enterprise feature Ruche does not have: run one job per region'],
     ["a docker option Ruche's driver does not have", job("").replace('image = "redis:7"', 'image = "redis:7"\n        volume_driver = "rexray"'), 'job.hcl:9:9: job.group[g].task[t].config.volume_driver: "volume_driver" is an option of Nomad\'s docker driver that Ruche\'s does not have; remove it'],
     ["a docker option of Windows alone", job("").replace('image = "redis:7"', 'image = "redis:7"\n        isolation = "hyperv"'), 'job.hcl:9:9: job.group[g].task[t].config.isolation: "isolation" is Windows\' container isolation (process or hyperv), which a Linux Docker engine does not have; remove it'],
     ["a docker memory_hard_limit below the task's memory", job("").replace('image = "redis:7"', 'image = "redis:7"\n        memory_hard_limit = 128'), "job.hcl:9:9: job.group[g].task[t].config.memory_hard_limit: memory_hard_limit (128 MB) must not be less than the task's memory (300 MB), which it reserves"],
@@ -291,5 +290,32 @@ describe("Nomad features refused with one line", () => {
   it("the JSON form says the same", async () => {
     const r = await parseJob(JSON.stringify({ Job: { ID: "j", TaskGroups: [{ Name: "g", Tasks: [{ Name: "t", Driver: "raw_exec", Config: { command: "x" }, Vault: { Policies: ["p"] } }] }] } }), { file: "job.json" });
     expect(r.ok ? [] : r.diagnostics.map(formatDiagnostic)).toEqual(['job.json: Job.TaskGroups[0].Tasks[0].Vault: "Vault": Ruche does not run Vault: give the task its secrets another way (env, a file in the image)']);
+  });
+});
+
+describe("multiregion (Nomad Enterprise's, built here)", () => {
+  it("keeps the strategy and each region's count, datacenters, node pool and meta; Nomad's api defaults", async () => {
+    const j = await ok(
+      job(
+        "",
+        "",
+        '  multiregion {\n    strategy {\n      max_parallel = 1\n      on_failure = "fail_all"\n    }\n    region "west" {\n      count = 2\n      datacenters = ["west-1"]\n      node_pool = "edge"\n      meta {\n        my-key = "v"\n      }\n    }\n    region "east" {}\n  }',
+      ),
+    );
+    expect(j.Multiregion).toEqual({
+      Strategy: { MaxParallel: 1, OnFailure: "fail_all" },
+      Regions: [
+        { Name: "west", Count: 2, Datacenters: ["west-1"], NodePool: "edge", Meta: { "my-key": "v" } },
+        { Name: "east", Count: 1, Datacenters: [], NodePool: "", Meta: {} },
+      ],
+    });
+  });
+
+  it.each([
+    ["no region", "  multiregion {}", 'job.hcl:3:3: job.multiregion.region: a multiregion block needs at least one region "name" { ... } block'],
+    ["a region twice", '  multiregion {\n    region "a" {}\n    region "a" {}\n  }', 'job.hcl:5:12: job.multiregion.region[a]: region "a" is named twice; each region is listed once'],
+    ["an unknown on_failure", '  multiregion {\n    strategy {\n      on_failure = "fail_some"\n    }\n    region "a" {}\n  }', 'job.hcl:5:7: job.multiregion.strategy.on_failure: on_failure must be "fail_all", "fail_local" or left out (the failed region and those after it fail), got "fail_some"'],
+  ])("refuses %s", async (_what, top, line) => {
+    expect(await errors(job("", "", top))).toEqual([line]);
   });
 });

@@ -476,6 +476,18 @@ const uiSchema: ObjSchema = {
   fields: [f("Description", "description", string), blocks("Links", "link", { name: "link", fields: [f("Label", "label", string), f("URL", "url", string)] })],
 };
 
+/** Nomad's `multiregion`: the regions a job runs in, each with what its copy takes instead of the job's own, and how their deployments roll out. */
+const multiregionSchema: ObjSchema = {
+  name: "multiregion",
+  fields: [
+    one("Strategy", "strategy", { name: "strategy", fields: [f("MaxParallel", "max_parallel", int), f("OnFailure", "on_failure", string)] }),
+    blocks("Regions", "region", {
+      name: "region",
+      fields: [f("Name", "", string, { label: true }), f("Count", "count", int), f("Datacenters", "datacenters", strings), f("NodePool", "node_pool", string), f("Meta", "meta", stringMap)],
+    }),
+  ],
+};
+
 /** Ruche's own: how nodes are ranked (Swarm's strategies) and whether every node is scored. */
 const placementSchema: ObjSchema = {
   name: "placement",
@@ -523,7 +535,7 @@ export const jobSchema: ObjSchema = {
     one("UI", "ui", uiSchema),
     /** HCL only: a task written directly in the job runs in a group of its own, named after it, placed before the job's groups (Nomad's `normalizeJob`). */
     blocks(JOB_TASKS, "task", taskSchema),
-    refused("multiregion", "multiregion is a Nomad Enterprise feature Ruche does not have: run one job per region", "Multiregion"),
+    one("Multiregion", "multiregion", multiregionSchema),
     refused("vault", VAULT, "Vault"),
     ...notYet("consul"),
   ],

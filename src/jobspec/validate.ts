@@ -16,6 +16,7 @@ import {
   HEALTH_CHECK_MODES,
   JOB_TYPES,
   LIMITS,
+  MULTIREGION_ON_FAILURE,
   leavesAllocDir,
   NETWORK_MODES,
   NS,
@@ -31,6 +32,7 @@ import {
   type Constraint,
   type DriverName,
   type Job,
+  type Multiregion,
   type NetworkResource,
   type ParameterizedJobConfig,
   type RestartPolicy,
@@ -90,6 +92,7 @@ export function validateJob(job: Job): Problem[] {
     for (const bad of periodicProblems(job.Periodic)) p(bad.path, bad.message);
   }
   if (job.ParameterizedJob !== undefined && job.ParameterizedJob !== null) parameterized(job, job.ParameterizedJob, p);
+  if (job.Multiregion !== undefined && job.Multiregion !== null) multiregion(job, job.Multiregion, p);
   // Missing: not said beside a misplaced `task` or a misspelt `grup` block, the likely cause.
   if (job.TaskGroups.length === 0) p("TaskGroups", 'a job needs at least one group: group "name" { task "name" { ... } }', true);
 
@@ -114,6 +117,30 @@ function parameterized(job: Job, cfg: ParameterizedJobConfig, p: Report): void {
   }
   const both = cfg.MetaRequired.filter((k) => cfg.MetaOptional.includes(k));
   if (both.length > 0) p("ParameterizedJob.MetaOptional", `meta_required and meta_optional must not share keys; both have ${both.map((k) => `"${k}"`).join(", ")}`);
+}
+
+/** A multiregion job's regions and strategy, and the jobs that may have one. */
+function multiregion(job: Job, m: Multiregion, p: Report): void {
+  if (job.Type !== "service" && job.Type !== "batch") p("Multiregion", `a multiregion job must be of type "service" or "batch", not "${job.Type}": run one ${job.Type} job per region`);
+  if (job.Periodic !== null || (job.ParameterizedJob !== undefined && job.ParameterizedJob !== null)) {
+    p("Multiregion", "a periodic or parameterized job cannot be multiregion: register it in each region (`region = ...`)");
+  }
+  if (!Number.isInteger(m.Strategy.MaxParallel) || m.Strategy.MaxParallel < 0) p("Multiregion.Strategy.MaxParallel", `max_parallel must be a whole number, 0 (every region at once) or more, got ${m.Strategy.MaxParallel}`);
+  if (!MULTIREGION_ON_FAILURE.includes(m.Strategy.OnFailure)) {
+    p("Multiregion.Strategy.OnFailure", `on_failure must be "fail_all", "fail_local" or left out (the failed region and those after it fail), got "${m.Strategy.OnFailure}"`);
+  }
+  if (m.Regions.length === 0) p("Multiregion.Regions", 'a multiregion block needs at least one region "name" { ... } block', true);
+  const seen = new Set<string>();
+  m.Regions.forEach((r, i) => {
+    const at = `Multiregion.Regions[${i}]`;
+    if (r.Name === "") p(`${at}.Name`, "a region block needs its region's name as label");
+    else if (seen.has(r.Name)) p(`${at}.Name`, `region "${r.Name}" is named twice; each region is listed once`);
+    seen.add(r.Name);
+    if (!Number.isInteger(r.Count) || r.Count < 0) p(`${at}.Count`, `count must be a whole number, 0 or more, got ${r.Count}`);
+    r.Datacenters.forEach((dc, j) => {
+      if (dc.trim() === "") p(`${at}.Datacenters[${j}]`, "a datacenter name must not be empty");
+    });
+  });
 }
 
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;

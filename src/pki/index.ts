@@ -10,3 +10,4 @@ export { pemBlocks, splitCerts, toPem } from "./pem.js";
 export { fileCaSlot, parseCaRecord, type CaRecord, type RecordSlot } from "./ca-record.js";
 export { CLUSTER_KEY_HOWTO, ClusterCa, DERIVED_NOT_ATTACHED, OWN_ETCD_KEY_HOWTO, clusterFiles, crossSign, type ClusterCaOptions, type GivenClusterKey } from "./rotate.js";
 export { CLUSTER_KEY_BYTES, newClusterKey, parseClusterKey, seal, unseal, type UnsealResult } from "./seal.js";
+export { caRegion, checkFederationPeer, federationCaHeld, peerNames, serverRegions, takeUpFederationCa, FEDERATION_DERIVED, FEDERATION_NO_ROTATION, FEDERATION_ROTATING } from "./federation.js";

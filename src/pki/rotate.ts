@@ -8,6 +8,7 @@ import { BACKDATE_MS, caFromPem, caPaths, createCa, privateDir, readIfThere, wri
 import { fileCaSlot, parseCaRecord, type CaRecord, type RecordSlot } from "./ca-record.js";
 import { deriveCa } from "./derive.js";
 import { caDigest } from "./digest.js";
+import { FEDERATION_DERIVED, FEDERATION_ROTATING } from "./federation.js";
 import { pemBlock, toPem } from "./pem.js";
 import { newClusterKey, parseClusterKey, seal, unseal } from "./seal.js";
 
@@ -158,6 +159,18 @@ export class ClusterCa {
       this.attached = true;
       return this.reread();
     });
+  }
+
+  /**
+   * The record another region's first server takes up to share this CA (a WAN join,
+   * `pki/federation.ts`): the CA as it is now, its key sealed under the cluster key. Refused
+   * for a CA anchored on the derived one (`FEDERATION_DERIVED`) and during a rotation
+   * (`FEDERATION_ROTATING`).
+   */
+  federationRecord(): CaRecord {
+    if (this.anchor !== null) throw new RucheError(ErrorCode.BadRequest, FEDERATION_DERIVED);
+    if (this.previous !== null || this.cross !== null) throw new RucheError(ErrorCode.Conflict, FEDERATION_ROTATING);
+    return this.record();
   }
 
   /** The record of this CA as it is now, its key sealed under the cluster key. */

@@ -1,4 +1,5 @@
 import { parseConstraint } from "./constraint.js";
+import { parseFailover } from "./labels.js";
 import type { EntryPointConfig, RouterConfig } from "./types.js";
 
 /** The main entrypoint: plain HTTP, on the port the agent is given (`-router-port`). */
@@ -18,6 +19,7 @@ export const DEFAULT_ROUTER_CONFIG: RouterConfig = {
   accessLog: true,
   controlApi: { addresses: [], expose: false, token: "" },
   allowLoopbackBackends: false,
+  failover: { kind: "off" },
   self: { hosts: [], ports: [] },
 };
 
@@ -31,7 +33,8 @@ export const DEFAULT_ROUTER_CONFIG: RouterConfig = {
  *                      "constraints": ["tag==exposed"], "defaultRule": "Host:{{name}}.{{domain}}" },
  *   "retries": 2, "accessLog": true,
  *   "limits": { "maxBodyBytes": 10485760, "requestTimeoutMs": 60000, "headersTimeoutMs": 30000, "idleTimeoutMs": 60000, "dialTimeoutMs": 5000 },
- *   "controlApi": { "expose": false, "token": "..." }, "allowLoopbackBackends": false }
+ *   "controlApi": { "expose": false, "token": "..." }, "allowLoopbackBackends": false,
+ *   "failover": "nearest" }
  * ```
  *
  * The catalog keys may also sit at the top level. Every mistake is reported, each naming its key.
@@ -43,7 +46,7 @@ export function parseRouterConfig(raw: unknown, base: RouterConfig = DEFAULT_ROU
   cfg.constraints = [...base.constraints];
   const catalog = raw.consulCatalog === undefined ? raw : raw.consulCatalog;
   if (!isObject(catalog)) return { ok: false, errors: ["consulCatalog: must be an object"] };
-  const known = new Set(["entryPoints", "defaultEntryPoints", "consulCatalog", "retries", "accessLog", "limits", "controlApi", "ejection", "allowLoopbackBackends", "prefix", "domain", "exposedByDefault", "constraints", "defaultRule", "frontEndRule", "endpoint", "watch"]);
+  const known = new Set(["entryPoints", "defaultEntryPoints", "consulCatalog", "retries", "accessLog", "limits", "controlApi", "ejection", "allowLoopbackBackends", "failover", "prefix", "domain", "exposedByDefault", "constraints", "defaultRule", "frontEndRule", "endpoint", "watch"]);
   for (const k of Object.keys(raw)) if (!known.has(k)) errors.push(`${k}: unknown key`);
 
   const str = (o: Record<string, unknown>, k: string, at: string, set: (v: string) => void): void => {
@@ -126,6 +129,14 @@ export function parseRouterConfig(raw: unknown, base: RouterConfig = DEFAULT_ROU
   num(raw, "retries", "retries", 0, 10, (v) => (cfg.retries = v));
   bool(raw, "accessLog", "accessLog", (v) => (cfg.accessLog = v));
   bool(raw, "allowLoopbackBackends", "allowLoopbackBackends", (v) => (cfg.allowLoopbackBackends = v));
+  if (raw.failover !== undefined) {
+    // "nearest", "off", or a list of datacenters tried in order.
+    const f = raw.failover;
+    const text = typeof f === "string" ? f : Array.isArray(f) && f.length > 0 && f.every((x) => typeof x === "string") ? f.join(",") : null;
+    const p = text === null ? { reason: 'must be "off", "nearest", or a list of datacenter names' } : parseFailover(text);
+    if ("reason" in p) errors.push(`failover: ${p.reason}`);
+    else cfg.failover = p;
+  }
   if (raw.limits !== undefined) {
     if (!isObject(raw.limits)) errors.push("limits: must be an object");
     else {

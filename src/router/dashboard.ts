@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { Balancer } from "./balancer.js";
 import type { RouterMetrics } from "./metrics.js";
-import type { RoutingTable } from "./types.js";
+import type { FailoverPolicy, RoutingTable } from "./types.js";
 import { errorMessage, type Logger } from "../structs/index.js";
 
 export interface DashboardSource {
@@ -29,16 +29,72 @@ export function overview(s: DashboardSource): unknown {
       tokenRequired: r.token !== null,
       // Not served (503): tags asking for what the router does not implement.
       unimplemented: r.unimplemented,
+      // Failover to other datacenters, when asked: what, where it is served from now, why it cannot be done.
+      failover: r.failover === null ? null : { datacenters: policyText(r.failover.asked), servedFrom: r.failover.servedFrom, note: r.failover.note },
       ratePerSecond: Math.round(s.metrics.rate(r.name) * 10) / 10,
       ...s.metrics.totals(r.name),
       backends: r.backends.map((b) => {
         const h = s.balancer.of(b.origin);
-        return { id: b.id, origin: b.origin, weight: b.weight, ejected: s.balancer.isEjected(b.origin), inflight: h.inflight, ...s.metrics.backendTotals(r.name, b.origin) };
+        return { id: b.id, origin: b.origin, ...(b.datacenter === undefined ? {} : { datacenter: b.datacenter }), weight: b.weight, ejected: s.balancer.isEjected(b.origin), inflight: h.inflight, ...s.metrics.backendTotals(r.name, b.origin) };
       }),
     })),
     skipped: t.skipped,
     refusedBackends: s.refusedNames?.() ?? [],
+    // The other datacenters failover reads, nearest first, or why there are none.
+    datacenters: t.datacenters,
   };
+}
+
+/** A failover policy as written: "nearest", or its datacenters in order. */
+function policyText(p: FailoverPolicy): string | string[] {
+  switch (p.kind) {
+    case "off":
+    case "nearest":
+      return p.kind;
+    case "datacenters":
+      return p.datacenters;
+    default: {
+      const _: never = p;
+      return _;
+    }
+  }
+}
+
+type Obj = Record<string, unknown>;
+
+/**
+ * Traefik's `GET /api/http/services`, read from the overview: one load balancer per service
+ * (`NAME@consulcatalog`), its servers and their status, the routes that use it — and
+ * Ruche's own `failover` (what is asked, the datacenter it is served from, why it cannot
+ * fail over) and each server's `datacenter` when it is another's.
+ */
+export function httpServices(overviewJson: unknown): unknown[] {
+  const routes = ((overviewJson as Obj | null)?.routes ?? []) as Obj[];
+  const byService = new Map<string, Obj[]>();
+  for (const r of routes) byService.set(String(r.service), [...(byService.get(String(r.service)) ?? []), r]);
+  return [...byService].map(([service, rs]) => {
+    const servers = new Map<string, Obj>();
+    const status: Record<string, string> = {};
+    for (const r of rs) {
+      for (const b of (r.backends ?? []) as Obj[]) {
+        const url = String(b.origin);
+        servers.set(url, { url, ...(typeof b.datacenter === "string" ? { datacenter: b.datacenter } : {}) });
+        status[url] = b.ejected === true && status[url] !== "UP" ? "DOWN" : "UP";
+      }
+    }
+    const failover = rs.find((r) => r.failover !== null && r.failover !== undefined)?.failover ?? null;
+    const served = servers.size > 0 && rs.every((r) => (r.unimplemented as unknown[]).length === 0);
+    return {
+      loadBalancer: { servers: [...servers.values()], passHostHeader: true },
+      status: served ? "enabled" : "disabled",
+      usedBy: [...new Set(rs.map((r) => `${String(r.name)}@consulcatalog`))],
+      serverStatus: status,
+      name: `${service}@consulcatalog`,
+      provider: "consulcatalog",
+      type: "loadbalancer",
+      failover,
+    };
+  });
 }
 
 export function prometheus(s: DashboardSource): string {
@@ -49,15 +105,17 @@ export function prometheus(s: DashboardSource): string {
 const PAGE = `<!doctype html>
 <html><head><meta charset="utf-8"><title>Ruche router</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left}.bad{color:#b00}.ok{color:#070}</style>
-</head><body><h1>Ruche router</h1><p id="ix"></p><h2>Routes</h2><table id="routes"></table><h2>Left out</h2><table id="skipped"></table>
+</head><body><h1>Ruche router</h1><p id="ix"></p><p id="dcs"></p><h2>Routes</h2><table id="routes"></table><h2>Left out</h2><table id="skipped"></table>
 <script>
+const fo = (r) => !r.failover ? "" : r.failover.note ? '<br><span class="bad">failover (' + esc(r.failover.datacenters) + ") not done: " + esc(r.failover.note) + "</span>" : r.failover.servedFrom ? '<br><span class="bad">no local instance passes: served from datacenter ' + esc(r.failover.servedFrom) + "</span>" : "<br>failover: " + esc(r.failover.datacenters);
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 async function tick() {
   const o = await (await fetch("api/overview")).json();
   document.getElementById("ix").textContent = "Catalog index " + o.index + " · entrypoints " + o.entryPoints.map((e) => e.name + " " + e.address).join(", ");
   document.getElementById("routes").innerHTML = "<tr><th>Route</th><th>Rule</th><th>Service</th><th>Req/s</th><th>Requests</th><th>5xx</th><th>Backends</th></tr>" +
     o.routes.map((r) => "<tr><td>" + esc(r.name) + "</td><td>" + esc(r.rule) + "</td><td>" + esc(r.service) + "</td><td>" + r.ratePerSecond + "</td><td>" + r.requests + "</td><td>" + r.errors + "</td><td>" +
-      (r.unimplemented.length > 0 ? '<span class="bad">not served (503): ' + esc(r.unimplemented.join("; ")) + "</span>" : r.backends.length === 0 ? '<span class="bad">none passing</span>' : r.backends.map((b) => '<span class="' + (b.ejected ? "bad" : "ok") + '">' + esc(b.origin) + (b.weight !== 1 ? " w" + b.weight : "") + (b.ejected ? " (ejected)" : "") + "</span>").join("<br>")) + "</td></tr>").join("");
+      (r.unimplemented.length > 0 ? '<span class="bad">not served (503): ' + esc(r.unimplemented.join("; ")) + "</span>" : r.backends.length === 0 ? '<span class="bad">none passing</span>' : r.backends.map((b) => '<span class="' + (b.ejected ? "bad" : "ok") + '">' + esc(b.origin) + (b.datacenter ? " [" + esc(b.datacenter) + "]" : "") + (b.weight !== 1 ? " w" + b.weight : "") + (b.ejected ? " (ejected)" : "") + "</span>").join("<br>")) + fo(r) + "</td></tr>").join("");
+  document.getElementById("dcs").textContent = o.datacenters.unavailable ? "" : "Other datacenters (nearest first): " + o.datacenters.list.map((d) => d.name + (d.error ? " (" + d.error + ")" : d.index === null ? " (not read yet)" : "")).join(", ");
   document.getElementById("skipped").innerHTML = "<tr><th>Service</th><th>Instance</th><th>Reason</th></tr>" + o.skipped.map((s) => "<tr><td>" + esc(s.service) + "</td><td>" + esc(s.instance ?? "") + '</td><td class="' + (s.refused ? "bad" : "") + '">' + esc(s.reason) + "</td></tr>").join("") +
     o.refusedBackends.map((b) => '<tr><td></td><td>' + esc(b.name) + '</td><td class="bad">' + esc(b.reason) + "</td></tr>").join("");
 }
@@ -73,7 +131,7 @@ export interface DashboardView {
 
 /**
  * The router's read-only dashboard on its own port (127.0.0.1 by default): `/` a page of
- * routes, backends, health and request rates; `/api/overview` the same as JSON;
+ * routes, backends, health and request rates; `/api/overview` the same as JSON; `/api/http/services` Traefik's shape of it;
  * `/metrics` Prometheus. Only GET and HEAD.
  */
 export function dashboardServer(view: DashboardView, log: Logger): Server {
@@ -95,6 +153,7 @@ async function answer(view: DashboardView, method: string, url: string): Promise
   const path = url.split("?")[0];
   if (path === "/" || path === "/dashboard/") return { status: 200, type: "text/html; charset=utf-8", body: PAGE };
   if (path === "/api/overview") return { status: 200, type: "application/json", body: JSON.stringify(await view.overview()) };
+  if (path === "/api/http/services") return { status: 200, type: "application/json", body: JSON.stringify(httpServices(await view.overview())) };
   if (path === "/metrics") return { status: 200, type: "text/plain; version=0.0.4", body: await view.prometheus() };
   if (path === "/ping") return { status: 200, type: "text/plain", body: "OK" };
   return { status: 404, type: "text/plain", body: "404 page not found\n" };

@@ -4,7 +4,7 @@ import { performance } from "node:perf_hooks";
 import { REFUSED_BACKEND } from "./backend-guard.js";
 import type { BackendHealth } from "./balancer.js";
 import { HOP, OWN, retryable } from "./headers.js";
-import { hostOf, lookup, unimplementedText } from "./lookup.js";
+import { hostOf, latest, lookup, unimplementedText } from "./lookup.js";
 import type { EntryPointInfo, ProxyContext } from "./proxy.js";
 import { stripPath } from "./rule.js";
 import type { Backend, Route } from "./types.js";
@@ -797,7 +797,7 @@ class ClientConn {
     if (retryable(kind, this.attempt, s.ctx.config.retries + (this.reused ? 1 : 0), h.method)) {
       this.attempt++;
       if (!this.reused) (this.tried ??= new Set()).add(b);
-      this.tryOne(route, h);
+      this.tryOne(latest(s.ctx.table(), route), h);
       return;
     }
     const st = kind === "timeout" ? 504 : 502;

@@ -1,7 +1,7 @@
 import { catalogSnapshot, type CatalogReader } from "../catalog/index.js";
 import { errorMessage, silentLogger, sleep, type Logger } from "../structs/index.js";
-import { routingTable } from "./table.js";
-import type { RouterConfig, RoutingTable } from "./types.js";
+import { NO_FEDERATION, routingTable } from "./table.js";
+import type { DatacentersView, RouterConfig, RoutingTable } from "./types.js";
 
 /** How long one blocking wait on the catalog lasts before it is asked again. */
 const WAIT_MS = 300_000;
@@ -12,9 +12,10 @@ const WAIT_MS = 300_000;
  * wait resolves — a new healthy instance is routable as soon as the catalog knows it.
  * Resolves when `signal` aborts; a failing wait is retried after a second. A table that
  * cannot be built keeps the previous one in use and is tried again each second; the
- * failure is logged once, and again only when it changes, and its end is logged.
+ * failure is logged once, and again only when it changes, and its end is logged. `others`
+ * gives the other datacenters as last read (failover), with each build.
  */
-export async function followCatalog(catalog: CatalogReader, config: RouterConfig, swap: (t: RoutingTable) => void, signal: AbortSignal, log: Logger = silentLogger): Promise<void> {
+export async function followCatalog(catalog: CatalogReader, config: RouterConfig, swap: (t: RoutingTable) => void, signal: AbortSignal, log: Logger = silentLogger, others: () => DatacentersView = () => NO_FEDERATION): Promise<void> {
   let built = -1;
   // Read afresh each time: the signal aborts while waits are pending.
   const stopped = (): boolean => signal.aborted;
@@ -33,7 +34,7 @@ export async function followCatalog(catalog: CatalogReader, config: RouterConfig
     if (index === built) continue;
     try {
       const snap = catalogSnapshot(catalog);
-      swap(routingTable(snap, config));
+      swap(routingTable(snap, config, others()));
       built = snap.index;
       index = snap.index;
       if (failing !== "") log.info({ index }, "router: the routing table is built again");

@@ -1,10 +1,11 @@
 export { Balancer, type BackendHealth } from "./balancer.js";
 export { DEFAULT_ROUTER_CONFIG, MAIN_ENTRYPOINT, parseRouterConfig } from "./config.js";
 export { parseConstraint, type Constraint } from "./constraint.js";
+export { FailoverWatch, type Datacenters } from "./failover.js";
 export { followCatalog } from "./feed.js";
 export { lookup } from "./lookup.js";
 export { parseRule, type Matcher, type Rule } from "./rule.js";
-export { RemoteCatalog } from "./remote.js";
+export { RemoteCatalog, RemoteDatacenters } from "./remote.js";
 export { startRouter, type RouterOptions, type RunningRouter } from "./router.js";
-export { renderDefaultRule, routingTable, sameRoutes } from "./table.js";
-export { LbMethod, type Backend, type EntryPointConfig, type Route, type RouterConfig, type RoutingTable, type Skipped } from "./types.js";
+export { NO_FEDERATION, renderDefaultRule, routingTable, sameRoutes } from "./table.js";
+export { LbMethod, type Backend, type DatacentersView, type EntryPointConfig, type FailoverPolicy, type Route, type RouterConfig, type RoutingTable, type Skipped } from "./types.js";

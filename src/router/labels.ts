@@ -1,4 +1,4 @@
-import type { LbMethod } from "./types.js";
+import type { FailoverPolicy, LbMethod } from "./types.js";
 
 /**
  * What one instance's tags ask of the router, read from `PREFIX.key=value` tags in both
@@ -14,6 +14,8 @@ export interface InstanceLabels {
   routers: RouterSpec[];
   /** The instance's weight in its routes. */
   weight: number;
+  /** `PREFIX.ruche.failover=nearest|off|DC,DC`, Ruche's own: its routes' failover to other datacenters; undefined when not said. */
+  failover: FailoverPolicy | undefined;
 }
 
 export interface RouterSpec {
@@ -36,6 +38,7 @@ export interface RouterSpec {
 /** The tags the router reads (after the prefix); any other asks for what it does not implement. */
 const READ: readonly RegExp[] = [
   /^(enable|tags|weight|port|protocol|backend|backend\.loadbalancer\.method)$/,
+  /^ruche\.failover$/,
   /^frontend\.(rule|entryPoints|entrypoints|priority)$/,
   /^frontends\.[^.]+\.(rule|entryPoints|entrypoints|priority)$/,
   /^http\.routers\.[^.]+\.(rule|entryPoints|entrypoints|priority|service|tls)$/,
@@ -74,6 +77,23 @@ const METHODS: Record<string, LbMethod> = {
   p2c: "p2c",
 };
 
+/** The names a datacenter may have (Consul's: letters, digits, `-`, `_`). */
+const DC_NAME = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * A failover policy as users write it (the `ruche.failover` tag, the configuration's
+ * `failover`): `off`, `nearest`, or datacenters in the order they are tried (`us-west-2,asia`).
+ */
+export function parseFailover(value: string): FailoverPolicy | { reason: string } {
+  const v = value.trim();
+  if (v === "off" || v === "false") return { kind: "off" };
+  if (v === "nearest") return { kind: "nearest" };
+  const list = v.split(",").map((x) => x.trim());
+  const bad = list.find((x) => !DC_NAME.test(x));
+  if (bad !== undefined) return { reason: `must be off, nearest, or datacenter names separated by commas ("${bad}" is not a datacenter name)` };
+  return { kind: "datacenters", datacenters: [...new Set(list)] };
+}
+
 /** Reads an instance's labels; a malformed one gives a reason instead. */
 export function readLabels(tags: readonly string[], prefix: string): InstanceLabels | { reason: string } {
   const labels = new Map<string, string>();
@@ -98,6 +118,13 @@ export function readLabels(tags: readonly string[], prefix: string): InstanceLab
   if (en !== undefined) {
     if (en !== "true" && en !== "false") return bad("enable", "must be true or false");
     enable = en === "true";
+  }
+  let failover: FailoverPolicy | undefined;
+  const fo = labels.get("ruche.failover");
+  if (fo !== undefined) {
+    const f = parseFailover(fo);
+    if ("reason" in f) return bad("ruche.failover", f.reason);
+    failover = f;
   }
   const constraintTags = [...tags];
   for (const v of (labels.get("tags") ?? "").split(",")) if (v.trim() !== "") constraintTags.push(v.trim());
@@ -210,5 +237,5 @@ export function readLabels(tags: readonly string[], prefix: string): InstanceLab
     if (built.has(scope)) continue;
     for (const r of routers) r.unimplemented.push(...what.filter((w) => !r.unimplemented.includes(w)));
   }
-  return { enable, constraintTags, routers, weight };
+  return { enable, constraintTags, routers, weight, failover };
 }

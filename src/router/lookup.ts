@@ -10,6 +10,17 @@ export function lookup(table: RoutingTable, entryPoint: string, req: RequestFact
   return null;
 }
 
+/**
+ * The route as the table in use now has it (the same name, service and rule), else the one
+ * given: a request retried after its backend failed takes the backends the catalog gives
+ * since it began — the local instances gone, those of the datacenter it now fails over to.
+ */
+export function latest(table: RoutingTable, route: Route): Route {
+  for (const r of table.routes) if (r === route) return r;
+  for (const r of table.routes) if (r.name === route.name && r.service === route.service && r.rule === route.rule) return r;
+  return route;
+}
+
 /** The host of a Host header or :authority, lower case and without its port. */
 export function hostOf(header: string | undefined): string {
   if (header === undefined) return "";

@@ -10,7 +10,7 @@ import { ErrorCode, RucheError, type Logger } from "../structs/index.js";
 import { REFUSED_BACKEND } from "./backend-guard.js";
 import type { Balancer } from "./balancer.js";
 import { forwardHeaders, responseHeaders, retryable } from "./headers.js";
-import { hostOf, lookup, unimplementedText } from "./lookup.js";
+import { hostOf, latest, lookup, unimplementedText } from "./lookup.js";
 import type { RouterMetrics } from "./metrics.js";
 import type { Pools } from "./pools.js";
 import { stripPath } from "./rule.js";
@@ -194,6 +194,8 @@ export function proxyRequests(ctx: ProxyContext, ep: EntryPointInfo): (req: Req,
     let tried: Set<Backend> | null = null;
     let last: Failure | null = null;
     for (let attempt = 0; ; attempt++) {
+      // A retry takes the route as the table has it now.
+      if (attempt > 0) route = latest(ctx.table(), route);
       const b = balancer.pick(route, tried);
       if (b === null) {
         const status = last === null ? 503 : last === "timeout" ? 504 : 502;

@@ -2,6 +2,7 @@ import type { ApiClient } from "../apiclient/index.js";
 import type { CatalogNode, CatalogReader, CatalogSnapshot, HealthCheck, ServiceInstance } from "../catalog/index.js";
 import { silentLogger, type Logger } from "../structs/index.js";
 import { SnapshotCatalog } from "./snapshot-catalog.js";
+import type { Datacenters } from "./failover.js";
 
 /** Longest blocking query asked of the server; the API caps them at 5 minutes. */
 const MAX_WAIT_S = 300;
@@ -67,7 +68,7 @@ export class RemoteCatalog implements CatalogReader {
   }
 
   /** The answer as a snapshot; malformed instances are left out. */
-  private checked(body: unknown): CatalogSnapshot {
+  checked(body: unknown): CatalogSnapshot {
     const b = body as { index?: unknown; instances?: unknown; nodeApis?: unknown } | null;
     if (typeof b !== "object" || b === null || typeof b.index !== "number" || !Array.isArray(b.instances)) throw new Error("the servers' catalog answered something other than a snapshot");
     const pass = new Set<string>();
@@ -100,5 +101,40 @@ export class RemoteCatalog implements CatalogReader {
     });
     const tags = (o.Tags as unknown[]).filter((t): t is string => typeof t === "string");
     return [{ ID: o.ID, Service: o.Service, Tags: tags, Address: str(o.Address), Port: o.Port, Meta: strMap(o.Meta), node, checks, CreateIndex: num(o.CreateIndex), ModifyIndex: num(o.ModifyIndex) }];
+  }
+}
+
+/**
+ * The other datacenters for a router without the server role, asked of its servers: their
+ * `/v1/catalog/datacenters` (nearest first, theirs first: left out), and each one's catalog
+ * with `GET /v1/catalog/snapshot?dc=DC&index=` — a blocking query the servers send on to a
+ * server of that datacenter and relay. The answers are checked as the servers' own catalog's.
+ * Another datacenter of the servers' own region is followed too: its catalog is theirs, so
+ * it never has what theirs has not.
+ */
+export class RemoteDatacenters implements Datacenters {
+  /** Per datacenter, what checks its answers (and logs a malformed instance once). */
+  private readonly readers = new Map<string, RemoteCatalog>();
+
+  constructor(
+    private readonly api: ApiClient,
+    private readonly log: Logger = silentLogger,
+  ) {}
+
+  async nearest(signal: AbortSignal): Promise<string[]> {
+    const r = await this.api.request<unknown>("GET", "/v1/catalog/datacenters", undefined, { signal });
+    if (!Array.isArray(r.body) || !r.body.every((d): d is string => typeof d === "string")) throw new Error("the servers answered /v1/catalog/datacenters with something other than a list of names");
+    return r.body.slice(1);
+  }
+
+  async snapshot(dc: string, index: number, waitMs: number, signal: AbortSignal): Promise<CatalogSnapshot> {
+    const waitS = Math.max(1, Math.min(MAX_WAIT_S, Math.ceil(waitMs / 1000)));
+    const r = await this.api.request<unknown>("GET", "/v1/catalog/snapshot", undefined, { index, wait: `${waitS}s`, signal, query: { dc } });
+    let reader = this.readers.get(dc);
+    if (reader === undefined) {
+      reader = new RemoteCatalog(this.api, this.log);
+      this.readers.set(dc, reader);
+    }
+    return reader.checked(r.body);
   }
 }

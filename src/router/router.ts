@@ -9,13 +9,14 @@ import { Balancer } from "./balancer.js";
 import { MAIN_ENTRYPOINT } from "./config.js";
 import { fastPath } from "./fastpath.js";
 import { dashboardServer, overview, prometheus, type DashboardSource } from "./dashboard.js";
+import { FailoverWatch, type Datacenters } from "./failover.js";
 import { followCatalog } from "./feed.js";
 import { RouterMetrics } from "./metrics.js";
 import { Pools } from "./pools.js";
 import { proxyRequests, type ProxyContext } from "./proxy.js";
-import { routingTable, sameRoutes } from "./table.js";
+import { NO_FEDERATION, routingTable, sameRoutes } from "./table.js";
 import { loadCertificates } from "./tls.js";
-import type { RouterConfig, RoutingTable } from "./types.js";
+import type { DatacentersView, RouterConfig, RoutingTable } from "./types.js";
 import { proxyUpgrades } from "./websocket.js";
 import { startWorkers } from "./workers.js";
 
@@ -35,6 +36,14 @@ export interface RouterOptions {
   workers?: number;
   /** The workers' log level. */
   logLevel?: string;
+  /**
+   * The federation's other datacenters, for the routes that fail over to them; absent: the
+   * router has none (an agent alone), and a route asking for failover is served from its
+   * own instances only, which the log and the dashboard say.
+   */
+  datacenters?: Datacenters;
+  /** Why this router cannot fail over although it may have a federation (a worker process): said instead of "no federation". */
+  noFailover?: string;
 }
 
 export interface RunningRouter {
@@ -92,8 +101,9 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
   for (const e of config.entryPoints) if (e.port > 0) config.self.ports.push(e.port);
   if (o.dashboardPort > 0) config.self.ports.push(o.dashboardPort);
   if ((o.workers ?? 1) > 1) {
+    if (o.datacenters !== undefined) log.warn({}, `router: ${WORKERS_NO_FAILOVER}`);
     const main = config.entryPoints.find((e) => e.name === MAIN_ENTRYPOINT);
-    const w = await startWorkers({ catalog: o.catalog, config, host: main?.host ?? "0.0.0.0", port: main?.port ?? 0, count: o.workers ?? 1, dashboardPort: o.dashboardPort, dashboardHost: o.dashboardHost ?? "127.0.0.1", logger: log, logLevel: o.logLevel ?? "warn" });
+    const w = await startWorkers({ catalog: o.catalog, config, host: main?.host ?? "0.0.0.0", port: main?.port ?? 0, count: o.workers ?? 1, dashboardPort: o.dashboardPort, dashboardHost: o.dashboardHost ?? "127.0.0.1", logger: log, logLevel: o.logLevel ?? "warn", ...(o.datacenters === undefined ? {} : { noFailover: WORKERS_NO_FAILOVER }) });
     const stop = (): void => {
       w.close().catch(() => undefined);
     };
@@ -113,6 +123,8 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
   }
   // What the table refuses, and names refused when resolved: each logged once, shown on the dashboard.
   const logged = new Set<string>();
+  /** The datacenter each route was last served from (null: its own). */
+  const servedFrom = new Map<string, string | null>();
   const refusedNames = new Map<string, string>();
   const note = (t: RoutingTable): void => {
     for (const s of t.skipped) {
@@ -121,13 +133,29 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
       log.warn({ service: s.service, instance: s.instance }, `router: backend refused: ${s.reason}`);
     }
     for (const r of t.routes) {
+      const f = r.failover;
+      if (f !== null && f.note !== null && !logged.has(`failover ${r.name}`)) {
+        logged.add(`failover ${r.name}`);
+        log.warn({ route: r.name, service: r.service }, `router: route ${r.name} asks for failover to other datacenters, but ${f.note}`);
+      }
+      const from = f?.servedFrom ?? null;
+      if (from !== (servedFrom.get(r.name) ?? null)) {
+        if (from === null) log.info({ route: r.name, service: r.service }, `router: route ${r.name} is served from this datacenter again`);
+        else log.warn({ route: r.name, service: r.service, datacenter: from }, `router: route ${r.name} has no passing instance here: served from datacenter ${from}`);
+        servedFrom.set(r.name, from);
+      }
       const why = `${r.name}: ${r.unimplemented.join("; ")}`;
       if (r.unimplemented.length === 0 || logged.has(why)) continue;
       logged.add(why);
       log.warn({ route: r.name, service: r.service, unimplemented: r.unimplemented }, "router: route answered 503: its tags ask for what the router does not implement");
     }
   };
-  let current = routingTable(catalogSnapshot(o.catalog), config);
+  // Failover: the other datacenters' catalogs, followed while a route asks for it.
+  const ac = new AbortController();
+  const unavailable: DatacentersView = o.noFailover === undefined ? NO_FEDERATION : { unavailable: o.noFailover, datacenters: [] };
+  let watch: FailoverWatch | null = null;
+  const others = (): DatacentersView => watch?.view() ?? unavailable;
+  let current = routingTable(catalogSnapshot(o.catalog), config, others());
   note(current);
   let guard: Guard = guardOf(config);
   const lookupFor = (port: number): LookupFunction =>
@@ -142,6 +170,8 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
   const ctx: ProxyContext = { table: () => current, config, balancer, pools, metrics, log, upgraded: new Set(), lookup: lookupFor };
   const swap = (t: RoutingTable): void => {
     note(t);
+    // The other datacenters are followed while a route asks for failover, and only then.
+    watch?.want(t.routes.some((r) => r.failover !== null));
     // The catalog moves for many reasons (a heartbeat, a check's output): when the routes
     // are the same, the routes in use stay, and with them their round-robin turns.
     if (sameRoutes(current, t)) {
@@ -158,7 +188,6 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
 
   const servers: { name: string; server: Server | Http2SecureServer | NetServer; full: Server | Http2SecureServer; fast: ReturnType<typeof fastPath> | null; address: string; tls: boolean }[] = [];
   let dashboard: Server | null = null;
-  const ac = new AbortController();
   const onAbort = (): void => {
     ac.abort();
   };
@@ -168,6 +197,7 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
     ac.abort();
     o.signal?.removeEventListener("abort", onAbort);
     await feed;
+    await watch?.closed();
     for (const s of ctx.upgraded) s.destroy();
     for (const s of servers) {
       s.fast?.close();
@@ -250,8 +280,23 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
     // The ports picked at listen are known now: the table is built again with them refused.
     for (const s of servers) config.self.ports.push((s.server.address() as AddressInfo).port);
     guard = guardOf(config);
-    swap(routingTable(catalogSnapshot(o.catalog), config));
-    feed = followCatalog(o.catalog, config, swap, ac.signal, log);
+    if (o.datacenters !== undefined) {
+      watch = new FailoverWatch(
+        o.datacenters,
+        () => {
+          // Another datacenter's catalog moved: the table is built again with the local one as it is.
+          try {
+            swap(routingTable(catalogSnapshot(o.catalog), config, others()));
+          } catch (err) {
+            log.error({ err }, "router: building the routing table after another datacenter's change failed; keeping the previous one");
+          }
+        },
+        ac.signal,
+        log,
+      );
+    }
+    swap(routingTable(catalogSnapshot(o.catalog), config, others()));
+    feed = followCatalog(o.catalog, config, swap, ac.signal, log, others);
     const addresses = Object.fromEntries(servers.map((s) => [s.name, s.address]));
     return { address: addresses[MAIN_ENTRYPOINT] ?? servers[0]?.address ?? "", addresses, dashboardAddress, table: () => current, overview: () => overview(source), prometheus: () => prometheus(source), close };
   } catch (err) {
@@ -259,6 +304,9 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
     throw err;
   }
 }
+
+/** Why a router on several processes does not fail over. */
+export const WORKERS_NO_FAILOVER = "failover to other datacenters is not built with -router-workers above 1: routes asking for it are served from local instances only";
 
 /** This machine's interface addresses. */
 function ownAddresses(): string[] {

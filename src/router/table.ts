@@ -3,7 +3,10 @@ import { errorMessage, instanceProblem } from "../structs/index.js";
 import { canonicalHost, guardOf, judgeBackend } from "./backend-guard.js";
 import { readLabels } from "./labels.js";
 import { parseRule, requiredHosts, type Rule } from "./rule.js";
-import type { Backend, EntryPointRoutes, Route, RouterConfig, RoutingTable, Skipped } from "./types.js";
+import type { Backend, DatacentersView, EntryPointRoutes, FailoverPolicy, Route, RouterConfig, RoutingTable, Skipped } from "./types.js";
+
+/** What a router with no federation (an agent alone) knows of other datacenters: nothing, and it says so. */
+export const NO_FEDERATION: DatacentersView = { unavailable: "this router has no federation (no other datacenter is known): serving local instances only", datacenters: [] };
 
 /**
  * The routing table: a pure function of the catalog (services, instances, their tags and
@@ -15,12 +18,18 @@ import type { Backend, EntryPointRoutes, Route, RouterConfig, RoutingTable, Skip
  * still serve, and the proxy's retries and ejection deal with those that do not. So a
  * service whose every instance sits on one node whose agent restarts is still routed
  * until its replacements pass.
+ * A route whose instances ask for failover (`PREFIX.ruche.failover`, else the configuration's
+ * `failover`) and has none passing takes the passing instances of the nearest other datacenter
+ * that has some (`others`, nearest first, as the router last read them) — before the local
+ * ones failing only their node's check; another datacenter's instances with the tag make the
+ * route even when no local instance is left (a job stopped here). Their own passing local
+ * instances take the traffic back at once.
  * A malformed tag leaves out what it concerns (the instance, or the route) with a reason
  * in `skipped`; it never fails the table. Nor does an instance the table cannot read (a
  * field of another type, from a source that did not check it): it is left out, with the
  * error as its reason.
  */
-export function routingTable(snap: CatalogSnapshot, config: RouterConfig): RoutingTable {
+export function routingTable(snap: CatalogSnapshot, config: RouterConfig, others: DatacentersView = NO_FEDERATION): RoutingTable {
   const skipped: Skipped[] = [];
   const allEntryPoints = config.entryPoints.map((e) => e.name);
   const defaultEntryPoints = config.defaultEntryPoints.length > 0 ? config.defaultEntryPoints : allEntryPoints;
@@ -29,28 +38,47 @@ export function routingTable(snap: CatalogSnapshot, config: RouterConfig): Routi
   const refused = new Set<string>();
   /** Per route, the instances failing only their node's check: its backends if none passes. */
   const standby = new Map<Route, Backend[]>();
+  /** Per route, the passing instances of each other datacenter: its backends when it fails over there. */
+  const remote = new Map<Route, Map<string, Backend[]>>();
+  /** Per route, the failover its instances' tags ask (its own instances', else the other datacenters'). */
+  const asked = new Map<Route, FailoverPolicy>();
+  /** The routes with an instance of the router's own datacenter. */
+  const local = new Set<Route>();
   const tlsEntryPoints = config.entryPoints.filter((e) => e.tls !== null).map((e) => e.name);
   // The nodes' addresses: an agent's API there is Ruche's own.
   const nodeHosts = new Set<string>();
-  for (const inst of snap.instances) {
-    const a = (inst as Partial<typeof inst> | null)?.node?.Address;
-    if (typeof a === "string" && a !== "") nodeHosts.add(canonicalHost(a));
+  const remoteSnaps = others.datacenters.flatMap((d) => (d.snapshot === null ? [] : [{ dc: d.name, snap: d.snapshot }]));
+  for (const s of [snap, ...remoteSnaps.map((r) => r.snap)]) {
+    for (const inst of s.instances) {
+      const a = (inst as Partial<typeof inst> | null)?.node?.Address;
+      if (typeof a === "string" && a !== "") nodeHosts.add(canonicalHost(a));
+    }
   }
-  const guard = guardOf(config, nodeHosts, snap.nodeApis ?? []);
+  const guard = guardOf(config, nodeHosts, [snap, ...remoteSnaps.map((r) => r.snap)].flatMap((s) => s.nodeApis ?? []));
 
   for (const inst of snap.instances) {
     const skip = (reason: string): void => {
       skipped.push({ service: String((inst as Partial<typeof inst> | null)?.Service), instance: String((inst as Partial<typeof inst> | null)?.ID), reason });
     };
     try {
-      addInstance(inst, skip);
+      addInstance(inst, skip, null);
     } catch (err) {
       skip(`the instance cannot be read: ${errorMessage(err)}`);
     }
   }
+  // Another datacenter's instances are read alike; what is left out of them is said only when they ask for failover.
+  for (const { dc, snap: other } of remoteSnaps) {
+    for (const inst of other.instances) {
+      try {
+        addInstance(inst, () => undefined, dc);
+      } catch {
+        // Not this datacenter's to show: its own router says it.
+      }
+    }
+  }
 
-  /** Adds the routes and backends one instance gives, or says with `skip` why it gives none. */
-  function addInstance(inst: CatalogSnapshot["instances"][number], skip: (reason: string) => void): void {
+  /** Adds the routes and backends one instance (of datacenter `dc`, or the router's own when null) gives, or says with `skip` why it gives none. */
+  function addInstance(inst: CatalogSnapshot["instances"][number], skip: (reason: string) => void, dc: string | null): void {
     const problem = instanceProblem(inst);
     if (problem !== null) {
       skip(`the instance cannot be read: ${problem}`);
@@ -74,6 +102,9 @@ export function routingTable(snap: CatalogSnapshot, config: RouterConfig): Routi
       skip(`constraint ${failing.text} does not hold for its tags`);
       return;
     }
+    const policy = labels.failover ?? config.failover;
+    // Another datacenter's instance that asks for no failover is none of this router's business.
+    if (dc !== null && policy.kind === "off") return;
     const passing = aggregate(inst.checks) === "passing";
     const nodeOnly = !passing && inst.checks.some((c) => c.CheckID === NODE_CHECK.CheckID) && aggregate(inst.checks.filter((c) => c.CheckID !== NODE_CHECK.CheckID)) === "passing";
     for (const spec of labels.routers) {
@@ -108,13 +139,29 @@ export function routingTable(snap: CatalogSnapshot, config: RouterConfig): Routi
       }
       const key = JSON.stringify([inst.Service, routeName, ruleText, [...entryPoints].sort(), spec.priority, spec.method]);
       let route = routes.get(key);
+      // Another datacenter's instance with what the router does not do is no backend: the route is its own instances'.
+      if (dc !== null && unimplemented.length > 0) continue;
       if (route === undefined) {
         route = newRoute(routeName, inst.Service, ruleText, parsed.value, spec.priority, entryPoints, spec.method);
         routes.set(key, route);
       }
       for (const u of unimplemented) if (!route.unimplemented.includes(u)) route.unimplemented.push(u);
+      if (dc === null) local.add(route);
+      if (labels.failover !== undefined && !asked.has(route) && (dc === null || !local.has(route))) asked.set(route, labels.failover);
       const address = inst.Address;
       const verdict = judgeBackend(address, port, guard);
+      if (dc !== null) {
+        // Another datacenter's: never its servers' or agents' API, whatever controlApi says.
+        if (!verdict.ok) {
+          skipped.push({ service: inst.Service, instance: `${inst.ID} (datacenter ${dc})`, reason: `route ${routeName}: ${verdict.reason}`, refused: true });
+          continue;
+        }
+        if (!passing) continue;
+        const byDc = remote.get(route) ?? remote.set(route, new Map()).get(route);
+        const origin = `${spec.scheme}://${address.includes(":") ? `[${address}]` : address}:${port}`;
+        byDc?.set(dc, [...(byDc.get(dc) ?? []), { id: inst.ID, origin, address, port, weight: labels.weight, datacenter: dc }]);
+        continue;
+      }
       if (!verdict.ok) {
         if (!verdict.api || !config.controlApi.expose) {
           if (verdict.api) refused.add(key);
@@ -130,6 +177,25 @@ export function routingTable(snap: CatalogSnapshot, config: RouterConfig): Routi
     }
   }
   for (const key of refused) routes.delete(key);
+  for (const [key, route] of routes) {
+    const policy = asked.get(route) ?? config.failover;
+    if (policy.kind === "off") {
+      // Made by another datacenter's instances whose failover a local instance's tag turns off: not this router's.
+      if (!local.has(route)) routes.delete(key);
+      continue;
+    }
+    route.failover = { asked: policy, servedFrom: null, note: others.unavailable };
+    if (route.backends.length > 0) continue;
+    const order = policy.kind === "nearest" ? others.datacenters.map((d) => d.name) : policy.datacenters;
+    const byDc = remote.get(route);
+    for (const dc of order) {
+      const there = byDc?.get(dc) ?? [];
+      if (there.length === 0) continue;
+      route.backends.push(...there);
+      route.failover.servedFrom = dc;
+      break;
+    }
+  }
   for (const [route, backends] of standby) if (route.backends.length === 0) route.backends.push(...backends);
   // A route asking for what the router does not do is answered 503: no backend is ever reached.
   for (const route of routes.values()) if (route.unimplemented.length > 0) route.backends = [];
@@ -146,7 +212,8 @@ export function routingTable(snap: CatalogSnapshot, config: RouterConfig): Routi
     for (const [h, list] of byHost) for (const r of mine) if (requiredHosts(r.matcher)?.includes(h) ?? true) list.push(r);
     entryPoints.set(ep, { byHost, anyHost });
   }
-  return { index: snap.index, routes: sorted, skipped, entryPoints };
+  const datacenters = { unavailable: others.unavailable, list: others.datacenters.map((d) => ({ name: d.name, index: d.snapshot?.index ?? null, error: d.error })) };
+  return { index: snap.index, routes: sorted, skipped, entryPoints, datacenters };
 }
 
 /** Whether two tables route alike: same routes, rules, entrypoints, methods, backends and weights. */
@@ -157,7 +224,7 @@ export function sameRoutes(a: RoutingTable, b: RoutingTable): boolean {
 }
 
 function newRoute(name: string, service: string, rule: string, parsed: Rule, priority: number | undefined, entryPoints: string[], method: Route["method"]): Route {
-  return { name, service, rule, matcher: parsed.matcher, strip: parsed.strip, priority: priority ?? rule.length, entryPoints: [...entryPoints], method, backends: [], token: null, unimplemented: [] };
+  return { name, service, rule, matcher: parsed.matcher, strip: parsed.strip, priority: priority ?? rule.length, entryPoints: [...entryPoints], method, backends: [], token: null, unimplemented: [], failover: null };
 }
 
 /** `Host:{{name}}.{{domain}}` → `Host:web.example.com`; without a domain, `Host:web`. Also the `{{.ServiceName}}`/`{{ normalize .Name }}` spellings. */

@@ -1,3 +1,4 @@
+import type { CatalogSnapshot } from "../catalog/index.js";
 import type { Constraint } from "./constraint.js";
 import type { Matcher } from "./rule.js";
 
@@ -19,6 +20,32 @@ export interface Backend {
   address: string;
   port: number;
   weight: number;
+  /** The datacenter it is in when it is another's (failover); absent for the router's own. */
+  datacenter?: string;
+}
+
+/**
+ * Where a route's requests go when none of its own datacenter's instances passes: nowhere
+ * else (`off`), the nearest datacenter (by measured round trip) that has passing instances of
+ * the service, or the first of a list that has some (Consul's prepared query `Failover`).
+ */
+export type FailoverPolicy = { kind: "off" } | { kind: "nearest" } | { kind: "datacenters"; datacenters: string[] };
+
+/** A route's failover as the dashboard shows it. */
+export interface RouteFailover {
+  /** What its tags (or the configuration) ask. */
+  asked: FailoverPolicy;
+  /** The datacenter its backends are in now, or null when they are its own (or it has none). */
+  servedFrom: string | null;
+  /** Why it cannot fail over (the router has no federation, ...), or null. */
+  note: string | null;
+}
+
+/** The other datacenters as the router last read them, nearest first: an input of the routing table. */
+export interface DatacentersView {
+  /** Why this router cannot fail over to another datacenter (it has no federation), or null when it can. */
+  unavailable: string | null;
+  datacenters: { name: string; snapshot: CatalogSnapshot | null; error: string | null }[];
 }
 
 export interface Route {
@@ -44,6 +71,8 @@ export interface Route {
    * served as if they were absent but answered 503 naming them.
    */
   unimplemented: string[];
+  /** Its failover to other datacenters when asked (a tag, or the configuration's default), else null. */
+  failover: RouteFailover | null;
 }
 
 /** A service, instance or route left out of the table, and why. */
@@ -68,6 +97,8 @@ export interface RoutingTable {
   routes: Route[];
   skipped: Skipped[];
   entryPoints: Map<string, EntryPointRoutes>;
+  /** The other datacenters it was built with, nearest first (their catalog's index, null when not read), or why there are none. */
+  datacenters: { unavailable: string | null; list: { name: string; index: number | null; error: string | null }[] };
 }
 
 /** Where an entrypoint listens; TLS when it has certificates. */
@@ -118,6 +149,8 @@ export interface RouterConfig {
    * refused whatever it says.
    */
   allowLoopbackBackends: boolean;
+  /** Failover to other datacenters of the routes whose instances' tags say nothing (`PREFIX.ruche.failover`); off by default. */
+  failover: FailoverPolicy;
   /** The machine's own addresses and the router's own ports, filled in by `startRouter`; never read from the file. */
   self: { hosts: string[]; ports: number[] };
 }

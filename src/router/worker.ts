@@ -25,7 +25,7 @@ process.on("message", (m: ToWorker) => {
       catalog = new SnapshotCatalog(m.dc);
       for (const e of early.splice(0)) if (e.t === "snapshot") catalog.set(e.snap);
       const logger = pino({ level: m.logLevel }, pino.destination(2)).child({ component: "router", worker: cluster.worker?.id ?? 0 });
-      startRouter({ catalog, config: fromWire(m.config), host: m.host, port: m.port, dashboardPort: -1, logger }).then(
+      startRouter({ catalog, config: fromWire(m.config), host: m.host, port: m.port, dashboardPort: -1, logger, ...(m.noFailover === undefined ? {} : { noFailover: m.noFailover }) }).then(
         (r) => {
           router = r;
           reply({ t: "ready", addresses: r.addresses });

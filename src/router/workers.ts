@@ -13,7 +13,7 @@ import type { RouterConfig, RoutingTable } from "./types.js";
 export type WireConfig = Omit<RouterConfig, "constraints"> & { constraints: string[] };
 
 export type ToWorker =
-  | { t: "init"; config: WireConfig; host: string; port: number; dc: string; logLevel: string }
+  | { t: "init"; config: WireConfig; host: string; port: number; dc: string; logLevel: string; noFailover?: string }
   | { t: "snapshot"; snap: CatalogSnapshot }
   | { t: "ask"; id: number; what: "overview" | "prometheus" }
   | { t: "stop" };
@@ -43,6 +43,8 @@ export interface WorkersOptions {
   dashboardHost: string;
   logger: Logger;
   logLevel: string;
+  /** Why the workers do not fail over to other datacenters, when the router has some. */
+  noFailover?: string;
 }
 
 /**
@@ -76,7 +78,7 @@ export async function startWorkers(o: WorkersOptions): Promise<{ addresses: Reco
       w.on("message", (m: FromWorker) => {
         // Messages sent before the worker listens would be lost: it says when it does.
         if (m.t === "listening") {
-          send(w, { t: "init", config: toWire(o.config), host: o.host, port, dc: o.catalog.datacenter(), logLevel: o.logLevel });
+          send(w, { t: "init", config: toWire(o.config), host: o.host, port, dc: o.catalog.datacenter(), logLevel: o.logLevel, ...(o.noFailover === undefined ? {} : { noFailover: o.noFailover }) });
           send(w, { t: "snapshot", snap });
         } else if (m.t === "ready") resolve(m.addresses);
         else if (m.t === "failed") reject(new Error(`router worker: ${m.message}`));

@@ -5,7 +5,9 @@ import {
   NS,
   deploymentActive,
   disconnectOf,
+  isMultiregion,
   needsToReconnect,
+  PENDING_FOR_PEER,
   type Allocation,
   type ClientStatusMark,
   type Deployment,
@@ -112,6 +114,7 @@ export function reconcile(input: ReconcileInput): ReconcileResult {
     out.deploymentUpdates.push({ DeploymentID: latest.ID, Status: "cancelled", StatusDescription: "Cancelled due to newer version of job" });
   }
   const wantsDeployment = job.Type === "service" && job.TaskGroups.some((g) => g.Update !== null && g.Update.MaxParallel > 0);
+  const multiregion = isMultiregion(job);
   // Made on first need by a group; a holder, since the closure sets it.
   const made: { d: Deployment | null } = { d: null };
   const deploymentFor = (): Deployment | null => {
@@ -125,8 +128,8 @@ export function reconcile(input: ReconcileInput): ReconcileResult {
       JobModifyIndex: job.JobModifyIndex,
       JobCreateIndex: job.CreateIndex,
       TaskGroups: {},
-      Status: "running",
-      StatusDescription: "Deployment is running",
+      // A multiregion job's deployment waits for its region's turn (`server/multiregion.ts`).
+      ...(multiregion ? { Status: "pending" as const, StatusDescription: PENDING_FOR_PEER, IsMultiregion: true } : { Status: "running" as const, StatusDescription: "Deployment is running" }),
       CreateIndex: 0,
       ModifyIndex: 0,
     };
@@ -164,7 +167,26 @@ export function reconcile(input: ReconcileInput): ReconcileResult {
     }
     out.deployment = copy;
   }
+  // A multiregion deployment waiting for its turn places nothing yet: made (pending), it is all
+  // this evaluation writes of the rollout; the allocations it would replace keep running.
+  if (multiregion && out.deployment?.Status === "pending") holdRollout(out, out.deployment.ID === made.d?.ID ? null : out.deployment);
   return out;
+}
+
+/** Takes back a result's placements (and the stops of the allocations they replace) while its multiregion deployment is pending. */
+function holdRollout(out: ReconcileResult, existing: Deployment | null): void {
+  const replaced = new Set(out.place.filter((p) => p.previous !== null && !p.reschedule).map((p) => p.previous?.ID));
+  out.stop = out.stop.filter((st) => !(replaced.has(st.alloc.ID) && (st.description === "alloc is being updated due to job update" || st.description === "alloc is being migrated")));
+  out.place = [];
+  for (const d of Object.values(out.desired)) {
+    d.Ignore += d.Place + d.DestructiveUpdate + d.Canary + d.Migrate;
+    d.Place = 0;
+    d.DestructiveUpdate = 0;
+    d.Canary = 0;
+    d.Migrate = 0;
+  }
+  // An existing pending deployment is left as it is: nothing of it moved.
+  if (existing !== null) out.deployment = null;
 }
 
 /** A group's state in a deployment that starts now. */

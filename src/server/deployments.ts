@@ -1,8 +1,12 @@
-import { deploymentActive, ErrorCode, NS, RucheError, type Allocation, type Deployment, type Evaluation } from "../structs/index.js";
+import { BLOCKED_FOR_PEER, deploymentActive, ErrorCode, isMultiregion, NS, RucheError, type Allocation, type Deployment, type Evaluation, type Job } from "../structs/index.js";
 import { jobRowKey as jobKey, versionRowKey as versionKey, type StateStore, type Txn } from "../state/index.js";
 import { newEval } from "./evals.js";
 import { registerJob } from "./jobs.js";
 import type { Logger } from "../structs/index.js";
+import { multiregionStep, peerStateOf, type MultiregionMove, type MultiregionPeers, type PeerState } from "./multiregion.js";
+
+/** How long what the other regions show of a multiregion rollout is taken as current. */
+const PEER_FRESH_MS = 1_000;
 
 /**
  * The deployment watcher: follows the health the clients report for a deployment's
@@ -17,6 +21,9 @@ export class DeploymentWatcher {
   private scheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
+  /** How the other regions' deployments are read (multiregion jobs); none: this server federates with no region. */
+  private peers: MultiregionPeers | undefined;
+  private readonly peerCache = new Map<string, { at: number; state: Promise<PeerState> }>();
 
   constructor(
     private readonly store: StateStore,
@@ -36,6 +43,11 @@ export class DeploymentWatcher {
       for (const d of this.store.deployments()) if (deploymentActive(d)) this.touch(d.ID);
     }, 1000);
     this.timer.unref();
+  }
+
+  /** Gives the watcher its way to the other regions' deployments (once the federation exists). */
+  setPeers(peers: MultiregionPeers): void {
+    this.peers = peers;
   }
 
   stop(): void {
@@ -62,6 +74,13 @@ export class DeploymentWatcher {
   private async check(id: string): Promise<void> {
     const d = this.store.deployment(id);
     if (d === undefined) return;
+    const job = this.store.job(d.Namespace, d.JobID);
+    const multi = isMultiregion(job) && job.Version === d.JobVersion ? job : undefined;
+    // A multiregion deployment waiting for its turn, or done and waiting for the other regions.
+    if (multi !== undefined && (d.Status === "pending" || d.Status === "blocked")) {
+      await this.moveMultiregion(d, await this.multiregionMove(d, multi, d.Status === "blocked"));
+      return;
+    }
     // Paused (`deployment pause`): its health is still counted, but nothing moves it on — no
     // deadline, no promotion, no evaluation — until it is resumed.
     if (!deploymentActive(d) || d.Status === "paused") {
@@ -102,6 +121,14 @@ export class DeploymentWatcher {
       await this.failDeployment(d, unhealthy ? "Failed due to unhealthy allocations" : "Failed due to progress deadline");
       return;
     }
+    if (multi !== undefined) {
+      // Another region's failure may fail this one (`on_failure`); done, it waits for the others.
+      const move = await this.multiregionMove(d, multi, complete && !canariesWaiting);
+      if (move.kind === "fail" || move.kind === "block") {
+        await this.moveMultiregion({ ...d, TaskGroups: groups }, move);
+        return;
+      }
+    }
     if (canariesWaiting && autoPromote) {
       await this.promote(d.ID, null, "Deployment promoted automatically: its canaries are healthy");
       return;
@@ -109,13 +136,7 @@ export class DeploymentWatcher {
     const description = canariesWaiting ? "Deployment is running but requires manual promotion" : "Deployment is running";
     if (description !== d.StatusDescription) changed = true;
     if (complete) {
-      await this.store.write((tx) => {
-        const cur = tx.get("deployments", d.ID);
-        if (cur === undefined || !deploymentActive(cur) || cur.Status === "paused") return;
-        tx.put("deployments", { ...cur, TaskGroups: groups, Status: "successful", StatusDescription: "Deployment completed successfully" });
-        markStable(tx, d);
-      });
-      this.log.info({ deploymentId: d.ID, jobId: d.JobID }, "deployment successful");
+      await this.succeed(d.ID, ["running"], groups);
       return;
     }
     if (changed) {
@@ -126,6 +147,100 @@ export class DeploymentWatcher {
       });
     }
     if (progressed) this.evaluate(d, "deployment-watcher");
+  }
+
+  /** The next move of a multiregion deployment, from what the other regions show of the same job version. */
+  private async multiregionMove(d: Deployment, job: Job & { Multiregion: NonNullable<Job["Multiregion"]> }, complete: boolean): Promise<MultiregionMove> {
+    const others = job.Multiregion.Regions.map((r) => r.Name).filter((r) => r !== job.Region);
+    const states = await Promise.all(others.map((r) => this.peerState(r, d)));
+    const peers = new Map(others.map((r, i) => [r, states[i] ?? "unreachable"] as const));
+    return multiregionStep({ job, own: job.Region, status: d.Status, complete, peers });
+  }
+
+  /** What region `region` shows of its deployment of `d`'s job version; read at most once a second. */
+  private peerState(region: string, d: Deployment): Promise<PeerState> {
+    const key = `${region}\u0000${d.Namespace}\u0000${d.JobID}\u0000${d.JobVersion}`;
+    const now = this.now();
+    const hit = this.peerCache.get(key);
+    if (hit !== undefined && now - hit.at < PEER_FRESH_MS) return hit.state;
+    const peers = this.peers;
+    const state: Promise<PeerState> =
+      peers === undefined
+        ? Promise.resolve("unreachable")
+        : peers(region, d.Namespace, d.JobID).then(
+            (view) => peerStateOf(view, d.JobVersion),
+            (err: unknown) => {
+              this.log.debug({ region, jobId: d.JobID, err }, "a region's deployments could not be read");
+              return "unreachable" as const;
+            },
+          );
+    this.peerCache.set(key, { at: now, state });
+    if (this.peerCache.size > 1000) for (const [k, v] of this.peerCache) if (now - v.at >= PEER_FRESH_MS) this.peerCache.delete(k);
+    return state;
+  }
+
+  /** Carries out a multiregion deployment's move: runs it (its deadlines counted from now), blocks it, ends it successful, or fails it. */
+  private async moveMultiregion(d: Deployment, move: MultiregionMove): Promise<void> {
+    switch (move.kind) {
+      case "wait":
+        return;
+      case "fail":
+        // A deployment failed before it ran has nothing to revert.
+        await this.failDeployment(d, move.description, d.Status !== "pending");
+        return;
+      case "run": {
+        const now = this.now();
+        const ran = await this.store.write((tx) => {
+          const cur = tx.get("deployments", d.ID);
+          if (cur?.Status !== "pending") return false;
+          const groups: Deployment["TaskGroups"] = {};
+          for (const [name, st] of Object.entries(cur.TaskGroups)) groups[name] = st.ProgressDeadline > 0 ? { ...st, RequireProgressBy: now + st.ProgressDeadline / NS.millisecond } : st;
+          tx.put("deployments", { ...cur, TaskGroups: groups, Status: "running", StatusDescription: "Deployment is running" });
+          return true;
+        });
+        if (ran.result) {
+          this.log.info({ deploymentId: d.ID, jobId: d.JobID }, "multiregion deployment runs: its region's turn");
+          this.evaluate(d, "deployment-watcher");
+        }
+        return;
+      }
+      case "block":
+        if (d.Status === "blocked") return;
+        await this.store.write((tx) => {
+          const cur = tx.get("deployments", d.ID);
+          if (cur === undefined || cur.Status !== "running") return;
+          tx.put("deployments", { ...cur, TaskGroups: d.TaskGroups, Status: "blocked", StatusDescription: BLOCKED_FOR_PEER });
+        });
+        this.log.info({ deploymentId: d.ID, jobId: d.JobID }, "multiregion deployment blocked: done here, waiting for the other regions");
+        return;
+      case "succeed":
+        await this.succeed(d.ID, ["blocked"]);
+        return;
+    }
+  }
+
+  /** Ends a deployment successful and marks its job version stable, when its status is one of `from`. */
+  private async succeed(id: string, from: readonly Deployment["Status"][], groups?: Deployment["TaskGroups"]): Promise<boolean> {
+    const r = await this.store.write((tx) => {
+      const cur = tx.get("deployments", id);
+      if (cur === undefined || !from.includes(cur.Status)) return null;
+      tx.put("deployments", { ...cur, TaskGroups: groups ?? cur.TaskGroups, Status: "successful", StatusDescription: "Deployment completed successfully" });
+      markStable(tx, cur);
+      return cur;
+    });
+    if (r.result !== null) this.log.info({ deploymentId: id, jobId: r.result.JobID }, "deployment successful");
+    return r.result !== null;
+  }
+
+  /**
+   * Nomad's `deployment unblock`: a blocked multiregion deployment (done here, waiting for
+   * regions that will not answer or have failed) is ended successful.
+   */
+  async unblock(id: string): Promise<void> {
+    const d = this.store.deployment(id);
+    if (d === undefined) throw new RucheError(ErrorCode.NotFound, `deployment "${id}" not found`);
+    if (d.Status !== "blocked") throw new RucheError(ErrorCode.BadRequest, `deployment "${id}" is ${d.Status}; only a blocked multiregion deployment can be unblocked`);
+    if (!(await this.succeed(id, ["blocked"]))) throw new RucheError(ErrorCode.IndexConflict, `deployment "${id}" changed meanwhile; look at it again`);
   }
 
   private evaluate(d: Deployment, trigger: Evaluation["TriggeredBy"]): void {
@@ -180,8 +295,8 @@ export class DeploymentWatcher {
   }
 
   /** Fails a deployment; with auto_revert, the job's last stable version is registered again. */
-  async failDeployment(d: Deployment, description: string): Promise<Evaluation | null> {
-    const revert = Object.values(d.TaskGroups).some((s) => s.AutoRevert);
+  async failDeployment(d: Deployment, description: string, mayRevert = true): Promise<Evaluation | null> {
+    const revert = mayRevert && Object.values(d.TaskGroups).some((s) => s.AutoRevert);
     const stable = revert ? this.store.jobVersions(d.Namespace, d.JobID).find((j) => j.Stable && j.Version < d.JobVersion) : undefined;
     await this.store.write((tx) => {
       const cur = tx.get("deployments", d.ID);

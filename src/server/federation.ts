@@ -40,9 +40,19 @@ export interface Federation {
   join?(addresses: readonly string[]): Promise<FederationJoinResult>;
   /**
    * The servers' exchange (`POST /v1/internal/federation`): takes another server's word (checked
-   * here) and returns this one's. Absent: the route is not served.
+   * here) and returns this one's; `from` says how it came (over TLS, the client certificate it
+   * showed), for a federation over TLS to check it is a server of the region it claims. Absent:
+   * the route is not served.
    */
-  exchange?(theirs: unknown): unknown;
+  exchange?(theirs: unknown, from?: FederationCaller): unknown;
+}
+
+/** How another server's word came to the exchange: over TLS or not, and the client certificate it showed (verified against the CA by the listener). */
+export interface FederationCaller {
+  tls: boolean;
+  peer?: { subject: string; uris: readonly string[]; dnsNames: readonly string[] };
+  /** The address it came from, for the log. */
+  address?: string;
 }
 
 /** The federation of a server that joins no other region: its own region, its own servers. */

@@ -28,6 +28,13 @@ export interface RegisterOptions {
   now: number;
   /** Why the evaluation is made; default "job-register" ("periodic-job" for a periodic launch). */
   trigger?: EvalTrigger;
+  /**
+   * The version a multiregion job's copy takes (`api/multiregion.ts`): every region registers
+   * it at the same version, so that their deployments of it are known to be one rollout. A
+   * version above the job's current one is a new version even when its specification did not
+   * change here (it did in another region).
+   */
+  version?: number;
 }
 
 /**
@@ -49,10 +56,11 @@ export async function registerJob(store: StateStore, job: Job, opts: RegisterOpt
         );
       }
     }
-    const changed = cur === null || specOf(cur) !== specOf(job) || cur.Stop !== job.Stop;
+    const pinned = opts.version;
+    const changed = cur === null || specOf(cur) !== specOf(job) || cur.Stop !== job.Stop || (pinned !== undefined && pinned > cur.Version);
     const next: Job = {
       ...job,
-      Version: cur === null ? 0 : changed ? cur.Version + 1 : cur.Version,
+      Version: cur === null ? (pinned ?? 0) : changed ? Math.max(cur.Version + 1, pinned ?? 0) : cur.Version,
       Stable: changed ? false : cur.Stable,
       JobModifyIndex: changed ? tx.index : cur.JobModifyIndex,
       // Nomad's unit, unix nanoseconds (`opts.now` is milliseconds).

@@ -226,6 +226,35 @@ for (const [name, make] of Object.entries(harnesses)) {
       await store.close();
       await expect(StateStore.open(h.reopen())).rejects.toThrow(/variables.*default\/bad.*Items/);
     });
+
+    it("carries Consul's prepared queries across a reopen, by ID; a query row without its template stops the load", async () => {
+      let store = await StateStore.open(create());
+      const q = (id: string, name: string, service: string) => ({
+        ID: id,
+        Name: name,
+        Session: "",
+        Token: "",
+        Template: { Type: "", Regexp: "", RemoveEmptyTags: false },
+        Service: { Service: service, Near: "", Failover: { NearestN: 2, Datacenters: ["us-west-2"] }, IgnoreCheckIDs: null, OnlyPassing: true, Tags: ["v2", "!canary"], NodeMeta: null, ServiceMeta: null, Connect: false },
+        DNS: { TTL: "10s" },
+        CreateIndex: 0,
+        ModifyIndex: 0,
+      });
+      const { index } = await store.write((tx) => {
+        tx.put("preparedQueries", q("b1b2c3d4-0000-4000-8000-000000000002", "web", "web"));
+        tx.put("preparedQueries", q("a1b2c3d4-0000-4000-8000-000000000001", "db", "postgres"));
+      });
+      await store.close();
+      store = await StateStore.open(h.reopen());
+      expect(store.preparedQueries().map((x) => x.Name)).toEqual(["db", "web"]);
+      expect(store.preparedQuery("b1b2c3d4-0000-4000-8000-000000000002")).toMatchObject({ Service: { Service: "web", Failover: { NearestN: 2, Datacenters: ["us-west-2"] }, Tags: ["v2", "!canary"] }, DNS: { TTL: "10s" }, CreateIndex: index });
+      expect(store.tableIndex("preparedQueries")).toBeGreaterThanOrEqual(index);
+      await store.write((tx) => {
+        tx.put("preparedQueries", { ...q("c1b2c3d4-0000-4000-8000-000000000003", "bad", "x"), Template: null } as never);
+      });
+      await store.close();
+      await expect(StateStore.open(h.reopen())).rejects.toThrow(/preparedQueries.*c1b2c3d4-0000-4000-8000-000000000003.*Template, DNS or Service\.Failover is missing/);
+    });
   });
 }
 

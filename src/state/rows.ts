@@ -39,6 +39,7 @@ const KEY_OF: { [T in TableName]: (row: Rows[T]) => string } = {
   periodicLaunches: (l) => jobRowKey(l.Namespace, l.ID),
   namespaces: (n) => n.Name,
   variables: (v) => variableRowKey(v.Namespace, v.Path),
+  preparedQueries: byId,
 };
 
 function keyOf<T extends TableName>(table: T, value: Rows[T]): string {
@@ -78,6 +79,8 @@ function keyProblem(table: TableName, v: unknown): string | null {
     case "joinTokens":
     case "signingKeys":
       return null;
+    case "preparedQueries":
+      return isRecord(v.Service) && nonEmpty(v.Service.Service) ? null : "Service.Service is missing or empty";
     case "services":
       return typeof v.NodeID === "string" ? null : "NodeID is missing";
     default: {
@@ -133,6 +136,10 @@ export function checkRow(table: string, key: string, value: unknown): Row {
   if (table === "aclPolicies" && typeof value.Rules !== "string") fail("Rules is not a string");
   if (table === "namespaces" && typeof value.Description !== "string") fail("Description is not a string");
   if (table === "variables" && typeof value.Sealed !== "string" && !(isRecord(value.Items) && Object.values(value.Items).every((x) => typeof x === "string"))) fail("neither Sealed items nor Items mapping strings to strings");
+  if (table === "preparedQueries") {
+    if (typeof value.Name !== "string" || typeof value.Session !== "string" || typeof value.Token !== "string") fail("Name, Session or Token is not a string");
+    if (!isRecord(value.Template) || !isRecord(value.DNS) || !isRecord((value.Service as Record<string, unknown>).Failover)) fail("Template, DNS or Service.Failover is missing");
+  }
   if (table === "periodicLaunches" && !Number.isSafeInteger(value.Launch)) fail("Launch is not a whole number of milliseconds");
   if (table === "signingKeys") {
     const jwk = value.PublicJwk;

@@ -20,6 +20,7 @@ import {
   type Session,
   type PeriodicLaunch,
   type Namespace,
+  type PreparedQuery,
   type StoredVariable,
   variableRowKey,
   defaultNamespace,
@@ -92,6 +93,7 @@ export class StateStore {
     periodicLaunches: new Map(),
     namespaces: new Map(),
     variables: new Map(),
+    preparedQueries: new Map(),
   };
   private readonly tableIndexes: Record<TableName, number>;
   private committed: number;
@@ -439,6 +441,15 @@ export class StateStore {
     return out.sort((a, b) => (a.Namespace !== b.Namespace ? (a.Namespace < b.Namespace ? -1 : 1) : a.Path < b.Path ? -1 : a.Path > b.Path ? 1 : 0));
   }
 
+  /** Consul's prepared query of this ID. */
+  preparedQuery(id: string): PreparedQuery | undefined {
+    return this.rows.preparedQueries.get(id);
+  }
+  /** Every prepared query, by ID. */
+  preparedQueries(): PreparedQuery[] {
+    return [...this.rows.preparedQueries.values()].sort((a, b) => (a.ID < b.ID ? -1 : a.ID > b.ID ? 1 : 0));
+  }
+
   /** The record of the ACL system's bootstrap, once it was made. */
   aclBootstrap(): AclBootstrap | undefined {
     return this.rows.aclBootstrap.get(ACL_BOOTSTRAP_KEY);
@@ -696,6 +707,7 @@ export class StateStore {
     periodicLaunches: noIndex,
     namespaces: noIndex,
     variables: noIndex,
+    preparedQueries: noIndex,
   };
 
   private applyAlloc(key: string, prev: Allocation | undefined, next: Allocation | null): void {

@@ -1,7 +1,7 @@
 /**
  * ACLs: tokens, policies, and what a token may do. One model serves both faces of the API:
  * Nomad's rules (`namespace`, `node`, `agent`, `operator`) and Consul's (`key_prefix`,
- * `service_prefix`, `session_prefix`, `node_prefix`), in the same policy.
+ * `service_prefix`, `session_prefix`, `node_prefix`, `query_prefix`), in the same policy.
  */
 
 import type { VariableCap } from "./variables.js";
@@ -50,6 +50,8 @@ export const AclPrefixKind = {
   Service: "service",
   Session: "session",
   ConsulNode: "node",
+  /** Consul's prepared queries, by the query's Name (`query`, `query_prefix`). */
+  Query: "query",
 } as const;
 export type AclPrefixKind = (typeof AclPrefixKind)[keyof typeof AclPrefixKind];
 

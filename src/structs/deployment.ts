@@ -35,6 +35,8 @@ export interface Deployment {
   TaskGroups: Record<string, DeploymentState>;
   Status: DeploymentStatus;
   StatusDescription: string;
+  /** Whether it is one region's deployment of a multiregion job (its job's `Multiregion`): pending until its turn, blocked once done until every region is. */
+  IsMultiregion?: boolean;
   CreateIndex: number;
   ModifyIndex: number;
 }
@@ -42,3 +44,10 @@ export interface Deployment {
 export function deploymentActive(d: Deployment): boolean {
   return d.Status === "running" || d.Status === "paused" || d.Status === "pending" || d.Status === "blocked";
 }
+
+/** Said of a deployment waiting for its turn (Nomad's `DeploymentStatusDescriptionPendingForPeer`). */
+export const PENDING_FOR_PEER = "Deployment is pending, waiting for peer region";
+/** Said of a region's deployment done while others are not (Nomad's `DeploymentStatusDescriptionBlocked`). */
+export const BLOCKED_FOR_PEER = "Deployment is complete but waiting for peer region";
+/** Said of a deployment failed because another region's failed (Nomad's `DeploymentStatusDescriptionFailedByPeer`). */
+export const FAILED_BY_PEER = "Failed because of an error in peer region";

@@ -23,6 +23,7 @@ export * from "./node.js";
 export * from "./node-registration.js";
 export * from "./nomad-wire.js";
 export * from "./periodic.js";
+export * from "./prepared-query.js";
 export type * from "./plan.js";
 export * from "./resources.js";
 export * from "./service.js";

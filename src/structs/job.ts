@@ -108,6 +108,41 @@ export interface LogConfig {
  * a child job (`<id>/periodic-<unix seconds>`) at each time its cron expression gives
  * (`periodic.ts`, `server/periodic.ts`).
  */
+/**
+ * Nomad's `multiregion` block (an Enterprise feature in Nomad, built here): each region named
+ * gets its own copy of the job, parameterized by its `region` block, and their deployments
+ * roll out region after region (`strategy`), coordinated by the regions' servers
+ * (`server/multiregion.ts`).
+ */
+export interface Multiregion {
+  Strategy: MultiregionStrategy;
+  Regions: MultiregionRegion[];
+}
+
+/** How the regions' deployments roll out. */
+export interface MultiregionStrategy {
+  /** How many regions deploy at a time, in the order written; 0: all at once. */
+  MaxParallel: number;
+  /** A region's failed deployment fails the regions after it (""), every region ("fail_all"), or itself alone ("fail_local"). */
+  OnFailure: MultiregionOnFailure;
+}
+
+export const MULTIREGION_ON_FAILURE = ["", "fail_all", "fail_local"] as const;
+export type MultiregionOnFailure = (typeof MULTIREGION_ON_FAILURE)[number];
+
+/** One region of a multiregion job and what its copy of the job takes instead of the job's own. */
+export interface MultiregionRegion {
+  Name: string;
+  /** The count of each group whose own count is 0 (Nomad's rule); default 1. */
+  Count: number;
+  /** Replace the job's datacenters when not empty. */
+  Datacenters: string[];
+  /** Replaces the job's node pool when not "". */
+  NodePool: string;
+  /** Merged over the job's meta. */
+  Meta: Record<string, string>;
+}
+
 export interface PeriodicConfig {
   Enabled: boolean;
   /** `cron`: one expression; "" when `crons` is given. */
@@ -416,6 +451,8 @@ export interface Job {
   Payload?: string;
   /** The job's `ui` block; absent or null: none. */
   UI?: JobUIConfig | null;
+  /** Nomad's `multiregion` block: one submission registers the job in every region named, rolled out region after region. Absent or null: one region. */
+  Multiregion?: Multiregion | null;
   TaskGroups: TaskGroup[];
   Meta: Record<string, string>;
   Stop: boolean;
@@ -440,3 +477,8 @@ export const JOB_DEFAULTS = {
   Datacenters: ["*"],
   NodePool: "default",
 } as const;
+
+/** Whether a job is multiregion: a `multiregion` block with at least one region. */
+export function isMultiregion(job: Job | null | undefined): job is Job & { Multiregion: NonNullable<Job["Multiregion"]> } {
+  return job?.Multiregion !== undefined && job.Multiregion !== null && job.Multiregion.Regions.length > 0;
+}

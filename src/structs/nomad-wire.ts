@@ -112,11 +112,13 @@ export function fromWireEval(w: EvaluationWire): Evaluation {
 
 /** A deployment in Nomad's time types: each group's `RequireProgressBy` a time. */
 export function toWireDeployment(d: Deployment): DeploymentWire {
-  return { ...d, TaskGroups: mapValues(d.TaskGroups, (g) => ({ ...g, RequireProgressBy: rfc3339(g.RequireProgressBy) })) };
+  return { ...d, IsMultiregion: d.IsMultiregion ?? false, TaskGroups: mapValues(d.TaskGroups, (g) => ({ ...g, RequireProgressBy: rfc3339(g.RequireProgressBy) })) };
 }
 
 export function fromWireDeployment(w: DeploymentWire): Deployment {
-  return { ...w, TaskGroups: mapValues(w.TaskGroups, (g) => ({ ...g, RequireProgressBy: msOfRfc3339(g.RequireProgressBy) })) };
+  // Nomad's `IsMultiregion` is always sent; Ruche keeps it only when true.
+  const { IsMultiregion: multiregion, ...rest } = w;
+  return { ...rest, ...(multiregion === true ? { IsMultiregion: true } : {}), TaskGroups: mapValues(w.TaskGroups, (g) => ({ ...g, RequireProgressBy: msOfRfc3339(g.RequireProgressBy) })) };
 }
 
 /** Nomad's `api.DrainStrategy`: its `DrainSpec` (`Deadline`, `IgnoreSystemJobs`) and two `time.Time`s. */

@@ -326,6 +326,13 @@ const OPEN_ON_PURPOSE: Readonly<Record<string, { why: string; holds: (a: Answer)
   "GET /v1/regions": { why: "Nomad's region list needs no ACL (\"ACL Required: none\"): the CLI's -region completion asks it first", holds: (a) => a.status === 200 && Array.isArray(JSON.parse(a.text)) },
   "GET /v1/catalog/datacenters": { why: "Consul's datacenter list needs no ACL: names only", holds: (a) => a.status === 200 && Array.isArray(JSON.parse(a.text)) },
   "GET /v1/coordinate/datacenters": { why: "Consul's WAN coordinates need no ACL: names and round trips", holds: (a) => a.status === 200 && Array.isArray(JSON.parse(a.text)) },
+  "PUT /v1/query": { why: "Consul lets any token make a prepared query without a name (a named one needs query write): it must be bound to a session, so an empty one is refused", holds: (a) => a.status === 400 && a.text.includes("Must be bound to a session") },
+  "GET /v1/query/{id}": { why: "an unnamed prepared query is read by whoever has its ID, as in Consul: an unknown ID is not found", holds: (a) => a.status === 404 && a.text === "Query not found" },
+  "PUT /v1/query/{id}": { why: "as GET /v1/query/{id}: the route checks the query's name's query write once it finds the query", holds: (a) => a.status === 404 },
+  "DELETE /v1/query/{id}": { why: "as PUT /v1/query/{id}", holds: (a) => a.status === 404 },
+  "GET /v1/query/{id}/execute": { why: "any token executes a query, as in Consul, seeing the instances it may read: an unknown one is not found", holds: (a) => a.status === 404 && a.text === "Query not found" },
+  "GET /v1/query/{id}/explain": { why: "as execute; a query found is shown only with query read on its name", holds: (a) => a.status === 404 && a.text === "Query not found" },
+  "PUT /v1/internal/query/execute": { why: "another datacenter's failover runs a query's definition here, its instances filtered by the token it sends: an empty definition is refused", holds: (a) => a.status === 400 && a.text.includes("Invalid remote execution") },
 };
 
 /** Routes that answer any token and leave out what it may not read, as Consul does: no token, nothing in them. */
@@ -336,6 +343,7 @@ const FILTERED_FOR_ANONYMOUS: Readonly<Record<string, { why: string; holds: (a: 
   "GET /v1/agent/services": { why: "Consul's agent lists are filtered, not refused", holds: (a) => a.status === 200 && a.text === "{}" },
   "GET /v1/agent/checks": { why: "as /v1/agent/services", holds: (a) => a.status === 200 && a.text === "{}" },
   "GET /v1/session/list": { why: "Consul's session list is filtered, not refused", holds: (a) => a.status === 200 && a.text === "[]" },
+  "GET /v1/query": { why: "Consul's prepared query list is filtered: named queries the token has query read on", holds: (a) => a.status === 200 && a.text === "[]" },
   "GET /v1/vars": { why: "Nomad's variable list leaves out the paths the token may not list", holds: (a) => a.status === 200 && a.text === "[]" },
   "GET /v1/services": { why: "Nomad's service list leaves out the namespaces and services the token may not read", holds: (a) => a.status === 200 && a.text === "[]" },
   "GET /v1/service/{name}": { why: "as /v1/services", holds: (a) => a.status === 200 && a.text === "[]" },

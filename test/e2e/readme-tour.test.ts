@@ -7,8 +7,10 @@
  * Then the block between `<!-- cluster-tour:start -->` and `<!-- cluster-tour:end -->`
  * (three servers), once the tour's agents are stopped; there, lines ending in `&` one after
  * the other start together and are waited for together (each server waits for the others).
- * Then the production block (ACL tokens, TLS, join tokens). Every line starts from what the
- * earlier lines exported, as in one terminal.
+ * Then the production block (ACL tokens, TLS, join tokens), and the two-region block (between
+ * `<!-- regions-tour:start -->` and `<!-- regions-tour:end -->`: a server and two docker
+ * clients per region, the demoapp run in both through europe's server). Every line starts from
+ * what the earlier lines exported, as in one terminal.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -101,12 +103,14 @@ afterAll(async () => {
   rmSync("/tmp/ruche-tour", { recursive: true, force: true });
   rmSync("/tmp/ruche-cluster", { recursive: true, force: true });
   rmSync("/tmp/ruche-prod", { recursive: true, force: true });
+  rmSync("/tmp/ruche-regions", { recursive: true, force: true });
   rmSync(dirname(exported), { recursive: true, force: true });
   rmSync("/tmp/demoapp-v2.hcl", { force: true });
   rmSync("/tmp/demoapp-ha.hcl", { force: true });
+  rmSync("/tmp/demoapp-us.hcl", { force: true });
   // The cluster's client is not a dev agent: its tasks outlive it, as they should. The test
   // removes them, or they would stay on the engine after the run.
-  // The production block's nodes likewise leave its demoapp's.
+  // The production block's nodes likewise leave its demoapp's, and the two regions' clients theirs.
   const left = (await Promise.all(["demoapp-ha", "demoapp"].map((job) => docker("ps", "-aq", "--filter", `label=com.ruche.job_id=${job}`)))).join("\n").split("\n").filter((id) => id !== "");
   if (left.length > 0) await docker("rm", "-f", ...left);
 }, 30_000);
@@ -194,5 +198,31 @@ describe("the README tour", () => {
     expect(find("npx ruche node status").match(/ ready/g)).toHaveLength(2);
     expect(find("npx ruche job run")).toMatch(/Deployment "[0-9a-f]{8}" successful/);
     expect(find("curl -fsS --cacert")).toBe("bonjour");
+  }, 600_000);
+
+  it("two regions, as the README shows them", async () => {
+    await stopBackground();
+    rmSync(exported, { force: true });
+    rmSync("/tmp/ruche-regions", { recursive: true, force: true });
+    await docker("tag", "ruche-test/httpd:latest", "httpd:latest");
+    const outputs = await runBlock(tourLines("regions-tour"), false);
+    const find = (start: string): string => [...outputs.entries()].find(([c]) => c.startsWith(start))?.[1] ?? "";
+    const members = find("npx ruche server members");
+    expect(members, members).toMatch(/^eu-server\.europe +127\.0\.0\.1 +6646 +alive +true .*europe-west1 +europe$/m);
+    expect(members, members).toMatch(/^us-server\.us +127\.0\.0\.1 +7646 +alive +(true|false) .*us-west-2 +us$/m);
+    const usNodes = find("npx ruche node status -region us");
+    expect(usNodes.match(/ us-west-2 +us-web-[12] .* ready$/gm), usNodes).toHaveLength(2);
+    expect(find("npx ruche job run examples/demoapp.hcl")).toMatch(/Deployment "[0-9a-f]{8}" successful/);
+    expect(find("npx ruche job run /tmp/demoapp-us.hcl")).toMatch(/Deployment "[0-9a-f]{8}" successful/);
+    const status = find("npx ruche status -region us demoapp");
+    expect(status).toMatch(/^Datacenters += us-west-2$/m);
+    expect(status).toMatch(/webs +0 +0 +2 +0 +0 +0/);
+    // us's two instances, on us's clients, as us's datacenter lists them.
+    const instances = JSON.parse(find("curl -fsS 'http://127.0.0.1:6500/v1/catalog/service/")) as { Node: string; Datacenter: string; ServicePort: number }[];
+    expect(instances.map((i) => [i.Node, i.Datacenter]).sort()).toEqual([["us-web-1", "us-west-2"], ["us-web-2", "us-west-2"]]);
+    expect(find("dig").trim().split("\n").sort()).toEqual(instances.map((i) => `1 1 ${i.ServicePort} ${i.Node}.node.us-west-2.consul.`).sort());
+    expect(find("curl -fsS -X PUT")).toBe("true");
+    expect(find("curl -fsS 'http://127.0.0.1:7500/v1/kv/")).toBe("bonjour");
+    expect(find("curl -sS -o /dev/null")).toBe("404\n");
   }, 600_000);
 });

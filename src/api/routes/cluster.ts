@@ -1,4 +1,5 @@
 import { ErrorCode, NamespaceCap, RucheError, toWireAlloc, toWireDeployment, toWireEval, toWireNode, type Node, type NodeWire } from "../../structs/index.js";
+import { peerView } from "../../server/index.js";
 import type { ApiContext, ListAnswer } from "../context.js";
 import { blocking, blockingList } from "../context.js";
 import { createIndexIdTokens, idTokens } from "../paginate.js";
@@ -57,6 +58,22 @@ export function clusterRoutes(r: Router, ctx: ApiContext): void {
     if (b.DeploymentID !== undefined && b.DeploymentID !== "" && b.DeploymentID !== id) throw new RucheError(ErrorCode.BadRequest, `DeploymentID "${b.DeploymentID}" is not the deployment of the path, "${id}"`, { path: "DeploymentID" });
     const ev = await server.deployments.pause(id, b.Pause === true);
     return { body: { EvalID: ev?.ID ?? "", EvalCreateIndex: ev === null ? 0 : store.index, DeploymentModifyIndex: store.index, RevertedJobVersion: null, Index: store.index }, index: store.index };
+  });
+  // Nomad's `deployment unblock`: a blocked multiregion deployment ended successful (DeploymentUnblockRequest {DeploymentID}).
+  r.put("/v1/deployment/unblock/:id", async (req) => {
+    const id = req.params.id ?? "";
+    const b = (req.body ?? {}) as { DeploymentID?: unknown };
+    if (b.DeploymentID !== undefined && typeof b.DeploymentID !== "string") throw new RucheError(ErrorCode.BadRequest, "DeploymentID must be a deployment's ID", { path: "DeploymentID" });
+    if (b.DeploymentID !== undefined && b.DeploymentID !== "" && b.DeploymentID !== id) throw new RucheError(ErrorCode.BadRequest, `DeploymentID "${b.DeploymentID}" is not the deployment of the path, "${id}"`, { path: "DeploymentID" });
+    await server.deployments.unblock(id);
+    return { body: { EvalID: "", EvalCreateIndex: 0, DeploymentModifyIndex: store.index, RevertedJobVersion: null, Index: store.index }, index: store.index };
+  });
+  // Servers of other regions read a multiregion job's deployments here (their watchers' turns): their status alone.
+  r.get("/v1/internal/multiregion/deployments", (req) => {
+    const namespace = req.query.get("namespace") ?? "";
+    const job = req.query.get("job") ?? "";
+    if (namespace === "" || job === "") throw new RucheError(ErrorCode.BadRequest, "namespace and job must both be given", { path: namespace === "" ? "namespace" : "job" });
+    return { body: peerView(store, namespace, job), index: store.tableIndex("deployments") };
   });
   r.put("/v1/deployment/fail/:id", async (req) => {
     const ev = await server.deployments.fail(req.params.id ?? "");

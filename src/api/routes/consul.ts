@@ -168,11 +168,13 @@ function allChecks(catalog: CatalogReader): HealthCheck[] {
   return out;
 }
 
-function nodeJson(n: CatalogNode): Record<string, unknown> {
+/** A node as Consul's catalog and health endpoints show it. */
+export function nodeJson(n: CatalogNode): Record<string, unknown> {
   return { ID: n.ID, Node: n.Node, Address: n.Address, Datacenter: n.Datacenter, TaggedAddresses: { lan: n.Address, wan: n.Address }, Meta: n.Meta, CreateIndex: n.CreateIndex, ModifyIndex: n.ModifyIndex };
 }
 
-function agentService(i: ServiceInstance): Record<string, unknown> {
+/** An instance as Consul's health endpoint and agent show it (`Service` of a health entry). */
+export function agentService(i: ServiceInstance): Record<string, unknown> {
   return { ID: i.ID, Service: i.Service, Tags: i.Tags, Address: i.Address, Meta: i.Meta, Port: i.Port, Weights: { Passing: 1, Warning: 1 }, EnableTagOverride: false, CreateIndex: i.CreateIndex, ModifyIndex: i.ModifyIndex };
 }
 

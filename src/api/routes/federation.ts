@@ -1,3 +1,4 @@
+import type { TLSSocket } from "node:tls";
 import { joinAddress } from "../../jobspec/index.js";
 import type { Federation } from "../../server/index.js";
 import { AclResource, ErrorCode, RucheError } from "../../structs/index.js";
@@ -11,11 +12,15 @@ import type { Handler, Router } from "../http.js";
  * members and the regions are in `servers.ts` and `agent.ts`, read from the same `Federation`.
  */
 
-/** The servers' exchange: served when this server gossips with other regions (TLS off; with TLS on federation is refused at start). */
+/** The servers' exchange: served when this server gossips with other regions; over TLS, with the client certificate the other server showed (checked by the federation). */
 export function federationRoutes(r: Router, federation: Federation): void {
   const exchange = federation.exchange?.bind(federation);
   if (exchange === undefined) return;
-  r.put("/v1/internal/federation", (req) => ({ body: exchange(req.body) }));
+  r.put("/v1/internal/federation", (req) => {
+    const tls = (req.raw.socket as Partial<TLSSocket>).encrypted === true;
+    const address = req.raw.socket.remoteAddress;
+    return { body: exchange(req.body, { tls, ...(req.peerCert === undefined ? {} : { peer: req.peerCert }), ...(address === undefined ? {} : { address }) }) };
+  });
 }
 
 /** The addresses of a join, each host:port of a server's HTTP API (a host alone: 4646), or a 400 naming the bad one. */
@@ -64,6 +69,12 @@ function distances(federation: Federation, own: { Region: string; Datacenter: st
   return out;
 }
 
+/** Every datacenter, nearest first (Consul's `GetDatacentersByDistance`): this server's own, its region's, then the others by the round trip measured to them, unmeasured or dead ones last; ties by name. */
+export function datacentersNearestFirst(federation: Federation, own: { Region: string; Datacenter: string }): string[] {
+  const d = distances(federation, own);
+  return [...d.entries()].sort(([a, x], [b, y]) => x - y || (a < b ? -1 : a > b ? 1 : 0)).map(([dc]) => dc);
+}
+
 /** Consul's smallest height, seconds (`lib/coordinate`'s HeightMin). */
 const HEIGHT_MIN = 10e-6;
 
@@ -85,10 +96,7 @@ export function consulFederationRoutes(r: Router, federation: Federation, self: 
     return { body: null };
   });
   // Consul sorts them by the median round trip to their servers: this one first, then the nearest.
-  r.get("/v1/catalog/datacenters", () => {
-    const d = distances(federation, self());
-    return { body: [...d.entries()].sort(([a, x], [b, y]) => x - y || (a < b ? -1 : a > b ? 1 : 0)).map(([dc]) => dc) };
-  });
+  r.get("/v1/catalog/datacenters", () => ({ body: datacentersNearestFirst(federation, self()) }));
   // Ruche measures round trips, not Vivaldi coordinates: each server of another datacenter is placed at its measured round trip from this one (at the origin, with its region's), and one never measured is left out.
   r.get("/v1/coordinate/datacenters", () => {
     const own = self();

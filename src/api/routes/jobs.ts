@@ -1,8 +1,10 @@
 import { diffJobs, formatDiagnostic, parseJob, updatesFromDesired } from "../../jobspec/index.js";
-import { ALL_NAMESPACES, clientTerminal, describeFailure, ErrorCode, NamespaceCap, isParameterized, isPeriodic, RucheError, toWireAlloc, toWireDeployment, toWireEval, type Allocation, type AllocationWire, type Job } from "../../structs/index.js";
+import { ALL_NAMESPACES, clientTerminal, describeFailure, ErrorCode, NamespaceCap, isMultiregion, isParameterized, isPeriodic, RucheError, toWireAlloc, toWireDeployment, toWireEval, type Allocation, type AllocationWire, type Job } from "../../structs/index.js";
 import type { ApiContext, ListAnswer } from "../context.js";
 import { blocking, blockingList } from "../context.js";
-import { regionForJob } from "../federation-forward.js";
+import { MULTIREGION_COPY, multiregionEntry, regionForJob } from "../federation-forward.js";
+import { copyVersion, registerMultiregion, stopMultiregion } from "../multiregion.js";
+import { regionalJob } from "../../server/index.js";
 import { answerPerToken, inRequestNamespace, jobRequestNamespace, queryNamespace } from "../namespace.js";
 import { namespaceIdTokens } from "../paginate.js";
 import { RenderCache } from "../render-cache.js";
@@ -63,7 +65,12 @@ async function jobFromBody(body: unknown): Promise<Job> {
  */
 function inThisRegion(ctx: ApiContext, req: Request, job: Job): Job {
   const own = ctx.cluster.self.Region;
-  const region = regionForJob(req.query.get("region") || null, (req.body as { Region?: unknown }).Region, job.Region, own);
+  // A multiregion job's copy another region sent is this region's as it is.
+  if (isMultiregion(job) && req.headers[MULTIREGION_COPY] !== undefined) {
+    if (job.Region !== own) throw new RucheError(ErrorCode.NoRegionPath, `No path to region "${job.Region}": a multiregion job's copy for region "${job.Region}" came to a server of region "${own}": nothing was registered here`, { path: "Job.Region" });
+    return job;
+  }
+  const region = multiregionEntry(job.Multiregion, regionForJob(req.query.get("region") || null, (req.body as { Region?: unknown }).Region, job.Region, own));
   if (region !== own) throw new RucheError(ErrorCode.NoRegionPath, `No path to region "${region}": the job is for region "${region}" and this server is of region "${own}": nothing was registered here`, { path: "Job.Region" });
   return { ...job, Region: own };
 }
@@ -146,7 +153,13 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
       if (typeof b.JobModifyIndex !== "number") throw new RucheError(ErrorCode.BadRequest, "EnforceIndex needs JobModifyIndex", { path: "JobModifyIndex" });
       opts.enforceIndex = b.JobModifyIndex;
     }
-    const res = await server.registerJob(job, opts);
+    // A multiregion job submitted here: a copy registered in every region it names.
+    if (isMultiregion(job) && req.headers[MULTIREGION_COPY] === undefined) {
+      const answer = await registerMultiregion({ own: ctx.cluster.self.Region, server, store, ...(ctx.regions === undefined ? {} : { client: ctx.regions }) }, req, job, opts.enforceIndex);
+      return { body: answer, index: Math.max(answer.Index, store.index) };
+    }
+    const version = isMultiregion(job) ? copyVersion(req) : undefined;
+    const res = await server.registerJob(job, { ...opts, ...(version === undefined ? {} : { version }) });
     return { body: { EvalID: res.EvalID, EvalCreateIndex: res.EvalCreateIndex, JobModifyIndex: res.JobModifyIndex, Index: res.Index, Warnings: "" }, index: res.Index };
   };
   r.put("/v1/jobs", register);
@@ -179,7 +192,13 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
   );
   r.delete("/v1/job/:id", async (req) => {
     const j = mustJob(ctx, req);
-    const res = await server.stopJob(j.Namespace, j.ID, req.query.get("purge") === "true");
+    const purge = req.query.get("purge") === "true";
+    // `job stop -global`: a multiregion job stopped in every region.
+    if (req.query.get("global") === "true" && isMultiregion(j)) {
+      const answer = await stopMultiregion({ own: ctx.cluster.self.Region, server, store, ...(ctx.regions === undefined ? {} : { client: ctx.regions }) }, req, j, purge);
+      return { body: answer, index: answer.Index };
+    }
+    const res = await server.stopJob(j.Namespace, j.ID, purge);
     return { body: { EvalID: res.EvalID, EvalCreateIndex: res.EvalCreateIndex, JobModifyIndex: res.JobModifyIndex, Index: res.Index }, index: res.Index };
   });
   r.get("/v1/job/:id/versions", async (req) => {
@@ -213,7 +232,9 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
   r.put("/v1/job/:id/plan", async (req) => {
     const job = inThisRegion(ctx, req, { ...(await jobFromBody(req.body)), Namespace: jobRequestNamespace(req) });
     if (job.ID !== req.params.id) throw new RucheError(ErrorCode.BadRequest, `the job's ID "${job.ID}" is not "${req.params.id ?? ""}" of the URL`, { path: "Job.ID" });
-    const plan = server.planJob(job);
+    // A multiregion job is planned as this region's copy of it (each region plans its own).
+    const own = isMultiregion(job) ? job.Multiregion.Regions.find((r) => r.Name === ctx.cluster.self.Region) : undefined;
+    const plan = server.planJob(own === undefined ? job : regionalJob(job, own));
     const diff = diffJobs(plan.current, plan.next);
     const desired = plan.result.plan.Annotations?.DesiredTGUpdates ?? {};
     for (const g of diff.TaskGroups) {

@@ -1,5 +1,5 @@
 import { randomUUID, X509Certificate } from "node:crypto";
-import { caDigest, checkName, isNodeRole, newJoinToken, NodeRole, parseJoinToken, secretMatches, signCsr, spiffeIdentity, type Ca, type NodeIdentity } from "../../pki/index.js";
+import { caDigest, checkName, isNodeRole, type CaRecord, newJoinToken, NodeRole, parseJoinToken, secretMatches, signCsr, spiffeIdentity, type Ca, type NodeIdentity } from "../../pki/index.js";
 import { ErrorCode, joinTokenStub, RucheError, type JoinToken, type JoinTokenStub } from "../../structs/index.js";
 import type { TLSSocket } from "node:tls";
 import type { ApiContext } from "../context.js";
@@ -28,6 +28,13 @@ export interface ClusterPki {
    * one else. Absent: a server join answers without it.
    */
   clusterKey?(): string;
+  /**
+   * The CA's record (its key sealed under the cluster key), given with the cluster key, over
+   * TLS only, to another region's first server that joins this federation's CA with a server
+   * join token (`ruche agent -server -join-wan-token`); it refuses, saying why, when this CA
+   * cannot be shared (derived, or under rotation). Absent: a WAN join is refused.
+   */
+  federationRecord?(): CaRecord;
   /** A node certificate's lifetime (default 24 h). */
   nodeCertTtlMs?: number;
   /** The clock (tests). */
@@ -47,6 +54,16 @@ export interface JoinAnswer {
   Name: string;
   /** To a server joining with a server join token, over TLS: the cluster key (base64), with which it opens the cluster's CA. */
   ClusterKey?: string;
+}
+
+/** What a WAN join (`Federation: true` in the join's body) answers another region's server: the federation's CA, to take up as its region's. */
+export interface FederationJoinAnswer {
+  /** The region of the server that answers. */
+  Region: string;
+  /** The CA's record, as the state keeps it (the key sealed under the cluster key). */
+  CARecord: CaRecord;
+  /** The cluster key (base64) that opens it. */
+  ClusterKey: string;
 }
 
 /** A join token as `create` and `rotate` answer it: the token itself, shown this once. */
@@ -131,6 +148,7 @@ export function joinRoutes(r: Router, ctx: ApiContext, pki: ClusterPki, sharedJo
 
   const nodeJoin: Handler = async (req) => {
     const b = bodyOf(req);
+    if (b.Federation === true) return { body: federationJoin(req, b, ctx.store.joinTokens(), pki) };
     const tokens = ctx.store.joinTokens();
     const id = admitJoin(b, tokens, pki.ca(), pki.region);
     const joined = await answer(pki, trusted(), id, b.CSR, now(), addresses(b, id));
@@ -150,6 +168,24 @@ export function joinRoutes(r: Router, ctx: ApiContext, pki: ClusterPki, sharedJo
     const id = renewIdentity(peer, pki.region, now());
     return { body: await answer(pki, trusted(), id, b.CSR, now(), { names: peer.dnsNames, ips: peer.ips }) };
   });
+}
+
+/**
+ * Another region's first server joins this federation's CA (`-join-wan-token`): with a server
+ * join token of this region, over TLS whose CA it checked against the token, it is given the
+ * CA's record and the cluster key, and its region's servers issue their certificates from the
+ * same CA from then on. No certificate is signed here: it issues its own, naming its region.
+ */
+function federationJoin(req: Request, b: Record<string, unknown>, tokens: readonly JoinToken[], pki: ClusterPki): FederationJoinAnswer {
+  // A server join token only (a client's is refused: wrong role), and the name the joining server gives.
+  admitJoin({ ...b, Role: NodeRole.Server }, tokens, pki.ca(), pki.region);
+  const theirs = checkName(b.Region, "Region");
+  if (theirs === pki.region) {
+    throw new RucheError(ErrorCode.BadRequest, `a server of region ${theirs} joins its own region's cluster with -join-token (and -servers or -retry-join), not with -join-wan-token, which joins another region's CA`, { path: "Region" });
+  }
+  if (!(req.raw.socket as Partial<TLSSocket>).encrypted) throw new RucheError(ErrorCode.Forbidden, "a region joins the federation's CA over TLS only: this server serves plain HTTP, so it does not send the CA's key", { path: "Federation" });
+  if (pki.federationRecord === undefined || pki.clusterKey === undefined) throw new RucheError(ErrorCode.BadRequest, "this server cannot share its cluster CA with another region (it holds no cluster CA of the cluster's own PKI)", { path: "Federation" });
+  return { Region: pki.region, CARecord: pki.federationRecord(), ClusterKey: pki.clusterKey() };
 }
 
 /** A server joining names its addresses for its certificate; a client's are ignored. */

@@ -24,6 +24,7 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
                    [-encrypt KEY]
                    [-token SECRET] [-config FILE|DIR]... [-region REGION]
                    [-bootstrap-expect N] [-retry-join ADDR]... [-retry-join-wan ADDR]...
+                   [-join-wan-token TOKEN]
                    [-etcd-endpoints URL,...]
                    [-etcd-cacert FILE] [-etcd-cert FILE] [-etcd-key FILE]
 
@@ -156,9 +157,14 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   region's server's HTTP API, tried until it answers ("ruche server join ADDR" does the
   same at run time). The servers then keep every region's servers in memory, asking one
   live server of each region every 2 s ("ruche server members" lists them all, one that
-  stops answering is failed, /v1/regions and /v1/catalog/datacenters name them). Federation
-  is plain HTTP: with TLS on, -retry-join-wan is refused (each region's cluster CA is its
-  own, so the other region's certificates are not trusted).
+  stops answering is failed, /v1/regions and /v1/catalog/datacenters name them). With TLS
+  on, the regions share one CA and speak mutual TLS, each server checking that the other's
+  certificate names server.REGION.ruche of the region it says it is: another region's
+  first server starts with -join-wan-token TOKEN (server { join_wan_token }; "ruche
+  join-token create -role server" on a server of the first region) and -retry-join-wan,
+  checks that server's CA against the token and takes up the CA and the cluster key (its
+  other servers then join it as any). A server of another CA is refused, said in the log.
+  With TLS off, federation is plain HTTP.
 
   -config FILE (repeatable) reads Nomad's agent config format, HCL or JSON; a directory
   gives its *.hcl and *.json files in lexical order. A later file overrides an earlier
@@ -168,7 +174,8 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   bootstrap_expect, server_join { retry_join }, retry_join, retry_join_wan (also at the
   top level, as Consul's), etcd { endpoints, ca_file,
   cert_file, key_file },
-  heartbeat_grace, min_heartbeat_ttl, max_heartbeats_per_second, encrypt, join_token },
+  heartbeat_grace, min_heartbeat_ttl, max_heartbeats_per_second, encrypt, join_token,
+  join_wan_token },
   client { enabled, servers, join_token, node_class, meta, min_dynamic_port,
   max_dynamic_port, host_volume "NAME" { path, read_only } (= -host-volume) },
   limits { http_max_conns_per_client }, acl { enabled } (= -acl-enabled),
@@ -195,7 +202,9 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   change of the catalog, and its read-only dashboard and metrics on 127.0.0.1
   -router-dashboard-port (default 8081; -1 for none). -router-config FILE (JSON) sets its
   entrypoints (TLS certificates), domain, default rule, exposedByDefault, constraints
-  such as "tag==exposed", retries, limits. -router-workers N serves the entrypoints
+  such as "tag==exposed", retries, limits, and "failover": "nearest" (a service with no
+  passing instance here is served from the nearest other datacenter that has some; per
+  service, the tag traefik.ruche.failover=nearest). -router-workers N serves the entrypoints
   from N processes sharing their ports (one per core for the most requests/s; default 1).
   Without -server, the router follows the catalog of -servers.
 `;
@@ -251,6 +260,7 @@ export async function agentConfigFromArgs(argv: readonly string[], cwd: string, 
     "tls-verify-server-hostname": { value: false },
     "tls-verify-https-client": { value: false },
     "join-token": { value: true },
+    "join-wan-token": { value: true },
     encrypt: { value: true },
     token: { value: true },
     config: { value: true, repeat: true },
@@ -588,6 +598,15 @@ export function tlsFlags(p: Parsed, cwd: string, notes: string[], role: { server
     if (role.dev) throw new UsageError("-join-token joins a cluster over TLS, and -dev serves plain HTTP alone: keep one");
     if (given.length > 0) throw new UsageError(`${joinFrom} and ${given.join(", ")}: a join token gets the node's certificate from the cluster's CA; keep one`);
   }
+  // -join-wan-token (server { join_wan_token }): this region's first server takes up another region's CA, the federation's one.
+  const wanToken = one("join-wan-token");
+  if (wanToken !== undefined) {
+    if (wanToken.trim() === "") throw new UsageError("-join-wan-token is empty: give the server join token `ruche join-token create -role server` printed on a server of the other region");
+    if (!role.server || role.dev) throw new UsageError("-join-wan-token is a server's (-server, not -dev): its region's first server takes up the other region's CA with it");
+    if (given.length > 0) throw new UsageError(`-join-wan-token and ${given.join(", ")}: with certificate files, the operator's CA is the federation's (every region's server certificates naming server.<region>.nomad or .ruche); keep one`);
+    if (p.flags.has("tls-enabled") && !flagBool(p, "tls-enabled")) throw new UsageError("tls { enabled = false } says plain HTTP, and -join-wan-token joins the federation's CA for mutual TLS between regions: keep one");
+  }
+  const cluster = { ...(joinToken === undefined ? {} : { joinToken }), ...(wanToken === undefined ? {} : { joinWanToken: wanToken }) };
   if (p.flags.has("tls-enabled") && !flagBool(p, "tls-enabled")) {
     if (http || rpc) throw new UsageError("tls { enabled = false } says plain HTTP, and tls { http/rpc = true } says TLS: keep one");
     if (joinToken !== undefined) throw new UsageError(`tls { enabled = false } says plain HTTP, and ${joinFrom} joins over TLS: keep one`);
@@ -597,12 +616,12 @@ export function tlsFlags(p: Parsed, cwd: string, notes: string[], role: { server
     if (given.length > 0 || verify.length > 0) throw new UsageError(`${[...given, ...verify.map((v) => `-${v}`)].join(", ")} given, but TLS is not on: add tls { http = true, rpc = true } (-tls-http -tls-rpc)`);
     // -dev is plain HTTP on loopback; every other agent is TLS from the cluster's own PKI unless told otherwise.
     if (role.dev) return {};
-    return { tls: { enabled: true, cluster: {}, verifyServerHostname: true, verifyHttpsClient: false } };
+    return { tls: { enabled: true, cluster, verifyServerHostname: true, verifyHttpsClient: false } };
   }
   if (http !== rpc) notes.push(`tls { ${http ? "http" : "rpc"} = true } turns TLS on for both the HTTP API and the traffic between agents: in Ruche they are one (agents talk over the HTTP API)`);
   if (given.length === 0) {
     // The cluster's own PKI: every certificate it issues says whether it is a server's.
-    return { tls: { enabled: true, cluster: joinToken === undefined ? {} : { joinToken }, verifyServerHostname: true, verifyHttpsClient: flagBool(p, "tls-verify-https-client") } };
+    return { tls: { enabled: true, cluster, verifyServerHostname: true, verifyHttpsClient: flagBool(p, "tls-verify-https-client") } };
   }
   const missing = Object.entries({ ca_file: files.caFile, cert_file: files.certFile, key_file: files.keyFile }).filter(([, v]) => v === undefined).map(([k]) => k);
   if (missing.length > 0) throw new UsageError(`TLS (tls { ${http ? "http" : "rpc"} = true }) with certificate files needs ${missing.join(", ")} too (-tls-${missing.map((m) => m.replace("_", "-")).join(", -tls-")}); give all three, or none for the cluster's own PKI`);

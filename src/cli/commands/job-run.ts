@@ -4,6 +4,7 @@ import { Exit, type IO } from "../io.js";
 import { nextPeriodicLaunch } from "../format/index.js";
 import { JOB_FILE_FLAGS, loadJobFile, printDiagnostics } from "../jobfile.js";
 import { monitorJobChange } from "../monitor.js";
+import { isMultiregion } from "../../structs/index.js";
 
 export const usage = `Usage: ruche job run [options] FILE
 
@@ -44,9 +45,9 @@ export async function run(argv: readonly string[], io: IO): Promise<number> {
   }
   const api = apiClient(p, io, parsed.job.Region);
   const res = (await api.register(parsed.job, checkIndex)).body;
-  // As Nomad: a periodic job (which runs nothing itself) or one without an evaluation is not followed.
+  // As Nomad: a periodic job (which runs nothing itself), a multiregion one (rolled out region after region) or one without an evaluation is not followed.
   const next = nextPeriodicLaunch(parsed.job, Date.now());
-  if (flagBool(p, "detach") || next !== null || res.EvalID === "") {
+  if (flagBool(p, "detach") || next !== null || res.EvalID === "" || isMultiregion(parsed.job)) {
     io.out("Job registration successful\n");
     if (next !== null) io.out(`Approximate next launch time: ${next}\n`);
     else if (res.EvalID !== "") io.out(`Evaluation ID: ${res.EvalID}\n`);

@@ -5,6 +5,7 @@ import { DISPATCH_LAUNCH_SUFFIX, PERIODIC_LAUNCH_SUFFIX, toWireAlloc, toWireDepl
 import type { ApiClient } from "../../apiclient/index.js";
 import { Exit, type IO } from "../io.js";
 import { resolveJob } from "../resolve.js";
+import { multiregionDeployments } from "../multiregion.js";
 
 /** Nomad's `job status -short`: the job's header alone. */
 export const SHORT_FLAG = { short: { value: false } } as const;
@@ -89,7 +90,12 @@ ${periodicChildrenTable(children)}`);
   const latestFailed = evals.body.filter((e) => Object.keys(e.FailedTGAllocs).length > 0).sort((a, b) => b.CreateIndex - a.CreateIndex)[0];
   if (latestFailed !== undefined && evals.body.some((e) => e.Status === "blocked")) sections.push(`Placement Failure\n${placementFailures(latestFailed.FailedTGAllocs, "")}`);
   const d = deployment.body;
-  if (d !== null) sections.push(`Latest Deployment\n${latestDeploymentKV(d, full)}`, `Deployed\n${deployedTable(d, { progressDeadline: false })}`);
+  if (d !== null) {
+    sections.push(`Latest Deployment\n${latestDeploymentKV(d, full)}`);
+    const regions = await multiregionDeployments(p, io, job, d, full);
+    if (regions !== null) sections.push(regions);
+    sections.push(`Deployed\n${deployedTable(d, { progressDeadline: false })}`);
+  }
   sections.push(allocs.body.length === 0 ? "Allocations\nNo allocations placed" : `Allocations\n${allocationsTable(allocs.body, Date.now(), full)}`);
   io.out(`${sections.join("\n\n")}\n`);
   return Exit.Ok;

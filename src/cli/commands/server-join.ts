@@ -8,7 +8,10 @@ export const usage = `Usage: ruche server join [options] ADDR [ADDR...]
   server's HTTP API (a host alone is port 4646), asked now. Once one answers, the servers
   of every region it knows are known here too, and kept up to date (as retry_join_wan at
   start). Servers of one region form their cluster with retry_join when they start, not
-  with a join. Federation is plain HTTP: a server with TLS on refuses to join.
+  with a join. Between servers with TLS on it is mutual TLS under the federation's one CA
+  (another region's first server takes it up with -join-wan-token): a server whose
+  certificate is not of that CA, or names no server of the region it says it is, is not
+  joined, and the error says why; with TLS off it is plain HTTP.
 
 Options:
   -address ADDR   the Ruche API (default: $RUCHE_ADDR, else ${DEFAULT_ADDRESS})

@@ -472,10 +472,6 @@ export class DockerDriver implements Driver {
   }
 
   /**
-   * Stops following output and ends the waits in flight (they reject with a Closed error,
-   * never a made-up exit). Containers keep running: after a restart `recover` finds them.
-   */
-  /**
    * A bridge group's shared network: the pause container `nomad_init_<allocId>` (as Nomad's
    * docker driver makes it), with the allocation's ports published on it; found again when
    * it is there already (`network.ts`).
@@ -488,6 +484,10 @@ export class DockerDriver implements Driver {
     return removePauseContainer(this.docker, allocId);
   }
 
+  /**
+   * Stops following output and ends the waits in flight (they reject with a Closed error,
+   * never a made-up exit). Containers keep running: after a restart `recover` finds them.
+   */
   async close(): Promise<void> {
     this.closing.abort();
     const done = [...this.tasks.values()].flatMap((t) => {

@@ -1,10 +1,12 @@
 /**
  * The dashboard's HTTP client: Ruche's public API on the origin that served the page,
- * with the ACL token from the prompt (kept in localStorage) sent as `X-Ruche-Token`.
+ * with the ACL token from the prompt (kept in localStorage) sent as `X-Ruche-Token`, and the
+ * page's region (`?region=`, `region.ts`) on every request that names none itself.
  * A 401 or 403 answer asks for a token.
  */
 
 import type { ErrorCode } from "../../structs/index.js";
+import { currentRegion, withRegion } from "./region.js";
 
 /** What the dashboard says when no answer came: a code of the API's one table. */
 const UNREACHABLE: ErrorCode = "RUCHE_UNREACHABLE";
@@ -82,6 +84,8 @@ export interface RequestOptions {
   raw?: string;
   /** What to accept (`text/event-stream`: the event stream as server-sent events). */
   accept?: string;
+  /** false: a 401 or 403 does not open the token prompt (a read the page can do without). */
+  prompt?: boolean;
 }
 
 /** Builds `/v1/...?query`, leaving out undefined values. */
@@ -98,14 +102,14 @@ export async function send(method: string, path: string, body?: unknown, o: Requ
   if (o.signal !== undefined) init.signal = o.signal;
   let res: Response;
   try {
-    res = await fetch(url(path, o.query), init);
+    res = await fetch(withRegion(url(path, o.query), currentRegion()), init);
   } catch (err) {
     if (err instanceof DOMException && err.name === "AbortError") throw err;
     throw new ApiError(0, UNREACHABLE, `cannot reach the Ruche API: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (!res.ok) {
     const err = errorOf(res.status, await res.text(), indexOf(res));
-    if (res.status === 401 || res.status === 403) auth.refuse(err.message);
+    if ((res.status === 401 || res.status === 403) && o.prompt !== false) auth.refuse(err.message);
     throw err;
   }
   return res;

@@ -2,9 +2,12 @@
  * One connection to `/v1/event/stream` for the whole page, shared by every view. It is
  * read with fetch rather than EventSource so that it carries the ACL token. When it
  * drops, it connects again (after a pause that grows while the API stays away) and tells
- * every view to read afresh, since events may have been missed meanwhile.
+ * every view to read afresh, since events may have been missed meanwhile. It follows the
+ * page's region (`?region=`): when the page changes region it is made anew, and what a stream
+ * of the region before still brings is dropped.
  */
 import { send } from "./api.js";
+import { currentRegion } from "./region.js";
 
 export const TOPICS = ["Job", "Node", "Allocation", "Evaluation", "Deployment"] as const;
 export type Topic = (typeof TOPICS)[number];
@@ -115,6 +118,7 @@ class EventHub {
   }
 
   private async run(signal: AbortSignal): Promise<void> {
+    const region = currentRegion();
     const res = await send("GET", "/v1/event/stream", undefined, { signal, accept: "text/event-stream" });
     if (res.body === null) return;
     this.retryMs = 500;
@@ -122,7 +126,7 @@ class EventHub {
     this.setState("live");
     for (const s of this.subs) s.resync(this.generation);
     const parser = new SseParser((data) => {
-      this.dispatch(data);
+      if (region === currentRegion()) this.dispatch(data);
     });
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     try {

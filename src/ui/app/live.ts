@@ -226,3 +226,45 @@ export function useBlocking<T>(path: string | null, absent?: T): Live<T> {
     },
   };
 }
+
+/**
+ * What `read` answers, read again every `everyMs` (for what neither the event stream nor a
+ * blocking query follows: the federation's members). A new `key` starts over; after a
+ * failure the data read before stays, with the error.
+ */
+export function usePolled<T>(key: string, read: (signal: AbortSignal) => Promise<T>, everyMs: number): Live<T> {
+  const [state, setState] = useState<LiveState<T>>({ data: undefined, error: undefined });
+  const [attempt, setAttempt] = useState(0);
+  const readRef = useRef(read);
+  readRef.current = read;
+  useEffect(() => {
+    setState({ data: undefined, error: undefined });
+    const abort = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const once = (): void => {
+      void readRef.current(abort.signal)
+        .then(
+          (data) => {
+            if (!abort.signal.aborted) setState({ data, error: undefined });
+          },
+          (err: unknown) => {
+            if (!abort.signal.aborted) setState((s) => ({ data: s.data, error: err }));
+          },
+        )
+        .finally(() => {
+          if (!abort.signal.aborted) timer = setTimeout(once, everyMs);
+        });
+    };
+    once();
+    return () => {
+      abort.abort();
+      clearTimeout(timer);
+    };
+  }, [key, everyMs, attempt]);
+  return {
+    ...state,
+    reload: () => {
+      setAttempt((n) => n + 1);
+    },
+  };
+}

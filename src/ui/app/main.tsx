@@ -1,34 +1,41 @@
 /** The dashboard: one page per view, the shared header, the token prompt; mounted on #app. */
 import { render, type JSX } from "preact";
-import { useEffect, useState } from "preact/hooks";
-import { auth } from "./api.js";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { auth, get } from "./api.js";
 import { TokenPrompt } from "./components.js";
 import { hub, type StreamState } from "./events.js";
+import { usePolled } from "./live.js";
 import { AllocPage } from "./pages/alloc.js";
 import { ClusterPage } from "./pages/cluster.js";
 import { JobPage } from "./pages/job.js";
 import { JobsPage } from "./pages/jobs.js";
 import { KvPage } from "./pages/kv.js";
+import { MembersPage } from "./pages/members.js";
 import { NodePage } from "./pages/node.js";
 import { NodesPage } from "./pages/nodes.js";
 import { RouterPage } from "./pages/router.js";
 import { ServicePage, ServicesPage } from "./pages/services.js";
-import { href, interceptLinks, useRoute, type Route } from "./router.js";
+import { currentRegion, inRegion } from "./region.js";
+import { href, interceptLinks, navigate, useRoute, type Route } from "./router.js";
 import "./style.css";
 
+// Links made at each render: they keep the page's region.
 const NAV = [
-  { label: "Cluster", to: href.cluster(), pages: ["cluster"] },
-  { label: "Jobs", to: href.jobs(), pages: ["jobs", "job", "alloc"] },
-  { label: "Nodes", to: href.nodes(), pages: ["nodes", "node"] },
-  { label: "Services", to: href.services(), pages: ["services", "service"] },
-  { label: "Key/value", to: href.kv(""), pages: ["kv"] },
-  { label: "Router", to: href.router(), pages: ["router"] },
+  { label: "Cluster", to: () => href.cluster(), pages: ["cluster"] },
+  { label: "Servers", to: () => href.servers(), pages: ["servers"] },
+  { label: "Jobs", to: () => href.jobs(), pages: ["jobs", "job", "alloc"] },
+  { label: "Nodes", to: () => href.nodes(), pages: ["nodes", "node"] },
+  { label: "Services", to: () => href.services(), pages: ["services", "service"] },
+  { label: "Key/value", to: () => href.kv(""), pages: ["kv"] },
+  { label: "Router", to: () => href.router(), pages: ["router"] },
 ] as const;
 
 function Page({ route }: { route: Route }): JSX.Element {
   switch (route.page) {
     case "cluster":
       return <ClusterPage />;
+    case "servers":
+      return <MembersPage />;
     case "jobs":
       return <JobsPage />;
     case "job":
@@ -88,8 +95,66 @@ function useStreamState(): StreamState {
   return state;
 }
 
+/** How often the header reads the regions again, so that one joined meanwhile can be chosen. */
+const REGIONS_EVERY_MS = 30_000;
+
+/**
+ * The region of the server that served the page (`/v1/agent/self`'s `config.Region`, else
+ * `/v1/agent/members`' `ServerRegion` when the token may not read the agent): the one shown
+ * when the URL names none. "" while unknown.
+ */
+async function ownRegion(signal: AbortSignal): Promise<string> {
+  try {
+    const self = await get<{ config?: { Region?: unknown } }>("/v1/agent/self", { signal, prompt: false });
+    if (typeof self.body.config?.Region === "string") return self.body.config.Region;
+  } catch (err) {
+    if (signal.aborted) throw err;
+  }
+  const members = await get<{ ServerRegion?: unknown }>("/v1/agent/members", { signal, prompt: false });
+  return typeof members.body.ServerRegion === "string" ? members.body.ServerRegion : "";
+}
+
+/**
+ * The region switcher, as Nomad's UI has it: a select of every region when there are more
+ * than one (a lone region other than "global" is named), the page's region chosen. Choosing
+ * one puts it in the URL (`?region=`, taken off for the serving server's own region), and
+ * every view reads again from that region.
+ */
+function RegionSwitcher({ region }: { region: string }): JSX.Element | null {
+  const regions = usePolled<string[]>("regions", async (signal) => (await get<string[]>("/v1/regions", { signal, prompt: false })).body, REGIONS_EVERY_MS);
+  const own = usePolled<string>("own", ownRegion, 24 * 3600_000);
+  const list = Array.isArray(regions.data) ? [...regions.data].sort() : [];
+  const shown = region === "" ? (own.data ?? "") : region;
+  if (list.length <= 1) {
+    const lone = list[0] ?? shown;
+    return lone === "" || lone === "global" ? null : <span class="region-one">Region: {lone}</span>;
+  }
+  // A region named in the URL that the server does not know stays shown: its requests say why they fail.
+  const options = shown === "" || list.includes(shown) ? list : [...list, shown];
+  return (
+    <label class="region">
+      <span>Region</span>
+      <select
+        value={shown}
+        onChange={(e) => {
+          navigate(inRegion(location.pathname, location.search, e.currentTarget.value, own.data ?? ""));
+        }}
+      >
+        {shown === "" ? <option value="">this server's</option> : null}
+        {options.map((r) => (
+          <option key={r} value={r}>
+            {r}
+            {list.includes(r) ? "" : " (unknown)"}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
 function App(): JSX.Element {
   const route = useRoute();
+  const region = currentRegion();
   const stream = useStreamState();
   const [prompt, setPrompt] = useState(false);
   // A new token: every view reads again with it, and the event stream reconnects.
@@ -104,6 +169,13 @@ function App(): JSX.Element {
   useEffect(() => {
     document.title = `${titleOf(route)} · Ruche`;
   }, [route]);
+  // Another region: the event stream follows it; every view reads again (`main` is keyed by it).
+  const shownRegion = useRef(region);
+  useEffect(() => {
+    if (shownRegion.current === region) return;
+    shownRegion.current = region;
+    hub.reconnect();
+  }, [region]);
   return (
     <>
       <a class="skip" href="#main">
@@ -120,7 +192,7 @@ function App(): JSX.Element {
           <ul>
             {NAV.map((n) => (
               <li key={n.label}>
-                <a href={n.to} aria-current={(n.pages as readonly string[]).includes(route.page) ? "page" : undefined}>
+                <a href={n.to()} aria-current={(n.pages as readonly string[]).includes(route.page) ? "page" : undefined}>
                   {n.label}
                 </a>
               </li>
@@ -128,6 +200,7 @@ function App(): JSX.Element {
           </ul>
         </nav>
         <div class="top-right">
+          <RegionSwitcher region={region} />
           <span class={`stream st-${stream}`} role="status" title="The event stream that keeps every view current">
             <span class="dot" aria-hidden="true" />
             {stream === "live" ? "live" : stream === "connecting" ? "connecting" : "reconnecting"}
@@ -143,7 +216,7 @@ function App(): JSX.Element {
           </button>
         </div>
       </header>
-      <main id="main" key={epoch}>
+      <main id="main" key={`${epoch}/${region}`}>
         <Page route={route} />
       </main>
       <TokenPrompt

@@ -3,11 +3,13 @@
  * a link or a reload lands on the same view), and navigation without reload.
  */
 import { useEffect, useState } from "preact/hooks";
+import { currentRegion, withRegion } from "./region.js";
 
 export const BASE = "/ui";
 
 export type Route =
   | { page: "cluster" }
+  | { page: "servers" }
   | { page: "jobs" }
   | { page: "job"; id: string }
   | { page: "alloc"; id: string }
@@ -34,7 +36,7 @@ export function parse(pathname: string): Route {
   if (first === undefined) return { page: "cluster" };
   if (first === "kv") return { page: "kv", key: parts.slice(1).map(decode).join("/") + (rest.endsWith("/") && parts.length > 1 ? "/" : "") };
   if (parts.length === 1) {
-    if (first === "jobs" || first === "nodes" || first === "services" || first === "router") return { page: first };
+    if (first === "servers" || first === "jobs" || first === "nodes" || first === "services" || first === "router") return { page: first };
   }
   if (parts.length === 2 && second !== undefined) {
     if (first === "jobs") return { page: "job", id: second };
@@ -47,17 +49,21 @@ export function parse(pathname: string): Route {
 
 const enc = encodeURIComponent;
 
+/** The page's region (`?region=`) kept on a link: a link or a reload lands in the same region. */
+const at = (to: string): string => withRegion(to, currentRegion());
+
 export const href = {
-  cluster: (): string => `${BASE}/`,
-  jobs: (): string => `${BASE}/jobs`,
-  job: (id: string, namespace = "default"): string => `${BASE}/jobs/${enc(id)}${namespace === "default" ? "" : `?namespace=${enc(namespace)}`}`,
-  alloc: (id: string): string => `${BASE}/allocations/${enc(id)}`,
-  nodes: (): string => `${BASE}/nodes`,
-  node: (id: string): string => `${BASE}/nodes/${enc(id)}`,
-  services: (): string => `${BASE}/services`,
-  service: (name: string): string => `${BASE}/services/${enc(name)}`,
-  kv: (key: string): string => `${BASE}/kv/${key.split("/").map(enc).join("/")}`,
-  router: (): string => `${BASE}/router`,
+  cluster: (): string => at(`${BASE}/`),
+  servers: (): string => at(`${BASE}/servers`),
+  jobs: (): string => at(`${BASE}/jobs`),
+  job: (id: string, namespace = "default"): string => at(`${BASE}/jobs/${enc(id)}${namespace === "default" ? "" : `?namespace=${enc(namespace)}`}`),
+  alloc: (id: string): string => at(`${BASE}/allocations/${enc(id)}`),
+  nodes: (): string => at(`${BASE}/nodes`),
+  node: (id: string): string => at(`${BASE}/nodes/${enc(id)}`),
+  services: (): string => at(`${BASE}/services`),
+  service: (name: string): string => at(`${BASE}/services/${enc(name)}`),
+  kv: (key: string): string => at(`${BASE}/kv/${key.split("/").map(enc).join("/")}`),
+  router: (): string => at(`${BASE}/router`),
 };
 
 const listeners = new Set<() => void>();
