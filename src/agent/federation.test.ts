@@ -1,14 +1,16 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer as createHttpServer } from "node:http";
 import { createServer, type Server } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClusterCa, createKeyAndCsr, FEDERATION_DERIVED, FEDERATION_NO_ROTATION, fileCaSlot, issueServerCert, newJoinToken, signCsr, takeUpFederationCa } from "../pki/index.js";
 import { FederationGossip, ownRegionOnly, soloCluster, type FederationMember } from "../server/index.js";
 import { silentLogger, type Logger } from "../structs/index.js";
 import { openClusterCa, type ClusterTlsContext } from "./cluster-tls.js";
 import { federationPki, serverFederation, tlsProbe } from "./federation.js";
+import { agentWire } from "./tls.js";
 
 const cluster = soloCluster({ Name: "eu1", Region: "europe", Datacenter: "europe-west1", HTTPAddr: "127.0.0.1:4646", ConsulAddr: "", Build: "t", EtcdMember: "" });
 const ours = { Name: "eu1", Region: "europe", Members: [] as FederationMember[] };
@@ -99,6 +101,25 @@ describe("a server's federation over mutual TLS, one CA for the federation", () 
       expect(refused).toHaveLength(1);
     } finally {
       plain.close();
+    }
+  });
+
+  it("sends a request for a region only to a server whose certificate names that region (regionDial)", async () => {
+    const files = await dir();
+    const paths = { caFile: join(files, "ca.pem"), certFile: join(files, "eu1.pem"), keyFile: join(files, "eu1-key.pem") };
+    await Promise.all([writeFile(paths.caFile, root), writeFile(paths.certFile, eu1.certPem), writeFile(paths.keyFile, eu1.keyPem)]);
+    const wire = await agentWire({ enabled: true, ...paths, verifyServerHostname: true, verifyHttpsClient: false }, "europe");
+    try {
+      const usAddr = await peer(await issueServerCert(us.ca(), { region: "us", name: "us1" }), root, "us");
+      const liarAddr = await peer(await issueServerCert(europe.ca(), { region: "europe", name: "eu7" }), root, "us");
+      const dial = wire.api.regionDial?.("us");
+      if (dial?.dispatcher === undefined) throw new Error("no region dial");
+      const ok = await request(`https://${usAddr}/v1/internal/federation`, { method: "POST", body: "{}", dispatcher: dial.dispatcher });
+      expect(ok.statusCode).toBe(200);
+      await ok.body.text();
+      await expect(request(`https://${liarAddr}/v1/internal/federation`, { method: "POST", body: "{}", dispatcher: dial.dispatcher })).rejects.toThrow(/server\.us\.ruche/);
+    } finally {
+      await wire.close();
     }
   });
 

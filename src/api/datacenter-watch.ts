@@ -62,11 +62,13 @@ export function federationDatacenters(o: { federation: Federation; cluster: Clus
 
 /** The federation's datacenters outside this region, nearest first: the shortest round trip measured to one of their live servers; never measured, last. */
 function nearestDatacenters(federation: Federation, cluster: ClusterView): string[] {
+  // This region's datacenters (its servers share one state: their catalog is this one).
   const own = localDatacenters(cluster);
+  for (const m of federation.members()) if (m.Region === cluster.self.Region) own.add(m.Datacenter);
   const rtt = new Map<string, number>();
   for (const dc of federation.datacenters()) if (!own.has(dc)) rtt.set(dc, Number.POSITIVE_INFINITY);
   for (const m of federation.members()) {
-    if (own.has(m.Datacenter) || m.Region === cluster.self.Region) continue;
+    if (own.has(m.Datacenter)) continue;
     const d = m.Status === "alive" && m.RTT !== undefined ? m.RTT : Number.POSITIVE_INFINITY;
     rtt.set(m.Datacenter, Math.min(rtt.get(m.Datacenter) ?? Number.POSITIVE_INFINITY, d));
   }

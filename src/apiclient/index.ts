@@ -114,6 +114,11 @@ export class ApiClient {
     return this.servers.address;
   }
 
+  /** The region every request asks for (`?region=`), when one is set. */
+  get region(): string | undefined {
+    return this.opts.query?.region;
+  }
+
   /** The base URLs of every server, in order. */
   get addresses(): readonly string[] {
     return this.servers.addresses;

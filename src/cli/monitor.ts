@@ -77,7 +77,8 @@ export async function followDeployment(api: ApiClient, deploymentId: string, io:
   for (;;) {
     const r = await api.deployment(deploymentId, { index, wait: WAIT });
     index = r.index;
-    const p = deploymentProgress(watch, r.body);
+    // The region asked (a job of another region, followed through this server) goes into the promote hint.
+    const p = deploymentProgress(watch, r.body, api.region);
     print(io, p.lines);
     watch = p.watch;
     if (p.outcome !== null) return p.outcome;

@@ -283,6 +283,33 @@ describe("startRouter with failover", () => {
     expect(await answer(r.address)).toBe("200 europe");
   });
 
+  it("with -router-workers 2: the primary follows the other datacenters, the workers fail over from what it sends", async () => {
+    const localPort = await httpBackend(closers, (_q, s) => s.end("europe"));
+    const remotePort = await httpBackend(closers, (_q, s) => s.end("us"));
+    const catalog = new SnapshotCatalog("europe-west1");
+    catalog.set(snap([at(localPort, "europe-west1")], 2));
+    const dcs = new FakeDatacenters();
+    dcs.names = ["us-west-2"];
+    dcs.set("us-west-2", snap([at(remotePort, "us-west-2")], 5));
+    const r = await startRouter({ catalog, config: config({ allowLoopbackBackends: true }), host: "127.0.0.1", port: 0, dashboardPort: 0, datacenters: dcs, workers: 2 });
+    closers.push(() => r.close());
+    const fresh = async (): Promise<string> => {
+      const res = await request(`http://${r.address}/`, { headers: { host: "web", connection: "close" } });
+      return `${res.statusCode} ${await res.body.text()}`;
+    };
+    expect(await fresh()).toBe("200 europe");
+    await until(() => r.table().datacenters.list[0]?.index === 5);
+    catalog.set(snap([], 3));
+    // Each connection may land on either worker: every one answers from us.
+    await untilAsync(async () => (await fresh()) === "200 us");
+    for (let i = 0; i < 10; i++) expect(await fresh()).toBe("200 us");
+    const o = (await (await fetch(`http://${r.dashboardAddress}/api/overview`)).json()) as { routes: { failover: { servedFrom: string | null } | null }[] };
+    expect(o.routes[0]?.failover?.servedFrom).toBe("us-west-2");
+    catalog.set(snap([at(localPort, "europe-west1")], 4));
+    await untilAsync(async () => (await fresh()) === "200 europe");
+    for (let i = 0; i < 10; i++) expect(await fresh()).toBe("200 europe");
+  }, 60_000);
+
   it("no federation: a route asking for failover is served locally, and the log and the table say why", async () => {
     const warned: string[] = [];
     const log = { ...silentLogger, warn: (_f: Record<string, unknown>, msg: string) => void warned.push(msg) };
@@ -300,4 +327,11 @@ describe("startRouter with failover", () => {
 async function until(ok: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
   expect(ok()).toBe(true);
+}
+
+/** Waits until `ok` resolves true, 30 s at most (a loaded machine answers slowly). */
+async function untilAsync(ok: () => Promise<boolean>): Promise<void> {
+  const end = Date.now() + 30_000;
+  while (Date.now() < end && !(await ok())) await new Promise((r) => setTimeout(r, 10));
+  expect(await ok()).toBe(true);
 }

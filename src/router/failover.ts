@@ -73,10 +73,17 @@ export class FailoverWatch {
     }) };
   }
 
-  /** Starts following the other datacenters (when a route asks for failover), or stops (when none does any longer). */
+  /**
+   * Starts following the other datacenters (when a route asks for failover), or stops (when
+   * none does any longer). It stops only once every datacenter listed has been read: another
+   * datacenter's instances that ask for failover make a route too, so until they are known
+   * (its servers silent when the last local instance went), no route asking says nothing —
+   * the next catalog read builds the table again, which says.
+   */
   want(on: boolean): void {
     const wanted = on && !this.signal.aborted;
     if (wanted === this.wanted) return;
+    if (!wanted && !this.signal.aborted && (!this.listed || [...this.watched.values()].some((w) => w.snapshot === null))) return;
     this.wanted = wanted;
     if (wanted) {
       const lister = new AbortController();

@@ -42,8 +42,6 @@ export interface RouterOptions {
    * own instances only, which the log and the dashboard say.
    */
   datacenters?: Datacenters;
-  /** Why this router cannot fail over although it may have a federation (a worker process): said instead of "no federation". */
-  noFailover?: string;
 }
 
 export interface RunningRouter {
@@ -101,9 +99,8 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
   for (const e of config.entryPoints) if (e.port > 0) config.self.ports.push(e.port);
   if (o.dashboardPort > 0) config.self.ports.push(o.dashboardPort);
   if ((o.workers ?? 1) > 1) {
-    if (o.datacenters !== undefined) log.warn({}, `router: ${WORKERS_NO_FAILOVER}`);
     const main = config.entryPoints.find((e) => e.name === MAIN_ENTRYPOINT);
-    const w = await startWorkers({ catalog: o.catalog, config, host: main?.host ?? "0.0.0.0", port: main?.port ?? 0, count: o.workers ?? 1, dashboardPort: o.dashboardPort, dashboardHost: o.dashboardHost ?? "127.0.0.1", logger: log, logLevel: o.logLevel ?? "warn", ...(o.datacenters === undefined ? {} : { noFailover: WORKERS_NO_FAILOVER }) });
+    const w = await startWorkers({ catalog: o.catalog, config, host: main?.host ?? "0.0.0.0", port: main?.port ?? 0, count: o.workers ?? 1, dashboardPort: o.dashboardPort, dashboardHost: o.dashboardHost ?? "127.0.0.1", logger: log, logLevel: o.logLevel ?? "warn", ...(o.datacenters === undefined ? {} : { datacenters: o.datacenters }) });
     const stop = (): void => {
       w.close().catch(() => undefined);
     };
@@ -152,9 +149,8 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
   };
   // Failover: the other datacenters' catalogs, followed while a route asks for it.
   const ac = new AbortController();
-  const unavailable: DatacentersView = o.noFailover === undefined ? NO_FEDERATION : { unavailable: o.noFailover, datacenters: [] };
   let watch: FailoverWatch | null = null;
-  const others = (): DatacentersView => watch?.view() ?? unavailable;
+  const others = (): DatacentersView => watch?.view() ?? NO_FEDERATION;
   let current = routingTable(catalogSnapshot(o.catalog), config, others());
   note(current);
   let guard: Guard = guardOf(config);
@@ -304,9 +300,6 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
     throw err;
   }
 }
-
-/** Why a router on several processes does not fail over. */
-export const WORKERS_NO_FAILOVER = "failover to other datacenters is not built with -router-workers above 1: routes asking for it are served from local instances only";
 
 /** This machine's interface addresses. */
 function ownAddresses(): string[] {

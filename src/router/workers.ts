@@ -5,15 +5,17 @@ import { catalogSnapshot, type CatalogReader, type CatalogSnapshot } from "../ca
 import type { Logger } from "../structs/index.js";
 import { parseConstraint } from "./constraint.js";
 import { dashboardServer } from "./dashboard.js";
+import { FailoverWatch, type Datacenters } from "./failover.js";
 import { followCatalog } from "./feed.js";
-import { routingTable } from "./table.js";
-import type { RouterConfig, RoutingTable } from "./types.js";
+import { NO_FEDERATION, routingTable } from "./table.js";
+import type { DatacentersView, RouterConfig, RoutingTable } from "./types.js";
 
 /** A router configuration as it crosses to a worker process: constraints as written. */
 export type WireConfig = Omit<RouterConfig, "constraints"> & { constraints: string[] };
 
 export type ToWorker =
-  | { t: "init"; config: WireConfig; host: string; port: number; dc: string; logLevel: string; noFailover?: string }
+  | { t: "init"; config: WireConfig; host: string; port: number; dc: string; logLevel: string; failover: boolean }
+  | { t: "datacenters"; view: DatacentersView }
   | { t: "snapshot"; snap: CatalogSnapshot }
   | { t: "ask"; id: number; what: "overview" | "prometheus" }
   | { t: "stop" };
@@ -43,8 +45,8 @@ export interface WorkersOptions {
   dashboardHost: string;
   logger: Logger;
   logLevel: string;
-  /** Why the workers do not fail over to other datacenters, when the router has some. */
-  noFailover?: string;
+  /** The other datacenters: followed here, each change sent to the workers, which fail over from what they are sent. */
+  datacenters?: Datacenters;
 }
 
 /**
@@ -61,8 +63,24 @@ export async function startWorkers(o: WorkersOptions): Promise<{ addresses: Reco
   // From the sources (tests, tsx), the worker needs the TypeScript loader too.
   const execArgv = ext === "ts" && !process.execArgv.some((a) => a.includes("tsx")) ? [...process.execArgv, "--import", "tsx"] : process.execArgv;
   cluster.setupPrimary({ exec: fileURLToPath(new URL(`./worker.${ext}`, import.meta.url)), execArgv, args: [] });
+  const ac = new AbortController();
+  // The other datacenters, followed here while a route asks for failover; the workers are sent each change.
+  let watch: FailoverWatch | null = null;
+  const others = (): DatacentersView => watch?.view() ?? NO_FEDERATION;
+  if (o.datacenters !== undefined) {
+    watch = new FailoverWatch(
+      o.datacenters,
+      () => {
+        const view = others();
+        table = routingTable(catalogSnapshot(o.catalog), o.config, view);
+        for (const w of workers) send(w, { t: "datacenters", view });
+      },
+      ac.signal,
+      log,
+    );
+  }
   let snap = catalogSnapshot(o.catalog);
-  let table = routingTable(snap, o.config);
+  let table = routingTable(snap, o.config, others());
   let closing = false;
   const workers = new Set<Worker>();
   const pending = new Map<number, (body: unknown) => void>();
@@ -78,8 +96,9 @@ export async function startWorkers(o: WorkersOptions): Promise<{ addresses: Reco
       w.on("message", (m: FromWorker) => {
         // Messages sent before the worker listens would be lost: it says when it does.
         if (m.t === "listening") {
-          send(w, { t: "init", config: toWire(o.config), host: o.host, port, dc: o.catalog.datacenter(), logLevel: o.logLevel, ...(o.noFailover === undefined ? {} : { noFailover: o.noFailover }) });
+          send(w, { t: "init", config: toWire(o.config), host: o.host, port, dc: o.catalog.datacenter(), logLevel: o.logLevel, failover: o.datacenters !== undefined });
           send(w, { t: "snapshot", snap });
+          if (watch !== null) send(w, { t: "datacenters", view: watch.view() });
         } else if (m.t === "ready") resolve(m.addresses);
         else if (m.t === "failed") reject(new Error(`router worker: ${m.message}`));
         else pending.get(m.id)?.(m.body);
@@ -96,13 +115,13 @@ export async function startWorkers(o: WorkersOptions): Promise<{ addresses: Reco
       });
     });
 
-  const ac = new AbortController();
   let feed: Promise<void> = Promise.resolve();
   let dashboard: ReturnType<typeof dashboardServer> | null = null;
   const close = async (): Promise<void> => {
     closing = true;
     ac.abort();
     await feed;
+    await watch?.closed();
     await Promise.all(
       [...workers].map(
         (w) =>
@@ -159,11 +178,13 @@ export async function startWorkers(o: WorkersOptions): Promise<{ addresses: Reco
       o.config,
       (t) => {
         table = t;
+        watch?.want(t.routes.some((r) => r.failover !== null));
         snap = catalogSnapshot(o.catalog);
         for (const w of workers) send(w, { t: "snapshot", snap });
       },
       ac.signal,
       log,
+      others,
     );
     return { addresses, dashboardAddress, table: () => table, close };
   } catch (err) {
@@ -222,3 +243,65 @@ export function sumPrometheus(texts: string[]): string {
   return `${order.map((s) => (s.startsWith("#") ? s : `${s} ${Number.isInteger(values.get(s)) ? String(values.get(s)) : (values.get(s) ?? 0).toFixed(6)}`)).join("\n")}\n`;
 }
 
+
+/**
+ * The other datacenters as a worker process has them: what its primary follows and sends
+ * (`set`), read by the worker's own `FailoverWatch` as if it were the federation — a
+ * snapshot "query" answers when the primary sends a newer one. A datacenter the primary
+ * dropped (its servers silent) fails the query with the primary's error.
+ */
+export class RelayedDatacenters implements Datacenters {
+  private view: DatacentersView = { unavailable: null, datacenters: [] };
+  private waiters = new Set<() => void>();
+  /** Whether the primary has listed the datacenters (its view says which, or that there are none). */
+  private listed = false;
+  /** The list last answered: `nearest` waits for another. */
+  private answered: string | null = null;
+
+  set(view: DatacentersView): void {
+    this.view = view;
+    if (view.unavailable !== null || view.datacenters.length > 0) this.listed = true;
+    const w = [...this.waiters];
+    this.waiters.clear();
+    for (const f of w) f();
+  }
+
+  /** The primary's list, once it has one; then each time it changes (the worker's watch asks again and again). */
+  async nearest(signal: AbortSignal): Promise<string[]> {
+    for (;;) {
+      const names = this.view.datacenters.map((d) => d.name);
+      if (this.listed && names.join(",") !== this.answered) {
+        this.answered = names.join(",");
+        return names;
+      }
+      if (signal.aborted) throw new Error("stopped");
+      await this.changed(signal, 300_000);
+    }
+  }
+
+  /** Resolves at the next `set`, after `ms`, or when `signal` aborts. */
+  private changed(signal: AbortSignal, ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(1, ms));
+      signal.addEventListener("abort", done, { once: true });
+      this.waiters.add(done);
+    });
+  }
+
+  async snapshot(dc: string, index: number, waitMs: number, signal: AbortSignal): Promise<CatalogSnapshot> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const d = this.view.datacenters.find((x) => x.name === dc);
+      if (d?.snapshot != null && (d.snapshot.index !== index || Date.now() >= deadline)) return d.snapshot;
+      if (d !== undefined && d.snapshot === null && d.error !== null) throw new Error(d.error);
+      if (signal.aborted) throw new Error("stopped");
+      await this.changed(signal, deadline - Date.now());
+    }
+  }
+}

@@ -242,6 +242,10 @@ describe("the router failing over from europe to us", () => {
     // The router-only agent reads us through europe's server (?dc=): it fails over too.
     await until("the router-only agent serves web from us", async () => ((await get("web", edge)).body === "us-west-2" ? true : undefined));
     expect((await overview(edge)).routes.find((r) => r.name === "web")?.failover?.servedFrom).toBe("us-west-2");
+    // The log says it; and never that the router could not fail over.
+    const logs = agent(europe).out() + agent(europe).err();
+    expect(logs).toContain("route web has no passing instance here: served from datacenter us-west-2");
+    expect(logs).not.toContain("asks for failover to other datacenters, but");
 
     const again = await ruche(agent(europe).address, dir, "job", "run", "-detach", "web-europe.hcl");
     expect(again.code, again.err).toBe(0);

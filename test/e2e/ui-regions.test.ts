@@ -6,7 +6,8 @@
  * `us` puts `?region=us` in the URL, and every request (the event stream's too) carries it: the
  * jobs page shows the job registered in us only, a reload stays in us, choosing europe again
  * takes the region off the URL. The Servers page lists both servers, each its region's
- * leader, and shows us's server failed, without a reload, once it is killed. Screenshots go to
+ * leader, and shows us's server failed, without a reload, once it is killed. A multiregion job's
+ * page shows its deployment in each region (europe's running, us's pending). Screenshots go to
  * test-results/ui/.
  */
 import { execFile } from "node:child_process";
@@ -143,6 +144,48 @@ describe("the dashboard of two regions", () => {
     await switcher().selectOption("europe");
     await expect.poll(() => page.url()).toBe(`http://${(europe as AgentProcess).address}/ui/jobs`);
     await expect.poll(listedJobs, { timeout: 15_000 }).toEqual(["only-in-europe"]);
+  }, 60_000);
+
+  it("a multiregion job's page shows its deployment in each region: europe's running, us's pending for its turn", async () => {
+    const eu = europe as AgentProcess;
+    const src = `job "across" {
+  multiregion {
+    strategy {
+      max_parallel = 1
+    }
+    region "europe" {
+      datacenters = ["europe-west1"]
+    }
+    region "us" {
+      datacenters = ["us-west-2"]
+    }
+  }
+  update {
+    max_parallel = 1
+  }
+  group "g" {
+    count = 0
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sleep"
+        args    = ["60"]
+      }
+    }
+  }
+}
+`;
+    const r = await parseJob(src, { file: "across.hcl" });
+    if (!r.ok) throw new Error(`the test job does not parse: ${JSON.stringify(r.diagnostics)}`);
+    await new ApiClient(eu.address).register(r.job);
+    await page.goto(`http://${eu.address}/ui/jobs/across`);
+    const table = page.locator('[data-multiregion="across"]');
+    await table.waitFor({ timeout: 20_000 });
+    // Europe's turn first (its servers have no node: it runs, placing nothing); us waits.
+    await expect.poll(() => table.locator('tr[data-region="europe"] .badge').textContent(), { timeout: 20_000 }).toBe("running");
+    await expect.poll(() => table.locator('tr[data-region="us"] .badge').textContent(), { timeout: 20_000 }).toBe("pending");
+    expect(await table.locator('tr[data-region="us"]').textContent()).toContain("Deployment is pending, waiting for peer region");
+    await shot("regions-multiregion-job");
   }, 60_000);
 
   it("the Servers page lists both regions' servers, each its region's leader, with the round trip to the other region; a killed one turns failed without a reload", async () => {

@@ -93,7 +93,7 @@ function groupProgress(name: string, s: Deployment["TaskGroups"][string]): strin
 }
 
 /** The lines for what changed in a deployment since `w`, and how it ended if it did. */
-export function deploymentProgress(w: DeploymentWatch, d: Deployment): { lines: string[]; watch: DeploymentWatch; outcome: DeploymentOutcome | null } {
+export function deploymentProgress(w: DeploymentWatch, d: Deployment, region?: string): { lines: string[]; watch: DeploymentWatch; outcome: DeploymentOutcome | null } {
   const id = shortId(d.ID);
   const lines: string[] = [];
   if (d.Status !== w.status) {
@@ -125,7 +125,7 @@ export function deploymentProgress(w: DeploymentWatch, d: Deployment): { lines: 
     case "blocked":
       if (awaitingPromotion(d)) {
         outcome = "awaiting-promotion";
-        lines.push(`==> Deployment "${id}" waiting for promotion`, `    Promote it with "ruche deployment promote ${id}"`);
+        lines.push(`==> Deployment "${id}" waiting for promotion`, `    Promote it with "ruche deployment promote${region === undefined ? "" : ` -region ${region}`} ${id}"`);
       }
       break;
     default:

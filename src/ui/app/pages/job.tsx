@@ -4,12 +4,12 @@
  */
 import type { JSX } from "preact";
 import { useState } from "preact/hooks";
-import { del, put, seg } from "../api.js";
+import { del, get, message, put, seg } from "../api.js";
 import { Action, Ago, Badge, ErrorBox, Loading, Section, THead, VirtualTable } from "../components.js";
 import { diffVersions } from "../diff.js";
 import type { StreamEvent } from "../events.js";
 import { jobHue, msOfNanos, msOfTime, short, when } from "../format.js";
-import { useLive, useLiveList } from "../live.js";
+import { useLive, useLiveList, usePolled } from "../live.js";
 import { asStub, byNewest, COUNTS } from "../rows.js";
 import { href } from "../router.js";
 import type { AllocStub, Deployment, Job } from "../types.js";
@@ -112,6 +112,7 @@ export function JobPage({ id }: { id: string }): JSX.Element {
       <Section title="Latest deployment" id="deployment">
         <ErrorBox error={deployment.error} what="Deployment" />
         {deployment.data === undefined ? deployment.error === undefined ? <Loading what="the deployment" /> : null : deployment.data === null ? <p class="muted">This job has had no deployment.</p> : <DeploymentView d={deployment.data} />}
+        {deployment.data?.IsMultiregion === true ? <RegionDeployments job={j} d={deployment.data} /> : null}
       </Section>
 
       <Section title="Allocations" id="allocations">
@@ -120,6 +121,55 @@ export function JobPage({ id }: { id: string }): JSX.Element {
       </Section>
 
       <Versions path={path} q={q} current={j} />
+    </div>
+  );
+}
+
+/**
+ * A multiregion job's deployment in each of its regions, for the same job version (as `job
+ * status`'s "Multiregion Deployment"): each region asked with `?region=`, read again every few
+ * seconds (another region's deployments are not on this region's event stream). A blocked one
+ * can be unblocked here.
+ */
+function RegionDeployments({ job, d }: { job: Job; d: Deployment }): JSX.Element | null {
+  const regions = job.Multiregion?.Regions.map((r) => r.Name) ?? [];
+  const rows = usePolled(
+    `${job.ID}@${d.JobVersion}:${regions.join(",")}`,
+    (signal) =>
+      Promise.all(
+        regions.map(async (region) => {
+          try {
+            const list = (await get<Deployment[]>(`/v1/job/${seg(job.ID)}/deployments`, { query: { region, namespace: job.Namespace }, signal, prompt: false })).body;
+            return { region, d: list.find((x) => x.JobVersion === d.JobVersion), error: "" };
+          } catch (err) {
+            return { region, d: undefined, error: message(err) };
+          }
+        }),
+      ),
+    3000,
+  );
+  if (regions.length === 0) return null;
+  return (
+    <div class="table-wrap" data-multiregion={job.ID}>
+      <table>
+        <caption>Multiregion deployment of v{d.JobVersion}</caption>
+        <THead cols={["Region", "Deployment", "Status", "Description", ""]} />
+        <tbody>
+          {(rows.data ?? regions.map((region) => ({ region, d: undefined, error: "" }))).map((r) => (
+            <tr key={r.region} data-region={r.region}>
+              <th scope="row">{r.region}</th>
+              <td>{r.d === undefined ? "—" : <code>{short(r.d.ID)}</code>}</td>
+              <td>{r.d === undefined ? <span class="muted">{r.error === "" ? "none yet" : "error"}</span> : <Badge status={r.d.Status} />}</td>
+              <td class="muted">{r.d?.StatusDescription ?? r.error}</td>
+              <td>
+                {r.d?.Status === "blocked" ? (
+                  <Action run={() => put(`/v1/deployment/unblock/${seg(r.d?.ID ?? "")}`, { DeploymentID: r.d?.ID ?? "" }, { query: { region: r.region } })}>Unblock</Action>
+                ) : null}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
     </div>
   );
 }
