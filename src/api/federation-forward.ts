@@ -9,6 +9,7 @@ import { endToEnd, isWrite, PLAIN_HTTP, type Dial } from "./forward.js";
 import type { Reply } from "./http.js";
 import { NODE_KEY_HEADER } from "./node-identity.js";
 import { PEER_HEADER } from "./tls-listener.js";
+import { spliceWebSocket } from "./websocket.js";
 
 /**
  * Marks a request a server sent here from another region or datacenter (`name.region` of the
@@ -266,15 +267,5 @@ async function relayUpgrade(r: Across, dial: Dial, url: string, headers: Record<
   } catch (err) {
     throw new RucheError(ErrorCode.BadGateway, `${who} did not take the WebSocket: ${tlsFailure(err) ?? errorMessage(err)}`, { cause: err });
   }
-  const accept = up.headers["sec-websocket-accept"];
-  const protocol = up.headers["sec-websocket-protocol"];
-  client.socket.write(
-    `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${typeof accept === "string" ? accept : ""}\r\n${typeof protocol === "string" ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : ""}\r\n`,
-  );
-  if (client.head.length > 0) up.socket.write(client.head);
-  up.socket.pipe(client.socket);
-  client.socket.pipe(up.socket);
-  up.socket.on("error", () => client.socket.destroy());
-  up.socket.on("close", () => client.socket.destroy());
-  client.socket.on("close", () => up.socket.destroy());
+  spliceWebSocket(client, up);
 }

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { Duplex } from "node:stream";
 import { ErrorCode, RucheError, WS_GUID, WsConnection } from "../structs/index.js";
 import type { Request } from "./http.js";
 
@@ -23,4 +24,24 @@ export function acceptWebSocket(req: Request): WsConnection {
 /** The close code Nomad's agent ends a WebSocket with for an error of this HTTP status: 1011 for a 500, 4000 + the status otherwise. */
 export function wsCloseCode(status: number): number {
   return status >= 500 && status < 600 && status !== 501 ? 1011 : 4000 + status;
+}
+
+/**
+ * Joins a client's upgrade to the WebSocket another server (a node's agent, another region's
+ * server) opened for it: that server's 101 answered to the client (its accept key, its
+ * protocol), the bytes read past the client's headers sent on, then bytes both ways until
+ * either side closes.
+ */
+export function spliceWebSocket(client: { socket: Duplex; head: Buffer }, up: { headers: Record<string, string | string[] | undefined>; socket: Duplex }): void {
+  const accept = up.headers["sec-websocket-accept"];
+  const protocol = up.headers["sec-websocket-protocol"];
+  client.socket.write(
+    `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${typeof accept === "string" ? accept : ""}\r\n${typeof protocol === "string" ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : ""}\r\n`,
+  );
+  if (client.head.length > 0) up.socket.write(client.head);
+  up.socket.pipe(client.socket);
+  client.socket.pipe(up.socket);
+  up.socket.on("error", () => client.socket.destroy());
+  up.socket.on("close", () => client.socket.destroy());
+  client.socket.on("close", () => up.socket.destroy());
 }

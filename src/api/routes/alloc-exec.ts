@@ -4,7 +4,7 @@ import { ErrorCode, errorMessage, RucheError, type Logger, type WsConnection } f
 import { errorResponse } from "../errors.js";
 import type { Reply, Request, Router } from "../http.js";
 import type { LocalExecSession, NodeLocal } from "../node-local.js";
-import { acceptWebSocket, wsCloseCode } from "../websocket.js";
+import { acceptWebSocket, spliceWebSocket, wsCloseCode } from "../websocket.js";
 import { pickTask, resolveAllocId, type AllocLookup } from "./alloc-fs.js";
 
 /** How often an idle session says it is alive (Nomad's exec heartbeat, both ways). */
@@ -189,13 +189,6 @@ async function forwardUpgrade(lookup: AllocLookup, allocId: string, req: Request
   } catch (err) {
     throw new RucheError(ErrorCode.BadGateway, `the agent of node ${node.name} at ${node.addr} did not take the WebSocket: ${errorMessage(err)}`, { cause: err });
   }
-  const accept = up.headers["sec-websocket-accept"];
-  client.socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${typeof accept === "string" ? accept : ""}\r\n\r\n`);
-  if (client.head.length > 0) up.socket.write(client.head);
-  up.socket.pipe(client.socket);
-  client.socket.pipe(up.socket);
-  up.socket.on("error", () => client.socket.destroy());
-  up.socket.on("close", () => client.socket.destroy());
-  client.socket.on("close", () => up.socket.destroy());
+  spliceWebSocket(client, up);
   return { streamed: true };
 }
