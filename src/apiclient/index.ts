@@ -609,7 +609,7 @@ export class ApiClient {
 
   // The agent and the system
   /** Nomad's `/v1/agent/self`: what the CLI reads of it (`stats.client.node_id`, the node of a client agent). */
-  agentSelf(): Promise<Indexed<{ stats?: { client?: { node_id?: string } } }>> {
+  agentSelf(): Promise<Indexed<{ config?: { Region?: string }; stats?: { client?: { node_id?: string } } }>> {
     return this.request("GET", "/v1/agent/self");
   }
   /** Nomad's `system gc`: old terminal evaluations, allocations, deployments and jobs collected now. */

@@ -69,16 +69,32 @@ export async function monitorEval(api: ApiClient, evalId: string, io: IO, now: (
   }
 }
 
+/**
+ * The region the client asks for when it is not the region of the server it talks to (a job of
+ * another region, followed through this server): what the promote hint must name. The agent's
+ * own `/v1/agent/self` says the server's region; undefined when they are the same or no
+ * region is asked for.
+ */
+async function otherRegion(api: ApiClient): Promise<string | undefined> {
+  const asked = api.region;
+  if (asked === undefined) return undefined;
+  try {
+    return (await api.agentSelf()).body.config?.Region === asked ? undefined : asked;
+  } catch {
+    return asked;
+  }
+}
+
 /** Prints a deployment's progress until it is successful, failed, cancelled, or waits for promotion. */
 export async function followDeployment(api: ApiClient, deploymentId: string, io: IO): Promise<DeploymentOutcome> {
   io.out(`==> Monitoring deployment "${shortId(deploymentId)}"\n`);
   let watch = newDeploymentWatch();
   let index = 0;
+  const region = await otherRegion(api);
   for (;;) {
     const r = await api.deployment(deploymentId, { index, wait: WAIT });
     index = r.index;
-    // The region asked (a job of another region, followed through this server) goes into the promote hint.
-    const p = deploymentProgress(watch, r.body, api.region);
+    const p = deploymentProgress(watch, r.body, region);
     print(io, p.lines);
     watch = p.watch;
     if (p.outcome !== null) return p.outcome;

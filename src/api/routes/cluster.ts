@@ -1,4 +1,5 @@
 import { ErrorCode, NamespaceCap, RucheError, toWireAlloc, toWireDeployment, toWireEval, toWireNode, type Node, type NodeWire } from "../../structs/index.js";
+import { spiffeIdentity } from "../../pki/index.js";
 import { peerView } from "../../server/index.js";
 import type { ApiContext, ListAnswer } from "../context.js";
 import { blocking, blockingList } from "../context.js";
@@ -18,6 +19,17 @@ function byPrefix<T extends { ID: string }>(req: Request, items: readonly T[]): 
 export function publicNode(n: Node): NodeWire<Omit<Node, "SecretID">> & { Drain: boolean; Address: string } {
   const { SecretID: _secret, ...rest } = n;
   return { ...toWireNode(rest), Drain: n.DrainStrategy !== null, Address: n.Resources.IP };
+}
+
+/**
+ * A server-to-server read over TLS takes a server's certificate of the cluster's CA (the
+ * listener checked its chain; another region's server shows one of the federation's one CA).
+ * Over plain HTTP (TLS off, as the federation then speaks) there is none to ask for.
+ */
+function mustBeServer(req: Request): void {
+  if (!("encrypted" in req.raw.socket)) return;
+  const id = req.peerCert === undefined ? null : spiffeIdentity(req.peerCert.uris);
+  if (id?.role !== "server") throw new RucheError(ErrorCode.Forbidden, `Permission denied: ${req.path} is read by the servers of the federation, with a server's certificate (mutual TLS)`);
 }
 
 /** Deployments, evaluations, allocations and nodes. */
@@ -70,6 +82,7 @@ export function clusterRoutes(r: Router, ctx: ApiContext): void {
   });
   // Servers of other regions read a multiregion job's deployments here (their watchers' turns): their status alone.
   r.get("/v1/internal/multiregion/deployments", (req) => {
+    mustBeServer(req);
     const namespace = req.query.get("namespace") ?? "";
     const job = req.query.get("job") ?? "";
     if (namespace === "" || job === "") throw new RucheError(ErrorCode.BadRequest, "namespace and job must both be given", { path: namespace === "" ? "namespace" : "job" });
