@@ -28,8 +28,11 @@ export function publicNode(n: Node): NodeWire<Omit<Node, "SecretID">> & { Drain:
  */
 function mustBeServer(req: Request): void {
   if (!("encrypted" in req.raw.socket)) return;
-  const id = req.peerCert === undefined ? null : spiffeIdentity(req.peerCert.uris);
-  if (id?.role !== "server") throw new RucheError(ErrorCode.Forbidden, `Permission denied: ${req.path} is read by the servers of the federation, with a server's certificate (mutual TLS)`);
+  const peer = req.peerCert;
+  const id = peer === undefined ? null : spiffeIdentity(peer.uris);
+  // A certificate of the cluster's PKI names a server by its identity; an operator's, by `server.<region>.ruche` (or Nomad's `.nomad`).
+  const named = peer?.dnsNames.some((n) => /^server\.[^.]+\.(ruche|nomad)$/.test(n)) === true;
+  if (id?.role !== "server" && !named) throw new RucheError(ErrorCode.Forbidden, `Permission denied: ${req.path} is read by the servers of the federation, with a server's certificate (mutual TLS)`);
 }
 
 /** Deployments, evaluations, allocations and nodes. */
