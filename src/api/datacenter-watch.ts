@@ -5,6 +5,7 @@ import type { ClusterView, Federation } from "../server/index.js";
 import { ErrorCode, errorMessage, instanceProblem, RucheError } from "../structs/index.js";
 import { localDatacenters } from "./federation-forward.js";
 import { PLAIN_HTTP, type Dial } from "./forward.js";
+import { datacentersNearestFirst } from "./routes/federation.js";
 
 /** Longest blocking query asked of another datacenter's server; the API caps them at 5 minutes. */
 const MAX_WAIT_S = 300;
@@ -60,17 +61,10 @@ export function federationDatacenters(o: { federation: Federation; cluster: Clus
   };
 }
 
-/** The federation's datacenters outside this region, nearest first: the shortest round trip measured to one of their live servers; never measured, last. */
+/** The federation's datacenters outside this region, nearest first (`datacentersNearestFirst`'s order, this region's own left out). */
 function nearestDatacenters(federation: Federation, cluster: ClusterView): string[] {
   // This region's datacenters (its servers share one state: their catalog is this one).
   const own = localDatacenters(cluster);
   for (const m of federation.members()) if (m.Region === cluster.self.Region) own.add(m.Datacenter);
-  const rtt = new Map<string, number>();
-  for (const dc of federation.datacenters()) if (!own.has(dc)) rtt.set(dc, Number.POSITIVE_INFINITY);
-  for (const m of federation.members()) {
-    if (own.has(m.Datacenter)) continue;
-    const d = m.Status === "alive" && m.RTT !== undefined ? m.RTT : Number.POSITIVE_INFINITY;
-    rtt.set(m.Datacenter, Math.min(rtt.get(m.Datacenter) ?? Number.POSITIVE_INFINITY, d));
-  }
-  return [...rtt].sort(([a, x], [b, y]) => x - y || (a < b ? -1 : a > b ? 1 : 0)).map(([dc]) => dc);
+  return datacentersNearestFirst(federation, cluster.self).filter((dc) => !own.has(dc));
 }

@@ -1,4 +1,4 @@
-import { regionalJob, specOf, type MultiregionPeers, type PeerView, type Server } from "../server/index.js";
+import { regionalJob, specOf, type MultiregionPeers, type PeerView, type RegisterResult, type Server } from "../server/index.js";
 import type { StateStore } from "../state/index.js";
 import { ErrorCode, RucheError, type Job } from "../structs/index.js";
 import { requestToken } from "./acl-token.js";
@@ -25,6 +25,11 @@ export interface RegisterAnswer {
   JobModifyIndex: number;
   Index: number;
   Warnings: string;
+}
+
+/** This region's registration or stop, as Nomad's register answer. */
+function answerOf(r: RegisterResult): RegisterAnswer {
+  return { EvalID: r.EvalID, EvalCreateIndex: r.EvalCreateIndex, JobModifyIndex: r.JobModifyIndex, Index: r.Index, Warnings: "" };
 }
 
 /** What one region holds of the job before the submission: its version (null: it has none) and whether the copy changes it. */
@@ -104,7 +109,7 @@ export async function registerMultiregion(edge: MultiregionEdge, req: Request, j
 async function registerCopy(edge: MultiregionEdge, req: Request, copy: Job, version: number | undefined, enforceIndex: number | undefined): Promise<RegisterAnswer> {
   if (copy.Region === edge.own) {
     const r = await edge.server.registerJob(copy, { ...(version === undefined ? {} : { version }), ...(enforceIndex === undefined ? {} : { enforceIndex }) });
-    return { EvalID: r.EvalID, EvalCreateIndex: r.EvalCreateIndex, JobModifyIndex: r.JobModifyIndex, Index: r.Index, Warnings: "" };
+    return answerOf(r);
   }
   const client = mustRegion(edge, copy.Region);
   const headers: Record<string, string> = { ...tokenHeaders(req), [MULTIREGION_COPY]: edge.own, ...(version === undefined ? {} : { [MULTIREGION_VERSION]: String(version) }) };
@@ -136,7 +141,7 @@ export async function stopMultiregion(edge: MultiregionEdge, req: Request, job: 
   for (const r of job.Multiregion.Regions) {
     if (r.Name === edge.own) {
       const res = await edge.server.stopJob(job.Namespace, job.ID, purge);
-      answer = { EvalID: res.EvalID, EvalCreateIndex: res.EvalCreateIndex, JobModifyIndex: res.JobModifyIndex, Index: res.Index, Warnings: "" };
+      answer = answerOf(res);
       continue;
     }
     try {
@@ -150,7 +155,7 @@ export async function stopMultiregion(edge: MultiregionEdge, req: Request, job: 
   if (failures.length > 0) throw new RucheError(ErrorCode.BadGateway, `the job was not stopped in every region: ${failures.join("; ")}`, { path: "global" });
   if (answer === undefined) {
     const res = await edge.server.stopJob(job.Namespace, job.ID, purge);
-    answer = { EvalID: res.EvalID, EvalCreateIndex: res.EvalCreateIndex, JobModifyIndex: res.JobModifyIndex, Index: res.Index, Warnings: "" };
+    answer = answerOf(res);
   }
   return answer;
 }

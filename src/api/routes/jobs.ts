@@ -3,7 +3,7 @@ import { ALL_NAMESPACES, clientTerminal, describeFailure, ErrorCode, NamespaceCa
 import type { ApiContext, ListAnswer } from "../context.js";
 import { blocking, blockingList } from "../context.js";
 import { MULTIREGION_COPY, multiregionEntry, regionForJob } from "../federation-forward.js";
-import { copyVersion, registerMultiregion, stopMultiregion } from "../multiregion.js";
+import { copyVersion, registerMultiregion, stopMultiregion, type MultiregionEdge } from "../multiregion.js";
 import { regionalJob } from "../../server/index.js";
 import { answerPerToken, inRequestNamespace, jobRequestNamespace, queryNamespace } from "../namespace.js";
 import { namespaceIdTokens } from "../paginate.js";
@@ -73,6 +73,11 @@ function inThisRegion(ctx: ApiContext, req: Request, job: Job): Job {
   const region = multiregionEntry(job.Multiregion, regionForJob(req.query.get("region") || null, (req.body as { Region?: unknown }).Region, job.Region, own));
   if (region !== own) throw new RucheError(ErrorCode.NoRegionPath, `No path to region "${region}": the job is for region "${region}" and this server is of region "${own}": nothing was registered here`, { path: "Job.Region" });
   return { ...job, Region: own };
+}
+
+/** What a multiregion job's registration or global stop needs of this server: its region, server and state, and its way to the other regions. */
+function multiregionEdge(ctx: ApiContext): MultiregionEdge {
+  return { own: ctx.cluster.self.Region, server: ctx.server, store: ctx.store, ...(ctx.regions === undefined ? {} : { client: ctx.regions }) };
 }
 
 export function summary(allocs: readonly Allocation[]): Record<string, Record<string, number>> {
@@ -155,7 +160,7 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
     }
     // A multiregion job submitted here: a copy registered in every region it names.
     if (isMultiregion(job) && req.headers[MULTIREGION_COPY] === undefined) {
-      const answer = await registerMultiregion({ own: ctx.cluster.self.Region, server, store, ...(ctx.regions === undefined ? {} : { client: ctx.regions }) }, req, job, opts.enforceIndex);
+      const answer = await registerMultiregion(multiregionEdge(ctx), req, job, opts.enforceIndex);
       return { body: answer, index: Math.max(answer.Index, store.index) };
     }
     const version = isMultiregion(job) ? copyVersion(req) : undefined;
@@ -195,7 +200,7 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
     const purge = req.query.get("purge") === "true";
     // `job stop -global`: a multiregion job stopped in every region.
     if (req.query.get("global") === "true" && isMultiregion(j)) {
-      const answer = await stopMultiregion({ own: ctx.cluster.self.Region, server, store, ...(ctx.regions === undefined ? {} : { client: ctx.regions }) }, req, j, purge);
+      const answer = await stopMultiregion(multiregionEdge(ctx), req, j, purge);
       return { body: answer, index: answer.Index };
     }
     const res = await server.stopJob(j.Namespace, j.ID, purge);
