@@ -1,5 +1,5 @@
 import * as packet from "dns-packet";
-import { parseName, Rcode, resolve, type Answer, type ResolveContext } from "./resolve.js";
+import { parseName, Rcode, resolve, type Answer, type Lookup, type ResolveContext } from "./resolve.js";
 
 /** The largest UDP answer without EDNS (RFC 1035 §4.2.1). */
 export const CLASSIC_UDP_SIZE = 512;
@@ -52,12 +52,8 @@ export function respond(query: Buffer, transport: "udp" | "tcp", ctx: ResolveCon
   return encode({ id, flags: rd, rcode: body.rcode, questions: [question], body, opt: ourOpt }, limit);
 }
 
-/**
- * The datacenter a query's one question names (`NAME.service.DC.consul`, `NODE.node.DC.consul`)
- * when it is not `local`: what the server must find another datacenter's catalog for before it
- * answers. Null for anything else (no datacenter, this one, a query it cannot read).
- */
-export function otherDatacenterAsked(query: Buffer, domain: string, local: string): string | null {
+/** What a wire query's one question asks for (`parseName`); null for a response, several questions, or a query it cannot read. */
+function questionLookup(query: Buffer, domain: string): Lookup | null {
   let decoded: packet.DecodedPacket;
   try {
     decoded = packet.decode(query);
@@ -66,7 +62,16 @@ export function otherDatacenterAsked(query: Buffer, domain: string, local: strin
   }
   const q = decoded.questions;
   if (decoded.type === "response" || q?.length !== 1 || q[0] === undefined) return null;
-  const lookup = parseName(q[0].name, domain);
+  return parseName(q[0].name, domain);
+}
+
+/**
+ * The datacenter a query's one question names (`NAME.service.DC.consul`, `NODE.node.DC.consul`)
+ * when it is not `local`: what the server must find another datacenter's catalog for before it
+ * answers. Null for anything else (no datacenter, this one, a query it cannot read).
+ */
+export function otherDatacenterAsked(query: Buffer, domain: string, local: string): string | null {
+  const lookup = questionLookup(query, domain);
   if (lookup === null || (lookup.kind !== "service" && lookup.kind !== "node") || lookup.dc === null) return null;
   return lookup.dc === local.toLowerCase() ? null : lookup.dc;
 }
@@ -121,14 +126,6 @@ function encode(r: Reply, limit: number = TCP_MAX_SIZE): Buffer {
 
 /** The prepared query a wire query's one question names (`NAME.query[.DC].consul`), with its datacenter (null: this one's); null for any other question or one it cannot read. */
 export function queryAsked(query: Buffer, domain: string): { name: string; dc: string | null } | null {
-  let decoded: packet.DecodedPacket;
-  try {
-    decoded = packet.decode(query);
-  } catch {
-    return null;
-  }
-  const q = decoded.questions;
-  if (decoded.type === "response" || q?.length !== 1 || q[0] === undefined) return null;
-  const lookup = parseName(q[0].name, domain);
+  const lookup = questionLookup(query, domain);
   return lookup?.kind === "query" ? { name: lookup.query, dc: lookup.dc } : null;
 }
