@@ -19,12 +19,13 @@ const MAY_IMPORT = {
   catalog: ["structs", "state"],
   dns: ["structs", "catalog"],
   router: ["structs", "apiclient", "catalog"],
+  etcd: ["structs", "state", "catalog"],
   api: ["structs", "jobspec", "state", "server", "catalog", "dns", "router", "pki", "identity"],
   apiclient: ["structs"],
   pki: ["structs"],
   identity: ["structs"],
   cli: ["structs", "apiclient", "jobspec", "pki"],
-  agent: ["structs", "jobspec", "scheduler", "state", "server", "client", "drivers", "catalog", "dns", "router", "api", "apiclient", "pki", "identity"],
+  agent: ["structs", "jobspec", "scheduler", "state", "server", "client", "drivers", "catalog", "dns", "router", "api", "apiclient", "pki", "identity", "etcd"],
 };
 /** Every room; no room imports ui/, the dashboard, which talks to the API over HTTP (its own rule is below). */
 const ROOMS = [...Object.keys(MAY_IMPORT), "ui"];

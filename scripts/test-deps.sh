@@ -23,7 +23,9 @@
 # tools: the commands the end-to-end tests use as a user would, against the agent: curl
 #   (Debian package curl), dig (dnsutils) and sqlite3 (the README's backup of a single
 #   server's state, test/e2e/state-backup.test.ts); and what the node agent runs to fetch a
-#   task's artifacts: tar, unzip, bzip2, xz (xz-utils) and git.
+#   task's artifacts: tar, unzip, bzip2, xz (xz-utils) and git; the Consul clients
+#   python3-consul (installed) and python3-consul2 (downloaded and unpacked beside it into
+#   node_modules/.cache/ruche-test-deps/python3-consul2, as the two conflict).
 #
 # docker: a Docker engine answering on the default socket /var/run/docker.sock, so the
 #   docker CLI and dockerode need no DOCKER_HOST (if DOCKER_HOST is set, that engine is
@@ -204,6 +206,30 @@ smoke_test_docker() {
     fail "a container's port published on 127.0.0.1:$hostport does not answer ($body); check iptables, the docker0 bridge and $DOCKER_LOG"
 }
 
+# python3-consul2 conflicts with python3-consul (both are the module `consul`): it is
+# unpacked beside it, into PYTHON_CONSUL2_DIR, which the Consul tests put first on
+# PYTHONPATH (test/e2e/python-consul.ts). Its dependencies (requests, six) are
+# python3-consul's too.
+PYTHON_CONSUL2_DIR="$ROOT/node_modules/.cache/ruche-test-deps/python3-consul2"
+ensure_python_consul2() {
+  site="$PYTHON_CONSUL2_DIR/usr/lib/python3/dist-packages"
+  if [ ! -f "$site/consul/base.py" ]; then
+    command -v apt-get >/dev/null 2>&1 || fail "python3-consul2 is needed unpacked in $PYTHON_CONSUL2_DIR, and there is no apt-get here to download it"
+    work=$(mktemp -d /tmp/ruche-test-deps-consul2-XXXXXX)
+    if ! (cd "$work" && apt-get download python3-consul2 >&2); then
+      say "refreshing the package lists and trying again ..."
+      { [ "$(id -u)" -eq 0 ] && apt-get update -q >&2; } || true
+      (cd "$work" && apt-get download python3-consul2 >&2) || { rm -rf "$work"; fail "could not download the Debian package python3-consul2 (apt-get download python3-consul2)"; }
+    fi
+    rm -rf "$PYTHON_CONSUL2_DIR" && mkdir -p "$PYTHON_CONSUL2_DIR"
+    dpkg -x "$work"/python3-consul2_*.deb "$PYTHON_CONSUL2_DIR" || { rm -rf "$work"; fail "could not unpack python3-consul2 into $PYTHON_CONSUL2_DIR"; }
+    rm -rf "$work"
+  fi
+  version=$(PYTHONPATH="$site" python3 -c 'import consul; print(consul.__version__)' 2>&1) ||
+    fail "python3-consul2, unpacked in $PYTHON_CONSUL2_DIR, does not import: $(echo "$version" | tail -n 1)"
+  say "python3-consul2: $version (in $PYTHON_CONSUL2_DIR)"
+}
+
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 20 ] || fail "Node.js 20 or newer is needed, found $(node -v)"
 
@@ -244,6 +270,7 @@ for component in $NEEDED; do
       if [ -n "$missing" ]; then
         apt_install $missing
       fi
+      ensure_python_consul2
       ;;
     chromium)
       [ -x /usr/bin/chromium ] || apt_install chromium

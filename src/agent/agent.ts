@@ -3,14 +3,16 @@ import { mkdtemp, readFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { datacenterCatalog, ensureSigningKey, federationDatacenters, preparedQueries, startApi, startConsulApi, startNodeApi, type NodeLocal, type RunningHttp } from "../api/index.js";
+import { AclResolver, datacenterCatalog, ensureSigningKey, federationDatacenters, preparedQueries, startApi, startConsulApi, startNodeApi, type NodeLocal, type RunningHttp } from "../api/index.js";
+import { etcdV2, startEtcd, type EtcdAcl } from "../etcd/index.js";
 import { ApiClient, httpTransport } from "../apiclient/index.js";
-import { followLockDelays, KVService, LockDelays, ServiceRegistry, SessionReaper, StoreCatalog, type CatalogReader } from "../catalog/index.js";
-import { startDns } from "../dns/index.js";
+import { ConsulSnapshots, followLockDelays, KVService, LockDelays, ServiceRegistry, SessionReaper, StoreCatalog, type CatalogReader } from "../catalog/index.js";
+import { startDns, type DnsConfig } from "../dns/index.js";
+import { dnsServers } from "./dns-servers.js";
 import { Client, readLogs, SimulatedNode } from "../client/index.js";
 import { allDrivers } from "../drivers/index.js";
 import { ErrorCode, errorMessage, RucheError, type ClientHostVolumeConfig, type Logger } from "../structs/index.js";
-import { DEFAULT_ROUTER_CONFIG, parseRouterConfig, RemoteCatalog, RemoteDatacenters, startRouter, type Datacenters, type RouterConfig, type RunningRouter } from "../router/index.js";
+import { DEFAULT_ROUTER_CONFIG, KvMergedCatalog, parseRouterConfigFile, RemoteCatalog, RemoteKv, RemoteDatacenters, startRouter, type Datacenters, type RouterConfig, type RunningRouter } from "../router/index.js";
 import { etcdCluster, RUCHE_BUILD, Server, soloCluster, threadLeases, type ClusterView, type EtcdCluster, type HeartbeatOptions, type ServerInfo } from "../server/index.js";
 import { etcdBackend, etcdRecord, prepareDataDir, secureDataDir, sqliteBackend, StateStore } from "../state/index.js";
 import { etcdLeaderAway } from "./etcd-leadership.js";
@@ -70,6 +72,10 @@ export interface AgentConfig {
   consulPort: number;
   /** Port of the DNS interface (server role, UDP and TCP); 0 picks a free one, -1 turns it off. */
   dnsPort: number;
+  /** Port of etcd's API (server role: gRPC, its JSON gateway and the v2 keys API on one TCP port, over the KV store); 0 picks a free one; absent or -1: none. */
+  etcdPort?: number;
+  /** Consul's `dns_config` the DNS interface honours; what is left out keeps Consul's default. */
+  dnsConfig?: Partial<DnsConfig>;
   /** Where service definition files (`*.json`) are read from, at start and on reload. */
   configDir: string | undefined;
   /** The edge router: its entrypoint's port (0 picks a free one, -1 turns it off), its dashboard's (on 127.0.0.1; -1 none), its configuration file (JSON). */
@@ -237,6 +243,10 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       );
     }
     const scheme = wire === undefined ? "http" : "https";
+    // etcd's listener speaks plain gRPC and HTTP: it does not serve beside APIs that TLS guards.
+    if (wire !== undefined && cfg.server && cfg.etcdPort !== undefined && cfg.etcdPort >= 0) {
+      throw new RucheError(ErrorCode.BadRequest, "etcd's API (-etcd-port, ports { etcd }) serves plain gRPC and HTTP, and TLS is on: its TLS is not built yet; leave it off (-etcd-port -1) or turn TLS off", { path: "ports.etcd" });
+    }
     // A secret of this start that the agent's own nodes show its own API (X-Ruche-Node-Key): in -dev, only they register.
     const nodeKey = randomBytes(32).toString("base64url");
     let client: Client | null = null;
@@ -303,7 +313,10 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
     let serverAddrs: string[];
     let consulAddress = "";
     let dnsAddress = "";
+    let etcdAddress = "";
     let catalog: CatalogReader | undefined;
+    // The servers' KV in process, for the router's KV provider.
+    let routerKv: KVService | undefined;
     const ownApis: string[] = [];
     if (cfg.server) {
       const self: ServerInfo = { Name: cfg.nodeName === "" ? hostname() : cfg.nodeName, Region: cfg.region, Datacenter: cfg.datacenter, HTTPAddr: "", ConsulAddr: "", Build: RUCHE_BUILD, EtcdMember: "" };
@@ -384,11 +397,14 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         stopLockDelays();
         return Promise.resolve();
       });
-      const kv = new KVService(store, { now: Date.now, delays });
       const storeCatalog = new StoreCatalog(store, cfg.datacenter, log("catalog"));
+      // Sessions are bound to the health of their node and checks (Consul's): on this agent's node unless the request names one.
+      const liveServers = (): string[] => clusterView.members().flatMap((m) => (m.Status === "alive" ? [m.Name] : []));
+      const kv = new KVService(store, { now: Date.now, delays, catalog: storeCatalog, servers: liveServers, nodeName: () => storeCatalog.nodes().find((n) => n.ID === client?.nodeId)?.Node ?? self.Name });
+      routerKv = kv;
       // Consul's prepared queries (`/v1/query`, `NAME.query.consul`), failing over to the other datacenters' servers.
       const queries = preparedQueries({ store, catalog: storeCatalog, federation: federated.federation, cluster: clusterView, ...(wire === undefined ? {} : { dial: wire.api.dial, regionDial: wire.api.regionDial }), localNode: () => client?.nodeId, log: log("query"), acl: cfg.acl?.enabled === true && !cfg.dev });
-      const consul = { catalog: storeCatalog, localNode: () => client?.nodeId, version: "1.17.0", registry, allowScriptChecks: cfg.enableScriptChecks ?? false, kv, queries };
+      const consul = { catalog: storeCatalog, localNode: () => client?.nodeId, version: "1.17.0", registry, allowScriptChecks: cfg.enableScriptChecks ?? false, kv, queries, snapshots: new ConsulSnapshots(store) };
       let stopChecks: (() => void) | undefined;
       duties.push({
         start: () => {
@@ -400,10 +416,12 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
           return Promise.resolve();
         },
       });
-      // Sessions with a TTL end on time, releasing or deleting the keys they hold.
+      // Sessions end on time (TTL) and as soon as their node or a check they are bound to fails, releasing or deleting the keys they hold.
       const reaper = new SessionReaper(store, {
         now: Date.now,
         delays,
+        catalog: storeCatalog,
+        servers: liveServers,
         onError: (err) => {
           log("catalog").warn({ err }, "ending expired sessions failed; trying again at the next sweep");
         },
@@ -493,9 +511,32 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         // NAME.service.DC.consul of another datacenter: asked of its servers, as the API's ?dc= is.
         const local = consul.catalog;
         const across = { federation: federated.federation, cluster: clusterView, local, ...(wire === undefined ? {} : { dial: wire.api.dial, regionDial: wire.api.regionDial }) };
-        const d = await startDns({ host: cfg.bind, port: cfg.dnsPort, catalog: local, logger: log("dns"), maxConnsPerClient: cfg.httpMaxConnsPerClient, otherDatacenter: (dc) => datacenterCatalog(across, dc), preparedQuery: (name, dc) => queries.forDns(name, dc) });
+        const d = await startDns({ host: cfg.bind, port: cfg.dnsPort, catalog: local, logger: log("dns"), maxConnsPerClient: cfg.httpMaxConnsPerClient, otherDatacenter: (dc) => datacenterCatalog(across, dc), preparedQuery: (name, dc) => queries.forDns(name, dc), servers: () => dnsServers(clusterView, local.datacenter()), ...(cfg.dnsConfig === undefined ? {} : { config: cfg.dnsConfig }) });
         closers.push(() => d.close());
         dnsAddress = `${cfg.bind}:${d.port}`;
+      }
+      if (cfg.etcdPort !== undefined && cfg.etcdPort >= 0) {
+        // etcd's API (v3 over gRPC and its JSON gateway, v2 keys) over the same KV store as Consul's; a Ruche ACL token is the etcd token.
+        const resolver = aclOn ? new AclResolver(store, Date.now, log("etcd-api")) : undefined;
+        const etcdAcl: EtcdAcl | undefined =
+          resolver === undefined
+            ? undefined
+            : {
+                resolve: (token) => {
+                  const r = resolver.resolve(token);
+                  return r.ok ? { ok: true, acl: r.acl } : { ok: false, reason: r.reason };
+                },
+              };
+        const ids = { memberName: self.Name, clusterName: cfg.region };
+        // Among several servers only the leader writes: a follower refuses v2 writes (etcd's 300) rather than commit past the leader's fence.
+        const v2 = etcdV2({ store, delays, ...ids, isLeader: () => clusterView.isLeader(), log: log("etcd-api"), ...(etcdAcl === undefined ? {} : { acl: etcdAcl }) });
+        duties.push({ start: () => { v2.expiry.start(); }, stop: () => v2.expiry.stop() });
+        const e = await startEtcd({ host: cfg.bind, port: cfg.etcdPort, store, delays, log: log("etcd-api"), ...ids, v2, ...(etcdAcl === undefined ? {} : { acl: etcdAcl }) });
+        closers.push(async () => {
+          v2.close();
+          await e.close();
+        });
+        etcdAddress = e.address;
       }
       // Alone, this server leads at once; among several, once elected.
       federated.start();
@@ -515,8 +556,11 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
     if (cfg.router.port >= 0) {
       // A router without the server role follows the servers' catalog: one blocking query on its whole health view.
       let source = catalog;
+      // A router-only agent's client of its servers (their catalog, and their KV for the KV provider).
+      let routerServers: ApiClient | undefined;
       if (source === undefined) {
         const servers = new ApiClient(serverAddrs, dialOpt);
+        routerServers = servers;
         const remote = new RemoteCatalog(servers, log("router"));
         // Failover: the other datacenters, asked of the servers with ?dc=.
         routerDatacenters = new RemoteDatacenters(servers, log("router"));
@@ -527,13 +571,28 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         source = remote;
       }
       const base = await routerConfig(cfg.router.configFile);
+      if (base.kv !== undefined) {
+        // The KV provider: routers, services and middlewares under its root key, merged with the catalog's.
+        // Beside the servers, their KV in process; on a router-only agent, read from them with blocking queries.
+        const kvs = routerKv;
+        const rlog = log("router");
+        if (base.kv.endpoints.length > 0) rlog.info({ endpoints: base.kv.endpoints }, "router: the KV provider reads the KV of this agent's servers (the endpoints the file names are that Consul)");
+        const reader = kvs !== undefined ? { list: (p: string) => kvs.list(p), index: () => kvs.index("kv"), wait: (i: number, t: number, s?: AbortSignal) => kvs.wait("kv", i, t, s) } : routerServers !== undefined ? new RemoteKv(routerServers, base.kv.rootKey, rlog) : undefined;
+        if (reader === undefined) throw new Error(`router configuration ${cfg.router.configFile ?? ""}: the KV provider ([consul], providers.consul) has no KV to read`);
+        source = new KvMergedCatalog(source, reader, base.kv.rootKey, base.prefix, (problems) => {
+          for (const p of problems) rlog.warn({ rootKey: base.kv?.rootKey }, `router: KV provider: ${p}`);
+        });
+      }
+      if (base.catalogEndpoint !== undefined && base.catalogEndpoint !== null) log("router").info({ endpoint: base.catalogEndpoint }, "router: the catalog provider reads this agent's catalog (or the servers' given with -servers); the endpoint the file names is this Consul");
       const r = await startRouter({
         catalog: source,
         // Loopback backends: refused unless the file allows them, or every service is on loopback (-dev, or an agent bound to it).
         config: { ...base, controlApi: { ...base.controlApi, addresses: [...base.controlApi.addresses, ...ownApis, ...serverAddrs] }, allowLoopbackBackends: base.allowLoopbackBackends || cfg.dev || isLoopbackBind(cfg.bind) },
         host: cfg.bind,
         port: cfg.router.port,
-        dashboardPort: cfg.router.dashboardPort,
+        // The file's dashboard address ([web], [api]) unless -router-dashboard-port says otherwise than its default.
+        dashboardPort: base.dashboard !== undefined && cfg.router.dashboardPort === DEFAULT_DASHBOARD_PORT ? base.dashboard.port : cfg.router.dashboardPort,
+        ...(base.dashboard !== undefined && cfg.router.dashboardPort === DEFAULT_DASHBOARD_PORT ? { dashboardHost: base.dashboard.host } : {}),
         logger: log("router"),
         workers: cfg.router.workers,
         logLevel: cfg.logLevel,
@@ -594,6 +653,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
     out(`    API:      ${scheme}://${address}\n`);
     if (consulAddress !== "") out(`    Consul:   ${scheme}://${consulAddress} (catalog, health)\n`);
     if (dnsAddress !== "") out(`    DNS:      ${dnsAddress} (udp, tcp; NAME.service.consul)\n`);
+    if (etcdAddress !== "") out(`    etcd:     http://${etcdAddress} (v3 gRPC and JSON gateway, v2 keys)\n`);
     if (routerAddress !== "") out(`    Router:   ${routerAddress}\n`);
     if (routerDashboard !== "") out(`    Router dashboard: http://${routerDashboard}\n`);
     if (loaded !== undefined) out(`    Config:   ${cfg.configDir ?? ""} (${loaded.registered.length + loaded.unchanged.length} services defined)\n`);
@@ -630,19 +690,22 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
  */
 const CLUSTER_HEARTBEAT: Partial<HeartbeatOptions> = { minTTL: 10_000, grace: 10_000, failoverGrace: 10_000 };
 
-/** The router's configuration file over the defaults; every mistake in it is reported at once. */
+/** The router's configuration file (Traefik's TOML or YAML, or JSON) over the defaults; every mistake in it is reported at once, with its line. */
 async function routerConfig(file: string | undefined): Promise<RouterConfig> {
   if (file === undefined) return DEFAULT_ROUTER_CONFIG;
-  let raw: unknown;
+  let text: string;
   try {
-    raw = JSON.parse(await readFile(file, "utf8"));
+    text = await readFile(file, "utf8");
   } catch (err) {
     throw new Error(`router configuration ${file}: ${errorMessage(err)}`, { cause: err });
   }
-  const p = parseRouterConfig(raw);
+  const p = parseRouterConfigFile(file, text);
   if (!p.ok) throw new Error(`router configuration ${file}:\n  ${p.errors.join("\n  ")}`);
   return p.config;
 }
+
+/** The dashboard port the agent's flag defaults to; the router's configuration file may give another. */
+const DEFAULT_DASHBOARD_PORT = 8081;
 
 /** The address other agents reach a listener on: the bind address, or the node's address where it binds every interface. */
 function advertised(listening: string, networkIp: string): string {

@@ -9,7 +9,7 @@ import { NS, type Logger, type RegisteredCheck, type ServiceCheck } from "../str
  * services critical for longer than DeregisterCriticalServiceAfter).
  */
 export function runRegisteredChecks(registry: ServiceRegistry, localNode: () => string, log: Logger): () => void {
-  const states = new Map<string, { state: CheckState; due: number; busy: boolean }>();
+  const states = new Map<string, { state: CheckState; due: number; busy: boolean; outputAt: number }>();
   const timer = setInterval(() => {
     void tick();
   }, 250);
@@ -32,7 +32,7 @@ export function runRegisteredChecks(registry: ServiceRegistry, localNode: () => 
         seen.add(key);
         let st = states.get(key);
         if (st === undefined) {
-          st = { state: new CheckState(asServiceCheck(c)), due: 0, busy: false };
+          st = { state: new CheckState(asServiceCheck(c)), due: 0, busy: false, outputAt: 0 };
           st.state.status = c.Status;
           states.set(key, st);
         }
@@ -42,7 +42,13 @@ export function runRegisteredChecks(registry: ServiceRegistry, localNode: () => 
         const entry = st;
         void probe(asServiceCheck(c), null, null, c.Type === "http" ? c.HTTP : c.TCP)
           .then(async (r) => {
-            if (entry.state.record(r) || entry.state.status !== c.Status) await registry.setCheck(s.NodeID, c.CheckID, entry.state.status, r.output);
+            // A status change is written at once; a new output alone (a failing check's reason, first of all) at once when the
+            // check shows none yet, else at most every OUTPUT_EVERY_MS, as Consul's agent syncs an output (check_update_interval).
+            const changed = entry.state.record(r) || entry.state.status !== c.Status;
+            const outputDue = r.output !== c.Output && (c.Output === "" || Date.now() - entry.outputAt >= OUTPUT_EVERY_MS);
+            if (!changed && !outputDue) return;
+            entry.outputAt = Date.now();
+            await registry.setCheck(s.NodeID, c.CheckID, entry.state.status, r.output);
           })
           .catch((err: unknown) => {
             log.warn({ check: key, err }, "running a registered check failed");
@@ -59,10 +65,13 @@ export function runRegisteredChecks(registry: ServiceRegistry, localNode: () => 
   };
 }
 
+/** How often a check's output alone (its status unchanged) is written: Consul's default check_update_interval. */
+const OUTPUT_EVERY_MS = 5 * 60_000;
+
 function asServiceCheck(c: RegisteredCheck): ServiceCheck {
   return {
     Name: c.Name,
-    Type: c.Type,
+    Type: c.Type === "external" || c.Type === "maintenance" ? "ttl" : c.Type,
     Command: c.Args[0] ?? "",
     Args: c.Args.slice(1),
     Path: "",

@@ -1,5 +1,6 @@
 import { AclPrefixKind, AclResource, NamespaceCap } from "../structs/index.js";
 import type { Request } from "./http.js";
+import { consulBody, SERVICE_DEFINITION, SESSION } from "./consul-body.js";
 
 /**
  * What each route of the API checks: one entry per route every listener registers (the
@@ -102,6 +103,17 @@ function kvReadNeed(req: Request): Need {
   return { kind: "prefix", prefix: AclPrefixKind.Key, name: req.params.key ?? "", level: "read" };
 }
 
+/** A field of a JSON body in any case, as Consul's decoder reads it. */
+function bodyField(o: unknown, key: string): unknown {
+  return typeof o === "object" && o !== null ? Object.entries(o).find(([k]) => k.toLowerCase() === key)?.[1] : undefined;
+}
+
+/** A string field of a JSON body in any case; "" when it is absent or not a string. */
+function bodyString(o: unknown, key: string): string {
+  const v = bodyField(o, key);
+  return typeof v === "string" ? v : "";
+}
+
 /** Creating a prepared query: `query` write on its name when it has one or is a template (Consul's `GetACLPrefix`), else any token. */
 function queryCreateNeed(req: Request): Need {
   // Field names in any case, as the route reads them (Go's decoder: python-consul sends `name`).
@@ -128,8 +140,9 @@ const CONSUL: Readonly<Record<string, RouteEntry>> = {
   "GET /v1/agent/self": consul(res(AclResource.Agent, "read")),
   "PUT /v1/agent/service/register": consul(
     prefix(AclPrefixKind.Service, "write", (req) => {
-      const b = req.body as { Name?: unknown } | undefined;
-      return typeof b?.Name === "string" ? b.Name : "";
+      // The name the route registers: read as the route reads it (any case, the later of two spellings).
+      const name = consulBody(req.body, SERVICE_DEFINITION)?.Name;
+      return typeof name === "string" ? name : "";
     }),
   ),
   "PUT /v1/agent/service/deregister/:id": consul(prefix(AclPrefixKind.Service, "write", (req, look) => look.serviceName(req.params.id ?? "") ?? "")),
@@ -138,20 +151,60 @@ const CONSUL: Readonly<Record<string, RouteEntry>> = {
   "PUT /v1/agent/check/fail/:id": consul(checkNeed),
   "PUT /v1/agent/check/update/:id": consul(checkNeed),
   "PUT /v1/agent/reload": consul(res(AclResource.Agent, "write")),
+  "GET /v1/catalog/node-services/:node": consul(prefix(AclPrefixKind.ConsulNode, "read", param("node"))),
+  "GET /v1/agent/service/:id": consul(prefix(AclPrefixKind.Service, "read", (req, look) => look.serviceName(req.params.id ?? "") ?? "")),
+  "GET /v1/agent/health/service/id/:id": consul(prefix(AclPrefixKind.Service, "read", (req, look) => look.serviceName(req.params.id ?? "") ?? "")),
+  "GET /v1/agent/health/service/name/:name": consul(prefix(AclPrefixKind.Service, "read", param("name"))),
+  // A check of a service: write on the service; of the node itself: write on the node (Consul's vetCheckRegister).
+  "PUT /v1/agent/check/register": consul((req, look) => {
+    const sid = bodyField(req.body, "serviceid");
+    return typeof sid === "string" && sid !== "" ? { kind: "prefix", prefix: AclPrefixKind.Service, name: look.serviceName(sid) ?? "", level: "write" } : { kind: "prefix", prefix: AclPrefixKind.ConsulNode, name: look.localNodeName(), level: "write" };
+  }),
+  "PUT /v1/agent/check/deregister/:id": consul(checkNeed),
+  "PUT /v1/agent/maintenance": consul(prefix(AclPrefixKind.ConsulNode, "write", (_req, look) => look.localNodeName())),
+  "PUT /v1/agent/service/maintenance/:id": consul(prefix(AclPrefixKind.Service, "write", (req, look) => look.serviceName(req.params.id ?? "") ?? "")),
+  // Consul's catalog writes: node write on the node, and service write on the service it registers.
+  "PUT /v1/catalog/register": consul((req) => {
+    const node: Need = { kind: "prefix", prefix: AclPrefixKind.ConsulNode, name: bodyString(req.body, "node"), level: "write" };
+    const svc = bodyField(req.body, "service");
+    const name = bodyField(svc, "service") ?? bodyField(svc, "name");
+    return svc === undefined || svc === null ? node : { kind: "all", of: [node, { kind: "prefix", prefix: AclPrefixKind.Service, name: typeof name === "string" ? name : "", level: "write" }] };
+  }),
+  "PUT /v1/catalog/deregister": consul((req) => ({ kind: "prefix", prefix: AclPrefixKind.ConsulNode, name: bodyString(req.body, "node"), level: "write" })),
+  "PUT /v1/event/fire/:name": consul(prefix(AclPrefixKind.Event, "write", param("name"))),
+  // Events the token may not read (event read on their name) are left out.
+  "GET /v1/event/list": consul(FILTERED),
+  "GET /v1/operator/raft/configuration": consul(res(AclResource.Operator, "read")),
+  // Consul's snapshots take a management token.
+  "GET /v1/snapshot": consul({ kind: "management" }),
+  "PUT /v1/snapshot": consul({ kind: "management" }),
+  // Consul 1.11's answer to the legacy ACL API: 410 Gone to anyone, token or not (it touches nothing).
+  "PUT /v1/acl/create": consul(OPEN),
+  "PUT /v1/acl/update": consul(OPEN),
+  "PUT /v1/acl/destroy/:id": consul(OPEN),
+  "PUT /v1/acl/clone/:id": consul(OPEN),
+  "GET /v1/acl/info/:id": consul(OPEN),
+  "GET /v1/acl/list": consul(OPEN),
+  "GET /v1/coordinate/nodes": consul(prefix(AclPrefixKind.ConsulNode, "read", () => "")),
+  "GET /v1/coordinate/node/:node": consul(prefix(AclPrefixKind.ConsulNode, "read", param("node"))),
+  "PUT /v1/coordinate/update": consul(prefix(AclPrefixKind.ConsulNode, "write", (_req, look) => look.localNodeName())),
   "GET /v1/kv/*key": consul(kvReadNeed),
   "PUT /v1/kv/*key": consul(prefix(AclPrefixKind.Key, "write", param("key"))),
   // With ?recurse the route checks write on every key under the prefix too (Consul's KeyWritePrefix).
   "DELETE /v1/kv/*key": consul(prefix(AclPrefixKind.Key, "write", param("key"))),
   "PUT /v1/session/create": consul(
     prefix(AclPrefixKind.Session, "write", (req, look) => {
-      const b = req.body as { Node?: unknown } | undefined;
-      return typeof b?.Node === "string" && b.Node !== "" ? b.Node : look.localNodeName();
+      // The node the route puts the session on: read as the route reads it (`node` as python-consul sends it).
+      const node = consulBody(req.body, SESSION)?.Node;
+      return typeof node === "string" && node !== "" ? node : look.localNodeName();
     }),
   ),
   "PUT /v1/session/destroy/:id": consul(prefix(AclPrefixKind.Session, "write", (req, look) => look.sessionNode(req.params.id ?? "") ?? "")),
   "PUT /v1/session/renew/:id": consul(prefix(AclPrefixKind.Session, "write", (req, look) => look.sessionNode(req.params.id ?? "") ?? "")),
   "GET /v1/session/info/:id": consul(prefix(AclPrefixKind.Session, "read", (req, look) => look.sessionNode(req.params.id ?? "") ?? "")),
   "GET /v1/session/list": consul(FILTERED),
+  // Consul's NodeSessions filters by session read on the node: the route leaves out what the token may not read.
+  "GET /v1/session/node/:node": consul(FILTERED),
   // Each operation is checked by the route: a refused one fails the transaction (409, "Permission denied").
   "PUT /v1/txn": consul(FILTERED),
   "GET /v1/status/leader": consul(OPEN),

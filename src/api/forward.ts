@@ -37,10 +37,10 @@ export const FORWARD_BATCH_PATH = "/v1/internal/forward";
  * operations, the servers' join, and `alloc exec` (a stream to the node that runs the
  * allocation, which writes no state).
  */
-const LOCAL_WRITE = /^\/v1\/(agent\/(reload|force-leave)|operator\/etcd\/|internal\/|client\/allocation\/[^/]+\/exec$)/;
+const LOCAL_WRITE = /^\/v1\/(agent\/(reload|force-leave)|event\/fire\/|operator\/etcd\/|internal\/|client\/allocation\/[^/]+\/exec$)/;
 
 /** Reads that say something of this server, not of the state: no barrier. */
-const LOCAL_READ = /^\/v1\/(status\/|agent\/(self|members|host|metrics|ca$)|metrics|operator\/(etcd\/|servers|tls\/ca$)|internal\/|openapi)|^\/(?!v1\/)/;
+const LOCAL_READ = /^\/v1\/(status\/|event\/list$|agent\/(self|members|host|metrics|ca$)|metrics|operator\/(etcd\/|servers|tls\/ca$)|internal\/|openapi)|^\/(?!v1\/)/;
 
 export function isWrite(method: string): boolean {
   return method !== "GET" && method !== "HEAD";

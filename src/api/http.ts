@@ -162,7 +162,8 @@ export class Router {
 
 /** Routes whose body is bytes, not JSON: a KV value. */
 function isRawBodyPath(path: string): boolean {
-  return path.startsWith("/v1/kv/");
+  // KV values, a user event's payload and a snapshot to restore are bytes, not JSON.
+  return path.startsWith("/v1/kv/") || path.startsWith("/v1/event/fire/") || path === "/v1/snapshot";
 }
 
 function parseJson(bytes: Buffer): unknown {

@@ -1,4 +1,4 @@
-import type { KVService } from "../catalog/index.js";
+import { NODE_CHECK, UserEvents, type CatalogReader, type ConsulSnapshots, type KVService } from "../catalog/index.js";
 import { ownRegionOnly, soloCluster, type ClusterView, type Federation, type Server } from "../server/index.js";
 import type { StateStore } from "../state/index.js";
 import { loadAclPolicyParser } from "../jobspec/index.js";
@@ -23,6 +23,7 @@ import { catalogSnapshotRoutes } from "./routes/catalog.js";
 import { agentRoutes } from "./routes/agent.js";
 import { clientRoutes } from "./routes/client.js";
 import { consulRoutes, type ConsulOptions } from "./routes/consul.js";
+import { consulAgentRoutes, consulOperatorRoutes } from "./routes/consul-agent.js";
 import { consulAclRoutes } from "./routes/consul-acl.js";
 import { kvRoutes } from "./routes/kv.js";
 import { queryRoutes } from "./routes/query.js";
@@ -34,7 +35,7 @@ import { periodicRoutes } from "./routes/periodic.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { identityRoutes } from "./routes/identity.js";
 import { joinRoutes, type ClusterPki } from "./routes/join.js";
-import { consulServerRoutes, serverRoutes } from "./routes/servers.js";
+import { consulServerRoutes, serverRoutes, type ConsulClientMember } from "./routes/servers.js";
 import { consulFederationRoutes, federationRoutes, serverJoinHandler } from "./routes/federation.js";
 import { systemRoutes } from "./routes/system.js";
 import { uiRoutes } from "./routes/ui.js";
@@ -109,7 +110,7 @@ export interface ApiAcl {
 }
 
 /** What the Consul-compatible endpoints serve: the catalog (and the registry), the KV and its sessions, and the prepared queries (`/v1/query`: none without them). */
-export type CatalogApi = ConsulOptions & { kv: KVService; queries?: QueryExecutor };
+export type CatalogApi = ConsulOptions & { kv: KVService; queries?: QueryExecutor; snapshots?: ConsulSnapshots };
 
 /** Reloads the agent's config; throws with what is wrong, having changed nothing. */
 export type AgentReload = () => Promise<void>;
@@ -171,6 +172,7 @@ async function listen(
 function catalogRoutes(r: Router, consul: CatalogApi, reload: AgentReload | undefined): void {
   const { kv, ...rest } = consul;
   consulRoutes(r, rest);
+  consulAgentRoutes(r, { ...rest, events: userEventsOf(consul.catalog) });
   kvRoutes(r, kv);
   if (consul.queries !== undefined) queryRoutes(r, consul.queries.queries, consul.queries);
   catalogSnapshotRoutes(r, consul.catalog);
@@ -183,6 +185,20 @@ function catalogRoutes(r: Router, consul: CatalogApi, reload: AgentReload | unde
     }
     return { body: null };
   });
+}
+
+/** The catalog's nodes as Consul's LAN members (agents that are not servers): alive while their serfHealth passes. */
+function consulClients(catalog: CatalogReader): ConsulClientMember[] {
+  const checks = catalog.checks?.() ?? [];
+  return catalog.nodes().flatMap((n) => (n.ID === "" ? [] : [{ Node: n.Node, Address: n.Address, Datacenter: n.Datacenter, alive: checks.find((c) => c.Node === n.Node && c.CheckID === NODE_CHECK.CheckID)?.Status !== "critical" }]));
+}
+
+/** The user events of an agent: one log per catalog, shared by its listeners (the main API and the Consul one). */
+const userEvents = new WeakMap<CatalogReader, UserEvents>();
+function userEventsOf(catalog: CatalogReader): UserEvents {
+  let e = userEvents.get(catalog);
+  if (e === undefined) userEvents.set(catalog, (e = new UserEvents()));
+  return e;
 }
 
 /** The key that seals Nomad variables at rest: the cluster key, when this server's CA has one (read once, when first asked). */
@@ -364,7 +380,8 @@ export async function startConsulApi(opts: {
       catalogRoutes(router, opts.consul, opts.reload);
       const federation = opts.federation ?? ownRegionOnly(() => cluster.self, () => cluster.members());
       consulFederationRoutes(router, federation, () => cluster.self);
-      consulServerRoutes(router, cluster, federation);
+      consulServerRoutes(router, cluster, federation, () => consulClients(opts.consul.catalog));
+      consulOperatorRoutes(router, cluster, opts.consul.catalog);
       if (opts.acl !== undefined) consulAclRoutes(router, { store: opts.acl.state, enabled: opts.acl.enabled, ...(opts.acl.bootstrapResetFile === undefined ? {} : { bootstrapResetFile: opts.acl.bootstrapResetFile }) });
     },
     authorize,
@@ -376,6 +393,7 @@ export async function startConsulApi(opts: {
 }
 
 export { DEFAULT_MAX_CONNS_PER_CLIENT } from "./conn-limit.js";
+export { AclResolver } from "./acl-resolve.js";
 export { MAX_BODY_BYTES } from "./http.js";
 export type { RunningHttp } from "./http.js";
 export type { Dial } from "./forward.js";

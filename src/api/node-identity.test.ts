@@ -319,7 +319,7 @@ describe("a -dev agent", () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "ruche-node-identity-"));
-    const { config } = await agentConfigFromArgs(["-dev", "-http-port", "0", "-consul-port", "-1", "-dns-port", "-1", "-router-port", "-1", "-router-dashboard-port", "-1"], dir);
+    const { config } = await agentConfigFromArgs(["-dev", "-http-port", "0", "-consul-port", "-1", "-dns-port", "-1", "-router-port", "-1", "-router-dashboard-port", "-1", "-etcd-port", "-1"], dir);
     agent = await startAgent({ ...config, logLevel: "error" }, () => undefined);
   });
 

@@ -1,5 +1,5 @@
 import { request } from "undici";
-import { failoverOrder, PreparedQueries, serviceQueryMatches, shuffled, type CatalogReader, type HealthCheck, type ServiceInstance } from "../catalog/index.js";
+import { aggregate, failoverOrder, PreparedQueries, serviceQueryMatches, shuffled, type CatalogReader, type HealthCheck, type ServiceInstance } from "../catalog/index.js";
 import type { ClusterView, Federation } from "../server/index.js";
 import type { StateStore } from "../state/index.js";
 import { AclPrefixKind, ALLOW_ALL, DENY_ALL, errorMessage, parseQueryBody, queryDnsTtlSeconds, type Acl, type Logger, type PreparedQuery, type QueryDNSOptions } from "../structs/index.js";
@@ -121,16 +121,18 @@ export class QueryExecutor {
   /**
    * `NAME.query[.DC].consul`: the query executed (`executeIn`, reading every instance, as the
    * DNS interface reads every service), as DNS answers it — each instance's node, address (its
-   * own, else its node's) and port, in the datacenter that answered, with the query's TTL.
+   * own, else its node's), own address, port and SRV weight, in the datacenter that answered,
+   * with the query's TTL and service.
    */
-  async forDns(name: string, dc: string | null): Promise<{ datacenter: string; ttlSeconds?: number; instances: { node: string; address: string; port: number }[] } | null> {
+  async forDns(name: string, dc: string | null): Promise<{ datacenter: string; ttlSeconds?: number; service: string; instances: { node: string; address: string; ownAddress: string; port: number; weight: number }[] } | null> {
     const r = await this.executeIn(dc, name, { acl: ALLOW_ALL });
     if (r === null) return null;
     const ttl = queryDnsTtlSeconds(r);
     return {
       datacenter: r.Datacenter,
       ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
-      instances: r.Nodes.map((e) => ({ node: e.Node.Node, address: e.Service.Address !== "" ? e.Service.Address : e.Node.Address, port: e.Service.Port })),
+      service: r.Service,
+      instances: r.Nodes.map((e) => ({ node: e.Node.Node, address: e.Service.Address !== "" ? e.Service.Address : e.Node.Address, ownAddress: e.Service.Address, port: e.Service.Port, weight: srvWeight(e) })),
     };
   }
 
@@ -208,6 +210,14 @@ export class QueryExecutor {
     if (answer === null) throw new Error(`${server.Name} (${address}) of datacenter ${server.Datacenter} answered ${method} ${path} with what is not a query's answer`);
     return answer;
   }
+}
+
+/** An entry's SRV weight, as Consul's `findWeight`: its `Weights.Warning` when a check warns, else `Weights.Passing` (1 without weights). */
+function srvWeight(e: ServiceEntry): number {
+  const w = e.Service.Weights;
+  const passing = isObject(w) && typeof w.Passing === "number" ? w.Passing : 1;
+  const warning = isObject(w) && typeof w.Warning === "number" ? w.Warning : 1;
+  return e.Checks.length > 0 && aggregate(e.Checks) === "warning" ? warning : passing;
 }
 
 /** An instance as an answer's entry. */

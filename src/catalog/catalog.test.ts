@@ -6,8 +6,9 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { consulRoutes } from "../api/routes/consul.js";
 import { Router, startHttp, type RunningHttp } from "../api/http.js";
 import { memoryBackend, StateStore } from "../state/index.js";
-import { mock, NS, silentLogger, type Allocation, type Job, type Node } from "../structs/index.js";
+import { mock, NS, silentLogger, type Allocation, type Job, type Node, type RegisteredCheck, type RegisteredService } from "../structs/index.js";
 import { customAddress, StoreCatalog } from "./catalog.js";
+import { NODE_CHECKS_ID, ServiceRegistry } from "./registry.js";
 
 let store: StateStore;
 let http: RunningHttp;
@@ -225,5 +226,46 @@ describe("a row the catalog cannot show", () => {
     expect(catalog.instances("web")).toHaveLength(3);
     expect(catalog.nodes().map((n) => n.Node)).toEqual(["n1", "n2"]);
     expect(warned).toHaveLength(3);
+  });
+});
+
+describe("rows that are not services: a node's own checks, and external nodes", () => {
+  const check = (id: string, status: "passing" | "critical", type: "ttl" | "external" | "maintenance" = "ttl"): RegisteredCheck => ({ CheckID: id, Name: id, Type: type, HTTP: "", Method: "", TCP: "", Args: [], Interval: 0, Timeout: NS.second, TTL: NS.minute, DeregisterCriticalServiceAfter: 0, SuccessBeforePassing: 0, FailuresBeforeCritical: 0, Status: status, Output: "", StatusTime: 0 });
+  const row = (r: Partial<RegisteredService> & Pick<RegisteredService, "ID" | "Name" | "NodeID">): RegisteredService => ({ Tags: [], Address: "", Port: 0, Meta: {}, Checks: [], CreateIndex: 0, ModifyIndex: 0, ...r });
+
+  it("shows a node's own checks after its serfHealth on every instance of the node, and none as a service", async () => {
+    await store.write((tx) => {
+      tx.put("allocs", alloc(0, [{ Service: "web", Name: "alive", Task: "t", Status: "passing", Output: "" }] as never));
+      tx.put("services", row({ ID: "api-1", Name: "api", NodeID: node.ID, Port: 80 }));
+      tx.put("services", row({ ID: NODE_CHECKS_ID, Name: NODE_CHECKS_ID, NodeID: node.ID, NodeLevel: true, Checks: [check("_node_maintenance", "critical", "maintenance")] }));
+    });
+    const c = new StoreCatalog(store, "dc1");
+    expect(Object.keys(c.services()).sort()).toEqual(["api", "web"]);
+    for (const name of ["api", "web"]) {
+      const [i] = c.instances(name);
+      expect(i?.checks.slice(0, 2).map((x) => [x.CheckID, x.ServiceID, x.Type])).toEqual([
+        ["serfHealth", "", ""],
+        ["_node_maintenance", "", "maintenance"],
+      ]);
+    }
+  });
+
+  it("lists an external node (no serfHealth, its own tagged addresses) with its service and node checks, until removed", async () => {
+    const ext = { Node: "ext-db", Address: "10.9.0.1", Datacenter: "", TaggedAddresses: { lan: "10.9.0.1" }, Meta: { kind: "db" } };
+    await store.write((tx) => {
+      tx.put("services", row({ ID: "db-1", Name: "db", NodeID: "external:ext-db", Port: 5432, ExternalNode: ext, Checks: [check("db-alive", "passing", "external")] }));
+      tx.put("services", row({ ID: NODE_CHECKS_ID, Name: NODE_CHECKS_ID, NodeID: "external:ext-db", NodeLevel: true, ExternalNode: ext, Checks: [check("ping", "passing", "external")] }));
+    });
+    const c = new StoreCatalog(store, "dc1");
+    expect(c.nodes().find((n) => n.Node === "ext-db")).toMatchObject({ ID: "", Address: "10.9.0.1", Datacenter: "dc1", Meta: { kind: "db" }, TaggedAddresses: { lan: "10.9.0.1" } });
+    const [i] = c.instances("db");
+    expect(i?.Address).toBe("10.9.0.1");
+    expect(i?.checks.map((x) => [x.CheckID, x.Type])).toEqual([
+      ["ping", ""],
+      ["db-alive", ""],
+    ]);
+    await new ServiceRegistry(store, () => 0).removeNode("external:ext-db");
+    expect(c.nodes().some((n) => n.Node === "ext-db")).toBe(false);
+    expect(c.instances("db")).toEqual([]);
   });
 });

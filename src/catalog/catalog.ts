@@ -21,8 +21,12 @@ export const NODE_CHECK = { CheckID: "serfHealth", Name: "Serf Health Status" } 
  * router.
  */
 export class StoreCatalog implements CatalogReader {
-  private cache: { index: number; byService: Map<string, ServiceInstance[]>; nodes: CatalogNode[] } | null = null;
+  private cache: { index: number; byService: Map<string, ServiceInstance[]>; nodes: CatalogNode[]; nodeChecks: HealthCheck[] } | null = null;
   private readonly skipped: SkippedRows;
+  /** Each service's last change, and what it was then (`serviceIndex`). */
+  private readonly serviceSeen = new Map<string, { index: number; print: string }>();
+  /** The index of a service the catalog has never had: the catalog's at its first build. */
+  private serviceFloor = 0;
 
   constructor(
     private readonly store: StateStore,
@@ -54,6 +58,37 @@ export class StoreCatalog implements CatalogReader {
     return this.build().nodes;
   }
 
+  checks(): HealthCheck[] {
+    const { byService, nodeChecks } = this.build();
+    const seen = new Set(nodeChecks.map((c) => `${c.Node}\0${c.CheckID}`));
+    const out = [...nodeChecks];
+    for (const list of byService.values()) {
+      for (const i of list) {
+        for (const c of i.checks) {
+          const key = `${c.Node}\0${c.CheckID}`;
+          if (seen.has(key)) continue;
+          seen.add(key);
+          out.push(c);
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The index of a service's last change — an instance, a check's status, a node under it,
+   * added, changed or gone — as Consul's health and catalog endpoints answer a service's
+   * blocking query: other services' changes leave it as it is. A change is seen when the
+   * catalog is next read after it (a blocking query reads it after each commit), at the
+   * catalog's index then. At the first read, each service's is the highest index of its
+   * instances, checks and nodes; one never seen is the catalog's index then. Never 0, never
+   * lower than before.
+   */
+  serviceIndex(name: string): number {
+    this.build();
+    return Math.max(1, this.serviceSeen.get(name)?.index ?? this.serviceFloor);
+  }
+
   nodeApis(): readonly string[] {
     return this.store.nodes().flatMap((n) => (typeof n.HTTPAddr === "string" && n.HTTPAddr !== "" ? [n.HTTPAddr] : []));
   }
@@ -63,11 +98,30 @@ export class StoreCatalog implements CatalogReader {
     return this.index();
   }
 
+  /** Records each service that changed since the last build at `index` (`serviceIndex`). */
+  private noteServices(index: number, byService: ReadonlyMap<string, ServiceInstance[]>): void {
+    const first = this.serviceFloor === 0;
+    if (first) this.serviceFloor = index;
+    for (const [name, list] of byService) {
+      const print = servicePrint(list);
+      const was = this.serviceSeen.get(name);
+      if (was?.print === print) continue;
+      let own = 0;
+      for (const i of list) {
+        own = Math.max(own, i.ModifyIndex, i.node.ModifyIndex);
+        for (const c of i.checks) own = Math.max(own, c.ModifyIndex);
+      }
+      this.serviceSeen.set(name, { index: first ? own : index, print });
+    }
+    for (const [name, was] of this.serviceSeen) if (!byService.has(name) && was.print !== "") this.serviceSeen.set(name, { index, print: "" });
+  }
+
   /** The catalog at the store's current index, made once per index. */
   private build(): NonNullable<StoreCatalog["cache"]> {
     const index = this.index();
     if (this.cache?.index === index) return this.cache;
-    const nodes = new Map<string, { node: Node; cn: CatalogNode; check: HealthCheck }>();
+    // An external node (`/v1/catalog/register`) has no Ruche node row and no serfHealth check.
+    const nodes = new Map<string, { node: Node | undefined; cn: CatalogNode; check: HealthCheck | undefined }>();
     const skip = this.skipped;
     for (const n of this.store.nodes()) {
       if (n.Status === "down") continue;
@@ -92,19 +146,46 @@ export class StoreCatalog implements CatalogReader {
       };
       nodes.set(n.ID, { node: n, cn, check });
     }
+    const rows = this.store.registeredServices();
+    // A node a registration through /v1/catalog/register names that no Ruche agent runs (an external service's): no serfHealth.
+    for (const r of rows) {
+      const x = r.ExternalNode;
+      if (x === undefined || nodes.has(r.NodeID) || registeredRowProblem(r) !== null) continue;
+      const cn: CatalogNode = { ID: "", Node: x.Node, Address: x.Address, Datacenter: x.Datacenter === "" ? this.dc : x.Datacenter, Meta: { ...x.Meta }, TaggedAddresses: { ...x.TaggedAddresses }, CreateIndex: r.CreateIndex, ModifyIndex: r.ModifyIndex };
+      nodes.set(r.NodeID, { node: undefined, cn, check: undefined });
+    }
+    // Rows that are not services: a node's own checks (Consul's node-level checks and `_node_maintenance`), shown after its serfHealth.
+    const nodeLevel = new Map<string, HealthCheck[]>();
+    const registered: RegisteredService[] = [];
+    for (const r of rows) {
+      if (r.NodeLevel !== true || registeredRowProblem(r) !== null) {
+        registered.push(r);
+        continue;
+      }
+      const n = nodes.get(r.NodeID);
+      // By the node's name: an external node's CatalogNode has no ID.
+      if (n !== undefined) nodeLevel.set(n.cn.Node, registeredChecks(r, n.cn));
+    }
+    const withNodeLevel = (inst: ServiceInstance): ServiceInstance => {
+      const extra = nodeLevel.get(inst.node.Node);
+      if (extra === undefined || extra.length === 0) return inst;
+      const first = inst.checks[0];
+      return first !== undefined && first.ServiceID === "" ? { ...inst, checks: [first, ...extra, ...inst.checks.slice(1)] } : { ...inst, checks: [...extra, ...inst.checks] };
+    };
     const byService = new Map<string, ServiceInstance[]>();
     for (const a of this.store.allocs()) {
       // Running, or unknown on a node gone silent: listed with its last reported checks and
       // the node's critical check, as Consul shows a service on a failed node.
       if (a.DesiredStatus !== "run" || (a.ClientStatus !== "running" && a.ClientStatus !== "unknown")) continue;
       const n = nodes.get(a.NodeID);
-      if (n === undefined) continue;
+      if (n?.node === undefined || n.check === undefined) continue;
+      const { node, check } = n;
       // An allocation's instances are shown all together or not at all.
-      const shown = checked(() => allocInstances(a, n.cn, n.check, n.node));
+      const shown = checked(() => allocInstances(a, n.cn, check, node));
       if ("problem" in shown) skip.skip("allocs", a.ID, a.ModifyIndex, shown.problem);
-      else for (const inst of shown.instances) add(byService, inst);
+      else for (const inst of shown.instances) add(byService, withNodeLevel(inst));
     }
-    for (const r of this.store.registeredServices()) {
+    for (const r of registered) {
       const problem = registeredRowProblem(r);
       const shown =
         problem !== null
@@ -114,13 +195,20 @@ export class StoreCatalog implements CatalogReader {
               return [registeredInstance(r, n?.cn ?? { ID: r.NodeID, Node: "ruche", Address: r.Address, Datacenter: this.dc, Meta: {}, CreateIndex: r.CreateIndex, ModifyIndex: r.ModifyIndex }, n?.check)];
             });
       if ("problem" in shown) skip.skip("services", serviceKey(r.NodeID, r.ID), r.ModifyIndex, shown.problem);
-      else for (const inst of shown.instances) add(byService, inst);
+      else for (const inst of shown.instances) add(byService, withNodeLevel(inst));
     }
     skip.done();
     for (const list of byService.values()) list.sort((x, y) => x.ID.localeCompare(y.ID));
-    this.cache = { index, byService, nodes: [...nodes.values()].map((x) => x.cn).sort((x, y) => x.Node.localeCompare(y.Node)) };
+    this.noteServices(index, byService);
+    const sorted = [...nodes.values()].sort((x, y) => x.cn.Node.localeCompare(y.cn.Node));
+    this.cache = { index, byService, nodes: sorted.map((x) => x.cn), nodeChecks: sorted.flatMap((x) => [...(x.check === undefined ? [] : [x.check]), ...(nodeLevel.get(x.cn.Node) ?? [])]) };
     return this.cache;
   }
+}
+
+/** What a service shows, to tell whether it changed: its instances with their checks and nodes. */
+function servicePrint(list: readonly ServiceInstance[]): string {
+  return JSON.stringify(list);
 }
 
 function add(byService: Map<string, ServiceInstance[]>, inst: ServiceInstance): void {
@@ -203,22 +291,28 @@ export function customAddress(raw: string, node: Node, ports: readonly { label: 
   });
 }
 
-/** A service registered directly: its own checks, with the status they last had, after its node's. */
-function registeredInstance(r: RegisteredService, node: CatalogNode, nodeCheck: HealthCheck | undefined): ServiceInstance {
-  const checks: HealthCheck[] = r.Checks.map((c) => ({
+/** A registered row's checks as the catalog shows them: a service's, or a node's own (ServiceID "") for a node-level row. */
+function registeredChecks(r: RegisteredService, node: CatalogNode): HealthCheck[] {
+  const own = r.NodeLevel !== true;
+  return r.Checks.map((c) => ({
     Node: node.Node,
     CheckID: c.CheckID,
     Name: c.Name,
     Status: c.Status,
-    Notes: "",
+    Notes: c.Notes ?? "",
     Output: c.Output,
-    ServiceID: r.ID,
-    ServiceName: r.Name,
-    ServiceTags: r.Tags,
-    Type: c.Type,
+    ServiceID: own ? r.ID : "",
+    ServiceName: own ? r.Name : "",
+    ServiceTags: own ? r.Tags : [],
+    Type: c.Type === "external" ? "" : c.Type,
     CreateIndex: r.CreateIndex,
     ModifyIndex: r.ModifyIndex,
   }));
+}
+
+/** A service registered directly: its own checks, with the status they last had, after its node's. */
+function registeredInstance(r: RegisteredService, node: CatalogNode, nodeCheck: HealthCheck | undefined): ServiceInstance {
+  const checks = registeredChecks(r, node);
   return {
     ID: r.ID,
     Service: r.Name,
@@ -228,6 +322,7 @@ function registeredInstance(r: RegisteredService, node: CatalogNode, nodeCheck: 
     Meta: { ...r.Meta },
     node,
     checks: nodeCheck === undefined ? checks : [nodeCheck, ...checks],
+    ...(r.Details === undefined ? {} : { details: r.Details }),
     CreateIndex: r.CreateIndex,
     ModifyIndex: r.ModifyIndex,
   };

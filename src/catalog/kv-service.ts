@@ -1,7 +1,56 @@
 import type { StateStore } from "../state/index.js";
 import { ErrorCode, RucheError, type KVEntry, type Session } from "../structs/index.js";
-import { applyTxn, KV_MAX_VALUE_BYTES, kvDelete, kvKeys, kvSet, TxnAborted, type KVEnv, type TxnError, type TxnKVOp } from "./kv.js";
-import { destroySession, newSession, renewSession, sessionLive, type LockDelays, type SessionRequest } from "./sessions.js";
+import { applyTxn, consulEntry, KV_MAX_VALUE_BYTES, kvDelete, kvKeys, kvSet, TxnAborted, type KVEnv, type TxnError, type TxnKVOp } from "./kv.js";
+import { destroySession, newSession, renewSession, sessionHealth, sessionHealthProblem, sessionLive, type LockDelays, type SessionRequest } from "./sessions.js";
+import type { CatalogReader } from "./types.js";
+import { waitPast } from "./blocking.js";
+
+/** How many deleted keys' indexes are kept for blocking queries (`KVIndexes`); past it the oldest are forgotten into the floor. */
+const TOMBSTONES_KEPT = 100_000;
+
+/**
+ * The index of each part of the KV, for blocking queries and `X-Consul-Index`: a key's is its
+ * ModifyIndex, or the index it was deleted at; a prefix's the highest of its keys' and of
+ * the keys deleted under it. Deletions are remembered in memory from the store's change
+ * feed (Consul keeps tombstones in its state store); what is not remembered — deleted
+ * before this server started, or forgotten past `TOMBSTONES_KEPT` — is stood in for by
+ * the floor (the KV's index at start, raised to each forgotten deletion), so that the index
+ * of a key that is not there never goes below one answered before by this server.
+ */
+class KVIndexes {
+  private readonly deleted = new Map<string, number>();
+  private floor: number;
+
+  constructor(private readonly store: StateStore) {
+    this.floor = Math.max(1, store.tableIndex("kv"));
+    store.subscribe((ev) => {
+      for (const c of ev.changes) {
+        if (c.table !== "kv") continue;
+        if (c.op === "put") this.deleted.delete(c.key);
+        else {
+          this.deleted.delete(c.key);
+          this.deleted.set(c.key, ev.index);
+        }
+      }
+      while (this.deleted.size > TOMBSTONES_KEPT) {
+        const [oldest, at] = this.deleted.entries().next().value as [string, number];
+        this.deleted.delete(oldest);
+        this.floor = Math.max(this.floor, at);
+      }
+    });
+  }
+
+  key(key: string): number {
+    return this.store.kvGet(key)?.ModifyIndex ?? this.deleted.get(key) ?? this.floor;
+  }
+
+  prefix(prefix: string): number {
+    let max = 0;
+    for (const e of this.store.kvList(prefix)) max = Math.max(max, e.ModifyIndex);
+    for (const [k, at] of this.deleted) if (k.startsWith(prefix)) max = Math.max(max, at);
+    return max === 0 ? this.floor : max;
+  }
+}
 
 /** What a KV or session read waits on: the entries, or the sessions. */
 export type KVTable = "kv" | "sessions";
@@ -41,10 +90,41 @@ export class KVService {
       now(): number;
       /** The store's lock delays, shared with the session reaper. */
       delays: LockDelays;
-      /** The node a session is on when its request names none. */
-      nodeName?: string;
+      /** The node a session is on when its request names none: the agent's own node ("ruche" when none is given). */
+      nodeName?: string | (() => string);
+      /**
+       * The catalog a session's node and checks are looked up in: a session on a node or
+       * check it does not have, or whose check is critical, is refused. Without one (a KV
+       * with no catalog), sessions are bound to nothing.
+       */
+      catalog?: CatalogReader;
+      /** The names of the cluster's live servers, nodes whose `serfHealth` passes even when they run no client. */
+      servers?: () => readonly string[];
     },
-  ) {}
+  ) {
+    this.indexes = new KVIndexes(store);
+  }
+
+  private readonly indexes: KVIndexes;
+
+  /** The index of a key: its ModifyIndex, or when it was deleted (`KVIndexes`); never 0. */
+  keyIndex(key: string): number {
+    return this.indexes.key(key);
+  }
+
+  /** The index of the keys under a prefix: the highest of theirs and of those deleted under it; never 0. */
+  prefixIndex(prefix: string): number {
+    return this.indexes.prefix(prefix);
+  }
+
+  /**
+   * A blocking query on part of a table: resolves once `current()` (a key's index, a
+   * prefix's, a node's sessions') passes `minIndex`, or when the wait ends. Writes elsewhere
+   * in the table do not answer it.
+   */
+  async waitPast(table: KVTable, current: () => number, minIndex: number, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+    return Math.max(1, await waitPast(current, () => this.store.tableIndex(table), minIndex, timeoutMs, (since, ms) => this.store.waitFor([table], since, ms, signal)));
+  }
 
   /** The index of the entries or of the sessions: never 0. */
   index(table: KVTable): number {
@@ -58,13 +138,15 @@ export class KVService {
 
   // --- keys ----------------------------------------------------------------------------
 
+  /** A key's entry as Consul shows it (without etcd's version and lease: `consulEntry`). */
   get(key: string): KVEntry | undefined {
-    return this.store.kvGet(key);
+    const e = this.store.kvGet(key);
+    return e === undefined ? undefined : consulEntry(e);
   }
 
-  /** Every entry whose key starts with `prefix`, sorted by key. */
+  /** Every entry whose key starts with `prefix`, sorted by key, as Consul shows them. */
   list(prefix: string): KVEntry[] {
-    return this.store.kvList(prefix);
+    return this.store.kvList(prefix).map(consulEntry);
   }
 
   /** The keys under `prefix`, each cut after the first `separator` past the prefix, deduplicated. */
@@ -120,9 +202,16 @@ export class KVService {
 
   // --- sessions ------------------------------------------------------------------------
 
-  /** Creates a session; throws RUCHE_BAD_REQUEST for a TTL, lock-delay or behavior out of bounds. */
+  /**
+   * Creates a session; throws RUCHE_BAD_REQUEST for a TTL, lock-delay or behavior out of
+   * bounds, RUCHE_CONFLICT in Consul's words for a node or check the catalog does not have
+   * or a check that is critical (`Missing node registration`, `Check 'x' is in critical state`).
+   */
   async sessionCreate(req: SessionRequest): Promise<{ index: number; session: Session }> {
-    const s = newSession(req, this.opts.nodeName ?? "ruche", this.opts.now());
+    const own = this.opts.nodeName;
+    const s = newSession(req, (typeof own === "function" ? own() : own) ?? "ruche", this.opts.now());
+    const problem = this.healthProblem(s);
+    if (problem !== null) throw new RucheError(ErrorCode.Conflict, problem, { path: problem.startsWith("Missing node") ? "Node" : "NodeChecks" });
     const { index } = await this.store.write((tx) => {
       tx.put("sessions", s);
     });
@@ -155,6 +244,18 @@ export class KVService {
   sessionList(): Session[] {
     const now = this.opts.now();
     return this.store.sessions().filter((s) => sessionLive(s, now));
+  }
+
+  /** Every live session on a node (`/v1/session/node/:node`). */
+  sessionsOnNode(node: string): Session[] {
+    return this.sessionList().filter((s) => s.Node === node);
+  }
+
+  /** Why the catalog refuses a session (its node, a check), or null; null without a catalog. */
+  private healthProblem(s: Session): string | null {
+    const { catalog } = this.opts;
+    if (catalog === undefined) return null;
+    return sessionHealthProblem(s, sessionHealth(catalog, this.opts.servers?.() ?? []));
   }
 
   private env(): KVEnv {

@@ -15,6 +15,20 @@ export interface KVSet {
   cas?: number;
   acquire?: string;
   release?: string;
+  /** The etcd lease the key is to live by; absent: none (a write through Consul's API detaches the key from its lease, as a put without one does in etcd). */
+  lease?: number;
+}
+
+/** etcd's version of an entry: 1 for one written before versions were kept. */
+export function kvVersion(e: KVEntry): number {
+  return e.Version ?? 1;
+}
+
+/** An entry as Consul's API shows it: without etcd's version and lease. */
+export function consulEntry(e: KVEntry): KVEntry {
+  if (e.Version === undefined && e.Lease === undefined) return e;
+  const { Version: _v, Lease: _l, ...rest } = e;
+  return rest;
 }
 
 /**
@@ -58,7 +72,8 @@ export function kvSet(tx: Txn, op: KVSet, env: KVEnv): KVResult {
     if (session !== op.release) return refuse(`key is not locked by session "${op.release}"`);
     session = "";
   }
-  tx.put("kv", { Key: op.key, Value: op.value, Flags: op.flags, Session: session, LockIndex: lockIndex, CreateIndex: 0, ModifyIndex: 0 });
+  const Version = prev === undefined ? 1 : kvVersion(prev) + 1;
+  tx.put("kv", { Key: op.key, Value: op.value, Flags: op.flags, Session: session, LockIndex: lockIndex, CreateIndex: 0, ModifyIndex: 0, Version, ...(op.lease === undefined || op.lease === 0 ? {} : { Lease: op.lease }) });
   return { ok: true };
 }
 
@@ -134,7 +149,7 @@ export function applyTxn(tx: Txn, ops: readonly TxnKVOp[], env: KVEnv): (KVEntry
     const get = (): KVEntry | undefined => tx.get("kv", op.Key);
     const stored = (): KVEntry[] => {
       const e = get();
-      return e === undefined ? [] : [e];
+      return e === undefined ? [] : [consulEntry(e)];
     };
     const set = (extra: Partial<KVSet>): void => {
       const r = kvSet(tx, { key: op.Key, value: op.Value, flags: op.Flags, ...extra }, env);
@@ -157,11 +172,11 @@ export function applyTxn(tx: Txn, ops: readonly TxnKVOp[], env: KVEnv): (KVEntry
       case "get": {
         const e = get();
         if (e === undefined) fail(`key "${op.Key}" doesn't exist`);
-        else results.push([e]);
+        else results.push([consulEntry(e)]);
         break;
       }
       case "get-tree":
-        results.push(tx.list("kv", op.Key));
+        results.push(tx.list("kv", op.Key).map(consulEntry));
         break;
       case "delete":
         kvDelete(tx, op.Key, {});
@@ -184,14 +199,14 @@ export function applyTxn(tx: Txn, ops: readonly TxnKVOp[], env: KVEnv): (KVEntry
         const e = get();
         if (e === undefined) fail(`key "${op.Key}" doesn't exist`);
         else if (e.ModifyIndex !== op.Index) fail(`current modify index ${e.ModifyIndex} != ${op.Index}`);
-        else results.push([e]);
+        else results.push([consulEntry(e)]);
         break;
       }
       case "check-session": {
         const e = get();
         if (e === undefined) fail(`key "${op.Key}" doesn't exist`);
         else if (e.Session !== op.Session) fail(`current session ${e.Session} != ${op.Session}`);
-        else results.push([e]);
+        else results.push([consulEntry(e)]);
         break;
       }
       case "check-not-exists":

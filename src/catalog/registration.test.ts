@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { NS } from "../structs/index.js";
-import { parseRegistration } from "./registration.js";
+import { parseCheckRegistration, parseRegistration } from "./registration.js";
 
 const o = { nodeId: "node-1", now: 1000, allowScriptChecks: false };
 
@@ -22,7 +22,8 @@ describe("parseRegistration", () => {
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.service).toMatchObject({ ID: "redis1", Name: "redis", Tags: ["primary"], Address: "127.0.0.1", Port: 8000, Meta: { version: "4.0" }, NodeID: "node-1" });
-    expect(r.service.Checks[0]).toMatchObject({ CheckID: "service:redis1", Type: "http", Interval: 10 * NS.second, Timeout: NS.second, DeregisterCriticalServiceAfter: 90 * NS.minute, Status: "critical" });
+    // Two checks: Consul numbers the ones without an ID (service:ID:1, :2); a single one is service:ID.
+    expect(r.service.Checks[0]).toMatchObject({ CheckID: "service:redis1:1", Type: "http", Interval: 10 * NS.second, Timeout: NS.second, DeregisterCriticalServiceAfter: 90 * NS.minute, Status: "critical" });
     expect(r.service.Checks[1]).toMatchObject({ CheckID: "ttl", Type: "ttl", TTL: 15 * NS.second, SuccessBeforePassing: 2, FailuresBeforeCritical: 3 });
   });
 
@@ -44,5 +45,29 @@ describe("parseRegistration", () => {
     expect(refused.ok).toBe(false);
     if (!refused.ok) expect(refused.errors[0]).toContain("script checks are disabled on this agent");
     expect(parseRegistration(body, { ...o, allowScriptChecks: true }).ok).toBe(true);
+  });
+
+  it("numbers default check IDs as Consul: service:ID alone, service:ID:1 and :2 for two", () => {
+    const one = parseRegistration({ Name: "web", Check: { TTL: "10s" } }, o);
+    const two = parseRegistration({ Name: "web", Checks: [{ TTL: "10s" }, { TTL: "20s" }] }, o);
+    expect(one.ok && one.service.Checks.map((c) => c.CheckID)).toEqual(["service:web"]);
+    expect(two.ok && two.service.Checks.map((c) => c.CheckID)).toEqual(["service:web:1", "service:web:2"]);
+  });
+
+  it("keeps Consul's details (Kind, Weights, EnableTagOverride, TaggedAddresses, Proxy) and refuses bad ones in Consul's words", () => {
+    const r = parseRegistration({ Name: "p", Kind: "connect-proxy", Weights: { Passing: 3, Warning: 0 }, EnableTagOverride: true, TaggedAddresses: { wan: { Address: "1.2.3.4", Port: 80 } }, Proxy: { DestinationServiceName: "web" } }, o);
+    expect(r.ok && r.service.Details).toEqual({ Kind: "connect-proxy", Weights: { Passing: 3, Warning: 0 }, EnableTagOverride: true, TaggedAddresses: { wan: { Address: "1.2.3.4", Port: 80 } }, Proxy: { DestinationServiceName: "web" } });
+    expect(parseRegistration({ Name: "p" }, o)).toMatchObject({ ok: true, service: { Name: "p" } });
+    expect((parseRegistration({ Name: "p" }, o) as { service: object }).service).not.toHaveProperty("Details");
+    expect(parseRegistration({ Name: "p", Weights: { Passing: 0 } }, o)).toEqual({ ok: false, errors: ["Invalid Weights: Passing must be greater than 0"] });
+    expect(parseRegistration({ Name: "p", Weights: { Passing: 1, Warning: -1 } }, o)).toEqual({ ok: false, errors: ["Invalid Weights: Warning must be greater or equal than 0"] });
+    expect(parseRegistration({ Name: "p", Kind: "sidecar" }, o).ok).toBe(false);
+    expect(parseRegistration({ Name: "p", TaggedAddresses: { lan: { Address: 1 } } }, o)).toEqual({ ok: false, errors: ['TaggedAddresses.lan: must be {"Address": string, "Port": port number}'] });
+  });
+
+  it("reads a check registered on its own: its ID defaults to its Name, ServiceID ties it to a service", () => {
+    expect(parseCheckRegistration({ name: "mem", ttl: "30s", notes: "n" }, o)).toMatchObject({ ok: true, serviceId: "", check: { CheckID: "mem", Name: "mem", Type: "ttl", Notes: "n" } });
+    expect(parseCheckRegistration({ Name: "x", ID: "x1", ServiceID: "web", HTTP: "http://127.0.0.1/", Interval: "5s" }, o)).toMatchObject({ ok: true, serviceId: "web", check: { CheckID: "x1", Type: "http" } });
+    expect(parseCheckRegistration({ TTL: "5s" }, o)).toEqual({ ok: false, errors: ["Missing check name"] });
   });
 });

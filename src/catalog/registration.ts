@@ -1,4 +1,4 @@
-import { parseDuration, type HealthStatus, type Nanos, type RegisteredCheck, type RegisteredService } from "../structs/index.js";
+import { parseDuration, type HealthStatus, type Nanos, type RegisteredCheck, type RegisteredService, type ServiceDetails, type TaggedServiceAddress } from "../structs/index.js";
 
 export type { RegisteredCheck, RegisteredService };
 
@@ -32,18 +32,75 @@ export function parseRegistration(body: unknown, o: RegisterOptions): { ok: true
   if (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65535) errors.push("Port: must be a port number");
   const meta = b.meta ?? {};
   if (typeof meta !== "object" || Array.isArray(meta) || !Object.values(meta).every((v) => typeof v === "string")) errors.push("Meta: must map strings to strings");
-  const rawChecks = [...(b.check === undefined ? [] : [b.check]), ...(Array.isArray(b.checks) ? (b.checks as unknown[]) : b.checks === undefined ? [] : [null])];
+  const details = parseDetails(b, errors);
+  const rawChecks = [...(b.check === undefined || b.check === null ? [] : [b.check]), ...(Array.isArray(b.checks) ? (b.checks as unknown[]) : b.checks === undefined || b.checks === null ? [] : [null])];
   const checks: RegisteredCheck[] = [];
   rawChecks.forEach((c, i) => {
-    const r = parseCheck(c, typeof id === "string" ? id : "", i, o, `Checks[${i}]`);
+    // Consul's default check IDs: `service:ID` for a service's one check, `service:ID:1`, `service:ID:2`, ... for several.
+    const r = parseCheck(c, typeof id === "string" ? id : "", rawChecks.length > 1 ? i + 1 : 0, o, `Checks[${i}]`);
     if ("error" in r) errors.push(...r.error);
     else checks.push(r.check);
   });
   if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, service: { ID: id as string, Name: name as string, Tags: tags as string[], Address: address as string, Port: port as number, Meta: { ...(meta as Record<string, string>) }, NodeID: o.nodeId, Checks: checks, CreateIndex: 0, ModifyIndex: 0 } };
+  return {
+    ok: true,
+    service: { ID: id as string, Name: name as string, Tags: tags as string[], Address: address as string, Port: port as number, Meta: { ...(meta as Record<string, string>) }, NodeID: o.nodeId, ...(details === undefined ? {} : { Details: details }), Checks: checks, CreateIndex: 0, ModifyIndex: 0 },
+  };
 }
 
-function parseCheck(raw: unknown, serviceId: string, i: number, o: RegisterOptions, at: string): { check: RegisteredCheck } | { error: string[] } {
+/**
+ * Consul's details of a registration: Kind, Weights (`ValidateWeights`: Passing at least 1,
+ * Warning at least 0, both at most 65535; absent: 1 and 1), EnableTagOverride,
+ * TaggedAddresses (`{"lan": {"Address", "Port"}}`) and Proxy, kept as registered. Undefined
+ * when none is given (Consul's defaults).
+ */
+function parseDetails(b: Record<string, unknown>, errors: string[]): ServiceDetails | undefined {
+  const d: ServiceDetails = {};
+  if (b.kind !== undefined && b.kind !== "" && b.kind !== null) {
+    if (typeof b.kind !== "string" || !SERVICE_KINDS.includes(b.kind)) errors.push(`Kind: must be one of ${SERVICE_KINDS.map((k) => JSON.stringify(k)).join(", ")}`);
+    else d.Kind = b.kind;
+  }
+  if (b.weights !== undefined && b.weights !== null) {
+    const w = lowerKeys(b.weights);
+    const passing = w?.passing ?? 1;
+    const warning = w?.warning ?? 1;
+    if (w === null || typeof passing !== "number" || typeof warning !== "number" || !Number.isInteger(passing) || !Number.isInteger(warning)) errors.push("Weights: must be {Passing, Warning} whole numbers");
+    else if (passing < 1) errors.push("Invalid Weights: Passing must be greater than 0");
+    else if (warning < 0) errors.push("Invalid Weights: Warning must be greater or equal than 0");
+    else if (passing > 65535 || warning > 65535) errors.push("Invalid Weights: value must be <= 65535");
+    else d.Weights = { Passing: passing, Warning: warning };
+  }
+  if (b.enabletagoverride !== undefined && b.enabletagoverride !== null) {
+    if (typeof b.enabletagoverride !== "boolean") errors.push("EnableTagOverride: must be true or false");
+    else if (b.enabletagoverride) d.EnableTagOverride = true;
+  }
+  if (b.taggedaddresses !== undefined && b.taggedaddresses !== null) {
+    const t = lowerKeys(b.taggedaddresses) === null ? null : (b.taggedaddresses as Record<string, unknown>);
+    if (t === null) errors.push('TaggedAddresses: must map tags to {"Address", "Port"}');
+    else {
+      const out: Record<string, TaggedServiceAddress> = {};
+      for (const [tag, raw] of Object.entries(t)) {
+        const a = lowerKeys(raw);
+        const addr = a?.address ?? "";
+        const port = a?.port ?? 0;
+        if (a === null || typeof addr !== "string" || typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65535) errors.push(`TaggedAddresses.${tag}: must be {"Address": string, "Port": port number}`);
+        else out[tag] = { Address: addr, Port: port };
+      }
+      if (Object.keys(out).length > 0) d.TaggedAddresses = out;
+    }
+  }
+  if (b.proxy !== undefined && b.proxy !== null) {
+    if (typeof b.proxy !== "object" || Array.isArray(b.proxy)) errors.push("Proxy: must be an object");
+    else d.Proxy = b.proxy as Record<string, unknown>;
+  }
+  return Object.keys(d).length === 0 ? undefined : d;
+}
+
+/** Consul's service kinds (`structs.ServiceKind`). */
+const SERVICE_KINDS: readonly string[] = ["connect-proxy", "mesh-gateway", "terminating-gateway", "ingress-gateway", "api-gateway"];
+
+/** `n`: the check's number among several (its default ID's suffix), 0 when it is the only one. */
+function parseCheck(raw: unknown, serviceId: string, n: number, o: RegisterOptions, at: string): { check: RegisteredCheck } | { error: string[] } {
   const c = lowerKeys(raw);
   if (c === null) return { error: [`${at}: must be an object`] };
   const errors: string[] = [];
@@ -77,7 +134,7 @@ function parseCheck(raw: unknown, serviceId: string, i: number, o: RegisterOptio
     return v;
   };
   const check: RegisteredCheck = {
-    CheckID: typeof c.checkid === "string" && c.checkid !== "" ? c.checkid : typeof c.id === "string" && c.id !== "" ? c.id : `service:${serviceId}${i > 0 ? `:${i + 1}` : ""}`,
+    CheckID: typeof c.checkid === "string" && c.checkid !== "" ? c.checkid : typeof c.id === "string" && c.id !== "" ? c.id : `service:${serviceId}${n > 0 ? `:${n}` : ""}`,
     Name: typeof c.name === "string" && c.name !== "" ? c.name : `Service '${serviceId}' check`,
     Type: type,
     HTTP: typeof c.http === "string" ? c.http : "",
@@ -92,9 +149,28 @@ function parseCheck(raw: unknown, serviceId: string, i: number, o: RegisterOptio
     FailuresBeforeCritical: count("failuresbeforecritical", "FailuresBeforeCritical"),
     Status: status as HealthStatus,
     Output: "",
+    ...(typeof c.notes === "string" && c.notes !== "" ? { Notes: c.notes } : {}),
     StatusTime: o.now,
   };
   return errors.length > 0 ? { error: errors } : { check };
+}
+
+/**
+ * Reads a check registered on its own (`PUT /v1/agent/check/register`, Consul's
+ * `CheckDefinition`): its ID defaults to its Name, as Consul's; `ServiceID` names the
+ * service it belongs to ("" for a check of the node itself).
+ */
+export function parseCheckRegistration(body: unknown, o: RegisterOptions): { ok: true; serviceId: string; check: RegisteredCheck } | { ok: false; errors: string[] } {
+  const b = lowerKeys(body);
+  if (b === null) return { ok: false, errors: ["the body must be a JSON object with Name"] };
+  const name = b.name;
+  if (typeof name !== "string" || name === "") return { ok: false, errors: ["Missing check name"] };
+  const serviceId = b.serviceid ?? "";
+  if (typeof serviceId !== "string") return { ok: false, errors: ["ServiceID: must be a string"] };
+  const id = typeof b.checkid === "string" && b.checkid !== "" ? b.checkid : typeof b.id === "string" && b.id !== "" ? b.id : name;
+  const r = parseCheck({ ...b, checkid: id }, serviceId, 0, o, "check");
+  if ("error" in r) return { ok: false, errors: r.error };
+  return { ok: true, serviceId, check: r.check };
 }
 
 /** Consul accepts `Name` and `name` alike (definition files are lower case): keys are compared lower-cased. */

@@ -4,6 +4,9 @@ import type { RegisteredCheck, RegisteredService } from "./registration.js";
 import { registeredRowProblem } from "./rows.js";
 import type { HealthStatus } from "./types.js";
 
+/** The ID of the row that holds a node's own checks (Consul's node-level checks, `_node_maintenance`): not a service. */
+export const NODE_CHECKS_ID = "_node";
+
 /** The key of a registered service in the store: its agent's node and its ID. */
 export function serviceKey(nodeId: string, id: string): string {
   return `${nodeId}/${id}`;
@@ -38,6 +41,40 @@ export class ServiceRegistry {
     });
   }
 
+  /** The row of this ID on the node (a service, or the node's own checks: `NODE_CHECKS_ID`). */
+  get(nodeId: string, id: string): RegisteredService | undefined {
+    return this.list().find((s) => s.NodeID === nodeId && s.ID === id);
+  }
+
+  /** Removes a check from whichever row of the node holds it; false when none does. */
+  async removeCheck(nodeId: string, checkId: string): Promise<boolean> {
+    const { result } = await this.store.write((tx) => {
+      for (const s of this.list()) {
+        if (s.NodeID !== nodeId || !s.Checks.some((c) => c.CheckID === checkId)) continue;
+        const cur = tx.get("services", serviceKey(s.NodeID, s.ID));
+        if (cur === undefined || registeredRowProblem(cur) !== null) continue;
+        tx.put("services", { ...cur, Checks: cur.Checks.filter((c) => c.CheckID !== checkId) });
+        return true;
+      }
+      return false;
+    });
+    return result;
+  }
+
+  /** Removes every row of a node (an external node's services and checks); how many there were. */
+  async removeNode(nodeId: string): Promise<number> {
+    const { result } = await this.store.write((tx) => {
+      let n = 0;
+      for (const s of this.store.registeredServices()) {
+        if (s.NodeID !== nodeId) continue;
+        tx.delete("services", serviceKey(s.NodeID, s.ID));
+        n++;
+      }
+      return n;
+    });
+    return result;
+  }
+
   /** Removes a service; false when there was none with that ID on the node. */
   async deregister(nodeId: string, id: string): Promise<boolean> {
     const { result } = await this.store.write((tx) => {
@@ -70,7 +107,7 @@ export class ServiceRegistry {
   async tick(): Promise<void> {
     const now = this.now();
     for (const s of this.list()) {
-      if (s.Checks.some((c) => c.DeregisterCriticalServiceAfter > 0 && c.Status === "critical" && now - c.StatusTime > c.DeregisterCriticalServiceAfter / NS.millisecond)) {
+      if (s.NodeLevel !== true && s.Checks.some((c) => c.DeregisterCriticalServiceAfter > 0 && c.Status === "critical" && now - c.StatusTime > c.DeregisterCriticalServiceAfter / NS.millisecond)) {
         await this.deregister(s.NodeID, s.ID);
         continue;
       }

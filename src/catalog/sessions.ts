@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { ErrorCode, NS, parseDuration, RucheError, type Session, type SessionBehavior } from "../structs/index.js";
+import { ErrorCode, NS, parseDuration, RucheError, type HealthStatus, type Session, type SessionBehavior, type SessionServiceCheck } from "../structs/index.js";
 import type { StateStore, Txn } from "../state/index.js";
+import { NODE_CHECK } from "./catalog.js";
+import type { CatalogReader } from "./types.js";
 
 /** Consul's bounds on a session TTL. */
 export const SESSION_TTL_MIN_MS = 10_000;
@@ -78,6 +80,10 @@ export interface SessionRequest {
   TTL?: string;
   LockDelay?: string | number;
   Behavior?: string;
+  /** Consul's older name for node checks (`nodeChecks` below says how the two combine). */
+  Checks?: string[];
+  NodeChecks?: string[];
+  ServiceChecks?: { ID: string; Namespace?: string }[];
 }
 
 /** Checks a session request and builds the session (indexes are the store's). Throws RUCHE_BAD_REQUEST. */
@@ -109,16 +115,79 @@ export function newSession(req: SessionRequest, nodeName: string, nowMs: number,
   return {
     ID: id,
     Name: req.Name ?? "",
-    Node: req.Node ?? nodeName,
+    Node: req.Node === undefined || req.Node === "" ? nodeName : req.Node,
     LockDelay: lockDelay,
     Behavior: behavior as SessionBehavior,
     TTL: ttlMs === 0 ? "" : ttl,
-    NodeChecks: ["serfHealth"],
-    ServiceChecks: null,
+    NodeChecks: nodeChecks(req),
+    ServiceChecks: req.ServiceChecks === undefined || req.ServiceChecks.length === 0 ? null : req.ServiceChecks.map((c): SessionServiceCheck => ({ ID: c.ID, Namespace: c.Namespace ?? "" })),
     ExpiresAt: ttlMs === 0 ? 0 : nowMs + ttlMs,
     CreateIndex: 0,
     ModifyIndex: 0,
   };
+}
+
+/**
+ * A session's node checks, as Consul's HTTP endpoint sets them (`fixupEmptySessionChecks`):
+ * both `NodeChecks` and the older `Checks` default to `serfHealth`; an empty `Checks` binds
+ * the session to no check, `Checks` of `serfHealth` alone defers to `NodeChecks`, an empty
+ * `NodeChecks` binds it to none, and otherwise it is bound to both lists.
+ */
+function nodeChecks(req: SessionRequest): string[] {
+  const serf = NODE_CHECK.CheckID;
+  const checks = req.Checks ?? [serf];
+  const node = req.NodeChecks ?? [serf];
+  if (checks.length === 0) return [];
+  if (checks.length === 1 && checks[0] === serf) return [...new Set(node)];
+  if (node.length === 0) return [];
+  return [...new Set([...node, ...checks])];
+}
+
+/**
+ * The health a session is bound to, as the catalog has it: which nodes exist, and each
+ * check's status by node and check ID. Servers of the cluster count as nodes whose
+ * `serfHealth` passes while they are alive (a Consul server is a node of its catalog; a
+ * Ruche server that runs no client is not one of the catalog's).
+ */
+export interface SessionHealth {
+  nodes: ReadonlySet<string>;
+  /** `${node}\0${checkID}` → status. */
+  checks: ReadonlyMap<string, HealthStatus>;
+}
+
+/** Reads a catalog's nodes and checks once, for any number of sessions. */
+export function sessionHealth(catalog: CatalogReader, servers: readonly string[] = []): SessionHealth {
+  const nodes = new Set<string>();
+  const checks = new Map<string, HealthStatus>();
+  const listed = catalog.checks?.();
+  for (const c of listed ?? []) checks.set(`${c.Node}\0${c.CheckID}`, c.Status);
+  for (const n of catalog.nodes()) {
+    nodes.add(n.Node);
+    // A reader that does not list checks: a node's serfHealth is there, passing, while the node is listed.
+    // (One that does lists it with its status; an external node, registered through the catalog, has none.)
+    if (listed === undefined) checks.set(`${n.Node}\0${NODE_CHECK.CheckID}`, "passing");
+  }
+  for (const name of servers) {
+    if (nodes.has(name)) continue;
+    nodes.add(name);
+    checks.set(`${name}\0${NODE_CHECK.CheckID}`, "passing");
+  }
+  return { nodes, checks };
+}
+
+/**
+ * Why a session may not be created, or must end: its node is not registered, one of its
+ * checks is not, or one is critical — in the words of Consul's state store
+ * (`sessionCreateTxn`, `validateSessionChecksTxn`). Null when it holds.
+ */
+export function sessionHealthProblem(s: Pick<Session, "Node" | "NodeChecks" | "ServiceChecks">, health: SessionHealth): string | null {
+  if (!health.nodes.has(s.Node)) return "Missing node registration";
+  for (const id of [...s.NodeChecks, ...(s.ServiceChecks ?? []).map((c) => c.ID)]) {
+    const status = health.checks.get(`${s.Node}\0${id}`);
+    if (status === undefined) return `Missing check '${id}' registration`;
+    if (status === "critical") return `Check '${id}' is in ${status} state`;
+  }
+  return null;
 }
 
 /** The session's TTL in ms, 0 for none. */
@@ -171,47 +240,91 @@ export function sessionView(s: Session): Omit<Session, "ExpiresAt"> {
 }
 
 /**
- * Destroys sessions whose TTL has passed, every `intervalMs`. Consul waits up to twice the
- * TTL; this waits the TTL (plus at most one interval).
+ * Ends sessions that no longer hold: whose TTL has passed, every `intervalMs` (Consul waits
+ * up to twice the TTL; this waits the TTL, plus at most one interval), and, given the
+ * catalog, whose node or one of whose checks is gone or critical — looked at as soon as a
+ * commit changes nodes, allocations or registered services, as Consul's state store
+ * invalidates a session in the same write that makes its check critical.
  */
 export class SessionReaper {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | null = null;
+  /** A sweep was asked for while one ran: run one more after it. */
+  private again = false;
+  private unsubscribe: (() => void) | undefined;
 
   constructor(
     private readonly store: StateStore,
-    private readonly opts: { now(): number; delays: LockDelays; intervalMs?: number; onError?: (err: unknown) => void },
+    private readonly opts: {
+      now(): number;
+      delays: LockDelays;
+      intervalMs?: number;
+      onError?: (err: unknown) => void;
+      /** The catalog sessions' nodes and checks are read from; without it only TTLs end sessions. */
+      catalog?: CatalogReader;
+      /** The cluster's live servers (`sessionHealth`). */
+      servers?: () => readonly string[];
+    },
   ) {}
 
   start(): void {
     if (this.timer !== undefined) return;
     this.timer = setInterval(() => {
-      this.running ??= this.reapOnce()
-        .then(() => undefined, (err: unknown) => this.opts.onError?.(err))
-        .finally(() => {
-          this.running = null;
-        });
+      this.sweep();
     }, this.opts.intervalMs ?? 1000);
+    if (this.opts.catalog !== undefined) {
+      this.unsubscribe = this.store.subscribe((ev) => {
+        if (ev.changes.some((c) => c.table === "nodes" || c.table === "allocs" || c.table === "services")) setImmediate(() => {
+            this.sweep();
+          });
+      });
+    }
   }
 
   /** Stops the loop and waits for a sweep under way. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    this.again = false;
     await this.running;
   }
 
-  /** One sweep: destroys every expired session; resolves with how many. */
+  private sweep(): void {
+    if (this.timer === undefined) return;
+    if (this.running !== null) {
+      this.again = true;
+      return;
+    }
+    this.running = this.reapOnce()
+      .then(() => undefined, (err: unknown) => this.opts.onError?.(err))
+      .finally(() => {
+        this.running = null;
+        if (this.again) {
+          this.again = false;
+          this.sweep();
+        }
+      });
+  }
+
+  /** One sweep: destroys every expired session, and every one whose node or check fails; resolves with how many. */
   async reapOnce(): Promise<number> {
     const now = this.opts.now();
-    const expired = this.store.sessions().filter((s) => s.ExpiresAt !== 0 && s.ExpiresAt <= now);
-    if (expired.length === 0) return 0;
+    const sessions = this.store.sessions();
+    if (sessions.length === 0) return 0;
+    const { catalog } = this.opts;
+    const health = catalog === undefined ? undefined : sessionHealth(catalog, this.opts.servers?.() ?? []);
+    const failing = (s: Session): boolean => health !== undefined && sessionHealthProblem(s, health) !== null;
+    const ending = sessions.filter((s) => (s.ExpiresAt !== 0 && s.ExpiresAt <= now) || failing(s));
+    if (ending.length === 0) return 0;
     const { delays } = this.opts;
     const { result } = await this.store.write((tx) => {
       let n = 0;
-      for (const s of expired) {
-        // Renewed since the sweep looked: keep it.
-        if (sessionLive(tx.get("sessions", s.ID), now)) continue;
+      for (const s of ending) {
+        const cur = tx.get("sessions", s.ID);
+        // Renewed since the sweep looked, and still healthy: keep it.
+        if (cur === undefined || (sessionLive(cur, now) && !failing(cur))) continue;
         if (destroySession(tx, s.ID, now, delays)) n++;
       }
       return n;

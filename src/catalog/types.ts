@@ -1,4 +1,4 @@
-import type { CatalogNode, ServiceInstance } from "../structs/index.js";
+import type { CatalogNode, HealthCheck, ServiceInstance } from "../structs/index.js";
 
 // The catalog's data model is in structs/ (the router, and the API client that serves it
 // remotely, read the same shapes); the catalog's public face names it too.
@@ -17,6 +17,10 @@ export interface CatalogReader {
   /** Every service name with the union of its instances' tags. */
   services(): Record<string, string[]>;
   nodes(): CatalogNode[];
+  /** The index of a service's last change (its instances, their checks, their nodes); absent: `index()` stands in. */
+  serviceIndex?(name: string): number;
+  /** Every check: each node's own (`serfHealth`, whether or not the node runs a service), then the instances'. */
+  checks?(): HealthCheck[];
   /** The nodes' agents' own APIs (host:port), where the catalog knows them: never a backend. */
   nodeApis?(): readonly string[];
   /** Resolves with the index once the catalog moved past `minIndex`, or when the wait ends. */

@@ -186,3 +186,15 @@ describe("what an agent runs for others, by default", () => {
     expect(await cfg(["-dev", "-config", "no-raw-exec.hcl"])).toEqual({ rawExec: false, enableScriptChecks: true, enableLocalScriptChecks: false });
   });
 });
+
+describe("-etcd-port (etcd's API over the KV store)", () => {
+  it("is 2379 in -dev, none otherwise unless given, and ports { etcd } sets it", async () => {
+    expect((await agentConfigFromArgs(["-dev"], dir)).config.etcdPort).toBe(2379);
+    expect((await agentConfigFromArgs(["-dev", "-etcd-port", "-1"], dir)).config.etcdPort).toBeUndefined();
+    expect((await agentConfigFromArgs(["-server", "-data-dir", "d"], dir)).config.etcdPort).toBeUndefined();
+    expect((await agentConfigFromArgs(["-server", "-data-dir", "d", "-etcd-port", "0"], dir)).config.etcdPort).toBe(0);
+    await writeFile(join(dir, "etcd-port.hcl"), "server {\n  enabled = true\n}\nports {\n  etcd = 12379\n}\n");
+    expect((await agentConfigFromArgs(["-config", "etcd-port.hcl", "-data-dir", "d"], dir)).config.etcdPort).toBe(12379);
+    await expect(agentConfigFromArgs(["-dev", "-etcd-port", "x"], dir)).rejects.toThrow('-etcd-port must be a port number, 0 or -1, got "x"');
+  });
+});

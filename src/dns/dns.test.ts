@@ -2,69 +2,8 @@ import { createSocket } from "node:dgram";
 import { connect, createServer } from "node:net";
 import * as packet from "dns-packet";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { CatalogNode, CatalogReader, HealthCheck, HealthStatus, ServiceInstance } from "../catalog/index.js";
 import { startDns, type DnsServer } from "./index.js";
-
-// An in-memory CatalogReader: the catalog's own implementation needs a state store,
-// and DNS only reads through the interface.
-class FakeCatalog implements CatalogReader {
-  readonly list: ServiceInstance[] = [];
-  readonly nodeList: CatalogNode[] = [];
-  constructor(private readonly dc = "dc1") {}
-  index(): number {
-    return 1;
-  }
-  datacenter(): string {
-    return this.dc;
-  }
-  instances(service: string): ServiceInstance[] {
-    return this.list.filter((i) => i.Service === service);
-  }
-  services(): Record<string, string[]> {
-    const out: Record<string, string[]> = {};
-    for (const i of this.list) out[i.Service] = [...new Set([...(out[i.Service] ?? []), ...i.Tags])];
-    return out;
-  }
-  nodes(): CatalogNode[] {
-    return this.nodeList;
-  }
-  wait(minIndex: number): Promise<number> {
-    return Promise.resolve(minIndex + 1);
-  }
-  node(name: string, address: string): CatalogNode {
-    const n: CatalogNode = { ID: name, Node: name, Address: address, Datacenter: this.dc, Meta: {}, CreateIndex: 1, ModifyIndex: 1 };
-    this.nodeList.push(n);
-    return n;
-  }
-  add(service: string, node: CatalogNode, opts: { port: number; address?: string; tags?: string[]; status?: HealthStatus }): void {
-    const check: HealthCheck = {
-      Node: node.Node,
-      CheckID: `service:${service}`,
-      Name: service,
-      Status: opts.status ?? "passing",
-      Notes: "",
-      Output: "",
-      ServiceID: `${service}-${this.list.length}`,
-      ServiceName: service,
-      ServiceTags: opts.tags ?? [],
-      Type: "http",
-      CreateIndex: 1,
-      ModifyIndex: 1,
-    };
-    this.list.push({
-      ID: `${service}-${this.list.length}`,
-      Service: service,
-      Tags: opts.tags ?? [],
-      Address: opts.address ?? "",
-      Port: opts.port,
-      Meta: {},
-      node,
-      checks: [check],
-      CreateIndex: 1,
-      ModifyIndex: 1,
-    });
-  }
-}
+import { FakeCatalog } from "./testing.js";
 
 type QType = packet.RecordType | "ANY";
 
@@ -230,16 +169,16 @@ describe("dns", () => {
     expect(orders.size).toBeGreaterThan(1);
   });
 
-  it("answers SRV with node targets and their addresses as additional records", async () => {
+  it("answers SRV with the instance's own address (.addr.) or its node as target, their addresses as additional records", async () => {
     const r = await udp(server.port, "demo.service.consul", "SRV");
     expect(rcode(r)).toBe("NOERROR");
     const srv = data(r.answers, "SRV") as packet.SrvData[];
     expect(srv.map((s) => `${s.priority} ${s.weight} ${s.port} ${s.target}`).sort()).toEqual([
       "1 1 8080 node-1.node.dc1.consul",
-      "1 1 8081 node-2.node.dc1.consul",
+      "1 1 8081 0a010002.addr.dc1.consul",
     ]);
     const extra = (r.additionals ?? []).filter((a) => a.type === "A").map((a) => `${a.name} ${String((a as { data: unknown }).data)}`);
-    expect(extra.sort()).toEqual(["node-1.node.dc1.consul 10.0.0.1", "node-2.node.dc1.consul 10.1.0.2"]);
+    expect(extra.sort()).toEqual(["0a010002.addr.dc1.consul 10.1.0.2", "node-1.node.dc1.consul 10.0.0.1"]);
   });
 
   it("filters by tag", async () => {
@@ -316,7 +255,7 @@ describe("dns", () => {
   });
 
   it("serves another domain when told to", async () => {
-    const other = await startDns({ host: "127.0.0.1", port: 0, catalog, domain: "ruche.", ttlSeconds: 5 });
+    const other = await startDns({ host: "127.0.0.1", port: 0, catalog, domain: "ruche.", config: { serviceTtlSeconds: { "*": 5 } } });
     try {
       const r = await udp(other.port, "demo.service.ruche", "A");
       expect(data(r.answers, "A")).toHaveLength(2);
@@ -340,14 +279,29 @@ describe("dns", () => {
       for (let i = 0; i < 60; i++) catalog.add("big", catalog.node(`big-node-${i}`, `10.3.0.${i}`), { port: 7000 + i });
     });
 
-    it("truncates over UDP without EDNS and sets TC", async () => {
-      const reply = await udpExchange(server.port, query("big.service.consul", "A"));
+    it("answers over UDP without EDNS with udp_answer_limit (3) answers, without TC, as Consul's defaults", async () => {
+      const reply = await udpExchange(server.port, query("big.service.consul", "SRV"));
       expect(reply).not.toBeNull();
       expect(reply!.length).toBeLessThanOrEqual(512);
       const r = packet.decode(reply!);
-      expect(r.flag_tc).toBe(true);
-      expect(data(r.answers, "A").length).toBeGreaterThan(0);
-      expect(data(r.answers, "A").length).toBeLessThan(60);
+      expect(r.flag_tc).toBe(false);
+      const srv = data(r.answers, "SRV") as packet.SrvData[];
+      expect(srv).toHaveLength(3);
+      // The additional section keeps the records of the targets answered, and only those.
+      expect((r.additionals ?? []).map((a) => a.name).sort()).toEqual(srv.map((s) => s.target).sort());
+    });
+
+    it("sets TC on a UDP answer it cut when enable_truncate is on", async () => {
+      const truncating = await startDns({ host: "127.0.0.1", port: 0, catalog, config: { enableTruncate: true, udpAnswerLimit: 8 } });
+      try {
+        const r = packet.decode((await udpExchange(truncating.port, query("big.service.consul", "A")))!);
+        expect(r.flag_tc).toBe(true);
+        expect(data(r.answers, "A")).toHaveLength(8);
+        const few = packet.decode((await udpExchange(truncating.port, query("demo.service.consul", "A")))!);
+        expect(few.flag_tc).toBe(false);
+      } finally {
+        await truncating.close();
+      }
     });
 
     it("uses the EDNS buffer size when the query carries one", async () => {
@@ -358,7 +312,8 @@ describe("dns", () => {
       expect((r.additionals ?? []).some((a) => a.type === "OPT")).toBe(true);
 
       const srv = packet.decode((await udpExchange(server.port, query("big.service.consul", "SRV", 1232)))!);
-      expect(srv.flag_tc).toBe(true);
+      expect(srv.flag_tc).toBe(false);
+      expect(data(srv.answers, "SRV").length).toBeLessThan(60);
       expect(packet.encodingLength(srv)).toBeLessThanOrEqual(1232);
     });
 
@@ -492,6 +447,7 @@ describe("dns, another datacenter", () => {
       port: 0,
       catalog: local,
       logger: log,
+      servers: () => [{ node: "eu-server", datacenter: "europe-west1", address: "10.0.9.1", port: 8500 }],
       otherDatacenter: async (dc) => {
         asked.push(dc);
         // The other datacenter answers after a round trip.
@@ -508,6 +464,10 @@ describe("dns, another datacenter", () => {
       // This datacenter's own, named or not, is answered here without asking.
       expect(data((await udp(s.port, "demo.service.europe-west1.consul", "A")).answers, "A")).toEqual(["10.0.0.1"]);
       expect(asked).toEqual(["us-west-2", "us-west-2"]);
+      // consul.service of another datacenter is not this one's servers.
+      expect(data((await udp(s.port, "consul.service.consul", "A")).answers, "A")).toEqual(["10.0.9.1"]);
+      expect(rcode(await udp(s.port, "consul.service.us-west-2.consul", "A"))).toBe("NXDOMAIN");
+      asked.length = 0;
       expect(rcode(await udp(s.port, "demo.service.nowhere.consul", "A"))).toBe("NXDOMAIN");
       expect(rcode(await udp(s.port, "demo.service.broken.consul", "A"))).toBe("SERVFAIL");
       expect(errors).toEqual([expect.objectContaining({ message: "us-2 (127.0.0.1:1) did not answer" })]);
@@ -528,7 +488,6 @@ describe("dns, prepared queries", () => {
       host: "127.0.0.1",
       port: 0,
       catalog: local,
-      ttlSeconds: 0,
       preparedQuery: (name, dc) => {
         asked.push([name, dc]);
         if (name === "broken") return Promise.reject(new Error("us-1 did not answer"));

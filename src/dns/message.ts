@@ -1,4 +1,5 @@
 import * as packet from "dns-packet";
+import type { DnsConfig } from "./config.js";
 import { parseName, Rcode, resolve, type Answer, type Lookup, type ResolveContext } from "./resolve.js";
 
 /** The largest UDP answer without EDNS (RFC 1035 §4.2.1). */
@@ -14,7 +15,7 @@ const HEADER_SIZE = 12;
 /**
  * Turns one wire query into one wire response, or `null` when nothing should be sent
  * (too short to carry an id, or itself a response). `transport` decides the size limit:
- * UDP answers beyond 512 bytes, or the EDNS buffer size, are truncated with TC set. A
+ * UDP answers are cut as Consul cuts them (`encodeUdp`); TCP ones only past 65535 bytes. A
  * question the resolver fails on is answered SERVFAIL, as Consul does, and its error handed
  * to `onError`: the client hears at once instead of waiting out its timeout.
  */
@@ -48,8 +49,54 @@ export function respond(query: Buffer, transport: "udp" | "tcp", ctx: ResolveCon
     onError?.(err);
     return encode({ id, flags: rd, rcode: Rcode.SERVFAIL, questions: [question], body: null, opt: ourOpt });
   }
-  const limit = transport === "tcp" ? TCP_MAX_SIZE : opt === null ? CLASSIC_UDP_SIZE : Math.min(TCP_MAX_SIZE, Math.max(CLASSIC_UDP_SIZE, opt.udpPayloadSize));
-  return encode({ id, flags: rd, rcode: body.rcode, questions: [question], body, opt: ourOpt }, limit);
+  const reply: Reply = { id, flags: rd, rcode: body.rcode, questions: [question], body, opt: ourOpt };
+  if (transport === "tcp") return encode(reply);
+  const limit = opt === null ? CLASSIC_UDP_SIZE : Math.min(TCP_MAX_SIZE, Math.max(CLASSIC_UDP_SIZE, opt.udpPayloadSize));
+  return encodeUdp(reply, limit, ctx.config);
+}
+
+/** Consul answers at most this many records over UDP without EDNS, whatever its `udp_answer_limit`. */
+const MAX_UDP_ANSWER_LIMIT = 8;
+
+/**
+ * A UDP answer, cut as Consul's `trimUDPResponse` cuts it: without EDNS, to `udp_answer_limit`
+ * answers (at most 8); then to as many answers as fit in `limit` bytes (at least one), the
+ * additional section keeping the records of the SRV targets still answered. TC is set when
+ * answers were cut and `enable_truncate` is on (the client then asks over TCP), and whenever
+ * even one answer does not fit.
+ */
+function encodeUdp(r: Reply, limit: number, config: DnsConfig): Buffer {
+  const all = r.body?.answers ?? [];
+  const authorities = r.body?.authorities ?? [];
+  const additionals = r.body?.additionals ?? [];
+  let answers = all;
+  if (limit === CLASSIC_UDP_SIZE) answers = answers.slice(0, Math.max(1, Math.min(MAX_UDP_ANSWER_LIMIT, config.udpAnswerLimit)));
+  const extraFor = (kept: packet.Answer[]): packet.Answer[] => (kept.length === all.length ? additionals : syncExtra(kept, additionals));
+  const sized = (n: number): packet.Packet => toPacket(r, answers.slice(0, n), authorities, extraFor(answers.slice(0, n)), false);
+  let n = answers.length;
+  if (packet.encodingLength(sized(n)) > limit) {
+    // The most answers that fit, at least one: binary search, as an answer set can run to thousands.
+    let lo = 1;
+    let hi = n;
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      if (packet.encodingLength(sized(mid)) <= limit) lo = mid;
+      else hi = mid - 1;
+    }
+    n = Math.min(lo, n);
+  }
+  const kept = answers.slice(0, n);
+  const cut = n < all.length;
+  const candidate = toPacket(r, kept, authorities, extraFor(kept), cut && config.enableTruncate);
+  if (packet.encodingLength(candidate) <= limit) return packet.encode(candidate);
+  // Even one answer does not fit: the client must ask over TCP.
+  return encode(r, limit);
+}
+
+/** The additional records of the targets of the SRV answers kept (Consul's `syncExtra`). */
+function syncExtra(kept: packet.Answer[], additionals: packet.Answer[]): packet.Answer[] {
+  const targets = new Set(kept.flatMap((a) => (a.type === "SRV" ? [a.data.target.toLowerCase()] : [])));
+  return additionals.filter((a) => targets.has(a.name.toLowerCase().replace(/\.$/, "")));
 }
 
 /** What a wire query's one question asks for (`parseName`); null for a response, several questions, or a query it cannot read. */

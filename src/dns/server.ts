@@ -3,7 +3,8 @@ import { createServer, isIPv6, type Server, type Socket } from "node:net";
 import type { CatalogReader } from "../catalog/index.js";
 import { silentLogger, type Logger } from "../structs/index.js";
 import { otherDatacenterAsked, queryAsked, respond } from "./message.js";
-import type { QueryAnswer, ResolveContext } from "./resolve.js";
+import { DEFAULT_DNS_CONFIG, type DnsConfig } from "./config.js";
+import type { DnsServerEntry, QueryAnswer, ResolveContext } from "./resolve.js";
 
 export interface DnsOptions {
   host: string;
@@ -12,8 +13,10 @@ export interface DnsOptions {
   catalog: CatalogReader;
   /** Default "consul". */
   domain?: string;
-  /** Default 0, as Consul. */
-  ttlSeconds?: number;
+  /** Consul's `dns_config` (TTLs, `only_passing`, truncation); what is left out keeps Consul's default (`DEFAULT_DNS_CONFIG`). */
+  config?: Partial<DnsConfig>;
+  /** This datacenter's live servers, read at each question: the NS records of the domain and `consul.service.consul`. Without it, neither. */
+  servers?: () => readonly DnsServerEntry[];
   logger?: Logger;
   /** TCP connections one client address may hold open, as the agent's HTTP listeners (`-http-max-conns-per-client`); past it a connection is closed at once. 0: no limit. Default 100. */
   maxConnsPerClient?: number;
@@ -52,16 +55,18 @@ export async function startDns(opts: DnsOptions): Promise<DnsServer> {
   const ctx: ResolveContext = {
     catalog: opts.catalog,
     domain: (opts.domain ?? "consul").toLowerCase().replace(/^\.+|\.+$/g, ""),
-    ttlSeconds: opts.ttlSeconds ?? 0,
+    config: { ...DEFAULT_DNS_CONFIG, ...opts.config },
     nowSeconds: () => Math.floor(Date.now() / 1000),
     random: Math.random,
   };
   const other = opts.otherDatacenter;
+  const servers = opts.servers;
   const answer = async (query: Buffer, transport: "udp" | "tcp"): Promise<Buffer | null> => {
     try {
       // Another datacenter's name is answered from its catalog, found first: the resolver stays a function of the catalog it is given.
       const dc = other === undefined ? null : otherDatacenterAsked(query, ctx.domain, ctx.catalog.datacenter());
       let c = dc === null || other === undefined ? ctx : { ...ctx, catalog: await other(dc).then((found) => found ?? noPath, unreachable) };
+      if (servers !== undefined) c = { ...c, servers: servers() };
       // A prepared query's name is answered from its execution, made first.
       const asked = opts.preparedQuery === undefined ? null : queryAsked(query, ctx.domain);
       if (asked !== null && opts.preparedQuery !== undefined) c = { ...c, query: await opts.preparedQuery(asked.name, asked.dc).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))) };

@@ -163,6 +163,12 @@ operator = "read"
     expect(await errors(`query "x" {\n  policy = "list"\n}\n`)).toEqual(['p.hcl:2:3: query["x"].policy: policy must be one of "deny", "read", "write", got "list"']);
   });
 
+  it("reads Consul's event rules (event_prefix, event): what /v1/event/fire and /v1/event/list check", async () => {
+    const r = await rules(`event_prefix "" {\n  policy = "read"\n}\nevent "deploy" {\n  policy = "write"\n}\n`);
+    const acl = compileAcl([r]);
+    expect([acl.prefix("event", "deploy", "write"), acl.prefix("event", "other", "write"), acl.prefix("event", "other", "read")]).toEqual([true, false, true]);
+  });
+
   it("reads Consul's JSON form, and a Consul node rule in it", async () => {
     const r = await rules(`{
   "key_prefix": { "app/": { "policy": "list" } },
@@ -185,9 +191,9 @@ operator = "read"
     expect(await errors(`service_prefix "" {\n  policy = "list"\n}\n`)).toEqual(['p.hcl:2:3: service_prefix[""].policy: policy must be one of "deny", "read", "write", got "list"']);
     expect(await errors(`key_prefix "" {\n  policy = "red"\n}\n`)).toEqual(['p.hcl:2:3: key_prefix[""].policy: policy must be one of "deny", "read", "list", "write", got "red"; did you mean "read"?']);
     expect(await errors(`service "web" {\n  policy = "write"\n  intentions = "read"\n}\n`)).toEqual(['p.hcl:3:3: service["web"].intentions: Ruche has no service mesh intentions']);
-    expect(await errors(`event_prefix "" {\n  policy = "write"\n}\nkey_prefix "a" {\n}\n`)).toEqual([
-      "p.hcl:1:1: event_prefix: Consul's user events are not offered by Ruche",
-      'p.hcl:4:1: key_prefix["a"]: key_prefix["a"] needs a policy: one of "deny", "read", "list", "write"',
+    expect(await errors(`keyring = "read"\nkey_prefix "a" {\n}\n`)).toEqual([
+      "p.hcl:1:1: keyring: Ruche has no gossip keyring",
+      'p.hcl:2:1: key_prefix["a"]: key_prefix["a"] needs a policy: one of "deny", "read", "list", "write"',
     ]);
   });
 });

@@ -42,11 +42,11 @@ export function loadAclPolicyParser(): Promise<void> {
  * Nomad's blocks (`namespace "NAME" { policy, capabilities }`, `node { policy }`, `agent {
  * policy }`, `operator { policy }`) and Consul's (`key_prefix`, `key`, `service_prefix`,
  * `service`, `session_prefix`, `session`, `node_prefix`, `node "NAME"`, `query_prefix`, `query`
- * (prepared queries, by name), each `{ policy }`;
+ * (prepared queries, by name), `event_prefix`, `event` (user events, by name), each `{ policy }`;
  * `operator = "read"`) may sit in one policy. Nomad's `node` block has no label, Consul's has
  * one: the label tells them apart. A namespace block may hold Nomad's `variables { path
  * "GLOB" { capabilities = ["read", "write", "list", "destroy", "deny"] } }`. What Ruche does
- * not have (quotas, CSI plugins, host volumes, Consul's intentions, events...) is refused.
+ * not have (quotas, CSI plugins, host volumes, Consul's intentions, keyring...) is refused.
  */
 export function parseAclPolicy(source: string, filename: string): AclRules {
   const r = readAclPolicy(source, filename);
@@ -102,8 +102,6 @@ const REFUSED: Readonly<Record<string, string>> = {
   host_volume: "Ruche has no host volumes",
   node_pool: "Ruche has no node pools",
   agent_prefix: 'Ruche has one agent rule for every agent; write agent { policy = "read" }',
-  event: "Consul's user events are not offered by Ruche",
-  event_prefix: "Consul's user events are not offered by Ruche",
   keyring: "Ruche has no gossip keyring",
   acl: 'managing tokens and policies needs a management token; there is no acl rule',
   mesh: "Ruche has no service mesh",
@@ -123,6 +121,8 @@ const PREFIX_KINDS: Readonly<Record<string, { kind: AclPrefixKind; exact: boolea
   node_prefix: { kind: AclPrefixKind.ConsulNode, exact: false },
   query_prefix: { kind: AclPrefixKind.Query, exact: false },
   query: { kind: AclPrefixKind.Query, exact: true },
+  event_prefix: { kind: AclPrefixKind.Event, exact: false },
+  event: { kind: AclPrefixKind.Event, exact: true },
 };
 
 const KNOWN = ["namespace", "node", "agent", "operator", ...Object.keys(PREFIX_KINDS), ...Object.keys(REFUSED)];

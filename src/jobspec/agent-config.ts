@@ -58,7 +58,7 @@ const SCHEMA: Schema = {
   enable_local_script_checks: { kind: "bool", flag: "enable-local-script-checks" },
   // Nomad's `acl { enabled }`: every route checks the request's token.
   acl: { block: { enabled: { kind: "bool", flag: "acl-enabled" } } },
-  ports: { block: { http: { kind: "int", flag: "http-port" }, consul: { kind: "int", flag: "consul-port" }, dns: { kind: "int", flag: "dns-port" } } },
+  ports: { block: { http: { kind: "int", flag: "http-port" }, consul: { kind: "int", flag: "consul-port" }, dns: { kind: "int", flag: "dns-port" }, etcd: { kind: "int", flag: "etcd-port" } } },
   server: {
     block: {
       enabled: { kind: "bool", flag: "server" },
@@ -118,6 +118,32 @@ const SCHEMA: Schema = {
     },
   },
   limits: { block: { http_max_conns_per_client: { kind: "int", flag: "http-max-conns-per-client" } } },
+  // Consul's `dns_config`, for the DNS interface (ports { dns }).
+  dns_config: {
+    block: {
+      node_ttl: { kind: "duration", flag: "dns-node-ttl" },
+      service_ttl: { kind: "stringmap", flag: "dns-service-ttl" },
+      only_passing: { kind: "bool", flag: "dns-only-passing" },
+      enable_truncate: { kind: "bool", flag: "dns-enable-truncate" },
+      udp_answer_limit: { kind: "int", flag: "dns-udp-answer-limit" },
+      a_record_limit: { kind: "int", flag: "dns-a-record-limit" },
+      allow_stale: {
+        kind: "bool",
+        refuse: (v) => (v === false ? "allow_stale = false: Ruche's DNS answers from the server's own copy of the catalog; consistent DNS reads are not built" : undefined),
+        note: () => "dns_config { allow_stale = true } is how Ruche's DNS always answers: from the server's own copy of the catalog",
+      },
+      max_stale: { kind: "duration", note: (v) => `dns_config { max_stale = ${show(v)} } is not used: Ruche's DNS always answers from the server's own copy of the catalog` },
+      soa: { refuse: "soa: the SOA's timers are Consul's defaults (refresh 3600, retry 600, expire 86400, min_ttl 0); they cannot be set yet" },
+      recursor_timeout: { refuse: "recursor_timeout: Ruche's DNS does not recurse (no recursors); it answers its domain only" },
+      use_cache: { refuse: "use_cache: Ruche's DNS reads the server's catalog in memory; there is no agent cache to use" },
+      cache_max_age: { refuse: "cache_max_age: Ruche's DNS reads the server's catalog in memory; there is no agent cache to use" },
+      disable_compression: { kind: "bool", note: () => "dns_config { disable_compression } is not used: Ruche writes DNS answers without name compression" },
+      enable_additional_node_meta_txt: {
+        kind: "bool",
+        refuse: (v) => (v === true ? "enable_additional_node_meta_txt = true: Ruche's DNS answers no TXT records of node meta; set it to false" : undefined),
+      },
+    },
+  },
   tls: {
     block: {
       enabled: { kind: "bool", flag: "tls-enabled" },

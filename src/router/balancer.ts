@@ -22,6 +22,8 @@ export interface BackendHealth {
 export class Balancer {
   private readonly health = new Map<string, BackendHealth>();
   private readonly rr = new WeakMap<Route, number[]>();
+  /** Backends the router's own health checks find failing (`loadbalancer.healthcheck`): never picked while they fail. */
+  private readonly down = new Set<string>();
 
   constructor(
     private readonly ejection: RouterConfig["ejection"],
@@ -43,6 +45,21 @@ export class Balancer {
     for (const o of this.health.keys()) if (!origins.has(o) && this.health.get(o)?.inflight === 0) this.health.delete(o);
   }
 
+  /** Sets a backend failing (or passing again) its route's active health check. */
+  setDown(origin: string, isDown: boolean): void {
+    if (isDown) this.down.add(origin);
+    else this.down.delete(origin);
+  }
+
+  isDown(origin: string): boolean {
+    return this.down.size > 0 && this.down.has(origin);
+  }
+
+  /** Whether a request may go to the backend now: not failing its health check, not set aside (a sticky cookie's backend must be). */
+  usable(b: Backend): boolean {
+    return b.weight > 0 && !this.isDown(b.origin) && !this.isEjected(b.origin);
+  }
+
   isEjected(origin: string): boolean {
     const h = this.health.get(origin);
     return h !== undefined && h.ejectedUntil > this.now();
@@ -50,7 +67,8 @@ export class Balancer {
 
   /** The next backend for a request on this route, not one of `tried`; null when there is none left. */
   pick(route: Route, tried: ReadonlySet<Backend> | null): Backend | null {
-    const all = route.backends;
+    // Those failing the route's active health check are out, even when none is left (503, as Traefik).
+    const all = this.down.size === 0 ? route.backends : route.backends.filter((b) => !this.down.has(b.origin));
     if (all.length === 0) return null;
     if (all.length === 1 && tried === null) return all[0] as Backend;
     const now = this.now();

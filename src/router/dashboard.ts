@@ -3,6 +3,7 @@ import type { Balancer } from "./balancer.js";
 import type { RouterMetrics } from "./metrics.js";
 import type { FailoverPolicy, RoutingTable } from "./types.js";
 import { errorMessage, type Logger } from "../structs/index.js";
+import { traefikApi, traefikOverview, type ApiAnswer } from "./traefik-api.js";
 
 export interface DashboardSource {
   table: () => RoutingTable;
@@ -11,6 +12,8 @@ export interface DashboardSource {
   entryPoints: () => { name: string; address: string; tls: boolean }[];
   /** Backend names refused when resolved (to Ruche's own, or loopback), and why. */
   refusedNames?: () => { name: string; reason: string }[];
+  /** What Traefik's `/api/overview` says of the configuration: its features and providers. */
+  features?: { accessLog: boolean; providers: string[] };
 }
 
 /** What the dashboard shows, as JSON: routes with their backends, health and rates; what was left out and why. */
@@ -29,20 +32,48 @@ export function overview(s: DashboardSource): unknown {
       tokenRequired: r.token !== null,
       // Not served (503): tags asking for what the router does not implement.
       unimplemented: r.unimplemented,
+      // Sticky sessions' cookie and the router's own health check of the backends, when asked.
+      sticky: r.sticky,
+      healthCheck: r.healthCheck,
+      // Its middlewares in the order they apply, as Traefik's API shows them (credentials left out).
+      middlewares: r.middlewares.map((m) => ({ name: m.name, type: m.spec.type, config: shown(m.spec) })),
       // Failover to other datacenters, when asked: what, where it is served from now, why it cannot be done.
       failover: r.failover === null ? null : { datacenters: policyText(r.failover.asked), servedFrom: r.failover.servedFrom, note: r.failover.note },
       ratePerSecond: Math.round(s.metrics.rate(r.name) * 10) / 10,
       ...s.metrics.totals(r.name),
       backends: r.backends.map((b) => {
         const h = s.balancer.of(b.origin);
-        return { id: b.id, origin: b.origin, ...(b.datacenter === undefined ? {} : { datacenter: b.datacenter }), weight: b.weight, ejected: s.balancer.isEjected(b.origin), inflight: h.inflight, ...s.metrics.backendTotals(r.name, b.origin) };
+        return { id: b.id, origin: b.origin, ...(b.datacenter === undefined ? {} : { datacenter: b.datacenter }), weight: b.weight, ejected: s.balancer.isEjected(b.origin), healthCheckFailing: s.balancer.isDown(b.origin), inflight: h.inflight, ...s.metrics.backendTotals(r.name, b.origin) };
       }),
     })),
     skipped: t.skipped,
     refusedBackends: s.refusedNames?.() ?? [],
     // The other datacenters failover reads, nearest first, or why there are none.
     datacenters: t.datacenters,
+    // Traefik's /api/overview: what the configuration turns on.
+    features: { tracing: "", metrics: "Prometheus", accessLog: s.features?.accessLog ?? false },
+    providers: s.features?.providers ?? ["ConsulCatalog"],
   };
+}
+
+/**
+ * A middleware's options as the API shows them: without its type, regular expressions as
+ * written, and never a credential — basic auth's users by name only, a header or option
+ * naming a secret (authorization, cookie, token, password, key) as `<redacted>`.
+ */
+function shown(spec: object): unknown {
+  const walk = (v: unknown, key: string): unknown => {
+    if (v instanceof RegExp) return v.source;
+    if (typeof v === "string") return /authorization|cookie|token|secret|password|api-?key/i.test(key) ? "<redacted>" : v;
+    if (Array.isArray(v)) return key === "users" ? v.map((u: unknown) => (typeof u === "object" && u !== null && "name" in u ? String(u.name) : "<redacted>")) : v.map((x) => walk(x, key));
+    if (typeof v === "object" && v !== null) {
+      if (v.constructor !== Object) return {};
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, k)]));
+    }
+    return v;
+  };
+  const { type: _type, ...rest } = spec as { type?: unknown };
+  return walk(rest, "");
 }
 
 /** A failover policy as written: "nearest", or its datacenters in order. */
@@ -60,45 +91,10 @@ function policyText(p: FailoverPolicy): string | string[] {
   }
 }
 
-type Obj = Record<string, unknown>;
-
-/**
- * Traefik's `GET /api/http/services`, read from the overview: one load balancer per service
- * (`NAME@consulcatalog`), its servers and their status, the routes that use it — and
- * Ruche's own `failover` (what is asked, the datacenter it is served from, why it cannot
- * fail over) and each server's `datacenter` when it is another's.
- */
-export function httpServices(overviewJson: unknown): unknown[] {
-  const routes = ((overviewJson as Obj | null)?.routes ?? []) as Obj[];
-  const byService = new Map<string, Obj[]>();
-  for (const r of routes) byService.set(String(r.service), [...(byService.get(String(r.service)) ?? []), r]);
-  return [...byService].map(([service, rs]) => {
-    const servers = new Map<string, Obj>();
-    const status: Record<string, string> = {};
-    for (const r of rs) {
-      for (const b of (r.backends ?? []) as Obj[]) {
-        const url = String(b.origin);
-        servers.set(url, { url, ...(typeof b.datacenter === "string" ? { datacenter: b.datacenter } : {}) });
-        status[url] = b.ejected === true && status[url] !== "UP" ? "DOWN" : "UP";
-      }
-    }
-    const failover = rs.find((r) => r.failover !== null && r.failover !== undefined)?.failover ?? null;
-    const served = servers.size > 0 && rs.every((r) => (r.unimplemented as unknown[]).length === 0);
-    return {
-      loadBalancer: { servers: [...servers.values()], passHostHeader: true },
-      status: served ? "enabled" : "disabled",
-      usedBy: [...new Set(rs.map((r) => `${String(r.name)}@consulcatalog`))],
-      serverStatus: status,
-      name: `${service}@consulcatalog`,
-      provider: "consulcatalog",
-      type: "loadbalancer",
-      failover,
-    };
-  });
-}
+export { httpServices } from "./traefik-api.js";
 
 export function prometheus(s: DashboardSource): string {
-  const up = s.table().routes.flatMap((r) => r.backends.map((b) => ({ route: r.name, origin: b.origin, up: !s.balancer.isEjected(b.origin) })));
+  const up = s.table().routes.flatMap((r) => r.backends.map((b) => ({ route: r.name, origin: b.origin, up: !s.balancer.isEjected(b.origin) && !s.balancer.isDown(b.origin) })));
   return s.metrics.render(up);
 }
 
@@ -131,14 +127,16 @@ export interface DashboardView {
 
 /**
  * The router's read-only dashboard on its own port (127.0.0.1 by default): `/` a page of
- * routes, backends, health and request rates; `/api/overview` the same as JSON; `/api/http/services` Traefik's shape of it;
- * `/metrics` Prometheus. Only GET and HEAD.
+ * routes, backends, health and request rates; `/api/overview` the same as JSON, with Traefik's
+ * sections beside; Traefik's API (`/api/rawdata`, `/api/http/routers|services|middlewares`,
+ * `/api/entrypoints`, `/api/version`: see `traefik-api.ts`); `/metrics` Prometheus; `/ping`.
+ * Only GET and HEAD.
  */
 export function dashboardServer(view: DashboardView, log: Logger): Server {
   return createServer((req, res) => {
     answer(view, req.method ?? "GET", req.url ?? "/").then(
       (a) => {
-        res.writeHead(a.status, { "content-type": a.type, ...(a.status === 405 ? { allow: "GET, HEAD" } : {}) }).end(a.body);
+        res.writeHead(a.status, { "content-type": a.type, ...(a.status === 405 ? { allow: "GET, HEAD" } : {}), ...a.headers }).end(a.body);
       },
       (err: unknown) => {
         log.error({ err, method: req.method, route: req.url }, "router dashboard: request failed");
@@ -148,13 +146,18 @@ export function dashboardServer(view: DashboardView, log: Logger): Server {
   });
 }
 
-async function answer(view: DashboardView, method: string, url: string): Promise<{ status: number; type: string; body: string }> {
+async function answer(view: DashboardView, method: string, url: string): Promise<ApiAnswer> {
   if (method !== "GET" && method !== "HEAD") return { status: 405, type: "text/plain", body: "405 Method Not Allowed: the dashboard is read-only\n" };
-  const path = url.split("?")[0];
+  const q = url.indexOf("?");
+  const path = q < 0 ? url : url.slice(0, q);
   if (path === "/" || path === "/dashboard/") return { status: 200, type: "text/html; charset=utf-8", body: PAGE };
-  if (path === "/api/overview") return { status: 200, type: "application/json", body: JSON.stringify(await view.overview()) };
-  if (path === "/api/http/services") return { status: 200, type: "application/json", body: JSON.stringify(httpServices(await view.overview())) };
+  // Ruche's own overview, with Traefik's sections beside its keys.
+  if (path === "/api/overview") return { status: 200, type: "application/json", body: JSON.stringify(traefikOverview(await view.overview())) };
   if (path === "/metrics") return { status: 200, type: "text/plain; version=0.0.4", body: await view.prometheus() };
   if (path === "/ping") return { status: 200, type: "text/plain", body: "OK" };
+  if (path.startsWith("/api/")) {
+    const a = traefikApi(path, new URLSearchParams(q < 0 ? "" : url.slice(q + 1)), await view.overview());
+    if (a !== null) return a;
+  }
   return { status: 404, type: "text/plain", body: "404 page not found\n" };
 }

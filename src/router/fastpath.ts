@@ -49,6 +49,8 @@ for (const n of [...HOP, ...OWN, "content-length", "transfer-encoding", "upgrade
 /** A parsed request head the fast path can carry; it is also the request's facts for the rules. */
 class Head {
   private all: Record<string, string> | null = null;
+  /** The client's address, set by its connection: read only by a ClientIP rule. */
+  clientIp = "";
 
   constructor(
     readonly method: string,
@@ -67,6 +69,12 @@ class Head {
     private readonly text: string,
     private readonly firstHeader: number,
   ) {}
+
+  /** The query string without its `?`, read only by a Query rule. */
+  get query(): string {
+    const q = this.target.indexOf("?");
+    return q < 0 ? "" : this.target.slice(q + 1);
+  }
 
   /** Every header by its lower-case name (repeated ones joined by commas), made only when a rule or the log asks. */
   get headers(): Record<string, string> {
@@ -397,6 +405,8 @@ class ClientConn {
   /** X-Forwarded-* lines around the request's host, the same for every request of the connection. */
   private readonly fwdBefore: string;
   private readonly fwdAfter: string;
+  /** The client's address, for a ClientIP rule. */
+  private readonly ip: string;
 
   // The request in flight.
   private h: Head | null = null;
@@ -437,7 +447,7 @@ class ClientConn {
     private readonly s: Shared,
   ) {
     const sock = (this.sock = adopt(accepted, { buffer: Buffer.allocUnsafe(READ_BUFFER), callback: this.onRead }));
-    const ip = sock.remoteAddress ?? "";
+    const ip = (this.ip = sock.remoteAddress ?? "");
     this.fwdBefore = `\r\nx-forwarded-for: ${ip}\r\nx-forwarded-proto: ${s.ep.proto}\r\nx-forwarded-host: `;
     this.fwdAfter = `\r\nx-forwarded-port: ${s.ep.port}\r\nx-real-ip: ${ip}\r\n\r\n`;
     sock.setNoDelay(true);
@@ -508,8 +518,10 @@ class ClientConn {
       this.giveUp();
       return;
     }
+    h.clientIp = this.ip;
     const route = lookup(this.s.ctx.table(), this.s.ep.name, h);
-    if (route !== null && route.token !== null) {
+    // A token route, a sticky one (its cookie read, and set on the answer), and one with middlewares are the full server's.
+    if (route !== null && (route.token !== null || route.sticky !== null || route.middlewares.length > 0)) {
       this.giveUp();
       return;
     }

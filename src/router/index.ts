@@ -1,5 +1,7 @@
 export { Balancer, type BackendHealth } from "./balancer.js";
 export { DEFAULT_ROUTER_CONFIG, MAIN_ENTRYPOINT, parseRouterConfig } from "./config.js";
+export { parseRouterConfigFile } from "./config-file.js";
+export { KvMergedCatalog, kvInstances, RemoteKv, type KvReader } from "./kv-provider.js";
 export { parseConstraint, type Constraint } from "./constraint.js";
 export { FailoverWatch, type Datacenters } from "./failover.js";
 export { followCatalog } from "./feed.js";

@@ -21,7 +21,7 @@ export function latest(table: RoutingTable, route: Route): Route {
   return route;
 }
 
-/** The host of a Host header or :authority, lower case and without its port. */
+/** The host of a Host header or :authority, lower case, without its port or a final dot (`example.com.` is `example.com`, as Traefik's Host matches it). */
 export function hostOf(header: string | undefined): string {
   if (header === undefined) return "";
   if (header.startsWith("[")) {
@@ -29,7 +29,8 @@ export function hostOf(header: string | undefined): string {
     return (end < 0 ? header : header.slice(0, end + 1)).toLowerCase();
   }
   const colon = header.indexOf(":");
-  return (colon < 0 ? header : header.slice(0, colon)).toLowerCase();
+  const h = (colon < 0 ? header : header.slice(0, colon)).toLowerCase();
+  return h.endsWith(".") ? h.slice(0, -1) : h;
 }
 
 /** The body of the 503 a route asking for what the router does not implement answers with. */

@@ -8,12 +8,14 @@ import type { LookupFunction } from "node:net";
 import type { Dispatcher } from "undici";
 import { ErrorCode, RucheError, type Logger } from "../structs/index.js";
 import { REFUSED_BACKEND } from "./backend-guard.js";
+import { serveWithMiddlewares } from "./chain.js";
 import type { Balancer } from "./balancer.js";
 import { forwardHeaders, responseHeaders, retryable } from "./headers.js";
 import { hostOf, latest, lookup, unimplementedText } from "./lookup.js";
 import type { RouterMetrics } from "./metrics.js";
 import type { Pools } from "./pools.js";
 import { stripPath } from "./rule.js";
+import { setCookie, stuckTo } from "./sticky.js";
 import type { Backend, Route, RouterConfig, RoutingTable } from "./types.js";
 
 /** What the proxy needs from the router around it. */
@@ -44,7 +46,7 @@ type Res = ServerResponse | Http2ServerResponse;
 /** How a backend failed to answer. */
 type Failure = "refused" | "reset" | "timeout" | "too-large" | "bad-request" | "other";
 
-function classify(err: unknown): Failure {
+export function classify(err: unknown): Failure {
   const code = typeof err === "object" && err !== null && "code" in err ? String((err).code) : "";
   switch (code) {
     case "ECONNREFUSED":
@@ -136,7 +138,7 @@ export function proxyRequests(ctx: ProxyContext, ep: EntryPointInfo): (req: Req,
     const method = req.method ?? "GET";
     const hostHeader = req.headers.host ?? (req.headers[":authority"] as string | undefined);
     const host = hostOf(hostHeader);
-    const route = lookup(ctx.table(), ep.name, { host, path, method, headers: req.headers });
+    const route = lookup(ctx.table(), ep.name, { host, path, method, headers: req.headers, query: q < 0 ? "" : url.slice(q + 1), clientIp });
     const done = (status: number, retries: number, backend: Backend | null): void => {
       const seconds = (performance.now() - start) / 1000;
       metrics.request(route?.name ?? "", status, seconds, retries);
@@ -178,7 +180,21 @@ export function proxyRequests(ctx: ProxyContext, ep: EntryPointInfo): (req: Req,
     const body = hasBody ? Readable.from(limited(req, maxBodyBytes), { objectMode: false }) : null;
     const headers = forwardHeaders(req.rawHeaders, req.headers.connection, { clientIp, proto: ep.proto, host: hostHeader ?? "", port: ep.port });
     const upstreamPath = route.strip.length === 0 ? url : stripPath(path, route.strip) + (q < 0 ? "" : url.slice(q));
-    forward(route, method, upstreamPath, headers, body, hasBody, () => res.destroyed || socket.destroyed, res).then(
+    if (route.middlewares.length > 0) {
+      const x = { method, proto: ep.proto, host: hostHeader ?? "", port: ep.port, url: upstreamPath, clientIp, headers, body };
+      serveWithMiddlewares(ctx, route, x, res, req.headers.cookie, () => res.destroyed || socket.destroyed).then(
+        (r) => {
+          done(r.status, r.retries, r.backend);
+        },
+        (err: unknown) => {
+          log.error({ err, route: route.name }, "proxy failure");
+          plain(res, 502, "502 Bad Gateway\n");
+          done(502, 0, null);
+        },
+      );
+      return;
+    }
+    forward(route, method, upstreamPath, headers, body, hasBody, () => res.destroyed || socket.destroyed, res, req.headers.cookie).then(
       (r) => {
         done(r.status, r.retries, r.backend);
       },
@@ -190,13 +206,15 @@ export function proxyRequests(ctx: ProxyContext, ep: EntryPointInfo): (req: Req,
     );
   };
 
-  async function forward(route: Route, method: string, path: string, headers: string[], body: NonNullable<Dispatcher.DispatchOptions["body"]> | null, hasBody: boolean, clientGone: () => boolean, res: Res): Promise<{ status: number; retries: number; backend: Backend | null }> {
+  async function forward(route: Route, method: string, path: string, headers: string[], body: NonNullable<Dispatcher.DispatchOptions["body"]> | null, hasBody: boolean, clientGone: () => boolean, res: Res, cookies: string | undefined): Promise<{ status: number; retries: number; backend: Backend | null }> {
     let tried: Set<Backend> | null = null;
     let last: Failure | null = null;
     for (let attempt = 0; ; attempt++) {
       // A retry takes the route as the table has it now.
       if (attempt > 0) route = latest(ctx.table(), route);
-      const b = balancer.pick(route, tried);
+      // Sticky sessions: the backend the client's cookie names while it is usable, else the balancer's choice, which the answer's cookie names.
+      const stuck = attempt === 0 && route.sticky !== null ? stuckTo(route, cookies, (x) => balancer.usable(x)) : null;
+      const b = stuck?.backend ?? balancer.pick(route, tried);
       if (b === null) {
         const status = last === null ? 503 : last === "timeout" ? 504 : 502;
         plain(res, status, last === null ? "503 Service Unavailable: no healthy instance\n" : `${status} ${status === 504 ? "Gateway Timeout" : "Bad Gateway"}\n`);
@@ -205,19 +223,27 @@ export function proxyRequests(ctx: ProxyContext, ep: EntryPointInfo): (req: Req,
       const health = balancer.of(b.origin);
       health.inflight++;
       let started = false;
+      const cookie = route.sticky !== null && (stuck === null || stuck.rewrite) ? setCookie(route.sticky, b) : null;
+      const answerHeaders = (h: Record<string, string | string[] | undefined>): Record<string, string | string[]> => {
+        const out = responseHeaders(h);
+        if (cookie === null) return out;
+        const had = out["set-cookie"];
+        out["set-cookie"] = had === undefined ? [cookie] : [...(Array.isArray(had) ? had : [had]), cookie];
+        return out;
+      };
       // The backend's silence, before its response head (504) or within its body (the answer cut), as on the fast path.
       const opts: Dispatcher.RequestOptions = { path, method, headers, body, headersTimeout: requestTimeoutMs, bodyTimeout: requestTimeoutMs };
       try {
         if (streamed) {
           await pools.get(b.origin).stream(opts, ({ statusCode, headers: h }) => {
             started = true;
-            (res as ServerResponse).writeHead(statusCode, responseHeaders(h));
+            (res as ServerResponse).writeHead(statusCode, answerHeaders(h));
             return res;
           });
         } else {
           const r = await pools.get(b.origin).request(opts);
           started = true;
-          res.writeHead(r.statusCode, responseHeaders(r.headers));
+          res.writeHead(r.statusCode, answerHeaders(r.headers));
           const h2 = res as Http2ServerResponse;
           for await (const chunk of r.body as AsyncIterable<Buffer>) if (!h2.write(chunk)) await once(h2, "drain");
           res.end();

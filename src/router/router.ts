@@ -5,6 +5,7 @@ import { networkInterfaces } from "node:os";
 import { catalogSnapshot, type CatalogReader } from "../catalog/index.js";
 import { silentLogger, type Logger } from "../structs/index.js";
 import { guardedLookup, guardOf, type Guard } from "./backend-guard.js";
+import { ActiveHealth } from "./active-health.js";
 import { Balancer } from "./balancer.js";
 import { MAIN_ENTRYPOINT } from "./config.js";
 import { fastPath } from "./fastpath.js";
@@ -161,6 +162,9 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
       log.warn({ backend: name }, `router: backend refused: ${reason}`);
     });
   const balancer = new Balancer(config.ejection);
+  // The routes' own health checks (`loadbalancer.healthcheck.*`), probed by the router, beside the catalog's.
+  const activeHealth = new ActiveHealth(balancer, lookupFor, log);
+  activeHealth.update(current);
   const pools = new Pools({ connectTimeoutMs: config.limits.dialTimeoutMs, keepAliveMs: 4_000, lookup: lookupFor });
   const metrics = new RouterMetrics();
   const ctx: ProxyContext = { table: () => current, config, balancer, pools, metrics, log, upgraded: new Set(), lookup: lookupFor };
@@ -175,6 +179,7 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
       return;
     }
     current = t;
+    activeHealth.update(t);
     const origins = new Set(t.routes.flatMap((r) => r.backends.map((b) => b.origin)));
     pools.keepOnly(origins);
     balancer.keepOnly(origins);
@@ -193,6 +198,7 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
     ac.abort();
     o.signal?.removeEventListener("abort", onAbort);
     await feed;
+    activeHealth.close();
     await watch?.closed();
     for (const s of ctx.upgraded) s.destroy();
     for (const s of servers) {
@@ -214,7 +220,7 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
     );
     await pools.close();
   };
-  const source: DashboardSource = { table: () => current, balancer, metrics, entryPoints: () => servers.map((s) => ({ name: s.name, address: s.address, tls: s.tls })), refusedNames: () => [...refusedNames].map(([name, reason]) => ({ name, reason })) };
+  const source: DashboardSource = { table: () => current, balancer, metrics, entryPoints: () => servers.map((s) => ({ name: s.name, address: s.address, tls: s.tls })), refusedNames: () => [...refusedNames].map(([name, reason]) => ({ name, reason })), features: { accessLog: config.accessLog, providers: config.kv === undefined ? ["ConsulCatalog"] : ["ConsulCatalog", "Consul"] } };
   const limits = config.limits;
   const http1Timeouts: Http1Timeouts = {
     // A kept-alive connection with no request: closed after the idle timeout.

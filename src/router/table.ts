@@ -1,9 +1,17 @@
 import { aggregate, NODE_CHECK, type CatalogSnapshot } from "../catalog/index.js";
 import { errorMessage, instanceProblem } from "../structs/index.js";
 import { canonicalHost, guardOf, judgeBackend } from "./backend-guard.js";
-import { readLabels } from "./labels.js";
+import { cookieName, readLabels } from "./labels.js";
+import { isKvInstance } from "./kv-provider.js";
+import { providerDefinitions } from "./middlewares/index.js";
 import { parseRule, requiredHosts, type Rule } from "./rule.js";
 import type { Backend, DatacentersView, EntryPointRoutes, FailoverPolicy, Route, RouterConfig, RoutingTable, Skipped } from "./types.js";
+
+/** An instance's weight in the catalog (Consul's `Weights.Passing`), when it has one. */
+function catalogWeight(inst: CatalogSnapshot["instances"][number]): number | undefined {
+  const w: unknown = inst.details?.Weights?.Passing;
+  return typeof w === "number" && Number.isInteger(w) && w >= 0 ? w : undefined;
+}
 
 /** What a router with no federation (an agent alone) knows of other datacenters: nothing, and it says so. */
 export const NO_FEDERATION: DatacentersView = { unavailable: "this router has no federation (no other datacenter is known): serving local instances only", datacenters: [] };
@@ -54,6 +62,11 @@ export function routingTable(snap: CatalogSnapshot, config: RouterConfig, others
       if (typeof a === "string" && a !== "") nodeHosts.add(canonicalHost(a));
     }
   }
+  // Middlewares one service defines, others may use (`name@consulcatalog`), as in Traefik's catalog provider.
+  const middlewareContext = {
+    entryPoints: config.entryPoints.map((e) => ({ name: e.name, tls: e.tls !== null, port: e.port })),
+    definitions: providerDefinitions(snap.instances.map((i) => (i as Partial<typeof i> | null)?.Tags), config.prefix, config.exposedByDefault),
+  };
   const guard = guardOf(config, nodeHosts, [snap, ...remoteSnaps.map((r) => r.snap)].flatMap((s) => s.nodeApis ?? []));
 
   for (const inst of snap.instances) {
@@ -84,7 +97,7 @@ export function routingTable(snap: CatalogSnapshot, config: RouterConfig, others
       skip(`the instance cannot be read: ${problem}`);
       return;
     }
-    const labels = readLabels(inst.Tags, config.prefix);
+    const labels = readLabels(inst.Tags, config.prefix, middlewareContext);
     if ("reason" in labels) {
       skip(labels.reason);
       return;
@@ -97,7 +110,8 @@ export function routingTable(snap: CatalogSnapshot, config: RouterConfig, others
       skip(`not exposed: exposedByDefault is off and there is no ${config.prefix}.enable=true tag`);
       return;
     }
-    const failing = config.constraints.find((c) => !c.test(labels.constraintTags));
+    // The constraints are the catalog provider's: the KV provider's servers are not held to them.
+    const failing = isKvInstance(inst) ? undefined : config.constraints.find((c) => !c.test(labels.constraintTags));
     if (failing !== undefined) {
       skip(`constraint ${failing.text} does not hold for its tags`);
       return;
@@ -106,13 +120,15 @@ export function routingTable(snap: CatalogSnapshot, config: RouterConfig, others
     // Another datacenter's instance that asks for no failover is none of this router's business.
     if (dc !== null && policy.kind === "off") return;
     const passing = aggregate(inst.checks) === "passing";
+    // A weight tag, else the catalog's weight of a passing instance (Consul's Weights.Passing), else 1.
+    const weight = labels.weight ?? catalogWeight(inst) ?? 1;
     const nodeOnly = !passing && inst.checks.some((c) => c.CheckID === NODE_CHECK.CheckID) && aggregate(inst.checks.filter((c) => c.CheckID !== NODE_CHECK.CheckID)) === "passing";
     for (const spec of labels.routers) {
       const ruleText = spec.rule ?? renderDefaultRule(config.defaultRule, inst.Service, config.domain);
-      let parsed = rules.get(ruleText);
+      let parsed = rules.get(`${spec.ruleSyntax} ${ruleText}`);
       if (parsed === undefined) {
-        parsed = parseRule(ruleText);
-        rules.set(ruleText, parsed);
+        parsed = parseRule(ruleText, spec.ruleSyntax);
+        rules.set(`${spec.ruleSyntax} ${ruleText}`, parsed);
       }
       const routeName = spec.name === "" ? inst.Service : spec.name;
       if (!parsed.ok) {
@@ -137,19 +153,34 @@ export function routingTable(snap: CatalogSnapshot, config: RouterConfig, others
         skip(`route ${routeName}: the instance has no port`);
         continue;
       }
-      const key = JSON.stringify([inst.Service, routeName, ruleText, [...entryPoints].sort(), spec.priority, spec.method]);
+      const key = JSON.stringify([inst.Service, routeName, ruleText, [...entryPoints].sort(), spec.priority, spec.method, spec.sticky, spec.healthCheck, spec.ruleSyntax]);
       let route = routes.get(key);
       // Another datacenter's instance with what the router does not do is no backend: the route is its own instances'.
       if (dc !== null && unimplemented.length > 0) continue;
       if (route === undefined) {
         route = newRoute(routeName, inst.Service, ruleText, parsed.value, spec.priority, entryPoints, spec.method);
+        route.sticky = spec.sticky === null ? null : { ...spec.sticky, name: spec.sticky.name === "" ? cookieName(inst.Service) : spec.sticky.name };
+        route.healthCheck = spec.healthCheck;
+        route.middlewares = spec.middlewares;
         routes.set(key, route);
+      }
+      if (JSON.stringify(route.middlewares) !== JSON.stringify(spec.middlewares)) {
+        // Instances that put different middlewares on one route: which to apply is unsure, so none serves it.
+        if (dc !== null) continue;
+        unimplemented.push(`the instances of route ${routeName} give it different middlewares (instance ${inst.ID}: ${spec.middlewares.map((m) => m.name).join(", ") || "none"}; before it: ${route.middlewares.map((m) => m.name).join(", ") || "none"})`);
       }
       for (const u of unimplemented) if (!route.unimplemented.includes(u)) route.unimplemented.push(u);
       if (dc === null) local.add(route);
       if (labels.failover !== undefined && !asked.has(route) && (dc === null || !local.has(route))) asked.set(route, labels.failover);
       const address = inst.Address;
       const verdict = judgeBackend(address, port, guard);
+      // The health check's own port is probed too: never Ruche's own API or the router's ports.
+      const hcPort = spec.healthCheck?.port;
+      const hcVerdict = hcPort === undefined || hcPort === port ? null : judgeBackend(address, hcPort, guard);
+      if (hcVerdict !== null && !hcVerdict.ok) {
+        skipped.push({ service: inst.Service, instance: dc === null ? inst.ID : `${inst.ID} (datacenter ${dc})`, reason: `route ${routeName}: its health check's port: ${hcVerdict.reason}`, refused: true });
+        continue;
+      }
       if (dc !== null) {
         // Another datacenter's: never its servers' or agents' API, whatever controlApi says.
         if (!verdict.ok) {
@@ -159,7 +190,7 @@ export function routingTable(snap: CatalogSnapshot, config: RouterConfig, others
         if (!passing) continue;
         const byDc = remote.get(route) ?? remote.set(route, new Map()).get(route);
         const origin = `${spec.scheme}://${address.includes(":") ? `[${address}]` : address}:${port}`;
-        byDc?.set(dc, [...(byDc.get(dc) ?? []), { id: inst.ID, origin, address, port, weight: labels.weight, datacenter: dc }]);
+        byDc?.set(dc, [...(byDc.get(dc) ?? []), { id: inst.ID, origin, address, port, weight, datacenter: dc }]);
         continue;
       }
       if (!verdict.ok) {
@@ -171,7 +202,7 @@ export function routingTable(snap: CatalogSnapshot, config: RouterConfig, others
         route.token = config.controlApi.token;
       }
       if (!passing && !nodeOnly) continue;
-      const backend: Backend = { id: inst.ID, origin: `${spec.scheme}://${address.includes(":") ? `[${address}]` : address}:${port}`, address, port, weight: labels.weight };
+      const backend: Backend = { id: inst.ID, origin: `${spec.scheme}://${address.includes(":") ? `[${address}]` : address}:${port}`, address, port, weight };
       if (passing) route.backends.push(backend);
       else standby.set(route, [...(standby.get(route) ?? []), backend]);
     }
@@ -224,7 +255,7 @@ export function sameRoutes(a: RoutingTable, b: RoutingTable): boolean {
 }
 
 function newRoute(name: string, service: string, rule: string, parsed: Rule, priority: number | undefined, entryPoints: string[], method: Route["method"]): Route {
-  return { name, service, rule, matcher: parsed.matcher, strip: parsed.strip, priority: priority ?? rule.length, entryPoints: [...entryPoints], method, backends: [], token: null, unimplemented: [], failover: null };
+  return { name, service, rule, matcher: parsed.matcher, strip: parsed.strip, priority: priority ?? rule.length, entryPoints: [...entryPoints], method, backends: [], token: null, unimplemented: [], failover: null, sticky: null, healthCheck: null, middlewares: [] };
 }
 
 /** `Host:{{name}}.{{domain}}` → `Host:web.example.com`; without a domain, `Host:web`. Also the `{{.ServiceName}}`/`{{ normalize .Name }}` spellings. */

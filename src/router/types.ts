@@ -1,5 +1,6 @@
 import type { CatalogSnapshot } from "../catalog/index.js";
 import type { Constraint } from "./constraint.js";
+import type { Middleware } from "./middlewares/index.js";
 import type { Matcher } from "./rule.js";
 
 /** How a route spreads requests over its backends. */
@@ -13,7 +14,11 @@ export type LbMethod = (typeof LbMethod)[keyof typeof LbMethod];
 
 /** One instance a route forwards to. */
 export interface Backend {
-  /** The catalog's instance ID. */
+  /**
+   * The catalog's instance ID. A server the KV provider reads (a URL, no catalog instance) is
+   * held as an instance of service `S@consul` on node `traefik-kv`, ID `traefik-kv/S/N`
+   * (`kv-provider.ts`), so that the table reads both providers alike.
+   */
   id: string;
   /** `http://host:port` or `https://host:port`: the key of its connection pool. */
   origin: string;
@@ -22,6 +27,40 @@ export interface Backend {
   weight: number;
   /** The datacenter it is in when it is another's (failover); absent for the router's own. */
   datacenter?: string;
+}
+
+/** Sticky sessions: the cookie that sends a client back to the backend that served it (Traefik's `loadbalancer.sticky.cookie`). */
+export interface StickyCookie {
+  name: string;
+  secure: boolean;
+  httpOnly: boolean;
+  /** `SameSite`, as written in the cookie; empty: not set. */
+  sameSite: "" | "None" | "Lax" | "Strict";
+  /** `Max-Age` in seconds; 0: a session cookie. */
+  maxAge: number;
+  path: string;
+  domain: string;
+}
+
+/** Traefik's active health check of a route's backends (`loadbalancer.healthcheck.*`), on top of the catalog's health. */
+export interface ActiveCheck {
+  /** The path probed, with its query (`/health?full=1`). */
+  path: string;
+  method: string;
+  intervalMs: number;
+  /** Between probes while the backend fails (Traefik v3's `unhealthyInterval`); `intervalMs` unless said. */
+  unhealthyIntervalMs: number;
+  timeoutMs: number;
+  /** The port probed instead of the backend's; undefined: the backend's. */
+  port: number | undefined;
+  scheme: "http" | "https" | undefined;
+  /** The Host sent; empty: the backend's address. */
+  hostname: string;
+  headers: Record<string, string>;
+  /** The status a healthy backend answers; 0: any from 200 to 399. */
+  status: number;
+  /** Redirects followed (Traefik's `followRedirects`, on by default), on the probe's own origin only. */
+  followRedirects: boolean;
 }
 
 /**
@@ -73,6 +112,12 @@ export interface Route {
   unimplemented: string[];
   /** Its failover to other datacenters when asked (a tag, or the configuration's default), else null. */
   failover: RouteFailover | null;
+  /** Its sticky-session cookie, or null (its requests then go to the full server, which reads and sets it). */
+  sticky: StickyCookie | null;
+  /** Its backends probed by the router itself, those failing left out; null: the catalog's health only. */
+  healthCheck: ActiveCheck | null;
+  /** Its middlewares, in the order they apply (chains expanded); its requests then take the full server. */
+  middlewares: Middleware[];
 }
 
 /** A service, instance or route left out of the table, and why. */
@@ -153,4 +198,13 @@ export interface RouterConfig {
   failover: FailoverPolicy;
   /** The machine's own addresses and the router's own ports, filled in by `startRouter`; never read from the file. */
   self: { hosts: string[]; ports: number[] };
+  /** The dashboard's address from the file (`[web] address`, `[api]`'s entrypoint); the agent's flag when it gives one. */
+  dashboard?: { host: string; port: number };
+  /**
+   * The KV provider (`[consul]`, `providers.consul`): routers, services and middlewares read
+   * from Ruche's own KV under `rootKey`, in Traefik v2's KV layout. Absent: none.
+   */
+  kv?: { rootKey: string; endpoints: string[] };
+  /** The Consul endpoint the file names (`consulCatalog.endpoint`): the router reads the catalog of the agent it runs in. */
+  catalogEndpoint?: string | null;
 }

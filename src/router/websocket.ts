@@ -6,7 +6,9 @@ import { forwardHeaders } from "./headers.js";
 import { hostOf, lookup } from "./lookup.js";
 import { tokenOk, type EntryPointInfo, type ProxyContext } from "./proxy.js";
 import { stripPath } from "./rule.js";
-import type { Backend } from "./types.js";
+import { stuckTo } from "./sticky.js";
+import { upgradeThroughMiddlewares } from "./chain.js";
+import type { Backend, Route } from "./types.js";
 
 /**
  * Upgrades (WebSocket): the request is routed as any other, sent to a backend over a
@@ -20,7 +22,7 @@ export function proxyUpgrades(ctx: ProxyContext, ep: EntryPointInfo): (req: Inco
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
     const host = req.headers.host ?? "";
-    const route = lookup(ctx.table(), ep.name, { host: hostOf(host), path, method: req.method ?? "GET", headers: req.headers });
+    const route = lookup(ctx.table(), ep.name, { host: hostOf(host), path, method: req.method ?? "GET", headers: req.headers, query: q < 0 ? "" : url.slice(q + 1), clientIp: req.socket.remoteAddress ?? "" });
     const refuse = (status: string): void => {
       socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       ctx.metrics.request(route?.name ?? "", Number(status.slice(0, 3)), 0, 0);
@@ -31,14 +33,34 @@ export function proxyUpgrades(ctx: ProxyContext, ep: EntryPointInfo): (req: Inco
     if (route === null) { refuse("404 Not Found"); return; }
     if (route.unimplemented.length > 0) { refuse("503 Service Unavailable"); return; }
     if (route.token !== null && !tokenOk(req.headers.authorization, route.token)) { refuse("401 Unauthorized"); return; }
-    const headers = forwardHeaders(req.rawHeaders, undefined, { clientIp: req.socket.remoteAddress ?? "", proto: ep.proto, host, port: ep.port }, true);
-    const target = route.strip.length === 0 ? url : stripPath(path, route.strip) + (q < 0 ? "" : url.slice(q));
+    const headers0 = forwardHeaders(req.rawHeaders, undefined, { clientIp: req.socket.remoteAddress ?? "", proto: ep.proto, host, port: ep.port }, true);
+    const target0 = route.strip.length === 0 ? url : stripPath(path, route.strip) + (q < 0 ? "" : url.slice(q));
+    if (route.middlewares.length > 0) {
+      // The route's middlewares see the upgrade request first (auth, allow lists, rate limits, rewrites); what they answer is sent instead.
+      const x = { method: req.method ?? "GET", proto: ep.proto, host, port: ep.port, url: target0, clientIp: req.socket.remoteAddress ?? "", headers: headers0, body: null };
+      upgradeThroughMiddlewares(ctx, route, x).then(
+        (r) => {
+          if (r.reply === null) upgrade(x.url, x.headers, route);
+          else {
+            socket.end(r.reply);
+            ctx.metrics.request(route.name, r.status, 0, 0);
+          }
+        },
+        () => {
+          refuse("502 Bad Gateway");
+        },
+      );
+      return;
+    }
+    upgrade(target0, headers0, route);
+    function upgrade(target: string, headers: string[], route: Route): void {
     let head0 = `${req.method ?? "GET"} ${target} HTTP/1.1\r\n`;
     for (let i = 0; i + 1 < headers.length; i += 2) head0 += `${headers[i] ?? ""}: ${headers[i + 1] ?? ""}\r\n`;
     head0 += "\r\n";
     const tried = new Set<Backend>();
     const attempt = (): void => {
-      const b = ctx.balancer.pick(route, tried);
+      // A sticky route's cookie names the backend while it is usable (the upgrade's answer is the backend's, and sets none).
+      const b = (tried.size === 0 ? stuckTo(route, req.headers.cookie, (x) => ctx.balancer.usable(x))?.backend : undefined) ?? ctx.balancer.pick(route, tried);
       if (b === null) { refuse(tried.size === 0 ? "503 Service Unavailable" : "502 Bad Gateway"); return; }
       tried.add(b);
       const opts = { host: b.address, port: b.port, lookup: ctx.lookup(b.port) };
@@ -67,5 +89,6 @@ export function proxyUpgrades(ctx: ProxyContext, ep: EntryPointInfo): (req: Inco
       socket.on("close", () => up.destroy());
     };
     attempt();
+    }
   };
 }

@@ -40,6 +40,7 @@ const KEY_OF: { [T in TableName]: (row: Rows[T]) => string } = {
   namespaces: (n) => n.Name,
   variables: (v) => variableRowKey(v.Namespace, v.Path),
   preparedQueries: byId,
+  kvExpiry: (e) => e.Key,
 };
 
 function keyOf<T extends TableName>(table: T, value: Rows[T]): string {
@@ -54,6 +55,7 @@ export function isTableName(s: string): s is TableName {
 function keyProblem(table: TableName, v: unknown): string | null {
   if (!isRecord(v)) return "not an object";
   if (table === "kv") return nonEmpty(v.Key) ? null : "Key is missing or empty";
+  if (table === "kvExpiry") return nonEmpty(v.Key) && Number.isSafeInteger(v.ExpiresAt) && Number.isSafeInteger(v.TTL) ? null : "Key, TTL or ExpiresAt is missing";
   if (table === "aclPolicies") return nonEmpty(v.Name) ? null : "Name is missing or empty";
   if (table === "variables") return nonEmpty(v.Namespace) && !v.Namespace.includes("/") && nonEmpty(v.Path) ? null : "Namespace or Path is missing or empty, or the Namespace has a '/'";
   if (table === "namespaces") return nonEmpty(v.Name) && !v.Name.includes("/") ? null : "Name is missing, empty or has a '/'";

@@ -15,6 +15,7 @@ import {
   type Job,
   type RegisteredService,
   type KVEntry,
+  type KVExpiry,
   type Logger,
   type Node,
   type Session,
@@ -94,6 +95,7 @@ export class StateStore {
     namespaces: new Map(),
     variables: new Map(),
     preparedQueries: new Map(),
+    kvExpiry: new Map(),
   };
   private readonly tableIndexes: Record<TableName, number>;
   private committed: number;
@@ -370,6 +372,14 @@ export class StateStore {
   /** Every KV entry whose key starts with `prefix`, sorted by key. */
   kvList(prefix: string): KVEntry[] {
     return [...this.scan("kv", prefix)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+  }
+
+  /** The KV entries' times to live (etcd v2's `ttl=`), by key. */
+  kvExpiries(): KVExpiry[] {
+    return [...this.rows.kvExpiry.values()];
+  }
+  kvExpiry(key: string): KVExpiry | undefined {
+    return this.rows.kvExpiry.get(key);
   }
 
   session(id: string): Session | undefined {
@@ -708,6 +718,7 @@ export class StateStore {
     namespaces: noIndex,
     variables: noIndex,
     preparedQueries: noIndex,
+    kvExpiry: noIndex,
   };
 
   private applyAlloc(key: string, prev: Allocation | undefined, next: Allocation | null): void {

@@ -1,13 +1,14 @@
-import type { AclBootstrap, AclPolicy, AclToken, Allocation, Deployment, Evaluation, Job, JoinToken, KVEntry, Namespace, Node, PeriodicLaunch, PreparedQuery, RegisteredService, Session, SigningKey, StoredVariable } from "../structs/index.js";
+import type { AclBootstrap, AclPolicy, AclToken, Allocation, Deployment, Evaluation, Job, JoinToken, KVEntry, KVExpiry, Namespace, Node, PeriodicLaunch, PreparedQuery, RegisteredService, Session, SigningKey, StoredVariable } from "../structs/index.js";
 
 /**
  * The store's tables. Keys: jobs "ns/id"; jobVersions "ns/id/<version, 10 digits>"; kv the
  * entry's Key; services "<node id>/<service id>"; aclPolicies the policy's Name; aclTokens the
  * token's AccessorID; aclBootstrap "bootstrap"; periodicLaunches "ns/id" (the periodic parent's);
  * namespaces the namespace's Name; variables "<namespace>/<path>"; preparedQueries the query's ID;
+ * kvExpiry the KV entry's Key;
  * the others the object's ID.
  */
-export const TABLES = ["jobs", "jobVersions", "nodes", "allocs", "evals", "deployments", "kv", "sessions", "services", "aclPolicies", "aclTokens", "aclBootstrap", "joinTokens", "signingKeys", "periodicLaunches", "namespaces", "variables", "preparedQueries"] as const;
+export const TABLES = ["jobs", "jobVersions", "nodes", "allocs", "evals", "deployments", "kv", "sessions", "services", "aclPolicies", "aclTokens", "aclBootstrap", "joinTokens", "signingKeys", "periodicLaunches", "namespaces", "variables", "preparedQueries", "kvExpiry"] as const;
 export type TableName = (typeof TABLES)[number];
 
 /** What a table holds. */
@@ -30,6 +31,7 @@ export interface Rows {
   namespaces: Namespace;
   variables: StoredVariable;
   preparedQueries: PreparedQuery;
+  kvExpiry: KVExpiry;
 }
 export type Row = Rows[TableName];
 

@@ -52,6 +52,8 @@ export const AclPrefixKind = {
   ConsulNode: "node",
   /** Consul's prepared queries, by the query's Name (`query`, `query_prefix`). */
   Query: "query",
+  /** Consul's user events, by the event's name (`event`, `event_prefix`). */
+  Event: "event",
 } as const;
 export type AclPrefixKind = (typeof AclPrefixKind)[keyof typeof AclPrefixKind];
 

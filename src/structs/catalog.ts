@@ -1,4 +1,4 @@
-import type { HealthStatus } from "./service.js";
+import type { HealthStatus, ServiceDetails } from "./service.js";
 
 /** One health check of an instance (or of a node, with empty ServiceID), as Consul's API shows it. */
 export interface HealthCheck {
@@ -23,6 +23,8 @@ export interface CatalogNode {
   Address: string;
   Datacenter: string;
   Meta: Record<string, string>;
+  /** A node's addresses by tag, where it was registered with them (an external node); absent: lan and wan are Address. */
+  TaggedAddresses?: Record<string, string>;
   CreateIndex: number;
   ModifyIndex: number;
 }
@@ -38,6 +40,8 @@ export interface ServiceInstance {
   node: CatalogNode;
   /** The instance's checks, and its node's health check first. */
   checks: HealthCheck[];
+  /** Consul's details of a registered service (Weights, EnableTagOverride, TaggedAddresses, Proxy, Kind); absent: Consul's defaults. */
+  details?: ServiceDetails;
   /** The allocation whose `service` block it is (Nomad's view of the catalog, `/v1/service/:name`, names it); absent for a service registered directly. */
   alloc?: { ID: string; JobID: string; Namespace: string };
   CreateIndex: number;

@@ -81,7 +81,11 @@ export type HealthStatus = "passing" | "warning" | "critical";
 export interface RegisteredCheck {
   CheckID: string;
   Name: string;
-  Type: "http" | "tcp" | "ttl" | "script";
+  /**
+   * "external": a check registered through `/v1/catalog/register`, whose status its registrant sets; "maintenance":
+   * Consul's `_node_maintenance` / `_service_maintenance:ID`, critical while maintenance is on. Nothing runs either.
+   */
+  Type: "http" | "tcp" | "ttl" | "script" | "external" | "maintenance";
   HTTP: string;
   Method: string;
   TCP: string;
@@ -94,10 +98,43 @@ export interface RegisteredCheck {
   FailuresBeforeCritical: number;
   Status: HealthStatus;
   Output: string;
+  Notes?: string;
   /** Unix ms of the last status change (for DeregisterCriticalServiceAfter). */
   StatusTime: number;
   /** Unix ms a TTL check was last updated (pass, warn or fail), for its expiry. */
   LastUpdate?: number;
+}
+
+/** Consul's weights of an instance in DNS SRV answers and the router: Passing when its checks pass, Warning when one warns. */
+export interface ServiceWeights {
+  Passing: number;
+  Warning: number;
+}
+
+/** An address of an instance by tag (`lan`, `wan`, `lan_ipv4`, ...), as Consul's `ServiceAddress`. */
+export interface TaggedServiceAddress {
+  Address: string;
+  Port: number;
+}
+
+/** What Consul keeps of a service registration beside its name, tags, address, port and meta. */
+export interface ServiceDetails {
+  /** "" for a typical service; "connect-proxy", "mesh-gateway", ... for Consul's proxies and gateways. */
+  Kind?: string;
+  Weights?: ServiceWeights;
+  EnableTagOverride?: boolean;
+  TaggedAddresses?: Record<string, TaggedServiceAddress>;
+  /** A proxy's configuration (`AgentServiceConnectProxyConfig`), kept as registered: Ruche runs no proxy. */
+  Proxy?: Record<string, unknown>;
+}
+
+/** A node registered through `/v1/catalog/register` that no Ruche agent runs (an external service's). */
+export interface ExternalNode {
+  Node: string;
+  Address: string;
+  Datacenter: string;
+  TaggedAddresses: Record<string, string>;
+  Meta: Record<string, string>;
 }
 
 /** A service registered directly, not from an allocation. */
@@ -112,6 +149,12 @@ export interface RegisteredService {
   NodeID: string;
   /** "config" when it comes from a definition file in the agent's config dir: reloads add, change and remove those. */
   Source?: "config";
+  /** Consul's service details, kept and answered as registered (`ServiceDetails`); absent: Consul's defaults. */
+  Details?: ServiceDetails;
+  /** Registered through `/v1/catalog/register` on a node Ruche does not run (Consul's external services): that node; NodeID is then `external:<node name>`. */
+  ExternalNode?: ExternalNode;
+  /** Not a service but the node's own checks (Consul's node-level checks, `_node_maintenance`): ID `_node`, shown as the node's checks. */
+  NodeLevel?: true;
   Checks: RegisteredCheck[];
   CreateIndex: number;
   ModifyIndex: number;

@@ -28,6 +28,8 @@ export interface AgentProcess {
   consulAddress: string;
   /** The DNS interface's address (host:port), when the agent serves one. */
   dnsAddress: string;
+  /** host:port of the etcd listener (`-etcd-port`), "" when none. */
+  etcdAddress: string;
   /** The router's main entrypoint (host:port) and its dashboard's, when the agent runs the router. */
   routerAddress: string;
   routerDashboard: string;
@@ -44,7 +46,9 @@ export interface AgentProcess {
  * addresses, on port 0 known only to it, are read from what it prints.
  */
 export async function startAgentProcess(args: string[], env: Record<string, string> = {}, tls?: DialTls): Promise<AgentProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "agent", ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+  // Agents of tests run side by side: a -dev agent's etcd listener (2379) is off unless the test names its port.
+  const etcdArgs = args.includes("-etcd-port") ? [] : ["-etcd-port", "-1"];
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "agent", ...args, ...etcdArgs], { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   let out = "";
   let err = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
@@ -60,6 +64,9 @@ export async function startAgentProcess(args: string[], env: Record<string, stri
     },
     get dnsAddress() {
       return printed(/^ {4}DNS: +(\S+)/m);
+    },
+    get etcdAddress() {
+      return printed(/^ {4}etcd: +http:\/\/(\S+)/m);
     },
     get routerAddress() {
       return printed(/^ {4}Router: +http:\/\/([^\s,]+)/m);
@@ -298,4 +305,15 @@ export function getThrough(address: string, host: string, agent?: Agent): Promis
     req.on("error", reject);
     req.end();
   });
+}
+
+/**
+ * The target of an instance's SRV record as Consul's DNS names it: its own address (IPv4) as
+ * `<hex>.addr.DC.consul.` when it has one, else its node, `NODE.node.DC.consul.`.
+ */
+export function srvTarget(node: string, serviceAddress: string, dc: string): string {
+  if (serviceAddress === "") return `${node}.node.${dc}.consul.`;
+  const octets = serviceAddress.split(".").map(Number);
+  if (octets.length !== 4 || octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255)) throw new Error(`srvTarget: "${serviceAddress}" is not an IPv4 address`);
+  return `${Buffer.from(octets).toString("hex")}.addr.${dc}.consul.`;
 }

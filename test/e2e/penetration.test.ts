@@ -333,6 +333,12 @@ const OPEN_ON_PURPOSE: Readonly<Record<string, { why: string; holds: (a: Answer)
   "GET /v1/query/{id}/execute": { why: "any token executes a query, as in Consul, seeing the instances it may read: an unknown one is not found", holds: (a) => a.status === 404 && a.text === "Query not found" },
   "GET /v1/query/{id}/explain": { why: "as execute; a query found is shown only with query read on its name", holds: (a) => a.status === 404 && a.text === "Query not found" },
   "PUT /v1/internal/federation": { why: "the servers' exchange across regions: the route asks for another region's server's certificate (mutual TLS), not a token; without one it is refused", holds: (a) => a.status === 403 && a.text.includes("server's certificate") },
+  "PUT /v1/acl/create": { why: "Consul 1.11 removed the legacy ACL API: 410 Gone to anyone, nothing touched", holds: (a) => a.status === 410 && a.text.includes("legacy ACL system was removed") },
+  "PUT /v1/acl/update": { why: "Consul 1.11 removed the legacy ACL API: 410 Gone to anyone, nothing touched", holds: (a) => a.status === 410 && a.text.includes("legacy ACL system was removed") },
+  "PUT /v1/acl/destroy/{id}": { why: "Consul 1.11 removed the legacy ACL API: 410 Gone to anyone, nothing touched", holds: (a) => a.status === 410 && a.text.includes("legacy ACL system was removed") },
+  "PUT /v1/acl/clone/{id}": { why: "Consul 1.11 removed the legacy ACL API: 410 Gone to anyone, nothing touched", holds: (a) => a.status === 410 && a.text.includes("legacy ACL system was removed") },
+  "GET /v1/acl/info/{id}": { why: "Consul 1.11 removed the legacy ACL API: 410 Gone to anyone, nothing touched", holds: (a) => a.status === 410 && a.text.includes("legacy ACL system was removed") },
+  "GET /v1/acl/list": { why: "Consul 1.11 removed the legacy ACL API: 410 Gone to anyone, nothing touched", holds: (a) => a.status === 410 && a.text.includes("legacy ACL system was removed") },
   "PUT /v1/internal/query/execute": { why: "another datacenter's failover runs a query's definition here, its instances filtered by the token it sends: an empty definition is refused", holds: (a) => a.status === 400 && a.text.includes("Invalid remote execution") },
 };
 
@@ -344,6 +350,8 @@ const FILTERED_FOR_ANONYMOUS: Readonly<Record<string, { why: string; holds: (a: 
   "GET /v1/agent/services": { why: "Consul's agent lists are filtered, not refused", holds: (a) => a.status === 200 && a.text === "{}" },
   "GET /v1/agent/checks": { why: "as /v1/agent/services", holds: (a) => a.status === 200 && a.text === "{}" },
   "GET /v1/session/list": { why: "Consul's session list is filtered, not refused", holds: (a) => a.status === 200 && a.text === "[]" },
+  "GET /v1/session/node/{node}": { why: "as /v1/session/list (Consul's NodeSessions filters by session read on the node)", holds: (a) => a.status === 200 && a.text === "[]" },
+  "GET /v1/event/list": { why: "Consul's event list is filtered by event read, not refused", holds: (a) => a.status === 200 && a.text === "[]" },
   "GET /v1/query": { why: "Consul's prepared query list is filtered: named queries the token has query read on", holds: (a) => a.status === 200 && a.text === "[]" },
   "GET /v1/vars": { why: "Nomad's variable list leaves out the paths the token may not list", holds: (a) => a.status === 200 && a.text === "[]" },
   "GET /v1/services": { why: "Nomad's service list leaves out the namespaces and services the token may not read", holds: (a) => a.status === 200 && a.text === "[]" },

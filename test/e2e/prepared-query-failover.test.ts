@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import Consul from "consul";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type AgentProcess, NO_ACL_NO_TLS, root, ruche, startAgentProcess, until } from "./harness.js";
+import { type AgentProcess, NO_ACL_NO_TLS, root, ruche, srvTarget, startAgentProcess, until } from "./harness.js";
 
 let dir = "";
 let europe: AgentProcess | undefined;
@@ -87,7 +87,7 @@ async function pythonConsul(a: AgentProcess): Promise<{ id: string; get: { Name:
 }
 
 /** The passing instances of the demoapp in a region, read from its own health endpoint. */
-async function healthy(a: AgentProcess): Promise<{ Node: { Node: string }; Service: { ID: string; Port: number } }[]> {
+async function healthy(a: AgentProcess): Promise<{ Node: { Node: string }; Service: { ID: string; Port: number; Address: string } }[]> {
   const r = await call(a.consulAddress, "GET", `/v1/health/service/${SERVICE}?passing`);
   return JSON.parse(r.text) as never;
 }
@@ -144,13 +144,13 @@ describe("a prepared query failing over from europe to us", () => {
     expect(r.Nodes.map((n) => n.Service.ID).sort()).toEqual((await healthy(eu)).map((h) => h.Service.ID).sort());
     const srv = await dig(eu, "demo.query.consul", "SRV");
     expect(srv).toHaveLength(2);
-    for (const line of srv) expect(line).toMatch(/^1 1 \d+ \S+\.node\.europe-west1\.consul\.$/);
+    for (const line of srv) expect(line).toMatch(/^1 1 \d+ \S+\.(node|addr)\.europe-west1\.consul\.$/);
     // NAME.query.DC.consul of the other datacenter: its servers execute their own query of that name; us has no "demo".
     expect(await dig(eu, "demo.query.us-west-2.consul", "SRV")).toEqual([]);
     const usQuery = await call(agent(us).consulAddress, "POST", "/v1/query", JSON.stringify({ Name: "us-demo", Service: { Service: SERVICE } }));
     expect(usQuery.status, usQuery.text).toBe(200);
     const usInstances = await healthy(agent(us));
-    expect((await dig(eu, "us-demo.query.us-west-2.consul", "SRV")).sort()).toEqual(usInstances.map((i) => `1 1 ${i.Service.Port} ${i.Node.Node}.node.us-west-2.consul.`).sort());
+    expect((await dig(eu, "us-demo.query.us-west-2.consul", "SRV")).sort()).toEqual(usInstances.map((i) => `1 1 ${i.Service.Port} ${srvTarget(i.Node.Node, i.Service.Address, "us-west-2")}`).sort());
   });
 
   it("answers us's instances once europe's are stopped, through the API, DNS and python-consul; run again in europe, europe's", async () => {
@@ -164,7 +164,7 @@ describe("a prepared query failing over from europe to us", () => {
     expect(r.Nodes.map((n) => n.Service.ID).sort()).toEqual(usInstances.map((h) => h.Service.ID).sort());
     expect(r.Nodes.every((n) => n.Node.Datacenter === "us-west-2")).toBe(true);
     const srv = await dig(eu, "demo.query.consul", "SRV");
-    expect(srv.sort()).toEqual(usInstances.map((i) => `1 1 ${i.Service.Port} ${i.Node.Node}.node.us-west-2.consul.`).sort());
+    expect(srv.sort()).toEqual(usInstances.map((i) => `1 1 ${i.Service.Port} ${srvTarget(i.Node.Node, i.Service.Address, "us-west-2")}`).sort());
     // The query's TTL, and the datacenter named in the question: executed by europe, the query's own.
     const [host, port] = eu.dnsAddress.split(":") as [string, string];
     const full = (await promisify(execFile)("dig", [`@${host}`, "-p", port, "demo.query.europe-west1.consul", "A", "+noall", "+answer", "+tries=1", "+time=5"])).stdout;
@@ -185,7 +185,7 @@ describe("a prepared query failing over from europe to us", () => {
     const back = (await consulOf(eu).query.execute("demo")) as Executed;
     expect(back).toMatchObject({ Datacenter: "europe-west1", Failovers: 0 });
     expect(back.Nodes).toHaveLength(2);
-    for (const line of await dig(eu, "demo.query.consul", "SRV")) expect(line).toMatch(/\.node\.europe-west1\.consul\.$/);
+    for (const line of await dig(eu, "demo.query.consul", "SRV")) expect(line).toMatch(/\.(node|addr)\.europe-west1\.consul\.$/);
   }, 180_000);
 
   it("is deleted with the client, and then not found", async () => {

@@ -17,7 +17,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { docker, root, until } from "./harness.js";
+import { docker, root, srvTarget, until } from "./harness.js";
 
 interface Line {
   command: string;
@@ -218,9 +218,9 @@ describe("the README tour", () => {
     expect(status).toMatch(/^Datacenters += us-west-2$/m);
     expect(status).toMatch(/webs +0 +0 +2 +0 +0 +0/);
     // us's two instances, on us's clients, as us's datacenter lists them.
-    const instances = JSON.parse(find("curl -fsS 'http://127.0.0.1:6500/v1/catalog/service/")) as { Node: string; Datacenter: string; ServicePort: number }[];
+    const instances = JSON.parse(find("curl -fsS 'http://127.0.0.1:6500/v1/catalog/service/")) as { Node: string; Datacenter: string; ServiceAddress: string; ServicePort: number }[];
     expect(instances.map((i) => [i.Node, i.Datacenter]).sort()).toEqual([["us-web-1", "us-west-2"], ["us-web-2", "us-west-2"]]);
-    expect(find("dig").trim().split("\n").sort()).toEqual(instances.map((i) => `1 1 ${i.ServicePort} ${i.Node}.node.us-west-2.consul.`).sort());
+    expect(find("dig").trim().split("\n").sort()).toEqual(instances.map((i) => `1 1 ${i.ServicePort} ${srvTarget(i.Node, i.ServiceAddress, "us-west-2")}`).sort());
     expect(find("curl -fsS -X PUT")).toBe("true");
     expect(find("curl -fsS 'http://127.0.0.1:7500/v1/kv/")).toBe("bonjour");
     expect(find("curl -sS -o /dev/null")).toBe("404\n");

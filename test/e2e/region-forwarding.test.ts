@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type AgentProcess, NO_ACL_NO_TLS, root, ruche, startAgentProcess, until } from "./harness.js";
+import { type AgentProcess, NO_ACL_NO_TLS, root, ruche, srvTarget, startAgentProcess, until } from "./harness.js";
 
 let dir = "";
 let europe: AgentProcess | undefined;
@@ -126,10 +126,10 @@ describe("two regions federated", () => {
 
   it("answers NAME.service.us-west-2.consul and NODE.node.us-west-2.consul on europe's DNS from us's catalog", async () => {
     const eu = agent(europe);
-    const instances = JSON.parse((await call(agent(us).consulAddress, "GET", "/v1/catalog/service/demoapp-webs-frontend")).text) as { Node: string; ServicePort: number }[];
+    const instances = JSON.parse((await call(agent(us).consulAddress, "GET", "/v1/catalog/service/demoapp-webs-frontend")).text) as { Node: string; ServiceAddress: string; ServicePort: number }[];
     expect(instances).toHaveLength(2);
     const srv = await dig(eu, "demoapp-webs-frontend.service.us-west-2.consul", "SRV");
-    expect(srv.sort()).toEqual(instances.map((i) => `1 1 ${i.ServicePort} ${i.Node}.node.us-west-2.consul.`).sort());
+    expect(srv.sort()).toEqual(instances.map((i) => `1 1 ${i.ServicePort} ${srvTarget(i.Node, i.ServiceAddress, "us-west-2")}`).sort());
     // Not a service of europe's own datacenter.
     expect(await dig(eu, "demoapp-webs-frontend.service.consul", "SRV")).toEqual([]);
     const node = instances[0]?.Node ?? "";

@@ -2,15 +2,16 @@
  * The Consul + Traefik walkthrough, on Ruche: two web servers already running on the
  * machine are registered through service definition files (article 2's `web.json`, one per
  * instance) and a reload; `/v1/catalog/service/demo` lists them; the router, configured as
- * the article configures Traefik (`constraints = ["tag==exposed"]`, a default rule on a
- * domain), sends requests to one and the other in turn, and stops at once sending any to
- * an instance whose file is removed.
+ * the article configures Traefik (its `traefik.toml` as written: `constraints =
+ * ["tag==exposed"]`, a default rule on its domain), sends requests to one and the other in
+ * turn, and stops at once sending any to an instance whose file is removed.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getThrough, ruche, startAgentProcess, until, type AgentProcess } from "./harness.js";
 
@@ -39,13 +40,11 @@ beforeAll(async () => {
     servers.push(spawn("/bin/busybox", ["httpd", "-f", "-p", `127.0.0.1:${port}`, "-h", www], { stdio: "ignore" }));
   }
   mkdirSync(join(dir, "consul.d"));
-  writeFileSync(
-    join(dir, "router.json"),
-    JSON.stringify({ consulCatalog: { domain: "exemple.com", exposedByDefault: true, constraints: ["tag==exposed"], defaultRule: "Host:{{name}}.{{domain}}" } }),
-  );
+  // Article 2's traefik.toml, as written (its :80 and :8080 given way to free ports by the flags).
+  copyFileSync(fileURLToPath(new URL("../../src/router/testdata/article-2-traefik.toml", import.meta.url)), join(dir, "traefik.toml"));
   agent = await startAgentProcess([
     "-dev", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-router-port", "0", "-router-dashboard-port", "0",
-    "-datacenter", "europe-west1", "-config-dir", join(dir, "consul.d"), "-router-config", join(dir, "router.json"),
+    "-datacenter", "europe-west1", "-config-dir", join(dir, "consul.d"), "-router-config", join(dir, "traefik.toml"),
   ]);
 }, 60_000);
 

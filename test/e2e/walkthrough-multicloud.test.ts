@@ -21,7 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { docker, root, ruche, until } from "./harness.js";
+import { docker, root, ruche, srvTarget, until } from "./harness.js";
 import { Region } from "./regions.js";
 
 let dir = "";
@@ -172,7 +172,7 @@ describe("the multi-cloud walkthrough, two regions on one machine", () => {
     expect((await instances()).map((i) => i.Datacenter)).toEqual(["europe-west1", "europe-west1"]);
     for (const i of there) expect(await page(i)).toBe("ruche-test-busybox");
     const srv = await dig(eu.dnsAddress, "demoapp-webs-frontend.service.us-west-2.consul", "SRV");
-    expect(srv.sort()).toEqual(there.map((i) => `1 1 ${i.ServicePort} ${i.Node}.node.us-west-2.consul.`).sort());
+    expect(srv.sort()).toEqual(there.map((i) => `1 1 ${i.ServicePort} ${srvTarget(i.Node, i.ServiceAddress, "us-west-2")}`).sort());
 
     expect(await call(eu.consulAddress, "PUT", "/v1/kv/app/greeting?dc=us-west-2", "bonjour d'Europe")).toEqual({ status: 200, text: "true" });
     expect((await call(region(us).server.consulAddress, "GET", "/v1/kv/app/greeting?raw")).text).toBe("bonjour d'Europe");

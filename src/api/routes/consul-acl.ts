@@ -90,6 +90,10 @@ function refusal(err: unknown): Reply {
  */
 export function consulAclRoutes(router: Router, o: ConsulAclOptions): void {
   const { store } = o;
+  // Consul 1.11 removed the legacy ACL API (which python-consul 0.7.1's `acl` calls): 410 Gone, in its words, ACLs on or off.
+  const legacy = (req: Request): Reply => text(410, `Endpoint ${req.path} for the legacy ACL system was removed in Consul 1.11.`);
+  for (const path of ["/v1/acl/create", "/v1/acl/update", "/v1/acl/destroy/:id", "/v1/acl/clone/:id"]) router.put(path, legacy);
+  for (const path of ["/v1/acl/info/:id", "/v1/acl/list"]) router.get(path, legacy);
   const r = o.enabled ? router : refusingRoutes(router, () => text(401, CONSUL_ACL_DISABLED));
   /** A read, as a Consul blocking query on the ACL tables. */
   const read = async (req: Request, tables: TableName[], body: () => unknown): Promise<Reply> => {
@@ -221,6 +225,28 @@ export function consulAclRoutes(router: Router, o: ConsulAclOptions): void {
       return true;
     }),
   );
+
+  // A copy of a token under a new accessor and secret, with its policies, locality and expiry; the body's Description, else the original's.
+  r.put("/v1/acl/token/:id/clone", (req) =>
+    write(async () => {
+      const id = req.params.id ?? "";
+      const body = req.body === undefined || req.body === null ? {} : objectBody(req.body, "Token decoding failed");
+      const description = optionalString(body, "Description", "Token decoding failed");
+      const accessor = randomUUID();
+      await store.write((tx) => {
+        const old = tx.get("aclTokens", stateAccessor(id));
+        if (old === undefined) throw new RucheError(ErrorCode.NotFound, "Cannot find token to clone");
+        if (old.AccessorID === ANONYMOUS_ACCESSOR) throw new RucheError(ErrorCode.BadRequest, "Cannot clone the anonymous token");
+        tx.put("aclTokens", { ...old, AccessorID: accessor, SecretID: randomUUID(), Name: description === undefined || description === "" ? old.Name : description, CreateTime: new Date().toISOString(), CreateIndex: 0, ModifyIndex: 0 });
+      });
+      return consulTokenAnswer(mustToken(accessor));
+    }),
+  );
+  // Ruche's tokens link policies only: there are no roles to list, and making one is refused, named.
+  r.get("/v1/acl/roles", (req) => read(req, ["aclTokens"], () => []));
+  r.get("/v1/acl/role/:id", () => text(404, "Cannot find role: Ruche's ACLs have no roles (tokens link policies)"));
+  r.get("/v1/acl/role/name/:name", () => text(404, "Cannot find role: Ruche's ACLs have no roles (tokens link policies)"));
+  r.put("/v1/acl/role", () => text(400, "Invalid Role: roles are not offered by Ruche: link policies to tokens instead"));
 
   r.get("/v1/acl/policies", (req) =>
     read(req, ["aclPolicies"], () =>

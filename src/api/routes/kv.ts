@@ -1,6 +1,7 @@
 import { KV_MAX_VALUE_BYTES, sessionView, TXN_KV_VERBS, type KVService, type KVTable, type SessionRequest, type TxnKVOp, type TxnKVVerb } from "../../catalog/index.js";
 import { AclPrefixKind, assertNever, ErrorCode, RucheError, type Acl } from "../../structs/index.js";
 import { consulHeaders } from "./consul.js";
+import { consulBody, consulBodyList, SESSION, TXN_OP } from "../consul-body.js";
 import { blockingParams, type Reply, type Request, type Router } from "../http.js";
 
 /** Consul's limits on a transaction. */
@@ -14,10 +15,14 @@ const TXN_MAX_OPS = 128;
  * plain-text answers.
  */
 export function kvRoutes(r: Router, kv: KVService): void {
-  /** Waits as a blocking query asks, then reads; the index is never 0. */
-  const blockingRead = async <T>(req: Request, table: KVTable, read: () => T): Promise<{ body: T; index: number }> => {
+  /**
+   * Waits as a blocking query asks, then reads; the index is never 0. With `indexOf`, the
+   * index is that of what the read answers (a key's, a prefix's): the wait ends only when it
+   * moves, and it is the `X-Consul-Index` answered; without, the table's.
+   */
+  const blockingRead = async <T>(req: Request, table: KVTable, read: () => T, indexOf: () => number = () => kv.index(table)): Promise<{ body: T; index: number }> => {
     const b = blockingParams(req.query);
-    const index = b === null ? kv.index(table) : await kv.wait(table, b.index, b.waitMs, req.signal);
+    const index = b === null ? Math.max(1, indexOf()) : await kv.waitPast(table, indexOf, b.index, b.waitMs, req.signal);
     return { body: read(), index };
   };
   const reply = (body: unknown, index: number, status = 200): Reply => ({ status, body, index, headers: consulHeaders(index) });
@@ -40,14 +45,15 @@ export function kvRoutes(r: Router, kv: KVService): void {
     const readable = (k: string): boolean => req.acl.prefix(AclPrefixKind.Key, k, "read");
     if (q.has("keys")) {
       const sep = q.get("separator") ?? "";
-      const { body, index } = await blockingRead(req, "kv", () => kv.keys(key, sep).filter(readable));
+      const { body, index } = await blockingRead(req, "kv", () => kv.keys(key, sep).filter(readable), () => kv.prefixIndex(key));
       return body.length === 0 ? text(404, "", index) : reply(body, index);
     }
     if (q.has("recurse")) {
-      const { body, index } = await blockingRead(req, "kv", () => kv.list(key).filter((e) => readable(e.Key)));
-      return body.length === 0 ? text(404, "", index) : reply(body, index);
+      const { body, index } = await blockingRead(req, "kv", () => kv.list(key).filter((e) => readable(e.Key)), () => kv.prefixIndex(key));
+      return body.length === 0 ? text(404, "", index) : reply(body.map(dirEntry), index);
     }
-    const { body: e, index } = await blockingRead(req, "kv", () => kv.get(key));
+    // A missing key's 404 carries its index too (python-consul reads `X-Consul-Index` on it).
+    const { body: e, index } = await blockingRead(req, "kv", () => kv.get(key), () => kv.keyIndex(key));
     if (e === undefined) return text(404, "", index);
     if (q.has("raw")) {
       const bytes = e.Value === null ? Buffer.alloc(0) : Buffer.from(e.Value, "base64");
@@ -55,7 +61,7 @@ export function kvRoutes(r: Router, kv: KVService): void {
       res.end(bytes);
       return { streamed: true };
     }
-    return reply([e], index);
+    return reply([dirEntry(e)], index);
   });
 
   r.put("/v1/kv/*key", async (req) => {
@@ -83,10 +89,16 @@ export function kvRoutes(r: Router, kv: KVService): void {
   // --- sessions ----------------------------------------------------------------------
 
   r.put("/v1/session/create", async (req) => {
-    const b = req.body ?? {};
-    if (typeof b !== "object" || Array.isArray(b)) throw new RucheError(ErrorCode.BadRequest, "the body must be a JSON object");
-    const { index, session } = await kv.sessionCreate(checkSessionRequest(b as Record<string, unknown>));
-    return reply({ ID: session.ID }, index);
+    // Keys in any case, as Consul's decoder reads them (python-consul sends `name`, `ttl`, `behavior`, `lockdelay`).
+    const b = consulBody(req.body, SESSION) ?? {};
+    try {
+      const { index, session } = await kv.sessionCreate(checkSessionRequest(b));
+      return reply({ ID: session.ID }, index);
+    } catch (err) {
+      // A node or check the catalog does not have, or a critical check: Consul's state store refuses it, answered 500 with its words.
+      if (err instanceof RucheError && err.code === ErrorCode.Conflict) return text(500, err.message, kv.index("sessions"), err);
+      throw err;
+    }
   });
 
   r.put("/v1/session/destroy/:id", async (req) => {
@@ -110,6 +122,13 @@ export function kvRoutes(r: Router, kv: KVService): void {
     return reply(body === undefined ? [] : [sessionView(body)], index);
   });
 
+  r.get("/v1/session/node/:node", async (req) => {
+    const node = req.params.node ?? "";
+    if (node === "") return text(400, "Missing node name", kv.index("sessions"));
+    const { body, index } = await blockingRead(req, "sessions", () => kv.sessionsOnNode(node).filter((s) => req.acl.prefix(AclPrefixKind.Session, s.Node, "read")));
+    return reply(body.map(sessionView), index);
+  });
+
   r.get("/v1/session/list", async (req) => {
     const { body, index } = await blockingRead(req, "sessions", () => kv.sessionList().filter((s) => req.acl.prefix(AclPrefixKind.Session, s.Node, "read")));
     return reply(body.map(sessionView), index);
@@ -125,7 +144,7 @@ export function kvRoutes(r: Router, kv: KVService): void {
     const t = await kv.txn(ops);
     if (!t.ok) return reply({ Results: null, Errors: t.errors }, t.index, 409);
     // A tree read leaves out the keys the token may not read.
-    const reads = t.results.flatMap((rows) => (rows === null ? [] : rows.filter((e) => req.acl.prefix(AclPrefixKind.Key, e.Key, "read")).map((e) => ({ KV: e }))));
+    const reads = t.results.flatMap((rows) => (rows === null ? [] : rows.filter((e) => req.acl.prefix(AclPrefixKind.Key, e.Key, "read")).map((e) => ({ KV: dirEntry(e) }))));
     return reply({ Results: reads.length === 0 ? null : reads, Errors: null }, t.index);
   });
 }
@@ -168,7 +187,26 @@ function uintParam(q: URLSearchParams, name: string): number | undefined {
 }
 
 function checkSessionRequest(b: Record<string, unknown>): SessionRequest {
+  const bad = (msg: string, path: string): never => {
+    throw new RucheError(ErrorCode.BadRequest, `Request decode failed: ${msg}`, { path });
+  };
   const out: SessionRequest = {};
+  for (const f of ["Checks", "NodeChecks"] as const) {
+    const v = b[f];
+    if (v === undefined || v === null) continue;
+    if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) return bad(`${f} must be a list of check IDs`, f);
+    out[f] = v;
+  }
+  const sc = b.ServiceChecks;
+  if (sc !== undefined && sc !== null) {
+    if (!Array.isArray(sc)) return bad("ServiceChecks must be a list of {ID, Namespace}", "ServiceChecks");
+    out.ServiceChecks = (sc as unknown[]).map((c, i) => {
+      const o = (c ?? {}) as { ID?: unknown; Namespace?: unknown };
+      if (typeof o.ID !== "string" || o.ID === "") return bad(`ServiceChecks[${i}].ID must be a check ID`, `ServiceChecks[${i}].ID`);
+      if (o.Namespace !== undefined && o.Namespace !== "" && o.Namespace !== "default") return bad(`ServiceChecks[${i}].Namespace: namespaces are not supported (Consul Enterprise)`, `ServiceChecks[${i}].Namespace`);
+      return { ID: o.ID };
+    });
+  }
   for (const f of ["Name", "Node", "TTL", "Behavior"] as const) {
     const v = b[f];
     if (v === undefined || v === null) continue;
@@ -181,15 +219,16 @@ function checkSessionRequest(b: Record<string, unknown>): SessionRequest {
   return out;
 }
 
-/** Checks a `/v1/txn` body: a list of `{ "KV": {...} }`. Only KV operations are supported. */
-function checkTxn(body: unknown): TxnKVOp[] {
+/** Checks a `/v1/txn` body: a list of `{ "KV": {...} }`, keys in any case. Only KV operations are supported. */
+function checkTxn(raw: unknown): TxnKVOp[] {
   const bad = (msg: string, path?: string): never => {
     throw new RucheError(ErrorCode.BadRequest, msg, { path });
   };
-  if (!Array.isArray(body)) return bad("the body must be a list of operations");
-  if (body.length > TXN_MAX_OPS) bad(`Transaction contains too many operations (${body.length} > ${TXN_MAX_OPS})`);
-  return (body as unknown[]).map((item, i) => {
-    const kv = (item as { KV?: unknown } | null)?.KV as Record<string, unknown> | undefined;
+  if (!Array.isArray(raw)) return bad("the body must be a list of operations");
+  if (raw.length > TXN_MAX_OPS) bad(`Transaction contains too many operations (${raw.length} > ${TXN_MAX_OPS})`);
+  const body = consulBodyList(raw, TXN_OP);
+  return body.map((item, i) => {
+    const kv = item?.KV as Record<string, unknown> | undefined;
     if (kv === undefined || typeof kv !== "object" || (kv as unknown) === null) return bad("only KV operations are supported", `[${i}].KV`);
     const verb = kv.Verb;
     if (typeof verb !== "string" || !(TXN_KV_VERBS as readonly string[]).includes(verb)) return bad(`unknown KV verb ${JSON.stringify(verb)}`, `[${i}].KV.Verb`);
@@ -208,4 +247,11 @@ function checkTxn(body: unknown): TxnKVOp[] {
     if (key === "" && verb !== "get-tree" && verb !== "delete-tree") bad("Key must not be empty", `[${i}].KV.Key`);
     return { Verb: verb as TxnKVVerb, Key: key, Value: value, Flags: num("Flags"), Index: num("Index"), Session: session };
   });
+}
+
+/** An entry as Consul answers it (`structs.DirEntry`): `Session` only while a session holds the key (`json:",omitempty"`). */
+function dirEntry<E extends { Session: string }>(e: E): E | Omit<E, "Session"> {
+  if (e.Session !== "") return e;
+  const { Session: _, ...rest } = e;
+  return rest;
 }

@@ -94,8 +94,25 @@ export function serverRoutes(r: Router, cluster: ClusterView, dial: Dial = PLAIN
   r.get("/v1/operator/servers", async () => ({ body: { Servers: await serversWithLag(cluster, dial) } }));
 }
 
-/** Consul's status, members (`?wan=1`: every datacenter's servers, from `federation`) and force-leave, on the Consul-compatible listener. */
-export function consulServerRoutes(r: Router, cluster: ClusterView, federation?: Federation): void {
+/** A client node as Consul's LAN members show an agent that is not a server. */
+export interface ConsulClientMember {
+  Node: string;
+  Address: string;
+  Datacenter: string;
+  alive: boolean;
+}
+
+/** A client node as Consul's `/v1/agent/members` shows a client agent (`role: node`); Ruche has no gossip port to give: Port 0. */
+export function consulClientMember(n: ConsulClientMember): Record<string, unknown> {
+  return { Name: n.Node, Addr: n.Address, Port: 0, Tags: { role: "node", dc: n.Datacenter, segment: "", id: n.Node, vsn: "2", vsn_min: "2", vsn_max: "3" }, Status: n.alive ? CONSUL_STATUS.alive : CONSUL_STATUS.failed, ...PROTOCOL };
+}
+
+/**
+ * Consul's status, members (`?wan=1`: every datacenter's servers, from `federation`; the LAN
+ * pool: the region's servers, then the client nodes of the catalog, `clients`) and
+ * force-leave, on the Consul-compatible listener.
+ */
+export function consulServerRoutes(r: Router, cluster: ClusterView, federation?: Federation, clients?: () => readonly ConsulClientMember[]): void {
   // Consul answers its leader's server RPC address ("ip:8300"); Ruche has no such port, and
   // answers the address a Consul client reaches the leader at. "" when there is none, as Consul.
   r.get("/v1/status/leader", () => {
@@ -103,7 +120,13 @@ export function consulServerRoutes(r: Router, cluster: ClusterView, federation?:
     return { body: leader === null ? "" : consulAddr(leader) };
   });
   r.get("/v1/status/peers", () => ({ body: alive(cluster).map(consulAddr) }));
-  r.get("/v1/agent/members", (req) => ({ body: req.query.has("wan") ? (federation?.members() ?? cluster.members()).map((m) => consulWanMember(m)) : cluster.members().map((m) => consulMember(m)) }));
+  r.get("/v1/agent/members", (req) => {
+    if (req.query.has("wan")) return { body: (federation?.members() ?? cluster.members()).map((m) => consulWanMember(m)) };
+    const servers = cluster.members();
+    // A server that runs a client too is one agent: listed once, as a server.
+    const others = (clients?.() ?? []).filter((n) => !servers.some((m) => m.Name === n.Node));
+    return { body: [...servers.map((m) => consulMember(m)), ...others.map(consulClientMember)] };
+  });
   r.put("/v1/agent/force-leave/:node", async (req) => {
     await cluster.forceLeave(req.params.node ?? "");
     return { body: null };

@@ -15,8 +15,8 @@ export const applyUsage = `Usage: ruche acl policy apply [options] NAME FILE
   Creates or replaces the ACL policy NAME with the rules in FILE (HCL, or JSON for a
   .json file; "-" is not read). The rules are checked first, every mistake reported at
   its file:line:col. Nomad's rules (namespace, node, agent, operator) and Consul's
-  (key_prefix, service_prefix, session_prefix, node_prefix, and their exact forms) may
-  sit in one policy.
+  (key_prefix, service_prefix, session_prefix, node_prefix, query_prefix,
+  event_prefix, and their exact forms) may sit in one policy.
 
 Options:
 ${ADDRESS_HELP}

@@ -11,7 +11,10 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
                    [-bind ADDR] [-http-port PORT] [-datacenter DC] [-node NAME]
                    [-node-class CLASS] [-meta KEY=VALUE]... [-network-ip IP] [-sim-nodes N]
                    [-min-dynamic-port N] [-max-dynamic-port N] [-consul-port PORT]
-                   [-dns-port PORT] [-config-dir DIR] [-router] [-router-port PORT]
+                   [-dns-port PORT] [-etcd-port PORT] [-dns-node-ttl DURATION]
+                   [-dns-service-ttl NAME=DURATION]... [-dns-only-passing]
+                   [-dns-enable-truncate] [-dns-udp-answer-limit N]
+                   [-dns-a-record-limit N] [-config-dir DIR] [-router] [-router-port PORT]
                    [-router-dashboard-port PORT] [-router-config FILE] [-router-workers N]
                    [-http-max-conns-per-client N] [-min-heartbeat-ttl DURATION]
                    [-heartbeat-grace DURATION] [-max-heartbeats-per-second N]
@@ -40,8 +43,16 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   [-min-dynamic-port, -max-dynamic-port] (default 20000-32000). A server also serves the
   Consul-compatible catalog and health API on -consul-port (default 8500; 0 for any free
   port, -1 for none), as under its main API, and DNS (NAME.service.consul, A and SRV)
-  on -dns-port, UDP and TCP (default 8600). -sim-nodes N adds N simulated nodes that run
+  on -dns-port, UDP and TCP (default 8600). -etcd-port serves etcd's v3 API (gRPC and its
+  JSON gateway) and v2 keys API over the same KV store as Consul's, on one TCP port: 2379
+  in -dev, none otherwise unless given (a server's machine often runs a real etcd on 2379;
+  0 for any free port, -1 for none); it is plain text, so an agent with TLS on refuses it. -sim-nodes N adds N simulated nodes that run
   tasks at once (the mock driver), for trying the control plane without machines.
+  The DNS flags are Consul's dns_config (also dns_config { node_ttl, service_ttl,
+  only_passing, enable_truncate, udp_answer_limit, a_record_limit } in a config file):
+  TTLs default to 0, -dns-service-ttl "web-*=30s" covers the services the prefix starts,
+  -dns-enable-truncate sets TC on a UDP answer cut to -dns-udp-answer-limit (default 3)
+  answers or to the client's buffer, and -dns-a-record-limit bounds A/AAAA answers.
 
   -docker-volumes lets docker tasks mount absolute host paths with config { volumes }
   (Nomad's docker plugin volumes { enabled = true }); without it only paths relative to
@@ -170,7 +181,7 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   gives its *.hcl and *.json files in lexical order. A later file overrides an earlier
   one (meta and servers add up); a flag on the command line overrides them all. Keys:
   region, datacenter, data_dir, bind_addr, name, log_level,
-  ports { http, consul, dns } (consul and dns are Ruche's), server { enabled,
+  ports { http, consul, dns, etcd } (consul, dns and etcd are Ruche's), server { enabled,
   bootstrap_expect, server_join { retry_join }, retry_join, retry_join_wan (also at the
   top level, as Consul's), etcd { endpoints, ca_file,
   cert_file, key_file },
@@ -179,6 +190,7 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   client { enabled, servers, join_token, node_class, meta, min_dynamic_port,
   max_dynamic_port, host_volume "NAME" { path, read_only } (= -host-volume) },
   limits { http_max_conns_per_client }, acl { enabled } (= -acl-enabled),
+  dns_config { ... } (= -dns-...),
   tls { enabled, http, rpc, ca_file, cert_file, key_file, verify_server_hostname,
   verify_https_client } (= -tls-...),
   plugin "raw_exec" { config { enabled } } (= -raw-exec),
@@ -200,8 +212,11 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   the passing instances of services by the rules in their tags (traefik.frontend.rule=
   Host:demo.exemple.com, traefik.http.routers.NAME.rule=...), rebuilt on each
   change of the catalog, and its read-only dashboard and metrics on 127.0.0.1
-  -router-dashboard-port (default 8081; -1 for none). -router-config FILE (JSON) sets its
-  entrypoints (TLS certificates), domain, default rule, exposedByDefault, constraints
+  -router-dashboard-port (default 8081; -1 for none). -router-config FILE (Traefik's
+  traefik.toml, v1 or v2, or .yaml/.yml/.json; a key the router does not build is refused
+  with its line) sets its entrypoints (TLS certificates), the dashboard's address ([web],
+  [api]), the KV provider ([consul], providers.consul: routers and services under
+  traefik/ in Ruche's KV), domain, default rule, exposedByDefault, constraints
   such as "tag==exposed", retries, limits, and "failover": "nearest" (a service with no
   passing instance here is served from the nearest other datacenter that has some; per
   service, the tag traefik.ruche.failover=nearest). -router-workers N serves the entrypoints
@@ -231,6 +246,13 @@ export async function agentConfigFromArgs(argv: readonly string[], cwd: string, 
     "min-dynamic-port": { value: true },
     "consul-port": { value: true },
     "dns-port": { value: true },
+    "etcd-port": { value: true },
+    "dns-node-ttl": { value: true },
+    "dns-service-ttl": { value: true, repeat: true },
+    "dns-only-passing": { value: false },
+    "dns-enable-truncate": { value: false },
+    "dns-udp-answer-limit": { value: true },
+    "dns-a-record-limit": { value: true },
     "max-dynamic-port": { value: true },
     "log-level": { value: true },
     "config-dir": { value: true },
@@ -309,6 +331,8 @@ export async function agentConfigFromArgs(argv: readonly string[], cwd: string, 
   const consulPort = Number(one("consul-port") ?? "8500");
   if (!Number.isInteger(consulPort) || consulPort < -1 || consulPort > 65535) throw new UsageError(`-consul-port must be a port number, 0 or -1, got "${one("consul-port") ?? ""}"`);
   const dnsPort = Number(one("dns-port") ?? "8600");
+  const etcdPort = Number(one("etcd-port") ?? (dev ? "2379" : "-1"));
+  if (!Number.isInteger(etcdPort) || etcdPort < -1 || etcdPort > 65535) throw new UsageError(`-etcd-port must be a port number, 0 or -1, got "${one("etcd-port") ?? ""}"`);
   if (!Number.isInteger(dnsPort) || dnsPort < -1 || dnsPort > 65535) throw new UsageError(`-dns-port must be a port number, 0 or -1, got "${one("dns-port") ?? ""}"`);
   const routerPort = router ? Number(one("router-port") ?? (dev ? "8080" : "80")) : -1;
   if (!Number.isInteger(routerPort) || routerPort < -1 || routerPort > 65535) throw new UsageError(`-router-port must be a port number, 0 or -1, got "${one("router-port") ?? ""}"`);
@@ -356,6 +380,8 @@ export async function agentConfigFromArgs(argv: readonly string[], cwd: string, 
     heartbeat,
     consulPort,
     dnsPort,
+    ...(etcdPort >= 0 ? { etcdPort } : {}),
+    ...dnsConfigFlags(p, one),
     configDir: configDir === undefined ? undefined : resolve(cwd, configDir),
     router: { port: routerPort, dashboardPort, configFile: routerConfig === undefined ? undefined : resolve(cwd, routerConfig), workers: routerWorkers },
     logLevel: one("log-level") ?? "warn",
@@ -546,6 +572,44 @@ function tokenFlag(token: string | undefined): { token?: string } {
 }
 
 /** The server's heartbeat settings from -min-heartbeat-ttl, -heartbeat-grace and -max-heartbeats-per-second; each one not given keeps its default. */
+/** Consul's `dns_config` (`dns_config { ... }` in a config file): only what is given, the DNS server's defaults being Consul's. */
+export function dnsConfigFlags(p: Parsed, one: (name: string) => string | undefined): Pick<AgentConfig, "dnsConfig"> {
+  const out: NonNullable<AgentConfig["dnsConfig"]> = {};
+  const seconds = (name: string, v: string): number => {
+    const ns = parseDuration(v.trim());
+    if (ns === undefined) throw new UsageError(`-${name} must be a duration such as "10s" or "1m", got "${v}"`);
+    return Math.floor(ns / NS.second);
+  };
+  const nodeTtl = one("dns-node-ttl");
+  if (nodeTtl !== undefined) out.nodeTtlSeconds = seconds("dns-node-ttl", nodeTtl);
+  const services = flagValues(p, "dns-service-ttl");
+  if (services.length > 0) {
+    const ttls: Record<string, number> = {};
+    for (const kv of services) {
+      const eq = kv.lastIndexOf("=");
+      const name = kv.slice(0, Math.max(0, eq)).trim().toLowerCase();
+      if (eq <= 0 || name === "") throw new UsageError(`-dns-service-ttl takes NAME=DURATION (NAME may end in "*"), got "${kv}"`);
+      if (name.slice(0, -1).includes("*")) throw new UsageError(`-dns-service-ttl: "*" may only end a service name, got "${name}"`);
+      ttls[name] = seconds("dns-service-ttl", kv.slice(eq + 1));
+    }
+    out.serviceTtlSeconds = ttls;
+  }
+  if (p.flags.has("dns-only-passing")) out.onlyPassing = flagBool(p, "dns-only-passing");
+  if (p.flags.has("dns-enable-truncate")) out.enableTruncate = flagBool(p, "dns-enable-truncate");
+  const count = (name: string, min: number): number | undefined => {
+    const v = one(name);
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isInteger(n) || n < min || n > 65535) throw new UsageError(`-${name} must be a whole number from ${min} to 65535, got "${v}"`);
+    return n;
+  };
+  const udp = count("dns-udp-answer-limit", 1);
+  if (udp !== undefined) out.udpAnswerLimit = udp;
+  const a = count("dns-a-record-limit", 0);
+  if (a !== undefined) out.aRecordLimit = a;
+  return Object.keys(out).length === 0 ? {} : { dnsConfig: out };
+}
+
 export function heartbeatFlags(one: (name: string) => string | undefined, server: boolean): HeartbeatSettings {
   const out: HeartbeatSettings = {};
   const given = ["min-heartbeat-ttl", "heartbeat-grace", "max-heartbeats-per-second"].filter((n) => one(n) !== undefined);

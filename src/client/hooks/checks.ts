@@ -190,8 +190,12 @@ export class ChecksHook implements AllocHook {
       const result = await probe(c.check, this.targetOf(c), script);
       // Stopped while the probe ran (task dead, check removed, allocation stopping): the result is not wanted.
       if (c.timer === null) return;
+      const hadOutput = c.state.output !== "";
       if (c.state.record(result, Date.now())) {
         this.ctx.log.debug({ alloc: this.ctx.alloc().ID, check: c.key, status: c.state.status }, "check status changed");
+        this.ctx.changed();
+      } else if (!hadOutput && c.state.output !== "") {
+        // A check's first output is reported even when its status stays (a check critical from the start says why).
         this.ctx.changed();
       }
     } finally {
