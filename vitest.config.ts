@@ -25,6 +25,7 @@ const SYSTEM = [
   "src/state/etcd.test.ts", // etcd: a member of Debian's etcd-server
   "src/state/etcd-watch.test.ts", // etcd: a member of Debian's etcd-server, behind a TCP proxy the test cuts
   "src/catalog/lock-delays.test.ts", // etcd: a member of Debian's etcd-server, two servers' stores on it
+  "src/catalog/events-etcd.test.ts", // etcd: a member of Debian's etcd-server, two servers' stores on it
   "src/agent/etcd-member.test.ts", // etcd: servers' own members, bootstrapped through their join listeners
   "src/agent/etcd-failover.test.ts", // etcd: three members, one down under a server's client, and etcd's leader moved off the Ruche leader's
   "src/server/cluster-etcd.test.ts", // etcd: a member of Debian's etcd-server, the election on it

@@ -6,7 +6,7 @@
 # stops it when done. A program that cannot be had makes this script fail and say what
 # is missing: a benchmark never drops its peer figure silently.
 #
-#   etcd, etcdctl  (etcd-server, etcd-client)  the KV and watch peer of bench:catalog
+#   etcd, etcdctl  (etcd-server, etcd-client)  the KV and watch peer of bench:catalog and bench:etcd
 #   wrk            (wrk)                       HTTP load generator for the router bench
 #   nginx, haproxy (nginx, haproxy)            proxy peers of the router bench
 #

@@ -6,9 +6,10 @@ import pino from "pino";
 import { AclResolver, datacenterCatalog, ensureSigningKey, federationDatacenters, preparedQueries, startApi, startConsulApi, startNodeApi, type NodeLocal, type RunningHttp } from "../api/index.js";
 import { etcdV2, startEtcd, type EtcdAcl } from "../etcd/index.js";
 import { ApiClient, httpTransport } from "../apiclient/index.js";
-import { ConsulSnapshots, followLockDelays, KVService, LockDelays, ServiceRegistry, SessionReaper, StoreCatalog, type CatalogReader } from "../catalog/index.js";
+import { ConsulSnapshots, followLockDelays, KVService, LockDelays, ServiceRegistry, SessionReaper, StoreCatalog, UserEvents, type CatalogReader } from "../catalog/index.js";
 import { startDns, type DnsConfig } from "../dns/index.js";
 import { dnsServers } from "./dns-servers.js";
+import { dnsAccess, type DnsTokens } from "./dns-acl.js";
 import { Client, readLogs, SimulatedNode } from "../client/index.js";
 import { allDrivers } from "../drivers/index.js";
 import { ErrorCode, errorMessage, RucheError, type ClientHostVolumeConfig, type Logger } from "../structs/index.js";
@@ -121,8 +122,8 @@ export interface AgentConfig {
    * `heartbeat_grace`), in ms and per second; each one not given keeps its default (2 s, 50, 1 s).
    */
   heartbeat?: Partial<HeartbeatOptions>;
-  /** ACLs (Nomad's `acl { enabled }`): every route of the API and the Consul-compatible API checks the request's token. Off when not given; `-dev` always off. */
-  acl?: { enabled: boolean };
+  /** ACLs (Nomad's `acl { enabled }`): every route of the API and the Consul-compatible API checks the request's token. Off when not given; `-dev` always off. `tokens`: Consul's `acl { tokens { dns default } }`, the token DNS answers with (`dns-acl.ts`). */
+  acl?: { enabled: boolean; tokens?: DnsTokens };
   /**
    * The ACL token this agent's node sends its servers (`-token`, `RUCHE_TOKEN`): with ACLs on
    * and no TLS, registering a node takes one with node:write. Over TLS the node's certificate
@@ -243,10 +244,6 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       );
     }
     const scheme = wire === undefined ? "http" : "https";
-    // etcd's listener speaks plain gRPC and HTTP: it does not serve beside APIs that TLS guards.
-    if (wire !== undefined && cfg.server && cfg.etcdPort !== undefined && cfg.etcdPort >= 0) {
-      throw new RucheError(ErrorCode.BadRequest, "etcd's API (-etcd-port, ports { etcd }) serves plain gRPC and HTTP, and TLS is on: its TLS is not built yet; leave it off (-etcd-port -1) or turn TLS off", { path: "ports.etcd" });
-    }
     // A secret of this start that the agent's own nodes show its own API (X-Ruche-Node-Key): in -dev, only they register.
     const nodeKey = randomBytes(32).toString("base64url");
     let client: Client | null = null;
@@ -375,6 +372,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       routerDatacenters = federationDatacenters({ federation: federated.federation, cluster: clusterView, ...(wire === undefined ? {} : { dial: wire.api.dial, regionDial: wire.api.regionDial }) });
       const server = new Server(store, { log: log("server"), heartbeat: { ...(shared === undefined ? {} : CLUSTER_HEARTBEAT), ...cfg.heartbeat } });
       duties.push({ start: () => { server.start(); }, stop: () => server.stop() });
+      closers.push(() => server.coordinates.stop());
       // The leader makes the key that signs workload identities, once for the cluster (kept in the state).
       duties.push({
         start: () => {
@@ -404,7 +402,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       routerKv = kv;
       // Consul's prepared queries (`/v1/query`, `NAME.query.consul`), failing over to the other datacenters' servers.
       const queries = preparedQueries({ store, catalog: storeCatalog, federation: federated.federation, cluster: clusterView, ...(wire === undefined ? {} : { dial: wire.api.dial, regionDial: wire.api.regionDial }), localNode: () => client?.nodeId, log: log("query"), acl: cfg.acl?.enabled === true && !cfg.dev });
-      const consul = { catalog: storeCatalog, localNode: () => client?.nodeId, version: "1.17.0", registry, allowScriptChecks: cfg.enableScriptChecks ?? false, kv, queries, snapshots: new ConsulSnapshots(store) };
+      const consul = { catalog: storeCatalog, localNode: () => client?.nodeId, version: "1.17.0", registry, allowScriptChecks: cfg.enableScriptChecks ?? false, kv, queries, snapshots: new ConsulSnapshots(store), events: new UserEvents(store), coordinates: server.coordinates };
       let stopChecks: (() => void) | undefined;
       duties.push({
         start: () => {
@@ -482,7 +480,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       });
       closers.push(() => api.close());
       // A server on the cluster's own PKI shows a certificate of the CA as it signs now: issued again when the CA rotates (through any server).
-      const servedTls: RunningHttp[] = [api];
+      const servedTls: Pick<RunningHttp, "setTls">[] = [api];
       const ownCa = cluster?.ca;
       ownCa?.onChange(() => {
         issueOwnCert(ownCa, clusterCtx)
@@ -511,7 +509,9 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         // NAME.service.DC.consul of another datacenter: asked of its servers, as the API's ?dc= is.
         const local = consul.catalog;
         const across = { federation: federated.federation, cluster: clusterView, local, ...(wire === undefined ? {} : { dial: wire.api.dial, regionDial: wire.api.regionDial }) };
-        const d = await startDns({ host: cfg.bind, port: cfg.dnsPort, catalog: local, logger: log("dns"), maxConnsPerClient: cfg.httpMaxConnsPerClient, otherDatacenter: (dc) => datacenterCatalog(across, dc), preparedQuery: (name, dc) => queries.forDns(name, dc), servers: () => dnsServers(clusterView, local.datacenter()), ...(cfg.dnsConfig === undefined ? {} : { config: cfg.dnsConfig }) });
+        // With ACLs on, answered with the DNS token (acl { tokens { dns } }, else default, else anonymous), as Consul's.
+        const dnsAcl = aclOn ? dnsAccess(store, cfg.acl?.tokens, log("dns")) : undefined;
+        const d = await startDns({ host: cfg.bind, port: cfg.dnsPort, catalog: local, logger: log("dns"), maxConnsPerClient: cfg.httpMaxConnsPerClient, otherDatacenter: (dc) => datacenterCatalog(across, dc), preparedQuery: (name, dc, acl) => queries.forDns(name, dc, acl === undefined ? undefined : { acl, ...(dnsAcl?.token === undefined ? {} : { token: dnsAcl.token }) }), ...(dnsAcl === undefined ? {} : { acl: dnsAcl.acl }), servers: () => dnsServers(clusterView, local.datacenter()), ...(cfg.dnsConfig === undefined ? {} : { config: cfg.dnsConfig }) });
         closers.push(() => d.close());
         dnsAddress = `${cfg.bind}:${d.port}`;
       }
@@ -531,7 +531,11 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         // Among several servers only the leader writes: a follower refuses v2 writes (etcd's 300) rather than commit past the leader's fence.
         const v2 = etcdV2({ store, delays, ...ids, isLeader: () => clusterView.isLeader(), log: log("etcd-api"), ...(etcdAcl === undefined ? {} : { acl: etcdAcl }) });
         duties.push({ start: () => { v2.expiry.start(); }, stop: () => v2.expiry.stop() });
-        const e = await startEtcd({ host: cfg.bind, port: cfg.etcdPort, store, delays, log: log("etcd-api"), ...ids, v2, ...(etcdAcl === undefined ? {} : { acl: etcdAcl }) });
+        // With TLS on, over TLS only, as the HTTP API: the server's certificate, client certificates of the cluster CA (required under verify_https_client).
+        const served = wire?.api.tls;
+        const listenerTls = served === undefined ? undefined : { cert: served.cert, key: served.key, ca: served.ca ?? "", requireClientCert: served.requireClientCert === true };
+        const e = await startEtcd({ host: cfg.bind, port: cfg.etcdPort, store, delays, log: log("etcd-api"), ...ids, v2, ...(etcdAcl === undefined ? {} : { acl: etcdAcl }), ...(listenerTls === undefined ? {} : { tls: listenerTls }) });
+        servedTls.push(e);
         closers.push(async () => {
           v2.close();
           await e.close();
@@ -653,7 +657,7 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
     out(`    API:      ${scheme}://${address}\n`);
     if (consulAddress !== "") out(`    Consul:   ${scheme}://${consulAddress} (catalog, health)\n`);
     if (dnsAddress !== "") out(`    DNS:      ${dnsAddress} (udp, tcp; NAME.service.consul)\n`);
-    if (etcdAddress !== "") out(`    etcd:     http://${etcdAddress} (v3 gRPC and JSON gateway, v2 keys)\n`);
+    if (etcdAddress !== "") out(`    etcd:     ${scheme}://${etcdAddress} (v3 gRPC and JSON gateway, v2 keys)\n`);
     if (routerAddress !== "") out(`    Router:   ${routerAddress}\n`);
     if (routerDashboard !== "") out(`    Router dashboard: http://${routerDashboard}\n`);
     if (loaded !== undefined) out(`    Config:   ${cfg.configDir ?? ""} (${loaded.registered.length + loaded.unchanged.length} services defined)\n`);

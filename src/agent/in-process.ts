@@ -6,7 +6,7 @@ export function inProcessTransport(server: Server): ClientTransport {
   const store = server.store;
   return {
     register: (node) => server.registerNode(node),
-    heartbeat: (id, secret) => server.heartbeat(id, secret),
+    heartbeat: (id, secret, sample) => server.heartbeat(id, secret, sample),
     allocations: async (id, secret, minIndex, waitMs, signal) => {
       server.nodes.authenticate(id, secret);
       const index = await store.waitFor(["allocs"], minIndex, waitMs, signal);

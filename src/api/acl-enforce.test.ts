@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KVService, LockDelays, ServiceRegistry, StoreCatalog } from "../catalog/index.js";
+import { KVService, LockDelays, ServiceRegistry, StoreCatalog, UserEvents } from "../catalog/index.js";
 import { createCa } from "../pki/index.js";
 import { Server } from "../server/index.js";
 import { memoryBackend, StateStore } from "../state/index.js";
@@ -71,6 +71,8 @@ beforeAll(async () => {
     registry,
     allowScriptChecks: false,
     kv: new KVService(store, { now: Date.now, delays: new LockDelays() }),
+    events: new UserEvents(store),
+    coordinates: server.coordinates,
   };
   // Every optional route is registered, so that the walk below sees them all.
   api = await startApi(server, store, {

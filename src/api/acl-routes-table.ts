@@ -185,9 +185,10 @@ const CONSUL: Readonly<Record<string, RouteEntry>> = {
   "PUT /v1/acl/clone/:id": consul(OPEN),
   "GET /v1/acl/info/:id": consul(OPEN),
   "GET /v1/acl/list": consul(OPEN),
-  "GET /v1/coordinate/nodes": consul(prefix(AclPrefixKind.ConsulNode, "read", () => "")),
+  // Consul's coordinates: the list leaves out the nodes the token may not read (its filterACL); an update is node write on the node it names.
+  "GET /v1/coordinate/nodes": consul(FILTERED),
   "GET /v1/coordinate/node/:node": consul(prefix(AclPrefixKind.ConsulNode, "read", param("node"))),
-  "PUT /v1/coordinate/update": consul(prefix(AclPrefixKind.ConsulNode, "write", (_req, look) => look.localNodeName())),
+  "PUT /v1/coordinate/update": consul((req) => ({ kind: "prefix", prefix: AclPrefixKind.ConsulNode, name: bodyString(req.body, "node"), level: "write" })),
   "GET /v1/kv/*key": consul(kvReadNeed),
   "PUT /v1/kv/*key": consul(prefix(AclPrefixKind.Key, "write", param("key"))),
   // With ?recurse the route checks write on every key under the prefix too (Consul's KeyWritePrefix).

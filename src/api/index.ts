@@ -1,4 +1,4 @@
-import { NODE_CHECK, UserEvents, type CatalogReader, type ConsulSnapshots, type KVService } from "../catalog/index.js";
+import { NODE_CHECK, type CatalogReader, type UserEvents, type ConsulSnapshots, type KVService } from "../catalog/index.js";
 import { ownRegionOnly, soloCluster, type ClusterView, type Federation, type Server } from "../server/index.js";
 import type { StateStore } from "../state/index.js";
 import { loadAclPolicyParser } from "../jobspec/index.js";
@@ -110,7 +110,7 @@ export interface ApiAcl {
 }
 
 /** What the Consul-compatible endpoints serve: the catalog (and the registry), the KV and its sessions, and the prepared queries (`/v1/query`: none without them). */
-export type CatalogApi = ConsulOptions & { kv: KVService; queries?: QueryExecutor; snapshots?: ConsulSnapshots };
+export type CatalogApi = ConsulOptions & { kv: KVService; queries?: QueryExecutor; snapshots?: ConsulSnapshots; events?: UserEvents };
 
 /** Reloads the agent's config; throws with what is wrong, having changed nothing. */
 export type AgentReload = () => Promise<void>;
@@ -172,7 +172,7 @@ async function listen(
 function catalogRoutes(r: Router, consul: CatalogApi, reload: AgentReload | undefined): void {
   const { kv, ...rest } = consul;
   consulRoutes(r, rest);
-  consulAgentRoutes(r, { ...rest, events: userEventsOf(consul.catalog) });
+  consulAgentRoutes(r, rest);
   kvRoutes(r, kv);
   if (consul.queries !== undefined) queryRoutes(r, consul.queries.queries, consul.queries);
   catalogSnapshotRoutes(r, consul.catalog);
@@ -191,14 +191,6 @@ function catalogRoutes(r: Router, consul: CatalogApi, reload: AgentReload | unde
 function consulClients(catalog: CatalogReader): ConsulClientMember[] {
   const checks = catalog.checks?.() ?? [];
   return catalog.nodes().flatMap((n) => (n.ID === "" ? [] : [{ Node: n.Node, Address: n.Address, Datacenter: n.Datacenter, alive: checks.find((c) => c.Node === n.Node && c.CheckID === NODE_CHECK.CheckID)?.Status !== "critical" }]));
-}
-
-/** The user events of an agent: one log per catalog, shared by its listeners (the main API and the Consul one). */
-const userEvents = new WeakMap<CatalogReader, UserEvents>();
-function userEventsOf(catalog: CatalogReader): UserEvents {
-  let e = userEvents.get(catalog);
-  if (e === undefined) userEvents.set(catalog, (e = new UserEvents()));
-  return e;
 }
 
 /** The key that seals Nomad variables at rest: the cluster key, when this server's CA has one (read once, when first asked). */
@@ -381,7 +373,7 @@ export async function startConsulApi(opts: {
       const federation = opts.federation ?? ownRegionOnly(() => cluster.self, () => cluster.members());
       consulFederationRoutes(router, federation, () => cluster.self);
       consulServerRoutes(router, cluster, federation, () => consulClients(opts.consul.catalog));
-      consulOperatorRoutes(router, cluster, opts.consul.catalog);
+      consulOperatorRoutes(router, cluster, opts.consul.catalog, opts.consul.coordinates);
       if (opts.acl !== undefined) consulAclRoutes(router, { store: opts.acl.state, enabled: opts.acl.enabled, ...(opts.acl.bootstrapResetFile === undefined ? {} : { bootstrapResetFile: opts.acl.bootstrapResetFile }) });
     },
     authorize,
@@ -393,7 +385,7 @@ export async function startConsulApi(opts: {
 }
 
 export { DEFAULT_MAX_CONNS_PER_CLIENT } from "./conn-limit.js";
-export { AclResolver } from "./acl-resolve.js";
+export { AclResolver, type AclState } from "./acl-resolve.js";
 export { MAX_BODY_BYTES } from "./http.js";
 export type { RunningHttp } from "./http.js";
 export type { Dial } from "./forward.js";

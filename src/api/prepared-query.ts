@@ -119,13 +119,14 @@ export class QueryExecutor {
   }
 
   /**
-   * `NAME.query[.DC].consul`: the query executed (`executeIn`, reading every instance, as the
-   * DNS interface reads every service), as DNS answers it — each instance's node, address (its
-   * own, else its node's), own address, port and SRV weight, in the datacenter that answered,
-   * with the query's TTL and service.
+   * `NAME.query[.DC].consul`: the query executed (`executeIn`) with the DNS token (`o`: its
+   * ACL, and its secret for another datacenter's servers; absent, ACLs off: every instance is
+   * read) — or the query's own Token when it has one, as Consul's — as DNS answers it: each
+   * instance's node, address (its own, else its node's), own address, port and SRV weight, in
+   * the datacenter that answered, with the query's TTL and service.
    */
-  async forDns(name: string, dc: string | null): Promise<{ datacenter: string; ttlSeconds?: number; service: string; instances: { node: string; address: string; ownAddress: string; port: number; weight: number }[] } | null> {
-    const r = await this.executeIn(dc, name, { acl: ALLOW_ALL });
+  async forDns(name: string, dc: string | null, o: { acl: Acl; token?: string } = { acl: ALLOW_ALL }): Promise<{ datacenter: string; ttlSeconds?: number; service: string; instances: { node: string; address: string; ownAddress: string; port: number; weight: number }[] } | null> {
+    const r = await this.executeIn(dc, name, o);
     if (r === null) return null;
     const ttl = queryDnsTtlSeconds(r);
     return {

@@ -5,7 +5,7 @@ import { openWebSocket } from "./websocket.js";
 
 /** A WebSocket to any of the API's upgrade routes (`alloc exec`, `job action`), Nomad's messages on it. */
 export { openWebSocket };
-import { ErrorCode, errorMessage, fromWireAlloc, fromWireDeployment, fromWireEval, fromWireNode, sleep, tlsFailure, type AllocationWire, type DeploymentWire, type EvaluationWire, type NodeWire, type DialTls, type WsConnection, type Allocation, type JoinToken, type JoinTokenStub, type AllocUpdate, type AllocCheckStatus, type AllocResourceUsage, type CatalogSnapshot, type Deployment, type Evaluation, type Job, type KVEntry, type Namespace, type Node, type ServiceRegistration, type ServiceRegistrationListStub, type Variable, type VariableMetadata } from "../structs/index.js";
+import { ErrorCode, errorMessage, fromWireAlloc, fromWireDeployment, fromWireEval, fromWireNode, sleep, tlsFailure, type AllocationWire, type DeploymentWire, type EvaluationWire, type NodeWire, type DialTls, type WsConnection, type Allocation, type JoinToken, type JoinTokenStub, type AllocUpdate, type AllocCheckStatus, type Coordinate, type CoordinateSample, type AllocResourceUsage, type CatalogSnapshot, type Deployment, type Evaluation, type Job, type KVEntry, type Namespace, type Node, type ServiceRegistration, type ServiceRegistrationListStub, type Variable, type VariableMetadata } from "../structs/index.js";
 
 /** An error the API answered with: its status, stable code and message. */
 export class ApiError extends Error {
@@ -646,8 +646,8 @@ export class ApiClient {
     return this.request("PUT", "/v1/client/register", { Node: node }, {}, { idempotent: true });
   }
   /** A heartbeat; `timeoutMs` bounds each attempt (a beat that comes too late is no beat). */
-  heartbeat(nodeId: string, timeoutMs?: number): Promise<Indexed<{ HeartbeatTTL: number }>> {
-    return this.request("PUT", `/v1/client/heartbeat/${encodeURIComponent(nodeId)}`, {}, {}, timeoutMs === undefined ? { idempotent: true } : { idempotent: true, attemptTimeoutMs: timeoutMs });
+  heartbeat(nodeId: string, timeoutMs?: number, sample?: CoordinateSample): Promise<Indexed<{ HeartbeatTTL: number; Coord?: Coordinate }>> {
+    return this.request("PUT", `/v1/client/heartbeat/${encodeURIComponent(nodeId)}`, sample ?? {}, {}, timeoutMs === undefined ? { idempotent: true } : { idempotent: true, attemptTimeoutMs: timeoutMs });
   }
   nodeOwnAllocations(nodeId: string, q: QueryOptions = {}): Promise<Indexed<Allocation[]>> {
     return this.request("GET", `/v1/client/allocations/${encodeURIComponent(nodeId)}`, undefined, q);
@@ -715,7 +715,7 @@ export class ApiClient {
  */
 export function httpTransport(api: ApiClient): {
   register(node: Node): Promise<{ HeartbeatTTL: number }>;
-  heartbeat(nodeId: string, secret: string): Promise<{ HeartbeatTTL: number }>;
+  heartbeat(nodeId: string, secret: string, sample?: CoordinateSample): Promise<{ HeartbeatTTL: number; Coord?: Coordinate }>;
   allocations(nodeId: string, secret: string, minIndex: number, waitMs: number, signal: AbortSignal): Promise<{ index: number; allocs: readonly Allocation[] }>;
   updateAllocs(nodeId: string, secret: string, updates: AllocUpdate[]): Promise<unknown>;
 } {
@@ -727,8 +727,8 @@ export function httpTransport(api: ApiClient): {
       ttl = r.HeartbeatTTL;
       return r;
     },
-    heartbeat: async (id, secret) => {
-      const r = (await api.withNodeSecret(secret).heartbeat(id, beatTimeout())).body;
+    heartbeat: async (id, secret, sample) => {
+      const r = (await api.withNodeSecret(secret).heartbeat(id, beatTimeout(), sample)).body;
       ttl = r.HeartbeatTTL;
       return r;
     },

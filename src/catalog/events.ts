@@ -1,68 +1,44 @@
 import { randomUUID } from "node:crypto";
+import type { StateStore } from "../state/index.js";
+import { USER_EVENTS_KEPT, type UserEvent } from "../structs/index.js";
 
-/** One of Consul's user events (`/v1/event/fire/:name`), as `/v1/event/list` answers it. */
-export interface UserEvent {
-  ID: string;
-  Name: string;
-  /** The payload, base64, or null without one (Go's []byte). */
-  Payload: string | null;
-  /** Regular expressions on the node name, service and tag of the agents the event is for; "" for every one. */
-  NodeFilter: string;
-  ServiceFilter: string;
-  TagFilter: string;
-  Version: number;
-  /** Consul's Lamport time of the event: one more than the last event this agent saw. */
-  LTime: number;
-}
-
-/** How many events an agent keeps, as Consul's agent (its eventBuf). */
-export const USER_EVENTS_KEPT = 256;
+export { USER_EVENTS_KEPT, type UserEvent };
 
 /**
- * The user events this agent has seen, the last 256, in the order they were fired, and the
- * blocking wait of `/v1/event/list`, whose index is the last event's ID turned into a number
- * (Consul's `uuidToUint64`). Consul spreads events by gossip to every agent; Ruche keeps them
- * on the agent they were fired on.
+ * Consul's user events, kept in the store (`userEvents`): the last 256 fired anywhere in the
+ * region, so that `/v1/event/list` on any server shows them (Consul spreads them by gossip to
+ * every agent, each keeping its last 256). `LTime` is one more than the highest kept, in the
+ * transaction that writes the event. The blocking wait of `/v1/event/list` is on the table;
+ * its index is the last event's ID turned into a number (Consul's `uuidToUint64`).
  */
 export class UserEvents {
-  private readonly events: UserEvent[] = [];
-  private ltime = 0;
-  private waiters = new Set<() => void>();
+  constructor(private readonly store: StateStore) {}
 
-  fire(e: Pick<UserEvent, "Name" | "Payload" | "NodeFilter" | "ServiceFilter" | "TagFilter">): UserEvent {
-    const ev: UserEvent = { ID: randomUUID(), ...e, Version: 1, LTime: ++this.ltime };
-    this.events.push(ev);
-    if (this.events.length > USER_EVENTS_KEPT) this.events.shift();
-    const ws = this.waiters;
-    this.waiters = new Set();
-    for (const w of ws) w();
+  async fire(e: Pick<UserEvent, "Name" | "Payload" | "NodeFilter" | "ServiceFilter" | "TagFilter">): Promise<UserEvent> {
+    const ev: UserEvent = { ID: randomUUID(), ...e, Version: 1, LTime: 0 };
+    await this.store.write((tx) => {
+      const kept = tx.list("userEvents", "").sort((a, b) => a.LTime - b.LTime);
+      ev.LTime = (kept.at(-1)?.LTime ?? 0) + 1;
+      tx.put("userEvents", { ...ev, CreateIndex: 0, ModifyIndex: 0 });
+      for (const old of kept.slice(0, Math.max(0, kept.length + 1 - USER_EVENTS_KEPT))) tx.delete("userEvents", old.ID);
+    });
     return ev;
   }
 
-  list(): readonly UserEvent[] {
-    return this.events;
+  /** The events kept, oldest first, in Consul's shape (without the store's indexes). */
+  list(): UserEvent[] {
+    return this.store.userEvents().map(({ CreateIndex: _c, ModifyIndex: _m, ...e }) => e);
   }
 
   /** The list's index: the last event's ID as a number, as Consul computes it; 0 with no events. */
   index(): bigint {
-    const last = this.events.at(-1);
+    const last = this.store.userEvents().at(-1);
     return last === undefined ? 0n : eventIndex(last.ID);
   }
 
-  /** Resolves once the index is other than `index` (an event was fired), or when the wait ends. */
-  async wait(index: bigint, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    if (this.index() !== index) return;
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", done);
-        this.waiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      signal?.addEventListener("abort", done);
-      this.waiters.add(done);
-    });
+  /** Resolves once an event was fired or dropped after now (the table changed), or when the wait ends. */
+  async wait(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    await this.store.waitFor(["userEvents"], this.store.tableIndex("userEvents"), timeoutMs, signal);
   }
 }
 

@@ -5,7 +5,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Driver } from "../drivers/index.js";
 import type { ApiClient } from "../apiclient/index.js";
-import { clientTerminal, DEFAULT_IDENTITY_NAME, ErrorCode, errorCode, errorMessage, signedIdentityKey, sleep, type Allocation, type AllocUpdate, type Logger, type Node, type Task } from "../structs/index.js";
+import { clientTerminal, DEFAULT_IDENTITY_NAME, ErrorCode, errorCode, errorMessage, signedIdentityKey, sleep, VivaldiClient, type Allocation, type Coordinate, type CoordinateSample, type AllocUpdate, type Logger, type Node, type Task } from "../structs/index.js";
 import { AllocRunner, type AllocReport, type SavedAlloc } from "./alloc-runner.js";
 import { fingerprint, withDriverFingerprint, type FingerprintConfig, type NodeIdentity } from "./fingerprint.js";
 import { settleStopped } from "./settle.js";
@@ -55,6 +55,9 @@ export class Client {
   private readonly saves = new Map<string, { writing: boolean; next: string | null; last: string }>();
   private loops: Promise<void>[] = [];
   private ttl = 10_000;
+  /** This node's network coordinate (Consul's), moved on each heartbeat's round trip. */
+  private readonly vivaldi = new VivaldiClient();
+  private lastRttMs: number | undefined;
   private node!: Node;
   private readonly drivers: ReadonlyMap<string, Driver>;
 
@@ -154,7 +157,10 @@ export class Client {
       await sleep(Math.max(100, this.ttl / 2), signal);
       if (this.stopped()) return;
       try {
-        this.ttl = (await this.transport.heartbeat(this.node.ID, this.node.SecretID)).HeartbeatTTL;
+        const sent = performance.now();
+        const answer = await this.transport.heartbeat(this.node.ID, this.node.SecretID, this.coordinateSample());
+        this.ttl = answer.HeartbeatTTL;
+        this.measured(answer.Coord, performance.now() - sent);
         // Back after missed heartbeats: the servers may hold the allocations unknown, and reports sent meanwhile were lost.
         if (failing) this.resendAll();
         failing = false;
@@ -164,6 +170,23 @@ export class Client {
         else this.cfg.log.warn({ err }, "heartbeat failed");
       }
     }
+  }
+
+  /** The coordinate and last round trip this node sends with its next heartbeat; none before the first answer. */
+  private coordinateSample(): CoordinateSample | undefined {
+    if (this.lastRttMs === undefined) return undefined;
+    return { Coord: this.vivaldi.coordinate(), RTTMs: this.lastRttMs };
+  }
+
+  /** A heartbeat's round trip to the server that answered, and that server's coordinate: this node's coordinate moves against it (Consul's Vivaldi). */
+  private measured(server: Coordinate | undefined, rttMs: number): void {
+    if (server === undefined) return;
+    const r = this.vivaldi.update("server", server, rttMs);
+    if (!r.ok) {
+      this.cfg.log.warn({ problem: r.reason }, "the server's coordinate or the heartbeat's round trip was refused; this node's coordinate did not move");
+      return;
+    }
+    this.lastRttMs = rttMs;
   }
 
   /** Every allocation's state reported again, changed or not. */

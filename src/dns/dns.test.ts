@@ -2,6 +2,7 @@ import { createSocket } from "node:dgram";
 import { connect, createServer } from "node:net";
 import * as packet from "dns-packet";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { AclPrefixKind, type Acl } from "../structs/index.js";
 import { startDns, type DnsServer } from "./index.js";
 import { FakeCatalog } from "./testing.js";
 
@@ -524,6 +525,82 @@ describe("dns, prepared queries", () => {
     const s = await startDns({ host: "127.0.0.1", port: 0, catalog: new FakeCatalog() });
     try {
       expect(rcode(await udp(s.port, "web.query.consul", "A"))).toBe("NXDOMAIN");
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe("dns, with the DNS token's ACL", () => {
+  /** A token of Consul's rules `service_prefix "web" { policy = "read" }` and `node_prefix "n1" { policy = "read" }`. */
+  const webOnN1: Acl = {
+    management: false,
+    namespace: () => false,
+    allows: () => false,
+    prefix: (kind, name, level) => level === "read" && ((kind === AclPrefixKind.Service && name.startsWith("web")) || (kind === AclPrefixKind.ConsulNode && name.startsWith("n1"))),
+    variable: () => false,
+  };
+
+  it("leaves out what the token may not read: services, instances on nodes it may not read, nodes, PTR targets, servers; a prepared query gets its ACL", async () => {
+    const c = new FakeCatalog();
+    const n1 = c.node("n1", "10.0.0.1");
+    const n2 = c.node("n2", "10.0.0.2");
+    c.add("web", n1, { port: 80 });
+    c.add("web", n2, { port: 80 });
+    c.add("db", n1, { port: 5432, address: "10.0.1.1" });
+    let acl: Acl = webOnN1;
+    const given: (Acl | undefined)[] = [];
+    const s = await startDns({
+      host: "127.0.0.1",
+      port: 0,
+      catalog: c,
+      servers: () => [{ node: "n1", datacenter: "dc1", address: "10.0.0.1", port: 8500 }],
+      acl: () => acl,
+      preparedQuery: (_name, _dc, a) => {
+        given.push(a);
+        return Promise.resolve(null);
+      },
+    });
+    try {
+      // web's instance on n2 is left out: Consul asks node:read of an instance's node too.
+      expect(data((await udp(s.port, "web.service.consul", "A")).answers, "A")).toEqual(["10.0.0.1"]);
+      expect(rcode(await udp(s.port, "db.service.consul", "A"))).toBe("NXDOMAIN");
+      expect(data((await udp(s.port, "n1.node.consul", "A")).answers, "A")).toEqual(["10.0.0.1"]);
+      expect(rcode(await udp(s.port, "n2.node.consul", "A"))).toBe("NXDOMAIN");
+      expect(rcode(await udp(s.port, "2.0.0.10.in-addr.arpa", "PTR"))).toBe("NXDOMAIN");
+      expect(rcode(await udp(s.port, "1.1.0.10.in-addr.arpa", "PTR"))).toBe("NXDOMAIN");
+      // The servers are Consul's `consul` service: not readable here, so neither it nor NS records.
+      expect(rcode(await udp(s.port, "consul.service.consul", "A"))).toBe("NXDOMAIN");
+      expect((await udp(s.port, "consul", "NS")).answers).toEqual([]);
+      // The address is in the name: answered whatever the token.
+      expect(data((await udp(s.port, "0a000002.addr.consul", "A")).answers, "A")).toEqual(["10.0.0.2"]);
+      await udp(s.port, "q.query.consul", "A");
+      expect(given).toEqual([webOnN1]);
+
+      // A token that no longer resolves: SERVFAIL, and the prepared query is not run.
+      acl = { ...webOnN1, prefix: () => true, management: true };
+      expect(data((await udp(s.port, "consul.service.consul", "A")).answers, "A")).toEqual(["10.0.0.1"]);
+      const broken = (): Acl => {
+        throw new Error("the DNS token is not found");
+      };
+      await s.close();
+      const t = await startDns({
+        host: "127.0.0.1",
+        port: 0,
+        catalog: c,
+        acl: broken,
+        preparedQuery: (_n, _d, a) => {
+          given.push(a);
+          return Promise.resolve(null);
+        },
+      });
+      try {
+        expect(rcode(await udp(t.port, "web.service.consul", "A"))).toBe("SERVFAIL");
+        expect(rcode(await udp(t.port, "q.query.consul", "A"))).toBe("SERVFAIL");
+        expect(given).toHaveLength(1);
+      } finally {
+        await t.close();
+      }
     } finally {
       await s.close();
     }

@@ -1,7 +1,8 @@
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { createServer, isIPv6, type Server, type Socket } from "node:net";
 import type { CatalogReader } from "../catalog/index.js";
-import { silentLogger, type Logger } from "../structs/index.js";
+import { silentLogger, type Acl, type Logger } from "../structs/index.js";
+import { aclCatalog, aclServers } from "./acl.js";
 import { otherDatacenterAsked, queryAsked, respond } from "./message.js";
 import { DEFAULT_DNS_CONFIG, type DnsConfig } from "./config.js";
 import type { DnsServerEntry, QueryAnswer, ResolveContext } from "./resolve.js";
@@ -33,7 +34,16 @@ export interface DnsOptions {
    * is no such query (NXDOMAIN); a rejection is answered SERVFAIL. Without it, such names are
    * NXDOMAIN.
    */
-  preparedQuery?: (name: string, dc: string | null) => Promise<QueryAnswer | null>;
+  preparedQuery?: (name: string, dc: string | null, acl: Acl | undefined) => Promise<QueryAnswer | null>;
+  /**
+   * With ACLs on: what the DNS token may read (Consul's `acl { tokens { dns } }`), read at each
+   * question so that a changed token or policy takes effect on the next one. The nodes and
+   * services it may not read are left out of every answer (`aclCatalog`), the servers too
+   * unless it may read the `consul` service (`aclServers`), and a prepared query is executed
+   * with it (`preparedQuery`'s `acl`). A throw (the token is not found, or expired) is answered
+   * SERVFAIL, with why in the log. Absent (ACLs off): everything is answered.
+   */
+  acl?: () => Acl;
 }
 
 export interface DnsServer {
@@ -67,9 +77,22 @@ export async function startDns(opts: DnsOptions): Promise<DnsServer> {
       const dc = other === undefined ? null : otherDatacenterAsked(query, ctx.domain, ctx.catalog.datacenter());
       let c = dc === null || other === undefined ? ctx : { ...ctx, catalog: await other(dc).then((found) => found ?? noPath, unreachable) };
       if (servers !== undefined) c = { ...c, servers: servers() };
-      // A prepared query's name is answered from its execution, made first.
+      // With ACLs on, the DNS token's view: what it may not read is not there (a token that does not resolve: SERVFAIL).
+      let acl: Acl | undefined;
+      if (opts.acl !== undefined) {
+        try {
+          acl = opts.acl();
+          c = { ...c, catalog: aclCatalog(c.catalog, acl), servers: aclServers(c.servers ?? [], acl) };
+        } catch (err) {
+          c = { ...c, catalog: unreachable(err), servers: [] };
+        }
+      }
+      // A prepared query's name is answered from its execution, made first (with the DNS token).
       const asked = opts.preparedQuery === undefined ? null : queryAsked(query, ctx.domain);
-      if (asked !== null && opts.preparedQuery !== undefined) c = { ...c, query: await opts.preparedQuery(asked.name, asked.dc).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))) };
+      if (asked !== null && opts.preparedQuery !== undefined) {
+        const noToken = opts.acl !== undefined && acl === undefined;
+        c = { ...c, query: noToken ? new Error("the DNS token does not resolve") : await opts.preparedQuery(asked.name, asked.dc, acl).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))) };
+      }
       // A question the resolver fails on is answered SERVFAIL (and logged); a failure past that, nothing: the client times out.
       return respond(query, transport, c, (err) => {
         log.error({ component: "dns", err }, "dns query failed: answered SERVFAIL");

@@ -1,5 +1,6 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createTcpServer, type Socket } from "node:net";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -51,13 +52,31 @@ const GATEWAY: Record<string, string> = {
 
 /** The preface an HTTP/2 client with prior knowledge opens with (gRPC over plain TCP). */
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\n");
+/** A TLS record of type handshake: what a TLS client sends first. */
+const TLS_HANDSHAKE = 0x16;
+/** A connection that does not finish its TLS handshake within this is closed (ms). */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** What plain bytes on the TLS port are answered, as etcd (Go's TLS server) answers them, before the connection is closed. */
+const PLAIN_ON_TLS = Buffer.from("HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n");
 /** The largest gateway request body read. */
 const MAX_BODY = 4 * 1024 * 1024;
+
+/** The listener's TLS, PEM texts: etcd's --cert-file, --key-file, --trusted-ca-file and --client-cert-auth. */
+export interface EtcdListenerTls {
+  cert: string;
+  key: string;
+  /** The CA a client certificate must be signed by. */
+  ca: string;
+  /** Refuse a connection without a client certificate signed by `ca` (etcd's --client-cert-auth); otherwise one is asked for but may be left out. */
+  requireClientCert: boolean;
+}
 
 export interface EtcdListenerOptions extends Omit<EtcdApiOptions, "clientUrl"> {
   host: string;
   /** 0: any free port. */
   port: number;
+  /** Serve over TLS only: plain bytes are answered 400 and the connection closed. Absent: plain gRPC and HTTP. */
+  tls?: EtcdListenerTls;
   /** etcd's v2 keys API (`etcdV2`), for the paths it serves (/v2/..., /version). Absent: /v2/ answers 404 saying so. */
   v2?: { serves(path: string): boolean; handle(req: IncomingMessage, res: ServerResponse): void };
 }
@@ -67,6 +86,8 @@ export interface RunningEtcd {
   address: string;
   port: number;
   api: EtcdApi;
+  /** Over TLS: the certificate, key and CA new connections are served with (a server's certificate issued again after a CA rotation). */
+  setTls?: (tls: { cert: string; key: string; ca?: string }) => void;
   close(): Promise<void>;
 }
 
@@ -93,7 +114,8 @@ function metadataToken(md: grpc.Metadata): string | undefined {
  * etcd's listener: one TCP port for gRPC (HTTP/2 with prior knowledge, as etcdctl and the
  * etcd3 client connect) and HTTP/1.1 (the JSON gateway under /v3/, /version, /health and
  * the v2 keys API under /v2/). The first bytes of a connection tell which: HTTP/2's
- * preface goes to the gRPC server, anything else to the HTTP server.
+ * preface goes to the gRPC server, anything else to the HTTP server. With `tls`, the same
+ * over TLS only (`tlsFront`).
  */
 export async function startEtcd(opts: EtcdListenerOptions): Promise<RunningEtcd> {
   let url = "";
@@ -120,10 +142,13 @@ export async function startEtcd(opts: EtcdListenerOptions): Promise<RunningEtcd>
   });
 
   const sockets = new Set<Socket>();
-  const tcp = createTcpServer((socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
+  // A connection (plain, or TLS once its handshake is done) goes by its first bytes: HTTP/2's preface to gRPC, the rest to HTTP.
+  const route = (socket: Socket): void => {
+    // A client gone before its first bytes is no error of the agent's; once handed on, the server it went to handles its errors.
+    const gone = (): void => { socket.destroy(); };
+    socket.on("error", gone);
     socket.once("readable", () => {
+      socket.off("error", gone);
       const first = socket.read(Math.min(H2_PREFACE.length, socket.readableLength)) as Buffer | null;
       if (first === null) {
         socket.destroy();
@@ -132,6 +157,32 @@ export async function startEtcd(opts: EtcdListenerOptions): Promise<RunningEtcd>
       socket.unshift(first);
       if (H2_PREFACE.subarray(0, first.length).equals(first)) injector.injectConnection(authorityFixer(socket));
       else http.emit("connection", socket);
+    });
+  };
+  const secure = opts.tls === undefined ? undefined : tlsFront(opts.tls, route, log);
+  let servedCa = opts.tls?.ca ?? "";
+  const tcp = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    // A gRPC answer is several small writes (headers, data, trailers): without this, Nagle's algorithm holds the last until the client's delayed ACK, some 40 ms a call.
+    socket.setNoDelay(true);
+    if (secure === undefined) {
+      route(socket);
+      return;
+    }
+    // Over TLS, never plain: a connection that does not open with a TLS handshake is answered 400 and closed.
+    const quiet = setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS);
+    socket.on("error", () => undefined);
+    socket.once("close", () => { clearTimeout(quiet); });
+    socket.once("data", (first: Buffer) => {
+      clearTimeout(quiet);
+      socket.pause();
+      if (first[0] !== TLS_HANDSHAKE) {
+        socket.end(PLAIN_ON_TLS);
+        return;
+      }
+      socket.unshift(first);
+      secure.emit("connection", socket);
     });
   });
   await new Promise<void>((resolve, reject) => {
@@ -144,20 +195,66 @@ export async function startEtcd(opts: EtcdListenerOptions): Promise<RunningEtcd>
   const addr = tcp.address();
   const port = typeof addr === "object" && addr !== null ? addr.port : opts.port;
   const host = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
-  url = `http://${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${port}`;
+  url = `${secure === undefined ? "http" : "https"}://${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${port}`;
   return {
     address: `${host}:${port}`,
     port,
     api,
+    ...(secure === undefined
+      ? {}
+      : {
+          setTls: (next: { cert: string; key: string; ca?: string }) => {
+            // Without a CA given, the one served so far stays the one client certificates are checked against.
+            if (next.ca !== undefined) servedCa = next.ca;
+            secure.setSecureContext({ cert: next.cert, key: next.key, ca: servedCa });
+          },
+        }),
     close: async () => {
       api.close();
       injector.destroy();
       server.forceShutdown();
       for (const s of sockets) s.destroy();
       http.close();
+      secure?.close();
       await new Promise<void>((resolve) => tcp.close(() => { resolve(); }));
     },
   };
+}
+
+/**
+ * The TLS side of the listener (etcd's --cert-file/--key-file/--trusted-ca-file, and
+ * --client-cert-auth as `requireClientCert`), fed the connections that open with a TLS
+ * handshake. ALPN: `http/1.1` when the client offers it (curl, Go's HTTP clients: the
+ * gateway and the v2 API), else `h2` (gRPC clients offer only it); a client offering
+ * neither is refused. A client certificate is asked for: where one is required, a client
+ * without one signed by the CA fails the handshake; elsewhere one that is given must
+ * verify, or the connection is closed (Go's VerifyClientCertIfGiven).
+ */
+function tlsFront(tls: EtcdListenerTls, route: (socket: Socket) => void, log: Logger): ReturnType<typeof createTlsServer> {
+  const server = createTlsServer(
+    {
+      cert: tls.cert,
+      key: tls.key,
+      ca: tls.ca,
+      requestCert: true,
+      rejectUnauthorized: tls.requireClientCert,
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      minVersion: "TLSv1.2",
+      ALPNCallback: ({ protocols }) => (protocols.includes("http/1.1") ? "http/1.1" : protocols.includes("h2") ? "h2" : undefined),
+    },
+    (socket: TLSSocket) => {
+      if (!socket.authorized && Object.keys(socket.getPeerCertificate()).length > 0) {
+        log.debug({ address: socket.remoteAddress, reason: String(socket.authorizationError) }, "an etcd client's certificate is not trusted: the connection is closed");
+        socket.destroy();
+        return;
+      }
+      route(socket);
+    },
+  );
+  server.on("tlsClientError", (err, socket) => {
+    log.debug({ err, address: socket.remoteAddress }, "an etcd client's TLS handshake failed");
+  });
+  return server;
 }
 
 type Md = grpc.MethodDefinition<unknown, unknown>;

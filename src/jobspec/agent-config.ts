@@ -57,7 +57,20 @@ const SCHEMA: Schema = {
   enable_script_checks: { kind: "bool", flag: "enable-script-checks" },
   enable_local_script_checks: { kind: "bool", flag: "enable-local-script-checks" },
   // Nomad's `acl { enabled }`: every route checks the request's token.
-  acl: { block: { enabled: { kind: "bool", flag: "acl-enabled" } } },
+  // Consul's `acl { tokens { dns default } }`: the token the DNS interface answers with (default: its fallback).
+  acl: {
+    block: {
+      enabled: { kind: "bool", flag: "acl-enabled" },
+      tokens: {
+        block: {
+          dns: { kind: "string", flag: "acl-dns-token" },
+          default: { kind: "string", flag: "acl-default-token", note: () => "acl { tokens { default } } is the DNS interface's token when no dns token is set; an HTTP request without a token still has the anonymous token's rights" },
+          agent: { refuse: "acl { tokens { agent } }: the agent's node registers with -token (RUCHE_TOKEN), or its certificate over TLS" },
+          initial_management: { refuse: "acl { tokens { initial_management } }: the first management token comes from ruche acl bootstrap" },
+        },
+      },
+    },
+  },
   ports: { block: { http: { kind: "int", flag: "http-port" }, consul: { kind: "int", flag: "consul-port" }, dns: { kind: "int", flag: "dns-port" }, etcd: { kind: "int", flag: "etcd-port" } } },
   server: {
     block: {

@@ -69,8 +69,8 @@ export function kvInstances(entries: readonly { Key: string; Value: string | nul
     const name = m[1] as string;
     const i = m[2] as string;
     for (const v of vs) {
-      const url = urlOf(v);
-      if (url === null || (url.protocol !== "http:" && url.protocol !== "https:") || url.hostname === "") {
+      const url = httpUrl(v);
+      if (url === null) {
         problems.push(`${root}/http/services/${name}/loadbalancer/servers/${i}/url: "${v}" is not an http:// or https:// URL`);
         continue;
       }
@@ -122,26 +122,15 @@ export function kvInstances(entries: readonly { Key: string; Value: string | nul
     for (const k of flat.keys()) if (k.toLowerCase().startsWith(`http.services.${service.toLowerCase()}.`) && !/\.loadbalancer\.servers\./i.test(k)) tags.push(tag(k, get(k) ?? ""));
     tags.push(...middlewareTags);
     for (const { url, index } of servers.get(service) ?? []) {
-      const https = url.protocol === "https:";
-      const port = url.port === "" ? (https ? 443 : 80) : Number(url.port);
-      instances.push({
-        ID: `${KV_NODE}/${service}/${index}`,
-        Service: `${service}@${KV_PROVIDER}`,
-        Tags: [
+      instances.push(
+        serverInstance(service, index, url, node, (port, https) => [
           ...tags,
           tag(`http.services.${service}.loadbalancer.server.port`, String(port)),
           ...(https ? [tag(`http.services.${service}.loadbalancer.server.scheme`, "https")] : []),
           // A server's weight (`servers/N/weight`) is its instance's.
           ...(weight(service, index) === undefined ? [] : [tag(`http.services.${service}.loadbalancer.server.weight`, weight(service, index) ?? "")]),
-        ],
-        Address: url.hostname.replace(/^\[|\]$/g, ""),
-        Port: port,
-        Meta: {},
-        node,
-        checks: [],
-        CreateIndex: 1,
-        ModifyIndex: modify,
-      });
+        ]),
+      );
     }
   }
   const older = v1Instances(v1, root, prefix, datacenter, problems);
@@ -197,25 +186,12 @@ function v1Instances(v1: readonly { parts: string[]; value: string; modify: numb
     const b = backends.get(name);
     if (b === undefined) continue;
     for (const [id, srv] of b.servers) {
-      const url = urlOf(srv.url ?? "");
-      if (url === null || (url.protocol !== "http:" && url.protocol !== "https:") || url.hostname === "") {
+      const url = httpUrl(srv.url ?? "");
+      if (url === null) {
         problems.push(`${root}/backends/${name}/servers/${id}/url: "${srv.url ?? ""}" is not an http:// or https:// URL`);
         continue;
       }
-      const https = url.protocol === "https:";
-      const port = url.port === "" ? (https ? 443 : 80) : Number(url.port);
-      out.push({
-        ID: `${KV_NODE}/${name}/${id}`,
-        Service: `${name}@${KV_PROVIDER}`,
-        Tags: [`${prefix}.enable=true`, ...tags, ...(b.method === undefined ? [] : [`${prefix}.backend.loadbalancer.method=${b.method}`]), `${prefix}.port=${port}`, ...(https ? [`${prefix}.protocol=https`] : []), ...(srv.weight === undefined ? [] : [`${prefix}.weight=${srv.weight}`])],
-        Address: url.hostname.replace(/^\[|\]$/g, ""),
-        Port: port,
-        Meta: {},
-        node,
-        checks: [],
-        CreateIndex: 1,
-        ModifyIndex: modify,
-      });
+      out.push(serverInstance(name, id, url, node, (port, https) => [`${prefix}.enable=true`, ...tags, ...(b.method === undefined ? [] : [`${prefix}.backend.loadbalancer.method=${b.method}`]), `${prefix}.port=${port}`, ...(https ? [`${prefix}.protocol=https`] : []), ...(srv.weight === undefined ? [] : [`${prefix}.weight=${srv.weight}`])]));
     }
   }
   return out;
@@ -292,12 +268,25 @@ export class KvMergedCatalog implements CatalogReader {
   }
 }
 
-function urlOf(v: string): URL | null {
+/**
+ * The instance the KV's server `server` of `service` is, at `url` (its port the URL's, else
+ * its scheme's), on the KV's `node`; its tags given that port and whether it speaks https.
+ */
+function serverInstance(service: string, server: string, url: URL, node: CatalogNode, tags: (port: number, https: boolean) => string[]): ServiceInstance {
+  const https = url.protocol === "https:";
+  const port = url.port === "" ? (https ? 443 : 80) : Number(url.port);
+  return { ID: `${KV_NODE}/${service}/${server}`, Service: `${service}@${KV_PROVIDER}`, Tags: tags(port, https), Address: url.hostname.replace(/^\[|\]$/g, ""), Port: port, Meta: {}, node, checks: [], CreateIndex: 1, ModifyIndex: node.ModifyIndex };
+}
+
+/** `v` as a URL if it is an http:// or https:// one with a host; else null. */
+function httpUrl(v: string): URL | null {
+  let url: URL;
   try {
-    return new URL(v);
+    url = new URL(v);
   } catch {
     return null;
   }
+  return (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== "" ? url : null;
 }
 
 /** How long one blocking read of the servers' KV lasts, at most, in seconds. */

@@ -180,21 +180,12 @@ export function proxyRequests(ctx: ProxyContext, ep: EntryPointInfo): (req: Req,
     const body = hasBody ? Readable.from(limited(req, maxBodyBytes), { objectMode: false }) : null;
     const headers = forwardHeaders(req.rawHeaders, req.headers.connection, { clientIp, proto: ep.proto, host: hostHeader ?? "", port: ep.port });
     const upstreamPath = route.strip.length === 0 ? url : stripPath(path, route.strip) + (q < 0 ? "" : url.slice(q));
-    if (route.middlewares.length > 0) {
-      const x = { method, proto: ep.proto, host: hostHeader ?? "", port: ep.port, url: upstreamPath, clientIp, headers, body };
-      serveWithMiddlewares(ctx, route, x, res, req.headers.cookie, () => res.destroyed || socket.destroyed).then(
-        (r) => {
-          done(r.status, r.retries, r.backend);
-        },
-        (err: unknown) => {
-          log.error({ err, route: route.name }, "proxy failure");
-          plain(res, 502, "502 Bad Gateway\n");
-          done(502, 0, null);
-        },
-      );
-      return;
-    }
-    forward(route, method, upstreamPath, headers, body, hasBody, () => res.destroyed || socket.destroyed, res, req.headers.cookie).then(
+    const clientGone = (): boolean => res.destroyed || socket.destroyed;
+    const served =
+      route.middlewares.length > 0
+        ? serveWithMiddlewares(ctx, route, { method, proto: ep.proto, host: hostHeader ?? "", port: ep.port, url: upstreamPath, clientIp, headers, body }, res, req.headers.cookie, clientGone)
+        : forward(route, method, upstreamPath, headers, body, hasBody, clientGone, res, req.headers.cookie);
+    served.then(
       (r) => {
         done(r.status, r.retries, r.backend);
       },

@@ -5,94 +5,39 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { connect as h2connect } from "node:http2";
-import { connect as netConnect, type AddressInfo } from "node:net";
+import { connect as netConnect } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { Agent, request } from "undici";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ServiceRegistry, StoreCatalog } from "../catalog/index.js";
-import { memoryBackend, StateStore } from "../state/index.js";
-import type { HealthStatus, RegisteredService } from "../structs/index.js";
-import { parseRouterConfig } from "./config.js";
-import { startRouter, type RunningRouter } from "./router.js";
-import type { RouterConfig } from "./types.js";
+import { routerHarness, type HarnessBackend } from "./testing.js";
 
 const client = new Agent({ keepAliveTimeout: 1000 });
 afterAll(async () => {
   await client.close();
 });
 
-let store: StateStore;
-let registry: ServiceRegistry;
-let router: RunningRouter | null = null;
-const servers: Server[] = [];
+// The access log on, as by default (its lines go to the silent logger).
+const h = routerHarness({ accessLog: true });
+const { start, register } = h;
 
-beforeEach(async () => {
-  store = await StateStore.open(memoryBackend());
-  registry = new ServiceRegistry(store, Date.now);
-});
-
-afterEach(async () => {
-  await router?.close();
-  router = null;
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections();
-    await new Promise((r) => s.close(r));
-  }
-  await store.close();
-});
-
-function cfg(raw: Record<string, unknown> = {}): RouterConfig {
-  // The backends are on 127.0.0.1, as a -dev agent's are.
-  const p = parseRouterConfig({ allowLoopbackBackends: true, ...raw });
-  if (!p.ok) throw new Error(p.errors.join("; "));
-  return p.config;
-}
-
-async function start(raw: Record<string, unknown> = {}): Promise<RunningRouter> {
-  router = await startRouter({ catalog: new StoreCatalog(store, "dc1"), config: cfg(raw), host: "127.0.0.1", port: 0, dashboardPort: 0 });
-  return router;
-}
-
-/** A backend answering its name and what it was sent. */
-async function backend(name: string, handler?: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; port: number; hits: () => number }> {
-  let hits = 0;
-  const server = createServer((req, res) => {
-    hits++;
-    if (handler !== undefined) {
-      handler(req, res);
-      return;
-    }
-    res.setHeader("content-type", "application/json");
-    res.end(JSON.stringify({ name, url: req.url, headers: req.headers }));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  servers.push(server);
-  return { server, port: (server.address() as AddressInfo).port, hits: () => hits };
-}
-
-async function register(id: string, name: string, port: number, tags: string[], status: HealthStatus = "passing"): Promise<void> {
-  const svc: RegisteredService = {
-    ID: id,
-    Name: name,
-    Tags: tags,
-    Address: "127.0.0.1",
-    Port: port,
-    Meta: {},
-    NodeID: "n1",
-    Checks: [{ CheckID: `${id}-ttl`, Name: "ttl", Type: "ttl", HTTP: "", Method: "", TCP: "", Args: [], Interval: 0, Timeout: 0, TTL: 60e9, DeregisterCriticalServiceAfter: 0, SuccessBeforePassing: 0, FailuresBeforeCritical: 0, Status: status, Output: "", StatusTime: Date.now() }],
-    CreateIndex: 0,
-    ModifyIndex: 0,
-  };
-  await registry.register(svc);
+/** A backend answering its name and what it was sent; `handler` answers instead when given. */
+function backend(name: string, handler?: (req: IncomingMessage, res: ServerResponse) => void): Promise<HarnessBackend> {
+  return h.backend(
+    handler ??
+      ((req, res) => {
+        res.setHeader("content-type", "application/json");
+        res.end(JSON.stringify({ name, url: req.url, headers: req.headers }));
+      }),
+  );
 }
 
 async function get(host: string, path = "/", o: { method?: "GET" | "POST" | "PUT"; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
-  const r = await request(`http://${router?.address ?? ""}${path}`, { method: o.method ?? "GET", headers: { host, ...o.headers }, body: o.body ?? null, dispatcher: client });
+  const r = await request(`http://${h.address()}${path}`, { method: o.method ?? "GET", headers: { host, ...o.headers }, body: o.body ?? null, dispatcher: client });
   return { status: r.statusCode, body: await r.body.text(), headers: r.headers };
 }
 
@@ -130,7 +75,7 @@ describe("the router", () => {
     while (r.status !== 200 && performance.now() - t0 < 1000) r = await get("late");
     expect(r.status).toBe(200);
     expect(performance.now() - t0).toBeLessThan(200);
-    await registry.setCheck("n1", "a-ttl", "critical", "down");
+    await h.registry().setCheck("n1", "a-ttl", "critical", "down");
     expect(await get("late")).toMatchObject({ status: 503, body: "503 Service Unavailable: no healthy instance\n" });
   });
 
@@ -180,11 +125,11 @@ describe("the router", () => {
     await register("fast", "p", fast.port, ["traefik.backend.loadbalancer.method=drr"]);
     await start();
     for (let i = 0; i < 100; i++) await get("w");
-    expect([main.hits(), canary.hits()]).toEqual([90, 10]);
+    expect([main.seen.length, canary.seen.length]).toEqual([90, 10]);
     const all = await Promise.all(Array.from({ length: 40 }, () => get("p")));
     expect(all.every((x) => x.status === 200)).toBe(true);
     // The slow instance holds its requests: the fast one gets most of them.
-    expect(fast.hits()).toBeGreaterThan(slow.hits() * 2);
+    expect(fast.seen.length).toBeGreaterThan(slow.seen.length * 2);
   });
 
   it("limits: a body over the limit gets 413, a backend slower than the request timeout 504", async () => {
@@ -198,7 +143,7 @@ describe("the router", () => {
     await start({ limits: { maxBodyBytes: 1000, requestTimeoutMs: 300 } });
     expect((await get("sink", "/", { method: "POST", body: "x".repeat(1001) })).status).toBe(413);
     expect((await get("sink", "/", { method: "POST", body: "x".repeat(1000) })).status).toBe(200);
-    const chunked = await request(`http://${router?.address ?? ""}/`, { method: "POST", headers: { host: "sink" }, body: Readable.from((function* () { for (let i = 0; i < 5; i++) yield Buffer.alloc(300); })()), dispatcher: client });
+    const chunked = await request(`http://${h.address()}/`, { method: "POST", headers: { host: "sink" }, body: Readable.from((function* () { for (let i = 0; i < 5; i++) yield Buffer.alloc(300); })()), dispatcher: client });
     expect(chunked.statusCode).toBe(413);
     await chunked.body.dump();
     expect((await get("slow")).status).toBe(504);
@@ -232,12 +177,12 @@ describe("the router", () => {
   it("a route to Ruche's own API needs the token, when the configuration exposes it at all", async () => {
     const api = await backend("api");
     await register("api", "ruche", api.port, ["traefik.frontend.rule=Host:ruche.exemple.com"]);
-    router = await startRouter({ catalog: new StoreCatalog(store, "dc1"), config: { ...cfg(), controlApi: { addresses: [`127.0.0.1:${api.port}`], expose: false, token: "" } }, host: "127.0.0.1", port: 0, dashboardPort: -1 });
+    const hidden = await start({}, { config: { ...h.config(), controlApi: { addresses: [`127.0.0.1:${api.port}`], expose: false, token: "" } }, dashboardPort: -1 });
     expect((await get("ruche.exemple.com")).status).toBe(404);
-    expect(router.table().skipped[0]?.reason).toContain("Ruche's own API");
-    await router.close();
+    expect(hidden.table().skipped[0]?.reason).toContain("Ruche's own API");
+    await hidden.close();
     const token = "s3cret-s3cret-s3cret";
-    router = await startRouter({ catalog: new StoreCatalog(store, "dc1"), config: { ...cfg(), controlApi: { addresses: [`127.0.0.1:${api.port}`], expose: true, token } }, host: "127.0.0.1", port: 0, dashboardPort: -1 });
+    await start({}, { config: { ...h.config(), controlApi: { addresses: [`127.0.0.1:${api.port}`], expose: true, token } }, dashboardPort: -1 });
     expect((await get("ruche.exemple.com")).status).toBe(401);
     expect((await get("ruche.exemple.com", "/", { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
     expect((await get("ruche.exemple.com", "/", { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
@@ -261,9 +206,8 @@ describe("the router", () => {
     const r = await start();
     const ac = new AbortController();
     await r.close();
-    router = null;
     await expect(get("x")).rejects.toThrow();
-    const second = await startRouter({ catalog: new StoreCatalog(store, "dc1"), config: cfg(), host: "127.0.0.1", port: 0, dashboardPort: -1, signal: ac.signal });
+    const second = await start({}, { dashboardPort: -1, signal: ac.signal });
     ac.abort();
     await second.close();
   });

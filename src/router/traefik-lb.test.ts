@@ -4,96 +4,37 @@
  * backends on 127.0.0.1 port 0, the router started in process, and curl as the client
  * (its cookie engine keeps the sticky cookie between requests, as a browser does).
  */
-import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ServiceRegistry, StoreCatalog } from "../catalog/index.js";
-import { memoryBackend, StateStore } from "../state/index.js";
-import type { HealthStatus, RegisteredService } from "../structs/index.js";
-import { parseRouterConfig } from "./config.js";
-import { startRouter, type RunningRouter } from "./router.js";
 import { stickyValue } from "./sticky.js";
+import { routerHarness, runCurl as curl, type HarnessBackend } from "./testing.js";
 
-let store: StateStore;
-let registry: ServiceRegistry;
-let router: RunningRouter | null = null;
-const servers: Server[] = [];
+const h = routerHarness();
+const { start, register } = h;
 let dir = "";
 
-beforeEach(async () => {
-  store = await StateStore.open(memoryBackend());
-  registry = new ServiceRegistry(store, Date.now);
+beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "ruche-traefik-lb-"));
 });
 
-afterEach(async () => {
-  await router?.close();
-  router = null;
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections();
-    await new Promise((r) => s.close(r));
-  }
-  await store.close();
+afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function start(): Promise<RunningRouter> {
-  // The backends are on 127.0.0.1, as a -dev agent's are.
-  const p = parseRouterConfig({ allowLoopbackBackends: true, accessLog: false });
-  if (!p.ok) throw new Error(p.errors.join("; "));
-  router = await startRouter({ catalog: new StoreCatalog(store, "dc1"), config: p.config, host: "127.0.0.1", port: 0, dashboardPort: 0 });
-  return router;
-}
-
 /** A backend answering its name and a newline; `handler` may answer instead (returning true). */
-async function backend(name: string, handler?: (req: IncomingMessage, res: ServerResponse) => boolean): Promise<{ port: number; seen: IncomingMessage[] }> {
-  const seen: IncomingMessage[] = [];
-  const server = createServer((req, res) => {
-    seen.push(req);
-    if (handler?.(req, res) === true) return;
+function backend(name: string, handler?: (req: IncomingMessage, res: ServerResponse) => boolean): Promise<HarnessBackend> {
+  return h.backend((req, res) => {
     req.resume();
     res.end(`${name}\n`);
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  servers.push(server);
-  return { port: (server.address() as AddressInfo).port, seen };
-}
-
-async function register(id: string, name: string, port: number, tags: string[], status: HealthStatus = "passing", details?: RegisteredService["Details"]): Promise<void> {
-  const svc: RegisteredService = {
-    ...(details === undefined ? {} : { Details: details }),
-    ID: id,
-    Name: name,
-    Tags: tags,
-    Address: "127.0.0.1",
-    Port: port,
-    Meta: {},
-    NodeID: "n1",
-    Checks: [{ CheckID: `${id}-ttl`, Name: "ttl", Type: "ttl", HTTP: "", Method: "", TCP: "", Args: [], Interval: 0, Timeout: 0, TTL: 60e9, DeregisterCriticalServiceAfter: 0, SuccessBeforePassing: 0, FailuresBeforeCritical: 0, Status: status, Output: "", StatusTime: Date.now() }],
-    CreateIndex: 0,
-    ModifyIndex: 0,
-  };
-  await registry.register(svc);
-}
-
-/** curl with these arguments; its standard output. A missing curl fails the test saying so. */
-function curl(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile("curl", ["-sS", "--max-time", "10", ...args], { maxBuffer: 1 << 22 }, (err, stdout, stderr) => {
-      if (err !== null && (err as NodeJS.ErrnoException).code === "ENOENT") reject(new Error("curl is not installed (Debian package curl; scripts/test-deps.sh installs it)"));
-      else if (err !== null) reject(new Error(`curl ${args.join(" ")}: ${stderr || err.message}`));
-      else resolve(stdout);
-    });
-  });
+  }, handler);
 }
 
 /** `n` GETs of `host` in one curl run (one connection, as a client keeps it), extra arguments first; the names that answered. */
 async function names(host: string, n: number, extra: string[] = [], path = "/"): Promise<string[]> {
-  const url = `http://${router?.address ?? ""}${path}`;
+  const url = `http://${h.address()}${path}`;
   const out = await curl([...extra, "-H", `Host: ${host}`, ...Array.from({ length: n }, () => url)]);
   return out.split("\n").filter((l) => l !== "");
 }
@@ -141,12 +82,12 @@ describe("sticky sessions (Traefik's sticky cookie tags)", () => {
     const line = readFileSync(jar, "utf8").split("\n").find((l) => l.includes("shop_lb")) ?? "";
     expect(line.split("\t").at(-1)).toBe(stickyValue(`http://127.0.0.1:${ports[first] ?? 0}`));
     // Each new client gets the cookie with its attributes (Go's order); a valid cookie is not sent again.
-    const head = await curl(["-D", "-", "-o", "/dev/null", "-H", "Host: shop.example.com", `http://${router?.address ?? ""}/`]);
+    const head = await curl(["-D", "-", "-o", "/dev/null", "-H", "Host: shop.example.com", `http://${h.address()}/`]);
     expect(head).toMatch(/^set-cookie: shop_lb=[0-9a-f]{16}; Path=\/; HttpOnly; SameSite=Lax\r$/m);
-    const again = await curl(["-D", "-", "-o", "/dev/null", "-b", jar, "-H", "Host: shop.example.com", `http://${router?.address ?? ""}/`]);
+    const again = await curl(["-D", "-", "-o", "/dev/null", "-b", jar, "-H", "Host: shop.example.com", `http://${h.address()}/`]);
     expect(again).not.toMatch(/set-cookie/i);
     // Its backend turns critical: the client moves to another one, and sticks to that.
-    await registry.setCheck("n1", `${first}-ttl`, "critical", "down");
+    await h.registry().setCheck("n1", `${first}-ttl`, "critical", "down");
     const after = await names("shop.example.com", 20, ["-c", jar, "-b", jar]);
     expect(after).not.toContain(first);
     expect(new Set(after).size).toBe(1);
@@ -160,7 +101,7 @@ describe("sticky sessions (Traefik's sticky cookie tags)", () => {
     await register("b", "old", b.port, old);
     await start();
     const url = `http://127.0.0.1:${b.port}`;
-    const out = await curl(["-D", "-", "-b", `old_lb=${url}`, "-H", "Host: old.example.com", ...Array.from({ length: 6 }, () => `http://${router?.address ?? ""}/`)]);
+    const out = await curl(["-D", "-", "-b", `old_lb=${url}`, "-H", "Host: old.example.com", ...Array.from({ length: 6 }, () => `http://${h.address()}/`)]);
     expect(out.split("\n").filter((l) => l === "b" || l === "a")).toEqual(["b", "b", "b", "b", "b", "b"]);
     expect(out).toContain(`set-cookie: old_lb=${stickyValue(url)}; Path=/`);
   });
@@ -228,7 +169,6 @@ describe("Traefik's health-check tags", () => {
     await until(async () => (await names("hc.example.com", 4)).includes("a"));
     // Stopped with the router: no probe after it closes.
     await r.close();
-    router = null;
     await new Promise((res) => setTimeout(res, 100));
     const probed = probes.length;
     await new Promise((res) => setTimeout(res, 400));
@@ -249,7 +189,7 @@ describe("Traefik's health-check tags", () => {
     await register("follows", "rd", follows.port, ["traefik.http.routers.rd.rule=Host(`rd.example.com`)", ...hc.map((t) => t.replace(".S.", ".rd."))]);
     await register("stops", "rd2", stops.port, ["traefik.http.routers.rd2.rule=Host(`rd2.example.com`)", ...hc.map((t) => t.replace(".S.", ".rd2.")), "traefik.http.services.rd2.loadbalancer.healthcheck.followRedirects=false"]);
     await start();
-    const url = `http://${router?.address ?? ""}/`;
+    const url = `http://${h.address()}/`;
     await until(async () => (await curl(["-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: rd.example.com", url])) === "503");
     expect(follows.seen.some((r) => r.url === "/health/deep")).toBe(true);
     await until(() => Promise.resolve(stops.seen.filter((r) => r.url === "/health").length >= 2));
@@ -269,7 +209,7 @@ describe("Traefik's health-check tags", () => {
     await start();
     expect(await names("old.example.com", 1)).toEqual(["only"]);
     up = false;
-    const url = `http://${router?.address ?? ""}/`;
+    const url = `http://${h.address()}/`;
     await until(async () => (await curl(["-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: old.example.com", url])) === "503");
     up = true;
     await until(async () => (await curl(["-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: old.example.com", url])) === "200");
@@ -293,7 +233,7 @@ describe("matchers through the router", () => {
     ];
     for (const [name, tags] of routes) await register(name, name, (await backend(name)).port, tags);
     await start();
-    const base = `http://${router?.address ?? ""}`;
+    const base = `http://${h.address()}`;
     const one = async (args: string[], host = "m.example.com", path = "/"): Promise<string> => (await curl(["-H", `Host: ${host}`, ...args, `${base}${path}`])).trim();
     expect(await one([])).toBe("plain");
     expect(await one([], "m.example.com", "/?mobile=true")).toBe("query");

@@ -5,101 +5,38 @@
  * Requests without a body (which the fast path would carry) and with one both go through
  * the middlewares.
  */
-import { execFile, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { connect, type AddressInfo } from "node:net";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ServiceRegistry, StoreCatalog } from "../catalog/index.js";
-import { memoryBackend, StateStore } from "../state/index.js";
-import type { RegisteredService } from "../structs/index.js";
-import { parseRouterConfig } from "./config.js";
-import { startRouter, type RunningRouter } from "./router.js";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { connect } from "node:net";
+import { describe, expect, it } from "vitest";
+import { routerHarness, runCurl, type HarnessBackend } from "./testing.js";
 
-let store: StateStore;
-let registry: ServiceRegistry;
-let router: RunningRouter | null = null;
-const servers: Server[] = [];
-
-beforeEach(async () => {
-  store = await StateStore.open(memoryBackend());
-  registry = new ServiceRegistry(store, Date.now);
-});
-
-afterEach(async () => {
-  await router?.close();
-  router = null;
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections();
-    await new Promise((r) => s.close(r));
-  }
-  await store.close();
-});
-
-async function start(raw: Record<string, unknown> = {}): Promise<RunningRouter> {
-  // The backends are on 127.0.0.1, as a -dev agent's are.
-  const p = parseRouterConfig({ allowLoopbackBackends: true, accessLog: false, ...raw });
-  if (!p.ok) throw new Error(p.errors.join("; "));
-  router = await startRouter({ catalog: new StoreCatalog(store, "dc1"), config: p.config, host: "127.0.0.1", port: 0, dashboardPort: 0 });
-  return router;
-}
+const h = routerHarness();
+const { start, register } = h;
 
 /** A backend answering, as JSON, the path and headers it was sent; `handler` may answer instead (returning true). */
-async function backend(handler?: (req: IncomingMessage, res: ServerResponse) => boolean): Promise<{ port: number; seen: IncomingMessage[] }> {
-  const seen: IncomingMessage[] = [];
-  const server = createServer((req, res) => {
-    seen.push(req);
-    if (handler?.(req, res) === true) return;
+function backend(handler?: (req: IncomingMessage, res: ServerResponse) => boolean): Promise<HarnessBackend> {
+  return h.backend((req, res) => {
     req.resume();
     res.setHeader("content-type", "application/json");
     res.end(JSON.stringify({ url: req.url, headers: req.headers }));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  servers.push(server);
-  return { port: (server.address() as AddressInfo).port, seen };
-}
-
-async function register(id: string, name: string, port: number, tags: string[]): Promise<void> {
-  const svc: RegisteredService = {
-    ID: id,
-    Name: name,
-    Tags: tags,
-    Address: "127.0.0.1",
-    Port: port,
-    Meta: {},
-    NodeID: "n1",
-    Checks: [{ CheckID: `${id}-ttl`, Name: "ttl", Type: "ttl", HTTP: "", Method: "", TCP: "", Args: [], Interval: 0, Timeout: 0, TTL: 60e9, DeregisterCriticalServiceAfter: 0, SuccessBeforePassing: 0, FailuresBeforeCritical: 0, Status: "passing", Output: "", StatusTime: Date.now() }],
-    CreateIndex: 0,
-    ModifyIndex: 0,
-  };
-  await registry.register(svc);
+  }, handler);
 }
 
 /** curl with these arguments: the status, the response headers (lower-case names) and body. A missing curl fails the test saying so. */
-function curl(host: string, path: string, args: string[] = [], base = `http://${router?.address ?? ""}`): Promise<{ status: number; headers: Record<string, string>; body: string }> {
-  const url = `${base}${path}`;
-  return new Promise((resolve, reject) => {
-    execFile("curl", ["-sS", "--max-time", "10", "-D", "-", "-H", `Host: ${host}`, ...args, url], { maxBuffer: 1 << 22, encoding: "latin1" }, (err, stdout, stderr) => {
-      if (err !== null && (err as NodeJS.ErrnoException).code === "ENOENT") {
-        reject(new Error("curl is not installed (Debian package curl; scripts/test-deps.sh installs it)"));
-        return;
-      }
-      if (err !== null) {
-        reject(new Error(`curl ${args.join(" ")}: ${stderr || err.message}`));
-        return;
-      }
-      const end = stdout.indexOf("\r\n\r\n");
-      const lines = stdout.slice(0, end).split("\r\n");
-      const headers: Record<string, string> = {};
-      for (const l of lines.slice(1)) {
-        const c = l.indexOf(":");
-        headers[l.slice(0, c).toLowerCase()] = l.slice(c + 1).trim();
-      }
-      resolve({ status: Number(lines[0]?.split(" ")[1]), headers, body: stdout.slice(end + 4) });
-    });
-  });
+async function curl(host: string, path: string, args: string[] = [], base = `http://${h.address()}`): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  const stdout = await runCurl(["-D", "-", "-H", `Host: ${host}`, ...args, `${base}${path}`], "latin1");
+  const end = stdout.indexOf("\r\n\r\n");
+  const lines = stdout.slice(0, end).split("\r\n");
+  const headers: Record<string, string> = {};
+  for (const l of lines.slice(1)) {
+    const c = l.indexOf(":");
+    headers[l.slice(0, c).toLowerCase()] = l.slice(c + 1).trim();
+  }
+  return { status: Number(lines[0]?.split(" ")[1]), headers, body: stdout.slice(end + 4) };
 }
 
 const sentTo = (body: string): { url: string; headers: Record<string, string> } => JSON.parse(body) as { url: string; headers: Record<string, string> };

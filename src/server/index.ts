@@ -1,5 +1,6 @@
 export { Server, type ServerOptions } from "./server.js";
 export { EvalBroker } from "./broker.js";
+export { COORDINATE_UPDATE_PERIOD_MS, NodeCoordinates } from "./coordinates.js";
 export { PlanApplier } from "./applier.js";
 export type { AllocUpdate } from "../structs/index.js";
 export { DEFAULT_HEARTBEAT, type HeartbeatOptions } from "./nodes.js";

@@ -8,7 +8,8 @@ import { dispatchJob, type DispatchResult } from "./dispatch.js";
 import { collectGarbage, DEFAULT_GC, type GcThresholds } from "./gc.js";
 import { deleteNamespace, upsertNamespace } from "./namespaces.js";
 import { planJob, registerJob, revertJob, scaleJob, stopJob, type PlanResult, type RegisterOptions, type RegisterResult } from "./jobs.js";
-import { ErrorCode, RucheError, silentLogger, type AllocUpdate, type DispatchRequest, type Logger, type Namespace } from "../structs/index.js";
+import { ErrorCode, RucheError, silentLogger, type AllocUpdate, type Coordinate, type CoordinateSample, type DispatchRequest, type Logger, type Namespace } from "../structs/index.js";
+import { NodeCoordinates } from "./coordinates.js";
 import { NodeLifecycle, type HeartbeatOptions } from "./nodes.js";
 import { PeriodicDispatcher } from "./periodic.js";
 import { Worker } from "./worker.js";
@@ -20,6 +21,8 @@ export interface ServerOptions {
   gc?: Partial<GcThresholds> & { intervalMs?: number };
   now?: () => number;
   log?: Logger;
+  /** How often the nodes' coordinates sent with heartbeats are written (ms); Consul's 5 s by default. */
+  coordinateUpdatePeriodMs?: number;
 }
 
 /**
@@ -32,6 +35,8 @@ export class Server {
   readonly broker: EvalBroker;
   readonly deployments: DeploymentWatcher;
   readonly nodes: NodeLifecycle;
+  /** The nodes' network coordinates (Consul's), from their heartbeats. */
+  readonly coordinates: NodeCoordinates;
   /** The leader's periodic dispatcher: launches periodic jobs' children on schedule. */
   readonly periodic: PeriodicDispatcher;
   private readonly applier: PlanApplier;
@@ -62,6 +67,7 @@ export class Server {
       this.unblock();
     }, opts.heartbeat);
     this.periodic = new PeriodicDispatcher(store, this.now, this.log);
+    this.coordinates = new NodeCoordinates(store, this.log, opts.coordinateUpdatePeriodMs);
     this.gcThresholds = { ...DEFAULT_GC, ...opts.gc };
     this.gcInterval = opts.gc?.intervalMs ?? 5 * 60_000;
     this.workers = Array.from({ length: opts.workers ?? 2 }, () => new Worker(store, this.broker, this.applier, this.now, this.log));
@@ -214,8 +220,19 @@ export class Server {
     return this.nodes.register(node);
   }
 
-  heartbeat(nodeId: string, secret: string): Promise<{ HeartbeatTTL: number }> {
-    return this.nodes.heartbeat(nodeId, secret);
+  /**
+   * A node's heartbeat; with its coordinate (and its last heartbeat's round trip), kept and
+   * this server's moved against it. The answer carries this server's coordinate, for the
+   * node to move its own against with the round trip it measures.
+   */
+  async heartbeat(nodeId: string, secret: string, sample?: CoordinateSample): Promise<{ HeartbeatTTL: number; Coord: Coordinate }> {
+    const res = await this.nodes.heartbeat(nodeId, secret);
+    const name = sample === undefined ? undefined : this.store.node(nodeId)?.Name;
+    if (sample !== undefined && name !== undefined) {
+      const problem = this.coordinates.sample(name, sample);
+      if (problem !== null) this.log.warn({ nodeId, problem }, "a node's heartbeat carried a coordinate that was not kept");
+    }
+    return { ...res, Coord: this.coordinates.own() };
   }
 
   updateAllocs(nodeId: string, secret: string, updates: AllocUpdate[]): Promise<{ Index: number }> {

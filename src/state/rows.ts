@@ -1,4 +1,4 @@
-import { ErrorCode, RucheError, variableRowKey } from "../structs/index.js";
+import { coordinateProblem, ErrorCode, RucheError, variableRowKey } from "../structs/index.js";
 import { TABLES, type Row, type Rows, type TableName } from "./types.js";
 
 /** The key of a job: "ns/id". */
@@ -41,6 +41,8 @@ const KEY_OF: { [T in TableName]: (row: Rows[T]) => string } = {
   variables: (v) => variableRowKey(v.Namespace, v.Path),
   preparedQueries: byId,
   kvExpiry: (e) => e.Key,
+  coordinates: (c) => c.Node,
+  userEvents: byId,
 };
 
 function keyOf<T extends TableName>(table: T, value: Rows[T]): string {
@@ -57,6 +59,7 @@ function keyProblem(table: TableName, v: unknown): string | null {
   if (table === "kv") return nonEmpty(v.Key) ? null : "Key is missing or empty";
   if (table === "kvExpiry") return nonEmpty(v.Key) && Number.isSafeInteger(v.ExpiresAt) && Number.isSafeInteger(v.TTL) ? null : "Key, TTL or ExpiresAt is missing";
   if (table === "aclPolicies") return nonEmpty(v.Name) ? null : "Name is missing or empty";
+  if (table === "coordinates") return nonEmpty(v.Node) ? null : "Node is missing or empty";
   if (table === "variables") return nonEmpty(v.Namespace) && !v.Namespace.includes("/") && nonEmpty(v.Path) ? null : "Namespace or Path is missing or empty, or the Namespace has a '/'";
   if (table === "namespaces") return nonEmpty(v.Name) && !v.Name.includes("/") ? null : "Name is missing, empty or has a '/'";
   if (table === "aclTokens") return nonEmpty(v.AccessorID) && nonEmpty(v.SecretID) ? null : "AccessorID or SecretID is missing or empty";
@@ -80,6 +83,7 @@ function keyProblem(table: TableName, v: unknown): string | null {
     case "aclBootstrap":
     case "joinTokens":
     case "signingKeys":
+    case "userEvents":
       return null;
     case "preparedQueries":
       return isRecord(v.Service) && nonEmpty(v.Service.Service) ? null : "Service.Service is missing or empty";
@@ -141,6 +145,13 @@ export function checkRow(table: string, key: string, value: unknown): Row {
   if (table === "preparedQueries") {
     if (typeof value.Name !== "string" || typeof value.Session !== "string" || typeof value.Token !== "string") fail("Name, Session or Token is not a string");
     if (!isRecord(value.Template) || !isRecord(value.DNS) || !isRecord((value.Service as Record<string, unknown>).Failover)) fail("Template, DNS or Service.Failover is missing");
+  }
+  if (table === "coordinates") {
+    const problem = coordinateProblem(value.Coord);
+    if (problem !== null || typeof value.Segment !== "string") fail(`Coord: ${problem ?? "fine"}; Segment must be a string`);
+  }
+  if (table === "userEvents") {
+    if (typeof value.Name !== "string" || !Number.isSafeInteger(value.LTime) || (value.Payload !== null && typeof value.Payload !== "string")) fail("Name, LTime or Payload is missing");
   }
   if (table === "periodicLaunches" && !Number.isSafeInteger(value.Launch)) fail("Launch is not a whole number of milliseconds");
   if (table === "signingKeys") {

@@ -21,7 +21,9 @@ import {
   type Session,
   type PeriodicLaunch,
   type Namespace,
+  type NodeCoordinate,
   type PreparedQuery,
+  type StoredUserEvent,
   type StoredVariable,
   variableRowKey,
   defaultNamespace,
@@ -96,6 +98,8 @@ export class StateStore {
     variables: new Map(),
     preparedQueries: new Map(),
     kvExpiry: new Map(),
+    coordinates: new Map(),
+    userEvents: new Map(),
   };
   private readonly tableIndexes: Record<TableName, number>;
   private committed: number;
@@ -460,6 +464,19 @@ export class StateStore {
     return [...this.rows.preparedQueries.values()].sort((a, b) => (a.ID < b.ID ? -1 : a.ID > b.ID ? 1 : 0));
   }
 
+  /** Every node's network coordinate (Consul's), by node name. */
+  coordinates(): NodeCoordinate[] {
+    return [...this.rows.coordinates.values()].sort((a, b) => (a.Node < b.Node ? -1 : a.Node > b.Node ? 1 : 0));
+  }
+  /** One node's network coordinate. */
+  coordinate(node: string): NodeCoordinate | undefined {
+    return this.rows.coordinates.get(node);
+  }
+  /** Consul's user events the cluster keeps (the last 256), oldest first (by LTime). */
+  userEvents(): StoredUserEvent[] {
+    return [...this.rows.userEvents.values()].sort((a, b) => a.LTime - b.LTime);
+  }
+
   /** The record of the ACL system's bootstrap, once it was made. */
   aclBootstrap(): AclBootstrap | undefined {
     return this.rows.aclBootstrap.get(ACL_BOOTSTRAP_KEY);
@@ -719,6 +736,8 @@ export class StateStore {
     variables: noIndex,
     preparedQueries: noIndex,
     kvExpiry: noIndex,
+    coordinates: noIndex,
+    userEvents: noIndex,
   };
 
   private applyAlloc(key: string, prev: Allocation | undefined, next: Allocation | null): void {

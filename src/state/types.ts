@@ -1,14 +1,14 @@
-import type { AclBootstrap, AclPolicy, AclToken, Allocation, Deployment, Evaluation, Job, JoinToken, KVEntry, KVExpiry, Namespace, Node, PeriodicLaunch, PreparedQuery, RegisteredService, Session, SigningKey, StoredVariable } from "../structs/index.js";
+import type { AclBootstrap, AclPolicy, AclToken, Allocation, Deployment, Evaluation, Job, JoinToken, KVEntry, KVExpiry, Namespace, Node, PeriodicLaunch, NodeCoordinate, PreparedQuery, RegisteredService, Session, SigningKey, StoredVariable, StoredUserEvent } from "../structs/index.js";
 
 /**
  * The store's tables. Keys: jobs "ns/id"; jobVersions "ns/id/<version, 10 digits>"; kv the
  * entry's Key; services "<node id>/<service id>"; aclPolicies the policy's Name; aclTokens the
  * token's AccessorID; aclBootstrap "bootstrap"; periodicLaunches "ns/id" (the periodic parent's);
  * namespaces the namespace's Name; variables "<namespace>/<path>"; preparedQueries the query's ID;
- * kvExpiry the KV entry's Key;
+ * kvExpiry the KV entry's Key; coordinates the node's name (Consul's Node); userEvents the event's ID;
  * the others the object's ID.
  */
-export const TABLES = ["jobs", "jobVersions", "nodes", "allocs", "evals", "deployments", "kv", "sessions", "services", "aclPolicies", "aclTokens", "aclBootstrap", "joinTokens", "signingKeys", "periodicLaunches", "namespaces", "variables", "preparedQueries", "kvExpiry"] as const;
+export const TABLES = ["jobs", "jobVersions", "nodes", "allocs", "evals", "deployments", "kv", "sessions", "services", "aclPolicies", "aclTokens", "aclBootstrap", "joinTokens", "signingKeys", "periodicLaunches", "namespaces", "variables", "preparedQueries", "kvExpiry", "coordinates", "userEvents"] as const;
 export type TableName = (typeof TABLES)[number];
 
 /** What a table holds. */
@@ -32,6 +32,8 @@ export interface Rows {
   variables: StoredVariable;
   preparedQueries: PreparedQuery;
   kvExpiry: KVExpiry;
+  coordinates: NodeCoordinate;
+  userEvents: StoredUserEvent;
 }
 export type Row = Rows[TableName];
 

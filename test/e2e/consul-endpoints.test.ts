@@ -186,21 +186,46 @@ print(len(svc), "ext-db" in [n["Node"] for n in nodes])
     expect(out.trim().split("\n")).toEqual(["True", "ext-db 10.9.0.1 5432", "1 ['db-alive']", "0 False"]);
   });
 
-  it("reads operator.raft_config() from the servers; coordinates of nodes are refused as Consul refuses them when disabled", async () => {
-    const out = await py(`
+  it("reads operator.raft_config() from the servers; the node's coordinate appears after its heartbeats, in Consul's shape, and ?near= sorts by it", async () => {
+    const cfg = await py(`
 cfg = c.operator.raft_config()
 print(len(cfg["Servers"]), cfg["Servers"][0]["Leader"], cfg["Servers"][0]["Voter"])
-try:
-    c.coordinate.nodes()
-    print("answered")
-except Exception as e:
-    print(type(e).__name__)
+`);
+    expect(cfg.trim()).toBe("1 True True");
+    // The node agent sends its coordinate with its heartbeats; the server writes them every 5 s (Consul's coordinate_update_period).
+    await until("the dev node's coordinate", async () => ((JSON.parse((await curl(url("/v1/coordinate/nodes"))).body) as unknown[]).length > 0 ? true : undefined), 30_000);
+    const out = await py(`
+index, coords = c.coordinate.nodes()
+x = coords[0]
+print(len(coords), sorted(x.keys()), len(x["Coord"]["Vec"]), sorted(x["Coord"].keys()), x["Segment"] == "", int(index) > 0)
+index, nodes = c.catalog.nodes(near="_agent")
+print(nodes[0]["Node"] == x["Node"])
 `);
     const lines = out.trim().split("\n");
-    expect(lines[0]).toBe("1 True True");
-    expect(lines[1]).not.toBe("answered");
-    expect((await curl(url("/v1/coordinate/nodes"))).body).toBe("Coordinate support disabled");
-  });
+    expect(lines[0]).toBe("1 ['Coord', 'Node', 'Segment'] 8 ['Adjustment', 'Error', 'Height', 'Vec'] True True");
+    expect(lines[1]).toBe("True");
+    const nodes = await curl("-i", url("/v1/coordinate/nodes"));
+    expect(nodes.body).toMatch(/x-consul-index: [1-9]/i);
+    const [one] = JSON.parse((await curl(url("/v1/catalog/nodes"))).body) as { Node: string }[];
+    const node = one?.Node ?? "";
+    expect((JSON.parse((await curl(url(`/v1/coordinate/node/${node}`))).body) as { Node: string }[])[0]?.Node).toBe(node);
+    expect((await curl(url("/v1/coordinate/node/nowhere"))).status).toBe(404);
+    // An update as Consul's API takes it; a bad coordinate, or a node the catalog does not have, is refused with what is wrong.
+    const coord = { Vec: [0.001, 0, 0, 0, 0, 0, 0, 0], Error: 0.2, Adjustment: 0, Height: 0.0001 };
+    expect((await curl("-X", "PUT", "--data", JSON.stringify({ Node: node, Coord: coord }), url("/v1/coordinate/update"))).status).toBe(200);
+    const bad = await curl("-X", "PUT", "--data", JSON.stringify({ Node: node, Coord: { ...coord, Vec: [1, 2] } }), url("/v1/coordinate/update"));
+    expect(bad).toEqual({ status: 400, body: "rejected bad coordinate: dimensions aren't compatible: Vec has 2, want 8" });
+    expect((await curl("-X", "PUT", "--data", JSON.stringify({ Node: "nowhere", Coord: coord }), url("/v1/coordinate/update"))).body).toContain('Node "nowhere" is not in the catalog');
+    // ?near=: an external node half a second away from the origin; each node is nearest to itself.
+    expect((await curl("-X", "PUT", "--data", JSON.stringify({ Node: "far-ext", Address: "10.9.9.9" }), url("/v1/catalog/register"))).status).toBe(200);
+    expect((await curl("-X", "PUT", "--data", JSON.stringify({ node: "far-ext", coord: { vec: [0.5, 0, 0, 0, 0, 0, 0, 0], error: 0.2, adjustment: 0, height: 0.0001 } }), url("/v1/coordinate/update"))).status).toBe(200);
+    const firstNear = async (near: string): Promise<string | undefined> => (JSON.parse((await curl(url(`/v1/catalog/nodes?near=${near}`))).body) as { Node: string }[])[0]?.Node;
+    await until("far-ext's coordinate", async () => ((await firstNear("far-ext")) === "far-ext" ? true : undefined), 20_000);
+    expect(await firstNear("_agent")).toBe(node);
+    expect((await curl("-X", "PUT", "--data", JSON.stringify({ Node: "far-ext" }), url("/v1/catalog/deregister"))).status).toBe(200);
+    // Its coordinate leaves with it, as in Consul.
+    expect((await curl(url("/v1/coordinate/node/far-ext"))).status).toBe(404);
+  }, 60_000);
 });
 
 describe("the consul npm client", () => {

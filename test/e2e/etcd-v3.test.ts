@@ -3,14 +3,18 @@
  * (Debian's etcd-client, API v3) writes through the etcd listener and Consul's HTTP KV
  * (`/v1/kv/`) reads the same keys, and back: one KV store, two dialects. With ACLs on, a
  * Ruche token is the etcd token (etcdctl's --user with the token's SecretID as the password).
+ * With TLS on, the etcd port speaks TLS only, with the HTTP API's certificate and client
+ * certificate policy.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type AgentProcess, root, startAgentProcess } from "./harness.js";
+import { fetchOver, tlsDispatcher } from "../../src/apiclient/index.js";
+import { testCa } from "../tls-certs.js";
+import { type AgentProcess, startAgentProcess } from "./harness.js";
 
 const run = promisify(execFile);
 let agent: AgentProcess | undefined;
@@ -92,9 +96,67 @@ describe("etcd's v3 API on a server with ACLs on", () => {
   });
 });
 
-describe("etcd's API beside TLS", () => {
-  it("is refused at start, saying why, rather than served in plain text beside HTTPS", async () => {
-    const args = ["--import", "tsx", "src/cli/main.ts", "agent", "-server", "-bind", "127.0.0.1", "-data-dir", join(dir, "tls"), "-http-port", "0", "-consul-port", "-1", "-dns-port", "-1", "-etcd-port", "0"];
-    await expect(run(process.execPath, args, { cwd: root, timeout: 60_000 })).rejects.toThrow(/etcd's API \(-etcd-port, ports \{ etcd \}\) serves plain gRPC and HTTP, and TLS is on/);
-  }, 90_000);
+describe("etcd's API on a server with TLS on", () => {
+  // Nomad's tls block with a test CA and verify_https_client: the etcd port asks for the same client certificates as the HTTP API.
+  let server: AgentProcess | undefined;
+  let tlsDir = "";
+  const f = (name: string): string => join(tlsDir, name);
+  const ctl = async (api: "2" | "3", ...args: string[]): Promise<string> => (await run("etcdctl", [`--endpoints=https://${server?.etcdAddress ?? ""}`, ...args], { env: { ...process.env, ETCDCTL_API: api }, timeout: 30_000 })).stdout;
+
+  beforeAll(async () => {
+    tlsDir = join(dir, "tls");
+    mkdirSync(tlsDir);
+    const authority = await testCa();
+    const serverCert = await authority.issue("server.global.ruche", ["server.global.ruche", "localhost", "127.0.0.1"]);
+    const clientCert = await authority.issue("client.global.ruche", ["client.global.ruche"]);
+    for (const [name, text] of [["ca.pem", authority.cert], ["server.pem", serverCert.cert], ["server-key.pem", serverCert.key], ["client.pem", clientCert.cert], ["client-key.pem", clientCert.key]] as const) writeFileSync(f(name), text);
+    const q = (name: string): string => JSON.stringify(f(name));
+    writeFileSync(f("tls.hcl"), `tls {\n  http = true\n  rpc  = true\n  ca_file   = ${q("ca.pem")}\n  cert_file = ${q("server.pem")}\n  key_file  = ${q("server-key.pem")}\n  verify_https_client = true\n}\n`);
+    server = await startAgentProcess(["-server", "-acl-enabled=false", "-bind", "127.0.0.1", "-http-port", "0", "-consul-port", "-1", "-dns-port", "-1", "-etcd-port", "0", "-data-dir", join(dir, "tls-data"), "-config", f("tls.hcl")], {}, { ca: authority.cert, cert: clientCert.cert, key: clientCert.key });
+  }, 120_000);
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it("serves it over TLS, announced as https://", () => {
+    expect(server?.out()).toMatch(/^ {4}etcd: +https:\/\/127\.0\.0\.1:\d+ \(v3 gRPC and JSON gateway, v2 keys\)$/m);
+  });
+
+  it("takes etcdctl (v3 and v2) with the CA and a client certificate of it", async () => {
+    const cert = ["--cacert", f("ca.pem"), "--cert", f("client.pem"), "--key", f("client-key.pem")];
+    expect(await ctl("3", ...cert, "put", "tls/k", "v")).toBe("OK\n");
+    expect(await ctl("3", ...cert, "get", "tls/k", "--print-value-only")).toBe("v\n");
+    expect(await ctl("2", "--ca-file", f("ca.pem"), "--cert-file", f("client.pem"), "--key-file", f("client-key.pem"), "get", "/tls/k")).toBe("v\n");
+  }, 60_000);
+
+  it("refuses etcdctl without a client certificate (verify_https_client), and in plain text", async () => {
+    await expect(ctl("3", "--command-timeout=3s", "--cacert", f("ca.pem"), "get", "tls/k")).rejects.toThrow(/all SubConns are in TransientFailure/);
+    await expect(run("etcdctl", [`--endpoints=http://${server?.etcdAddress ?? ""}`, "--command-timeout=3s", "get", "tls/k"], { env: { ...process.env, ETCDCTL_API: "3" } })).rejects.toThrow(/all SubConns are in TransientFailure/);
+    const plain = await fetch(`http://${server?.etcdAddress ?? ""}/version`, { signal: AbortSignal.timeout(5000) });
+    expect(plain.status).toBe(400);
+    expect(await plain.text()).toContain("Client sent an HTTP request to an HTTPS server.");
+  }, 60_000);
+});
+
+describe("etcd's API on a server as it starts by default (the cluster's own PKI, ACLs on)", () => {
+  let server: AgentProcess | undefined;
+  const caFile = (): string => join(dir, "pki", "tls", "ca.pem");
+  const ctl = async (...args: string[]): Promise<string> => (await run("etcdctl", [`--endpoints=https://${server?.etcdAddress ?? ""}`, "--command-timeout=10s", "--cacert", caFile(), ...args], { env: { ...process.env, ETCDCTL_API: "3" } })).stdout;
+
+  beforeAll(async () => {
+    server = await startAgentProcess(["-server", "-bind", "127.0.0.1", "-http-port", "0", "-consul-port", "-1", "-dns-port", "-1", "-etcd-port", "0", "-data-dir", join(dir, "pki")], {}, { get ca(): string { return readFileSync(caFile(), "utf8"); } });
+  }, 120_000);
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it("serves etcd over TLS with the server's certificate of the cluster CA, and the ACL token still decides", async () => {
+    const d = tlsDispatcher({ ca: readFileSync(caFile(), "utf8") });
+    const secret = await fetchOver(d)(new URL(`https://${server?.address ?? ""}/v1/acl/bootstrap`), { method: "POST" })
+      .then(async (boot) => ((await boot.json()) as { SecretID: string }).SecretID)
+      .finally(() => d.close());
+    expect(await ctl("--user", `root:${secret}`, "put", "pki/k", "v")).toBe("OK\n");
+    expect(await ctl("--user", `root:${secret}`, "get", "pki/k", "--print-value-only")).toBe("v\n");
+    await expect(ctl("put", "pki/k", "w")).rejects.toThrow(/permission denied/);
+  }, 60_000);
 });

@@ -66,7 +66,7 @@ export async function startAgentProcess(args: string[], env: Record<string, stri
       return printed(/^ {4}DNS: +(\S+)/m);
     },
     get etcdAddress() {
-      return printed(/^ {4}etcd: +http:\/\/(\S+)/m);
+      return printed(/^ {4}etcd: +https?:\/\/(\S+)/m);
     },
     get routerAddress() {
       return printed(/^ {4}Router: +http:\/\/([^\s,]+)/m);

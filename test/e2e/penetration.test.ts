@@ -352,6 +352,7 @@ const FILTERED_FOR_ANONYMOUS: Readonly<Record<string, { why: string; holds: (a: 
   "GET /v1/session/list": { why: "Consul's session list is filtered, not refused", holds: (a) => a.status === 200 && a.text === "[]" },
   "GET /v1/session/node/{node}": { why: "as /v1/session/list (Consul's NodeSessions filters by session read on the node)", holds: (a) => a.status === 200 && a.text === "[]" },
   "GET /v1/event/list": { why: "Consul's event list is filtered by event read, not refused", holds: (a) => a.status === 200 && a.text === "[]" },
+  "GET /v1/coordinate/nodes": { why: "Consul's coordinate list is filtered by node read, not refused", holds: (a) => a.status === 200 && a.text === "[]" },
   "GET /v1/query": { why: "Consul's prepared query list is filtered: named queries the token has query read on", holds: (a) => a.status === 200 && a.text === "[]" },
   "GET /v1/vars": { why: "Nomad's variable list leaves out the paths the token may not list", holds: (a) => a.status === 200 && a.text === "[]" },
   "GET /v1/services": { why: "Nomad's service list leaves out the namespaces and services the token may not read", holds: (a) => a.status === 200 && a.text === "[]" },

@@ -1,4 +1,4 @@
-import { AllocClientStatus, ErrorCode, parseNode, RucheError, silentLogger } from "../../structs/index.js";
+import { AllocClientStatus, ErrorCode, parseNode, RucheError, silentLogger, type CoordinateSample } from "../../structs/index.js";
 import type { AllocUpdate } from "../../server/index.js";
 import { blocking, type ApiContext } from "../context.js";
 import { blockingParams, type Request, type Router } from "../http.js";
@@ -47,7 +47,7 @@ export function clientRoutes(r: Router, ctx: ApiContext, admission: NodeAdmissio
   });
   r.put("/v1/client/heartbeat/:id", async (req) => {
     const id = req.params.id ?? "";
-    return { body: await server.heartbeat(id, ownNode(req, id, "heartbeat for")), index: store.index };
+    return { body: await server.heartbeat(id, ownNode(req, id, "heartbeat for"), heartbeatSample(req.body)), index: store.index };
   });
   r.get("/v1/client/allocations/:id", async (req) => {
     const id = req.params.id ?? "";
@@ -90,4 +90,13 @@ export function clientRoutes(r: Router, ctx: ApiContext, admission: NodeAdmissio
     const res = await server.updateAllocs(id, nodeSecret, b.Allocs as AllocUpdate[]);
     return { body: res, index: res.Index };
   });
+}
+
+/** The coordinate a node's heartbeat carries (`{"Coord": {...}, "RTTMs": n}`), checked by the server; none without a body. */
+function heartbeatSample(body: unknown): CoordinateSample | undefined {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) return undefined;
+  const b = body as { Coord?: unknown; RTTMs?: unknown };
+  if (b.Coord === undefined) return undefined;
+  if (b.RTTMs !== undefined && typeof b.RTTMs !== "number") throw new RucheError(ErrorCode.BadRequest, "RTTMs must be a number of milliseconds", { path: "RTTMs" });
+  return { Coord: b.Coord as CoordinateSample["Coord"], ...(b.RTTMs === undefined ? {} : { RTTMs: b.RTTMs }) };
 }

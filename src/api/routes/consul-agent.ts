@@ -17,11 +17,11 @@ import {
   type UserEvent,
   type UserEvents,
 } from "../../catalog/index.js";
-import type { ClusterView } from "../../server/index.js";
-import { AclPrefixKind, NS, type ExternalNode } from "../../structs/index.js";
+import type { ClusterView, NodeCoordinates } from "../../server/index.js";
+import { AclPrefixKind, NS, type ExternalNode, type NodeCoordinate } from "../../structs/index.js";
 import { CHECK_TYPE, consulBody, SERVICE_DEFINITION, type ConsulShape } from "../consul-body.js";
 import { blockingParams, type Reply, type Request, type Router } from "../http.js";
-import { allInstances, consulHeaders, localService } from "./consul.js";
+import { allInstances, consulFilter, consulHeaders, localService } from "./consul.js";
 
 /**
  * Consul's agent endpoints beyond the catalog's reads — one service, its health as a status
@@ -34,9 +34,12 @@ export interface ConsulAgentOptions {
   localNode(): string | undefined;
   registry?: ServiceRegistry;
   allowScriptChecks?: boolean;
-  events: UserEvents;
+  /** Consul's user events, in the store; absent where the listener has no store (no event routes). */
+  events?: UserEvents;
   /** Consul's snapshots of the KV and the registrations; absent where the listener has no store (no snapshot routes). */
   snapshots?: ConsulSnapshots;
+  /** The nodes' coordinates: an external node deregistered takes its coordinate with it. */
+  coordinates?: NodeCoordinates;
 }
 
 /** Consul's check ID of node maintenance, and the prefix of a service's. */
@@ -117,44 +120,7 @@ export function consulAgentRoutes(r: Router, o: ConsulAgentOptions): void {
     return { status: worst.code, body: out };
   });
 
-  // User events: fired on this agent, kept here (the last 256), listed with Consul's blocking on the last event's ID.
-  r.put("/v1/event/fire/:name", (req) => {
-    const name = req.params.name ?? "";
-    if (name === "") return text(400, "Missing name");
-    const payload = req.rawBody !== undefined && req.rawBody.length > 0 ? req.rawBody.toString("base64") : null;
-    for (const [k, v] of [["node", req.query.get("node")], ["service", req.query.get("service")], ["tag", req.query.get("tag")]] as const) {
-      if (v === null) continue;
-      try {
-        new RegExp(v);
-      } catch (err) {
-        return text(400, `Invalid ${k} filter ${JSON.stringify(v)}: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
-    if (req.query.has("tag") && !req.query.has("service")) return text(400, "Cannot provide tag filter without service filter.");
-    const ev = events.fire({ Name: name, Payload: payload, NodeFilter: req.query.get("node") ?? "", ServiceFilter: req.query.get("service") ?? "", TagFilter: req.query.get("tag") ?? "" });
-    return { body: ev };
-  });
-  r.get("/v1/event/list", async (req) => {
-    const name = req.query.get("name");
-    const forMe = (e: UserEvent): boolean => (name === null || e.Name === name) && req.acl.prefix(AclPrefixKind.Event, e.Name, "read") && eventIsForAgent(e, localNode()?.Node ?? "", localInstances());
-    const asked = req.query.get("index");
-    if (asked !== null) {
-      if (!/^\d+$/.test(asked)) return text(400, `Invalid index: ${JSON.stringify(asked)} is not a whole number`);
-      // The index is a 64-bit number (the last event's ID), past what blockingParams takes: only its wait is read there.
-      const waitMs = waitOf(req);
-      // Consul's list waits while the last event of the answer is the one the caller already has.
-      const until = Date.now() + waitMs;
-      while (Date.now() < until && !req.signal.aborted) {
-        const list = events.list().filter(forMe);
-        const last = list.at(-1);
-        if ((last === undefined ? 0n : eventIndex(last.ID)) !== BigInt(asked)) break;
-        await events.wait(events.index(), until - Date.now(), req.signal);
-      }
-    }
-    const list = events.list().filter(forMe);
-    const last = list.at(-1);
-    return { body: list, headers: { "x-consul-index": String(last === undefined ? 0n : eventIndex(last.ID)) } };
-  });
+  if (events !== undefined) eventRoutes(r, events, localNode, localInstances);
 
   const snapshots = o.snapshots;
   if (snapshots !== undefined) {
@@ -278,8 +244,55 @@ export function consulAgentRoutes(r: Router, o: ConsulAgentOptions): void {
     if (serviceId !== "") await registry.deregister(nodeId, serviceId);
     else if (checkId !== "") await registry.removeCheck(nodeId, checkId);
     else if (ruche !== undefined) return text(400, `Node "${node}" is a Ruche agent's: it leaves the catalog when its agent stops or is marked down, not by deregistration; name a ServiceID or CheckID`);
-    else await registry.removeNode(nodeId);
+    else {
+      await registry.removeNode(nodeId);
+      await o.coordinates?.remove(node);
+    }
     return { body: true };
+  });
+}
+
+/**
+ * User events: fired on any server, kept in the store (the last 256), so every server lists
+ * them; listed with Consul's blocking on the last event's ID.
+ */
+function eventRoutes(r: Router, events: UserEvents, localNode: () => CatalogNode | undefined, localInstances: () => ServiceInstance[]): void {
+  r.put("/v1/event/fire/:name", async (req) => {
+    const name = req.params.name ?? "";
+    if (name === "") return text(400, "Missing name");
+    const payload = req.rawBody !== undefined && req.rawBody.length > 0 ? req.rawBody.toString("base64") : null;
+    for (const [k, v] of [["node", req.query.get("node")], ["service", req.query.get("service")], ["tag", req.query.get("tag")]] as const) {
+      if (v === null) continue;
+      try {
+        new RegExp(v);
+      } catch (err) {
+        return text(400, `Invalid ${k} filter ${JSON.stringify(v)}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    if (req.query.has("tag") && !req.query.has("service")) return text(400, "Cannot provide tag filter without service filter.");
+    const ev = await events.fire({ Name: name, Payload: payload, NodeFilter: req.query.get("node") ?? "", ServiceFilter: req.query.get("service") ?? "", TagFilter: req.query.get("tag") ?? "" });
+    return { body: ev };
+  });
+  r.get("/v1/event/list", async (req) => {
+    const name = req.query.get("name");
+    const forMe = (e: UserEvent): boolean => (name === null || e.Name === name) && req.acl.prefix(AclPrefixKind.Event, e.Name, "read") && eventIsForAgent(e, localNode()?.Node ?? "", localInstances());
+    const asked = req.query.get("index");
+    if (asked !== null) {
+      if (!/^\d+$/.test(asked)) return text(400, `Invalid index: ${JSON.stringify(asked)} is not a whole number`);
+      // The index is a 64-bit number (the last event's ID), past what blockingParams takes: only its wait is read there.
+      const waitMs = waitOf(req);
+      // Consul's list waits while the last event of the answer is the one the caller already has.
+      const until = Date.now() + waitMs;
+      while (Date.now() < until && !req.signal.aborted) {
+        const list = events.list().filter(forMe);
+        const last = list.at(-1);
+        if ((last === undefined ? 0n : eventIndex(last.ID)) !== BigInt(asked)) break;
+        await events.wait(until - Date.now(), req.signal);
+      }
+    }
+    const list = events.list().filter(forMe);
+    const last = list.at(-1);
+    return { body: list, headers: { "x-consul-index": String(last === undefined ? 0n : eventIndex(last.ID)) } };
   });
 }
 
@@ -351,15 +364,56 @@ function stringMap(v: unknown, field: string): Record<string, string> | string {
 }
 
 /** Consul's `GET /v1/operator/raft/configuration`: the region's servers as its raft peers (Ruche's consensus is etcd's; every server votes). */
-export function consulOperatorRoutes(r: Router, cluster: ClusterView, catalog: CatalogReader): void {
+export function consulOperatorRoutes(r: Router, cluster: ClusterView, catalog: CatalogReader, coordinates?: NodeCoordinates): void {
   r.get("/v1/operator/raft/configuration", () => {
     const servers = cluster.members().map((m) => ({ ID: m.Name, Node: m.Name, Address: m.ConsulAddr !== "" ? m.ConsulAddr : m.HTTPAddr, Leader: m.Leader, ProtocolVersion: "3", Voter: m.Status === "alive" || m.Status === "failed", LastIndex: 0 }));
     const index = catalog.index();
     return { body: { Servers: servers, Index: index }, headers: consulHeaders(index) };
   });
-  // Ruche measures no network coordinates of nodes: Consul's answer when they are disabled (`disable_coordinates`).
-  const disabled = (): Reply => text(401, "Coordinate support disabled");
-  r.get("/v1/coordinate/nodes", disabled);
-  r.get("/v1/coordinate/node/:node", disabled);
-  r.put("/v1/coordinate/update", disabled);
+  consulCoordinateRoutes(r, catalog, coordinates);
+}
+
+/** `structs.CoordinateUpdateRequest` (`PUT /v1/coordinate/update`). */
+const COORDINATE_UPDATE: ConsulShape = { fields: ["Datacenter", "Node", "Segment", "Coord", "Token", "Partition"], nested: { Coord: { fields: ["Vec", "Error", "Adjustment", "Height"] } } };
+
+/**
+ * Consul's `/v1/coordinate/nodes|node/:node|update`: the nodes' network coordinates, measured
+ * on their heartbeats (`server.NodeCoordinates`), kept in the store. Without them (a listener
+ * with no server), Consul's answer when they are disabled.
+ */
+function consulCoordinateRoutes(r: Router, catalog: CatalogReader, coordinates: NodeCoordinates | undefined): void {
+  if (coordinates === undefined) {
+    const disabled = (): Reply => text(401, "Coordinate support disabled");
+    r.get("/v1/coordinate/nodes", disabled);
+    r.get("/v1/coordinate/node/:node", disabled);
+    r.put("/v1/coordinate/update", disabled);
+    return;
+  }
+  const shown = (c: NodeCoordinate): Record<string, unknown> => ({ Node: c.Node, Segment: c.Segment, Coord: c.Coord });
+  const read = async (req: Request, rows: () => NodeCoordinate[]): Promise<{ list: Record<string, unknown>[]; index: number }> => {
+    const b = blockingParams(req.query);
+    const index = Math.max(1, b === null ? coordinates.index() : await coordinates.wait(b.index, b.waitMs, req.signal));
+    const list = consulFilter(req, rows().filter((c) => req.acl.prefix(AclPrefixKind.ConsulNode, c.Node, "read")).map(shown), (x) => x);
+    return { list, index };
+  };
+  r.get("/v1/coordinate/nodes", async (req) => {
+    const { list, index } = await read(req, () => coordinates.list());
+    return { body: list, index, headers: consulHeaders(index) };
+  });
+  r.get("/v1/coordinate/node/:node", async (req) => {
+    const { list, index } = await read(req, () => coordinates.list().filter((c) => c.Node === req.params.node));
+    // Consul answers 404 (with the index) for a node without a coordinate.
+    return list.length === 0 ? { status: 404, body: null, index, headers: consulHeaders(index) } : { body: list, index, headers: consulHeaders(index) };
+  });
+  r.put("/v1/coordinate/update", (req) => {
+    const b = consulBody(req.body, COORDINATE_UPDATE) ?? {};
+    const node = b.Node;
+    if (typeof node !== "string" || node === "") return text(400, "Missing node name: the body needs Node and Coord");
+    if (typeof b.Segment === "string" && b.Segment !== "") return text(400, `Segment "${b.Segment}": network segments are Consul Enterprise's; Ruche has one, ""`);
+    if (!catalog.nodes().some((n) => n.Node === node)) return text(400, `Node "${node}" is not in the catalog: register it before its coordinate`);
+    if (!req.acl.prefix(AclPrefixKind.ConsulNode, node, "write")) return text(403, `Permission denied: token lacks permission 'node:write' on "${node}"`);
+    const problem = coordinates.queue(node, b.Coord);
+    if (problem !== null) return text(400, problem);
+    return { body: true };
+  });
 }

@@ -1,5 +1,6 @@
 import { aggregate, FilterEvalError, filterErrorText, filterItems, NODE_CHECK, parseFilter, parseRegistration, waitPast, type CatalogNode, type CatalogReader, type HealthCheck, type HealthStatus, type ServiceInstance, type ServiceRegistry } from "../../catalog/index.js";
-import { AclPrefixKind, ErrorCode, RucheError, type Acl } from "../../structs/index.js";
+import { AclPrefixKind, ErrorCode, RucheError, sortByDistance, type Acl } from "../../structs/index.js";
+import type { NodeCoordinates } from "../../server/index.js";
 import { blockingParams, JsonText, type Reply, type Request, type Router } from "../http.js";
 import { RenderCache } from "../render-cache.js";
 import { CHECK_UPDATE, consulBody, SERVICE_DEFINITION } from "../consul-body.js";
@@ -13,6 +14,8 @@ export interface ConsulOptions {
   registry?: ServiceRegistry;
   /** Script checks from the API run any command the caller sends: off unless the agent enables them. */
   allowScriptChecks?: boolean;
+  /** The nodes' network coordinates (the store's): `/v1/coordinate/*` and `?near=`; absent, they are not measured (Consul's `disable_coordinates`). */
+  coordinates?: NodeCoordinates;
 }
 
 /**
@@ -35,13 +38,23 @@ export function consulRoutes(r: Router, o: ConsulOptions): void {
     const b = blockingParams(req.query);
     checkFilter(req);
     const index = Math.max(1, b === null ? indexOf() : await waitPast(indexOf, () => catalog.index(), b.index, b.waitMs, (since, ms) => catalog.wait(since, ms, req.signal)));
-    return { body: rendered.get(catalog.index(), `${aclKey(req.acl)} ${o.localNode() ?? ""} ${req.path}`, req.query, () => new JsonText(JSON.stringify(body()))), index, headers: consulHeaders(index) };
+    // With `?near=`, the order follows the coordinates too: their index is part of what the answer is a function of.
+    const near = req.query.has("near") && o.coordinates !== undefined ? ` near@${o.coordinates.index()}` : "";
+    return { body: rendered.get(catalog.index(), `${aclKey(req.acl)} ${o.localNode() ?? ""} ${req.path}${near}`, req.query, () => new JsonText(JSON.stringify(body()))), index, headers: consulHeaders(index) };
   };
   /** A service's index (`CatalogReader.serviceIndex`), the catalog's where the reader has none. */
   const serviceIndex = (name: string) => (): number => catalog.serviceIndex?.(name) ?? catalog.index();
   /** `?filter=` on the answer's elements, each seen as it is answered (Consul's bexpr filters the same shapes). */
   const filtered = <T>(req: Request, list: readonly T[], view: (t: T) => unknown): T[] => consulFilter(req, list, view);
   const svcOk = (req: Request, name: string): boolean => req.acl.prefix(AclPrefixKind.Service, name, "read");
+  /** Consul's `?near=NODE` (`_agent`: this agent's node): nearest first by estimated round trip; unsorted when that node has no coordinate. */
+  const nearest = <T>(req: Request, list: T[], nodeOf: (t: T) => string): T[] => {
+    const near = req.query.get("near");
+    if (near === null || near === "" || o.coordinates === undefined) return list;
+    const from = near === "_agent" ? catalog.nodes().find((n) => n.ID === o.localNode())?.Node : near;
+    const coords = new Map(o.coordinates.list().map((c) => [c.Node, c.Coord]));
+    return sortByDistance(list, from === undefined ? undefined : coords.get(from), nodeOf, coords);
+  };
   const nodeOk = (req: Request, node: string): boolean => req.acl.prefix(AclPrefixKind.ConsulNode, node, "read");
   /** A check is read with its node's read, and its service's for a service check (Consul's filter). */
   const checkOk = (req: Request, c: HealthCheck): boolean => nodeOk(req, c.Node) && (c.ServiceName === "" || svcOk(req, c.ServiceName));
@@ -60,8 +73,8 @@ export function consulRoutes(r: Router, o: ConsulOptions): void {
       return out;
     }),
   );
-  r.get("/v1/catalog/service/:name", (req) => read(req, () => filtered(req, tagged(req, catalog.instances(req.params.name ?? "")).filter((i) => instanceOk(req, i)), catalogService).map(catalogService), serviceIndex(req.params.name ?? "")));
-  r.get("/v1/catalog/nodes", (req) => read(req, () => filtered(req, catalog.nodes().filter((n) => nodeOk(req, n.Node)), nodeJson).map(nodeJson)));
+  r.get("/v1/catalog/service/:name", (req) => read(req, () => nearest(req, filtered(req, tagged(req, catalog.instances(req.params.name ?? "")).filter((i) => instanceOk(req, i)), catalogService), (i) => i.node.Node).map(catalogService), serviceIndex(req.params.name ?? "")));
+  r.get("/v1/catalog/nodes", (req) => read(req, () => nearest(req, filtered(req, catalog.nodes().filter((n) => nodeOk(req, n.Node)), nodeJson), (n) => n.Node).map(nodeJson)));
   const nodeNamed = (name: string): CatalogNode | undefined => catalog.nodes().find((x) => x.Node === name || (x.ID !== "" && x.ID === name));
   const nodeServices = (req: Request, n: CatalogNode): ServiceInstance[] => filtered(req, allInstances(catalog).filter((i) => i.node.Node === n.Node && svcOk(req, i.Service)), agentService);
   r.get("/v1/catalog/node/:node", (req) =>
@@ -83,7 +96,7 @@ export function consulRoutes(r: Router, o: ConsulOptions): void {
     read(req, () => {
       let list = tagged(req, catalog.instances(req.params.name ?? "")).filter((i) => instanceOk(req, i));
       if (req.query.has("passing") && req.query.get("passing") !== "false") list = list.filter((i) => aggregate(i.checks) === "passing");
-      return filtered(req, list.map((i) => ({ Node: nodeJson(i.node), Service: agentService(i), Checks: i.checks })), (x) => x);
+      return filtered(req, nearest(req, list, (i) => i.node.Node).map((i) => ({ Node: nodeJson(i.node), Service: agentService(i), Checks: i.checks })), (x) => x);
     }, serviceIndex(req.params.name ?? "")),
   );
   r.get("/v1/health/checks/:name", (req) => read(req, () => filtered(req, catalog.instances(req.params.name ?? "").flatMap((i) => i.checks.filter((c) => c.ServiceID !== "" && checkOk(req, c))), (c) => c), serviceIndex(req.params.name ?? "")));

@@ -25,7 +25,8 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
                    [-tls-key-file FILE] [-tls-verify-server-hostname]
                    [-tls-verify-https-client] [-tls-enabled=false] [-join-token TOKEN]
                    [-encrypt KEY]
-                   [-token SECRET] [-config FILE|DIR]... [-region REGION]
+                   [-token SECRET] [-acl-dns-token SECRET] [-acl-default-token SECRET]
+                   [-config FILE|DIR]... [-region REGION]
                    [-bootstrap-expect N] [-retry-join ADDR]... [-retry-join-wan ADDR]...
                    [-join-wan-token TOKEN]
                    [-etcd-endpoints URL,...]
@@ -46,7 +47,8 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   on -dns-port, UDP and TCP (default 8600). -etcd-port serves etcd's v3 API (gRPC and its
   JSON gateway) and v2 keys API over the same KV store as Consul's, on one TCP port: 2379
   in -dev, none otherwise unless given (a server's machine often runs a real etcd on 2379;
-  0 for any free port, -1 for none); it is plain text, so an agent with TLS on refuses it. -sim-nodes N adds N simulated nodes that run
+  0 for any free port, -1 for none); with TLS on it speaks TLS only, with the API's
+  certificate, CA and verify_https_client. -sim-nodes N adds N simulated nodes that run
   tasks at once (the mock driver), for trying the control plane without machines.
   The DNS flags are Consul's dns_config (also dns_config { node_ttl, service_ttl,
   only_passing, enable_truncate, udp_answer_limit, a_record_limit } in a config file):
@@ -93,6 +95,9 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   X-Consul-Token, Authorization: Bearer): on by default, always off in -dev.
   acl { enabled = false } (-acl-enabled=false) turns it off on purpose, warned at start.
   With ACLs on, "ruche acl bootstrap" (once) prints the first management token.
+  With ACLs on, DNS answers what the DNS token may read (Consul's acl { tokens { dns } },
+  -acl-dns-token; else tokens { default }, -acl-default-token; else the anonymous token,
+  which sees nothing unless given policies): service:read and node:read decide.
 
   TLS (Nomad's tls { http = true, rpc = true, ca_file, cert_file, key_file }, or
   -tls-http -tls-rpc -tls-ca-file FILE -tls-cert-file FILE -tls-key-file FILE): the API,
@@ -189,7 +194,8 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   join_wan_token },
   client { enabled, servers, join_token, node_class, meta, min_dynamic_port,
   max_dynamic_port, host_volume "NAME" { path, read_only } (= -host-volume) },
-  limits { http_max_conns_per_client }, acl { enabled } (= -acl-enabled),
+  limits { http_max_conns_per_client }, acl { enabled, tokens { dns,
+  default } } (= -acl-enabled, -acl-dns-token, -acl-default-token),
   dns_config { ... } (= -dns-...),
   tls { enabled, http, rpc, ca_file, cert_file, key_file, verify_server_hostname,
   verify_https_client } (= -tls-...),
@@ -273,6 +279,8 @@ export async function agentConfigFromArgs(argv: readonly string[], cwd: string, 
     "enable-script-checks": { value: false },
     "enable-local-script-checks": { value: false },
     "acl-enabled": { value: false },
+    "acl-dns-token": { value: true },
+    "acl-default-token": { value: true },
     "tls-enabled": { value: false },
     "tls-http": { value: false },
     "tls-rpc": { value: false },
@@ -374,7 +382,7 @@ export async function agentConfigFromArgs(argv: readonly string[], cwd: string, 
     enableScriptChecks: flagBool(p, "enable-script-checks"),
     enableLocalScriptChecks: flagBool(p, "enable-local-script-checks"),
     // On unless the config turns it off (acl { enabled = false }), and always off in -dev.
-    acl: { enabled: !dev && (p.flags.has("acl-enabled") ? flagBool(p, "acl-enabled") : true) },
+    acl: { enabled: !dev && (p.flags.has("acl-enabled") ? flagBool(p, "acl-enabled") : true), ...dnsTokenFlags(one("acl-dns-token"), one("acl-default-token")) },
     ...tlsFlags(p, cwd, notes, { server, dev }, env),
     httpMaxConnsPerClient: maxConns,
     heartbeat,
@@ -562,6 +570,15 @@ function encryptFlag(key: string | undefined, server: boolean): { encrypt?: stri
     throw new UsageError(errorMessage(err));
   }
   return { encrypt: key.trim() };
+}
+
+/** Consul's `acl { tokens { dns default } }` (-acl-dns-token, -acl-default-token): the DNS interface's token; an empty one is a mistake, said. */
+function dnsTokenFlags(dns: string | undefined, dflt: string | undefined): { tokens?: { dns?: string; default?: string } } {
+  for (const [flag, v] of [["acl-dns-token", dns], ["acl-default-token", dflt]] as const) {
+    if (v !== undefined && v.trim() === "") throw new UsageError(`-${flag} is empty: give the secret of an ACL token (acl { tokens { ${flag === "acl-dns-token" ? "dns" : "default"} } })`);
+  }
+  if (dns === undefined && dflt === undefined) return {};
+  return { tokens: { ...(dns === undefined ? {} : { dns: dns.trim() }), ...(dflt === undefined ? {} : { default: dflt.trim() }) } };
 }
 
 /** The node's ACL token from -token; an empty one is a mistake, said. */

@@ -1,5 +1,5 @@
 import type { Options } from "./options.js";
-import { goRegExp, goReplacement } from "./regex.js";
+import { goRegExp, goReplacement, regexOption } from "./regex.js";
 import { pathOf, setHeader, withPath, type Wrap } from "./types.js";
 
 /** `stripPrefix`: the first of `prefixes` the path starts with removed, and sent as X-Forwarded-Prefix. */
@@ -112,11 +112,7 @@ export interface ReplacePathRegexConfig {
 }
 
 export function parseReplacePathRegex(o: Options): ReplacePathRegexConfig {
-  const regex = o.str("regex");
-  if (regex === undefined) o.fail("regex", "no regular expression is given");
-  const re = goRegExp(regex);
-  if ("reason" in re) o.fail("regex", re.reason);
-  return { type: "replacePathRegex", regex, replacement: o.str("replacement") ?? "" };
+  return { type: "replacePathRegex", regex: regexOption(o, "regex"), replacement: o.str("replacement") ?? "" };
 }
 
 export function replacePathRegex(c: ReplacePathRegexConfig): Wrap {

@@ -1,5 +1,5 @@
 import type { Options } from "./options.js";
-import { goRegExp, goReplacement } from "./regex.js";
+import { goRegExp, goReplacement, regexOption } from "./regex.js";
 import { answer, type Exchange, type Reply, type Wrap } from "./types.js";
 
 /** The status of a redirect, as Traefik picks it: 301/302 for GET, 308/307 for other methods (which must keep their body). */
@@ -63,10 +63,7 @@ export interface RedirectRegexConfig {
 }
 
 export function parseRedirectRegex(o: Options): RedirectRegexConfig {
-  const regex = o.str("regex");
-  if (regex === undefined) o.fail("regex", "no regular expression is given");
-  const re = goRegExp(regex);
-  if ("reason" in re) o.fail("regex", re.reason);
+  const regex = regexOption(o, "regex");
   const replacement = o.str("replacement");
   if (replacement === undefined) o.fail("replacement", "no replacement is given");
   return { type: "redirectRegex", regex, replacement, permanent: o.bool("permanent", false) };

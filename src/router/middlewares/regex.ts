@@ -1,3 +1,5 @@
+import type { Options } from "./options.js";
+
 /**
  * Go's regular expressions and replacement templates (what Traefik's tags are written in),
  * read as JavaScript's: `(?P<name>...)` groups, a leading `(?i)`; `$1`, `${1}`, `${name}`.
@@ -17,6 +19,15 @@ export function goRegExp(source: string, anchored = false): RegExp | { reason: s
   } catch (err) {
     return { reason: `not a regular expression: ${(err as Error).message}` };
   }
+}
+
+/** The option `option`, which must be given and be a Go regular expression (else `o` fails naming it); its source. */
+export function regexOption(o: Options, option: string): string {
+  const regex = o.str(option);
+  if (regex === undefined) o.fail(option, "no regular expression is given");
+  const re = goRegExp(regex);
+  if ("reason" in re) o.fail(option, re.reason);
+  return regex;
 }
 
 /** Go's `Expand` template as JavaScript's `replace` takes it. */
