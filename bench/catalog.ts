@@ -31,6 +31,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { stopChild } from "./child.js";
+import { median, percentile, round, sleep } from "./numbers.js";
 
 const quick = process.argv.includes("--quick");
 const RUNS = quick ? 1 : 5;
@@ -54,18 +55,7 @@ const progress = (msg: string): void => {
 
 // --- numbers -----------------------------------------------------------------------
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? 0;
-}
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-}
-function round(x: number, d = 0): number {
-  return Math.round(x * 10 ** d) / 10 ** d;
-}
 const round1 = (x: number): number => round(x, 1);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // --- one HTTP client for both sides ------------------------------------------------
 

@@ -64,7 +64,7 @@
  *   npm run bench:cluster -- --cpu-prof DIR     every server writes a CPU profile to DIR when it stops
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -76,6 +76,7 @@ import { parseJob } from "../src/jobspec/index.js";
 import { startEtcd, type EtcdTestCluster } from "../src/state/etcd-testing.js";
 import { NO_ACL_NO_TLS } from "../test/e2e/harness.js";
 import { stopChild } from "./child.js";
+import { cpuSeconds, median, percentile, round, rssMB, sleep } from "./numbers.js";
 
 // --- options -------------------------------------------------------------------------
 
@@ -120,7 +121,6 @@ const REGION = "bench";
 
 const ROOT = join(import.meta.dirname, "..");
 const MAIN = join(ROOT, "dist/cli/main.js");
-const TICKS = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
 
 const progress = (msg: string): void => {
   process.stderr.write(`bench:cluster: ${msg}\n`);
@@ -128,17 +128,6 @@ const progress = (msg: string): void => {
 
 // --- numbers -------------------------------------------------------------------------
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? 0;
-}
-function percentile(sorted: Float64Array, p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-}
-function round(x: number, d = 0): number {
-  return Math.round(x * 10 ** d) / 10 ** d;
-}
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A median and every sample, as reported. */
 function summary(xs: number[], d = 0): { median: number; samples: number[] } {
@@ -160,18 +149,6 @@ function freePort(): Promise<number> {
   });
 }
 
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;
-}
-
-/** Resident memory now (VmRSS), or the most the process ever held (VmHWM), in MB. */
-function rssMB(pid: number, field: "VmRSS" | "VmHWM" = "VmRSS"): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return round(Number(new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? "0") / 1024);
-}
 
 /** A process's CPU and RSS over a window: RSS sampled every 250 ms. */
 class Usage {

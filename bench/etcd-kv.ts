@@ -29,7 +29,7 @@
  * fails saying so, it never reports Ruche alone.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -39,6 +39,7 @@ import { Etcd3, type Watcher } from "etcd3";
 import { ETCD_BINARY } from "../src/state/etcd-process.js";
 import { startEtcd, type EtcdTestCluster } from "../src/state/etcd-testing.js";
 import { stopChild } from "./child.js";
+import { cpuSeconds, median, percentile, round, rssMB, sleep } from "./numbers.js";
 
 // --- flags --------------------------------------------------------------------------
 
@@ -75,30 +76,6 @@ const progress = (msg: string): void => {
 
 // --- numbers ------------------------------------------------------------------------
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? 0;
-}
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-}
-function round(x: number, d = 0): number {
-  return Math.round(x * 10 ** d) / 10 ** d;
-}
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-const TICKS = 100;
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;
-}
-/** Resident memory now (VmRSS), or the most the process ever held (VmHWM), in MB. */
-function rssMB(pid: number, field: "VmRSS" | "VmHWM" = "VmRSS"): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return round(Number(new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? "0") / 1024, 1);
-}
 
 // --- the two targets ------------------------------------------------------------------
 
@@ -359,7 +336,7 @@ function figure(runs: Run[]): Figure {
 }
 
 function memory(pid: number): { rssMB: number; peakRssMB: number } {
-  return { rssMB: rssMB(pid), peakRssMB: rssMB(pid, "VmHWM") };
+  return { rssMB: rssMB(pid, "VmRSS", 1), peakRssMB: rssMB(pid, "VmHWM", 1) };
 }
 
 function gitCommit(): string {
