@@ -26,11 +26,11 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { Agent, request, type IncomingHttpHeaders } from "node:http";
-import { connect, createServer, type AddressInfo, type Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { stopChild } from "./child.js";
+import { freePort, stopChild } from "./child.js";
 import { median, percentile, round, sleep } from "./numbers.js";
 
 const quick = process.argv.includes("--quick");
@@ -105,18 +105,6 @@ async function ok(t: Target, method: string, path: string, body?: Buffer | strin
 
 // --- the systems under test ---------------------------------------------------------
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
 
 interface Running {
   child: ChildProcess;

@@ -65,7 +65,6 @@
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -75,7 +74,7 @@ import { ApiClient } from "../src/apiclient/index.js";
 import { parseJob } from "../src/jobspec/index.js";
 import { startEtcd, type EtcdTestCluster } from "../src/state/etcd-testing.js";
 import { NO_ACL_NO_TLS } from "../test/e2e/harness.js";
-import { stopChild } from "./child.js";
+import { freePort, stopChild } from "./child.js";
 import { cpuSeconds, median, percentile, round, rssMB, sleep } from "./numbers.js";
 
 // --- options -------------------------------------------------------------------------
@@ -136,18 +135,6 @@ function summary(xs: number[], d = 0): { median: number; samples: number[] } {
 
 // --- processes -----------------------------------------------------------------------
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
 
 
 /** A process's CPU and RSS over a window: RSS sampled every 250 ms. */

@@ -30,7 +30,6 @@
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -38,7 +37,7 @@ import { noop } from "cockatiel";
 import { Etcd3, type Watcher } from "etcd3";
 import { ETCD_BINARY } from "../src/state/etcd-process.js";
 import { startEtcd, type EtcdTestCluster } from "../src/state/etcd-testing.js";
-import { stopChild } from "./child.js";
+import { freePort, stopChild } from "./child.js";
 import { cpuSeconds, median, percentile, round, rssMB, sleep } from "./numbers.js";
 
 // --- flags --------------------------------------------------------------------------
@@ -79,18 +78,6 @@ const progress = (msg: string): void => {
 
 // --- the two targets ------------------------------------------------------------------
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
 
 /** One etcd API under test: its clients, and the process that serves it. */
 interface Target {

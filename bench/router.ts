@@ -15,7 +15,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, type Server } from "node:http";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { request } from "undici";
@@ -23,6 +23,7 @@ import { ServiceRegistry, StoreCatalog, type CatalogReader, type ServiceInstance
 import { DEFAULT_ROUTER_CONFIG, startRouter } from "../src/router/index.js";
 import type * as RouterModule from "../src/router/index.js";
 import { sqliteBackend, StateStore } from "../src/state/index.js";
+import { freePort } from "./child.js";
 
 const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(name);
@@ -38,14 +39,6 @@ process.env.PATH = `${process.env.PATH ?? ""}:${PATH_DIRS.join(":")}`;
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? 0;
-}
-
-async function freePort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 async function waitFor(port: number, host = HOST): Promise<void> {
