@@ -1,6 +1,6 @@
-import { AclPrefixKind, AclResource, NamespaceCap } from "../structs/index.js";
+import { AclPrefixKind, AclResource, NamespaceCap, parseQueryBody } from "../structs/index.js";
 import type { Request } from "./http.js";
-import { consulBody, SERVICE_DEFINITION, SESSION } from "./consul-body.js";
+import { CHECK_DEFINITION, consulBody, COORDINATE_UPDATE, DEREGISTER_REQUEST, nodeServiceName, REGISTER_REQUEST, SERVICE_DEFINITION, SESSION, type ConsulShape } from "./consul-body.js";
 
 /**
  * What each route of the API checks: one entry per route every listener registers (the
@@ -103,25 +103,18 @@ function kvReadNeed(req: Request): Need {
   return { kind: "prefix", prefix: AclPrefixKind.Key, name: req.params.key ?? "", level: "read" };
 }
 
-/** A field of a JSON body in any case, as Consul's decoder reads it. */
-function bodyField(o: unknown, key: string): unknown {
-  return typeof o === "object" && o !== null ? Object.entries(o).find(([k]) => k.toLowerCase() === key)?.[1] : undefined;
-}
-
-/** A string field of a JSON body in any case; "" when it is absent or not a string. */
-function bodyString(o: unknown, key: string): string {
-  const v = bodyField(o, key);
+/** A string field of a body read with a route's own shape; "" when it is absent or not a string. */
+function shapedString(body: unknown, shape: ConsulShape, field: string): string {
+  const v = consulBody(body, shape)?.[field];
   return typeof v === "string" ? v : "";
 }
 
 /** Creating a prepared query: `query` write on its name when it has one or is a template (Consul's `GetACLPrefix`), else any token. */
 function queryCreateNeed(req: Request): Need {
-  // Field names in any case, as the route reads them (Go's decoder: python-consul sends `name`).
-  const field = (o: unknown, key: string): unknown => (typeof o === "object" && o !== null ? Object.entries(o).find(([k]) => k.toLowerCase() === key)?.[1] : undefined);
-  const n = field(req.body, "name");
-  const type = field(field(req.body, "template"), "type");
-  const name = typeof n === "string" ? n : "";
-  const template = typeof type === "string" && type !== "";
+  // Read by the route's own reader (fields in any case, as Go's decoder: python-consul sends `name`); a body it refuses creates nothing.
+  const parsed = parseQueryBody(req.body);
+  const name = parsed.ok ? parsed.query.Name : "";
+  const template = parsed.ok && parsed.query.Template.Type !== "";
   return name !== "" || template ? { kind: "prefix", prefix: AclPrefixKind.Query, name, level: "write" } : { kind: "token" };
 }
 
@@ -141,8 +134,7 @@ const CONSUL: Readonly<Record<string, RouteEntry>> = {
   "PUT /v1/agent/service/register": consul(
     prefix(AclPrefixKind.Service, "write", (req) => {
       // The name the route registers: read as the route reads it (any case, the later of two spellings).
-      const name = consulBody(req.body, SERVICE_DEFINITION)?.Name;
-      return typeof name === "string" ? name : "";
+      return shapedString(req.body, SERVICE_DEFINITION, "Name");
     }),
   ),
   "PUT /v1/agent/service/deregister/:id": consul(prefix(AclPrefixKind.Service, "write", (req, look) => look.serviceName(req.params.id ?? "") ?? "")),
@@ -157,20 +149,23 @@ const CONSUL: Readonly<Record<string, RouteEntry>> = {
   "GET /v1/agent/health/service/name/:name": consul(prefix(AclPrefixKind.Service, "read", param("name"))),
   // A check of a service: write on the service; of the node itself: write on the node (Consul's vetCheckRegister).
   "PUT /v1/agent/check/register": consul((req, look) => {
-    const sid = bodyField(req.body, "serviceid");
-    return typeof sid === "string" && sid !== "" ? { kind: "prefix", prefix: AclPrefixKind.Service, name: look.serviceName(sid) ?? "", level: "write" } : { kind: "prefix", prefix: AclPrefixKind.ConsulNode, name: look.localNodeName(), level: "write" };
+    const sid = shapedString(req.body, CHECK_DEFINITION, "ServiceID");
+    return sid !== "" ? { kind: "prefix", prefix: AclPrefixKind.Service, name: look.serviceName(sid) ?? "", level: "write" } : { kind: "prefix", prefix: AclPrefixKind.ConsulNode, name: look.localNodeName(), level: "write" };
   }),
   "PUT /v1/agent/check/deregister/:id": consul(checkNeed),
   "PUT /v1/agent/maintenance": consul(prefix(AclPrefixKind.ConsulNode, "write", (_req, look) => look.localNodeName())),
   "PUT /v1/agent/service/maintenance/:id": consul(prefix(AclPrefixKind.Service, "write", (req, look) => look.serviceName(req.params.id ?? "") ?? "")),
   // Consul's catalog writes: node write on the node, and service write on the service it registers.
   "PUT /v1/catalog/register": consul((req) => {
-    const node: Need = { kind: "prefix", prefix: AclPrefixKind.ConsulNode, name: bodyString(req.body, "node"), level: "write" };
-    const svc = bodyField(req.body, "service");
-    const name = bodyField(svc, "service") ?? bodyField(svc, "name");
-    return svc === undefined || svc === null ? node : { kind: "all", of: [node, { kind: "prefix", prefix: AclPrefixKind.Service, name: typeof name === "string" ? name : "", level: "write" }] };
+    // Read as the route reads it: the same shape, and the service's name as the route takes it.
+    const b = consulBody(req.body, REGISTER_REQUEST);
+    const node: Need = { kind: "prefix", prefix: AclPrefixKind.ConsulNode, name: typeof b?.Node === "string" ? b.Node : "", level: "write" };
+    const svc = b?.Service;
+    if (svc === undefined || svc === null) return node;
+    const name = nodeServiceName(svc as Record<string, unknown>);
+    return { kind: "all", of: [node, { kind: "prefix", prefix: AclPrefixKind.Service, name: typeof name === "string" ? name : "", level: "write" }] };
   }),
-  "PUT /v1/catalog/deregister": consul((req) => ({ kind: "prefix", prefix: AclPrefixKind.ConsulNode, name: bodyString(req.body, "node"), level: "write" })),
+  "PUT /v1/catalog/deregister": consul((req) => ({ kind: "prefix", prefix: AclPrefixKind.ConsulNode, name: shapedString(req.body, DEREGISTER_REQUEST, "Node"), level: "write" })),
   "PUT /v1/event/fire/:name": consul(prefix(AclPrefixKind.Event, "write", param("name"))),
   // Events the token may not read (event read on their name) are left out.
   "GET /v1/event/list": consul(FILTERED),
@@ -188,7 +183,7 @@ const CONSUL: Readonly<Record<string, RouteEntry>> = {
   // Consul's coordinates: the list leaves out the nodes the token may not read (its filterACL); an update is node write on the node it names.
   "GET /v1/coordinate/nodes": consul(FILTERED),
   "GET /v1/coordinate/node/:node": consul(prefix(AclPrefixKind.ConsulNode, "read", param("node"))),
-  "PUT /v1/coordinate/update": consul((req) => ({ kind: "prefix", prefix: AclPrefixKind.ConsulNode, name: bodyString(req.body, "node"), level: "write" })),
+  "PUT /v1/coordinate/update": consul((req) => ({ kind: "prefix", prefix: AclPrefixKind.ConsulNode, name: shapedString(req.body, COORDINATE_UPDATE, "Node"), level: "write" })),
   "GET /v1/kv/*key": consul(kvReadNeed),
   "PUT /v1/kv/*key": consul(prefix(AclPrefixKind.Key, "write", param("key"))),
   // With ?recurse the route checks write on every key under the prefix too (Consul's KeyWritePrefix).
@@ -196,8 +191,8 @@ const CONSUL: Readonly<Record<string, RouteEntry>> = {
   "PUT /v1/session/create": consul(
     prefix(AclPrefixKind.Session, "write", (req, look) => {
       // The node the route puts the session on: read as the route reads it (`node` as python-consul sends it).
-      const node = consulBody(req.body, SESSION)?.Node;
-      return typeof node === "string" && node !== "" ? node : look.localNodeName();
+      const node = shapedString(req.body, SESSION, "Node");
+      return node !== "" ? node : look.localNodeName();
     }),
   ),
   "PUT /v1/session/destroy/:id": consul(prefix(AclPrefixKind.Session, "write", (req, look) => look.sessionNode(req.params.id ?? "") ?? "")),

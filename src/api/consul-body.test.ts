@@ -60,4 +60,18 @@ describe("the ACL door", () => {
   it("checks service write on the name a lower-case registration carries", () => {
     expect(need("PUT /v1/agent/service/register", { name: "web", Port: 80 })).toMatchObject({ name: "web", level: "write" });
   });
+
+  it("reads catalog, check, coordinate and prepared-query bodies as their routes do: snake_case aliases, the later spelling, a NodeService's own name", () => {
+    const look = { localNodeName: () => "local", serviceName: (id: string) => (id === "web-1" ? "web" : undefined) };
+    const entry = routeEntry("PUT /v1/agent/check/register", "consul");
+    const req = { body: { name: "c", service_id: "web-1", ttl: "10s" }, params: {}, query: new URLSearchParams() } as unknown as Request;
+    expect(typeof entry?.need === "function" ? entry.need(req, look as unknown as AclLookups) : undefined).toMatchObject({ name: "web", level: "write" });
+    expect(need("PUT /v1/catalog/register", { node: "n1", Node: "n2", Address: "10.0.0.1", Service: { service: "db", Name: "web" } })).toMatchObject({
+      kind: "all",
+      of: [{ name: "n2" }, { name: "db" }],
+    });
+    expect(need("PUT /v1/catalog/deregister", { node: "n1", NODE: "n2" })).toMatchObject({ name: "n2" });
+    expect(need("PUT /v1/coordinate/update", { node: "n1", Node: "n2" })).toMatchObject({ name: "n2" });
+    expect(need("POST /v1/query", { name: "a", Name: "b", Service: { Service: "web" } })).toMatchObject({ name: "b", level: "write" });
+  });
 });

@@ -121,6 +121,29 @@ export const SERVICE_DEFINITION: ConsulShape = {
   nested: { Check: CHECK_TYPE, Checks: { list: CHECK_TYPE }, Weights: { fields: ["Passing", "Warning"] } },
 };
 
+/** `structs.CheckDefinition` (`PUT /v1/agent/check/register`): a check type with its ID, name, notes and service. */
+export const CHECK_DEFINITION: ConsulShape = { ...CHECK_TYPE, fields: [...CHECK_TYPE.fields, "Token"] };
+
+/** `structs.NodeService` (`RegisterRequest.Service`): a registration whose name is spelled `Service`. */
+const NODE_SERVICE: ConsulShape = { ...SERVICE_DEFINITION, fields: [...SERVICE_DEFINITION.fields, "Service"] };
+
+/** The name of a `NodeService` read with its shape: `Service`, else an agent registration's `Name`. */
+export function nodeServiceName(s: Record<string, unknown>): unknown {
+  return s.Service ?? s.Name;
+}
+
+/** `structs.RegisterRequest` (`PUT /v1/catalog/register`). */
+export const REGISTER_REQUEST: ConsulShape = {
+  fields: ["ID", "Node", "Address", "Datacenter", "TaggedAddresses", "NodeMeta", "Service", "Check", "Checks", "SkipNodeUpdate", "Token", "Namespace", "Partition", "Locality"],
+  nested: { Service: NODE_SERVICE, Check: CHECK_TYPE, Checks: { list: CHECK_TYPE } },
+};
+
+/** `structs.DeregisterRequest` (`PUT /v1/catalog/deregister`). */
+export const DEREGISTER_REQUEST: ConsulShape = { fields: ["Node", "ServiceID", "CheckID", "Datacenter", "Namespace", "Partition"] };
+
+/** `structs.CoordinateUpdateRequest` (`PUT /v1/coordinate/update`). */
+export const COORDINATE_UPDATE: ConsulShape = { fields: ["Datacenter", "Node", "Segment", "Coord", "Token", "Partition"], nested: { Coord: { fields: ["Vec", "Error", "Adjustment", "Height"] } } };
+
 /** `structs.Session` (`PUT /v1/session/create`). */
 export const SESSION: ConsulShape = {
   fields: ["ID", "Name", "Node", "LockDelay", "Behavior", "TTL", "Checks", "NodeChecks", "ServiceChecks", "Namespace", "Partition"],

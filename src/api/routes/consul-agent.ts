@@ -19,7 +19,7 @@ import {
 } from "../../catalog/index.js";
 import type { ClusterView, NodeCoordinates } from "../../server/index.js";
 import { AclPrefixKind, NS, type ExternalNode, type NodeCoordinate } from "../../structs/index.js";
-import { CHECK_TYPE, consulBody, SERVICE_DEFINITION, type ConsulShape } from "../consul-body.js";
+import { CHECK_DEFINITION, consulBody, COORDINATE_UPDATE, DEREGISTER_REQUEST, nodeServiceName, REGISTER_REQUEST } from "../consul-body.js";
 import { blockingParams, type Reply, type Request, type Router } from "../http.js";
 import { allInstances, consulFilter, consulHeaders, localService } from "./consul.js";
 
@@ -50,15 +50,6 @@ const SERVICE_MAINT_REASON = "Maintenance mode is enabled for this service, but 
 
 const text = (status: number, body: string): Reply => ({ status, body, headers: { "content-type": "text/plain; charset=utf-8" } });
 
-/** `structs.CheckDefinition` (`PUT /v1/agent/check/register`): a check type with its ID, name, notes and service. */
-const CHECK_DEFINITION: ConsulShape = { ...CHECK_TYPE, fields: [...CHECK_TYPE.fields, "Token"] };
-/** `structs.RegisterRequest` (`PUT /v1/catalog/register`). */
-const REGISTER_REQUEST: ConsulShape = {
-  fields: ["ID", "Node", "Address", "Datacenter", "TaggedAddresses", "NodeMeta", "Service", "Check", "Checks", "SkipNodeUpdate", "Token", "Namespace", "Partition", "Locality"],
-  nested: { Service: SERVICE_DEFINITION, Check: CHECK_TYPE, Checks: { list: CHECK_TYPE } },
-};
-/** `structs.DeregisterRequest` (`PUT /v1/catalog/deregister`). */
-const DEREGISTER_REQUEST: ConsulShape = { fields: ["Node", "ServiceID", "CheckID", "Datacenter", "Namespace", "Partition"] };
 
 export function consulAgentRoutes(r: Router, o: ConsulAgentOptions): void {
   const { catalog, events } = o;
@@ -200,7 +191,7 @@ export function consulAgentRoutes(r: Router, o: ConsulAgentOptions): void {
     if (b.Service !== undefined && b.Service !== null) {
       const s = b.Service as Record<string, unknown>;
       // Consul's NodeService names the service `Service`; the agent's registration `Name`.
-      const parsed = parseRegistration({ ...s, Name: s.Service ?? s.Name, Check: undefined, Checks: undefined }, { nodeId, now, allowScriptChecks: false });
+      const parsed = parseRegistration({ ...s, Name: nodeServiceName(s), Check: undefined, Checks: undefined }, { nodeId, now, allowScriptChecks: false });
       if (!parsed.ok) return text(400, `Invalid service: ${parsed.errors.join("; ")}`);
       service = { ...parsed.service, ...(external === undefined ? {} : { ExternalNode: external }) };
     }
@@ -373,8 +364,6 @@ export function consulOperatorRoutes(r: Router, cluster: ClusterView, catalog: C
   consulCoordinateRoutes(r, catalog, coordinates);
 }
 
-/** `structs.CoordinateUpdateRequest` (`PUT /v1/coordinate/update`). */
-const COORDINATE_UPDATE: ConsulShape = { fields: ["Datacenter", "Node", "Segment", "Coord", "Token", "Partition"], nested: { Coord: { fields: ["Vec", "Error", "Adjustment", "Height"] } } };
 
 /**
  * Consul's `/v1/coordinate/nodes|node/:node|update`: the nodes' network coordinates, measured
