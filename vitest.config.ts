@@ -14,9 +14,12 @@ const SYSTEM = [
   "src/drivers/docker/logs.test.ts", // Docker
   "src/drivers/docker/task-limits.test.ts", // Docker
   "src/drivers/docker/network.test.ts", // Docker: bridge groups' pause containers
+  "src/drivers/containerd/containerd.test.ts", // root and containerd (the Docker engine's): the containerd driver's options
   "src/client/settle-network.test.ts", // Docker: a stopped bridge allocation's pause container removed
+  "src/client/cni/cni-plugins.test.ts", // root and Debian's containernetworking-plugins: CNI networks of allocations
   "src/drivers/exec/exec.test.ts", // root: namespaces and cgroups
   "src/drivers/exec/cgroup.test.ts", // root: the host's cgroup hierarchy
+  "src/drivers/java/java.test.ts", // root and a JDK: JVMs isolated as exec tasks
   "src/drivers/shared/shim.test.ts", // root: tasks of the exec driver under the shim
   "src/state/full-disk.test.ts", // root: mounts a small tmpfs to fill up and turn read-only
   "src/state/data-dir.test.ts", // root: reads the data dir as user nobody, and hands a dir to nobody

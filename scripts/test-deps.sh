@@ -25,7 +25,10 @@
 #   server's state, test/e2e/state-backup.test.ts); and what the node agent runs to fetch a
 #   task's artifacts: tar, unzip, bzip2, xz (xz-utils) and git; the Consul clients
 #   python3-consul (installed) and python3-consul2 (downloaded and unpacked beside it into
-#   node_modules/.cache/ruche-test-deps/python3-consul2, as the two conflict).
+#   node_modules/.cache/ruche-test-deps/python3-consul2, as the two conflict); the CNI
+#   plugins network mode "cni/<name>" runs (containernetworking-plugins, in /usr/lib/cni),
+#   and the engines of the podman, java and containerd-driver task drivers (podman,
+#   default-jdk-headless for java and javac, containerd for ctr).
 #
 # docker: a Docker engine answering on the default socket /var/run/docker.sock, so the
 #   docker CLI and dockerode need no DOCKER_HOST (if DOCKER_HOST is set, that engine is
@@ -267,6 +270,12 @@ for component in $NEEDED; do
       command -v git >/dev/null 2>&1 || missing="${missing:+$missing }git"
       # python-consul, a Consul client the prepared queries' end-to-end test uses as is.
       deb_installed python3-consul || missing="${missing:+$missing }python3-consul"
+      # The CNI plugins (bridge, host-local, portmap, ...) network mode "cni/<name>" runs.
+      [ -x /usr/lib/cni/bridge ] || missing="${missing:+$missing }containernetworking-plugins"
+      # The podman, java and containerd-driver task drivers' engines and runtimes.
+      command -v podman >/dev/null 2>&1 || missing="${missing:+$missing }podman"
+      command -v javac >/dev/null 2>&1 || missing="${missing:+$missing }default-jdk-headless"
+      command -v ctr >/dev/null 2>&1 || missing="${missing:+$missing }containerd"
       if [ -n "$missing" ]; then
         apt_install $missing
       fi

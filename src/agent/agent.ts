@@ -10,9 +10,9 @@ import { ConsulSnapshots, followLockDelays, KVService, LockDelays, ServiceRegist
 import { startDns, type DnsConfig } from "../dns/index.js";
 import { dnsServers } from "./dns-servers.js";
 import { dnsAccess, type DnsTokens } from "./dns-acl.js";
-import { Client, readLogs, SimulatedNode } from "../client/index.js";
-import { allDrivers } from "../drivers/index.js";
-import { ErrorCode, errorMessage, RucheError, type ClientHostVolumeConfig, type Logger } from "../structs/index.js";
+import { Client, DEFAULT_CNI_CONFIG_DIR, DEFAULT_CNI_PATH, readLogs, SimulatedNode, splitCniPath } from "../client/index.js";
+import { allDrivers, type ContainerdDriverOptions, type PodmanDriverOptions } from "../drivers/index.js";
+import { ErrorCode, errorMessage, RucheError, type ClientHostNetworkConfig, type ClientHostVolumeConfig, type Logger } from "../structs/index.js";
 import { DEFAULT_ROUTER_CONFIG, KvMergedCatalog, parseRouterConfigFile, RemoteCatalog, RemoteKv, RemoteDatacenters, startRouter, type Datacenters, type RouterConfig, type RunningRouter } from "../router/index.js";
 import { etcdCluster, RUCHE_BUILD, Server, soloCluster, threadLeases, type ClusterView, type EtcdCluster, type HeartbeatOptions, type ServerInfo } from "../server/index.js";
 import { etcdBackend, etcdRecord, prepareDataDir, secureDataDir, sqliteBackend, StateStore } from "../state/index.js";
@@ -94,6 +94,10 @@ export interface AgentConfig {
    * agent's user, with no isolation).
    */
   rawExec?: boolean;
+  /** The containerd-driver's plugin config (`plugin "containerd-driver" { config { ... } }`); absent: the plugin's defaults. */
+  containerd?: ContainerdDriverOptions;
+  /** The podman driver's plugin config (`plugin "podman" { config { ... } }`); absent: the plugin's defaults. */
+  podman?: PodmanDriverOptions;
   /**
    * Whether docker tasks may be privileged or use the host's (or another container's) network
    * (Nomad's docker plugin `allow_privileged`; off by default, -dev too, as Nomad's).
@@ -101,8 +105,16 @@ export interface AgentConfig {
   dockerAllowPrivileged?: boolean;
   /** The image of bridge groups' pause containers (Nomad's docker plugin `infra_image`); default the docker driver's. */
   dockerInfraImage?: string;
+  /** Where the node's CNI plugins are, directories separated by ":" (Nomad's `client { cni_path }`); default /opt/cni/bin. */
+  cniPath?: string;
+  /** The node's CNI networks' config dir (Nomad's `client { cni_config_dir }`); default /opt/cni/config. */
+  cniConfigDir?: string;
   /** The node's host volumes by name (Nomad's `client { host_volume "NAME" { path read_only } }`); each path must exist when the agent starts. */
   hostVolumes?: Record<string, ClientHostVolumeConfig>;
+  /** Where the "mkdir" plugin makes dynamic host volumes (Nomad's `client { host_volumes_dir }`); default `<data_dir>/host_volumes`. */
+  hostVolumesDir?: string;
+  /** The node's host networks by name (Nomad's `client { host_network "NAME" { cidr interface reserved_ports } }`). */
+  hostNetworks?: Record<string, ClientHostNetworkConfig>;
   /**
    * Script checks (a command the agent runs) registered through the Consul-compatible API
    * (Consul's `enable_script_checks`), and those in the config dir's definition files
@@ -403,16 +415,15 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
       // Consul's prepared queries (`/v1/query`, `NAME.query.consul`), failing over to the other datacenters' servers.
       const queries = preparedQueries({ store, catalog: storeCatalog, federation: federated.federation, cluster: clusterView, ...(wire === undefined ? {} : { dial: wire.api.dial, regionDial: wire.api.regionDial }), localNode: () => client?.nodeId, log: log("query"), acl: cfg.acl?.enabled === true && !cfg.dev });
       const consul = { catalog: storeCatalog, localNode: () => client?.nodeId, version: "1.17.0", registry, allowScriptChecks: cfg.enableScriptChecks ?? false, kv, queries, snapshots: new ConsulSnapshots(store), events: new UserEvents(store), coordinates: server.coordinates };
-      let stopChecks: (() => void) | undefined;
-      duties.push({
-        start: () => {
-          stopChecks ??= runRegisteredChecks(registry, () => client?.nodeId ?? "", log("catalog"));
-        },
-        stop: () => {
-          stopChecks?.();
-          stopChecks = undefined;
-          return Promise.resolve();
-        },
+      // Each server probes the checks of the services registered on its own node (through it: Consul's agent API acts on the
+      // node asked); a follower sends their statuses on its node's line to the servers. The leader also keeps the registry.
+      const stopChecks = runRegisteredChecks(registry, () => client?.nodeId ?? "", log("catalog"), {
+        leading: () => clusterView.isLeader(),
+        report: (checkId, status, output) => (client === null ? Promise.reject(new Error("this server runs no node to send the status of")) : client.reportChecks([{ CheckID: checkId, Status: status, Output: output }])),
+      });
+      closers.push(() => {
+        stopChecks();
+        return Promise.resolve();
       });
       // Sessions end on time (TTL) and as soon as their node or a check they are bound to fails, releasing or deleting the keys they hold.
       const reaper = new SessionReaper(store, {
@@ -621,6 +632,10 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
         nodePool: "default",
         meta: cfg.meta,
         ...(cfg.hostVolumes === undefined ? {} : { hostVolumes: cfg.hostVolumes }),
+        ...(cfg.hostVolumesDir === undefined ? {} : { hostVolumesDir: cfg.hostVolumesDir }),
+        // Nomad's defaults: a node without them offers no CNI network.
+        cni: { path: splitCniPath(cfg.cniPath ?? DEFAULT_CNI_PATH), configDir: cfg.cniConfigDir ?? DEFAULT_CNI_CONFIG_DIR },
+        ...(cfg.hostNetworks === undefined ? {} : { hostNetworks: cfg.hostNetworks }),
         ip: cfg.networkIp,
         httpAddr: address,
         minDynamicPort: cfg.dynamicPorts.min,
@@ -631,6 +646,8 @@ export async function startAgent(cfg: AgentConfig, out: (line: string) => void):
           dockerPrivileged: cfg.dockerAllowPrivileged ?? false,
           ...(cfg.dockerInfraImage === undefined ? {} : { dockerInfraImage: cfg.dockerInfraImage }),
           rawExec: cfg.rawExec ?? false,
+          ...(cfg.containerd === undefined ? {} : { containerd: cfg.containerd }),
+          ...(cfg.podman === undefined ? {} : { podman: cfg.podman }),
         }),
         log: log("client"),
         // A task's templates read KV, services and variables from the servers' API as the task's workload identity.

@@ -13,5 +13,11 @@ export function inProcessTransport(server: Server): ClientTransport {
       return { index, allocs: store.allocsByNode(id) };
     },
     updateAllocs: (id, secret, updates) => server.updateAllocs(id, secret, updates),
+    hostVolumes: async (id, secret, minIndex, waitMs, signal) => {
+      server.nodes.authenticate(id, secret);
+      const index = await store.waitFor(["hostVolumes"], minIndex, waitMs, signal);
+      return { index, volumes: store.hostVolumes(undefined).filter((v) => v.NodeID === id) };
+    },
+    reportHostVolumes: (id, secret, reports) => server.reportHostVolumes(id, secret, reports),
   };
 }

@@ -1,14 +1,23 @@
-import type { ServiceRegistry } from "../catalog/index.js";
+import type { HealthStatus, ServiceRegistry } from "../catalog/index.js";
 import { CheckState, probe } from "../client/index.js";
 import { NS, type Logger, type RegisteredCheck, type ServiceCheck } from "../structs/index.js";
 
+/** What the runner does on this server: the leader writes and keeps the registry; a follower probes its own node's checks and sends their statuses. */
+export interface RegisteredChecksRole {
+  /** Whether this server leads now: it writes statuses itself and keeps the registry (TTLs, DeregisterCriticalServiceAfter). */
+  leading(): boolean;
+  /** A follower's way to the leader for its node's statuses (through its node's line to the servers); absent, a follower probes nothing. */
+  report?(checkId: string, status: HealthStatus, output: string): Promise<void>;
+}
+
 /**
  * Runs the http and tcp checks of services registered directly with this agent (as a
- * Consul agent runs its own), with their thresholds, writing a status only when it
- * changes; and once a second, the registry's housekeeping (TTL expiry, deregistering
- * services critical for longer than DeregisterCriticalServiceAfter).
+ * Consul agent runs its own: each server its own node's, those registered through it),
+ * with their thresholds, writing a status only when it changes; and on the leader, once a
+ * second, the registry's housekeeping (TTL expiry, deregistering services critical for
+ * longer than DeregisterCriticalServiceAfter).
  */
-export function runRegisteredChecks(registry: ServiceRegistry, localNode: () => string, log: Logger): () => void {
+export function runRegisteredChecks(registry: ServiceRegistry, localNode: () => string, log: Logger, role: RegisteredChecksRole = { leading: () => true }): () => void {
   const states = new Map<string, { state: CheckState; due: number; busy: boolean; outputAt: number }>();
   const timer = setInterval(() => {
     void tick();
@@ -17,7 +26,10 @@ export function runRegisteredChecks(registry: ServiceRegistry, localNode: () => 
   let housekeeping = 0;
   async function tick(): Promise<void> {
     const now = Date.now();
-    if (now - housekeeping >= 1000) {
+    const leading = role.leading();
+    // A follower that runs no node has no checks of its own: the leader runs those of services on no node.
+    if (!leading && (role.report === undefined || localNode() === "")) return;
+    if (leading && now - housekeeping >= 1000) {
       housekeeping = now;
       await registry.tick().catch((err: unknown) => {
         log.warn({ err }, "registered services housekeeping failed");
@@ -48,7 +60,8 @@ export function runRegisteredChecks(registry: ServiceRegistry, localNode: () => 
             const outputDue = r.output !== c.Output && (c.Output === "" || Date.now() - entry.outputAt >= OUTPUT_EVERY_MS);
             if (!changed && !outputDue) return;
             entry.outputAt = Date.now();
-            await registry.setCheck(s.NodeID, c.CheckID, entry.state.status, r.output);
+            if (role.report === undefined || role.leading()) await registry.setCheck(s.NodeID, c.CheckID, entry.state.status, r.output);
+            else await role.report(c.CheckID, entry.state.status, r.output);
           })
           .catch((err: unknown) => {
             log.warn({ check: key, err }, "running a registered check failed");

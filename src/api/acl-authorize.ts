@@ -122,7 +122,9 @@ export function aclAuthorize(door: AclDoor): (req: Request) => Reply | undefined
       door.log.error({ route: req.route }, "a route has no entry in the ACL table: only a management token may use it");
     }
     const face: Face = door.listener === "consul" ? "consul" : (entry?.face ?? "nomad");
-    const need: Need = entry === undefined ? { kind: "management" } : typeof entry.need === "function" ? entry.need(req, door.lookups) : entry.need;
+    // A write another server forwarded for its node: the rules look in that node (its services, its checks, its name).
+    const look = req.receivedBy === undefined ? door.lookups : door.lookups.forAgentNode(req.receivedBy.node);
+    const need: Need = entry === undefined ? { kind: "management" } : typeof entry.need === "function" ? entry.need(req, look) : entry.need;
     const secret = tokenless(need) ? undefined : secretOf(req, face);
     const resolved = door.resolver.resolve(secret);
     if (!resolved.ok) {

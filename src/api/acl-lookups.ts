@@ -9,13 +9,13 @@ export interface LookupSources {
   consul?: { catalog: CatalogReader; kv: KVService; localNode(): string | undefined };
 }
 
-/** `AclLookups` over what a listener serves; what it does not serve is not found. */
-export function aclLookups(src: LookupSources): AclLookups {
+/** `AclLookups` over what a listener serves; what it does not serve is not found. `node`: the agent's node they look in, when not the listener's own (`forAgentNode`). */
+export function aclLookups(src: LookupSources, node?: string): AclLookups {
   const instances = (): ServiceInstance[] => {
     const catalog = src.consul?.catalog;
     return catalog === undefined ? [] : Object.keys(catalog.services()).flatMap((s) => catalog.instances(s));
   };
-  const local = (): string | undefined => src.consul?.localNode();
+  const local = (): string | undefined => (node === undefined ? src.consul?.localNode() : node === "" ? undefined : node);
   /** The allocation an ID names, or the one its start names; none for no match or several. */
   const allocOf = (id: string): Allocation | undefined => {
     const store = src.store;
@@ -58,7 +58,10 @@ export function aclLookups(src: LookupSources): AclLookups {
     },
     localNodeName() {
       const id = local();
-      return src.consul?.catalog.nodes().find((n) => n.ID === id)?.Node ?? "";
+      return id === undefined ? "" : (src.consul?.catalog.nodes().find((n) => n.ID === id)?.Node ?? "");
+    },
+    forAgentNode(other) {
+      return aclLookups(src, other);
     },
   };
 }

@@ -50,6 +50,8 @@ export interface AclLookups {
   sessionNode(sessionId: string): string | undefined;
   /** This agent's node name (Consul's sessions and checks default to it). */
   localNodeName(): string;
+  /** The same lookups for a write another server forwarded for its node (`Request.receivedBy`'s, "" for none): "this agent's node" is that one. */
+  forAgentNode(node: string): AclLookups;
   /** The job of an allocation, by its ID or a unique prefix of it; undefined when unknown. */
   allocJob?(allocId: string): string | undefined;
   /** The namespace of an allocation (by its ID or a unique prefix), an evaluation or a deployment; undefined when unknown. */
@@ -287,6 +289,13 @@ const NOMAD: Readonly<Record<string, RouteEntry>> = {
   "PUT /v1/namespace": nomad({ kind: "management" }),
   "PUT /v1/namespace/:name": nomad({ kind: "management" }),
   "DELETE /v1/namespace/:name": nomad({ kind: "management" }),
+  // Nomad's dynamic host volumes, in the namespace the request acts in (the query's, else the volume's).
+  "PUT /v1/volume/host/create": nomad(ns(NamespaceCap.HostVolumeCreate)),
+  "PUT /v1/volume/host/register": nomad(ns(NamespaceCap.HostVolumeRegister)),
+  "GET /v1/volumes": nomad(ns(NamespaceCap.HostVolumeRead)),
+  "GET /v1/volume/host/:id": nomad(ns(NamespaceCap.HostVolumeRead)),
+  "DELETE /v1/volume/host/:id": nomad(ns(NamespaceCap.HostVolumeDelete)),
+  "DELETE /v1/volume/host/:id/delete": nomad(ns(NamespaceCap.HostVolumeDelete)),
 
   "GET /v1/nodes": nomad(res(AclResource.Node, "read")),
   "GET /v1/node/:id": nomad(res(AclResource.Node, "read")),
@@ -302,6 +311,9 @@ const NOMAD: Readonly<Record<string, RouteEntry>> = {
   "PUT /v1/client/heartbeat/:id": nomad(NODE_IDENTITY),
   "GET /v1/client/allocations/:id": nomad(NODE_IDENTITY),
   "PUT /v1/client/allocations/:id": nomad(NODE_IDENTITY),
+  "PUT /v1/client/checks/:id": nomad(NODE_IDENTITY),
+  "GET /v1/client/host-volumes/:id": nomad(NODE_IDENTITY),
+  "PUT /v1/client/host-volumes/:id": nomad(NODE_IDENTITY),
   // A user's: an allocation's logs and commands in it.
   "GET /v1/client/fs/logs/:alloc": nomad(ns(NamespaceCap.ReadLogs)),
   "PUT /v1/client/allocation/:alloc/exec": nomad(execNeed),
@@ -395,7 +407,7 @@ function consulAclRoute(method: string, pattern: string): RouteEntry | undefined
 }
 
 /** The list routes where `?namespace=*` asks for every namespace: the door lets it pass, the route keeps what the token may read. */
-const ALL_NAMESPACE_LISTS: ReadonlySet<string> = new Set(["GET /v1/jobs", "GET /v1/allocations", "GET /v1/evaluations", "GET /v1/deployments"]);
+const ALL_NAMESPACE_LISTS: ReadonlySet<string> = new Set(["GET /v1/jobs", "GET /v1/allocations", "GET /v1/evaluations", "GET /v1/deployments", "GET /v1/volumes"]);
 
 /**
  * The namespace a request acts in, which its route's namespace capabilities are checked in (as
@@ -423,6 +435,7 @@ export function requestNamespace(req: Request, look: AclLookups): string | null 
   if (method !== "GET" && typeof body === "object" && body !== null) {
     if ("Namespace" in body && typeof body.Namespace === "string" && body.Namespace !== "") return body.Namespace;
     if ("Job" in body && typeof body.Job === "object" && body.Job !== null && "Namespace" in body.Job && typeof body.Job.Namespace === "string" && body.Job.Namespace !== "") return body.Job.Namespace;
+    if ("Volume" in body && typeof body.Volume === "object" && body.Volume !== null && "Namespace" in body.Volume && typeof body.Volume.Namespace === "string" && body.Volume.Namespace !== "") return body.Volume.Namespace;
   }
   return "default";
 }

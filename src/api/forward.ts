@@ -20,7 +20,30 @@ export interface ClusterEdge {
   flavor: ApiFlavor;
   /** How to reach the leader; plain HTTP when absent. */
   dial?: Dial;
+  /** The nodes the agent endpoints act on (`AgentNodes`); absent: the listener serves none (its forwarded writes name no node). */
+  nodes?: AgentNodes;
 }
+
+/**
+ * What the forwarding knows of nodes, for Consul's agent endpoints (`/v1/agent/service/register`,
+ * maintenance, checks, sessions' default node): a write a follower forwards acts on the
+ * follower's node, as a Consul agent's endpoint acts on the agent that received it, never on
+ * the leader's.
+ */
+export interface AgentNodes {
+  /** The node this server's agent runs (its ID), undefined when it runs none. */
+  local(): string | undefined;
+  /** A node's name by its ID, undefined for a node not in the state: the leader checks that a server names its own node only. */
+  name(id: string): string | undefined;
+}
+
+/**
+ * The header a follower names its own node in (`AgentNodes.local`, "" for none) on each write
+ * it forwards. The leader believes it only in a batch of writes from a server (`receivedByOf`
+ * in `http.ts`), and only for the node that server runs; on a request sent to it directly it
+ * means nothing.
+ */
+export const AGENT_NODE_HEADER = "x-ruche-agent-node";
 
 /** Marks a request one server forwarded to the leader: the leader answers it, never forwards it again. */
 const FORWARDED = "x-ruche-forwarded-by";
@@ -328,9 +351,11 @@ export class Forwarder {
       this.lines.set(key, line);
     }
     const headers: Record<string, string> = {};
-    // The certificate header is this server's to set; the agent's node key means something to this server only.
-    for (const [k, v] of Object.entries(endToEnd(raw.headers))) if (k !== PEER_HEADER && k !== NODE_KEY_HEADER) headers[k] = Array.isArray(v) ? v.join(", ") : v;
+    // The certificate and node headers are this server's to set; the agent's node key means something to this server only.
+    for (const [k, v] of Object.entries(endToEnd(raw.headers))) if (k !== PEER_HEADER && k !== NODE_KEY_HEADER && k !== AGENT_NODE_HEADER) headers[k] = Array.isArray(v) ? v.join(", ") : v;
     if (peerCert !== undefined) headers[PEER_HEADER] = encodePeer(peerCert);
+    // The agent endpoints act on the node of the server that received the write: this one's.
+    if (this.edge.nodes !== undefined) headers[AGENT_NODE_HEADER] = this.edge.nodes.local() ?? "";
     return line.send({ method: raw.method ?? "PUT", url: raw.url ?? "/", headers, body });
   }
 }

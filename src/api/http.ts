@@ -1,7 +1,7 @@
 import { ServerResponse, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { NodeRole, parseSpiffeUri } from "../pki/index.js";
+import { NodeRole, parseSpiffeUri, spiffeIdentity } from "../pki/index.js";
 import { ALLOW_ALL, ErrorCode, errorMessage, NS, parseDuration, RucheError, type Acl, type Logger } from "../structs/index.js";
 import { DEFAULT_MAX_CONNS_PER_CLIENT, limitConnectionsPerClient } from "./conn-limit.js";
 import { refuseCrossSiteWrite } from "./csrf.js";
@@ -9,6 +9,7 @@ import { errorResponse, type ErrorBody } from "./errors.js";
 import { acrossFederation, type FederationEdge } from "./federation-forward.js";
 import { createListener, decodePeer, PEER_HEADER, peerCertOf, type ListenerTls, type PeerCert } from "./tls-listener.js";
 import {
+  AGENT_NODE_HEADER,
   decodeRequests,
   encodeAnswers,
   FORWARD_BATCH_PATH,
@@ -42,10 +43,26 @@ export interface Request {
   peerCert?: PeerCert;
   /** The route that matched, as registered: `GET /v1/job/:id` (a HEAD is its GET route's, a POST its PUT's twin). */
   route: string;
+  /**
+   * For a write another server forwarded: that server (its name) and its node (its ID, ""
+   * when it runs none), which the agent endpoints act on instead of this server's own (Consul's
+   * agent endpoints act on the agent asked). Undefined: the request came here itself.
+   */
+  receivedBy?: ReceivedBy;
   /** What the request's token may do, set by the `authorize` hook (`ALLOW_ALL` when the hook sets none: ACLs are not in use). */
   acl: Acl;
   /** A request to upgrade the connection (a WebSocket): its socket, for the route to take over, and the bytes read past the headers. */
   upgrade?: { socket: Duplex; head: Buffer };
+}
+
+/** The server that received a write it forwarded here, and its node (`Request.receivedBy`). */
+export interface ReceivedBy {
+  /** The server's name. */
+  server: string;
+  /** Its node's ID; "" when it runs none. Its name is the server's. */
+  node: string;
+  /** The node is not in the state (not registered yet, or purged): the agent endpoints refuse to act on it (503); other writes go on. */
+  missing?: true;
 }
 
 /**
@@ -382,12 +399,13 @@ interface Incoming {
   raw: IncomingMessage;
   res: ServerResponse;
   peerCert: PeerCert | undefined;
+  receivedBy?: ReceivedBy;
 }
 
 /** A request this server answers itself: its body parsed, once its memory is current when it must be, authorized, answered by its route's handler. */
 async function serve(opts: HttpServerOptions, m: RouteMatch, r: Incoming): Promise<Reply> {
   const body = isRawBodyPath(r.url.pathname) ? undefined : parseJson(r.rawBody);
-  const req: Request = { method: r.method, path: r.url.pathname, params: m.params, query: r.url.searchParams, headers: r.headers, body, rawBody: r.rawBody, signal: r.signal, raw: r.raw, route: m.route, acl: ALLOW_ALL, ...(r.peerCert === undefined ? {} : { peerCert: r.peerCert }) };
+  const req: Request = { method: r.method, path: r.url.pathname, params: m.params, query: r.url.searchParams, headers: r.headers, body, rawBody: r.rawBody, signal: r.signal, raw: r.raw, route: m.route, acl: ALLOW_ALL, ...(r.peerCert === undefined ? {} : { peerCert: r.peerCert }), ...(r.receivedBy === undefined ? {} : { receivedBy: r.receivedBy }) };
   const upgrade = upgrades.get(r.raw);
   if (upgrade !== undefined) req.upgrade = upgrade;
   if (opts.cluster !== undefined && needsBarrier(r.method, r.url.pathname, r.url.searchParams)) await opts.cluster.view.barrier(r.signal);
@@ -434,13 +452,13 @@ async function answerBatch(raw: IncomingMessage, res: ServerResponse, opts: Http
   const believed = from !== undefined && (opts.tls?.mayForward ?? notAClientNode)(from);
   if (from !== undefined && !believed) throw new RucheError(ErrorCode.Forbidden, `the certificate ${from.subject} is not a server's: only servers forward writes`);
   const items = decodeRequests(await readBody(raw, MAX_BODY_BYTES + BATCH_HEAD_ROOM));
-  const answers = await Promise.all(items.map((it) => answerForwarded(it, by, raw, res, opts, signal, believed)));
+  const answers = await Promise.all(items.map((it) => answerForwarded(it, by, raw, res, opts, signal, believed, from)));
   const bytes = encodeAnswers(answers);
   res.writeHead(200, { "content-type": "application/octet-stream", "content-length": bytes.length });
   res.end(bytes);
 }
 
-async function answerForwarded(it: ForwardedRequest, by: string, raw: IncomingMessage, res: ServerResponse, opts: HttpServerOptions, signal: AbortSignal, believed: boolean): Promise<ForwardedAnswer> {
+async function answerForwarded(it: ForwardedRequest, by: string, raw: IncomingMessage, res: ServerResponse, opts: HttpServerOptions, signal: AbortSignal, believed: boolean, from: PeerCert | undefined): Promise<ForwardedAnswer> {
   const started = performance.now();
   let route = it.url;
   try {
@@ -450,9 +468,10 @@ async function answerForwarded(it: ForwardedRequest, by: string, raw: IncomingMe
     if (opts.cluster !== undefined && mustForward(opts.cluster, it.method, url.pathname)) throw notLeaderAnymore(by);
     const m = matchRoute(opts.router, it.method, url.pathname);
     // A write's handler answers with a reply, never on the response itself (only reads stream).
-    const { [PEER_HEADER]: peer, ...headers } = it.headers;
+    const { [PEER_HEADER]: peer, [AGENT_NODE_HEADER]: node, ...headers } = it.headers;
     const peerCert = believed && peer !== undefined ? decodePeer(peer) : undefined;
-    const reply = await serve(opts, m, { method: it.method, url, headers, rawBody: it.body, signal, raw, res, peerCert });
+    const receivedBy = receivedByOf(node, by, from, opts);
+    const reply = await serve(opts, m, { method: it.method, url, headers, rawBody: it.body, signal, raw, res, peerCert, ...(receivedBy === undefined ? {} : { receivedBy }) });
     if ("streamed" in reply) throw new RucheError(ErrorCode.Internal, `${it.method} ${url.pathname} answered with a stream, which a batch of forwarded writes cannot carry`);
     const out = replied(opts.log, reply, url.searchParams.has("pretty"), { method: it.method, route, forwardedBy: by });
     opts.onRequest?.(it.method, route, out.status, performance.now() - started);
@@ -462,6 +481,31 @@ async function answerForwarded(it: ForwardedRequest, by: string, raw: IncomingMe
     opts.onRequest?.(it.method, route, out.status, performance.now() - started);
     return out;
   }
+}
+
+/**
+ * The node a forwarded write's agent endpoints act on (`AGENT_NODE_HEADER`): the node of the
+ * server that received it, "" when that server runs none; undefined when the follower named
+ * none (a server of an older build: this server's own, as before). Only a server says it, and
+ * only of its own node (the node named as the server is, as an agent's server and node are):
+ * the server its certificate names (`spiffe://ruche/<region>/server/<name>`), or the one the
+ * batch says forwarded it when its certificate is a server's without naming one (the
+ * operator's `server.<region>.nomad`, which `answerBatch` checked) or the listener speaks
+ * plain HTTP — where nothing proves any server, and where a server's own node is what a
+ * request sent to that server acts on anyway. Another node is refused 403; a node the state
+ * does not have is marked `missing`, for the agent endpoints to refuse (other writes go on).
+ */
+function receivedByOf(sent: string | undefined, by: string, from: PeerCert | undefined, opts: HttpServerOptions): ReceivedBy | undefined {
+  if (sent === undefined) return undefined;
+  if (from === undefined && opts.tls !== undefined) throw new RucheError(ErrorCode.Forbidden, `this write was forwarded by ${by} for its node over TLS without a certificate: only a server's certificate names the node a forwarded write is for`);
+  const id = from === undefined ? null : spiffeIdentity(from.uris);
+  if (from !== undefined && id !== null && id.role !== NodeRole.Server) throw new RucheError(ErrorCode.Forbidden, `the certificate ${from.subject} is a ${id.role}'s, not a server's: only a server names the node a forwarded write is for`);
+  const server = id?.name ?? by;
+  if (sent === "") return { server, node: "" };
+  const name = opts.cluster?.nodes?.name(sent);
+  if (name === undefined) return { server, node: sent, missing: true };
+  if (name !== server) throw new RucheError(ErrorCode.Forbidden, `this write was forwarded by ${server} for node ${sent} (${name}), which is not that server's own node: a server forwards writes for its own node only`);
+  return { server, node: sent };
 }
 
 /** `?index=N&wait=30s`: what a blocking query asks for; wait is capped at 5 minutes. */

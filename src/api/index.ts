@@ -9,7 +9,7 @@ import { AclResolver, type AclState } from "./acl-resolve.js";
 import type { Listener } from "./acl-routes-table.js";
 import { addClusterHeaders } from "./cluster-headers.js";
 import type { ApiContext } from "./context.js";
-import type { ClusterEdge, Dial } from "./forward.js";
+import type { AgentNodes, ClusterEdge, Dial } from "./forward.js";
 import type { FederationEdge } from "./federation-forward.js";
 import { multiregionPeers } from "./multiregion.js";
 import { regionClient } from "./region-client.js";
@@ -30,6 +30,7 @@ import { queryRoutes } from "./routes/query.js";
 import type { QueryExecutor } from "./prepared-query.js";
 import { clusterRoutes } from "./routes/cluster.js";
 import { namespaceRoutes } from "./routes/namespaces.js";
+import { hostVolumeRoutes } from "./routes/host-volumes.js";
 import { dispatchRoutes } from "./routes/dispatch.js";
 import { periodicRoutes } from "./routes/periodic.js";
 import { jobRoutes } from "./routes/jobs.js";
@@ -187,6 +188,11 @@ function catalogRoutes(r: Router, consul: CatalogApi, reload: AgentReload | unde
   });
 }
 
+/** The nodes Consul's agent endpoints act on, for the forwarding: this agent's, and the catalog's names of the others. */
+function agentNodes(consul: CatalogApi): AgentNodes {
+  return { local: () => consul.localNode(), name: (id) => (id === "" ? undefined : consul.catalog.nodes().find((n) => n.ID === id)?.Node) };
+}
+
 /** The catalog's nodes as Consul's LAN members (agents that are not servers): alive while their serfHealth passes. */
 function consulClients(catalog: CatalogReader): ConsulClientMember[] {
   const checks = catalog.checks?.() ?? [];
@@ -240,6 +246,7 @@ export async function startApi(server: Server, store: StateStore, opts: ApiOptio
       agentRoutes(router, cluster, { localNode: () => opts.consul?.localNode(), acl: opts.acl?.enabled === true, federation });
       clusterRoutes(router, ctx);
       namespaceRoutes(router, ctx);
+      hostVolumeRoutes(router, ctx);
       identityRoutes(router, ctx);
       // ACLs off (the agent always says): the ACL routes answer Nomad's "ACL support disabled".
       aclRoutes(router, ctx, { ...(opts.aclBootstrapResetFile === undefined ? {} : { bootstrapResetFile: opts.aclBootstrapResetFile }), ...(opts.acl === undefined ? {} : { enabled: opts.acl.enabled }) });
@@ -296,7 +303,7 @@ export async function startApi(server: Server, store: StateStore, opts: ApiOptio
     (m, r, s, ms) => {
       metrics.observe(m, r, s, ms);
     },
-    opts.cluster === undefined ? undefined : { view: opts.cluster, flavor: "nomad" },
+    opts.cluster === undefined ? undefined : { view: opts.cluster, flavor: "nomad", ...(opts.consul === undefined ? {} : { nodes: agentNodes(opts.consul) }) },
     opts.wire,
     (dial, regionDial) => federationEdge(opts.federation, view, "nomad", dial, regionDial),
   );
@@ -378,7 +385,7 @@ export async function startConsulApi(opts: {
     },
     authorize,
     undefined,
-    opts.cluster === undefined ? undefined : { view: opts.cluster, flavor: "consul" },
+    opts.cluster === undefined ? undefined : { view: opts.cluster, flavor: "consul", nodes: agentNodes(opts.consul) },
     opts.wire,
     (dial, regionDial) => federationEdge(opts.federation, view, "consul", dial, regionDial),
   );

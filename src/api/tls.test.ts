@@ -5,7 +5,7 @@ import { testCa, type TestCa, type TestCert } from "../../test/tls-certs.js";
 import { fetchOver, tlsDispatcher } from "../apiclient/index.js";
 import { silentLogger, tlsFailure, type DialTls } from "../structs/index.js";
 import type { ClusterView, ServerInfo } from "../server/index.js";
-import { encodeRequests, FORWARD_BATCH_PATH } from "./forward.js";
+import { AGENT_NODE_HEADER, decodeAnswers, encodeRequests, FORWARD_BATCH_PATH, type AgentNodes } from "./forward.js";
 import { Router, startHttp, type RunningHttp } from "./http.js";
 import type { ListenerTls } from "./tls-listener.js";
 
@@ -153,9 +153,9 @@ describe("a write a follower forwards to the leader over mutual TLS", () => {
 
   async function region(): Promise<{ leader: RunningHttp; follower: RunningHttp }> {
     const tls = { cert: server.cert, key: server.key, ca: ca.cert, requestClientCert: true, mayForward: (p: { dnsNames: string[] }) => p.dnsNames.includes("server.global.nomad") };
-    const router = (): Router => new Router().put("/who", (req) => ({ body: req.peerCert?.subject ?? null }));
+    const router = (): Router => new Router().put("/who", (req) => ({ body: req.peerCert?.subject ?? null })).put("/v1/agent/which", (req) => ({ body: req.receivedBy ?? null }));
     let leaderInfo = info("leader", "");
-    const leader = await startHttp({ host: "127.0.0.1", port: 0, router: router(), authorize: () => undefined, log: silentLogger, tls, cluster: { view: view(leaderInfo, () => leaderInfo), flavor: "nomad" } });
+    const leader = await startHttp({ host: "127.0.0.1", port: 0, router: router(), authorize: () => undefined, log: silentLogger, tls, cluster: { view: view(leaderInfo, () => leaderInfo), flavor: "nomad", nodes: nodes("n-leader") } });
     leaderInfo = info("leader", leader.address);
     const dispatcher = tlsDispatcher({ ca: ca.cert, cert: follower.cert, key: follower.key, serverName: "server.global.nomad" });
     const f = await startHttp({
@@ -165,7 +165,7 @@ describe("a write a follower forwards to the leader over mutual TLS", () => {
       authorize: () => undefined,
       log: silentLogger,
       tls,
-      cluster: { view: view(info("follower", ""), () => leaderInfo), flavor: "nomad", dial: { scheme: "https", dispatcher } },
+      cluster: { view: view(info("follower", ""), () => leaderInfo), flavor: "nomad", dial: { scheme: "https", dispatcher }, nodes: nodes("n-follower") },
     });
     closers.push(async () => {
       await f.close();
@@ -174,6 +174,49 @@ describe("a write a follower forwards to the leader over mutual TLS", () => {
     });
     return { leader, follower: f };
   }
+
+  /** Each server's node, named as the server is; and a client node, worker-1. */
+  const NAMES: Record<string, string> = { "n-leader": "leader", "n-follower": "follower", "n-worker": "worker-1", "n-srv-x": "srv-x" };
+  const nodes = (local: string): AgentNodes => ({ local: () => local, name: (id) => NAMES[id] });
+
+  /** One batch to the leader, as a server would send it, showing `cert`; the node each write is for. */
+  async function forwardedBatch(leader: RunningHttp, cert: TestCert, by: string, node: string): Promise<{ status: number; text: string }> {
+    const d = tlsDispatcher({ ca: ca.cert, cert: cert.cert, key: cert.key });
+    try {
+      const body = encodeRequests([{ method: "PUT", url: "/v1/agent/which", headers: { [AGENT_NODE_HEADER]: node }, body: Buffer.from("{}") }]);
+      const res = await fetchOver(d)(new URL(`https://${leader.address}${FORWARD_BATCH_PATH}`), { method: "POST", headers: { "x-ruche-forwarded-by": by, "content-type": "application/octet-stream" }, body });
+      if (res.status !== 200) return { status: res.status, text: await res.text() };
+      const [a] = decodeAnswers(Buffer.from(await res.arrayBuffer()));
+      return { status: a?.status ?? 0, text: a?.body.toString() ?? "" };
+    } finally {
+      await d.close();
+    }
+  }
+
+  it("carries the follower's node with each write, which the leader believes of a server's certificate for that server's own node only", async () => {
+    const { follower: f, leader } = await region();
+    const d = tlsDispatcher({ ca: ca.cert });
+    try {
+      const res = await fetchOver(d)(new URL(`https://${f.address}/v1/agent/which`), { method: "PUT", headers: { [AGENT_NODE_HEADER]: "n-worker" }, body: "{}" });
+      // The header a client sends is dropped: the follower names its own node.
+      expect(await res.json()).toEqual({ server: "follower", node: "n-follower" });
+    } finally {
+      await d.close();
+    }
+    // A server's certificate naming no server: the server the batch says it comes from, for its own node only.
+    expect(await forwardedBatch(leader, follower, "follower", "n-follower")).toEqual({ status: 200, text: JSON.stringify({ server: "follower", node: "n-follower" }) });
+    const other = await forwardedBatch(leader, follower, "follower", "n-worker");
+    expect(other.status).toBe(403);
+    expect(other.text).toMatch(/forwarded by follower for node n-worker \(worker-1\), which is not that server's own node/);
+    // A certificate naming its server (spiffe://ruche/global/server/srv-x): that server, whatever the batch says.
+    const named = await ca.issue("srv-x", ["spiffe://ruche/global/server/srv-x", "server.global.nomad"]);
+    expect(await forwardedBatch(leader, named, "follower", "n-srv-x")).toEqual({ status: 200, text: JSON.stringify({ server: "srv-x", node: "n-srv-x" }) });
+    expect((await forwardedBatch(leader, named, "follower", "n-follower")).status).toBe(403);
+    // A client node's certificate forwards nothing, for no node.
+    const node = await forwardedBatch(leader, client, "node-1", "n-worker");
+    expect(node.status).toBe(403);
+    expect(node.text).toMatch(/not a server's/);
+  });
 
   async function put(http: RunningHttp, tls: DialTls, headers: Record<string, string> = {}): Promise<{ status: number; body: unknown }> {
     const d = tlsDispatcher(tls);

@@ -5,7 +5,7 @@ import { openWebSocket } from "./websocket.js";
 
 /** A WebSocket to any of the API's upgrade routes (`alloc exec`, `job action`), Nomad's messages on it. */
 export { openWebSocket };
-import { ErrorCode, errorMessage, fromWireAlloc, fromWireDeployment, fromWireEval, fromWireNode, sleep, tlsFailure, type AllocationWire, type DeploymentWire, type EvaluationWire, type NodeWire, type DialTls, type WsConnection, type Allocation, type JoinToken, type JoinTokenStub, type AllocUpdate, type AllocCheckStatus, type Coordinate, type CoordinateSample, type AllocResourceUsage, type CatalogSnapshot, type Deployment, type Evaluation, type Job, type KVEntry, type Namespace, type Node, type ServiceRegistration, type ServiceRegistrationListStub, type Variable, type VariableMetadata } from "../structs/index.js";
+import { ErrorCode, errorMessage, fromWireAlloc, fromWireDeployment, fromWireEval, fromWireNode, sleep, tlsFailure, type AllocationWire, type DeploymentWire, type EvaluationWire, type NodeWire, type DialTls, type WsConnection, type Allocation, type JoinToken, type JoinTokenStub, type AllocUpdate, type AllocCheckStatus, type Coordinate, type CoordinateSample, type AllocResourceUsage, type CatalogSnapshot, type Deployment, type Evaluation, type Job, type KVEntry, type HostVolume, type HostVolumeReport, type HostVolumeStub, type Namespace, type Node, type ServiceRegistration, type ServiceRegistrationListStub, type Variable, type VariableMetadata } from "../structs/index.js";
 
 /** An error the API answered with: its status, stable code and message. */
 export class ApiError extends Error {
@@ -548,6 +548,24 @@ export class ApiClient {
     return this.request("DELETE", `/v1/namespace/${encodeURIComponent(name)}`);
   }
 
+  // Dynamic host volumes (Nomad's `api.HostVolumes`)
+  hostVolumeCreate(vol: HostVolume): Promise<Indexed<{ Volume: HostVolume; Warnings: string }>> {
+    return this.request("PUT", "/v1/volume/host/create", { Volume: vol, PolicyOverride: false });
+  }
+  hostVolumeRegister(vol: HostVolume): Promise<Indexed<{ Volume: HostVolume; Warnings: string }>> {
+    return this.request("PUT", "/v1/volume/host/register", { Volume: vol, PolicyOverride: false });
+  }
+  hostVolumes(q: QueryOptions & { nodeId?: string; nodePool?: string; prefix?: string } = {}): Promise<Indexed<HostVolumeStub[]>> {
+    const { nodeId, nodePool, prefix, ...rest } = q;
+    return this.request("GET", "/v1/volumes", undefined, { ...rest, query: { type: "host", ...(nodeId === undefined ? {} : { node_id: nodeId }), ...(nodePool === undefined ? {} : { node_pool: nodePool }), ...(prefix === undefined ? {} : { prefix }) } });
+  }
+  hostVolume(id: string, q: QueryOptions = {}): Promise<Indexed<HostVolume & { Allocations?: { ID: string; JobID: string; TaskGroup: string; ClientStatus: string; DesiredStatus: string }[] }>> {
+    return this.request("GET", `/v1/volume/host/${encodeURIComponent(id)}`, undefined, q);
+  }
+  hostVolumeDelete(id: string): Promise<Indexed<null>> {
+    return this.request("DELETE", `/v1/volume/host/${encodeURIComponent(id)}`);
+  }
+
   // Deployments
   deployments(q: QueryOptions = {}): Promise<Indexed<Deployment[]>> {
     return fromWire(this.request<DeploymentWire[]>("GET", "/v1/deployments", undefined, q), (l) => l.map(fromWireDeployment));
@@ -655,6 +673,19 @@ export class ApiClient {
   updateAllocations(nodeId: string, updates: AllocUpdate[]): Promise<Indexed<{ Index: number }>> {
     return this.request("PUT", `/v1/client/allocations/${encodeURIComponent(nodeId)}`, { Allocs: updates }, {}, { idempotent: true });
   }
+  /** Statuses of checks of services registered directly on the node, as its agent probed them (a state, not a change: safe to repeat). */
+  updateChecks(nodeId: string, updates: { CheckID: string; Status: string; Output: string }[]): Promise<Indexed<{ Index: number }>> {
+    return this.request("PUT", `/v1/client/checks/${encodeURIComponent(nodeId)}`, { Checks: updates }, {}, { idempotent: true });
+  }
+
+  /** The node's dynamic host volumes, a blocking query (those `pending` are for its agent to make, those `deleted` to remove). */
+  nodeOwnHostVolumes(nodeId: string, q: QueryOptions = {}): Promise<Indexed<HostVolume[]>> {
+    return this.request("GET", `/v1/client/host-volumes/${encodeURIComponent(nodeId)}`, undefined, q);
+  }
+  /** What the node's agent made or removed of its volumes (a state, not a change: safe to repeat). */
+  reportHostVolumes(nodeId: string, reports: HostVolumeReport[]): Promise<Indexed<{ Index: number }>> {
+    return this.request("PUT", `/v1/client/host-volumes/${encodeURIComponent(nodeId)}`, { Volumes: reports }, {}, { idempotent: true });
+  }
 
   // The servers
   /** The leader's HTTP address, "" while there is none. */
@@ -718,6 +749,9 @@ export function httpTransport(api: ApiClient): {
   heartbeat(nodeId: string, secret: string, sample?: CoordinateSample): Promise<{ HeartbeatTTL: number; Coord?: Coordinate }>;
   allocations(nodeId: string, secret: string, minIndex: number, waitMs: number, signal: AbortSignal): Promise<{ index: number; allocs: readonly Allocation[] }>;
   updateAllocs(nodeId: string, secret: string, updates: AllocUpdate[]): Promise<unknown>;
+  updateChecks(nodeId: string, secret: string, updates: { CheckID: string; Status: string; Output: string }[]): Promise<unknown>;
+  hostVolumes(nodeId: string, secret: string, minIndex: number, waitMs: number, signal: AbortSignal): Promise<{ index: number; volumes: readonly HostVolume[] }>;
+  reportHostVolumes(nodeId: string, secret: string, reports: HostVolumeReport[]): Promise<unknown>;
 } {
   let ttl = 0;
   const beatTimeout = (): number => Math.min(5000, Math.max(1000, Math.round(ttl / 3)));
@@ -737,6 +771,12 @@ export function httpTransport(api: ApiClient): {
       return { index: r.index, allocs: r.body };
     },
     updateAllocs: async (id, secret, updates) => (await api.withNodeSecret(secret).updateAllocations(id, updates)).body,
+    updateChecks: async (id, secret, updates) => (await api.withNodeSecret(secret).updateChecks(id, updates)).body,
+    hostVolumes: async (id, secret, minIndex, waitMs, signal) => {
+      const r = await api.withNodeSecret(secret).nodeOwnHostVolumes(id, { index: minIndex, wait: `${Math.round(waitMs)}ms`, signal });
+      return { index: r.index, volumes: r.body };
+    },
+    reportHostVolumes: async (id, secret, reports) => (await api.withNodeSecret(secret).reportHostVolumes(id, reports)).body,
   };
 }
 

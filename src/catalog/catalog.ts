@@ -1,5 +1,5 @@
 import type { StateStore } from "../state/index.js";
-import { errorMessage, instanceProblem, nodeVariable, silentLogger, type Allocation, type Logger, type Node, type RegisteredService, type Service } from "../structs/index.js";
+import { allocModeAddress, errorMessage, instanceProblem, nodeVariable, silentLogger, type Allocation, type Logger, type Node, type RegisteredService, type Service } from "../structs/index.js";
 import { serviceKey } from "./registry.js";
 import { nodeRowProblem, registeredRowProblem, SkippedRows } from "./rows.js";
 import type { CatalogNode, CatalogReader, HealthCheck, ServiceInstance } from "./types.js";
@@ -237,16 +237,20 @@ function allocInstances(a: Allocation, node: CatalogNode, nodeCheck: HealthCheck
   const tg = a.Job.TaskGroups.find((g) => g.Name === a.TaskGroup);
   if (tg === undefined) return [];
   const services: { s: Service; task: string }[] = [...tg.Services.map((s) => ({ s, task: s.TaskName })), ...tg.Tasks.flatMap((t) => t.Services.map((s) => ({ s, task: t.Name })))];
-  return services.map(({ s, task }) => instanceOf(a, s, task, node, nodeCheck, full));
+  // address_mode "alloc" ("alloc_ipv6") needs the allocation's own address (a CNI network's): until its node reports one, Nomad registers nothing either.
+  return services.filter(({ s }) => (s.AddressMode !== "alloc" && s.AddressMode !== "alloc_ipv6") || allocModeAddress(s.AddressMode, a.NetworkStatus) !== "").map(({ s, task }) => instanceOf(a, s, task, node, nodeCheck, full));
 }
 
 function instanceOf(a: Allocation, s: Service, task: string, node: CatalogNode, nodeCheck: HealthCheck, full: Node): ServiceInstance {
-  const ports = a.Resources.Networks.flatMap((net) => [...net.ReservedPorts, ...net.DynamicPorts].map((p) => ({ label: p.Label, value: p.Value, ip: net.IP })));
+  const ports = a.Resources.Networks.flatMap((net) => [...net.ReservedPorts, ...net.DynamicPorts].map((p) => ({ label: p.Label, value: p.Value, to: p.To, ip: p.HostIP ?? net.IP })));
   const p = ports.find((x) => x.label === s.PortLabel);
-  const port = p?.value ?? (/^\d+$/.test(s.PortLabel) ? Number(s.PortLabel) : 0);
+  const allocAddress = allocModeAddress(s.AddressMode, a.NetworkStatus);
+  // Nomad's `GetAddress` in mode alloc: the allocation's own address, on the port inside it (`to`, else the host port).
+  const allocPort = p === undefined ? undefined : p.to > 0 ? p.to : p.value;
+  const port = (allocAddress !== "" ? allocPort : p?.value) ?? (/^\d+$/.test(s.PortLabel) ? Number(s.PortLabel) : 0);
   // Nomad's `GetAddress` in mode auto: a custom address wins, on the port the label maps to.
   const custom = s.Address === undefined || s.Address === "" ? "" : customAddress(s.Address, full, ports);
-  const address = custom !== "" ? custom : p?.ip !== undefined && p.ip !== "" ? p.ip : node.Address;
+  const address = allocAddress !== "" ? allocAddress : custom !== "" ? custom : p?.ip !== undefined && p.ip !== "" ? p.ip : node.Address;
   // Nomad's service ID (`MakeAllocServiceID`): log shippers and dashboards keyed on it find it here too.
   const id = `_nomad-task-${a.ID}-${task === "" ? `group-${a.TaskGroup}` : task}-${s.Name}-${s.PortLabel}`;
   const tags = a.DeploymentStatus?.Canary === true && s.CanaryTags.length > 0 ? s.CanaryTags : s.Tags;

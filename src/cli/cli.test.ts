@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { DRIVER_NAMES } from "../structs/index.js";
 import { runCli, type IO } from "./index.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -33,7 +34,7 @@ describe("ruche job validate", () => {
       err:
         "Job validation errors (2):\n" +
         '  web.hcl:3:5: job.group[g].cout: unknown attribute "cout" in group; did you mean "count"?\n' +
-        '  web.hcl:5:7: job.group[g].task[t].driver: unknown driver "dockr"; Ruche has docker, exec, raw_exec, mock; did you mean "docker"?\n',
+        `  web.hcl:5:7: job.group[g].task[t].driver: unknown driver "dockr"; Ruche has ${DRIVER_NAMES.join(", ")}; did you mean "docker"?\n`,
     });
   });
 

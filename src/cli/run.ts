@@ -46,6 +46,7 @@ import * as jobStatus from "./commands/job-status.js";
 import * as jobStop from "./commands/job-stop.js";
 import * as jobValidate from "./commands/job-validate.js";
 import * as namespace from "./commands/namespace.js";
+import * as volume from "./commands/volume.js";
 import * as variables from "./commands/var.js";
 import * as service from "./commands/service.js";
 import * as nodeDrain from "./commands/node-drain.js";
@@ -87,6 +88,10 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   "namespace status": namespace.status,
   "namespace apply": namespace.apply,
   "namespace delete": namespace.del,
+  "volume create": volume.create,
+  "volume register": volume.register,
+  "volume status": volume.status,
+  "volume delete": volume.del,
   "job run": jobRun,
   run: jobRun,
   "job plan": jobPlan,
@@ -217,6 +222,9 @@ Commands:
   namespace list|status NAME  list the namespaces, or show one
   namespace apply NAME        create or update a namespace (-description D)
   namespace delete NAME       delete a namespace with no live job in it
+  volume create|register FILE make (or offer) a dynamic host volume from a specification
+  volume status [ID]          list the dynamic host volumes, or show one
+  volume delete ID            delete a dynamic host volume no allocation claims
   catalog services            list the services of the catalog and their tags
   catalog service NAME        show a service's instances and their health
   kv get|put|delete|list KEY  read and write the key/value store

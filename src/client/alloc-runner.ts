@@ -1,5 +1,5 @@
 import type { Driver, ExecOptions, ExecResult, ExecSession, ExecStreamOptions } from "../drivers/index.js";
-import { assertNever, ErrorCode, errorMessage, formatDuration, NS, RucheError, sleep, type AllocCheck, type Allocation, type AllocDeploymentStatus, type Logger, type Node, type Task, type TaskGroup, type TaskState, type AllocCheckStatus, type AllocResourceUsage, type TaskStats, allocResourceUsage } from "../structs/index.js";
+import { assertNever, ErrorCode, errorMessage, formatDuration, NS, RucheError, sleep, type AllocCheck, type Allocation, type AllocDeploymentStatus, type AllocNetworkStatus, type Logger, type Node, type Task, type TaskGroup, type TaskState, type AllocCheckStatus, type AllocResourceUsage, type TaskStats, allocResourceUsage } from "../structs/index.js";
 import { allocCheckStatuses } from "./check-statuses.js";
 import { AllocDirHook, allocPaths, ChecksHook, HealthHook, IdentityHook, NetworkHook, type AllocHook, type AllocHookContext, type AllocPaths, type CheckReport } from "./hooks/index.js";
 import { isPoststop, isSidecar, LifecycleStage, stageOf, TaskCoordinator } from "./lifecycle.js";
@@ -8,6 +8,7 @@ import { TaskRunner, type SavedTask } from "./task-runner.js";
 import { planHostVolumes } from "./host-volumes.js";
 import { taskSpec } from "./task-spec.js";
 import type { TemplateSource } from "./template/index.js";
+import type { CniConfigurator } from "./cni/index.js";
 
 export type { CheckReport } from "./hooks/index.js";
 
@@ -27,6 +28,8 @@ export interface AllocReport {
   TaskStates: Record<string, TaskState>;
   DeploymentStatus?: AllocDeploymentStatus;
   Checks: AllocCheck[];
+  /** The allocation's own network (mode `cni/<name>`) once made. */
+  NetworkStatus?: AllocNetworkStatus;
 }
 
 export interface AllocRunnerDeps {
@@ -41,6 +44,8 @@ export interface AllocRunnerDeps {
   random(): number;
   /** Where a task's templates read the cluster, as that task's workload identity; absent: they wait for data that never comes. */
   templateSource?: (alloc: Allocation, task: Task) => TemplateSource;
+  /** The node's CNI networks (`network { mode = "cni/<name>" }`); absent: none. */
+  cni?: CniConfigurator;
 }
 
 /**
@@ -104,10 +109,11 @@ export class AllocRunner {
       changed: () => {
         this.changed();
       },
+      networkStatus: () => this.network.networkStatus,
     };
     this.checks = new ChecksHook(ctx);
     this.health = new HealthHook(ctx, { initial: saved?.health ?? alloc.DeploymentStatus?.Healthy ?? null, checksPassing: () => this.checks.allPassing() });
-    this.network = new NetworkHook(ctx, d.drivers);
+    this.network = new NetworkHook(ctx, d.drivers, d.cni);
     this.hooks = [new AllocDirHook(this.paths), this.network, new IdentityHook(ctx, this.paths), this.checks, this.health];
   }
 
@@ -465,8 +471,10 @@ export class AllocRunner {
     };
     const deployment = this.health.deploymentStatus();
     if (deployment !== undefined) r.DeploymentStatus = deployment;
+    const net = this.network.networkStatus;
+    if (net !== undefined) r.NetworkStatus = net;
     this.persist();
-    const key = JSON.stringify([r.ClientStatus, r.TaskStates, r.DeploymentStatus?.Healthy ?? null, r.Checks.map((c) => c.Status)]);
+    const key = JSON.stringify([r.ClientStatus, r.TaskStates, r.DeploymentStatus?.Healthy ?? null, r.Checks.map((c) => c.Status), net?.Address ?? ""]);
     if (key === this.lastReport) return;
     this.lastReport = key;
     this.d.report(r);

@@ -5,11 +5,13 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Driver } from "../drivers/index.js";
 import type { ApiClient } from "../apiclient/index.js";
-import { clientTerminal, DEFAULT_IDENTITY_NAME, ErrorCode, errorCode, errorMessage, signedIdentityKey, sleep, VivaldiClient, type Allocation, type Coordinate, type CoordinateSample, type AllocUpdate, type Logger, type Node, type Task } from "../structs/index.js";
+import { clientTerminal, DEFAULT_IDENTITY_NAME, ErrorCode, errorCode, errorMessage, signedIdentityKey, sleep, VivaldiClient, type Allocation, type Coordinate, type CoordinateSample, type AllocUpdate, type HostVolume, type HostVolumeReport, HostVolumeState, type Logger, type Node, type Task, MKDIR_PLUGIN, pluginAttribute, type ClientHostVolumeConfig } from "../structs/index.js";
 import { AllocRunner, type AllocReport, type SavedAlloc } from "./alloc-runner.js";
 import { fingerprint, withDriverFingerprint, type FingerprintConfig, type NodeIdentity } from "./fingerprint.js";
 import { settleStopped } from "./settle.js";
-import type { ClientTransport } from "./transport.js";
+import { DynamicHostVolumes, MKDIR_PLUGIN_VERSION } from "./dynamic-volumes.js";
+import { CniConfigurator } from "./cni/index.js";
+import type { CheckStatusUpdate, ClientTransport } from "./transport.js";
 import { apiTemplateSource, type TemplateSource } from "./template/index.js";
 
 export interface ClientConfig extends Omit<FingerprintConfig, "name"> {
@@ -24,6 +26,8 @@ export interface ClientConfig extends Omit<FingerprintConfig, "name"> {
    * workload identity); absent: a task's templates that read the cluster wait.
    */
   templateApi?: (token: string | undefined) => ApiClient;
+  /** Where the "mkdir" plugin makes dynamic host volumes (Nomad's `host_volumes_dir`); default `<dataDir>/host_volumes`. */
+  hostVolumesDir?: string;
 }
 
 /** A task's templates read the cluster as the task's default workload identity, in its allocation's namespace (Nomad's template hook). */
@@ -59,13 +63,18 @@ export class Client {
   private readonly vivaldi = new VivaldiClient();
   private lastRttMs: number | undefined;
   private node!: Node;
+  private volumes!: DynamicHostVolumes;
   private readonly drivers: ReadonlyMap<string, Driver>;
+  /** The node's CNI networks (the agent's cni_path and cni_config_dir); absent: none. */
+  private readonly cni: CniConfigurator | undefined;
 
   constructor(
     private readonly transport: ClientTransport,
     private readonly cfg: ClientConfig,
   ) {
     this.drivers = new Map(cfg.drivers.map((d) => [d.name, d]));
+    // Each attachment's result is kept under the data dir, as libcni's cache, for its DEL after a restart.
+    this.cni = cfg.cni === undefined ? undefined : new CniConfigurator({ path: [...cfg.cni.path], configDir: cfg.cni.configDir, cacheDir: join(cfg.dataDir, "client", "cni") }, cfg.log);
     // Every request and wait of the agent listens to its stop signal: many at once is normal.
     setMaxListeners(0, this.abort.signal);
   }
@@ -76,6 +85,12 @@ export class Client {
 
   get nodeId(): string {
     return this.node.ID;
+  }
+
+  /** Sends its servers statuses of checks of services registered directly on this node (the agent's probes, on a server that does not lead). */
+  async reportChecks(updates: CheckStatusUpdate[]): Promise<void> {
+    if (this.transport.updateChecks === undefined) throw new Error("this node's line to its servers carries no check statuses");
+    await this.transport.updateChecks(this.node.ID, this.node.SecretID, updates);
   }
 
   get stateDir(): string {
@@ -89,9 +104,11 @@ export class Client {
     await mkdir(join(this.cfg.dataDir, "alloc"), { recursive: true });
     const id = await this.identity();
     this.node = await fingerprint(id, { ...this.cfg, name: this.cfg.name === "" ? hostname() : this.cfg.name }, this.cfg.drivers);
+    this.volumes = new DynamicHostVolumes(this.cfg.hostVolumesDir ?? join(this.cfg.dataDir, "host_volumes"), this.stateDir);
+    this.node = withDynamicVolumes(this.node, await this.volumes.restore());
     await this.restore();
     await this.register();
-    this.loops = [this.heartbeats(), this.follow()];
+    this.loops = [this.heartbeats(), this.follow(), this.followVolumes()];
     for (const d of this.cfg.drivers) if (d.fingerprintPeriodMs !== undefined) this.loops.push(this.watchDriver(d, d.fingerprintPeriodMs));
   }
 
@@ -110,6 +127,89 @@ export class Client {
     // What the drivers follow of the tasks left running (a container's log stream, its wait)
     // would keep the process from ending: they let go once the last report is sent and saved.
     await Promise.allSettled(this.cfg.drivers.map((d) => d.close?.() ?? Promise.resolve()));
+  }
+
+  // --- dynamic host volumes (`volume create|register|delete`, pulled from the servers) ----
+
+  /**
+   * Follows the node's dynamic host volumes as the servers have them (a blocking query, as the
+   * allocations): each `pending` one is made with its plugin (or, registered, its path
+   * checked) and offered, each `deleted` one taken away, and what came of each is reported.
+   * On its first answer it logs the volumes kept here that the servers no longer have: they
+   * are left as they are (data is never deleted on a guess).
+   */
+  private async followVolumes(): Promise<void> {
+    const t = this.transport;
+    if (t.hostVolumes === undefined || t.reportHostVolumes === undefined) return;
+    const signal = this.abort.signal;
+    let index = 0;
+    let first = true;
+    while (!signal.aborted) {
+      try {
+        const got = await t.hostVolumes(this.node.ID, this.node.SecretID, index, 5 * 60_000, signal);
+        if (first) {
+          const known = new Set(got.volumes.map((v) => v.ID));
+          for (const k of await this.volumes.keptAll()) {
+            if (!known.has(k.ID)) this.cfg.log.warn({ volumeId: k.ID, name: k.Name, path: k.HostPath }, "a dynamic host volume kept on this node is not in the servers' state: left as it is, offered no more when its directory goes");
+          }
+          first = false;
+        }
+        const reports: HostVolumeReport[] = [];
+        for (const v of got.volumes) {
+          if (v.State === HostVolumeState.Pending) reports.push(await this.makeVolume(v));
+          else if (v.State === HostVolumeState.Deleted) reports.push(await this.removeVolume(v));
+        }
+        if (reports.length > 0) await t.reportHostVolumes(this.node.ID, this.node.SecretID, reports);
+        index = got.index < index ? 0 : got.index;
+      } catch (err) {
+        if (this.stopped()) return;
+        this.cfg.log.warn({ err }, "following the node's host volumes failed");
+        await sleep(1000, signal);
+      }
+    }
+  }
+
+  /** Makes (or, registered, checks) a pending volume and offers it: what to report. */
+  private async makeVolume(vol: HostVolume): Promise<HostVolumeReport> {
+    const at = { ID: vol.ID, Namespace: vol.Namespace };
+    try {
+      const kept = await this.volumes.kept(vol.ID);
+      if (kept === undefined ? vol.HostPath === "" : kept.Created) {
+        const made = await this.volumes.create(vol);
+        await this.offer(vol, made.HostPath);
+        return { ...at, HostPath: made.HostPath, CapacityBytes: made.CapacityBytes };
+      }
+      await this.volumes.register(vol);
+      await this.offer(vol, vol.HostPath);
+      return { ...at, HostPath: vol.HostPath, CapacityBytes: vol.CapacityBytes };
+    } catch (err) {
+      this.cfg.log.warn({ err, volumeId: vol.ID }, "making a dynamic host volume failed");
+      return { ...at, Error: errorMessage(err) };
+    }
+  }
+
+  /** Takes a volume marked deleted away (its directory too, when the plugin made it): what to report. */
+  private async removeVolume(vol: HostVolume): Promise<HostVolumeReport> {
+    const at = { ID: vol.ID, Namespace: vol.Namespace };
+    try {
+      const { [vol.Name]: gone, ...rest } = this.node.HostVolumes ?? {};
+      if (gone !== undefined && gone.ID === vol.ID) {
+        this.node = { ...this.node, HostVolumes: rest };
+        await this.register();
+      }
+      await this.volumes.delete(vol);
+      return at;
+    } catch (err) {
+      this.cfg.log.warn({ err, volumeId: vol.ID }, "deleting a dynamic host volume failed");
+      return { ...at, Error: errorMessage(err) };
+    }
+  }
+
+  private async offer(vol: HostVolume, path: string): Promise<void> {
+    const there = this.node.HostVolumes?.[vol.Name];
+    if (there !== undefined && there.ID !== vol.ID) throw new Error(`this node already offers a host volume named ${JSON.stringify(vol.Name)}`);
+    this.node = withDynamicVolumes(this.node, { [vol.Name]: { Name: vol.Name, Path: path, ReadOnly: false, ID: vol.ID } });
+    await this.register();
   }
 
   allocIds(): string[] {
@@ -276,7 +376,7 @@ export class Client {
    * removed, and it is reported complete — until then the servers keep its ports for it.
    */
   private async settle(a: Allocation): Promise<void> {
-    const found = await settleStopped(a, { node: this.node, drivers: this.drivers, allocRoot: join(this.cfg.dataDir, "alloc"), log: this.cfg.log });
+    const found = await settleStopped(a, { node: this.node, drivers: this.drivers, allocRoot: join(this.cfg.dataDir, "alloc"), log: this.cfg.log, ...(this.cni === undefined ? {} : { cni: this.cni }) });
     const now = Date.now();
     const TaskStates = Object.fromEntries(Object.entries(a.TaskStates).map(([name, s]) => [name, s.State === "dead" ? s : { ...s, State: "dead" as const, FinishedAt: now }]));
     this.queue({ ID: a.ID, ClientStatus: "complete", ClientDescription: found > 0 ? "stopped by an agent that had lost track of it" : "stopped before it ran on this node", TaskStates, Checks: [] });
@@ -314,6 +414,7 @@ export class Client {
       now: () => Date.now(),
       random: () => Math.random(),
       ...(this.cfg.templateApi === undefined ? {} : { templateSource: templateSourceFor(this.cfg.templateApi) }),
+      ...(this.cni === undefined ? {} : { cni: this.cni }),
     };
   }
 
@@ -428,6 +529,12 @@ function changedForClient(cur: Allocation, next: Allocation): boolean {
     // A renewed workload identity (a named one with a ttl): its file is written again.
     JSON.stringify(cur.SignedIdentities ?? {}) !== JSON.stringify(next.SignedIdentities ?? {})
   );
+}
+
+/** The node with dynamic host volumes added beside its static ones, and the "mkdir" plugin's attribute (Nomad's fingerprint). */
+function withDynamicVolumes(node: Node, volumes: Record<string, ClientHostVolumeConfig>): Node {
+  const all = { ...(node.HostVolumes ?? {}), ...volumes };
+  return { ...node, Attributes: { ...node.Attributes, [pluginAttribute(MKDIR_PLUGIN)]: MKDIR_PLUGIN_VERSION }, ...(Object.keys(all).length === 0 ? {} : { HostVolumes: all }) };
 }
 
 async function atomicWrite(file: string, text: string): Promise<void> {

@@ -20,7 +20,7 @@ export interface AllocPort {
 export function allocPorts(a: Allocation): AllocPort[] {
   const out: AllocPort[] = [];
   for (const n of a.Resources.Networks) {
-    for (const p of [...n.ReservedPorts, ...n.DynamicPorts]) out.push({ label: p.Label, value: p.Value, to: p.To === 0 ? p.Value : p.To, ip: n.IP });
+    for (const p of [...n.ReservedPorts, ...n.DynamicPorts]) out.push({ label: p.Label, value: p.Value, to: p.To === 0 ? p.Value : p.To, ip: p.HostIP ?? n.IP });
   }
   return out;
 }

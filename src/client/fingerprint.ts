@@ -1,7 +1,9 @@
 import { readFile, stat } from "node:fs/promises";
 import os from "node:os";
 import type { Driver, DriverFingerprint } from "../drivers/index.js";
-import { errorMessage, type ClientHostVolumeConfig, type DriverInfo, type Node } from "../structs/index.js";
+import { errorMessage, silentLogger, type ClientHostNetworkConfig, type ClientHostVolumeConfig, type DriverInfo, type Logger, type Node } from "../structs/index.js";
+import { withCniFingerprint } from "./cni/index.js";
+import { labelNetworks } from "./host-networks.js";
 
 export interface NodeIdentity {
   ID: string;
@@ -23,6 +25,12 @@ export interface FingerprintConfig {
   reserved: Node["Reserved"];
   /** The host volumes the agent config offers, by name; each path must exist (checked at fingerprint, as Nomad's client does at start). */
   hostVolumes?: Record<string, ClientHostVolumeConfig>;
+  /** The host networks the agent config declares, by name (`client { host_network "NAME" { cidr interface reserved_ports } }`). */
+  hostNetworks?: Record<string, ClientHostNetworkConfig>;
+  /** The CNI plugins' directories and the networks' config dir (`client { cni_path cni_config_dir }`); absent: no CNI networks. */
+  cni?: { path: readonly string[]; configDir: string };
+  /** Where a CNI config file that cannot be read is told of. */
+  log?: Logger;
 }
 
 /** The machine as the scheduler sees it: cpu, memory, kernel, os, drivers and their health. */
@@ -78,6 +86,11 @@ export async function fingerprint(id: NodeIdentity, cfg: FingerprintConfig, driv
   };
   const volumes = await hostVolumes(cfg.hostVolumes ?? {});
   if (Object.keys(volumes).length > 0) node.HostVolumes = volumes;
+  // The interfaces' addresses, each labelled with its host networks (the node's own address "default").
+  const hostNetworks = cfg.hostNetworks ?? {};
+  if (Object.keys(hostNetworks).length > 0) node.HostNetworks = hostNetworks;
+  node.NodeNetworks = labelNetworks(os.networkInterfaces(), hostNetworks, cfg.ip);
+  if (cfg.cni !== undefined) node = await withCniFingerprint(node, cfg.cni, cfg.log ?? silentLogger);
   for (const d of drivers) node = withDriverFingerprint(node, d.name, await d.fingerprint()) ?? node;
   return node;
 }

@@ -1,6 +1,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import type { Driver, TaskHandle } from "../drivers/index.js";
 import { errorMessage, NS, type Allocation, type Logger, type Node } from "../structs/index.js";
+import type { CniConfigurator } from "./cni/index.js";
 import { allocPaths, destroyAllocNetwork } from "./hooks/index.js";
 import { taskSpec } from "./task-spec.js";
 
@@ -12,7 +13,7 @@ import { taskSpec } from "./task-spec.js";
  * kill signal and timeout, and removed; then its directory. Resolves with how many tasks
  * were found; a driver that cannot tell is logged and passed over.
  */
-export async function settleStopped(a: Allocation, d: { node: Node; drivers: ReadonlyMap<string, Driver>; allocRoot: string; log: Logger }): Promise<number> {
+export async function settleStopped(a: Allocation, d: { node: Node; drivers: ReadonlyMap<string, Driver>; allocRoot: string; log: Logger; cni?: CniConfigurator }): Promise<number> {
   const group = a.Job.TaskGroups.find((g) => g.Name === a.TaskGroup);
   if (group === undefined) return 0;
   const paths = allocPaths(d.allocRoot, a.ID);
@@ -34,8 +35,8 @@ export async function settleStopped(a: Allocation, d: { node: Node; drivers: Rea
       d.log.warn({ allocId: a.ID, task: task.Name, err }, `could not make sure the task of a stopped allocation is gone: ${errorMessage(err)}`);
     }
   }
-  // A bridge group's pause container goes once its tasks are gone.
-  await destroyAllocNetwork(a, group, d.drivers).catch((err: unknown) => {
+  // A bridge group's pause container goes once its tasks are gone; a CNI group's network is undone first (DEL).
+  await destroyAllocNetwork(a, group, d.drivers, d.cni).catch((err: unknown) => {
     d.log.warn({ allocId: a.ID, err }, `could not remove the shared network of a stopped allocation: ${errorMessage(err)}`);
   });
   await rm(paths.dir, { recursive: true, force: true });

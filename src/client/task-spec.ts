@@ -6,7 +6,7 @@ import { planHostVolumes } from "./host-volumes.js";
 import { logPath } from "./logs.js";
 
 /** Drivers whose tasks see the allocation's directories at `/alloc`, `/local` and `/secrets`. */
-const ISOLATED = new Set(["exec", "docker"]);
+const ISOLATED = new Set(["exec", "java", "docker", "containerd-driver"]);
 
 /**
  * What a driver is given to start one task of an allocation (pure): its config and

@@ -9,9 +9,12 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DRIVER_REQUIRED_CONFIG } from "../structs/index.js";
+import { contractCase as containerd } from "./containerd/contract.case.js";
 import { contractCase as docker } from "./docker/contract.case.js";
 import type { Driver, TaskHandle } from "./driver.js";
 import { contractCase as exec } from "./exec/contract.case.js";
+import { contractCase as podman } from "./podman/contract.case.js";
+import { contractCase as java } from "./java/contract.case.js";
 import { contractCase as rawExec } from "./raw_exec/contract.case.js";
 import { killPid, SIGKILL } from "./shared/index.js";
 import { markedProcesses, readText, startInDoomedAgent, testTask, until, type DriverContractCase, type TestTask } from "./shared/testing.js";
@@ -20,7 +23,10 @@ import { markedProcesses, readText, startInDoomedAgent, testTask, until, type Dr
 const CASES: { module: URL; contractCase: DriverContractCase }[] = [
   { module: new URL("./raw_exec/contract.case.ts", import.meta.url), contractCase: rawExec },
   { module: new URL("./exec/contract.case.ts", import.meta.url), contractCase: exec },
+  { module: new URL("./java/contract.case.ts", import.meta.url), contractCase: java },
   { module: new URL("./docker/contract.case.ts", import.meta.url), contractCase: docker },
+  { module: new URL("./containerd/contract.case.ts", import.meta.url), contractCase: containerd },
+  { module: new URL("./podman/contract.case.ts", import.meta.url), contractCase: podman },
 ];
 
 const sh = (script: string): string[] => ["/bin/sh", "-c", script];
@@ -54,6 +60,7 @@ for (const { module, contractCase: c } of CASES) {
     async function start(cmd: string[]): Promise<{ handle: TaskHandle; task: TestTask }> {
       const task = testTask(c.config(cmd));
       tasks.push(task);
+      c.prepare?.(task.spec);
       const handle = await driver.start(task.spec);
       handles.push({ driver, handle });
       return { handle, task };
@@ -230,6 +237,7 @@ for (const { module, contractCase: c } of CASES) {
     it("a task outlives its agent killed with SIGKILL, and a new agent takes it over", async () => {
       const task = testTask(c.config(sh(COUNTER)));
       tasks.push(task);
+      c.prepare?.(task.spec);
       const handle = await startInDoomedAgent(module, task.spec);
       // Its agent is dead: the task goes on writing (a pipe to the dead agent would have
       // ended it with SIGPIPE at its first write).

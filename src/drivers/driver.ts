@@ -110,6 +110,12 @@ export interface AllocNetworkRequest {
   ports: TaskPort[];
   /** The network's hostname (already interpolated); absent: the driver's own. */
   hostname?: string;
+  /**
+   * "none": an empty namespace (loopback only) that the node's CNI plugins then wire
+   * (`network { mode = "cni/<name>" }`), nothing published by the driver; absent: the
+   * driver's own network with the ports published (bridge mode).
+   */
+  networkMode?: "none";
 }
 
 /** A task's `logs { max_files, max_file_size }`: what one stream of its output may keep on disk. */

@@ -1,11 +1,17 @@
 export * from "./driver.js";
+export { ContainerdDriver, type ContainerdDriverOptions } from "./containerd/index.js";
 export { DockerDriver } from "./docker/index.js";
 export { ExecDriver } from "./exec/index.js";
+export { JavaDriver } from "./java/index.js";
 export { MockDriver } from "./mock/mock-driver.js";
+export { PodmanDriver, type PodmanDriverOptions } from "./podman/index.js";
 export { RawExecDriver } from "./raw_exec/index.js";
+import { ContainerdDriver, type ContainerdDriverOptions } from "./containerd/index.js";
 import { DockerDriver } from "./docker/index.js";
 import type { Driver } from "./driver.js";
 import { ExecDriver } from "./exec/index.js";
+import { JavaDriver } from "./java/index.js";
+import { PodmanDriver, type PodmanDriverOptions } from "./podman/index.js";
 import { RawExecDriver } from "./raw_exec/index.js";
 
 export interface DriverOptions {
@@ -17,6 +23,10 @@ export interface DriverOptions {
   dockerInfraImage?: string;
   /** raw_exec is offered (the agent's -raw-exec, on in -dev); off, it fingerprints as "disabled". */
   rawExec?: boolean;
+  /** The containerd-driver's plugin config (`plugin "containerd-driver" { config { ... } }`); absent: the plugin's defaults. */
+  containerd?: ContainerdDriverOptions;
+  /** The podman driver's plugin config (`plugin "podman" { config { ... } }`); absent: the plugin's defaults. */
+  podman?: PodmanDriverOptions;
 }
 
 /** Every driver a node agent offers (each fingerprints whether it works on this machine). */
@@ -28,6 +38,10 @@ export function allDrivers(opts: DriverOptions = {}): Driver[] {
       ...(opts.dockerInfraImage === undefined ? {} : { infraImage: opts.dockerInfraImage }),
     }),
     new ExecDriver(),
+    new JavaDriver(),
     new RawExecDriver({ enabled: opts.rawExec ?? false }),
+    new ContainerdDriver(opts.containerd ?? {}),
+    // A bridge group of podman tasks is held by a pause container too, of the same image.
+    new PodmanDriver({ ...(opts.dockerInfraImage === undefined ? {} : { infraImage: opts.dockerInfraImage }), ...opts.podman }),
   ];
 }

@@ -158,6 +158,33 @@ plugin "docker" {
     });
   });
 
+  it("maps nomad-driver-containerd's plugin config to the containerd flags", async () => {
+    const text = `
+plugin "containerd-driver" {
+  config {
+    enabled            = true
+    containerd_runtime = "io.containerd.runc.v2"
+    stats_interval     = "5s"
+    allow_privileged   = false
+    auth {
+      username = "someone"
+      password = "secret"
+    }
+  }
+}
+`;
+    expect(await flags(text)).toEqual({
+      "containerd-enabled": ["true"],
+      "containerd-runtime": ["io.containerd.runc.v2"],
+      "containerd-allow-privileged": ["false"],
+      "containerd-auth-username": ["someone"],
+      "containerd-auth-password": ["secret"],
+    });
+    expect(await errors('plugin "containerd-driver" {\n  config {\n    containerd_runtim = "x"\n  }\n}\n')).toEqual([
+      'agent.hcl:3:5: plugin.containerd-driver.config.containerd_runtim: unknown key "containerd_runtim" in plugin.containerd-driver.config; did you mean "containerd_runtime"?',
+    ]);
+  });
+
   it("reads the same as JSON, with line:col in its errors", async () => {
     const json = JSON.stringify({ datacenter: "dc2", server: { enabled: true }, client: { enabled: true, node_class: "edge", meta: { role: "web" } }, plugin: { docker: { config: { volumes: { enabled: true } } } } }, null, 2);
     expect(await flags(json, "agent.json")).toEqual({ datacenter: ["dc2"], server: ["true"], client: ["true"], "node-class": ["edge"], meta: ["role=web"], "docker-volumes": ["true"] });
@@ -171,13 +198,14 @@ plugin "docker" {
   });
 
   it("an unknown key, a wrong type, a block written as an attribute: each an error at file:line:col", async () => {
-    expect(await errors('datacenter = "dc1"\ndatacentre = "dc2"\nserver {\n  enabled = "yes"\n}\nports = 3\nclient {\n  servers = "127.0.0.1:4646"\n  network_interface = "eth0"\n}\nplugin "java" {}\n')).toEqual([
+    expect(await errors('datacenter = "dc1"\ndatacentre = "dc2"\nserver {\n  enabled = "yes"\n}\nports = 3\nclient {\n  servers = "127.0.0.1:4646"\n  network_interface = "eth0"\n}\nplugin "qemu" {}\nplugin "java" {}\n')).toEqual([
       'agent.hcl:2:1: datacentre: unknown key "datacentre"; did you mean "datacenter"?',
       'agent.hcl:4:3: server.enabled: enabled must be true or false, got "yes" (string)',
       'agent.hcl:6:1: ports: "ports" is a block: write ports { ... }',
       'agent.hcl:8:3: client.servers: servers must be a list of strings, got "127.0.0.1:4646" (string)',
       "agent.hcl:9:3: client.network_interface: network_interface \"eth0\": choosing the node's address by interface is not built yet; use -network-ip",
-      'agent.hcl:11:1: plugin.java: plugin "java" is not one Ruche has; it has "raw_exec", "docker" (and exec, mock)',
+      'agent.hcl:11:1: plugin.qemu: plugin "qemu" is not one Ruche has; it has "raw_exec", "docker", "containerd-driver", "podman" (and exec, java, mock)',
+      "agent.hcl:12:1: plugin.java: plugin \"java\": Ruche's java driver takes no plugin options (Nomad's default_pid_mode, default_ipc_mode and allow_caps are not offered); remove the block",
     ]);
     expect(await errors("data_dir = \n")).toHaveLength(1);
   });

@@ -5,6 +5,8 @@ import { parseHcl } from "./hcl/parser.js";
 import { isObject, show, typeName, type Value } from "./hcl/value.js";
 import { checkBootstrapExpect, checkEtcdEndpoint, checkRegion, joinAddress } from "./agent-values.js";
 import { didYouMean } from "./suggest.js";
+import { checkHostNetwork, hostNetworkFlag } from "./host-network-config.js";
+import type { ClientHostNetworkConfig } from "../structs/index.js";
 
 /**
  * An agent config file in Nomad's format (HCL, or the same as JSON), read into the
@@ -27,7 +29,7 @@ export type Item = { name: string; pos: Pos; labels: string[] } & ({ value: Valu
 type Kind = "string" | "int" | "number" | "bool" | "strings" | "duration" | "stringmap";
 /** A leaf: the flag it sets (undefined when it sets none), or why it is refused. */
 type Leaf = { kind: Kind; flag?: string; refuse?: (v: Value) => string | undefined; note?: (v: Value) => string };
-type Schema = { [key: string]: Leaf | { block: Schema; labelled?: readonly string[] } | { refuse: string } | { hostVolume: true } };
+type Schema = { [key: string]: Leaf | { block: Schema; labelled?: readonly string[] } | { refuse: string } | { hostVolume: true } | { hostNetwork: true } };
 
 const PLUGIN: Schema = {};
 /** Other servers' API addresses, as `server_join { retry_join }` and the older `server { retry_join }` give them. */
@@ -126,6 +128,14 @@ const SCHEMA: Schema = {
       max_dynamic_port: { kind: "int", flag: "max-dynamic-port" },
       // Nomad's `host_volume "NAME" { path read_only }`: each becomes -host-volume NAME=PATH[:ro].
       host_volume: { hostVolume: true },
+      // Nomad's dir for the dynamic host volumes the "mkdir" plugin makes (volume create).
+      host_volumes_dir: { kind: "string", flag: "host-volumes-dir" },
+      host_volume_plugin_dir: { refuse: "host_volume_plugin_dir: external host volume plugins are not built; Ruche's clients make dynamic host volumes with the built-in \"mkdir\" plugin" },
+      // Nomad's CNI settings: the plugins' directories (":"-separated) and the networks' config dir.
+      cni_path: { kind: "string", flag: "cni-path" },
+      cni_config_dir: { kind: "string", flag: "cni-config-dir" },
+      // Nomad's `host_network "NAME" { cidr interface reserved_ports }`: each becomes -host-network "NAME cidr=... ...".
+      host_network: { hostNetwork: true },
       server_join: { refuse: "client server_join: use client { servers = [...] }" },
       artifact: { refuse: "client artifact: the options of artifact downloads (timeouts, size limits, disable_filesystem_isolation) are not configurable yet; remove the block (local sources outside the allocation are read only on nodes that run raw_exec)" },
     },
@@ -173,7 +183,7 @@ const SCHEMA: Schema = {
       tls_prefer_server_cipher_suites: { refuse: "tls_prefer_server_cipher_suites: Ruche uses Node's TLS defaults; this cannot be set yet" },
     },
   },
-  plugin: { block: PLUGIN, labelled: ["raw_exec", "docker"] },
+  plugin: { block: PLUGIN, labelled: ["raw_exec", "docker", "containerd-driver", "podman"] },
   consul: {
     block: {
       address: { kind: "string", note: (v) => `consul { address = ${show(v)} } is not used: Ruche serves Consul's catalog, health and KV API itself (on ports { consul })` },
@@ -181,6 +191,30 @@ const SCHEMA: Schema = {
   },
 };
 const RAW_EXEC: Schema = { config: { block: { enabled: { kind: "bool", flag: "raw-exec" } } } };
+/** nomad-driver-containerd's plugin config. */
+const CONTAINERD: Schema = {
+  config: {
+    block: {
+      enabled: { kind: "bool", flag: "containerd-enabled" },
+      containerd_runtime: { kind: "string", flag: "containerd-runtime" },
+      stats_interval: { kind: "duration", note: (v) => `plugin "containerd-driver" { config { stats_interval = ${show(v)} } } is not used: a task's stats are read each time the client collects them` },
+      allow_privileged: { kind: "bool", flag: "containerd-allow-privileged" },
+      auth: { block: { username: { kind: "string", flag: "containerd-auth-username" }, password: { kind: "string", flag: "containerd-auth-password" } } },
+    },
+  },
+};
+/** nomad-driver-podman's plugin config. */
+const PODMAN: Schema = {
+  config: {
+    block: {
+      socket_path: { kind: "string", flag: "podman-socket" },
+      volumes: { block: { enabled: { kind: "bool", flag: "podman-volumes" }, selinuxlabel: { refuse: 'plugin "podman" { config { volumes { selinuxlabel } } }: Ruche does not relabel volumes for SELinux; remove it' } } },
+      allow_privileged: { kind: "bool", flag: "podman-allow-privileged" },
+      gc: { block: { container: { kind: "bool", refuse: (v) => (v === false ? 'plugin "podman" { config { gc { container = false } } }: Ruche always removes a task\'s container once the task is done; remove it' : undefined) } } },
+      recover_stopped: { kind: "bool", refuse: (v) => (v === true ? 'plugin "podman" { config { recover_stopped = true } }: Ruche does not restart a stopped container when the agent starts (the task is rescheduled as Nomad does without it); remove it' : undefined) },
+    },
+  },
+};
 const DOCKER: Schema = { config: { block: { volumes: { block: { enabled: { kind: "bool", flag: "docker-volumes" } } }, allow_privileged: { kind: "bool", flag: "docker-allow-privileged" }, infra_image: { kind: "string", flag: "docker-infra-image" } } } };
 
 /** Text of one agent config file → the flags it sets, or every mistake in it with file:line:col. */
@@ -217,6 +251,10 @@ function decode(items: Item[], schema: Schema, path: string, file: string, diags
       err(it.pos, p, spec.refuse);
       continue;
     }
+    if ("hostNetwork" in spec) {
+      hostNetwork(it, p, file, diags, out);
+      continue;
+    }
     if ("hostVolume" in spec) {
       hostVolume(it, p, file, diags, out);
       continue;
@@ -232,9 +270,13 @@ function decode(items: Item[], schema: Schema, path: string, file: string, diags
           err(it.pos, p, `a ${it.name} block needs one label: ${it.name} "raw_exec" { ... }`);
           continue;
         }
-        const inner = label === "raw_exec" ? RAW_EXEC : label === "docker" ? DOCKER : undefined;
+        const inner = label === "raw_exec" ? RAW_EXEC : label === "docker" ? DOCKER : label === "containerd-driver" ? CONTAINERD : label === "podman" ? PODMAN : undefined;
+        if (inner === undefined && ["exec", "java", "mock"].includes(label)) {
+          err(it.pos, `${p}.${label}`, `plugin "${label}": Ruche's ${label} driver takes no plugin options (Nomad's default_pid_mode, default_ipc_mode and allow_caps are not offered); remove the block`);
+          continue;
+        }
         if (inner === undefined) {
-          err(it.pos, `${p}.${label}`, `plugin "${label}" is not one Ruche has; it has ${spec.labelled.map((l) => `"${l}"`).join(", ")} (and exec, mock)`);
+          err(it.pos, `${p}.${label}`, `plugin "${label}" is not one Ruche has; it has ${spec.labelled.map((l) => `"${l}"`).join(", ")} (and exec, java, mock)`);
           continue;
         }
         decode(it.body, inner, `${p}.${label}`, file, diags, out);
@@ -330,6 +372,52 @@ function hostVolume(it: Item, p: string, file: string, diags: Diagnostic[], out:
     return;
   }
   out.flags.set("host-volume", [...values, `${name}=${path}${readOnly ? ":ro" : ""}`]);
+}
+
+/**
+ * `host_network "NAME" { cidr = "10.0.0.0/8" interface = "eth1" reserved_ports = "22,80" }`
+ * (Nomad's client option) → the flag value `NAME cidr=10.0.0.0/8 interface=eth1
+ * reserved_ports=22,80`, each setting checked (`checkHostNetwork`).
+ */
+function hostNetwork(it: Item, p: string, file: string, diags: Diagnostic[], out: AgentConfigFile): void {
+  const err = (pos: Pos, path: string, message: string): void => {
+    diags.push({ file, pos, path, message });
+  };
+  const name = it.labels[0];
+  if (!("body" in it) || it.labels.length !== 1 || name === undefined) {
+    err(it.pos, p, 'a host_network is a block with one label, its name: host_network "public" { cidr = "203.0.113.0/24" }');
+    return;
+  }
+  const at = `${p}.${name}`;
+  const keys = { cidr: "CIDR", interface: "Interface", reserved_ports: "ReservedPorts" } as const;
+  const h: ClientHostNetworkConfig = { Name: name, CIDR: "", Interface: "", ReservedPorts: "" };
+  let ok = true;
+  for (const sub of it.body) {
+    const here = `${at}.${sub.name}`;
+    const field = (keys as Record<string, (typeof keys)[keyof typeof keys] | undefined>)[sub.name];
+    if (field === undefined) {
+      err(sub.pos, here, `unknown key "${sub.name}" in host_network${didYouMean(sub.name, Object.keys(keys))}`);
+      ok = false;
+    } else if (!("value" in sub)) {
+      err(sub.pos, here, `"${sub.name}" is an attribute: write ${sub.name} = "...", not a block`);
+      ok = false;
+    } else if (typeof sub.value !== "string") {
+      err(sub.pos, here, `${sub.name} must be a string, got ${show(sub.value)} (${typeName(sub.value)})`);
+      ok = false;
+    } else h[field] = sub.value;
+  }
+  if (!ok) return;
+  const why = checkHostNetwork(h);
+  if (why !== undefined) {
+    err(it.pos, at, why);
+    return;
+  }
+  const values = out.flags.get("host-network") ?? [];
+  if (values.some((v) => v.split(" ")[0] === name)) {
+    err(it.pos, at, `host_network "${name}" is declared twice`);
+    return;
+  }
+  out.flags.set("host-network", [...values, hostNetworkFlag(h)]);
 }
 
 /** The flag values a value stands for, or what it should have been. */
@@ -480,7 +568,7 @@ export function parseJsonItems(text: string, file: string): { ok: true; items: I
     (n.entries ?? []).flatMap((e): Item[] => {
       const objs = objects(e.node);
       if (objs === undefined || (nested && e.key === "meta" && e.node.entries !== undefined)) return [{ name: e.key, pos: e.pos, labels: [], value: e.node.value }];
-      if (e.key === "plugin" || e.key === "host_volume") return objs.flatMap((o) => (o.entries ?? []).flatMap((pe) => (objects(pe.node) ?? []).map((b): Item => ({ name: e.key, pos: pe.pos, labels: [pe.key], body: toItems(b, true) }))));
+      if (e.key === "plugin" || e.key === "host_volume" || e.key === "host_network") return objs.flatMap((o) => (o.entries ?? []).flatMap((pe) => (objects(pe.node) ?? []).map((b): Item => ({ name: e.key, pos: pe.pos, labels: [pe.key], body: toItems(b, true) }))));
       return objs.map((o): Item => ({ name: e.key, pos: e.pos, labels: [], body: toItems(o, true) }));
     });
   try {

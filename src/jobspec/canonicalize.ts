@@ -203,6 +203,8 @@ function port(p: Raw): Port {
 function network(raw: Raw, at: string, writtenAt: string, aliases: Map<string, string>): NetworkResource {
   const net: NetworkResource = { Mode: s(raw.Mode, "host") as NetworkResource["Mode"], MBits: n(raw.MBits, 0), ReservedPorts: [], DynamicPorts: [], IP: s(raw.IP, "") };
   if (s(raw.Hostname, "") !== "") net.Hostname = s(raw.Hostname, "");
+  const cni = raw.CNI as Raw | null | undefined;
+  if (cni !== undefined && cni !== null) net.CNI = { Args: { ...((cni.Args ?? {}) as Record<string, string>) } };
   // A port with a static value is reserved, whatever the value (0 is refused by validation).
   const add = (p: Raw, reserved: boolean, from: string): void => {
     const cp = port(p);
@@ -347,7 +349,9 @@ function group(job: Job, type: JobType, g: Raw, at: string, up: JobLevel, aliase
     // Repeated `port_map { ... }` blocks (or the JSON list of maps) are one map, as in Nomad's docker driver.
     const written = task.Config.port_map;
     const portMap: unknown = Array.isArray(written) && written.every(isPlainObject) ? Object.assign({}, ...(written as Raw[])) : written;
-    if (task.Driver === "docker" && portMap !== undefined) {
+    // The podman driver takes both as Nomad's podman plugin does.
+    const containerDriver = task.Driver === "docker" || task.Driver === "podman";
+    if (containerDriver && portMap !== undefined) {
       const net = tg.Networks[0];
       if (!isPlainObject(portMap)) {
         problems.push({ path: `${tAt}.Config.port_map`, message: "port_map must map port labels to container ports, as in port_map = { http = 80 }" });
@@ -368,7 +372,7 @@ function group(job: Job, type: JobType, g: Raw, at: string, up: JobLevel, aliase
         task.Config = { ...rest, ports: rest.ports ?? (ownPorts.length > 0 ? ownPorts : Object.keys(portMap)) };
         aliases.set(`${tAt}.Config.ports`, `${tAt}.Config.port_map`);
       }
-    } else if (task.Driver === "docker" && task.Config.ports === undefined) {
+    } else if (containerDriver && task.Config.ports === undefined) {
       // As Nomad's docker driver: a task that declares its network in its own resources
       // publishes those ports (each on its own number inside) without listing them.
       const ownPorts = list(obj(t.Resources)?.Networks).flatMap((nw) => [...list(nw.Ports), ...list(nw.ReservedPorts), ...list(nw.DynamicPorts)].map((p) => groupName(s(p.Label, ""))));

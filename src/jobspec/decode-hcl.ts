@@ -288,7 +288,7 @@ class Decoder {
         const asBlock = schema.fields.find((f) => f.hcl === a.name);
         if (asBlock?.kind.t === "unsupported") this.err(a.pos, path, unsupported(a.name, asBlock.why));
         else if (asBlock !== undefined) this.err(a.pos, path, `"${a.name}" is a block: write ${a.name} { ... }, not ${a.name} = ...`);
-        else this.err(a.pos, path, `unknown attribute "${a.name}" in ${schema.name}${didYouMean(a.name, [...attrNames, ...extraNames(schema)])}`);
+        else this.err(a.pos, path, `unknown attribute "${a.name}" in ${schema.name}${BELONGS_ELSEWHERE[`${schema.name}.${a.name}`] ?? didYouMean(a.name, [...attrNames, ...extraNames(schema)])}`);
         continue;
       }
       const v = this.eval(a.expr, path);
@@ -435,6 +435,12 @@ function isConstraintSchema(s: ObjSchema): boolean {
 function extraNames(s: ObjSchema): string[] {
   return isConstraintSchema(s) ? [...CONSTRAINT_SHORTHANDS] : [];
 }
+
+/** Attributes written in a block where Nomad does not take them, though another block does: where they go. */
+const BELONGS_ELSEWHERE: Readonly<Record<string, string>> = {
+  "task.count": ": count is the group's (how many of its allocations run); set it in the group block",
+  "group.driver": ": driver is a task's; set it in the task block",
+};
 
 function unsupported(name: string, why: string | undefined): string {
   if (why !== undefined) return `"${name}": ${why}`;

@@ -17,5 +17,7 @@ export {
 } from "./diff.js";
 export { formatJobDiff } from "./diff-format.js";
 export { parseAgentConfig, parseHclObject, type AgentConfigFile, type AgentConfigResult } from "./agent-config.js";
+export { checkHostNetwork, hostNetworkFlag, parseHostNetworkFlag, HOST_NETWORK_NAME } from "./host-network-config.js";
 export { checkBootstrapExpect, checkEtcdEndpoint, checkEtcdTls, checkRegion, joinAddress, DEFAULT_JOIN_PORT } from "./agent-values.js";
 export { checkAclPolicy, loadAclPolicyParser, parseAclPolicy, type AclPolicyResult } from "./acl-policy.js";
+export { parseVolumeSpec, parseByteSize, type VolumeSpecResult } from "./volume-spec.js";

@@ -181,16 +181,18 @@ describe("validation as Nomad's", () => {
     expect((await errors(mig("6m", "5m"))).join("\n")).toMatch(/min_healthy_time \(6m0s\) must not be more than healthy_deadline \(5m0s\)/);
     const upd = (a: string, b: string, c = "10m"): string => job("", `    update {\n      min_healthy_time = "${a}"\n      healthy_deadline = "${b}"\n      progress_deadline = "${c}"\n    }`);
     expect((await errors(upd("5m", "5m"))).join("\n")).toMatch(/min_healthy_time \(5m0s\) must be less than healthy_deadline \(5m0s\)/);
-    expect((await errors(upd("10s", "5m", "5m"))).join("\n")).toMatch(/progress_deadline \(5m0s\) must be zero or more than healthy_deadline \(5m0s\)/);
+    expect((await errors(upd("10s", "5m", "5m"))).join("\n")).toMatch(/healthy_deadline must be less than progress_deadline: 5m0s >= 5m0s/);
     await ok(upd("10s", "5m", "0s"));
   });
 
-  it("one set of static ports per host network; a host network other than the default is refused for what it is", async () => {
+  it("one set of static ports per host network; a host network's name is checked", async () => {
     const port = (label: string, hostNet: string): string => `      port "${label}" {\n        static = 53\n${hostNet === "" ? "" : `        host_network = "${hostNet}"\n`}      }`;
     const src = job("", `    network {\n${port("dns", "")}\n${port("dns-iot", "IOT")}\n${port("dns-kids", "kids")}\n    }`);
-    const errs = (await errors(src)).join("\n");
-    expect(errs).not.toMatch(/already taken/);
-    expect(errs).toMatch(/host_network "IOT": Ruche's nodes have one network/);
+    const ports = (await ok(src)).TaskGroups[0]?.Networks[0]?.ReservedPorts;
+    expect(ports?.map((p) => `${p.Label}@${p.HostNetwork}`)).toEqual(["dns@default", "dns-iot@IOT", "dns-kids@kids"]);
+    await ok(job("", `    network {\n${port("dns", "${meta.network}")}\n    }`));
+    expect((await errors(job("", `    network {\n${port("dns", "my net")}\n    }`))).join("\n")).toMatch(/host_network "my net" must name a host network of the nodes/);
+    expect((await errors(job("", `    network {\n${port("a", "IOT")}\n${port("b", "IOT")}\n    }`))).join("\n")).toMatch(/static port 53 is already taken by port "a" on host network "IOT"/);
     expect((await errors(job("", `    network {\n${port("a", "")}\n${port("b", "default")}\n    }`))).join("\n")).toMatch(/static port 53 is already taken by port "a"/);
   });
 

@@ -282,7 +282,7 @@ describe("Nomad features refused with one line", () => {
     ["a docker option Ruche's driver does not have", job("").replace('image = "redis:7"', 'image = "redis:7"\n        volume_driver = "rexray"'), 'job.hcl:9:9: job.group[g].task[t].config.volume_driver: "volume_driver" is an option of Nomad\'s docker driver that Ruche\'s does not have; remove it'],
     ["a docker option of Windows alone", job("").replace('image = "redis:7"', 'image = "redis:7"\n        isolation = "hyperv"'), 'job.hcl:9:9: job.group[g].task[t].config.isolation: "isolation" is Windows\' container isolation (process or hyperv), which a Linux Docker engine does not have; remove it'],
     ["a docker memory_hard_limit below the task's memory", job("").replace('image = "redis:7"', 'image = "redis:7"\n        memory_hard_limit = 128'), "job.hcl:9:9: job.group[g].task[t].config.memory_hard_limit: memory_hard_limit (128 MB) must not be less than the task's memory (300 MB), which it reserves"],
-    ["a docker option nobody has", job("").replace('image = "redis:7"', 'image = "redis:7"\n        dns_server = ["1.1.1.1"]'), 'job.hcl:9:9: job.group[g].task[t].config.dns_server: "dns_server" is not an option of the docker driver; did you mean "dns_servers"?'],
+    ["a docker option nobody has", job("").replace('image = "redis:7"', 'image = "redis:7"\n        dns_server = ["1.1.1.1"]'), 'job.hcl:9:9: job.group[g].task[t].config.dns_server: "dns_server" is not an option of the docker driver; did you mean "dns_servers"? (Nomad\'s fails the task as it starts: An argument named "dns_server" is not expected here)'],
   ])("%s", async (_what, src, line) => {
     expect(await errors(src)).toEqual([line]);
   });

@@ -6,6 +6,7 @@ import {
   defaultMigrateStrategy,
   defaultReschedulePolicy,
   defaultUpdateStrategy,
+  DRIVER_NAMES,
   NS,
   type Job,
 } from "../structs/index.js";
@@ -267,7 +268,7 @@ describe("every mistake at once", () => {
     expect(e).toEqual([
       'job.hcl:4:5: job.group[g].cout: unknown attribute "cout" in group; did you mean "count"?',
       "job.hcl:5:5: job.group[g].count: count must be zero or more, got -1",
-      'job.hcl:7:7: job.group[g].task[t].driver: unknown driver "dockr"; Ruche has docker, exec, raw_exec, mock; did you mean "docker"?',
+      `job.hcl:7:7: job.group[g].task[t].driver: unknown driver "dockr"; Ruche has ${DRIVER_NAMES.join(", ")}; did you mean "docker"?`,
       "job.hcl:9:9: job.group[g].task[t].resources.memory: memory must be between 10 and 16777216 MB, got 4",
     ]);
   });

@@ -53,7 +53,7 @@ export function detectFormat(file: string, text: string): JobFormat {
 }
 
 async function parseHclJob(text: string, file: string, inputs: VariableInputs & { fileBase?: string }): Promise<ParseJobResult> {
-  const parsed = await parseHcl(text, file);
+  const parsed = await parseHcl(text, file, { newlines: true });
   if (!parsed.ok) return { ok: false, diagnostics: sortDiagnostics(parsed.diagnostics) };
   const { decoded, diagnostics } = await decodeHclJob(parsed.body, file, inputs);
   if (decoded === null) return { ok: false, diagnostics: sortDiagnostics(diagnostics) };

@@ -167,6 +167,8 @@ export const portSchema: ObjSchema = {
   fields: [f("Label", "", string, { label: true }), f("Value", "static", int), f("To", "to", int), f("HostNetwork", "host_network", string)],
 };
 
+const cniSchema: ObjSchema = { name: "cni", fields: [f("Args", "args", stringMap)] };
+
 export const networkSchema: ObjSchema = {
   name: "network",
   fields: [
@@ -179,7 +181,8 @@ export const networkSchema: ObjSchema = {
     f("IP", "", string),
     /** Bridge mode: the hostname of the allocation's network namespace (its docker tasks'), interpolated on the node. */
     f("Hostname", "hostname", string),
-    refused("cni", "Ruche does not run CNI plugins: network mode is host, bridge or none", "CNI"),
+    /** Mode `cni/<name>`: `cni { args = {...} }`, extra CNI_ARGS for the network's plugins (Nomad's `CNIConfig`). */
+    one("CNI", "cni", cniSchema),
     ...notYet("dns"),
   ],
 };
@@ -250,7 +253,8 @@ const resourcesSchema: ObjSchema = {
     f("DiskMB", "disk", int),
     /** Older job files declare the network inside the task's resources. */
     blocks("Networks", "network", networkSchema),
-    ...notYet("device", "numa"),
+    refused("device", "Ruche runs no device plugins (Nomad's GPU and USB device plugins): give a docker task a host device with its config's devices"),
+    refused("numa", "NUMA-aware scheduling requires Nomad Enterprise (as Nomad's community edition, Ruche refuses the block)"),
   ],
 };
 
@@ -411,7 +415,7 @@ export const taskSchema: ObjSchema = {
     blocks("Artifacts", "artifact", artifactSchema),
     blocks("Templates", "template", templateSchema),
     refused("vault", VAULT, "Vault"),
-    refused("schedule", "task schedules are a Nomad Enterprise feature Ruche does not have", "Schedule"),
+    refused("schedule", "task schedules require Nomad Enterprise (as Nomad's community edition, Ruche refuses the block)", "Schedule"),
     refused("csi_plugin", CSI, "CSIPluginConfig"),
     /** Commands an operator runs in the task on demand (`ruche action`), Nomad's task actions. */
     blocks("Actions", "action", actionSchema),

@@ -7,9 +7,12 @@ import {
   TASK_LIFECYCLE_HOOKS,
   TEMPLATE_CHANGE_MODES,
   RECONCILE_OPTIONS,
+  CONTAINERD_CONFIG_KEYS,
   DRIVER_NAMES,
   DRIVER_REQUIRED_CONFIG,
   DOCKER_CONFIG_KEYS,
+  PODMAN_CONFIG_KEYS,
+  PODMAN_UNSUPPORTED_KEYS,
   DOCKER_UNSUPPORTED_KEYS,
   dockerUnsupportedWhy,
   formatDuration,
@@ -19,6 +22,8 @@ import {
   MULTIREGION_ON_FAILURE,
   leavesAllocDir,
   NETWORK_MODES,
+  CNI_MODE_PREFIX,
+  cniNetworkName,
   NS,
   ON_UPDATE_MODES,
   PLACEMENT_STRATEGIES,
@@ -50,6 +55,7 @@ import { artifactProblems } from "./artifact.js";
 import { sizeProblems } from "./size.js";
 import { volumeMountProblems, volumeProblems } from "./volumes.js";
 import { didYouMean } from "./suggest.js";
+import { driverNotRunWhy } from "./foreign-drivers.js";
 
 /**
  * Checks a canonical job. Every problem is reported, each at the API path of the value
@@ -295,7 +301,8 @@ function update(u: UpdateStrategy, at: string, job: Job, g: TaskGroup, p: Report
     p(`${at}.MinHealthyTime`, `min_healthy_time (${formatDuration(u.MinHealthyTime)}) must be less than healthy_deadline (${formatDuration(u.HealthyDeadline)})`);
   }
   if (u.ProgressDeadline !== 0 && u.HealthyDeadline >= u.ProgressDeadline) {
-    p(`${at}.ProgressDeadline`, `progress_deadline (${formatDuration(u.ProgressDeadline)}) must be zero or more than healthy_deadline (${formatDuration(u.HealthyDeadline)})`);
+    // Nomad's UpdateStrategy.Validate: "Healthy deadline must be less than progress deadline".
+    p(`${at}.ProgressDeadline`, `healthy_deadline must be less than progress_deadline: ${formatDuration(u.HealthyDeadline)} >= ${formatDuration(u.ProgressDeadline)} (progress_deadline is 10m unless set; 0 turns it off)`);
   }
   if (u.AutoPromote && u.Canary === 0) p(`${at}.AutoPromote`, "auto_promote needs canaries to promote; set canary as well");
 }
@@ -307,9 +314,20 @@ function update(u: UpdateStrategy, at: string, job: Job, g: TaskGroup, p: Report
  */
 const PORT_LABEL = /^[A-Za-z0-9_.-]+$/;
 
+/** A host network's name, as an agent config declares it (`client { host_network "NAME" { ... } }`). */
+const HOST_NETWORK_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
+
 function network(n: NetworkResource, at: string, labels: Map<string, string>, p: Report): void {
-  if (n.Mode.startsWith("cni/")) p(`${at}.Mode`, `mode "${n.Mode}": Ruche does not run CNI plugins; mode must be one of ${NETWORK_MODES.join(", ")}`);
-  else if (!NETWORK_MODES.includes(n.Mode)) p(`${at}.Mode`, `mode must be one of ${NETWORK_MODES.join(", ")}, got "${n.Mode}"${didYouMean(n.Mode, NETWORK_MODES)}`);
+  if (n.Mode.startsWith(CNI_MODE_PREFIX)) {
+    if (cniNetworkName(n.Mode) === undefined) p(`${at}.Mode`, `mode "${n.Mode}" names no CNI network: write cni/<name>, the name of a network in the nodes' CNI config dir`);
+  } else if (!NETWORK_MODES.includes(n.Mode)) p(`${at}.Mode`, `mode must be one of ${NETWORK_MODES.join(", ")} or cni/<name>, got "${n.Mode}"${didYouMean(n.Mode, NETWORK_MODES)}`);
+  // Nomad passes the args to its bridge's plugins too, which ignore them (IgnoreUnknown): a bridge network keeps them unused.
+  if (n.CNI !== undefined && !n.Mode.startsWith(CNI_MODE_PREFIX) && n.Mode !== "bridge") p(`${at}.CNI`, `cni { args } is for a network in mode cni/<name> (or bridge), not in mode "${n.Mode}"`);
+  for (const [k, v] of Object.entries(n.CNI?.Args ?? {})) {
+    // CNI_ARGS is "K=V;K=V": a key or value holding ";" or "=" (a key) cannot be passed.
+    if (k === "" || /[;=]/.test(k)) p(`${at}.CNI.Args`, `CNI arg name "${k}" must be non-empty, without ";" or "="`);
+    else if (v.includes(";")) p(`${at}.CNI.Args.${k}`, `CNI arg "${k}" may not hold ";" (CNI_ARGS separates args with it)`);
+  }
   if (n.MBits < 0) p(`${at}.MBits`, `mbits must be zero or more, got ${n.MBits}`);
   // As Nomad: the namespace's hostname is set by the driver that makes it, docker's in bridge mode.
   if (n.Hostname !== undefined && n.Mode !== "bridge") p(`${at}.Hostname`, `hostname is set on a bridge network only (mode = "bridge"), not in mode "${n.Mode}"; a docker task may set config { hostname }`);
@@ -331,8 +349,9 @@ function network(n: NetworkResource, at: string, labels: Map<string, string>, p:
         if (other !== undefined) p(`${pAt}.Value`, `static port ${port.Value} is already taken by port "${other}"${hostNet === "default" ? "" : ` on host network "${hostNet}"`}`);
         hostPorts.set(`${hostNet}\0${port.Value}`, port.Label);
       }
-      if (port.HostNetwork !== "" && port.HostNetwork !== "default") {
-        p(`${pAt}.HostNetwork`, `host_network "${port.HostNetwork}": Ruche's nodes have one network (their address) and do not declare host networks yet; leave host_network out`);
+      // A node's host network (its agent config's `host_network "NAME"`), or a `${meta.x}`-style name read on each node.
+      if (port.HostNetwork !== "" && !HOST_NETWORK_NAME.test(port.HostNetwork) && !/^\$\{[^}]+\}$/.test(port.HostNetwork)) {
+        p(`${pAt}.HostNetwork`, `host_network "${port.HostNetwork}" must name a host network of the nodes (letters, digits, ".", "_" and "-"), or be one \${...} reference such as "\${meta.network}"`);
       }
       if (port.To < -1 || port.To > LIMITS.maxPort) p(`${pAt}.To`, `to must be between 1 and ${LIMITS.maxPort}, got ${port.To}`);
     });
@@ -359,9 +378,20 @@ function bridgeTask(g: TaskGroup, t: Task, at: string, p: Report): void {
 }
 
 /**
+ * A docker `config` key neither Ruche's driver nor Nomad's has. Nomad's server takes it (it
+ * does not read driver config) and the driver fails the task as it starts ("An argument named
+ * ... is not expected here"); Ruche refuses the job before.
+ */
+function dockerUnknownKey(key: string): string {
+  const hint = key === "tmpfs" ? '; a tmpfs is a mount: mount { type = "tmpfs" target = "/tmp" }' : didYouMean(key, DOCKER_CONFIG_KEYS);
+  return `"${key}" is not an option of the docker driver${hint} (Nomad's fails the task as it starts: An argument named "${key}" is not expected here)`;
+}
+
+/**
  * The driver config keys that bound what a task may take of its node, checked here too so
- * that a job that cannot run is refused at the door: `pids_limit` (docker, exec) and docker's
- * relative `volumes`, which must stay inside the allocation's directory. What depends on the
+ * that a job that cannot run is refused at the door: java's `jar_path` or `class`,
+ * `pids_limit` (docker, exec, java) and docker's relative `volumes`, which must stay inside
+ * the allocation's directory. What depends on the
  * node (may it mount host paths?) is the client's to check.
  */
 function driverLimits(t: Task, at: string, p: Report): void {
@@ -369,7 +399,7 @@ function driverLimits(t: Task, at: string, p: Report): void {
     // The driver refuses these too; said here, a job that cannot start is refused at the door.
     for (const key of Object.keys(t.Config)) {
       if (DOCKER_UNSUPPORTED_KEYS.includes(key)) p(`${at}.Config.${key}`, `"${key}" ${dockerUnsupportedWhy(key)}`);
-      else if (!DOCKER_CONFIG_KEYS.includes(key)) p(`${at}.Config.${key}`, `"${key}" is not an option of the docker driver${didYouMean(key, DOCKER_CONFIG_KEYS)}`);
+      else if (!DOCKER_CONFIG_KEYS.includes(key)) p(`${at}.Config.${key}`, dockerUnknownKey(key));
     }
     // As Nomad's driver: the task's memory is the reservation under memory_hard_limit, never above it.
     const hard = t.Config.memory_hard_limit;
@@ -377,12 +407,28 @@ function driverLimits(t: Task, at: string, p: Report): void {
       p(`${at}.Config.memory_hard_limit`, `memory_hard_limit (${hard} MB) must not be less than the task's memory (${t.Resources.MemoryMB} MB), which it reserves`);
     }
   }
+  if (t.Driver === "containerd-driver") {
+    for (const key of Object.keys(t.Config)) {
+      if (!CONTAINERD_CONFIG_KEYS.includes(key)) p(`${at}.Config.${key}`, `"${key}" is not an option of the containerd-driver driver${didYouMean(key, CONTAINERD_CONFIG_KEYS)}`);
+    }
+  }
+  if (t.Driver === "podman") {
+    for (const key of Object.keys(t.Config)) {
+      const why = PODMAN_UNSUPPORTED_KEYS[key];
+      if (why !== undefined) p(`${at}.Config.${key}`, `"${key}" ${why}`);
+      else if (!PODMAN_CONFIG_KEYS.includes(key)) p(`${at}.Config.${key}`, `"${key}" is not an option of the podman driver${didYouMean(key, PODMAN_CONFIG_KEYS)}`);
+    }
+  }
+  // Nomad's java driver: "jar_path or class must be specified" (it says so when the task starts; here, at the door).
+  if (t.Driver === "java" && !["jar_path", "class"].some((k) => typeof t.Config[k] === "string" && t.Config[k] !== "")) {
+    p(`${at}.Config`, "the java driver needs config.jar_path or config.class: jar_path or class must be specified", true);
+  }
   const pids = t.Config.pids_limit;
-  if ((t.Driver === "docker" || t.Driver === "exec") && pids !== undefined && !(typeof pids === "number" && Number.isInteger(pids) && pids >= 1 && pids <= LIMITS.maxPidsLimit)) {
+  if ((t.Driver === "docker" || t.Driver === "podman" || t.Driver === "exec" || t.Driver === "java") && pids !== undefined && !(typeof pids === "number" && Number.isInteger(pids) && pids >= 1 && pids <= LIMITS.maxPidsLimit)) {
     p(`${at}.Config.pids_limit`, `pids_limit must be a whole number of processes from 1 to ${LIMITS.maxPidsLimit}, got ${JSON.stringify(pids)}`);
   }
   const volumes = t.Config.volumes;
-  if (t.Driver === "docker" && Array.isArray(volumes)) {
+  if ((t.Driver === "docker" || t.Driver === "podman") && Array.isArray(volumes)) {
     for (const v of volumes) {
       const host = typeof v === "string" ? (v.split(":")[0] ?? "") : "";
       if (host !== "" && !host.startsWith("/") && leavesAllocDir(host)) {
@@ -426,8 +472,8 @@ function task(g: TaskGroup, t: Task, at: string, labels: Map<string, string>, p:
   const hook = t.Lifecycle?.Hook;
   if (hook === "") p(`${at}.Lifecycle.Hook`, `lifecycle: no hook given; hook must be one of ${TASK_LIFECYCLE_HOOKS.join(", ")}`);
   else if (hook !== undefined && !TASK_LIFECYCLE_HOOKS.includes(hook)) p(`${at}.Lifecycle.Hook`, `lifecycle: invalid hook "${hook}"; hook must be one of ${TASK_LIFECYCLE_HOOKS.join(", ")}${didYouMean(hook, TASK_LIFECYCLE_HOOKS)}`);
-  if (t.Driver === "") p(`${at}.Driver`, `task "${t.Name}" needs a driver (one of ${DRIVER_NAMES.join(", ")})`, true);
-  else if (!DRIVER_NAMES.includes(t.Driver)) p(`${at}.Driver`, `unknown driver "${t.Driver}"; Ruche has ${DRIVER_NAMES.join(", ")}${didYouMean(t.Driver, DRIVER_NAMES)}`);
+  if (t.Driver === "") p(`${at}.Driver`, `missing task driver: task "${t.Name}" needs one (${DRIVER_NAMES.join(", ")})`, true);
+  else if (!DRIVER_NAMES.includes(t.Driver)) p(`${at}.Driver`, driverNotRunWhy(t.Driver, DRIVER_NAMES));
   else {
     for (const key of DRIVER_REQUIRED_CONFIG[t.Driver as DriverName]) {
       const v = t.Config[key];
@@ -437,7 +483,8 @@ function task(g: TaskGroup, t: Task, at: string, labels: Map<string, string>, p:
     const ports = t.Config.ports;
     if (ports !== undefined) {
       if (!Array.isArray(ports) || !ports.every((x) => typeof x === "string")) p(`${at}.Config.ports`, 'ports must be a list of port labels, as in ports = ["http"]');
-      else for (const l of ports) if (!labels.has(l)) p(`${at}.Config.ports`, `ports names "${l}", which the group's network does not declare${didYouMean(l, [...labels.keys()])}`);
+      // Nomad takes such a job and its driver fails the task as it starts; Ruche says so before.
+      else for (const l of ports) if (!labels.has(l)) p(`${at}.Config.ports`, `ports names "${l}", which the group's network does not declare${didYouMean(l, [...labels.keys()])} (Nomad fails the task as it starts: Port "${l}" not found, check network block)`);
     }
     const args = t.Config.args;
     if (args !== undefined && (!Array.isArray(args) || !args.every((x) => typeof x === "string"))) p(`${at}.Config.args`, "args must be a list of strings");

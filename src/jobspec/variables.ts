@@ -196,7 +196,7 @@ async function readVarFile(file: string, text: string): Promise<{ values: Record
       return { values: {}, diagnostics: [{ file, path: "", message: `invalid JSON: ${errorMessage(e)}` }] };
     }
   }
-  const parsed = await parseHcl(text, file);
+  const parsed = await parseHcl(text, file, { newlines: true });
   if (!parsed.ok) return { values: {}, diagnostics: parsed.diagnostics };
   const values: Record<string, Value> = {};
   const diagnostics: Diagnostic[] = [];

@@ -95,7 +95,7 @@ describe("host volumes in job files", () => {
     expect(mountOptions).toEqual([expect.stringMatching(/volume\[db\]\.mount_options: "mount_options": mount_options are for CSI volumes/)]);
   });
 
-  it("refuse what Ruche does not build (sticky), a missing type or source, bad mount fields, raw_exec mounts", async () => {
+  it("refuse sticky with per_alloc, a missing type or source, bad mount fields, raw_exec mounts", async () => {
     const errs = await errors(
       job(
         `    volume "a" {\n      type = "host"\n      source = "a"\n      sticky = true\n      per_alloc = true\n    }\n    volume "b" {\n      source = "b"\n    }\n    volume "c" {\n      type = "host"\n      access_mode = "single-node-reader-only"\n    }`,
@@ -103,7 +103,7 @@ describe("host volumes in job files", () => {
       ),
     );
     const text = errs.join("\n");
-    expect(text).toMatch(/volume\[a\]\.sticky: sticky: dynamic host volumes .* are not built in Ruche/);
+    expect(text).toMatch(/volume\[a\]\.sticky: volume cannot be per_alloc and sticky at the same time/);
     expect(text).toMatch(/volume\[b\]\.type: volume "b" needs a type: type = "host"/);
     expect(text).toMatch(/volume\[c\]\.source: volume "c" has an empty source/);
     expect(text).toMatch(/volume\[c\]\.read_only: single-node-reader-only volumes must be read-only/);

@@ -9,12 +9,12 @@ const HOST_ATTACHMENT_MODES = ["", "file-system"];
 const SELINUX_LABELS = ["", "z", "Z"];
 
 const CSI = 'type "csi": Ruche does not run CSI plugins; offer the directory as a host volume of the nodes (client { host_volume "NAME" { path = "..." } }) and use type = "host"';
-const STICKY = "sticky: dynamic host volumes (made by `volume create`) are not built in Ruche; a host volume is a directory a node's agent config offers, the same for every allocation there";
 
 /**
  * A group's `volume` blocks, checked as Nomad's `VolumeRequest.Validate` checks a host
- * volume; what Ruche does not do (CSI volumes, dynamic host volumes) is refused, each with
- * its reason. `per_alloc` (each allocation its own host volume, `source[N]`) as Nomad allows
+ * volume; what Ruche does not do (CSI volumes) is refused with its reason. `sticky` (the
+ * replacement of an allocation goes where its dynamic host volume is, `volume create`) as Nomad
+ * allows it: not with `per_alloc`. `per_alloc` (each allocation its own host volume, `source[N]`) as Nomad allows
  * it: not for system or sysbatch jobs, not with canaries. Paths are `TaskGroups[i].Volumes.NAME`.
  */
 export function volumeProblems(g: TaskGroup, at: string, p: Report, jobType = ""): void {
@@ -43,7 +43,7 @@ function request(v: VolumeRequest, at: string, p: Report): void {
     return;
   }
   if (v.Source === "") p(`${at}.Source`, `volume "${v.Name}" has an empty source: source names the host_volume of the nodes' agent config`, true);
-  if (v.Sticky) p(`${at}.Sticky`, STICKY);
+  if (v.Sticky && v.PerAlloc) p(`${at}.Sticky`, "volume cannot be per_alloc and sticky at the same time");
   if (!HOST_ACCESS_MODES.includes(v.AccessMode)) p(`${at}.AccessMode`, `host volumes cannot be mounted with ${v.AccessMode} access mode; use one of ${HOST_ACCESS_MODES.filter((m) => m !== "").join(", ")}`);
   else if (v.AccessMode === "single-node-reader-only" && !v.ReadOnly) p(`${at}.ReadOnly`, `${v.AccessMode} volumes must be read-only: add read_only = true`);
   if (!HOST_ATTACHMENT_MODES.includes(v.AttachmentMode)) p(`${at}.AttachmentMode`, `a host volume is attached as a file-system, not "${v.AttachmentMode}"`);
@@ -78,8 +78,8 @@ export function volumeMountProblems(g: TaskGroup, t: Task, at: string, p: Report
     if (!VOLUME_MOUNT_PROPAGATIONS.includes(m.PropagationMode)) {
       p(`${mAt}.PropagationMode`, `volume_mount propagation_mode must be one of ${VOLUME_MOUNT_PROPAGATIONS.join(", ")}, got "${m.PropagationMode}"${didYouMean(m.PropagationMode, VOLUME_MOUNT_PROPAGATIONS)}`);
     }
-    else if (t.Driver === "exec" && m.PropagationMode !== "private") {
-      p(`${mAt}.PropagationMode`, `an exec task's mounts are private to its own mount namespace: propagation_mode "${m.PropagationMode}" is offered to docker tasks only`);
+    else if ((t.Driver === "exec" || t.Driver === "java") && m.PropagationMode !== "private") {
+      p(`${mAt}.PropagationMode`, `${t.Driver === "java" ? "a java" : "an exec"} task's mounts are private to its own mount namespace: propagation_mode "${m.PropagationMode}" is offered to docker tasks only`);
     }
     if (!SELINUX_LABELS.includes(m.SELinuxLabel)) p(`${mAt}.SELinuxLabel`, `volume_mount selinux_label must be "z" (shared) or "Z" (private), got "${m.SELinuxLabel}"`);
   });

@@ -1,4 +1,4 @@
-import { constraintReason, FilterReason, PLACEMENT_OPERATORS, volumeSource, VolumeType, type Constraint, type Job, type Node, type TaskGroup, type VolumeRequest } from "../structs/index.js";
+import { constraintReason, DEFAULT_HOST_NETWORK, FilterReason, hostNetworkAddresses, nodeHasNetwork, PLACEMENT_OPERATORS, volumeSource, VolumeType, type Constraint, type Job, type Node, type TaskGroup, type VolumeRequest } from "../structs/index.js";
 import { checkOperator } from "./operators.js";
 import { resolveTarget, targetIsUnique } from "./target.js";
 
@@ -25,7 +25,7 @@ function constraintCheck(c: Constraint, regexp: (pattern: string) => RegExp | nu
 }
 
 /**
- * The checks of one group, in order: drivers first, then host volumes, then the job's, the
+ * The checks of one group, in order: drivers first, then the network, then host volumes, then the job's, the
  * group's and the tasks' constraints. `regexp` compiles `regexp` constraints' patterns (see `checkOperator`).
  */
 export function staticChecks(job: Job, tg: TaskGroup, regexp: (pattern: string) => RegExp | null): StaticCheck[] {
@@ -41,11 +41,53 @@ export function staticChecks(job: Job, tg: TaskGroup, regexp: (pattern: string) 
         }),
     },
   ];
+  const network = networkCheck(tg);
+  if (network !== null) checks.push(network);
+  checks.push(...hostNetworkChecks(tg));
   const volumes = hostVolumeCheck(tg);
   if (volumes !== null) checks.push(volumes);
   const all = [...job.Constraints, ...tg.Constraints, ...tg.Tasks.flatMap((t) => t.Constraints)];
   for (const c of all) if (!PLACEMENT_OPERATORS.includes(c.Operand)) checks.push(constraintCheck(c, regexp));
   return checks;
+}
+
+/**
+ * The group's network mode (Nomad's `NetworkChecker`): a group in mode `cni/<name>` needs a
+ * node whose CNI config dir holds that network ("missing network"); host, bridge and none
+ * every node offers. Null when there is nothing to check. The networks a node offers are part
+ * of its computed class, so the verdict is shared by class.
+ */
+export function networkCheck(tg: TaskGroup): StaticCheck | null {
+  const mode = tg.Networks[0]?.Mode;
+  if (mode === undefined || !mode.startsWith("cni/")) return null;
+  return { name: FilterReason.MissingNetwork, unique: false, test: (node) => nodeHasNetwork(node, mode) };
+}
+
+/**
+ * The host network of each of the group's ports that names one (Nomad's
+ * `NetworkChecker.hasHostNetworks`): a node must have an address in it, else it is filtered
+ * with Nomad's reason, `missing host network "NAME" for port "LABEL"`. A `${meta.x}`-style
+ * name is read on each node. Host networks are part of the node's computed class.
+ */
+export function hostNetworkChecks(tg: TaskGroup): StaticCheck[] {
+  const net = tg.Networks[0];
+  if (net === undefined) return [];
+  return [...net.ReservedPorts, ...net.DynamicPorts]
+    .filter((p) => p.HostNetwork !== "" && p.HostNetwork !== DEFAULT_HOST_NETWORK)
+    .map((p) => ({
+      name: `missing host network "${p.HostNetwork}" for port "${p.Label}"`,
+      unique: targetIsUnique(p.HostNetwork),
+      test: (node: Node) => {
+        const alias = resolveHostNetwork(p.HostNetwork, node);
+        return alias !== undefined && hostNetworkAddresses(node, alias).length > 0;
+      },
+    }));
+}
+
+/** A port's host network on a node: its name, or what a `${...}` name reads there (undefined: the node lacks it). */
+export function resolveHostNetwork(hostNetwork: string, node: Node): string | undefined {
+  if (hostNetwork === "") return DEFAULT_HOST_NETWORK;
+  return hostNetwork.includes("${") ? resolveTarget(hostNetwork, node) : hostNetwork;
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Evaluation, Job, Node } from "../structs/index.js";
 import type { EvalContext } from "./context.js";
+import { hasSticky, stickyOf, stickyVolumeIds } from "./dynamic-volumes.js";
 import { GroupPlacer, newAllocation } from "./placer.js";
 import { appendAlloc, appendStop, countInDeployment, emptyPlan } from "./plan.js";
 import { readyNodes } from "./ready.js";
@@ -60,7 +61,8 @@ export function scheduleGeneric(ev: Evaluation, job: Job | null, ctx: EvalContex
       placers.set(tg.Name, placer);
     }
     const penalty = p.previous !== null && p.reschedule ? new Set([p.previous.NodeID]) : undefined;
-    const sel = placer.select(penalty === undefined ? { name: p.name } : { name: p.name, penaltyNodes: penalty });
+    const sticky = hasSticky(tg) ? stickyOf(p.previous, view.allocsByJob(job.Namespace, job.ID), p.name) : [];
+    const sel = placer.select({ name: p.name, ...(penalty === undefined ? {} : { penaltyNodes: penalty }), ...(sticky.length === 0 ? {} : { sticky }) });
     if (sel === null) {
       result.failed[tg.Name] = placer.metric;
       result.queued[tg.Name] = (result.queued[tg.Name] ?? 0) + 1;
@@ -79,6 +81,8 @@ export function scheduleGeneric(ev: Evaluation, job: Job | null, ctx: EvalContex
       if (p.reschedule) extra.RescheduleTracker = nextRescheduleTracker(p.previous, tg.ReschedulePolicy, now);
     }
     const alloc = newAllocation(id, ev.ID, job, tg, p.name, sel, extra);
+    const volumeIds = hasSticky(tg) ? stickyVolumeIds(tg, sel.node, p.name) : [];
+    if (volumeIds.length > 0) alloc.HostVolumeIDs = volumeIds;
     usage.add(sel.node, alloc);
     for (const other of placers.values()) other.placed(sel.node, tg.Name);
     placedSoFar.push({ node: sel.node, group: tg.Name });

@@ -5,5 +5,6 @@ export { SchedulerMemo } from "./memo.js";
 export { reconcile, type ReconcileInput, type ReconcileResult, type PlaceIntent, type StopIntent } from "./reconcile.js";
 export { groupUpdateKind, type UpdateKind } from "./updates.js";
 export { checkOperator, versionMatch } from "./operators.js";
+export { resolveTarget } from "./target.js";
 export { binpackScore, spreadFitScore } from "./rank.js";
 export { seededRng, type Rng } from "./rng.js";

@@ -1,4 +1,4 @@
-import type { Node } from "../structs/index.js";
+import { portKey, type Node } from "../structs/index.js";
 import { compileRegexp } from "./operators.js";
 import type { Ready } from "./ready.js";
 import { NO_PORTS, parsePortList } from "./usage.js";
@@ -28,12 +28,25 @@ export class SchedulerMemo {
     return re;
   };
 
-  /** The host ports a node keeps for itself (`Reserved.ReservedHostPorts`, "22,80,8000-8100"). */
+  /**
+   * The host ports a node keeps for itself, as `portKey`s: `Reserved.ReservedHostPorts`
+   * ("22,80,8000-8100") on each of its addresses, and each host network's `reserved_ports` on
+   * that network's addresses (Nomad's `NetworkIndex.SetNode` merges them the same way).
+   */
   reservedPorts(node: Node): ReadonlySet<number> {
-    if (node.Reserved.ReservedHostPorts === "") return NO_PORTS;
+    if (node.Reserved.ReservedHostPorts === "" && node.NodeNetworks === undefined) return NO_PORTS;
     let s = this.reserved.get(node);
     if (s === undefined) {
-      s = new Set(parsePortList(node.Reserved.ReservedHostPorts));
+      const global = parsePortList(node.Reserved.ReservedHostPorts);
+      const keys = new Set(global);
+      const own = node.Resources.IP;
+      for (const n of node.NodeNetworks ?? []) {
+        for (const a of n.Addresses) {
+          if (a.Address !== own) for (const p of global) keys.add(portKey(a.Address, own, p));
+          for (const p of parsePortList(a.ReservedPorts)) keys.add(portKey(a.Address, own, p));
+        }
+      }
+      s = keys.size === 0 ? NO_PORTS : keys;
       this.reserved.set(node, s);
     }
     return s;

@@ -11,6 +11,10 @@ import {
   groupTotal,
   jobKey,
   reservedPortCollision,
+  addressKey,
+  DEFAULT_HOST_NETWORK,
+  hostNetworkAddresses,
+  portKey,
   type AllocatedResources,
   type AllocMetric,
   type Allocation,
@@ -18,11 +22,13 @@ import {
   type NetworkResource,
   type Node,
   type NodeScoreMeta,
+  type Port,
   type Spread,
   type TaskGroup,
 } from "../structs/index.js";
 import type { EvalContext } from "./context.js";
-import { perAllocVolumeCheck, placementConstraints, StaticFeasibility, staticChecks } from "./feasible.js";
+import { dynamicVolumeCheck } from "./dynamic-volumes.js";
+import { perAllocVolumeCheck, placementConstraints, resolveHostNetwork, StaticFeasibility, staticChecks } from "./feasible.js";
 import type { SchedulerMemo } from "./memo.js";
 import { affinityScore, antiAffinityScore, binpackScore, spreadFitScore, spreadScore } from "./rank.js";
 import type { Ready } from "./ready.js";
@@ -37,6 +43,8 @@ export interface PlaceRequest {
   name: string;
   /** Nodes to avoid: where the allocation being replaced failed. */
   penaltyNodes?: ReadonlySet<string>;
+  /** The dynamic host volumes its `sticky` requests must land on (`stickyOf`); none: any. */
+  sticky?: readonly string[];
 }
 
 export interface Selected {
@@ -56,8 +64,17 @@ interface Ask {
   cpu: number;
   memory: number;
   disk: number;
-  reserved: { label: string; value: number }[];
+  /** Static ports; `hostNetwork` "" for the node's own address. */
+  reserved: { label: string; value: number; hostNetwork: string }[];
+  /** Dynamic ports on the node's own address. */
   dynamic: number;
+  /** Dynamic ports on host networks (`host_network = "NAME"`), by the name as written. */
+  hostDynamic: Map<string, number>;
+}
+
+/** A port's host network as the ask keeps it: "" for the node's own address. */
+function askNetwork(p: Port): string {
+  return p.HostNetwork === DEFAULT_HOST_NETWORK ? "" : p.HostNetwork;
 }
 
 function askOf(tg: TaskGroup): Ask {
@@ -68,8 +85,9 @@ function askOf(tg: TaskGroup): Ask {
     cpu: total.CPU,
     memory: total.MemoryMB,
     disk: tg.EphemeralDisk.SizeMB,
-    reserved: (net?.ReservedPorts ?? []).map((p) => ({ label: p.Label, value: p.Value })),
-    dynamic: net?.DynamicPorts.length ?? 0,
+    reserved: (net?.ReservedPorts ?? []).map((p) => ({ label: p.Label, value: p.Value, hostNetwork: askNetwork(p) })),
+    dynamic: (net?.DynamicPorts ?? []).filter((p) => askNetwork(p) === "").length,
+    hostDynamic: (net?.DynamicPorts ?? []).reduce((m, p) => (askNetwork(p) === "" ? m : m.set(askNetwork(p), (m.get(askNetwork(p)) ?? 0) + 1)), new Map<string, number>()),
   };
 }
 
@@ -163,6 +181,10 @@ export class GroupPlacer {
   /** The allocation being placed, by name, and whether a node offers its `per_alloc` volumes. */
   private allocName = "";
   private offersAllocVolumes: (node: Node) => boolean = () => true;
+  /** The group's dynamic host volumes: for an allocation (and its sticky volumes), why a node does not serve them; null when it asks for no host volume. */
+  private readonly dynamic: ReturnType<typeof dynamicVolumeCheck>;
+  private stickyKey = "";
+  private dynamicFits: (node: Node) => string | null = () => null;
   private readonly view: StateView;
   private readonly rng: Rng;
   private readonly memo: SchedulerMemo;
@@ -194,6 +216,7 @@ export class GroupPlacer {
     this.ask = askOf(tg);
     this.feasibility = new StaticFeasibility(staticChecks(job, tg, ctx.memo.regexp));
     this.perAlloc = perAllocVolumeCheck(tg);
+    this.dynamic = dynamicVolumeCheck(tg, job.Namespace, view);
     this.limit = candidateLimit(job, tg, readyNodes.length);
     this.placement = placementConstraints(job, tg);
     this.jk = jobKey(job.Namespace, job.ID);
@@ -238,6 +261,16 @@ export class GroupPlacer {
       this.allocName = req.name;
       this.offersAllocVolumes = this.perAlloc(req.name);
       this.walkAgain();
+    }
+    if (this.dynamic !== null) {
+      const key = `${req.name}\0${(req.sticky ?? []).join(",")}`;
+      if (key !== this.stickyKey) {
+        // Each allocation may be held to its own volumes: nodes turned down for the last are looked at again.
+        const first = this.stickyKey === "";
+        this.stickyKey = key;
+        this.dynamicFits = this.dynamic(req.name, req.sticky ?? []);
+        if (!first) this.walkAgain();
+      }
     }
     if (this.failed) {
       this.metric.CoalescedFailures++;
@@ -428,6 +461,11 @@ export class GroupPlacer {
       this.filtered(node, FilterReason.MissingHostVolumes);
       return FilterReason.MissingHostVolumes;
     }
+    const dyn = this.dynamicFits(node);
+    if (dyn !== null) {
+      this.filtered(node, dyn);
+      return dyn;
+    }
     for (let i = 0, n = this.placement.length; i < n; i++) {
       const { c, groupLevel } = this.placement[i] as (typeof this.placement)[number];
       let ok = true;
@@ -470,12 +508,18 @@ export class GroupPlacer {
       const reserved = this.ask.reserved;
       for (let i = 0; i < reserved.length; i++) {
         const p = reserved[i] as Ask["reserved"][number];
-        if (u.hasPort(p.value)) {
+        if (p.hostNetwork === "" ? u.hasPort(p.value) : this.addressFor(node, u, p.hostNetwork, p.value) === undefined) {
           dim = reservedPortCollision(p.label, p.value);
           break;
         }
       }
       if (dim === null && this.ask.dynamic > 0 && dynamicFree(node, u) < this.ask.dynamic) dim = ExhaustedDimension.DynamicPorts;
+      if (dim === null && this.ask.hostDynamic.size > 0) {
+        for (const [hostNetwork, wanted] of this.ask.hostDynamic) {
+          const [address] = hostNetworkAddresses(node, resolveHostNetwork(hostNetwork, node) ?? "");
+          if (address === undefined || dynamicFreeOn(node, u, address) < wanted) dim = ExhaustedDimension.DynamicPorts;
+        }
+      }
     }
     if (dim !== null) {
       exhaustNode(this.metric, dim);
@@ -483,6 +527,18 @@ export class GroupPlacer {
       return dim;
     }
     return null;
+  }
+
+  /**
+   * The address of a host network (named as the job wrote it) where `port` is free on the
+   * node, the first in the node's order, as Nomad's `AssignPorts` takes it; undefined when
+   * every one of them holds it (or the node lacks the network).
+   */
+  private addressFor(node: Node, u: NodeUsage, hostNetwork: string, port: number, taken?: ReadonlySet<number>): string | undefined {
+    const alias = resolveHostNetwork(hostNetwork, node);
+    if (alias === undefined) return undefined;
+    const own = node.Resources.IP;
+    return hostNetworkAddresses(node, alias).find((a) => !u.hasPort(portKey(a, own, port)) && taken?.has(portKey(a, own, port)) !== true);
   }
 
   /** Counts a node a filter turned down, in the group's metric and the placement's. */
@@ -542,24 +598,35 @@ export class GroupPlacer {
       const used = this.usageAt(idx);
       const min = node.Resources.MinDynamicPort > 0 ? node.Resources.MinDynamicPort : DEFAULT_MIN_DYNAMIC_PORT;
       const max = node.Resources.MaxDynamicPort > 0 ? node.Resources.MaxDynamicPort : DEFAULT_MAX_DYNAMIC_PORT;
-      const taken = new Set<number>(net.ReservedPorts.map((p) => p.Value));
-      const pick = (): number => {
+      const own = node.Resources.IP;
+      // Ports are taken per address (`portKey`): the group's static ones first, each on the
+      // first address of its host network where it is free.
+      const taken = new Set<number>();
+      const hostIp = (p: Port): string | undefined => (askNetwork(p) === "" ? undefined : this.addressFor(node, used, p.HostNetwork, p.Value, taken));
+      const reserved = net.ReservedPorts.map((p): Port => {
+        const ip = hostIp(p);
+        taken.add(portKey(ip, own, p.Value));
+        return { ...p, To: p.To === 0 ? p.Value : p.To, ...(ip === undefined ? {} : { HostIP: ip }) };
+      });
+      const pick = (ip: string | undefined): number => {
+        const free = (p: number): boolean => !used.hasPort(portKey(ip, own, p)) && !taken.has(portKey(ip, own, p));
         for (let tries = 0; tries < 20; tries++) {
           const p = min + this.rng.int(max - min + 1);
-          if (!used.hasPort(p) && !taken.has(p)) return p;
+          if (free(p)) return p;
         }
-        for (let p = min; p <= max; p++) if (!used.hasPort(p) && !taken.has(p)) return p;
+        for (let p = min; p <= max; p++) if (free(p)) return p;
         return 0;
       };
       networks.push({
         Mode: net.Mode,
         MBits: net.MBits,
-        IP: node.Resources.IP,
-        ReservedPorts: net.ReservedPorts.map((p) => ({ ...p, To: p.To === 0 ? p.Value : p.To })),
+        IP: own,
+        ReservedPorts: reserved,
         DynamicPorts: net.DynamicPorts.map((p) => {
-          const value = pick();
-          taken.add(value);
-          return { ...p, Value: value, To: p.To === 0 ? value : p.To };
+          const ip = askNetwork(p) === "" ? undefined : hostNetworkAddresses(node, resolveHostNetwork(p.HostNetwork, node) ?? "")[0];
+          const value = pick(ip);
+          taken.add(portKey(ip, own, value));
+          return { ...p, Value: value, To: p.To === 0 ? value : p.To, ...(ip === undefined ? {} : { HostIP: ip }) };
         }),
       });
     }
@@ -571,6 +638,14 @@ function dynamicFree(node: Node, used: NodeUsage): number {
   const min = node.Resources.MinDynamicPort > 0 ? node.Resources.MinDynamicPort : DEFAULT_MIN_DYNAMIC_PORT;
   const max = node.Resources.MaxDynamicPort > 0 ? node.Resources.MaxDynamicPort : DEFAULT_MAX_DYNAMIC_PORT;
   return max - min + 1 - used.portsInRange(min, max);
+}
+
+/** Free dynamic ports on one address of the node other than its own. */
+function dynamicFreeOn(node: Node, used: NodeUsage, address: string): number {
+  const min = node.Resources.MinDynamicPort > 0 ? node.Resources.MinDynamicPort : DEFAULT_MIN_DYNAMIC_PORT;
+  const max = node.Resources.MaxDynamicPort > 0 ? node.Resources.MaxDynamicPort : DEFAULT_MAX_DYNAMIC_PORT;
+  if (address === node.Resources.IP) return dynamicFree(node, used);
+  return max - min + 1 - used.portsInRangeOn(addressKey(address), min, max);
 }
 
 /** Every allocation placed as part of a plan holds this shape; the server fills indexes and times. */

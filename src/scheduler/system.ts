@@ -16,6 +16,7 @@ import {
 } from "../structs/index.js";
 import type { EvalContext } from "./context.js";
 import { lostAfterMs, nodeGone, stillUnknown } from "./disconnect.js";
+import { hasSticky, stickyVolumeIds } from "./dynamic-volumes.js";
 import { GroupPlacer, newAllocation } from "./placer.js";
 import { appendAlloc, appendStop, countInDeployment, emptyPlan } from "./plan.js";
 import { readyNodes } from "./ready.js";
@@ -215,6 +216,8 @@ export function scheduleSystem(ev: Evaluation, job: Job | null, ctx: EvalContext
         countInDeployment(dep, tg.Name, id, canary);
       }
       const alloc = newAllocation(id, ev.ID, job as Job, tg, allocName((job as Job).ID, tg.Name, 0), tried.sel, extra);
+      const volumeIds = hasSticky(tg) ? stickyVolumeIds(tg, node, alloc.Name) : [];
+      if (volumeIds.length > 0) alloc.HostVolumeIDs = volumeIds;
       usage.add(node, alloc);
       placer.placed(node, tg.Name);
       appendAlloc(plan, alloc);

@@ -1,4 +1,4 @@
-import { DYNAMIC_PORT_RANGE, EMPTY_USAGE, forEachPort, holdsResources, type AllocKeyPair, type Allocation, type Node, type UsageSnapshot } from "../structs/index.js";
+import { DYNAMIC_PORT_RANGE, EMPTY_USAGE, forEachPort, holdsResources, PORTS_PER_ADDRESS, type AllocKeyPair, type Allocation, type Node, type UsageSnapshot } from "../structs/index.js";
 import type { EvalContext } from "./context.js";
 
 /** Parses a node's reserved host ports: "22,80,8000-8100". */
@@ -72,6 +72,24 @@ export class NodeUsage {
     this.rangeMax = max;
     this.rangeCount = n;
     return n;
+  }
+
+  /**
+   * Ports in use within [min, max] on another address than the node's own (`addressKey`):
+   * counted afresh each time, from the ports the node holds, for a group that asks for
+   * dynamic ports on a host network.
+   */
+  portsInRangeOn(address: number, min: number, max: number): number {
+    const lo = address * PORTS_PER_ADDRESS + min;
+    const hi = address * PORTS_PER_ADDRESS + max;
+    const seen = new Set<number>();
+    const count = (k: number): void => {
+      if (k >= lo && k <= hi && this.hasPort(k)) seen.add(k);
+    };
+    for (const k of this.base.ports) count(k);
+    for (const k of this.reserved) count(k);
+    if (this.added !== null) for (const k of this.added) count(k);
+    return seen.size;
   }
 
   private rangeMin = 0;

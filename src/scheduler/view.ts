@@ -1,4 +1,4 @@
-import { AllocKeys, EMPTY_USAGE, holdsResources, UsageTally, type Allocation, type Deployment, type Job, type Node, type UsageSnapshot } from "../structs/index.js";
+import { AllocKeys, EMPTY_USAGE, holdsResources, UsageTally, type Allocation, type Deployment, type HostVolume, type Job, type Node, type UsageSnapshot } from "../structs/index.js";
 
 /**
  * What the scheduler may read of the cluster: a consistent, read-only snapshot. The
@@ -17,6 +17,8 @@ export interface StateView {
   job(namespace: string, jobId: string): Job | null;
   /** What the node's allocations that still hold resources add up to, kept as a running total. */
   nodeUsage(nodeId: string): UsageSnapshot;
+  /** A dynamic host volume by namespace and ID (`volume create`); absent: the view has none. */
+  hostVolume?(namespace: string, id: string): HostVolume | undefined;
 }
 
 /** A StateView over plain arrays, indexed once. */
@@ -29,8 +31,10 @@ export class MemoryView implements StateView {
   private readonly deployments = new Map<string, Deployment>();
   private readonly usage = new Map<string, UsageTally>();
   private readonly keys = new AllocKeys();
+  private readonly volumes = new Map<string, HostVolume>();
 
-  constructor(init: { nodes?: Node[]; allocs?: Allocation[]; jobs?: Job[]; deployments?: Deployment[] } = {}) {
+  constructor(init: { nodes?: Node[]; allocs?: Allocation[]; jobs?: Job[]; deployments?: Deployment[]; hostVolumes?: HostVolume[] } = {}) {
+    for (const v of init.hostVolumes ?? []) this.volumes.set(`${v.Namespace}/${v.ID}`, v);
     this.nodeList = [...(init.nodes ?? [])];
     for (const n of this.nodeList) this.nodeById.set(n.ID, n);
     for (const a of init.allocs ?? []) this.addAlloc(a);
@@ -77,6 +81,9 @@ export class MemoryView implements StateView {
   }
   nodeUsage(nodeId: string): UsageSnapshot {
     return this.usage.get(nodeId) ?? EMPTY_USAGE;
+  }
+  hostVolume(namespace: string, id: string): HostVolume | undefined {
+    return this.volumes.get(`${namespace}/${id}`);
   }
 }
 

@@ -9,6 +9,7 @@ export { multiregionStep, peerView, regionalJob, type MultiregionMove, type Mult
 export type { DispatchResult } from "./dispatch.js";
 export { silentLogger, type Logger } from "../structs/index.js";
 export { storeView } from "./view.js";
+export { claimsOf } from "./host-volumes.js";
 export { ownRegionOnly, type Federation, type FederationCaller, type FederationJoinResult, type FederationMember } from "./federation.js";
 export { FederationGossip, parseFederationAnswer, type FederationAnswer, type FederationGossipOptions, type FederationProbe } from "./federation-gossip.js";
 export { soloCluster, type ClusterView, type EtcdMemberStatus, type ServerInfo, type ServerMember } from "./cluster.js";

@@ -229,6 +229,7 @@ export class NodeLifecycle {
           ModifyTime: this.now(),
         };
         if (u.Checks !== undefined) next.Checks = u.Checks;
+        if (u.NetworkStatus !== undefined) next.NetworkStatus = u.NetworkStatus;
         tx.put("allocs", next);
         if (clientTerminal(next.ClientStatus) && !clientTerminal(cur.ClientStatus)) {
           state.freed = true;

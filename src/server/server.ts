@@ -7,8 +7,9 @@ import { DeploymentWatcher } from "./deployments.js";
 import { dispatchJob, type DispatchResult } from "./dispatch.js";
 import { collectGarbage, DEFAULT_GC, type GcThresholds } from "./gc.js";
 import { deleteNamespace, upsertNamespace } from "./namespaces.js";
+import { createHostVolume, deleteHostVolume, HOST_VOLUME_WAIT_MS, HostVolumeFailures, registerHostVolume, reportHostVolumes } from "./host-volumes.js";
 import { planJob, registerJob, revertJob, scaleJob, stopJob, type PlanResult, type RegisterOptions, type RegisterResult } from "./jobs.js";
-import { ErrorCode, RucheError, silentLogger, type AllocUpdate, type Coordinate, type CoordinateSample, type DispatchRequest, type Logger, type Namespace } from "../structs/index.js";
+import { ErrorCode, RucheError, silentLogger, type AllocUpdate, type Coordinate, type CoordinateSample, type DispatchRequest, type HostVolume, type HostVolumeReport, type Logger, type Namespace } from "../structs/index.js";
 import { NodeCoordinates } from "./coordinates.js";
 import { NodeLifecycle, type HeartbeatOptions } from "./nodes.js";
 import { PeriodicDispatcher } from "./periodic.js";
@@ -23,6 +24,8 @@ export interface ServerOptions {
   log?: Logger;
   /** How often the nodes' coordinates sent with heartbeats are written (ms); Consul's 5 s by default. */
   coordinateUpdatePeriodMs?: number;
+  /** How long `volume create|register|delete` waits for the node's agent (ms); 30 s by default. */
+  hostVolumeWaitMs?: number;
 }
 
 /**
@@ -49,6 +52,7 @@ export class Server {
   private readonly gcThresholds: GcThresholds;
   private readonly gcInterval: number;
   private gcTimer: NodeJS.Timeout | undefined;
+  private readonly volumeWait: { failures: HostVolumeFailures; waitMs: number };
   private unsubscribe: (() => void) | undefined;
 
   constructor(
@@ -57,6 +61,7 @@ export class Server {
   ) {
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? silentLogger;
+    this.volumeWait = { failures: new HostVolumeFailures(), waitMs: opts.hostVolumeWaitMs ?? HOST_VOLUME_WAIT_MS };
     this.broker = new EvalBroker({ now: this.now });
     this.broker.onFailed = (ev) => {
       this.markEval(ev, "failed", `evaluation failed ${this.broker.deliveryLimit} times`);
@@ -212,6 +217,31 @@ export class Server {
   /** Deletes a namespace: never "default", nor one a job that is not dead is in. */
   deleteNamespace(name: string): Promise<{ Index: number }> {
     return deleteNamespace(this.store, name);
+  }
+
+  // Dynamic host volumes
+
+  /** `volume create` of a host volume: placed, written pending, answered once the node's agent made it (or after the wait, still pending). */
+  createHostVolume(vol: HostVolume): Promise<{ volume: HostVolume; index: number }> {
+    return createHostVolume(this.store, vol, this.volumeWait, this.now());
+  }
+
+  /** `volume register` of a host volume already on its node, answered once the node's agent checked it. */
+  registerHostVolume(vol: HostVolume): Promise<{ volume: HostVolume; index: number }> {
+    return registerHostVolume(this.store, vol, this.volumeWait, this.now());
+  }
+
+  /** `volume delete -type host`: not while claimed; answered once the node's agent removed it. */
+  deleteHostVolume(ns: string, id: string): Promise<{ index: number }> {
+    return deleteHostVolume(this.store, ns, id, this.volumeWait);
+  }
+
+  /** What a node's agent (authenticated by its secret) reports of its volumes; a volume made ready lets blocked evaluations place. */
+  async reportHostVolumes(nodeId: string, secret: string, reports: readonly HostVolumeReport[]): Promise<{ Index: number }> {
+    this.nodes.authenticate(nodeId, secret);
+    const r = await reportHostVolumes(this.store, nodeId, reports, this.volumeWait.failures);
+    if (r.ready) this.unblock();
+    return { Index: r.index };
   }
 
   // Nodes (the endpoints a client agent uses)

@@ -15,5 +15,6 @@ export function storeView(store: StateStore): StateView {
     latestDeployment: (ns, id) => store.latestDeployment(ns, id),
     job: (ns, id) => store.job(ns, id),
     nodeUsage: (id) => store.nodeUsage(id),
+    hostVolume: (ns, id) => store.hostVolume(ns, id),
   };
 }

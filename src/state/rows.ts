@@ -43,6 +43,7 @@ const KEY_OF: { [T in TableName]: (row: Rows[T]) => string } = {
   kvExpiry: (e) => e.Key,
   coordinates: (c) => c.Node,
   userEvents: byId,
+  hostVolumes: (v) => jobRowKey(v.Namespace, v.ID),
 };
 
 function keyOf<T extends TableName>(table: T, value: Rows[T]): string {
@@ -68,6 +69,7 @@ function keyProblem(table: TableName, v: unknown): string | null {
     case "jobs":
     case "jobVersions":
     case "periodicLaunches":
+    case "hostVolumes":
       if (!nonEmpty(v.Namespace) || v.Namespace.includes("/")) return "Namespace is missing, empty or has a '/'";
       if (table === "jobVersions" && !(Number.isSafeInteger(v.Version) && (v.Version as number) >= 0)) return "Version is not a whole number >= 0";
       return null;
@@ -153,6 +155,7 @@ export function checkRow(table: string, key: string, value: unknown): Row {
   if (table === "userEvents") {
     if (typeof value.Name !== "string" || !Number.isSafeInteger(value.LTime) || (value.Payload !== null && typeof value.Payload !== "string")) fail("Name, LTime or Payload is missing");
   }
+  if (table === "hostVolumes" && (typeof value.Name !== "string" || typeof value.NodeID !== "string" || typeof value.State !== "string" || !Array.isArray(value.RequestedCapabilities))) fail("Name, NodeID, State or RequestedCapabilities is missing");
   if (table === "periodicLaunches" && !Number.isSafeInteger(value.Launch)) fail("Launch is not a whole number of milliseconds");
   if (table === "signingKeys") {
     const jwk = value.PublicJwk;

@@ -24,6 +24,7 @@ import {
   type NodeCoordinate,
   type PreparedQuery,
   type StoredUserEvent,
+  type HostVolume,
   type StoredVariable,
   variableRowKey,
   defaultNamespace,
@@ -100,6 +101,7 @@ export class StateStore {
     kvExpiry: new Map(),
     coordinates: new Map(),
     userEvents: new Map(),
+    hostVolumes: new Map(),
   };
   private readonly tableIndexes: Record<TableName, number>;
   private committed: number;
@@ -472,6 +474,16 @@ export class StateStore {
   coordinate(node: string): NodeCoordinate | undefined {
     return this.rows.coordinates.get(node);
   }
+  /** A dynamic host volume by namespace and ID. */
+  hostVolume(namespace: string, id: string): HostVolume | undefined {
+    return this.rows.hostVolumes.get(jobRowKey(namespace, id));
+  }
+  /** The dynamic host volumes of `namespace` (every namespace: undefined), by namespace and ID. */
+  hostVolumes(namespace: string | undefined): HostVolume[] {
+    const out: HostVolume[] = [];
+    for (const v of this.rows.hostVolumes.values()) if (namespace === undefined || v.Namespace === namespace) out.push(v);
+    return out.sort((a, b) => (a.Namespace === b.Namespace ? (a.ID < b.ID ? -1 : 1) : a.Namespace < b.Namespace ? -1 : 1));
+  }
   /** Consul's user events the cluster keeps (the last 256), oldest first (by LTime). */
   userEvents(): StoredUserEvent[] {
     return [...this.rows.userEvents.values()].sort((a, b) => a.LTime - b.LTime);
@@ -738,6 +750,7 @@ export class StateStore {
     kvExpiry: noIndex,
     coordinates: noIndex,
     userEvents: noIndex,
+    hostVolumes: noIndex,
   };
 
   private applyAlloc(key: string, prev: Allocation | undefined, next: Allocation | null): void {

@@ -49,6 +49,7 @@ export function compileAcl(rules: readonly AclRules[]): Acl {
           break;
         }
         caps.add(cap);
+        for (const implied of HOST_VOLUME_IMPLIES[cap] ?? []) caps.add(implied);
       }
       for (const v of ns.variables ?? []) {
         const key = `${ns.name}\0${v.path}`;
@@ -159,6 +160,13 @@ function longestPrefix(rules: Map<string, PrefixPolicy>, name: string): PrefixPo
   for (const p of rules.keys()) if (name.startsWith(p) && (best === undefined || p.length > best.length)) best = p;
   return best === undefined ? undefined : rules.get(best);
 }
+
+/** The host volume capabilities that imply others, as Nomad's `expandNamespaceCapabilities`. */
+const HOST_VOLUME_IMPLIES: Readonly<Record<string, readonly string[]>> = {
+  "host-volume-write": ["host-volume-register", "host-volume-create", "host-volume-delete", "host-volume-read"],
+  "host-volume-register": ["host-volume-create", "host-volume-read"],
+  "host-volume-create": ["host-volume-read"],
+};
 
 const COARSE_RANK: Record<CoarsePolicy, number> = { read: 1, write: 2, deny: 3 };
 const PREFIX_RANK: Record<PrefixPolicy, number> = { read: 1, list: 2, write: 3, deny: 4 };

@@ -57,8 +57,9 @@ export interface PrefixRule {
 
 /**
  * Every capability a Nomad namespace block may name (Nomad's `isNamespaceCapabilityValid`).
- * Ruche's routes check those of `NamespaceCap`; the others (CSI, scaling policies,
- * recommendations, host volumes, Sentinel) are accepted so that a Nomad policy reads the
+ * Ruche's routes check those of `NamespaceCap` (the host volume ones among them, which imply
+ * others as Nomad's `expandNamespaceCapabilities`: `acl-compile.ts`); the others (CSI,
+ * scaling policies, recommendations, Sentinel) are accepted so that a Nomad policy reads the
  * same here, and grant nothing Ruche has.
  */
 export const NOMAD_NAMESPACE_CAPABILITIES = [

@@ -30,6 +30,10 @@ export const NamespaceCap = {
   AllocLifecycle: "alloc-lifecycle",
   ScaleJob: "scale-job",
   ReadJobScaling: "read-job-scaling",
+  HostVolumeCreate: "host-volume-create",
+  HostVolumeRegister: "host-volume-register",
+  HostVolumeRead: "host-volume-read",
+  HostVolumeDelete: "host-volume-delete",
 } as const;
 export type NamespaceCap = (typeof NamespaceCap)[keyof typeof NamespaceCap];
 

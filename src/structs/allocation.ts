@@ -51,6 +51,26 @@ export interface AllocDeploymentStatus {
   ModifyIndex: number;
 }
 
+/** The DNS a network's plugins gave the allocation (Nomad's `DNSConfig`). */
+export interface DNSConfig {
+  Servers: string[];
+  Searches: string[];
+  Options: string[];
+}
+
+/**
+ * The allocation's own network, as its node made it (Nomad's `AllocNetworkStatus`): for a
+ * group in mode `cni/<name>`, the interface the CNI plugins put in the namespace and its
+ * address, which services with `address_mode = "alloc"` advertise.
+ */
+export interface AllocNetworkStatus {
+  InterfaceName: string;
+  Address: string;
+  /** The first IPv6 address, when the interface has one; "" otherwise. */
+  AddressIPv6: string;
+  DNS: DNSConfig | null;
+}
+
 /** One change of an allocation's client status that the servers recorded (Nomad's `AllocState`). */
 export interface AllocState {
   Field: "ClientStatus";
@@ -93,9 +113,16 @@ export interface Allocation {
   DeploymentID: string;
   DeploymentStatus: AllocDeploymentStatus | null;
   PreviousAllocation: string;
+  /**
+   * The dynamic host volumes the allocation's `sticky` requests were placed on (Nomad's
+   * `HostVolumeIDs`): its replacement must go where they are. Absent: none.
+   */
+  HostVolumeIDs?: string[];
   NextAllocation: string;
   RescheduleTracker: { Events: RescheduleEvent[] } | null;
   FollowupEvalID: string;
+  /** The allocation's own network (mode `cni/<name>`), as its node reported it; absent: none. */
+  NetworkStatus?: AllocNetworkStatus;
   /** Client status changes the servers recorded: the moves to `unknown` and back of a disconnected node. */
   AllocStates?: AllocState[];
   /** What the scheduler saw when it placed the allocation: nodes looked at, turned down, and the best scored. */
@@ -170,4 +197,5 @@ export interface AllocUpdate {
   TaskStates?: Record<string, TaskState>;
   DeploymentStatus?: AllocDeploymentStatus | null;
   Checks?: AllocCheck[];
+  NetworkStatus?: AllocNetworkStatus;
 }

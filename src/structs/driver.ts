@@ -1,11 +1,15 @@
 /** The task drivers a node agent may offer, and the config key each one cannot do without. */
-export const DriverName = { Docker: "docker", Exec: "exec", RawExec: "raw_exec", Mock: "mock" } as const;
+export const DriverName = { Docker: "docker", Podman: "podman", Exec: "exec", Java: "java", RawExec: "raw_exec", Containerd: "containerd-driver", Mock: "mock" } as const;
 export type DriverName = (typeof DriverName)[keyof typeof DriverName];
 export const DRIVER_NAMES: readonly string[] = Object.values(DriverName);
 
 export const DRIVER_REQUIRED_CONFIG: Readonly<Record<DriverName, readonly string[]>> = {
   docker: ["image"],
+  podman: ["image"],
+  "containerd-driver": ["image"],
   exec: ["command"],
+  // jar_path or class, either one (the driver and validation say so).
+  java: [],
   raw_exec: ["command"],
   mock: [],
 };
@@ -67,6 +71,99 @@ export const DOCKER_CONFIG_KEYS: readonly string[] = [
   "ulimit",
   "userns_mode",
   "uts_mode",
+];
+
+/**
+ * The podman driver's `config` keys Ruche's podman driver reads, as nomad-driver-podman
+ * names them (its `taskConfigSpec`); see drivers/podman/README.md for what each does.
+ */
+export const PODMAN_CONFIG_KEYS: readonly string[] = [
+  "image",
+  "command",
+  "args",
+  "entrypoint",
+  "ports",
+  "port_map",
+  "labels",
+  "volumes",
+  "tmpfs",
+  "working_dir",
+  "hostname",
+  "network_mode",
+  "privileged",
+  "force_pull",
+  "pids_limit",
+  "extra_hosts",
+  "cap_add",
+  "cap_drop",
+  "devices",
+  "init",
+  "tty",
+  "readonly_rootfs",
+  "memory_reservation",
+  "memory_swappiness",
+  "cpu_hard_limit",
+  "cpu_cfs_period",
+  "oom_score_adj",
+  "ipc_mode",
+  "userns",
+  "shm_size",
+  "sysctl",
+  "ulimit",
+  "security_opt",
+  "logging",
+  "auth",
+  "auth_soft_fail",
+  "image_pull_timeout",
+  "socket",
+];
+
+/**
+ * nomad-driver-podman's task options Ruche's podman driver does not have, each with why:
+ * refused by name (at validation and by the driver), never passed on or ignored.
+ */
+export const PODMAN_UNSUPPORTED_KEYS: Readonly<Record<string, string>> = {
+  apparmor_profile: "is not supported by Ruche's podman driver (the engine's default AppArmor profile applies); remove it",
+  selinux_opts: "is not supported by Ruche's podman driver (SELinux labels are not set); remove it",
+  memory_swap: "is not supported by Ruche's podman driver: a task's memory limit holds swap too (no swap beyond it); remove it",
+  init_path: "is not supported by Ruche's podman driver (podman's own init binary is used with init = true); remove it",
+  ipv4_address: "is not supported by Ruche's podman driver (no static addresses on podman networks); remove it",
+  ipv6_address: "is not supported by Ruche's podman driver (no static addresses on podman networks); remove it",
+  static_ips: "is not supported by Ruche's podman driver (no static addresses on podman networks); remove it",
+  static_mac: "is not supported by Ruche's podman driver (no static MAC addresses); remove it",
+  arch: "is not supported by Ruche's podman driver: images are pulled for the node's own platform; remove it",
+  os: "is not supported by Ruche's podman driver: images are pulled for the node's own platform; remove it",
+  variant: "is not supported by Ruche's podman driver: images are pulled for the node's own platform; remove it",
+};
+
+/**
+ * The containerd driver's `config` keys, as nomad-driver-containerd names them (its
+ * `taskConfigSpec`); Ruche's driver reads every one (see drivers/containerd/README.md).
+ */
+export const CONTAINERD_CONFIG_KEYS: readonly string[] = [
+  "image",
+  "command",
+  "args",
+  "cap_add",
+  "cap_drop",
+  "cwd",
+  "devices",
+  "privileged",
+  "pids_limit",
+  "pid_mode",
+  "hostname",
+  "host_dns",
+  "image_pull_timeout",
+  "extra_hosts",
+  "entrypoint",
+  "seccomp",
+  "seccomp_profile",
+  "shm_size",
+  "sysctl",
+  "readonly_rootfs",
+  "host_network",
+  "auth",
+  "mounts",
 ];
 
 /** Nomad's docker driver options Ruche's does not have: refused by name (at validation and by the driver), never passed on or ignored. */

@@ -54,6 +54,10 @@ export const FilterReason = {
   MissingDrivers: "missing drivers",
   /** The node lacks a host volume the group asks for, or offers it read-only to a request that is not (Nomad's `FilterConstraintHostVolumes`). */
   MissingHostVolumes: "missing compatible host volumes",
+  /** A `sticky` request's replacement: the node lacks the dynamic host volume the allocation it replaces was placed on (Nomad's `HostVolumeIDs`). */
+  StickyHostVolume: "missing the sticky host volume of the allocation replaced",
+  /** The node does not offer the group's network mode (a CNI network its config dir lacks; Nomad's `NetworkChecker`). */
+  MissingNetwork: "missing network",
 } as const;
 export type FilterReason = (typeof FilterReason)[keyof typeof FilterReason];
 

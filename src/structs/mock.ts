@@ -37,8 +37,10 @@ export interface NodeOptions {
   status?: Node["Status"];
   eligible?: boolean;
   nodeClass?: string;
-  /** Host volumes by name: the path, and true when read-only. */
-  hostVolumes?: Record<string, { path: string; readOnly?: boolean }>;
+  /** Host volumes by name: the path, true when read-only, and a dynamic volume's ID. */
+  hostVolumes?: Record<string, { path: string; readOnly?: boolean; id?: string }>;
+  /** Network modes the node offers besides host and bridge (`cni/NAME`). */
+  networks?: string[];
 }
 
 export function node(o: NodeOptions = {}): Node {
@@ -75,7 +77,8 @@ export function node(o: NodeOptions = {}): Node {
     ModifyIndex: 1,
     LastHeartbeat: 0,
   };
-  if (o.hostVolumes !== undefined) n.HostVolumes = Object.fromEntries(Object.entries(o.hostVolumes).map(([v, h]) => [v, { Name: v, Path: h.path, ReadOnly: h.readOnly ?? false }]));
+  if (o.hostVolumes !== undefined) n.HostVolumes = Object.fromEntries(Object.entries(o.hostVolumes).map(([v, h]) => [v, { Name: v, Path: h.path, ReadOnly: h.readOnly ?? false, ...(h.id === undefined ? {} : { ID: h.id }) }]));
+  if (o.networks !== undefined) n.Resources.Networks = o.networks.map((Mode) => ({ Mode }));
   // Set in place: a spread copy of an object this wide ends up with slow, dictionary-mode properties.
   n.ComputedClass = computeNodeClass(n);
   return n;

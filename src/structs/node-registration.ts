@@ -1,4 +1,4 @@
-import { NodeEligibility, NodeStatus, type ClientHostVolumeConfig, type DriverInfo, type Node } from "./node.js";
+import { NodeEligibility, NodeStatus, type ClientHostVolumeConfig, type ClientHostNetworkConfig, type DriverInfo, type Node, type NodeNetworkMode, type NodeNetworkResource } from "./node.js";
 
 /** One thing wrong with a registration: the field's path (`Node.Resources.IP`) and what is wrong with it. */
 export interface FieldProblem {
@@ -9,7 +9,7 @@ export interface FieldProblem {
 /**
  * Reads a node registration (`PUT /v1/client/register`'s `Node`) field by field, as Nomad's
  * decoder reads its `Node` struct: a field Ruche does not know (`NodeResources`, `Links`,
- * `HostNetworks`, `Events`, ...) is ignored and not kept; a field it knows that is absent or
+ * `Events`, ...) is ignored and not kept; a field it knows that is absent or
  * null takes its zero value; a field of another type, or out of its range, is an error that
  * names its path. Required, as Nomad's `Node.Register` requires them: `ID`, `SecretID`,
  * `Name`, `Datacenter`, at least one attribute; and what Ruche places work with:
@@ -39,6 +39,10 @@ export function parseNode(raw: unknown, at = "Node"): { ok: true; node: Node } |
   const Meta = r.stringMap(o.Meta, `${at}.Meta`);
   const Drivers = r.drivers(o.Drivers, `${at}.Drivers`);
   const HostVolumes = r.hostVolumes(o.HostVolumes, `${at}.HostVolumes`);
+  const HostNetworks = r.hostNetworks(o.HostNetworks, `${at}.HostNetworks`);
+  // Ruche's client sends its interfaces as `NodeNetworks`; Nomad's sends them in `NodeResources.NodeNetworks`.
+  const nomadResources = o.NodeResources !== null && typeof o.NodeResources === "object" && !Array.isArray(o.NodeResources) ? (o.NodeResources as Record<string, unknown>) : null;
+  const NodeNetworks = o.NodeNetworks !== undefined || nomadResources === null ? r.nodeNetworks(o.NodeNetworks, `${at}.NodeNetworks`) : r.nodeNetworks(nomadResources.NodeNetworks, `${at}.NodeResources.NodeNetworks`);
   const HTTPAddr = r.string(o, at, "HTTPAddr");
 
   const res = r.object(o.Resources, `${at}.Resources`, true, "required: Ruche's node resources (CPU, Cores, MemoryMB, DiskMB, MinDynamicPort, MaxDynamicPort, IP); Nomad's NodeResources is not read");
@@ -51,6 +55,8 @@ export function parseNode(raw: unknown, at = "Node"): { ok: true; node: Node } |
     MaxDynamicPort: res === null ? 0 : r.port(res, `${at}.Resources`, "MaxDynamicPort"),
     IP: res === null ? "" : r.string(res, `${at}.Resources`, "IP", { required: "required: the address the node's tasks are reached on" }),
   };
+  const networks = res === null ? null : r.networks(res.Networks, `${at}.Resources.Networks`);
+  if (networks !== null && networks.length > 0) Resources.Networks = networks;
   if (Resources.MinDynamicPort > 0 && Resources.MaxDynamicPort > 0 && Resources.MinDynamicPort > Resources.MaxDynamicPort) {
     problems.push({ path: `${at}.Resources.MaxDynamicPort`, message: `must not be below MinDynamicPort (${Resources.MinDynamicPort})` });
   }
@@ -90,6 +96,8 @@ export function parseNode(raw: unknown, at = "Node"): { ok: true; node: Node } |
       Meta: Meta ?? {},
       Drivers: Drivers ?? {},
       ...(HostVolumes === null || Object.keys(HostVolumes).length === 0 ? {} : { HostVolumes }),
+      ...(HostNetworks === null || Object.keys(HostNetworks).length === 0 ? {} : { HostNetworks }),
+      ...(NodeNetworks === null || NodeNetworks.length === 0 ? {} : { NodeNetworks }),
       Resources,
       Reserved,
       ComputedClass: "",
@@ -190,7 +198,7 @@ class Reader {
     return v;
   }
 
-  /** The host volumes by name, each as Nomad's `ClientHostVolumeConfig` (`Name`, `Path` absolute, `ReadOnly`; its `ID` ignored). */
+  /** The host volumes by name, each as Nomad's `ClientHostVolumeConfig` (`Name`, `Path` absolute, `ReadOnly`; `ID` a dynamic volume's, "" or absent for a static one). */
   hostVolumes(v: unknown, path: string): Record<string, ClientHostVolumeConfig> | null {
     const o = this.object(v, path, false);
     if (o === null) return null;
@@ -201,8 +209,72 @@ class Reader {
       if (h === null) continue;
       const Path = this.string(h, at, "Path", { required: "required: the volume's absolute path on the node" });
       if (Path !== "" && !Path.startsWith("/")) this.fail(`${at}.Path`, `must be an absolute path, got "${Path}"`);
-      out[name] = { Name: name, Path, ReadOnly: this.boolean(h, at, "ReadOnly") };
+      const ID = this.string(h, at, "ID");
+      out[name] = { Name: name, Path, ReadOnly: this.boolean(h, at, "ReadOnly"), ...(ID === "" ? {} : { ID }) };
     }
+    return out;
+  }
+
+  /** The network modes a node offers (`[{"Mode": "cni/mynet"}]`), each mode a non-empty string. */
+  networks(v: unknown, path: string): NodeNetworkMode[] | null {
+    if (v === undefined || v === null) return null;
+    if (!Array.isArray(v)) {
+      this.fail(path, "must be a list of networks ({\"Mode\": \"cni/NAME\"})");
+      return null;
+    }
+    const out: NodeNetworkMode[] = [];
+    v.forEach((x: unknown, i) => {
+      const at = `${path}[${i}]`;
+      const n = this.object(x, at, true);
+      if (n === null) return;
+      const Mode = this.string(n, at, "Mode", { required: "required: the network mode the node offers" });
+      if (Mode !== "") out.push({ Mode });
+    });
+    return out;
+  }
+
+  /** The host networks by name, each as Nomad's `ClientHostNetworkConfig` (`CIDR`, `Interface`, `ReservedPorts`, strings). */
+  hostNetworks(v: unknown, path: string): Record<string, ClientHostNetworkConfig> | null {
+    const o = this.object(v, path, false);
+    if (o === null) return null;
+    const out: Record<string, ClientHostNetworkConfig> = {};
+    for (const [name, x] of Object.entries(o)) {
+      const at = child(path, name);
+      const h = this.object(x, at, true);
+      if (h === null) continue;
+      out[name] = { Name: name, CIDR: this.string(h, at, "CIDR"), Interface: this.string(h, at, "Interface"), ReservedPorts: this.string(h, at, "ReservedPorts") };
+    }
+    return out;
+  }
+
+  /** The node's interfaces and their labelled addresses, as Nomad's `NodeNetworkResource` (each address's `Alias` and `Address` required). */
+  nodeNetworks(v: unknown, path: string): NodeNetworkResource[] | null {
+    if (v === undefined || v === null) return null;
+    if (!Array.isArray(v)) {
+      this.fail(path, 'must be a list of interfaces ({"Device": "eth0", "Addresses": [{"Alias": "default", "Address": "10.0.0.1"}]})');
+      return null;
+    }
+    const out: NodeNetworkResource[] = [];
+    v.forEach((x: unknown, i) => {
+      const at = `${path}[${i}]`;
+      const n = this.object(x, at, true);
+      if (n === null) return;
+      // Nomad's client lists its bridge and CNI networks here too; only host interfaces carry host networks.
+      const mode = this.string(n, at, "Mode");
+      if (mode !== "" && mode !== "host") return;
+      const addrs = n.Addresses;
+      if (addrs !== undefined && addrs !== null && !Array.isArray(addrs)) this.fail(`${at}.Addresses`, "must be a list of addresses");
+      const Addresses = (Array.isArray(addrs) ? (addrs as unknown[]) : []).flatMap((y, j) => {
+        const aAt = `${at}.Addresses[${j}]`;
+        const a = this.object(y, aAt, true);
+        if (a === null) return [];
+        const Address = this.string(a, aAt, "Address", { required: true });
+        const family = this.string(a, aAt, "Family");
+        if (family !== "" && family !== "ipv4" && family !== "ipv6") this.fail(`${aAt}.Family`, 'must be "ipv4" or "ipv6"');
+        return [{ Family: family === "ipv6" || (family === "" && Address.includes(":")) ? ("ipv6" as const) : ("ipv4" as const), Alias: this.string(a, aAt, "Alias", { required: true }), Address, ReservedPorts: this.string(a, aAt, "ReservedPorts"), Gateway: this.string(a, aAt, "Gateway") }];
+      });
+      out.push({ Mode: "host", Device: this.string(n, at, "Device"), MacAddress: this.string(n, at, "MacAddress"), Speed: this.count(n, at, "Speed"), Addresses });
+    });
     return out;
   }
 

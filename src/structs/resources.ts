@@ -6,14 +6,34 @@ export interface Port {
   /** Port inside the task (the container port a docker task maps to); 0 = same as Value. */
   To: number;
   HostNetwork: string;
+  /**
+   * Placed on a host network other than the node's own address (`host_network = "NAME"`):
+   * the address of it the port is on (Nomad's `AllocatedPortMapping.HostIP`). Absent: the
+   * allocation network's `IP`.
+   */
+  HostIP?: string;
 }
 
 export const NetworkMode = { Host: "host", Bridge: "bridge", None: "none" } as const;
 export type NetworkMode = (typeof NetworkMode)[keyof typeof NetworkMode];
 export const NETWORK_MODES: readonly string[] = Object.values(NetworkMode);
 
+/** A CNI network's mode (`cni/<name>`): the network of that name in the node's CNI config dir (Nomad's). */
+export type CniNetworkMode = `cni/${string}`;
+export const CNI_MODE_PREFIX = "cni/";
+
+/** The CNI network a mode names (`cni/mynet` → `mynet`), or undefined for another mode. */
+export function cniNetworkName(mode: string): string | undefined {
+  return mode.startsWith(CNI_MODE_PREFIX) && mode.length > CNI_MODE_PREFIX.length ? mode.slice(CNI_MODE_PREFIX.length) : undefined;
+}
+
+/** A group network's `cni { args = {...} }` (Nomad's `CNIConfig`): passed to the CNI plugins in CNI_ARGS. */
+export interface CniConfig {
+  Args: Record<string, string>;
+}
+
 export interface NetworkResource {
-  Mode: NetworkMode;
+  Mode: NetworkMode | CniNetworkMode;
   MBits: number;
   ReservedPorts: Port[];
   DynamicPorts: Port[];
@@ -21,6 +41,8 @@ export interface NetworkResource {
   IP: string;
   /** Bridge mode: the hostname of the allocation's network namespace (`${...}` interpolated on the node); absent: docker's. */
   Hostname?: string;
+  /** Mode `cni/<name>`: extra CNI_ARGS for the network's plugins; absent: none. */
+  CNI?: CniConfig;
 }
 
 export interface Resources {

@@ -8,7 +8,8 @@ export const CheckType = {
 export type CheckType = (typeof CheckType)[keyof typeof CheckType];
 export const CHECK_TYPES: readonly string[] = Object.values(CheckType);
 
-export const AddressMode = { Auto: "auto", Host: "host", Driver: "driver", Alloc: "alloc" } as const;
+/** Where a service or check is reached: `alloc` and `alloc_ipv6` are the allocation's own address (a CNI network's), as Nomad's. */
+export const AddressMode = { Auto: "auto", Host: "host", Driver: "driver", Alloc: "alloc", AllocIPv6: "alloc_ipv6" } as const;
 export type AddressMode = (typeof AddressMode)[keyof typeof AddressMode];
 export const ADDRESS_MODES: readonly string[] = Object.values(AddressMode);
 
@@ -158,4 +159,12 @@ export interface RegisteredService {
   Checks: RegisteredCheck[];
   CreateIndex: number;
   ModifyIndex: number;
+}
+
+/** The allocation's own address a mode `alloc` / `alloc_ipv6` service or check uses, "" when its node reported none (or the mode is another). */
+export function allocModeAddress(mode: string, status: { Address: string; AddressIPv6: string } | undefined): string {
+  if (status === undefined) return "";
+  if (mode === AddressMode.Alloc) return status.Address;
+  if (mode === AddressMode.AllocIPv6) return status.AddressIPv6;
+  return "";
 }

@@ -104,11 +104,42 @@ export class UsageTally implements UsageSnapshot {
   }
 }
 
+/**
+ * Calls `f` with the key of each host port the allocation holds (see `portKey`): ports are
+ * counted per address, as Nomad's `NetworkIndex.UsedPorts`, so port 80 on a host network's
+ * address does not collide with port 80 on the node's own.
+ */
 export function forEachPort(a: Allocation, f: (port: number) => void): void {
   for (const n of a.Resources.Networks) {
-    for (const p of n.ReservedPorts) if (p.Value > 0) f(p.Value);
-    for (const p of n.DynamicPorts) if (p.Value > 0) f(p.Value);
+    for (const p of n.ReservedPorts) if (p.Value > 0) f(portKey(p.HostIP, n.IP, p.Value));
+    for (const p of n.DynamicPorts) if (p.Value > 0) f(portKey(p.HostIP, n.IP, p.Value));
   }
+}
+
+/**
+ * A host port as port usage counts it: the port number itself on the node's own address
+ * (`ownIp`, or no address given), and on another address the port number above a multiple
+ * of 65536 that stands for that address (`addressKey`). Sets of numbers stay the fast path
+ * for the usual node with one address; `key % 65536` is always the port.
+ */
+export function portKey(ip: string | undefined, ownIp: string, port: number): number {
+  return ip === undefined || ip === "" || ip === ownIp ? port : addressKey(ip) * PORTS_PER_ADDRESS + port;
+}
+
+export const PORTS_PER_ADDRESS = 65_536;
+
+/**
+ * A number standing for an address other than the node's own, from 1: an IPv4 address is its
+ * 32 bits plus one, an IPv6 one (or a name) a 32-bit hash above those. Keys stay below 2^49,
+ * exact in a double. Two IPv6 addresses of one node with the same hash would share their
+ * ports: a false collision, never a double booking.
+ */
+export function addressKey(ip: string): number {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
+  if (m !== null) return ((Number(m[1]) << 24) >>> 0) + (Number(m[2]) << 16) + (Number(m[3]) << 8) + Number(m[4]) + 1;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < ip.length; i++) h = Math.imul(h ^ ip.charCodeAt(i), 0x01000193);
+  return 2 ** 32 + 1 + (h >>> 0);
 }
 
 function bump(m: Map<string, number>, k: string, by: number): void {

@@ -362,7 +362,7 @@ const FILTERED_FOR_ANONYMOUS: Readonly<Record<string, { why: string; holds: (a: 
 };
 
 /** The node agent's endpoints: the node proves who it is (its certificate, its secret), not an ACL token; nobody else gets in. */
-const NODE_IDENTITY = new Set(["PUT /v1/client/register", "PUT /v1/client/heartbeat/{id}", "GET /v1/client/allocations/{id}", "PUT /v1/client/allocations/{id}"]);
+const NODE_IDENTITY = new Set(["PUT /v1/client/register", "PUT /v1/client/heartbeat/{id}", "GET /v1/client/allocations/{id}", "PUT /v1/client/allocations/{id}", "PUT /v1/client/checks/{id}", "GET /v1/client/host-volumes/{id}", "PUT /v1/client/host-volumes/{id}"]);
 
 describe("a non-dev cluster, attacked from 127.0.0.1", () => {
   it("refuses every route of /v1/openapi.json without a token, but those open on purpose, each for its reason", async () => {

@@ -1,9 +1,10 @@
 #!/bin/sh
 # Builds the tests' container image without any registry: a root filesystem made of the
 # static busybox from the Debian package busybox-static (/bin/busybox) and a symlink for
-# each of its applets, imported with `docker import`.
+# each of its applets, imported with `docker import` (`podman import` with ENGINE=podman).
 #
 #   sh test/images/build-busybox.sh [IMAGE]      (IMAGE defaults to ruche-test/busybox:latest)
+#   ENGINE=podman sh test/images/build-busybox.sh [IMAGE]   (the same image in podman's storage)
 #
 # The image runs /bin/sh by default, has PATH set, a root and a nobody user, and a page at
 # /www/index.html ("ruche-test-busybox"), so `busybox httpd -f -p 8080 -h /www` serves it.
@@ -13,6 +14,7 @@ set -eu
 
 IMAGE=${1:-ruche-test/busybox:latest}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
+ENGINE=${ENGINE:-docker}
 
 fail() {
   echo "build-busybox: $*" >&2
@@ -24,7 +26,7 @@ fail() {
 if ldd "$BUSYBOX" >/dev/null 2>&1; then
   fail "$BUSYBOX is dynamically linked: install the Debian package busybox-static instead of busybox"
 fi
-command -v docker >/dev/null 2>&1 || fail "the docker command is missing"
+command -v "$ENGINE" >/dev/null 2>&1 || fail "the $ENGINE command is missing"
 
 version=$(cksum <"$0" | cut -d' ' -f1)
 rootfs=$(mktemp -d "${TMPDIR:-/tmp}/ruche-busybox-rootfs.XXXXXX")
@@ -53,13 +55,13 @@ EOF
 echo ruche-test-busybox >"$rootfs/www/index.html"
 
 tar --numeric-owner --owner=0 --group=0 -C "$rootfs" -cf - . |
-  docker import \
+  "$ENGINE" import \
     --change 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'WORKDIR /' \
     --change 'CMD ["/bin/sh"]' \
     --change "LABEL ruche.test.image-version=$version" \
     --message "ruche test image from $($BUSYBOX | head -n 1)" \
     - "$IMAGE" >/dev/null ||
-  fail "docker import of $IMAGE failed"
+  fail "$ENGINE import of $IMAGE failed"
 
 echo "build-busybox: built $IMAGE (version $version)"

@@ -17,7 +17,7 @@ const files = readdirSync(dir)
 
 
 /** How many files validate, at least: raise it when more do, never lower it. */
-const FLOOR = 268;
+const FLOOR = 306;
 
 describe("other people's Nomad job files", () => {
   it("the corpus holds at least 60 files, each listed in SOURCES.md", () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ServiceRegistry, type RegisteredService } from "../../catalog/index.js";
 import { Server } from "../../server/index.js";
 import { memoryBackend, StateStore } from "../../state/index.js";
 import { mock, silentLogger } from "../../structs/index.js";
@@ -126,5 +127,27 @@ describe("PUT /v1/client/register", () => {
     expect(n).not.toHaveProperty("NodeResources");
     expect(n).not.toHaveProperty("Links");
     expect(n?.Status).toBe("ready");
+  });
+});
+
+describe("PUT /v1/client/checks/:id: a node's probes of the checks registered directly on it", () => {
+  it("sets the statuses of that node's checks with its secret; another secret, a check of another node or a bad status changes nothing", async () => {
+    const node = mock.node({ name: "probing" });
+    const other = mock.node({ name: "elsewhere" });
+    await server.registerNode(node);
+    await server.registerNode(other);
+    const registry = new ServiceRegistry(store, Date.now);
+    const check = (id: string, nodeId: string): RegisteredService => ({ ID: id, Name: "web", Tags: [], Address: "", Port: 80, Meta: {}, NodeID: nodeId, Checks: [{ CheckID: `service:${id}`, Name: "http", Type: "http", HTTP: "http://127.0.0.1:1/", Method: "", TCP: "", Args: [], Interval: 10e9, Timeout: 1e9, TTL: 0, DeregisterCriticalServiceAfter: 0, SuccessBeforePassing: 0, FailuresBeforeCritical: 0, Status: "critical", Output: "", StatusTime: 0 }], CreateIndex: 0, ModifyIndex: 0 });
+    await registry.register(check("web-1", node.ID));
+    await registry.register(check("web-2", other.ID));
+    const put = (secret: string, checks: unknown): Promise<Response> => fetch(`http://${http.address}/v1/client/checks/${node.ID}`, { method: "PUT", headers: { "x-ruche-node-secret": secret }, body: JSON.stringify({ Checks: checks }) });
+    const status = (id: string, nodeId: string): string | undefined => registry.get(nodeId, id)?.Checks[0]?.Status;
+    expect((await put("wrong", [{ CheckID: "service:web-1", Status: "passing", Output: "" }])).status).toBe(403);
+    expect((await put(node.SecretID, [{ CheckID: "service:web-1", Status: "fine" }])).status).toBe(400);
+    expect(status("web-1", node.ID)).toBe("critical");
+    const ok = await put(node.SecretID, [{ CheckID: "service:web-1", Status: "passing", Output: "HTTP GET: 200 OK" }, { CheckID: "service:web-2", Status: "passing", Output: "" }]);
+    expect(ok.status).toBe(200);
+    expect(registry.get(node.ID, "web-1")?.Checks[0]).toMatchObject({ Status: "passing", Output: "HTTP GET: 200 OK" });
+    expect(status("web-2", other.ID)).toBe("critical");
   });
 });

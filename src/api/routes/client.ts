@@ -1,4 +1,5 @@
-import { AllocClientStatus, ErrorCode, parseNode, RucheError, silentLogger, type CoordinateSample } from "../../structs/index.js";
+import { ServiceRegistry, type HealthStatus } from "../../catalog/index.js";
+import { AllocClientStatus, ErrorCode, parseNode, RucheError, silentLogger, type CoordinateSample, type HostVolumeReport } from "../../structs/index.js";
 import type { AllocUpdate } from "../../server/index.js";
 import { blocking, type ApiContext } from "../context.js";
 import { blockingParams, type Request, type Router } from "../http.js";
@@ -86,9 +87,56 @@ export function clientRoutes(r: Router, ctx: ApiContext, admission: NodeAdmissio
       if (!(Object.values(AllocClientStatus) as string[]).includes(x.ClientStatus)) {
         throw new RucheError(ErrorCode.BadRequest, `ClientStatus "${x.ClientStatus}" is not a client status`, { path: `Allocs[${i}].ClientStatus` });
       }
+      const net = x.NetworkStatus as unknown;
+      if (net !== undefined && (net === null || typeof net !== "object" || typeof (net as { Address?: unknown }).Address !== "string" || typeof (net as { InterfaceName?: unknown }).InterfaceName !== "string")) {
+        throw new RucheError(ErrorCode.BadRequest, "NetworkStatus must be an object with InterfaceName and Address strings (Nomad's AllocNetworkStatus)", { path: `Allocs[${i}].NetworkStatus` });
+      }
     }
     const res = await server.updateAllocs(id, nodeSecret, b.Allocs as AllocUpdate[]);
     return { body: res, index: res.Index };
+  });
+  // The node's dynamic host volumes: the ones its agent is to make (pending) or remove
+  // (deleted), read as a blocking query, and its reports of what it did.
+  r.get("/v1/client/host-volumes/:id", async (req) => {
+    const id = req.params.id ?? "";
+    server.nodes.authenticate(id, ownNode(req, id, "read the host volumes of"));
+    return blocking(ctx, req, ["hostVolumes"], () => store.hostVolumes(undefined).filter((v) => v.NodeID === id));
+  });
+  r.put("/v1/client/host-volumes/:id", async (req) => {
+    const id = req.params.id ?? "";
+    const nodeSecret = ownNode(req, id, "report the host volumes of");
+    const b = (req.body ?? {}) as { Volumes?: unknown };
+    if (!Array.isArray(b.Volumes)) throw new RucheError(ErrorCode.BadRequest, 'the body must be {"Volumes": [{"ID", "Namespace", "HostPath"?, "CapacityBytes"?, "Error"?}, ...]}', { path: "Volumes" });
+    const reports = (b.Volumes as unknown[]).map((u, i): HostVolumeReport => {
+      const x = (u ?? {}) as Record<string, unknown>;
+      const at = `Volumes[${i}]`;
+      if (typeof x.ID !== "string" || x.ID === "" || typeof x.Namespace !== "string" || x.Namespace === "") throw new RucheError(ErrorCode.BadRequest, "each report needs the volume's ID and Namespace", { path: at });
+      if (x.HostPath !== undefined && typeof x.HostPath !== "string") throw new RucheError(ErrorCode.BadRequest, "HostPath must be a string", { path: `${at}.HostPath` });
+      if (x.CapacityBytes !== undefined && (typeof x.CapacityBytes !== "number" || !Number.isSafeInteger(x.CapacityBytes) || x.CapacityBytes < 0)) throw new RucheError(ErrorCode.BadRequest, "CapacityBytes must be a whole number of bytes", { path: `${at}.CapacityBytes` });
+      if (x.Error !== undefined && typeof x.Error !== "string") throw new RucheError(ErrorCode.BadRequest, "Error must be a string", { path: `${at}.Error` });
+      return { ID: x.ID, Namespace: x.Namespace, ...(x.HostPath === undefined ? {} : { HostPath: x.HostPath }), ...(x.CapacityBytes === undefined ? {} : { CapacityBytes: x.CapacityBytes }), ...(x.Error === undefined ? {} : { Error: x.Error }) };
+    });
+    const res = await server.reportHostVolumes(id, nodeSecret, reports);
+    return { body: res, index: res.Index };
+  });
+  // The statuses a server's agent probed for the checks of services registered directly on its node (Consul's agent API through it), when it does not lead.
+  const registry = new ServiceRegistry(store, Date.now);
+  r.put("/v1/client/checks/:id", async (req) => {
+    const id = req.params.id ?? "";
+    server.nodes.authenticate(id, ownNode(req, id, "update the checks of"));
+    const b = (req.body ?? {}) as { Checks?: unknown };
+    if (!Array.isArray(b.Checks)) throw new RucheError(ErrorCode.BadRequest, 'the body must be {"Checks": [{"CheckID", "Status", "Output"}, ...]}', { path: "Checks" });
+    const updates = (b.Checks as unknown[]).map((u, i): { CheckID: string; Status: HealthStatus; Output: string } => {
+      const x = (u ?? {}) as { CheckID?: unknown; Status?: unknown; Output?: unknown };
+      if (typeof x.CheckID !== "string" || x.CheckID === "") throw new RucheError(ErrorCode.BadRequest, "each update needs a CheckID", { path: `Checks[${i}].CheckID` });
+      if (x.Status !== "passing" && x.Status !== "warning" && x.Status !== "critical") throw new RucheError(ErrorCode.BadRequest, `Status must be passing, warning or critical, got ${JSON.stringify(x.Status)}`, { path: `Checks[${i}].Status` });
+      return { CheckID: x.CheckID, Status: x.Status, Output: typeof x.Output === "string" ? x.Output : "" };
+    });
+    for (const u of updates) {
+      // A check deregistered since it was probed: nothing to set.
+      if (registry.list().some((s) => s.NodeID === id && s.Checks.some((c) => c.CheckID === u.CheckID))) await registry.setCheck(id, u.CheckID, u.Status, u.Output);
+    }
+    return { body: { Index: store.index }, index: store.index };
   });
 }
 

@@ -1,4 +1,4 @@
-import { ErrorCode, NamespaceCap, RucheError, toWireAlloc, toWireDeployment, toWireEval, toWireNode, type Node, type NodeWire } from "../../structs/index.js";
+import { ErrorCode, NamespaceCap, RucheError, toWireAlloc, toWireDeployment, toWireEval, toWireNode, type Allocation, type NetworkResource, type Node, type NodeWire } from "../../structs/index.js";
 import { spiffeIdentity } from "../../pki/index.js";
 import { peerView } from "../../server/index.js";
 import type { ApiContext, ListAnswer } from "../context.js";
@@ -15,10 +15,56 @@ function byPrefix<T extends { ID: string }>(req: Request, items: readonly T[]): 
   return prefix === "" ? items : items.filter((i) => i.ID.startsWith(prefix));
 }
 
-/** A node as the public API shows it: never its secret; Nomad's time types, and its `Drain` and `Address` (the node lists' columns). */
-export function publicNode(n: Node): NodeWire<Omit<Node, "SecretID">> & { Drain: boolean; Address: string } {
+/**
+ * A node as the public API shows it: never its secret; Nomad's time types, its `Drain` and
+ * `Address` (the node lists' columns), and its `NodeResources` in Nomad's shape, where
+ * Nomad's tools read the node's networks (`NodeNetworks`, each address with its host network).
+ */
+export function publicNode(n: Node): Omit<NodeWire<Omit<Node, "SecretID">>, "HostNetworks"> & { HostNetworks: Node["HostNetworks"] | null; Drain: boolean; Address: string; NodeResources: NomadNodeResources } {
   const { SecretID: _secret, ...rest } = n;
-  return { ...toWireNode(rest), Drain: n.DrainStrategy !== null, Address: n.Resources.IP };
+  return { ...toWireNode(rest), HostNetworks: n.HostNetworks ?? null, Drain: n.DrainStrategy !== null, Address: n.Resources.IP, NodeResources: nomadNodeResources(n) };
+}
+
+/** A network in Nomad's `api.NetworkResource` shape. */
+function nomadNetwork(n: NetworkResource): Record<string, unknown> {
+  const port = (p: NetworkResource["ReservedPorts"][number]): Record<string, unknown> => ({ Label: p.Label, Value: p.Value, To: p.To, HostNetwork: p.HostNetwork });
+  return { Mode: n.Mode, Device: "", CIDR: "", IP: n.IP, DNS: null, ReservedPorts: n.ReservedPorts.map(port), DynamicPorts: n.DynamicPorts.map(port), Hostname: n.Hostname ?? "", MBits: n.MBits };
+}
+
+/**
+ * An allocation's resources as Nomad's `api.AllocatedResources`: each task's cpu and memory,
+ * and the group's disk, networks and `Ports` — each port with its `HostIP`, the address it is
+ * on (a host network's, or the node's), where `nomad alloc status` reads its addresses.
+ */
+function nomadAllocatedResources(a: Allocation): Record<string, unknown> {
+  const nets = a.Resources.Networks;
+  return {
+    Tasks: Object.fromEntries(Object.entries(a.TaskResources).map(([name, r]) => [name, { Cpu: { CpuShares: r.CPU }, Memory: { MemoryMB: r.MemoryMB, MemoryMaxMB: 0 }, Networks: r.Networks.map(nomadNetwork), Devices: null }])),
+    Shared: {
+      DiskMB: a.Resources.DiskMB,
+      Networks: nets.map(nomadNetwork),
+      Ports: nets.flatMap((n) => [...n.ReservedPorts, ...n.DynamicPorts].map((p) => ({ Label: p.Label, Value: p.Value, To: p.To, HostIP: p.HostIP ?? n.IP }))),
+    },
+  };
+}
+
+/** Nomad's `api.NodeResources`, with the server's `NodeNetworks` (`structs.NodeResources`). */
+interface NomadNodeResources {
+  Cpu: { CpuShares: number; TotalCpuCores: number };
+  Memory: { MemoryMB: number };
+  Disk: { DiskMB: number };
+  Networks: { Mode: string; Device: string; CIDR: string; IP: string; MBits: number }[];
+  NodeNetworks: NonNullable<Node["NodeNetworks"]>;
+  MinDynamicPort: number;
+  MaxDynamicPort: number;
+}
+
+function nomadNodeResources(n: Node): NomadNodeResources {
+  const r = n.Resources;
+  const own = (n.NodeNetworks ?? []).find((x) => x.Addresses.some((a) => a.Address === r.IP));
+  const host = r.IP === "" ? [] : [{ Mode: "host", Device: own?.Device ?? "", CIDR: `${r.IP}/${r.IP.includes(":") ? 128 : 32}`, IP: r.IP, MBits: own?.Speed ?? 1000 }];
+  const other = (r.Networks ?? []).map((x) => ({ Mode: x.Mode, Device: "", CIDR: "", IP: "", MBits: 0 }));
+  return { Cpu: { CpuShares: r.CPU, TotalCpuCores: r.Cores }, Memory: { MemoryMB: r.MemoryMB }, Disk: { DiskMB: r.DiskMB }, Networks: [...host, ...other], NodeNetworks: n.NodeNetworks ?? [], MinDynamicPort: r.MinDynamicPort, MaxDynamicPort: r.MaxDynamicPort };
 }
 
 /**
@@ -122,7 +168,7 @@ export function clusterRoutes(r: Router, ctx: ApiContext): void {
       const a = store.alloc(req.params.id ?? "");
       if (a === undefined) throw new RucheError(ErrorCode.NotFound, `allocation "${req.params.id ?? ""}" not found`);
       mayReadIn(req.acl, a.Namespace, a.JobID);
-      return toWireAlloc(a);
+      return { ...toWireAlloc(a), AllocatedResources: nomadAllocatedResources(a) };
     }),
   );
 

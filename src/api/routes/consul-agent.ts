@@ -21,7 +21,7 @@ import type { ClusterView, NodeCoordinates } from "../../server/index.js";
 import { AclPrefixKind, NS, type ExternalNode, type NodeCoordinate } from "../../structs/index.js";
 import { CHECK_DEFINITION, consulBody, COORDINATE_UPDATE, DEREGISTER_REQUEST, nodeServiceName, REGISTER_REQUEST } from "../consul-body.js";
 import { blockingParams, type Reply, type Request, type Router } from "../http.js";
-import { allInstances, consulFilter, consulHeaders, localService } from "./consul.js";
+import { agentNodeOf, allInstances, consulFilter, consulHeaders, localService } from "./consul.js";
 
 /**
  * Consul's agent endpoints beyond the catalog's reads — one service, its health as a status
@@ -129,33 +129,34 @@ export function consulAgentRoutes(r: Router, o: ConsulAgentOptions): void {
 
   const registry = o.registry;
   if (registry === undefined) return;
-  const self = (): string => o.localNode() ?? "";
+  // The node of the agent asked: a write a follower forwarded acts on the follower's.
+  const self = (req: Request): string => agentNodeOf(req, () => o.localNode()) ?? "";
   const scripts = o.allowScriptChecks === true;
 
   r.put("/v1/agent/check/register", async (req) => {
-    const parsed = parseCheckRegistration(consulBody(req.body, CHECK_DEFINITION) ?? null, { nodeId: self(), now: Date.now(), allowScriptChecks: scripts });
+    const parsed = parseCheckRegistration(consulBody(req.body, CHECK_DEFINITION) ?? null, { nodeId: self(req), now: Date.now(), allowScriptChecks: scripts });
     if (!parsed.ok) return text(400, `Invalid check: ${parsed.errors.join("; ")}`);
     const { check, serviceId } = parsed;
     if (serviceId !== "") {
-      const svc = registry.get(self(), serviceId);
+      const svc = registry.get(self(req), serviceId);
       if (svc === undefined || svc.NodeLevel === true) return text(400, `ServiceID "${serviceId}" does not exist`);
       await registry.register({ ...svc, Checks: [...svc.Checks.filter((c) => c.CheckID !== check.CheckID), check] });
     } else {
-      await putNodeCheck(registry, self(), check);
+      await putNodeCheck(registry, self(req), check);
     }
     return { body: null };
   });
   r.put("/v1/agent/check/deregister/:id", async (req) => {
     const id = req.params.id ?? "";
-    if (!(await registry.removeCheck(self(), id))) return text(404, `Unknown check ID "${id}". Ensure that the check ID is passed, not the check name.`);
+    if (!(await registry.removeCheck(self(req), id))) return text(404, `Unknown check ID "${id}". Ensure that the check ID is passed, not the check name.`);
     return { body: null };
   });
 
   r.put("/v1/agent/maintenance", async (req) => {
     const enable = maintenanceFlag(req);
     if (typeof enable === "object") return enable;
-    if (enable) await putNodeCheck(registry, self(), maintenanceCheck(NODE_MAINT, "Node Maintenance Mode", req.query.get("reason") || NODE_MAINT_REASON));
-    else await registry.removeCheck(self(), NODE_MAINT);
+    if (enable) await putNodeCheck(registry, self(req), maintenanceCheck(NODE_MAINT, "Node Maintenance Mode", req.query.get("reason") || NODE_MAINT_REASON));
+    else await registry.removeCheck(self(req), NODE_MAINT);
     return { body: null };
   });
   r.put("/v1/agent/service/maintenance/:id", async (req) => {
@@ -163,7 +164,7 @@ export function consulAgentRoutes(r: Router, o: ConsulAgentOptions): void {
     if (id === "") return text(400, "Missing service ID");
     const enable = maintenanceFlag(req);
     if (typeof enable === "object") return enable;
-    const svc = registry.get(self(), id);
+    const svc = registry.get(self(req), id);
     if (svc === undefined || svc.NodeLevel === true) return text(404, `Unknown service ID "${id}"`);
     const checkId = `${SERVICE_MAINT_PREFIX}${id}`;
     const others = svc.Checks.filter((c) => c.CheckID !== checkId);

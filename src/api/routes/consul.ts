@@ -134,21 +134,22 @@ export function consulRoutes(r: Router, o: ConsulOptions): void {
 
   const registry = o.registry;
   if (registry === undefined) return;
-  const self = (): string => o.localNode() ?? "";
+  // The node of the agent asked: a write a follower forwarded acts on the follower's.
+  const self = (req: Request): string => agentNodeOf(req, () => o.localNode()) ?? "";
   r.put("/v1/agent/service/register", async (req) => {
     // Keys in any case and Consul's snake_case aliases (`enable_tag_override`, a check's `deregister_critical_service_after`), as Consul's decoder reads them.
-    const parsed = parseRegistration(consulBody(req.body, SERVICE_DEFINITION) ?? null, { nodeId: self(), now: Date.now(), allowScriptChecks: o.allowScriptChecks === true });
+    const parsed = parseRegistration(consulBody(req.body, SERVICE_DEFINITION) ?? null, { nodeId: self(req), now: Date.now(), allowScriptChecks: o.allowScriptChecks === true });
     if (!parsed.ok) return { status: 400, body: `Invalid service registration: ${parsed.errors.join("; ")}`, headers: { "content-type": "text/plain; charset=utf-8" } };
     await registry.register(parsed.service);
     return { body: null };
   });
   r.put("/v1/agent/service/deregister/:id", async (req) => {
     const id = req.params.id ?? "";
-    if (!(await registry.deregister(self(), id))) return { status: 404, body: `Unknown service ID "${id}". Ensure that the service ID is passed, not the service name.`, headers: { "content-type": "text/plain; charset=utf-8" } };
+    if (!(await registry.deregister(self(req), id))) return { status: 404, body: `Unknown service ID "${id}". Ensure that the service ID is passed, not the service name.`, headers: { "content-type": "text/plain; charset=utf-8" } };
     return { body: null };
   });
   const ttl = (status: HealthStatus) => async (req: Request): Promise<Reply> => {
-    await checkUpdate(registry, self(), req.params.id ?? "", status, req.query.get("note") ?? "");
+    await checkUpdate(registry, self(req), req.params.id ?? "", status, req.query.get("note") ?? "");
     return { body: null };
   };
   r.put("/v1/agent/check/pass/:id", ttl("passing"));
@@ -158,9 +159,20 @@ export function consulRoutes(r: Router, o: ConsulOptions): void {
     const b = consulBody(req.body, CHECK_UPDATE) ?? {};
     // Consul's words for a status that is none of the three (its `AgentCheckUpdate`).
     if (b.Status !== "passing" && b.Status !== "warning" && b.Status !== "critical") return { status: 400, body: `Invalid check status: '${typeof b.Status === "string" ? b.Status : ""}'`, headers: { "content-type": "text/plain; charset=utf-8" } };
-    await checkUpdate(registry, self(), req.params.id ?? "", b.Status, typeof b.Output === "string" ? b.Output : "");
+    await checkUpdate(registry, self(req), req.params.id ?? "", b.Status, typeof b.Output === "string" ? b.Output : "");
     return { body: null };
   });
+}
+
+/**
+ * The node an agent endpoint acts on: the agent's own (`localNode`), or for a write another
+ * server forwarded, that server's (`Request.receivedBy`: none when it runs none).
+ */
+export function agentNodeOf(req: Request, localNode: () => string | undefined): string | undefined {
+  const by = req.receivedBy;
+  if (by === undefined) return localNode();
+  if (by.missing === true) throw new RucheError(ErrorCode.Unavailable, `this write was forwarded by ${by.server} for its node ${by.node}, which is not in the state (its agent is registering it, or it was purged): nothing was written; try again`);
+  return by.node === "" ? undefined : by.node;
 }
 
 /** Which ACL an answer was made for: "" for one that may read everything, else a number per compiled ACL (the resolver keeps one per token version). */

@@ -92,7 +92,10 @@ export function kvRoutes(r: Router, kv: KVService): void {
     // Keys in any case, as Consul's decoder reads them (python-consul sends `name`, `ttl`, `behavior`, `lockdelay`).
     const b = consulBody(req.body, SESSION) ?? {};
     try {
-      const { index, session } = await kv.sessionCreate(checkSessionRequest(b));
+      const asked = checkSessionRequest(b);
+      // On the node of the agent asked: a create another server forwarded goes on that server's node (named as the server is).
+      if (req.receivedBy !== undefined && (asked.Node ?? "") === "") asked.Node = req.receivedBy.server;
+      const { index, session } = await kv.sessionCreate(asked);
       return reply({ ID: session.ID }, index);
     } catch (err) {
       // A node or check the catalog does not have, or a critical check: Consul's state store refuses it, answered 500 with its words.

@@ -1,9 +1,9 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { checkBootstrapExpect, checkEtcdEndpoint, checkEtcdTls, checkRegion, formatDiagnostic, joinAddress, parseAgentConfig } from "../../jobspec/index.js";
+import { checkBootstrapExpect, checkEtcdEndpoint, checkEtcdTls, checkRegion, formatDiagnostic, joinAddress, parseAgentConfig, parseHostNetworkFlag } from "../../jobspec/index.js";
 import { DEFAULT_MAX_CONNS_PER_CLIENT, readExternalEtcdTls, startAgent, type AgentConfig, type AgentTls } from "../../agent/index.js";
 import { parseClusterKey } from "../../pki/index.js";
-import { DYNAMIC_PORT_RANGE, errorMessage, formatDuration, NS, parseDuration, type ClientHostVolumeConfig } from "../../structs/index.js";
+import { DYNAMIC_PORT_RANGE, errorMessage, formatDuration, NS, parseDuration, type ClientHostNetworkConfig, type ClientHostVolumeConfig } from "../../structs/index.js";
 import { flagBool, flagValues, parseArgs, UsageError, type Parsed } from "../args.js";
 import { Exit, type IO } from "../io.js";
 
@@ -19,7 +19,9 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
                    [-http-max-conns-per-client N] [-min-heartbeat-ttl DURATION]
                    [-heartbeat-grace DURATION] [-max-heartbeats-per-second N]
                    [-docker-volumes] [-docker-allow-privileged] [-raw-exec]
-                   [-docker-infra-image IMAGE] [-host-volume NAME=PATH[:ro]]...
+                   [-docker-infra-image IMAGE] [-host-volume NAME=PATH[:ro]]... [-host-volumes-dir DIR]
+                   [-podman-socket PATH] [-podman-volumes=false] [-podman-allow-privileged]
+                   [-cni-path DIR[:DIR]...] [-cni-config-dir DIR]
                    [-enable-script-checks] [-enable-local-script-checks] [-acl-enabled]
                    [-tls-http] [-tls-rpc] [-tls-ca-file FILE] [-tls-cert-file FILE]
                    [-tls-key-file FILE] [-tls-verify-server-hostname]
@@ -70,12 +72,33 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   default registry.k8s.io/pause-amd64:3.3): on a node without a registry, a local image
   whose command stays up, or is a shell (it is given an open stdin it waits on).
 
+  -podman-socket PATH is the podman service's socket the podman driver talks to (Nomad's
+  plugin "podman" { config { socket_path } }; default /run/podman/podman.sock as root,
+  $XDG_RUNTIME_DIR/podman/podman.sock otherwise); -podman-volumes=false keeps podman tasks
+  from mounting absolute host paths (on by default, as the plugin's volumes { enabled });
+  -podman-allow-privileged lets podman tasks do what -docker-allow-privileged lets docker
+  tasks do (off by default).
+
+  -cni-path DIR[:DIR]... (Nomad's client { cni_path }, default /opt/cni/bin) is where the
+  node finds CNI plugins; -cni-config-dir DIR (cni_config_dir, default /opt/cni/config)
+  holds its CNI networks (*.conflist, *.conf, *.json): each is offered to jobs as network
+  mode "cni/NAME", NAME the file's "name"; a file that cannot be read is logged and skipped.
+
   -host-volume NAME=PATH[:ro] (repeatable; Nomad's client { host_volume "NAME" { path =
   "PATH" read_only = true } }) offers the directory PATH to jobs as the host volume NAME:
   a group's volume "x" { type = "host" source = "NAME" } places only on nodes that have it
   (read-write unless the volume asks for read_only), and a task's volume_mount puts it in
   docker and exec tasks (raw_exec tasks run on the host and do not mount). The path must
-  exist when the agent starts.
+  exist when the agent starts. -host-volumes-dir DIR (Nomad's client { host_volumes_dir },
+  default <data-dir>/host_volumes) is where "volume create" makes dynamic host volumes.
+
+  -host-network "NAME [cidr=BLOCK,...] [interface=DEVICE] [reserved_ports=PORTS]"
+  (repeatable; Nomad's client { host_network "NAME" { cidr = "..." interface = "..."
+  reserved_ports = "..." } }) declares a host network: the node's addresses inside the
+  blocks, on the interface, belong to it, and a job's port with host_network = "NAME" is
+  given one of them (docker publishes it there, NOMAD_IP_<label> and services show it);
+  a node without such an address does not take the job. The node's own address
+  (-network-ip) is the host network "default".
 
   -raw-exec offers the raw_exec driver, whose tasks run as the agent's user with no
   isolation (Nomad's plugin "raw_exec" { config { enabled = true } }): on in -dev, off
@@ -193,7 +216,10 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   heartbeat_grace, min_heartbeat_ttl, max_heartbeats_per_second, encrypt, join_token,
   join_wan_token },
   client { enabled, servers, join_token, node_class, meta, min_dynamic_port,
-  max_dynamic_port, host_volume "NAME" { path, read_only } (= -host-volume) },
+  max_dynamic_port, host_volume "NAME" { path, read_only } (= -host-volume),
+  host_volumes_dir (= -host-volumes-dir),
+  cni_path (= -cni-path), cni_config_dir (= -cni-config-dir),
+  host_network "NAME" { cidr, interface, reserved_ports } (= -host-network) },
   limits { http_max_conns_per_client }, acl { enabled, tokens { dns,
   default } } (= -acl-enabled, -acl-dns-token, -acl-default-token),
   dns_config { ... } (= -dns-...),
@@ -202,7 +228,14 @@ export const usage = `Usage: ruche agent [-dev] [-server] [-client] [-servers AD
   plugin "raw_exec" { config { enabled } } (= -raw-exec),
   enable_script_checks, enable_local_script_checks,
   plugin "docker" { config { volumes { enabled } (= -docker-volumes), allow_privileged
-  (= -docker-allow-privileged), infra_image (= -docker-infra-image) } }, and
+  (= -docker-allow-privileged), infra_image (= -docker-infra-image) } },
+  plugin "podman" { config { socket_path (= -podman-socket), volumes { enabled }
+  (= -podman-volumes, on by default), allow_privileged (= -podman-allow-privileged),
+  gc { container = true }, recover_stopped = false } },
+  plugin "containerd-driver" { config { enabled (= -containerd-enabled), containerd_runtime
+  (= -containerd-runtime), allow_privileged (= -containerd-allow-privileged), auth {
+  username password } (= -containerd-auth-username, -containerd-auth-password),
+  stats_interval (not used) } }, and
   consul { address } (not used: Ruche serves Consul's API itself). An unknown key, a
   wrong type, and what Ruche does not have yet (network_interface;
   start_join, retry_max, retry_interval) are refused with file:line:col.
@@ -275,7 +308,19 @@ export async function agentConfigFromArgs(argv: readonly string[], cwd: string, 
     "raw-exec": { value: false },
     "docker-allow-privileged": { value: false },
     "docker-infra-image": { value: true },
+    "podman-socket": { value: true },
+    "podman-volumes": { value: false },
+    "podman-allow-privileged": { value: false },
+    "containerd-enabled": { value: false },
+    "containerd-runtime": { value: true },
+    "containerd-allow-privileged": { value: false },
+    "containerd-auth-username": { value: true },
+    "containerd-auth-password": { value: true },
     "host-volume": { value: true, repeat: true },
+    "host-volumes-dir": { value: true },
+    "cni-path": { value: true },
+    "cni-config-dir": { value: true },
+    "host-network": { value: true, repeat: true },
     "enable-script-checks": { value: false },
     "enable-local-script-checks": { value: false },
     "acl-enabled": { value: false },
@@ -326,6 +371,7 @@ export async function agentConfigFromArgs(argv: readonly string[], cwd: string, 
     meta[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
   const hostVolumes = await hostVolumeFlags(flagValues(p, "host-volume"), cwd);
+  const hostNetworks = hostNetworkFlags(flagValues(p, "host-network"));
   const portFlag = (name: string, dflt: number): number => {
     const v = one(name);
     if (v === undefined) return dflt;
@@ -376,7 +422,25 @@ export async function agentConfigFromArgs(argv: readonly string[], cwd: string, 
     dockerVolumes: flagBool(p, "docker-volumes"),
     dockerAllowPrivileged: flagBool(p, "docker-allow-privileged"),
     ...optionalString("dockerInfraImage", one("docker-infra-image")),
+    // nomad-driver-podman's defaults: its socket, host volumes allowed; privileged tasks only where allowed (Ruche's gate).
+    podman: {
+      volumesEnabled: p.flags.has("podman-volumes") ? flagBool(p, "podman-volumes") : true,
+      allowPrivileged: flagBool(p, "podman-allow-privileged"),
+      ...optionalString("socketPath", one("podman-socket")),
+    },
+    // nomad-driver-containerd's default is enabled; privileged tasks and the host's network
+    // wait for -containerd-allow-privileged, as docker's do for -docker-allow-privileged.
+    containerd: {
+      enabled: p.flags.has("containerd-enabled") ? flagBool(p, "containerd-enabled") : true,
+      allowPrivileged: flagBool(p, "containerd-allow-privileged"),
+      ...optionalString("runtime", one("containerd-runtime")),
+      ...(one("containerd-auth-username") === undefined ? {} : { auth: { username: one("containerd-auth-username") ?? "", password: one("containerd-auth-password") ?? "" } }),
+    },
+    ...optionalString("cniPath", one("cni-path")),
+    ...optionalString("hostVolumesDir", one("host-volumes-dir") === undefined ? undefined : resolve(cwd, one("host-volumes-dir") ?? "")),
+    ...optionalString("cniConfigDir", one("cni-config-dir") === undefined ? undefined : resolve(cwd, one("cni-config-dir") ?? "")),
     ...(Object.keys(hostVolumes).length === 0 ? {} : { hostVolumes }),
+    ...(Object.keys(hostNetworks).length === 0 ? {} : { hostNetworks }),
     // On in -dev unless the config turns it off; otherwise off unless it turns it on (Nomad's default).
     rawExec: p.flags.has("raw-exec") ? flagBool(p, "raw-exec") : dev,
     enableScriptChecks: flagBool(p, "enable-script-checks"),
@@ -462,11 +526,26 @@ export async function applyConfigFiles(p: Parsed, cwd: string): Promise<string[]
       continue;
     }
     notes.push(...r.config.notes);
-    for (const [flag, values] of r.config.flags) merged.set(flag, flag === "meta" || flag === "servers" || flag === "host-volume" ? [...(merged.get(flag) ?? []), ...values] : values);
+    for (const [flag, values] of r.config.flags) merged.set(flag, flag === "meta" || flag === "servers" || flag === "host-volume" || flag === "host-network" ? [...(merged.get(flag) ?? []), ...values] : values);
   }
   if (problems.length > 0) throw new UsageError(`the agent config is refused:\n  ${problems.join("\n  ")}`);
   for (const [flag, values] of merged) if (!p.flags.has(flag)) p.flags.set(flag, values);
   return notes;
+}
+
+/**
+ * -host-network "NAME [cidr=BLOCK,...] [interface=DEVICE] [reserved_ports=PORTS]"
+ * (repeatable; the config's `client { host_network "NAME" { cidr interface reserved_ports } }`):
+ * the node's host networks. A later one of the same name replaces an earlier one.
+ */
+export function hostNetworkFlags(values: readonly string[]): Record<string, ClientHostNetworkConfig> {
+  const out: Record<string, ClientHostNetworkConfig> = {};
+  for (const v of values) {
+    const h = parseHostNetworkFlag(v);
+    if (typeof h === "string") throw new UsageError(h.startsWith("-host-network") ? h : `-host-network: ${h}`);
+    out[h.Name] = h;
+  }
+  return out;
 }
 
 /**

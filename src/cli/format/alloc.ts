@@ -69,6 +69,8 @@ export function allocDetail(a: Allocation, nowMs: number, verbose = false, usage
   const sections = [formatKV(pairs)];
   const addresses = allocAddresses(a);
   if (addresses !== undefined) sections.push(addresses);
+  const network = allocNetwork(a);
+  if (network !== undefined) sections.push(network);
   const group = a.Job.TaskGroups.find((g) => g.Name === a.TaskGroup);
   const tasks = [...new Set([...(group?.Tasks.map((t) => t.Name) ?? []), ...Object.keys(a.TaskResources), ...Object.keys(a.TaskStates)])];
   for (const name of tasks) {
@@ -94,9 +96,22 @@ export function allocDetail(a: Allocation, nowMs: number, verbose = false, usage
 export function allocAddresses(a: Pick<Allocation, "Resources">): string | undefined {
   const [nw] = a.Resources.Networks;
   if (nw === undefined || nw.DynamicPorts.length + nw.ReservedPorts.length === 0) return undefined;
-  const row = (p: Port, dynamic: boolean): string[] => [`*${p.Label}`, dynamic ? "yes" : "no", `${nw.IP}:${p.Value}${p.To > 0 && p.To !== p.Value ? ` -> ${p.To}` : ""}`];
+  const row = (p: Port, dynamic: boolean): string[] => [`*${p.Label}`, dynamic ? "yes" : "no", `${p.HostIP ?? nw.IP}:${p.Value}${p.To > 0 && p.To !== p.Value ? ` -> ${p.To}` : ""}`];
   const rows = [...nw.DynamicPorts.map((p) => row(p, true)), ...nw.ReservedPorts.map((p) => row(p, false))];
   return `Allocation Addresses (mode = "${nw.Mode}"):\n${formatTable(["Label", "Dynamic", "Address"], rows)}`;
+}
+
+/**
+ * The allocation's own network as its node made it (`NetworkStatus`, a group in mode
+ * `cni/<name>`): the interface and address the network's plugins gave it, and their DNS.
+ * Nomad's API and UI show it; its CLI does not. Undefined when the node reported none.
+ */
+export function allocNetwork(a: Pick<Allocation, "NetworkStatus" | "Resources">): string | undefined {
+  const s = a.NetworkStatus;
+  if (s === undefined || s.Address === "") return undefined;
+  const mode = a.Resources.Networks[0]?.Mode;
+  const rows = [[s.InterfaceName === "" ? "-" : s.InterfaceName, s.Address, s.DNS === null || s.DNS.Servers.length === 0 ? "-" : s.DNS.Servers.join(",")]];
+  return `Allocation Network${mode === undefined ? "" : ` (mode = "${mode}")`}:\n${formatTable(["Interface", "Address", "DNS"], rows)}`;
 }
 
 /** A task's state read from its allocation's, for clients that report no task states (the mock driver). */
@@ -114,7 +129,7 @@ function taskStateOf(a: Allocation): string {
 function taskSection(name: string, lifecycle: string, stateName: string, state: TaskState | undefined, res: AllocatedResources | undefined, used: TaskResourceUsage | undefined, groupDiskMB: number): string {
   const lines = [`Task "${name}"${lifecycle} is "${stateName}"`];
   if (res !== undefined) {
-    const addresses = res.Networks.flatMap((n) => [...n.ReservedPorts, ...n.DynamicPorts].map((p) => `${p.Label}: ${n.IP}:${p.Value}`));
+    const addresses = res.Networks.flatMap((n) => [...n.ReservedPorts, ...n.DynamicPorts].map((p) => `${p.Label}: ${p.HostIP ?? n.IP}:${p.Value}`));
     const ru = used?.ResourceUsage;
     const mem = ru === undefined ? 0 : ru.MemoryStats.RSS > 0 ? ru.MemoryStats.RSS : ru.MemoryStats.Usage;
     const cpu = ru === undefined ? `${res.CPU} MHz` : `${Math.floor(ru.CpuStats.TotalTicks)}/${res.CPU} MHz`;

@@ -47,13 +47,21 @@ export function nodeDetail(n: PublicNode, allocs: readonly AllocStub[], full = f
     ["Address", n.HTTPAddr],
     // As Nomad's: the names here, the whole table in -verbose.
     ...(full ? [] : [["Host Volumes", Object.keys(n.HostVolumes ?? {}).sort().join(",")] as [string, string]]),
+    ...(full ? [] : [["Host Networks", Object.keys(n.HostNetworks ?? {}).sort().join(",")] as [string, string]]),
     ["Drivers", drivers.join(",")],
   ]);
   const live = allocs.filter((a) => !allocTerminal(a));
   const used = live.reduce((acc, a) => ({ cpu: acc.cpu + a.Resources.CPU, mem: acc.mem + a.Resources.MemoryMB, disk: acc.disk + a.Resources.DiskMB }), { cpu: 0, mem: 0, disk: 0 });
   const cap = { cpu: n.Resources.CPU - n.Reserved.CPU, mem: n.Resources.MemoryMB - n.Reserved.MemoryMB, disk: n.Resources.DiskMB - n.Reserved.DiskMB };
   const resources = formatTable(["CPU", "Memory", "Disk"], [[`${used.cpu}/${cap.cpu} MHz`, `${formatMB(used.mem)}/${formatMB(cap.mem)}`, `${formatMB(used.disk)}/${formatMB(cap.disk)}`]]);
-  return `${head}${full ? hostVolumesSection(n) : ""}\n\nAllocated Resources\n${resources}`;
+  return `${head}${full ? hostVolumesSection(n) + hostNetworksSection(n) : ""}\n\nAllocated Resources\n${resources}`;
+}
+
+/** Nomad's "Host Networks" section of `node status -verbose`: each host network's name, CIDR, interface and reserved ports; nothing without any. */
+function hostNetworksSection(n: PublicNode): string {
+  const networks = Object.entries(n.HostNetworks ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (networks.length === 0) return "";
+  return `\n\nHost Networks\n${formatTable(["Name", "CIDR", "Interface", "ReservedPorts"], networks.map(([name, h]) => [name, h.CIDR, h.Interface, h.ReservedPorts]))}`;
 }
 
 /** Nomad's "Host Volumes" section of `node status -verbose`: each volume's name, whether read-only, and its path; nothing without any. */

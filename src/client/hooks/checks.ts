@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from "node:util";
-import { NS, type Service, type ServiceCheck, type Task, type TaskGroup } from "../../structs/index.js";
+import { allocModeAddress, NS, type Service, type ServiceCheck, type Task, type TaskGroup } from "../../structs/index.js";
 import { CheckState, probe, type CheckStatus, type CheckTarget, type ScriptRunner } from "../checks.js";
 import { allocPorts, interpolate, taskEnv } from "../env.js";
 import type { AllocHook, AllocHookContext } from "./hook.js";
@@ -154,6 +154,11 @@ export class ChecksHook implements AllocHook {
     if (/^\d+$/.test(label)) return { ip, port: Number(label) };
     const p = allocPorts(this.ctx.alloc()).find((x) => x.label === label);
     if (p === undefined) return null;
+    // Mode alloc (alloc_ipv6): the allocation's own address (a CNI network's) and the port inside, as Nomad's `GetAddress`.
+    if (c.check.AddressMode === "alloc" || c.check.AddressMode === "alloc_ipv6") {
+      const own = allocModeAddress(c.check.AddressMode, this.ctx.networkStatus?.());
+      return own === "" ? null : { ip: own, port: p.to };
+    }
     return { ip: p.ip === "" ? ip : p.ip, port: c.check.AddressMode === "driver" ? p.to : p.value };
   }
 

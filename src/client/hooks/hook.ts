@@ -1,5 +1,5 @@
 import type { Driver, ExecOptions, ExecResult, TaskHandle, TaskSpec } from "../../drivers/index.js";
-import type { Allocation, Logger, Node, Task, TaskEvent, TaskGroup, TaskState } from "../../structs/index.js";
+import type { Allocation, AllocNetworkStatus, Logger, Node, Task, TaskEvent, TaskGroup, TaskState } from "../../structs/index.js";
 
 /**
  * The runners' extension points. An allocation runner and a task runner each run a list
@@ -38,6 +38,8 @@ export interface AllocHookContext {
   tasks(): ReadonlyMap<string, TaskView>;
   /** Something a hook owns changed (a check's status, the health): report and save the allocation. */
   changed(): void;
+  /** The allocation's own network once made (mode `cni/<name>`), for checks with address_mode "alloc"; absent: none. */
+  networkStatus?(): AllocNetworkStatus | undefined;
 }
 
 /** A hook of the allocation runner. Every method is optional; the runner calls each hook in its list's order. */

@@ -5,7 +5,7 @@ import { Agent } from "node:http";
 import Dockerode from "dockerode";
 import { ErrorCode, silentLogger, sleep, type Logger } from "../../structs/index.js";
 import { SIGNALS, type AllocNetwork, type AllocNetworkRequest, type Driver, type DriverFingerprint, type ExecOptions, type ExecResult, type ExecSession, type ExecStreamOptions, type ExitResult, type TaskHandle, type TaskSpec, type TaskStats } from "../driver.js";
-import { readConfig } from "./config.js";
+import { readConfig, type DockerTaskConfig, type ReadConfigResult } from "./config.js";
 import { containerName, createOptions, exitResult, Label, taskDirs } from "./container.js";
 import { describeEndpoint, dockerodeOptions, endpointFromEnv, type DockerEndpoint } from "./endpoint.js";
 import { DockerError, engineMessage, engineStatus } from "./errors.js";
@@ -90,7 +90,10 @@ interface Tracked {
  * and its output copied into the files the client serves.
  */
 export class DockerDriver implements Driver {
-  readonly name = "docker";
+  /** "docker"; the podman driver, which speaks to podman's Docker-compatible API with this code, is "podman". */
+  readonly name: string = "docker";
+  /** The engine as messages name it ("the Docker engine", "the podman service"). */
+  protected readonly engineName: string = "the Docker engine";
   /** Host volumes are bind mounts of the container (`volumes.ts`'s `hostVolumeBind`). */
   readonly mountsHostVolumes = true;
   readonly endpoint: DockerEndpoint;
@@ -105,8 +108,8 @@ export class DockerDriver implements Driver {
    */
   private readonly waiter: Dockerode;
   private readonly log: Logger;
-  private readonly allowPrivileged: boolean;
-  private readonly volumesEnabled: boolean;
+  protected readonly allowPrivileged: boolean;
+  protected readonly volumesEnabled: boolean;
   private readonly pullTimeoutMs: number;
   private readonly coreMhz: number;
   private readonly infraImage: string;
@@ -154,19 +157,31 @@ export class DockerDriver implements Driver {
       await this.quick.ping();
       v = await this.quick.version();
     } catch (err) {
-      const description = `the Docker engine at ${describeEndpoint(this.endpoint)} does not answer: ${engineMessage(err)}`;
-      if (this.engine === "up") this.log.warn({ endpoint: describeEndpoint(this.endpoint), err }, "the Docker engine stopped answering: the docker driver is unhealthy");
+      const description = `${this.engineName} at ${describeEndpoint(this.endpoint)} does not answer: ${engineMessage(err)}`;
+      if (this.engine === "up") this.log.warn({ endpoint: describeEndpoint(this.endpoint), err }, `${this.engineName} stopped answering: the ${this.name} driver is unhealthy`);
       this.engine = "down";
       return { detected: this.detected, healthy: false, description, attributes: {} };
     }
     if (this.engine === "down") {
-      this.log.info({ endpoint: describeEndpoint(this.endpoint), containers: this.tasks.size }, "the Docker engine answers again: looking at every container again");
+      this.log.info({ endpoint: describeEndpoint(this.endpoint), containers: this.tasks.size }, `${this.engineName} answers again: looking at every container again`);
       const old = this.reask;
       this.reask = new AbortController();
       old.abort();
     }
+    let attributes: Record<string, string>;
+    try {
+      attributes = await this.engineAttributes(v);
+    } catch (err) {
+      this.engine = "down";
+      return { detected: this.detected, healthy: false, description: `${this.engineName} at ${describeEndpoint(this.endpoint)} does not answer: ${engineMessage(err)}`, attributes: {} };
+    }
     this.engine = "up";
     this.detected = true;
+    return { detected: true, healthy: true, description: "Healthy", attributes };
+  }
+
+  /** The node attributes of a healthy engine (`driver.docker.version`, ...); the podman driver has its own. */
+  protected engineAttributes(v: Dockerode.DockerVersion): Promise<Record<string, string>> {
     const attributes: Record<string, string> = {
       "driver.docker": "1",
       "driver.docker.version": v.Version,
@@ -175,20 +190,30 @@ export class DockerDriver implements Driver {
     };
     if (this.volumesEnabled) attributes["driver.docker.volumes.enabled"] = "1";
     if (this.allowPrivileged) attributes["driver.docker.privileged.enabled"] = "1";
-    return { detected: true, healthy: true, description: "Healthy", attributes };
+    return Promise.resolve(attributes);
+  }
+
+  /** Reads a task's config (docker's keys; the podman driver reads the podman plugin's into the same shape). */
+  protected readTaskConfig(config: Record<string, unknown>): ReadConfigResult {
+    return readConfig(config, { allowPrivileged: this.allowPrivileged, volumesEnabled: this.volumesEnabled });
+  }
+
+  /** The container a task asks the engine for (the podman driver adds its own options). */
+  protected containerOptions(spec: TaskSpec, cfg: DockerTaskConfig): Dockerode.ContainerCreateOptions {
+    return createOptions(spec, cfg, { coreMhz: this.coreMhz });
   }
 
   validate(config: Record<string, unknown>): string[] {
-    const r = readConfig(config, { allowPrivileged: this.allowPrivileged, volumesEnabled: this.volumesEnabled });
+    const r = this.readTaskConfig(config);
     return r.ok ? [] : r.problems;
   }
 
   async start(spec: TaskSpec): Promise<TaskHandle> {
-    const r = readConfig(spec.config, { allowPrivileged: this.allowPrivileged, volumesEnabled: this.volumesEnabled });
+    const r = this.readTaskConfig(spec.config);
     if (!r.ok) throw new DockerError(ErrorCode.DockerBadConfig, r.problems.join("; "));
     let cfg = r.config;
     if (cfg.securityOpt !== undefined) cfg = { ...cfg, securityOpt: await loadSecurityOpts(spec, cfg.securityOpt) };
-    const opts = createOptions(spec, cfg, { coreMhz: this.coreMhz });
+    const opts = this.containerOptions(spec, cfg);
     await checkVolumeSources(spec, cfg.volumes);
     if (cfg.load !== undefined) await loadImage(this.docker, cfg.image, await taskFile(spec, "local", cfg.load, "config.load"), cfg.forcePull);
     else await ensureImage(this.docker, cfg.image, cfg.forcePull, cfg.imagePullTimeoutMs ?? this.pullTimeoutMs, this.log, cfg.auth);
@@ -312,7 +337,7 @@ export class DockerDriver implements Driver {
     const lost = (why: string): ExitResult => ({ exitCode: -1, signal: 0, oomKilled: false, err: why });
     let failures = 0;
     for (;;) {
-      if (this.closed()) throw new DockerError(ErrorCode.DockerClosed, "the docker driver was closed while waiting for the task");
+      if (this.closed()) throw new DockerError(ErrorCode.DockerClosed, `the ${this.name} driver was closed while waiting for the task`);
       const attempt = AbortSignal.any([this.closing.signal, this.reask.signal]);
       let status: number | undefined;
       try {
@@ -384,7 +409,8 @@ export class DockerDriver implements Driver {
     } catch (err) {
       const status = engineStatus(err);
       if (status === 404) return false;
-      if (status === 409) {
+      // podman answers a container that is not running with 500 "container state improper".
+      if (status === 409 || engineMessage(err).includes("container state improper")) {
         const paused = await container.inspect().then((i) => i.State.Paused, () => false);
         if (!paused) return false;
         if (resumed) throw new DockerError(ErrorCode.DockerEngine, `container ${container.id.slice(0, 12)} is paused and could not be resumed to receive ${signal}`, { cause: err });
@@ -448,7 +474,7 @@ export class DockerDriver implements Driver {
     const container = this.docker.getContainer(this.containerId(handle));
     let raw: EngineStats;
     try {
-      raw = await container.stats({ stream: false });
+      raw = await this.engineStats(container);
     } catch (err) {
       if (engineStatus(err) === 404) return null;
       throw new DockerError(ErrorCode.DockerEngine, `reading the stats of container ${this.containerId(handle).slice(0, 12)} failed: ${engineMessage(err)}`, { cause: err });
@@ -457,6 +483,11 @@ export class DockerDriver implements Driver {
     if (raw.read === undefined || raw.read.startsWith("0001-")) return null;
     const [core] = cpus();
     return engineTaskStats(raw, core === undefined || core.speed <= 0 ? 1000 : core.speed, Date.now());
+  }
+
+  /** The engine's one-shot stats of a container (podman's want an earlier reading added: see the podman driver). */
+  protected async engineStats(container: Dockerode.Container): Promise<EngineStats> {
+    return container.stats({ stream: false });
   }
 
   /** An interactive `docker exec` in the task's container, with a terminal when asked. */

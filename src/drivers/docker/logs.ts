@@ -50,6 +50,15 @@ export class LogFollower {
   private readonly abort = new AbortController();
   /** Each stream's newest message written: a stream's messages come in order, the two streams' not. */
   private readonly last: Record<FrameStream, bigint | null>;
+  /**
+   * How many messages of each stream carry exactly `last`'s timestamp, written: podman's
+   * timestamps are whole seconds, so one second holds many messages, and a pass resumed from
+   * that second skips only as many of them as were written (none known after an agent
+   * restart: all of that second's are taken as written).
+   */
+  private readonly lastCount: Record<FrameStream, number>;
+  /** In the current pass, how many messages of each stream with `last`'s timestamp came by. */
+  private passSeen: Record<FrameStream, number> = { stdout: 0, stderr: 0 };
   /** The newest message written of either stream: the handle's resume point. */
   private newest: bigint | null;
   private failures = 0;
@@ -63,6 +72,7 @@ export class LogFollower {
   ) {
     const after = o.after === "" ? null : timestampNanos(o.after);
     this.last = { stdout: after, stderr: after };
+    this.lastCount = { stdout: Number.POSITIVE_INFINITY, stderr: Number.POSITIVE_INFINITY };
     this.newest = after;
     this.done = this.run(files);
   }
@@ -146,6 +156,7 @@ export class LogFollower {
     const resumeFrom = stdout === null || stderr === null ? null : stdout < stderr ? stdout : stderr;
     const opts: Dockerode.ContainerLogsOptions = { follow, stdout: true, stderr: true, timestamps: true, abortSignal: this.abort.signal };
     if (resumeFrom !== null) opts.since = sinceParam(resumeFrom);
+    this.passSeen = { stdout: 0, stderr: 0 };
     let written = 0;
     let stream: AsyncIterable<Buffer | string>;
     try {
@@ -177,7 +188,8 @@ export class LogFollower {
   /**
    * Writes the new messages of one chunk, one write per stream, and moves the streams'
    * resume points; returns how many it wrote. A message of a stream no newer than the last
-   * one written of it was written before (the engine's `since` is inclusive).
+   * one written of it was written before (the engine's `since` is inclusive; of one with
+   * the same timestamp, as many as were written of that timestamp: see `lastCount`).
    */
   private async write(files: LogFiles, frames: Frame[]): Promise<number> {
     const text: Record<FrameStream, Buffer[]> = { stdout: [], stderr: [] };
@@ -185,10 +197,16 @@ export class LogFollower {
     for (const f of frames) {
       const m = splitTimestamp(f.payload);
       const last = this.last[f.stream];
-      if (m.ts !== null && last !== null && m.nanos <= last) continue;
+      if (m.ts !== null && last !== null && m.nanos < last) continue;
+      if (m.ts !== null && last !== null && m.nanos === last && ++this.passSeen[f.stream] <= this.lastCount[f.stream]) continue;
       text[f.stream].push(m.text);
       if (m.ts === null) continue;
-      this.last[f.stream] = m.nanos;
+      if (last !== null && m.nanos === last) this.lastCount[f.stream]++;
+      else {
+        this.last[f.stream] = m.nanos;
+        this.lastCount[f.stream] = 1;
+        this.passSeen[f.stream] = 1;
+      }
       if (newest === null || m.nanos > newest.nanos) newest = { ts: m.ts, nanos: m.nanos };
     }
     if (text.stdout.length > 0) await files.stdout.write(Buffer.concat(text.stdout));

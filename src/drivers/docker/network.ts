@@ -24,12 +24,14 @@ export function pauseContainerName(allocId: string): string {
 /**
  * The pause container of a bridge group (pure): it holds the network namespace the group's
  * tasks join, on docker's default bridge, with the allocation's ports published on the host
- * once for the whole group (each port's `to` inside, tcp and udp).
+ * once for the whole group (each port's `to` inside, tcp and udp). For a CNI network
+ * (`networkMode: "none"`) it holds an empty namespace and publishes nothing.
  */
 export function pauseCreateOptions(req: AllocNetworkRequest, image: string): Dockerode.ContainerCreateOptions {
   const exposed: Record<string, Record<string, never>> = {};
   const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
-  for (const p of req.ports) {
+  // In a CNI network the engine publishes nothing: the network's plugins (portmap) do.
+  for (const p of req.networkMode === "none" ? [] : req.ports) {
     for (const proto of ["tcp", "udp"]) {
       const key = `${p.to}/${proto}`;
       exposed[key] = {};
@@ -59,6 +61,8 @@ export function pauseCreateOptions(req: AllocNetworkRequest, image: string): Doc
     Tty: false,
     HostConfig: {
       PortBindings: bindings,
+      // A CNI network's namespace: loopback only, for the node's CNI plugins to wire (Nomad's docker driver makes it so).
+      ...(req.networkMode === "none" ? { NetworkMode: "none" } : {}),
       // Holds a namespace and nothing else: a few MB, and it is never killed for going over.
       Memory: 16 * 1024 * 1024,
       CpuShares: 2,

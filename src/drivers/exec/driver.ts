@@ -8,6 +8,7 @@ import {
   isAlive,
   pidsLimit,
   pidsLimitProblem,
+  parseCommandConfig,
   promised,
   runCommand,
   ShimTasks,
@@ -16,10 +17,11 @@ import {
   STATE_DIR_NAME,
   taskEnvironment,
   validateCommandConfig,
+  type CommandConfig,
 } from "../shared/index.js";
 import { boundingSet, taskCaps, validateCaps } from "./caps.js";
 import { TaskCgroup } from "./cgroup.js";
-import { cgroupName, isolationOptions, TASK_SUBDIRS, UNSHARE_ARGS } from "./isolation.js";
+import { cgroupName, isolationOptions, TASK_SUBDIRS, unshareArgs, validateModes } from "./isolation.js";
 import { probeExec } from "./probe.js";
 
 export interface ExecDriverOptions {
@@ -28,11 +30,31 @@ export interface ExecDriverOptions {
 }
 
 /**
- * The exec driver's own task config keys, beside command and args: Nomad's `cap_add` and
- * `cap_drop`, and Ruche's `pids_limit` (Nomad's exec driver has none; the name is its docker
- * driver's).
+ * The task config keys of the isolation, beside what the task runs: Nomad's `cap_add`,
+ * `cap_drop`, `pid_mode`, `ipc_mode` and `work_dir`, and Ruche's `pids_limit` (Nomad's exec
+ * driver has none; the name is its docker driver's).
  */
-const CONFIG_KEYS = ["cap_add", "cap_drop", "pids_limit"] as const;
+export const ISOLATION_KEYS = ["cap_add", "cap_drop", "pid_mode", "ipc_mode", "work_dir", "pids_limit"] as const;
+
+/**
+ * What an isolated task runs, made of its config: the exec driver's `command` and `args`;
+ * a driver that runs its tasks as exec does (java) gives its own.
+ */
+export interface IsolatedProgram {
+  /** The driver's name, in handles and messages. */
+  name: string;
+  /** Problems with the config, each naming its key, the isolation's keys (ISOLATION_KEYS) known but left to the driver. */
+  validate: (config: Record<string, unknown>) => string[];
+  /** The command of a config; throws what `validate` finds. */
+  command: (config: Record<string, unknown>) => CommandConfig;
+}
+
+/** The exec driver's program: `command` and `args`, as in Nomad. */
+const EXEC_PROGRAM: IsolatedProgram = {
+  name: "exec",
+  validate: (config) => validateCommandConfig(config, "exec", ISOLATION_KEYS),
+  command: (config) => parseCommandConfig(config, "exec", ISOLATION_KEYS),
+};
 
 /** The task's root dir on the host, inside the driver's state dir (a mount point in the task's namespace only). */
 const ROOT_DIR = "root";
@@ -53,17 +75,21 @@ const JOIN_THEN_EXEC = `while [ "$1" != -- ]; do printf '0\\n' >"$1" || exit 125
  * and what is exec'd in it, holds only the capabilities of caps.ts (`cap_add`, `cap_drop`).
  */
 export class ExecDriver implements Driver {
-  readonly name = "exec";
+  readonly name: string;
   /** Host volumes are bind mounts in the task's mount namespace (`isolation.ts`, the shim's --volume). */
   readonly mountsHostVolumes = true;
   private readonly tasks: ShimTasks;
+  private readonly program: IsolatedProgram;
 
-  constructor(opts: ExecDriverOptions = {}) {
+  /** `program`: what the tasks run (default: exec's `command` and `args`); the java driver gives its own. */
+  constructor(opts: ExecDriverOptions = {}, program: IsolatedProgram = EXEC_PROGRAM) {
+    this.name = program.name;
+    this.program = program;
     this.tasks = new ShimTasks({
       driver: this.name,
       ...(opts.signal === undefined ? {} : { signal: opts.signal }),
       onExit: (handle, exit) => ({ ...exit, oomKilled: cgroupOf(handle)?.oomKilled() ?? false }),
-      configKeys: CONFIG_KEYS,
+      command: program.command,
     });
   }
 
@@ -73,7 +99,7 @@ export class ExecDriver implements Driver {
 
   validate(config: Record<string, unknown>): string[] {
     const pids = config.pids_limit === undefined ? undefined : pidsLimitProblem(config.pids_limit);
-    return [...validateCommandConfig(config, this.name, CONFIG_KEYS), ...validateCaps(config), ...(pids === undefined ? [] : [pids])];
+    return [...this.program.validate(config), ...validateCaps(config), ...validateModes(config), ...(pids === undefined ? [] : [pids])];
   }
 
   async start(spec: TaskSpec): Promise<TaskHandle> {
@@ -86,7 +112,7 @@ export class ExecDriver implements Driver {
     try {
       return await this.tasks.start(
         spec,
-        { prefix: [...joinNet, unshare, ...UNSHARE_ARGS], shimOptions: [...isolationOptions(spec, root, cgroup.procsFiles()), "--caps", boundingSet(taskCaps(spec.config))] },
+        { prefix: [...joinNet, unshare, ...unshareArgs(spec.config)], shimOptions: [...isolationOptions(spec, root, cgroup.procsFiles()), "--caps", boundingSet(taskCaps(spec.config))] },
         { cgroup: cgroup.state },
       );
     } catch (err) {
@@ -152,7 +178,7 @@ export class ExecDriver implements Driver {
     const nsenter = findBinary("nsenter");
     if (cgroup === undefined || nsenter === undefined) throw new RucheError(ErrorCode.Internal, "exec: no cgroup in the handle, or nsenter is not installed");
     if (!isAlive(state.pid, state.startTime)) throw new RucheError(ErrorCode.Conflict, `task ${handle.taskId} is not running`);
-    const enter = [nsenter, "--target", String(state.pid), "--mount", "--uts", "--ipc", "--pid", ...(spec.network === undefined ? [] : ["--net"]), "--root", "--wd", "--"];
+    const enter = [nsenter, "--target", String(state.pid), "--mount", "--uts", "--ipc", "--pid", "--cgroup", ...(spec.network === undefined ? [] : ["--net"]), "--root", "--wd", "--"];
     const argv = ["/bin/sh", "-c", JOIN_THEN_EXEC, "ruche-exec-join", ...cgroup.procsFiles(), "--", ...enter, ...before(), ...asUser(spec.user, boundingSet(taskCaps(spec.config))), ...cmd];
     return { argv, env: taskEnvironment(spec.env) };
   }

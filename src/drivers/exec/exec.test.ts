@@ -9,7 +9,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { TaskHandle } from "../driver.js";
-import { DEFAULT_PIDS_LIMIT, killPid, SIGKILL } from "../shared/index.js";
+import { allProcesses, DEFAULT_PIDS_LIMIT, killPid, SIGKILL } from "../shared/index.js";
 import { shimStateOf } from "../shared/task-state.js";
 import { markedProcesses, readText, testTask, until, type TestTask } from "../shared/testing.js";
 import { CgroupVersion, cpuWeight, TaskCgroup } from "./cgroup.js";
@@ -144,9 +144,18 @@ describe("exec driver isolation", () => {
       expect(readFileSync(join(cg.state.memory, "memory.max"), "utf8").trim()).toBe(String(48 * 1024 * 1024));
       expect(readFileSync(join(cg.state.cpu, "cpu.weight"), "utf8").trim()).toBe(String(cpuWeight(250)));
     }
-    const self = await run(handle, "cat /proc/self/cgroup");
+    // What is exec'd joins the cgroup too: the host sees it there.
+    const exec = driver.exec(handle, ["/bin/sleep", "7.77"], { timeoutMs: 500 });
     const name = cg.state.memory.split("/").slice(-2).join("/");
-    expect(self.out).toContain(`/${name}`);
+    await until("the exec'd command in the task's cgroup, as the host sees it", () =>
+      allProcesses().some(({ pid }) => readText(`/proc/${pid}/cmdline`) === "/bin/sleep\u00007.77\u0000" && readText(`/proc/${pid}/cgroup`).includes(`/${name}`)),
+    );
+    await exec;
+    // The task sees its own cgroup, limits included, at /sys/fs/cgroup, in a cgroup namespace of its own (a JVM sizes its heap from it).
+    const seen = await run(handle, "cat /proc/self/cgroup; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max");
+    expect(seen.out).toContain(`${48 * 1024 * 1024}\n`);
+    expect(seen.out).toMatch(cg.state.version === CgroupVersion.V1 ? /^\d+:memory:\/$/m : /^0::\/$/m);
+    expect(seen.out).not.toContain(cg.state.memory.split("/").at(-1));
   });
 
   it("limits the task's processes: with pids_limit = 50, forking 300 fails and no more than 50 live; the default is DEFAULT_PIDS_LIMIT", async () => {

@@ -23,14 +23,43 @@ export const HOST_READ_ONLY = [
 /** The namespaces an exec task gets of its own: pid, mount, ipc and uts (not the network: it shares the host's). */
 export const UNSHARE_ARGS = ["--pid", "--fork", "--mount", "--ipc", "--uts", "--propagation", "private", "--"] as const;
 
+/** Nomad's `pid_mode` and `ipc_mode`: a namespace of the task's own ("private", the default) or the host's. */
+export const ISOLATION_MODES = ["private", "host"] as const;
+
+/** Problems with a task's `pid_mode` / `ipc_mode` and `work_dir`, in Nomad's words; empty when fine. */
+export function validateModes(config: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  const wd = config.work_dir;
+  if (wd !== undefined && wd !== "" && (typeof wd !== "string" || !wd.startsWith("/"))) problems.push(`config.work_dir must be an absolute path: ${JSON.stringify(wd)}`);
+  else if (typeof wd === "string" && wd.split("/").includes("..")) problems.push(`config.work_dir must not climb with "..": ${JSON.stringify(wd)}`);
+  for (const key of ["pid_mode", "ipc_mode"] as const) {
+    const v = config[key];
+    if (v !== undefined && v !== "" && !(ISOLATION_MODES as readonly unknown[]).includes(v)) {
+      problems.push(`config.${key} must be "private" or "host", got ${JSON.stringify(v)}`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * The unshare options of a task: UNSHARE_ARGS, without the pid namespace when its
+ * `pid_mode` is "host" (it sees the host's processes, and its /proc shows them) and without
+ * the ipc namespace when its `ipc_mode` is. Expects a validated config.
+ */
+export function unshareArgs(config: Record<string, unknown>): string[] {
+  const host = (key: string): boolean => config[key] === "host";
+  return UNSHARE_ARGS.filter((a) => !(host("pid_mode") && (a === "--pid" || a === "--fork")) && !(host("ipc_mode") && a === "--ipc"));
+}
+
 /**
  * The shim options that build an exec task's world, in order: its cgroup first (before
  * anything of the task runs), then a fresh tmpfs root holding the host's system read-only,
- * a minimal /dev, its own /proc, and read-write `/alloc` (the allocation dir's `alloc/`,
+ * its own cgroups read-only at /sys/fs/cgroup (in a cgroup namespace of its own: a JVM sizes
+ * its heap from the memory limit it finds there, as in Nomad's exec isolation), a minimal /dev, its own /proc, and read-write `/alloc` (the allocation dir's `alloc/`,
  * shared by its tasks), `/local`, `/secrets` and `/tmp` (the task dir's), the task's host volumes at
  * their destinations (read-only where the mount is), then the root sealed read-only and the
  * hostname set. `root` is an empty dir on the host that the tmpfs is mounted on, in the
- * task's mount namespace only.
+ * task's mount namespace only. The task starts in `/`, or in its `work_dir`.
  */
 export function isolationOptions(spec: TaskSpec, root: string, cgroupProcs: readonly string[]): string[] {
   return [
@@ -38,6 +67,8 @@ export function isolationOptions(spec: TaskSpec, root: string, cgroupProcs: read
     "--root",
     root,
     ...HOST_READ_ONLY.flatMap((p) => ["--ro", p]),
+    // Its own cgroups at /sys/fs/cgroup (after the cgroup is joined and /sys shown), in a cgroup namespace of its own.
+    "--cgroupfs",
     "--dev",
     "--proc",
     "--bind",
@@ -57,6 +88,8 @@ export function isolationOptions(spec: TaskSpec, root: string, cgroupProcs: read
     "--seal",
     "--hostname",
     taskHostname(spec),
+    // `work_dir`: where the task starts in its root (default /, its task directory).
+    ...(typeof spec.config.work_dir === "string" && spec.config.work_dir !== "" ? ["--workdir", spec.config.work_dir] : []),
   ];
 }
 

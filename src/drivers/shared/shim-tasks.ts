@@ -3,7 +3,7 @@ import { rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { ErrorCode, RucheError } from "../../structs/index.js";
 import type { ExitResult, TaskHandle, TaskSpec } from "../driver.js";
-import { parseCommandConfig } from "./config.js";
+import { parseCommandConfig, type CommandConfig } from "./config.js";
 import { readExitFile } from "./exit-file.js";
 import { launchShim, type LaunchOptions } from "./launch.js";
 import { LOG_WRITER_FILE, writersDone, type LogWriters } from "./log-writer.js";
@@ -23,6 +23,11 @@ export interface ShimTasksOptions {
   onExit?: (handle: TaskHandle, exit: ExitResult) => ExitResult;
   /** The driver's own task config keys, beside command and args. */
   configKeys?: readonly string[];
+  /**
+   * The command a task config runs, for a driver whose config is not `command` and `args`
+   * (java: `java` and its options); throws what is wrong with it. Default: `command`, `args`.
+   */
+  command?: (config: Record<string, unknown>) => CommandConfig;
 }
 
 /**
@@ -59,7 +64,7 @@ export class ShimTasks {
 
   /** Starts a task; `extra` joins the shim's state in the handle. */
   async start(spec: TaskSpec, launch: Pick<LaunchOptions, "prefix" | "shimOptions">, extra: Record<string, unknown> = {}): Promise<TaskHandle> {
-    const command = parseCommandConfig(spec.config, this.opts.driver, this.opts.configKeys);
+    const command = this.opts.command?.(spec.config) ?? parseCommandConfig(spec.config, this.opts.driver, this.opts.configKeys);
     const { state, child, writers } = await launchShim(spec, { ...launch, driver: this.opts.driver, command });
     const handle: TaskHandle = { driver: this.opts.driver, taskId: spec.id, startedAt: Date.now(), state: { ...extra, ...state } };
     this.runs.set(runKey(state), { handle, state, spec, child, writers });

@@ -30,7 +30,12 @@ export const SHIM_SCRIPT = String.raw`# Ruche task shim: the parent of one task,
 #                      under the root, read-only when MODE is "ro"
 #   --dev              a minimal /dev under the root
 #   --proc             a /proc of the task's pid namespace under the root
+#   --cgroupfs         show the task its own cgroups (those the shim is in) read-only at
+#                      /sys/fs/cgroup under the root, and run it in a cgroup namespace of
+#                      its own, so that /proc/self/cgroup says "/": a runtime that sizes
+#                      itself from its limits (a JVM's heap) finds them, as in a container
 #   --seal             make the root itself read-only
+#   --workdir DIR      start the task in DIR of its root (env --chdir) instead of /
 #   --hostname NAME    set the hostname (of the shim's uts namespace)
 #   --user UID GID     run the task as this user, with the user's groups (setpriv)
 #   --caps SET         run the task with only these capabilities (setpriv --bounding-set SET)
@@ -67,6 +72,8 @@ _ruche_gid=
 _ruche_caps=
 _ruche_setpriv=
 _ruche_chroot=
+_ruche_cgroupns=
+_ruche_workdir=
 
 _ruche_need_root() {
 	[ -n "$_ruche_root" ] || _ruche_fail "$1 needs --root first"
@@ -110,6 +117,38 @@ _ruche_volume() {
 	if [ "$3" = ro ]; then
 		mount -o remount,bind,ro "$_ruche_dst" || return 1
 	fi
+}
+
+# Shows the shim's own cgroups read-only at /sys/fs/cgroup under the root, each controller of
+# cgroup v1 at its own dir (and its other names as symlinks: cpu -> cpu,cpuacct), or the
+# unified tree of cgroup v2; other hierarchies are left out.
+_ruche_cgroupfs() {
+	_ruche_cg=$_ruche_root/sys/fs/cgroup
+	[ -d "$_ruche_cg" ] || return 1
+	if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
+		IFS=: read -r _ruche_id _ruche_ctrls _ruche_path </proc/self/cgroup || return 1
+		_ruche_src=/sys/fs/cgroup$_ruche_path
+		mount --bind "$_ruche_src" "$_ruche_cg" && mount -o remount,bind,ro,nosuid,nodev,noexec "$_ruche_cg"
+		return
+	fi
+	mount -t tmpfs -o mode=0755,nosuid,nodev,noexec,size=64k ruche-cgroup "$_ruche_cg" || return 1
+	while IFS=: read -r _ruche_id _ruche_ctrls _ruche_path; do
+		case $_ruche_ctrls in
+		'' | name=*) continue ;;
+		esac
+		_ruche_src=/sys/fs/cgroup/$_ruche_ctrls$_ruche_path
+		[ -d "$_ruche_src" ] || continue
+		mkdir "$_ruche_cg/$_ruche_ctrls" && mount --bind "$_ruche_src" "$_ruche_cg/$_ruche_ctrls" &&
+			mount -o remount,bind,ro,nosuid,nodev,noexec "$_ruche_cg/$_ruche_ctrls" || return 1
+		case $_ruche_ctrls in
+		*,*)
+			for _ruche_n in $(printf '%s' "$_ruche_ctrls" | tr , ' '); do
+				[ -e "$_ruche_cg/$_ruche_n" ] || ln -s "$_ruche_ctrls" "$_ruche_cg/$_ruche_n" || return 1
+			done
+			;;
+		esac
+	done </proc/self/cgroup
+	mount -o remount,ro "$_ruche_cg"
 }
 
 # The devices a program expects, and none of the host's disks.
@@ -168,6 +207,12 @@ while [ "$#" -gt 0 ]; do
 			_ruche_fail "cannot mount the task's /proc"
 		shift
 		;;
+	--cgroupfs)
+		_ruche_need_root --cgroupfs
+		_ruche_cgroupfs || _ruche_fail "cannot show the task its cgroups at /sys/fs/cgroup"
+		_ruche_cgroupns=1
+		shift
+		;;
 	--seal)
 		_ruche_need_root --seal
 		mount -o remount,ro "$_ruche_root" || _ruche_fail "cannot make the task's root read-only"
@@ -175,6 +220,11 @@ while [ "$#" -gt 0 ]; do
 		;;
 	--hostname)
 		printf '%s' "$2" >/proc/sys/kernel/hostname || _ruche_fail "cannot set the hostname to $2"
+		shift 2
+		;;
+	--workdir)
+		_ruche_need_root --workdir
+		_ruche_workdir=$2
 		shift 2
 		;;
 	--user)
@@ -204,6 +254,13 @@ fi
 if [ -n "$_ruche_root" ]; then
 	_ruche_chroot=$(command -v chroot) || _ruche_fail "chroot (coreutils) is not installed"
 fi
+if [ -n "$_ruche_cgroupns" ]; then
+	_ruche_unshare=$(command -v unshare) || _ruche_fail "unshare (util-linux) is not installed"
+fi
+if [ -n "$_ruche_workdir" ]; then
+	_ruche_env=$(command -v env) || _ruche_fail "env (coreutils) is not installed"
+	[ -d "$_ruche_root$_ruche_workdir" ] || _ruche_fail "the working directory $_ruche_workdir is not a directory in the task"
+fi
 
 read -r _ruche_stat </proc/self/stat && printf '%s\n' "$_ruche_stat" >&3 ||
 	_ruche_fail "cannot report to the agent on fd 3"
@@ -228,8 +285,14 @@ read -r _ruche_stat </proc/self/stat && printf '%s\n' "$_ruche_stat" >&3 ||
 	else
 		shift
 	fi
+	if [ -n "$_ruche_workdir" ]; then
+		set -- "$_ruche_env" --chdir="$_ruche_workdir" -- "$@"
+	fi
 	if [ -n "$_ruche_root" ]; then
 		set -- "$_ruche_chroot" -- "$_ruche_root" "$@"
+	fi
+	if [ -n "$_ruche_cgroupns" ]; then
+		set -- "$_ruche_unshare" --cgroup -- "$@"
 	fi
 	exec "$_ruche_setsid" -- "$@"
 )

@@ -19,6 +19,8 @@ export interface DriverContractCase {
   config(cmd: string[]): Record<string, unknown>;
   /** What the driver needs on the node to be healthy, said when it is not. */
   needs?: string;
+  /** Puts in the task's dirs what `config` names there (java: the jar), before the task starts. */
+  prepare?(spec: TaskSpec): void;
 }
 
 /** The variable that marks every process of a test task, so that what is left of it can be found. */

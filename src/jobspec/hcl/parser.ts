@@ -39,8 +39,18 @@ class SyntaxError_ extends Error {
   }
 }
 
-export async function parseHcl(original: string, file: string): Promise<ParseResult> {
-  return parseWith(await parser(), original, file);
+/**
+ * How strictly lines are read. HCL 2 (job files and their variable files, as Nomad's jobspec2
+ * reads them) ends each argument and block with a newline and opens a block on its header's
+ * line; HCL 1 (agent configs, ACL policies, volume specs, Consul's service files) does not ask
+ * for either, so `path "a" { ... } path "b" { ... }` on one line stays a valid policy.
+ */
+export interface HclSyntax {
+  newlines?: boolean;
+}
+
+export async function parseHcl(original: string, file: string, syntax: HclSyntax = {}): Promise<ParseResult> {
+  return parseWith(await parser(), original, file, syntax);
 }
 
 /** The HCL parser, once its grammar is loaded: parses synchronously (what reads ACL policies at each request needs). */
@@ -49,7 +59,7 @@ export async function hclParser(): Promise<(source: string, file: string) => Par
   return (source, file) => parseWith(p, source, file);
 }
 
-function parseWith(p: Parser, original: string, file: string): ParseResult {
+function parseWith(p: Parser, original: string, file: string, hcl: HclSyntax = {}): ParseResult {
   let source = original;
   let tree = p.parse(source);
   if (tree === null) return { ok: false, diagnostics: [{ file, path: "", message: "the HCL parser gave no result" }] };
@@ -100,7 +110,7 @@ function parseWith(p: Parser, original: string, file: string): ParseResult {
     }
     const syntax = syntaxErrors(root, posOf, source);
     if (syntax.length > 0) return { ok: false, diagnostics: syntax.map((e) => ({ file, pos: e.pos, path: "", message: e.message })) };
-    const walker = new Walker(source, posOf);
+    const walker = new Walker(source, posOf, hcl.newlines === true);
     try {
       return { ok: true, body: walker.file(root) };
     } catch (err) {
@@ -262,6 +272,7 @@ class Walker {
   constructor(
     private readonly source: string,
     private readonly posOf: (i: number) => Pos,
+    private readonly newlines: boolean,
   ) {}
 
   private pos(n: SyntaxNode): Pos {
@@ -283,9 +294,21 @@ class Walker {
   body(n: SyntaxNode | undefined, owner: SyntaxNode): Body {
     const out: Body = { attributes: [], blocks: [], pos: this.pos(owner) };
     if (n === undefined) return out;
+    let prev: SyntaxNode | undefined;
     for (const c of n.namedChildren) {
+      if (c.type !== "attribute" && c.type !== "block") continue;
+      // HCL ends each argument and block with a newline; the grammar does not ask for one.
+      if (this.newlines && prev !== undefined && prev.endPosition.row === c.startPosition.row) {
+        this.fail(
+          c,
+          prev.type === "attribute"
+            ? `syntax error: missing newline after argument "${prev.namedChildren[0]?.text ?? ""}": an argument definition must end with a newline`
+            : `syntax error: missing newline after the ${prev.namedChildren[0]?.text ?? ""} block: a block definition must end with a newline`,
+        );
+      }
+      prev = c;
       if (c.type === "attribute") out.attributes.push(this.attribute(c));
-      else if (c.type === "block") out.blocks.push(this.block(c));
+      else out.blocks.push(this.block(c));
     }
     return out;
   }
@@ -309,6 +332,9 @@ class Walker {
       else if (c.type === "identifier") labels.push({ value: c.text, pos: this.pos(c) });
       else if (c.type === "block_start") open = c;
       else if (c.type === "body") body = c;
+    }
+    if (this.newlines && open !== n && open.startPosition.row !== type.startPosition.row) {
+      this.fail(open, `syntax error: the ${type.text} block's "{" must be on the line of its header, as in ${type.text} ${labels.map((l) => JSON.stringify(l.value)).join(" ")}${labels.length > 0 ? " " : ""}{`);
     }
     return { type: type.text, labels, body: this.body(body, open), pos: this.pos(n) };
   }
