@@ -65,7 +65,7 @@ describe("an agent outside -dev", () => {
     expect(block).toContain("      bound to:      127.0.0.1: this machine only");
     expect(block).toContain('      raw_exec:      off (plugin "raw_exec" { config { enabled = true } } turns it on)');
     expect(block).toContain("      script checks: off (enable_script_checks, enable_local_script_checks)");
-    expect(a.out()).toMatch(/^ {4}Node: +\S+ in datacenter dc1 \(drivers: docker, exec\)$/m);
+    expect(a.out()).toMatch(/^ {4}Node: +\S+ in datacenter dc1 \(drivers: docker, exec, java, containerd-driver, podman\)$/m);
 
     expect(await rawExecOf(a)).toMatchObject({ Detected: false, Healthy: false, HealthDescription: expect.stringMatching(/^disabled: /) as unknown });
 
