@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inProcessTransport } from "../agent/index.js";
 import { Client } from "../client/index.js";
+import { testClientConfig } from "../client/testing.js";
 import { MockDriver } from "../drivers/index.js";
 import { Server } from "../server/index.js";
 import { memoryBackend, StateStore } from "../state/index.js";
@@ -56,22 +57,9 @@ function shapeProblems(o: Record<string, unknown>): string[] {
   return out;
 }
 
+/** The test node `name`, its state in `dataDir`, logging to `log`. */
 function clientConfig(dataDir: string, name: string, log: Logger): ConstructorParameters<typeof Client>[1] {
-  return {
-    dataDir,
-    name,
-    datacenter: "dc1",
-    nodeClass: "",
-    nodePool: "default",
-    meta: {},
-    ip: "127.0.0.1",
-    httpAddr: "",
-    minDynamicPort: 20000,
-    maxDynamicPort: 32000,
-    reserved: { CPU: 0, MemoryMB: 0, DiskMB: 0, ReservedHostPorts: "" },
-    drivers: [new MockDriver()],
-    log,
-  };
+  return { ...testClientConfig(dataDir, [new MockDriver()]), name, log };
 }
 
 let dir = "";
