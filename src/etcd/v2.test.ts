@@ -291,6 +291,7 @@ describe("curl on /v2/keys: etcd's parameters, shapes and errors", () => {
     expect(JSON.parse((await watching).body)).toMatchObject({ action: "set", node: { key: "/hb", value: "changed" }, prevNode: { value: "alive", ttl: 30 } });
     // A recursive wait on a directory sees a write under it.
     const waiting = curl(`${url}/v2/keys/hist-dir?wait=true&recursive=true`);
+    await until("the recursive watch to wait", async () => (await v2Watchers()) >= 1);
     await curl("-X", "PUT", `${url}/v2/keys/hist-dir/k`, "-d", "value=v");
     expect(JSON.parse((await waiting).body)).toMatchObject({ action: "set", node: { key: "/hist-dir/k", value: "v" } });
   });

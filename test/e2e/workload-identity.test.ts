@@ -201,8 +201,13 @@ describe("a task's workload identity", () => {
     await until("the ttl identity renewed in its file", () => (readFileSync(shortFile, "utf8") !== short ? true : undefined), 20_000);
     // Its change_mode: the task is sent SIGHUP, with Nomad's event.
     await until("the task signalled on the renewal", () => (existsSync(join(taskDir, "alloc", "hups")) ? true : undefined), 20_000);
-    const events = (JSON.parse((await call("GET", `/v1/allocation/${alloc.ID}`, mgmt)).text) as { TaskStates: Record<string, { Events: { Type: string; DisplayMessage?: string; Message?: string }[] }> }).TaskStates.show?.Events ?? [];
-    expect(events.filter((e) => e.Type === "Signaling").map((e) => e.DisplayMessage ?? e.Message)).toContain("Identity[short]: new Identity token acquired");
+    // The event reaches the servers with the node's next allocation update, not with the signal.
+    const signalings = async (): Promise<(string | undefined)[]> => {
+      const events = (JSON.parse((await call("GET", `/v1/allocation/${alloc.ID}`, mgmt)).text) as { TaskStates: Record<string, { Events: { Type: string; DisplayMessage?: string; Message?: string }[] }> }).TaskStates.show?.Events ?? [];
+      return events.filter((e) => e.Type === "Signaling").map((e) => e.DisplayMessage ?? e.Message);
+    };
+    await until("the Signaling event on the servers", async () => ((await signalings()).length > 0 ? true : undefined), 20_000);
+    expect(await signalings()).toContain("Identity[short]: new Identity token acquired");
 
     // Its allocation stopped, the token is refused.
     expect((await call("DELETE", "/v1/job/wid", mgmt)).status).toBe(200);
