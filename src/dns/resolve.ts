@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import type * as packet from "dns-packet";
 import { aggregate, type CatalogReader, type ServiceInstance } from "../catalog/index.js";
-import { assertNever } from "../structs/index.js";
+import { assertNever, ipBytes as parseIpBytes, ipText } from "../structs/index.js";
 import { serviceTtl, type DnsConfig } from "./config.js";
 
 /** DNS response codes (RFC 1035 §4.1.1) that this server sends. */
@@ -145,46 +145,10 @@ function shuffle<T>(items: readonly T[], random: () => number): T[] {
   return out;
 }
 
-/** The 4 or 16 bytes of an IP address; null when it is not one. */
+/** The 4 or 16 bytes of an IP address (an IPv6 zone left out); null when it is not one. */
 export function ipBytes(address: string): Buffer | null {
-  const family = isIP(address);
-  if (family === 4) return Buffer.from(address.split(".").map(Number));
-  if (family !== 6) return null;
-  let text = address.replace(/%.*$/, "");
-  // An IPv4 tail (::ffff:10.0.0.1) becomes two groups.
-  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (v4 !== null) {
-    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
-    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [left = "", right] = text.split("::");
-  const head = left === "" ? [] : left.split(":");
-  const tail = right === undefined || right === "" ? [] : right.split(":");
-  const groups = right === undefined ? head : [...head, ...Array<string>(8 - head.length - tail.length).fill("0"), ...tail];
-  const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
-  return out;
-}
-
-/** The address of 4 or 16 bytes, as Node writes it. */
-function ipText(bytes: Buffer): string {
-  if (bytes.length === 4) return [...bytes].join(".");
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
-  // The longest run of two or more zero groups becomes "::" (RFC 5952).
-  let best = { at: -1, len: 1 };
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== "0") {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === "0") j++;
-    if (j - i > best.len) best = { at: i, len: j - i };
-    i = j;
-  }
-  if (best.at < 0) return groups.join(":");
-  return `${groups.slice(0, best.at).join(":")}::${groups.slice(best.at + best.len).join(":")}`;
+  const bytes = parseIpBytes(address.replace(/%.*$/, ""));
+  return bytes === null ? null : Buffer.from(bytes);
 }
 
 /** The address a reverse name (`4.3.2.1.in-addr.arpa`, the 32 nibbles of `ip6.arpa`) stands for; undefined when the name is not one; null when it is one but holds no address. */

@@ -98,6 +98,8 @@ describe("the rest of the functions of Nomad's jobspec", () => {
     expect(await value('cidrsubnets("10.1.0.0/16", 4, 4, 8, 4)')).toEqual(["10.1.0.0/20", "10.1.16.0/20", "10.1.32.0/24", "10.1.48.0/20"]);
     expect(await failure('cidrsubnet("10.0.0.0/30", 4, 1)')).toMatch(/insufficient address space/);
     expect(await failure('cidrhost("10.0.0.300/8", 1)')).toMatch(/invalid CIDR address/);
+    // Leading zeros are refused, as Go's net.ParseCIDR has refused them since Go 1.17.
+    expect(await failure('cidrhost("010.0.0.0/8", 1)')).toMatch(/invalid CIDR address/);
   });
 
   it("dates: formatdate and timeadd on RFC 3339 timestamps", async () => {

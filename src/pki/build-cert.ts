@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { isIP } from "node:net";
+import { ipBytes as parseIpBytes } from "../structs/index.js";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { engine, HASH, subtle, type CryptoKey } from "./engine.js";
@@ -92,16 +92,9 @@ function serial(given?: Uint8Array): asn1js.Integer {
 
 /** IPv4 or IPv6 text as the 4 or 16 bytes of an iPAddress SAN. */
 export function ipBytes(ip: string): Uint8Array {
-  if (isIP(ip) === 4) return Uint8Array.from(ip.split(".").map(Number));
-  if (isIP(ip) !== 6) throw new Error(`not an IP address: ${ip}`);
-  // A trailing dotted quad (::ffff:10.0.0.1) is two groups.
-  const text = ip.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_m, a: string, b: string, c: string, d: string) => `${((+a << 8) | +b).toString(16)}:${((+c << 8) | +d).toString(16)}`);
-  const [head = "", tail] = text.split("::");
-  const groups = (s: string): number[] => (s === "" ? [] : s.split(":").map((g) => parseInt(g, 16)));
-  const h = groups(head);
-  const t = tail === undefined ? [] : groups(tail);
-  const all = tail === undefined ? h : [...h, ...Array<number>(8 - h.length - t.length).fill(0), ...t];
-  return Uint8Array.from(all.flatMap((g) => [g >> 8, g & 0xff]));
+  const bytes = parseIpBytes(ip);
+  if (bytes === null) throw new Error(`not an IP address: ${ip}`);
+  return bytes;
 }
 
 /** The SubjectKeyIdentifier of a public key: SHA-1 of its subjectPublicKey bits (RFC 5280, 4.2.1.2, method 1). */

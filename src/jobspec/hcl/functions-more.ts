@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from "node:crypto";
-import { parseDuration } from "../../structs/index.js";
+import { ipBytes, ipText, parseDuration } from "../../structs/index.js";
 import { arity, list, num, str, type Fn } from "./function-args.js";
 import type { Value } from "./value.js";
 
@@ -33,41 +33,10 @@ interface Prefix {
   addr: bigint;
   bits: number;
 }
+/** An address's bytes as one number, for prefix arithmetic. */
 function parseIp(text: string): { v6: boolean; addr: bigint } | undefined {
-  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (v4 !== null) {
-    const parts = v4.slice(1).map(Number);
-    if (parts.some((p) => p > 255)) return undefined;
-    return { v6: false, addr: parts.reduce((acc, p) => (acc << 8n) | BigInt(p), 0n) };
-  }
-  if (!text.includes(":")) return undefined;
-  let head = text;
-  // An IPv4 tail ("::ffff:10.0.0.1") is its two last words.
-  const dotted = /(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/.exec(text)?.[1];
-  if (dotted !== undefined) {
-    const ip = parseIp(dotted);
-    if (ip === undefined || ip.v6) return undefined;
-    head = `${text.slice(0, -dotted.length)}${(ip.addr >> 16n).toString(16)}:${(ip.addr & 0xffffn).toString(16)}`;
-  }
-  const halves = head.split("::");
-  if (halves.length > 2) return undefined;
-  const group = (s: string): bigint[] | undefined => {
-    if (s === "") return [];
-    const out: bigint[] = [];
-    for (const g of s.split(":")) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-      out.push(BigInt(`0x${g}`));
-    }
-    return out;
-  };
-  const left = group(halves[0] ?? "");
-  const right = halves.length === 2 ? group(halves[1] ?? "") : [];
-  if (left === undefined || right === undefined) return undefined;
-  const words = [...left, ...right];
-  const missing = 8 - words.length;
-  if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
-  const all = [...left, ...Array<bigint>(halves.length === 2 ? missing : 0).fill(0n), ...right];
-  return { v6: true, addr: all.reduce((acc, w) => (acc << 16n) | w, 0n) };
+  const bytes = ipBytes(text);
+  return bytes === null ? undefined : { v6: bytes.length === 16, addr: bytes.reduce((acc, b) => (acc << 8n) | BigInt(b), 0n) };
 }
 function parsePrefix(text: string, fn: string): Prefix {
   const m = /^([^/]+)\/(\d{1,3})$/.exec(text);
@@ -79,24 +48,8 @@ function parsePrefix(text: string, fn: string): Prefix {
   return { v6: ip.v6, addr: ip.addr & mask, bits };
 }
 function showIp(v6: boolean, addr: bigint): string {
-  if (!v6) return [24n, 16n, 8n, 0n].map((s) => String((addr >> s) & 255n)).join(".");
-  const words = Array.from({ length: 8 }, (_, i) => Number((addr >> BigInt(112 - 16 * i)) & 0xffffn));
-  // The longest run of two or more zero words becomes "::", as Go's net.IP.String writes it.
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (words[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLen) [best, bestLen] = [i, j - i];
-    i = j;
-  }
-  const hex = words.map((w) => w.toString(16));
-  if (best < 0) return hex.join(":");
-  return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLen).join(":")}`;
+  const width = v6 ? 16 : 4;
+  return ipText(Uint8Array.from({ length: width }, (_, i) => Number((addr >> BigInt(8 * (width - 1 - i))) & 255n)));
 }
 function subnet(p: Prefix, newbits: number, netnum: bigint, fn: string): Prefix {
   const width = p.v6 ? 128 : 32;
