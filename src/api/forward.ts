@@ -180,6 +180,20 @@ export function notLeaderAnymore(by: string): RucheError {
 
 // --- the follower's side ---------------------------------------------------------------
 
+/**
+ * Writes the leader answers only once a node's agent has acted (a host volume made, registered
+ * or removed: up to `HOST_VOLUME_WAIT_MS`): each goes on its own request, so that the writes
+ * gathered with it are not answered only when it is.
+ */
+const WAITS_FOR_A_NODE: readonly [string, RegExp][] = [
+  ["PUT", /^\/v1\/volume\/host\/(create|register)(\?|$)/],
+  ["DELETE", /^\/v1\/volume\/host\/[^/?]+(\/delete)?(\?|$)/],
+];
+
+function waitsForANode(req: ForwardedRequest): boolean {
+  return WAITS_FOR_A_NODE.some(([method, path]) => req.method === method && path.test(req.url));
+}
+
 /** Bytes of bodies one batch carries at most (a write alone may be bigger: it goes alone). */
 const BATCH_BYTES = 1024 * 1024;
 /** Batches one follower has on their way to the leader at once; writes that come meanwhile wait for the next. */
@@ -218,6 +232,7 @@ class LeaderLine {
   }
 
   send(req: ForwardedRequest): Promise<ForwardedAnswer> {
+    if (waitsForANode(req)) return this.one(req);
     return new Promise((resolve, reject) => {
       this.queue.push({ req, resolve, reject });
       this.schedule();

@@ -5,7 +5,7 @@ import { KVService, LockDelays, ServiceRegistry, StoreCatalog } from "../catalog
 import { Server, soloCluster, type ClusterView, type EtcdMemberStatus, type ServerInfo, type ServerMember } from "../server/index.js";
 import { memoryBackend, StateStore } from "../state/index.js";
 import { ErrorCode, RucheError, silentLogger } from "../structs/index.js";
-import { decodeAnswers, encodeRequests, FORWARD_BATCH_PATH } from "./forward.js";
+import { decodeAnswers, decodeRequests, encodeAnswers, encodeRequests, FORWARD_BATCH_PATH } from "./forward.js";
 import { startApi, startConsulApi, type CatalogApi, type RunningHttp } from "./index.js";
 
 const closers: (() => Promise<void>)[] = [];
@@ -388,6 +388,48 @@ describe("a follower's writes, forwarded to the leader in batches", () => {
     expect(res.text).toMatch(/RUCHE_NO_LEADER.*the leader b \(127\.0\.0\.1:\d+\) could not be reached.*nothing was written/);
     region.leader = null;
     expect((await put(servers.a as RunningHttp, "/v1/kv/x", "1")).text).toMatch(/RUCHE_NO_LEADER.*no cluster leader/);
+  });
+
+  it("sends a write that waits for a node's agent on its own, so the writes sent with it are not held", async () => {
+    const { region, servers } = await forwardingRegion();
+    const seen: string[] = [];
+    let release = (): void => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const leader = createServer((req, res) => {
+      seen.push(`${req.method ?? ""} ${req.url ?? ""}`);
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        if (req.url === FORWARD_BATCH_PATH) {
+          // A leader answers a batch once every write in it is answered.
+          const writes = decodeRequests(Buffer.concat(chunks));
+          const answer = (): void => void res.writeHead(200).end(encodeAnswers(writes.map(() => ({ status: 200, headers: {}, body: Buffer.from("true") }))));
+          if (writes.some((w) => w.url.startsWith("/v1/volume/"))) void held.then(answer);
+          else answer();
+        } else void held.then(() => res.writeHead(200, { "content-type": "application/json" }).end('{"Volume":{}}'));
+      });
+    });
+    await new Promise<void>((r) => leader.listen(0, "127.0.0.1", r));
+    closers.push(
+      () =>
+        new Promise((r) => {
+          release();
+          leader.close(() => {
+            r();
+          });
+        }),
+    );
+    (region.infos.find((i) => i.Name === "b") as ServerInfo).HTTPAddr = `127.0.0.1:${(leader.address() as AddressInfo).port}`;
+    const a = servers.a as RunningHttp;
+    // Sent in the same turn: without their own request, the KV writes would be answered with the volume's.
+    const volumes = ["create", "register"].map((op) => put(a, `/v1/volume/host/${op}`, "{}"));
+    const removal = fetch(`http://${a.address}/v1/volume/host/v1?namespace=default`, { method: "DELETE" });
+    const kv = await Promise.all(Array.from({ length: 5 }, (_, i) => put(a, `/v1/kv/k${i}`, "1")));
+    expect(kv.map((w) => w.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(seen.filter((x) => !x.startsWith("POST")).sort()).toEqual(["DELETE /v1/volume/host/v1?namespace=default", "PUT /v1/volume/host/create", "PUT /v1/volume/host/register"]);
+    release();
+    expect((await Promise.all(volumes)).map((w) => w.status)).toEqual([200, 200]);
+    expect((await removal).status).toBe(200);
   });
 
   it("sends each write on its own to a leader that has no batch route", async () => {
