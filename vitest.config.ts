@@ -35,12 +35,31 @@ const SYSTEM = [
   "test/e2e/**/*.test.ts",
 ];
 
+/**
+ * The system files that do not share the machine: they run one at a time, after the others
+ * (which run two at a time, each worker with its own host ports: `testPorts`).
+ */
+const ALONE = [
+  "test/e2e/readme-tour.test.ts", // the README's commands as written: the default ports (4646, 8500, 8600, 8080, 2379) and fixed /tmp paths
+  "test/e2e/chaos.test.ts", // three minutes of kills, pauses and a cut-off Docker engine under load: the heaviest file
+  "test/e2e/cluster.test.ts", // a new leader named within 3 s of a kill -9
+  "test/e2e/cluster-managed.test.ts", // the same, with the servers' own etcd members
+  "test/e2e/client-reconnect.test.ts", // a 2 s heartbeat TTL, and not one failed request through the router
+  "test/e2e/podman.test.ts", // builds podman's test image when it is missing, as the driver contract does
+  "src/server/cluster-etcd.test.ts", // an election's longest pause under 3 s
+  "src/catalog/events-etcd.test.ts", // an event across two servers within 5 s
+  "src/drivers/docker/docker.test.ts", // the duration of Docker operations
+  "src/drivers/driver.contract.test.ts", // containerd's test namespace and podman's test image, shared with the files below
+  "src/drivers/containerd/containerd.test.ts",
+];
+
 export default defineConfig({
   test: {
     testTimeout: 30_000,
     projects: [
-      { extends: true, test: { name: "unit", include: ["src/**/*.test.ts", "test/**/*.test.ts"], exclude: [...configDefaults.exclude, ...SYSTEM] } },
-      { extends: true, test: { name: "system", include: SYSTEM } },
+      { extends: true, test: { name: "unit", include: ["src/**/*.test.ts", "test/**/*.test.ts"], exclude: [...configDefaults.exclude, ...SYSTEM], maxWorkers: 2, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: "system", include: SYSTEM, exclude: [...configDefaults.exclude, ...ALONE], maxWorkers: 2, sequence: { groupOrder: 1 } } },
+      { extends: true, test: { name: "system-alone", include: ALONE, maxWorkers: 1, sequence: { groupOrder: 2 } } },
     ],
   },
 });

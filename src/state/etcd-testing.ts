@@ -253,15 +253,29 @@ class Member implements EtcdProc {
   }
 }
 
-/** The first port of `n` consecutive ports free now on 127.0.0.1, between 20000 and 32000 (below Linux's ephemeral range). */
+/**
+ * The host ports of a test process, so that test files running side by side (vitest's
+ * workers, `VITEST_POOL_ID` 1, 2, ...) never hand out the same one: between 20000 and 32000
+ * (below Linux's ephemeral range), each worker has 3,000 of its own (a fifth worker shares the
+ * first's), the first 2,000 for its agents' dynamic ports (`-min-dynamic-port`, given by the
+ * e2e harness), the last 1,000 for `freePortRange`. Fixed ranges of tests lie below 20000.
+ */
+export function testPorts(): { dynamic: { min: number; max: number }; free: { min: number; max: number } } {
+  const pool = Number(process.env.VITEST_POOL_ID ?? "1");
+  const base = 20_000 + 3_000 * ((Number.isInteger(pool) && pool > 0 ? pool - 1 : 0) % 4);
+  return { dynamic: { min: base, max: base + 1_999 }, free: { min: base + 2_000, max: base + 2_999 } };
+}
+
+/** The first port of `n` consecutive ports free now on 127.0.0.1, among this test process's (`testPorts`). */
 export async function freePortRange(n: number): Promise<number> {
+  const { min, max } = testPorts().free;
   for (let tries = 0; tries < 100; tries++) {
-    const base = 20_000 + 2 * Math.floor((Math.random() * (12_000 - n)) / 2);
+    const base = min + 2 * Math.floor((Math.random() * (max - min + 1 - n)) / 2);
     let free = true;
     for (let p = base; p < base + n && free; p++) free = await portFree(p);
     if (free) return base;
   }
-  throw new Error(`no ${n} consecutive free ports found on 127.0.0.1 between 20000 and 32000`);
+  throw new Error(`no ${n} consecutive free ports found on 127.0.0.1 between ${min} and ${max}`);
 }
 
 function portFree(port: number): Promise<boolean> {

@@ -22,6 +22,8 @@ import { docker, processesOf, root, ruche, startAgentProcess, until, type AgentP
 let agent: AgentProcess | undefined;
 let dir = "";
 let api: ApiClient;
+/** The dev agent's node: other test files may run jobs of the same names on their own agents meanwhile. */
+let nodeId = "";
 
 const demo = readFileSync(join(root, "examples/demoapp.hcl"), "utf8");
 
@@ -56,6 +58,7 @@ beforeAll(async () => {
   }
   agent = await startAgentProcess(["-dev", "-http-port", "0", "-consul-port", "0", "-dns-port", "0", "-router-port", "0", "-router-dashboard-port", "0", "-region", "europe", "-datacenter", "europe-west1"]);
   api = new ApiClient(agent.address);
+  nodeId = await until("the dev agent's node", async () => (await api.nodes()).body[0]?.ID);
 }, 60_000);
 
 afterAll(async () => {
@@ -65,7 +68,7 @@ afterAll(async () => {
   }
   if (dir !== "") rmSync(dir, { recursive: true, force: true });
   // A temporary dev agent stops its tasks with it: no container of these jobs is left.
-  for (const job of Object.keys(JOBS)) expect(await docker("ps", "-aq", "--filter", `label=com.ruche.job_id=${job}`), `containers of ${job}`).toBe("");
+  for (const job of Object.keys(JOBS)) expect(await docker("ps", "-aq", "--filter", `label=com.ruche.job_id=${job}`, "--filter", `label=com.hashicorp.nomad.node_id=${nodeId}`), `containers of ${job}`).toBe("");
 }, 60_000);
 
 async function cli(...argv: string[]) {
@@ -222,7 +225,7 @@ describe.each(Object.keys(JOBS))("the dev agent runs %s", (job) => {
       const all = (await api.jobAllocations(job)).body;
       return all.every((a) => a.ClientStatus === "complete" || a.ClientStatus === "failed") ? true : undefined;
     });
-    expect(await docker("ps", "-q", "--filter", `label=com.ruche.job_id=${job}`)).toBe("");
+    expect(await docker("ps", "-q", "--filter", `label=com.ruche.job_id=${job}`, "--filter", `label=com.hashicorp.nomad.node_id=${nodeId}`)).toBe("");
     // Stopped instances leave the catalog: no failing ghosts.
     const consulApi = await fetch(`http://${agent?.consulAddress ?? ""}/v1/health/service/${job}-webs-frontend`);
     expect(await consulApi.json()).toEqual([]);

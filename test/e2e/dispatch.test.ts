@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiClient } from "../../src/apiclient/index.js";
-import { root, ruche, startAgentProcess, until, type AgentProcess } from "./harness.js";
+import { type AgentProcess, root, ruche, rucheProgram, startAgentProcess, until } from "./harness.js";
 
 let agent: AgentProcess | undefined;
 let dir = "";
@@ -131,7 +131,7 @@ describe("a parameterized job", () => {
 
   it("reads the payload from standard input when INPUT is -", async () => {
     const a = agent as AgentProcess;
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "job", "dispatch", "-detach", "-meta", "size=7", "report", "-"], {
+    const child = spawn(process.execPath, [rucheProgram(), "job", "dispatch", "-detach", "-meta", "size=7", "report", "-"], {
       cwd: root,
       env: { ...process.env, RUCHE_ADDR: a.address },
       stdio: ["pipe", "pipe", "pipe"],

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { etcdArgs, spawnEtcd, type EtcdChild } from "../../src/state/etcd-process.js";
 import { freePortRange } from "../../src/state/etcd-testing.js";
 import { testCa } from "../tls-certs.js";
-import { NO_ACL_NO_TLS, root, startAgentProcess, until, type AgentProcess } from "./harness.js";
+import { type AgentProcess, NO_ACL_NO_TLS, root, rucheProgram, startAgentProcess, until } from "./harness.js";
 
 const dir = mkdtempSync(join(tmpdir(), "ruche-external-etcd-tls-"));
 const file = (name: string): string => join(dir, name);
@@ -95,7 +95,7 @@ describe("a server on an external etcd that speaks TLS", () => {
   }, 45_000);
 
   it("without the client certificate, stops at start saying that etcd refused it over TLS", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "agent", ...NO_ACL_NO_TLS, "-server", "-bind", "127.0.0.1", "-data-dir", file("data-anon"), "-region", "tlsetcd2", "-http-port", "0", "-consul-port", "-1", "-dns-port", "-1", "-etcd-endpoints", endpoint, "-etcd-cacert", file("ca.pem")], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [rucheProgram(), "agent", ...NO_ACL_NO_TLS, "-server", "-bind", "127.0.0.1", "-data-dir", file("data-anon"), "-region", "tlsetcd2", "-http-port", "0", "-consul-port", "-1", "-dns-port", "-1", "-etcd-endpoints", endpoint, "-etcd-cacert", file("ca.pem")], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
     child.stderr.setEncoding("utf8").on("data", (c: string) => (out += c));

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { mountSmallFs, type SmallFs } from "../../src/state/testing.js";
-import { type AgentProcess, NO_ACL_NO_TLS, root, startAgentProcess, until } from "./harness.js";
+import { type AgentProcess, NO_ACL_NO_TLS, root, rucheProgram, startAgentProcess, until } from "./harness.js";
 
 const exec = promisify(execFile);
 const agents: AgentProcess[] = [];
@@ -97,7 +97,7 @@ describe("an agent whose data dir fills up", () => {
       { dataDir: join(fs.dir, "missing"), role: ["-client", "-servers", "127.0.0.1:1"] },
     ];
     for (const { dataDir, role } of cases) {
-      const args = ["--import", "tsx", "src/cli/main.ts", "agent", ...role, ...NO_ACL_NO_TLS, "-bind", "127.0.0.1", "-data-dir", dataDir, "-http-port", "0", "-consul-port", "-1", "-dns-port", "-1"];
+      const args = [rucheProgram(), "agent", ...role, ...NO_ACL_NO_TLS, "-bind", "127.0.0.1", "-data-dir", dataDir, "-http-port", "0", "-consul-port", "-1", "-dns-port", "-1"];
       const r = await exec(process.execPath, args, { cwd: root, timeout: 60_000 }).then(
         () => ({ failed: false, stderr: "" }),
         (err: unknown) => ({ failed: true, stderr: String((err as { stderr?: unknown }).stderr) }),

@@ -4,13 +4,49 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { request, type Agent } from "node:http";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { fetchOver, tlsDispatcher } from "../../src/apiclient/index.js";
 import { runCli, type IO } from "../../src/cli/index.js";
+import { testPorts } from "../../src/state/etcd-testing.js";
 import type { DialTls } from "../../src/structs/index.js";
 
 export const root = fileURLToPath(new URL("../..", import.meta.url));
+
+/** The newest modification time of the files under `dir` (0: none). */
+export function newest(dir: string, keep: (file: string) => boolean = () => true): number {
+  return Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name), keep) : keep(e.name) ? statSync(join(dir, e.name)).mtimeMs : 0)));
+}
+
+/** When the file was made (0: it is not there). */
+export function built(file: string): number {
+  try {
+    return statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+let program: string | undefined;
+
+/**
+ * The \`ruche\` program the tests run as processes of its own: the built \`dist/cli/main.js\`,
+ * as npm installs it (and starting in half the time of the sources run through tsx). A
+ * source newer than it is refused, never run stale: \`npm run build\` first (\`npm test\` does).
+ */
+export function rucheProgram(): string {
+  if (program !== undefined) return program;
+  const main = join(root, "dist/cli/main.js");
+  const made = built(main);
+  if (made === 0) throw new Error(`${main} is missing: run \`npm run build\` before the end-to-end tests (npm test does)`);
+  if (newest(join(root, "src"), (f) => f.endsWith(".ts") && !f.endsWith(".test.ts")) > made) {
+    throw new Error(`a source under src/ is newer than ${main}: run \`npm run build\` before the end-to-end tests (npm test does), so that they do not run an old build`);
+  }
+  program = main;
+  return main;
+}
 
 /**
  * An agent outside -dev checks ACL tokens and speaks TLS from the cluster's own PKI unless its
@@ -42,13 +78,28 @@ export interface AgentProcess {
 }
 
 /**
+ * What an agent of a test is given so that agents of test files running side by side do not
+ * meet: a -dev agent's etcd listener (2379) off unless the test names its port, and, unless
+ * the test sets them (flags or a config file), dynamic ports of this test process's own
+ * (\`testPorts\`) instead of the default 20000-32000 every agent would hand out.
+ */
+export function sideBySide(args: readonly string[]): string[] {
+  const out = args.includes("-etcd-port") ? [] : ["-etcd-port", "-1"];
+  const config = args.includes("-config") ? args[args.indexOf("-config") + 1] : undefined;
+  const configSets = config !== undefined && statSync(config, { throwIfNoEntry: false })?.isFile() === true && readFileSync(config, "utf8").includes("dynamic_port");
+  if (!args.includes("-min-dynamic-port") && !configSets) {
+    const { min, max } = testPorts().dynamic;
+    out.push("-min-dynamic-port", String(min), "-max-dynamic-port", String(max));
+  }
+  return out;
+}
+
+/**
  * Starts `ruche agent ARGS...` and resolves once its APIs say it is up (see `agentUp`). Its
  * addresses, on port 0 known only to it, are read from what it prints.
  */
 export async function startAgentProcess(args: string[], env: Record<string, string> = {}, tls?: DialTls): Promise<AgentProcess> {
-  // Agents of tests run side by side: a -dev agent's etcd listener (2379) is off unless the test names its port.
-  const etcdArgs = args.includes("-etcd-port") ? [] : ["-etcd-port", "-1"];
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "agent", ...args, ...etcdArgs], { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, [rucheProgram(), "agent", ...args, ...sideBySide(args)], { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   let out = "";
   let err = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));

@@ -156,8 +156,8 @@ beforeAll(async () => {
   writeFileSync(join(dir, "web-us.hcl"), job("web", "us", "us-west-2", 2, ["traefik.ruche.failover=nearest"]));
   writeFileSync(join(dir, "plain-europe.hcl"), job("plain", "europe", "europe-west1", 1, []));
   writeFileSync(join(dir, "plain-us.hcl"), job("plain", "us", "us-west-2", 1, []));
-  europe = await startAgentProcess([...regionArgs("eu-1", "europe", "europe-west1", 31000), "-router-port", "0", "-router-dashboard-port", "0"]);
-  us = await startAgentProcess([...regionArgs("us-1", "us", "us-west-2", 31400), "-retry-join-wan", europe.address]);
+  europe = await startAgentProcess([...regionArgs("eu-1", "europe", "europe-west1", 10000), "-router-port", "0", "-router-dashboard-port", "0"]);
+  us = await startAgentProcess([...regionArgs("us-1", "us", "us-west-2", 10400), "-retry-join-wan", europe.address]);
   edge = await startAgentProcess([...NO_ACL_NO_TLS, "-router", "-servers", europe.address, "-bind", "127.0.0.1", "-http-port", "0", "-router-port", "0", "-router-dashboard-port", "0"]);
   for (const a of [europe, us]) {
     await until(`${a.address} knows both datacenters`, async () => {

@@ -11,7 +11,7 @@
  * test-results/ui/.
  */
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiClient } from "../../src/apiclient/index.js";
 import { parseJob } from "../../src/jobspec/index.js";
 import type { Job } from "../../src/structs/index.js";
-import { type AgentProcess, NO_ACL_NO_TLS, root, startAgentProcess, until } from "./harness.js";
+import { type AgentProcess, built, newest, NO_ACL_NO_TLS, root, startAgentProcess, until } from "./harness.js";
 
 const SHOTS = join(root, "test-results", "ui");
 
@@ -41,19 +41,6 @@ async function job(id: string, dc: string): Promise<Job> {
   const r = await parseJob(`job "${id}" {\n  datacenters = ["${dc}"]\n  type = "batch"\n  group "g" {\n    task "t" {\n      driver = "raw_exec"\n      config {\n        command = "/bin/true"\n      }\n    }\n  }\n}\n`, { file: `${id}.hcl` });
   if (!r.ok) throw new Error(`the test job does not parse: ${JSON.stringify(r.diagnostics)}`);
   return r.job;
-}
-
-/** The newest modification time of the files under `d`, in ms. */
-function newest(d: string): number {
-  return Math.max(0, ...readdirSync(d, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(d, e.name)) : statSync(join(d, e.name)).mtimeMs)));
-}
-
-function built(file: string): number {
-  try {
-    return statSync(file).mtimeMs;
-  } catch {
-    return 0;
-  }
 }
 
 async function shot(name: string): Promise<void> {

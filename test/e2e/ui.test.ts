@@ -8,7 +8,7 @@
  * test-results/ui/, and their paths are printed.
  */
 import { execFile } from "node:child_process";
-import { mkdirSync, readdirSync, statSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiClient } from "../../src/apiclient/index.js";
 import { parseJob } from "../../src/jobspec/index.js";
 import { mock, type Job } from "../../src/structs/index.js";
-import { root, startAgentProcess, until, type AgentProcess } from "./harness.js";
+import { type AgentProcess, built, newest, root, startAgentProcess, until } from "./harness.js";
 
 const SHOTS = join(root, "test-results", "ui");
 const JOB = "uidemo";
@@ -60,20 +60,6 @@ async function job(version: string): Promise<Job> {
   const r = await parseJob(jobFile(version), { file: `${JOB}.hcl` });
   if (!r.ok) throw new Error(`the test job does not parse: ${JSON.stringify(r.diagnostics)}`);
   return r.job;
-}
-
-/** The newest modification time of the files under `dir`, in ms. */
-function newest(dir: string): number {
-  return Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
-}
-
-/** When the file was made (0: it is not there). */
-function built(file: string): number {
-  try {
-    return statSync(file).mtimeMs;
-  } catch {
-    return 0;
-  }
 }
 
 let agent: AgentProcess | undefined;

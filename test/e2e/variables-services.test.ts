@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli, type IO } from "../../src/cli/index.js";
 import { parseJob } from "../../src/jobspec/index.js";
-import { root, until } from "./harness.js";
+import { root, rucheProgram, sideBySide, until } from "./harness.js";
 
 let dir = "";
 let agent: ChildProcess | undefined;
@@ -72,7 +72,8 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "ruche-e2e-vars-"));
   const conf = join(dir, "agent.hcl");
   writeFileSync(conf, 'plugin "raw_exec" {\n  config { enabled = true }\n}\n');
-  const args = ["--import", "tsx", "src/cli/main.ts", "agent", "-server", "-client", "-acl-enabled", "-tls-enabled=false", "-bind", "127.0.0.1", "-data-dir", join(dir, "data"), "-node", "vars", "-http-port", "0", "-consul-port", "0", "-dns-port", "-1", "-config", conf];
+  const args = [rucheProgram(), "agent", "-server", "-client", "-acl-enabled", "-tls-enabled=false", "-bind", "127.0.0.1", "-data-dir", join(dir, "data"), "-node", "vars", "-http-port", "0", "-consul-port", "0", "-dns-port", "-1", "-config", conf];
+  args.push(...sideBySide(args.slice(1)));
   const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
   agent = child;
   child.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));

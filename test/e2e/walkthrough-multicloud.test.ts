@@ -111,8 +111,8 @@ beforeAll(async () => {
   writeFileSync(join(dir, "app-aws-step1.nomad"), aws);
   writeFileSync(join(dir, "app-aws-step2.nomad"), step2(aws));
   expect(step2(aws)).not.toBe(aws);
-  europe = await Region.start({ region: "europe", datacenter: "europe-west1", dir, clients: 2, firstPort: 24_000 });
-  us = await Region.start({ region: "us", datacenter: "us-west-2", dir, clients: 2, firstPort: 24_400, retryJoinWan: [europe.server.address] });
+  europe = await Region.start({ region: "europe", datacenter: "europe-west1", dir, clients: 2, firstPort: 9_000 });
+  us = await Region.start({ region: "us", datacenter: "us-west-2", dir, clients: 2, firstPort: 9_400, retryJoinWan: [europe.server.address] });
   for (const r of [europe, us]) {
     await until(`${r.spec.region} knows both regions`, async () => ((await call(r.server.address, "GET", "/v1/regions")).text === '["europe","us"]' ? true : undefined));
   }
