@@ -3,13 +3,13 @@
  * with (its environment and its stdin, as libcni builds them), the allocation's address read
  * from a result, its CNI_ARGS and port mappings, and the node's fingerprint.
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { mock, silentLogger, type Logger } from "../../structs/index.js";
+import { mock, silentLogger, type Allocation, type Logger, type TaskGroup } from "../../structs/index.js";
 import { findCniNetwork, loadCniNetworks, parseCniConfig, splitCniPath } from "./config.js";
-import { cniArgs, cniPortMappings, supportsCheck } from "./configurator.js";
+import { cniArgs, cniPortMappings, CniConfigurator, supportsCheck } from "./configurator.js";
 import { withCniFingerprint } from "./fingerprint.js";
 import { allocNetworkStatus, pluginStdin, type CniAttachment } from "./network.js";
 import { execPlugin, pluginEnv } from "./plugin.js";
@@ -202,5 +202,46 @@ describe("checking a network found again", () => {
     expect(supportsCheck(withBridge("v2.0.0"))).toBe(true);
     expect(supportsCheck(withBridge("v1.1.1"))).toBe(false);
     expect(supportsCheck(mock.node())).toBe(false);
+  });
+});
+
+describe("attaching an allocation", () => {
+  /** A network of one plugin that fails its first `fails` ADDs ("busy N") and then gives 10.9.0.5; what it was asked is in `calls`. */
+  function flaky(fails: number): { cni: CniConfigurator; calls: () => string[]; warnings: string[] } {
+    const dir = tempDir();
+    for (const d of ["bin", "conf", "cache"]) mkdirSync(join(dir, d));
+    const calls = join(dir, "calls");
+    writeFileSync(calls, "");
+    const result = JSON.stringify({ cniVersion: "1.0.0", interfaces: [{ name: "eth0", sandbox: "/x" }], ips: [{ address: "10.9.0.5/24", interface: 0 }] });
+    writeFileSync(
+      join(dir, "bin", "flaky"),
+      `#!/bin/sh\ncat >/dev/null\necho "$CNI_COMMAND" >> ${calls}\n[ "$CNI_COMMAND" = DEL ] && exit 0\nn=$(grep -c ADD ${calls})\nif [ "$n" -le ${fails} ]; then echo '{"cniVersion":"1.0.0","code":11,"msg":"busy '$n'"}'; exit 1; fi\necho '${result}'\n`,
+    );
+    chmodSync(join(dir, "bin", "flaky"), 0o755);
+    writeFileSync(join(dir, "conf", "flaky.conflist"), JSON.stringify({ cniVersion: "1.0.0", name: "flaky", plugins: [{ type: "flaky" }] }));
+    const { log, warnings } = recordingLog();
+    const cni = new CniConfigurator({ path: [join(dir, "bin")], configDir: join(dir, "conf"), cacheDir: join(dir, "cache") }, log, 1);
+    return { cni, calls: () => readFileSync(calls, "utf8").split("\n").filter((l) => l !== ""), warnings };
+  }
+  function allocOn(network: string): { alloc: Allocation; group: TaskGroup } {
+    const job = mock.job({ id: "cni-retry", driver: "raw_exec" });
+    const group = job.TaskGroups[0] as TaskGroup;
+    group.Networks = [{ Mode: `cni/${network}`, MBits: 0, IP: "", ReservedPorts: [], DynamicPorts: [] }];
+    return { alloc: mock.alloc(job, mock.node(), 0), group };
+  }
+
+  it("tries ADD again after a failure, undoing each failed one, as Nomad does", async () => {
+    const f = flaky(2);
+    const { alloc, group } = allocOn("flaky");
+    expect((await f.cni.setup(alloc, group, mock.node(), "/proc/self/ns/net")).Address).toBe("10.9.0.5");
+    expect(f.calls()).toEqual(["ADD", "DEL", "ADD", "DEL", "ADD"]);
+    expect(f.warnings.filter((w) => w.startsWith("failed to configure network"))).toHaveLength(2);
+  });
+
+  it("gives up after three tries, saying the first failure", async () => {
+    const f = flaky(5);
+    const { alloc, group } = allocOn("flaky");
+    await expect(f.cni.setup(alloc, group, mock.node(), "/proc/self/ns/net")).rejects.toThrow('failed to configure network: plugin type="flaky" failed (11): busy 1');
+    expect(f.calls()).toEqual(["ADD", "DEL", "ADD", "DEL", "ADD", "DEL"]);
   });
 });

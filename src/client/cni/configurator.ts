@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { stat } from "node:fs/promises";
 import { promisify } from "node:util";
-import { cniNetworkName, errorMessage, type Allocation, type AllocNetworkStatus, type Logger, type Node, type TaskGroup } from "../../structs/index.js";
+import { cniNetworkName, errorMessage, sleep, type Allocation, type AllocNetworkStatus, type Logger, type Node, type TaskGroup } from "../../structs/index.js";
 import { allocPorts, interpolate, taskEnv } from "../env.js";
 import { findCniNetwork, type CniSettings } from "./config.js";
 import { allocNetworkStatus, cniAdd, cniCheck, cniDel, readCniCache, removeCniCache, writeCniCache, type CniAttachment, type CniPortMapping } from "./network.js";
@@ -44,6 +44,10 @@ export function cniPortMappings(alloc: Allocation): CniPortMapping[] {
   );
 }
 
+/** How many times ADD is tried before the allocation's network is said to have failed, and the pause between (Nomad's). */
+const CNI_ADD_ATTEMPTS = 3;
+const CNI_RETRY_PAUSE_MS = 1_000;
+
 /**
  * The node's CNI networks for its allocations (Nomad's `cniNetworkConfigurator`): `setup`
  * attaches a group's `cni/<name>` network to the allocation's namespace by running the
@@ -51,9 +55,14 @@ export function cniPortMappings(alloc: Allocation): CniPortMapping[] {
  * address; `teardown` undoes it (DEL) from the cache, also after an agent restart.
  */
 export class CniConfigurator {
+  /**
+   * `retryPauseMs`: the pause before ADD is tried again, plus up to as much again at random
+   * (Nomad's 1 s and up to 1 s of jitter; tests pass less).
+   */
   constructor(
     readonly settings: CniSettings,
     private readonly log: Logger,
+    private readonly retryPauseMs = CNI_RETRY_PAUSE_MS,
   ) {}
 
   /**
@@ -85,12 +94,21 @@ export class CniConfigurator {
     const net = await findCniNetwork(this.settings.configDir, name, this.log);
     const att: CniAttachment = { containerId: alloc.ID, netns, ifName: CNI_IFNAME, args: cniArgs(alloc, group, node), capabilityArgs: { portMappings: cniPortMappings(alloc) } };
     let result: unknown;
-    try {
-      result = await cniAdd(net, att, this.settings.path);
-    } catch (err) {
-      // What the plugins before the failing one did is undone: no veth, lease or rule is left.
-      await cniDel(net, att, this.settings.path, null).catch(() => undefined);
-      throw new Error(`failed to configure network: ${errorMessage(err)}`, { cause: err });
+    let first: unknown;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        result = await cniAdd(net, att, this.settings.path);
+        break;
+      } catch (err) {
+        // What the plugins before the failing one did is undone: no veth, lease or rule is left.
+        await cniDel(net, att, this.settings.path, null).catch(() => undefined);
+        this.log.warn({ allocId: alloc.ID, network: name, attempt, err: errorMessage(err) }, "failed to configure network");
+        first ??= err;
+        // Tried three times, as Nomad does (two allocations racing to make one bridge fail
+        // one of them once); the first error is the one said, the last one is its cause.
+        if (attempt === CNI_ADD_ATTEMPTS) throw new Error(`failed to configure network: ${errorMessage(first)}`, { cause: err });
+        await sleep(this.retryPauseMs + Math.floor(Math.random() * this.retryPauseMs));
+      }
     }
     await writeCniCache(this.settings.cacheDir, { kind: "cniCacheV1", network: net, attachment: att, result });
     const status = allocNetworkStatus(result);
