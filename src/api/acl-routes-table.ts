@@ -358,6 +358,9 @@ const NOMAD: Readonly<Record<string, RouteEntry>> = {
   "GET /v1/service/:name": nomad(FILTERED),
   "DELETE /v1/service/:name/:id": nomad(FILTERED),
   "PUT /v1/agent/force-leave": nomad(res(AclResource.Agent, "write")),
+  "GET /v1/operator/scheduler/configuration": nomad(res(AclResource.Operator, "read")),
+  "PUT /v1/operator/scheduler/configuration": nomad(res(AclResource.Operator, "write")),
+  "POST /v1/operator/scheduler/configuration": nomad(res(AclResource.Operator, "write")),
   "GET /v1/operator/etcd/members": nomad(res(AclResource.Operator, "read")),
   "DELETE /v1/operator/etcd/member/:id": nomad(res(AclResource.Operator, "write")),
   // Join tokens make nodes, and a server token makes servers: a management token's (routes/join.ts).

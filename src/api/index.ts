@@ -31,6 +31,7 @@ import type { QueryExecutor } from "./prepared-query.js";
 import { clusterRoutes } from "./routes/cluster.js";
 import { namespaceRoutes } from "./routes/namespaces.js";
 import { hostVolumeRoutes } from "./routes/host-volumes.js";
+import { schedulerConfigRoutes } from "./routes/scheduler-config.js";
 import { dispatchRoutes } from "./routes/dispatch.js";
 import { periodicRoutes } from "./routes/periodic.js";
 import { jobRoutes } from "./routes/jobs.js";
@@ -247,6 +248,7 @@ export async function startApi(server: Server, store: StateStore, opts: ApiOptio
       clusterRoutes(router, ctx);
       namespaceRoutes(router, ctx);
       hostVolumeRoutes(router, ctx);
+      schedulerConfigRoutes(router, ctx);
       identityRoutes(router, ctx);
       // ACLs off (the agent always says): the ACL routes answer Nomad's "ACL support disabled".
       aclRoutes(router, ctx, { ...(opts.aclBootstrapResetFile === undefined ? {} : { bootstrapResetFile: opts.aclBootstrapResetFile }), ...(opts.acl === undefined ? {} : { enabled: opts.acl.enabled }) });

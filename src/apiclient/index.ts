@@ -5,7 +5,7 @@ import { openWebSocket } from "./websocket.js";
 
 /** A WebSocket to any of the API's upgrade routes (`alloc exec`, `job action`), Nomad's messages on it. */
 export { openWebSocket };
-import { ErrorCode, errorMessage, fromWireAlloc, fromWireDeployment, fromWireEval, fromWireNode, sleep, tlsFailure, type AllocationWire, type DeploymentWire, type EvaluationWire, type NodeWire, type DialTls, type WsConnection, type Allocation, type JoinToken, type JoinTokenStub, type AllocUpdate, type AllocCheckStatus, type Coordinate, type CoordinateSample, type AllocResourceUsage, type CatalogSnapshot, type Deployment, type Evaluation, type Job, type KVEntry, type HostVolume, type HostVolumeReport, type HostVolumeStub, type Namespace, type Node, type ServiceRegistration, type ServiceRegistrationListStub, type Variable, type VariableMetadata } from "../structs/index.js";
+import { ErrorCode, errorMessage, fromWireAlloc, fromWireDeployment, fromWireEval, fromWireNode, sleep, tlsFailure, type AllocationWire, type DeploymentWire, type EvaluationWire, type NodeWire, type DialTls, type WsConnection, type Allocation, type JoinToken, type JoinTokenStub, type AllocUpdate, type AllocCheckStatus, type Coordinate, type CoordinateSample, type AllocResourceUsage, type CatalogSnapshot, type Deployment, type Evaluation, type Job, type KVEntry, type HostVolume, type HostVolumeReport, type HostVolumeStub, type Namespace, type Node, type SchedulerConfiguration, type ServiceRegistration, type ServiceRegistrationListStub, type Variable, type VariableMetadata } from "../structs/index.js";
 
 /** An error the API answered with: its status, stable code and message. */
 export class ApiError extends Error {
@@ -714,6 +714,13 @@ export class ApiClient {
   /** Every server with its lag, each asked by the server that answers. */
   serverStatuses(): Promise<Indexed<{ Servers: ServerStatus[] }>> {
     return this.request("GET", "/v1/operator/servers");
+  }
+  schedulerConfig(): Promise<Indexed<{ SchedulerConfig: SchedulerConfiguration }>> {
+    return this.request("GET", "/v1/operator/scheduler/configuration");
+  }
+  /** With `cas`, only over the configuration of that ModifyIndex (`Updated` says whether it was). */
+  setSchedulerConfig(cfg: SchedulerConfiguration, cas?: number): Promise<Indexed<{ Updated: boolean; Index: number }>> {
+    return this.request("PUT", `/v1/operator/scheduler/configuration${cas === undefined ? "" : `?cas=${cas}`}`, cfg);
   }
   etcdMembers(): Promise<Indexed<{ Members: EtcdMember[] }>> {
     return this.request("GET", "/v1/operator/etcd/members");

@@ -58,6 +58,7 @@ import * as operatorTlsCa from "./commands/operator-tls-ca.js";
 import * as operatorKeygen from "./commands/operator-keygen.js";
 import * as operatorEtcdList from "./commands/operator-etcd-list.js";
 import * as operatorEtcdRemove from "./commands/operator-etcd-remove.js";
+import * as operatorScheduler from "./commands/operator-scheduler.js";
 import * as serverForceLeave from "./commands/server-force-leave.js";
 import * as serverMembers from "./commands/server-members.js";
 import * as serverJoin from "./commands/server-join.js";
@@ -160,6 +161,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   "server join": serverJoin,
   "operator etcd list": operatorEtcdList,
   "operator etcd remove": operatorEtcdRemove,
+  "operator scheduler get-config": operatorScheduler.get,
+  "operator scheduler set-config": operatorScheduler.set,
   "join-token create": joinToken.create,
   "join-token rotate": joinToken.rotate,
   "join-token list": joinToken.list,

@@ -50,6 +50,8 @@ export function taskSpec(alloc: Allocation, group: TaskGroup, task: Task, node: 
     logLimits: { maxFiles: Math.max(1, task.LogConfig.MaxFiles), maxFileBytes: Math.max(1, task.LogConfig.MaxFileSizeMB) * 1024 * 1024 },
     ...(mounts.length === 0 ? {} : { mounts }),
   };
+  const memoryMaxMB = alloc.TaskResources[task.Name]?.MemoryMaxMB;
+  if (memoryMaxMB !== undefined) spec.memoryMaxMB = memoryMaxMB;
   if (network !== undefined && joinsNetwork(task.Driver)) spec.network = network;
   return spec;
 }

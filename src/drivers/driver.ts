@@ -69,6 +69,13 @@ export interface TaskSpec {
   /** CPU in MHz (becomes cpu shares) and memory in MB (a hard limit where the driver can). */
   cpu: number;
   memoryMB: number;
+  /**
+   * Nomad's `memory_max`, set only when the scheduler oversubscribes memory: above
+   * `memoryMB`, it is the hard limit and `memoryMB` the reservation (a soft limit); -1, no
+   * hard limit at all and `memoryMB` the reservation. Absent, or not above `memoryMB`:
+   * `memoryMB` is the limit.
+   */
+  memoryMaxMB?: number;
   ports: TaskPort[];
   /** The allocation dir (holds `alloc/`, shared by the tasks) and this task's dir (holds `local/`, `secrets/`). */
   allocDir: string;

@@ -15,6 +15,8 @@ import {
   DEFAULT_HOST_NETWORK,
   hostNetworkAddresses,
   portKey,
+  PlacementStrategy,
+  SchedulerAlgorithm,
   type AllocatedResources,
   type AllocMetric,
   type Allocation,
@@ -162,6 +164,8 @@ export class GroupPlacer {
   private readonly nodes: readonly Node[];
   private readonly classIds: Int32Array;
   private readonly taskResources: Record<string, AllocatedResources>;
+  /** How nodes are ranked: the job's placement strategy, or the cluster's algorithm for a job that asks for binpack. */
+  private readonly strategy: PlacementStrategy;
   private cursor = 0;
   private readonly ask: Ask;
   private readonly feasibility: StaticFeasibility;
@@ -212,7 +216,15 @@ export class GroupPlacer {
     this.indexOf = ready.indexOf;
     // Identical for every allocation of the group, and never changed once made: shared.
     this.taskResources = {};
-    for (const t of tg.Tasks) this.taskResources[t.Name] = { CPU: t.Resources.CPU, MemoryMB: t.Resources.MemoryMB, DiskMB: 0, Networks: [] };
+    const cfg = view.schedulerConfig?.();
+    // A task's memory_max is its limit only while the cluster allows oversubscription (Nomad's
+    // `memoryOversubscription` of its BinPackIterator); its memory is what the node counts.
+    const oversubscribe = cfg?.MemoryOversubscriptionEnabled === true;
+    for (const t of tg.Tasks) {
+      this.taskResources[t.Name] = { CPU: t.Resources.CPU, MemoryMB: t.Resources.MemoryMB, ...(oversubscribe && t.Resources.MemoryMaxMB !== 0 ? { MemoryMaxMB: t.Resources.MemoryMaxMB } : {}), DiskMB: 0, Networks: [] };
+    }
+    // A job that asks for nothing else (binpack, the default) is ranked by the cluster's algorithm.
+    this.strategy = job.Placement === PlacementStrategy.Binpack && cfg?.SchedulerAlgorithm === SchedulerAlgorithm.Spread ? PlacementStrategy.Spread : job.Placement;
     this.ask = askOf(tg);
     this.feasibility = new StaticFeasibility(staticChecks(job, tg, ctx.memo.regexp));
     this.perAlloc = perAllocVolumeCheck(tg);
@@ -571,8 +583,8 @@ export class GroupPlacer {
     card.begin();
     const cpuFree = r.CPU > 0 ? 1 - (u.cpu + this.ask.cpu) / r.CPU : 0;
     const memFree = r.MemoryMB > 0 ? 1 - (u.memory + this.ask.memory) / r.MemoryMB : 0;
-    if (this.job.Placement === "spread") card.add(SLOT.Spread, spreadFitScore(cpuFree, memFree));
-    else if (this.job.Placement === "random") card.add(SLOT.Random, this.rng.next());
+    if (this.strategy === PlacementStrategy.Spread) card.add(SLOT.Spread, spreadFitScore(cpuFree, memFree));
+    else if (this.strategy === PlacementStrategy.Random) card.add(SLOT.Random, this.rng.next());
     else card.add(SLOT.Binpack, binpackScore(cpuFree, memFree));
     // A node the plan has not changed holds what it held before: no lookup in its usage.
     const collisions = this.changed[idx] === undefined ? (this.groupBefore[idx] as number) : u.groupCount(this.gk);

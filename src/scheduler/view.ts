@@ -1,4 +1,4 @@
-import { AllocKeys, EMPTY_USAGE, holdsResources, UsageTally, type Allocation, type Deployment, type HostVolume, type Job, type Node, type UsageSnapshot } from "../structs/index.js";
+import { AllocKeys, EMPTY_USAGE, holdsResources, SchedulerAlgorithm, UsageTally, type Allocation, type Deployment, type HostVolume, type Job, type SchedulerConfiguration, type Node, type UsageSnapshot } from "../structs/index.js";
 
 /**
  * What the scheduler may read of the cluster: a consistent, read-only snapshot. The
@@ -19,6 +19,8 @@ export interface StateView {
   nodeUsage(nodeId: string): UsageSnapshot;
   /** A dynamic host volume by namespace and ID (`volume create`); absent: the view has none. */
   hostVolume?(namespace: string, id: string): HostVolume | undefined;
+  /** The cluster's scheduler configuration (its algorithm, memory oversubscription); absent: Nomad's defaults. */
+  schedulerConfig?(): Pick<SchedulerConfiguration, "SchedulerAlgorithm" | "MemoryOversubscriptionEnabled">;
 }
 
 /** A StateView over plain arrays, indexed once. */
@@ -33,7 +35,10 @@ export class MemoryView implements StateView {
   private readonly keys = new AllocKeys();
   private readonly volumes = new Map<string, HostVolume>();
 
-  constructor(init: { nodes?: Node[]; allocs?: Allocation[]; jobs?: Job[]; deployments?: Deployment[]; hostVolumes?: HostVolume[] } = {}) {
+  private readonly config: Pick<SchedulerConfiguration, "SchedulerAlgorithm" | "MemoryOversubscriptionEnabled">;
+
+  constructor(init: { nodes?: Node[]; allocs?: Allocation[]; jobs?: Job[]; deployments?: Deployment[]; hostVolumes?: HostVolume[]; schedulerConfig?: Pick<SchedulerConfiguration, "SchedulerAlgorithm" | "MemoryOversubscriptionEnabled"> } = {}) {
+    this.config = init.schedulerConfig ?? { SchedulerAlgorithm: SchedulerAlgorithm.Binpack, MemoryOversubscriptionEnabled: false };
     for (const v of init.hostVolumes ?? []) this.volumes.set(`${v.Namespace}/${v.ID}`, v);
     this.nodeList = [...(init.nodes ?? [])];
     for (const n of this.nodeList) this.nodeById.set(n.ID, n);
@@ -84,6 +89,9 @@ export class MemoryView implements StateView {
   }
   hostVolume(namespace: string, id: string): HostVolume | undefined {
     return this.volumes.get(`${namespace}/${id}`);
+  }
+  schedulerConfig(): Pick<SchedulerConfiguration, "SchedulerAlgorithm" | "MemoryOversubscriptionEnabled"> {
+    return this.config;
   }
 }
 

@@ -7,9 +7,10 @@ import { DeploymentWatcher } from "./deployments.js";
 import { dispatchJob, type DispatchResult } from "./dispatch.js";
 import { collectGarbage, DEFAULT_GC, type GcThresholds } from "./gc.js";
 import { deleteNamespace, upsertNamespace } from "./namespaces.js";
+import { setSchedulerConfig } from "./scheduler-config.js";
 import { createHostVolume, deleteHostVolume, HOST_VOLUME_WAIT_MS, HostVolumeFailures, registerHostVolume, reportHostVolumes } from "./host-volumes.js";
 import { planJob, registerJob, revertJob, scaleJob, stopJob, type PlanResult, type RegisterOptions, type RegisterResult } from "./jobs.js";
-import { ErrorCode, RucheError, silentLogger, type AllocUpdate, type Coordinate, type CoordinateSample, type DispatchRequest, type HostVolume, type HostVolumeReport, type Logger, type Namespace } from "../structs/index.js";
+import { ErrorCode, RucheError, silentLogger, type AllocUpdate, type Coordinate, type CoordinateSample, type DispatchRequest, type HostVolume, type HostVolumeReport, type Logger, type Namespace, type SchedulerConfiguration } from "../structs/index.js";
 import { NodeCoordinates } from "./coordinates.js";
 import { NodeLifecycle, type HeartbeatOptions } from "./nodes.js";
 import { PeriodicDispatcher } from "./periodic.js";
@@ -217,6 +218,18 @@ export class Server {
   /** Deletes a namespace: never "default", nor one a job that is not dead is in. */
   deleteNamespace(name: string): Promise<{ Index: number }> {
     return deleteNamespace(this.store, name);
+  }
+
+  // The scheduler configuration
+
+  /** The cluster's scheduler configuration (`operator scheduler get-config`): the defaults until one is set. */
+  schedulerConfig(): SchedulerConfiguration {
+    return this.store.schedulerConfig();
+  }
+
+  /** Sets it (`operator scheduler set-config`); with `cas`, only over the configuration of that ModifyIndex. */
+  setSchedulerConfig(cfg: SchedulerConfiguration, cas?: number): Promise<{ Updated: boolean; Index: number }> {
+    return setSchedulerConfig(this.store, cfg, cas);
   }
 
   // Dynamic host volumes

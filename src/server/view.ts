@@ -16,5 +16,6 @@ export function storeView(store: StateStore): StateView {
     job: (ns, id) => store.job(ns, id),
     nodeUsage: (id) => store.nodeUsage(id),
     hostVolume: (ns, id) => store.hostVolume(ns, id),
+    schedulerConfig: () => store.schedulerConfig(),
   };
 }

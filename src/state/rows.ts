@@ -44,6 +44,7 @@ const KEY_OF: { [T in TableName]: (row: Rows[T]) => string } = {
   coordinates: (c) => c.Node,
   userEvents: byId,
   hostVolumes: (v) => jobRowKey(v.Namespace, v.ID),
+  schedulerConfig: byId,
 };
 
 function keyOf<T extends TableName>(table: T, value: Rows[T]): string {
@@ -86,6 +87,7 @@ function keyProblem(table: TableName, v: unknown): string | null {
     case "joinTokens":
     case "signingKeys":
     case "userEvents":
+    case "schedulerConfig":
       return null;
     case "preparedQueries":
       return isRecord(v.Service) && nonEmpty(v.Service.Service) ? null : "Service.Service is missing or empty";

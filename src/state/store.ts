@@ -31,6 +31,9 @@ import {
   DEFAULT_NAMESPACE,
   type SigningKey,
   type UsageSnapshot,
+  defaultSchedulerConfig,
+  SCHEDULER_CONFIG_KEY,
+  type SchedulerConfiguration,
 } from "../structs/index.js";
 import { CommitRefused } from "./commit-refused.js";
 import { GroupIndex, jobGroup } from "./group-index.js";
@@ -102,6 +105,7 @@ export class StateStore {
     coordinates: new Map(),
     userEvents: new Map(),
     hostVolumes: new Map(),
+    schedulerConfig: new Map(),
   };
   private readonly tableIndexes: Record<TableName, number>;
   private committed: number;
@@ -490,6 +494,14 @@ export class StateStore {
   }
 
   /** The record of the ACL system's bootstrap, once it was made. */
+  /** The cluster's scheduler configuration: the one stored, or the defaults while none was set. */
+  schedulerConfig(): SchedulerConfiguration {
+    const row = this.rows.schedulerConfig.get(SCHEDULER_CONFIG_KEY);
+    if (row === undefined) return defaultSchedulerConfig();
+    const { ID: _id, ...cfg } = row;
+    return cfg;
+  }
+
   aclBootstrap(): AclBootstrap | undefined {
     return this.rows.aclBootstrap.get(ACL_BOOTSTRAP_KEY);
   }
@@ -751,6 +763,7 @@ export class StateStore {
     coordinates: noIndex,
     userEvents: noIndex,
     hostVolumes: noIndex,
+    schedulerConfig: noIndex,
   };
 
   private applyAlloc(key: string, prev: Allocation | undefined, next: Allocation | null): void {

@@ -1,4 +1,4 @@
-import type { HostVolume, AclBootstrap, AclPolicy, AclToken, Allocation, Deployment, Evaluation, Job, JoinToken, KVEntry, KVExpiry, Namespace, Node, PeriodicLaunch, NodeCoordinate, PreparedQuery, RegisteredService, Session, SigningKey, StoredVariable, StoredUserEvent } from "../structs/index.js";
+import type { HostVolume, AclBootstrap, AclPolicy, AclToken, Allocation, Deployment, Evaluation, Job, JoinToken, KVEntry, KVExpiry, Namespace, Node, PeriodicLaunch, NodeCoordinate, PreparedQuery, RegisteredService, Session, SigningKey, StoredVariable, StoredUserEvent, StoredSchedulerConfig } from "../structs/index.js";
 
 /**
  * The store's tables. Keys: jobs "ns/id"; jobVersions "ns/id/<version, 10 digits>"; kv the
@@ -6,10 +6,10 @@ import type { HostVolume, AclBootstrap, AclPolicy, AclToken, Allocation, Deploym
  * token's AccessorID; aclBootstrap "bootstrap"; periodicLaunches "ns/id" (the periodic parent's);
  * namespaces the namespace's Name; variables "<namespace>/<path>"; preparedQueries the query's ID;
  * kvExpiry the KV entry's Key; coordinates the node's name (Consul's Node); userEvents the event's ID;
- * hostVolumes "<namespace>/<id>" (a dynamic host volume's);
+ * hostVolumes "<namespace>/<id>" (a dynamic host volume's); schedulerConfig "scheduler" (its one row);
  * the others the object's ID.
  */
-export const TABLES = ["jobs", "jobVersions", "nodes", "allocs", "evals", "deployments", "kv", "sessions", "services", "aclPolicies", "aclTokens", "aclBootstrap", "joinTokens", "signingKeys", "periodicLaunches", "namespaces", "variables", "preparedQueries", "kvExpiry", "coordinates", "userEvents", "hostVolumes"] as const;
+export const TABLES = ["jobs", "jobVersions", "nodes", "allocs", "evals", "deployments", "kv", "sessions", "services", "aclPolicies", "aclTokens", "aclBootstrap", "joinTokens", "signingKeys", "periodicLaunches", "namespaces", "variables", "preparedQueries", "kvExpiry", "coordinates", "userEvents", "hostVolumes", "schedulerConfig"] as const;
 export type TableName = (typeof TABLES)[number];
 
 /** What a table holds. */
@@ -36,6 +36,7 @@ export interface Rows {
   coordinates: NodeCoordinate;
   userEvents: StoredUserEvent;
   hostVolumes: HostVolume;
+  schedulerConfig: StoredSchedulerConfig;
 }
 export type Row = Rows[TableName];
 

@@ -42,3 +42,4 @@ export * from "./workload-identity.js";
 export * as mock from "./mock.js";
 export * from "./websocket.js";
 export * from "./cidr.js";
+export * from "./scheduler-config.js";

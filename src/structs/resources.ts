@@ -57,6 +57,12 @@ export interface Resources {
 export interface AllocatedResources {
   CPU: number;
   MemoryMB: number;
+  /**
+   * A task's memory limit above its `MemoryMB` (Nomad's `AllocatedMemoryResources.MemoryMaxMB`,
+   * from `memory_max`), given only while the scheduler configuration enables memory
+   * oversubscription; -1: no limit. Absent: `MemoryMB` is the limit.
+   */
+  MemoryMaxMB?: number;
   DiskMB: number;
   Networks: NetworkResource[];
 }

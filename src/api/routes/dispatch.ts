@@ -2,6 +2,7 @@ import { ErrorCode, RucheError, type DispatchRequest } from "../../structs/index
 import type { ApiContext } from "../context.js";
 import type { Request, Router } from "../http.js";
 import { queryNamespace } from "../namespace.js";
+import { mustAllowRegistration } from "./scheduler-config.js";
 
 function isPlainRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -40,6 +41,7 @@ function bad(path: string, message: string): never {
 /** `POST /v1/job/:id/dispatch`: a run of a parameterized job (Nomad's `nomad job dispatch`). */
 export function dispatchRoutes(r: Router, ctx: ApiContext): void {
   r.put("/v1/job/:id/dispatch", async (req: Request) => {
+    mustAllowRegistration(ctx, req);
     const id = req.params.id ?? "";
     const res = await ctx.server.dispatchJob(queryNamespace(req), id, dispatchRequestOf(req.body, id));
     return { body: res, index: res.Index };

@@ -1,5 +1,5 @@
 import { diffJobs, formatDiagnostic, parseJob, updatesFromDesired } from "../../jobspec/index.js";
-import { ALL_NAMESPACES, clientTerminal, describeFailure, ErrorCode, NamespaceCap, isMultiregion, isParameterized, isPeriodic, RucheError, toWireAlloc, toWireDeployment, toWireEval, type Allocation, type AllocationWire, type Job } from "../../structs/index.js";
+import { ALL_NAMESPACES, clientTerminal, describeFailure, ErrorCode, NamespaceCap, isMultiregion, isParameterized, isPeriodic, memoryMaxWarnings, mergeWarnings, RucheError, toWireAlloc, toWireDeployment, toWireEval, type Allocation, type AllocationWire, type Job } from "../../structs/index.js";
 import type { ApiContext, ListAnswer } from "../context.js";
 import { blocking, blockingList } from "../context.js";
 import { MULTIREGION_COPY, multiregionEntry, regionForJob } from "../federation-forward.js";
@@ -8,6 +8,7 @@ import { regionalJob } from "../../server/index.js";
 import { answerPerToken, inRequestNamespace, jobRequestNamespace, queryNamespace } from "../namespace.js";
 import { namespaceIdTokens } from "../paginate.js";
 import { RenderCache } from "../render-cache.js";
+import { mustAllowRegistration } from "./scheduler-config.js";
 import type { Request, Router } from "../http.js";
 
 function ns(req: Request): string {
@@ -150,6 +151,7 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
   });
 
   const register = async (req: Request) => {
+    mustAllowRegistration(ctx, req);
     const job = inThisRegion(ctx, req, { ...(await jobFromBody(req.body)), Namespace: jobRequestNamespace(req) });
     const b = req.body as { EnforceIndex?: unknown; JobModifyIndex?: unknown };
     if (req.params.id !== undefined && req.params.id !== job.ID) throw new RucheError(ErrorCode.BadRequest, `the job's ID "${job.ID}" is not "${req.params.id}" of the URL`, { path: "Job.ID" });
@@ -165,7 +167,7 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
     }
     const version = isMultiregion(job) ? copyVersion(req) : undefined;
     const res = await server.registerJob(job, { ...opts, ...(version === undefined ? {} : { version }) });
-    return { body: { EvalID: res.EvalID, EvalCreateIndex: res.EvalCreateIndex, JobModifyIndex: res.JobModifyIndex, Index: res.Index, Warnings: "" }, index: res.Index };
+    return { body: { EvalID: res.EvalID, EvalCreateIndex: res.EvalCreateIndex, JobModifyIndex: res.JobModifyIndex, Index: res.Index, Warnings: mergeWarnings(memoryMaxWarnings(job, server.schedulerConfig())) }, index: res.Index };
   };
   r.put("/v1/jobs", register);
   r.put("/v1/job/:id", register);
@@ -186,7 +188,7 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
     const r2 = await parseJob(JSON.stringify(req.body.Job), { file: "request", format: "json", api: true });
     const errors = r2.ok ? [] : r2.diagnostics.map(formatDiagnostic);
     const error = errors.length === 0 ? "" : `${errors.length} error${errors.length === 1 ? "" : "s"} occurred:\n${errors.map((e) => `\t* ${e}`).join("\n")}\n\n`;
-    return { body: { DriverConfigValidated: r2.ok, ValidationErrors: errors, Error: error, Warnings: "" } };
+    return { body: { DriverConfigValidated: r2.ok, ValidationErrors: errors, Error: error, Warnings: r2.ok ? mergeWarnings(memoryMaxWarnings(r2.job, server.schedulerConfig())) : "" } };
   });
 
   r.get("/v1/job/:id", async (req) =>
@@ -253,7 +255,7 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
         FailedTGAllocs: plan.result.failed,
         Failures: Object.entries(plan.result.failed).map(([g, m]) => ({ Group: g, Reason: describeFailure(m) })),
         JobModifyIndex: plan.JobModifyIndex,
-        Warnings: "",
+        Warnings: mergeWarnings(memoryMaxWarnings(job, server.schedulerConfig())),
       },
       index: store.index,
     };
@@ -268,6 +270,7 @@ export function jobRoutes(r: Router, ctx: ApiContext): void {
   });
 
   r.put("/v1/job/:id/scale", async (req) => {
+    mustAllowRegistration(ctx, req);
     const j = mustJob(ctx, req);
     const b = (req.body ?? {}) as { Count?: unknown; Target?: { Group?: unknown } };
     if (typeof b.Count !== "number") throw new RucheError(ErrorCode.BadRequest, "Count must be a number", { path: "Count" });

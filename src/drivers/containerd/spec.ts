@@ -1,6 +1,7 @@
 import { lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { TaskSpec } from "../driver.js";
+import { memoryLimits } from "../shared/index.js";
 import type { ContainerdTaskConfig } from "./config.js";
 import type { ImageConfig } from "./image.js";
 
@@ -21,7 +22,7 @@ export interface OciSpec {
   linux: {
     resources?: {
       devices?: { allow: boolean; type?: string; major?: number; minor?: number; access?: string }[];
-      memory?: { limit?: number };
+      memory?: { limit?: number; reservation?: number };
       cpu?: { shares?: number };
       pids?: { limit: number };
     };
@@ -178,6 +179,17 @@ export interface SpecInput {
   hostsFile: string;
 }
 
+/**
+ * The container's memory: `memory` as the limit; under memory oversubscription, `memory_max`
+ * above it as the limit and `memory` as the reservation, as the plugin's `WithMemoryLimits`;
+ * `memory_max` = -1, no limit (OCI's -1) and `memory` the reservation, as Nomad's own drivers
+ * (the plugin keeps `memory` as the limit there).
+ */
+export function memoryResources(task: Pick<TaskSpec, "memoryMB" | "memoryMaxMB">): { limit: number; reservation?: number } {
+  const { limitBytes, reservationBytes } = memoryLimits(task.memoryMB, task.memoryMaxMB);
+  return reservationBytes > 0 ? { limit: limitBytes, reservation: reservationBytes } : { limit: limitBytes };
+}
+
 /** The OCI spec of a task's container, as the plugin's `createContainer` builds it with containerd's spec options. */
 export function buildSpec(input: SpecInput): OciSpec {
   const { image, config: c, task } = input;
@@ -197,7 +209,7 @@ export function buildSpec(input: SpecInput): OciSpec {
   const lin = s.linux;
   lin.cgroupsPath = `/${input.namespace}/${input.containerId}`;
   const res = (lin.resources ??= {});
-  res.memory = { limit: task.memoryMB * 1024 * 1024 };
+  res.memory = memoryResources(task);
   res.cpu = { shares: Math.max(2, task.cpu) };
   if (c.pidsLimit > 0) res.pids = { limit: c.pidsLimit };
   res.devices = [...(res.devices ?? []), ...DEFAULT_DEVICE_RULES.map((d) => ({ allow: true, ...d, access: "rwm" }))];

@@ -469,6 +469,34 @@ describe("Nomad's container options", () => {
     expect(() => createOptions(spec({ memoryMB: 2048 }), config({ image: "x", memory_hard_limit: 1024 }))).toThrow("config.memory_hard_limit (1024 MB) is less than the task's memory (2048 MB)");
   });
 
+  it("memory_max (oversubscription) is the limit and the task's memory its reservation, as memory_hard_limit; the greater of the two wins", () => {
+    const MiB = 1024 * 1024;
+    expect(createOptions(spec({ memoryMB: 256, memoryMaxMB: 1024 }), config({ image: "x" })).HostConfig).toMatchObject({ Memory: 1024 * MiB, MemorySwap: 1024 * MiB, MemoryReservation: 256 * MiB });
+    // Both set: Nomad's memoryLimits takes the greater as the hard limit.
+    expect(createOptions(spec({ memoryMB: 256, memoryMaxMB: 1024 }), config({ image: "x", memory_hard_limit: 512 })).HostConfig).toMatchObject({ Memory: 1024 * MiB, MemoryReservation: 256 * MiB });
+    expect(createOptions(spec({ memoryMB: 256, memoryMaxMB: 512 }), config({ image: "x", memory_hard_limit: 2048 })).HostConfig).toMatchObject({ Memory: 2048 * MiB, MemoryReservation: 256 * MiB });
+    // memory_max above the task's memory lifts a memory_hard_limit that alone would be refused.
+    expect(createOptions(spec({ memoryMB: 2048, memoryMaxMB: 4096 }), config({ image: "x", memory_hard_limit: 1024 })).HostConfig).toMatchObject({ Memory: 4096 * MiB, MemoryReservation: 2048 * MiB });
+  });
+
+  it("memory_max = -1: no limit at all (not even memory_hard_limit's), the task's memory its reservation", () => {
+    const MiB = 1024 * 1024;
+    for (const raw of [{ image: "x" }, { image: "x", memory_hard_limit: 1024 }]) {
+      const host = createOptions(spec({ memoryMB: 256, memoryMaxMB: -1 }), config(raw)).HostConfig;
+      expect(host).toMatchObject({ Memory: 0, MemoryReservation: 256 * MiB });
+      expect(host).not.toHaveProperty("MemorySwap");
+    }
+  });
+
+  it("memory_max absent, 0 or not above the task's memory: the task's memory is the limit, nothing reserved", () => {
+    const MiB = 1024 * 1024;
+    for (const memoryMaxMB of [undefined, 0, 128, 256]) {
+      const host = createOptions(spec({ memoryMB: 256, ...(memoryMaxMB === undefined ? {} : { memoryMaxMB }) }), config({ image: "x" })).HostConfig;
+      expect(host, String(memoryMaxMB)).toMatchObject({ Memory: 256 * MiB, MemorySwap: 256 * MiB });
+      expect(host, String(memoryMaxMB)).not.toHaveProperty("MemoryReservation");
+    }
+  });
+
   it("cpu_hard_limit caps the task at its MHz, as a CFS quota of cpu_cfs_period (default 100 ms)", () => {
     // 500 MHz on 2000 MHz cores: a quarter of a core.
     expect(createOptions(spec({ cpu: 500 }), config({ image: "x", cpu_hard_limit: true }), { coreMhz: 2000 }).HostConfig).toMatchObject({ CpuPeriod: 100_000, CpuQuota: 25_000 });

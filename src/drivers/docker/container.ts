@@ -152,10 +152,16 @@ export function createOptions(spec: TaskSpec, cfg: DockerTaskConfig, node?: Node
     PidsLimit: cfg.pidsLimit ?? DEFAULT_PIDS_LIMIT,
     LogConfig: engineLogConfig(spec),
   };
-  if (cfg.memoryHardLimitMB !== undefined) {
-    // As Nomad: the hard limit is the cgroup's limit, the task's memory its reservation.
-    if (spec.memoryMB > cfg.memoryHardLimitMB) throw new DockerError(ErrorCode.DockerBadConfig, `config.memory_hard_limit (${cfg.memoryHardLimitMB} MB) is less than the task's memory (${spec.memoryMB} MB), which it reserves`);
-    host.Memory = cfg.memoryHardLimitMB * MiB;
+  const memoryMaxMB = spec.memoryMaxMB ?? 0;
+  if (memoryMaxMB === -1) {
+    // memory_max = -1 (Nomad's driver memoryLimits): no limit at all, even memory_hard_limit's; the task's memory its reservation.
+    host.Memory = 0;
+    if (spec.memoryMB > 0) host.MemoryReservation = spec.memoryMB * MiB;
+  } else if (cfg.memoryHardLimitMB !== undefined || memoryMaxMB > spec.memoryMB) {
+    // As Nomad: the hard limit (the greater of memory_hard_limit and memory_max) is the cgroup's limit, the task's memory its reservation.
+    const hardMB = Math.max(cfg.memoryHardLimitMB ?? 0, memoryMaxMB > spec.memoryMB ? memoryMaxMB : 0);
+    if (spec.memoryMB > hardMB) throw new DockerError(ErrorCode.DockerBadConfig, `config.memory_hard_limit (${hardMB} MB) is less than the task's memory (${spec.memoryMB} MB), which it reserves`);
+    host.Memory = hardMB * MiB;
     host.MemorySwap = host.Memory;
     if (spec.memoryMB > 0) host.MemoryReservation = spec.memoryMB * MiB;
   } else if (spec.memoryMB > 0) {

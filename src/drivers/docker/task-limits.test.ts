@@ -1,6 +1,6 @@
 /**
  * What a docker task may take of its node, against the real engine: a limit on its
- * processes, and volumes that stay inside the allocation's directory unless the node allows
+ * processes, its memory under oversubscription (`memory_max`), and volumes that stay inside the allocation's directory unless the node allows
  * host paths. When no engine answers, every test fails saying so.
  */
 import { existsSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
@@ -31,6 +31,34 @@ describe("a docker task's processes", () => {
     expect(info.HostConfig.PidsLimit).toBe(50);
     await d.stop(h, 1000);
     await d.destroy(h);
+  });
+});
+
+describe("a docker task's memory under oversubscription", () => {
+  const MiB = 1024 * 1024;
+  // The container's own memory cgroup as it sees it: v1's limit and soft limit, or v2's memory.max and memory.low.
+  const CGROUP_MEMORY = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory/memory.soft_limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory.low";
+
+  it("memory_max is the container's limit and the task's memory its reservation; -1 leaves it without a limit", async () => {
+    const d = bed.driver();
+    const over = bed.spec("memory-max", { command: "sh", args: ["-c", CGROUP_MEMORY] }, { memoryMB: 32, memoryMaxMB: 96 });
+    const h = await d.start(over);
+    expect(await d.wait(h)).toMatchObject({ exitCode: 0 });
+    expect(readText(over.stdoutPath).trim().split("\n")).toEqual([String(96 * MiB), String(32 * MiB)]);
+    const info = await d.docker.getContainer(String(h.state.containerId)).inspect();
+    expect(info.HostConfig).toMatchObject({ Memory: 96 * MiB, MemorySwap: 96 * MiB, MemoryReservation: 32 * MiB });
+    await d.destroy(h);
+
+    const unlimited = bed.spec("memory-unlimited", { command: "sh", args: ["-c", CGROUP_MEMORY] }, { memoryMB: 32, memoryMaxMB: -1 });
+    const u = await d.start(unlimited);
+    expect(await d.wait(u)).toMatchObject({ exitCode: 0 });
+    const [limit, reservation] = readText(unlimited.stdoutPath).trim().split("\n");
+    // v2 says "max"; v1 its largest page-aligned value.
+    expect(limit === "max" || BigInt(limit ?? "0") > BigInt(1) << BigInt(62), `limit ${limit}`).toBe(true);
+    expect(reservation).toBe(String(32 * MiB));
+    const uinfo = await d.docker.getContainer(String(u.state.containerId)).inspect();
+    expect(uinfo.HostConfig).toMatchObject({ Memory: 0, MemoryReservation: 32 * MiB });
+    await d.destroy(u);
   });
 });
 

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { memoryLimits } from "../shared/index.js";
 import { CGROUP_PARENT, CgroupVersion, cpuShares, cpuWeight, detectCgroups, TaskCgroup } from "./cgroup.js";
 
 const read = (path: string): string => readFileSync(path, "utf8").trim();
@@ -51,6 +52,67 @@ describe("task cgroups", () => {
     expect(existsSync(cg.state.cpu)).toBe(false);
     expect(existsSync(cg.state.pids ?? "")).toBe(false);
     await cg.remove(); // Removing what is gone is fine.
+  });
+
+  it("memory limits as Nomad's executor: memory_max above memory is the limit and memory the reservation; -1 no limit", () => {
+    const MiB = 1024 * 1024;
+    expect(memoryLimits(256)).toEqual({ limitBytes: 256 * MiB, reservationBytes: 0 });
+    expect(memoryLimits(256, 0)).toEqual({ limitBytes: 256 * MiB, reservationBytes: 0 });
+    expect(memoryLimits(256, 256)).toEqual({ limitBytes: 256 * MiB, reservationBytes: 0 });
+    expect(memoryLimits(256, 1024)).toEqual({ limitBytes: 1024 * MiB, reservationBytes: 256 * MiB });
+    expect(memoryLimits(256, -1)).toEqual({ limitBytes: -1, reservationBytes: 256 * MiB });
+    expect(memoryLimits(0)).toEqual({ limitBytes: 0, reservationBytes: 0 });
+  });
+
+  it("on this host: memory_max is the cgroup's limit and memory its soft limit; memory_max = -1 leaves it unlimited", async () => {
+    const version = detectCgroups();
+    const MiB = 1024 * 1024;
+    const over = await TaskCgroup.create(`.test-max-${process.pid}`, { memoryMB: 32, memoryMaxMB: 96, cpuMHz: 100, pids: 10 });
+    try {
+      if (version === CgroupVersion.V1) {
+        expect(read(join(over.state.memory, "memory.limit_in_bytes"))).toBe(String(96 * MiB));
+        expect(read(join(over.state.memory, "memory.soft_limit_in_bytes"))).toBe(String(32 * MiB));
+      } else {
+        expect(read(join(over.state.memory, "memory.max"))).toBe(String(96 * MiB));
+        expect(read(join(over.state.memory, "memory.low"))).toBe(String(32 * MiB));
+      }
+    } finally {
+      await over.remove();
+    }
+    const unlimited = await TaskCgroup.create(`.test-max-${process.pid}`, { memoryMB: 32, memoryMaxMB: -1, cpuMHz: 100, pids: 10 });
+    try {
+      if (version === CgroupVersion.V1) {
+        // The kernel reads -1 back as its largest page-aligned value: no limit.
+        const parent = read(join("/sys/fs/cgroup/memory", "memory.limit_in_bytes"));
+        expect(BigInt(read(join(unlimited.state.memory, "memory.limit_in_bytes")))).toBeGreaterThan(BigInt(1) << BigInt(62));
+        expect(read(join(unlimited.state.memory, "memory.limit_in_bytes"))).toBe(parent);
+        expect(read(join(unlimited.state.memory, "memory.soft_limit_in_bytes"))).toBe(String(32 * MiB));
+      } else {
+        expect(read(join(unlimited.state.memory, "memory.max"))).toBe("max");
+        expect(read(join(unlimited.state.memory, "memory.low"))).toBe(String(32 * MiB));
+      }
+    } finally {
+      await unlimited.remove();
+    }
+  });
+
+  it("v2 (stand-in dir): memory_max as memory.max with memory as memory.low; -1 as \"max\"; without it no memory.low", async () => {
+    const root = mkdtempSync(join(tmpdir(), "ruche-cgroup-v2-"));
+    dirs.push(root);
+    writeFileSync(join(root, "cgroup.controllers"), "cpuset cpu io memory pids\n");
+    const MiB = 1024 * 1024;
+    const dir = join(root, CGROUP_PARENT, "a1-web");
+    await TaskCgroup.create("a1-web", { memoryMB: 64, memoryMaxMB: 256, cpuMHz: 100, pids: 10 }, root);
+    expect(read(join(dir, "memory.max"))).toBe(String(256 * MiB));
+    expect(read(join(dir, "memory.low"))).toBe(String(64 * MiB));
+    rmSync(dir, { recursive: true });
+    await TaskCgroup.create("a1-web", { memoryMB: 64, memoryMaxMB: -1, cpuMHz: 100, pids: 10 }, root);
+    expect(read(join(dir, "memory.max"))).toBe("max");
+    expect(read(join(dir, "memory.low"))).toBe(String(64 * MiB));
+    rmSync(dir, { recursive: true });
+    await TaskCgroup.create("a1-web", { memoryMB: 64, memoryMaxMB: 32, cpuMHz: 100, pids: 10 }, root);
+    expect(read(join(dir, "memory.max"))).toBe(String(64 * MiB));
+    expect(existsSync(join(dir, "memory.low"))).toBe(false);
   });
 
   it("v2 (stand-in dir): controllers handed down to ruche/, memory.max, no swap, cpu.weight, oom_kill from memory.events", async () => {

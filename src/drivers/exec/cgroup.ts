@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, normalize } from "node:path";
-import { killPid, SIGKILL } from "../shared/index.js";
+import { killPid, memoryLimits, SIGKILL } from "../shared/index.js";
 import { assertNever } from "../../structs/index.js";
 
 /** The cgroup hierarchy of a host: v1 (a tree per controller; also "hybrid" hosts) or v2 (one unified tree). */
@@ -13,8 +13,10 @@ export const CGROUP_ROOT = "/sys/fs/cgroup";
 export const CGROUP_PARENT = "ruche";
 
 export interface CgroupLimits {
-  /** A hard limit; the kernel OOM-kills the task beyond it. 0 for none. */
+  /** A hard limit; the kernel OOM-kills the task beyond it. 0 for none. A reservation instead when `memoryMaxMB` is above it or -1. */
   memoryMB: number;
+  /** Nomad's `memory_max`: above `memoryMB`, the hard limit (and `memoryMB` the reservation); -1, no hard limit. */
+  memoryMaxMB?: number;
   /** The task's CPU in MHz; it becomes cpu shares (at least 2), as in Nomad. */
   cpuMHz: number;
   /** Processes and threads at once (`pids.max`); fork fails beyond it. */
@@ -54,7 +56,8 @@ export function cpuWeight(shares: number): number {
 
 /**
  * One task's cgroup, `ruche/<name>` in the memory, cpu and pids hierarchies (v1) or in the
- * unified one (v2): a memory limit without swap, cpu shares (v1) or the equivalent
+ * unified one (v2): a memory limit without swap (and, under `memory_max`, a reservation:
+ * v1's `memory.soft_limit_in_bytes`, v2's `memory.low`), cpu shares (v1) or the equivalent
  * cpu.weight (v2), and a limit on its processes (`pids.max`). The shim moves itself in
  * before the task starts. A host without the pids controller runs no exec task: its limit
  * would not hold.
@@ -67,7 +70,7 @@ export class TaskCgroup {
     const version = detectCgroups(root);
     if (version === undefined) throw new Error(`no cgroup hierarchy at ${root}`);
     const shares = cpuShares(limits.cpuMHz);
-    const bytes = String(Math.round(limits.memoryMB * 1024 * 1024));
+    const memory = memoryLimits(limits.memoryMB, limits.memoryMaxMB);
     const unified = join(root, CGROUP_PARENT, name);
     const cg =
       version === CgroupVersion.V2
@@ -81,11 +84,13 @@ export class TaskCgroup {
         await mkdir(cg.state.memory, { recursive: true });
         await mkdir(cg.state.cpu, { recursive: true });
         await mkdir(pidsDir, { recursive: true });
-        if (limits.memoryMB > 0) {
-          await writeFile(join(cg.state.memory, "memory.limit_in_bytes"), bytes);
+        if (memory.limitBytes !== 0) {
+          // -1 is v1's "no limit".
+          await writeFile(join(cg.state.memory, "memory.limit_in_bytes"), String(memory.limitBytes));
           // Memory plus swap at the same limit: no swapping past it (where swap is accounted).
-          await writeIfThere(join(cg.state.memory, "memory.memsw.limit_in_bytes"), bytes);
+          await writeIfThere(join(cg.state.memory, "memory.memsw.limit_in_bytes"), String(memory.limitBytes));
         }
+        if (memory.reservationBytes > 0) await writeFile(join(cg.state.memory, "memory.soft_limit_in_bytes"), String(memory.reservationBytes));
         await writeFile(join(cg.state.cpu, "cpu.shares"), String(shares));
         await writeFile(join(pidsDir, "pids.max"), String(limits.pids));
         break;
@@ -95,10 +100,11 @@ export class TaskCgroup {
         await mkdir(join(root, CGROUP_PARENT), { recursive: true });
         await enableControllers(join(root, CGROUP_PARENT));
         await mkdir(cg.state.memory);
-        if (limits.memoryMB > 0) {
-          await writeFile(join(cg.state.memory, "memory.max"), bytes);
+        if (memory.limitBytes !== 0) {
+          await writeFile(join(cg.state.memory, "memory.max"), memory.limitBytes === -1 ? "max" : String(memory.limitBytes));
           await writeIfThere(join(cg.state.memory, "memory.swap.max"), "0");
         }
+        if (memory.reservationBytes > 0) await writeFile(join(cg.state.memory, "memory.low"), String(memory.reservationBytes));
         await writeFile(join(cg.state.cpu, "cpu.weight"), String(cpuWeight(shares)));
         await writeFile(join(pidsDir, "pids.max"), String(limits.pids));
         break;

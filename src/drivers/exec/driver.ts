@@ -108,7 +108,7 @@ export class ExecDriver implements Driver {
     const joinNet = netnsPrefix(spec);
     const root = join(spec.taskDir, STATE_DIR_NAME, ROOT_DIR);
     for (const dir of [root, join(spec.allocDir, "alloc"), ...TASK_SUBDIRS.map((d) => join(spec.taskDir, d))]) await mkdir(dir, { recursive: true });
-    const cgroup = await TaskCgroup.create(cgroupName(spec), { memoryMB: spec.memoryMB, cpuMHz: spec.cpu, pids: pidsLimit(spec.config) });
+    const cgroup = await TaskCgroup.create(cgroupName(spec), { memoryMB: spec.memoryMB, ...(spec.memoryMaxMB === undefined ? {} : { memoryMaxMB: spec.memoryMaxMB }), cpuMHz: spec.cpu, pids: pidsLimit(spec.config) });
     try {
       return await this.tasks.start(
         spec,

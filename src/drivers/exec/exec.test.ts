@@ -179,6 +179,12 @@ describe("exec driver isolation", () => {
     expect(exit).toEqual({ exitCode: 137, signal: 9, oomKilled: true });
   });
 
+  it("memory_max (oversubscription): the task's cgroup, as the task sees it, has memory_max as its limit and memory as its soft limit", async () => {
+    const { handle } = await start(SERVER, { memoryMB: 16, memoryMaxMB: 64 });
+    const seen = await run(handle, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory/memory.soft_limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory.low");
+    expect(seen.out).toBe(`${64 * 1024 * 1024}\n${16 * 1024 * 1024}\n`);
+  });
+
   it("a task killed by a plain SIGKILL is not reported as OOM-killed", async () => {
     const { handle, task } = await start(`trap '' TERM; echo ready; while :; do sleep 0.1; done`);
     await until("the task to be ready", () => readText(task.spec.stdoutPath).includes("ready"));

@@ -5,6 +5,7 @@ export { readExitFile } from "./exit-file.js";
 export { startSession, type SessionOptions } from "./exec-session.js";
 export { launchShim, type LaunchOptions } from "./launch.js";
 export { LOG_WRITER_FILE, LOG_WRITER_SCRIPT } from "./log-writer.js";
+export { memoryLimits, type MemoryLimits } from "./memory.js";
 export { allProcesses, isAlive, parseStat, readStat, sessionGroupMembers, type ProcStat } from "./proc.js";
 export { forgetSessionStats, sessionStats } from "./proc-stats.js";
 export { DEFAULT_PIDS_LIMIT, pidsLimit, pidsLimitProblem } from "./pids-limit.js";
