@@ -303,7 +303,15 @@ export function clusterFaultTests(mode: ClusterMode): void {
 
   /** Every key under `prefix` with its value, as `s`'s Consul API answers a recursive read (`?stale` or default). */
   async function kvTree(s: ClusterServer, prefix: string, stale: boolean): Promise<Map<string, string>> {
-    const r = await fetch(`http://${consul(s)}/v1/kv/${prefix}?recurse${stale ? "&stale" : ""}`, { signal: AbortSignal.timeout(10_000) });
+    const read = (): Promise<Response> => fetch(`http://${consul(s)}/v1/kv/${prefix}?recurse${stale ? "&stale" : ""}`, { signal: AbortSignal.timeout(10_000) });
+    let r = await read();
+    // A consistent read while etcd elects a leader (as it may just after its quorum is back) is
+    // refused with 503 RUCHE_NO_LEADER, saying so: read again, as a client would, for a while.
+    for (const end = Date.now() + 20_000; !stale && r.status === 503 && Date.now() < end; ) {
+      await r.text();
+      await sleep(250);
+      r = await read();
+    }
     if (r.status === 404) return new Map();
     if (!r.ok) throw new Error(`GET /v1/kv/${prefix}?recurse${stale ? "&stale" : ""} on ${s.name} answered ${r.status}: ${await r.text()}`);
     const entries = (await r.json()) as { Key: string; Value: string | null }[];
